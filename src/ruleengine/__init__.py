@@ -1,0 +1,64 @@
+"""ruleengine: trading-strategy documents compiled into fast, causal, vectorized signals.
+
+The public API is imported lazily so that `ruleengine validate` starts without numpy, pandas or numba.
+
+Example:
+    >>> import ruleengine
+    >>> ruleengine.validate("name: x\\ndata: {prices: {kind: ohlcv}}\\nentry: [close > sma(close, 20)]\\n")
+    []
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompiledStrategy",
+    "Diagnostic",
+    "RuleEngineError",
+    "TradingStrategy",
+    "compile_strategy",
+    "dump_strategy",
+    "evaluate",
+    "load_strategy",
+    "strict_json_schema",
+    "validate",
+]
+
+_LAZY = {
+    "CompiledStrategy": ("ruleengine.compile.compiled", "CompiledStrategy"),
+    "compile_strategy": ("ruleengine.compile.compiled", "compile_strategy"),
+    "evaluate": ("ruleengine.compile.evaluate", "evaluate"),
+    "TradingStrategy": ("ruleengine.schema.strategy", "TradingStrategy"),
+    "Diagnostic": ("ruleengine.errors", "Diagnostic"),
+    "RuleEngineError": ("ruleengine.errors", "RuleEngineError"),
+    "load_strategy": ("ruleengine.api", "load_strategy"),
+    "validate": ("ruleengine.api", "validate"),
+    "dump_strategy": ("ruleengine.api", "dump_strategy"),
+    "strict_json_schema": ("ruleengine.schema.jsonschema", "strict_json_schema"),
+}
+
+if TYPE_CHECKING:
+    from .api import dump_strategy, load_strategy, validate
+    from .compile.compiled import CompiledStrategy, compile_strategy
+    from .compile.evaluate import evaluate
+    from .errors import Diagnostic, RuleEngineError
+    from .schema.jsonschema import strict_json_schema
+    from .schema.strategy import TradingStrategy
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ruleengine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

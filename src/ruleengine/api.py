@@ -1,0 +1,51 @@
+"""Loading, validating and dumping strategy documents (the non-numeric half of the public API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from .errors import Diagnostic, RuleEngineError
+from .schema.load import StrategyInput, dump_json, dump_yaml, load_document
+from .schema.strategy import TradingStrategy
+
+
+def load_strategy(path_or_text: StrategyInput) -> TradingStrategy:
+    """Load a strategy from a YAML/JSON file path, YAML/JSON text, or a dict.
+
+    Raises:
+        RuleEngineError: with every diagnostic (codes R1xx, S1xx) and its position.
+
+    Example:
+        >>> load_strategy("name: x\\ndata: {prices: {}}\\nentry: [close > 1]\\n").name
+        'x'
+    """
+    return load_document(path_or_text).strategy
+
+
+def validate(path_or_text: StrategyInput) -> list[Diagnostic]:
+    """Every problem of a strategy document (load, parse and type check); [] when it is valid.
+
+    Never raises for user errors.
+    """
+    try:
+        loaded = load_document(path_or_text)
+    except RuleEngineError as exc:
+        return exc.diagnostics
+    if loaded.strategy.code is not None:
+        return []  # code strategies are checked by the sandbox stage
+    from .compile.frontend import analyze
+
+    return analyze(loaded.strategy, loaded.document).diagnostics
+
+
+def dump_strategy(strategy: TradingStrategy, fmt: Literal["yaml", "json"] = "yaml",
+                  path: str | Path | None = None) -> str:
+    """YAML or JSON text of a strategy (written to `path` when given); reloads to an equal strategy."""
+    text = dump_yaml(strategy) if fmt == "yaml" else dump_json(strategy)
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+__all__ = ["dump_strategy", "load_strategy", "validate"]

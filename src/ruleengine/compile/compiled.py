@@ -1,0 +1,139 @@
+"""`compile_strategy` (stages 2-4) and `CompiledStrategy.signals` (stages 5-6 on user-supplied data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..errors import RuleEngineError
+from ..schema.strategy import TradingStrategy
+from ..source import Loaded
+from .frontend import Analysis, analyze
+from .params import ParamsInput, expand
+from .plan import Plan, build_plan
+
+if TYPE_CHECKING:  # pandas/numpy stay out of `validate`
+    import numpy as np
+    import pandas as pd
+
+
+@dataclass
+class CompiledStrategy:
+    """A checked strategy, ready to produce signals for any data and parameter values.
+
+    Example:
+        >>> import ruleengine, pandas as pd
+        >>> s = ruleengine.load_strategy("rules/golden_cross.yaml")  # doctest: +SKIP
+        >>> entries, exits = ruleengine.compile_strategy(s).signals(prices)  # doctest: +SKIP
+    """
+
+    strategy: TradingStrategy
+    analysis: Analysis
+    document: Loaded | None = None
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, params: ParamsInput = None) -> Plan:
+        """The execution plan for the given parameter values (lists make a grid)."""
+        return build_plan(self.analysis, expand(self.strategy.params, params))
+
+    def warmup(self, params: ParamsInput = None) -> int:
+        """Bars at the start that are never traded (the longest lookback along any condition path)."""
+        plan = self.plan(params)
+        return max(plan.warmup(i) for i in range(len(plan.roots)))
+
+    def converge_bars(self, params: ParamsInput = None) -> int:
+        """History after which recursive indicators equal their full-history values within 1e-10."""
+        plan = self.plan(params)
+        return max(plan.converge_bars(i) for i in range(len(plan.roots)))
+
+    def required_columns(self) -> dict[str, set[str]]:
+        """Slot -> columns the conditions read."""
+        out: dict[str, set[str]] = {}
+        for cond in [*self.analysis.entry, *self.analysis.exit]:
+            for node in cond.tree.walk():
+                ref = getattr(node, "ref", None)
+                if ref and ref[0] == "column":
+                    out.setdefault(ref[1], set()).add(ref[2])
+        if not out:  # conditions on parameters only: still bind the price slot for the index
+            slot = self.strategy.price_slot() or next(iter(self.strategy.data))
+            out[slot] = set()
+        return out
+
+    # ------------------------------------------------------------------ execution
+    def signals_arrays(self, inputs: Mapping[tuple[str, str], "np.ndarray"], n_rows: int, n_cols: int,
+                       params: ParamsInput = None) -> tuple["np.ndarray", "np.ndarray", Plan]:
+        """Raw form: inputs (slot, column) -> (T, S) float64 arrays; returns (T, P*S) bool entries and
+        exits (parameter set major, symbol minor) and the plan."""
+        import numpy as np
+
+        from .execute import execute
+
+        plan = self.plan(params)
+        results = execute(plan, inputs, n_rows, n_cols)
+        entries = np.concatenate([e for e, _ in results], axis=1) if len(results) > 1 else results[0][0]
+        exits = np.concatenate([x for _, x in results], axis=1) if len(results) > 1 else results[0][1]
+        return np.asfortranarray(entries), np.asfortranarray(exits), plan
+
+    def signals(self, data: Any, params: ParamsInput = None) -> tuple[Any, Any]:
+        """Boolean entries and exits aligned with the data index.
+
+        Args:
+            data: {slot: DataFrame} (a bare DataFrame for a single-slot strategy); columns flat for one
+                symbol or (symbol, column) for several.
+            params: parameter values; lists give every combination as more columns; a list of dicts
+                gives exactly those sets.
+
+        Returns:
+            Two Series for one symbol and one parameter set, else two DataFrames whose columns are the
+            varying parameters (and the symbol).
+        """
+        from .bind import bind
+
+        bound = bind(data, list(self.strategy.data), self.required_columns(), self.strategy.price_slot())
+        entries, exits, plan = self.signals_arrays(bound.inputs, bound.n_rows, bound.n_cols, params)
+        return _wrap(entries, bound, plan, "entries"), _wrap(exits, bound, plan, "exits")
+
+
+def _wrap(arr: "np.ndarray", bound: Any, plan: Plan, name: str) -> Any:
+    import pandas as pd
+
+    sets = plan.param_sets
+    if len(sets) == 1 and bound.symbols is None:
+        return pd.Series(arr[:, 0], index=bound.index, name=name)
+    varying = [k for k in sets[0] if len({repr(s[k]) for s in sets}) > 1]
+    symbols = bound.symbols if bound.symbols is not None else [None]
+    tuples: list[tuple[Any, ...]] = []
+    for s in sets:
+        for sym in symbols:
+            key = tuple(s[k] for k in varying)
+            tuples.append(key + ((sym,) if bound.symbols is not None else ()))
+    names = varying + (["symbol"] if bound.symbols is not None else [])
+    if len(names) == 1:
+        columns: pd.Index = pd.Index([t[0] for t in tuples], name=names[0])
+    elif names:
+        columns = pd.MultiIndex.from_tuples(tuples, names=names)
+    else:  # several identical parameter sets
+        columns = pd.RangeIndex(len(tuples), name="param_set")
+    return pd.DataFrame(arr, index=bound.index, columns=columns)
+
+
+def compile_strategy(strategy: TradingStrategy | Any, document: Loaded | None = None) -> CompiledStrategy:
+    """Parse and check every condition; raises `RuleEngineError` with all diagnostics.
+
+    Accepts a `TradingStrategy`, or anything `load_strategy` accepts (path, text, dict).
+    """
+    if not isinstance(strategy, TradingStrategy):
+        from ..schema.load import load_document
+
+        loaded = load_document(strategy)
+        strategy, document = loaded.strategy, loaded.document
+    if strategy.code is not None:
+        from ..errors import Diagnostic
+
+        raise RuleEngineError([Diagnostic("S108", "this strategy carries code; rule compilation does not apply",
+                                          path="code", hint="code strategies run in the sandbox")])
+    analysis = analyze(strategy, document)
+    errors = [d for d in analysis.diagnostics if d.severity == "error"]
+    if errors:
+        raise RuleEngineError(errors, document.source if document else None)
+    return CompiledStrategy(strategy, analysis, document)

@@ -1,0 +1,103 @@
+"""`explain`: the typed canonical form of each condition, the parameters and the derived warm-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..lang.printer import to_text
+from .compiled import CompiledStrategy
+from .frontend import CheckedCondition
+from .ir import Graph, lower
+from .plan import Plan, _schedule
+
+
+@dataclass
+class ConditionInfo:
+    group: str
+    index: int
+    text: str  # canonical form
+    type: str
+    lookback: int
+    converge: int
+
+
+def condition_infos(compiled: CompiledStrategy, params: dict[str, Any] | None = None) -> list[ConditionInfo]:
+    """Canonical text, type and warm-up of every condition under the given (default) parameter values."""
+    values = compiled.strategy.default_params() | dict(params or {})
+    out: list[ConditionInfo] = []
+    for group, conds in (("entry", compiled.analysis.entry), ("exit", compiled.analysis.exit)):
+        for c in conds:
+            lb, cv = _warmup(c, values)
+            out.append(ConditionInfo(group, c.source.index, to_text(c.tree), str(c.tree.ty), lb, cv))
+    return out
+
+
+def _warmup(cond: CheckedCondition, params: dict[str, Any]) -> tuple[int, int]:
+    graph = Graph()
+    root = lower(cond.tree, params, graph)
+    plan = Plan(graph, [params], [(root, root)])
+    _schedule(plan)
+    return plan.lookback[root], plan.converge[root]
+
+
+def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
+    """Machine-readable explanation (what `ruleengine explain --json` prints)."""
+    s = compiled.strategy
+    plan: Plan = compiled.plan()
+    return {
+        "name": s.name,
+        "description": s.description,
+        "timeframe": s.timeframe,
+        "price_slot": s.price_slot(),
+        "data": {n: {"kind": d.kind, "frequency": d.frequency, "columns": d.available_columns(),
+                     "used": sorted(compiled.required_columns().get(n, set()))} for n, d in s.data.items()},
+        "params": {n: p.model_dump(exclude_none=True) for n, p in s.params.items()},
+        "entry_logic": s.entry.logic if s.entry else None,
+        "exit_logic": s.exit.logic if s.exit else None,
+        "conditions": [vars(i) for i in condition_infos(compiled)],
+        "warmup_bars": plan.warmup(0),
+        "converge_bars": plan.converge_bars(0),
+        "risk": s.risk.model_dump(exclude_none=True),
+    }
+
+
+def explain_text(compiled: CompiledStrategy) -> str:
+    d = explain_dict(compiled)
+    lines = [f"{d['name']}  ({d['timeframe']})"]
+    if d["description"]:
+        lines.append(f"  {d['description']}")
+    lines.append("data:")
+    for name, slot in d["data"].items():
+        mark = "  (price slot: bare column names refer to it)" if name == d["price_slot"] else ""
+        used = ", ".join(slot["used"]) or "-"
+        lines.append(f"  {name}: {slot['kind']} at {slot['frequency']}; uses {used}{mark}")
+    lines.append("params:")
+    for name, p in d["params"].items():
+        bounds = ""
+        if "min" in p or "max" in p:
+            bounds = f" in [{p.get('min', '-inf')}, {p.get('max', 'inf')}]"
+        if p["type"] == "enum":
+            bounds = f" one of {p['values']}"
+        desc = f"  - {p['description']}" if p.get("description") else ""
+        lines.append(f"  {name}: {p['type']} = {p['default']!r}{bounds}{desc}")
+    for group in ("entry", "exit"):
+        conds = [c for c in d["conditions"] if c["group"] == group]
+        logic = d[f"{group}_logic"]
+        if not conds:
+            lines.append(f"{group}: (none: exits come from the risk rules only)" if group == "exit" else
+                         f"{group}: (none)")
+            continue
+        joiner = "all of (AND)" if logic == "all" else "any of (OR)"
+        lines.append(f"{group}: {joiner}")
+        for c in conds:
+            lines.append(f"  [{c['index']}] {c['text']}")
+            lines.append(f"      {c['type']}; warm-up {c['lookback']} bars"
+                         + (f" (exact values after {c['converge']})" if c["converge"] != c["lookback"] else ""))
+    lines.append(f"warm-up: the first {d['warmup_bars']} bars are never traded (default parameters)")
+    if d["converge_bars"] != d["warmup_bars"]:
+        lines.append(f"history: {d['converge_bars']} bars before the first trade make recursive indicators "
+                     "equal their full-history values within 1e-10")
+    if d["risk"]:
+        lines.append("risk: " + ", ".join(f"{k}={v}" for k, v in d["risk"].items()))
+    return "\n".join(lines) + "\n"

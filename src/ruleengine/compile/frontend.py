@@ -1,0 +1,183 @@
+"""Stages 2-3 for a whole strategy: parse and check every condition, mapping diagnostics to the document.
+
+Both condition forms go through one path: a structured condition ``{field, operator, value}`` is spelled
+as expression text (``(field) < (value)``) whose pieces remember where they came from, then parsed and
+checked like any other expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Diagnostic, RuleEngineError, Span
+from ..lang import ast
+from ..lang.check import Env, check_expression
+from ..lang.parse import parse
+from ..schema.strategy import OPERATOR_SYMBOLS, StructuredCondition, TradingStrategy
+from ..source import Loaded, PathKey, fmt_path
+
+
+@dataclass
+class Fragment:
+    """Characters [start, end) of the spelled text come from `path` (at `offset` inside that string)."""
+
+    start: int
+    end: int
+    path: PathKey
+    offset: int = 0
+    is_text: bool = True  # False: a number or bool value, mapped to its node as a whole
+
+
+@dataclass
+class ConditionSource:
+    """One condition spelled as expression text, with the map back to the document."""
+
+    group: str  # entry | exit
+    index: int
+    text: str
+    fragments: list[Fragment]
+    original: Any
+
+    @property
+    def path(self) -> PathKey:
+        return (self.group, "conditions", self.index)
+
+
+@dataclass
+class CheckedCondition:
+    source: ConditionSource
+    tree: ast.Node
+
+
+@dataclass
+class Analysis:
+    """Every condition parsed and typed, plus the diagnostics of the whole strategy."""
+
+    strategy: TradingStrategy
+    env: Env
+    entry: list[CheckedCondition] = field(default_factory=list)
+    exit: list[CheckedCondition] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def spell(group: str, index: int, cond: str | StructuredCondition) -> ConditionSource:
+    """Spell a condition as expression text with fragments pointing back into the document."""
+    base: PathKey = (group, "conditions", index)
+    if isinstance(cond, str):
+        return ConditionSource(group, index, cond, [Fragment(0, len(cond), base)], cond)
+    parts: list[str] = []
+    frags: list[Fragment] = []
+    pos = 0
+
+    def put(text: str, path: PathKey | None = None, is_text: bool = True) -> None:
+        nonlocal pos
+        if path is not None:
+            frags.append(Fragment(pos, pos + len(text), path, 0, is_text))
+        parts.append(text)
+        pos += len(text)
+
+    def operand(value: Any, path: PathKey) -> None:
+        put("(")
+        if isinstance(value, bool):
+            put("true" if value else "false", path, False)
+        elif isinstance(value, (int, float)):
+            put(repr(value), path, False)
+        else:
+            put(str(value), path)
+        put(")")
+
+    f_path, v_path = (*base, "field"), (*base, "value")
+    op, value = cond.operator, cond.value
+    if op in OPERATOR_SYMBOLS:
+        operand(cond.field, f_path)
+        put(f" {OPERATOR_SYMBOLS[op]} ")
+        operand(value, v_path)
+    elif op in ("crosses_above", "crosses_below"):
+        put(f"{op}(")
+        operand(cond.field, f_path)
+        put(", ")
+        operand(value, v_path)
+        put(")")
+    elif op == "between":
+        operand(cond.field, f_path)
+        put(" >= ")
+        operand(value[0], (*v_path, 0))
+        put(" and ")
+        operand(cond.field, f_path)
+        put(" <= ")
+        operand(value[1], (*v_path, 1))
+    else:  # in
+        for i, v in enumerate(value):
+            if i:
+                put(" or ")
+            operand(cond.field, f_path)
+            put(" == ")
+            operand(v, (*v_path, i))
+    return ConditionSource(group, index, "".join(parts), frags, cond)
+
+
+def locate(diag: Diagnostic, source: ConditionSource, doc: Loaded | None) -> Diagnostic:
+    """Map a diagnostic with expression offsets to the document (file span and field path)."""
+    assert diag.span is not None
+    start, end = diag.span.col - 1, diag.span.end_col - 1
+    frag = next((f for f in source.fragments if f.start <= start < max(f.end, f.start + 1)), None)
+    if frag is None:  # the spelled operator of a structured condition, or past the end
+        frag = next((f for f in source.fragments if start >= f.end), None) if start >= len(source.text) \
+            else None
+    path = frag.path if frag else source.path
+    span: Span | None = None
+    if doc is not None:
+        path = _doc_path(doc, path)
+        if frag is not None and frag.is_text:
+            a = frag.offset + max(0, start - frag.start)
+            b = frag.offset + max(a + 1, min(end, frag.end) - frag.start)
+            span = doc.span_in_scalar(path, a, b)
+        else:
+            span = doc.span_of(path)
+    return Diagnostic(diag.code, diag.message, span, fmt_path(path), diag.hint, diag.severity, diag.stage)
+
+
+def _doc_path(doc: Loaded, path: PathKey) -> PathKey:
+    """The path in the document as written: `entry: [...]` and `entry: "..."` are shorthand forms."""
+    group = doc.value.get(path[0]) if isinstance(doc.value, dict) else None
+    if isinstance(group, list):
+        return (path[0], *path[2:])
+    if isinstance(group, str):
+        return (path[0], *path[3:])
+    return path
+
+
+def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
+    """Parse and check all conditions; collect every diagnostic (never raises for user errors)."""
+    env = Env.from_strategy(strategy)
+    out = Analysis(strategy, env)
+    seen: set[tuple[str, str | None, int | None, int | None]] = set()
+    for group in ("entry", "exit"):
+        block = getattr(strategy, group)
+        if block is None:
+            continue
+        for i, cond in enumerate(block.conditions):
+            src = spell(group, i, cond)
+            diags: list[Diagnostic] = []
+            tree: ast.Node | None = None
+            try:
+                tree = parse(src.text)
+            except RuleEngineError as exc:
+                diags = exc.diagnostics
+            if tree is not None:
+                ty, diags = check_expression(tree, env)
+                if not diags and not ty.is_bool:
+                    diags = [Diagnostic("C108", f"this {group} condition is a {ty}, not true/false",
+                                        Span(1, 1, 1, len(src.text) + 1), None,
+                                        "compare it, e.g. " + src.text.strip() + " > 0")]
+            for d in sorted(diags, key=lambda d: (d.span.col if d.span else 0)):
+                located = locate(d, src, doc)
+                key = (located.code, located.path, located.span.line if located.span else None,
+                       located.span.col if located.span else None)
+                if key not in seen:
+                    seen.add(key)
+                    out.diagnostics.append(located)
+            if tree is not None and not diags:
+                getattr(out, group).append(CheckedCondition(src, tree))
+    return out

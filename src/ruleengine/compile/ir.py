@@ -1,0 +1,130 @@
+"""The IR: an interned graph where equal subexpressions are one node.
+
+Interning is an explicit function (`Graph.intern`), keyed by the operation, the ids of its inputs and its
+static arguments (windows, constants). Lowering the conditions of many parameter sets into one graph
+therefore computes `sma(close, 20)` once however many sets (and conditions, entry or exit) use it.
+Scalars never appear as nodes except as constants: parameter expressions are evaluated while lowering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..lang import ast
+from ..lang.check import static_value
+from ..lang.functions import FUNCTIONS
+
+DType = Literal["float", "bool"]
+
+#: operations whose inputs may be reordered without changing the result (more sharing)
+COMMUTATIVE = {"add", "mul", "and", "or", "eq", "ne", "min", "max"}
+BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "<": "lt", "<=": "le", ">": "gt",
+              ">=": "ge", "==": "eq", "!=": "ne", "and": "and", "or": "or"}
+BINARY_SYMBOLS = {v: k for k, v in BINARY_OPS.items()}
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operation. `op` is 'col', 'const', a binary/unary op, or 'fn:<name>' for a registry function."""
+
+    op: str
+    args: tuple[int, ...] = ()
+    static: tuple[Any, ...] = ()
+    dtype: DType = "float"
+    scalar: bool = False
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.op, self.args, self.static)
+
+
+@dataclass
+class Graph:
+    nodes: list[Node] = field(default_factory=list)
+    _index: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def intern(self, node: Node) -> int:
+        """Return the id of an equal node, adding it if new. Inputs always have smaller ids."""
+        if node.op in COMMUTATIVE:
+            node = Node(node.op, tuple(sorted(node.args)), node.static, node.dtype, node.scalar)
+        found = self._index.get(node.key)
+        if found is not None:
+            return found
+        self.nodes.append(node)
+        self._index[node.key] = len(self.nodes) - 1
+        return len(self.nodes) - 1
+
+    def const(self, value: float | bool) -> int:
+        dtype: DType = "bool" if isinstance(value, bool) else "float"
+        return self.intern(Node("const", (), (value if dtype == "bool" else float(value),), dtype, True))
+
+    def describe(self, i: int) -> str:
+        """Canonical text of node i (used by explain and tests)."""
+        n = self.nodes[i]
+        if n.op == "col":
+            return f"{n.static[0]}.{n.static[1]}"
+        if n.op == "const":
+            v = n.static[0]
+            return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}"
+        if n.op == "not":
+            return f"not ({self.describe(n.args[0])})"
+        if n.op == "neg":
+            return f"-({self.describe(n.args[0])})"
+        if n.op in BINARY_SYMBOLS:
+            a, b = (self.describe(x) for x in n.args)
+            return f"({a} {BINARY_SYMBOLS[n.op]} {b})"
+        name = n.op[3:]
+        fn = FUNCTIONS[name]
+        parts: list[str] = []
+        series = iter(n.args)
+        statics = iter(n.static)
+        for spec in fn.args:
+            if spec.kind in ("series", "value", "cond"):
+                parts.append(self.describe(next(series)))
+            else:
+                v = next(statics)
+                parts.append(f"{v:g}" if isinstance(v, float) else str(v))
+        return f"{name}({', '.join(parts)})"
+
+
+def lower(tree: ast.Node, params: dict[str, Any], graph: Graph) -> int:
+    """Lower a checked AST under concrete parameter values into `graph`; returns the root id."""
+    memo: dict[int, int] = {}
+    order = list(tree.walk())
+    for node in reversed(order):  # children first
+        memo[id(node)] = _lower_one(node, params, graph, memo)
+    return memo[id(tree)]
+
+
+def _lower_one(node: ast.Node, params: dict[str, Any], graph: Graph, memo: dict[int, int]) -> int:
+    ty = node.ty
+    assert ty is not None, "lower() needs a checked tree"
+    if not ty.is_series:
+        value = static_value(node, params)
+        assert value is not None, f"scalar without a value: {node}"
+        return graph.const(bool(value) if ty.is_bool else float(value))
+    dtype: DType = "bool" if ty.is_bool else "float"
+    if isinstance(node, ast.Name):
+        assert node.ref is not None and node.ref[0] == "column"
+        return graph.intern(Node("col", (), (node.ref[1], node.ref[2]), "float"))
+    if isinstance(node, ast.Unary):
+        child = memo[id(node.operand)]
+        if node.op == "+":
+            return child
+        return graph.intern(Node("not" if node.op == "not" else "neg", (child,), (), dtype))
+    if isinstance(node, ast.Binary):
+        a, b = memo[id(node.left)], memo[id(node.right)]
+        return graph.intern(Node(BINARY_OPS[node.op], (a, b), (), dtype))
+    assert isinstance(node, ast.Call)
+    fn = FUNCTIONS[node.func]
+    series: list[int] = []
+    static: list[Any] = []
+    for spec, arg in zip(fn.args, node.args):
+        if spec.kind in ("series", "value", "cond"):
+            series.append(memo[id(arg)])
+        else:
+            v = static_value(arg, params)
+            assert v is not None
+            static.append(int(v) if spec.kind in ("window", "lag") else float(v))
+    return graph.intern(Node("fn:" + fn.name, tuple(series), tuple(static), dtype))

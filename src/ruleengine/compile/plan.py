@@ -1,0 +1,138 @@
+"""Stage 4: lower the checked conditions of one or more parameter sets into one graph and plan it.
+
+The plan lists the nodes to compute in dependency order, when each value can be freed, and the derived
+warm-up: `lookback` (bars before every input of a condition has a value; these bars are never traded) and
+`converge` (lookback plus the history recursive indicators need to equal their full-history values within
+1e-10; the data layer fetches this much before the start date when it can).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Diagnostic, RuleEngineError
+from ..lang.functions import FUNCTIONS
+from .frontend import Analysis, CheckedCondition
+from .ir import Graph, Node, lower
+
+
+@dataclass
+class Plan:
+    graph: Graph
+    param_sets: list[dict[str, Any]]
+    roots: list[tuple[int, int]]  # (entry, exit) node ids per parameter set
+    order: list[int] = field(default_factory=list)
+    lookback: dict[int, int] = field(default_factory=dict)
+    converge: dict[int, int] = field(default_factory=dict)
+    last_use: dict[int, int] = field(default_factory=dict)
+
+    def warmup(self, i: int = 0) -> int:
+        """Bars never traded for parameter set i (the longest lookback of its entry and exit)."""
+        e, x = self.roots[i]
+        return max(self.lookback[e], self.lookback[x])
+
+    def converge_bars(self, i: int = 0) -> int:
+        e, x = self.roots[i]
+        return max(self.converge[e], self.converge[x])
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.order)
+
+    def count_calls(self, name: str) -> int:
+        """How many distinct `name(...)` computations the plan makes (used to prove sharing)."""
+        return sum(1 for i in self.order if self.graph.nodes[i].op == "fn:" + name)
+
+
+def _combine(graph: Graph, ids: list[int], logic: str) -> int:
+    op = "and" if logic == "all" else "or"
+    root = ids[0]
+    for other in ids[1:]:
+        root = graph.intern(Node(op, (root, other), (), "bool"))
+    return root
+
+
+def _lower_group(conds: list[CheckedCondition], logic: str, params: dict[str, Any], graph: Graph) -> int:
+    if not conds:
+        return graph.const(False)
+    ids = [lower(c.tree, params, graph) for c in conds]
+    return _combine(graph, ids, logic)
+
+
+def build_plan(analysis: Analysis, param_sets: list[dict[str, Any]]) -> Plan:
+    """Lower every parameter set into one shared graph and plan its execution."""
+    graph = Graph()
+    strategy = analysis.strategy
+    roots: list[tuple[int, int]] = []
+    for params in param_sets:
+        entry_logic = strategy.entry.logic if strategy.entry else "all"
+        exit_logic = strategy.exit.logic if strategy.exit else "any"
+        e = _lower_group(analysis.entry, entry_logic, params, graph)
+        x = _lower_group(analysis.exit, exit_logic, params, graph)
+        roots.append((e, x))
+    plan = Plan(graph, param_sets, roots)
+    _check_windows(plan)
+    _schedule(plan)
+    return plan
+
+
+def _check_windows(plan: Plan) -> None:
+    """Windows given by parameter expressions are only known now: check them against their minimum."""
+    problems: list[Diagnostic] = []
+    for node in plan.graph.nodes:
+        if not node.op.startswith("fn:"):
+            continue
+        fn = FUNCTIONS[node.op[3:]]
+        statics = iter(node.static)
+        for spec in fn.args:
+            if spec.kind in ("window", "lag"):
+                v = next(statics)
+                if v < spec.minimum:
+                    problems.append(Diagnostic(
+                        "D103", f"the {'lag' if spec.kind == 'lag' else 'window'} of {fn.name} is {v} "
+                        f"with these parameter values (minimum {spec.minimum})",
+                        hint="choose parameter values that keep windows at or above the minimum"))
+            elif spec.kind == "number":
+                next(statics)
+    if problems:
+        raise RuleEngineError(problems)
+
+
+def _schedule(plan: Plan) -> None:
+    graph = plan.graph
+    needed: set[int] = set()
+    stack = [r for pair in plan.roots for r in pair]
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        stack.extend(graph.nodes[i].args)
+    plan.order = sorted(needed)  # interning gives inputs smaller ids: ascending order is topological
+    for pos, i in enumerate(plan.order):
+        node = graph.nodes[i]
+        lb = max((plan.lookback[a] for a in node.args), default=0)
+        cv = max((plan.converge[a] for a in node.args), default=0)
+        if node.op.startswith("fn:"):
+            fn = FUNCTIONS[node.op[3:]]
+            static = _static_dict(fn, node)
+            own = fn.lookback(static)
+            lb += own
+            cv += own + fn.memory(static)
+        plan.lookback[i] = lb
+        plan.converge[i] = cv
+        for a in node.args:
+            plan.last_use[a] = pos
+    root_ids = {r for pair in plan.roots for r in pair}
+    for r in root_ids:  # roots live to the end
+        plan.last_use[r] = len(plan.order)
+
+
+def _static_dict(fn: Any, node: Node) -> dict[str, float]:
+    out: dict[str, float] = {}
+    statics = iter(node.static)
+    for spec in fn.args:
+        if spec.kind in ("window", "lag", "number"):
+            out[spec.name] = next(statics)
+    return out

@@ -1,0 +1,189 @@
+"""Diagnostics: every user-fixable problem as a structured record with a stable code.
+
+A `Diagnostic` carries the stage, a stable code (see `CODES`), a message, where it happened (a file span
+and/or a field path such as ``entry.conditions[0]``) and a hint. Stages collect all their diagnostics and
+raise one `RuleEngineError` holding them. Bugs in our own code stay ordinary exceptions.
+
+Example:
+    >>> d = Diagnostic(code="C101", message="unknown function 'smaa'", hint="did you mean 'sma'?")
+    >>> d.to_dict()["code"]
+    'C101'
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, Sequence
+
+Severity = Literal["error", "warning"]
+
+#: Stable error codes. The first letter is the stage: R read, S schema, P parse, C check, D data binding.
+CODES: dict[str, str] = {
+    # read (stage 0)
+    "R101": "file not found or unreadable",
+    "R102": "malformed YAML or JSON",
+    "R103": "document is not a mapping",
+    "R104": "duplicate key",
+    "R105": "unsupported input type",
+    # schema (stage 1)
+    "S101": "unknown key",
+    "S102": "missing required field",
+    "S103": "wrong type",
+    "S104": "invalid value",
+    "S105": "parameter default outside its bounds",
+    "S106": "parameter min greater than max",
+    "S107": "empty condition list",
+    "S108": "strategy needs conditions or code",
+    "S109": "symbols do not belong in a strategy",
+    "S110": "invalid name",
+    "S111": "name used twice",
+    "S112": "structured condition value does not fit its operator",
+    # parse (stage 2)
+    "P101": "unexpected token",
+    "P102": "unexpected end of expression",
+    "P103": "unexpected character",
+    "P104": "expression too long",
+    "P105": "expression nested too deeply",
+    "P106": "empty expression",
+    # check (stage 3)
+    "C101": "unknown function",
+    "C102": "unknown name",
+    "C103": "wrong number of arguments",
+    "C104": "argument of the wrong type",
+    "C105": "window must be a whole number constant or int parameter",
+    "C106": "window below its minimum",
+    "C107": "negative or non-constant lag",
+    "C108": "condition is not boolean",
+    "C109": "operator applied to the wrong types",
+    "C110": "unknown column of a data slot",
+    "C111": "bare column name without a price slot",
+    "C112": "parameter kind not usable here",
+    "C113": "parameter bounds allow an invalid window",
+    "C114": "name is ambiguous",
+    # data binding / execution inputs (stage 5/6)
+    "D101": "missing data slot",
+    "D102": "missing column",
+    "D103": "parameter value invalid",
+    "D104": "unknown parameter",
+    "D105": "data index is not a DatetimeIndex or not sorted",
+    "D106": "empty data",
+    "D107": "data slots are not aligned",
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of source text. Lines and columns are 1-based; `end_col` is exclusive."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "column": self.col,
+                "end_line": self.end_line, "end_column": self.end_col}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One user-facing problem. `path` is a field path like ``entry.conditions[0]``."""
+
+    code: str
+    message: str
+    span: Span | None = None
+    path: str | None = None
+    hint: str | None = None
+    severity: Severity = "error"
+    stage: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unregistered diagnostic code {self.code}")
+        if not self.stage:
+            object.__setattr__(self, "stage", _STAGES[self.code[0]])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record the CLI (--json), the LLM repair loop and the agent tools receive."""
+        s = self.span
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "stage": self.stage,
+            "message": self.message,
+            "file": s.file if s else None,
+            "line": s.line if s else None,
+            "column": s.col if s else None,
+            "end_line": s.end_line if s else None,
+            "end_column": s.end_col if s else None,
+            "path": self.path,
+            "hint": self.hint,
+        }
+
+    def with_location(self, span: Span | None, path: str | None) -> "Diagnostic":
+        return Diagnostic(self.code, self.message, span or self.span, path or self.path, self.hint,
+                          self.severity, self.stage)
+
+
+_STAGES = {"R": "read", "S": "schema", "P": "parse", "C": "check", "D": "data"}
+
+
+class RuleEngineError(Exception):
+    """Raised by a stage with every diagnostic it collected. `source` allows rendering with context."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: "Any | None" = None) -> None:
+        self.diagnostics = list(diagnostics)
+        self.source = source
+        first = self.diagnostics[0] if self.diagnostics else None
+        summary = f"{first.code}: {first.message}" if first else "error"
+        more = f" (+{len(self.diagnostics) - 1} more)" if len(self.diagnostics) > 1 else ""
+        super().__init__(summary + more)
+
+    def render(self) -> str:
+        return render(self.diagnostics, self.source)
+
+    def to_error_schema(self, error_type: str = "validation_error") -> dict[str, Any]:
+        """The seeds' ERROR_SCHEMA wrapper used at the service boundary."""
+        return {"success": False, "error": {"type": error_type, "message": str(self),
+                                             "details": [d.to_dict() for d in self.diagnostics]}}
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 1) -> str | None:
+    """A hint naming the closest known names, or None."""
+    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=n, cutoff=0.6)
+    if not matches:
+        return None
+    return "did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"
+
+
+def render(diagnostics: Sequence[Diagnostic], source: Any | None = None) -> str:
+    """Render diagnostics rustc-style, with the source line and a caret under the span.
+
+    `source` is a `ruleengine.source.SourceText` (or None): it supplies the lines for context.
+    """
+    lines = source.text.splitlines() if source is not None and getattr(source, "text", None) else []
+    out: list[str] = []
+    for d in diagnostics:
+        out.append(f"{d.severity}[{d.code}]: {d.message}")
+        s = d.span
+        where = ""
+        if s is not None:
+            where = f"{s.file or '<input>'}:{s.line}:{s.col}"
+        if where or d.path:
+            loc = where + (f"  ({d.path})" if d.path and where else (d.path or ""))
+            out.append(f"  --> {loc}")
+        if s is not None and 1 <= s.line <= len(lines):
+            text = lines[s.line - 1]
+            gutter = str(s.line)
+            pad = " " * len(gutter)
+            width = max(1, (s.end_col - s.col) if s.end_line == s.line else len(text) - s.col + 1)
+            out.append(f"{pad} |")
+            out.append(f"{gutter} | {text}")
+            caret = " " * (s.col - 1) + "^" * width
+            out.append(f"{pad} | {caret}" + (f" {d.hint}" if d.hint else ""))
+        elif d.hint:
+            out.append(f"  = hint: {d.hint}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

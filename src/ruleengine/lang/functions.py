@@ -1,0 +1,266 @@
+"""The function registry: signature, types, warm-up rule, one-line doc, example, oracle, kernel.
+
+The registry is data: it drives the type checker, the planner's warm-up, the README table and the LLM
+prompt. Kernels are referenced by name and imported only when a plan executes (numba stays out of
+`ruleengine validate`).
+
+Argument kinds:
+    series  a number series (a column or an expression over columns)
+    value   a number series or a number (a constant or parameter)
+    cond    a true/false series
+    window  a whole number >= its minimum: a constant, an int parameter or an expression of them
+    number  a number: a constant, a parameter or an expression of them (e.g. Bollinger k)
+    lag     a whole number >= 0, like a window
+
+Warm-up: `lookback` is the number of leading bars without a value on gap-free data (what TA-Lib calls the
+lookback); `memory` is the extra history that recursive indicators (EMA, Wilder smoothing) need before a
+value equals the one computed from the full history within 1e-10 (relative weight of the seed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+ArgKind = Literal["series", "value", "cond", "window", "number", "lag"]
+Static = dict[str, float]
+CONVERGENCE = 1e-10
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: ArgKind
+    minimum: int = 1  # windows only
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    args: tuple[Arg, ...]
+    returns: Literal["float", "bool"]
+    doc: str
+    example: str
+    lookback: Callable[[Static], int]
+    memory: Callable[[Static], int] = lambda s: 0
+    oracle: str = ""
+    kernel: str = ""  # "module:function" under ruleengine.kernels; empty = evaluated by numpy
+    category: str = ""
+    notes: str = ""
+    series_args: tuple[str, ...] = field(default=())
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({', '.join(a.name for a in self.args)})"
+
+    def arg_kinds(self) -> list[ArgKind]:
+        return [a.kind for a in self.args]
+
+
+def ema_memory(n: float) -> int:
+    """Bars until the EMA seed's weight (1 - 2/(n+1))**m falls below 1e-10."""
+    return _decay_bars(2.0 / (n + 1.0))
+
+
+def wilder_memory(n: float) -> int:
+    """Bars until a Wilder average's seed weight (1 - 1/n)**m falls below 1e-10."""
+    return _decay_bars(1.0 / n)
+
+
+def _decay_bars(alpha: float) -> int:
+    if alpha >= 1.0:
+        return 0
+    return int(math.ceil(math.log(CONVERGENCE) / math.log(1.0 - alpha)))
+
+
+def _i(s: Static, k: str) -> int:
+    return int(s[k])
+
+
+X = Arg("x", "series")
+N = Arg("n", "window")
+N2 = Arg("n", "window", 2)
+HLC = (Arg("high", "series"), Arg("low", "series"), Arg("close", "series"))
+V = Arg("volume", "series")
+MACD_ARGS = (X, Arg("fast", "window", 2), Arg("slow", "window", 2), Arg("signal", "window", 1))
+STOCH_ARGS = (*HLC, Arg("fastk", "window"), Arg("slowk", "window"), Arg("slowd", "window"))
+BB_ARGS = (X, N2, Arg("k", "number"))
+
+
+def _n_minus_1(s: Static) -> int:
+    return _i(s, "n") - 1
+
+
+def _n(s: Static) -> int:
+    return _i(s, "n")
+
+
+def _zero(s: Static) -> int:
+    return 0
+
+
+def _macd_slow(s: Static) -> int:
+    return max(_i(s, "fast"), _i(s, "slow"))
+
+
+_F: list[Function] = [
+    # --- moving averages and oscillators
+    Function("sma", (X, N), "float", "simple moving average of the last n bars", "sma(close, 50)",
+             _n_minus_1, oracle="TA-Lib SMA", kernel="rolling:sma_nb", category="averages and oscillators"),
+    Function("ema", (X, N), "float", "exponential moving average, k = 2/(n+1), seeded with the SMA of the first n",
+             "ema(close, 20)", _n_minus_1, lambda s: ema_memory(s["n"]), oracle="TA-Lib EMA",
+             kernel="smoothing:ema_nb", category="averages and oscillators"),
+    Function("wma", (X, N), "float", "linearly weighted moving average (newest bar weighs n)", "wma(close, 10)",
+             _n_minus_1, oracle="TA-Lib WMA", kernel="rolling:wma_nb", category="averages and oscillators"),
+    Function("rsi", (X, N2), "float", "Wilder's relative strength index, 0..100", "rsi(close, 14) < 30",
+             _n, lambda s: wilder_memory(s["n"]), oracle="TA-Lib RSI", kernel="smoothing:rsi_nb",
+             category="averages and oscillators"),
+    Function("macd", MACD_ARGS, "float", "MACD line: ema(x, fast) - ema(x, slow)", "macd(close, 12, 26, 9) > 0",
+             lambda s: _macd_slow(s) - 1, lambda s: ema_memory(_macd_slow(s)), oracle="TA-Lib MACD (macd)",
+             kernel="smoothing:macd_nb", category="averages and oscillators"),
+    Function("macd_signal", MACD_ARGS, "float", "signal line: ema(macd, signal)",
+             "crosses_above(macd(close, 12, 26, 9), macd_signal(close, 12, 26, 9))",
+             lambda s: _macd_slow(s) + _i(s, "signal") - 2,
+             lambda s: ema_memory(_macd_slow(s)) + ema_memory(s["signal"]), oracle="TA-Lib MACD (macdsignal)",
+             kernel="smoothing:macd_signal_nb", category="averages and oscillators"),
+    Function("macd_hist", MACD_ARGS, "float", "MACD histogram: macd - macd_signal", "macd_hist(close, 12, 26, 9) > 0",
+             lambda s: _macd_slow(s) + _i(s, "signal") - 2,
+             lambda s: ema_memory(_macd_slow(s)) + ema_memory(s["signal"]), oracle="TA-Lib MACD (macdhist)",
+             kernel="smoothing:macd_hist_nb", category="averages and oscillators"),
+    Function("roc", (X, N), "float", "rate of change in percent: (x / x[n] - 1) * 100", "roc(close, 10) > 5",
+             _n, oracle="TA-Lib ROC", kernel="oscillators:roc_nb", category="averages and oscillators"),
+    Function("mom", (X, N), "float", "momentum: x - x[n]", "mom(close, 10) > 0", _n, oracle="TA-Lib MOM",
+             kernel="oscillators:mom_nb", category="averages and oscillators"),
+    Function("cci", (*HLC, N2), "float", "commodity channel index", "cci(high, low, close, 20) < -100",
+             _n_minus_1, oracle="TA-Lib CCI", kernel="oscillators:cci_nb", category="averages and oscillators"),
+    Function("willr", (*HLC, N2), "float", "Williams %R, -100..0", "willr(high, low, close, 14) < -80",
+             _n_minus_1, oracle="TA-Lib WILLR", kernel="oscillators:willr_nb", category="averages and oscillators"),
+    Function("mfi", (*HLC, V, N2), "float", "money flow index, 0..100", "mfi(high, low, close, volume, 14) < 20",
+             _n, oracle="TA-Lib MFI", kernel="oscillators:mfi_nb", category="averages and oscillators"),
+    Function("adx", (*HLC, N2), "float", "Wilder's average directional index, 0..100", "adx(high, low, close, 14) > 25",
+             lambda s: 2 * _i(s, "n") - 1, lambda s: 2 * wilder_memory(s["n"]), oracle="TA-Lib ADX",
+             kernel="oscillators:adx_nb", category="averages and oscillators"),
+    Function("obv", (Arg("close", "series"), V), "float",
+             "on-balance volume (cumulative from the first bar: compare it with itself, e.g. obv > sma(obv, 20))",
+             "obv(close, volume) > sma(obv(close, volume), 20)", _zero, oracle="TA-Lib OBV",
+             kernel="oscillators:obv_nb", category="averages and oscillators",
+             notes="its level depends on the first bar of data; differences and averages of it do not"),
+    Function("stoch_k", STOCH_ARGS, "float", "slow stochastic %K (TA-Lib STOCH slowk, SMA smoothing)",
+             "stoch_k(high, low, close, 14, 3, 3) < 20", lambda s: _i(s, "fastk") + _i(s, "slowk") - 2,
+             oracle="TA-Lib STOCH (slowk)", kernel="oscillators:stoch_k_nb", category="averages and oscillators"),
+    Function("stoch_d", STOCH_ARGS, "float", "slow stochastic %D (TA-Lib STOCH slowd, SMA smoothing)",
+             "crosses_above(stoch_k(high, low, close, 14, 3, 3), stoch_d(high, low, close, 14, 3, 3))",
+             lambda s: _i(s, "fastk") + _i(s, "slowk") + _i(s, "slowd") - 3, oracle="TA-Lib STOCH (slowd)",
+             kernel="oscillators:stoch_d_nb", category="averages and oscillators"),
+    # --- volatility and bands
+    Function("atr", (*HLC, N), "float", "Wilder's average true range", "atr(high, low, close, 14)",
+             _n, lambda s: wilder_memory(s["n"]), oracle="TA-Lib ATR", kernel="oscillators:atr_nb",
+             category="volatility and bands"),
+    Function("natr", (*HLC, N), "float", "ATR as a percent of close", "natr(high, low, close, 14) < 2",
+             _n, lambda s: wilder_memory(s["n"]), oracle="TA-Lib NATR", kernel="oscillators:natr_nb",
+             category="volatility and bands"),
+    Function("stddev", (X, N2), "float", "population standard deviation of the last n bars", "stddev(close, 20)",
+             _n_minus_1, oracle="TA-Lib STDDEV", kernel="rolling:stddev_nb", category="volatility and bands"),
+    Function("zscore", (X, N2), "float", "(x - sma(x, n)) / stddev(x, n)", "zscore(close, 20) < -2",
+             _n_minus_1, oracle="pandas rolling mean/std(ddof=0)", kernel="rolling:zscore_nb",
+             category="volatility and bands"),
+    Function("bb_upper", BB_ARGS, "float", "upper Bollinger band: sma + k * stddev", "close > bb_upper(close, 20, 2)",
+             _n_minus_1, oracle="TA-Lib BBANDS (upper)", kernel="rolling:bb_upper_nb", category="volatility and bands"),
+    Function("bb_middle", BB_ARGS, "float", "middle Bollinger band: sma(x, n)", "bb_middle(close, 20, 2)",
+             _n_minus_1, oracle="TA-Lib BBANDS (middle)", kernel="rolling:bb_middle_nb",
+             category="volatility and bands"),
+    Function("bb_lower", BB_ARGS, "float", "lower Bollinger band: sma - k * stddev", "close < bb_lower(close, 20, 2)",
+             _n_minus_1, oracle="TA-Lib BBANDS (lower)", kernel="rolling:bb_lower_nb", category="volatility and bands"),
+    Function("bb_percent", BB_ARGS, "float", "position within the bands: 0 at lower, 1 at upper",
+             "bb_percent(close, 20, 2) < 0", _n_minus_1, oracle="pandas from TA-Lib BBANDS",
+             kernel="rolling:bb_percent_nb", category="volatility and bands"),
+    Function("bb_width", BB_ARGS, "float", "band width relative to the middle: (upper - lower) / middle",
+             "bb_width(close, 20, 2) < 0.05", _n_minus_1, oracle="pandas from TA-Lib BBANDS",
+             kernel="rolling:bb_width_nb", category="volatility and bands"),
+    # --- windows and transforms
+    Function("highest", (X, N), "float", "highest value of the last n bars (including this one)",
+             "close >= highest(high, 20)", _n_minus_1, oracle="TA-Lib MAX", kernel="rolling:highest_nb",
+             category="windows and transforms"),
+    Function("lowest", (X, N), "float", "lowest value of the last n bars (including this one)",
+             "close <= lowest(low, 20)", _n_minus_1, oracle="TA-Lib MIN", kernel="rolling:lowest_nb",
+             category="windows and transforms"),
+    Function("sum", (X, N), "float", "sum of the last n bars", "sum(volume, 5)", _n_minus_1,
+             oracle="TA-Lib SUM", kernel="rolling:sum_nb", category="windows and transforms"),
+    Function("mean", (X, N), "float", "mean of the last n bars (same as sma)", "mean(volume, 20)", _n_minus_1,
+             oracle="pandas rolling mean", kernel="rolling:mean_nb", category="windows and transforms"),
+    Function("pct_change", (X, N), "float", "fractional change over n bars: x / x[n] - 1",
+             "pct_change(close, 20) > 0.1", _n, oracle="pandas pct_change", kernel="transforms:pct_change_nb",
+             category="windows and transforms"),
+    Function("log_return", (X, N), "float", "log(x / x[n])", "log_return(close, 5) < -0.05", _n,
+             oracle="pandas log of ratio", kernel="transforms:log_return_nb", category="windows and transforms"),
+    Function("shift", (X, Arg("n", "lag", 0)), "float", "value n bars ago (also written x[n]); n >= 0",
+             "close > shift(close, 1)", _n, oracle="pandas shift", kernel="transforms:shift_nb",
+             category="windows and transforms"),
+    Function("abs", (Arg("x", "value"),), "float", "absolute value", "abs(zscore(close, 20)) < 0.5", _zero,
+             oracle="numpy abs", category="windows and transforms"),
+    Function("min", (Arg("a", "value"), Arg("b", "value")), "float", "smaller of a and b, bar by bar",
+             "min(open, close) > sma(close, 50)", _zero, oracle="numpy minimum", category="windows and transforms"),
+    Function("max", (Arg("a", "value"), Arg("b", "value")), "float", "larger of a and b, bar by bar",
+             "max(open, close) < sma(close, 50)", _zero, oracle="numpy maximum", category="windows and transforms"),
+    Function("vwap", (*HLC, V, N), "float", "rolling volume-weighted average of the typical price over n bars",
+             "close > vwap(high, low, close, volume, 20)", _n_minus_1, oracle="pandas rolling sums",
+             kernel="rolling:vwap_nb", category="windows and transforms"),
+    # --- events
+    Function("crosses_above", (Arg("a", "value"), Arg("b", "value")), "bool",
+             "true on the bar where a moves above b: a > b now and a <= b on the previous bar",
+             "crosses_above(sma(close, 10), sma(close, 30))", lambda s: 1, oracle="pandas shift",
+             kernel="events:crosses_above_nb", category="events"),
+    Function("crosses_below", (Arg("a", "value"), Arg("b", "value")), "bool",
+             "true on the bar where a moves below b: a < b now and a >= b on the previous bar",
+             "crosses_below(rsi(close, 14), 70)", lambda s: 1, oracle="pandas shift",
+             kernel="events:crosses_below_nb", category="events"),
+    Function("rising", (X, N), "bool", "x rose on each of the last n bars", "rising(close, 3)", _n,
+             oracle="pandas diff/rolling", kernel="events:rising_nb", category="events"),
+    Function("falling", (X, N), "bool", "x fell on each of the last n bars", "falling(close, 3)", _n,
+             oracle="pandas diff/rolling", kernel="events:falling_nb", category="events"),
+    Function("bars_since", (Arg("cond", "cond"),), "float", "bars since cond was last true (0 on a true bar)",
+             "bars_since(crosses_above(close, sma(close, 50))) < 5", _zero, oracle="python loop",
+             kernel="events:bars_since_nb", category="events"),
+    Function("within", (Arg("cond", "cond"), N), "bool", "cond was true at least once in the last n bars",
+             "within(crosses_above(close, sma(close, 50)), 5)", _zero, oracle="pandas rolling max",
+             kernel="events:within_nb", category="events"),
+    Function("count", (Arg("cond", "cond"), N), "float", "how many of the last n bars cond was true",
+             "count(close > open, 10) >= 7", _n_minus_1, oracle="pandas rolling sum", kernel="events:count_nb",
+             category="events"),
+]
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in _F}
+CATEGORIES = ["averages and oscillators", "volatility and bands", "windows and transforms", "events"]
+
+
+def markdown_table() -> str:
+    """The README's DSL reference table, generated from the registry."""
+    rows = ["| function | returns | warm-up (bars) | description | example |",
+            "|---|---|---|---|---|"]
+    for cat in CATEGORIES:
+        rows.append(f"| **{cat}** | | | | |")
+        for f in _F:
+            if f.category != cat:
+                continue
+            rows.append(f"| `{f.signature}` | {'true/false' if f.returns == 'bool' else 'number'} | "
+                        f"{_warmup_text(f)} | {f.doc} | `{f.example}` |")
+    return "\n".join(rows) + "\n"
+
+
+_WARMUP_TEXT = {
+    "sma": "n-1", "ema": "n-1 (+ convergence)", "wma": "n-1", "rsi": "n (+ convergence)",
+    "macd": "max(fast,slow)-1 (+ convergence)", "macd_signal": "slow+signal-2 (+ convergence)",
+    "macd_hist": "slow+signal-2 (+ convergence)", "roc": "n", "mom": "n", "cci": "n-1", "willr": "n-1",
+    "mfi": "n", "adx": "2n-1 (+ convergence)", "obv": "0", "stoch_k": "fastk+slowk-2",
+    "stoch_d": "fastk+slowk+slowd-3", "atr": "n (+ convergence)", "natr": "n (+ convergence)",
+    "stddev": "n-1", "zscore": "n-1", "bb_upper": "n-1", "bb_middle": "n-1", "bb_lower": "n-1",
+    "bb_percent": "n-1", "bb_width": "n-1", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
+    "pct_change": "n", "log_return": "n", "shift": "n", "abs": "0", "min": "0", "max": "0", "vwap": "n-1",
+    "crosses_above": "1", "crosses_below": "1", "rising": "n", "falling": "n", "bars_since": "0",
+    "within": "0", "count": "n-1",
+}
+
+
+def _warmup_text(f: Function) -> str:
+    return _WARMUP_TEXT[f.name]

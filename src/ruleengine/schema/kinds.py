@@ -1,0 +1,20 @@
+"""Data kinds and their columns: one vocabulary across providers.
+
+Every column is a float series once bound to the execution frequency (event kinds such as insider trades
+are aggregated per bar; low-frequency kinds are visible from their publication date on).
+"""
+
+from __future__ import annotations
+
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ohlcv": ("open", "high", "low", "close", "volume"),
+    "earnings": ("eps", "reported_eps", "estimated_eps", "surprise", "surprise_percentage"),
+    "income_statement": ("revenue", "gross_profit", "operating_income", "net_income", "eps", "eps_diluted"),
+    "balance_sheet": ("total_assets", "total_liabilities", "total_equity", "cash_and_equivalents",
+                      "total_debt", "book_value"),
+    "key_metrics": ("pe_ratio", "pb_ratio", "market_cap", "dividend_yield", "debt_to_equity", "roe"),
+    "fundamentals": ("revenue", "net_income", "eps", "total_assets", "total_liabilities", "total_equity",
+                     "book_value", "shares_outstanding"),
+    "insider_trades": ("buy_count", "sell_count", "buy_shares", "sell_shares", "buy_value", "sell_value",
+                       "net_shares", "net_value"),
+}

@@ -1,0 +1,141 @@
+"""Load strategy documents from YAML/JSON text, files or dicts; map pydantic errors to positioned diagnostics."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import Diagnostic, RuleEngineError, did_you_mean
+from ..source import Loaded, PathKey, SourceText, fmt_path, parse_document, read_source
+from .strategy import TradingStrategy
+
+StrategyInput = str | Path | dict[str, Any] | TradingStrategy
+
+
+@dataclass
+class LoadedStrategy:
+    """A validated strategy plus the parsed document it came from (for positions), if any."""
+
+    strategy: TradingStrategy
+    document: Loaded | None
+
+
+def load_document(obj: StrategyInput) -> LoadedStrategy:
+    """Read and validate; raises `RuleEngineError` with every schema diagnostic."""
+    if isinstance(obj, TradingStrategy):
+        return LoadedStrategy(obj, None)
+    if isinstance(obj, dict):
+        doc = Loaded(obj, SourceText("", None), {})
+    elif isinstance(obj, (str, Path)):
+        doc = parse_document(read_source(obj))
+    else:
+        raise RuleEngineError([Diagnostic("R105", f"cannot load a strategy from {type(obj).__name__}",
+                                          hint="pass a path, YAML/JSON text, a dict or a TradingStrategy")])
+    try:
+        strategy = TradingStrategy.model_validate(doc.value)
+    except ValidationError as exc:
+        raise RuleEngineError(diagnostics_from_validation(exc, doc), doc.source) from None
+    return LoadedStrategy(strategy, doc)
+
+
+_TYPE_CODES = {
+    "extra_forbidden": "S101",
+    "missing": "S102",
+    "literal_error": "S104",
+    "enum": "S104",
+    "greater_than": "S104", "greater_than_equal": "S104", "less_than": "S104", "less_than_equal": "S104",
+    "too_short": "S104", "too_long": "S104", "string_too_short": "S104", "string_too_long": "S104",
+}
+
+
+def diagnostics_from_validation(exc: ValidationError, doc: Loaded) -> list[Diagnostic]:
+    """One diagnostic per pydantic error, at the YAML position of the offending key or value."""
+    out: list[Diagnostic] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        path = _data_path(err["loc"], doc.value)
+        etype = err["type"]
+        code = etype if etype[:1] in "SRC" and etype[1:].isdigit() else _TYPE_CODES.get(etype, "S103")
+        ctx = err.get("ctx") or {}
+        hint = ctx.get("hint")
+        message = err["msg"]
+        if etype == "extra_forbidden":
+            key = path[-1] if path else "?"
+            message = f"unknown key '{key}'"
+            hint = did_you_mean(str(key), _known_keys(path[:-1], doc.value)) or \
+                "known keys: " + ", ".join(sorted(_known_keys(path[:-1], doc.value)))
+            span = doc.span_of(path, key=True)
+            if any(c in str(key) for c in "()") and path[:1] in (("entry",), ("exit",)):
+                message = f"unknown key '{key}' (an expression split by YAML at a comma?)"
+                hint = "inside {...} YAML splits at commas: quote the expression, e.g. field: \"rsi(close, 14)\""
+        elif etype == "missing":
+            message = f"missing required field '{path[-1]}'" if path else "missing required field"
+            span = doc.span_of(path[:-1], key=True) if len(path) > 1 else doc.span_of(())
+        else:
+            span = doc.span_of(path)
+        if etype == "literal_error" and "expected" in ctx:
+            message = f"{err.get('input')!r} is not allowed here"
+            hint = hint or f"expected {ctx['expected']}"
+        p = fmt_path(path)
+        if (code, p) in seen:
+            continue
+        seen.add((code, p))
+        out.append(Diagnostic(code, message, span, p or None, hint))
+    return out
+
+
+def _data_path(loc: tuple[Any, ...], value: Any) -> PathKey:
+    """Keep the parts of a pydantic loc that index the data (drop union tags such as 'structured')."""
+    out: list[str | int] = []
+    cur = value
+    for k in loc:
+        if isinstance(cur, dict) and k in cur:
+            out.append(k)
+            cur = cur[k]
+        elif isinstance(cur, list) and isinstance(k, int) and 0 <= k < len(cur):
+            out.append(k)
+            cur = cur[k]
+        elif isinstance(cur, list) and isinstance(k, str):
+            continue  # `entry: [...]` is shorthand for {conditions: [...]}: the loc has a level more
+        elif isinstance(cur, dict) or cur is None or not isinstance(cur, list):
+            # a missing or unknown key (reported at its parent), or a union tag: keep names that
+            # are not type tags so that 'missing' errors still say which field
+            if isinstance(k, str) and k not in _UNION_TAGS:
+                out.append(k)
+                cur = None
+    return tuple(out)
+
+
+_UNION_TAGS = {"expression", "structured", "function-after", "function-before", "function-plain"}
+
+
+def _known_keys(path: PathKey, value: Any) -> list[str]:
+    model: type[BaseModel] | None = TradingStrategy
+    from .strategy import ConditionGroup, DataSlot, Param, RiskParameters, StructuredCondition
+    shape = {(): TradingStrategy, ("risk",): RiskParameters, ("entry",): ConditionGroup,
+             ("exit",): ConditionGroup}
+    if path in shape:
+        model = shape[path]
+    elif len(path) == 2 and path[0] == "data":
+        model = DataSlot
+    elif len(path) == 2 and path[0] == "params":
+        model = Param
+    elif len(path) >= 2 and path[0] in ("entry", "exit") and isinstance(path[-1], int):
+        model = StructuredCondition
+    else:
+        model = None
+    return list(model.model_fields) if model else []
+
+
+def dump_yaml(strategy: TradingStrategy) -> str:
+    """YAML text of a strategy, keys in document order; `load(dump_yaml(s)) == s`."""
+    return yaml.safe_dump(strategy.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+
+
+def dump_json(strategy: TradingStrategy, indent: int | None = 2) -> str:
+    return json.dumps(strategy.to_dict(), indent=indent)

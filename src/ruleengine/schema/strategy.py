@@ -1,0 +1,373 @@
+"""The strategy document (pydantic v2): data slots, parameters, conditions, risk, optional code.
+
+This module stores expression strings and never imports the expression language; checking expressions is
+the compiler's job. Custom validation errors use `PydanticCustomError` with a diagnostic code as their type
+so that `ruleengine.schema.load` can map them to `Diagnostic`s with file positions.
+
+Example:
+    >>> s = TradingStrategy.model_validate({
+    ...     "name": "demo", "data": {"prices": {"kind": "ohlcv"}},
+    ...     "entry": {"conditions": ["close > sma(close, 20)"]}})
+    >>> sorted(s.params)
+    ['execution_frequency', 'execution_price']
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema,
+                      field_validator, model_validator)
+from pydantic_core import PydanticCustomError
+
+from .kinds import KIND_COLUMNS
+
+EXECUTION_FREQUENCIES = ["1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week", "1Month"]
+SOURCE_FREQUENCIES = [*EXECUTION_FREQUENCIES, "quarterly", "annual", "event"]
+EXECUTION_PRICES = ["open", "close"]
+RESERVED_NAMES = {"and", "or", "not", "true", "false", "True", "False"}
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SYMBOL_KEYS = {"symbol", "symbols", "ticker", "tickers"}
+
+
+def _err(code: str, message: str, hint: str | None = None) -> PydanticCustomError:
+    return PydanticCustomError(code, message, {"hint": hint} if hint else {})
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, value: Any) -> Any:
+        """An explicit null means "not given" (the strict LLM schema sends every key)."""
+        if isinstance(value, dict) and any(v is None for v in value.values()):
+            return {k: v for k, v in value.items() if v is not None}
+        return value
+
+
+def _check_name(name: str, what: str) -> None:
+    if not _NAME_RE.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
+        raise _err("S110", f"'{name}' is not a valid {what} name",
+                   "use letters, digits and underscores, starting with a letter (e.g. fast_window)")
+
+
+# ---------------------------------------------------------------------------------------------- data
+class DataSlot(_Closed):
+    """A named input the strategy needs (DATA_SCHEMA). Symbols are injected at run time, never here."""
+
+    kind: str = Field("ohlcv", description="data kind", json_schema_extra={"enum": list(KIND_COLUMNS)})
+    frequency: str = Field("1Day", description="frequency to fetch",
+                           json_schema_extra={"enum": SOURCE_FREQUENCIES})
+    columns: list[str] | None = Field(None, description="columns used; default: all columns of the kind")
+    description: str | None = Field(None, description="what this slot holds")
+    provider: str | None = Field(None, description="provider name; default: the configured one for the kind")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_symbols(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            found = _SYMBOL_KEYS.intersection(value)
+            if found:
+                raise _err("S109", f"a data slot does not name symbols ('{sorted(found)[0]}')",
+                           "symbols are given at run time, e.g. --symbols SPY or --symbols asset_a=GLD,asset_b=SLV")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in KIND_COLUMNS:
+            from ..errors import did_you_mean
+            raise _err("S104", f"unknown data kind '{v}'",
+                       did_you_mean(v, KIND_COLUMNS) or "known kinds: " + ", ".join(KIND_COLUMNS))
+        return v
+
+    @field_validator("frequency")
+    @classmethod
+    def _freq(cls, v: str) -> str:
+        if v not in SOURCE_FREQUENCIES:
+            from ..errors import did_you_mean
+            raise _err("S104", f"unknown frequency '{v}'",
+                       did_you_mean(v, SOURCE_FREQUENCIES) or "one of: " + ", ".join(SOURCE_FREQUENCIES))
+        return v
+
+    @model_validator(mode="after")
+    def _columns(self) -> "DataSlot":
+        if self.columns is not None:
+            known = KIND_COLUMNS[self.kind]
+            if not self.columns:
+                raise _err("S104", "columns is empty", "omit it to use all columns of the kind")
+            for c in self.columns:
+                _check_name(c, "column")
+                if known and c not in known:
+                    from ..errors import did_you_mean
+                    raise _err("S104", f"kind '{self.kind}' has no column '{c}'",
+                               did_you_mean(c, known) or "columns: " + ", ".join(known))
+        return self
+
+    def available_columns(self) -> list[str]:
+        """Declared columns, else every column the kind provides."""
+        return list(self.columns) if self.columns else list(KIND_COLUMNS[self.kind])
+
+
+# ---------------------------------------------------------------------------------------------- params
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise _err("S103", f"expected a number, true/false or a string, got {type(value).__name__}")
+
+
+Scalar = Annotated[Any, BeforeValidator(_scalar),
+                   WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}]})]
+Number = Annotated[float | int, Field(union_mode="left_to_right")]
+
+
+class Param(_Closed):
+    """A typed strategy parameter (PARAM_SCHEMA entry)."""
+
+    type: Literal["int", "float", "bool", "enum"]
+    default: Scalar = Field(description="value used when none is given")
+    min: float | None = Field(None, description="lower bound (int and float)")
+    max: float | None = Field(None, description="upper bound (int and float)")
+    values: list[str] | None = Field(None, description="allowed values (enum only)")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Param":
+        t, d = self.type, self.default
+        if t in ("int", "float"):
+            if self.values is not None:
+                raise _err("S104", "'values' is only for enum parameters", "remove it or use type: enum")
+            if isinstance(d, bool) or not isinstance(d, (int, float)):
+                raise _err("S103", f"default of a {t} parameter must be a number, got {d!r}")
+            if t == "int":
+                if isinstance(d, float) and not d.is_integer():
+                    raise _err("S103", f"default of an int parameter must be a whole number, got {d!r}",
+                               "use type: float for fractional values")
+                self.default = int(d)
+                for b in ("min", "max"):
+                    v = getattr(self, b)
+                    if v is not None and not float(v).is_integer():
+                        raise _err("S103", f"{b} of an int parameter must be a whole number, got {v!r}")
+            else:
+                self.default = float(d)
+            for b in ("min", "max"):  # keep bounds in the parameter's own type: 5, not 5.0, for ints
+                v = getattr(self, b)
+                if v is not None:
+                    setattr(self, b, int(v) if t == "int" else float(v))
+            if self.min is not None and self.max is not None and self.min > self.max:
+                raise _err("S106", f"min ({self.min}) is greater than max ({self.max})", "swap them")
+            if (self.min is not None and self.default < self.min) or \
+                    (self.max is not None and self.default > self.max):
+                raise _err("S105", f"default {self.default} is outside [{self.min}, {self.max}]",
+                           "move the default inside the bounds or widen them")
+        elif t == "bool":
+            if not isinstance(d, bool):
+                raise _err("S103", f"default of a bool parameter must be true or false, got {d!r}")
+            self._no_bounds()
+        else:
+            if not self.values:
+                raise _err("S102", "an enum parameter needs 'values'", "e.g. values: [open, close]")
+            if d not in self.values:
+                raise _err("S105", f"default {d!r} is not one of {self.values}")
+            self._no_bounds()
+        return self
+
+    def _no_bounds(self) -> None:
+        if self.min is not None or self.max is not None:
+            raise _err("S104", f"min/max do not apply to {self.type} parameters", "remove them")
+        if self.type == "bool" and self.values is not None:
+            raise _err("S104", "'values' is only for enum parameters")
+
+
+BUILTIN_PARAMS: dict[str, dict[str, Any]] = {
+    "execution_frequency": {"type": "enum", "values": EXECUTION_FREQUENCIES, "default": "1Day",
+                            "description": "every data slot is resampled to this frequency"},
+    "execution_price": {"type": "enum", "values": EXECUTION_PRICES, "default": "close",
+                        "description": "close: fill at the signal bar's close; open: at the next bar's open"},
+}
+
+
+# ---------------------------------------------------------------------------------------------- conditions
+Operator = Literal["gt", "lt", "gte", "lte", "eq", "neq", "between", "in", "crosses_above", "crosses_below"]
+OPERATOR_SYMBOLS = {"gt": ">", "lt": "<", "gte": ">=", "lte": "<=", "eq": "==", "neq": "!="}
+
+
+def _cond_value(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list) and all(isinstance(v, (int, float, str)) and not isinstance(v, bool)
+                                       for v in value):
+        return value
+    raise _err("S103", "value must be a number, an expression string, or a list of them",
+               "e.g. value: 30, value: \"sma(close, 50)\", value: [20, 80]")
+
+
+CondValue = Annotated[Any, BeforeValidator(_cond_value),
+                      WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"},
+                                                {"type": "array", "items": {"anyOf": [{"type": "number"},
+                                                                                      {"type": "string"}]}}]})]
+
+
+class StructuredCondition(_Closed):
+    """The seeds' structured form: ``{field: "rsi(close, 14)", operator: lt, value: 30}``."""
+
+    field: str = Field(description="an expression, e.g. close or rsi(close, 14)")
+    operator: Operator
+    value: CondValue = Field(description="number, parameter name, expression, or a list for between/in")
+
+    @model_validator(mode="after")
+    def _fits(self) -> "StructuredCondition":
+        op, v = self.operator, self.value
+        if op == "between" and not (isinstance(v, list) and len(v) == 2):
+            raise _err("S112", "'between' needs a list of two bounds", "e.g. value: [20, 80]")
+        if op == "in" and not (isinstance(v, list) and len(v) >= 1):
+            raise _err("S112", "'in' needs a non-empty list of values", "e.g. value: [1, 2, 3]")
+        if op not in ("between", "in") and isinstance(v, list):
+            raise _err("S112", f"'{op}' compares with one value, not a list",
+                       "use operator between or in for lists")
+        return self
+
+
+def _cond_tag(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "expression"
+    if isinstance(value, (dict, StructuredCondition)):
+        return "structured"
+    return None
+
+
+Condition = Annotated[
+    Annotated[str, Tag("expression")] | Annotated[StructuredCondition, Tag("structured")],
+    Discriminator(_cond_tag, custom_error_type="S103",
+                  custom_error_message="a condition is an expression string or a {field, operator, value} mapping"),
+]
+
+
+class ConditionGroup(_Closed):
+    """Conditions combined with all (AND) or any (OR)."""
+
+    logic: Literal["all", "any"] = "all"
+    conditions: list[Condition]
+
+    @field_validator("conditions")
+    @classmethod
+    def _non_empty(cls, v: list[Any]) -> list[Any]:
+        if not v:
+            raise _err("S107", "the condition list is empty",
+                       "add at least one condition, or remove the block")
+        return v
+
+
+# ---------------------------------------------------------------------------------------------- risk
+class RiskParameters(_Closed):
+    """Risk settings; absent values take the timeframe defaults at backtest time."""
+
+    stop_loss_pct: float | None = Field(None, gt=0, lt=100, description="exit when price falls this % below entry")
+    take_profit_pct: float | None = Field(None, gt=0, description="exit when price rises this % above entry")
+    trailing_stop_pct: float | None = Field(None, gt=0, lt=100, description="exit this % below the highest price since entry")
+    max_hold_days: int | None = Field(None, ge=1, description="exit after this many calendar days")
+    max_hold_bars: int | None = Field(None, ge=1, description="exit after this many bars")
+    position_size_pct: float | None = Field(None, gt=0, le=100, description="% of equity per position")
+    fees_pct: float | None = Field(None, ge=0, lt=100, description="fees per order, % of its value")
+    slippage_pct: float | None = Field(None, ge=0, lt=100, description="slippage per order, % of price")
+
+
+# ---------------------------------------------------------------------------------------------- strategy
+def _named_list_to_dict(value: Any) -> Any:
+    """Accept the LLM wire form (a list of objects with 'name') as well as the mapping form."""
+    if isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value):
+        out: dict[str, Any] = {}
+        for item in value:
+            item = dict(item)
+            name = item.pop("name")
+            if name in out:
+                raise _err("S111", f"'{name}' is defined twice")
+            out[name] = {k: v for k, v in item.items() if v is not None}
+        return out
+    return value
+
+
+Timeframe = Literal["short_term", "medium_term", "long_term"]
+
+
+class TradingStrategy(_Closed):
+    """A strategy document: a template that runs on any symbol, pair or universe."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    timeframe: Timeframe = "medium_term"
+    data: Annotated[dict[str, DataSlot], BeforeValidator(_named_list_to_dict)] = Field(min_length=1)
+    params: Annotated[dict[str, Param], BeforeValidator(_named_list_to_dict)] = Field(
+        default_factory=dict, validate_default=True)
+    entry: ConditionGroup | None = None
+    exit: ConditionGroup | None = None
+    risk: RiskParameters = Field(default_factory=RiskParameters)
+    code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say it")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """`entry: [..]` or `entry: "expr"` are shorthand for a group; exit defaults to logic any."""
+        if isinstance(value, dict):
+            value = dict(value)
+            for key, logic in (("entry", "all"), ("exit", "any")):
+                v = value.get(key)
+                if isinstance(v, str):
+                    v = [v]
+                if isinstance(v, list):
+                    value[key] = {"logic": logic, "conditions": v}
+                elif isinstance(v, dict) and "logic" not in v and "conditions" in v:
+                    value[key] = {"logic": logic, **v}
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _slot_names(cls, v: dict[str, DataSlot]) -> dict[str, DataSlot]:
+        for name in v:
+            _check_name(name, "data slot")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, v: dict[str, Param]) -> dict[str, Param]:
+        for name, p in v.items():
+            _check_name(name, "parameter")
+            if name in BUILTIN_PARAMS:
+                allowed = BUILTIN_PARAMS[name]["values"]
+                if p.type != "enum" or not p.values or not set(p.values) <= set(allowed):
+                    raise _err("S104", f"built-in parameter '{name}' must be an enum over {allowed}")
+        out = dict(v)
+        for name, spec in BUILTIN_PARAMS.items():
+            out.setdefault(name, Param.model_validate(spec))
+        return out
+
+    @model_validator(mode="after")
+    def _logic_or_code(self) -> "TradingStrategy":
+        if self.code is None and self.entry is None:
+            raise _err("S108", "the strategy has neither entry conditions nor code",
+                       "add an entry block with conditions (code is the last resort)")
+        if self.code is not None and (self.entry is not None or self.exit is not None):
+            raise _err("S108", "a strategy has either entry/exit conditions or code, not both",
+                       "remove code: conditions are checked and compiled; code runs sandboxed")
+        for slot in self.data:
+            if slot in self.params:
+                raise _err("S111", f"'{slot}' is both a data slot and a parameter", "rename one of them")
+        return self
+
+    # ------------------------------------------------------------------ helpers used by the compiler
+    def price_slot(self) -> str | None:
+        """The slot bare column names refer to: the only or first ohlcv slot."""
+        for name, slot in self.data.items():
+            if slot.kind == "ohlcv":
+                return name
+        return None
+
+    def default_params(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.params.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for YAML/JSON: unset optional fields are left out; reloads to an equal model."""
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,43 @@
+"""Shared fixtures: the real market data in ../shared/data (skipped with a message where absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+RULES = ROOT / "rules"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _require_shared(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"real market data not found at {path} (tests marked 'realdata' need ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def daily_prices():
+    """Long-format daily OHLCV from ../shared/data/daily.parquet with a datetime `date` column."""
+    import pandas as pd
+
+    df = pd.read_parquet(_require_shared("daily.parquet"))
+    df["date"] = pd.to_datetime(df["date"])
+    return df
+
+
+@pytest.fixture(scope="session")
+def ohlcv_of(daily_prices):
+    """Function symbol -> single-symbol OHLCV DataFrame indexed by date."""
+
+    def get(symbol: str):
+        sub = daily_prices[daily_prices["symbol"] == symbol]
+        if sub.empty:
+            pytest.fail(f"symbol {symbol} not in daily.parquet")
+        out = sub.set_index("date")[["open", "high", "low", "close", "volume"]].astype("float64")
+        out.index.name = "date"
+        return out.sort_index()
+
+    return get
