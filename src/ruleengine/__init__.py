@@ -4,7 +4,7 @@ The public API is imported lazily so that `ruleengine validate` starts without n
 
 Example:
     >>> import ruleengine
-    >>> ruleengine.validate("name: x\\ndata: {prices: {kind: ohlcv}}\\nentry: [close > sma(close, 20)]\\n")
+    >>> ruleengine.validate("name: x\\ndata: {prices: {kind: ohlcv}}\\nentry: [\"close > sma(close, 20)\"]\\n")
     []
 """
 

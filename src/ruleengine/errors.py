@@ -179,11 +179,31 @@ def render(diagnostics: Sequence[Diagnostic], source: Any | None = None) -> str:
             gutter = str(s.line)
             pad = " " * len(gutter)
             width = max(1, (s.end_col - s.col) if s.end_line == s.line else len(text) - s.col + 1)
+            text, col, width = _clip(text, s.col, width)
             out.append(f"{pad} |")
             out.append(f"{gutter} | {text}")
-            caret = " " * (s.col - 1) + "^" * width
+            caret = " " * (col - 1) + "^" * width
             out.append(f"{pad} | {caret}" + (f" {d.hint}" if d.hint else ""))
         elif d.hint:
             out.append(f"  = hint: {d.hint}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+_MAX_SHOWN = 120  # characters of a long source line shown around the span
+
+
+def _clip(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """A window of at most `_MAX_SHOWN` characters of a long line around the span, marked with '...'.
+
+    Returns the text to show, the caret's column in it and the caret's width.
+    """
+    if len(text) <= _MAX_SHOWN:
+        return text, col, width
+    start = max(0, min(col - 1 - 20, len(text) - _MAX_SHOWN))
+    end = start + _MAX_SHOWN
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if end < len(text) else ""
+    new_col = col - start + len(prefix)
+    width = max(1, min(width, end - (col - 1)))
+    return prefix + text[start:end] + suffix, new_col, width

@@ -160,7 +160,7 @@ def parse_document(source: SourceText) -> Loaded:
             if mark is not None else None
         problem = exc.problem or exc.context or "malformed document"
         hint = "check indentation and that every 'key: value' pair has a space after the colon"
-        if "\t" in source.text and "tab" in str(problem):
+        if mark is not None and _tab_at(source.text, mark.line, mark.column):
             hint = "YAML does not allow tabs for indentation; use spaces"
         raise RuleEngineError([Diagnostic("R102", f"malformed YAML: {problem}", span, hint=hint)], source)
     except yaml.YAMLError as exc:
@@ -185,6 +185,19 @@ def parse_document(source: SourceText) -> Loaded:
                                           hint="start with 'name: ...' at the beginning of a line")],
                               source)
     return Loaded(value, source, positions)
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    """Whether the error mark (0-based line/column) is at a tab or on a line indented with tabs.
+
+    (libyaml reports a tab as "found character that cannot start any token", without naming it.)
+    """
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return False
+    row = lines[line]
+    indent = row[:len(row) - len(row.lstrip(" \t"))]
+    return "\t" in indent or row[column:column + 1] == "\t"
 
 
 def _parse_json(source: SourceText) -> Loaded:

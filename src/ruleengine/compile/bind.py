@@ -96,6 +96,10 @@ def _prepare(slot: str, df: Any, problems: list[Diagnostic]) -> pd.DataFrame | N
         problems.append(Diagnostic("D101", f"data for slot '{slot}' is a {type(df).__name__}, not a DataFrame",
                                    path=path))
         return None
+    if df.empty or len(df.index) == 0:
+        problems.append(Diagnostic("D106", f"data for slot '{slot}' is empty", path=path,
+                                   hint="check the symbol and the date range"))
+        return None
     if not isinstance(df.index, pd.DatetimeIndex):
         for name in ("date", "datetime", "timestamp", "time"):
             if name in df.columns:
@@ -106,10 +110,6 @@ def _prepare(slot: str, df: Any, problems: list[Diagnostic]) -> pd.DataFrame | N
                                        f"({type(df.index).__name__})", path=path,
                                        hint="use a DatetimeIndex, or a 'date' column"))
             return None
-    if df.empty or len(df.index) == 0:
-        problems.append(Diagnostic("D106", f"data for slot '{slot}' is empty", path=path,
-                                   hint="check the symbol and the date range"))
-        return None
     if df.index.has_duplicates:
         dup = df.index[df.index.duplicated()][0]
         problems.append(Diagnostic("D105", f"data for slot '{slot}' has duplicate timestamps (e.g. {dup})",

@@ -138,6 +138,15 @@ def locate(diag: Diagnostic, source: ConditionSource, doc: Loaded | None) -> Dia
     return Diagnostic(diag.code, diag.message, span, fmt_path(path), diag.hint, diag.severity, diag.stage)
 
 
+def _split_hint(d: Diagnostic, text: str) -> Diagnostic:
+    """Unbalanced parentheses usually mean YAML split a flow list or mapping at a comma."""
+    if d.code in ("P101", "P102") and text.count("(") != text.count(")"):
+        hint = ("unbalanced parentheses: inside [...] or {...} YAML splits at commas, so quote the "
+                "expression or write the conditions as a block list (- ... on their own lines)")
+        return Diagnostic(d.code, d.message, d.span, d.path, hint, d.severity, d.stage)
+    return d
+
+
 def _doc_path(doc: Loaded, path: PathKey) -> PathKey:
     """The path in the document as written: `entry: [...]` and `entry: "..."` are shorthand forms."""
     group = doc.value.get(path[0]) if isinstance(doc.value, dict) else None
@@ -164,7 +173,7 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
             try:
                 tree = parse(src.text)
             except RuleEngineError as exc:
-                diags = exc.diagnostics
+                diags = [_split_hint(d, src.text) for d in exc.diagnostics]
             if tree is not None:
                 ty, diags = check_expression(tree, env)
                 if not diags and not ty.is_bool:

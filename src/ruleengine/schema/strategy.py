@@ -42,9 +42,12 @@ class _Closed(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _drop_nulls(cls, value: Any) -> Any:
-        """An explicit null means "not given" (the strict LLM schema sends every key)."""
+        """An explicit null means "not given" (the strict LLM schema sends every key).
+
+        Only for known fields: an unknown key stays (even with a null value) so that it is reported.
+        """
         if isinstance(value, dict) and any(v is None for v in value.values()):
-            return {k: v for k, v in value.items() if v is not None}
+            return {k: v for k, v in value.items() if v is not None or k not in cls.model_fields}
         return value
 
 

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command: set up .venv, then run the main job on the bundled example rules (no network, no API key).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruleengine validate rules/
+.venv/bin/ruleengine explain rules/golden_cross.yaml

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# One command: set up .venv with the test extras, then run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,239 @@
+"""A plain pandas / TA-Lib reference evaluator of checked expressions (the oracle of the compiler tests).
+
+Independent of the numba kernels and the IR: it walks the typed AST and computes every function with
+pandas (or TA-Lib where TA-Lib has it) under the documented semantics: NaN is a missing observation for
+window functions (computed on the valid rows, NaN on the missing ones), `shift` is positional, and every
+comparison involving NaN is false. Comparisons also report where the two sides are too close to call
+(|a - b| <= 1e-9 relative), so tests can ignore ties that floating-point order may flip.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import talib
+
+from ruleengine.lang import ast
+
+S = pd.Series
+
+
+def absent(fn: Callable[..., S], *series: S) -> S:
+    """Apply fn to the rows where every input is valid; NaN elsewhere."""
+    frame = pd.concat(series, axis=1)
+    ok = frame.notna().all(axis=1)
+    out = fn(*(s[ok] for s in series))
+    return pd.Series(out, index=frame.index[ok]).reindex(frame.index)
+
+
+def _ta(name: str, **kw: Any) -> Callable[..., S]:
+    def run(*xs: S) -> Any:
+        res = getattr(talib, name)(*(x.to_numpy(dtype=float) for x in xs), **kw)
+        return res
+
+    return run
+
+
+def _bb(x: S, n: int, k: float, which: int) -> S:
+    return absent(lambda v: talib.BBANDS(v.to_numpy(float), n, k, k, 0)[which], x)
+
+
+def _pick(res: Any, i: int) -> Any:
+    return res[i]
+
+
+REF: dict[str, Callable[..., S]] = {
+    "sma": lambda x, n: absent(lambda v: v.rolling(n).mean(), x),
+    "mean": lambda x, n: absent(lambda v: v.rolling(n).mean(), x),
+    "ema": lambda x, n: absent(_ta("EMA", timeperiod=n), x) if n > 1 else x.copy(),
+    "wma": lambda x, n: absent(_ta("WMA", timeperiod=n), x) if n > 1 else x.copy(),
+    "rsi": lambda x, n: absent(_ta("RSI", timeperiod=n), x),
+    "macd": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, g)[0], x),
+    "macd_signal": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, g)[1], x),
+    "macd_hist": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, g)[2], x),
+    "roc": lambda x, n: absent(lambda v: (v / v.shift(n) - 1) * 100, x),
+    "mom": lambda x, n: absent(lambda v: v - v.shift(n), x),
+    "cci": lambda h, l, c, n: absent(_ta("CCI", timeperiod=n), h, l, c),
+    "willr": lambda h, l, c, n: absent(_ta("WILLR", timeperiod=n), h, l, c),
+    "mfi": lambda h, l, c, v, n: absent(_ta("MFI", timeperiod=n), h, l, c, v),
+    "adx": lambda h, l, c, n: absent(_ta("ADX", timeperiod=n), h, l, c),
+    "obv": lambda c, v: absent(_ta("OBV"), c, v),
+    "stoch_k": lambda h, l, c, fk, sk, sd: absent(
+        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, sd, 0)[0], h, l, c),
+    "stoch_d": lambda h, l, c, fk, sk, sd: absent(
+        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, sd, 0)[1], h, l, c),
+    "atr": lambda h, l, c, n: absent(_ta("ATR", timeperiod=n), h, l, c),
+    "natr": lambda h, l, c, n: absent(_ta("NATR", timeperiod=n), h, l, c),
+    "stddev": lambda x, n: absent(lambda v: v.rolling(n).std(ddof=0), x),
+    "zscore": lambda x, n: absent(lambda v: ((v - v.rolling(n).mean()) / v.rolling(n).std(ddof=0))
+                                  .where(v.rolling(n).std(ddof=0) > 0), x),
+    "bb_upper": lambda x, n, k: _bb(x, n, k, 0),
+    "bb_middle": lambda x, n, k: _bb(x, n, k, 1),
+    "bb_lower": lambda x, n, k: _bb(x, n, k, 2),
+    "bb_percent": lambda x, n, k: (x - _bb(x, n, k, 2)) / (_bb(x, n, k, 0) - _bb(x, n, k, 2)),
+    "bb_width": lambda x, n, k: (_bb(x, n, k, 0) - _bb(x, n, k, 2)) / _bb(x, n, k, 1),
+    "highest": lambda x, n: absent(lambda v: v.rolling(n).max(), x),
+    "lowest": lambda x, n: absent(lambda v: v.rolling(n).min(), x),
+    "sum": lambda x, n: absent(lambda v: v.rolling(n).sum(), x),
+    "pct_change": lambda x, n: absent(lambda v: v / v.shift(n) - 1, x),
+    "log_return": lambda x, n: absent(lambda v: np.log(v / v.shift(n)), x),
+    "shift": lambda x, n: x.shift(n),
+    "vwap": lambda h, l, c, v, n: absent(
+        lambda hh, ll, cc, vv: ((hh + ll + cc) / 3 * vv).rolling(n).sum() / vv.rolling(n).sum().where(
+            vv.rolling(n).sum() != 0), h, l, c, v),
+    "rising": lambda x, n: absent(lambda v: ((v.diff() > 0).astype(float).rolling(n).sum() == n)
+                                  .astype(float), x).fillna(0).astype(bool),
+    "falling": lambda x, n: absent(lambda v: ((v.diff() < 0).astype(float).rolling(n).sum() == n)
+                                   .astype(float), x).fillna(0).astype(bool),
+    "within": lambda c, n: c.astype(float).rolling(n, min_periods=1).max().astype(bool),
+    "count": lambda c, n: c.astype(float).rolling(n).sum(),
+}
+
+
+def bars_since(c: S) -> S:
+    out = np.full(len(c), np.nan)
+    last = None
+    for i, v in enumerate(c.to_numpy()):
+        if v:
+            last = i
+        if last is not None:
+            out[i] = i - last
+    return pd.Series(out, index=c.index)
+
+
+class Value:
+    """A reference value: a Series or a scalar, plus (for conditions) where it is too close to call."""
+
+    def __init__(self, v: Any, unsure: S | None = None) -> None:
+        self.v = v
+        self.unsure = unsure
+
+
+def evaluate_ref(tree: ast.Node, frames: dict[str, pd.DataFrame], params: dict[str, Any],
+                 index: pd.Index) -> Value:
+    """Evaluate a checked AST (names resolved by the checker) with pandas/TA-Lib."""
+    from ruleengine.lang.functions import FUNCTIONS
+
+    def unsure_of(*vals: Value) -> S:
+        out = pd.Series(False, index=index)
+        for v in vals:
+            if v.unsure is not None:
+                out = out | v.unsure
+        return out
+
+    def ev(node: ast.Node) -> Value:
+        if isinstance(node, (ast.Num, ast.Bool)):
+            return Value(node.value)
+        if isinstance(node, ast.Name):
+            ref = node.ref
+            assert ref is not None
+            if ref[0] == "param":
+                return Value(params[ref[1]])
+            return Value(frames[ref[1]][ref[2]].astype(float))
+        if isinstance(node, ast.Unary):
+            a = ev(node.operand)  # type: ignore[arg-type]
+            if node.op == "not":
+                return Value(~a.v if isinstance(a.v, pd.Series) else (not a.v), a.unsure)
+            return Value(-a.v if node.op == "-" else a.v)
+        if isinstance(node, ast.Binary):
+            a, b = ev(node.left), ev(node.right)  # type: ignore[arg-type]
+            op = node.op
+            if op in ("and", "or"):
+                av, bv = _bool(a.v, index), _bool(b.v, index)
+                return Value((av & bv) if op == "and" else (av | bv), unsure_of(a, b))
+            if op in ("+", "-", "*", "/"):
+                with np.errstate(all="ignore"):
+                    return Value({"+": lambda: a.v + b.v, "-": lambda: a.v - b.v, "*": lambda: a.v * b.v,
+                                  "/": lambda: _div(a.v, b.v)}[op]())
+            return _compare(op, a, b, index)
+        assert isinstance(node, ast.Call)
+        fn = FUNCTIONS[node.func]
+        args = [ev(a) for a in node.args]
+        if node.func in ("crosses_above", "crosses_below"):
+            av, bv = _series(args[0].v, index), _series(args[1].v, index)
+            now = _compare(">" if node.func == "crosses_above" else "<", Value(av), Value(bv), index)
+            before = _compare("<=" if node.func == "crosses_above" else ">=", Value(av.shift(1)),
+                              Value(bv.shift(1)), index)
+            return Value(now.v & before.v, now.unsure | before.unsure.fillna(False))
+        if node.func == "abs":
+            return Value(np.abs(args[0].v))
+        if node.func in ("min", "max"):
+            a, b = args[0].v, args[1].v
+            if not isinstance(a, pd.Series) and not isinstance(b, pd.Series):
+                return Value(min(a, b) if node.func == "min" else max(a, b))
+            a, b = _series(a, index), _series(b, index)
+            f = np.minimum if node.func == "min" else np.maximum
+            return Value(pd.Series(f(a.to_numpy(), b.to_numpy()), index=index))
+        if node.func == "bars_since":
+            return Value(bars_since(args[0].v))
+        call_args = []
+        for spec, a in zip(fn.args, args):
+            if spec.kind in ("window", "lag"):
+                call_args.append(int(a.v))
+            elif spec.kind == "number":
+                call_args.append(float(a.v))
+            else:
+                call_args.append(a.v)
+        result = REF[node.func](*call_args)
+        unsure = unsure_of(*args) if fn.returns == "bool" else None
+        return Value(result, unsure)
+
+    return ev(tree)
+
+
+def _div(a: Any, b: Any) -> Any:
+    if isinstance(a, pd.Series) or isinstance(b, pd.Series):
+        return a / b
+    return a / b if b != 0 else float("nan")
+
+
+def _series(v: Any, index: pd.Index) -> S:
+    return v if isinstance(v, pd.Series) else pd.Series(float(v), index=index)
+
+
+def _bool(v: Any, index: pd.Index) -> S:
+    return v if isinstance(v, pd.Series) else pd.Series(bool(v), index=index)
+
+
+def _compare(op: str, a: Value, b: Value, index: pd.Index) -> Value:
+    av, bv = a.v, b.v
+    if isinstance(av, (bool, np.bool_)) or (isinstance(av, pd.Series) and av.dtype == bool):
+        r = (_bool(av, index) == _bool(bv, index)) if op == "==" else (_bool(av, index) != _bool(bv, index))
+        return Value(r, pd.Series(False, index=index))
+    x, y = _series(av, index), _series(bv, index)
+    with np.errstate(all="ignore"):
+        r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[op]
+    r = r & x.notna() & y.notna()
+    scale = np.maximum(x.abs(), y.abs()).fillna(0)
+    unsure = ((x - y).abs() <= 1e-9 * scale + 1e-12).fillna(False)
+    return Value(r.astype(bool), unsure.astype(bool))
+
+
+def reference_signals(compiled: Any, frames: dict[str, pd.DataFrame], params: dict[str, Any]) -> tuple[S, S, S]:
+    """Entries, exits and the 'too close to call' mask of a compiled strategy, by the reference evaluator.
+
+    Frames must already share one index (the compiler's as-of alignment is tested separately).
+    """
+    from ruleengine.compile.explain import condition_infos
+
+    index = next(iter(frames.values())).index
+    values = compiled.strategy.default_params() | params
+    unsure = pd.Series(False, index=index)
+    groups = []
+    for name, conds, logic in (("entry", compiled.analysis.entry, compiled.strategy.entry),
+                               ("exit", compiled.analysis.exit, compiled.strategy.exit)):
+        acc = None
+        for c in conds:
+            v = evaluate_ref(c.tree, frames, values, index)
+            b = _bool(v.v, index).fillna(False).astype(bool)
+            if v.unsure is not None:
+                unsure |= v.unsure
+            acc = b if acc is None else ((acc & b) if logic.logic == "all" else (acc | b))
+        groups.append(acc if acc is not None else pd.Series(False, index=index))
+    warm = max(i.lookback for i in condition_infos(compiled, params))
+    entries, exits = groups
+    entries.iloc[:warm] = False
+    exits.iloc[:warm] = False
+    return entries, exits, unsure
