@@ -50,10 +50,12 @@ REF: dict[str, Callable[..., S]] = {
     "ema": lambda x, n: absent(_ta("EMA", timeperiod=n), x) if n > 1 else x.copy(),
     "wma": lambda x, n: absent(_ta("WMA", timeperiod=n), x) if n > 1 else x.copy(),
     "rsi": lambda x, n: absent(_ta("RSI", timeperiod=n), x),
-    "macd": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, g)[0], x),
+    # the MACD line and slow %K do not depend on the signal / %D period: with it at 1 TA-Lib outputs them
+    # from the bar they exist (our documented lookback) instead of waiting for the signal line
+    "macd": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, 1)[0], x),
     "macd_signal": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, g)[1], x),
     "macd_hist": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, g)[2], x),
-    "roc": lambda x, n: absent(lambda v: (v / v.shift(n) - 1) * 100, x),
+    "roc": lambda x, n: absent(_ta("ROC", timeperiod=n), x),  # TA-Lib: 0 where x[t-n] == 0
     "mom": lambda x, n: absent(lambda v: v - v.shift(n), x),
     "cci": lambda h, l, c, n: absent(_ta("CCI", timeperiod=n), h, l, c),
     "willr": lambda h, l, c, n: absent(_ta("WILLR", timeperiod=n), h, l, c),
@@ -61,7 +63,7 @@ REF: dict[str, Callable[..., S]] = {
     "adx": lambda h, l, c, n: absent(_ta("ADX", timeperiod=n), h, l, c),
     "obv": lambda c, v: absent(_ta("OBV"), c, v),
     "stoch_k": lambda h, l, c, fk, sk, sd: absent(
-        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, sd, 0)[0], h, l, c),
+        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, 1, 0)[0], h, l, c),
     "stoch_d": lambda h, l, c, fk, sk, sd: absent(
         lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, sd, 0)[1], h, l, c),
     "atr": lambda h, l, c, n: absent(_ta("ATR", timeperiod=n), h, l, c),

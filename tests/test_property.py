@@ -1,0 +1,143 @@
+"""Property tests: random well-typed expressions against the pandas reference; causality of all signals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ruleengine
+from ruleengine.lang.check import Env, check_expression
+from ruleengine.lang.functions import FUNCTIONS
+from ruleengine.lang.parse import parse
+from reference import _bool, evaluate_ref
+from test_compile import frames_for, synthetic_ohlcv
+
+COLUMNS = ["open", "high", "low", "close", "volume"]
+RULES = sorted((Path(__file__).resolve().parents[1] / "rules").glob("*.yaml"))
+SINGLE = [f for f in FUNCTIONS.values()
+          if f.returns == "float" and [a.kind for a in f.args][:1] == ["series"]
+          and all(a.kind in ("window", "lag", "number") for a in f.args[1:])]
+OHLCV_FNS = [f for f in FUNCTIONS.values() if f.returns == "float" and len(f.args) > 1
+             and [a.kind for a in f.args][:2] == ["series", "series"]]
+
+
+def _window(spec) -> st.SearchStrategy[str]:
+    if spec.kind == "number":
+        return st.sampled_from(["0.5", "1", "2", "2.5"])
+    return st.integers(max(spec.minimum, 1 if spec.kind != "lag" else 0), 25).map(str)
+
+
+@st.composite
+def num_expr(draw, depth: int = 2) -> str:
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(["close", "high", "low", "open", "volume / 1000000"]))
+    kind = draw(st.sampled_from(["single", "ohlcv", "arith", "minmax"]))
+    if kind == "single":
+        f = draw(st.sampled_from(SINGLE))
+        rest = [draw(_window(a)) for a in f.args[1:]]
+        return f"{f.name}({', '.join([draw(num_expr(depth - 1)), *rest])})"
+    if kind == "ohlcv":
+        f = draw(st.sampled_from(OHLCV_FNS))
+        parts = [a.name if a.kind == "series" else draw(_window(a)) for a in f.args]
+        return f"{f.name}({', '.join(parts)})"
+    if kind == "minmax":
+        return f"{draw(st.sampled_from(['min', 'max']))}({draw(num_expr(depth - 1))}, {draw(num_expr(depth - 1))})"
+    op = draw(st.sampled_from(["+", "-", "*", "/"]))
+    right = draw(st.sampled_from(COLUMNS[:4])) if op == "/" else draw(num_expr(depth - 1))
+    return f"({draw(num_expr(depth - 1))} {op} {right})"
+
+
+@st.composite
+def bool_expr(draw, depth: int = 2) -> str:
+    kind = draw(st.sampled_from(["cmp", "cmp", "cross", "logic", "not", "event"] if depth else ["cmp", "cross"]))
+    if kind == "cmp":
+        right = draw(st.one_of(num_expr(1), st.floats(-50, 200).map(lambda v: f"{v:.3f}")))
+        return f"{draw(num_expr())} {draw(st.sampled_from(['<', '<=', '>', '>=']))} {right}"
+    if kind == "cross":
+        return f"{draw(st.sampled_from(['crosses_above', 'crosses_below']))}({draw(num_expr())}, {draw(num_expr(1))})"
+    if kind == "not":
+        return f"not ({draw(bool_expr(depth - 1))})"
+    if kind == "event":
+        f = draw(st.sampled_from(["rising", "falling"]))
+        return f"{f}({draw(num_expr(1))}, {draw(st.integers(1, 5))})"
+    op = draw(st.sampled_from(["and", "or"]))
+    return f"({draw(bool_expr(depth - 1))}) {op} ({draw(bool_expr(depth - 1))})"
+
+
+def _data(gaps: bool) -> pd.DataFrame:
+    df = synthetic_ohlcv(260, seed=7)
+    if gaps:
+        df.iloc[[40, 41, 90, 150], :] = np.nan
+        df.iloc[:5, :] = np.nan
+    return df
+
+
+def _reference(text: str, df: pd.DataFrame):
+    tree = parse(text)
+    ty, diags = check_expression(tree, Env({"prices": COLUMNS}, "prices"))
+    assert not diags, diags
+    return evaluate_ref(tree, {"prices": df}, {}, df.index), ty
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(expr=num_expr(), gaps=st.booleans())
+def test_number_expressions_match_reference(expr: str, gaps: bool) -> None:
+    df = _data(gaps)
+    got = ruleengine.evaluate(expr, df).to_numpy(dtype=float)
+    ref, _ = _reference(expr, df)
+    expected = np.asarray(ref.v if isinstance(ref.v, pd.Series) else np.full(len(df), ref.v), dtype=float)
+    finite = np.isfinite(expected) & np.isfinite(got)
+    assert np.array_equal(np.isnan(got), np.isnan(expected)), expr
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-7, atol=1e-9, err_msg=expr)
+
+
+@SETTINGS
+@given(expr=bool_expr(), gaps=st.booleans())
+def test_conditions_match_reference(expr: str, gaps: bool) -> None:
+    df = _data(gaps)
+    got = ruleengine.evaluate(expr, df)
+    ref, _ = _reference(expr, df)
+    expected = _bool(ref.v, df.index).fillna(False).astype(bool)
+    sure = ~ref.unsure if ref.unsure is not None else pd.Series(True, index=df.index)
+    assert (got[sure] == expected[sure]).all(), expr
+
+
+@SETTINGS
+@given(expr=st.one_of(num_expr(), bool_expr()), cut=st.integers(1, 259))
+def test_expressions_are_causal(expr: str, cut: int) -> None:
+    """Values on data[:n] equal the first n values on the full data: nothing looks ahead."""
+    df = _data(True)
+    full = ruleengine.evaluate(expr, df).to_numpy()
+    part = ruleengine.evaluate(expr, df.iloc[:cut]).to_numpy()
+    np.testing.assert_array_equal(part, full[:cut], err_msg=expr)
+
+
+@pytest.mark.parametrize("path", RULES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("cut", [1, 57, 250, 499])
+def test_rule_signals_are_causal(path: Path, cut: int) -> None:
+    compiled = ruleengine.compile_strategy(str(path))
+    frames = frames_for(compiled.strategy, synthetic_ohlcv(500, seed=3))
+    entries, exits = compiled.signals(frames)
+    head = {k: v.iloc[:cut] for k, v in frames.items()}
+    e2, x2 = compiled.signals(head)
+    pd.testing.assert_series_equal(e2, entries.iloc[:cut])
+    pd.testing.assert_series_equal(x2, exits.iloc[:cut])
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("path", RULES, ids=lambda p: p.stem)
+def test_rule_signals_are_causal_on_real_data(path: Path, ohlcv_of) -> None:
+    compiled = ruleengine.compile_strategy(str(path))
+    frames = frames_for(compiled.strategy, ohlcv_of("MSFT"))
+    entries, exits = compiled.signals(frames)
+    for cut in (300, 800, len(entries) - 1):
+        e2, x2 = compiled.signals({k: v.iloc[:cut] for k, v in frames.items()})
+        assert (e2 == entries.iloc[:cut]).all() and (x2 == exits.iloc[:cut]).all()
