@@ -1,0 +1,74 @@
+"""Docs kept honest: the README table is the registry's, its commands exist, the registry is complete."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ruleengine.compile.execute import kernel
+from ruleengine.lang.functions import _WARMUP_TEXT, FUNCTIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _update_readme():
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_function_table_is_generated_from_the_registry() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert _update_readme().render(text) == text, "run: .venv/bin/python scripts/update_readme.py"
+    for name in FUNCTIONS:
+        assert f"`{name}(" in text
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "bash scripts/demo.sh" in text and "bash scripts/test.sh" in text
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_registry_warmup_matches_the_kernel(name: str) -> None:
+    """The declared lookback equals the leading NaN / False bars of the kernel on gap-free data."""
+    fn = FUNCTIONS[name]
+    rng = np.random.default_rng(0)
+    n = 300
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    cols = {"x": close, "a": close, "b": close[::-1].copy(), "close": close, "high": close * 1.01,
+            "low": close * 0.99, "volume": rng.uniform(1e5, 1e6, n)}
+    static: dict[str, float] = {}
+    series, statics = [], []
+    for i, a in enumerate(fn.args):
+        if a.kind in ("window", "lag"):
+            v = max(a.minimum, 3 + 2 * i)
+            static[a.name] = v
+            statics.append(np.array([v], dtype=np.int64))
+        elif a.kind == "number":
+            static[a.name] = 2.0
+            statics.append(np.array([2.0]))
+        elif a.kind == "cond":
+            series.append(np.asfortranarray((rng.uniform(size=(n, 1)) < 0.3)))
+        else:
+            series.append(np.asfortranarray(cols.get(a.name, close).reshape(n, 1)))
+    expected = fn.lookback(static)
+    formula = _WARMUP_TEXT[name].split(" (")[0]
+    env = {**static, "max": max}
+    assert eval(formula.replace("2n", "2*n"), env) == expected, (name, formula)
+    if not fn.kernel:
+        return
+    out = kernel(fn.kernel)(*series, *statics)[:, 0]
+    if out.dtype == bool:
+        return  # events: checked against their pandas reference elsewhere
+    valid = np.flatnonzero(~np.isnan(out))
+    first = valid[0] if len(valid) else n
+    if name == "bars_since":
+        return  # depends on when the condition is first true
+    assert first == expected, (name, first, expected)
