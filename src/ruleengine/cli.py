@@ -37,7 +37,11 @@ def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML o
 
     all_diags: list[dict[str, Any]] = []
     failed = False
-    for f in _expand(files):
+    paths = _expand(files)
+    if not paths:
+        sys.stdout.write("error: no strategy files (.yaml, .yml, .json) in " + ", ".join(files) + "\n")
+        raise typer.Exit(1)
+    for f in paths:
         diags = validate_doc(Path(f) if not f.endswith((".yaml", ".yml", ".json")) else f)
         errors = [d for d in diags if d.severity == "error"]
         failed |= bool(errors)
@@ -47,7 +51,7 @@ def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML o
         if diags:
             try:
                 text = Path(f).read_text(encoding="utf-8")
-            except OSError:
+            except (OSError, UnicodeDecodeError):  # already reported as R101
                 text = ""
             sys.stdout.write(render(diags, SourceText(text, f)))
         else:

@@ -141,8 +141,8 @@ def locate(diag: Diagnostic, source: ConditionSource, doc: Loaded | None) -> Dia
 def _split_hint(d: Diagnostic, text: str) -> Diagnostic:
     """Unbalanced parentheses usually mean YAML split a flow list or mapping at a comma."""
     if d.code in ("P101", "P102") and text.count("(") != text.count(")"):
-        hint = ("unbalanced parentheses: inside [...] or {...} YAML splits at commas, so quote the "
-                "expression or write the conditions as a block list (- ... on their own lines)")
+        hint = ("unbalanced parentheses; if this condition sits inside [...] or {...} in YAML, YAML split "
+                "it at a comma: quote the expression")
         return Diagnostic(d.code, d.message, d.span, d.path, hint, d.severity, d.stage)
     return d
 

@@ -74,7 +74,9 @@ def _map_as_array(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         value = defs[value["$ref"].split("/")[-1]]
     props = {"name": {"type": "string", "description": "the name of this entry"}, **value.get("properties", {})}
     item = {**value, "type": "object", "properties": props, "required": ["name", *value.get("required", [])]}
-    out = {"type": "array", "items": item}
+    out: dict[str, Any] = {"type": "array", "items": item}
+    if node.get("minProperties"):
+        out["minItems"] = node["minProperties"]
     if node.get("description"):
         out["description"] = node["description"]
     return out
