@@ -9,7 +9,8 @@ comparison involving NaN is false. Comparisons also report where the two sides a
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from reference import reference_signals
 
 import ruleengine
 from ruleengine.errors import RuleEngineError
-from reference import reference_signals
 
 RULES = sorted((Path(__file__).resolve().parents[1] / "rules").glob("*.yaml"))
 
@@ -170,7 +170,7 @@ def test_evaluate_matches_pandas() -> None:
     expected = df.close.rolling(5).mean() / df.close.shift(1)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)
     flag = ruleengine.evaluate("close > sma(close, n)", df, {"n": 10})
-    assert flag.dtype == bool and (flag == ((df.close > df.close.rolling(10).mean()))).all()
+    assert flag.dtype == bool and (flag == (df.close > df.close.rolling(10).mean())).all()
 
 
 @pytest.mark.parametrize("bad, code", [
@@ -212,3 +212,29 @@ def test_code_strategy_is_not_rule_compiled() -> None:
     with pytest.raises(RuleEngineError) as err:
         ruleengine.compile_strategy("name: t\ndata: {prices: {}}\ncode: 'def generate_signals(data, params): ...'\n")
     assert err.value.diagnostics[0].code == "S108"
+
+
+@pytest.mark.parametrize("n_symbols", [1, 3])
+def test_batched_execution_equals_node_by_node(n_symbols: int) -> None:
+    """Stacking the nodes of a level into one kernel call changes nothing but the speed."""
+    from ruleengine.compile.execute import compute
+
+    compiled = ruleengine.compile_strategy(str(RULES[0].parent / "golden_cross.yaml"))
+    sets = [{"fast": f, "slow": s, "rsi_max": r} for f in (5, 8, 13) for s in (20, 50, 90) for r in (60.0, 70.0)]
+    plan = compiled.plan(sets)
+    rng = np.random.default_rng(5)
+    close = np.asfortranarray(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (400, n_symbols)), axis=0)))
+    close[[3, 100, 101], 0] = np.nan
+    inputs = {("prices", "close"): close}
+    batched = compute(plan, inputs, 400, n_symbols, batch=True)
+    single = compute(plan, inputs, 400, n_symbols, batch=False)
+    for e, x in plan.roots:
+        np.testing.assert_array_equal(batched[e], single[e])
+        np.testing.assert_array_equal(batched[x], single[x])
+    entries, exits, _ = compiled.signals_arrays(inputs, 400, n_symbols, sets)
+    assert entries.shape == (400, len(sets) * n_symbols) and entries.flags.f_contiguous
+    for k, (e, x) in enumerate(plan.roots):
+        warm = plan.warmup(k)
+        block = entries[:, k * n_symbols:(k + 1) * n_symbols]
+        assert not block[:warm].any()
+        np.testing.assert_array_equal(block[warm:], single[e][warm:])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +54,7 @@ def test_registry_warmup_matches_the_kernel(name: str) -> None:
             static[a.name] = 2.0
             statics.append(np.array([2.0]))
         elif a.kind == "cond":
-            series.append(np.asfortranarray((rng.uniform(size=(n, 1)) < 0.3)))
+            series.append(np.asfortranarray(rng.uniform(size=(n, 1)) < 0.3))
         else:
             series.append(np.asfortranarray(cols.get(a.name, close).reshape(n, 1)))
     expected = fn.lookback(static)

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import _bool, evaluate_ref
+from test_compile import frames_for, synthetic_ohlcv
 
 import ruleengine
 from ruleengine.lang.check import Env, check_expression
 from ruleengine.lang.functions import FUNCTIONS
 from ruleengine.lang.parse import parse
-from reference import _bool, evaluate_ref
-from test_compile import frames_for, synthetic_ohlcv
 
 COLUMNS = ["open", "high", "low", "close", "volume"]
 RULES = sorted((Path(__file__).resolve().parents[1] / "rules").glob("*.yaml"))

@@ -8,8 +8,9 @@ known at that time (an as-of join), so nothing from the future leaks in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RuleEngineError
 from ..schema.strategy import TradingStrategy
@@ -33,8 +34,17 @@ class CompiledStrategy:
 
     # ------------------------------------------------------------------ planning
     def plan(self, params: ParamsInput = None) -> Plan:
-        """The execution plan for the given parameter values (lists make a grid)."""
-        return build_plan(self.analysis, expand(self.strategy.params, params))
+        """The execution plan for the given parameter values (lists make a grid); recent plans are reused."""
+        sets = expand(self.strategy.params, params)
+        key = repr(sets)
+        cache = self.__dict__.setdefault("_plans", {})
+        plan = cache.get(key)
+        if plan is None:
+            plan = build_plan(self.analysis, sets)
+            if len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            cache[key] = plan
+        return plan
 
     def warmup(self, params: ParamsInput = None) -> int:
         """Bars at the start that are never traded (the longest lookback along any condition path)."""
@@ -60,19 +70,15 @@ class CompiledStrategy:
         return out
 
     # ------------------------------------------------------------------ execution
-    def signals_arrays(self, inputs: Mapping[tuple[str, str], "np.ndarray"], n_rows: int, n_cols: int,
-                       params: ParamsInput = None) -> tuple["np.ndarray", "np.ndarray", Plan]:
+    def signals_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
+                       params: ParamsInput = None) -> tuple[np.ndarray, np.ndarray, Plan]:
         """Raw form: inputs (slot, column) -> (T, S) float64 arrays; returns (T, P*S) bool entries and
         exits (parameter set major, symbol minor) and the plan."""
-        import numpy as np
-
-        from .execute import execute
+        from .execute import execute_into
 
         plan = self.plan(params)
-        results = execute(plan, inputs, n_rows, n_cols)
-        entries = np.concatenate([e for e, _ in results], axis=1) if len(results) > 1 else results[0][0]
-        exits = np.concatenate([x for _, x in results], axis=1) if len(results) > 1 else results[0][1]
-        return np.asfortranarray(entries), np.asfortranarray(exits), plan
+        entries, exits = execute_into(plan, inputs, n_rows, n_cols)
+        return entries, exits, plan
 
     def signals(self, data: Any, params: ParamsInput = None) -> tuple[Any, Any]:
         """Boolean entries and exits aligned with the data index.
@@ -94,7 +100,7 @@ class CompiledStrategy:
         return _wrap(entries, bound, plan, "entries"), _wrap(exits, bound, plan, "exits")
 
 
-def _wrap(arr: "np.ndarray", bound: Any, plan: Plan, name: str) -> Any:
+def _wrap(arr: np.ndarray, bound: Any, plan: Plan, name: str) -> Any:
     import pandas as pd
 
     sets = plan.param_sets

@@ -1,15 +1,20 @@
 """Stage 6: run a plan over raw arrays (axis 0 time, one column per symbol). No pandas here.
 
 Every series value is a Fortran-ordered (T, S) array (float64, or bool for conditions), so each column is
-contiguous for the numba kernels. Values are freed after their last use. Semantics that differ from plain
-numpy are deliberate and documented in README: a comparison involving NaN is false (also `!=`), and the
-bars of the warm-up are never true.
+contiguous for the numba kernels. Nodes run level by level (a node's inputs are on lower levels); when
+the columns are few (a parameter grid on one symbol), the nodes of one level that apply the same operation
+are stacked side by side and run as ONE kernel call with one window per column, so a grid of 1,000 sets
+costs a handful of calls instead of thousands. Values are freed after the last level that reads them.
+
+Semantics that differ from plain numpy are deliberate and documented in README: a comparison involving
+NaN is false (also `!=`), and the bars of the warm-up are never true.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +24,11 @@ from .plan import Plan
 
 Array = np.ndarray
 _KERNELS: dict[str, Callable[..., Array]] = {}
+
+#: stack nodes of one level only when each has at most this many columns (per-call overhead dominates)
+BATCH_MAX_COLUMNS = 64
+#: and keep each stacked call below this many elements (memory stays bounded on big grids)
+BATCH_MAX_ELEMENTS = 1 << 24
 
 
 def kernel(ref: str) -> Callable[..., Array]:
@@ -31,60 +41,98 @@ def kernel(ref: str) -> Callable[..., Array]:
     return fn
 
 
-def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int) -> dict[int, Any]:
+def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int,
+            batch: bool = True) -> dict[int, Any]:
     """Evaluate the plan; returns the raw value (array or scalar) of every root node."""
     values: dict[int, Any] = {}
-    graph = plan.graph
     shape = (n_rows, n_cols)
-    for pos, i in enumerate(plan.order):
-        node = graph.nodes[i]
-        values[i] = _eval(node, values, inputs, shape)
-        for a in set(node.args):
-            if plan.last_use.get(a) == pos:
-                del values[a]
+    nodes = plan.graph.nodes
+    per_call = max(1, BATCH_MAX_ELEMENTS // max(1, n_rows * n_cols))
+    for level, ids in enumerate(plan.levels):
+        if batch and n_cols <= BATCH_MAX_COLUMNS and len(ids) > 1:
+            groups: dict[tuple[Any, ...], list[int]] = {}
+            for i in ids:
+                groups.setdefault(_batch_key(nodes[i], values), []).append(i)
+            for group in groups.values():
+                for start in range(0, len(group), per_call):
+                    chunk = group[start:start + per_call]
+                    results = _eval_many([nodes[i] for i in chunk], values, inputs, shape)
+                    values.update(zip(chunk, results))
+        else:
+            for i in ids:
+                values[i] = _eval_many([nodes[i]], values, inputs, shape)[0]
+        for i in plan.free_after.get(level, ()):
+            values.pop(i, None)
     return values
 
 
-def execute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int,
-            mask_warmup: bool = True) -> list[tuple[Array, Array]]:
-    """Evaluate the plan; returns (entries, exits) bool (T, S) arrays per parameter set."""
+def execute_into(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int,
+                 n_cols: int) -> tuple[Array, Array]:
+    """Evaluate the plan into (T, P*S) bool entries and exits (parameter set major), warm-up masked."""
     values = compute(plan, inputs, n_rows, n_cols)
-    shape = (n_rows, n_cols)
-    out: list[tuple[Array, Array]] = []
+    width = n_cols * len(plan.roots)
+    entries = np.zeros((width, n_rows), dtype=bool).T  # Fortran-ordered (T, P*S)
+    exits = np.zeros((width, n_rows), dtype=bool).T
     for k, (e, x) in enumerate(plan.roots):
-        warm = plan.warmup(k) if mask_warmup else 0
-        out.append((_as_signal(values[e], shape, warm), _as_signal(values[x], shape, warm)))
+        cols = slice(k * n_cols, (k + 1) * n_cols)
+        warm = min(plan.warmup(k), n_rows)
+        entries[warm:, cols] = values[e] if not isinstance(values[e], np.ndarray) else values[e][warm:]
+        exits[warm:, cols] = values[x] if not isinstance(values[x], np.ndarray) else values[x][warm:]
+    return entries, exits
+
+
+def _batch_key(node: Node, values: dict[int, Any]) -> tuple[Any, ...]:
+    if node.op.startswith("fn:"):
+        return (node.op, tuple(_kind(values[a]) for a in node.args))
+    if node.op in ("col", "const"):
+        return (node.op, node.static)  # never stacked: each is unique
+    return (node.op, node.dtype, tuple(_kind(values[a]) for a in node.args))
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return "b" if v.dtype == np.bool_ else "f"
+    return "B" if isinstance(v, bool) else "F"
+
+
+def _eval_many(nodes: list[Node], values: dict[int, Any], inputs: Mapping[tuple[str, str], Array],
+               shape: tuple[int, int]) -> list[Any]:
+    """Evaluate nodes of one kind; several are stacked into one call and split again (column views)."""
+    first = nodes[0]
+    if first.op == "const":
+        return [n.static[0] for n in nodes]
+    if first.op == "col":
+        return [inputs[(n.static[0], n.static[1])] for n in nodes]
+    n_rows, n_cols = shape
+    if len(nodes) == 1:
+        args = [values[a] for a in first.args]
+        statics = [np.full(n_cols, v) for v in first.static]
+        return [_apply(first, args, statics, shape)]
+    k = len(nodes)
+    args = [_stack([values[n.args[j]] for n in nodes], shape) for j in range(len(first.args))]
+    statics = [np.repeat(np.array([n.static[j] for n in nodes]), n_cols) for j in range(len(first.static))]
+    out = _apply(first, args, statics, (n_rows, k * n_cols))
+    return [out[:, i * n_cols:(i + 1) * n_cols] for i in range(k)]
+
+
+def _stack(parts: list[Any], shape: tuple[int, int]) -> Array:
+    n_rows, n_cols = shape
+    dtype = np.bool_ if all(_kind(p) in ("b", "B") for p in parts) else np.float64
+    out = np.empty((len(parts) * n_cols, n_rows), dtype=dtype).T
+    for i, p in enumerate(parts):
+        out[:, i * n_cols:(i + 1) * n_cols] = p
     return out
 
 
-def _as_signal(value: Any, shape: tuple[int, int], warmup: int) -> Array:
-    if isinstance(value, np.ndarray):
-        arr = np.array(value, dtype=bool, order="F", copy=True)
-    else:
-        arr = np.full(shape, bool(value), dtype=bool, order="F")
-    if warmup:
-        arr[:warmup] = False
-    return arr
-
-
-def full(value: Any, shape: tuple[int, int]) -> Array:
+def _full(value: Any, shape: tuple[int, int]) -> Array:
     return np.full(shape, value, dtype=np.float64, order="F")
 
 
-def _series(value: Any, shape: tuple[int, int]) -> Array:
-    return value if isinstance(value, np.ndarray) else full(value, shape)
-
-
-def _eval(node: Node, values: dict[int, Any], inputs: Mapping[tuple[str, str], Array],
-          shape: tuple[int, int]) -> Any:
+def _apply(node: Node, args: list[Any], statics: list[Array], shape: tuple[int, int]) -> Any:
+    """One operation on (possibly stacked) arrays; `statics` are per-column windows/numbers."""
     op = node.op
-    if op == "const":
-        return node.static[0]
-    if op == "col":
-        return inputs[(node.static[0], node.static[1])]
-    args = [values[a] for a in node.args]
     if op.startswith("fn:"):
-        return _call(op[3:], node, args, shape)
+        return _call(op[3:], args, statics, shape)
     with np.errstate(all="ignore"):
         if op == "neg":
             return np.negative(args[0])
@@ -103,16 +151,12 @@ def _eval(node: Node, values: dict[int, Any], inputs: Mapping[tuple[str, str], A
             return np.logical_and(a, b)
         if op == "or":
             return np.logical_or(a, b)
-        if node.dtype == "bool" and op in ("eq", "ne") and _is_bool(a) and _is_bool(b):
+        if op in ("eq", "ne") and _kind(a) in ("b", "B") and _kind(b) in ("b", "B"):
             return np.equal(a, b) if op == "eq" else np.not_equal(a, b)
         result = _COMPARE[op](a, b)
         if op == "ne":  # NaN compares false under every operator, also !=
             result = np.logical_and(result, np.logical_and(~np.isnan(a), ~np.isnan(b)))
         return result
-
-
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool) or (isinstance(v, np.ndarray) and v.dtype == np.bool_)
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -121,7 +165,7 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _call(name: str, node: Node, args: list[Any], shape: tuple[int, int]) -> Any:
+def _call(name: str, args: list[Any], statics: list[Array], shape: tuple[int, int]) -> Any:
     fn = FUNCTIONS[name]
     if not fn.kernel:
         with np.errstate(all="ignore"):
@@ -132,13 +176,12 @@ def _call(name: str, node: Node, args: list[Any], shape: tuple[int, int]) -> Any
             if name == "max":
                 return np.maximum(args[0], args[1])
         raise AssertionError(name)  # pragma: no cover
-    n_cols = shape[1]
-    series = [_series(a, shape) for a in args]
-    static: list[Array] = []
-    statics = iter(node.static)
+    series = [a if isinstance(a, np.ndarray) else _full(a, shape) for a in args]
+    typed: list[Array] = []
+    kinds = iter(statics)
     for spec in fn.args:
         if spec.kind in ("window", "lag"):
-            static.append(np.full(n_cols, next(statics), dtype=np.int64))
+            typed.append(np.ascontiguousarray(next(kinds), dtype=np.int64))
         elif spec.kind == "number":
-            static.append(np.full(n_cols, next(statics), dtype=np.float64))
-    return kernel(fn.kernel)(*series, *static)
+            typed.append(np.ascontiguousarray(next(kinds), dtype=np.float64))
+    return kernel(fn.kernel)(*series, *typed)

@@ -88,13 +88,50 @@ class Graph:
         return f"{name}({', '.join(parts)})"
 
 
-def lower(tree: ast.Node, params: dict[str, Any], graph: Graph) -> int:
-    """Lower a checked AST under concrete parameter values into `graph`; returns the root id."""
-    memo: dict[int, int] = {}
-    order = list(tree.walk())
-    for node in reversed(order):  # children first
-        memo[id(node)] = _lower_one(node, params, graph, memo)
-    return memo[id(tree)]
+def free_params(tree: ast.Node) -> dict[int, tuple[str, ...]]:
+    """For every node (by id), the parameters its value depends on (sorted names)."""
+    out: dict[int, tuple[str, ...]] = {}
+    for node in reversed(list(tree.walk())):  # children first
+        names: set[str] = set()
+        if isinstance(node, ast.Name) and node.ref and node.ref[0] == "param":
+            names.add(node.ref[1])
+        for child in node.children():
+            names.update(out[id(child)])
+        out[id(node)] = tuple(sorted(names))
+    return out
+
+
+Memo = dict[tuple[int, tuple[Any, ...]], int]
+
+
+def lower(tree: ast.Node, params: dict[str, Any], graph: Graph, memo: Memo | None = None,
+          free: dict[int, tuple[str, ...]] | None = None) -> int:
+    """Lower a checked AST under concrete parameter values into `graph`; returns the root id.
+
+    With `memo` and `free` shared across calls (one tree, many parameter sets), a subtree is lowered once
+    per distinct value of the parameters it uses: a grid of 1,000 (fast, slow) pairs lowers
+    `sma(close, fast)` once per distinct `fast`.
+    """
+    free = free if free is not None else free_params(tree)
+    memo = memo if memo is not None else {}
+    return _lower_rec(tree, params, graph, memo, free)
+
+
+def _lower_rec(node: ast.Node, params: dict[str, Any], graph: Graph, memo: Memo,
+               free: dict[int, tuple[str, ...]]) -> int:
+    key = (id(node), tuple(params[p] for p in free[id(node)]))
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
+    ty = node.ty
+    assert ty is not None, "lower() needs a checked tree"
+    if ty.is_series:  # scalars are folded by _lower_one without looking at lowered children
+        kids = {id(c): _lower_rec(c, params, graph, memo, free) for c in node.children()}
+    else:
+        kids = {}
+    out = _lower_one(node, params, graph, kids)
+    memo[key] = out
+    return out
 
 
 def _lower_one(node: ast.Node, params: dict[str, Any], graph: Graph, memo: dict[int, int]) -> int:

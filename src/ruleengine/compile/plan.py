@@ -13,8 +13,8 @@ from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError
 from ..lang.functions import FUNCTIONS
-from .frontend import Analysis, CheckedCondition
-from .ir import Graph, Node, lower
+from .frontend import Analysis
+from .ir import Graph, Memo, Node, free_params, lower
 
 
 @dataclass
@@ -23,9 +23,10 @@ class Plan:
     param_sets: list[dict[str, Any]]
     roots: list[tuple[int, int]]  # (entry, exit) node ids per parameter set
     order: list[int] = field(default_factory=list)
+    levels: list[list[int]] = field(default_factory=list)  # node ids by depth; inputs on lower levels
     lookback: dict[int, int] = field(default_factory=dict)
     converge: dict[int, int] = field(default_factory=dict)
-    last_use: dict[int, int] = field(default_factory=dict)
+    free_after: dict[int, list[int]] = field(default_factory=dict)  # level -> values no longer needed
 
     def warmup(self, i: int = 0) -> int:
         """Bars never traded for parameter set i (the longest lookback of its entry and exit)."""
@@ -53,24 +54,24 @@ def _combine(graph: Graph, ids: list[int], logic: str) -> int:
     return root
 
 
-def _lower_group(conds: list[CheckedCondition], logic: str, params: dict[str, Any], graph: Graph) -> int:
-    if not conds:
-        return graph.const(False)
-    ids = [lower(c.tree, params, graph) for c in conds]
-    return _combine(graph, ids, logic)
-
-
 def build_plan(analysis: Analysis, param_sets: list[dict[str, Any]]) -> Plan:
     """Lower every parameter set into one shared graph and plan its execution."""
     graph = Graph()
     strategy = analysis.strategy
+    groups = [(analysis.entry, strategy.entry.logic if strategy.entry else "all"),
+              (analysis.exit, strategy.exit.logic if strategy.exit else "any")]
+    frees = {id(c): free_params(c.tree) for conds, _ in groups for c in conds}
+    memo: Memo = {}
     roots: list[tuple[int, int]] = []
     for params in param_sets:
-        entry_logic = strategy.entry.logic if strategy.entry else "all"
-        exit_logic = strategy.exit.logic if strategy.exit else "any"
-        e = _lower_group(analysis.entry, entry_logic, params, graph)
-        x = _lower_group(analysis.exit, exit_logic, params, graph)
-        roots.append((e, x))
+        pair = []
+        for conds, logic in groups:
+            if not conds:
+                pair.append(graph.const(False))
+                continue
+            ids = [lower(c.tree, params, graph, memo, frees[id(c)]) for c in conds]
+            pair.append(_combine(graph, ids, logic))
+        roots.append((pair[0], pair[1]))
     plan = Plan(graph, param_sets, roots)
     _check_windows(plan)
     _schedule(plan)
@@ -110,8 +111,11 @@ def _schedule(plan: Plan) -> None:
         needed.add(i)
         stack.extend(graph.nodes[i].args)
     plan.order = sorted(needed)  # interning gives inputs smaller ids: ascending order is topological
-    for pos, i in enumerate(plan.order):
+    depth: dict[int, int] = {}
+    last_level: dict[int, int] = {}
+    for i in plan.order:
         node = graph.nodes[i]
+        depth[i] = 1 + max((depth[a] for a in node.args), default=-1)
         lb = max((plan.lookback[a] for a in node.args), default=0)
         cv = max((plan.converge[a] for a in node.args), default=0)
         if node.op.startswith("fn:"):
@@ -123,10 +127,14 @@ def _schedule(plan: Plan) -> None:
         plan.lookback[i] = lb
         plan.converge[i] = cv
         for a in node.args:
-            plan.last_use[a] = pos
-    root_ids = {r for pair in plan.roots for r in pair}
-    for r in root_ids:  # roots live to the end
-        plan.last_use[r] = len(plan.order)
+            last_level[a] = max(last_level.get(a, 0), depth[i])
+    plan.levels = [[] for _ in range(1 + max(depth.values(), default=0))]
+    for i in plan.order:
+        plan.levels[depth[i]].append(i)
+    roots = {r for pair in plan.roots for r in pair}
+    for i, level in last_level.items():
+        if i not in roots:  # roots live to the end
+            plan.free_after.setdefault(level, []).append(i)
 
 
 def _static_dict(fn: Any, node: Node) -> dict[str, float]:

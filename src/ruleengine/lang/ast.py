@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from .types import Type
 
@@ -17,10 +18,10 @@ class Node:
     end: int
     ty: Type | None = field(default=None, init=False, repr=False)
 
-    def children(self) -> list["Node"]:
+    def children(self) -> list[Node]:
         return []
 
-    def walk(self) -> Iterator["Node"]:
+    def walk(self) -> Iterator[Node]:
         """All nodes, parents before children, without recursion."""
         stack: list[Node] = [self]
         while stack:

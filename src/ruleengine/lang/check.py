@@ -33,7 +33,7 @@ class Env:
     params: dict[str, ParamInfo] = field(default_factory=dict)
 
     @classmethod
-    def from_strategy(cls, strategy: Any) -> "Env":
+    def from_strategy(cls, strategy: Any) -> Env:
         slots = {name: slot.available_columns() for name, slot in strategy.data.items()}
         params = {n: ParamInfo(n, p.type, p.min, p.max) for n, p in strategy.params.items()}
         return cls(slots, strategy.price_slot(), params)

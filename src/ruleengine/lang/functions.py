@@ -20,8 +20,9 @@ value equals the one computed from the full history within 1e-10 (relative weigh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 ArgKind = Literal["series", "value", "cond", "window", "number", "lag"]
 Static = dict[str, float]
@@ -157,7 +158,7 @@ _F: list[Function] = [
     Function("atr", (*HLC, N), "float", "Wilder's average true range", "atr(high, low, close, 14)",
              _n, lambda s: wilder_memory(s["n"]), oracle="TA-Lib ATR", kernel="oscillators:atr_nb",
              category="volatility and bands"),
-    Function("natr", (*HLC, N), "float", "ATR as a percent of close", "natr(high, low, close, 14) < 2",
+    Function("natr", (*HLC, N2), "float", "ATR as a percent of close", "natr(high, low, close, 14) < 2",
              _n, lambda s: wilder_memory(s["n"]), oracle="TA-Lib NATR", kernel="oscillators:natr_nb",
              category="volatility and bands"),
     Function("stddev", (X, N2), "float", "population standard deviation of the last n bars", "stddev(close, 20)",
