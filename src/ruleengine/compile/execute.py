@@ -43,24 +43,24 @@ def kernel(ref: str) -> Callable[..., Array]:
 
 def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int,
             batch: bool = True) -> dict[int, Any]:
-    """Evaluate the plan; returns the raw value (array or scalar) of every root node."""
+    """Evaluate the plan; returns the raw value (array or scalar) of every root node.
+
+    `batch=False` runs node by node (the reference the batched path is tested against).
+    """
     values: dict[int, Any] = {}
     shape = (n_rows, n_cols)
     nodes = plan.graph.nodes
     per_call = max(1, BATCH_MAX_ELEMENTS // max(1, n_rows * n_cols))
-    for level, ids in enumerate(plan.levels):
-        if batch and n_cols <= BATCH_MAX_COLUMNS and len(ids) > 1:
-            groups: dict[tuple[Any, ...], list[int]] = {}
-            for i in ids:
-                groups.setdefault(_batch_key(nodes[i], values), []).append(i)
-            for group in groups.values():
+    stack = batch and n_cols <= BATCH_MAX_COLUMNS
+    for level, groups in enumerate(plan.batches):
+        for group in groups:
+            if stack and len(group) > 1:
                 for start in range(0, len(group), per_call):
                     chunk = group[start:start + per_call]
-                    results = _eval_many([nodes[i] for i in chunk], values, inputs, shape)
-                    values.update(zip(chunk, results))
-        else:
-            for i in ids:
-                values[i] = _eval_many([nodes[i]], values, inputs, shape)[0]
+                    values.update(zip(chunk, _eval_many([nodes[i] for i in chunk], values, inputs, shape)))
+            else:
+                for i in group:
+                    values[i] = _eval_many([nodes[i]], values, inputs, shape)[0]
         for i in plan.free_after.get(level, ()):
             values.pop(i, None)
     return values
@@ -79,14 +79,6 @@ def execute_into(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: in
         entries[warm:, cols] = values[e] if not isinstance(values[e], np.ndarray) else values[e][warm:]
         exits[warm:, cols] = values[x] if not isinstance(values[x], np.ndarray) else values[x][warm:]
     return entries, exits
-
-
-def _batch_key(node: Node, values: dict[int, Any]) -> tuple[Any, ...]:
-    if node.op.startswith("fn:"):
-        return (node.op, tuple(_kind(values[a]) for a in node.args))
-    if node.op in ("col", "const"):
-        return (node.op, node.static)  # never stacked: each is unique
-    return (node.op, node.dtype, tuple(_kind(values[a]) for a in node.args))
 
 
 def _kind(v: Any) -> str:
@@ -118,6 +110,9 @@ def _eval_many(nodes: list[Node], values: dict[int, Any], inputs: Mapping[tuple[
 def _stack(parts: list[Any], shape: tuple[int, int]) -> Array:
     n_rows, n_cols = shape
     dtype = np.bool_ if all(_kind(p) in ("b", "B") for p in parts) else np.float64
+    if all(isinstance(p, np.ndarray) and p.dtype == dtype for p in parts):
+        # each (T, S) F-ordered part transposed is a C-ordered (S, T) block: one C-level copy
+        return np.vstack([p.T for p in parts]).T
     out = np.empty((len(parts) * n_cols, n_rows), dtype=dtype).T
     for i, p in enumerate(parts):
         out[:, i * n_cols:(i + 1) * n_cols] = p

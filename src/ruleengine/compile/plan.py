@@ -24,6 +24,8 @@ class Plan:
     roots: list[tuple[int, int]]  # (entry, exit) node ids per parameter set
     order: list[int] = field(default_factory=list)
     levels: list[list[int]] = field(default_factory=list)  # node ids by depth; inputs on lower levels
+    #: per level, groups of like nodes (same operation, same argument kinds) that may run stacked
+    batches: list[list[list[int]]] = field(default_factory=list)
     lookback: dict[int, int] = field(default_factory=dict)
     converge: dict[int, int] = field(default_factory=dict)
     free_after: dict[int, list[int]] = field(default_factory=dict)  # level -> values no longer needed
@@ -131,10 +133,29 @@ def _schedule(plan: Plan) -> None:
     plan.levels = [[] for _ in range(1 + max(depth.values(), default=0))]
     for i in plan.order:
         plan.levels[depth[i]].append(i)
+    plan.batches = [_group(graph, ids) for ids in plan.levels]
     roots = {r for pair in plan.roots for r in pair}
     for i, level in last_level.items():
         if i not in roots:  # roots live to the end
             plan.free_after.setdefault(level, []).append(i)
+
+
+def _kind(node: Node) -> str:
+    """b/f: a bool/float array; B/F: a bool/float scalar (constants)."""
+    k = "b" if node.dtype == "bool" else "f"
+    return k.upper() if node.op == "const" else k
+
+
+def _group(graph: Graph, ids: list[int]) -> list[list[int]]:
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for i in ids:
+        node = graph.nodes[i]
+        if node.op in ("col", "const"):
+            key: tuple[object, ...] = (i,)  # inputs and constants are never stacked
+        else:
+            key = (node.op, tuple(_kind(graph.nodes[a]) for a in node.args))
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
 def _static_dict(fn: Any, node: Node) -> dict[str, float]:
