@@ -27,14 +27,14 @@ def node_profile(compiled: Any, inputs: dict, n_rows: int, n_cols: int, params: 
 
     Phases: building the plan (uncached), computing the nodes (`execute.compute`, level by level, like
     nodes stacked into one call), and writing the signals (the rest of `execute.execute_into`). Per-op
-    times come from timing each `_eval_many` call of the executor (one call may cover many stacked nodes).
+    times come from timing the executor's `_eval_one` / `_eval_stacked` calls (one stacked call covers many nodes).
     """
     from ruleengine.compile import execute as ex
     from ruleengine.compile.params import expand
     from ruleengine.compile.plan import build_plan
 
     runs: list[dict[str, Any]] = []
-    real = ex._eval_many
+    real_one, real_stacked = ex._eval_one, ex._eval_stacked
     for _ in range(reps):
         sets = expand(compiled.strategy.params, params)
         t0 = time.perf_counter()
@@ -42,22 +42,31 @@ def node_profile(compiled: Any, inputs: dict, n_rows: int, n_cols: int, params: 
         t_plan = time.perf_counter() - t0
         per_op: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])  # nodes, total, calls
 
-        def timed(nodes: list, values: dict, inp: Any, shape: tuple, _rec=per_op) -> list:
-            a = time.perf_counter()
-            out = real(nodes, values, inp, shape)
-            rec = _rec[_op_name(nodes[0])]
-            rec[0] += len(nodes)
-            rec[1] += time.perf_counter() - a
+        def record(op: str, n: int, dt: float, _rec=per_op) -> None:
+            rec = _rec[op]
+            rec[0] += n
+            rec[1] += dt
             rec[2] += 1
+
+        def one(node: Any, *a: Any) -> Any:
+            t = time.perf_counter()
+            out = real_one(node, *a)
+            record(_op_name(node), 1, time.perf_counter() - t)
             return out
 
-        ex._eval_many = timed
+        def stacked(nodes: list, *a: Any) -> Any:
+            t = time.perf_counter()
+            out = real_stacked(nodes, *a)
+            record(_op_name(nodes[0]), len(nodes), time.perf_counter() - t)
+            return out
+
+        ex._eval_one, ex._eval_stacked = one, stacked
         try:
             a = time.perf_counter()
             ex.compute(plan, inputs, n_rows, n_cols)
             t_nodes = time.perf_counter() - a
         finally:
-            ex._eval_many = real
+            ex._eval_one, ex._eval_stacked = real_one, real_stacked
         a = time.perf_counter()
         ex.execute_into(plan, inputs, n_rows, n_cols)
         t_total_exec = time.perf_counter() - a

@@ -238,3 +238,17 @@ def test_batched_execution_equals_node_by_node(n_symbols: int) -> None:
         block = entries[:, k * n_symbols:(k + 1) * n_symbols]
         assert not block[:warm].any()
         np.testing.assert_array_equal(block[warm:], single[e][warm:])
+
+
+def test_multi_symbol_binding_checks_every_symbol_and_accepts_capitalised_columns() -> None:
+    compiled = ruleengine.compile_strategy(str(RULES[0].parent / "rsi_mean_reversion.yaml"))
+    a, b = synthetic_ohlcv(300, seed=1), synthetic_ohlcv(300, seed=2)
+    wide = pd.concat({"AAA": a.rename(columns=str.title), "BBB": b.rename(columns=str.title)}, axis=1)
+    e, _ = compiled.signals(wide)
+    ea, _ = compiled.signals(a)
+    assert (e["AAA"] == ea).all()
+    broken = pd.concat({"AAA": a, "BBB": b.drop(columns=["close"])}, axis=1)
+    with pytest.raises(RuleEngineError) as err:
+        compiled.signals(broken)
+    d = err.value.diagnostics[0]
+    assert d.code == "D102" and "BBB" in d.message

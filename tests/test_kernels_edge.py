@@ -585,3 +585,18 @@ def test_kernel_sources_follow_the_rules():
             public = not fn.name.startswith("_")
             if public and mod != "_util":
                 assert fn.name.endswith("_nb"), f"{mod}.{fn.name}"
+
+
+def test_column_indexed_crosses_equal_gathered_crosses() -> None:
+    from ruleengine.kernels.events import crosses_above_nb, crosses_below_nb
+    from ruleengine.kernels.gather import crosses_above_cols_nb, crosses_below_cols_nb
+
+    rng = np.random.default_rng(11)
+    a = np.asfortranarray(rng.normal(size=(300, 7)).cumsum(axis=0))
+    b = np.asfortranarray(rng.normal(size=(300, 5)).cumsum(axis=0))
+    a[[0, 50, 51], 2] = np.nan
+    ia = np.array([0, 2, 2, 6, 3], dtype=np.int64)
+    ib = np.array([4, 0, 1, 1, 3], dtype=np.int64)
+    ga, gb = np.asfortranarray(a[:, ia]), np.asfortranarray(b[:, ib])
+    np.testing.assert_array_equal(crosses_above_cols_nb(a, ia, b, ib), crosses_above_nb(ga, gb))
+    np.testing.assert_array_equal(crosses_below_cols_nb(a, ia, b, ib), crosses_below_nb(ga, gb))

@@ -69,8 +69,9 @@ def bind(data: Any, slots: list[str], required: Mapping[str, set[str]], base_slo
                                        path=f"data.{slot}",
                                        hint="every slot needs the same number of symbol columns"))
             continue
+        floats = _FloatValues(df)
         for col in sorted(cols):
-            arr = _column(df, slot, col, problems)
+            arr = _column(df, slot, col, problems, floats)
             if arr is not None:
                 inputs[(slot, col)] = arr
     if problems:
@@ -119,9 +120,12 @@ def _prepare(slot: str, df: Any, problems: list[Diagnostic]) -> pd.DataFrame | N
     if not df.index.is_monotonic_increasing:
         df = df.sort_index()
     if df.columns.nlevels == 1:
-        df = df.rename(columns=lambda c: str(c).lower())
+        if any(not isinstance(c, str) or c != c.lower() for c in df.columns):
+            df = df.rename(columns=lambda c: str(c).lower())
     elif df.columns.nlevels == 2:
-        df = df.rename(columns=lambda c: str(c).lower(), level=1)
+        names = df.columns.get_level_values(1).unique()
+        if any(not isinstance(c, str) or c != c.lower() for c in names):
+            df = df.rename(columns=lambda c: str(c).lower(), level=1)
     else:
         problems.append(Diagnostic("D102", f"data for slot '{slot}' has {df.columns.nlevels} column levels",
                                    path=path, hint="use flat columns, or (symbol, column) pairs"))
@@ -131,11 +135,12 @@ def _prepare(slot: str, df: Any, problems: list[Diagnostic]) -> pd.DataFrame | N
 
 def _symbols(df: pd.DataFrame) -> list[Any] | None:
     if df.columns.nlevels == 2:
-        return list(dict.fromkeys(df.columns.get_level_values(0)))
+        return list(df.columns.get_level_values(0).unique())
     return None
 
 
-def _column(df: pd.DataFrame, slot: str, col: str, problems: list[Diagnostic]) -> np.ndarray | None:
+def _column(df: pd.DataFrame, slot: str, col: str, problems: list[Diagnostic],
+            floats: _FloatValues) -> np.ndarray | None:
     if df.columns.nlevels == 1:
         if col not in df.columns:
             problems.append(Diagnostic("D102", f"data for slot '{slot}' has no column '{col}'",
@@ -143,19 +148,41 @@ def _column(df: pd.DataFrame, slot: str, col: str, problems: list[Diagnostic]) -
                                        hint=did_you_mean(col, [str(c) for c in df.columns]) or
                                        "columns: " + ", ".join(map(str, df.columns))))
             return None
-        values = df[col]
-        frame = values.to_frame()
-    else:
-        if col not in df.columns.get_level_values(1):
-            problems.append(Diagnostic("D102", f"data for slot '{slot}' has no column '{col}'",
+        try:
+            arr = df[col].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            problems.append(Diagnostic("D102", f"column '{col}' of slot '{slot}' is not numeric",
                                        path=f"data.{slot}.{col}"))
             return None
-        frame = df.xs(col, axis=1, level=1)
-        frame = frame[list(dict.fromkeys(df.columns.get_level_values(0)))]
+        return np.asfortranarray(arr.reshape(-1, 1))
+    fields = df.columns.get_level_values(1)
+    pos = np.flatnonzero(np.asarray(fields == col))
+    symbols = _symbols(df) or []
+    owners = pd.Index(df.columns.get_level_values(0)[pos])
+    order = owners.get_indexer(symbols) if len(pos) else np.full(len(symbols), -1)
+    if len(pos) == 0 or (order < 0).any():
+        missing = [s for s, o in zip(symbols, order) if o < 0][:3]
+        problems.append(Diagnostic("D102", f"data for slot '{slot}' has no column '{col}'"
+                                   + (f" for {', '.join(map(str, missing))}" if len(pos) else ""),
+                                   path=f"data.{slot}.{col}"))
+        return None
     try:
-        arr = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = floats.get()
     except (TypeError, ValueError):
         problems.append(Diagnostic("D102", f"column '{col}' of slot '{slot}' is not numeric",
                                    path=f"data.{slot}.{col}"))
         return None
-    return np.asfortranarray(arr)
+    return np.asfortranarray(values[:, pos[order]])
+
+
+class _FloatValues:
+    """All values of a (symbol, column) frame as one float64 array, converted at most once."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.values: np.ndarray | None = None
+
+    def get(self) -> np.ndarray:
+        if self.values is None:
+            self.values = self.df.to_numpy(dtype=np.float64, na_value=np.nan)
+        return self.values

@@ -47,7 +47,13 @@ def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_
 
     `batch=False` runs node by node (the reference the batched path is tested against).
     """
+    return _compute(plan, inputs, n_rows, n_cols, batch)[0]
+
+
+def _compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int,
+             batch: bool) -> tuple[dict[int, Any], dict[int, tuple[Array, int]]]:
     values: dict[int, Any] = {}
+    origin: dict[int, tuple[Array, int]] = {}  # node -> (stacked array it is a column slice of, first column)
     shape = (n_rows, n_cols)
     nodes = plan.graph.nodes
     per_call = max(1, BATCH_MAX_ELEMENTS // max(1, n_rows * n_cols))
@@ -57,28 +63,33 @@ def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_
             if stack and len(group) > 1:
                 for start in range(0, len(group), per_call):
                     chunk = group[start:start + per_call]
-                    values.update(zip(chunk, _eval_many([nodes[i] for i in chunk], values, inputs, shape)))
+                    results, base = _eval_stacked([nodes[i] for i in chunk], values, origin, inputs, shape)
+                    for j, (i, r) in enumerate(zip(chunk, results)):
+                        values[i] = r
+                        origin[i] = (base, j * n_cols)
             else:
                 for i in group:
-                    values[i] = _eval_many([nodes[i]], values, inputs, shape)[0]
+                    values[i] = _eval_one(nodes[i], values, inputs, shape)
         for i in plan.free_after.get(level, ()):
             values.pop(i, None)
-    return values
+            origin.pop(i, None)
+    return values, origin
 
 
 def execute_into(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int,
                  n_cols: int) -> tuple[Array, Array]:
     """Evaluate the plan into (T, P*S) bool entries and exits (parameter set major), warm-up masked."""
-    values = compute(plan, inputs, n_rows, n_cols)
-    width = n_cols * len(plan.roots)
-    entries = np.zeros((width, n_rows), dtype=bool).T  # Fortran-ordered (T, P*S)
-    exits = np.zeros((width, n_rows), dtype=bool).T
-    for k, (e, x) in enumerate(plan.roots):
-        cols = slice(k * n_cols, (k + 1) * n_cols)
-        warm = min(plan.warmup(k), n_rows)
-        entries[warm:, cols] = values[e] if not isinstance(values[e], np.ndarray) else values[e][warm:]
-        exits[warm:, cols] = values[x] if not isinstance(values[x], np.ndarray) else values[x][warm:]
-    return entries, exits
+    values, origin = _compute(plan, inputs, n_rows, n_cols, True)
+    warm = np.repeat(np.array([min(plan.warmup(k), n_rows) for k in range(len(plan.roots))]), n_cols)
+    before_warmup = np.arange(n_rows)[:, None] < warm[None, :]
+    out = []
+    for which in (0, 1):
+        ids = [pair[which] for pair in plan.roots]
+        signal = _stack([values[i] for i in ids], ids, origin, (n_rows, n_cols), for_kernel=False)
+        signal = np.array(signal, dtype=bool, order="F")  # a fresh array the caller owns
+        signal[before_warmup] = False
+        out.append(signal)
+    return out[0], out[1]
 
 
 def _kind(v: Any) -> str:
@@ -87,33 +98,77 @@ def _kind(v: Any) -> str:
     return "B" if isinstance(v, bool) else "F"
 
 
-def _eval_many(nodes: list[Node], values: dict[int, Any], inputs: Mapping[tuple[str, str], Array],
-               shape: tuple[int, int]) -> list[Any]:
-    """Evaluate nodes of one kind; several are stacked into one call and split again (column views)."""
+def _eval_one(node: Node, values: dict[int, Any], inputs: Mapping[tuple[str, str], Array],
+              shape: tuple[int, int]) -> Any:
+    if node.op == "const":
+        return node.static[0]
+    if node.op == "col":
+        return inputs[(node.static[0], node.static[1])]
+    args = [values[a] for a in node.args]
+    return _apply(node, args, [np.full(shape[1], v) for v in node.static], shape)
+
+
+#: kernels that read their inputs by column index (see ruleengine.kernels.gather)
+_COLUMN_KERNELS = {"fn:crosses_above": "gather:crosses_above_cols_nb",
+                   "fn:crosses_below": "gather:crosses_below_cols_nb"}
+
+
+def _eval_stacked(nodes: list[Node], values: dict[int, Any], origin: dict[int, tuple[Array, int]],
+                  inputs: Mapping[tuple[str, str], Array], shape: tuple[int, int]) -> tuple[list[Any], Array]:
+    """Run like nodes as one call on their inputs side by side; returns column views of one output."""
     first = nodes[0]
-    if first.op == "const":
-        return [n.static[0] for n in nodes]
-    if first.op == "col":
-        return [inputs[(n.static[0], n.static[1])] for n in nodes]
     n_rows, n_cols = shape
-    if len(nodes) == 1:
-        args = [values[a] for a in first.args]
-        statics = [np.full(n_cols, v) for v in first.static]
-        return [_apply(first, args, statics, shape)]
     k = len(nodes)
-    args = [_stack([values[n.args[j]] for n in nodes], shape) for j in range(len(first.args))]
+    indexed = _COLUMN_KERNELS.get(first.op)
+    if indexed is not None:
+        sources = [_columns_of([n.args[j] for n in nodes], origin, n_cols) for j in range(len(first.args))]
+        if all(src is not None for src in sources):
+            out = kernel(indexed)(*(x for src in sources for x in src))  # type: ignore[union-attr]
+            return [out[:, i * n_cols:(i + 1) * n_cols] for i in range(k)], out
+    for_kernel = first.op.startswith("fn:")
+    args = [_stack([values[n.args[j]] for n in nodes], [n.args[j] for n in nodes], origin, shape, for_kernel)
+            for j in range(len(first.args))]
     statics = [np.repeat(np.array([n.static[j] for n in nodes]), n_cols) for j in range(len(first.static))]
     out = _apply(first, args, statics, (n_rows, k * n_cols))
-    return [out[:, i * n_cols:(i + 1) * n_cols] for i in range(k)]
+    return [out[:, i * n_cols:(i + 1) * n_cols] for i in range(k)], out
 
 
-def _stack(parts: list[Any], shape: tuple[int, int]) -> Array:
+def _columns_of(ids: list[int], origin: dict[int, tuple[Array, int]],
+                n_cols: int) -> tuple[Array, Array] | None:
+    """(base, column indices) when every value is a float column slice of one stacked array."""
+    found = [origin.get(i) for i in ids]
+    if any(f is None for f in found):
+        return None
+    base = found[0][0]  # type: ignore[index]
+    if base.dtype != np.float64 or any(f[0] is not base for f in found):  # type: ignore[index]
+        return None
+    starts = np.array([f[1] for f in found], dtype=np.int64)  # type: ignore[index]
+    idx = (starts[:, None] + np.arange(n_cols, dtype=np.int64)[None, :]).ravel()
+    return base, idx
+
+
+def _stack(parts: list[Any], ids: list[int], origin: dict[int, tuple[Array, int]], shape: tuple[int, int],
+           for_kernel: bool) -> Array:
+    """The parts side by side as one (T, k*S) array, copying only when it must."""
     n_rows, n_cols = shape
+    k = len(parts)
     dtype = np.bool_ if all(_kind(p) in ("b", "B") for p in parts) else np.float64
-    if all(isinstance(p, np.ndarray) and p.dtype == dtype for p in parts):
+    arrays = all(isinstance(p, np.ndarray) and p.dtype == dtype for p in parts)
+    if arrays:
+        found = [origin.get(i) for i in ids]
+        if all(f is not None for f in found):
+            base = found[0][0]  # type: ignore[index]
+            if all(f[0] is base for f in found) and base.dtype == dtype:  # type: ignore[index]
+                start = found[0][1]  # type: ignore[index]
+                if all(f[1] == start + j * n_cols for j, f in enumerate(found)):  # type: ignore[index]
+                    return base[:, start:start + k * n_cols]  # already side by side: a view
+                idx = (np.array([f[1] for f in found])[:, None] + np.arange(n_cols)[None, :]).ravel()  # type: ignore[index]
+                return base.T[idx].T  # one gather of whole columns
+        if not for_kernel and n_cols == 1 and all(p is parts[0] for p in parts):
+            return np.broadcast_to(parts[0], (n_rows, k))  # one value shared by every set: no copy
         # each (T, S) F-ordered part transposed is a C-ordered (S, T) block: one C-level copy
         return np.vstack([p.T for p in parts]).T
-    out = np.empty((len(parts) * n_cols, n_rows), dtype=dtype).T
+    out = np.empty((k * n_cols, n_rows), dtype=dtype).T
     for i, p in enumerate(parts):
         out[:, i * n_cols:(i + 1) * n_cols] = p
     return out
