@@ -34,6 +34,7 @@ def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, A
     defaults = {n: p.default for n, p in schema.items()}
     out: list[dict[str, Any]] = []
     problems: list[Diagnostic] = []
+    seen: dict[tuple[str, type, Any], Any] = {}  # a grid repeats each value many times: check it once
     for raw in raw_sets:
         values = dict(defaults)
         for name, value in raw.items():
@@ -42,7 +43,10 @@ def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, A
                                            hint=did_you_mean(name, schema) or
                                            "parameters: " + ", ".join(schema)))
                 continue
-            checked = check_value(name, schema[name], value)
+            key = (name, type(value), value if isinstance(value, (int, float, str, bool)) else repr(value))
+            checked = seen.get(key, seen)
+            if checked is seen:
+                checked = seen[key] = check_value(name, schema[name], value)
             if isinstance(checked, Diagnostic):
                 problems.append(checked)
             else:
