@@ -85,7 +85,11 @@ def execute_into(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: in
     out = []
     for which in (0, 1):
         ids = [pair[which] for pair in plan.roots]
-        signal = _stack([values[i] for i in ids], ids, origin, (n_rows, n_cols), for_kernel=False)
+        parts = [values[i] for i in ids]
+        if len(parts) == 1 and isinstance(parts[0], np.ndarray):
+            signal = parts[0]
+        else:
+            signal = _stack(parts, ids, origin, (n_rows, n_cols), for_kernel=False)
         signal = np.array(signal, dtype=bool, order="F")  # a fresh array the caller owns
         signal[before_warmup] = False
         out.append(signal)
