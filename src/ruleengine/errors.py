@@ -13,8 +13,9 @@ Example:
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -122,7 +123,7 @@ class Diagnostic:
             "hint": self.hint,
         }
 
-    def with_location(self, span: Span | None, path: str | None) -> "Diagnostic":
+    def with_location(self, span: Span | None, path: str | None) -> Diagnostic:
         return Diagnostic(self.code, self.message, span or self.span, path or self.path, self.hint,
                           self.severity, self.stage)
 
@@ -133,7 +134,7 @@ _STAGES = {"R": "read", "S": "schema", "P": "parse", "C": "check", "D": "data"}
 class RuleEngineError(Exception):
     """Raised by a stage with every diagnostic it collected. `source` allows rendering with context."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic], source: "Any | None" = None) -> None:
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: Any | None = None) -> None:
         self.diagnostics = list(diagnostics)
         self.source = source
         first = self.diagnostics[0] if self.diagnostics else None

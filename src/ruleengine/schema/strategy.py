@@ -18,8 +18,17 @@ import keyword
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from .kinds import KIND_COLUMNS
@@ -97,7 +106,7 @@ class DataSlot(_Closed):
         return v
 
     @model_validator(mode="after")
-    def _columns(self) -> "DataSlot":
+    def _columns(self) -> DataSlot:
         if self.columns is not None:
             known = KIND_COLUMNS[self.kind]
             if not self.columns:
@@ -138,7 +147,7 @@ class Param(_Closed):
     description: str | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Param":
+    def _consistent(self) -> Param:
         t, d = self.type, self.default
         if t in ("int", "float"):
             if self.values is not None:
@@ -222,7 +231,7 @@ class StructuredCondition(_Closed):
     value: CondValue = Field(description="number, parameter name, expression, or a list for between/in")
 
     @model_validator(mode="after")
-    def _fits(self) -> "StructuredCondition":
+    def _fits(self) -> StructuredCondition:
         op, v = self.operator, self.value
         if op == "between" and not (isinstance(v, list) and len(v) == 2):
             raise _err("S112", "'between' needs a list of two bounds", "e.g. value: [20, 80]")
@@ -348,7 +357,7 @@ class TradingStrategy(_Closed):
         return out
 
     @model_validator(mode="after")
-    def _logic_or_code(self) -> "TradingStrategy":
+    def _logic_or_code(self) -> TradingStrategy:
         if self.code is None and self.entry is None:
             raise _err("S108", "the strategy has neither entry conditions nor code",
                        "add an entry block with conditions (code is the last resort)")
