@@ -587,6 +587,23 @@ def test_kernel_sources_follow_the_rules():
                 assert fn.name.endswith("_nb"), f"{mod}.{fn.name}"
 
 
+def test_each_driver_runs_one_kernel():
+    """A 2-D driver calls one kernel (``*_into_nb``; EMA / RSI also its two-column variant) in its own
+    column loop, never a shared driver with a runtime switch over kernels: numba compiles every branch,
+    so the first call of one driver would compile them all (see test_kernels_fastpath)."""
+    for mod in ["rolling", "smoothing", "oscillators", "transforms", "events"]:
+        tree = ast.parse((KERNEL_DIR / f"{mod}.py").read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        for fn in [n for n in tree.body if isinstance(n, ast.FunctionDef)]:
+            if fn.name.startswith("_") or fn.name.endswith(("_into_nb", "_1d_nb")):
+                continue
+            called = {n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+            kernels = {c.replace("2_into_nb", "_into_nb") for c in called if c.endswith("_into_nb")}
+            assert len(kernels) <= 1, f"{mod}.{fn.name} calls {sorted(kernels)}"
+            private = {c for c in called & defined if c.startswith("_") and not c.startswith("_begin")}
+            assert not private, f"{mod}.{fn.name} calls {sorted(private)}"
+
+
 def test_column_indexed_crosses_equal_gathered_crosses() -> None:
     from ruleengine.kernels.events import crosses_above_nb, crosses_below_nb
     from ruleengine.kernels.gather import crosses_above_cols_nb, crosses_below_cols_nb

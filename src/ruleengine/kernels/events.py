@@ -8,7 +8,7 @@ which follow the NaN-as-missing rule (absent rows are False). Inputs are
 import numba
 import numpy as np
 
-from ._util import alloc_bool, alloc_f64, check_int_arg, check_same_shape, scatter_bool, take, valid_rows
+from ._util import check_int_arg, check_same_shape, cols1, put_back_bool
 
 # --------------------------------------------------------------------------- 1-D kernels
 
@@ -35,34 +35,23 @@ def crosses_below_1d_nb(a, b):
 
 
 @numba.njit(cache=True)
-def rising_1d_nb(x, n):
-    """True where x rose strictly on each of the last n steps (gap-free series).
+def rising_into_nb(x, n, out, falling=False):
+    """True where x rose strictly on each of the last n steps (gap-free series); with
+    falling, where it fell strictly. Written into the bool output out (len(x)).
 
     Oracle pandas ``(x.diff() > 0).astype(float).rolling(n).sum() == n``. False for t < n.
     """
     T = x.shape[0]
-    out = np.zeros(T, dtype=np.bool_)
     if n < 1:
         raise ValueError("n must be >= 1")
+    if T == 0:
+        return
+    out[0] = False
     run = 0
     for t in range(1, T):
-        run = run + 1 if x[t] > x[t - 1] else 0
+        step = x[t] < x[t - 1] if falling else x[t] > x[t - 1]
+        run = (run + 1) * step  # branch-free streak count: the direction is unpredictable
         out[t] = run >= n
-    return out
-
-
-@numba.njit(cache=True)
-def falling_1d_nb(x, n):
-    """True where x fell strictly on each of the last n steps (gap-free series). False for t < n."""
-    T = x.shape[0]
-    out = np.zeros(T, dtype=np.bool_)
-    if n < 1:
-        raise ValueError("n must be >= 1")
-    run = 0
-    for t in range(1, T):
-        run = run + 1 if x[t] < x[t - 1] else 0
-        out[t] = run >= n
-    return out
 
 
 @numba.njit(cache=True)
@@ -124,8 +113,10 @@ def crosses_above_nb(a, b):
     """2-D a crosses above b (positional; NaN -> False). a, b float64 (T, C) -> bool (T, C)."""
     check_same_shape(a, b)
     T, C = a.shape
-    out = alloc_bool(T, C)
+    out = np.empty((C, T), dtype=np.bool_).T  # every row written below
     for c in range(C):
+        if T > 0:
+            out[0, c] = False
         for t in range(1, T):
             out[t, c] = (a[t, c] > b[t, c]) and (a[t - 1, c] <= b[t - 1, c])
     return out
@@ -136,34 +127,43 @@ def crosses_below_nb(a, b):
     """2-D a crosses below b (positional; NaN -> False). a, b float64 (T, C) -> bool (T, C)."""
     check_same_shape(a, b)
     T, C = a.shape
-    out = alloc_bool(T, C)
+    out = np.empty((C, T), dtype=np.bool_).T  # every row written below
     for c in range(C):
+        if T > 0:
+            out[0, c] = False
         for t in range(1, T):
             out[t, c] = (a[t, c] < b[t, c]) and (a[t - 1, c] >= b[t - 1, c])
     return out
 
 
 @numba.njit(cache=True)
-def rising_nb(x, n):
-    """2-D strictly rising n steps in a row over valid observations (NaN rows absent -> False)."""
+def _begin_rising(x, n):
+    # rising/falling set-up: (x F-ordered, bool out, row-index buffer, compressed-input and -output columns)
     T, C = x.shape
     check_int_arg(n, C, 1)
-    out = alloc_bool(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter_bool(out, c, idx, rising_1d_nb(take(x, c, idx), n[c]))
+    return (np.asfortranarray(x), np.empty((C, T), dtype=np.bool_).T, np.empty(T, dtype=np.int64),
+            np.empty((1, T)).T[:, 0], np.empty((1, T), dtype=np.bool_).T[:, 0])
+
+
+@numba.njit(cache=True)
+def rising_nb(x, n):
+    """2-D strictly rising n steps in a row over valid observations (NaN rows absent -> False)."""
+    xf, out, idx, xb, ob = _begin_rising(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, xb, ob)
+        rising_into_nb(xs, n[c], o, np.bool_(False))
+        put_back_bool(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def falling_nb(x, n):
     """2-D strictly falling n steps in a row over valid observations (NaN rows absent -> False)."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_bool(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter_bool(out, c, idx, falling_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, xb, ob = _begin_rising(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, xb, ob)
+        rising_into_nb(xs, n[c], o, np.bool_(True))
+        put_back_bool(out, c, idx, o)
     return out
 
 
@@ -171,7 +171,7 @@ def falling_nb(x, n):
 def bars_since_nb(cond):
     """2-D bars since cond was last True (0 on True; NaN before the first True). bool -> float64."""
     T, C = cond.shape
-    out = alloc_f64(T, C)
+    out = np.empty((C, T)).T
     for c in range(C):
         last = -1
         for t in range(T):
@@ -186,7 +186,7 @@ def within_nb(cond, n):
     """2-D cond True at least once in the last n bars (partial start window counts). bool -> bool."""
     T, C = cond.shape
     check_int_arg(n, C, 1)
-    out = alloc_bool(T, C)
+    out = np.empty((C, T), dtype=np.bool_).T  # every row written below
     for c in range(C):
         k = n[c]
         last = -k - 1
@@ -202,7 +202,7 @@ def count_nb(cond, n):
     """2-D number of True in the last n bars; NaN for the first n - 1 bars. bool -> float64."""
     T, C = cond.shape
     check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
+    out = np.empty((C, T)).T
     for c in range(C):
         k = n[c]
         cnt = 0

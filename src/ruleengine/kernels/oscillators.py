@@ -1,30 +1,35 @@
 """Oscillators and range indicators: ROC, MOM, ATR, NATR, CCI, WILLR, MFI, ADX, OBV, STOCH.
 
-1-D kernels follow TA-Lib's algorithms (seeding, Wilder smoothing, zero-division
-rules of TA-Lib >= 0.8, where flatness tests are exact or scaled to the
-window's own price level instead of a fixed 1e-8 band). 2-D drivers take
-(T, C) F-ordered float64 inputs plus int64 per-column periods, treat rows
-where any input is NaN as absent, and return (T, C) F-ordered float64.
-Lookbacks are leading-NaN counts on gap-free data.
+1-D kernels (``<op>_into_nb``, writing into a caller-provided output; some
+take scratch arrays of the series' length) follow TA-Lib's algorithms
+(seeding, Wilder smoothing, zero-division rules of TA-Lib >= 0.8, where
+flatness tests are exact or scaled to the window's own price level instead of
+a fixed 1e-8 band). 2-D drivers take (T, C) F-ordered float64 inputs plus
+int64 per-column periods, treat rows where any input is NaN as absent
+(gap-free columns run in place, see ``_util``), and return (T, C) F-ordered
+float64. Lookbacks are leading-NaN counts on gap-free data.
 """
 import numba
 import numpy as np
 
 from ._util import (
-    alloc_f64,
+    begin1,
+    begin2,
+    begin3,
+    begin4,
     check_int_arg,
-    check_same_shape,
-    nan_1d,
-    rolling_max_1d,
-    rolling_min_1d,
-    scatter,
-    take,
-    valid_rows,
-    valid_rows2,
-    valid_rows3,
-    valid_rows4,
+    cols1,
+    cols2,
+    cols3,
+    cols4,
+    dm_tr,
+    nan_head,
+    put_back,
+    rolling_max_into,
+    rolling_min_into,
+    true_range,
 )
-from .rolling import sma_1d_nb
+from .rolling import sma_into_nb
 
 # TA-Lib's TA_EPSILON; TA_IS_ZERO_SCALED(v, s) == |v| <= _EPS * s.
 _EPS = 1e-14
@@ -33,7 +38,7 @@ _EPS = 1e-14
 
 
 @numba.njit(cache=True)
-def roc_1d_nb(x, n):
+def roc_into_nb(x, n, out):
     """Rate of change in percent, ((x[t] / x[t-n]) - 1) * 100; oracle TA-Lib ``ROC``.
 
     0 where x[t-n] == 0 (TA-Lib's rule). Lookback ``n``.
@@ -41,153 +46,184 @@ def roc_1d_nb(x, n):
     Args:
         x (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(x).
     """
     T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
+    nan_head(out, n)
     for t in range(n, T):
         prev = x[t - n]
-        if prev != 0.0:
-            out[t] = ((x[t] / prev) - 1.0) * 100.0
-        else:
-            out[t] = 0.0
-    return out
+        out[t] = ((x[t] / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
 
 
 @numba.njit(cache=True)
-def mom_1d_nb(x, n):
+def mom_into_nb(x, n, out):
     """Momentum x[t] - x[t-n]; oracle TA-Lib ``MOM``. Lookback ``n``.
 
     Args:
         x (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(x).
     """
     T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
+    nan_head(out, n)
     for t in range(n, T):
         out[t] = x[t] - x[t - n]
-    return out
 
 
 @numba.njit(cache=True)
-def _true_range(high, low, close, t):
-    """TA-Lib true range of bar t (t >= 1): max(h-l, |c[t-1]-h|, |c[t-1]-l|)."""
-    h = high[t]
-    lo = low[t]
-    cy = close[t - 1]
-    greatest = h - lo
-    greatest = max(greatest, abs(cy - h))
-    return max(greatest, abs(cy - lo))
-
-
-@numba.njit(cache=True)
-def atr_1d_nb(high, low, close, n):
-    """Average true range (Wilder); oracle TA-Lib ``ATR``. Lookback ``n``.
+def atr_into_nb(high, low, close, n, out, normalize=False):
+    """Average true range (Wilder); oracle TA-Lib ``ATR`` (``NATR`` with normalize). Lookback ``n``.
 
     Seed = mean of the true ranges of bars 1..n, then
     atr = (atr * (n - 1) + tr) / n. n = 1 gives the true range (TA-Lib ``TRANGE``).
     TA-Lib 0.8 evaluates this step as a fused two-coefficient update, so results
     agree to ~1e-15 relative rather than bit for bit.
 
+    normalize: NATR = ATR / close * 100, 0 where close == 0 (TA-Lib's exact
+    test). TA-Lib quirk kept for n = 1: the output is the raw, un-normalized
+    true range (TA-Lib documents this as deliberate), not TR / close * 100.
+
     Args:
         high, low, close (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(close).
+        normalize (bool): NATR instead of ATR.
     """
     T = close.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
+    nan_head(out, n)
     if T <= n:
-        return out
+        return
+    norm = normalize and n != 1
     total = 0.0
     for t in range(1, n + 1):
-        total += _true_range(high, low, close, t)
+        total += true_range(high, low, close, t)
     prev = total / n
-    out[n] = prev
-    for t in range(n + 1, T):
-        prev = (prev * (n - 1) + _true_range(high, low, close, t)) / n
-        out[t] = prev
-    return out
-
-
-@numba.njit(cache=True)
-def natr_1d_nb(high, low, close, n):
-    """Normalized ATR, ATR / close * 100; oracle TA-Lib ``NATR``. Lookback ``n``.
-
-    0 where close == 0 (TA-Lib's exact test). TA-Lib quirk kept for n = 1: the
-    output is the raw, un-normalized true range (TA-Lib documents this as
-    deliberate), not TR / close * 100.
-
-    Args:
-        high, low, close (float64[:]): gap-free series.
-        n (int): period, >= 1.
-    """
-    out = atr_1d_nb(high, low, close, n)
-    if n == 1:
-        return out
-    for t in range(n, close.shape[0]):
-        c = close[t]
-        if c != 0.0:
-            out[t] = (out[t] / c) * 100.0
+    for t in range(n, T):
+        if t > n:
+            prev = (prev * (n - 1) + true_range(high, low, close, t)) / n
+        if norm:
+            c = close[t]
+            out[t] = (prev / c) * 100.0 if c != 0.0 else 0.0
         else:
-            out[t] = 0.0
-    return out
+            out[t] = prev
 
 
 @numba.njit(cache=True)
-def cci_1d_nb(high, low, close, n):
+def _cci_emit(tp, i, avg, dev, n, out):
+    # TA-Lib's CCI output for row i from its window mean and (unnormalised) mean-deviation sum
+    dev /= n
+    num = tp[i] - avg
+    scale = abs(avg)
+    if abs(num) > _EPS * scale and abs(dev) > _EPS * scale:
+        out[i] = num / (0.015 * dev)
+    else:
+        out[i] = 0.0
+
+
+@numba.njit(cache=True)
+def cci_into_nb(high, low, close, n, out, tp):
     """Commodity channel index; oracle TA-Lib ``CCI``. Lookback ``n - 1``.
 
     tp = (h + l + c) / 3; cci = (tp - mean(tp)) / (0.015 * mean|tp - mean(tp)|),
-    summed over a circular buffer in TA-Lib's order. 0 where either the
-    deviation of the last tp or the mean deviation is zero relative to the
-    window's level (TA_IS_ZERO_SCALED(v, |mean|), TA-Lib >= 0.8).
+    summed in TA-Lib's circular-buffer order. 0 where either the deviation of
+    the last tp or the mean deviation is zero relative to the window's level
+    (TA_IS_ZERO_SCALED(v, |mean|), TA-Lib >= 0.8). Row t's tp sits in buffer
+    slot t % n, so row i's sums run over tp[b .. i] then tp[i-n+1 .. b-1]
+    (b = i - i % n); rows of one n-block are summed four at a time (same order
+    per row, four independent add chains).
 
     Args:
         high, low, close (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(close).
+        tp (float64[:]): scratch, len(close).
     """
     T = close.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
+    nan_head(out, n - 1)
     if T < n:
-        return out
-    buf = np.zeros(n)
-    bidx = 0
-    for i in range(n - 1):
-        buf[bidx] = (high[i] + low[i] + close[i]) / 3
-        bidx += 1
-        if bidx == n:
-            bidx = 0
-    for i in range(n - 1, T):
-        last = (high[i] + low[i] + close[i]) / 3
-        buf[bidx] = last
+        return
+    for i in range(T):
+        tp[i] = (high[i] + low[i] + close[i]) / 3
+    i = n - 1
+    while i < T:
+        b = i - i % n
+        r = i - b
+        if r + 3 < n and i + 3 < T:  # rows i .. i+3: slot j holds tp[b + j] for j <= r + lane
+            a0 = a1 = a2 = a3 = 0.0
+            for j in range(r + 1):
+                v = tp[b + j]
+                a0 += v
+                a1 += v
+                a2 += v
+                a3 += v
+            for q in range(1, 4):  # slot r + q: the new tp[b + r + q] for lanes >= q
+                vn = tp[b + r + q]
+                vo = tp[b + r + q - n]
+                a0 += vo
+                a1 += vn if q <= 1 else vo
+                a2 += vn if q <= 2 else vo
+                a3 += vn
+            for j in range(r + 4, n):
+                v = tp[b + j - n]
+                a0 += v
+                a1 += v
+                a2 += v
+                a3 += v
+            a0 /= n
+            a1 /= n
+            a2 /= n
+            a3 /= n
+            d0 = d1 = d2 = d3 = 0.0
+            for j in range(r + 1):
+                v = tp[b + j]
+                d0 += abs(v - a0)
+                d1 += abs(v - a1)
+                d2 += abs(v - a2)
+                d3 += abs(v - a3)
+            for q in range(1, 4):
+                vn = tp[b + r + q]
+                vo = tp[b + r + q - n]
+                d0 += abs(vo - a0)
+                d1 += abs((vn if q <= 1 else vo) - a1)
+                d2 += abs((vn if q <= 2 else vo) - a2)
+                d3 += abs(vn - a3)
+            for j in range(r + 4, n):
+                v = tp[b + j - n]
+                d0 += abs(v - a0)
+                d1 += abs(v - a1)
+                d2 += abs(v - a2)
+                d3 += abs(v - a3)
+            _cci_emit(tp, i, a0, d0, n, out)
+            _cci_emit(tp, i + 1, a1, d1, n, out)
+            _cci_emit(tp, i + 2, a2, d2, n, out)
+            _cci_emit(tp, i + 3, a3, d3, n, out)
+            i += 4
+            continue
         avg = 0.0
-        for j in range(n):
-            avg += buf[j]
+        for j in range(r + 1):
+            avg += tp[b + j]
+        for j in range(r + 1, n):
+            avg += tp[b + j - n]
         avg /= n
         dev = 0.0
-        for j in range(n):
-            dev += abs(buf[j] - avg)
-        dev /= n
-        num = last - avg
-        scale = abs(avg)
-        if abs(num) > _EPS * scale and abs(dev) > _EPS * scale:
-            out[i] = num / (0.015 * dev)
-        else:
-            out[i] = 0.0
-        bidx += 1
-        if bidx == n:
-            bidx = 0
-    return out
+        for j in range(r + 1):
+            dev += abs(tp[b + j] - avg)
+        for j in range(r + 1, n):
+            dev += abs(tp[b + j - n] - avg)
+        _cci_emit(tp, i, avg, dev, n, out)
+        i += 1
 
 
 @numba.njit(cache=True)
-def willr_1d_nb(high, low, close, n):
+def willr_into_nb(high, low, close, n, out, lows, s):
     """Williams %R; oracle TA-Lib ``WILLR``. Lookback ``n - 1``.
 
     ((hh - c) / (hh - ll)) * -100, clamped to [-100, 0]; 0 where the range is
@@ -196,18 +232,20 @@ def willr_1d_nb(high, low, close, n):
     Args:
         high, low, close (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(close).
+        lows, s (float64[:]): scratch, len(close).
     """
     T = close.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
     if T < n:
-        return out
-    hh = rolling_max_1d(high, n)
-    ll = rolling_min_1d(low, n)
+        nan_head(out, T)
+        return
+    rolling_max_into(high, n, out, s)  # hh, overwritten row by row below
+    rolling_min_into(low, n, lows, s)
     for t in range(n - 1, T):
-        h = hh[t]
-        lo = ll[t]
+        h = out[t]
+        lo = lows[t]
         rng = h - lo
         if abs(rng) > _EPS * (abs(h) + abs(lo)):
             v = ((h - close[t]) / rng) * (-100.0)
@@ -218,11 +256,10 @@ def willr_1d_nb(high, low, close, n):
             out[t] = v
         else:
             out[t] = 0.0
-    return out
 
 
 @numba.njit(cache=True)
-def mfi_1d_nb(high, low, close, volume, n):
+def mfi_into_nb(high, low, close, volume, n, out, pos_buf, neg_buf):
     """Money flow index; oracle TA-Lib ``MFI``. Lookback ``n``.
 
     tp = (h + l + c) / 3; a bar's money flow tp * volume counts as positive
@@ -235,37 +272,34 @@ def mfi_1d_nb(high, low, close, volume, n):
     Args:
         high, low, close, volume (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(close).
+        pos_buf, neg_buf (float64[:]): scratch, len(close).
     """
     T = close.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
+    nan_head(out, n)
     if T <= n:
-        return out
-    pos_buf = np.zeros(n)
-    neg_buf = np.zeros(n)
-    bidx = 0
-    prev = (high[0] + low[0] + close[0]) / 3.0
+        return
+    for t in range(1, T):  # each bar's signed money flow (branch-free, vectorised)
+        tp = (high[t] + low[t] + close[t]) / 3.0
+        prev = (high[t - 1] + low[t - 1] + close[t - 1]) / 3.0
+        diff = tp - prev
+        money = 0.0 if abs(diff) <= _EPS * (abs(tp) + abs(prev)) else tp * volume[t]
+        pos_buf[t] = 0.0 if diff < 0.0 else money
+        neg_buf[t] = money if diff < 0.0 else 0.0
     pos_sum = 0.0
     neg_sum = 0.0
     null_run = 0
     for today in range(1, T):
         if today > n:
-            pos_sum -= pos_buf[bidx]
-            neg_sum -= neg_buf[bidx]
-        tp = (high[today] + low[today] + close[today]) / 3.0
-        diff = tp - prev
-        scale = abs(tp) + abs(prev)
-        prev = tp
-        flow = tp * volume[today]
-        money = 0.0 if abs(diff) <= _EPS * scale else flow
-        pos = 0.0 if diff < 0.0 else money
-        neg = money if diff < 0.0 else 0.0
-        pos_buf[bidx] = pos
-        neg_buf[bidx] = neg
+            pos_sum -= pos_buf[today - n]
+            neg_sum -= neg_buf[today - n]
+        pos = pos_buf[today]
+        neg = neg_buf[today]
         pos_sum += pos
         neg_sum += neg
-        null_run = null_run + 1 if money == 0.0 else 0
+        null_run = null_run + 1 if (pos == 0.0 and neg == 0.0) else 0  # money == 0
         if null_run >= n:
             null_run = n
             pos_sum = 0.0
@@ -278,28 +312,10 @@ def mfi_1d_nb(high, low, close, volume, n):
             elif pc > tot:
                 pc = tot
             out[today] = 0.0 if tot <= 0.0 else 100.0 * (pc / tot)
-        bidx += 1
-        if bidx == n:
-            bidx = 0
-    return out
 
 
 @numba.njit(cache=True)
-def _dm_tr(high, low, close, t):
-    """+DM1, -DM1 and true range of bar t (t >= 1), as in ta_ADX.c."""
-    diff_p = high[t] - high[t - 1]
-    diff_m = low[t - 1] - low[t]
-    plus = 0.0
-    minus = 0.0
-    if diff_m > 0 and diff_p < diff_m:
-        minus = diff_m
-    elif diff_p > 0 and diff_p > diff_m:
-        plus = diff_p
-    return plus, minus, _true_range(high, low, close, t)
-
-
-@numba.njit(cache=True)
-def adx_1d_nb(high, low, close, n):
+def adx_into_nb(high, low, close, n, out):
     """Average directional movement index; oracle TA-Lib ``ADX`` (ta_ADX.c). Lookback ``2n - 1``.
 
     +DM, -DM and TR summed over bars 1..n-1, then Wilder-smoothed
@@ -312,25 +328,26 @@ def adx_1d_nb(high, low, close, n):
     Args:
         high, low, close (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(close).
     """
     T = close.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
+    nan_head(out, 2 * n - 1)
     if T <= 2 * n - 1:
-        return out
+        return
     pdm = 0.0
     mdm = 0.0
     tr = 0.0
     for t in range(1, n):
-        p, m, r = _dm_tr(high, low, close, t)
+        p, m, r = dm_tr(high, low, close, t)
         pdm += p
         mdm += m
         tr += r
     sum_dx = 0.0
     adx = 0.0
     for t in range(n, T):
-        p, m, r = _dm_tr(high, low, close, t)
+        p, m, r = dm_tr(high, low, close, t)
         mdm -= mdm / n
         pdm -= pdm / n
         mdm += m
@@ -350,215 +367,194 @@ def adx_1d_nb(high, low, close, n):
             adx = sum_dx / n
         if t >= 2 * n - 1:
             out[t] = adx
-    return out
 
 
 @numba.njit(cache=True)
-def obv_1d_nb(close, volume):
+def obv_into_nb(close, volume, out):
     """On-balance volume; oracle TA-Lib ``OBV``: obv[0] = volume[0], then +/- volume
     on an up/down close (unchanged close: unchanged obv). Lookback 0.
 
     Args:
         close, volume (float64[:]): gap-free series.
+        out (float64[:]): output, len(close).
     """
     T = close.shape[0]
-    out = nan_1d(T)
     if T == 0:
-        return out
-    prev_obv = volume[0]
-    prev_close = close[0]
-    for t in range(T):
+        return
+    out[0] = volume[0]
+    for t in range(1, T):  # per-bar step, vectorised: +v up, -v down, -0.0 flat (x + -0.0 == x)
         c = close[t]
-        if c > prev_close:
-            prev_obv += volume[t]
-        elif c < prev_close:
-            prev_obv -= volume[t]
+        p = close[t - 1]
+        v = volume[t]
+        out[t] = v if c > p else (-v if c < p else -0.0)
+    prev_obv = out[0]
+    for t in range(1, T):  # x + -v == x - v exactly: the same sums as TA-Lib's +=/-=
+        prev_obv += out[t]
         out[t] = prev_obv
-        prev_close = c
-    return out
 
 
 @numba.njit(cache=True)
-def stoch_1d_nb(high, low, close, fastk, slowk, slowd):
-    """Slow stochastic %K and %D; oracle TA-Lib ``STOCH(fastk, slowk, 0, slowd, 0)``.
+def stoch_into_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3):
+    """Slow stochastic %K (which 0) or %D (which 1); oracle TA-Lib ``STOCH(fastk, slowk, 0, slowd, 0)``.
 
     fast %K = (c - ll) / (hh - ll) * 100 over fastk bars (0 where the range is
     zero relative to its extremes, TA-Lib >= 0.8), slow %K = SMA(fast %K, slowk),
-    slow %D = SMA(slow %K, slowd).
+    slow %D = SMA(slow %K, slowd). Lookbacks ``fastk + slowk - 2`` for slow %K
+    (TA-Lib outputs it only from slowd's start) and ``fastk + slowk + slowd - 3``.
 
-    Returns:
-        tuple(float64[:], float64[:]): (slowk, slowd); lookbacks ``fastk + slowk - 2``
-        (TA-Lib outputs slowk only from slowd's start) and ``fastk + slowk + slowd - 3``.
+    Args:
+        high, low, close (float64[:]): gap-free series.
+        fastk, slowk, slowd (int): periods, >= 1.
+        which (int): 0 slow %K, 1 slow %D.
+        out (float64[:]): output, len(close).
+        s1, s2, s3 (float64[:]): scratch, len(close).
     """
     T = close.shape[0]
-    k_out = nan_1d(T)
-    d_out = nan_1d(T)
     if fastk < 1 or slowk < 1 or slowd < 1:
         raise ValueError("periods must be >= 1")
-    if T < fastk:
-        return k_out, d_out
-    hh = rolling_max_1d(high, fastk)
-    ll = rolling_min_1d(low, fastk)
-    m = T - (fastk - 1)
-    fk = np.empty(m)
-    for t in range(fastk - 1, T):
-        h = hh[t]
-        lo = ll[t]
+    a = fastk + slowk - 2  # first row of slow %K
+    nan_head(out, a if which == 0 else a + slowd - 1)
+    if T <= a:
+        return
+    rolling_max_into(high, fastk, s1, s3)
+    rolling_min_into(low, fastk, s2, s3)
+    for t in range(fastk - 1, T):  # fast %K, in place of hh
+        h = s1[t]
+        lo = s2[t]
         rng = h - lo
-        if abs(rng) > _EPS * (abs(h) + abs(lo)):
-            fk[t - (fastk - 1)] = ((close[t] - lo) / rng) * 100.0
-        else:
-            fk[t - (fastk - 1)] = 0.0
-    sk = sma_1d_nb(fk, slowk)
-    if m < slowk:
-        return k_out, d_out
-    for j in range(slowk - 1, m):
-        k_out[j + fastk - 1] = sk[j]
-    sd = sma_1d_nb(sk[slowk - 1:].copy(), slowd)
-    off = fastk - 1 + slowk - 1
-    for j in range(slowd - 1, sd.shape[0]):
-        d_out[j + off] = sd[j]
-    return k_out, d_out
+        s1[t] = ((close[t] - lo) / rng) * 100.0 if abs(rng) > _EPS * (abs(h) + abs(lo)) else 0.0
+    if which == 0:
+        sma_into_nb(s1[fastk - 1:], slowk, out[fastk - 1:])
+    else:
+        sma_into_nb(s1[fastk - 1:], slowk, s2[fastk - 1:])
+        sma_into_nb(s2[a:], slowd, out[a:])
 
 
 # --------------------------------------------------------------------------- 2-D drivers
+# Each driver runs ONE kernel in its own column loop (see ``_util``: beginK/colsK/put_back), so compiling
+# a driver compiles only its kernel and the shared plumbing, never the other kernels of this module.
 
 
 @numba.njit(cache=True)
 def roc_nb(x, n):
     """2-D rate of change in percent (TA-Lib ``ROC``). Lookback ``n``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, roc_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        roc_into_nb(xs, n[c], o)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def mom_nb(x, n):
     """2-D momentum (TA-Lib ``MOM``). Lookback ``n``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, mom_1d_nb(take(x, c, idx), n[c]))
-    return out
-
-
-@numba.njit(cache=True)
-def _hlc_driver(high, low, close, n, which):
-    # which: 0 atr, 1 natr, 2 cci, 3 willr, 4 adx
-    check_same_shape(high, close)
-    check_same_shape(low, close)
-    T, C = close.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows3(high, low, close, c)
-        h = take(high, c, idx)
-        lo = take(low, c, idx)
-        cl = take(close, c, idx)
-        if which == 0:
-            r = atr_1d_nb(h, lo, cl, n[c])
-        elif which == 1:
-            r = natr_1d_nb(h, lo, cl, n[c])
-        elif which == 2:
-            r = cci_1d_nb(h, lo, cl, n[c])
-        elif which == 3:
-            r = willr_1d_nb(h, lo, cl, n[c])
-        else:
-            r = adx_1d_nb(h, lo, cl, n[c])
-        scatter(out, c, idx, r)
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        mom_into_nb(xs, n[c], o)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def atr_nb(high, low, close, n):
     """2-D average true range (TA-Lib ``ATR``). Lookback ``n``."""
-    return _hlc_driver(high, low, close, n, 0)
+    h, lo, cl, out, idx, b = begin3(high, low, close, n)
+    for c in range(out.shape[1]):
+        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
+        atr_into_nb(hs, ls, cs, n[c], o, np.bool_(False))
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def natr_nb(high, low, close, n):
     """2-D normalized ATR in percent (TA-Lib ``NATR``; n = 1 is the raw true range, as TA-Lib). Lookback ``n``."""
-    return _hlc_driver(high, low, close, n, 1)
+    h, lo, cl, out, idx, b = begin3(high, low, close, n)
+    for c in range(out.shape[1]):
+        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
+        atr_into_nb(hs, ls, cs, n[c], o, np.bool_(True))
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def cci_nb(high, low, close, n):
     """2-D commodity channel index (TA-Lib ``CCI``). Lookback ``n - 1``."""
-    return _hlc_driver(high, low, close, n, 2)
+    h, lo, cl, out, idx, b = begin3(high, low, close, n)
+    for c in range(out.shape[1]):
+        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
+        cci_into_nb(hs, ls, cs, n[c], o, b[:, 4])
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def willr_nb(high, low, close, n):
     """2-D Williams %R (TA-Lib ``WILLR``). Lookback ``n - 1``."""
-    return _hlc_driver(high, low, close, n, 3)
+    h, lo, cl, out, idx, b = begin3(high, low, close, n)
+    for c in range(out.shape[1]):
+        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
+        willr_into_nb(hs, ls, cs, n[c], o, b[:, 4], b[:, 5])
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def adx_nb(high, low, close, n):
     """2-D ADX (TA-Lib ``ADX``). Lookback ``2n - 1``."""
-    return _hlc_driver(high, low, close, n, 4)
+    h, lo, cl, out, idx, b = begin3(high, low, close, n)
+    for c in range(out.shape[1]):
+        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
+        adx_into_nb(hs, ls, cs, n[c], o)
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def mfi_nb(high, low, close, volume, n):
     """2-D money flow index (TA-Lib ``MFI``). Lookback ``n``."""
-    check_same_shape(high, close)
-    check_same_shape(low, close)
-    check_same_shape(volume, close)
-    T, C = close.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows4(high, low, close, volume, c)
-        r = mfi_1d_nb(take(high, c, idx), take(low, c, idx), take(close, c, idx), take(volume, c, idx), n[c])
-        scatter(out, c, idx, r)
+    h, lo, cl, v, out, idx, b = begin4(high, low, close, volume, n)
+    for c in range(out.shape[1]):
+        hs, ls, cs, vs, o = cols4(h, lo, cl, v, out, c, idx, b)
+        mfi_into_nb(hs, ls, cs, vs, n[c], o, b[:, 5], b[:, 6])
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def obv_nb(close, volume):
     """2-D on-balance volume (TA-Lib ``OBV``; starts at the first valid row's volume). Lookback 0."""
-    check_same_shape(volume, close)
-    T, C = close.shape
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows2(close, volume, c)
-        scatter(out, c, idx, obv_1d_nb(take(close, c, idx), take(volume, c, idx)))
-    return out
-
-
-@numba.njit(cache=True)
-def _stoch_driver(high, low, close, fastk, slowk, slowd, which):
-    check_same_shape(high, close)
-    check_same_shape(low, close)
-    T, C = close.shape
-    check_int_arg(fastk, C, 1)
-    check_int_arg(slowk, C, 1)
-    check_int_arg(slowd, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows3(high, low, close, c)
-        k, d = stoch_1d_nb(take(high, c, idx), take(low, c, idx), take(close, c, idx), fastk[c], slowk[c], slowd[c])
-        if which == 0:
-            scatter(out, c, idx, k)
-        else:
-            scatter(out, c, idx, d)
+    cl, v, out, idx, b = begin2(close, volume)
+    for c in range(out.shape[1]):
+        cs, vs, o = cols2(cl, v, out, c, idx, b)
+        obv_into_nb(cs, vs, o)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def stoch_k_nb(high, low, close, fastk, slowk, slowd):
     """2-D slow %K (TA-Lib ``STOCH`` slowk, SMA smoothing). Lookback ``fastk + slowk - 2``."""
-    return _stoch_driver(high, low, close, fastk, slowk, slowd, 0)
+    h, lo, cl, out, idx, b = begin3(high, low, close, fastk)
+    check_int_arg(slowk, out.shape[1], 1)
+    check_int_arg(slowd, out.shape[1], 1)
+    for c in range(out.shape[1]):
+        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
+        stoch_into_nb(hs, ls, cs, fastk[c], slowk[c], slowd[c], np.int64(0), o, b[:, 4], b[:, 5], b[:, 6])
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def stoch_d_nb(high, low, close, fastk, slowk, slowd):
     """2-D slow %D (TA-Lib ``STOCH`` slowd, SMA smoothing). Lookback ``fastk + slowk + slowd - 3``."""
-    return _stoch_driver(high, low, close, fastk, slowk, slowd, 1)
+    h, lo, cl, out, idx, b = begin3(high, low, close, fastk)
+    check_int_arg(slowk, out.shape[1], 1)
+    check_int_arg(slowd, out.shape[1], 1)
+    for c in range(out.shape[1]):
+        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
+        stoch_into_nb(hs, ls, cs, fastk[c], slowk[c], slowd[c], np.int64(1), o, b[:, 4], b[:, 5], b[:, 6])
+        put_back(out, c, idx, o)
+    return out

@@ -1,10 +1,12 @@
 """Rolling-window kernels: SMA/mean, WMA, SUM, STDDEV, z-score, MAX/MIN, Bollinger, VWAP.
 
-1-D kernels (``<op>_1d_nb``) take gap-free float64 series and follow TA-Lib's
-algorithms; the 2-D drivers (``<op>_nb``) take (T, C) Fortran-ordered float64
-inputs plus one int64 window (and, for Bollinger, one float64 k) per column,
-apply the NaN-as-missing rule per column and return a new (T, C) F-ordered
-float64 array.
+1-D kernels (``<op>_into_nb``) read gap-free float64 series and write their
+result into a caller-provided 1-D output of the same length (NaN on the
+lookback rows, every other row written once), following TA-Lib's algorithms;
+the 2-D drivers (``<op>_nb``) take (T, C) Fortran-ordered float64 inputs plus
+one int64 window (and, for Bollinger, one float64 k) per column, apply the
+NaN-as-missing rule per column (gap-free columns in place, see ``_util``) and
+return a new (T, C) F-ordered float64 array.
 
 Lookbacks below are the number of leading NaN rows on gap-free data.
 """
@@ -14,22 +16,22 @@ import numba
 import numpy as np
 
 from ._util import (
-    alloc_f64,
+    begin1,
+    begin4,
     check_float_arg,
-    check_int_arg,
-    check_same_shape,
-    nan_1d,
-    scatter,
-    take,
-    valid_rows,
-    valid_rows4,
+    cols1,
+    cols4,
+    nan_head,
+    put_back,
+    rolling_max_into,
+    rolling_min_into,
 )
 
 # --------------------------------------------------------------------------- 1-D kernels
 
 
 @numba.njit(cache=True)
-def sma_1d_nb(x, n):
+def sma_into_nb(x, n, out):
     """Simple moving average; oracle TA-Lib ``SMA`` (== pandas ``rolling(n).mean()``).
 
     Running sum in TA-Lib's order (add the new value, emit, drop the trailing one).
@@ -37,15 +39,14 @@ def sma_1d_nb(x, n):
     Args:
         x (float64[:]): gap-free series.
         n (int): window, >= 1.
-    Returns:
-        float64[:]: lookback ``n - 1``.
+        out (float64[:]): output, len(x); lookback ``n - 1``.
     """
     T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("window must be >= 1")
+    nan_head(out, n - 1)
     if T < n:
-        return out
+        return
     total = 0.0
     for i in range(n - 1):
         total += x[i]
@@ -54,23 +55,23 @@ def sma_1d_nb(x, n):
         tmp = total
         total -= x[i - n + 1]  # the trailing value
         out[i] = tmp / n
-    return out
 
 
 @numba.njit(cache=True)
-def sum_1d_nb(x, n):
+def sum_into_nb(x, n, out):
     """Rolling sum; oracle TA-Lib ``SUM``. Lookback ``n - 1``.
 
     Args:
         x (float64[:]): gap-free series.
         n (int): window, >= 1.
+        out (float64[:]): output, len(x).
     """
     T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("window must be >= 1")
+    nan_head(out, n - 1)
     if T < n:
-        return out
+        return
     total = 0.0
     for i in range(n - 1):
         total += x[i]
@@ -79,11 +80,10 @@ def sum_1d_nb(x, n):
         tmp = total
         total -= x[i - n + 1]  # the trailing value
         out[i] = tmp
-    return out
 
 
 @numba.njit(cache=True)
-def wma_1d_nb(x, n):
+def wma_into_nb(x, n, out):
     """Linearly weighted moving average (weights 1..n, newest heaviest); oracle TA-Lib ``WMA``.
 
     TA-Lib's O(1) update (running weighted sum and running plain sum), with
@@ -93,17 +93,18 @@ def wma_1d_nb(x, n):
     Args:
         x (float64[:]): gap-free series.
         n (int): window, >= 1.
+        out (float64[:]): output, len(x).
     """
     T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("window must be >= 1")
+    nan_head(out, n - 1)
     if T < n:
-        return out
+        return
     if n == 1:
         for i in range(T):
             out[i] = x[i]
-        return out
+        return
     divider = float(n) * (n + 1) / 2.0
     period_sum = 0.0
     period_sub = 0.0
@@ -138,11 +139,10 @@ def wma_1d_nb(x, n):
         out[in_idx] = period_sum / divider
         period_sum -= period_sub
         in_idx += 1
-    return out
 
 
 @numba.njit(cache=True)
-def var_1d_nb(x, n):
+def var_into_nb(x, n, out, which=0, k=0.0):
     """Population variance over a rolling window; oracle TA-Lib ``VAR`` (nbdev=1).
 
     TA-Lib >= 0.8 cancellation-free algorithm (var.c, #118/#243), bit-identical to
@@ -155,24 +155,36 @@ def var_1d_nb(x, n):
     of its own mean) is 0. Never negative; exactly 0 on a flat window.
     Lookback ``n - 1``.
 
+    ``which`` selects what is written per row from the variance v, the
+    population std sd = sqrt(v), the SMA mid (TA-Lib's running sum, computed in
+    the same pass) and the bands up/lo = mid +/- sd * k (TA-Lib ``BBANDS``,
+    matype=0): 0 v, 1 sd (TA-Lib ``STDDEV``), 2 z-score (x - mid) / sd (NaN where
+    sd == 0), 3 up, 4 lo, 5 %B (x - lo) / (up - lo) (NaN where up == lo),
+    6 width (up - lo) / mid (NaN where mid == 0).
+
     Args:
         x (float64[:]): gap-free series.
         n (int): window, >= 1.
+        out (float64[:]): output, len(x).
+        which (int): output selector (above).
+        k (float): band multiplier (which 3..6).
     """
     T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("window must be >= 1")
+    nan_head(out, n - 1)
     if T < n:
-        return out
+        return
     inv_n = 1.0 / n
     shift = x[0]
     t1 = 0.0
     t2 = 0.0
+    total = 0.0  # the SMA's running sum (which >= 2)
     for j in range(n - 1):
         d = x[j] - shift
         t1 += d
         t2 += d * d
+        total += x[j]
     bars_since_reseed = 32 * n
     for i in range(n - 1, T):
         d = x[i] - shift
@@ -205,164 +217,73 @@ def var_1d_nb(x, n):
             d = x[start] - shift
             t1 -= d
             t2 -= d * d
-        out[i] = var
-    return out
+        if which == 0:
+            out[i] = var
+            continue
+        sd = math.sqrt(var)
+        if which == 1:
+            out[i] = sd
+            continue
+        total += x[i]
+        mid = total / n
+        total -= x[i - n + 1]
+        if which == 2:
+            out[i] = (x[i] - mid) / sd if sd > 0.0 else np.nan
+            continue
+        dev = sd * k
+        up = mid + dev
+        lo = mid - dev
+        if which == 3:
+            out[i] = up
+        elif which == 4:
+            out[i] = lo
+        elif which == 5:
+            w = up - lo
+            out[i] = (x[i] - lo) / w if (w != 0.0 and not np.isnan(w)) else np.nan
+        else:
+            out[i] = (up - lo) / mid if (mid != 0.0 and not np.isnan(mid)) else np.nan
 
 
 @numba.njit(cache=True)
-def stddev_1d_nb(x, n):
+def stddev_into_nb(x, n, out):
     """Population standard deviation; oracle TA-Lib ``STDDEV(nbdev=1)``. Lookback ``n - 1``.
 
-    ``sqrt`` of :func:`var_1d_nb` (exactly 0 on a flat window).
-
-    Args:
-        x (float64[:]): gap-free series.
-        n (int): window, >= 1.
+    ``sqrt`` of :func:`var_into_nb` (exactly 0 on a flat window).
     """
-    v = var_1d_nb(x, n)
-    for i in range(v.shape[0]):
-        if not np.isnan(v[i]):
-            v[i] = math.sqrt(v[i])
-    return v
+    var_into_nb(x, n, out, np.int64(1), 0.0)
 
 
 @numba.njit(cache=True)
-def zscore_1d_nb(x, n):
+def zscore_into_nb(x, n, out):
     """(x - SMA(x, n)) / STDDEV(x, n); NaN where the std is 0. Lookback ``n - 1``.
 
     Oracle pandas ``(x - x.rolling(n).mean()) / x.rolling(n).std(ddof=0)``.
-
-    Args:
-        x (float64[:]): gap-free series.
-        n (int): window, >= 1.
     """
-    m = sma_1d_nb(x, n)
-    s = stddev_1d_nb(x, n)
-    out = nan_1d(x.shape[0])
-    for i in range(x.shape[0]):
-        if s[i] > 0.0:
-            out[i] = (x[i] - m[i]) / s[i]
-    return out
+    var_into_nb(x, n, out, np.int64(2), 0.0)
 
 
 @numba.njit(cache=True)
-def highest_1d_nb(x, n):
+def highest_into_nb(x, n, out, s):
     """Rolling maximum; oracle TA-Lib ``MAX``. Lookback ``n - 1``.
 
-    TA-Lib's cached-extremum scan (rescan only when the extremum leaves the window).
-
-    Args:
-        x (float64[:]): gap-free series.
-        n (int): window, >= 1.
+    The exact window maximum (the same value TA-Lib's cached-extremum scan
+    returns) by van Herk / Gil-Werman blocks; s: scratch, len(x).
     """
-    T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("window must be >= 1")
-    if T < n:
-        return out
-    best_idx = -1
-    best = 0.0
-    for today in range(n - 1, T):
-        trailing = today - n + 1
-        v = x[today]
-        if best_idx < trailing:
-            best_idx = trailing
-            best = x[trailing]
-            for i in range(trailing + 1, today + 1):
-                if x[i] >= best:
-                    best_idx = i
-                    best = x[i]
-        elif v >= best:
-            best_idx = today
-            best = v
-        out[today] = best
-    return out
+    rolling_max_into(x, n, out, s)
 
 
 @numba.njit(cache=True)
-def lowest_1d_nb(x, n):
-    """Rolling minimum; oracle TA-Lib ``MIN``. Lookback ``n - 1``.
-
-    Args:
-        x (float64[:]): gap-free series.
-        n (int): window, >= 1.
-    """
-    T = x.shape[0]
-    out = nan_1d(T)
+def lowest_into_nb(x, n, out, s):
+    """Rolling minimum; oracle TA-Lib ``MIN``. Lookback ``n - 1``; s: scratch, len(x)."""
     if n < 1:
         raise ValueError("window must be >= 1")
-    if T < n:
-        return out
-    best_idx = -1
-    best = 0.0
-    for today in range(n - 1, T):
-        trailing = today - n + 1
-        v = x[today]
-        if best_idx < trailing:
-            best_idx = trailing
-            best = x[trailing]
-            for i in range(trailing + 1, today + 1):
-                if x[i] <= best:
-                    best_idx = i
-                    best = x[i]
-        elif v <= best:
-            best_idx = today
-            best = v
-        out[today] = best
-    return out
+    rolling_min_into(x, n, out, s)
 
 
 @numba.njit(cache=True)
-def bbands_1d_nb(x, n, k):
-    """Bollinger bands; oracle TA-Lib ``BBANDS(n, nbdevup=k, nbdevdn=k, matype=0)``.
-
-    middle = SMA(x, n); dev = k * STDDEV(x, n); upper/lower = middle +/- dev.
-
-    Args:
-        x (float64[:]): gap-free series.
-        n (int): window, >= 1.
-        k (float): band multiplier.
-    Returns:
-        tuple(float64[:], float64[:], float64[:]): (upper, middle, lower), lookback ``n - 1``.
-    """
-    mid = sma_1d_nb(x, n)
-    sd = stddev_1d_nb(x, n)
-    T = x.shape[0]
-    up = nan_1d(T)
-    lo = nan_1d(T)
-    for i in range(n - 1, T):
-        dev = sd[i] * k
-        up[i] = mid[i] + dev
-        lo[i] = mid[i] - dev
-    return up, mid, lo
-
-
-@numba.njit(cache=True)
-def bb_percent_1d_nb(x, n, k):
-    """%B = (x - lower) / (upper - lower); NaN where upper == lower. Lookback ``n - 1``."""
-    up, _mid, lo = bbands_1d_nb(x, n, k)
-    out = nan_1d(x.shape[0])
-    for i in range(x.shape[0]):
-        w = up[i] - lo[i]
-        if w != 0.0 and not np.isnan(w):
-            out[i] = (x[i] - lo[i]) / w
-    return out
-
-
-@numba.njit(cache=True)
-def bb_width_1d_nb(x, n, k):
-    """Band width = (upper - lower) / middle; NaN where middle == 0. Lookback ``n - 1``."""
-    up, mid, lo = bbands_1d_nb(x, n, k)
-    out = nan_1d(x.shape[0])
-    for i in range(x.shape[0]):
-        if mid[i] != 0.0 and not np.isnan(mid[i]):
-            out[i] = (up[i] - lo[i]) / mid[i]
-    return out
-
-
-@numba.njit(cache=True)
-def vwap_1d_nb(high, low, close, volume, n):
+def vwap_into_nb(high, low, close, volume, n, out, pv):
     """Rolling VWAP = sum(tp * volume, n) / sum(volume, n), tp = (h + l + c) / 3.
 
     Oracle pandas ``(tp * v).rolling(n).sum() / v.rolling(n).sum()``; NaN where the
@@ -372,14 +293,15 @@ def vwap_1d_nb(high, low, close, volume, n):
     Args:
         high, low, close, volume (float64[:]): gap-free series of equal length.
         n (int): window, >= 1.
+        out (float64[:]): output, len(close).
+        pv (float64[:]): scratch, len(close).
     """
     T = close.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("window must be >= 1")
+    nan_head(out, n - 1)
     if T < n:
-        return out
-    pv = np.empty(T)
+        return
     for i in range(T):
         pv[i] = (high[i] + low[i] + close[i]) / 3.0 * volume[i]
     s_pv = 0.0
@@ -391,178 +313,177 @@ def vwap_1d_nb(high, low, close, volume, n):
         if volume[i] != 0.0:
             nonzero += 1
         if i >= n:
-            s_pv -= pv[i - n]
-            s_v -= volume[i - n]
-            if volume[i - n] != 0.0:
+            j = i - n
+            s_pv -= pv[j]
+            s_v -= volume[j]
+            if volume[j] != 0.0:
                 nonzero -= 1
         if nonzero == 0:
             s_pv = 0.0
             s_v = 0.0
-        if i >= n - 1 and nonzero > 0 and s_v != 0.0:
-            out[i] = s_pv / s_v
-    return out
+        if i >= n - 1:
+            out[i] = s_pv / s_v if (nonzero > 0 and s_v != 0.0) else np.nan
 
 
 # --------------------------------------------------------------------------- 2-D drivers
+# Each driver runs ONE kernel in its own column loop (see ``_util``: begin1/cols1/put_back), so compiling
+# a driver compiles only its kernel and the shared plumbing, never the other kernels of this module.
 
 
 @numba.njit(cache=True)
 def sma_nb(x, n):
     """2-D SMA (TA-Lib ``SMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, sma_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        sma_into_nb(xs, n[c], o)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def mean_nb(x, n):
     """2-D rolling mean (pandas ``rolling(n).mean()``), same kernel as :func:`sma_nb`."""
-    return sma_nb(x, n)
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        sma_into_nb(xs, n[c], o)
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def sum_nb(x, n):
     """2-D rolling sum (TA-Lib ``SUM``). Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, sum_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        sum_into_nb(xs, n[c], o)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def wma_nb(x, n):
     """2-D WMA (TA-Lib ``WMA``). Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, wma_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        wma_into_nb(xs, n[c], o)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def stddev_nb(x, n):
     """2-D population std (TA-Lib ``STDDEV(nbdev=1)``). Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, stddev_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        var_into_nb(xs, n[c], o, np.int64(1), 0.0)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def zscore_nb(x, n):
     """2-D z-score (x - SMA) / population std, NaN where std == 0. Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, zscore_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        var_into_nb(xs, n[c], o, np.int64(2), 0.0)
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def highest_nb(x, n):
     """2-D rolling max (TA-Lib ``MAX``). Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, highest_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        highest_into_nb(xs, n[c], o, b[:, 2])
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def lowest_nb(x, n):
     """2-D rolling min (TA-Lib ``MIN``). Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, lowest_1d_nb(take(x, c, idx), n[c]))
-    return out
-
-
-@numba.njit(cache=True)
-def _bb_driver(x, n, k, which):
-    # which: 0 upper, 1 middle, 2 lower, 3 %B, 4 width
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    check_float_arg(k, C)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        xs = take(x, c, idx)
-        if which == 3:
-            r = bb_percent_1d_nb(xs, n[c], k[c])
-        elif which == 4:
-            r = bb_width_1d_nb(xs, n[c], k[c])
-        else:
-            up, mid, lo = bbands_1d_nb(xs, n[c], k[c])
-            if which == 0:
-                r = up
-            elif which == 1:
-                r = mid
-            else:
-                r = lo
-        scatter(out, c, idx, r)
+    xf, out, idx, b = begin1(x, n)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        lowest_into_nb(xs, n[c], o, b[:, 2])
+        put_back(out, c, idx, o)
     return out
 
 
 @numba.njit(cache=True)
 def bb_upper_nb(x, n, k):
     """2-D upper Bollinger band (TA-Lib ``BBANDS`` upper, matype=0). k float64 (C,). Lookback ``n - 1``."""
-    return _bb_driver(x, n, k, 0)
+    xf, out, idx, b = begin1(x, n)
+    check_float_arg(k, out.shape[1])
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        var_into_nb(xs, n[c], o, np.int64(3), k[c])
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def bb_middle_nb(x, n, k):
     """2-D middle Bollinger band (= SMA; TA-Lib ``BBANDS`` middle). Lookback ``n - 1``."""
-    return _bb_driver(x, n, k, 1)
+    xf, out, idx, b = begin1(x, n)
+    check_float_arg(k, out.shape[1])
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        sma_into_nb(xs, n[c], o)
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def bb_lower_nb(x, n, k):
     """2-D lower Bollinger band (TA-Lib ``BBANDS`` lower). Lookback ``n - 1``."""
-    return _bb_driver(x, n, k, 2)
+    xf, out, idx, b = begin1(x, n)
+    check_float_arg(k, out.shape[1])
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        var_into_nb(xs, n[c], o, np.int64(4), k[c])
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def bb_percent_nb(x, n, k):
     """2-D %B = (x - lower) / (upper - lower), NaN where the band width is 0. Lookback ``n - 1``."""
-    return _bb_driver(x, n, k, 3)
+    xf, out, idx, b = begin1(x, n)
+    check_float_arg(k, out.shape[1])
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        var_into_nb(xs, n[c], o, np.int64(5), k[c])
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def bb_width_nb(x, n, k):
     """2-D band width = (upper - lower) / middle, NaN where middle == 0. Lookback ``n - 1``."""
-    return _bb_driver(x, n, k, 4)
+    xf, out, idx, b = begin1(x, n)
+    check_float_arg(k, out.shape[1])
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        var_into_nb(xs, n[c], o, np.int64(6), k[c])
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def vwap_nb(high, low, close, volume, n):
     """2-D rolling VWAP (pandas oracle); rows with any NaN input are absent. Lookback ``n - 1``."""
-    check_same_shape(high, close)
-    check_same_shape(low, close)
-    check_same_shape(volume, close)
-    T, C = close.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows4(high, low, close, volume, c)
-        r = vwap_1d_nb(take(high, c, idx), take(low, c, idx), take(close, c, idx), take(volume, c, idx), n[c])
-        scatter(out, c, idx, r)
+    h, lo, cl, v, out, idx, b = begin4(high, low, close, volume, n)
+    for c in range(out.shape[1]):
+        hs, ls, cs, vs, o = cols4(h, lo, cl, v, out, c, idx, b)
+        vwap_into_nb(hs, ls, cs, vs, n[c], o, b[:, 5])
+        put_back(out, c, idx, o)
     return out

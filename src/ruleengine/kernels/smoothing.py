@@ -1,34 +1,22 @@
 """Recursive smoothers: EMA, RSI (Wilder), MACD line / signal / histogram.
 
-1-D kernels follow TA-Lib's algorithms including their seeding (EMA seeded
-with the SMA of its first window; RSI with the average gain/loss of its
-first n changes). 2-D drivers take (T, C) F-ordered float64 input plus int64
-per-column periods, apply the NaN-as-missing rule, return (T, C) F-ordered
-float64. Lookbacks are leading-NaN counts on gap-free data.
+1-D kernels (``<op>_into_nb``, writing into a caller-provided output) follow
+TA-Lib's algorithms including their seeding (EMA seeded with the SMA of its
+first window; RSI with the average gain/loss of its first n changes). 2-D
+drivers take (T, C) F-ordered float64 input plus int64 per-column periods,
+apply the NaN-as-missing rule (gap-free columns in place, see ``_util``),
+return (T, C) F-ordered float64. Lookbacks are leading-NaN counts on gap-free data.
 """
 import numba
+import numpy as np
 
-from ._util import alloc_f64, check_int_arg, nan_1d, scatter, take, valid_rows
+from ._util import begin1, check_int_arg, cols1, nan_head, put_back
 
 # --------------------------------------------------------------------------- 1-D kernels
 
 
 @numba.njit(cache=True)
-def _ema_from(x, n, k, start, out):
-    """TA-Lib INT_EMA: out[start] = SMA(x[start-n+1 .. start]), then
-    out[t] = (x[t] - out[t-1]) * k + out[t-1] for t > start. Requires start < len(x)."""
-    total = 0.0
-    for i in range(start - n + 1, start + 1):
-        total += x[i]
-    prev = total / n
-    out[start] = prev
-    for t in range(start + 1, x.shape[0]):
-        prev = ((x[t] - prev) * k) + prev
-        out[t] = prev
-
-
-@numba.njit(cache=True)
-def ema_1d_nb(x, n):
+def ema_into_nb(x, n, out):
     """Exponential moving average; oracle TA-Lib ``EMA``.
 
     k = 2 / (n + 1), seeded with the SMA of the first n values. Lookback ``n - 1``.
@@ -36,38 +24,55 @@ def ema_1d_nb(x, n):
     Args:
         x (float64[:]): gap-free series.
         n (int): period, >= 1.
+        out (float64[:]): output, len(x).
     """
     T = x.shape[0]
-    out = nan_1d(T)
     if n < 1:
         raise ValueError("period must be >= 1")
+    nan_head(out, n - 1)
     if T < n:
-        return out
-    _ema_from(x, n, 2.0 / (n + 1.0), n - 1, out)
-    return out
+        return
+    k = 2.0 / (n + 1.0)
+    total = 0.0  # TA-Lib INT_EMA: the seed is the SMA of the first n values
+    for i in range(n):
+        total += x[i]
+    prev = total / n
+    out[n - 1] = prev
+    for t in range(n, T):
+        prev = ((x[t] - prev) * k) + prev
+        out[t] = prev
 
 
 @numba.njit(cache=True)
-def rsi_1d_nb(x, n):
-    """Relative strength index (Wilder); oracle TA-Lib ``RSI``. Lookback ``n``.
+def ema2_into_nb(x0, x1, n0, n1, o0, o1):
+    """:func:`ema_into_nb` of two gap-free series of one length, side by side.
 
-    Seed = average gain / average loss of the first n changes, then Wilder's
-    smoothing avg = (avg * (n - 1) + change) / n. RSI = 100 * gain / (gain + loss),
-    and 0 where gain + loss == 0 (flat window), as TA-Lib (exact test, TA-Lib >= 0.8).
-    n = 1 (rejected by TA-Lib) uses the same formula: 100 on an up move, else 0.
-    Agrees with TA-Lib 0.8.1 to ~1e-15 relative (not bit for bit: its build
-    fuses some multiply-adds).
-
-    Args:
-        x (float64[:]): gap-free series.
-        n (int): period, >= 1.
+    Same operations per series (identical results); the two recursions are
+    independent dependency chains, so the CPU overlaps their latencies.
     """
-    T = x.shape[0]
-    out = nan_1d(T)
-    if n < 1:
-        raise ValueError("period must be >= 1")
-    if T <= n:
-        return out
+    T = x0.shape[0]
+    t0 = max(n0, n1)
+    if n0 < 1 or n1 < 1 or T <= t0:
+        ema_into_nb(x0, n0, o0)
+        ema_into_nb(x1, n1, o1)
+        return
+    ema_into_nb(x0[:t0], n0, o0[:t0])  # each series on its own up to row t0 - 1
+    ema_into_nb(x1[:t0], n1, o1[:t0])
+    k0 = 2.0 / (n0 + 1.0)
+    k1 = 2.0 / (n1 + 1.0)
+    p0 = o0[t0 - 1]
+    p1 = o1[t0 - 1]
+    for t in range(t0, T):
+        p0 = ((x0[t] - p0) * k0) + p0
+        p1 = ((x1[t] - p1) * k1) + p1
+        o0[t] = p0
+        o1[t] = p1
+
+
+@numba.njit(cache=True)
+def _rsi_avgs(x, n, og, ol, t1):
+    """RSI averages of rows n <= t < t1 (t1 > n) into og (gain) / ol (loss): the seed (mean gain / loss
+    of the first n changes) at row n, then Wilder's smoothing avg = (avg * (n - 1) + change) / n."""
     prev_value = x[0]
     gain = 0.0
     loss = 0.0
@@ -79,126 +84,233 @@ def rsi_1d_nb(x, n):
         gain += max(d, 0.0)
     loss /= n
     gain /= n
-    tot = gain + loss
-    out[n] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
-    for today in range(n + 1, T):
-        v = x[today]
-        d = v - prev_value
-        prev_value = v
-        loss *= n - 1
-        gain *= n - 1
-        loss -= min(d, 0.0)  # branch-free: the sign of d is unpredictable
-        gain += max(d, 0.0)
-        loss /= n
-        gain /= n
-        tot = gain + loss
-        out[today] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
-    return out
+    ol[n] = loss
+    og[n] = gain
+    nm1 = n - 1
+    for t in range(n + 1, t1):
+        d = x[t] - x[t - 1]
+        loss = (loss * nm1 - min(d, 0.0)) / n
+        gain = (gain * nm1 + max(d, 0.0)) / n
+        og[t] = gain
+        ol[t] = loss
 
 
 @numba.njit(cache=True)
-def macd_1d_nb(x, fast, slow, signal):
-    """MACD line, signal and histogram; oracle TA-Lib ``MACD(fast, slow, signal)``.
+def rsi_into_nb(x, n, out, s):
+    """Relative strength index (Wilder); oracle TA-Lib ``RSI``. Lookback ``n``.
+
+    Seed = average gain / average loss of the first n changes, then Wilder's
+    smoothing avg = (avg * (n - 1) + change) / n. RSI = 100 * gain / (gain + loss),
+    and 0 where gain + loss == 0 (flat window), as TA-Lib (exact test, TA-Lib >= 0.8).
+    n = 1 (rejected by TA-Lib) uses the same formula: 100 on an up move, else 0.
+    Agrees with TA-Lib 0.8.1 to ~1e-15 relative (not bit for bit: its build
+    fuses some multiply-adds). The averages are computed first (gain into out,
+    loss into the scratch s, len(x)), the ratio in a second, vectorised pass.
+
+    Args:
+        x (float64[:]): gap-free series.
+        n (int): period, >= 1.
+        out (float64[:]): output, len(x).
+        s (float64[:]): scratch, len(x).
+    """
+    T = x.shape[0]
+    if n < 1:
+        raise ValueError("period must be >= 1")
+    nan_head(out, n)
+    if T <= n:
+        return
+    _rsi_avgs(x, n, out, s, T)
+    for t in range(n, T):  # the ratio (vectorised)
+        gain = out[t]
+        tot = gain + s[t]
+        out[t] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
+
+
+@numba.njit(cache=True)
+def rsi2_into_nb(x0, x1, n0, n1, o0, o1, s0, s1):
+    """:func:`rsi_into_nb` of two gap-free series of one length, side by side.
+
+    Same operations per series (identical results); the four averages are
+    independent dependency chains, so the CPU overlaps their latencies.
+    """
+    T = x0.shape[0]
+    if n0 < 1 or n1 < 1:
+        raise ValueError("period must be >= 1")
+    nan_head(o0, n0)
+    nan_head(o1, n1)
+    t0 = min(max(n0, n1) + 1, T)  # the rows from t0 on run side by side
+    if T > n0:
+        _rsi_avgs(x0, n0, o0, s0, t0)
+    if T > n1:
+        _rsi_avgs(x1, n1, o1, s1, t0)
+    if t0 < T:  # both seeded: rows t0.. side by side
+        m0 = n0 - 1
+        m1 = n1 - 1
+        g0 = o0[t0 - 1]
+        l0 = s0[t0 - 1]
+        g1 = o1[t0 - 1]
+        l1 = s1[t0 - 1]
+        for t in range(t0, T):
+            d0 = x0[t] - x0[t - 1]
+            d1 = x1[t] - x1[t - 1]
+            l0 = (l0 * m0 - min(d0, 0.0)) / n0
+            g0 = (g0 * m0 + max(d0, 0.0)) / n0
+            l1 = (l1 * m1 - min(d1, 0.0)) / n1
+            g1 = (g1 * m1 + max(d1, 0.0)) / n1
+            o0[t] = g0
+            s0[t] = l0
+            o1[t] = g1
+            s1[t] = l1
+    for t in range(n0, T):  # the ratios (vectorised), as in rsi_into_nb
+        gain = o0[t]
+        tot = gain + s0[t]
+        o0[t] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
+    for t in range(n1, T):
+        gain = o1[t]
+        tot = gain + s1[t]
+        o1[t] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
+
+
+@numba.njit(cache=True)
+def macd_into_nb(x, fast, slow, signal, which, out):
+    """MACD line, signal or histogram; oracle TA-Lib ``MACD(fast, slow, signal)``.
 
     As TA-Lib: periods are swapped if slow < fast; both EMAs start at index
     slow-1, the slow one seeded with SMA(x[0 .. slow-1]) and the fast one with
     SMA(x[slow-fast .. slow-1]); macd = fast EMA - slow EMA; signal = EMA(signal)
     of the macd line seeded with the SMA of its first ``signal`` values;
-    hist = macd - signal.
+    hist = macd - signal. One pass, the three recursions side by side.
 
     Args:
         x (float64[:]): gap-free series.
         fast, slow, signal (int): periods, >= 1.
-    Returns:
-        tuple(float64[:], float64[:], float64[:]): (macd, signal, hist); lookbacks
-        ``max(fast, slow) - 1`` for macd (TA-Lib only outputs it from the signal's
-        start) and ``max(fast, slow) + signal - 2`` for signal and hist.
+        which (int): 0 macd (lookback ``max(fast, slow) - 1``; TA-Lib only
+            outputs it from the signal's start), 1 signal, 2 hist (lookback
+            ``max(fast, slow) + signal - 2``).
+        out (float64[:]): output, len(x).
     """
     T = x.shape[0]
-    macd = nan_1d(T)
-    sig = nan_1d(T)
-    hist = nan_1d(T)
     if fast < 1 or slow < 1 or signal < 1:
         raise ValueError("periods must be >= 1")
     if slow < fast:
         fast, slow = slow, fast
     start = slow - 1
-    if T <= start:
-        return macd, sig, hist
-    ema_fast = nan_1d(T)
-    ema_slow = nan_1d(T)
-    _ema_from(x, slow, 2.0 / (slow + 1.0), start, ema_slow)
-    _ema_from(x, fast, 2.0 / (fast + 1.0), start, ema_fast)
-    for t in range(start, T):
-        macd[t] = ema_fast[t] - ema_slow[t]
     sig_start = start + signal - 1
-    if T <= sig_start:
-        return macd, sig, hist
-    _ema_from(macd, signal, 2.0 / (signal + 1.0), sig_start, sig)
-    for t in range(sig_start, T):
-        hist[t] = macd[t] - sig[t]
-    return macd, sig, hist
+    nan_head(out, start if which == 0 else sig_start)
+    if T <= start:
+        return
+    k_slow = 2.0 / (slow + 1.0)
+    k_fast = 2.0 / (fast + 1.0)
+    k_sig = 2.0 / (signal + 1.0)
+    total = 0.0
+    for i in range(start + 1):
+        total += x[i]
+    ema_slow = total / slow
+    total = 0.0
+    for i in range(start - fast + 1, start + 1):
+        total += x[i]
+    ema_fast = total / fast
+    total = 0.0  # the signal's seed: sum of the macd line over [start, sig_start]
+    sig = 0.0
+    for t in range(start, T):
+        if t > start:
+            xt = x[t]
+            ema_slow = ((xt - ema_slow) * k_slow) + ema_slow
+            ema_fast = ((xt - ema_fast) * k_fast) + ema_fast
+        m = ema_fast - ema_slow
+        if t > sig_start:
+            sig = ((m - sig) * k_sig) + sig
+        else:
+            total += m
+            if t == sig_start:
+                sig = total / signal
+        if which == 0:
+            out[t] = m
+        elif t >= sig_start:
+            out[t] = sig if which == 1 else m - sig
 
 
 # --------------------------------------------------------------------------- 2-D drivers
+# Each driver runs its own kernel in its own column loop (see ``_util``: begin1/cols1/put_back), so
+# compiling one driver compiles only its kernel. EMA and RSI run gap-free columns two at a time.
 
 
 @numba.njit(cache=True)
 def ema_nb(x, n):
     """2-D EMA (TA-Lib ``EMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, ema_1d_nb(take(x, c, idx), n[c]))
+    xf, out, idx, b = begin1(x, n)
+    xb, ob = b[:, 0], b[:, 1]
+    p, xp, op = -1, xb, ob  # a gap-free column (and its views) waiting for a partner
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, xb, ob)
+        if o.shape[0] < out.shape[0]:  # compressed: the column has NaN
+            ema_into_nb(xs, n[c], o)
+            put_back(out, c, idx, o)
+        elif p < 0:
+            p, xp, op = c, xs, o
+        else:
+            ema2_into_nb(xp, xs, n[p], n[c], op, o)
+            p = -1
+    if p >= 0:
+        ema_into_nb(xp, n[p], op)
     return out
 
 
 @numba.njit(cache=True)
 def rsi_nb(x, n):
     """2-D RSI (TA-Lib ``RSI``). Lookback ``n``."""
-    T, C = x.shape
-    check_int_arg(n, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        scatter(out, c, idx, rsi_1d_nb(take(x, c, idx), n[c]))
-    return out
-
-
-@numba.njit(cache=True)
-def _macd_driver(x, fast, slow, signal, which):
-    T, C = x.shape
-    check_int_arg(fast, C, 1)
-    check_int_arg(slow, C, 1)
-    check_int_arg(signal, C, 1)
-    out = alloc_f64(T, C)
-    for c in range(C):
-        idx = valid_rows(x, c)
-        m, s, h = macd_1d_nb(take(x, c, idx), fast[c], slow[c], signal[c])
-        if which == 0:
-            scatter(out, c, idx, m)
-        elif which == 1:
-            scatter(out, c, idx, s)
+    xf, out, idx, b = begin1(x, n)
+    xb, ob, s0, s1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    p, xp, op = -1, xb, ob  # a gap-free column (and its views) waiting for a partner
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, xb, ob)
+        if o.shape[0] < out.shape[0]:  # compressed: the column has NaN
+            rsi_into_nb(xs, n[c], o, s0)
+            put_back(out, c, idx, o)
+        elif p < 0:
+            p, xp, op = c, xs, o
         else:
-            scatter(out, c, idx, h)
+            rsi2_into_nb(xp, xs, n[p], n[c], op, o, s0, s1)
+            p = -1
+    if p >= 0:
+        rsi_into_nb(xp, n[p], op, s0)
     return out
 
 
 @numba.njit(cache=True)
 def macd_nb(x, fast, slow, signal):
     """2-D MACD line (TA-Lib ``MACD`` macd). Lookback ``max(fast, slow) - 1``."""
-    return _macd_driver(x, fast, slow, signal, 0)
+    xf, out, idx, b = begin1(x, fast)
+    check_int_arg(slow, out.shape[1], 1)
+    check_int_arg(signal, out.shape[1], 1)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        macd_into_nb(xs, fast[c], slow[c], signal[c], np.int64(0), o)
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def macd_signal_nb(x, fast, slow, signal):
     """2-D MACD signal line (TA-Lib ``MACD`` macdsignal). Lookback ``max(fast, slow) + signal - 2``."""
-    return _macd_driver(x, fast, slow, signal, 1)
+    xf, out, idx, b = begin1(x, fast)
+    check_int_arg(slow, out.shape[1], 1)
+    check_int_arg(signal, out.shape[1], 1)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        macd_into_nb(xs, fast[c], slow[c], signal[c], np.int64(1), o)
+        put_back(out, c, idx, o)
+    return out
 
 
 @numba.njit(cache=True)
 def macd_hist_nb(x, fast, slow, signal):
     """2-D MACD histogram (TA-Lib ``MACD`` macdhist). Lookback ``max(fast, slow) + signal - 2``."""
-    return _macd_driver(x, fast, slow, signal, 2)
+    xf, out, idx, b = begin1(x, fast)
+    check_int_arg(slow, out.shape[1], 1)
+    check_int_arg(signal, out.shape[1], 1)
+    for c in range(out.shape[1]):
+        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
+        macd_into_nb(xs, fast[c], slow[c], signal[c], np.int64(2), o)
+        put_back(out, c, idx, o)
+    return out
