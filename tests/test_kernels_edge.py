@@ -255,7 +255,7 @@ def test_window_one():
 
 
 def test_talib_rejects_some_windows_of_one():
-    talib = pytest.importorskip("talib")
+    import talib
     with pytest.raises(Exception, match="Bad Parameter"):
         talib.STDDEV(np.arange(5.0), 1)
     with pytest.raises(Exception, match="Bad Parameter"):
@@ -264,7 +264,7 @@ def test_talib_rejects_some_windows_of_one():
 
 def test_natr_window_one_is_talib_raw_true_range():
     """TA-Lib's NATR(1) is the raw true range (documented there as deliberate); kept."""
-    talib = pytest.importorskip("talib")
+    import talib
     h, lo, c, _v = ohlcv(30, seed=1)
     ours = oscillators.natr_nb(col(h), col(lo), col(c), i64(1))[:, 0]
     np.testing.assert_array_equal(talib.NATR(h, lo, c, 1)[1:], talib.TRANGE(h, lo, c)[1:])
@@ -462,7 +462,7 @@ def _synthetic(seed):
 @pytest.mark.parametrize("seed", range(40))
 def test_synthetic_vs_talib(seed):
     """Random walks at price levels 1e-10 .. 1e5 with flat stretches and zero-volume bars."""
-    talib = pytest.importorskip("talib")
+    import talib
     h, lo, c, v, scale = _synthetic(seed)
     H, L, Cc, V = col(h), col(lo), col(c), col(v)
     for n in (2, 3, 7, 14):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # a test dependency (pyproject [test]): missing means a broken set-up, not a skip
 import pytest
 import yaml
 
@@ -20,8 +21,6 @@ import ruleengine
 from ruleengine import dump_strategy, load_strategy, strict_json_schema
 from ruleengine.errors import RuleEngineError
 from ruleengine.schema.strategy import BUILTIN_PARAMS, TradingStrategy
-
-jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = sorted((ROOT / "rules").glob("*.yaml"))
