@@ -70,6 +70,29 @@ CODES: dict[str, str] = {
     "D105": "data index is not a DatetimeIndex or not sorted",
     "D106": "empty data",
     "D107": "data slots are not aligned",
+    # data providers (stage 5): fetching, symbols, point-in-time alignment
+    "D108": "unknown provider",
+    "D109": "provider does not serve this data kind or frequency",
+    "D110": "symbol not found",
+    "D111": "no data in the requested range",
+    "D112": "data provider request failed",
+    "D113": "data provider rejected the credentials or plan",
+    "D114": "malformed data from the provider",
+    "D115": "symbols do not match the data slots",
+    "D116": "symbol skipped (no data)",
+    "D117": "invalid symbols specification",
+    "D118": "cannot resample to the execution frequency",
+}
+
+#: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.
+ERROR_TYPES: dict[str, str] = {
+    "D110": "invalid_symbol_error",
+    "D111": "data_fetch_error",
+    "D112": "data_fetch_error",
+    "D113": "data_fetch_error",
+    "D114": "data_fetch_error",
+    "D115": "schema_mismatch_error",
+    "D116": "data_fetch_error",
 }
 
 
@@ -145,9 +168,15 @@ class RuleEngineError(Exception):
     def render(self) -> str:
         return render(self.diagnostics, self.source)
 
-    def to_error_schema(self, error_type: str = "validation_error") -> dict[str, Any]:
+    @property
+    def error_type(self) -> str:
+        """The ERROR_SCHEMA type of the first error (validation_error unless its code says otherwise)."""
+        first = next((d for d in self.diagnostics if d.severity == "error"), None)
+        return ERROR_TYPES.get(first.code, "validation_error") if first else "validation_error"
+
+    def to_error_schema(self, error_type: str | None = None) -> dict[str, Any]:
         """The seeds' ERROR_SCHEMA wrapper used at the service boundary."""
-        return {"success": False, "error": {"type": error_type, "message": str(self),
+        return {"success": False, "error": {"type": error_type or self.error_type, "message": str(self),
                                              "details": [d.to_dict() for d in self.diagnostics]}}
 
 

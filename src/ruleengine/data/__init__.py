@@ -1,0 +1,1 @@
+"""Stage 5: data providers, point-in-time alignment, resampling and binding symbols to data slots."""
