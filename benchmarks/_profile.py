@@ -1,9 +1,9 @@
 """Where ruleengine's signal time goes: plan building, each plan node, signal finishing, concatenation.
 
-`node_profile` mirrors `ruleengine.compile.execute.compute/execute` step by step (it calls the executor's
-own `_eval` per node, so the numbers are those of the real code path) and adds, for kernel nodes, the time
-of the bare numba kernel on pre-built arguments, so the Python-side overhead per node (argument
-preparation, dispatch) shows separately. Keep it in step with execute.py if the executor changes.
+`node_profile` times each step of the batched program (`ruleengine.compile.program.run`) by wrapping the
+executor's own `apply` / column-indexed kernels, so the numbers are those of the real code path; what a
+step spends building its arguments (gathers, copies) is in the nodes total, not in the per-op times.
+Keep it in step with program.py if the executor changes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections import defaultdict
 from typing import Any
 
 
-
 def _op_name(node: Any) -> str:
     return node.op.removeprefix("fn:")
 
@@ -25,20 +24,22 @@ def node_profile(compiled: Any, inputs: dict, n_rows: int, n_cols: int, params: 
                  reps: int = 5) -> dict[str, Any]:
     """Per-phase and per-op times; every figure is the minimum over `reps` runs (robust to other load).
 
-    Phases: building the plan (uncached), computing the nodes (`execute.compute`, level by level, like
-    nodes stacked into one call), and writing the signals (the rest of `execute.execute_into`). Per-op
-    times come from timing the executor's `_eval_one` / `_eval_stacked` calls (one stacked call covers many nodes).
+    Phases: building the plan and its program (uncached), computing the nodes (`execute.compute`: the
+    program's steps, like nodes stacked into one call), and writing the signals (the rest of
+    `execute.execute_into`). Per-op times come from timing the executor's `apply` / column-indexed kernel
+    calls (one stacked call covers many nodes).
     """
     from ruleengine.compile import execute as ex
     from ruleengine.compile.params import expand
     from ruleengine.compile.plan import build_plan
 
     runs: list[dict[str, Any]] = []
-    real_one, real_stacked = ex._eval_one, ex._eval_stacked
+    real_apply, real_kernel = ex.apply, ex.kernel
     for _ in range(reps):
         sets = expand(compiled.strategy.params, params)
         t0 = time.perf_counter()
         plan = build_plan(compiled.analysis, sets)
+        ex.program_for(plan, n_rows, n_cols)  # the batched program is part of planning
         t_plan = time.perf_counter() - t0
         per_op: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])  # nodes, total, calls
 
@@ -48,25 +49,31 @@ def node_profile(compiled: Any, inputs: dict, n_rows: int, n_cols: int, params: 
             rec[1] += dt
             rec[2] += 1
 
-        def one(node: Any, *a: Any) -> Any:
+        def apply(node: Any, args: Any, statics: Any, shape: tuple[int, int]) -> Any:
             t = time.perf_counter()
-            out = real_one(node, *a)
-            record(_op_name(node), 1, time.perf_counter() - t)
+            out = real_apply(node, args, statics, shape)
+            record(_op_name(node), max(1, shape[1] // n_cols), time.perf_counter() - t)
             return out
 
-        def stacked(nodes: list, *a: Any) -> Any:
-            t = time.perf_counter()
-            out = real_stacked(nodes, *a)
-            record(_op_name(nodes[0]), len(nodes), time.perf_counter() - t)
-            return out
+        def kernel(ref: str) -> Any:
+            fn = real_kernel(ref)
+            if not ref.startswith("gather:") or "_cols_" not in ref:
+                return fn
 
-        ex._eval_one, ex._eval_stacked = one, stacked
+            def timed(*args: Any) -> Any:  # a column-indexed step (crosses over stacked averages)
+                t = time.perf_counter()
+                out = fn(*args)
+                record(ref.split(":")[1].replace("_cols_nb", ""), out.shape[1] // n_cols, time.perf_counter() - t)
+                return out
+            return timed
+
+        ex.apply, ex.kernel = apply, kernel
         try:
             a = time.perf_counter()
             ex.compute(plan, inputs, n_rows, n_cols)
             t_nodes = time.perf_counter() - a
         finally:
-            ex._eval_one, ex._eval_stacked = real_one, real_stacked
+            ex.apply, ex.kernel = real_apply, real_kernel
         a = time.perf_counter()
         ex.execute_into(plan, inputs, n_rows, n_cols)
         t_total_exec = time.perf_counter() - a

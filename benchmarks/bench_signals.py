@@ -602,7 +602,7 @@ def render(r: dict) -> str:
     L.append("")
     L.append("## Where ruleengine's time goes")
     L.append("")
-    L.append("Per operation, timed around the executor's own `_eval_one` / `_eval_stacked` calls (best of a few runs, after the "
+    L.append("Per operation, timed around the executor's own `apply` / column-indexed kernel calls (best of a few runs, after the "
              "timed part); `calls` < `nodes` where like nodes of one level were stacked into one kernel call.")
     for key, title in (("A_nodes", "A (500 x 1,260)"), ("B_nodes", "B (1,000 parameter sets x 2,520, one column)")):
         p = r["profile"][key]

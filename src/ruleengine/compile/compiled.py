@@ -35,10 +35,14 @@ class CompiledStrategy:
     # ------------------------------------------------------------------ planning
     def plan(self, params: ParamsInput = None) -> Plan:
         """The execution plan for the given parameter values (lists make a grid); recent plans are reused."""
-        sets = expand(self.strategy.params, params)
-        key = repr(sets)
         cache = self.__dict__.setdefault("_plans", {})
-        plan = cache.get(key)
+        key = _raw_key(params)
+        plan = cache.get(key) if key is not None else None
+        if plan is None:
+            sets = expand(self.strategy.params, params)
+            if key is None:
+                key = repr(sets)
+                plan = cache.get(key)
         if plan is None:
             plan = build_plan(self.analysis, sets)
             if len(cache) >= 8:
@@ -98,6 +102,17 @@ class CompiledStrategy:
         bound = bind(data, list(self.strategy.data), self.required_columns(), self.strategy.price_slot())
         entries, exits, plan = self.signals_arrays(bound.inputs, bound.n_rows, bound.n_cols, params)
         return _wrap(entries, bound, plan, "entries"), _wrap(exits, bound, plan, "exits")
+
+
+def _raw_key(params: ParamsInput) -> str | None:
+    """An exact cache key of the parameters as given (skips re-expanding a grid that was seen before), or
+    None when they hold anything but plain JSON values (numpy arrays print abbreviated: not a safe key)."""
+    import json
+
+    try:
+        return "raw:" + json.dumps(params, allow_nan=True)
+    except (TypeError, ValueError):
+        return None
 
 
 def _wrap(arr: np.ndarray, bound: Any, plan: Plan, name: str) -> Any:

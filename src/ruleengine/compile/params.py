@@ -15,14 +15,14 @@ ParamsInput = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, Any]]:
     """Concrete parameter sets: defaults overridden by `params`.
 
-    A mapping whose values are lists gives their cartesian product (in the order of the mapping); a list
+    A mapping whose values are lists (tuples, ranges, 1-D numpy arrays) gives their cartesian product (in the order of the mapping); a list
     of mappings gives exactly those sets. Every value is checked against the schema.
     """
     if params is None:
         raw_sets: list[Mapping[str, Any]] = [{}]
     elif isinstance(params, Mapping):
         keys = list(params)
-        axes = [v if isinstance(v, (list, tuple)) else [v] for v in params.values()]
+        axes = [_axis(v) for v in params.values()]
         for k, axis in zip(keys, axes):
             if len(axis) == 0:
                 raise RuleEngineError([Diagnostic("D103", f"no values given for parameter '{k}'", path=k)])
@@ -56,6 +56,15 @@ def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, A
         unique = list({(d.code, d.message): d for d in problems}.values())
         raise RuleEngineError(unique)
     return out
+
+
+def _axis(value: Any) -> list[Any]:
+    """The values of one grid axis: a list, tuple, range or 1-D numpy array; anything else is one value."""
+    if isinstance(value, (list, tuple, range)):
+        return list(value)
+    if getattr(value, "ndim", None) == 1 and hasattr(value, "tolist"):
+        return list(value.tolist())
+    return [value]
 
 
 def check_value(name: str, p: Param, value: Any) -> Any | Diagnostic:

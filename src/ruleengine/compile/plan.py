@@ -29,6 +29,7 @@ class Plan:
     lookback: dict[int, int] = field(default_factory=dict)
     converge: dict[int, int] = field(default_factory=dict)
     free_after: dict[int, list[int]] = field(default_factory=dict)  # level -> values no longer needed
+    programs: dict[tuple[int, int], Any] = field(default_factory=dict)  # (T, S) -> batched program
 
     def warmup(self, i: int = 0) -> int:
         """Bars never traded for parameter set i (the longest lookback of its entry and exit)."""

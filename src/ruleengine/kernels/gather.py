@@ -36,3 +36,11 @@ def crosses_below_cols_nb(a, ia, b, ib):
         for t in range(1, T):
             out[t, k] = (a[t, ca] < b[t, cb]) and (a[t - 1, ca] >= b[t - 1, cb])
     return out
+
+
+@numba.njit(cache=True)
+def clear_head_nb(out, warm):
+    """out[:warm[c], c] = False for every column c (the warm-up bars of each signal column)."""
+    for c in range(out.shape[1]):
+        for t in range(min(warm[c], out.shape[0])):
+            out[t, c] = False
