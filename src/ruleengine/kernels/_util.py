@@ -193,6 +193,15 @@ def begin1(x, n):
 
 
 @numba.njit(cache=True)
+def col_has_nan(x, c):
+    """True if column c of x holds a NaN (branch-free scan, vectorised by LLVM)."""
+    bad = False
+    for t in range(x.shape[0]):
+        bad |= np.isnan(x[t, c])
+    return bad
+
+
+@numba.njit(cache=True)
 def cols1(x, out, c, idx, xb, ob):
     """Kernel views of column c: (x[:, c], out[:, c]) when the column has no NaN (the kernel runs in
     place), else (xb[:m], ob[:m]) with the m non-NaN rows of x[:, c] copied into xb and their row
