@@ -19,6 +19,12 @@ def _require_shared(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ../shared/data folder (the test is skipped with a message where it is absent)."""
+    return _require_shared("daily.parquet").parent
+
+
+@pytest.fixture(scope="session")
 def daily_prices():
     """Long-format daily OHLCV from ../shared/data/daily.parquet with a datetime `date` column."""
     import pandas as pd

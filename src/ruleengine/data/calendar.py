@@ -1,0 +1,187 @@
+"""The exchange session calendar: session opens/closes, bar close instants, business-day arithmetic.
+
+A thin layer over `exchange_calendars` (imported lazily, one cached calendar object per exchange). Session
+*dates* are naive midnight timestamps (or the 00:00 UTC date labels of `ruleengine.data.base`); instants are
+tz-aware UTC. The rule used by alignment: a bar *closes* at
+
+* daily bars: the session close (16:00 local on XNYS, 13:00 on half days);
+* weekly / monthly bars: the close of the last session in the calendar week (Mon-Sun) / month containing the
+  label;
+* intraday bars: start + bar length, capped at the close of the session containing the start.
+
+Example:
+    >>> import pandas as pd
+    >>> opens, closes = session_bounds(pd.to_datetime(["2019-12-24"]))
+    >>> str(closes[0])
+    '2019-12-24 18:00:00+00:00'
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError, did_you_mean
+
+if TYPE_CHECKING:
+    from exchange_calendars import ExchangeCalendar
+
+DEFAULT_CALENDAR = "XNYS"
+EXCHANGE_TZ = "America/New_York"
+
+#: Intraday frequency names -> bar length; coarser names -> their period kind.
+INTRADAY_FREQUENCIES: dict[str, pd.Timedelta] = {
+    "1Min": pd.Timedelta(minutes=1), "5Min": pd.Timedelta(minutes=5), "15Min": pd.Timedelta(minutes=15),
+    "30Min": pd.Timedelta(minutes=30), "1Hour": pd.Timedelta(hours=1),
+}
+PERIOD_FREQUENCIES: tuple[str, ...] = ("1Day", "1Week", "1Month")
+FREQUENCIES: tuple[str, ...] = (*INTRADAY_FREQUENCIES, *PERIOD_FREQUENCIES)
+
+# Built once with generous bounds (0.2 s); rebuilt wider only when a date falls outside them.
+_DEFAULT_START = pd.Timestamp("1990-01-01")
+_DEFAULT_END = pd.Timestamp("2040-12-31")
+_CALENDARS: dict[str, ExchangeCalendar] = {}
+
+
+def check_frequency(frequency: str, path: str | None = None) -> str:
+    """Return `frequency` if it is a known bar frequency, else raise D118 with a did-you-mean hint."""
+    if frequency not in FREQUENCIES:
+        hint = did_you_mean(frequency, FREQUENCIES) or "one of: " + ", ".join(FREQUENCIES)
+        raise RuleEngineError([Diagnostic("D118", f"unknown bar frequency '{frequency}'", path=path, hint=hint)])
+    return frequency
+
+
+def get_calendar(name: str = DEFAULT_CALENDAR, start: Any = None, end: Any = None) -> ExchangeCalendar:
+    """The cached `exchange_calendars` calendar `name`, covering at least ``[start, end]``."""
+    import exchange_calendars as xcals
+
+    lo = min(_DEFAULT_START, pd.Timestamp(start)) if start is not None else _DEFAULT_START
+    hi = max(_DEFAULT_END, pd.Timestamp(end)) if end is not None else _DEFAULT_END
+    cal = _CALENDARS.get(name)
+    if cal is not None and cal.first_session <= lo and cal.last_session >= hi - pd.Timedelta(days=7):
+        return cal
+    if cal is not None:
+        lo, hi = min(lo, cal.first_session), max(hi, cal.last_session)
+    try:
+        with warnings.catch_warnings():  # exchange_calendars' own use of Series.values under pandas 3
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cal = xcals.get_calendar(name, start=lo.strftime("%Y-%m-%d"), end=hi.strftime("%Y-%m-%d"))
+    except xcals.errors.InvalidCalendarName:
+        hint = did_you_mean(name, xcals.get_calendar_names()) or "an exchange_calendars name such as XNYS"
+        raise RuleEngineError([Diagnostic("D118", f"unknown exchange calendar '{name}'", hint=hint)]) from None
+    _CALENDARS[name] = cal
+    return cal
+
+
+def to_dates(values: Any) -> pd.DatetimeIndex:
+    """Naive midnight dates of date-like values (tz-aware values: the date in their own time zone)."""
+    idx = pd.DatetimeIndex(pd.to_datetime(pd.Index(values) if not np.isscalar(values) else [values]))
+    if idx.tz is not None:
+        idx = idx.tz_localize(None)
+    return idx.normalize().as_unit("ns")
+
+
+def _covering(name: str, dates: pd.DatetimeIndex) -> ExchangeCalendar:
+    valid = dates[~dates.isna()]
+    if len(valid) == 0:
+        return get_calendar(name)
+    return get_calendar(name, valid.min() - pd.Timedelta(days=400), valid.max() + pd.Timedelta(days=400))
+
+
+def session_bounds(dates: Any, calendar: str = DEFAULT_CALENDAR) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """UTC open and close instants of the sessions on `dates` (NaT where a date is not a session).
+
+    Example:
+        >>> o, c = session_bounds(["2019-12-23", "2019-12-25"])
+        >>> [str(x) for x in c]
+        ['2019-12-23 21:00:00+00:00', 'NaT']
+    """
+    d = to_dates(dates)
+    cal = _covering(calendar, d)
+    o = pd.DatetimeIndex(cal.opens.reindex(d).to_numpy())
+    c = pd.DatetimeIndex(cal.closes.reindex(d).to_numpy())
+    return _utc(o), _utc(c)
+
+
+def _utc(idx: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    idx = pd.DatetimeIndex(idx)
+    return (idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")).as_unit("ns")
+
+
+def sessions_between(start: Any, end: Any, calendar: str = DEFAULT_CALENDAR) -> pd.DatetimeIndex:
+    """Naive session dates in ``[start, end]`` (inclusive, dates)."""
+    lo, hi = to_dates([start, end])
+    cal = _covering(calendar, pd.DatetimeIndex([lo, hi]))
+    s = cal.sessions
+    return pd.DatetimeIndex(s[(s >= lo) & (s <= hi)]).as_unit("ns")
+
+
+def add_business_days(dates: Any, n: int, calendar: str = DEFAULT_CALENDAR) -> pd.DatetimeIndex:
+    """The n-th session strictly after each date (n > 0), strictly before (n < 0), or the date itself (n = 0).
+
+    Dates need not be sessions: one business day after a Saturday is the Monday (if it is a session).
+
+    Example:
+        >>> [str(x.date()) for x in add_business_days(["2019-12-23", "2019-12-28"], 2)]
+        ['2019-12-26', '2019-12-31']
+    """
+    d = to_dates(dates)
+    if n == 0:
+        return d
+    cal = _covering(calendar, d)
+    sessions = pd.DatetimeIndex(cal.sessions).as_unit("ns")
+    if n > 0:
+        pos = sessions.searchsorted(d, side="right") + (n - 1)
+    else:
+        pos = sessions.searchsorted(d, side="left") + n
+    out = sessions.take(np.clip(pos, 0, len(sessions) - 1))
+    return pd.DatetimeIndex(np.where(d.isna(), pd.NaT, out)).as_unit("ns")
+
+
+def _local_close(dates: pd.DatetimeIndex, tz: str, close_time: str = "16:00") -> pd.DatetimeIndex:
+    """`close_time` local on each date, in UTC (for dates that are not sessions)."""
+    local = (dates + pd.Timedelta(close_time + ":00")).tz_localize(tz, nonexistent="shift_forward",
+                                                                    ambiguous="NaT")
+    return _utc(local)
+
+
+def bar_close_times(index: Any, frequency: str, tz: str = EXCHANGE_TZ,
+                    calendar: str = DEFAULT_CALENDAR) -> pd.DatetimeIndex:
+    """UTC instant at which each bar of `index` is complete (see the module docstring).
+
+    Daily / weekly / monthly labels are dates (00:00 UTC labels or naive dates); a daily label that is not
+    a session closes at 16:00 local on that date. Intraday labels are bar starts (naive: exchange local time).
+
+    Example:
+        >>> idx = pd.DatetimeIndex(["2019-12-24 17:30"], tz="UTC")   # 12:30 local on a half day
+        >>> str(bar_close_times(idx, "1Hour")[0])
+        '2019-12-24 18:00:00+00:00'
+    """
+    check_frequency(frequency)
+    idx = pd.DatetimeIndex(index)
+    if frequency in INTRADAY_FREQUENCIES:
+        start = _utc(idx.tz_localize(tz) if idx.tz is None else idx)
+        end = start + INTRADAY_FREQUENCIES[frequency]
+        session = to_dates(start.tz_convert(tz))
+        opens, closes = session_bounds(session, calendar)
+        inside = (start >= opens) & (start < closes)
+        capped = end.where(~inside | (end <= closes), closes)
+        return pd.DatetimeIndex(capped).as_unit("ns")
+    labels = to_dates(idx)
+    if frequency == "1Day":
+        _, closes = session_bounds(labels, calendar)
+        fallback = _local_close(labels, tz)
+        return pd.DatetimeIndex(closes.where(~closes.isna(), fallback))
+    # Weekly / monthly: the last session of the calendar period containing the label.
+    periods = labels.to_period("W-SUN") if frequency == "1Week" else labels.to_period("M")
+    period_start, period_end = to_dates(periods.start_time), to_dates(periods.end_time)
+    cal = _covering(calendar, labels)
+    sessions = pd.DatetimeIndex(cal.sessions).as_unit("ns")
+    last = sessions.take(np.clip(sessions.searchsorted(period_end, side="right") - 1, 0, len(sessions) - 1))
+    _, closes = session_bounds(last, calendar)
+    no_session = last < period_start  # a period without any session (e.g. a weekend-only label)
+    return pd.DatetimeIndex(closes.where(~no_session, _local_close(period_end, tz)))

@@ -1,0 +1,142 @@
+"""Symbols given at run time, mapped onto a strategy's data slots (seed 000: symbols are never in a strategy).
+
+A *run* maps every slot to one ticker. Accepted forms:
+
+* ``"SPY"``: one run; every slot reads SPY (prices + earnings of the same company). A strategy with two
+  or more price slots (a pair) needs a ticker per slot (D115 otherwise).
+* ``"SPY,QQQ,IWM"`` or ``["SPY", "QQQ"]``: a universe, one run per symbol (every slot reads that symbol).
+* ``"asset_a=GLD,asset_b=SLV"`` or ``{"asset_a": "GLD", "asset_b": "SLV"}``: one run with a ticker per slot.
+  When every named slot has the same ticker (``prices=AAPL``), unnamed slots that are not price slots read
+  it too (the company's earnings); otherwise a slot without a ticker, or a ticker for a slot the strategy
+  does not have, is error D115.
+* ``"@path/to/universe.txt"`` (one symbol per line, ``#`` comments) or a constituents Parquet/CSV with a
+  ``symbol`` column: a universe read from a file.
+
+Example:
+    >>> parse_symbols("asset_a=GLD,asset_b=SLV", ["asset_a", "asset_b"])
+    [{'asset_a': 'GLD', 'asset_b': 'SLV'}]
+    >>> parse_symbols("SPY,QQQ", ["prices", "earnings"], {"prices": "ohlcv", "earnings": "earnings"})
+    [{'prices': 'SPY', 'earnings': 'SPY'}, {'prices': 'QQQ', 'earnings': 'QQQ'}]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import Diagnostic, RuleEngineError, did_you_mean
+
+Run = dict[str, str]
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-+^=_/]*$")
+
+
+def _bad(code: str, message: str, hint: str | None = None, path: str = "symbols") -> RuleEngineError:
+    return RuleEngineError([Diagnostic(code, message, path=path, hint=hint)])
+
+
+def _check_symbol(symbol: Any, path: str) -> str:
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise _bad("D117", f"a symbol must be a non-empty text, got {symbol!r}", path=path)
+    s = symbol.strip()
+    if not _SYMBOL.match(s):
+        raise _bad("D117", f"'{s}' is not a ticker symbol", "tickers are letters, digits and . - + ^ _ /",
+                   path)
+    return s
+
+
+def read_universe(path: str | Path) -> list[str]:
+    """Symbols from a text file (one per line, '#' comments) or a Parquet/CSV file with a `symbol` column."""
+    p = Path(path)
+    if not p.is_file():
+        raise _bad("D117", f"universe file '{p}' not found", "give a text file with one symbol per line, or a "
+                   "Parquet/CSV file with a 'symbol' column")
+    if p.suffix.lower() in (".parquet", ".csv"):
+        import pandas as pd
+
+        try:
+            df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is the user's file
+            raise _bad("D117", f"cannot read universe file '{p}': {exc}") from None
+        cols = {str(c).lower(): c for c in df.columns}
+        if "symbol" not in cols:
+            raise _bad("D117", f"universe file '{p}' has no 'symbol' column",
+                       "columns: " + ", ".join(map(str, df.columns)))
+        if "list" in cols and df[cols["list"]].nunique() > 1:  # constituents.parquet: the current list
+            lists = sorted(df[cols["list"]].astype(str).unique())
+            current = [x for x in lists if x.endswith("current")]
+            df = df[df[cols["list"]] == (current[0] if current else lists[0])]
+        raw = [str(s) for s in df[cols["symbol"]].dropna().unique()]
+    else:
+        raw = [line.split("#", 1)[0].strip() for line in p.read_text(encoding="utf-8").splitlines()]
+        raw = [x for part in raw for x in part.replace(",", " ").split()]
+    symbols = list(dict.fromkeys(_check_symbol(s, f"symbols ({p.name})") for s in raw))
+    if not symbols:
+        raise _bad("D117", f"universe file '{p}' lists no symbols")
+    return symbols
+
+
+def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | None = None) -> list[Run]:
+    """The runs a symbols specification asks for: one {slot: symbol} mapping per run (see module doc).
+
+    `kinds` maps slot -> data kind (default: every slot holds prices)."""
+    slots = list(slots)
+    kinds = dict(kinds or {})
+    prices = [s for s in slots if kinds.get(s, "ohlcv") == "ohlcv"]
+    if not slots:
+        raise _bad("D115", "the strategy has no data slots to give symbols to", path="data")
+    if isinstance(spec, Mapping):
+        return [_mapping_run({str(k): v for k, v in spec.items()}, slots, prices)]
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise _bad("D117", "the list of symbols is empty")
+        if all(isinstance(x, Mapping) for x in spec):
+            return [_mapping_run({str(k): v for k, v in x.items()}, slots, prices) for x in spec]
+        _one_price_slot(prices)
+        return [dict.fromkeys(slots, _check_symbol(s, f"symbols[{i}]")) for i, s in enumerate(spec)]
+    if not isinstance(spec, str) or not spec.strip():
+        raise _bad("D117", f"symbols must be text, a list or a mapping, got {spec!r}",
+                   "e.g. --symbols SPY, --symbols SPY,QQQ or --symbols asset_a=GLD,asset_b=SLV")
+    text = spec.strip()
+    if text.startswith("@"):
+        _one_price_slot(prices)
+        return [dict.fromkeys(slots, s) for s in read_universe(text[1:])]
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if any("=" in p for p in parts):
+        if not all("=" in p for p in parts):
+            raise _bad("D117", f"'{text}' mixes slot=symbol pairs with bare symbols",
+                       "name every slot (asset_a=GLD,asset_b=SLV) or none (SPY,QQQ)")
+        pairs = {}
+        for p in parts:
+            slot, _, sym = p.partition("=")
+            pairs[slot.strip()] = sym
+        return [_mapping_run(pairs, slots, prices)]
+    _one_price_slot(prices)
+    return [dict.fromkeys(slots, _check_symbol(s, "symbols")) for s in dict.fromkeys(parts)]
+
+
+def _one_price_slot(prices: list[str]) -> None:
+    if len(prices) > 1:
+        raise _bad("D115", f"the strategy has {len(prices)} price slots ({', '.join(prices)}); one symbol "
+                   "cannot fill them", "give a ticker per slot, e.g. " + ",".join(f"{s}=..." for s in prices))
+
+
+def _mapping_run(pairs: Mapping[str, Any], slots: list[str], prices: list[str]) -> Run:
+    problems: list[Diagnostic] = []
+    for slot in pairs:
+        if slot not in slots:
+            problems.append(Diagnostic("D115", f"symbol given for unknown slot '{slot}'", path=f"symbols.{slot}",
+                                       hint=did_you_mean(slot, slots) or "slots: " + ", ".join(slots)))
+    run = {slot: _check_symbol(sym, f"symbols.{slot}") for slot, sym in pairs.items() if slot in slots}
+    missing = [s for s in slots if s not in run]
+    if missing and run and len(set(run.values())) == 1 and not set(missing) & set(prices):
+        run.update(dict.fromkeys(missing, next(iter(run.values()))))  # one company: its other data too
+        missing = []
+    if missing:
+        problems.append(Diagnostic("D115", f"no symbol for slot{'s' if len(missing) > 1 else ''} "
+                                   + ", ".join(f"'{m}'" for m in missing), path="symbols",
+                                   hint="give one per slot, e.g. " + ",".join(f"{s}=..." for s in slots)))
+    if problems:
+        raise RuleEngineError(problems)
+    return {s: run[s] for s in slots}
