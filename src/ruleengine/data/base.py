@@ -66,6 +66,8 @@ class Provider(ABC):
     name: str = ""
     description: str = ""
     synthetic: bool = False
+    #: wrap in the on-disk cache when resolved (False for files and generated data: faster to redo)
+    cacheable: bool = True
 
     @property
     @abstractmethod

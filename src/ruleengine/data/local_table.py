@@ -1,0 +1,227 @@
+"""Reading local Parquet/CSV files into normalized long frames, and the per-symbol index used to slice them.
+
+A *normalized long frame* has a ``symbol`` column, a tz-aware UTC index (00:00 UTC date labels for daily and
+coarser bars, bar starts for intraday bars, ``available_at`` for published records) and the kind's vocabulary
+columns as float64. `LongTable` sorts it once by (symbol, time) and slices a symbol's date range by binary
+search, so a 500-symbol universe costs one file read and 500 slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError
+from ..schema.kinds import KIND_COLUMNS
+from .base import PRICE_KINDS
+from .frames import INTRADAY, as_float
+from .pit import lagged_available_at
+
+SUFFIXES = (".parquet", ".pq", ".csv")
+TIME_CANDIDATES = ("datetime", "date", "timestamp", "time", "available_at")
+EVENT_TIME_CANDIDATES = ("available_at", "datetime", "date", "timestamp", "time")
+SYMBOL_CANDIDATES = ("symbol", "ticker")
+INTRADAY_ORDER = ("1Min", "5Min", "15Min", "30Min", "1Hour")
+#: Raw columns an insider_trades file needs (aggregated per bar when bound).
+INSIDER_COLUMNS = ("transaction_code", "shares", "price")
+
+
+def malformed(path: Path | str, message: str, hint: str | None = None) -> RuleEngineError:
+    """D114 naming the file."""
+    return RuleEngineError([Diagnostic("D114", f"{message} ({path})", hint=hint)])
+
+
+def read_any(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet or CSV file as a DataFrame (a datetime index written by pandas becomes a column)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            frame = pd.read_csv(path)
+        else:
+            frame = pd.read_parquet(path, columns=columns)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the file's problem, reported with its path
+        raise malformed(path, f"cannot read data file: {type(exc).__name__}: {exc}",
+                        "a Parquet or CSV file with a header row") from None
+    if isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.reset_index()
+    return frame
+
+
+def file_columns(path: Path) -> list[str]:
+    """Column names without reading the data (Parquet schema or the CSV header)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            return list(pd.read_csv(path, nrows=0).columns)
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+        names = list(schema.names)
+        meta = schema.pandas_metadata or {}
+        return names + [c for c in meta.get("index_columns", []) if isinstance(c, str) and c not in names]
+    except Exception as exc:  # noqa: BLE001
+        raise malformed(path, f"cannot read data file: {type(exc).__name__}: {exc}",
+                        "a Parquet or CSV file with a header row") from None
+
+
+def find_column(columns: list[str], wanted: str, candidates: tuple[str, ...] = ()) -> str | None:
+    """The file column for `wanted` (exact, then case-insensitive, then the candidates)."""
+    lower = {c.lower(): c for c in map(str, columns)}
+    for name in (wanted, *candidates):
+        if name in columns:
+            return name
+        if name.lower() in lower:
+            return lower[name.lower()]
+    return None
+
+
+def _local_naive(values: pd.Series, tz: str) -> pd.DatetimeIndex:
+    """Exchange-local naive times of a time column (tz-aware values converted, naive taken as local)."""
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=False, format="mixed"))
+    except (ValueError, TypeError):
+        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).tz_convert(tz)
+    return idx.tz_convert(tz).tz_localize(None) if idx.tz is not None else idx
+
+
+def infer_frequency(local: pd.DatetimeIndex, symbols: np.ndarray | None = None) -> str:
+    """The bar frequency of local times: daily/weekly/monthly when all are midnight, else the bar spacing."""
+    local = local.as_unit("ns")
+    values = local.asi8
+    if symbols is not None:
+        codes = pd.factorize(symbols)[0]
+        order = np.lexsort((values, codes))
+        values, codes = values[order], codes[order]
+        same = codes[1:] == codes[:-1]
+    else:
+        values = np.sort(values)
+        same = np.ones(max(len(values) - 1, 0), dtype=bool)
+    diffs = np.diff(values)[same]
+    diffs = diffs[diffs > 0]
+    if len(diffs) == 0:
+        return "1Day"
+    if (local == local.normalize()).all():
+        days = np.median(diffs) / 86_400e9
+        return "1Day" if days < 5 else ("1Week" if days < 20 else "1Month")
+    minutes = np.median(diffs[diffs < 86_400e9 / 2]) / 60e9 if (diffs < 86_400e9 / 2).any() else 1.0
+    return min(zip((1, 5, 15, 30, 60), INTRADAY_ORDER), key=lambda m: abs(m[0] - minutes))[1]
+
+
+def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None, long: bool,
+              symbol: str | None = None, time_column: str | None = None,
+              columns: Mapping[str, str] | None = None, tz: str) -> tuple[pd.DataFrame, str]:
+    """A raw file frame -> (normalized long frame, native frequency). See the module docstring."""
+    columns = dict(columns or {})
+    cols = list(map(str, raw.columns))
+    candidates = TIME_CANDIDATES if kind in PRICE_KINDS else EVENT_TIME_CANDIDATES
+    tcol = find_column(cols, time_column, ()) if time_column else find_column(cols, candidates[0], candidates)
+    if tcol is None:
+        looked = time_column or ", ".join(candidates)
+        raise malformed(path, f"no time column (looked for {looked}); columns are {', '.join(cols)}",
+                        "name the time column with time_column= (CLI: --time-column)")
+    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    if long:
+        scol = find_column(cols, columns.get("symbol", "symbol"), SYMBOL_CANDIDATES)
+        if scol is None:
+            raise malformed(path, "long-format file without a symbol column",
+                            "add a 'symbol' column, or use one file per symbol named <SYMBOL>.parquet|csv")
+        out["symbol"] = raw[scol].astype(str).to_numpy()
+    else:
+        out["symbol"] = symbol
+    wanted = KIND_COLUMNS.get(kind, ())
+    found = 0
+    for col in wanted:
+        src = find_column(cols, columns.get(col, col))
+        out[col] = as_float(raw[src]) if src is not None else np.nan
+        found += src is not None
+    if kind in PRICE_KINDS and find_column(cols, columns.get("close", "close")) is None:
+        raise malformed(path, f"no close column; columns are {', '.join(cols)}",
+                        "map your column with columns={'close': 'Adj Close'} (CLI: --column close=...)")
+    if kind == "insider_trades":
+        for col in INSIDER_COLUMNS:
+            src = find_column(cols, columns.get(col, col))
+            if src is None:
+                raise malformed(path, f"insider_trades file without a '{col}' column",
+                                "insider trades need transaction_code (P/S/...), shares and price per row")
+            out[col] = raw[src].to_numpy() if col == "transaction_code" else as_float(raw[src])
+    elif kind not in PRICE_KINDS and found == 0:
+        raise malformed(path, f"none of the {kind} columns ({', '.join(wanted)}) found",
+                        "map your columns with columns={'eps': 'EPS'}")
+    # Keep informational columns of event files (period_end, announce_time, ...) as they are.
+    if kind not in PRICE_KINDS:
+        used = {tcol.lower(), "symbol", *(c.lower() for c in out.columns)}
+        for c in cols:
+            if c.lower() not in used and c not in out.columns:
+                out[c] = raw[c].to_numpy()
+    try:
+        local = _local_naive(raw[tcol], tz)
+    except (ValueError, TypeError) as exc:
+        raise malformed(path, f"time column '{tcol}' is not a date/time: {exc}") from None
+    keep = ~local.isna()
+    out, local = out[keep], local[keep]
+    native = frequency or (infer_frequency(local, out["symbol"].to_numpy() if long else None)
+                           if kind in PRICE_KINDS else "event")
+    if kind in PRICE_KINDS and native not in INTRADAY:
+        index = pd.DatetimeIndex(local.normalize()).tz_localize("UTC")
+    elif kind in PRICE_KINDS:
+        index = local.tz_localize(tz, nonexistent="shift_forward", ambiguous=False).tz_convert("UTC")
+    elif (local == local.normalize()).all() and tcol.lower() != "available_at":
+        # A date without a time: conservatively usable only after that day's close.
+        index = lagged_available_at(local)
+    else:
+        index = local.tz_localize(tz, nonexistent="shift_forward", ambiguous=False).tz_convert("UTC")
+    out.index = pd.DatetimeIndex(index).as_unit("ns")
+    return out, native
+
+
+class LongTable:
+    """A normalized long frame sorted by (symbol, time), sliced per symbol by binary search."""
+
+    def __init__(self, frame: pd.DataFrame, *, unique_time: bool = False,
+                 meta_columns: tuple[str, ...] = ()) -> None:
+        codes, uniques = pd.factorize(frame["symbol"])
+        times = pd.DatetimeIndex(frame.index).as_unit("ns").asi8  # slice() compares with Timestamp.value (ns)
+        order = np.lexsort((times, codes))
+        frame = frame.iloc[order]
+        codes, times = codes[order], times[order]
+        if unique_time:  # prices: one bar per (symbol, time); the last row of a duplicate wins
+            last = np.ones(len(codes), dtype=bool)
+            last[:-1] = (codes[1:] != codes[:-1]) | (times[1:] != times[:-1])
+            frame, codes, times = frame[last], codes[last], times[last]
+        valid = codes >= 0
+        frame, codes, times = frame[valid], codes[valid], times[valid]
+        bounds = np.searchsorted(codes, np.arange(len(uniques) + 1))
+        self.symbols: list[str] = [str(s) for s in uniques]
+        self._pos = {s: (int(bounds[i]), int(bounds[i + 1])) for i, s in enumerate(self.symbols)}
+        self._upper = {s.upper(): s for s in self.symbols}
+        self._times = times
+        self.meta: dict[str, dict[str, Any]] = {}
+        for col in meta_columns:
+            first = frame[col].to_numpy()[bounds[:-1]] if len(frame) else []
+            for s, v in zip(self.symbols, first):
+                self.meta.setdefault(s, {})[col] = str(v)
+        self._frame = frame.drop(columns=["symbol", *meta_columns])
+
+    def lookup(self, symbol: str) -> str | None:
+        """The stored spelling of `symbol` (exact, else case-insensitive), or None."""
+        return symbol if symbol in self._pos else self._upper.get(symbol.upper())
+
+    def slice(self, symbol: str, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None,
+              carry_in: bool = False) -> pd.DataFrame:
+        """Rows of `symbol` with ``lo <= time < hi`` (a copy), plus the last earlier row with `carry_in`."""
+        a, b = self._pos[symbol]
+        t = self._times[a:b]
+        i = a + (int(np.searchsorted(t, lo.value, side="left")) if lo is not None else 0)
+        j = a + (int(np.searchsorted(t, hi.value, side="left")) if hi is not None else b - a)
+        if carry_in and i > a:  # the value in force at `lo`, to be carried into the range
+            i -= 1
+        return self._frame.iloc[i:j].copy()
+
+    def span(self, symbol: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last index value of `symbol` (None when it has no rows)."""
+        a, b = self._pos[symbol]
+        if b <= a:
+            return None
+        return pd.Timestamp(self._times[a], tz="UTC"), pd.Timestamp(self._times[b - 1], tz="UTC")

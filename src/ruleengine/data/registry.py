@@ -1,0 +1,282 @@
+"""The provider registry: which provider serves a data slot, and what every provider offers.
+
+Resolution order for a slot of kind K at frequency F (first match wins):
+
+1. the slot's explicit ``provider:``;
+2. ``--provider`` (``cli_provider``);
+3. the configured default for K: the ``defaults`` mapping given to the registry (kind -> name, ``"*"`` for
+   every kind), then the ``RULEENGINE_PROVIDER`` environment variable (``fmp`` for every kind, or
+   ``ohlcv=local,earnings=fmp``, or both: ``sample,earnings=fmp``);
+4. ``local`` when a data path is configured (``--data`` / ``RULEENGINE_DATA``) and it has K at F;
+5. ``fmp`` when ``FMP_API_KEY`` is set and it serves K;
+6. ``sample`` (synthetic data; every output says so).
+
+Choices 1-3 are explicit: a provider that does not serve K at F is an error (D109, naming the providers that
+do). Choices 4-5 are implicit and fall through to the next when the provider lacks K. Remote providers (those
+without ``cacheable = False``) are wrapped in the on-disk `CachedProvider` unless caching is off.
+
+Example:
+    >>> reg = ProviderRegistry()
+    >>> from ruleengine.data.sample import SampleProvider
+    >>> reg.register(SampleProvider())
+    >>> reg.resolve(None, "ohlcv", "1Day").name
+    'sample'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import Diagnostic, RuleEngineError, did_you_mean
+from ..schema.kinds import KIND_COLUMNS
+from .base import Provider
+from .cache import DEFAULT_TTL, CachedProvider
+
+ProviderFactory = Callable[[], Provider]
+
+
+@dataclass
+class _Entry:
+    factory: ProviderFactory
+    instance: Provider | None = None
+    cached: Provider | None = None
+
+
+def parse_provider_setting(value: str | None) -> dict[str, str]:
+    """``"fmp"`` -> {"*": "fmp"}; ``"sample,earnings=fmp"`` -> {"*": "sample", "earnings": "fmp"}."""
+    out: dict[str, str] = {}
+    for part in (value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        kind, sep, name = part.partition("=")
+        if sep:
+            out[kind.strip()] = name.strip()
+        else:
+            out["*"] = part
+    return out
+
+
+class ProviderRegistry:
+    """Named providers (instances or lazy factories), default resolution and self-documentation.
+
+    Args:
+        defaults: kind -> provider name (``"*"``: every kind), above the environment variable.
+        cache: wrap cacheable providers in `CachedProvider` when resolving.
+        cache_dir: the cache folder (default ``$RULEENGINE_CACHE_DIR`` or the user cache dir).
+        ttl: lifetime of cache entries holding the newest data.
+        env: the environment to read (default ``os.environ`` at call time).
+    """
+
+    def __init__(self, defaults: Mapping[str, str] | None = None, *, cache: bool = True,
+                 cache_dir: str | Path | None = None, ttl: timedelta | float = DEFAULT_TTL,
+                 env: Mapping[str, str] | None = None) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self.defaults = dict(defaults or {})
+        self.cache, self.cache_dir, self.ttl = cache, cache_dir, ttl
+        self._env = env
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self._env if self._env is not None else os.environ
+
+    # ------------------------------------------------------------------ registration
+    def register(self, provider: Provider | ProviderFactory, name: str | None = None) -> None:
+        """Add a provider instance, or a zero-argument factory (instantiated on first use) under `name`."""
+        if isinstance(provider, Provider):
+            instance = provider
+            self._entries[name or instance.name] = _Entry(lambda: instance, instance)
+            return
+        if not name:
+            raise ValueError("a provider factory needs a name")
+        self._entries[name] = _Entry(provider)
+
+    def names(self) -> list[str]:
+        """Registered provider names, in registration order."""
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def get(self, name: str, *, path: str | None = None) -> Provider:
+        """The provider called `name` (instantiated on first use); D108 with a did-you-mean otherwise."""
+        entry = self._entries.get(name)
+        if entry is None:
+            hint = did_you_mean(name, self._entries) or "known providers: " + ", ".join(self._entries)
+            raise RuleEngineError([Diagnostic("D108", f"unknown provider '{name}'", path=path, hint=hint)])
+        if entry.instance is None:
+            try:
+                entry.instance = entry.factory()
+            except ImportError as exc:
+                raise RuleEngineError([Diagnostic("D108", f"provider '{name}' is not available: {exc}",
+                                                  path=path, hint="install its dependencies")]) from None
+        return entry.instance
+
+    # ------------------------------------------------------------------ resolution
+    def _serves(self, name: str, kind: str, frequency: str) -> bool:
+        try:
+            return self.get(name).serves(kind, frequency)
+        except RuleEngineError:
+            return False
+
+    def serving(self, kind: str, frequency: str | None = None) -> list[str]:
+        """Names of the providers that serve `kind` (at `frequency`); unavailable ones are left out."""
+        return [n for n in self._entries if self._serves(n, kind, frequency or "1Day")]
+
+    def choose(self, slot_provider: str | None, kind: str, frequency: str = "1Day",
+               cli_provider: str | None = None) -> tuple[str, str, bool]:
+        """(provider name, why it was chosen, whether the choice was explicit) for a slot."""
+        if slot_provider:
+            return slot_provider, "the slot's provider:", True
+        if cli_provider:
+            return cli_provider, "--provider", True
+        for key, where in ((kind, "configured default for " + kind), ("*", "configured default")):
+            if key in self.defaults:
+                return self.defaults[key], where, True
+        setting = parse_provider_setting(self.env.get("RULEENGINE_PROVIDER"))
+        for key in (kind, "*"):
+            if key in setting:
+                return setting[key], f"RULEENGINE_PROVIDER={self.env.get('RULEENGINE_PROVIDER')}", True
+        # A configured data path or API key that cannot be used is an error worth seeing: get() raises.
+        if "local" in self and self.get("local").serves(kind, frequency):
+            return "local", "a data path is configured (--data / RULEENGINE_DATA)", False
+        if self.env.get("FMP_API_KEY") and "fmp" in self and self.get("fmp").serves(kind, frequency):
+            return "fmp", "FMP_API_KEY is set", False
+        return "sample", "no provider configured, no data path, no FMP_API_KEY: synthetic data", False
+
+    def resolve(self, slot_provider: str | None, kind: str, frequency: str = "1Day",
+                cli_provider: str | None = None, *, slot: str | None = None) -> Provider:
+        """The provider for a slot (see the module docstring for the order); D108 / D109 when it cannot be.
+
+        `slot` names the data slot in diagnostics (``data.<slot>.provider``).
+        """
+        path = f"data.{slot}.provider" if slot and slot_provider else (f"data.{slot}" if slot else None)
+        if kind not in KIND_COLUMNS:
+            raise RuleEngineError([Diagnostic("D109", f"unknown data kind '{kind}'", path=path,
+                                              hint=did_you_mean(kind, KIND_COLUMNS) or
+                                              "known kinds: " + ", ".join(KIND_COLUMNS))])
+        name, why, _explicit = self.choose(slot_provider, kind, frequency, cli_provider)
+        provider = self.get(name, path=path)
+        if not provider.serves(kind, frequency):
+            others = [n for n in self.serving(kind, frequency) if n != name]
+            info = provider.kinds.get(kind)
+            what = f"'{kind}' at {frequency}" if info is not None else f"'{kind}'"
+            hint = (f"providers serving {kind} at {frequency}: {', '.join(others)}" if others
+                    else f"no registered provider serves {kind} at {frequency}")
+            raise RuleEngineError([Diagnostic(
+                "D109", f"provider '{name}' ({why}) does not serve {what}", path=path, hint=hint)])
+        return self._maybe_cached(name, provider)
+
+    def _maybe_cached(self, name: str, provider: Provider) -> Provider:
+        if not self.cache or not getattr(provider, "cacheable", True):
+            return provider
+        entry = self._entries[name]
+        if entry.cached is None:
+            entry.cached = CachedProvider(provider, ttl=self.ttl, cache_dir=self.cache_dir)
+        return entry.cached
+
+    # ------------------------------------------------------------------ documentation
+    def defaults_by_kind(self, frequency: str = "1Day") -> dict[str, tuple[str, str]]:
+        """kind -> (default provider, why) when no slot provider and no --provider are given."""
+        out: dict[str, tuple[str, str]] = {}
+        for kind in KIND_COLUMNS:
+            try:
+                out[kind] = self.choose(None, kind, frequency)[:2]
+            except RuleEngineError as exc:
+                out[kind] = ("", exc.diagnostics[0].message)
+        return out
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One JSON-able description per provider (unavailable ones with ``available: false``)."""
+        defaults = self.defaults_by_kind()
+        out: list[dict[str, Any]] = []
+        for name in self._entries:
+            try:
+                info: dict[str, Any] = dict(self.get(name).describe())
+                info["available"] = True
+            except RuleEngineError as exc:
+                info = {"name": name, "description": "", "synthetic": False, "kinds": {},
+                        "available": False, "error": exc.diagnostics[0].message}
+            info["name"] = name
+            info["default_for"] = {k: why for k, (n, why) in defaults.items() if n == name}
+            out.append(info)
+        return out
+
+    def describe_text(self) -> str:
+        """Markdown for the LLM system prompt: providers, kinds, columns, frequencies and defaults."""
+        lines = ["## Data providers", "",
+                 "A data slot may name `provider:`; otherwise the default for its kind is used.", ""]
+        for info in self.describe():
+            if not info["available"]:
+                lines += [f"### {info['name']} (unavailable: {info.get('error', '')})", ""]
+                continue
+            flag = " (SYNTHETIC data, not real prices)" if info.get("synthetic") else ""
+            lines += [f"### {info['name']}{flag}", "", str(info.get("description", "")), ""]
+            if info["default_for"]:
+                lines += ["Default for: " + ", ".join(sorted(info["default_for"])), ""]
+            lines += ["| kind | frequencies | columns | notes |", "|---|---|---|---|"]
+            for kind, k in info["kinds"].items():
+                lines.append(f"| {kind} | {', '.join(k['frequencies'])} | {', '.join(k['columns'])} | "
+                             f"{k.get('doc', '')} |")
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def fetch_many(provider: Provider, symbols: Iterable[str], kind: str, start: Any, end: Any,
+               frequency: str = "1Day", *, skip_missing: bool = False) -> dict[str, Any]:
+    """symbol -> frame through the provider's own `fetch_many` when it has one, else one fetch per symbol.
+
+    Errors of all symbols are raised together, or the failing symbols are left out with ``skip_missing``.
+    """
+    import pandas as pd
+
+    from .base import FetchRequest
+
+    own = getattr(provider, "fetch_many", None)
+    if callable(own):
+        return own(symbols, kind, start, end, frequency, skip_missing=skip_missing)
+    out: dict[str, Any] = {}
+    problems: list[Diagnostic] = []
+    for symbol in symbols:
+        try:
+            out[symbol] = provider.fetch(FetchRequest(symbol, kind, pd.Timestamp(start), pd.Timestamp(end),
+                                                      frequency))
+        except RuleEngineError as exc:
+            problems += exc.diagnostics
+    if problems and not skip_missing:
+        raise RuleEngineError(problems)
+    return out
+
+
+def _fmp_factory() -> Provider:
+    from .fmp import FmpProvider  # imported on first use: the registry works without it
+
+    return FmpProvider()
+
+
+def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[str, str] | None = None,
+                     no_cache: bool = False, cache_dir: str | Path | None = None,
+                     ttl: timedelta | float = DEFAULT_TTL, **local_options: Any) -> ProviderRegistry:
+    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp (lazy)}.
+
+    `local_options` go to `LocalProvider` (layout, time_column, columns, files, tz, kind, frequency).
+    """
+    from .sample import SampleProvider
+
+    registry = ProviderRegistry(defaults, cache=not no_cache, cache_dir=cache_dir, ttl=ttl)
+    path = data_path or os.environ.get("RULEENGINE_DATA") or None
+    if path:
+        def local() -> Provider:
+            from .local import LocalProvider
+
+            return LocalProvider(path, **local_options)
+
+        registry.register(local, "local")
+    registry.register(SampleProvider())
+    registry.register(_fmp_factory, "fmp")
+    return registry

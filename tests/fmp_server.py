@@ -1,0 +1,161 @@
+"""A stand-in for FMP's stable API on 127.0.0.1: serves JSON fixtures and scripted replies to real fmpsdk calls.
+
+Usage::
+
+    with FmpServer() as server:
+        server.route("historical-price-eod/full", "eod_aapl.json", query={"symbol": "AAPL"})
+        server.route("earnings", Reply(429, {"Error Message": "Limit Reach"}, {"Retry-After": "0.1"}),
+                     "earnings_aapl.json")
+        provider = FmpProvider(api_key="test", base_url=server.base_url)
+        ...
+        assert server.count("earnings") == 2
+
+A route matches a path (without the ``/stable/`` prefix) and, optionally, a subset of the query; the most
+specific route wins. Its replies are served in order and the last one repeats (so ``Reply(429), "x.json"``
+is "429, then 200 with x.json for ever"). A reply is a `Reply`, or a fixture file name (200, its JSON). An
+unmatched request gets a 404 ``{"Error Message": ...}`` and is recorded like every other request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fmp"
+PREFIX = "/stable/"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted response: a status, a body (list/dict -> JSON; str/bytes -> sent as is) and headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the server received: monotonic arrival time, path (no prefix), query and API key header."""
+
+    time: float
+    path: str
+    query: dict[str, str]
+    apikey: str | None
+
+
+@dataclass
+class _Route:
+    path: str
+    query: dict[str, str]
+    replies: list[Reply]
+    served: int = 0
+
+
+class FmpServer:
+    """A threaded HTTP server on 127.0.0.1 (port chosen by the OS) that imitates FMP's stable API."""
+
+    def __init__(self, fixtures: Path = FIXTURES) -> None:
+        self.fixtures = fixtures
+        self.requests: list[Seen] = []
+        self._routes: list[_Route] = []
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                reply = server._answer(self.path, self.headers.get("apikey"))
+                body = reply.body
+                if isinstance(body, str):
+                    data = body.encode()
+                elif isinstance(body, bytes):
+                    data = body
+                else:
+                    data = json.dumps(body).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give the provider (``FMP_BASE_URL``): ``http://127.0.0.1:PORT/stable``."""
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/stable"
+
+    # -- scripting ---------------------------------------------------------------------------------------
+
+    def route(self, path: str, *replies: Reply | str, query: dict[str, str] | None = None) -> None:
+        """Serve `replies` in order (the last repeats) for GET /stable/`path` with `query` among its params."""
+        if not replies:
+            raise ValueError("a route needs at least one reply")
+        resolved = [r if isinstance(r, Reply) else Reply(200, self.load(r)) for r in replies]
+        with self._lock:
+            self._routes.append(_Route(path.strip("/"), dict(query or {}), resolved))
+
+    def load(self, name: str) -> Any:
+        """The parsed JSON of a fixture file."""
+        return json.loads((self.fixtures / name).read_text())
+
+    def count(self, path: str | None = None) -> int:
+        """How many requests arrived (for one path, or in all)."""
+        with self._lock:
+            return sum(1 for r in self.requests if path is None or r.path == path.strip("/"))
+
+    def seen(self, path: str) -> list[Seen]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path.strip("/")]
+
+    # -- serving -----------------------------------------------------------------------------------------
+
+    def _answer(self, raw_path: str, apikey: str | None) -> Reply:
+        parts = urlsplit(raw_path)
+        path = parts.path[len(PREFIX):] if parts.path.startswith(PREFIX) else parts.path.lstrip("/")
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        with self._lock:
+            self.requests.append(Seen(time.monotonic(), path, query, apikey))
+            matches = [r for r in self._routes
+                       if r.path == path and all(query.get(k) == str(v) for k, v in r.query.items())]
+            if not matches:
+                return Reply(404, {"Error Message": f"no stub route for {path}?{parts.query}"})
+            route = max(matches, key=lambda r: len(r.query))
+            reply = route.replies[min(route.served, len(route.replies) - 1)]
+            route.served += 1
+            return reply
