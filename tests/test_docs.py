@@ -71,3 +71,37 @@ def test_registry_warmup_matches_the_kernel(name: str) -> None:
     if name == "bars_since":
         return  # depends on when the condition is first true
     assert first == expected, (name, first, expected)
+
+
+def test_readme_command_line_section_lists_only_real_commands() -> None:
+    """Every `ruleengine <command>` in README's command-line block answers --help (exit 0)."""
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Command line", 1)[1].split("```", 2)[1]
+    commands = {tuple(w for w in line.split()[1:3] if w.isalpha() and w.islower())
+                for line in block.splitlines() if line.startswith("ruleengine ")}
+    assert ("data", "show") in commands and ("providers",) in commands
+    runner = CliRunner()
+    for cmd in commands:
+        result = runner.invoke(app, [*cmd, "--help"])
+        assert result.exit_code == 0, (cmd, result.output)
+
+
+@pytest.mark.realdata
+def test_readme_data_example_runs(shared_data) -> None:
+    """The Python example of README's data section, as written (paths relative to the project root)."""
+    import os
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("## Data: providers", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        scope: dict = {}
+        exec("import ruleengine\n" + code, scope)  # noqa: S102 - our own README
+    finally:
+        os.chdir(cwd)
+    assert scope["md"].labels == ["SPY"] and len(scope["entries"]) > 0

@@ -17,11 +17,15 @@ __version__ = "0.1.0"
 __all__ = [
     "CompiledStrategy",
     "Diagnostic",
+    "MarketData",
+    "ProviderRegistry",
     "RuleEngineError",
     "TradingStrategy",
     "compile_strategy",
+    "default_registry",
     "dump_strategy",
     "evaluate",
+    "load_data",
     "load_strategy",
     "strict_json_schema",
     "validate",
@@ -38,12 +42,19 @@ _LAZY = {
     "validate": ("ruleengine.api", "validate"),
     "dump_strategy": ("ruleengine.api", "dump_strategy"),
     "strict_json_schema": ("ruleengine.schema.jsonschema", "strict_json_schema"),
+    "load_data": ("ruleengine.data.market", "load_market_data"),
+    "MarketData": ("ruleengine.data.market", "MarketData"),
+    "ProviderRegistry": ("ruleengine.data.registry", "ProviderRegistry"),
+    "default_registry": ("ruleengine.data.registry", "default_registry"),
 }
 
 if TYPE_CHECKING:
     from .api import dump_strategy, load_strategy, validate
     from .compile.compiled import CompiledStrategy, compile_strategy
     from .compile.evaluate import evaluate
+    from .data.market import MarketData
+    from .data.market import load_market_data as load_data
+    from .data.registry import ProviderRegistry, default_registry
     from .errors import Diagnostic, RuleEngineError
     from .schema.jsonschema import strict_json_schema
     from .schema.strategy import TradingStrategy

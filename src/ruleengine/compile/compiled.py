@@ -89,7 +89,9 @@ class CompiledStrategy:
 
         Args:
             data: {slot: DataFrame} (a bare DataFrame for a single-slot strategy); columns flat for one
-                symbol or (symbol, column) for several.
+                symbol or (symbol, column) for several. Or a `ruleengine.data.market.MarketData` from
+                `load_data`: signals then cover its requested range (warm-up history excluded), one
+                column per run.
             params: parameter values; lists give every combination as more columns; a list of dicts
                 gives exactly those sets.
 
@@ -97,11 +99,37 @@ class CompiledStrategy:
             Two Series for one symbol and one parameter set, else two DataFrames whose columns are the
             varying parameters (and the symbol).
         """
+        market = _market_data(data)
+        if market is not None:  # stage 5 done by the data layer: arrays are ready, rows before start are history
+            from .bind import Bound
+
+            missing = [k for k in self._required_keys() if k not in market.inputs]
+            if missing:
+                from ..errors import Diagnostic
+
+                raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
+                                                  path=f"data.{s}.{c}", hint="load it for this strategy")
+                                       for s, c in missing])
+            entries, exits, plan = self.signals_arrays(market.inputs, market.n_rows, market.n_cols, params)
+            bound = Bound(market.index[market.start:], market.labels, {})
+            return (_wrap(entries[market.start:], bound, plan, "entries"),
+                    _wrap(exits[market.start:], bound, plan, "exits"))
         from .bind import bind
 
         bound = bind(data, list(self.strategy.data), self.required_columns(), self.strategy.price_slot())
         entries, exits, plan = self.signals_arrays(bound.inputs, bound.n_rows, bound.n_cols, params)
         return _wrap(entries, bound, plan, "entries"), _wrap(exits, bound, plan, "exits")
+
+    def _required_keys(self) -> list[tuple[str, str]]:
+        return [(slot, c) for slot, cols in self.required_columns().items() for c in sorted(cols)]
+
+
+def _market_data(data: Any) -> Any:
+    """`data` when it is a `MarketData` (the data layer is only imported when it was used)."""
+    import sys
+
+    module = sys.modules.get("ruleengine.data.market")
+    return data if module is not None and isinstance(data, module.MarketData) else None
 
 
 def _raw_key(params: ParamsInput) -> str | None:

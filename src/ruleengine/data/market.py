@@ -1,0 +1,354 @@
+"""Stage 5: a strategy's data slots + the symbols of a run -> aligned, point-in-time arrays (`MarketData`).
+
+For every run (one ``{slot: symbol}`` mapping, see `ruleengine.data.symbols`) each slot is fetched from its
+provider (`ProviderRegistry.resolve`), prices are resampled to the strategy's ``execution_frequency``
+(completed bars only), and published records (earnings, statements, insider trades) are aligned onto those
+bars from their availability instant (`ruleengine.data.align`). The result has one row per bar of the union
+of the runs' bars (a symbol without a bar on a date holds NaN there: a missing observation for every
+function) and one column per run, which is exactly what `CompiledStrategy.signals_arrays` executes on.
+
+History before ``start``: the compiler's derived warm-up (`CompiledStrategy.converge_bars`, enough for
+recursive indicators to equal their full-history values) is fetched before the start date, so the first
+requested bar already has converged values; ``MarketData.start`` is the row of the first requested bar.
+
+In a universe, a symbol whose prices cannot be fetched (unknown, no data in the range) is skipped with a
+D116 warning in ``MarketData.warnings``; a single run raises instead. A records slot with nothing
+published holds NaN (with a warning), since "no earnings known yet" is an answer, not a failure.
+
+Example:
+    >>> md = load_market_data("rules/golden_cross.yaml", "SPY", "2020-01-01", "2020-06-30")  # doctest: +SKIP
+    >>> md.inputs[("prices", "close")].shape  # doctest: +SKIP
+    (376, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError
+from ..schema.kinds import KIND_COLUMNS
+from ..schema.strategy import TradingStrategy
+from .align import aggregate_insider, align_to_bars
+from .base import PRICE_KINDS, Provider
+from .calendar import add_business_days, bar_close_times
+from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
+from .registry import ProviderRegistry, default_registry
+from .resample import resample_ohlcv
+from .symbols import Run, parse_symbols
+
+#: calendar days of records fetched before the first bar, so the latest earlier value carries into the range
+RECORDS_LOOKBACK_DAYS = 400
+#: default range when no start is given: this many calendar days before the end (daily and coarser) ...
+DEFAULT_DAYS = 10 * 365
+#: ... or sessions (intraday)
+DEFAULT_INTRADAY_SESSIONS = 20
+_MINUTES = {"1Min": 1, "5Min": 5, "15Min": 15, "30Min": 30, "1Hour": 60}
+
+
+@dataclass
+class MarketData:
+    """Aligned arrays for one strategy: axis 0 the bars (warm-up history first), one column per run."""
+
+    index: pd.DatetimeIndex  # bar labels, UTC (daily: session date at 00:00 UTC; intraday: bar start)
+    frequency: str  # the execution frequency
+    runs: list[Run]  # column j reads runs[j] = {slot: symbol}
+    inputs: dict[tuple[str, str], np.ndarray]  # (slot, column) -> (T, S) float64, F-ordered
+    start: int  # row of the first requested bar; rows before it are warm-up history, never traded
+    providers: dict[str, str]  # slot -> provider name
+    synthetic: bool = False  # True when any slot came from the synthetic sample provider
+    warnings: list[Diagnostic] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # runs left out (no data), by label
+
+    @property
+    def labels(self) -> list[str]:
+        """A column label per run: the symbol, or ``GLD/SLV`` for a run of several symbols."""
+        return [_label(r) for r in self.runs]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.index)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.runs)
+
+    def frame(self, slot: str, column: str) -> pd.DataFrame:
+        """One (slot, column) as a DataFrame: bars x run labels (requested range and warm-up)."""
+        return pd.DataFrame(self.inputs[(slot, column)], index=self.index, columns=self.labels)
+
+
+def _label(run: Run) -> str:
+    symbols = list(dict.fromkeys(run.values()))
+    return symbols[0] if len(symbols) == 1 else "/".join(symbols)
+
+
+def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = None, *,
+                     params: Mapping[str, Any] | None = None, registry: ProviderRegistry | None = None,
+                     provider: str | None = None, data: str | None = None,
+                     columns: Mapping[str, set[str]] | None = None, warmup_bars: int | None = None,
+                     no_cache: bool = False) -> MarketData:
+    """Fetch, resample and align every slot a strategy reads, for the runs `symbols` asks for.
+
+    Args:
+        strategy: a `CompiledStrategy`, `TradingStrategy`, or anything `load_strategy` accepts.
+        symbols: ``"SPY"``, ``"SPY,QQQ"``, ``["SPY", "QQQ"]``, ``"asset_a=GLD,asset_b=SLV"``, a mapping, or
+            ``"@universe.txt"`` (see `ruleengine.data.symbols`).
+        start, end: the requested range (dates, exchange time; inclusive). Default: the last 10 years (20
+            sessions for intraday execution) up to today, or up to the end of a local file's data.
+        params: parameter values (``execution_frequency`` picks the bar frequency; windows the warm-up).
+        registry: providers (default `default_registry(data)`); `provider` is ``--provider``.
+        columns: slot -> columns to bind (default: those the conditions read, plus OHLC of price slots).
+        warmup_bars: bars of history before `start` (default: the compiler's convergence history).
+        no_cache: bypass the on-disk cache of remote providers.
+    """
+    strat, needed, warm = _requirements(strategy, params)
+    if columns is not None:
+        needed = {s: set(c) for s, c in columns.items()}
+    if warmup_bars is not None:
+        warm = warmup_bars
+    reg = registry or default_registry(data, no_cache=no_cache)
+    kinds = {name: slot.kind for name, slot in strat.data.items()}
+    runs = parse_symbols(symbols, list(strat.data), kinds)
+    values = {**strat.default_params(), **dict(params or {})}
+    freq = str(values.get("execution_frequency") or "1Day")
+    providers = {name: reg.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq),
+                                   provider, slot=name)
+                 for name, slot in strat.data.items() if name in needed}
+    base = strat.price_slot()
+    if base not in needed:
+        base = next((s for s in needed if kinds[s] in PRICE_KINDS), None)
+    if base is None:
+        raise RuleEngineError([Diagnostic("D101", "the strategy reads no price slot: nothing defines its bars",
+                                          path="data", hint="add an ohlcv slot")])
+    lo, hi = _range(start, end, freq, providers[base], runs[0][base])
+    fetch_lo = _history_start(lo, warm, freq)
+    warnings: list[Diagnostic] = []
+    universe = len(runs) > 1
+    prices: dict[str, dict[str, pd.DataFrame]] = {}
+    for slot in [s for s in needed if kinds[s] in PRICE_KINDS]:
+        wanted = list(dict.fromkeys(r[slot] for r in runs))
+        got = _fetch(providers[slot], wanted, "ohlcv", fetch_lo, hi,
+                     _fetch_frequency("ohlcv", strat.data[slot].frequency, freq), universe, warnings, slot)
+        prices[slot] = {sym: _to_execution(df, freq) for sym, df in got.items()}
+    kept = [r for r in runs if all(r[s] in prices[s] and not prices[s][r[s]].empty for s in prices)]
+    skipped = [_label(r) for r in runs if r not in kept]
+    for r in runs:
+        if r not in kept and universe and not any(r[s] not in prices[s] for s in prices):
+            warnings.append(Diagnostic("D116", f"{_label(r)}: no completed {freq} bars in the range, skipped",
+                                       severity="warning", path="symbols"))
+    if not kept:
+        raise RuleEngineError([Diagnostic("D111", "no symbol has price data in the requested range",
+                                          path="symbols", hint="check the symbols, the dates and the provider")]
+                              + warnings)
+    index = _union_index([prices[base][r[base]] for r in kept])
+    index = index[index <= _last_label(hi, freq)]
+    closes = bar_close_times(index, freq)
+    inputs: dict[tuple[str, str], np.ndarray] = {}
+    for slot, cols in needed.items():
+        kind = kinds[slot]
+        if kind in PRICE_KINDS:
+            for col in sorted(cols):
+                inputs[(slot, col)] = _matrix([prices[slot][r[slot]] for r in kept], col, index)
+            continue
+        wanted = list(dict.fromkeys(r[slot] for r in kept))
+        rec_lo = fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
+        got = _fetch(providers[slot], wanted, kind, rec_lo, hi, strat.data[slot].frequency, True, warnings, slot,
+                     missing_ok=True)
+        aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}
+        for col in sorted(cols):
+            inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
+    start_row = int(index.searchsorted(_first_label(lo, freq)))
+    return MarketData(index=index, frequency=freq, runs=kept, inputs=inputs, start=start_row,
+                      providers={s: getattr(p, "name", str(p)) for s, p in providers.items()},
+                      synthetic=any(getattr(p, "synthetic", False) for p in providers.values()),
+                      warnings=warnings, skipped=skipped)
+
+
+# ----------------------------------------------------------------------------------------------- planning
+
+
+def _requirements(strategy: Any, params: Mapping[str, Any] | None) -> tuple[TradingStrategy, dict[str, set[str]],
+                                                                           int]:
+    """(strategy, slot -> columns to bind, warm-up bars)."""
+    from ..compile.compiled import CompiledStrategy, compile_strategy
+
+    if isinstance(strategy, CompiledStrategy):
+        compiled: CompiledStrategy | None = strategy
+    elif isinstance(strategy, TradingStrategy) and strategy.code is not None:
+        compiled = None
+    else:
+        if not isinstance(strategy, TradingStrategy):
+            from ..api import load_strategy
+
+            strategy = load_strategy(strategy)
+        compiled = None if strategy.code is not None else compile_strategy(strategy)
+    strat = compiled.strategy if compiled is not None else strategy
+    if compiled is None:  # generated code may read any declared column
+        needed = {n: set(s.columns or KIND_COLUMNS[s.kind]) for n, s in strat.data.items()}
+        return strat, needed, 0
+    needed = {k: set(v) for k, v in compiled.required_columns().items()}
+    for name, slot in strat.data.items():  # the simulation needs the bars of every price slot
+        if slot.kind in PRICE_KINDS:
+            needed.setdefault(name, set()).update(("open", "high", "low", "close"))
+    plan_params = {k: v for k, v in dict(params or {}).items() if k in strat.params}
+    return strat, needed, compiled.converge_bars(plan_params or None)
+
+
+def _fetch_frequency(kind: str, slot_frequency: str, execution: str) -> str:
+    """Prices are fetched at the slot's frequency, or finer when the execution frequency is finer."""
+    if kind not in PRICE_KINDS:
+        return slot_frequency
+    rank = BAR_FREQUENCIES.index
+    if slot_frequency in BAR_FREQUENCIES and rank(slot_frequency) <= rank(execution):
+        return slot_frequency
+    return execution
+
+
+def _range(start: Any, end: Any, freq: str, provider: Provider, symbol: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    hi = to_timestamp(end, "end date") if end is not None else None
+    if hi is None:
+        hi = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize()
+        last = _available_end(provider, symbol, freq)
+        if last is not None and last < hi:
+            hi = last
+    if hi.tz is not None:
+        hi = hi.tz_convert("America/New_York").tz_localize(None)
+    if start is not None:
+        lo = to_timestamp(start, "start date")
+        if lo.tz is not None:
+            lo = lo.tz_convert("America/New_York").tz_localize(None)
+    elif freq in INTRADAY:
+        lo = add_business_days([hi.normalize()], -DEFAULT_INTRADAY_SESSIONS)[0]
+    else:
+        lo = hi.normalize() - pd.Timedelta(days=DEFAULT_DAYS)
+    if lo > hi:
+        raise RuleEngineError([Diagnostic("D111", f"start {lo.date()} is after end {hi.date()}",
+                                          path="start", hint="swap the dates")])
+    return lo, hi
+
+
+def _available_end(provider: Provider, symbol: str, freq: str) -> pd.Timestamp | None:
+    inner = getattr(provider, "provider", provider)  # a CachedProvider wraps the real one
+    span = getattr(inner, "available_range", None)
+    if span is None:
+        return None
+    try:
+        last = span(symbol, "ohlcv", freq)[1]
+    except RuleEngineError:
+        return None
+    last = pd.Timestamp(last)
+    return (last.tz_convert("America/New_York").tz_localize(None) if freq in INTRADAY
+            else last.tz_localize(None)).normalize()
+
+
+def _history_start(lo: pd.Timestamp, bars: int, freq: str) -> pd.Timestamp:
+    """A date far enough before `lo` to hold `bars` bars of history (a few spare for holidays)."""
+    if bars <= 0:
+        return lo
+    if freq in INTRADAY:
+        sessions = -(-bars * _MINUTES[freq] // 390) + 2
+    elif freq == "1Day":
+        sessions = bars + 5
+    else:
+        days = bars * (7 if freq == "1Week" else 31) + 31
+        return lo.normalize() - pd.Timedelta(days=days)
+    return add_business_days([lo.normalize()], -sessions)[0]
+
+
+def _first_label(lo: pd.Timestamp, freq: str) -> pd.Timestamp:
+    if freq in INTRADAY:
+        return lo.tz_localize("America/New_York").tz_convert("UTC")
+    return lo.normalize().tz_localize("UTC")
+
+
+def _last_label(hi: pd.Timestamp, freq: str) -> pd.Timestamp:
+    if freq in INTRADAY:
+        end = hi + pd.Timedelta(days=1) if hi == hi.normalize() else hi
+        return end.tz_localize("America/New_York").tz_convert("UTC")
+    return hi.normalize().tz_localize("UTC")
+
+
+# ----------------------------------------------------------------------------------------------- fetching
+
+
+def _fetch(provider: Provider, symbols: list[str], kind: str, lo: pd.Timestamp, hi: pd.Timestamp,
+           frequency: str, tolerant: bool, warnings: list[Diagnostic], slot: str,
+           missing_ok: bool = False) -> dict[str, pd.DataFrame]:
+    """symbol -> frame; failures raise (one run) or become warnings (universe / records slots)."""
+    from .registry import fetch_many
+
+    if not tolerant:
+        return fetch_many(provider, symbols, kind, lo, hi, frequency)
+    got = fetch_many(provider, symbols, kind, lo, hi, frequency, skip_missing=True)
+    for sym in symbols:
+        if sym in got:
+            continue
+        reason = "no data"
+        try:  # one more call for the failing symbol only, to say why
+            fetch_many(provider, [sym], kind, lo, hi, frequency)
+        except RuleEngineError as exc:
+            d = exc.diagnostics[0]
+            reason = d.message
+            if exc.error_type == "data_fetch_error" and d.code not in ("D111",) and not missing_ok:
+                raise
+        if missing_ok:
+            warnings.append(Diagnostic("D116", f"{sym}: {reason}; slot '{slot}' holds no values for it",
+                                       severity="warning", path=f"data.{slot}"))
+        else:
+            warnings.append(Diagnostic("D116", f"{sym}: {reason}; skipped", severity="warning",
+                                       path="symbols"))
+    return got
+
+
+def _to_execution(df: pd.DataFrame, freq: str) -> pd.DataFrame:
+    delivered = df.attrs.get("frequency", freq)
+    if delivered == freq or df.empty:
+        return df
+    return resample_ohlcv(df, freq, from_frequency=delivered)
+
+
+def _union_index(frames: list[pd.DataFrame]) -> pd.DatetimeIndex:
+    idx = pd.DatetimeIndex(frames[0].index)
+    for f in frames[1:]:
+        if not idx.equals(f.index):
+            idx = idx.union(pd.DatetimeIndex(f.index))
+    return idx
+
+
+def _matrix(frames: list[pd.DataFrame], col: str, index: pd.DatetimeIndex) -> np.ndarray:
+    out = np.full((len(frames), len(index)), np.nan).T  # F-ordered (T, S)
+    for j, f in enumerate(frames):
+        if col not in f.columns:
+            raise RuleEngineError([Diagnostic("D102", f"price data has no column '{col}'",
+                                              hint="columns: " + ", ".join(map(str, f.columns)))])
+        values = f[col].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(f.index) == len(index) and f.index.equals(index):
+            out[:, j] = values
+            continue
+        pos = index.get_indexer(f.index)
+        ok = pos >= 0
+        out[pos[ok], j] = values[ok]
+    return out
+
+
+def _align(kind: str, records: pd.DataFrame, index: pd.DatetimeIndex, freq: str,
+           closes: pd.DatetimeIndex) -> pd.DataFrame:
+    if kind == "insider_trades":
+        return aggregate_insider(records, index, freq, bar_closes=closes)
+    cols = [c for c in KIND_COLUMNS.get(kind, ()) if c in records.columns]
+    return align_to_bars(records, index, freq, columns=cols, bar_closes=closes)
+
+
+def _records_matrix(aligned: list[pd.DataFrame | None], col: str, n_rows: int) -> np.ndarray:
+    out = np.full((len(aligned), n_rows), np.nan).T
+    for j, a in enumerate(aligned):
+        if a is not None and col in a.columns:
+            out[:, j] = a[col].to_numpy(dtype=np.float64, na_value=np.nan)
+        elif a is None and col in KIND_COLUMNS["insider_trades"]:
+            out[:, j] = 0.0  # no insider trades known: zero per bar, like bars without trades
+    return out
