@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     from _profile import cprofile_top, node_profile
 
     env = environment(PROJECT)
+    from ruleengine.compile.execute import default_threads
+
+    env["ruleengine threads (column-parallel, nogil kernels)"] = default_threads()
     env["import vectorbt (in process)"] = round(vbt_import_s, 3)
     env["import ruleengine compile stack (in process)"] = round(re_import_s, 3)
 
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     data_a = {"prices": wide}
     engines_a = [
         ("ruleengine signals_arrays", lambda: ca.signals_arrays(inputs_a, T, S)),
+        ("ruleengine signals_arrays, 1 thread", lambda: ca.signals_arrays(inputs_a, T, S, threads=1)),
         ("ruleengine signals (pandas)", lambda: ca.signals(data_a)),
         ("vectorbt hand-written", lambda: vs.universe_signals(close_df, volume_df)),
     ]
@@ -255,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     rows_a = summarize(first_a, times_a, mems_a, ["vectorbt hand-written"])
 
     re_e, re_x, plan_a = outs_a["ruleengine signals_arrays"]
+    one_e, one_x, _ = outs_a["ruleengine signals_arrays, 1 thread"]
+    threads_identical = bool(np.array_equal(re_e, one_e) and np.array_equal(re_x, one_x))
     warm_a = [plan_a.warmup(0)] * S
     pe, pxs = outs_a["ruleengine signals (pandas)"]
     ve, vx = outs_a["vectorbt hand-written"]
@@ -263,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                  and list(vx.columns.get_level_values("symbol")) == panel.columns)
     check_a = {
         "warmup_bars": plan_a.warmup(0), "column_labels_aligned": labels_ok,
+        "threads_vs_one_thread_identical": threads_identical,
         "pandas_vs_arrays_identical": bool(np.array_equal(pe.to_numpy(), re_e) and np.array_equal(pxs.to_numpy(), re_x)),
         "entries": compare("vectorbt", re_e, ve.to_numpy(), warm_a, panel.columns),
         "exits": compare("vectorbt", re_x, vx.to_numpy(), warm_a, panel.columns),
@@ -380,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     n_mismatch = sum(p["mismatches"] for p in parts)
     n_unexplained = sum(p.get("unexplained", p["mismatches"]) for p in parts)
     broken = not (check_a["pandas_vs_arrays_identical"] and check_b["pandas_vs_arrays_identical"]
+                  and check_a["threads_vs_one_thread_identical"]
                   and check_a["column_labels_aligned"] and check_b["column_labels_aligned"])
     oracle_ok = all(v["mismatches"] == 0 for v in check_a["oracle_talib_sma"].values())
     if broken or n_unexplained or (n_mismatch and not oracle_ok):
@@ -522,7 +530,8 @@ def render(r: dict) -> str:
     L.append("")
     ca, cb = A["check"], B["check"]
     L.append(f"Workload A (warm-up {ca['warmup_bars']} bars; labels aligned: {ca['column_labels_aligned']}; "
-             f"`signals` == `signals_arrays`: {ca['pandas_vs_arrays_identical']}):")
+             f"`signals` == `signals_arrays`: {ca['pandas_vs_arrays_identical']}; column-parallel threads == "
+             f"1 thread: {ca['threads_vs_one_thread_identical']}):")
     L.extend(_check_lines(ca))
     L.append("")
     L.append(f"Workload B (warm-up {cb['warmup_bars_min_max'][0]}..{cb['warmup_bars_min_max'][1]} bars per column; "
@@ -560,7 +569,10 @@ def render(r: dict) -> str:
     L.append("| workload | entry point | vs vectorbt (median per-rep ratio) | target met |")
     L.append("|---|---|---|---|")
     for wname, w in (("A", A), ("B", B)):
-        for eng in ("ruleengine signals_arrays", "ruleengine signals (pandas)"):
+        for eng in ("ruleengine signals_arrays", "ruleengine signals_arrays, 1 thread",
+                    "ruleengine signals (pandas)"):
+            if eng not in w["rows"]:
+                continue
             q = w["rows"][eng]["ratios"]["vectorbt hand-written"]["median"]
             extra = ""
             if wname == "B":

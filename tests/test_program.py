@@ -83,3 +83,33 @@ def test_same_parameters_reuse_the_plan_but_numpy_values_are_never_keyed_by_thei
     pb = compiled.plan({"fast": b, "slow": 100})
     assert pa is not pb
     assert pa.param_sets[500]["fast"] == a[500] and pb.param_sets[500]["fast"] == b[500]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_column_parallel_execution_equals_one_thread(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Symbols split over threads (nogil kernels) give exactly the single-threaded signals, grids included."""
+    from ruleengine.compile import execute
+
+    monkeypatch.setattr(execute, "THREAD_MIN_COLUMNS", 4)
+    monkeypatch.setattr(execute, "THREAD_MIN_VALUES", 1)
+    compiled = ruleengine.compile_strategy(str(RULES / "golden_cross.yaml"))
+    close = _close(260, 13, seed=11)
+    close[:40, 5] = np.nan  # a late listing
+    close[100, 7] = np.nan  # a gap
+    inputs = {("prices", "close"): close}
+    sets = [{"fast": f, "slow": s} for f in (5, 8) for s in (20, 40)]
+    one_e, one_x, _ = compiled.signals_arrays(inputs, 260, 13, sets, threads=1)
+    par_e, par_x, _ = compiled.signals_arrays(inputs, 260, 13, sets, threads=threads)
+    assert par_e.flags.f_contiguous and par_e.shape == (260, 4 * 13)
+    np.testing.assert_array_equal(par_e, one_e)
+    np.testing.assert_array_equal(par_x, one_x)
+    assert one_e.any() and one_x.any()
+
+
+def test_default_threads_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ruleengine.compile.execute import default_threads
+
+    monkeypatch.setenv("RULEENGINE_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("RULEENGINE_THREADS", "")
+    assert default_threads() >= 1

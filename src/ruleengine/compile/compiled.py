@@ -75,13 +75,15 @@ class CompiledStrategy:
 
     # ------------------------------------------------------------------ execution
     def signals_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
-                       params: ParamsInput = None) -> tuple[np.ndarray, np.ndarray, Plan]:
+                       params: ParamsInput = None, threads: int | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, Plan]:
         """Raw form: inputs (slot, column) -> (T, S) float64 arrays; returns (T, P*S) bool entries and
-        exits (parameter set major, symbol minor) and the plan."""
+        exits (parameter set major, symbol minor) and the plan. Many symbols run on `threads` threads
+        (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
         from .execute import execute_into
 
         plan = self.plan(params)
-        entries, exits = execute_into(plan, inputs, n_rows, n_cols)
+        entries, exits = execute_into(plan, inputs, n_rows, n_cols, threads)
         return entries, exits, plan
 
     def signals(self, data: Any, params: ParamsInput = None) -> tuple[Any, Any]:

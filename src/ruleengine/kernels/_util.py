@@ -37,7 +37,7 @@ _MINIMUM = "window/period argument below its minimum"
 _SHAPE = "input series must all have the same (T, C) shape"
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def check_int_arg(w, C, min_value):
     """Validate a per-column integer argument: length C, every value >= min_value."""
     if w.shape[0] != C:
@@ -47,34 +47,34 @@ def check_int_arg(w, C, min_value):
             raise ValueError(_MINIMUM)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def check_float_arg(k, C):
     """Validate a per-column float argument: length C."""
     if k.shape[0] != C:
         raise ValueError(_LENGTH)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def check_same_shape(a, b):
     """Raise unless two 2-D inputs have the same shape."""
     if a.shape[0] != b.shape[0] or a.shape[1] != b.shape[1]:
         raise ValueError(_SHAPE)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def nan_head(out, k):
     """out[:k] = NaN (the lookback rows; all of out if k >= len(out))."""
     for t in range(min(k, out.shape[0])):
         out[t] = np.nan
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def nan_1d(T):
     """New float64 1-D array of length T filled with NaN."""
     return np.full(T, np.nan)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def ieee_div(a, b):
     """a / b with IEEE-754 semantics (x/0 -> +-inf, 0/0 -> NaN) instead of raising.
 
@@ -90,7 +90,7 @@ def ieee_div(a, b):
     return -np.inf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def true_range(high, low, close, t):
     """TA-Lib true range of bar t (t >= 1): max(h-l, |c[t-1]-h|, |c[t-1]-l|)."""
     h = high[t]
@@ -101,7 +101,7 @@ def true_range(high, low, close, t):
     return max(greatest, abs(cy - lo))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def dm_tr(high, low, close, t):
     """+DM1, -DM1 and true range of bar t (t >= 1), as in ta_ADX.c."""
     diff_p = high[t] - high[t - 1]
@@ -115,7 +115,7 @@ def dm_tr(high, low, close, t):
     return plus, minus, true_range(high, low, close, t)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rolling_max_into(x, n, out, s):
     """out[t] = max(x[t-n+1 .. t]) of a gap-free series for t >= n-1, NaN before.
 
@@ -147,7 +147,7 @@ def rolling_max_into(x, n, out, s):
             out[t] = p if p >= q else q  # noqa: FURB136
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rolling_min_into(x, n, out, s):
     """out[t] = min(x[t-n+1 .. t]) for t >= n-1, NaN before; mirror of :func:`rolling_max_into`."""
     T = x.shape[0]
@@ -175,7 +175,7 @@ def rolling_min_into(x, n, out, s):
 # --------------------------------------------------------------------------- driver plumbing (see above)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def begin1(x, n):
     """One-input driver set-up: check n as :func:`check_int_arg` (length C, >= 1); return (x F-ordered,
     out, idx, b): out new float64 (T, C) F-ordered; idx int64 (T,) row numbers for :func:`cols1`;
@@ -192,7 +192,7 @@ def begin1(x, n):
     return np.asfortranarray(x), np.empty((C, T)).T, np.empty(T, dtype=np.int64), np.empty((4, T)).T
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def col_has_nan(x, c):
     """True if column c of x holds a NaN (branch-free scan, vectorised by LLVM)."""
     bad = False
@@ -201,7 +201,7 @@ def col_has_nan(x, c):
     return bad
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def cols1(x, out, c, idx, xb, ob):
     """Kernel views of column c: (x[:, c], out[:, c]) when the column has no NaN (the kernel runs in
     place), else (xb[:m], ob[:m]) with the m non-NaN rows of x[:, c] copied into xb and their row
@@ -222,7 +222,7 @@ def cols1(x, out, c, idx, xb, ob):
     return xb[:m], ob[:m]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def begin2(a, d):
     """Two-input driver set-up (no window): check the shapes; return (a, d F-ordered, out, idx, b (T, 3))."""
     T, C = a.shape
@@ -231,7 +231,7 @@ def begin2(a, d):
     return np.asfortranarray(a), np.asfortranarray(d), np.empty((C, T)).T, np.empty(T, dtype=np.int64), np.empty((3, T)).T
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def begin3(a, d, e, n):
     """Three-input driver set-up: check the shapes (as e's) and n (as :func:`begin1`); return
     (a, d, e F-ordered, out, idx, b (T, 7))."""
@@ -247,7 +247,7 @@ def begin3(a, d, e, n):
     return a, d, e, np.empty((C, T)).T, np.empty(T, dtype=np.int64), np.empty((7, T)).T
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def begin4(a, d, e, f, n):
     """Four-input driver set-up: check the shapes (as e's) and n (as :func:`begin1`); return
     (a, d, e, f F-ordered, out, idx, b (T, 7))."""
@@ -263,7 +263,7 @@ def begin4(a, d, e, f, n):
     return a, d, e, f, np.empty((C, T)).T, np.empty(T, dtype=np.int64), np.empty((7, T)).T
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def cols2(a, d, out, c, idx, b):
     """:func:`cols1` for two inputs (a row is absent when either is NaN): (a, d, out) views of column c,
     in place, or compressed into b[:, 0], b[:, 1] with the output in b[:, 2]."""
@@ -284,7 +284,7 @@ def cols2(a, d, out, c, idx, b):
     return ab[:m], db[:m], b[:, 2][:m]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def cols3(a, d, e, out, c, idx, b):
     """:func:`cols1` for three inputs: (a, d, e, out) views of column c, in place, or the rows where no
     input is NaN compressed into b[:, 0..2] with the output in b[:, 3]."""
@@ -306,7 +306,7 @@ def cols3(a, d, e, out, c, idx, b):
     return ab[:m], db[:m], eb[:m], b[:, 3][:m]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def cols4(a, d, e, f, out, c, idx, b):
     """:func:`cols1` for four inputs: (a, d, e, f, out) views of column c, in place, or the rows where no
     input is NaN compressed into b[:, 0..3] with the output in b[:, 4]."""
@@ -329,7 +329,7 @@ def cols4(a, d, e, f, out, c, idx, b):
     return ab[:m], db[:m], eb[:m], fb[:m], b[:, 4][:m]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def put_back(out, c, idx, vals):
     """After the kernel: when vals is a compressed column (len m < T), out[:, c] = NaN, then
     out[idx[j], c] = vals[j]; nothing to do when vals is out[:, c] itself."""
@@ -342,7 +342,7 @@ def put_back(out, c, idx, vals):
             out[idx[j], c] = vals[j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def put_back_bool(out, c, idx, vals):
     """:func:`put_back` for a bool output: absent rows are False."""
     T = out.shape[0]

@@ -13,7 +13,7 @@ from ._util import check_int_arg, check_same_shape, cols1, put_back_bool
 # --------------------------------------------------------------------------- 1-D kernels
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def crosses_above_1d_nb(a, b):
     """out[t] = a[t] > b[t] and a[t-1] <= b[t-1]; False at t = 0 and wherever one of
     the four values is NaN."""
@@ -24,7 +24,7 @@ def crosses_above_1d_nb(a, b):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def crosses_below_1d_nb(a, b):
     """out[t] = a[t] < b[t] and a[t-1] >= b[t-1]; False at t = 0 and on NaN."""
     T = a.shape[0]
@@ -34,7 +34,7 @@ def crosses_below_1d_nb(a, b):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rising_into_nb(x, n, out, falling=False):
     """True where x rose strictly on each of the last n steps (gap-free series); with
     falling, where it fell strictly. Written into the bool output out (len(x)).
@@ -54,7 +54,7 @@ def rising_into_nb(x, n, out, falling=False):
         out[t] = run >= n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bars_since_1d_nb(cond):
     """Bars since cond was last True (0 on a True bar); NaN before the first True."""
     T = cond.shape[0]
@@ -68,7 +68,7 @@ def bars_since_1d_nb(cond):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def within_1d_nb(cond, n):
     """True if cond was True at least once in the last n bars including the current one
     (a partial window at the start counts). Oracle ``cond.rolling(n, min_periods=1).max()``."""
@@ -84,7 +84,7 @@ def within_1d_nb(cond, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def count_1d_nb(cond, n):
     """Number of True among the last n bars; NaN for the first n - 1 bars.
 
@@ -108,7 +108,7 @@ def count_1d_nb(cond, n):
 # --------------------------------------------------------------------------- 2-D drivers
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def crosses_above_nb(a, b):
     """2-D a crosses above b (positional; NaN -> False). a, b float64 (T, C) -> bool (T, C)."""
     check_same_shape(a, b)
@@ -122,7 +122,7 @@ def crosses_above_nb(a, b):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def crosses_below_nb(a, b):
     """2-D a crosses below b (positional; NaN -> False). a, b float64 (T, C) -> bool (T, C)."""
     check_same_shape(a, b)
@@ -136,7 +136,7 @@ def crosses_below_nb(a, b):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _begin_rising(x, n):
     # rising/falling set-up: (x F-ordered, bool out, row-index buffer, compressed-input and -output columns)
     T, C = x.shape
@@ -145,7 +145,7 @@ def _begin_rising(x, n):
             np.empty((1, T)).T[:, 0], np.empty((1, T), dtype=np.bool_).T[:, 0])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rising_nb(x, n):
     """2-D strictly rising n steps in a row over valid observations (NaN rows absent -> False)."""
     xf, out, idx, xb, ob = _begin_rising(x, n)
@@ -156,7 +156,7 @@ def rising_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def falling_nb(x, n):
     """2-D strictly falling n steps in a row over valid observations (NaN rows absent -> False)."""
     xf, out, idx, xb, ob = _begin_rising(x, n)
@@ -167,7 +167,7 @@ def falling_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bars_since_nb(cond):
     """2-D bars since cond was last True (0 on True; NaN before the first True). bool -> float64."""
     T, C = cond.shape
@@ -181,7 +181,7 @@ def bars_since_nb(cond):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def within_nb(cond, n):
     """2-D cond True at least once in the last n bars (partial start window counts). bool -> bool."""
     T, C = cond.shape
@@ -197,7 +197,7 @@ def within_nb(cond, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def count_nb(cond, n):
     """2-D number of True in the last n bars; NaN for the first n - 1 bars. bool -> float64."""
     T, C = cond.shape

@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def crosses_above_cols_nb(a, ia, b, ib):
     """crosses_above_nb(a[:, ia], b[:, ib]) without gathering: a, b float64 (T, *), ia, ib int64 (K,)."""
     T = a.shape[0]
@@ -24,7 +24,7 @@ def crosses_above_cols_nb(a, ia, b, ib):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def crosses_below_cols_nb(a, ia, b, ib):
     """crosses_below_nb(a[:, ia], b[:, ib]) without gathering: a, b float64 (T, *), ia, ib int64 (K,)."""
     T = a.shape[0]
@@ -38,7 +38,7 @@ def crosses_below_cols_nb(a, ia, b, ib):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def clear_head_nb(out, warm):
     """out[:warm[c], c] = False for every column c (the warm-up bars of each signal column)."""
     for c in range(out.shape[1]):

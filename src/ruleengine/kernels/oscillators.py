@@ -37,7 +37,7 @@ _EPS = 1e-14
 # --------------------------------------------------------------------------- 1-D kernels
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def roc_into_nb(x, n, out):
     """Rate of change in percent, ((x[t] / x[t-n]) - 1) * 100; oracle TA-Lib ``ROC``.
 
@@ -57,7 +57,7 @@ def roc_into_nb(x, n, out):
         out[t] = ((x[t] / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def mom_into_nb(x, n, out):
     """Momentum x[t] - x[t-n]; oracle TA-Lib ``MOM``. Lookback ``n``.
 
@@ -74,7 +74,7 @@ def mom_into_nb(x, n, out):
         out[t] = x[t] - x[t - n]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def atr_into_nb(high, low, close, n, out, normalize=False):
     """Average true range (Wilder); oracle TA-Lib ``ATR`` (``NATR`` with normalize). Lookback ``n``.
 
@@ -114,7 +114,7 @@ def atr_into_nb(high, low, close, n, out, normalize=False):
             out[t] = prev
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cci_emit(tp, i, avg, dev, n, out):
     # TA-Lib's CCI output for row i from its window mean and (unnormalised) mean-deviation sum
     dev /= n
@@ -126,7 +126,7 @@ def _cci_emit(tp, i, avg, dev, n, out):
         out[i] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def cci_into_nb(high, low, close, n, out, tp):
     """Commodity channel index; oracle TA-Lib ``CCI``. Lookback ``n - 1``.
 
@@ -222,7 +222,7 @@ def cci_into_nb(high, low, close, n, out, tp):
         i += 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def willr_into_nb(high, low, close, n, out, lows, s):
     """Williams %R; oracle TA-Lib ``WILLR``. Lookback ``n - 1``.
 
@@ -258,7 +258,7 @@ def willr_into_nb(high, low, close, n, out, lows, s):
             out[t] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def mfi_into_nb(high, low, close, volume, n, out, pos_buf, neg_buf):
     """Money flow index; oracle TA-Lib ``MFI``. Lookback ``n``.
 
@@ -314,7 +314,7 @@ def mfi_into_nb(high, low, close, volume, n, out, pos_buf, neg_buf):
             out[today] = 0.0 if tot <= 0.0 else 100.0 * (pc / tot)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def adx_into_nb(high, low, close, n, out):
     """Average directional movement index; oracle TA-Lib ``ADX`` (ta_ADX.c). Lookback ``2n - 1``.
 
@@ -369,7 +369,7 @@ def adx_into_nb(high, low, close, n, out):
             out[t] = adx
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def obv_into_nb(close, volume, out):
     """On-balance volume; oracle TA-Lib ``OBV``: obv[0] = volume[0], then +/- volume
     on an up/down close (unchanged close: unchanged obv). Lookback 0.
@@ -393,7 +393,7 @@ def obv_into_nb(close, volume, out):
         out[t] = prev_obv
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def stoch_into_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3):
     """Slow stochastic %K (which 0) or %D (which 1); oracle TA-Lib ``STOCH(fastk, slowk, 0, slowd, 0)``.
 
@@ -435,7 +435,7 @@ def stoch_into_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3)
 # a driver compiles only its kernel and the shared plumbing, never the other kernels of this module.
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def roc_nb(x, n):
     """2-D rate of change in percent (TA-Lib ``ROC``). Lookback ``n``."""
     xf, out, idx, b = begin1(x, n)
@@ -446,7 +446,7 @@ def roc_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def mom_nb(x, n):
     """2-D momentum (TA-Lib ``MOM``). Lookback ``n``."""
     xf, out, idx, b = begin1(x, n)
@@ -457,7 +457,7 @@ def mom_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def atr_nb(high, low, close, n):
     """2-D average true range (TA-Lib ``ATR``). Lookback ``n``."""
     h, lo, cl, out, idx, b = begin3(high, low, close, n)
@@ -468,7 +468,7 @@ def atr_nb(high, low, close, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def natr_nb(high, low, close, n):
     """2-D normalized ATR in percent (TA-Lib ``NATR``; n = 1 is the raw true range, as TA-Lib). Lookback ``n``."""
     h, lo, cl, out, idx, b = begin3(high, low, close, n)
@@ -479,7 +479,7 @@ def natr_nb(high, low, close, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def cci_nb(high, low, close, n):
     """2-D commodity channel index (TA-Lib ``CCI``). Lookback ``n - 1``."""
     h, lo, cl, out, idx, b = begin3(high, low, close, n)
@@ -490,7 +490,7 @@ def cci_nb(high, low, close, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def willr_nb(high, low, close, n):
     """2-D Williams %R (TA-Lib ``WILLR``). Lookback ``n - 1``."""
     h, lo, cl, out, idx, b = begin3(high, low, close, n)
@@ -501,7 +501,7 @@ def willr_nb(high, low, close, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def adx_nb(high, low, close, n):
     """2-D ADX (TA-Lib ``ADX``). Lookback ``2n - 1``."""
     h, lo, cl, out, idx, b = begin3(high, low, close, n)
@@ -512,7 +512,7 @@ def adx_nb(high, low, close, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def mfi_nb(high, low, close, volume, n):
     """2-D money flow index (TA-Lib ``MFI``). Lookback ``n``."""
     h, lo, cl, v, out, idx, b = begin4(high, low, close, volume, n)
@@ -523,7 +523,7 @@ def mfi_nb(high, low, close, volume, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def obv_nb(close, volume):
     """2-D on-balance volume (TA-Lib ``OBV``; starts at the first valid row's volume). Lookback 0."""
     cl, v, out, idx, b = begin2(close, volume)
@@ -534,7 +534,7 @@ def obv_nb(close, volume):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def stoch_k_nb(high, low, close, fastk, slowk, slowd):
     """2-D slow %K (TA-Lib ``STOCH`` slowk, SMA smoothing). Lookback ``fastk + slowk - 2``."""
     h, lo, cl, out, idx, b = begin3(high, low, close, fastk)
@@ -547,7 +547,7 @@ def stoch_k_nb(high, low, close, fastk, slowk, slowd):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def stoch_d_nb(high, low, close, fastk, slowk, slowd):
     """2-D slow %D (TA-Lib ``STOCH`` slowd, SMA smoothing). Lookback ``fastk + slowk + slowd - 3``."""
     h, lo, cl, out, idx, b = begin3(high, low, close, fastk)

@@ -30,7 +30,7 @@ from ._util import (
 # --------------------------------------------------------------------------- 1-D kernels
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def sma_into_nb(x, n, out):
     """Simple moving average; oracle TA-Lib ``SMA`` (== pandas ``rolling(n).mean()``).
 
@@ -57,7 +57,7 @@ def sma_into_nb(x, n, out):
         out[i] = tmp / n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def sum_into_nb(x, n, out):
     """Rolling sum; oracle TA-Lib ``SUM``. Lookback ``n - 1``.
 
@@ -82,7 +82,7 @@ def sum_into_nb(x, n, out):
         out[i] = tmp
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def wma_into_nb(x, n, out):
     """Linearly weighted moving average (weights 1..n, newest heaviest); oracle TA-Lib ``WMA``.
 
@@ -141,7 +141,7 @@ def wma_into_nb(x, n, out):
         in_idx += 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def var_into_nb(x, n, out, which=0, k=0.0):
     """Population variance over a rolling window; oracle TA-Lib ``VAR`` (nbdev=1).
 
@@ -244,7 +244,7 @@ def var_into_nb(x, n, out, which=0, k=0.0):
             out[i] = (up - lo) / mid if (mid != 0.0 and not np.isnan(mid)) else np.nan
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def stddev_into_nb(x, n, out):
     """Population standard deviation; oracle TA-Lib ``STDDEV(nbdev=1)``. Lookback ``n - 1``.
 
@@ -253,7 +253,7 @@ def stddev_into_nb(x, n, out):
     var_into_nb(x, n, out, np.int64(1), 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def zscore_into_nb(x, n, out):
     """(x - SMA(x, n)) / STDDEV(x, n); NaN where the std is 0. Lookback ``n - 1``.
 
@@ -262,7 +262,7 @@ def zscore_into_nb(x, n, out):
     var_into_nb(x, n, out, np.int64(2), 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def highest_into_nb(x, n, out, s):
     """Rolling maximum; oracle TA-Lib ``MAX``. Lookback ``n - 1``.
 
@@ -274,7 +274,7 @@ def highest_into_nb(x, n, out, s):
     rolling_max_into(x, n, out, s)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def lowest_into_nb(x, n, out, s):
     """Rolling minimum; oracle TA-Lib ``MIN``. Lookback ``n - 1``; s: scratch, len(x)."""
     if n < 1:
@@ -282,7 +282,7 @@ def lowest_into_nb(x, n, out, s):
     rolling_min_into(x, n, out, s)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def vwap_into_nb(high, low, close, volume, n, out, pv):
     """Rolling VWAP = sum(tp * volume, n) / sum(volume, n), tp = (h + l + c) / 3.
 
@@ -330,7 +330,7 @@ def vwap_into_nb(high, low, close, volume, n, out, pv):
 # a driver compiles only its kernel and the shared plumbing, never the other kernels of this module.
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def sma_nb(x, n):
     """2-D SMA (TA-Lib ``SMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -341,7 +341,7 @@ def sma_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def mean_nb(x, n):
     """2-D rolling mean (pandas ``rolling(n).mean()``), same kernel as :func:`sma_nb`."""
     xf, out, idx, b = begin1(x, n)
@@ -352,7 +352,7 @@ def mean_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def sum_nb(x, n):
     """2-D rolling sum (TA-Lib ``SUM``). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -363,7 +363,7 @@ def sum_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def wma_nb(x, n):
     """2-D WMA (TA-Lib ``WMA``). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -374,7 +374,7 @@ def wma_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def stddev_nb(x, n):
     """2-D population std (TA-Lib ``STDDEV(nbdev=1)``). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -385,7 +385,7 @@ def stddev_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def zscore_nb(x, n):
     """2-D z-score (x - SMA) / population std, NaN where std == 0. Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -396,7 +396,7 @@ def zscore_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def highest_nb(x, n):
     """2-D rolling max (TA-Lib ``MAX``). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -407,7 +407,7 @@ def highest_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def lowest_nb(x, n):
     """2-D rolling min (TA-Lib ``MIN``). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -418,7 +418,7 @@ def lowest_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bb_upper_nb(x, n, k):
     """2-D upper Bollinger band (TA-Lib ``BBANDS`` upper, matype=0). k float64 (C,). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -430,7 +430,7 @@ def bb_upper_nb(x, n, k):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bb_middle_nb(x, n, k):
     """2-D middle Bollinger band (= SMA; TA-Lib ``BBANDS`` middle). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -442,7 +442,7 @@ def bb_middle_nb(x, n, k):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bb_lower_nb(x, n, k):
     """2-D lower Bollinger band (TA-Lib ``BBANDS`` lower). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -454,7 +454,7 @@ def bb_lower_nb(x, n, k):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bb_percent_nb(x, n, k):
     """2-D %B = (x - lower) / (upper - lower), NaN where the band width is 0. Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -466,7 +466,7 @@ def bb_percent_nb(x, n, k):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bb_width_nb(x, n, k):
     """2-D band width = (upper - lower) / middle, NaN where middle == 0. Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -478,7 +478,7 @@ def bb_width_nb(x, n, k):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def vwap_nb(high, low, close, volume, n):
     """2-D rolling VWAP (pandas oracle); rows with any NaN input are absent. Lookback ``n - 1``."""
     h, lo, cl, v, out, idx, b = begin4(high, low, close, volume, n)

@@ -15,7 +15,7 @@ from ._util import begin1, check_int_arg, col_has_nan, cols1, nan_head, put_back
 # --------------------------------------------------------------------------- 1-D kernels
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def ema_into_nb(x, n, out):
     """Exponential moving average; oracle TA-Lib ``EMA``.
 
@@ -43,7 +43,7 @@ def ema_into_nb(x, n, out):
         out[t] = prev
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def ema2_into_nb(x0, x1, n0, n1, o0, o1):
     """:func:`ema_into_nb` of two gap-free series of one length, side by side.
 
@@ -69,7 +69,7 @@ def ema2_into_nb(x0, x1, n0, n1, o0, o1):
         o1[t] = p1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rsi_avgs(x, n, og, ol, t1):
     """RSI averages of rows n <= t < t1 (t1 > n) into og (gain) / ol (loss): the seed (mean gain / loss
     of the first n changes) at row n, then Wilder's smoothing avg = (avg * (n - 1) + change) / n."""
@@ -96,7 +96,7 @@ def _rsi_avgs(x, n, og, ol, t1):
         ol[t] = loss
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rsi_into_nb(x, n, out, s):
     """Relative strength index (Wilder); oracle TA-Lib ``RSI``. Lookback ``n``.
 
@@ -128,7 +128,7 @@ def rsi_into_nb(x, n, out, s):
         out[t] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rsi2_into_nb(x0, x1, n0, n1, o0, o1, s0, s1):
     """:func:`rsi_into_nb` of two gap-free series of one length, side by side.
 
@@ -175,7 +175,7 @@ def rsi2_into_nb(x0, x1, n0, n1, o0, o1, s0, s1):
         o1[t] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def macd_into_nb(x, fast, slow, signal, which, out):
     """MACD line, signal or histogram; oracle TA-Lib ``MACD(fast, slow, signal)``.
 
@@ -240,7 +240,7 @@ def macd_into_nb(x, fast, slow, signal, which, out):
 # two-column variant of the kernel), the other columns one at a time.
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def ema_nb(x, n):
     """2-D EMA (TA-Lib ``EMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``."""
     xf, out, idx, b = begin1(x, n)
@@ -261,7 +261,7 @@ def ema_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rsi_nb(x, n):
     """2-D RSI (TA-Lib ``RSI``). Lookback ``n``."""
     xf, out, idx, b = begin1(x, n)
@@ -282,7 +282,7 @@ def rsi_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def macd_nb(x, fast, slow, signal):
     """2-D MACD line (TA-Lib ``MACD`` macd). Lookback ``max(fast, slow) - 1``."""
     xf, out, idx, b = begin1(x, fast)
@@ -295,7 +295,7 @@ def macd_nb(x, fast, slow, signal):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def macd_signal_nb(x, fast, slow, signal):
     """2-D MACD signal line (TA-Lib ``MACD`` macdsignal). Lookback ``max(fast, slow) + signal - 2``."""
     xf, out, idx, b = begin1(x, fast)
@@ -308,7 +308,7 @@ def macd_signal_nb(x, fast, slow, signal):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def macd_hist_nb(x, fast, slow, signal):
     """2-D MACD histogram (TA-Lib ``MACD`` macdhist). Lookback ``max(fast, slow) + signal - 2``."""
     xf, out, idx, b = begin1(x, fast)

@@ -13,7 +13,7 @@ from ._util import begin1, check_int_arg, cols1, ieee_div, nan_1d, nan_head, put
 # --------------------------------------------------------------------------- 1-D kernels
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def pct_change_into_nb(x, n, out):
     """Fractional change x[t] / x[t-n] - 1; oracle pandas ``pct_change(n)`` (no fill).
 
@@ -32,7 +32,7 @@ def pct_change_into_nb(x, n, out):
         out[t] = ieee_div(x[t], x[t - n]) - 1.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def log_return_into_nb(x, n, out):
     """Log return log(x[t] / x[t-n]); oracle numpy ``np.log(x / x.shift(n))``. Lookback ``n``.
 
@@ -51,7 +51,7 @@ def log_return_into_nb(x, n, out):
         out[t] = np.log(ieee_div(x[t], x[t - n]))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def shift_1d_nb(x, n):
     """Positional lag out[t] = x[t-n] (NaN for t < n); oracle pandas ``shift(n)``.
 
@@ -73,7 +73,7 @@ def shift_1d_nb(x, n):
 # --------------------------------------------------------------------------- 2-D drivers
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def pct_change_nb(x, n):
     """2-D fractional change over n valid observations (NaN rows absent). Lookback ``n``."""
     xf, out, idx, b = begin1(x, n)
@@ -84,7 +84,7 @@ def pct_change_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def log_return_nb(x, n):
     """2-D log return over n valid observations (NaN rows absent). Lookback ``n``."""
     xf, out, idx, b = begin1(x, n)
@@ -95,7 +95,7 @@ def log_return_nb(x, n):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def shift_nb(x, n):
     """2-D positional lag (pandas ``shift(n)``, NaN stays where it is). Lookback ``n``; n >= 0."""
     T, C = x.shape
