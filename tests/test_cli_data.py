@@ -83,7 +83,8 @@ def test_data_show_events_and_delivered_frequency():
     assert "available_at" in res.output and "estimated_eps" in res.output
     payload = json.loads(run("data", "show", "XYZ", "--frequency", "5Min", "--start", "2019-12-24",
                              "--end", "2019-12-24", "--json").output)
-    assert payload["frequency"] == "1Min" and payload["requested_frequency"] == "5Min" and payload["rows"] == 210
+    # the half day 2019-12-24 (09:30-13:00): 210 minutes shown as the 42 completed 5-minute bars
+    assert payload["frequency"] == "5Min" and payload["requested_frequency"] == "5Min" and payload["rows"] == 42
     assert payload["first"] == "2019-12-24 09:30"
 
 
@@ -121,3 +122,28 @@ def test_data_show_real_spy():
     res = run("data", "show", "AAPL", "--kind", "earnings", "--data", str(folder), "--start", "2014-01-01",
               "--end", "2014-03-31")
     assert res.exit_code == 0 and "14.50" in res.output and "14.04" in res.output
+
+
+@pytest.mark.realdata
+def test_data_show_resamples_minutes_to_the_requested_frequency(shared_data) -> None:
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    res = CliRunner().invoke(app, ["data", "show", "SPY", "--data", str(shared_data), "--frequency", "1Hour",
+                                   "--start", "2019-12-16", "--end", "2019-12-17", "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    out = json.loads(res.output)
+    assert out["frequency"] == "1Hour" and out["rows"] == 14  # 7 hourly bars per full session
+    assert out["data"][0]["time"] == "2019-12-16 09:30"
+
+
+def test_local_provider_without_a_path_says_how_to_give_one() -> None:
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    res = CliRunner().invoke(app, ["data", "show", "SPY", "--provider", "local"], env={"RULEENGINE_DATA": ""})
+    assert res.exit_code == 1 and "D108" in res.output and "--data" in res.output

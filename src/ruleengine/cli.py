@@ -129,6 +129,166 @@ def data_show(symbol: str = typer.Argument(..., help="ticker, e.g. SPY"),
                                frequency=frequency, rows=rows, no_cache=no_cache, as_json=as_json), as_json)
 
 
+@app.command()
+def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"),
+             symbols: str = typer.Option(..., "--symbols", help="SPY | SPY,QQQ | asset_a=GLD,asset_b=SLV | @file"),
+             start: str | None = typer.Option(None, "--start", help="first date (default: 10 years before end)"),
+             end: str | None = typer.Option(None, "--end", help="last date (default: the latest available)"),
+             param: list[str] = typer.Option([], "--param", help="name=value: a strategy parameter or a risk "
+                                             "override (stop_loss_pct=4, execution_price=open); repeatable"),
+             provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
+             data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+             init_cash: float = typer.Option(10_000.0, "--init-cash", help="starting cash of each run"),
+             portfolio: bool = typer.Option(False, "--portfolio", help="one portfolio with shared cash"),
+             as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
+             report: str | None = typer.Option(None, "--report", help="write a self-contained HTML report here"),
+             no_cache: bool = typer.Option(False, "--no-cache", help="bypass the on-disk data cache")) -> None:
+    """Backtest a strategy: metrics, trades and the fill contract (one run per symbol of a universe)."""
+    from .backtest.run import backtest as run_backtest
+    from .backtest.run import parse_param_args
+    from .compile.compiled import compile_strategy
+
+    def go() -> Any:
+        compiled = compile_strategy(file)
+        params = parse_param_args(compiled.strategy, param)
+        with _progress(enabled=not as_json) as progress:
+            result = run_backtest(compiled, symbols, start, end, params=params, provider=provider, data=data,
+                                  init_cash=init_cash, portfolio=portfolio, progress=progress,
+                                  no_cache=no_cache)
+        if report:
+            result.write_report(report)
+        return result
+
+    result = _or_exit(go, as_json)
+    if as_json:
+        sys.stdout.write(result.to_json() + "\n")
+        return
+    _print_backtest(result, report)
+
+
+class _progress:
+    """A transient rich progress bar on stderr, shown once a backtest has more than one run."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar, self.task = enabled, None, None
+
+    def __enter__(self) -> Any:
+        return self.update if self.enabled else None
+
+    def update(self, done: int, total: int, step: str) -> None:
+        if self.bar is None:
+            if total <= 5:  # 4 steps + 1 run: a single backtest needs no bar
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(step, total=total)
+        self.bar.update(self.task, completed=done, total=total, description=step)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+_SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", "benchmark (buy & hold)", "%"),
+            ("total_return_dollars", "total return $", "$"), ("cagr_pct", "CAGR", "%"),
+            ("max_drawdown_pct", "max drawdown", "%"), ("sharpe_ratio", "Sharpe", ""),
+            ("sortino_ratio", "Sortino", ""), ("calmar_ratio", "Calmar", ""), ("exposure_pct", "exposure", "%"),
+            ("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("avg_win_pct", "avg win", "%"),
+            ("avg_loss_pct", "avg loss", "%"), ("profit_factor", "profit factor", ""),
+            ("best_trade_pct", "best trade", "%"), ("worst_trade_pct", "worst trade", "%"),
+            ("avg_holding_days", "avg holding (days)", "")]
+
+
+def _print_backtest(result: Any, report: str | None) -> None:
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from .backtest.report import fmt
+
+    console = Console(file=sys.stdout)
+    p = result.provenance
+    if result.synthetic:
+        console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
+                            "or a market-data provider for a real backtest.[/]", title="SYNTHETIC DATA",
+                            style="bold red"))
+    first = result.results[0]
+    console.print(f"[bold]{p.strategy_name}[/]  {p.start} .. {p.end} ({first.data.bars} {p.frequency} bars, "
+                  f"data: {', '.join(f'{k}={v}' for k, v in first.data.providers.items())}), initial cash "
+                  f"{p.init_cash:,.0f}" + (", one portfolio" if p.portfolio else ""))
+    if len(result.results) == 1:
+        run = result.results[0]
+        table = Table(title=f"{run.label}: metrics (benchmark {run.benchmark.symbol})")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        m = run.metrics.model_dump()
+        for key, label, unit in _SUMMARY:
+            table.add_row(label, fmt(m[key], unit))
+        console.print(table)
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(run.exit_reasons().items()))
+        console.print(f"exits: {reasons or 'no trades'}")
+    else:
+        console.print(_runs_table(result.results))
+    _print_trades(console, [t for r in result.results for t in r.trades])
+    risk = first.risk
+    used = set(risk.get("defaults_used", []))
+    console.print("risk: " + ", ".join(f"{k}={'off' if v is None else v}" + (" (default)" if k in used else "")
+                                       for k, v in risk.items() if k != "defaults_used"))
+    console.print(Panel(first.fill_contract.rstrip(), title="fill contract", style="dim"))
+    for w in result.warnings:
+        console.print(f"[yellow]warning[{w['code']}][/]: {w['message']}" + (f" ({w['hint']})" if w.get("hint") else ""),
+                      highlight=False)
+    if report:
+        console.print(f"report: {report}")
+
+
+def _runs_table(runs: list[Any]) -> Any:
+    from rich.table import Table
+
+    from .backtest.report import fmt
+
+    table = Table(title=f"{len(runs)} runs")
+    for col in ("run", "trades", "win rate", "return", "benchmark", "max DD", "Sharpe", "exposure"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    ordered = sorted(runs, key=lambda r: r.metrics.total_return_pct, reverse=True)
+    shown = ordered if len(ordered) <= 40 else ordered[:20] + [None] + ordered[-20:]
+    for r in shown:
+        if r is None:
+            table.add_row(f"... {len(ordered) - 40} more", *[""] * 7)
+            continue
+        m = r.metrics
+        table.add_row(r.label, fmt(m.total_trades, "n"), fmt(m.win_rate, "%"), fmt(m.total_return_pct, "%"),
+                      fmt(m.benchmark_return_pct, "%"), fmt(m.max_drawdown_pct, "%"), fmt(m.sharpe_ratio),
+                      fmt(m.exposure_pct, "%"))
+    returns = sorted(r.metrics.total_return_pct for r in runs)
+    beat = sum(1 for r in runs if r.metrics.benchmark_return_pct is not None
+               and r.metrics.total_return_pct > r.metrics.benchmark_return_pct)
+    table.caption = (f"median return {returns[len(returns) // 2]:.2f} %, mean {sum(returns) / len(returns):.2f} %; "
+                     f"{beat} of {len(runs)} beat their benchmark")
+    return table
+
+
+def _print_trades(console: Any, trades: list[Any]) -> None:
+    from rich.table import Table
+
+    if not trades:
+        console.print("[yellow]no trades[/]")
+        return
+    ranked = sorted(trades, key=lambda t: t.pnl_pct, reverse=True)
+    picks = ranked if len(ranked) <= 6 else ranked[:3] + ranked[-3:]
+    table = Table(title="best and worst trades" if len(ranked) > 6 else "trades")
+    for col in ("symbol", "entry", "exit", "entry price", "exit price", "pnl", "pnl %", "exit reason"):
+        table.add_column(col, justify="right" if "price" in col or "pnl" in col else "left")
+    for t in picks:
+        table.add_row(t.symbol, t.entry_time, t.exit_time, f"{t.entry_price:,.4f}", f"{t.exit_price:,.4f}",
+                      f"{t.pnl:,.2f}", f"{t.pnl_pct:+.2f} %", t.exit_reason)
+    console.print(table)
+
+
 def _providers_json(data: str | None) -> dict[str, Any]:
     from .data.registry import default_registry
 
@@ -184,6 +344,10 @@ def _show_data(symbol: str, *, kind: str, provider: str | None, data: str | None
     lo, hi = _default_range(source, symbol, kind, frequency, start, end)
     frame = source.fetch(FetchRequest(symbol, kind, to_timestamp(lo, "start date"),
                                       to_timestamp(hi, "end date"), frequency))
+    if kind == "ohlcv" and str(frame.attrs.get("frequency", frequency)) != frequency and not frame.empty:
+        from .data.resample import resample_ohlcv  # show the bars a strategy would see: completed ones only
+
+        frame = resample_ohlcv(frame, frequency, from_frequency=str(frame.attrs["frequency"]))
     synthetic = bool(frame.attrs.get("synthetic", source.synthetic))
     warning = (frame.attrs.get("warning") or f"SYNTHETIC data: not {symbol}'s real prices") if synthetic else None
     shown = frame if len(frame) <= 2 * rows else pd.concat([frame.head(rows), frame.tail(rows)])
@@ -194,7 +358,8 @@ def _show_data(symbol: str, *, kind: str, provider: str | None, data: str | None
                "requested_frequency": frequency, "timezone": tz, "synthetic": synthetic, "warning": warning,
                "start": str(pd.Timestamp(lo).date()), "end": str(pd.Timestamp(hi).date()), "rows": len(frame),
                "first": labels[0] if labels else None, "last": labels[-1] if labels else None,
-               "attrs": {k: v for k, v in frame.attrs.items() if isinstance(v, (str, int, float, bool))}}
+               "attrs": {k: v for k, v in frame.attrs.items() if isinstance(v, (str, int, float, bool))},
+               "incomplete_sessions": list(frame.attrs.get("incomplete_sessions", []))}
     if as_json:
         records = [{"time": label, **{c: _json_value(v) for c, v in row.items()}}
                    for label, (_, row) in zip(labels, shown.iterrows())]
@@ -282,9 +447,9 @@ def _print_frame(shown: Any, labels: list[str], summary: dict[str, Any], rows: i
                   f"'{summary['provider']}'" + (f" (times in {summary['timezone']})" if local else "")
                   + (f"; price basis: {basis}" if basis else "")
                   + (" [bold red](SYNTHETIC)[/]" if summary["synthetic"] else ""))
-    if summary["kind"] == "ohlcv" and summary["frequency"] != summary["requested_frequency"]:
-        console.print(f"delivered at {summary['frequency']}: resampled to {summary['requested_frequency']} "
-                      "when bound to a strategy")
+    skipped = summary["incomplete_sessions"]
+    if skipped:
+        console.print(f"incomplete sessions (no daily bar): {skipped}")
 
 
 def _cell(v: Any) -> str:

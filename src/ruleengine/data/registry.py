@@ -108,6 +108,8 @@ class ProviderRegistry:
         entry = self._entries.get(name)
         if entry is None:
             hint = did_you_mean(name, self._entries) or "known providers: " + ", ".join(self._entries)
+            if name == "local":
+                hint = "the local provider reads files: give --data PATH (or set RULEENGINE_DATA)"
             raise RuleEngineError([Diagnostic("D108", f"unknown provider '{name}'", path=path, hint=hint)])
         if entry.instance is None:
             try:
