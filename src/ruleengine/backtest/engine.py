@@ -1,0 +1,200 @@
+"""Stage 7: simulate signals under the fill contract (`ruleengine.backtest.risk.FILL_CONTRACT`).
+
+`simulate` runs every column on its own cash (one result per symbol, or per symbol x parameter set);
+`simulate_portfolio` runs the columns as one portfolio with shared cash (``--portfolio``).
+
+Engines: the default ``engine="numba"`` is ruleengine's own kernel (``ruleengine.kernels.simulate``,
+``@numba.njit(cache=True)``, no pandas). vectorbt 1.2's numba ``Portfolio.from_signals`` is not used by
+default because its kernel is not cached (about 12 s of compilation in every new process, while the CLI
+must answer a one-symbol backtest in 3 s or less) and because it has no time stop (``max_hold_days`` /
+``max_hold_bars``), which must act inside the simulation (a max-hold exit frees the bar for the next
+signal), not as a post-processing of trades. ``engine="vectorbt"`` runs ``from_signals`` instead
+(`ruleengine.backtest.vbt_engine`, what it cannot express is listed there); the tests prove both give the
+same trades.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> from ruleengine.backtest.risk import RiskSpec
+    >>> idx = pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC")
+    >>> px = np.array([[10.0], [11.0], [12.0], [13.0]])
+    >>> prices = {"open": px, "high": px, "low": px, "close": px}
+    >>> entries = np.array([[True], [False], [False], [False]])
+    >>> exits = np.array([[False], [False], [True], [False]])
+    >>> risk = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
+    >>> sim = simulate(prices, entries, exits, idx, risk)
+    >>> sim.trades[["entry_bar", "exit_bar", "exit_price", "exit_reason"]].values.tolist()
+    [[0, 2, 12.0, 'signal']]
+    >>> float(sim.equity[-1, 0])
+    12000.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError
+from .risk import RiskSpec
+
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold", "end_of_data")
+TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
+                 "size", "pnl", "pnl_pct", "exit_reason", "fees")
+ENGINES = ("numba", "vectorbt")
+_PRICE_KEYS = ("open", "high", "low", "close")
+
+
+@dataclass
+class Simulation:
+    """Trades and account arrays of one simulation (axis 0 = the bars of `index`).
+
+    ``trades`` has one row per trade: column (int, the run column), entry_bar, exit_bar (int rows),
+    entry_time, exit_time, entry_price, exit_price (after slippage), size (units), pnl (after fees),
+    pnl_pct (pnl / cash spent on the entry x 100), exit_reason (one of `EXIT_REASONS`), fees (both sides).
+    A position open at the end is closed at its last close with reason end_of_data (marked: no exit fee).
+    ``equity`` / ``cash`` are (T, N) for independent runs, (T, 1) for a portfolio; ``position`` is (T, N)
+    units held after each bar.
+    """
+
+    trades: pd.DataFrame
+    equity: np.ndarray
+    cash: np.ndarray
+    position: np.ndarray
+    engine: str = "numba"
+
+
+def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
+             risk: RiskSpec | Sequence[RiskSpec], *, init_cash: float = 10_000.0, start: int = 0,
+             engine: str = "numba") -> Simulation:
+    """Simulate each column independently, each with `init_cash`.
+
+    Args:
+        prices: ``{"open", "high", "low", "close"}`` -> (T, N) float64; NaN = no bar for that column
+            (no fill, no stop check; max hold counts calendar days / the bars that exist).
+        entries, exits: (T, N) bool signals, computed at each bar's close.
+        index: the T bar times.
+        risk: one `RiskSpec` for every column or one per column.
+        init_cash: starting cash of every column.
+        start: rows before it are history: never traded.
+        engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
+
+    Raises:
+        RuleEngineError: D114 for prices <= 0; D103 for risk the vectorbt engine cannot express.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
+    if engine == "vectorbt":
+        from .vbt_engine import simulate_vectorbt
+
+        return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
+    args = _kernel_args(arrays, ent, ext, times, risks, start)
+    rec_i, rec_f, n, eq, cash, pos = _kernel("simulate_nb")(*args, float(init_cash), _max_trades(ent, start))
+    trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=False)
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba")
+
+
+def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
+                       index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec], *,
+                       init_cash: float = 10_000.0, start: int = 0) -> Simulation:
+    """Simulate the N columns as one portfolio with shared cash (``--portfolio``).
+
+    Each entry takes ``position_size_pct`` of the current equity (cash + open positions at the bar's fill
+    price) and is skipped when the cash left is short. On each bar every column's exit is processed first
+    (in column order), then the entries (in column order), so cash freed on a bar can fund that bar's
+    entries and, when cash is short, lower columns are served first. ``equity`` and ``cash`` are (T, 1);
+    trades are sorted by entry bar, then column. Every column must use the same execution price.
+    """
+    arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
+    if len({r.execution_price for r in risks}) > 1:
+        raise ValueError("a portfolio needs one execution_price for every column")
+    args = _kernel_args(arrays, ent, ext, times, risks, start)
+    rec_i, rec_f, n, eq, cash, pos = _kernel("simulate_portfolio_nb")(*args, float(init_cash),
+                                                                      _max_trades(ent, start))
+    trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=True)
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _kernel(name: str) -> Any:
+    """A simulation kernel, imported on first use (numba stays out of imports that do not simulate)."""
+    from ..kernels import simulate as kernels
+
+    return getattr(kernels, name)
+
+
+def _prepare(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
+             risk: RiskSpec | Sequence[RiskSpec], start: int
+             ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, list[RiskSpec]]:
+    """Check shapes, reject non-positive prices, return (N, T) C-ordered views (no copy for F-ordered input)."""
+    missing = [k for k in _PRICE_KEYS if k not in prices]
+    if missing:
+        raise ValueError(f"prices needs {list(_PRICE_KEYS)}; missing {missing}")
+    close = np.asarray(prices["close"], dtype=np.float64)
+    if close.ndim != 2:
+        raise ValueError("prices must be (T, N) arrays")
+    T, N = close.shape
+    arrays: dict[str, np.ndarray] = {}
+    for k in _PRICE_KEYS:
+        a = np.asarray(prices[k], dtype=np.float64)
+        if a.shape != (T, N):
+            raise ValueError(f"prices[{k!r}] has shape {a.shape}, expected {(T, N)}")
+        with np.errstate(invalid="ignore"):
+            bad = a <= 0
+        if bad.any():
+            t, j = np.argwhere(bad)[0]
+            raise RuleEngineError([Diagnostic(
+                "D114", f"{k} price {a[t, j]!r} <= 0 at {index[t]} (column {j})", path=f"prices.{k}",
+                hint="prices must be positive: check the data source or exclude this symbol")])
+        arrays[k] = np.ascontiguousarray(a.T)
+    ent = np.ascontiguousarray(np.asarray(entries, dtype=np.bool_).T)
+    ext = np.ascontiguousarray(np.asarray(exits, dtype=np.bool_).T)
+    if ent.shape != (N, T) or ext.shape != (N, T):
+        raise ValueError(f"entries/exits must have the prices' shape {(T, N)}")
+    if len(index) != T:
+        raise ValueError(f"index has {len(index)} bars, prices {T}")
+    if not 0 <= start <= T:
+        raise ValueError(f"start must be in [0, {T}], got {start}")
+    risks = [risk] * N if isinstance(risk, RiskSpec) else list(risk)
+    if len(risks) != N:
+        raise ValueError(f"risk needs one RiskSpec or one per column ({N}), got {len(risks)}")
+    times = pd.DatetimeIndex(index).as_unit("ns").asi8
+    return arrays, ent, ext, np.ascontiguousarray(times, dtype=np.int64), risks
+
+
+def _frac(values: list[float | int | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) / 100.0 for v in values], dtype=np.float64)
+
+
+def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
+                 risks: list[RiskSpec], start: int) -> tuple:
+    return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext, times, int(start),
+            _frac([r.stop_loss_pct for r in risks]), _frac([r.take_profit_pct for r in risks]),
+            _frac([r.trailing_stop_pct for r in risks]),
+            np.array([r.max_hold_days or 0 for r in risks], dtype=np.int64),
+            np.array([r.max_hold_bars or 0 for r in risks], dtype=np.int64),
+            _frac([r.position_size_pct for r in risks]), _frac([r.fees_pct for r in risks]),
+            _frac([r.slippage_pct for r in risks]),
+            np.array([r.execution_price == "open" for r in risks], dtype=np.bool_))
+
+
+def _max_trades(ent: np.ndarray, start: int) -> int:
+    """Every trade starts on a distinct entry signal at or after `start` (plus one pending open fill)."""
+    return int(ent[:, max(start - 1, 0):].sum()) + 1
+
+
+def trades_frame(rec_i: np.ndarray, rec_f: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:
+    """The trade table from the kernel's records (sorted by column then entry, or entry then column)."""
+    order = np.lexsort((rec_i[:, 0], rec_i[:, 1]) if by_time else (rec_i[:, 1], rec_i[:, 0]))
+    ri, rf = rec_i[order], rec_f[order]
+    idx = pd.DatetimeIndex(index)
+    reasons = np.array(EXIT_REASONS, dtype=object)
+    return pd.DataFrame({
+        "column": ri[:, 0].astype(np.int64), "entry_bar": ri[:, 1].astype(np.int64),
+        "exit_bar": ri[:, 2].astype(np.int64), "entry_time": idx[ri[:, 1]], "exit_time": idx[ri[:, 2]],
+        "entry_price": rf[:, 0], "exit_price": rf[:, 1], "size": rf[:, 2], "pnl": rf[:, 3],
+        "pnl_pct": rf[:, 4], "exit_reason": reasons[ri[:, 3]].astype(str) if len(ri) else np.array([], str),
+        "fees": rf[:, 5]}, columns=list(TRADE_COLUMNS))

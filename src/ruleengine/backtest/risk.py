@@ -1,0 +1,198 @@
+"""The risk of one run: the document's ``risk:`` block + overrides + timeframe defaults -> `RiskSpec`.
+
+Percent values stay in the document's unit (5 means 5 %); the engines divide by 100. Absent fields take
+defaults: the timeframe defaults of seed 003 for the stop loss, take profit and maximum holding period
+(short_term 7 % / 15 % / 30 days, medium_term 10 % / 25 % / 90 days, long_term 15 % / 50 % / 180 days),
+all-in sizing (``position_size_pct`` 100, the architecture's sizing rule) and no fees or slippage. Every field
+filled that way is named in ``RiskSpec.defaults_used`` so that a report can say so.
+
+Two defaults look at a neighbour field, because the author already chose that kind of exit:
+the stop-loss default is not applied when the document sets a trailing stop, and the max-hold-days default
+is not applied when it sets ``max_hold_bars``.
+
+Overrides come from run parameters (``--param stop_loss_pct=4``, ``--param execution_price=open``): only the
+names in `RISK_PARAM_NAMES` are read, numbers may be given as strings. ``None`` / ``"none"`` / ``"off"`` switch an optional exit off explicitly (the
+document cannot: an explicit ``null`` there means "not given", i.e. the default). Bad values raise
+`RuleEngineError` D103 with the path ``risk.<field>`` (``params.execution_price`` for the fill price).
+
+This module imports neither numpy nor pandas (it is read by ``validate``-time code paths).
+
+Example:
+    >>> from ruleengine.schema.strategy import TradingStrategy
+    >>> s = TradingStrategy.model_validate({"name": "x", "timeframe": "short_term",
+    ...     "data": {"prices": {"kind": "ohlcv"}}, "entry": ["close > 1"], "risk": {"stop_loss_pct": 5}})
+    >>> r = resolve_risk(s, {"execution_price": "open"})
+    >>> (r.stop_loss_pct, r.take_profit_pct, r.max_hold_days, r.execution_price)
+    (5.0, 15.0, 30, 'open')
+    >>> r.defaults_used
+    ('take_profit_pct', 'max_hold_days', 'position_size_pct', 'fees_pct', 'slippage_pct')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import Diagnostic, RuleEngineError
+
+#: seed 003: (stop loss %, take profit %, max hold days) per timeframe
+TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
+    "short_term": (7.0, 15.0, 30),
+    "medium_term": (10.0, 25.0, 90),
+    "long_term": (15.0, 50.0, 180),
+}
+#: defaults of the fields the timeframe does not decide
+OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0}
+
+RISK_FIELDS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_days", "max_hold_bars",
+               "position_size_pct", "fees_pct", "slippage_pct")
+#: run parameters `resolve_risk` reads (everything else in ``params`` belongs to the strategy)
+RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
+
+_OFF = {"none", "off", "null"}
+_OPTIONAL = {"stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_days", "max_hold_bars"}
+# field -> (lower, lower inclusive, upper, upper inclusive, integer), the schema's bounds
+_BOUNDS: dict[str, tuple[float, bool, float, bool, bool]] = {
+    "stop_loss_pct": (0.0, False, 100.0, False, False),
+    "take_profit_pct": (0.0, False, math.inf, False, False),
+    "trailing_stop_pct": (0.0, False, 100.0, False, False),
+    "max_hold_days": (1.0, True, math.inf, False, True),
+    "max_hold_bars": (1.0, True, math.inf, False, True),
+    "position_size_pct": (0.0, False, 100.0, True, False),
+    "fees_pct": (0.0, True, 100.0, False, False),
+    "slippage_pct": (0.0, True, 100.0, False, False),
+}
+
+
+@dataclass(frozen=True)
+class RiskSpec:
+    """Resolved risk for one run (percent values as in the document: 5 = 5 %; None = no such exit)."""
+
+    stop_loss_pct: float | None
+    take_profit_pct: float | None
+    trailing_stop_pct: float | None
+    max_hold_days: int | None
+    max_hold_bars: int | None
+    position_size_pct: float
+    fees_pct: float
+    slippage_pct: float
+    execution_price: str  # "close" | "open"
+    defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (defaults_used as a list)."""
+        out = asdict(self)
+        out["defaults_used"] = list(self.defaults_used)
+        return out
+
+
+FILL_CONTRACT = """\
+Fill contract (ruleengine; vectorbt from_signals semantics plus a time stop)
+- Signals are computed at the close of bar t. execution_price=close fills at close[t];
+  execution_price=open fills at the open of the next bar the symbol has (t+1). A signal whose next bar
+  does not exist (the last bar) is ignored; rows before the requested start are history, never traded.
+- Prices: entry = fill x (1 + slippage); exit = fill x (1 - slippage), stop exits included.
+- Size: units = (cash x position_size_pct/100) / (entry price x (1 + fees)); an exit returns
+  units x exit price x (1 - fees). Long only, one position per symbol, no pyramiding.
+- Stops are checked from the bar after the entry fill (with open fills, not on the fill bar), with that
+  bar's open, high and low. Stop loss level = entry x (1 - sl); take profit level = entry x (1 + tp);
+  trailing level = peak x (1 - tsl), where peak = max(entry, highs of the bars after the fill bar up to
+  the previous bar): a bar's high raises the peak after that bar was checked. With both a stop loss and
+  a trailing stop the higher level is the stop (stop_loss on a tie).
+  If the open is already through a level the exit fills at the open (gap), else at the level.
+  When the stop and the take profit are both inside one bar, the stop wins (conservative).
+- A stop exit comes before the bar's signal and fills instead of it; at most one order per bar and
+  symbol (no re-entry on the bar of an exit). An entry signal while in a position and an exit signal
+  while flat are ignored. Entry and exit signals on the same bar cancel each other (vectorbt's default
+  conflict mode 'ignore': no entry when flat, no signal exit when in a position; stops still apply).
+  With open fills, a stop reached inside a bar also wins over that bar's exit order at the open
+  (vectorbt's priority; backtesting.py and backtrader would fill the open first).
+- Max hold: exit at the close of the first bar whose time is >= entry bar time + max_hold_days calendar
+  days (a limit falling on a non-trading day exits at the next bar's close), or of the max_hold_bars-th
+  bar after the entry bar. Order within a bar: stops, then the signal exit, then max hold.
+- Missing bars (NaN prices for a symbol): no fill, no stop check; pending open-fill orders wait for the
+  symbol's next bar; max_hold_bars counts the bars that exist; equity marks the last known close.
+- A position still open at the end is marked at its last close (exit reason end_of_data, no exit fee or
+  slippage). Exit reasons: signal, stop_loss, take_profit, trailing_stop, max_hold, end_of_data.
+- Portfolio (--portfolio): one cash account; on each bar all exits are processed first (column order),
+  then the entries (column order), each taking position_size_pct of the equity at the fill (cash + open
+  positions at that bar's fill price or last close, taken before the bar's entries), skipped when the cash
+  left is short. With open fills this lets a bar's open entries use cash freed by that bar's later exits.
+"""
+
+
+def _err(field: str, message: str, hint: str) -> RuleEngineError:
+    path = "params.execution_price" if field == "execution_price" else f"risk.{field}"
+    return RuleEngineError([Diagnostic("D103", message, path=path, hint=hint)])
+
+
+def _number(field: str, value: Any) -> float | int | None:
+    """A validated value of a numeric risk field; None when switched off."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _OFF):
+        if field in _OPTIONAL:
+            return None
+        raise _err(field, f"{field} cannot be switched off", f"give a number, e.g. {field}="
+                   f"{int(OTHER_DEFAULTS.get(field, 0))}")
+    raw = value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _err(field, f"{field} must be a number, got {raw!r}", f"e.g. {field}=5") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _err(field, f"{field} must be a number, got {raw!r}", f"e.g. {field}=5")
+    lo, lo_inc, hi, hi_inc, integer = _BOUNDS[field]
+    v = float(value)
+    if integer and (not math.isfinite(v) or not v.is_integer()):
+        raise _err(field, f"{field} must be a whole number, got {raw!r}", f"e.g. {field}=30")
+    ok = math.isfinite(v) and (v >= lo if lo_inc else v > lo) and (v <= hi if hi_inc else v < hi)
+    if not ok:
+        lo_s = f"{'>=' if lo_inc else '>'} {lo:g}"
+        hi_s = "" if math.isinf(hi) else f" and {'<=' if hi_inc else '<'} {hi:g}"
+        unit = "" if integer else " (percent: 5 means 5 %)"
+        raise _err(field, f"{field} must be {lo_s}{hi_s}, got {raw!r}", f"use a value {lo_s}{hi_s}{unit}")
+    return int(v) if integer else v
+
+
+def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> RiskSpec:
+    """The run's risk: the document's ``risk:`` block, overridden by `params`, completed with defaults.
+
+    Args:
+        strategy: a `TradingStrategy` (or a `CompiledStrategy`, whose ``.strategy`` is used).
+        params: run parameters; only the names in `RISK_PARAM_NAMES` are read.
+
+    Raises:
+        RuleEngineError: D103 for a value of the wrong type or outside its bounds.
+    """
+    strat = getattr(strategy, "strategy", strategy)
+    params = dict(params or {})
+    given: dict[str, Any] = {}
+    doc = strat.risk
+    for f in RISK_FIELDS:
+        v = getattr(doc, f, None)
+        if v is not None:
+            given[f] = _number(f, v)
+    for f in RISK_FIELDS:
+        if f in params:
+            given[f] = _number(f, params[f])  # None here means "off", not "default"
+    sl_d, tp_d, days_d = TIMEFRAME_DEFAULTS.get(strat.timeframe, TIMEFRAME_DEFAULTS["medium_term"])
+    defaults: dict[str, Any] = {"take_profit_pct": tp_d, **OTHER_DEFAULTS}
+    if "trailing_stop_pct" not in given:
+        defaults["stop_loss_pct"] = sl_d
+    if "max_hold_bars" not in given:
+        defaults["max_hold_days"] = days_d
+    used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults)
+    values = {f: given.get(f, defaults.get(f)) for f in RISK_FIELDS}
+
+    exec_param = strat.params.get("execution_price")
+    execution_price = params.get("execution_price", exec_param.default if exec_param else "close")
+    allowed = list(exec_param.values or ["open", "close"]) if exec_param else ["open", "close"]
+    if execution_price not in allowed:
+        raise _err("execution_price", f"execution_price must be one of {allowed}, got {execution_price!r}",
+                   "close fills at the signal bar's close, open at the next bar's open")
+    return RiskSpec(values["stop_loss_pct"], values["take_profit_pct"], values["trailing_stop_pct"],
+                    values["max_hold_days"], values["max_hold_bars"], float(values["position_size_pct"] or 0.0),
+                    float(values["fees_pct"] or 0.0), float(values["slippage_pct"] or 0.0), str(execution_price),
+                    used)

@@ -1,0 +1,174 @@
+"""The fill contract through vectorbt's ``Portfolio.from_signals``: the oracle of the numba engine.
+
+``simulate(..., engine="vectorbt")`` lands here. It maps a `RiskSpec` onto ``from_signals`` as follows
+(vectorbt 1.2, numba engine):
+
+- ``direction="longonly"``, ``size=position_size_pct/100`` with ``size_type="percent"`` (a percent of cash),
+  ``fees`` and ``slippage`` as fractions, ``init_cash``, ``accumulate=False`` and the default
+  ``upon_long_conflict="ignore"`` (entry and exit on one bar cancel);
+- ``sl_stop`` / ``tp_stop`` as fractions, ``sl_trail=True`` for a trailing stop,
+  ``stop_entry_price="fillprice"`` (levels from the entry price after slippage) and
+  ``stop_exit_price="stopmarket"`` (stop exits pay slippage like every other exit);
+- ``execution_price="close"``: ``price=close``; ``"open"``: ``price=open`` and the signals moved to each
+  column's next existing bar (so vectorbt's stops are live from the bar after the fill, as in the contract);
+- rows before ``start`` are cut off, signals on rows without a bar are dropped.
+
+What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the field):
+
+- a time stop (``max_hold_days`` / ``max_hold_bars``): vectorbt has none;
+- a stop loss together with a wider trailing stop: vectorbt has ONE loss-side stop, fixed or trailing.
+  When ``trailing_stop_pct <= stop_loss_pct`` the trailing level is never below the fixed one, so the
+  trailing stop alone is passed and the runs are identical; otherwise both levels matter and it refuses.
+
+vectorbt does not record why a position was closed: the exit reason of each trade is recovered from the
+bar data (the stop levels from the entry price and the running high, checked on the exit bar like the
+contract says; otherwise the signal, or end_of_data for a position still open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError
+from .engine import EXIT_REASONS, Simulation, trades_frame
+from .risk import RiskSpec
+
+
+def _unsupported(field: str, message: str) -> RuleEngineError:
+    return RuleEngineError([Diagnostic("D103", message, path=f"risk.{field}",
+                                       hint="use the default engine (engine='numba'), which implements it")])
+
+
+def _loss_stop(r: RiskSpec) -> tuple[float, bool]:
+    """(sl_stop fraction or NaN, sl_trail) for one column; raises when vectorbt cannot express the risk."""
+    if r.max_hold_days is not None or r.max_hold_bars is not None:
+        field = "max_hold_days" if r.max_hold_days is not None else "max_hold_bars"
+        raise _unsupported(field, "vectorbt's from_signals has no time stop (max hold)")
+    if r.trailing_stop_pct is not None:
+        if r.stop_loss_pct is not None and r.trailing_stop_pct > r.stop_loss_pct:
+            raise _unsupported("trailing_stop_pct", "vectorbt's from_signals has one loss-side stop: a stop loss "
+                               "and a wider trailing stop cannot both be expressed")
+        return r.trailing_stop_pct / 100.0, True
+    return (np.nan if r.stop_loss_pct is None else r.stop_loss_pct / 100.0), False
+
+
+def _to_next_bar(sig: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Move each column's signals to that column's next row with a bar (dropped when there is none)."""
+    out = np.zeros_like(sig)
+    for j in range(sig.shape[1]):
+        rows = np.flatnonzero(valid[:, j])
+        out[rows[1:], j] = sig[rows[:-1], j]
+    return out
+
+
+def _col(values: list[float]) -> np.ndarray:
+    """One value per column, shaped (1, N) so that vectorbt broadcasts it along the rows."""
+    return np.array(values, dtype=np.float64)[None, :]
+
+
+def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
+                      index: pd.DatetimeIndex, risks: list[RiskSpec], *, init_cash: float = 10_000.0,
+                      start: int = 0) -> Simulation:
+    """`ruleengine.backtest.engine.simulate` through ``vbt.Portfolio.from_signals`` (independent columns)."""
+    import vectorbt as vbt
+
+    px = {k: np.asarray(prices[k], dtype=np.float64) for k in ("open", "high", "low", "close")}
+    T, N = px["close"].shape
+    stops = [_loss_stop(r) for r in risks]
+    modes = sorted({r.execution_price for r in risks})
+    if len(modes) > 1:  # price= differs: one from_signals call per execution price
+        return _by_mode(prices, entries, exits, index, risks, init_cash, start)
+    use_open = modes == ["open"]
+    sl = {k: np.ascontiguousarray(v[start:]) for k, v in px.items()}  # one layout: one numba compilation
+    valid = ~np.isnan(sl["close"])
+    ent = np.ascontiguousarray(np.asarray(entries, dtype=bool)[start:] & valid)
+    ext = np.ascontiguousarray(np.asarray(exits, dtype=bool)[start:] & valid)
+    if use_open:
+        ent, ext = _to_next_bar(ent, valid), _to_next_bar(ext, valid)
+    kwargs = {"engine": "numba"} if "engine" in vbt.Portfolio.from_signals.__code__.co_varnames else {}
+    pf = vbt.Portfolio.from_signals(
+        close=sl["close"], entries=ent, exits=ext, open=sl["open"], high=sl["high"], low=sl["low"],
+        price=sl["open"] if use_open else sl["close"], direction="longonly", accumulate=False,
+        size=_col([r.position_size_pct / 100.0 for r in risks]), size_type="percent",
+        fees=_col([r.fees_pct / 100.0 for r in risks]), slippage=_col([r.slippage_pct / 100.0 for r in risks]),
+        sl_stop=_col([s for s, _ in stops]), sl_trail=np.array([t for _, t in stops])[None, :],
+        tp_stop=_col([np.nan if r.take_profit_pct is None else r.take_profit_pct / 100.0 for r in risks]),
+        stop_entry_price="fillprice", stop_exit_price="stopmarket", upon_long_conflict="ignore",
+        init_cash=float(init_cash), **kwargs)
+    orders = pf.orders.records_arr
+    rec_i, rec_f = _pair_orders(orders, sl, risks, start)
+    trades = trades_frame(rec_i, rec_f, index, by_time=False)
+    cash = np.full((T, N), float(init_cash))
+    pos = np.zeros((T, N))
+    cash[start:] = np.asarray(pf.cash())
+    pos[start:] = np.asarray(pf.assets())
+    mark = pd.DataFrame(px["close"]).ffill().to_numpy()
+    with np.errstate(invalid="ignore"):
+        equity = cash + np.where(pos != 0, pos * mark, 0.0)
+    return Simulation(trades, equity, cash, pos, "vectorbt")
+
+
+def _by_mode(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
+             risks: list[RiskSpec], init_cash: float, start: int) -> Simulation:
+    """Columns with different execution prices: simulate each group, put the columns back in order."""
+    T, N = np.shape(prices["close"])
+    equity, cash, pos = np.empty((T, N)), np.empty((T, N)), np.empty((T, N))
+    parts = []
+    for mode in ("close", "open"):
+        cols = np.array([j for j, r in enumerate(risks) if r.execution_price == mode])
+        sub = simulate_vectorbt({k: np.asarray(v)[:, cols] for k, v in prices.items()},
+                                np.asarray(entries)[:, cols], np.asarray(exits)[:, cols], index,
+                                [risks[j] for j in cols], init_cash=init_cash, start=start)
+        equity[:, cols], cash[:, cols], pos[:, cols] = sub.equity, sub.cash, sub.position
+        t = sub.trades.copy()
+        t["column"] = cols[t["column"].to_numpy()]
+        parts.append(t)
+    trades = pd.concat(parts, ignore_index=True).sort_values(["column", "entry_bar"], kind="stable")
+    return Simulation(trades.reset_index(drop=True), equity, cash, pos, "vectorbt")
+
+
+def _pair_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[RiskSpec], start: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Buy/sell order pairs -> the kernel's trade records (rows relative to the full index)."""
+    rows_i: list[list[int]] = []
+    rows_f: list[list[float]] = []
+    close = px["close"]
+    for j in range(close.shape[1]):
+        mine = orders[orders["col"] == j]
+        mine = mine[np.argsort(mine["idx"], kind="stable")]
+        valid = np.flatnonzero(~np.isnan(close[:, j]))
+        for k in range(0, len(mine), 2):
+            buy = mine[k]
+            spent = buy["size"] * buy["price"] + buy["fees"]
+            if k + 1 < len(mine):
+                sell = mine[k + 1]
+                x_bar, x_price, gross, x_fee = int(sell["idx"]), float(sell["price"]), \
+                    sell["size"] * sell["price"], float(sell["fees"])
+                reason = _reason(px, j, int(buy["idx"]), x_bar, float(buy["price"]), risks[j])
+            else:
+                x_bar = int(valid[-1])
+                x_price = float(close[x_bar, j])
+                gross, x_fee, reason = buy["size"] * x_price, 0.0, EXIT_REASONS.index("end_of_data")
+            pnl = gross - x_fee - spent
+            rows_i.append([j, int(buy["idx"]) + start, x_bar + start, reason])
+            rows_f.append([float(buy["price"]), x_price, float(buy["size"]), pnl, pnl / spent * 100.0,
+                           float(buy["fees"]) + x_fee])
+    return (np.array(rows_i, dtype=np.int64).reshape(-1, 4), np.array(rows_f, dtype=np.float64).reshape(-1, 6))
+
+
+def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: float, r: RiskSpec) -> int:
+    """Why vectorbt closed a trade: a stop whose level the exit bar reached, else the signal."""
+    from ..kernels.simulate import stop_fill_nb
+
+    highs = px["high"][e_bar + 1:x_bar, j]
+    peak = max(entry, float(np.nanmax(highs))) if np.isfinite(highs).any() else entry
+    o, h, lo, c = (float(px[k][x_bar, j]) for k in ("open", "high", "low", "close"))
+    o = c if np.isnan(o) else o
+    h = max(o, c) if np.isnan(h) else h
+    lo = min(o, c) if np.isnan(lo) else lo
+    frac = [np.nan if v is None else v / 100.0 for v in (r.stop_loss_pct, r.take_profit_pct, r.trailing_stop_pct)]
+    _, reason = stop_fill_nb(o, h, lo, entry, peak, frac[0], frac[1], frac[2])
+    return EXIT_REASONS.index("signal") if reason < 0 else int(reason)
