@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "BacktestResult",
     "CompiledStrategy",
     "Diagnostic",
     "MarketData",
     "ProviderRegistry",
     "RuleEngineError",
     "TradingStrategy",
+    "backtest",
     "compile_strategy",
     "default_registry",
     "dump_strategy",
@@ -46,10 +48,14 @@ _LAZY = {
     "MarketData": ("ruleengine.data.market", "MarketData"),
     "ProviderRegistry": ("ruleengine.data.registry", "ProviderRegistry"),
     "default_registry": ("ruleengine.data.registry", "default_registry"),
+    "backtest": ("ruleengine.backtest.run", "backtest"),
+    "BacktestResult": ("ruleengine.backtest.result", "BacktestResult"),
 }
 
 if TYPE_CHECKING:
     from .api import dump_strategy, load_strategy, validate
+    from .backtest.result import BacktestResult
+    from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy, compile_strategy
     from .compile.evaluate import evaluate
     from .data.market import MarketData

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -134,8 +134,9 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
              symbols: str = typer.Option(..., "--symbols", help="SPY | SPY,QQQ | asset_a=GLD,asset_b=SLV | @file"),
              start: str | None = typer.Option(None, "--start", help="first date (default: 10 years before end)"),
              end: str | None = typer.Option(None, "--end", help="last date (default: the latest available)"),
-             param: list[str] = typer.Option([], "--param", help="name=value: a strategy parameter or a risk "
-                                             "override (stop_loss_pct=4, execution_price=open); repeatable"),
+             param: Annotated[list[str] | None, typer.Option(
+                 "--param", help="name=value: a strategy parameter or a risk override (stop_loss_pct=4, "
+                 "execution_price=open); repeatable")] = None,
              provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
              data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
              init_cash: float = typer.Option(10_000.0, "--init-cash", help="starting cash of each run"),
@@ -150,7 +151,7 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
 
     def go() -> Any:
         compiled = compile_strategy(file)
-        params = parse_param_args(compiled.strategy, param)
+        params = parse_param_args(compiled.strategy, param or [])
         with _progress(enabled=not as_json) as progress:
             result = run_backtest(compiled, symbols, start, end, params=params, provider=provider, data=data,
                                   init_cash=init_cash, portfolio=portfolio, progress=progress,
@@ -188,7 +189,7 @@ class _progress:
             self.task = self.bar.add_task(step, total=total)
         self.bar.update(self.task, completed=done, total=total, description=step)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
 
@@ -205,28 +206,34 @@ _SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", 
 
 def _print_backtest(result: Any, report: str | None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
 
     from .backtest.report import fmt
 
     console = Console(file=sys.stdout)
+    if not console.is_terminal:  # piped: wide enough for the tables and the fill contract's lines
+        console = Console(file=sys.stdout, width=120)
     p = result.provenance
     if result.synthetic:
         console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
                             "or a market-data provider for a real backtest.[/]", title="SYNTHETIC DATA",
                             style="bold red"))
     first = result.results[0]
-    console.print(f"[bold]{p.strategy_name}[/]  {p.start} .. {p.end} ({first.data.bars} {p.frequency} bars, "
-                  f"data: {', '.join(f'{k}={v}' for k, v in first.data.providers.items())}), initial cash "
-                  f"{p.init_cash:,.0f}" + (", one portfolio" if p.portfolio else ""))
+    console.print(f"[bold]{escape(p.strategy_name)}[/]")
+    console.print(f"{p.start} .. {p.end} ({first.data.bars} {p.frequency} bars), data: "
+                  + ", ".join(f"{k}={v}" for k, v in first.data.providers.items())
+                  + f", initial cash {p.init_cash:,.0f}" + (", one portfolio" if p.portfolio else ""))
     if len(result.results) == 1:
         run = result.results[0]
-        table = Table(title=f"{run.label}: metrics (benchmark {run.benchmark.symbol})")
+        table = Table(title=escape(run.label))
         table.add_column("metric")
         table.add_column("value", justify="right")
         m = run.metrics.model_dump()
         for key, label, unit in _SUMMARY:
+            if key == "benchmark_return_pct":
+                label = escape(f"benchmark {run.benchmark.symbol} (buy & hold)")
             table.add_row(label, fmt(m[key], unit))
         console.print(table)
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(run.exit_reasons().items()))
@@ -236,17 +243,18 @@ def _print_backtest(result: Any, report: str | None) -> None:
     _print_trades(console, [t for r in result.results for t in r.trades])
     risk = first.risk
     used = set(risk.get("defaults_used", []))
-    console.print("risk: " + ", ".join(f"{k}={'off' if v is None else v}" + (" (default)" if k in used else "")
-                                       for k, v in risk.items() if k != "defaults_used"))
-    console.print(Panel(first.fill_contract.rstrip(), title="fill contract", style="dim"))
+    console.print("risk: " + escape(", ".join(f"{k}={'off' if v is None else v}" + (" (default)" if k in used else "")
+                                       for k, v in risk.items() if k != "defaults_used")))
+    console.print(first.fill_contract.rstrip(), markup=False, highlight=False, soft_wrap=True, style="dim")
     for w in result.warnings:
-        console.print(f"[yellow]warning[{w['code']}][/]: {w['message']}" + (f" ({w['hint']})" if w.get("hint") else ""),
-                      highlight=False)
+        hint = f" ({w['hint']})" if w.get("hint") else ""
+        console.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)
     if report:
         console.print(f"report: {report}")
 
 
 def _runs_table(runs: list[Any]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     from .backtest.report import fmt
@@ -261,7 +269,7 @@ def _runs_table(runs: list[Any]) -> Any:
             table.add_row(f"... {len(ordered) - 40} more", *[""] * 7)
             continue
         m = r.metrics
-        table.add_row(r.label, fmt(m.total_trades, "n"), fmt(m.win_rate, "%"), fmt(m.total_return_pct, "%"),
+        table.add_row(escape(r.label), fmt(m.total_trades, "n"), fmt(m.win_rate, "%"), fmt(m.total_return_pct, "%"),
                       fmt(m.benchmark_return_pct, "%"), fmt(m.max_drawdown_pct, "%"), fmt(m.sharpe_ratio),
                       fmt(m.exposure_pct, "%"))
     returns = sorted(r.metrics.total_return_pct for r in runs)
@@ -273,6 +281,7 @@ def _runs_table(runs: list[Any]) -> Any:
 
 
 def _print_trades(console: Any, trades: list[Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     if not trades:
@@ -284,7 +293,7 @@ def _print_trades(console: Any, trades: list[Any]) -> None:
     for col in ("symbol", "entry", "exit", "entry price", "exit price", "pnl", "pnl %", "exit reason"):
         table.add_column(col, justify="right" if "price" in col or "pnl" in col else "left")
     for t in picks:
-        table.add_row(t.symbol, t.entry_time, t.exit_time, f"{t.entry_price:,.4f}", f"{t.exit_price:,.4f}",
+        table.add_row(escape(t.symbol), t.entry_time, t.exit_time, f"{t.entry_price:,.4f}", f"{t.exit_price:,.4f}",
                       f"{t.pnl:,.2f}", f"{t.pnl_pct:+.2f} %", t.exit_reason)
     console.print(table)
 

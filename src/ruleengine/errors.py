@@ -82,6 +82,10 @@ CODES: dict[str, str] = {
     "D116": "symbol skipped (no data)",
     "D117": "invalid symbols specification",
     "D118": "cannot resample to the execution frequency",
+    # backtest (stage 7): warnings about a run's result
+    "D119": "no trades (the entry signals never fired)",
+    "D120": "synthetic data (not the symbol's real prices)",
+    "D121": "benchmark not available (replaced)",
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.

@@ -1,0 +1,215 @@
+"""The HTML report of a backtest: one self-contained file (plotly.js inline, so it works offline).
+
+Per run: equity against the benchmark, drawdown, the traded price with entry/exit markers, the metrics, the
+resolved risk (defaults marked) and the trade table; once: the SYNTHETIC banner when any data were synthetic,
+the warnings, a table of all runs for a universe, the fill contract and the provenance. A universe shows
+charts for its first `max_runs` runs (the table lists every run).
+
+A small script marks ``<body data-report-status="ok N">`` once every chart has drawn its traces (or
+``error ...`` on a JavaScript error or an empty chart), so that a headless browser can check the file.
+
+Example:
+    >>> res = ruleengine.backtest("rules/golden_cross.yaml", "SPY")  # doctest: +SKIP
+    >>> write_report(res, "report.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from .result import BacktestResult, RunResult
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
+h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{border:1px solid #ddd;padding:3px 8px}
+th{background:#f4f4f4;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.banner{background:#b00020;color:#fff;padding:12px 16px;font-weight:bold;font-size:16px;margin:12px 0}
+.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:6px 10px;margin:4px 0;font-size:13px}
+pre{background:#f7f7f7;padding:10px;font-size:12px;white-space:pre-wrap} .muted{color:#777;font-size:12px}
+.grid{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
+"""
+
+_CHECK_JS = """
+<script>
+(function(){
+  function mark(s){document.body.setAttribute('data-report-status', s);}
+  window.addEventListener('error', function(e){mark('error ' + (e.message || 'script error'));});
+  window.addEventListener('load', function(){
+    if ((document.body.getAttribute('data-report-status') || '').indexOf('error') === 0) return;
+    var plots = document.querySelectorAll('.js-plotly-plot');
+    var empty = 0;
+    plots.forEach(function(p){
+      var traces = (p.data || []).length;
+      var svg = p.querySelector('svg.main-svg');
+      var drawn = p.querySelectorAll('.scatterlayer .trace').length;
+      if (!traces || !svg || !drawn) empty += 1;
+    });
+    mark(empty || !plots.length ? 'error ' + empty + ' empty of ' + plots.length + ' charts'
+                                : 'ok ' + plots.length);
+  });
+})();
+</script>
+"""
+
+_METRIC_LABELS = [
+    ("total_return_pct", "Total return", "%"), ("benchmark_return_pct", "Benchmark return", "%"),
+    ("total_return_dollars", "Total return ($)", "$"), ("final_equity", "Final equity", "$"),
+    ("cagr_pct", "CAGR", "%"), ("max_drawdown_pct", "Max drawdown", "%"), ("sharpe_ratio", "Sharpe", ""),
+    ("sortino_ratio", "Sortino", ""), ("calmar_ratio", "Calmar", ""), ("exposure_pct", "Exposure", "%"),
+    ("total_trades", "Trades", "n"), ("winning_trades", "Winning", "n"), ("losing_trades", "Losing", "n"),
+    ("win_rate", "Win rate", "%"), ("avg_win_pct", "Avg win", "%"), ("avg_loss_pct", "Avg loss", "%"),
+    ("profit_factor", "Profit factor", ""), ("best_trade_pct", "Best trade", "%"),
+    ("worst_trade_pct", "Worst trade", "%"), ("avg_holding_bars", "Avg holding (bars)", ""),
+    ("avg_holding_days", "Avg holding (days)", ""),
+]
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    """A metric as text: None as an em dash, percentages with 2 decimals, money with thousands separators."""
+    if value is None:
+        return "\u2014"
+    if unit == "n" or isinstance(value, int) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    if unit == "%":
+        return f"{value:,.2f} %"
+    if unit == "$":
+        return f"{value:,.2f}"
+    return f"{value:,.3f}"
+
+
+def _figure(run: RunResult) -> Any:
+    import numpy as np
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from .metrics import drawdown_pct
+
+    x = run.equity.time
+    equity = np.asarray(run.equity.value, dtype=float)
+    init = run.metrics.final_equity - run.metrics.total_return_dollars
+    has_price = run._close is not None
+    rows = 3 if has_price else 2
+    titles = ["Equity vs benchmark", "Drawdown (%)"] + ([f"Price: {run.label}"] if has_price else [])
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=titles,
+                        row_heights=[0.45, 0.2, 0.35][:rows])
+    fig.add_trace(go.Scatter(x=x, y=equity, name="strategy", line={"color": "#1f77b4"}), row=1, col=1)
+    bench = run._benchmark_equity
+    if bench is not None:
+        fig.add_trace(go.Scatter(x=x, y=np.asarray(bench, dtype=float), name=f"benchmark {run.benchmark.symbol}",
+                                 line={"color": "#888", "dash": "dot"}), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=-drawdown_pct(equity, init), name="drawdown", fill="tozeroy",
+                             line={"color": "#d62728"}), row=2, col=1)
+    if has_price:
+        fig.add_trace(go.Scatter(x=x, y=np.asarray(run._close, dtype=float), name="close",
+                                 line={"color": "#333", "width": 1}), row=3, col=1)
+        if run.trades:
+            fig.add_trace(go.Scatter(
+                x=[t.entry_time for t in run.trades], y=[t.entry_price for t in run.trades], mode="markers",
+                name="entry", marker={"symbol": "triangle-up", "size": 9, "color": "#2ca02c"},
+                text=[f"entry {t.entry_price:.4g}" for t in run.trades], hoverinfo="x+text"), row=3, col=1)
+            fig.add_trace(go.Scatter(
+                x=[t.exit_time for t in run.trades], y=[t.exit_price for t in run.trades], mode="markers",
+                name="exit", marker={"symbol": "triangle-down", "size": 9, "color": "#d62728"},
+                text=[f"exit {t.exit_price:.4g} ({t.exit_reason}, {t.pnl_pct:+.2f} %)" for t in run.trades],
+                hoverinfo="x+text"), row=3, col=1)
+    fig.update_layout(height=300 * rows, margin={"l": 60, "r": 20, "t": 40, "b": 30}, hovermode="x unified",
+                      legend={"orientation": "h", "y": 1.06})
+    return fig
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td class='num'>{c}</td>" if i in numeric else f"<td>{c}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _metrics_table(run: RunResult) -> str:
+    m = run.metrics.model_dump()
+    return _table(["metric", "value"], [[html.escape(label), fmt(m[k], unit)] for k, label, unit in _METRIC_LABELS],
+                  {1})
+
+
+def _risk_table(run: RunResult) -> str:
+    used = set(run.risk.get("defaults_used", []))
+    rows = [[html.escape(k), html.escape("off" if v is None else str(v)) + (" <i>(default)</i>" if k in used else "")]
+            for k, v in run.risk.items() if k != "defaults_used"]
+    return _table(["risk", "value"], rows)
+
+
+def _trades_table(run: RunResult, limit: int = 300) -> str:
+    if not run.trades:
+        return "<p class='muted'>No trades.</p>"
+    cols = ["symbol", "entry_time", "exit_time", "entry_price", "exit_price", "size", "pnl", "pnl_pct",
+            "exit_reason"]
+    rows = [[html.escape(t.symbol), t.entry_time, t.exit_time, f"{t.entry_price:,.4f}", f"{t.exit_price:,.4f}",
+             f"{t.size:,.4f}", f"{t.pnl:,.2f}", f"{t.pnl_pct:+.2f} %", html.escape(t.exit_reason)]
+            for t in run.trades[:limit]]
+    more = (f"<p class='muted'>{len(run.trades) - limit} more trades in the JSON output.</p>"
+            if len(run.trades) > limit else "")
+    return _table(cols, rows, {3, 4, 5, 6, 7}) + more
+
+
+def _runs_table(result: BacktestResult) -> str:
+    rows = []
+    for r in result.results:
+        m = r.metrics
+        rows.append([html.escape(r.label), fmt(m.total_trades, "n"), fmt(m.win_rate, "%"),
+                     fmt(m.total_return_pct, "%"), fmt(m.benchmark_return_pct, "%"), fmt(m.max_drawdown_pct, "%"),
+                     fmt(m.sharpe_ratio)])
+    return _table(["run", "trades", "win rate", "return", "benchmark", "max drawdown", "sharpe"], rows,
+                  {1, 2, 3, 4, 5, 6})
+
+
+def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | None = None) -> str:
+    """The report as one HTML document (plotly.js inline)."""
+    p = result.provenance
+    name = title or f"Backtest: {p.strategy_name}"
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(name)}</title>",
+             f"<style>{_CSS}</style></head><body data-report-status='loading'>", _CHECK_JS,
+             f"<h1>{html.escape(name)}</h1>",
+             (f"<p class='muted'>{html.escape(str(p.start))} .. {html.escape(str(p.end))} "
+              f"({html.escape(str(p.frequency))} bars), initial cash {p.init_cash:,.2f}, engine "
+              f"{html.escape(p.engine)}{', one portfolio' if p.portfolio else ''}; strategy sha256 "
+              f"{p.strategy_hash[:16]}</p>")]
+    if result.synthetic:
+        parts.append("<div class='banner'>SYNTHETIC DATA: these are not the symbols' real prices "
+                     "(sample provider). Do not read anything into the numbers.</div>")
+    for w in result.warnings:
+        parts.append(f"<div class='warn'><b>{html.escape(str(w.get('code')))}</b> "
+                     f"{html.escape(str(w.get('message')))}</div>")
+    if len(result.results) > 1:
+        parts += ["<h2>Runs</h2>", _runs_table(result)]
+    shown = result.results[:max_runs]
+    if len(result.results) > max_runs:
+        parts.append(f"<p class='muted'>Charts for the first {max_runs} of {len(result.results)} runs.</p>")
+    for i, run in enumerate(shown):
+        fig = _figure(run)
+        chart = fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"run-{i}",
+                            config={"displaylogo": False, "responsive": True})
+        parts += [f"<h2>{html.escape(run.label)}</h2>",
+                  (f"<p class='muted'>benchmark: {html.escape(str(run.benchmark.symbol))}; data: "
+                   f"{html.escape(', '.join(f'{k}={v}' for k, v in run.data.providers.items()))}"
+                   f"{' (SYNTHETIC)' if run.data.synthetic else ''}; {run.data.bars} bars</p>"),
+                  chart, "<div class='grid'>", _metrics_table(run), _risk_table(run), "</div>",
+                  "<h3>Trades</h3>", _trades_table(run)]
+    contract = result.results[0].fill_contract if result.results else ""
+    parts += ["<h2>Fill contract</h2>", f"<pre>{html.escape(contract)}</pre>", "<h2>Provenance</h2>",
+              _table(["field", "value"], [[html.escape(k), html.escape(str(v))]
+                                          for k, v in p.model_dump(mode="json").items()]),
+              "</body></html>"]
+    return "\n".join(parts)
+
+
+def write_report(result: BacktestResult, path: str | Path, **kwargs: Any) -> str:
+    """Write `render_report(result)` to `path`; returns the path written."""
+    out = Path(path)
+    out.write_text(render_report(result, **kwargs), encoding="utf-8")
+    return str(out)
+
+
+__all__ = ["fmt", "render_report", "write_report"]
