@@ -134,3 +134,33 @@ def test_unknown_frequency_and_calendar_are_diagnostics():
     with pytest.raises(RuleEngineError) as err:
         session_bounds(["2019-12-23"], calendar="XNYZ")
     assert err.value.diagnostics[0].code == "D118"
+
+
+def test_session_table_file_equals_the_calendar_and_spares_the_import(tmp_path, monkeypatch) -> None:
+    """The on-disk session table is exactly exchange_calendars' XNYS; a new process then skips the import."""
+    import subprocess
+    import sys
+
+    import exchange_calendars as xcals
+
+    from ruleengine.data import calendar as cal_mod
+
+    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(cal_mod, "_CALENDARS", {})
+    built = cal_mod.get_calendar("XNYS")  # builds and writes the file
+    files = list((tmp_path / "calendars").glob("XNYS-*.npz"))
+    assert len(files) == 1
+    monkeypatch.setattr(cal_mod, "_CALENDARS", {})
+    read = cal_mod.get_calendar("XNYS")  # reads it back
+    ref = xcals.get_calendar("XNYS", start="1990-01-01", end="2040-12-31")
+    assert read.sessions.equals(pd.DatetimeIndex(ref.sessions).tz_localize(None).as_unit("ns"))
+    for got, want in ((read.opens, ref.opens), (read.closes, ref.closes)):
+        want_utc = pd.DatetimeIndex(want)
+        want_utc = want_utc.tz_localize("UTC") if want_utc.tz is None else want_utc.tz_convert("UTC")
+        assert pd.DatetimeIndex(got).equals(want_utc.as_unit("ns"))
+    assert built.sessions.equals(read.sessions)
+    code = ("import sys; from ruleengine.data.calendar import session_bounds; o, c = session_bounds(['2019-12-24']);"
+            "print(c[0], 'exchange_calendars' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "RULEENGINE_CACHE_DIR": str(tmp_path / "data")}).stdout
+    assert out.split()[-1] == "False" and "2019-12-24 18:00:00+00:00" in out

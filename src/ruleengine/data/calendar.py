@@ -1,6 +1,8 @@
 """The exchange session calendar: session opens/closes, bar close instants, business-day arithmetic.
 
-A thin layer over `exchange_calendars` (imported lazily, one cached calendar object per exchange). Session
+A thin layer over `exchange_calendars` (imported lazily, one session table per exchange; the table is also kept
+as a small file in the cache folder, keyed by the exchange_calendars version, so that a new process reads it
+in a millisecond instead of importing and building the calendar in half a second). Session
 *dates* are naive midnight timestamps (or the 00:00 UTC date labels of `ruleengine.data.base`); instants are
 tz-aware UTC. The rule used by alignment: a bar *closes* at
 
@@ -27,7 +29,7 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 
 if TYPE_CHECKING:
-    from exchange_calendars import ExchangeCalendar
+    from pathlib import Path
 
 DEFAULT_CALENDAR = "XNYS"
 EXCHANGE_TZ = "America/New_York"
@@ -43,7 +45,63 @@ FREQUENCIES: tuple[str, ...] = (*INTRADAY_FREQUENCIES, *PERIOD_FREQUENCIES)
 # Built once with generous bounds (0.2 s); rebuilt wider only when a date falls outside them.
 _DEFAULT_START = pd.Timestamp("1990-01-01")
 _DEFAULT_END = pd.Timestamp("2040-12-31")
-_CALENDARS: dict[str, ExchangeCalendar] = {}
+_CALENDARS: dict[str, Sessions] = {}
+
+
+class Sessions:
+    """The part of an exchange calendar this module uses: session dates with their UTC opens and closes."""
+
+    def __init__(self, sessions: pd.DatetimeIndex, opens: np.ndarray, closes: np.ndarray) -> None:
+        self.sessions = pd.DatetimeIndex(sessions).as_unit("ns")
+        self.opens = pd.Series(pd.DatetimeIndex(opens, tz="UTC"), index=self.sessions)
+        self.closes = pd.Series(pd.DatetimeIndex(closes, tz="UTC"), index=self.sessions)
+        self.first_session = self.sessions[0]
+        self.last_session = self.sessions[-1]
+
+    @classmethod
+    def of(cls, cal: Any) -> Sessions:
+        sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None)
+        return cls(sessions, _utc_ns(cal.opens), _utc_ns(cal.closes))
+
+
+def _utc_ns(values: Any) -> np.ndarray:
+    idx = pd.DatetimeIndex(values)
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    return idx.tz_localize(None).as_unit("ns").asi8
+
+
+def _table_path(name: str, lo: pd.Timestamp, hi: pd.Timestamp) -> Path | None:
+    try:
+        from importlib.metadata import version
+
+        from .cache import default_cache_dir
+
+        tag = version("exchange_calendars")
+        return default_cache_dir().parent / "calendars" / f"{name}-{tag}-{lo:%Y%m%d}-{hi:%Y%m%d}.npz"
+    except Exception:  # noqa: BLE001 - no cache folder or metadata: build the calendar instead
+        return None
+
+
+def _read_table(path: Path | None) -> Sessions | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            return Sessions(pd.DatetimeIndex(z["sessions"]), z["opens"], z["closes"])
+    except Exception:  # noqa: BLE001 - a damaged file is rebuilt
+        return None
+
+
+def _write_table(path: Path | None, table: Sessions) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, sessions=table.sessions.asi8, opens=_utc_ns(table.opens), closes=_utc_ns(table.closes))
+        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+    except OSError:
+        pass  # a read-only cache folder only costs the rebuild next time
 
 
 def check_frequency(frequency: str, path: str | None = None) -> str:
@@ -54,10 +112,8 @@ def check_frequency(frequency: str, path: str | None = None) -> str:
     return frequency
 
 
-def get_calendar(name: str = DEFAULT_CALENDAR, start: Any = None, end: Any = None) -> ExchangeCalendar:
-    """The cached `exchange_calendars` calendar `name`, covering at least ``[start, end]``."""
-    import exchange_calendars as xcals
-
+def get_calendar(name: str = DEFAULT_CALENDAR, start: Any = None, end: Any = None) -> Sessions:
+    """The session table of exchange `name` (an `exchange_calendars` name), covering at least ``[start, end]``."""
     lo = min(_DEFAULT_START, pd.Timestamp(start)) if start is not None else _DEFAULT_START
     hi = max(_DEFAULT_END, pd.Timestamp(end)) if end is not None else _DEFAULT_END
     cal = _CALENDARS.get(name)
@@ -65,16 +121,23 @@ def get_calendar(name: str = DEFAULT_CALENDAR, start: Any = None, end: Any = Non
         return cal
     if cal is not None:
         lo, hi = min(lo, cal.first_session), max(hi, cal.last_session)
-    try:
-        with warnings.catch_warnings():  # exchange_calendars' own use of Series.values under pandas 3
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            cal = xcals.get_calendar(name, start=lo.strftime("%Y-%m-%d"), end=hi.strftime("%Y-%m-%d"))
-    except xcals.errors.InvalidCalendarName:
-        hint = did_you_mean(name, xcals.get_calendar_names()) or "an exchange_calendars name such as XNYS"
-        raise RuleEngineError([Diagnostic("D118", f"unknown exchange calendar '{name}'", hint=hint)]) from None
-    _CALENDARS[name] = cal
-    return cal
+    path = _table_path(name, lo, hi)
+    table = _read_table(path)
+    if table is None:
+        import exchange_calendars as xcals
+
+        try:
+            with warnings.catch_warnings():  # exchange_calendars' own use of Series.values under pandas 3
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                built = xcals.get_calendar(name, start=lo.strftime("%Y-%m-%d"), end=hi.strftime("%Y-%m-%d"))
+        except xcals.errors.InvalidCalendarName:
+            hint = did_you_mean(name, xcals.get_calendar_names()) or "an exchange_calendars name such as XNYS"
+            raise RuleEngineError([Diagnostic("D118", f"unknown exchange calendar '{name}'", hint=hint)]) from None
+        table = Sessions.of(built)
+        _write_table(path, table)
+    _CALENDARS[name] = table
+    return table
 
 
 def to_dates(values: Any) -> pd.DatetimeIndex:
@@ -85,7 +148,7 @@ def to_dates(values: Any) -> pd.DatetimeIndex:
     return idx.normalize().as_unit("ns")
 
 
-def _covering(name: str, dates: pd.DatetimeIndex) -> ExchangeCalendar:
+def _covering(name: str, dates: pd.DatetimeIndex) -> Sessions:
     valid = dates[~dates.isna()]
     if len(valid) == 0:
         return get_calendar(name)
