@@ -5,6 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruleengine validate rules/
 .venv/bin/ruleengine explain rules/golden_cross.yaml
-.venv/bin/ruleengine providers
 # no data path and no FMP_API_KEY: the synthetic sample provider answers, and says so
-.venv/bin/ruleengine data show SPY --rows 5
+.venv/bin/ruleengine backtest rules/golden_cross.yaml --symbols SPY

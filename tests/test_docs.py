@@ -105,3 +105,22 @@ def test_readme_data_example_runs(shared_data) -> None:
     finally:
         os.chdir(cwd)
     assert scope["md"].labels == ["SPY"] and len(scope["entries"]) > 0
+
+
+@pytest.mark.realdata
+def test_readme_backtest_example_runs(shared_data) -> None:
+    """The Python example of README's backtest section, as written."""
+    import os
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("## Backtests", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        scope: dict = {}
+        exec("import ruleengine\n" + code, scope)  # noqa: S102 - our own README
+    finally:
+        os.chdir(cwd)
+    run = scope["run"]
+    assert run.symbols == {"prices": "SPY"} and run.metrics.total_trades > 0
+    assert __import__("json").loads(scope["result"].to_json())["success"] is True
