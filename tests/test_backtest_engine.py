@@ -20,8 +20,8 @@ import pytest
 from sim_reference import reference_portfolio, reference_simulate
 
 import ruleengine
-from ruleengine.backtest.engine import simulate, simulate_portfolio
-from ruleengine.backtest.risk import RiskSpec, resolve_risk
+from ruleengine.backtesting.engine import simulate, simulate_portfolio
+from ruleengine.backtesting.risk import RiskSpec, resolve_risk
 from ruleengine.errors import RuleEngineError
 
 pytestmark = pytest.mark.realdata

@@ -1,4 +1,4 @@
-"""`ruleengine.backtest.run.backtest`: orchestration, result model, benchmark, universes, portfolios, grids,
+"""`ruleengine.backtesting.run.backtest`: orchestration, result model, benchmark, universes, portfolios, grids,
 parameter splitting and every bad input as a structured error (sample provider and real data)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from ruleengine.api import load_strategy
-from ruleengine.backtest.engine import simulate
-from ruleengine.backtest.risk import FILL_CONTRACT, resolve_risk
-from ruleengine.backtest.run import backtest, buy_and_hold, parse_param_args, split_params, strategy_hash
+from ruleengine.backtesting.engine import simulate
+from ruleengine.backtesting.risk import FILL_CONTRACT, resolve_risk
+from ruleengine.backtesting.run import backtest, buy_and_hold, parse_param_args, split_params, strategy_hash
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError

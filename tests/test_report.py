@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ruleengine.backtest.report import render_report, write_report
-from ruleengine.backtest.run import backtest
+from ruleengine.backtesting.report import render_report, write_report
+from ruleengine.backtesting.run import backtest
 
 GC = "rules/golden_cross.yaml"
 FAST = {"fast": 10, "slow": 30}

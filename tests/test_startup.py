@@ -109,3 +109,19 @@ def test_cli_validate_is_fast() -> None:
 @pytest.mark.parametrize("module", ["ruleengine.cli", "ruleengine.api", "ruleengine.compile.frontend"])
 def test_validation_modules_import_without_numeric_stack(module: str) -> None:
     assert _heavy_modules(f"import {module}") == []
+
+
+def test_the_backtest_function_is_not_shadowed_by_a_subpackage() -> None:
+    """`ruleengine.backtest` stays the function after every subpackage was imported (a subpackage of the
+    same name would replace the attribute on import)."""
+    import importlib
+    import pkgutil
+
+    import ruleengine
+
+    for info in pkgutil.walk_packages(ruleengine.__path__, "ruleengine."):
+        if info.ispkg:
+            importlib.import_module(info.name)
+    for name in ruleengine.__all__:
+        assert not isinstance(getattr(ruleengine, name), type(ruleengine)), name
+    assert callable(ruleengine.backtest) and ruleengine.backtest.__module__ == "ruleengine.backtesting.run"

@@ -48,14 +48,14 @@ _LAZY = {
     "MarketData": ("ruleengine.data.market", "MarketData"),
     "ProviderRegistry": ("ruleengine.data.registry", "ProviderRegistry"),
     "default_registry": ("ruleengine.data.registry", "default_registry"),
-    "backtest": ("ruleengine.backtest.run", "backtest"),
-    "BacktestResult": ("ruleengine.backtest.result", "BacktestResult"),
+    "backtest": ("ruleengine.backtesting.run", "backtest"),
+    "BacktestResult": ("ruleengine.backtesting.result", "BacktestResult"),
 }
 
 if TYPE_CHECKING:
     from .api import dump_strategy, load_strategy, validate
-    from .backtest.result import BacktestResult
-    from .backtest.run import backtest
+    from .backtesting.result import BacktestResult
+    from .backtesting.run import backtest
     from .compile.compiled import CompiledStrategy, compile_strategy
     from .compile.evaluate import evaluate
     from .data.market import MarketData

@@ -145,8 +145,8 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
              report: str | None = typer.Option(None, "--report", help="write a self-contained HTML report here"),
              no_cache: bool = typer.Option(False, "--no-cache", help="bypass the on-disk data cache")) -> None:
     """Backtest a strategy: metrics, trades and the fill contract (one run per symbol of a universe)."""
-    from .backtest.run import backtest as run_backtest
-    from .backtest.run import parse_param_args
+    from .backtesting.run import backtest as run_backtest
+    from .backtesting.run import parse_param_args
     from .compile.compiled import compile_strategy
 
     def go() -> Any:
@@ -210,7 +210,7 @@ def _print_backtest(result: Any, report: str | None) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from .backtest.report import fmt
+    from .backtesting.report import fmt
 
     console = Console(file=sys.stdout)
     if not console.is_terminal:  # piped: wide enough for the tables and the fill contract's lines
@@ -257,7 +257,7 @@ def _runs_table(runs: list[Any]) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
-    from .backtest.report import fmt
+    from .backtesting.report import fmt
 
     table = Table(title=f"{len(runs)} runs")
     for col in ("run", "trades", "win rate", "return", "benchmark", "max DD", "Sharpe", "exposure"):

@@ -1,4 +1,4 @@
-"""Simulation kernels: the fill contract of ``ruleengine.backtest.risk.FILL_CONTRACT`` (numpy + numba only).
+"""Simulation kernels: the fill contract of ``ruleengine.backtesting.risk.FILL_CONTRACT`` (numpy + numba only).
 
 This is ruleengine's default backtest engine. It is our own kernel rather than vectorbt's
 ``Portfolio.from_signals`` because vectorbt 1.2's numba ``simulate_from_signals_nb`` is not cached (about 12 s
@@ -17,7 +17,7 @@ and ``max_bars`` are int64 (<= 0 = off), ``size`` the fraction of cash (or equit
 
 Trades come back as ``rec_i`` (M, 4) int64 = (column, entry_bar, exit_bar, exit_reason) and ``rec_f``
 (M, 6) float64 = (entry_price, exit_price, size, pnl, pnl_pct, fees) plus the count of rows used.
-Exit reason codes index ``ruleengine.backtest.engine.EXIT_REASONS``.
+Exit reason codes index ``ruleengine.backtesting.engine.EXIT_REASONS``.
 """
 import numba
 import numpy as np

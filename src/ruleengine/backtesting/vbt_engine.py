@@ -72,7 +72,7 @@ def _col(values: list[float]) -> np.ndarray:
 def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
                       index: pd.DatetimeIndex, risks: list[RiskSpec], *, init_cash: float = 10_000.0,
                       start: int = 0) -> Simulation:
-    """`ruleengine.backtest.engine.simulate` through ``vbt.Portfolio.from_signals`` (independent columns)."""
+    """`ruleengine.backtesting.engine.simulate` through ``vbt.Portfolio.from_signals`` (independent columns)."""
     import vectorbt as vbt
 
     px = {k: np.asarray(prices[k], dtype=np.float64) for k in ("open", "high", "low", "close")}
