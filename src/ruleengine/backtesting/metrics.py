@@ -170,12 +170,15 @@ def _trade_stats(trades: pd.DataFrame | None) -> dict[str, Any]:
         return {"total_trades": 0, "winning_trades": 0, "losing_trades": 0, "win_rate": None,
                 "avg_win_pct": None, "avg_loss_pct": None, "profit_factor": None, "best_trade_pct": None,
                 "worst_trade_pct": None, "avg_holding_bars": None, "avg_holding_days": None}
-    pnl = trades["pnl"].to_numpy(dtype=np.float64)
-    pct = trades["pnl_pct"].to_numpy(dtype=np.float64)
+    # `trades` is a DataFrame or any mapping of column arrays (the backtest passes array views per run)
+    pnl = np.asarray(trades["pnl"], dtype=np.float64)
+    pct = np.asarray(trades["pnl_pct"], dtype=np.float64)
     wins, losses = pnl > 0, pnl < 0
     gross_loss = -float(pnl[losses].sum())
-    held = (trades["exit_bar"].to_numpy() - trades["entry_bar"].to_numpy()).astype(np.float64)
-    days = (pd.to_datetime(trades["exit_time"]) - pd.to_datetime(trades["entry_time"])) / pd.Timedelta(days=1)
+    held = (np.asarray(trades["exit_bar"]) - np.asarray(trades["entry_bar"])).astype(np.float64)
+    exit_ns = pd.DatetimeIndex(np.asarray(trades["exit_time"])).as_unit("ns").asi8
+    entry_ns = pd.DatetimeIndex(np.asarray(trades["entry_time"])).as_unit("ns").asi8
+    days = (exit_ns - entry_ns) / 86_400e9
     return {
         "total_trades": len(pnl),
         "winning_trades": int(wins.sum()),

@@ -130,6 +130,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
                        strat.data[base].frequency)
     ctx = _Context(md=md, base=base, keep=keep, init_cash=float(init_cash), sets=plan.param_sets,
                    risks=risks, bench=bench, strategy=strat)
+    if not portfolio:
+        ctx.split_trades(sims[0].trades)
     results: list[RunResult] = []
     for i in range(total_runs):
         results.append(ctx.portfolio_run(sims[i], i) if portfolio else ctx.run(sims[0], i))
@@ -363,8 +365,19 @@ class _Context:
         self.md, self.base, self.keep, self.init_cash = md, base, keep, init_cash
         self.sets, self.risks, self.bench, self.strategy = sets, risks, bench, strategy
         self.index = md.index[md.start:]
-        self.times = [_time_text(t, md.frequency) for t in self.index]
+        self.times = _times_text(self.index, md.frequency)
         self.grid_keys = [k for k in sets[0] if len({repr(s[k]) for s in sets}) > 1]
+        self.by_column: dict[int, np.ndarray] | None = None  # run column -> rows of `columns`
+        self.columns: dict[str, np.ndarray] = {}
+
+    def split_trades(self, trades: pd.DataFrame) -> None:
+        """Index the trades by run column once, as plain arrays (filtering the table per run is quadratic)."""
+        t = _with_text_times(trades, self.md.frequency)
+        self.columns = {c: t[c].to_numpy() for c in t.columns}
+        order = np.argsort(self.columns["column"], kind="stable")
+        cols = self.columns["column"][order]
+        starts = np.searchsorted(cols, np.arange(int(cols.max()) + 2 if len(cols) else 1))
+        self.by_column = {c: order[starts[c]:starts[c + 1]] for c in range(len(starts) - 1)}
 
     def _grid_text(self, p: int) -> str:
         """`` [fast=10, slow=50]`` for a run of a parameter grid, else empty."""
@@ -382,7 +395,8 @@ class _Context:
         # (a later listing or an earlier end does not dilute CAGR, Sharpe or exposure).
         valid = np.flatnonzero(np.isfinite(close))
         lo, hi = int(valid[0]), int(valid[-1]) + 1
-        trades = sim.trades[sim.trades["column"] == col]
+        trades: Any = (_Rows(self.columns, self.by_column.get(col, np.empty(0, dtype=np.int64)))
+                       if self.by_column is not None else sim.trades[sim.trades["column"] == col])
         label = self.md.labels[sym_col] + self._grid_text(p)
         own = self.bench.close is None
         bench_close = close if own else self.bench.close
@@ -433,8 +447,8 @@ class _Context:
             label=label, symbols=symbols, params=dict(self.sets[p]), metrics=metrics,
             benchmark=Benchmark(symbol=bench_symbol, total_return_pct=metrics.benchmark_return_pct,
                                 synthetic=self.bench.synthetic),
-            trades=[self._trade(row, names, md.start + lo) for row in trades.itertuples(index=False)],
-            equity=EquityCurve(time=times, value=[float(v) for v in equity]),
+            trades=self._trades(trades, names, md.start + lo),
+            equity=EquityCurve.model_construct(time=times, value=np.asarray(equity, dtype=np.float64).tolist()),
             fill_contract=FILL_CONTRACT, risk=risk,
             data=DataInfo(providers=dict(md.providers), synthetic=bool(md.synthetic), frequency=md.frequency,
                           start=times[0] if times else None, end=times[-1] if times else None, bars=len(times)),
@@ -443,14 +457,61 @@ class _Context:
         run._benchmark_equity = bench_equity
         return run
 
-    def _trade(self, row: Any, names: dict[int, str], offset: int) -> Trade:
-        f = self.md.frequency
-        return Trade(symbol=names.get(int(row.column), str(row.column)),
-                     entry_time=_time_text(row.entry_time, f), exit_time=_time_text(row.exit_time, f),
-                     entry_price=float(row.entry_price), exit_price=float(row.exit_price), size=float(row.size),
-                     pnl=float(row.pnl), pnl_pct=float(row.pnl_pct), fees=float(getattr(row, "fees", 0.0)),
-                     exit_reason=str(row.exit_reason), entry_bar=int(row.entry_bar) - offset,
-                     exit_bar=int(row.exit_bar) - offset)
+    def _trades(self, trades: pd.DataFrame, names: dict[int, str], offset: int) -> list[Trade]:
+        """The run's trades as models, built column-wise (values come from our engine: no re-validation)."""
+        if len(trades) == 0:
+            return []
+        t = trades if isinstance(trades, _Rows) else _with_text_times(trades, self.md.frequency)
+        cols = {c: np.asarray(t[c]).tolist() for c in ("column", "entry_price", "exit_price", "size", "pnl",
+                                                       "pnl_pct", "exit_reason", "entry_bar", "exit_bar",
+                                                       "_entry_text", "_exit_text")}
+        fees = np.asarray(t["fees"]).tolist() if "fees" in t.columns else [0.0] * len(t)
+        out = []
+        for i in range(len(t)):
+            c = int(cols["column"][i])
+            out.append(Trade.model_construct(
+                symbol=names.get(c, str(c)), entry_time=cols["_entry_text"][i], exit_time=cols["_exit_text"][i],
+                entry_price=float(cols["entry_price"][i]), exit_price=float(cols["exit_price"][i]),
+                size=float(cols["size"][i]), pnl=float(cols["pnl"][i]), pnl_pct=float(cols["pnl_pct"][i]),
+                fees=float(fees[i]), exit_reason=str(cols["exit_reason"][i]),
+                entry_bar=int(cols["entry_bar"][i]) - offset, exit_bar=int(cols["exit_bar"][i]) - offset))
+        return out
+
+
+class _Rows:
+    """Some rows of a trade table held as column arrays: ``rows["pnl"]``, ``len(rows)``, ``rows.columns``."""
+
+    def __init__(self, columns: dict[str, np.ndarray], rows: np.ndarray) -> None:
+        self._columns, self._rows = columns, rows
+        self.columns = list(columns)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._columns[name][self._rows]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def _with_text_times(trades: pd.DataFrame, frequency: str) -> pd.DataFrame:
+    """The trades with their entry/exit times as text (`_time_text`), computed for all rows at once."""
+    if "_entry_text" in trades.columns:
+        return trades
+    out = trades.copy()
+    for col, name in (("entry_time", "_entry_text"), ("exit_time", "_exit_text")):
+        out[name] = _times_text(pd.DatetimeIndex(pd.to_datetime(out[col])), frequency)
+    return out
+
+
+def _times_text(ts: pd.DatetimeIndex, frequency: str) -> list[str]:
+    """`_time_text` of many bar labels at once."""
+    if len(ts) == 0:
+        return []
+    # numpy's C formatter: pandas' strftime formats element by element in Python
+    if frequency not in INTRADAY:
+        days = (ts.tz_localize(None) if ts.tz is not None else ts).values.astype("datetime64[D]")
+        return np.datetime_as_string(days).tolist()
+    utc = (ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")).tz_localize(None)
+    return [x + "Z" for x in np.datetime_as_string(utc.values.astype("datetime64[s]")).tolist()]
 
 
 def _time_text(t: Any, frequency: str) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -64,9 +65,9 @@ class MarketData:
     warnings: list[Diagnostic] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # runs left out (no data), by label
 
-    @property
+    @cached_property
     def labels(self) -> list[str]:
-        """A column label per run: the symbol, or ``GLD/SLV`` for a run of several symbols."""
+        """A column label per run: the symbol, or ``GLD/SLV`` for a run of several symbols (computed once)."""
         return [_label(r) for r in self.runs]
 
     @property
@@ -149,11 +150,13 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
     index = index[index <= _last_label(hi, freq)]
     closes = bar_close_times(index, freq)
     inputs: dict[tuple[str, str], np.ndarray] = {}
+    positions: dict[Any, Any] = {}
     for slot, cols in needed.items():
         kind = kinds[slot]
         if kind in PRICE_KINDS:
+            frames = [prices[slot][r[slot]] for r in kept]
             for col in sorted(cols):
-                inputs[(slot, col)] = _matrix([prices[slot][r[slot]] for r in kept], col, index)
+                inputs[(slot, col)] = _matrix(frames, col, index, positions)
             continue
         wanted = list(dict.fromkeys(r[slot] for r in kept))
         rec_lo = fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
@@ -320,20 +323,41 @@ def _union_index(frames: list[pd.DataFrame]) -> pd.DatetimeIndex:
     return idx
 
 
-def _matrix(frames: list[pd.DataFrame], col: str, index: pd.DatetimeIndex) -> np.ndarray:
-    out = np.full((len(frames), len(index)), np.nan).T  # F-ordered (T, S)
+def _matrix(frames: list[pd.DataFrame], col: str, index: pd.DatetimeIndex,
+            positions: dict[Any, Any]) -> np.ndarray:
+    """(T, S) F-ordered values of `col`; `positions` caches each frame's rows in `index` across columns."""
+    out = np.full((len(frames), len(index)), np.nan).T
     for j, f in enumerate(frames):
         if col not in f.columns:
             raise RuleEngineError([Diagnostic("D102", f"price data has no column '{col}'",
                                               hint="columns: " + ", ".join(map(str, f.columns)))])
-        values = f[col].to_numpy(dtype=np.float64, na_value=np.nan)
-        if len(f.index) == len(index) and f.index.equals(index):
+        values = _column_values(f, col, positions)
+        key = id(f)
+        if key not in positions:
+            same = len(f.index) == len(index) and f.index.equals(index)
+            positions[key] = None if same else index.get_indexer(f.index)
+        pos = positions[key]
+        if pos is None:
             out[:, j] = values
             continue
-        pos = index.get_indexer(f.index)
         ok = pos >= 0
         out[pos[ok], j] = values[ok]
     return out
+
+
+def _column_values(f: pd.DataFrame, col: str, cache: dict[Any, Any]) -> np.ndarray:
+    """float64 values of one column. The frame is converted once for all its columns: pandas deep-copies a
+    frame's ``attrs`` into every Series taken from it, which costs more than the values themselves."""
+    key = ("values", id(f))
+    if key not in cache:
+        try:
+            cache[key] = f.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):  # a non-numeric extra column: take the asked ones one by one
+            cache[key] = None
+    whole = cache[key]
+    if whole is None:
+        return f[col].to_numpy(dtype=np.float64, na_value=np.nan)
+    return whole[:, f.columns.get_loc(col)]
 
 
 def _align(kind: str, records: pd.DataFrame, index: pd.DatetimeIndex, freq: str,
