@@ -30,6 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# BLAS worker threads keep spinning for a while after a BLAS call and then occupy the second core while the
+# next engine runs (measured: ruleengine's column-parallel call lost its whole gain right after a vectorbt
+# call). Neither engine computes its signals with BLAS, so one BLAS thread changes no engine's own work.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 RESULTS = HERE / "results"
@@ -213,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     from ruleengine.compile.execute import default_threads
 
     env["ruleengine threads (column-parallel, nogil kernels)"] = default_threads()
+    env["BLAS threads (OPENBLAS/OMP/MKL_NUM_THREADS)"] = os.environ.get("OPENBLAS_NUM_THREADS")
     env["import vectorbt (in process)"] = round(vbt_import_s, 3)
     env["import ruleengine compile stack (in process)"] = round(re_import_s, 3)
 
