@@ -148,3 +148,39 @@ def test_a_universe_of_500_symbols_loads_from_local_files(shared_data: Path) -> 
     assert all(w.code == "D116" for w in md.warnings) and len(md.warnings) == len(md.skipped)
     entries, _ = ruleengine.compile_strategy(GOLDEN).signals(md)
     assert entries.shape == (md.n_rows - md.start, md.n_cols)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("rule, symbols", [
+    ("golden_cross.yaml", "SPY,NOPE,QQQ,AAPL,LEHMQ,BHF"),
+    ("pairs_zscore.yaml", "asset_a=GLD,asset_b=TLT"),
+    ("pe_ratio_earnings.yaml", "AAPL,MSFT"),
+])
+def test_matrix_fast_path_equals_frame_by_frame_binding(shared_data: Path, rule: str, symbols: str) -> None:
+    """Prices taken side by side from the long file equal the per-symbol frames path, value for value."""
+    from ruleengine.data.base import Provider
+    from ruleengine.data.local import LocalProvider
+    from ruleengine.data.registry import ProviderRegistry
+
+    local = LocalProvider(shared_data)
+
+    class FramesOnly(Provider):  # the same files through the plain provider contract (no fetch_matrix)
+        name, cacheable = "local", False
+        kinds = property(lambda self: local.kinds)
+
+        def fetch(self, request):  # type: ignore[no-untyped-def]
+            return local.fetch(request)
+
+    fast_reg, slow_reg = ProviderRegistry(cache=False), ProviderRegistry(cache=False)
+    fast_reg.register(local)
+    slow_reg.register(FramesOnly())
+    args = (str(RULES / rule), symbols, "2009-06-01", "2012-12-31")
+    fast = load_market_data(*args, registry=fast_reg, provider="local")
+    slow = load_market_data(*args, registry=slow_reg, provider="local")
+    assert fast.index.equals(slow.index) and fast.start == slow.start
+    assert fast.runs == slow.runs and fast.skipped == slow.skipped
+    assert [w.message for w in fast.warnings] == [w.message for w in slow.warnings]
+    assert fast.inputs.keys() == slow.inputs.keys()
+    for key in fast.inputs:
+        np.testing.assert_array_equal(fast.inputs[key], slow.inputs[key], err_msg=str(key))
+        assert fast.inputs[key].flags.f_contiguous

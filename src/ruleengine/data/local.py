@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
@@ -362,6 +363,54 @@ class LocalProvider(Provider):
             extra["source"] = source
             extra["price_basis"] = DAILY_BASIS.get(source, "as stored")
         return finish(frame, kind=kind, frequency=native, provider=self.name, tz=self.tz, extra_attrs=extra)
+
+    def fetch_matrix(self, symbols: list[str], start: Any, end: Any, frequency: str = "1Day",
+                     columns: Iterable[str] = ("open", "high", "low", "close", "volume")
+                     ) -> tuple[str, pd.DatetimeIndex, dict[str, np.ndarray], dict[str, RuleEngineError]] | None:
+        """The binder's fast path for prices in one long file: (native frequency, union index, column ->
+        (T, S) arrays in the order of `symbols` (plus ``_present``), symbol -> its D110/D111 error).
+
+        None when the symbols live in several files (the binder then fetches frame by frame).
+        """
+        sources, native = self._candidates("ohlcv", frequency)
+        problems: dict[str, RuleEngineError] = {}
+        tables: dict[int, LongTable] = {}
+        stored: list[tuple[str, str]] = []
+        single = self._load(sources[0]) if len(sources) == 1 and sources[0].layout == "long" else None
+        for sym in symbols:
+            found_here = single.lookup(sym) if single is not None else None
+            if found_here is not None and single is not None:  # one long file: no per-symbol file checks
+                tables[id(single)] = single
+                stored.append((sym, found_here))
+                continue
+            try:
+                table, found, _src = self._lookup(sources, sym, "ohlcv", native)
+            except RuleEngineError as exc:
+                problems[sym] = exc
+                continue
+            tables[id(table)] = table
+            stored.append((sym, found))
+        if len(tables) > 1:
+            return None
+        lo, hi = request_bounds("ohlcv", native, start, end, self.tz)
+        cols = list(columns)
+        if not tables:
+            empty = {c: np.empty((0, 0)) for c in [*cols, "_present"]}
+            return native, pd.DatetimeIndex([], tz="UTC"), {**empty, "_symbols": np.array([], dtype=object)}, problems
+        table = next(iter(tables.values()))
+        index, arrays, counts = table.matrix([f for _, f in stored], lo, hi, cols)
+        for (sym, _), n in zip(stored, counts):
+            if n == 0:  # the per-symbol path words the error (with the range the symbol has)
+                try:
+                    self._fetch_one(sources, native, sym, "ohlcv", start, end)
+                except RuleEngineError as exc:
+                    problems[sym] = exc
+        keep = [i for i, (sym, _) in enumerate(stored) if sym not in problems]
+        if len(keep) < len(stored):
+            arrays = {c: np.asfortranarray(v[:, keep]) for c, v in arrays.items()}
+        order = [stored[i][0] for i in keep]
+        arrays["_symbols"] = np.array(order, dtype=object)
+        return native, index, arrays, problems
 
     def fetch_many(self, symbols: Iterable[str], kind: str, start: Any, end: Any, frequency: str = "1Day",
                    *, skip_missing: bool = False) -> dict[str, pd.DataFrame]:

@@ -203,6 +203,7 @@ class LongTable:
             for s, v in zip(self.symbols, first):
                 self.meta.setdefault(s, {})[col] = str(v)
         self._frame = frame.drop(columns=["symbol", *meta_columns])
+        self._float: dict[str, np.ndarray] | None = None  # price columns as arrays, for matrix()
 
     def lookup(self, symbol: str) -> str | None:
         """The stored spelling of `symbol` (exact, else case-insensitive), or None."""
@@ -225,3 +226,35 @@ class LongTable:
         if b <= a:
             return None
         return pd.Timestamp(self._times[a], tz="UTC"), pd.Timestamp(self._times[b - 1], tz="UTC")
+
+    def matrix(self, symbols: list[str], lo: pd.Timestamp, hi: pd.Timestamp,
+               columns: list[str]) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray], np.ndarray]:
+        """Many symbols' rows with ``lo <= time < hi`` put side by side without a frame per symbol.
+
+        Returns the union of their times (UTC), column -> (T, S) float64 F-ordered arrays (NaN where a symbol
+        has no row at a time) plus ``"_present"`` -> (T, S) bool (the symbol has a row there), and the number
+        of rows each symbol had. `symbols` are stored spellings.
+        """
+        if self._float is None:
+            self._float = {c: self._frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
+                           for c in self._frame.columns if c in KIND_COLUMNS["ohlcv"]}
+        spans = []
+        for s in symbols:
+            a, b = self._pos[s]
+            t = self._times[a:b]
+            spans.append((a + int(np.searchsorted(t, lo.value)), a + int(np.searchsorted(t, hi.value))))
+        counts = np.array([j - i for i, j in spans], dtype=np.int64)
+        rows = np.concatenate([np.arange(i, j) for i, j in spans]) if len(spans) else np.empty(0, np.int64)
+        sym = np.repeat(np.arange(len(symbols)), counts)
+        times = self._times[rows]
+        union = np.unique(times)
+        pos = np.searchsorted(union, times)
+        out = {}
+        for c in columns:
+            m = np.full((len(symbols), len(union)), np.nan).T
+            m[pos, sym] = self._float[c][rows]
+            out[c] = m
+        present = np.zeros((len(symbols), len(union)), dtype=bool).T
+        present[pos, sym] = True
+        out["_present"] = present
+        return pd.DatetimeIndex(union, tz="UTC").as_unit("ns"), out, counts

@@ -130,6 +130,11 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
     fetch_lo = _history_start(lo, warm, freq)
     warnings: list[Diagnostic] = []
     universe = len(runs) > 1
+    fast = _fast_prices(strat, needed, kinds, providers, runs, base, fetch_lo, hi, freq, universe, warnings)
+    if fast is not None:
+        index, inputs, kept, skipped = fast
+        return _finish_records(strat, needed, kinds, providers, kept, skipped, index, freq, fetch_lo, hi, lo,
+                               inputs, warnings)
     prices: dict[str, dict[str, pd.DataFrame]] = {}
     for slot in [s for s in needed if kinds[s] in PRICE_KINDS]:
         wanted = list(dict.fromkeys(r[slot] for r in runs))
@@ -148,21 +153,32 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
                               + warnings)
     index = _union_index([prices[base][r[base]] for r in kept])
     index = index[index <= _last_label(hi, freq)]
-    closes = bar_close_times(index, freq)
     inputs: dict[tuple[str, str], np.ndarray] = {}
     positions: dict[Any, Any] = {}
     for slot, cols in needed.items():
-        kind = kinds[slot]
-        if kind in PRICE_KINDS:
+        if kinds[slot] in PRICE_KINDS:
             frames = [prices[slot][r[slot]] for r in kept]
             for col in sorted(cols):
                 inputs[(slot, col)] = _matrix(frames, col, index, positions)
+    return _finish_records(strat, needed, kinds, providers, kept, skipped, index, freq, fetch_lo, hi, lo,
+                           inputs, warnings)
+
+
+def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dict[str, str],
+                    providers: dict[str, Provider], kept: list[Run], skipped: list[str], index: pd.DatetimeIndex,
+                    freq: str, fetch_lo: pd.Timestamp, hi: pd.Timestamp, lo: pd.Timestamp,
+                    inputs: dict[tuple[str, str], np.ndarray], warnings: list[Diagnostic]) -> MarketData:
+    """Align the records slots (earnings, statements, insider trades) onto the bars; build the result."""
+    closes = bar_close_times(index, freq) if any(kinds[s] not in PRICE_KINDS for s in needed) else None
+    for slot, cols in needed.items():
+        kind = kinds[slot]
+        if kind in PRICE_KINDS:
             continue
         wanted = list(dict.fromkeys(r[slot] for r in kept))
         rec_lo = fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
         got = _fetch(providers[slot], wanted, kind, rec_lo, hi, strat.data[slot].frequency, True, warnings, slot,
                      missing_ok=True)
-        aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}
+        aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}  # type: ignore[arg-type]
         for col in sorted(cols):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
     start_row = int(index.searchsorted(_first_label(lo, freq)))
@@ -170,6 +186,61 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
                       providers={s: getattr(p, "name", str(p)) for s, p in providers.items()},
                       synthetic=any(getattr(p, "synthetic", False) for p in providers.values()),
                       warnings=warnings, skipped=skipped)
+
+
+# ----------------------------------------------------------------------------------------------- fast path
+
+
+def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dict[str, str],
+                 providers: dict[str, Provider], runs: list[Run], base: str, fetch_lo: pd.Timestamp,
+                 hi: pd.Timestamp, freq: str, universe: bool, warnings: list[Diagnostic]
+                 ) -> tuple[pd.DatetimeIndex, dict[tuple[str, str], np.ndarray], list[Run], list[str]] | None:
+    """Every price slot straight from a provider's `fetch_matrix` (one long local file: no frame per
+    symbol). None when a provider has none or its bars need resampling: the frame-by-frame path runs."""
+    slots = [s for s in needed if kinds[s] in PRICE_KINDS]
+    got: dict[str, tuple[pd.DatetimeIndex, dict[str, np.ndarray], dict[str, int]]] = {}
+    failed: dict[str, RuleEngineError] = {}
+    for slot in slots:
+        fetch_matrix = getattr(providers[slot], "fetch_matrix", None)
+        if fetch_matrix is None:
+            return None
+        wanted = list(dict.fromkeys(r[slot] for r in runs))
+        res = fetch_matrix(wanted, fetch_lo, hi, _fetch_frequency("ohlcv", strat.data[slot].frequency, freq),
+                           sorted(needed[slot]))
+        if res is None or res[0] != freq:
+            return None
+        _, index, arrays, problems = res
+        failed.update(problems)
+        got[slot] = (index, arrays, {sym: j for j, sym in enumerate(arrays.pop("_symbols"))})
+    if failed and not universe:
+        raise RuleEngineError([d for exc in failed.values() for d in exc.diagnostics])
+    for sym, exc in failed.items():
+        warnings.append(Diagnostic("D116", f"{sym}: {exc.diagnostics[0].message}; skipped", severity="warning",
+                                   path="symbols"))
+    kept = [r for r in runs if all(r[s] in got[s][2] for s in slots)]
+    skipped = [_label(r) for r in runs if r not in kept]
+    if not kept:
+        raise RuleEngineError([Diagnostic("D111", "no symbol has price data in the requested range",
+                                          path="symbols", hint="check the symbols, the dates and the provider")]
+                              + warnings)
+    b_index, b_arrays, b_cols = got[base]
+    present = b_arrays["_present"][:, [b_cols[r[base]] for r in kept]]
+    index = b_index[present.any(axis=1) & (b_index <= _last_label(hi, freq))].rename("time")
+    inputs: dict[tuple[str, str], np.ndarray] = {}
+    for slot in slots:
+        s_index, arrays, cols = got[slot]
+        pick = [cols[r[slot]] for r in kept]
+        rows = s_index.get_indexer(index)
+        ok = rows >= 0
+        for col in sorted(needed[slot]):
+            values = arrays[col]
+            if ok.all():
+                inputs[(slot, col)] = np.asfortranarray(values[np.ix_(rows, pick)])
+            else:
+                m = np.full((len(pick), len(index)), np.nan).T
+                m[ok] = values[np.ix_(rows[ok], pick)]
+                inputs[(slot, col)] = m
+    return index, inputs, kept, skipped
 
 
 # ----------------------------------------------------------------------------------------------- planning
