@@ -86,6 +86,8 @@ CODES: dict[str, str] = {
     "D119": "no trades (the entry signals never fired)",
     "D120": "synthetic data (not the symbol's real prices)",
     "D121": "benchmark not available (replaced)",
+    # sweeps, walk-forward folds and overfitting statistics
+    "D122": "invalid sweep/overfitting input",
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.
