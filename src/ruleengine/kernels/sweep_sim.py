@@ -1,0 +1,204 @@
+"""Fused sweep kernel: the fill contract + the ranking metrics in one pass per column (numpy + numba only).
+
+A sweep evaluates many (parameter set x symbol) columns and keeps only their metrics, so this kernel runs
+the simulation of `ruleengine.kernels.simulate.simulate_nb` (same fill contract, same arithmetic: the bar,
+stop and exit helpers are *called* from that module, the entry sizing and the loop are mirrored line for
+line) and accumulates, instead of trade records and an equity curve, the sums the metrics are derived from
+(`ruleengine.sweep.stats`). Memory per column is one row of `N_STATS` floats, whatever the number of bars.
+
+Layout (as in `simulate.py`): prices are (S, T) C-ordered, one row per symbol; signals (Q, T) C-ordered,
+one row per signal column of the chunk (the transpose of the compiler's F-ordered (T, Q) output, no
+copy). Column c of the sweep reads prices row ``sym[c]`` and signal row ``sig[c]``, with its own risk
+values (per-column arrays of length C, units as in `simulate.py`: fractions, NaN = off, ints <= 0 = off),
+so risk values sweep without recomputing signals. A symbol's run covers rows ``[lo[s], hi[s])``: its
+first to last bar with a close at or after the requested start, exactly the bars `ruleengine.backtest`
+computes a run's metrics on (rows outside hold no close of that symbol, so nothing can happen there).
+
+Accumulated per column (indices are the module constants; the metric formulas are in
+`ruleengine.backtesting.metrics`):
+
+- FINAL equity at the last bar of the run; TRADES, WINS (pnl > 0), LOSSES (pnl < 0), GROSS_PROFIT (sum of
+  winning pnl), GROSS_LOSS (sum of losing pnl, negative), WIN_PCT / LOSS_PCT (sums of pnl %), BEST_PCT /
+  WORST_PCT, HOLD_BARS (sum of exit_bar - entry_bar) and HOLD_DAYS (sum of calendar days held); a position
+  open at the end counts as a trade marked at its last close (end_of_data).
+- MAX_DD: the largest (peak - equity) / peak, the peak starting at the initial cash (a fraction).
+- RET_SUM, RET_SQ, NEG_SQ, N_RET: sum of the bar returns r = equity / previous equity - 1 (the first bar
+  against the initial cash), of r^2, of min(r, 0)^2, and how many were finite.
+- BARS (bars of the run) and IN_MARKET (bars ending with a position held).
+
+Parallelism: `sweep_nb` releases the GIL (``nogil=True``) and works on a column range [c0, c1), so the
+caller runs blocks or chunks on threads (see `ruleengine.sweep.engine`); no numba threading layer is
+involved, which keeps concurrent calls from several Python threads (Dask workers) safe.
+
+Cache caveat: numba's on-disk cache is keyed on this file only. After editing the helpers called from
+`simulate.py`, touch this file (or clear ``__pycache__``) so that the cached sweep kernel is recompiled;
+the tests compare the two engines on every rule and would show a stale kernel.
+"""
+import numba
+import numpy as np
+
+from .simulate import bar_nb, exit_nb
+
+FINAL = 0
+TRADES = 1
+WINS = 2
+LOSSES = 3
+GROSS_PROFIT = 4
+GROSS_LOSS = 5
+WIN_PCT = 6
+LOSS_PCT = 7
+BEST_PCT = 8
+WORST_PCT = 9
+MAX_DD = 10
+RET_SUM = 11
+RET_SQ = 12
+NEG_SQ = 13
+N_RET = 14
+BARS = 15
+IN_MARKET = 16
+HOLD_BARS = 17
+HOLD_DAYS = 18
+N_STATS = 19
+STAT_NAMES = ("final", "trades", "wins", "losses", "gross_profit", "gross_loss", "win_pct", "loss_pct",
+              "best_pct", "worst_pct", "max_dd", "ret_sum", "ret_sq", "neg_sq", "n_ret", "bars", "in_market",
+              "hold_bars", "hold_days")
+_DAY_NS_F = 86_400e9
+
+
+@numba.njit(cache=True, nogil=True)
+def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
+    """Add one closed trade to column c's accumulators (pnl % as `record_nb` computes it)."""
+    pct = pnl / spent * 100.0
+    out[c, TRADES] += 1.0
+    if pnl > 0:
+        out[c, WINS] += 1.0
+        out[c, GROSS_PROFIT] += pnl
+        out[c, WIN_PCT] += pct
+    elif pnl < 0:
+        out[c, LOSSES] += 1.0
+        out[c, GROSS_LOSS] += pnl
+        out[c, LOSS_PCT] += pct
+    if out[c, TRADES] == 1.0 or pct > out[c, BEST_PCT]:
+        out[c, BEST_PCT] = pct
+    if out[c, TRADES] == 1.0 or pct < out[c, WORST_PCT]:
+        out[c, WORST_PCT] = pct
+    out[c, HOLD_BARS] += exit_bar - entry_bar
+    out[c, HOLD_DAYS] += (exit_time - entry_time) / _DAY_NS_F
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl, tp, tsl, max_days, max_bars,
+               size, fees, slip, exec_open, init_cash, out, c):
+    """Simulate column c (prices row j, signals row q) over rows [lo, hi) and fill out[c, :]."""
+    for k in range(N_STATS):
+        out[c, k] = 0.0
+    cash = init_cash
+    units = 0.0
+    in_pos = False
+    entry = peak = spent = 0.0
+    entry_bar = held = entry_time = 0
+    pend_e = pend_x = False
+    last_close = np.nan
+    last_bar = -1
+    prev = init_cash  # equity of the previous bar (bar returns; the first against the initial cash)
+    top = init_cash  # running peak of the equity for the drawdown
+    max_dd = 0.0
+    r_sum = r_sq = r_neg = 0.0
+    n_ret = 0
+    in_market = 0
+    for t in range(lo, hi):
+        cl = close[j, t]
+        if not np.isnan(cl):
+            o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
+            if exec_open:
+                sig_e, sig_x = pend_e, pend_x
+                pend_e, pend_x = entries[q, t], exits[q, t]
+            else:
+                sig_e, sig_x = entries[q, t], exits[q, t]
+            if in_pos:
+                price, _reason, peak, held = exit_nb(o, h, lw, cl, entry, peak, held, entry_time, times[t],
+                                                     sig_e, sig_x, exec_open, sl, tp, tsl, max_days, max_bars)
+                if not np.isnan(price):
+                    adj = price * (1 - slip)
+                    gross = units * adj
+                    fee = gross * fees
+                    cash = cash + (gross - fee)
+                    _trade_nb(out, c, (gross - fee) - spent, spent, entry_bar, t, entry_time, times[t])
+                    units = 0.0
+                    in_pos = False
+            elif sig_e and not sig_x and cash > 0:
+                adj = (o if exec_open else cl) * (1 + slip)
+                spent = min(cash, size * cash)
+                net = spent / (1 + fees)
+                units = net / adj
+                cash = cash - spent
+                entry = adj
+                peak = adj
+                entry_bar = t
+                entry_time = times[t]
+                held = 0
+                in_pos = True
+            last_close = cl
+            last_bar = t
+            eq = cash + units * cl
+        else:  # no bar for this symbol: equity marks the last known close
+            eq = cash + units * last_close if in_pos else cash
+        if units != 0.0:
+            in_market += 1
+        if eq == prev:  # flat (or unchanged): r = 0 exactly, no new peak or drawdown
+            n_ret += 1
+            continue
+        r = eq / prev - 1.0
+        prev = eq
+        if np.isfinite(r):
+            r_sum += r
+            r_sq += r * r
+            if r < 0:
+                r_neg += r * r
+            n_ret += 1
+        if eq > top:
+            top = eq
+        elif top > 0:
+            max_dd = max(max_dd, (top - eq) / top)
+    if in_pos:  # marked at the last close: no exit order, fee or slippage
+        _trade_nb(out, c, units * last_close - spent, spent, entry_bar, last_bar, entry_time, times[last_bar])
+    out[c, FINAL] = prev
+    out[c, MAX_DD] = max_dd
+    out[c, RET_SUM] = r_sum
+    out[c, RET_SQ] = r_sq
+    out[c, NEG_SQ] = r_neg
+    out[c, N_RET] = n_ret
+    out[c, BARS] = hi - lo
+    out[c, IN_MARKET] = in_market
+
+
+@numba.njit(cache=True, nogil=True)
+def sweep_nb(open_, high, low, close, entries, exits, times, lo, hi, sym, sig, sl, tp, tsl, max_days,
+             max_bars, size, fees, slip, exec_open, init_cash, out, c0, c1):
+    """Columns [c0, c1) of a sweep into `out` (C, N_STATS); see the module docstring for the layout.
+
+    Args:
+        open_, high, low, close: (S, T) float64, C-ordered (NaN = no bar).
+        entries, exits: (Q, T) bool, C-ordered: the chunk's signal columns.
+        times: (T,) int64 nanoseconds. lo, hi: (S,) int64, the run rows [lo, hi) of each symbol.
+        sym, sig: (C,) int64: the price row and the signal row of each column.
+        sl, tp, tsl, size, fees, slip: (C,) float64 fractions (NaN = off for the three stops).
+        max_days, max_bars: (C,) int64 (<= 0 = off). exec_open: (C,) bool (fill at the next bar's open).
+        init_cash: starting cash of every column. out: (C, N_STATS) float64, written in rows [c0, c1).
+    """
+    for c in range(c0, c1):
+        j = sym[c]
+        _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], sl[c], tp[c],
+                   tsl[c], max_days[c], max_bars[c], size[c], fees[c], slip[c], exec_open[c], init_cash, out, c)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def stream_nb(open_, high, low, close, sym, lo, hi, c0, c1):
+    """The bandwidth floor: read open/high/low/close of every column's run once (a sum, nothing else)."""
+    total = 0.0
+    for c in range(c0, c1):
+        j = sym[c]
+        for t in range(lo[j], hi[j]):
+            total += open_[j, t] + high[j, t] + low[j, t] + close[j, t]
+    return total

@@ -1,0 +1,543 @@
+"""`sweep()`: evaluate a parameter grid (strategy parameters and risk fields) and rank the combinations.
+
+How a sweep runs:
+
+1. The grid (`ruleengine.sweep.grid`: ``--grid`` axes or PARAM_SCHEMA defaults) and the constraints give the
+   combinations; random search samples them. Each combination splits into *signal* parameters (the
+   strategy's) and *fill* values (risk fields and ``execution_price``): combinations that differ only in
+   fill values share one signal column.
+2. The data are loaded once (or given as ``market``, e.g. a walk-forward slice), with the history the most
+   demanding combination needs (the largest convergence warm-up among the combinations holding an extreme
+   value of a signal parameter; the windows are monotone in their parameters).
+3. The distinct signal sets are cut into chunks (`chunk_sets`: by a memory budget for the signals, and
+   small enough to keep every thread busy). For each chunk, `evaluate_chunk` makes ONE compiler call
+   (`CompiledStrategy.signals_arrays`: indicators shared by the chunk's sets are computed once) and runs
+   every (combination x symbol) column through the fused kernel `ruleengine.kernels.sweep_sim.sweep_nb`,
+   which applies the fill contract and accumulates the metrics without storing trades or equity.
+   Only the metrics table is kept: memory does not grow with the number of combinations beyond it.
+4. Chunks run through a `Runner` (default `thread_runner`: a pool of ``RULEENGINE_THREADS`` or the usable
+   CPUs, at most two chunks per thread in flight; an executor such as Dask passes its own, see `ChunkJob`).
+   The kernel releases the GIL, so one thread's kernel runs while another builds its chunk's plan; compiler
+   calls are serialised by a lock (the compiled strategy's plan cache is not thread-safe).
+   Why nogil threads and not ``numba.prange``: prange needs a thread-safe threading layer for concurrent
+   calls from several Python threads (``workqueue`` is not; here numba picks ``omp``), nogil threads need
+   none and also overlap the kernels with the compiler's Python work. Measured (benchmarks/README.md,
+   "Sweep"): the kernel alone runs in about the same time with prange or two nogil blocks; a fresh sweep is
+   dominated by the compiler's plan building (Python, ~50 us per signal set, holding the GIL), so a second
+   thread gains little on one machine: processes (the local/Dask executors) are what scale it.
+5. `ruleengine.sweep.stats` turns the accumulators into the metrics of `ruleengine.backtesting.metrics`
+   (same definitions), and `SweepResult` ranks them; `SweepResult.detail` re-runs a row through
+   `ruleengine.backtest()`.
+
+Example:
+    >>> res = sweep("rules/golden_cross.yaml", "SPY", "2008-01-01", "2017-12-29", data="../shared/data",
+    ...             grid=["fast=5:50", "slow=20:200:5", "stop_loss_pct=5"], constraints=["fast < slow"])
+    ... # doctest: +SKIP
+    >>> res.table.head(), res.best  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import Diagnostic, RuleEngineError
+from .grid import RISK_AXES, combinations, default_grid, parse_grid
+from .result import SweepResult, build_table
+from .stats import check_metric, metrics_arrays
+
+Progress = Callable[[int, int, str], None]
+
+#: memory budget for one chunk's signals and the compiler's intermediate values
+CHUNK_BUDGET_BYTES = 256 << 20
+#: bytes per bar x symbol x signal set assumed for that budget (entries + exits, and float intermediates)
+BYTES_PER_VALUE = 32
+#: chunk size bounds (signal sets): per-call overhead below; above, the compiler's plan building slows down
+#: per set (measured: ~60 us per set from 256 to 1,024 sets, ~70 at 2,800, ~95 at 8,000)
+MIN_CHUNK, MAX_CHUNK = 64, 1024
+_SIGNALS_LOCK = threading.Lock()
+_FILL = (*RISK_AXES, "execution_price")
+
+
+def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None, *,
+          grid: Sequence[str] | Mapping[str, Any] | None = None, constraints: Sequence[str] = (),
+          metric: str = "sharpe_ratio", top: int = 20, samples: int | None = None, seed: int = 0,
+          params: Mapping[str, Any] | None = None, provider: str | None = None, data: str | None = None,
+          init_cash: float = 10_000.0, chunk_size: int | None = None, market: Any = None,
+          rows: tuple[int, int] | None = None, progress: Progress | None = None, threads: int | None = None,
+          runner: Runner | None = None) -> SweepResult:
+    """Evaluate every combination of a grid on the symbols and rank them by `metric`.
+
+    Args:
+        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or `CompiledStrategy`.
+        symbols, start, end, provider, data: as for `ruleengine.backtest` (`symbols` is ignored when `market`
+            is given; `provider` and `data` are still what `SweepResult.detail` re-runs with).
+        grid: ``["fast=5:50:5", "stop_loss_pct=2:10:2"]`` or a mapping of values; None = `default_grid`.
+        constraints: expressions every combination must satisfy, e.g. ``["fast < slow"]``.
+        metric: the ranking metric (`ruleengine.sweep.stats.METRICS`).
+        top: rows shown by `SweepResult.to_json` / `top_backtests`.
+        samples, seed: random search: evaluate `samples` combinations drawn without replacement.
+        params: fixed values of parameters and risk fields that are not swept.
+        init_cash: starting cash of every run.
+        chunk_size: signal sets per chunk (default `chunk_sets`).
+        market: an already loaded `MarketData` (walk-forward, executors); its requested range is run, or
+            `rows`.
+        rows: (first, end) rows of the market to trade, e.g. a walk-forward training window (default: the
+            requested range, ``market.start`` to the last row).
+        progress: called as ``progress(done, total, step)`` (chunks), the CLI's progress bar.
+        threads: worker threads of the default runner (``RULEENGINE_THREADS`` or the usable CPUs).
+        runner: how chunks are executed (`Runner`; default `thread_runner`): the Dask executor's hook.
+
+    Raises:
+        RuleEngineError: bad grid, constraint, metric or parameters; data errors as in `backtest`.
+    """
+    from ..backtesting.metrics import periods_per_year
+
+    t0 = time.perf_counter()
+    compiled = _compile(strategy)
+    strat = compiled.strategy
+    check_metric(metric)
+    _check_options(top, init_cash, chunk_size)
+    fixed = _fixed(strat, params)
+    axes = parse_grid(strat, grid) if grid is not None else {
+        k: v for k, v in default_grid(strat).items() if k not in fixed}
+    both = sorted(set(axes) & set(fixed))
+    if both:
+        raise RuleEngineError([Diagnostic("D103", f"'{n}' is both swept and fixed", path=f"params.{n}",
+                                          hint="remove it from params or from the grid") for n in both])
+    freq_axis = axes.get("execution_frequency")
+    if freq_axis is not None:
+        if len(freq_axis) > 1:
+            raise RuleEngineError([Diagnostic("D103", "execution_frequency takes one value in a sweep",
+                                              path="grid.execution_frequency",
+                                              hint="run one sweep per bar frequency")])
+        fixed["execution_frequency"] = axes.pop("execution_frequency")[0]
+    combos = combinations(axes, constraints, samples, seed, fixed=_constraint_values(strat, fixed))
+    _tick(progress, 0, 0, "loading data")
+    md = market if market is not None else _load(compiled, symbols, start, end, combos, fixed, provider, data)
+    r0, r1 = _rows(md, rows)
+    warnings: list[Diagnostic] = list(getattr(md, "warnings", []))
+    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    keep = usable_columns(md, base, warnings, r0, r1)
+    job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
+    groups = _group(combos, [n for n in strat.params if n != "execution_price"])
+    size = chunk_size or chunk_sets(md.n_rows, md.n_cols, len(groups), threads)
+    order = [np.array([i for g in groups[c:c + size] for i in g], dtype=np.int64)
+             for c in range(0, len(groups), size)]
+    stats = _execute(job, _Chunks(order, combos, fixed), order, len(combos), runner or thread_runner(threads),
+                     progress)
+    metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency))
+    table = build_table(combos, list(axes), [md.labels[j] for j in keep], metrics, metric)
+    context = _context(compiled, md, keep, base, start, end, provider, data, market is not None or rows is not None,
+                       r0, r1)
+    result = SweepResult(
+        table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
+        warnings=[w.to_dict() for w in _summary(warnings, md)], grid=axes, constraints=list(constraints),
+        combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
+        context=context)
+    first = result.by_combination if len(keep) > 1 else table
+    result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
+    result.elapsed = time.perf_counter() - t0
+    _tick(progress, len(order), len(order), "done")
+    return result
+
+
+# ----------------------------------------------------------------------------------------- execution
+
+
+@dataclass
+class ChunkJob:
+    """What every chunk of one sweep shares; ``job.run(combos)`` is `evaluate_chunk` on it.
+
+    A `Runner` receives the job and the chunks (lists of full parameter dicts) and returns each chunk's
+    accumulators in chunk order: ``(len(chunk) x len(job.columns), N_STATS)``, combination-major. A runner
+    that also splits the symbols calls ``job.run(chunk, columns=part)`` per part of ``job.columns`` and
+    interleaves the parts back (rows are combination-major, column-minor).
+    """
+
+    compiled: Any
+    market: Any
+    init_cash: float
+    start_row: int
+    end_row: int
+    columns: list[int]
+    base: str
+
+    def run(self, combos: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None) -> np.ndarray:
+        return evaluate_chunk(self.compiled, self.market, combos, init_cash=self.init_cash,
+                              start_row=self.start_row, end_row=self.end_row,
+                              columns=self.columns if columns is None else columns, base=self.base)
+
+
+Runner = Callable[[ChunkJob, Sequence[list[dict[str, Any]]]], Iterable[np.ndarray]]
+
+
+def thread_runner(threads: int | None = None) -> Runner:
+    """The default runner: chunks on a pool of `threads` threads (the kernel releases the GIL, so one
+    chunk's kernel runs while another chunk's plan is built); one thread runs them in turn. Stopping the
+    iteration early (an error, Ctrl-C) cancels the chunks not started yet."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..compile.execute import default_threads
+
+    def run(job: ChunkJob, chunks: Sequence[list[dict[str, Any]]]) -> Iterator[np.ndarray]:
+        workers = min(threads or default_threads(), len(chunks))
+        if workers <= 1:
+            for chunk in chunks:
+                yield job.run(chunk)
+            return
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ruleengine-sweep")
+        ahead = 2 * workers  # chunks in flight at most: memory stays bounded whatever the grid size
+        try:
+            futures = {i: pool.submit(job.run, chunks[i]) for i in range(min(ahead, len(chunks)))}
+            for i in range(len(chunks)):
+                result = futures.pop(i).result()
+                if i + ahead < len(chunks):
+                    futures[i + ahead] = pool.submit(job.run, chunks[i + ahead])
+                yield result
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return run
+
+
+class _Chunks(Sequence[list[dict[str, Any]]]):
+    """The chunks as full parameter dicts, built when a runner asks for one (not all at once)."""
+
+    def __init__(self, order: list[np.ndarray], combos: list[dict[str, Any]], fixed: dict[str, Any]) -> None:
+        self.order, self.combos, self.fixed = order, combos, fixed
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return [{**self.fixed, **self.combos[c]} for c in self.order[i].tolist()]
+
+
+def _execute(job: ChunkJob, chunks: Sequence[list[dict[str, Any]]], order: list[np.ndarray], n: int,
+             runner: Runner, progress: Progress | None) -> np.ndarray:
+    """Run the chunks and scatter their rows into one (n x columns, N_STATS) array in combination order."""
+    from ..kernels.sweep_sim import N_STATS
+
+    k = len(job.columns)
+    stats = np.empty((n * k, N_STATS), dtype=np.float64)
+    results = iter(runner(job, chunks))
+    try:
+        for i, rows in enumerate(order):
+            _tick(progress, i, len(order), f"chunk {i + 1}/{len(order)}")
+            part = next(results)
+            stats[(rows[:, None] * k + np.arange(k)[None, :]).ravel()] = part
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    return stats
+
+
+# ----------------------------------------------------------------------------------------- the unit of work
+
+
+def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any]], *,
+                   init_cash: float = 10_000.0, start_row: int | None = None, end_row: int | None = None,
+                   columns: Sequence[int] | None = None, base: str | None = None) -> np.ndarray:
+    """Fill-contract accumulators of every (combination x column) of `market`: the unit an executor ships.
+
+    A pure function of its inputs: one compiler call for the distinct signal sets of `combos`, then the
+    fused kernel over every column, single-threaded (callers parallelise over chunks).
+
+    Args:
+        compiled: the `CompiledStrategy`.
+        market: a `MarketData` (`ruleengine.data.market`).
+        combos: full parameter dicts (strategy parameters and risk fields; absent strategy parameters take
+            their defaults, absent risk fields the document's risk and the timeframe defaults).
+        init_cash: starting cash of every column.
+        start_row, end_row: the rows [start_row, end_row) of `market` to trade (default: its requested
+            range, ``market.start`` to the end); each column runs from its first to its last bar in them.
+        columns: the market columns (runs) to evaluate (default all).
+        base: the price slot traded (default the strategy's price slot).
+
+    Returns:
+        (len(combos) x len(columns), N_STATS) float64, rows combination-major, column-minor; turn them into
+        metrics with `ruleengine.sweep.stats.metrics_arrays`.
+    """
+    import pandas as pd
+
+    from ..backtesting.risk import resolve_risk
+    from ..kernels.sweep_sim import N_STATS, sweep_nb
+
+    strat = compiled.strategy
+    base = base or strat.price_slot() or next(s for s, _ in market.inputs)
+    cols = np.arange(market.n_cols, dtype=np.int64) if columns is None else np.asarray(columns, dtype=np.int64)
+    r0 = market.start if start_row is None else int(start_row)
+    r1 = market.n_rows if end_row is None else int(end_row)
+    n, k = len(combos), len(cols)
+    out = np.empty((n * k, N_STATS), dtype=np.float64)
+    if n == 0 or k == 0:
+        return out
+    signal_names = [p for p in strat.params if p != "execution_price"]
+    sig_index: dict[tuple[Any, ...], int] = {}
+    risk_index: dict[tuple[Any, ...], int] = {}
+    sig_sets: list[dict[str, Any]] = []
+    risks: list[Any] = []
+    u = np.empty(n, dtype=np.int64)
+    r = np.empty(n, dtype=np.int64)
+    for i, combo in enumerate(combos):
+        skey = tuple((p, combo[p]) for p in signal_names if p in combo)
+        j = sig_index.get(skey)
+        if j is None:
+            j = sig_index[skey] = len(sig_sets)
+            sig_sets.append(dict(skey))
+        u[i] = j
+        rkey = tuple((p, combo[p]) for p in _FILL if p in combo)
+        j = risk_index.get(rkey)
+        if j is None:
+            j = risk_index[rkey] = len(risks)
+            risks.append(resolve_risk(strat, dict(rkey)))
+        r[i] = j
+    with _SIGNALS_LOCK:  # the compiled strategy's plan cache is not thread-safe
+        entries, exits, _plan = compiled.signals_arrays(market.inputs, market.n_rows, market.n_cols, sig_sets)
+    prices = [np.ascontiguousarray(market.inputs[(base, c)].T) for c in ("open", "high", "low", "close")]
+    lo, hi = run_rows(market.inputs[(base, "close")], r0, r1)
+    times = np.ascontiguousarray(pd.DatetimeIndex(market.index).as_unit("ns").asi8, dtype=np.int64)
+    rk = np.repeat(r, k)
+    fill = _risk_arrays(risks)
+    sym = np.tile(cols, n)
+    sig = np.repeat(u, k) * market.n_cols + sym
+    sweep_nb(*prices, np.ascontiguousarray(entries.T), np.ascontiguousarray(exits.T), times, lo, hi, sym, sig,
+             *(a[rk] for a in fill), float(init_cash), out, 0, n * k)
+    return out
+
+
+def run_rows(close: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the rows [lo, hi) from its first to its last close in rows [r0, r1) (lo = hi: none).
+
+    These are the bars `ruleengine.backtest` computes a run's metrics on (a universe's union of bars is cut
+    to each symbol's own).
+    """
+    valid = np.isfinite(np.asarray(close)[r0:r1])
+    has = valid.any(axis=0)
+    first = np.argmax(valid, axis=0)
+    last = valid.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
+    lo = np.where(has, r0 + first, r0).astype(np.int64)
+    hi = np.where(has, r0 + last + 1, r0).astype(np.int64)
+    return lo, hi
+
+
+def _risk_arrays(risks: list[Any]) -> list[np.ndarray]:
+    """Per risk spec: sl, tp, tsl, max_days, max_bars, size, fees, slip, exec_open (kernel units)."""
+    def frac(name: str) -> np.ndarray:
+        return np.array([np.nan if getattr(x, name) is None else float(getattr(x, name)) / 100.0 for x in risks])
+
+    return [frac("stop_loss_pct"), frac("take_profit_pct"), frac("trailing_stop_pct"),
+            np.array([x.max_hold_days or 0 for x in risks], dtype=np.int64),
+            np.array([x.max_hold_bars or 0 for x in risks], dtype=np.int64),
+            frac("position_size_pct"), frac("fees_pct"), frac("slippage_pct"),
+            np.array([x.execution_price == "open" for x in risks], dtype=np.bool_)]
+
+
+# ----------------------------------------------------------------------------------------- planning
+
+
+def chunk_sets(n_rows: int, n_cols: int, n_sets: int, threads: int | None = None) -> int:
+    """Signal sets per chunk: within `CHUNK_BUDGET_BYTES`, and at least two chunks per thread when the
+    grid is large enough (so one thread's kernel overlaps another's plan building)."""
+    from ..compile.execute import default_threads
+
+    budget = max(1, CHUNK_BUDGET_BYTES // max(1, BYTES_PER_VALUE * n_rows * n_cols))
+    workers = threads or default_threads()
+    spread = math.ceil(n_sets / (2 * workers)) if workers > 1 else n_sets
+    return int(max(1, min(budget, MAX_CHUNK, max(MIN_CHUNK, spread))))
+
+
+def _group(combos: list[dict[str, Any]], signal_names: list[str]) -> list[list[int]]:
+    """Combination indices grouped by their signal set (first-seen order): a chunk never splits a group."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, c in enumerate(combos):
+        groups.setdefault(tuple(c.get(p) for p in signal_names), []).append(i)
+    return list(groups.values())
+
+
+def _tick(progress: Progress | None, done: int, total: int, step: str) -> None:
+    if progress is not None:
+        progress(done, total, step)
+
+
+# ----------------------------------------------------------------------------------------- inputs
+
+
+def _compile(strategy: Any) -> Any:
+    from ..compile.compiled import CompiledStrategy, compile_strategy
+
+    return strategy if isinstance(strategy, CompiledStrategy) else compile_strategy(strategy)
+
+
+def _check_options(top: Any, init_cash: Any, chunk_size: Any) -> None:
+    problems = []
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        problems.append(Diagnostic("D122", f"top must be a whole number >= 1, got {top!r}", path="top",
+                                   hint="e.g. top=20"))
+    if isinstance(init_cash, bool) or not isinstance(init_cash, (int, float)) or not math.isfinite(init_cash) \
+            or init_cash <= 0:
+        problems.append(Diagnostic("D103", f"init_cash must be a positive amount, got {init_cash!r}",
+                                   path="init_cash", hint="e.g. --init-cash 10000"))
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                   or chunk_size < 1):
+        problems.append(Diagnostic("D122", f"chunk_size must be a whole number >= 1, got {chunk_size!r}",
+                                   path="chunk_size", hint="signal parameter sets per chunk, e.g. 512"))
+    if problems:
+        raise RuleEngineError(problems)
+
+
+def _fixed(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fixed values of `params`, typed and checked (lists belong in the grid)."""
+    from ..backtesting.risk import resolve_risk
+    from ..compile.params import check_value
+    from ..errors import did_you_mean
+
+    out: dict[str, Any] = {}
+    problems: list[Diagnostic] = []
+    for name, value in dict(params or {}).items():
+        if isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0):
+            problems.append(Diagnostic("D103", f"'{name}' has several values in params", path=f"params.{name}",
+                                       hint=f"sweep it with grid={{'{name}': [...]}} / --grid {name}=a,b"))
+        elif name in strat.params:
+            checked = check_value(name, strat.params[name], value)
+            if isinstance(checked, Diagnostic):
+                problems.append(checked)
+            else:
+                out[name] = checked
+        elif name in RISK_AXES:
+            try:
+                resolve_risk(strat, {name: value})
+                out[name] = value
+            except RuleEngineError as exc:
+                problems += exc.diagnostics
+        else:
+            names = [*strat.params, *RISK_AXES]
+            problems.append(Diagnostic("D104", f"unknown parameter '{name}'", path=f"params.{name}",
+                                       hint=did_you_mean(name, names) or "parameters: " + ", ".join(names)))
+    if problems:
+        raise RuleEngineError(problems)
+    return out
+
+
+def _constraint_values(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """Values constraints may read besides the swept names: defaults, the resolved risk, fixed values."""
+    from ..backtesting.risk import resolve_risk
+
+    risk = resolve_risk(strat, {k: v for k, v in fixed.items() if k in _FILL}).to_dict()
+    return {**strat.default_params(), **{k: risk[k] for k in RISK_AXES}, **fixed}
+
+
+def _load(compiled: Any, symbols: Any, start: Any, end: Any, combos: list[dict[str, Any]],
+          fixed: Mapping[str, Any], provider: str | None, data: str | None) -> Any:
+    """The market data with the history the most demanding combination needs."""
+    from ..data.market import load_market_data
+
+    strat = compiled.strategy
+    scalars = {k: v for k, v in fixed.items() if k in strat.params}
+    return load_market_data(compiled, symbols, start, end, params=scalars, provider=provider, data=data,
+                            warmup_bars=_history(compiled, combos, scalars))
+
+
+def _history(compiled: Any, combos: list[dict[str, Any]], fixed: Mapping[str, Any]) -> int:
+    """Convergence warm-up of the combinations holding the lowest or highest value of a signal parameter."""
+    strat = compiled.strategy
+    names = [p for p in strat.params if p != "execution_price" and any(p in c for c in combos[:1])]
+    picks = {0}
+    for p in names:
+        values = [c[p] for c in combos]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            picks.add(int(np.argmax(values)))
+            picks.add(int(np.argmin(values)))
+    sets = [{**{k: v for k, v in fixed.items() if k != "execution_price"},
+             **{p: combos[i][p] for p in names}} for i in sorted(picks)]
+    return int(compiled.converge_bars(sets))
+
+
+def _rows(md: Any, rows: tuple[int, int] | None) -> tuple[int, int]:
+    """The traded rows [r0, r1) of the market: `rows`, or its requested range."""
+    if rows is None:
+        return int(md.start), int(md.n_rows)
+    try:
+        r0, r1 = (int(x) for x in rows)
+    except (TypeError, ValueError):
+        r0, r1 = -1, -1
+    if not 0 <= r0 < r1 <= md.n_rows:
+        raise RuleEngineError([Diagnostic("D122", f"rows must be (first, end) with 0 <= first < end <= "
+                                          f"{md.n_rows}, got {rows!r}", path="rows",
+                                          hint=f"the market data have {md.n_rows} rows")])
+    return r0, r1
+
+
+def usable_columns(md: Any, base: str, warnings: list[Diagnostic], start_row: int | None = None,
+                   end_row: int | None = None) -> list[int]:
+    """Market columns that can be traded in rows [start_row, end_row) (default the requested range): a close
+    there, no price <= 0. As `ruleengine.backtest` decides: in a universe the others are skipped with a D116
+    warning, a single run raises."""
+    r0 = md.start if start_row is None else start_row
+    r1 = md.n_rows if end_row is None else end_row
+    if r0 >= r1:
+        raise RuleEngineError([Diagnostic("D111", "the requested range holds no bar", path="start",
+                                          hint="choose a range with trading sessions")])
+    universe = md.n_cols + len(getattr(md, "skipped", [])) > 1
+    price_keys = [k for k in md.inputs if k[1] in ("open", "high", "low", "close")]
+    keep: list[int] = []
+    problems: list[Diagnostic] = []
+    for j, label in enumerate(md.labels):
+        bad = None
+        if not np.isfinite(md.inputs[(base, "close")][r0:r1, j]).any():
+            bad = Diagnostic("D111", f"{label}: every price in the requested range is missing (NaN)",
+                             path="symbols", hint="check the dates and the data file")
+        for slot, col in price_keys:
+            if bad is None and (md.inputs[(slot, col)][:r1, j] <= 0).any():
+                bad = Diagnostic("D114", f"{label}: {slot}.{col} has prices <= 0", path=f"data.{slot}",
+                                 hint="fix the data (a bad print?) or choose another range")
+        if bad is None:
+            keep.append(j)
+        elif universe:
+            warnings.append(Diagnostic("D116", bad.message + "; skipped", severity="warning", path="symbols"))
+        else:
+            problems.append(bad)
+    if problems:
+        raise RuleEngineError(problems)
+    if not keep:
+        raise RuleEngineError([Diagnostic("D111", "no symbol has usable prices in the requested range",
+                                          path="symbols", hint="check the symbols, the dates and the data")])
+    return keep
+
+
+def _summary(warnings: list[Diagnostic], md: Any) -> list[Diagnostic]:
+    out = list(warnings)
+    if getattr(md, "synthetic", False):
+        tickers = sorted({s for r in md.runs for s in r.values()})
+        shown = ", ".join(f"{t}'s" for t in tickers[:10]) + (f" (+{len(tickers) - 10} more)"
+                                                            if len(tickers) > 10 else "")
+        out.append(Diagnostic("D120", f"SYNTHETIC data: not {shown} real prices", severity="warning",
+                              path="data", hint="use --data PATH or a market-data provider for real prices"))
+    return out
+
+
+def _context(compiled: Any, md: Any, keep: list[int], base: str, start: Any, end: Any, provider: str | None,
+             data: str | None, given: bool, r0: int, r1: int) -> dict[str, Any]:
+    """What `SweepResult.detail` needs to re-run a row through `ruleengine.backtest`."""
+    if given:  # a MarketData passed in (or a row range): the traded rows as dates (UTC times intraday)
+        from ..data.frames import INTRADAY
+
+        fmt = "%Y-%m-%dT%H:%M:%SZ" if md.frequency in INTRADAY else "%Y-%m-%d"
+        start, end = md.index[r0].strftime(fmt), md.index[r1 - 1].strftime(fmt)
+    return {"strategy": compiled, "runs": {md.labels[j]: dict(md.runs[j]) for j in keep}, "start": start,
+            "end": end, "provider": provider, "data": data, "base": base, "history": int(md.start),
+            "rows": (r0, r1)}
+
+
+__all__ = ["CHUNK_BUDGET_BYTES", "ChunkJob", "Runner", "chunk_sets", "evaluate_chunk", "run_rows", "sweep",
+           "thread_runner", "usable_columns"]
