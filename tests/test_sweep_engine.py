@@ -15,9 +15,9 @@ from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
 from ruleengine.kernels import sweep_sim as K
-from ruleengine.sweep.engine import evaluate_chunk, run_rows, sweep
-from ruleengine.sweep.grid import default_grid
-from ruleengine.sweep.stats import METRICS, metrics_arrays
+from ruleengine.sweeping.engine import evaluate_chunk, run_rows, sweep
+from ruleengine.sweeping.grid import default_grid
+from ruleengine.sweeping.stats import METRICS, metrics_arrays
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 RANGE = ("2012-01-01", "2016-12-31")

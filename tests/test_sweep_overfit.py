@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweep.overfit import (
+from ruleengine.sweeping.overfit import (
     EULER_GAMMA,
     annualise_sharpe,
     deannualise_sharpe,

@@ -21,6 +21,7 @@ __all__ = [
     "MarketData",
     "ProviderRegistry",
     "RuleEngineError",
+    "SweepResult",
     "TradingStrategy",
     "backtest",
     "compile_strategy",
@@ -30,7 +31,9 @@ __all__ = [
     "load_data",
     "load_strategy",
     "strict_json_schema",
+    "sweep",
     "validate",
+    "walk_forward",
 ]
 
 _LAZY = {
@@ -50,6 +53,9 @@ _LAZY = {
     "default_registry": ("ruleengine.data.registry", "default_registry"),
     "backtest": ("ruleengine.backtesting.run", "backtest"),
     "BacktestResult": ("ruleengine.backtesting.result", "BacktestResult"),
+    "sweep": ("ruleengine.sweeping.engine", "sweep"),
+    "SweepResult": ("ruleengine.sweeping.result", "SweepResult"),
+    "walk_forward": ("ruleengine.sweeping.walkforward", "walk_forward"),
 }
 
 if TYPE_CHECKING:
@@ -64,6 +70,9 @@ if TYPE_CHECKING:
     from .errors import Diagnostic, RuleEngineError
     from .schema.jsonschema import strict_json_schema
     from .schema.strategy import TradingStrategy
+    from .sweeping.engine import sweep
+    from .sweeping.result import SweepResult
+    from .sweeping.walkforward import walk_forward
 
 
 def __getattr__(name: str) -> Any:

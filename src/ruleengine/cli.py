@@ -167,6 +167,11 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
     _print_backtest(result, report)
 
 
+from .cli_sweep import sweep_command  # only typer at import: `validate` stays light
+
+app.command("sweep")(sweep_command)
+
+
 class _progress:
     """A transient rich progress bar on stderr, shown once a backtest has more than one run."""
 

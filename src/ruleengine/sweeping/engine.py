@@ -2,7 +2,7 @@
 
 How a sweep runs:
 
-1. The grid (`ruleengine.sweep.grid`: ``--grid`` axes or PARAM_SCHEMA defaults) and the constraints give the
+1. The grid (`ruleengine.sweeping.grid`: ``--grid`` axes or PARAM_SCHEMA defaults) and the constraints give the
    combinations; random search samples them. Each combination splits into *signal* parameters (the
    strategy's) and *fill* values (risk fields and ``execution_price``): combinations that differ only in
    fill values share one signal column.
@@ -25,7 +25,7 @@ How a sweep runs:
    "Sweep"): the kernel alone runs in about the same time with prange or two nogil blocks; a fresh sweep is
    dominated by the compiler's plan building (Python, ~50 us per signal set, holding the GIL), so a second
    thread gains little on one machine: processes (the local/Dask executors) are what scale it.
-5. `ruleengine.sweep.stats` turns the accumulators into the metrics of `ruleengine.backtesting.metrics`
+5. `ruleengine.sweeping.stats` turns the accumulators into the metrics of `ruleengine.backtesting.metrics`
    (same definitions), and `SweepResult` ranks them; `SweepResult.detail` re-runs a row through
    `ruleengine.backtest()`.
 
@@ -80,7 +80,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             is given; `provider` and `data` are still what `SweepResult.detail` re-runs with).
         grid: ``["fast=5:50:5", "stop_loss_pct=2:10:2"]`` or a mapping of values; None = `default_grid`.
         constraints: expressions every combination must satisfy, e.g. ``["fast < slow"]``.
-        metric: the ranking metric (`ruleengine.sweep.stats.METRICS`).
+        metric: the ranking metric (`ruleengine.sweeping.stats.METRICS`).
         top: rows shown by `SweepResult.to_json` / `top_backtests`.
         samples, seed: random search: evaluate `samples` combinations drawn without replacement.
         params: fixed values of parameters and risk fields that are not swept.
@@ -266,7 +266,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
 
     Returns:
         (len(combos) x len(columns), N_STATS) float64, rows combination-major, column-minor; turn them into
-        metrics with `ruleengine.sweep.stats.metrics_arrays`.
+        metrics with `ruleengine.sweeping.stats.metrics_arrays`.
     """
     import pandas as pd
 

@@ -2,7 +2,7 @@
 
 The table has one row per (combination, symbol): ``rank`` (1 = best), ``combination`` (the index of the
 combination in `SweepResult.combinations`), ``symbol`` (the run label: ``SPY``, or ``GLD/SLV`` for a pair),
-one column per swept name, then every metric of `ruleengine.sweep.stats.METRICS` (NaN where the metric is
+one column per swept name, then every metric of `ruleengine.sweeping.stats.METRICS` (NaN where the metric is
 undefined: no trades, no variance, no drawdown). Rows are ranked by `metric`, the highest value first, except
 ``max_drawdown_pct`` (the lowest first); undefined values rank last and ties keep the grid order.
 

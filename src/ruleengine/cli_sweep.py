@@ -1,0 +1,241 @@
+"""`ruleengine sweep`: a parameter sweep with optional walk-forward, hold-out and an HTML report.
+
+Only typer and the standard library are imported at module level: `cli.py` registers this command at import,
+and `ruleengine validate` must start without numpy, pandas or numba.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+_DATA_HELP = "a Parquet/CSV file or folder for the local provider (default: $RULEENGINE_DATA)"
+
+
+def sweep_command(
+    file: str = typer.Argument(..., help="strategy file (YAML or JSON)"),
+    symbols: str = typer.Option(..., "--symbols", help="SPY | SPY,QQQ | asset_a=GLD,asset_b=SLV | @file"),
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", help="name=start:stop:step or name=a,b,c (a parameter or a risk field); repeatable. "
+        "Default: every bounded parameter from PARAM_SCHEMA")] = None,
+    constraint: Annotated[list[str] | None, typer.Option(
+        "--constraint", help="an expression every combination satisfies, e.g. 'fast < slow'; repeatable")] = None,
+    metric: str = typer.Option("sharpe_ratio", "--metric", help="ranking metric (max_drawdown_pct: lowest first)"),
+    top: int = typer.Option(20, "--top", help="combinations shown"),
+    samples: int | None = typer.Option(None, "--samples", help="random search: evaluate N combinations"),
+    seed: int = typer.Option(0, "--seed", help="seed of the random search"),
+    walk_forward: str | None = typer.Option(
+        None, "--walk-forward", help="train=BARS,test=BARS[,step=BARS][,anchored]: re-optimise per fold"),
+    holdout: str | None = typer.Option(None, "--holdout", help="keep the last part unseen: 20% or BARS"),
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="name=value: a fixed parameter or risk value (stop_loss_pct=4); repeatable")] = None,
+    start: str | None = typer.Option(None, "--start", help="first date (default: 10 years before end)"),
+    end: str | None = typer.Option(None, "--end", help="last date (default: the latest available)"),
+    provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
+    data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+    init_cash: float = typer.Option(10_000.0, "--init-cash", help="starting cash of each run"),
+    pbo_top: int = typer.Option(200, "--pbo-top", help="best combinations whose returns enter the PBO"),
+    heatmap: str | None = typer.Option(None, "--heatmap", help="x,y: the report's heatmap parameters"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
+    report: str | None = typer.Option(None, "--report", help="write a self-contained HTML report here"),
+) -> None:
+    """Sweep a parameter grid: ranked combinations, walk-forward / hold-out validation, DSR and PBO."""
+    from .cli import _or_exit
+
+    def go() -> Any:
+        from .backtesting.run import parse_param_args
+        from .compile.compiled import compile_strategy
+        from .sweeping.walkforward import walk_forward as run
+
+        compiled = compile_strategy(file)
+        params = parse_param_args(compiled.strategy, param or [])
+        axes = _heatmap_axes(heatmap)
+        with _Progress(enabled=not as_json) as progress:
+            result = run(compiled, symbols, start, end, walk_forward=walk_forward, holdout=holdout,
+                         grid=list(grid) if grid else None, constraints=list(constraint or []), metric=metric,
+                         top=top, samples=samples, seed=seed, params=params, provider=provider, data=data,
+                         init_cash=init_cash, pbo_top=pbo_top, progress=progress)
+        if report:
+            result.write_report(report, heatmap=axes)
+        return result
+
+    try:
+        result = _or_exit(go, as_json)
+    except KeyboardInterrupt:
+        # the chunks already running finish (they hold no Python state); nothing is written
+        sys.stderr.write("\ninterrupted: sweep stopped, no result written\n")
+        raise typer.Exit(130) from None
+    if as_json:
+        sys.stdout.write(result.to_json() + "\n")
+        return
+    _print(result, report, samples, seed)
+
+
+def _heatmap_axes(text: str | None) -> tuple[str, str] | None:
+    from .errors import Diagnostic, RuleEngineError
+
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise RuleEngineError([Diagnostic("D122", f"--heatmap expects two parameters x,y, got '{text}'",
+                                          path="heatmap", hint="e.g. --heatmap fast,slow")])
+    return parts[0], parts[1]
+
+
+class _Progress:
+    """A transient rich progress bar on stderr, shown once a run has lasted a second (short runs stay quiet)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.t0 = enabled, time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> Any:
+        return self.update if self.enabled else None
+
+    def update(self, done: int, total: int, step: str) -> None:
+        if self.bar is None:
+            if total <= 0 or time.perf_counter() - self.t0 < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(step, total=total)
+        self.bar.update(self.task, completed=done, total=total, description=step)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 0) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    from .backtesting.report import fmt
+
+    console = Console(file=sys.stdout)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, width=140)
+    res = wf.sweep
+    if wf.synthetic:
+        console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
+                            "or a market-data provider for a real sweep.[/]", title="SYNTHETIC DATA",
+                            style="bold red"))
+    ctx = res.context
+    name = getattr(ctx.get("strategy"), "strategy", None)
+    console.print(f"[bold]{escape(getattr(name, 'name', 'strategy'))}[/]")
+    r0, r1 = ctx.get("rows", (0, 0))
+    console.print(f"{ctx.get('start')} .. {ctx.get('end')} ({r1 - r0} {res.frequency} bars"
+                  + (", the hold-out excluded" if wf.holdout else "") + f"), {res.n_symbols} symbol(s): "
+                  + escape(", ".join(list(ctx.get("runs", {}))[:10])) + (" ..." if res.n_symbols > 10 else ""))
+    axes = "; ".join(f"{k} {_axis_text(v)}" for k, v in res.grid.items()) or "no axes (one combination)"
+    console.print(f"grid: {escape(axes)}" + (f", constraints: {escape(' and '.join(res.constraints))}"
+                                              if res.constraints else ""))
+    rate = res.n_trials / res.elapsed if res.elapsed > 0 else float("nan")
+    console.print(f"grid size {wf.overfit.grid_size:,}, trials {res.n_trials:,}"
+                  + (f" (random search: {samples:,} samples, seed {seed})" if samples is not None else "")
+                  + f"; search {res.elapsed:.2f} s ({rate:,.0f} combinations/s), total {wf.elapsed:.2f} s")
+    console.print(_top_table(res))
+    _print_overfit(console, wf)
+    if wf.folds:
+        console.print(_folds_table(wf))
+        for label, m in list(wf.stitched_metrics.items())[:10]:
+            console.print(f"stitched out-of-sample {escape(label)}: {m['start']} .. {m['end']} ({m['bars']} bars), "
+                          f"return {fmt(m['total_return_pct'], '%')}, Sharpe {fmt(m['sharpe_ratio'])}, "
+                          f"max DD {fmt(m['max_drawdown_pct'], '%')}")
+    if wf.holdout:
+        h = wf.holdout
+        params = ", ".join(f"{k}={v}" for k, v in h["params"].items())
+        console.print(f"hold-out {h['start']} .. {h['end']} ({h['bars']} bars) with {escape(params)}: "
+                      f"{res.metric} in-sample {fmt(h['is'].get(res.metric))}, hold-out "
+                      f"{fmt(h['oos'].get(res.metric))}, return {fmt(h['oos'].get('total_return_pct'), '%')}, "
+                      f"decay {fmt(h['decay'])}")
+    best = ", ".join(f"{k}={'off' if v is None else v}" for k, v in res.best.items() if k in res.grid)
+    fixed = ", ".join(f"{k}={'off' if v is None else v}" for k, v in res.fixed.items())
+    console.print(f"best: {escape(best or 'the only combination')}" + (f" (fixed: {escape(fixed)})" if fixed else ""))
+    for w in res.warnings:
+        hint = f" ({w['hint']})" if w.get("hint") else ""
+        console.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)
+    if report:
+        console.print(f"report: {report}")
+
+
+def _axis_text(values: list[Any]) -> str:
+    shown = ", ".join("off" if v is None else str(v) for v in values[:6])
+    return f"[{shown}{', ...' if len(values) > 6 else ''}] ({len(values)})"
+
+
+def _top_table(res: Any) -> Any:
+    import math
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .backtesting.report import fmt
+
+    cols = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""), ("max_drawdown_pct", "max DD", "%"),
+            ("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("profit_factor", "PF", "")]
+    cols = [(res.metric, res.metric, "")] + [c for c in cols if c[0] != res.metric]
+    table = Table(title=f"top {min(res.top, len(res.table))} of {len(res.table):,} by {res.metric}")
+    multi = res.n_symbols > 1
+    for h in ["#", *(["symbol"] if multi else []), *res.grid, *[c[1] for c in cols]]:
+        table.add_column(escape(h), justify="right")
+    for rec in res.table.head(res.top).to_dict("records"):
+        cells = [str(rec["rank"]), *([escape(str(rec["symbol"]))] if multi else []),
+                 *["off" if rec[k] is None or (isinstance(rec[k], float) and math.isnan(rec[k])) else escape(str(rec[k]))
+                   for k in res.grid]]
+        for key, _, unit in cols:
+            v = rec[key]
+            v = None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+            cells.append(fmt(int(v) if unit == "n" and v is not None else v, unit))
+        table.add_row(*cells)
+    return table
+
+
+def _print_overfit(console: Any, wf: Any) -> None:
+    s = wf.overfit
+    if s.dsr is not None:
+        d = s.dsr
+        ann = s.periods_per_year ** 0.5
+        console.print(f"deflated Sharpe ratio {d.dsr:.4f}: best Sharpe {d.sr * ann:.3f} (annual) vs {d.sr0 * ann:.3f} "
+                      f"expected from the best of {s.n_trials:,} null trials; {d.n_obs:,} bars, skew {d.skew:.2f}, "
+                      f"kurtosis {d.kurtosis:.2f}")
+    if s.pbo is not None:
+        p = s.pbo
+        console.print(f"probability of backtest overfitting {p.pbo:.4f}: CSCV over the top {p.n_configs:,} "
+                      f"combinations, {p.n_splits} blocks ({p.n_combinations:,} splits); OOS loss probability "
+                      f"{p.prob_oos_loss:.4f}")
+    for note in s.notes:
+        console.print(f"[dim]{note}[/]")
+
+
+def _folds_table(wf: Any) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .backtesting.report import fmt
+
+    spec = wf.spec
+    table = Table(title=f"walk-forward: train {spec['train']}, test {spec['test']}"
+                  + (f", step {spec['step']}" if spec.get("step") else "")
+                  + (", anchored" if spec["anchored"] else ", rolling"))
+    for h in ("fold", "train", "test", "chosen", f"IS {wf.metric}", f"OOS {wf.metric}", "decay"):
+        table.add_column(escape(h), justify="right" if h[:2] in ("IS", "OO", "de") else "left")
+    for i, f in enumerate(wf.folds):
+        table.add_row(str(i + 1), f"{f.train_dates[0]} .. {f.train_dates[1]}", f"{f.test_dates[0]} .. {f.test_dates[1]}",
+                      escape(", ".join(f"{k}={v}" for k, v in f.params.items())), fmt(f.is_metrics.get(wf.metric)),
+                      fmt(f.oos_metrics.get(wf.metric)), fmt(f.decay))
+    table.add_row("mean", "", "", "", fmt(wf.mean_metric("is")), fmt(wf.mean_metric("oos")), fmt(wf.mean_decay))
+    return table
+
+
+__all__ = ["sweep_command"]
