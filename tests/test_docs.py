@@ -124,3 +124,21 @@ def test_readme_backtest_example_runs(shared_data) -> None:
     run = scope["run"]
     assert run.symbols == {"prices": "SPY"} and run.metrics.total_trades > 0
     assert __import__("json").loads(scope["result"].to_json())["success"] is True
+
+
+@pytest.mark.realdata
+def test_readme_sweep_example_runs(shared_data) -> None:
+    """The Python example of README's sweep section, as written."""
+    import os
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("## Sweeps, walk-forward", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        scope: dict = {}
+        exec("import ruleengine\n" + code, scope)  # noqa: S102 - our own README
+    finally:
+        os.chdir(cwd)
+    assert scope["res"].n_trials == len(scope["res"].table) and scope["res"].best["fast"] < scope["res"].best["slow"]
+    assert len(scope["wf"].folds) > 5
