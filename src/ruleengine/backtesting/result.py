@@ -5,6 +5,11 @@ warnings (Diagnostic records, as in error details) and the provenance (strategy 
 package versions). Every float is finite or None: metrics that are undefined (a ratio over zero, no trades)
 are None, never NaN or infinity, so the JSON is valid everywhere.
 
+A backtest of a universe holds thousands of trades and equity points, so `backtest` builds a run's
+``trades`` and ``equity`` (and the report's ``_benchmark_equity``) on first use: the model holds a `Pending`
+recipe instead, which attribute access, serialisation (``model_dump``, ``to_json``), equality and ``repr``
+turn into the real value. The public behaviour and the JSON are the same as for a model built eagerly.
+
 Example:
     >>> r = BacktestResult(results=[], warnings=[], provenance=Provenance(strategy_name="x", strategy_hash="0"))
     >>> r.to_json()[:16]
@@ -13,12 +18,65 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sys
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
+
+_M = TypeVar("_M", bound=BaseModel)
+_set = object.__setattr__
+
+
+def trusted(cls: type[_M], values: dict[str, Any], private: dict[str, Any] | None = None) -> _M:
+    """A model from values that are already of the right types (our engine's): no validation, no copy.
+
+    `model_construct` does the same with more bookkeeping (aliases, defaults); `values` must hold every
+    field, in field order (the JSON's key order), as fresh objects (they are not copied).
+    """
+    m = cls.__new__(cls)
+    _set(m, "__dict__", values)
+    _set(m, "__pydantic_fields_set__", set(values))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", private)
+    return m
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while thousands of small, surviving objects are built.
+
+    A universe's results (and their trades, when first used) are such objects; every 700 of them the
+    collector would scan the young generations, and now and then the whole heap (large after pandas and the
+    data), for cycles that cannot be there. They are collected once, at the first allocation after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class Pending:
+    """A field value built on first use: ``fn(*args)`` (module-level `fn`, so results still pickle)."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.fn, self.args = fn, args
+
+    def build(self) -> Any:
+        return self.fn(*self.args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Pending, (self.fn, *self.args))
 
 
 class Metrics(BaseModel):
@@ -65,11 +123,52 @@ class Trade(BaseModel):
     exit_bar: int
 
 
+_TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees",
+                  "exit_reason")
+_TRADE_FIELDS = tuple(Trade.model_fields)  # symbol, entry_time, exit_time, ..., exit_reason, entry_bar, exit_bar
+
+
+class TradeTable:
+    """The trades of one simulation as column arrays (rows grouped by run); `Trade` models made on demand.
+
+    Args:
+        columns: ``column`` (the simulation column), ``entry_bar``, ``exit_bar`` (rows of the full index),
+            ``entry_price``, ``exit_price``, ``size``, ``pnl``, ``pnl_pct``, ``fees``, ``exit_reason``.
+        times: the bar labels as text from row `start` of the index on (trades never start before it).
+        start: the index row of ``times[0]``.
+        names: the symbol label of each simulation column.
+    """
+
+    def __init__(self, columns: dict[str, Any], times: list[str], start: int, names: list[str]) -> None:
+        self.columns, self.times, self.start, self.names = columns, times, start, names
+        self._lists: list[list[Any]] | None = None
+
+    def models(self, lo: int, hi: int, offset: int) -> list[Trade]:
+        """Rows ``lo:hi`` as `Trade` models, their bars counted from index row `offset` (the run's first bar)."""
+        if self._lists is None:  # Python values of every row at once (numpy's tolist is one C loop)
+            c = {name: self.columns[name].tolist() for name in _TRADE_COLUMNS}
+            times, s, names = self.times, self.start, self.names
+            self._lists = [[names[j] for j in c["column"]], [times[b - s] for b in c["entry_bar"]],
+                           [times[b - s] for b in c["exit_bar"]], c["entry_price"], c["exit_price"], c["size"],
+                           c["pnl"], c["pnl_pct"], c["fees"], [str(x) for x in c["exit_reason"]], c["entry_bar"],
+                           c["exit_bar"]]
+        cols = [col[lo:hi] for col in self._lists]
+        cols[10] = [b - offset for b in cols[10]]
+        cols[11] = [b - offset for b in cols[11]]
+        with gc_paused():  # a portfolio's run can hold tens of thousands of trades
+            return [trusted(Trade, dict(zip(_TRADE_FIELDS, row))) for row in zip(*cols)]
+
+
 class EquityCurve(BaseModel):
     """Equity marked at each bar's close: two arrays of the same length."""
 
     time: list[str]
     value: list[float]
+
+
+def equity_curve(times: list[str], lo: int, hi: int, values: Any) -> EquityCurve:
+    """``EquityCurve`` of bars ``lo:hi`` of `times` with the float array `values` (one per bar)."""
+    return trusted(EquityCurve, {"time": times[lo:hi], "value": values.tolist()})
 
 
 class Benchmark(BaseModel):
@@ -91,8 +190,14 @@ class DataInfo(BaseModel):
     bars: int
 
 
+_LAZY_FIELDS = frozenset({"trades", "equity"})
+
+
 class RunResult(BaseModel):
-    """One run: a symbol, a ``{slot: symbol}`` mapping, or a portfolio of symbols."""
+    """One run: a symbol, a ``{slot: symbol}`` mapping, or a portfolio of symbols.
+
+    ``trades``, ``equity`` and ``_benchmark_equity`` may hold a `Pending` value until first used.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -110,6 +215,47 @@ class RunResult(BaseModel):
     # Series for the HTML report only (not serialised): traded close prices and the benchmark's equity.
     _close: Any = PrivateAttr(default=None)
     _benchmark_equity: Any = PrivateAttr(default=None)
+
+    if not TYPE_CHECKING:
+        def __getattribute__(self, name: str) -> Any:
+            value = object.__getattribute__(self, name)
+            if name in _LAZY_FIELDS and type(value) is Pending:
+                value = value.build()
+                object.__getattribute__(self, "__dict__")[name] = value
+            return value
+
+        def __getattr__(self, name: str) -> Any:  # private attributes (`_benchmark_equity`)
+            value = super().__getattr__(name)
+            if type(value) is Pending:
+                value = value.build()
+                self.__pydantic_private__[name] = value
+            return value
+
+    # Serialising builds a pending value once, like attribute access (typed returns keep the fast serialiser)
+    @field_serializer("trades")
+    def _serialize_trades(self, value: Any) -> list[Trade]:
+        return self.trades if type(value) is Pending else value
+
+    @field_serializer("equity")
+    def _serialize_equity(self, value: Any) -> EquityCurve:
+        return self.equity if type(value) is Pending else value
+
+    def _materialize(self) -> None:
+        """Build every pending value now (comparisons and repr read the fields directly)."""
+        for name in _LAZY_FIELDS:
+            getattr(self, name)
+        for name in self.__private_attributes__:
+            getattr(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunResult):
+            self._materialize()
+            other._materialize()
+        return super().__eq__(other)
+
+    def __repr_args__(self) -> Any:
+        self._materialize()
+        return super().__repr_args__()
 
     def exit_reasons(self) -> dict[str, int]:
         """How many trades ended for each reason."""
@@ -153,11 +299,13 @@ class BacktestResult(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible data."""
-        return self.model_dump(mode="json")
+        with gc_paused():  # builds the pending trades and equity curves: see `gc_paused`
+            return self.model_dump(mode="json")
 
     def to_json(self, indent: int | None = None) -> str:
         """The JSON object: ``{"success": true, "results": [...], "warnings": [...], "provenance": {...}}``."""
-        return self.model_dump_json(indent=indent)
+        with gc_paused():
+            return self.model_dump_json(indent=indent)
 
     def write_report(self, path: str, **kwargs: Any) -> str:
         """Write the self-contained HTML report (see `ruleengine.backtesting.report.write_report`)."""
@@ -174,6 +322,13 @@ def strategy_hash(strategy: Any) -> str:
 
 def package_versions(vectorbt: bool = False) -> dict[str, str]:
     """Versions of Python and the packages a result depends on (vectorbt only when it was used)."""
+    return dict(_versions(vectorbt))
+
+
+@lru_cache(maxsize=2)
+def _versions(vectorbt: bool) -> dict[str, str]:
+    """Looked up once per process: reading package metadata takes milliseconds, and the loaded code does
+    not change while the process runs."""
     from importlib import metadata
 
     names = ["ruleengine", "numpy", "pandas", "numba", "pydantic"] + (["vectorbt"] if vectorbt else [])
@@ -186,5 +341,5 @@ def package_versions(vectorbt: bool = False) -> dict[str, str]:
     return out
 
 
-__all__ = ["BacktestResult", "Benchmark", "DataInfo", "EquityCurve", "Metrics", "Provenance", "RunResult", "Trade",
-           "package_versions", "strategy_hash"]
+__all__ = ["BacktestResult", "Benchmark", "DataInfo", "EquityCurve", "Metrics", "Pending", "Provenance", "RunResult",
+           "Trade", "TradeTable", "equity_curve", "gc_paused", "package_versions", "strategy_hash", "trusted"]

@@ -28,6 +28,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,17 +38,21 @@ from ..data.frames import INTRADAY
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 from ..schema.strategy import TradingStrategy
 from .engine import ENGINES
-from .metrics import compute_metrics
+from .metrics import compute_metrics_batch
 from .result import (
     BacktestResult,
     Benchmark,
     DataInfo,
-    EquityCurve,
+    Metrics,
+    Pending,
     Provenance,
     RunResult,
-    Trade,
+    TradeTable,
+    equity_curve,
+    gc_paused,
     package_versions,
     strategy_hash,
+    trusted,
 )
 from .risk import FILL_CONTRACT, RISK_FIELDS, resolve_risk
 
@@ -113,9 +118,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     entries, exits, plan = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, strat_params or None)
     n_sets, n_sym = len(plan.param_sets), md.n_cols
     cols = [p * n_sym + s for p in range(n_sets) for s in keep]
-    prices = {c: np.asfortranarray(np.tile(md.inputs[(base, c)][:, keep], (1, n_sets)))
-              for c in ("open", "high", "low", "close")}
-    entries, exits = np.asfortranarray(entries[:, cols]), np.asfortranarray(exits[:, cols])
+    prices = {c: _take_columns(md.inputs[(base, c)], keep * n_sets) for c in ("open", "high", "low", "close")}
+    entries, exits = _take_columns(entries, cols), _take_columns(exits, cols)
     tick("simulating")
     if portfolio:
         sims = [simulate_portfolio({c: v[:, p * k:(p + 1) * k] for c, v in prices.items()},
@@ -130,17 +134,21 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
                        strat.data[base].frequency)
     ctx = _Context(md=md, base=base, keep=keep, init_cash=float(init_cash), sets=plan.param_sets,
                    risks=risks, bench=bench, strategy=strat)
-    if not portfolio:
-        ctx.split_trades(sims[0].trades)
-    results: list[RunResult] = []
+    with gc_paused():  # thousands of small objects that all survive
+        results = ([ctx.portfolio_run(sims[p], p) for p in range(n_sets)] if portfolio
+                   else ctx.independent_runs(sims[0]))
     for i in range(total_runs):
-        results.append(ctx.portfolio_run(sims[i], i) if portfolio else ctx.run(sims[0], i))
         tick(f"results {i + 1}/{total_runs}")
     warnings += _summary_warnings(results, md, universe)
     tick("done")
     provenance = _provenance(strat, params, risk_over, symbols, md, init_cash, portfolio, engine,
                              bench.symbol)
     return BacktestResult(results=results, warnings=[w.to_dict() for w in warnings], provenance=provenance)
+
+
+def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:
+    """``x[:, columns]`` as a column-major array (what the engine reads) in one copy."""
+    return x.T[columns].T
 
 
 # ------------------------------------------------------------------------------------------ parameters
@@ -235,10 +243,31 @@ def _typed(strategy: TradingStrategy, name: str, text: str) -> Any:
 # ------------------------------------------------------------------------------------------ checks
 
 
-def _compile(strategy: Any) -> Any:
-    from ..compile.compiled import CompiledStrategy, compile_strategy
+_COMPILED: dict[tuple[str | None, str], Any] = {}  # (file, document text) -> CompiledStrategy, recent ones
 
-    return strategy if isinstance(strategy, CompiledStrategy) else compile_strategy(strategy)
+
+def _compile(strategy: Any) -> Any:
+    """The compiled strategy; a file or text compiled before (same path, same text) is reused.
+
+    Parsing the conditions is most of a one-symbol backtest's fixed cost; the text is read on every call,
+    so an edited file is compiled again."""
+    from ..compile.compiled import CompiledStrategy, compile_strategy
+    from ..source import read_source
+
+    if isinstance(strategy, CompiledStrategy):
+        return strategy
+    if not isinstance(strategy, (str, Path)):
+        return compile_strategy(strategy)
+    src = read_source(strategy)
+    key = (src.origin, src.text)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = compile_strategy(strategy)
+        if compiled.document is not None and compiled.document.source.text == src.text:  # unchanged meanwhile
+            if len(_COMPILED) >= 16:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[key] = compiled
+    return compiled
 
 
 def _check_options(init_cash: Any, engine: str, portfolio: bool) -> None:
@@ -264,21 +293,24 @@ def _usable_columns(md: Any, base: str, universe: bool, warnings: list[Diagnosti
     keep: list[int] = []
     problems: list[Diagnostic] = []
     price_keys = [k for k in md.inputs if k[1] in ("open", "high", "low", "close")]
+    # whole-matrix checks first (a universe has hundreds of columns); messages only for the flagged ones
+    missing = ~np.isfinite(md.inputs[(base, "close")][md.start:]).any(axis=0)
+    with np.errstate(invalid="ignore"):
+        nonpos = {k: md.inputs[k] <= 0 for k in price_keys}  # NaN compares False: missing bars are not flagged
+    flagged = {k: v.any(axis=0) for k, v in nonpos.items()}
     for j, label in enumerate(md.labels):
         bad: Diagnostic | None = None
-        close = md.inputs[(base, "close")][md.start:, j]
-        if not np.isfinite(close).any():
+        if missing[j]:
             bad = Diagnostic("D111", f"{label}: every price in the requested range is missing (NaN)",
                              path="symbols", hint="check the dates and the data file")
         for slot, col in price_keys:
             if bad is not None:
                 break
-            x = md.inputs[(slot, col)][:, j]
-            nonpos = np.flatnonzero(x <= 0)  # NaN compares False: missing bars are not flagged
-            if len(nonpos):
-                when = _time_text(md.index[nonpos[0]], md.frequency)
-                bad = Diagnostic("D114", f"{label}: {slot}.{col} is {x[nonpos[0]]:g} on {when}; prices must "
-                                 "be positive", path=f"data.{slot}",
+            if flagged[(slot, col)][j]:
+                t = int(nonpos[(slot, col)][:, j].argmax())
+                when = _time_text(md.index[t], md.frequency)
+                bad = Diagnostic("D114", f"{label}: {slot}.{col} is {md.inputs[(slot, col)][t, j]:g} on {when}; "
+                                 "prices must be positive", path=f"data.{slot}",
                                  hint="fix the data (a bad print?) or choose another range")
         if bad is None:
             keep.append(j)
@@ -358,79 +390,105 @@ def buy_and_hold(close: np.ndarray, init_cash: float) -> tuple[np.ndarray, float
 
 
 class _Context:
-    """What every run of one backtest shares; builds the `RunResult`s."""
+    """What every run of one backtest shares; builds the `RunResult`s of a simulation in one pass.
+
+    Metrics come from one vectorised pass over all runs (`compute_metrics_batch`); each run's trades,
+    equity curve and benchmark equity are `Pending` until first used (a universe has thousands of trades).
+    """
 
     def __init__(self, *, md: Any, base: str, keep: list[int], init_cash: float, sets: list[dict[str, Any]],
                  risks: list[Any], bench: _Bench, strategy: TradingStrategy) -> None:
         self.md, self.base, self.keep, self.init_cash = md, base, keep, init_cash
         self.sets, self.risks, self.bench, self.strategy = sets, risks, bench, strategy
-        self.index = md.index[md.start:]
-        self.times = _times_text(self.index, md.frequency)
+        self.times = _times_text(md.index[md.start:], md.frequency)
         self.grid_keys = [k for k in sets[0] if len({repr(s[k]) for s in sets}) > 1]
-        self.by_column: dict[int, np.ndarray] | None = None  # run column -> rows of `columns`
-        self.columns: dict[str, np.ndarray] = {}
+        self.risk_dicts = [r.to_dict() for r in risks]
+        self.close = md.inputs[(base, "close")]
+        # `` [fast=10, slow=50]`` for the runs of a parameter grid, else empty
+        self.grid_text = ["" if not self.grid_keys else
+                          " [" + ", ".join(f"{k}={s[k]}" for k in self.grid_keys) + "]" for s in sets]
 
-    def split_trades(self, trades: pd.DataFrame) -> None:
-        """Index the trades by run column once, as plain arrays (filtering the table per run is quadratic)."""
-        t = _with_text_times(trades, self.md.frequency)
-        self.columns = {c: t[c].to_numpy() for c in t.columns}
-        order = np.argsort(self.columns["column"], kind="stable")
-        cols = self.columns["column"][order]
-        starts = np.searchsorted(cols, np.arange(int(cols.max()) + 2 if len(cols) else 1))
-        self.by_column = {c: order[starts[c]:starts[c + 1]] for c in range(len(starts) - 1)}
-
-    def _grid_text(self, p: int) -> str:
-        """`` [fast=10, slow=50]`` for a run of a parameter grid, else empty."""
-        if not self.grid_keys:
-            return ""
-        return " [" + ", ".join(f"{k}={self.sets[p][k]}" for k in self.grid_keys) + "]"
-
-    def run(self, sim: Any, col: int) -> RunResult:
-        """Independent run `col` of the simulation (parameter set major, symbol minor)."""
-        k = len(self.keep)
-        p, j = divmod(col, k)
-        sym_col = self.keep[j]
-        close = self.md.inputs[(self.base, "close")][self.md.start:, sym_col]
+    def independent_runs(self, sim: Any) -> list[RunResult]:
+        """One run per simulation column (parameter set major, symbol minor)."""
+        md, s0, k = self.md, self.md.start, len(self.keep)
+        n_runs = len(self.sets) * k
+        sym = [self.keep[i % k] for i in range(n_runs)]  # the data column of each run
         # A universe's bars are the union of its symbols' bars: a run covers its own symbol's bars only
         # (a later listing or an earlier end does not dilute CAGR, Sharpe or exposure).
-        valid = np.flatnonzero(np.isfinite(close))
-        lo, hi = int(valid[0]), int(valid[-1]) + 1
-        trades: Any = (_Rows(self.columns, self.by_column.get(col, np.empty(0, dtype=np.int64)))
-                       if self.by_column is not None else sim.trades[sim.trades["column"] == col])
-        label = self.md.labels[sym_col] + self._grid_text(p)
-        own = self.bench.close is None
-        bench_close = close if own else self.bench.close
-        bench_symbol = self.md.runs[sym_col][self.base] if own else self.bench.symbol
-        s0 = self.md.start
-        return self._result(label, dict(self.md.runs[sym_col]), p, (lo, hi), sim.equity[s0 + lo:s0 + hi, col],
-                            sim.position[s0 + lo:s0 + hi, col], trades, {col: self.md.labels[sym_col]},
-                            close[lo:hi], bench_close[lo:hi], bench_symbol, [self.md.runs[sym_col]])
+        ok = np.isfinite(self.close[s0:])[:, self.keep]
+        lo = np.tile(ok.argmax(axis=0), len(self.sets))
+        hi = np.tile(len(ok) - ok[::-1].argmax(axis=0), len(self.sets))
+        if self.bench.close is None:  # its own symbol: bought at the run's first close, held to its last
+            bench_ret: list[Any] = ((self.close[s0 + hi - 1, sym] / self.close[s0 + lo, sym] - 1.0) * 100.0).tolist()
+        else:
+            bench_ret = _bench_returns(self.bench.close, lo, hi)
+        table, bounds, trades = self._trade_table(sim.trades, n_runs, [md.labels[j] for j in sym], by_column=True)
+        metrics = compute_metrics_batch(sim.equity[s0:], np.stack([lo, hi], axis=1), trades, bounds,
+                                        init_cash=self.init_cash, frequency=md.frequency,
+                                        held=_held(sim.position[s0:]), benchmark_return_pct=bench_ret)
+        out = []
+        for i, (j, a, b) in enumerate(zip(sym, lo.tolist(), hi.tolist())):
+            p = i // k
+            close = self.close[s0:, j]
+            bench_close = close if self.bench.close is None else self.bench.close
+            bench_symbol = md.runs[j][self.base] if self.bench.close is None else self.bench.symbol
+            out.append(self._result(
+                md.labels[j] + self.grid_text[p], dict(md.runs[j]), p, (a, b), sim.equity[s0:, i],
+                metrics[i], Pending(table.models, int(bounds[i]), int(bounds[i + 1]), s0 + a), close[a:b],
+                bench_close[a:b], bench_symbol, [md.runs[j]]))
+        return out
 
     def portfolio_run(self, sim: Any, p: int) -> RunResult:
         """The portfolio of parameter set `p` (its simulation has one column per kept symbol)."""
-        runs = [self.md.runs[j] for j in self.keep]
+        md, s0 = self.md, self.md.start
+        runs = [md.runs[j] for j in self.keep]
         symbols = {slot: [r[slot] for r in runs] for slot in runs[0]}
-        closes = self.md.inputs[(self.base, "close")][self.md.start:, self.keep]
         if self.bench.close is not None:
             bench_close, bench_symbol = self.bench.close, self.bench.symbol
         else:  # equal weights of the members, each normalised to its first close
+            closes = self.close[s0:, self.keep]
             first = np.array([c[np.isfinite(c)][0] for c in closes.T])
             bench_close = np.nanmean(pd.DataFrame(closes).ffill().to_numpy() / first, axis=1)
             bench_symbol = "equal-weight members"
-        label = f"portfolio of {len(runs)}" + self._grid_text(p)
-        names = {c: self.md.labels[j] for c, j in enumerate(self.keep)}
-        return self._result(label, symbols, p, (0, len(self.times)), sim.equity[self.md.start:, 0],
-                            sim.position[self.md.start:], sim.trades, names, None, bench_close, bench_symbol, runs)
+        n = len(self.times)
+        table, bounds, trades = self._trade_table(sim.trades, 1, [md.labels[j] for j in self.keep], by_column=False)
+        metrics = compute_metrics_batch(sim.equity[s0:, :1], np.array([[0, n]]), trades, bounds,
+                                        init_cash=self.init_cash, frequency=md.frequency,
+                                        held=np.any(_held(sim.position[s0:]), axis=1, keepdims=True),
+                                        benchmark_return_pct=_bench_returns(bench_close, np.array([0]),
+                                                                            np.array([n])))[0]
+        return self._result(f"portfolio of {len(runs)}" + self.grid_text[p], symbols, p, (0, n),
+                            sim.equity[s0:, 0], metrics, Pending(table.models, 0, int(bounds[1]), s0), None,
+                            bench_close, bench_symbol, runs)
+
+    def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool
+                     ) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
+        """The simulation's trades as arrays grouped by run, the run bounds, and the metrics' columns.
+
+        `by_column`: run i is simulation column i (else all trades belong to one run, in table order)."""
+        cols = {c: trades[c].to_numpy() for c in ("column", "entry_bar", "exit_bar", "entry_price", "exit_price",
+                                                  "size", "pnl", "pnl_pct", "exit_reason")}
+        cols["fees"] = trades["fees"].to_numpy() if "fees" in trades.columns else np.zeros(len(trades))
+        if by_column:  # stable: each run's trades stay in entry order
+            order = np.argsort(cols["column"], kind="stable")
+            cols = {c: v[order] for c, v in cols.items()}
+            bounds = np.searchsorted(cols["column"], np.arange(n_runs + 1))
+        else:
+            bounds = np.array([0, len(trades)])
+        if len(trades) and cols["entry_bar"].min() < self.md.start:
+            raise ValueError("a trade starts before the requested range")
+        ns = self.md.index.as_unit("ns").asi8
+        metric_cols = {"pnl": cols["pnl"], "pnl_pct": cols["pnl_pct"], "entry_bar": cols["entry_bar"],
+                       "exit_bar": cols["exit_bar"], "entry_ns": ns[cols["entry_bar"]],
+                       "exit_ns": ns[cols["exit_bar"]]}
+        return TradeTable(cols, self.times, self.md.start, names), bounds, metric_cols
 
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
-                position: np.ndarray, trades: pd.DataFrame, names: dict[int, str], close: np.ndarray | None,
-                bench_close: np.ndarray, bench_symbol: str | None, runs: list[dict[str, str]]) -> RunResult:
+                metrics: Metrics, trades: Pending, close: np.ndarray | None, bench_close: np.ndarray,
+                bench_symbol: str | None, runs: list[dict[str, str]]) -> RunResult:
+        """One `RunResult`, built without re-validation (every value comes from our own engine)."""
         md = self.md
         lo, hi = span
-        times = self.times[lo:hi]
-        bench_equity, bench_ret = buy_and_hold(bench_close, self.init_cash)
-        metrics = compute_metrics(equity, trades, init_cash=self.init_cash, index=self.index[lo:hi],
-                                  frequency=md.frequency, position=position, benchmark_return_pct=bench_ret)
         warnings: list[Diagnostic] = []
         if metrics.total_trades == 0:
             warnings.append(Diagnostic("D119", f"{label}: no trades: the entry conditions never held on a "
@@ -442,64 +500,39 @@ class _Context:
             warnings.append(Diagnostic("D120", "SYNTHETIC data: not " + ", ".join(f"{t}'s" for t in tickers)
                                        + " real prices", severity="warning", path="data",
                                        hint="use --data PATH or a market-data provider for real prices"))
-        risk = self.risks[p].to_dict()
-        run = RunResult(
-            label=label, symbols=symbols, params=dict(self.sets[p]), metrics=metrics,
-            benchmark=Benchmark(symbol=bench_symbol, total_return_pct=metrics.benchmark_return_pct,
-                                synthetic=self.bench.synthetic),
-            trades=self._trades(trades, names, md.start + lo),
-            equity=EquityCurve.model_construct(time=times, value=np.asarray(equity, dtype=np.float64).tolist()),
-            fill_contract=FILL_CONTRACT, risk=risk,
-            data=DataInfo(providers=dict(md.providers), synthetic=bool(md.synthetic), frequency=md.frequency,
-                          start=times[0] if times else None, end=times[-1] if times else None, bars=len(times)),
-            warnings=[w.to_dict() for w in warnings])
-        run._close = close
-        run._benchmark_equity = bench_equity
-        return run
-
-    def _trades(self, trades: pd.DataFrame, names: dict[int, str], offset: int) -> list[Trade]:
-        """The run's trades as models, built column-wise (values come from our engine: no re-validation)."""
-        if len(trades) == 0:
-            return []
-        t = trades if isinstance(trades, _Rows) else _with_text_times(trades, self.md.frequency)
-        cols = {c: np.asarray(t[c]).tolist() for c in ("column", "entry_price", "exit_price", "size", "pnl",
-                                                       "pnl_pct", "exit_reason", "entry_bar", "exit_bar",
-                                                       "_entry_text", "_exit_text")}
-        fees = np.asarray(t["fees"]).tolist() if "fees" in t.columns else [0.0] * len(t)
-        out = []
-        for i in range(len(t)):
-            c = int(cols["column"][i])
-            out.append(Trade.model_construct(
-                symbol=names.get(c, str(c)), entry_time=cols["_entry_text"][i], exit_time=cols["_exit_text"][i],
-                entry_price=float(cols["entry_price"][i]), exit_price=float(cols["exit_price"][i]),
-                size=float(cols["size"][i]), pnl=float(cols["pnl"][i]), pnl_pct=float(cols["pnl_pct"][i]),
-                fees=float(fees[i]), exit_reason=str(cols["exit_reason"][i]),
-                entry_bar=int(cols["entry_bar"][i]) - offset, exit_bar=int(cols["exit_bar"][i]) - offset))
-        return out
+        risk = dict(self.risk_dicts[p])
+        risk["defaults_used"] = list(risk["defaults_used"])
+        bench = trusted(Benchmark, {"symbol": bench_symbol, "total_return_pct": metrics.benchmark_return_pct,
+                                    "synthetic": bool(self.bench.synthetic)})
+        data = trusted(DataInfo, {"providers": dict(md.providers), "synthetic": bool(md.synthetic),
+                                  "frequency": md.frequency, "start": self.times[lo], "end": self.times[hi - 1],
+                                  "bars": hi - lo})
+        return trusted(RunResult, {
+            "label": label, "symbols": symbols, "params": dict(self.sets[p]), "metrics": metrics,
+            "benchmark": bench, "trades": trades, "equity": Pending(equity_curve, self.times, lo, hi, equity[lo:hi]),
+            "fill_contract": FILL_CONTRACT, "risk": risk, "data": data, "warnings": [w.to_dict() for w in warnings],
+        }, {"_close": close, "_benchmark_equity": Pending(_benchmark_equity, bench_close, self.init_cash)})
 
 
-class _Rows:
-    """Some rows of a trade table held as column arrays: ``rows["pnl"]``, ``len(rows)``, ``rows.columns``."""
-
-    def __init__(self, columns: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        self._columns, self._rows = columns, rows
-        self.columns = list(columns)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self._columns[name][self._rows]
-
-    def __len__(self) -> int:
-        return len(self._rows)
+def _held(position: np.ndarray) -> np.ndarray:
+    """True where a position is held (NaN is not; `compute_metrics` counts ``nan_to_num(position) != 0``)."""
+    return (position > 0) | (position < 0)
 
 
-def _with_text_times(trades: pd.DataFrame, frequency: str) -> pd.DataFrame:
-    """The trades with their entry/exit times as text (`_time_text`), computed for all rows at once."""
-    if "_entry_text" in trades.columns:
-        return trades
-    out = trades.copy()
-    for col, name in (("entry_time", "_entry_text"), ("exit_time", "_exit_text")):
-        out[name] = _times_text(pd.DatetimeIndex(pd.to_datetime(out[col])), frequency)
-    return out
+def _bench_returns(close: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[float | None]:
+    """`buy_and_hold`'s return of ``close[lo:hi]`` for many ranges: first to last valid close inside each."""
+    ok = np.isfinite(close)
+    rows = np.arange(len(close))
+    first = np.minimum.accumulate(np.where(ok, rows, len(close))[::-1])[::-1][lo]  # first valid at or after lo
+    last = np.maximum.accumulate(np.where(ok, rows, -1))[hi - 1]  # last valid at or before hi - 1
+    with np.errstate(invalid="ignore", divide="ignore"):  # ranges without a valid close give None below
+        ret = (close[last] / close[first % len(close)] - 1.0) * 100.0
+    return [r if f < h else None for r, f, h in zip(ret.tolist(), first.tolist(), hi.tolist())]
+
+
+def _benchmark_equity(close: np.ndarray, init_cash: float) -> np.ndarray:
+    """The benchmark's buy-and-hold equity (for the report's chart; built on first use)."""
+    return buy_and_hold(close, init_cash)[0]
 
 
 def _times_text(ts: pd.DatetimeIndex, frequency: str) -> list[str]:
