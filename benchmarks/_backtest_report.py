@@ -10,12 +10,16 @@ VBT = "vectorbt hand-written"
 BTPY = "backtesting.py"
 RE_ENGINE = "ruleengine engine path"
 RE_CALL = "ruleengine backtest()"
+RE_MD = "ruleengine backtest(data in memory)"
 NAIVE = "naive per-day loop"
-ORDER = [RE_ENGINE, RE_CALL, VBT, BTPY, NAIVE]
+ORDER = [RE_ENGINE, RE_MD, RE_CALL, VBT, BTPY, NAIVE]
 WHAT = {
     RE_ENGINE: "`compiled.signals_arrays` + `simulate` (or `simulate_portfolio`) on raw arrays; compiled once",
     RE_CALL: "`ruleengine.backtest(path, symbols, start, end, params=..., data=folder, benchmark=None)`: compile, "
              "local provider, signals, simulation, metrics and the pydantic result model",
+    RE_MD: "`ruleengine.backtest(path, market_data, params=..., benchmark=None)` on data loaded once with "
+           "`ruleengine.load_data` (the peers also start from data in memory): everything `backtest()` does but "
+           "reading the files",
     VBT: "`vbt.MA` x2 + TA-Lib RSI via `IndicatorFactory.from_talib`, `ma_crossed_above/below`, "
          "`Portfolio.from_signals(sl_stop=0.05, tp_stop=0.10, fees=0.001, engine='numba')`, total return, "
          "trade records",
@@ -56,7 +60,7 @@ def table(r: dict[str, Any], wl: str, checks: dict[str, Any], n_cols: int) -> li
             vs_b = "n/a"
         f = row["factor"]
         on = "full" if f == 1 else f"{round(n_cols / f)} of {n_cols} symbols (x{f:g})"
-        key = "backtest()" if name == RE_CALL else name
+        key = {RE_CALL: "backtest()", RE_MD: "backtest(data in memory)"}.get(name, name)
         check = "reference" if name == RE_ENGINE else trade_cell(checks.get(key))
         lines.append(f"| {name} | {fmt_time(row['first_call_s'])} | **{fmt_time(row['median_s'])}** | "
                      f"{fmt_time(row['min_s'])} | **{vs_v}** | {vs_b} | {fmt_mb(row['peak_delta_mb_median'])} / "

@@ -313,3 +313,18 @@ def test_real_universe_skips_unknown_and_keeps_own_ranges(shared_data) -> None:
     # AAPL's rows in the shared data run 2012-12-06 .. 2017-12-05: its run covers those bars only
     assert (aapl.data.start, aapl.data.end) == ("2012-12-06", "2017-12-05")
     assert len(aapl.equity.value) == aapl.data.bars < res.results[0].data.bars
+
+
+def test_backtest_on_market_data_already_in_memory_equals_loading_it() -> None:
+    """`backtest(strategy, md)` with a MarketData from load_data gives the same runs as loading by symbols."""
+    md = load_market_data(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params=FAST)
+    given = backtest(GC, md, params=FAST, benchmark=None)
+    loaded = backtest(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params=FAST, benchmark=None)
+    assert [r.label for r in given.results] == ["SPY", "QQQ"]
+    for a, b in zip(given.results, loaded.results):
+        assert a.metrics == b.metrics and a.trades == b.trades
+    with pytest.raises(RuleEngineError) as err:  # data loaded for another strategy lacks what this one reads
+        backtest("rules/rsi_mean_reversion.yaml", load_market_data(
+            "name: t\ndata: {prices: {kind: ohlcv, columns: [close]}}\nentry: ['close > 1']\n", "SPY",
+            "2015-01-01", "2015-06-30", columns={"prices": {"close"}}))
+    assert err.value.diagnostics[0].code == "D102"

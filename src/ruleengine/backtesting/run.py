@@ -71,7 +71,9 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
 
     Args:
         strategy: a path, YAML/JSON text, dict, `TradingStrategy` or `CompiledStrategy`.
-        symbols: ``"SPY"``, ``"SPY,QQQ"``, a list, ``"asset_a=GLD,asset_b=SLV"``, a mapping or ``"@file"``.
+        symbols: ``"SPY"``, ``"SPY,QQQ"``, a list, ``"asset_a=GLD,asset_b=SLV"``, a mapping or ``"@file"``;
+            or a `MarketData` from `ruleengine.load_data` (data already in memory: it is used as it is, with
+            its own range and warm-up history, and `start`, `end`, `provider`, `data` only serve the benchmark).
         start, end: the requested range (inclusive dates; warm-up history is fetched before `start`).
         params: parameter values and risk overrides, e.g. ``{"fast": 20, "stop_loss_pct": 4,
             "execution_price": "open"}``.
@@ -105,8 +107,10 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         steps[0] += 1
 
     tick("loading data")
-    md = load_market_data(compiled, symbols, start, end, params=strat_params or None, provider=provider,
-                          data=data, no_cache=no_cache)
+    md = _given_market(symbols, compiled, strat_params)
+    if md is None:
+        md = load_market_data(compiled, symbols, start, end, params=strat_params or None, provider=provider,
+                              data=data, no_cache=no_cache)
     warnings: list[Diagnostic] = list(md.warnings)
     universe = len(md.runs) + len(md.skipped) > 1
     base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -149,6 +153,32 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:
     """``x[:, columns]`` as a column-major array (what the engine reads) in one copy."""
     return x.T[columns].T
+
+
+def _given_market(symbols: Any, compiled: Any, strat_params: Mapping[str, Any]) -> Any:
+    """`symbols` when it is already-loaded market data that fits the strategy (else None: load it)."""
+    import sys
+
+    module = sys.modules.get("ruleengine.data.market")
+    if module is None or not isinstance(symbols, module.MarketData):
+        return None
+    md = symbols
+    strat = compiled.strategy
+    problems: list[Diagnostic] = []
+    base = strat.price_slot()
+    needed = {(s, c) for s, cols in compiled.required_columns().items() for c in cols}
+    needed |= {(base, c) for c in ("open", "high", "low", "close")} if base else set()
+    for slot, col in sorted(needed - set(md.inputs)):
+        problems.append(Diagnostic("D102", f"the market data has no column '{slot}.{col}'", path=f"data.{slot}",
+                                   hint="load it with ruleengine.load_data(strategy, ...) for this strategy"))
+    freq = strat_params.get("execution_frequency", strat.default_params().get("execution_frequency", "1Day"))
+    if not isinstance(freq, list) and freq != md.frequency:
+        problems.append(Diagnostic("D103", f"the market data has {md.frequency} bars, the run asks for {freq}",
+                                   path="params.execution_frequency",
+                                   hint="load the data with the same execution_frequency"))
+    if problems:
+        raise RuleEngineError(problems)
+    return md
 
 
 # ------------------------------------------------------------------------------------------ parameters
