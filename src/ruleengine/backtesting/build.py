@@ -1,0 +1,269 @@
+"""Stage 7, the last step of `backtest()`: the simulation's arrays -> `RunResult` models, warnings, provenance.
+
+Kept apart from the orchestration in `run.py`: everything here turns arrays that already exist into the
+result model, for all runs at once where it can (`metrics.compute_metrics_batch`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.frames import INTRADAY
+from ..errors import Diagnostic
+from ..schema.strategy import TradingStrategy
+from .metrics import compute_metrics_batch
+from .result import (
+    Benchmark,
+    DataInfo,
+    Metrics,
+    Pending,
+    Provenance,
+    RunResult,
+    TradeTable,
+    equity_curve,
+    package_versions,
+    strategy_hash,
+    trusted,
+)
+from .risk import FILL_CONTRACT, RISK_FIELDS
+
+#: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
+RISK_KEYS: tuple[str, ...] = RISK_FIELDS
+_INT_RISK = {"max_hold_days", "max_hold_bars"}
+
+Progress = Callable[[int, int, str], None]
+
+
+class _Bench:
+    """Benchmark closes aligned to the run bars, or None to use each run's own symbol."""
+
+    def __init__(self, symbol: str | None, close: np.ndarray | None, synthetic: bool) -> None:
+        self.symbol, self.close, self.synthetic = symbol, close, synthetic
+
+
+def buy_and_hold(close: np.ndarray, init_cash: float) -> tuple[np.ndarray, float | None]:
+    """Equity of buying at the first valid close (no fees) and its total return in percent."""
+    close = np.asarray(close, dtype=np.float64)
+    valid = np.flatnonzero(np.isfinite(close))
+    if not len(valid):
+        return np.full(len(close), np.nan), None
+    filled = pd.Series(close).ffill().to_numpy()
+    equity = init_cash * filled / close[valid[0]]
+    equity[: valid[0]] = init_cash
+    return equity, (close[valid[-1]] / close[valid[0]] - 1.0) * 100.0
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+class _Context:
+    """What every run of one backtest shares; builds the `RunResult`s of a simulation in one pass.
+
+    Metrics come from one vectorised pass over all runs (`compute_metrics_batch`); each run's trades,
+    equity curve and benchmark equity are `Pending` until first used (a universe has thousands of trades).
+    """
+
+    def __init__(self, *, md: Any, base: str, keep: list[int], init_cash: float, sets: list[dict[str, Any]],
+                 risks: list[Any], bench: _Bench, strategy: TradingStrategy) -> None:
+        self.md, self.base, self.keep, self.init_cash = md, base, keep, init_cash
+        self.sets, self.risks, self.bench, self.strategy = sets, risks, bench, strategy
+        self.times = _times_text(md.index[md.start:], md.frequency)
+        self.grid_keys = [k for k in sets[0] if len({repr(s[k]) for s in sets}) > 1]
+        self.risk_dicts = [r.to_dict() for r in risks]
+        self.close = md.inputs[(base, "close")]
+        # `` [fast=10, slow=50]`` for the runs of a parameter grid, else empty
+        self.grid_text = ["" if not self.grid_keys else
+                          " [" + ", ".join(f"{k}={s[k]}" for k in self.grid_keys) + "]" for s in sets]
+
+    def independent_runs(self, sim: Any) -> list[RunResult]:
+        """One run per simulation column (parameter set major, symbol minor)."""
+        md, s0, k = self.md, self.md.start, len(self.keep)
+        n_runs = len(self.sets) * k
+        sym = [self.keep[i % k] for i in range(n_runs)]  # the data column of each run
+        # A universe's bars are the union of its symbols' bars: a run covers its own symbol's bars only
+        # (a later listing or an earlier end does not dilute CAGR, Sharpe or exposure).
+        ok = np.isfinite(self.close[s0:])[:, self.keep]
+        lo = np.tile(ok.argmax(axis=0), len(self.sets))
+        hi = np.tile(len(ok) - ok[::-1].argmax(axis=0), len(self.sets))
+        if self.bench.close is None:  # its own symbol: bought at the run's first close, held to its last
+            bench_ret: list[Any] = ((self.close[s0 + hi - 1, sym] / self.close[s0 + lo, sym] - 1.0) * 100.0).tolist()
+        else:
+            bench_ret = _bench_returns(self.bench.close, lo, hi)
+        table, bounds, trades = self._trade_table(sim.trades, n_runs, [md.labels[j] for j in sym], by_column=True)
+        metrics = compute_metrics_batch(sim.equity[s0:], np.stack([lo, hi], axis=1), trades, bounds,
+                                        init_cash=self.init_cash, frequency=md.frequency,
+                                        held=_held(sim.position[s0:]), benchmark_return_pct=bench_ret)
+        out = []
+        for i, (j, a, b) in enumerate(zip(sym, lo.tolist(), hi.tolist())):
+            p = i // k
+            close = self.close[s0:, j]
+            bench_close = close if self.bench.close is None else self.bench.close
+            bench_symbol = md.runs[j][self.base] if self.bench.close is None else self.bench.symbol
+            out.append(self._result(
+                md.labels[j] + self.grid_text[p], dict(md.runs[j]), p, (a, b), sim.equity[s0:, i],
+                metrics[i], Pending(table.models, int(bounds[i]), int(bounds[i + 1]), s0 + a), close[a:b],
+                bench_close[a:b], bench_symbol, [md.runs[j]]))
+        return out
+
+    def portfolio_run(self, sim: Any, p: int) -> RunResult:
+        """The portfolio of parameter set `p` (its simulation has one column per kept symbol)."""
+        md, s0 = self.md, self.md.start
+        runs = [md.runs[j] for j in self.keep]
+        symbols = {slot: [r[slot] for r in runs] for slot in runs[0]}
+        if self.bench.close is not None:
+            bench_close, bench_symbol = self.bench.close, self.bench.symbol
+        else:  # equal weights of the members, each normalised to its first close
+            closes = self.close[s0:, self.keep]
+            first = np.array([c[np.isfinite(c)][0] for c in closes.T])
+            bench_close = np.nanmean(pd.DataFrame(closes).ffill().to_numpy() / first, axis=1)
+            bench_symbol = "equal-weight members"
+        n = len(self.times)
+        table, bounds, trades = self._trade_table(sim.trades, 1, [md.labels[j] for j in self.keep], by_column=False)
+        metrics = compute_metrics_batch(sim.equity[s0:, :1], np.array([[0, n]]), trades, bounds,
+                                        init_cash=self.init_cash, frequency=md.frequency,
+                                        held=np.any(_held(sim.position[s0:]), axis=1, keepdims=True),
+                                        benchmark_return_pct=_bench_returns(bench_close, np.array([0]),
+                                                                            np.array([n])))[0]
+        return self._result(f"portfolio of {len(runs)}" + self.grid_text[p], symbols, p, (0, n),
+                            sim.equity[s0:, 0], metrics, Pending(table.models, 0, int(bounds[1]), s0), None,
+                            bench_close, bench_symbol, runs)
+
+    def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool
+                     ) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
+        """The simulation's trades as arrays grouped by run, the run bounds, and the metrics' columns.
+
+        `by_column`: run i is simulation column i (else all trades belong to one run, in table order)."""
+        cols = {c: trades[c].to_numpy() for c in ("column", "entry_bar", "exit_bar", "entry_price", "exit_price",
+                                                  "size", "pnl", "pnl_pct", "exit_reason")}
+        cols["fees"] = trades["fees"].to_numpy() if "fees" in trades.columns else np.zeros(len(trades))
+        if by_column:  # stable: each run's trades stay in entry order
+            order = np.argsort(cols["column"], kind="stable")
+            cols = {c: v[order] for c, v in cols.items()}
+            bounds = np.searchsorted(cols["column"], np.arange(n_runs + 1))
+        else:
+            bounds = np.array([0, len(trades)])
+        if len(trades) and cols["entry_bar"].min() < self.md.start:
+            raise ValueError("a trade starts before the requested range")
+        ns = self.md.index.as_unit("ns").asi8
+        metric_cols = {"pnl": cols["pnl"], "pnl_pct": cols["pnl_pct"], "entry_bar": cols["entry_bar"],
+                       "exit_bar": cols["exit_bar"], "entry_ns": ns[cols["entry_bar"]],
+                       "exit_ns": ns[cols["exit_bar"]]}
+        return TradeTable(cols, self.times, self.md.start, names), bounds, metric_cols
+
+    def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
+                metrics: Metrics, trades: Pending, close: np.ndarray | None, bench_close: np.ndarray,
+                bench_symbol: str | None, runs: list[dict[str, str]]) -> RunResult:
+        """One `RunResult`, built without re-validation (every value comes from our own engine)."""
+        md = self.md
+        lo, hi = span
+        warnings: list[Diagnostic] = []
+        if metrics.total_trades == 0:
+            warnings.append(Diagnostic("D119", f"{label}: no trades: the entry conditions never held on a "
+                                       "tradable bar of the range", severity="warning", path="entry",
+                                       hint="check the parameters, the range (warm-up bars never trade) and "
+                                            "the data"))
+        if md.synthetic:
+            tickers = sorted({s for r in runs for s in r.values()})
+            warnings.append(Diagnostic("D120", "SYNTHETIC data: not " + ", ".join(f"{t}'s" for t in tickers)
+                                       + " real prices", severity="warning", path="data",
+                                       hint="use --data PATH or a market-data provider for real prices"))
+        risk = dict(self.risk_dicts[p])
+        risk["defaults_used"] = list(risk["defaults_used"])
+        bench = trusted(Benchmark, {"symbol": bench_symbol, "total_return_pct": metrics.benchmark_return_pct,
+                                    "synthetic": bool(self.bench.synthetic)})
+        data = trusted(DataInfo, {"providers": dict(md.providers), "synthetic": bool(md.synthetic),
+                                  "frequency": md.frequency, "start": self.times[lo], "end": self.times[hi - 1],
+                                  "bars": hi - lo})
+        return trusted(RunResult, {
+            "label": label, "symbols": symbols, "params": dict(self.sets[p]), "metrics": metrics,
+            "benchmark": bench, "trades": trades, "equity": Pending(equity_curve, self.times, lo, hi, equity[lo:hi]),
+            "fill_contract": FILL_CONTRACT, "risk": risk, "data": data, "warnings": [w.to_dict() for w in warnings],
+        }, {"_close": close, "_benchmark_equity": Pending(_benchmark_equity, bench_close, self.init_cash)})
+
+
+def _held(position: np.ndarray) -> np.ndarray:
+    """True where a position is held (NaN is not; `compute_metrics` counts ``nan_to_num(position) != 0``)."""
+    return (position > 0) | (position < 0)
+
+
+def _bench_returns(close: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[float | None]:
+    """`buy_and_hold`'s return of ``close[lo:hi]`` for many ranges: first to last valid close inside each."""
+    ok = np.isfinite(close)
+    rows = np.arange(len(close))
+    first = np.minimum.accumulate(np.where(ok, rows, len(close))[::-1])[::-1][lo]  # first valid at or after lo
+    last = np.maximum.accumulate(np.where(ok, rows, -1))[hi - 1]  # last valid at or before hi - 1
+    with np.errstate(invalid="ignore", divide="ignore"):  # ranges without a valid close give None below
+        ret = (close[last] / close[first % len(close)] - 1.0) * 100.0
+    return [r if f < h else None for r, f, h in zip(ret.tolist(), first.tolist(), hi.tolist())]
+
+
+def _benchmark_equity(close: np.ndarray, init_cash: float) -> np.ndarray:
+    """The benchmark's buy-and-hold equity (for the report's chart; built on first use)."""
+    return buy_and_hold(close, init_cash)[0]
+
+
+def _times_text(ts: pd.DatetimeIndex, frequency: str) -> list[str]:
+    """`_time_text` of many bar labels at once."""
+    if len(ts) == 0:
+        return []
+    # numpy's C formatter: pandas' strftime formats element by element in Python
+    if frequency not in INTRADAY:
+        days = (ts.tz_localize(None) if ts.tz is not None else ts).values.astype("datetime64[D]")
+        return np.datetime_as_string(days).tolist()
+    utc = (ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")).tz_localize(None)
+    return [x + "Z" for x in np.datetime_as_string(utc.values.astype("datetime64[s]")).tolist()]
+
+
+def _time_text(t: Any, frequency: str) -> str:
+    """A bar label as text: the date for daily and coarser bars, ISO UTC time for intraday bars."""
+    ts = pd.Timestamp(t)
+    if frequency not in INTRADAY:
+        return ts.strftime("%Y-%m-%d")
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _summary_warnings(results: list[RunResult], md: Any, universe: bool) -> list[Diagnostic]:
+    """One warning per kind over all runs (a universe of 500 does not print 500 lines)."""
+    out: list[Diagnostic] = []
+    if md.synthetic:
+        tickers = sorted({s for r in md.runs for s in r.values()})
+        shown = ", ".join(f"{t}'s" for t in tickers[:10]) + (f" (+{len(tickers) - 10} more)" if len(tickers) > 10
+                                                            else "")
+        out.append(Diagnostic("D120", f"SYNTHETIC data: not {shown} real prices "
+                              f"(provider {', '.join(sorted(set(md.providers.values())))})", severity="warning",
+                              path="data", hint="use --data PATH or a market-data provider for real prices"))
+    idle = [r.label for r in results if r.metrics.total_trades == 0]
+    if idle and (universe or len(results) > 1):
+        names = ", ".join(idle[:10]) + (f" (+{len(idle) - 10} more)" if len(idle) > 10 else "")
+        out.append(Diagnostic("D119", f"{len(idle)} of {len(results)} runs made no trades: {names}",
+                              severity="warning", path="entry"))
+    elif idle:
+        out += [Diagnostic(**{k: v for k, v in w.items() if k in ("code", "message", "path", "hint", "severity")})
+                for w in results[0].warnings if w["code"] == "D119"]
+    return out
+
+
+def _provenance(strat: TradingStrategy, params: Mapping[str, Any] | None, risk_over: dict[str, Any],
+                symbols: Any, md: Any, init_cash: float, portfolio: bool, engine: str,
+                bench_symbol: str | None) -> Provenance:
+    index = md.index[md.start:]
+    given = dict(params or {})
+    values = {**strat.default_params(), **{k: v for k, v in given.items() if k in strat.params}}
+    return Provenance(
+        strategy_name=strat.name, strategy_hash=strategy_hash(strat), params=_jsonable(values),
+        risk_overrides=_jsonable(risk_over), symbols=_jsonable(symbols),
+        start=_time_text(index[0], md.frequency) if len(index) else None,
+        end=_time_text(index[-1], md.frequency) if len(index) else None, frequency=md.frequency,
+        init_cash=float(init_cash), portfolio=portfolio, engine=engine, benchmark=bench_symbol,
+        versions=package_versions(engine == "vectorbt"), created_at=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
