@@ -29,6 +29,14 @@ def absent(fn: Callable[..., S], *series: S) -> S:
     return pd.Series(out, index=frame.index[ok]).reindex(frame.index)
 
 
+def _log_ratio(n: int) -> Callable[[S], S]:
+    """log(v / v[n]) as the kernel computes it: NaN where the ratio is not positive (no numpy warning)."""
+    def run(v: S) -> S:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.log(v / v.shift(n))
+    return run
+
+
 def _ta(name: str, **kw: Any) -> Callable[..., S]:
     def run(*xs: S) -> Any:
         res = getattr(talib, name)(*(x.to_numpy(dtype=float) for x in xs), **kw)
@@ -81,7 +89,7 @@ REF: dict[str, Callable[..., S]] = {
     "lowest": lambda x, n: absent(lambda v: v.rolling(n).min(), x),
     "sum": lambda x, n: absent(lambda v: v.rolling(n).sum(), x),
     "pct_change": lambda x, n: absent(lambda v: v / v.shift(n) - 1, x),
-    "log_return": lambda x, n: absent(lambda v: np.log(v / v.shift(n)), x),
+    "log_return": lambda x, n: absent(_log_ratio(n), x),
     "shift": lambda x, n: x.shift(n),
     "vwap": lambda h, l, c, v, n: absent(
         lambda hh, ll, cc, vv: ((hh + ll + cc) / 3 * vv).rolling(n).sum() / vv.rolling(n).sum().where(
