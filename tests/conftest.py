@@ -47,3 +47,13 @@ def ohlcv_of(daily_prices):
         return out.sort_index()
 
     return get
+
+
+@pytest.fixture
+def provider_env_cleared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No provider defaults from the environment (an FMP key, RULEENGINE_PROVIDER, a data path) and a
+    private data cache: runs see only what the test passes. Returns the cache folder."""
+    for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"

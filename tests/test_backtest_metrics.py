@@ -25,11 +25,8 @@ IDX4 = pd.date_range("2021-01-04", periods=4, freq="B", tz="UTC")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
+def clean_env(provider_env_cleared):
     """Provider defaults from the environment (an FMP key, RULEENGINE_PROVIDER) must not change these runs."""
-    for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def _trades(rows: list[tuple[float, float, int, int, str, str]]) -> pd.DataFrame:

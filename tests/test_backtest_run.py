@@ -25,11 +25,8 @@ NEVER = {"name": "never", "data": {"prices": {"kind": "ohlcv"}}, "entry": ["clos
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
+def clean_env(provider_env_cleared):
     """Provider defaults from the environment (an FMP key, RULEENGINE_PROVIDER) must not change these runs."""
-    for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def _codes(exc: pytest.ExceptionInfo[RuleEngineError]) -> list[str]:

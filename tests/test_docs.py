@@ -90,55 +90,32 @@ def test_readme_command_line_section_lists_only_real_commands() -> None:
         assert result.exit_code == 0, (cmd, result.output)
 
 
-@pytest.mark.realdata
-def test_readme_data_example_runs(shared_data) -> None:
-    """The Python example of README's data section, as written (paths relative to the project root)."""
-    import os
-
+def _run_readme_example(heading: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Run the first Python block after `heading` in README.md, as written, from the project root."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    code = text.split("## Data: providers", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        scope: dict = {}
-        exec("import ruleengine\n" + code, scope)  # noqa: S102 - our own README
-    finally:
-        os.chdir(cwd)
+    code = text.split(heading, 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec("import ruleengine\n" + code, scope)  # noqa: S102 - our own README
+    return scope
+
+
+@pytest.mark.realdata
+def test_readme_data_example_runs(shared_data, monkeypatch) -> None:
+    scope = _run_readme_example("## Data: providers", monkeypatch)
     assert scope["md"].labels == ["SPY"] and len(scope["entries"]) > 0
 
 
 @pytest.mark.realdata
-def test_readme_backtest_example_runs(shared_data) -> None:
-    """The Python example of README's backtest section, as written."""
-    import os
-
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    code = text.split("## Backtests", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        scope: dict = {}
-        exec("import ruleengine\n" + code, scope)  # noqa: S102 - our own README
-    finally:
-        os.chdir(cwd)
+def test_readme_backtest_example_runs(shared_data, monkeypatch) -> None:
+    scope = _run_readme_example("## Backtests", monkeypatch)
     run = scope["run"]
     assert run.symbols == {"prices": "SPY"} and run.metrics.total_trades > 0
     assert __import__("json").loads(scope["result"].to_json())["success"] is True
 
 
 @pytest.mark.realdata
-def test_readme_sweep_example_runs(shared_data) -> None:
-    """The Python example of README's sweep section, as written."""
-    import os
-
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    code = text.split("## Sweeps, walk-forward", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        scope: dict = {}
-        exec("import ruleengine\n" + code, scope)  # noqa: S102 - our own README
-    finally:
-        os.chdir(cwd)
+def test_readme_sweep_example_runs(shared_data, monkeypatch) -> None:
+    scope = _run_readme_example("## Sweeps, walk-forward", monkeypatch)
     assert scope["res"].n_trials == len(scope["res"].table) and scope["res"].best["fast"] < scope["res"].best["slow"]
     assert len(scope["wf"].folds) > 5

@@ -3,46 +3,26 @@ Chromium (Debian's ``chromium``, installed by .ci/run): no JavaScript error, no 
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import chromium, needs_chromium, report_status
 
 from ruleengine.backtesting.report import render_report, write_report
 from ruleengine.backtesting.run import backtest
 
 GC = "rules/golden_cross.yaml"
 FAST = {"fast": 10, "slow": 30}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless chromium not installed (apt-get install chromium; .ci/run installs it)")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
+def clean_env(provider_env_cleared):
+    """Provider defaults from the environment must not change these runs (conftest.provider_env_cleared)."""
 
 
 @pytest.fixture(scope="module")
 def sample_result():
     return backtest(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params=FAST)
-
-
-def _chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # --no-sandbox: CI runs as root; virtual time lets every script and the load event finish first.
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           "--virtual-time-budget=15000", "--enable-logging=stderr", "--v=0", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
-
-
-def _status(dom: str) -> str:
-    found = re.search(r'data-report-status="([^"]*)"', dom)
-    assert found, "report status attribute missing from the rendered DOM"
-    return found.group(1)
 
 
 def test_report_is_self_contained_and_complete(sample_result) -> None:
@@ -74,14 +54,14 @@ def test_report_without_synthetic_data_has_no_banner(tmp_path) -> None:
 
 
 @needs_chromium
-def test_report_renders_in_headless_chromium(sample_result, tmp_path) -> None:
+def test_report_renders_in_headlesschromium(sample_result, tmp_path) -> None:
     path = Path(write_report(sample_result, tmp_path / "report.html"))
     shot = tmp_path / "report.png"
-    dump = _chromium("--dump-dom", f"--screenshot={shot}", "--window-size=1280,1800", path.resolve().as_uri(),
+    dump = chromium("--dump-dom", f"--screenshot={shot}", "--window-size=1280,1800", path.resolve().as_uri(),
                      cwd=tmp_path)
     assert dump.returncode == 0, dump.stderr[-2000:]
     assert "Uncaught" not in dump.stderr, dump.stderr[-2000:]
-    assert _status(dump.stdout) == "ok 2", _status(dump.stdout)
+    assert report_status(dump.stdout) == "ok 2", report_status(dump.stdout)
     assert dump.stdout.count('class="plot-container plotly"') == 2
     # every trace of both charts was drawn as SVG: equity, benchmark, drawdown, price, entries, exits
     assert dump.stdout.count('class="trace scatter') == 12
@@ -100,6 +80,6 @@ def test_the_browser_check_catches_empty_charts_and_script_errors(sample_result,
                                  ("broken.html", broken, "error")):
         page = tmp_path / name
         page.write_text(html, encoding="utf-8")
-        dump = _chromium("--dump-dom", page.resolve().as_uri(), cwd=tmp_path)
-        assert _status(dump.stdout).startswith(expected), _status(dump.stdout)
+        dump = chromium("--dump-dom", page.resolve().as_uri(), cwd=tmp_path)
+        assert report_status(dump.stdout).startswith(expected), report_status(dump.stdout)
     assert "Uncaught" in dump.stderr  # the console log shows the error too

@@ -27,10 +27,7 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
+def clean_env(provider_env_cleared, monkeypatch):
     monkeypatch.chdir(ROOT)
 
 

@@ -3,14 +3,12 @@ show, and a real render in headless Chromium (no JavaScript error, no empty char
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser import chromium, needs_chromium, report_status
 
 from ruleengine.errors import RuleEngineError
 from ruleengine.sweeping.engine import sweep
@@ -25,16 +23,11 @@ from ruleengine.sweeping.walkforward import walk_forward
 
 GC = str(Path(__file__).resolve().parents[1] / "rules" / "golden_cross.yaml")
 GRID = ["fast=5:30:5", "slow=20:100:20", "stop_loss_pct=5,10"]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless chromium not installed (apt-get install chromium; .ci/run installs it)")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
+def clean_env(provider_env_cleared):
+    """Provider defaults from the environment must not change these runs (conftest.provider_env_cleared)."""
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +35,6 @@ def wf():
     return walk_forward(GC, "SPY", "2012-01-01", "2016-12-30", provider="sample", walk_forward="train=252,test=252",
                         holdout="20%", grid=GRID, constraints=["fast < slow"], params={"max_hold_days": None},
                         pbo_top=10, pbo_splits=8)
-
-
-def _chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # --no-sandbox: CI runs as root; virtual time lets every script and the load event finish first.
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           "--virtual-time-budget=15000", "--enable-logging=stderr", "--v=0", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
-
-
-def _status(dom: str) -> str:
-    found = re.search(r'data-report-status="([^"]*)"', dom)
-    assert found, "report status attribute missing from the rendered DOM"
-    return found.group(1)
 
 
 def test_heatmap_cells_are_the_best_over_the_other_parameters(wf) -> None:
@@ -116,14 +96,14 @@ def test_bare_sweep_without_synthetic_data(tmp_path) -> None:
 
 
 @needs_chromium
-def test_report_renders_in_headless_chromium(wf, tmp_path) -> None:
+def test_report_renders_in_headlesschromium(wf, tmp_path) -> None:
     path = Path(write_sweep_report(wf, tmp_path / "sweep.html"))
     shot = tmp_path / "sweep.png"
-    dump = _chromium("--dump-dom", f"--screenshot={shot}", "--window-size=1280,3000", path.resolve().as_uri(),
+    dump = chromium("--dump-dom", f"--screenshot={shot}", "--window-size=1280,3000", path.resolve().as_uri(),
                      cwd=tmp_path)
     assert dump.returncode == 0, dump.stderr[-2000:]
     assert "Uncaught" not in dump.stderr, dump.stderr[-2000:]
-    assert _status(dump.stdout) == "ok 5", _status(dump.stdout)
+    assert report_status(dump.stdout) == "ok 5", report_status(dump.stdout)
     # stability 6 lines + stitched equity 1; fold bars 2 + PBO histogram 1; the heatmap
     assert dump.stdout.count('class="trace scatter') == 7
     assert dump.stdout.count('class="trace bars') == 3
@@ -143,7 +123,7 @@ def test_the_browser_check_catches_empty_missing_charts_and_script_errors(wf, tm
     for name, page_text, _ in cases:
         (tmp_path / name).write_text(page_text, encoding="utf-8")
     with ThreadPoolExecutor(len(cases)) as pool:  # three browsers at once: the file stays fast
-        dumps = list(pool.map(lambda c: _chromium(f"--user-data-dir={tmp_path / ('profile-' + c[0])}", "--dump-dom",
+        dumps = list(pool.map(lambda c: chromium(f"--user-data-dir={tmp_path / ('profile-' + c[0])}", "--dump-dom",
                                                   (tmp_path / c[0]).resolve().as_uri(), cwd=tmp_path), cases))
     for (name, _, expected), dump in zip(cases, dumps):
-        assert _status(dump.stdout).startswith(expected), (name, _status(dump.stdout))
+        assert report_status(dump.stdout).startswith(expected), (name, report_status(dump.stdout))

@@ -24,10 +24,8 @@ RANGE = ("2012-01-01", "2016-12-30")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
+def clean_env(provider_env_cleared):
+    """Provider defaults from the environment must not change these runs (conftest.provider_env_cleared)."""
 
 
 @pytest.fixture(scope="module")
