@@ -291,3 +291,17 @@ def test_deep_nesting_render_is_short(monkeypatch: pytest.MonkeyPatch) -> None:
     diags, text, rel = _validate_case("deep_nesting", monkeypatch)
     assert len(text) > 1_000
     assert len(render(diags, SourceText(text, rel))) < 1_000
+
+
+def test_rule_engine_error_survives_pickling() -> None:
+    """Worker processes send errors back pickled: the diagnostics arrive intact."""
+    import pickle
+
+    from ruleengine.errors import Diagnostic, RuleEngineError, Span
+
+    err = RuleEngineError([Diagnostic("C101", "unknown function 'smaa'", Span(1, 2, 1, 6, "x.yaml"),
+                                      "entry.conditions[0]", "did you mean 'sma'?"),
+                           Diagnostic("D116", "NOPE skipped", severity="warning")])
+    back = pickle.loads(pickle.dumps(err))
+    assert back.diagnostics == err.diagnostics and str(back) == str(err)
+    assert back.error_type == err.error_type

@@ -495,10 +495,19 @@ def _or_exit(fn: Any, as_json: bool = False) -> Any:
         raise typer.Exit(1)
 
 
+#: True when running as the console script (not inside a test's CliRunner): an interrupted command may
+#: then end the process at once instead of waiting for worker processes or a Dask cluster to wind down.
+CONSOLE = False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    global CONSOLE
+    CONSOLE = True
     app(args=argv, prog_name="ruleengine")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+if __name__ == "__main__":  # pragma: no cover - `python -m ruleengine.cli`
+    from ruleengine.cli import main as console_main  # the package's module, not this __main__ copy
+
+    console_main()

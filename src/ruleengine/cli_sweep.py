@@ -41,6 +41,12 @@ def sweep_command(
     heatmap: str | None = typer.Option(None, "--heatmap", help="x,y: the report's heatmap parameters"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
     report: str | None = typer.Option(None, "--report", help="write a self-contained HTML report here"),
+    executor: str | None = typer.Option(
+        None, "--executor", help="local: worker processes on this machine (default; sweeps estimated under 2 s "
+        "stay in this process), threads, or dask"),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="the Dask scheduler's address for --executor dask (tcp://HOST:8786); "
+        "without it, a Dask cluster on this machine"),
 ) -> None:
     """Sweep a parameter grid: ranked combinations, walk-forward / hold-out validation, DSR and PBO."""
     from .cli import _or_exit
@@ -48,16 +54,17 @@ def sweep_command(
     def go() -> Any:
         from .backtesting.run import parse_param_args
         from .compile.compiled import compile_strategy
+        from .sweeping.executors import make_runner
         from .sweeping.walkforward import walk_forward as run
 
         compiled = compile_strategy(file)
         params = parse_param_args(compiled.strategy, param or [])
         axes = _heatmap_axes(heatmap)
-        with _Progress(enabled=not as_json) as progress:
+        with make_runner(executor, scheduler) as runner, _Progress(enabled=not as_json) as progress:
             result = run(compiled, symbols, start, end, walk_forward=walk_forward, holdout=holdout,
                          grid=list(grid) if grid else None, constraints=list(constraint or []), metric=metric,
                          top=top, samples=samples, seed=seed, params=params, provider=provider, data=data,
-                         init_cash=init_cash, pbo_top=pbo_top, progress=progress)
+                         init_cash=init_cash, pbo_top=pbo_top, progress=progress, runner=runner)
         if report:
             result.write_report(report, heatmap=axes)
         return result
@@ -67,6 +74,13 @@ def sweep_command(
     except KeyboardInterrupt:
         # the chunks already running finish (they hold no Python state); nothing is written
         sys.stderr.write("\ninterrupted: sweep stopped, no result written\n")
+        from . import cli
+
+        if cli.CONSOLE:  # the workers were told to stop: do not wait for them at interpreter exit
+            import os
+
+            sys.stderr.flush()
+            os._exit(130)
         raise typer.Exit(130) from None
     if as_json:
         sys.stdout.write(result.to_json() + "\n")

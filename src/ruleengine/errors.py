@@ -171,6 +171,11 @@ class RuleEngineError(Exception):
         more = f" (+{len(self.diagnostics) - 1} more)" if len(self.diagnostics) > 1 else ""
         super().__init__(summary + more)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions pickle their `args` (the summary text) by default; worker processes (sweep executors)
+        # send the diagnostics themselves back.
+        return (type(self), (self.diagnostics, self.source))
+
     def render(self) -> str:
         return render(self.diagnostics, self.source)
 
