@@ -152,7 +152,9 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
     def go() -> Any:
         compiled = compile_strategy(file)
         params = parse_param_args(compiled.strategy, param or [])
-        with _progress(enabled=not as_json) as progress:
+        from .cli_progress import ProgressBar
+
+        with ProgressBar(enabled=not as_json, min_total=5) as progress:
             result = run_backtest(compiled, symbols, start, end, params=params, provider=provider, data=data,
                                   init_cash=init_cash, portfolio=portfolio, progress=progress,
                                   no_cache=no_cache)
@@ -170,33 +172,6 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
 from .cli_sweep import sweep_command  # only typer at import: `validate` stays light
 
 app.command("sweep")(sweep_command)
-
-
-class _progress:
-    """A transient rich progress bar on stderr, shown once a backtest has more than one run."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.bar, self.task = enabled, None, None
-
-    def __enter__(self) -> Any:
-        return self.update if self.enabled else None
-
-    def update(self, done: int, total: int, step: str) -> None:
-        if self.bar is None:
-            if total <= 5:  # 4 steps + 1 run: a single backtest needs no bar
-                return
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(step, total=total)
-        self.bar.update(self.task, completed=done, total=total, description=step)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 _SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", "benchmark (buy & hold)", "%"),

@@ -7,7 +7,6 @@ and `ruleengine validate` must start without numpy, pandas or numba.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Annotated, Any
 
 import typer
@@ -60,7 +59,10 @@ def sweep_command(
         compiled = compile_strategy(file)
         params = parse_param_args(compiled.strategy, param or [])
         axes = _heatmap_axes(heatmap)
-        with make_runner(executor, scheduler) as runner, _Progress(enabled=not as_json) as progress:
+        from .cli_progress import ProgressBar
+
+        with make_runner(executor, scheduler) as runner, \
+                ProgressBar(enabled=not as_json, min_seconds=1.0) as progress:
             result = run(compiled, symbols, start, end, walk_forward=walk_forward, holdout=holdout,
                          grid=list(grid) if grid else None, constraints=list(constraint or []), metric=metric,
                          top=top, samples=samples, seed=seed, params=params, provider=provider, data=data,
@@ -98,35 +100,6 @@ def _heatmap_axes(text: str | None) -> tuple[str, str] | None:
         raise RuleEngineError([Diagnostic("D122", f"--heatmap expects two parameters x,y, got '{text}'",
                                           path="heatmap", hint="e.g. --heatmap fast,slow")])
     return parts[0], parts[1]
-
-
-class _Progress:
-    """A transient rich progress bar on stderr, shown once a run has lasted a second (short runs stay quiet)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.t0 = enabled, time.perf_counter()
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> Any:
-        return self.update if self.enabled else None
-
-    def update(self, done: int, total: int, step: str) -> None:
-        if self.bar is None:
-            if total <= 0 or time.perf_counter() - self.t0 < 1.0:
-                return
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(step, total=total)
-        self.bar.update(self.task, completed=done, total=total, description=step)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 0) -> None:
