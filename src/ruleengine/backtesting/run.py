@@ -102,7 +102,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     warnings: list[Diagnostic] = list(md.warnings)
     universe = len(md.runs) + len(md.skipped) > 1
     base = strat.price_slot() or next(s for s, _ in md.inputs)
-    keep = _usable_columns(md, base, universe, warnings)
+    keep = usable_columns(md, base, warnings, universe=universe)
     k = len(keep)
     total_runs = len(sets) if portfolio else len(sets) * k
     total_steps[0] = 4 + total_runs
@@ -303,18 +303,25 @@ def _check_options(init_cash: Any, engine: str, portfolio: bool) -> None:
         raise RuleEngineError(problems)
 
 
-def _usable_columns(md: Any, base: str, universe: bool, warnings: list[Diagnostic]) -> list[int]:
-    """Columns whose prices can be traded: not all missing in the range, none <= 0 (a single run raises)."""
-    if md.start >= md.n_rows:
+def usable_columns(md: Any, base: str, warnings: list[Diagnostic], start_row: int | None = None,
+                   end_row: int | None = None, universe: bool | None = None) -> list[int]:
+    """Market columns that can be traded in rows [start_row, end_row) (default: the requested range): a close
+    there, and no price <= 0 up to end_row. In a universe the others are skipped with a D116 warning; a single
+    run raises. Shared by `backtest` and `ruleengine.sweep`."""
+    r0 = md.start if start_row is None else start_row
+    r1 = md.n_rows if end_row is None else end_row
+    if universe is None:
+        universe = md.n_cols + len(getattr(md, "skipped", [])) > 1
+    if r0 >= r1:
         raise RuleEngineError([Diagnostic("D111", "the requested range holds no bar", path="start",
                                           hint="choose a range with trading sessions")])
     keep: list[int] = []
     problems: list[Diagnostic] = []
     price_keys = [k for k in md.inputs if k[1] in ("open", "high", "low", "close")]
     # whole-matrix checks first (a universe has hundreds of columns); messages only for the flagged ones
-    missing = ~np.isfinite(md.inputs[(base, "close")][md.start:]).any(axis=0)
+    missing = ~np.isfinite(md.inputs[(base, "close")][r0:r1]).any(axis=0)
     with np.errstate(invalid="ignore"):
-        nonpos = {k: md.inputs[k] <= 0 for k in price_keys}  # NaN compares False: missing bars are not flagged
+        nonpos = {k: md.inputs[k][:r1] <= 0 for k in price_keys}  # NaN compares False: gaps are not flagged
     flagged = {k: v.any(axis=0) for k, v in nonpos.items()}
     for j, label in enumerate(md.labels):
         bad: Diagnostic | None = None
@@ -386,4 +393,4 @@ def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], data: st
 
 
 __all__ = ["ENGINES", "RISK_KEYS", "backtest", "buy_and_hold", "parse_param_args", "split_params",
-           "strategy_hash"]
+           "strategy_hash", "usable_columns"]

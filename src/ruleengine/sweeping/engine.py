@@ -124,6 +124,8 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
     r0, r1 = _rows(md, rows)
     warnings: list[Diagnostic] = list(getattr(md, "warnings", []))
     base = strat.price_slot() or next(s for s, _ in md.inputs)
+    from ..backtesting.run import usable_columns
+
     keep = usable_columns(md, base, warnings, r0, r1)
     job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
     groups = _group(combos, [n for n in strat.params if n != "execution_price"])
@@ -478,43 +480,6 @@ def _rows(md: Any, rows: tuple[int, int] | None) -> tuple[int, int]:
     return r0, r1
 
 
-def usable_columns(md: Any, base: str, warnings: list[Diagnostic], start_row: int | None = None,
-                   end_row: int | None = None) -> list[int]:
-    """Market columns that can be traded in rows [start_row, end_row) (default the requested range): a close
-    there, no price <= 0. As `ruleengine.backtest` decides: in a universe the others are skipped with a D116
-    warning, a single run raises."""
-    r0 = md.start if start_row is None else start_row
-    r1 = md.n_rows if end_row is None else end_row
-    if r0 >= r1:
-        raise RuleEngineError([Diagnostic("D111", "the requested range holds no bar", path="start",
-                                          hint="choose a range with trading sessions")])
-    universe = md.n_cols + len(getattr(md, "skipped", [])) > 1
-    price_keys = [k for k in md.inputs if k[1] in ("open", "high", "low", "close")]
-    keep: list[int] = []
-    problems: list[Diagnostic] = []
-    for j, label in enumerate(md.labels):
-        bad = None
-        if not np.isfinite(md.inputs[(base, "close")][r0:r1, j]).any():
-            bad = Diagnostic("D111", f"{label}: every price in the requested range is missing (NaN)",
-                             path="symbols", hint="check the dates and the data file")
-        for slot, col in price_keys:
-            if bad is None and (md.inputs[(slot, col)][:r1, j] <= 0).any():
-                bad = Diagnostic("D114", f"{label}: {slot}.{col} has prices <= 0", path=f"data.{slot}",
-                                 hint="fix the data (a bad print?) or choose another range")
-        if bad is None:
-            keep.append(j)
-        elif universe:
-            warnings.append(Diagnostic("D116", bad.message + "; skipped", severity="warning", path="symbols"))
-        else:
-            problems.append(bad)
-    if problems:
-        raise RuleEngineError(problems)
-    if not keep:
-        raise RuleEngineError([Diagnostic("D111", "no symbol has usable prices in the requested range",
-                                          path="symbols", hint="check the symbols, the dates and the data")])
-    return keep
-
-
 def _summary(warnings: list[Diagnostic], md: Any) -> list[Diagnostic]:
     out = list(warnings)
     if getattr(md, "synthetic", False):
@@ -540,4 +505,4 @@ def _context(compiled: Any, md: Any, keep: list[int], base: str, start: Any, end
 
 
 __all__ = ["CHUNK_BUDGET_BYTES", "ChunkJob", "Runner", "chunk_sets", "evaluate_chunk", "run_rows", "sweep",
-           "thread_runner", "usable_columns"]
+           "thread_runner"]
