@@ -10,7 +10,8 @@ than a cache lookup.
 
 Example:
     >>> from ruleengine.data.sample import SampleProvider
-    >>> cached = CachedProvider(SampleProvider(), cache_dir="/tmp/ruleengine-doctest-cache")
+    >>> import tempfile
+    >>> cached = CachedProvider(SampleProvider(), cache_dir=tempfile.mkdtemp())
     >>> cached.name
     'sample'
 """

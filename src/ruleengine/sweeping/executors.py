@@ -101,7 +101,8 @@ def spec_of(job: ChunkJob) -> Spec:
 
 @dataclass
 class _Failure:
-    """A `RuleEngineError` raised in a worker (the exception itself does not survive pickling)."""
+    """A `RuleEngineError` raised in a worker, returned as a value and raised again here: raising it inside
+    the worker left an erred task on the Dask scheduler (seen in test_dask_ctrl_c_cancels_the_futures)."""
 
     diagnostics: list[Diagnostic]
     source: Any
