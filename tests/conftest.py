@@ -57,3 +57,14 @@ def provider_env_cleared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+def sine_prices(n: int, level: float, amplitude: float, period: float, start: str = "2020-01-02"):
+    """A small deterministic OHLCV table (business days, a sine wave) for per-symbol CSV fixtures."""
+    import numpy as np
+    import pandas as pd
+
+    idx = pd.bdate_range(start, periods=n)
+    base = level + amplitude * np.sin(np.arange(n) / period)
+    return pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "open": base, "high": base + 1, "low": base - 1,
+                         "close": base, "volume": 1000})

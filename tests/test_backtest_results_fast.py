@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import sine_prices
 
 from ruleengine.backtesting.engine import simulate
 from ruleengine.backtesting.metrics import compute_metrics, compute_metrics_batch, segment_sums
@@ -46,10 +47,7 @@ def clean_env(provider_env_cleared):
 def csv_dir(tmp_path_factory) -> Path:
     """Local CSV files: GOOD (every bar), LATE (listed late, delisted early), NANS (no price), NEG (a close < 0)."""
     d = tmp_path_factory.mktemp("listings")
-    idx = pd.bdate_range("2020-01-02", periods=300)
-    base = 100 + 10 * np.sin(np.arange(300) / 9.0)
-    df = pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "open": base, "high": base + 1, "low": base - 1,
-                       "close": base, "volume": 1000})
+    df = sine_prices(300, 100, 10, 9.0)
     df.to_csv(d / "GOOD.csv", index=False)
     late = df.copy()
     late.loc[:80, ["open", "high", "low", "close"]] = np.nan

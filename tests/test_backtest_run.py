@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import sine_prices
 
 from ruleengine.api import load_strategy
 from ruleengine.backtesting.engine import simulate
@@ -37,10 +38,7 @@ def _codes(exc: pytest.ExceptionInfo[RuleEngineError]) -> list[str]:
 def csv_dir(tmp_path_factory):
     """Per-symbol CSV files for the local provider: a good one, one with only NaN prices, one with a price < 0."""
     d = tmp_path_factory.mktemp("prices")
-    idx = pd.bdate_range("2020-01-02", periods=300)
-    base = 100 + 10 * np.sin(np.arange(300) / 9.0)
-    df = pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "open": base, "high": base + 1, "low": base - 1,
-                       "close": base, "volume": 1000})
+    df = sine_prices(300, 100, 10, 9.0)
     df.to_csv(d / "GOOD.csv", index=False)
     nan = df.copy()
     nan[["open", "high", "low", "close"]] = np.nan

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import sine_prices
 from typer.testing import CliRunner
 
 from ruleengine.cli import app
@@ -30,10 +30,7 @@ def clean_env(provider_env_cleared, monkeypatch):
 @pytest.fixture(scope="module")
 def csv_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli_prices")
-    idx = pd.bdate_range("2020-01-02", periods=200)
-    base = 50 + 5 * np.sin(np.arange(200) / 6.0)
-    df = pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "open": base, "high": base + 1, "low": base - 1,
-                       "close": base, "volume": 1000})
+    df = sine_prices(200, 50, 5, 6.0)
     df.to_csv(d / "GOOD.csv", index=False)
     nan = df.copy()
     nan[["open", "high", "low", "close"]] = np.nan
