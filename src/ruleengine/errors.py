@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
-#: Stable error codes. The first letter is the stage: R read, S schema, P parse, C check, D data binding.
+#: Stable error codes. The first letter is the stage: R read, S schema, P parse, C check, D data binding,
+#: T store, X sandbox, L llm.
 CODES: dict[str, str] = {
     # read (stage 0)
     "R101": "file not found or unreadable",
@@ -88,6 +89,9 @@ CODES: dict[str, str] = {
     "D121": "benchmark not available (replaced)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
+    # store (stage 8): persistence, live signals, tracking (T1xx)
+    # sandbox: generated Python, static checks and isolated execution (X1xx)
+    # llm: authoring, the repair loop and agent tools (L1xx)
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.
@@ -157,7 +161,8 @@ class Diagnostic:
                           self.severity, self.stage)
 
 
-_STAGES = {"R": "read", "S": "schema", "P": "parse", "C": "check", "D": "data"}
+_STAGES = {"R": "read", "S": "schema", "P": "parse", "C": "check", "D": "data", "T": "store", "X": "sandbox",
+           "L": "llm"}
 
 
 class RuleEngineError(Exception):
