@@ -221,7 +221,7 @@ def test_batched_execution_equals_node_by_node(n_symbols: int) -> None:
 
     compiled = ruleengine.compile_strategy(str(RULES[0].parent / "golden_cross.yaml"))
     sets = [{"fast": f, "slow": s, "rsi_max": r} for f in (5, 8, 13) for s in (20, 50, 90) for r in (60.0, 70.0)]
-    plan = compiled.plan(sets)
+    plan = compiled.node_plan(sets)  # the set-by-set plan (a grid this size gets a template-built one)
     rng = np.random.default_rng(5)
     close = np.asfortranarray(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (400, n_symbols)), axis=0)))
     close[[3, 100, 101], 0] = np.nan

@@ -22,10 +22,11 @@ def _grid() -> list[dict[str, int]]:
     return [{"fast": f, "slow": s} for s in range(30, 200, 10) for f in range(5, 25)]
 
 
-def test_a_grid_runs_in_a_handful_of_steps_whatever_its_size() -> None:
+@pytest.mark.parametrize("planner", ["node_plan", "plan"])  # set by set, and from templates (grid_plan)
+def test_a_grid_runs_in_a_handful_of_steps_whatever_its_size(planner: str) -> None:
     compiled = ruleengine.compile_strategy(str(RULES / "golden_cross.yaml"))
     sets = _grid()
-    prog = program_for(compiled.plan(sets), 300, 1)
+    prog = program_for(getattr(compiled, planner)(sets), 300, 1)
     # sma (one stacked call for every window), rsi, rsi < rsi_max, crosses above/below, and: 6 steps
     assert len(prog.steps) == 6
     by_op = {s.node.op: s for s in prog.steps}
@@ -40,7 +41,7 @@ def test_a_grid_runs_in_a_handful_of_steps_whatever_its_size() -> None:
 def test_program_equals_node_by_node_with_per_set_constants(n_cols: int) -> None:
     compiled = ruleengine.compile_strategy(str(RULES / "golden_cross.yaml"))
     sets = [{"fast": f, "slow": s, "rsi_max": r} for f in (5, 9) for s in (30, 60) for r in (55.0, 70.0, 90.0)]
-    plan = compiled.plan(sets)
+    plan = compiled.node_plan(sets)  # signals_arrays below runs the template-built grid plan
     close = _close(250, n_cols)
     close[[0, 7, 8, 120], 0] = np.nan
     inputs = {("prices", "close"): close}

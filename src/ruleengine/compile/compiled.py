@@ -17,6 +17,11 @@ if TYPE_CHECKING:  # pandas/numpy stay out of `validate`
     import numpy as np
     import pandas as pd
 
+    from .grid_plan import GridPlan
+
+#: from this many parameter sets on, plans are built from templates with numpy (see `CompiledStrategy.plan`)
+GRID_MIN_SETS = 8
+
 
 @dataclass
 class CompiledStrategy:
@@ -33,8 +38,13 @@ class CompiledStrategy:
     document: Loaded | None = None
 
     # ------------------------------------------------------------------ planning
-    def plan(self, params: ParamsInput = None) -> Plan:
-        """The execution plan for the given parameter values (lists make a grid); recent plans are reused."""
+    def plan(self, params: ParamsInput = None) -> Plan | GridPlan:
+        """The execution plan for the given parameter values (lists make a grid); recent plans are reused.
+
+        From `GRID_MIN_SETS` parameter sets on, the plan is built from the conditions' templates with
+        numpy (`grid_plan.GridPlan`); below, set by set (`plan.Plan`, whose graph `explain` shows). Both
+        give identical signals (tested).
+        """
         cache = self.__dict__.setdefault("_plans", {})
         key = _raw_key(params)
         plan = cache.get(key) if key is not None else None
@@ -44,21 +54,32 @@ class CompiledStrategy:
                 key = repr(sets)
                 plan = cache.get(key)
         if plan is None:
-            plan = build_plan(self.analysis, sets)
+            plan = self._grid_plan(sets) if len(sets) >= GRID_MIN_SETS else build_plan(self.analysis, sets)
             if len(cache) >= 8:
                 cache.pop(next(iter(cache)))
             cache[key] = plan
         return plan
 
+    def node_plan(self, params: ParamsInput = None) -> Plan:
+        """The set-by-set plan (`plan.Plan`) whatever the number of sets: the reference for grid plans."""
+        return build_plan(self.analysis, expand(self.strategy.params, params))
+
+    def _grid_plan(self, sets: list[dict[str, Any]]) -> GridPlan:
+        from .grid_plan import build_grid_plan
+        from .template import lower_templates
+
+        templates = self.__dict__.get("_templates")
+        if templates is None:
+            templates = self.__dict__["_templates"] = lower_templates(self.analysis)
+        return build_grid_plan(templates, sets)
+
     def warmup(self, params: ParamsInput = None) -> int:
         """Bars at the start that are never traded (the longest lookback along any condition path)."""
-        plan = self.plan(params)
-        return max(plan.warmup(i) for i in range(len(plan.roots)))
+        return int(self.plan(params).warmups().max())
 
     def converge_bars(self, params: ParamsInput = None) -> int:
         """History after which recursive indicators equal their full-history values within 1e-10."""
-        plan = self.plan(params)
-        return max(plan.converge_bars(i) for i in range(len(plan.roots)))
+        return int(self.plan(params).converges().max())
 
     def required_columns(self) -> dict[str, set[str]]:
         """Slot -> columns the conditions read."""
@@ -76,7 +97,7 @@ class CompiledStrategy:
     # ------------------------------------------------------------------ execution
     def signals_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
                        params: ParamsInput = None, threads: int | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, Plan]:
+                       ) -> tuple[np.ndarray, np.ndarray, Plan | GridPlan]:
         """Raw form: inputs (slot, column) -> (T, S) float64 arrays; returns (T, P*S) bool entries and
         exits (parameter set major, symbol minor) and the plan. Many symbols run on `threads` threads
         (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
@@ -145,7 +166,7 @@ def _raw_key(params: ParamsInput) -> str | None:
         return None
 
 
-def _wrap(arr: np.ndarray, bound: Any, plan: Plan, name: str) -> Any:
+def _wrap(arr: np.ndarray, bound: Any, plan: Plan | GridPlan, name: str) -> Any:
     import pandas as pd
 
     sets = plan.param_sets

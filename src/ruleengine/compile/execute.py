@@ -36,7 +36,7 @@ def kernel(ref: str) -> Callable[..., Array]:
     return fn
 
 
-def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int,
+def compute(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int,
             batch: bool = True) -> dict[int, Any]:
     """Evaluate the plan; returns the raw value (array or scalar) of every root node.
 
@@ -46,6 +46,7 @@ def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_
         from .program import values
 
         return values(program_for(plan, n_rows, n_cols), inputs)
+    assert isinstance(plan, Plan), "node-by-node evaluation needs the set-by-set plan (CompiledStrategy.node_plan)"
     values_: dict[int, Any] = {}
     shape = (n_rows, n_cols)
     nodes = plan.graph.nodes
@@ -57,15 +58,18 @@ def compute(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_
     return {r: values_[r] for pair in plan.roots for r in pair}
 
 
-def program_for(plan: Plan, n_rows: int, n_cols: int) -> Any:
+def program_for(plan: Any, n_rows: int, n_cols: int) -> Any:
     """The plan's batched program for this data shape, built on first use."""
+    from .grid_plan import GridPlan
+    from .grid_program import build_grid_program
     from .program import build_program
 
     prog = plan.programs.get((n_rows, n_cols))
     if prog is None:
         if len(plan.programs) >= 4:
             plan.programs.pop(next(iter(plan.programs)))
-        prog = plan.programs[(n_rows, n_cols)] = build_program(plan, n_rows, n_cols)
+        build = build_grid_program if isinstance(plan, GridPlan) else build_program
+        prog = plan.programs[(n_rows, n_cols)] = build(plan, n_rows, n_cols)
     return prog
 
 
@@ -89,7 +93,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def execute_into(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: int,
+def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int,
                  n_cols: int, threads: int | None = None) -> tuple[Array, Array]:
     """Evaluate the plan into (T, P*S) bool entries and exits (parameter set major), warm-up cleared.
 
@@ -110,7 +114,7 @@ def execute_into(plan: Plan, inputs: Mapping[tuple[str, str], Array], n_rows: in
         return outputs(prog, {key: v[:, a:b] for key, v in inputs.items()})
 
     results = list(_pool(k).map(run, blocks))
-    n_sets = len(plan.roots)
+    n_sets = len(plan.param_sets)
     combined = []
     for which in (0, 1):
         out = np.empty((n_sets * n_cols, n_rows), dtype=np.bool_).T

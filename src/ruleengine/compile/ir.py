@@ -57,7 +57,8 @@ class Graph:
 
     def const(self, value: float | bool) -> int:
         dtype: DType = "bool" if isinstance(value, bool) else "float"
-        return self.intern(Node("const", (), (value if dtype == "bool" else float(value),), dtype, True))
+        # the dtype is part of the key: True and 1.0 are equal (and hash alike) but are different constants
+        return self.intern(Node("const", (), (value if dtype == "bool" else float(value), dtype), dtype, True))
 
     def describe(self, i: int) -> str:
         """Canonical text of node i (used by explain and tests)."""

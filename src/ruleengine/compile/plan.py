@@ -40,6 +40,17 @@ class Plan:
         e, x = self.roots[i]
         return max(self.converge[e], self.converge[x])
 
+    def warmups(self) -> Any:
+        """Per parameter set, `warmup(i)` (an int64 array, as `GridPlan.warmups`)."""
+        import numpy as np
+
+        return np.array([self.warmup(i) for i in range(len(self.roots))], dtype=np.int64)
+
+    def converges(self) -> Any:
+        import numpy as np
+
+        return np.array([self.converge_bars(i) for i in range(len(self.roots))], dtype=np.int64)
+
     @property
     def n_nodes(self) -> int:
         return len(self.order)

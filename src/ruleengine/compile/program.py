@@ -56,6 +56,8 @@ class Program:
     outputs: tuple[tuple[Any, ...], tuple[Any, ...]]  # recipes of the entries and exits roots
     warm: Array  # per output column: leading bars that are never true
     roots: dict[int, Loc] = field(default_factory=dict)
+    #: grid programs find the roots' locations only when asked (thousands of roots, only tests ask)
+    root_locs: Any = None
 
 
 def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
@@ -218,7 +220,8 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[
 def values(program: Program, inputs: Mapping[tuple[str, str], Array]) -> dict[int, Any]:
     """The raw value of every root node (warm-up not cleared); for tests against node-by-node evaluation."""
     bufs = run(program, inputs)
-    return {r: _value(lc, bufs, inputs, program.n_cols) for r, lc in program.roots.items()}
+    roots = program.roots if program.root_locs is None else program.root_locs()
+    return {r: _value(lc, bufs, inputs, program.n_cols) for r, lc in roots.items()}
 
 
 def _value(lc: Loc, bufs: list[Array | None], inputs: Mapping[tuple[str, str], Array], n_cols: int) -> Any:
