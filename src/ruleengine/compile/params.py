@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
@@ -32,29 +32,36 @@ def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, A
         if not raw_sets:
             raise RuleEngineError([Diagnostic("D103", "the list of parameter sets is empty")])
     defaults = {n: p.default for n, p in schema.items()}
-    out: list[dict[str, Any]] = []
     problems: list[Diagnostic] = []
-    seen: dict[tuple[str, type, Any], Any] = {}  # a grid repeats each value many times: check it once
-    for raw in raw_sets:
-        values = dict(defaults)
-        for name, value in raw.items():
-            if name not in schema:
-                problems.append(Diagnostic("D104", f"unknown parameter '{name}'", path=f"params.{name}",
-                                           hint=did_you_mean(name, schema) or
-                                           "parameters: " + ", ".join(schema)))
-                continue
-            key = (name, type(value), value if isinstance(value, (int, float, str, bool)) else repr(value))
-            checked = seen.get(key, seen)
-            if checked is seen:
-                checked = seen[key] = check_value(name, schema[name], value)
+    converted: dict[str, dict[tuple[type, Any], Any]] = {}  # name -> values that check_value changed
+    for name in dict.fromkeys(itertools.chain.from_iterable(raw_sets)):  # C-speed: grids have many sets
+        if name not in schema:
+            problems.append(Diagnostic("D104", f"unknown parameter '{name}'", path=f"params.{name}",
+                                       hint=did_you_mean(name, schema) or "parameters: " + ", ".join(schema)))
+            continue
+        values = [r[name] for r in raw_sets if name in r]
+        try:
+            distinct = dict.fromkeys(zip(map(type, values), values))  # a grid repeats each value many times
+        except TypeError:  # a list, dict or array where one value belongs
+            bad = next(v for v in values if not isinstance(v, Hashable))
+            problems.append(Diagnostic("D103", f"parameter '{name}' takes one value, got {bad!r}",
+                                       path=f"params.{name}", hint="give a grid as a mapping of lists"))
+            continue
+        for t, v in distinct:
+            checked = check_value(name, schema[name], v)
             if isinstance(checked, Diagnostic):
                 problems.append(checked)
-            else:
-                values[name] = checked
-        out.append(values)
+            elif type(checked) is not t or checked != v:
+                converted.setdefault(name, {})[(t, v)] = checked
     if problems:
         unique = list({(d.code, d.message): d for d in problems}.values())
         raise RuleEngineError(unique)
+    out = [{**defaults, **raw} for raw in raw_sets]
+    for name, mapping in converted.items():
+        for values, raw in zip(out, raw_sets):
+            if name in raw:
+                v = raw[name]
+                values[name] = mapping.get((type(v), v), v)
     return out
 
 

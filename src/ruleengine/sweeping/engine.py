@@ -43,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ BYTES_PER_VALUE = 32
 MIN_CHUNK, MAX_CHUNK = 64, 1024
 _SIGNALS_LOCK = threading.Lock()
 _FILL = (*RISK_AXES, "execution_price")
+_ABSENT = object()  # a name missing from a combination (None is a value: a risk field turned off)
 
 
 def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None, *,
@@ -292,17 +294,18 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     u = np.empty(n, dtype=np.int64)
     r = np.empty(n, dtype=np.int64)
     for i, combo in enumerate(combos):
-        skey = tuple((p, combo[p]) for p in signal_names if p in combo)
+        # `map(combo.get, ...)` builds the keys at C speed (a sweep has thousands of combinations)
+        skey = tuple(map(combo.get, signal_names, repeat(_ABSENT)))
         j = sig_index.get(skey)
         if j is None:
             j = sig_index[skey] = len(sig_sets)
-            sig_sets.append(dict(skey))
+            sig_sets.append({p: v for p, v in zip(signal_names, skey) if v is not _ABSENT})
         u[i] = j
-        rkey = tuple((p, combo[p]) for p in _FILL if p in combo)
+        rkey = tuple(map(combo.get, _FILL, repeat(_ABSENT)))  # None is a value here (a stop turned off)
         j = risk_index.get(rkey)
         if j is None:
             j = risk_index[rkey] = len(risks)
-            risks.append(resolve_risk(strat, dict(rkey)))
+            risks.append(resolve_risk(strat, {p: v for p, v in zip(_FILL, rkey) if v is not _ABSENT}))
         r[i] = j
     with _SIGNALS_LOCK:  # the compiled strategy's plan cache is not thread-safe
         entries, exits, _plan = compiled.signals_arrays(market.inputs, market.n_rows, market.n_cols, sig_sets)
@@ -363,7 +366,7 @@ def _group(combos: list[dict[str, Any]], signal_names: list[str]) -> list[list[i
     """Combination indices grouped by their signal set (first-seen order): a chunk never splits a group."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, c in enumerate(combos):
-        groups.setdefault(tuple(c.get(p) for p in signal_names), []).append(i)
+        groups.setdefault(tuple(map(c.get, signal_names, repeat(_ABSENT))), []).append(i)
     return list(groups.values())
 
 
