@@ -108,6 +108,15 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
     in_market = 0
     for t in range(lo, hi):
         cl = close[j, t]
+        if not in_pos and not exec_open and not (entries[q, t] and not exits[q, t] and cash > 0):
+            # flat and no entry on this bar (close fills): equity stays at the cash, which is also the
+            # previous bar's equity, so the bar adds a zero return and nothing else (as the full path
+            # below would compute, without reading the bar's open, high and low)
+            if not np.isnan(cl):
+                last_close = cl
+                last_bar = t
+            n_ret += 1
+            continue
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             if exec_open:
