@@ -38,7 +38,9 @@ def test_providers_table_and_json():
     res = run("providers")
     assert res.exit_code == 0, res.output
     assert "sample" in res.output and "fmp" in res.output and "YES" in res.output
-    assert "every kind: sample" in res.output
+    assert "ohlcv, earnings" in res.output and ": sample (no provider configured" in res.output
+    # the fallback is only the default for the kinds it serves (the sample provider has no key_metrics)
+    assert "key_metrics: none (sample does not serve it; providers that do: fmp)" in res.output
     res = run("providers", "--json")
     payload = json.loads(res.output)
     assert [p["name"] for p in payload["providers"]] == ["sample", "fmp"]

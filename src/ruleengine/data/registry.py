@@ -188,7 +188,12 @@ class ProviderRegistry:
         out: dict[str, tuple[str, str]] = {}
         for kind in KIND_COLUMNS:
             try:
-                out[kind] = self.choose(None, kind, frequency)[:2]
+                name, why = self.choose(None, kind, frequency)[:2]
+                if not self.get(name).serves(kind, frequency):  # the fallback need not serve every kind
+                    others = self.serving(kind, frequency)
+                    name, why = "", (f"{name} does not serve it; providers that do: {', '.join(others)}"
+                                     if others else "no registered provider serves it")
+                out[kind] = (name, why)
             except RuleEngineError as exc:
                 out[kind] = ("", exc.diagnostics[0].message)
         return out
