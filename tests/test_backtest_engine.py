@@ -26,7 +26,8 @@ from ruleengine.errors import RuleEngineError
 
 pytestmark = pytest.mark.realdata
 
-RULES = sorted((Path(__file__).resolve().parents[1] / "rules").glob("*.yaml"))
+RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")
+               if not p.stem.startswith("code_"))  # code strategies: tests/test_sandbox_run.py
 SYMBOLS = "SPY,QQQ,AAPL,LEHMQ"
 SYMBOLS_FOR = {"pairs_zscore": "asset_a=XLE,asset_b=XLF", "insider_buying_rsi": "AAPL,MSFT,JPM,XOM",
                "pe_ratio_earnings": "AAPL,MSFT,JPM,XOM"}

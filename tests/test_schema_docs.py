@@ -367,7 +367,7 @@ def test_every_rule_in_wire_form_is_schema_valid_and_loads_equal(
 ) -> None:
     s = load_strategy(rule)
     wire = _wire_form(s, schema)
-    assert list(wire) == schema["required"] and wire["code"] is None
+    assert list(wire) == schema["required"] and (wire["code"] is None) == (s.code is None)
     assert isinstance(wire["data"], list) and all(
         list(d) == schema["properties"]["data"]["items"]["required"] for d in wire["data"]
     )

@@ -24,7 +24,8 @@ def load_strategy(path_or_text: StrategyInput) -> TradingStrategy:
 
 
 def validate(path_or_text: StrategyInput) -> list[Diagnostic]:
-    """Every problem of a strategy document (load, parse and type check); [] when it is valid.
+    """Every problem of a strategy document (load, parse and type check; for ``code:`` the sandbox's static
+    check); [] when it is valid.
 
     Never raises for user errors.
     """
@@ -32,8 +33,11 @@ def validate(path_or_text: StrategyInput) -> list[Diagnostic]:
         loaded = load_document(path_or_text)
     except RuleEngineError as exc:
         return exc.diagnostics
-    if loaded.strategy.code is not None:
-        return []  # code strategies are checked by the sandbox stage
+    if loaded.strategy.code is not None:  # the sandbox's static check (the code is never run here)
+        from .sandbox.static import check_code, locate
+
+        code = loaded.strategy.code
+        return locate(check_code(code), code, loaded.document)
     from .compile.frontend import analyze
 
     return analyze(loaded.strategy, loaded.document).diagnostics

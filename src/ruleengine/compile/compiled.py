@@ -192,18 +192,21 @@ def _wrap(arr: np.ndarray, bound: Any, plan: Plan | GridPlan, name: str) -> Any:
 def compile_strategy(strategy: TradingStrategy | Any, document: Loaded | None = None) -> CompiledStrategy:
     """Parse and check every condition; raises `RuleEngineError` with all diagnostics.
 
-    Accepts a `TradingStrategy`, or anything `load_strategy` accepts (path, text, dict).
+    Accepts a `TradingStrategy`, or anything `load_strategy` accepts (path, text, dict). A strategy with
+    ``code:`` gives a `ruleengine.sandbox.strategy.CodeStrategy` (same interface; its code passed the static
+    check and runs in the sandbox); a `CodeStrategy` is returned as it is.
     """
+    from ..sandbox.strategy import CodeStrategy, code_strategy  # light: the sandbox loads nothing heavy here
+
+    if isinstance(strategy, CodeStrategy):
+        return strategy  # type: ignore[return-value]
     if not isinstance(strategy, TradingStrategy):
         from ..schema.load import load_document
 
         loaded = load_document(strategy)
         strategy, document = loaded.strategy, loaded.document
     if strategy.code is not None:
-        from ..errors import Diagnostic
-
-        raise RuleEngineError([Diagnostic("S108", "this strategy carries code; rule compilation does not apply",
-                                          path="code", hint="code strategies run in the sandbox")])
+        return code_strategy(strategy, document)  # type: ignore[return-value]
     analysis = analyze(strategy, document)
     errors = [d for d in analysis.diagnostics if d.severity == "error"]
     if errors:

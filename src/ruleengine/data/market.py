@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -65,6 +66,9 @@ class MarketData:
     warnings: list[Diagnostic] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # runs left out (no data), by label
 
+    def __post_init__(self) -> None:
+        _BY_INPUTS[id(self.inputs)] = self  # code strategies get raw inputs and look up their bar times
+
     @cached_property
     def labels(self) -> list[str]:
         """A column label per run: the symbol, or ``GLD/SLV`` for a run of several symbols (computed once)."""
@@ -81,6 +85,15 @@ class MarketData:
     def frame(self, slot: str, column: str) -> pd.DataFrame:
         """One (slot, column) as a DataFrame: bars x run labels (requested range and warm-up)."""
         return pd.DataFrame(self.inputs[(slot, column)], index=self.index, columns=self.labels)
+
+
+_BY_INPUTS: weakref.WeakValueDictionary[int, MarketData] = weakref.WeakValueDictionary()
+
+
+def market_of(inputs: Any) -> MarketData | None:
+    """The `MarketData` whose ``inputs`` dict this is (None when it came from elsewhere)."""
+    md = _BY_INPUTS.get(id(inputs))
+    return md if md is not None and md.inputs is inputs else None
 
 
 def _label(run: Run) -> str:
@@ -250,7 +263,10 @@ def _requirements(strategy: Any, params: Mapping[str, Any] | None) -> tuple[Trad
                                                                            int]:
     """(strategy, slot -> columns to bind, warm-up bars)."""
     from ..compile.compiled import CompiledStrategy, compile_strategy
+    from ..sandbox.strategy import CodeStrategy, code_warmup
 
+    if isinstance(strategy, CodeStrategy):
+        strategy = strategy.strategy
     if isinstance(strategy, CompiledStrategy):
         compiled: CompiledStrategy | None = strategy
     elif isinstance(strategy, TradingStrategy) and strategy.code is not None:
@@ -262,9 +278,11 @@ def _requirements(strategy: Any, params: Mapping[str, Any] | None) -> tuple[Trad
             strategy = load_strategy(strategy)
         compiled = None if strategy.code is not None else compile_strategy(strategy)
     strat = compiled.strategy if compiled is not None else strategy
-    if compiled is None:  # generated code may read any declared column
-        needed = {n: set(s.columns or KIND_COLUMNS[s.kind]) for n, s in strat.data.items()}
-        return strat, needed, 0
+    if compiled is None:  # generated code may read any declared column; the simulation needs the bars
+        needed = {n: set(s.columns or KIND_COLUMNS[s.kind]) | ({"open", "high", "low", "close"}
+                                                               if s.kind in PRICE_KINDS else set())
+                  for n, s in strat.data.items()}
+        return strat, needed, code_warmup(strat)
     needed = {k: set(v) for k, v in compiled.required_columns().items()}
     for name, slot in strat.data.items():  # the simulation needs the bars of every price slot
         if slot.kind in PRICE_KINDS:

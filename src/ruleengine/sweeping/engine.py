@@ -134,6 +134,11 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
     size = chunk_size or chunk_sets(md.n_rows, md.n_cols, len(groups), threads)
     order = [np.array([i for g in groups[c:c + size] for i in g], dtype=np.int64)
              for c in range(0, len(groups), size)]
+    if getattr(compiled, "runs_code", False):
+        # a code strategy: its signals come from the sandbox's own processes (a CodeStrategy does not travel
+        # to worker processes); chunks run here, one after the other, through the generic signals +
+        # fused-kernel path of evaluate_chunk
+        runner = thread_runner(1)
     stats = _execute(job, _Chunks(order, combos, fixed), order, len(combos), runner or thread_runner(threads),
                      progress)
     metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency))

@@ -1,0 +1,147 @@
+"""Inside the locked-down child: read the job, run ``generate_signals`` per run and parameter set, write bits.
+
+Each run (a symbol, or a ``{slot: symbol}`` pair) gets its own call with plain single-symbol DataFrames, as
+seed 000 specifies: ``data = {slot: DataFrame}`` with the slot's declared columns and the bars of that run
+(rows where the run has no bar at all are left out and get no signal). Every call receives fresh shallow
+copies, so one call cannot change what the next one sees.
+
+Failures become an error record (`protocol.encode_error`): the exception's type, the line of the strategy code
+it came from, and a message naming the symbol and the parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+from . import protocol
+from .checks import ContractError, check_output
+
+CODE_FILENAME = "<strategy>"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _code_line(exc: BaseException) -> int | None:
+    """The deepest line of the strategy code in the traceback (None when the code was not on the stack)."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == CODE_FILENAME:
+            line = lineno
+    if line is None and isinstance(exc, SyntaxError) and exc.filename == CODE_FILENAME:
+        line = exc.lineno
+    return line
+
+
+def _index(header: dict[str, Any], ns: Any) -> Any:
+    import pandas as pd
+
+    tz = header.get("tz")
+    idx = pd.DatetimeIndex(pd.to_datetime(ns, unit="ns", utc=tz is not None))
+    if tz is not None and tz != "UTC":
+        idx = idx.tz_convert(tz)
+    return idx.rename(header.get("index_name"))
+
+
+def _frames(header: dict[str, Any], arrays: dict[tuple[str, str], Any], idx: Any, j: int) -> tuple[dict, Any, Any]:
+    """Run `j`'s frames, their index and the rows they hold (None: all)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = None
+    price = [arrays[(s, c)][:, j] for s in header["price_slots"] for c in header["slots"].get(s, [])]
+    if price:
+        present = np.zeros(len(idx), dtype=bool)
+        for v in price:
+            present |= ~np.isnan(v)
+        if not present.all():
+            rows = np.flatnonzero(present)
+    sub = idx if rows is None else idx[rows]
+    frames = {}
+    for slot, cols in header["slots"].items():
+        values = {c: (arrays[(slot, c)][:, j] if rows is None else arrays[(slot, c)][rows, j]) for c in cols}
+        frames[slot] = pd.DataFrame(values, index=sub, columns=list(cols), dtype=np.float64)
+    return frames, sub, rows
+
+
+def run_job(memfd: int, out_w: int) -> int:
+    """Run the job in `memfd`; write the result to `out_w`. Returns the exit code."""
+    import numpy as np
+
+    _no_jit_cache()
+    label: str = ""
+    params: dict[str, Any] = {}
+    try:
+        header, ns, arrays, _m = protocol.decode_job(memfd)
+        idx = _index(header, ns)
+        namespace: dict[str, Any] = {"__name__": "strategy"}
+        exec(compile(header["code"], CODE_FILENAME, "exec"), namespace)  # noqa: S102 - this IS the sandbox
+        fn = namespace.get("generate_signals")
+        if not callable(fn):
+            raise ContractError("the code defines no function generate_signals(data, params)")
+        rows_n, cols_n, sets = len(idx), len(header["labels"]), header["param_sets"]
+        entries = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
+        exits = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
+        for j, label in enumerate(header["labels"]):
+            frames, sub, rows = _frames(header, arrays, idx, j)
+            for p, params in enumerate(sets):
+                data = {k: v.copy(deep=False) for k, v in frames.items()}
+                e, x = check_output(fn(data, dict(params)), sub)
+                if rows is None:
+                    entries[p][:, j], exits[p][:, j] = e, x
+                else:
+                    entries[p][rows, j], exits[p][rows, j] = e, x
+        out = protocol.encode_signals(entries, exits, rows_n, cols_n)
+    except BaseException as exc:  # noqa: BLE001 - every failure of the code becomes an error record
+        kind = type(exc).__name__
+        message = _message(exc)
+        if label:
+            message += f" (symbol {label}, parameters {_short(params)})"
+        _flush()
+        try:
+            _write_all(out_w, protocol.encode_error(kind, message, _code_line(exc)))
+        except OSError:
+            pass
+        return 1
+    _flush()
+    _write_all(out_w, out)
+    return 0
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return "the code called exit() before returning its signals"
+    if isinstance(exc, KeyboardInterrupt):
+        return "the code was interrupted"
+    text = str(exc)
+    return (text[:2000] + "...") if len(text) > 2000 else (text or type(exc).__name__)
+
+
+def _short(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if k not in ("execution_frequency", "execution_price")}
+    return repr(shown)[:300]
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001, S110 - the code may have closed or replaced them
+            pass
+
+
+def _no_jit_cache() -> None:
+    """numba may compile a new specialisation for the code: keep it in memory (no file writes are allowed)."""
+    caching = sys.modules.get("numba.core.caching")
+    if caching is not None:
+        caching.Cache.save_overload = lambda self, sig, data: None  # type: ignore[attr-defined]
+
+
+__all__ = ["CODE_FILENAME", "run_job"]

@@ -1,0 +1,282 @@
+"""The fixed raw format between the engine and a sandboxed child. Never pickle, never Arrow.
+
+**Job (engine -> child)**: one sealed memfd the child maps read-only (copy-on-write)::
+
+    b"RESBXJ01" | u64 header length | header (JSON, written by the engine) | padding to 64 | arrays
+
+The header holds the code, the parameter sets, the index (as int64 nanoseconds plus a time zone), the column
+labels and, for every (slot, column), the byte offset of its (rows x columns) float64 matrix, column-major
+(each run's values are contiguous). JSON is only ever parsed by the child, which trusts the engine.
+
+**Result (child -> engine)**, through a pipe, parsed by the engine, which trusts nothing in it::
+
+    b"RESBXR01" | u32 status | u32 sets | u64 rows | u64 columns | u64 payload length | payload
+
+``status`` 0: the payload is exactly ``2 * sets * columns * ceil(rows / 8)`` bytes: per set and column, the
+entries bits then the exits bits (`numpy.packbits`, big-endian bit order). Any other status: the payload is
+at most `MAX_ERROR_BYTES` of UTF-8 text ``kind\\nline\\nmessage``. `read_result` checks every field against
+what the engine asked for before it allocates anything, so a hostile child cannot make the engine allocate
+or parse more than the expected result.
+
+Example:
+    >>> h = result_header(0, 1, 10, 1, 4)
+    >>> parse_result_header(h, sets=1, rows=10, cols=1).payload
+    4
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+JOB_MAGIC = b"RESBXJ01"
+RESULT_MAGIC = b"RESBXR01"
+_RESULT = struct.Struct("<8sIIQQQ")
+RESULT_HEADER_BYTES = _RESULT.size
+MAX_ERROR_BYTES = 64 << 10
+#: the header JSON is small; a bigger one is a bug (or a 20 KB code limit not enforced)
+MAX_JOB_HEADER_BYTES = 64 << 20
+
+STATUS_OK = 0
+STATUS_ERROR = 1  # the code raised, or its output broke the contract (kind says which)
+STATUS_LOCKDOWN = 2  # a lockdown step failed: nothing ran
+
+
+class ProtocolError(ValueError):
+    """The child's result does not follow the format (or does not match the job)."""
+
+
+# ----------------------------------------------------------------------------------------------- the job
+
+
+@dataclass
+class Job:
+    """Everything one sandboxed run needs (the engine builds it; the child reads it back)."""
+
+    code: str
+    param_sets: list[dict[str, Any]]
+    index: np.ndarray  # int64 nanoseconds since the epoch
+    tz: str | None
+    labels: list[str]
+    slots: dict[str, list[str]]  # slot -> columns, in the order the code sees them
+    price_slots: list[str]  # slots whose all-NaN rows mean "no bar" for a run
+    arrays: dict[tuple[str, str], np.ndarray]  # (slot, column) -> (rows, cols) float64
+    index_name: str | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.index)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.labels)
+
+
+def _aligned(n: int) -> int:
+    return (n + 63) // 64 * 64
+
+
+def encode_job(job: Job) -> int:
+    """A sealed memfd holding `job` (the caller closes it). Copies each matrix once."""
+    keys = list(job.arrays)
+    header: dict[str, Any] = {"code": job.code, "param_sets": job.param_sets, "tz": job.tz,
+                              "labels": [str(x) for x in job.labels], "slots": job.slots,
+                              "price_slots": job.price_slots, "rows": job.n_rows, "cols": job.n_cols,
+                              "index_name": job.index_name, "arrays": []}
+    nbytes = job.n_rows * job.n_cols * 8
+    # offsets are relative to the data start, so the header's own length does not depend on them
+    offset = _aligned(job.n_rows * 8)  # the index comes first
+    for slot, col in keys:
+        header["arrays"].append([slot, col, offset])
+        offset += _aligned(nbytes)
+    head = json.dumps(header, separators=(",", ":")).encode()  # NaN parameters stay NaN (JSON superset)
+    data_start = _aligned(len(JOB_MAGIC) + 8 + len(head))
+    total = data_start + offset
+    fd = os.memfd_create("ruleengine-sandbox-job", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, max(total, 1))
+        with mmap.mmap(fd, max(total, 1), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as m:
+            m[:len(JOB_MAGIC)] = JOB_MAGIC
+            m[8:16] = struct.pack("<Q", len(head))
+            m[16:16 + len(head)] = head
+            idx = np.ndarray((job.n_rows,), dtype=np.int64, buffer=m, offset=data_start)
+            idx[:] = job.index
+            for (slot, col), (_, _, off) in zip(keys, header["arrays"]):
+                dst = np.ndarray((job.n_rows, job.n_cols), dtype=np.float64, buffer=m, offset=data_start + off,
+                                 order="F")
+                dst[...] = job.arrays[(slot, col)]
+                del dst
+            del idx
+        import fcntl
+
+        # sealed: the child (or anyone holding the fd) can no longer change what the engine sent
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+                    | fcntl.F_SEAL_SEAL)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def decode_job(fd: int) -> tuple[dict[str, Any], np.ndarray, dict[tuple[str, str], np.ndarray], mmap.mmap]:
+    """(header, index ns, arrays) from a job memfd (child side). Arrays are private copy-on-write views."""
+    size = os.fstat(fd).st_size
+    m = mmap.mmap(fd, size, mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_WRITE)
+    if m[:8] != JOB_MAGIC:
+        raise ProtocolError("not a sandbox job")
+    (hlen,) = struct.unpack("<Q", m[8:16])
+    if hlen > MAX_JOB_HEADER_BYTES:
+        raise ProtocolError("job header too large")
+    header = json.loads(bytes(m[16:16 + hlen]))
+    data_start = _aligned(16 + hlen)
+    rows, cols = int(header["rows"]), int(header["cols"])
+    index = np.ndarray((rows,), dtype=np.int64, buffer=m, offset=data_start)
+    arrays = {(s, c): np.ndarray((rows, cols), dtype=np.float64, buffer=m, offset=data_start + off, order="F")
+              for s, c, off in header["arrays"]}
+    return header, index, arrays, m
+
+
+# ----------------------------------------------------------------------------------------------- the result
+
+
+def bits_per_column(rows: int) -> int:
+    """Bytes of one packed boolean column."""
+    return math.ceil(rows / 8)
+
+
+def result_size(sets: int, rows: int, cols: int) -> int:
+    """Payload bytes of a successful result."""
+    return 2 * sets * cols * bits_per_column(rows)
+
+
+def result_header(status: int, sets: int, rows: int, cols: int, payload: int) -> bytes:
+    return _RESULT.pack(RESULT_MAGIC, status, sets, rows, cols, payload)
+
+
+def encode_signals(entries: Sequence[np.ndarray], exits: Sequence[np.ndarray], rows: int, cols: int) -> bytes:
+    """Header + payload for per-set (rows, cols) bool matrices (child side)."""
+    parts = []
+    for e, x in zip(entries, exits):
+        both = np.empty((cols, 2, rows), dtype=np.bool_)
+        both[:, 0, :] = np.asarray(e, dtype=np.bool_).T
+        both[:, 1, :] = np.asarray(x, dtype=np.bool_).T
+        parts.append(np.packbits(both, axis=2).tobytes())
+    payload = b"".join(parts)
+    return result_header(STATUS_OK, len(entries), rows, cols, len(payload)) + payload
+
+
+def encode_error(kind: str, message: str, line: int | None = None, status: int = STATUS_ERROR) -> bytes:
+    """Header + a short error text (child side)."""
+    text = f"{kind}\n{line if line is not None else ''}\n{message}".encode("utf-8", "replace")[:MAX_ERROR_BYTES]
+    return result_header(status, 0, 0, 0, len(text)) + text
+
+
+@dataclass(frozen=True)
+class ResultHeader:
+    status: int
+    sets: int
+    rows: int
+    cols: int
+    payload: int
+
+
+def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int) -> ResultHeader:
+    """Check a result header against the job; raises `ProtocolError` for anything unexpected."""
+    if len(raw) != RESULT_HEADER_BYTES:
+        raise ProtocolError(f"result header has {len(raw)} bytes, expected {RESULT_HEADER_BYTES}")
+    magic, status, n_sets, n_rows, n_cols, payload = _RESULT.unpack(raw)
+    if magic != RESULT_MAGIC:
+        raise ProtocolError("result does not start with the expected marker")
+    if status == STATUS_OK:
+        if (n_sets, n_rows, n_cols) != (sets, rows, cols):
+            raise ProtocolError(f"result shape ({n_sets} sets, {n_rows} rows, {n_cols} columns) differs from the "
+                                f"job ({sets}, {rows}, {cols})")
+        if payload != result_size(sets, rows, cols):
+            raise ProtocolError(f"result payload of {payload} bytes, expected {result_size(sets, rows, cols)}")
+    elif status in (STATUS_ERROR, STATUS_LOCKDOWN):
+        if payload > MAX_ERROR_BYTES:
+            raise ProtocolError(f"error text of {payload} bytes exceeds {MAX_ERROR_BYTES}")
+    else:
+        raise ProtocolError(f"unknown result status {status}")
+    return ResultHeader(status, n_sets, n_rows, n_cols, payload)
+
+
+def decode_signals(payload: bytes | bytearray | memoryview, sets: int, rows: int, cols: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, sets*cols) bool entries and exits, set-major (as `CompiledStrategy.signals_arrays`)."""
+    raw = np.frombuffer(payload, dtype=np.uint8)
+    if raw.size != result_size(sets, rows, cols):
+        raise ProtocolError("result payload has the wrong size")
+    bits = np.unpackbits(raw.reshape(sets * cols, 2, bits_per_column(rows)), axis=2, count=rows)
+    bits = bits.view(np.bool_)
+    entries = np.asfortranarray(bits[:, 0, :].T)
+    exits = np.asfortranarray(bits[:, 1, :].T)
+    return entries, exits
+
+
+def decode_error(payload: bytes) -> tuple[str, int | None, str]:
+    """(kind, code line or None, message) of an error payload (text is only ever shown, never evaluated)."""
+    text = bytes(payload).decode("utf-8", "replace")
+    kind, _, rest = text.partition("\n")
+    line, _, message = rest.partition("\n")
+    kind = "".join(ch for ch in kind if ch.isalnum() or ch in "_.")[:80] or "Error"
+    return kind, int(line) if line.isdigit() else None, message
+
+
+def job_from_inputs(code: str, inputs: Mapping[tuple[str, str], np.ndarray], index: Any, labels: Sequence[Any],
+                    slots: Mapping[str, Sequence[str]], price_slots: Sequence[str],
+                    param_sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None,
+                    rows: int | None = None) -> Job:
+    """A `Job` from engine arrays: optionally only some `columns` and the first `rows` rows (lookahead probe)."""
+    import pandas as pd
+
+    idx = pd.DatetimeIndex(index)
+    n = len(idx) if rows is None else int(rows)
+    tz = str(idx.tz) if idx.tz is not None else None
+    ns = idx.as_unit("ns").asi8[:n]
+    pick = list(range(len(labels))) if columns is None else list(columns)
+    arrays: dict[tuple[str, str], np.ndarray] = {}
+    for slot, cols in slots.items():
+        for c in cols:
+            a = np.asarray(inputs[(slot, c)], dtype=np.float64)[:n]
+            arrays[(slot, c)] = a if columns is None else a[:, pick]
+    return Job(code=code, param_sets=[_plain(p) for p in param_sets], index=np.asarray(ns, dtype=np.int64), tz=tz,
+               labels=[str(labels[j]) for j in pick], slots={s: list(c) for s, c in slots.items()},
+               price_slots=list(price_slots), arrays=arrays, index_name=idx.name if isinstance(idx.name, str) else None)
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-safe parameter values (numpy scalars become Python numbers)."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        out[str(k)] = v
+    return out
+
+
+__all__ = [
+    "RESULT_HEADER_BYTES",
+    "STATUS_ERROR",
+    "STATUS_LOCKDOWN",
+    "STATUS_OK",
+    "Job",
+    "ProtocolError",
+    "decode_error",
+    "decode_job",
+    "decode_signals",
+    "encode_error",
+    "encode_job",
+    "encode_signals",
+    "job_from_inputs",
+    "parse_result_header",
+    "result_size",
+]
