@@ -1,0 +1,335 @@
+"""`ruleengine signals | track | compare | scan`: live signals, tracking, the leaderboard, the scheduled scan.
+
+``signals`` is a group with a default command: ``ruleengine signals rules/x.yaml --symbols SPY`` (or a stored
+strategy's id) runs ``signals run``, while ``signals act 3`` / ``close`` / ``list`` / ``show`` are its other
+commands. Only typer and the standard library are imported at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from .cli_store import DB_HELP, JSON_HELP, console, emit, open_db, run
+
+_DATA_HELP = "a Parquet/CSV file or folder for the local provider (default: $RULEENGINE_DATA)"
+
+
+class _DefaultRunGroup(TyperGroup):
+    """A group whose first argument, when it is not one of its commands, goes to the ``run`` command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+signals_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True,
+                          help="Live signals: `signals ID_OR_FILE --symbols SPEC` evaluates the latest completed "
+                          "bar; `signals act|close|list|show` record and review what you did with them.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(signals_app, name="signals")
+    app.command("track")(track_command)
+    app.command("compare")(compare_command)
+    app.command("scan")(scan_command)
+
+
+def _bad(message: str, hint: str, path: str) -> Any:
+    from .errors import Diagnostic, RuleEngineError
+
+    return RuleEngineError([Diagnostic("T107", message, path=path, hint=hint)])
+
+
+# ---------------------------------------------------------------------------------------------- signals
+
+
+@signals_app.command("run")
+def signals_run(
+    target: str = typer.Argument(..., metavar="ID_OR_FILE", help="a stored strategy's id or a strategy file"),
+    symbols: str | None = typer.Option(None, "--symbols", help="SPY | SPY,QQQ | @file (default: the "
+                                                               "stored strategy's universe)"),
+    universe: str | None = typer.Option(None, "--universe", help="a file of symbols, one per line"),
+    asof: str | None = typer.Option(None, "--asof", help="evaluate the last bar at or before this date"),
+    min_confidence: float = typer.Option(0.0, "--min-confidence", help="leave out signals below this (0-100)"),
+    save: bool = typer.Option(False, "--save", help="store the signals (a file is stored as a strategy first)"),
+    signal_type: str = typer.Option("both", "--type", help="entry, exit or both"),
+    near: bool = typer.Option(True, "--near-misses/--no-near-misses", help="show symbols one condition away"),
+    param: Annotated[list[str] | None, typer.Option("--param", help="name=value; repeatable")] = None,
+    provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
+    data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Evaluate a strategy on the latest completed bar: signals with confidence and reasoning, near misses."""
+
+    def go() -> Any:
+        from .backtesting.run import parse_param_args
+        from .live.signals import live_scan, resolve_target
+
+        if symbols and universe:
+            raise _bad("give --symbols or --universe, not both", "--universe FILE is --symbols @FILE", "symbols")
+        if signal_type not in ("entry", "exit", "both"):
+            raise _bad(f"unknown signal type '{signal_type}'", "entry, exit or both", "type")
+        spec = symbols or (f"@{universe}" if universe else None)
+        store = None
+        if target.isdigit():
+            store = open_db(db)
+            strategy: Any = store.get_strategy(int(target))
+            spec = spec or strategy.universe
+            if not spec:
+                raise _bad(f"strategy {target} has no universe and no --symbols were given",
+                           f"--symbols SPY,QQQ, or: ruleengine strategies universe {target} SPEC", "symbols")
+        else:
+            if not spec:
+                raise _bad("no symbols", "--symbols SPY,QQQ or --universe FILE", "symbols")
+            strategy = target
+            if save:
+                store = open_db(db)
+                strategy = _stored(store, target)
+        compiled = resolve_target(strategy)
+        params = parse_param_args(compiled.strategy, param or [])
+        types = ("entry", "exit") if signal_type == "both" else (signal_type,)
+        result = live_scan(compiled, spec, asof=asof, min_confidence=min_confidence, provider=provider, data=data,
+                           params=params, store=store, signal_types=types, near_misses=near)
+        if save and store is not None:
+            for sig, sid in zip(result.signals, store.save_signals(result.signals)):
+                sig.id = sid
+        return compiled, result
+
+    compiled, result = run(go, as_json)
+    if as_json:
+        emit({"strategy": {"id": compiled.strategy_id, "version": compiled.version, "name": compiled.strategy.name},
+              **result.model_dump(mode="json")})
+        return
+    _print_scan(compiled, result, save)
+
+
+def _stored(store: Any, file: str) -> Any:
+    """The stored strategy with this file's content, stored now when it is new."""
+    from .backtesting.result import strategy_hash
+    from .live.signals import resolve_target
+
+    target = resolve_target(file)
+    found = store.find_strategy(strategy_hash(target.strategy))
+    return found if found is not None else store.add_strategy(target.strategy)
+
+
+def _print_scan(target: Any, result: Any, saved: bool) -> None:
+    from rich.markup import escape
+
+    c = console()
+    ident = f" (strategy {target.strategy_id} v{target.version})" if target.strategy_id is not None else ""
+    when = f"{result.bar_time:%Y-%m-%d}" if result.bar_time else "-"
+    c.print(f"[bold]{escape(result.strategy_name)}[/]{ident}: bar {when}, {result.evaluated} symbols evaluated, "
+            f"{len(result.signals)} signal(s)")
+    for s in result.signals:
+        sid = f"  signal {s.id}" if s.id is not None else ""
+        c.print(f"\n[bold]{s.signal_type.upper()} {escape(s.ticker)}[/] at {s.price_at_signal:,.4g}  "
+                f"confidence {s.confidence_score:.0f}/100{sid}", highlight=False)
+        c.print(escape(s.reasoning.text), highlight=False, soft_wrap=True)
+    if result.near_misses:
+        c.print("\n[bold]near misses[/] (all entry conditions but one held; closest first):")
+        for m in result.near_misses:
+            c.print(f"  {escape(m.ticker)}: {escape(m.failed.line)}", highlight=False, soft_wrap=True)
+    for w in result.warnings:
+        c.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(w["message"]), highlight=False)
+    if result.signals and not saved:
+        c.print("\n(not stored: add --save to track them)", style="dim")
+
+
+@signals_app.command("act")
+def signals_act(signal_id: int = typer.Argument(..., help="signal id"),
+                price: float | None = typer.Option(None, "--price", help="your fill (default: the signal's price)"),
+                date: str | None = typer.Option(None, "--date", help="when (default: now)"),
+                db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Record that you took a signal (an exit signal also closes your open position in that ticker)."""
+    rec = run(lambda: open_db(db).act(signal_id, price, date), as_json)
+    if as_json:
+        emit({"signal": rec.to_dict()})
+        return
+    sys.stdout.write(f"acted: signal {rec.id} {rec.signal_type} {rec.ticker} at {rec.acted_price:g}\n")
+
+
+@signals_app.command("close")
+def signals_close(signal_id: int = typer.Argument(..., help="an acted entry signal's id"),
+                  price: float = typer.Option(..., "--price", help="your exit price"),
+                  date: str | None = typer.Option(None, "--date", help="when (default: now)"),
+                  db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Record the outcome of a signal you acted on: your exit price."""
+    rec = run(lambda: open_db(db).close_signal(signal_id, price, date), as_json)
+    if as_json:
+        emit({"signal": rec.to_dict()})
+        return
+    out = rec.outcome or {}
+    sys.stdout.write(f"closed: signal {rec.id} {rec.ticker} {out.get('entry_price', 0):g} -> {price:g} "
+                     f"({out.get('return_pct', 0):+.2f} %)\n")
+
+
+@signals_app.command("list")
+def signals_list(strategy_id: int | None = typer.Argument(None, help="only this strategy's signals"),
+                 limit: int = typer.Option(50, "--limit", min=1, help="newest N signals"),
+                 db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                 as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Stored signals, newest bar first, with what happened to them."""
+
+    def go() -> Any:
+        store = open_db(db)
+        if strategy_id is not None:
+            store.get_strategy(strategy_id)
+        return store.list_signals(strategy_id, limit=limit)
+
+    sigs = run(go, as_json)
+    if as_json:
+        emit({"signals": [s.to_dict() for s in sigs]})
+        return
+    if not sigs:
+        sys.stdout.write("no signals stored; run: ruleengine signals ID --save, or ruleengine scan\n")
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="signals")
+    for col in ("id", "strategy", "bar", "ticker", "type", "price", "confidence", "acted", "outcome",
+                "hypothetical"):
+        table.add_column(col)
+    for s in sigs:
+        h = s.hypothetical or {}
+        hyp = f"{h.get('status')} {h['return_pct']:+.2f} %" if "return_pct" in h else str(h.get("status", "-"))
+        outcome = f"{s.outcome['return_pct']:+.2f} %" if s.outcome else ("open" if s.user_acted and
+                                                                         s.signal_type == "entry" else "-")
+        table.add_row(str(s.id), f"{s.strategy_id} v{s.strategy_version}", f"{s.bar_time:%Y-%m-%d}",
+                      escape(s.ticker), s.signal_type, f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",
+                      f"{s.acted_price:g}" if s.user_acted and s.acted_price else "-", outcome, hyp)
+    console().print(table)
+
+
+@signals_app.command("show")
+def signals_show(signal_id: int = typer.Argument(..., help="signal id"),
+                 db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                 as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """One stored signal with its reasoning and data snapshot."""
+    rec = run(lambda: open_db(db).get_signal(signal_id), as_json)
+    if as_json:
+        emit({"signal": rec.to_dict()})
+        return
+    import json
+
+    sys.stdout.write(f"signal {rec.id}: {rec.signal_type} {rec.ticker} on {rec.bar_time:%Y-%m-%d} at "
+                     f"{rec.price_at_signal:g} (strategy {rec.strategy_id} v{rec.strategy_version})\n"
+                     f"{rec.reasoning}\nsnapshot: {json.dumps(rec.data_snapshot, default=str)}\n")
+
+
+# ---------------------------------------------------------------------------------------------- tracking
+
+
+def track_command(strategy_id: int | None = typer.Argument(None, help="one strategy (default: all with signals)"),
+                  asof: str | None = typer.Option(None, "--asof", help="use the data up to this date"),
+                  provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
+                  data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+                  db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Update hypothetical (all signals taken) and actual (acted) performance of stored signals."""
+
+    def go() -> Any:
+        from .live.tracking import track
+
+        return track(open_db(db), strategy_id, asof=asof, provider=provider, data=data)
+
+    rows = run(go, as_json)
+    if as_json:
+        emit({"performance": rows})
+        return
+    if not rows:
+        sys.stdout.write("no stored signals to track\n")
+        return
+    for r in rows:
+        if "error" in r:
+            sys.stdout.write(f"strategy {r['strategy_id']} {r['name']}: error: {r['error']}\n")
+            continue
+        sys.stdout.write(
+            f"strategy {r['strategy_id']} {r['name']}: {r['signals_generated']} signals, "
+            f"hypothetical {r['hypothetical_trades']} closed ({r['hypothetical_wins']} won) + "
+            f"{r['hypothetical_open']} open = {r['hypothetical_return_pct']:+.2f} %; "
+            f"actual {r['actual_trades']} closed ({r['actual_wins']} won) + {r['actual_open']} open = "
+            f"{r['actual_return_pct']:+.2f} %\n")
+
+
+def compare_command(timeframe: str = typer.Option("all", "--timeframe", help="7d, 30d, 90d, 1y or all"),
+                    asof: str | None = typer.Option(None, "--asof", help="the timeframe ends on this date "
+                                                    "(default: now)"),
+                    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                    as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """The strategy leaderboard: signals, win rate, actual and hypothetical return, last signal, status."""
+
+    def go() -> Any:
+        from .live.leaderboard import compare_strategies
+
+        return compare_strategies(open_db(db), timeframe, now=asof)
+
+    rows = run(go, as_json)
+    if as_json:
+        emit({"timeframe": timeframe, "leaderboard": rows})
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .backtesting.report import fmt
+
+    table = Table(title=f"strategy leaderboard ({timeframe})", caption="returns: sum of trade returns (one equal "
+                  "stake per signal, open trades marked at the last close); run `ruleengine track` to refresh")
+    for col in ("rank", "strategy", "signals", "acted", "win rate", "return", "hyp. win rate", "hyp. return",
+                "last signal", "status"):
+        table.add_column(col, justify="left" if col in ("strategy", "last signal", "status") else "right")
+    for r in rows:
+        table.add_row(str(r["rank"]), escape(f"{r['strategy_id']} {r['name']}"), str(r["signals"]), str(r["acted"]),
+                      fmt(r["win_rate"], "%"), fmt(r["actual_return_pct"], "%"), fmt(r["hypothetical_win_rate"], "%"),
+                      fmt(r["hypothetical_return_pct"], "%"), (r["last_signal"] or "-")[:10], r["status"])
+    console().print(table)
+
+
+def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POST each new signal as JSON here"),
+                 asof: str | None = typer.Option(None, "--asof", help="evaluate the last bar at or before this date"),
+                 min_confidence: float = typer.Option(0.0, "--min-confidence", help="store signals from this "
+                                                      "confidence on (0-100)"),
+                 retries: int = typer.Option(3, "--retries", min=1, help="attempts per notification"),
+                 timeout: float = typer.Option(5.0, "--timeout", help="seconds per webhook request"),
+                 provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
+                 data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+                 db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                 as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Run every active strategy over its universe, store the signals, notify (for a daily cron job)."""
+
+    def go() -> Any:
+        from .live.scan import scan
+
+        if webhook is not None and not webhook.startswith(("http://", "https://")):
+            raise _bad(f"the webhook must be an http(s) URL, got '{webhook}'", "e.g. https://example.org/hook",
+                       "webhook")
+        return scan(open_db(db), webhook=webhook, asof=asof, provider=provider, data=data,
+                    min_confidence=min_confidence, retries=retries, timeout=timeout)
+
+    summary = run(go, as_json)
+    if as_json:
+        emit(summary)
+    else:
+        for r in summary["strategies"]:
+            head = f"strategy {r['strategy_id']} {r['name']}: "
+            if r["status"] == "ok":
+                sys.stdout.write(head + f"bar {r['bar_time'][:10]}, {r['evaluated']} symbols, {r['signals']} "
+                                 f"signal(s), {r['new']} new\n")
+            else:
+                sys.stdout.write(head + f"{r['status']}: {r.get('reason') or r.get('error')}\n")
+        n = summary["notifications"]
+        sys.stdout.write(f"{summary['signals']} signal(s), {summary['new']} new; notifications: {n['sent']} sent, "
+                         f"{n['failed']} failed, {n['pending']} waiting in the outbox\n")
+        for e in n["errors"]:
+            sys.stdout.write(f"warning: notification {e['notification_id']} to {e['url']}: {e['error']}\n")
+    if any(r["status"] == "error" for r in summary["strategies"]):
+        raise typer.Exit(1)

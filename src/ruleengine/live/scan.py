@@ -1,0 +1,65 @@
+"""The scheduled scan: every active strategy over its universe, signals stored, webhook notified.
+
+Meant for a daily cron job (``ruleengine scan --webhook URL``). A strategy without a universe is skipped
+(set one with ``strategies add FILE --universe SPEC`` or ``strategies universe ID SPEC``); a strategy that
+fails (it no longer compiles, its data cannot be loaded) is reported and the others go on. Entry signals are
+always stored; an exit signal only where the strategy holds a position in that ticker: an acted entry not yet
+closed, or an entry signal whose hypothetical trade is open or not tracked yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import RuleEngineError
+from .notify import deliver_pending
+from .signals import live_scan
+
+
+def scan(store: Any, *, webhook: str | None = None, asof: Any = None, provider: str | None = None,
+         data: str | None = None, min_confidence: float = 0.0, now: Any = None, no_cache: bool = False,
+         timeout: float = 5.0, retries: int = 3, backoff: float = 0.5) -> dict[str, Any]:
+    """Scan every active strategy; store its signals; deliver new and earlier unsent notifications.
+
+    Returns:
+        ``{"strategies": [{strategy_id, name, status, signals, new, bar_time | error | reason}],
+        "signals": n, "new": n, "notifications": {"sent", "failed", "pending", "errors"}}``
+
+    Example:
+        >>> summary = scan(open_store(), webhook="https://example.org/hook")  # doctest: +SKIP
+    """
+    rows: list[dict[str, Any]] = []
+    total = new = 0
+    for rec in store.list_strategies():
+        row: dict[str, Any] = {"strategy_id": rec.id, "name": rec.name, "version": rec.version}
+        if not rec.universe:
+            rows.append(row | {"status": "skipped", "reason": "no universe: ruleengine strategies universe "
+                                                              f"{rec.id} SPEC"})
+            continue
+        try:
+            result = live_scan(rec, rec.universe, asof=asof, provider=provider, data=data, store=store,
+                               min_confidence=min_confidence, now=now, no_cache=no_cache, near_misses=False)
+        except RuleEngineError as exc:
+            rows.append(row | {"status": "error", "error": str(exc),
+                               "details": [d.to_dict() for d in exc.diagnostics]})
+            continue
+        held = _held_tickers(store, rec.id)
+        keep = [s for s in result.signals if s.signal_type == "entry" or s.ticker in held]
+        saved = store.save_signals_detailed(keep, notify_url=webhook) if keep else []
+        fresh = sum(1 for _, is_new in saved if is_new)
+        total += len(saved)
+        new += fresh
+        rows.append(row | {"status": "ok", "bar_time": result.bar_time.isoformat() if result.bar_time else None,
+                           "evaluated": result.evaluated, "signals": len(saved), "new": fresh,
+                           "signal_ids": [i for i, _ in saved], "warnings": len(result.warnings)})
+    notes = deliver_pending(store, timeout=timeout, retries=retries, backoff=backoff)
+    return {"strategies": rows, "signals": total, "new": new, "notifications": notes}
+
+
+def _held_tickers(store: Any, strategy_id: int) -> set[str]:
+    held: set[str] = set()
+    for s in store.list_signals(strategy_id, signal_type="entry"):
+        status = (s.hypothetical or {}).get("status")
+        if (s.user_acted and s.outcome is None) or status in (None, "open", "pending"):
+            held.add(s.ticker)
+    return held

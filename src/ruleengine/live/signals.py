@@ -1,0 +1,337 @@
+"""Live signals: a strategy evaluated on the latest completed bar of each symbol, explained.
+
+The signal is read from the same `signals_arrays` a backtest runs, over data loaded by the same data layer
+with the compiler's convergence history before it, so the live signal on a bar equals the backtest's signal on
+that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes from
+`ruleengine.compile.inspect` (the same kernels, per condition); confidence from `ruleengine.live.confidence`.
+
+- **Latest completed bar**: the last bar at or before ``asof`` (a date: that day's close counts as done).
+  Without ``asof`` the last bar the provider has; a daily bar dated today is left out before 16:00 New York
+  time, because a provider may deliver the session in progress.
+- **Symbols without a bar on that date** (delisted, halted, data ending earlier) give no signal and are
+  counted in a warning.
+- **Path-dependent functions** (``bars_since``, ``obv``): their value depends on where the data start, so
+  for strategies using them 2,520 bars of history are loaded (`PATH_HISTORY_BARS`); a backtest that starts
+  later than the last event before a bar can still differ on that bar.
+- **Near misses**: for an ``all`` group of two or more conditions, the symbols where every condition but one
+  held, closest to flipping first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError
+from .models import LiveScan, NearMiss, StrategySignal
+from .reasoning import build_node, reasoning
+
+#: calendar days of bars requested before the evaluated bar (the warm-up history comes on top)
+_SPAN_DAYS = {"1Week": 70, "1Month": 130}
+#: bars of each condition's values kept for the typical-move scale (`confidence.SCALE_BARS` + 1)
+_TAIL = 21
+_INTRADAY = ("1Min", "5Min", "15Min", "30Min", "1Hour")
+#: functions whose value on a bar depends on how far back the data go, not only on a window: ``bars_since``
+#: counts from the last event however old, ``obv`` accumulates from the first bar. No finite warm-up makes
+#: them equal to a longer run's, so live signals load this much history for them (a default backtest's 10 years
+#: of daily bars): the last event then lies inside the data of both.
+PATH_FUNCTIONS = frozenset({"fn:bars_since", "fn:obv"})
+PATH_HISTORY_BARS = 2520
+
+
+@dataclass
+class Target:
+    """A strategy ready to evaluate, with its store identity when it came from the store."""
+
+    compiled: Any  # CompiledStrategy, or the sandbox-backed object of a code strategy
+    strategy: Any  # TradingStrategy
+    strategy_id: int | None = None
+    version: int | None = None
+
+    @property
+    def is_code(self) -> bool:
+        return self.strategy.code is not None
+
+
+def resolve_target(strategy: Any) -> Target:
+    """Compile a path/text/dict/`TradingStrategy`/`CompiledStrategy`/`StrategyRecord`.
+
+    A stored strategy that no longer loads or compiles raises T105 with the compiler's diagnostics.
+    """
+    from ..compile.compiled import CompiledStrategy, compile_strategy
+
+    if isinstance(strategy, Target):
+        return strategy
+    if isinstance(strategy, CompiledStrategy) or getattr(strategy, "runs_code", False):
+        return Target(strategy, strategy.strategy)  # compiled rules, or a sandbox-backed code strategy
+    rec_id = getattr(strategy, "content_hash", None) and getattr(strategy, "id", None)
+    if rec_id is not None:  # a StrategyRecord
+        try:
+            strat = strategy.strategy
+            return Target(compile_strategy(strat), strat, strategy.id, strategy.version)
+        except RuleEngineError as exc:
+            first = exc.diagnostics[0]
+            raise RuleEngineError([Diagnostic(
+                "T105", f"stored strategy {strategy.id} (version {strategy.version}, '{strategy.name}') no "
+                f"longer compiles: {first.code} {first.message}", path="strategy_id",
+                hint=f"export it (ruleengine strategies export {strategy.id}), fix it and add the fixed file as a "
+                f"new version: ruleengine strategies add FILE --id {strategy.id}"), *exc.diagnostics]) from None
+    compiled = compile_strategy(strategy)
+    return Target(compiled, compiled.strategy)
+
+
+def live_signals(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: float = 0.0,
+                 provider: str | None = None, data: str | None = None, **options: Any) -> list[StrategySignal]:
+    """Entry/exit signals of a strategy on the latest completed bar of each symbol, with their reasoning.
+
+    Args:
+        strategy: a path, text, dict, `TradingStrategy`, `CompiledStrategy` or a stored `StrategyRecord`.
+        symbols: ``"SPY,QQQ"``, a list, ``"@universe.txt"``, ... (as for `ruleengine.backtest`).
+        asof: evaluate the last bar at or before this date (default: the latest data).
+        min_confidence: leave out signals below this confidence (0-100).
+        provider, data: the data layer's ``--provider`` / ``--data``.
+        **options: see `live_scan` (params, hit_rate, store, signal_types, now, no_cache).
+
+    Example:
+        >>> sigs = live_signals("rules/rsi_mean_reversion.yaml", "SPY,QQQ", asof="2017-06-30")  # doctest: +SKIP
+        >>> [(s.ticker, s.signal_type, s.confidence_score) for s in sigs]  # doctest: +SKIP
+    """
+    return live_scan(strategy, symbols, asof=asof, min_confidence=min_confidence, provider=provider, data=data,
+                     **options).signals
+
+
+def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: float = 0.0,
+              provider: str | None = None, data: str | None = None, params: Mapping[str, Any] | None = None,
+              hit_rate: tuple[int, int] | None = None, store: Any = None,
+              signal_types: Sequence[str] = ("entry", "exit"), near_misses: bool = True,
+              max_near_misses: int = 20, now: datetime | None = None, no_cache: bool = False) -> LiveScan:
+    """`live_signals` plus the near misses, the evaluated bar and the data warnings.
+
+    `hit_rate` is (wins, trades) for the confidence; by default, with a `store` and a stored strategy, that of
+    its newest stored backtest. `now` (UTC) replaces the clock for the partial-bar rule.
+    """
+    if not 0 <= float(min_confidence) <= 100:
+        raise RuleEngineError([Diagnostic("T107", f"min_confidence must be within 0..100, got {min_confidence}",
+                                          path="min_confidence")])
+    target = resolve_target(strategy)
+    strat = target.strategy
+    if hit_rate is None and store is not None and target.strategy_id is not None:
+        hit_rate = store.latest_hit_rate(target.strategy_id)
+    strat_params = _strategy_params(strat, params)
+    md = load_live_data(target, symbols, asof=asof, params=strat_params, provider=provider, data=data,
+                        no_cache=no_cache)
+    clock = now or datetime.now(UTC)
+    r = _last_completed_row(md, asof, clock)
+    inputs = md.inputs if r == md.n_rows - 1 else {k: np.asfortranarray(v[:r + 1]) for k, v in md.inputs.items()}
+    n_rows = r + 1
+    entries, exits, _ = target.compiled.signals_arrays(inputs, n_rows, md.n_cols, strat_params or None,
+                                                       **code_args(target, md, n_rows))
+    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    close = md.inputs[(base, "close")][r]
+    bar = md.index[r]
+    bar_time = bar.tz_convert("UTC").tz_localize(None).to_pydatetime()
+    has_bar = np.isfinite(close)
+    warnings = [w.to_dict() for w in md.warnings]
+    stale = [md.labels[j] for j in np.flatnonzero(~has_bar)]
+    if stale:
+        warnings.append(Diagnostic("D116", f"{len(stale)} symbol(s) have no bar on {bar.date()}: "
+                                   + ", ".join(stale[:10]) + (" ..." if len(stale) > 10 else "")
+                                   + "; no signal for them", severity="warning", path="symbols").to_dict())
+    inspected = _inspect(target, inputs, n_rows, md.n_cols, strat_params)
+    values = strat.default_params() | strat_params
+    generated = clock.astimezone(UTC).replace(tzinfo=None)
+    out: list[StrategySignal] = []
+    for kind, arr in (("entry", entries), ("exit", exits)):
+        if kind not in signal_types:
+            continue
+        group = _group(strat, kind)
+        conds = [c for c in inspected if c.group == kind]
+        for j in np.flatnonzero(arr[r, :md.n_cols] & has_bar):
+            why = reasoning(kind, group, conds, int(j), hit_rate)
+            if why.confidence < float(min_confidence):
+                continue
+            out.append(StrategySignal(
+                strategy_id=target.strategy_id, strategy_version=target.version, strategy_name=strat.name,
+                ticker=md.labels[j], signal_type=kind, generated_at=generated, bar_time=bar_time,  # type: ignore[arg-type]
+                price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
+                data_snapshot=_snapshot(md, inputs, r, int(j), base, why, values)))
+    misses = _near_misses(strat, inspected, entries[r, :md.n_cols], has_bar, md, bar_time, close, hit_rate,
+                          max_near_misses) if near_misses and "entry" in signal_types else []
+    return LiveScan(strategy_name=strat.name, bar_time=bar_time, signals=out, near_misses=misses,
+                    evaluated=int(has_bar.sum()), warnings=warnings)
+
+
+def code_args(target: Target, md: Any, n_rows: int) -> dict[str, Any]:
+    """A code strategy's sandbox needs the bar times and labels with the arrays (rules do not)."""
+    if not getattr(target.compiled, "runs_code", False):
+        return {}
+    return {"index": md.index[:n_rows], "labels": md.labels, "start": md.start}
+
+
+def _strategy_params(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    from ..backtesting.run import split_params
+    from ..compile.params import expand
+
+    strat_params, _risk = split_params(strat, params)
+    if len(expand(strat.params, strat_params or None)) != 1:
+        raise RuleEngineError([Diagnostic("D103", "live signals take one value per parameter, not a grid",
+                                          path="params", hint="pass single values")])
+    return strat_params
+
+
+def _group(strat: Any, kind: str) -> str:
+    if strat.code is not None:
+        return "code"
+    group = strat.entry if kind == "entry" else strat.exit
+    return group.logic if group is not None else "any"
+
+
+def _inspect(target: Target, inputs: Any, n_rows: int, n_cols: int, params: Mapping[str, Any]) -> list[Any]:
+    if target.is_code or not hasattr(target.compiled, "analysis"):
+        return []  # code strategies: no condition tree (see `ruleengine.live.confidence`)
+    from ..compile.inspect import inspect_conditions
+
+    return inspect_conditions(target.compiled, inputs, n_rows, n_cols, params, tail=_TAIL)
+
+
+def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[str, Any], provider: str | None,
+                   data: str | None, no_cache: bool = False, history_from: Any = None) -> Any:
+    """The strategy's market data from a few bars before the evaluated date (plus its warm-up) up to it.
+
+    `history_from` (a date) starts the requested range there instead (tracking needs the bars after a
+    signal)."""
+    from ..data.market import load_market_data
+    from ..data.registry import default_registry
+
+    strat = target.strategy
+    freq = str((strat.default_params() | dict(params)).get("execution_frequency") or "1Day")
+    registry = default_registry(data, no_cache=no_cache)
+    end = pd.Timestamp(asof) if asof is not None else _latest_end(registry, strat, symbols, freq, provider)
+    if end.tz is not None:
+        end = end.tz_convert("America/New_York").tz_localize(None)
+    if freq in _INTRADAY:
+        end_arg: Any = end if (asof is not None and ":" in str(asof)) else end.normalize() + pd.Timedelta(hours=23)
+        start = end.normalize() - pd.Timedelta(days=5)
+    else:
+        end_arg = end.normalize()
+        start = end.normalize() - pd.Timedelta(days=_SPAN_DAYS.get(freq, 10))
+    if history_from is not None:
+        start = min(start, pd.Timestamp(history_from).tz_localize(None).normalize()
+                    if pd.Timestamp(history_from).tz is not None else pd.Timestamp(history_from).normalize())
+    warm = None
+    if path_dependent(target, params):
+        warm = max(PATH_HISTORY_BARS, int(target.compiled.converge_bars(dict(params) or None)))
+    return load_market_data(target.compiled, symbols, start, end_arg, params=dict(params) or None, registry=registry,
+                            provider=provider, no_cache=no_cache, warmup_bars=warm)
+
+
+def path_dependent(target: Target, params: Mapping[str, Any]) -> bool:
+    """True when a condition uses a function whose value depends on where the history starts (`PATH_FUNCTIONS`)."""
+    if target.is_code or not hasattr(target.compiled, "plan"):
+        return False
+    plan = target.compiled.plan(dict(params) or None)
+    return any(plan.graph.nodes[i].op in PATH_FUNCTIONS for i in plan.order)
+
+
+def _latest_end(registry: Any, strat: Any, symbols: Any, freq: str, provider: str | None) -> pd.Timestamp:
+    """The latest date any of the symbols has data for (today when the provider cannot say)."""
+    from ..data.market import _fetch_frequency
+    from ..data.symbols import parse_symbols
+
+    today = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize()
+    base = strat.price_slot() or next(iter(strat.data))
+    slot = strat.data[base]
+    runs = parse_symbols(symbols, list(strat.data), {n: s.kind for n, s in strat.data.items()})
+    source = registry.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq), provider,
+                              slot=base)
+    inner = getattr(source, "provider", source)
+    span = getattr(inner, "available_range", None)
+    if span is None:
+        return today
+    last: pd.Timestamp | None = None
+    for sym in dict.fromkeys(r[base] for r in runs):
+        try:
+            end = pd.Timestamp(span(sym, "ohlcv", slot.frequency)[1])
+        except RuleEngineError:
+            continue  # the load reports unknown symbols with its own diagnostics
+        if end.tz is not None:  # daily labels are dates at 00:00 UTC; intraday ones are instants
+            end = end.tz_convert("UTC" if freq not in _INTRADAY else "America/New_York").tz_localize(None)
+        last = end if last is None or end > last else last
+    return min(last, today + pd.Timedelta(days=1)) if last is not None else today
+
+
+def _last_completed_row(md: Any, asof: Any, clock: datetime) -> int:
+    if md.n_rows == 0:
+        raise RuleEngineError([Diagnostic("T109", "no bar to evaluate", path="asof",
+                                          hint="check the date and the symbols' data")])
+    r = md.n_rows - 1
+    if asof is None and md.frequency == "1Day":
+        ny = pd.Timestamp(clock).tz_convert("America/New_York")
+        if md.index[r].date() == ny.date() and ny.hour < 16:
+            r -= 1  # today's session is still running: its bar is not complete
+    if r < md.start:
+        raise RuleEngineError([Diagnostic("T109", "no completed bar at or before the date asked for",
+                                          path="asof", hint="use an earlier --asof or wait for the session close")])
+    return r
+
+
+def _snapshot(md: Any, inputs: Mapping[tuple[str, str], np.ndarray], r: int, j: int, base: str, why: Any,
+              params: Mapping[str, Any]) -> dict[str, Any]:
+    """The data the decision used: the bar's prices, every operand's value, the parameters, the providers."""
+    bar = {col: _clean(inputs[(slot, col)][r, j]) for slot, col in sorted(inputs) if slot == base}
+    other = {f"{slot}.{col}": _clean(inputs[(slot, col)][r, j]) for slot, col in sorted(inputs) if slot != base}
+    values: dict[str, Any] = {}
+
+    def collect(node: Any) -> None:
+        for side in (node.left, node.right):
+            if side is not None:
+                values[side.text] = side.value
+        for k in node.children:
+            collect(k)
+
+    for n in why.conditions:
+        collect(n)
+    return {"bar_time": str(md.index[r]), "symbols": dict(md.runs[j]), "bar": bar, "slots": other,
+            "values": values, "params": {k: v for k, v in params.items()}, "providers": dict(md.providers),
+            "synthetic": bool(md.synthetic)}
+
+
+def _clean(v: Any) -> float | None:
+    x = float(v)
+    return None if not np.isfinite(x) else x
+
+
+def _near_misses(strat: Any, inspected: list[Any], fired: np.ndarray, has_bar: np.ndarray, md: Any,
+                 bar_time: datetime, close: np.ndarray, hit: tuple[int, int] | None, limit: int) -> list[NearMiss]:
+    conds = [c for c in inspected if c.group == "entry"]
+    if strat.code is not None or strat.entry is None or strat.entry.logic != "all" or len(conds) < 2:
+        return []
+    held = np.zeros(md.n_cols, dtype=np.int64)
+    for c in conds:
+        v = c.values_of(c.tree)
+        held += np.asarray(v[-1] if isinstance(v, np.ndarray) else np.full(md.n_cols, bool(v)), dtype=np.int64)
+    cols = np.flatnonzero((held == len(conds) - 1) & ~fired & has_bar)
+    # rank by the failing condition alone; whole trees only for the ones shown
+    ranked: list[tuple[float, int]] = []
+    for j in cols:
+        bad = next(c for c in conds if not _held(c, int(j)))
+        norm = build_node(bad.tree, bad, int(j)).norm_margin
+        ranked.append((-(norm if norm is not None else -np.inf), int(j)))
+    ranked.sort()
+    found: list[NearMiss] = []
+    for _, col in ranked[:limit]:
+        why = reasoning("entry", "all", conds, col, hit)
+        failed = next(n for n in why.conditions if not n.result)
+        found.append(NearMiss(ticker=md.labels[col], signal_type="entry", bar_time=bar_time, price=float(close[col]),
+                              failed=failed, reasoning=why))
+    return found
+
+
+def _held(cond: Any, j: int) -> bool:
+    v = cond.values_of(cond.tree)
+    return bool(v[-1, j]) if isinstance(v, np.ndarray) else bool(v)

@@ -1,0 +1,196 @@
+"""Performance tracking: hypothetical (every stored entry signal taken) and actual (the signals acted on).
+
+**Hypothetical**: each stored entry signal is simulated as its own trade by the backtest engine
+(`ruleengine.backtesting.engine.simulate`, the same kernel as `ruleengine.backtest`): an entry on the signal's
+bar only, the strategy's exit conditions computed over the data that arrived since, and its stops, take profit,
+trailing stop and maximum holding period (`resolve_risk`, with the document's fill price and fees). A trade
+still open is marked at the latest close (status ``open``); with ``execution_price: open`` a signal on the
+newest bar is ``pending`` (its fill is the next open).
+
+**Actual**: an acted entry signal is a trade from its acted price to the price given to ``signals close``
+(or to an acted exit signal); an open one is marked at the latest close. Returns are price returns (the
+user's own fills; fees unknown).
+
+**Aggregates** (the ``strategy_performance`` row and the leaderboard): ``*_trades`` count closed trades,
+wins/losses are closed trades with a return > 0 / < 0, ``*_open`` the open ones, and ``*_return_pct`` is the
+sum of the trade returns in percent, open trades marked to market included: the gain of putting one equal
+stake on every signal, not compounded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RuleEngineError
+from .signals import code_args, load_live_data, resolve_target
+
+
+def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provider: str | None = None,
+          data: str | None = None, no_cache: bool = False) -> list[dict[str, Any]]:
+    """Update the hypothetical trade of every stored entry signal and each strategy's performance row.
+
+    Args:
+        store: an open `ruleengine.store.Store`.
+        strategy_id: one strategy (its errors raise); default every strategy with signals (a strategy that
+            fails is reported in its row under ``error`` and the others go on).
+        asof: track with the data up to this date (default: the latest data).
+
+    Returns:
+        One dict per strategy: the performance values (see the module doc) plus ``strategy_id``, ``name``.
+
+    Example:
+        >>> rows = track(open_store(), 1)  # doctest: +SKIP
+    """
+    ids = [strategy_id] if strategy_id is not None else store.strategy_ids_with_signals()
+    if strategy_id is not None:
+        store.get_strategy(strategy_id)  # T101 for an unknown id
+    out: list[dict[str, Any]] = []
+    for sid in ids:
+        try:
+            out.append(_track_one(store, sid, asof, provider, data, no_cache))
+        except RuleEngineError as exc:
+            if strategy_id is not None:
+                raise
+            out.append({"strategy_id": sid, "name": store.get_strategy(sid).name, "error": str(exc)})
+    return out
+
+
+def _track_one(store: Any, sid: int, asof: Any, provider: str | None, data: str | None,
+               no_cache: bool) -> dict[str, Any]:
+    signals = store.list_signals(sid)
+    entries = [s for s in signals if s.signal_type == "entry"]
+    by_version: dict[int, list[Any]] = defaultdict(list)
+    for s in entries:
+        by_version[s.strategy_version].append(s)
+    updates: dict[int, dict[str, Any]] = {}
+    for version, sigs in by_version.items():
+        updates.update(hypothetical_trades(store.get_strategy(sid, version), sigs, asof=asof, provider=provider,
+                                           data=data, no_cache=no_cache))
+    if updates:
+        store.set_hypothetical(updates)
+    signals = store.list_signals(sid)
+    values = aggregate(signals)
+    store.save_performance(sid, values)
+    return {"strategy_id": sid, "name": store.get_strategy(sid).name, **values}
+
+
+def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, provider: str | None = None,
+                        data: str | None = None, no_cache: bool = False) -> dict[int, dict[str, Any]]:
+    """Signal id -> its hypothetical trade (see the module doc) for entry signals of one strategy version."""
+    from ..backtesting.engine import simulate
+    from ..backtesting.risk import resolve_risk
+
+    if not signals:
+        return {}
+    target = resolve_target(record)
+    strat = target.strategy
+    tickers = list(dict.fromkeys(s.ticker for s in signals))
+    first = min(s.bar_time for s in signals)
+    md = load_live_data(target, tickers, asof=asof, params={}, provider=provider, data=data, no_cache=no_cache,
+                        history_from=first)
+    _e, exits, _ = target.compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, None,
+                                                  **code_args(target, md, md.n_rows))
+    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    bars = md.index.tz_convert("UTC").tz_localize(None)
+    col_of = {label: j for j, label in enumerate(md.labels)}
+    values = strat.default_params()
+    risk = resolve_risk(strat, {"execution_price": values.get("execution_price", "close")})
+    out: dict[int, dict[str, Any]] = {}
+    picks: list[tuple[Any, int, int]] = []  # (signal, market column, bar row)
+    for s in signals:
+        j = col_of.get(s.ticker)
+        row = bars.get_indexer([pd.Timestamp(s.bar_time)])[0]
+        if j is None or row < 0:
+            out[s.id] = {"status": "no_data", "note": "the signal's bar is not in the data any more"}
+            continue
+        picks.append((s, j, int(row)))
+    last_close, last_time = _last_closes(md, base)
+    if picks:
+        cols = [j for _, j, _ in picks]
+        prices = {c: np.asfortranarray(md.inputs[(base, c)][:, cols]) for c in ("open", "high", "low", "close")}
+        ent = np.zeros((md.n_rows, len(picks)), dtype=np.bool_, order="F")
+        for k, (_, _, row) in enumerate(picks):
+            ent[row, k] = True
+        ext = np.asfortranarray(exits[:, cols])
+        sim = simulate(prices, ent, ext, md.index, risk, init_cash=10_000.0, start=0)
+        trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
+        for k, (s, j, row) in enumerate(picks):
+            t = trades.get(k)
+            mark = {"price": last_close[j], "time": last_time[j]}
+            if t is None:
+                out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark}
+                continue
+            open_ = t.exit_reason == "end_of_data"
+            out[s.id] = {"status": "open" if open_ else "closed", "entry_time": _iso(t.entry_time),
+                         "entry_price": float(t.entry_price), "exit_time": _iso(t.exit_time),
+                         "exit_price": float(t.exit_price), "exit_reason": None if open_ else t.exit_reason,
+                         "return_pct": float(t.pnl_pct), "bars_held": int(t.exit_bar - t.entry_bar),
+                         "mark": mark, "risk": {k: v for k, v in risk.__dict__.items() if k != "defaults_used"}}
+    tracked_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    for v in out.values():
+        v["tracked_at"] = tracked_at
+        v["data_until"] = _iso(md.index[-1]) if md.n_rows else None
+    return out
+
+
+def _last_closes(md: Any, base: str) -> tuple[list[float | None], list[str | None]]:
+    """Each column's latest finite close and its bar time (for marking open positions)."""
+    close = md.inputs[(base, "close")]
+    prices: list[float | None] = []
+    times: list[str | None] = []
+    for j in range(md.n_cols):
+        ok = np.flatnonzero(np.isfinite(close[:, j]))
+        if ok.size == 0:
+            prices.append(None)
+            times.append(None)
+        else:
+            prices.append(float(close[ok[-1], j]))
+            times.append(_iso(md.index[ok[-1]]))
+    return prices, times
+
+
+def _iso(t: Any) -> str:
+    ts = pd.Timestamp(t)
+    if ts.tz is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.isoformat()
+
+
+def actual_return(sig: Any) -> tuple[float | None, bool]:
+    """(return in percent, closed?) of an acted entry signal: closed at its outcome, else marked."""
+    if sig.outcome is not None:
+        return float(sig.outcome.get("return_pct", 0.0)), True
+    mark = ((sig.hypothetical or {}).get("mark") or {}).get("price")
+    if mark is None or not sig.acted_price:
+        return None, False
+    return (float(mark) / float(sig.acted_price) - 1.0) * 100.0, False
+
+
+def aggregate(signals: list[Any]) -> dict[str, Any]:
+    """The performance values of a list of stored signals (see the module doc)."""
+    acted = [s for s in signals if s.user_acted]
+    a_closed: list[float] = []
+    a_open: list[float] = []
+    for s in (s for s in acted if s.signal_type == "entry"):
+        r, closed = actual_return(s)
+        if r is not None:
+            (a_closed if closed else a_open).append(r)
+    h_closed: list[float] = []
+    h_open: list[float] = []
+    for s in signals:
+        h = s.hypothetical or {}
+        if s.signal_type == "entry" and h.get("status") in ("open", "closed"):
+            (h_closed if h["status"] == "closed" else h_open).append(float(h["return_pct"]))
+    last = max((s.bar_time for s in signals), default=None)
+    return {"signals_generated": len(signals), "signals_acted_on": len(acted),
+            "actual_trades": len(a_closed), "actual_wins": sum(r > 0 for r in a_closed),
+            "actual_losses": sum(r < 0 for r in a_closed), "actual_open": len(a_open),
+            "actual_return_pct": float(sum(a_closed) + sum(a_open)),
+            "hypothetical_trades": len(h_closed), "hypothetical_wins": sum(r > 0 for r in h_closed),
+            "hypothetical_losses": sum(r < 0 for r in h_closed), "hypothetical_open": len(h_open),
+            "hypothetical_return_pct": float(sum(h_closed) + sum(h_open)), "last_signal_date": last}

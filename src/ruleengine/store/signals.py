@@ -1,0 +1,299 @@
+"""Signals, what the user did with them, performance rows and the notification outbox (`Store` mixin)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import Diagnostic, RuleEngineError
+from .models import NotificationRow, PerformanceRow, SignalRow, StrategyRow
+from .records import NotificationRecord, SignalRecord
+
+T = TypeVar("T")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _naive_utc(value: Any) -> datetime:
+    if value is None:
+        return _now()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):  # a date
+        value = datetime(value.year, value.month, value.day)
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def _price(value: Any, what: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if not math.isfinite(x) or x <= 0:
+        raise RuleEngineError([Diagnostic("T107", f"{what} must be a positive number, got {value!r}", path="price",
+                                          hint="e.g. --price 101.25")])
+    return x
+
+
+class SignalStoreMixin:
+    """Signal and tracking methods of `ruleengine.store.Store`."""
+
+    _read: Callable[..., Any]
+    _write: Callable[..., Any]
+
+    # ------------------------------------------------------------------ signals
+    def save_signals(self, signals: Sequence[Any], *, notify_url: str | None = None) -> list[int]:
+        """Store live signals (`StrategySignal`s of stored strategies) in one transaction; returns their ids.
+
+        A signal already stored for the same strategy version, ticker, type and bar keeps its id (a scan
+        run twice on one day stores it once). With `notify_url`, each newly stored signal also gets an outbox
+        row in the same transaction, so a crash can never store a signal and lose its notification.
+        """
+        return [i for i, _new in self.save_signals_detailed(signals, notify_url=notify_url)]
+
+    def save_signals_detailed(self, signals: Sequence[Any], *, notify_url: str | None = None
+                              ) -> list[tuple[int, bool]]:
+        """Like `save_signals`, with a flag per signal: True when it was new."""
+        for sig in signals:
+            if sig.strategy_id is None or sig.strategy_version is None:
+                raise RuleEngineError([Diagnostic(
+                    "T107", f"signal for {sig.ticker} has no stored strategy", path="strategy_id",
+                    hint="store the strategy first (ruleengine strategies add FILE) and run signals on its id")])
+
+        def write(s: Session) -> list[tuple[int, bool]]:
+            out: list[tuple[int, bool]] = []
+            now = _now()
+            for sig in signals:
+                bar = _naive_utc(sig.bar_time)
+                found = s.scalars(select(SignalRow.signal_id).where(
+                    SignalRow.strategy_id == sig.strategy_id, SignalRow.ticker == sig.ticker,
+                    SignalRow.bar_time == bar, SignalRow.signal_type == sig.signal_type,
+                    SignalRow.strategy_version == sig.strategy_version)).first()
+                if found is not None:
+                    out.append((found, False))
+                    continue
+                row = SignalRow(strategy_id=sig.strategy_id, strategy_version=sig.strategy_version,
+                                ticker=sig.ticker, signal_type=sig.signal_type,
+                                generated_at=_naive_utc(sig.generated_at), bar_time=bar,
+                                price_at_signal=float(sig.price_at_signal),
+                                confidence_score=float(sig.confidence_score), reasoning=sig.reasoning.text,
+                                reasoning_tree=sig.reasoning.model_dump(mode="json"),
+                                data_snapshot=_json_safe(sig.data_snapshot), user_acted=False)
+                s.add(row)
+                s.flush()
+                if notify_url:
+                    payload = {"event": "signal", "signal_id": row.signal_id,
+                               **sig.model_dump(mode="json", exclude={"reasoning", "data_snapshot", "id"}),
+                               "reasoning": sig.reasoning.text}
+                    s.add(NotificationRow(signal_id=row.signal_id, url=notify_url, payload=payload, attempts=0,
+                                          created_at=now))
+                out.append((row.signal_id, True))
+            return out
+
+        return self._write(write)  # type: ignore[no-any-return]
+
+    def get_signal(self, signal_id: int) -> SignalRecord:
+        """One stored signal. Raises T103 for an unknown id."""
+        return self._read(lambda s: _signal(_signal_row(s, signal_id)))  # type: ignore[no-any-return]
+
+    def list_signals(self, strategy_id: int | None = None, *, since: Any = None, signal_type: str | None = None,
+                     limit: int | None = None) -> list[SignalRecord]:
+        """Stored signals, newest bar first; `since` filters on the bar time."""
+
+        def read(s: Session) -> list[SignalRecord]:
+            q = select(SignalRow).order_by(SignalRow.bar_time.desc(), SignalRow.signal_id.desc())
+            if strategy_id is not None:
+                q = q.where(SignalRow.strategy_id == strategy_id)
+            if since is not None:
+                q = q.where(SignalRow.bar_time >= _naive_utc(since))
+            if signal_type is not None:
+                q = q.where(SignalRow.signal_type == signal_type)
+            if limit is not None:
+                q = q.limit(limit)
+            return [_signal(r) for r in s.scalars(q).all()]
+
+        return self._read(read)  # type: ignore[no-any-return]
+
+    def act(self, signal_id: int, price: float | None = None, when: Any = None) -> SignalRecord:
+        """Record that the user took a signal (at `price`, default the signal's price).
+
+        Acting on an exit signal also closes the user's open positions of that strategy and ticker at the
+        price. Raises T103 (unknown id) or T104 (already acted on).
+        """
+
+        def write(s: Session) -> SignalRecord:
+            row = _signal_row(s, signal_id)
+            if row.user_acted:
+                raise RuleEngineError([Diagnostic(
+                    "T104", f"signal {signal_id} ({row.ticker} {row.signal_type}) was already acted on at "
+                    f"{row.acted_price:g} on {row.acted_at:%Y-%m-%d %H:%M}" if row.acted_at and row.acted_price
+                    else f"signal {signal_id} was already acted on", path="signal_id",
+                    hint=f"record its outcome with: ruleengine signals close {signal_id} --price P"
+                    if row.signal_type == "entry" and row.outcome is None else "nothing more to record")])
+            p = _price(price if price is not None else row.price_at_signal, "the price")
+            t = _naive_utc(when)
+            row.user_acted, row.acted_price, row.acted_at = True, p, t
+            if row.signal_type == "exit":
+                open_rows = s.scalars(select(SignalRow).where(
+                    SignalRow.strategy_id == row.strategy_id, SignalRow.ticker == row.ticker,
+                    SignalRow.signal_type == "entry", SignalRow.user_acted.is_(True),
+                    SignalRow.outcome.is_(None))).all()
+                for e in open_rows:
+                    e.outcome = _outcome(e, p, t, f"exit signal {signal_id}")
+            return _signal(row)
+
+        return self._write(write)  # type: ignore[no-any-return]
+
+    def close_signal(self, signal_id: int, price: float, when: Any = None) -> SignalRecord:
+        """Record the outcome of an acted entry signal: the user's exit price (and time)."""
+
+        def write(s: Session) -> SignalRecord:
+            row = _signal_row(s, signal_id)
+            if row.signal_type != "entry":
+                raise RuleEngineError([Diagnostic("T107", f"signal {signal_id} is an exit signal; only entries "
+                                                  "are closed", path="signal_id",
+                                                  hint=f"act on it instead: ruleengine signals act {signal_id}")])
+            if not row.user_acted:
+                raise RuleEngineError([Diagnostic("T107", f"signal {signal_id} was not acted on", path="signal_id",
+                                                  hint=f"first: ruleengine signals act {signal_id} --price P")])
+            if row.outcome is not None:
+                raise RuleEngineError([Diagnostic(
+                    "T104", f"signal {signal_id} was already closed at {row.outcome.get('exit_price')}",
+                    path="signal_id", hint="a closed signal cannot be closed again")])
+            row.outcome = _outcome(row, _price(price, "the exit price"), _naive_utc(when), "user")
+            return _signal(row)
+
+        return self._write(write)  # type: ignore[no-any-return]
+
+    def set_hypothetical(self, updates: dict[int, dict[str, Any]]) -> None:
+        """Store the hypothetical trade of each signal id (written by `ruleengine.live.track`)."""
+
+        def write(s: Session) -> None:
+            for sid, value in updates.items():
+                row = _signal_row(s, sid)
+                row.hypothetical = _json_safe(value)
+
+        self._write(write)
+
+    # ------------------------------------------------------------------ performance
+    def save_performance(self, strategy_id: int, values: dict[str, Any]) -> None:
+        """Create or refresh the strategy_performance row of a strategy."""
+
+        def write(s: Session) -> None:
+            now = _now()
+            row = s.scalars(select(PerformanceRow).where(PerformanceRow.strategy_id == strategy_id)).first()
+            if row is None:
+                row = PerformanceRow(strategy_id=strategy_id, user_id="local", created_at=now, updated_at=now)
+                s.add(row)
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.updated_at = now
+
+        self._write(write)
+
+    def performance(self, strategy_id: int) -> dict[str, Any] | None:
+        """The strategy_performance row as a dict (None before the first `track`)."""
+
+        def read(s: Session) -> dict[str, Any] | None:
+            row = s.scalars(select(PerformanceRow).where(PerformanceRow.strategy_id == strategy_id)).first()
+            if row is None:
+                return None
+            return {c.key: getattr(row, c.key) for c in PerformanceRow.__table__.columns}
+
+        return self._read(read)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ outbox
+    def pending_notifications(self, limit: int = 1000) -> list[NotificationRecord]:
+        """Unsent outbox messages, oldest first."""
+
+        def read(s: Session) -> list[NotificationRecord]:
+            rows = s.scalars(select(NotificationRow).where(NotificationRow.sent_at.is_(None))
+                             .order_by(NotificationRow.id).limit(limit)).all()
+            return [_note(r) for r in rows]
+
+        return self._read(read)  # type: ignore[no-any-return]
+
+    def add_notification(self, url: str, payload: dict[str, Any], signal_id: int | None = None) -> int:
+        def write(s: Session) -> int:
+            row = NotificationRow(url=url, payload=_json_safe(payload), signal_id=signal_id, attempts=0,
+                                  created_at=_now())
+            s.add(row)
+            s.flush()
+            return row.id
+
+        return self._write(write)  # type: ignore[no-any-return]
+
+    def mark_notification(self, note_id: int, *, sent: bool, error: str | None = None, attempts: int = 1) -> None:
+        """Record a delivery attempt: sent, or the error (the message stays in the outbox)."""
+
+        def write(s: Session) -> None:
+            row = s.get_one(NotificationRow, note_id)
+            now = _now()
+            row.attempts += attempts
+            row.last_attempt_at = now
+            row.last_error = error
+            if sent:
+                row.sent_at = now
+
+        self._write(write)
+
+    def strategy_ids_with_signals(self) -> list[int]:
+        return self._read(lambda s: list(s.scalars(select(SignalRow.strategy_id).distinct()).all()))  # type: ignore[no-any-return]
+
+    def count_signals(self) -> int:
+        return self._read(lambda s: int(s.scalar(select(func.count(SignalRow.signal_id))) or 0))  # type: ignore[no-any-return]
+
+    def _strategy_exists(self, strategy_id: int) -> bool:
+        return self._read(lambda s: s.get(StrategyRow, strategy_id) is not None)  # type: ignore[no-any-return]
+
+
+def _outcome(row: SignalRow, price: float, when: datetime, by: str) -> dict[str, Any]:
+    entry = row.acted_price or row.price_at_signal or price
+    return {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry,
+            "return_pct": (price / entry - 1.0) * 100.0, "closed_by": by}
+
+
+def _signal_row(s: Session, signal_id: int) -> SignalRow:
+    row = s.get(SignalRow, signal_id)
+    if row is None:
+        last = s.scalar(select(func.max(SignalRow.signal_id)))
+        raise RuleEngineError([Diagnostic(
+            "T103", f"no signal with id {signal_id}", path="signal_id",
+            hint="no signals stored yet: ruleengine signals ID --symbols ... --save, or ruleengine scan"
+            if last is None else f"signal ids go up to {last}; see ruleengine signals history")])
+    return row
+
+
+def _signal(r: SignalRow) -> SignalRecord:
+    return SignalRecord(id=r.signal_id, strategy_id=r.strategy_id, strategy_version=r.strategy_version,
+                        ticker=r.ticker, signal_type=r.signal_type, bar_time=r.bar_time, generated_at=r.generated_at,
+                        price_at_signal=r.price_at_signal, confidence_score=r.confidence_score, reasoning=r.reasoning,
+                        reasoning_tree=r.reasoning_tree, data_snapshot=r.data_snapshot, user_acted=bool(r.user_acted),
+                        acted_at=r.acted_at, acted_price=r.acted_price, outcome=r.outcome, hypothetical=r.hypothetical)
+
+
+def _note(r: NotificationRow) -> NotificationRecord:
+    return NotificationRecord(id=r.id, signal_id=r.signal_id, url=r.url, payload=r.payload, attempts=r.attempts,
+                              last_error=r.last_error, created_at=r.created_at, sent_at=r.sent_at)
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON for the database: NaN/inf become None (JSON has no NaN; PostgreSQL's JSON rejects it)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return _json_safe(value.item())
+    return value
