@@ -21,15 +21,21 @@ __all__ = [
     "MarketData",
     "ProviderRegistry",
     "RuleEngineError",
+    "Store",
+    "StrategySignal",
     "SweepResult",
     "TradingStrategy",
+    "author",
     "backtest",
+    "compare_strategies",
     "compile_strategy",
     "default_registry",
     "dump_strategy",
     "evaluate",
+    "live_signals",
     "load_data",
     "load_strategy",
+    "open_store",
     "strict_json_schema",
     "sweep",
     "validate",
@@ -56,6 +62,12 @@ _LAZY = {
     "sweep": ("ruleengine.sweeping.engine", "sweep"),
     "SweepResult": ("ruleengine.sweeping.result", "SweepResult"),
     "walk_forward": ("ruleengine.sweeping.walkforward", "walk_forward"),
+    "Store": ("ruleengine.store", "Store"),
+    "open_store": ("ruleengine.store", "open_store"),
+    "StrategySignal": ("ruleengine.live.models", "StrategySignal"),
+    "live_signals": ("ruleengine.live.signals", "live_signals"),
+    "compare_strategies": ("ruleengine.live.leaderboard", "compare_strategies"),
+    "author": ("ruleengine.llm.author", "author"),
 }
 
 if TYPE_CHECKING:
@@ -68,14 +80,23 @@ if TYPE_CHECKING:
     from .data.market import load_market_data as load_data
     from .data.registry import ProviderRegistry, default_registry
     from .errors import Diagnostic, RuleEngineError
+    from .live.leaderboard import compare_strategies
+    from .live.models import StrategySignal
+    from .live.signals import live_signals
+    from .llm.author import author
     from .schema.jsonschema import strict_json_schema
     from .schema.strategy import TradingStrategy
+    from .store import Store, open_store
     from .sweeping.engine import sweep
     from .sweeping.result import SweepResult
     from .sweeping.walkforward import walk_forward
 
 
 def __getattr__(name: str) -> Any:
+    if name == "tools":  # a module (agent tools): `ruleengine.tools.call(...)` without importing it first
+        import importlib
+
+        return importlib.import_module("ruleengine.tools")
     if name in _LAZY:
         import importlib
 

@@ -69,6 +69,8 @@ def explain(file: str = typer.Argument(..., help="strategy file"),
     from .compile.explain import explain_dict, explain_text
 
     compiled = _or_exit(lambda: compile_strategy(file), as_json)
+    if getattr(compiled, "runs_code", False):  # a code strategy: no conditions, the sandbox runs its code
+        explain_dict, explain_text = type(compiled).explain_dict, type(compiled).explain_text
     if as_json:
         sys.stdout.write(json.dumps(explain_dict(compiled), indent=2, default=str) + "\n")
     else:
@@ -143,7 +145,10 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
              portfolio: bool = typer.Option(False, "--portfolio", help="one portfolio with shared cash"),
              as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
              report: str | None = typer.Option(None, "--report", help="write a self-contained HTML report here"),
-             no_cache: bool = typer.Option(False, "--no-cache", help="bypass the on-disk data cache")) -> None:
+             no_cache: bool = typer.Option(False, "--no-cache", help="bypass the on-disk data cache"),
+             save: bool = typer.Option(False, "--save", help="store the result (and the strategy) in the database"),
+             db: str | None = typer.Option(None, "--db", help="database URL or SQLite file for --save (default: "
+                                           "$RULEENGINE_DB, else the user data directory)")) -> None:
     """Backtest a strategy: metrics, trades and the fill contract (one run per symbol of a universe)."""
     from .backtesting.run import backtest as run_backtest
     from .backtesting.run import parse_param_args
@@ -160,18 +165,35 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
                                   no_cache=no_cache)
         if report:
             result.write_report(report)
+        if save:
+            from .cli_store import save_run
+
+            saved.update(save_run(db, compiled, result))
         return result
 
+    saved: dict[str, Any] = {}
     result = _or_exit(go, as_json)
     if as_json:
-        sys.stdout.write(result.to_json() + "\n")
+        sys.stdout.write((result.to_json() if not saved else json.dumps({**json.loads(result.to_json()),
+                                                                         "saved": saved})) + "\n")
         return
     _print_backtest(result, report)
+    if saved:
+        sys.stdout.write(f"saved: run {saved['run_id']} (strategy {saved['strategy_id']} version "
+                         f"{saved['strategy_version']}); see: ruleengine runs show {saved['run_id']}\n")
 
 
 from .cli_sweep import sweep_command  # only typer at import: `validate` stays light
 
 app.command("sweep")(sweep_command)
+
+from .cli_llm import register as _register_llm  # create, refine, mcp (only typer at import)
+
+_register_llm(app)
+
+from .cli_store import register as _register_store  # strategies, runs, signals, track, compare, scan
+
+_register_store(app)
 
 
 _SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", "benchmark (buy & hold)", "%"),

@@ -1,0 +1,259 @@
+"""The agent tools' implementations (one function per tool, named like it), over the public API and the store.
+
+`tools.call` validates arguments and turns every `RuleEngineError` into an ERROR_SCHEMA object; the functions
+here raise them. The store is ``ruleengine.store.open_store()`` (``$RULEENGINE_DB`` or the user data folder),
+opened once per process and database URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Diagnostic, RuleEngineError
+from .tools import (
+    BacktestArgs,
+    CompareArgs,
+    CreateArgs,
+    ExplainArgs,
+    ListArgs,
+    NoArgs,
+    ParamValue,
+    RefineArgs,
+    SignalsArgs,
+    SweepArgs,
+    ValidateArgs,
+)
+
+DEFAULT_CAPITAL = 100_000.0
+MAX_RUNS = 20  # runs listed in a backtest answer (a universe can have hundreds; the rest is summarised)
+_STORES: dict[str, Any] = {}
+
+
+def store() -> Any:
+    """The process's store for the current ``RULEENGINE_DB`` (opened and migrated on first use)."""
+    key = os.environ.get("RULEENGINE_DB", "")
+    if key not in _STORES:
+        from ..store import open_store
+
+        _STORES[key] = open_store()
+    return _STORES[key]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready data (dates and other objects as text)."""
+    return json.loads(json.dumps(value, default=str, allow_nan=False)) if value is not None else None
+
+
+def symbols_text(spec: Any) -> str | None:
+    """A symbols spec as one string: ``"SPY,QQQ"`` or ``"asset_a=GLD,asset_b=SLV"``."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, Mapping):
+        return ",".join(f"{k}={v}" for k, v in spec.items())
+    return ",".join(str(s) for s in spec)
+
+
+def _strategy(strategy_id: int | None, text: str | None) -> tuple[Any, Any]:
+    """(strategy, stored record or None) from exactly one of an ID and a document."""
+    if (strategy_id is None) == (text is None):
+        raise RuleEngineError([Diagnostic("L109", "give either strategy_id or strategy (a YAML/JSON document)",
+                                          path="strategy_id", hint="list_user_strategies shows the IDs")])
+    if strategy_id is not None:
+        record = store().get_strategy(strategy_id)
+        return record.strategy, record
+    from ..api import load_strategy
+
+    return load_strategy(text or ""), None
+
+
+def _symbols(given: str | None, record: Any) -> str:
+    symbols = given or (getattr(record, "universe", None) if record is not None else None)
+    if not symbols:
+        raise RuleEngineError([Diagnostic("L109", "no symbols to run on", path="symbols",
+                                          hint="pass symbols, e.g. 'SPY', 'SPY,QQQ' or 'asset_a=GLD,asset_b=SLV'")])
+    return symbols
+
+
+def _params(strategy: Any, values: list[ParamValue] | None) -> dict[str, Any]:
+    from ..backtesting.run import parse_param_args
+
+    args = []
+    for p in values or []:
+        v = p.value
+        if isinstance(v, bool):
+            text = "true" if v else "false"
+        elif isinstance(v, float) and v.is_integer():
+            text = str(int(v))
+        else:
+            text = str(v)
+        args.append(f"{p.name}={text}")
+    return parse_param_args(strategy, args)
+
+
+def _author_model(record: Any) -> str | None:
+    author = getattr(record, "author", None) or ""
+    return author[4:] if author.startswith("llm:") else None
+
+
+# ------------------------------------------------------------------------------------------- tools
+def create_trading_strategy(args: CreateArgs) -> dict[str, Any]:
+    from .author import author
+
+    result = author(args.strategy_description, name=args.strategy_name)
+    out = result.to_dict()
+    out["attempts"] = len(result.attempts)
+    out["strategy_id"] = out["version"] = None
+    if args.save is not False:
+        record = store().add_strategy(result.strategy, nl_input=args.strategy_description,
+                                      author=f"llm:{result.model}", universe=symbols_text(result.symbols_spec))
+        out["strategy_id"], out["version"] = record.id, record.version
+    out["next"] = ("backtest_strategy with this strategy_id" + (f" and symbols {symbols_text(result.symbols_spec)!r}"
+                                                                 if result.symbols else " and the symbols to test"))
+    return out
+
+
+def backtest_summary(result: Any, max_trades: int = 3) -> dict[str, Any]:
+    """A compact answer for an agent: metrics per run, best/worst trades, exits, risk, fills, warnings."""
+    runs = sorted(result.results, key=lambda r: r.metrics.total_return_pct, reverse=True)
+    shown = runs if len(runs) <= MAX_RUNS else runs[:MAX_RUNS // 2] + runs[-MAX_RUNS // 2:]
+    out_runs = []
+    for r in shown:
+        ranked = sorted(r.trades, key=lambda t: t.pnl_pct, reverse=True)
+        out_runs.append({
+            "label": r.label, "symbols": r.symbols, "params": _plain(r.params),
+            "metrics": r.metrics.model_dump(mode="json"), "benchmark": r.benchmark.model_dump(mode="json"),
+            "exit_reasons": r.exit_reasons(),
+            "best_trades": [t.model_dump(mode="json") for t in ranked[:max_trades]],
+            "worst_trades": [t.model_dump(mode="json") for t in ranked[::-1][:max_trades] if t.pnl_pct < 0],
+        })
+    first = result.results[0]
+    p = result.provenance
+    return {"success": True, "strategy_name": p.strategy_name, "synthetic": result.synthetic,
+            "period": {"start": p.start, "end": p.end, "frequency": p.frequency}, "runs_total": len(runs),
+            "runs": out_runs, "risk": _plain(first.risk), "fill_contract": first.fill_contract,
+            "warnings": _plain(result.warnings), "provenance": p.model_dump(mode="json")}
+
+
+def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
+    from ..backtesting.run import backtest
+    from .models import knowledge_cutoff_note
+
+    strategy, record = _strategy(args.strategy_id, args.strategy)
+    symbols = _symbols(args.symbols, record)
+    result = backtest(strategy, symbols, args.start_date, args.end_date, params=_params(strategy, args.params),
+                      init_cash=args.initial_capital or DEFAULT_CAPITAL, provider=args.provider)
+    out = backtest_summary(result)
+    out["strategy_id"] = record.id if record is not None else None
+    out["run_id"] = store().save_backtest(record.id, result, version=record.version) if record is not None else None
+    note = knowledge_cutoff_note(_author_model(record), result.provenance.start, result.provenance.end)
+    if note:
+        out["warnings"].append(Diagnostic("L111", note, severity="warning").to_dict())
+    return out
+
+
+def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:
+    from ..live.signals import live_scan
+
+    st = store()
+    record = st.get_strategy(args.strategy_id)
+    symbols = _symbols(args.symbols, record)
+    min_conf = 70.0 if args.min_confidence is None else args.min_confidence
+    scan = live_scan(record, symbols, asof=args.asof, min_confidence=min_conf, provider=args.provider, store=st)
+    ids = st.save_signals(scan.signals) if scan.signals else []
+    signals = [{"signal_id": i, **s.model_dump(mode="json")} for i, s in zip(ids, scan.signals)]
+    return {"success": True, "strategy_id": record.id, "version": record.version, "symbols": symbols,
+            "bar_time": _plain(scan.bar_time), "min_confidence": min_conf, "signals": signals,
+            "near_misses": [m.model_dump(mode="json") for m in scan.near_misses[:5]],
+            "warnings": _plain(scan.warnings)}
+
+
+def compare_strategies(args: CompareArgs) -> dict[str, Any]:
+    from .. import compare_strategies as leaderboard
+
+    timeframe = args.timeframe or "all"
+    return {"success": True, "timeframe": timeframe, "strategies": _plain(leaderboard(store(), timeframe))}
+
+
+def refine_strategy(args: RefineArgs) -> dict[str, Any]:
+    from .refine import refine
+
+    if (args.strategy_id is None) == (args.strategy is None):
+        raise RuleEngineError([Diagnostic("L109", "give either strategy_id or strategy (a YAML/JSON document)",
+                                          path="strategy_id")])
+    if args.strategy_id is not None:
+        result = refine(args.strategy_id, args.refinement_description, store=store(), save=True)
+    else:
+        result = refine(args.strategy, args.refinement_description)
+    out = result.to_dict()
+    out["attempts"] = len(result.authored.attempts)
+    return out
+
+
+def list_user_strategies(args: ListArgs) -> dict[str, Any]:
+    records = store().list_strategies(include_inactive=args.active_only is False)
+    rows = [{"strategy_id": r.id, "name": r.name, "version": r.version, "active": r.active,
+             "author": r.author, "created_at": _plain(r.created_at), "universe": r.universe,
+             "timeframe": r.strategy.timeframe, "description": r.strategy.description} for r in records]
+    return {"success": True, "count": len(rows), "strategies": rows}
+
+
+def validate_strategy(args: ValidateArgs) -> dict[str, Any]:
+    from ..api import validate
+
+    diags = validate(args.strategy)
+    errors = [d for d in diags if d.severity == "error"]
+    return {"success": True, "valid": not errors, "diagnostics": [d.to_dict() for d in diags]}
+
+
+def explain_strategy(args: ExplainArgs) -> dict[str, Any]:
+    from ..compile.compiled import compile_strategy
+    from ..compile.explain import explain_dict
+
+    strategy, record = _strategy(args.strategy_id, args.strategy)
+    if strategy.code is not None:
+        return {"success": True, "name": strategy.name, "kind": "code", "code": strategy.code,
+                "data": _plain({k: v.model_dump(exclude_none=True) for k, v in strategy.data.items()}),
+                "params": _plain({k: v.model_dump(exclude_none=True) for k, v in strategy.params.items()})}
+    return {"success": True, "strategy_id": getattr(record, "id", None), "kind": "rules",
+            **_plain(explain_dict(compile_strategy(strategy)))}
+
+
+def sweep_parameters(args: SweepArgs) -> dict[str, Any]:
+    from ..sweeping.engine import sweep
+
+    strategy, record = _strategy(args.strategy_id, args.strategy)
+    symbols = _symbols(args.symbols, record)
+    top = args.top or 10
+    result = sweep(strategy, symbols, args.start_date, args.end_date, grid=args.grid,
+                   constraints=args.constraints or (), metric=args.metric or "sharpe_ratio", top=top,
+                   provider=args.provider)
+    return {**result.to_dict(top), "strategy_id": getattr(record, "id", None)}
+
+
+def list_capabilities(args: NoArgs) -> dict[str, Any]:
+    from typing import get_args
+
+    from ..data.registry import default_registry
+    from ..lang.functions import FUNCTIONS
+    from ..schema.kinds import KIND_COLUMNS
+    from ..schema.strategy import EXECUTION_FREQUENCIES, OPERATOR_SYMBOLS, SOURCE_FREQUENCIES, Operator
+    from .client import LLMSettings
+    from .tools import TOOLS
+
+    settings = LLMSettings.from_env()
+    functions = [{"name": f.name, "signature": f.signature, "returns": "bool" if f.returns == "bool" else "number",
+                  "category": f.category, "doc": f.doc, "example": f.example} for f in FUNCTIONS.values()]
+    return {
+        "success": True, "functions": functions,
+        "operators": {"arithmetic": ["+", "-", "*", "/"], "comparison": ["<", "<=", ">", ">=", "==", "!="],
+                      "logical": ["and", "or", "not"], "lag": "x[n] (n bars ago, n >= 0)",
+                      "structured": {op: OPERATOR_SYMBOLS.get(op, op) for op in get_args(Operator)}},
+        "data_kinds": {k: list(v) for k, v in KIND_COLUMNS.items()},
+        "frequencies": {"data": SOURCE_FREQUENCIES, "execution": EXECUTION_FREQUENCIES},
+        "providers": _plain(default_registry().describe()),
+        "tools": [{"name": t.name, "calls_model": t.model_call} for t in TOOLS.values()],
+        "llm": {"model": settings.model, "configured": bool(settings.api_key or settings.base_url)},
+    }

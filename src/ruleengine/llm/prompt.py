@@ -1,0 +1,232 @@
+"""The system prompt, generated (never hand-maintained) from what the engine actually supports.
+
+Sections: the task and the reply format; the document format with an example; the expression language
+(operators, structured operators, every function of the registry with its signature, doc and example); data
+kinds with their columns and frequencies; the data providers (from the provider registry); the seed 003
+guidelines (measurable conditions, risk defaults by timeframe from the backtester's table); symbols; and the
+rule that code is the last resort, with the code contract. A golden test (tests/golden/llm_system_prompt.md)
+keeps every change to it reviewed.
+
+Example:
+    >>> text = system_prompt(providers_text="## Data providers\\n\\n(none)\\n")
+    >>> "`sma(x, n)`" in text and "code is the last resort" in text
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, get_args
+
+from ..lang.functions import CATEGORIES, FUNCTIONS
+from ..schema.kinds import KIND_COLUMNS
+from ..schema.strategy import (
+    BUILTIN_PARAMS,
+    EXECUTION_FREQUENCIES,
+    OPERATOR_SYMBOLS,
+    SOURCE_FREQUENCIES,
+    Operator,
+)
+
+#: the example document of the prompt (wire form is generated from it, so it always loads)
+EXAMPLE: dict[str, Any] = {
+    "name": "Golden cross with RSI filter",
+    "description": "Buy when the 50-day average crosses above the 200-day one while RSI is not overbought.",
+    "timeframe": "medium_term",
+    "data": {"prices": {"kind": "ohlcv", "frequency": "1Day", "columns": ["close"]}},
+    "params": {
+        "fast": {"type": "int", "min": 5, "max": 100, "default": 50, "description": "fast average window"},
+        "slow": {"type": "int", "min": 20, "max": 400, "default": 200, "description": "slow average window"},
+        "rsi_max": {"type": "float", "min": 50, "max": 90, "default": 70, "description": "highest RSI to enter"},
+    },
+    "entry": {"logic": "all", "conditions": [
+        "crosses_above(sma(close, fast), sma(close, slow))",
+        {"field": "rsi(close, 14)", "operator": "lt", "value": "rsi_max"}]},
+    "exit": {"logic": "any", "conditions": ["crosses_below(sma(close, fast), sma(close, slow))"]},
+    "risk": {"stop_loss_pct": 10, "take_profit_pct": 25, "max_hold_days": 90},
+}
+
+_ARG_KINDS = {
+    "series": "a number series (a column or an expression over columns)",
+    "value": "a number series or a number",
+    "cond": "a true/false series (a comparison or an event function)",
+    "window": "a whole number >= its minimum: a constant or an int parameter (or an expression of them)",
+    "number": "a number: a constant or a parameter",
+    "lag": "a whole number >= 0",
+}
+
+def example_wire() -> dict[str, Any]:
+    """`EXAMPLE` in the wire form the model writes (lists with names, every key present)."""
+    from ..schema.strategy import TradingStrategy
+    from .wire import wire_form
+
+    return wire_form(TradingStrategy.model_validate(EXAMPLE))
+
+
+def _compact(doc: dict[str, Any]) -> str:
+    """JSON with one top-level key per line: readable without doubling the prompt's length."""
+    return "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in doc.items()) + "\n}"
+
+
+def _functions() -> list[str]:
+    lines: list[str] = []
+    for cat in CATEGORIES:
+        lines.append(f"**{cat}**")
+        for f in FUNCTIONS.values():
+            if f.category != cat:
+                continue
+            args = ", ".join(f"{a.name}: {a.kind}" + (f" >= {a.minimum}" if a.kind == "window" and a.minimum > 1
+                                                       else "") for a in f.args)
+            returns = "true/false" if f.returns == "bool" else "number"
+            lines.append(f"- `{f.signature}` -> {returns}: {f.doc}. Arguments: {args}. Example: `{f.example}`")
+        lines.append("")
+    return lines
+
+
+def _risk_defaults() -> list[str]:
+    from ..backtesting.risk import TIMEFRAME_DEFAULTS  # no numpy: a plain table
+
+    return [f"  - {tf}: stop_loss_pct {sl:g}, take_profit_pct {tp:g}, max_hold_days {days}"
+            for tf, (sl, tp, days) in TIMEFRAME_DEFAULTS.items()]
+
+
+def _code_contract() -> list[str]:
+    """The `generate_signals` contract, with the limits taken from the sandbox's static check and runner."""
+    from ..sandbox.static import ALLOWED_MODULES, MAX_CODE_BYTES, WARMUP_NAME
+    from ..sandbox.strategy import DEFAULT_WARMUP_BARS
+
+    modules = ", ".join(f"`{m}`" for m in sorted(ALLOWED_MODULES))
+    return [
+        ("`strategy.code` is Python source defining `generate_signals(data, params)`; `entry` and `exit` are null "
+         "and the document still declares `data` (with the columns the code reads) and `params`:"),
+        ("- it is called once per symbol: `data` maps each data slot's name to a pandas DataFrame of that slot's "
+         "declared columns, indexed by bar (every slot aligned to the execution frequency); `params` maps each "
+         "parameter's name to its value;"),
+        ("- it returns `(entries, exits)`: two boolean pandas Series on the same index as the data (no NaN: "
+         "`.fillna(False)`), True on the bars where a position opens / closes;"),
+        (f"- imports: only {modules}; top level: imports, functions and constants; no classes, generators, "
+         "`global` or async; no names or attributes starting with `_`;"),
+        ("- no eval/exec/open/compile/getattr and other reflective builtins, no file, network or system access "
+         "(no pandas/numpy I/O such as read_*/to_csv/load/save), no clocks or randomness;"),
+        ("- causal: bar t uses data up to bar t only: no `shift(-k)`, no `bfill`, no centred windows, no "
+         "statistics over the whole series (use `rolling`, `expanding` or `ewm`); the code is run on cut data to "
+         "check this, and twice to check it is deterministic;"),
+        (f"- declare the history it needs before the first traded bar as `{WARMUP_NAME} = n` (default "
+         f"{DEFAULT_WARMUP_BARS} bars); at most {MAX_CODE_BYTES:,} bytes of code."),
+    ]
+
+
+def providers_section(registry: Any = None) -> str:
+    """The providers section: `registry.describe_text()` (default: `default_registry()`)."""
+    if registry is None:
+        from ..data.registry import default_registry
+
+        registry = default_registry()
+    return str(registry.describe_text())
+
+
+def system_prompt(registry: Any = None, *, providers_text: str | None = None) -> str:
+    """The authoring system prompt.
+
+    Args:
+        registry: the `ProviderRegistry` whose providers are described (default: `default_registry()`).
+        providers_text: the providers section as text (overrides `registry`; tests pin it).
+    """
+    structured = ", ".join(f"`{op}`" + (f" ({OPERATOR_SYMBOLS[op]})" if op in OPERATOR_SYMBOLS else "")
+                           for op in get_args(Operator))
+    kinds = [f"- `{kind}`: {', '.join(cols)}" for kind, cols in KIND_COLUMNS.items()]
+    builtins = ", ".join(f"`{n}` ({', '.join(p['values'])}; default {p['default']})"
+                         for n, p in BUILTIN_PARAMS.items())
+    parts = [
+        "# Role",
+        "",
+        ("You turn a trading idea written in natural language into a strategy document for ruleengine. The "
+         "engine type-checks the document, compiles its conditions into causal, vectorized signals and backtests "
+         "them. Your reply is checked: when it does not parse, validate or compile, you get the diagnostics "
+         "(code, message, path, span, hint) and your previous reply back and must return a corrected one."),
+        "",
+        "# Reply format",
+        "",
+        "Reply with exactly one JSON object (no prose, no code fences):",
+        ("- `kind`: `rules` when entry/exit conditions express the idea (almost always), `code` only when they "
+         "cannot (code is the last resort, see below);"),
+        "- `strategy`: the strategy document;",
+        "- `code_reason`: null for rules; for code, what exactly the conditions cannot express;",
+        ("- `explanation`: one or two plain sentences: what the strategy does and what you assumed (windows, "
+         "thresholds the user did not give)."),
+        "",
+        "# The strategy document",
+        "",
+        "- `name`, `description`, `timeframe` (short_term | medium_term | long_term: drives risk defaults);",
+        ("- `data`: the data slots (DATA_SCHEMA): each has a `name`, a `kind`, a `frequency`, the `columns` "
+         "used and a `description`; `provider` null unless the user names one. Slots never name symbols;"),
+        ("- `params`: tunable values (PARAM_SCHEMA): `name`, `type` (int | float | bool | enum), `default`, "
+         "`min`/`max` (numbers), `values` (enum), `description`. Built in (add only to restrict them): "
+         f"{builtins};"),
+        "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
+        ("- `risk`: stop_loss_pct, take_profit_pct, trailing_stop_pct, max_hold_days, max_hold_bars, "
+         "position_size_pct, fees_pct, slippage_pct (percent numbers; null = the timeframe default / off);"),
+        "- `code`: null for rules.",
+        "Every key of the schema is present; use null for what is not given.",
+        "",
+        "Example (`kind`: rules):",
+        "",
+        "```json",
+        _compact(example_wire()),
+        "```",
+        "",
+        "# Conditions",
+        "",
+        ("A condition is an expression string, e.g. `rsi(close, 14) < 30`, or the structured form "
+         "`{\"field\": \"rsi(close, 14)\", \"operator\": \"lt\", \"value\": 30}` with operators "
+         f"{structured}; `value` is a number, a parameter name, an expression, or a list of two bounds "
+         "for `between` / of values for `in`."),
+        "",
+        ("Expressions: numbers, `true`/`false`, names, `+ - * /`, comparisons `< <= > >= == !=` (they do not "
+         "chain), `and`, `or`, `not`, parentheses, function calls and lags `x[n]` (the value n bars ago, n >= 0). "
+         "Names: a bare column (`close`) is a column of the first ohlcv slot; `slot.column` reaches any slot "
+         "(`earnings.eps`, `asset_b.close`); parameters by name. Windows may be int parameters "
+         "(`sma(close, fast)`). Every function is causal: it uses bars up to the current one only."),
+        "",
+        "Argument kinds: " + "; ".join(f"{k}: {v}" for k, v in _ARG_KINDS.items()) + ".",
+        "",
+        "## Functions",
+        "",
+        *_functions(),
+        "# Data kinds and their columns",
+        "",
+        *kinds,
+        "",
+        (f"Frequencies: {', '.join(SOURCE_FREQUENCIES)} (fetching); the execution frequency is one of "
+         f"{', '.join(EXECUTION_FREQUENCIES)}, and every slot is aligned to it. Fundamentals and insider trades "
+         "become visible when they were published, never at the period end."),
+        "",
+        (providers_text if providers_text is not None else providers_section(registry)).rstrip(),
+        "",
+        "# Guidelines",
+        "",
+        ("- Define measurable conditions (`rsi(close, 14) < 30`, not \"oversold\"); turn vague words into "
+         "explicit thresholds and say so in `explanation`."),
+        ("- Every number a user may want to tune (windows, thresholds) becomes a parameter with a sensible "
+         "default, bounds and a description; fixed conventions (RSI 14) may stay constants."),
+        "- Declare only the data slots and columns the conditions use; use the kinds above, nothing else.",
+        ("- Set realistic risk parameters for the timeframe. Use the user's numbers when given (\"7% stop\" -> "
+         "stop_loss_pct 7); otherwise these defaults apply:"),
+        *_risk_defaults(),
+        ("- Symbols (tickers) never go into the document: they were taken out of the request (shown as "
+         "`<symbol 1>`, ...) and are given when the strategy runs. One price slot (`prices`) runs the same rules "
+         "on each symbol; a pair or spread idea declares one ohlcv slot per leg (`asset_a`, `asset_b`, in the "
+         "order the symbols were mentioned)."),
+        "- No look-ahead: conditions only look back (`x[n]`, windows); never use future values.",
+        "- Keep names short and descriptive; the description says the idea in one sentence.",
+        "",
+        "# Code is the last resort",
+        "",
+        ("Use `kind` code only when the conditions and functions above cannot express the idea (for example a "
+         "calculation none of the functions offers); say what in `code_reason`. Code runs sandboxed and is "
+         "checked before it is accepted."),
+        "",
+        *_code_contract(),
+        "",
+    ]
+    return "\n".join(parts)
