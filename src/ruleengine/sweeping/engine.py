@@ -59,9 +59,10 @@ Progress = Callable[[int, int, str], None]
 CHUNK_BUDGET_BYTES = 256 << 20
 #: bytes per bar x symbol x signal set assumed for that budget (entries + exits, and float intermediates)
 BYTES_PER_VALUE = 32
-#: chunk size bounds (signal sets): per-call overhead below; above, the compiler's plan building slows down
-#: per set (measured: ~60 us per set from 256 to 1,024 sets, ~70 at 2,800, ~95 at 8,000)
-MIN_CHUNK, MAX_CHUNK = 64, 1024
+#: chunk size bounds (signal sets): per-call overhead below; above, memory (the byte budget usually binds
+#: first). Grid plans cost ~2 us per set whatever the chunk size (compile/grid_plan.py), so one chunk may be
+#: large: fewer chunks, less per-chunk overhead.
+MIN_CHUNK, MAX_CHUNK = 64, 4096
 _SIGNALS_LOCK = threading.Lock()
 _FILL = (*RISK_AXES, "execution_price")
 _ABSENT = object()  # a name missing from a combination (None is a value: a risk field turned off)
@@ -100,61 +101,64 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         RuleEngineError: bad grid, constraint, metric or parameters; data errors as in `backtest`.
     """
     from ..backtesting.metrics import periods_per_year
+    from ..backtesting.result import gc_paused
 
     t0 = time.perf_counter()
-    compiled = _compile(strategy)
-    strat = compiled.strategy
-    check_metric(metric)
-    _check_options(top, init_cash, chunk_size)
-    fixed = _fixed(strat, params)
-    axes = parse_grid(strat, grid) if grid is not None else {
-        k: v for k, v in default_grid(strat).items() if k not in fixed}
-    both = sorted(set(axes) & set(fixed))
-    if both:
-        raise RuleEngineError([Diagnostic("D103", f"'{n}' is both swept and fixed", path=f"params.{n}",
-                                          hint="remove it from params or from the grid") for n in both])
-    freq_axis = axes.get("execution_frequency")
-    if freq_axis is not None:
-        if len(freq_axis) > 1:
-            raise RuleEngineError([Diagnostic("D103", "execution_frequency takes one value in a sweep",
-                                              path="grid.execution_frequency",
-                                              hint="run one sweep per bar frequency")])
-        fixed["execution_frequency"] = axes.pop("execution_frequency")[0]
-    combos = combinations(axes, constraints, samples, seed, fixed=_constraint_values(strat, fixed))
-    _tick(progress, 0, 0, "loading data")
-    md = market if market is not None else _load(compiled, symbols, start, end, combos, fixed, provider, data)
-    r0, r1 = _rows(md, rows)
-    warnings: list[Diagnostic] = list(getattr(md, "warnings", []))
-    base = strat.price_slot() or next(s for s, _ in md.inputs)
-    from ..backtesting.run import usable_columns
+    # thousands of small dicts (combinations, parameter sets) survive the call: no cycle scans meanwhile
+    with gc_paused():
+        compiled = _compile(strategy)
+        strat = compiled.strategy
+        check_metric(metric)
+        _check_options(top, init_cash, chunk_size)
+        fixed = _fixed(strat, params)
+        axes = parse_grid(strat, grid) if grid is not None else {
+            k: v for k, v in default_grid(strat).items() if k not in fixed}
+        both = sorted(set(axes) & set(fixed))
+        if both:
+            raise RuleEngineError([Diagnostic("D103", f"'{n}' is both swept and fixed", path=f"params.{n}",
+                                              hint="remove it from params or from the grid") for n in both])
+        freq_axis = axes.get("execution_frequency")
+        if freq_axis is not None:
+            if len(freq_axis) > 1:
+                raise RuleEngineError([Diagnostic("D103", "execution_frequency takes one value in a sweep",
+                                                  path="grid.execution_frequency",
+                                                  hint="run one sweep per bar frequency")])
+            fixed["execution_frequency"] = axes.pop("execution_frequency")[0]
+        combos = combinations(axes, constraints, samples, seed, fixed=_constraint_values(strat, fixed))
+        _tick(progress, 0, 0, "loading data")
+        md = market if market is not None else _load(compiled, symbols, start, end, combos, fixed, provider, data)
+        r0, r1 = _rows(md, rows)
+        warnings: list[Diagnostic] = list(getattr(md, "warnings", []))
+        base = strat.price_slot() or next(s for s, _ in md.inputs)
+        from ..backtesting.run import usable_columns
 
-    keep = usable_columns(md, base, warnings, r0, r1)
-    job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
-    groups = _group(combos, [n for n in strat.params if n != "execution_price"])
-    size = chunk_size or chunk_sets(md.n_rows, md.n_cols, len(groups), threads)
-    order = [np.array([i for g in groups[c:c + size] for i in g], dtype=np.int64)
-             for c in range(0, len(groups), size)]
-    if getattr(compiled, "runs_code", False):
-        # a code strategy: its signals come from the sandbox's own processes (a CodeStrategy does not travel
-        # to worker processes); chunks run here, one after the other, through the generic signals +
-        # fused-kernel path of evaluate_chunk
-        runner = thread_runner(1)
-    stats = _execute(job, _Chunks(order, combos, fixed), order, len(combos), runner or thread_runner(threads),
-                     progress)
-    metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency))
-    table = build_table(combos, list(axes), [md.labels[j] for j in keep], metrics, metric)
-    context = _context(compiled, md, keep, base, start, end, provider, data, market is not None or rows is not None,
-                       r0, r1)
-    result = SweepResult(
-        table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
-        warnings=[w.to_dict() for w in _summary(warnings, md)], grid=axes, constraints=list(constraints),
-        combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
-        context=context)
-    first = result.by_combination if len(keep) > 1 else table
-    result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
-    result.elapsed = time.perf_counter() - t0
-    _tick(progress, len(order), len(order), "done")
-    return result
+        keep = usable_columns(md, base, warnings, r0, r1)
+        job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
+        groups = _group(combos, [n for n in strat.params if n != "execution_price"])
+        size = chunk_size or chunk_sets(md.n_rows, md.n_cols, len(groups), threads)
+        order = [np.array([i for g in groups[c:c + size] for i in g], dtype=np.int64)
+                 for c in range(0, len(groups), size)]
+        if getattr(compiled, "runs_code", False):
+            # a code strategy: its signals come from the sandbox's own processes (a CodeStrategy does not travel
+            # to worker processes); chunks run here, one after the other, through the generic signals +
+            # fused-kernel path of evaluate_chunk
+            runner = thread_runner(1)
+        stats = _execute(job, _Chunks(order, combos, fixed), order, len(combos), runner or thread_runner(threads),
+                         progress)
+        metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency))
+        table = build_table(combos, list(axes), [md.labels[j] for j in keep], metrics, metric)
+        context = _context(compiled, md, keep, base, start, end, provider, data, market is not None or rows is not None,
+                           r0, r1)
+        result = SweepResult(
+            table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
+            warnings=[w.to_dict() for w in _summary(warnings, md)], grid=axes, constraints=list(constraints),
+            combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
+            context=context)
+        first = result.by_combination if len(keep) > 1 else table
+        result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
+        result.elapsed = time.perf_counter() - t0
+        _tick(progress, len(order), len(order), "done")
+        return result
 
 
 # ----------------------------------------------------------------------------------------- execution
