@@ -50,6 +50,9 @@ class Function:
     category: str = ""
     notes: str = ""
     series_args: tuple[str, ...] = field(default=())
+    #: its value on a bar depends on where the data start, however long the history (a count since the
+    #: last event, a cumulative sum): no finite warm-up makes a short run equal a long one
+    path_dependent: bool = False
 
     @property
     def signature(self) -> str:
@@ -146,7 +149,8 @@ _F: list[Function] = [
              "on-balance volume (cumulative from the first bar: compare it with itself, e.g. obv > sma(obv, 20))",
              "obv(close, volume) > sma(obv(close, volume), 20)", _zero, oracle="TA-Lib OBV",
              kernel="oscillators:obv_nb", category="averages and oscillators",
-             notes="its level depends on the first bar of data; differences and averages of it do not"),
+             notes="its level depends on the first bar of data; differences and averages of it do not",
+             path_dependent=True),
     Function("stoch_k", STOCH_ARGS, "float", "slow stochastic %K (TA-Lib STOCH slowk, SMA smoothing)",
              "stoch_k(high, low, close, 14, 3, 3) < 20", lambda s: _i(s, "fastk") + _i(s, "slowk") - 2,
              oracle="TA-Lib STOCH (slowk)", kernel="oscillators:stoch_k_nb", category="averages and oscillators"),
@@ -222,7 +226,9 @@ _F: list[Function] = [
              oracle="pandas diff/rolling", kernel="events:falling_nb", category="events"),
     Function("bars_since", (Arg("cond", "cond"),), "float", "bars since cond was last true (0 on a true bar)",
              "bars_since(crosses_above(close, sma(close, 50))) < 5", _zero, oracle="python loop",
-             kernel="events:bars_since_nb", category="events"),
+             kernel="events:bars_since_nb", category="events",
+             notes="counts from the last event however old: its value depends on how much history is loaded",
+             path_dependent=True),
     Function("within", (Arg("cond", "cond"), N), "bool", "cond was true at least once in the last n bars",
              "within(crosses_above(close, sma(close, 50)), 5)", _zero, oracle="pandas rolling max",
              kernel="events:within_nb", category="events"),

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
+from ..lang.functions import FUNCTIONS
 from .models import LiveScan, NearMiss, StrategySignal
 from .reasoning import build_node, reasoning
 
@@ -40,7 +41,7 @@ _INTRADAY = ("1Min", "5Min", "15Min", "30Min", "1Hour")
 #: counts from the last event however old, ``obv`` accumulates from the first bar. No finite warm-up makes
 #: them equal to a longer run's, so live signals load this much history for them (a default backtest's 10 years
 #: of daily bars): the last event then lies inside the data of both.
-PATH_FUNCTIONS = frozenset({"fn:bars_since", "fn:obv"})
+PATH_FUNCTIONS = frozenset("fn:" + f.name for f in FUNCTIONS.values() if f.path_dependent)
 PATH_HISTORY_BARS = 2520
 
 
