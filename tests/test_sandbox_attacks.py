@@ -113,7 +113,9 @@ def host():
     assert features().usable, f"the sandbox cannot run on this machine: {features().problems}"
     old_key = os.environ.get("OPENAI_API_KEY")
     os.environ["OPENAI_API_KEY"] = SECRET_KEY  # set before any zygote starts
-    d = tempfile.mkdtemp(prefix="ruleengine-attacks-", dir="/tmp")
+    # the system temp folder, not pytest's tmp_path (under a 0700 folder the dropped-privilege child could
+    # not even reach: the attacks must fail because of the sandbox, not because of a permission bit)
+    d = tempfile.mkdtemp(prefix="ruleengine-attacks-", dir=tempfile.gettempdir())
     os.chmod(d, 0o777)  # world-writable: only the sandbox stops writes here
     with open(os.path.join(d, ".env"), "w", encoding="utf-8") as f:
         f.write(f"OPENAI_API_KEY={SECRET_KEY}\n")

@@ -87,11 +87,11 @@ BAD = [
     ("format", body("t = '{0}'.format(c)"), [("X105", 3, 9)]),
     ("gi_frame", body("f = g.gi_frame"), [("X105", 3, 9)]),
     ("read_csv", "import pandas as pd\n" + body("pd.read_csv('/etc/passwd')"), [("X106", 4, 5)]),
-    ("to_csv", body("c.to_csv('/tmp/x')"), [("X106", 3, 5)]),
-    ("to_pickle", body("c.to_pickle('/tmp/x')"), [("X106", 3, 5)]),
-    ("np_save", "import numpy as np\n" + body("np.save('/tmp/x', c)"), [("X106", 4, 5)]),
-    ("np_load", "import numpy as np\n" + body("np.load('/tmp/x')"), [("X106", 4, 5)]),
-    ("tofile", body("c.values.tofile('/tmp/x')"), [("X106", 3, 5)]),
+    ("to_csv", body("c.to_csv('out.csv')"), [("X106", 3, 5)]),
+    ("to_pickle", body("c.to_pickle('out.csv')"), [("X106", 3, 5)]),
+    ("np_save", "import numpy as np\n" + body("np.save('out.csv', c)"), [("X106", 4, 5)]),
+    ("np_load", "import numpy as np\n" + body("np.load('out.csv')"), [("X106", 4, 5)]),
+    ("tofile", body("c.values.tofile('out.csv')"), [("X106", 3, 5)]),
     ("pd_io", "import pandas as pd\n" + body("pd.io.common.os.system('id')"), [("X106", 4, 5)]),
     ("ctypeslib", "import numpy as np\n" + body("np.ctypeslib.ctypes.CDLL(None)"), [("X106", 4, 5)]),
     ("pickle_compat", "import pandas as pd\n" + body("pd.compat.pickle_compat.loads(b'')"), [("X106", 4, 5)]),
@@ -134,7 +134,7 @@ def test_every_rejection_has_a_message_a_hint_and_the_code_path() -> None:
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    code = "import os\n" + body("x = c.shift(-1)", "eval('1')", "c.to_csv('/tmp/x')")
+    code = "import os\n" + body("x = c.shift(-1)", "eval('1')", "c.to_csv('out.csv')")
     assert [d.code for d in check_code(code)] == ["X103", "X108", "X105", "X106"]
 
 
