@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Diagnostic, RuleEngineError
+from .chunks import PreparedChunk, PreparedChunks, plan_chunks
 from .grid import RISK_AXES, combinations, default_grid, parse_grid
 from .result import SweepResult, build_table
 from .stats import check_metric, metrics_arrays
@@ -134,17 +135,15 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
 
         keep = usable_columns(md, base, warnings, r0, r1)
         job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
-        groups = _group(combos, [n for n in strat.params if n != "execution_price"])
-        size = chunk_size or chunk_sets(md.n_rows, md.n_cols, len(groups), threads)
-        order = [np.array([i for g in groups[c:c + size] for i in g], dtype=np.int64)
-                 for c in range(0, len(groups), size)]
+        cplan = plan_chunks(strat, combos, list(axes), fixed, [n for n in strat.params if n != "execution_price"],
+                            _FILL, lambda n: chunk_size or chunk_sets(md.n_rows, md.n_cols, n, threads))
+        order = cplan.order
         if getattr(compiled, "runs_code", False):
             # a code strategy: its signals come from the sandbox's own processes (a CodeStrategy does not travel
             # to worker processes); chunks run here, one after the other, through the generic signals +
             # fused-kernel path of evaluate_chunk
             runner = thread_runner(1)
-        stats = _execute(job, _Chunks(order, combos, fixed), order, len(combos), runner or thread_runner(threads),
-                         progress)
+        stats = _execute(job, PreparedChunks(cplan), order, len(combos), runner or thread_runner(threads), progress)
         metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency))
         table = build_table(combos, list(axes), [md.labels[j] for j in keep], metrics, metric)
         context = _context(compiled, md, keep, base, start, end, provider, data, market is not None or rows is not None,
@@ -168,7 +167,8 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
 class ChunkJob:
     """What every chunk of one sweep shares; ``job.run(combos)`` is `evaluate_chunk` on it.
 
-    A `Runner` receives the job and the chunks (lists of full parameter dicts) and returns each chunk's
+    A `Runner` receives the job and the chunks (sequences of full parameter dicts: `sweep` gives
+    `chunks.PreparedChunk` objects, whose distinct sets are already known) and returns each chunk's
     accumulators in chunk order: ``(len(chunk) x len(job.columns), N_STATS)``, combination-major. A runner
     that also splits the symbols calls ``job.run(chunk, columns=part)`` per part of ``job.columns`` and
     interleaves the parts back (rows are combination-major, column-minor).
@@ -220,21 +220,6 @@ def thread_runner(threads: int | None = None) -> Runner:
     return run
 
 
-class _Chunks(Sequence[list[dict[str, Any]]]):
-    """The chunks as full parameter dicts, built when a runner asks for one (not all at once)."""
-
-    def __init__(self, order: list[np.ndarray], combos: list[dict[str, Any]], fixed: dict[str, Any]) -> None:
-        self.order, self.combos, self.fixed = order, combos, fixed
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return [{**self.fixed, **self.combos[c]} for c in self.order[i].tolist()]
-
-
 def _execute(job: ChunkJob, chunks: Sequence[list[dict[str, Any]]], order: list[np.ndarray], n: int,
              runner: Runner, progress: Progress | None) -> np.ndarray:
     """Run the chunks and scatter their rows into one (n x columns, N_STATS) array in combination order."""
@@ -269,8 +254,9 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     Args:
         compiled: the `CompiledStrategy`.
         market: a `MarketData` (`ruleengine.data.market`).
-        combos: full parameter dicts (strategy parameters and risk fields; absent strategy parameters take
-            their defaults, absent risk fields the document's risk and the timeframe defaults).
+        combos: a `chunks.PreparedChunk`, or full parameter dicts (strategy parameters and risk fields;
+            absent strategy parameters take their defaults, absent risk fields the document's risk and the
+            timeframe defaults).
         init_cash: starting cash of every column.
         start_row, end_row: the rows [start_row, end_row) of `market` to trade (default: its requested
             range, ``market.start`` to the end); each column runs from its first to its last bar in them.
@@ -283,7 +269,6 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     """
     import pandas as pd
 
-    from ..backtesting.risk import resolve_risk
     from ..kernels.sweep_sim import N_STATS, sweep_nb
 
     strat = compiled.strategy
@@ -295,27 +280,10 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     out = np.empty((n * k, N_STATS), dtype=np.float64)
     if n == 0 or k == 0:
         return out
-    signal_names = [p for p in strat.params if p != "execution_price"]
-    sig_index: dict[tuple[Any, ...], int] = {}
-    risk_index: dict[tuple[Any, ...], int] = {}
-    sig_sets: list[dict[str, Any]] = []
-    risks: list[Any] = []
-    u = np.empty(n, dtype=np.int64)
-    r = np.empty(n, dtype=np.int64)
-    for i, combo in enumerate(combos):
-        # `map(combo.get, ...)` builds the keys at C speed (a sweep has thousands of combinations)
-        skey = tuple(map(combo.get, signal_names, repeat(_ABSENT)))
-        j = sig_index.get(skey)
-        if j is None:
-            j = sig_index[skey] = len(sig_sets)
-            sig_sets.append({p: v for p, v in zip(signal_names, skey) if v is not _ABSENT})
-        u[i] = j
-        rkey = tuple(map(combo.get, _FILL, repeat(_ABSENT)))  # None is a value here (a stop turned off)
-        j = risk_index.get(rkey)
-        if j is None:
-            j = risk_index[rkey] = len(risks)
-            risks.append(resolve_risk(strat, {p: v for p, v in zip(_FILL, rkey) if v is not _ABSENT}))
-        r[i] = j
+    if isinstance(combos, PreparedChunk):  # sweep(): distinct sets and risk specs found for the whole grid
+        sig_sets, risks, u, r = combos.sig_sets, combos.risks, combos.u, combos.r
+    else:
+        sig_sets, risks, u, r = _dedupe(strat, combos)
     with _SIGNALS_LOCK:  # the compiled strategy's plan cache is not thread-safe
         entries, exits, _plan = compiled.signals_arrays(market.inputs, market.n_rows, market.n_cols, sig_sets)
     prices = [np.ascontiguousarray(market.inputs[(base, c)].T) for c in ("open", "high", "low", "close")]
@@ -328,6 +296,34 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     sweep_nb(*prices, np.ascontiguousarray(entries.T), np.ascontiguousarray(exits.T), times, lo, hi, sym, sig,
              *(a[rk] for a in fill), float(init_cash), out, 0, n * k)
     return out
+
+
+def _dedupe(strat: Any, combos: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[Any],
+                                                                     np.ndarray, np.ndarray]:
+    """Distinct signal sets and risk specs of full parameter dicts, and which each combination uses."""
+    from ..backtesting.risk import resolve_risk
+
+    signal_names = [p for p in strat.params if p != "execution_price"]
+    sig_index: dict[tuple[Any, ...], int] = {}
+    risk_index: dict[tuple[Any, ...], int] = {}
+    sig_sets: list[dict[str, Any]] = []
+    risks: list[Any] = []
+    u = np.empty(len(combos), dtype=np.int64)
+    r = np.empty(len(combos), dtype=np.int64)
+    for i, combo in enumerate(combos):
+        skey = tuple(map(combo.get, signal_names, repeat(_ABSENT)))
+        j = sig_index.get(skey)
+        if j is None:
+            j = sig_index[skey] = len(sig_sets)
+            sig_sets.append({p: v for p, v in zip(signal_names, skey) if v is not _ABSENT})
+        u[i] = j
+        rkey = tuple(map(combo.get, _FILL, repeat(_ABSENT)))  # None is a value here (a stop turned off)
+        j = risk_index.get(rkey)
+        if j is None:
+            j = risk_index[rkey] = len(risks)
+            risks.append(resolve_risk(strat, {p: v for p, v in zip(_FILL, rkey) if v is not _ABSENT}))
+        r[i] = j
+    return sig_sets, risks, u, r
 
 
 def run_rows(close: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -369,14 +365,6 @@ def chunk_sets(n_rows: int, n_cols: int, n_sets: int, threads: int | None = None
     workers = threads or default_threads()
     spread = math.ceil(n_sets / (2 * workers)) if workers > 1 else n_sets
     return int(max(1, min(budget, MAX_CHUNK, max(MIN_CHUNK, spread))))
-
-
-def _group(combos: list[dict[str, Any]], signal_names: list[str]) -> list[list[int]]:
-    """Combination indices grouped by their signal set (first-seen order): a chunk never splits a group."""
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, c in enumerate(combos):
-        groups.setdefault(tuple(map(c.get, signal_names, repeat(_ABSENT))), []).append(i)
-    return list(groups.values())
 
 
 def _tick(progress: Progress | None, done: int, total: int, step: str) -> None:

@@ -1,9 +1,9 @@
 """Sweep executors: processes on this machine (`process_runner`) and a Dask cluster (`dask_runner`).
 
 Both are `ruleengine.sweeping.engine.Runner`s: ``sweep(..., runner=r)`` hands them a `ChunkJob` (what
-every chunk of one sweep shares) and the chunks (lists of full parameter dicts), and they return each
-chunk's accumulators in chunk order, bit-identical to ``job.run(chunk)`` in this process: every worker
-runs the same `evaluate_chunk` on the same arrays.
+every chunk of one sweep shares) and the chunks (`PreparedChunk`s, or lists of full parameter dicts), and
+they return each chunk's accumulators in chunk order, bit-identical to ``job.run(chunk)`` in this process:
+every worker runs the same `evaluate_chunk` on the same arrays.
 
 The job's heavy parts, the compiled strategy and the `MarketData`, travel ONCE per worker (the process
 pool's initializer; ``client.scatter(..., broadcast=True)`` on Dask), then only the chunks' parameter

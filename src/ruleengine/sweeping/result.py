@@ -156,6 +156,8 @@ def _plain(value: Any, name: str = "") -> Any:
 def build_table(combos: Sequence[Mapping[str, Any]], names: Sequence[str], labels: Sequence[str],
                 metrics: Mapping[str, Any], metric: str) -> pd.DataFrame:
     """The ranked table from per-row metric arrays (rows combination-major, symbol-minor)."""
+    import operator
+
     import numpy as np
 
     from .stats import rank_order
@@ -165,8 +167,9 @@ def build_table(combos: Sequence[Mapping[str, Any]], names: Sequence[str], label
     data: dict[str, Any] = {"combination": np.repeat(np.arange(n, dtype=np.int64), k),
                             "symbol": np.tile(np.array(labels, dtype=object), n)}
     for name in names:
-        values = [c.get(name) for c in combos]
-        col = pd.Series(values, dtype=object) if any(v is None or isinstance(v, str) for v in values) \
+        values = list(map(operator.methodcaller("get", name), combos))  # C speed: 100,000 rows
+        kinds = set(map(type, values))
+        col = pd.Series(values, dtype=object) if type(None) in kinds or any(issubclass(t, str) for t in kinds) \
             else pd.Series(values)
         data[name] = np.repeat(col.to_numpy(), k)
     data.update(metrics)
