@@ -71,23 +71,35 @@ def sweep_command(
             result.write_report(report, heatmap=axes)
         return result
 
+    stage = "sweep stopped, no result written"
     try:
         result = _or_exit(go, as_json)
+        stage = "while printing the result"  # Ctrl-C during the output is still a clean stop
+        if as_json:
+            sys.stdout.write(result.to_json() + "\n")
+            return
+        _print(result, report, samples, seed)
+    except SystemError as exc:
+        # Ctrl-C while a numba kernel ran in this thread: numba returns with the KeyboardInterrupt set and
+        # Python raises "returned a result with an exception set" with it as the cause
+        if not isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            raise
+        _interrupted(stage)
     except KeyboardInterrupt:
-        # the chunks already running finish (they hold no Python state); nothing is written
-        sys.stderr.write("\ninterrupted: sweep stopped, no result written\n")
-        from . import cli
+        _interrupted(stage)
 
-        if cli.CONSOLE:  # the workers were told to stop: do not wait for them at interpreter exit
-            import os
 
-            sys.stderr.flush()
-            os._exit(130)
-        raise typer.Exit(130) from None
-    if as_json:
-        sys.stdout.write(result.to_json() + "\n")
-        return
-    _print(result, report, samples, seed)
+def _interrupted(stage: str) -> None:
+    """Ctrl-C: a message and exit 130 (the chunks already running finish; they hold no Python state)."""
+    sys.stderr.write(f"\ninterrupted: {stage}\n")
+    from . import cli
+
+    if cli.CONSOLE:  # the workers were told to stop: do not wait for them at interpreter exit
+        import os
+
+        sys.stderr.flush()
+        os._exit(130)
+    raise typer.Exit(130) from None
 
 
 def _heatmap_axes(text: str | None) -> tuple[str, str] | None:

@@ -18,20 +18,22 @@ from typing import Any
 import numpy as np
 
 
-@dataclass
 class PreparedChunk(Sequence[dict[str, Any]]):
     """Combinations of one chunk: combination i uses ``sig_sets[u[i]]`` and ``risks[r[i]]``.
 
     `sig_sets` are the strategy-parameter dicts given to the compiler; `risk_values` the risk-field dicts
     behind `risks` (the resolved `RiskSpec` of each). Indexing gives combination i as one full parameter dict
     (as the list of dicts a chunk otherwise is); a slice gives the chunk of those combinations.
+
+    A plain class on purpose, not a dataclass: Dask walks the fields of dataclass arguments looking for
+    tasks, which left stray tasks on the scheduler when a sweep was cancelled.
     """
 
-    sig_sets: list[dict[str, Any]]
-    risk_values: list[dict[str, Any]]
-    risks: list[Any]
-    u: np.ndarray
-    r: np.ndarray
+    __slots__ = ("r", "risk_values", "risks", "sig_sets", "u")
+
+    def __init__(self, sig_sets: list[dict[str, Any]], risk_values: list[dict[str, Any]], risks: list[Any],
+                 u: np.ndarray, r: np.ndarray) -> None:
+        self.sig_sets, self.risk_values, self.risks, self.u, self.r = sig_sets, risk_values, risks, u, r
 
     def __len__(self) -> int:
         return int(self.u.size)

@@ -387,6 +387,7 @@ class DaskRunner(_Closing):
                     for a, b in ranges]
             pending[i] = (futs, ranges, parts)
 
+        futs: Any = None
         try:
             for i in range(min(ahead, n)):
                 submit(i)
@@ -401,6 +402,11 @@ class DaskRunner(_Closing):
             # Ctrl-C, an error or a consumer that stopped: nothing left running on the cluster
             self.client.cancel([f for futs, _, _ in pending.values() for row in futs for f in row])
             raise
+        finally:
+            # drop this frame's futures: a traceback kept by the caller (Ctrl-C) holds the frame, and any
+            # future still referenced keeps its task (and the scattered data) on the cluster
+            pending.clear()
+            futs = results = shared = None
 
     def _scatter(self, job: ChunkJob) -> Any:
         key = (id(job.compiled), id(job.market))
