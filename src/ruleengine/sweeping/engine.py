@@ -357,13 +357,14 @@ def _risk_arrays(risks: list[Any]) -> list[np.ndarray]:
 
 
 def chunk_sets(n_rows: int, n_cols: int, n_sets: int, threads: int | None = None) -> int:
-    """Signal sets per chunk: within `CHUNK_BUDGET_BYTES`, and at least two chunks per thread when the
-    grid is large enough (so one thread's kernel overlaps another's plan building)."""
+    """Signal sets per chunk: within `CHUNK_BUDGET_BYTES`, and at least one chunk per thread when the grid
+    is large enough. (Two per thread overlapped one chunk's plan building with another's kernel while plans
+    were built set by set; grid plans cost ~2-3 ms a chunk, so fewer chunks are faster.)"""
     from ..compile.execute import default_threads
 
     budget = max(1, CHUNK_BUDGET_BYTES // max(1, BYTES_PER_VALUE * n_rows * n_cols))
     workers = threads or default_threads()
-    spread = math.ceil(n_sets / (2 * workers)) if workers > 1 else n_sets
+    spread = math.ceil(n_sets / workers) if workers > 1 else n_sets
     return int(max(1, min(budget, MAX_CHUNK, max(MIN_CHUNK, spread))))
 
 
