@@ -205,9 +205,9 @@ def build_grid_plan(templates: Templates, param_sets: list[dict[str, Any]]) -> G
             all_args = np.concatenate([a for _, a, _ in members])[first]
             all_statics = np.concatenate([s for _, _, s in members])[first]
             start = 0
-            for t, a, _ in members:
-                gids[t] = next_id + inv[start:start + a.shape[0]]
-                start += a.shape[0]
+            for t, member_args, _ in members:
+                gids[t] = next_id + inv[start:start + member_args.shape[0]]
+                start += member_args.shape[0]
             blocks.append(Block(op, dtype, next_id, all_args, all_statics, depth))
             next_id += first.size
             series_kind = np.concatenate([series_kind, np.ones(first.size, dtype=bool)])
