@@ -44,7 +44,7 @@ def _warmup(cond: CheckedCondition, params: dict[str, Any]) -> tuple[int, int]:
 def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
     """Machine-readable explanation (what `ruleengine explain --json` prints)."""
     s = compiled.strategy
-    plan: Plan = compiled.plan()
+    plan: Plan = compiled.node_plan()  # one parameter set: the set-by-set plan, whose graph this shows
     return {
         "name": s.name,
         "description": s.description,

@@ -58,10 +58,10 @@ def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, A
         raise RuleEngineError(unique)
     out = [{**defaults, **raw} for raw in raw_sets]
     for name, mapping in converted.items():
-        for values, raw in zip(out, raw_sets):
+        for full, raw in zip(out, raw_sets):
             if name in raw:
                 v = raw[name]
-                values[name] = mapping.get((type(v), v), v)
+                full[name] = mapping.get((type(v), v), v)
     return out
 
 

@@ -188,7 +188,7 @@ class ChunkJob:
                               columns=self.columns if columns is None else columns, base=self.base)
 
 
-Runner = Callable[[ChunkJob, Sequence[list[dict[str, Any]]]], Iterable[np.ndarray]]
+Runner = Callable[[ChunkJob, Sequence[Sequence[dict[str, Any]]]], Iterable[np.ndarray]]
 
 
 def thread_runner(threads: int | None = None) -> Runner:
@@ -199,7 +199,7 @@ def thread_runner(threads: int | None = None) -> Runner:
 
     from ..compile.execute import default_threads
 
-    def run(job: ChunkJob, chunks: Sequence[list[dict[str, Any]]]) -> Iterator[np.ndarray]:
+    def run(job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]]) -> Iterator[np.ndarray]:
         workers = min(threads or default_threads(), len(chunks))
         if workers <= 1:
             for chunk in chunks:
@@ -220,7 +220,7 @@ def thread_runner(threads: int | None = None) -> Runner:
     return run
 
 
-def _execute(job: ChunkJob, chunks: Sequence[list[dict[str, Any]]], order: list[np.ndarray], n: int,
+def _execute(job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]], order: list[np.ndarray], n: int,
              runner: Runner, progress: Progress | None) -> np.ndarray:
     """Run the chunks and scatter their rows into one (n x columns, N_STATS) array in combination order."""
     from ..kernels.sweep_sim import N_STATS

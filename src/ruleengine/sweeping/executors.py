@@ -185,7 +185,7 @@ class ThreadRunner(_Closing):
         self.threads = threads
         self._run = thread_runner(threads)
 
-    def __call__(self, job: ChunkJob, chunks: Sequence[list[dict[str, Any]]]) -> Iterator[np.ndarray]:
+    def __call__(self, job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]]) -> Iterator[np.ndarray]:
         return iter(self._run(job, chunks))
 
 
@@ -219,7 +219,7 @@ class ProcessRunner(_Closing):
         #: chunks evaluated in this process and by the pool (what the start-up rule decided)
         self.in_process = self.in_pool = 0
 
-    def __call__(self, job: ChunkJob, chunks: Sequence[list[dict[str, Any]]]) -> Iterator[np.ndarray]:
+    def __call__(self, job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]]) -> Iterator[np.ndarray]:
         from ..compile.execute import default_threads
 
         n = len(chunks)
@@ -241,7 +241,7 @@ class ProcessRunner(_Closing):
                 return
         yield from self._pooled(job, chunks, i, workers)
 
-    def _pooled(self, job: ChunkJob, chunks: Sequence[list[dict[str, Any]]], first: int,
+    def _pooled(self, job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]], first: int,
                 workers: int) -> Iterator[np.ndarray]:
         pool = self._start(job)
         spec, cols = spec_of(job), list(job.columns)
@@ -367,7 +367,7 @@ class DaskRunner(_Closing):
                 self.client = distributed.Client(cluster, set_as_default=False)
                 self._own += [self.client, cluster]
 
-    def __call__(self, job: ChunkJob, chunks: Sequence[list[dict[str, Any]]]) -> Iterator[np.ndarray]:
+    def __call__(self, job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]]) -> Iterator[np.ndarray]:
         from ..kernels.sweep_sim import N_STATS
 
         n = len(chunks)
