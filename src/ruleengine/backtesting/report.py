@@ -32,6 +32,8 @@ pre{background:#f7f7f7;padding:10px;font-size:12px;white-space:pre-wrap} .muted{
 .grid{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
 """
 
+# Marks the body 'ok N' once all N charts (body data-charts) drew a trace, else 'error ...'. Every trace type
+# the reports use (scatter, bar, heatmap) draws into one of these layers; a chart without one is empty.
 _CHECK_JS = """
 <script>
 (function(){
@@ -40,15 +42,16 @@ _CHECK_JS = """
   window.addEventListener('load', function(){
     if ((document.body.getAttribute('data-report-status') || '').indexOf('error') === 0) return;
     var plots = document.querySelectorAll('.js-plotly-plot');
+    var expected = parseInt(document.body.getAttribute('data-charts') || '0', 10);
     var empty = 0;
     plots.forEach(function(p){
       var traces = (p.data || []).length;
       var svg = p.querySelector('svg.main-svg');
-      var drawn = p.querySelectorAll('.scatterlayer .trace').length;
+      var drawn = p.querySelectorAll('.scatterlayer .trace, .barlayer .trace, .heatmaplayer .hm').length;
       if (!traces || !svg || !drawn) empty += 1;
     });
-    mark(empty || !plots.length ? 'error ' + empty + ' empty of ' + plots.length + ' charts'
-                                : 'ok ' + plots.length);
+    mark(empty || plots.length !== expected ? 'error ' + empty + ' empty of ' + plots.length + ' charts'
+                                            : 'ok ' + plots.length);
   });
 })();
 </script>
@@ -169,8 +172,10 @@ def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | No
     """The report as one HTML document (plotly.js inline)."""
     p = result.provenance
     name = title or f"Backtest: {p.strategy_name}"
+    shown = result.results[:max_runs]
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(name)}</title>",
-             f"<style>{_CSS}</style></head><body data-report-status='loading'>", _CHECK_JS,
+             f"<style>{_CSS}</style></head><body data-report-status='loading' data-charts='{len(shown)}'>",
+             _CHECK_JS,
              f"<h1>{html.escape(name)}</h1>",
              (f"<p class='muted'>{html.escape(str(p.start))} .. {html.escape(str(p.end))} "
               f"({html.escape(str(p.frequency))} bars), initial cash {p.init_cash:,.2f}, engine "
@@ -184,7 +189,6 @@ def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | No
                      f"{html.escape(str(w.get('message')))}</div>")
     if len(result.results) > 1:
         parts += ["<h2>Runs</h2>", _runs_table(result)]
-    shown = result.results[:max_runs]
     if len(result.results) > max_runs:
         parts.append(f"<p class='muted'>Charts for the first {max_runs} of {len(result.results)} runs.</p>")
     for i, run in enumerate(shown):

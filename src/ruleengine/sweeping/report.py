@@ -24,32 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backtesting.report import _CSS, _table, fmt
+from ..backtesting.report import _CHECK_JS, _CSS, _table, fmt
 from .stats import LOWER_IS_BETTER
-
-# Every trace type used here draws into one of these layers; a chart without any drawn trace is empty.
-_CHECK_JS = """
-<script>
-(function(){
-  function mark(s){document.body.setAttribute('data-report-status', s);}
-  window.addEventListener('error', function(e){mark('error ' + (e.message || 'script error'));});
-  window.addEventListener('load', function(){
-    if ((document.body.getAttribute('data-report-status') || '').indexOf('error') === 0) return;
-    var plots = document.querySelectorAll('.js-plotly-plot');
-    var expected = parseInt(document.body.getAttribute('data-charts') || '0', 10);
-    var empty = 0;
-    plots.forEach(function(p){
-      var traces = (p.data || []).length;
-      var svg = p.querySelector('svg.main-svg');
-      var drawn = p.querySelectorAll('.scatterlayer .trace, .barlayer .trace, .heatmaplayer .hm').length;
-      if (!traces || !svg || !drawn) empty += 1;
-    });
-    mark(empty || plots.length !== expected ? 'error ' + empty + ' empty of ' + plots.length + ' charts'
-                                            : 'ok ' + plots.length);
-  });
-})();
-</script>
-"""
 
 _TOP_METRICS = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""),
                 ("max_drawdown_pct", "max DD", "%"), ("cagr_pct", "CAGR", "%"), ("total_trades", "trades", "n"),
