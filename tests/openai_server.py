@@ -21,21 +21,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from fmp_server import Reply  # the same scripted raw response (status, JSON or text body, headers)
+
 PROMPT_TOKENS = 1200
 COMPLETION_TOKENS = 300
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A raw HTTP response: status, JSON body (dict/list) or text, and headers."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
