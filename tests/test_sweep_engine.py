@@ -261,7 +261,8 @@ def test_rows_runner_and_progress(donchian) -> None:
     calls: list[tuple[int, int, str]] = []
     full = sweep(compiled, market=md, grid=grid, rows=(r0, r1), threads=1, chunk_size=2,
                  progress=lambda *a: calls.append(a))
-    assert calls[0] == (0, 0, "loading data") and calls[-1] == (3, 3, "done") and len(calls) == 5
+    assert calls[0] == (0, 0, "loading data") and calls[-1] == (3, 3, "done") and len(calls) == 6
+    assert calls[1][2].startswith(f"6 combinations x {md.n_cols} runs: results ~0 MB (limit")  # the estimate, up front
     assert full.context["start"] == md.index[r0].strftime("%Y-%m-%d")
     assert full.context["end"] == md.index[r1 - 1].strftime("%Y-%m-%d")
 

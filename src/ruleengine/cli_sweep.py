@@ -36,6 +36,8 @@ def sweep_command(
     provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
     data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
     init_cash: float = typer.Option(10_000.0, "--init-cash", help="starting cash of each run"),
+    max_memory: float | None = typer.Option(
+        None, "--max-memory", help="MB the results may take (default RULEENGINE_SWEEP_MEMORY_MB or 2048)"),
     pbo_top: int = typer.Option(200, "--pbo-top", help="best combinations whose returns enter the PBO"),
     heatmap: str | None = typer.Option(None, "--heatmap", help="x,y: the report's heatmap parameters"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
@@ -66,7 +68,8 @@ def sweep_command(
             result = run(compiled, symbols, start, end, walk_forward=walk_forward, holdout=holdout,
                          grid=list(grid) if grid else None, constraints=list(constraint or []), metric=metric,
                          top=top, samples=samples, seed=seed, params=params, provider=provider, data=data,
-                         init_cash=init_cash, pbo_top=pbo_top, progress=progress, runner=runner)
+                         init_cash=init_cash, pbo_top=pbo_top, progress=progress, runner=runner,
+                         memory_mb=max_memory)
         if report:
             result.write_report(report, heatmap=axes)
         return result
@@ -142,7 +145,8 @@ def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 
     rate = res.n_trials / res.elapsed if res.elapsed > 0 else float("nan")
     console.print(f"grid size {wf.overfit.grid_size:,}, trials {res.n_trials:,}"
                   + (f" (random search: {samples:,} samples, seed {seed})" if samples is not None else "")
-                  + f"; search {res.elapsed:.2f} s ({rate:,.0f} combinations/s), total {wf.elapsed:.2f} s")
+                  + f"; search {res.elapsed:.2f} s ({rate:,.0f} combinations/s), total {wf.elapsed:.2f} s; "
+                  + f"results memory ~{res.memory_estimate_mb:,.0f} MB (limit {res.memory_limit_mb:,.0f} MB)")
     console.print(_top_table(res))
     _print_overfit(console, wf)
     if wf.folds:

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Diagnostic, RuleEngineError
+from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
 from .grid import RISK_AXES, combinations, default_grid, parse_grid
 from .result import SweepResult, build_table
@@ -75,7 +76,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
           params: Mapping[str, Any] | None = None, provider: str | None = None, data: str | None = None,
           init_cash: float = 10_000.0, chunk_size: int | None = None, market: Any = None,
           rows: tuple[int, int] | None = None, progress: Progress | None = None, threads: int | None = None,
-          runner: Runner | None = None) -> SweepResult:
+          runner: Runner | None = None, memory_mb: float | None = None) -> SweepResult:
     """Evaluate every combination of a grid on the symbols and rank them by `metric`.
 
     Args:
@@ -97,9 +98,13 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         progress: called as ``progress(done, total, step)`` (chunks), the CLI's progress bar.
         threads: worker threads of the default runner (``RULEENGINE_THREADS`` or the usable CPUs).
         runner: how chunks are executed (`Runner`; default `thread_runner`): the Dask executor's hook.
+        memory_mb: the limit of the sweep's grid-dependent memory (combinations and the results table;
+            `ruleengine.sweeping.budget`); default ``RULEENGINE_SWEEP_MEMORY_MB`` or 2,048 MB. A sweep that
+            would exceed it is refused before it runs (D122, with the largest sample that fits).
 
     Raises:
-        RuleEngineError: bad grid, constraint, metric or parameters; data errors as in `backtest`.
+        RuleEngineError: bad grid, constraint, metric or parameters; a sweep over the memory limit (D122);
+            data errors as in `backtest`.
     """
     from ..backtesting.metrics import periods_per_year
     from ..backtesting.result import gc_paused
@@ -125,7 +130,10 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
                                                   path="grid.execution_frequency",
                                                   hint="run one sweep per bar frequency")])
             fixed["execution_frequency"] = axes.pop("execution_frequency")[0]
-        combos = combinations(axes, constraints, samples, seed, fixed=_constraint_values(strat, fixed))
+        limit = memory_limit_bytes(memory_mb)
+        # the combinations are counted before they are built: a grid that cannot fit even on one run stops here
+        combos = combinations(axes, constraints, samples, seed, fixed=_constraint_values(strat, fixed),
+                              fits=lambda n: check_fits(n, 1, limit, runs_known=False))
         _tick(progress, 0, 0, "loading data")
         md = market if market is not None else _load(compiled, symbols, start, end, combos, fixed, provider, data)
         r0, r1 = _rows(md, rows)
@@ -134,6 +142,9 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         from ..backtesting.run import usable_columns
 
         keep = usable_columns(md, base, warnings, r0, r1)
+        estimate = check_fits(len(combos), len(keep), limit)
+        _tick(progress, 0, 0, f"{len(combos):,} combinations x {len(keep):,} runs: results ~{format_mb(estimate)} "
+                              f"(limit {format_mb(limit)})")
         job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
         cplan = plan_chunks(strat, combos, list(axes), fixed, [n for n in strat.params if n != "execution_price"],
                             _FILL, lambda n: chunk_size or chunk_sets(md.n_rows, md.n_cols, n, threads))
@@ -152,7 +163,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
             warnings=[w.to_dict() for w in _summary(warnings, md)], grid=axes, constraints=list(constraints),
             combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
-            context=context)
+            context=context, memory_estimate_mb=estimate / 2**20, memory_limit_mb=limit / 2**20)
         first = result.by_combination if len(keep) > 1 else table
         result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
         result.elapsed = time.perf_counter() - t0

@@ -35,7 +35,7 @@ found), in grid order, reproducible with `seed`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, Span, did_you_mean
@@ -278,7 +278,8 @@ def grid_size(grid: Mapping[str, Sequence[Any]]) -> int:
 
 
 def combinations(grid: Mapping[str, Sequence[Any]], constraints: Sequence[str] = (), samples: int | None = None,
-                 seed: int = 0, fixed: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                 seed: int = 0, fixed: Mapping[str, Any] | None = None,
+                 fits: Callable[[int], Any] | None = None) -> list[dict[str, Any]]:
     """The grid's combinations (the last axis varies fastest) that satisfy every constraint.
 
     Args:
@@ -288,6 +289,8 @@ def combinations(grid: Mapping[str, Sequence[Any]], constraints: Sequence[str] =
             fewer); None = every combination.
         seed: the random generator's seed (`numpy.random.default_rng`).
         fixed: values of names that are not swept but may appear in constraints.
+        fits: called with the number of combinations once it is known and before they are built (the
+            sweep's memory check, `ruleengine.sweeping.budget.check_fits`); it raises to refuse them.
 
     Raises:
         RuleEngineError: P1xx/C1xx for a bad constraint (with its position), D103 for an empty axis,
@@ -326,6 +329,8 @@ def combinations(grid: Mapping[str, Sequence[Any]], constraints: Sequence[str] =
         raise _fail("D122", f"no combination of the grid ({total:,}) satisfies the constraints "
                     f"{' and '.join(constraints)}", "constraints",
                     "loosen the constraints or widen the grid's ranges")
+    if fits is not None:
+        fits(count)
     if not names:
         return [{}]
     columns = [[a[i] for i in ix.tolist()] for a, ix in zip(axes, chosen)]

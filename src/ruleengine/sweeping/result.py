@@ -61,6 +61,9 @@ class SweepResult:
     top: int = 20
     frequency: str = "1Day"
     init_cash: float = 10_000.0
+    #: the grid-dependent memory estimated before the run and its limit (`ruleengine.sweeping.budget`)
+    memory_estimate_mb: float = 0.0
+    memory_limit_mb: float = 0.0
     #: how `detail` reaches the data again: strategy, {label: run}, start, end, provider, data
     context: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -132,7 +135,9 @@ class SweepResult:
             "n_symbols": self.n_symbols, "rows_total": len(self.table), "elapsed": round(self.elapsed, 6),
             "grid": {k: [_plain(v, k) for v in vs] for k, vs in self.grid.items()},
             "constraints": list(self.constraints), "fixed": {k: _plain(v, k) for k, v in self.fixed.items()},
-            "frequency": self.frequency, "init_cash": self.init_cash, "rows": self.rows(n),
+            "frequency": self.frequency, "init_cash": self.init_cash,
+            "memory": {"estimate_mb": round(self.memory_estimate_mb, 1), "limit_mb": round(self.memory_limit_mb, 1)},
+            "rows": self.rows(n),
             "warnings": list(self.warnings),
         }
 

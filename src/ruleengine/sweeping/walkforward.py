@@ -186,12 +186,13 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
                  provider: str | None = None, data: str | None = None, init_cash: float = 10_000.0,
                  chunk_size: int | None = None, market: Any = None, pbo_top: int = PBO_TOP,
                  pbo_splits: int = PBO_SPLITS, progress: Progress | None = None,
-                 threads: int | None = None, runner: Callable[..., Any] | None = None) -> WalkForwardResult:
+                 threads: int | None = None, runner: Callable[..., Any] | None = None,
+                 memory_mb: float | None = None) -> WalkForwardResult:
     """Sweep with walk-forward re-optimisation, an unseen hold-out and overfitting statistics.
 
     Args:
         strategy, symbols, start, end, grid, constraints, metric, top, samples, seed, params, provider, data,
-            init_cash, chunk_size, threads: as for `ruleengine.sweeping.engine.sweep`.
+            init_cash, chunk_size, threads, memory_mb: as for `ruleengine.sweeping.engine.sweep`.
         runner: how the searches' chunks run (`ruleengine.sweeping.engine.Runner`, e.g.
             `ruleengine.sweeping.executors.process_runner()`); one runner serves every search.
         walk_forward: ``"train=504,test=126[,step=63][,anchored]"`` or the keywords of
@@ -232,7 +233,7 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
     total = (1 + 2 * len(folds) + (holdout is not None)) * _STEPS
     common = {"grid": grid, "constraints": constraints, "metric": metric, "samples": samples, "seed": seed,
               "params": params, "provider": provider, "data": data, "init_cash": init_cash,
-              "chunk_size": chunk_size, "market": md, "threads": threads, "runner": runner}
+              "chunk_size": chunk_size, "market": md, "threads": threads, "runner": runner, "memory_mb": memory_mb}
     done = [0]
 
     def stage(step: str) -> Progress | None:
