@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import shutil
 import socket
@@ -34,6 +35,7 @@ import pandas as pd
 import pytest
 
 from ruleengine.errors import RuleEngineError
+from ruleengine.sandbox.lockdown import JOB_ID_BASE
 from ruleengine.sandbox.pool import Pool
 from ruleengine.sandbox.protocol import job_from_inputs
 from ruleengine.sandbox.runner import DEFAULT_MEMORY, features, run_job
@@ -300,8 +302,9 @@ CASES = [
          "        m = os.fstat(fd).st_mode\n    except OSError:\n        continue\n"
          "    kinds.append('sock' if stat.S_ISSOCK(m) else 'fifo' if stat.S_ISFIFO(m) else 'file' if stat.S_ISREG(m) "
          "else 'other')\nraise RuntimeError(f'fds={kinds}')", {"X103"}, "X121",
-         # /dev/null; stdout and stderr (the log pipe); the job memfd and mmap's duplicate; the result pipe
-         "fds=['other', 'fifo', 'fifo', 'file', 'file', 'fifo']"),
+         # /dev/null; stdout and stderr (the log pipe); the job memfd and mmap's duplicate; the result pipe; the
+         # progress memfd and mmap's duplicate
+         "fds=['other', 'fifo', 'fifo', 'file', 'file', 'fifo', 'file', 'file']"),
     Case("format_string_traversal", "leak = '{0.__class__.__mro__[1].__subclasses__}'.format(1)", {"X104", "X105"},
          "ok"),
 ]
@@ -346,12 +349,13 @@ def test_memory_bomb_leaves_the_engine_memory_alone(host: Host) -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: the engine did not grow
 
 
-def test_child_runs_as_nobody_in_its_own_network_namespace(host: Host) -> None:
+def test_child_runs_as_its_own_uid_in_its_own_network_namespace(host: Host) -> None:
     got = sandboxed(host, "import os, socket\nraise RuntimeError(f'ids={os.getuid()},{os.getgid()},"
                           "{os.getgroups()} net={os.readlink(\"/proc/self/ns/net\")}')")
     assert got.code == "X121"
-    if os.geteuid() == 0:
-        assert "ids=65534,65534,[]" in got.message
+    if os.geteuid() == 0:  # a uid and gid of the job's own, from the reserved range, no groups
+        uid, gid, groups = re.search(r"ids=(\d+),(\d+),(\[\])", got.message).groups()
+        assert uid == gid and JOB_ID_BASE < int(uid) < 2**31 and groups == "[]"
     # /proc is outside the Landlock allowlist: even the namespace link is unreadable from inside
     assert "PermissionError" in got.message or "net=" in got.message
 

@@ -151,17 +151,23 @@ def test_an_exception_names_its_line_in_the_document_symbol_and_parameters(tmp_p
 
 # ------------------------------------------------------------------------------------------ acceptance
 def _runner(code: str, idx, inputs, labels):
-    def run(sets, columns=None, rows=None):
-        job = job_from_inputs(code, inputs, idx, labels, {"prices": COLS}, ["prices"], sets, columns, rows)
+    def run(sets, columns=None, cuts=()):
+        job = job_from_inputs(code, inputs, idx, labels, {"prices": COLS}, ["prices"], sets, columns, cuts)
         return run_job(job, static_check=False)  # the static check would refuse these codes first
     return run
+
+
+def _accept(code: str, idx, inputs, labels, sets, start=0) -> None:
+    """The acceptance checks as `CodeStrategy` runs them: the full run first, then `accept` reusing it."""
+    run = _runner(code, idx, inputs, labels)
+    accept(run, len(idx), labels, idx, sets, run(sets), start=start)
 
 
 def test_determinism_check_rejects_random_signals() -> None:
     idx, inputs, labels = market(n_cols=2)
     code = ("import numpy as np\ndef generate_signals(data, params):\n    c = data['prices']['close']\n"
             "    r = np.random.default_rng().random(len(c)) > 0.5\n    return (c > 0) & r, c < 0\n")
-    d = error_of(lambda: accept(_runner(code, idx, inputs, labels), inputs, 300, labels, idx, [{}]))
+    d = error_of(lambda: _accept(code, idx, inputs, labels, [{}]))
     assert d.code == "X128" and "not deterministic: entries of S" in d.message  # S0 or S1: whichever differs first
 
 
@@ -172,15 +178,14 @@ def test_determinism_check_rejects_random_signals() -> None:
 def test_lookahead_check_rejects_future_reads(body: str, first_bad) -> None:
     idx, inputs, labels = market(n_cols=2)
     code = f"def generate_signals(data, params):\n    c = data['prices']['close']\n    {body}\n    return e, c < 0\n"
-    d = error_of(lambda: accept(_runner(code, idx, inputs, labels), inputs, 300, labels, idx, [{}], start=50))
+    d = error_of(lambda: _accept(code, idx, inputs, labels, [{}], start=50))
     assert d.code == "X129" and "looks ahead" in d.message and "cut after" in d.message
     assert lookahead_cuts(300, 50) == [187, 225, 262]
 
 
 def test_causal_code_passes_acceptance() -> None:
     idx, inputs, labels = market(n_cols=2)
-    run = _runner(SMA_CROSS, idx, inputs, labels)
-    accept(run, inputs, 300, labels, idx, [{"fast": 5, "slow": 20}], start=30)
+    _accept(SMA_CROSS, idx, inputs, labels, [{"fast": 5, "slow": 20}, {"fast": 10, "slow": 40}], start=30)
 
 
 def test_code_strategy_checks_each_market_once_and_reports_lookahead(tmp_path: Path) -> None:

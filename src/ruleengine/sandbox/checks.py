@@ -5,9 +5,11 @@ returned for one run: a tuple ``(entries, exits)`` of two boolean Series (or one
 index equals the data index, the same length, no missing values. Anything else is a `ContractError` whose
 message tells the LLM repair loop what to change.
 
-**Acceptance** (engine side, before a code strategy's signals are used): the code must give the same output
-twice (determinism) and must not look ahead: signals computed on the data truncated at several dates must
-equal the prefix of the full run (after freqtrade's lookahead analysis). Both run through the sandbox.
+**Acceptance** (engine side, before a code strategy's signals of a parameter set are used): the code must give
+the same output twice (determinism) and must not look ahead: signals computed on the data truncated at several
+dates must equal the prefix of the full run (after freqtrade's lookahead analysis). Every parameter set is
+checked (code may look ahead for one value only), in one extra sandboxed run that reuses the full run's
+signals: the checked runs once more at full length and once per cut.
 
 Example:
     >>> import pandas as pd
@@ -86,50 +88,52 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
     return int(diff[0, 0]), int(diff[0, 1])
 
 
-def accept(run: Any, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, labels: Sequence[str],
-           index: Any, param_sets: Sequence[Mapping[str, Any]], full: tuple[np.ndarray, np.ndarray] | None = None,
-           start: int = 0, columns: Sequence[int] | None = None) -> None:
-    """Determinism and lookahead checks; raises `RuleEngineError` X128 / X129 when one fails.
+def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets: Sequence[Mapping[str, Any]],
+           full: tuple[np.ndarray, np.ndarray], start: int = 0, columns: Sequence[int] | None = None) -> None:
+    """Determinism and lookahead checks of every set in `param_sets`; raises `RuleEngineError` X128 / X129 naming
+    the symbol, the parameter set and the date of the first difference.
 
     Args:
-        run: ``run(param_sets, columns=..., rows=...) -> (entries, exits)`` through the sandbox.
-        full: the full run already computed for `param_sets` on every column (else it is run here).
+        run: ``run(param_sets, columns=..., cuts=...) -> (entries, exits)`` through the sandbox: the `columns`,
+            then a copy of them per cut that sees only the first `cut` rows, per set (set-major).
+        full: the full run of `param_sets` on every column, ``(rows, sets * len(labels))`` set-major (reused:
+            not computed again).
         start: the first row the checks look at (rows before it are warm-up history).
         columns: the runs checked (default the first `ACCEPT_COLUMNS`).
     """
     from ..errors import Diagnostic, RuleEngineError
+    from .child import short_params
 
     n_cols = len(labels)
     cols = list(columns) if columns is not None else list(range(min(n_cols, ACCEPT_COLUMNS)))
-    sets = [dict(param_sets[0])]  # the first parameter set: the code path is the same for the others
-    width = len(cols)
-    if full is None:
-        full = run(sets, columns=cols, rows=None)
-        base_e, base_x = full
-    else:
-        pick = cols  # the first set's block of the full run
-        base_e, base_x = full[0][:, pick], full[1][:, pick]
-    again_e, again_x = run(sets, columns=cols, rows=None)
-    for what, a, b in (("entries", base_e[:, :width], again_e), ("exits", base_x[:, :width], again_x)):
-        where = first_difference(a, b)
-        if where is not None:
-            t, j = where
-            raise RuleEngineError([Diagnostic(
-                "X128", f"the code is not deterministic: {what} of {labels[cols[j]]} differ between two runs on "
-                f"{_when(index, t)}", path="code",
-                hint="remove randomness, time and anything that depends on the order of a set or dict")])
-    for cut in lookahead_cuts(n_rows, start):
-        part_e, part_x = run(sets, columns=cols, rows=cut)
-        for what, a, b in (("entries", base_e[:cut, :width], part_e), ("exits", base_x[:cut, :width], part_x)):
-            where = first_difference(a, b)
+    cuts = lookahead_cuts(n_rows, start)
+    w = len(cols)
+    width = w * (1 + len(cuts))
+    again_e, again_x = run(param_sets, columns=cols, cuts=cuts)
+    for p, params in enumerate(param_sets):
+        base = [a[:, [p * n_cols + j for j in cols]] for a in full]
+        block = [a[:, p * width:(p + 1) * width] for a in (again_e, again_x)]
+        with_params = f"with parameters {short_params(dict(params))}"
+        for what, a, b in zip(("entries", "exits"), base, block):
+            where = first_difference(a, b[:, :w])
             if where is not None:
                 t, j = where
                 raise RuleEngineError([Diagnostic(
-                    "X129", f"the code looks ahead: {what} of {labels[cols[j]]} on {_when(index, t)} is "
-                    f"{bool(a[t, j])} with the full history but {bool(b[t, j])} with the data cut after "
-                    f"{_when(index, cut - 1)}", path="code",
-                    hint="use only past and current bars: no shift(-k), no centred windows, no statistics over the "
-                    "whole series (use rolling(...) or expanding())")])
+                    "X128", f"the code is not deterministic: {what} of {labels[cols[j]]} {with_params} differ "
+                    f"between two runs on {_when(index, t)}", path="code",
+                    hint="remove randomness, time and anything that depends on the order of a set or dict")])
+        for k, cut in enumerate(cuts):
+            for what, a, b in zip(("entries", "exits"), base, block):
+                part = b[:cut, w * (k + 1):w * (k + 2)]
+                where = first_difference(a[:cut], part)
+                if where is not None:
+                    t, j = where
+                    raise RuleEngineError([Diagnostic(
+                        "X129", f"the code looks ahead {with_params}: {what} of {labels[cols[j]]} on "
+                        f"{_when(index, t)} is {bool(a[t, j])} with the full history but {bool(part[t, j])} with "
+                        f"the data cut after {_when(index, cut - 1)}", path="code",
+                        hint="use only past and current bars: no shift(-k), no centred windows, no statistics over "
+                        "the whole series (use rolling(...) or expanding())")])
 
 
 def _when(index: Any, row: int) -> str:

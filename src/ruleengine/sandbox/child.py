@@ -51,18 +51,22 @@ def _index(header: dict[str, Any], ns: Any) -> Any:
 
 
 def _frames(header: dict[str, Any], arrays: dict[tuple[str, str], Any], idx: Any, j: int) -> tuple[dict, Any, Any]:
-    """Run `j`'s frames, their index and the rows they hold (None: all)."""
+    """Run `j`'s frames, their index and the rows they hold (None: all). Rows are those where a price slot has a
+    bar, and only the first ``row_limits[j]`` of them when the job cuts this run (the lookahead check)."""
     import numpy as np
     import pandas as pd
 
-    rows = None
+    limits = header.get("row_limits")
+    limit = len(idx) if limits is None else int(limits[j])
+    present = np.zeros(len(idx), dtype=bool)
     price = [arrays[(s, c)][:, j] for s in header["price_slots"] for c in header["slots"].get(s, [])]
     if price:
-        present = np.zeros(len(idx), dtype=bool)
         for v in price:
             present |= ~np.isnan(v)
-        if not present.all():
-            rows = np.flatnonzero(present)
+    else:
+        present[:] = True
+    present[limit:] = False
+    rows = None if present.all() else np.flatnonzero(present)
     sub = idx if rows is None else idx[rows]
     frames = {}
     for slot, cols in header["slots"].items():
@@ -71,11 +75,13 @@ def _frames(header: dict[str, Any], arrays: dict[tuple[str, str], Any], idx: Any
     return frames, sub, rows
 
 
-def run_job(memfd: int, out_w: int) -> int:
-    """Run the job in `memfd`; write the result to `out_w`. Returns the exit code."""
+def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> int:
+    """Run the job in `memfd`; write the result to `out_w`; report each call in `progress_fd` and give it
+    `call_cpu_seconds` of CPU time (`CallBudget`). Returns the exit code."""
     import numpy as np
 
     _no_jit_cache()
+    budget = CallBudget(protocol.ProgressWriter(progress_fd), call_cpu_seconds)
     label: str = ""
     params: dict[str, Any] = {}
     try:
@@ -93,17 +99,19 @@ def run_job(memfd: int, out_w: int) -> int:
             frames, sub, rows = _frames(header, arrays, idx, j)
             for p, params in enumerate(sets):
                 data = {k: v.copy(deep=False) for k, v in frames.items()}
+                budget.start(j * len(sets) + p + 1)
                 e, x = check_output(fn(data, dict(params)), sub)
                 if rows is None:
                     entries[p][:, j], exits[p][:, j] = e, x
                 else:
                     entries[p][rows, j], exits[p][rows, j] = e, x
+        budget.done()
         out = protocol.encode_signals(entries, exits, rows_n, cols_n)
     except BaseException as exc:  # noqa: BLE001 - every failure of the code becomes an error record
         kind = type(exc).__name__
         message = _message(exc)
         if label:
-            message += f" (symbol {label}, parameters {_short(params)})"
+            message += f" (symbol {label}, parameters {short_params(params)})"
         _flush()
         try:
             _write_all(out_w, protocol.encode_error(kind, message, _code_line(exc)))
@@ -115,6 +123,36 @@ def run_job(memfd: int, out_w: int) -> int:
     return 0
 
 
+class CallBudget:
+    """Each call's own CPU limit: before a call, the soft RLIMIT_CPU becomes the CPU used so far plus the call's
+    budget (never above the run's hard limit, which stays); the call number goes to the engine, whose wall clock
+    also limits each call. SIGXCPU at the soft limit kills the child; the engine names the call."""
+
+    def __init__(self, progress: protocol.ProgressWriter, call_cpu_seconds: int) -> None:
+        import resource
+
+        self._progress = progress
+        self._call = max(1, int(call_cpu_seconds))
+        self._soft, self._hard = resource.getrlimit(resource.RLIMIT_CPU)
+
+    def start(self, call: int) -> None:
+        import math
+        import resource
+
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        soft = math.ceil(used.ru_utime + used.ru_stime + self._call)
+        if self._hard != resource.RLIM_INFINITY:
+            soft = min(soft, self._hard - 1)  # the hard limit is the run's budget + 1 s (SIGKILL)
+        self._progress.set(call)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, self._hard))
+
+    def done(self) -> None:
+        import resource
+
+        self._progress.set(protocol.CALL_DONE)
+        resource.setrlimit(resource.RLIMIT_CPU, (self._soft, self._hard))
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return "the code called exit() before returning its signals"
@@ -124,7 +162,7 @@ def _message(exc: BaseException) -> str:
     return (text[:2000] + "...") if len(text) > 2000 else (text or type(exc).__name__)
 
 
-def _short(params: dict[str, Any]) -> str:
+def short_params(params: dict[str, Any]) -> str:
     shown = {k: v for k, v in params.items() if k not in ("execution_frequency", "execution_price")}
     return repr(shown)[:300]
 
@@ -144,4 +182,4 @@ def _no_jit_cache() -> None:
         caching.Cache.save_overload = lambda self, sig, data: None  # type: ignore[attr-defined]
 
 
-__all__ = ["CODE_FILENAME", "run_job"]
+__all__ = ["CODE_FILENAME", "CallBudget", "run_job", "short_params"]

@@ -11,11 +11,15 @@ what the next one may do; the order is the one measured in ``docs/security-notes
 4. Landlock (raw syscalls through ctypes): read-only access beneath the Python installation, the import path
    and the system libraries; no writes anywhere; no TCP bind/connect (ABI >= 4); no signals or abstract unix
    sockets outside the domain (ABI >= 6).
-5. Privilege drop when root: ``setgroups([])``, ``setresgid``/``setresuid`` to nobody (65534); then
-   ``PR_SET_PDEATHSIG`` (a credential change clears it) and not dumpable. This comes before seccomp so that the
-   filter can deny every set*id call.
-6. seccomp (pyseccomp over libseccomp): a deny-list filter, see `SECCOMP_DENY`. Foreign architectures
-   (``int 0x80``, x32) kill the process.
+5. Privilege drop when root: ``setgroups([])``, ``setresgid``/``setresuid`` to a uid and gid of the job's own
+   (`job_id`: `JOB_ID_BASE` + the child's pid, a reserved range that no account uses), so that per-user limits
+   (RLIMIT_NPROC counts every thread of a uid) and signal permissions are per job, not shared by every job;
+   then ``PR_SET_PDEATHSIG`` (a credential change clears it) and not dumpable. This comes before seccomp so
+   that the filter can deny every set*id call.
+6. seccomp (pyseccomp over libseccomp): a deny-list filter, see `SECCOMP_DENY` (file-system watches
+   included: inotify, fanotify and ``fcntl(F_NOTIFY)``/``F_SETLEASE`` would tell the code the names of files
+   other processes open or create, and Landlock does not mediate them). Foreign architectures (``int 0x80``,
+   x32) kill the process.
 
 The probe never changes the calling process. ``RULEENGINE_SANDBOX_DISABLE=landlock,seccomp`` makes it report
 those features as missing (how the refusal path is tested on a kernel that has them).
@@ -40,7 +44,10 @@ from dataclasses import dataclass, field
 MIN_LANDLOCK_ABI = 4
 #: the environment variable that forces probed features off (comma-separated: landlock, seccomp)
 DISABLE_ENV = "RULEENGINE_SANDBOX_DISABLE"
-NOBODY = 65534
+#: the first uid/gid of the range the children run as (root only): the child with pid p is JOB_ID_BASE + p,
+#: unique among live processes (pids are, and pid_max <= 2**22 keeps the range below 2**31)
+JOB_ID_BASE = 2**31 - 2**22
+_PID_LIMIT = 2**22  # the kernel's PID_MAX_LIMIT on 64-bit
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -124,7 +131,40 @@ def probe() -> Features:
     elif abi < MIN_LANDLOCK_ABI:
         problems.append(f"Landlock ABI {abi} is below {MIN_LANDLOCK_ABI} (Linux 6.7+ with Landlock enabled)"
                         if abi else "the kernel has no Landlock (Linux 6.7+ with lsm=landlock)")
-    return Features(sec_ok, abi, os.geteuid() == 0, disabled, tuple(problems))
+    root = os.geteuid() == 0
+    if root:
+        problems += _job_ids_problems()
+    return Features(sec_ok, abi, root, disabled, tuple(problems))
+
+
+def _job_ids_problems() -> list[str]:
+    """Why the reserved uid/gid range cannot be used: an account or group in it, or a pid_max beyond it."""
+    try:
+        with open("/proc/sys/kernel/pid_max", encoding="ascii") as f:
+            pid_max = int(f.read())
+    except (OSError, ValueError):
+        pid_max = _PID_LIMIT
+    if pid_max > _PID_LIMIT:
+        return [f"pid_max {pid_max} exceeds {_PID_LIMIT}: the per-job uids would leave their reserved range"]
+    taken = []
+    for path in ("/etc/passwd", "/etc/group"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    fields = line.split(":")
+                    if len(fields) > 2 and fields[2].isdigit() and JOB_ID_BASE <= int(fields[2]) < JOB_ID_BASE + pid_max:
+                        taken.append(f"{path}: {fields[0]} ({fields[2]})")
+        except OSError:
+            continue
+    if taken:
+        return [f"ids reserved for sandbox jobs ({JOB_ID_BASE}..{JOB_ID_BASE + pid_max - 1}) are in use: "
+                + ", ".join(taken[:5])]
+    return []
+
+
+def job_id(pid: int | None = None) -> int:
+    """The uid and gid a job child runs as (root only): its own, from the reserved range."""
+    return JOB_ID_BASE + (os.getpid() if pid is None else pid)
 
 
 # ----------------------------------------------------------------------------------------------- lockdown
@@ -134,10 +174,11 @@ def probe() -> Features:
 class Limits:
     """Per-job resource limits applied in the child (seconds, bytes, counts)."""
 
-    cpu_seconds: int = 30
+    cpu_seconds: int = 30  # the whole run (every call of generate_signals): the hard limit
+    call_cpu_seconds: int = 30  # each call (the child lowers its soft limit before every call)
     memory_bytes: int = 3 << 30  # address space on top of what the child inherits from the zygote
     nofile: int = 64
-    nproc: int = 128  # threads count against it once the child runs as nobody
+    nproc: int = 128  # threads count against it once the child runs as its own uid (root only)
 
 
 def _check(ret: int, what: str) -> None:
@@ -241,14 +282,16 @@ def landlock(read_only: list[str], abi: int | None = None) -> int:
 
 
 def drop_privileges() -> bool:
-    """Become nobody when running as root (supplementary groups cleared first). False when not root."""
+    """Become this job's own uid and gid (`job_id`) when running as root (supplementary groups cleared first).
+    False when not root."""
     if os.geteuid() != 0:
         return False
+    ident = job_id()
     os.setgroups([])
-    os.setresgid(NOBODY, NOBODY, NOBODY)
-    os.setresuid(NOBODY, NOBODY, NOBODY)
-    if os.geteuid() != NOBODY or os.getegid() != NOBODY:  # pragma: no cover - the kernel said yes above
-        raise LockdownError("could not drop privileges to nobody")
+    os.setresgid(ident, ident, ident)
+    os.setresuid(ident, ident, ident)
+    if os.geteuid() != ident or os.getegid() != ident:  # pragma: no cover - the kernel said yes above
+        raise LockdownError(f"could not drop privileges to uid {ident}")
     return True
 
 
@@ -277,28 +320,41 @@ SECCOMP_DENY: tuple[str, ...] = (
     "pidfd_send_signal", "tkill", "kcmp", "io_uring_setup", "io_uring_enter", "io_uring_register", "bpf",
     "perf_event_open", "keyctl", "add_key", "request_key", "unshare", "setns", "mount", "umount2",
     "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
-    "mount_setattr", "memfd_create", "memfd_secret", "userfaultfd", "fanotify_init", "init_module",
+    "mount_setattr", "memfd_create", "memfd_secret", "userfaultfd", "init_module",
     "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot", "swapon", "swapoff", "acct",
     "quotactl", "quotactl_fd", "syslog", "sethostname", "setdomainname", "settimeofday", "clock_settime",
     "clock_adjtime", "adjtimex", "personality", "iopl", "ioperm", "modify_ldt", "vhangup", "uselib",
     "lookup_dcookie", "migrate_pages", "move_pages", "ioprio_set", "setpriority",
+    # watching the file system: names of files other processes create, open or read (Landlock does not
+    # mediate watches; dnotify and leases go through fcntl, below)
+    "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "fanotify_init", "fanotify_mark",
+    # the page cache of files (cachestat) and reclaiming other processes' memory
+    "cachestat", "process_mrelease",
     # SysV and POSIX IPC (shared with the host: the netns does not isolate them)
     "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
     "semtimedop", "semctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
     "mq_getsetattr",
-    # identities (already nobody; never back)
+    # identities (already the job's own uid; never back)
     "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid",
     "capset",
 )
+#: calls newer than libseccomp 2.5 knows by name, by number (the same on every architecture from 424 on):
+#: the mount table (statmount, listmount), extended attributes and file attributes by path (setxattrat,
+#: removexattrat, file_setattr), detached mount trees (open_tree_attr)
+SECCOMP_DENY_NUMBERS: dict[str, int] = {"statmount": 457, "listmount": 458, "setxattrat": 463,
+                                        "removexattrat": 466, "open_tree_attr": 467, "file_setattr": 469}
 #: calls answered ENOSYS so that glibc falls back to the filterable older call (clone3 -> clone,
 #: openat2 -> openat): their arguments sit in a struct that seccomp cannot read
 SECCOMP_ENOSYS: tuple[str, ...] = ("clone3", "openat2")
 _ESSENTIAL = {"execve", "execveat", "fork", "vfork", "socket", "connect", "bind", "ptrace", "unshare", "setns",
               "io_uring_setup", "memfd_create", "creat", "unlink", "rename", "mkdir", "kcmp", "bpf",
-              "process_vm_writev", "pidfd_open", "clone3", "openat2"}
+              "process_vm_writev", "pidfd_open", "clone3", "openat2", "inotify_init", "inotify_init1",
+              "inotify_add_watch", "fanotify_init", "fanotify_mark"}
 # write-mode flags of open/openat (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, __O_TMPFILE)
 _WRITE_FLAGS = (0o1, 0o2, 0o100, 0o1000, 0o2000, 0o20000000)
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
+# fcntl commands that watch other processes' use of files: dnotify, leases (break notifications)
+_F_SETLEASE, _F_NOTIFY = 1024, 1026
 
 
 def seccomp_filter() -> None:
@@ -315,6 +371,10 @@ def seccomp_filter() -> None:
         except OSError:
             if name in _ESSENTIAL:
                 raise LockdownError(f"seccomp: cannot filter {name}") from None
+    for number in SECCOMP_DENY_NUMBERS.values():
+        f.add_rule(eperm, number)
+    for cmd in (_F_NOTIFY, _F_SETLEASE):
+        f.add_rule(eperm, "fcntl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, cmd))
     # threads yes, processes no: clone without CLONE_THREAD is fork/vfork/posix_spawn
     f.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0))
     for name, arg in (("open", 1), ("openat", 2)):
@@ -392,7 +452,7 @@ def lockdown(limits: Limits, read_only: list[str], features: Features) -> LockRe
     report.steps.append(f"landlock abi {report.landlock_abi}")
     report.dropped = drop_privileges()
     die_with_parent()
-    report.steps.append("nobody" if report.dropped else "uid kept (not root)")
+    report.steps.append(f"uid {job_id()}" if report.dropped else "uid kept (not root)")
     seccomp_filter()
     report.steps.append("seccomp")
     return report
@@ -400,12 +460,15 @@ def lockdown(limits: Limits, read_only: list[str], features: Features) -> LockRe
 
 __all__ = [
     "DISABLE_ENV",
+    "JOB_ID_BASE",
     "MIN_LANDLOCK_ABI",
     "SECCOMP_DENY",
+    "SECCOMP_DENY_NUMBERS",
     "Features",
     "Limits",
     "LockReport",
     "LockdownError",
+    "job_id",
     "landlock_abi",
     "lockdown",
     "probe",

@@ -44,6 +44,12 @@ def clean_env() -> dict[str, str]:
             "MPLBACKEND": "Agg"}
 
 
+def _package_root() -> str:
+    """The folder this ruleengine package was imported from: the zygote must run the engine's own copy (a
+    checkout next to an installed one would otherwise speak another version of the protocol)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 class ZygoteError(RuntimeError):
     """The zygote did not answer as expected (it is replaced)."""
 
@@ -61,7 +67,7 @@ class Zygote:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-s", "-P", "-m", "ruleengine.sandbox.zygote", str(theirs.fileno()), flavour],
-                pass_fds=[theirs.fileno()], env=clean_env(), stdin=subprocess.DEVNULL,
+                pass_fds=[theirs.fileno()], env={**clean_env(), "PYTHONPATH": _package_root()}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True, cwd="/")
         finally:
             theirs.close()
@@ -91,11 +97,13 @@ class Zygote:
         return info
 
     # -------------------------------------------------------------------------------------------- a job
-    def start_job(self, memfd: int, out_w: int, log_w: int, limits: Any, timeout: float = 10.0) -> tuple[int, int]:
+    def start_job(self, memfd: int, out_w: int, log_w: int, progress: int, limits: Any, timeout: float = 10.0
+                  ) -> tuple[int, int]:
         """Hand a job to the zygote; returns (child pid, pidfd). The caller closes its fds afterwards."""
-        msg = MSG_RUN + RUN_LIMITS.pack(limits.cpu_seconds, limits.memory_bytes, limits.nofile, limits.nproc)
+        msg = MSG_RUN + RUN_LIMITS.pack(limits.cpu_seconds, limits.call_cpu_seconds, limits.memory_bytes,
+                                        limits.nofile, limits.nproc)
         try:
-            socket.send_fds(self.sock, [msg], [memfd, out_w, log_w])
+            socket.send_fds(self.sock, [msg], [memfd, out_w, log_w, progress])
             self.sock.settimeout(timeout)
             reply, fds, _flags, _addr = socket.recv_fds(self.sock, 64, 1)
         except (OSError, TimeoutError) as exc:
@@ -111,8 +119,8 @@ class Zygote:
         (pid,) = PID.unpack(reply[len(MSG_PID):])
         return int(pid), fds[0]
 
-    def read_exit(self, timeout: float) -> tuple[int, int]:
-        """(pid, wait status) of the child, once the zygote has reaped it."""
+    def read_exit(self, timeout: float) -> tuple[int, int, float]:
+        """(pid, wait status, CPU seconds used) of the child, once the zygote has reaped it."""
         self.sock.settimeout(max(0.001, timeout))
         try:
             reply = self.sock.recv(64)
@@ -124,8 +132,8 @@ class Zygote:
         if not reply.startswith(MSG_EXIT):
             self.healthy = False
             raise ZygoteError("the sandbox worker went away")
-        pid, status = EXIT.unpack(reply[len(MSG_EXIT):])
-        return int(pid), int(status)
+        pid, status, cpu = EXIT.unpack(reply[len(MSG_EXIT):])
+        return int(pid), int(status), float(cpu)
 
     def alive(self) -> bool:
         return self.healthy and self.proc.poll() is None

@@ -12,6 +12,12 @@ labels and, for every (slot, column), the byte offset of its (rows x columns) fl
 
     b"RESBXR01" | u32 status | u32 sets | u64 rows | u64 columns | u64 payload length | payload
 
+**Progress (child -> engine)**: a small memfd both map: a little-endian int64, the number of the call of
+``generate_signals`` the child is in (1-based, run-major: call ``j * sets + p + 1`` is run ``j`` with
+parameter set ``p``), 0 before the first call, -1 after the last. The engine reads it for its per-call wall
+clock and to name the run and parameter set a limit stopped; it trusts it no further (forging it can only
+stretch a call up to the run's own limit).
+
 ``status`` 0: the payload is exactly ``2 * sets * columns * ceil(rows / 8)`` bytes: per set and column, the
 entries bits then the exits bits (`numpy.packbits`, big-endian bit order). Any other status: the payload is
 at most `MAX_ERROR_BYTES` of UTF-8 text ``kind\\nline\\nmessage``. `read_result` checks every field against
@@ -70,6 +76,8 @@ class Job:
     price_slots: list[str]  # slots whose all-NaN rows mean "no bar" for a run
     arrays: dict[tuple[str, str], np.ndarray]  # (slot, column) -> (rows, cols) float64
     index_name: str | None = None
+    #: per column, how many rows of the data its calls see (None: all): the lookahead check's cut copies
+    row_limits: list[int] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -90,7 +98,7 @@ def encode_job(job: Job) -> int:
     header: dict[str, Any] = {"code": job.code, "param_sets": job.param_sets, "tz": job.tz,
                               "labels": [str(x) for x in job.labels], "slots": job.slots,
                               "price_slots": job.price_slots, "rows": job.n_rows, "cols": job.n_cols,
-                              "index_name": job.index_name, "arrays": []}
+                              "index_name": job.index_name, "row_limits": job.row_limits, "arrays": []}
     nbytes = job.n_rows * job.n_cols * 8
     # offsets are relative to the data start, so the header's own length does not depend on them
     offset = _aligned(job.n_rows * 8)  # the index comes first
@@ -142,6 +150,47 @@ def decode_job(fd: int) -> tuple[dict[str, Any], np.ndarray, dict[tuple[str, str
     arrays = {(s, c): np.ndarray((rows, cols), dtype=np.float64, buffer=m, offset=data_start + off, order="F")
               for s, c, off in header["arrays"]}
     return header, index, arrays, m
+
+
+# ----------------------------------------------------------------------------------------------- progress
+
+PROGRESS_BYTES = 4096  # one page (the child maps it; writes through a mapping are not file writes for FSIZE)
+CALL_SETUP, CALL_DONE = 0, -1
+_PROGRESS = struct.Struct("<q")
+
+
+def progress_fd() -> int:
+    """A fresh progress memfd holding `CALL_SETUP` (the caller closes it)."""
+    fd = os.memfd_create("ruleengine-sandbox-progress", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, PROGRESS_BYTES)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_progress(fd: int) -> int:
+    """The call the child reported last (engine side)."""
+    raw = os.pread(fd, _PROGRESS.size, 0)
+    return int(_PROGRESS.unpack(raw)[0]) if len(raw) == _PROGRESS.size else CALL_SETUP
+
+
+class ProgressWriter:
+    """The child's side: ``writer.set(call)`` before each call, ``writer.set(CALL_DONE)`` after the last."""
+
+    def __init__(self, fd: int) -> None:
+        self._map = mmap.mmap(fd, PROGRESS_BYTES, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+    def set(self, call: int) -> None:
+        _PROGRESS.pack_into(self._map, 0, call)
+
+
+def call_of(call: int, sets: int) -> tuple[int, int] | None:
+    """(run, parameter set) of a 1-based call number, or None outside the calls."""
+    if call < 1 or sets < 1:
+        return None
+    return divmod(call - 1, sets)
 
 
 # ----------------------------------------------------------------------------------------------- the result
@@ -234,23 +283,32 @@ def decode_error(payload: bytes) -> tuple[str, int | None, str]:
 def job_from_inputs(code: str, inputs: Mapping[tuple[str, str], np.ndarray], index: Any, labels: Sequence[Any],
                     slots: Mapping[str, Sequence[str]], price_slots: Sequence[str],
                     param_sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None,
-                    rows: int | None = None) -> Job:
-    """A `Job` from engine arrays: optionally only some `columns` and the first `rows` rows (lookahead probe)."""
+                    cuts: Sequence[int] = ()) -> Job:
+    """A `Job` from engine arrays: optionally only some `columns`; with `cuts`, those columns again once per cut,
+    each copy seeing only the first `cut` rows (the lookahead check: one run computes every cut)."""
     import pandas as pd
 
     idx = pd.DatetimeIndex(index)
-    n = len(idx) if rows is None else int(rows)
     tz = str(idx.tz) if idx.tz is not None else None
-    ns = idx.as_unit("ns").asi8[:n]
+    ns = idx.as_unit("ns").asi8
     pick = list(range(len(labels))) if columns is None else list(columns)
+    copies = 1 + len(cuts)
     arrays: dict[tuple[str, str], np.ndarray] = {}
     for slot, cols in slots.items():
         for c in cols:
-            a = np.asarray(inputs[(slot, c)], dtype=np.float64)[:n]
-            arrays[(slot, c)] = a if columns is None else a[:, pick]
+            a = np.asarray(inputs[(slot, c)], dtype=np.float64)
+            a = a if columns is None else a[:, pick]
+            arrays[(slot, c)] = np.tile(a, (1, copies)) if cuts else a
+    limits = [len(idx)] * len(pick) + [int(cut) for cut in cuts for _ in pick] if cuts else None
     return Job(code=code, param_sets=[_plain(p) for p in param_sets], index=np.asarray(ns, dtype=np.int64), tz=tz,
-               labels=[str(labels[j]) for j in pick], slots={s: list(c) for s, c in slots.items()},
-               price_slots=list(price_slots), arrays=arrays, index_name=idx.name if isinstance(idx.name, str) else None)
+               labels=[str(labels[j]) for j in pick] * copies, slots={s: list(c) for s, c in slots.items()},
+               price_slots=list(price_slots), arrays=arrays, index_name=idx.name if isinstance(idx.name, str) else None,
+               row_limits=limits)
+
+
+def params_key(params: Mapping[str, Any]) -> str:
+    """A stable text key of a parameter set (which sets a check has seen)."""
+    return json.dumps(_plain(params), sort_keys=True, default=str)
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,12 +322,16 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "CALL_DONE",
+    "CALL_SETUP",
     "RESULT_HEADER_BYTES",
     "STATUS_ERROR",
     "STATUS_LOCKDOWN",
     "STATUS_OK",
     "Job",
+    "ProgressWriter",
     "ProtocolError",
+    "call_of",
     "decode_error",
     "decode_job",
     "decode_signals",
@@ -277,6 +339,9 @@ __all__ = [
     "encode_job",
     "encode_signals",
     "job_from_inputs",
+    "params_key",
     "parse_result_header",
+    "progress_fd",
+    "read_progress",
     "result_size",
 ]

@@ -1,16 +1,23 @@
-"""The engine side of a sandboxed run: wall-clock timeout, output caps, result parsing, error mapping.
+"""The engine side of a sandboxed run: wall-clock and CPU budgets, output caps, result parsing, error mapping.
 
 `run_job` hands a `protocol.Job` to a zygote of the pool, which forks a locked-down child. The engine then
-waits on three things at once, never longer than the wall-clock `timeout` (CPU limits do not catch
-``sleep``): the result pipe, the log pipe (the child's stdout and stderr) and the zygote's report of the
-child's exit. The result is read as a fixed-size header and exactly the payload the job implies; more
-output, a malformed header or a log flood kill the child. Every failure becomes one `RuleEngineError` with
-an X12x code (execution_error) that the repair loop can show the model:
+waits on three things at once, never longer than the run's wall clock (CPU limits do not catch ``sleep``): the
+result pipe, the log pipe (the child's stdout and stderr) and the zygote's report of the child's exit.
+
+**Budgets.** Each call of ``generate_signals`` has its own limit (`call_timeout` seconds of CPU, enforced in
+the child by RLIMIT_CPU, and of wall clock, enforced here from the call number the child reports), and the
+whole run has one (`timeout` seconds of CPU as the hard limit, and of wall clock): one spinning call costs its
+own budget, never the run's, and no run outlasts its own. A limit that strikes during a call names the run
+(symbol) and the parameter set; the run stops there (every call of a run shares one child).
+
+The result is read as a fixed-size header and exactly the payload the job implies; more output, a malformed
+header or a log flood kill the child. Every failure becomes one `RuleEngineError` with an X12x code
+(execution_error) that the repair loop can show the model:
 
 X120 sandbox unavailable (kernel features missing: refused, never run unprotected) or lockdown failed;
-X121 the code raised; X122 wall-clock timeout; X123 memory or CPU limit; X124 crashed / killed by a signal
-(SIGSYS: a forbidden system call) / exited without a result; X125 output flood; X126 output contract;
-X127 malformed result.
+X121 the code raised; X122 wall-clock limit (a call's or the run's); X123 memory or CPU limit (a call's or the
+run's); X124 crashed / killed by a signal (SIGSYS: a forbidden system call) / exited without a result; X125
+output flood; X126 output contract; X127 malformed result.
 
 Example:
     >>> from ruleengine.sandbox.protocol import job_from_inputs  # doctest: +SKIP
@@ -37,6 +44,8 @@ from .lockdown import Features, Limits, probe
 from .pool import Pool, ZygoteError, get_pool
 
 DEFAULT_TIMEOUT = 30.0
+#: how often the engine looks at the call the child reports (the per-call wall clock's resolution)
+_POLL = 0.05
 DEFAULT_MEMORY = 3 << 30  # on top of the zygote's own address space
 #: the child's stdout + stderr: more than this kills it
 LOG_CAP = 1 << 20
@@ -73,18 +82,35 @@ class _Outcome:
     header: protocol.ResultHeader | None = None
     payload: bytearray | None = None
     status: int | None = None
-    killed: str | None = None  # why the engine killed the child: timeout | flood | protocol
+    killed: str | None = None  # why the engine killed the child: timeout | call_timeout | flood | protocol
     problem: str = ""
     log_total: int = 0
+    call: int = protocol.CALL_SETUP  # the call the child reported last
+    cpu: float = 0.0  # CPU seconds the child used
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The limits of one run: seconds of CPU and of wall clock for the whole run and for each call."""
+
+    run: float
+    call: float
+
+    @property
+    def limits_cpu(self) -> tuple[int, int]:
+        """(run, call) CPU seconds as the child's rlimits take them (whole seconds, at least 1)."""
+        return max(1, math.ceil(self.run)), max(1, math.ceil(min(self.call, self.run)))
 
 
 def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes: int = DEFAULT_MEMORY,
-            static_check: bool = True, pool: Pool | None = None) -> tuple[np.ndarray, np.ndarray]:
+            static_check: bool = True, pool: Pool | None = None, call_timeout: float | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Run `job` in the sandbox: (rows, sets*cols) bool entries and exits, set-major.
 
     Args:
         job: the code, parameter sets and data (`protocol.job_from_inputs`).
-        timeout: wall-clock seconds for the whole run (the CPU limit is the same number of seconds).
+        timeout: seconds of wall clock, and of CPU, for the whole run.
+        call_timeout: seconds of wall clock, and of CPU, for each call of generate_signals (default: `timeout`).
         memory_bytes: address space the child may add to what it inherits from the zygote.
         static_check: False skips `static.check_code` (only for tests that prove the kernel layers contain
             code the static check would have refused).
@@ -101,10 +127,13 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
         if errors:
             raise RuleEngineError(errors)
     flavour = "vectorbt" if "vectorbt" in imported_modules(job.code) else "base"
-    limits = Limits(cpu_seconds=max(1, math.ceil(timeout)), memory_bytes=int(memory_bytes))
+    budget = Budget(float(timeout), float(timeout if call_timeout is None else min(call_timeout, timeout)))
+    run_cpu, call_cpu = budget.limits_cpu
+    limits = Limits(cpu_seconds=run_cpu, call_cpu_seconds=call_cpu, memory_bytes=int(memory_bytes))
     sets, rows, cols = len(job.param_sets), job.n_rows, job.n_cols
     pool = pool or get_pool()
     memfd = protocol.encode_job(job)
+    progress = protocol.progress_fd()
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     log_r, log_w = os.pipe2(os.O_CLOEXEC)
     log = bytearray()
@@ -113,36 +142,37 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
             if not z.info.get("usable", False):
                 raise RuleEngineError([Diagnostic("X120", "the sandbox worker cannot lock down: "
                                                   + "; ".join(z.info.get("problems", [])), path="code")])
-            # the CPU limit (timeout seconds) stops busy loops as a resource error; the wall clock, a little
-            # later, stops everything else (sleeping, blocking)
+            # the CPU limits stop busy loops as a resource error; the wall clocks, a little later, stop
+            # everything else (sleeping, blocking)
             deadline = time.monotonic() + timeout + WALL_MARGIN
             try:
-                _pid, pidfd = z.start_job(memfd, out_w, log_w, limits)
+                _pid, pidfd = z.start_job(memfd, out_w, log_w, progress, limits)
             finally:
                 for fd in (memfd, out_w, log_w):
                     os.close(fd)
                 memfd = out_w = log_w = -1
             try:
-                outcome = _collect(z, pidfd, out_r, log_r, log, deadline, timeout, sets, rows, cols)
+                outcome = _collect(z, pidfd, out_r, log_r, progress, log, deadline, budget, sets, rows, cols)
             finally:
                 os.close(pidfd)
     except ZygoteError as exc:
         raise RuleEngineError([Diagnostic("X130", f"the sandbox worker failed: {exc}", path="code",
                                           hint="retry; the worker is replaced")]) from None
     finally:
-        for fd in (memfd, out_w, log_w, out_r, log_r):
+        for fd in (memfd, out_w, log_w, out_r, log_r, progress):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-    return _result(outcome, log, timeout, memory_bytes, sets, rows, cols)
+    return _result(outcome, log, budget, memory_bytes, job)
 
 
-def _collect(z: Any, pidfd: int, out_r: int, log_r: int, log: bytearray, deadline: float, timeout: float,
-             sets: int, rows: int, cols: int) -> _Outcome:
-    """Read the pipes and the exit report until all three are done, the deadline passes or a cap is hit."""
+def _collect(z: Any, pidfd: int, out_r: int, log_r: int, progress: int, log: bytearray, deadline: float,
+             budget: Budget, sets: int, rows: int, cols: int) -> _Outcome:
+    """Read the pipes and the exit report until all three are done, a deadline passes or a cap is hit."""
     o = _Outcome()
+    call_since = time.monotonic()
     head = bytearray()
     got = 0
     sel = selectors.DefaultSelector()
@@ -162,16 +192,26 @@ def _collect(z: Any, pidfd: int, out_r: int, log_r: int, log: bytearray, deadlin
     try:
         while open_pipes or o.status is None:
             now = time.monotonic()
+            if o.killed is None and o.status is None:
+                call = protocol.read_progress(progress)
+                if call != o.call:
+                    o.call, call_since = call, now
+                elif call > 0 and now - call_since >= budget.call + WALL_MARGIN:
+                    kill("call_timeout")
+                    deadline = now + _GRACE
             if now >= deadline and o.killed is None:
                 kill("timeout")
                 deadline = now + _GRACE
             elif now >= deadline:
                 z.healthy = False  # the zygote did not report a killed child: replace it
                 raise ZygoteError("no exit report after the child was killed")
-            for key, _ in sel.select(timeout=max(0.0, deadline - now)):
+            wait = deadline - now if o.killed or o.status is not None else min(deadline - now, _POLL)
+            for key, _ in sel.select(timeout=max(0.0, wait)):
                 what = key.data
                 if what == "ctrl":
-                    o.status = z.read_exit(timeout=_GRACE)[1]
+                    _pid, o.status, o.cpu = z.read_exit(timeout=_GRACE)
+                    if o.killed is None:
+                        o.call = protocol.read_progress(progress)  # where a CPU limit or a crash struck
                     sel.unregister(z.sock)
                     continue
                 fd = key.fileobj
@@ -226,8 +266,28 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
 
 
-def _result(o: _Outcome, log: bytearray, timeout: float, memory_bytes: int, sets: int, rows: int, cols: int
+def _where(o: _Outcome, job: protocol.Job) -> str:
+    """The run and parameter set of the call the child was in (empty outside the calls)."""
+    at = protocol.call_of(o.call, len(job.param_sets))
+    if at is None or at[0] >= job.n_cols:
+        return ""
+    j, p = at
+    from .child import short_params
+
+    return f" on {job.labels[j]} with parameters {short_params(job.param_sets[p])}"
+
+
+def _progress(o: _Outcome, job: protocol.Job) -> str:
+    total = len(job.param_sets) * job.n_cols
+    done = total if o.call == protocol.CALL_DONE else max(0, o.call - 1)
+    return f"{done} of {total} calls of generate_signals done"
+
+
+def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job: protocol.Job
             ) -> tuple[np.ndarray, np.ndarray]:
+    sets, rows, cols = len(job.param_sets), job.n_rows, job.n_cols
+    run_cpu, call_cpu = budget.limits_cpu
+    where = _where(o, job)
     printed = _clean(log.decode("utf-8", "replace"))[:_LOG_KEEP].strip()
     hint_out = f"output of the code:\n{printed}" if printed else None
 
@@ -236,9 +296,15 @@ def _result(o: _Outcome, log: bytearray, timeout: float, memory_bytes: int, sets
         return RuleEngineError([Diagnostic(code, _clean(message), span, path="code", hint=hint or hint_out)])
 
     status = o.status if o.status is not None else 0
+    faster = "make it faster (vectorised pandas instead of Python loops)"
+    if o.killed == "call_timeout":
+        raise fail("X122", f"a call of generate_signals{where} ran longer than its limit of {budget.call:g} s per "
+                   f"call (wall clock) and was stopped; {_progress(o, job)}",
+                   f"{faster}; no sleeping or waiting in generate_signals")
     if o.killed == "timeout":
-        raise fail("X122", f"the code ran longer than {timeout + WALL_MARGIN:g} s (wall clock) and was stopped",
-                   "make it faster (vectorised pandas instead of Python loops) or raise the timeout")
+        raise fail("X122", f"the sandboxed run ran longer than its limit of {budget.run + WALL_MARGIN:g} s (wall "
+                   f"clock) and was stopped{(' during a call' + where) if where else ''}; {_progress(o, job)}",
+                   f"{faster}, or run fewer symbols or parameter sets at once")
     if o.killed == "flood":
         raise fail("X125", f"{o.problem}; the run was stopped", "do not print inside generate_signals")
     if o.killed == "protocol":
@@ -250,8 +316,12 @@ def _result(o: _Outcome, log: bytearray, timeout: float, memory_bytes: int, sets
         except ValueError:
             name = f"signal {sig}"
         if sig in (signal.SIGXCPU, signal.SIGKILL):
-            raise fail("X123", f"the code used more than its CPU time limit ({math.ceil(timeout)} s) and was "
-                       f"killed ({name})", "make it faster, or raise the timeout")
+            if where and o.cpu < run_cpu:
+                raise fail("X123", f"a call of generate_signals{where} used more than its CPU limit of {call_cpu} s "
+                           f"per call and was killed ({name}); {_progress(o, job)}", faster)
+            raise fail("X123", f"the sandboxed run used more than its CPU limit of {run_cpu} s and was killed "
+                       f"({name}){(' during a call' + where) if where else ''}; {_progress(o, job)}",
+                       f"{faster}, or run fewer symbols or parameter sets at once")
         if sig == signal.SIGSYS:
             raise fail("X124", "the code made a forbidden system call and was killed (SIGSYS)",
                        "strategy code computes with pandas/numpy only")

@@ -7,10 +7,14 @@
   ``columns``, or all columns of its kind). Each call of ``generate_signals`` receives one run's frames.
 - **Warm-up**: what the code declares as ``WARMUP_BARS = n`` (a top-level constant), else
   `DEFAULT_WARMUP_BARS`. That many bars of history are loaded before the start date and never traded.
-- **Acceptance**: before the signals of a market are used for the first time, the code must pass the
-  determinism and lookahead checks (`ruleengine.sandbox.checks.accept`) on that market (first parameter set,
-  the first few runs); ``verify=False`` skips them.
-- **Cost**: one sandboxed run per call of `signals_arrays` (all parameter sets and runs in one child).
+- **Acceptance**: before the signals of a parameter set on a market are used for the first time, the code must
+  pass the determinism and lookahead checks (`ruleengine.sandbox.checks.accept`) for that set on that market
+  (the first few runs); every set a sweep runs is checked; ``verify=False`` skips them.
+- **Cost**: one sandboxed run per call of `signals_arrays` (all parameter sets and runs in one child), and one
+  more for the checks of the sets not checked yet on that market.
+- **Budgets**: each call of ``generate_signals`` has `call_timeout` seconds (CPU and wall clock); a run has
+  `timeout` + `CALL_SECONDS` per further call, at most `max_run_seconds`. A limit names the symbol and the
+  parameter set it stopped (X122 / X123) and the run fails.
 
 Example:
     >>> import ruleengine  # doctest: +SKIP
@@ -20,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,9 +39,13 @@ if TYPE_CHECKING:
 #: history loaded before the start date when the code declares no WARMUP_BARS (one year of daily bars:
 #: enough for 200-bar averages and for Wilder/EMA smoothing of windows up to ~20 to converge)
 DEFAULT_WARMUP_BARS = 300
-#: wall-clock seconds per sandboxed run, plus `CALL_SECONDS` for every further call of generate_signals
+#: seconds (wall clock and CPU) per sandboxed run, plus `CALL_SECONDS` for every further call of generate_signals,
+#: and never more than `MAX_RUN_SECONDS`
 DEFAULT_TIMEOUT = 30.0
 CALL_SECONDS = 0.25
+MAX_RUN_SECONDS = 600.0
+#: seconds (wall clock and CPU) of each call of generate_signals: one spinning call costs this, not the run's budget
+CALL_TIMEOUT = 10.0
 _PRICE_KINDS = frozenset({"ohlcv"})
 
 
@@ -63,9 +70,12 @@ class CodeStrategy:
     strategy: TradingStrategy
     document: Loaded | None = None
     timeout: float = DEFAULT_TIMEOUT
+    call_timeout: float = CALL_TIMEOUT
+    max_run_seconds: float = MAX_RUN_SECONDS
     memory_bytes: int | None = None
     verify: bool = True
-    _accepted: Any = field(default_factory=weakref.WeakValueDictionary, repr=False)  # id(market) -> market
+    #: id(market) -> (a weak reference to it, keys of the parameter sets that passed the checks on it)
+    _checked: dict[int, tuple[Any, set[str]]] = field(default_factory=dict, repr=False)
 
     #: lets callers tell code strategies apart without importing this module
     runs_code = True
@@ -129,36 +139,57 @@ class CodeStrategy:
                                               f"{len(index)} bar times and {len(labels)} labels", path="data")])
 
         def run(sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None,
-                rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-            return self._run(inputs, index, labels, sets, columns, rows)
+                cuts: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+            return self._run(inputs, index, labels, sets, columns, cuts)
 
         entries, exits = run(plan.param_sets)
-        if self.verify and (market is None or self._accepted.get(id(market)) is not market):
-            from .checks import accept
-
-            accept(run, inputs, n_rows, labels, index, plan.param_sets, full=(entries, exits),
-                   start=int(start or 0))
-            if market is not None:
-                self._accepted[id(market)] = market
+        if self.verify:
+            self._check_sets(run, market, plan.param_sets, (entries, exits), n_rows, labels, index, int(start or 0))
         return entries, exits, plan
 
+    def _check_sets(self, run: Any, market: Any, sets: Sequence[Mapping[str, Any]],
+                    full: tuple[np.ndarray, np.ndarray], n_rows: int, labels: Sequence[Any], index: Any,
+                    start: int) -> None:
+        """The acceptance checks of the sets not yet checked on `market` (all of them without a market)."""
+        import weakref
+
+        from .checks import accept
+        from .protocol import params_key
+
+        entry = self._checked.get(id(market)) if market is not None else None
+        seen = entry[1] if entry is not None and entry[0]() is market else set()
+        todo = [p for p, params in enumerate(sets) if params_key(params) not in seen]
+        if not todo:
+            return
+        n_cols = len(labels)
+        pick = [p * n_cols + j for p in todo for j in range(n_cols)]
+        accept(run, n_rows, labels, index, [sets[p] for p in todo], (full[0][:, pick], full[1][:, pick]),
+               start=start)
+        if market is not None:
+            for key in [k for k, (r, _) in self._checked.items() if r() is None]:
+                del self._checked[key]  # markets that are gone
+            self._checked[id(market)] = (weakref.ref(market), seen | {params_key(sets[p]) for p in todo})
+
     def _run(self, inputs: Mapping[tuple[str, str], np.ndarray], index: Any, labels: Sequence[Any],
-             sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None, rows: int | None
+             sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None, cuts: Sequence[int]
              ) -> tuple[np.ndarray, np.ndarray]:
         from .protocol import job_from_inputs
         from .runner import DEFAULT_MEMORY, run_job
 
         price = [s for s, slot in self.strategy.data.items() if slot.kind in _PRICE_KINDS]
-        job = job_from_inputs(self.code, inputs, index, labels, self._slots(), price, sets, columns, rows)
-        calls = len(sets) * job.n_cols
-        timeout = self.timeout + CALL_SECONDS * max(0, calls - 1)
+        job = job_from_inputs(self.code, inputs, index, labels, self._slots(), price, sets, columns, cuts)
         try:
-            return run_job(job, timeout=timeout, memory_bytes=self.memory_bytes or DEFAULT_MEMORY)
+            return run_job(job, timeout=self.run_seconds(len(sets) * job.n_cols), call_timeout=self.call_timeout,
+                           memory_bytes=self.memory_bytes or DEFAULT_MEMORY)
         except RuleEngineError as exc:  # code lines -> positions in the document
             from .static import locate
 
             doc = self.document
             raise RuleEngineError(locate(exc.diagnostics, self.code, doc), doc.source if doc else None) from None
+
+    def run_seconds(self, calls: int) -> float:
+        """The budget of a sandboxed run of `calls` calls: grows with the work, bounded by `max_run_seconds`."""
+        return min(self.max_run_seconds, self.timeout + CALL_SECONDS * max(0, calls - 1))
 
     def signals(self, data: Any, params: Any = None) -> tuple[Any, Any]:
         """Boolean entries and exits aligned with the data index (as `CompiledStrategy.signals`).
@@ -189,7 +220,7 @@ class CodeStrategy:
         """Run the determinism and lookahead checks on `data` (a `MarketData`) now; raises X128 / X129."""
         verify, self.verify = self.verify, True
         try:
-            self._accepted.pop(id(data), None)
+            self._checked.pop(id(data), None)
             self.signals_arrays(data.inputs, data.n_rows, data.n_cols, params)
         finally:
             self.verify = verify
@@ -240,7 +271,9 @@ def code_warmup(strategy: TradingStrategy) -> int:
 
 __all__ = [
     "CALL_SECONDS",
+    "CALL_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "MAX_RUN_SECONDS",
     "DEFAULT_WARMUP_BARS",
     "CodePlan",
     "CodeStrategy",

@@ -4,10 +4,11 @@ Started by `ruleengine.sandbox.pool` with a scrubbed environment (no secrets), i
 (and vectorbt for the ``vectorbt`` flavour), runs a few representative strategies so that lazy imports and
 JIT compilation happen here once, then serves jobs over a unix socket to the engine:
 
-- engine -> zygote ``RUN `` + limits, with three file descriptors (SCM_RIGHTS): the job memfd, the write end
-  of the result pipe, the write end of the log pipe (the child's stdout and stderr);
+- engine -> zygote ``RUN `` + limits, with four file descriptors (SCM_RIGHTS): the job memfd, the write end
+  of the result pipe, the write end of the log pipe (the child's stdout and stderr), the progress memfd (the
+  child writes the number of the call it is in: the engine's per-call wall clock and error messages);
 - zygote -> engine ``PID `` + pid, with a pidfd of the child (the engine kills it on timeout without a pid
-  reuse race), then ``EXT `` + pid + wait status once the child is gone.
+  reuse race), then ``EXT `` + pid + wait status + CPU seconds used once the child is gone.
 
 The zygote never reads the job and never runs generated code; the child does, after `lockdown.lockdown`. The
 zygote exits when the engine's end of the socket closes (killing a running child first).
@@ -24,12 +25,12 @@ import sys
 from typing import Any
 
 MSG_RUN, MSG_PID, MSG_EXIT, MSG_READY = b"RUN ", b"PID ", b"EXT ", b"RDY "
-RUN_LIMITS = struct.Struct("<qqqq")  # cpu seconds, memory bytes, nofile, nproc
+RUN_LIMITS = struct.Struct("<qqqqq")  # cpu seconds (run), cpu seconds (call), memory bytes, nofile, nproc
 PID = struct.Struct("<q")
-EXIT = struct.Struct("<qq")  # pid, wait status
+EXIT = struct.Struct("<qqd")  # pid, wait status, CPU seconds the child used (user + system)
 FLAVOURS = ("base", "vectorbt")
 
-#: standard-library modules imported before forking: after the drop to nobody, an interpreter installed under
+#: standard-library modules imported before forking: after the drop to the job's uid, an interpreter installed under
 #: a private home (0700) cannot import anything new from the standard library. The process and network
 #: modules are loaded too, so that the kernel layers (not a missing file) are what stops their use.
 _STDLIB = ("subprocess", "multiprocessing", "multiprocessing.popen_fork", "pty", "socket", "select",
@@ -96,13 +97,13 @@ def _warm(flavour: str) -> None:
              e.vbt.signals.fshift(1))
 
 
-def _child(memfd: int, out_w: int, log_w: int, limits: Any, features: Any, paths: list[str]) -> None:
+def _child(memfd: int, out_w: int, log_w: int, progress: int, limits: Any, features: Any, paths: list[str]) -> None:
     """The forked child: fds, lockdown, then the job (never returns)."""
     from . import lockdown, protocol
 
     os.dup2(log_w, 1)
     os.dup2(log_w, 2)
-    keep = sorted({0, 1, 2, memfd, out_w})
+    keep = sorted({0, 1, 2, memfd, out_w, progress})
     prev = 3
     for fd in keep:  # everything else goes: the zygote's socket to the engine first of all
         if fd >= prev:
@@ -116,7 +117,7 @@ def _child(memfd: int, out_w: int, log_w: int, limits: Any, features: Any, paths
         os._exit(3)
     from .child import run_job
 
-    code = run_job(memfd, out_w)
+    code = run_job(memfd, out_w, progress, limits.call_cpu_seconds)
     os._exit(code)
 
 
@@ -131,17 +132,18 @@ def _serve(ctrl: socket.socket, msg: bytes, fds: list[int], features: Any, paths
     """One job: fork, report the child, wait for it (or for the engine to go away). False: engine gone."""
     from .lockdown import Limits
 
-    if len(fds) != 3 or len(msg) != 4 + RUN_LIMITS.size:
+    if len(fds) != 4 or len(msg) != 4 + RUN_LIMITS.size:
         for fd in fds:
             os.close(fd)
         return True
-    cpu, mem, nofile, nproc = RUN_LIMITS.unpack(msg[4:])
-    limits = Limits(cpu_seconds=int(cpu), memory_bytes=int(mem), nofile=int(nofile), nproc=int(nproc))
-    memfd, out_w, log_w = fds
+    cpu, call_cpu, mem, nofile, nproc = RUN_LIMITS.unpack(msg[4:])
+    limits = Limits(cpu_seconds=int(cpu), call_cpu_seconds=int(call_cpu), memory_bytes=int(mem), nofile=int(nofile),
+                    nproc=int(nproc))
+    memfd, out_w, log_w, progress = fds
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child (tested through the engine)
         try:
-            _child(memfd, out_w, log_w, limits, features, paths)
+            _child(memfd, out_w, log_w, progress, limits, features, paths)
         finally:
             os._exit(70)
     for fd in fds:
@@ -168,11 +170,11 @@ def _serve(ctrl: socket.socket, msg: bytes, fds: list[int], features: Any, paths
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 alive = False
                 break
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
     finally:
         os.close(pidfd)
     if alive:
-        ctrl.send(MSG_EXIT + EXIT.pack(pid, status))
+        ctrl.send(MSG_EXIT + EXIT.pack(pid, status, usage.ru_utime + usage.ru_stime))
     return alive
 
 
@@ -199,7 +201,7 @@ def main(argv: list[str]) -> int:
     os.dup2(devnull, 2)
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 256, 4)
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 256, 5)
         except (ConnectionError, OSError):
             return 0
         if not msg:
