@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,49 @@ def test_code_strategy_checks_each_market_once_and_reports_lookahead(tmp_path: P
     s.verify = False  # explicitly unchecked: the signals come back
     entries, _ = s.signals(frame)
     assert entries.dtype == bool and len(entries) == 300
+
+
+def _peeking_doc(peek: str) -> str:
+    """A code strategy that is causal for every n but 6, where it does `peek` (indented code lines)."""
+    body = "".join(f"          {line}\n" for line in peek.splitlines())
+    return ("name: causal except for one parameter value\ndata:\n  prices: {kind: ohlcv, columns: [close]}\n"
+            "params:\n  n: {type: int, min: 2, max: 20, default: 4}\nrisk: {stop_loss_pct: 5}\ncode: |\n"
+            "  WARMUP_BARS = 40\n\n  def generate_signals(data, params):\n      c = data['prices']['close']\n"
+            "      fast, slow = c.rolling(params['n']).mean(), c.rolling(30).mean()\n"
+            f"      if params['n'] == 6:\n{body}"
+            "      return (fast > slow) & (fast.shift(1) <= slow.shift(1)), (fast < slow) & (fast.shift(1) >= slow.shift(1))\n")
+
+
+# knows the last close of whatever data it gets: with the full history it buys dips below the final price
+PEEK_AT_THE_END = ("final = c.iat[len(c) - 1]\n"
+                   "return (c < 0.9 * final) & (fast > slow), c > final")
+
+
+@pytest.mark.realdata
+def test_a_sweep_checks_every_parameter_set_for_lookahead(shared_data: Path) -> None:
+    """Issue 13 item 8: code that looks ahead for n=6 only is caught (X129 naming that set), nothing is ranked;
+    the same code swept without n=6 passes and is ranked."""
+    doc = _peeking_doc(PEEK_AT_THE_END)
+    args = ("SPY,XOM", "2012-01-01", "2016-12-30")
+    d = error_of(lambda: ruleengine.sweep(doc, *args, grid=["n=4,5,6,7"], data=str(shared_data)))
+    assert d.code == "X129" and "with parameters {'n': 6}" in d.message and "looks ahead" in d.message
+    ranked = ruleengine.sweep(doc, *args, grid=["n=4,5,7"], data=str(shared_data))
+    assert sorted(ranked.table["n"].unique().tolist()) == [4, 5, 7]
+
+
+@pytest.mark.realdata
+def test_a_spinning_parameter_set_costs_its_own_call_budget_in_a_sweep(shared_data: Path) -> None:
+    """Issue 14 item 4: a call that never returns for n=6 stops at the per-call limit (not the run's 30 s + 0.25 s
+    per call), naming the symbol and the set."""
+    s = ruleengine.compile_strategy(_peeking_doc("while True:\n    pass"))
+    s.call_timeout = 1.0
+    t0 = time.monotonic()
+    d = error_of(lambda: ruleengine.sweep(s, "SPY,XOM", "2012-01-01", "2016-12-30", grid=["n=4,5,6,7"],
+                                          data=str(shared_data)))
+    elapsed = time.monotonic() - t0
+    assert d.code in ("X122", "X123") and "per call" in d.message, d.message
+    assert "on SPY with parameters {'n': 6}" in d.message
+    assert elapsed < 20, f"took {elapsed:.1f} s"
 
 
 # ------------------------------------------------------------------------------------------ the pool
