@@ -300,6 +300,19 @@ def test_refused_when_a_kernel_feature_is_missing(monkeypatch: pytest.MonkeyPatc
     assert features().usable
 
 
+def test_the_reserved_job_ids_are_checked_against_the_accounts(tmp_path: Path) -> None:
+    """Each job runs as JOB_ID_BASE + its pid: an account or group in that range makes the sandbox refuse."""
+    from ruleengine.sandbox.lockdown import JOB_ID_BASE, job_ids_problems
+
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
+    assert job_ids_problems((str(passwd),)) == []
+    passwd.write_text(passwd.read_text() + f"svc:x:{JOB_ID_BASE + 7}:100::/:/bin/false\n")
+    (problem,) = job_ids_problems((str(passwd),))
+    assert f"svc ({JOB_ID_BASE + 7})" in problem and "reserved for sandbox jobs" in problem
+    assert job_ids_problems() == [], "this machine's accounts use the reserved range"
+
+
 def test_cli_backtest_refuses_with_x120(tmp_path: Path) -> None:
     env = {**os.environ, DISABLE_ENV: "landlock,seccomp", "RULEENGINE_PROVIDER": "sample"}
     proc = subprocess.run([str(CLI), "backtest", str(RULES / "code_pairs_zscore.yaml"), "--symbols",

@@ -133,11 +133,11 @@ def probe() -> Features:
                         if abi else "the kernel has no Landlock (Linux 6.7+ with lsm=landlock)")
     root = os.geteuid() == 0
     if root:
-        problems += _job_ids_problems()
+        problems += job_ids_problems()
     return Features(sec_ok, abi, root, disabled, tuple(problems))
 
 
-def _job_ids_problems() -> list[str]:
+def job_ids_problems(accounts: tuple[str, ...] = ("/etc/passwd", "/etc/group")) -> list[str]:
     """Why the reserved uid/gid range cannot be used: an account or group in it, or a pid_max beyond it."""
     try:
         with open("/proc/sys/kernel/pid_max", encoding="ascii") as f:
@@ -147,7 +147,7 @@ def _job_ids_problems() -> list[str]:
     if pid_max > _PID_LIMIT:
         return [f"pid_max {pid_max} exceeds {_PID_LIMIT}: the per-job uids would leave their reserved range"]
     taken = []
-    for path in ("/etc/passwd", "/etc/group"):
+    for path in accounts:
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 for line in f:
@@ -469,6 +469,7 @@ __all__ = [
     "LockReport",
     "LockdownError",
     "job_id",
+    "job_ids_problems",
     "landlock_abi",
     "lockdown",
     "probe",
