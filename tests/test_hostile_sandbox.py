@@ -76,6 +76,21 @@ BUDGETS = [
     Budget("spin_catching_every_exception", "while True:\n    try:\n        while True:\n            pass\n"
            "    except BaseException:\n        pass", {"X122", "X123"}, ["per call", "on AAA", "'n': 4"], timeout=60,
            call_timeout=1.0, seconds=12),
+    # SIGXCPU ignored: the kernel's soft limit no longer stops the call, the engine's per-call wall clock does
+    Budget("spin_ignoring_sigxcpu", "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n"
+           "    pass", {"X122"}, ["per call", "wall clock", "on AAA", "'n': 4"], timeout=60, call_timeout=1.0, seconds=12),
+    # the soft CPU limit raised back to the hard one: the same
+    Budget("spin_raising_its_cpu_limit", "import resource\nresource.setrlimit(resource.RLIMIT_CPU, "
+           "resource.getrlimit(resource.RLIMIT_CPU)[1:] * 2)\nwhile True:\n    pass", {"X122", "X123"},
+           ["on AAA", "'n': 4"], timeout=60, call_timeout=1.0, seconds=12),
+    # forged progress (the code writes call numbers into every page-sized file it holds, as if calls finished)
+    # and SIGXCPU ignored: no per-call limit can tell; the run's own bound stops it
+    Budget("forged_progress", "import mmap, os, signal, stat, struct, time\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)"
+           "\nmaps = []\nfor fd in range(3, 32):\n    try:\n        st = os.fstat(fd)\n    except OSError:\n"
+           "        continue\n    if stat.S_ISREG(st.st_mode) and st.st_size == 4096:\n        maps.append(mmap.mmap(fd, 4096))"
+           "\nk = 100\nwhile True:\n    k += 1\n    for m in maps:\n        struct.pack_into('<q', m, 0, k)\n"
+           "    t = time.monotonic()\n    while time.monotonic() - t < 0.2:\n        pass", {"X122", "X123"},
+           ["sandboxed run", "limit of"], timeout=3.0, call_timeout=1.0, seconds=12),
 ]
 
 
