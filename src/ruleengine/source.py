@@ -9,6 +9,7 @@ plain, quoted, literal and folded scalars alike.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,15 @@ from typing import Any
 import yaml
 
 from .errors import Diagnostic, RuleEngineError, Span
+from .source_guard import (
+    MAX_DEPTH,
+    check_int_digits,
+    check_json_text,
+    check_text,
+    check_yaml_graph,
+    read_regular_file,
+    scan_yaml_events,
+)
 
 try:  # the C loader is several times faster; positions are the same
     from yaml import CSafeLoader as _Loader
@@ -131,38 +141,63 @@ def _align(value: str, raw: str) -> list[int]:
 
 
 def read_source(path_or_text: str | Path) -> SourceText:
-    """Read a file when given an existing path (or a name that looks like one), else treat as text."""
+    """Read a file when given an existing path (or a name that looks like one), else treat as text.
+
+    Files must be regular files within the size limit of `ruleengine.source_guard` (R114, R106); text is
+    held to the same limit.
+    """
     if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
-        p = Path(path_or_text)
+        name = str(path_or_text)
         try:
-            return SourceText(p.read_text(encoding="utf-8"), str(path_or_text))
+            data = read_regular_file(name)
         except FileNotFoundError:
             raise RuleEngineError([Diagnostic("R101", f"file not found: {path_or_text}",
                                               hint="check the path; inline YAML must contain a newline")])
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RuleEngineError([Diagnostic("R101", f"cannot read {path_or_text}: {exc}")])
+        except OSError as exc:
+            raise RuleEngineError([Diagnostic("R101", f"cannot read {path_or_text}: {exc.strerror or exc}")])
+        try:
+            return SourceText(data.decode("utf-8"), name)
+        except UnicodeDecodeError as exc:
+            raise RuleEngineError([Diagnostic("R101", f"cannot read {path_or_text}: not UTF-8 text "
+                                              f"(byte {exc.start:,})", hint="save the file as UTF-8")])
+    check_text(path_or_text, None)
     return SourceText(str(path_or_text), None)
 
 
 def _looks_like_path(s: str) -> bool:
-    if "\n" in s or s.lstrip().startswith(("{", "[")):
+    if "\n" in s or s.lstrip().startswith(("{", "[")) or len(s) > 4096:
         return False
-    return s.endswith((".yaml", ".yml", ".json")) or Path(s).is_file()
+    # exists, not is_file: a FIFO or a device named as a document must be refused, not parsed as YAML text
+    return s.endswith((".yaml", ".yml", ".json")) or os.path.lexists(s)
 
 
 def parse_document(source: SourceText) -> Loaded:
-    """Parse YAML (JSON is YAML) keeping positions; malformed input becomes an R1xx diagnostic."""
+    """Parse YAML, or JSON as JSON (a ``.json`` file), keeping positions; bad input becomes an R1xx diagnostic.
+
+    The limits of `ruleengine.source_guard` are checked before each step that could be made expensive:
+    nesting, aliases and tags on the event stream, recursion and alias expansion on the composed graph.
+    """
+    check_text(source.text, source.origin)
+    if source.origin is not None and source.origin.lower().endswith(".json"):
+        return _parse_json(source)
     try:
+        scan_yaml_events(source.text, _Loader, source.origin)
         node = yaml.compose(source.text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = Span(mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2, source.origin) \
             if mark is not None else None
         problem = exc.problem or exc.context or "malformed document"
+        if "maximum nesting depth" in problem:  # libyaml's own limit (1,000), above ours
+            raise RuleEngineError([Diagnostic("R107", f"the document nests more than {MAX_DEPTH} levels deep",
+                                              span, hint="a strategy needs a handful of levels: flatten the "
+                                                         "lists and mappings")], source) from None
         hint = "check indentation and that every 'key: value' pair has a space after the colon"
         if mark is not None and _tab_at(source.text, mark.line, mark.column):
             hint = "YAML does not allow tabs for indentation; use spaces"
         raise RuleEngineError([Diagnostic("R102", f"malformed YAML: {problem}", span, hint=hint)], source)
+    except RuleEngineError as exc:
+        raise RuleEngineError(exc.diagnostics, source) from None
     except yaml.YAMLError as exc:
         if source.text.lstrip().startswith("{"):
             return _parse_json(source)
@@ -172,6 +207,10 @@ def parse_document(source: SourceText) -> Loaded:
                                           Span(1, 1, 1, 2, source.origin),
                                           hint="a strategy needs at least name, data, entry and exit")],
                               source)
+    try:
+        check_yaml_graph(node, source.origin)
+    except RuleEngineError as exc:
+        raise RuleEngineError(exc.diagnostics, source) from None
     positions: dict[PathKey, NodePos] = {}
     errors: list[Diagnostic] = []
     value = _construct(node, (), positions, errors, source)
@@ -201,14 +240,86 @@ def _tab_at(text: str, line: int, column: int) -> bool:
 
 
 def _parse_json(source: SourceText) -> Loaded:
+    """Strict JSON (no trailing commas, no NaN/Infinity, no duplicate keys), positions from the YAML composer.
+
+    JSON's values are taken from the JSON decoder (YAML 1.1 would read ``1e3`` as a string); the positions
+    come from composing the same text as YAML (JSON is YAML's flow syntax), when that works.
+    """
     try:
-        value = json.loads(source.text)
+        check_json_text(source.text, source.origin)
+        value = json.loads(source.text, object_pairs_hook=_json_object, parse_constant=_json_constant,
+                           parse_int=_json_int)
     except json.JSONDecodeError as exc:
         span = Span(exc.lineno, exc.colno, exc.lineno, exc.colno + 1, source.origin)
-        raise RuleEngineError([Diagnostic("R102", f"malformed JSON: {exc.msg}", span)], source)
+        hint = None
+        if exc.msg.startswith(("Expecting property name", "Expecting value")) and _trailing_comma(source.text,
+                                                                                                   exc.pos):
+            hint = "JSON allows no comma after the last entry: remove it"
+        elif exc.msg == "Expecting ',' delimiter":
+            hint = "a comma is missing after the previous entry"
+        raise RuleEngineError([Diagnostic("R102", f"malformed JSON: {exc.msg}", span, hint=hint)], source)
+    except _JsonProblem as exc:
+        raise RuleEngineError([exc.diagnostic], source) from None
+    except RuleEngineError as exc:
+        raise RuleEngineError(exc.diagnostics, source) from None
     if not isinstance(value, dict):
-        raise RuleEngineError([Diagnostic("R103", "the document is not an object")], source)
-    return Loaded(value, source, {})
+        raise RuleEngineError([Diagnostic("R103", "the document is not an object",
+                                          Span(1, 1, 1, 2, source.origin),
+                                          hint='start with {"name": ...}')], source)
+    positions: dict[PathKey, NodePos] = {}
+    try:
+        node = yaml.compose(source.text, Loader=_Loader)
+        if node is not None:
+            _positions(node, (), positions)
+    except yaml.YAMLError:  # JSON that YAML 1.1 reads differently: no positions, the values stand
+        positions = {}
+    return Loaded(value, source, positions)
+
+
+class _JsonProblem(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _JsonProblem(Diagnostic("R104", f"duplicate key '{k}'",
+                                          hint="each key may appear once; the second would silently win"))
+        out[k] = v
+    return out
+
+
+def _json_constant(name: str) -> Any:
+    raise _JsonProblem(Diagnostic("R102", f"malformed JSON: {name} is not a JSON number",
+                                  hint="JSON has no NaN or Infinity; give a finite number"))
+
+
+def _json_int(digits: str) -> int:
+    problem = check_int_digits(digits, None)
+    if problem is not None:
+        raise _JsonProblem(problem)
+    return int(digits)
+
+
+def _trailing_comma(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip()
+    return before.endswith(",")
+
+
+def _positions(node: yaml.Node, path: PathKey, out: dict[PathKey, NodePos],
+               key: yaml.Node | None = None) -> None:
+    """Positions of a composed JSON document (no aliases in JSON: a plain walk, depth already checked)."""
+    out[path] = _pos(node, key)
+    if isinstance(node, yaml.MappingNode):
+        for k_node, v_node in node.value:
+            if isinstance(k_node, yaml.ScalarNode):
+                _positions(v_node, (*path, k_node.value), out, k_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _positions(v, (*path, i), out)
 
 
 def _pos(node: yaml.Node, key: yaml.Node | None = None) -> NodePos:
@@ -226,7 +337,12 @@ def _construct(node: yaml.Node, path: PathKey, positions: dict[PathKey, NodePos]
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for k_node, v_node in node.value:
-            k = _scalar(k_node) if isinstance(k_node, yaml.ScalarNode) else None
+            if k_node.tag == _MERGE_TAG:
+                errors.append(Diagnostic("R111", "merge keys (<<) are not supported", _node_span(k_node, source),
+                                         _fmt_path(path) or None,
+                                         hint="write the keys out: a merge would hide which value applies"))
+                continue
+            k = _scalar(k_node, errors, source) if isinstance(k_node, yaml.ScalarNode) else None
             if not isinstance(k, (str, int, float, bool)) or k is None:
                 errors.append(Diagnostic("R102", "mapping keys must be plain names",
                                          _node_span(k_node, source)))
@@ -241,14 +357,27 @@ def _construct(node: yaml.Node, path: PathKey, positions: dict[PathKey, NodePos]
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, (*path, i), positions, errors, source) for i, v in enumerate(node.value)]
-    return _scalar(node)
+    return _scalar(node, errors, source)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, errors: list[Diagnostic], source: SourceText) -> Any:
+    if node.tag == _INT_TAG:
+        problem = check_int_digits(str(node.value), _node_span(node, source))
+        if problem is not None:
+            errors.append(problem)
+            return None
     try:
         return _SCALAR_LOADER.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. a date like 2020-13-45
+        errors.append(Diagnostic("R102", f"unreadable value {str(node.value)[:40]!r}: {exc}",
+                                 _node_span(node, source), hint="quote it to keep it as text"))
+        return None
     finally:
         _SCALAR_LOADER.constructed_objects.clear()
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
 _SCALAR_LOADER = yaml.SafeLoader("")
