@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import Diagnostic, RuleEngineError
-from .schema.load import StrategyInput, dump_json, dump_yaml, load_document
+from .schema.load import StrategyInput, document_warnings, dump_json, dump_yaml, load_document
 from .schema.strategy import TradingStrategy
 
 
@@ -25,22 +25,24 @@ def load_strategy(path_or_text: StrategyInput) -> TradingStrategy:
 
 def validate(path_or_text: StrategyInput) -> list[Diagnostic]:
     """Every problem of a strategy document (load, parse and type check; for ``code:`` the sandbox's static
-    check); [] when it is valid.
+    check); [] when it is valid. Warnings (severity "warning") do not make it invalid.
 
-    Never raises for user errors.
+    Never raises for user errors: hostile input (huge, deeply nested, alias bombs, FIFOs, devices) ends in
+    an R1xx diagnostic within the limits of `ruleengine.source_guard`.
     """
     try:
         loaded = load_document(path_or_text)
     except RuleEngineError as exc:
         return exc.diagnostics
+    warnings = document_warnings(loaded.strategy, loaded.document)
     if loaded.strategy.code is not None:  # the sandbox's static check (the code is never run here)
         from .sandbox.static import check_code, locate
 
         code = loaded.strategy.code
-        return locate(check_code(code), code, loaded.document)
+        return locate(check_code(code), code, loaded.document) + warnings
     from .compile.frontend import analyze
 
-    return analyze(loaded.strategy, loaded.document).diagnostics
+    return analyze(loaded.strategy, loaded.document).diagnostics + warnings
 
 
 def dump_strategy(strategy: TradingStrategy, fmt: Literal["yaml", "json"] = "yaml",

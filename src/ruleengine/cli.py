@@ -243,10 +243,10 @@ def _print_backtest(result: Any, report: str | None) -> None:
     else:
         console.print(_runs_table(result.results))
     _print_trades(console, [t for r in result.results for t in r.trades])
-    risk = first.risk
-    used = set(risk.get("defaults_used", []))
-    console.print("risk: " + escape(", ".join(f"{k}={'off' if v is None else v}" + (" (default)" if k in used else "")
-                                       for k, v in risk.items() if k != "defaults_used")))
+    from .backtesting.risk import RISK_FIELDS, risk_label
+
+    console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}" for k in RISK_FIELDS)
+                                    + f", execution_price={first.risk.get('execution_price')}"))
     console.print(first.fill_contract.rstrip(), markup=False, highlight=False, soft_wrap=True, style="dim")
     for w in result.warnings:
         hint = f" ({w['hint']})" if w.get("hint") else ""

@@ -138,9 +138,10 @@ def _metrics_table(run: RunResult) -> str:
 
 
 def _risk_table(run: RunResult) -> str:
-    used = set(run.risk.get("defaults_used", []))
-    rows = [[html.escape(k), html.escape("off" if v is None else str(v)) + (" <i>(default)</i>" if k in used else "")]
-            for k, v in run.risk.items() if k != "defaults_used"]
+    from .risk import RISK_FIELDS, risk_label
+
+    rows = [[html.escape(k), html.escape(risk_label(run.risk, k))] for k in RISK_FIELDS]
+    rows.append(["execution_price", html.escape(str(run.risk.get("execution_price")))])
     return _table(["risk", "value"], rows)
 
 

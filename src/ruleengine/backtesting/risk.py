@@ -1,31 +1,37 @@
 """The risk of one run: the document's ``risk:`` block + overrides + timeframe defaults -> `RiskSpec`.
 
-Percent values stay in the document's unit (5 means 5 %); the engines divide by 100. Absent fields take
-defaults: the timeframe defaults of seed 003 for the stop loss, take profit and maximum holding period
-(short_term 7 % / 15 % / 30 days, medium_term 10 % / 25 % / 90 days, long_term 15 % / 50 % / 180 days),
-all-in sizing (``position_size_pct`` 100, the architecture's sizing rule) and no fees or slippage. Every field
-filled that way is named in ``RiskSpec.defaults_used`` so that a report can say so.
+This is the one place risk is resolved: backtests, sweeps, walk-forward, live tracking all call
+`resolve_risk`. Percent values stay in the document's unit (5 means 5 %); the engines divide by 100.
 
-Two defaults look at a neighbour field, because the author already chose that kind of exit:
-the stop-loss default is not applied when the document sets a trailing stop, and the max-hold-days default
-is not applied when it sets ``max_hold_bars``.
+Exits (stop loss, take profit, trailing stop, max hold): a document gives a number, switches the exit off
+(``off``, YAML ``false`` or ``none``), or leaves it out. Left-out exits are filled from the document's
+``timeframe`` with seed 003's defaults (short_term 7 % / 15 % / 30 days, medium_term 10 % / 25 % / 90 days,
+long_term 15 % / 50 % / 180 days); a document without a timeframe gets no default exit at all. Every field
+filled from the timeframe is named in ``RiskSpec.from_timeframe`` (and `RiskSpec.sources` says
+"timeframe medium_term") so that every output can say so. Two timeframe defaults look at a neighbour field,
+because the author already chose that kind of exit: the stop-loss default is not applied when the document
+sets a trailing stop, and the max-hold-days default is not applied when it sets ``max_hold_bars``.
+
+The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule) and no
+fees or slippage; ``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
 
 Overrides come from run parameters (``--param stop_loss_pct=4``, ``--param execution_price=open``): only the
-names in `RISK_PARAM_NAMES` are read, numbers may be given as strings. ``None`` / ``"none"`` / ``"off"`` switch an optional exit off explicitly (the
-document cannot: an explicit ``null`` there means "not given", i.e. the default). Bad values raise
-`RuleEngineError` D103 with the path ``risk.<field>`` (``params.execution_price`` for the fill price).
+names in `RISK_PARAM_NAMES` are read, numbers may be given as strings. ``None`` / ``"none"`` / ``"off"``
+switch an optional exit off. Bad values raise `RuleEngineError` D103 with the path ``risk.<field>``
+(``params.execution_price`` for the fill price).
 
 This module imports neither numpy nor pandas (it is read by ``validate``-time code paths).
 
 Example:
     >>> from ruleengine.schema.strategy import TradingStrategy
     >>> s = TradingStrategy.model_validate({"name": "x", "timeframe": "short_term",
-    ...     "data": {"prices": {"kind": "ohlcv"}}, "entry": ["close > 1"], "risk": {"stop_loss_pct": 5}})
+    ...     "data": {"prices": {"kind": "ohlcv"}}, "entry": ["close > 1"],
+    ...     "risk": {"stop_loss_pct": 5, "max_hold_days": "off"}})
     >>> r = resolve_risk(s, {"execution_price": "open"})
     >>> (r.stop_loss_pct, r.take_profit_pct, r.max_hold_days, r.execution_price)
-    (5.0, 15.0, 30, 'open')
-    >>> r.defaults_used
-    ('take_profit_pct', 'max_hold_days', 'position_size_pct', 'fees_pct', 'slippage_pct')
+    (5.0, 15.0, None, 'open')
+    >>> r.from_timeframe, r.describe_defaults()
+    (('take_profit_pct',), ['take_profit_pct 15 (from timeframe short_term)'])
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError
+from ..schema.strategy import MAX_HOLD_BARS, MAX_HOLD_DAYS, OFF
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
 TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
@@ -58,8 +65,8 @@ _BOUNDS: dict[str, tuple[float, bool, float, bool, bool]] = {
     "stop_loss_pct": (0.0, False, 100.0, False, False),
     "take_profit_pct": (0.0, False, math.inf, False, False),
     "trailing_stop_pct": (0.0, False, 100.0, False, False),
-    "max_hold_days": (1.0, True, math.inf, False, True),
-    "max_hold_bars": (1.0, True, math.inf, False, True),
+    "max_hold_days": (1.0, True, float(MAX_HOLD_DAYS), True, True),
+    "max_hold_bars": (1.0, True, float(MAX_HOLD_BARS), True, True),
     "position_size_pct": (0.0, False, 100.0, True, False),
     "fees_pct": (0.0, True, 100.0, False, False),
     "slippage_pct": (0.0, True, 100.0, False, False),
@@ -80,12 +87,42 @@ class RiskSpec:
     slippage_pct: float
     execution_price: str  # "close" | "open"
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
+    timeframe: str | None = None  # the document's timeframe (None: no default exits)
+    from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
+
+    def sources(self) -> dict[str, str]:
+        """Where each defaulted field's value came from: ``timeframe medium_term`` or ``default``."""
+        return {f: f"timeframe {self.timeframe}" if f in self.from_timeframe else "default"
+                for f in self.defaults_used}
+
+    def describe_defaults(self) -> list[str]:
+        """One phrase per exit filled from the timeframe, e.g. ``stop_loss_pct 10 (from timeframe medium_term)``."""
+        return [f"{f} {getattr(self, f):g} (from timeframe {self.timeframe})" for f in self.from_timeframe]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (defaults_used as a list)."""
+        """Plain JSON-ready data (tuples as lists; ``sources`` and the phrases of `describe_defaults`)."""
         out = asdict(self)
         out["defaults_used"] = list(self.defaults_used)
+        out["from_timeframe"] = list(self.from_timeframe)
+        out["sources"] = self.sources()
+        out["notes"] = self.describe_defaults()
         return out
+
+
+#: keys of `RiskSpec.to_dict` that describe the values rather than being one
+RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "notes")
+
+
+def risk_label(risk: Mapping[str, Any], field: str) -> str:
+    """How a report shows one risk field: ``10.0 (from timeframe medium_term)``, ``off``, ``100.0 (default)``."""
+    v = risk.get(field)
+    text = "off" if v is None else str(v)
+    source = (risk.get("sources") or {}).get(field)
+    if source is None and field in (risk.get("defaults_used") or ()):
+        source = "default"
+    if source is not None:
+        text += f" (from {source})" if source.startswith("timeframe") else f" ({source})"
+    return text
 
 
 FILL_CONTRACT = """\
@@ -168,21 +205,27 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     """
     strat = getattr(strategy, "strategy", strategy)
     params = dict(params or {})
-    given: dict[str, Any] = {}
+    given: dict[str, Any] = {}  # a value, or None for an exit switched off
     doc = strat.risk
     for f in RISK_FIELDS:
         v = getattr(doc, f, None)
-        if v is not None:
+        if v == OFF:
+            given[f] = None
+        elif v is not None:
             given[f] = _number(f, v)
     for f in RISK_FIELDS:
         if f in params:
             given[f] = _number(f, params[f])  # None here means "off", not "default"
-    sl_d, tp_d, days_d = TIMEFRAME_DEFAULTS.get(strat.timeframe, TIMEFRAME_DEFAULTS["medium_term"])
-    defaults: dict[str, Any] = {"take_profit_pct": tp_d, **OTHER_DEFAULTS}
-    if "trailing_stop_pct" not in given:
-        defaults["stop_loss_pct"] = sl_d
-    if "max_hold_bars" not in given:
-        defaults["max_hold_days"] = days_d
+    timeframe = getattr(strat, "timeframe", None)
+    from_tf: dict[str, Any] = {}
+    if timeframe is not None:
+        sl_d, tp_d, days_d = TIMEFRAME_DEFAULTS[timeframe]
+        from_tf["take_profit_pct"] = tp_d
+        if "trailing_stop_pct" not in given:
+            from_tf["stop_loss_pct"] = sl_d
+        if "max_hold_bars" not in given:
+            from_tf["max_hold_days"] = days_d
+    defaults: dict[str, Any] = {**from_tf, **OTHER_DEFAULTS}
     used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults)
     values = {f: given.get(f, defaults.get(f)) for f in RISK_FIELDS}
 
@@ -195,4 +238,4 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     return RiskSpec(values["stop_loss_pct"], values["take_profit_pct"], values["trailing_stop_pct"],
                     values["max_hold_days"], values["max_hold_bars"], float(values["position_size_pct"] or 0.0),
                     float(values["fees_pct"] or 0.0), float(values["slippage_pct"] or 0.0), str(execution_price),
-                    used)
+                    used, timeframe, tuple(f for f in used if f in from_tf))

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
+from ..schema.load import document_warnings
 from ..schema.strategy import TradingStrategy
 from .engine import ENGINES
 from .result import (
@@ -99,7 +100,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     if md is None:
         md = load_market_data(compiled, symbols, start, end, params=strat_params or None, provider=provider,
                               data=data, no_cache=no_cache)
-    warnings: list[Diagnostic] = list(md.warnings)
+    warnings: list[Diagnostic] = [*document_warnings(strat), *md.warnings]
     universe = len(md.runs) + len(md.skipped) > 1
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     keep = usable_columns(md, base, warnings, universe=universe)

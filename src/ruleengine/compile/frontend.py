@@ -2,7 +2,11 @@
 
 Both condition forms go through one path: a structured condition ``{field, operator, value}`` is spelled
 as expression text (``(field) < (value)``) whose pieces remember where they came from, then parsed and
-checked like any other expression.
+checked like any other expression. Each piece is first parsed on its own (`pieces`): ``value: "1) or
+(close > 0"`` is not an expression, so it is reported where it stands and never spliced into
+``(close) > (1) or (close > 0)``. A piece that parses alone is one parenthesised atom of the spelled text
+(the language has no comments or strings that could reach past the parentheses), so the spelled text's
+tree is the tree made of the pieces' trees.
 """
 
 from __future__ import annotations
@@ -117,6 +121,31 @@ def spell(group: str, index: int, cond: str | StructuredCondition) -> ConditionS
     return ConditionSource(group, index, "".join(parts), frags, cond)
 
 
+def pieces(group: str, index: int, cond: StructuredCondition) -> list[ConditionSource]:
+    """The expression strings of a structured condition (its field and its text values), each on its own."""
+    base: PathKey = (group, "conditions", index)
+    out = [ConditionSource(group, index, cond.field, [Fragment(0, len(cond.field), (*base, "field"))], cond)]
+    values = cond.value if isinstance(cond.value, list) else [cond.value]
+    for i, v in enumerate(values):
+        if isinstance(v, str):
+            path: PathKey = (*base, "value", i) if isinstance(cond.value, list) else (*base, "value")
+            out.append(ConditionSource(group, index, v, [Fragment(0, len(v), path)], cond))
+    return out
+
+
+def _parse_alone(cond: str | StructuredCondition, group: str, index: int) -> list[tuple[Diagnostic, ConditionSource]]:
+    """Parse errors of each piece of a structured condition, parsed on its own ([] for expression strings)."""
+    if isinstance(cond, str):
+        return []
+    out: list[tuple[Diagnostic, ConditionSource]] = []
+    for piece in pieces(group, index, cond):
+        try:
+            parse(piece.text)
+        except RuleEngineError as exc:
+            out += [(_split_hint(d, piece.text), piece) for d in exc.diagnostics]
+    return out
+
+
 def locate(diag: Diagnostic, source: ConditionSource, doc: Loaded | None) -> Diagnostic:
     """Map a diagnostic with expression offsets to the document (file span and field path)."""
     assert diag.span is not None
@@ -170,6 +199,11 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
             src = spell(group, i, cond)
             diags: list[Diagnostic] = []
             tree: ast.Node | None = None
+            alone = _parse_alone(cond, group, i)
+            if alone:
+                for d, piece in alone:
+                    _add(out, seen, locate(d, piece, doc))
+                continue
             try:
                 tree = parse(src.text)
             except RuleEngineError as exc:
@@ -181,12 +215,15 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
                                         Span(1, 1, 1, len(src.text) + 1), None,
                                         "compare it, e.g. " + src.text.strip() + " > 0")]
             for d in sorted(diags, key=lambda d: (d.span.col if d.span else 0)):
-                located = locate(d, src, doc)
-                key = (located.code, located.path, located.span.line if located.span else None,
-                       located.span.col if located.span else None)
-                if key not in seen:
-                    seen.add(key)
-                    out.diagnostics.append(located)
-            if tree is not None and not diags:
+                _add(out, seen, locate(d, src, doc))
+            if tree is not None and not any(d.severity == "error" for d in diags):
                 getattr(out, group).append(CheckedCondition(src, tree))
     return out
+
+
+def _add(out: Analysis, seen: set[tuple[str, str | None, int | None, int | None]], located: Diagnostic) -> None:
+    key = (located.code, located.path, located.span.line if located.span else None,
+           located.span.col if located.span else None)
+    if key not in seen:
+        seen.add(key)
+        out.diagnostics.append(located)

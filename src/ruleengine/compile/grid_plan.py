@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Diagnostic, RuleEngineError
-from ..lang.functions import FUNCTIONS
+from ..lang.functions import FUNCTIONS, ORDER_HINT
 from .ir import COMMUTATIVE, DType
 from .template import Templates, TNode
 
@@ -284,5 +284,13 @@ def _check_windows(blocks: list[Block]) -> None:
                     problems[msg] = Diagnostic("D103", msg, hint="choose parameter values that keep windows "
                                                                  "at or above the minimum")
             j += 1
+        if fn.ordered and b.statics.shape[1]:
+            names = [spec.name for spec in fn.args if spec.kind in ("window", "lag", "number")]
+            for row in np.unique(b.statics, axis=0).tolist():
+                for message in fn.order_problems(dict(zip(names, row))):
+                    msg = message + " with these parameter values"
+                    problems.setdefault(msg, Diagnostic("D103", msg, hint=ORDER_HINT))
+                if len(problems) >= 5:  # a whole grid of such sets: a few examples say it
+                    break
     if problems:
         raise RuleEngineError(list(problems.values()))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError
-from ..lang.functions import FUNCTIONS
+from ..lang.functions import FUNCTIONS, ORDER_HINT
 from .frontend import Analysis
 from .ir import Graph, Memo, Node, free_params, lower
 
@@ -110,6 +110,8 @@ def _check_windows(plan: Plan) -> None:
                         hint="choose parameter values that keep windows at or above the minimum"))
             elif spec.kind == "number":
                 next(statics)
+        for message in fn.order_problems(_static_dict(fn, node)):
+            problems.append(Diagnostic("D103", message + " with these parameter values", hint=ORDER_HINT))
     if problems:
         raise RuleEngineError(problems)
 

@@ -192,9 +192,14 @@ class Checker:
             return self.error("C103", f"{fn.name} takes {len(fn.args)} argument"
                               f"{'s' if len(fn.args) != 1 else ''}, got {len(node.args)}", node,
                               f"usage: {fn.signature}, e.g. {fn.example}")
+        ok = True
         for arg_node, spec in zip(node.args, fn.args):
             if arg_node.ty is not None and not arg_node.ty.is_error:
-                self._arg(fn, spec, arg_node)
+                ok = self._arg(fn, spec, arg_node) and ok
+            else:
+                ok = False
+        if ok and fn.ordered:
+            self._window_order(fn, node)
         if fn.returns == "bool":
             return BOOL_SERIES
         if all(a.kind != "series" and a.kind != "cond" for a in fn.args) and \
@@ -232,6 +237,29 @@ class Checker:
                 return False
             return True
         return self._window(fn, spec, node, t)
+
+    def _window_order(self, fn: Function, node: ast.Call) -> None:
+        """Windows that must be shorter than another (MACD's fast < slow): constants now, parameters by bounds."""
+        arg = {spec.name: a for spec, a in zip(fn.args, node.args)}
+        for short, long in fn.ordered:
+            a, b = static_value(arg[short], {}), static_value(arg[long], {})
+            if a is not None and b is not None:
+                for message in fn.order_problems({short: a, long: b}):
+                    hint = f"swap them: {short} {b:g}, {long} {a:g}" if a != b else \
+                        f"equal windows make {fn.name} 0 on every bar: choose a shorter {short} window"
+                    self.error("C115", message, arg[short], f"{hint} (e.g. {fn.example})", end=arg[long].end)
+                continue
+            hi_short = a if a is not None else _static_bound(arg[short], self.env, "max")
+            lo_long = b if b is not None else _static_bound(arg[long], self.env, "min")
+            if hi_short is not None and lo_long is not None and hi_short >= lo_long:
+                names = " and ".join(_param_names(arg[short]) + _param_names(arg[long])) or "the parameters"
+                constraint = f"{_text(arg[short])} < {_text(arg[long])}"
+                self.diagnostics.append(Diagnostic(
+                    "C116", f"the bounds of {names} allow a {short} window of {fn.name} up to {hi_short:g} and "
+                    f"a {long} window from {lo_long:g}: sets with {short} >= {long} would be refused",
+                    _span(arg[short], arg[long].end), None,
+                    f"narrow the bounds so that {constraint} always holds, or sweep with "
+                    f"--constraint '{constraint}'", severity="warning"))
 
     def _window(self, fn: Function, spec: Arg, node: ast.Node, t: Type) -> bool:
         lag = spec.kind == "lag"
@@ -306,9 +334,25 @@ def _apply(op: str, a: Any, b: Any) -> Any:
 
 def _static_min(node: ast.Node, env: Env) -> float | None:
     """Lower bound of a window that is a single parameter (bounds of expressions are not tracked)."""
+    return _static_bound(node, env, "min")
+
+
+def _static_bound(node: ast.Node, env: Env, which: str) -> float | None:
+    """The declared `min` or `max` of a window that is a single parameter (None otherwise)."""
     if isinstance(node, ast.Name) and node.ref and node.ref[0] == "param":
-        return env.params[node.ref[1]].min
+        return getattr(env.params[node.ref[1]], which)  # type: ignore[no-any-return]
     return None
+
+
+def _param_names(node: ast.Node) -> list[str]:
+    return [f"'{node.ref[1]}'"] if isinstance(node, ast.Name) and node.ref and node.ref[0] == "param" else []
+
+
+def _text(node: ast.Node) -> str:
+    if isinstance(node, ast.Name) and node.ref and node.ref[0] == "param":
+        return str(node.ref[1])
+    v = static_value(node, {})
+    return f"{v:g}" if v is not None else "..."
 
 
 def check_expression(root: ast.Node, env: Env) -> tuple[Type, list[Diagnostic]]:

@@ -53,6 +53,9 @@ class Function:
     #: its value on a bar depends on where the data start, however long the history (a count since the
     #: last event, a cumulative sum): no finite warm-up makes a short run equal a long one
     path_dependent: bool = False
+    #: pairs of windows (shorter, longer) that must be in that order: macd(x, 26, 12, 9) is not a MACD
+    #: (TA-Lib swaps them silently; fast == slow is 0 on every bar)
+    ordered: tuple[tuple[str, str], ...] = ()
 
     @property
     def signature(self) -> str:
@@ -60,6 +63,11 @@ class Function:
 
     def arg_kinds(self) -> list[ArgKind]:
         return [a.kind for a in self.args]
+
+    def order_problems(self, static: Static) -> list[str]:
+        """Messages for each `ordered` pair whose windows (by argument name) are not shorter < longer."""
+        return [f"the {a} window of {self.name} ({static[a]:g}) must be shorter than its {b} window "
+                f"({static[b]:g})" for a, b in self.ordered if a in static and b in static and static[a] >= static[b]]
 
 
 def ema_memory(n: float) -> int:
@@ -88,6 +96,10 @@ N2 = Arg("n", "window", 2)
 HLC = (Arg("high", "series"), Arg("low", "series"), Arg("close", "series"))
 V = Arg("volume", "series")
 MACD_ARGS = (X, Arg("fast", "window", 2), Arg("slow", "window", 2), Arg("signal", "window", 1))
+MACD_ORDER = (("fast", "slow"),)
+#: what to do when parameter values give a function its windows in the wrong order (plan time)
+ORDER_HINT = ("choose values with fast < slow; in a sweep, add a constraint such as --constraint 'fast < slow' "
+              "(with your parameter names)")
 STOCH_ARGS = (*HLC, Arg("fastk", "window"), Arg("slowk", "window"), Arg("slowd", "window"))
 BB_ARGS = (X, N2, Arg("k", "number"))
 
@@ -122,16 +134,16 @@ _F: list[Function] = [
              category="averages and oscillators"),
     Function("macd", MACD_ARGS, "float", "MACD line: ema(x, fast) - ema(x, slow)", "macd(close, 12, 26, 9) > 0",
              lambda s: _macd_slow(s) - 1, lambda s: ema_memory(_macd_slow(s)), oracle="TA-Lib MACD (macd)",
-             kernel="smoothing:macd_nb", category="averages and oscillators"),
+             kernel="smoothing:macd_nb", category="averages and oscillators", ordered=MACD_ORDER),
     Function("macd_signal", MACD_ARGS, "float", "signal line: ema(macd, signal)",
              "crosses_above(macd(close, 12, 26, 9), macd_signal(close, 12, 26, 9))",
              lambda s: _macd_slow(s) + _i(s, "signal") - 2,
              lambda s: ema_memory(_macd_slow(s)) + ema_memory(s["signal"]), oracle="TA-Lib MACD (macdsignal)",
-             kernel="smoothing:macd_signal_nb", category="averages and oscillators"),
+             kernel="smoothing:macd_signal_nb", category="averages and oscillators", ordered=MACD_ORDER),
     Function("macd_hist", MACD_ARGS, "float", "MACD histogram: macd - macd_signal", "macd_hist(close, 12, 26, 9) > 0",
              lambda s: _macd_slow(s) + _i(s, "signal") - 2,
              lambda s: ema_memory(_macd_slow(s)) + ema_memory(s["signal"]), oracle="TA-Lib MACD (macdhist)",
-             kernel="smoothing:macd_hist_nb", category="averages and oscillators"),
+             kernel="smoothing:macd_hist_nb", category="averages and oscillators", ordered=MACD_ORDER),
     Function("roc", (X, N), "float", "rate of change in percent: (x / x[n] - 1) * 100", "roc(close, 10) > 5",
              _n, oracle="TA-Lib ROC", kernel="oscillators:roc_nb", category="averages and oscillators"),
     Function("mom", (X, N), "float", "momentum: x - x[n]", "mom(close, 10) > 0", _n, oracle="TA-Lib MOM",

@@ -43,7 +43,7 @@ def compare_strategies(store: Any, timeframe: str = "all", *, now: Any = None,
         a_n, h_n = v["actual_trades"], v["hypothetical_trades"]
         rows.append({
             "strategy_id": rec.id, "name": rec.name, "version": rec.version, "status": rec.status,
-            "timeframe": rec.definition.get("timeframe", "medium_term"), "signals": v["signals_generated"],
+            "timeframe": rec.definition.get("timeframe"), "signals": v["signals_generated"],
             "acted": v["signals_acted_on"], "actual_trades": a_n, "actual_open": v["actual_open"],
             "win_rate": 100.0 * v["actual_wins"] / a_n if a_n else None,
             "actual_return_pct": v["actual_return_pct"] if a_n or v["actual_open"] else None,

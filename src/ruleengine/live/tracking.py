@@ -130,7 +130,7 @@ def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, pr
                          "entry_price": float(t.entry_price), "exit_time": _iso(t.exit_time),
                          "exit_price": float(t.exit_price), "exit_reason": None if open_ else t.exit_reason,
                          "return_pct": float(t.pnl_pct), "bars_held": int(t.exit_bar - t.entry_bar),
-                         "mark": mark, "risk": {k: v for k, v in risk.__dict__.items() if k != "defaults_used"}}
+                         "mark": mark, "risk": risk.to_dict()}
     tracked_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
     for v in out.values():
         v["tracked_at"] = tracked_at

@@ -157,7 +157,8 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         "",
         "# The strategy document",
         "",
-        "- `name`, `description`, `timeframe` (short_term | medium_term | long_term: drives risk defaults);",
+        ("- `name`, `description`, `timeframe` (short_term | medium_term | long_term: fills the exits `risk` "
+         "leaves null with the defaults below; null: no default exits);"),
         ("- `data`: the data slots (DATA_SCHEMA): each has a `name`, a `kind`, a `frequency`, the `columns` "
          "used and a `description`; `provider` null unless the user names one. Slots never name symbols;"),
         ("- `params`: tunable values (PARAM_SCHEMA): `name`, `type` (int | float | bool | enum), `default`, "
@@ -165,7 +166,8 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          f"{builtins};"),
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
         ("- `risk`: stop_loss_pct, take_profit_pct, trailing_stop_pct, max_hold_days, max_hold_bars, "
-         "position_size_pct, fees_pct, slippage_pct (percent numbers; null = the timeframe default / off);"),
+         "position_size_pct, fees_pct, slippage_pct (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
+         "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",
@@ -211,7 +213,7 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "default, bounds and a description; fixed conventions (RSI 14) may stay constants."),
         "- Declare only the data slots and columns the conditions use; use the kinds above, nothing else.",
         ("- Set realistic risk parameters for the timeframe. Use the user's numbers when given (\"7% stop\" -> "
-         "stop_loss_pct 7); otherwise these defaults apply:"),
+         "stop_loss_pct 7; \"no stop\" -> stop_loss_pct \"off\"); exits left null take these defaults of the timeframe:"),
         *_risk_defaults(),
         ("- Symbols (tickers) never go into the document: they were taken out of the request (shown as "
          "`<symbol 1>`, ...) and are given when the strategy runs. One price slot (`prices`) runs the same rules "

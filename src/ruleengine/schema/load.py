@@ -43,6 +43,22 @@ def load_document(obj: StrategyInput) -> LoadedStrategy:
     return LoadedStrategy(strategy, doc)
 
 
+def document_warnings(strategy: TradingStrategy, doc: Loaded | None = None) -> list[Diagnostic]:
+    """Warnings about a valid document: risk percentages that look like fractions (S114).
+
+    ``stop_loss_pct: 0.07`` is a 0.07 % stop, almost always meant as 7 %.
+    """
+    out: list[Diagnostic] = []
+    for name, v in strategy.risk.fraction_warnings():
+        path = ("risk", name)
+        pct = round(v * 100, 6)
+        out.append(Diagnostic("S114", f"{name} {v:g} means {v:g} %, not {pct:g} %",
+                              doc.span_of(path) if doc is not None else None, fmt_path(path),
+                              f"did you mean {pct:g} %? percentages are written in percent: {name}: {pct:g}",
+                              severity="warning"))
+    return out
+
+
 _TYPE_CODES = {
     "extra_forbidden": "S101",
     "missing": "S102",

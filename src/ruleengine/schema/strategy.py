@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,8 @@ EXECUTION_PRICES = ["open", "close"]
 RESERVED_NAMES = {"and", "or", "not", "true", "false", "True", "False"}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SYMBOL_KEYS = {"symbol", "symbols", "ticker", "tickers"}
+#: conditions in one entry or exit block (a strategy needs a handful; checking each costs ~0.2 ms)
+MAX_CONDITIONS = 1_000
 
 
 def _err(code: str, message: str, hint: str | None = None) -> PydanticCustomError:
@@ -149,6 +152,11 @@ class Param(_Closed):
     @model_validator(mode="after")
     def _consistent(self) -> Param:
         t, d = self.type, self.default
+        for what, v in (("default", d), ("min", self.min), ("max", self.max)):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise _err("S115", f"{what} of a parameter must be a finite number, got {v}",
+                           "a NaN or infinite bound or default makes every comparison false (the strategy would "
+                           "never trade): give a number, or leave the bound out")
         if t in ("int", "float"):
             if self.values is not None:
                 raise _err("S104", "'values' is only for enum parameters", "remove it or use type: enum")
@@ -235,6 +243,13 @@ class StructuredCondition(_Closed):
         op, v = self.operator, self.value
         if op == "between" and not (isinstance(v, list) and len(v) == 2):
             raise _err("S112", "'between' needs a list of two bounds", "e.g. value: [20, 80]")
+        if op == "between" and all(isinstance(b, (int, float)) for b in v) and v[0] > v[1]:
+            raise _err("S116", f"'between' bounds are reversed: [{v[0]}, {v[1]}] holds for no value",
+                       f"write the lower bound first: [{v[1]}, {v[0]}]")
+        for b in (v if isinstance(v, list) else [v]):
+            if isinstance(b, float) and not math.isfinite(b):
+                raise _err("S115", f"value must be a finite number, got {b}",
+                           "a comparison with NaN is always false; give a number")
         if op == "in" and not (isinstance(v, list) and len(v) >= 1):
             raise _err("S112", "'in' needs a non-empty list of values", "e.g. value: [1, 2, 3]")
         if op not in ("between", "in") and isinstance(v, list):
@@ -270,21 +285,105 @@ class ConditionGroup(_Closed):
         if not v:
             raise _err("S107", "the condition list is empty",
                        "add at least one condition, or remove the block")
+        if len(v) > MAX_CONDITIONS:
+            raise _err("S113", f"{len(v):,} conditions in one block (limit {MAX_CONDITIONS:,})",
+                       "combine them with parameters or functions; a strategy needs a handful of conditions")
         return v
 
 
 # ---------------------------------------------------------------------------------------------- risk
-class RiskParameters(_Closed):
-    """Risk settings; absent values take the timeframe defaults at backtest time."""
+#: the value that switches an exit off (YAML `false` and the word `none` mean the same)
+OFF = "off"
+_OFF_WORDS = {"off", "none"}
+#: 100 years: longer is a mistake, and the time stop's arithmetic stays far from int64 nanoseconds
+MAX_HOLD_DAYS = 36_500
+MAX_HOLD_BARS = 100_000_000
+#: exit fields: (lower bound, exclusive?, upper bound or None, whole number?, example)
+EXIT_BOUNDS: dict[str, tuple[float, bool, float | None, bool, str]] = {
+    "stop_loss_pct": (0.0, True, 100.0, False, "5"),
+    "take_profit_pct": (0.0, True, None, False, "10"),
+    "trailing_stop_pct": (0.0, True, 100.0, False, "8"),
+    "max_hold_days": (1.0, False, float(MAX_HOLD_DAYS), True, "60"),
+    "max_hold_bars": (1.0, False, float(MAX_HOLD_BARS), True, "20"),
+}
+#: percentages an author may write as a fraction by mistake (0.07 for 7 %); fees of 0.1 % are normal
+FRACTION_PRONE = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "position_size_pct")
 
-    stop_loss_pct: float | None = Field(None, gt=0, lt=100, description="exit when price falls this % below entry")
-    take_profit_pct: float | None = Field(None, gt=0, description="exit when price rises this % above entry")
-    trailing_stop_pct: float | None = Field(None, gt=0, lt=100, description="exit this % below the highest price since entry")
-    max_hold_days: int | None = Field(None, ge=1, description="exit after this many calendar days")
-    max_hold_bars: int | None = Field(None, ge=1, description="exit after this many bars")
+
+def exit_value(name: str, value: Any) -> float | int | str | None:
+    """An exit setting: a number within its bounds, `OFF`, or None ("not given").
+
+    Raises `PydanticCustomError` (S103 / S104 / S117) for anything else.
+    """
+    if value is None:
+        return None
+    if value is False or (isinstance(value, str) and value.strip().lower() in _OFF_WORDS):
+        return OFF
+    lo, lo_open, hi, integer, example = EXIT_BOUNDS[name]
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _err("S103", f"{name} must be a number or off, got {value!r}",
+                       f"e.g. {name}: {example}, or {name}: off to have no such exit") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _err("S103", f"{name} must be a number or off, got {value!r}",
+                   f"e.g. {name}: {example}, or {name}: off to have no such exit")
+    v = float(value)
+    if v == 0:
+        raise _err("S117", f"{name} 0 is not an exit", f"write {name}: off to have no such exit")
+    if integer and not (math.isfinite(v) and v.is_integer()):
+        raise _err("S103", f"{name} must be a whole number, got {value!r}", f"e.g. {name}: {example}")
+    below = v <= lo if lo_open else v < lo
+    if below or not math.isfinite(v) or (hi is not None and (v > hi if integer else v >= hi)):
+        lo_s = f"{'>' if lo_open else '>='} {lo:g}"
+        hi_s = "" if hi is None else f" and {'<=' if integer else '<'} {hi:,.0f}"
+        why = " (100 years)" if name == "max_hold_days" else "" if integer else " (percent: 5 means 5 %)"
+        raise _err("S104", f"{name} must be {lo_s}{hi_s}, got {value!r}", f"use a value {lo_s}{hi_s}{why}")
+    return int(v) if integer else v
+
+
+def _exit_field(name: str, description: str) -> Any:
+    lo, lo_open, hi, integer, _ = EXIT_BOUNDS[name]
+    number: dict[str, Any] = {"type": "integer" if integer else "number",
+                              "exclusiveMinimum" if lo_open else "minimum": int(lo)}  # bounds are whole numbers
+    if hi is not None:
+        number["maximum" if integer else "exclusiveMaximum"] = int(hi)
+    schema = {"anyOf": [number, {"type": "string", "enum": [OFF]}, {"type": "null"}],
+              "description": description + "; off: no such exit; null: not given (the timeframe's default "
+                                           "if it has one)"}
+    return Annotated[float | int | str | None, BeforeValidator(lambda v: exit_value(name, v)),
+                     WithJsonSchema(schema)]
+
+
+StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry")
+TakeProfit = _exit_field("take_profit_pct", "exit when price rises this % above entry")
+TrailingStop = _exit_field("trailing_stop_pct", "exit this % below the highest price since entry")
+MaxHoldDays = _exit_field("max_hold_days", "exit after this many calendar days")
+MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
+
+
+class RiskParameters(_Closed):
+    """Risk settings. Exits: a number, `off`, or absent; absent exits take the timeframe's defaults if the
+    document has a timeframe (see `ruleengine.backtesting.risk.resolve_risk`), else there is no such exit."""
+
+    stop_loss_pct: StopLoss = None
+    take_profit_pct: TakeProfit = None
+    trailing_stop_pct: TrailingStop = None
+    max_hold_days: MaxHoldDays = None
+    max_hold_bars: MaxHoldBars = None
     position_size_pct: float | None = Field(None, gt=0, le=100, description="% of equity per position")
     fees_pct: float | None = Field(None, ge=0, lt=100, description="fees per order, % of its value")
     slippage_pct: float | None = Field(None, ge=0, lt=100, description="slippage per order, % of price")
+
+    def fraction_warnings(self) -> list[tuple[str, float]]:
+        """The percentages below 1 that look like a fraction (0.07 meant as 7 %): (field, value)."""
+        out = []
+        for name in FRACTION_PRONE:
+            v = getattr(self, name)
+            if isinstance(v, (int, float)) and 0 < v < 1:
+                out.append((name, float(v)))
+        return out
 
 
 # ---------------------------------------------------------------------------------------------- strategy
@@ -310,7 +409,9 @@ class TradingStrategy(_Closed):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    timeframe: Timeframe = "medium_term"
+    timeframe: Timeframe | None = Field(
+        None, description="short_term | medium_term | long_term: fills the exits the risk block leaves out "
+                          "with seed 003's defaults (and says so in every result); absent: no default exits")
     data: Annotated[dict[str, DataSlot], BeforeValidator(_named_list_to_dict)] = Field(min_length=1)
     params: Annotated[dict[str, Param], BeforeValidator(_named_list_to_dict)] = Field(
         default_factory=dict, validate_default=True)
