@@ -32,8 +32,8 @@ def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML o
              as_json: bool = typer.Option(False, "--json", help="print diagnostics as a JSON list")) -> None:
     """Check strategy documents: exit 0 when all are valid, 1 with the diagnostics otherwise."""
     from .api import validate as validate_doc
-    from .errors import render
-    from .source import SourceText
+    from .errors import RuleEngineError, render
+    from .source import SourceText, read_source
 
     all_diags: list[dict[str, Any]] = []
     failed = False
@@ -49,9 +49,9 @@ def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML o
             all_diags += [d.to_dict() | {"file": d.span.file if d.span and d.span.file else f} for d in diags]
             continue
         if diags:
-            try:
-                text = Path(f).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):  # already reported as R101
+            try:  # the same guarded read as validate's: never a FIFO, a device or an oversized file
+                text = read_source(Path(f)).text
+            except RuleEngineError:  # already reported (R101, R106, R114)
                 text = ""
             sys.stdout.write(render(diags, SourceText(text, f)))
         else:

@@ -7,7 +7,7 @@ in order of cost, each before the step it protects:
 1. `check_file` (before opening): regular files only, at most `MAX_DOCUMENT_BYTES`; the file is opened
    non-blocking and read with a byte cap, so a FIFO, `/dev/zero` or a file that grows cannot hang or flood us.
 2. `check_text`: the same byte limit for inline text.
-3. `scan_yaml_events` (before composing): nesting depth, number of aliases, tags other than the core
+3. `scan_yaml_events` (before composing): nesting depth, number of values and of aliases, tags other than the core
    schema's (``!foo``, ``!!python/...``). The event stream is linear in the text, so this pass is bounded.
 4. `check_yaml_graph` (before constructing): recursive aliases and the size of the document once every
    alias is expanded (a 342-byte "billion laughs" expands to 10^9 nodes); computed on the composed graph
@@ -37,8 +37,9 @@ MAX_DOCUMENT_BYTES = 1_000_000
 MAX_DEPTH = 50
 #: alias uses (``*name``) in one document
 MAX_ALIASES = 100
-#: mappings, lists and scalars once every alias is expanded
-MAX_NODES = 200_000
+#: mappings, lists and scalars, as written and once every alias is expanded (1,000 structured conditions
+#: are about 7,000)
+MAX_NODES = 20_000
 #: digits of an integer (int64 has 19; Python refuses to convert more than 4,300)
 MAX_INT_DIGITS = 40
 
@@ -107,10 +108,17 @@ def _not_regular(path: str, mode: int) -> RuleEngineError:
 
 
 def scan_yaml_events(text: str, loader: Any, origin: str | None) -> None:
-    """Nesting depth, alias count and tags, from the parser's event stream (nothing is built)."""
+    """Nesting depth, number of values, alias count and tags, from the parser's event stream (nothing is built)."""
     depth = 0
     aliases = 0
+    nodes = 0
     for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.ScalarEvent)):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise _fail("R109", f"the document has more than {MAX_NODES:,} values",
+                            "a strategy needs a few hundred values: use parameters instead of repeated conditions",
+                            _at(event.start_mark, origin))
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
