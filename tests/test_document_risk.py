@@ -16,6 +16,8 @@ from ruleengine.compile.compiled import compile_strategy
 from ruleengine.errors import RuleEngineError
 
 BASE = 'name: t\ndata: {prices: {kind: ohlcv}}\nentry: ["close > sma(close, 5)"]\nexit: ["close < sma(close, 50)"]\n'
+OVERLAPPING = ("params:\n  f: {type: int, min: 2, max: 50, default: 12}\n"
+               "  s: {type: int, min: 10, max: 99, default: 26}\n")
 EXITS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_days", "max_hold_bars")
 
 
@@ -150,8 +152,7 @@ def test_swapped_macd_windows_are_an_error_at_the_place() -> None:
 
 
 def test_overlapping_macd_bounds_warn_with_a_sweep_constraint() -> None:
-    doc = (BASE.replace("close > sma(close, 5)", 'macd(close, f, s, 9) > 0')
-           + "params:\n  f: {type: int, min: 2, max: 50, default: 12}\n  s: {type: int, min: 10, max: 99, default: 26}\n")
+    doc = BASE.replace("close > sma(close, 5)", "macd(close, f, s, 9) > 0") + OVERLAPPING
     (d,) = validate(doc)
     assert (d.code, d.severity) == ("C116", "warning") and "--constraint 'f < s'" in d.hint
     compiled = compile_strategy(doc)  # a warning: the strategy still compiles
@@ -165,8 +166,7 @@ def test_swapped_macd_values_in_a_sweep_grid_are_refused() -> None:
     from ruleengine.compile.grid_plan import build_grid_plan  # the sweep's planner
     from ruleengine.compile.template import lower_templates
 
-    doc = (BASE.replace("close > sma(close, 5)", 'macd(close, f, s, 9) > 0')
-           + "params:\n  f: {type: int, min: 2, max: 50, default: 12}\n  s: {type: int, min: 10, max: 99, default: 26}\n")
+    doc = BASE.replace("close > sma(close, 5)", "macd(close, f, s, 9) > 0") + OVERLAPPING
     compiled = compile_strategy(doc)
     with pytest.raises(RuleEngineError) as exc:
         build_grid_plan(lower_templates(compiled.analysis), [{"f": 12, "s": 26, "execution_frequency": "1Day",

@@ -18,11 +18,11 @@ import yaml
 
 from .errors import Diagnostic, RuleEngineError, Span
 from .source_guard import (
-    MAX_DEPTH,
     check_int_digits,
     check_json_text,
     check_text,
     check_yaml_graph,
+    over_limit,
     read_regular_file,
     scan_yaml_events,
 )
@@ -189,9 +189,7 @@ def parse_document(source: SourceText) -> Loaded:
             if mark is not None else None
         problem = exc.problem or exc.context or "malformed document"
         if "maximum nesting depth" in problem:  # libyaml's own limit (1,000), above ours
-            raise RuleEngineError([Diagnostic("R107", f"the document nests more than {MAX_DEPTH} levels deep",
-                                              span, hint="a strategy needs a handful of levels: flatten the "
-                                                         "lists and mappings")], source) from None
+            raise RuleEngineError(over_limit("R107", span).diagnostics, source) from None
         hint = "check indentation and that every 'key: value' pair has a space after the colon"
         if mark is not None and _tab_at(source.text, mark.line, mark.column):
             hint = "YAML does not allow tabs for indentation; use spaces"

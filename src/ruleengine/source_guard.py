@@ -107,32 +107,36 @@ def _not_regular(path: str, mode: int) -> RuleEngineError:
                  "give the path of a .yaml or .json file (strategies are read from regular files only)")
 
 
+#: code -> (limit, message, hint) of the counted limits
+_LIMITS: dict[str, tuple[int, str, str]] = {
+    "R107": (MAX_DEPTH, "the document nests more than {:,} levels deep",
+             "a strategy needs a handful of levels: flatten the lists and mappings"),
+    "R108": (MAX_ALIASES, "the document uses more than {:,} aliases",
+             "write the values out instead of repeating anchors (*name)"),
+    "R109": (MAX_NODES, "the document has more than {:,} values",
+             "a strategy needs a few hundred values: use parameters, not repeated conditions or anchors (*name)"),
+}
+
+
+def over_limit(code: str, span: Span | None, how: str = "") -> RuleEngineError:
+    """The error of a counted limit (R107 nesting, R108 aliases, R109 values); `how` says e.g. "through aliases"."""
+    limit, message, hint = _LIMITS[code]
+    return _fail(code, message.format(limit) + (f" ({how})" if how else ""), hint, span)
+
+
 def scan_yaml_events(text: str, loader: Any, origin: str | None) -> None:
     """Nesting depth, number of values, alias count and tags, from the parser's event stream (nothing is built)."""
-    depth = 0
-    aliases = 0
-    nodes = 0
+    counts = {"R107": 0, "R108": 0, "R109": 0}  # depth, aliases, values
     for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.ScalarEvent)):
-            nodes += 1
-            if nodes > MAX_NODES:
-                raise _fail("R109", f"the document has more than {MAX_NODES:,} values",
-                            "a strategy needs a few hundred values: use parameters instead of repeated conditions",
-                            _at(event.start_mark, origin))
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _fail("R107", f"the document nests more than {MAX_DEPTH} levels deep",
-                            "a strategy needs a handful of levels: flatten the lists and mappings",
-                            _at(event.start_mark, origin))
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-        elif isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                raise _fail("R108", f"the document uses more than {MAX_ALIASES} aliases",
-                            "write the values out instead of repeating anchors (*name)",
-                            _at(event.start_mark, origin))
+        opens = isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            counts["R107"] -= 1
+        for code, counted in (("R107", opens), ("R108", isinstance(event, yaml.AliasEvent)),
+                              ("R109", opens or isinstance(event, yaml.ScalarEvent))):
+            if counted:
+                counts[code] += 1
+                if counts[code] > _LIMITS[code][0]:
+                    raise over_limit(code, _at(event.start_mark, origin))
         tag = getattr(event, "tag", None)
         if tag is not None and tag not in _CORE_TAGS:
             shown = tag.replace("tag:yaml.org,2002:", "!!")
@@ -159,14 +163,9 @@ def check_yaml_graph(root: yaml.Node, origin: str | None) -> None:
             on_path.discard(key)
             size[key] = min(1 + sum(size[id(c)] for c in children), MAX_NODES + 1)
             depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
-            if size[key] > MAX_NODES:
-                raise _fail("R109", f"the document expands to more than {MAX_NODES:,} values (through aliases)",
-                            "write the values out instead of nesting anchors (*name) inside each other",
-                            _at(node.start_mark, origin))
-            if depth[key] > MAX_DEPTH:
-                raise _fail("R107", f"the document nests more than {MAX_DEPTH} levels deep (through aliases)",
-                            "a strategy needs a handful of levels: flatten the lists and mappings",
-                            _at(node.start_mark, origin))
+            for code, value in (("R109", size[key]), ("R107", depth[key])):
+                if value > _LIMITS[code][0]:
+                    raise over_limit(code, _at(node.start_mark, origin), "through aliases")
             continue
         if key in size:
             continue
@@ -199,9 +198,7 @@ def check_json_text(text: str, origin: str | None) -> None:
     for ch in re.findall(r"[\[\]{}]", brackets):
         depth += 1 if ch in "[{" else -1
         if depth > MAX_DEPTH:
-            raise _fail("R107", f"the document nests more than {MAX_DEPTH} levels deep",
-                        "a strategy needs a handful of levels: flatten the lists and objects",
-                        Span(1, 1, 1, 2, origin))
+            raise over_limit("R107", Span(1, 1, 1, 2, origin))
 
 
 def check_int_digits(digits: str, span: Span | None) -> Diagnostic | None:

@@ -213,7 +213,8 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "default, bounds and a description; fixed conventions (RSI 14) may stay constants."),
         "- Declare only the data slots and columns the conditions use; use the kinds above, nothing else.",
         ("- Set realistic risk parameters for the timeframe. Use the user's numbers when given (\"7% stop\" -> "
-         "stop_loss_pct 7; \"no stop\" -> stop_loss_pct \"off\"); exits left null take these defaults of the timeframe:"),
+         "stop_loss_pct 7; \"no stop\" -> stop_loss_pct \"off\"); exits left null take these defaults of the "
+         "timeframe:"),
         *_risk_defaults(),
         ("- Symbols (tickers) never go into the document: they were taken out of the request (shown as "
          "`<symbol 1>`, ...) and are given when the strategy runs. One price slot (`prices`) runs the same rules "
