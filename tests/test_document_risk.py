@@ -214,3 +214,13 @@ def test_json_file_is_parsed_as_json(tmp_path: Path) -> None:
     f.write_text('{"name": "t", "data": {"prices": {}}, "entry": ["close > 1"], "risk": {"stop_loss_pct": NaN}}',
                  encoding="utf-8")
     assert [d.code for d in validate(str(f))] == ["R102"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_run_values_are_rejected(value: float) -> None:
+    from ruleengine.compile.params import expand
+
+    s = load_strategy(BASE + "params:\n  p: {type: float, default: 1}\n")
+    with pytest.raises(RuleEngineError) as exc:
+        expand(s.params, {"p": value})
+    assert exc.value.diagnostics[0].code == "D103" and "finite" in exc.value.diagnostics[0].message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -89,6 +90,8 @@ def check_value(name: str, p: Param, value: Any) -> Any | Diagnostic:
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_numpy_number(value):
         return Diagnostic("D103", f"parameter '{name}' is a number, got {value!r}", path=path)
     number = float(value)
+    if not math.isfinite(number):  # NaN compares false everywhere: the strategy would silently never trade
+        return Diagnostic("D103", f"parameter '{name}' must be a finite number, got {value!r}", path=path)
     if p.type == "int":
         if not number.is_integer():
             return Diagnostic("D103", f"parameter '{name}' is a whole number, got {value!r}", path=path)
