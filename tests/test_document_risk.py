@@ -224,3 +224,16 @@ def test_non_finite_run_values_are_rejected(value: float) -> None:
     with pytest.raises(RuleEngineError) as exc:
         expand(s.params, {"p": value})
     assert exc.value.diagnostics[0].code == "D103" and "finite" in exc.value.diagnostics[0].message
+
+
+@pytest.mark.realdata
+def test_sweep_names_the_timeframe_defaults(shared_data: Path) -> None:
+    from ruleengine.sweeping.engine import sweep
+
+    doc = BASE.replace("sma(close, 5)", "sma(close, n)") + "timeframe: long_term\n" \
+        + "params:\n  n: {type: int, min: 2, max: 50, default: 5}\n"
+    res = sweep(doc, "SPY", "2014-01-01", "2016-12-30", grid={"n": [5, 10]}, data=str(shared_data))
+    payload = json.loads(res.to_json())
+    assert payload["risk"]["notes"] == ["stop_loss_pct 15 (from timeframe long_term)",
+                                        "take_profit_pct 50 (from timeframe long_term)",
+                                        "max_hold_days 180 (from timeframe long_term)"]

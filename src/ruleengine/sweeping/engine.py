@@ -163,7 +163,8 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
             warnings=[w.to_dict() for w in _summary(warnings, md)], grid=axes, constraints=list(constraints),
             combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
-            context=context, memory_estimate_mb=estimate / 2**20, memory_limit_mb=limit / 2**20)
+            context=context, memory_estimate_mb=estimate / 2**20, memory_limit_mb=limit / 2**20,
+            risk=_base_risk(strat, fixed))
         first = result.by_combination if len(keep) > 1 else table
         result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
         result.elapsed = time.perf_counter() - t0
@@ -443,11 +444,16 @@ def _fixed(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _constraint_values(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
-    """Values constraints may read besides the swept names: defaults, the resolved risk, fixed values."""
+def _base_risk(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """The risk every combination starts from: the document's, the fixed overrides, the timeframe's defaults."""
     from ..backtesting.risk import resolve_risk
 
-    risk = resolve_risk(strat, {k: v for k, v in fixed.items() if k in _FILL}).to_dict()
+    return resolve_risk(strat, {k: v for k, v in fixed.items() if k in _FILL}).to_dict()
+
+
+def _constraint_values(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """Values constraints may read besides the swept names: defaults, the resolved risk, fixed values."""
+    risk = _base_risk(strat, fixed)
     return {**strat.default_params(), **{k: risk[k] for k in RISK_AXES}, **fixed}
 
 

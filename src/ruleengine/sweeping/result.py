@@ -64,6 +64,9 @@ class SweepResult:
     #: the grid-dependent memory estimated before the run and its limit (`ruleengine.sweeping.budget`)
     memory_estimate_mb: float = 0.0
     memory_limit_mb: float = 0.0
+    #: the resolved risk of the fixed values (`RiskSpec.to_dict`: its ``notes`` name the exits filled from the
+    #: timeframe); a swept risk axis overrides its field per combination
+    risk: dict[str, Any] = field(default_factory=dict)
     #: how `detail` reaches the data again: strategy, {label: run}, start, end, provider, data
     context: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -137,7 +140,7 @@ class SweepResult:
             "constraints": list(self.constraints), "fixed": {k: _plain(v, k) for k, v in self.fixed.items()},
             "frequency": self.frequency, "init_cash": self.init_cash,
             "memory": {"estimate_mb": round(self.memory_estimate_mb, 1), "limit_mb": round(self.memory_limit_mb, 1)},
-            "rows": self.rows(n),
+            "risk": dict(self.risk), "rows": self.rows(n),
             "warnings": list(self.warnings),
         }
 
