@@ -189,7 +189,8 @@ def _number(field: str, value: Any) -> float | int | None:
         lo_s = f"{'>=' if lo_inc else '>'} {lo:g}"
         hi_s = "" if math.isinf(hi) else f" and {'<=' if hi_inc else '<'} {hi:g}"
         unit = "" if integer else " (percent: 5 means 5 %)"
-        raise _err(field, f"{field} must be {lo_s}{hi_s}, got {raw!r}", f"use a value {lo_s}{hi_s}{unit}")
+        off = f", or {field}=off for no such exit" if field in _OPTIONAL else ""
+        raise _err(field, f"{field} must be {lo_s}{hi_s}, got {raw!r}", f"use a value {lo_s}{hi_s}{unit}{off}")
     return int(v) if integer else v
 
 
