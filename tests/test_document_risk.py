@@ -237,3 +237,10 @@ def test_sweep_names_the_timeframe_defaults(shared_data: Path) -> None:
     assert payload["risk"]["notes"] == ["stop_loss_pct 15 (from timeframe long_term)",
                                         "take_profit_pct 50 (from timeframe long_term)",
                                         "max_hold_days 180 (from timeframe long_term)"]
+
+
+def test_explain_says_there_is_no_timeframe() -> None:
+    from ruleengine.compile.explain import explain_text
+
+    assert "(no timeframe: no default exits)" in explain_text(compile_strategy(BASE)).splitlines()[0]
+    assert "(short_term)" in explain_text(compile_strategy(BASE + "timeframe: short_term\n")).splitlines()[0]

@@ -64,7 +64,7 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
 
 def explain_text(compiled: CompiledStrategy) -> str:
     d = explain_dict(compiled)
-    lines = [f"{d['name']}  ({d['timeframe']})"]
+    lines = [f"{d['name']}  ({d['timeframe'] or 'no timeframe: no default exits'})"]
     if d["description"]:
         lines.append(f"  {d['description']}")
     lines.append("data:")

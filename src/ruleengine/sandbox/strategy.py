@@ -240,7 +240,8 @@ class CodeStrategy:
 
     def explain_text(self) -> str:
         d = self.explain_dict()
-        lines = [f"{d['name']}  ({d['timeframe']}, code strategy: generate_signals runs in the sandbox)"]
+        lines = [f"{d['name']}  ({d['timeframe'] or 'no timeframe: no default exits'}, code strategy: "
+                 "generate_signals runs in the sandbox)"]
         if d["description"]:
             lines.append(f"  {d['description']}")
         lines.append("data (each call of generate_signals gets these columns of one run):")
