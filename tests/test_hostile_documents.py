@@ -118,3 +118,11 @@ def test_cli_validate_of_a_fifo_or_device_is_r114(fifo: Path, target: str) -> No
     proc = run_cli(["validate", "--json", path], seconds=60, megabytes=2048)
     assert_structured(proc)
     assert "R114" in json.dumps(json.loads(proc.stdout))
+
+
+def test_a_dict_with_200000_conditions_is_capped() -> None:
+    """Python and agent callers pass dicts: the condition cap holds there too, before any expression is parsed."""
+    doc = {"name": "x", "data": {"prices": {}}, "entry": {"conditions": ["close > 1"] * 200_000}}
+    with within(10, 256):
+        diags = validate(doc)
+    assert [d.code for d in diags] == ["S113"] and "1,000" in diags[0].message
