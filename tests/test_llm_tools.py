@@ -116,14 +116,16 @@ def test_every_tool_through_call(env: OpenAIServer) -> None:
     # backtests and sweeps never call the model: other symbols / parameter values are just arguments
     bt = ok(tools.call("backtest_strategy", {"strategy_id": sid, "start_date": "2015-01-01",
                                              "end_date": "2018-12-31"}))
-    assert bt["runs"][0]["label"] == "QQQ" and bt["run_id"] == 1 and bt["synthetic"] is True
+    # synthetic data (issue 13): said so, and never stored next to real-data runs
+    assert bt["runs"][0]["label"] == "QQQ" and bt["run_id"] is None and bt["synthetic"] is True
+    assert "L117" in [w["code"] for w in bt["warnings"]]
     assert bt["period"] == {"start": "2015-01-02", "end": "2018-12-31", "frequency": "1Day"}
     assert [w["code"] for w in bt["warnings"]].count("L111") == 1  # written by gpt-4o-mini (cutoff 2023-10)
     assert bt["provenance"]["init_cash"] == 100_000
     bt2 = ok(tools.call("backtest_strategy", json.dumps({
         "strategy_id": sid, "symbols": "SPY,IWM", "start_date": "2015-01-01", "end_date": "2018-12-31",
         "initial_capital": 5000, "params": [{"name": "fast", "value": 20}, {"name": "stop_loss_pct", "value": 4}]})))
-    assert [r["label"] for r in bt2["runs"]] in (["SPY", "IWM"], ["IWM", "SPY"]) and bt2["run_id"] == 2
+    assert [r["label"] for r in bt2["runs"]] in (["SPY", "IWM"], ["IWM", "SPY"]) and bt2["run_id"] is None
     assert bt2["runs"][0]["params"]["fast"] == 20 and bt2["risk"]["stop_loss_pct"] == 4
     inline = ok(tools.call("backtest_strategy", {"strategy": GOLDEN_CROSS, "symbols": "SPY",
                                                  "start_date": "2016-01-01", "end_date": "2016-12-31"}))
@@ -131,15 +133,16 @@ def test_every_tool_through_call(env: OpenAIServer) -> None:
     assert "L111" not in [w["code"] for w in inline["warnings"]]  # not written by a model we know
     assert env.count() == 1
 
-    signals = ok(tools.call("get_strategy_signals", {"strategy_id": sid, "min_confidence": 0,
-                                                     "asof": "2018-12-31"}))
-    assert signals["symbols"] == "QQQ" and signals["bar_time"].startswith("2018-12-31")
+    # live signals need real data: on the sample provider they are a clear error, and nothing is stored
+    err = error(tools.call("get_strategy_signals", {"strategy_id": sid, "min_confidence": 0,
+                                                    "asof": "2018-12-31"}), "L116", "data_fetch_error")
+    assert "RULEENGINE_DATA" in err["details"][0]["hint"]
     from ruleengine.store import open_store
 
-    assert len(open_store().list_signals(sid)) == len(signals["signals"])
+    assert open_store().list_signals(sid) == []
 
     board = ok(tools.call("compare_strategies", {"timeframe": None}))
-    assert board["timeframe"] == "all" and [s["strategy_id"] for s in board["strategies"]] == [sid]
+    assert board["timeframe"] == "all"
 
     refined_doc = copy.deepcopy(example_wire())
     refined_doc["name"] = "GC"
@@ -168,6 +171,7 @@ def test_every_tool_through_call(env: OpenAIServer) -> None:
                                                "grid": ["fast=10,20", "slow=50,100"], "constraints": ["fast < slow"],
                                                "start_date": "2014-01-01", "end_date": "2018-12-31", "top": 3}))
     assert swept["n_trials"] == 4 and len(swept["rows"]) == 3 and swept["metric"] == "sharpe_ratio"
+    assert swept["synthetic"] is True
 
     caps = ok(tools.call("list_capabilities", None))
     assert [f["name"] for f in caps["functions"]] == list(FUNCTIONS)
@@ -176,6 +180,30 @@ def test_every_tool_through_call(env: OpenAIServer) -> None:
     assert [t["name"] for t in caps["tools"] if t["calls_model"]] == ["create_trading_strategy", "refine_strategy"]
     assert caps["llm"] == {"model": "gpt-4o-mini", "configured": True}
     assert env.count() == 2  # only create and refine reached the model
+
+
+@pytest.mark.realdata
+def test_real_data_runs_are_stored_and_signals_served(env: OpenAIServer, shared_data: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With real data configured, backtests are stored, results say synthetic: false and signals are served."""
+    monkeypatch.delenv("RULEENGINE_PROVIDER")
+    monkeypatch.setenv("RULEENGINE_DATA", str(shared_data))
+    from ruleengine.store import open_store
+
+    sid = open_store().add_strategy(ruleengine.load_strategy(GOLDEN_CROSS), universe="SPY").id
+    bt = ok(tools.call("backtest_strategy", {"strategy_id": sid, "start_date": "2016-01-01",
+                                             "end_date": "2017-12-29"}))
+    assert bt["synthetic"] is False and bt["run_id"] == 1 and "L117" not in [w["code"] for w in bt["warnings"]]
+    swept = ok(tools.call("sweep_parameters", {"strategy_id": sid, "grid": ["fast=10,20"],
+                                               "start_date": "2016-01-01", "end_date": "2017-12-29"}))
+    assert swept["synthetic"] is False
+    signals = ok(tools.call("get_strategy_signals", {"strategy_id": sid, "min_confidence": 0,
+                                                     "asof": "2017-12-29"}))
+    assert signals["synthetic"] is False and signals["symbols"] == "SPY"
+    assert signals["bar_time"].startswith("2017-12-29")
+    assert len(open_store().list_signals(sid)) == len(signals["signals"])
+    # an explicit request for the sample provider is refused before any work
+    error(tools.call("get_strategy_signals", {"strategy_id": sid, "provider": "sample"}), "L116", "data_fetch_error")
 
 
 def test_create_failure_is_a_code_generation_error_object(env: OpenAIServer) -> None:

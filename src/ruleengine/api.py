@@ -10,8 +10,11 @@ from .schema.load import StrategyInput, document_warnings, dump_json, dump_yaml,
 from .schema.strategy import TradingStrategy
 
 
-def load_strategy(path_or_text: StrategyInput) -> TradingStrategy:
+def load_strategy(path_or_text: StrategyInput, *, allow_paths: bool = True) -> TradingStrategy:
     """Load a strategy from a YAML/JSON file path, YAML/JSON text, or a dict.
+
+    `allow_paths=False` (what the agent tools pass): a string is always the document's text; no file is
+    opened, nor tested for existence.
 
     Raises:
         RuleEngineError: with every diagnostic (codes R1xx, S1xx) and its position.
@@ -20,18 +23,19 @@ def load_strategy(path_or_text: StrategyInput) -> TradingStrategy:
         >>> load_strategy("name: x\\ndata: {prices: {}}\\nentry: [close > 1]\\n").name
         'x'
     """
-    return load_document(path_or_text).strategy
+    return load_document(path_or_text, allow_paths).strategy
 
 
-def validate(path_or_text: StrategyInput) -> list[Diagnostic]:
+def validate(path_or_text: StrategyInput, *, allow_paths: bool = True) -> list[Diagnostic]:
     """Every problem of a strategy document (load, parse and type check; for ``code:`` the sandbox's static
-    check); [] when it is valid. Warnings (severity "warning") do not make it invalid.
+    check); [] when it is valid. Warnings (severity "warning") do not make it invalid. `allow_paths=False`: a
+    string is the text, never a file name.
 
     Never raises for user errors: hostile input (huge, deeply nested, alias bombs, FIFOs, devices) ends in
     an R1xx diagnostic within the limits of `ruleengine.source_guard`.
     """
     try:
-        loaded = load_document(path_or_text)
+        loaded = load_document(path_or_text, allow_paths)
     except RuleEngineError as exc:
         return exc.diagnostics
     warnings = document_warnings(loaded.strategy, loaded.document)

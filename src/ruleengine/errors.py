@@ -152,6 +152,13 @@ CODES: dict[str, str] = {
     "L109": "invalid arguments (agent tools and authoring calls)",
     "L110": "refinement changed nothing",
     "L111": "backtest period lies before the model's knowledge cutoff",
+    "L112": "agent tools do not open this path (no allowed folder, or outside it)",
+    "L113": "file in the allowed folder cannot be used (missing, not a regular file, too large, invalid)",
+    "L114": "agent tools busy: every worker and queue place is taken",
+    "L115": "tool arguments too large",
+    "L116": "live signals need real market data",
+    "L117": "run on synthetic data not stored",
+    "L118": "invalid agent-tools setting in the environment",
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.
@@ -173,6 +180,9 @@ ERROR_TYPES: dict[str, str] = {
     "L105": "code_generation_error",
     "L106": "code_generation_error",
     "L107": "code_generation_error",
+    "L114": "execution_error",
+    "L116": "data_fetch_error",
+    "L118": "execution_error",
 }
 
 

@@ -140,13 +140,18 @@ def _align(value: str, raw: str) -> list[int]:
     return out
 
 
-def read_source(path_or_text: str | Path) -> SourceText:
+def read_source(path_or_text: str | Path, allow_paths: bool = True) -> SourceText:
     """Read a file when given an existing path (or a name that looks like one), else treat as text.
 
     Files must be regular files within the size limit of `ruleengine.source_guard` (R114, R106); text is
-    held to the same limit.
+    held to the same limit. With `allow_paths` false (callers that must not reach the machine's files: the
+    agent tools) a string is always the document's text and the file system is never touched, not even to
+    test whether a file exists.
     """
-    if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
+    if not allow_paths and isinstance(path_or_text, Path):
+        raise RuleEngineError([Diagnostic("R105", "a file path is not accepted here",
+                                          hint="pass the document's YAML/JSON text")])
+    if allow_paths and (isinstance(path_or_text, Path) or _looks_like_path(path_or_text)):
         name = str(path_or_text)
         try:
             data = read_regular_file(name)

@@ -22,13 +22,15 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 
 Run = dict[str, str]
+#: Reads the universe file of an ``@path`` symbols spec (the path without its '@') into symbols.
+UniverseReader = Callable[[str], list[str]]
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-+^=_/]*$")
 
 
@@ -77,10 +79,13 @@ def read_universe(path: str | Path) -> list[str]:
     return symbols
 
 
-def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | None = None) -> list[Run]:
+def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | None = None, *,
+                  read_file: UniverseReader | None = read_universe) -> list[Run]:
     """The runs a symbols specification asks for: one {slot: symbol} mapping per run (see module doc).
 
-    `kinds` maps slot -> data kind (default: every slot holds prices)."""
+    `kinds` maps slot -> data kind (default: every slot holds prices). `read_file` reads ``@path`` universes;
+    None where callers must not reach the machine's files (the agent tools pass their own confined reader or
+    None): an ``@`` spec is then D117 and no file is opened."""
     slots = list(slots)
     kinds = dict(kinds or {})
     prices = [s for s in slots if kinds.get(s, "ohlcv") == "ohlcv"]
@@ -101,7 +106,10 @@ def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | No
     text = spec.strip()
     if text.startswith("@"):
         _one_price_slot(prices)
-        return [dict.fromkeys(slots, s) for s in read_universe(text[1:])]
+        if read_file is None:
+            raise _bad("D117", "universe files ('@...') are not read here",
+                       "give the symbols themselves, e.g. SPY,QQQ,IWM")
+        return [dict.fromkeys(slots, s) for s in read_file(text[1:])]
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if any("=" in p for p in parts):
         if not all("=" in p for p in parts):

@@ -66,15 +66,30 @@ def _strategy(strategy_id: int | None, text: str | None) -> tuple[Any, Any]:
         return record.strategy, record
     from ..api import load_strategy
 
-    return load_strategy(text or ""), None
+    return load_strategy(document_text(text or ""), allow_paths=False), None
 
 
-def _symbols(given: str | None, record: Any) -> str:
+def document_text(text: str) -> str:
+    """A `strategy` argument as document text: the text itself, or a file of the operator's strategies folder
+    when it is a file name (L112 when no folder is configured); no other file is ever opened."""
+    from .files import looks_like_file_name, read_strategy_text
+
+    return read_strategy_text(text) if looks_like_file_name(text) else text
+
+
+def _symbols(given: str | None, record: Any, strategy: Any) -> str | list[str]:
+    """The symbols to run on, checked against the strategy's slots; a universe file ('@name') is read from the
+    operator's universes folder only and passed on as its symbols, so no library call ever sees a path."""
+    from ..data.symbols import parse_symbols
+    from .files import read_universe
+
     symbols = given or (getattr(record, "universe", None) if record is not None else None)
     if not symbols:
         raise RuleEngineError([Diagnostic("L109", "no symbols to run on", path="symbols",
                                           hint="pass symbols, e.g. 'SPY', 'SPY,QQQ' or 'asset_a=GLD,asset_b=SLV'")])
-    return symbols
+    slots = list(strategy.data)
+    runs = parse_symbols(symbols, slots, {n: s.kind for n, s in strategy.data.items()}, read_file=read_universe)
+    return [run[slots[0]] for run in runs] if symbols.strip().startswith("@") else symbols
 
 
 def _params(strategy: Any, values: list[ParamValue] | None) -> dict[str, Any]:
@@ -142,12 +157,18 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     from .models import knowledge_cutoff_note
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
-    symbols = _symbols(args.symbols, record)
+    symbols = _symbols(args.symbols, record, strategy)
     result = backtest(strategy, symbols, args.start_date, args.end_date, params=_params(strategy, args.params),
                       init_cash=args.initial_capital or DEFAULT_CAPITAL, provider=args.provider)
     out = backtest_summary(result)
     out["strategy_id"] = record.id if record is not None else None
-    out["run_id"] = store().save_backtest(record.id, result, version=record.version) if record is not None else None
+    out["run_id"] = None
+    if record is not None and result.synthetic:  # a made-up run must never count next to real-data runs
+        out["warnings"].append(Diagnostic(
+            "L117", "this run is not stored: it was computed on synthetic data", severity="warning",
+            hint="configure real data (RULEENGINE_DATA=PATH or FMP_API_KEY in the server's environment)").to_dict())
+    elif record is not None:
+        out["run_id"] = store().save_backtest(record.id, result, version=record.version)
     note = knowledge_cutoff_note(_author_model(record), result.provenance.start, result.provenance.end)
     if note:
         out["warnings"].append(Diagnostic("L111", note, severity="warning").to_dict())
@@ -159,15 +180,37 @@ def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:
 
     st = store()
     record = st.get_strategy(args.strategy_id)
-    symbols = _symbols(args.symbols, record)
+    symbols = _symbols(args.symbols, record, record.strategy)
+    _require_real_data(record.strategy, args.provider)
     min_conf = 70.0 if args.min_confidence is None else args.min_confidence
     scan = live_scan(record, symbols, asof=args.asof, min_confidence=min_conf, provider=args.provider, store=st)
+    if any(s.data_snapshot.get("synthetic") for s in scan.signals):  # the check above missed a provider
+        raise _synthetic_signals()
     ids = st.save_signals(scan.signals) if scan.signals else []
     signals = [{"signal_id": i, **s.model_dump(mode="json")} for i, s in zip(ids, scan.signals)]
-    return {"success": True, "strategy_id": record.id, "version": record.version, "symbols": symbols,
-            "bar_time": _plain(scan.bar_time), "min_confidence": min_conf, "signals": signals,
+    return {"success": True, "synthetic": False, "strategy_id": record.id, "version": record.version,
+            "symbols": symbols_text(symbols), "bar_time": _plain(scan.bar_time), "min_confidence": min_conf,
+            "signals": signals,
             "near_misses": [m.model_dump(mode="json") for m in scan.near_misses[:5]],
             "warnings": _plain(scan.warnings)}
+
+
+def _synthetic_signals() -> RuleEngineError:
+    return RuleEngineError([Diagnostic(
+        "L116", "live signals need real market data; only the synthetic sample provider is available",
+        path="provider", hint="configure real data in the server's environment: RULEENGINE_DATA=PATH (local files) "
+                              "or FMP_API_KEY (and RULEENGINE_PROVIDER if the default is 'sample')")])
+
+
+def _require_real_data(strategy: Any, provider: str | None) -> None:
+    """L116 before any work when a slot of the strategy would be served by a synthetic provider."""
+    from ..data.registry import default_registry
+
+    registry = default_registry()
+    for name, slot in strategy.data.items():
+        chosen, _, _ = registry.choose(slot.provider, slot.kind, slot.frequency, provider)
+        if getattr(registry.get(chosen, path=f"data.{name}"), "synthetic", False):
+            raise _synthetic_signals()
 
 
 def compare_strategies(args: CompareArgs) -> dict[str, Any]:
@@ -186,7 +229,8 @@ def refine_strategy(args: RefineArgs) -> dict[str, Any]:
     if args.strategy_id is not None:
         result = refine(args.strategy_id, args.refinement_description, store=store(), save=True)
     else:
-        result = refine(args.strategy, args.refinement_description)
+        strategy, _ = _strategy(None, args.strategy)
+        result = refine(strategy, args.refinement_description)
     out = result.to_dict()
     out["attempts"] = len(result.authored.attempts)
     return out
@@ -203,7 +247,7 @@ def list_user_strategies(args: ListArgs) -> dict[str, Any]:
 def validate_strategy(args: ValidateArgs) -> dict[str, Any]:
     from ..api import validate
 
-    diags = validate(args.strategy)
+    diags = validate(document_text(args.strategy), allow_paths=False)
     errors = [d for d in diags if d.severity == "error"]
     return {"success": True, "valid": not errors, "diagnostics": [d.to_dict() for d in diags]}
 
@@ -225,12 +269,14 @@ def sweep_parameters(args: SweepArgs) -> dict[str, Any]:
     from ..sweeping.engine import sweep
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
-    symbols = _symbols(args.symbols, record)
+    symbols = _symbols(args.symbols, record, strategy)
     top = args.top or 10
     result = sweep(strategy, symbols, args.start_date, args.end_date, grid=args.grid,
                    constraints=args.constraints or (), metric=args.metric or "sharpe_ratio", top=top,
                    provider=args.provider)
-    return {**result.to_dict(top), "strategy_id": getattr(record, "id", None)}
+    out = result.to_dict(top)
+    return {**out, "synthetic": any(w.get("code") == "D120" for w in out["warnings"]),
+            "strategy_id": getattr(record, "id", None)}
 
 
 def list_capabilities(args: NoArgs) -> dict[str, Any]:

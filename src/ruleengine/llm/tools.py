@@ -23,13 +23,31 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 
 _STRATEGY_TEXT = "the strategy document as YAML or JSON text (instead of strategy_id)"
+_MAX_ID = 2**63 - 1  # store IDs are SQL integers
+
+
+def _id_in_range(value: int) -> int:
+    # a validator, not `ge`/`le`: the schema stays what strict function calling accepts
+    if not 1 <= value <= _MAX_ID:
+        raise ValueError(f"a strategy ID is a whole number from 1 to {_MAX_ID}")
+    return value
+
+
+def _top_in_range(value: int) -> int:
+    if not 1 <= value <= 1000:
+        raise ValueError("top is a whole number from 1 to 1000")
+    return value
+
+
+StrategyId = Annotated[int, AfterValidator(_id_in_range)]
+Top = Annotated[int, AfterValidator(_top_in_range)]
 _ID = "ID of a stored strategy (from create_trading_strategy or list_user_strategies)"
 _SYMBOLS = ("symbols to run on, given at run time: 'SPY', a universe 'SPY,QQQ,IWM', or a pair mapping "
             "'asset_a=GLD,asset_b=SLV'; null: the symbols stored with the strategy")
@@ -56,7 +74,7 @@ class CreateArgs(_Args):
 
 
 class BacktestArgs(_Args):
-    strategy_id: int | None = Field(None, description=_ID)
+    strategy_id: StrategyId | None = Field(None, description=_ID)
     strategy: str | None = Field(None, description=_STRATEGY_TEXT)
     symbols: str | None = Field(None, description=_SYMBOLS)
     start_date: str | None = Field(None, description="start date YYYY-MM-DD (default: 10 years before the end)")
@@ -67,7 +85,7 @@ class BacktestArgs(_Args):
 
 
 class SignalsArgs(_Args):
-    strategy_id: int = Field(description="ID of the strategy to generate signals for")
+    strategy_id: StrategyId = Field(description="ID of the strategy to generate signals for")
     symbols: str | None = Field(None, description=_SYMBOLS)
     min_confidence: float | None = Field(None, description="minimum confidence 0-100 (default 70)")
     asof: str | None = Field(None, description="date YYYY-MM-DD of the bar to evaluate (default: the latest)")
@@ -80,7 +98,7 @@ class CompareArgs(_Args):
 
 
 class RefineArgs(_Args):
-    strategy_id: int | None = Field(None, description=_ID + "; the result is stored as its new version")
+    strategy_id: StrategyId | None = Field(None, description=_ID + "; the result is stored as its new version")
     strategy: str | None = Field(None, description=_STRATEGY_TEXT)
     refinement_description: str = Field(description=(
         "How to change the logic, e.g. 'add a condition that volume is above its 20-day average' or "
@@ -96,12 +114,12 @@ class ValidateArgs(_Args):
 
 
 class ExplainArgs(_Args):
-    strategy_id: int | None = Field(None, description=_ID)
+    strategy_id: StrategyId | None = Field(None, description=_ID)
     strategy: str | None = Field(None, description=_STRATEGY_TEXT)
 
 
 class SweepArgs(_Args):
-    strategy_id: int | None = Field(None, description=_ID)
+    strategy_id: StrategyId | None = Field(None, description=_ID)
     strategy: str | None = Field(None, description=_STRATEGY_TEXT)
     symbols: str | None = Field(None, description=_SYMBOLS)
     grid: list[str] | None = Field(None, description=(
@@ -111,7 +129,7 @@ class SweepArgs(_Args):
     metric: str | None = Field(None, description="ranking metric (default sharpe_ratio)")
     start_date: str | None = Field(None, description="start date YYYY-MM-DD")
     end_date: str | None = Field(None, description="end date YYYY-MM-DD")
-    top: int | None = Field(None, description="rows returned (default 10)")
+    top: Top | None = Field(None, description="rows returned (default 10, at most 1000)")
     provider: str | None = Field(None, description="data provider name (default: the configured one)")
 
 
@@ -125,6 +143,7 @@ class Tool:
     description: str
     args: type[_Args]
     model_call: bool = False
+    heavy: bool = True  # runs on the bounded worker pool (ruleengine.llm.pool); light ones only read a little
 
 
 TOOLS: dict[str, Tool] = {t.name: t for t in [
@@ -146,7 +165,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          "Change the logic of a strategy from a description (e.g. add a condition, change the stop). Calls the "
          "language model; returns the new version and a unified diff; what the request does not touch is kept.",
          RefineArgs, True),
-    Tool("list_user_strategies", "List the stored strategies with their ID, name, version and status.", ListArgs),
+    Tool("list_user_strategies", "List the stored strategies with their ID, name, version and status.", ListArgs,
+         heavy=False),
     Tool("validate_strategy",
          "Check a strategy document without running it: every problem with its code, position and a hint.",
          ValidateArgs),
@@ -158,7 +178,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          "statistics (deflated Sharpe ratio). Does not call the language model.", SweepArgs),
     Tool("list_capabilities",
          "What strategies may use: the functions of the expression language, operators, data kinds and their "
-         "columns, frequencies and the data providers.", NoArgs),
+         "columns, frequencies and the data providers.", NoArgs, heavy=False),
 ]}
 
 
@@ -210,19 +230,37 @@ def call(name: str, arguments: dict[str, Any] | str | None = None) -> dict[str, 
                                            hint=did_you_mean(name, TOOLS) or "tools: " + ", ".join(TOOLS))
                                 ]).to_error_schema()
     try:
+        from .pool import shared_pool
+
+        pool = shared_pool()
+        _check_size(arguments, pool.limits.max_argument_bytes)
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments or "{}")
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise RuleEngineError([Diagnostic("L109", f"arguments are not valid JSON: {exc}")]) from None
         if arguments is not None and not isinstance(arguments, dict):
             raise RuleEngineError([Diagnostic("L109", "arguments must be a JSON object")])
         args = _parse(tool, arguments or {})
         from . import handlers
 
-        return getattr(handlers, tool.name)(args)
+        handler = getattr(handlers, tool.name)
+        return pool.run(lambda: handler(args)) if tool.heavy else handler(args)
     except RuleEngineError as exc:
         return exc.to_error_schema()
+
+
+def _check_size(arguments: Any, limit: int) -> None:
+    """L115 when the arguments, as JSON, are larger than `limit` bytes (or nested past what JSON can say)."""
+    try:
+        size = len(arguments.encode("utf-8", "replace")) if isinstance(arguments, str) else \
+            len(json.dumps(arguments, default=str).encode("utf-8", "replace"))
+    except (RecursionError, ValueError):
+        raise RuleEngineError([Diagnostic("L115", "the arguments are nested too deeply")]) from None
+    if size > limit:
+        raise RuleEngineError([Diagnostic("L115", f"the arguments are {size:,} bytes long; the limit is {limit:,}",
+                                          hint="a strategy document is a few KB; the operator sets "
+                                               "RULEENGINE_TOOLS_MAX_ARGUMENT_BYTES")])
 
 
 def _parse(tool: Tool, arguments: dict[str, Any]) -> Any:

@@ -25,14 +25,16 @@ class LoadedStrategy:
     document: Loaded | None
 
 
-def load_document(obj: StrategyInput) -> LoadedStrategy:
-    """Read and validate; raises `RuleEngineError` with every schema diagnostic."""
+def load_document(obj: StrategyInput, allow_paths: bool = True) -> LoadedStrategy:
+    """Read and validate; raises `RuleEngineError` with every schema diagnostic.
+
+    `allow_paths` false: a string is the document's text, never a file name (see `read_source`)."""
     if isinstance(obj, TradingStrategy):
         return LoadedStrategy(obj, None)
     if isinstance(obj, dict):
         doc = Loaded(obj, SourceText("", None), {})
     elif isinstance(obj, (str, Path)):
-        doc = parse_document(read_source(obj))
+        doc = parse_document(read_source(obj, allow_paths))
     else:
         raise RuleEngineError([Diagnostic("R105", f"cannot load a strategy from {type(obj).__name__}",
                                           hint="pass a path, YAML/JSON text, a dict or a TradingStrategy")])
