@@ -76,7 +76,7 @@ def test_mcp_server_lists_tools_creates_backtests_and_returns_error_objects(tmp_
     assert created["symbols"] == ["SPY"] and requests == 1  # one model call; the backtest made none
 
     bt = seen["backtest"]
-    assert bt["success"] and bt["runs"][0]["label"] == "SPY" and bt["run_id"] == 1
+    assert bt["success"] and bt["runs"][0]["label"] == "SPY" and bt["run_id"] is None  # synthetic: not stored
     assert bt["period"]["start"] == "2016-01-04" and bt["synthetic"] is True
     assert isinstance(bt["runs"][0]["metrics"]["total_trades"], int)
 

@@ -79,18 +79,31 @@ class AllowedFolder:
             raise _unusable(f"{self.what} '{name}' not found in the allowed folder", None, path) from None
         except OSError as exc:
             raise _unusable(f"{self.what} '{name}' cannot be opened ({exc.strerror})", None, path) from None
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise _unusable(f"{self.what} '{name}' is not a regular file", None, path)
             opened = _fd_path(fd)  # the file actually opened (a link swapped after the check is caught)
             if opened is not None and not _inside(opened, root):
                 raise _refused(f"'{name}' leads outside the allowed folder", "symbolic links must stay inside "
-                              f"the folder of {self.setting}", path)
-            data = f.read(MAX_FILE_BYTES + 1)
+                               f"the folder of {self.setting}", path)
+            data = _read_at_most(fd, MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
         if len(data) > MAX_FILE_BYTES:
             raise _unusable(f"{self.what} '{name}' is larger than {MAX_FILE_BYTES:,} bytes", None, path)
         return Path(target), data
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _inside(target: str, root: str) -> bool:
