@@ -395,3 +395,72 @@ def test_mcp_concurrent_heavy_calls_get_busy_answers(hostile: dict[str, str], tm
     codes = sorted("ok" if r["success"] else r["error"]["details"][0]["code"] for r in sweeps)
     assert codes.count("ok") >= 1 and codes.count("L114") >= 3 and set(codes) <= {"ok", "L114"}, codes
     assert caps["success"] is True
+
+
+# ------------------------------------------------------------------------------ raw JSON-RPC lines
+def _raw_session(tmp_path: Path, lines: list[str], extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Initialize, then write each line to the server's stdin; one JSON answer per line (read in order)."""
+    import select
+    import subprocess
+
+    params = _server(tmp_path, extra or {})
+    proc = subprocess.Popen([params.command, *params.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=params.env, cwd=params.cwd)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(line: str) -> None:
+        proc.stdin.write(line.encode("utf-8") + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    def answer(timeout: float) -> dict[str, Any]:
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        assert ready, "no answer"
+        return json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+
+    try:
+        send(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}))
+        assert answer(60)["id"] == 0
+        send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        out = []
+        for line in lines:
+            send(line)
+            out.append(answer(30))
+        return out
+    finally:
+        proc.kill()
+        stderr = proc.communicate()[1].decode("utf-8", "replace")
+        assert "Traceback" not in stderr, stderr[-3000:]
+
+
+RAW = [  # (line, the error code; who decides)
+    ("{not json", -32700), ("[]", -32600), ('"text"', -32600), ('{"foo": 1}', -32600),
+    ('{"jsonrpc": "2.0", "id": 5}', -32600), ('{"jsonrpc": "1.0", "id": 6, "method": "tools/list"}', -32600),
+    ('{"jsonrpc": "2.0", "id": 7, "method": "no/such"}', -32601),
+    ('{"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": "x"}', -32600),
+    ("[" * 100_000 + "]" * 100_000, -32700),
+    ('{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {}}', -32602),  # the SDK: known method
+]
+
+
+def test_mcp_malformed_json_rpc_gets_protocol_errors(hostile: dict[str, str], tmp_path: Path) -> None:
+    lines = [line for line, _ in RAW]
+    too_long = json.dumps({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {
+        "name": "validate_strategy", "arguments": {"strategy": "#" * 3_000_000}}})
+    big_args = json.dumps({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {
+        "name": "validate_strategy", "arguments": {"strategy": "#" * 300_000}}})
+    alive = json.dumps({"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": {
+        "name": "backtest_strategy", "arguments": {"strategy_id": 2**70}}})
+    with within(120, 64):
+        answers = _raw_session(tmp_path, [*lines, too_long, big_args, alive])
+    expected = [code for _, code in RAW]
+    for line, want, got in zip(lines, expected, answers):
+        assert got["jsonrpc"] == "2.0" and got["error"]["code"] == want, (line[:80], got)
+        request_id = json.loads(line).get("id") if want != -32700 and line.startswith("{") else None
+        assert got["id"] == request_id, (line[:80], got)
+    assert answers[-3] == {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32600, "message": "Invalid Request: the message is longer than 2,097,152 bytes"}}
+    tool_error = json.loads(answers[-2]["result"]["content"][0]["text"])
+    assert answers[-2]["result"]["isError"] is True and tool_error["error"]["details"][0]["code"] == "L115"
+    huge_id = json.loads(answers[-1]["result"]["content"][0]["text"])
+    assert huge_id["error"]["details"][0]["code"] == "L109"

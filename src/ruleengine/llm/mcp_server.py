@@ -7,7 +7,11 @@ client sees the structured diagnostics instead of a bare message.
 
 Configuration is the environment of the server process: ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` /
 ``RULEENGINE_MODEL`` for the two tools that call a model, ``RULEENGINE_DB`` for the store,
-``RULEENGINE_PROVIDER`` / ``RULEENGINE_DATA`` / ``FMP_API_KEY`` for data.
+``RULEENGINE_PROVIDER`` / ``RULEENGINE_DATA`` / ``FMP_API_KEY`` for data, ``RULEENGINE_TOOLS_UNIVERSES`` /
+``RULEENGINE_TOOLS_STRATEGIES`` for the only folders callers may name files in (`ruleengine.llm.files`), and
+``RULEENGINE_TOOLS_WORKERS`` / ``_QUEUE`` / ``_MAX_WAIT`` / ``_MAX_ARGUMENT_BYTES`` for the worker pool
+(`ruleengine.llm.pool`). The transport (`ruleengine.llm.mcp_stdio`) bounds message size and answers malformed
+JSON-RPC with the protocol's errors.
 
 Example (a client configuration entry)::
 
@@ -30,6 +34,7 @@ def build_server() -> Any:
     from mcp.server.lowlevel import Server
 
     from .. import __version__
+    from .pool import ToolLimits
     from .tools import TOOLS, call, input_schema
 
     server: Any = Server(SERVER_NAME, version=__version__,
@@ -42,9 +47,14 @@ def build_server() -> Any:
         return [types.Tool(name=t.name, description=t.description, inputSchema=input_schema(t.name, strict=False))
                 for t in TOOLS.values()]
 
+    # Threads for tool calls: the pool's workers and queue plus a few for light tools and busy answers, so
+    # that excess calls get their L114 at once instead of waiting for a thread (anyio's default is 40).
+    limits = ToolLimits.from_env()
+    threads = anyio.CapacityLimiter(limits.workers + limits.queue + 4)
+
     @server.call_tool(validate_input=False)  # `call` validates and answers with structured L109 errors
     async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        result = await anyio.to_thread.run_sync(_safe_call, call, name, arguments)
+        result = await anyio.to_thread.run_sync(_safe_call, call, name, arguments, limiter=threads)
         text = json.dumps(result, indent=1, default=str)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
                                     structuredContent=result, isError=not result.get("success", False))
@@ -61,12 +71,18 @@ def _safe_call(call: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any
                                             "details": []}}
 
 
+#: the largest JSON-RPC line, as a multiple of the arguments limit (JSON escapes can grow text up to 6x)
+MESSAGE_BYTES_PER_ARGUMENT_BYTE = 8
+
+
 async def serve_stdio() -> None:
     """Serve the tools on stdin/stdout until the client closes the stream."""
-    from mcp.server.stdio import stdio_server
+    from .mcp_stdio import stdio_transport
+    from .pool import ToolLimits
 
     server = build_server()
-    async with stdio_server() as (read_stream, write_stream):
+    limit = ToolLimits.from_env().max_argument_bytes * MESSAGE_BYTES_PER_ARGUMENT_BYTE
+    async with stdio_transport(limit) as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
