@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hostile import within
+from hostile import assert_structured, run_cli, within
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -393,7 +393,7 @@ def test_mcp_concurrent_heavy_calls_get_busy_answers(hostile: dict[str, str], tm
         replies = anyio.run(run)
     *sweeps, caps = replies
     codes = sorted("ok" if r["success"] else r["error"]["details"][0]["code"] for r in sweeps)
-    assert codes.count("ok") >= 1 and codes.count("L114") >= 3 and set(codes) <= {"ok", "L114"}, codes
+    assert codes.count("ok") >= 1 and codes.count("L114") >= 2 and set(codes) <= {"ok", "L114"}, codes
     assert caps["success"] is True
 
 
@@ -464,3 +464,12 @@ def test_mcp_malformed_json_rpc_gets_protocol_errors(hostile: dict[str, str], tm
     assert answers[-2]["result"]["isError"] is True and tool_error["error"]["details"][0]["code"] == "L115"
     huge_id = json.loads(answers[-1]["result"]["content"][0]["text"])
     assert huge_id["error"]["details"][0]["code"] == "L109"
+
+
+@pytest.mark.parametrize("setting", ["RULEENGINE_TOOLS_WORKERS=x", "RULEENGINE_TOOLS_WORKERS=0",
+                                     "RULEENGINE_TOOLS_QUEUE=-1", "RULEENGINE_TOOLS_MAX_WAIT=soon"])
+def test_mcp_server_refuses_a_bad_limit_setting(setting: str) -> None:
+    name, _, value = setting.partition("=")
+    proc = run_cli(["mcp"], seconds=60, env={name: value})
+    assert_structured(proc)
+    assert proc.returncode == 2 and "L118" in proc.stderr and name in proc.stderr

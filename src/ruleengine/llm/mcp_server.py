@@ -87,7 +87,17 @@ async def serve_stdio() -> None:
 
 
 def main() -> None:
-    """Entry point of ``ruleengine mcp``."""
+    """Entry point of ``ruleengine mcp``; a bad limit setting stops it before it serves (L118, exit code 2)."""
+    import sys
+
     import anyio
 
+    from ..errors import RuleEngineError
+    from .pool import ToolLimits
+
+    try:
+        ToolLimits.from_env()
+    except RuleEngineError as exc:
+        sys.stderr.write(exc.render() + "\n")
+        raise SystemExit(2) from None
     anyio.run(serve_stdio)

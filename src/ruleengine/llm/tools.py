@@ -9,7 +9,10 @@ conversation reuse, made explicit in the descriptions).
 `definitions()` gives OpenAI function-calling tools in strict mode (closed objects, every property required,
 optional ones nullable, no defaults). `call(name, arguments)` validates the arguments and returns the tool's
 result (``{"success": true, ...}``) or an ERROR_SCHEMA object; it never raises for user errors (unknown tool
-L108, bad arguments L109, and every `RuleEngineError` of the engine become error objects).
+L108, bad arguments L109, arguments too large L115, busy L114, and every `RuleEngineError` of the engine become
+error objects). Callers are untrusted: documents are text and symbols are symbols, never paths
+(`ruleengine.llm.files`: only the operator's allowed folders), and heavy tools run on a bounded worker pool
+(`ruleengine.llm.pool`).
 
 Example:
     >>> [d["function"]["name"] for d in definitions()][:2]
