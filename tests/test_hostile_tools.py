@@ -332,7 +332,7 @@ def _server(tmp_path: Path, extra: dict[str, str]) -> StdioServerParameters:
     # the server runs in another folder: this checkout's code must come first on its path
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p)
     return StdioServerParameters(command=sys.executable, args=["-m", "ruleengine.cli", "mcp"], env=env,
-                                 cwd=str(tmp_path / "work"))
+                                 cwd=str(tmp_path))
 
 
 def _reply(result: Any) -> dict[str, Any]:
