@@ -63,10 +63,26 @@ PATH_ARGS = [("backtest_strategy", "symbols", "@{}"), ("sweep_parameters", "symb
              ("get_strategy_signals", "symbols", "@{}"), ("backtest_strategy", "strategy", "{}"),
              ("explain_strategy", "strategy", "{}"), ("validate_strategy", "strategy", "{}"),
              ("sweep_parameters", "strategy", "{}"), ("refine_strategy", "strategy", "{}"),
-             ("backtest_strategy", "provider", "{}")]
+             ("backtest_strategy", "provider", "{}"), ("backtest_strategy", "symbols", "prices={}"),
+             ("backtest_strategy", "strategy", "slot_provider:{}")]
+EXPECTED = {"symbols": ("L112",), "provider": ("D108",), "strategy_id": ("L109",), "prices=": ("D117", "ok"),
+            "slot_provider:": ("D108", "D109")}
+
+
+def _expected(arg: str, form: str) -> tuple[str, ...]:
+    """Codes a refused value may give: L112 (a file name refused unread), D117 (not a ticker), D108 (not a
+    provider name), R103 (text that is a YAML scalar, not a document); "ok" where the value is a valid ticker
+    (``prices=secret.env``: a symbol name, run on the sample provider, no file read)."""
+    for prefix in ("prices=", "slot_provider:"):
+        if form.startswith(prefix):
+            return EXPECTED[prefix]
+    return EXPECTED.get(arg, ("L112", "R103"))
 
 
 def _arguments(tool: str, arg: str, value: str) -> dict[str, Any]:
+    if value.startswith("slot_provider:"):  # a path as the provider of the document's own data slot
+        doc = GOLDEN_CROSS.replace("columns: [close]}", f"columns: [close], provider: '{value[14:]}'}}")
+        return {"strategy": doc, "symbols": "SPY"}
     base: dict[str, Any] = {
         "backtest_strategy": {"strategy": GOLDEN_CROSS, "symbols": "SPY"},
         "sweep_parameters": {"strategy": GOLDEN_CROSS, "symbols": "SPY", "grid": ["fast=10,20"]},
@@ -78,12 +94,15 @@ def _arguments(tool: str, arg: str, value: str) -> dict[str, Any]:
 
 
 def _cases() -> list[Any]:
-    return [pytest.param(tool, arg, form, kind, id=f"{tool}.{arg}-{kind}")
+    return [pytest.param(tool, arg, form, kind, id=f"{tool}.{arg}.{form.split('{')[0] or 'value'}-{kind}")
             for tool, arg, form in PATH_ARGS for kind in PATH_KINDS]
 
 
 def _code(reply: dict[str, Any]) -> str:
-    """The first code of an error object, or of validate_strategy's diagnostics (a result, not an error)."""
+    """The first code of an error object, or of validate_strategy's diagnostics (a result, not an error);
+    "ok" for another tool's result."""
+    if reply["success"] and "valid" not in reply:
+        return "ok"
     if reply["success"]:
         assert reply.get("valid") is False, reply
         return str(reply["diagnostics"][0]["code"])
@@ -121,16 +140,10 @@ def hostile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize(("tool", "arg", "form", "kind"), _cases())
 def test_tool_arguments_never_open_a_callers_path(hostile: dict[str, str], tool: str, arg: str, form: str,
                                                   kind: str) -> None:
-    with within(20, 256):
+    with within(60, 256):  # the first backtest of a process compiles its kernels
         reply = tools.call(tool, _arguments(tool, arg, form.format(hostile[kind])))
     _no_secret(reply)
-    code = _code(reply)
-    if arg == "symbols":
-        assert code == "L112", reply  # not read: no universes folder is configured
-    elif arg == "provider":
-        assert code == "D108", reply  # a provider is a name, never a path
-    else:  # a file name is refused (L112); other text is a document (a YAML scalar: not a mapping)
-        assert code in ("L112", "R103"), reply
+    assert _code(reply) in _expected(arg, form), reply
 
 
 def test_a_stored_universe_file_is_not_read_by_the_tools(hostile: dict[str, str]) -> None:
@@ -343,8 +356,8 @@ def _reply(result: Any) -> dict[str, Any]:
 
 def test_mcp_session_never_reaches_a_callers_path(hostile: dict[str, str], tmp_path: Path) -> None:
     """Every path case of the in-process test, through a real MCP client session (one server)."""
-    cases = [(tool, arg, form.format(hostile[kind])) for tool, arg, form in PATH_ARGS for kind in PATH_KINDS]
-    cases.append(("backtest_strategy", "strategy_id", 2**70))
+    cases = [(tool, arg, form, form.format(hostile[kind])) for tool, arg, form in PATH_ARGS for kind in PATH_KINDS]
+    cases.append(("backtest_strategy", "strategy_id", "{}", 2**70))
 
     async def run() -> list[dict[str, Any]]:
         with open(tmp_path / "server.stderr", "w") as errlog:
@@ -352,18 +365,16 @@ def test_mcp_session_never_reaches_a_callers_path(hostile: dict[str, str], tmp_p
                     ClientSession(read, write) as session:
                 await session.initialize()
                 out = []
-                for tool, arg, value in cases:
+                for tool, arg, _, value in cases:
                     args = {"strategy_id": value} if arg == "strategy_id" else _arguments(tool, arg, value)
                     out.append(_reply(await session.call_tool(tool, args)))
                 return out
 
     with within(240, 256):
         replies = anyio.run(run)
-    for (tool, arg, value), reply in zip(cases, replies):
+    for (tool, arg, form, value), reply in zip(cases, replies):
         _no_secret(reply)
-        code = _code(reply)
-        expected = {"symbols": ("L112",), "provider": ("D108",), "strategy_id": ("L109",)}.get(arg, ("L112", "R103"))
-        assert code in expected, (tool, arg, value, reply)
+        assert _code(reply) in _expected(arg, form), (tool, arg, value, reply)
     assert "Traceback" not in (tmp_path / "server.stderr").read_text()
 
 
