@@ -1,7 +1,9 @@
 """The agent tools' implementations (one function per tool, named like it), over the public API and the store.
 
 `tools.call` validates arguments and turns every `RuleEngineError` into an ERROR_SCHEMA object; the functions
-here raise them. The store is ``ruleengine.store.open_store()`` (``$RULEENGINE_DB`` or the user data folder),
+here raise them. Callers are untrusted: a `strategy` argument is document text and `symbols` are symbols
+(files only from the operator's folders, `ruleengine.llm.files`); results say whether they were computed on
+synthetic data, synthetic backtests are not stored (L117) and live signals need real data (L116). The store is ``ruleengine.store.open_store()`` (``$RULEENGINE_DB`` or the user data folder),
 opened once per process and database URL.
 """
 
