@@ -7,8 +7,8 @@ allow one folder of each kind through the server's environment:
 * ``RULEENGINE_TOOLS_UNIVERSES``: universe files, named in ``symbols`` as ``"@sp500.txt"``;
 * ``RULEENGINE_TOOLS_STRATEGIES``: strategy documents, named in ``strategy`` as ``"golden_cross.yaml"``.
 
-A name resolves inside its folder only: a relative name without ``..``, still inside the folder once
-symbolic links are resolved, a regular file (no FIFO, device or directory) of at most `MAX_FILE_BYTES`.
+A name resolves inside its folder only: a name relative to the folder (or an absolute path, such as a universe
+stored with a strategy) without ``..``, still inside the folder once symbolic links are resolved, a regular file (no FIFO, device or directory) of at most `MAX_FILE_BYTES`.
 Errors name the file as the caller gave it and never quote its content. Files in an allowed folder are served
 to every caller: put nothing there that callers may not read.
 
@@ -65,7 +65,7 @@ class AllowedFolder:
             raise _refused(f"the agent tools do not read {self.what}s", "pass the content itself (symbols "
                            f"or the document's text); an operator can allow a folder with {self.setting}", path)
         parts = PurePosixPath(name).parts
-        if not name.strip() or "\x00" in name or os.path.isabs(name) or name.startswith("~") or ".." in parts:
+        if not name.strip() or "\x00" in name or name.startswith("~") or ".." in parts:
             raise _refused(f"'{name}' is not a {self.what} name inside the allowed folder",
                            f"give a name relative to the folder of {self.setting}, without '..'", path)
         root = os.path.realpath(self.root)
