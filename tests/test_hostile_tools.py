@@ -303,11 +303,10 @@ def test_worker_pool_runs_a_bounded_number_and_answers_busy() -> None:
 
 def test_a_queued_call_gives_up_after_max_wait() -> None:
     pool = WorkerPool(ToolLimits(workers=1, queue=1, max_wait=0.2))
-    release = threading.Event()
-    holder = threading.Thread(target=pool.run, args=(lambda: release.wait(10),))
+    release, taken = threading.Event(), threading.Event()
+    holder = threading.Thread(target=pool.run, args=(lambda: (taken.set(), release.wait(10)),))
     holder.start()
-    while pool.admitted < 1:
-        threading.Event().wait(0.01)
+    assert taken.wait(10)  # the only worker is busy
     with pytest.raises(ruleengine.RuleEngineError) as exc:
         pool.run(lambda: "never")
     assert exc.value.diagnostics[0].code == "L114" and "within 0.2 s" in exc.value.diagnostics[0].message
