@@ -19,6 +19,7 @@ from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from .base import PRICE_KINDS
 from .frames import INTRADAY, as_float
+from .local_quality import Note, check_bars, check_duplicates, check_values, duplicate_columns, time_bounds
 from .pit import lagged_available_at
 
 SUFFIXES = (".parquet", ".pq", ".csv")
@@ -36,17 +37,25 @@ def malformed(path: Path | str, message: str, hint: str | None = None) -> RuleEn
 
 
 def read_any(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """A Parquet or CSV file as a DataFrame (a datetime index written by pandas becomes a column)."""
+    """A Parquet or CSV file as a DataFrame (a datetime index written by pandas becomes a column).
+
+    ``attrs["header"]`` holds a CSV file's column names as written (pandas renames a repeated ``close`` to
+    ``close.1``; the quality checks need to see the repetition)."""
+    if not path.is_file():
+        raise malformed(path, "not a regular file", "give a Parquet or CSV file, or a folder of them")
     try:
         if path.suffix.lower() == ".csv":
             frame = pd.read_csv(path)
+            header = list(pd.read_csv(path, nrows=1, header=None).iloc[0].astype(str))
         else:
             frame = pd.read_parquet(path, columns=columns)
+            header = list(map(str, frame.columns))
     except Exception as exc:  # noqa: BLE001 - any parser failure is the file's problem, reported with its path
         raise malformed(path, f"cannot read data file: {type(exc).__name__}: {exc}",
                         "a Parquet or CSV file with a header row") from None
     if isinstance(frame.index, pd.DatetimeIndex):
         frame = frame.reset_index()
+    frame.attrs["header"] = header
     return frame
 
 
@@ -109,12 +118,47 @@ def infer_frequency(local: pd.DatetimeIndex, symbols: np.ndarray | None = None) 
     return min(zip((1, 5, 15, 30, 60), INTRADAY_ORDER), key=lambda m: abs(m[0] - minutes))[1]
 
 
+#: Rows read to infer the bar frequency of one file of a per-symbol folder.
+PEEK_ROWS = 500
+
+
+def peek_frequency(path: Path, time_column: str | None, tz: str) -> str | None:
+    """The bar frequency of a price file from its first rows (None when the file cannot say).
+
+    A folder of per-symbol files may mix daily and hourly files: each file's frequency is its own."""
+    try:
+        cols = file_columns(path)
+        tcol = find_column(cols, time_column, ()) if time_column else find_column(cols, TIME_CANDIDATES[0],
+                                                                                   TIME_CANDIDATES)
+        if tcol is None:
+            return None
+        if path.suffix.lower() == ".csv":
+            times = pd.read_csv(path, usecols=[tcol], nrows=PEEK_ROWS)[tcol]
+        else:
+            import pyarrow.parquet as pq
+
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=PEEK_ROWS, columns=[tcol]), None)
+            if batch is None:
+                return None
+            times = batch.to_pandas()[tcol]
+        local = _local_naive(times, tz).dropna()
+    except (RuleEngineError, ValueError, TypeError, OverflowError, OSError):
+        return None  # the full read reports the file's problem when its symbol is asked for
+    return infer_frequency(local) if len(local) > 1 else None
+
+
 def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None, long: bool,
               symbol: str | None = None, time_column: str | None = None,
-              columns: Mapping[str, str] | None = None, tz: str) -> tuple[pd.DataFrame, str]:
-    """A raw file frame -> (normalized long frame, native frequency). See the module docstring."""
+              columns: Mapping[str, str] | None = None, tz: str) -> tuple[pd.DataFrame, str, list[Note]]:
+    """A raw file frame -> (normalized long frame, native frequency, quality notes per symbol).
+
+    File-wide problems (no time column, a repeated column, no rows, impossible dates) raise; problems of a
+    symbol's rows are notes (`ruleengine.data.local_quality`): errors refuse that symbol only."""
     columns = dict(columns or {})
     cols = list(map(str, raw.columns))
+    if raw.empty:
+        raise malformed(path, "the file has no data rows" + (" (only a header)" if cols else ""),
+                        "give at least one row of data")
     candidates = TIME_CANDIDATES if kind in PRICE_KINDS else EVENT_TIME_CANDIDATES
     tcol = find_column(cols, time_column, ()) if time_column else find_column(cols, candidates[0], candidates)
     if tcol is None:
@@ -132,10 +176,14 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
         out["symbol"] = symbol
     wanted = KIND_COLUMNS.get(kind, ())
     found = 0
+    texts: dict[str, pd.Series] = {}  # vocabulary column -> the file's cells, for the quality checks
     for col in wanted:
         src = find_column(cols, columns.get(col, col))
         out[col] = as_float(raw[src]) if src is not None else np.nan
+        if src is not None:
+            texts[col] = raw[src]
         found += src is not None
+    duplicate_columns(path, raw.attrs.get("header") or cols, [tcol, *(str(s.name) for s in texts.values())])
     if kind in PRICE_KINDS and find_column(cols, columns.get("close", "close")) is None:
         raise malformed(path, f"no close column; columns are {', '.join(cols)}",
                         "map your column with columns={'close': 'Adj Close'} (CLI: --column close=...)")
@@ -157,8 +205,14 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
                 out[c] = raw[c].to_numpy()
     try:
         local = _local_naive(raw[tcol], tz)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise malformed(path, f"time column '{tcol}' is not a date/time: {exc}") from None
+    time_bounds(path, local)
+    local = local.as_unit("ns")
+    symbols = out["symbol"].to_numpy()
+    notes = check_values(path, out, texts, local, symbols)
+    if kind in PRICE_KINDS:
+        notes += check_bars(path, out, local, symbols)
     keep = ~local.isna()
     out, local = out[keep], local[keep]
     native = frequency or (infer_frequency(local, out["symbol"].to_numpy() if long else None)
@@ -173,14 +227,23 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
     else:
         index = local.tz_localize(tz, nonexistent="shift_forward", ambiguous=False).tz_convert("UTC")
     out.index = pd.DatetimeIndex(index).as_unit("ns")
-    return out, native
+    if kind in PRICE_KINDS:  # one bar per (symbol, time): repeated rows are reported, not picked silently
+        notes += check_duplicates(path, out, out.index.asi8, out["symbol"].to_numpy(),
+                                  np.flatnonzero(keep), local)
+    return out, native, notes
 
 
 class LongTable:
     """A normalized long frame sorted by (symbol, time), sliced per symbol by binary search."""
 
     def __init__(self, frame: pd.DataFrame, *, unique_time: bool = False,
-                 meta_columns: tuple[str, ...] = ()) -> None:
+                 meta_columns: tuple[str, ...] = (), notes: list[Note] | None = None) -> None:
+        #: symbol -> errors that refuse its data / warnings that travel with it (see `local_quality`)
+        self.problems: dict[str, list[Diagnostic]] = {}
+        self.warnings: dict[str, list[Diagnostic]] = {}
+        for note in notes or []:
+            into = self.problems if note.is_error else self.warnings
+            into.setdefault(str(note.symbol), []).append(note.diagnostic)
         codes, uniques = pd.factorize(frame["symbol"])
         times = pd.DatetimeIndex(frame.index).as_unit("ns").asi8  # slice() compares with Timestamp.value (ns)
         order = np.lexsort((times, codes))
