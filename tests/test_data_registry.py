@@ -97,7 +97,13 @@ def test_resolution_order(monkeypatch, data_dir):
     assert names(reg, "ohlcv") == "local"                                # 4. the data path
     assert names(reg, "insider_trades") == "fmp"                         # 5. FMP_API_KEY
     monkeypatch.delenv("FMP_API_KEY")
-    assert names(reg, "insider_trades") == "sample"                      # 6. sample
+    # 6. sample, but never in place of a data path: the path that cannot serve the slot is the error (issue 13)
+    with pytest.raises(RuleEngineError) as exc:
+        reg.resolve(None, "insider_trades", "event", slot="insiders")
+    (d,) = exc.value.diagnostics
+    assert d.code == "D109" and d.path == "data.insiders"
+    assert "holds ohlcv (open, high, low, ...) at 1Day for 1 symbol; slot 'insiders' needs insider_trades" in d.message
+    assert names(default_registry(), "insider_trades") == "sample"       # 6. no data path: sample
 
 
 def test_parse_provider_setting():

@@ -316,7 +316,9 @@ class LocalProvider(Provider):
         return f"local:{self.path.resolve()}"
 
     def _candidates(self, kind: str, frequency: str) -> tuple[list[_Source], str]:
-        """The sources serving `kind` at the native frequency delivered for `frequency` (else D109)."""
+        """The sources able to serve `kind` at `frequency` (else D109 / D118), those at the native frequency
+        delivered for it first, then finer ones (coarsest first): in a folder mixing daily and hourly files,
+        a symbol stored hourly still serves daily bars. Also returns that preferred native frequency."""
         mine = [s for s in self.sources if s.kind == kind]
         if not mine:
             raise RuleEngineError([Diagnostic(
@@ -333,7 +335,9 @@ class LocalProvider(Provider):
                 "D118", f"{self.path} holds {kind} at {stored}: {frequency} bars cannot be made from it",
                 hint=f"bars are resampled from finer to coarser only: give {frequency} or finer data, or use "
                      f"execution_frequency {'/'.join(sorted(set(natives)))} or coarser")])
-        return [s for s, n in zip(mine, natives) if n == native], native
+        rank = BAR_FREQUENCIES.index
+        usable = [(s, n) for s, n in zip(mine, natives) if n in BAR_FREQUENCIES and rank(n) <= rank(native)]
+        return [s for s, n in sorted(usable, key=lambda sn: -rank(sn[1]))], native
 
     def _table_for(self, sources: list[_Source], symbol: str) -> tuple[LongTable, str, _Source] | None:
         for src in sources:
@@ -454,6 +458,7 @@ class LocalProvider(Provider):
     def _fetch_one(self, sources: list[_Source], native: str, symbol: str, kind: str,
                    start: Any, end: Any, requested: str | None = None) -> pd.DataFrame:
         table, found, src = self._lookup(sources, symbol, kind, native, requested)
+        native = self._native_frequency(src)  # this symbol's file may be finer than the preferred one
         lo, hi = request_bounds(kind, native, start, end, self.tz)
         frame = table.slice(found, lo, hi, carry_in=kind not in PRICE_KINDS and kind != "insider_trades")
         if frame.empty and kind != "insider_trades":  # a known symbol's quiet period is an answer
@@ -481,6 +486,7 @@ class LocalProvider(Provider):
         sources, native = self._candidates("ohlcv", frequency)
         problems: dict[str, RuleEngineError] = {}
         tables: dict[int, LongTable] = {}
+        table_source: _Source | None = sources[0]
         stored: list[tuple[str, str]] = []
         single = self._load(sources[0]) if len(sources) == 1 and sources[0].layout == "long" else None
         for sym in symbols:
@@ -493,7 +499,7 @@ class LocalProvider(Provider):
                 stored.append((sym, found_here))
                 continue
             try:
-                table, found, _src = self._lookup(sources, sym, "ohlcv", native, frequency)
+                table, found, table_source = self._lookup(sources, sym, "ohlcv", native, frequency)
             except RuleEngineError as exc:
                 problems[sym] = exc
                 continue
@@ -501,6 +507,8 @@ class LocalProvider(Provider):
             stored.append((sym, found))
         if len(tables) > 1:
             return None
+        if tables and table_source is not None:
+            native = self._native_frequency(table_source)
         lo, hi = request_bounds("ohlcv", native, start, end, self.tz)
         cols = list(columns)
         if not tables:

@@ -108,15 +108,17 @@ def check_values(path: Path, frame: pd.DataFrame, raw: dict[str, pd.Series], loc
     notes: list[Note] = []
     for col, text in raw.items():
         values = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
-        for code, bad, what in (("D150", not_numbers(text, values), "not a number"),
-                                ("D153", np.isinf(values), "infinite")):
+        for code, bad, what, hint in (
+                ("D150", not_numbers(text, values), "not a number",
+                 "write plain numbers (no thousands separators or currency signs); leave a missing value empty"),
+                ("D153", np.isinf(values), "infinite (inf, or too large for a float64)",
+                 "write the real value; leave a missing value empty")):
             for sym, rows in _by_symbol(np.flatnonzero(bad), symbols):
                 sample = ", ".join(repr(str(text.iloc[r])[:20]) for r in rows[:3])
                 notes.append(Note(sym, Diagnostic(
                     code, f"column '{col}' is {what} at {rows_text(path, rows, local[rows])} ({sample}) in "
                           f"{path} (symbol {sym}); the symbol's data is refused",
-                    hint="write plain numbers (no thousands separators or currency signs); leave a missing "
-                         "value empty")))
+                    hint=hint)))
     return notes
 
 

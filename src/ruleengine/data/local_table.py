@@ -157,7 +157,8 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
     columns = dict(columns or {})
     cols = list(map(str, raw.columns))
     if raw.empty:
-        raise malformed(path, "the file has no data rows" + (" (only a header)" if cols else ""),
+        header_only = " (only a header)" if cols and path.suffix.lower() == ".csv" else ""
+        raise malformed(path, f"the file has no data rows{header_only}",
                         "give at least one row of data")
     candidates = TIME_CANDIDATES if kind in PRICE_KINDS else EVENT_TIME_CANDIDATES
     tcol = find_column(cols, time_column, ()) if time_column else find_column(cols, candidates[0], candidates)
