@@ -31,21 +31,19 @@ def only_error(**kwargs) -> RuleEngineError:
     return exc.value
 
 
-def test_an_earnings_file_given_as_prices_is_an_error_naming_what_it_holds(shared_data, provider_env_cleared):
-    err = only_error(strategy=GOLDEN, symbols="SPY", start="2015-01-01", end="2015-06-30",
-                     data=str(shared_data / "earnings_quarterly.parquet"))
+@pytest.mark.parametrize("strategy, symbol, file, slot, says", [
+    (GOLDEN, "SPY", "earnings_quarterly.parquet", "prices",  # an earnings file given as prices
+     "earnings_quarterly.parquet holds earnings (eps, reported_eps, estimated_eps, ...) at quarterly for 940 "
+     "symbols; slot 'prices' needs ohlcv"),
+    (PE, "AAPL", "daily.parquet", "earnings",  # a price file cannot fill an earnings slot with synthetic data
+     "daily.parquet holds ohlcv (open, high, low, ...) at 1Day for 482 symbols; slot 'earnings' needs earnings"),
+])
+def test_a_data_path_that_cannot_serve_a_slot_is_an_error_naming_what_it_holds(
+        strategy, symbol, file, slot, says, shared_data, provider_env_cleared):
+    err = only_error(strategy=strategy, symbols=symbol, start="2014-01-01", end="2014-12-31",
+                     data=str(shared_data / file))
     (d,) = err.diagnostics
-    assert d.code == "D109" and d.path == "data.prices"
-    assert "earnings_quarterly.parquet holds earnings (eps, " in d.message
-    assert "for 940 symbols; slot 'prices' needs ohlcv" in d.message
-
-
-def test_a_price_file_cannot_fill_an_earnings_slot_with_synthetic_data(shared_data, provider_env_cleared):
-    err = only_error(strategy=PE, symbols="AAPL", start="2014-01-01", end="2014-12-31",
-                     data=str(shared_data / "daily.parquet"))
-    (d,) = err.diagnostics
-    assert d.code == "D109" and d.path == "data.earnings"
-    assert "holds ohlcv (open, high, low, ...) at 1Day for 482 symbols; slot 'earnings' needs earnings" in d.message
+    assert d.code == "D109" and d.path == f"data.{slot}" and says in d.message
 
 
 def test_five_minute_execution_on_daily_files_is_d118_naming_the_stored_frequency(shared_data,
