@@ -15,7 +15,9 @@ Layouts (found without configuration when given a file or a folder):
 
 Generic files need no configuration for OHLCV: time column ``datetime`` / ``date`` / ``timestamp`` / ``time``
 (case-insensitive; naive times are exchange local time), columns ``open, high, low, close, volume``; the
-frequency is inferred from the bar spacing. Event files use ``available_at`` (an instant) or a date, which is
+frequency is inferred from the bar spacing, per file in a folder of per-symbol files (daily and hourly files
+may be mixed). Nothing in a generic file is coerced without a word: `local_quality` lists the errors
+(refusing a symbol's data) and warnings (`quality_warnings`, passed on with the result). Event files use ``available_at`` (an instant) or a date, which is
 taken as usable after that day's close (16:30 New York). Event kinds return the records available in
 ``[start, end]`` plus, except insider trades, the latest earlier one (the value in force at ``start``, as the
 fmp provider does); a known symbol without insider trades in the range gives an empty frame. Long files are read once per process and sliced per
