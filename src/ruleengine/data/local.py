@@ -16,13 +16,14 @@ Layouts (found without configuration when given a file or a folder):
 Generic files need no configuration for OHLCV: time column ``datetime`` / ``date`` / ``timestamp`` / ``time``
 (case-insensitive; naive times are exchange local time), columns ``open, high, low, close, volume``; the
 frequency is inferred from the bar spacing, per file in a folder of per-symbol files (daily and hourly files
-may be mixed). Nothing in a generic file is coerced without a word: `local_quality` lists the errors
-(refusing a symbol's data) and warnings (`quality_warnings`, passed on with the result). Event files use ``available_at`` (an instant) or a date, which is
-taken as usable after that day's close (16:30 New York). Event kinds return the records available in
-``[start, end]`` plus, except insider trades, the latest earlier one (the value in force at ``start``, as the
-fmp provider does); a known symbol without insider trades in the range gives an empty frame. Long files are read once per process and sliced per
-symbol, so a 500-symbol universe loads in well under a second once read. The provider needs no on-disk
-cache: reading the files is the fast path.
+may be mixed). Nothing in a generic file is coerced without a word: `local_quality` lists the errors (refusing
+a symbol's data) and warnings (`quality_warnings`, passed on with the result). Event files use
+``available_at`` (an instant) or a date, which is taken as usable after that day's close (16:30 New York).
+Event kinds return the records available in ``[start, end]`` plus, except insider trades, the latest earlier
+one (the value in force at ``start``, as the fmp provider does); a known symbol without insider trades in the
+range gives an empty frame. Long files are read once per process and sliced per symbol, so a 500-symbol
+universe loads in well under a second once read. The provider needs no on-disk cache: reading the files is the
+fast path.
 
 Example:
     >>> import tempfile
@@ -148,8 +149,9 @@ class LocalProvider(Provider):
             raise RuleEngineError([Diagnostic("R101", f"data path not found: {self.path}",
                                               hint="give a Parquet/CSV file or a folder (--data PATH)")])
         if not (self.path.is_file() or self.path.is_dir()):  # a device or FIFO would block or never end
-            raise RuleEngineError([Diagnostic("R101", f"data path is not a regular file or a folder: {self.path}",
-                                              hint="give a Parquet/CSV file or a folder (--data PATH)")])
+            raise RuleEngineError([Diagnostic(
+                "R101", f"data path is not a regular file or a folder: {self.path}",
+                hint="give a Parquet/CSV file or a folder (--data PATH)")])
         if layout not in (None, "long", "per_symbol"):
             raise RuleEngineError([Diagnostic("S104", f"unknown layout '{layout}'",
                                               hint="'long' (one file, symbol column) or 'per_symbol'")])
@@ -359,7 +361,7 @@ class LocalProvider(Provider):
         return None
 
     def holdings(self) -> str:
-        """What the path holds, for errors: 'earnings (eps, estimated_eps, ...) at quarterly for 941 symbols'."""
+        """What the path holds, for errors: 'earnings (eps, ...) at quarterly for 940 symbols'."""
         parts = []
         for kind, info in self.kinds.items():
             try:
@@ -369,7 +371,8 @@ class LocalProvider(Provider):
                 count = 0
             cols = ", ".join(info.columns[:3]) + (", ..." if len(info.columns) > 3 else "")
             stored = sorted({self._native_frequency(s) for s in self.sources if s.kind == kind})
-            parts.append(f"{kind} ({cols}) at {'/'.join(stored)} for {count} symbol{'s' if count != 1 else ''}")
+            plural = "s" if count != 1 else ""
+            parts.append(f"{kind} ({cols}) at {'/'.join(stored)} for {count} symbol{plural}")
         return "; ".join(parts)
 
     def cannot_serve(self, kind: str, frequency: str, slot: str | None = None) -> Diagnostic:
@@ -384,8 +387,9 @@ class LocalProvider(Provider):
         needs = f"slot '{slot}' needs {kind}" if slot else f"{kind} is needed"
         return Diagnostic(
             "D109", f"the data path {self.path} holds {self.holdings() or 'nothing usable'}; {needs}",
-            path=where, hint=f"give --data a file or folder holding {kind} (a folder serves every kind it holds), "
-                             "or name another provider for the slot (provider: in the slot, or --provider)")
+            path=where, hint=f"give --data a file or folder holding {kind} (a folder serves every kind it "
+                             "holds), or name another provider for the slot (provider: in the slot, or "
+                             "--provider)")
 
     def quality_warnings(self, symbols: Iterable[str], kind: str = "ohlcv") -> list[Diagnostic]:
         """The data-quality warnings of these symbols' rows (`ruleengine.data.local_quality`), for the binder
@@ -448,8 +452,8 @@ class LocalProvider(Provider):
                 raise RuleEngineError([Diagnostic(
                     "D118", f"'{symbol}' is stored at {native} in {src.path.name} ({self.path}): {requested} "
                             "bars cannot be made from it",
-                    hint=f"bars are resampled from finer to coarser only: use execution_frequency {native} or "
-                         f"coarser, or give {requested} or finer data for {symbol}")])
+                    hint=f"bars are resampled from finer to coarser only: use execution_frequency {native} "
+                         f"or coarser, or give {requested} or finer data for {symbol}")])
 
     def fetch(self, request: FetchRequest) -> pd.DataFrame:
         """One symbol's rows in ``[start, end]`` (see `ruleengine.data.base` for the frame conventions)."""

@@ -56,7 +56,8 @@ class Note:
 
 def not_numbers(raw: pd.Series, values: np.ndarray) -> np.ndarray:
     """Cells that held something (not empty, not a missing marker) but did not parse as a number."""
-    text = raw.astype("string").str.strip() if raw.dtype == object or pd.api.types.is_string_dtype(raw) else None
+    textual = raw.dtype == object or pd.api.types.is_string_dtype(raw)
+    text = raw.astype("string").str.strip() if textual else None
     present = raw.notna().to_numpy() if text is None else (text.notna() & (text != "")).to_numpy(dtype=bool)
     return present & np.isnan(values)
 
@@ -97,8 +98,8 @@ def time_bounds(path: Path, local: pd.DatetimeIndex) -> None:
     bad = np.flatnonzero(~local.isna() & ((local < EARLIEST) | (local > LATEST)))
     if len(bad):
         raise RuleEngineError([Diagnostic(
-            "D155", f"{len(bad)} time{'s' if len(bad) > 1 else ''} outside {EARLIEST.date()} .. {LATEST.date()} "
-                    f"at {rows_text(path, bad.tolist(), local[bad])} ({path}); nothing was read",
+            "D155", f"{len(bad)} time{'s' if len(bad) > 1 else ''} outside {EARLIEST.date()} .. "
+                    f"{LATEST.date()} at {rows_text(path, bad.tolist(), local[bad])} ({path}); nothing was read",
             hint="correct the dates (a year such as 1500 or 9999 is usually a typo)")])
 
 
@@ -110,7 +111,8 @@ def check_values(path: Path, frame: pd.DataFrame, raw: dict[str, pd.Series], loc
         values = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
         for code, bad, what, hint in (
                 ("D150", not_numbers(text, values), "not a number",
-                 "write plain numbers (no thousands separators or currency signs); leave a missing value empty"),
+                 "write plain numbers (no thousands separators or currency signs); leave a missing value "
+                 "empty"),
                 ("D153", np.isinf(values), "infinite (inf, or too large for a float64)",
                  "write the real value; leave a missing value empty")):
             for sym, rows in _by_symbol(np.flatnonzero(bad), symbols):
@@ -132,7 +134,8 @@ def check_bars(path: Path, frame: pd.DataFrame, local: pd.DatetimeIndex, symbols
     return [Note(sym, Diagnostic(
         "D154", f"{len(rows)} bar{'s' if len(rows) > 1 else ''} with high below low at "
                 f"{rows_text(path, rows, local[rows])} in {path} (symbol {sym}); kept as stored, so stops and "
-                "targets are tested against these values", severity="warning", hint="correct the high and low of these bars"))
+                "targets are tested against these values", severity="warning",
+        hint="correct the high and low of these bars"))
             for sym, rows in _by_symbol(bad, symbols)]
 
 

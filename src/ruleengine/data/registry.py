@@ -14,8 +14,9 @@ Resolution order for a slot of kind K at frequency F (first match wins):
 Choices 1-3 are explicit: a provider that does not serve K at F is an error (D109, naming the providers that
 do). Choices 4-5 are implicit and fall through to the next when the provider lacks K, except that a data path
 never falls through to synthetic data: a configured path that cannot serve a slot, with no FMP key to serve it
-instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency). Remote providers (those
-without ``cacheable = False``) are wrapped in the on-disk `CachedProvider` unless caching is off.
+instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency).
+Remote providers (those without ``cacheable = False``) are wrapped in the on-disk `CachedProvider` unless
+caching is off.
 
 Example:
     >>> reg = ProviderRegistry()
