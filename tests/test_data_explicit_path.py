@@ -46,15 +46,16 @@ def test_a_data_path_that_cannot_serve_a_slot_is_an_error_naming_what_it_holds(
     assert d.code == "D109" and d.path == f"data.{slot}" and says in d.message
 
 
-def test_five_minute_execution_on_daily_files_is_d118_naming_the_stored_frequency(shared_data,
+@pytest.mark.parametrize("provider", [None, "local"])  # the implicit choice and --provider local
+def test_five_minute_execution_on_daily_files_is_d118_naming_the_stored_frequency(provider, shared_data,
                                                                                   provider_env_cleared):
     five = {"execution_frequency": "5Min"}
     (d,) = only_error(strategy=GOLDEN, symbols="SPY", start="2017-01-02", end="2017-01-31", params=five,
-                      data=str(shared_data / "daily.parquet")).diagnostics
+                      data=str(shared_data / "daily.parquet"), provider=provider).diagnostics
     assert d.code == "D118" and "holds ohlcv at 1Day (daily.parquet): 5Min bars cannot be made" in d.message
     # the folder has 1-minute bars of a few ETFs: a stock stored only daily is D118, not "symbol not found"
     (d,) = only_error(strategy=GOLDEN, symbols="AAPL", start="2017-01-02", end="2017-01-31", params=five,
-                      data=str(shared_data)).diagnostics
+                      data=str(shared_data), provider=provider).diagnostics
     assert d.code == "D118" and "'AAPL' is stored at 1Day in daily.parquet" in d.message
 
 

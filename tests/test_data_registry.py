@@ -131,8 +131,9 @@ def test_explicit_provider_without_the_kind_is_d109_naming_who_serves_it(monkeyp
     d = exc.value.diagnostics[0]
     assert d.code == "D109" and "--provider" in d.message and d.hint == "providers serving key_metrics at quarterly: fmp"
     with pytest.raises(RuleEngineError) as exc:
-        reg.resolve("local", "ohlcv", "1Min")   # local stores daily bars only
-    assert exc.value.diagnostics[0].code == "D109" and "sample" in exc.value.diagnostics[0].hint
+        reg.resolve("local", "ohlcv", "1Min")   # local stores daily bars only: D118 naming what it holds
+    assert exc.value.diagnostics[0].code == "D118" and "sample" in exc.value.diagnostics[0].hint
+    assert "holds ohlcv at 1Day (SPY.csv): 1Min bars cannot be made from it" in exc.value.diagnostics[0].message
     monkeypatch.setenv("RULEENGINE_PROVIDER", "local")
     with pytest.raises(RuleEngineError) as exc:
         reg.resolve(None, "earnings", "quarterly")   # a configured default is explicit: no fall-through

@@ -113,6 +113,18 @@ def _data_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
+def _where(src: _Source, symbol: str | None = None) -> str:
+    """Where a source's data lie, for messages: 'daily.parquet', 'SPY.csv' or '12 files in prices/'."""
+    if src.layout == "long":
+        return src.path.name
+    files = dict(src.files)
+    if symbol is not None and (symbol in files or symbol.upper() in files):
+        return files.get(symbol, files.get(symbol.upper(), src.path)).name
+    if len(files) == 1:
+        return next(iter(files.values())).name
+    return f"{len(files)} files in {src.path.name}/"
+
+
 def _per_symbol(kind: str, folder: Path, files: Iterable[Path], frequency: str | None) -> _Source | None:
     by_symbol: dict[str, Path] = {}
     for f in sorted(files, key=lambda p: p.suffix.lower() == ".csv"):  # Parquet wins over a CSV twin
@@ -334,7 +346,7 @@ class LocalProvider(Provider):
         natives = [self._native_frequency(s) for s in mine]
         native = deliverable_frequency(natives, frequency)
         if native is None:
-            stored = ", ".join(f"{n} ({s.path.name})" for s, n in zip(mine, natives))
+            stored = ", ".join(f"{n} ({_where(s)})" for s, n in zip(mine, natives))
             raise RuleEngineError([Diagnostic(
                 "D118", f"{self.path} holds {kind} at {stored}: {frequency} bars cannot be made from it",
                 hint=f"bars are resampled from finer to coarser only: give {frequency} or finer data, or use "
@@ -450,7 +462,7 @@ class LocalProvider(Provider):
             if found is not None:
                 native = self._native_frequency(src)
                 raise RuleEngineError([Diagnostic(
-                    "D118", f"'{symbol}' is stored at {native} in {src.path.name} ({self.path}): {requested} "
+                    "D118", f"'{symbol}' is stored at {native} in {_where(src, symbol)} ({self.path}): {requested} "
                             "bars cannot be made from it",
                     hint=f"bars are resampled from finer to coarser only: use execution_frequency {native} "
                          f"or coarser, or give {requested} or finer data for {symbol}")])

@@ -181,8 +181,12 @@ class ProviderRegistry:
             what = f"'{kind}' at {frequency}" if info is not None else f"'{kind}'"
             hint = (f"providers serving {kind} at {frequency}: {', '.join(others)}" if others
                     else f"no registered provider serves {kind} at {frequency}")
+            explain = getattr(provider, "cannot_serve", None)  # a data path says what it holds (D109/D118)
+            why_not = explain(kind, frequency, slot) if callable(explain) else None
             raise RuleEngineError([Diagnostic(
-                "D109", f"provider '{name}' ({why}) does not serve {what}", path=path, hint=hint)])
+                why_not.code if why_not else "D109",
+                f"provider '{name}' ({why}) does not serve {what}" + (f": {why_not.message}" if why_not else ""),
+                path=path, hint=f"{why_not.hint}; {hint}" if why_not and why_not.hint else hint)])
         return self._maybe_cached(name, provider)
 
     def _maybe_cached(self, name: str, provider: Provider) -> Provider:
