@@ -144,3 +144,22 @@ def test_dates_outside_the_storable_range_are_an_error_naming_the_line(shared_da
     bars.to_csv(tmp_path / "SPY.csv", index=False)
     (d,) = error_of(tmp_path).diagnostics
     assert d.code == "D155" and "at line 5 (1500-03-01)" in d.message
+
+
+def test_a_row_without_a_time_is_left_out_with_a_warning(shared_data, tmp_path):
+    bars = real_bars(shared_data)
+    bars.loc[6, "date"] = None
+    bars.to_csv(tmp_path / "SPY.csv", index=False)
+    p = LocalProvider(tmp_path)
+    out = p.fetch(FetchRequest("SPY", "ohlcv", pd.Timestamp("2005-01-01"), pd.Timestamp("2006-12-31")))
+    assert len(out) == len(bars) - 1
+    (w,) = p.quality_warnings(["SPY"])
+    assert w.code == "D156" and w.severity == "warning" and "1 row without a time at line 8" in w.message
+
+
+def test_a_time_that_does_not_parse_is_an_error_naming_the_line(shared_data, tmp_path):
+    bars = real_bars(shared_data)
+    bars.loc[4, "date"] = "next tuesday"
+    bars.to_csv(tmp_path / "SPY.csv", index=False)
+    (d,) = error_of(tmp_path).diagnostics
+    assert d.code == "D114" and "time column 'date' is not a date/time at line 6 ('next tuesday')" in d.message

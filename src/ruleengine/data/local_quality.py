@@ -13,6 +13,7 @@ Warnings (the data is used; the warning says what was done):
 
 * D151: a row repeated with identical values: one copy is kept.
 * D154: a bar whose high is below its low: kept as stored (stops and targets test those values).
+* D156: a row whose time cell is empty: left out.
 
 Every message names the file, the symbol, the first rows (CSV: line numbers, header = line 1; Parquet: row
 numbers from 1) with their times, and what was done. Files of the shared layout (``daily.parquet``, ...) are
@@ -101,6 +102,14 @@ def time_bounds(path: Path, local: pd.DatetimeIndex) -> None:
             "D155", f"{len(bad)} time{'s' if len(bad) > 1 else ''} outside {EARLIEST.date()} .. "
                     f"{LATEST.date()} at {rows_text(path, bad.tolist(), local[bad])} ({path}); nothing was read",
             hint="correct the dates (a year such as 1500 or 9999 is usually a typo)")])
+
+
+def missing_times(path: Path, has_time: np.ndarray, symbols: np.ndarray) -> list[Note]:
+    """D156 warnings: rows whose time cell is empty are left out."""
+    return [Note(sym, Diagnostic(
+        "D156", f"{len(rows)} row{'s' if len(rows) > 1 else ''} without a time at {rows_text(path, rows)} in "
+                f"{path} (symbol {sym}); left out", severity="warning", hint="fill the time of these rows"))
+            for sym, rows in _by_symbol(np.flatnonzero(~has_time), symbols)]
 
 
 def check_values(path: Path, frame: pd.DataFrame, raw: dict[str, pd.Series], local: pd.DatetimeIndex,

@@ -21,7 +21,16 @@ from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from .base import PRICE_KINDS
 from .frames import INTRADAY, as_float
-from .local_quality import Note, check_bars, check_duplicates, check_values, duplicate_columns, time_bounds
+from .local_quality import (
+    Note,
+    check_bars,
+    check_duplicates,
+    check_values,
+    duplicate_columns,
+    missing_times,
+    rows_text,
+    time_bounds,
+)
 from .pit import lagged_available_at
 
 SUFFIXES = (".parquet", ".pq", ".csv")
@@ -177,6 +186,19 @@ def _time_column(columns: list[str], time_column: str | None) -> str | None:
             else find_column(columns, TIME_CANDIDATES[0], TIME_CANDIDATES))
 
 
+def _bad_times(path: Path, values: pd.Series) -> str:
+    """' at line 5 (...)': the first cells of a time column that do not parse on their own."""
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return ""
+    bad = np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy())
+    if not len(bad):
+        return ""
+    sample = ", ".join(repr(str(values.iloc[i])[:30]) for i in bad[:3])
+    return f" at {rows_text(path, bad.tolist())} ({sample})"
+
+
 def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None, long: bool,
               symbol: str | None = None, time_column: str | None = None,
               columns: Mapping[str, str] | None = None, tz: str) -> tuple[pd.DataFrame, str, list[Note]]:
@@ -239,7 +261,9 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
     try:
         local = _local_naive(raw[tcol], tz)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise malformed(path, f"time column '{tcol}' is not a date/time: {exc}") from None
+        where = _bad_times(path, raw[tcol])
+        raise malformed(path, f"time column '{tcol}' is not a date/time{where or f': {exc}'}",
+                        "write times as ISO dates (2020-01-31 or 2020-01-31 09:30)") from None
     time_bounds(path, local)
     local = local.as_unit("ns")
     symbols = out["symbol"].to_numpy()
@@ -247,6 +271,7 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
     if kind in PRICE_KINDS:
         notes += check_bars(path, out, local, symbols)
     keep = ~local.isna()
+    notes += missing_times(path, keep, symbols)
     out, local = out[keep], local[keep]
     native = frequency or (infer_frequency(local, out["symbol"].to_numpy() if long else None)
                            if kind in PRICE_KINDS else "event")
