@@ -108,6 +108,7 @@ CLI_ARGUMENTS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     '--symbols ",,,"': (lambda tmp: ["--symbols", ",,,"], "D117"),
     "--symbols @binary": (lambda tmp: ["--symbols", binary_universe(tmp)], "D117"),
     "--symbols prices=A,prices=B": (lambda tmp: ["--symbols", "prices=AAPL,prices=MSFT"], "D117"),
+    "--symbols @/dev/zero": (lambda tmp: ["--symbols", "@/dev/zero"], "D117"),
     "--data /dev/null": (lambda tmp: ["--symbols", "SPY", "--data", "/dev/null"], "R101"),
 }
 

@@ -49,6 +49,9 @@ def _check_symbol(symbol: Any, path: str) -> str:
 def read_universe(path: str | Path) -> list[str]:
     """Symbols from a text file (one per line, '#' comments) or a Parquet/CSV file with a `symbol` column."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, device or FIFO: never read (it could block or never end)
+        raise _bad("D117", f"universe file '{p}' is not a regular file", "give a text file with one symbol per "
+                   "line, or a Parquet/CSV file with a 'symbol' column")
     if not p.is_file():
         raise _bad("D117", f"universe file '{p}' not found", "give a text file with one symbol per line, or a "
                    "Parquet/CSV file with a 'symbol' column")
