@@ -138,14 +138,6 @@ def test_quality_warnings_reach_the_backtest_console_and_json(shared_data, tmp_p
     assert [w["code"] for w in payload["warnings"] if w["code"] == "D154"] == ["D154"]
 
 
-def test_dates_outside_the_storable_range_are_an_error_naming_the_line(shared_data, tmp_path):
-    bars = real_bars(shared_data)
-    bars.loc[3, "date"] = "1500-03-01"
-    bars.to_csv(tmp_path / "SPY.csv", index=False)
-    (d,) = error_of(tmp_path).diagnostics
-    assert d.code == "D155" and "at line 5 (1500-03-01)" in d.message
-
-
 def test_a_row_without_a_time_is_left_out_with_a_warning(shared_data, tmp_path):
     bars = real_bars(shared_data)
     bars.loc[6, "date"] = None
@@ -157,9 +149,13 @@ def test_a_row_without_a_time_is_left_out_with_a_warning(shared_data, tmp_path):
     assert w.code == "D156" and w.severity == "warning" and "1 row without a time at line 8" in w.message
 
 
-def test_a_time_that_does_not_parse_is_an_error_naming_the_line(shared_data, tmp_path):
+@pytest.mark.parametrize("text, code, says", [
+    ("1500-03-01", "D155", "at line 6 (1500-03-01)"),
+    ("next tuesday", "D114", "time column 'date' is not a date/time at line 6 ('next tuesday')"),
+])
+def test_a_time_out_of_range_or_not_a_time_is_an_error_naming_the_line(text, code, says, shared_data, tmp_path):
     bars = real_bars(shared_data)
-    bars.loc[4, "date"] = "next tuesday"
+    bars.loc[4, "date"] = text
     bars.to_csv(tmp_path / "SPY.csv", index=False)
     (d,) = error_of(tmp_path).diagnostics
-    assert d.code == "D114" and "time column 'date' is not a date/time at line 6 ('next tuesday')" in d.message
+    assert d.code == code and says in d.message
