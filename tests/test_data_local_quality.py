@@ -159,3 +159,15 @@ def test_a_time_out_of_range_or_not_a_time_is_an_error_naming_the_line(text, cod
     bars.to_csv(tmp_path / "SPY.csv", index=False)
     (d,) = error_of(tmp_path).diagnostics
     assert d.code == code and says in d.message
+
+
+def test_a_parquet_file_with_a_column_twice_is_d152(shared_data, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bars = real_bars(shared_data)
+    table = pa.table([pa.array(pd.to_datetime(bars["date"])), pa.array(bars["close"]), pa.array(bars["close"] * 2)],
+                     names=["date", "close", "close"])
+    pq.write_table(table, tmp_path / "SPY.parquet")
+    (d,) = error_of(tmp_path).diagnostics
+    assert d.code == "D152" and "'close' and 'close'" in d.message

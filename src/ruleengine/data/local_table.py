@@ -54,6 +54,9 @@ def read_any(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     ``close.1``; the quality checks need to see the repetition)."""
     if not path.is_file():
         raise malformed(path, "not a regular file", "give a Parquet or CSV file, or a folder of them")
+    if path.suffix.lower() != ".csv":  # Parquet may hold a name twice; the reader's error would not say so
+        names = file_columns(path)
+        duplicate_columns(path, names, names)
     try:
         if path.suffix.lower() == ".csv":
             frame = pd.read_csv(path)
