@@ -154,11 +154,13 @@ def check_duplicates(path: Path, frame: pd.DataFrame, times: np.ndarray, symbols
 
     `times` are the rows' int64 index values, `rows` their positions in the file, `local` their local times;
     the caller keeps the last row of each (symbol, time)."""
-    codes = pd.factorize(symbols)[0]
+    one = len(symbols) == 0 or (symbols == symbols[0]).all()  # a per-symbol file: no hashing needed
+    codes = np.zeros(len(symbols), dtype=np.int64) if one else pd.factorize(symbols)[0]
+    order = np.argsort(times, kind="stable") if one else np.lexsort((times, codes))  # a sorted pass finds whether any repeat exists (the common answer: no)
+    if not ((codes[order][1:] == codes[order][:-1]) & (times[order][1:] == times[order][:-1])).any():
+        return []
     key = pd.DataFrame({"s": codes, "t": times})
     repeated = key.duplicated(keep=False).to_numpy()
-    if not repeated.any():
-        return []
     values = frame.drop(columns=["symbol"]).reset_index(drop=True)
     whole = pd.concat([key, values], axis=1)
     groups = key[repeated].assign(same=whole[repeated].duplicated(keep=False).to_numpy())
