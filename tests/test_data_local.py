@@ -85,12 +85,13 @@ def test_single_file_without_symbol_column_serves_its_stem(tmp_path):
     assert codes(exc) == ["D110"]
 
 
-def test_duplicate_bars_keep_the_last_row(tmp_path):
+def test_duplicate_bars_with_different_values_are_refused(tmp_path):
+    # Issue 13 item 8: which of two bars at one time is right cannot be known (the last one used to win).
     df = pd.concat([bars(2), bars(1, base=500)])
     df.to_csv(tmp_path / "DUP.csv", index=False)
-    out = LocalProvider(tmp_path).fetch(req("DUP"))
-    assert out["close"].tolist() == [500.0, 101.0]
-    assert out.index.is_unique and out.index.is_monotonic_increasing
+    with pytest.raises(RuleEngineError) as exc:
+        LocalProvider(tmp_path).fetch(req("DUP"))
+    assert codes(exc) == ["D151"] and "lines 2 (2020-01-02), 4 (2020-01-02)" in str(exc.value)
 
 
 def test_folder_with_long_files_ignores_other_top_level_files(tmp_path):
@@ -114,7 +115,7 @@ def test_intraday_naive_times_are_exchange_local_and_frequency_inferred(tmp_path
     assert str(out.index[0]) == "2020-07-01 13:30:00+00:00" and len(out) == 6
     with pytest.raises(RuleEngineError) as exc:
         p.fetch(req("SPY", start="2020-07-01", end="2020-07-01", frequency="1Min"))
-    assert codes(exc) == ["D109"]
+    assert codes(exc) == ["D118"]  # issue 13: the promised D118, naming the stored frequency
 
 
 def test_intraday_tz_option(tmp_path):

@@ -97,7 +97,13 @@ def test_resolution_order(monkeypatch, data_dir):
     assert names(reg, "ohlcv") == "local"                                # 4. the data path
     assert names(reg, "insider_trades") == "fmp"                         # 5. FMP_API_KEY
     monkeypatch.delenv("FMP_API_KEY")
-    assert names(reg, "insider_trades") == "sample"                      # 6. sample
+    # 6. sample, but never in place of a data path: the path that cannot serve the slot is the error (issue 13)
+    with pytest.raises(RuleEngineError) as exc:
+        reg.resolve(None, "insider_trades", "event", slot="insiders")
+    (d,) = exc.value.diagnostics
+    assert d.code == "D109" and d.path == "data.insiders"
+    assert "holds ohlcv (open, high, low, ...) at 1Day for 1 symbol; slot 'insiders' needs insider_trades" in d.message
+    assert names(default_registry(), "insider_trades") == "sample"       # 6. no data path: sample
 
 
 def test_parse_provider_setting():
@@ -125,8 +131,9 @@ def test_explicit_provider_without_the_kind_is_d109_naming_who_serves_it(monkeyp
     d = exc.value.diagnostics[0]
     assert d.code == "D109" and "--provider" in d.message and d.hint == "providers serving key_metrics at quarterly: fmp"
     with pytest.raises(RuleEngineError) as exc:
-        reg.resolve("local", "ohlcv", "1Min")   # local stores daily bars only
-    assert exc.value.diagnostics[0].code == "D109" and "sample" in exc.value.diagnostics[0].hint
+        reg.resolve("local", "ohlcv", "1Min")   # local stores daily bars only: D118 naming what it holds
+    assert exc.value.diagnostics[0].code == "D118" and "sample" in exc.value.diagnostics[0].hint
+    assert "holds ohlcv at 1Day (SPY.csv): 1Min bars cannot be made from it" in exc.value.diagnostics[0].message
     monkeypatch.setenv("RULEENGINE_PROVIDER", "local")
     with pytest.raises(RuleEngineError) as exc:
         reg.resolve(None, "earnings", "quarterly")   # a configured default is explicit: no fall-through

@@ -80,3 +80,24 @@ def test_universe_files(tmp_path: Path) -> None:
 def test_shared_constituents_file_is_a_universe(shared_data: Path) -> None:
     symbols = read_universe(shared_data / "constituents.parquet")
     assert len(symbols) == 503 and "AAPL" in symbols
+
+
+def test_a_slot_given_twice_is_an_error_not_the_last_one() -> None:
+    # Issue 13 item 7: prices=AAPL,prices=MSFT used to run MSFT only.
+    with pytest.raises(RuleEngineError) as err:
+        parse_symbols("prices=AAPL, prices=MSFT", ["prices"])
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path) == ("D117", "symbols.prices")
+    assert d.message == "slot 'prices' is given twice (prices=AAPL, prices=MSFT)"
+    assert "AAPL,MSFT" in (d.hint or "")
+
+
+def test_text_without_any_symbol_and_a_binary_universe_file_are_d117(tmp_path: Path) -> None:
+    assert _code(",,,", ["prices"]) == ("D117", "symbols", "validation_error")
+    assert _code(" , ,", ["prices"]) == ("D117", "symbols", "validation_error")
+    binary = tmp_path / "universe.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(RuleEngineError) as err:
+        parse_symbols(f"@{binary}", ["prices"])
+    (d,) = err.value.diagnostics
+    assert d.code == "D117" and d.message == f"universe file '{binary}' is not a text file"

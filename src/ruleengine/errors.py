@@ -99,6 +99,14 @@ CODES: dict[str, str] = {
     "D116": "symbol skipped (no data)",
     "D117": "invalid symbols specification",
     "D118": "cannot resample to the execution frequency",
+    # local data files: values the provider would otherwise coerce without a word (D150-D159)
+    "D150": "data file value is not a number",
+    "D151": "data file repeats a timestamp",
+    "D152": "data file repeats a column",
+    "D153": "data file holds an infinite value",
+    "D154": "data file bar with high below low",
+    "D155": "data file dates outside the supported range",
+    "D156": "data file row without a time",
     # backtest (stage 7): warnings about a run's result
     "D119": "no trades (the entry signals never fired)",
     "D120": "synthetic data (not the symbol's real prices)",
@@ -170,6 +178,7 @@ ERROR_TYPES: dict[str, str] = {
     "D114": "data_fetch_error",
     "D115": "schema_mismatch_error",
     "D116": "data_fetch_error",
+    **{f"D{n}": "data_fetch_error" for n in range(150, 157)},
     "T106": "execution_error",
     "T109": "data_fetch_error",
     **{f"X{n}": "execution_error" for n in (120, 121, 122, 123, 124, 125, 126, 127, 130)},

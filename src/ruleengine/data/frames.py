@@ -27,6 +27,9 @@ EXCHANGE_TZ = "America/New_York"
 #: Bar frequencies from finest to coarsest.
 BAR_FREQUENCIES: tuple[str, ...] = ("1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week", "1Month")
 INTRADAY: frozenset[str] = frozenset(BAR_FREQUENCIES[:5])
+#: Dates a request may name: nanosecond timestamps hold 1677-09-21 .. 2262-04-11; a century of margin leaves
+#: room for warm-up history before the start and the end-of-day arithmetic.
+EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1800-01-01"), pd.Timestamp("2199-12-31")
 _RANK = {f: i for i, f in enumerate(BAR_FREQUENCIES)}
 
 
@@ -61,7 +64,12 @@ def to_timestamp(value: Any, what: str = "date") -> pd.Timestamp:
     if ts is None or ts is pd.NaT:
         raise RuleEngineError([Diagnostic("S104", f"invalid {what} '{value}'",
                                           hint="use an ISO date such as 2015-01-31")])
-    return ts
+    naive = ts.tz_localize(None) if ts.tz is not None else ts
+    if not EARLIEST_DATE <= naive <= LATEST_DATE:  # outside, nanosecond arithmetic overflows later
+        raise RuleEngineError([Diagnostic("S104", f"{what} '{value}' is outside the supported dates "
+                                                  f"{EARLIEST_DATE.date()} .. {LATEST_DATE.date()}",
+                                          hint="use an ISO date such as 2015-01-31")])
+    return ts.as_unit("ns")
 
 
 def label_bounds(start: Any, end: Any, tz: str = EXCHANGE_TZ) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -113,8 +121,22 @@ def finish(frame: pd.DataFrame, *, kind: str, frequency: str, provider: str, syn
 
 
 def as_float(values: Any) -> np.ndarray:
-    """float64 values of a column (nullable/pyarrow dtypes included; missing -> NaN)."""
-    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    """float64 values of a column (nullable/pyarrow dtypes included; missing or not a number -> NaN; a
+    number too large for float64, such as a 400-digit integer, -> +-inf)."""
+    series = pd.Series(values)
+    try:
+        return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    except OverflowError:  # pandas gives up on the whole column: convert cell by cell
+        return np.array([_one_float(v) for v in series.tolist()], dtype="float64")
+
+
+def _one_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if str(value).strip()[:1] != "-" else float("-inf")
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def describe_range(index: pd.DatetimeIndex, kind: str, frequency: str, tz: str = EXCHANGE_TZ) -> str:

@@ -15,12 +15,15 @@ Layouts (found without configuration when given a file or a folder):
 
 Generic files need no configuration for OHLCV: time column ``datetime`` / ``date`` / ``timestamp`` / ``time``
 (case-insensitive; naive times are exchange local time), columns ``open, high, low, close, volume``; the
-frequency is inferred from the bar spacing. Event files use ``available_at`` (an instant) or a date, which is
-taken as usable after that day's close (16:30 New York). Event kinds return the records available in
-``[start, end]`` plus, except insider trades, the latest earlier one (the value in force at ``start``, as the
-fmp provider does); a known symbol without insider trades in the range gives an empty frame. Long files are read once per process and sliced per
-symbol, so a 500-symbol universe loads in well under a second once read. The provider needs no on-disk
-cache: reading the files is the fast path.
+frequency is inferred from the bar spacing, per file in a folder of per-symbol files (daily and hourly files
+may be mixed). Nothing in a generic file is coerced without a word: `local_quality` lists the errors (refusing
+a symbol's data) and warnings (`quality_warnings`, passed on with the result). Event files use
+``available_at`` (an instant) or a date, which is taken as usable after that day's close (16:30 New York).
+Event kinds return the records available in ``[start, end]`` plus, except insider trades, the latest earlier
+one (the value in force at ``start``, as the fmp provider does); a known symbol without insider trades in the
+range gives an empty frame. Long files are read once per process and sliced per symbol, so a 500-symbol
+universe loads in well under a second once read. The provider needs no on-disk cache: reading the files is the
+fast path.
 
 Example:
     >>> import tempfile
@@ -36,7 +39,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +58,18 @@ from .frames import (
     finish,
     request_bounds,
 )
+from .local_quality import Note
 from .local_shared import DAILY_BASIS, SHARED_FILES, SharedFile
-from .local_table import SUFFIXES, LongTable, file_columns, find_column, malformed, normalize, read_any
+from .local_table import (
+    SUFFIXES,
+    LongTable,
+    file_columns,
+    find_column,
+    malformed,
+    normalize,
+    peek_frequency,
+    read_any,
+)
 
 #: Native frequency label of event kinds read from generic files.
 _EVENT_FREQUENCY = {"earnings": "quarterly", "income_statement": "quarterly", "balance_sheet": "quarterly",
@@ -100,6 +113,18 @@ def _data_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
+def _where(src: _Source, symbol: str | None = None) -> str:
+    """Where a source's data lie, for messages: 'daily.parquet', 'SPY.csv' or '12 files in prices/'."""
+    if src.layout == "long":
+        return src.path.name
+    files = dict(src.files)
+    if symbol is not None and (symbol in files or symbol.upper() in files):
+        return files.get(symbol, files.get(symbol.upper(), src.path)).name
+    if len(files) == 1:
+        return next(iter(files.values())).name
+    return f"{len(files)} files in {src.path.name}/"
+
+
 def _per_symbol(kind: str, folder: Path, files: Iterable[Path], frequency: str | None) -> _Source | None:
     by_symbol: dict[str, Path] = {}
     for f in sorted(files, key=lambda p: p.suffix.lower() == ".csv"):  # Parquet wins over a CSV twin
@@ -135,6 +160,10 @@ class LocalProvider(Provider):
         if not self.path.exists():
             raise RuleEngineError([Diagnostic("R101", f"data path not found: {self.path}",
                                               hint="give a Parquet/CSV file or a folder (--data PATH)")])
+        if not (self.path.is_file() or self.path.is_dir()):  # a device or FIFO would block or never end
+            raise RuleEngineError([Diagnostic(
+                "R101", f"data path is not a regular file or a folder: {self.path}",
+                hint="give a Parquet/CSV file or a folder (--data PATH)")])
         if layout not in (None, "long", "per_symbol"):
             raise RuleEngineError([Diagnostic("S104", f"unknown layout '{layout}'",
                                               hint="'long' (one file, symbol column) or 'per_symbol'")])
@@ -151,6 +180,29 @@ class LocalProvider(Provider):
                             "one long file with a symbol column, or one <SYMBOL>.parquet|csv per symbol")
         self._kinds: dict[str, KindInfo] | None = None
         self._native: dict[_Source, str] = {}
+        self._by_frequency: list[_Source] | None = None
+
+    @property
+    def sources(self) -> list[_Source]:
+        """The discovered sources, per-symbol price folders split by each file's own frequency."""
+        if self._by_frequency is None:
+            self._by_frequency = [part for src in self._sources for part in self._split_by_frequency(src)]
+        return self._by_frequency
+
+    def _split_by_frequency(self, src: _Source) -> list[_Source]:
+        """A per-symbol price folder whose files are at several frequencies -> one source per frequency."""
+        if src.layout != "per_symbol" or src.frequency is not None or src.kind not in PRICE_KINDS \
+                or len(src.files) < 2:
+            return [src]
+        groups: dict[str | None, list[tuple[str, Path]]] = {}
+        for sym, f in src.files:
+            groups.setdefault(peek_frequency(f, self.time_column, self.tz), []).append((sym, f))
+        known = [g for g in groups if g is not None]
+        if len(known) <= 1:
+            return [src]
+        # Files that could not be peeked go with the first group: reading them reports their problem.
+        groups[known[0]] += groups.pop(None, [])
+        return [replace(src, frequency=freq, files=tuple(items)) for freq, items in groups.items()]
 
     # ------------------------------------------------------------------ discovery
     def _discover(self, files: Mapping[str, str | Path] | None) -> list[_Source]:
@@ -227,13 +279,15 @@ class LocalProvider(Provider):
             price = src.kind in PRICE_KINDS
             if src.shared is not None:
                 frame, native = src.shared.loader(target), src.shared.frequency
+                notes: list[Note] = []  # the shared files are checked when they are built (their README)
             else:
-                frame, native = normalize(read_any(target), target, kind=src.kind, frequency=src.frequency,
-                                          long=symbol is None, symbol=symbol, time_column=self.time_column,
-                                          columns=self._colmap(src.kind), tz=self.tz)
+                frame, native, notes = normalize(read_any(target), target, kind=src.kind,
+                                                 frequency=src.frequency, long=symbol is None, symbol=symbol,
+                                                 time_column=self.time_column, columns=self._colmap(src.kind),
+                                                 tz=self.tz)
                 native = native if price else _EVENT_FREQUENCY.get(src.kind, "event")
             meta = ("source",) if "source" in frame.columns and price else ()
-            hit = (LongTable(frame, unique_time=price, meta_columns=meta), native)
+            hit = (LongTable(frame, unique_time=price, meta_columns=meta, notes=notes), native)
             if len(_TABLES) > 256:  # per-symbol files of big folders: keep memory bounded
                 _TABLES.pop(next(iter(_TABLES)))
             _TABLES[key] = hit
@@ -260,7 +314,7 @@ class LocalProvider(Provider):
         if self._kinds is None:
             natives: dict[str, list[str]] = {}
             docs: dict[str, list[str]] = {}
-            for src in self._sources:
+            for src in self.sources:
                 natives.setdefault(src.kind, []).append(self._native_frequency(src))
                 docs.setdefault(src.kind, []).append(src.shared.doc if src.shared else
                                                      f"{src.layout.replace('_', '-')} files in {src.path.name}")
@@ -278,8 +332,10 @@ class LocalProvider(Provider):
         return f"local:{self.path.resolve()}"
 
     def _candidates(self, kind: str, frequency: str) -> tuple[list[_Source], str]:
-        """The sources serving `kind` at the native frequency delivered for `frequency` (else D109)."""
-        mine = [s for s in self._sources if s.kind == kind]
+        """The sources able to serve `kind` at `frequency` (else D109 / D118), those at the native frequency
+        delivered for it first, then finer ones (coarsest first): in a folder mixing daily and hourly files,
+        a symbol stored hourly still serves daily bars. Also returns that preferred native frequency."""
+        mine = [s for s in self.sources if s.kind == kind]
         if not mine:
             raise RuleEngineError([Diagnostic(
                 "D109", f"local data in {self.path} has no '{kind}' data",
@@ -290,11 +346,14 @@ class LocalProvider(Provider):
         natives = [self._native_frequency(s) for s in mine]
         native = deliverable_frequency(natives, frequency)
         if native is None:
+            stored = ", ".join(f"{n} ({_where(s)})" for s, n in zip(mine, natives))
             raise RuleEngineError([Diagnostic(
-                "D109", f"local {kind} data in {self.path} cannot give {frequency} bars",
-                hint=f"stored at {', '.join(sorted(set(natives)))}; coarser frequencies are resampled from "
-                     "finer ones, never the other way round")])
-        return [s for s, n in zip(mine, natives) if n == native], native
+                "D118", f"{self.path} holds {kind} at {stored}: {frequency} bars cannot be made from it",
+                hint=f"bars are resampled from finer to coarser only: give {frequency} or finer data, or use "
+                     f"execution_frequency {'/'.join(sorted(set(natives)))} or coarser")])
+        rank = BAR_FREQUENCIES.index
+        usable = [(s, n) for s, n in zip(mine, natives) if n in BAR_FREQUENCIES and rank(n) <= rank(native)]
+        return [s for s, n in sorted(usable, key=lambda sn: -rank(sn[1]))], native
 
     def _table_for(self, sources: list[_Source], symbol: str) -> tuple[LongTable, str, _Source] | None:
         for src in sources:
@@ -308,8 +367,55 @@ class LocalProvider(Provider):
             key = symbol if symbol in files else symbol.upper()
             if key in files:
                 table = self._load(src, files[key], key)
-                return table, table.symbols[0] if table.symbols else key, src
+                if not table.symbols:
+                    raise malformed(files[key], "no row of the file has a time", "fill the time column")
+                return table, table.symbols[0], src
         return None
+
+    def holdings(self) -> str:
+        """What the path holds, for errors: 'earnings (eps, ...) at quarterly for 940 symbols'."""
+        parts = []
+        for kind, info in self.kinds.items():
+            try:
+                count = sum(len(self._load(s).symbols) if s.layout == "long" else len(s.files)
+                            for s in self.sources if s.kind == kind)
+            except RuleEngineError:
+                count = 0
+            cols = ", ".join(info.columns[:3]) + (", ..." if len(info.columns) > 3 else "")
+            stored = sorted({self._native_frequency(s) for s in self.sources if s.kind == kind})
+            plural = "s" if count != 1 else ""
+            parts.append(f"{kind} ({cols}) at {'/'.join(stored)} for {count} symbol{plural}")
+        return "; ".join(parts)
+
+    def cannot_serve(self, kind: str, frequency: str, slot: str | None = None) -> Diagnostic:
+        """Why this path cannot serve `kind` at `frequency`, naming what it holds (D109 / D118)."""
+        where = f"data.{slot}" if slot else None
+        if any(s.kind == kind for s in self.sources):
+            try:
+                self._candidates(kind, frequency)
+            except RuleEngineError as exc:
+                d = exc.diagnostics[0]
+                return Diagnostic(d.code, d.message, path=where, hint=d.hint)
+        needs = f"slot '{slot}' needs {kind}" if slot else f"{kind} is needed"
+        return Diagnostic(
+            "D109", f"the data path {self.path} holds {self.holdings() or 'nothing usable'}; {needs}",
+            path=where, hint=f"give --data a file or folder holding {kind} (a folder serves every kind it "
+                             "holds), or name another provider for the slot (provider: in the slot, or "
+                             "--provider)")
+
+    def quality_warnings(self, symbols: Iterable[str], kind: str = "ohlcv") -> list[Diagnostic]:
+        """The data-quality warnings of these symbols' rows (`ruleengine.data.local_quality`), for the binder
+        to pass on with the result."""
+        mine = [s for s in self.sources if s.kind == kind]
+        out: list[Diagnostic] = []
+        for symbol in dict.fromkeys(symbols):
+            try:
+                hit = self._table_for(mine, symbol)
+            except RuleEngineError:
+                continue
+            if hit is not None:
+                out += hit[0].warnings.get(hit[1], [])
+        return out
 
     def symbols(self, kind: str = "ohlcv", frequency: str = "1Day") -> list[str]:
         """Every symbol with `kind` data at the native frequency delivered for `frequency`."""
@@ -329,9 +435,15 @@ class LocalProvider(Provider):
             raise RuleEngineError([Diagnostic("D111", f"no {kind} data for {symbol} in {self.path}")])
         return span
 
-    def _lookup(self, sources: list[_Source], symbol: str, kind: str,
-                frequency: str) -> tuple[LongTable, str, _Source]:
+    def _lookup(self, sources: list[_Source], symbol: str, kind: str, frequency: str,
+                requested: str | None = None) -> tuple[LongTable, str, _Source]:
+        """(table, stored spelling, source) of `symbol`; D110 unknown, D118 stored only at a coarser frequency
+        than `requested`, or the errors the quality checks found in its rows."""
         hit = self._table_for(sources, symbol)
+        if hit is not None and hit[0].problems.get(hit[1]):
+            raise RuleEngineError(hit[0].problems[hit[1]])
+        if hit is None and requested is not None:
+            self._coarser_only(symbol, kind, requested, sources)
         if hit is None:
             known = self.symbols(kind, frequency)
             hint = did_you_mean(symbol.upper(), known, n=3)
@@ -340,14 +452,31 @@ class LocalProvider(Provider):
                 hint=hint or f"{len(known)} symbols available, e.g. {', '.join(known[:8])}")])
         return hit
 
+    def _coarser_only(self, symbol: str, kind: str, requested: str, serving: list[_Source]) -> None:
+        """D118 when `symbol` is stored, but only at a frequency too coarse for `requested`."""
+        for src in (s for s in self.sources if s.kind == kind and s not in serving):
+            try:
+                found = self._table_for([src], symbol)
+            except RuleEngineError:
+                continue
+            if found is not None:
+                native = self._native_frequency(src)
+                raise RuleEngineError([Diagnostic(
+                    "D118", f"'{symbol}' is stored at {native} in {_where(src, symbol)} ({self.path}): {requested} "
+                            "bars cannot be made from it",
+                    hint=f"bars are resampled from finer to coarser only: use execution_frequency {native} "
+                         f"or coarser, or give {requested} or finer data for {symbol}")])
+
     def fetch(self, request: FetchRequest) -> pd.DataFrame:
         """One symbol's rows in ``[start, end]`` (see `ruleengine.data.base` for the frame conventions)."""
         sources, native = self._candidates(request.kind, request.frequency)
-        return self._fetch_one(sources, native, request.symbol, request.kind, request.start, request.end)
+        return self._fetch_one(sources, native, request.symbol, request.kind, request.start, request.end,
+                               request.frequency)
 
     def _fetch_one(self, sources: list[_Source], native: str, symbol: str, kind: str,
-                   start: Any, end: Any) -> pd.DataFrame:
-        table, found, src = self._lookup(sources, symbol, kind, native)
+                   start: Any, end: Any, requested: str | None = None) -> pd.DataFrame:
+        table, found, src = self._lookup(sources, symbol, kind, native, requested)
+        native = self._native_frequency(src)  # this symbol's file may be finer than the preferred one
         lo, hi = request_bounds(kind, native, start, end, self.tz)
         frame = table.slice(found, lo, hi, carry_in=kind not in PRICE_KINDS and kind != "insider_trades")
         if frame.empty and kind != "insider_trades":  # a known symbol's quiet period is an answer
@@ -375,16 +504,20 @@ class LocalProvider(Provider):
         sources, native = self._candidates("ohlcv", frequency)
         problems: dict[str, RuleEngineError] = {}
         tables: dict[int, LongTable] = {}
+        table_source: _Source | None = sources[0]
         stored: list[tuple[str, str]] = []
         single = self._load(sources[0]) if len(sources) == 1 and sources[0].layout == "long" else None
         for sym in symbols:
             found_here = single.lookup(sym) if single is not None else None
+            if found_here is not None and single is not None and single.problems.get(found_here):
+                problems[sym] = RuleEngineError(single.problems[found_here])
+                continue
             if found_here is not None and single is not None:  # one long file: no per-symbol file checks
                 tables[id(single)] = single
                 stored.append((sym, found_here))
                 continue
             try:
-                table, found, _src = self._lookup(sources, sym, "ohlcv", native)
+                table, found, table_source = self._lookup(sources, sym, "ohlcv", native, frequency)
             except RuleEngineError as exc:
                 problems[sym] = exc
                 continue
@@ -392,6 +525,8 @@ class LocalProvider(Provider):
             stored.append((sym, found))
         if len(tables) > 1:
             return None
+        if tables and table_source is not None:
+            native = self._native_frequency(table_source)
         lo, hi = request_bounds("ohlcv", native, start, end, self.tz)
         cols = list(columns)
         if not tables:
@@ -402,7 +537,7 @@ class LocalProvider(Provider):
         for (sym, _), n in zip(stored, counts):
             if n == 0:  # the per-symbol path words the error (with the range the symbol has)
                 try:
-                    self._fetch_one(sources, native, sym, "ohlcv", start, end)
+                    self._fetch_one(sources, native, sym, "ohlcv", start, end, frequency)
                 except RuleEngineError as exc:
                     problems[sym] = exc
         keep = [i for i, (sym, _) in enumerate(stored) if sym not in problems]
@@ -424,7 +559,7 @@ class LocalProvider(Provider):
         problems: list[Diagnostic] = []
         for symbol in symbols:
             try:
-                out[symbol] = self._fetch_one(sources, native, symbol, kind, start, end)
+                out[symbol] = self._fetch_one(sources, native, symbol, kind, start, end, frequency)
             except RuleEngineError as exc:
                 problems += exc.diagnostics
         if problems and not skip_missing:

@@ -39,7 +39,7 @@ from .align import aggregate_insider, align_to_bars
 from .base import PRICE_KINDS, Provider
 from .calendar import add_business_days, bar_close_times
 from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
-from .registry import ProviderRegistry, default_registry
+from .registry import ProviderRegistry, default_registry, quality_warnings
 from .resample import resample_ohlcv
 from .symbols import Run, parse_symbols
 
@@ -139,7 +139,7 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
     if base is None:
         raise RuleEngineError([Diagnostic("D101", "the strategy reads no price slot: nothing defines its bars",
                                           path="data", hint="add an ohlcv slot")])
-    lo, hi = _range(start, end, freq, providers[base], runs[0][base])
+    lo, hi = _range(start, end, freq, providers[base], [r[base] for r in runs])
     fetch_lo = _history_start(lo, warm, freq)
     warnings: list[Diagnostic] = []
     universe = len(runs) > 1
@@ -194,6 +194,10 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
         aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}  # type: ignore[arg-type]
         for col in sorted(cols):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
+    for slot in needed:  # what the provider found wrong in the files it read, with the result
+        for w in quality_warnings(providers[slot], [r[slot] for r in kept], kinds[slot]):
+            if w not in warnings:
+                warnings.append(w)
     start_row = int(index.searchsorted(_first_label(lo, freq)))
     return MarketData(index=index, frequency=freq, runs=kept, inputs=inputs, start=start_row,
                       providers={s: getattr(p, "name", str(p)) for s, p in providers.items()},
@@ -301,11 +305,14 @@ def _fetch_frequency(kind: str, slot_frequency: str, execution: str) -> str:
     return execution
 
 
-def _range(start: Any, end: Any, freq: str, provider: Provider, symbol: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _range(start: Any, end: Any, freq: str, provider: Provider,
+           symbols: list[str]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The requested range; without an end, the latest date any of `symbols` has (not the first one's: the
+    default range must not depend on their order), else today."""
     hi = to_timestamp(end, "end date") if end is not None else None
     if hi is None:
         hi = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize()
-        last = _available_end(provider, symbol, freq)
+        last = _available_end(provider, symbols, freq)
         if last is not None and last < hi:
             hi = last
     if hi.tz is not None:
@@ -324,16 +331,21 @@ def _range(start: Any, end: Any, freq: str, provider: Provider, symbol: str) -> 
     return lo, hi
 
 
-def _available_end(provider: Provider, symbol: str, freq: str) -> pd.Timestamp | None:
+def _available_end(provider: Provider, symbols: list[str], freq: str) -> pd.Timestamp | None:
+    """The latest last bar among `symbols` (unknown ones ignored), or None."""
     inner = getattr(provider, "provider", provider)  # a CachedProvider wraps the real one
     span = getattr(inner, "available_range", None)
     if span is None:
         return None
-    try:
-        last = span(symbol, "ohlcv", freq)[1]
-    except RuleEngineError:
+    ends = []
+    for symbol in dict.fromkeys(symbols):
+        try:
+            ends.append(pd.Timestamp(span(symbol, "ohlcv", freq)[1]))
+        except RuleEngineError:
+            continue
+    if not ends:
         return None
-    last = pd.Timestamp(last)
+    last = max(ends)
     return (last.tz_convert("America/New_York").tz_localize(None) if freq in INTRADAY
             else last.tz_localize(None)).normalize()
 

@@ -12,8 +12,11 @@ Resolution order for a slot of kind K at frequency F (first match wins):
 6. ``sample`` (synthetic data; every output says so).
 
 Choices 1-3 are explicit: a provider that does not serve K at F is an error (D109, naming the providers that
-do). Choices 4-5 are implicit and fall through to the next when the provider lacks K. Remote providers (those
-without ``cacheable = False``) are wrapped in the on-disk `CachedProvider` unless caching is off.
+do). Choices 4-5 are implicit and fall through to the next when the provider lacks K, except that a data path
+never falls through to synthetic data: a configured path that cannot serve a slot, with no FMP key to serve it
+instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency).
+Remote providers (those without ``cacheable = False``) are wrapped in the on-disk `CachedProvider` unless
+caching is off.
 
 Example:
     >>> reg = ProviderRegistry()
@@ -131,8 +134,10 @@ class ProviderRegistry:
         return [n for n in self._entries if self._serves(n, kind, frequency or "1Day")]
 
     def choose(self, slot_provider: str | None, kind: str, frequency: str = "1Day",
-               cli_provider: str | None = None) -> tuple[str, str, bool]:
-        """(provider name, why it was chosen, whether the choice was explicit) for a slot."""
+               cli_provider: str | None = None, *, slot: str | None = None) -> tuple[str, str, bool]:
+        """(provider name, why it was chosen, whether the choice was explicit) for a slot.
+
+        A configured data path that cannot serve the slot raises (see the module docstring)."""
         if slot_provider:
             return slot_provider, "the slot's provider:", True
         if cli_provider:
@@ -145,10 +150,16 @@ class ProviderRegistry:
             if key in setting:
                 return setting[key], f"RULEENGINE_PROVIDER={self.env.get('RULEENGINE_PROVIDER')}", True
         # A configured data path or API key that cannot be used is an error worth seeing: get() raises.
-        if "local" in self and self.get("local").serves(kind, frequency):
+        local = self.get("local") if "local" in self else None
+        if local is not None and local.serves(kind, frequency):
             return "local", "a data path is configured (--data / RULEENGINE_DATA)", False
         if self.env.get("FMP_API_KEY") and "fmp" in self and self.get("fmp").serves(kind, frequency):
             return "fmp", "FMP_API_KEY is set", False
+        if local is not None:  # an explicit path never falls back to synthetic data
+            explain = getattr(local, "cannot_serve", None)
+            raise RuleEngineError([explain(kind, frequency, slot) if callable(explain) else Diagnostic(
+                "D109", f"the data path ({local.description}) has no {kind} at {frequency}",
+                path=f"data.{slot}" if slot else None, hint="give a path that holds it, or --provider")])
         return "sample", "no provider configured, no data path, no FMP_API_KEY: synthetic data", False
 
     def resolve(self, slot_provider: str | None, kind: str, frequency: str = "1Day",
@@ -162,7 +173,7 @@ class ProviderRegistry:
             raise RuleEngineError([Diagnostic("D109", f"unknown data kind '{kind}'", path=path,
                                               hint=did_you_mean(kind, KIND_COLUMNS) or
                                               "known kinds: " + ", ".join(KIND_COLUMNS))])
-        name, why, _explicit = self.choose(slot_provider, kind, frequency, cli_provider)
+        name, why, _explicit = self.choose(slot_provider, kind, frequency, cli_provider, slot=slot)
         provider = self.get(name, path=path)
         if not provider.serves(kind, frequency):
             others = [n for n in self.serving(kind, frequency) if n != name]
@@ -170,8 +181,12 @@ class ProviderRegistry:
             what = f"'{kind}' at {frequency}" if info is not None else f"'{kind}'"
             hint = (f"providers serving {kind} at {frequency}: {', '.join(others)}" if others
                     else f"no registered provider serves {kind} at {frequency}")
+            explain = getattr(provider, "cannot_serve", None)  # a data path says what it holds (D109/D118)
+            why_not = explain(kind, frequency, slot) if callable(explain) else None
             raise RuleEngineError([Diagnostic(
-                "D109", f"provider '{name}' ({why}) does not serve {what}", path=path, hint=hint)])
+                why_not.code if why_not else "D109",
+                f"provider '{name}' ({why}) does not serve {what}" + (f": {why_not.message}" if why_not else ""),
+                path=path, hint=f"{why_not.hint}; {hint}" if why_not and why_not.hint else hint)])
         return self._maybe_cached(name, provider)
 
     def _maybe_cached(self, name: str, provider: Provider) -> Provider:
@@ -258,6 +273,14 @@ def fetch_many(provider: Provider, symbols: Iterable[str], kind: str, start: Any
     if problems and not skip_missing:
         raise RuleEngineError(problems)
     return out
+
+
+def quality_warnings(provider: Provider, symbols: Iterable[str], kind: str) -> list[Diagnostic]:
+    """Warnings about the stored data of these symbols (repeated rows, impossible bars) from providers that
+    check their files (`LocalProvider.quality_warnings`); none from the others."""
+    inner = getattr(provider, "provider", provider)  # a CachedProvider wraps the real one
+    own = getattr(inner, "quality_warnings", None)
+    return list(own(symbols, kind)) if callable(own) else []
 
 
 def _fmp_factory() -> Provider:

@@ -51,6 +51,9 @@ def _check_symbol(symbol: Any, path: str) -> str:
 def read_universe(path: str | Path) -> list[str]:
     """Symbols from a text file (one per line, '#' comments) or a Parquet/CSV file with a `symbol` column."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, device or FIFO: never read (it could block or never end)
+        raise _bad("D117", f"universe file '{p}' is not a regular file", "give a text file with one symbol per "
+                   "line, or a Parquet/CSV file with a 'symbol' column")
     if not p.is_file():
         raise _bad("D117", f"universe file '{p}' not found", "give a text file with one symbol per line, or a "
                    "Parquet/CSV file with a 'symbol' column")
@@ -71,7 +74,13 @@ def read_universe(path: str | Path) -> list[str]:
             df = df[df[cols["list"]] == (current[0] if current else lists[0])]
         raw = [str(s) for s in df[cols["symbol"]].dropna().unique()]
     else:
-        raw = [line.split("#", 1)[0].strip() for line in p.read_text(encoding="utf-8").splitlines()]
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise _bad("D117", f"universe file '{p}' is not a text file",
+                       "give a text file with one symbol per line, or a Parquet/CSV file with a 'symbol' "
+                       "column") from None
+        raw = [line.split("#", 1)[0].strip() for line in text.splitlines()]
         raw = [x for part in raw for x in part.replace(",", " ").split()]
     symbols = list(dict.fromkeys(_check_symbol(s, f"symbols ({p.name})") for s in raw))
     if not symbols:
@@ -111,14 +120,21 @@ def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | No
                        "give the symbols themselves, e.g. SPY,QQQ,IWM")
         return [dict.fromkeys(slots, s) for s in read_file(text[1:])]
     parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise _bad("D117", f"'{text}' names no symbol", "e.g. --symbols SPY or --symbols SPY,QQQ")
     if any("=" in p for p in parts):
         if not all("=" in p for p in parts):
             raise _bad("D117", f"'{text}' mixes slot=symbol pairs with bare symbols",
                        "name every slot (asset_a=GLD,asset_b=SLV) or none (SPY,QQQ)")
-        pairs = {}
+        pairs: dict[str, str] = {}
         for p in parts:
             slot, _, sym = p.partition("=")
-            pairs[slot.strip()] = sym
+            slot = slot.strip()
+            if slot in pairs:  # the later one would silently replace the first
+                raise _bad("D117", f"slot '{slot}' is given twice ({slot}={pairs[slot].strip()}, {p})",
+                           "one symbol per slot; for several runs give bare symbols (AAPL,MSFT)",
+                           path=f"symbols.{slot}")
+            pairs[slot] = sym
         return [_mapping_run(pairs, slots, prices)]
     _one_price_slot(prices)
     return [dict.fromkeys(slots, _check_symbol(s, "symbols")) for s in dict.fromkeys(parts)]
