@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, field_serializer
 
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
@@ -292,9 +292,10 @@ class BacktestResult(BaseModel):
     warnings: list[dict[str, Any]] = Field(default_factory=list)
     provenance: Provenance
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def synthetic(self) -> bool:
-        """True when any run used synthetic (sample) data."""
+        """True when any run used synthetic (sample) data: a top-level ``"synthetic"`` of the JSON object."""
         return any(r.data.synthetic for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
