@@ -64,6 +64,34 @@ def test_live_signals_without_real_data_stop_with_d160() -> None:
 
 
 @pytest.mark.realdata
+def test_a_real_only_registry_resolves_real_providers_and_never_the_sample(
+        shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider_env_cleared: Path) -> None:
+    """The registry decides; callers say "real data only" instead of special-casing provider names."""
+    from ruleengine.data.registry import default_registry
+
+    data = str(shared_data)
+    assert default_registry(data, real_only=True).resolve(None, "ohlcv").name == "local"
+    assert default_registry(data).resolve(None, "ohlcv", cli_provider="sample").name == "sample"
+    assert default_registry(None).resolve(None, "ohlcv").name == "sample"  # backtests keep their fallback
+    with pytest.raises(RuleEngineError) as exc:  # an explicit synthetic provider
+        default_registry(data, real_only=True).resolve(None, "ohlcv", cli_provider="sample")
+    assert _codes(exc) == ["D160"] and "'sample' (--provider)" in exc.value.diagnostics[0].message
+    with pytest.raises(RuleEngineError) as exc:  # nothing configured
+        default_registry(None, real_only=True).resolve(None, "ohlcv")
+    assert _codes(exc) == ["D160"]
+    # a data path without the kind: no silent synthetic fallback for that kind either
+    (tmp_path / "px").mkdir()
+    (tmp_path / "px" / "SPY.csv").write_text("date,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,10\n")
+    with pytest.raises(RuleEngineError) as exc:
+        default_registry(str(tmp_path / "px"), real_only=True).resolve(None, "earnings")
+    assert _codes(exc) == ["D160"] and "'earnings'" in exc.value.diagnostics[0].message
+    monkeypatch.setenv("RULEENGINE_PROVIDER", "sample")  # a configured synthetic default
+    with pytest.raises(RuleEngineError) as exc:
+        default_registry(None, real_only=True).resolve(None, "ohlcv")
+    assert _codes(exc) == ["D160"] and "RULEENGINE_PROVIDER=sample" in exc.value.diagnostics[0].message
+
+
+@pytest.mark.realdata
 def test_a_live_scan_on_real_data_says_where_its_data_came_from(shared_data: Path) -> None:
     res = live_scan(GC, "SPY,QQQ", asof="2017-06-30", data=str(shared_data))
     assert (res.synthetic, res.providers) == (False, {"prices": "local"})
