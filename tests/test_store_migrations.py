@@ -178,3 +178,12 @@ def test_0003_reads_the_provenance_of_old_rows_and_old_synthetic_rows_stay_out(t
     assert (real.synthetic, real.data_providers, fake.synthetic) == (False, {"prices": "local"}, True)
     assert aggregate(store.list_signals(1))["signals_generated"] == 1
     assert store.get_run(1).result["results"][0]["data"]["providers"] == {"prices": "local"}  # data kept
+    # the lists show which old rows were synthetic
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    assert CliRunner().invoke(app, ["runs", "list", "--db", str(path)]).output.count("SYNTHETIC") == 1
+    listed = json.loads(CliRunner().invoke(app, ["runs", "list", "--db", str(path), "--json"]).output)
+    assert [r["synthetic"] for r in listed["runs"]] == [None, True, False]
+    assert CliRunner().invoke(app, ["signals", "list", "--db", str(path)]).output.count("SYNTHETIC") == 1

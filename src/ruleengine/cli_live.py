@@ -205,7 +205,8 @@ def signals_list(strategy_id: int | None = typer.Argument(None, help="only this 
         outcome = f"{s.outcome['return_pct']:+.2f} %" if s.outcome else ("open" if s.user_acted and
                                                                          s.signal_type == "entry" else "-")
         table.add_row(str(s.id), f"{s.strategy_id} v{s.strategy_version}", f"{s.bar_time:%Y-%m-%d}",
-                      escape(s.ticker), s.signal_type, f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",
+                      escape(s.ticker), s.signal_type + ("" if s.real else " SYNTHETIC" if s.synthetic else " ?"),
+                      f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",
                       f"{s.acted_price:g}" if s.user_acted and s.acted_price else "-", outcome, hyp)
     console().print(table)
 
