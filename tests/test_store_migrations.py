@@ -32,6 +32,18 @@ def _upgrade(url: str, revision: str) -> None:
     engine.dispose()
 
 
+def _old_strategy(path: Path, request: str = "") -> sqlite3.Connection:
+    """A connection to an old database with strategy 1 (one version, content hash 'abc') in plain SQL."""
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO trading_strategies (id, user_id, name, natural_language_input, strategy_definition,"
+                " current_version, is_active, created_at, updated_at) VALUES (1, 'local', 'old one', ?,"
+                " ?, 1, 1, '2025-01-02 10:00:00', '2025-01-02 10:00:00')", (request, json.dumps(DOC)))
+    con.execute("INSERT INTO strategy_versions (strategy_id, version, content_hash, natural_language_input, author,"
+                " strategy_definition, created_at) VALUES (1, 1, 'abc', ?, 'user', ?,"
+                " '2025-01-02 10:00:00')", (request, json.dumps(DOC)))
+    return con
+
+
 def test_empty_database_upgrades_to_head_with_the_seed_tables_and_indexes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     store = open_store(url)
@@ -63,13 +75,7 @@ def test_database_of_the_previous_version_upgrades_with_its_data(tmp_path: Path)
     path = tmp_path / "old.db"
     url = f"sqlite:///{path}"
     _upgrade(url, "0001")
-    con = sqlite3.connect(path)
-    con.execute("INSERT INTO trading_strategies (id, user_id, name, natural_language_input, strategy_definition,"
-                " current_version, is_active, created_at, updated_at) VALUES (1, 'local', 'old one', 'buy dips',"
-                " ?, 1, 1, '2025-01-02 10:00:00', '2025-01-02 10:00:00')", (json.dumps(DOC),))
-    con.execute("INSERT INTO strategy_versions (strategy_id, version, content_hash, natural_language_input, author,"
-                " strategy_definition, created_at) VALUES (1, 1, 'abc', 'buy dips', 'user', ?,"
-                " '2025-01-02 10:00:00')", (json.dumps(DOC),))
+    con = _old_strategy(path, "buy dips")
     con.execute("INSERT INTO strategy_backtests (strategy_id, strategy_version, start_date, end_date, symbols,"
                 " total_trades, winning_trades, win_rate, total_return_pct, backtest_results, created_at)"
                 " VALUES (1, 1, '2020-01-02', '2020-12-31', 'SPY', 4, 3, 75.0, 12.5, '{\"results\": []}',"
@@ -140,13 +146,7 @@ def test_0003_reads_the_provenance_of_old_rows_and_old_synthetic_rows_stay_out(t
     path = tmp_path / "v2.db"
     url = f"sqlite:///{path}"
     _upgrade(url, "0002")
-    con = sqlite3.connect(path)
-    con.execute("INSERT INTO trading_strategies (id, user_id, name, natural_language_input, strategy_definition,"
-                " current_version, is_active, created_at, updated_at) VALUES (1, 'local', 'old one', '', ?, 1, 1,"
-                " '2025-01-02 10:00:00', '2025-01-02 10:00:00')", (json.dumps(DOC),))
-    con.execute("INSERT INTO strategy_versions (strategy_id, version, content_hash, natural_language_input, author,"
-                " strategy_definition, created_at) VALUES (1, 1, 'abc', '', 'user', ?, '2025-01-02 10:00:00')",
-                (json.dumps(DOC),))
+    con = _old_strategy(path)
 
     def run(i: int, wins: int, synthetic: bool | None, provider: str) -> None:
         data = {"providers": {"prices": provider}, "frequency": "1Day"}
