@@ -150,6 +150,12 @@ def test_track_reprices_with_the_signals_own_provider(store: Store, shared_data:
     with pytest.raises(RuleEngineError) as exc:  # another provider than the signals'
         track(store, rec.id, asof=LATE, provider="sample", data=str(shared_data))
     assert _codes(exc) == ["T111"] and "not 'sample'" in str(exc.value)
+    # the CLI: `track 1` and `track` (every strategy) without --data fail, structured, with exit code 1
+    res = CliRunner().invoke(app, ["track", str(rec.id), "--db", store.url])
+    assert res.exit_code == 1 and "error[T111]" in res.output
+    res = CliRunner().invoke(app, ["track", "--db", store.url, "--json"])
+    [row] = json.loads(res.output)["performance"]
+    assert res.exit_code == 1 and row["details"][0]["code"] == "T111"
     assert all(s.hypothetical is None for s in store.list_signals(rec.id))  # nothing overwritten
     [row] = track(store, rec.id, asof=LATE, data=str(shared_data))
     assert row["signals_generated"] == len(entries)

@@ -246,11 +246,9 @@ def track_command(strategy_id: int | None = typer.Argument(None, help="one strat
     rows = run(go, as_json)
     if as_json:
         emit({"performance": rows})
-        return
-    if not rows:
+    elif not rows:
         sys.stdout.write("no stored signals to track\n")
-        return
-    for r in rows:
+    for r in rows if not as_json else ():
         if "error" in r:
             sys.stdout.write(f"strategy {r['strategy_id']} {r['name']}: error: {r['error']}\n")
             continue
@@ -260,6 +258,8 @@ def track_command(strategy_id: int | None = typer.Argument(None, help="one strat
             f"{r['hypothetical_open']} open = {r['hypothetical_return_pct']:+.2f} %; "
             f"actual {r['actual_trades']} closed ({r['actual_wins']} won) + {r['actual_open']} open = "
             f"{r['actual_return_pct']:+.2f} %\n")
+    if any("error" in r for r in rows):  # like scan: the others were tracked, the run still failed
+        raise typer.Exit(1)
 
 
 def compare_command(timeframe: str = typer.Option("all", "--timeframe", help="7d, 30d, 90d, 1y or all"),

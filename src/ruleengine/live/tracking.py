@@ -61,7 +61,8 @@ def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provi
         except RuleEngineError as exc:
             if strategy_id is not None:
                 raise
-            out.append({"strategy_id": sid, "name": store.get_strategy(sid).name, "error": str(exc)})
+            out.append({"strategy_id": sid, "name": store.get_strategy(sid).name, "error": str(exc),
+                        "details": [d.to_dict() for d in exc.diagnostics]})
     return out
 
 
