@@ -197,3 +197,17 @@ def test_scan_asof_takes_holdings_as_of_the_scanned_bar(store: Store, shared_dat
     assert _stored(store, rec.id, "exit", MID) == mid["exit"] & early["entry"]
 
 
+
+
+@pytest.mark.usefixtures("provider_env_cleared")
+def test_cli_save_without_real_data_stores_nothing(tmp_path: Path) -> None:
+    """`backtest --save` on synthetic data is T110; `signals FILE --save` without data is D160 and leaves no
+    strategy behind."""
+    db = str(tmp_path / "cli.db")
+    res = CliRunner().invoke(app, ["backtest", GC, "--symbols", "SPY", "--start", "2016-01-04", "--end",
+                                   "2016-12-30", "--save", "--db", db])
+    assert res.exit_code == 1 and "error[T110]" in res.output and "SYNTHETIC" in res.output
+    res = CliRunner().invoke(app, ["signals", GC, "--symbols", "SPY", "--save", "--db", db])
+    assert res.exit_code == 1 and "error[D160]" in res.output
+    store = open_store(db)
+    assert (store.list_runs(), store.list_strategies(), store.count_signals()) == ([], [], 0)

@@ -97,6 +97,11 @@ def signals_run(
         result = live_scan(compiled, spec, asof=asof, min_confidence=min_confidence, provider=provider, data=data,
                            params=params, store=store, signal_types=types, near_misses=near)
         if save and store is not None:
+            if compiled.strategy_id is None:  # a new file: stored only now that its signals exist
+                rec = store.add_strategy(compiled.strategy)
+                compiled.strategy_id, compiled.version = rec.id, rec.version
+                for sig in result.signals:
+                    sig.strategy_id, sig.strategy_version = rec.id, rec.version
             for sig, sid in zip(result.signals, store.save_signals(result.signals)):
                 sig.id = sid
         return compiled, result
@@ -110,13 +115,14 @@ def signals_run(
 
 
 def _stored(store: Any, file: str) -> Any:
-    """The stored strategy with this file's content, stored now when it is new."""
+    """The stored strategy with this file's content, else the file's compiled target (stored after the scan:
+    a scan that fails, e.g. without real data, leaves nothing behind)."""
     from .backtesting.result import strategy_hash
     from .live.signals import resolve_target
 
     target = resolve_target(file)
     found = store.find_strategy(strategy_hash(target.strategy))
-    return found if found is not None else store.add_strategy(target.strategy)
+    return found if found is not None else target
 
 
 def _print_scan(target: Any, result: Any, saved: bool) -> None:

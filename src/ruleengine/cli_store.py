@@ -296,8 +296,10 @@ def runs_show(run_id: int = typer.Argument(..., help="run id (see runs list)"),
 def save_run(db: str | None, compiled: Any, result: Any) -> dict[str, Any]:
     """Store a backtest of `compiled` (`backtest --save`): the strategy is found by its content or added."""
     from .backtesting.result import strategy_hash
+    from .store import storable_result
 
+    data, _providers = storable_result(result)  # T110 before anything is written (no strategy left behind)
     store = open_db(db)
     rec = store.find_strategy(strategy_hash(compiled.strategy)) or store.add_strategy(compiled.strategy)
-    run_id = store.save_backtest(rec.id, result, version=rec.version)
+    run_id = store.save_backtest(rec.id, data, version=rec.version)
     return {"run_id": run_id, "strategy_id": rec.id, "strategy_version": rec.version}

@@ -223,18 +223,8 @@ class Store(SignalStoreMixin):
             RuleEngineError: T110 when any run used synthetic data (synthetic results are never stored: they
                 would sit next to real runs and feed the confidence of real signals).
         """
-        import json
-
-        data = result if isinstance(result, dict) else json.loads(result.to_json())
+        data, providers = storable_result(result)
         summary = _summary(data)
-        providers, synthetic = result_provenance(data)
-        if synthetic is not False:
-            raise RuleEngineError([Diagnostic(
-                "T110", "not stored: this backtest ran on SYNTHETIC data (the sample provider), and synthetic "
-                "results never enter the store" if synthetic else
-                "not stored: the result does not say which data it ran on (results[*].data.synthetic)",
-                path="result", hint="run it on real data: --data PATH (or RULEENGINE_DATA), --provider NAME, or "
-                "set FMP_API_KEY")])
         now = utcnow()
 
         def write(s: Session) -> int:
@@ -334,6 +324,26 @@ def _out_of_range(exc: OverflowError) -> RuleEngineError:
 
 def _unknown(code: str, message: str, hint: str, path: str) -> RuleEngineError:
     return RuleEngineError([Diagnostic(code, message, path=path, hint=f"see: {hint}")])
+
+
+def storable_result(result: Any) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """(the result's JSON, slot -> provider) of a backtest result that may be stored.
+
+    Raises:
+        RuleEngineError: T110 when a run used synthetic data or does not say which data it used.
+    """
+    import json
+
+    data = result if isinstance(result, dict) else json.loads(result.to_json())
+    providers, synthetic = result_provenance(data)
+    if synthetic is not False:
+        raise RuleEngineError([Diagnostic(
+            "T110", "not stored: this backtest ran on SYNTHETIC data (the sample provider), and synthetic "
+            "results never enter the store" if synthetic else
+            "not stored: the result does not say which data it ran on (results[*].data.synthetic)",
+            path="result", hint="run it on real data: --data PATH (or RULEENGINE_DATA), --provider NAME, or "
+            "set FMP_API_KEY")])
+    return data, providers
 
 
 def result_provenance(data: dict[str, Any]) -> tuple[dict[str, str] | None, bool | None]:
