@@ -82,8 +82,6 @@ def make_engine(url: str) -> Engine:
         if is_sqlite and parsed.database and parsed.database != ":memory:":
             _check_sqlite_file(Path(parsed.database))
         engine = create_engine(url, future=True)
-    except RuleEngineError:
-        raise
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
         reason = str(exc).splitlines()[0]
         if isinstance(exc, NoSuchModuleError):
