@@ -85,7 +85,7 @@ def test_single_run_result_model_and_json() -> None:
     assert m.benchmark_return_pct == run.benchmark.total_return_pct
     # JSON: strict, complete, round-trips
     data = json.loads(res.to_json())
-    assert set(data) == {"success", "results", "warnings", "provenance"}
+    assert set(data) == {"success", "synthetic", "results", "warnings", "provenance"} and data["synthetic"] is True
     assert data["results"][0]["metrics"]["total_trades"] == m.total_trades
     assert set(data["results"][0]["trades"][0]) == {"symbol", "entry_time", "exit_time", "entry_price",
                                                     "exit_price", "size", "pnl", "pnl_pct", "fees",

@@ -56,7 +56,7 @@ def run_json(*args: str) -> tuple[int, dict]:
 def test_json_success_is_one_object() -> None:
     code, data = run_json(GC, "--symbols", "SPY", "--start", "2015-01-01", "--end", "2016-12-30", *FAST)
     assert code == 0 and data["success"] is True
-    assert set(data) == {"success", "results", "warnings", "provenance"}
+    assert set(data) == {"success", "synthetic", "results", "warnings", "provenance"} and data["synthetic"] is True
     r = data["results"][0]
     assert r["symbols"] == {"prices": "SPY"} and r["data"]["synthetic"] is True
     assert r["metrics"]["total_trades"] == len(r["trades"]) > 0

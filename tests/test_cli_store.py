@@ -271,3 +271,19 @@ def test_console_script_signals_default_command_and_act(env: dict[str, Any]) -> 
     proc = subprocess.run([str(CLI), "signals", "act", "1", "--db", db], capture_output=True, text=True, timeout=60,
                           check=False)
     assert proc.returncode == 1 and "error[T104]" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_a_relative_universe_file_scans_from_another_folder(env: dict[str, Any],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 7: `--universe @universe.txt` typed in one folder; `scan` (a cron job) runs elsewhere."""
+    db, rule, data, tmp = env["db"], env["rule"], env["data"], env["tmp"]
+    (tmp / "lists").mkdir()
+    (tmp / "lists" / "universe.txt").write_text("AAA\nBBB\n")
+    (tmp / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp / "lists")
+    rec = ok_json("strategies", "add", rule, "--universe", "@universe.txt", "--db", db)["strategy"]
+    assert rec["universe"] == f"@{tmp / 'lists' / 'universe.txt'}"
+    monkeypatch.chdir(tmp / "elsewhere")
+    summary = ok_json("scan", "--asof", env["day"], "--data", data, "--db", db)
+    assert summary["strategies"][0]["status"] == "ok" and summary["strategies"][0]["evaluated"] == 2
+    error("T107", "strategies", "universe", "1", "@nowhere.txt", "--db", db)

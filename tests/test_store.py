@@ -36,7 +36,8 @@ def _signal(strategy_id: int, ticker: str = "SPY", kind: str = "entry", day: int
     return StrategySignal(strategy_id=strategy_id, strategy_version=version, ticker=ticker, signal_type=kind,  # type: ignore[arg-type]
                           generated_at=datetime(2024, 1, day, 22), bar_time=datetime(2024, 1, day),
                           price_at_signal=price, confidence_score=50.0, reasoning=why,
-                          data_snapshot={"close": price, "nan": float("nan")})
+                          data_snapshot={"close": price, "nan": float("nan"), "providers": {"prices": "local"},
+                                         "synthetic": False})
 
 
 # ---------------------------------------------------------------------------------------------- strategies
@@ -77,7 +78,7 @@ def test_deactivate_activate_and_list(store: Store) -> None:
     assert [(r.id, r.status) for r in store.list_strategies(include_inactive=True)] == [(1, "inactive"),
                                                                                          (2, "active")]
     assert store.activate(a.id).active is True
-    assert store.set_universe(a.id, "@universe.txt").universe == "@universe.txt"
+    assert store.set_universe(a.id, "SPY,QQQ").universe == "SPY,QQQ"
     assert store.set_universe(a.id, None).universe is None
     d = store.get_strategy(b.id).to_dict()
     assert d["status"] == "active" and d["strategy"]["name"] == "Golden cross with RSI filter"
@@ -111,12 +112,14 @@ def test_unknown_ids_and_bad_documents_are_clear_errors(store: Store) -> None:
 # ---------------------------------------------------------------------------------------------- runs
 
 
-def test_save_backtest_summary_and_full_result_round_trip(store: Store) -> None:
+@pytest.mark.realdata
+def test_save_backtest_summary_and_full_result_round_trip(store: Store, shared_data: Path) -> None:
     rec = store.add_strategy(GC)
     res = ruleengine.backtest(rec.strategy, "SPY,QQQ", "2015-01-01", "2016-12-30",
-                              params={"fast": 10, "slow": 30})  # sample provider: synthetic, fast
+                              params={"fast": 10, "slow": 30}, data=str(shared_data))
     run_id = store.save_backtest(rec.id, res)
     run = store.get_run(run_id)
+    assert (run.data_providers, run.synthetic) == ({"prices": "local"}, False)
     m = [r.metrics for r in res.results]
     trades = sum(x.total_trades for x in m)
     wins = sum(x.winning_trades for x in m)
@@ -126,6 +129,7 @@ def test_save_backtest_summary_and_full_result_round_trip(store: Store) -> None:
     assert run.total_return_pct == pytest.approx((m[0].total_return_pct + m[1].total_return_pct) / 2)
     assert run.max_drawdown_pct == pytest.approx(max(x.max_drawdown_pct for x in m))
     assert (str(run.start), str(run.end)) == ("2015-01-02", "2016-12-30")
+    assert run.result["synthetic"] is False
     again = run.backtest_result()
     assert again.results[0].metrics == res.results[0].metrics
     assert again.results[1].trades == res.results[1].trades
@@ -133,6 +137,45 @@ def test_save_backtest_summary_and_full_result_round_trip(store: Store) -> None:
     assert [r.id for r in store.list_runs()] == [second, run_id]
     assert [r.id for r in store.list_runs(rec.id, limit=1)] == [second]
     assert store.latest_hit_rate(rec.id) == (wins, trades)
+
+
+def test_a_synthetic_backtest_is_never_stored(store: Store) -> None:
+    """Issue 13 item 2: a run on synthetic data is refused (T110), so it can never feed real signals' confidence."""
+    rec = store.add_strategy(GC)
+    res = ruleengine.backtest(rec.strategy, "SPY", "2015-01-01", "2015-12-31", provider="sample")
+    assert res.synthetic is True and json.loads(res.to_json())["synthetic"] is True
+    with pytest.raises(RuleEngineError) as exc:
+        store.save_backtest(rec.id, res)
+    assert _codes(exc) == ["T110"] and "SYNTHETIC" in str(exc.value)
+    assert store.list_runs() == [] and store.latest_hit_rate(rec.id) is None
+
+
+def test_a_synthetic_signal_is_never_stored(store: Store) -> None:
+    rec = store.add_strategy(DOC)
+    fake = _signal(rec.id)
+    fake.data_snapshot = {"providers": {"prices": "sample"}, "synthetic": True}
+    unknown = _signal(rec.id, "QQQ")
+    unknown.data_snapshot = {"close": 1.0}
+    for sig in (fake, unknown):
+        with pytest.raises(RuleEngineError) as exc:
+            store.save_signals([_signal(rec.id, "IWM"), sig])
+        assert _codes(exc) == ["T110"]
+    assert store.count_signals() == 0  # nothing of the batch was written
+
+
+def test_a_relative_universe_file_is_stored_as_an_absolute_path(store: Store, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 7: `@universe.txt` typed in one folder still names that file when scan runs elsewhere."""
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "universe.txt").write_text("SPY\nQQQ\n")
+    monkeypatch.chdir(tmp_path / "lists")
+    rec = store.add_strategy(DOC, universe="@universe.txt")
+    assert rec.universe == f"@{tmp_path / 'lists' / 'universe.txt'}"
+    assert store.set_universe(rec.id, "@./universe.txt").universe == rec.universe
+    with pytest.raises(RuleEngineError) as exc:
+        store.set_universe(rec.id, "@missing.txt")
+    assert _codes(exc) == ["T107"] and "missing.txt" in str(exc.value)
+    assert store.get_strategy(rec.id).universe == rec.universe
 
 
 # ---------------------------------------------------------------------------------------------- signals
@@ -147,7 +190,9 @@ def test_signals_saved_once_per_bar_and_json_safe(store: Store) -> None:
                                                                                                     (3, True)]
     s = store.get_signal(1)
     assert (s.ticker, s.signal_type, s.price_at_signal, s.reasoning) == ("SPY", "entry", 100.0, "SPY entry")
-    assert s.data_snapshot == {"close": 100.0, "nan": None}  # NaN stored as null
+    assert s.data_snapshot == {"close": 100.0, "nan": None, "providers": {"prices": "local"},
+                               "synthetic": False}  # NaN stored as null
+    assert (s.data_providers, s.synthetic, s.real) == ({"prices": "local"}, False, True)
     assert s.reasoning_tree["confidence"] == 50.0  # type: ignore[index]
     assert [x.id for x in store.list_signals(rec.id)] == [3, 2, 1]  # newest bar first
     assert [x.id for x in store.list_signals(rec.id, since="2024-01-04")] == [3]

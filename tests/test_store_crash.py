@@ -33,7 +33,8 @@ def write_loop(url, strategy_id, tag, loops, emit):
     emit("ready\n")
     why = Reasoning(signal_type="entry", logic="all", margin_score=0.5, hit_rate=0.5, confidence=50.0, text="t")
     result = {"results": [{"label": "SPY", "metrics": {"total_trades": 3, "winning_trades": 2,
-              "total_return_pct": 1.5, "max_drawdown_pct": 2.0, "sharpe_ratio": 0.5}, "data": {}}],
+              "total_return_pct": 1.5, "max_drawdown_pct": 2.0, "sharpe_ratio": 0.5},
+              "data": {"providers": {"prices": "local"}, "synthetic": False}}],
               "provenance": {"start": "2020-01-02", "end": "2020-12-31"}, "payload": "x" * 20000}
     base = datetime(2000, 1, 1) + timedelta(days={"a": 0, "b": 20000, "c": 40000}.get(tag, 60000))
     i = 0
@@ -45,7 +46,9 @@ def write_loop(url, strategy_id, tag, loops, emit):
         bar = base + timedelta(days=i, microseconds=datetime.now().microsecond)
         sigs = [StrategySignal(strategy_id=strategy_id, strategy_version=1, ticker=f"T{k}", signal_type="entry",
                                generated_at=datetime.now(), bar_time=bar, price_at_signal=10.0 + k,
-                               confidence_score=50.0, reasoning=why, data_snapshot={"batch_n": n, "tag": tag})
+                               confidence_score=50.0, reasoning=why, data_snapshot={"batch_n": n, "tag": tag,
+                                                                          "providers": {"prices": "local"},
+                                                                          "synthetic": False})
                 for k in range(n)]
         ids = store.save_signals(sigs)
         emit("signals " + " ".join(map(str, ids)) + "\n")

@@ -97,6 +97,11 @@ def signals_run(
         result = live_scan(compiled, spec, asof=asof, min_confidence=min_confidence, provider=provider, data=data,
                            params=params, store=store, signal_types=types, near_misses=near)
         if save and store is not None:
+            if compiled.strategy_id is None:  # a new file: stored only now that its signals exist
+                rec = store.add_strategy(compiled.strategy)
+                compiled.strategy_id, compiled.version = rec.id, rec.version
+                for sig in result.signals:
+                    sig.strategy_id, sig.strategy_version = rec.id, rec.version
             for sig, sid in zip(result.signals, store.save_signals(result.signals)):
                 sig.id = sid
         return compiled, result
@@ -110,13 +115,14 @@ def signals_run(
 
 
 def _stored(store: Any, file: str) -> Any:
-    """The stored strategy with this file's content, stored now when it is new."""
+    """The stored strategy with this file's content, else the file's compiled target (stored after the scan:
+    a scan that fails, e.g. without real data, leaves nothing behind)."""
     from .backtesting.result import strategy_hash
     from .live.signals import resolve_target
 
     target = resolve_target(file)
     found = store.find_strategy(strategy_hash(target.strategy))
-    return found if found is not None else store.add_strategy(target.strategy)
+    return found if found is not None else target
 
 
 def _print_scan(target: Any, result: Any, saved: bool) -> None:
@@ -205,7 +211,8 @@ def signals_list(strategy_id: int | None = typer.Argument(None, help="only this 
         outcome = f"{s.outcome['return_pct']:+.2f} %" if s.outcome else ("open" if s.user_acted and
                                                                          s.signal_type == "entry" else "-")
         table.add_row(str(s.id), f"{s.strategy_id} v{s.strategy_version}", f"{s.bar_time:%Y-%m-%d}",
-                      escape(s.ticker), s.signal_type, f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",
+                      escape(s.ticker), s.signal_type + ("" if s.real else " SYNTHETIC" if s.synthetic else " ?"),
+                      f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",
                       f"{s.acted_price:g}" if s.user_acted and s.acted_price else "-", outcome, hyp)
     console().print(table)
 
@@ -245,11 +252,9 @@ def track_command(strategy_id: int | None = typer.Argument(None, help="one strat
     rows = run(go, as_json)
     if as_json:
         emit({"performance": rows})
-        return
-    if not rows:
+    elif not rows:
         sys.stdout.write("no stored signals to track\n")
-        return
-    for r in rows:
+    for r in rows if not as_json else ():
         if "error" in r:
             sys.stdout.write(f"strategy {r['strategy_id']} {r['name']}: error: {r['error']}\n")
             continue
@@ -259,6 +264,8 @@ def track_command(strategy_id: int | None = typer.Argument(None, help="one strat
             f"{r['hypothetical_open']} open = {r['hypothetical_return_pct']:+.2f} %; "
             f"actual {r['actual_trades']} closed ({r['actual_wins']} won) + {r['actual_open']} open = "
             f"{r['actual_return_pct']:+.2f} %\n")
+    if any("error" in r for r in rows):  # like scan: the others were tracked, the run still failed
+        raise typer.Exit(1)
 
 
 def compare_command(timeframe: str = typer.Option("all", "--timeframe", help="7d, 30d, 90d, 1y or all"),

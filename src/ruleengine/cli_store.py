@@ -269,7 +269,9 @@ def runs_list(strategy_id: int | None = typer.Option(None, "--strategy", help="o
                          else "left")
     for r in runs:
         symbols = r.symbols if len(r.symbols) <= 30 else r.symbols[:27] + "..."
-        table.add_row(str(r.id), f"{r.strategy_id} v{r.strategy_version}", f"{r.created_at:%Y-%m-%d %H:%M}",
+        # a run stored on synthetic data before the store refused them (migration 0003 marked it)
+        flag = "" if r.synthetic is False else " SYNTHETIC" if r.synthetic else " (data unknown)"
+        table.add_row(str(r.id) + flag, f"{r.strategy_id} v{r.strategy_version}", f"{r.created_at:%Y-%m-%d %H:%M}",
                       f"{r.start} .. {r.end}", escape(symbols), str(r.total_trades), fmt(r.win_rate, "%"),
                       fmt(r.total_return_pct, "%"), fmt(r.max_drawdown_pct, "%"), fmt(r.sharpe_ratio))
     console().print(table)
@@ -294,8 +296,10 @@ def runs_show(run_id: int = typer.Argument(..., help="run id (see runs list)"),
 def save_run(db: str | None, compiled: Any, result: Any) -> dict[str, Any]:
     """Store a backtest of `compiled` (`backtest --save`): the strategy is found by its content or added."""
     from .backtesting.result import strategy_hash
+    from .store import storable_result
 
+    data, _providers = storable_result(result)  # T110 before anything is written (no strategy left behind)
     store = open_db(db)
     rec = store.find_strategy(strategy_hash(compiled.strategy)) or store.add_strategy(compiled.strategy)
-    run_id = store.save_backtest(rec.id, result, version=rec.version)
+    run_id = store.save_backtest(rec.id, data, version=rec.version)
     return {"run_id": run_id, "strategy_id": rec.id, "strategy_version": rec.version}

@@ -113,6 +113,8 @@ CODES: dict[str, str] = {
     "D121": "benchmark not available (replaced)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
+    # real data required (live signals, scan, tracking)
+    "D160": "real market data required (synthetic data refused)",
     # store (stage 8): persistence, live signals, tracking (T1xx)
     "T101": "unknown strategy id",
     "T102": "unknown backtest run id",
@@ -123,6 +125,12 @@ CODES: dict[str, str] = {
     "T107": "invalid store input",
     "T108": "strategy is inactive",
     "T109": "no completed bar to evaluate",
+    "T110": "synthetic results are never stored",
+    "T111": "signal's data provider not available for tracking",
+    "T112": "database is newer than this ruleengine",
+    "T113": "database schema damaged or not a ruleengine database",
+    "T114": "database folder does not exist",
+    "T115": "database file is empty",
     # sandbox: generated Python, static checks and isolated execution (X1xx)
     "X101": "syntax error in strategy code",
     "X102": "code does not define generate_signals(data, params)",
@@ -181,6 +189,10 @@ ERROR_TYPES: dict[str, str] = {
     **{f"D{n}": "data_fetch_error" for n in range(150, 157)},
     "T106": "execution_error",
     "T109": "data_fetch_error",
+    "T111": "data_fetch_error",
+    "T112": "execution_error",
+    "T113": "execution_error",
+    "D160": "data_fetch_error",
     **{f"X{n}": "execution_error" for n in (120, 121, 122, 123, 124, 125, 126, 127, 130)},
     "L101": "code_generation_error",
     "L102": "code_generation_error",

@@ -27,7 +27,16 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    field_serializer,
+    model_serializer,
+)
 
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
@@ -292,10 +301,17 @@ class BacktestResult(BaseModel):
     warnings: list[dict[str, Any]] = Field(default_factory=list)
     provenance: Provenance
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def synthetic(self) -> bool:
-        """True when any run used synthetic (sample) data."""
+        """True when any run used synthetic (sample) data: ``"synthetic"`` at the top of the JSON object."""
         return any(r.data.synthetic for r in self.results)
+
+    @model_serializer(mode="wrap")
+    def _synthetic_first(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``success`` then ``synthetic`` first: a reader of the JSON sees at once whether the data were real."""
+        out: dict[str, Any] = handler(self)
+        return {"success": out.pop("success"), "synthetic": out.pop("synthetic"), **out}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible data."""

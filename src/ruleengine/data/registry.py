@@ -15,8 +15,11 @@ Choices 1-3 are explicit: a provider that does not serve K at F is an error (D10
 do). Choices 4-5 are implicit and fall through to the next when the provider lacks K, except that a data path
 never falls through to synthetic data: a configured path that cannot serve a slot, with no FMP key to serve it
 instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency).
-Remote providers (those without ``cacheable = False``) are wrapped in the on-disk `CachedProvider` unless
-caching is off.
+
+A registry made with ``real_only=True`` (live signals, scan, tracking: what they compute is acted on and
+stored) never gives synthetic data: choice 6 becomes error D160 saying how to give real data, and an explicit
+choice of a synthetic provider (``--provider sample``) is D160 too. Remote providers (those
+without ``cacheable = False``) are wrapped in the on-disk `CachedProvider` unless caching is off.
 
 Example:
     >>> reg = ProviderRegistry()
@@ -74,13 +77,15 @@ class ProviderRegistry:
         cache_dir: the cache folder (default ``$RULEENGINE_CACHE_DIR`` or the user cache dir).
         ttl: lifetime of cache entries holding the newest data.
         env: the environment to read (default ``os.environ`` at call time).
+        real_only: refuse synthetic providers (D160) instead of falling back to them.
     """
 
     def __init__(self, defaults: Mapping[str, str] | None = None, *, cache: bool = True,
                  cache_dir: str | Path | None = None, ttl: timedelta | float = DEFAULT_TTL,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, real_only: bool = False) -> None:
         self._entries: dict[str, _Entry] = {}
         self.defaults = dict(defaults or {})
+        self.real_only = real_only
         self.cache, self.cache_dir, self.ttl = cache, cache_dir, ttl
         self._env = env
 
@@ -173,8 +178,10 @@ class ProviderRegistry:
             raise RuleEngineError([Diagnostic("D109", f"unknown data kind '{kind}'", path=path,
                                               hint=did_you_mean(kind, KIND_COLUMNS) or
                                               "known kinds: " + ", ".join(KIND_COLUMNS))])
-        name, why, _explicit = self.choose(slot_provider, kind, frequency, cli_provider, slot=slot)
+        name, why, explicit = self.choose(slot_provider, kind, frequency, cli_provider, slot=slot)
         provider = self.get(name, path=path)
+        if self.real_only and provider.synthetic:
+            raise RuleEngineError([_real_data_required(kind, name, why if explicit else None, path)])
         if not provider.serves(kind, frequency):
             others = [n for n in self.serving(kind, frequency) if n != name]
             info = provider.kinds.get(kind)
@@ -249,6 +256,21 @@ class ProviderRegistry:
         return "\n".join(lines).rstrip() + "\n"
 
 
+#: how a user gives real data (named in D160's hint; every item exists: options, variables, the providers command)
+REAL_DATA_HINT = ("give real data: --data PATH (a Parquet/CSV file or folder; or set RULEENGINE_DATA), "
+                  "--provider NAME (see: ruleengine providers), or set FMP_API_KEY for the fmp provider")
+
+
+def _real_data_required(kind: str, name: str, why: str | None, path: str | None) -> Diagnostic:
+    """D160: real data are required and the resolution came to a synthetic provider."""
+    if why is None:
+        message = f"real market data are required for '{kind}', and none is configured (no data path, no " \
+                  "provider, no FMP_API_KEY); synthetic data are never used here"
+    else:
+        message = f"real market data are required, but provider '{name}' ({why}) gives SYNTHETIC data"
+    return Diagnostic("D160", message, path=path, hint=REAL_DATA_HINT)
+
+
 def fetch_many(provider: Provider, symbols: Iterable[str], kind: str, start: Any, end: Any,
                frequency: str = "1Day", *, skip_missing: bool = False) -> dict[str, Any]:
     """symbol -> frame through the provider's own `fetch_many` when it has one, else one fetch per symbol.
@@ -291,14 +313,16 @@ def _fmp_factory() -> Provider:
 
 def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[str, str] | None = None,
                      no_cache: bool = False, cache_dir: str | Path | None = None,
-                     ttl: timedelta | float = DEFAULT_TTL, **local_options: Any) -> ProviderRegistry:
+                     ttl: timedelta | float = DEFAULT_TTL, real_only: bool = False,
+                     **local_options: Any) -> ProviderRegistry:
     """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp (lazy)}.
 
+    `real_only`: never resolve to synthetic data (D160 instead; see `ProviderRegistry`).
     `local_options` go to `LocalProvider` (layout, time_column, columns, files, tz, kind, frequency).
     """
     from .sample import SampleProvider
 
-    registry = ProviderRegistry(defaults, cache=not no_cache, cache_dir=cache_dir, ttl=ttl)
+    registry = ProviderRegistry(defaults, cache=not no_cache, cache_dir=cache_dir, ttl=ttl, real_only=real_only)
     path = data_path or os.environ.get("RULEENGINE_DATA") or None
     if path:
         def local() -> Provider:

@@ -105,3 +105,6 @@ class LiveScan(BaseModel):
     near_misses: list[NearMiss] = Field(default_factory=list)
     evaluated: int = 0
     warnings: list[dict[str, Any]] = Field(default_factory=list)
+    #: the data's provenance: slot -> provider, and whether any was synthetic (never, through `live_scan`)
+    providers: dict[str, str] = Field(default_factory=dict)
+    synthetic: bool = False

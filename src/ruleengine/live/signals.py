@@ -15,6 +15,9 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   later than the last event before a bar can still differ on that bar.
 - **Near misses**: for an ``all`` group of two or more conditions, the symbols where every condition but one
   held, closest to flipping first.
+- **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
+  Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
+  synthetic provider (``provider="sample"``) is D160 too.
 """
 
 from __future__ import annotations
@@ -164,7 +167,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     misses = _near_misses(strat, inspected, entries[r, :md.n_cols], has_bar, md, bar_time, close, hit_rate,
                           max_near_misses) if near_misses and "entry" in signal_types else []
     return LiveScan(strategy_name=strat.name, bar_time=bar_time, signals=out, near_misses=misses,
-                    evaluated=int(has_bar.sum()), warnings=warnings)
+                    evaluated=int(has_bar.sum()), warnings=warnings, providers=dict(md.providers),
+                    synthetic=bool(md.synthetic))
 
 
 def code_args(target: Target, md: Any, n_rows: int) -> dict[str, Any]:
@@ -201,17 +205,19 @@ def _inspect(target: Target, inputs: Any, n_rows: int, n_cols: int, params: Mapp
 
 
 def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[str, Any], provider: str | None,
-                   data: str | None, no_cache: bool = False, history_from: Any = None) -> Any:
-    """The strategy's market data from a few bars before the evaluated date (plus its warm-up) up to it.
+                   data: str | None, no_cache: bool = False, history_from: Any = None,
+                   registry: Any = None) -> Any:
+    """The strategy's real market data from a few bars before the evaluated date (plus its warm-up) up to it.
 
     `history_from` (a date) starts the requested range there instead (tracking needs the bars after a
-    signal)."""
+    signal). `registry` replaces the default one (which is ``real_only``: D160 rather than synthetic data)."""
     from ..data.market import load_market_data
     from ..data.registry import default_registry
 
     strat = target.strategy
     freq = str((strat.default_params() | dict(params)).get("execution_frequency") or "1Day")
-    registry = default_registry(data, no_cache=no_cache)
+    if registry is None:
+        registry = default_registry(data, no_cache=no_cache, real_only=True)
     end = pd.Timestamp(asof) if asof is not None else _latest_end(registry, strat, symbols, freq, provider)
     if end.tz is not None:
         end = end.tz_convert("America/New_York").tz_localize(None)

@@ -11,6 +11,11 @@ newest bar is ``pending`` (its fill is the next open).
 (or to an acted exit signal); an open one is marked at the latest close. Returns are price returns (the
 user's own fills; fees unknown).
 
+**Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
+never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
+available now (``local`` without ``--data``). Synthetic data are never used (D160). Signals stored before
+provenance was recorded and found to be synthetic (migration 0003) are neither re-priced nor counted.
+
 **Aggregates** (the ``strategy_performance`` row and the leaderboard): ``*_trades`` count closed trades,
 wins/losses are closed trades with a return > 0 / < 0, ``*_open`` the open ones, and ``*_return_pct`` is the
 sum of the trade returns in percent, open trades marked to market included: the gain of putting one equal
@@ -26,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import RuleEngineError
+from ..errors import Diagnostic, RuleEngineError
 from .signals import code_args, load_live_data, resolve_target
 
 
@@ -56,21 +61,22 @@ def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provi
         except RuleEngineError as exc:
             if strategy_id is not None:
                 raise
-            out.append({"strategy_id": sid, "name": store.get_strategy(sid).name, "error": str(exc)})
+            out.append({"strategy_id": sid, "name": store.get_strategy(sid).name, "error": str(exc),
+                        "details": [d.to_dict() for d in exc.diagnostics]})
     return out
 
 
 def _track_one(store: Any, sid: int, asof: Any, provider: str | None, data: str | None,
                no_cache: bool) -> dict[str, Any]:
     signals = store.list_signals(sid)
-    entries = [s for s in signals if s.signal_type == "entry"]
-    by_version: dict[int, list[Any]] = defaultdict(list)
-    for s in entries:
-        by_version[s.strategy_version].append(s)
+    entries = [s for s in signals if s.signal_type == "entry" and s.synthetic is not True]
+    groups: dict[tuple[int, tuple[tuple[str, str], ...]], list[Any]] = defaultdict(list)
+    for s in entries:  # one data load per version and recorded provenance
+        groups[(s.strategy_version, tuple(sorted((s.data_providers or {}).items())))].append(s)
     updates: dict[int, dict[str, Any]] = {}
-    for version, sigs in by_version.items():
+    for (version, recorded), sigs in groups.items():
         updates.update(hypothetical_trades(store.get_strategy(sid, version), sigs, asof=asof, provider=provider,
-                                           data=data, no_cache=no_cache))
+                                           data=data, no_cache=no_cache, recorded=dict(recorded)))
     if updates:
         store.set_hypothetical(updates)
     signals = store.list_signals(sid)
@@ -80,8 +86,13 @@ def _track_one(store: Any, sid: int, asof: Any, provider: str | None, data: str 
 
 
 def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, provider: str | None = None,
-                        data: str | None = None, no_cache: bool = False) -> dict[int, dict[str, Any]]:
-    """Signal id -> its hypothetical trade (see the module doc) for entry signals of one strategy version."""
+                        data: str | None = None, no_cache: bool = False,
+                        recorded: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
+    """Signal id -> its hypothetical trade (see the module doc) for entry signals of one strategy version.
+
+    `recorded` (slot -> provider) is the provenance the signals were generated with; they are re-priced with
+    exactly those providers (T111 when one is not available or `provider` names another).
+    """
     from ..backtesting.engine import simulate
     from ..backtesting.risk import resolve_risk
 
@@ -91,8 +102,9 @@ def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, pr
     strat = target.strategy
     tickers = list(dict.fromkeys(s.ticker for s in signals))
     first = min(s.bar_time for s in signals)
-    md = load_live_data(target, tickers, asof=asof, params={}, provider=provider, data=data, no_cache=no_cache,
-                        history_from=first)
+    registry = same_data_registry(strat, signals, recorded or {}, provider, data, no_cache)
+    md = load_live_data(target, tickers, asof=asof, params={}, provider=None if recorded else provider, data=data,
+                        no_cache=no_cache, history_from=first, registry=registry)
     _e, exits, _ = target.compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, None,
                                                   **code_args(target, md, md.n_rows))
     base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -138,6 +150,41 @@ def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, pr
     return out
 
 
+def same_data_registry(strat: Any, signals: list[Any], recorded: dict[str, str], provider: str | None,
+                       data: str | None, no_cache: bool) -> Any:
+    """A real-data-only registry whose default for each slot's kind is the provider the signals came from.
+
+    Raises T111 when `provider` differs from a recorded one, or a recorded provider is not available here.
+    """
+    from ..data.registry import default_registry
+
+    kinds: dict[str, str] = {}
+    ids = ", ".join(str(s.id) for s in signals[:10]) + (" ..." if len(signals) > 10 else "")
+    for slot, name in recorded.items():
+        spec = strat.data.get(slot)
+        if spec is None:
+            continue
+        if provider and provider != name:
+            raise _not_same(f"signal(s) {ids} were generated with provider '{name}' for '{slot}'; tracking "
+                            f"re-prices them with that provider, not '{provider}'",
+                            f"leave out --provider (or give --provider {name})")
+        kinds[spec.kind] = name
+    registry = default_registry(data, no_cache=no_cache, real_only=True, defaults=kinds)
+    for name in dict.fromkeys(kinds.values()):
+        try:
+            registry.get(name)
+        except RuleEngineError as exc:
+            hint = ("give the data path they were generated from: --data PATH (or set RULEENGINE_DATA)"
+                    if name == "local" else exc.diagnostics[0].hint or "see: ruleengine providers")
+            raise _not_same(f"signal(s) {ids} were generated with provider '{name}', which is not available "
+                            f"here ({exc.diagnostics[0].message})", hint) from None
+    return registry
+
+
+def _not_same(message: str, hint: str) -> RuleEngineError:
+    return RuleEngineError([Diagnostic("T111", message, path="provider", hint=hint)])
+
+
 def _last_closes(md: Any, base: str) -> tuple[list[float | None], list[str | None]]:
     """Each column's latest finite close and its bar time (for marking open positions)."""
     close = md.inputs[(base, "close")]
@@ -172,7 +219,8 @@ def actual_return(sig: Any) -> tuple[float | None, bool]:
 
 
 def aggregate(signals: list[Any]) -> dict[str, Any]:
-    """The performance values of a list of stored signals (see the module doc)."""
+    """The performance values of a list of stored signals (see the module doc); old synthetic ones left out."""
+    signals = [s for s in signals if getattr(s, "synthetic", None) is not True]
     acted = [s for s in signals if s.user_acted]
     a_closed: list[float] = []
     a_open: list[float] = []

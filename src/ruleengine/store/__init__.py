@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .engine import default_url, make_engine, migrate, normalize_url
 from .records import NotificationRecord, RunRecord, SignalRecord, StrategyRecord
-from .store import Store
+from .store import Store, storable_result
 
 
 def open_store(url: str | None = None) -> Store:
@@ -34,4 +34,4 @@ def open_store(url: str | None = None) -> Store:
 
 
 __all__ = ["NotificationRecord", "RunRecord", "SignalRecord", "Store", "StrategyRecord", "default_url",
-           "open_store"]
+           "open_store", "storable_result"]

@@ -10,8 +10,14 @@
   writing at once would fail instead of queueing. A write that still meets ``database is locked`` (the busy
   timeout ran out) is retried with backoff.
 - **Migrations**: Alembic revisions shipped in ``ruleengine/store/migrations`` (found with
-  importlib.resources, so they work from a wheel) are applied on open; a database already at head costs one
-  small query, not an Alembic start-up.
+  importlib.resources, so they work from a wheel) are applied on open; a database already at head costs a
+  few small queries (the revision and the schema check below), not an Alembic start-up.
+- **Checks on open** (a database is never silently re-initialised or half used): a SQLite path whose folder
+  does not exist is T114 (the file is created, the folder is not: a typo in the folder would otherwise start
+  an empty store); a 0-byte file is T115 (a truncated database looks exactly like it, and initialising it would
+  hide the loss); a database at a revision this version does not know is T112 ("newer than this ruleengine");
+  a database with tables but no ruleengine revision, or a revision whose tables or columns are missing, is T113;
+  an unknown URL dialect or a missing driver is T106.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from ..errors import Diagnostic, RuleEngineError
 
 T = TypeVar("T")
 
-#: the newest Alembic revision of `ruleengine/store/migrations/versions`
-HEAD = "0002"
+#: the Alembic revisions of `ruleengine/store/migrations/versions`, oldest first; the last one is the head
+REVISIONS = ("0001", "0002", "0003")
+HEAD = REVISIONS[-1]
 #: SQLite waits this long for another writer's lock before "database is locked" (milliseconds)
 BUSY_TIMEOUT_MS = 5000
 #: attempts of one write unit that meets "database is locked" after the busy timeout
@@ -40,13 +47,20 @@ WRITE_ATTEMPTS = 5
 
 
 def default_url() -> str:
-    """``$RULEENGINE_DB`` or the SQLite file under the user's data directory."""
+    """``$RULEENGINE_DB`` or the SQLite file under the user's data directory (whose folder is created here:
+    only the default location is ours to create)."""
     env = os.environ.get("RULEENGINE_DB", "").strip()
     if env:
         return normalize_url(env)
     import platformdirs
 
-    return normalize_url(str(Path(platformdirs.user_data_dir("ruleengine")) / "ruleengine.db"))
+    folder = Path(platformdirs.user_data_dir("ruleengine"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _error("T114", f"cannot create the database folder {folder}: {exc.strerror}",
+                     "pass --db with a writable path or set RULEENGINE_DB") from None
+    return normalize_url(str(folder / "ruleengine.db"))
 
 
 def normalize_url(url: str) -> str:
@@ -59,20 +73,40 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     """An engine for `url` with the SQLite settings and write transactions described in the module doc."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    parsed = make_url(url)
-    is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and parsed.database != ":memory:":
-        path = Path(parsed.database)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _error("T107", f"cannot create the database folder {path.parent}: {exc.strerror}",
-                         "pass --db with a writable path or set RULEENGINE_DB") from None
-    engine = create_engine(url, future=True)
+    shown = url.split("://", 1)[0] + "://..." if "@" in url else url  # never echo a password
+    try:
+        parsed = make_url(url)
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        if is_sqlite and parsed.database and parsed.database != ":memory:":
+            _check_sqlite_file(Path(parsed.database))
+        engine = create_engine(url, future=True)
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        reason = str(exc).splitlines()[0]
+        if isinstance(exc, NoSuchModuleError):
+            reason = f"unknown database dialect '{url.split('://', 1)[0]}'"
+        elif isinstance(exc, ImportError):
+            reason = f"the database driver is not installed ({exc})"
+        raise _error("T106", f"cannot use the database URL {shown}: {reason}",
+                     "a SQLite file path, sqlite:///PATH, or a SQLAlchemy URL such as "
+                     "postgresql+psycopg://user@host/db (its driver installed)", "db") from None
     if is_sqlite:
         _sqlite_events(engine)
     return engine
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """T114 for a missing folder, T115 for an empty file (see the module doc for why neither is fixed silently)."""
+    if not path.parent.is_dir():
+        raise _error("T114", f"the database folder {path.parent} does not exist",
+                     f"create it first (mkdir -p {path.parent}) or pass another --db; ruleengine creates the "
+                     "database file, not its folder", "db")
+    if path.is_file() and path.stat().st_size == 0:
+        raise _error("T115", f"the database file {path} is empty (0 bytes): it is not a ruleengine database, "
+                     "and a truncated database looks the same", "if it is meant to be a new store, delete the "
+                     "empty file and run the command again (the file is then created); otherwise restore a backup",
+                     "db")
 
 
 def _sqlite_events(engine: Engine) -> None:
@@ -111,14 +145,26 @@ def retry_locked(fn: Callable[[], T], attempts: int = WRITE_ATTEMPTS) -> T:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to `HEAD` (creates every table on an empty database)."""
+    """Bring the schema to `HEAD` (creates every table on an empty database), after the checks on open."""
     try:
         with engine.connect() as conn:
             current = _current_revision(conn)
+            tables = _table_names(conn)
             conn.rollback()
     except DatabaseError as exc:
         raise _db_error(engine, exc) from None
+    where = engine.url.render_as_string(hide_password=True)
+    if current is not None and current not in REVISIONS:
+        raise _error("T112", f"the database {where} is newer than this ruleengine: its schema revision is "
+                     f"{current}, this version knows up to {HEAD}",
+                     "use the newer ruleengine that wrote it (pip install -U ruleengine), or pass another --db",
+                     "db")
+    if current is None and tables - {"alembic_version"}:
+        raise _error("T113", f"{where} is not a ruleengine database: it has tables ("
+                     + ", ".join(sorted(tables)[:5]) + ") but no ruleengine schema revision",
+                     "pass another --db (a new file is initialised as an empty store)", "db")
     if current == HEAD:
+        check_schema(engine)
         return
     from alembic import command
 
@@ -126,10 +172,47 @@ def migrate(engine: Engine) -> None:
         with migration_connection(engine) as conn:
             command.upgrade(alembic_config(conn), "head")
 
+    if current is not None:
+        check_schema(engine, REVISIONS.index(current))  # a damaged old database is not migrated further
     try:
         retry_locked(upgrade)
     except DatabaseError as exc:
         raise _db_error(engine, exc) from None
+
+
+#: tables each revision adds (checked on open: a missing table is found now, not by the command that needs it)
+_TABLES_SINCE = {0: ("trading_strategies", "strategy_versions", "strategy_backtests", "strategy_signals",
+                     "strategy_performance"), 1: ("notifications",)}
+
+
+def check_schema(engine: Engine, revision_index: int = len(REVISIONS) - 1) -> None:
+    """T113 when a table (or, at head, a column) of the schema at that revision is missing."""
+    from sqlalchemy import inspect
+
+    from .models import Base
+
+    expected = [t for i, names in _TABLES_SINCE.items() if i <= revision_index for t in names]
+    with engine.connect() as conn:
+        insp = inspect(conn)
+        present = set(insp.get_table_names())
+        missing = [t for t in expected if t not in present]
+        if not missing and revision_index == len(REVISIONS) - 1:
+            for table in Base.metadata.sorted_tables:
+                have = {c["name"] for c in insp.get_columns(table.name)}
+                missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
+        conn.rollback()
+    if missing:
+        where = engine.url.render_as_string(hide_password=True)
+        raise _error("T113", f"the database {where} is damaged: its schema revision is "
+                     f"{REVISIONS[revision_index]} but " + ", ".join(missing[:5]) + " "
+                     + ("is" if len(missing) == 1 else "are") + " missing",
+                     "restore a backup, or pass another --db", "db")
+
+
+def _table_names(conn: Any) -> set[str]:
+    from sqlalchemy import inspect
+
+    return set(inspect(conn).get_table_names())
 
 
 @contextmanager

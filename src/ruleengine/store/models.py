@@ -12,6 +12,10 @@ without the seed's users table (one local user, ``user_id = "local"``):
 - ``strategy_performance``: one row per strategy, refreshed by `track`.
 - ``notifications``: the webhook outbox (a row per message; ``sent_at`` NULL until delivered).
 
+Backtests and signals record their data provenance (0003): ``data_providers`` (slot -> provider name) and
+``synthetic``. New rows are always real data (the store refuses synthetic results: T110); old rows computed
+on synthetic data keep ``synthetic = true`` and are left out wherever real data are meant.
+
 Prices are Float, not the seed's Numeric(10, 2): rounding a signal's price to cents would make a stored
 signal differ from the backtest's fill for low-priced symbols.
 """
@@ -88,6 +92,9 @@ class BacktestRow(Base):
     sharpe_ratio: Mapped[float | None] = mapped_column(Float)
     backtest_results: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # 0003: data provenance (slot -> provider; synthetic: NULL when an old row did not record it)
+    data_providers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    synthetic: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class SignalRow(Base):
@@ -111,6 +118,9 @@ class SignalRow(Base):
     acted_at: Mapped[datetime | None] = mapped_column(DateTime)
     acted_price: Mapped[float | None] = mapped_column(Float)
     hypothetical: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # 0003: data provenance (slot -> provider; synthetic: NULL when an old row did not record it)
+    data_providers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    synthetic: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class PerformanceRow(Base):

@@ -85,6 +85,8 @@ class RunRecord:
     max_drawdown_pct: float | None
     sharpe_ratio: float | None
     result: dict[str, Any] = field(repr=False)
+    data_providers: dict[str, str] | None = None
+    synthetic: bool | None = None  # None: an old row that did not record it
 
     def backtest_result(self) -> Any:
         """The stored result as a `BacktestResult` again."""
@@ -98,7 +100,8 @@ class RunRecord:
                "symbols": self.symbols, "runs": self.runs, "total_trades": self.total_trades,
                "winning_trades": self.winning_trades, "win_rate": self.win_rate,
                "total_return_pct": self.total_return_pct, "max_drawdown_pct": self.max_drawdown_pct,
-               "sharpe_ratio": self.sharpe_ratio}
+               "sharpe_ratio": self.sharpe_ratio, "data_providers": self.data_providers,
+               "synthetic": self.synthetic}
         if full:
             out["result"] = self.result
         return out
@@ -125,6 +128,13 @@ class SignalRecord:
     acted_price: float | None
     outcome: dict[str, Any] | None
     hypothetical: dict[str, Any] | None
+    data_providers: dict[str, str] | None = None
+    synthetic: bool | None = None  # None: an old row that did not record it
+
+    @property
+    def real(self) -> bool:
+        """True when the signal is known to come from real data (not synthetic, not unknown)."""
+        return self.synthetic is False
 
     @property
     def closed(self) -> bool:
@@ -137,7 +147,8 @@ class SignalRecord:
                 "confidence_score": self.confidence_score, "reasoning": self.reasoning,
                 "reasoning_tree": self.reasoning_tree, "data_snapshot": self.data_snapshot,
                 "user_acted": self.user_acted, "acted_at": iso(self.acted_at), "acted_price": self.acted_price,
-                "outcome": self.outcome, "hypothetical": self.hypothetical}
+                "outcome": self.outcome, "hypothetical": self.hypothetical,
+                "data_providers": self.data_providers, "synthetic": self.synthetic}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ..errors import Diagnostic, RuleEngineError
 from .models import NotificationRow, PerformanceRow, SignalRow, StrategyRow
 from .records import NotificationRecord, SignalRecord
+from .store_ids import is_row_id
 
 T = TypeVar("T")
 
@@ -60,12 +61,23 @@ class SignalStoreMixin:
 
     def save_signals_detailed(self, signals: Sequence[Any], *, notify_url: str | None = None
                               ) -> list[tuple[int, bool]]:
-        """Like `save_signals`, with a flag per signal: True when it was new."""
+        """Like `save_signals`, with a flag per signal: True when it was new.
+
+        Each signal's data provenance (``data_snapshot["providers"]``) is stored with it; a signal computed on
+        synthetic data (or one whose snapshot does not say) is refused with T110.
+        """
         for sig in signals:
             if sig.strategy_id is None or sig.strategy_version is None:
                 raise RuleEngineError([Diagnostic(
                     "T107", f"signal for {sig.ticker} has no stored strategy", path="strategy_id",
                     hint="store the strategy first (ruleengine strategies add FILE) and run signals on its id")])
+            snapshot = sig.data_snapshot or {}
+            if snapshot.get("synthetic") is not False:
+                raise RuleEngineError([Diagnostic(
+                    "T110", f"not stored: the {sig.signal_type} signal for {sig.ticker} was computed on "
+                    + ("SYNTHETIC data" if snapshot.get("synthetic") else "data of unknown provenance")
+                    + "; only signals on real data are stored", path="signals",
+                    hint="give real data: --data PATH (or RULEENGINE_DATA), --provider NAME, or set FMP_API_KEY")])
 
         def write(s: Session) -> list[tuple[int, bool]]:
             out: list[tuple[int, bool]] = []
@@ -85,7 +97,8 @@ class SignalStoreMixin:
                                 price_at_signal=float(sig.price_at_signal),
                                 confidence_score=float(sig.confidence_score), reasoning=sig.reasoning.text,
                                 reasoning_tree=sig.reasoning.model_dump(mode="json"),
-                                data_snapshot=_json_safe(sig.data_snapshot), user_acted=False)
+                                data_snapshot=_json_safe(sig.data_snapshot), user_acted=False,
+                                data_providers=dict(sig.data_snapshot.get("providers") or {}), synthetic=False)
                 s.add(row)
                 s.flush()
                 if notify_url:
@@ -261,7 +274,7 @@ def _outcome(row: SignalRow, price: float, when: datetime, by: str) -> dict[str,
 
 
 def _signal_row(s: Session, signal_id: int) -> SignalRow:
-    row = s.get(SignalRow, signal_id)
+    row = s.get(SignalRow, signal_id) if is_row_id(signal_id) else None
     if row is None:
         last = s.scalar(select(func.max(SignalRow.signal_id)))
         raise RuleEngineError([Diagnostic(
@@ -276,7 +289,8 @@ def _signal(r: SignalRow) -> SignalRecord:
                         ticker=r.ticker, signal_type=r.signal_type, bar_time=r.bar_time, generated_at=r.generated_at,
                         price_at_signal=r.price_at_signal, confidence_score=r.confidence_score, reasoning=r.reasoning,
                         reasoning_tree=r.reasoning_tree, data_snapshot=r.data_snapshot, user_acted=bool(r.user_acted),
-                        acted_at=r.acted_at, acted_price=r.acted_price, outcome=r.outcome, hypothetical=r.hypothetical)
+                        acted_at=r.acted_at, acted_price=r.acted_price, outcome=r.outcome, hypothetical=r.hypothetical,
+                        data_providers=r.data_providers, synthetic=r.synthetic)
 
 
 def _note(r: NotificationRow) -> NotificationRecord:

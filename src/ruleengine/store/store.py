@@ -22,6 +22,7 @@ from .engine import _db_error, retry_locked
 from .models import BacktestRow, StrategyRow, VersionRow
 from .records import RunRecord, StrategyRecord
 from .signals import SignalStoreMixin
+from .store_ids import is_row_id
 
 T = TypeVar("T")
 
@@ -67,6 +68,8 @@ class Store(SignalStoreMixin):
                 return fn(session)
         except DatabaseError as exc:
             raise _db_error(self.engine, exc) from None
+        except OverflowError as exc:
+            raise _out_of_range(exc) from None
 
     def _write(self, fn: Callable[[Session], T]) -> T:
         """Run `fn` in one write transaction (BEGIN IMMEDIATE on SQLite), retried while the database is locked."""
@@ -79,6 +82,8 @@ class Store(SignalStoreMixin):
             return retry_locked(once)
         except DatabaseError as exc:
             raise _db_error(self.engine, exc) from None
+        except OverflowError as exc:
+            raise _out_of_range(exc) from None
 
     # ------------------------------------------------------------------ strategies
     def add_strategy(self, strategy: Any, *, strategy_id: int | None = None, nl_input: str | None = None,
@@ -92,7 +97,8 @@ class Store(SignalStoreMixin):
             nl_input: the natural-language request behind this version (what the user asked for).
             author: who made this version ("user", "llm", ...).
             universe: the symbols `ruleengine scan` runs it on (``"SPY,QQQ"``, ``"@file"``); None keeps
-                the strategy's current universe.
+                the strategy's current universe. A relative ``@file`` is stored as its absolute path (a scan
+                runs from any directory); a missing file is T107.
 
         Raises:
             RuleEngineError: the document's own diagnostics (it does not load or compile); T101 for an
@@ -101,6 +107,7 @@ class Store(SignalStoreMixin):
         from ..backtesting.result import strategy_hash
 
         strat = _checked_strategy(strategy)
+        universe = universe_spec(universe)
         digest = strategy_hash(strat)
         definition = strat.to_dict()
         now = utcnow()
@@ -194,7 +201,8 @@ class Store(SignalStoreMixin):
         return self._write(write)
 
     def set_universe(self, id: int, universe: str | None) -> StrategyRecord:
-        """Set (or clear, with None) the symbols `scan` runs the strategy on."""
+        """Set (or clear, with None) the symbols `scan` runs the strategy on (``@file``: see `universe_spec`)."""
+        universe = universe_spec(universe)
 
         def write(s: Session) -> StrategyRecord:
             row = _strategy_row(s, id)
@@ -208,11 +216,14 @@ class Store(SignalStoreMixin):
         """Store a `BacktestResult` (or its JSON dict) of a stored strategy; returns the run id.
 
         Summary columns over all runs of the result: trades and winners summed, win rate over all trades,
-        the mean total return, the worst drawdown and the mean Sharpe ratio.
-        """
-        import json
+        the mean total return, the worst drawdown and the mean Sharpe ratio. The data provenance (providers per
+        slot) is recorded with it.
 
-        data = result if isinstance(result, dict) else json.loads(result.to_json())
+        Raises:
+            RuleEngineError: T110 when any run used synthetic data (synthetic results are never stored: they
+                would sit next to real runs and feed the confidence of real signals).
+        """
+        data, providers = storable_result(result)
         summary = _summary(data)
         now = utcnow()
 
@@ -221,7 +232,7 @@ class Store(SignalStoreMixin):
             v = version or row.current_version
             _version_row(s, strategy_id, v)
             brow = BacktestRow(strategy_id=strategy_id, strategy_version=v, backtest_results=data, created_at=now,
-                               **summary)
+                               data_providers=providers, synthetic=False, **summary)
             s.add(brow)
             s.flush()
             return brow.backtest_id
@@ -245,7 +256,7 @@ class Store(SignalStoreMixin):
         """One stored backtest with its full result. Raises T102 for an unknown id."""
 
         def read(s: Session) -> RunRecord:
-            row = s.get(BacktestRow, run_id)
+            row = s.get(BacktestRow, run_id) if is_row_id(run_id) else None
             if row is None:
                 last = s.scalar(select(func.max(BacktestRow.backtest_id)))
                 raise _unknown("T102", f"no backtest run {run_id}", "ruleengine runs list" +
@@ -255,12 +266,17 @@ class Store(SignalStoreMixin):
         return self._read(read)
 
     def latest_hit_rate(self, strategy_id: int) -> tuple[int, int] | None:
-        """(winning trades, trades) of the strategy's newest stored backtest of its current version."""
+        """(winning trades, trades) of the strategy's newest stored backtest of its current version on real data.
+
+        Live signals are computed on real data only, so only runs known to be on real data count: an old run
+        on synthetic data (or of unknown provenance) never moves the confidence of a real signal.
+        """
 
         def read(s: Session) -> tuple[int, int] | None:
             row = _strategy_row(s, strategy_id)
             b = s.scalars(select(BacktestRow).where(BacktestRow.strategy_id == strategy_id,
-                                                    BacktestRow.strategy_version == row.current_version)
+                                                    BacktestRow.strategy_version == row.current_version,
+                                                    BacktestRow.synthetic.is_(False))
                           .order_by(BacktestRow.backtest_id.desc()).limit(1)).first()
             return None if b is None else (b.winning_trades, b.total_trades)
 
@@ -288,12 +304,61 @@ def _checked_strategy(strategy: Any) -> Any:
     return strategy
 
 
+def universe_spec(spec: str | None) -> str | None:
+    """The universe as stored: ``@file`` with the file's absolute path (T107 when it does not exist)."""
+    if spec is None or not spec.strip().startswith("@"):
+        return spec
+    path = Path(spec.strip()[1:]).expanduser()
+    if not path.is_file():
+        raise RuleEngineError([Diagnostic("T107", f"universe file '{path}' not found (looked in {Path.cwd()})",
+                                          path="universe", hint="give an existing file of symbols, one per "
+                                          "line (@path/to/universe.txt), or the symbols themselves: SPY,QQQ")])
+    return "@" + str(path.resolve())
+
+
+def _out_of_range(exc: OverflowError) -> RuleEngineError:
+    """A number too large for the database's 64-bit integers (ids and versions are checked before this)."""
+    return RuleEngineError([Diagnostic("T107", f"a number is out of range for the database: {exc}",
+                                       hint="ids and counts are whole numbers below 2**63")])
+
+
 def _unknown(code: str, message: str, hint: str, path: str) -> RuleEngineError:
     return RuleEngineError([Diagnostic(code, message, path=path, hint=f"see: {hint}")])
 
 
+def storable_result(result: Any) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """(the result's JSON, slot -> provider) of a backtest result that may be stored.
+
+    Raises:
+        RuleEngineError: T110 when a run used synthetic data or does not say which data it used.
+    """
+    import json
+
+    data = result if isinstance(result, dict) else json.loads(result.to_json())
+    providers, synthetic = result_provenance(data)
+    if synthetic is not False:
+        raise RuleEngineError([Diagnostic(
+            "T110", "not stored: this backtest ran on SYNTHETIC data (the sample provider), and synthetic "
+            "results never enter the store" if synthetic else
+            "not stored: the result does not say which data it ran on (results[*].data.synthetic)",
+            path="result", hint="run it on real data: --data PATH (or RULEENGINE_DATA), --provider NAME, or "
+            "set FMP_API_KEY")])
+    return data, providers
+
+
+def result_provenance(data: dict[str, Any]) -> tuple[dict[str, str] | None, bool | None]:
+    """(slot -> provider, synthetic) of a backtest result's JSON; synthetic None when a run does not say."""
+    datas = [r.get("data") or {} for r in data.get("results") or []]
+    if not datas or any("synthetic" not in d for d in datas):
+        return None, None
+    providers: dict[str, str] = {}
+    for d in datas:
+        providers.update({str(k): str(v) for k, v in (d.get("providers") or {}).items()})
+    return providers, any(bool(d["synthetic"]) for d in datas)
+
+
 def _strategy_row(s: Session, id: int) -> StrategyRow:
-    row = s.get(StrategyRow, id)
+    row = s.get(StrategyRow, id) if is_row_id(id) else None
     if row is None:
         known = s.scalars(select(StrategyRow.id).order_by(StrategyRow.id)).all()
         ids = ", ".join(map(str, known[-20:])) if known else "none stored yet"
@@ -303,7 +368,8 @@ def _strategy_row(s: Session, id: int) -> StrategyRow:
 
 
 def _version_row(s: Session, id: int, version: int) -> VersionRow:
-    v = s.scalars(select(VersionRow).where(VersionRow.strategy_id == id, VersionRow.version == version)).first()
+    v = s.scalars(select(VersionRow).where(VersionRow.strategy_id == id, VersionRow.version == version)
+                  ).first() if is_row_id(version) else None
     if v is None:
         raise _unknown("T101", f"strategy {id} has no version {version}", f"ruleengine strategies history {id}",
                        "version")
@@ -323,7 +389,8 @@ def _run(r: BacktestRow) -> RunRecord:
                      created_at=r.created_at, start=r.start_date, end=r.end_date, symbols=r.symbols, runs=r.runs,
                      total_trades=r.total_trades, winning_trades=r.winning_trades, win_rate=r.win_rate,
                      total_return_pct=r.total_return_pct, max_drawdown_pct=r.max_drawdown_pct,
-                     sharpe_ratio=r.sharpe_ratio, result=r.backtest_results)
+                     sharpe_ratio=r.sharpe_ratio, result=r.backtest_results, data_providers=r.data_providers,
+                     synthetic=r.synthetic)
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:

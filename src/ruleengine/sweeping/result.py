@@ -45,6 +45,7 @@ class SweepResult:
         combinations: every evaluated combination (swept names only), indexed by the table's ``combination``.
         fixed: values given in ``params`` (the same for every combination).
         top: how many rows `to_json` and `top_backtests` show by default.
+        synthetic: True when the data were synthetic (the sample provider); ``"synthetic"`` in the JSON.
     """
 
     table: pd.DataFrame
@@ -69,6 +70,7 @@ class SweepResult:
     risk: dict[str, Any] = field(default_factory=dict)
     #: how `detail` reaches the data again: strategy, {label: run}, start, end, provider, data
     context: dict[str, Any] = field(default_factory=dict, repr=False)
+    synthetic: bool = False
 
     # ------------------------------------------------------------------------------------------ views
     @property
@@ -132,7 +134,7 @@ class SweepResult:
     def to_dict(self, n: int | None = None) -> dict[str, Any]:
         """The ``--json`` object: summary, best parameters and the best `n` rows (default `top`)."""
         return {
-            "success": True, "metric": self.metric,
+            "success": True, "synthetic": self.synthetic, "metric": self.metric,
             "order": "ascending" if self.metric in LOWER_IS_BETTER else "descending",
             "best": {k: _plain(v, k) for k, v in self.best.items()}, "n_trials": self.n_trials,
             "n_symbols": self.n_symbols, "rows_total": len(self.table), "elapsed": round(self.elapsed, 6),
