@@ -124,22 +124,24 @@ def daily_frame(days: list[str]) -> pd.DataFrame:
     return df
 
 
-def test_weekly_and_monthly_from_daily_completed_and_labelled_by_first_session():
+def test_weekly_and_monthly_from_daily_completed_and_labelled_by_last_session():
+    # Labelled by the session whose close completes the bar (issue 13 item 5: a Monday label on a bar holding
+    # Friday's close read as lookahead); the first-session labels of before are gone.
     sessions = [str(d.date()) for d in pd.bdate_range("2019-11-25", "2020-01-31")
                 if str(d.date()) not in ("2019-11-28", "2019-12-25", "2020-01-01", "2020-01-20")]
     df = daily_frame(sessions)
     weeks = resample_ohlcv(df, "1Week")
     labels = [str(t.date()) for t in weeks.index]
-    assert labels[:3] == ["2019-11-25", "2019-12-02", "2019-12-09"]
-    assert "2020-01-21" in labels  # MLK Monday: the week's first session is Tuesday
-    wk = weeks.loc["2019-12-23"]  # sessions 12-23, 24, 26, 27 = rows 20..23 (4 in Nov, 15 in Dec 2-20)
+    assert labels[:3] == ["2019-11-29", "2019-12-06", "2019-12-13"]
+    assert "2020-01-24" in labels  # MLK week: Tuesday to Friday
+    wk = weeks.loc["2019-12-27"]  # sessions 12-23, 24, 26, 27 = rows 20..23 (4 in Nov, 15 in Dec 2-20)
     assert list(wk) == [20.0, 24.0, 19.0, 23.5, 100.0 * (20 + 21 + 22 + 23)]
     months = resample_ohlcv(df, "1Month")
-    assert [str(t.date()) for t in months.index] == ["2019-12-02", "2020-01-02"]  # Nov starts before data
-    assert list(months.loc["2019-12-02"][["open", "close"]]) == [5.0, 25.5]
+    assert [str(t.date()) for t in months.index] == ["2019-12-31", "2020-01-31"]  # Nov starts before data
+    assert list(months.loc["2019-12-31"][["open", "close"]]) == [5.0, 25.5]
     # data ending Mon 2019-12-30: that week and December are not complete.
     cut = resample_ohlcv(df.loc[:"2019-12-30"], "1Week")
-    assert str(cut.index[-1].date()) == "2019-12-23"
+    assert str(cut.index[-1].date()) == "2019-12-27"
     assert resample_ohlcv(df.loc[:"2019-12-30"], "1Month").empty
 
 
@@ -149,9 +151,9 @@ def test_weekly_from_minutes_drops_weeks_with_incomplete_sessions():
     stamps = [s for d in week1 for s in session_minutes(d)]
     stamps += [s for d in week2 for s in session_minutes(d, end="12:59" if d == "2019-12-24" else "15:59")]
     full = resample_ohlcv(minutes(stamps), "1Week")
-    assert [str(t.date()) for t in full.index] == ["2019-12-16", "2019-12-23"]
+    assert [str(t.date()) for t in full.index] == ["2019-12-20", "2019-12-27"]
     gap = minutes([s for s in stamps if not ("2019-12-18 12:00" <= s[:16] <= "2019-12-18 15:59")])
-    assert [str(t.date()) for t in resample_ohlcv(gap, "1Week").index] == ["2019-12-23"]
+    assert [str(t.date()) for t in resample_ohlcv(gap, "1Week").index] == ["2019-12-27"]
 
 
 def test_same_frequency_is_unchanged_and_upsampling_is_d118():

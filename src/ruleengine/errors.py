@@ -115,6 +115,10 @@ CODES: dict[str, str] = {
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)
     "D160": "real market data required (synthetic data refused)",
+    # multi-timeframe slots: symbol_from binding
+    "D140": "a slot's symbol_from names no data slot",
+    "D141": "data slots take their symbols from each other in a cycle",
+    "D142": "a symbol given for a slot that takes its symbol from another slot",
     # store (stage 8): persistence, live signals, tracking (T1xx)
     "T101": "unknown strategy id",
     "T102": "unknown backtest run id",

@@ -37,11 +37,11 @@ from ..schema.kinds import KIND_COLUMNS
 from ..schema.strategy import TradingStrategy
 from .align import aggregate_insider, align_to_bars
 from .base import PRICE_KINDS, Provider
-from .calendar import add_business_days, bar_close_times
+from .calendar import add_business_days, bar_close_times, period_sessions
 from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
 from .registry import ProviderRegistry, default_registry, quality_warnings
 from .resample import resample_ohlcv
-from .symbols import Run, parse_symbols
+from .symbols import Run, slot_runs
 
 #: calendar days of records fetched before the first bar, so the latest earlier value carries into the range
 RECORDS_LOOKBACK_DAYS = 400
@@ -56,7 +56,8 @@ _MINUTES = {"1Min": 1, "5Min": 5, "15Min": 15, "30Min": 30, "1Hour": 60}
 class MarketData:
     """Aligned arrays for one strategy: axis 0 the bars (warm-up history first), one column per run."""
 
-    index: pd.DatetimeIndex  # bar labels, UTC (daily: session date at 00:00 UTC; intraday: bar start)
+    index: pd.DatetimeIndex  # bar labels, UTC (daily: session date at 00:00 UTC; weekly / monthly: the date of
+    # the last session, at whose close the bar completes; intraday: bar start)
     frequency: str  # the execution frequency
     runs: list[Run]  # column j reads runs[j] = {slot: symbol}
     inputs: dict[tuple[str, str], np.ndarray]  # (slot, column) -> (T, S) float64, F-ordered
@@ -73,6 +74,14 @@ class MarketData:
     def labels(self) -> list[str]:
         """A column label per run: the symbol, or ``GLD/SLV`` for a run of several symbols (computed once)."""
         return [_label(r) for r in self.runs]
+
+    @cached_property
+    def first_sessions(self) -> pd.DatetimeIndex:
+        """Each bar's first session (a weekly / monthly bar is labelled by its last: the session at whose close
+        it completes); the labels themselves for daily and intraday bars. A fill at a bar's open is dated here."""
+        if self.frequency in INTRADAY or self.frequency == "1Day":
+            return self.index
+        return _first_sessions(self.index, self.frequency)
 
     @property
     def n_rows(self) -> int:
@@ -127,7 +136,7 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
         warm = warmup_bars
     reg = registry or default_registry(data, no_cache=no_cache)
     kinds = {name: slot.kind for name, slot in strat.data.items()}
-    runs = parse_symbols(symbols, list(strat.data), kinds)
+    runs = slot_runs(symbols, strat.data)
     values = {**strat.default_params(), **dict(params or {})}
     freq = str(values.get("execution_frequency") or "1Day")
     providers = {name: reg.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq),
@@ -143,13 +152,16 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
     fetch_lo = _history_start(lo, warm, freq)
     warnings: list[Diagnostic] = []
     universe = len(runs) > 1
-    fast = _fast_prices(strat, needed, kinds, providers, runs, base, fetch_lo, hi, freq, universe, warnings)
+    # Slots coarser than the execution bars are built at their own frequency and joined like records.
+    coarse = coarser_slots(strat, needed, base, freq)
+    on_bars = {s: c for s, c in needed.items() if s not in coarse}
+    fast = _fast_prices(strat, on_bars, kinds, providers, runs, base, fetch_lo, hi, freq, universe, warnings)
     if fast is not None:
         index, inputs, kept, skipped = fast
         return _finish_records(strat, needed, kinds, providers, kept, skipped, index, freq, fetch_lo, hi, lo,
                                inputs, warnings)
     prices: dict[str, dict[str, pd.DataFrame]] = {}
-    for slot in [s for s in needed if kinds[s] in PRICE_KINDS]:
+    for slot in [s for s in on_bars if kinds[s] in PRICE_KINDS]:
         wanted = list(dict.fromkeys(r[slot] for r in runs))
         got = _fetch(providers[slot], wanted, "ohlcv", fetch_lo, hi,
                      _fetch_frequency("ohlcv", strat.data[slot].frequency, freq), universe, warnings, slot)
@@ -168,7 +180,7 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
     index = index[index <= _last_label(hi, freq)]
     inputs: dict[tuple[str, str], np.ndarray] = {}
     positions: dict[Any, Any] = {}
-    for slot, cols in needed.items():
+    for slot, cols in on_bars.items():
         if kinds[slot] in PRICE_KINDS:
             frames = [prices[slot][r[slot]] for r in kept]
             for col in sorted(cols):
@@ -181,8 +193,23 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
                     providers: dict[str, Provider], kept: list[Run], skipped: list[str], index: pd.DatetimeIndex,
                     freq: str, fetch_lo: pd.Timestamp, hi: pd.Timestamp, lo: pd.Timestamp,
                     inputs: dict[tuple[str, str], np.ndarray], warnings: list[Diagnostic]) -> MarketData:
-    """Align the records slots (earnings, statements, insider trades) onto the bars; build the result."""
-    closes = bar_close_times(index, freq) if any(kinds[s] not in PRICE_KINDS for s in needed) else None
+    """Align the records slots (earnings, statements, insider trades) and the slots coarser than the bars
+    onto the bars; build the result."""
+    base = strat.price_slot() if strat.price_slot() in needed else None
+    coarse = coarser_slots(strat, needed, base, freq)
+    joined = coarse or any(kinds[s] not in PRICE_KINDS for s in needed)
+    closes = bar_close_times(index, freq) if joined else None
+    universe = len(kept) > 1
+    for slot in coarse:
+        wanted = list(dict.fromkeys(r[slot] for r in kept))
+        slot_freq = strat.data[slot].frequency
+        # two periods more: the first bar of the history already sees a completed period
+        slot_lo = _history_start(fetch_lo, 2, slot_freq)
+        got = _fetch(providers[slot], wanted, "ohlcv", slot_lo, hi, _fetch_frequency("ohlcv", slot_freq, freq),
+                     universe, warnings, slot, missing_ok=True)
+        aligned = {sym: completed_bars_on(df, slot_freq, index, freq, closes) for sym, df in got.items()}
+        for col in sorted(needed[slot]):
+            inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
     for slot, cols in needed.items():
         kind = kinds[slot]
         if kind in PRICE_KINDS:
@@ -198,11 +225,51 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
         for w in quality_warnings(providers[slot], [r[slot] for r in kept], kinds[slot]):
             if w not in warnings:
                 warnings.append(w)
-    start_row = int(index.searchsorted(_first_label(lo, freq)))
+    # A weekly / monthly bar is labelled by its last session: it is in the range when its first one is.
+    opened = index if freq in INTRADAY or freq == "1Day" else _first_sessions(index, freq)
+    start_row = int(opened.searchsorted(_first_label(lo, freq)))
     return MarketData(index=index, frequency=freq, runs=kept, inputs=inputs, start=start_row,
                       providers={s: getattr(p, "name", str(p)) for s, p in providers.items()},
                       synthetic=any(getattr(p, "synthetic", False) for p in providers.values()),
                       warnings=warnings, skipped=skipped)
+
+
+# ----------------------------------------------------------------------------------------- multi-timeframe
+
+
+def coarser_slots(strat: TradingStrategy, needed: Mapping[str, set[str]], base: str | None,
+                  execution: str) -> list[str]:
+    """Price slots (other than the one defining the bars) whose frequency is coarser than the execution's."""
+    rank = BAR_FREQUENCIES.index
+    return [s for s in needed if s != base and strat.data[s].kind in PRICE_KINDS
+            and strat.data[s].frequency in BAR_FREQUENCIES and rank(strat.data[s].frequency) > rank(execution)]
+
+
+def completed_bars_on(df: pd.DataFrame, frequency: str, index: pd.DatetimeIndex, execution: str,
+                      closes: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """Bars of `frequency` built from `df` (resampled when finer), joined onto the execution bars `index`
+    like published records: a bar is visible from its close on (`bar_close_times`), so an execution bar
+    shows the last *completed* bar, never the forming one. A week completes at the close of its last
+    session: Friday's daily bar sees its own week, Monday to Thursday see the week before.
+
+    Example:
+        >>> days = pd.DatetimeIndex(pd.bdate_range("2019-12-02", "2019-12-13"), tz="UTC")
+        >>> df = pd.DataFrame({c: range(10) for c in ("open", "high", "low", "close", "volume")}, index=days,
+        ...                   dtype="float64")
+        >>> df.attrs["frequency"] = "1Day"
+        >>> completed_bars_on(df, "1Week", days, "1Day")["close"].tolist()
+        [nan, nan, nan, nan, 4.0, 4.0, 4.0, 4.0, 4.0, 9.0]
+    """
+    bars = resample_ohlcv(df, frequency, from_frequency=df.attrs.get("frequency")) if not df.empty else df
+    published = bars.set_axis(bar_close_times(bars.index, frequency), axis=0).rename_axis("available_at")
+    cols = [c for c in bars.columns if c in KIND_COLUMNS["ohlcv"]]
+    return align_to_bars(published, index, execution, columns=cols, skipna=False, bar_closes=closes)
+
+
+def _first_sessions(index: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
+    """The first session of each weekly / monthly bar, as a 00:00 UTC label like the bars' own."""
+    first, _ = period_sessions(index, freq)
+    return first.tz_localize("UTC")
 
 
 # ----------------------------------------------------------------------------------------------- fast path

@@ -11,7 +11,9 @@ Rules (exchange time for session logic, UTC in the output; naive input is exchan
   (midnight-open, open-close, close-midnight; a day without a session is one segment from midnight).
 * Daily bars from intraday: one per session, labelled by the session date at 00:00 UTC (``session="all"``: the
   local calendar day). Weekly / monthly bars from daily: calendar week (Mon-Sun) / month, labelled by the
-  period's first session date at 00:00 UTC.
+  period's *last* session date at 00:00 UTC: the session at whose close the bar completes, so that a label
+  never names a day before the prices it summarises (a Monday label on a bar holding Friday's close reads
+  as lookahead).
 * Completed periods only: a period is exposed iff it lies inside the data's span: its start is not before the
   first source bar's start and its end (bar close, see `ruleengine.data.calendar.bar_close_times`) is not after
   the end of the last source bar (or the `complete_until` instant given by the caller). No partial-bar leaks.
@@ -45,7 +47,7 @@ from .calendar import (
     bar_close_times,
     check_frequency,
     session_bounds,
-    sessions_between,
+    period_sessions,
     to_dates,
 )
 
@@ -174,24 +176,19 @@ def _intraday_to_daily(bars: pd.DataFrame, session: str, tolerance: int, first: 
 
 def _daily_to_period(daily: pd.DataFrame, target: str, first: int, last: int, tz: str, calendar: str,
                      incomplete: list[pd.Timestamp]) -> pd.DataFrame:
-    """Weekly / monthly bars from daily bars indexed by naive session dates."""
+    """Weekly / monthly bars from daily bars indexed by naive session dates, labelled by their last session."""
     days = pd.DatetimeIndex(daily.index)
     periods = days.to_period("W-SUN" if target == "1Week" else "M")
     agg = _aggregate(daily.reset_index(drop=True), periods.asi8)
     keys = pd.PeriodIndex.from_ordinals(agg.index.to_numpy(), freq=periods.freq)
-    starts, ends = to_dates(keys.start_time), to_dates(keys.end_time)
-    first_session = []
-    for s, e in zip(starts, ends, strict=True):
-        sessions = sessions_between(s, e, calendar)
-        first_session.append(sessions[0] if len(sessions) else s)
-    labels = pd.DatetimeIndex(first_session).as_unit("ns")
-    opens, _ = session_bounds(labels, calendar)
-    pstart = opens.where(~opens.isna(), _utc_index(labels, tz)).asi8
-    pend = bar_close_times(labels, target, tz, calendar).asi8
+    opening, closing = period_sessions(keys.start_time, target, calendar)  # one calendar lookup for all
+    opens, _ = session_bounds(opening, calendar)
+    pstart = opens.where(~opens.isna(), _utc_index(opening, tz)).asi8
+    pend = bar_close_times(closing, target, tz, calendar).asi8
     bad = pd.DatetimeIndex(incomplete).to_period(periods.freq).asi8 if incomplete else np.array([])
     keep = (pstart >= first) & (pend <= last) & ~np.isin(agg.index.to_numpy(), bad)
     out = agg[keep]
-    out.index = labels[keep]
+    out.index = closing[keep]
     return out
 
 

@@ -164,3 +164,51 @@ def _mapping_run(pairs: Mapping[str, Any], slots: list[str], prices: list[str]) 
     if problems:
         raise RuleEngineError(problems)
     return {s: run[s] for s in slots}
+
+
+def slot_runs(spec: Any, data: Mapping[str, Any]) -> list[Run]:
+    """The runs of a strategy's data slots (`DataSlot`s by name), with ``symbol_from`` slots bound.
+
+    A slot with ``symbol_from: prices`` reads the symbol of slot ``prices`` (the same instrument at another
+    frequency): it takes no symbol of its own, so ``--symbols SPY`` fills ``prices`` and its weekly view, and
+    naming it (``weekly=QQQ``) is error D142. A pair still needs a symbol per slot that has its own.
+
+    Example:
+        >>> from ruleengine.schema.strategy import DataSlot
+        >>> slots = {"prices": DataSlot(), "weekly": DataSlot(frequency="1Week", symbol_from="prices")}
+        >>> slot_runs("SPY", slots)
+        [{'prices': 'SPY', 'weekly': 'SPY'}]
+    """
+    source = {name: _chain_end(name, data) for name in data}
+    derived = [name for name in data if source[name] != name]
+    named = _named_slots(spec)
+    clash = [name for name in derived if name in named]
+    if clash:
+        raise RuleEngineError([Diagnostic(
+            "D142", f"slot '{s}' takes its symbol from slot '{data[s].symbol_from}'; it cannot be given one",
+            path=f"symbols.{s}", hint=f"give the symbol to '{source[s]}' only") for s in clash])
+    own = [name for name in data if source[name] == name]
+    runs = parse_symbols(spec, own, {name: data[name].kind for name in own})
+    return [{name: run[source[name]] for name in data} for run in runs]
+
+
+def _chain_end(slot: str, data: Mapping[str, Any]) -> str:
+    """The slot at the end of `slot`'s ``symbol_from`` chain (the document model rejects cycles)."""
+    seen = {slot}
+    while getattr(data[slot], "symbol_from", None) is not None and data[slot].symbol_from in data:
+        slot = data[slot].symbol_from
+        if slot in seen:
+            break
+        seen.add(slot)
+    return slot
+
+
+def _named_slots(spec: Any) -> set[str]:
+    """Slot names a symbols specification gives symbols to (``slot=SYM`` pairs or mapping keys)."""
+    if isinstance(spec, Mapping):
+        return {str(k) for k in spec}
+    if isinstance(spec, (list, tuple)):
+        return {str(k) for x in spec if isinstance(x, Mapping) for k in x}
+    if isinstance(spec, str) and not spec.strip().startswith("@"):
+        return {p.partition("=")[0].strip() for p in spec.split(",") if "=" in p}
+    return set()

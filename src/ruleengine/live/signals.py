@@ -248,12 +248,12 @@ def path_dependent(target: Target, params: Mapping[str, Any]) -> bool:
 def _latest_end(registry: Any, strat: Any, symbols: Any, freq: str, provider: str | None) -> pd.Timestamp:
     """The latest date any of the symbols has data for (today when the provider cannot say)."""
     from ..data.market import _fetch_frequency
-    from ..data.symbols import parse_symbols
+    from ..data.symbols import slot_runs
 
     today = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize()
     base = strat.price_slot() or next(iter(strat.data))
     slot = strat.data[base]
-    runs = parse_symbols(symbols, list(strat.data), {n: s.kind for n, s in strat.data.items()})
+    runs = slot_runs(symbols, strat.data)
     source = registry.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq), provider,
                               slot=base)
     inner = getattr(source, "provider", source)

@@ -78,7 +78,7 @@ def diagnostics_from_validation(exc: ValidationError, doc: Loaded) -> list[Diagn
     for err in exc.errors(include_url=False):
         path = _data_path(err["loc"], doc.value)
         etype = err["type"]
-        code = etype if etype[:1] in "SRC" and etype[1:].isdigit() else _TYPE_CODES.get(etype, "S103")
+        code = etype if etype[:1] in "SRCD" and etype[1:].isdigit() else _TYPE_CODES.get(etype, "S103")
         ctx = err.get("ctx") or {}
         hint = ctx.get("hint")
         message = err["msg"]

@@ -79,6 +79,9 @@ class DataSlot(_Closed):
     columns: list[str] | None = Field(None, description="columns used; default: all columns of the kind")
     description: str | None = Field(None, description="what this slot holds")
     provider: str | None = Field(None, description="provider name; default: the configured one for the kind")
+    symbol_from: str | None = Field(
+        None, description="another slot whose symbol this slot reads (the same instrument at another "
+                          "frequency, e.g. a weekly view of 'prices'); it then needs no symbol of its own")
 
     @model_validator(mode="before")
     @classmethod
@@ -441,6 +444,21 @@ class TradingStrategy(_Closed):
     def _slot_names(cls, v: dict[str, DataSlot]) -> dict[str, DataSlot]:
         for name in v:
             _check_name(name, "data slot")
+        for name, slot in v.items():  # symbol_from names another slot, and following it ends (no cycle)
+            seen = [name]
+            while slot.symbol_from is not None:
+                target = slot.symbol_from
+                if target not in v:
+                    from ..errors import did_you_mean
+                    others = [n for n in v if n != seen[-1]]
+                    raise _err("D140", f"slot '{seen[-1]}' takes its symbol from '{target}', which is not a "
+                               "data slot", did_you_mean(target, others) or "slots: " + ", ".join(others))
+                if target in seen:
+                    raise _err("D141", "data slots take their symbols from each other in a cycle: "
+                               + " -> ".join([*seen[seen.index(target):], target]),
+                               "one slot of the chain must have its own symbol: remove its symbol_from")
+                seen.append(target)
+                slot = v[target]
         return v
 
     @field_validator("params")
@@ -472,11 +490,17 @@ class TradingStrategy(_Closed):
 
     # ------------------------------------------------------------------ helpers used by the compiler
     def price_slot(self) -> str | None:
-        """The slot bare column names refer to: the only or first ohlcv slot."""
-        for name, slot in self.data.items():
-            if slot.kind == "ohlcv":
-                return name
-        return None
+        """The slot bare column names refer to: the only or first ohlcv slot that has its own symbol (a
+        ``symbol_from`` slot is another view of an instrument, never the bars a strategy trades)."""
+        prices = [name for name, slot in self.data.items() if slot.kind == "ohlcv"]
+        own = [name for name in prices if self.data[name].symbol_from is None]
+        return (own or prices or [None])[0]
+
+    def symbol_source(self, slot: str) -> str:
+        """The slot whose symbol `slot` reads: itself, or the end of its ``symbol_from`` chain."""
+        while self.data[slot].symbol_from is not None:
+            slot = str(self.data[slot].symbol_from)
+        return slot
 
     def default_params(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
