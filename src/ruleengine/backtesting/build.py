@@ -73,6 +73,11 @@ class _Context:
         self.md, self.base, self.keep, self.init_cash = md, base, keep, init_cash
         self.sets, self.risks, self.bench, self.strategy = sets, risks, bench, strategy
         self.times = _times_text(md.index[md.start:], md.frequency)
+        # Weekly / monthly bars are labelled by their last session (their close); a fill at a bar's open is
+        # dated at its first session, so that no trade shows a date before the price it used.
+        coarse = md.frequency in ("1Week", "1Month")
+        self.open_times = _times_text(md.first_sessions[md.start:], md.frequency) if coarse else None
+        self.at_open = np.array([r.execution_price == "open" for r in risks])
         self.grid_keys = [k for k in sets[0] if len({repr(s[k]) for s in sets}) > 1]
         self.risk_dicts = [r.to_dict() for r in risks]
         self.close = md.inputs[(base, "close")]
@@ -94,7 +99,8 @@ class _Context:
             bench_ret: list[Any] = ((self.close[s0 + hi - 1, sym] / self.close[s0 + lo, sym] - 1.0) * 100.0).tolist()
         else:
             bench_ret = _bench_returns(self.bench.close, lo, hi)
-        table, bounds, trades = self._trade_table(sim.trades, n_runs, [md.labels[j] for j in sym], by_column=True)
+        table, bounds, trades = self._trade_table(sim.trades, n_runs, [md.labels[j] for j in sym], by_column=True,
+                                                  sets=np.arange(n_runs) // k)
         metrics = compute_metrics_batch(sim.equity[s0:], np.stack([lo, hi], axis=1), trades, bounds,
                                         init_cash=self.init_cash, frequency=md.frequency,
                                         held=_held(sim.position[s0:]), benchmark_return_pct=bench_ret)
@@ -123,7 +129,8 @@ class _Context:
             bench_close = np.nanmean(pd.DataFrame(closes).ffill().to_numpy() / first, axis=1)
             bench_symbol = "equal-weight members"
         n = len(self.times)
-        table, bounds, trades = self._trade_table(sim.trades, 1, [md.labels[j] for j in self.keep], by_column=False)
+        table, bounds, trades = self._trade_table(sim.trades, 1, [md.labels[j] for j in self.keep], by_column=False,
+                                                  sets=np.array([p]))
         metrics = compute_metrics_batch(sim.equity[s0:, :1], np.array([[0, n]]), trades, bounds,
                                         init_cash=self.init_cash, frequency=md.frequency,
                                         held=np.any(_held(sim.position[s0:]), axis=1, keepdims=True),
@@ -133,11 +140,12 @@ class _Context:
                             sim.equity[s0:, 0], metrics, Pending(table.models, 0, int(bounds[1]), s0), None,
                             bench_close, bench_symbol, runs)
 
-    def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool
-                     ) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
+    def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool,
+                     sets: np.ndarray) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
         """The simulation's trades as arrays grouped by run, the run bounds, and the metrics' columns.
 
-        `by_column`: run i is simulation column i (else all trades belong to one run, in table order)."""
+        `by_column`: run i is simulation column i (else all trades belong to one run, in table order).
+        `sets`: the parameter set of each run (its execution price says which fills are at an open)."""
         cols = {c: trades[c].to_numpy() for c in ("column", "entry_bar", "exit_bar", "entry_price", "exit_price",
                                                   "size", "pnl", "pnl_pct", "exit_reason")}
         cols["fees"] = trades["fees"].to_numpy() if "fees" in trades.columns else np.zeros(len(trades))
@@ -147,13 +155,17 @@ class _Context:
             bounds = np.searchsorted(cols["column"], np.arange(n_runs + 1))
         else:
             bounds = np.array([0, len(trades)])
+        if self.open_times is not None:  # fills at the open: signal entries and exits with open fills
+            at_open = self.at_open[sets[cols["column"]] if by_column else np.full(len(trades), sets[0], int)]
+            cols["entry_at_open"] = at_open
+            cols["exit_at_open"] = at_open & (cols["exit_reason"] == "signal")
         if len(trades) and cols["entry_bar"].min() < self.md.start:
             raise ValueError("a trade starts before the requested range")
         ns = self.md.index.as_unit("ns").asi8
         metric_cols = {"pnl": cols["pnl"], "pnl_pct": cols["pnl_pct"], "entry_bar": cols["entry_bar"],
                        "exit_bar": cols["exit_bar"], "entry_ns": ns[cols["entry_bar"]],
                        "exit_ns": ns[cols["exit_bar"]]}
-        return TradeTable(cols, self.times, self.md.start, names), bounds, metric_cols
+        return TradeTable(cols, self.times, self.md.start, names, self.open_times), bounds, metric_cols
 
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
                 metrics: Metrics, trades: Pending, close: np.ndarray | None, bench_close: np.ndarray,

@@ -146,19 +146,31 @@ class TradeTable:
         times: the bar labels as text from row `start` of the index on (trades never start before it).
         start: the index row of ``times[0]``.
         names: the symbol label of each simulation column.
+        open_times: the date of each bar's first session, like `times` (weekly / monthly bars, labelled by
+            their last session); a fill at a bar's open (columns ``entry_at_open`` / ``exit_at_open``) is
+            dated there, every other fill at the bar's label. None: the labels are the fills' times.
     """
 
-    def __init__(self, columns: dict[str, Any], times: list[str], start: int, names: list[str]) -> None:
+    def __init__(self, columns: dict[str, Any], times: list[str], start: int, names: list[str],
+                 open_times: list[str] | None = None) -> None:
         self.columns, self.times, self.start, self.names = columns, times, start, names
+        self.open_times = open_times
         self._lists: list[list[Any]] | None = None
+
+    def _fill_times(self, bars: list[int], at_open: str) -> list[str]:
+        """The time of each fill: its bar's label, or the bar's first session for a fill at the open."""
+        s, times, opened = self.start, self.times, self.open_times
+        if opened is None or at_open not in self.columns:
+            return [times[b - s] for b in bars]
+        return [(opened if o else times)[b - s] for b, o in zip(bars, self.columns[at_open].tolist())]
 
     def models(self, lo: int, hi: int, offset: int) -> list[Trade]:
         """Rows ``lo:hi`` as `Trade` models, their bars counted from index row `offset` (the run's first bar)."""
         if self._lists is None:  # Python values of every row at once (numpy's tolist is one C loop)
             c = {name: self.columns[name].tolist() for name in _TRADE_COLUMNS}
             times, s, names = self.times, self.start, self.names
-            self._lists = [[names[j] for j in c["column"]], [times[b - s] for b in c["entry_bar"]],
-                           [times[b - s] for b in c["exit_bar"]], c["entry_price"], c["exit_price"], c["size"],
+            self._lists = [[names[j] for j in c["column"]], self._fill_times(c["entry_bar"], "entry_at_open"),
+                           self._fill_times(c["exit_bar"], "exit_at_open"), c["entry_price"], c["exit_price"], c["size"],
                            c["pnl"], c["pnl_pct"], c["fees"], [str(x) for x in c["exit_reason"]], c["entry_bar"],
                            c["exit_bar"]]
         cols = [col[lo:hi] for col in self._lists]
