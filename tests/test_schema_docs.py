@@ -207,6 +207,7 @@ LLM_REPLY: dict[str, Any] = {
             "columns": ["close"],
             "description": None,
             "provider": None,
+            "symbol_from": None,
         }
     ],
     "params": [

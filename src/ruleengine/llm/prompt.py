@@ -160,7 +160,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         ("- `name`, `description`, `timeframe` (short_term | medium_term | long_term: fills the exits `risk` "
          "leaves null with the defaults below; null: no default exits);"),
         ("- `data`: the data slots (DATA_SCHEMA): each has a `name`, a `kind`, a `frequency`, the `columns` "
-         "used and a `description`; `provider` null unless the user names one. Slots never name symbols;"),
+         "used and a `description`; `provider` null unless the user names one. Slots never name symbols; "
+         "`symbol_from` names another slot whose symbol this slot reads (the same instrument at another "
+         "frequency: a weekly view of the daily `prices` is `{\"name\": \"weekly\", \"kind\": \"ohlcv\", "
+         "\"frequency\": \"1Week\", \"symbol_from\": \"prices\"}`), else null;"),
         ("- `params`: tunable values (PARAM_SCHEMA): `name`, `type` (int | float | bool | enum), `default`, "
          "`min`/`max` (numbers), `values` (enum), `description`. Built in (add only to restrict them): "
          f"{builtins};"),
@@ -200,8 +203,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         *kinds,
         "",
         (f"Frequencies: {', '.join(SOURCE_FREQUENCIES)} (fetching); the execution frequency is one of "
-         f"{', '.join(EXECUTION_FREQUENCIES)}, and every slot is aligned to it. Fundamentals and insider trades "
-         "become visible when they were published, never at the period end."),
+         f"{', '.join(EXECUTION_FREQUENCIES)}, and every slot is aligned to it. A price slot coarser than the "
+         "execution (a 1Week slot on 1Day bars) shows on each bar its last *completed* bar, never the forming one "
+         "(a week from the close of its last session on); functions over its columns count execution bars. "
+         "Fundamentals and insider trades become visible when they were published, never at the period end."),
         "",
         (providers_text if providers_text is not None else providers_section(registry)).rstrip(),
         "",
