@@ -284,3 +284,25 @@ def test_the_calendar_is_loaded_once_per_run(shared_data, monkeypatch):
         ruleengine.backtest(RULES / "golden_cross.yaml", "SPY", "2006-01-01", "2017-12-29", data=str(shared_data),
                             params={"execution_frequency": frequency, "fast": 5, "slow": 20})
     assert cal_mod.LOADS == {"XNYS": 1}
+
+
+@pytest.mark.parametrize("frequency", ["1Week", "1Month"])
+def test_weekly_monthly_arrays_equal_the_frame_resampling(shared_data, frequency):
+    """The binder's numpy path (a universe's daily arrays at once) gives `resample_ohlcv`'s bars per symbol:
+    symbols that start, end and have gaps at different dates (LEHMQ, WAG: 2001-09 closure) included."""
+    from ruleengine.data.registry import default_registry
+    from ruleengine.data.resample import resample_matrix, resample_ohlcv
+
+    provider = default_registry(str(shared_data)).resolve(None, "ohlcv", "1Day", None, slot="prices")
+    cols = ["open", "high", "low", "close", "volume"]
+    _, index, arrays, _ = provider.fetch_matrix(["SPY", "LEHMQ", "GLD", "WAG"], pd.Timestamp("2001-06-13"),
+                                                pd.Timestamp("2012-06-13"), "1Day", cols)
+    names = list(arrays.pop("_symbols"))
+    labels, out = resample_matrix(index, arrays, frequency)
+    for j, sym in enumerate(names):
+        frame = pd.DataFrame({c: arrays[c][:, j] for c in cols}, index=index)[arrays["_present"][:, j]]
+        frame.attrs["frequency"] = "1Day"
+        expected = resample_ohlcv(frame, frequency)
+        got = pd.DataFrame({c: out[c][:, j] for c in cols}, index=labels)[out["_present"][:, j]]
+        assert len(expected) > 50
+        pd.testing.assert_frame_equal(got, expected, check_names=False, check_freq=False, obj=sym)

@@ -61,6 +61,10 @@ class Sessions:
         self.closes = pd.Series(pd.DatetimeIndex(closes, tz="UTC"), index=self.sessions)
         self.first_session = self.sessions[0]
         self.last_session = self.sessions[-1]
+        # plain int64 views (ns) for the vectorised period arithmetic of `period_bounds_ns`
+        self.session_ns = self.sessions.asi8
+        self.open_ns = np.asarray(opens, dtype=np.int64)
+        self.close_ns = np.asarray(closes, dtype=np.int64)
 
     @classmethod
     def of(cls, cal: Any) -> Sessions:
@@ -169,10 +173,21 @@ def session_bounds(dates: Any, calendar: str = DEFAULT_CALENDAR) -> tuple[pd.Dat
         ['2019-12-23 21:00:00+00:00', 'NaT']
     """
     d = to_dates(dates)
-    cal = _covering(calendar, d)
-    o = pd.DatetimeIndex(cal.opens.reindex(d).to_numpy())
-    c = pd.DatetimeIndex(cal.closes.reindex(d).to_numpy())
-    return _utc(o), _utc(c)
+    o, c = session_bounds_ns(d.asi8, calendar)
+    return pd.DatetimeIndex(o, tz="UTC").as_unit("ns"), pd.DatetimeIndex(c, tz="UTC").as_unit("ns")
+
+
+def session_bounds_ns(day_ns: np.ndarray, calendar: str = DEFAULT_CALENDAR) -> tuple[np.ndarray, np.ndarray]:
+    """`session_bounds` on int64 ns of naive midnight dates: UTC ns opens and closes, NaT where no session."""
+    day_ns = np.asarray(day_ns, dtype=np.int64)
+    nat = day_ns == np.iinfo(np.int64).min
+    valid = day_ns[~nat]
+    cal = _covering(calendar, pd.DatetimeIndex(valid[[0, -1]] if len(valid) else valid))
+    s = cal.session_ns
+    i = np.clip(np.searchsorted(s, day_ns), 0, len(s) - 1)
+    match = (s[i] == day_ns) & ~nat
+    missing = np.iinfo(np.int64).min
+    return np.where(match, cal.open_ns[i], missing), np.where(match, cal.close_ns[i], missing)
 
 
 def _utc(idx: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -245,10 +260,12 @@ def bar_close_times(index: Any, frequency: str, tz: str = EXCHANGE_TZ,
         fallback = _local_close(labels, tz)
         return pd.DatetimeIndex(closes.where(~closes.isna(), fallback))
     # Weekly / monthly: the last session of the calendar period containing the label.
-    _, last, no_session = _period_sessions(labels, frequency, calendar)
-    _, closes = session_bounds(last, calendar)
-    period_end = to_dates(_periods(labels, frequency).end_time)
-    return pd.DatetimeIndex(closes.where(~no_session, _local_close(period_end, tz)))
+    b = period_bounds_ns(labels.asi8, frequency, calendar)
+    closes = pd.DatetimeIndex(b["close"], tz="UTC").as_unit("ns")
+    if not b["no_session"].any():
+        return closes
+    fallback = _local_close(pd.DatetimeIndex(b["end"]).as_unit("ns"), tz)
+    return pd.DatetimeIndex(closes.where(~b["no_session"], fallback))
 
 
 def _periods(dates: pd.DatetimeIndex, frequency: str) -> pd.PeriodIndex:
@@ -256,19 +273,51 @@ def _periods(dates: pd.DatetimeIndex, frequency: str) -> pd.PeriodIndex:
     return dates.to_period("W-SUN" if frequency == "1Week" else "M")
 
 
+_DAY_NS = 86_400_000_000_000
+
+
+def period_keys(day_ns: np.ndarray, frequency: str) -> tuple[np.ndarray, np.ndarray]:
+    """First and last calendar day (ns at midnight) of the week (Mon-Sun) or month of each day (ns)."""
+    days = np.asarray(day_ns, dtype=np.int64) // _DAY_NS
+    if frequency == "1Week":
+        start = days - (days + 3) % 7  # 1970-01-01 was a Thursday
+        return start * _DAY_NS, (start + 6) * _DAY_NS
+    month = days.astype("datetime64[D]").astype("datetime64[M]")
+    start = month.astype("datetime64[D]").astype(np.int64)
+    end = (month + 1).astype("datetime64[D]").astype(np.int64) - 1
+    return start * _DAY_NS, end * _DAY_NS
+
+
+def period_bounds_ns(day_ns: np.ndarray, frequency: str, calendar: str = DEFAULT_CALENDAR
+                     ) -> dict[str, np.ndarray]:
+    """Per day (ns at midnight): its week's / month's ``start`` and ``end`` days, ``first`` and ``last``
+    session, their ``open`` and ``close`` instants (UTC ns) and ``no_session`` (a period without sessions).
+
+    numpy only, one calendar lookup: weekly and monthly resampling and labels of a long history cost a few
+    array operations instead of pandas calls per period."""
+    start, end = period_keys(day_ns, frequency)
+    valid = start[start > np.iinfo(np.int64).min // 2]
+    lo = pd.Timestamp(int(valid.min())) if len(valid) else None
+    cal = get_calendar(calendar, None if lo is None else lo - pd.Timedelta(days=400),
+                       None if lo is None else pd.Timestamp(int(valid.max())) + pd.Timedelta(days=400))
+    s = cal.session_ns
+    top = len(s) - 1
+    i_first = np.clip(np.searchsorted(s, start, side="left"), 0, top)
+    i_last = np.clip(np.searchsorted(s, end, side="right") - 1, 0, top)
+    first, last = s[i_first], s[i_last]
+    no_session = (last < start) | (first > end)
+    return {"start": start, "end": end, "first": np.where(no_session, start, first),
+            "last": np.where(no_session, end, last), "open": cal.open_ns[i_first], "close": cal.close_ns[i_last],
+            "no_session": no_session}
+
+
 def _period_sessions(dates: pd.DatetimeIndex, frequency: str, calendar: str
                      ) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex, np.ndarray]:
     """(first session, last session, no session) of the calendar period containing each date, vectorised:
     one calendar lookup for all dates (a lookup per period made weekly runs 5-8x slower than daily)."""
-    periods = _periods(dates, frequency)
-    start, end = to_dates(periods.start_time), to_dates(periods.end_time)
-    cal = _covering(calendar, dates)
-    sessions = pd.DatetimeIndex(cal.sessions).as_unit("ns")
-    top = len(sessions) - 1
-    first = sessions.take(np.clip(sessions.searchsorted(start, side="left"), 0, top))
-    last = sessions.take(np.clip(sessions.searchsorted(end, side="right") - 1, 0, top))
-    no_session = np.asarray(last < start) | np.asarray(first > end)  # e.g. a week with no session at all
-    return first, last, no_session
+    b = period_bounds_ns(dates.asi8, frequency, calendar)
+    return (pd.DatetimeIndex(b["first"]).as_unit("ns"), pd.DatetimeIndex(b["last"]).as_unit("ns"),
+            b["no_session"])
 
 
 def period_sessions(dates: Any, frequency: str,
@@ -284,9 +333,5 @@ def period_sessions(dates: Any, frequency: str,
         >>> str(f[0].date()), str(l[0].date())
         ('2019-12-23', '2019-12-27')
     """
-    d = to_dates(dates)
-    first, last, no_session = _period_sessions(d, frequency, calendar)
-    periods = _periods(d, frequency)
-    first = first.where(~no_session, to_dates(periods.start_time))
-    last = last.where(~no_session, to_dates(periods.end_time))
-    return pd.DatetimeIndex(first).as_unit("ns"), pd.DatetimeIndex(last).as_unit("ns")
+    first, last, _ = _period_sessions(to_dates(dates), frequency, calendar)
+    return first, last

@@ -37,10 +37,10 @@ from ..schema.kinds import KIND_COLUMNS
 from ..schema.strategy import TradingStrategy
 from .align import aggregate_insider, align_to_bars
 from .base import PRICE_KINDS, Provider
-from .calendar import add_business_days, bar_close_times, period_sessions
+from .calendar import add_business_days, bar_close_times, period_bounds_ns
 from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
 from .registry import ProviderRegistry, default_registry, quality_warnings
-from .resample import resample_ohlcv
+from .resample import resample_matrix, resample_ohlcv
 from .symbols import Run, slot_runs
 
 #: calendar days of records fetched before the first bar, so the latest earlier value carries into the range
@@ -268,8 +268,9 @@ def completed_bars_on(df: pd.DataFrame, frequency: str, index: pd.DatetimeIndex,
 
 def _first_sessions(index: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
     """The first session of each weekly / monthly bar, as a 00:00 UTC label like the bars' own."""
-    first, _ = period_sessions(index, freq)
-    return first.tz_localize("UTC")
+    days = index.tz_localize(None) if index.tz is not None else index
+    return pd.DatetimeIndex(period_bounds_ns(days.as_unit("ns").asi8, freq)["first"], tz="UTC",
+                            name=index.name).as_unit("ns")
 
 
 # ----------------------------------------------------------------------------------------------- fast path
@@ -291,11 +292,20 @@ def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dic
         wanted = list(dict.fromkeys(r[slot] for r in runs))
         res = fetch_matrix(wanted, fetch_lo, hi, _fetch_frequency("ohlcv", strat.data[slot].frequency, freq),
                            sorted(needed[slot]))
-        if res is None or res[0] != freq:
+        if res is None:
             return None
-        _, index, arrays, problems = res
+        native, index, arrays, problems = res
         failed.update(problems)
-        got[slot] = (index, arrays, {sym: j for j, sym in enumerate(arrays.pop("_symbols"))})
+        if native != freq:
+            if native != "1Day" or freq not in ("1Week", "1Month"):
+                return None
+            symbols = arrays.pop("_symbols")  # weekly / monthly from daily arrays: numpy, no frame per symbol
+            index, arrays = resample_matrix(index, arrays, freq)
+            for sym in symbols[~arrays["_present"].any(axis=0)]:
+                failed[sym] = RuleEngineError([Diagnostic("D111", f"{sym}: no completed {freq} bars in the range",
+                                                          path="symbols")])
+            arrays["_symbols"] = symbols
+        got[slot] = (index, arrays, {sym: j for j, sym in enumerate(arrays.pop("_symbols")) if sym not in failed})
     if failed and not universe:
         raise RuleEngineError([d for exc in failed.values() for d in exc.diagnostics])
     for sym, exc in failed.items():

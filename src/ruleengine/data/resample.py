@@ -46,8 +46,10 @@ from .calendar import (
     INTRADAY_FREQUENCIES,
     bar_close_times,
     check_frequency,
-    session_bounds,
+    period_bounds_ns,
     period_sessions,
+    session_bounds,
+    session_bounds_ns,
     to_dates,
 )
 
@@ -190,6 +192,74 @@ def _daily_to_period(daily: pd.DataFrame, target: str, first: int, last: int, tz
     out = agg[keep]
     out.index = closing[keep]
     return out
+
+
+def resample_matrix(index: pd.DatetimeIndex, arrays: dict[str, np.ndarray], to_frequency: str, *,
+                    tz: str = EXCHANGE_TZ, calendar: str = DEFAULT_CALENDAR
+                    ) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    """Daily (T, S) arrays -> weekly / monthly (P, S) arrays by the rules of `resample_ohlcv`, in numpy.
+
+    `index` holds the daily labels (00:00 UTC), `arrays` ``open/high/low/close/volume`` (any subset) and
+    ``_present`` (the symbol has a bar on that row). A period is kept for a symbol when it lies inside that
+    symbol's data (its first day's open .. its last day's close), exactly like `resample_ohlcv` on the
+    symbol's own frame (tested against it); other cells are NaN and not present. Labels: last sessions.
+    """
+    present = arrays["_present"]
+    day_ns = pd.DatetimeIndex(index).tz_localize(None).as_unit("ns").asi8 if index.tz is not None else \
+        pd.DatetimeIndex(index).as_unit("ns").asi8
+    empty = {c: v[:0] for c, v in arrays.items()}
+    if len(day_ns) == 0:
+        return pd.DatetimeIndex([], tz="UTC", name=index.name), empty
+    b = period_bounds_ns(day_ns, to_frequency, calendar)
+    starts = np.flatnonzero(np.r_[True, b["start"][1:] != b["start"][:-1]])  # the rows are sorted by day
+    pstart = np.where(b["no_session"], b["start"], b["open"])[starts]
+    pend = np.where(b["no_session"], b["end"], b["close"])[starts]
+    # each symbol's span: the open of its first day .. the close of its last day (daily bar close times)
+    rows = np.arange(len(day_ns))
+    has = present.any(axis=0)
+    first_row = np.where(has, np.argmax(present, axis=0), 0)
+    last_row = np.where(has, len(rows) - 1 - np.argmax(present[::-1], axis=0), 0)
+    day_open, day_close = _day_bounds_ns(day_ns, tz, calendar)
+    complete = (pstart[:, None] >= day_open[first_row][None, :]) & (pend[:, None] <= day_close[last_row][None, :])
+    got = np.add.reduceat(present.astype(np.int64), starts, axis=0) > 0
+    keep_cell = complete & got & has[None, :]
+    keep_row = keep_cell.any(axis=1)
+    out: dict[str, np.ndarray] = {"_present": np.asfortranarray(keep_cell[keep_row])}
+    for col, v in arrays.items():
+        if col == "_present":
+            continue
+        agg = _period_reduce(col, np.asarray(v, dtype=np.float64), starts, rows)
+        agg[~keep_cell] = np.nan
+        out[col] = np.asfortranarray(agg[keep_row])
+    labels = pd.DatetimeIndex(b["last"][starts][keep_row], tz="UTC", name=index.name).as_unit("ns")
+    return labels, out
+
+
+def _day_bounds_ns(day_ns: np.ndarray, tz: str, calendar: str) -> tuple[np.ndarray, np.ndarray]:
+    """Open and close (UTC ns) of each day's session; local midnight and 16:00 for a day without one."""
+    opens, closes = session_bounds_ns(day_ns, calendar)
+    none = opens == np.iinfo(np.int64).min
+    if none.any():
+        days = pd.DatetimeIndex(day_ns)
+        opens = np.where(none, _utc_index(days, tz).asi8, opens)
+        closes = np.where(none, _utc_index(days + pd.Timedelta(hours=16), tz).asi8, closes)
+    return opens, closes
+
+
+def _period_reduce(col: str, v: np.ndarray, starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """One column aggregated over the row groups starting at `starts`, missing values skipped (pandas'
+    first / max / min / sum, and last for close and any other column)."""
+    if col == "high":
+        return np.fmax.reduceat(v, starts, axis=0)
+    if col == "low":
+        return np.fmin.reduceat(v, starts, axis=0)
+    if col == "volume":
+        return np.add.reduceat(np.nan_to_num(v, nan=0.0), starts, axis=0)
+    if col == "open":  # the first valid value of each group
+        pick = np.minimum.reduceat(np.where(np.isnan(v), len(rows), rows[:, None]), starts, axis=0)
+        return np.where(pick < len(rows), np.take_along_axis(v, np.minimum(pick, len(rows) - 1), axis=0), np.nan)
+    pick = np.maximum.reduceat(np.where(np.isnan(v), -1, rows[:, None]), starts, axis=0)  # the last valid one
+    return np.where(pick >= 0, np.take_along_axis(v, np.maximum(pick, 0), axis=0), np.nan)
 
 
 def resample_ohlcv(df: pd.DataFrame, to_frequency: str, *, tz: str = EXCHANGE_TZ, session: str = "regular",
