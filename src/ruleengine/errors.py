@@ -119,6 +119,7 @@ CODES: dict[str, str] = {
     "D140": "a slot's symbol_from names no data slot",
     "D141": "data slots take their symbols from each other in a cycle",
     "D142": "a symbol given for a slot that takes its symbol from another slot",
+    "D143": "a slot coarser than the bars completes no bar in the range (warning)",
     # store (stage 8): persistence, live signals, tracking (T1xx)
     "T101": "unknown strategy id",
     "T102": "unknown backtest run id",
@@ -189,6 +190,7 @@ ERROR_TYPES: dict[str, str] = {
     "D113": "data_fetch_error",
     "D114": "data_fetch_error",
     "D115": "schema_mismatch_error",
+    "D142": "schema_mismatch_error",
     "D116": "data_fetch_error",
     **{f"D{n}": "data_fetch_error" for n in range(150, 157)},
     "T106": "execution_error",

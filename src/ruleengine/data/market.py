@@ -210,6 +210,7 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
         aligned = {sym: completed_bars_on(df, slot_freq, index, freq, closes) for sym, df in got.items()}
         for col in sorted(needed[slot]):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
+        _warn_never_completed(slot, slot_freq, aligned, index, lo, freq, warnings)
     for slot, cols in needed.items():
         kind = kinds[slot]
         if kind in PRICE_KINDS:
@@ -264,6 +265,21 @@ def completed_bars_on(df: pd.DataFrame, frequency: str, index: pd.DatetimeIndex,
     published = bars.set_axis(bar_close_times(bars.index, frequency), axis=0).rename_axis("available_at")
     cols = [c for c in bars.columns if c in KIND_COLUMNS["ohlcv"]]
     return align_to_bars(published, index, execution, columns=cols, skipna=False, bar_closes=closes)
+
+
+def _warn_never_completed(slot: str, frequency: str, aligned: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex,
+                          lo: pd.Timestamp, freq: str, warnings: list[Diagnostic]) -> None:
+    """D143 for a symbol whose coarser slot completes no bar by the end of the range: it holds NaN throughout
+    (e.g. a 1Month slot on two weeks of minute data), so every condition reading it is false."""
+    if not len(index) or index[-1] < _first_label(lo, freq):
+        return
+    for sym, frame in aligned.items():
+        if frame.empty or frame.iloc[-1].isna().all():
+            warnings.append(Diagnostic(
+                "D143", f"{sym}: slot '{slot}' has no completed {frequency} bar by the end of the range; it "
+                "holds no values (NaN), so conditions reading it never hold", severity="warning",
+                path=f"data.{slot}", hint=f"use a longer range or a data source with history before it, or a "
+                f"finer 'frequency' for '{slot}'"))
 
 
 def _first_sessions(index: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
