@@ -193,6 +193,8 @@ def test_one_symbol_fills_a_slot_and_its_views():
     assert slot_runs("SPY,QQQ", strat.data) == [{"prices": "SPY", "weekly": "SPY", "monthly": "SPY"},
                                                 {"prices": "QQQ", "weekly": "QQQ", "monthly": "QQQ"}]
     assert slot_runs("prices=SPY", strat.data)[0]["weekly"] == "SPY"
+    full_run = {"prices": "SPY", "weekly": "SPY", "monthly": "SPY"}  # a run read back from MarketData.runs
+    assert slot_runs(full_run, strat.data) == [full_run]
     with pytest.raises(RuleEngineError) as err:
         slot_runs("prices=SPY,weekly=QQQ", strat.data)
     assert [d.code for d in err.value.diagnostics] == ["D142"] and err.value.diagnostics[0].path == "symbols.weekly"

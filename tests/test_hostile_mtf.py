@@ -51,8 +51,9 @@ def test_a_long_symbol_from_chain_binds_one_symbol() -> None:
 @pytest.mark.realdata
 @pytest.mark.parametrize("symbols,code", [
     ("prices=SPY,weekly=QQQ", "D142"),
-    ({"prices": "SPY", "weekly": "SPY"}, "D142"),
+    ({"prices": "SPY", "weekly": "QQQ"}, "D142"),
     ("weekly=SPY", "D142"),
+    ([{"prices": "SPY", "weekly": "SPY"}, {"prices": "QQQ", "weekly": "SPY"}], "D142"),
 ])
 def test_a_symbol_for_a_symbol_from_slot_is_d142(symbols: Any, code: str) -> None:
     doc = _doc({"prices": {}, "weekly": {"frequency": "1Week", "symbol_from": "prices"}}, "close > weekly.close")

@@ -170,8 +170,9 @@ def slot_runs(spec: Any, data: Mapping[str, Any]) -> list[Run]:
     """The runs of a strategy's data slots (`DataSlot`s by name), with ``symbol_from`` slots bound.
 
     A slot with ``symbol_from: prices`` reads the symbol of slot ``prices`` (the same instrument at another
-    frequency): it takes no symbol of its own, so ``--symbols SPY`` fills ``prices`` and its weekly view, and
-    naming it (``weekly=QQQ``) is error D142. A pair still needs a symbol per slot that has its own.
+    frequency): it needs no symbol of its own, so ``--symbols SPY`` fills ``prices`` and its weekly view. A
+    mapping may repeat the slot's symbol (a run read back from `MarketData.runs`); another symbol for it
+    (``prices=SPY,weekly=QQQ``) is error D142. A pair still needs a symbol per slot that has its own.
 
     Example:
         >>> from ruleengine.schema.strategy import DataSlot
@@ -180,16 +181,38 @@ def slot_runs(spec: Any, data: Mapping[str, Any]) -> list[Run]:
         [{'prices': 'SPY', 'weekly': 'SPY'}]
     """
     source = {name: _chain_end(name, data) for name in data}
-    derived = [name for name in data if source[name] != name]
-    named = _named_slots(spec)
-    clash = [name for name in derived if name in named]
-    if clash:
-        raise RuleEngineError([Diagnostic(
-            "D142", f"slot '{s}' takes its symbol from slot '{data[s].symbol_from}'; it cannot be given one",
-            path=f"symbols.{s}", hint=f"give the symbol to '{source[s]}' only") for s in clash])
+    derived = {name for name in data if source[name] != name}
+    if derived:
+        spec = _without_views(spec, derived, source, data)
     own = [name for name in data if source[name] == name]
     runs = parse_symbols(spec, own, {name: data[name].kind for name in own})
     return [{name: run[source[name]] for name in data} for run in runs]
+
+
+def _without_views(spec: Any, derived: set[str], source: Mapping[str, str], data: Mapping[str, Any]) -> Any:
+    """`spec` without the symbols given to ``symbol_from`` slots; D142 where one differs from its source's."""
+    if isinstance(spec, str) and "=" in spec and not spec.strip().startswith("@"):
+        pairs = [p.strip() for p in spec.split(",") if p.strip()]
+        named = {p.partition("=")[0].strip(): p.partition("=")[2].strip() for p in pairs if "=" in p}
+        _check_views(named, derived, source, data)
+        return ",".join(p for p in pairs if p.partition("=")[0].strip() not in derived)
+    if isinstance(spec, Mapping):
+        named = {str(k): v for k, v in spec.items()}
+        _check_views(named, derived, source, data)
+        return {k: v for k, v in named.items() if k not in derived}
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(x, Mapping) for x in spec):
+        return [_without_views(x, derived, source, data) for x in spec]
+    return spec
+
+
+def _check_views(named: Mapping[str, Any], derived: set[str], source: Mapping[str, str],
+                 data: Mapping[str, Any]) -> None:
+    clash = [s for s in named if s in derived and named[s] != named.get(source[s])]
+    if clash:
+        raise RuleEngineError([Diagnostic(
+            "D142", f"slot '{s}' takes its symbol from slot '{data[s].symbol_from}'; it cannot be given another "
+            f"one ('{named[s]}')", path=f"symbols.{s}", hint=f"give the symbol to '{source[s]}' only")
+            for s in clash])
 
 
 def _chain_end(slot: str, data: Mapping[str, Any]) -> str:
@@ -201,14 +224,3 @@ def _chain_end(slot: str, data: Mapping[str, Any]) -> str:
             break
         seen.add(slot)
     return slot
-
-
-def _named_slots(spec: Any) -> set[str]:
-    """Slot names a symbols specification gives symbols to (``slot=SYM`` pairs or mapping keys)."""
-    if isinstance(spec, Mapping):
-        return {str(k) for k in spec}
-    if isinstance(spec, (list, tuple)):
-        return {str(k) for x in spec if isinstance(x, Mapping) for k in x}
-    if isinstance(spec, str) and not spec.strip().startswith("@"):
-        return {p.partition("=")[0].strip() for p in spec.split(",") if "=" in p}
-    return set()
