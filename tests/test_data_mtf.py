@@ -103,6 +103,18 @@ def test_coarse_slot_history_is_fetched_before_the_start(shared_data, spy_daily)
     assert 0 < pd.DataFrame(e_short).to_numpy().mean() < 1  # a condition that both holds and fails
 
 
+def test_a_window_over_a_coarser_slot_is_said_to_count_execution_bars(shared_data):
+    doc = _doc({"prices": {"kind": "ohlcv"}, "weekly": {"kind": "ohlcv", "frequency": "1Week",
+                                                        "symbol_from": "prices"}},
+               "close > sma(weekly.close, 10) and weekly.close[1] > 0 and sma(close - weekly.close, 5) > 0")
+    md = ruleengine.load_data(doc, "SPY", "2010-03-01", "2010-06-30", data=str(shared_data))
+    said = sorted(w.message.split("(")[0] for w in md.warnings if w.code == "D144")
+    assert said == ["shift", "sma"]  # not the sma over close - weekly.close: that one mixes in daily bars
+    example = ruleengine.load_data(RULES / "weekly_trend_daily_entries.yaml", "SPY", "2010-03-01", "2010-06-30",
+                                   data=str(shared_data))
+    assert not [w for w in example.warnings if w.code == "D144"]
+
+
 # ---------------------------------------------------------------------------------------- intraday execution
 @pytest.fixture(scope="module")
 def spy_minutes() -> pd.DataFrame:

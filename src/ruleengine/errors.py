@@ -120,6 +120,7 @@ CODES: dict[str, str] = {
     "D141": "data slots take their symbols from each other in a cycle",
     "D142": "a symbol given for a slot that takes its symbol from another slot",
     "D143": "a slot coarser than the bars completes no bar in the range (warning)",
+    "D144": "a window or lag over a coarser slot counts execution bars (warning)",
     # store (stage 8): persistence, live signals, tracking (T1xx)
     "T101": "unknown strategy id",
     "T102": "unknown backtest run id",

@@ -129,7 +129,7 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
         warmup_bars: bars of history before `start` (default: the compiler's convergence history).
         no_cache: bypass the on-disk cache of remote providers.
     """
-    strat, needed, warm = _requirements(strategy, params)
+    strat, needed, warm, compiled = _requirements(strategy, params)
     if columns is not None:
         needed = {s: set(c) for s, c in columns.items()}
     if warmup_bars is not None:
@@ -155,6 +155,8 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
     # Slots coarser than the execution bars are built at their own frequency and joined like records.
     coarse = coarser_slots(strat, needed, base, freq)
     on_bars = {s: c for s, c in needed.items() if s not in coarse}
+    if coarse and compiled is not None:
+        warnings += _windows_over_coarse_slots(compiled, params, coarse, strat, freq)
     fast = _fast_prices(strat, on_bars, kinds, providers, runs, base, fetch_lo, hi, freq, universe, warnings)
     if fast is not None:
         index, inputs, kept, skipped = fast
@@ -267,6 +269,34 @@ def completed_bars_on(df: pd.DataFrame, frequency: str, index: pd.DatetimeIndex,
     return align_to_bars(published, index, execution, columns=cols, skipna=False, bar_closes=closes)
 
 
+def _windows_over_coarse_slots(compiled: Any, params: Mapping[str, Any] | None, coarse: list[str],
+                               strat: TradingStrategy, freq: str) -> list[Diagnostic]:
+    """D144 where a window or a lag reads only coarser slots: it counts execution bars, on which such a slot
+    holds its last completed bar (``sma(weekly.close, 10)`` on daily bars is 10 daily values, not 10 weeks)."""
+    from ..lang.functions import FUNCTIONS
+
+    plan_params = {k: v for k, v in dict(params or {}).items() if k in strat.params}
+    graph = getattr(compiled.plan(plan_params or None), "graph", None)
+    if graph is None:
+        return []
+    reads: list[set[str]] = []
+    out: dict[tuple[str, str], Diagnostic] = {}
+    for node in graph.nodes:
+        slots = {node.static[0]} if node.op == "col" else set().union(*(reads[a] for a in node.args))
+        reads.append(slots)
+        fn = FUNCTIONS.get(node.op[3:]) if node.op.startswith("fn:") else None
+        counted = fn is not None and any(a.kind in ("window", "lag") for a in fn.args)
+        if counted and slots and slots <= set(coarse):
+            slot = sorted(slots)[0]
+            out.setdefault((fn.name, slot), Diagnostic(
+                "D144", f"{fn.name}(...) over slot '{slot}' ({strat.data[slot].frequency}) counts {freq} bars: "
+                f"'{slot}' holds its last completed bar on each of them, so a window of n is n {freq} values, "
+                f"not n {strat.data[slot].frequency} bars", severity="warning", path=f"data.{slot}",
+                hint=f"size the window in {freq} bars, or run the strategy with execution_frequency "
+                     f"{strat.data[slot].frequency}"))
+    return list(out.values())
+
+
 def _warn_never_completed(slot: str, frequency: str, aligned: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex,
                           lo: pd.Timestamp, freq: str, warnings: list[Diagnostic]) -> None:
     """D143 for a symbol whose coarser slot completes no bar by the end of the range: it holds NaN throughout
@@ -356,9 +386,9 @@ def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dic
 # ----------------------------------------------------------------------------------------------- planning
 
 
-def _requirements(strategy: Any, params: Mapping[str, Any] | None) -> tuple[TradingStrategy, dict[str, set[str]],
-                                                                           int]:
-    """(strategy, slot -> columns to bind, warm-up bars)."""
+def _requirements(strategy: Any, params: Mapping[str, Any] | None
+                  ) -> tuple[TradingStrategy, dict[str, set[str]], int, Any]:
+    """(strategy, slot -> columns to bind, warm-up bars, the compiled rules or None for code)."""
     from ..compile.compiled import CompiledStrategy, compile_strategy
     from ..sandbox.strategy import CodeStrategy, code_warmup
 
@@ -379,13 +409,13 @@ def _requirements(strategy: Any, params: Mapping[str, Any] | None) -> tuple[Trad
         needed = {n: set(s.columns or KIND_COLUMNS[s.kind]) | ({"open", "high", "low", "close"}
                                                                if s.kind in PRICE_KINDS else set())
                   for n, s in strat.data.items()}
-        return strat, needed, code_warmup(strat)
+        return strat, needed, code_warmup(strat), None
     needed = {k: set(v) for k, v in compiled.required_columns().items()}
     for name, slot in strat.data.items():  # the simulation needs the bars of every price slot
         if slot.kind in PRICE_KINDS:
             needed.setdefault(name, set()).update(("open", "high", "low", "close"))
     plan_params = {k: v for k, v in dict(params or {}).items() if k in strat.params}
-    return strat, needed, compiled.converge_bars(plan_params or None)
+    return strat, needed, compiled.converge_bars(plan_params or None), compiled
 
 
 def _fetch_frequency(kind: str, slot_frequency: str, execution: str) -> str:
