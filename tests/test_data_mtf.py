@@ -320,3 +320,14 @@ def test_weekly_monthly_arrays_equal_the_frame_resampling(shared_data, frequency
         got = pd.DataFrame({c: out[c][:, j] for c in cols}, index=labels)[out["_present"][:, j]]
         assert len(expected) > 50
         pd.testing.assert_frame_equal(got, expected, check_names=False, check_freq=False, obj=sym)
+
+
+@pytest.mark.parametrize("asof,bar", [("2011-03-09", "2011-03-04"), ("2011-03-11", "2011-03-11"),
+                                      ("2011-04-22", "2011-04-21")])  # Wed; Fri; Good Friday: Thursday
+def test_a_weekly_live_signal_is_dated_at_the_last_completed_weeks_close(shared_data, asof, bar):
+    from ruleengine.live.signals import live_scan
+
+    scan = live_scan(RULES / "golden_cross.yaml", "SPY,QQQ,XLK", asof=asof, data=str(shared_data),
+                                params={"execution_frequency": "1Week", "fast": 5, "slow": 20})
+    assert str(pd.Timestamp(scan.bar_time).date()) == bar
+    assert all(str(pd.Timestamp(s.bar_time).date()) == bar for s in scan.signals)
