@@ -142,9 +142,7 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
     providers = {name: reg.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq),
                                    provider, slot=name)
                  for name, slot in strat.data.items() if name in needed}
-    base = strat.price_slot()
-    if base not in needed:
-        base = next((s for s in needed if kinds[s] in PRICE_KINDS), None)
+    base = _bars_slot(strat, needed)
     if base is None:
         raise RuleEngineError([Diagnostic("D101", "the strategy reads no price slot: nothing defines its bars",
                                           path="data", hint="add an ohlcv slot")])
@@ -197,8 +195,7 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
                     inputs: dict[tuple[str, str], np.ndarray], warnings: list[Diagnostic]) -> MarketData:
     """Align the records slots (earnings, statements, insider trades) and the slots coarser than the bars
     onto the bars; build the result."""
-    base = strat.price_slot() if strat.price_slot() in needed else None
-    coarse = coarser_slots(strat, needed, base, freq)
+    coarse = coarser_slots(strat, needed, _bars_slot(strat, needed), freq)
     joined = coarse or any(kinds[s] not in PRICE_KINDS for s in needed)
     closes = bar_close_times(index, freq) if joined else None
     universe = len(kept) > 1
@@ -238,6 +235,14 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
 
 
 # ----------------------------------------------------------------------------------------- multi-timeframe
+
+
+def _bars_slot(strat: TradingStrategy, needed: Mapping[str, set[str]]) -> str | None:
+    """The price slot that defines the bars: bare names' slot, else the first price slot read."""
+    base = strat.price_slot()
+    if base in needed:
+        return base
+    return next((s for s in needed if strat.data[s].kind in PRICE_KINDS), None)
 
 
 def coarser_slots(strat: TradingStrategy, needed: Mapping[str, set[str]], base: str | None,
