@@ -331,3 +331,17 @@ def test_a_weekly_live_signal_is_dated_at_the_last_completed_weeks_close(shared_
                                 params={"execution_frequency": "1Week", "fast": 5, "slow": 20})
     assert str(pd.Timestamp(scan.bar_time).date()) == bar
     assert all(str(pd.Timestamp(s.bar_time).date()) == bar for s in scan.signals)
+
+
+def test_a_slot_finer_than_the_execution_is_resampled_to_it(shared_data, spy_daily):
+    """The rule that was there before: a 1Day slot on weekly bars holds those weekly (completed) bars."""
+    doc = _doc({"prices": {"kind": "ohlcv", "frequency": "1Week"},
+                "daily": {"kind": "ohlcv", "frequency": "1Day", "symbol_from": "prices"}},
+               "close > daily.close", execution="1Week")
+    md = ruleengine.load_data(doc, "SPY", "2010-01-01", "2010-12-31", data=str(shared_data),
+                              columns={"prices": set(OHLC), "daily": set(OHLC)})
+    weekly = _period_oracle(spy_daily, "W-SUN")
+    for col in OHLC:
+        np.testing.assert_array_equal(md.frame("daily", col)["SPY"].to_numpy(),
+                                      weekly.loc[md.index.tz_localize(None), col].to_numpy())
+        np.testing.assert_array_equal(md.frame("daily", col).to_numpy(), md.frame("prices", col).to_numpy())
