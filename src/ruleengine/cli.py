@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from .cli_output import check_output_path, writing
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Trading-strategy documents compiled into fast, causal signals.")
 
@@ -155,6 +157,7 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
     from .compile.compiled import compile_strategy
 
     def go() -> Any:
+        check_output_path(report, "--report")  # before the run, not after it
         compiled = compile_strategy(file)
         params = parse_param_args(compiled.strategy, param or [])
         from .cli_progress import ProgressBar
@@ -164,7 +167,8 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
                                   init_cash=init_cash, portfolio=portfolio, progress=progress,
                                   no_cache=no_cache)
         if report:
-            result.write_report(report)
+            with writing(report, "--report"):
+                result.write_report(report)
         if save:
             from .cli_store import save_run
 

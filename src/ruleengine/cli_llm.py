@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import typer
+
+from .cli_output import check_output_path, write_text
 
 
 def register(app: typer.Typer) -> None:
@@ -19,11 +20,6 @@ def register(app: typer.Typer) -> None:
     app.command("create")(create_command)
     app.command("refine")(refine_command)
     app.command("mcp")(mcp_command)
-
-
-def _write(path: str, text: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text, encoding="utf-8")
 
 
 def create_command(
@@ -40,13 +36,14 @@ def create_command(
     from .cli import _or_exit
 
     def go() -> tuple[Any, Any]:
+        check_output_path(out, "--out")  # before the model is called
         from .llm.author import author
         from .llm.client import LLMSettings
 
         result = author(prompt, name=name, attempts=attempts, settings=LLMSettings.from_env(model=model))
         record = None
         if out:
-            _write(out, result.document("json" if out.endswith(".json") else "yaml"))
+            write_text(out, result.document("json" if out.endswith(".json") else "yaml"), "--out")
         if save:
             from .llm.handlers import symbols_text
             from .store import open_store
@@ -103,6 +100,7 @@ def refine_command(
     from .cli import _or_exit
 
     def go() -> Any:
+        check_output_path(out, "--out")  # before the model is called
         from .llm.client import LLMSettings
         from .llm.refine import refine
 
@@ -110,7 +108,7 @@ def refine_command(
         if out:
             from .api import dump_strategy
 
-            _write(out, dump_strategy(result.strategy, "json" if out.endswith(".json") else "yaml"))
+            write_text(out, dump_strategy(result.strategy, "json" if out.endswith(".json") else "yaml"), "--out")
         return result
 
     result = _or_exit(go, as_json)

@@ -182,13 +182,19 @@ def strategies_export(strategy_id: int = typer.Argument(..., help="strategy id")
     from .api import dump_strategy
 
     def go() -> str:
+        from .cli_output import check_output_path, write_text
+
+        check_output_path(output, "--output")
         if fmt not in ("yaml", "json"):
             from .errors import Diagnostic, RuleEngineError
 
             raise RuleEngineError([Diagnostic("T107", f"unknown format '{fmt}'", path="format",
                                               hint="yaml or json")])
         rec = open_db(db).get_strategy(strategy_id, version)
-        return dump_strategy(rec.strategy, fmt, path=output)  # type: ignore[arg-type]
+        text = dump_strategy(rec.strategy, fmt)  # type: ignore[arg-type]
+        if output:
+            write_text(output, text, "--output")
+        return text
 
     text = run(go, False)
     sys.stdout.write(f"written: {output}\n" if output else text)

@@ -51,8 +51,10 @@ def sweep_command(
 ) -> None:
     """Sweep a parameter grid: ranked combinations, walk-forward / hold-out validation, DSR and PBO."""
     from .cli import _or_exit
+    from .cli_output import check_output_path, writing
 
     def go() -> Any:
+        check_output_path(report, "--report")  # before the sweep, not after it
         from .backtesting.run import parse_param_args
         from .compile.compiled import compile_strategy
         from .sweeping.executors import make_runner
@@ -71,7 +73,8 @@ def sweep_command(
                          init_cash=init_cash, pbo_top=pbo_top, progress=progress, runner=runner,
                          memory_mb=max_memory)
         if report:
-            result.write_report(report, heatmap=axes)
+            with writing(report, "--report"):
+                result.write_report(report, heatmap=axes)
         return result
 
     stage = "sweep stopped, no result written"

@@ -121,6 +121,10 @@ CODES: dict[str, str] = {
     "D142": "a symbol given for a slot that takes its symbol from another slot",
     "D143": "a slot coarser than the bars completes no bar in the range (warning)",
     "D144": "a window or lag over a coarser slot counts execution bars (warning)",
+    # command line: output files (D170, D171) and a warm-up longer than the data (D172)
+    "D170": "output path cannot be written (checked before the run)",
+    "D171": "writing an output file failed",
+    "D172": "warm-up longer than the data available",
     # store (stage 8): persistence, live signals, tracking (T1xx)
     "T101": "unknown strategy id",
     "T102": "unknown backtest run id",
@@ -195,6 +199,7 @@ ERROR_TYPES: dict[str, str] = {
     "D116": "data_fetch_error",
     **{f"D{n}": "data_fetch_error" for n in range(150, 157)},
     "T106": "execution_error",
+    "D171": "execution_error",
     "T109": "data_fetch_error",
     "T111": "data_fetch_error",
     "T112": "execution_error",
