@@ -60,7 +60,7 @@ def test_single_run_result_model_and_json() -> None:
     assert run.data.synthetic and run.data.providers == {"prices": "sample"} and run.data.frequency == "1Day"
     assert run.data.start == "2015-01-02" and run.data.end == "2016-12-30"
     assert run.data.bars == len(run.equity.time) == len(run.equity.value) == 504
-    assert run.fill_contract == FILL_CONTRACT
+    assert res.fill_contract == FILL_CONTRACT and "fill_contract" not in run.model_dump()
     assert run.risk["stop_loss_pct"] == 10.0 and run.risk["fees_pct"] == 0.1
     assert run.risk["defaults_used"] == ["slippage_pct"]
     assert run.params == {"fast": 10, "slow": 30, "rsi_max": 70.0, "execution_frequency": "1Day",
@@ -85,7 +85,8 @@ def test_single_run_result_model_and_json() -> None:
     assert m.benchmark_return_pct == run.benchmark.total_return_pct
     # JSON: strict, complete, round-trips
     data = json.loads(res.to_json())
-    assert set(data) == {"success", "synthetic", "results", "warnings", "provenance"} and data["synthetic"] is True
+    assert set(data) == {"success", "synthetic", "fill_contract", "results", "warnings", "provenance"}
+    assert data["synthetic"] is True and data["fill_contract"].startswith("Fill contract")
     assert data["results"][0]["metrics"]["total_trades"] == m.total_trades
     assert set(data["results"][0]["trades"][0]) == {"symbol", "entry_time", "exit_time", "entry_price",
                                                     "exit_price", "size", "pnl", "pnl_pct", "fees",
@@ -323,3 +324,16 @@ def test_backtest_on_market_data_already_in_memory_equals_loading_it() -> None:
             "name: t\ndata: {prices: {kind: ohlcv, columns: [close]}}\nentry: ['close > 1']\n", "SPY",
             "2015-01-01", "2015-06-30", columns={"prices": {"close"}}))
     assert err.value.diagnostics[0].code == "D102"
+
+
+def test_results_stored_with_a_contract_per_run_still_load() -> None:
+    """Results saved before the fill contract moved to the top (once per result) load with their own text."""
+    from ruleengine.backtesting.result import BacktestResult
+
+    data = backtest(GC, "SPY", "2016-01-01", "2016-12-30", params=FAST).to_dict()
+    del data["fill_contract"]
+    for run in data["results"]:
+        run["fill_contract"] = "Fill contract (as stored then)"
+    back = BacktestResult.model_validate(data)
+    assert back.fill_contract == "Fill contract (as stored then)"
+    assert "fill_contract" not in back.results[0].model_dump()

@@ -56,11 +56,12 @@ def run_json(*args: str) -> tuple[int, dict]:
 def test_json_success_is_one_object() -> None:
     code, data = run_json(GC, "--symbols", "SPY", "--start", "2015-01-01", "--end", "2016-12-30", *FAST)
     assert code == 0 and data["success"] is True
-    assert set(data) == {"success", "synthetic", "results", "warnings", "provenance"} and data["synthetic"] is True
+    assert set(data) == {"success", "synthetic", "fill_contract", "results", "warnings", "provenance"}
+    assert data["synthetic"] is True and data["fill_contract"].startswith("Fill contract")
     r = data["results"][0]
     assert r["symbols"] == {"prices": "SPY"} and r["data"]["synthetic"] is True
     assert r["metrics"]["total_trades"] == len(r["trades"]) > 0
-    assert r["benchmark"]["symbol"] == "SPY" and r["fill_contract"].startswith("Fill contract")
+    assert r["benchmark"]["symbol"] == "SPY" and "fill_contract" not in r
     assert len(r["equity"]["time"]) == len(r["equity"]["value"]) == r["data"]["bars"]
     assert data["warnings"][0]["code"] == "D120"
     assert data["warnings"][0]["message"].startswith("SYNTHETIC data: not SPY's real prices")
@@ -88,8 +89,31 @@ def test_human_summary_single_run() -> None:
     assert "SYNTHETIC DATA" in out and "not the symbols' real prices" in out
     for text in ("benchmark SPY (buy & hold)", "total return", "max drawdown", "Sharpe", "win rate",
                  "profit factor", "exits:", "risk: stop_loss_pct=10.0", "slippage_pct=0.0 (default)",
-                 "Fill contract", "execution_price=close fills at close[t]", "warning[D120]"):
+                 "ruleengine contract", "warning[D120]"):
         assert text in out, text
+    assert "Fill contract" not in out  # printed on request (`ruleengine contract`), not after every backtest
+
+
+def test_contract_command_prints_the_fill_contract_once() -> None:
+    from ruleengine.backtesting.risk import FILL_CONTRACT
+
+    result = runner.invoke(app, ["contract"])
+    assert result.exit_code == 0 and result.stdout == FILL_CONTRACT.rstrip("\n") + "\n"
+
+
+def test_version_option() -> None:
+    from ruleengine import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"ruleengine {__version__}\n"
+
+
+def test_json_holds_the_contract_once_per_result_not_per_run() -> None:
+    symbols = ",".join(["SPY", "QQQ", "IWM", "EFA", "TLT", "GLD"])
+    code, data = run_json(GC, "--symbols", symbols, "--start", "2016-01-01", "--end", "2016-12-30", *FAST)
+    assert code == 0 and len(data["results"]) == 6
+    assert json.dumps(data).count("Fill contract") == 1
+    assert data["fill_contract"].startswith("Fill contract")
 
 
 def test_human_summary_universe_and_portfolio(csv_dir) -> None:

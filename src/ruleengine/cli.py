@@ -18,6 +18,28 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Trading-strategy documents compiled into fast, causal signals.")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"ruleengine {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Trading-strategy documents compiled into fast, causal signals."""
+
+
+@app.command()
+def contract() -> None:
+    """Print the fill contract every backtest and sweep follows (also in each report and --json result)."""
+    from .backtesting.risk import FILL_CONTRACT
+
+    sys.stdout.write(FILL_CONTRACT.rstrip("\n") + "\n")
+
+
 def _expand(files: list[str]) -> list[str]:
     out: list[str] = []
     for f in files:
@@ -251,7 +273,7 @@ def _print_backtest(result: Any, report: str | None) -> None:
 
     console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}" for k in RISK_FIELDS)
                                     + f", execution_price={first.risk.get('execution_price')}"))
-    console.print(first.fill_contract.rstrip(), markup=False, highlight=False, soft_wrap=True, style="dim")
+    console.print("fills: the fill contract (ruleengine contract) applies", style="dim", highlight=False)
     for w in result.warnings:
         hint = f" ({w['hint']})" if w.get("hint") else ""
         console.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)

@@ -30,7 +30,7 @@ from .result import (
     strategy_hash,
     trusted,
 )
-from .risk import FILL_CONTRACT, RISK_FIELDS
+from .risk import RISK_FIELDS
 
 #: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
 RISK_KEYS: tuple[str, ...] = RISK_FIELDS
@@ -194,7 +194,7 @@ class _Context:
         return trusted(RunResult, {
             "label": label, "symbols": symbols, "params": dict(self.sets[p]), "metrics": metrics,
             "benchmark": bench, "trades": trades, "equity": Pending(equity_curve, self.times, lo, hi, equity[lo:hi]),
-            "fill_contract": FILL_CONTRACT, "risk": risk, "data": data, "warnings": [w.to_dict() for w in warnings],
+            "risk": risk, "data": data, "warnings": [w.to_dict() for w in warnings],
         }, {"_close": close, "_benchmark_equity": Pending(_benchmark_equity, bench_close, self.init_cash)})
 
 

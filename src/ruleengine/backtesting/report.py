@@ -202,8 +202,7 @@ def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | No
                    f"{' (SYNTHETIC)' if run.data.synthetic else ''}; {run.data.bars} bars</p>"),
                   chart, "<div class='grid'>", _metrics_table(run), _risk_table(run), "</div>",
                   "<h3>Trades</h3>", _trades_table(run)]
-    contract = result.results[0].fill_contract if result.results else ""
-    parts += ["<h2>Fill contract</h2>", f"<pre>{html.escape(contract)}</pre>", "<h2>Provenance</h2>",
+    parts += ["<h2>Fill contract</h2>", f"<pre>{html.escape(result.fill_contract)}</pre>", "<h2>Provenance</h2>",
               _table(["field", "value"], [[html.escape(k), html.escape(str(v))]
                                           for k, v in p.model_dump(mode="json").items()]),
               "</body></html>"]

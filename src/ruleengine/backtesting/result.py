@@ -12,8 +12,8 @@ turn into the real value. The public behaviour and the JSON are the same as for 
 
 Example:
     >>> r = BacktestResult(results=[], warnings=[], provenance=Provenance(strategy_name="x", strategy_hash="0"))
-    >>> r.to_json()[:16]
-    '{"success":true,'
+    >>> r.to_json()[:34]
+    '{"success":true,"fill_contract":"F'
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pydantic import (
     computed_field,
     field_serializer,
     model_serializer,
+    model_validator,
 )
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -229,7 +230,6 @@ class RunResult(BaseModel):
     benchmark: Benchmark
     trades: list[Trade]
     equity: EquityCurve
-    fill_contract: str
     risk: dict[str, Any]
     data: DataInfo
     warnings: list[dict[str, Any]] = Field(default_factory=list)
@@ -306,12 +306,29 @@ class Provenance(BaseModel):
 
 
 class BacktestResult(BaseModel):
-    """Everything a backtest produced; `to_json()` gives the CLI's ``--json`` object."""
+    """Everything a backtest produced; `to_json()` gives the CLI's ``--json`` object.
+
+    Text that is the same for every run (the fill contract) is held once here, not in each `RunResult`:
+    a universe of 500 runs would otherwise repeat it 500 times.
+    """
 
     success: Literal[True] = True
+    fill_contract: str = Field(default_factory=lambda: _fill_contract(),
+                               description="the fill rules every run of this result followed")
     results: list[RunResult]
     warnings: list[dict[str, Any]] = Field(default_factory=list)
     provenance: Provenance
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract_of_older_results(cls, data: Any) -> Any:
+        """Results stored before the contract moved to the top held it in each run: take the first run's."""
+        if isinstance(data, dict) and "fill_contract" not in data:
+            runs = data.get("results") or []
+            first = runs[0] if runs and isinstance(runs[0], dict) else {}
+            if isinstance(first.get("fill_contract"), str):
+                data = {**data, "fill_contract": first["fill_contract"]}
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -331,7 +348,8 @@ class BacktestResult(BaseModel):
             return self.model_dump(mode="json")
 
     def to_json(self, indent: int | None = None) -> str:
-        """The JSON object: ``{"success": true, "results": [...], "warnings": [...], "provenance": {...}}``."""
+        """The JSON object: ``{"success": true, "fill_contract": "...", "results": [...], "warnings": [...],
+        "provenance": {...}}``."""
         with gc_paused():
             return self.model_dump_json(indent=indent)
 
@@ -340,6 +358,12 @@ class BacktestResult(BaseModel):
         from .report import write_report
 
         return write_report(self, path, **kwargs)
+
+
+def _fill_contract() -> str:
+    from .risk import FILL_CONTRACT  # risk imports nothing of this module; imported late all the same
+
+    return FILL_CONTRACT
 
 
 def strategy_hash(strategy: Any) -> str:

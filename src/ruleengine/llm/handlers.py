@@ -150,7 +150,7 @@ def backtest_summary(result: Any, max_trades: int = 3) -> dict[str, Any]:
     p = result.provenance
     return {"success": True, "strategy_name": p.strategy_name, "synthetic": result.synthetic,
             "period": {"start": p.start, "end": p.end, "frequency": p.frequency}, "runs_total": len(runs),
-            "runs": out_runs, "risk": _plain(first.risk), "fill_contract": first.fill_contract,
+            "runs": out_runs, "risk": _plain(first.risk), "fill_contract": result.fill_contract,
             "warnings": _plain(result.warnings), "provenance": p.model_dump(mode="json")}
 
 
