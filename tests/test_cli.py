@@ -65,7 +65,10 @@ def test_validate_output_matches_library_render() -> None:
 def test_validate_json() -> None:
     proc = run("validate", "--json", "tests/golden/errors/several_errors.yaml")
     assert proc.returncode == 1
-    records = json.loads(proc.stdout)
+    out = json.loads(proc.stdout)
+    assert set(out) == {"success", "error"} and out["success"] is False  # the seeds' ERROR_SCHEMA
+    assert out["error"]["type"] == "validation_error" and out["error"]["message"].startswith("C101")
+    records = out["error"]["details"]
     assert isinstance(records, list) and len(records) == 5
     for r in records:
         assert JSON_KEYS <= set(r), set(r) ^ JSON_KEYS
@@ -78,10 +81,12 @@ def test_validate_json() -> None:
     assert first["hint"] == "did you mean 'sma'?"
 
 
-def test_validate_json_of_valid_files_is_an_empty_list() -> None:
+def test_validate_json_of_valid_files_is_a_success_object() -> None:
     proc = run("validate", "--json", "rules/")
     assert proc.returncode == 0
-    assert json.loads(proc.stdout) == []
+    out = json.loads(proc.stdout)
+    assert out == {"success": True, "files": sorted(f"rules/{p.name}" for p in RULES.glob("*.yaml")),
+                   "diagnostics": []}
 
 
 def test_validate_missing_file_is_r101() -> None:
@@ -94,7 +99,7 @@ def test_validate_missing_file_is_r101() -> None:
 def test_validate_missing_file_json() -> None:
     proc = run("validate", "--json", "no/such/strategy.yaml")
     assert proc.returncode == 1
-    (record,) = json.loads(proc.stdout)
+    (record,) = json.loads(proc.stdout)["error"]["details"]
     assert record["code"] == "R101"
     assert record["file"] == "no/such/strategy.yaml"
     assert JSON_KEYS <= set(record)
@@ -124,7 +129,7 @@ def test_explain_json() -> None:
     proc = run("explain", "--json", "rules/golden_cross.yaml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     d = json.loads(proc.stdout)
-    assert d["name"] == "Golden cross with RSI filter"
+    assert d["success"] is True and d["name"] == "Golden cross with RSI filter"
     assert d["warmup_bars"] == 200
     texts = [c["text"] for c in d["conditions"]]
     assert "crosses_above(sma(prices.close, fast), sma(prices.close, slow))" in texts
@@ -225,7 +230,7 @@ def test_bad_inputs_subprocess_validate_all_cases() -> None:
 def test_bad_inputs_subprocess_validate_json_all_cases() -> None:
     proc = run("validate", "--json", *(_rel(p) for p in ERROR_CASES))
     assert proc.returncode == 1
-    records = json.loads(proc.stdout)
+    records = json.loads(proc.stdout)["error"]["details"]
     assert {r["file"] for r in records} == {_rel(p) for p in ERROR_CASES}
     assert all(JSON_KEYS <= set(r) for r in records)
 
@@ -247,4 +252,17 @@ def test_validate_on_a_folder_without_strategies_fails(tmp_path) -> None:
 
     exe = Path(sys.executable).parent / "ruleengine"
     r = subprocess.run([str(exe), "validate", str(tmp_path)], capture_output=True, text=True)
-    assert r.returncode == 1 and "no strategy files" in r.stdout
+    assert r.returncode == 1 and "error[R101]: no strategy files" in r.stdout
+    r = subprocess.run([str(exe), "validate", "--json", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 1 and json.loads(r.stdout)["error"]["details"][0]["code"] == "R101"
+
+
+@pytest.mark.parametrize("args", [("validate", "rules/"), ("validate", "tests/golden/errors/several_errors.yaml"),
+                                  ("explain", "rules/golden_cross.yaml"), ("providers",)],
+                         ids=" ".join)
+def test_every_json_output_is_one_envelope(args: tuple[str, ...]) -> None:
+    """Every --json output is an object with "success": true and the result, or the ERROR_SCHEMA."""
+    out = json.loads(run(*args, "--json").stdout)
+    assert isinstance(out, dict) and isinstance(out["success"], bool)
+    if not out["success"]:
+        assert set(out) == {"success", "error"} and set(out["error"]) == {"type", "message", "details"}

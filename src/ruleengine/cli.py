@@ -53,22 +53,26 @@ def _expand(files: list[str]) -> list[str]:
 
 @app.command()
 def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML or JSON) or folders"),
-             as_json: bool = typer.Option(False, "--json", help="print diagnostics as a JSON list")) -> None:
+             as_json: bool = typer.Option(False, "--json", help="print one JSON object: {\"success\": true, "
+                                          "\"files\", \"diagnostics\"} or the ERROR_SCHEMA")) -> None:
     """Check strategy documents: exit 0 when all are valid, 1 with the diagnostics otherwise."""
     from .api import validate as validate_doc
-    from .errors import RuleEngineError, render
+    from .errors import Diagnostic, RuleEngineError, render
     from .source import SourceText, read_source
 
     all_diags: list[dict[str, Any]] = []
+    found: list[Diagnostic] = []
     failed = False
     paths = _expand(files)
     if not paths:
-        sys.stdout.write("error: no strategy files (.yaml, .yml, .json) in " + ", ".join(files) + "\n")
-        raise typer.Exit(1)
+        _or_exit(lambda: _raise(RuleEngineError([Diagnostic(
+            "R101", "no strategy files (.yaml, .yml, .json) in " + ", ".join(files), path="files",
+            hint="give strategy files or a folder holding them, e.g. ruleengine validate rules/")])), as_json)
     for f in paths:
         diags = validate_doc(Path(f) if not f.endswith((".yaml", ".yml", ".json")) else f)
         errors = [d for d in diags if d.severity == "error"]
         failed |= bool(errors)
+        found += diags
         if as_json:
             all_diags += [d.to_dict() | {"file": d.span.file if d.span and d.span.file else f} for d in diags]
             continue
@@ -80,9 +84,19 @@ def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML o
             sys.stdout.write(render(diags, SourceText(text, f)))
         else:
             sys.stdout.write(f"ok: {f}\n")
-    if as_json:
-        sys.stdout.write(json.dumps(all_diags, indent=2) + "\n")
+    if as_json:  # the envelope of every --json output: {"success": true, ...} or the ERROR_SCHEMA
+        if failed:
+            first = RuleEngineError(sorted(found, key=lambda d: d.severity != "error"))
+            payload: dict[str, Any] = {"success": False, "error": {"type": first.error_type, "message": str(first),
+                                                                   "details": all_diags}}
+        else:
+            payload = {"success": True, "files": paths, "diagnostics": all_diags}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     raise typer.Exit(1 if failed else 0)
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 @app.command()
@@ -96,7 +110,9 @@ def explain(file: str = typer.Argument(..., help="strategy file"),
     if getattr(compiled, "runs_code", False):  # a code strategy: no conditions, the sandbox runs its code
         explain_dict, explain_text = type(compiled).explain_dict, type(compiled).explain_text
     if as_json:
-        sys.stdout.write(json.dumps(explain_dict(compiled), indent=2, default=str) + "\n")
+        from .cli_store import emit
+
+        emit(explain_dict(compiled))
     else:
         sys.stdout.write(explain_text(compiled))
 
@@ -132,8 +148,9 @@ def providers(as_json: bool = typer.Option(False, "--json", help="print the prov
               data: str | None = typer.Option(None, "--data", help=_DATA_HELP)) -> None:
     """List the data providers: kinds, frequencies, synthetic or not, and the current defaults."""
     if as_json:
-        payload = _or_exit(lambda: _providers_json(data), as_json=True)
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        from .cli_store import emit
+
+        emit(_or_exit(lambda: _providers_json(data), as_json=True))
         return
     _or_exit(lambda: _providers_table(data))
 
