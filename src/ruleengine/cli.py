@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from .cli_output import check_output_path, writing
 
@@ -30,6 +31,34 @@ def _show_version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
                                        help="print the version and exit")) -> None:
     """Trading-strategy documents compiled into fast, causal signals."""
+
+
+class ParamOptionCommand(TyperCommand):
+    """A command with ``--param``: an unknown option named like a risk field (``--stop-loss``) is answered with
+    ``--param stop_loss_pct=VALUE`` instead of click's nearest option name (which was ``--symbols``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:  # typer's vendored click NoSuchOption: recognised by its fields
+            name = getattr(exc, "option_name", None)
+            if isinstance(name, str) and hasattr(exc, "possibilities"):
+                field = _risk_field_like(name)
+                if field is not None:
+                    exc.possibilities = [f"--param {field}=VALUE"]
+            raise
+
+
+def _risk_field_like(option: str) -> str | None:
+    """The risk field or run parameter an option name looks like (--stop-loss -> stop_loss_pct), or None."""
+    import difflib
+
+    from .backtesting.risk import RISK_PARAM_NAMES
+
+    names = (*RISK_PARAM_NAMES, "execution_frequency")
+    word = option.lstrip("-").replace("-", "_").lower()
+    match = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return match[0] if match else next((n for n in names if n.startswith(word + "_")), None)
 
 
 @app.command()
@@ -172,7 +201,7 @@ def data_show(symbol: str = typer.Argument(..., help="ticker, e.g. SPY"),
                                frequency=frequency, rows=rows, no_cache=no_cache, as_json=as_json), as_json)
 
 
-@app.command()
+@app.command(cls=ParamOptionCommand)
 def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"),
              symbols: str = typer.Option(..., "--symbols", help="SPY | SPY,QQQ | asset_a=GLD,asset_b=SLV | @file"),
              start: str | None = typer.Option(None, "--start", help="first date (default: 10 years before end)"),
@@ -228,7 +257,7 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
 
 from .cli_sweep import sweep_command  # only typer at import: `validate` stays light
 
-app.command("sweep")(sweep_command)
+app.command("sweep", cls=ParamOptionCommand)(sweep_command)
 
 from .cli_llm import register as _register_llm  # create, refine, mcp (only typer at import)
 

@@ -220,7 +220,8 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
     if tcol is None:
         looked = time_column or ", ".join(candidates)
         raise malformed(path, f"no time column (looked for {looked}); columns are {', '.join(cols)}",
-                        "name the time column with time_column= (CLI: --time-column)")
+                        f"rename the time column to one of {', '.join(candidates)}; in Python: "
+                        "LocalProvider(path, time_column=...)")
     out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
     if long:
         scol = find_column(cols, columns.get("symbol", "symbol"), SYMBOL_CANDIDATES)
@@ -242,7 +243,8 @@ def normalize(raw: pd.DataFrame, path: Path, *, kind: str, frequency: str | None
     duplicate_columns(path, raw.attrs.get("header") or cols, [tcol, *(str(s.name) for s in texts.values())])
     if kind in PRICE_KINDS and find_column(cols, columns.get("close", "close")) is None:
         raise malformed(path, f"no close column; columns are {', '.join(cols)}",
-                        "map your column with columns={'close': 'Adj Close'} (CLI: --column close=...)")
+                        "rename your close column to close; in Python: "
+                        "LocalProvider(path, columns={'close': 'Adj Close'})")
     if kind == "insider_trades":
         for col in INSIDER_COLUMNS:
             src = find_column(cols, columns.get(col, col))

@@ -280,7 +280,7 @@ def _signal_row(s: Session, signal_id: int) -> SignalRow:
         raise RuleEngineError([Diagnostic(
             "T103", f"no signal with id {signal_id}", path="signal_id",
             hint="no signals stored yet: ruleengine signals ID --symbols ... --save, or ruleengine scan"
-            if last is None else f"signal ids go up to {last}; see ruleengine signals history")])
+            if last is None else f"signal ids go up to {last}; see ruleengine signals list")])
     return row
 
 
