@@ -323,8 +323,17 @@ def _print_backtest(result: Any, report: str | None) -> None:
     for w in result.warnings:
         hint = f" ({w['hint']})" if w.get("hint") else ""
         console.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)
+    if len(result.results) > 1:  # why runs of a universe made no trades (a single run's is among the above)
+        idle = [w for r in result.results for w in r.warnings if w["code"] == "D119"]
+        for w in idle[:_IDLE_SHOWN]:
+            console.print("  " + escape(w["message"]), highlight=False)
+        if len(idle) > _IDLE_SHOWN:
+            console.print(f"  ... {len(idle) - _IDLE_SHOWN} more (--json: each run's warnings)")
     if report:
         console.print(f"report: {report}")
+
+
+_IDLE_SHOWN = 5  # runs whose no-trade reason the console shows
 
 
 def _runs_table(runs: list[Any]) -> Any:

@@ -255,10 +255,9 @@ def _summary_warnings(results: list[RunResult], md: Any, universe: bool) -> list
     if idle and (universe or len(results) > 1):
         names = ", ".join(idle[:10]) + (f" (+{len(idle) - 10} more)" if len(idle) > 10 else "")
         out.append(Diagnostic("D119", f"{len(idle)} of {len(results)} runs made no trades: {names}",
-                              severity="warning", path="entry"))
-    elif idle:
-        out += [Diagnostic(**{k: v for k, v in w.items() if k in ("code", "message", "path", "hint", "severity")})
-                for w in results[0].warnings if w["code"] == "D119"]
+                              severity="warning", path="entry",
+                              hint="why, run by run: the lines below it, or each run's warnings in --json"))
+    # a single run's D119 (with its reason and details) is taken from the run by `backtest`
     return out
 
 

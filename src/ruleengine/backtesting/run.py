@@ -41,6 +41,7 @@ from .result import (
     BacktestResult,
     gc_paused,
 )
+from .idle import check_warmup, explain_idle
 from .risk import RISK_FIELDS, resolve_risk
 
 #: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
@@ -109,6 +110,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     total_steps[0] = 4 + total_runs
     tick("computing signals")
     entries, exits, plan = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, strat_params or None)
+    short = check_warmup(compiled, md, base, keep, plan.param_sets)  # D172: a window longer than the data
     n_sets, n_sym = len(plan.param_sets), md.n_cols
     cols = [p * n_sym + s for p in range(n_sets) for s in keep]
     prices = {c: _take_columns(md.inputs[(base, c)], keep * n_sets) for c in ("open", "high", "low", "close")}
@@ -132,11 +134,15 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
                    else ctx.independent_runs(sims[0]))
     for i in range(total_runs):
         tick(f"results {i + 1}/{total_runs}")
+    explain_idle(compiled, md, base, keep, plan.param_sets, results, entries, portfolio, short)
     warnings += _summary_warnings(results, md, universe)
+    records = [w.to_dict() for w in warnings]
+    if len(results) == 1 and not universe:  # one run: its own reason (with the details) is the result's
+        records += [w for w in results[0].warnings if w["code"] in ("D119", "D172")]
     tick("done")
     provenance = _provenance(strat, params, risk_over, symbols, md, init_cash, portfolio, engine,
                              bench.symbol)
-    return BacktestResult(results=results, warnings=[w.to_dict() for w in warnings], provenance=provenance)
+    return BacktestResult(results=results, warnings=records, provenance=provenance)
 
 
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:

@@ -1,0 +1,123 @@
+"""A run without trades says why (issue 13, items 6 and 9), on real SPY/AAPL data: which entry condition never
+held with how often each did (D119 message and details, counted against pandas/TA-Lib), and a warm-up longer
+than the data (D172 with both numbers: an error when no run can have a signal, a warning per run otherwise)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ruleengine.backtesting.run import backtest
+from ruleengine.cli import app
+from ruleengine.errors import RuleEngineError
+
+pytestmark = pytest.mark.realdata
+START, END = "2015-01-01", "2016-12-30"
+
+NEVER = """name: never together
+data: {prices: {kind: ohlcv}}
+entry:
+  logic: all
+  conditions: ['rsi(close, 14) < 30', 'close > sma(close, 50) * 1.5']
+exit: ['close < sma(close, 50)']
+"""
+APART = """name: apart
+data: {prices: {kind: ohlcv}}
+entry: ['close > shift(close, 1)', 'close < shift(close, 1)']
+exit: ['close < sma(close, 50)']
+"""
+
+
+def _long(window: int) -> str:
+    return f"""name: long window
+data: {{prices: {{kind: ohlcv}}}}
+entry: ['close > sma(close, {window})']
+exit: ['close < sma(close, 50)']
+"""
+
+
+def _d119(result) -> dict:
+    (w,) = [w for w in result.results[0].warnings if w["code"] == "D119"]
+    return w
+
+
+def test_the_entry_condition_that_never_held_is_named_with_counts(shared_data, ohlcv_of) -> None:
+    import talib
+
+    res = backtest(NEVER, "SPY", START, END, data=str(shared_data))
+    assert res.results[0].metrics.total_trades == 0
+    w = _d119(res)
+    d = w["details"]
+    spy = ohlcv_of("SPY")
+    rsi = pd.Series(talib.RSI(spy["close"].to_numpy(), 14), index=spy.index)
+    in_range = (spy.index >= START) & (spy.index <= END)
+    assert d["bars"] == int(in_range.sum()) == 504
+    expected_rsi = int((rsi[in_range] < 30).sum())
+    assert expected_rsi > 0
+    assert [c["held_bars"] for c in d["conditions"]] == [expected_rsi, 0]
+    assert d["entry_logic"] == "all" and d["entry_signal_bars"] == 0
+    assert w["message"].startswith("SPY: no trades: entry condition 2 never held")
+    assert f"rsi(prices.close, 14) < 30 held on {expected_rsi}" in w["message"]
+    assert "prices.close > sma(prices.close, 50) * 1.5 never held" in w["message"]
+    assert [x for x in res.warnings if x["code"] == "D119"] == [w]  # the result's warning has the details too
+
+
+def test_conditions_that_hold_but_never_together(shared_data) -> None:
+    res = backtest(APART, "SPY", START, END, data=str(shared_data))
+    w = _d119(res)
+    held = [c["held_bars"] for c in w["details"]["conditions"]]
+    assert all(h > 100 for h in held) and sum(held) <= 504
+    assert "every entry condition held on some bars, but never all on the same bar" in w["message"]
+
+
+def test_a_window_longer_than_the_data_is_d172_with_both_numbers(shared_data, ohlcv_of) -> None:
+    spy = ohlcv_of("SPY")
+    available = int((spy.index <= END).sum())
+    with pytest.raises(RuleEngineError) as exc:
+        backtest(_long(100_000), "SPY", START, END, data=str(shared_data))
+    (d,) = exc.value.diagnostics
+    assert d.code == "D172" and d.severity == "error"
+    assert "99,999 bars" in d.message and f"{available:,} bars available" in d.message
+
+
+def test_a_universe_warns_only_for_the_runs_the_warm_up_exceeds(shared_data, ohlcv_of) -> None:
+    aapl = ohlcv_of("AAPL")
+    have = int((aapl.index <= END).sum())
+    assert have < 1999 < int((ohlcv_of("SPY").index <= END).sum())
+    res = backtest(_long(2000), "SPY,AAPL", START, END, data=str(shared_data))
+    by = {r.label: r for r in res.results}
+    assert by["SPY"].metrics.total_trades > 0 and not by["SPY"].warnings
+    codes = {w["code"]: w for w in by["AAPL"].warnings}
+    assert set(codes) == {"D119", "D172"}
+    assert f"1,999 bars exceeds the {have:,} bars available" in codes["D119"]["message"]
+    assert codes["D119"]["details"]["warmup_bars"] == 1999 and codes["D119"]["details"]["available_bars"] == have
+
+
+def test_cli_prints_the_reason_and_json_carries_it(shared_data, tmp_path) -> None:
+    rule = tmp_path / "never.yaml"
+    rule.write_text(NEVER, encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(app, ["backtest", str(rule), "--symbols", "SPY", "--data", str(shared_data), "--start",
+                              START, "--end", END])
+    assert out.exit_code == 0
+    assert "entry condition 2 never held" in " ".join(out.stdout.split())
+    js = runner.invoke(app, ["backtest", str(rule), "--symbols", "SPY", "--data", str(shared_data), "--start",
+                             START, "--end", END, "--json"])
+    data = json.loads(js.stdout)
+    assert data["warnings"][0]["details"]["conditions"][1]["held_bars"] == 0
+    long = tmp_path / "long.yaml"
+    long.write_text(_long(100_000), encoding="utf-8")
+    err = runner.invoke(app, ["backtest", str(long), "--symbols", "SPY", "--data", str(shared_data), "--json"])
+    assert err.exit_code == 1 and json.loads(err.stdout)["error"]["details"][0]["code"] == "D172"
+    universe = runner.invoke(app, ["backtest", str(long), "--symbols", "SPY,AAPL", "--data", str(shared_data),
+                                   "--start", START, "--end", END])
+    assert universe.exit_code == 1 and "error[D172]" in universe.stdout and "more runs" in universe.stdout
+    long.write_text(_long(2000), encoding="utf-8")  # AAPL's history is too short, SPY's is not
+    mixed = runner.invoke(app, ["backtest", str(long), "--symbols", "SPY,AAPL", "--data", str(shared_data),
+                                "--start", START, "--end", END])
+    assert mixed.exit_code == 0
+    assert "  AAPL: no trades: the warm-up of 1,999 bars exceeds" in mixed.stdout
+
