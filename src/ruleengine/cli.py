@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from .cli_output import check_output_path, writing
+from .cli_output import check_output_path, compact_table, writing
+from .cli_output import console as output_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Trading-strategy documents compiled into fast, causal signals.")
@@ -279,16 +280,12 @@ _SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", 
 
 
 def _print_backtest(result: Any, report: str | None) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.panel import Panel
-    from rich.table import Table
 
     from .backtesting.report import fmt
 
-    console = Console(file=sys.stdout)
-    if not console.is_terminal:  # piped: wide enough for the tables and the fill contract's lines
-        console = Console(file=sys.stdout, width=120)
+    console = output_console()
     p = result.provenance
     if result.synthetic:
         console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
@@ -301,7 +298,7 @@ def _print_backtest(result: Any, report: str | None) -> None:
                   + f", initial cash {p.init_cash:,.0f}" + (", one portfolio" if p.portfolio else ""))
     if len(result.results) == 1:
         run = result.results[0]
-        table = Table(title=escape(run.label))
+        table = compact_table(escape(run.label))
         table.add_column("metric")
         table.add_column("value", justify="right")
         m = run.metrics.model_dump()
@@ -338,11 +335,10 @@ _IDLE_SHOWN = 5  # runs whose no-trade reason the console shows
 
 def _runs_table(runs: list[Any]) -> Any:
     from rich.markup import escape
-    from rich.table import Table
 
     from .backtesting.report import fmt
 
-    table = Table(title=f"{len(runs)} runs")
+    table = compact_table(f"{len(runs)} runs")
     for col in ("run", "trades", "win rate", "return", "benchmark", "max DD", "Sharpe", "exposure"):
         table.add_column(col, justify="left" if col == "run" else "right")
     ordered = sorted(runs, key=lambda r: r.metrics.total_return_pct, reverse=True)
@@ -365,45 +361,67 @@ def _runs_table(runs: list[Any]) -> Any:
 
 def _print_trades(console: Any, trades: list[Any]) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     if not trades:
         console.print("[yellow]no trades[/]")
         return
     ranked = sorted(trades, key=lambda t: t.pnl_pct, reverse=True)
     picks = ranked if len(ranked) <= 6 else ranked[:3] + ranked[-3:]
-    table = Table(title="best and worst trades" if len(ranked) > 6 else "trades")
-    for col in ("symbol", "entry", "exit", "entry price", "exit price", "pnl", "pnl %", "exit reason"):
-        table.add_column(col, justify="right" if "price" in col or "pnl" in col else "left")
+    table = compact_table("best and worst trades" if len(ranked) > 6 else "trades")
+    # 80 columns: the pnl in money and full prices are in --json and the report
+    for col in ("symbol", "entry", "price", "exit", "price", "pnl %", "exit reason"):
+        table.add_column(col, justify="right" if col in ("price", "pnl %") else "left", no_wrap=col != "symbol")
     for t in picks:
-        table.add_row(escape(t.symbol), t.entry_time, t.exit_time, f"{t.entry_price:,.4f}", f"{t.exit_price:,.4f}",
-                      f"{t.pnl:,.2f}", f"{t.pnl_pct:+.2f} %", t.exit_reason)
+        table.add_row(escape(t.symbol), _when(t.entry_time), _price(t.entry_price), _when(t.exit_time),
+                      _price(t.exit_price), f"{t.pnl_pct:+.2f}%", t.exit_reason)
     console.print(table)
+
+
+def _when(time: str) -> str:
+    """A trade time for the console: the date, or 'YYYY-MM-DD HH:MMZ' (UTC) for intraday bars."""
+    return time if len(time) <= 10 else time[:16].replace("T", " ") + ("Z" if time.endswith("Z") else "")
+
+
+def _price(value: float) -> str:
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
 
 
 def _providers_json(data: str | None) -> dict[str, Any]:
     from .data.registry import default_registry
 
     registry = default_registry(data)
-    return {"providers": registry.describe(),
+    return {"providers": _described(registry),
             "defaults": {k: {"provider": n or None, "reason": why}
                          for k, (n, why) in registry.defaults_by_kind().items()}}
 
 
+def _described(registry: Any) -> list[dict[str, Any]]:
+    """Every provider, also `local` when no data path is set (it exists, but needs --data PATH to read)."""
+    described = registry.describe()
+    if "local" in registry:
+        return described
+    local = {"name": "local", "description": "Parquet/CSV files of your own", "synthetic": False, "kinds": {},
+             "available": False, "configured": False, "error": "give --data PATH (or set RULEENGINE_DATA)",
+             "default_for": {}}
+    return [local, *described]
+
+
 def _providers_table(data: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
 
     from .data.registry import default_registry
 
     registry = default_registry(data)
     defaults = registry.defaults_by_kind()
-    table = Table(title="Data providers")
+    table = compact_table("Data providers")
     for col in ("provider", "kind", "frequencies", "synthetic", "default"):
         table.add_column(col)
-    for info in registry.describe():
+    for info in _described(registry):
+        if not info.get("configured", True):  # local without a path: a row, and how to configure it below
+            table.add_row(info["name"], "your files", "-", "no", "needs --data PATH", end_section=True)
+            continue
         if not info["available"]:
-            table.add_row(info["name"], "-", "-", "-", f"unavailable: {info.get('error', '')}", end_section=True)
+            table.add_row(info["name"], "-", "-", "-", escape(f"unavailable: {info.get('error', '')}"),
+                          end_section=True)
             continue
         kinds = list(info["kinds"].items())
         for i, (kind, k) in enumerate(kinds):
@@ -411,8 +429,11 @@ def _providers_table(data: str | None) -> None:
                           ("[bold red]YES[/]" if info["synthetic"] else "no") if i == 0 else "",
                           "[bold]default[/]" if defaults.get(kind, ("",))[0] == info["name"] else "",
                           end_section=i == len(kinds) - 1)
-    console = Console(file=sys.stdout)
+    console = output_console()
     console.print(table)
+    for info in _described(registry):
+        if not info.get("configured", True):
+            console.print(f"{info['name']}: not configured: {info['error']}", highlight=False)
     by_choice: dict[tuple[str, str], list[str]] = {}
     for kind, choice in defaults.items():
         by_choice.setdefault(choice, []).append(kind)
@@ -511,13 +532,12 @@ def _json_value(v: Any) -> Any:
 
 
 def _print_frame(shown: Any, labels: list[str], summary: dict[str, Any], rows: int, total: int) -> None:
-    from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
 
     from .schema.kinds import KIND_COLUMNS
 
-    console = Console(file=sys.stdout)
+    console = output_console()
     if summary["synthetic"]:
         console.print(Panel(f"[bold]{summary['warning']}[/]", title="SYNTHETIC DATA", style="bold red"))
     # The kind's own columns (and the fiscal period) fit a terminal; --json has every column.

@@ -1,4 +1,5 @@
-"""Files the CLI writes (--report, --out, -o): checked before the work starts, written without a traceback.
+"""What the CLI writes: files (--report, --out, -o) checked before the work starts and written without a
+traceback, and the console its tables are printed on (`console`).
 
 `check_output_path` runs before a command does its (possibly long) work, so a report aimed at a missing
 folder, at a folder or at a FIFO fails at once with D170 instead of after the run. A failure that only
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def _error(code: str, message: str, option: str, hint: str) -> Exception:
@@ -75,10 +78,30 @@ def writing(path: str, option: str) -> Iterator[None]:
                      "check the free space and the path, then run again") from None
 
 
+def console(piped_width: int = 120) -> Any:
+    """A rich Console on stdout: a terminal's own width; piped, ``$COLUMNS`` when set, else `piped_width`."""
+    from rich.console import Console
+
+    out = Console(file=sys.stdout)
+    if out.is_terminal:
+        return out
+    columns = os.environ.get("COLUMNS", "")
+    return Console(file=sys.stdout, width=int(columns) if columns.isdigit() and int(columns) > 0 else piped_width)
+
+
+def compact_table(title: str | None = None, **options: Any) -> Any:
+    """A rich Table that fits an 80-column terminal: no vertical borders, one space between columns."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True,
+                 **options)
+
+
 def write_text(path: str, text: str, option: str) -> None:
     """Write `text` to `path` (UTF-8); an OSError becomes D171."""
     with writing(path, option):
         Path(path).expanduser().write_text(text, encoding="utf-8")
 
 
-__all__ = ["check_output_path", "write_text", "writing"]
+__all__ = ["check_output_path", "compact_table", "console", "write_text", "writing"]

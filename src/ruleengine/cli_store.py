@@ -50,10 +50,9 @@ def run(fn: Any, as_json: bool) -> Any:
 
 
 def console() -> Any:
-    from rich.console import Console
+    from .cli_output import console as output_console
 
-    c = Console(file=sys.stdout)
-    return c if c.is_terminal else Console(file=sys.stdout, width=120)
+    return output_console()
 
 
 # ---------------------------------------------------------------------------------------------- strategies

@@ -121,15 +121,13 @@ def _heatmap_axes(text: str | None) -> tuple[str, str] | None:
 
 
 def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 0) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.panel import Panel
 
     from .backtesting.report import fmt
+    from .cli_output import console as output_console
 
-    console = Console(file=sys.stdout)
-    if not console.is_terminal:
-        console = Console(file=sys.stdout, width=140)
+    console = output_console(piped_width=140)
     res = wf.sweep
     if wf.synthetic:
         console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
@@ -184,14 +182,14 @@ def _top_table(res: Any) -> Any:
     import math
 
     from rich.markup import escape
-    from rich.table import Table
 
     from .backtesting.report import fmt
+    from .cli_output import compact_table
 
     cols = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""), ("max_drawdown_pct", "max DD", "%"),
             ("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("profit_factor", "PF", "")]
     cols = [(res.metric, res.metric, "")] + [c for c in cols if c[0] != res.metric]
-    table = Table(title=f"top {min(res.top, len(res.table))} of {len(res.table):,} by {res.metric}")
+    table = compact_table(f"top {min(res.top, len(res.table))} of {len(res.table):,} by {res.metric}")
     multi = res.n_symbols > 1
     for h in ["#", *(["symbol"] if multi else []), *res.grid, *[c[1] for c in cols]]:
         table.add_column(escape(h), justify="right")
@@ -226,18 +224,20 @@ def _print_overfit(console: Any, wf: Any) -> None:
 
 def _folds_table(wf: Any) -> Any:
     from rich.markup import escape
-    from rich.table import Table
 
     from .backtesting.report import fmt
+    from .cli_output import compact_table
 
     spec = wf.spec
-    table = Table(title=f"walk-forward: train {spec['train']}, test {spec['test']}"
-                  + (f", step {spec['step']}" if spec.get("step") else "")
-                  + (", anchored" if spec["anchored"] else ", rolling"))
-    for h in ("fold", "train", "test", "chosen", f"IS {wf.metric}", f"OOS {wf.metric}", "decay"):
-        table.add_column(escape(h), justify="right" if h[:2] in ("IS", "OO", "de") else "left")
+    # 80 columns: the metric is named once in the title, each range takes two lines (start, end)
+    table = compact_table(f"walk-forward: train {spec['train']}, test {spec['test']}"
+                          + (f", step {spec['step']}" if spec.get("step") else "")
+                          + (", anchored" if spec["anchored"] else ", rolling")
+                          + f"; {wf.metric} in-sample (IS) and out-of-sample (OOS)")
+    for h in ("fold", "train", "test", "chosen", "IS", "OOS", "decay"):
+        table.add_column(escape(h), justify="right" if h in ("IS", "OOS", "decay") else "left")
     for i, f in enumerate(wf.folds):
-        table.add_row(str(i + 1), f"{f.train_dates[0]} .. {f.train_dates[1]}", f"{f.test_dates[0]} .. {f.test_dates[1]}",
+        table.add_row(str(i + 1), "\n".join(f.train_dates), "\n".join(f.test_dates),
                       escape(", ".join(f"{k}={v}" for k, v in f.params.items())), fmt(f.is_metrics.get(wf.metric)),
                       fmt(f.oos_metrics.get(wf.metric)), fmt(f.decay))
     table.add_row("mean", "", "", "", fmt(wf.mean_metric("is")), fmt(wf.mean_metric("oos")), fmt(wf.mean_decay))
