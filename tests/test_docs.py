@@ -119,3 +119,51 @@ def test_readme_sweep_example_runs(shared_data, monkeypatch) -> None:
     scope = _run_readme_example("## Sweeps, walk-forward", monkeypatch)
     assert scope["res"].n_trials == len(scope["res"].table) and scope["res"].best["fast"] < scope["res"].best["slow"]
     assert len(scope["wf"].folds) > 5
+
+
+def test_readme_tells_how_to_run_the_cli_after_the_quick_start() -> None:
+    """After `bash scripts/demo.sh`, `ruleengine` is not on PATH: README says how to run it (issue 13)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "source .venv/bin/activate" in quick and ".venv/bin/ruleengine" in quick
+    assert "ruleengine --version" in quick
+    assert (ROOT / "scripts" / "demo.sh").read_text(encoding="utf-8").count(".venv/bin/ruleengine") >= 3
+
+
+def _fake_python(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in for python3 that records its calls: `-m venv DIR` makes DIR/bin/{python,ruleengine}."""
+    log = tmp_path / "calls.log"
+    fake = tmp_path / "fakepy"
+    fake.write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {log}
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin" && cp "$0" "$3/bin/python"
+  printf '#!/usr/bin/env bash\\necho "ruleengine 9.9"\\n' > "$3/bin/ruleengine" && chmod +x "$3/bin/ruleengine"
+fi
+case "$*" in *"install"*" -e "*) echo "PIP-INSTALL-OUTPUT";; esac
+""", encoding="utf-8")
+    fake.chmod(0o755)
+    return fake, log
+
+
+def test_setup_prints_each_step_and_pips_progress(tmp_path: Path) -> None:
+    """No minute of silence: a line before each step, and pip's own output (not --quiet) while it installs."""
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "setup.sh", repo / "scripts" / "setup.sh")
+    fake, log = _fake_python(tmp_path)
+    proc = subprocess.run(["bash", str(repo / "scripts" / "setup.sh"), "test"], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)}, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    steps = [line for line in lines if line.startswith("==> ")]
+    assert steps[0].startswith("==> creating the virtual environment")
+    install = next(i for i, line in enumerate(lines) if line.startswith("==> installing ruleengine with the extras"))
+    assert install < lines.index("PIP-INSTALL-OUTPUT")  # the step is announced before pip runs
+    assert "==> installed: ruleengine 9.9" in lines
+    assert "source .venv/bin/activate" in steps[-1] and ".venv/bin/ruleengine" in steps[-1]
+    call = next(c for c in log.read_text(encoding="utf-8").splitlines() if " -e " in c)
+    assert "--quiet" not in call and "--progress-bar on" in call and call.endswith("-e .[test]")
