@@ -157,6 +157,7 @@ def test_cli_create_json_gives_the_error_schema_and_exit_code_1(server: OpenAISe
 def test_cli_create_writes_the_document_and_names_the_symbols(server: OpenAIServer, tmp_path: Path) -> None:
     server.script(envelope(good()))
     out = tmp_path / "rules" / "gc.yaml"
+    out.parent.mkdir()  # --out's folder must exist (D170 otherwise: tests/test_hostile_cli.py)
     res = CliRunner().invoke(app, ["create", PROMPT, "--name", "GC filter", "--out", str(out), "--save"])
     assert res.exit_code == 0, res.output
     strategy = ruleengine.load_strategy(out)
