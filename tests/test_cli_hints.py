@@ -120,10 +120,19 @@ def collect_hints() -> list[tuple[str, str]]:
     return found
 
 
+def _is_command(text: str, m: re.Match[str]) -> bool:
+    """A mention reads as a command when its first word is one, or where a command is written (after ':', '(',
+    '`', 'run ', 'with ' or at the start); 'the newer ruleengine that wrote it' is prose."""
+    if m.group(1).split()[0] in COMMANDS[()].commands:
+        return True
+    before = text[:m.start()].rstrip(" ")
+    return not before or before.endswith((":", "(", "`", " run", " with", "try"))
+
+
 def problems_of(text: str) -> list[str]:
     """What a hint names that the app does not have."""
     out: list[str] = []
-    mentions = list(COMMAND.finditer(text))
+    mentions = [m for m in COMMAND.finditer(text) if _is_command(text, m)]
     segments = [(None, text[:mentions[0].start()] if mentions else text)]
     for i, m in enumerate(mentions):
         end = mentions[i + 1].start() if i + 1 < len(mentions) else len(text)
@@ -155,6 +164,8 @@ def test_the_collector_finds_the_hints() -> None:
     assert problems_of("CLI: --time-column") == ["no command has --time-column"]
     assert problems_of("ruleengine signals act {} --price P") == []
     assert problems_of("ruleengine strategies list --price 1") == ["'ruleengine strategies list' has no --price"]
+    assert problems_of("see: ruleengine signal 3") == ["'ruleengine signal' is not a command"]
+    assert problems_of("use the newer ruleengine that wrote it") == []
 
 
 @pytest.mark.parametrize(("where", "text"), [h for h in HINTS if COMMAND.search(h[1]) or OPTION.search(h[1])],
