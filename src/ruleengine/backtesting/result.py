@@ -12,8 +12,8 @@ turn into the real value. The public behaviour and the JSON are the same as for 
 
 Example:
     >>> r = BacktestResult(results=[], warnings=[], provenance=Provenance(strategy_name="x", strategy_hash="0"))
-    >>> r.to_json()[:34]
-    '{"success":true,"fill_contract":"F'
+    >>> r.to_json()[:52]
+    '{"success":true,"synthetic":false,"fill_contract":"F'
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+
+from .risk import FILL_CONTRACT
 
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
@@ -313,7 +315,7 @@ class BacktestResult(BaseModel):
     """
 
     success: Literal[True] = True
-    fill_contract: str = Field(default_factory=lambda: _fill_contract(),
+    fill_contract: str = Field(default=FILL_CONTRACT,
                                description="the fill rules every run of this result followed")
     results: list[RunResult]
     warnings: list[dict[str, Any]] = Field(default_factory=list)
@@ -348,8 +350,8 @@ class BacktestResult(BaseModel):
             return self.model_dump(mode="json")
 
     def to_json(self, indent: int | None = None) -> str:
-        """The JSON object: ``{"success": true, "fill_contract": "...", "results": [...], "warnings": [...],
-        "provenance": {...}}``."""
+        """The JSON object: ``{"success": true, "synthetic": false, "fill_contract": "...", "results": [...],
+        "warnings": [...], "provenance": {...}}``."""
         with gc_paused():
             return self.model_dump_json(indent=indent)
 
@@ -358,12 +360,6 @@ class BacktestResult(BaseModel):
         from .report import write_report
 
         return write_report(self, path, **kwargs)
-
-
-def _fill_contract() -> str:
-    from .risk import FILL_CONTRACT  # risk imports nothing of this module; imported late all the same
-
-    return FILL_CONTRACT
 
 
 def strategy_hash(strategy: Any) -> str:
