@@ -121,3 +121,12 @@ def test_cli_prints_the_reason_and_json_carries_it(shared_data, tmp_path) -> Non
     assert mixed.exit_code == 0
     assert "  AAPL: no trades: the warm-up of 1,999 bars exceeds" in mixed.stdout
 
+
+
+def test_a_code_strategy_without_trades_says_its_signal_never_held(shared_data) -> None:
+    """Code strategies have no conditions to count: the reason is the combined entry signal's count."""
+    res = backtest("rules/code_rsi_mean_reversion.yaml", "SPY", "2017-06-01", "2017-07-15", params={"oversold": 5},
+                   data=str(shared_data))
+    w = _d119(res)
+    assert w["message"] == "SPY: no trades: the entry signal never held on the 31 tradable bars"
+    assert w["details"]["conditions"] == [] and w["details"]["entry_signal_bars"] == 0
