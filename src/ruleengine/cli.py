@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand
@@ -95,9 +95,9 @@ def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML o
     failed = False
     paths = _expand(files)
     if not paths:
-        _or_exit(lambda: _raise(RuleEngineError([Diagnostic(
+        _fail(RuleEngineError([Diagnostic(
             "R101", "no strategy files (.yaml, .yml, .json) in " + ", ".join(files), path="files",
-            hint="give strategy files or a folder holding them, e.g. ruleengine validate rules/")])), as_json)
+            hint="give strategy files or a folder holding them, e.g. ruleengine validate rules/")]), as_json)
     for f in paths:
         diags = validate_doc(Path(f) if not f.endswith((".yaml", ".yml", ".json")) else f)
         errors = [d for d in diags if d.severity == "error"]
@@ -123,10 +123,6 @@ def validate(files: list[str] = typer.Argument(..., help="strategy files (YAML o
             payload = {"success": True, "files": paths, "diagnostics": all_diags}
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     raise typer.Exit(1 if failed else 0)
-
-
-def _raise(exc: Exception) -> None:
-    raise exc
 
 
 @app.command()
@@ -586,11 +582,16 @@ def _or_exit(fn: Any, as_json: bool = False) -> Any:
     try:
         return fn()
     except RuleEngineError as exc:
-        if as_json:
-            sys.stdout.write(json.dumps(exc.to_error_schema(), indent=2) + "\n")
-        else:
-            sys.stdout.write(exc.render())
-        raise typer.Exit(1)
+        _fail(exc, as_json)
+
+
+def _fail(exc: Any, as_json: bool) -> NoReturn:
+    """Print a RuleEngineError (rendered, or the ERROR_SCHEMA with --json) and exit 1."""
+    if as_json:
+        sys.stdout.write(json.dumps(exc.to_error_schema(), indent=2) + "\n")
+    else:
+        sys.stdout.write(exc.render())
+    raise typer.Exit(1)
 
 
 #: True when running as the console script (not inside a test's CliRunner): an interrupted command may
