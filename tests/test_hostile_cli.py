@@ -96,3 +96,24 @@ def test_strategies_export_to_a_full_device_is_d171(tmp_path: Path) -> None:
     proc = run_cli(["strategies", "export", "1", "--db", db, "-o", "/dev/full"], seconds=60)
     assert_structured(proc)
     assert proc.returncode == 1 and "error[D171]" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_every_file_writing_option_is_covered_here() -> None:
+    """A new --report/--out/-o option must join the cases above (and call check_output_path)."""
+    import typer
+
+    from ruleengine.cli import app
+
+    def walk(cmd, path=()):
+        if isinstance(getattr(cmd, "commands", None), dict):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, (*path, name))
+        else:
+            yield path, cmd
+
+    writers = {" ".join(path) + " " + opt
+               for path, cmd in walk(typer.main.get_command(app))
+               for p in cmd.params if p.param_type_name == "option"
+               for opt in p.opts if opt in ("--report", "--out", "--output", "-o") and (
+                   opt != "--output" or "-o" not in p.opts)}
+    assert writers == set(COMMANDS), writers
