@@ -115,7 +115,7 @@ def test_unknown_function_is_fixed_after_the_diagnostic(server: OpenAIServer) ->
     assert server.count() == 2
     sent = feedback(server, 1)
     assert sent == [{"code": "C101", "message": "unknown function 'smaa'", "path": "strategy.entry.conditions[0]",
-                     "span": {"line": 49, "column": 22, "end_line": 49, "end_column": 26}, "source": "smaa",
+                     "span": {"line": 50, "column": 22, "end_line": 50, "end_column": 26}, "source": "smaa",
                      "hint": "did you mean 'sma'?"}]
     previous = json.loads(server.requests[1].body["messages"][2]["content"])
     assert previous["strategy"]["entry"]["conditions"][0].startswith("crosses_above(smaa(")

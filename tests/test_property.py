@@ -41,6 +41,11 @@ def num_expr(draw, depth: int = 2) -> str:
     if kind == "single":
         f = draw(st.sampled_from(SINGLE))
         rest = [draw(_window(a)) for a in f.args[1:]]
+        names = [a.name for a in f.args[1:]]
+        for short, long in f.ordered:  # MACD's fast < slow (a reversed pair is a diagnostic, C115)
+            i, j = names.index(short), names.index(long)
+            lo, hi = sorted((int(rest[i]), int(rest[j])))
+            rest[i], rest[j] = str(lo), str(hi + 1 if hi == lo else hi)
         return f"{f.name}({', '.join([draw(num_expr(depth - 1)), *rest])})"
     if kind == "ohlcv":
         f = draw(st.sampled_from(OHLCV_FNS))

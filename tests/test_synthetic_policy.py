@@ -79,12 +79,14 @@ def test_a_real_only_registry_resolves_real_providers_and_never_the_sample(
     with pytest.raises(RuleEngineError) as exc:  # nothing configured
         default_registry(None, real_only=True).resolve(None, "ohlcv")
     assert _codes(exc) == ["D160"]
-    # a data path without the kind: no silent synthetic fallback for that kind either
+    # a data path without the kind: no silent synthetic fallback for that kind either (the error names what
+    # the path holds, D109, before the real-only rule is reached)
     (tmp_path / "px").mkdir()
     (tmp_path / "px" / "SPY.csv").write_text("date,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,10\n")
     with pytest.raises(RuleEngineError) as exc:
         default_registry(str(tmp_path / "px"), real_only=True).resolve(None, "earnings")
-    assert _codes(exc) == ["D160"] and "'earnings'" in exc.value.diagnostics[0].message
+    assert _codes(exc) == ["D109"] and "holds ohlcv" in exc.value.diagnostics[0].message
+    assert "earnings is needed" in exc.value.diagnostics[0].message
     monkeypatch.setenv("RULEENGINE_PROVIDER", "sample")  # a configured synthetic default
     with pytest.raises(RuleEngineError) as exc:
         default_registry(None, real_only=True).resolve(None, "ohlcv")
