@@ -63,13 +63,15 @@ def within(seconds: float = 10.0, megabytes: float = 512.0) -> Iterator[None]:
     assert peak <= megabytes * 2**20, f"case peaked at {peak / 2**20:.0f} MB (limit {megabytes} MB)"
 
 
-def run_cli(args: Sequence[str], seconds: float = 60.0, megabytes: float = 2048.0,
+def run_cli(args: Sequence[str], seconds: float = 60.0, megabytes: float = 4096.0,
             env: dict[str, str] | None = None, cwd: Path | str | None = None,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run `python -m ruleengine.cli ARGS` under an address-space limit and a timeout.
 
     The address-space limit covers everything the child maps (numba and its LLVM need ~1 GB of virtual
-    space to start), so `megabytes` is a bound on virtual memory, not resident memory.
+    space to start), so `megabytes` is a bound on virtual memory, not resident memory. Below ~3 GB the
+    OpenBLAS that numba loads (through scipy) for its first array kernel stalls while it maps its per-thread
+    buffers, instead of failing: a case then times out for a reason that is not ours, hence 4 GB.
     """
     limit = int(megabytes * 2**20)
 
