@@ -51,7 +51,8 @@ def test_precedence_in_the_table_is_the_grammars(first, second) -> None:
 
 @pytest.mark.parametrize(("text", "canonical"), [
     ("a - (b - c)", "a - (b - c)"), ("a / (b * c)", "a / (b * c)"), ("a + (b + c)", "a + b + c"),
-    ("(a < b) == (c < d)", "(a < b) == (c < d)"), ("-(a + b)", "-(a + b)"), ("not (a and b)", "not (a and b)"),
+    ("(a < b) == (c < d)", "(a < b) == (c < d)"), ("-(a + b)", "-(a + b)"),
+    ("not (a and b)", "not (a and b)"),
     ("not a < b", "not a < b"), ("(not a) and b", "not a and b"),
 ])
 def test_the_printer_keeps_only_the_parentheses_the_table_requires(text, canonical) -> None:
@@ -74,7 +75,8 @@ def test_the_checker_types_every_operator_by_its_family(op) -> None:
         assert not numbers_problems and ty.is_bool
         assert bool(condition_problems) is not op.equality  # only == and != compare two conditions
     else:
-        assert not numbers_problems and ty.dtype == ("int" if op.keeps_int else "float") and condition_problems
+        assert not numbers_problems and condition_problems
+        assert ty.dtype == ("int" if op.keeps_int else "float")
 
 
 @pytest.mark.parametrize("op", list(BINARY.values()), ids=lambda o: o.name)
@@ -122,7 +124,8 @@ def test_a_missing_value_compares_false_in_conditions_and_constraints_alike() ->
     df = pd.DataFrame({"close": a, "open": b}, index=pd.date_range("2024-01-01", periods=4))
     for op in (o for o in BINARY.values() if o.family == "comparison"):
         in_conditions = evaluate_on_data(f"close {op.symbol} open", df).to_numpy()
-        in_constraints = compile_constraints([f"x {op.symbol} y"], {"x": "num", "y": "num"})({"x": a, "y": b}, 4)
+        check = compile_constraints([f"x {op.symbol} y"], {"x": "num", "y": "num"})
+        in_constraints = check({"x": a, "y": b}, 4)
         assert in_conditions.tolist() == in_constraints.tolist() == evaluate(op, a, b).tolist()
         assert not in_constraints[1:].any(), op.symbol
 

@@ -24,7 +24,7 @@ from .operators import BINARY, UNARY, evaluate
 from .parse import parse
 
 Kind = Literal["num", "bool", "text", "error"]
-#: (values of the names, number of combinations) -> bool mask of the combinations that satisfy every constraint
+#: (values of the names, number of combinations) -> bool mask: the combinations satisfying every constraint
 Predicate = Callable[[Mapping[str, Any], int], Any]
 
 
@@ -127,7 +127,8 @@ def check_constraint(node: ast.Node, kinds: Mapping[str, Kind], problems: list[D
         return "error"
     op = BINARY[node.op]
     if "text" in (a, b) and not (a == b and op.equality):
-        problems.append(_at("C112", "enum parameters can only be compared with == or != in constraints", node))
+        problems.append(_at("C112", "enum parameters can only be compared with == or != in constraints",
+                            node))
         return "error"
     if op.family == "logical":
         if a != "bool" or b != "bool":

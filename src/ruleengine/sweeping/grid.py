@@ -23,9 +23,9 @@ parameters without both bounds (they keep their default), nor risk fields (they 
 Constraints (`combinations`) are scalar expressions of the project's expression language over the grid's
 names (and the fixed values passed as `fixed`): ``fast < slow``, ``slow - fast >= 10``,
 ``take_profit_pct >= 2 * stop_loss_pct and fast < slow``. They are parsed, checked and evaluated by
-`ruleengine.lang.constraints` (P1xx syntax errors with positions, C101 functions are not allowed, C102 unknown name, C108 not
-true/false, C109/C112 wrong operand types). A switched-off risk value (None) is a missing value: every
-comparison with it is false, as in conditions.
+`ruleengine.lang.constraints` (P1xx syntax errors with positions, C101 functions are not allowed, C102
+unknown name, C108 not true/false, C109/C112 wrong operand types). A switched-off risk value (None) is a
+missing value: every comparison with it is false, as in conditions.
 
 Random search (`samples`): without replacement, from the combinations that satisfy the constraints (all
 enumerated up to `ENUMERATE_LIMIT`; beyond it, random draws are deduplicated and filtered until enough are
@@ -376,7 +376,8 @@ def compile_constraints(constraints: Sequence[str], grid: Mapping[str, Sequence[
     language's parser and operator table); this maps grid positions to the values they name.
 
     Raises:
-        RuleEngineError: the first faulty constraint's diagnostics, positioned in its text (``constraints[i]``).
+        RuleEngineError: the first faulty constraint's diagnostics, positioned in its text
+            (path ``constraints[i]``).
     """
     from ..lang.constraints import column, compile_constraints as compile_scalar, value_kind, values_kind
 
