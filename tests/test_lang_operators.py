@@ -133,3 +133,12 @@ def test_a_missing_value_compares_false_in_conditions_and_constraints_alike() ->
 def test_every_operator_name_is_unique_and_known_to_the_executor() -> None:
     assert len(BY_NAME) == len(OPERATORS)
     assert all(callable(getattr(np, o.ufunc)) for o in OPERATORS)
+
+
+@pytest.mark.parametrize("module", ["operators", "constraints", "parse", "printer"])
+def test_module_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"ruleengine.lang.{module}"))
+    assert result.failed == 0 and result.attempted > 0

@@ -10,8 +10,9 @@ Semantics that differ from plain numpy are deliberate (README): a comparison inv
 Example:
     >>> BINARY["<="].name, BINARY["<="].family, BINARY["<="].precedence
     ('le', 'comparison', 4)
-    >>> evaluate(BINARY["+"], 2, 3)
-    5
+    >>> import numpy as np
+    >>> evaluate(BINARY["!="], np.array([1.0, np.nan]), 2.0).tolist()
+    [True, False]
 """
 
 from __future__ import annotations
