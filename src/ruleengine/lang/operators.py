@@ -76,6 +76,9 @@ UNARY: dict[str, Operator] = {o.symbol: o for o in OPERATORS if o.arity == 1}
 BY_NAME: dict[str, Operator] = {o.name: o for o in OPERATORS}
 
 
+_UFUNCS: dict[str, Any] = {}  # ufunc name -> numpy ufunc, filled on first use (numpy is imported lazily)
+
+
 def evaluate(op: Operator, *args: Any) -> Any:
     """`op` on numpy arrays or scalars (broadcasting), with the language's missing-value rule.
 
@@ -83,7 +86,9 @@ def evaluate(op: Operator, *args: Any) -> Any:
     """
     import numpy as np
 
-    ufunc = getattr(np, op.ufunc)
+    ufunc = _UFUNCS.get(op.ufunc)
+    if ufunc is None:
+        ufunc = _UFUNCS[op.ufunc] = getattr(np, op.ufunc)
     with np.errstate(all="ignore"):
         if op.arity == 1:
             return ufunc(args[0])
