@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..lang.functions import FUNCTIONS
+from ..lang.operators import BY_NAME, evaluate
 from .ir import Node
 from .plan import Plan
 
@@ -137,12 +138,6 @@ def _pool(k: int) -> Any:
     return _POOL[1]
 
 
-def _kind(v: Any) -> str:
-    if isinstance(v, np.ndarray):
-        return "b" if v.dtype == np.bool_ else "f"
-    return "B" if isinstance(v, bool) else "F"
-
-
 def _eval_one(node: Node, values: dict[int, Any], inputs: Mapping[tuple[str, str], Array],
               shape: tuple[int, int]) -> Any:
     if node.op == "const":
@@ -162,36 +157,7 @@ def apply(node: Node, args: list[Any], statics: list[Array], shape: tuple[int, i
     op = node.op
     if op.startswith("fn:"):
         return _call(op[3:], args, statics, shape)
-    with np.errstate(all="ignore"):
-        if op == "neg":
-            return np.negative(args[0])
-        if op == "not":
-            return np.logical_not(args[0])
-        a, b = args
-        if op == "add":
-            return np.add(a, b)
-        if op == "sub":
-            return np.subtract(a, b)
-        if op == "mul":
-            return np.multiply(a, b)
-        if op == "div":
-            return np.divide(a, b)
-        if op == "and":
-            return np.logical_and(a, b)
-        if op == "or":
-            return np.logical_or(a, b)
-        if op in ("eq", "ne") and _kind(a) in ("b", "B") and _kind(b) in ("b", "B"):
-            return np.equal(a, b) if op == "eq" else np.not_equal(a, b)
-        result = _COMPARE[op](a, b)
-        if op == "ne":  # NaN compares false under every operator, also !=
-            result = np.logical_and(result, np.logical_and(~np.isnan(a), ~np.isnan(b)))
-        return result
-
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-    "eq": np.equal, "ne": np.not_equal,
-}
+    return evaluate(BY_NAME[op], *args)
 
 
 def _call(name: str, args: list[Any], statics: list[Array], shape: tuple[int, int]) -> Any:

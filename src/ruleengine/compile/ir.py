@@ -14,19 +14,17 @@ from typing import Any, Literal
 from ..lang import ast
 from ..lang.check import static_value
 from ..lang.functions import FUNCTIONS
+from ..lang.operators import BINARY, BY_NAME, OPERATORS, UNARY
 
 DType = Literal["float", "bool"]
 
 #: operations whose inputs may be reordered without changing the result (more sharing)
-COMMUTATIVE = {"add", "mul", "and", "or", "eq", "ne", "min", "max"}
-BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "<": "lt", "<=": "le", ">": "gt",
-              ">=": "ge", "==": "eq", "!=": "ne", "and": "and", "or": "or"}
-BINARY_SYMBOLS = {v: k for k, v in BINARY_OPS.items()}
+COMMUTATIVE = frozenset(o.name for o in OPERATORS if o.commutative)
 
 
 @dataclass(frozen=True)
 class Node:
-    """One operation. `op` is 'col', 'const', a binary/unary op, or 'fn:<name>' for a registry function."""
+    """One operation. `op` is 'col', 'const', an operator's name (`lang.operators`), or 'fn:<name>'."""
 
     op: str
     args: tuple[int, ...] = ()
@@ -68,13 +66,12 @@ class Graph:
         if n.op == "const":
             v = n.static[0]
             return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}"
-        if n.op == "not":
-            return f"not ({self.describe(n.args[0])})"
-        if n.op == "neg":
-            return f"-({self.describe(n.args[0])})"
-        if n.op in BINARY_SYMBOLS:
+        op = BY_NAME.get(n.op)
+        if op is not None and op.arity == 1:
+            return f"{op.symbol}{' ' if op.symbol.isalpha() else ''}({self.describe(n.args[0])})"
+        if op is not None:
             a, b = (self.describe(x) for x in n.args)
-            return f"({a} {BINARY_SYMBOLS[n.op]} {b})"
+            return f"({a} {op.symbol} {b})"
         name = n.op[3:]
         fn = FUNCTIONS[name]
         parts: list[str] = []
@@ -148,12 +145,13 @@ def _lower_one(node: ast.Node, params: dict[str, Any], graph: Graph, memo: dict[
         return graph.intern(Node("col", (), (node.ref[1], node.ref[2]), "float"))
     if isinstance(node, ast.Unary):
         child = memo[id(node.operand)]
-        if node.op == "+":
+        op = UNARY[node.op]
+        if op.name == "pos":  # +x is x
             return child
-        return graph.intern(Node("not" if node.op == "not" else "neg", (child,), (), dtype))
+        return graph.intern(Node(op.name, (child,), (), dtype))
     if isinstance(node, ast.Binary):
         a, b = memo[id(node.left)], memo[id(node.right)]
-        return graph.intern(Node(BINARY_OPS[node.op], (a, b), (), dtype))
+        return graph.intern(Node(BINARY[node.op].name, (a, b), (), dtype))
     assert isinstance(node, ast.Call)
     fn = FUNCTIONS[node.func]
     series: list[int] = []

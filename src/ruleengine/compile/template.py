@@ -23,9 +23,10 @@ from typing import Any
 from ..lang import ast
 from ..lang.check import static_value
 from ..lang.functions import FUNCTIONS
+from ..lang.operators import BINARY, UNARY
 from ..lang.printer import to_text
 from .frontend import Analysis
-from .ir import BINARY_OPS, COMMUTATIVE, DType, free_params
+from .ir import COMMUTATIVE, DType, free_params
 
 
 @dataclass(frozen=True)
@@ -137,13 +138,14 @@ class _Builder:
         if isinstance(node, ast.Unary):
             assert node.operand is not None
             child = self.lower(node.operand, free)
-            if node.op == "+":
+            op = UNARY[node.op]
+            if op.name == "pos":  # +x is x
                 return child
-            return self.intern("not" if node.op == "not" else "neg", (child,), (), dtype)
+            return self.intern(op.name, (child,), (), dtype)
         if isinstance(node, ast.Binary):
             assert node.left is not None and node.right is not None
             a, b = self.lower(node.left, free), self.lower(node.right, free)
-            return self.intern(BINARY_OPS[node.op], (a, b), (), dtype)
+            return self.intern(BINARY[node.op].name, (a, b), (), dtype)
         assert isinstance(node, ast.Call)
         fn = FUNCTIONS[node.func]
         series: list[int] = []

@@ -63,7 +63,7 @@ class Call(Node):
 
 @dataclass(eq=False)
 class Unary(Node):
-    op: str = "-"  # "-", "+", "not"
+    op: str = "-"  # a symbol of `operators.UNARY`
     operand: Node | None = None
 
     def children(self) -> list[Node]:
@@ -72,14 +72,9 @@ class Unary(Node):
 
 @dataclass(eq=False)
 class Binary(Node):
-    op: str = "+"  # + - * / < <= > >= == != and or
+    op: str = "+"  # a symbol of `operators.BINARY`
     left: Node | None = None
     right: Node | None = None
 
     def children(self) -> list[Node]:
         return [n for n in (self.left, self.right) if n is not None]
-
-
-ARITHMETIC = ("+", "-", "*", "/")
-COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
-LOGICAL = ("and", "or")

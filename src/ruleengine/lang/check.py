@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import Diagnostic, Span, did_you_mean
 from . import ast
 from .functions import FUNCTIONS, Arg, Function
+from .operators import BINARY, UNARY
 from .types import BOOL, BOOL_SERIES, ERROR, FLOAT, FLOAT_SERIES, INT, Type
 
 
@@ -140,9 +141,10 @@ class Checker:
     def _unary(self, node: ast.Unary) -> Type:
         t = node.operand.ty if node.operand else ERROR
         assert t is not None
+        logical = UNARY[node.op].family == "logical"
         if t.is_error:
-            return ERROR if node.op != "not" else BOOL_SERIES
-        if node.op == "not":
+            return ERROR if not logical else BOOL_SERIES
+        if logical:
             if not t.is_bool:
                 return self.error("C109", f"'not' needs a true/false value, got a {t}", node,
                                   "compare the value first, e.g. not (x > 0)")
@@ -156,7 +158,8 @@ class Checker:
         assert lt is not None and rt is not None
         shape = "series" if lt.is_series or rt.is_series or lt.is_error or rt.is_error else "scalar"
         op = node.op
-        if op in ast.LOGICAL:
+        spec = BINARY[op]
+        if spec.family == "logical":
             bad_node = node.left if not (lt.is_bool or lt.is_error) else \
                 node.right if not (rt.is_bool or rt.is_error) else None
             if bad_node is not None:
@@ -164,10 +167,10 @@ class Checker:
                                   bad_node,
                                   "compare numbers first, e.g. rsi(close, 14) < 30 " + op + " close > open")
             return Type(shape, "bool")
-        if op in ast.COMPARISONS:
+        if spec.family == "comparison":
             if lt.is_error or rt.is_error:
                 return Type(shape, "bool")
-            if op in ("==", "!=") and lt.is_bool and rt.is_bool:
+            if spec.equality and lt.is_bool and rt.is_bool:
                 return Type(shape, "bool")
             if not (lt.is_numeric and rt.is_numeric):
                 return self.error("C109", f"'{op}' compares numbers, got a {lt} and a {rt}", node,
@@ -178,7 +181,7 @@ class Checker:
         if not (lt.is_numeric and rt.is_numeric):
             return self.error("C109", f"'{op}' needs numbers, got a {lt} and a {rt}", node,
                               "arithmetic works on numbers; conditions combine with and / or")
-        dtype = "int" if lt.dtype == rt.dtype == "int" and op != "/" else "float"
+        dtype = "int" if lt.dtype == rt.dtype == "int" and spec.keeps_int else "float"
         return Type(shape, dtype)
 
     # -------------------------------------------------------------------------------- calls
@@ -306,30 +309,14 @@ def static_value(node: ast.Node, params: dict[str, Any]) -> float | int | bool |
         v = static_value(node.operand, params) if node.operand else None
         if v is None:
             return None
-        return (not v) if node.op == "not" else (-v if node.op == "-" else v)
+        return UNARY[node.op].scalar(v)
     if isinstance(node, ast.Binary):
         a = static_value(node.left, params) if node.left else None
         b = static_value(node.right, params) if node.right else None
         if a is None or b is None:
             return None
-        return _apply(node.op, a, b)
+        return BINARY[node.op].scalar(a, b)
     return None
-
-
-def _apply(op: str, a: Any, b: Any) -> Any:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return a / b if b != 0 else float("nan")
-    if op == "and":
-        return bool(a) and bool(b)
-    if op == "or":
-        return bool(a) or bool(b)
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]
 
 
 def _static_min(node: ast.Node, env: Env) -> float | None:

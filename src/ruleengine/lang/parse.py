@@ -169,55 +169,65 @@ def _number(token: str) -> float | int:
 
 
 def _to_ast(tree: Any, text: str) -> ast.Node:
-    """Turn a lark tree into AST nodes, bottom-up without recursion."""
-    from lark import Token, Tree
-
-    done: dict[int, ast.Node] = {}
-    stack: list[tuple[Any, bool]] = [(tree, False)]
-    while stack:
-        node, visited = stack.pop()
-        if isinstance(node, Token):
-            continue
-        if not visited:
-            stack.append((node, True))
-            stack.extend((c, False) for c in node.children if isinstance(c, Tree))
-            continue
-        done[id(node)] = _build(node, done, text)
-    if isinstance(tree, Token):  # a bare token at the top (not produced by this grammar)
-        raise RuleEngineError([_diag("P101", "cannot parse expression", 0, 1)])
-    return done[id(tree)]
-
-
-def _build(node: Any, done: dict[int, ast.Node], text: str) -> ast.Node:
+    """Turn a lark tree into AST nodes (after parsing, so that every node keeps its span)."""
     from lark import Token
 
-    m = node.meta
-    start, end = m.start_pos, m.end_pos
-    kids = [done[id(c)] if not isinstance(c, Token) else c for c in node.children]
-    kind = node.data
-    if kind == "number":
-        return ast.Num(start, end, _number(str(kids[0])))
-    if kind == "name":
-        parts = tuple(str(k) for k in kids)
-        if len(parts) == 1 and parts[0].lower() in ("true", "false"):
-            return ast.Bool(start, end, parts[0].lower() == "true")
-        return ast.Name(start, end, parts)
-    if kind == "call":
-        name_tok = kids[0]
-        args = kids[1].args if len(kids) > 1 else []
-        return ast.Call(start, end, str(name_tok), list(args), name_tok.end_pos)
-    if kind == "arguments":
-        holder = ast.Call(start, end, "", list(kids))
-        return holder
-    if kind in ("or_op", "and_op"):
-        return ast.Binary(start, end, "or" if kind == "or_op" else "and", kids[0], kids[1])
-    if kind == "not_op":
-        return ast.Unary(start, end, "not", kids[0])
-    if kind in ("compare", "binop"):
-        return ast.Binary(start, end, str(kids[1]), kids[0], kids[2])
-    if kind == "unary_op":
-        return ast.Unary(start, end, str(kids[0]), kids[1])
-    if kind == "lag":
-        # x[n] is sugar for shift(x, n)
-        return ast.Call(start, end, "shift", [kids[0], kids[1]], kids[0].end)
-    raise AssertionError(f"unhandled grammar rule {kind}")  # pragma: no cover
+    if isinstance(tree, Token):  # a bare token at the top (not produced by this grammar)
+        raise RuleEngineError([_diag("P101", "cannot parse expression", 0, 1)])
+    node: ast.Node = _builder()().transform(tree)
+    return node
+
+
+@functools.lru_cache(maxsize=1)
+def _builder() -> type:
+    """The Transformer class: one method per alias of grammar/expression.lark, named after it.
+
+    Built on first use so that importing this module does not import lark. It is lark's non-recursive
+    Transformer (trees may be MAX_DEPTH deep); `v_args(meta=True, inline=True)` hands every method the
+    node's span (`meta`) and its children.
+    """
+    from lark import Token
+    from lark.visitors import Transformer_NonRecursive, v_args
+
+    @v_args(meta=True, inline=True)
+    class ToAst(Transformer_NonRecursive):  # type: ignore[misc]
+        def number(self, meta: Any, token: Token) -> ast.Node:
+            return ast.Num(meta.start_pos, meta.end_pos, _number(str(token)))
+
+        def name(self, meta: Any, *parts: Token) -> ast.Node:
+            if len(parts) == 1 and parts[0].lower() in ("true", "false"):
+                return ast.Bool(meta.start_pos, meta.end_pos, parts[0].lower() == "true")
+            return ast.Name(meta.start_pos, meta.end_pos, tuple(str(p) for p in parts))
+
+        def call(self, meta: Any, func: Token, args: list[ast.Node] | None = None) -> ast.Node:
+            return ast.Call(meta.start_pos, meta.end_pos, str(func), list(args or []), func.end_pos)
+
+        def arguments(self, meta: Any, *args: ast.Node) -> list[ast.Node]:
+            return list(args)
+
+        def or_op(self, meta: Any, left: ast.Node, right: ast.Node) -> ast.Node:
+            return ast.Binary(meta.start_pos, meta.end_pos, "or", left, right)
+
+        def and_op(self, meta: Any, left: ast.Node, right: ast.Node) -> ast.Node:
+            return ast.Binary(meta.start_pos, meta.end_pos, "and", left, right)
+
+        def not_op(self, meta: Any, operand: ast.Node) -> ast.Node:
+            return ast.Unary(meta.start_pos, meta.end_pos, "not", operand)
+
+        def compare(self, meta: Any, left: ast.Node, op: Token, right: ast.Node) -> ast.Node:
+            return ast.Binary(meta.start_pos, meta.end_pos, str(op), left, right)
+
+        binop = compare  # + - * /: the operator is the middle token, as in comparisons
+
+        def unary_op(self, meta: Any, op: Token, operand: ast.Node) -> ast.Node:
+            return ast.Unary(meta.start_pos, meta.end_pos, str(op), operand)
+
+        def lag(self, meta: Any, series: ast.Node, bars: ast.Node) -> ast.Node:
+            # x[n] is sugar for shift(x, n)
+            return ast.Call(meta.start_pos, meta.end_pos, "shift", [series, bars], series.end)
+
+        def __default__(self, data: Any, children: Any, meta: Any) -> Any:
+            # pragma: no cover - tests/test_lang_operators.py checks that every alias has its method
+            raise AssertionError(f"unhandled grammar rule {data}")
+
+    return ToAst

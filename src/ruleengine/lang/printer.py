@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from . import ast
+from .operators import BINARY, UNARY
 
-_PREC = {"or": 1, "and": 2, "not": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "==": 4, "!=": 4,
-         "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7}
+_ATOM = 9  # binds tighter than every operator
 
 
 def to_text(node: ast.Node) -> str:
@@ -22,28 +22,31 @@ def to_text(node: ast.Node) -> str:
 def _fmt(node: ast.Node) -> tuple[str, int]:
     if isinstance(node, ast.Num):
         v = node.value
-        return (str(v) if isinstance(v, int) else repr(float(v))), 9
+        return (str(v) if isinstance(v, int) else repr(float(v))), _ATOM
     if isinstance(node, ast.Bool):
-        return ("true" if node.value else "false"), 9
+        return ("true" if node.value else "false"), _ATOM
     if isinstance(node, ast.Name):
         if node.ref and node.ref[0] == "column":
-            return f"{node.ref[1]}.{node.ref[2]}", 9
-        return node.text, 9
+            return f"{node.ref[1]}.{node.ref[2]}", _ATOM
+        return node.text, _ATOM
     if isinstance(node, ast.Call):
-        return f"{node.func}({', '.join(_fmt(a)[0] for a in node.args)})", 9
+        return f"{node.func}({', '.join(_fmt(a)[0] for a in node.args)})", _ATOM
     if isinstance(node, ast.Unary):
         assert node.operand is not None
-        prec = _PREC["not"] if node.op == "not" else _PREC["neg"]
+        unary = UNARY[node.op]
+        prec = unary.precedence
         inner, p = _fmt(node.operand)
         if p < prec:
             inner = f"({inner})"
-        return (f"not {inner}" if node.op == "not" else f"{node.op}{inner}"), prec
+        space = " " if unary.symbol.isalpha() else ""  # not x, -x
+        return f"{unary.symbol}{space}{inner}", prec
     assert isinstance(node, ast.Binary) and node.left is not None and node.right is not None
-    prec = _PREC[node.op]
+    op = BINARY[node.op]
+    prec = op.precedence
     left, lp = _fmt(node.left)
     right, rp = _fmt(node.right)
-    if lp < prec or (lp == prec and prec == 4):
+    if lp < prec or (lp == prec and not op.chains):
         left = f"({left})"
-    if rp < prec or (rp == prec and (node.op in ("-", "/") or prec == 4)):
+    if rp < prec or (rp == prec and not (op.associative and op.chains)):
         right = f"({right})"
     return f"{left} {node.op} {right}", prec

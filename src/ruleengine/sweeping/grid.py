@@ -22,10 +22,10 @@ parameters without both bounds (they keep their default), nor risk fields (they 
 
 Constraints (`combinations`) are scalar expressions of the project's expression language over the grid's
 names (and the fixed values passed as `fixed`): ``fast < slow``, ``slow - fast >= 10``,
-``take_profit_pct >= 2 * stop_loss_pct and fast < slow``. They are parsed by `ruleengine.lang.parse` (P1xx
-syntax errors with positions) and checked here (C101 functions are not allowed, C102 unknown name, C108 not
-true/false, C109/C112 wrong operand types). A switched-off risk value (None) is a missing value: every
-comparison with it is false, as in conditions.
+``take_profit_pct >= 2 * stop_loss_pct and fast < slow``. They are parsed, checked and evaluated by
+`ruleengine.lang.constraints` (P1xx syntax errors with positions, C101 functions are not allowed, C102
+unknown name, C108 not true/false, C109/C112 wrong operand types). A switched-off risk value (None) is a
+missing value: every comparison with it is false, as in conditions.
 
 Random search (`samples`): without replacement, from the combinations that satisfy the constraints (all
 enumerated up to `ENUMERATE_LIMIT`; beyond it, random draws are deduplicated and filtered until enough are
@@ -38,7 +38,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import Diagnostic, RuleEngineError, Span, did_you_mean
+from ..errors import Diagnostic, RuleEngineError, did_you_mean
 
 #: risk fields a grid may sweep (their values go to the fill contract, not to the signals)
 RISK_AXES: tuple[str, ...] = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_days",
@@ -372,156 +372,29 @@ def compile_constraints(constraints: Sequence[str], grid: Mapping[str, Sequence[
                         fixed: Mapping[str, Any]) -> Any:
     """A function (per-axis index arrays) -> bool mask of the combinations satisfying every constraint.
 
-    Raises the first faulty constraint's diagnostics (positions relative to its text, path
-    ``constraints[i]``) with the text as source, so that ``render()`` underlines the spot.
-    """
-    import numpy as np
+    The constraints are parsed, checked and evaluated by `ruleengine.lang.constraints` (the expression
+    language's parser and operator table); this maps grid positions to the values they name.
 
-    from ..lang.parse import parse
-    from ..source import SourceText
+    Raises:
+        RuleEngineError: the first faulty constraint's diagnostics, positioned in its text
+            (path ``constraints[i]``).
+    """
+    from ..lang.constraints import column, compile_constraints as compile_scalar, value_kind, values_kind
 
     if isinstance(constraints, str):
         constraints = [constraints]
     names = list(grid)
-    values = {n: _column(grid[n]) for n in names}
-    kinds = {n: _axis_kind(grid[n]) for n in names}
-    kinds.update({n: _value_kind(v) for n, v in fixed.items() if n not in kinds})
-    trees = []
-    for i, text in enumerate(constraints):
-        where = f"constraints[{i}]"
-        try:
-            tree = parse(str(text))
-        except RuleEngineError as exc:
-            raise RuleEngineError([d.with_location(None, where) for d in exc.diagnostics],
-                                  SourceText(str(text))) from None
-        problems: list[Diagnostic] = []
-        kind = _type(tree, kinds, problems)
-        if not problems and kind != "bool":
-            problems.append(_at("C108", f"the constraint '{text}' is not true/false", tree,
-                                "compare values, e.g. fast < slow"))
-        if problems:
-            raise RuleEngineError([d.with_location(None, where) for d in problems], SourceText(str(text)))
-        trees.append(tree)
+    values = {n: column(grid[n]) for n in names}
+    kinds = {n: values_kind(grid[n]) for n in names}
+    kinds.update({n: value_kind(v) for n, v in fixed.items() if n not in kinds})
+    satisfied = compile_scalar(constraints, kinds)
 
     def check(idx: tuple[Any, ...]) -> Any:
         n = len(idx[0]) if idx else 1
-        keep = np.ones(n, dtype=np.bool_)
-        cols = {name: values[name][ix] for name, ix in zip(names, idx)}
-        for tree in trees:
-            with np.errstate(all="ignore"):
-                keep &= np.broadcast_to(np.asarray(_eval(tree, cols, fixed), dtype=np.bool_), (n,))
+        keep = satisfied({**fixed, **{name: values[name][ix] for name, ix in zip(names, idx)}}, n)
         return keep if idx else bool(keep[0])
 
     return check
-
-
-def _column(values: Sequence[Any]) -> Any:
-    """An axis as an array: numbers (None -> NaN), bools, or objects (enum text)."""
-    import numpy as np
-
-    kind = _axis_kind(values)
-    if kind == "bool":
-        return np.array(values, dtype=np.bool_)
-    if kind == "num":
-        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-    return np.array(values, dtype=object)
-
-
-def _value_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if value is None or isinstance(value, (int, float)):
-        return "num"
-    return "text"
-
-
-def _axis_kind(values: Sequence[Any]) -> str:
-    kinds = {_value_kind(v) for v in values}
-    return kinds.pop() if len(kinds) == 1 else "text"
-
-
-def _at(code: str, message: str, node: Any, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(code, message, Span(1, node.start + 1, 1, max(node.end, node.start + 1) + 1), hint=hint)
-
-
-def _type(node: Any, kinds: Mapping[str, str], problems: list[Diagnostic]) -> str:
-    """num / bool / text / error for a constraint node; problems collected with positions."""
-    from ..lang import ast
-
-    if isinstance(node, ast.Num):
-        return "num"
-    if isinstance(node, ast.Bool):
-        return "bool"
-    if isinstance(node, ast.Name):
-        if node.text in kinds:
-            return kinds[node.text]
-        problems.append(_at("C102", f"unknown name '{node.text}' in a constraint", node,
-                            did_you_mean(node.text, kinds) or "constraints use the swept parameters: "
-                            + ", ".join(kinds)))
-        return "error"
-    if isinstance(node, ast.Call):
-        problems.append(_at("C101", f"functions are not allowed in constraints ('{node.func}')", node,
-                            "use parameters, numbers, + - * /, comparisons, and/or/not"))
-        return "error"
-    if isinstance(node, ast.Unary):
-        k = _type(node.operand, kinds, problems)
-        want = "bool" if node.op == "not" else "num"
-        if k not in (want, "error"):
-            problems.append(_at("C109", f"'{node.op}' needs a {'condition' if want == 'bool' else 'number'}",
-                                node))
-            return "error"
-        return k
-    assert isinstance(node, ast.Binary)
-    a, b = _type(node.left, kinds, problems), _type(node.right, kinds, problems)
-    if "error" in (a, b):
-        return "error"
-    if "text" in (a, b) and not (a == b and node.op in ("==", "!=")):
-        problems.append(_at("C112", "enum parameters can only be compared with == or != in constraints", node))
-        return "error"
-    if node.op in ("and", "or"):
-        if a != "bool" or b != "bool":
-            problems.append(_at("C109", f"'{node.op}' combines conditions (true/false)", node,
-                                "e.g. fast < slow and slow - fast >= 10"))
-            return "error"
-        return "bool"
-    if node.op in ("+", "-", "*", "/"):
-        if a != "num" or b != "num":
-            problems.append(_at("C109", f"'{node.op}' needs numbers", node))
-            return "error"
-        return "num"
-    if a != b or (a == "bool" and node.op not in ("==", "!=")):
-        problems.append(_at("C109", f"'{node.op}' cannot compare a {a} with a {b}", node))
-        return "error"
-    return "bool"
-
-
-def _eval(node: Any, cols: Mapping[str, Any], fixed: Mapping[str, Any]) -> Any:
-    """Vectorised value of a checked constraint node (comparisons with a missing value are false)."""
-    import numpy as np
-
-    from ..lang import ast
-
-    if isinstance(node, (ast.Num, ast.Bool)):
-        return node.value
-    if isinstance(node, ast.Name):
-        v = cols[node.text] if node.text in cols else fixed[node.text]
-        return np.nan if v is None else v
-    if isinstance(node, ast.Unary):
-        v = _eval(node.operand, cols, fixed)
-        return np.logical_not(v) if node.op == "not" else (np.negative(v) if node.op == "-" else v)
-    a, b = _eval(node.left, cols, fixed), _eval(node.right, cols, fixed)
-    ufunc = {"and": np.logical_and, "or": np.logical_or, "+": np.add, "-": np.subtract, "*": np.multiply,
-             "/": np.true_divide, "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-             "==": np.equal, "!=": np.not_equal}[node.op]
-    if node.op in ("==", "!=") and (np.asarray(a).dtype == object or np.asarray(b).dtype == object
-                                    or isinstance(a, str) or isinstance(b, str)):
-        return ufunc(np.asarray(a, dtype=object), np.asarray(b, dtype=object)).astype(np.bool_)
-    if node.op in ("+", "-", "*", "/") or np.asarray(a).dtype == np.bool_:
-        return ufunc(a, b)
-    out = ufunc(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    if node.op == "!=":  # a missing value compares false under every operator, also !=
-        out = out & ~np.isnan(np.asarray(a, dtype=np.float64)) & ~np.isnan(np.asarray(b, dtype=np.float64))
-    return out
 
 
 __all__ = ["DEFAULT_POINTS", "ENUMERATE_LIMIT", "MAX_GRID", "NOT_SWEPT_BY_DEFAULT", "RISK_AXES", "combinations",
