@@ -14,11 +14,12 @@ import numpy as np
 
 from ..compile.inspect import InspectedCondition
 from ..lang import ast
+from ..lang.operators import OPERATORS
 from ..lang.printer import to_text
 from .confidence import FORMULA, SCALE_BARS, confidence, margin_score, strength
 from .models import ConditionNode, NodeKind, Operand, Reasoning
 
-_COMPARE = ("<", "<=", ">", ">=", "==", "!=")
+_COMPARE = frozenset(op.symbol for op in OPERATORS if op.family == "comparison")
 _CROSS = {"crosses_above": ">", "crosses_below": "<"}
 
 
