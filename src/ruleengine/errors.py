@@ -133,7 +133,6 @@ CODES: dict[str, str] = {
     "T105": "stored strategy no longer compiles",
     "T106": "database error",
     "T107": "invalid store input",
-    "T108": "strategy is inactive",
     "T109": "no completed bar to evaluate",
     "T110": "synthetic results are never stored",
     "T111": "signal's data provider not available for tracking",

@@ -322,16 +322,6 @@ def compute_metrics_batch(equity: np.ndarray, spans: np.ndarray, trades: Mapping
     return out
 
 
-def _segment_returns(flat: np.ndarray, n: np.ndarray, init_cash: float) -> tuple[np.ndarray, np.ndarray]:
-    """`bar_returns` of each run's segment of `flat` (the first bar of each against the initial cash)."""
-    prev = np.empty_like(flat)
-    prev[1:] = flat[:-1]
-    prev[np.cumsum(n) - n] = init_cash
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rets = flat / prev - 1.0
-    return rets, np.isfinite(rets)
-
-
 def _trade_stats_batch(trades: Mapping[str, np.ndarray] | None, bounds: np.ndarray | None,
                        runs: int) -> list[dict[str, Any]]:
     """`_trade_stats` of every run from trade columns grouped by run."""

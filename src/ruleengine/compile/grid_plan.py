@@ -84,14 +84,6 @@ class GridPlan:
         """How many distinct `name(...)` computations the plan makes (used to prove sharing)."""
         return sum(b.n for b in self.blocks if b.op == "fn:" + name)
 
-    def dtype_of(self, node: int) -> DType:
-        if node < len(self.leaves):
-            return self.leaf_dtypes[node]
-        for b in self.blocks:
-            if b.first <= node < b.first + b.n:
-                return b.dtype
-        raise IndexError(node)
-
 
 class _Instances:
     """Per tuple of parameter names: each set's instance number and each instance's first set."""

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..schema.kinds import KIND_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,8 +91,3 @@ class Provider(ABC):
         return {"name": self.name, "description": self.description, "synthetic": self.synthetic,
                 "kinds": {k: {"columns": list(v.columns), "frequencies": list(v.frequencies), "doc": v.doc}
                           for k, v in self.kinds.items()}}
-
-
-def kind_columns(kind: str) -> tuple[str, ...]:
-    """The shared column vocabulary of a kind."""
-    return KIND_COLUMNS[kind]

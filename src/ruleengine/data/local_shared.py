@@ -74,11 +74,6 @@ class SharedFile:
     doc: str
 
 
-def _utc_dates(values: pd.Series | np.ndarray) -> pd.DatetimeIndex:
-    """Dates -> 00:00 UTC labels."""
-    return pd.DatetimeIndex(pd.to_datetime(values)).tz_localize("UTC").as_unit("ns")
-
-
 def load_daily(path: Path) -> pd.DataFrame:
     """daily.parquet: raw OHLC as stored, float64; ``source`` kept for the price-basis note."""
     table = pq.read_table(path, columns=["symbol", "date", "open", "high", "low", "close", "volume", "source"])
