@@ -9,6 +9,7 @@ rule, and the import-hygiene rules of the kernels package.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 
 from ruleengine.kernels import events, oscillators, rolling, smoothing, transforms
+from ruleengine.lang.functions import FUNCTIONS
 
 KERNEL_DIR = Path(rolling.__file__).resolve().parent
 MODULES = ["rolling", "smoothing", "oscillators", "transforms", "events", "_util"]
@@ -541,8 +543,9 @@ if given is not None:
 # --------------------------------------------------------------------------- package hygiene
 
 
-def _run_python(code: str) -> str:
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+def _run_python(code: str, env: dict[str, str] | None = None) -> str:
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
+                         env=env)
     assert res.returncode == 0, res.stderr
     return res.stdout.strip()
 
@@ -568,8 +571,8 @@ def test_kernel_modules_do_not_import_pandas_and_compile_nothing_at_import():
 def test_kernel_sources_follow_the_rules():
     init = (KERNEL_DIR / "__init__.py").read_text()
     assert not [n for n in ast.parse(init).body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    allowed_imports = {"numba", "numpy", "math"}
-    for mod in MODULES:
+    allowed_imports = {"numba", "numpy", "math", "typing"}
+    for mod in [*MODULES, "_columns"]:
         src = (KERNEL_DIR / f"{mod}.py").read_text()
         assert len(src.splitlines()) <= 600, mod
         tree = ast.parse(src)
@@ -578,31 +581,84 @@ def test_kernel_sources_follow_the_rules():
                 assert {a.name.split(".")[0] for a in node.names} <= allowed_imports, mod
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 assert node.module.split(".")[0] in allowed_imports, mod
+        if mod == "_columns":  # the driver generator: plain Python, run once at import
+            continue
         for fn in [n for n in tree.body if isinstance(n, ast.FunctionDef)]:
             assert len(fn.decorator_list) == 1, f"{mod}.{fn.name}"
             # cached, and nogil: execute.py runs blocks of symbols in parallel threads
             assert ast.unparse(fn.decorator_list[0]) == "numba.njit(cache=True, nogil=True)", f"{mod}.{fn.name}"
             assert ast.get_docstring(fn) or fn.name.startswith("_"), f"{mod}.{fn.name} lacks a docstring"
             public = not fn.name.startswith("_")
-            if public and mod != "_util":
-                assert fn.name.endswith("_nb"), f"{mod}.{fn.name}"
+            if public and mod != "_util":  # the naming rule: a 1-D kernel is <op>_1d_nb
+                assert fn.name.endswith("_1d_nb"), f"{mod}.{fn.name}"
+
+
+ORACLE_WORDS = ("TA-Lib", "pandas", "numpy", "Python loop")
+
+
+def _drivers():
+    """(module, name, dispatcher) of every 2-D driver: the public ``<op>_nb`` that are not 1-D kernels."""
+    from numba.core.registry import CPUDispatcher
+
+    for mod in [rolling, smoothing, oscillators, transforms, events]:
+        for name, obj in vars(mod).items():
+            if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__
+                    and not name.startswith("_") and not name.endswith("_1d_nb")):
+                yield mod, name, obj
+
+
+def test_drivers_follow_the_naming_rule_cached_and_nogil():
+    """Every driver ``<op>_nb`` (generated or not) is cached (numba's on-disk cache) and nogil, is defined
+    where its kernel is (its cache is invalidated with the kernel's module), and its docstring names its
+    pandas / TA-Lib / numpy equivalent; every 1-D kernel names its oracle too (or the kernel it extends)."""
+    from numba.core.caching import NullCache
+
+    drivers = list(_drivers())
+    assert len(drivers) == sum(1 for f in FUNCTIONS.values() if f.kernel)
+    for mod, name, d in drivers:
+        assert name.endswith("_nb") and d.__name__ == name and d.__module__ == mod.__name__, name
+        assert d.targetoptions.get("nogil") is True, name
+        assert not isinstance(d._cache, NullCache), f"{name} is not cached"
+        assert d.py_func.__code__.co_filename == str(KERNEL_DIR / f"{mod.__name__.split('.')[-1]}.py"), name
+        assert any(w in (d.__doc__ or "") for w in ORACLE_WORDS), f"{name}: no oracle named"
+    for mod in [rolling, smoothing, oscillators, transforms, events]:
+        for name, obj in vars(mod).items():
+            if name.endswith("_1d_nb"):
+                doc = obj.__doc__ or ""
+                assert any(w in doc for w in (*ORACLE_WORDS, ":func:`")), f"{name}: no oracle named"
 
 
 def test_each_driver_runs_one_kernel():
-    """A 2-D driver calls one kernel (``*_into_nb``; EMA / RSI also its two-column variant) in its own
-    column loop, never a shared driver with a runtime switch over kernels: numba compiles every branch,
-    so the first call of one driver would compile them all (see test_kernels_fastpath)."""
-    for mod in ["rolling", "smoothing", "oscillators", "transforms", "events"]:
-        tree = ast.parse((KERNEL_DIR / f"{mod}.py").read_text())
-        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-        for fn in [n for n in tree.body if isinstance(n, ast.FunctionDef)]:
-            if fn.name.startswith("_") or fn.name.endswith(("_into_nb", "_1d_nb")):
-                continue
-            called = {n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-            kernels = {c.replace("2_into_nb", "_into_nb") for c in called if c.endswith("_into_nb")}
-            assert len(kernels) <= 1, f"{mod}.{fn.name} calls {sorted(kernels)}"
-            private = {c for c in called & defined if c.startswith("_") and not c.startswith("_begin")}
-            assert not private, f"{mod}.{fn.name} calls {sorted(private)}"
+    """A 2-D driver calls one 1-D kernel (EMA / RSI also its two-column variant) in its own column loop,
+    never a shared driver with a runtime switch over kernels: numba compiles every branch, so the first call
+    of one driver would compile them all (see test_kernels_fastpath)."""
+    from numba.core.registry import CPUDispatcher
+
+    for _mod, name, d in _drivers():
+        called = {k: v for k, v in d.py_func.__globals__.items() if isinstance(v, CPUDispatcher)
+                  and k in d.py_func.__code__.co_names}
+        kernels = {k: v.__name__ for k, v in called.items() if v.__name__.endswith("_1d_nb")}
+        assert set(kernels) <= {"kernel", "pair"} and "kernel" in kernels, f"{name} calls {kernels}"
+        if "pair" in kernels:
+            assert kernels["pair"] == kernels["kernel"].replace("_1d_nb", "2_1d_nb"), name
+
+
+def test_a_driver_made_from_a_kernel_hits_numbas_disk_cache(tmp_path):
+    """Generated drivers are cached like hand-written ones: a second fresh process loads them (no compile)."""
+    code = (
+        "import numpy as np\n"
+        "from ruleengine.kernels import rolling, smoothing, events\n"
+        "x = np.asfortranarray(np.random.default_rng(0).random((60, 3)) + 1.0)\n"
+        "n = np.full(3, 5, dtype=np.int64)\n"
+        "for fn, args in [(rolling.bb_upper_nb, (x, n, np.full(3, 2.0))), (smoothing.rsi_nb, (x, n)),\n"
+        "                 (events.crosses_above_nb, (x, x[::-1].copy(order='F')))]:\n"
+        "    fn(*args)\n"
+        "    print(fn.__name__, sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values()))\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    first = _run_python(code, env)
+    assert first.splitlines() == ["bb_upper_nb 0 1", "rsi_nb 0 1", "crosses_above_nb 0 1"]
+    assert _run_python(code, env).splitlines() == ["bb_upper_nb 1 0", "rsi_nb 1 0", "crosses_above_nb 1 0"]
 
 
 def test_column_indexed_crosses_equal_gathered_crosses() -> None:

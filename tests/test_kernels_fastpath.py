@@ -105,7 +105,7 @@ def test_each_kernel_compiles_once_for_both_paths():
         "        fn(*[data[j] for j in which], *params(C))\n"
         "        fn(*[np.ascontiguousarray(data[j]) for j in which], *params(C))\n"
         "mods = (rolling, smoothing, oscillators, transforms, events)\n"
-        "sigs = {k: len(d.signatures) for mod in mods for k, d in vars(mod).items() if k.endswith('_into_nb')}\n"
+        "sigs = {k: len(d.signatures) for mod in mods for k, d in vars(mod).items() if k.endswith('_1d_nb')}\n"
         "print(len(sigs) >= 20, {k: v for k, v in sigs.items() if v > 1})\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
@@ -126,7 +126,7 @@ def test_a_driver_compiles_only_its_own_kernel(tmp_path):
         "for fn, args in [(rolling.bb_upper_nb, (x, n, np.full(3, 2.0))), (smoothing.rsi_nb, (x, n)),\n"
         "                 (oscillators.stoch_k_nb, (x, x, x, n, n, n))]:\n"
         "    fn(*args)\n"
-        "    now = {k for m in mods for k, d in vars(m).items() if k.endswith('_into_nb') and d.signatures}\n"
+        "    now = {k for m in mods for k, d in vars(m).items() if k.endswith('_1d_nb') and d.signatures}\n"
         "    print(fn.__name__, sorted(now - seen))\n"
         "    seen |= now\n"
     )
@@ -134,7 +134,7 @@ def test_a_driver_compiles_only_its_own_kernel(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False, env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
-        "bb_upper_nb ['var_into_nb']",
-        "rsi_nb ['rsi2_into_nb', 'rsi_into_nb']",
-        "stoch_k_nb ['sma_into_nb', 'stoch_into_nb']",
+        "bb_upper_nb ['var_1d_nb']",
+        "rsi_nb ['rsi2_1d_nb', 'rsi_1d_nb']",
+        "stoch_k_nb ['sma_1d_nb', 'stoch_1d_nb']",
     ]

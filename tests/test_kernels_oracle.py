@@ -28,7 +28,9 @@ import pandas as pd
 import pytest
 import talib  # the oracle (pyproject [test]): missing means a broken set-up, not a skip
 
+from ruleengine.compile.execute import kernel
 from ruleengine.kernels import events, oscillators, rolling, smoothing, transforms
+from ruleengine.lang.functions import FUNCTIONS
 
 pytestmark = pytest.mark.realdata
 
@@ -276,6 +278,20 @@ SPECS = [
 ]
 SPEC_IDS = [s.name for s in SPECS]
 NAN_SPECS = [s for s in SPECS if s.kind != "bool_in"]  # bool inputs cannot carry NaN
+
+
+
+
+def test_every_registry_kernel_has_one_oracle_row():
+    """SPECS is THE oracle table: every registry function with a kernel has exactly one row, under its
+    registry name, whose driver is the kernel the executor calls (no data needed)."""
+    with_kernel = {name: f.kernel for name, f in FUNCTIONS.items() if f.kernel}
+    assert len(SPEC_IDS) == len(set(SPEC_IDS))
+    missing = sorted(set(with_kernel) - set(SPEC_IDS))
+    assert not missing, f"registry functions with a kernel but no oracle row in SPECS: {missing}"
+    assert not sorted(set(SPEC_IDS) - set(with_kernel)), "oracle rows for names the registry does not know"
+    for spec in SPECS:
+        assert spec.driver is kernel(with_kernel[spec.name]), f"{spec.name}: row tests another driver"
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1,12 +1,12 @@
-"""Shared numba helpers for the 2-D kernel drivers (numpy + numba only).
+"""Shared numba helpers of the kernels and of the generated 2-D drivers (numpy + numba only).
 
-The drivers implement the "a NaN is a missing observation" rule per column.
-Each public driver has its own column loop around ONE kernel::
+The drivers (made by ``_columns.drive``) implement the "a NaN is a missing observation" rule per column.
+A driver built for ``sma_1d_nb`` reads::
 
-    xf, out, idx, b = begin1(x, n)              # checks, F-ordered input, output, scratch
+    x_, out, idx, b = begin1(x, n)              # checks, F-ordered input, output, scratch
     for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        sma_into_nb(xs, n[c], o)                 # the kernel
+        xc, o = cols1(x_, out, c, idx, b[:, 0], b[:, 1])
+        sma_1d_nb(xc, n[c], o)                   # the kernel
         put_back(out, c, idx, o)
 
 :func:`cols1` (and its 2/3/4-input variants) scans column c: a gap-free
@@ -15,8 +15,8 @@ column (the common case) is handed to the kernel in place as ``x[:, c]`` /
 where every input is non-NaN are compressed into scratch columns (their row
 numbers into idx), the kernel runs on the compressed series and
 :func:`put_back` scatters its output to ``out[:, c]`` with NaN on the absent
-rows. Both paths hand the kernels 1-D views of F-ordered 2-D arrays (numba
-types them ``array(float64, 1d, F)``), so each kernel compiles once.
+rows. Both paths hand the kernels 1-D views of F-ordered 2-D arrays, so each
+kernel compiles once.
 
 Cold compile: numba types and compiles every branch of a function and every
 jitted function it calls, and each distinct jitted callee is one more
@@ -66,12 +66,6 @@ def nan_head(out, k):
     """out[:k] = NaN (the lookback rows; all of out if k >= len(out))."""
     for t in range(min(k, out.shape[0])):
         out[t] = np.nan
-
-
-@numba.njit(cache=True, nogil=True)
-def nan_1d(T):
-    """New float64 1-D array of length T filled with NaN."""
-    return np.full(T, np.nan)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -190,6 +184,19 @@ def begin1(x, n):
         if n[c] < 1:
             raise ValueError(_MINIMUM)
     return np.asfortranarray(x), np.empty((C, T)).T, np.empty(T, dtype=np.int64), np.empty((4, T)).T
+
+
+@numba.njit(cache=True, nogil=True)
+def begin1_bool(x, n):
+    """:func:`begin1` for a bool output: (x F-ordered, bool out, idx, float and bool compressed columns)."""
+    T, C = x.shape
+    if n.shape[0] != C:
+        raise ValueError(_LENGTH)
+    for c in range(C):
+        if n[c] < 1:
+            raise ValueError(_MINIMUM)
+    return (np.asfortranarray(x), np.empty((C, T), dtype=np.bool_).T, np.empty(T, dtype=np.int64),
+            np.empty((1, T)).T[:, 0], np.empty((1, T), dtype=np.bool_).T[:, 0])
 
 
 @numba.njit(cache=True, nogil=True)

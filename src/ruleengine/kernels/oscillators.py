@@ -1,6 +1,6 @@
 """Oscillators and range indicators: ROC, MOM, ATR, NATR, CCI, WILLR, MFI, ADX, OBV, STOCH.
 
-1-D kernels (``<op>_into_nb``, writing into a caller-provided output; some
+1-D kernels (``<op>_1d_nb``, writing into a caller-provided output; some
 take scratch arrays of the series' length) follow TA-Lib's algorithms
 (seeding, Wilder smoothing, zero-division rules of TA-Lib >= 0.8, where
 flatness tests are exact or scaled to the window's own price level instead of
@@ -10,26 +10,10 @@ int64 per-column periods, treat rows where any input is NaN as absent
 float64. Lookbacks are leading-NaN counts on gap-free data.
 """
 import numba
-import numpy as np
 
-from ._util import (
-    begin1,
-    begin2,
-    begin3,
-    begin4,
-    check_int_arg,
-    cols1,
-    cols2,
-    cols3,
-    cols4,
-    dm_tr,
-    nan_head,
-    put_back,
-    rolling_max_into,
-    rolling_min_into,
-    true_range,
-)
-from .rolling import sma_into_nb
+from ._columns import drive
+from ._util import dm_tr, nan_head, rolling_max_into, rolling_min_into, true_range
+from .rolling import sma_1d_nb
 
 # TA-Lib's TA_EPSILON; TA_IS_ZERO_SCALED(v, s) == |v| <= _EPS * s.
 _EPS = 1e-14
@@ -38,7 +22,7 @@ _EPS = 1e-14
 
 
 @numba.njit(cache=True, nogil=True)
-def roc_into_nb(x, n, out):
+def roc_1d_nb(x, n, out):
     """Rate of change in percent, ((x[t] / x[t-n]) - 1) * 100; oracle TA-Lib ``ROC``.
 
     0 where x[t-n] == 0 (TA-Lib's rule). Lookback ``n``.
@@ -58,7 +42,7 @@ def roc_into_nb(x, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def mom_into_nb(x, n, out):
+def mom_1d_nb(x, n, out):
     """Momentum x[t] - x[t-n]; oracle TA-Lib ``MOM``. Lookback ``n``.
 
     Args:
@@ -75,7 +59,7 @@ def mom_into_nb(x, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def atr_into_nb(high, low, close, n, out, normalize=False):
+def atr_1d_nb(high, low, close, n, normalize, out):
     """Average true range (Wilder); oracle TA-Lib ``ATR`` (``NATR`` with normalize). Lookback ``n``.
 
     Seed = mean of the true ranges of bars 1..n, then
@@ -90,8 +74,8 @@ def atr_into_nb(high, low, close, n, out, normalize=False):
     Args:
         high, low, close (float64[:]): gap-free series.
         n (int): period, >= 1.
-        out (float64[:]): output, len(close).
         normalize (bool): NATR instead of ATR.
+        out (float64[:]): output, len(close).
     """
     T = close.shape[0]
     if n < 1:
@@ -127,7 +111,7 @@ def _cci_emit(tp, i, avg, dev, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def cci_into_nb(high, low, close, n, out, tp):
+def cci_1d_nb(high, low, close, n, out, tp):
     """Commodity channel index; oracle TA-Lib ``CCI``. Lookback ``n - 1``.
 
     tp = (h + l + c) / 3; cci = (tp - mean(tp)) / (0.015 * mean|tp - mean(tp)|),
@@ -223,7 +207,7 @@ def cci_into_nb(high, low, close, n, out, tp):
 
 
 @numba.njit(cache=True, nogil=True)
-def willr_into_nb(high, low, close, n, out, lows, s):
+def willr_1d_nb(high, low, close, n, out, lows, s):
     """Williams %R; oracle TA-Lib ``WILLR``. Lookback ``n - 1``.
 
     ((hh - c) / (hh - ll)) * -100, clamped to [-100, 0]; 0 where the range is
@@ -259,7 +243,7 @@ def willr_into_nb(high, low, close, n, out, lows, s):
 
 
 @numba.njit(cache=True, nogil=True)
-def mfi_into_nb(high, low, close, volume, n, out, pos_buf, neg_buf):
+def mfi_1d_nb(high, low, close, volume, n, out, pos_buf, neg_buf):
     """Money flow index; oracle TA-Lib ``MFI``. Lookback ``n``.
 
     tp = (h + l + c) / 3; a bar's money flow tp * volume counts as positive
@@ -315,7 +299,7 @@ def mfi_into_nb(high, low, close, volume, n, out, pos_buf, neg_buf):
 
 
 @numba.njit(cache=True, nogil=True)
-def adx_into_nb(high, low, close, n, out):
+def adx_1d_nb(high, low, close, n, out):
     """Average directional movement index; oracle TA-Lib ``ADX`` (ta_ADX.c). Lookback ``2n - 1``.
 
     +DM, -DM and TR summed over bars 1..n-1, then Wilder-smoothed
@@ -370,7 +354,7 @@ def adx_into_nb(high, low, close, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def obv_into_nb(close, volume, out):
+def obv_1d_nb(close, volume, out):
     """On-balance volume; oracle TA-Lib ``OBV``: obv[0] = volume[0], then +/- volume
     on an up/down close (unchanged close: unchanged obv). Lookback 0.
 
@@ -394,7 +378,7 @@ def obv_into_nb(close, volume, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def stoch_into_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3):
+def stoch_1d_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3):
     """Slow stochastic %K (which 0) or %D (which 1); oracle TA-Lib ``STOCH(fastk, slowk, 0, slowd, 0)``.
 
     fast %K = (c - ll) / (hh - ll) * 100 over fastk bars (0 where the range is
@@ -424,137 +408,32 @@ def stoch_into_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3)
         rng = h - lo
         s1[t] = ((close[t] - lo) / rng) * 100.0 if abs(rng) > _EPS * (abs(h) + abs(lo)) else 0.0
     if which == 0:
-        sma_into_nb(s1[fastk - 1:], slowk, out[fastk - 1:])
+        sma_1d_nb(s1[fastk - 1:], slowk, out[fastk - 1:])
     else:
-        sma_into_nb(s1[fastk - 1:], slowk, s2[fastk - 1:])
-        sma_into_nb(s2[a:], slowd, out[a:])
+        sma_1d_nb(s1[fastk - 1:], slowk, s2[fastk - 1:])
+        sma_1d_nb(s2[a:], slowd, out[a:])
 
 
-# --------------------------------------------------------------------------- 2-D drivers
-# Each driver runs ONE kernel in its own column loop (see ``_util``: beginK/colsK/put_back), so compiling
-# a driver compiles only its kernel and the shared plumbing, never the other kernels of this module.
+# --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
-
-@numba.njit(cache=True, nogil=True)
-def roc_nb(x, n):
-    """2-D rate of change in percent (TA-Lib ``ROC``). Lookback ``n``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        roc_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def mom_nb(x, n):
-    """2-D momentum (TA-Lib ``MOM``). Lookback ``n``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        mom_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def atr_nb(high, low, close, n):
-    """2-D average true range (TA-Lib ``ATR``). Lookback ``n``."""
-    h, lo, cl, out, idx, b = begin3(high, low, close, n)
-    for c in range(out.shape[1]):
-        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
-        atr_into_nb(hs, ls, cs, n[c], o, np.bool_(False))
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def natr_nb(high, low, close, n):
-    """2-D normalized ATR in percent (TA-Lib ``NATR``; n = 1 is the raw true range, as TA-Lib). Lookback ``n``."""
-    h, lo, cl, out, idx, b = begin3(high, low, close, n)
-    for c in range(out.shape[1]):
-        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
-        atr_into_nb(hs, ls, cs, n[c], o, np.bool_(True))
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def cci_nb(high, low, close, n):
-    """2-D commodity channel index (TA-Lib ``CCI``). Lookback ``n - 1``."""
-    h, lo, cl, out, idx, b = begin3(high, low, close, n)
-    for c in range(out.shape[1]):
-        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
-        cci_into_nb(hs, ls, cs, n[c], o, b[:, 4])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def willr_nb(high, low, close, n):
-    """2-D Williams %R (TA-Lib ``WILLR``). Lookback ``n - 1``."""
-    h, lo, cl, out, idx, b = begin3(high, low, close, n)
-    for c in range(out.shape[1]):
-        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
-        willr_into_nb(hs, ls, cs, n[c], o, b[:, 4], b[:, 5])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def adx_nb(high, low, close, n):
-    """2-D ADX (TA-Lib ``ADX``). Lookback ``2n - 1``."""
-    h, lo, cl, out, idx, b = begin3(high, low, close, n)
-    for c in range(out.shape[1]):
-        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
-        adx_into_nb(hs, ls, cs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def mfi_nb(high, low, close, volume, n):
-    """2-D money flow index (TA-Lib ``MFI``). Lookback ``n``."""
-    h, lo, cl, v, out, idx, b = begin4(high, low, close, volume, n)
-    for c in range(out.shape[1]):
-        hs, ls, cs, vs, o = cols4(h, lo, cl, v, out, c, idx, b)
-        mfi_into_nb(hs, ls, cs, vs, n[c], o, b[:, 5], b[:, 6])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def obv_nb(close, volume):
-    """2-D on-balance volume (TA-Lib ``OBV``; starts at the first valid row's volume). Lookback 0."""
-    cl, v, out, idx, b = begin2(close, volume)
-    for c in range(out.shape[1]):
-        cs, vs, o = cols2(cl, v, out, c, idx, b)
-        obv_into_nb(cs, vs, o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def stoch_k_nb(high, low, close, fastk, slowk, slowd):
-    """2-D slow %K (TA-Lib ``STOCH`` slowk, SMA smoothing). Lookback ``fastk + slowk - 2``."""
-    h, lo, cl, out, idx, b = begin3(high, low, close, fastk)
-    check_int_arg(slowk, out.shape[1], 1)
-    check_int_arg(slowd, out.shape[1], 1)
-    for c in range(out.shape[1]):
-        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
-        stoch_into_nb(hs, ls, cs, fastk[c], slowk[c], slowd[c], np.int64(0), o, b[:, 4], b[:, 5], b[:, 6])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def stoch_d_nb(high, low, close, fastk, slowk, slowd):
-    """2-D slow %D (TA-Lib ``STOCH`` slowd, SMA smoothing). Lookback ``fastk + slowk + slowd - 3``."""
-    h, lo, cl, out, idx, b = begin3(high, low, close, fastk)
-    check_int_arg(slowk, out.shape[1], 1)
-    check_int_arg(slowd, out.shape[1], 1)
-    for c in range(out.shape[1]):
-        hs, ls, cs, o = cols3(h, lo, cl, out, c, idx, b)
-        stoch_into_nb(hs, ls, cs, fastk[c], slowk[c], slowd[c], np.int64(1), o, b[:, 4], b[:, 5], b[:, 6])
-        put_back(out, c, idx, o)
-    return out
+HLC = ("high", "low", "close")
+roc_nb = drive(roc_1d_nb, "roc_nb", ("x",), ("n",), doc="2-D rate of change in percent (TA-Lib ``ROC``). Lookback ``n``.")
+mom_nb = drive(mom_1d_nb, "mom_nb", ("x",), ("n",), doc="2-D momentum (TA-Lib ``MOM``). Lookback ``n``.")
+atr_nb = drive(atr_1d_nb, "atr_nb", HLC, ("n",), options=(False,),
+               doc="2-D average true range (TA-Lib ``ATR``). Lookback ``n``.")
+natr_nb = drive(atr_1d_nb, "natr_nb", HLC, ("n",), options=(True,),
+                doc="2-D normalized ATR in percent (TA-Lib ``NATR``; n = 1 is the raw true range, as TA-Lib). "
+                    "Lookback ``n``.")
+cci_nb = drive(cci_1d_nb, "cci_nb", HLC, ("n",), scratch=1,
+               doc="2-D commodity channel index (TA-Lib ``CCI``). Lookback ``n - 1``.")
+willr_nb = drive(willr_1d_nb, "willr_nb", HLC, ("n",), scratch=2,
+                 doc="2-D Williams %R (TA-Lib ``WILLR``). Lookback ``n - 1``.")
+adx_nb = drive(adx_1d_nb, "adx_nb", HLC, ("n",), doc="2-D ADX (TA-Lib ``ADX``). Lookback ``2n - 1``.")
+mfi_nb = drive(mfi_1d_nb, "mfi_nb", (*HLC, "volume"), ("n",), scratch=2,
+               doc="2-D money flow index (TA-Lib ``MFI``). Lookback ``n``.")
+obv_nb = drive(obv_1d_nb, "obv_nb", ("close", "volume"),
+               doc="2-D on-balance volume (TA-Lib ``OBV``; starts at the first valid row's volume). Lookback 0.")
+stoch_k_nb = drive(stoch_1d_nb, "stoch_k_nb", HLC, ("fastk", "slowk", "slowd"), options=(0,), scratch=3,
+                   doc="2-D slow %K (TA-Lib ``STOCH`` slowk, SMA smoothing). Lookback ``fastk + slowk - 2``.")
+stoch_d_nb = drive(stoch_1d_nb, "stoch_d_nb", HLC, ("fastk", "slowk", "slowd"), options=(1,), scratch=3,
+                   doc="2-D slow %D (TA-Lib ``STOCH`` slowd, SMA smoothing). Lookback ``fastk + slowk + slowd - 3``.")

@@ -1,9 +1,9 @@
 """Rolling-window kernels: SMA/mean, WMA, SUM, STDDEV, z-score, MAX/MIN, Bollinger, VWAP.
 
-1-D kernels (``<op>_into_nb``) read gap-free float64 series and write their
+1-D kernels (``<op>_1d_nb``) read gap-free float64 series and write their
 result into a caller-provided 1-D output of the same length (NaN on the
 lookback rows, every other row written once), following TA-Lib's algorithms;
-the 2-D drivers (``<op>_nb``) take (T, C) Fortran-ordered float64 inputs plus
+the 2-D drivers (``<op>_nb``, made from them by ``_columns.drive``) take (T, C) Fortran-ordered float64 inputs plus
 one int64 window (and, for Bollinger, one float64 k) per column, apply the
 NaN-as-missing rule per column (gap-free columns in place, see ``_util``) and
 return a new (T, C) F-ordered float64 array.
@@ -15,23 +15,14 @@ import math
 import numba
 import numpy as np
 
-from ._util import (
-    begin1,
-    begin4,
-    check_float_arg,
-    cols1,
-    cols4,
-    nan_head,
-    put_back,
-    rolling_max_into,
-    rolling_min_into,
-)
+from ._columns import drive
+from ._util import nan_head, rolling_max_into, rolling_min_into
 
 # --------------------------------------------------------------------------- 1-D kernels
 
 
 @numba.njit(cache=True, nogil=True)
-def sma_into_nb(x, n, out):
+def sma_1d_nb(x, n, out):
     """Simple moving average; oracle TA-Lib ``SMA`` (== pandas ``rolling(n).mean()``).
 
     Running sum in TA-Lib's order (add the new value, emit, drop the trailing one).
@@ -58,7 +49,7 @@ def sma_into_nb(x, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def sum_into_nb(x, n, out):
+def sum_1d_nb(x, n, out):
     """Rolling sum; oracle TA-Lib ``SUM``. Lookback ``n - 1``.
 
     Args:
@@ -83,7 +74,7 @@ def sum_into_nb(x, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def wma_into_nb(x, n, out):
+def wma_1d_nb(x, n, out):
     """Linearly weighted moving average (weights 1..n, newest heaviest); oracle TA-Lib ``WMA``.
 
     TA-Lib's O(1) update (running weighted sum and running plain sum), with
@@ -142,7 +133,7 @@ def wma_into_nb(x, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def var_into_nb(x, n, out, which=0, k=0.0):
+def var_1d_nb(x, n, k, which, out):
     """Population variance over a rolling window; oracle TA-Lib ``VAR`` (nbdev=1).
 
     TA-Lib >= 0.8 cancellation-free algorithm (var.c, #118/#243), bit-identical to
@@ -165,9 +156,9 @@ def var_into_nb(x, n, out, which=0, k=0.0):
     Args:
         x (float64[:]): gap-free series.
         n (int): window, >= 1.
-        out (float64[:]): output, len(x).
-        which (int): output selector (above).
         k (float): band multiplier (which 3..6).
+        which (int): output selector (above).
+        out (float64[:]): output, len(x).
     """
     T = x.shape[0]
     if n < 1:
@@ -245,25 +236,7 @@ def var_into_nb(x, n, out, which=0, k=0.0):
 
 
 @numba.njit(cache=True, nogil=True)
-def stddev_into_nb(x, n, out):
-    """Population standard deviation; oracle TA-Lib ``STDDEV(nbdev=1)``. Lookback ``n - 1``.
-
-    ``sqrt`` of :func:`var_into_nb` (exactly 0 on a flat window).
-    """
-    var_into_nb(x, n, out, np.int64(1), 0.0)
-
-
-@numba.njit(cache=True, nogil=True)
-def zscore_into_nb(x, n, out):
-    """(x - SMA(x, n)) / STDDEV(x, n); NaN where the std is 0. Lookback ``n - 1``.
-
-    Oracle pandas ``(x - x.rolling(n).mean()) / x.rolling(n).std(ddof=0)``.
-    """
-    var_into_nb(x, n, out, np.int64(2), 0.0)
-
-
-@numba.njit(cache=True, nogil=True)
-def highest_into_nb(x, n, out, s):
+def highest_1d_nb(x, n, out, s):
     """Rolling maximum; oracle TA-Lib ``MAX``. Lookback ``n - 1``.
 
     The exact window maximum (the same value TA-Lib's cached-extremum scan
@@ -275,7 +248,7 @@ def highest_into_nb(x, n, out, s):
 
 
 @numba.njit(cache=True, nogil=True)
-def lowest_into_nb(x, n, out, s):
+def lowest_1d_nb(x, n, out, s):
     """Rolling minimum; oracle TA-Lib ``MIN``. Lookback ``n - 1``; s: scratch, len(x)."""
     if n < 1:
         raise ValueError("window must be >= 1")
@@ -283,7 +256,7 @@ def lowest_into_nb(x, n, out, s):
 
 
 @numba.njit(cache=True, nogil=True)
-def vwap_into_nb(high, low, close, volume, n, out, pv):
+def vwap_1d_nb(high, low, close, volume, n, out, pv):
     """Rolling VWAP = sum(tp * volume, n) / sum(volume, n), tp = (h + l + c) / 3.
 
     Oracle pandas ``(tp * v).rolling(n).sum() / v.rolling(n).sum()``; NaN where the
@@ -325,165 +298,36 @@ def vwap_into_nb(high, low, close, volume, n, out, pv):
             out[i] = s_pv / s_v if (nonzero > 0 and s_v != 0.0) else np.nan
 
 
-# --------------------------------------------------------------------------- 2-D drivers
-# Each driver runs ONE kernel in its own column loop (see ``_util``: begin1/cols1/put_back), so compiling
-# a driver compiles only its kernel and the shared plumbing, never the other kernels of this module.
+# --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
-
-@numba.njit(cache=True, nogil=True)
-def sma_nb(x, n):
-    """2-D SMA (TA-Lib ``SMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        sma_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def mean_nb(x, n):
-    """2-D rolling mean (pandas ``rolling(n).mean()``), same kernel as :func:`sma_nb`."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        sma_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def sum_nb(x, n):
-    """2-D rolling sum (TA-Lib ``SUM``). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        sum_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def wma_nb(x, n):
-    """2-D WMA (TA-Lib ``WMA``). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        wma_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def stddev_nb(x, n):
-    """2-D population std (TA-Lib ``STDDEV(nbdev=1)``). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        var_into_nb(xs, n[c], o, np.int64(1), 0.0)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def zscore_nb(x, n):
-    """2-D z-score (x - SMA) / population std, NaN where std == 0. Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        var_into_nb(xs, n[c], o, np.int64(2), 0.0)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def highest_nb(x, n):
-    """2-D rolling max (TA-Lib ``MAX``). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        highest_into_nb(xs, n[c], o, b[:, 2])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def lowest_nb(x, n):
-    """2-D rolling min (TA-Lib ``MIN``). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        lowest_into_nb(xs, n[c], o, b[:, 2])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def bb_upper_nb(x, n, k):
-    """2-D upper Bollinger band (TA-Lib ``BBANDS`` upper, matype=0). k float64 (C,). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    check_float_arg(k, out.shape[1])
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        var_into_nb(xs, n[c], o, np.int64(3), k[c])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def bb_middle_nb(x, n, k):
-    """2-D middle Bollinger band (= SMA; TA-Lib ``BBANDS`` middle). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    check_float_arg(k, out.shape[1])
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        sma_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def bb_lower_nb(x, n, k):
-    """2-D lower Bollinger band (TA-Lib ``BBANDS`` lower). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    check_float_arg(k, out.shape[1])
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        var_into_nb(xs, n[c], o, np.int64(4), k[c])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def bb_percent_nb(x, n, k):
-    """2-D %B = (x - lower) / (upper - lower), NaN where the band width is 0. Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    check_float_arg(k, out.shape[1])
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        var_into_nb(xs, n[c], o, np.int64(5), k[c])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def bb_width_nb(x, n, k):
-    """2-D band width = (upper - lower) / middle, NaN where middle == 0. Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    check_float_arg(k, out.shape[1])
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        var_into_nb(xs, n[c], o, np.int64(6), k[c])
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def vwap_nb(high, low, close, volume, n):
-    """2-D rolling VWAP (pandas oracle); rows with any NaN input are absent. Lookback ``n - 1``."""
-    h, lo, cl, v, out, idx, b = begin4(high, low, close, volume, n)
-    for c in range(out.shape[1]):
-        hs, ls, cs, vs, o = cols4(h, lo, cl, v, out, c, idx, b)
-        vwap_into_nb(hs, ls, cs, vs, n[c], o, b[:, 5])
-        put_back(out, c, idx, o)
-    return out
+sma_nb = drive(sma_1d_nb, "sma_nb", ("x",), ("n",),
+               doc="2-D SMA (TA-Lib ``SMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``.")
+mean_nb = drive(sma_1d_nb, "mean_nb", ("x",), ("n",),
+                doc="2-D rolling mean (pandas ``rolling(n).mean()``), the kernel of :func:`sma_nb`.")
+sum_nb = drive(sum_1d_nb, "sum_nb", ("x",), ("n",), doc="2-D rolling sum (TA-Lib ``SUM``). Lookback ``n - 1``.")
+wma_nb = drive(wma_1d_nb, "wma_nb", ("x",), ("n",), doc="2-D WMA (TA-Lib ``WMA``). Lookback ``n - 1``.")
+stddev_nb = drive(var_1d_nb, "stddev_nb", ("x",), ("n",), options=(0.0, 1),
+                  doc="2-D population std (TA-Lib ``STDDEV(nbdev=1)``). Lookback ``n - 1``.")
+zscore_nb = drive(var_1d_nb, "zscore_nb", ("x",), ("n",), options=(0.0, 2),
+                  doc="2-D z-score (x - SMA) / population std, NaN where std == 0 (pandas "
+                      "``(x - x.rolling(n).mean()) / x.rolling(n).std(ddof=0)``). Lookback ``n - 1``.")
+highest_nb = drive(highest_1d_nb, "highest_nb", ("x",), ("n",), scratch=1,
+                   doc="2-D rolling max (TA-Lib ``MAX``). Lookback ``n - 1``.")
+lowest_nb = drive(lowest_1d_nb, "lowest_nb", ("x",), ("n",), scratch=1,
+                  doc="2-D rolling min (TA-Lib ``MIN``). Lookback ``n - 1``.")
+bb_upper_nb = drive(var_1d_nb, "bb_upper_nb", ("x",), ("n", "k:f"), options=(3,),
+                    doc="2-D upper Bollinger band (TA-Lib ``BBANDS`` upper, matype=0). k float64 (C,). "
+                        "Lookback ``n - 1``.")
+bb_middle_nb = drive(sma_1d_nb, "bb_middle_nb", ("x",), ("n", "k:f"), skip=("k",),
+                     doc="2-D middle Bollinger band (= SMA; TA-Lib ``BBANDS`` middle). Lookback ``n - 1``.")
+bb_lower_nb = drive(var_1d_nb, "bb_lower_nb", ("x",), ("n", "k:f"), options=(4,),
+                    doc="2-D lower Bollinger band (TA-Lib ``BBANDS`` lower). Lookback ``n - 1``.")
+bb_percent_nb = drive(var_1d_nb, "bb_percent_nb", ("x",), ("n", "k:f"), options=(5,),
+                      doc="2-D %B = (x - lower) / (upper - lower) of TA-Lib ``BBANDS``, NaN where the band "
+                          "width is 0. Lookback ``n - 1``.")
+bb_width_nb = drive(var_1d_nb, "bb_width_nb", ("x",), ("n", "k:f"), options=(6,),
+                    doc="2-D band width = (upper - lower) / middle of TA-Lib ``BBANDS``, NaN where middle == 0. "
+                        "Lookback ``n - 1``.")
+vwap_nb = drive(vwap_1d_nb, "vwap_nb", ("high", "low", "close", "volume"), ("n",), scratch=1,
+                doc="2-D rolling VWAP (pandas ``(tp * v).rolling(n).sum() / v.rolling(n).sum()``); rows with any "
+                    "NaN input are absent. Lookback ``n - 1``.")

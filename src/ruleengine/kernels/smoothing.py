@@ -1,6 +1,6 @@
 """Recursive smoothers: EMA, RSI (Wilder), MACD line / signal / histogram.
 
-1-D kernels (``<op>_into_nb``, writing into a caller-provided output) follow
+1-D kernels (``<op>_1d_nb``, writing into a caller-provided output) follow
 TA-Lib's algorithms including their seeding (EMA seeded with the SMA of its
 first window; RSI with the average gain/loss of its first n changes). 2-D
 drivers take (T, C) F-ordered float64 input plus int64 per-column periods,
@@ -8,15 +8,15 @@ apply the NaN-as-missing rule (gap-free columns in place, see ``_util``),
 return (T, C) F-ordered float64. Lookbacks are leading-NaN counts on gap-free data.
 """
 import numba
-import numpy as np
 
-from ._util import begin1, check_int_arg, col_has_nan, cols1, nan_head, put_back
+from ._columns import drive
+from ._util import nan_head
 
 # --------------------------------------------------------------------------- 1-D kernels
 
 
 @numba.njit(cache=True, nogil=True)
-def ema_into_nb(x, n, out):
+def ema_1d_nb(x, n, out):
     """Exponential moving average; oracle TA-Lib ``EMA``.
 
     k = 2 / (n + 1), seeded with the SMA of the first n values. Lookback ``n - 1``.
@@ -44,8 +44,8 @@ def ema_into_nb(x, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def ema2_into_nb(x0, x1, n0, n1, o0, o1):
-    """:func:`ema_into_nb` of two gap-free series of one length, side by side.
+def ema2_1d_nb(x0, x1, n0, n1, o0, o1):
+    """:func:`ema_1d_nb` of two gap-free series of one length, side by side.
 
     Same operations per series (identical results); the two recursions are
     independent dependency chains, so the CPU overlaps their latencies.
@@ -53,11 +53,11 @@ def ema2_into_nb(x0, x1, n0, n1, o0, o1):
     T = x0.shape[0]
     t0 = max(n0, n1)
     if n0 < 1 or n1 < 1 or T <= t0:
-        ema_into_nb(x0, n0, o0)
-        ema_into_nb(x1, n1, o1)
+        ema_1d_nb(x0, n0, o0)
+        ema_1d_nb(x1, n1, o1)
         return
-    ema_into_nb(x0[:t0], n0, o0[:t0])  # each series on its own up to row t0 - 1
-    ema_into_nb(x1[:t0], n1, o1[:t0])
+    ema_1d_nb(x0[:t0], n0, o0[:t0])  # each series on its own up to row t0 - 1
+    ema_1d_nb(x1[:t0], n1, o1[:t0])
     k0 = 2.0 / (n0 + 1.0)
     k1 = 2.0 / (n1 + 1.0)
     p0 = o0[t0 - 1]
@@ -97,7 +97,7 @@ def _rsi_avgs(x, n, og, ol, t1):
 
 
 @numba.njit(cache=True, nogil=True)
-def rsi_into_nb(x, n, out, s):
+def rsi_1d_nb(x, n, out, s):
     """Relative strength index (Wilder); oracle TA-Lib ``RSI``. Lookback ``n``.
 
     Seed = average gain / average loss of the first n changes, then Wilder's
@@ -129,8 +129,8 @@ def rsi_into_nb(x, n, out, s):
 
 
 @numba.njit(cache=True, nogil=True)
-def rsi2_into_nb(x0, x1, n0, n1, o0, o1, s0, s1):
-    """:func:`rsi_into_nb` of two gap-free series of one length, side by side.
+def rsi2_1d_nb(x0, x1, n0, n1, o0, o1, s0, s1):
+    """:func:`rsi_1d_nb` of two gap-free series of one length, side by side.
 
     Same operations per series (identical results); the four averages are
     independent dependency chains, so the CPU overlaps their latencies.
@@ -165,7 +165,7 @@ def rsi2_into_nb(x0, x1, n0, n1, o0, o1, s0, s1):
             s0[t] = l0
             o1[t] = g1
             s1[t] = l1
-    for t in range(n0, T):  # the ratios (vectorised), as in rsi_into_nb
+    for t in range(n0, T):  # the ratios (vectorised), as in rsi_1d_nb
         gain = o0[t]
         tot = gain + s0[t]
         o0[t] = 100.0 * (gain / tot) if tot > 0.0 else 0.0
@@ -176,7 +176,7 @@ def rsi2_into_nb(x0, x1, n0, n1, o0, o1, s0, s1):
 
 
 @numba.njit(cache=True, nogil=True)
-def macd_into_nb(x, fast, slow, signal, which, out):
+def macd_1d_nb(x, fast, slow, signal, which, out):
     """MACD line, signal or histogram; oracle TA-Lib ``MACD(fast, slow, signal)``.
 
     As TA-Lib: periods are swapped if slow < fast; both EMAs start at index
@@ -234,88 +234,17 @@ def macd_into_nb(x, fast, slow, signal, which, out):
             out[t] = sig if which == 1 else m - sig
 
 
-# --------------------------------------------------------------------------- 2-D drivers
-# Each driver runs its own kernel in its own column loop (see ``_util``: begin1/cols1/put_back), so
-# compiling one driver compiles only its kernel. EMA and RSI run gap-free columns two at a time (the
-# two-column variant of the kernel), the other columns one at a time.
+# --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
-
-@numba.njit(cache=True, nogil=True)
-def ema_nb(x, n):
-    """2-D EMA (TA-Lib ``EMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``."""
-    xf, out, idx, b = begin1(x, n)
-    p = -1  # a gap-free column waiting for a partner
-    for c in range(out.shape[1]):
-        if not col_has_nan(xf, c):  # (cheaper here than cols1's views: this is the hot path)
-            if p < 0:
-                p = c
-            else:
-                ema2_into_nb(xf[:, p], xf[:, c], n[p], n[c], out[:, p], out[:, c])
-                p = -1
-            continue
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        ema_into_nb(xs, n[c], o)
-        put_back(out, c, idx, o)
-    if p >= 0:
-        ema_into_nb(xf[:, p], n[p], out[:, p])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def rsi_nb(x, n):
-    """2-D RSI (TA-Lib ``RSI``). Lookback ``n``."""
-    xf, out, idx, b = begin1(x, n)
-    p = -1  # a gap-free column waiting for a partner
-    for c in range(out.shape[1]):
-        if not col_has_nan(xf, c):  # (cheaper here than cols1's views: this is the hot path)
-            if p < 0:
-                p = c
-            else:
-                rsi2_into_nb(xf[:, p], xf[:, c], n[p], n[c], out[:, p], out[:, c], b[:, 2], b[:, 3])
-                p = -1
-            continue
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        rsi_into_nb(xs, n[c], o, b[:, 2])
-        put_back(out, c, idx, o)
-    if p >= 0:
-        rsi_into_nb(xf[:, p], n[p], out[:, p], b[:, 2])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def macd_nb(x, fast, slow, signal):
-    """2-D MACD line (TA-Lib ``MACD`` macd). Lookback ``max(fast, slow) - 1``."""
-    xf, out, idx, b = begin1(x, fast)
-    check_int_arg(slow, out.shape[1], 1)
-    check_int_arg(signal, out.shape[1], 1)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        macd_into_nb(xs, fast[c], slow[c], signal[c], np.int64(0), o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def macd_signal_nb(x, fast, slow, signal):
-    """2-D MACD signal line (TA-Lib ``MACD`` macdsignal). Lookback ``max(fast, slow) + signal - 2``."""
-    xf, out, idx, b = begin1(x, fast)
-    check_int_arg(slow, out.shape[1], 1)
-    check_int_arg(signal, out.shape[1], 1)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        macd_into_nb(xs, fast[c], slow[c], signal[c], np.int64(1), o)
-        put_back(out, c, idx, o)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def macd_hist_nb(x, fast, slow, signal):
-    """2-D MACD histogram (TA-Lib ``MACD`` macdhist). Lookback ``max(fast, slow) + signal - 2``."""
-    xf, out, idx, b = begin1(x, fast)
-    check_int_arg(slow, out.shape[1], 1)
-    check_int_arg(signal, out.shape[1], 1)
-    for c in range(out.shape[1]):
-        xs, o = cols1(xf, out, c, idx, b[:, 0], b[:, 1])
-        macd_into_nb(xs, fast[c], slow[c], signal[c], np.int64(2), o)
-        put_back(out, c, idx, o)
-    return out
+# EMA and RSI run gap-free columns two at a time (their two-column kernels), the other columns one at a time.
+ema_nb = drive(ema_1d_nb, "ema_nb", ("x",), ("n",), pair=ema2_1d_nb,
+               doc="2-D EMA (TA-Lib ``EMA``): x float64 (T, C), n int64 (C,). Lookback ``n - 1``.")
+rsi_nb = drive(rsi_1d_nb, "rsi_nb", ("x",), ("n",), scratch=1, pair=rsi2_1d_nb,
+               doc="2-D RSI (TA-Lib ``RSI``). Lookback ``n``.")
+MACD = ("fast", "slow", "signal")
+macd_nb = drive(macd_1d_nb, "macd_nb", ("x",), MACD, options=(0,),
+                doc="2-D MACD line (TA-Lib ``MACD`` macd). Lookback ``max(fast, slow) - 1``.")
+macd_signal_nb = drive(macd_1d_nb, "macd_signal_nb", ("x",), MACD, options=(1,),
+                       doc="2-D MACD signal line (TA-Lib ``MACD`` macdsignal). Lookback ``max(fast, slow) + signal - 2``.")
+macd_hist_nb = drive(macd_1d_nb, "macd_hist_nb", ("x",), MACD, options=(2,),
+                     doc="2-D MACD histogram (TA-Lib ``MACD`` macdhist). Lookback ``max(fast, slow) + signal - 2``.")
