@@ -190,11 +190,7 @@ def begin1(x, n):
 def begin1_bool(x, n):
     """:func:`begin1` for a bool output: (x F-ordered, bool out, idx, float and bool compressed columns)."""
     T, C = x.shape
-    if n.shape[0] != C:
-        raise ValueError(_LENGTH)
-    for c in range(C):
-        if n[c] < 1:
-            raise ValueError(_MINIMUM)
+    check_int_arg(n, C, 1)
     return (np.asfortranarray(x), np.empty((C, T), dtype=np.bool_).T, np.empty(T, dtype=np.int64),
             np.empty((1, T)).T[:, 0], np.empty((1, T), dtype=np.bool_).T[:, 0])
 
