@@ -643,6 +643,21 @@ def test_each_driver_runs_one_kernel():
             assert kernels["pair"] == kernels["kernel"].replace("_1d_nb", "2_1d_nb"), name
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"series": ("x",), "params": ("out",)}, "used by the templates"),
+    ({"series": ("a", "b"), "params": ("n",)}, "missing rule takes"),
+    ({"series": ("x",), "params": ("k:f",)}, "missing rule takes"),
+    ({"series": ("x",), "params": ("n",), "scratch": 3}, "not enough scratch"),
+    ({"series": ("x",), "params": ("n",), "options": ("3",)}, "unsupported option"),
+    ({"series": ("x",), "params": ("n",), "positional": True, "scratch": 1}, "positional driver takes"),
+])
+def test_the_driver_generator_rejects_what_its_templates_cannot_make(kwargs, message):
+    from ruleengine.kernels._columns import drive
+
+    with pytest.raises((ValueError, TypeError), match=message):
+        drive(rolling.sma_1d_nb, "bad_nb", doc="pandas", **kwargs)
+
+
 def test_a_driver_made_from_a_kernel_hits_numbas_disk_cache(tmp_path):
     """Generated drivers are cached like hand-written ones: a second fresh process loads them (no compile)."""
     code = (
