@@ -90,9 +90,9 @@ def drive(kernel: Any, name: str, series: tuple[str, ...], params: tuple[str, ..
     names = [p.split(":")[0] for p in params]
     if _RESERVED & {*series, *names}:
         raise ValueError(f"argument names {sorted(_RESERVED & {*series, *names})} are used by the templates")
-    options = tuple(_literal(v) for v in options)
+    literals = tuple(_literal(v) for v in options)
     floats = {p.split(":")[0] for p in params if p.endswith(":f")}
-    body = (_positional if positional else _missing)(series, names, floats, options, scratch, skip, out,
+    body = (_positional if positional else _missing)(series, names, floats, literals, scratch, skip, out,
                                                      minimum, pair is not None)
     src = f"def {name}({', '.join([*series, *names])}):\n" + "\n".join("    " + line for line in body) + "\n"
     module = kernel.py_func.__module__
@@ -105,7 +105,7 @@ def drive(kernel: Any, name: str, series: tuple[str, ...], params: tuple[str, ..
     return numba.njit(cache=True, nogil=True)(fn)
 
 
-def _literal(value):
+def _literal(value: bool | int | float) -> str:
     # the source text of a constant argument, typed as a kernel expects it
     if isinstance(value, bool):
         return f"np.bool_({value})"
@@ -116,7 +116,7 @@ def _literal(value):
     raise TypeError(f"unsupported option {value!r}")
 
 
-def _checks(names, floats, first, minimum):
+def _checks(names: list[str], floats: set[str], first: str | None, minimum: int) -> list[str]:
     # the parameters not checked by begin*: int ones as check_int_arg, float ones for their length only
     lines = []
     for p in names:
@@ -129,13 +129,15 @@ def _checks(names, floats, first, minimum):
     return lines
 
 
-def _call(series_views, names, skip, options, out_view, scratch_views, column="c"):
+def _call(series_views: list[str], names: list[str], skip: tuple[str, ...], options: tuple[str, ...],
+          out_view: str, scratch_views: list[str], column: str = "c") -> str:
     args = [*series_views, *(f"{p}[{column}]" for p in names if p not in skip), *options, out_view,
             *scratch_views]
     return f"kernel({', '.join(args)})"
 
 
-def _missing(series, names, floats, options, scratch, skip, out, minimum, paired):
+def _missing(series: tuple[str, ...], names: list[str], floats: set[str], options: tuple[str, ...], scratch: int,
+             skip: tuple[str, ...], out: str, minimum: int, paired: bool) -> list[str]:
     k = len(series)
     ints = [p for p in names if p not in floats]
     if minimum != 1 or (k in (1, 3, 4) and not ints) or (k == 2 and names):
@@ -188,7 +190,8 @@ def _missing(series, names, floats, options, scratch, skip, out, minimum, paired
     ]
 
 
-def _positional(series, names, floats, options, scratch, skip, out, minimum, paired):
+def _positional(series: tuple[str, ...], names: list[str], floats: set[str], options: tuple[str, ...],
+                scratch: int, skip: tuple[str, ...], out: str, minimum: int, paired: bool) -> list[str]:
     if paired or scratch or skip or floats:
         raise ValueError("a positional driver takes series and int parameters only")
     dtype = ", dtype=np.bool_" if out == "b" else ""
