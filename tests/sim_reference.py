@@ -1,14 +1,16 @@
 """A slow, plain-Python reading of the fill contract (ruleengine.backtesting.risk.FILL_CONTRACT), tests only.
 
 Written from the contract's text, bar by bar and column by column with plain floats and dicts, without
-numba or ruleengine's kernel, so that the engine can be checked against it. Returns trades as a list of
+numba or ruleengine's kernel, so that the engine can be checked against it. It is the contract's executable
+spec: a bar's events happen in time order (the open, the rest of the bar, the close). Returns trades as a list of
 dicts with the keys of `Simulation.trades` (times left out) and the equity curve as lists.
 """
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from typing import Any
+
+import pandas as pd
 
 REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold", "end_of_data")
 
@@ -57,9 +59,46 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
     return None
 
 
+def _max_hold_reached(r: Any, pos: dict[str, Any], now: Any) -> bool:
+    """Max hold: the time elapsed since the entry bar reaches max_hold_days, or the bars after it max_hold_bars."""
+    # in integer nanoseconds (Python ints: no overflow for any max_hold_days)
+    days_up = r.max_hold_days is not None and \
+        pd.Timedelta(now - pos["time"]).value >= r.max_hold_days * 86_400 * 10**9
+    bars_up = r.max_hold_bars is not None and pos["bars"] >= r.max_hold_bars
+    return days_up or bars_up
+
+
+def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, Any], r: Any, now: Any,
+                want_exit: bool, use_open: bool) -> tuple[float, str] | None:
+    """The rest of bar t for a position held after the open: the stops on the bar's range (also on the bar
+    of an entry at this open), then the orders at the close (the signal exit with close fills, max hold)."""
+    hit = _stop(bar, pos, r)
+    pos["peak"] = max(pos["peak"], bar[1])  # after the check
+    if pos["bar"] == t:  # entered at this bar's open: nothing at the close can apply yet
+        return hit
+    pos["bars"] += 1
+    if hit is not None:
+        return hit
+    if want_exit and not use_open:
+        return bar[3], "signal"
+    if _max_hold_reached(r, pos, now):
+        return bar[3], "max_hold"
+    return None
+
+
+def _open(px: float, spend: float, fee: float, t: int, time: Any) -> dict[str, Any]:
+    return {"entry": px, "peak": px, "units": spend / (1 + fee) / px, "spent": spend,
+            "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0}
+
+
 def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                        init_cash: float = 10_000.0, start: int = 0) -> tuple[list[dict[str, Any]], list[list[float]]]:
-    """Independent runs. Returns (trades, equity[t][j])."""
+    """Independent runs. Returns (trades, equity[t][j]).
+
+    Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
+    open fills), the rest of the bar (stops and targets, then the orders at the close), the close (an
+    entry with close fills, only when the symbol was flat at the start of the bar).
+    """
     T = len(index)
     N = len(risks)
     trades: list[dict[str, Any]] = []
@@ -72,44 +111,42 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         pos: dict[str, Any] | None = None
         pending = (False, False)  # (entry, exit) signals waiting for the next bar (open fills)
         last_close, last_t = math.nan, -1
+
+        def close_out(fill: tuple[float, str], t: int) -> None:
+            nonlocal cash, pos
+            assert pos is not None
+            px = fill[0] * (1 - slip)
+            gross = pos["units"] * px
+            cash += gross - gross * fee
+            trades.append(_trade(j, pos, t, px, gross, gross * fee, fill[1]))
+            pos = None
+
         for t in range(T):
             bar = _bar(prices, t, j) if t >= start else None
             if bar is None:
                 equity[t][j] = cash + (pos["units"] * last_close if pos else 0.0)
                 continue
-            o, h, _lo, c = bar
+            o, _h, _lo, c = bar
             if use_open:
                 sig, pending = pending, (bool(entries[t][j]), bool(exits[t][j]))
             else:
                 sig = (bool(entries[t][j]), bool(exits[t][j]))
             want_entry, want_exit = sig[0] and not sig[1], sig[1] and not sig[0]
-            if pos is not None:
-                hit = _stop(bar, pos, r)
-                pos["peak"] = max(pos["peak"], h)  # after the check
-                pos["bars"] += 1
-                fill = None
-                if hit is not None:
-                    fill = hit
-                elif want_exit:
-                    fill = (o if use_open else c, "signal")
-                else:
-                    days_up = r.max_hold_days is not None and \
-                        index[t] >= pos["time"] + timedelta(days=r.max_hold_days)
-                    bars_up = r.max_hold_bars is not None and pos["bars"] >= r.max_hold_bars
-                    if days_up or bars_up:
-                        fill = (c, "max_hold")
+            flat_before = pos is None
+            if use_open:  # the open
+                if pos is not None and want_exit:
+                    close_out((o, "signal"), t)
+                elif pos is None and want_entry and cash > 0:
+                    spend = min(cash, frac * cash)
+                    pos = _open(o * (1 + slip), spend, fee, t, index[t])
+                    cash -= spend
+            if pos is not None:  # the rest of the bar
+                fill = _after_open(bar, t, pos, r, index[t], want_exit, use_open)
                 if fill is not None:
-                    px = fill[0] * (1 - slip)
-                    gross = pos["units"] * px
-                    cash += gross - gross * fee
-                    trades.append(_trade(j, pos, t, px, gross, gross * fee, fill[1]))
-                    pos = None
-            elif want_entry and cash > 0:
-                px = (o if use_open else c) * (1 + slip)
+                    close_out(fill, t)
+            if not use_open and flat_before and want_entry and cash > 0:  # the close
                 spend = min(cash, frac * cash)
-                units = spend / (1 + fee) / px
-                pos = {"entry": px, "peak": px, "units": units, "spent": spend, "fee": spend - spend / (1 + fee),
-                       "bar": t, "time": index[t], "bars": 0}
+                pos = _open(c * (1 + slip), spend, fee, t, index[t])
                 cash -= spend
             last_close, last_t = c, t
             equity[t][j] = cash + (pos["units"] * c if pos else 0.0)
@@ -119,8 +156,12 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
 
 
 def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
-                        init_cash: float = 10_000.0, start: int = 0) -> tuple[list[dict[str, Any]], list[float]]:
-    """One shared cash account: exits of all columns first, then entries sized on the equity at the fill."""
+                        init_cash: float = 10_000.0, start: int = 0
+                        ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
+    """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
+    at the open, entries at the open (open fills), the rest of the bar, entries at the close (close fills).
+    Entries are sized on the equity at their fill (taken before the phase's entries) and skipped when the
+    cash left is short. Returns (trades, equity[t], skipped entries as (bar, column))."""
     T = len(index)
     N = len(risks)
     use_open = risks[0].execution_price == "open"
@@ -130,7 +171,37 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     last_close = [math.nan] * N
     last_t = [-1] * N
     trades: list[dict[str, Any]] = []
+    skipped: list[tuple[int, int]] = []
     equity = [0.0] * T
+
+    def close_out(j: int, fill: tuple[float, str], t: int) -> None:
+        nonlocal cash
+        p, r = pos[j], risks[j]
+        assert p is not None
+        px = fill[0] * (1 - r.slippage_pct / 100)
+        gross = p["units"] * px
+        cash += gross - gross * r.fees_pct / 100
+        trades.append(_trade(j, p, t, px, gross, gross * r.fees_pct / 100, fill[1]))
+        pos[j] = None
+
+    def enter_all(t: int, bars: list[Any], may_enter: list[bool], sigs: list[tuple[bool, bool]], k: int) -> None:
+        """Entries at the open (k = 0) or the close (k = 3) of bar t."""
+        nonlocal cash
+        value = cash
+        for j in range(N):
+            if pos[j] is not None:
+                value += pos[j]["units"] * (last_close[j] if bars[j] is None else bars[j][k])
+        for j in range(N):
+            r, bar = risks[j], bars[j]
+            if not may_enter[j] or pos[j] is not None or not (sigs[j][0] and not sigs[j][1]) or value <= 0:
+                continue
+            want = r.position_size_pct / 100 * value
+            if want > cash:
+                skipped.append((t, j))
+                continue
+            pos[j] = _open(bar[k] * (1 + r.slippage_pct / 100), want, r.fees_pct / 100, t, index[t])
+            cash -= want
+
     for t in range(T):
         if t < start:
             equity[t] = cash
@@ -138,52 +209,27 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         bars = [_bar(prices, t, j) for j in range(N)]
         sigs: list[tuple[bool, bool]] = [(False, False)] * N
         may_enter = [False] * N
-        for j in range(N):
-            r, bar = risks[j], bars[j]
-            if bar is None:
+        for j in range(N):  # the open: signals, orders pending at the open
+            if bars[j] is None:
                 continue
             if use_open:
                 sigs[j], pending[j] = pending[j], (bool(entries[t][j]), bool(exits[t][j]))
             else:
                 sigs[j] = (bool(entries[t][j]), bool(exits[t][j]))
+            may_enter[j] = pos[j] is None
+            if use_open and pos[j] is not None and sigs[j][1] and not sigs[j][0]:
+                close_out(j, (bars[j][0], "signal"), t)
+        if use_open:
+            enter_all(t, bars, may_enter, sigs, 0)
+        for j in range(N):  # the rest of the bar
             p = pos[j]
-            may_enter[j] = p is None
-            if p is None:
+            if bars[j] is None or p is None:
                 continue
-            o, h, _lo, c = bar
-            hit = _stop(bar, p, r)
-            p["peak"] = max(p["peak"], h)
-            p["bars"] += 1
-            fill = hit
-            if fill is None and sigs[j][1] and not sigs[j][0]:
-                fill = (o if use_open else c, "signal")
-            if fill is None and ((r.max_hold_days is not None and index[t] >= p["time"] + timedelta(days=r.max_hold_days))
-                                 or (r.max_hold_bars is not None and p["bars"] >= r.max_hold_bars)):
-                fill = (c, "max_hold")
+            fill = _after_open(bars[j], t, p, risks[j], index[t], sigs[j][1] and not sigs[j][0], use_open)
             if fill is not None:
-                px = fill[0] * (1 - r.slippage_pct / 100)
-                gross = p["units"] * px
-                cash += gross - gross * r.fees_pct / 100
-                trades.append(_trade(j, p, t, px, gross, gross * r.fees_pct / 100, fill[1]))
-                pos[j] = None
-        value = cash
-        for j in range(N):
-            if pos[j] is not None:
-                bar = bars[j]
-                mark = last_close[j] if bar is None else (bar[0] if use_open else bar[3])
-                value += pos[j]["units"] * mark
-        for j in range(N):
-            r, bar = risks[j], bars[j]
-            if not may_enter[j] or not (sigs[j][0] and not sigs[j][1]) or value <= 0:
-                continue
-            want = r.position_size_pct / 100 * value
-            if want > cash:
-                continue
-            fee = r.fees_pct / 100
-            px = (bar[0] if use_open else bar[3]) * (1 + r.slippage_pct / 100)
-            pos[j] = {"entry": px, "peak": px, "units": want / (1 + fee) / px, "spent": want,
-                      "fee": want - want / (1 + fee), "bar": t, "time": index[t], "bars": 0}
-            cash -= want
+                close_out(j, fill, t)
+        if not use_open:
+            enter_all(t, bars, may_enter, sigs, 3)
         for j in range(N):
             if bars[j] is not None:
                 last_close[j], last_t[j] = bars[j][3], t
@@ -191,7 +237,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     for j, p in enumerate(pos):
         if p is not None:
             trades.append(_trade(j, p, last_t[j], last_close[j], p["units"] * last_close[j], 0.0, "end_of_data"))
-    return trades, equity
+    return trades, equity, skipped
 
 
 def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fee: float, reason: str) -> dict[str, Any]:

@@ -4,7 +4,9 @@
   trades (entry and exit bars, exit reasons, prices) and the same total return to 1e-9 relative, for every
   rule in rules/ and for every stop combination (SL, TP, TSL, max hold days / bars, open / close fills);
 - vectorbt's ``Portfolio.from_signals`` (engine="vectorbt") gives the same trades where it can express the
-  risk;
+  risk, compared with our engine in vectorbt's order of a bar's events (``fill_order="vectorbt"``: with
+  open fills vectorbt checks a stop before the exit order pending at the open and does not check the bar
+  of an entry at the open); the default time order differs from it exactly there (tested on GOOG);
 - causality: truncating the data at a date never changes earlier trades.
 
 The symbols mix an ETF, a stock listed in the data from 2012 and one delisted in 2012, so that columns
@@ -136,17 +138,23 @@ def test_every_stop_combination_matches_the_reference(runs, rule):
 
 def test_portfolio_matches_the_reference(runs):
     run = runs["stochastic_oversold"]
+    skipped = 0
     for risk in (replace(BASE, position_size_pct=30, stop_loss_pct=5, max_hold_days=20),
                  replace(BASE, position_size_pct=45, trailing_stop_pct=6, take_profit_pct=9, fees_pct=0.1,
-                         slippage_pct=0.05, execution_price="open")):
+                         slippage_pct=0.05, execution_price="open"),
+                 replace(BASE, position_size_pct=60, stop_loss_pct=4, max_hold_bars=8, execution_price="open")):
         sim = simulate_portfolio(*run.args(), risk, init_cash=CASH, start=run.md.start)
-        ref_trades, ref_eq = reference_portfolio(*run.args(), [risk] * run.md.n_cols, init_cash=CASH,
+        ref_trades, ref_eq, ref_skipped = reference_portfolio(*run.args(), [risk] * run.md.n_cols, init_cash=CASH,
                                                  start=run.md.start)
         got = sorted(_key(t) for t in sim.trades.to_dict("records"))
         assert got == sorted(_key(t) for t in ref_trades)
         assert len(got) > 20
         np.testing.assert_allclose(sim.equity[:, 0], ref_eq, rtol=1e-9)
+        assert sim.skipped[["bar", "column"]].values.tolist() == [list(s) for s in ref_skipped]
+        assert sim.skipped_count == len(ref_skipped)
+        skipped += sim.skipped_count
         assert sim.equity.shape == (run.md.n_rows, 1) and sim.position.shape == (run.md.n_rows, run.md.n_cols)
+    assert skipped > 10  # entries skipped for want of cash, reported bar by bar as the reference does
 
 
 # ------------------------------------------------------------------------------------------------ vectorbt
@@ -162,7 +170,7 @@ def test_vectorbt_gives_the_same_trades_for_every_rule(runs, vbt_ready):
         variants = [risk] if _vbt_expressible(risk) else [replace(risk, trailing_stop_pct=None),
                                                            replace(risk, stop_loss_pct=None)]
         for r in [*variants, *(replace(v, execution_price="open") for v in variants)]:
-            ours = simulate(*run.args(), r, init_cash=CASH, start=run.md.start)
+            ours = simulate(*run.args(), r, init_cash=CASH, start=run.md.start, fill_order="vectorbt")
             theirs = simulate(*run.args(), r, init_cash=CASH, start=run.md.start, engine="vectorbt")
             assert_same_trades(ours, theirs, f"{rule} {r}")
             np.testing.assert_allclose(ours.equity, theirs.equity, rtol=1e-9)
@@ -176,7 +184,7 @@ def test_vectorbt_gives_the_same_trades_for_every_expressible_stop_combination(r
     combos = [r for r in COMBOS if _vbt_expressible(r)]
     assert len(combos) >= 12
     for risk in combos:
-        ours = simulate(*run.args(), risk, init_cash=CASH, start=run.md.start)
+        ours = simulate(*run.args(), risk, init_cash=CASH, start=run.md.start, fill_order="vectorbt")
         theirs = simulate(*run.args(), risk, init_cash=CASH, start=run.md.start, engine="vectorbt")
         assert_same_trades(ours, theirs, f"{rule} {risk}")
 
@@ -185,7 +193,7 @@ def test_vectorbt_risk_per_column_with_mixed_execution_prices(runs, vbt_ready):
     run = runs["stochastic_oversold"]
     risks = [replace(BASE, stop_loss_pct=5), replace(BASE, take_profit_pct=8, execution_price="open"),
              replace(BASE, trailing_stop_pct=7, fees_pct=0.1), replace(BASE, execution_price="open", slippage_pct=0.1)]
-    ours = simulate(*run.args(), risks, init_cash=CASH, start=run.md.start)
+    ours = simulate(*run.args(), risks, init_cash=CASH, start=run.md.start, fill_order="vectorbt")
     theirs = simulate(*run.args(), risks, init_cash=CASH, start=run.md.start, engine="vectorbt")
     assert_same_trades(ours, theirs, "mixed")
     np.testing.assert_allclose(ours.equity, theirs.equity, rtol=1e-9)
@@ -224,3 +232,46 @@ def test_truncating_the_data_never_changes_earlier_trades(runs, execution_price)
         assert [(t["column"], t["entry_bar"]) for t in part_trades if t["exit_reason"] == eod] == \
             [(t["column"], t["entry_bar"]) for t in full_trades
              if t["entry_bar"] < cut and (t["exit_bar"] >= cut or t["exit_reason"] == eod)]
+
+
+# ------------------------------------------------------------------------------------------------ time order
+SMA_CROSS = {"name": "SMA cross 10/20", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+             "entry": ["crosses_above(sma(close, 10), sma(close, 20))"],
+             "exit": ["crosses_below(sma(close, 10), sma(close, 20))"],
+             "risk": {"stop_loss_pct": 2, "position_size_pct": 100}}
+
+
+def test_goog_open_fills_never_exit_below_the_open_of_a_pending_exit(shared_data):
+    # backtesting.py's quick-start strategy (SMA 10/20 cross) on GOOG with open fills and a stop loss: some
+    # exit signals are followed by a bar that opens above the stop level and then falls through it. The exit
+    # order pending at that open must fill at the open (time order); vectorbt's order (the old contract)
+    # filled the stop level reached later in the bar, below the open.
+    strategy = ruleengine.load_strategy(SMA_CROSS)
+    md = ruleengine.load_data(strategy, "GOOG", "2013-01-01", "2017-12-05", data=str(shared_data))
+    compiled = ruleengine.compile_strategy(strategy)
+    entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols)
+    prices = {k: md.inputs[("prices", k)] for k in ("open", "high", "low", "close")}
+    opens = prices["open"][:, 0]
+
+    def pending_exit_fills(sim) -> list[tuple[float, float]]:
+        """(exit price, open) of the trades that closed on a bar whose open had an exit order pending."""
+        return [(t.exit_price, opens[t.exit_bar]) for t in sim.trades.itertuples()
+                if exits[t.exit_bar - 1, 0] and not entries[t.exit_bar - 1, 0]]
+
+    timed, vbt_order = [], []
+    for stop in (1, 2, 3, 5):
+        risk = replace(BASE, stop_loss_pct=stop, execution_price="open")
+        for order, out in (("time", timed), ("vectorbt", vbt_order)):
+            out += pending_exit_fills(simulate(prices, entries, exits, md.index, risk, start=md.start,
+                                               fill_order=order))
+    assert len(timed) >= 30
+    assert all(price == open_ for price, open_ in timed)  # at the open, never a later (lower) stop level
+    assert sum(price < open_ for price, open_ in vbt_order) >= 2  # the case exists on this data
+    # the library entry point fills the same way
+    sim = simulate(prices, entries, exits, md.index, replace(BASE, stop_loss_pct=3, execution_price="open"),
+                   start=md.start)
+    result = ruleengine.backtest(SMA_CROSS, md, params={"execution_price": "open", "stop_loss_pct": 3,
+                                                         "take_profit_pct": "off", "max_hold_days": "off"},
+                                 benchmark=None)
+    got = [(t.exit_price, t.exit_reason) for t in result.results[0].trades]
+    assert got == [(t.exit_price, t.exit_reason) for t in sim.trades.itertuples()]

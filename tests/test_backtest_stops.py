@@ -152,24 +152,63 @@ def test_signal_on_the_last_bar_open_ignored_close_filled_and_marked():
     assert brief(closed) == [(2, 2, "end_of_data", 100.0)]
 
 
-def test_open_fill_bar_is_not_checked_for_stops():
-    # signal at bar 0, fill at bar 1's open (100); bar 1's low 85 is below the SL (90) but bar 1 is the fill
-    # bar; bar 2 reaches it
-    bars = [FLAT, (100, 101, 85, 100), (95, 96, 89, 93)]
+def test_open_fill_pending_exit_fills_at_the_open_before_a_stop_later_in_the_bar():
+    # open fills: entry at bar 1's open (100); the exit signal of bar 1 is an order pending at bar 2's open
+    # (97). Bar 2 later reaches the stop level (90), but the position was already closed at the open:
+    # time order, never a fill at a price (90) the market printed after the order had filled
+    bars = [FLAT, FLAT, (97, 98, 85, 88)]
+    trades, _ = run(bars, [0], [1], replace(BASE, stop_loss_pct=10, execution_price="open"))
+    assert brief(trades) == [(1, 2, "signal", 97.0)]
+    # the open gaps through the stop (85 < 90): the pending order fills at that same open, as a signal
+    trades, _ = run([FLAT, FLAT, (85, 86, 80, 82)], [0], [1], replace(BASE, stop_loss_pct=10, execution_price="open"))
+    assert brief(trades) == [(1, 2, "signal", 85.0)]
+    # without a pending order the stop fills inside the bar
     trades, _ = run(bars, [0], [], replace(BASE, stop_loss_pct=10, execution_price="open"))
     assert brief(trades) == [(1, 2, "stop_loss", 90.0)]
 
 
-def test_open_fill_a_stop_beats_the_pending_signal_exit():
-    # open fills: entry at bar 1's open (100); the exit signal of bar 1 is an order for bar 2's open (97),
-    # but bar 2 also reaches the stop (90) inside the bar: vectorbt's rule "stop before signal" fills the
-    # stop, although the open came first in time (documented in the fill contract)
-    bars = [FLAT, FLAT, (97, 98, 85, 88)]
-    trades, _ = run(bars, [0], [1], replace(BASE, stop_loss_pct=10, execution_price="open"))
-    assert brief(trades) == [(1, 2, "stop_loss", 90.0)]
-    # without the stop the same order fills at the open
-    trades, _ = run(bars, [0], [1], replace(BASE, execution_price="open"))
-    assert brief(trades) == [(1, 2, "signal", 97.0)]
+def test_open_entry_is_checked_for_stops_on_its_own_bar():
+    # signal at bar 0, fill at bar 1's open (100); later in bar 1 the low (85) passes the SL (90): stopped
+    # on the entry bar, at the level
+    bars = [FLAT, (100, 101, 85, 100), (95, 96, 89, 93)]
+    trades, _ = run(bars, [0], [], replace(BASE, stop_loss_pct=10, execution_price="open"))
+    assert brief(trades) == [(1, 1, "stop_loss", 90.0)]
+    # a take profit reached on the entry bar fills there too
+    trades, _ = run([FLAT, (100, 112, 99, 108), FLAT], [0], [], replace(BASE, take_profit_pct=10,
+                                                                        execution_price="open"))
+    assert brief(trades) == [(1, 1, "take_profit", 110.0)]
+
+
+def test_open_entry_bar_with_both_stop_and_target_inside_the_stop_wins():
+    # entry at bar 1's open (100): SL 95 and TP 110 both inside bar 1 (94..112): the conservative stop
+    bars = [FLAT, (100, 112, 94, 105), FLAT]
+    trades, _ = run(bars, [0], [], replace(BASE, stop_loss_pct=5, take_profit_pct=10, execution_price="open"))
+    assert brief(trades) == [(1, 1, "stop_loss", 95.0)]
+
+
+def test_open_entry_bar_high_raises_the_trailing_peak_after_its_check():
+    # entry at bar 1's open (100), TSL 10 %: bar 1 (high 120, low 95) is checked against 90; its high then
+    # raises the peak, so bar 2 is checked against 108
+    bars = [FLAT, (100, 120, 95, 115), (112, 113, 107, 109), FLAT]
+    trades, _ = run(bars, [0], [], replace(BASE, trailing_stop_pct=10, execution_price="open"))
+    assert brief(trades) == [(1, 2, "trailing_stop", 108.0)]
+
+
+def test_vectorbt_fill_order_reproduces_vectorbts_priorities():
+    # fill_order="vectorbt" (used by the oracle tests): a stop later in the bar wins over the exit order
+    # pending at the open, and a position entered at an open is not checked on that bar
+    risk = replace(BASE, stop_loss_pct=10, execution_price="open")
+    for bars, entries, exits, time_order, vbt_order in (
+            ([FLAT, FLAT, (97, 98, 85, 88)], [0], [1], (1, 2, "signal", 97.0), (1, 2, "stop_loss", 90.0)),
+            ([FLAT, (100, 101, 85, 100), (95, 96, 89, 93)], [0], [], (1, 1, "stop_loss", 90.0),
+             (1, 2, "stop_loss", 90.0))):
+        prices, idx = table(bars)
+        ent, ext = sig(len(idx), *entries), sig(len(idx), *exits)
+        got = {order: brief(simulate(prices, ent, ext, idx, risk, init_cash=CASH, fill_order=order)
+                            .trades.to_dict("records")) for order in ("time", "vectorbt")}
+        assert got == {"time": [time_order], "vectorbt": [vbt_order]}
+    with pytest.raises(ValueError, match="fill_order"):
+        simulate(prices, ent, ext, idx, risk, fill_order="backtrader")
 
 
 # ------------------------------------------------------------------------------------------------ max hold
@@ -195,6 +234,17 @@ def test_max_hold_bars_counts_the_bars_that_exist():
     # entry bar 0; bars 1, 3 exist (bar 2 is missing for this symbol): the 2nd bar after the entry is bar 3
     trades, _ = run([FLAT, FLAT, None, (100, 101, 99, 105), FLAT], [0], [], replace(BASE, max_hold_bars=2))
     assert brief(trades) == [(0, 3, "max_hold", 105.0)]
+
+
+@pytest.mark.parametrize("days", [90_000, 106_751, 10**12, 2**62])
+def test_max_hold_days_beyond_the_int64_time_range_never_exits(days):
+    # entry_time + days x 86,400e9 ns overflows int64 from about 106,752 days; it must mean "never", not
+    # "already": the position is held to the end (the old kernel exited on the next bar for 90,000+)
+    trades, _ = run([FLAT] * 6, [0], [], replace(BASE, max_hold_days=days))
+    assert brief(trades) == [(0, 5, "end_of_data", 100.0)]
+    prices, idx = table([FLAT] * 6)
+    sweep_like = simulate_portfolio(prices, sig(6, 0), sig(6), idx, replace(BASE, max_hold_days=days))
+    assert sweep_like.trades.exit_reason.tolist() == ["end_of_data"]
 
 
 def test_max_hold_then_signal_priority_and_a_new_entry_next_bar():
@@ -315,7 +365,9 @@ def test_portfolio_shares_cash_and_skips_when_short():
     assert t["size"].tolist() == pytest.approx([40.0, 80.0, 4_160 / 20])
     assert sim.cash[:, 0].tolist() == pytest.approx([2_000.0, 2_240.0, 2_240.0])
     assert sim.equity[:, 0].tolist() == pytest.approx([10_000.0, 10_400.0, 2_240 + 80 * 55 + 208 * 22])
-    ref_trades, ref_eq = reference_portfolio(prices, ent, ext, idx, [risk] * 3, init_cash=CASH)
+    assert sim.skipped_count == 1 and sim.skipped[["bar", "column"]].values.tolist() == [[0, 2]]
+    ref_trades, ref_eq, ref_skipped = reference_portfolio(prices, ent, ext, idx, [risk] * 3, init_cash=CASH)
+    assert ref_skipped == [(0, 2)]
     assert [(r["column"], r["entry_bar"], r["exit_bar"]) for r in ref_trades] == \
         sorted([(r[0], r[1], r[2]) for r in t[["column", "entry_bar", "exit_bar"]].values.tolist()])
     np.testing.assert_allclose(sim.equity[:, 0], ref_eq, rtol=1e-12)

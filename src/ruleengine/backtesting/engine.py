@@ -44,6 +44,8 @@ EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold
 TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
                  "size", "pnl", "pnl_pct", "exit_reason", "fees")
 ENGINES = ("numba", "vectorbt")
+#: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order, for the oracle tests
+FILL_ORDERS = ("time", "vectorbt")
 _PRICE_KEYS = ("open", "high", "low", "close")
 
 
@@ -64,11 +66,15 @@ class Simulation:
     cash: np.ndarray
     position: np.ndarray
     engine: str = "numba"
+    #: portfolio only: entries skipped because the cash left was short, one row per skip in time order
+    #: (the first ones): bar, time, column; `skipped_count` counts them all
+    skipped: pd.DataFrame | None = None
+    skipped_count: int = 0
 
 
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
              risk: RiskSpec | Sequence[RiskSpec], *, init_cash: float = 10_000.0, start: int = 0,
-             engine: str = "numba") -> Simulation:
+             engine: str = "numba", fill_order: str = "time") -> Simulation:
     """Simulate each column independently, each with `init_cash`.
 
     Args:
@@ -80,19 +86,25 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtesting.vbt_engine`).
+        fill_order: ``"time"`` (default, the fill contract) or ``"vectorbt"``: vectorbt's order of a bar's
+            events with open fills (a stop reached inside a bar wins over the exit order pending at its open;
+            no stop check on the bar of an entry at the open), so that the oracle tests compare like with like.
 
     Raises:
         RuleEngineError: D114 for prices <= 0; D103 for risk the vectorbt engine cannot express.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if fill_order not in FILL_ORDERS:
+        raise ValueError(f"fill_order must be one of {FILL_ORDERS}, got {fill_order!r}")
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if engine == "vectorbt":
         from .vbt_engine import simulate_vectorbt
 
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
     args = _kernel_args(arrays, ent, ext, times, risks, start)
-    rec_i, rec_f, n, eq, cash, pos = _kernel("simulate_nb")(*args, float(init_cash), _max_trades(ent, start))
+    rec_i, rec_f, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
+                                                            _max_trades(ent, start))
     trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=False)
     return Simulation(trades, eq.T, cash.T, pos.T, "numba")
 
@@ -103,19 +115,22 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     """Simulate the N columns as one portfolio with shared cash (``--portfolio``).
 
     Each entry takes ``position_size_pct`` of the current equity (cash + open positions at the bar's fill
-    price) and is skipped when the cash left is short. On each bar every column's exit is processed first
-    (in column order), then the entries (in column order), so cash freed on a bar can fund that bar's
-    entries and, when cash is short, lower columns are served first. ``equity`` and ``cash`` are (T, 1);
-    trades are sorted by entry bar, then column. Every column must use the same execution price.
+    price) and is skipped when the cash left is short (``skipped`` / ``skipped_count``). A bar runs in time
+    order over all columns (column order in each phase): the exits at the open, the entries at the open
+    (open fills), the stops and the exits at the close, the entries at the close (close fills); so cash
+    freed earlier in a bar can fund that bar's later entries and, when cash is short, lower columns are
+    served first. ``equity`` and ``cash`` are (T, 1); trades are sorted by entry bar, then column. Every
+    column must use the same execution price.
     """
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
     args = _kernel_args(arrays, ent, ext, times, risks, start)
-    rec_i, rec_f, n, eq, cash, pos = _kernel("simulate_portfolio_nb")(*args, float(init_cash),
-                                                                      _max_trades(ent, start))
+    rec_i, rec_f, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
+        *args, False, float(init_cash), _max_trades(ent, start))
     trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=True)
-    return Simulation(trades, eq.T, cash.T, pos.T, "numba")
+    skipped = pd.DataFrame({"bar": skip[:, 0], "time": pd.DatetimeIndex(index)[skip[:, 0]], "column": skip[:, 1]})
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
 
 
 # ---------------------------------------------------------------------------------------------- helpers

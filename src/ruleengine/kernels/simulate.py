@@ -2,11 +2,23 @@
 
 This is ruleengine's default backtest engine. It is our own kernel rather than vectorbt's
 ``Portfolio.from_signals`` because vectorbt 1.2's numba ``simulate_from_signals_nb`` is not cached (about 12 s
-of compilation in every new process; the CLI must answer a one-symbol backtest in 3 s or less) and has no
-time stop, which must be inside the simulation. Every function here is ``@numba.njit(cache=True)``.
-The stop, gap, priority and sizing arithmetic copies vectorbt's (``get_stop_price_nb``, ``buy_nb``,
-``sell_nb``) operation for operation, so the two engines agree to the last bits where both apply; the
-oracle test is ``tests/test_backtest_engine.py``.
+of compilation in every new process; the CLI must answer a one-symbol backtest in 3 s or less), has no
+time stop, which must be inside the simulation, and orders a bar's events differently (below). Every
+function here is ``@numba.njit(cache=True)``. The stop, gap, priority and sizing arithmetic copies
+vectorbt's (``get_stop_price_nb``, ``buy_nb``, ``sell_nb``) operation for operation, so the two engines agree
+to the last bits where both apply; the oracle test is ``tests/test_backtest_engine.py``.
+
+The fill step: every simulation (`simulate_nb`, `simulate_portfolio_nb`, and the sweep's fused kernel in
+`sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below,
+called in the time order of a bar: `at_open_nb` (orders pending at the open), `enter_nb` at the open,
+`after_open_nb` (stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the
+close. `bar_step_nb` is that sequence for a column that trades its own cash; the portfolio calls the same
+functions phase by phase over all its columns, because its entries are sized on the equity of all of them.
+A position is a float64 row of `N_POS` fields (the ``POS_*`` indices), written only by those functions.
+
+``vbt_order=True`` reproduces vectorbt's order instead of the time order, for the oracle tests only: a
+pending open-fill exit waits until the bar's stops were checked (a stop reached later in the bar wins over
+it), and a position entered at a bar's open is not checked for stops on that bar.
 
 Layout: every 2-D input is (N, T) C-ordered, one row per column of the run (the transpose of the
 F-ordered (T, N) arrays the rest of ruleengine uses, obtained without a copy), so that one column's bars
@@ -30,6 +42,23 @@ MAX_HOLD = 4
 END_OF_DATA = 5
 _DAY_NS = 86_400_000_000_000
 
+# A position: one float64 row (bar numbers are small integers, exact in a float64)
+POS_IN = 0  # 1.0 while a position is held
+POS_UNITS = 1  # units bought (kept after the exit: the closed trade's size)
+POS_ENTRY = 2  # entry price after slippage
+POS_PEAK = 3  # highest price since the entry, for the trailing stop
+POS_SPENT = 4  # cash spent on the entry, fee included
+POS_ENTRY_FEE = 5
+POS_ENTRY_BAR = 6
+POS_HELD = 7  # bars with a price since the entry bar
+POS_EXIT_BAR = 8  # the last exit: bar, price after slippage, gross proceeds, fee, reason
+POS_EXIT_PRICE = 9
+POS_EXIT_GROSS = 10
+POS_EXIT_FEE = 11
+POS_EXIT_REASON = 12
+POS_PEND_E = 13  # open fills: the previous bar's signals, pending for this bar's open
+POS_PEND_X = 14
+N_POS = 15
 
 @numba.njit(cache=True)
 def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
@@ -79,49 +108,179 @@ def bar_nb(open_, high, low, close, j, t):
     return o, h, lo, c
 
 
+# ------------------------------------------------------------------------------------------- the fill step
 @numba.njit(cache=True)
-def exit_nb(o, h, lo, c, entry, peak, held, entry_time, now, entry_sig, exit_sig, exec_open,
-            sl, tp, tsl, max_days, max_bars):
-    """Exit decision for a position held before this bar: (price before slippage, reason, peak, held).
+def flat_positions_nb(n):
+    """`n` positions, all flat, with no pending order."""
+    pos = np.zeros((n, N_POS))
+    pos[:, POS_ENTRY_BAR] = -1.0
+    pos[:, POS_EXIT_BAR] = -1.0
+    return pos
 
-    Order: stops (intrabar), then the signal exit (at the open for open fills: the previous bar's
-    signals arrive as `entry_sig` / `exit_sig`; at the close otherwise), then max hold at the close.
-    The trailing peak takes this bar's high after the stop check; `held` counts this bar.
+
+@numba.njit(cache=True)
+def signals_nb(pos, exec_open, entry, exit_):
+    """(entry, exit) signals that act on this bar: with open fills the previous bar's (pending since its
+    close), and this bar's become pending; with close fills this bar's own."""
+    if exec_open:
+        sig_e = pos[POS_PEND_E] != 0.0
+        sig_x = pos[POS_PEND_X] != 0.0
+        pos[POS_PEND_E] = 1.0 if entry else 0.0
+        pos[POS_PEND_X] = 1.0 if exit_ else 0.0
+        return sig_e, sig_x
+    return entry, exit_
+
+
+@numba.njit(cache=True)
+def wants_entry_nb(pos, sig_e, sig_x, flat_before):
+    """An entry order: flat at the start of the bar, an entry signal and no exit signal (both cancel)."""
+    return flat_before and pos[POS_IN] == 0.0 and sig_e and not sig_x
+
+
+@numba.njit(cache=True)
+def enter_nb(pos, t, fill, budget, slip, fees):
+    """Open a long position on bar t at fill price `fill`, spending `budget` (fee included); returns it."""
+    adj = fill * (1 + slip)
+    net = budget / (1 + fees)
+    pos[POS_IN] = 1.0
+    pos[POS_UNITS] = net / adj
+    pos[POS_ENTRY] = adj
+    pos[POS_PEAK] = adj
+    pos[POS_SPENT] = budget
+    pos[POS_ENTRY_FEE] = budget - net
+    pos[POS_ENTRY_BAR] = t
+    pos[POS_HELD] = 0.0
+    return budget
+
+
+@numba.njit(cache=True)
+def leave_nb(pos, t, fill, reason, slip, fees):
+    """Close the position on bar t at fill price `fill`; returns the cash it brings (after the exit fee).
+
+    The trade's figures stay in `pos` (entry fields, units and ``POS_EXIT_*``) for the caller to record.
     """
-    price, reason = stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl)
-    peak = max(peak, h)  # h is never NaN here (bar_nb fills it in)
-    held += 1
+    adj = fill * (1 - slip)
+    gross = pos[POS_UNITS] * adj
+    fee = gross * fees
+    pos[POS_IN] = 0.0
+    pos[POS_EXIT_BAR] = t
+    pos[POS_EXIT_PRICE] = adj
+    pos[POS_EXIT_GROSS] = gross
+    pos[POS_EXIT_FEE] = fee
+    pos[POS_EXIT_REASON] = reason
+    return gross - fee
+
+
+@numba.njit(cache=True)
+def mark_out_nb(pos, t, last_close):
+    """A position still open at the end: marked at its last close (bar t), no exit order, fee or slippage."""
+    pos[POS_IN] = 0.0
+    pos[POS_EXIT_BAR] = t
+    pos[POS_EXIT_PRICE] = last_close
+    pos[POS_EXIT_GROSS] = pos[POS_UNITS] * last_close
+    pos[POS_EXIT_FEE] = 0.0
+    pos[POS_EXIT_REASON] = END_OF_DATA
+
+
+@numba.njit(cache=True)
+def at_open_nb(pos, t, o, sig_e, sig_x, exec_open, vbt_order, slip, fees):
+    """Orders pending at bar t's open: the exit order of a held position (open fills) fills at the open.
+
+    Returns the cash it brings (0.0 when nothing filled). With `vbt_order` the order waits for
+    `after_open_nb`, after the stops (vectorbt's priority).
+    """
+    if exec_open and not vbt_order and pos[POS_IN] != 0.0 and sig_x and not sig_e:
+        return leave_nb(pos, t, o, SIGNAL, slip, fees)
+    return 0.0
+
+
+@numba.njit(cache=True)
+def after_open_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, exec_open, vbt_order, sl, tp, tsl, max_days,
+                  max_bars, slip, fees):
+    """The rest of bar t for a position held after the open; returns the cash an exit brings (0.0: none).
+
+    First the stops and targets on the bar's range (`stop_fill_nb`), also on the bar of an entry at
+    this open; then the orders at the close: the signal exit (close fills) and max hold. A position
+    entered at the close has nothing after its fill on that bar. The trailing peak takes the bar's high
+    after the check; ``POS_HELD`` counts the bars after the entry bar. Max hold compares the time elapsed
+    since the entry (no overflow for any max_days).
+    """
+    if pos[POS_IN] == 0.0:
+        return 0.0
+    entry_bar = int(pos[POS_ENTRY_BAR])
+    if entry_bar == t:  # entered on this bar: at the open (a close entry comes after this step)
+        if vbt_order:
+            return 0.0
+        price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], sl, tp, tsl)
+        pos[POS_PEAK] = max(pos[POS_PEAK], h)
+        if np.isnan(price):
+            return 0.0
+        return leave_nb(pos, t, price, reason, slip, fees)
+    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], sl, tp, tsl)
+    pos[POS_PEAK] = max(pos[POS_PEAK], h)  # h is never NaN here (bar_nb fills it in)
+    pos[POS_HELD] += 1.0
     if np.isnan(price):
-        if exit_sig and not entry_sig:  # both at once cancel (vectorbt's conflict mode 'ignore')
+        if sig_x and not sig_e and (vbt_order or not exec_open):  # both at once cancel (vectorbt's 'ignore')
             price = o if exec_open else c
             reason = SIGNAL
-        elif (max_bars > 0 and held >= max_bars) or (max_days > 0 and now >= entry_time + max_days * _DAY_NS):
+        elif (max_bars > 0 and pos[POS_HELD] >= max_bars) or \
+                (max_days > 0 and (times[t] - times[entry_bar]) // _DAY_NS >= max_days):
             price = c
             reason = MAX_HOLD
-    return price, reason, peak, held
+    if np.isnan(price):
+        return 0.0
+    return leave_nb(pos, t, price, reason, slip, fees)
 
 
 @numba.njit(cache=True)
-def record_nb(rec_i, rec_f, n, j, entry_bar, exit_bar, reason, entry_price, exit_price, units, spent,
-              entry_fee, gross, exit_fee):
-    """Write trade n; pnl = exit proceeds - cash spent on the entry (fees of both sides included)."""
-    pnl = (gross - exit_fee) - spent
+def bar_step_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, cash, exec_open, vbt_order, sl, tp, tsl, max_days,
+                max_bars, size, fees, slip):
+    """Bar t of a column that trades its own cash, in time order; returns the cash after the bar.
+
+    The open (pending exit, or an entry with ``size`` x cash), the rest of the bar, the close (entry).
+    A trade closed on this bar has ``pos[POS_EXIT_BAR] == t``.
+    """
+    flat_before = pos[POS_IN] == 0.0
+    if exec_open:
+        cash += at_open_nb(pos, t, o, sig_e, sig_x, exec_open, vbt_order, slip, fees)
+        if wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
+            cash -= enter_nb(pos, t, o, min(cash, size * cash), slip, fees)
+    cash += after_open_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, exec_open, vbt_order, sl, tp, tsl,
+                          max_days, max_bars, slip, fees)
+    if not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
+        cash -= enter_nb(pos, t, c, min(cash, size * cash), slip, fees)
+    return cash
+
+
+@numba.njit(cache=True)
+def record_nb(rec_i, rec_f, n, j, pos):
+    """Write the trade `pos` closed last as row n; pnl = exit proceeds - cash spent on the entry (fees of
+    both sides included)."""
+    spent = pos[POS_SPENT]
+    pnl = (pos[POS_EXIT_GROSS] - pos[POS_EXIT_FEE]) - spent
     rec_i[n, 0] = j
-    rec_i[n, 1] = entry_bar
-    rec_i[n, 2] = exit_bar
-    rec_i[n, 3] = reason
-    rec_f[n, 0] = entry_price
-    rec_f[n, 1] = exit_price
-    rec_f[n, 2] = units
+    rec_i[n, 1] = int(pos[POS_ENTRY_BAR])
+    rec_i[n, 2] = int(pos[POS_EXIT_BAR])
+    rec_i[n, 3] = int(pos[POS_EXIT_REASON])
+    rec_f[n, 0] = pos[POS_ENTRY]
+    rec_f[n, 1] = pos[POS_EXIT_PRICE]
+    rec_f[n, 2] = pos[POS_UNITS]
     rec_f[n, 3] = pnl
     rec_f[n, 4] = pnl / spent * 100.0
-    rec_f[n, 5] = entry_fee + exit_fee
+    rec_f[n, 5] = pos[POS_ENTRY_FEE] + pos[POS_EXIT_FEE]
     return n + 1
 
 
 @numba.njit(cache=True)
+def held_units_nb(pos):
+    """Units held now (0.0 when flat)."""
+    return pos[POS_UNITS] if pos[POS_IN] != 0.0 else 0.0
+
+
+# ------------------------------------------------------------------------------------------- simulations
+@numba.njit(cache=True)
 def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, tsl, max_days, max_bars,
-                size, fees, slip, exec_open, init_cash, max_trades):
+                size, fees, slip, exec_open, vbt_order, init_cash, max_trades):
     """Independent runs: every column trades its own `init_cash`.
 
     Returns (rec_i, rec_f, n_trades, equity, cash, position), the last three (N, T).
@@ -134,96 +293,78 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
     pos_out = np.empty((N, T))
     n = 0
     for j in range(N):
+        pos = flat_positions_nb(1)[0]
         cash = init_cash
-        units = 0.0
-        in_pos = False
-        entry = peak = spent = entry_fee = 0.0
-        entry_bar = held = entry_time = 0
-        pend_e = pend_x = False
         last_close = np.nan
         last_bar = -1
         for t in range(T):
             c = close[j, t]
             if t < start or np.isnan(c):
-                equity[j, t] = cash + units * last_close if in_pos else cash
+                units = held_units_nb(pos)
+                equity[j, t] = cash + units * last_close if units != 0.0 else cash
                 cash_out[j, t] = cash
                 pos_out[j, t] = units
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-            if exec_open[j]:
-                sig_e, sig_x = pend_e, pend_x
-                pend_e, pend_x = entries[j, t], exits[j, t]
-            else:
-                sig_e, sig_x = entries[j, t], exits[j, t]
-            if in_pos:
-                price, reason, peak, held = exit_nb(o, h, lo, c, entry, peak, held, entry_time, times[t],
-                                                    sig_e, sig_x, exec_open[j], sl[j], tp[j], tsl[j],
-                                                    max_days[j], max_bars[j])
-                if not np.isnan(price):
-                    adj = price * (1 - slip[j])
-                    gross = units * adj
-                    fee = gross * fees[j]
-                    cash = cash + (gross - fee)
-                    n = record_nb(rec_i, rec_f, n, j, entry_bar, t, reason, entry, adj, units, spent,
-                                  entry_fee, gross, fee)
-                    units = 0.0
-                    in_pos = False
-            elif sig_e and not sig_x and cash > 0:
-                adj = (o if exec_open[j] else c) * (1 + slip[j])
-                spent = min(cash, size[j] * cash)
-                net = spent / (1 + fees[j])
-                units = net / adj
-                entry_fee = spent - net
-                cash = cash - spent
-                entry = adj
-                peak = adj
-                entry_bar = t
-                entry_time = times[t]
-                held = 0
-                in_pos = True
+            sig_e, sig_x = signals_nb(pos, exec_open[j], entries[j, t], exits[j, t])
+            cash = bar_step_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, cash, exec_open[j], vbt_order, sl[j],
+                               tp[j], tsl[j], max_days[j], max_bars[j], size[j], fees[j], slip[j])
+            if pos[POS_EXIT_BAR] == t:
+                n = record_nb(rec_i, rec_f, n, j, pos)
             last_close = c
             last_bar = t
+            units = held_units_nb(pos)
             equity[j, t] = cash + units * c
             cash_out[j, t] = cash
             pos_out[j, t] = units
-        if in_pos:  # marked at the last close: no exit order, fee or slippage
-            n = record_nb(rec_i, rec_f, n, j, entry_bar, last_bar, END_OF_DATA, entry, last_close, units,
-                          spent, entry_fee, units * last_close, 0.0)
+        if pos[POS_IN] != 0.0:
+            mark_out_nb(pos, last_bar, last_close)
+            n = record_nb(rec_i, rec_f, n, j, pos)
     return rec_i, rec_f, n, equity, cash_out, pos_out
 
 
 @numba.njit(cache=True)
+def _mark_value_nb(pos, cash, open_, high, low, close, last_close, t, at_open):
+    """Cash + every held position at bar t's open (`at_open`) or close, or its last close without a bar."""
+    value = cash
+    for j in range(pos.shape[0]):
+        if pos[j, POS_IN] != 0.0:
+            if np.isnan(close[j, t]):
+                mark = last_close[j]
+            else:
+                mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
+            value += pos[j, POS_UNITS] * mark
+    return value
+
+
+@numba.njit(cache=True)
 def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start, sl, tp, tsl, max_days,
-                          max_bars, size, fees, slip, exec_open, init_cash, max_trades):
+                          max_bars, size, fees, slip, exec_open, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same for every column).
 
-    On each bar: every column's exit first (column order), then the entries (column order), each sized
-    ``size[j]`` x the equity at the fill (cash + open positions at this bar's fill price, or their last
-    close) taken before the bar's entries, and skipped when the cash left does not cover it.
-    Returns (rec_i, rec_f, n_trades, equity (1, T), cash (1, T), position (N, T)).
+    Each bar in time order, every phase over all columns (column order): the orders pending at the open;
+    with open fills the entries at the open; the rest of the bar (stops, then close orders); with close
+    fills the entries at the close. Each entry is sized ``size[j]`` x the equity at its fill (cash + the
+    open positions at that open or close, or their last close), taken before the phase's entries, and
+    skipped when the cash left does not cover it (never a partial position): skipped entries are
+    recorded as (bar, column) in ``skip`` (the first ``max_trades``) and counted in ``n_skip``.
+    Returns (rec_i, rec_f, n_trades, equity (1, T), cash (1, T), position (N, T), skip (K, 2), n_skip).
     """
     N, T = close.shape
     rec_i = np.empty((max_trades, 4), dtype=np.int64)
     rec_f = np.empty((max_trades, 6), dtype=np.float64)
+    skip = np.empty((max_trades, 2), dtype=np.int64)
+    n_skip = 0
     equity = np.empty((1, T))
     cash_out = np.empty((1, T))
     pos_out = np.zeros((N, T))
-    units = np.zeros(N)
-    in_pos = np.zeros(N, dtype=np.bool_)
-    entry = np.zeros(N)
-    peak = np.zeros(N)
-    spent = np.zeros(N)
-    entry_fee = np.zeros(N)
-    entry_bar = np.zeros(N, dtype=np.int64)
-    entry_time = np.zeros(N, dtype=np.int64)
-    held = np.zeros(N, dtype=np.int64)
-    pend_e = np.zeros(N, dtype=np.bool_)
-    pend_x = np.zeros(N, dtype=np.bool_)
+    pos = flat_positions_nb(N)
     sig_e = np.zeros(N, dtype=np.bool_)
     sig_x = np.zeros(N, dtype=np.bool_)
     flat_before = np.zeros(N, dtype=np.bool_)
     last_close = np.full(N, np.nan)
     last_bar = np.full(N, -1, dtype=np.int64)
+    at_open = N > 0 and exec_open[0]
     cash = init_cash
     n = 0
     for t in range(T):
@@ -231,72 +372,66 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
             equity[0, t] = cash
             cash_out[0, t] = cash
             continue
-        # phase 1: signals of the bar, exits
+        # the open: signals of the bar, orders pending at the open
         for j in range(N):
             flat_before[j] = False
             if np.isnan(close[j, t]):
                 continue
-            if exec_open[j]:
-                sig_e[j], sig_x[j] = pend_e[j], pend_x[j]
-                pend_e[j], pend_x[j] = entries[j, t], exits[j, t]
-            else:
-                sig_e[j], sig_x[j] = entries[j, t], exits[j, t]
-            flat_before[j] = not in_pos[j]
-            if in_pos[j]:
-                o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-                price, reason, peak[j], held[j] = exit_nb(o, h, lo, c, entry[j], peak[j], held[j],
-                                                          entry_time[j], times[t], sig_e[j], sig_x[j],
-                                                          exec_open[j], sl[j], tp[j], tsl[j], max_days[j],
-                                                          max_bars[j])
-                if not np.isnan(price):
-                    adj = price * (1 - slip[j])
-                    gross = units[j] * adj
-                    fee = gross * fees[j]
-                    cash = cash + (gross - fee)
-                    n = record_nb(rec_i, rec_f, n, j, entry_bar[j], t, reason, entry[j], adj, units[j],
-                                  spent[j], entry_fee[j], gross, fee)
-                    units[j] = 0.0
-                    in_pos[j] = False
-        # phase 2: entries, sized on the equity before them
-        value = cash
+            sig_e[j], sig_x[j] = signals_nb(pos[j], exec_open[j], entries[j, t], exits[j, t])
+            flat_before[j] = pos[j, POS_IN] == 0.0
+            o = bar_nb(open_, high, low, close, j, t)[0]
+            cash += at_open_nb(pos[j], t, o, sig_e[j], sig_x[j], exec_open[j], vbt_order, slip[j], fees[j])
+            if pos[j, POS_EXIT_BAR] == t:
+                n = record_nb(rec_i, rec_f, n, j, pos[j])
+        if at_open:
+            cash, n_skip = _enter_all_nb(pos, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees,
+                                         slip, cash, last_close, True, skip, n_skip)
+        # the rest of the bar: stops, then the orders at the close
         for j in range(N):
-            if in_pos[j]:
-                if np.isnan(close[j, t]):
-                    mark = last_close[j]
-                else:
-                    mark = bar_nb(open_, high, low, close, j, t)[0] if exec_open[j] else close[j, t]
-                value += units[j] * mark
-        for j in range(N):
-            if flat_before[j] and sig_e[j] and not sig_x[j] and value > 0:
-                o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-                want = size[j] * value
-                if want > cash:  # not enough cash left: skip, never a partial position
-                    continue
-                adj = (o if exec_open[j] else c) * (1 + slip[j])
-                net = want / (1 + fees[j])
-                units[j] = net / adj
-                entry_fee[j] = want - net
-                spent[j] = want
-                cash = cash - want
-                entry[j] = adj
-                peak[j] = adj
-                entry_bar[j] = t
-                entry_time[j] = times[t]
-                held[j] = 0
-                in_pos[j] = True
-        # phase 3: marks
+            if np.isnan(close[j, t]) or pos[j, POS_IN] == 0.0:
+                continue
+            o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+            cash += after_open_nb(pos[j], t, o, h, lo, c, times, sig_e[j], sig_x[j], exec_open[j], vbt_order,
+                                  sl[j], tp[j], tsl[j], max_days[j], max_bars[j], slip[j], fees[j])
+            if pos[j, POS_EXIT_BAR] == t:
+                n = record_nb(rec_i, rec_f, n, j, pos[j])
+        if not at_open:
+            cash, n_skip = _enter_all_nb(pos, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees,
+                                         slip, cash, last_close, False, skip, n_skip)
+        # marks
         value = cash
         for j in range(N):
             if not np.isnan(close[j, t]):
                 last_close[j] = close[j, t]
                 last_bar[j] = t
-            if in_pos[j]:
-                value += units[j] * last_close[j]
-            pos_out[j, t] = units[j]
+            units = held_units_nb(pos[j])
+            if units != 0.0:
+                value += units * last_close[j]
+            pos_out[j, t] = units
         equity[0, t] = value
         cash_out[0, t] = cash
     for j in range(N):
-        if in_pos[j]:
-            n = record_nb(rec_i, rec_f, n, j, entry_bar[j], last_bar[j], END_OF_DATA, entry[j], last_close[j],
-                          units[j], spent[j], entry_fee[j], units[j] * last_close[j], 0.0)
-    return rec_i, rec_f, n, equity, cash_out, pos_out
+        if pos[j, POS_IN] != 0.0:
+            mark_out_nb(pos[j], last_bar[j], last_close[j])
+            n = record_nb(rec_i, rec_f, n, j, pos[j])
+    return rec_i, rec_f, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
+
+
+@numba.njit(cache=True)
+def _enter_all_nb(pos, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees, slip, cash,
+                  last_close, at_open, skip, n_skip):
+    """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip)."""
+    value = _mark_value_nb(pos, cash, open_, high, low, close, last_close, t, at_open)
+    for j in range(pos.shape[0]):
+        if not wants_entry_nb(pos[j], sig_e[j], sig_x[j], flat_before[j]) or value <= 0:
+            continue
+        want = size[j] * value
+        if want > cash:  # not enough cash left: skipped, never a partial position
+            if n_skip < skip.shape[0]:
+                skip[n_skip, 0] = t
+                skip[n_skip, 1] = j
+            n_skip += 1
+            continue
+        o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
+        cash -= enter_nb(pos[j], t, o if at_open else c, want, slip[j], fees[j])
+    return cash, n_skip

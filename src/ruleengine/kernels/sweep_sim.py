@@ -1,9 +1,8 @@
 """Fused sweep kernel: the fill contract + the ranking metrics in one pass per column (numpy + numba only).
 
 A sweep evaluates many (parameter set x symbol) columns and keeps only their metrics, so this kernel runs
-the simulation of `ruleengine.kernels.simulate.simulate_nb` (same fill contract, same arithmetic: the bar,
-stop and exit helpers are *called* from that module, the entry sizing and the loop are mirrored line for
-line) and accumulates, instead of trade records and an equity curve, the sums the metrics are derived from
+the simulation of `ruleengine.kernels.simulate.simulate_nb` (same fill contract, same arithmetic: every bar
+goes through that module's fill step `bar_step_nb`, which opens and closes the position) and accumulates, instead of trade records and an equity curve, the sums the metrics are derived from
 (`ruleengine.sweeping.stats`). Memory per column is one row of `N_STATS` floats, whatever the number of bars.
 
 Layout (as in `simulate.py`): prices are (S, T) C-ordered, one row per symbol; signals (Q, T) C-ordered,
@@ -37,7 +36,8 @@ the tests compare the two engines on every rule and would show a stale kernel.
 import numba
 import numpy as np
 
-from .simulate import bar_nb, exit_nb
+from .simulate import POS_ENTRY_BAR, POS_EXIT_BAR, POS_EXIT_FEE, POS_EXIT_GROSS, POS_IN, POS_SPENT, \
+    POS_UNITS, bar_nb, bar_step_nb, flat_positions_nb, held_units_nb, signals_nb
 
 FINAL = 0
 TRADES = 1
@@ -92,12 +92,8 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
     """Simulate column c (prices row j, signals row q) over rows [lo, hi) and fill out[c, :]."""
     for k in range(N_STATS):
         out[c, k] = 0.0
+    pos = flat_positions_nb(1)[0]
     cash = init_cash
-    units = 0.0
-    in_pos = False
-    entry = peak = spent = 0.0
-    entry_bar = held = entry_time = 0
-    pend_e = pend_x = False
     last_close = np.nan
     last_bar = -1
     prev = init_cash  # equity of the previous bar (bar returns; the first against the initial cash)
@@ -108,7 +104,7 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
     in_market = 0
     for t in range(lo, hi):
         cl = close[j, t]
-        if not in_pos and not exec_open and not (entries[q, t] and not exits[q, t] and cash > 0):
+        if pos[POS_IN] == 0.0 and not exec_open and not (entries[q, t] and not exits[q, t] and cash > 0):
             # flat and no entry on this bar (close fills): equity stays at the cash, which is also the
             # previous bar's equity, so the bar adds a zero return and nothing else (as the full path
             # below would compute, without reading the bar's open, high and low)
@@ -119,40 +115,17 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
             continue
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
-            if exec_open:
-                sig_e, sig_x = pend_e, pend_x
-                pend_e, pend_x = entries[q, t], exits[q, t]
-            else:
-                sig_e, sig_x = entries[q, t], exits[q, t]
-            if in_pos:
-                price, _reason, peak, held = exit_nb(o, h, lw, cl, entry, peak, held, entry_time, times[t],
-                                                     sig_e, sig_x, exec_open, sl, tp, tsl, max_days, max_bars)
-                if not np.isnan(price):
-                    adj = price * (1 - slip)
-                    gross = units * adj
-                    fee = gross * fees
-                    cash = cash + (gross - fee)
-                    _trade_nb(out, c, (gross - fee) - spent, spent, entry_bar, t, entry_time, times[t])
-                    units = 0.0
-                    in_pos = False
-            elif sig_e and not sig_x and cash > 0:
-                adj = (o if exec_open else cl) * (1 + slip)
-                spent = min(cash, size * cash)
-                net = spent / (1 + fees)
-                units = net / adj
-                cash = cash - spent
-                entry = adj
-                peak = adj
-                entry_bar = t
-                entry_time = times[t]
-                held = 0
-                in_pos = True
+            sig_e, sig_x = signals_nb(pos, exec_open, entries[q, t], exits[q, t])
+            cash = bar_step_nb(pos, t, o, h, lw, cl, times, sig_e, sig_x, cash, exec_open, False, sl, tp, tsl,
+                               max_days, max_bars, size, fees, slip)
+            if pos[POS_EXIT_BAR] == t:
+                _closed_nb(out, c, pos, times)
             last_close = cl
             last_bar = t
-            eq = cash + units * cl
+            eq = cash + held_units_nb(pos) * cl
         else:  # no bar for this symbol: equity marks the last known close
-            eq = cash + units * last_close if in_pos else cash
-        if units != 0.0:
+            eq = cash + held_units_nb(pos) * last_close if pos[POS_IN] != 0.0 else cash
+        if pos[POS_IN] != 0.0:
             in_market += 1
         if eq == prev:  # flat (or unchanged): r = 0 exactly, no new peak or drawdown
             n_ret += 1
@@ -169,8 +142,9 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
             top = eq
         elif top > 0:
             max_dd = max(max_dd, (top - eq) / top)
-    if in_pos:  # marked at the last close: no exit order, fee or slippage
-        _trade_nb(out, c, units * last_close - spent, spent, entry_bar, last_bar, entry_time, times[last_bar])
+    if pos[POS_IN] != 0.0:  # marked at the last close: no exit order, fee or slippage
+        _trade_nb(out, c, pos[POS_UNITS] * last_close - pos[POS_SPENT], pos[POS_SPENT], int(pos[POS_ENTRY_BAR]),
+                  last_bar, times[int(pos[POS_ENTRY_BAR])], times[last_bar])
     out[c, FINAL] = prev
     out[c, MAX_DD] = max_dd
     out[c, RET_SUM] = r_sum
@@ -179,6 +153,15 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
     out[c, N_RET] = n_ret
     out[c, BARS] = hi - lo
     out[c, IN_MARKET] = in_market
+
+
+@numba.njit(cache=True, nogil=True)
+def _closed_nb(out, c, pos, times):
+    """Add the trade `pos` closed last to column c's accumulators."""
+    entry_bar = int(pos[POS_ENTRY_BAR])
+    exit_bar = int(pos[POS_EXIT_BAR])
+    _trade_nb(out, c, (pos[POS_EXIT_GROSS] - pos[POS_EXIT_FEE]) - pos[POS_SPENT], pos[POS_SPENT], entry_bar,
+              exit_bar, times[entry_bar], times[exit_bar])
 
 
 @numba.njit(cache=True, nogil=True)
