@@ -418,5 +418,7 @@ def test_bad_risk_values_are_d103(params, path):
 
 
 def test_fill_contract_text_names_the_rules():
-    for phrase in ("close[t]", "next bar", "gap", "stop wins", "end_of_data", "max_hold_days", "Portfolio"):
+    for phrase in ("close[t]", "next bar", "gap", "stop wins", "end_of_data", "max_hold_days", "Portfolio",
+                   "in time order", "fills at the open", "also for a\n  position entered at that open",
+                   "5 % when the", "vectorbt's from_signals"):
         assert phrase in FILL_CONTRACT

@@ -126,37 +126,38 @@ def risk_label(risk: Mapping[str, Any], field: str) -> str:
 
 
 FILL_CONTRACT = """\
-Fill contract (ruleengine; vectorbt from_signals semantics plus a time stop)
+Fill contract (ruleengine; a bar's events in time order, plus a time stop)
 - Signals are computed at the close of bar t. execution_price=close fills at close[t];
   execution_price=open fills at the open of the next bar the symbol has (t+1). A signal whose next bar
   does not exist (the last bar) is ignored; rows before the requested start are history, never traded.
 - Prices: entry = fill x (1 + slippage); exit = fill x (1 - slippage), stop exits included.
 - Size: units = (cash x position_size_pct/100) / (entry price x (1 + fees)); an exit returns
   units x exit price x (1 - fees). Long only, one position per symbol, no pyramiding.
-- Stops are checked from the bar after the entry fill (with open fills, not on the fill bar), with that
-  bar's open, high and low. Stop loss level = entry x (1 - sl); take profit level = entry x (1 + tp);
-  trailing level = peak x (1 - tsl), where peak = max(entry, highs of the bars after the fill bar up to
-  the previous bar): a bar's high raises the peak after that bar was checked. With both a stop loss and
-  a trailing stop the higher level is the stop (stop_loss on a tie).
-  If the open is already through a level the exit fills at the open (gap), else at the level.
+- Inside a bar, in time order: (1) the open: an order pending since the previous close (open fills)
+  fills at the open; (2) the rest of the bar: stops and targets on its high and low, also for a
+  position entered at that open; (3) the close: signal exits (close fills), max hold, entries (close
+  fills). An entry at the close has no stop check on its bar (nothing happens after the close).
+- Stop loss level = entry x (1 - sl); take profit level = entry x (1 + tp); trailing level =
+  peak x (1 - tsl), peak = max(entry, the highs since the entry fill), a bar's high counting after
+  that bar was checked. With both a stop loss and a trailing stop the higher level is the stop (stop_loss on a
+  tie). If the open is already through a level the exit fills at the open (gap), else at the level.
   When the stop and the take profit are both inside one bar, the stop wins (conservative).
-- A stop exit comes before the bar's signal and fills instead of it; at most one order per bar and
-  symbol (no re-entry on the bar of an exit). An entry signal while in a position and an exit signal
-  while flat are ignored. Entry and exit signals on the same bar cancel each other (vectorbt's default
-  conflict mode 'ignore': no entry when flat, no signal exit when in a position; stops still apply).
-  With open fills, a stop reached inside a bar also wins over that bar's exit order at the open
-  (vectorbt's priority; backtesting.py and backtrader would fill the open first).
+- At most one exit per bar and symbol, and no re-entry on the bar of an exit. An entry signal while in
+  a position and an exit signal while flat are ignored. Entry and exit signals on the same bar cancel
+  each other (no entry when flat, no signal exit when in a position; stops still apply).
 - Max hold: exit at the close of the first bar whose time is >= entry bar time + max_hold_days calendar
   days (a limit falling on a non-trading day exits at the next bar's close), or of the max_hold_bars-th
-  bar after the entry bar. Order within a bar: stops, then the signal exit, then max hold.
+  bar after the entry bar, unless an earlier event of that bar closed the position.
 - Missing bars (NaN prices for a symbol): no fill, no stop check; pending open-fill orders wait for the
   symbol's next bar; max_hold_bars counts the bars that exist; equity marks the last known close.
 - A position still open at the end is marked at its last close (exit reason end_of_data, no exit fee or
   slippage). Exit reasons: signal, stop_loss, take_profit, trailing_stop, max_hold, end_of_data.
-- Portfolio (--portfolio): one cash account; on each bar all exits are processed first (column order),
-  then the entries (column order), each taking position_size_pct of the equity at the fill (cash + open
-  positions at that bar's fill price or last close, taken before the bar's entries), skipped when the cash
-  left is short. With open fills this lets a bar's open entries use cash freed by that bar's later exits.
+- Portfolio (--portfolio): one cash account; each step of a bar (open, rest, close) runs over all
+  symbols in column order, exits before entries. An entry takes position_size_pct of the equity at its
+  fill (cash + positions at that price or their last close, before the step's entries; 5 % when the
+  document sets no position_size_pct); it is skipped, and reported, when the cash left is short.
+- vectorbt's from_signals (engine="vectorbt") differs with open fills: a stop reached inside a bar wins
+  over the exit order pending at its open, and the bar of an entry at the open is not checked.
 """
 
 

@@ -20,6 +20,12 @@ What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the f
   When ``trailing_stop_pct <= stop_loss_pct`` the trailing level is never below the fixed one, so the
   trailing stop alone is passed and the runs are identical; otherwise both levels matter and it refuses.
 
+Where ``from_signals`` follows another order than the fill contract (open fills only): it checks a bar's
+stops before the exit order pending at that bar's open (a stop level reached later in the bar fills
+instead of the open), and it does not check the bar of an entry at the open for stops. The contract
+follows time order; ``simulate(..., fill_order="vectorbt")`` reproduces vectorbt's order with our engine,
+which is what the oracle tests compare trade for trade.
+
 vectorbt does not record why a position was closed: the exit reason of each trade is recovered from the
 bar data (the stop levels from the entry price and the running high, checked on the exit bar like the
 contract says; otherwise the signal, or end_of_data for a position still open).
