@@ -111,6 +111,7 @@ CODES: dict[str, str] = {
     "D119": "no trades (the entry signals never fired)",
     "D120": "synthetic data (not the symbol's real prices)",
     "D121": "benchmark not available (replaced)",
+    "D130": "portfolio entries skipped (cash left too short)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

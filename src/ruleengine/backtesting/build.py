@@ -23,7 +23,10 @@ from .result import (
     Metrics,
     Pending,
     Provenance,
+    SKIPPED_SHOWN,
     RunResult,
+    SkippedEntries,
+    SkippedEntry,
     TradeTable,
     equity_curve,
     package_versions,
@@ -138,7 +141,15 @@ class _Context:
                                                                             np.array([n])))[0]
         return self._result(f"portfolio of {len(runs)}" + self.grid_text[p], symbols, p, (0, n),
                             sim.equity[s0:, 0], metrics, Pending(table.models, 0, int(bounds[1]), s0), None,
-                            bench_close, bench_symbol, runs)
+                            bench_close, bench_symbol, runs, self._skipped(sim))
+
+    def _skipped(self, sim: Any) -> SkippedEntries:
+        """The portfolio simulation's skipped entries: the count and the first `SKIPPED_SHOWN` (time, symbol)."""
+        first = sim.skipped.iloc[:SKIPPED_SHOWN]
+        return trusted(SkippedEntries, {"count": int(sim.skipped_count), "first": [
+            trusted(SkippedEntry, {"time": self.times[bar - self.md.start],
+                                   "symbol": self.md.labels[self.keep[col]]})
+            for bar, col in zip(first["bar"].tolist(), first["column"].tolist())]})
 
     def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool,
                      sets: np.ndarray) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
@@ -169,7 +180,8 @@ class _Context:
 
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
                 metrics: Metrics, trades: Pending, close: np.ndarray | None, bench_close: np.ndarray,
-                bench_symbol: str | None, runs: list[dict[str, str]]) -> RunResult:
+                bench_symbol: str | None, runs: list[dict[str, str]],
+                skipped: SkippedEntries | None = None) -> RunResult:
         """One `RunResult`, built without re-validation (every value comes from our own engine)."""
         md = self.md
         lo, hi = span
@@ -195,6 +207,7 @@ class _Context:
             "label": label, "symbols": symbols, "params": dict(self.sets[p]), "metrics": metrics,
             "benchmark": bench, "trades": trades, "equity": Pending(equity_curve, self.times, lo, hi, equity[lo:hi]),
             "risk": risk, "data": data, "warnings": [w.to_dict() for w in warnings],
+            "skipped_entries": skipped,
         }, {"_close": close, "_benchmark_equity": Pending(_benchmark_equity, bench_close, self.init_cash)})
 
 
@@ -251,6 +264,9 @@ def _summary_warnings(results: list[RunResult], md: Any, universe: bool) -> list
         out.append(Diagnostic("D120", f"SYNTHETIC data: not {shown} real prices "
                               f"(provider {', '.join(sorted(set(md.providers.values())))})", severity="warning",
                               path="data", hint="use --data PATH or a market-data provider for real prices"))
+    for r in results:
+        if r.skipped_entries is not None and r.skipped_entries.count:
+            out.append(_skipped_warning(r.label, r.skipped_entries, r.risk.get("position_size_pct")))
     idle = [r.label for r in results if r.metrics.total_trades == 0]
     if idle and (universe or len(results) > 1):
         names = ", ".join(idle[:10]) + (f" (+{len(idle) - 10} more)" if len(idle) > 10 else "")
@@ -259,6 +275,17 @@ def _summary_warnings(results: list[RunResult], md: Any, universe: bool) -> list
                               hint="why, run by run: the lines below it, or each run's warnings in --json"))
     # a single run's D119 (with its reason and details) is taken from the run by `backtest`
     return out
+
+
+def _skipped_warning(label: str, skipped: SkippedEntries, size_pct: Any) -> Diagnostic:
+    """D130: a portfolio skipped entries for want of cash (how many, the first few)."""
+    shown = ", ".join(f"{e.time} {e.symbol}" for e in skipped.first[:5])
+    more = f", ... ({skipped.count - 5} more)" if skipped.count > 5 else ""
+    return Diagnostic("D130", f"{label}: {skipped.count} entr{'y' if skipped.count == 1 else 'ies'} skipped: the "
+                      f"cash left did not cover position_size_pct={size_pct} of the equity (first: {shown}{more})",
+                      severity="warning", path="risk.position_size_pct",
+                      hint="a smaller position_size_pct (--param position_size_pct=...) leaves cash for more "
+                           "positions")
 
 
 def _provenance(strat: TradingStrategy, params: Mapping[str, Any] | None, risk_over: dict[str, Any],

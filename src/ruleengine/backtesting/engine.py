@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,9 @@ ENGINES = ("numba", "vectorbt")
 #: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order, for the oracle tests
 FILL_ORDERS = ("time", "vectorbt")
 _PRICE_KEYS = ("open", "high", "low", "close")
+#: seed 003's portfolio sizing: an entry takes 5 % of the equity unless the document or the run sets
+#: position_size_pct (a single run's default stays all-in: one position needs no room for others)
+PORTFOLIO_POSITION_SIZE_PCT = 5.0
 
 
 @dataclass
@@ -131,6 +134,16 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=True)
     skipped = pd.DataFrame({"bar": skip[:, 0], "time": pd.DatetimeIndex(index)[skip[:, 0]], "column": skip[:, 1]})
     return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
+
+
+def portfolio_risk(risk: RiskSpec, size_given: bool) -> RiskSpec:
+    """The risk of a portfolio run: `PORTFOLIO_POSITION_SIZE_PCT` unless `size_given` (the document or an
+    override sets position_size_pct); the default stays named in ``defaults_used``."""
+    if size_given:
+        return risk
+    used = risk.defaults_used if "position_size_pct" in risk.defaults_used else \
+        (*risk.defaults_used, "position_size_pct")
+    return replace(risk, position_size_pct=PORTFOLIO_POSITION_SIZE_PCT, defaults_used=used)
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -118,6 +118,24 @@ class Metrics(BaseModel):
     periods_per_year: float = Field(description="annualisation factor used (252 for daily bars)")
 
 
+class SkippedEntry(BaseModel):
+    """An entry signal a portfolio could not act on: the cash left did not cover its position size."""
+
+    time: str
+    symbol: str
+
+
+class SkippedEntries(BaseModel):
+    """The entries a portfolio skipped (``--portfolio``): how many, and the first ones in time order."""
+
+    count: int
+    first: list[SkippedEntry] = Field(description="the first skipped entries (at most SKIPPED_SHOWN), in time order")
+
+
+#: how many skipped entries a result lists (all of them are counted)
+SKIPPED_SHOWN = 20
+
+
 class Trade(BaseModel):
     """One round trip. Bars are rows of the run's equity curve (0 = the first requested bar)."""
 
@@ -235,6 +253,8 @@ class RunResult(BaseModel):
     risk: dict[str, Any]
     data: DataInfo
     warnings: list[dict[str, Any]] = Field(default_factory=list)
+    skipped_entries: SkippedEntries | None = Field(
+        default=None, description="portfolio runs: entries skipped because the cash left was short")
     # Series for the HTML report only (not serialised): traded close prices and the benchmark's equity.
     _close: Any = PrivateAttr(default=None)
     _benchmark_equity: Any = PrivateAttr(default=None)
@@ -389,5 +409,6 @@ def _versions(vectorbt: bool) -> dict[str, str]:
     return out
 
 
-__all__ = ["BacktestResult", "Benchmark", "DataInfo", "EquityCurve", "Metrics", "Pending", "Provenance", "RunResult",
-           "Trade", "TradeTable", "equity_curve", "gc_paused", "package_versions", "strategy_hash", "trusted"]
+__all__ = ["SKIPPED_SHOWN", "BacktestResult", "Benchmark", "DataInfo", "EquityCurve", "Metrics", "Pending",
+           "Provenance", "RunResult", "SkippedEntries", "SkippedEntry", "Trade", "TradeTable", "equity_curve",
+           "gc_paused", "package_versions", "strategy_hash", "trusted"]

@@ -69,7 +69,9 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
             "execution_price": "open"}``.
         provider, data: ``--provider`` and ``--data`` of the data layer; `no_cache` bypasses its cache.
         init_cash: starting cash of each run (of the whole portfolio with ``portfolio=True``).
-        portfolio: one portfolio with shared cash instead of independent runs per symbol.
+        portfolio: one portfolio with shared cash instead of independent runs per symbol; each entry takes
+            position_size_pct of the equity, 5 % when neither the document nor `params` sets it, and the
+            entries the cash left cannot cover are skipped and reported (``RunResult.skipped_entries``, D130).
         benchmark: symbol bought and held for comparison (None: each run's own symbol).
         engine: ``"numba"`` (our kernel) or ``"vectorbt"`` (the oracle, independent runs only).
         progress: called as ``progress(done, total, step)`` before each step and once at the end with
@@ -80,7 +82,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     """
     from ..compile.params import expand
     from ..data.market import load_market_data
-    from .engine import simulate, simulate_portfolio
+    from .engine import portfolio_risk, simulate, simulate_portfolio
 
     compiled = _compile(strategy)
     strat = compiled.strategy
@@ -88,6 +90,9 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     strat_params, risk_over = split_params(strat, params)
     sets = expand(strat.params, strat_params or None)  # D103/D104 before any data is fetched
     risks = [resolve_risk(strat, {**risk_over, "execution_price": s["execution_price"]}) for s in sets]
+    if portfolio:
+        size_given = strat.risk.position_size_pct is not None or "position_size_pct" in risk_over
+        risks = [portfolio_risk(r, size_given) for r in risks]
     steps, total_steps = [0], [0]  # steps done; the total is unknown until the data say how many runs
 
     def tick(step: str) -> None:
