@@ -2,8 +2,8 @@
 
 Written from the contract's text, bar by bar and column by column with plain floats and dicts, without
 numba or ruleengine's kernel, so that the engine can be checked against it. It is the contract's executable
-spec: a bar's events happen in time order (the open, the rest of the bar, the close). Returns trades as a list of
-dicts with the keys of `Simulation.trades` (times left out) and the equity curve as lists.
+spec: a bar's events happen in time order (the open, the rest of the bar, the close). Returns trades as a
+list of dicts with the keys of `Simulation.trades` (times left out) and the equity curve as lists.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
 
 
 def _max_hold_reached(r: Any, pos: dict[str, Any], now: Any) -> bool:
-    """Max hold: the time elapsed since the entry bar reaches max_hold_days, or the bars after it max_hold_bars."""
+    """Max hold: the time since the entry bar reaches max_hold_days, or the bars after it max_hold_bars."""
     # in integer nanoseconds (Python ints: no overflow for any max_hold_days)
     days_up = r.max_hold_days is not None and \
         pd.Timedelta(now - pos["time"]).value >= r.max_hold_days * 86_400 * 10**9
@@ -184,7 +184,8 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         trades.append(_trade(j, p, t, px, gross, gross * r.fees_pct / 100, fill[1]))
         pos[j] = None
 
-    def enter_all(t: int, bars: list[Any], may_enter: list[bool], sigs: list[tuple[bool, bool]], k: int) -> None:
+    def enter_all(t: int, bars: list[Any], may_enter: list[bool], sigs: list[tuple[bool, bool]],
+                  k: int) -> None:
         """Entries at the open (k = 0) or the close (k = 3) of bar t."""
         nonlocal cash
         value = cash

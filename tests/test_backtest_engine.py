@@ -142,10 +142,11 @@ def test_portfolio_matches_the_reference(runs):
     for risk in (replace(BASE, position_size_pct=30, stop_loss_pct=5, max_hold_days=20),
                  replace(BASE, position_size_pct=45, trailing_stop_pct=6, take_profit_pct=9, fees_pct=0.1,
                          slippage_pct=0.05, execution_price="open"),
-                 replace(BASE, position_size_pct=60, stop_loss_pct=4, max_hold_bars=8, execution_price="open")):
+                 replace(BASE, position_size_pct=60, stop_loss_pct=4, max_hold_bars=8,
+                         execution_price="open")):
         sim = simulate_portfolio(*run.args(), risk, init_cash=CASH, start=run.md.start)
-        ref_trades, ref_eq, ref_skipped = reference_portfolio(*run.args(), [risk] * run.md.n_cols, init_cash=CASH,
-                                                 start=run.md.start)
+        ref_trades, ref_eq, ref_skipped = reference_portfolio(*run.args(), [risk] * run.md.n_cols,
+                                                              init_cash=CASH, start=run.md.start)
         got = sorted(_key(t) for t in sim.trades.to_dict("records"))
         assert got == sorted(_key(t) for t in ref_trades)
         assert len(got) > 20

@@ -98,7 +98,8 @@ def test_skipped_entries_in_the_html_report_and_on_the_console(all_in, shared_da
     all_in.write_report(str(html))
     text = html.read_text()
     assert "D130" in text and f"{all_in.results[0].skipped_entries.count} entries skipped" in text
-    out = CliRunner().invoke(app, ["backtest", RULE, "--symbols", SYMBOLS, "--start", RANGE[0], "--end", RANGE[1],
-                                   "--data", str(shared_data), "--portfolio", "--param", "position_size_pct=100"])
+    out = CliRunner().invoke(app, ["backtest", RULE, "--symbols", SYMBOLS, "--start", RANGE[0],
+                                   "--end", RANGE[1], "--data", str(shared_data), "--portfolio",
+                                   "--param", "position_size_pct=100"])
     assert out.exit_code == 0, out.stdout
     assert "D130" in out.stdout and "entries skipped" in out.stdout

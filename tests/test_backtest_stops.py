@@ -160,7 +160,8 @@ def test_open_fill_pending_exit_fills_at_the_open_before_a_stop_later_in_the_bar
     trades, _ = run(bars, [0], [1], replace(BASE, stop_loss_pct=10, execution_price="open"))
     assert brief(trades) == [(1, 2, "signal", 97.0)]
     # the open gaps through the stop (85 < 90): the pending order fills at that same open, as a signal
-    trades, _ = run([FLAT, FLAT, (85, 86, 80, 82)], [0], [1], replace(BASE, stop_loss_pct=10, execution_price="open"))
+    gap = [FLAT, FLAT, (85, 86, 80, 82)]
+    trades, _ = run(gap, [0], [1], replace(BASE, stop_loss_pct=10, execution_price="open"))
     assert brief(trades) == [(1, 2, "signal", 85.0)]
     # without a pending order the stop fills inside the bar
     trades, _ = run(bars, [0], [], replace(BASE, stop_loss_pct=10, execution_price="open"))

@@ -209,8 +209,8 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
              provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
              data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
              init_cash: float = typer.Option(10_000.0, "--init-cash", help="starting cash of each run"),
-             portfolio: bool = typer.Option(False, "--portfolio", help="one portfolio with shared cash; each entry takes "
-                                            "position_size_pct of the equity (default 5)"),
+             portfolio: bool = typer.Option(False, "--portfolio", help="one portfolio with shared cash; each "
+                                            "entry takes position_size_pct of the equity (default 5)"),
              as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
              report: str | None = typer.Option(None, "--report", help="write a self-contained HTML report here"),
              no_cache: bool = typer.Option(False, "--no-cache", help="bypass the on-disk data cache"),

@@ -144,7 +144,7 @@ class _Context:
                             bench_close, bench_symbol, runs, self._skipped(sim))
 
     def _skipped(self, sim: Any) -> SkippedEntries:
-        """The portfolio simulation's skipped entries: the count and the first `SKIPPED_SHOWN` (time, symbol)."""
+        """The portfolio's skipped entries: the count and the first `SKIPPED_SHOWN` (time, symbol)."""
         first = sim.skipped.iloc[:SKIPPED_SHOWN]
         return trusted(SkippedEntries, {"count": int(sim.skipped_count), "first": [
             trusted(SkippedEntry, {"time": self.times[bar - self.md.start],
@@ -281,8 +281,9 @@ def _skipped_warning(label: str, skipped: SkippedEntries, size_pct: Any) -> Diag
     """D130: a portfolio skipped entries for want of cash (how many, the first few)."""
     shown = ", ".join(f"{e.time} {e.symbol}" for e in skipped.first[:5])
     more = f", ... ({skipped.count - 5} more)" if skipped.count > 5 else ""
-    return Diagnostic("D130", f"{label}: {skipped.count} entr{'y' if skipped.count == 1 else 'ies'} skipped: the "
-                      f"cash left did not cover position_size_pct={size_pct} of the equity (first: {shown}{more})",
+    entries = "entry" if skipped.count == 1 else "entries"
+    return Diagnostic("D130", f"{label}: {skipped.count} {entries} skipped: the cash left did not cover "
+                      f"position_size_pct={size_pct} of the equity (first: {shown}{more})",
                       severity="warning", path="risk.position_size_pct",
                       hint="a smaller position_size_pct (--param position_size_pct=...) leaves cash for more "
                            "positions")

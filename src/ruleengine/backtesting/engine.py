@@ -44,7 +44,7 @@ EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold
 TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
                  "size", "pnl", "pnl_pct", "exit_reason", "fees")
 ENGINES = ("numba", "vectorbt")
-#: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order, for the oracle tests
+#: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order (oracle tests)
 FILL_ORDERS = ("time", "vectorbt")
 _PRICE_KEYS = ("open", "high", "low", "close")
 #: seed 003's portfolio sizing: an entry takes 5 % of the equity unless the document or the run sets
@@ -91,7 +91,8 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtesting.vbt_engine`).
         fill_order: ``"time"`` (default, the fill contract) or ``"vectorbt"``: vectorbt's order of a bar's
             events with open fills (a stop reached inside a bar wins over the exit order pending at its open;
-            no stop check on the bar of an entry at the open), so that the oracle tests compare like with like.
+            no stop check on the bar of an entry at the open), so that the oracle tests compare like with
+            like.
 
     Raises:
         RuleEngineError: D114 for prices <= 0; D103 for risk the vectorbt engine cannot express.
@@ -132,7 +133,8 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     rec_i, rec_f, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start))
     trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=True)
-    skipped = pd.DataFrame({"bar": skip[:, 0], "time": pd.DatetimeIndex(index)[skip[:, 0]], "column": skip[:, 1]})
+    skipped = pd.DataFrame({"bar": skip[:, 0], "time": pd.DatetimeIndex(index)[skip[:, 0]],
+                            "column": skip[:, 1]})
     return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
 
 

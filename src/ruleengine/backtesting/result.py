@@ -129,7 +129,7 @@ class SkippedEntries(BaseModel):
     """The entries a portfolio skipped (``--portfolio``): how many, and the first ones in time order."""
 
     count: int
-    first: list[SkippedEntry] = Field(description="the first skipped entries (at most SKIPPED_SHOWN), in time order")
+    first: list[SkippedEntry] = Field(description="the first ones (at most SKIPPED_SHOWN), by time")
 
 
 #: how many skipped entries a result lists (all of them are counted)

@@ -14,7 +14,9 @@ called in the time order of a bar: `at_open_nb` (orders pending at the open), `e
 `after_open_nb` (stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the
 close. `bar_step_nb` is that sequence for a column that trades its own cash; the portfolio calls the same
 functions phase by phase over all its columns, because its entries are sized on the equity of all of them.
-A position is a float64 row of `N_POS` fields (the ``POS_*`` indices), written only by those functions.
+A position is a tuple of `N_POS` float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the
+step functions take and return them, with scalars only (no array crosses them, so nothing is reference
+counted per bar, and ``inline="always"`` puts them inside each kernel's loop).
 
 ``vbt_order=True`` reproduces vectorbt's order instead of the time order, for the oracle tests only: a
 pending open-fill exit waits until the bar's stops were checked (a stop reached later in the bar wins over
@@ -42,25 +44,26 @@ MAX_HOLD = 4
 END_OF_DATA = 5
 _DAY_NS = 86_400_000_000_000
 
-# A position: one float64 row (bar numbers are small integers, exact in a float64)
+# A position is a tuple of 8 float64 (numba keeps it in registers: no array, no reference counting in the
+# bar loop); bar numbers are small integers, exact in a float64. After an exit, POS_IN is 0.0 and the other
+# fields still describe the closed trade (for its record) until the next entry.
 POS_IN = 0  # 1.0 while a position is held
-POS_UNITS = 1  # units bought (kept after the exit: the closed trade's size)
+POS_UNITS = 1  # units bought
 POS_ENTRY = 2  # entry price after slippage
 POS_PEAK = 3  # highest price since the entry, for the trailing stop
 POS_SPENT = 4  # cash spent on the entry, fee included
 POS_ENTRY_FEE = 5
 POS_ENTRY_BAR = 6
-POS_HELD = 7  # bars with a price since the entry bar
-POS_EXIT_BAR = 8  # the last exit: bar, price after slippage, gross proceeds, fee, reason
-POS_EXIT_PRICE = 9
-POS_EXIT_GROSS = 10
-POS_EXIT_FEE = 11
-POS_EXIT_REASON = 12
-POS_PEND_E = 13  # open fills: the previous bar's signals, pending for this bar's open
-POS_PEND_X = 14
-N_POS = 15
+POS_HELD = 7  # bars with a price after the entry bar
+N_POS = 8
+# An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee)
+EXIT_REASON = 0
+EXIT_PRICE = 1
+EXIT_GROSS = 2
+EXIT_FEE = 3
 
-@numba.njit(cache=True)
+
+@numba.njit(cache=True, inline="always")
 def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
     """(fill price, reason) of a stop hit inside bar (o, h, lo) of a long position; (NaN, -1) if none.
 
@@ -92,7 +95,7 @@ def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
     return np.nan, -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def bar_nb(open_, high, low, close, j, t):
     """Bar t of column j with vectorbt's fill-ins: open NaN -> close, low/high NaN -> min/max(open, close)."""
     c = close[j, t]
@@ -109,172 +112,176 @@ def bar_nb(open_, high, low, close, j, t):
 
 
 # ------------------------------------------------------------------------------------------- the fill step
-@numba.njit(cache=True)
-def flat_positions_nb(n):
-    """`n` positions, all flat, with no pending order."""
-    pos = np.zeros((n, N_POS))
-    pos[:, POS_ENTRY_BAR] = -1.0
-    pos[:, POS_EXIT_BAR] = -1.0
-    return pos
+@numba.njit(cache=True, inline="always")
+def flat_nb():
+    """A flat position (no trade yet)."""
+    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 
 
-@numba.njit(cache=True)
-def signals_nb(pos, exec_open, entry, exit_):
-    """(entry, exit) signals that act on this bar: with open fills the previous bar's (pending since its
-    close), and this bar's become pending; with close fills this bar's own."""
+@numba.njit(cache=True, inline="always")
+def no_exit_nb():
+    """No exit on this bar."""
+    return (-1.0, 0.0, 0.0, 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def signals_nb(pend_e, pend_x, exec_open, entry, exit_):
+    """(entry, exit) signals acting on this bar and the new pending pair: with open fills the previous
+    bar's signals (pending since its close) act and this bar's become pending; with close fills this bar's."""
     if exec_open:
-        sig_e = pos[POS_PEND_E] != 0.0
-        sig_x = pos[POS_PEND_X] != 0.0
-        pos[POS_PEND_E] = 1.0 if entry else 0.0
-        pos[POS_PEND_X] = 1.0 if exit_ else 0.0
-        return sig_e, sig_x
-    return entry, exit_
+        return pend_e, pend_x, entry, exit_
+    return entry, exit_, pend_e, pend_x
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def wants_entry_nb(pos, sig_e, sig_x, flat_before):
     """An entry order: flat at the start of the bar, an entry signal and no exit signal (both cancel)."""
     return flat_before and pos[POS_IN] == 0.0 and sig_e and not sig_x
 
 
-@numba.njit(cache=True)
-def enter_nb(pos, t, fill, budget, slip, fees):
-    """Open a long position on bar t at fill price `fill`, spending `budget` (fee included); returns it."""
+@numba.njit(cache=True, inline="always")
+def enter_nb(t, fill, budget, slip, fees):
+    """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included)."""
     adj = fill * (1 + slip)
     net = budget / (1 + fees)
-    pos[POS_IN] = 1.0
-    pos[POS_UNITS] = net / adj
-    pos[POS_ENTRY] = adj
-    pos[POS_PEAK] = adj
-    pos[POS_SPENT] = budget
-    pos[POS_ENTRY_FEE] = budget - net
-    pos[POS_ENTRY_BAR] = t
-    pos[POS_HELD] = 0.0
-    return budget
+    return (1.0, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
 
 
-@numba.njit(cache=True)
-def leave_nb(pos, t, fill, reason, slip, fees):
-    """Close the position on bar t at fill price `fill`; returns the cash it brings (after the exit fee).
-
-    The trade's figures stay in `pos` (entry fields, units and ``POS_EXIT_*``) for the caller to record.
-    """
+@numba.njit(cache=True, inline="always")
+def leave_nb(pos, fill, reason, slip, fees):
+    """Close `pos` at fill price `fill`: (the closed position, the exit)."""
     adj = fill * (1 - slip)
     gross = pos[POS_UNITS] * adj
-    fee = gross * fees
-    pos[POS_IN] = 0.0
-    pos[POS_EXIT_BAR] = t
-    pos[POS_EXIT_PRICE] = adj
-    pos[POS_EXIT_GROSS] = gross
-    pos[POS_EXIT_FEE] = fee
-    pos[POS_EXIT_REASON] = reason
-    return gross - fee
+    closed = (0.0, pos[POS_UNITS], pos[POS_ENTRY], pos[POS_PEAK], pos[POS_SPENT], pos[POS_ENTRY_FEE],
+              pos[POS_ENTRY_BAR], pos[POS_HELD])
+    return closed, (float(reason), adj, gross, gross * fees)
 
 
-@numba.njit(cache=True)
-def mark_out_nb(pos, t, last_close):
-    """A position still open at the end: marked at its last close (bar t), no exit order, fee or slippage."""
-    pos[POS_IN] = 0.0
-    pos[POS_EXIT_BAR] = t
-    pos[POS_EXIT_PRICE] = last_close
-    pos[POS_EXIT_GROSS] = pos[POS_UNITS] * last_close
-    pos[POS_EXIT_FEE] = 0.0
-    pos[POS_EXIT_REASON] = END_OF_DATA
+@numba.njit(cache=True, inline="always")
+def mark_out_nb(pos, last_close):
+    """A position still open at the end: marked at its last close, no exit order, fee or slippage."""
+    return leave_nb(pos, last_close, END_OF_DATA, 0.0, 0.0)
 
 
-@numba.njit(cache=True)
-def at_open_nb(pos, t, o, sig_e, sig_x, exec_open, vbt_order, slip, fees):
-    """Orders pending at bar t's open: the exit order of a held position (open fills) fills at the open.
+@numba.njit(cache=True, inline="always")
+def at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, slip, fees):
+    """Orders pending at a bar's open: the exit order of a held position (open fills) fills at the open.
 
-    Returns the cash it brings (0.0 when nothing filled). With `vbt_order` the order waits for
-    `after_open_nb`, after the stops (vectorbt's priority).
+    Returns (position, exit). With `vbt_order` the order waits for `after_open_nb`, after the stops
+    (vectorbt's priority).
     """
     if exec_open and not vbt_order and pos[POS_IN] != 0.0 and sig_x and not sig_e:
-        return leave_nb(pos, t, o, SIGNAL, slip, fees)
-    return 0.0
+        return leave_nb(pos, o, SIGNAL, slip, fees)
+    return pos, no_exit_nb()
 
 
-@numba.njit(cache=True)
-def after_open_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, exec_open, vbt_order, sl, tp, tsl, max_days,
-                  max_bars, slip, fees):
-    """The rest of bar t for a position held after the open; returns the cash an exit brings (0.0: none).
+@numba.njit(cache=True, inline="always")
+def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, sl, tp, tsl,
+                  max_days, max_bars, slip, fees):
+    """The rest of bar t for a position held after the open: (position, exit).
 
     First the stops and targets on the bar's range (`stop_fill_nb`), also on the bar of an entry at
     this open; then the orders at the close: the signal exit (close fills) and max hold. A position
-    entered at the close has nothing after its fill on that bar. The trailing peak takes the bar's high
-    after the check; ``POS_HELD`` counts the bars after the entry bar. Max hold compares the time elapsed
-    since the entry (no overflow for any max_days).
+    entered at the close has nothing after its fill on that bar (its entry comes after this step). The
+    trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars after the entry bar.
+    Max hold compares the time elapsed since the entry, ``now - entry_time`` (int64 ns; no overflow for
+    any max_days). Only scalars and tuples cross this call (no array: no reference counting per bar).
     """
     if pos[POS_IN] == 0.0:
-        return 0.0
-    entry_bar = int(pos[POS_ENTRY_BAR])
-    if entry_bar == t:  # entered on this bar: at the open (a close entry comes after this step)
-        if vbt_order:
-            return 0.0
-        price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], sl, tp, tsl)
-        pos[POS_PEAK] = max(pos[POS_PEAK], h)
-        if np.isnan(price):
-            return 0.0
-        return leave_nb(pos, t, price, reason, slip, fees)
+        return pos, no_exit_nb()
+    new = int(pos[POS_ENTRY_BAR]) == t  # entered at this bar's open
+    if new and vbt_order:
+        return pos, no_exit_nb()
     price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], sl, tp, tsl)
-    pos[POS_PEAK] = max(pos[POS_PEAK], h)  # h is never NaN here (bar_nb fills it in)
-    pos[POS_HELD] += 1.0
-    if np.isnan(price):
+    held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
+    pos = (1.0, pos[POS_UNITS], pos[POS_ENTRY], max(pos[POS_PEAK], h), pos[POS_SPENT], pos[POS_ENTRY_FEE],
+           pos[POS_ENTRY_BAR], held)  # h is never NaN here (bar_nb fills it in)
+    if np.isnan(price) and not new:
         if sig_x and not sig_e and (vbt_order or not exec_open):  # both at once cancel (vectorbt's 'ignore')
             price = o if exec_open else c
             reason = SIGNAL
-        elif (max_bars > 0 and pos[POS_HELD] >= max_bars) or \
-                (max_days > 0 and (times[t] - times[entry_bar]) // _DAY_NS >= max_days):
+        elif (max_bars > 0 and held >= max_bars) or \
+                (max_days > 0 and (now - entry_time) // _DAY_NS >= max_days):
             price = c
             reason = MAX_HOLD
     if np.isnan(price):
-        return 0.0
-    return leave_nb(pos, t, price, reason, slip, fees)
+        return pos, no_exit_nb()
+    return leave_nb(pos, price, reason, slip, fees)
 
 
-@numba.njit(cache=True)
-def bar_step_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, cash, exec_open, vbt_order, sl, tp, tsl, max_days,
-                max_bars, size, fees, slip):
-    """Bar t of a column that trades its own cash, in time order; returns the cash after the bar.
+@numba.njit(cache=True, inline="always")
+def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_open, vbt_order, sl, tp, tsl,
+                max_days, max_bars, size, fees, slip):
+    """Bar t of a column that trades its own cash, in time order: (position, cash, exit).
 
-    The open (pending exit, or an entry with ``size`` x cash), the rest of the bar, the close (entry).
-    A trade closed on this bar has ``pos[POS_EXIT_BAR] == t``.
+    The open (the pending exit, or an entry with ``size`` x cash), the rest of the bar, the close (an
+    entry). At most one exit per bar; ``exit[EXIT_REASON] >= 0`` when a trade closed (the position then
+    still describes it). ``now`` is bar t's time, ``entry_time`` the entry bar's (of a position held
+    before the bar; any value when flat).
     """
     flat_before = pos[POS_IN] == 0.0
+    ex = no_exit_nb()
     if exec_open:
-        cash += at_open_nb(pos, t, o, sig_e, sig_x, exec_open, vbt_order, slip, fees)
+        pos, ex = at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, slip, fees)
+        if ex[EXIT_REASON] >= 0:
+            return pos, cash + (ex[EXIT_GROSS] - ex[EXIT_FEE]), ex
         if wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-            cash -= enter_nb(pos, t, o, min(cash, size * cash), slip, fees)
-    cash += after_open_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, exec_open, vbt_order, sl, tp, tsl,
-                          max_days, max_bars, slip, fees)
-    if not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-        cash -= enter_nb(pos, t, c, min(cash, size * cash), slip, fees)
-    return cash
+            budget = min(cash, size * cash)
+            pos = enter_nb(t, o, budget, slip, fees)
+            cash -= budget
+    pos, ex = after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, sl, tp,
+                            tsl, max_days, max_bars, slip, fees)
+    if ex[EXIT_REASON] >= 0:
+        cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+    elif not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
+        budget = min(cash, size * cash)
+        pos = enter_nb(t, c, budget, slip, fees)
+        cash -= budget
+    return pos, cash, ex
 
 
 @numba.njit(cache=True)
-def record_nb(rec_i, rec_f, n, j, pos):
-    """Write the trade `pos` closed last as row n; pnl = exit proceeds - cash spent on the entry (fees of
-    both sides included)."""
+def record_nb(rec_i, rec_f, n, j, pos, ex, exit_bar):
+    """Write the trade of `pos` closed by `ex` on `exit_bar` as row n; pnl = exit proceeds - cash spent on
+    the entry (fees of both sides included)."""
     spent = pos[POS_SPENT]
-    pnl = (pos[POS_EXIT_GROSS] - pos[POS_EXIT_FEE]) - spent
+    pnl = (ex[EXIT_GROSS] - ex[EXIT_FEE]) - spent
     rec_i[n, 0] = j
     rec_i[n, 1] = int(pos[POS_ENTRY_BAR])
-    rec_i[n, 2] = int(pos[POS_EXIT_BAR])
-    rec_i[n, 3] = int(pos[POS_EXIT_REASON])
+    rec_i[n, 2] = exit_bar
+    rec_i[n, 3] = int(ex[EXIT_REASON])
     rec_f[n, 0] = pos[POS_ENTRY]
-    rec_f[n, 1] = pos[POS_EXIT_PRICE]
+    rec_f[n, 1] = ex[EXIT_PRICE]
     rec_f[n, 2] = pos[POS_UNITS]
     rec_f[n, 3] = pnl
     rec_f[n, 4] = pnl / spent * 100.0
-    rec_f[n, 5] = pos[POS_ENTRY_FEE] + pos[POS_EXIT_FEE]
+    rec_f[n, 5] = pos[POS_ENTRY_FEE] + ex[EXIT_FEE]
     return n + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
+def entry_time_nb(pos, times):
+    """The time of the position's entry bar (of the last trade when flat; times[0] before any)."""
+    return times[max(int(pos[POS_ENTRY_BAR]), 0)]
+
+
+@numba.njit(cache=True, inline="always")
 def held_units_nb(pos):
     """Units held now (0.0 when flat)."""
     return pos[POS_UNITS] if pos[POS_IN] != 0.0 else 0.0
+
+
+@numba.njit(cache=True)
+def load_nb(rows, j):
+    """Position j of a (N, N_POS) array as a tuple."""
+    return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7])
+
+
+@numba.njit(cache=True)
+def store_nb(rows, j, pos):
+    """Write position j of a (N, N_POS) array."""
+    for k in range(N_POS):
+        rows[j, k] = pos[k]
 
 
 # ------------------------------------------------------------------------------------------- simulations
@@ -293,8 +300,9 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
     pos_out = np.empty((N, T))
     n = 0
     for j in range(N):
-        pos = flat_positions_nb(1)[0]
+        pos = flat_nb()
         cash = init_cash
+        pend_e = pend_x = False
         last_close = np.nan
         last_bar = -1
         for t in range(T):
@@ -306,11 +314,12 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
                 pos_out[j, t] = units
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-            sig_e, sig_x = signals_nb(pos, exec_open[j], entries[j, t], exits[j, t])
-            cash = bar_step_nb(pos, t, o, h, lo, c, times, sig_e, sig_x, cash, exec_open[j], vbt_order, sl[j],
-                               tp[j], tsl[j], max_days[j], max_bars[j], size[j], fees[j], slip[j])
-            if pos[POS_EXIT_BAR] == t:
-                n = record_nb(rec_i, rec_f, n, j, pos)
+            sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open[j], entries[j, t], exits[j, t])
+            pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times), sig_e, sig_x,
+                                        cash, exec_open[j], vbt_order, sl[j], tp[j], tsl[j], max_days[j],
+                                        max_bars[j], size[j], fees[j], slip[j])
+            if ex[EXIT_REASON] >= 0:
+                n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
             last_close = c
             last_bar = t
             units = held_units_nb(pos)
@@ -318,23 +327,9 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
             cash_out[j, t] = cash
             pos_out[j, t] = units
         if pos[POS_IN] != 0.0:
-            mark_out_nb(pos, last_bar, last_close)
-            n = record_nb(rec_i, rec_f, n, j, pos)
+            pos, ex = mark_out_nb(pos, last_close)
+            n = record_nb(rec_i, rec_f, n, j, pos, ex, last_bar)
     return rec_i, rec_f, n, equity, cash_out, pos_out
-
-
-@numba.njit(cache=True)
-def _mark_value_nb(pos, cash, open_, high, low, close, last_close, t, at_open):
-    """Cash + every held position at bar t's open (`at_open`) or close, or its last close without a bar."""
-    value = cash
-    for j in range(pos.shape[0]):
-        if pos[j, POS_IN] != 0.0:
-            if np.isnan(close[j, t]):
-                mark = last_close[j]
-            else:
-                mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
-            value += pos[j, POS_UNITS] * mark
-    return value
 
 
 @numba.njit(cache=True)
@@ -358,7 +353,11 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
     equity = np.empty((1, T))
     cash_out = np.empty((1, T))
     pos_out = np.zeros((N, T))
-    pos = flat_positions_nb(N)
+    rows = np.empty((N, N_POS))
+    for j in range(N):
+        store_nb(rows, j, flat_nb())
+    pend_e = np.zeros(N, dtype=np.bool_)
+    pend_x = np.zeros(N, dtype=np.bool_)
     sig_e = np.zeros(N, dtype=np.bool_)
     sig_x = np.zeros(N, dtype=np.bool_)
     flat_before = np.zeros(N, dtype=np.bool_)
@@ -377,53 +376,71 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
             flat_before[j] = False
             if np.isnan(close[j, t]):
                 continue
-            sig_e[j], sig_x[j] = signals_nb(pos[j], exec_open[j], entries[j, t], exits[j, t])
-            flat_before[j] = pos[j, POS_IN] == 0.0
+            sig_e[j], sig_x[j], pend_e[j], pend_x[j] = signals_nb(pend_e[j], pend_x[j], exec_open[j],
+                                                                  entries[j, t], exits[j, t])
+            pos = load_nb(rows, j)
+            flat_before[j] = pos[POS_IN] == 0.0
             o = bar_nb(open_, high, low, close, j, t)[0]
-            cash += at_open_nb(pos[j], t, o, sig_e[j], sig_x[j], exec_open[j], vbt_order, slip[j], fees[j])
-            if pos[j, POS_EXIT_BAR] == t:
-                n = record_nb(rec_i, rec_f, n, j, pos[j])
+            pos, ex = at_open_nb(pos, o, sig_e[j], sig_x[j], exec_open[j], vbt_order, slip[j], fees[j])
+            if ex[EXIT_REASON] >= 0:
+                cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+                n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
+                store_nb(rows, j, pos)
         if at_open:
-            cash, n_skip = _enter_all_nb(pos, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees,
-                                         slip, cash, last_close, True, skip, n_skip)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, size,
+                                         fees, slip, cash, last_close, True, skip, n_skip)
         # the rest of the bar: stops, then the orders at the close
         for j in range(N):
-            if np.isnan(close[j, t]) or pos[j, POS_IN] == 0.0:
+            if np.isnan(close[j, t]) or rows[j, POS_IN] == 0.0:
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-            cash += after_open_nb(pos[j], t, o, h, lo, c, times, sig_e[j], sig_x[j], exec_open[j], vbt_order,
-                                  sl[j], tp[j], tsl[j], max_days[j], max_bars[j], slip[j], fees[j])
-            if pos[j, POS_EXIT_BAR] == t:
-                n = record_nb(rec_i, rec_f, n, j, pos[j])
+            pos = load_nb(rows, j)
+            pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times), sig_e[j], sig_x[j],
+                                    exec_open[j], vbt_order, sl[j], tp[j], tsl[j], max_days[j], max_bars[j],
+                                    slip[j], fees[j])
+            if ex[EXIT_REASON] >= 0:
+                cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+                n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
+            store_nb(rows, j, pos)
         if not at_open:
-            cash, n_skip = _enter_all_nb(pos, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees,
-                                         slip, cash, last_close, False, skip, n_skip)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, size,
+                                         fees, slip, cash, last_close, False, skip, n_skip)
         # marks
         value = cash
         for j in range(N):
             if not np.isnan(close[j, t]):
                 last_close[j] = close[j, t]
                 last_bar[j] = t
-            units = held_units_nb(pos[j])
+            units = rows[j, POS_UNITS] if rows[j, POS_IN] != 0.0 else 0.0
             if units != 0.0:
                 value += units * last_close[j]
             pos_out[j, t] = units
         equity[0, t] = value
         cash_out[0, t] = cash
     for j in range(N):
-        if pos[j, POS_IN] != 0.0:
-            mark_out_nb(pos[j], last_bar[j], last_close[j])
-            n = record_nb(rec_i, rec_f, n, j, pos[j])
+        if rows[j, POS_IN] != 0.0:
+            pos, ex = mark_out_nb(load_nb(rows, j), last_close[j])
+            n = record_nb(rec_i, rec_f, n, j, pos, ex, last_bar[j])
     return rec_i, rec_f, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
 @numba.njit(cache=True)
-def _enter_all_nb(pos, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees, slip, cash,
+def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees, slip, cash,
                   last_close, at_open, skip, n_skip):
-    """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip)."""
-    value = _mark_value_nb(pos, cash, open_, high, low, close, last_close, t, at_open)
-    for j in range(pos.shape[0]):
-        if not wants_entry_nb(pos[j], sig_e[j], sig_x[j], flat_before[j]) or value <= 0:
+    """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
+
+    Each is sized on the equity before them: cash + every held position at this open or close (its last
+    close without a bar)."""
+    value = cash
+    for j in range(rows.shape[0]):
+        if rows[j, POS_IN] != 0.0:
+            if np.isnan(close[j, t]):
+                mark = last_close[j]
+            else:
+                mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
+            value += rows[j, POS_UNITS] * mark
+    for j in range(rows.shape[0]):
+        if not wants_entry_nb(load_nb(rows, j), sig_e[j], sig_x[j], flat_before[j]) or value <= 0:
             continue
         want = size[j] * value
         if want > cash:  # not enough cash left: skipped, never a partial position
@@ -433,5 +450,6 @@ def _enter_all_nb(pos, t, open_, high, low, close, sig_e, sig_x, flat_before, si
             n_skip += 1
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
-        cash -= enter_nb(pos[j], t, o if at_open else c, want, slip[j], fees[j])
+        store_nb(rows, j, enter_nb(t, o if at_open else c, want, slip[j], fees[j]))
+        cash -= want
     return cash, n_skip

@@ -2,7 +2,8 @@
 
 A sweep evaluates many (parameter set x symbol) columns and keeps only their metrics, so this kernel runs
 the simulation of `ruleengine.kernels.simulate.simulate_nb` (same fill contract, same arithmetic: every bar
-goes through that module's fill step `bar_step_nb`, which opens and closes the position) and accumulates, instead of trade records and an equity curve, the sums the metrics are derived from
+goes through that module's fill step `bar_step_nb`, which opens and closes the position) and accumulates,
+instead of trade records and an equity curve, the sums the metrics are derived from
 (`ruleengine.sweeping.stats`). Memory per column is one row of `N_STATS` floats, whatever the number of bars.
 
 Layout (as in `simulate.py`): prices are (S, T) C-ordered, one row per symbol; signals (Q, T) C-ordered,
@@ -36,8 +37,22 @@ the tests compare the two engines on every rule and would show a stale kernel.
 import numba
 import numpy as np
 
-from .simulate import POS_ENTRY_BAR, POS_EXIT_BAR, POS_EXIT_FEE, POS_EXIT_GROSS, POS_IN, POS_SPENT, \
-    POS_UNITS, bar_nb, bar_step_nb, flat_positions_nb, held_units_nb, signals_nb
+from .simulate import (
+    EXIT_FEE,
+    EXIT_GROSS,
+    EXIT_REASON,
+    POS_ENTRY_BAR,
+    POS_IN,
+    POS_SPENT,
+    POS_UNITS,
+    bar_nb,
+    bar_step_nb,
+    entry_time_nb,
+    flat_nb,
+    held_units_nb,
+    mark_out_nb,
+    signals_nb,
+)
 
 FINAL = 0
 TRADES = 1
@@ -92,7 +107,8 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
     """Simulate column c (prices row j, signals row q) over rows [lo, hi) and fill out[c, :]."""
     for k in range(N_STATS):
         out[c, k] = 0.0
-    pos = flat_positions_nb(1)[0]
+    pos = flat_nb()
+    pend_e = pend_x = False
     cash = init_cash
     last_close = np.nan
     last_bar = -1
@@ -115,11 +131,11 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
             continue
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
-            sig_e, sig_x = signals_nb(pos, exec_open, entries[q, t], exits[q, t])
-            cash = bar_step_nb(pos, t, o, h, lw, cl, times, sig_e, sig_x, cash, exec_open, False, sl, tp, tsl,
-                               max_days, max_bars, size, fees, slip)
-            if pos[POS_EXIT_BAR] == t:
-                _closed_nb(out, c, pos, times)
+            sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
+            pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times), sig_e, sig_x,
+                                        cash, exec_open, False, sl, tp, tsl, max_days, max_bars, size, fees, slip)
+            if ex[EXIT_REASON] >= 0:
+                _closed_nb(out, c, pos, ex, t, times)
             last_close = cl
             last_bar = t
             eq = cash + held_units_nb(pos) * cl
@@ -143,8 +159,8 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
         elif top > 0:
             max_dd = max(max_dd, (top - eq) / top)
     if pos[POS_IN] != 0.0:  # marked at the last close: no exit order, fee or slippage
-        _trade_nb(out, c, pos[POS_UNITS] * last_close - pos[POS_SPENT], pos[POS_SPENT], int(pos[POS_ENTRY_BAR]),
-                  last_bar, times[int(pos[POS_ENTRY_BAR])], times[last_bar])
+        pos, ex = mark_out_nb(pos, last_close)
+        _closed_nb(out, c, pos, ex, last_bar, times)
     out[c, FINAL] = prev
     out[c, MAX_DD] = max_dd
     out[c, RET_SUM] = r_sum
@@ -156,12 +172,11 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
 
 
 @numba.njit(cache=True, nogil=True)
-def _closed_nb(out, c, pos, times):
-    """Add the trade `pos` closed last to column c's accumulators."""
+def _closed_nb(out, c, pos, ex, exit_bar, times):
+    """Add the trade of `pos` closed by `ex` on `exit_bar` to column c's accumulators."""
     entry_bar = int(pos[POS_ENTRY_BAR])
-    exit_bar = int(pos[POS_EXIT_BAR])
-    _trade_nb(out, c, (pos[POS_EXIT_GROSS] - pos[POS_EXIT_FEE]) - pos[POS_SPENT], pos[POS_SPENT], entry_bar,
-              exit_bar, times[entry_bar], times[exit_bar])
+    _trade_nb(out, c, (ex[EXIT_GROSS] - ex[EXIT_FEE]) - pos[POS_SPENT], pos[POS_SPENT], entry_bar, exit_bar,
+              times[entry_bar], times[exit_bar])
 
 
 @numba.njit(cache=True, nogil=True)
