@@ -292,3 +292,27 @@ def test_a_chunk_error_is_a_diagnostic_through_the_thread_pool() -> None:
               threads=2, chunk_size=1)
     d = info.value.diagnostics[0]
     assert d.code == "D103" and "window of sma" in d.message
+
+
+@pytest.mark.realdata
+def test_open_fills_with_stops_on_the_entry_bar_equal_backtest(shared_data: Path) -> None:
+    """Time-ordered fills (issue 13 item 4) in the fused kernel: open fills with tight stops, where positions
+    entered at an open are stopped on their own bar, give backtest()'s metrics on every combination."""
+    doc = {"name": "sma cross", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+           "params": {"fast": {"type": "int", "min": 2, "max": 50, "default": 10},
+                      "slow": {"type": "int", "min": 5, "max": 100, "default": 20}},
+           "entry": ["crosses_above(sma(close, fast), sma(close, slow))"],
+           "exit": ["crosses_below(sma(close, fast), sma(close, slow))"]}
+    fixed = {"execution_price": "open", "max_hold_days": 10**6, "fees_pct": 0.1}
+    res = sweep(doc, "GOOG", "2013-01-01", "2017-12-05", data=str(shared_data),
+                grid={"fast": [5, 10], "slow": [20, 30], "stop_loss_pct": [1.0, 2.0], "take_profit_pct": [None, 3.0]},
+                params=fixed)
+    assert len(res.table) == 16
+    same_bar_exits = 0
+    for rank in range(1, 17):
+        run = res.detail(rank, benchmark=None).results[0]
+        assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"rank {rank}")
+        same_bar_exits += sum(t.entry_bar == t.exit_bar and t.exit_reason in ("stop_loss", "take_profit")
+                              for t in run.trades)
+        assert "max_hold" not in run.exit_reasons()  # 10**6 days: never (no int64 overflow)
+    assert same_bar_exits > 10  # the entry-bar check is exercised

@@ -199,16 +199,28 @@ def _frac(values: list[float | int | None]) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) / 100.0 for v in values], dtype=np.float64)
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _count(values: list[int | None]) -> np.ndarray:
+    """Max hold limits as int64 (0 = off); a limit beyond int64 is the same as int64's largest: never."""
+    return np.array([min(int(v or 0), _INT64_MAX) for v in values], dtype=np.int64)
+
+
+def risk_arrays(risks: Sequence[RiskSpec]) -> list[np.ndarray]:
+    """One array per risk field in the kernels' units and order (`ruleengine.kernels.simulate`): sl, tp,
+    tsl, max_days, max_bars, size, fees, slip (fractions, NaN / 0 = off), exec_open; one entry per spec."""
+    return [_frac([r.stop_loss_pct for r in risks]), _frac([r.take_profit_pct for r in risks]),
+            _frac([r.trailing_stop_pct for r in risks]), _count([r.max_hold_days for r in risks]),
+            _count([r.max_hold_bars for r in risks]), _frac([r.position_size_pct for r in risks]),
+            _frac([r.fees_pct for r in risks]), _frac([r.slippage_pct for r in risks]),
+            np.array([r.execution_price == "open" for r in risks], dtype=np.bool_)]
+
+
 def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
                  risks: list[RiskSpec], start: int) -> tuple:
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext, times, int(start),
-            _frac([r.stop_loss_pct for r in risks]), _frac([r.take_profit_pct for r in risks]),
-            _frac([r.trailing_stop_pct for r in risks]),
-            np.array([r.max_hold_days or 0 for r in risks], dtype=np.int64),
-            np.array([r.max_hold_bars or 0 for r in risks], dtype=np.int64),
-            _frac([r.position_size_pct for r in risks]), _frac([r.fees_pct for r in risks]),
-            _frac([r.slippage_pct for r in risks]),
-            np.array([r.execution_price == "open" for r in risks], dtype=np.bool_))
+            *risk_arrays(risks))
 
 
 def _max_trades(ent: np.ndarray, start: int) -> int:

@@ -281,6 +281,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     """
     import pandas as pd
 
+    from ..backtesting.engine import risk_arrays
     from ..kernels.sweep_sim import N_STATS, sweep_nb
 
     strat = compiled.strategy
@@ -302,7 +303,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     lo, hi = run_rows(market.inputs[(base, "close")], r0, r1)
     times = np.ascontiguousarray(pd.DatetimeIndex(market.index).as_unit("ns").asi8, dtype=np.int64)
     rk = np.repeat(r, k)
-    fill = _risk_arrays(risks)
+    fill = risk_arrays(risks)
     sym = np.tile(cols, n)
     sig = np.repeat(u, k) * market.n_cols + sym
     sweep_nb(*prices, np.ascontiguousarray(entries.T), np.ascontiguousarray(exits.T), times, lo, hi, sym, sig,
@@ -351,18 +352,6 @@ def run_rows(close: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray, np.ndarra
     lo = np.where(has, r0 + first, r0).astype(np.int64)
     hi = np.where(has, r0 + last + 1, r0).astype(np.int64)
     return lo, hi
-
-
-def _risk_arrays(risks: list[Any]) -> list[np.ndarray]:
-    """Per risk spec: sl, tp, tsl, max_days, max_bars, size, fees, slip, exec_open (kernel units)."""
-    def frac(name: str) -> np.ndarray:
-        return np.array([np.nan if getattr(x, name) is None else float(getattr(x, name)) / 100.0 for x in risks])
-
-    return [frac("stop_loss_pct"), frac("take_profit_pct"), frac("trailing_stop_pct"),
-            np.array([x.max_hold_days or 0 for x in risks], dtype=np.int64),
-            np.array([x.max_hold_bars or 0 for x in risks], dtype=np.int64),
-            frac("position_size_pct"), frac("fees_pct"), frac("slippage_pct"),
-            np.array([x.execution_price == "open" for x in risks], dtype=np.bool_)]
 
 
 # ----------------------------------------------------------------------------------------- planning
