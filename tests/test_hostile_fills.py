@@ -74,13 +74,20 @@ def test_portfolio_column_without_any_bar():
 
 
 @pytest.mark.realdata
-def test_cli_max_hold_days_of_a_lifetime(shared_data):
+@pytest.mark.parametrize("days", ["36500", "100000"])
+def test_cli_max_hold_days_of_a_lifetime(shared_data, days):
+    # up to the schema's bound (100 years): a valid run whose time stop never acts; beyond it, D103
     proc = run_cli(["backtest", "rules/golden_cross.yaml", "--symbols", "SPY", "--start", "2010-01-01",
-                    "--end", "2016-12-30", "--data", str(shared_data), "--param", "max_hold_days=100000",
+                    "--end", "2016-12-30", "--data", str(shared_data), "--param", f"max_hold_days={days}",
                     "--param", "execution_price=open", "--json"], seconds=120, megabytes=4096)
     # (4 GB of address space: under run_cli's default 2 GB this CLI run with --data spins in the kernel for
     # minutes before any of our code runs)
     assert_structured(proc)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    run = json.loads(proc.stdout)["results"][0]
-    assert run["trades"] and not [t for t in run["trades"] if t["exit_reason"] == "max_hold"]
+    out = json.loads(proc.stdout)
+    if days == "36500":
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        trades = out["results"][0]["trades"]
+        assert trades and not [t for t in trades if t["exit_reason"] == "max_hold"]
+    else:
+        assert proc.returncode != 0 and out["success"] is False
+        assert "D103" in json.dumps(out) and "max_hold_days" in json.dumps(out)
