@@ -45,10 +45,10 @@ END_OF_DATA = 5
 _DAY_NS = 86_400_000_000_000
 
 # A position is a tuple of 8 float64 (numba keeps it in registers: no array, no reference counting in the
-# bar loop); bar numbers are small integers, exact in a float64. After an exit, POS_IN is 0.0 and the other
-# fields still describe the closed trade (for its record) until the next entry.
+# bar loop); bar numbers are small integers, exact in a float64. After an exit, POS_IN and POS_UNITS are 0.0
+# and the other fields still describe the closed trade (for its record) until the next entry.
 POS_IN = 0  # 1.0 while a position is held
-POS_UNITS = 1  # units bought
+POS_UNITS = 1  # units held (0.0 when flat)
 POS_ENTRY = 2  # entry price after slippage
 POS_PEAK = 3  # highest price since the entry, for the trailing stop
 POS_SPENT = 4  # cash spent on the entry, fee included
@@ -56,14 +56,15 @@ POS_ENTRY_FEE = 5
 POS_ENTRY_BAR = 6
 POS_HELD = 7  # bars with a price after the entry bar
 N_POS = 8
-# An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee)
+# An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee; units)
 EXIT_REASON = 0
 EXIT_PRICE = 1
 EXIT_GROSS = 2
 EXIT_FEE = 3
+EXIT_UNITS = 4
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
     """(fill price, reason) of a stop hit inside bar (o, h, lo) of a long position; (NaN, -1) if none.
 
@@ -95,7 +96,7 @@ def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
     return np.nan, -1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def bar_nb(open_, high, low, close, j, t):
     """Bar t of column j with vectorbt's fill-ins: open NaN -> close, low/high NaN -> min/max(open, close)."""
     c = close[j, t]
@@ -121,7 +122,7 @@ def flat_nb():
 @numba.njit(cache=True, inline="always")
 def no_exit_nb():
     """No exit on this bar."""
-    return (-1.0, 0.0, 0.0, 0.0)
+    return (-1.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -152,9 +153,9 @@ def leave_nb(pos, fill, reason, slip, fees):
     """Close `pos` at fill price `fill`: (the closed position, the exit)."""
     adj = fill * (1 - slip)
     gross = pos[POS_UNITS] * adj
-    closed = (0.0, pos[POS_UNITS], pos[POS_ENTRY], pos[POS_PEAK], pos[POS_SPENT], pos[POS_ENTRY_FEE],
-              pos[POS_ENTRY_BAR], pos[POS_HELD])
-    return closed, (float(reason), adj, gross, gross * fees)
+    closed = (0.0, 0.0, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_SPENT], pos[POS_ENTRY_FEE], pos[POS_ENTRY_BAR],
+              pos[POS_HELD])
+    return closed, (float(reason), adj, gross, gross * fees, pos[POS_UNITS])
 
 
 @numba.njit(cache=True, inline="always")
@@ -189,7 +190,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
     """
     if pos[POS_IN] == 0.0:
         return pos, no_exit_nb()
-    new = int(pos[POS_ENTRY_BAR]) == t  # entered at this bar's open
+    new = exec_open and pos[POS_ENTRY_BAR] == t  # entered at this bar's open
     if new and vbt_order:
         return pos, no_exit_nb()
     price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], sl, tp, tsl)
@@ -221,6 +222,8 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_o
     """
     flat_before = pos[POS_IN] == 0.0
     ex = no_exit_nb()
+    if flat_before and not (sig_e and not sig_x and cash > 0):  # flat, no entry order: nothing happens
+        return pos, cash, ex
     if exec_open:
         pos, ex = at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, slip, fees)
         if ex[EXIT_REASON] >= 0:
@@ -252,7 +255,7 @@ def record_nb(rec_i, rec_f, n, j, pos, ex, exit_bar):
     rec_i[n, 3] = int(ex[EXIT_REASON])
     rec_f[n, 0] = pos[POS_ENTRY]
     rec_f[n, 1] = ex[EXIT_PRICE]
-    rec_f[n, 2] = pos[POS_UNITS]
+    rec_f[n, 2] = ex[EXIT_UNITS]
     rec_f[n, 3] = pnl
     rec_f[n, 4] = pnl / spent * 100.0
     rec_f[n, 5] = pos[POS_ENTRY_FEE] + ex[EXIT_FEE]
@@ -260,15 +263,15 @@ def record_nb(rec_i, rec_f, n, j, pos, ex, exit_bar):
 
 
 @numba.njit(cache=True, inline="always")
-def entry_time_nb(pos, times):
-    """The time of the position's entry bar (of the last trade when flat; times[0] before any)."""
-    return times[max(int(pos[POS_ENTRY_BAR]), 0)]
+def entry_time_nb(pos, times, max_days):
+    """The time of the entry bar of a held position, for the max hold in days (0 when flat or unused)."""
+    return times[int(pos[POS_ENTRY_BAR])] if max_days > 0 and pos[POS_IN] != 0.0 else 0
 
 
 @numba.njit(cache=True, inline="always")
 def held_units_nb(pos):
     """Units held now (0.0 when flat)."""
-    return pos[POS_UNITS] if pos[POS_IN] != 0.0 else 0.0
+    return pos[POS_UNITS]
 
 
 @numba.njit(cache=True)
@@ -315,9 +318,9 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open[j], entries[j, t], exits[j, t])
-            pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times), sig_e, sig_x,
-                                        cash, exec_open[j], vbt_order, sl[j], tp[j], tsl[j], max_days[j],
-                                        max_bars[j], size[j], fees[j], slip[j])
+            pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, max_days[j]),
+                                        sig_e, sig_x, cash, exec_open[j], vbt_order, sl[j], tp[j], tsl[j],
+                                        max_days[j], max_bars[j], size[j], fees[j], slip[j])
             if ex[EXIT_REASON] >= 0:
                 n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
             last_close = c
@@ -378,10 +381,12 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
                 continue
             sig_e[j], sig_x[j], pend_e[j], pend_x[j] = signals_nb(pend_e[j], pend_x[j], exec_open[j],
                                                                   entries[j, t], exits[j, t])
-            pos = load_nb(rows, j)
-            flat_before[j] = pos[POS_IN] == 0.0
+            flat_before[j] = rows[j, POS_IN] == 0.0
+            if flat_before[j] or not exec_open[j]:
+                continue
             o = bar_nb(open_, high, low, close, j, t)[0]
-            pos, ex = at_open_nb(pos, o, sig_e[j], sig_x[j], exec_open[j], vbt_order, slip[j], fees[j])
+            pos, ex = at_open_nb(load_nb(rows, j), o, sig_e[j], sig_x[j], exec_open[j], vbt_order, slip[j],
+                                 fees[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
@@ -395,9 +400,9 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
             pos = load_nb(rows, j)
-            pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times), sig_e[j], sig_x[j],
-                                    exec_open[j], vbt_order, sl[j], tp[j], tsl[j], max_days[j], max_bars[j],
-                                    slip[j], fees[j])
+            pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, max_days[j]),
+                                    sig_e[j], sig_x[j], exec_open[j], vbt_order, sl[j], tp[j], tsl[j],
+                                    max_days[j], max_bars[j], slip[j], fees[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
@@ -411,7 +416,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
             if not np.isnan(close[j, t]):
                 last_close[j] = close[j, t]
                 last_bar[j] = t
-            units = rows[j, POS_UNITS] if rows[j, POS_IN] != 0.0 else 0.0
+            units = rows[j, POS_UNITS]
             if units != 0.0:
                 value += units * last_close[j]
             pos_out[j, t] = units
@@ -431,6 +436,11 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, s
 
     Each is sized on the equity before them: cash + every held position at this open or close (its last
     close without a bar)."""
+    wanted = False
+    for j in range(rows.shape[0]):
+        wanted = wanted or (flat_before[j] and sig_e[j] and not sig_x[j])
+    if not wanted:
+        return cash, n_skip
     value = cash
     for j in range(rows.shape[0]):
         if rows[j, POS_IN] != 0.0:
@@ -440,7 +450,7 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, s
                 mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
             value += rows[j, POS_UNITS] * mark
     for j in range(rows.shape[0]):
-        if not wants_entry_nb(load_nb(rows, j), sig_e[j], sig_x[j], flat_before[j]) or value <= 0:
+        if not (flat_before[j] and sig_e[j] and not sig_x[j]) or rows[j, POS_IN] != 0.0 or value <= 0:
             continue
         want = size[j] * value
         if want > cash:  # not enough cash left: skipped, never a partial position

@@ -44,7 +44,6 @@ from .simulate import (
     POS_ENTRY_BAR,
     POS_IN,
     POS_SPENT,
-    POS_UNITS,
     bar_nb,
     bar_step_nb,
     entry_time_nb,
@@ -132,8 +131,9 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
-            pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times), sig_e, sig_x,
-                                        cash, exec_open, False, sl, tp, tsl, max_days, max_bars, size, fees, slip)
+            pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, max_days),
+                                        sig_e, sig_x, cash, exec_open, False, sl, tp, tsl, max_days, max_bars,
+                                        size, fees, slip)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, pos, ex, t, times)
             last_close = cl
