@@ -303,36 +303,53 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
     pos_out = np.empty((N, T))
     n = 0
     for j in range(N):
-        pos = flat_nb()
-        cash = init_cash
-        pend_e = pend_x = False
-        last_close = np.nan
-        last_bar = -1
-        for t in range(T):
-            c = close[j, t]
-            if t < start or np.isnan(c):
-                units = held_units_nb(pos)
-                equity[j, t] = cash + units * last_close if units != 0.0 else cash
-                cash_out[j, t] = cash
-                pos_out[j, t] = units
-                continue
-            o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-            sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open[j], entries[j, t], exits[j, t])
-            pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, max_days[j]),
-                                        sig_e, sig_x, cash, exec_open[j], vbt_order, sl[j], tp[j], tsl[j],
-                                        max_days[j], max_bars[j], size[j], fees[j], slip[j])
-            if ex[EXIT_REASON] >= 0:
-                n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
-            last_close = c
-            last_bar = t
+        # exec_open as a literal: each variant is compiled with the other fill mode's branches pruned
+        if exec_open[j]:
+            n = _column_nb(open_, high, low, close, entries, exits, times, start, j, sl[j], tp[j], tsl[j],
+                           max_days[j], max_bars[j], size[j], fees[j], slip[j], True, vbt_order, init_cash,
+                           rec_i, rec_f, n, equity, cash_out, pos_out)
+        else:
+            n = _column_nb(open_, high, low, close, entries, exits, times, start, j, sl[j], tp[j], tsl[j],
+                           max_days[j], max_bars[j], size[j], fees[j], slip[j], False, vbt_order, init_cash,
+                           rec_i, rec_f, n, equity, cash_out, pos_out)
+    return rec_i, rec_f, n, equity, cash_out, pos_out
+
+
+@numba.njit(cache=True)
+def _column_nb(open_, high, low, close, entries, exits, times, start, j, sl, tp, tsl, max_days, max_bars, size,
+               fees, slip, exec_open, vbt_order, init_cash, rec_i, rec_f, n, equity, cash_out, pos_out):
+    """Column j of `simulate_nb`: its trades from record row n on, its equity, cash and units; returns n."""
+    T = close.shape[1]
+    pos = flat_nb()
+    cash = init_cash
+    pend_e = pend_x = False
+    last_close = np.nan
+    last_bar = -1
+    for t in range(T):
+        c = close[j, t]
+        if t < start or np.isnan(c):
             units = held_units_nb(pos)
-            equity[j, t] = cash + units * c
+            equity[j, t] = cash + units * last_close if units != 0.0 else cash
             cash_out[j, t] = cash
             pos_out[j, t] = units
-        if pos[POS_IN] != 0.0:
-            pos, ex = mark_out_nb(pos, last_close)
-            n = record_nb(rec_i, rec_f, n, j, pos, ex, last_bar)
-    return rec_i, rec_f, n, equity, cash_out, pos_out
+            continue
+        o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+        sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
+        pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, max_days), sig_e,
+                                    sig_x, cash, exec_open, vbt_order, sl, tp, tsl, max_days, max_bars, size,
+                                    fees, slip)
+        if ex[EXIT_REASON] >= 0:
+            n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
+        last_close = c
+        last_bar = t
+        units = held_units_nb(pos)
+        equity[j, t] = cash + units * c
+        cash_out[j, t] = cash
+        pos_out[j, t] = units
+    if pos[POS_IN] != 0.0:
+        pos, ex = mark_out_nb(pos, last_close)
+        n = record_nb(rec_i, rec_f, n, j, pos, ex, last_bar)
+    return n
 
 
 @numba.njit(cache=True)
@@ -382,7 +399,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
             sig_e[j], sig_x[j], pend_e[j], pend_x[j] = signals_nb(pend_e[j], pend_x[j], exec_open[j],
                                                                   entries[j, t], exits[j, t])
             flat_before[j] = rows[j, POS_IN] == 0.0
-            if flat_before[j] or not exec_open[j]:
+            if flat_before[j] or not exec_open[j] or not sig_x[j] or sig_e[j]:  # no exit order at the open
                 continue
             o = bar_nb(open_, high, low, close, j, t)[0]
             pos, ex = at_open_nb(load_nb(rows, j), o, sig_e[j], sig_x[j], exec_open[j], vbt_order, slip[j],

@@ -195,8 +195,12 @@ def sweep_nb(open_, high, low, close, entries, exits, times, lo, hi, sym, sig, s
     """
     for c in range(c0, c1):
         j = sym[c]
-        _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], sl[c], tp[c],
-                   tsl[c], max_days[c], max_bars[c], size[c], fees[c], slip[c], exec_open[c], init_cash, out, c)
+        if exec_open[c]:  # a literal: each variant is compiled with the other mode's branches pruned
+            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], sl[c], tp[c],
+                       tsl[c], max_days[c], max_bars[c], size[c], fees[c], slip[c], True, init_cash, out, c)
+        else:
+            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], sl[c], tp[c],
+                       tsl[c], max_days[c], max_bars[c], size[c], fees[c], slip[c], False, init_cash, out, c)
     return out
 
 
