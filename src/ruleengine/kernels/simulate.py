@@ -16,7 +16,9 @@ close. `bar_step_nb` is that sequence for a column that trades its own cash; the
 functions phase by phase over all its columns, because its entries are sized on the equity of all of them.
 A position is a tuple of `N_POS` float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the
 step functions take and return them, with scalars only (no array crosses them, so nothing is reference
-counted per bar, and ``inline="always"`` puts them inside each kernel's loop).
+counted per bar, and ``inline="always"`` puts them inside each kernel's loop). The single-account loops
+(`_column_nb` here and in `sweep_sim.py`) are called with ``exec_open`` as a literal True or False, so each
+fill mode is compiled without the other's branches: the time order costs the close-fill loop next to nothing.
 
 ``vbt_order=True`` reproduces vectorbt's order instead of the time order, for the oracle tests only: a
 pending open-fill exit waits until the bar's stops were checked (a stop reached later in the bar wins over
