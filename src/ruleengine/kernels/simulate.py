@@ -98,7 +98,7 @@ def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
     return np.nan, -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def bar_nb(open_, high, low, close, j, t):
     """Bar t of column j with vectorbt's fill-ins: open NaN -> close, low/high NaN -> min/max(open, close)."""
     c = close[j, t]
@@ -245,7 +245,7 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_o
     return pos, cash, ex
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def record_nb(rec_i, rec_f, n, j, pos, ex, exit_bar):
     """Write the trade of `pos` closed by `ex` on `exit_bar` as row n; pnl = exit proceeds - cash spent on
     the entry (fees of both sides included)."""
@@ -276,13 +276,13 @@ def held_units_nb(pos):
     return pos[POS_UNITS]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def load_nb(rows, j):
     """Position j of a (N, N_POS) array as a tuple."""
     return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def store_nb(rows, j, pos):
     """Write position j of a (N, N_POS) array."""
     for k in range(N_POS):
@@ -448,7 +448,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
     return rec_i, rec_f, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, size, fees, slip, cash,
                   last_close, at_open, skip, n_skip):
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
