@@ -489,15 +489,15 @@ def _default_range(source: Any, symbol: str, kind: str, frequency: str, start: s
     span = pd.Timedelta(days=5 if frequency in INTRADAY else 365) if kind == "ohlcv" else pd.Timedelta(days=5 * 365)
     if end is None:
         last = pd.Timestamp.now().normalize()
-        available = getattr(source, "available_range", None)
-        if callable(available) and start is None:
+        if start is None:
             try:
-                last = available(symbol, kind, frequency)[1]
+                held = source.available_range(symbol, kind, frequency)
+            except RuleEngineError:
+                held = None  # the fetch reports the unknown symbol with its did-you-mean
+            if held is not None:  # None: the provider cannot say
                 # Daily labels are dates at 00:00 UTC; instants are read in exchange time.
                 daily = kind == "ohlcv" and frequency not in INTRADAY
-                last = last.tz_convert("UTC" if daily else "America/New_York").tz_localize(None)
-            except RuleEngineError:
-                pass  # the fetch reports the unknown symbol with its did-you-mean
+                last = held[1].tz_convert("UTC" if daily else "America/New_York").tz_localize(None)
         hi: Any = last.normalize()
     else:
         hi = to_timestamp(end, "end date")

@@ -21,18 +21,37 @@ never need to know where the data came from:
 
 Failures raise `ruleengine.errors.RuleEngineError` with the D1xx codes (D110 symbol not found, D111 no data in
 range, D112 request failed, D113 credentials/plan, D114 malformed payload); never a bare exception.
+
+Beyond `kinds` and `fetch`, the contract has optional methods with generic defaults, so that callers (the
+registry, the binder, live signals, the CLI) call them on any provider instead of probing for them:
+`fetch_many` (one `fetch` per symbol), `fetch_matrix` (None: no array fast path), `available_range` (None:
+unknown), `cannot_serve` (None: nothing to add to the registry's D109) and `quality_warnings` (none). Wrappers
+(`ruleengine.data.cache.CachedProvider`) forward them.
+
+Whether a provider is a *default* for slots that name none is data it declares: `default_rank` (its place in
+the implicit order, lowest first; None: used only when named), `default_reason` (printed as why it was chosen),
+`configured(env)` (whether the environment enables it, e.g. an API key) and `blocks_synthetic` (when it is
+configured but cannot serve a slot, no synthetic provider stands in for it). See
+`ruleengine.data.registry.ProviderRegistry.choose`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+    from ..errors import Diagnostic, RuleEngineError
+
+    #: `Provider.fetch_matrix`'s answer: (native frequency, union index, column -> (T, S) arrays plus
+    #: ``_present`` and ``_symbols``, symbol -> its error)
+    Matrix = tuple[str, pd.DatetimeIndex, dict[str, np.ndarray], dict[str, RuleEngineError]]
 
 #: Kinds whose rows are prices at a bar frequency; all other kinds are published events.
 PRICE_KINDS = frozenset({"ohlcv"})
@@ -67,6 +86,17 @@ class Provider(ABC):
     synthetic: bool = False
     #: wrap in the on-disk cache when resolved (False for files and generated data: faster to redo)
     cacheable: bool = True
+    #: place in the implicit default order (lowest first); None: this provider is used only when named
+    default_rank: ClassVar[int | None] = None
+    #: why it was chosen when it is the implicit default (shown by `ruleengine providers` and in errors)
+    default_reason: ClassVar[str] = ""
+    #: configured but unable to serve a slot: an error naming what it holds, never synthetic data instead
+    blocks_synthetic: ClassVar[bool] = False
+
+    @classmethod
+    def configured(cls, env: Mapping[str, str]) -> bool:
+        """Whether `env` enables this provider as a default (checked before it is built: no import cost)."""
+        return True
 
     @property
     @abstractmethod
@@ -81,6 +111,50 @@ class Provider(ABC):
         info = self.kinds.get(kind)
         return info is not None and (frequency is None or frequency in info.frequencies
                                      or kind not in PRICE_KINDS)
+
+    def fetch_many(self, symbols: Iterable[str], kind: str, start: Any, end: Any, frequency: str = "1Day",
+                   *, skip_missing: bool = False) -> dict[str, pd.DataFrame]:
+        """symbol -> frame, in the order given; by default one `fetch` per symbol.
+
+        The errors of all symbols are raised together, or the failing symbols are left out with
+        ``skip_missing``.
+        """
+        import pandas as pd
+
+        from ..errors import RuleEngineError
+
+        out: dict[str, pd.DataFrame] = {}
+        problems: list[Diagnostic] = []
+        for symbol in symbols:
+            try:
+                out[symbol] = self.fetch(FetchRequest(symbol, kind, pd.Timestamp(start), pd.Timestamp(end),
+                                                      frequency))
+            except RuleEngineError as exc:
+                problems += exc.diagnostics
+        if problems and not skip_missing:
+            raise RuleEngineError(problems)
+        return out
+
+    def fetch_matrix(self, symbols: list[str], start: Any, end: Any, frequency: str = "1Day",
+                     columns: Iterable[str] = ("open", "high", "low", "close", "volume")) -> Matrix | None:
+        """Prices of many symbols side by side, without a frame per symbol (the binder's fast path); None when
+        this provider has no such path (the default), and the binder fetches frame by frame."""
+        return None
+
+    def available_range(self, symbol: str, kind: str = "ohlcv",
+                        frequency: str = "1Day") -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last index value held for `symbol`; None when the provider cannot say (the default)."""
+        return None
+
+    def cannot_serve(self, kind: str, frequency: str, slot: str | None = None) -> Diagnostic | None:
+        """Why this provider cannot serve `kind` at `frequency`, naming what it holds (D109 / D118); None
+        (the default) when it has nothing to add to the registry's own D109."""
+        return None
+
+    def quality_warnings(self, symbols: Iterable[str], kind: str = "ohlcv") -> list[Diagnostic]:
+        """Warnings about the stored data of these symbols (repeated rows, impossible bars), passed on with the
+        bound data; none by default (only providers that check their files have any)."""
+        return []
 
     def cache_key(self) -> str:
         """Identity of the underlying source for the on-disk cache (e.g. the file path or base URL)."""

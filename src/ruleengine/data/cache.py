@@ -25,11 +25,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .base import FetchRequest, KindInfo, Provider
+
+if TYPE_CHECKING:
+    from ..errors import Diagnostic
+    from .base import Matrix
 
 DEFAULT_TTL = timedelta(days=1)
 
@@ -82,6 +86,24 @@ class CachedProvider(Provider):
 
     def describe(self) -> dict[str, object]:
         return self.provider.describe()
+
+    # The optional methods of the contract answer for the wrapped provider (what it holds does not change by
+    # being cached).
+    def available_range(self, symbol: str, kind: str = "ohlcv",
+                        frequency: str = "1Day") -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        return self.provider.available_range(symbol, kind, frequency)
+
+    def cannot_serve(self, kind: str, frequency: str, slot: str | None = None) -> Diagnostic | None:
+        return self.provider.cannot_serve(kind, frequency, slot)
+
+    def quality_warnings(self, symbols: Iterable[str], kind: str = "ohlcv") -> list[Diagnostic]:
+        return self.provider.quality_warnings(symbols, kind)
+
+    def fetch_matrix(self, symbols: list[str], start: Any, end: Any, frequency: str = "1Day",
+                     columns: Iterable[str] = ("open", "high", "low", "close", "volume")) -> Matrix | None:
+        """None: the wrapped provider's array fast path would bypass the cache, so the binder fetches frame
+        by frame, through it."""
+        return None
 
     def path_for(self, request: FetchRequest) -> Path:
         """The cache file of a request."""
@@ -140,9 +162,7 @@ class CachedProvider(Provider):
 
     def fetch_many(self, symbols: Iterable[str], kind: str, start: Any, end: Any, frequency: str = "1Day",
                    *, skip_missing: bool = False) -> dict[str, pd.DataFrame]:
-        """Per-symbol cache lookups; the misses go to the provider (its own fetch_many when it has one)."""
-        from .registry import fetch_many
-
+        """Per-symbol cache lookups; the misses go to the provider's `fetch_many`."""
         requests = {s: FetchRequest(s, kind, pd.Timestamp(start), pd.Timestamp(end), frequency)
                     for s in symbols}
         out: dict[str, pd.DataFrame] = {}
@@ -156,7 +176,7 @@ class CachedProvider(Provider):
                 out[symbol] = frame
         if missing:
             self.misses += len(missing)
-            fetched = fetch_many(self.provider, missing, kind, start, end, frequency, skip_missing=skip_missing)
+            fetched = self.provider.fetch_many(missing, kind, start, end, frequency, skip_missing=skip_missing)
             for symbol, frame in fetched.items():
                 if not self.no_cache:
                     self._write(requests[symbol], frame)

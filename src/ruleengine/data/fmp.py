@@ -39,7 +39,6 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from .base import FetchRequest, KindInfo, Provider
-from .fmp_http import DEFAULT_BASE_URL, FmpSession, body_message, is_plan_or_key_message, normalize_base_url
 from .fmp_parse import (
     MalformedPayload,
     as_records,
@@ -55,6 +54,11 @@ from .pit import EXCHANGE_TZ
 
 if TYPE_CHECKING:
     import fmpsdk
+
+    from .fmp_http import FmpSession
+
+# fmp_http (and with it requests, ~80 ms) is imported when the provider is built, not when the registry reads
+# this class's declared default use.
 
 #: Our intraday frequency -> fmpsdk's ``historical_chart`` timeframe.
 INTRADAY_TIMEFRAMES = {"1Min": "1min", "5Min": "5min", "15Min": "15min", "30Min": "30min", "1Hour": "1hour"}
@@ -136,18 +140,27 @@ class FmpProvider(Provider):
     """
 
     name = "fmp"
+    default_rank = 20
+    default_reason = "FMP_API_KEY is set"
     description = ("Financial Modeling Prep (fmpsdk): daily and intraday prices, quarterly earnings, income "
                    "statements, balance sheets, key metrics, insider trades; needs FMP_API_KEY")
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *, max_retries: int = 4,
                  backoff: float = 0.5, timeout: float = 30, max_wait: float = 60.0) -> None:
         self.api_key = api_key or os.environ.get("FMP_API_KEY") or None
+        from .fmp_http import DEFAULT_BASE_URL, normalize_base_url
+
         self.base_url = normalize_base_url(base_url or os.environ.get("FMP_BASE_URL") or DEFAULT_BASE_URL)
         self.max_retries = max_retries
         self.backoff = backoff
         self.timeout = timeout
         self.max_wait = max_wait
         self._local = threading.local()  # one fmpsdk client + session per thread (Session is not thread-safe)
+
+    @classmethod
+    def configured(cls, env: Mapping[str, str]) -> bool:
+        """A default only when ``FMP_API_KEY`` is set (it is still usable by name without one: D113)."""
+        return bool(env.get("FMP_API_KEY"))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -174,6 +187,8 @@ class FmpProvider(Provider):
         if client is None:
             import fmpsdk
 
+            from .fmp_http import FmpSession
+
             session = FmpSession(self.base_url, max_retries=self.max_retries, backoff=self.backoff,
                                  max_wait=self.max_wait)
             # max_retries=0: the session retries (honouring Retry-After); fmpsdk must not retry again.
@@ -187,6 +202,8 @@ class FmpProvider(Provider):
         """One fmpsdk call -> its records, every failure as a RuleEngineError."""
         import fmpsdk
         import requests
+
+        from .fmp_http import body_message, is_plan_or_key_message
 
         symbol = ticker
         subject = f"{what} of '{symbol}'"
@@ -219,6 +236,8 @@ class FmpProvider(Provider):
         return as_records(payload, what)
 
     def _failed(self, exc: Any, session: FmpSession, subject: str) -> RuleEngineError:
+        from .fmp_http import body_message
+
         status = getattr(exc, "status_code", None)
         tries = f"after {session.attempts} attempt(s)"
         if status is None:

@@ -152,6 +152,11 @@ class LocalProvider(Provider):
     name = "local"
     synthetic = False
     cacheable = False  # reading local files is the fast path; an on-disk copy would only add work
+    # Registered only when a data path is given, so being registered is being configured; a path that cannot
+    # serve a slot is an error naming what it holds, never a fall-back to synthetic data.
+    default_rank = 10
+    default_reason = "a data path is configured (--data / RULEENGINE_DATA)"
+    blocks_synthetic = True
 
     def __init__(self, path: str | Path, *, layout: str | None = None, time_column: str | None = None,
                  columns: Mapping[str, Any] | None = None, files: Mapping[str, str | Path] | None = None,

@@ -39,7 +39,7 @@ from .align import aggregate_insider, align_to_bars
 from .base import PRICE_KINDS, Provider
 from .calendar import add_business_days, bar_close_times, period_bounds_ns
 from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
-from .registry import ProviderRegistry, default_registry, quality_warnings
+from .registry import ProviderRegistry, default_registry
 from .resample import resample_matrix, resample_ohlcv
 from .symbols import Run, slot_runs
 
@@ -222,15 +222,15 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
         for col in sorted(cols):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
     for slot in needed:  # what the provider found wrong in the files it read, with the result
-        for w in quality_warnings(providers[slot], [r[slot] for r in kept], kinds[slot]):
+        for w in providers[slot].quality_warnings([r[slot] for r in kept], kinds[slot]):
             if w not in warnings:
                 warnings.append(w)
     # A weekly / monthly bar is labelled by its last session: it is in the range when its first one is.
     opened = index if freq in INTRADAY or freq == "1Day" else _first_sessions(index, freq)
     start_row = int(opened.searchsorted(_first_label(lo, freq)))
     return MarketData(index=index, frequency=freq, runs=kept, inputs=inputs, start=start_row,
-                      providers={s: getattr(p, "name", str(p)) for s, p in providers.items()},
-                      synthetic=any(getattr(p, "synthetic", False) for p in providers.values()),
+                      providers={s: p.name for s, p in providers.items()},
+                      synthetic=any(p.synthetic for p in providers.values()),
                       warnings=warnings, skipped=skipped)
 
 
@@ -337,11 +337,8 @@ def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dic
     got: dict[str, tuple[pd.DatetimeIndex, dict[str, np.ndarray], dict[str, int]]] = {}
     failed: dict[str, RuleEngineError] = {}
     for slot in slots:
-        fetch_matrix = getattr(providers[slot], "fetch_matrix", None)
-        if fetch_matrix is None:
-            return None
         wanted = list(dict.fromkeys(r[slot] for r in runs))
-        res = fetch_matrix(wanted, fetch_lo, hi, _fetch_frequency("ohlcv", strat.data[slot].frequency, freq),
+        res = providers[slot].fetch_matrix(wanted, fetch_lo, hi, _fetch_frequency("ohlcv", strat.data[slot].frequency, freq),
                            sorted(needed[slot]))
         if res is None:
             return None
@@ -461,16 +458,14 @@ def _range(start: Any, end: Any, freq: str, provider: Provider,
 
 def _available_end(provider: Provider, symbols: list[str], freq: str) -> pd.Timestamp | None:
     """The latest last bar among `symbols` (unknown ones ignored), or None."""
-    inner = getattr(provider, "provider", provider)  # a CachedProvider wraps the real one
-    span = getattr(inner, "available_range", None)
-    if span is None:
-        return None
     ends = []
     for symbol in dict.fromkeys(symbols):
         try:
-            ends.append(pd.Timestamp(span(symbol, "ohlcv", freq)[1]))
+            span = provider.available_range(symbol, "ohlcv", freq)
         except RuleEngineError:
             continue
+        if span is not None:  # None: the provider cannot say
+            ends.append(pd.Timestamp(span[1]))
     if not ends:
         return None
     last = max(ends)
@@ -512,17 +507,15 @@ def _fetch(provider: Provider, symbols: list[str], kind: str, lo: pd.Timestamp, 
            frequency: str, tolerant: bool, warnings: list[Diagnostic], slot: str,
            missing_ok: bool = False) -> dict[str, pd.DataFrame]:
     """symbol -> frame; failures raise (one run) or become warnings (universe / records slots)."""
-    from .registry import fetch_many
-
     if not tolerant:
-        return fetch_many(provider, symbols, kind, lo, hi, frequency)
-    got = fetch_many(provider, symbols, kind, lo, hi, frequency, skip_missing=True)
+        return provider.fetch_many(symbols, kind, lo, hi, frequency)
+    got = provider.fetch_many(symbols, kind, lo, hi, frequency, skip_missing=True)
     for sym in symbols:
         if sym in got:
             continue
         reason = "no data"
         try:  # one more call for the failing symbol only, to say why
-            fetch_many(provider, [sym], kind, lo, hi, frequency)
+            provider.fetch_many([sym], kind, lo, hi, frequency)
         except RuleEngineError as exc:
             d = exc.diagnostics[0]
             reason = d.message

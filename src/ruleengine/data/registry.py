@@ -16,6 +16,12 @@ do). Choices 4-5 are implicit and fall through to the next when the provider lac
 never falls through to synthetic data: a configured path that cannot serve a slot, with no FMP key to serve it
 instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency).
 
+Choices 4-6 are not names written here: each provider class declares its place (`Provider.default_rank`: local
+10, fmp 20, sample 90), why it is chosen (`default_reason`), when the environment enables it (`configured`) and
+whether a slot it cannot serve stops the fall-through to synthetic data (`blocks_synthetic`). `choose` walks the
+registered providers in that order; the last one it reaches is the last resort, chosen even when it lacks K
+(`resolve` then says so). A new provider class with a `default_rank` joins the order by being registered.
+
 A registry made with ``real_only=True`` (live signals, scan, tracking: what they compute is acted on and
 stored) never gives synthetic data: choice 6 becomes error D160 saying how to give real data, and an explicit
 choice of a synthetic provider (``--provider sample``) is D160 too. Remote providers (those
@@ -31,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -49,6 +56,9 @@ ProviderFactory = Callable[[], Provider]
 @dataclass
 class _Entry:
     factory: ProviderFactory
+    #: what declares the provider's default use (`Provider.default_rank` ...): its instance or class, read
+    #: without building it; None for a bare factory (then the provider is used only when named)
+    declared: Provider | type[Provider] | None
     instance: Provider | None = None
     cached: Provider | None = None
 
@@ -94,15 +104,24 @@ class ProviderRegistry:
         return self._env if self._env is not None else os.environ
 
     # ------------------------------------------------------------------ registration
-    def register(self, provider: Provider | ProviderFactory, name: str | None = None) -> None:
-        """Add a provider instance, or a zero-argument factory (instantiated on first use) under `name`."""
+    def register(self, provider: Provider | type[Provider] | ProviderFactory, name: str | None = None, *,
+                 cls: type[Provider] | None = None) -> None:
+        """Add a provider: an instance, a `Provider` class (built without arguments on first use), or a
+        zero-argument factory (built on first use) under `name`.
+
+        The provider's declared default use (`Provider.default_rank` ...) is read from the instance or class;
+        a factory states the class it builds with `cls`, else its provider is used only when named.
+        """
         if isinstance(provider, Provider):
             instance = provider
-            self._entries[name or instance.name] = _Entry(lambda: instance, instance)
+            self._entries[name or instance.name] = _Entry(lambda: instance, instance, instance)
+            return
+        if isinstance(provider, type) and issubclass(provider, Provider):
+            self._entries[name or provider.name] = _Entry(provider, provider)
             return
         if not name:
             raise ValueError("a provider factory needs a name")
-        self._entries[name] = _Entry(provider)
+        self._entries[name] = _Entry(provider, cls)
 
     def names(self) -> list[str]:
         """Registered provider names, in registration order."""
@@ -154,18 +173,41 @@ class ProviderRegistry:
         for key in (kind, "*"):
             if key in setting:
                 return setting[key], f"RULEENGINE_PROVIDER={self.env.get('RULEENGINE_PROVIDER')}", True
-        # A configured data path or API key that cannot be used is an error worth seeing: get() raises.
-        local = self.get("local") if "local" in self else None
-        if local is not None and local.serves(kind, frequency):
-            return "local", "a data path is configured (--data / RULEENGINE_DATA)", False
-        if self.env.get("FMP_API_KEY") and "fmp" in self and self.get("fmp").serves(kind, frequency):
-            return "fmp", "FMP_API_KEY is set", False
-        if local is not None:  # an explicit path never falls back to synthetic data
-            explain = getattr(local, "cannot_serve", None)
-            raise RuleEngineError([explain(kind, frequency, slot) if callable(explain) else Diagnostic(
-                "D109", f"the data path ({local.description}) has no {kind} at {frequency}",
-                path=f"data.{slot}" if slot else None, hint="give a path that holds it, or --provider")])
-        return "sample", "no provider configured, no data path, no FMP_API_KEY: synthetic data", False
+        return self._implicit_default(kind, frequency, slot)
+
+    def _default_order(self) -> list[tuple[str, Provider | type[Provider]]]:
+        """(name, declaration) of the providers that declare a default rank, lowest rank first (registration
+        order among equals)."""
+        ranked = [(d.default_rank, i, name, d) for i, (name, e) in enumerate(self._entries.items())
+                  if (d := e.declared) is not None and d.default_rank is not None]
+        return [(name, d) for _, _, name, d in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+    def _implicit_default(self, kind: str, frequency: str, slot: str | None) -> tuple[str, str, bool]:
+        """Choices 4-6 of the module docstring, from what the providers declare."""
+        blocker: tuple[str, Provider] | None = None  # a configured source that cannot serve: no synthetic
+        last: tuple[str, str] | None = None
+        for name, declared in self._default_order():
+            if not declared.configured(self.env):
+                continue
+            # A configured data path or API key that cannot be used is an error worth seeing: get() raises.
+            provider = self.get(name)
+            if provider.synthetic and blocker is not None:
+                break
+            if provider.serves(kind, frequency):
+                return name, declared.default_reason, False
+            if declared.blocks_synthetic and blocker is None:
+                blocker = (name, provider)
+            last = (name, declared.default_reason)
+        if blocker is not None:  # an explicit data path never falls back to synthetic data
+            name, provider = blocker
+            raise RuleEngineError([provider.cannot_serve(kind, frequency, slot) or Diagnostic(
+                "D109", f"provider '{name}' ({provider.description}) has no {kind} at {frequency}",
+                path=f"data.{slot}" if slot else None, hint="give a source that holds it, or --provider")])
+        if last is None:
+            raise RuleEngineError([Diagnostic(
+                "D109", f"no registered provider serves {kind} at {frequency}",
+                path=f"data.{slot}" if slot else None, hint="name a provider for the slot: provider: in the slot, or --provider")])
+        return (*last, False)  # the last resort, even without the kind: resolve() says it cannot serve it
 
     def resolve(self, slot_provider: str | None, kind: str, frequency: str = "1Day",
                 cli_provider: str | None = None, *, slot: str | None = None) -> Provider:
@@ -188,8 +230,7 @@ class ProviderRegistry:
             what = f"'{kind}' at {frequency}" if info is not None else f"'{kind}'"
             hint = (f"providers serving {kind} at {frequency}: {', '.join(others)}" if others
                     else f"no registered provider serves {kind} at {frequency}")
-            explain = getattr(provider, "cannot_serve", None)  # a data path says what it holds (D109/D118)
-            why_not = explain(kind, frequency, slot) if callable(explain) else None
+            why_not = provider.cannot_serve(kind, frequency, slot)  # a data path says what it holds (D109/D118)
             raise RuleEngineError([Diagnostic(
                 why_not.code if why_not else "D109",
                 f"provider '{name}' ({why}) does not serve {what}" + (f": {why_not.message}" if why_not else ""),
@@ -197,7 +238,7 @@ class ProviderRegistry:
         return self._maybe_cached(name, provider)
 
     def _maybe_cached(self, name: str, provider: Provider) -> Provider:
-        if not self.cache or not getattr(provider, "cacheable", True):
+        if not self.cache or not provider.cacheable:
             return provider
         entry = self._entries[name]
         if entry.cached is None:
@@ -273,64 +314,32 @@ def _real_data_required(kind: str, name: str, why: str | None, path: str | None)
 
 def fetch_many(provider: Provider, symbols: Iterable[str], kind: str, start: Any, end: Any,
                frequency: str = "1Day", *, skip_missing: bool = False) -> dict[str, Any]:
-    """symbol -> frame through the provider's own `fetch_many` when it has one, else one fetch per symbol.
+    """`Provider.fetch_many` as a function: symbol -> frame (its own fast path, or one fetch per symbol).
 
     Errors of all symbols are raised together, or the failing symbols are left out with ``skip_missing``.
     """
-    import pandas as pd
-
-    from .base import FetchRequest
-
-    own = getattr(provider, "fetch_many", None)
-    if callable(own):
-        return own(symbols, kind, start, end, frequency, skip_missing=skip_missing)
-    out: dict[str, Any] = {}
-    problems: list[Diagnostic] = []
-    for symbol in symbols:
-        try:
-            out[symbol] = provider.fetch(FetchRequest(symbol, kind, pd.Timestamp(start), pd.Timestamp(end),
-                                                      frequency))
-        except RuleEngineError as exc:
-            problems += exc.diagnostics
-    if problems and not skip_missing:
-        raise RuleEngineError(problems)
-    return out
-
-
-def quality_warnings(provider: Provider, symbols: Iterable[str], kind: str) -> list[Diagnostic]:
-    """Warnings about the stored data of these symbols (repeated rows, impossible bars) from providers that
-    check their files (`LocalProvider.quality_warnings`); none from the others."""
-    inner = getattr(provider, "provider", provider)  # a CachedProvider wraps the real one
-    own = getattr(inner, "quality_warnings", None)
-    return list(own(symbols, kind)) if callable(own) else []
-
-
-def _fmp_factory() -> Provider:
-    from .fmp import FmpProvider  # imported on first use: the registry works without it
-
-    return FmpProvider()
+    return provider.fetch_many(symbols, kind, start, end, frequency, skip_missing=skip_missing)
 
 
 def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[str, str] | None = None,
                      no_cache: bool = False, cache_dir: str | Path | None = None,
                      ttl: timedelta | float = DEFAULT_TTL, real_only: bool = False,
                      **local_options: Any) -> ProviderRegistry:
-    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp (lazy)}.
+    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp}; local and fmp are built on first
+    use (a bad path is reported when resolving; fmp's HTTP stack is imported only then).
 
     `real_only`: never resolve to synthetic data (D160 instead; see `ProviderRegistry`).
     `local_options` go to `LocalProvider` (layout, time_column, columns, files, tz, kind, frequency).
     """
+    from .fmp import FmpProvider
     from .sample import SampleProvider
 
     registry = ProviderRegistry(defaults, cache=not no_cache, cache_dir=cache_dir, ttl=ttl, real_only=real_only)
     path = data_path or os.environ.get("RULEENGINE_DATA") or None
     if path:
-        def local() -> Provider:
-            from .local import LocalProvider
+        from .local import LocalProvider
 
-            return LocalProvider(path, **local_options)
-
-        registry.register(local, "local")
+        registry.register(functools.partial(LocalProvider, path, **local_options), "local", cls=LocalProvider)
     registry.register(SampleProvider())
-    registry.register(_fmp_factory, "fmp")
+    registry.register(FmpProvider)
     return registry

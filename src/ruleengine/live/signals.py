@@ -256,16 +256,15 @@ def _latest_end(registry: Any, strat: Any, symbols: Any, freq: str, provider: st
     runs = slot_runs(symbols, strat.data)
     source = registry.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq), provider,
                               slot=base)
-    inner = getattr(source, "provider", source)
-    span = getattr(inner, "available_range", None)
-    if span is None:
-        return today
     last: pd.Timestamp | None = None
     for sym in dict.fromkeys(r[base] for r in runs):
         try:
-            end = pd.Timestamp(span(sym, "ohlcv", slot.frequency)[1])
+            span = source.available_range(sym, "ohlcv", slot.frequency)
         except RuleEngineError:
             continue  # the load reports unknown symbols with its own diagnostics
+        if span is None:  # the provider cannot say: today
+            continue
+        end = pd.Timestamp(span[1])
         if end.tz is not None:  # daily labels are dates at 00:00 UTC; intraday ones are instants
             end = end.tz_convert("UTC" if freq not in _INTRADAY else "America/New_York").tz_localize(None)
         last = end if last is None or end > last else last

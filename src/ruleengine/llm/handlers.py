@@ -211,7 +211,7 @@ def _require_real_data(strategy: Any, provider: str | None) -> None:
     registry = default_registry()
     for name, slot in strategy.data.items():
         chosen, _, _ = registry.choose(slot.provider, slot.kind, slot.frequency, provider)
-        if getattr(registry.get(chosen, path=f"data.{name}"), "synthetic", False):
+        if registry.get(chosen, path=f"data.{name}").synthetic:
             raise _synthetic_signals()
 
 
