@@ -29,9 +29,9 @@ unknown), `cannot_serve` (None: nothing to add to the registry's D109) and `qual
 (`ruleengine.data.cache.CachedProvider`) forward them.
 
 Whether a provider is a *default* for slots that name none is data it declares: `default_rank` (its place in
-the implicit order, lowest first; None: used only when named), `default_reason` (printed as why it was chosen),
-`configured(env)` (whether the environment enables it, e.g. an API key) and `blocks_synthetic` (when it is
-configured but cannot serve a slot, no synthetic provider stands in for it). See
+the implicit order, lowest first; None: used only when named), `default_reason` (printed as why it was
+chosen), `configured(env)` (whether the environment enables it, e.g. an API key) and `blocks_synthetic`
+(when it is configured but cannot serve a slot, no synthetic provider stands in for it). See
 `ruleengine.data.registry.ProviderRegistry.choose`.
 """
 
@@ -152,8 +152,8 @@ class Provider(ABC):
         return None
 
     def quality_warnings(self, symbols: Iterable[str], kind: str = "ohlcv") -> list[Diagnostic]:
-        """Warnings about the stored data of these symbols (repeated rows, impossible bars), passed on with the
-        bound data; none by default (only providers that check their files have any)."""
+        """Warnings about the stored data of these symbols (repeated rows, impossible bars), passed on with
+        the bound data; none by default (only providers that check their files have any)."""
         return []
 
     def cache_key(self) -> str:

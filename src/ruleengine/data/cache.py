@@ -176,7 +176,8 @@ class CachedProvider(Provider):
                 out[symbol] = frame
         if missing:
             self.misses += len(missing)
-            fetched = self.provider.fetch_many(missing, kind, start, end, frequency, skip_missing=skip_missing)
+            fetched = self.provider.fetch_many(missing, kind, start, end, frequency,
+                                               skip_missing=skip_missing)
             for symbol, frame in fetched.items():
                 if not self.no_cache:
                     self._write(requests[symbol], frame)

@@ -338,7 +338,8 @@ def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dic
     failed: dict[str, RuleEngineError] = {}
     for slot in slots:
         wanted = list(dict.fromkeys(r[slot] for r in runs))
-        res = providers[slot].fetch_matrix(wanted, fetch_lo, hi, _fetch_frequency("ohlcv", strat.data[slot].frequency, freq),
+        res = providers[slot].fetch_matrix(wanted, fetch_lo, hi,
+                                           _fetch_frequency("ohlcv", strat.data[slot].frequency, freq),
                            sorted(needed[slot]))
         if res is None:
             return None

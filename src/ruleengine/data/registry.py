@@ -16,11 +16,12 @@ do). Choices 4-5 are implicit and fall through to the next when the provider lac
 never falls through to synthetic data: a configured path that cannot serve a slot, with no FMP key to serve it
 instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency).
 
-Choices 4-6 are not names written here: each provider class declares its place (`Provider.default_rank`: local
-10, fmp 20, sample 90), why it is chosen (`default_reason`), when the environment enables it (`configured`) and
-whether a slot it cannot serve stops the fall-through to synthetic data (`blocks_synthetic`). `choose` walks the
-registered providers in that order; the last one it reaches is the last resort, chosen even when it lacks K
-(`resolve` then says so). A new provider class with a `default_rank` joins the order by being registered.
+Choices 4-6 are not names written here: each provider class declares its place (`Provider.default_rank`:
+local 10, fmp 20, sample 90), why it is chosen (`default_reason`), when the environment enables it
+(`configured`) and whether a slot it cannot serve stops the fall-through to synthetic data
+(`blocks_synthetic`). `choose` walks the registered providers in that order; the last one it reaches is the
+last resort, chosen even when it lacks K (`resolve` then says so). A new provider class with a
+`default_rank` joins the order by being registered.
 
 A registry made with ``real_only=True`` (live signals, scan, tracking: what they compute is acted on and
 stored) never gives synthetic data: choice 6 becomes error D160 saying how to give real data, and an explicit
@@ -206,7 +207,8 @@ class ProviderRegistry:
         if last is None:
             raise RuleEngineError([Diagnostic(
                 "D109", f"no registered provider serves {kind} at {frequency}",
-                path=f"data.{slot}" if slot else None, hint="name a provider for the slot: provider: in the slot, or --provider")])
+                path=f"data.{slot}" if slot else None,
+                hint="name a provider for the slot: provider: in the slot, or --provider")])
         return (*last, False)  # the last resort, even without the kind: resolve() says it cannot serve it
 
     def resolve(self, slot_provider: str | None, kind: str, frequency: str = "1Day",
@@ -230,7 +232,7 @@ class ProviderRegistry:
             what = f"'{kind}' at {frequency}" if info is not None else f"'{kind}'"
             hint = (f"providers serving {kind} at {frequency}: {', '.join(others)}" if others
                     else f"no registered provider serves {kind} at {frequency}")
-            why_not = provider.cannot_serve(kind, frequency, slot)  # a data path says what it holds (D109/D118)
+            why_not = provider.cannot_serve(kind, frequency, slot)  # a data path: what it holds (D109/D118)
             raise RuleEngineError([Diagnostic(
                 why_not.code if why_not else "D109",
                 f"provider '{name}' ({why}) does not serve {what}" + (f": {why_not.message}" if why_not else ""),
@@ -325,8 +327,8 @@ def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[s
                      no_cache: bool = False, cache_dir: str | Path | None = None,
                      ttl: timedelta | float = DEFAULT_TTL, real_only: bool = False,
                      **local_options: Any) -> ProviderRegistry:
-    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp}; local and fmp are built on first
-    use (a bad path is reported when resolving; fmp's HTTP stack is imported only then).
+    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp}; local and fmp are built on
+    first use (a bad path is reported when resolving; fmp's HTTP stack is imported only then).
 
     `real_only`: never resolve to synthetic data (D160 instead; see `ProviderRegistry`).
     `local_options` go to `LocalProvider` (layout, time_column, columns, files, tz, kind, frequency).
