@@ -1,6 +1,6 @@
 """Cross-checks of the simulation engine on real data (../shared/data).
 
-- the numba engine equals the plain-Python reference of the fill contract (tests/sim_reference.py): same
+- the numba engine equals the plain-Python reference of the fill contract (tests/support/sim_reference.py): same
   trades (entry and exit bars, exit reasons, prices) and the same total return to 1e-9 relative, for every
   rule in rules/ and for every stop combination (SL, TP, TSL, max hold days / bars, open / close fills);
 - vectorbt's ``Portfolio.from_signals`` (engine="vectorbt") gives the same trades where it can express the
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sim_reference import reference_portfolio, reference_simulate
+from support.sim_reference import reference_portfolio, reference_simulate
 
 import ruleengine
 from ruleengine.backtesting.engine import simulate, simulate_portfolio

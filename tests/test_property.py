@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import _bool, evaluate_ref
+from support.reference import _bool, evaluate_ref
 from test_compile import frames_for, synthetic_ohlcv
 
 import ruleengine
