@@ -6,8 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.daily_sample import SAMPLE
 from support.paths import SHARED_DATA, require_shared
 from support.prices import ohlcv_getter, read_daily
+
+
+def pytest_report_header() -> str:
+    """Say which real prices the oracle tests use, so a run on the committed sample is never mistaken for one
+    on the full data."""
+    if (SHARED_DATA / "daily.parquet").exists():
+        return f"real prices: {SHARED_DATA} (full data)"
+    return (f"real prices: {SAMPLE} (../shared/data absent: the oracle tests run on the committed sample, "
+            "the tests that need the full data skip)")
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +36,21 @@ def daily_prices():
 def ohlcv_of(daily_prices):
     """Function symbol -> single-symbol OHLCV DataFrame indexed by date."""
     return ohlcv_getter(daily_prices, SHARED_DATA / "daily.parquet")
+
+
+@pytest.fixture(scope="session")
+def real_daily() -> Path:
+    """A folder holding a real daily.parquet: ../shared/data where it exists, else the committed sample
+    (tests/fixtures/daily_sample, a few symbols x 500 bars; see tests/support/daily_sample.py). For tests that
+    need real prices but not the full history; tests that do need it use `shared_data`."""
+    full = SHARED_DATA / "daily.parquet"
+    return full.parent if full.exists() else SAMPLE
+
+
+@pytest.fixture(scope="session")
+def real_ohlcv_of(real_daily):
+    """Function symbol -> single-symbol OHLCV DataFrame indexed by date, from `real_daily`."""
+    return ohlcv_getter(read_daily(real_daily / "daily.parquet"), real_daily / "daily.parquet")
 
 
 @pytest.fixture
