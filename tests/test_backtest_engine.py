@@ -3,8 +3,8 @@ sample of its daily prices (tests/fixtures/daily_sample, 500 bars per symbol; fi
 the rules that need other data (earnings, insider trades) and the GOOG case skip with a message.
 
 - the numba engine equals the plain-Python reference of the fill contract (tests/support/sim_reference.py):
-  same trades (entry and exit bars, exit reasons, prices) and the same total return to 1e-9 relative, for every
-  rule in rules/ and for every stop combination (SL, TP, TSL, max hold days / bars, open / close fills);
+  same trades (entry and exit bars, exit reasons, prices) and the same total return to 1e-9 relative, for
+  every rule in rules/ and for every stop combination (SL, TP, TSL, max hold days / bars, open / close fills);
 - vectorbt's ``Portfolio.from_signals`` (engine="vectorbt") gives the same trades where it can express the
   risk, compared with our engine in vectorbt's order of a bar's events (``fill_order="vectorbt"``: with
   open fills vectorbt checks a stop before the exit order pending at the open and does not check the bar
@@ -88,8 +88,8 @@ def runs(real_daily):
 
 def run_of(runs: dict, rule: str) -> Run:
     if rule not in runs:
-        pytest.skip(f"{rule} needs more than daily prices: ../shared/data not found at {SHARED_DATA}, and the "
-                    "committed sample holds daily prices only")
+        pytest.skip(f"{rule} needs more than daily prices: ../shared/data not found at {SHARED_DATA}, "
+                    "and the committed sample holds daily prices only")
     return runs[rule]
 
 

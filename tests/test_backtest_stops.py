@@ -1,7 +1,7 @@
 """The fill contract on small hand-written bar tables (freqtrade's test_backtest_detail.py style).
 
-Every table runs through the numba engine and the plain-Python reference (tests/support/sim_reference.py); both
-must produce exactly the expected trades, computed by hand in the comments.
+Every table runs through the numba engine and the plain-Python reference (tests/support/sim_reference.py);
+both must produce exactly the expected trades, computed by hand in the comments.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The fmp provider: the real fmpsdk talking to a local stand-in for FMP's stable API (tests/support/fmp_server.py).
+"""The fmp provider: the real fmpsdk talking to a local stand-in for FMP's stable API
+(tests/support/fmp_server.py).
 
 Expected values are the fixture numbers (tests/fixtures/fmp/*.json) and hand-computed availability instants
 (America/New_York: EST = UTC-5 until 2024-03-10, EDT = UTC-4 until 2024-11-03).

@@ -1,5 +1,6 @@
 """The authoring loop, refinement and conversation reuse, against a real HTTP server on 127.0.0.1 that speaks
-the chat completions API (tests/support/openai_server.py), driven by the real `openai` client through OPENAI_BASE_URL.
+the chat completions API (tests/support/openai_server.py), driven by the real `openai` client through
+OPENAI_BASE_URL.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ WINDOWS = {
 
 
 def cut(source: Path = SHARED_DATA / "daily.parquet", target: Path = SAMPLE / "daily.parquet") -> Path:
-    """Write the sample: for each symbol of `WINDOWS`, `BARS` consecutive rows of `source`, schema unchanged."""
+    """Write the sample: per symbol of `WINDOWS`, `BARS` consecutive rows of `source`, schema unchanged."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq

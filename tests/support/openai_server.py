@@ -163,7 +163,7 @@ class OpenAIServer:
         self.stop()
 
 
-def main() -> None:  # pragma: no cover - manual use: python -m support.openai_server (from tests/) REPLY_FILE...
+def main() -> None:  # pragma: no cover - manual use, from tests/: python -m support.openai_server FILE...
     """Serve the given files' contents as scripted replies until interrupted (prints the base URL)."""
     import sys
     from pathlib import Path

@@ -28,7 +28,7 @@ def read_daily(path: Path):
 
 
 def ohlcv_getter(daily, path: Path) -> Callable:
-    """Function symbol -> that symbol's OHLCV of the long table `daily` (read from `path`), indexed by date."""
+    """Function symbol -> that symbol's OHLCV from the long table `daily` (read from `path`), by date."""
 
     def get(symbol: str):
         sub = daily[daily["symbol"] == symbol]
