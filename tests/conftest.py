@@ -1,52 +1,56 @@
-"""Shared fixtures: the real market data in ../shared/data (skipped with a message where absent)."""
+"""Shared fixtures: the real market data in ../shared/data (skipped with a message where absent).
+
+Only fixtures live here; helpers that tests import by name are in tests/support/."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-RULES = ROOT / "rules"
-GOLDEN = Path(__file__).resolve().parent / "golden"
+from support.daily_sample import SAMPLE
+from support.paths import SHARED_DATA, require_shared
+from support.prices import ohlcv_getter, read_daily
 
 
-def _require_shared(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"real market data not found at {path} (tests marked 'realdata' need ../shared/data)")
-    return path
+def pytest_report_header() -> str:
+    """Say which real prices the oracle tests use, so a run on the committed sample is never mistaken for one
+    on the full data."""
+    if (SHARED_DATA / "daily.parquet").exists():
+        return f"real prices: {SHARED_DATA} (full data)"
+    return (f"real prices: {SAMPLE} (../shared/data absent: the oracle tests run on the committed sample, "
+            "the tests that need the full data skip)")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The ../shared/data folder (the test is skipped with a message where it is absent)."""
-    return _require_shared("daily.parquet").parent
+    return require_shared("daily.parquet").parent
 
 
 @pytest.fixture(scope="session")
 def daily_prices():
     """Long-format daily OHLCV from ../shared/data/daily.parquet with a datetime `date` column."""
-    import pandas as pd
-
-    df = pd.read_parquet(_require_shared("daily.parquet"))
-    df["date"] = pd.to_datetime(df["date"])
-    return df
+    return read_daily(require_shared("daily.parquet"))
 
 
 @pytest.fixture(scope="session")
 def ohlcv_of(daily_prices):
     """Function symbol -> single-symbol OHLCV DataFrame indexed by date."""
+    return ohlcv_getter(daily_prices, SHARED_DATA / "daily.parquet")
 
-    def get(symbol: str):
-        sub = daily_prices[daily_prices["symbol"] == symbol]
-        if sub.empty:
-            pytest.fail(f"symbol {symbol} not in daily.parquet")
-        out = sub.set_index("date")[["open", "high", "low", "close", "volume"]].astype("float64")
-        out.index.name = "date"
-        return out.sort_index()
 
-    return get
+@pytest.fixture(scope="session")
+def real_daily() -> Path:
+    """A folder holding a real daily.parquet: ../shared/data where it exists, else the committed sample
+    (tests/fixtures/daily_sample, a few symbols x 500 bars; see tests/support/daily_sample.py). For tests that
+    need real prices but not the full history; tests that do need it use `shared_data`."""
+    full = SHARED_DATA / "daily.parquet"
+    return full.parent if full.exists() else SAMPLE
+
+
+@pytest.fixture(scope="session")
+def real_ohlcv_of(real_daily):
+    """Function symbol -> single-symbol OHLCV DataFrame indexed by date, from `real_daily`."""
+    return ohlcv_getter(read_daily(real_daily / "daily.parquet"), real_daily / "daily.parquet")
 
 
 @pytest.fixture
@@ -58,13 +62,3 @@ def provider_env_cleared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
-
-def sine_prices(n: int, level: float, amplitude: float, period: float, start: str = "2020-01-02"):
-    """A small deterministic OHLCV table (business days, a sine wave) for per-symbol CSV fixtures."""
-    import numpy as np
-    import pandas as pd
-
-    idx = pd.bdate_range(start, periods=n)
-    base = level + amplitude * np.sin(np.arange(n) / period)
-    return pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "open": base, "high": base + 1, "low": base - 1,
-                         "close": base, "volume": 1000})

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sine_prices
+from support.prices import sine_prices
 
 from ruleengine.backtesting.engine import simulate
 from ruleengine.backtesting.metrics import compute_metrics, compute_metrics_batch, segment_sums

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sine_prices
+from support.prices import sine_prices
 
 from ruleengine.api import load_strategy
 from ruleengine.backtesting.engine import simulate

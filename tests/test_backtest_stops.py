@@ -1,7 +1,7 @@
 """The fill contract on small hand-written bar tables (freqtrade's test_backtest_detail.py style).
 
-Every table runs through the numba engine and the plain-Python reference (tests/sim_reference.py); both
-must produce exactly the expected trades, computed by hand in the comments.
+Every table runs through the numba engine and the plain-Python reference (tests/support/sim_reference.py);
+both must produce exactly the expected trades, computed by hand in the comments.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from sim_reference import reference_portfolio, reference_simulate
+from support.sim_reference import reference_portfolio, reference_simulate
 
 from ruleengine.backtesting.engine import EXIT_REASONS, simulate, simulate_portfolio
 from ruleengine.backtesting.risk import FILL_CONTRACT, RiskSpec, resolve_risk

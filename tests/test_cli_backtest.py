@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sine_prices
+from support.prices import sine_prices
 from typer.testing import CliRunner
 
 from ruleengine.cli import app

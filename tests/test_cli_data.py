@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import _require_shared
+from support.paths import require_shared
 from typer.testing import CliRunner
 
 from ruleengine.cli import app
@@ -119,7 +119,7 @@ def test_json_errors_use_the_error_schema(data_dir):
 
 @pytest.mark.realdata
 def test_data_show_real_spy():
-    folder = _require_shared("daily.parquet").parent
+    folder = require_shared("daily.parquet").parent
     payload = json.loads(run("data", "show", "SPY", "--data", str(folder), "--start", "2017-01-03",
                              "--end", "2017-01-06", "--json").output)
     assert payload["rows"] == 4 and payload["data"][0]["close"] == 196.684

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
-from conftest import sine_prices
+from support.prices import sine_prices
 from typer.testing import CliRunner
 
 from ruleengine.cli import app

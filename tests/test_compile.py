@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from reference import reference_signals
+from support.reference import reference_signals
 
 import ruleengine
 from ruleengine.errors import RuleEngineError

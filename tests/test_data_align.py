@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import _require_shared
+from support.paths import require_shared
 
 from ruleengine.data.align import aggregate_insider, align_to_bars, arrival_positions
 from ruleengine.data.calendar import bar_close_times, sessions_between
@@ -136,12 +136,12 @@ def test_aggregate_insider_counts_purchases_and_sales_only():
 # ----------------------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def earnings() -> pd.DataFrame:
-    return pd.read_parquet(_require_shared("earnings_quarterly.parquet"))
+    return pd.read_parquet(require_shared("earnings_quarterly.parquet"))
 
 
 @pytest.fixture(scope="module")
 def sec() -> pd.DataFrame:
-    return pd.read_parquet(_require_shared("sec_financials.parquet"))
+    return pd.read_parquet(require_shared("sec_financials.parquet"))
 
 
 def earnings_records(earnings: pd.DataFrame, symbol: str) -> pd.DataFrame:

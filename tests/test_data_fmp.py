@@ -1,4 +1,5 @@
-"""The fmp provider: the real fmpsdk talking to a local stand-in for FMP's stable API (tests/fmp_server.py).
+"""The fmp provider: the real fmpsdk talking to a local stand-in for FMP's stable API
+(tests/support/fmp_server.py).
 
 Expected values are the fixture numbers (tests/fixtures/fmp/*.json) and hand-computed availability instants
 (America/New_York: EST = UTC-5 until 2024-03-10, EDT = UTC-4 until 2024-11-03).
@@ -9,7 +10,7 @@ from __future__ import annotations
 import fmpsdk.client
 import pandas as pd
 import pytest
-from fmp_server import FmpServer, Reply
+from support.fmp_server import FmpServer, Reply
 
 from ruleengine.data.base import FetchRequest
 from ruleengine.data.fmp import FmpProvider

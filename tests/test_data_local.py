@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import _require_shared
+from support.paths import require_shared
 
 from ruleengine.data.base import FetchRequest
 from ruleengine.data.local import LocalProvider
@@ -211,7 +211,7 @@ def test_empty_folder_and_bad_options(tmp_path):
 # ---------------------------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def shared():
-    return LocalProvider(_require_shared("daily.parquet").parent)
+    return LocalProvider(require_shared("daily.parquet").parent)
 
 
 @pytest.mark.realdata

@@ -12,7 +12,7 @@ import ruleengine
 from ruleengine.data import calendar as cal_mod
 from ruleengine.errors import RuleEngineError
 
-from conftest import RULES, _require_shared
+from support.paths import RULES, require_shared
 
 pytestmark = pytest.mark.realdata
 
@@ -36,7 +36,7 @@ DAILY_WEEKLY_MONTHLY = _doc({
 
 @pytest.fixture(scope="module")
 def spy_daily() -> pd.DataFrame:
-    raw = pd.read_parquet(_require_shared("daily.parquet"), filters=[("symbol", "==", "SPY")])
+    raw = pd.read_parquet(require_shared("daily.parquet"), filters=[("symbol", "==", "SPY")])
     return raw.assign(date=pd.to_datetime(raw["date"])).set_index("date")[OHLC].sort_index()
 
 
@@ -118,7 +118,7 @@ def test_a_window_over_a_coarser_slot_is_said_to_count_execution_bars(shared_dat
 # ---------------------------------------------------------------------------------------- intraday execution
 @pytest.fixture(scope="module")
 def spy_minutes() -> pd.DataFrame:
-    raw = pd.read_parquet(_require_shared("intraday_1min.parquet"), filters=[("symbol", "==", "SPY")])
+    raw = pd.read_parquet(require_shared("intraday_1min.parquet"), filters=[("symbol", "==", "SPY")])
     return raw.set_index("datetime")[OHLC].sort_index()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import _require_shared
+from support.paths import require_shared
 
 from ruleengine.data.calendar import bar_close_times
 from ruleengine.data.resample import infer_frequency, resample_ohlcv
@@ -209,7 +209,7 @@ def test_causality_synthetic_minutes_seeded_cuts():
 # ----------------------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def spy_minutes() -> pd.DataFrame:
-    raw = pd.read_parquet(_require_shared("intraday_1min.parquet"))
+    raw = pd.read_parquet(require_shared("intraday_1min.parquet"))
     spy = raw[raw["symbol"] == "SPY"].set_index("datetime")[COLS].astype("float64").sort_index()
     spy.attrs["frequency"] = "1Min"
     return spy

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hostile import assert_structured, run_cli, within
+from support.hostile import assert_structured, run_cli, within
 
 from ruleengine.api import load_strategy, validate
 from ruleengine.errors import RuleEngineError

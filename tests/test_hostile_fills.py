@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from hostile import assert_structured, run_cli, within
+from support.hostile import assert_structured, run_cli, within
 
 from ruleengine.backtesting.engine import simulate, simulate_portfolio
 from ruleengine.backtesting.risk import RiskSpec

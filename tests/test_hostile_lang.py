@@ -3,7 +3,7 @@ its limits. Constraints are parsed, checked and evaluated by `ruleengine.lang` (
 from __future__ import annotations
 
 import pytest
-from hostile import within
+from support.hostile import within
 
 from ruleengine.errors import RuleEngineError
 from ruleengine.sweeping.grid import combinations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hostile import assert_structured, run_cli, within
+from support.hostile import assert_structured, run_cli, within
 
 from ruleengine.data.base import FetchRequest
 from ruleengine.data.local import LocalProvider

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile import assert_structured, run_cli, within
+from support.hostile import assert_structured, run_cli, within
 
 import ruleengine
 from ruleengine.errors import RuleEngineError

@@ -22,7 +22,7 @@ from string import Template
 import numpy as np
 import pandas as pd
 import pytest
-from hostile import within
+from support.hostile import within
 from test_sandbox_attacks import SYSCALL, Host, host, strategy_code  # noqa: F401 - `host` is the fixture
 
 from ruleengine.errors import RuleEngineError

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hostile import assert_structured, run_cli
+from support.hostile import assert_structured, run_cli
 
 from ruleengine.store import open_store
 

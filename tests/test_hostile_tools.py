@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hostile import assert_structured, run_cli, within
+from support.hostile import assert_structured, run_cli, within
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 

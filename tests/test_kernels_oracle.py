@@ -1,4 +1,5 @@
-"""Oracle tests of the numba kernels on REAL market data (../shared/data/daily.parquet).
+"""Oracle tests of the numba kernels on REAL market data: ../shared/data/daily.parquet where it exists, else
+the committed sample of it (tests/fixtures/daily_sample: the same symbols, 500 bars each; `real_daily`).
 
 Every 2-D driver is compared with TA-Lib (default settings, unstable period 0)
 or a pandas reference:
@@ -31,8 +32,6 @@ import talib  # the oracle (pyproject [test]): missing means a broken set-up, no
 from ruleengine.compile.execute import kernel
 from ruleengine.kernels import events, oscillators, rolling, smoothing, transforms
 from ruleengine.lang.functions import FUNCTIONS
-
-pytestmark = pytest.mark.realdata
 
 SYMBOLS = ["SPY", "AAPL", "LEHMQ", "HPCCP", "WWY"]
 RTOL = 1e-8
@@ -383,8 +382,8 @@ def oracle_absent(spec: Spec, series: list[np.ndarray], params: tuple) -> np.nda
 
 @pytest.mark.parametrize("symbol", SYMBOLS)
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
-def test_gap_free_matches_oracle(spec, symbol, ohlcv_of):
-    df = ohlcv_of(symbol)
+def test_gap_free_matches_oracle(spec, symbol, real_ohlcv_of):
+    df = real_ohlcv_of(symbol)
     series = build_inputs(spec, df)
     for params in spec.params:
         label = f"{spec.name}{params} {symbol}"
@@ -401,8 +400,8 @@ def test_gap_free_matches_oracle(spec, symbol, ohlcv_of):
 
 @pytest.mark.parametrize("symbol", ["SPY", "LEHMQ", "HPCCP", "WWY"])
 @pytest.mark.parametrize("spec", NAN_SPECS, ids=[s.name for s in NAN_SPECS])
-def test_nan_gaps(spec, symbol, ohlcv_of):
-    df = ohlcv_of(symbol)
+def test_nan_gaps(spec, symbol, real_ohlcv_of):
+    df = real_ohlcv_of(symbol)
     series = build_inputs(spec, df)
     gapped = inject_gaps(series)
     if spec.name.startswith("crosses"):
@@ -419,8 +418,8 @@ def test_nan_gaps(spec, symbol, ohlcv_of):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
-def test_short_series(spec, ohlcv_of):
-    df = ohlcv_of("AAPL")
+def test_short_series(spec, real_ohlcv_of):
+    df = real_ohlcv_of("AAPL")
     series = build_inputs(spec, df)
     for params in spec.params:
         lb = spec.lookback(*params) if spec.lookback is not None else 3
@@ -438,11 +437,11 @@ def test_short_series(spec, ohlcv_of):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
-def test_batched_columns_equal_single_columns(spec, daily_prices, ohlcv_of):
+def test_batched_columns_equal_single_columns(spec, real_ohlcv_of):
     """C > 1 with a DIFFERENT window per column (and per-column NaN padding from
     aligning symbols of different histories) equals the per-column calls exactly."""
     symbols = ["SPY", "AAPL", "LEHMQ", "HPCCP", "WWY"]
-    frames = {s: ohlcv_of(s) for s in symbols}
+    frames = {s: real_ohlcv_of(s) for s in symbols}
     index = frames["SPY"].index
     for s in symbols[1:]:
         index = index.union(frames[s].index)
@@ -475,7 +474,7 @@ def test_batched_columns_equal_single_columns(spec, daily_prices, ohlcv_of):
 
 
 @pytest.mark.parametrize("symbol", SYMBOLS)
-def test_zscore_vs_pure_pandas(symbol, ohlcv_of):
+def test_zscore_vs_pure_pandas(symbol, real_ohlcv_of):
     """Pure pandas oracle for zscore, within pandas' own accuracy.
 
     pandas' rolling std is an online algorithm: good to ~1e-9..1e-8 relative on
@@ -487,7 +486,7 @@ def test_zscore_vs_pure_pandas(symbol, ohlcv_of):
     (test_gap_free_matches_oracle[zscore-*], rtol 1e-8) therefore uses pandas'
     formula with TA-Lib's STDDEV; this test pins the pure-pandas agreement.
     """
-    x = ohlcv_of(symbol)["close"].reset_index(drop=True)
+    x = real_ohlcv_of(symbol)["close"].reset_index(drop=True)
     for n in [2, 5, 14, 50, 200]:
         ours = run(SPECS[SPEC_IDS.index("zscore")], [x.to_numpy()], (n,))
         sd = x.rolling(n).std(ddof=0)
@@ -502,9 +501,9 @@ def test_zscore_vs_pure_pandas(symbol, ohlcv_of):
         assert not (np.isnan(ref) & ~np.isnan(ours))[n - 1 :].any()
 
 
-def test_stoch_k_and_macd_equal_talib_default_output_range(ohlcv_of):
+def test_stoch_k_and_macd_equal_talib_default_output_range(real_ohlcv_of):
     """Where TA-Lib's full STOCH / MACD calls are defined, our slowk / macd line equal them."""
-    df = ohlcv_of("SPY")
+    df = real_ohlcv_of("SPY")
     h, lo, c = (df[k].to_numpy() for k in ("high", "low", "close"))
     k_ta, _ = talib.STOCH(h, lo, c, 14, 3, 0, 5, 0)
     k_ours = oscillators.stoch_k_nb(as_col(h), as_col(lo), as_col(c), *(np.array([v]) for v in (14, 3, 5)))[:, 0]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from conftest import sine_prices
+from support.prices import sine_prices
 
 import ruleengine
 from ruleengine.errors import RuleEngineError

@@ -1,5 +1,6 @@
 """The authoring loop, refinement and conversation reuse, against a real HTTP server on 127.0.0.1 that speaks
-the chat completions API (tests/openai_server.py), driven by the real `openai` client through OPENAI_BASE_URL.
+the chat completions API (tests/support/openai_server.py), driven by the real `openai` client through
+OPENAI_BASE_URL.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_server import OpenAIServer, Reply, Stall, envelope
+from support.openai_server import OpenAIServer, Reply, Stall, envelope
 from typer.testing import CliRunner
 
 import ruleengine
@@ -215,7 +216,7 @@ def test_rejected_key_is_not_retried(server: OpenAIServer) -> None:
 
 
 def test_refusal_and_truncation_are_repaired_like_other_problems(server: OpenAIServer) -> None:
-    from openai_server import completion
+    from support.openai_server import completion
 
     server.script(Reply(200, completion(None, refusal="I cannot help with trading")),
                   Reply(200, completion('{"kind": "ru', finish_reason="length")), envelope(good()))

@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from openai_server import OpenAIServer, envelope
+from support.openai_server import OpenAIServer, envelope
 from test_llm_prompt import _strict_problems
 
 import ruleengine

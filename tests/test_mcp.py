@@ -14,7 +14,7 @@ import anyio
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from openai_server import OpenAIServer, envelope
+from support.openai_server import OpenAIServer, envelope
 
 from ruleengine.llm.prompt import example_wire
 from ruleengine.llm.tools import TOOLS

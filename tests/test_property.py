@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import _bool, evaluate_ref
+from support.reference import as_bool, evaluate_ref
 from test_compile import frames_for, synthetic_ohlcv
 
 import ruleengine
@@ -111,7 +111,7 @@ def test_conditions_match_reference(expr: str, gaps: bool) -> None:
     df = _data(gaps)
     got = ruleengine.evaluate(expr, df)
     ref, _ = _reference(expr, df)
-    expected = _bool(ref.v, df.index).fillna(False).astype(bool)
+    expected = as_bool(ref.v, df.index).fillna(False).astype(bool)
     sure = ~ref.unsure if ref.unsure is not None else pd.Series(True, index=df.index)
     assert (got[sure] == expected[sure]).all(), expr
 

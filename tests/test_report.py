@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import chromium, needs_chromium, report_status
+from support.browser import chromium, needs_chromium, report_status
 
 from ruleengine.backtesting.report import render_report, write_report
 from ruleengine.backtesting.run import backtest

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile import within
+from support.hostile import within
 from ruleengine import RuleEngineError, sweep
 from ruleengine.sweeping.engine import BYTES_PER_VALUE
 from ruleengine.sweeping.budget import (BYTES_PER_COMBINATION, BYTES_PER_ROW, DEFAULT_MEMORY_MB, MEMORY_ENV,
@@ -105,7 +105,7 @@ def test_the_estimate_is_not_below_the_traced_peak(grid: list[str], symbols: str
 
 
 def test_cli_refuses_with_a_structured_error_and_prints_the_estimate() -> None:
-    from hostile import assert_structured, run_cli
+    from support.hostile import assert_structured, run_cli
 
     big = run_cli(["sweep", GOLDEN, "--symbols", "SPY", "--grid", "fast=2:100", "--grid", "slow=5:400",
                    "--grid", "stop_loss_pct=0.1:10:0.1", "--json"], seconds=120)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium, needs_chromium, report_status
+from support.browser import chromium, needs_chromium, report_status
 
 from ruleengine.errors import RuleEngineError
 from ruleengine.sweeping.engine import sweep

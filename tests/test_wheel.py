@@ -1,4 +1,5 @@
-"""The built wheel ships the grammar, and the parser works from a clean install outside the repository.
+"""The built wheel ships the grammar and the py.typed marker, and the parser works from a clean install
+outside the repository.
 
 Builds the wheel with `python -m build`, installs it with lark only (`--no-deps`) into a fresh venv without
 system site packages, and parses from a temporary working directory, so neither the source tree nor the
@@ -41,6 +42,7 @@ except ruleengine.errors.RuleEngineError as exc:
     error = exc.diagnostics[0].code
 print(json.dumps({
     'package': str(Path(ruleengine.__file__).resolve().parent),
+    'py_typed': (Path(ruleengine.__file__).resolve().parent / 'py.typed').is_file(),
     'resource': str(res),
     'resource_is_file': res.is_file(),
     'grammar_equals_resource': grammar_text() == res.read_text(encoding='utf-8'),
@@ -82,6 +84,9 @@ def test_wheel_contains_grammar_and_sources(wheel: Path) -> None:
     grammar = zipfile.ZipFile(wheel).read("ruleengine/grammar/expression.lark").decode("utf-8")
     assert grammar == (ROOT / "grammar" / "expression.lark").read_text(encoding="utf-8")
     assert not any(n.startswith(("tests/", "rules/", "src/")) for n in names)
+    # PEP 561: the empty marker tells type checkers that the installed package carries its own annotations
+    assert "ruleengine/py.typed" in names
+    assert zipfile.ZipFile(wheel).read("ruleengine/py.typed") == b""
 
 
 def test_clean_install_parses_from_packaged_grammar(wheel: Path, tmp_path: Path) -> None:
@@ -107,6 +112,7 @@ def test_clean_install_parses_from_packaged_grammar(wheel: Path, tmp_path: Path)
     assert out["resource_is_file"], "grammar/expression.lark is missing from the installed package"
     assert Path(out["resource"]).is_relative_to(venv)
     assert out["grammar_equals_resource"]
+    assert out["py_typed"], "py.typed is missing from the installed package"
     assert out["grammar"] == (ROOT / "grammar" / "expression.lark").read_text(encoding="utf-8")
     assert out["type"] == "true/false series"
     assert out["diags"] == []

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fmp"
+from support import paths
+
+FIXTURES = paths.FIXTURES / "fmp"
 PREFIX = "/stable/"
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from fmp_server import Reply  # the same scripted raw response (status, JSON or text body, headers)
+from support.fmp_server import Reply  # the same scripted raw response (status, JSON or text body, headers)
 
 PROMPT_TOKENS = 1200
 COMPLETION_TOKENS = 300
@@ -163,7 +163,7 @@ class OpenAIServer:
         self.stop()
 
 
-def main() -> None:  # pragma: no cover - manual use: python tests/openai_server.py REPLY_FILE...
+def main() -> None:  # pragma: no cover - manual use, from tests/: python -m support.openai_server FILE...
     """Serve the given files' contents as scripted replies until interrupted (prints the base URL)."""
     import sys
     from pathlib import Path

@@ -152,7 +152,7 @@ def evaluate_ref(tree: ast.Node, frames: dict[str, pd.DataFrame], params: dict[s
             a, b = ev(node.left), ev(node.right)  # type: ignore[arg-type]
             op = node.op
             if op in ("and", "or"):
-                av, bv = _bool(a.v, index), _bool(b.v, index)
+                av, bv = as_bool(a.v, index), as_bool(b.v, index)
                 return Value((av & bv) if op == "and" else (av | bv), unsure_of(a, b))
             if op in ("+", "-", "*", "/"):
                 with np.errstate(all="ignore"):
@@ -204,14 +204,16 @@ def _series(v: Any, index: pd.Index) -> S:
     return v if isinstance(v, pd.Series) else pd.Series(float(v), index=index)
 
 
-def _bool(v: Any, index: pd.Index) -> S:
+def as_bool(v: Any, index: pd.Index) -> S:
+    """A boolean value as a series on `index` (a scalar is broadcast)."""
     return v if isinstance(v, pd.Series) else pd.Series(bool(v), index=index)
 
 
 def _compare(op: str, a: Value, b: Value, index: pd.Index) -> Value:
     av, bv = a.v, b.v
     if isinstance(av, (bool, np.bool_)) or (isinstance(av, pd.Series) and av.dtype == bool):
-        r = (_bool(av, index) == _bool(bv, index)) if op == "==" else (_bool(av, index) != _bool(bv, index))
+        left, right = as_bool(av, index), as_bool(bv, index)
+        r = (left == right) if op == "==" else (left != right)
         return Value(r, pd.Series(False, index=index))
     x, y = _series(av, index), _series(bv, index)
     with np.errstate(all="ignore"):
@@ -238,7 +240,7 @@ def reference_signals(compiled: Any, frames: dict[str, pd.DataFrame], params: di
         acc = None
         for c in conds:
             v = evaluate_ref(c.tree, frames, values, index)
-            b = _bool(v.v, index).fillna(False).astype(bool)
+            b = as_bool(v.v, index).fillna(False).astype(bool)
             if v.unsure is not None:
                 unsure |= v.unsure
             acc = b if acc is None else ((acc & b) if logic.logic == "all" else (acc | b))

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from support.paths import ROOT
 
 #: What a traceback looks like on stderr; no hostile case may print one.
 TRACEBACK_MARK = "Traceback (most recent call last)"
