@@ -38,9 +38,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
+from ..kernels.enums import EXIT_REASON_NAMES, trade_dt
+from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
 from .risk import RiskSpec
 
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold", "end_of_data")
+#: the exit reasons of trades, as users see them (`ruleengine.kernels.enums.ExitReason`)
+EXIT_REASONS = EXIT_REASON_NAMES
 TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
                  "size", "pnl", "pnl_pct", "exit_reason", "fees")
 ENGINES = ("numba", "vectorbt")
@@ -107,9 +110,9 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
 
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
     args = _kernel_args(arrays, ent, ext, times, risks, start)
-    rec_i, rec_f, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
-                                                            _max_trades(ent, start))
-    trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=False)
+    records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
+                                                       _max_trades(ent, start))
+    trades = trades_frame(records[:n], index, by_time=False)
     return Simulation(trades, eq.T, cash.T, pos.T, "numba")
 
 
@@ -130,11 +133,11 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
     args = _kernel_args(arrays, ent, ext, times, risks, start)
-    rec_i, rec_f, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
+    records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start))
-    trades = trades_frame(rec_i[:n], rec_f[:n], index, by_time=True)
-    skipped = pd.DataFrame({"bar": skip[:, 0], "time": pd.DatetimeIndex(index)[skip[:, 0]],
-                            "column": skip[:, 1]})
+    trades = trades_frame(records[:n], index, by_time=True)
+    skipped = pd.DataFrame({"bar": skip["bar"], "time": pd.DatetimeIndex(index)[skip["bar"]],
+                            "column": skip["column"]})
     return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
 
 
@@ -208,13 +211,12 @@ def _count(values: list[int | None]) -> np.ndarray:
 
 
 def risk_arrays(risks: Sequence[RiskSpec]) -> list[np.ndarray]:
-    """One array per risk field in the kernels' units and order (`ruleengine.kernels.simulate`): sl, tp,
-    tsl, max_days, max_bars, size, fees, slip (fractions, NaN / 0 = off), exec_open; one entry per spec."""
-    return [_frac([r.stop_loss_pct for r in risks]), _frac([r.take_profit_pct for r in risks]),
-            _frac([r.trailing_stop_pct for r in risks]), _count([r.max_hold_days for r in risks]),
-            _count([r.max_hold_bars for r in risks]), _frac([r.position_size_pct for r in risks]),
-            _frac([r.fees_pct for r in risks]), _frac([r.slippage_pct for r in risks]),
-            np.array([r.execution_price == "open" for r in risks], dtype=np.bool_)]
+    """The kernels' risk arguments (`ruleengine.kernels.simulate`), one entry per spec: one array per field of
+    `RISK_FIELDS` in its order (sl, tp, tsl, max_days, max_bars, size, fees, slip: percentages as fractions
+    with NaN = off, whole-number fields as int64 with 0 = off), then exec_open (``execution_price`` open)."""
+    arrays = [_count([getattr(r, f) for r in risks]) if f in INTEGER_RISK_FIELDS else
+              _frac([getattr(r, f) for r in risks]) for f in RISK_FIELDS]
+    return [*arrays, np.array([r.execution_price == "open" for r in risks], dtype=np.bool_)]
 
 
 def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
@@ -228,15 +230,19 @@ def _max_trades(ent: np.ndarray, start: int) -> int:
     return int(ent[:, max(start - 1, 0):].sum()) + 1
 
 
-def trades_frame(rec_i: np.ndarray, rec_f: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:
-    """The trade table from the kernel's records (sorted by column then entry, or entry then column)."""
-    order = np.lexsort((rec_i[:, 0], rec_i[:, 1]) if by_time else (rec_i[:, 1], rec_i[:, 0]))
-    ri, rf = rec_i[order], rec_f[order]
+def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:
+    """The trade table from the kernel's `trade_dt` records (sorted by column then entry, or entry then
+    column)."""
+    records = np.asarray(records, dtype=trade_dt)
+    order = np.lexsort((records["column"], records["entry_bar"]) if by_time else
+                       (records["entry_bar"], records["column"]))
+    rec = records[order]
     idx = pd.DatetimeIndex(index)
     reasons = np.array(EXIT_REASONS, dtype=object)
     return pd.DataFrame({
-        "column": ri[:, 0].astype(np.int64), "entry_bar": ri[:, 1].astype(np.int64),
-        "exit_bar": ri[:, 2].astype(np.int64), "entry_time": idx[ri[:, 1]], "exit_time": idx[ri[:, 2]],
-        "entry_price": rf[:, 0], "exit_price": rf[:, 1], "size": rf[:, 2], "pnl": rf[:, 3],
-        "pnl_pct": rf[:, 4], "exit_reason": reasons[ri[:, 3]].astype(str) if len(ri) else np.array([], str),
-        "fees": rf[:, 5]}, columns=list(TRADE_COLUMNS))
+        "column": rec["column"], "entry_bar": rec["entry_bar"], "exit_bar": rec["exit_bar"],
+        "entry_time": idx[rec["entry_bar"]], "exit_time": idx[rec["exit_bar"]],
+        "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
+        "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
+        "exit_reason": reasons[rec["exit_reason"]].astype(str) if len(rec) else np.array([], str),
+        "fees": rec["fees"]}, columns=list(TRADE_COLUMNS))

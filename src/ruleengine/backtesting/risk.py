@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError
-from ..schema.strategy import MAX_HOLD_BARS, MAX_HOLD_DAYS, OFF
+from ..schema.strategy import EXIT_FIELDS, MAX_HOLD_BARS, MAX_HOLD_DAYS, OFF, RISK_FIELDS
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
 TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
@@ -53,13 +53,11 @@ TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
 #: defaults of the fields the timeframe does not decide
 OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0}
 
-RISK_FIELDS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_days", "max_hold_bars",
-               "position_size_pct", "fees_pct", "slippage_pct")
 #: run parameters `resolve_risk` reads (everything else in ``params`` belongs to the strategy)
 RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
 
 _OFF = {"none", "off", "null"}
-_OPTIONAL = {"stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_days", "max_hold_bars"}
+_OPTIONAL = set(EXIT_FIELDS)  # the fields that can be switched off
 # field -> (lower, lower inclusive, upper, upper inclusive, integer), the schema's bounds
 _BOUNDS: dict[str, tuple[float, bool, float, bool, bool]] = {
     "stop_loss_pct": (0.0, False, 100.0, False, False),

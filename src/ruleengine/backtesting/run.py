@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 from ..schema.load import document_warnings
-from ..schema.strategy import TradingStrategy
+from ..schema.strategy import INTEGER_RISK_FIELDS, TradingStrategy
 from .engine import ENGINES
 from .result import (
     BacktestResult,
@@ -46,7 +46,7 @@ from .risk import RISK_FIELDS, resolve_risk
 
 #: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
 RISK_KEYS: tuple[str, ...] = RISK_FIELDS
-_INT_RISK = {"max_hold_days", "max_hold_bars"}
+_INT_RISK = set(INTEGER_RISK_FIELDS)
 
 Progress = Callable[[int, int, str], None]
 from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text, buy_and_hold

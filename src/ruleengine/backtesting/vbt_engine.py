@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from .engine import EXIT_REASONS, Simulation, trades_frame
+from ..kernels.enums import ExitReason, trade_dt
+from .engine import Simulation, trades_frame
 from .risk import RiskSpec
 
 
@@ -105,8 +106,7 @@ def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exi
         stop_entry_price="fillprice", stop_exit_price="stopmarket", upon_long_conflict="ignore",
         init_cash=float(init_cash), **kwargs)
     orders = pf.orders.records_arr
-    rec_i, rec_f = _pair_orders(orders, sl, risks, start)
-    trades = trades_frame(rec_i, rec_f, index, by_time=False)
+    trades = trades_frame(_pair_orders(orders, sl, risks, start), index, by_time=False)
     cash = np.full((T, N), float(init_cash))
     pos = np.zeros((T, N))
     cash[start:] = np.asarray(pf.cash())
@@ -136,11 +136,9 @@ def _by_mode(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     return Simulation(trades.reset_index(drop=True), equity, cash, pos, "vectorbt")
 
 
-def _pair_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[RiskSpec], start: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Buy/sell order pairs -> the kernel's trade records (rows relative to the full index)."""
-    rows_i: list[list[int]] = []
-    rows_f: list[list[float]] = []
+def _pair_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[RiskSpec], start: int) -> np.ndarray:
+    """Buy/sell order pairs -> the kernel's trade records (`trade_dt`, rows relative to the full index)."""
+    rows: list[tuple[int, int, int, int, float, float, float, float, float, float]] = []
     close = px["close"]
     for j in range(close.shape[1]):
         mine = orders[orders["col"] == j]
@@ -157,12 +155,11 @@ def _pair_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[Risk
             else:
                 x_bar = int(valid[-1])
                 x_price = float(close[x_bar, j])
-                gross, x_fee, reason = buy["size"] * x_price, 0.0, EXIT_REASONS.index("end_of_data")
+                gross, x_fee, reason = buy["size"] * x_price, 0.0, ExitReason.end_of_data
             pnl = gross - x_fee - spent
-            rows_i.append([j, int(buy["idx"]) + start, x_bar + start, reason])
-            rows_f.append([float(buy["price"]), x_price, float(buy["size"]), pnl, pnl / spent * 100.0,
-                           float(buy["fees"]) + x_fee])
-    return (np.array(rows_i, dtype=np.int64).reshape(-1, 4), np.array(rows_f, dtype=np.float64).reshape(-1, 6))
+            rows.append((j, int(buy["idx"]) + start, x_bar + start, reason, float(buy["price"]), x_price,
+                         float(buy["size"]), pnl, pnl / spent * 100.0, float(buy["fees"]) + x_fee))
+    return np.array(rows, dtype=trade_dt)
 
 
 def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: float, r: RiskSpec) -> int:
@@ -177,4 +174,4 @@ def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: fl
     lo = min(o, c) if np.isnan(lo) else lo
     frac = [np.nan if v is None else v / 100.0 for v in (r.stop_loss_pct, r.take_profit_pct, r.trailing_stop_pct)]
     _, reason = stop_fill_nb(o, h, lo, entry, peak, frac[0], frac[1], frac[2])
-    return EXIT_REASONS.index("signal") if reason < 0 else int(reason)
+    return ExitReason.signal if reason < 0 else int(reason)

@@ -31,19 +31,14 @@ Per-column risk arrays have length N: ``sl``, ``tp``, ``tsl`` are fractions (NaN
 and ``max_bars`` are int64 (<= 0 = off), ``size`` the fraction of cash (or equity) per entry, ``fees`` and
 ``slip`` fractions, ``exec_open`` True for next-bar-open fills. ``times`` are int64 nanoseconds (UTC).
 
-Trades come back as ``rec_i`` (M, 4) int64 = (column, entry_bar, exit_bar, exit_reason) and ``rec_f``
-(M, 6) float64 = (entry_price, exit_price, size, pnl, pnl_pct, fees) plus the count of rows used.
-Exit reason codes index ``ruleengine.backtesting.engine.EXIT_REASONS``.
+Trades come back as an array of ``ruleengine.kernels.enums.trade_dt`` records plus the count of rows used;
+exit reasons are ``ExitReason`` codes (same module).
 """
 import numba
 import numpy as np
 
-SIGNAL = 0
-STOP_LOSS = 1
-TAKE_PROFIT = 2
-TRAILING_STOP = 3
-MAX_HOLD = 4
-END_OF_DATA = 5
+from .enums import ExitReason, skip_dt, trade_dt
+
 _DAY_NS = 86_400_000_000_000
 
 # A position is a tuple of 8 float64 (numba keeps it in registers: no array, no reference counting in the
@@ -78,12 +73,12 @@ def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
     reason = -1
     if not np.isnan(sl):
         level = entry * (1 - sl)
-        reason = STOP_LOSS
+        reason = ExitReason.stop_loss
     if not np.isnan(tsl):
         trail = peak * (1 - tsl)
         if np.isnan(level) or trail > level:
             level = trail
-            reason = TRAILING_STOP
+            reason = ExitReason.trailing_stop
     if not np.isnan(level):
         if o <= level:
             return o, reason
@@ -92,9 +87,9 @@ def stop_fill_nb(o, h, lo, entry, peak, sl, tp, tsl):
     if not np.isnan(tp):
         level = entry * (1 + tp)
         if level <= o:
-            return o, TAKE_PROFIT
+            return o, ExitReason.take_profit
         if lo <= level <= h:
-            return level, TAKE_PROFIT
+            return level, ExitReason.take_profit
     return np.nan, -1
 
 
@@ -163,7 +158,7 @@ def leave_nb(pos, fill, reason, slip, fees):
 @numba.njit(cache=True, inline="always")
 def mark_out_nb(pos, last_close):
     """A position still open at the end: marked at its last close, no exit order, fee or slippage."""
-    return leave_nb(pos, last_close, END_OF_DATA, 0.0, 0.0)
+    return leave_nb(pos, last_close, ExitReason.end_of_data, 0.0, 0.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -174,7 +169,7 @@ def at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, slip, fees):
     (vectorbt's priority).
     """
     if exec_open and not vbt_order and pos[POS_IN] != 0.0 and sig_x and not sig_e:
-        return leave_nb(pos, o, SIGNAL, slip, fees)
+        return leave_nb(pos, o, ExitReason.signal, slip, fees)
     return pos, no_exit_nb()
 
 
@@ -202,11 +197,11 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
     if np.isnan(price) and not new:
         if sig_x and not sig_e and (vbt_order or not exec_open):  # both at once cancel (vectorbt's 'ignore')
             price = o if exec_open else c
-            reason = SIGNAL
+            reason = ExitReason.signal
         elif (max_bars > 0 and held >= max_bars) or \
                 (max_days > 0 and (now - entry_time) // _DAY_NS >= max_days):
             price = c
-            reason = MAX_HOLD
+            reason = ExitReason.max_hold
     if np.isnan(price):
         return pos, no_exit_nb()
     return leave_nb(pos, price, reason, slip, fees)
@@ -246,21 +241,22 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_o
 
 
 @numba.njit(cache=True, inline="always")
-def record_nb(rec_i, rec_f, n, j, pos, ex, exit_bar):
-    """Write the trade of `pos` closed by `ex` on `exit_bar` as row n; pnl = exit proceeds - cash spent on
-    the entry (fees of both sides included)."""
+def record_nb(records, n, j, pos, ex, exit_bar):
+    """Write the trade of `pos` closed by `ex` on `exit_bar` as record n (`trade_dt`); pnl = exit proceeds -
+    cash spent on the entry (fees of both sides included)."""
     spent = pos[POS_SPENT]
     pnl = (ex[EXIT_GROSS] - ex[EXIT_FEE]) - spent
-    rec_i[n, 0] = j
-    rec_i[n, 1] = int(pos[POS_ENTRY_BAR])
-    rec_i[n, 2] = exit_bar
-    rec_i[n, 3] = int(ex[EXIT_REASON])
-    rec_f[n, 0] = pos[POS_ENTRY]
-    rec_f[n, 1] = ex[EXIT_PRICE]
-    rec_f[n, 2] = ex[EXIT_UNITS]
-    rec_f[n, 3] = pnl
-    rec_f[n, 4] = pnl / spent * 100.0
-    rec_f[n, 5] = pos[POS_ENTRY_FEE] + ex[EXIT_FEE]
+    rec = records[n]
+    rec["column"] = j
+    rec["entry_bar"] = int(pos[POS_ENTRY_BAR])
+    rec["exit_bar"] = exit_bar
+    rec["exit_reason"] = int(ex[EXIT_REASON])
+    rec["entry_price"] = pos[POS_ENTRY]
+    rec["exit_price"] = ex[EXIT_PRICE]
+    rec["size"] = ex[EXIT_UNITS]
+    rec["pnl"] = pnl
+    rec["pnl_pct"] = pnl / spent * 100.0
+    rec["fees"] = pos[POS_ENTRY_FEE] + ex[EXIT_FEE]
     return n + 1
 
 
@@ -295,11 +291,10 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
                 size, fees, slip, exec_open, vbt_order, init_cash, max_trades):
     """Independent runs: every column trades its own `init_cash`.
 
-    Returns (rec_i, rec_f, n_trades, equity, cash, position), the last three (N, T).
+    Returns (records, n_trades, equity, cash, position), the last three (N, T).
     """
     N, T = close.shape
-    rec_i = np.empty((max_trades, 4), dtype=np.int64)
-    rec_f = np.empty((max_trades, 6), dtype=np.float64)
+    records = np.empty(max_trades, dtype=trade_dt)
     equity = np.empty((N, T))
     cash_out = np.empty((N, T))
     pos_out = np.empty((N, T))
@@ -309,17 +304,17 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, sl, tp, t
         if exec_open[j]:
             n = _column_nb(open_, high, low, close, entries, exits, times, start, j, sl[j], tp[j], tsl[j],
                            max_days[j], max_bars[j], size[j], fees[j], slip[j], True, vbt_order, init_cash,
-                           rec_i, rec_f, n, equity, cash_out, pos_out)
+                           records, n, equity, cash_out, pos_out)
         else:
             n = _column_nb(open_, high, low, close, entries, exits, times, start, j, sl[j], tp[j], tsl[j],
                            max_days[j], max_bars[j], size[j], fees[j], slip[j], False, vbt_order, init_cash,
-                           rec_i, rec_f, n, equity, cash_out, pos_out)
-    return rec_i, rec_f, n, equity, cash_out, pos_out
+                           records, n, equity, cash_out, pos_out)
+    return records, n, equity, cash_out, pos_out
 
 
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, times, start, j, sl, tp, tsl, max_days, max_bars, size,
-               fees, slip, exec_open, vbt_order, init_cash, rec_i, rec_f, n, equity, cash_out, pos_out):
+               fees, slip, exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
     """Column j of `simulate_nb`: its trades from record row n on, its equity, cash and units; returns n."""
     T = close.shape[1]
     pos = flat_nb()
@@ -341,7 +336,7 @@ def _column_nb(open_, high, low, close, entries, exits, times, start, j, sl, tp,
                                     sig_x, cash, exec_open, vbt_order, sl, tp, tsl, max_days, max_bars, size,
                                     fees, slip)
         if ex[EXIT_REASON] >= 0:
-            n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
+            n = record_nb(records, n, j, pos, ex, t)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
@@ -350,7 +345,7 @@ def _column_nb(open_, high, low, close, entries, exits, times, start, j, sl, tp,
         pos_out[j, t] = units
     if pos[POS_IN] != 0.0:
         pos, ex = mark_out_nb(pos, last_close)
-        n = record_nb(rec_i, rec_f, n, j, pos, ex, last_bar)
+        n = record_nb(records, n, j, pos, ex, last_bar)
     return n
 
 
@@ -364,13 +359,12 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
     fills the entries at the close. Each entry is sized ``size[j]`` x the equity at its fill (cash + the
     open positions at that open or close, or their last close), taken before the phase's entries, and
     skipped when the cash left does not cover it (never a partial position): skipped entries are
-    recorded as (bar, column) in ``skip`` (the first ``max_trades``) and counted in ``n_skip``.
-    Returns (rec_i, rec_f, n_trades, equity (1, T), cash (1, T), position (N, T), skip (K, 2), n_skip).
+    recorded (`skip_dt`) in ``skip`` (the first ``max_trades``) and counted in ``n_skip``.
+    Returns (records, n_trades, equity (1, T), cash (1, T), position (N, T), skip (K, `skip_dt`), n_skip).
     """
     N, T = close.shape
-    rec_i = np.empty((max_trades, 4), dtype=np.int64)
-    rec_f = np.empty((max_trades, 6), dtype=np.float64)
-    skip = np.empty((max_trades, 2), dtype=np.int64)
+    records = np.empty(max_trades, dtype=trade_dt)
+    skip = np.empty(max_trades, dtype=skip_dt)
     n_skip = 0
     equity = np.empty((1, T))
     cash_out = np.empty((1, T))
@@ -408,7 +402,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
                                  fees[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
-                n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
+                n = record_nb(records, n, j, pos, ex, t)
                 store_nb(rows, j, pos)
         if at_open:
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, size,
@@ -424,7 +418,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
                                     max_days[j], max_bars[j], slip[j], fees[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
-                n = record_nb(rec_i, rec_f, n, j, pos, ex, t)
+                n = record_nb(records, n, j, pos, ex, t)
             store_nb(rows, j, pos)
         if not at_open:
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, size,
@@ -444,8 +438,8 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
     for j in range(N):
         if rows[j, POS_IN] != 0.0:
             pos, ex = mark_out_nb(load_nb(rows, j), last_close[j])
-            n = record_nb(rec_i, rec_f, n, j, pos, ex, last_bar[j])
-    return rec_i, rec_f, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
+            n = record_nb(records, n, j, pos, ex, last_bar[j])
+    return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
 @numba.njit(cache=True, inline="always")
@@ -474,8 +468,8 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, s
         want = size[j] * value
         if want > cash:  # not enough cash left: skipped, never a partial position
             if n_skip < skip.shape[0]:
-                skip[n_skip, 0] = t
-                skip[n_skip, 1] = j
+                skip[n_skip]["bar"] = t
+                skip[n_skip]["column"] = j
             n_skip += 1
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)

@@ -24,6 +24,7 @@ from ..schema.strategy import (
     BUILTIN_PARAMS,
     EXECUTION_FREQUENCIES,
     OPERATOR_SYMBOLS,
+    RISK_FIELDS,
     SOURCE_FREQUENCIES,
     Operator,
 )
@@ -168,8 +169,7 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "`min`/`max` (numbers), `values` (enum), `description`. Built in (add only to restrict them): "
          f"{builtins};"),
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
-        ("- `risk`: stop_loss_pct, take_profit_pct, trailing_stop_pct, max_hold_days, max_hold_bars, "
-         "position_size_pct, fees_pct, slippage_pct (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
+        (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
          "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",

@@ -389,6 +389,15 @@ class RiskParameters(_Closed):
         return out
 
 
+#: the risk fields in the document's order: the one list that risk resolution, sweep axes, the kernels' risk
+#: arrays, reports and prompts use (a new field of `RiskParameters` reaches all of them)
+RISK_FIELDS: tuple[str, ...] = tuple(RiskParameters.model_fields)
+#: the exits among them (a number, `OFF` or not given)
+EXIT_FIELDS: tuple[str, ...] = tuple(EXIT_BOUNDS)
+#: the risk fields whose values are whole numbers
+INTEGER_RISK_FIELDS: tuple[str, ...] = tuple(name for name, bounds in EXIT_BOUNDS.items() if bounds[3])
+
+
 # ---------------------------------------------------------------------------------------------- strategy
 def _named_list_to_dict(value: Any) -> Any:
     """Accept the LLM wire form (a list of objects with 'name') as well as the mapping form."""

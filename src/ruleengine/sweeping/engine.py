@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backtesting.risk import RISK_PARAM_NAMES
 from ..errors import Diagnostic, RuleEngineError
 from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
@@ -66,7 +67,7 @@ BYTES_PER_VALUE = 32
 #: large: fewer chunks, less per-chunk overhead.
 MIN_CHUNK, MAX_CHUNK = 64, 4096
 _SIGNALS_LOCK = threading.Lock()
-_FILL = (*RISK_AXES, "execution_price")
+_FILL = RISK_PARAM_NAMES
 _ABSENT = object()  # a name missing from a combination (None is a value: a risk field turned off)
 
 

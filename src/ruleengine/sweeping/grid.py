@@ -39,10 +39,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
+from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
 
 #: risk fields a grid may sweep (their values go to the fill contract, not to the signals)
-RISK_AXES: tuple[str, ...] = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_days",
-                              "max_hold_bars", "position_size_pct", "fees_pct", "slippage_pct")
+RISK_AXES: tuple[str, ...] = RISK_FIELDS
 #: strategy parameters that the default grid leaves out
 NOT_SWEPT_BY_DEFAULT = ("execution_frequency", "execution_price")
 DEFAULT_POINTS = 10
@@ -54,7 +54,7 @@ ENUMERATE_LIMIT = 5_000_000
 #: values of one axis
 MAX_AXIS = 1_000_000
 _OFF = ("none", "off", "null")
-_INT_RISK = ("max_hold_days", "max_hold_bars")
+_INT_RISK = INTEGER_RISK_FIELDS
 
 
 def _strategy(strategy: Any) -> Any:

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..backtesting.risk import RISK_PARAM_NAMES
 from ..errors import Diagnostic, RuleEngineError
 from .folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
 from .grid import RISK_AXES, combinations, default_grid, grid_size, parse_grid
@@ -62,7 +63,7 @@ PBO_TOP = 200
 PBO_SPLITS = 16
 #: float64 values of signals/equity held at once while re-simulating configurations
 _SIM_BUDGET = 8_000_000
-_FILL = (*RISK_AXES, "execution_price")
+_FILL = RISK_PARAM_NAMES
 _STEPS = 1000  # progress units per sweep
 
 

@@ -1,0 +1,64 @@
+"""The kernels' record dtypes and enums (`ruleengine.kernels.enums`) and the one risk-field list."""
+import numpy as np
+
+from ruleengine.backtesting.engine import EXIT_REASONS, risk_arrays
+from ruleengine.backtesting.risk import RISK_FIELDS, RISK_PARAM_NAMES, RiskSpec
+from ruleengine.kernels.enums import ExitReason, skip_dt, trade_dt
+from ruleengine.kernels.simulate import simulate_nb, simulate_portfolio_nb
+from ruleengine.schema.strategy import RiskParameters
+from ruleengine.sweeping.grid import RISK_AXES
+
+
+def _kernel_args(close: np.ndarray, entries: np.ndarray, exits: np.ndarray, risk: RiskSpec) -> tuple:
+    n, t = close.shape
+    return (close, close, close, close, entries, exits, np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0,
+            *risk_arrays([risk] * n))
+
+
+def test_exit_reason_names_are_the_user_strings_in_code_order() -> None:
+    assert EXIT_REASONS == ExitReason._fields
+    assert [getattr(ExitReason, name) for name in EXIT_REASONS] == list(range(len(EXIT_REASONS)))
+    assert EXIT_REASONS[ExitReason.end_of_data] == "end_of_data"
+
+
+def test_kernel_writes_named_trade_fields() -> None:
+    """A stop-loss trade, then one marked at the end: the kernel fills the `trade_dt` fields by name."""
+    close = np.array([[100.0, 100.0, 90.0, 100.0, 100.0, 120.0]])
+    entries = np.array([[True, False, False, True, False, False]])
+    exits = np.zeros_like(entries)
+    risk = RiskSpec(5.0, None, None, None, None, 100.0, 0.1, 0.0, "close")
+    records, n, *_ = simulate_nb(*_kernel_args(close, entries, exits, risk), False, 1000.0, 4)
+    assert records.dtype == trade_dt and n == 2
+    trades = records[:n]
+    assert trades["exit_reason"].tolist() == [ExitReason.stop_loss, ExitReason.end_of_data]
+    assert trades[["entry_bar", "exit_bar"]].tolist() == [(0, 2), (3, 5)]
+    assert trades["exit_price"].tolist() == [90.0, 120.0]
+    first = trades[0]
+    spent = first["size"] * first["entry_price"] + first["fees"] - first["size"] * first["exit_price"] * 0.001
+    assert np.isclose(spent, 1000.0)
+    assert np.isclose(first["pnl"], first["size"] * 90.0 * 0.999 - 1000.0)
+    assert np.isclose(first["pnl_pct"], first["pnl"] / 1000.0 * 100.0)
+
+
+def test_portfolio_skips_are_named_records() -> None:
+    """Two columns want all the equity on the same bar: the second is skipped, recorded as (bar, column)."""
+    close = np.full((2, 3), 10.0)
+    entries = np.array([[False, True, False], [False, True, False]])
+    exits = np.zeros_like(entries)
+    risk = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
+    *_, skip, n_skip = simulate_portfolio_nb(*_kernel_args(close, entries, exits, risk), False, 1000.0, 4)
+    assert skip.dtype == skip_dt and n_skip == 1
+    assert skip[["bar", "column"]].tolist() == [(1, 1)]
+
+
+def test_risk_fields_are_the_document_models() -> None:
+    """One list: the document model's risk fields, used by risk resolution, sweep axes and kernel arrays."""
+    assert RISK_FIELDS == tuple(RiskParameters.model_fields)
+    assert RISK_AXES == RISK_FIELDS
+    assert RISK_PARAM_NAMES == (*RISK_FIELDS, "execution_price")
+    risk = RiskSpec(5.0, 10.0, None, 30, None, 50.0, 0.1, 0.2, "open")
+    arrays = risk_arrays([risk])
+    assert len(arrays) == len(RISK_FIELDS) + 1  # + exec_open
+    assert [float(a[0]) for a in arrays[:2]] == [0.05, 0.1] and np.isnan(arrays[2][0])
+    assert [int(a[0]) for a in arrays[3:5]] == [30, 0] and arrays[3].dtype == np.int64
+    assert [float(a[0]) for a in arrays[5:8]] == [0.5, 0.001, 0.002] and bool(arrays[8][0])
