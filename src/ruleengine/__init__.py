@@ -36,6 +36,8 @@ __all__ = [
     "load_data",
     "load_strategy",
     "open_store",
+    "parse_param_args",
+    "split_params",
     "strict_json_schema",
     "sweep",
     "validate",
@@ -58,6 +60,8 @@ _LAZY = {
     "ProviderRegistry": ("ruleengine.data.registry", "ProviderRegistry"),
     "default_registry": ("ruleengine.data.registry", "default_registry"),
     "backtest": ("ruleengine.backtesting.run", "backtest"),
+    "parse_param_args": ("ruleengine.backtesting.params", "parse_param_args"),
+    "split_params": ("ruleengine.backtesting.params", "split_params"),
     "BacktestResult": ("ruleengine.backtesting.result", "BacktestResult"),
     "sweep": ("ruleengine.sweeping.engine", "sweep"),
     "SweepResult": ("ruleengine.sweeping.result", "SweepResult"),
@@ -73,6 +77,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .api import dump_strategy, load_strategy, validate
     from .backtesting.result import BacktestResult
+    from .backtesting.params import parse_param_args, split_params
     from .backtesting.run import backtest
     from .compile.compiled import CompiledStrategy, compile_strategy
     from .compile.evaluate import evaluate

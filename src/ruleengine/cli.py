@@ -219,7 +219,7 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
                                            "$RULEENGINE_DB, else the user data directory)")) -> None:
     """Backtest a strategy: metrics, trades and the fill contract (one run per symbol of a universe)."""
     from .backtesting.run import backtest as run_backtest
-    from .backtesting.run import parse_param_args
+    from . import parse_param_args
     from .compile.compiled import compile_strategy
 
     def go() -> Any:

@@ -68,7 +68,7 @@ def signals_run(
     """Evaluate a strategy on the latest completed bar: signals with confidence and reasoning, near misses."""
 
     def go() -> Any:
-        from .backtesting.run import parse_param_args
+        from . import parse_param_args
         from .live.signals import live_scan, resolve_target
 
         if symbols and universe:

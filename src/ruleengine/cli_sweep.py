@@ -55,7 +55,7 @@ def sweep_command(
 
     def go() -> Any:
         check_output_path(report, "--report")  # before the sweep, not after it
-        from .backtesting.run import parse_param_args
+        from . import parse_param_args
         from .compile.compiled import compile_strategy
         from .sweeping.executors import make_runner
         from .sweeping.walkforward import walk_forward as run

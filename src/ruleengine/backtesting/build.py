@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..data.frames import INTRADAY
 from ..errors import Diagnostic
-from ..schema.strategy import INTEGER_RISK_FIELDS, TradingStrategy
+from ..schema.strategy import TradingStrategy
 from .metrics import compute_metrics_batch
 from .result import (
     Benchmark,
@@ -33,11 +33,6 @@ from .result import (
     strategy_hash,
     trusted,
 )
-from .risk import RISK_FIELDS
-
-#: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
-RISK_KEYS: tuple[str, ...] = RISK_FIELDS
-_INT_RISK = set(INTEGER_RISK_FIELDS)
 
 Progress = Callable[[int, int, str], None]
 

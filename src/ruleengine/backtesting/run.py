@@ -24,8 +24,7 @@ Example:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,20 +32,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import Diagnostic, RuleEngineError, did_you_mean
+from ..errors import Diagnostic, RuleEngineError
 from ..schema.load import document_warnings
-from ..schema.strategy import INTEGER_RISK_FIELDS, TradingStrategy
 from .engine import ENGINES
 from .result import (
     BacktestResult,
     gc_paused,
 )
 from .idle import check_warmup, explain_idle
-from .risk import RISK_FIELDS, resolve_risk
-
-#: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
-RISK_KEYS: tuple[str, ...] = RISK_FIELDS
-_INT_RISK = set(INTEGER_RISK_FIELDS)
+from .params import RISK_KEYS, check_init_cash, parse_param_args, split_params  # the last three re-exported
+from .risk import resolve_risk
 
 Progress = Callable[[int, int, str], None]
 from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text, buy_and_hold
@@ -181,95 +176,6 @@ def _given_market(symbols: Any, compiled: Any, strat_params: Mapping[str, Any]) 
     return md
 
 
-# ------------------------------------------------------------------------------------------ parameters
-
-
-def split_params(strategy: TradingStrategy, params: Mapping[str, Any] | None) -> tuple[dict[str, Any],
-                                                                                     dict[str, Any]]:
-    """(strategy parameters, risk overrides). ``execution_price`` is both; unknown names raise D104."""
-    strat_params: dict[str, Any] = {}
-    risk: dict[str, Any] = {}
-    problems: list[Diagnostic] = []
-    for name, value in dict(params or {}).items():
-        known = False
-        if name in strategy.params:
-            strat_params[name] = value
-            known = True
-        if name in RISK_KEYS or name == "execution_price":
-            known = True
-            if isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0):
-                problems.append(Diagnostic("D103", f"'{name}' takes one value in a backtest, got {value!r}",
-                                           path=f"risk.{name}", hint="run one backtest per value"))
-            else:
-                risk[name] = value
-        if not known:
-            candidates = [*strategy.params, *RISK_KEYS]
-            problems.append(Diagnostic("D104", f"unknown parameter '{name}'", path=f"params.{name}",
-                                       hint=did_you_mean(name, candidates)
-                                       or "parameters: " + ", ".join(candidates)))
-    if isinstance(strat_params.get("execution_frequency"), (list, tuple, range)):
-        problems.append(Diagnostic("D103", "execution_frequency takes one value in a backtest",
-                                   path="params.execution_frequency"))
-    if problems:
-        raise RuleEngineError(problems)
-    return strat_params, risk
-
-
-def parse_param_args(strategy: TradingStrategy, args: Sequence[str]) -> dict[str, Any]:
-    """``["fast=20", "stop_loss_pct=4", "execution_price=open"]`` -> typed values (by each declared type).
-
-    Risk overrides are numbers (``max_hold_days``/``max_hold_bars`` whole numbers); ``none`` removes one.
-    """
-    out: dict[str, Any] = {}
-    problems: list[Diagnostic] = []
-    for arg in args:
-        name, eq, text = arg.partition("=")
-        name, text = name.strip(), text.strip()
-        if not eq or not name:
-            problems.append(Diagnostic("D103", f"--param expects name=value, got '{arg}'", path="params",
-                                       hint="e.g. --param fast=20 --param stop_loss_pct=4"))
-            continue
-        try:
-            out[name] = _typed(strategy, name, text)
-        except ValueError as exc:
-            problems.append(Diagnostic("D103", str(exc), path=f"params.{name}"))
-        except KeyError:
-            candidates = [*strategy.params, *RISK_KEYS]
-            problems.append(Diagnostic("D104", f"unknown parameter '{name}'", path=f"params.{name}",
-                                       hint=did_you_mean(name, candidates)
-                                       or "parameters: " + ", ".join(candidates)))
-    if problems:
-        raise RuleEngineError(problems)
-    return out
-
-
-def _typed(strategy: TradingStrategy, name: str, text: str) -> Any:
-    p = strategy.params.get(name)
-    kind = p.type if p is not None else ("int" if name in _INT_RISK else "float" if name in RISK_KEYS else None)
-    if kind is None:
-        raise KeyError(name)
-    if p is None and text.lower() in ("none", "null", "off"):
-        return None
-    if kind == "enum":
-        return text
-    if kind == "bool":
-        low = text.lower()
-        if low in ("true", "yes", "1", "on"):
-            return True
-        if low in ("false", "no", "0", "off"):
-            return False
-        raise ValueError(f"parameter '{name}' is true/false, got '{text}'")
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"parameter '{name}' is a number, got '{text}'") from None
-    if kind == "int":
-        if not number.is_integer():
-            raise ValueError(f"parameter '{name}' is a whole number, got '{text}'")
-        return int(number)
-    return number
-
-
 # ------------------------------------------------------------------------------------------ checks
 
 
@@ -301,11 +207,7 @@ def _compile(strategy: Any) -> Any:
 
 
 def _check_options(init_cash: Any, engine: str, portfolio: bool) -> None:
-    problems = []
-    if isinstance(init_cash, bool) or not isinstance(init_cash, (int, float)) or not math.isfinite(init_cash) \
-            or init_cash <= 0:
-        problems.append(Diagnostic("D103", f"init_cash must be a positive amount, got {init_cash!r}",
-                                   path="init_cash", hint="e.g. --init-cash 10000"))
+    problems = [d for d in (check_init_cash(init_cash),) if d is not None]
     if engine not in ENGINES:
         problems.append(Diagnostic("D103", f"unknown engine '{engine}'", path="engine",
                                    hint="one of: " + ", ".join(ENGINES)))

@@ -95,7 +95,7 @@ def _symbols(given: str | None, record: Any, strategy: Any) -> str | list[str]:
 
 
 def _params(strategy: Any, values: list[ParamValue] | None) -> dict[str, Any]:
-    from ..backtesting.run import parse_param_args
+    from .. import parse_param_args
 
     args = []
     for p in values or []:

@@ -83,7 +83,7 @@ def _param_assignments(text: str, strategy: Any) -> tuple[dict[str, Any], str]:
 
 
 def _typed(strategy: Any, values: Mapping[str, str]) -> dict[str, Any]:
-    from ..backtesting.run import parse_param_args
+    from .. import parse_param_args
 
     return parse_param_args(strategy, [f"{k}={v}" for k, v in values.items()])
 
@@ -170,7 +170,7 @@ class Session:
 
     def set_params(self, params: Mapping[str, Any]) -> None:
         """Change parameter values or risk overrides (never a model call); checked against PARAM_SCHEMA."""
-        from ..backtesting.run import split_params
+        from .. import split_params
         from ..compile.params import expand
 
         strategy = self._need_strategy()

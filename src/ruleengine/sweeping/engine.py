@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backtesting.risk import RISK_PARAM_NAMES
+from ..backtesting.params import FILL_NAMES, check_init_cash, check_whole, fill_values, fixed_params
 from ..errors import Diagnostic, RuleEngineError
 from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
@@ -67,7 +67,6 @@ BYTES_PER_VALUE = 32
 #: large: fewer chunks, less per-chunk overhead.
 MIN_CHUNK, MAX_CHUNK = 64, 4096
 _SIGNALS_LOCK = threading.Lock()
-_FILL = RISK_PARAM_NAMES
 _ABSENT = object()  # a name missing from a combination (None is a value: a risk field turned off)
 
 
@@ -117,7 +116,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         strat = compiled.strategy
         check_metric(metric)
         _check_options(top, init_cash, chunk_size)
-        fixed = _fixed(strat, params)
+        fixed = fixed_params(strat, params)
         axes = parse_grid(strat, grid) if grid is not None else {
             k: v for k, v in default_grid(strat).items() if k not in fixed}
         both = sorted(set(axes) & set(fixed))
@@ -148,7 +147,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
                               f"(limit {format_mb(limit)})")
         job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
         cplan = plan_chunks(strat, combos, list(axes), fixed, [n for n in strat.params if n != "execution_price"],
-                            _FILL, lambda n: chunk_size or chunk_sets(md.n_rows, md.n_cols, n, threads))
+                            FILL_NAMES, lambda n: chunk_size or chunk_sets(md.n_rows, md.n_cols, n, threads))
         order = cplan.order
         if getattr(compiled, "runs_code", False):
             # a code strategy: its signals come from the sandbox's own processes (a CodeStrategy does not travel
@@ -331,11 +330,11 @@ def _dedupe(strat: Any, combos: Sequence[Mapping[str, Any]]) -> tuple[list[dict[
             j = sig_index[skey] = len(sig_sets)
             sig_sets.append({p: v for p, v in zip(signal_names, skey) if v is not _ABSENT})
         u[i] = j
-        rkey = tuple(map(combo.get, _FILL, repeat(_ABSENT)))  # None is a value here (a stop turned off)
+        rkey = tuple(map(combo.get, FILL_NAMES, repeat(_ABSENT)))  # None is a value here (a stop turned off)
         j = risk_index.get(rkey)
         if j is None:
             j = risk_index[rkey] = len(risks)
-            risks.append(resolve_risk(strat, {p: v for p, v in zip(_FILL, rkey) if v is not _ABSENT}))
+            risks.append(resolve_risk(strat, {p: v for p, v in zip(FILL_NAMES, rkey) if v is not _ABSENT}))
         r[i] = j
     return sig_sets, risks, u, r
 
@@ -385,60 +384,19 @@ def _compile(strategy: Any) -> Any:
 
 
 def _check_options(top: Any, init_cash: Any, chunk_size: Any) -> None:
-    problems = []
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        problems.append(Diagnostic("D122", f"top must be a whole number >= 1, got {top!r}", path="top",
-                                   hint="e.g. top=20"))
-    if isinstance(init_cash, bool) or not isinstance(init_cash, (int, float)) or not math.isfinite(init_cash) \
-            or init_cash <= 0:
-        problems.append(Diagnostic("D103", f"init_cash must be a positive amount, got {init_cash!r}",
-                                   path="init_cash", hint="e.g. --init-cash 10000"))
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
-                                   or chunk_size < 1):
-        problems.append(Diagnostic("D122", f"chunk_size must be a whole number >= 1, got {chunk_size!r}",
-                                   path="chunk_size", hint="signal parameter sets per chunk, e.g. 512"))
+    checks = [check_whole("top", top, 1, "e.g. top=20"), check_init_cash(init_cash),
+              None if chunk_size is None else check_whole("chunk_size", chunk_size, 1,
+                                                           "signal parameter sets per chunk, e.g. 512")]
+    problems = [d for d in checks if d is not None]
     if problems:
         raise RuleEngineError(problems)
-
-
-def _fixed(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The fixed values of `params`, typed and checked (lists belong in the grid)."""
-    from ..backtesting.risk import resolve_risk
-    from ..compile.params import check_value
-    from ..errors import did_you_mean
-
-    out: dict[str, Any] = {}
-    problems: list[Diagnostic] = []
-    for name, value in dict(params or {}).items():
-        if isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0):
-            problems.append(Diagnostic("D103", f"'{name}' has several values in params", path=f"params.{name}",
-                                       hint=f"sweep it with grid={{'{name}': [...]}} / --grid {name}=a,b"))
-        elif name in strat.params:
-            checked = check_value(name, strat.params[name], value)
-            if isinstance(checked, Diagnostic):
-                problems.append(checked)
-            else:
-                out[name] = checked
-        elif name in RISK_AXES:
-            try:
-                resolve_risk(strat, {name: value})
-                out[name] = value
-            except RuleEngineError as exc:
-                problems += exc.diagnostics
-        else:
-            names = [*strat.params, *RISK_AXES]
-            problems.append(Diagnostic("D104", f"unknown parameter '{name}'", path=f"params.{name}",
-                                       hint=did_you_mean(name, names) or "parameters: " + ", ".join(names)))
-    if problems:
-        raise RuleEngineError(problems)
-    return out
 
 
 def _base_risk(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
     """The risk every combination starts from: the document's, the fixed overrides, the timeframe's defaults."""
     from ..backtesting.risk import resolve_risk
 
-    return resolve_risk(strat, {k: v for k, v in fixed.items() if k in _FILL}).to_dict()
+    return resolve_risk(strat, fill_values(fixed)).to_dict()
 
 
 def _constraint_values(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:

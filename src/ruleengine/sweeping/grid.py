@@ -358,11 +358,10 @@ def _draw(shape: tuple[int, ...], samples: int, checks: Any, rng: Any) -> list[A
 
 
 def split_names(strategy: Any, names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(signal parameters, fill-contract names): risk fields and ``execution_price`` do not change signals."""
-    strat = _strategy(strategy)
-    signal = [n for n in names if n in strat.params and n != "execution_price"]
-    fill = [n for n in names if n in RISK_AXES or n == "execution_price"]
-    return signal, fill
+    """(signal parameters, fill-contract names) of any strategy input (`ruleengine.backtesting.params`)."""
+    from ..backtesting.params import split_names as split
+
+    return split(_strategy(strategy), names)
 
 
 # ---------------------------------------------------------------------------------------- constraints

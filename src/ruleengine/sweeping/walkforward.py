@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..backtesting.risk import RISK_PARAM_NAMES
+from ..backtesting.params import check_whole, fill_values
 from ..errors import Diagnostic, RuleEngineError
 from .folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
 from .grid import RISK_AXES, combinations, default_grid, grid_size, parse_grid
@@ -63,7 +63,6 @@ PBO_TOP = 200
 PBO_SPLITS = 16
 #: float64 values of signals/equity held at once while re-simulating configurations
 _SIM_BUDGET = 8_000_000
-_FILL = RISK_PARAM_NAMES
 _STEPS = 1000  # progress units per sweep
 
 
@@ -309,7 +308,7 @@ def prepare_grid(compiled: Any, grid: Sequence[str] | Mapping[str, Any] | None, 
     fixed = dict(params or {})
     axes = parse_grid(strat, grid) if grid is not None else {
         k: v for k, v in default_grid(strat).items() if k not in fixed}
-    risk = resolve_risk(strat, {k: v for k, v in fixed.items() if k in _FILL}).to_dict()
+    risk = resolve_risk(strat, fill_values(fixed)).to_dict()
     values = {**strat.default_params(), **{k: risk[k] for k in RISK_AXES}, **fixed}
     check = {k: v for k, v in axes.items() if k != "execution_frequency"}
     if samples is not None or grid_size(check) <= 200_000:  # larger grids are checked by the sweep itself
@@ -393,7 +392,7 @@ def _equity(compiled: Any, md: Any, sets: Sequence[Mapping[str, Any]], r0: int, 
     strat = compiled.strategy
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     sig_sets = [{k: v for k, v in s.items() if k in strat.params and k != "execution_price"} for s in sets]
-    risks = [resolve_risk(strat, {k: v for k, v in s.items() if k in _FILL}) for s in sets]
+    risks = [resolve_risk(strat, fill_values(s)) for s in sets]
     entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, sig_sets)
     cols = [p * md.n_cols + j for p in range(len(sets)) for j in columns]
     prices = {c: np.tile(md.inputs[(base, c)][:r1, list(columns)], (1, len(sets)))
@@ -454,9 +453,9 @@ def overfitting(compiled: Any, md: Any, result: SweepResult, *, rows: tuple[int,
     from .engine import run_rows
     from .overfit import deflated_sharpe_ratio_from_returns, pbo_cscv
 
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 2:
-        raise RuleEngineError([Diagnostic("D122", f"pbo_top must be a whole number >= 2, got {top_k!r}",
-                                          path="pbo_top", hint=f"e.g. {PBO_TOP}")])
+    bad_top = check_whole("pbo_top", top_k, 2, f"e.g. {PBO_TOP}")
+    if bad_top is not None:
+        raise RuleEngineError([bad_top])
     r0, r1 = rows or (md.start, md.n_rows)
     ppy = float(periods or periods_per_year(md.frequency))
     ranked = result.by_combination
