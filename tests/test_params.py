@@ -1,5 +1,5 @@
-"""Run parameters in one module (`ruleengine.backtesting.params`): the public names the CLI and the agent tools
-use, and one diagnostic for a bad ``--param`` / ``params`` whichever command or function receives it."""
+"""Run parameters in one module (`ruleengine.backtesting.params`): the public names the CLI and the agent
+tools use, and one diagnostic for a bad ``--param`` / ``params`` whichever command or function receives it."""
 
 from __future__ import annotations
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ruleengine.backtesting.params import FILL_NAMES
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
 from ruleengine.sweeping.chunks import PreparedChunk, PreparedChunks, plan_chunks
-from ruleengine.sweeping.engine import _FILL, evaluate_chunk
+from ruleengine.sweeping.engine import evaluate_chunk
 from ruleengine.sweeping.grid import combinations, parse_grid
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -33,7 +34,7 @@ def setup():
 
 def _plan(setup, per: int):
     compiled, _md, axes, fixed, combos, names = setup
-    return plan_chunks(compiled.strategy, combos, list(axes), fixed, names, _FILL, lambda n: per)
+    return plan_chunks(compiled.strategy, combos, list(axes), fixed, names, FILL_NAMES, lambda n: per)
 
 
 def test_distinct_sets_and_specs_are_found_once(setup) -> None:

@@ -7,7 +7,7 @@ result model, for all runs at once where it can (`metrics.compute_metrics_batch`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from ..data.frames import INTRADAY
 from ..errors import Diagnostic
 from ..schema.strategy import TradingStrategy
 from .metrics import compute_metrics_batch
+from .params import RunRequest
 from .result import (
     Benchmark,
     DataInfo,
@@ -284,18 +285,17 @@ def _skipped_warning(label: str, skipped: SkippedEntries, size_pct: Any) -> Diag
                            "positions")
 
 
-def _provenance(strat: TradingStrategy, params: Mapping[str, Any] | None, risk_over: dict[str, Any],
-                symbols: Any, md: Any, init_cash: float, portfolio: bool, engine: str,
-                bench_symbol: str | None) -> Provenance:
+def _provenance(strat: TradingStrategy, req: RunRequest, risk_over: dict[str, Any], md: Any, portfolio: bool,
+                engine: str, bench_symbol: str | None) -> Provenance:
     index = md.index[md.start:]
-    given = dict(params or {})
+    given = dict(req.params)
     values = {**strat.default_params(), **{k: v for k, v in given.items() if k in strat.params}}
     return Provenance(
         strategy_name=strat.name, strategy_hash=strategy_hash(strat), params=_jsonable(values),
-        risk_overrides=_jsonable(risk_over), symbols=_jsonable(symbols),
+        risk_overrides=_jsonable(risk_over), symbols=_jsonable(req.symbols),
         start=_time_text(index[0], md.frequency) if len(index) else None,
         end=_time_text(index[-1], md.frequency) if len(index) else None, frequency=md.frequency,
-        init_cash=float(init_cash), portfolio=portfolio, engine=engine, benchmark=bench_symbol,
+        init_cash=float(req.init_cash), portfolio=portfolio, engine=engine, benchmark=bench_symbol,
         versions=package_versions(engine == "vectorbt"), created_at=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 

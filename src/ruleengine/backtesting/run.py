@@ -40,7 +40,7 @@ from .result import (
     gc_paused,
 )
 from .idle import check_warmup, explain_idle
-from .params import RISK_KEYS, check_init_cash, parse_param_args, split_params  # the last three re-exported
+from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
 from .risk import resolve_risk
 
 Progress = Callable[[int, int, str], None]
@@ -82,6 +82,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     compiled = _compile(strategy)
     strat = compiled.strategy
     _check_options(init_cash, engine, portfolio)
+    req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
     strat_params, risk_over = split_params(strat, params)
     sets = expand(strat.params, strat_params or None)  # D103/D104 before any data is fetched
     risks = [resolve_risk(strat, {**risk_over, "execution_price": s["execution_price"]}) for s in sets]
@@ -125,8 +126,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         sims = [simulate(prices, entries, exits, md.index, per_col, init_cash=float(init_cash), start=md.start,
                          engine=engine)]
     tick("benchmark")
-    bench = _benchmark(benchmark, md, base, keep, data, no_cache, start, end, warnings, portfolio,
-                       strat.data[base].frequency)
+    bench = _benchmark(benchmark, md, base, keep, req, no_cache, warnings, portfolio, strat.data[base].frequency)
     ctx = _Context(md=md, base=base, keep=keep, init_cash=float(init_cash), sets=plan.param_sets,
                    risks=risks, bench=bench, strategy=strat)
     with gc_paused():  # thousands of small objects that all survive
@@ -140,8 +140,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     if len(results) == 1 and not universe:  # one run: its own reason (with the details) is the result's
         records += [w for w in results[0].warnings if w["code"] in ("D119", "D172")]
     tick("done")
-    provenance = _provenance(strat, params, risk_over, symbols, md, init_cash, portfolio, engine,
-                             bench.symbol)
+    provenance = _provenance(strat, req, risk_over, md, portfolio, engine, bench.symbol)
     return BacktestResult(results=results, warnings=records, provenance=provenance)
 
 
@@ -277,8 +276,8 @@ def _bench_strategy(slot_frequency: str) -> Any:
                              "entry": ["close > 0"]})
 
 
-def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], data: str | None, no_cache: bool,
-               start: Any, end: Any, warnings: list[Diagnostic], portfolio: bool, slot_frequency: str) -> _Bench:
+def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: RunRequest, no_cache: bool,
+               warnings: list[Diagnostic], portfolio: bool, slot_frequency: str) -> _Bench:
     """The benchmark's closes on the run bars, fetched like the traded slot (same provider and frequency)."""
     from ..data.market import load_market_data
 
@@ -288,11 +287,11 @@ def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], data: st
     if traded == {symbol} and not portfolio:
         return _Bench(symbol, md.inputs[(base, "close")][md.start:, keep[0]], md.synthetic)
     index = md.index[md.start:]
-    lo = start if start is not None else _time_text(index[0], "1Day")
+    lo = req.start if req.start is not None else _time_text(index[0], "1Day")
     try:
-        bm = load_market_data(_bench_strategy(slot_frequency), symbol, lo, end,
+        bm = load_market_data(_bench_strategy(slot_frequency), symbol, lo, req.end,
                               params={"execution_frequency": md.frequency}, provider=md.providers.get(base),
-                              data=data, warmup_bars=0, no_cache=no_cache)
+                              data=req.data, warmup_bars=0, no_cache=no_cache)
     except RuleEngineError as exc:
         warnings.append(Diagnostic("D121", f"benchmark {symbol} is not available ({exc.diagnostics[0].message});"
                                    " using each run's own symbol", severity="warning", path="benchmark"))

@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backtesting.params import FILL_NAMES, check_init_cash, check_whole, fill_values, fixed_params
+from ..backtesting.params import (FILL_NAMES, RunRequest, check_init_cash, check_whole, fill_values,
+                                  fixed_params)
 from ..errors import Diagnostic, RuleEngineError
 from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
@@ -135,7 +136,8 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         combos = combinations(axes, constraints, samples, seed, fixed=_constraint_values(strat, fixed),
                               fits=lambda n: check_fits(n, 1, limit, runs_known=False))
         _tick(progress, 0, 0, "loading data")
-        md = market if market is not None else _load(compiled, symbols, start, end, combos, fixed, provider, data)
+        req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
+        md = market if market is not None else _load(compiled, req, combos, fixed)
         r0, r1 = _rows(md, rows)
         warnings: list[Diagnostic] = list(getattr(md, "warnings", []))
         base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -157,8 +159,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         stats = _execute(job, PreparedChunks(cplan), order, len(combos), runner or thread_runner(threads), progress)
         metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency))
         table = build_table(combos, list(axes), [md.labels[j] for j in keep], metrics, metric)
-        context = _context(compiled, md, keep, base, start, end, provider, data, market is not None or rows is not None,
-                           r0, r1)
+        context = _context(compiled, md, keep, base, req, market is not None or rows is not None, r0, r1)
         result = SweepResult(
             table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
             warnings=[w.to_dict() for w in _summary(warnings, md)], grid=axes, constraints=list(constraints),
@@ -405,15 +406,14 @@ def _constraint_values(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
     return {**strat.default_params(), **{k: risk[k] for k in RISK_AXES}, **fixed}
 
 
-def _load(compiled: Any, symbols: Any, start: Any, end: Any, combos: list[dict[str, Any]],
-          fixed: Mapping[str, Any], provider: str | None, data: str | None) -> Any:
+def _load(compiled: Any, req: RunRequest, combos: list[dict[str, Any]], fixed: Mapping[str, Any]) -> Any:
     """The market data with the history the most demanding combination needs."""
     from ..data.market import load_market_data
 
     strat = compiled.strategy
     scalars = {k: v for k, v in fixed.items() if k in strat.params}
-    return load_market_data(compiled, symbols, start, end, params=scalars, provider=provider, data=data,
-                            warmup_bars=_history(compiled, combos, scalars))
+    return load_market_data(compiled, req.symbols, req.start, req.end, params=scalars, provider=req.provider,
+                            data=req.data, warmup_bars=_history(compiled, combos, scalars))
 
 
 def _history(compiled: Any, combos: list[dict[str, Any]], fixed: Mapping[str, Any]) -> int:
@@ -457,16 +457,17 @@ def _summary(warnings: list[Diagnostic], md: Any) -> list[Diagnostic]:
     return out
 
 
-def _context(compiled: Any, md: Any, keep: list[int], base: str, start: Any, end: Any, provider: str | None,
-             data: str | None, given: bool, r0: int, r1: int) -> dict[str, Any]:
+def _context(compiled: Any, md: Any, keep: list[int], base: str, req: RunRequest, given: bool, r0: int,
+             r1: int) -> dict[str, Any]:
     """What `SweepResult.detail` needs to re-run a row through `ruleengine.backtest`."""
+    start, end = req.start, req.end
     if given:  # a MarketData passed in (or a row range): the traded rows as dates (UTC times intraday)
         from ..data.frames import INTRADAY
 
         fmt = "%Y-%m-%dT%H:%M:%SZ" if md.frequency in INTRADAY else "%Y-%m-%d"
         start, end = md.index[r0].strftime(fmt), md.index[r1 - 1].strftime(fmt)
     return {"strategy": compiled, "runs": {md.labels[j]: dict(md.runs[j]) for j in keep}, "start": start,
-            "end": end, "provider": provider, "data": data, "base": base, "history": int(md.start),
+            "end": end, "provider": req.provider, "data": req.data, "base": base, "history": int(md.start),
             "rows": (r0, r1)}
 
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..backtesting.params import check_whole, fill_values
+from ..backtesting.params import RunRequest, check_whole, fill_values
 from ..errors import Diagnostic, RuleEngineError
 from .folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
 from .grid import RISK_AXES, combinations, default_grid, grid_size, parse_grid
@@ -215,8 +215,8 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
     check_metric(metric)
     spec = _spec(walk_forward)
     axes = prepare_grid(compiled, grid, constraints, samples, seed, params)
-    md = market if market is not None else load_market(compiled, symbols, start, end, axes, params, provider,
-                                                       data)
+    req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
+    md = market if market is not None else load_market(compiled, req, axes)
     n_rel = md.n_rows - md.start
     split = md.start + (holdout_split(n_rel, holdout)[0] if holdout is not None else n_rel)
     try:
@@ -252,8 +252,7 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
         res = sweep(compiled, top=1, rows=(fold.train_start, fold.train_end), progress=stage(f"{where} train"),
                     **common)
         chosen = res.best
-        oos = _run_one(compiled, md, chosen, (fold.test_start, fold.test_end), init_cash, provider, data,
-                       stage(f"{where} test"))
+        oos = _run_one(compiled, md, chosen, (fold.test_start, fold.test_end), req, stage(f"{where} test"))
         is_m, oos_m = _metrics_of(res), _metrics_of(oos)
         fold_results.append(FoldResult(
             fold, _dates(md, fold.train_start, fold.train_end), _dates(md, fold.test_start, fold.test_end),
@@ -265,7 +264,7 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
     stitched, stitched_metrics = _stitch(md, folds, returns, init_cash, search)
     hold = None
     if holdout is not None:
-        res = _run_one(compiled, md, search.best, (split, md.n_rows), init_cash, provider, data, stage("hold-out"))
+        res = _run_one(compiled, md, search.best, (split, md.n_rows), req, stage("hold-out"))
         is_m, oos_m = _metrics_of(search), _metrics_of(res)
         hold = {"start": _dates(md, split, md.n_rows)[0], "end": _dates(md, split, md.n_rows)[1],
                 "bars": md.n_rows - split, "spec": str(holdout),
@@ -316,8 +315,7 @@ def prepare_grid(compiled: Any, grid: Sequence[str] | Mapping[str, Any] | None, 
     return axes
 
 
-def load_market(compiled: Any, symbols: Any, start: Any, end: Any, axes: Mapping[str, Sequence[Any]],
-                params: Mapping[str, Any] | None, provider: str | None, data: str | None) -> Any:
+def load_market(compiled: Any, req: RunRequest, axes: Mapping[str, Sequence[Any]]) -> Any:
     """The market data with the history the grid's most demanding values need before `start`.
 
     Windows grow monotonically with their parameter, so the history is the largest convergence warm-up of
@@ -327,7 +325,7 @@ def load_market(compiled: Any, symbols: Any, start: Any, end: Any, axes: Mapping
 
     strat = compiled.strategy
     signal = [p for p in strat.params if p not in ("execution_price", "execution_frequency")]
-    fixed = {k: v for k, v in dict(params or {}).items() if k in strat.params and k != "execution_price"}
+    fixed = {k: v for k, v in req.params.items() if k in strat.params and k != "execution_price"}
     freq = axes.get("execution_frequency")
     if freq:
         fixed["execution_frequency"] = freq[0]
@@ -337,20 +335,20 @@ def load_market(compiled: Any, symbols: Any, start: Any, end: Any, axes: Mapping
         if values:
             sets += [{**fixed, p: min(values)}, {**fixed, p: max(values)}]
     warm = int(compiled.converge_bars(sets))
-    return load_market_data(compiled, symbols, start, end, params=fixed or None, provider=provider, data=data,
-                            warmup_bars=warm)
+    return load_market_data(compiled, req.symbols, req.start, req.end, params=fixed or None,
+                            provider=req.provider, data=req.data, warmup_bars=warm)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
 
 
-def _run_one(compiled: Any, md: Any, chosen: Mapping[str, Any], rows: tuple[int, int], init_cash: float,
-             provider: str | None, data: str | None, progress: Progress | None) -> SweepResult:
+def _run_one(compiled: Any, md: Any, chosen: Mapping[str, Any], rows: tuple[int, int], req: RunRequest,
+             progress: Progress | None) -> SweepResult:
     """One combination on rows [r0, r1) of the market (the same engine and metrics as the search)."""
     from .engine import sweep
 
-    return sweep(compiled, grid={}, params=dict(chosen), market=md, rows=rows, init_cash=init_cash,
-                 provider=provider, data=data, top=1, progress=progress)
+    return sweep(compiled, grid={}, params=dict(chosen), market=md, rows=rows, init_cash=req.init_cash,
+                 provider=req.provider, data=req.data, top=1, progress=progress)
 
 
 def _metrics_of(res: SweepResult) -> dict[str, Any]:
