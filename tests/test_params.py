@@ -86,3 +86,12 @@ def test_unknown_param_gives_the_same_diagnostic_in_the_library(params: dict) ->
     live = _library_error(lambda: live_signals(GC, "SPY", params=params))
     assert back[0]["code"] == "D104"
     assert back == swept == live
+
+
+@pytest.mark.parametrize("init_cash", [0, -5.0, float("nan"), True])
+def test_bad_init_cash_gives_the_same_diagnostic_in_backtest_and_sweep(init_cash: float) -> None:
+    back = _library_error(lambda: run_backtest(GC, "SPY", init_cash=init_cash))
+    swept = _library_error(lambda: sweep(GC, "SPY", init_cash=init_cash))
+    assert back[0]["code"] == "D103" and back[0]["path"] == "init_cash"
+    assert back[0]["hint"] == "e.g. --init-cash 10000"
+    assert back == swept

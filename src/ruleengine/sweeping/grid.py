@@ -38,6 +38,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..backtesting.params import check_whole
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
 
@@ -250,8 +251,9 @@ def default_grid(strategy: Any, points: int | None = None) -> dict[str, list[Any
         points = DEFAULT_POINTS
         if numeric:
             points = max(2, min(points, math.floor(DEFAULT_MAX_COMBINATIONS ** (1.0 / len(numeric)) + 1e-9)))
-    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-        raise _fail("D122", f"points must be a whole number >= 1, got {points!r}", "points", "e.g. points=10")
+    bad_points = check_whole("points", points, 1, "e.g. points=10")
+    if bad_points is not None:
+        raise RuleEngineError([bad_points])
     grid: dict[str, list[Any]] = {}
     for name, p in swept.items():
         if p.type == "bool":
