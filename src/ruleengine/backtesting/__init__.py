@@ -1,6 +1,8 @@
 """Stage 7: signals + prices + risk -> simulated trades, equity, metrics and reports.
 
-Modules: `risk` (the resolved risk of a run, the timeframe defaults and the fill contract as text),
+Modules: `params` (a run's parameters: ``--param`` parsing, the strategy/risk split, run-option checks and
+the `RunRequest` every entry point shares), `risk` (the resolved risk of a run, the timeframe defaults and
+the fill contract as text),
 `engine` (`simulate` / `simulate_portfolio`: the fill contract on arrays), `vbt_engine` (the same
 contract through vectorbt's ``Portfolio.from_signals``, the oracle of the tests), and the result model,
 metrics, orchestration and HTML report built on top of them.
