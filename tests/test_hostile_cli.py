@@ -16,7 +16,7 @@ from support.paths import ROOT, SHARED_DATA
 from support.hostile import assert_structured, run_cli
 
 GC = str(ROOT / "rules" / "golden_cross.yaml")
-NO_DATA = ["--data", "/nonexistent/prices"]  # would fail with a data error if the run started
+NO_DATA = ["--data", "no-such-folder/prices"]  # would fail with a data error if the run started
 
 
 def _bad_path(kind: str, tmp: Path, name: str = "out.html") -> str:

@@ -59,7 +59,7 @@ def test_a_huge_grid_is_refused_before_it_is_built(monkeypatch: pytest.MonkeyPat
     arrays of grids up to `grid.ENUMERATE_LIMIT`; larger grids must be sampled)."""
     monkeypatch.delenv(MEMORY_ENV, raising=False)
     with within(seconds=60, megabytes=640), pytest.raises(RuleEngineError) as exc:
-        sweep(GOLDEN, "SPY", *RANGE, data="/nonexistent/prices", grid=HUGE)
+        sweep(GOLDEN, "SPY", *RANGE, data="no-such-folder/prices", grid=HUGE)
     d = exc.value.diagnostics[0]
     assert d.code == "D122" and "3,920,400 combinations x at least one run" in d.message, d
     assert "--samples" in d.hint
