@@ -101,3 +101,21 @@ def test_text_without_any_symbol_and_a_binary_universe_file_are_d117(tmp_path: P
         parse_symbols(f"@{binary}", ["prices"])
     (d,) = err.value.diagnostics
     assert d.code == "D117" and d.message == f"universe file '{binary}' is not a text file"
+
+
+def test_universe_content_parses_like_the_file(tmp_path: Path) -> None:
+    """The agent tools parse the bytes they read from a checked descriptor (`universe_symbols`), never opening
+    the file again by path: every format gives what `read_universe` gives for the same file."""
+    from ruleengine.data.symbols import universe_symbols
+
+    frame = pd.DataFrame({"symbol": ["SPY", "QQQ", "SPY"]})
+    (tmp_path / "u.txt").write_text("SPY  # the index\nQQQ, IWM\n")
+    frame.to_csv(tmp_path / "u.csv", index=False)
+    frame.to_parquet(tmp_path / "u.parquet")
+    for name in ("u.txt", "u.csv", "u.parquet"):
+        path = tmp_path / name
+        assert universe_symbols(path.read_bytes(), name) == read_universe(path)
+    assert universe_symbols(b"SPY\nQQQ, IWM\n", "any.txt") == ["SPY", "QQQ", "IWM"]
+    with pytest.raises(RuleEngineError) as exc:
+        universe_symbols(b"\xff\xfe\x00binary", "u.txt")
+    assert exc.value.diagnostics[0].code == "D117"

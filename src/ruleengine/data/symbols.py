@@ -57,11 +57,21 @@ def read_universe(path: str | Path) -> list[str]:
     if not p.is_file():
         raise _bad("D117", f"universe file '{p}' not found", "give a text file with one symbol per line, or a "
                    "Parquet/CSV file with a 'symbol' column")
+    return universe_symbols(p.read_bytes(), p)
+
+
+def universe_symbols(data: bytes, name: str | Path) -> list[str]:
+    """The symbols of a universe file's content (`read_universe`'s formats; the suffix of `name` says which):
+    callers that already hold the bytes (the agent tools' confined reader) parse them without a second open."""
+    import io
+
+    p = Path(name)
     if p.suffix.lower() in (".parquet", ".csv"):
         import pandas as pd
 
         try:
-            df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
+            df = pd.read_parquet(io.BytesIO(data)) if p.suffix.lower() == ".parquet" else \
+                pd.read_csv(io.BytesIO(data))
         except Exception as exc:  # noqa: BLE001 - any reader failure is the user's file
             raise _bad("D117", f"cannot read universe file '{p}': {exc}") from None
         cols = {str(c).lower(): c for c in df.columns}
@@ -75,7 +85,7 @@ def read_universe(path: str | Path) -> list[str]:
         raw = [str(s) for s in df[cols["symbol"]].dropna().unique()]
     else:
         try:
-            text = p.read_text(encoding="utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise _bad("D117", f"universe file '{p}' is not a text file",
                        "give a text file with one symbol per line, or a Parquet/CSV file with a 'symbol' "

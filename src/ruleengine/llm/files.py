@@ -129,11 +129,11 @@ def read_universe(name: str) -> list[str]:
     """The symbols of a universe file in the allowed folder (`ruleengine.data.symbols.read_universe`'s formats).
 
     A file that is not a valid universe is L113 without its content: a token of a file is never echoed."""
-    from ..data.symbols import read_universe as parse_universe
+    from ..data.symbols import universe_symbols
 
-    target, _ = universes().read(name, "symbols")
-    try:
-        return parse_universe(target)
+    target, data = universes().read(name, "symbols")
+    try:  # the bytes read from the checked descriptor: the file is never opened a second time by path
+        return universe_symbols(data, target)
     except (RuleEngineError, OSError, UnicodeDecodeError, ValueError):
         raise _unusable(f"universe file '{name}' is not a valid universe file",
                         "one ticker symbol per line ('#' comments), or a Parquet/CSV file with a 'symbol' column",
