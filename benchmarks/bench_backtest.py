@@ -98,16 +98,16 @@ def round_robin(engines: list[tuple[str, Callable[[], Any], float]], reps: int) 
 
 
 def rb(name: str) -> Any:
-    """A module of ruleengine's ``backtesting`` package."""
+    """A module of ruleengine.s ``backtest`` package."""
     import importlib
 
-    return importlib.import_module(f"ruleengine.backtesting.{name}")
+    return importlib.import_module(f"ruleengine.backtest.{name}")
 
 
 def ruleengine_engine(compiled: Any, ohlc: dict[str, np.ndarray], index: pd.DatetimeIndex, risk: Any,
                       portfolio: bool = False) -> Any:
     """compile done once; signals_arrays + simulate (or simulate_portfolio) on raw F-ordered arrays."""
-    engine = rb("engine")
+    engine = rb("simulation")
     T, S = ohlc["close"].shape
     e, x, _ = compiled.signals_arrays({("prices", "close"): ohlc["close"]}, T, S, PARAMS)
     sim = engine.simulate_portfolio if portfolio else engine.simulate

@@ -74,7 +74,7 @@ def kernel_args(md: Any, entries: Any, exits: Any, n: int) -> tuple[Any, ...]:
     import numpy as np
     import pandas as pd
 
-    from ruleengine.sweeping.engine import run_rows
+    from ruleengine.sweep.run import run_rows
 
     prices = [np.ascontiguousarray(md.inputs[("prices", c)].T) for c in ("open", "high", "low", "close")]
     lo, hi = run_rows(md.inputs[("prices", "close")], md.start, md.n_rows)
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from ruleengine.compile.compiled import compile_strategy
     from ruleengine.compile.execute import default_threads
     from ruleengine.data.market import load_market_data
-    from ruleengine.sweeping.engine import sweep
+    from ruleengine.sweep.run import sweep
 
     env = environment(PROJECT)
     env["ruleengine threads"] = default_threads()

@@ -25,8 +25,8 @@ from support.paths import SHARED_DATA
 from support.sim_reference import reference_portfolio, reference_simulate
 
 import ruleengine
-from ruleengine.backtesting.engine import simulate, simulate_portfolio
-from ruleengine.backtesting.risk import RiskSpec, resolve_risk
+from ruleengine.backtest.simulation import simulate, simulate_portfolio
+from ruleengine.backtest.risk import RiskSpec, resolve_risk
 from ruleengine.errors import RuleEngineError
 
 RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")

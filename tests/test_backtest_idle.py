@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ruleengine.backtesting.run import backtest
+from ruleengine.backtest.run import backtest
 from ruleengine.cli import app
 from ruleengine.errors import RuleEngineError
 

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ruleengine.backtesting.metrics import (
+from ruleengine.backtest.metrics import (
     PERIODS_PER_YEAR,
     bar_returns,
     compute_metrics,
     drawdown_pct,
     periods_per_year,
 )
-from ruleengine.backtesting.result import Metrics
+from ruleengine.backtest.result import Metrics
 
 IDX4 = pd.date_range("2021-01-04", periods=4, freq="B", tz="UTC")
 
@@ -131,7 +131,7 @@ def test_matches_vectorbt_returns_statistics(shared_data) -> None:
     """On a real SPY backtest, our equity statistics equal vectorbt's (one year = 252 daily bars)."""
     import vectorbt  # noqa: F401  (registers the .vbt accessor; the oracle must be installed)
 
-    from ruleengine.backtesting.run import backtest
+    from ruleengine.backtest.run import backtest
 
     res = backtest("rules/golden_cross.yaml", "SPY", "2008-01-01", "2017-12-29", data=str(shared_data),
                    params={"fast": 20, "slow": 100, "fees_pct": 0.1}, benchmark=None)

@@ -24,11 +24,11 @@ import pandas as pd
 import pytest
 from support.prices import sine_prices
 
-from ruleengine.backtesting.engine import simulate
-from ruleengine.backtesting.metrics import compute_metrics, compute_metrics_batch, segment_sums
-from ruleengine.backtesting.result import BacktestResult, Pending, Trade
-from ruleengine.backtesting.risk import resolve_risk
-from ruleengine.backtesting.run import backtest, buy_and_hold
+from ruleengine.backtest.simulation import simulate
+from ruleengine.backtest.metrics import compute_metrics, compute_metrics_batch, segment_sums
+from ruleengine.backtest.result import BacktestResult, Pending, Trade
+from ruleengine.backtest.risk import resolve_risk
+from ruleengine.backtest.run import backtest, buy_and_hold
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
 

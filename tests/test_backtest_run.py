@@ -1,4 +1,4 @@
-"""`ruleengine.backtesting.run.backtest`: orchestration, result model, benchmark, universes, portfolios, grids,
+"""`ruleengine.backtest.run.backtest`: orchestration, result model, benchmark, universes, portfolios, grids,
 parameter splitting and every bad input as a structured error (sample provider and real data)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from support.prices import sine_prices
 
 from ruleengine.api import load_strategy
-from ruleengine.backtesting.engine import simulate
-from ruleengine.backtesting.risk import FILL_CONTRACT, resolve_risk
-from ruleengine.backtesting.run import backtest, buy_and_hold, parse_param_args, split_params, strategy_hash
+from ruleengine.backtest.simulation import simulate
+from ruleengine.backtest.risk import FILL_CONTRACT, resolve_risk
+from ruleengine.backtest.run import backtest, buy_and_hold, parse_param_args, split_params, strategy_hash
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
@@ -328,7 +328,7 @@ def test_backtest_on_market_data_already_in_memory_equals_loading_it() -> None:
 
 def test_results_stored_with_a_contract_per_run_still_load() -> None:
     """Results saved before the fill contract moved to the top (once per result) load with their own text."""
-    from ruleengine.backtesting.result import BacktestResult
+    from ruleengine.backtest.result import BacktestResult
 
     data = backtest(GC, "SPY", "2016-01-01", "2016-12-30", params=FAST).to_dict()
     del data["fill_contract"]

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from support.sim_reference import reference_portfolio, reference_simulate
 
-from ruleengine.backtesting.engine import EXIT_REASONS, simulate, simulate_portfolio
-from ruleengine.backtesting.risk import FILL_CONTRACT, RiskSpec, resolve_risk
+from ruleengine.backtest.simulation import EXIT_REASONS, simulate, simulate_portfolio
+from ruleengine.backtest.risk import FILL_CONTRACT, RiskSpec, resolve_risk
 from ruleengine.errors import RuleEngineError
 from ruleengine.schema.strategy import TradingStrategy
 

@@ -95,7 +95,7 @@ def test_human_summary_single_run() -> None:
 
 
 def test_contract_command_prints_the_fill_contract_once() -> None:
-    from ruleengine.backtesting.risk import FILL_CONTRACT
+    from ruleengine.backtest.risk import FILL_CONTRACT
 
     result = runner.invoke(app, ["contract"])
     assert result.exit_code == 0 and result.stdout == FILL_CONTRACT.rstrip("\n") + "\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ruleengine.api import load_strategy, validate
-from ruleengine.backtesting.risk import resolve_risk
-from ruleengine.backtesting.run import backtest
+from ruleengine.backtest.risk import resolve_risk
+from ruleengine.backtest.run import backtest
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.errors import RuleEngineError
 
@@ -228,7 +228,7 @@ def test_non_finite_run_values_are_rejected(value: float) -> None:
 
 @pytest.mark.realdata
 def test_sweep_names_the_timeframe_defaults(shared_data: Path) -> None:
-    from ruleengine.sweeping.engine import sweep
+    from ruleengine.sweep.run import sweep
 
     doc = BASE.replace("sma(close, 5)", "sma(close, n)") + "timeframe: long_term\n" \
         + "params:\n  n: {type: int, min: 2, max: 50, default: 5}\n"

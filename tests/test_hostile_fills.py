@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from support.hostile import assert_structured, run_cli, within
 
-from ruleengine.backtesting.engine import simulate, simulate_portfolio
-from ruleengine.backtesting.risk import RiskSpec
+from ruleengine.backtest.simulation import simulate, simulate_portfolio
+from ruleengine.backtest.risk import RiskSpec
 
 BASE = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
 FLAT = (100.0, 101.0, 99.0, 100.0)

@@ -6,7 +6,7 @@ import pytest
 from support.hostile import within
 
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweeping.grid import combinations
+from ruleengine.sweep.grid import combinations
 
 GRID = {"fast": [5, 10, 20, 50], "slow": [20, 50, 100]}
 FAST_BELOW_SLOW = sum(1 for f in GRID["fast"] for s in GRID["slow"] if f < s)

@@ -1,12 +1,12 @@
 """The kernels' record dtypes and enums (`ruleengine.kernels.enums`) and the one risk-field list."""
 import numpy as np
 
-from ruleengine.backtesting.engine import EXIT_REASONS, risk_arrays
-from ruleengine.backtesting.risk import RISK_FIELDS, RISK_PARAM_NAMES, RiskSpec
+from ruleengine.backtest.simulation import EXIT_REASONS, risk_arrays
+from ruleengine.backtest.risk import RISK_FIELDS, RISK_PARAM_NAMES, RiskSpec
 from ruleengine.kernels.enums import ExitReason, skip_dt, trade_dt
 from ruleengine.kernels.simulate import simulate_nb, simulate_portfolio_nb
 from ruleengine.schema.strategy import RiskParameters
-from ruleengine.sweeping.grid import RISK_AXES
+from ruleengine.sweep.grid import RISK_AXES
 
 
 def _kernel_args(close: np.ndarray, entries: np.ndarray, exits: np.ndarray, risk: RiskSpec) -> tuple:

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 import ruleengine
-from ruleengine.backtesting.risk import TIMEFRAME_DEFAULTS
+from ruleengine.backtest.risk import TIMEFRAME_DEFAULTS
 from ruleengine.data.registry import ProviderRegistry
 from ruleengine.data.sample import SampleProvider
 from ruleengine.lang.functions import FUNCTIONS

@@ -1,4 +1,4 @@
-"""Run parameters in one module (`ruleengine.backtesting.params`): the public names the CLI and the agent
+"""Run parameters in one module (`ruleengine.backtest.params`): the public names the CLI and the agent
 tools use, and one diagnostic for a bad ``--param`` / ``params`` whichever command or function receives it."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import ruleengine
 from ruleengine import RuleEngineError, live_signals, sweep
 from ruleengine import backtest as run_backtest
-from ruleengine.backtesting import params as params_module
+from ruleengine.backtest import params as params_module
 from ruleengine.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from support.browser import chromium, needs_chromium, report_status
 
-from ruleengine.backtesting.report import render_report, write_report
-from ruleengine.backtesting.run import backtest
+from ruleengine.backtest.report import render_report, write_report
+from ruleengine.backtest.run import backtest
 
 GC = "rules/golden_cross.yaml"
 FAST = {"fast": 10, "slow": 30}

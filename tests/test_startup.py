@@ -124,5 +124,5 @@ def test_the_backtest_function_is_not_shadowed_by_a_subpackage() -> None:
             importlib.import_module(info.name)
     for name in ruleengine.__all__:
         assert not isinstance(getattr(ruleengine, name), type(ruleengine)), name
-    assert callable(ruleengine.backtest) and ruleengine.backtest.__module__ == "ruleengine.backtesting.run"
-    assert callable(ruleengine.sweep) and ruleengine.sweep.__module__ == "ruleengine.sweeping.engine"
+    assert callable(ruleengine.backtest) and ruleengine.backtest.__module__ == "ruleengine.backtest.run"
+    assert callable(ruleengine.sweep) and ruleengine.sweep.__module__ == "ruleengine.sweep.run"

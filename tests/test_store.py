@@ -13,7 +13,7 @@ import ruleengine
 from ruleengine.errors import RuleEngineError
 from ruleengine.live.models import Reasoning, StrategySignal
 from ruleengine.store import Store, open_store
-from ruleengine.store.engine import default_url, normalize_url
+from ruleengine.store.database import default_url, normalize_url
 
 DOC = "name: dip\ndata: {prices: {kind: ohlcv}}\nparams:\n  n: {type: int, default: 5, min: 2, max: 50}\n" \
       "entry: ['close < sma(close, n)']\nexit: ['close > sma(close, n)']\n"

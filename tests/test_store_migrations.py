@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, inspect
 
 from ruleengine.errors import RuleEngineError
 from ruleengine.store import open_store
-from ruleengine.store.engine import HEAD, alembic_config, make_engine, migration_connection
+from ruleengine.store.database import HEAD, alembic_config, make_engine, migration_connection
 from ruleengine.store.models import Base
 
 SEED_TABLES = {"trading_strategies", "strategy_versions", "strategy_backtests", "strategy_signals",

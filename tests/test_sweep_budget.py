@@ -9,8 +9,8 @@ import pytest
 
 from support.hostile import within
 from ruleengine import RuleEngineError, sweep
-from ruleengine.sweeping.engine import BYTES_PER_VALUE
-from ruleengine.sweeping.budget import (BYTES_PER_COMBINATION, BYTES_PER_ROW, DEFAULT_MEMORY_MB, MEMORY_ENV,
+from ruleengine.sweep.run import BYTES_PER_VALUE
+from ruleengine.sweep.budget import (BYTES_PER_COMBINATION, BYTES_PER_ROW, DEFAULT_MEMORY_MB, MEMORY_ENV,
                                         check_fits, estimate_bytes, memory_limit_bytes)
 
 RULES = Path(__file__).resolve().parents[1] / "rules"

@@ -1,4 +1,4 @@
-"""Prepared chunks (sweeping/chunks.py): the grid's distinct signal sets and risk specs found once, as arrays,
+"""Prepared chunks (sweep/chunks.py): the grid's distinct signal sets and risk specs found once, as arrays,
 give exactly what deduplicating full parameter dicts per chunk gives."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ruleengine.backtesting.params import FILL_NAMES
+from ruleengine.backtest.params import FILL_NAMES
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
-from ruleengine.sweeping.chunks import PreparedChunk, PreparedChunks, plan_chunks
-from ruleengine.sweeping.engine import evaluate_chunk
-from ruleengine.sweeping.grid import combinations, parse_grid
+from ruleengine.sweep.chunks import PreparedChunk, PreparedChunks, plan_chunks
+from ruleengine.sweep.run import evaluate_chunk
+from ruleengine.sweep.grid import combinations, parse_grid
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ruleengine.cli import app
-from ruleengine.sweeping.engine import sweep
+from ruleengine.sweep.run import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 GC = "rules/golden_cross.yaml"

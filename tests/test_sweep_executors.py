@@ -22,8 +22,8 @@ from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
 from ruleengine.kernels.sweep_sim import N_STATS
-from ruleengine.sweeping.engine import ChunkJob, sweep, thread_runner
-from ruleengine.sweeping.executors import (
+from ruleengine.sweep.run import ChunkJob, sweep, thread_runner
+from ruleengine.sweep.executors import (
     Shared,
     assemble,
     dask_runner,
@@ -33,7 +33,7 @@ from ruleengine.sweeping.executors import (
     shared_of,
     split_tasks,
 )
-from ruleengine.sweeping.walkforward import walk_forward
+from ruleengine.sweep.walkforward import walk_forward
 
 ROOT = Path(__file__).resolve().parents[1]
 GC = str(ROOT / "rules" / "golden_cross.yaml")
@@ -129,7 +129,7 @@ def test_shared_data_survive_pickling_and_the_document_fallback() -> None:
     assert np.array_equal(evaluate(text, spec, chunk, [0, 1, 2]).view(np.int64), whole.view(np.int64))
     bad = evaluate(shared, spec, [{"fast": -5, "slow": 50}], [0])
     with pytest.raises(RuleEngineError) as err:  # a worker's user error comes back as a RuleEngineError
-        from ruleengine.sweeping.executors import _unwrap
+        from ruleengine.sweep.executors import _unwrap
 
         _unwrap(bad)
     assert err.value.diagnostics[0].code == "D103" and "fast" in err.value.diagnostics[0].message

@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweeping.folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
+from ruleengine.sweep.folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
 
 
 def _d122(call, *args, **kwargs):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweeping.grid import (
+from ruleengine.sweep.grid import (
     ENUMERATE_LIMIT,
     combinations,
     default_grid,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweeping.overfit import (
+from ruleengine.sweep.overfit import (
     EULER_GAMMA,
     annualise_sharpe,
     deannualise_sharpe,

@@ -11,15 +11,15 @@ import pytest
 from support.browser import chromium, needs_chromium, report_status
 
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweeping.engine import sweep
-from ruleengine.sweeping.report import (
+from ruleengine.sweep.run import sweep
+from ruleengine.sweep.report import (
     _heatmap,
     _stability,
     heatmap_axes,
     render_sweep_report,
     write_sweep_report,
 )
-from ruleengine.sweeping.walkforward import walk_forward
+from ruleengine.sweep.walkforward import walk_forward
 
 GC = str(Path(__file__).resolve().parents[1] / "rules" / "golden_cross.yaml")
 GRID = ["fast=5:30:5", "slow=20:100:20", "stop_loss_pct=5,10"]

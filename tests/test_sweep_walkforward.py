@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ruleengine.backtesting.run import backtest
+from ruleengine.backtest.run import backtest
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweeping.engine import sweep
-from ruleengine.sweeping.folds import walk_forward_folds
-from ruleengine.sweeping.overfit import deflated_sharpe_ratio_from_returns, pbo_cscv
-from ruleengine.sweeping.stats import METRICS
-from ruleengine.sweeping.walkforward import walk_forward
+from ruleengine.sweep.run import sweep
+from ruleengine.sweep.folds import walk_forward_folds
+from ruleengine.sweep.overfit import deflated_sharpe_ratio_from_returns, pbo_cscv
+from ruleengine.sweep.stats import METRICS
+from ruleengine.sweep.walkforward import walk_forward
 
 GC = str(Path(__file__).resolve().parents[1] / "rules" / "golden_cross.yaml")
 GRID = ["fast=5:30:5", "slow=20:100:20"]

@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -59,13 +61,13 @@ _LAZY = {
     "MarketData": ("ruleengine.data.market", "MarketData"),
     "ProviderRegistry": ("ruleengine.data.registry", "ProviderRegistry"),
     "default_registry": ("ruleengine.data.registry", "default_registry"),
-    "backtest": ("ruleengine.backtesting.run", "backtest"),
-    "parse_param_args": ("ruleengine.backtesting.params", "parse_param_args"),
-    "split_params": ("ruleengine.backtesting.params", "split_params"),
-    "BacktestResult": ("ruleengine.backtesting.result", "BacktestResult"),
-    "sweep": ("ruleengine.sweeping.engine", "sweep"),
-    "SweepResult": ("ruleengine.sweeping.result", "SweepResult"),
-    "walk_forward": ("ruleengine.sweeping.walkforward", "walk_forward"),
+    "backtest": ("ruleengine.backtest.run", "backtest"),
+    "parse_param_args": ("ruleengine.backtest.params", "parse_param_args"),
+    "split_params": ("ruleengine.backtest.params", "split_params"),
+    "BacktestResult": ("ruleengine.backtest.result", "BacktestResult"),
+    "sweep": ("ruleengine.sweep.run", "sweep"),
+    "SweepResult": ("ruleengine.sweep.result", "SweepResult"),
+    "walk_forward": ("ruleengine.sweep.walkforward", "walk_forward"),
     "Store": ("ruleengine.store", "Store"),
     "open_store": ("ruleengine.store", "open_store"),
     "StrategySignal": ("ruleengine.live.models", "StrategySignal"),
@@ -76,9 +78,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import dump_strategy, load_strategy, validate
-    from .backtesting.result import BacktestResult
-    from .backtesting.params import parse_param_args, split_params
-    from .backtesting.run import backtest
+    from .backtest.result import BacktestResult
+    from .backtest.params import parse_param_args, split_params
+    from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy, compile_strategy
     from .compile.evaluate import evaluate
     from .data.market import MarketData
@@ -92,9 +94,9 @@ if TYPE_CHECKING:
     from .schema.jsonschema import strict_json_schema
     from .schema.strategy import TradingStrategy
     from .store import Store, open_store
-    from .sweeping.engine import sweep
-    from .sweeping.result import SweepResult
-    from .sweeping.walkforward import walk_forward
+    from .sweep.run import sweep
+    from .sweep.result import SweepResult
+    from .sweep.walkforward import walk_forward
 
 
 def __getattr__(name: str) -> Any:
@@ -114,3 +116,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
+
+
+class _PublicNamesFirst(types.ModuleType):
+    """The package module: a public function named like a subpackage (`backtest`, `sweep`) stays the function.
+
+    Importing ``ruleengine.backtest.<module>`` for the first time binds the attribute ``backtest`` of this
+    package to the subpackage; that binding is skipped for public names, which `__getattr__` then resolves to
+    the function (the subpackage stays reachable through ``sys.modules`` and ``from ... import``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _PublicNamesFirst

@@ -54,7 +54,7 @@ def _risk_field_like(option: str) -> str | None:
     """The risk field or run parameter an option name looks like (--stop-loss -> stop_loss_pct), or None."""
     import difflib
 
-    from .backtesting.risk import RISK_PARAM_NAMES
+    from .backtest.risk import RISK_PARAM_NAMES
 
     names = (*RISK_PARAM_NAMES, "execution_frequency")
     word = option.lstrip("-").replace("-", "_").lower()
@@ -65,7 +65,7 @@ def _risk_field_like(option: str) -> str | None:
 @app.command()
 def contract() -> None:
     """Print the fill contract every backtest and sweep follows (also in each report and --json result)."""
-    from .backtesting.risk import FILL_CONTRACT
+    from .backtest.risk import FILL_CONTRACT
 
     sys.stdout.write(FILL_CONTRACT.rstrip("\n") + "\n")
 
@@ -218,7 +218,7 @@ def backtest(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"
              db: str | None = typer.Option(None, "--db", help="database URL or SQLite file for --save (default: "
                                            "$RULEENGINE_DB, else the user data directory)")) -> None:
     """Backtest a strategy: metrics, trades and the fill contract (one run per symbol of a universe)."""
-    from .backtesting.run import backtest as run_backtest
+    from .backtest.run import backtest as run_backtest
     from . import parse_param_args
     from .compile.compiled import compile_strategy
 
@@ -280,7 +280,7 @@ def _print_backtest(result: Any, report: str | None) -> None:
     from rich.markup import escape
     from rich.panel import Panel
 
-    from .backtesting.report import fmt
+    from .backtest.report import fmt
 
     console = output_console()
     p = result.provenance
@@ -309,7 +309,7 @@ def _print_backtest(result: Any, report: str | None) -> None:
     else:
         console.print(_runs_table(result.results))
     _print_trades(console, [t for r in result.results for t in r.trades])
-    from .backtesting.risk import RISK_FIELDS, risk_label
+    from .backtest.risk import RISK_FIELDS, risk_label
 
     console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}" for k in RISK_FIELDS)
                                     + f", execution_price={first.risk.get('execution_price')}"))
@@ -333,7 +333,7 @@ _IDLE_SHOWN = 5  # runs whose no-trade reason the console shows
 def _runs_table(runs: list[Any]) -> Any:
     from rich.markup import escape
 
-    from .backtesting.report import fmt
+    from .backtest.report import fmt
 
     table = compact_table(f"{len(runs)} runs")
     for col in ("run", "trades", "win rate", "return", "benchmark", "max DD", "Sharpe", "exposure"):

@@ -117,7 +117,7 @@ def signals_run(
 def _stored(store: Any, file: str) -> Any:
     """The stored strategy with this file's content, else the file's compiled target (stored after the scan:
     a scan that fails, e.g. without real data, leaves nothing behind)."""
-    from .backtesting.result import strategy_hash
+    from .backtest.result import strategy_hash
     from .live.signals import resolve_target
 
     target = resolve_target(file)
@@ -287,7 +287,7 @@ def compare_command(timeframe: str = typer.Option("all", "--timeframe", help="7d
     from rich.markup import escape
     from rich.table import Table
 
-    from .backtesting.report import fmt
+    from .backtest.report import fmt
 
     table = Table(title=f"strategy leaderboard ({timeframe})", caption="returns: sum of trade returns (one equal "
                   "stake per signal, open trades marked at the last close); run `ruleengine track` to refresh")

@@ -265,7 +265,7 @@ def runs_list(strategy_id: int | None = typer.Option(None, "--strategy", help="o
     from rich.markup import escape
     from rich.table import Table
 
-    from .backtesting.report import fmt
+    from .backtest.report import fmt
 
     table = Table(title="saved backtests")
     for col in ("run", "strategy", "saved", "range", "symbols", "trades", "win rate", "return", "max DD",
@@ -300,7 +300,7 @@ def runs_show(run_id: int = typer.Argument(..., help="run id (see runs list)"),
 
 def save_run(db: str | None, compiled: Any, result: Any) -> dict[str, Any]:
     """Store a backtest of `compiled` (`backtest --save`): the strategy is found by its content or added."""
-    from .backtesting.result import strategy_hash
+    from .backtest.result import strategy_hash
     from .store import storable_result
 
     data, _providers = storable_result(result)  # T110 before anything is written (no strategy left behind)

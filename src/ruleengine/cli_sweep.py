@@ -57,8 +57,8 @@ def sweep_command(
         check_output_path(report, "--report")  # before the sweep, not after it
         from . import parse_param_args
         from .compile.compiled import compile_strategy
-        from .sweeping.executors import make_runner
-        from .sweeping.walkforward import walk_forward as run
+        from .sweep.executors import make_runner
+        from .sweep.walkforward import walk_forward as run
 
         compiled = compile_strategy(file)
         params = parse_param_args(compiled.strategy, param or [])
@@ -124,7 +124,7 @@ def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 
     from rich.markup import escape
     from rich.panel import Panel
 
-    from .backtesting.report import fmt
+    from .backtest.report import fmt
     from .cli_output import console as output_console
 
     console = output_console(piped_width=140)
@@ -183,7 +183,7 @@ def _top_table(res: Any) -> Any:
 
     from rich.markup import escape
 
-    from .backtesting.report import fmt
+    from .backtest.report import fmt
     from .cli_output import compact_table
 
     cols = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""), ("max_drawdown_pct", "max DD", "%"),
@@ -225,7 +225,7 @@ def _print_overfit(console: Any, wf: Any) -> None:
 def _folds_table(wf: Any) -> Any:
     from rich.markup import escape
 
-    from .backtesting.report import fmt
+    from .backtest.report import fmt
     from .cli_output import compact_table
 
     spec = wf.spec

@@ -1,4 +1,4 @@
-"""A slow, plain-Python reading of the fill contract (ruleengine.backtesting.risk.FILL_CONTRACT), tests only.
+"""A slow, plain-Python reading of the fill contract (ruleengine.backtest.risk.FILL_CONTRACT), tests only.
 
 Written from the contract's text, bar by bar and column by column with plain floats and dicts, without
 numba or ruleengine's kernel, so that the engine can be checked against it. It is the contract's executable

@@ -1,4 +1,4 @@
-"""Simulation kernels: the fill contract of ``ruleengine.backtesting.risk.FILL_CONTRACT`` (numpy + numba only).
+"""Simulation kernels: the fill contract of ``ruleengine.backtest.risk.FILL_CONTRACT`` (numpy + numba only).
 
 This is ruleengine's default backtest engine. It is our own kernel rather than vectorbt's
 ``Portfolio.from_signals`` because vectorbt 1.2's numba ``simulate_from_signals_nb`` is not cached (about 12 s

@@ -4,7 +4,7 @@ A sweep evaluates many (parameter set x symbol) columns and keeps only their met
 the simulation of `ruleengine.kernels.simulate.simulate_nb` (same fill contract, same arithmetic: every bar
 goes through that module's fill step `bar_step_nb`, which opens and closes the position) and accumulates,
 instead of trade records and an equity curve, the sums the metrics are derived from
-(`ruleengine.sweeping.stats`). Memory per column is one row of `N_STATS` floats, whatever the number of bars.
+(`ruleengine.sweep.stats`). Memory per column is one row of `N_STATS` floats, whatever the number of bars.
 
 Layout (as in `simulate.py`): prices are (S, T) C-ordered, one row per symbol; signals (Q, T) C-ordered,
 one row per signal column of the chunk (the transpose of the compiler's F-ordered (T, Q) output, no
@@ -15,7 +15,7 @@ first to last bar with a close at or after the requested start, exactly the bars
 computes a run's metrics on (rows outside hold no close of that symbol, so nothing can happen there).
 
 Accumulated per column (indices are the module constants; the metric formulas are in
-`ruleengine.backtesting.metrics`):
+`ruleengine.backtest.metrics`):
 
 - FINAL equity at the last bar of the run; TRADES, WINS (pnl > 0), LOSSES (pnl < 0), GROSS_PROFIT (sum of
   winning pnl), GROSS_LOSS (sum of losing pnl, negative), WIN_PCT / LOSS_PCT (sums of pnl %), BEST_PCT /
@@ -27,7 +27,7 @@ Accumulated per column (indices are the module constants; the metric formulas ar
 - BARS (bars of the run) and IN_MARKET (bars ending with a position held).
 
 Parallelism: `sweep_nb` releases the GIL (``nogil=True``) and works on a column range [c0, c1), so the
-caller runs blocks or chunks on threads (see `ruleengine.sweeping.engine`); no numba threading layer is
+caller runs blocks or chunks on threads (see `ruleengine.sweep.run`); no numba threading layer is
 involved, which keeps concurrent calls from several Python threads (Dask workers) safe.
 
 Cache caveat: numba's on-disk cache is keyed on this file only. After editing the helpers called from

@@ -179,7 +179,7 @@ def code_args(target: Target, md: Any, n_rows: int) -> dict[str, Any]:
 
 
 def _strategy_params(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    from ..backtesting.params import split_params
+    from ..backtest.params import split_params
     from ..compile.params import expand
 
     strat_params, _risk = split_params(strat, params)

@@ -1,7 +1,7 @@
 """Performance tracking: hypothetical (every stored entry signal taken) and actual (the signals acted on).
 
 **Hypothetical**: each stored entry signal is simulated as its own trade by the backtest engine
-(`ruleengine.backtesting.engine.simulate`, the same kernel as `ruleengine.backtest`): an entry on the signal's
+(`ruleengine.backtest.simulation.simulate`, the same kernel as `ruleengine.backtest`): an entry on the signal's
 bar only, the strategy's exit conditions computed over the data that arrived since, and its stops, take profit,
 trailing stop and maximum holding period (`resolve_risk`, with the document's fill price and fees). A trade
 still open is marked at the latest close (status ``open``); with ``execution_price: open`` a signal on the
@@ -93,8 +93,8 @@ def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, pr
     `recorded` (slot -> provider) is the provenance the signals were generated with; they are re-priced with
     exactly those providers (T111 when one is not available or `provider` names another).
     """
-    from ..backtesting.engine import simulate
-    from ..backtesting.risk import resolve_risk
+    from ..backtest.simulation import simulate
+    from ..backtest.risk import resolve_risk
 
     if not signals:
         return {}

@@ -155,7 +155,7 @@ def backtest_summary(result: Any, max_trades: int = 3) -> dict[str, Any]:
 
 
 def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
-    from ..backtesting.run import backtest
+    from ..backtest.run import backtest
     from .models import knowledge_cutoff_note
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
@@ -268,7 +268,7 @@ def explain_strategy(args: ExplainArgs) -> dict[str, Any]:
 
 
 def sweep_parameters(args: SweepArgs) -> dict[str, Any]:
-    from ..sweeping.engine import sweep
+    from ..sweep.run import sweep
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
     symbols = _symbols(args.symbols, record, strategy)

@@ -85,7 +85,7 @@ def _functions() -> list[str]:
 
 
 def _risk_defaults() -> list[str]:
-    from ..backtesting.risk import TIMEFRAME_DEFAULTS  # no numpy: a plain table
+    from ..backtest.risk import TIMEFRAME_DEFAULTS  # no numpy: a plain table
 
     return [f"  - {tf}: stop_loss_pct {sl:g}, take_profit_pct {tp:g}, max_hold_days {days}"
             for tf, (sl, tp, days) in TIMEFRAME_DEFAULTS.items()]

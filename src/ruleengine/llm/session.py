@@ -65,7 +65,7 @@ class Change:
 
 def _param_assignments(text: str, strategy: Any) -> tuple[dict[str, Any], str]:
     """``fast=20``, ``fast: 20``, ``fast to 20``, ``a 20-period fast ...`` for existing parameter names."""
-    from ..backtesting.risk import RISK_PARAM_NAMES
+    from ..backtest.risk import RISK_PARAM_NAMES
 
     names = sorted({*strategy.params, *RISK_PARAM_NAMES}, key=len, reverse=True)
     found: dict[str, Any] = {}
@@ -215,7 +215,7 @@ class Session:
         The result's warnings include the knowledge-cutoff note when a model wrote the strategy and the
         period starts before that model's cutoff.
         """
-        from ..backtesting.run import backtest
+        from ..backtest.run import backtest
         from .models import knowledge_cutoff_note
 
         if self.symbols is None:

@@ -368,7 +368,7 @@ MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
 
 class RiskParameters(_Closed):
     """Risk settings. Exits: a number, `off`, or absent; absent exits take the timeframe's defaults if the
-    document has a timeframe (see `ruleengine.backtesting.risk.resolve_risk`), else there is no such exit."""
+    document has a timeframe (see `ruleengine.backtest.risk.resolve_risk`), else there is no such exit."""
 
     stop_loss_pct: StopLoss = None
     take_profit_pct: TakeProfit = None

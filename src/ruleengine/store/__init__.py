@@ -1,7 +1,7 @@
 """Persistence: strategies with versions, backtests, live signals, performance and the notification outbox.
 
 SQLAlchemy 2 with Alembic migrations (shipped in ``ruleengine/store/migrations``); SQLite by default (a file
-under the user's data directory, WAL), any SQLAlchemy URL otherwise. See `ruleengine.store.engine` for the
+under the user's data directory, WAL), any SQLAlchemy URL otherwise. See `ruleengine.store.database` for the
 settings and `ruleengine.store.models` for the tables.
 
 Example:
@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from .engine import default_url, make_engine, migrate, normalize_url
+from .database import default_url, make_engine, migrate, normalize_url
 from .records import NotificationRecord, RunRecord, SignalRecord, StrategyRecord
 from .store import Store, storable_result
 

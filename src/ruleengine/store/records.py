@@ -90,7 +90,7 @@ class RunRecord:
 
     def backtest_result(self) -> Any:
         """The stored result as a `BacktestResult` again."""
-        from ..backtesting.result import BacktestResult
+        from ..backtest.result import BacktestResult
 
         return BacktestResult.model_validate(self.result)
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from ..errors import Diagnostic, RuleEngineError
-from .engine import _db_error, retry_locked
+from .database import _db_error, retry_locked
 from .models import BacktestRow, StrategyRow, VersionRow
 from .records import RunRecord, StrategyRecord
 from .signals import SignalStoreMixin
@@ -104,7 +104,7 @@ class Store(SignalStoreMixin):
             RuleEngineError: the document's own diagnostics (it does not load or compile); T101 for an
                 unknown `strategy_id`.
         """
-        from ..backtesting.result import strategy_hash
+        from ..backtest.result import strategy_hash
 
         strat = _checked_strategy(strategy)
         universe = universe_spec(universe)

@@ -1,4 +1,4 @@
-"""Alembic environment of the store: runs on the connection `ruleengine.store.engine.migrate` passes in
+"""Alembic environment of the store: runs on the connection `ruleengine.store.database.migrate` passes in
 (``config.attributes["connection"]``), or on ``sqlalchemy.url`` when Alembic's command line is used."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The table has one row per (combination, symbol): ``rank`` (1 = best), ``combination`` (the index of the
 combination in `SweepResult.combinations`), ``symbol`` (the run label: ``SPY``, or ``GLD/SLV`` for a pair),
-one column per swept name, then every metric of `ruleengine.sweeping.stats.METRICS` (NaN where the metric is
+one column per swept name, then every metric of `ruleengine.sweep.stats.METRICS` (NaN where the metric is
 undefined: no trades, no variance, no drawdown). Rows are ranked by `metric`, the highest value first, except
 ``max_drawdown_pct`` (the lowest first); undefined values rank last and ties keep the grid order.
 
@@ -62,7 +62,7 @@ class SweepResult:
     top: int = 20
     frequency: str = "1Day"
     init_cash: float = 10_000.0
-    #: the grid-dependent memory estimated before the run and its limit (`ruleengine.sweeping.budget`)
+    #: the grid-dependent memory estimated before the run and its limit (`ruleengine.sweep.budget`)
     memory_estimate_mb: float = 0.0
     memory_limit_mb: float = 0.0
     #: the resolved risk of the fixed values (`RiskSpec.to_dict`: its ``notes`` name the exits filled from the
@@ -107,7 +107,7 @@ class SweepResult:
 
         Extra keyword arguments go to `backtest` (e.g. ``engine="vectorbt"``, ``benchmark=None``).
         """
-        from ..backtesting.run import backtest
+        from ..backtest.run import backtest
 
         row = self._row(rank)
         ctx = self.context

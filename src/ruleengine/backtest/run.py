@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.load import document_warnings
-from .engine import ENGINES
+from .simulation import ENGINES
 from .result import (
     BacktestResult,
     gc_paused,
@@ -77,7 +77,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     """
     from ..compile.params import expand
     from ..data.market import load_market_data
-    from .engine import portfolio_risk, simulate, simulate_portfolio
+    from .simulation import portfolio_risk, simulate, simulate_portfolio
 
     compiled = _compile(strategy)
     strat = compiled.strategy

@@ -7,7 +7,7 @@ plots (the best and the median metric for each value of each parameter), the top
 walk-forward folds (in-sample vs out-of-sample metric per fold) and the stitched out-of-sample equity, the
 hold-out, and the overfitting statistics (DSR, PBO with the histogram of its logits).
 
-Like `ruleengine.backtesting.report`, a small script marks ``<body data-report-status="ok N">`` once all N
+Like `ruleengine.backtest.report`, a small script marks ``<body data-report-status="ok N">`` once all N
 charts have drawn their traces (``error ...`` on a JavaScript error or an empty chart), so that a headless
 browser can check the file.
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backtesting.report import _CHECK_JS, _CSS, _table, fmt
+from ..backtest.report import _CHECK_JS, _CSS, _table, fmt
 from .stats import LOWER_IS_BETTER
 
 _TOP_METRICS = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""),

@@ -3,7 +3,7 @@
 `ruleengine.kernels.sweep_sim` leaves, per (combination x symbol) column, the sums listed there (final
 equity, trade counts and sums, the running maximum drawdown, the sums of bar returns, their squares and
 their squared negative parts, bars and bars in the market). `metrics_arrays` turns them into the metrics of
-`ruleengine.backtesting.metrics`, with the same definitions (README, "Metrics"):
+`ruleengine.backtest.metrics`, with the same definitions (README, "Metrics"):
 
 - total_return_pct = (final / init_cash - 1) x 100; total_return_dollars = final - init_cash.
 - win_rate = wins / trades x 100; avg_win_pct / avg_loss_pct = mean pnl % of winners / losers;
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..kernels import sweep_sim as k
 
-#: the metric columns of a sweep table, in order (the `ruleengine.backtesting.result.Metrics` fields less
+#: the metric columns of a sweep table, in order (the `ruleengine.backtest.result.Metrics` fields less
 #: the benchmark and the annualisation factor)
 METRICS: tuple[str, ...] = (
     "total_return_pct", "total_return_dollars", "final_equity", "total_trades", "winning_trades",
@@ -57,7 +57,7 @@ def metrics_arrays(stats: np.ndarray, init_cash: float, periods_per_year: float)
     Args:
         stats: (C, N_STATS) accumulators from `ruleengine.kernels.sweep_sim.sweep_nb`.
         init_cash: the starting cash of every column.
-        periods_per_year: bars per year (`ruleengine.backtesting.metrics.periods_per_year`).
+        periods_per_year: bars per year (`ruleengine.backtest.metrics.periods_per_year`).
     """
     s = np.asarray(stats, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != k.N_STATS:

@@ -38,7 +38,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..backtesting.params import check_whole
+from ..backtest.params import check_whole
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
 
@@ -214,7 +214,7 @@ def _check(strat: Any, name: str, kind: str, value: Any) -> Any:
             value = value.item()  # numpy scalars
         if isinstance(value, float) and kind == "risk-int" and value.is_integer():
             value = int(value)
-        from ..backtesting.risk import resolve_risk
+        from ..backtest.risk import resolve_risk
 
         try:
             resolve_risk(strat, {name: value})
@@ -292,7 +292,7 @@ def combinations(grid: Mapping[str, Sequence[Any]], constraints: Sequence[str] =
         seed: the random generator's seed (`numpy.random.default_rng`).
         fixed: values of names that are not swept but may appear in constraints.
         fits: called with the number of combinations once it is known and before they are built (the
-            sweep's memory check, `ruleengine.sweeping.budget.check_fits`); it raises to refuse them.
+            sweep's memory check, `ruleengine.sweep.budget.check_fits`); it raises to refuse them.
 
     Raises:
         RuleEngineError: P1xx/C1xx for a bad constraint (with its position), D103 for an empty axis,
@@ -360,8 +360,8 @@ def _draw(shape: tuple[int, ...], samples: int, checks: Any, rng: Any) -> list[A
 
 
 def split_names(strategy: Any, names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(signal parameters, fill-contract names) of any strategy input (`ruleengine.backtesting.params`)."""
-    from ..backtesting.params import split_names as split
+    """(signal parameters, fill-contract names) of any strategy input (`ruleengine.backtest.params`)."""
+    from ..backtest.params import split_names as split
 
     return split(_strategy(strategy), names)
 

@@ -92,7 +92,7 @@ class Pending:
 
 
 class Metrics(BaseModel):
-    """Performance of one run. Percentages are in percent (5.0 = 5 %); see `ruleengine.backtesting.metrics`."""
+    """Performance of one run. Percentages are in percent (5.0 = 5 %); see `ruleengine.backtest.metrics`."""
 
     total_trades: int = Field(description="trades, including one still open at the end (exit_reason end_of_data)")
     winning_trades: int = Field(description="trades with pnl > 0")
@@ -376,7 +376,7 @@ class BacktestResult(BaseModel):
             return self.model_dump_json(indent=indent)
 
     def write_report(self, path: str, **kwargs: Any) -> str:
-        """Write the self-contained HTML report (see `ruleengine.backtesting.report.write_report`)."""
+        """Write the self-contained HTML report (see `ruleengine.backtest.report.write_report`)."""
         from .report import write_report
 
         return write_report(self, path, **kwargs)

@@ -2,7 +2,7 @@
 
 How a sweep runs:
 
-1. The grid (`ruleengine.sweeping.grid`: ``--grid`` axes or PARAM_SCHEMA defaults) and the constraints give the
+1. The grid (`ruleengine.sweep.grid`: ``--grid`` axes or PARAM_SCHEMA defaults) and the constraints give the
    combinations; random search samples them. Each combination splits into *signal* parameters (the
    strategy's) and *fill* values (risk fields and ``execution_price``): combinations that differ only in
    fill values share one signal column.
@@ -25,7 +25,7 @@ How a sweep runs:
    "Sweep"): the kernel alone runs in about the same time with prange or two nogil blocks; a fresh sweep is
    dominated by the compiler's plan building (Python, ~50 us per signal set, holding the GIL), so a second
    thread gains little on one machine: processes (the local/Dask executors) are what scale it.
-5. `ruleengine.sweeping.stats` turns the accumulators into the metrics of `ruleengine.backtesting.metrics`
+5. `ruleengine.sweep.stats` turns the accumulators into the metrics of `ruleengine.backtest.metrics`
    (same definitions), and `SweepResult` ranks them; `SweepResult.detail` re-runs a row through
    `ruleengine.backtest()`.
 
@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backtesting.params import (FILL_NAMES, RunRequest, check_init_cash, check_whole, fill_values,
+from ..backtest.params import (FILL_NAMES, RunRequest, check_init_cash, check_whole, fill_values,
                                   fixed_params)
 from ..errors import Diagnostic, RuleEngineError
 from .budget import check_fits, format_mb, memory_limit_bytes
@@ -86,7 +86,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             is given; `provider` and `data` are still what `SweepResult.detail` re-runs with).
         grid: ``["fast=5:50:5", "stop_loss_pct=2:10:2"]`` or a mapping of values; None = `default_grid`.
         constraints: expressions every combination must satisfy, e.g. ``["fast < slow"]``.
-        metric: the ranking metric (`ruleengine.sweeping.stats.METRICS`).
+        metric: the ranking metric (`ruleengine.sweep.stats.METRICS`).
         top: rows shown by `SweepResult.to_json` / `top_backtests`.
         samples, seed: random search: evaluate `samples` combinations drawn without replacement.
         params: fixed values of parameters and risk fields that are not swept.
@@ -100,15 +100,15 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         threads: worker threads of the default runner (``RULEENGINE_THREADS`` or the usable CPUs).
         runner: how chunks are executed (`Runner`; default `thread_runner`): the Dask executor's hook.
         memory_mb: the limit of the sweep's grid-dependent memory (combinations and the results table;
-            `ruleengine.sweeping.budget`); default ``RULEENGINE_SWEEP_MEMORY_MB`` or 2,048 MB. A sweep that
+            `ruleengine.sweep.budget`); default ``RULEENGINE_SWEEP_MEMORY_MB`` or 2,048 MB. A sweep that
             would exceed it is refused before it runs (D122, with the largest sample that fits).
 
     Raises:
         RuleEngineError: bad grid, constraint, metric or parameters; a sweep over the memory limit (D122);
             data errors as in `backtest`.
     """
-    from ..backtesting.metrics import periods_per_year
-    from ..backtesting.result import gc_paused
+    from ..backtest.metrics import periods_per_year
+    from ..backtest.result import gc_paused
 
     t0 = time.perf_counter()
     # thousands of small dicts (combinations, parameter sets) survive the call: no cycle scans meanwhile
@@ -141,7 +141,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         r0, r1 = _rows(md, rows)
         warnings: list[Diagnostic] = list(getattr(md, "warnings", []))
         base = strat.price_slot() or next(s for s, _ in md.inputs)
-        from ..backtesting.run import usable_columns
+        from ..backtest.run import usable_columns
 
         keep = usable_columns(md, base, warnings, r0, r1)
         estimate = check_fits(len(combos), len(keep), limit)
@@ -278,11 +278,11 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
 
     Returns:
         (len(combos) x len(columns), N_STATS) float64, rows combination-major, column-minor; turn them into
-        metrics with `ruleengine.sweeping.stats.metrics_arrays`.
+        metrics with `ruleengine.sweep.stats.metrics_arrays`.
     """
     import pandas as pd
 
-    from ..backtesting.engine import risk_arrays
+    from ..backtest.simulation import risk_arrays
     from ..kernels.sweep_sim import N_STATS, sweep_nb
 
     strat = compiled.strategy
@@ -315,7 +315,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
 def _dedupe(strat: Any, combos: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[Any],
                                                                      np.ndarray, np.ndarray]:
     """Distinct signal sets and risk specs of full parameter dicts, and which each combination uses."""
-    from ..backtesting.risk import resolve_risk
+    from ..backtest.risk import resolve_risk
 
     signal_names = [p for p in strat.params if p != "execution_price"]
     sig_index: dict[tuple[Any, ...], int] = {}
@@ -395,7 +395,7 @@ def _check_options(top: Any, init_cash: Any, chunk_size: Any) -> None:
 
 def _base_risk(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
     """The risk every combination starts from: the document's, the fixed overrides, the timeframe's defaults."""
-    from ..backtesting.risk import resolve_risk
+    from ..backtest.risk import resolve_risk
 
     return resolve_risk(strat, fill_values(fixed)).to_dict()
 

@@ -88,7 +88,7 @@ def plan_chunks(strategy: Any, combos: list[dict[str, Any]], axes: Sequence[str]
         signal_names / risk_names: the strategy parameters / risk fields.
         size: called with the number of distinct signal sets, returns the signal sets per chunk.
     """
-    from ..backtesting.risk import resolve_risk
+    from ..backtest.risk import resolve_risk
 
     sig_axes = [n for n in signal_names if n in axes]
     risk_axes = [n for n in risk_names if n in axes]

@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import ExitReason, trade_dt
-from .engine import Simulation, trades_frame
+from .simulation import Simulation, trades_frame
 from .risk import RiskSpec
 
 
@@ -79,7 +79,7 @@ def _col(values: list[float]) -> np.ndarray:
 def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
                       index: pd.DatetimeIndex, risks: list[RiskSpec], *, init_cash: float = 10_000.0,
                       start: int = 0) -> Simulation:
-    """`ruleengine.backtesting.engine.simulate` through ``vbt.Portfolio.from_signals`` (independent columns)."""
+    """`ruleengine.backtest.simulation.simulate` through ``vbt.Portfolio.from_signals`` (independent columns)."""
     import vectorbt as vbt
 
     px = {k: np.asarray(prices[k], dtype=np.float64) for k in ("open", "high", "low", "close")}

@@ -1,4 +1,4 @@
-"""Stage 7: simulate signals under the fill contract (`ruleengine.backtesting.risk.FILL_CONTRACT`).
+"""Stage 7: simulate signals under the fill contract (`ruleengine.backtest.risk.FILL_CONTRACT`).
 
 `simulate` runs every column on its own cash (one result per symbol, or per symbol x parameter set);
 `simulate_portfolio` runs the columns as one portfolio with shared cash (``--portfolio``).
@@ -9,12 +9,12 @@ default because its kernel is not cached (about 12 s of compilation in every new
 must answer a one-symbol backtest in 3 s or less) and because it has no time stop (``max_hold_days`` /
 ``max_hold_bars``), which must act inside the simulation (a max-hold exit frees the bar for the next
 signal), not as a post-processing of trades. ``engine="vectorbt"`` runs ``from_signals`` instead
-(`ruleengine.backtesting.vbt_engine`, what it cannot express is listed there); the tests prove both give the
+(`ruleengine.backtest.vbt_engine`, what it cannot express is listed there); the tests prove both give the
 same trades.
 
 Example:
     >>> import numpy as np, pandas as pd
-    >>> from ruleengine.backtesting.risk import RiskSpec
+    >>> from ruleengine.backtest.risk import RiskSpec
     >>> idx = pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC")
     >>> px = np.array([[10.0], [11.0], [12.0], [13.0]])
     >>> prices = {"open": px, "high": px, "low": px, "close": px}
@@ -91,7 +91,7 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         risk: one `RiskSpec` for every column or one per column.
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
-        engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtesting.vbt_engine`).
+        engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
         fill_order: ``"time"`` (default, the fill contract) or ``"vectorbt"``: vectorbt's order of a bar's
             events with open fills (a stop reached inside a bar wins over the exit order pending at its open;
             no stop check on the bar of an entry at the open), so that the oracle tests compare like with

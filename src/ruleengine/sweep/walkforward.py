@@ -1,7 +1,7 @@
 """Walk-forward and hold-out validation of a sweep, and its overfitting statistics (`walk_forward`).
 
 The data are loaded once, with the history the grid's most demanding combination needs before the first
-requested bar. Rows of the requested range are then cut (`ruleengine.sweeping.folds`):
+requested bar. Rows of the requested range are then cut (`ruleengine.sweep.folds`):
 
 - **Hold-out** (``holdout="20%"``): the last part of the range is never seen by any search. The parameters
   chosen on everything before it (the *in-sample* part) are then run on it once.
@@ -21,10 +21,10 @@ requested bar. Rows of the requested range are then cut (`ruleengine.sweeping.fo
 **Overfitting statistics** (`overfitting`, over the in-sample search: the whole range without a hold-out):
 
 - Trials N = the combinations evaluated (after constraints and sampling).
-- Deflated Sharpe ratio of the best combination (`ruleengine.sweeping.overfit.deflated_sharpe_ratio_from_returns`):
+- Deflated Sharpe ratio of the best combination (`ruleengine.sweep.overfit.deflated_sharpe_ratio_from_returns`):
   its per-bar returns (re-simulated), and the variance of the N trials' per-bar Sharpe ratios (the table's
   annualised ``sharpe_ratio`` / sqrt(bars per year); trials without one count in N only).
-- PBO by CSCV (`ruleengine.sweeping.overfit.pbo_cscv`, per-bar Sharpe ratio as the CSCV metric) over the
+- PBO by CSCV (`ruleengine.sweep.overfit.pbo_cscv`, per-bar Sharpe ratio as the CSCV metric) over the
   per-bar returns of the top K combinations by `metric` (K = `pbo_top`, 200 by default: the cost grows with
   K x C(S, S/2)), S = `pbo_splits` blocks (16, fewer when the range is short).
 - With several symbols a combination's per-bar returns are the equal-weight mean of its runs' returns, and
@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..backtesting.params import RunRequest, check_whole, fill_values
+from ..backtest.params import RunRequest, check_whole, fill_values
 from ..errors import Diagnostic, RuleEngineError
 from .folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
 from .grid import RISK_AXES, combinations, default_grid, grid_size, parse_grid
@@ -169,7 +169,7 @@ class WalkForwardResult:
         return json.dumps(self.to_dict(n), indent=indent, allow_nan=False)
 
     def write_report(self, path: str, **kwargs: Any) -> str:
-        """The HTML report (`ruleengine.sweeping.report.write_sweep_report`)."""
+        """The HTML report (`ruleengine.sweep.report.write_sweep_report`)."""
         from .report import write_sweep_report
 
         return write_sweep_report(self, path, **kwargs)
@@ -192,11 +192,11 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
 
     Args:
         strategy, symbols, start, end, grid, constraints, metric, top, samples, seed, params, provider, data,
-            init_cash, chunk_size, threads, memory_mb: as for `ruleengine.sweeping.engine.sweep`.
-        runner: how the searches' chunks run (`ruleengine.sweeping.engine.Runner`, e.g.
-            `ruleengine.sweeping.executors.process_runner()`); one runner serves every search.
+            init_cash, chunk_size, threads, memory_mb: as for `ruleengine.sweep.run.sweep`.
+        runner: how the searches' chunks run (`ruleengine.sweep.run.Runner`, e.g.
+            `ruleengine.sweep.executors.process_runner()`); one runner serves every search.
         walk_forward: ``"train=504,test=126[,step=63][,anchored]"`` or the keywords of
-            `ruleengine.sweeping.folds.walk_forward_folds`; None = no folds (the search and the statistics).
+            `ruleengine.sweep.folds.walk_forward_folds`; None = no folds (the search and the statistics).
         holdout: the unseen last part: ``"20%"``, 0.2 or a number of bars; None = none.
         market: an already loaded `MarketData` (its requested range is used).
         pbo_top, pbo_splits: K configurations and S blocks of the PBO.
@@ -206,9 +206,9 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
         RuleEngineError: bad grid, constraint, metric, walk-forward or hold-out specification (D122: a window
             longer than the data), data errors.
     """
-    from ..backtesting.metrics import periods_per_year
+    from ..backtest.metrics import periods_per_year
     from ..compile.compiled import CompiledStrategy, compile_strategy
-    from .engine import sweep
+    from .run import sweep
 
     t0 = time.perf_counter()
     compiled = strategy if isinstance(strategy, CompiledStrategy) else compile_strategy(strategy)
@@ -301,7 +301,7 @@ def _spec(walk_forward: str | Mapping[str, Any] | None) -> dict[str, Any] | None
 def prepare_grid(compiled: Any, grid: Sequence[str] | Mapping[str, Any] | None, constraints: Sequence[str],
                  samples: int | None, seed: int, params: Mapping[str, Any] | None) -> dict[str, list[Any]]:
     """The grid's axes, with the constraints and sampling checked before any data is fetched."""
-    from ..backtesting.risk import resolve_risk
+    from ..backtest.risk import resolve_risk
 
     strat = compiled.strategy
     fixed = dict(params or {})
@@ -345,7 +345,7 @@ def load_market(compiled: Any, req: RunRequest, axes: Mapping[str, Sequence[Any]
 def _run_one(compiled: Any, md: Any, chosen: Mapping[str, Any], rows: tuple[int, int], req: RunRequest,
              progress: Progress | None) -> SweepResult:
     """One combination on rows [r0, r1) of the market (the same engine and metrics as the search)."""
-    from .engine import sweep
+    from .run import sweep
 
     return sweep(compiled, grid={}, params=dict(chosen), market=md, rows=rows, init_cash=req.init_cash,
                  provider=req.provider, data=req.data, top=1, progress=progress)
@@ -382,10 +382,10 @@ def _equity(compiled: Any, md: Any, sets: Sequence[Mapping[str, Any]], r0: int, 
     """Equity of rows [r0, r1) for each (set x column), set-major: (r1 - r0, len(sets) * len(columns)).
 
     Signals come from the whole history (causal: the same values as on a slice ending at r1); the fill
-    contract runs from r0 (flat, `init_cash`) through r1 - 1 (`ruleengine.backtesting.engine.simulate`).
+    contract runs from r0 (flat, `init_cash`) through r1 - 1 (`ruleengine.backtest.simulation.simulate`).
     """
-    from ..backtesting.engine import simulate
-    from ..backtesting.risk import resolve_risk
+    from ..backtest.simulation import simulate
+    from ..backtest.risk import resolve_risk
 
     strat = compiled.strategy
     base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -411,7 +411,7 @@ def _bar_returns(equity: np.ndarray, init_cash: float) -> np.ndarray:
 def _stitch(md: Any, folds: list[Fold], returns: list[np.ndarray], init_cash: float,
             search: SweepResult) -> tuple[pd.DataFrame | None, dict[str, dict[str, Any]]]:
     """The chained out-of-sample equity per symbol and its metrics."""
-    from ..backtesting.metrics import cagr, drawdown_pct, periods_per_year, sharpe_ratio, sortino_ratio
+    from ..backtest.metrics import cagr, drawdown_pct, periods_per_year, sharpe_ratio, sortino_ratio
 
     if not folds:
         return None, {}
@@ -447,8 +447,8 @@ def overfitting(compiled: Any, md: Any, result: SweepResult, *, rows: tuple[int,
         top_k: configurations in the PBO; n_splits: its CSCV blocks (reduced to fit short ranges).
         periods: bars per year (default from the market's frequency).
     """
-    from ..backtesting.metrics import periods_per_year
-    from .engine import run_rows
+    from ..backtest.metrics import periods_per_year
+    from .run import run_rows
     from .overfit import deflated_sharpe_ratio_from_returns, pbo_cscv
 
     bad_top = check_whole("pbo_top", top_k, 2, f"e.g. {PBO_TOP}")

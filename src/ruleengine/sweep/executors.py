@@ -1,6 +1,6 @@
 """Sweep executors: processes on this machine (`process_runner`) and a Dask cluster (`dask_runner`).
 
-Both are `ruleengine.sweeping.engine.Runner`s: ``sweep(..., runner=r)`` hands them a `ChunkJob` (what
+Both are `ruleengine.sweep.run.Runner`s: ``sweep(..., runner=r)`` hands them a `ChunkJob` (what
 every chunk of one sweep shares) and the chunks (`PreparedChunk`s, or lists of full parameter dicts), and
 they return each chunk's accumulators in chunk order, bit-identical to ``job.run(chunk)`` in this process:
 every worker runs the same `evaluate_chunk` on the same arrays.
@@ -18,7 +18,7 @@ never ``fork``: the parent may already run threads. As with any multiprocessing,
 must guard its entry point with ``if __name__ == "__main__":``.
 
 Example:
-    >>> from ruleengine.sweeping.executors import process_runner
+    >>> from ruleengine.sweep.executors import process_runner
     >>> with process_runner(workers=2) as runner:  # doctest: +SKIP
     ...     res = sweep("rules/golden_cross.yaml", "SPY", grid=["fast=2:100", "slow=5:400"], runner=runner)
 """
@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import Diagnostic, RuleEngineError
-from .engine import ChunkJob, Runner, thread_runner
+from .run import ChunkJob, Runner, thread_runner
 
 #: the ``--executor`` values
 EXECUTORS = ("local", "threads", "dask")
 #: modules the forkserver imports once, so that each worker forks with them loaded (start-up ~ms, not ~1 s)
-_PRELOAD = ["numpy", "numba", "ruleengine.sweeping.engine", "ruleengine.kernels.sweep_sim",
+_PRELOAD = ["numpy", "numba", "ruleengine.sweep.run", "ruleengine.kernels.sweep_sim",
             "ruleengine.compile.compiled", "ruleengine.compile.execute"]
 _DASK_HINT = "pip install 'ruleengine[dask]' (dask and distributed)"
 
