@@ -71,8 +71,8 @@ def explain(strategy: Any) -> dict[str, Any]:
         RuleEngineError: the document's diagnostics when it does not load or compile.
 
     Example:
-        >>> explain("rules/golden_cross.yaml")["warmup_bars"]  # doctest: +SKIP
-        30
+        >>> explain("rules/golden_cross.yaml")["warmup_bars"]
+        200
     """
     return _explainer(strategy)[0]()
 
@@ -81,7 +81,8 @@ def explain_text(strategy: Any) -> str:
     """`explain` as the text ``ruleengine explain`` prints (one block, newline-terminated).
 
     Example:
-        >>> print(explain_text("rules/golden_cross.yaml"))  # doctest: +SKIP
+        >>> explain_text("rules/golden_cross.yaml").splitlines()[0]
+        'Golden cross with RSI filter  (medium_term)'
     """
     return _explainer(strategy)[1]()
 
@@ -105,7 +106,9 @@ def render_diagnostics(diagnostics: list[Diagnostic], file: str | Path) -> str:
     when it cannot be read the diagnostics are rendered without source lines.
 
     Example:
-        >>> print(render_diagnostics(validate("rules/golden_cross.yaml"), "rules/golden_cross.yaml"))  # doctest: +SKIP
+        >>> bad = "tests/golden/errors/several_errors.yaml"
+        >>> render_diagnostics(validate(bad), bad).splitlines()[0]
+        "error[C101]: unknown function 'smaa'"
     """
     from .errors import render
     from .source import SourceText, read_source
