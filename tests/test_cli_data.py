@@ -160,8 +160,8 @@ def test_data_show_prints_the_public_preview_and_providers_the_public_descriptio
     import doctest
 
     import ruleengine
-    import ruleengine.api as api
-    import ruleengine.data.overview as overview
+    from ruleengine import api
+    from ruleengine.data import overview
 
     args = ["SPY", "--provider", "sample", "--start", "2020-01-01", "--end", "2020-03-31", "--rows", "2"]
     shown = runner.invoke(app, ["data", "show", *args, "--json"])

@@ -18,36 +18,37 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_PARAMS",
-    "BacktestResult",
     "CODE_ALLOWED_MODULES",
     "CODE_DEFAULT_WARMUP_BARS",
     "CODE_MAX_BYTES",
     "CODE_WARMUP_NAME",
-    "CompiledStrategy",
-    "DataPreview",
-    "Diagnostic",
     "EXECUTION_FREQUENCIES",
     "FILL_CONTRACT",
     "FUNCTIONS",
     "FUNCTION_CATEGORIES",
     "KIND_COLUMNS",
+    "OPERATOR_SYMBOLS",
+    "RISK_FIELDS",
+    "RISK_PARAM_NAMES",
+    "SOURCE_FREQUENCIES",
+    "TIMEFRAME_DEFAULTS",
+    "BacktestResult",
+    "CompiledStrategy",
+    "DataPreview",
+    "Diagnostic",
     "LLMSettings",
     "MarketData",
-    "OPERATOR_SYMBOLS",
     "Operator",
     "Param",
     "ProviderRegistry",
-    "RISK_FIELDS",
-    "RISK_PARAM_NAMES",
     "RuleEngineError",
-    "SOURCE_FREQUENCIES",
     "SourceText",
     "Span",
     "Store",
     "StrategySignal",
     "SweepResult",
-    "TIMEFRAME_DEFAULTS",
     "TradingStrategy",
+    "__version__",
     "author",
     "backtest",
     "compare_strategies",
@@ -86,7 +87,6 @@ __all__ = [
     "universe_symbols",
     "validate",
     "walk_forward",
-    "__version__",
 ]
 
 _LAZY = {
@@ -162,46 +162,28 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from .api import dump_strategy
-    from .api import explain
-    from .api import explain_text
-    from .api import load_strategy
-    from .api import render_diagnostics
-    from .api import validate
-    from .backtest.params import parse_param_args
-    from .backtest.params import split_params
+    from .api import dump_strategy, explain, explain_text, load_strategy, render_diagnostics, validate
+    from .backtest.params import parse_param_args, split_params
     from .backtest.report import fmt as format_metric
     from .backtest.result import BacktestResult
-    from .backtest.risk import FILL_CONTRACT
-    from .backtest.risk import RISK_PARAM_NAMES
-    from .backtest.risk import TIMEFRAME_DEFAULTS
-    from .backtest.risk import risk_label
+    from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label
     from .backtest.run import backtest
-    from .compile.compiled import CompiledStrategy
-    from .compile.compiled import compile_strategy
+    from .compile.compiled import CompiledStrategy, compile_strategy
     from .compile.evaluate import evaluate
     from .compile.params import expand as expand_params
     from .data.market import MarketData
     from .data.market import load_market_data as load_data
-    from .data.overview import DataPreview
-    from .data.overview import describe_providers
-    from .data.overview import preview_data
-    from .data.registry import ProviderRegistry
-    from .data.registry import default_registry
-    from .data.symbols import parse_symbols
-    from .data.symbols import universe_symbols
-    from .errors import Diagnostic
-    from .errors import RuleEngineError
-    from .errors import Span
-    from .errors import did_you_mean
+    from .data.overview import DataPreview, describe_providers, preview_data
+    from .data.registry import ProviderRegistry, default_registry
+    from .data.symbols import parse_symbols, universe_symbols
+    from .errors import Diagnostic, RuleEngineError, Span, did_you_mean
     from .lang.functions import CATEGORIES as FUNCTION_CATEGORIES
     from .lang.functions import FUNCTIONS
     from .lang.functions import markdown_table as functions_markdown
     from .live.leaderboard import compare_strategies
     from .live.models import StrategySignal
     from .live.scan import scan as scan_strategies
-    from .live.signals import live_scan
-    from .live.signals import live_signals
+    from .live.signals import live_scan, live_signals
     from .live.signals import resolve_target as live_target
     from .live.tracking import track as track_signals
     from .llm.author import author
@@ -215,18 +197,18 @@ if TYPE_CHECKING:
     from .sandbox.strategy import DEFAULT_WARMUP_BARS as CODE_DEFAULT_WARMUP_BARS
     from .schema.jsonschema import strict_json_schema
     from .schema.kinds import KIND_COLUMNS
-    from .schema.strategy import BUILTIN_PARAMS
-    from .schema.strategy import EXECUTION_FREQUENCIES
-    from .schema.strategy import OPERATOR_SYMBOLS
-    from .schema.strategy import Operator
-    from .schema.strategy import Param
-    from .schema.strategy import RISK_FIELDS
-    from .schema.strategy import SOURCE_FREQUENCIES
-    from .schema.strategy import TradingStrategy
+    from .schema.strategy import (
+        BUILTIN_PARAMS,
+        EXECUTION_FREQUENCIES,
+        OPERATOR_SYMBOLS,
+        RISK_FIELDS,
+        SOURCE_FREQUENCIES,
+        Operator,
+        Param,
+        TradingStrategy,
+    )
     from .source import SourceText
-    from .store import Store
-    from .store import open_store
-    from .store import store_backtest
+    from .store import Store, open_store, store_backtest
     from .sweep.executors import make_runner as sweep_runner
     from .sweep.result import SweepResult
     from .sweep.run import sweep

@@ -93,7 +93,7 @@ def _explainer(strategy: Any) -> tuple[Any, Any]:
     from .compile.explain import explain_dict as rules_dict
     from .compile.explain import explain_text as rules_text
 
-    compiled = compile_strategy(strategy)
+    compiled: Any = compile_strategy(strategy)
     if getattr(compiled, "runs_code", False):  # a code strategy: no conditions, the sandbox runs its code
         return compiled.explain_dict, compiled.explain_text
     return (lambda: rules_dict(compiled)), (lambda: rules_text(compiled))
