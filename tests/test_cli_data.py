@@ -152,3 +152,34 @@ def test_local_provider_without_a_path_says_how_to_give_one() -> None:
 
     res = CliRunner().invoke(app, ["data", "show", "SPY", "--provider", "local"], env={"RULEENGINE_DATA": ""})
     assert res.exit_code == 1 and "D108" in res.output and "--data" in res.output
+
+
+def test_data_show_prints_the_public_preview_and_providers_the_public_description() -> None:
+    """The CLI prints what `ruleengine.preview_data` / `ruleengine.describe_providers` return (the agent tools
+    use the same functions), and their examples run."""
+    import doctest
+
+    import ruleengine
+    from ruleengine import api
+    from ruleengine.data import overview
+
+    args = ["SPY", "--provider", "sample", "--start", "2020-01-01", "--end", "2020-03-31", "--rows", "2"]
+    shown = runner.invoke(app, ["data", "show", *args, "--json"])
+    assert shown.exit_code == 0, shown.stdout
+    preview = ruleengine.preview_data("SPY", provider="sample", start="2020-01-01", end="2020-03-31", rows=2)
+    assert json.loads(shown.stdout) == {"success": True, **json.loads(json.dumps(preview.to_dict()))}
+    listed = runner.invoke(app, ["providers", "--json"])
+    assert json.loads(listed.stdout) == {"success": True, **json.loads(json.dumps(ruleengine.describe_providers()))}
+    for module in (overview, api):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_explain_prints_the_public_explanation() -> None:
+    import ruleengine
+
+    as_json = runner.invoke(app, ["explain", "rules/golden_cross.yaml", "--json"])
+    assert json.loads(as_json.stdout) == {"success": True,
+                                          **json.loads(json.dumps(ruleengine.explain("rules/golden_cross.yaml")))}
+    text = runner.invoke(app, ["explain", "rules/golden_cross.yaml"])
+    assert text.stdout == ruleengine.explain_text("rules/golden_cross.yaml")

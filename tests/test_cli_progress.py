@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ruleengine.cli_progress import ProgressBar
+from ruleengine.cli.progress import ProgressBar
 
 
 def test_disabled_bar_gives_no_callback() -> None:

@@ -48,6 +48,79 @@ def test_cli_and_llm_take_parameter_functions_from_the_public_api() -> None:
     assert users, "no interface module uses the parameter functions: the test looks in the wrong place"
 
 
+def _owner(path: Path) -> str:
+    """The interface package a module belongs to: ``ruleengine.cli`` or ``ruleengine.llm`` (tools.py is the
+    agent tools' public face over llm/)."""
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return "ruleengine.llm" if parts == ("ruleengine", "tools") else ".".join(parts[:2])
+
+
+def _imported_module(path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module of ``from X import ...`` (a relative X resolved against the file's package)."""
+    if node.level == 0:
+        return node.module or ""
+    package = path.relative_to(SRC.parent).with_suffix("").parts[:-1]
+    base = package[:len(package) - (node.level - 1)]
+    return ".".join([*base, *((node.module or "").split(".") if node.module else [])])
+
+
+def interface_import_violations(path: Path, source: str) -> list[str]:
+    """Imports of an interface module (cli/, llm/, tools.py) that bypass ruleengine's public API.
+
+    Allowed: ``import ruleengine``, ``from ruleengine import NAME`` / ``ruleengine.NAME`` with NAME in
+    ``ruleengine.__all__``, and the module's own package (cli/ or llm/) without its ``_private`` names.
+    Every import counts, also those inside functions.
+    """
+    public, own, found = set(ruleengine.__all__), _owner(path), []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names
+                      if a.name.startswith("ruleengine.") and not a.name.startswith(own + ".")]
+        elif isinstance(node, ast.ImportFrom):
+            module = _imported_module(path, node)
+            names = [a.name for a in node.names]
+            if module == "ruleengine":
+                found += [f"from ruleengine import {n} (not in __all__)" for n in names if n not in public]
+            elif module == own or module.startswith(own + "."):
+                found += [f"from {module} import {n} (private)" for n in names if n.startswith("_")]
+            elif module.startswith("ruleengine."):
+                found.append(f"from {module} import {', '.join(names)}")
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ruleengine"
+              and node.attr not in public):
+            found.append(f"ruleengine.{node.attr} (not in __all__)")
+    return [f"{path.relative_to(SRC.parent)}:{v}" for v in found]
+
+
+def test_cli_and_llm_import_only_public_names() -> None:
+    """cli/, llm/ and tools.py use only ruleengine's public names (architecture.md: interfaces go through the
+    public API): no private module of another package, no name outside ``ruleengine.__all__``."""
+    modules = [p for p in _interface_modules() if p.exists()]
+    assert {"__init__.py", "common.py", "handlers.py", "prompt.py", "tools.py"} <= {p.name for p in modules}
+    violations = [v for p in modules for v in interface_import_violations(p, p.read_text(encoding="utf-8"))]
+    assert violations == []
+
+
+@pytest.mark.parametrize(("where", "source", "bad"), [
+    ("llm/prompt.py", "def f():\n    from ..backtest.risk import TIMEFRAME_DEFAULTS\n", True),
+    ("llm/prompt.py", "from ..errors import Diagnostic\n", True),
+    ("llm/prompt.py", "from .. import Diagnostic, TIMEFRAME_DEFAULTS\n", False),
+    ("llm/prompt.py", "from .. import _LAZY\n", True),
+    ("llm/prompt.py", "from .wire import wire_form\n", False),
+    ("cli/run.py", "from .common import or_exit\n", False),
+    ("cli/run.py", "from . import common\n", False),
+    ("cli/run.py", "from .common import _risk_field_like\n", True),
+    ("cli/run.py", "from ruleengine.compile.compiled import compile_strategy\n", True),
+    ("cli/run.py", "import ruleengine.store\n", True),
+    ("cli/run.py", "import ruleengine\nruleengine.compile_strategy('x')\n", False),
+    ("cli/run.py", "import ruleengine\nruleengine.api.explain('x')\n", True),
+    ("cli/run.py", "from ..llm.handlers import symbols_text\n", True),
+    ("tools.py", "from .llm.tools import call\n", False),
+    ("tools.py", "from .data.symbols import parse_symbols\n", True),
+])
+def test_the_import_rule_tells_public_from_private(where: str, source: str, bad: bool) -> None:
+    assert bool(interface_import_violations(SRC / where, source)) is bad
+
+
 def _cli_error(*args: str) -> list[dict]:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception

@@ -79,7 +79,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_grammar_and_sources(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "ruleengine/grammar/expression.lark" in names
-    for module in ("__init__.py", "errors.py", "source.py", "cli.py", "lang/parse.py", "lang/check.py"):
+    for module in ("__init__.py", "errors.py", "source.py", "cli/__init__.py", "cli/__main__.py", "lang/parse.py",
+                   "lang/check.py"):
         assert f"ruleengine/{module}" in names
     grammar = zipfile.ZipFile(wheel).read("ruleengine/grammar/expression.lark").decode("utf-8")
     assert grammar == (ROOT / "grammar" / "expression.lark").read_text(encoding="utf-8")

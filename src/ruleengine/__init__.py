@@ -17,31 +17,74 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "BUILTIN_PARAMS",
+    "CODE_ALLOWED_MODULES",
+    "CODE_DEFAULT_WARMUP_BARS",
+    "CODE_MAX_BYTES",
+    "CODE_WARMUP_NAME",
+    "EXECUTION_FREQUENCIES",
+    "FILL_CONTRACT",
+    "FUNCTIONS",
+    "FUNCTION_CATEGORIES",
+    "KIND_COLUMNS",
+    "OPERATOR_SYMBOLS",
+    "RISK_FIELDS",
+    "RISK_PARAM_NAMES",
+    "SOURCE_FREQUENCIES",
+    "TIMEFRAME_DEFAULTS",
     "BacktestResult",
     "CompiledStrategy",
+    "DataPreview",
     "Diagnostic",
+    "LLMSettings",
     "MarketData",
+    "Operator",
+    "Param",
     "ProviderRegistry",
     "RuleEngineError",
+    "SourceText",
+    "Span",
     "Store",
     "StrategySignal",
     "SweepResult",
     "TradingStrategy",
+    "__version__",
     "author",
     "backtest",
     "compare_strategies",
     "compile_strategy",
     "default_registry",
+    "describe_providers",
+    "did_you_mean",
     "dump_strategy",
     "evaluate",
+    "expand_params",
+    "explain",
+    "explain_text",
+    "format_metric",
+    "functions_markdown",
+    "live_scan",
     "live_signals",
+    "live_target",
     "load_data",
     "load_strategy",
     "open_store",
     "parse_param_args",
+    "parse_symbols",
+    "preview_data",
+    "refine",
+    "render_diagnostics",
+    "risk_label",
+    "scan_strategies",
+    "serve_mcp",
     "split_params",
+    "store_backtest",
     "strict_json_schema",
     "sweep",
+    "sweep_runner",
+    "symbols_text",
+    "track_signals",
+    "universe_symbols",
     "validate",
     "walk_forward",
 ]
@@ -74,28 +117,101 @@ _LAZY = {
     "live_signals": ("ruleengine.live.signals", "live_signals"),
     "compare_strategies": ("ruleengine.live.leaderboard", "compare_strategies"),
     "author": ("ruleengine.llm.author", "author"),
+    "Span": ("ruleengine.errors", "Span"),
+    "did_you_mean": ("ruleengine.errors", "did_you_mean"),
+    "SourceText": ("ruleengine.source", "SourceText"),
+    "explain": ("ruleengine.api", "explain"),
+    "explain_text": ("ruleengine.api", "explain_text"),
+    "render_diagnostics": ("ruleengine.api", "render_diagnostics"),
+    "Param": ("ruleengine.schema.strategy", "Param"),
+    "Operator": ("ruleengine.schema.strategy", "Operator"),
+    "BUILTIN_PARAMS": ("ruleengine.schema.strategy", "BUILTIN_PARAMS"),
+    "EXECUTION_FREQUENCIES": ("ruleengine.schema.strategy", "EXECUTION_FREQUENCIES"),
+    "SOURCE_FREQUENCIES": ("ruleengine.schema.strategy", "SOURCE_FREQUENCIES"),
+    "OPERATOR_SYMBOLS": ("ruleengine.schema.strategy", "OPERATOR_SYMBOLS"),
+    "RISK_FIELDS": ("ruleengine.schema.strategy", "RISK_FIELDS"),
+    "KIND_COLUMNS": ("ruleengine.schema.kinds", "KIND_COLUMNS"),
+    "FUNCTIONS": ("ruleengine.lang.functions", "FUNCTIONS"),
+    "FUNCTION_CATEGORIES": ("ruleengine.lang.functions", "CATEGORIES"),
+    "functions_markdown": ("ruleengine.lang.functions", "markdown_table"),
+    "expand_params": ("ruleengine.compile.params", "expand"),
+    "CODE_ALLOWED_MODULES": ("ruleengine.sandbox.static", "ALLOWED_MODULES"),
+    "CODE_MAX_BYTES": ("ruleengine.sandbox.static", "MAX_CODE_BYTES"),
+    "CODE_WARMUP_NAME": ("ruleengine.sandbox.static", "WARMUP_NAME"),
+    "CODE_DEFAULT_WARMUP_BARS": ("ruleengine.sandbox.strategy", "DEFAULT_WARMUP_BARS"),
+    "describe_providers": ("ruleengine.data.overview", "describe_providers"),
+    "preview_data": ("ruleengine.data.overview", "preview_data"),
+    "DataPreview": ("ruleengine.data.overview", "DataPreview"),
+    "parse_symbols": ("ruleengine.data.symbols", "parse_symbols"),
+    "universe_symbols": ("ruleengine.data.symbols", "universe_symbols"),
+    "FILL_CONTRACT": ("ruleengine.backtest.risk", "FILL_CONTRACT"),
+    "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
+    "TIMEFRAME_DEFAULTS": ("ruleengine.backtest.risk", "TIMEFRAME_DEFAULTS"),
+    "risk_label": ("ruleengine.backtest.risk", "risk_label"),
+    "format_metric": ("ruleengine.backtest.report", "fmt"),
+    "sweep_runner": ("ruleengine.sweep.executors", "make_runner"),
+    "live_scan": ("ruleengine.live.signals", "live_scan"),
+    "live_target": ("ruleengine.live.signals", "resolve_target"),
+    "track_signals": ("ruleengine.live.tracking", "track"),
+    "scan_strategies": ("ruleengine.live.scan", "scan"),
+    "store_backtest": ("ruleengine.store", "store_backtest"),
+    "LLMSettings": ("ruleengine.llm.client", "LLMSettings"),
+    "refine": ("ruleengine.llm.refine", "refine"),
+    "serve_mcp": ("ruleengine.llm.mcp_server", "main"),
+    "symbols_text": ("ruleengine.llm.handlers", "symbols_text"),
 }
 
 if TYPE_CHECKING:
-    from .api import dump_strategy, load_strategy, validate
-    from .backtest.result import BacktestResult
+    from .api import dump_strategy, explain, explain_text, load_strategy, render_diagnostics, validate
     from .backtest.params import parse_param_args, split_params
+    from .backtest.report import fmt as format_metric
+    from .backtest.result import BacktestResult
+    from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label
     from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy, compile_strategy
     from .compile.evaluate import evaluate
+    from .compile.params import expand as expand_params
     from .data.market import MarketData
     from .data.market import load_market_data as load_data
+    from .data.overview import DataPreview, describe_providers, preview_data
     from .data.registry import ProviderRegistry, default_registry
-    from .errors import Diagnostic, RuleEngineError
+    from .data.symbols import parse_symbols, universe_symbols
+    from .errors import Diagnostic, RuleEngineError, Span, did_you_mean
+    from .lang.functions import CATEGORIES as FUNCTION_CATEGORIES
+    from .lang.functions import FUNCTIONS
+    from .lang.functions import markdown_table as functions_markdown
     from .live.leaderboard import compare_strategies
     from .live.models import StrategySignal
-    from .live.signals import live_signals
+    from .live.scan import scan as scan_strategies
+    from .live.signals import live_scan, live_signals
+    from .live.signals import resolve_target as live_target
+    from .live.tracking import track as track_signals
     from .llm.author import author
+    from .llm.client import LLMSettings
+    from .llm.handlers import symbols_text
+    from .llm.mcp_server import main as serve_mcp
+    from .llm.refine import refine
+    from .sandbox.static import ALLOWED_MODULES as CODE_ALLOWED_MODULES
+    from .sandbox.static import MAX_CODE_BYTES as CODE_MAX_BYTES
+    from .sandbox.static import WARMUP_NAME as CODE_WARMUP_NAME
+    from .sandbox.strategy import DEFAULT_WARMUP_BARS as CODE_DEFAULT_WARMUP_BARS
     from .schema.jsonschema import strict_json_schema
-    from .schema.strategy import TradingStrategy
-    from .store import Store, open_store
-    from .sweep.run import sweep
+    from .schema.kinds import KIND_COLUMNS
+    from .schema.strategy import (
+        BUILTIN_PARAMS,
+        EXECUTION_FREQUENCIES,
+        OPERATOR_SYMBOLS,
+        RISK_FIELDS,
+        SOURCE_FREQUENCIES,
+        Operator,
+        Param,
+        TradingStrategy,
+    )
+    from .source import SourceText
+    from .store import Store, open_store, store_backtest
+    from .sweep.executors import make_runner as sweep_runner
     from .sweep.result import SweepResult
+    from .sweep.run import sweep
     from .sweep.walkforward import walk_forward
 
 

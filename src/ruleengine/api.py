@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import Diagnostic, RuleEngineError
 from .schema.load import StrategyInput, document_warnings, dump_json, dump_yaml, load_document
@@ -58,4 +58,66 @@ def dump_strategy(strategy: TradingStrategy, fmt: Literal["yaml", "json"] = "yam
     return text
 
 
-__all__ = ["dump_strategy", "load_strategy", "validate"]
+def explain(strategy: Any) -> dict[str, Any]:
+    """What a strategy does, as data: conditions in canonical form, parameters, data used and warm-up.
+
+    Rule strategies list their typed conditions; a code strategy (``code:``) says what its code receives.
+    This is what ``ruleengine explain --json`` prints.
+
+    Args:
+        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or compiled strategy.
+
+    Raises:
+        RuleEngineError: the document's diagnostics when it does not load or compile.
+
+    Example:
+        >>> explain("rules/golden_cross.yaml")["warmup_bars"]
+        200
+    """
+    return _explainer(strategy)[0]()
+
+
+def explain_text(strategy: Any) -> str:
+    """`explain` as the text ``ruleengine explain`` prints (one block, newline-terminated).
+
+    Example:
+        >>> explain_text("rules/golden_cross.yaml").splitlines()[0]
+        'Golden cross with RSI filter  (medium_term)'
+    """
+    return _explainer(strategy)[1]()
+
+
+def _explainer(strategy: Any) -> tuple[Any, Any]:
+    """(dict form, text form) of the compiled strategy's explanation, as callables."""
+    from .compile.compiled import compile_strategy
+    from .compile.explain import explain_dict as rules_dict
+    from .compile.explain import explain_text as rules_text
+
+    compiled: Any = compile_strategy(strategy)
+    if getattr(compiled, "runs_code", False):  # a code strategy: no conditions, the sandbox runs its code
+        return compiled.explain_dict, compiled.explain_text
+    return (lambda: rules_dict(compiled)), (lambda: rules_text(compiled))
+
+
+def render_diagnostics(diagnostics: list[Diagnostic], file: str | Path) -> str:
+    """Diagnostics rendered for a terminal, with the lines of `file` under each position.
+
+    The file is read through the same guarded read as `validate` (never a FIFO, device or oversized file);
+    when it cannot be read the diagnostics are rendered without source lines.
+
+    Example:
+        >>> bad = "tests/golden/errors/several_errors.yaml"
+        >>> render_diagnostics(validate(bad), bad).splitlines()[0]
+        "error[C101]: unknown function 'smaa'"
+    """
+    from .errors import render
+    from .source import SourceText, read_source
+
+    try:
+        text = read_source(Path(file)).text
+    except RuleEngineError:  # already among the diagnostics (R101, R106, R114)
+        text = ""
+    return render(diagnostics, SourceText(text, str(file)))
+
+
+__all__ = ["dump_strategy", "explain", "explain_text", "load_strategy", "render_diagnostics", "validate"]

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Diagnostic, RuleEngineError
+from .. import Diagnostic, RuleEngineError
 from .client import ChatClient, LLMSettings, Usage
 from .symbols import Extraction, extract_symbols, symbols_for
 from .wire import envelope_schema, parse_reply
@@ -82,7 +82,7 @@ class AuthorResult:
 
     def document(self, fmt: str = "yaml") -> str:
         """The strategy as YAML or JSON text."""
-        from ..api import dump_strategy
+        from .. import dump_strategy
 
         return dump_strategy(self.strategy, "json" if fmt == "json" else "yaml")
 
@@ -205,8 +205,7 @@ def check_envelope(envelope: dict[str, Any], name: str | None) -> tuple[Any, str
     Raises:
         RuleEngineError: the diagnostics, with `source` set to that text.
     """
-    from ..api import load_strategy, validate
-    from ..source import SourceText
+    from .. import SourceText, load_strategy, validate
 
     doc = dict(envelope["strategy"])
     if name:
@@ -227,7 +226,7 @@ def check_envelope(envelope: dict[str, Any], name: str | None) -> tuple[Any, str
         if envelope["kind"] == "code":
             check_code(strategy)
         else:
-            from ..compile.compiled import compile_strategy
+            from .. import compile_strategy
 
             compile_strategy(strategy)
     except RuleEngineError as exc:
@@ -256,9 +255,9 @@ def check_code(strategy: Any) -> None:
     Raises:
         RuleEngineError: the sandbox's diagnostics (X1xx).
     """
-    from ..sandbox.strategy import code_strategy
+    from .. import compile_strategy
 
-    compiled = code_strategy(strategy)  # the static check: X101-X112 at their line and column
+    compiled: Any = compile_strategy(strategy)  # a code strategy: X101-X112 of the static check, at their place
     market = _acceptance_market(compiled)
     if market is not None:
         compiled.accept(market)
@@ -268,12 +267,12 @@ ACCEPTANCE_RANGE = ("2015-01-01", "2016-12-30")
 
 
 def _acceptance_market(compiled: Any) -> Any:
-    from ..data.market import load_market_data
+    from .. import load_data
 
     prices = [name for name, slot in compiled.strategy.data.items() if slot.kind == "ohlcv"]
     symbols: Any = {slot: f"ACCEPT{i + 1}" for i, slot in enumerate(prices)} if len(prices) > 1 else "ACCEPT"
     try:
-        return load_market_data(compiled, symbols, *ACCEPTANCE_RANGE, provider="sample")
+        return load_data(compiled, symbols, *ACCEPTANCE_RANGE, provider="sample")
     except RuleEngineError:  # e.g. a kind the sample provider does not serve: verified at first use
         return None
 

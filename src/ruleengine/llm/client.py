@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import Diagnostic, RuleEngineError
+from .. import Diagnostic, RuleEngineError
 from .models import estimate_cost, parse_prices, price_table
 
 DEFAULT_MODEL = "gpt-4.1-mini"

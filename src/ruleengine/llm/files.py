@@ -24,7 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import Diagnostic, RuleEngineError
+from .. import Diagnostic, RuleEngineError
 
 UNIVERSES_ENV = "RULEENGINE_TOOLS_UNIVERSES"
 STRATEGIES_ENV = "RULEENGINE_TOOLS_STRATEGIES"
@@ -129,7 +129,7 @@ def read_universe(name: str) -> list[str]:
     """The symbols of a universe file in the allowed folder (`ruleengine.data.symbols.read_universe`'s formats).
 
     A file that is not a valid universe is L113 without its content: a token of a file is never echoed."""
-    from ..data.symbols import universe_symbols
+    from .. import universe_symbols
 
     target, data = universes().read(name, "symbols")
     try:  # the bytes read from the checked descriptor: the file is never opened a second time by path

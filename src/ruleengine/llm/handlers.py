@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import Diagnostic, RuleEngineError
+from .. import Diagnostic, RuleEngineError
 from .tools import (
     BacktestArgs,
     CompareArgs,
@@ -38,7 +38,7 @@ def store() -> Any:
     """The process's store for the current ``RULEENGINE_DB`` (opened and migrated on first use)."""
     key = os.environ.get("RULEENGINE_DB", "")
     if key not in _STORES:
-        from ..store import open_store
+        from .. import open_store
 
         _STORES[key] = open_store()
     return _STORES[key]
@@ -66,7 +66,7 @@ def _strategy(strategy_id: int | None, text: str | None) -> tuple[Any, Any]:
     if strategy_id is not None:
         record = store().get_strategy(strategy_id)
         return record.strategy, record
-    from ..api import load_strategy
+    from .. import load_strategy
 
     return load_strategy(document_text(text or ""), allow_paths=False), None
 
@@ -82,7 +82,7 @@ def document_text(text: str) -> str:
 def _symbols(given: str | None, record: Any, strategy: Any) -> str | list[str]:
     """The symbols to run on, checked against the strategy's slots; a universe file ('@name') is read from the
     operator's universes folder only and passed on as its symbols, so no library call ever sees a path."""
-    from ..data.symbols import parse_symbols
+    from .. import parse_symbols
     from .files import read_universe
 
     symbols = given or (getattr(record, "universe", None) if record is not None else None)
@@ -155,7 +155,7 @@ def backtest_summary(result: Any, max_trades: int = 3) -> dict[str, Any]:
 
 
 def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
-    from ..backtest.run import backtest
+    from .. import backtest
     from .models import knowledge_cutoff_note
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
@@ -178,7 +178,7 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
 
 
 def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:
-    from ..live.signals import live_scan
+    from .. import live_scan
 
     st = store()
     record = st.get_strategy(args.strategy_id)
@@ -206,7 +206,7 @@ def _synthetic_signals() -> RuleEngineError:
 
 def _require_real_data(strategy: Any, provider: str | None) -> None:
     """L116 before any work when a slot of the strategy would be served by a synthetic provider."""
-    from ..data.registry import default_registry
+    from .. import default_registry
 
     registry = default_registry()
     for name, slot in strategy.data.items():
@@ -247,7 +247,7 @@ def list_user_strategies(args: ListArgs) -> dict[str, Any]:
 
 
 def validate_strategy(args: ValidateArgs) -> dict[str, Any]:
-    from ..api import validate
+    from .. import validate
 
     diags = validate(document_text(args.strategy), allow_paths=False)
     errors = [d for d in diags if d.severity == "error"]
@@ -255,8 +255,7 @@ def validate_strategy(args: ValidateArgs) -> dict[str, Any]:
 
 
 def explain_strategy(args: ExplainArgs) -> dict[str, Any]:
-    from ..compile.compiled import compile_strategy
-    from ..compile.explain import explain_dict
+    from .. import explain
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
     if strategy.code is not None:
@@ -264,11 +263,11 @@ def explain_strategy(args: ExplainArgs) -> dict[str, Any]:
                 "data": _plain({k: v.model_dump(exclude_none=True) for k, v in strategy.data.items()}),
                 "params": _plain({k: v.model_dump(exclude_none=True) for k, v in strategy.params.items()})}
     return {"success": True, "strategy_id": getattr(record, "id", None), "kind": "rules",
-            **_plain(explain_dict(compile_strategy(strategy)))}
+            **_plain(explain(strategy))}
 
 
 def sweep_parameters(args: SweepArgs) -> dict[str, Any]:
-    from ..sweep.run import sweep
+    from .. import sweep
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
     symbols = _symbols(args.symbols, record, strategy)
@@ -284,10 +283,15 @@ def sweep_parameters(args: SweepArgs) -> dict[str, Any]:
 def list_capabilities(args: NoArgs) -> dict[str, Any]:
     from typing import get_args
 
-    from ..data.registry import default_registry
-    from ..lang.functions import FUNCTIONS
-    from ..schema.kinds import KIND_COLUMNS
-    from ..schema.strategy import EXECUTION_FREQUENCIES, OPERATOR_SYMBOLS, SOURCE_FREQUENCIES, Operator
+    from .. import (
+        EXECUTION_FREQUENCIES,
+        FUNCTIONS,
+        KIND_COLUMNS,
+        OPERATOR_SYMBOLS,
+        SOURCE_FREQUENCIES,
+        Operator,
+        default_registry,
+    )
     from .client import LLMSettings
     from .tools import TOOLS
 

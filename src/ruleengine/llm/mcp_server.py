@@ -92,7 +92,7 @@ def main() -> None:
 
     import anyio
 
-    from ..errors import RuleEngineError
+    from .. import RuleEngineError
     from .pool import ToolLimits
 
     try:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
-from ..errors import Diagnostic, RuleEngineError
+from .. import Diagnostic, RuleEngineError
 
 T = TypeVar("T")
 _SETTINGS = {"workers": "RULEENGINE_TOOLS_WORKERS", "queue": "RULEENGINE_TOOLS_QUEUE",

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 from typing import Any, get_args
 
-from ..lang.functions import CATEGORIES, FUNCTIONS
-from ..schema.kinds import KIND_COLUMNS
-from ..schema.strategy import (
+from .. import (
     BUILTIN_PARAMS,
     EXECUTION_FREQUENCIES,
+    FUNCTION_CATEGORIES,
+    FUNCTIONS,
+    KIND_COLUMNS,
     OPERATOR_SYMBOLS,
     RISK_FIELDS,
     SOURCE_FREQUENCIES,
@@ -58,7 +59,7 @@ _ARG_KINDS = {
 
 def example_wire() -> dict[str, Any]:
     """`EXAMPLE` in the wire form the model writes (lists with names, every key present)."""
-    from ..schema.strategy import TradingStrategy
+    from .. import TradingStrategy
     from .wire import wire_form
 
     return wire_form(TradingStrategy.model_validate(EXAMPLE))
@@ -71,7 +72,7 @@ def _compact(doc: dict[str, Any]) -> str:
 
 def _functions() -> list[str]:
     lines: list[str] = []
-    for cat in CATEGORIES:
+    for cat in FUNCTION_CATEGORIES:
         lines.append(f"**{cat}**")
         for f in FUNCTIONS.values():
             if f.category != cat:
@@ -85,7 +86,7 @@ def _functions() -> list[str]:
 
 
 def _risk_defaults() -> list[str]:
-    from ..backtest.risk import TIMEFRAME_DEFAULTS  # no numpy: a plain table
+    from .. import TIMEFRAME_DEFAULTS  # no numpy: a plain table
 
     return [f"  - {tf}: stop_loss_pct {sl:g}, take_profit_pct {tp:g}, max_hold_days {days}"
             for tf, (sl, tp, days) in TIMEFRAME_DEFAULTS.items()]
@@ -93,10 +94,9 @@ def _risk_defaults() -> list[str]:
 
 def _code_contract() -> list[str]:
     """The `generate_signals` contract, with the limits taken from the sandbox's static check and runner."""
-    from ..sandbox.static import ALLOWED_MODULES, MAX_CODE_BYTES, WARMUP_NAME
-    from ..sandbox.strategy import DEFAULT_WARMUP_BARS
+    from .. import CODE_ALLOWED_MODULES, CODE_DEFAULT_WARMUP_BARS, CODE_MAX_BYTES, CODE_WARMUP_NAME
 
-    modules = ", ".join(f"`{m}`" for m in sorted(ALLOWED_MODULES))
+    modules = ", ".join(f"`{m}`" for m in sorted(CODE_ALLOWED_MODULES))
     return [
         ("`strategy.code` is Python source defining `generate_signals(data, params)`; `entry` and `exit` are null "
          "and the document still declares `data` (with the columns the code reads) and `params`:"),
@@ -112,15 +112,15 @@ def _code_contract() -> list[str]:
         ("- causal: bar t uses data up to bar t only: no `shift(-k)`, no `bfill`, no centred windows, no "
          "statistics over the whole series (use `rolling`, `expanding` or `ewm`); the code is run on cut data to "
          "check this, and twice to check it is deterministic;"),
-        (f"- declare the history it needs before the first traded bar as `{WARMUP_NAME} = n` (default "
-         f"{DEFAULT_WARMUP_BARS} bars); at most {MAX_CODE_BYTES:,} bytes of code."),
+        (f"- declare the history it needs before the first traded bar as `{CODE_WARMUP_NAME} = n` (default "
+         f"{CODE_DEFAULT_WARMUP_BARS} bars); at most {CODE_MAX_BYTES:,} bytes of code."),
     ]
 
 
 def providers_section(registry: Any = None) -> str:
     """The providers section: `registry.describe_text()` (default: `default_registry()`)."""
     if registry is None:
-        from ..data.registry import default_registry
+        from .. import default_registry
 
         registry = default_registry()
     return str(registry.describe_text())

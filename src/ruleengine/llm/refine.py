@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Diagnostic, RuleEngineError
+from .. import Diagnostic, RuleEngineError
 from .author import AuthorResult, run_loop
 from .client import ChatClient, LLMSettings
 from .symbols import extract_symbols
@@ -55,7 +55,7 @@ class RefineResult:
 
 def strategy_diff(old: Any, new: Any, old_label: str = "current", new_label: str = "refined") -> str:
     """Unified diff of two strategies' YAML documents ('' when they are equal)."""
-    from ..api import dump_strategy
+    from .. import dump_strategy
 
     a = dump_strategy(old, "yaml").splitlines(keepends=True)
     b = dump_strategy(new, "yaml").splitlines(keepends=True)
@@ -64,7 +64,7 @@ def strategy_diff(old: Any, new: Any, old_label: str = "current", new_label: str
 
 def resolve(strategy_or_id: Any, store: Any = None) -> tuple[Any, int | None, Any]:
     """(strategy, store id or None, store) for a strategy, a path/text/dict, or a store id (int or digits)."""
-    from ..api import load_strategy
+    from .. import load_strategy
 
     sid = strategy_or_id if isinstance(strategy_or_id, int) and not isinstance(strategy_or_id, bool) else None
     if isinstance(strategy_or_id, str) and strategy_or_id.strip().isdigit():
@@ -72,7 +72,7 @@ def resolve(strategy_or_id: Any, store: Any = None) -> tuple[Any, int | None, An
     if sid is None:
         return load_strategy(strategy_or_id), None, store  # a TradingStrategy passes through
     if store is None:
-        from ..store import open_store
+        from .. import open_store
 
         store = open_store()
     return store.get_strategy(sid).strategy, sid, store
@@ -119,7 +119,7 @@ def refine(strategy_or_id: Any, request: str, *, store: Any = None, save: bool =
                           warnings=warnings)
     if save:
         if store is None:
-            from ..store import open_store
+            from .. import open_store
 
             store = open_store()
         record = store.add_strategy(new, strategy_id=sid, nl_input=request, author=f"llm:{authored.model}")

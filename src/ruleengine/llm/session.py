@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import Diagnostic, RuleEngineError
+from .. import Diagnostic, RuleEngineError
 from .client import ChatClient, LLMSettings
 from .symbols import extract_symbols, symbols_for
 
@@ -65,7 +65,7 @@ class Change:
 
 def _param_assignments(text: str, strategy: Any) -> tuple[dict[str, Any], str]:
     """``fast=20``, ``fast: 20``, ``fast to 20``, ``a 20-period fast ...`` for existing parameter names."""
-    from ..backtest.risk import RISK_PARAM_NAMES
+    from .. import RISK_PARAM_NAMES
 
     names = sorted({*strategy.params, *RISK_PARAM_NAMES}, key=len, reverse=True)
     found: dict[str, Any] = {}
@@ -128,7 +128,7 @@ class Session:
     def __init__(self, strategy: Any = None, symbols: Any = None, *, client: ChatClient | None = None,
                  settings: LLMSettings | None = None, registry: Any = None, attempts: int = 3,
                  system: str | None = None) -> None:
-        from ..api import load_strategy
+        from .. import load_strategy
 
         self.strategy = load_strategy(strategy) if strategy is not None else None
         self.symbols = symbols
@@ -170,8 +170,8 @@ class Session:
 
     def set_params(self, params: Mapping[str, Any]) -> None:
         """Change parameter values or risk overrides (never a model call); checked against PARAM_SCHEMA."""
+        from .. import expand_params as expand
         from .. import split_params
-        from ..compile.params import expand
 
         strategy = self._need_strategy()
         merged = {**self.params, **dict(params)}
@@ -215,7 +215,7 @@ class Session:
         The result's warnings include the knowledge-cutoff note when a model wrote the strategy and the
         period starts before that model's cutoff.
         """
-        from ..backtest.run import backtest
+        from .. import backtest
         from .models import knowledge_cutoff_note
 
         if self.symbols is None:

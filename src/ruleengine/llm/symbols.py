@@ -21,8 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lang.functions import FUNCTIONS
-from ..schema.kinds import KIND_COLUMNS
+from .. import FUNCTIONS, KIND_COLUMNS
 
 #: upper-case words of trading prose that are not tickers (plus every function and column name, below)
 _NOT_SYMBOLS_TEXT = """

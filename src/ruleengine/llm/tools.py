@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import Diagnostic, RuleEngineError, did_you_mean
+from .. import Diagnostic, RuleEngineError, did_you_mean
 
 _STRATEGY_TEXT = "the strategy document as YAML or JSON text (instead of strategy_id)"
 _MAX_ID = 2**63 - 1  # store IDs are SQL integers

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import Diagnostic, RuleEngineError, Span
+from .. import Diagnostic, RuleEngineError, Span
 
 KINDS = ("rules", "code")
 MAX_REPLY_CHARS = 200_000  # a strategy document is a few KB; anything far larger is a runaway reply
@@ -31,7 +31,7 @@ MAX_REPLY_CHARS = 200_000  # a strategy document is a few KB; anything far large
 
 def envelope_schema() -> dict[str, Any]:
     """The strict JSON Schema of a reply (the strategy schema nested, its ``$defs`` lifted to the top)."""
-    from ..schema.jsonschema import strict_json_schema
+    from .. import strict_json_schema
 
     strategy = strict_json_schema()
     defs = strategy.pop("$defs", {})
@@ -59,7 +59,7 @@ def wire_form(strategy: Any) -> dict[str, Any]:
     The built-in parameters (execution_frequency, execution_price) are left out while they have their
     defaults: the loader adds them back.
     """
-    from ..schema.strategy import BUILTIN_PARAMS, Param
+    from .. import BUILTIN_PARAMS, Param
 
     doc = strategy.model_dump(mode="json")
     doc["data"] = [{"name": k, **v} for k, v in doc["data"].items()]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .database import default_url, make_engine, migrate, normalize_url
 from .records import NotificationRecord, RunRecord, SignalRecord, StrategyRecord
-from .store import Store, storable_result
+from .store import Store, storable_result, store_backtest
 
 
 def open_store(url: str | None = None) -> Store:
@@ -34,4 +34,4 @@ def open_store(url: str | None = None) -> Store:
 
 
 __all__ = ["NotificationRecord", "RunRecord", "SignalRecord", "Store", "StrategyRecord", "default_url",
-           "open_store", "storable_result"]
+           "open_store", "storable_result", "store_backtest"]

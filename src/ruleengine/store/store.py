@@ -160,6 +160,12 @@ class Store(SignalStoreMixin):
 
         return self._read(read)
 
+    def find_same_strategy(self, strategy: Any) -> StrategyRecord | None:
+        """The newest stored version with the same document as `strategy` (a `TradingStrategy`), or None."""
+        from ..backtest.result import strategy_hash
+
+        return self.find_strategy(strategy_hash(strategy))
+
     def list_strategies(self, include_inactive: bool = False) -> list[StrategyRecord]:
         """The current version of every (active) strategy, by id."""
 
@@ -344,6 +350,28 @@ def storable_result(result: Any) -> tuple[dict[str, Any], dict[str, str] | None]
             path="result", hint="run it on real data: --data PATH (or RULEENGINE_DATA), --provider NAME, or "
             "set FMP_API_KEY")])
     return data, providers
+
+
+def store_backtest(strategy: Any, result: Any, db: str | None = None) -> dict[str, Any]:
+    """Store a backtest of `strategy` in the database `db` (``backtest --save``).
+
+    The strategy is found by its content or added. Storability (T110: synthetic data) is checked before the
+    database is opened, so a refused result leaves nothing behind.
+
+    Returns:
+        ``{"run_id", "strategy_id", "strategy_version"}``.
+
+    Example:
+        >>> store_backtest(compiled.strategy, result, "runs.db")  # doctest: +SKIP
+        {'run_id': 1, 'strategy_id': 1, 'strategy_version': 1}
+    """
+    from . import open_store
+
+    data, _providers = storable_result(result)  # T110 before anything is written (no strategy left behind)
+    store = open_store(db)
+    rec = store.find_same_strategy(strategy) or store.add_strategy(strategy)
+    run_id = store.save_backtest(rec.id, data, version=rec.version)
+    return {"run_id": run_id, "strategy_id": rec.id, "strategy_version": rec.version}
 
 
 def result_provenance(data: dict[str, Any]) -> tuple[dict[str, str] | None, bool | None]:

@@ -1,6 +1,6 @@
 """`ruleengine sweep`: a parameter sweep with optional walk-forward, hold-out and an HTML report.
 
-Only typer and the standard library are imported at module level: `cli.py` registers this command at import,
+Only typer and the standard library are imported at module level: the CLI registers this command at import,
 and `ruleengine validate` must start without numpy, pandas or numba.
 """
 
@@ -11,12 +11,34 @@ from typing import Annotated, Any
 
 import typer
 
-_DATA_HELP = "a Parquet/CSV file or folder for the local provider (default: $RULEENGINE_DATA)"
+from .common import (
+    DATA_HELP,
+    END_HELP,
+    INIT_CASH_HELP,
+    PROVIDER_HELP,
+    REPORT_HELP,
+    START_HELP,
+    STRATEGY_FILE_HELP,
+    SYMBOLS_HELP,
+    ParamOptionCommand,
+    check_output_path,
+    compact_table,
+    console,
+    is_console_script,
+    or_exit,
+    user_error,
+    writing,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sweep`` to `app`."""
+    app.command("sweep", cls=ParamOptionCommand)(sweep_command)
 
 
 def sweep_command(
-    file: str = typer.Argument(..., help="strategy file (YAML or JSON)"),
-    symbols: str = typer.Option(..., "--symbols", help="SPY | SPY,QQQ | asset_a=GLD,asset_b=SLV | @file"),
+    file: str = typer.Argument(..., help=STRATEGY_FILE_HELP),
+    symbols: str = typer.Option(..., "--symbols", help=SYMBOLS_HELP),
     grid: Annotated[list[str] | None, typer.Option(
         "--grid", help="name=start:stop:step or name=a,b,c (a parameter or a risk field); repeatable. "
         "Default: every bounded parameter from PARAM_SCHEMA")] = None,
@@ -31,17 +53,17 @@ def sweep_command(
     holdout: str | None = typer.Option(None, "--holdout", help="keep the last part unseen: 20% or BARS"),
     param: Annotated[list[str] | None, typer.Option(
         "--param", help="name=value: a fixed parameter or risk value (stop_loss_pct=4); repeatable")] = None,
-    start: str | None = typer.Option(None, "--start", help="first date (default: 10 years before end)"),
-    end: str | None = typer.Option(None, "--end", help="last date (default: the latest available)"),
-    provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
-    data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
-    init_cash: float = typer.Option(10_000.0, "--init-cash", help="starting cash of each run"),
+    start: str | None = typer.Option(None, "--start", help=START_HELP),
+    end: str | None = typer.Option(None, "--end", help=END_HELP),
+    provider: str | None = typer.Option(None, "--provider", help=PROVIDER_HELP),
+    data: str | None = typer.Option(None, "--data", help=DATA_HELP),
+    init_cash: float = typer.Option(10_000.0, "--init-cash", help=INIT_CASH_HELP),
     max_memory: float | None = typer.Option(
         None, "--max-memory", help="MB the results may take (default RULEENGINE_SWEEP_MEMORY_MB or 2048)"),
     pbo_top: int = typer.Option(200, "--pbo-top", help="best combinations whose returns enter the PBO"),
     heatmap: str | None = typer.Option(None, "--heatmap", help="x,y: the report's heatmap parameters"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
-    report: str | None = typer.Option(None, "--report", help="write a self-contained HTML report here"),
+    report: str | None = typer.Option(None, "--report", help=REPORT_HELP),
     executor: str | None = typer.Option(
         None, "--executor", help="local: worker processes on this machine (default; sweeps estimated under 2 s "
         "stay in this process), threads, or dask"),
@@ -50,22 +72,19 @@ def sweep_command(
         "without it, a Dask cluster on this machine"),
 ) -> None:
     """Sweep a parameter grid: ranked combinations, walk-forward / hold-out validation, DSR and PBO."""
-    from .cli import _or_exit
-    from .cli_output import check_output_path, writing
 
     def go() -> Any:
         check_output_path(report, "--report")  # before the sweep, not after it
-        from . import parse_param_args
-        from .compile.compiled import compile_strategy
-        from .sweep.executors import make_runner
-        from .sweep.walkforward import walk_forward as run
+        from ruleengine import compile_strategy, parse_param_args, sweep_runner
+        from ruleengine import walk_forward as run
+
+        from .progress import ProgressBar
 
         compiled = compile_strategy(file)
         params = parse_param_args(compiled.strategy, param or [])
         axes = _heatmap_axes(heatmap)
-        from .cli_progress import ProgressBar
 
-        with make_runner(executor, scheduler) as runner, \
+        with sweep_runner(executor, scheduler) as runner, \
                 ProgressBar(enabled=not as_json, min_seconds=1.0) as progress:
             result = run(compiled, symbols, start, end, walk_forward=walk_forward, holdout=holdout,
                          grid=list(grid) if grid else None, constraints=list(constraint or []), metric=metric,
@@ -79,7 +98,7 @@ def sweep_command(
 
     stage = "sweep stopped, no result written"
     try:
-        result = _or_exit(go, as_json)
+        result = or_exit(go, as_json)
         stage = "while printing the result"  # Ctrl-C during the output is still a clean stop
         if as_json:
             sys.stdout.write(result.to_json() + "\n")
@@ -98,9 +117,7 @@ def sweep_command(
 def _interrupted(stage: str) -> None:
     """Ctrl-C: a message and exit 130 (the chunks already running finish; they hold no Python state)."""
     sys.stderr.write(f"\ninterrupted: {stage}\n")
-    from . import cli
-
-    if cli.CONSOLE:  # the workers were told to stop: do not wait for them at interpreter exit
+    if is_console_script():  # the workers were told to stop: do not wait for them at interpreter exit
         import os
 
         sys.stderr.flush()
@@ -109,14 +126,12 @@ def _interrupted(stage: str) -> None:
 
 
 def _heatmap_axes(text: str | None) -> tuple[str, str] | None:
-    from .errors import Diagnostic, RuleEngineError
-
     if text is None:
         return None
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 2 or not all(parts):
-        raise RuleEngineError([Diagnostic("D122", f"--heatmap expects two parameters x,y, got '{text}'",
-                                          path="heatmap", hint="e.g. --heatmap fast,slow")])
+        raise user_error("D122", f"--heatmap expects two parameters x,y, got '{text}'", "e.g. --heatmap fast,slow",
+                         "heatmap")
     return parts[0], parts[1]
 
 
@@ -124,53 +139,52 @@ def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 
     from rich.markup import escape
     from rich.panel import Panel
 
-    from .backtest.report import fmt
-    from .cli_output import console as output_console
+    from ruleengine import format_metric as fmt
 
-    console = output_console(piped_width=140)
+    out = console(piped_width=140)
     res = wf.sweep
     if wf.synthetic:
-        console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
-                            "or a market-data provider for a real sweep.[/]", title="SYNTHETIC DATA",
-                            style="bold red"))
+        out.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
+                        "or a market-data provider for a real sweep.[/]", title="SYNTHETIC DATA",
+                        style="bold red"))
     ctx = res.context
     name = getattr(ctx.get("strategy"), "strategy", None)
-    console.print(f"[bold]{escape(getattr(name, 'name', 'strategy'))}[/]")
+    out.print(f"[bold]{escape(getattr(name, 'name', 'strategy'))}[/]")
     r0, r1 = ctx.get("rows", (0, 0))
-    console.print(f"{ctx.get('start')} .. {ctx.get('end')} ({r1 - r0} {res.frequency} bars"
-                  + (", the hold-out excluded" if wf.holdout else "") + f"), {res.n_symbols} symbol(s): "
-                  + escape(", ".join(list(ctx.get("runs", {}))[:10])) + (" ..." if res.n_symbols > 10 else ""))
+    out.print(f"{ctx.get('start')} .. {ctx.get('end')} ({r1 - r0} {res.frequency} bars"
+              + (", the hold-out excluded" if wf.holdout else "") + f"), {res.n_symbols} symbol(s): "
+              + escape(", ".join(list(ctx.get("runs", {}))[:10])) + (" ..." if res.n_symbols > 10 else ""))
     axes = "; ".join(f"{k} {_axis_text(v)}" for k, v in res.grid.items()) or "no axes (one combination)"
-    console.print(f"grid: {escape(axes)}" + (f", constraints: {escape(' and '.join(res.constraints))}"
-                                              if res.constraints else ""))
+    out.print(f"grid: {escape(axes)}" + (f", constraints: {escape(' and '.join(res.constraints))}"
+                                          if res.constraints else ""))
     rate = res.n_trials / res.elapsed if res.elapsed > 0 else float("nan")
-    console.print(f"grid size {wf.overfit.grid_size:,}, trials {res.n_trials:,}"
-                  + (f" (random search: {samples:,} samples, seed {seed})" if samples is not None else "")
-                  + f"; search {res.elapsed:.2f} s ({rate:,.0f} combinations/s), total {wf.elapsed:.2f} s; "
-                  + f"results memory ~{res.memory_estimate_mb:,.0f} MB (limit {res.memory_limit_mb:,.0f} MB)")
-    console.print(_top_table(res))
-    _print_overfit(console, wf)
+    out.print(f"grid size {wf.overfit.grid_size:,}, trials {res.n_trials:,}"
+              + (f" (random search: {samples:,} samples, seed {seed})" if samples is not None else "")
+              + f"; search {res.elapsed:.2f} s ({rate:,.0f} combinations/s), total {wf.elapsed:.2f} s; "
+              + f"results memory ~{res.memory_estimate_mb:,.0f} MB (limit {res.memory_limit_mb:,.0f} MB)")
+    out.print(_top_table(res))
+    _print_overfit(out, wf)
     if wf.folds:
-        console.print(_folds_table(wf))
+        out.print(_folds_table(wf))
         for label, m in list(wf.stitched_metrics.items())[:10]:
-            console.print(f"stitched out-of-sample {escape(label)}: {m['start']} .. {m['end']} ({m['bars']} bars), "
-                          f"return {fmt(m['total_return_pct'], '%')}, Sharpe {fmt(m['sharpe_ratio'])}, "
-                          f"max DD {fmt(m['max_drawdown_pct'], '%')}")
+            out.print(f"stitched out-of-sample {escape(label)}: {m['start']} .. {m['end']} ({m['bars']} bars), "
+                      f"return {fmt(m['total_return_pct'], '%')}, Sharpe {fmt(m['sharpe_ratio'])}, "
+                      f"max DD {fmt(m['max_drawdown_pct'], '%')}")
     if wf.holdout:
         h = wf.holdout
         params = ", ".join(f"{k}={v}" for k, v in h["params"].items())
-        console.print(f"hold-out {h['start']} .. {h['end']} ({h['bars']} bars) with {escape(params)}: "
-                      f"{res.metric} in-sample {fmt(h['is'].get(res.metric))}, hold-out "
-                      f"{fmt(h['oos'].get(res.metric))}, return {fmt(h['oos'].get('total_return_pct'), '%')}, "
-                      f"decay {fmt(h['decay'])}")
+        out.print(f"hold-out {h['start']} .. {h['end']} ({h['bars']} bars) with {escape(params)}: "
+                  f"{res.metric} in-sample {fmt(h['is'].get(res.metric))}, hold-out "
+                  f"{fmt(h['oos'].get(res.metric))}, return {fmt(h['oos'].get('total_return_pct'), '%')}, "
+                  f"decay {fmt(h['decay'])}")
     best = ", ".join(f"{k}={'off' if v is None else v}" for k, v in res.best.items() if k in res.grid)
     fixed = ", ".join(f"{k}={'off' if v is None else v}" for k, v in res.fixed.items())
-    console.print(f"best: {escape(best or 'the only combination')}" + (f" (fixed: {escape(fixed)})" if fixed else ""))
+    out.print(f"best: {escape(best or 'the only combination')}" + (f" (fixed: {escape(fixed)})" if fixed else ""))
     for w in res.warnings:
         hint = f" ({w['hint']})" if w.get("hint") else ""
-        console.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)
+        out.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)
     if report:
-        console.print(f"report: {report}")
+        out.print(f"report: {report}")
 
 
 def _axis_text(values: list[Any]) -> str:
@@ -183,8 +197,7 @@ def _top_table(res: Any) -> Any:
 
     from rich.markup import escape
 
-    from .backtest.report import fmt
-    from .cli_output import compact_table
+    from ruleengine import format_metric as fmt
 
     cols = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""), ("max_drawdown_pct", "max DD", "%"),
             ("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("profit_factor", "PF", "")]
@@ -225,8 +238,7 @@ def _print_overfit(console: Any, wf: Any) -> None:
 def _folds_table(wf: Any) -> Any:
     from rich.markup import escape
 
-    from .backtest.report import fmt
-    from .cli_output import compact_table
+    from ruleengine import format_metric as fmt
 
     spec = wf.spec
     # 80 columns: the metric is named once in the title, each range takes two lines (start, end)
@@ -244,4 +256,4 @@ def _folds_table(wf: Any) -> Any:
     return table
 
 
-__all__ = ["sweep_command"]
+__all__ = ["register", "sweep_command"]

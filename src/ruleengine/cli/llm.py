@@ -1,6 +1,6 @@
 """`ruleengine create`, `ruleengine refine` and `ruleengine mcp`: LLM authoring and the MCP tool server.
 
-Only typer and the standard library are imported here: `cli.py` registers these commands at import, and
+Only typer and the standard library are imported here: the CLI registers these commands at import, and
 `ruleengine validate` must start without numpy, pandas, openai or mcp.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from .cli_output import check_output_path, write_text
+from .common import check_output_path, or_exit, write_text
 
 
 def register(app: typer.Typer) -> None:
@@ -33,26 +33,23 @@ def create_command(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
 ) -> None:
     """Write a validated strategy from a natural-language idea with an LLM (repairs until it compiles)."""
-    from .cli import _or_exit
 
     def go() -> tuple[Any, Any]:
         check_output_path(out, "--out")  # before the model is called
-        from .llm.author import author
-        from .llm.client import LLMSettings
+        from ruleengine import LLMSettings, author
 
         result = author(prompt, name=name, attempts=attempts, settings=LLMSettings.from_env(model=model))
         record = None
         if out:
             write_text(out, result.document("json" if out.endswith(".json") else "yaml"), "--out")
         if save:
-            from .llm.handlers import symbols_text
-            from .store import open_store
+            from ruleengine import open_store, symbols_text
 
             record = open_store().add_strategy(result.strategy, nl_input=prompt, author=f"llm:{result.model}",
                                                universe=symbols_text(result.symbols_spec))
         return result, record
 
-    result, record = _or_exit(go, as_json)
+    result, record = or_exit(go, as_json)
     if as_json:
         payload = result.to_dict()
         payload["strategy_id"] = record.id if record else None
@@ -74,7 +71,7 @@ def _summary(result: Any, out: str | None, record: Any) -> None:
     if result.kind == "code":
         lines.append(f"code strategy (sandboxed): {result.code_reason or 'the rules could not express it'}")
     if result.symbols:
-        from .llm.handlers import symbols_text
+        from ruleengine import symbols_text
 
         lines.append(f"symbols (not in the document; pass them at run time): --symbols "
                      f"{symbols_text(result.symbols_spec)}")
@@ -97,21 +94,19 @@ def refine_command(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (the result or the error)"),
 ) -> None:
     """Change a strategy with an LLM; prints the unified diff (what the request does not touch is kept)."""
-    from .cli import _or_exit
 
     def go() -> Any:
         check_output_path(out, "--out")  # before the model is called
-        from .llm.client import LLMSettings
-        from .llm.refine import refine
+        from ruleengine import LLMSettings, refine
 
         result = refine(target, request, save=save, attempts=attempts, settings=LLMSettings.from_env(model=model))
         if out:
-            from .api import dump_strategy
+            from ruleengine import dump_strategy
 
             write_text(out, dump_strategy(result.strategy, "json" if out.endswith(".json") else "yaml"), "--out")
         return result
 
-    result = _or_exit(go, as_json)
+    result = or_exit(go, as_json)
     if as_json:
         sys.stdout.write(json.dumps({**result.to_dict(), "out": out}, indent=2, default=str) + "\n")
         return
@@ -127,6 +122,9 @@ def refine_command(
 
 def mcp_command() -> None:
     """Serve the agent tools over the Model Context Protocol on stdin/stdout (for desktop assistants)."""
-    from .llm.mcp_server import main
+    from ruleengine import serve_mcp
 
-    main()
+    serve_mcp()
+
+
+__all__ = ["register"]

@@ -1,65 +1,45 @@
 """`ruleengine strategies ...` and `ruleengine runs ...`: the store from the command line.
 
-`register(app)` adds these groups and the live commands of `cli_live` (signals, track, compare, scan).
-Only typer and the standard library are imported at module level: `ruleengine validate` stays light.
+`register(app)` adds these groups. Only typer and the standard library are imported at module level: `ruleengine validate` stays light.
 Every command takes ``--db URL`` (default ``$RULEENGINE_DB``, else the SQLite file under the user's data
 directory) and ``--json``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import typer
 
-DB_HELP = "database: a SQLAlchemy URL or a SQLite file (default: $RULEENGINE_DB, else the user data directory)"
-JSON_HELP = "print one JSON object (the result or the error)"
+from .common import (
+    DB_HELP,
+    JSON_HELP,
+    STRATEGY_FILE_HELP,
+    check_output_path,
+    console,
+    emit,
+    open_db,
+    or_exit,
+    user_error,
+    write_text,
+)
 
 strategies_app = typer.Typer(no_args_is_help=True, help="Saved strategies: every change is a new version.")
 runs_app = typer.Typer(no_args_is_help=True, help="Saved backtests (ruleengine backtest ... --save).")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the store and live commands to the `ruleengine` app."""
-    from .cli_live import register as register_live
-
+    """Add the ``strategies`` and ``runs`` groups to `app`."""
     app.add_typer(strategies_app, name="strategies")
     app.add_typer(runs_app, name="runs")
-    register_live(app)
-
-
-def open_db(db: str | None) -> Any:
-    from .store import open_store
-
-    return open_store(db)
-
-
-def emit(payload: Any) -> None:
-    """Print `payload` as the JSON object of a successful command."""
-    body = payload if isinstance(payload, dict) else {"result": payload}
-    sys.stdout.write(json.dumps({"success": True, **body}, indent=2, default=str) + "\n")
-
-
-def run(fn: Any, as_json: bool) -> Any:
-    """`cli._or_exit` with the store opened inside (its errors are user errors too)."""
-    from .cli import _or_exit
-
-    return _or_exit(fn, as_json)
-
-
-def console() -> Any:
-    from .cli_output import console as output_console
-
-    return output_console()
 
 
 # ---------------------------------------------------------------------------------------------- strategies
 
 
 @strategies_app.command("add")
-def strategies_add(file: str = typer.Argument(..., help="strategy file (YAML or JSON)"),
+def strategies_add(file: str = typer.Argument(..., help=STRATEGY_FILE_HELP),
                    strategy_id: int | None = typer.Option(None, "--id", help="add the file as a new version of ID"),
                    nl: str | None = typer.Option(None, "--nl", help="the natural-language request behind it"),
                    author: str = typer.Option("user", "--author", help="who made this version"),
@@ -75,7 +55,7 @@ def strategies_add(file: str = typer.Argument(..., help="strategy file (YAML or 
         rec = store.add_strategy(file, strategy_id=strategy_id, nl_input=nl, author=author, universe=universe)
         return rec, before is not None and before.version == rec.version
 
-    rec, unchanged = run(go, as_json)
+    rec, unchanged = or_exit(go, as_json)
     if as_json:
         emit({"strategy": rec.to_dict(), "unchanged": unchanged})
         return
@@ -92,7 +72,7 @@ def strategies_list(include_all: bool = typer.Option(False, "--all", help="also 
                     db: str | None = typer.Option(None, "--db", help=DB_HELP),
                     as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List saved strategies (their current versions)."""
-    recs = run(lambda: open_db(db).list_strategies(include_inactive=include_all), as_json)
+    recs = or_exit(lambda: open_db(db).list_strategies(include_inactive=include_all), as_json)
     if as_json:
         emit({"strategies": [r.to_dict() for r in recs]})
         return
@@ -118,11 +98,11 @@ def strategies_show(strategy_id: int = typer.Argument(..., help="strategy id"),
                     db: str | None = typer.Option(None, "--db", help=DB_HELP),
                     as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Show a saved strategy: metadata and its document."""
-    rec = run(lambda: open_db(db).get_strategy(strategy_id, version), as_json)
+    rec = or_exit(lambda: open_db(db).get_strategy(strategy_id, version), as_json)
     if as_json:
         emit({"strategy": rec.to_dict()})
         return
-    from .api import dump_strategy
+    from ruleengine import dump_strategy
 
     sys.stdout.write(f"strategy {rec.id}: {rec.name}  (version {rec.version} of {rec.current_version}, {rec.status})\n"
                      f"content {rec.content_hash}\nsaved {rec.created_at:%Y-%m-%d %H:%M} by {rec.author}\n")
@@ -130,7 +110,7 @@ def strategies_show(strategy_id: int = typer.Argument(..., help="strategy id"),
         sys.stdout.write(f"request: {rec.nl_input}\n")
     if rec.universe:
         sys.stdout.write(f"universe: {rec.universe}\n")
-    sys.stdout.write("---\n" + run(lambda: dump_strategy(rec.strategy, "yaml"), as_json))
+    sys.stdout.write("---\n" + or_exit(lambda: dump_strategy(rec.strategy, "yaml"), as_json))
 
 
 @strategies_app.command("history")
@@ -138,7 +118,7 @@ def strategies_history(strategy_id: int = typer.Argument(..., help="strategy id"
                        db: str | None = typer.Option(None, "--db", help=DB_HELP),
                        as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Every version of a strategy: when, by whom, why, and what changed."""
-    recs = run(lambda: open_db(db).history(strategy_id), as_json)
+    recs = or_exit(lambda: open_db(db).history(strategy_id), as_json)
     if as_json:
         emit({"strategy_id": strategy_id, "versions": [r.to_dict() for r in recs]})
         return
@@ -178,24 +158,19 @@ def strategies_export(strategy_id: int = typer.Argument(..., help="strategy id")
                       output: str | None = typer.Option(None, "--output", "-o", help="write to this file"),
                       db: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
     """Print (or write) a saved strategy as a document that `strategies add` reads back unchanged."""
-    from .api import dump_strategy
+    from ruleengine import dump_strategy
 
     def go() -> str:
-        from .cli_output import check_output_path, write_text
-
         check_output_path(output, "--output")
         if fmt not in ("yaml", "json"):
-            from .errors import Diagnostic, RuleEngineError
-
-            raise RuleEngineError([Diagnostic("T107", f"unknown format '{fmt}'", path="format",
-                                              hint="yaml or json")])
+            raise user_error("T107", f"unknown format '{fmt}'", "yaml or json", "format")
         rec = open_db(db).get_strategy(strategy_id, version)
         text = dump_strategy(rec.strategy, fmt)  # type: ignore[arg-type]
         if output:
             write_text(output, text, "--output")
         return text
 
-    text = run(go, False)
+    text = or_exit(go, False)
     sys.stdout.write(f"written: {output}\n" if output else text)
 
 
@@ -204,7 +179,7 @@ def strategies_deactivate(strategy_id: int = typer.Argument(..., help="strategy 
                           db: str | None = typer.Option(None, "--db", help=DB_HELP),
                           as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Stop scanning a strategy (it stays saved with its history; `activate` undoes it)."""
-    rec = run(lambda: open_db(db).deactivate(strategy_id), as_json)
+    rec = or_exit(lambda: open_db(db).deactivate(strategy_id), as_json)
     if as_json:
         emit({"strategy": rec.to_dict()})
         return
@@ -216,7 +191,7 @@ def strategies_activate(strategy_id: int = typer.Argument(..., help="strategy id
                         db: str | None = typer.Option(None, "--db", help=DB_HELP),
                         as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Scan a deactivated strategy again."""
-    rec = run(lambda: open_db(db).activate(strategy_id), as_json)
+    rec = or_exit(lambda: open_db(db).activate(strategy_id), as_json)
     if as_json:
         emit({"strategy": rec.to_dict()})
         return
@@ -233,13 +208,11 @@ def strategies_universe(strategy_id: int = typer.Argument(..., help="strategy id
 
     def go() -> Any:
         if spec is None and not clear:
-            from .errors import Diagnostic, RuleEngineError
-
-            raise RuleEngineError([Diagnostic("T107", "give the symbols or --clear", path="universe",
-                                              hint=f"ruleengine strategies universe {strategy_id} SPY,QQQ")])
+            raise user_error("T107", "give the symbols or --clear",
+                             f"ruleengine strategies universe {strategy_id} SPY,QQQ", "universe")
         return open_db(db).set_universe(strategy_id, None if clear else spec)
 
-    rec = run(go, as_json)
+    rec = or_exit(go, as_json)
     if as_json:
         emit({"strategy": rec.to_dict()})
         return
@@ -255,7 +228,7 @@ def runs_list(strategy_id: int | None = typer.Option(None, "--strategy", help="o
               db: str | None = typer.Option(None, "--db", help=DB_HELP),
               as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Saved backtests, newest first."""
-    runs = run(lambda: open_db(db).list_runs(strategy_id, limit=limit), as_json)
+    runs = or_exit(lambda: open_db(db).list_runs(strategy_id, limit=limit), as_json)
     if as_json:
         emit({"runs": [r.to_dict(full=False) for r in runs]})
         return
@@ -265,7 +238,7 @@ def runs_list(strategy_id: int | None = typer.Option(None, "--strategy", help="o
     from rich.markup import escape
     from rich.table import Table
 
-    from .backtest.report import fmt
+    from ruleengine import format_metric as fmt
 
     table = Table(title="saved backtests")
     for col in ("run", "strategy", "saved", "range", "symbols", "trades", "win rate", "return", "max DD",
@@ -287,24 +260,15 @@ def runs_show(run_id: int = typer.Argument(..., help="run id (see runs list)"),
               db: str | None = typer.Option(None, "--db", help=DB_HELP),
               as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Show a saved backtest like `ruleengine backtest` printed it (--json: the full stored result)."""
-    rec = run(lambda: open_db(db).get_run(run_id), as_json)
+    rec = or_exit(lambda: open_db(db).get_run(run_id), as_json)
     if as_json:
         emit({"run": rec.to_dict(full=False), "result": rec.result})
         return
-    from .cli import _print_backtest
+    from .results import print_backtest
 
     sys.stdout.write(f"run {rec.id}: strategy {rec.strategy_id} version {rec.strategy_version}, saved "
                      f"{rec.created_at:%Y-%m-%d %H:%M}\n")
-    _print_backtest(run(rec.backtest_result, False), None)
+    print_backtest(or_exit(rec.backtest_result, False), None)
 
 
-def save_run(db: str | None, compiled: Any, result: Any) -> dict[str, Any]:
-    """Store a backtest of `compiled` (`backtest --save`): the strategy is found by its content or added."""
-    from .backtest.result import strategy_hash
-    from .store import storable_result
-
-    data, _providers = storable_result(result)  # T110 before anything is written (no strategy left behind)
-    store = open_db(db)
-    rec = store.find_strategy(strategy_hash(compiled.strategy)) or store.add_strategy(compiled.strategy)
-    run_id = store.save_backtest(rec.id, data, version=rec.version)
-    return {"run_id": run_id, "strategy_id": rec.id, "strategy_version": rec.version}
+__all__ = ["register", "runs_app", "strategies_app"]

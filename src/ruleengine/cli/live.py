@@ -13,9 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from .cli_store import DB_HELP, JSON_HELP, console, emit, open_db, run
-
-_DATA_HELP = "a Parquet/CSV file or folder for the local provider (default: $RULEENGINE_DATA)"
+from .common import DATA_HELP, DB_HELP, JSON_HELP, PROVIDER_HELP, console, emit, open_db, or_exit, user_error
 
 
 class _DefaultRunGroup(TyperGroup):
@@ -33,16 +31,15 @@ signals_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True,
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``signals`` group and track, compare and scan to `app`."""
     app.add_typer(signals_app, name="signals")
     app.command("track")(track_command)
     app.command("compare")(compare_command)
     app.command("scan")(scan_command)
 
 
-def _bad(message: str, hint: str, path: str) -> Any:
-    from .errors import Diagnostic, RuleEngineError
-
-    return RuleEngineError([Diagnostic("T107", message, path=path, hint=hint)])
+def _bad(message: str, hint: str, path: str) -> Exception:
+    return user_error("T107", message, hint, path)
 
 
 # ---------------------------------------------------------------------------------------------- signals
@@ -60,16 +57,15 @@ def signals_run(
     signal_type: str = typer.Option("both", "--type", help="entry, exit or both"),
     near: bool = typer.Option(True, "--near-misses/--no-near-misses", help="show symbols one condition away"),
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value; repeatable")] = None,
-    provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
-    data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+    provider: str | None = typer.Option(None, "--provider", help=PROVIDER_HELP),
+    data: str | None = typer.Option(None, "--data", help=DATA_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Evaluate a strategy on the latest completed bar: signals with confidence and reasoning, near misses."""
 
     def go() -> Any:
-        from . import parse_param_args
-        from .live.signals import live_scan, resolve_target
+        from ruleengine import live_scan, live_target, parse_param_args
 
         if symbols and universe:
             raise _bad("give --symbols or --universe, not both", "--universe FILE is --symbols @FILE", "symbols")
@@ -91,7 +87,7 @@ def signals_run(
             if save:
                 store = open_db(db)
                 strategy = _stored(store, target)
-        compiled = resolve_target(strategy)
+        compiled = live_target(strategy)
         params = parse_param_args(compiled.strategy, param or [])
         types = ("entry", "exit") if signal_type == "both" else (signal_type,)
         result = live_scan(compiled, spec, asof=asof, min_confidence=min_confidence, provider=provider, data=data,
@@ -106,7 +102,7 @@ def signals_run(
                 sig.id = sid
         return compiled, result
 
-    compiled, result = run(go, as_json)
+    compiled, result = or_exit(go, as_json)
     if as_json:
         emit({"strategy": {"id": compiled.strategy_id, "version": compiled.version, "name": compiled.strategy.name},
               **result.model_dump(mode="json")})
@@ -117,11 +113,10 @@ def signals_run(
 def _stored(store: Any, file: str) -> Any:
     """The stored strategy with this file's content, else the file's compiled target (stored after the scan:
     a scan that fails, e.g. without real data, leaves nothing behind)."""
-    from .backtest.result import strategy_hash
-    from .live.signals import resolve_target
+    from ruleengine import live_target
 
-    target = resolve_target(file)
-    found = store.find_strategy(strategy_hash(target.strategy))
+    target = live_target(file)
+    found = store.find_same_strategy(target.strategy)
     return found if found is not None else target
 
 
@@ -155,7 +150,7 @@ def signals_act(signal_id: int = typer.Argument(..., help="signal id"),
                 db: str | None = typer.Option(None, "--db", help=DB_HELP),
                 as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Record that you took a signal (an exit signal also closes your open position in that ticker)."""
-    rec = run(lambda: open_db(db).act(signal_id, price, date), as_json)
+    rec = or_exit(lambda: open_db(db).act(signal_id, price, date), as_json)
     if as_json:
         emit({"signal": rec.to_dict()})
         return
@@ -169,7 +164,7 @@ def signals_close(signal_id: int = typer.Argument(..., help="an acted entry sign
                   db: str | None = typer.Option(None, "--db", help=DB_HELP),
                   as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Record the outcome of a signal you acted on: your exit price."""
-    rec = run(lambda: open_db(db).close_signal(signal_id, price, date), as_json)
+    rec = or_exit(lambda: open_db(db).close_signal(signal_id, price, date), as_json)
     if as_json:
         emit({"signal": rec.to_dict()})
         return
@@ -191,7 +186,7 @@ def signals_list(strategy_id: int | None = typer.Argument(None, help="only this 
             store.get_strategy(strategy_id)
         return store.list_signals(strategy_id, limit=limit)
 
-    sigs = run(go, as_json)
+    sigs = or_exit(go, as_json)
     if as_json:
         emit({"signals": [s.to_dict() for s in sigs]})
         return
@@ -222,7 +217,7 @@ def signals_show(signal_id: int = typer.Argument(..., help="signal id"),
                  db: str | None = typer.Option(None, "--db", help=DB_HELP),
                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """One stored signal with its reasoning and data snapshot."""
-    rec = run(lambda: open_db(db).get_signal(signal_id), as_json)
+    rec = or_exit(lambda: open_db(db).get_signal(signal_id), as_json)
     if as_json:
         emit({"signal": rec.to_dict()})
         return
@@ -238,18 +233,18 @@ def signals_show(signal_id: int = typer.Argument(..., help="signal id"),
 
 def track_command(strategy_id: int | None = typer.Argument(None, help="one strategy (default: all with signals)"),
                   asof: str | None = typer.Option(None, "--asof", help="use the data up to this date"),
-                  provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
-                  data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+                  provider: str | None = typer.Option(None, "--provider", help=PROVIDER_HELP),
+                  data: str | None = typer.Option(None, "--data", help=DATA_HELP),
                   db: str | None = typer.Option(None, "--db", help=DB_HELP),
                   as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Update hypothetical (all signals taken) and actual (acted) performance of stored signals."""
 
     def go() -> Any:
-        from .live.tracking import track
+        from ruleengine import track_signals
 
-        return track(open_db(db), strategy_id, asof=asof, provider=provider, data=data)
+        return track_signals(open_db(db), strategy_id, asof=asof, provider=provider, data=data)
 
-    rows = run(go, as_json)
+    rows = or_exit(go, as_json)
     if as_json:
         emit({"performance": rows})
     elif not rows:
@@ -276,18 +271,18 @@ def compare_command(timeframe: str = typer.Option("all", "--timeframe", help="7d
     """The strategy leaderboard: signals, win rate, actual and hypothetical return, last signal, status."""
 
     def go() -> Any:
-        from .live.leaderboard import compare_strategies
+        from ruleengine import compare_strategies
 
         return compare_strategies(open_db(db), timeframe, now=asof)
 
-    rows = run(go, as_json)
+    rows = or_exit(go, as_json)
     if as_json:
         emit({"timeframe": timeframe, "leaderboard": rows})
         return
     from rich.markup import escape
     from rich.table import Table
 
-    from .backtest.report import fmt
+    from ruleengine import format_metric as fmt
 
     table = Table(title=f"strategy leaderboard ({timeframe})", caption="returns: sum of trade returns (one equal "
                   "stake per signal, open trades marked at the last close); run `ruleengine track` to refresh")
@@ -307,22 +302,22 @@ def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POS
                                                       "confidence on (0-100)"),
                  retries: int = typer.Option(3, "--retries", min=1, help="attempts per notification"),
                  timeout: float = typer.Option(5.0, "--timeout", help="seconds per webhook request"),
-                 provider: str | None = typer.Option(None, "--provider", help="provider name (see providers)"),
-                 data: str | None = typer.Option(None, "--data", help=_DATA_HELP),
+                 provider: str | None = typer.Option(None, "--provider", help=PROVIDER_HELP),
+                 data: str | None = typer.Option(None, "--data", help=DATA_HELP),
                  db: str | None = typer.Option(None, "--db", help=DB_HELP),
                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Run every active strategy over its universe, store the signals, notify (for a daily cron job)."""
 
     def go() -> Any:
-        from .live.scan import scan
+        from ruleengine import scan_strategies
 
         if webhook is not None and not webhook.startswith(("http://", "https://")):
             raise _bad(f"the webhook must be an http(s) URL, got '{webhook}'", "e.g. https://example.org/hook",
                        "webhook")
-        return scan(open_db(db), webhook=webhook, asof=asof, provider=provider, data=data,
+        return scan_strategies(open_db(db), webhook=webhook, asof=asof, provider=provider, data=data,
                     min_confidence=min_confidence, retries=retries, timeout=timeout)
 
-    summary = run(go, as_json)
+    summary = or_exit(go, as_json)
     if as_json:
         emit(summary)
     else:
@@ -340,3 +335,6 @@ def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POS
             sys.stdout.write(f"warning: notification {e['notification_id']} to {e['url']}: {e['error']}\n")
     if any(r["status"] == "error" for r in summary["strategies"]):
         raise typer.Exit(1)
+
+
+__all__ = ["register", "signals_app"]

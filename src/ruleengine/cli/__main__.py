@@ -1,0 +1,5 @@
+"""``python -m ruleengine.cli``: the console script."""
+
+from ruleengine.cli import main
+
+main()

@@ -1,0 +1,129 @@
+"""A backtest result on the console: what `ruleengine backtest` and `ruleengine runs show` print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .common import compact_table
+from .common import console as output_console
+
+_SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", "benchmark (buy & hold)", "%"),
+            ("total_return_dollars", "total return $", "$"), ("cagr_pct", "CAGR", "%"),
+            ("max_drawdown_pct", "max drawdown", "%"), ("sharpe_ratio", "Sharpe", ""),
+            ("sortino_ratio", "Sortino", ""), ("calmar_ratio", "Calmar", ""), ("exposure_pct", "exposure", "%"),
+            ("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("avg_win_pct", "avg win", "%"),
+            ("avg_loss_pct", "avg loss", "%"), ("profit_factor", "profit factor", ""),
+            ("best_trade_pct", "best trade", "%"), ("worst_trade_pct", "worst trade", "%"),
+            ("avg_holding_days", "avg holding (days)", "")]
+
+
+def print_backtest(result: Any, report: str | None) -> None:
+    """Print a `BacktestResult`: provenance, metrics (or a table of runs), trades, risk and warnings."""
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    from ruleengine import format_metric as fmt
+
+    console = output_console()
+    p = result.provenance
+    if result.synthetic:
+        console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices. Use --data PATH "
+                            "or a market-data provider for a real backtest.[/]", title="SYNTHETIC DATA",
+                            style="bold red"))
+    first = result.results[0]
+    console.print(f"[bold]{escape(p.strategy_name)}[/]")
+    console.print(f"{p.start} .. {p.end} ({first.data.bars} {p.frequency} bars), data: "
+                  + ", ".join(f"{k}={v}" for k, v in first.data.providers.items())
+                  + f", initial cash {p.init_cash:,.0f}" + (", one portfolio" if p.portfolio else ""))
+    if len(result.results) == 1:
+        run = result.results[0]
+        table = compact_table(escape(run.label))
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        m = run.metrics.model_dump()
+        for key, label, unit in _SUMMARY:
+            if key == "benchmark_return_pct":
+                label = escape(f"benchmark {run.benchmark.symbol} (buy & hold)")
+            table.add_row(label, fmt(m[key], unit))
+        console.print(table)
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(run.exit_reasons().items()))
+        console.print(f"exits: {reasons or 'no trades'}")
+    else:
+        console.print(_runs_table(result.results))
+    _print_trades(console, [t for r in result.results for t in r.trades])
+    from ruleengine import RISK_FIELDS, risk_label
+
+    console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}" for k in RISK_FIELDS)
+                                    + f", execution_price={first.risk.get('execution_price')}"))
+    console.print("fills: the fill contract (ruleengine contract) applies", style="dim", highlight=False)
+    for w in result.warnings:
+        hint = f" ({w['hint']})" if w.get("hint") else ""
+        console.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)
+    if len(result.results) > 1:  # why runs of a universe made no trades (a single run's is among the above)
+        idle = [w for r in result.results for w in r.warnings if w["code"] == "D119"]
+        for w in idle[:_IDLE_SHOWN]:
+            console.print("  " + escape(w["message"]), highlight=False)
+        if len(idle) > _IDLE_SHOWN:
+            console.print(f"  ... {len(idle) - _IDLE_SHOWN} more (--json: each run's warnings)")
+    if report:
+        console.print(f"report: {report}")
+
+
+_IDLE_SHOWN = 5  # runs whose no-trade reason the console shows
+
+
+def _runs_table(runs: list[Any]) -> Any:
+    from rich.markup import escape
+
+    from ruleengine import format_metric as fmt
+
+    table = compact_table(f"{len(runs)} runs")
+    for col in ("run", "trades", "win rate", "return", "benchmark", "max DD", "Sharpe", "exposure"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    ordered = sorted(runs, key=lambda r: r.metrics.total_return_pct, reverse=True)
+    shown = ordered if len(ordered) <= 40 else ordered[:20] + [None] + ordered[-20:]
+    for r in shown:
+        if r is None:
+            table.add_row(f"... {len(ordered) - 40} more", *[""] * 7)
+            continue
+        m = r.metrics
+        table.add_row(escape(r.label), fmt(m.total_trades, "n"), fmt(m.win_rate, "%"), fmt(m.total_return_pct, "%"),
+                      fmt(m.benchmark_return_pct, "%"), fmt(m.max_drawdown_pct, "%"), fmt(m.sharpe_ratio),
+                      fmt(m.exposure_pct, "%"))
+    returns = sorted(r.metrics.total_return_pct for r in runs)
+    beat = sum(1 for r in runs if r.metrics.benchmark_return_pct is not None
+               and r.metrics.total_return_pct > r.metrics.benchmark_return_pct)
+    table.caption = (f"median return {returns[len(returns) // 2]:.2f} %, mean {sum(returns) / len(returns):.2f} %; "
+                     f"{beat} of {len(runs)} beat their benchmark")
+    return table
+
+
+def _print_trades(console: Any, trades: list[Any]) -> None:
+    from rich.markup import escape
+
+    if not trades:
+        console.print("[yellow]no trades[/]")
+        return
+    ranked = sorted(trades, key=lambda t: t.pnl_pct, reverse=True)
+    picks = ranked if len(ranked) <= 6 else ranked[:3] + ranked[-3:]
+    table = compact_table("best and worst trades" if len(ranked) > 6 else "trades")
+    # 80 columns: the pnl in money and full prices are in --json and the report
+    for col in ("symbol", "entry", "price", "exit", "price", "pnl %", "exit reason"):
+        table.add_column(col, justify="right" if col in ("price", "pnl %") else "left", no_wrap=col != "symbol")
+    for t in picks:
+        table.add_row(escape(t.symbol), _when(t.entry_time), _price(t.entry_price), _when(t.exit_time),
+                      _price(t.exit_price), f"{t.pnl_pct:+.2f}%", t.exit_reason)
+    console.print(table)
+
+
+def _when(time: str) -> str:
+    """A trade time for the console: the date, or 'YYYY-MM-DD HH:MMZ' (UTC) for intraday bars."""
+    return time if len(time) <= 10 else time[:16].replace("T", " ") + ("Z" if time.endswith("Z") else "")
+
+
+def _price(value: float) -> str:
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+
+
+
+__all__ = ["print_backtest"]
