@@ -196,7 +196,7 @@ class Checker:
                               f"{'s' if len(fn.args) != 1 else ''}, got {len(node.args)}", node,
                               f"usage: {fn.signature}, e.g. {fn.example}")
         ok = True
-        for arg_node, spec in zip(node.args, fn.args):
+        for arg_node, spec in zip(node.args, fn.args, strict=True):
             if arg_node.ty is not None and not arg_node.ty.is_error:
                 ok = self._arg(fn, spec, arg_node) and ok
             else:
@@ -243,7 +243,7 @@ class Checker:
 
     def _window_order(self, fn: Function, node: ast.Call) -> None:
         """Windows that must be shorter than another (MACD's fast < slow): constants now, parameters by bounds."""
-        arg = {spec.name: a for spec, a in zip(fn.args, node.args)}
+        arg = {spec.name: a for spec, a in zip(fn.args, node.args, strict=True)}
         for short, long in fn.ordered:
             a, b = static_value(arg[short], {}), static_value(arg[long], {})
             if a is not None and b is not None:

@@ -89,7 +89,7 @@ class DataSlot(_Closed):
         if isinstance(value, dict):
             found = _SYMBOL_KEYS.intersection(value)
             if found:
-                raise _err("S109", f"a data slot does not name symbols ('{sorted(found)[0]}')",
+                raise _err("S109", f"a data slot does not name symbols ('{min(found)}')",
                            "symbols are given at run time, e.g. --symbols SPY or --symbols asset_a=GLD,asset_b=SLV")
         return value
 
