@@ -95,7 +95,7 @@ def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> 
         rows_n, cols_n, sets = len(idx), len(header["labels"]), header["param_sets"]
         entries = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
         exits = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
-        for j in range(len(header["labels"])):
+        for j, label in enumerate(header["labels"]):  # noqa: B007 - the error record below names the symbol
             frames, sub, rows = _frames(header, arrays, idx, j)
             for p, params in enumerate(sets):
                 data = {k: v.copy(deep=False) for k, v in frames.items()}
