@@ -133,8 +133,8 @@ _UNION_TAGS = {"expression", "structured", "function-after", "function-before", 
 def _known_keys(path: PathKey, value: Any) -> list[str]:
     model: type[BaseModel] | None = TradingStrategy
     from .strategy import ConditionGroup, DataSlot, Param, RiskParameters, StructuredCondition
-    shape = {(): TradingStrategy, ("risk",): RiskParameters, ("entry",): ConditionGroup,
-             ("exit",): ConditionGroup}
+    shape: dict[PathKey, type[BaseModel]] = {(): TradingStrategy, ("risk",): RiskParameters,
+                                             ("entry",): ConditionGroup, ("exit",): ConditionGroup}
     if path in shape:
         model = shape[path]
     elif len(path) == 2 and path[0] == "data":
@@ -150,7 +150,8 @@ def _known_keys(path: PathKey, value: Any) -> list[str]:
 
 def dump_yaml(strategy: TradingStrategy) -> str:
     """YAML text of a strategy, keys in document order; `load(dump_yaml(s)) == s`."""
-    return yaml.safe_dump(strategy.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    text: str = yaml.safe_dump(strategy.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    return text
 
 
 def dump_json(strategy: TradingStrategy, indent: int | None = 2) -> str:
