@@ -30,7 +30,7 @@ from .source_guard import (
 try:  # the C loader is several times faster; positions are the same
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment, unused-ignore]  # with PyYAML's stubs
 
 PathKey = tuple[str | int, ...]
 
@@ -165,8 +165,9 @@ def read_source(path_or_text: str | Path, allow_paths: bool = True) -> SourceTex
         except UnicodeDecodeError as exc:
             raise RuleEngineError([Diagnostic("R101", f"cannot read {path_or_text}: not UTF-8 text "
                                               f"(byte {exc.start:,})", hint="save the file as UTF-8")]) from None
-    check_text(path_or_text, None)
-    return SourceText(str(path_or_text), None)
+    text = str(path_or_text)  # a Path was read or refused above
+    check_text(text, None)
+    return SourceText(text, None)
 
 
 def _looks_like_path(s: str) -> bool:

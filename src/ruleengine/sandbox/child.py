@@ -179,7 +179,7 @@ def _no_jit_cache() -> None:
     """numba may compile a new specialisation for the code: keep it in memory (no file writes are allowed)."""
     caching = sys.modules.get("numba.core.caching")
     if caching is not None:
-        caching.Cache.save_overload = lambda self, sig, data: None  # type: ignore[attr-defined]
+        caching.Cache.save_overload = lambda self, sig, data: None
 
 
 __all__ = ["CODE_FILENAME", "CallBudget", "run_job", "short_params"]
