@@ -56,8 +56,8 @@ class Never:
         return f"{self.source} never {', '.join(self.targets)}"
 
 
-# Part names: a subpackage is "name/", a top-level module "name" ("cli*" covers cli.py and cli_*.py until cli/ is
-# a package, then "cli/"). The root package (the public API, ruleengine/__init__.py) is the part "ruleengine".
+# Part names: a subpackage is "name/", a top-level module "name". The root package (the public API,
+# ruleengine/__init__.py) is the part "ruleengine".
 ALL_BUT_KERNELS = "*"
 RULES = [
     Never("kernels/", (ALL_BUT_KERNELS,), "kernels know arrays, not documents, data or results"),
@@ -68,15 +68,15 @@ RULES = [
     Never("sandbox/", ("compile/", "store/"), "the sandbox holds nothing and knows no compiler"),
     Never("data/", ("compile/", "sandbox/", "strategies", "backtest/", "api", "ruleengine"),
           "data binding receives a DataRequest, never a strategy"),
-    Never("backtest/", ("store/", "llm/", "cli*"), "results know no storage or interface"),
-    Never("sweep/", ("store/", "llm/", "cli*"), "results know no storage or interface"),
+    Never("backtest/", ("store/", "llm/", "cli/"), "results know no storage or interface"),
+    Never("sweep/", ("store/", "llm/", "cli/"), "results know no storage or interface"),
 ]
 CYCLES = "no import cycle between parts"
 PRIVATE = "no private name or module imported across parts"
 
-# Rules that fail on main today and are being fixed on other branches of issue 15 (`core`: the strategy interface
-# and DataRequest; `cli`: cli*.py -> one cli/ package over the public API). The coordinator deletes an entry
-# after merging; strict xfail reports the moment a rule starts passing.
+# Rules that fail on main today and are being fixed on the `core` branch of issue 15 (the strategy interface and
+# the DataRequest). The coordinator deletes an entry after merging; strict xfail reports the moment a rule
+# starts passing.
 FIXED_ELSEWHERE = {
     "compile/ never sandbox/, data/, backtest/, store/":
         "issue 15: fixed by the core branch (compile/compiled.py imports sandbox.strategy)",
@@ -84,11 +84,9 @@ FIXED_ELSEWHERE = {
         "issue 15: fixed by the core branch (sandbox/strategy.py imports compile.params, .bind, .compiled)",
     "data/ never compile/, sandbox/, strategies, backtest/, api, ruleengine":
         "issue 15: fixed by the core branch (data/market.py compiles the strategy to learn what to load)",
-    CYCLES: "issue 15: fixed by the core branch (api -> compile/ -> sandbox/ -> data/ -> api) and the cli branch "
-            "(cli.py <-> cli_llm, cli_store, cli_sweep, cli_live)",
+    CYCLES: "issue 15: fixed by the core branch (api, compile/, sandbox/ and data/ import each other)",
     PRIVATE: "issue 15: fixed by the core branch (live/signals.py imports data.market._fetch_frequency, "
-             "sandbox/strategy.py compile.compiled._wrap/_market_data) and the cli branch (cli._or_exit, "
-             "cli._print_backtest)",
+             "sandbox/strategy.py compile.compiled._wrap and _market_data)",
 }
 
 
@@ -141,8 +139,6 @@ def part_of(module: str, package: str, packages: set[str]) -> str | None:
 def _matches(part: str, pattern: str, source: str) -> bool:
     if pattern == ALL_BUT_KERNELS:
         return part != source
-    if pattern.endswith("*"):
-        return part.startswith(pattern[:-1])
     return part == pattern
 
 
