@@ -150,6 +150,7 @@ def _private(segment: str) -> bool:
 class House:
     package: str
     imports: list[Import]
+    modules: set[str]  # dotted names of every module
     packages: set[str]  # dotted names of the subpackages
 
     @classmethod
@@ -158,7 +159,7 @@ class House:
         known = set(mods)
         found = [imp for name, path in mods.items() for imp in imports_of(name, path, known)]
         packages = {name for name, path in mods.items() if path.name == "__init__.py"}
-        return cls(package, found, packages)
+        return cls(package, found, known, packages)
 
     def part(self, module: str) -> str | None:
         return part_of(module, self.package, self.packages)
@@ -262,11 +263,17 @@ def test_house_rule(house: House, rule: Never | str) -> None:
     assert not violations, f"{len(violations)} import(s) break a border:\n" + "\n".join(violations)
 
 
-def test_the_walker_sees_every_part_the_rules_name(house: House) -> None:
-    """A rule naming a part that does not exist (a rename) would pass forever: every source must exist."""
-    parts = {house.part(m.module) for m in house.imports}
-    for rule in RULES:
-        assert rule.source in parts, f"{rule.id}: no module of {rule.source} was found"
+# parts a rule names before they exist (`core` adds strategies.py, the one place that knows rules and code)
+NOT_YET = {"strategies"}
+
+
+def test_every_part_the_rules_name_exists(house: House) -> None:
+    """A rule naming a part that does not exist (a rename, a typo) would pass forever."""
+    parts = {house.part(m) for m in house.modules}
+    named = {rule.source for rule in RULES} | {t for rule in RULES for t in rule.targets if t != ALL_BUT_KERNELS}
+    assert named - parts == NOT_YET, (
+        f"parts named by the rules but absent: {sorted(named - parts)}; expected only {sorted(NOT_YET)} "
+        "(remove a part from NOT_YET once it exists)")
 
 
 # --------------------------------------------------------------------------------- the checker on a sample
