@@ -104,7 +104,7 @@ def vectorbt_backtest(ohlc: dict[str, pd.DataFrame], init_cash: float, *, portfo
                                     direction="longonly", engine="numba", **kwargs)
     ret = np.atleast_1d(np.asarray(pf.total_return(), dtype=np.float64))
     rec = pf.trades.records_arr
-    trades = list(zip(rec["col"].tolist(), rec["entry_idx"].tolist(), rec["exit_idx"].tolist()))
+    trades = list(zip(rec["col"].tolist(), rec["entry_idx"].tolist(), rec["exit_idx"].tolist(), strict=True))
     return PeerResult(trades, ret, rec["exit_price"].tolist(),
                       {"entries": entries, "exits": exits, "orders": len(pf.orders.records_arr)})
 
@@ -122,7 +122,7 @@ def vectorbt_portfolio_oracle(ohlc: dict[str, np.ndarray], entries: np.ndarray, 
                                     size=amounts, size_type="amount", cash_sharing=True, group_by=True,
                                     call_seq="auto", direction="longonly", engine="numba")
     rec = pf.trades.records_arr
-    trades = list(zip(rec["col"].tolist(), rec["entry_idx"].tolist(), rec["exit_idx"].tolist()))
+    trades = list(zip(rec["col"].tolist(), rec["entry_idx"].tolist(), rec["exit_idx"].tolist(), strict=True))
     ret = np.atleast_1d(np.asarray(pf.total_return(), dtype=np.float64))
     return PeerResult(trades, ret, rec["exit_price"].tolist())
 
@@ -191,7 +191,7 @@ def backtesting_py_backtest(frames: Sequence[pd.DataFrame], init_cash: float) ->
             bt = Backtest(df, strat, cash=init_cash, commission=FEES, trade_on_close=True, exclusive_orders=False)
             stats = bt.run()
             tr = stats["_trades"]
-            trades += [(j, int(a), int(b)) for a, b in zip(tr["EntryBar"], tr["ExitBar"])]
+            trades += [(j, int(a), int(b)) for a, b in zip(tr["EntryBar"], tr["ExitBar"], strict=True)]
             prices += [float(p) for p in tr["ExitPrice"]]
             last = len(df) - 1
             for open_trade in stats["_strategy"].trades:

@@ -74,7 +74,7 @@ class Panel:
 
 
 def build_universe(px: pd.DataFrame, n_cols: int = 500, n_bars: int = 1260, stride: int = 630) -> Panel:
-    groups = {sym: g for sym, g in px.groupby("symbol", sort=True)}
+    groups = dict(px.groupby("symbol", sort=True))
     lengths = pd.Series({s: len(g) for s, g in groups.items()})
     eligible = lengths[lengths >= n_bars]
     # longest first, ties by name: deterministic
@@ -134,6 +134,5 @@ def spy_close(px: pd.DataFrame, n_bars: int = 2520, symbol: str = "SPY") -> pd.S
         symbol = str(lengths.idxmax())
         g = px[px.symbol == symbol]
     g = g.iloc[-n_bars:]
-    s = pd.Series(g["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(pd.to_datetime(g["date"]),
+    return pd.Series(g["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(pd.to_datetime(g["date"]),
                                                                                  name="date"), name=symbol)
-    return s

@@ -100,7 +100,7 @@ def cprofile_top(fn: Any, n: int = 12) -> list[dict[str, Any]]:
     prof.disable()
     st = pstats.Stats(prof, stream=io.StringIO())
     rows = []
-    for (file, line, name), (cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+    for (file, line, name), (_cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
         rows.append({"function": f"{_short(file)}:{line}({name})", "calls": nc, "tottime_s": tt, "cumtime_s": ct})
     rows.sort(key=lambda r: -r["tottime_s"])
     return rows[:n]

@@ -88,7 +88,7 @@ def round_robin(engines: list[tuple[str, Callable[[], Any], float]], reps: int) 
                "peak_delta_mb_max": max(mems[name]) if mems[name] else None, "ratios": {}}
         for ref in (VBT, BTPY):
             if ref in times and ref != name:
-                per = [a / b for a, b in zip(times[ref], ts)]  # > 1: this engine is faster than ref
+                per = [a / b for a, b in zip(times[ref], ts, strict=True)]  # > 1: this engine is faster than ref
                 row["ratios"][ref] = {"median": median(per), "min": min(per), "max": max(per)}
         rows[name] = row
     return {"reps": reps, "rows": rows, "outputs": outs}
@@ -158,7 +158,7 @@ def call_phases(call: Callable[[Callable[[int, int, str], None]], Any], reps: in
 
 def sim_trades(sim: Any) -> list[tuple[int, int, int]]:
     t = sim.trades
-    return sorted(zip(t["column"].tolist(), t["entry_bar"].tolist(), t["exit_bar"].tolist()))
+    return sorted(zip(t["column"].tolist(), t["entry_bar"].tolist(), t["exit_bar"].tolist(), strict=True))
 
 
 def call_trades(res: Any, columns: dict[str, int]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     cold = None if args.skip_cold else cold_start(cold_runs, vbt_runs)
     result = {
         "generated": started, "quick": args.quick, "loadavg_start": load_start, "environment": env,
-        "setup": {"params": PARAMS, "risk": {k: v for k, v in RISK.items()}, "portfolio_position_size_pct": PORTFOLIO_PCT,
+        "setup": {"params": PARAMS, "risk": dict(RISK), "portfolio_position_size_pct": PORTFOLIO_PCT,
                   "init_cash": INIT_CASH, "backtesting_cash": BT_CASH, "compile_s": compile_s,
                   "A": {"symbol": "SPY", "bars": len(spy), "first": a_start, "last": a_end},
                   "U": {"shape": [T_u, S_u], "first": u_start, "last": u_end, "panel": panel.description},

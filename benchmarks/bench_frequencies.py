@@ -57,7 +57,7 @@ def main() -> int:
             t, _, out = measure(lambda f=f: run(f))
             times[f].append(t)
             trades[f] = out.results[0].metrics.total_trades
-    ratios = {f: median([a / b for a, b in zip(times[f], times["1Day"])]) for f in FREQUENCIES}
+    ratios = {f: median([a / b for a, b in zip(times[f], times["1Day"], strict=True)]) for f in FREQUENCIES}
     report = {
         "workload": "backtest() of rules/golden_cross.yaml, SPY 2006-01-01..2017-12-29, fast=5 slow=20",
         "first_call_s": first, "median_s": {f: median(v) for f, v in times.items()}, "ratio_to_daily": ratios,

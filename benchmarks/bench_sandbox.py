@@ -100,7 +100,8 @@ def workload(name: str, idx: pd.DatetimeIndex, inputs: dict, reps: int, pool) ->
         entries, exits = run_job(job, pool=pool)
         calls.append(time.perf_counter() - t0)
     ref = median([in_process(idx, inputs, n_cols) for _ in range(3)])
-    return {"workload": name, "symbols": n_cols, "bars": len(idx), "input_mb": round(n_cols * len(idx) * 5 * 8 / 1e6, 1),
+    return {"workload": name, "symbols": n_cols, "bars": len(idx),
+            "input_mb": round(n_cols * len(idx) * 5 * 8 / 1e6, 1),
             "warm_call_s": median(calls), "min_call_s": min(calls), "encode_s": median(encode),
             "in_process_s": ref, "overhead_s": median(calls) - ref, "entries": int(entries.sum()),
             "exits": int(exits.sum())}

@@ -97,7 +97,7 @@ def summarize(first: dict, times: dict, mems: dict, refs: list[str]) -> dict[str
             "ratios": {},
         }
         for ref in refs:
-            per_rep = [a / b for a, b in zip(times[ref], ts)]
+            per_rep = [a / b for a, b in zip(times[ref], ts, strict=True)]
             row["ratios"][ref] = {"median": median(per_rep), "min": min(per_rep), "max": max(per_rep),
                                   "per_rep": per_rep}
         rows[name] = row
@@ -125,7 +125,7 @@ def compare(name: str, re_arr: Any, other: Any, warmups: list[int], labels: list
         "ruleengine_true_in_warmup": int(in_warmup_re.sum()),
         "examples": [],
     }
-    for t, c in list(zip(*np.nonzero(diff)))[:10]:
+    for t, c in list(zip(*np.nonzero(diff), strict=True))[:10]:
         out["examples"].append({"bar": int(t), "column": labels[c], "ruleengine": bool(a[t, c]),
                                 "other": bool(b[t, c])})
     out["_positions"] = np.nonzero(diff)  # all mismatches (dropped before writing JSON)
@@ -142,7 +142,7 @@ def explain_ties(part: dict[str, Any], re_fast: Any, re_slow: Any, vbt_fast: Any
 
     rows, cols = part.pop("_positions")
     explained, details = 0, []
-    for t, c in zip(rows.tolist(), cols.tolist()):
+    for t, c in zip(rows.tolist(), cols.tolist(), strict=True):
         why = None
         for k in (t, t - 1):
             if k < 0:
@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     check_a = {
         "warmup_bars": plan_a.warmup(0), "column_labels_aligned": labels_ok,
         "threads_vs_one_thread_identical": threads_identical,
-        "pandas_vs_arrays_identical": bool(np.array_equal(pe.to_numpy(), re_e) and np.array_equal(pxs.to_numpy(), re_x)),
+        "pandas_vs_arrays_identical": bool(np.array_equal(pe.to_numpy(), re_e)
+                                           and np.array_equal(pxs.to_numpy(), re_x)),
         "entries": compare("vectorbt", re_e, ve.to_numpy(), warm_a, panel.columns),
         "exits": compare("vectorbt", re_x, vx.to_numpy(), warm_a, panel.columns),
     }
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ------------------------------------------------------------------ workload B
     fasts, slows = grid_pairs()
-    params_b = [{"fast": f, "slow": s} for f, s in zip(fasts, slows)]
+    params_b = [{"fast": f, "slow": s} for f, s in zip(fasts, slows, strict=True)]
     TB = len(spy)
     close_b = np.asfortranarray(spy.to_numpy(dtype=np.float64).reshape(-1, 1))
     inputs_b = {("prices", "close"): close_b}
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                        ["vectorbt hand-written", "vectorbt hand-written, run_unique=True"])
     re_e, re_x, plan_b = outs_b["ruleengine signals_arrays"]
     warm_b = [plan_b.warmup(k) for k in range(len(plan_b.param_sets))]
-    labels_b = [f"fast={f},slow={s}" for f, s in zip(fasts, slows)]
+    labels_b = [f"fast={f},slow={s}" for f, s in zip(fasts, slows, strict=True)]
     pe, pxs = outs_b["ruleengine signals (pandas)"]
     ve, vx = outs_b["vectorbt hand-written"]
     ue, ux = outs_b["vectorbt hand-written, run_unique=True"]
@@ -325,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     check_b = {
         "warmup_bars_min_max": [min(warm_b), max(warm_b)], "column_labels_aligned": labels_ok_b,
         "symbol": spy.name, "first_date": str(spy.index[0].date()), "last_date": str(spy.index[-1].date()),
-        "pandas_vs_arrays_identical": bool(np.array_equal(pe.to_numpy(), re_e) and np.array_equal(pxs.to_numpy(), re_x)),
+        "pandas_vs_arrays_identical": bool(np.array_equal(pe.to_numpy(), re_e)
+                                           and np.array_equal(pxs.to_numpy(), re_x)),
         "run_unique_vs_default_identical": bool(np.array_equal(ue.to_numpy(), ve.to_numpy())
                                                 and np.array_equal(ux.to_numpy(), vx.to_numpy())),
         "entries": compare("vectorbt", re_e, ve.to_numpy(), warm_b, labels_b),
@@ -513,9 +515,10 @@ def render(r: dict) -> str:
     L.append(f"- **A, universe**: {u['n_cols']} columns x {u['n_bars']:,} bars. No set of 500 symbols has "
              f"{u['n_bars']:,} aligned bars, so every column is a *segment*: {u['n_bars']:,} consecutive bars "
              f"(positional) of one symbol's OHLCV. Of {u['symbols_in_file']} symbols, "
-             f"{u['symbols_with_enough_bars']} have at least {u['n_bars']:,} bars (the 5-year S&P 500 set has 1,259, one "
-             f"short). Segments start every {u['stride']} bars (overlapping by half) and are taken round-robin "
-             f"over the symbols, longest histories first: {u['distinct_symbols_used']} distinct symbols, "
+             f"{u['symbols_with_enough_bars']} have at least {u['n_bars']:,} bars "
+             f"(the 5-year S&P 500 set has 1,259, one short). Segments start every {u['stride']} bars "
+             f"(overlapping by half) and are taken round-robin over the symbols, longest histories first: "
+             f"{u['distinct_symbols_used']} distinct symbols, "
              f"{u['stride_segments_used']} stride segments (all that exist) + {u['tail_segments_used']} "
              f"tail segment(s) (last {u['n_bars']:,} bars: {', '.join(u['tail_segments']) or '-'}) to reach "
              f"{u['n_cols']}. Segments per symbol: {u['segments_per_symbol']}; by source: {u['by_source']}. "
@@ -621,8 +624,9 @@ def render(r: dict) -> str:
     L.append("")
     L.append("## Where ruleengine's time goes")
     L.append("")
-    L.append("Per operation, timed around the executor's own `apply` / column-indexed kernel calls (best of a few runs, after the "
-             "timed part); `calls` < `nodes` where like nodes of one level were stacked into one kernel call.")
+    L.append("Per operation, timed around the executor's own `apply` / column-indexed kernel calls "
+             "(best of a few runs, after the timed part); `calls` < `nodes` where like nodes of one level were "
+             "stacked into one kernel call.")
     for key, title in (("A_nodes", "A (500 x 1,260)"), ("B_nodes", "B (1,000 parameter sets x 2,520, one column)")):
         p = r["profile"][key]
         L.append("")
@@ -642,14 +646,16 @@ def render(r: dict) -> str:
     L.append("| function | calls | own | cumulative |")
     L.append("|---|---|---|---|")
     for row in r["profile"]["B_cprofile_signals_arrays"]:
-        L.append(f"| `{row['function']}` | {row['calls']:,} | {fmt_time(row['tottime_s'])} | {fmt_time(row['cumtime_s'])} |")
+        L.append(f"| `{row['function']}` | {row['calls']:,} | {fmt_time(row['tottime_s'])} | "
+                 f"{fmt_time(row['cumtime_s'])} |")
     L.append("")
     L.append("cProfile of one A `signals` (pandas) call:")
     L.append("")
     L.append("| function | calls | own | cumulative |")
     L.append("|---|---|---|---|")
     for row in r["profile"]["A_cprofile_signals_pandas"]:
-        L.append(f"| `{row['function']}` | {row['calls']:,} | {fmt_time(row['tottime_s'])} | {fmt_time(row['cumtime_s'])} |")
+        L.append(f"| `{row['function']}` | {row['calls']:,} | {fmt_time(row['tottime_s'])} | "
+                 f"{fmt_time(row['cumtime_s'])} |")
     L.append("")
     return "\n".join(L) + "\n"
 

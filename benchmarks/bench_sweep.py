@@ -172,7 +172,8 @@ def scale(compiled: Any, md: Any, sweep: Any, sizes: list[int]) -> list[dict[str
         t, delta, res = measure(lambda n=n: sweep(compiled, market=md, grid=SCALE_GRID, constraints=CONSTRAINTS,
                                                   params={"fees_pct": 0.1, "max_hold_days": None}, samples=n))
         rows.append({"combinations": res.n_trials, "seconds": t, "per_s": res.n_trials / t, "peak_delta_mb": delta,
-                     "process_peak_mb": hwm_mb(), "signal_sets": len({(c["fast"], c["slow"]) for c in res.combinations}),
+                     "process_peak_mb": hwm_mb(),
+                     "signal_sets": len({(c["fast"], c["slow"]) for c in res.combinations}),
                      "table_mb": res.table.memory_usage(deep=True).sum() / 2**20})
         del res
     return rows
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             mems[name].append(mem or 0.0)
     ref = times["vectorbt hand-written"]
     rows = {n: {"median_s": median(ts), "min_s": min(ts), "per_s": len(fasts) / median(ts),
-                "vs_vectorbt": median([a / b for a, b in zip(ref, ts)]), "peak_delta_mb": max(mems[n])}
+                "vs_vectorbt": median([a / b for a, b in zip(ref, ts, strict=True)]), "peak_delta_mb": max(mems[n])}
             for n, ts in times.items()}
     # components: a fresh plan (as every new chunk), signals on a cached plan, the kernel variants
     compiled.__dict__.pop("_plans", None)
@@ -282,7 +283,8 @@ def render(r: dict[str, Any]) -> str:
         ratio = "1 (reference)" if name.startswith("vectorbt") else f"**{row['vs_vectorbt']:.1f}x**"
         lines.append(f"| {name} | {fmt_time(row['median_s'])} | {row['per_s']:,.0f} | {ratio} | "
                      f"{fmt_mb(row['peak_delta_mb'])} |")
-    lines += ["", (f"First calls: ruleengine sweep() {fmt_time(r['first_call_s']['ruleengine sweep() (fresh process, data included)'])} "
+    first_sweep = r['first_call_s']['ruleengine sweep() (fresh process, data included)']
+    lines += ["", (f"First calls: ruleengine sweep() {fmt_time(first_sweep)} "
               f"(numba cache load + data), vectorbt {fmt_time(r['first_call_s']['vectorbt hand-written'])} (JIT)."), "",
               "| component (1,590 combinations) | time | x floor |", "|---|---|---|",
               (f"| compiler: fresh plan + signals (one chunk's work) | {fmt_time(r['plan_and_signals_s'])} | "
@@ -300,7 +302,8 @@ def render(r: dict[str, Any]) -> str:
               f"**{'met' if best['vs_vectorbt'] >= TARGET_VBT else 'NOT met'}** "
               f"(1 thread: {rows['ruleengine sweep(), 1 thread']['vs_vectorbt']:.1f}x)"),
               (f"- within {TARGET_FLOOR:.0f}x of the bandwidth floor ({fmt_time(floor)}): whole sweep "
-              f"{best['median_s'] / floor:.1f}x: **{'met' if best['median_s'] / floor <= TARGET_FLOOR else 'NOT met'}**; "
+              f"{best['median_s'] / floor:.1f}x: "
+              f"**{'met' if best['median_s'] / floor <= TARGET_FLOOR else 'NOT met'}**; "
               f"the fused kernel alone {k['kernel, 1 thread'] / floor:.1f}x (1 thread)"), "",
               "### Correctness (vs hand-written vectorbt, per combination)", "",
               (f"- {c['same_signals']:,} of {c['combinations']:,} combinations get identical signals from both; of "
@@ -312,7 +315,8 @@ def render(r: dict[str, Any]) -> str:
               f"{c['unexplained_signals'] or 'none'}; same signals but different results: "
               f"{c['results_differ_with_same_signals'] or 'none'}. **{'PASS' if c['ok'] else 'FAIL'}**."), "",
               "### Scale: random combinations (fast, slow, stop_loss_pct, take_profit_pct; fast < slow)", "",
-              "| combinations | distinct signal sets | time | combinations/s | peak Δ MB | process peak MB | table MB |",
+              "| combinations | distinct signal sets | time | combinations/s | peak Δ MB | process peak MB "
+              "| table MB |",
               "|---|---|---|---|---|---|---|"]
     for s in r["scale"]:
         lines.append(f"| {s['combinations']:,} | {s['signal_sets']:,} | {fmt_time(s['seconds'])} | {s['per_s']:,.0f} | "

@@ -218,7 +218,7 @@ def bench(engines, reps):
 def table(times, ref):
     lines = ["| variant | median | min | vectorbt / variant (median per-rep ratio) |", "|---|---|---|---|"]
     for name, ts in times.items():
-        ratio = median([a / b for a, b in zip(times[ref], ts)])
+        ratio = median([a / b for a, b in zip(times[ref], ts, strict=True)])
         lines.append(f"| {name} | {fmt_time(median(ts))} | {fmt_time(min(ts))} | "
                      f"{'1 (reference)' if name == ref else f'{ratio:.2f}x'} |")
     return lines
@@ -267,7 +267,7 @@ def main() -> int:
     cb = compile_strategy(str(HERE.parent / "rules" / "golden_cross.yaml"))
     from bench_signals import grid_pairs
     fasts, slows = grid_pairs()
-    params = [{"fast": f, "slow": s} for f, s in zip(fasts, slows)]
+    params = [{"fast": f, "slow": s} for f, s in zip(fasts, slows, strict=True)]
     TB = len(spy)
     close_b = np.asfortranarray(spy.to_numpy(dtype=np.float64).reshape(-1, 1))
     inputs_b = {("prices", "close"): close_b}

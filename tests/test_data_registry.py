@@ -129,7 +129,8 @@ def test_explicit_provider_without_the_kind_is_d109_naming_who_serves_it(monkeyp
     with pytest.raises(RuleEngineError) as exc:
         reg.resolve(None, "key_metrics", "quarterly", cli_provider="sample")
     d = exc.value.diagnostics[0]
-    assert d.code == "D109" and "--provider" in d.message and d.hint == "providers serving key_metrics at quarterly: fmp"
+    assert d.code == "D109" and "--provider" in d.message
+    assert d.hint == "providers serving key_metrics at quarterly: fmp"
     with pytest.raises(RuleEngineError) as exc:
         reg.resolve("local", "ohlcv", "1Min")   # local stores daily bars only: D118 naming what it holds
     assert exc.value.diagnostics[0].code == "D118" and "sample" in exc.value.diagnostics[0].hint

@@ -146,7 +146,7 @@ def test_weekly_and_monthly_from_daily_completed_and_labelled_by_last_session():
 
 
 def test_weekly_from_minutes_drops_weeks_with_incomplete_sessions():
-    week1 = [d for d in ("2019-12-16", "2019-12-17", "2019-12-18", "2019-12-19", "2019-12-20")]
+    week1 = ["2019-12-16", "2019-12-17", "2019-12-18", "2019-12-19", "2019-12-20"]
     week2 = ["2019-12-23", "2019-12-24", "2019-12-26", "2019-12-27"]
     stamps = [s for d in week1 for s in session_minutes(d)]
     stamps += [s for d in week2 for s in session_minutes(d, end="12:59" if d == "2019-12-24" else "15:59")]

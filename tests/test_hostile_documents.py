@@ -21,7 +21,7 @@ HEAD = "name: x\ndata: {prices: {kind: ohlcv}}\nentry: ['close > 1']\n"
 def _laughs() -> str:
     """The 342-byte 'billion laughs': nine levels of nine aliases, 10^9 strings once expanded."""
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for prev, cur in zip("abcdefgh", "bcdefghi"):
+    for prev, cur in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
     return "\n".join(lines) + "\n"
 

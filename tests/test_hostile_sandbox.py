@@ -78,16 +78,19 @@ BUDGETS = [
            call_timeout=1.0, seconds=12),
     # SIGXCPU ignored: the kernel's soft limit no longer stops the call, the engine's per-call wall clock does
     Budget("spin_ignoring_sigxcpu", "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n"
-           "    pass", {"X122"}, ["per call", "wall clock", "on AAA", "'n': 4"], timeout=60, call_timeout=1.0, seconds=12),
+           "    pass", {"X122"}, ["per call", "wall clock", "on AAA", "'n': 4"], timeout=60, call_timeout=1.0,
+           seconds=12),
     # the soft CPU limit raised back to the hard one: the same
     Budget("spin_raising_its_cpu_limit", "import resource\nresource.setrlimit(resource.RLIMIT_CPU, "
            "resource.getrlimit(resource.RLIMIT_CPU)[1:] * 2)\nwhile True:\n    pass", {"X122", "X123"},
            ["on AAA", "'n': 4"], timeout=60, call_timeout=1.0, seconds=12),
     # forged progress (the code writes call numbers into every page-sized file it holds, as if calls finished)
     # and SIGXCPU ignored: no per-call limit can tell; the run's own bound stops it
-    Budget("forged_progress", "import mmap, os, signal, stat, struct, time\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)"
-           "\nmaps = []\nfor fd in range(3, 32):\n    try:\n        st = os.fstat(fd)\n    except OSError:\n"
-           "        continue\n    if stat.S_ISREG(st.st_mode) and st.st_size == 4096:\n        maps.append(mmap.mmap(fd, 4096))"
+    Budget("forged_progress", "import mmap, os, signal, stat, struct, time\n"
+           "signal.signal(signal.SIGXCPU, signal.SIG_IGN)\nmaps = []\nfor fd in range(3, 32):\n    try:\n"
+           "        st = os.fstat(fd)\n    except OSError:\n"
+           "        continue\n    if stat.S_ISREG(st.st_mode) and st.st_size == 4096:\n"
+           "        maps.append(mmap.mmap(fd, 4096))"
            "\nk = 100\nwhile True:\n    k += 1\n    for m in maps:\n        struct.pack_into('<q', m, 0, k)\n"
            "    t = time.monotonic()\n    while time.monotonic() - t < 0.2:\n        pass", {"X122", "X123"},
            ["sandboxed run", "limit of"], timeout=3.0, call_timeout=1.0, seconds=12),
@@ -118,7 +121,8 @@ THREADS_HELD = 120  # of RLIMIT_NPROC 128 per uid: with one uid for every job th
 
 
 def test_a_job_holding_threads_does_not_starve_a_concurrent_job(host: Host) -> None:
-    hog = (f"import threading, time\nts = [threading.Thread(target=time.sleep, args=(4,)) for i in range({THREADS_HELD})]"
+    hog = ("import threading, time\n"
+           f"ts = [threading.Thread(target=time.sleep, args=(4,)) for i in range({THREADS_HELD})]"
            "\nfor t in ts:\n    t.start()\nfor t in ts:\n    t.join()")
     # 60 threads alive at once (each sleeps): with one uid for every job only 7 could start
     worker = ("import threading, time\nts = [threading.Thread(target=time.sleep, args=(0.5,)) for i in range(60)]\n"
@@ -159,7 +163,8 @@ WATCHES = [
           "raise RuntimeError(f'r={r}')", "r=[1, 1]"),
     # the rest of the issue's list (io_uring, perf, bpf, ptrace, keyctl: test_sandbox_attacks.py), and the
     # mount table (statmount, listmount) and the page cache (cachestat) of newer kernels
-    Watch("other_interfaces", SYSCALL + "r = [sc(323, 0), sc(310, $pid, 0, 0, 0, 0, 0), sc(248, b'user', b'k', 0, 0, -2),"
+    Watch("other_interfaces", SYSCALL + "r = [sc(323, 0), sc(310, $pid, 0, 0, 0, 0, 0), "
+          "sc(248, b'user', b'k', 0, 0, -2),"
           "\n     sc(249, b'user', b'k', 0, 0), sc(457, 0, 0, 0, 0), sc(458, 0, 0, 0, 0), sc(451, 3, 0, 0, 0)]\n"
           "raise RuntimeError(f'errnos={[e for _, e in r]}')", "errnos=[1, 1, 1, 1, 1, 1, 1]"),
 ]

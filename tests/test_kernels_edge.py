@@ -123,7 +123,7 @@ def make_inputs(name, T, C, seed=0):
 def make_params(name, C, params=None):
     ptypes = DRIVERS[name][3]
     params = DEFAULT_PARAMS[ptypes] if params is None else params
-    return [np.full(C, p, dtype=np.int64 if t == "i" else np.float64) for p, t in zip(params, ptypes)]
+    return [np.full(C, p, dtype=np.int64 if t == "i" else np.float64) for p, t in zip(params, ptypes, strict=True)]
 
 
 def call(name, inputs, params):
@@ -371,7 +371,8 @@ def test_division_by_zero_rules():
     # VWAP: NaN while the window holds no volume, defined again once it does
     p = col(np.full(6, 10.0))
     v = col([0.0, 0.0, 0.0, 5.0, 0.0, 0.0])
-    np.testing.assert_array_equal(rolling.vwap_nb(p, p, p, v, i64(2))[:, 0], [np.nan, np.nan, np.nan, 10.0, 10.0, np.nan])
+    np.testing.assert_array_equal(rolling.vwap_nb(p, p, p, v, i64(2))[:, 0],
+                                  [np.nan, np.nan, np.nan, 10.0, 10.0, np.nan])
     # bb_width: NaN where the middle band is 0
     z = col([1.0, -1.0, 1.0, -1.0])
     w = rolling.bb_width_nb(z, i64(2), f64(2.0))[:, 0]
@@ -476,14 +477,16 @@ def test_synthetic_vs_talib(seed):
             ("bb_upper", rolling.bb_upper_nb(Cc, N, f64(2.0)), talib.BBANDS(c, n, 2.0, 2.0, 0)[0], 0),
             ("ema", smoothing.ema_nb(Cc, N), talib.EMA(c, n), 0),
             ("rsi", smoothing.rsi_nb(Cc, N), talib.RSI(c, n), 1e-9),
-            ("macd_hist", smoothing.macd_hist_nb(Cc, N, i64(2 * n), i64(3)), talib.MACD(c, n, 2 * n, 3)[2], 1e-12 * scale),
+            ("macd_hist", smoothing.macd_hist_nb(Cc, N, i64(2 * n), i64(3)), talib.MACD(c, n, 2 * n, 3)[2],
+             1e-12 * scale),
             ("atr", oscillators.atr_nb(H, L, Cc, N), talib.ATR(h, lo, c, n), 1e-15 * scale),
             ("natr", oscillators.natr_nb(H, L, Cc, N), talib.NATR(h, lo, c, n), 1e-12),
             ("cci", oscillators.cci_nb(H, L, Cc, N), talib.CCI(h, lo, c, n), 1e-9),
             ("willr", oscillators.willr_nb(H, L, Cc, N), talib.WILLR(h, lo, c, n), 1e-9),
             ("mfi", oscillators.mfi_nb(H, L, Cc, V, N), talib.MFI(h, lo, c, v, n), 1e-9),
             ("adx", oscillators.adx_nb(H, L, Cc, N), talib.ADX(h, lo, c, n), 1e-9),
-            ("stoch_d", oscillators.stoch_d_nb(H, L, Cc, N, i64(3), i64(2)), talib.STOCH(h, lo, c, n, 3, 0, 2, 0)[1], 1e-9),
+            ("stoch_d", oscillators.stoch_d_nb(H, L, Cc, N, i64(3), i64(2)), talib.STOCH(h, lo, c, n, 3, 0, 2, 0)[1],
+             1e-9),
             ("obv", oscillators.obv_nb(Cc, V), talib.OBV(c, v), 0),
         ]
         for name, ours, ref, atol in cases:
@@ -551,7 +554,8 @@ def _run_python(code: str, env: dict[str, str] | None = None) -> str:
 
 
 def test_importing_ruleengine_does_not_import_numba():
-    out = _run_python("import sys, ruleengine, ruleengine.kernels; print('numba' in sys.modules, 'pandas' in sys.modules)")
+    out = _run_python("import sys, ruleengine, ruleengine.kernels; "
+                      "print('numba' in sys.modules, 'pandas' in sys.modules)")
     assert out == "False False"
 
 

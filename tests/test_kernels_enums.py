@@ -1,8 +1,8 @@
 """The kernels' record dtypes and enums (`ruleengine.kernels.enums`) and the one risk-field list."""
 import numpy as np
 
-from ruleengine.backtest.simulation import EXIT_REASONS, risk_arrays
 from ruleengine.backtest.risk import RISK_FIELDS, RISK_PARAM_NAMES, RiskSpec
+from ruleengine.backtest.simulation import EXIT_REASONS, risk_arrays
 from ruleengine.kernels.enums import ExitReason, skip_dt, trade_dt
 from ruleengine.kernels.simulate import simulate_nb, simulate_portfolio_nb
 from ruleengine.schema.strategy import RiskParameters

@@ -69,7 +69,8 @@ CASES = {
     "mfi": (oscillators.mfi_nb, (0, 1, 2, 3), lambda C: (_ints(C, [14, 1, 3]),)),
     "adx": (oscillators.adx_nb, (0, 1, 2), lambda C: (_ints(C, [14, 1, 3]),)),
     "obv": (oscillators.obv_nb, (2, 3), lambda C: ()),
-    "stoch_d": (oscillators.stoch_d_nb, (0, 1, 2), lambda C: (_ints(C, [14, 1, 5]), _ints(C, [3, 1]), _ints(C, [3, 2, 1]))),
+    "stoch_d": (oscillators.stoch_d_nb, (0, 1, 2),
+                lambda C: (_ints(C, [14, 1, 5]), _ints(C, [3, 1]), _ints(C, [3, 2, 1]))),
     "log_return": (transforms.log_return_nb, (2,), lambda C: (_ints(C, [1, 5]),)),
     "rising": (events.rising_nb, (2,), lambda C: (_ints(C, [1, 2, 3]),)),
 }
@@ -131,7 +132,8 @@ def test_a_driver_compiles_only_its_own_kernel(tmp_path):
         "    seen |= now\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False, env=env)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False,
+                         env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
         "bb_upper_nb ['var_1d_nb']",

@@ -222,7 +222,8 @@ def lb_macd_sig(f, s, g):
 
 SPECS = [
     Spec("sma", rolling.sma_nb, ("close",), W, "i", o_talib1(talib.SMA), lb_n1),
-    Spec("mean", rolling.mean_nb, ("close",), W, "i", lambda x, n: pd.Series(_np(x)).rolling(n).mean().to_numpy(), lb_n1),
+    Spec("mean", rolling.mean_nb, ("close",), W, "i", lambda x, n: pd.Series(_np(x)).rolling(n).mean().to_numpy(),
+         lb_n1),
     Spec("wma", rolling.wma_nb, ("close",), W, "i", o_talib1(talib.WMA), lb_n1),
     Spec("sum", rolling.sum_nb, ("volume",), W, "i", o_talib1(talib.SUM), lb_n1),
     Spec("stddev", rolling.stddev_nb, ("close",), W, "i", lambda x, n: talib.STDDEV(_np(x), n, 1), lb_n1),

@@ -30,7 +30,7 @@ def test_every_grammar_alias_has_a_transformer_method_named_after_it() -> None:
 
 def test_the_grammars_operator_tokens_are_the_tables_symbols() -> None:
     grammar = grammar_text()
-    tokens = {t for line in re.findall(r"^(?:COMP_OP|ADD_OP|MUL_OP):(.*)$", grammar, re.M)
+    tokens = {t for line in re.findall(r"^(?:COMP_OP|ADD_OP|MUL_OP):(.*)$", grammar, re.MULTILINE)
               for t in re.findall(r'"([^"]+)"', line)}
     keywords = set(re.findall(r'"(and|or|not)"', grammar))
     assert tokens | keywords == {o.symbol for o in OPERATORS}

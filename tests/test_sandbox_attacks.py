@@ -209,22 +209,24 @@ CASES = [
     Case("environ_any_key", "import os\nraise RuntimeError('keys=' + repr([k for k in os.environ if 'KEY' in k]))",
          {"X103"}, "X121", "keys=[]"),
     # ---- new programs (seccomp execve; Landlock: nothing is executable) --------------------------------------
-    Case("os_system", "import os\nraise RuntimeError(f'status={os.system(\"touch $marker\")}')", {"X103", "X106"}, "X121",
-         "status="),
+    Case("os_system", "import os\nraise RuntimeError(f'status={os.system(\"touch $marker\")}')", {"X103", "X106"},
+         "X121", "status="),
     Case("subprocess_run", "import subprocess\nsubprocess.run(['touch', '$marker'])", {"X103"}, "X121",
          "PermissionError"),
     Case("posix_spawn", "import os\nos.posix_spawn('/usr/bin/touch', ['touch', '$marker'], {})", {"X103"}, "X121",
          "PermissionError"),
     Case("execv", "import os\nos.execv('/usr/bin/touch', ['touch', '$marker'])", {"X103"}, "X121", "PermissionError"),
     Case("pty_fork", "import pty\npty.fork()", {"X103"}, "X121", "Error"),
-    Case("subclasses_walk", "w = [k for k in ().__class__.__base__.__subclasses__() if k.__name__ == '_wrap_close'][0]\n"
+    Case("subclasses_walk", "w = [k for k in ().__class__.__base__.__subclasses__() "
+         "if k.__name__ == '_wrap_close'][0]\n"
          "raise RuntimeError(f\"status={w.__init__.__globals__['system']('touch $marker')}\")", {"X104"}, "X121",
          "status="),
     Case("pandas_io_common_os", "raise RuntimeError(f'status={pd.io.common.os.system(\"touch $marker\")}')",
          {"X106"}, "X121", "status="),
     Case("numpy_ctypeslib_system", "lib = np.ctypeslib.ctypes.CDLL(None)\n"
          "raise RuntimeError(f'status={lib.system(b\"touch $marker\")}')", {"X106"}, "X121", "status="),
-    Case("pickle_via_pandas_compat", f"p = {PICKLE}\nraise RuntimeError(f'status={{pd.compat.pickle_compat.loads(p)}}')",
+    Case("pickle_via_pandas_compat",
+         f"p = {PICKLE}\nraise RuntimeError(f'status={{pd.compat.pickle_compat.loads(p)}}')",
          {"X106"}, "X121", "status="),
     Case("numpy_load_allow_pickle", f"import io\np = {PICKLE}\n"
          "raise RuntimeError(f'status={np.load(io.BytesIO(p), allow_pickle=True)}')", {"X103", "X106"}, "X121",
@@ -257,7 +259,8 @@ CASES = [
          "     sc(272, 0x10000000), sc(165, b'none', b'/tmp', b'tmpfs', 0, 0), sc(308, 0, 0), sc(319, b'x', 0)]\n"
          "raise RuntimeError(f'errnos={[e for _, e in r]}')", {"X103", "X104"}, "X121",
          "errnos=[1, 1, 1, 1, 1, 1, 1]"),
-    Case("openat2_clone3_enosys", SYSCALL + "import threading\nr = [sc(437, -100, b'/etc/hostname', 0, 0), sc(435, 0, 0)]"
+    Case("openat2_clone3_enosys", SYSCALL + "import threading\n"
+         "r = [sc(437, -100, b'/etc/hostname', 0, 0), sc(435, 0, 0)]"
          "\nt = threading.Thread(target=print)\nt.start()\nt.join()\nx = len(open(np.__file__).read(10))\n"
          "raise RuntimeError(f'r={r} fallbacks ok {x}')", {"X103", "X104", "X105", "X106"}, "X121",
          "r=[(-1, 38), (-1, 38)] "
@@ -281,7 +284,8 @@ CASES = [
     Case("garbage_on_result_pipe", "import os\nfor fd in range(3, 32):\n    try:\n"
          "        os.write(fd, b'RESBXR01' + bytes([255]) * 40)\n    except OSError:\n        pass", {"X103", "X106"},
          "X127"),
-    Case("oversized_result_frame", "import os, struct\nhead = struct.pack('<8sIIQQQ', b'RESBXR01', 0, 1, 60, 1, 1 << 40)"
+    Case("oversized_result_frame", "import os, struct\n"
+         "head = struct.pack('<8sIIQQQ', b'RESBXR01', 0, 1, 60, 1, 1 << 40)"
          "\nfor fd in range(3, 32):\n    try:\n        os.write(fd, head)\n    except OSError:\n        pass",
          {"X103", "X106"}, "X127", "payload"),
     Case("segfault", "import ctypes\nctypes.string_at(0)", {"X103"}, "X124", "SIGSEGV"),

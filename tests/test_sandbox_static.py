@@ -201,7 +201,8 @@ def test_validate_of_code_stays_light() -> None:
             "for f in ['rules/code_rsi_mean_reversion.yaml', 'rules/code_pairs_zscore.yaml']:\n"
             "    assert ruleengine.validate(f) == [], f\n"
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'pandas', 'numba'})))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 

@@ -184,7 +184,7 @@ def test_two_writers_at_once_both_succeed(tmp_path: Path, db: tuple[str, int]) -
     url, sid = db
     procs = [_writer(tmp_path, url, sid, tag, 15) for tag in ("b", "c")]
     outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert out.strip().endswith("done")
     acked = [_acked(out.splitlines(keepends=True)) for out, _ in outs]

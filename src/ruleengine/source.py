@@ -30,7 +30,7 @@ from .source_guard import (
 try:  # the C loader is several times faster; positions are the same
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment, unused-ignore]  # with PyYAML's stubs
 
 PathKey = tuple[str | int, ...]
 
@@ -157,16 +157,17 @@ def read_source(path_or_text: str | Path, allow_paths: bool = True) -> SourceTex
             data = read_regular_file(name)
         except FileNotFoundError:
             raise RuleEngineError([Diagnostic("R101", f"file not found: {path_or_text}",
-                                              hint="check the path; inline YAML must contain a newline")])
+                                              hint="check the path; inline YAML must contain a newline")]) from None
         except OSError as exc:
-            raise RuleEngineError([Diagnostic("R101", f"cannot read {path_or_text}: {exc.strerror or exc}")])
+            raise RuleEngineError([Diagnostic("R101", f"cannot read {path_or_text}: {exc.strerror or exc}")]) from None
         try:
             return SourceText(data.decode("utf-8"), name)
         except UnicodeDecodeError as exc:
             raise RuleEngineError([Diagnostic("R101", f"cannot read {path_or_text}: not UTF-8 text "
-                                              f"(byte {exc.start:,})", hint="save the file as UTF-8")])
-    check_text(path_or_text, None)
-    return SourceText(str(path_or_text), None)
+                                              f"(byte {exc.start:,})", hint="save the file as UTF-8")]) from None
+    text = str(path_or_text)  # a Path was read or refused above
+    check_text(text, None)
+    return SourceText(text, None)
 
 
 def _looks_like_path(s: str) -> bool:
@@ -198,13 +199,13 @@ def parse_document(source: SourceText) -> Loaded:
         hint = "check indentation and that every 'key: value' pair has a space after the colon"
         if mark is not None and _tab_at(source.text, mark.line, mark.column):
             hint = "YAML does not allow tabs for indentation; use spaces"
-        raise RuleEngineError([Diagnostic("R102", f"malformed YAML: {problem}", span, hint=hint)], source)
+        raise RuleEngineError([Diagnostic("R102", f"malformed YAML: {problem}", span, hint=hint)], source) from None
     except RuleEngineError as exc:
         raise RuleEngineError(exc.diagnostics, source) from None
     except yaml.YAMLError as exc:
         if source.text.lstrip().startswith("{"):
             return _parse_json(source)
-        raise RuleEngineError([Diagnostic("R102", f"malformed YAML: {exc}")], source)
+        raise RuleEngineError([Diagnostic("R102", f"malformed YAML: {exc}")], source) from None
     if node is None:
         raise RuleEngineError([Diagnostic("R103", "the document is empty",
                                           Span(1, 1, 1, 2, source.origin),
@@ -260,7 +261,7 @@ def _parse_json(source: SourceText) -> Loaded:
             hint = "JSON allows no comma after the last entry: remove it"
         elif exc.msg == "Expecting ',' delimiter":
             hint = "a comma is missing after the previous entry"
-        raise RuleEngineError([Diagnostic("R102", f"malformed JSON: {exc.msg}", span, hint=hint)], source)
+        raise RuleEngineError([Diagnostic("R102", f"malformed JSON: {exc.msg}", span, hint=hint)], source) from None
     except _JsonProblem as exc:
         raise RuleEngineError([exc.diagnostic], source) from None
     except RuleEngineError as exc:

@@ -39,8 +39,7 @@ def _log_ratio(n: int) -> Callable[[S], S]:
 
 def _ta(name: str, **kw: Any) -> Callable[..., S]:
     def run(*xs: S) -> Any:
-        res = getattr(talib, name)(*(x.to_numpy(dtype=float) for x in xs), **kw)
-        return res
+        return getattr(talib, name)(*(x.to_numpy(dtype=float) for x in xs), **kw)
 
     return run
 
@@ -66,17 +65,17 @@ REF: dict[str, Callable[..., S]] = {
     "macd_hist": lambda x, f, s, g: absent(lambda v: talib.MACD(v.to_numpy(float), f, s, g)[2], x),
     "roc": lambda x, n: absent(_ta("ROC", timeperiod=n), x),  # TA-Lib: 0 where x[t-n] == 0
     "mom": lambda x, n: absent(lambda v: v - v.shift(n), x),
-    "cci": lambda h, l, c, n: absent(_ta("CCI", timeperiod=n), h, l, c),
-    "willr": lambda h, l, c, n: absent(_ta("WILLR", timeperiod=n), h, l, c),
-    "mfi": lambda h, l, c, v, n: absent(_ta("MFI", timeperiod=n), h, l, c, v),
-    "adx": lambda h, l, c, n: absent(_ta("ADX", timeperiod=n), h, l, c),
+    "cci": lambda h, lo, c, n: absent(_ta("CCI", timeperiod=n), h, lo, c),
+    "willr": lambda h, lo, c, n: absent(_ta("WILLR", timeperiod=n), h, lo, c),
+    "mfi": lambda h, lo, c, v, n: absent(_ta("MFI", timeperiod=n), h, lo, c, v),
+    "adx": lambda h, lo, c, n: absent(_ta("ADX", timeperiod=n), h, lo, c),
     "obv": lambda c, v: absent(_ta("OBV"), c, v),
-    "stoch_k": lambda h, l, c, fk, sk, sd: absent(
-        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, 1, 0)[0], h, l, c),
-    "stoch_d": lambda h, l, c, fk, sk, sd: absent(
-        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, sd, 0)[1], h, l, c),
-    "atr": lambda h, l, c, n: absent(_ta("ATR", timeperiod=n), h, l, c),
-    "natr": lambda h, l, c, n: absent(_ta("NATR", timeperiod=n), h, l, c),
+    "stoch_k": lambda h, lo, c, fk, sk, sd: absent(
+        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, 1, 0)[0], h, lo, c),
+    "stoch_d": lambda h, lo, c, fk, sk, sd: absent(
+        lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, sd, 0)[1], h, lo, c),
+    "atr": lambda h, lo, c, n: absent(_ta("ATR", timeperiod=n), h, lo, c),
+    "natr": lambda h, lo, c, n: absent(_ta("NATR", timeperiod=n), h, lo, c),
     "stddev": lambda x, n: absent(lambda v: v.rolling(n).std(ddof=0), x),
     "zscore": lambda x, n: absent(lambda v: ((v - v.rolling(n).mean()) / v.rolling(n).std(ddof=0))
                                   .where(v.rolling(n).std(ddof=0) > 0), x),
@@ -91,9 +90,9 @@ REF: dict[str, Callable[..., S]] = {
     "pct_change": lambda x, n: absent(lambda v: v / v.shift(n) - 1, x),
     "log_return": lambda x, n: absent(_log_ratio(n), x),
     "shift": lambda x, n: x.shift(n),
-    "vwap": lambda h, l, c, v, n: absent(
+    "vwap": lambda h, lo, c, v, n: absent(
         lambda hh, ll, cc, vv: ((hh + ll + cc) / 3 * vv).rolling(n).sum() / vv.rolling(n).sum().where(
-            vv.rolling(n).sum() != 0), h, l, c, v),
+            vv.rolling(n).sum() != 0), h, lo, c, v),
     "rising": lambda x, n: absent(lambda v: ((v.diff() > 0).astype(float).rolling(n).sum() == n)
                                   .astype(float), x).fillna(0).astype(bool),
     "falling": lambda x, n: absent(lambda v: ((v.diff() < 0).astype(float).rolling(n).sum() == n)
@@ -180,7 +179,7 @@ def evaluate_ref(tree: ast.Node, frames: dict[str, pd.DataFrame], params: dict[s
         if node.func == "bars_since":
             return Value(bars_since(args[0].v))
         call_args = []
-        for spec, a in zip(fn.args, args):
+        for spec, a in zip(fn.args, args, strict=True):
             if spec.kind in ("window", "lag"):
                 call_args.append(int(a.v))
             elif spec.kind == "number":
@@ -235,8 +234,8 @@ def reference_signals(compiled: Any, frames: dict[str, pd.DataFrame], params: di
     values = compiled.strategy.default_params() | params
     unsure = pd.Series(False, index=index)
     groups = []
-    for name, conds, logic in (("entry", compiled.analysis.entry, compiled.strategy.entry),
-                               ("exit", compiled.analysis.exit, compiled.strategy.exit)):
+    for conds, logic in ((compiled.analysis.entry, compiled.strategy.entry),
+                         (compiled.analysis.exit, compiled.strategy.exit)):
         acc = None
         for c in conds:
             v = evaluate_ref(c.tree, frames, values, index)

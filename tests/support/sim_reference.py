@@ -241,7 +241,8 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     return trades, equity, skipped
 
 
-def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fee: float, reason: str) -> dict[str, Any]:
+def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fee: float,
+           reason: str) -> dict[str, Any]:
     pnl = gross - exit_fee - pos["spent"]
     return {"column": j, "entry_bar": pos["bar"], "exit_bar": t, "entry_price": pos["entry"], "exit_price": px,
             "size": pos["units"], "pnl": pnl, "pnl_pct": pnl / pos["spent"] * 100, "exit_reason": reason,

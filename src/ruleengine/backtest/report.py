@@ -21,7 +21,7 @@ from typing import Any
 
 from .result import BacktestResult, RunResult
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{border:1px solid #ddd;padding:3px 8px}
@@ -34,7 +34,7 @@ pre{background:#f7f7f7;padding:10px;font-size:12px;white-space:pre-wrap} .muted{
 
 # Marks the body 'ok N' once all N charts (body data-charts) drew a trace, else 'error ...'. Every trace type
 # the reports use (scatter, bar, heatmap) draws into one of these layers; a chart without one is empty.
-_CHECK_JS = """
+REPORT_CHECK_JS = """
 <script>
 (function(){
   function mark(s){document.body.setAttribute('data-report-status', s);}
@@ -123,7 +123,7 @@ def _figure(run: RunResult) -> Any:
     return fig
 
 
-def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+def html_table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
     numeric = numeric or set()
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td class='num'>{c}</td>" if i in numeric else f"<td>{c}</td>"
@@ -133,7 +133,7 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
 
 def _metrics_table(run: RunResult) -> str:
     m = run.metrics.model_dump()
-    return _table(["metric", "value"], [[html.escape(label), fmt(m[k], unit)] for k, label, unit in _METRIC_LABELS],
+    return html_table(["metric", "value"], [[html.escape(label), fmt(m[k], unit)] for k, label, unit in _METRIC_LABELS],
                   {1})
 
 
@@ -142,7 +142,7 @@ def _risk_table(run: RunResult) -> str:
 
     rows = [[html.escape(k), html.escape(risk_label(run.risk, k))] for k in RISK_FIELDS]
     rows.append(["execution_price", html.escape(str(run.risk.get("execution_price")))])
-    return _table(["risk", "value"], rows)
+    return html_table(["risk", "value"], rows)
 
 
 def _trades_table(run: RunResult, limit: int = 300) -> str:
@@ -155,7 +155,7 @@ def _trades_table(run: RunResult, limit: int = 300) -> str:
             for t in run.trades[:limit]]
     more = (f"<p class='muted'>{len(run.trades) - limit} more trades in the JSON output.</p>"
             if len(run.trades) > limit else "")
-    return _table(cols, rows, {3, 4, 5, 6, 7}) + more
+    return html_table(cols, rows, {3, 4, 5, 6, 7}) + more
 
 
 def _runs_table(result: BacktestResult) -> str:
@@ -165,7 +165,7 @@ def _runs_table(result: BacktestResult) -> str:
         rows.append([html.escape(r.label), fmt(m.total_trades, "n"), fmt(m.win_rate, "%"),
                      fmt(m.total_return_pct, "%"), fmt(m.benchmark_return_pct, "%"), fmt(m.max_drawdown_pct, "%"),
                      fmt(m.sharpe_ratio)])
-    return _table(["run", "trades", "win rate", "return", "benchmark", "max drawdown", "sharpe"], rows,
+    return html_table(["run", "trades", "win rate", "return", "benchmark", "max drawdown", "sharpe"], rows,
                   {1, 2, 3, 4, 5, 6})
 
 
@@ -175,8 +175,8 @@ def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | No
     name = title or f"Backtest: {p.strategy_name}"
     shown = result.results[:max_runs]
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(name)}</title>",
-             f"<style>{_CSS}</style></head><body data-report-status='loading' data-charts='{len(shown)}'>",
-             _CHECK_JS,
+             f"<style>{REPORT_CSS}</style></head><body data-report-status='loading' data-charts='{len(shown)}'>",
+             REPORT_CHECK_JS,
              f"<h1>{html.escape(name)}</h1>",
              (f"<p class='muted'>{html.escape(str(p.start))} .. {html.escape(str(p.end))} "
               f"({html.escape(str(p.frequency))} bars), initial cash {p.init_cash:,.2f}, engine "
@@ -203,7 +203,7 @@ def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | No
                   chart, "<div class='grid'>", _metrics_table(run), _risk_table(run), "</div>",
                   "<h3>Trades</h3>", _trades_table(run)]
     parts += ["<h2>Fill contract</h2>", f"<pre>{html.escape(result.fill_contract)}</pre>", "<h2>Provenance</h2>",
-              _table(["field", "value"], [[html.escape(k), html.escape(str(v))]
+              html_table(["field", "value"], [[html.escape(k), html.escape(str(v))]
                                           for k, v in p.model_dump(mode="json").items()]),
               "</body></html>"]
     return "\n".join(parts)

@@ -98,7 +98,7 @@ def signals_run(
                 compiled.strategy_id, compiled.version = rec.id, rec.version
                 for sig in result.signals:
                     sig.strategy_id, sig.strategy_version = rec.id, rec.version
-            for sig, sid in zip(result.signals, store.save_signals(result.signals)):
+            for sig, sid in zip(result.signals, store.save_signals(result.signals), strict=True):
                 sig.id = sid
         return compiled, result
 

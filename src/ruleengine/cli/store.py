@@ -1,6 +1,7 @@
 """`ruleengine strategies ...` and `ruleengine runs ...`: the store from the command line.
 
-`register(app)` adds these groups. Only typer and the standard library are imported at module level: `ruleengine validate` stays light.
+`register(app)` adds these groups. Only typer and the standard library are imported at module level:
+`ruleengine validate` stays light.
 Every command takes ``--db URL`` (default ``$RULEENGINE_DB``, else the SQLite file under the user's data
 directory) and ``--json``.
 """

@@ -208,8 +208,8 @@ def _top_table(res: Any) -> Any:
         table.add_column(escape(h), justify="right")
     for rec in res.table.head(res.top).to_dict("records"):
         cells = [str(rec["rank"]), *([escape(str(rec["symbol"]))] if multi else []),
-                 *["off" if rec[k] is None or (isinstance(rec[k], float) and math.isnan(rec[k])) else escape(str(rec[k]))
-                   for k in res.grid]]
+                 *["off" if rec[k] is None or (isinstance(rec[k], float) and math.isnan(rec[k]))
+                   else escape(str(rec[k])) for k in res.grid]]
         for key, _, unit in cols:
             v = rec[key]
             v = None if v is None or (isinstance(v, float) and math.isnan(v)) else v

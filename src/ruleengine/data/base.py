@@ -42,7 +42,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd

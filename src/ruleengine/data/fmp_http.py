@@ -95,7 +95,7 @@ class FmpSession(requests.Session):
             return self.base_url + url[len(sdk_base):]
         return url
 
-    def request(self, method: str, url: str | bytes,  # type: ignore[override]
+    def request(self, method: str, url: str | bytes,  # type: ignore[override, unused-ignore]  # types-requests
                 *args: Any, **kwargs: Any) -> requests.Response:
         target = self.redirect(url.decode() if isinstance(url, bytes) else url)
         self.attempts = 0

@@ -114,8 +114,7 @@ def ohlcv_frame(rows: list[dict[str, Any]], intraday: bool, tz: str = EXCHANGE_T
     else:
         index = when.normalize().tz_localize("UTC")
     out.index = pd.DatetimeIndex(index, name="time").as_unit("ns")
-    out = out[~out.index.duplicated(keep="last")].sort_index()
-    return out
+    return out[~out.index.duplicated(keep="last")].sort_index()
 
 
 def _surprise(actual: pd.Series, estimate: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -251,7 +250,7 @@ def insider_frame(rows: list[dict[str, Any]], tz: str = EXCHANGE_TZ) -> pd.DataF
 
 def empty_events(kind: str) -> pd.DataFrame:
     """An empty frame of an event kind (index ``available_at``, UTC), with the columns a full one has."""
-    cols = INSIDER_COLUMNS if kind == "insider_trades" else {c: "float64" for c in KIND_COLUMNS[kind]}
+    cols = INSIDER_COLUMNS if kind == "insider_trades" else dict.fromkeys(KIND_COLUMNS[kind], "float64")
     out = pd.DataFrame({c: pd.Series(dtype=t) for c, t in cols.items()})
     out.index = pd.DatetimeIndex([], tz="UTC", name="available_at").as_unit("ns")
     return out

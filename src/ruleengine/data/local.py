@@ -351,13 +351,14 @@ class LocalProvider(Provider):
         natives = [self._native_frequency(s) for s in mine]
         native = deliverable_frequency(natives, frequency)
         if native is None:
-            stored = ", ".join(f"{n} ({_where(s)})" for s, n in zip(mine, natives))
+            stored = ", ".join(f"{n} ({_where(s)})" for s, n in zip(mine, natives, strict=True))
             raise RuleEngineError([Diagnostic(
                 "D118", f"{self.path} holds {kind} at {stored}: {frequency} bars cannot be made from it",
                 hint=f"bars are resampled from finer to coarser only: give {frequency} or finer data, or use "
                      f"execution_frequency {'/'.join(sorted(set(natives)))} or coarser")])
         rank = BAR_FREQUENCIES.index
-        usable = [(s, n) for s, n in zip(mine, natives) if n in BAR_FREQUENCIES and rank(n) <= rank(native)]
+        usable = [(s, n) for s, n in zip(mine, natives, strict=True)
+                  if n in BAR_FREQUENCIES and rank(n) <= rank(native)]
         return [s for s, n in sorted(usable, key=lambda sn: -rank(sn[1]))], native
 
     def _table_for(self, sources: list[_Source], symbol: str) -> tuple[LongTable, str, _Source] | None:
@@ -539,7 +540,7 @@ class LocalProvider(Provider):
             return native, pd.DatetimeIndex([], tz="UTC"), {**empty, "_symbols": np.array([], dtype=object)}, problems
         table = next(iter(tables.values()))
         index, arrays, counts = table.matrix([f for _, f in stored], lo, hi, cols)
-        for (sym, _), n in zip(stored, counts):
+        for (sym, _), n in zip(stored, counts, strict=True):
             if n == 0:  # the per-symbol path words the error (with the range the symbol has)
                 try:
                     self._fetch_one(sources, native, sym, "ohlcv", start, end, frequency)

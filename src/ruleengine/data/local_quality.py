@@ -156,7 +156,8 @@ def check_duplicates(path: Path, frame: pd.DataFrame, times: np.ndarray, symbols
     the caller keeps the last row of each (symbol, time)."""
     one = len(symbols) == 0 or (symbols == symbols[0]).all()  # a per-symbol file: no hashing needed
     codes = np.zeros(len(symbols), dtype=np.int64) if one else pd.factorize(symbols)[0]
-    order = np.argsort(times, kind="stable") if one else np.lexsort((times, codes))  # a sorted pass finds whether any repeat exists (the common answer: no)
+    # a sorted pass finds whether any repeat exists (the common answer: no)
+    order = np.argsort(times, kind="stable") if one else np.lexsort((times, codes))
     if not ((codes[order][1:] == codes[order][:-1]) & (times[order][1:] == times[order][:-1])).any():
         return []
     key = pd.DataFrame({"s": codes, "t": times})

@@ -129,7 +129,7 @@ def infer_frequency(local: pd.DatetimeIndex, symbols: np.ndarray | None = None) 
         days = np.median(diffs) / 86_400e9
         return "1Day" if days < 5 else ("1Week" if days < 20 else "1Month")
     minutes = np.median(diffs[diffs < 86_400e9 / 2]) / 60e9 if (diffs < 86_400e9 / 2).any() else 1.0
-    return min(zip((1, 5, 15, 30, 60), INTRADAY_ORDER), key=lambda m: abs(m[0] - minutes))[1]
+    return min(zip((1, 5, 15, 30, 60), INTRADAY_ORDER, strict=True), key=lambda m: abs(m[0] - minutes))[1]
 
 
 #: Rows read to infer the bar frequency of one file of a per-symbol folder (the median spacing of 50 bars is
@@ -326,7 +326,7 @@ class LongTable:
         self.meta: dict[str, dict[str, Any]] = {}
         for col in meta_columns:
             first = frame[col].to_numpy()[bounds[:-1]] if len(frame) else []
-            for s, v in zip(self.symbols, first):
+            for s, v in zip(self.symbols, first, strict=False):  # no valid row: no metadata
                 self.meta.setdefault(s, {})[col] = str(v)
         self._frame = frame.drop(columns=["symbol", *meta_columns])
         self._float: dict[str, np.ndarray] | None = None  # price columns as arrays, for matrix()

@@ -75,7 +75,7 @@ class DataPreview:
     def to_dict(self) -> dict[str, Any]:
         """The summary and the rows shown as JSON-ready data (``data show --json`` without ``success``)."""
         records = [{"time": label, **{c: _json_value(v) for c, v in row.items()}}
-                   for label, (_, row) in zip(self.labels, self.frame.iterrows())]
+                   for label, (_, row) in zip(self.labels, self.frame.iterrows(), strict=True)]
         return {**self.summary, "data": records}
 
     def columns(self) -> list[str]:
@@ -90,7 +90,7 @@ class DataPreview:
         """(time label, cell texts of `columns`) for each shown row: numbers rounded for a terminal."""
         columns = self.columns()
         return [(label, [_cell(v) for v in row])
-                for label, (_, row) in zip(self.labels, self.frame[columns].iterrows())]
+                for label, (_, row) in zip(self.labels, self.frame[columns].iterrows(), strict=True)]
 
     @property
     def index_name(self) -> str:

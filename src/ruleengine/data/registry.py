@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
 from ..schema.kinds import KIND_COLUMNS
@@ -122,7 +122,8 @@ class ProviderRegistry:
             return
         if not name:
             raise ValueError("a provider factory needs a name")
-        self._entries[name] = _Entry(provider, cls)
+        # not a Provider nor a Provider class: the zero-argument factory of the signature
+        self._entries[name] = _Entry(cast(ProviderFactory, provider), cls)
 
     def names(self) -> list[str]:
         """Registered provider names, in registration order."""

@@ -216,7 +216,7 @@ def resample_matrix(index: pd.DatetimeIndex, arrays: dict[str, np.ndarray], to_f
     pend = np.where(b["no_session"], b["end"], b["close"])[starts]
     # each symbol's span: the open of its first day .. the close of its last day (daily bar close times)
     rows = np.arange(len(day_ns))
-    has = present.any(axis=0)
+    has = np.asarray(present.any(axis=0))  # one flag per symbol (numpy types any() as maybe a scalar)
     first_row = np.where(has, np.argmax(present, axis=0), 0)
     last_row = np.where(has, len(rows) - 1 - np.argmax(present[::-1], axis=0), 0)
     day_open, day_close = _day_bounds_ns(day_ns, tz, calendar)

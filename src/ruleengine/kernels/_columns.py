@@ -39,18 +39,18 @@ import numpy as np
 
 from ._util import (
     begin1,
+    begin1_bool,
     begin2,
     begin3,
     begin4,
-    begin1_bool,
     check_float_arg,
     check_int_arg,
+    check_same_shape,
     col_has_nan,
     cols1,
     cols2,
     cols3,
     cols4,
-    check_same_shape,
     put_back,
     put_back_bool,
 )
@@ -158,7 +158,8 @@ def _missing(series: tuple[str, ...], names: list[str], floats: set[str], option
     lines += _checks(names, floats, first, minimum)
     scratch_views = [f"work[:, {free + j}]" for j in range(scratch)]
     first_cols = "xb, ob" if out == "b" else "work[:, 0], work[:, 1]"
-    cols = f"cols1({views[0]}, out, c, idx, {first_cols})" if k == 1 else f"cols{k}({', '.join(views)}, out, c, idx, work)"
+    cols = (f"cols1({views[0]}, out, c, idx, {first_cols})" if k == 1
+            else f"cols{k}({', '.join(views)}, out, c, idx, work)")
     cols_out = [f"{s}c" for s in series]
     put = "put_back_bool" if out == "b" else "put_back"
     loop = [f"{', '.join(cols_out)}, o = {cols}",

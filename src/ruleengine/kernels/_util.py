@@ -231,7 +231,8 @@ def begin2(a, d):
     T, C = a.shape
     if d.shape[0] != T or d.shape[1] != C:
         raise ValueError(_SHAPE)
-    return np.asfortranarray(a), np.asfortranarray(d), np.empty((C, T)).T, np.empty(T, dtype=np.int64), np.empty((3, T)).T
+    return (np.asfortranarray(a), np.asfortranarray(d), np.empty((C, T)).T, np.empty(T, dtype=np.int64),
+            np.empty((3, T)).T)
 
 
 @numba.njit(cache=True, nogil=True)

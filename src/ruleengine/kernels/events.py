@@ -100,11 +100,11 @@ def count_1d_nb(cond, n, out):
 # --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
 crosses_above_nb = drive(crosses_above_1d_nb, "crosses_above_nb", ("a", "b"), positional=True, out="b",
-                         doc="2-D a crosses above b (pandas ``(a > b) & (a.shift(1) <= b.shift(1))``; positional, NaN -> "
-                             "False). a, b float64 (T, C) -> bool (T, C).")
+                         doc="2-D a crosses above b (pandas ``(a > b) & (a.shift(1) <= b.shift(1))``; "
+                             "positional, NaN -> False). a, b float64 (T, C) -> bool (T, C).")
 crosses_below_nb = drive(crosses_below_1d_nb, "crosses_below_nb", ("a", "b"), positional=True, out="b",
-                         doc="2-D a crosses below b (pandas ``(a < b) & (a.shift(1) >= b.shift(1))``; positional, NaN -> "
-                             "False). a, b float64 (T, C) -> bool (T, C).")
+                         doc="2-D a crosses below b (pandas ``(a < b) & (a.shift(1) >= b.shift(1))``; "
+                             "positional, NaN -> False). a, b float64 (T, C) -> bool (T, C).")
 rising_nb = drive(rising_1d_nb, "rising_nb", ("x",), ("n",), options=(False,), out="b",
                   doc="2-D strictly rising n steps in a row over valid observations (pandas "
                       "``(x.diff() > 0).rolling(n).sum() == n``; NaN rows absent -> False).")

@@ -417,7 +417,8 @@ def stoch_1d_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3):
 # --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
 HLC = ("high", "low", "close")
-roc_nb = drive(roc_1d_nb, "roc_nb", ("x",), ("n",), doc="2-D rate of change in percent (TA-Lib ``ROC``). Lookback ``n``.")
+roc_nb = drive(roc_1d_nb, "roc_nb", ("x",), ("n",),
+               doc="2-D rate of change in percent (TA-Lib ``ROC``). Lookback ``n``.")
 mom_nb = drive(mom_1d_nb, "mom_nb", ("x",), ("n",), doc="2-D momentum (TA-Lib ``MOM``). Lookback ``n``.")
 atr_nb = drive(atr_1d_nb, "atr_nb", HLC, ("n",), options=(False,),
                doc="2-D average true range (TA-Lib ``ATR``). Lookback ``n``.")

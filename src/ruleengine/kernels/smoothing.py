@@ -245,6 +245,7 @@ MACD = ("fast", "slow", "signal")
 macd_nb = drive(macd_1d_nb, "macd_nb", ("x",), MACD, options=(0,),
                 doc="2-D MACD line (TA-Lib ``MACD`` macd). Lookback ``max(fast, slow) - 1``.")
 macd_signal_nb = drive(macd_1d_nb, "macd_signal_nb", ("x",), MACD, options=(1,),
-                       doc="2-D MACD signal line (TA-Lib ``MACD`` macdsignal). Lookback ``max(fast, slow) + signal - 2``.")
+                       doc="2-D MACD signal line (TA-Lib ``MACD`` macdsignal). "
+                           "Lookback ``max(fast, slow) + signal - 2``.")
 macd_hist_nb = drive(macd_1d_nb, "macd_hist_nb", ("x",), MACD, options=(2,),
                      doc="2-D MACD histogram (TA-Lib ``MACD`` macdhist). Lookback ``max(fast, slow) + signal - 2``.")

@@ -14,7 +14,7 @@ from ..errors import Diagnostic, Span, did_you_mean
 from . import ast
 from .functions import FUNCTIONS, Arg, Function
 from .operators import BINARY, UNARY
-from .types import BOOL, BOOL_SERIES, ERROR, FLOAT, FLOAT_SERIES, INT, Type
+from .types import BOOL, BOOL_SERIES, ERROR, FLOAT, FLOAT_SERIES, INT, DType, Shape, Type
 
 
 @dataclass
@@ -156,7 +156,7 @@ class Checker:
     def _binary(self, node: ast.Binary) -> Type:
         lt, rt = node.left.ty, node.right.ty  # type: ignore[union-attr]
         assert lt is not None and rt is not None
-        shape = "series" if lt.is_series or rt.is_series or lt.is_error or rt.is_error else "scalar"
+        shape: Shape = "series" if lt.is_series or rt.is_series or lt.is_error or rt.is_error else "scalar"
         op = node.op
         spec = BINARY[op]
         if spec.family == "logical":
@@ -181,7 +181,7 @@ class Checker:
         if not (lt.is_numeric and rt.is_numeric):
             return self.error("C109", f"'{op}' needs numbers, got a {lt} and a {rt}", node,
                               "arithmetic works on numbers; conditions combine with and / or")
-        dtype = "int" if lt.dtype == rt.dtype == "int" and spec.keeps_int else "float"
+        dtype: DType = "int" if lt.dtype == rt.dtype == "int" and spec.keeps_int else "float"
         return Type(shape, dtype)
 
     # -------------------------------------------------------------------------------- calls
@@ -196,7 +196,7 @@ class Checker:
                               f"{'s' if len(fn.args) != 1 else ''}, got {len(node.args)}", node,
                               f"usage: {fn.signature}, e.g. {fn.example}")
         ok = True
-        for arg_node, spec in zip(node.args, fn.args):
+        for arg_node, spec in zip(node.args, fn.args, strict=True):
             if arg_node.ty is not None and not arg_node.ty.is_error:
                 ok = self._arg(fn, spec, arg_node) and ok
             else:
@@ -243,7 +243,7 @@ class Checker:
 
     def _window_order(self, fn: Function, node: ast.Call) -> None:
         """Windows that must be shorter than another (MACD's fast < slow): constants now, parameters by bounds."""
-        arg = {spec.name: a for spec, a in zip(fn.args, node.args)}
+        arg = {spec.name: a for spec, a in zip(fn.args, node.args, strict=True)}
         for short, long in fn.ordered:
             a, b = static_value(arg[short], {}), static_value(arg[long], {})
             if a is not None and b is not None:
@@ -299,23 +299,27 @@ class Checker:
 
 def static_value(node: ast.Node, params: dict[str, Any]) -> float | int | bool | None:
     """Evaluate a scalar expression of constants and the given parameter values; None if not static."""
+    value: float | int | bool | None  # parameter values and the operator table's scalar functions are untyped
     if isinstance(node, (ast.Num, ast.Bool)):
         return node.value
     if isinstance(node, ast.Name):
         if node.ref and node.ref[0] == "param" and node.ref[1] in params:
-            return params[node.ref[1]]
+            value = params[node.ref[1]]
+            return value
         return None
     if isinstance(node, ast.Unary):
         v = static_value(node.operand, params) if node.operand else None
         if v is None:
             return None
-        return UNARY[node.op].scalar(v)
+        value = UNARY[node.op].scalar(v)
+        return value
     if isinstance(node, ast.Binary):
         a = static_value(node.left, params) if node.left else None
         b = static_value(node.right, params) if node.right else None
         if a is None or b is None:
             return None
-        return BINARY[node.op].scalar(a, b)
+        value = BINARY[node.op].scalar(a, b)
+        return value
     return None
 
 

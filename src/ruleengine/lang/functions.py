@@ -83,7 +83,7 @@ def wilder_memory(n: float) -> int:
 def _decay_bars(alpha: float) -> int:
     if alpha >= 1.0:
         return 0
-    return int(math.ceil(math.log(CONVERGENCE) / math.log(1.0 - alpha)))
+    return math.ceil(math.log(CONVERGENCE) / math.log(1.0 - alpha))
 
 
 def _i(s: Static, k: str) -> int:

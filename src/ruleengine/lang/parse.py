@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import Diagnostic, RuleEngineError
 from . import ast
@@ -70,10 +70,11 @@ def parse(text: str) -> ast.Node:
     try:
         tree = _parser().parse(text)
     except UnexpectedCharacters as exc:
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        hint = _char_hint(text, exc.pos_in_stream)
-        raise RuleEngineError([_diag("P103", f"unexpected character {ch!r}", exc.pos_in_stream,
-                                     exc.pos_in_stream + 1, hint)]) from None
+        # lark declares pos_in_stream None on its base class; UnexpectedCharacters always sets the position
+        pos = cast(int, exc.pos_in_stream)
+        ch = text[pos] if pos < len(text) else ""
+        hint = _char_hint(text, pos)
+        raise RuleEngineError([_diag("P103", f"unexpected character {ch!r}", pos, pos + 1, hint)]) from None
     except UnexpectedEOF as exc:
         raise RuleEngineError([_diag("P102", "the expression ends too early", len(text), len(text) + 1,
                                      _expected(exc.expected))]) from None
@@ -190,7 +191,7 @@ def _builder() -> type:
     from lark.visitors import Transformer_NonRecursive, v_args
 
     @v_args(meta=True, inline=True)
-    class ToAst(Transformer_NonRecursive):  # type: ignore[misc]
+    class ToAst(Transformer_NonRecursive[Token, ast.Node]):
         def number(self, meta: Any, token: Token) -> ast.Node:
             return ast.Num(meta.start_pos, meta.end_pos, _number(str(token)))
 
@@ -200,6 +201,7 @@ def _builder() -> type:
             return ast.Name(meta.start_pos, meta.end_pos, tuple(str(p) for p in parts))
 
         def call(self, meta: Any, func: Token, args: list[ast.Node] | None = None) -> ast.Node:
+            assert func.end_pos is not None  # the lexer sets every token's position
             return ast.Call(meta.start_pos, meta.end_pos, str(func), list(args or []), func.end_pos)
 
         def arguments(self, meta: Any, *args: ast.Node) -> list[ast.Node]:

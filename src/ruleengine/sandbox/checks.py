@@ -45,7 +45,7 @@ def check_output(result: Any, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
         got = type(result).__name__ + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
         raise ContractError(f"generate_signals must return a tuple (entries, exits), got {got}")
     out = []
-    for name, value in zip(("entries", "exits"), result):
+    for name, value in zip(("entries", "exits"), result, strict=True):
         if isinstance(value, pd.DataFrame):
             if value.shape[1] != 1:
                 raise ContractError(f"{name} is a DataFrame with {value.shape[1]} columns; return one boolean "
@@ -114,7 +114,7 @@ def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets:
         base = [a[:, [p * n_cols + j for j in cols]] for a in full]
         block = [a[:, p * width:(p + 1) * width] for a in (again_e, again_x)]
         with_params = f"with parameters {short_params(dict(params))}"
-        for what, a, b in zip(("entries", "exits"), base, block):
+        for what, a, b in zip(("entries", "exits"), base, block, strict=True):
             where = first_difference(a, b[:, :w])
             if where is not None:
                 t, j = where
@@ -123,7 +123,7 @@ def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets:
                     f"between two runs on {_when(index, t)}", path="code",
                     hint="remove randomness, time and anything that depends on the order of a set or dict")])
         for k, cut in enumerate(cuts):
-            for what, a, b in zip(("entries", "exits"), base, block):
+            for what, a, b in zip(("entries", "exits"), base, block, strict=True):
                 part = b[:cut, w * (k + 1):w * (k + 2)]
                 where = first_difference(a[:cut], part)
                 if where is not None:

@@ -95,7 +95,7 @@ def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> 
         rows_n, cols_n, sets = len(idx), len(header["labels"]), header["param_sets"]
         entries = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
         exits = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
-        for j, label in enumerate(header["labels"]):
+        for j, label in enumerate(header["labels"]):  # noqa: B007 - the error record below names the symbol
             frames, sub, rows = _frames(header, arrays, idx, j)
             for p, params in enumerate(sets):
                 data = {k: v.copy(deep=False) for k, v in frames.items()}
@@ -179,7 +179,7 @@ def _no_jit_cache() -> None:
     """numba may compile a new specialisation for the code: keep it in memory (no file writes are allowed)."""
     caching = sys.modules.get("numba.core.caching")
     if caching is not None:
-        caching.Cache.save_overload = lambda self, sig, data: None  # type: ignore[attr-defined]
+        caching.Cache.save_overload = lambda self, sig, data: None
 
 
 __all__ = ["CODE_FILENAME", "CallBudget", "run_job", "short_params"]

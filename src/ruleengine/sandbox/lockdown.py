@@ -152,7 +152,8 @@ def job_ids_problems(accounts: tuple[str, ...] = ("/etc/passwd", "/etc/group")) 
             with open(path, encoding="utf-8", errors="replace") as f:
                 for line in f:
                     fields = line.split(":")
-                    if len(fields) > 2 and fields[2].isdigit() and JOB_ID_BASE <= int(fields[2]) < JOB_ID_BASE + pid_max:
+                    if (len(fields) > 2 and fields[2].isdigit()
+                            and JOB_ID_BASE <= int(fields[2]) < JOB_ID_BASE + pid_max):
                         taken.append(f"{path}: {fields[0]} ({fields[2]})")
         except OSError:
             continue

@@ -67,8 +67,9 @@ class Zygote:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-s", "-P", "-m", "ruleengine.sandbox.zygote", str(theirs.fileno()), flavour],
-                pass_fds=[theirs.fileno()], env={**clean_env(), "PYTHONPATH": _package_root()}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True, cwd="/")
+                pass_fds=[theirs.fileno()], env={**clean_env(), "PYTHONPATH": _package_root()},
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True,
+                cwd="/")
         finally:
             theirs.close()
         try:

@@ -117,7 +117,7 @@ def encode_job(job: Job) -> int:
             m[16:16 + len(head)] = head
             idx = np.ndarray((job.n_rows,), dtype=np.int64, buffer=m, offset=data_start)
             idx[:] = job.index
-            for (slot, col), (_, _, off) in zip(keys, header["arrays"]):
+            for (slot, col), (_, _, off) in zip(keys, header["arrays"], strict=True):
                 dst = np.ndarray((job.n_rows, job.n_cols), dtype=np.float64, buffer=m, offset=data_start + off,
                                  order="F")
                 dst[...] = job.arrays[(slot, col)]
@@ -213,7 +213,7 @@ def result_header(status: int, sets: int, rows: int, cols: int, payload: int) ->
 def encode_signals(entries: Sequence[np.ndarray], exits: Sequence[np.ndarray], rows: int, cols: int) -> bytes:
     """Header + payload for per-set (rows, cols) bool matrices (child side)."""
     parts = []
-    for e, x in zip(entries, exits):
+    for e, x in zip(entries, exits, strict=True):
         both = np.empty((cols, 2, rows), dtype=np.bool_)
         both[:, 0, :] = np.asarray(e, dtype=np.bool_).T
         both[:, 1, :] = np.asarray(x, dtype=np.bool_).T

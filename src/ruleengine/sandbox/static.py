@@ -184,7 +184,8 @@ class _Checker:
     def imports(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                self.report("X103", node, "relative imports are not allowed", "import numpy, pandas, math, ta, vectorbt")
+                self.report("X103", node, "relative imports are not allowed",
+                            "import numpy, pandas, math, ta, vectorbt")
                 return
             modules = [node.module or ""]
             names = [a.name for a in node.names]

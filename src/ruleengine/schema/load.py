@@ -112,20 +112,18 @@ def _data_path(loc: tuple[Any, ...], value: Any) -> PathKey:
     out: list[str | int] = []
     cur = value
     for k in loc:
-        if isinstance(cur, dict) and k in cur:
-            out.append(k)
-            cur = cur[k]
-        elif isinstance(cur, list) and isinstance(k, int) and 0 <= k < len(cur):
+        indexes_data = (isinstance(cur, dict) and k in cur) or (
+            isinstance(cur, list) and isinstance(k, int) and 0 <= k < len(cur))
+        if indexes_data:
             out.append(k)
             cur = cur[k]
         elif isinstance(cur, list) and isinstance(k, str):
             continue  # `entry: [...]` is shorthand for {conditions: [...]}: the loc has a level more
-        elif isinstance(cur, dict) or cur is None or not isinstance(cur, list):
+        elif not isinstance(cur, list) and isinstance(k, str) and k not in _UNION_TAGS:
             # a missing or unknown key (reported at its parent), or a union tag: keep names that
             # are not type tags so that 'missing' errors still say which field
-            if isinstance(k, str) and k not in _UNION_TAGS:
-                out.append(k)
-                cur = None
+            out.append(k)
+            cur = None
     return tuple(out)
 
 
@@ -135,8 +133,8 @@ _UNION_TAGS = {"expression", "structured", "function-after", "function-before", 
 def _known_keys(path: PathKey, value: Any) -> list[str]:
     model: type[BaseModel] | None = TradingStrategy
     from .strategy import ConditionGroup, DataSlot, Param, RiskParameters, StructuredCondition
-    shape = {(): TradingStrategy, ("risk",): RiskParameters, ("entry",): ConditionGroup,
-             ("exit",): ConditionGroup}
+    shape: dict[PathKey, type[BaseModel]] = {(): TradingStrategy, ("risk",): RiskParameters,
+                                             ("entry",): ConditionGroup, ("exit",): ConditionGroup}
     if path in shape:
         model = shape[path]
     elif len(path) == 2 and path[0] == "data":
@@ -152,7 +150,8 @@ def _known_keys(path: PathKey, value: Any) -> list[str]:
 
 def dump_yaml(strategy: TradingStrategy) -> str:
     """YAML text of a strategy, keys in document order; `load(dump_yaml(s)) == s`."""
-    return yaml.safe_dump(strategy.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    text: str = yaml.safe_dump(strategy.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    return text
 
 
 def dump_json(strategy: TradingStrategy, indent: int | None = 2) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -75,7 +75,7 @@ class DataSlot(_Closed):
 
     kind: str = Field("ohlcv", description="data kind", json_schema_extra={"enum": list(KIND_COLUMNS)})
     frequency: str = Field("1Day", description="frequency to fetch",
-                           json_schema_extra={"enum": SOURCE_FREQUENCIES})
+                           json_schema_extra={"enum": list(SOURCE_FREQUENCIES)})
     columns: list[str] | None = Field(None, description="columns used; default: all columns of the kind")
     description: str | None = Field(None, description="what this slot holds")
     provider: str | None = Field(None, description="provider name; default: the configured one for the kind")
@@ -89,7 +89,7 @@ class DataSlot(_Closed):
         if isinstance(value, dict):
             found = _SYMBOL_KEYS.intersection(value)
             if found:
-                raise _err("S109", f"a data slot does not name symbols ('{sorted(found)[0]}')",
+                raise _err("S109", f"a data slot does not name symbols ('{min(found)}')",
                            "symbols are given at run time, e.g. --symbols SPY or --symbols asset_a=GLD,asset_b=SLV")
         return value
 
@@ -359,11 +359,18 @@ def _exit_field(name: str, description: str) -> Any:
                      WithJsonSchema(schema)]
 
 
-StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry")
-TakeProfit = _exit_field("take_profit_pct", "exit when price rises this % above entry")
-TrailingStop = _exit_field("trailing_stop_pct", "exit this % below the highest price since entry")
-MaxHoldDays = _exit_field("max_hold_days", "exit after this many calendar days")
-MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
+if TYPE_CHECKING:  # to a type checker an exit is its value; pydantic reads the validator and schema below
+    StopLoss: TypeAlias = float | int | str | None
+    TakeProfit: TypeAlias = StopLoss
+    TrailingStop: TypeAlias = StopLoss
+    MaxHoldDays: TypeAlias = StopLoss
+    MaxHoldBars: TypeAlias = StopLoss
+else:
+    StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry")
+    TakeProfit = _exit_field("take_profit_pct", "exit when price rises this % above entry")
+    TrailingStop = _exit_field("trailing_stop_pct", "exit this % below the highest price since entry")
+    MaxHoldDays = _exit_field("max_hold_days", "exit after this many calendar days")
+    MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
 
 
 class RiskParameters(_Closed):
@@ -503,7 +510,8 @@ class TradingStrategy(_Closed):
         ``symbol_from`` slot is another view of an instrument, never the bars a strategy trades)."""
         prices = [name for name, slot in self.data.items() if slot.kind == "ohlcv"]
         own = [name for name in prices if self.data[name].symbol_from is None]
-        return (own or prices or [None])[0]
+        candidates = own or prices
+        return candidates[0] if candidates else None
 
     def symbol_source(self, slot: str) -> str:
         """The slot whose symbol `slot` reads: itself, or the end of its ``symbol_from`` chain."""

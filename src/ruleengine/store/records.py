@@ -96,7 +96,8 @@ class RunRecord:
 
     def to_dict(self, full: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "strategy_id": self.strategy_id,
-                               "strategy_version": self.strategy_version, "created_at": iso(self.created_at), "start": iso(self.start), "end": iso(self.end),
+                               "strategy_version": self.strategy_version, "created_at": iso(self.created_at),
+                               "start": iso(self.start), "end": iso(self.end),
                "symbols": self.symbols, "runs": self.runs, "total_trades": self.total_trades,
                "winning_trades": self.winning_trades, "win_rate": self.win_rate,
                "total_return_pct": self.total_return_pct, "max_drawdown_pct": self.max_drawdown_pct,

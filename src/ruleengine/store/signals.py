@@ -110,11 +110,11 @@ class SignalStoreMixin:
                 out.append((row.signal_id, True))
             return out
 
-        return self._write(write)  # type: ignore[no-any-return]
+        return self._write(write)
 
     def get_signal(self, signal_id: int) -> SignalRecord:
         """One stored signal. Raises T103 for an unknown id."""
-        return self._read(lambda s: _signal(_signal_row(s, signal_id)))  # type: ignore[no-any-return]
+        return self._read(lambda s: _signal(_signal_row(s, signal_id)))
 
     def list_signals(self, strategy_id: int | None = None, *, since: Any = None, signal_type: str | None = None,
                      limit: int | None = None) -> list[SignalRecord]:
@@ -132,7 +132,7 @@ class SignalStoreMixin:
                 q = q.limit(limit)
             return [_signal(r) for r in s.scalars(q).all()]
 
-        return self._read(read)  # type: ignore[no-any-return]
+        return self._read(read)
 
     def act(self, signal_id: int, price: float | None = None, when: Any = None) -> SignalRecord:
         """Record that the user took a signal (at `price`, default the signal's price).
@@ -162,7 +162,7 @@ class SignalStoreMixin:
                     e.outcome = _outcome(e, p, t, f"exit signal {signal_id}")
             return _signal(row)
 
-        return self._write(write)  # type: ignore[no-any-return]
+        return self._write(write)
 
     def close_signal(self, signal_id: int, price: float, when: Any = None) -> SignalRecord:
         """Record the outcome of an acted entry signal: the user's exit price (and time)."""
@@ -183,7 +183,7 @@ class SignalStoreMixin:
             row.outcome = _outcome(row, _price(price, "the exit price"), _naive_utc(when), "user")
             return _signal(row)
 
-        return self._write(write)  # type: ignore[no-any-return]
+        return self._write(write)
 
     def set_hypothetical(self, updates: dict[int, dict[str, Any]]) -> None:
         """Store the hypothetical trade of each signal id (written by `ruleengine.live.track`)."""
@@ -220,7 +220,7 @@ class SignalStoreMixin:
                 return None
             return {c.key: getattr(row, c.key) for c in PerformanceRow.__table__.columns}
 
-        return self._read(read)  # type: ignore[no-any-return]
+        return self._read(read)
 
     # ------------------------------------------------------------------ outbox
     def pending_notifications(self, limit: int = 1000) -> list[NotificationRecord]:
@@ -231,7 +231,7 @@ class SignalStoreMixin:
                              .order_by(NotificationRow.id).limit(limit)).all()
             return [_note(r) for r in rows]
 
-        return self._read(read)  # type: ignore[no-any-return]
+        return self._read(read)
 
     def add_notification(self, url: str, payload: dict[str, Any], signal_id: int | None = None) -> int:
         def write(s: Session) -> int:
@@ -241,7 +241,7 @@ class SignalStoreMixin:
             s.flush()
             return row.id
 
-        return self._write(write)  # type: ignore[no-any-return]
+        return self._write(write)
 
     def mark_notification(self, note_id: int, *, sent: bool, error: str | None = None, attempts: int = 1) -> None:
         """Record a delivery attempt: sent, or the error (the message stays in the outbox)."""
@@ -258,13 +258,13 @@ class SignalStoreMixin:
         self._write(write)
 
     def strategy_ids_with_signals(self) -> list[int]:
-        return self._read(lambda s: list(s.scalars(select(SignalRow.strategy_id).distinct()).all()))  # type: ignore[no-any-return]
+        return self._read(lambda s: list(s.scalars(select(SignalRow.strategy_id).distinct()).all()))
 
     def count_signals(self) -> int:
-        return self._read(lambda s: int(s.scalar(select(func.count(SignalRow.signal_id))) or 0))  # type: ignore[no-any-return]
+        return self._read(lambda s: int(s.scalar(select(func.count(SignalRow.signal_id))) or 0))
 
     def _strategy_exists(self, strategy_id: int) -> bool:
-        return self._read(lambda s: s.get(StrategyRow, strategy_id) is not None)  # type: ignore[no-any-return]
+        return self._read(lambda s: s.get(StrategyRow, strategy_id) is not None)
 
 
 def _outcome(row: SignalRow, price: float, when: datetime, by: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backtest.report import _CHECK_JS, _CSS, _table, fmt
+from ..backtest.report import REPORT_CHECK_JS, REPORT_CSS, fmt, html_table
 from .stats import LOWER_IS_BETTER
 
 _TOP_METRICS = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""),
@@ -184,7 +184,7 @@ def _top_table(sweep: Any, n: int) -> str:
                 row.append(fmt(int(v) if unit == "n" and v is not None else v, unit))
         rows.append(row)
     first = 1 + multi + len(names)
-    return _table(headers, rows, set(range(first, len(headers))))
+    return html_table(headers, rows, set(range(first, len(headers))))
 
 
 def _folds_table(wf: Any) -> str:
@@ -195,7 +195,7 @@ def _folds_table(wf: Any) -> str:
                      f"{f.test_dates[0]} .. {f.test_dates[1]} ({f.fold.test_len})", html.escape(params),
                      fmt(f.is_metrics.get(wf.metric)), fmt(f.oos_metrics.get(wf.metric)), fmt(f.decay)])
     rows.append(["mean", "", "", "", fmt(wf.mean_metric("is")), fmt(wf.mean_metric("oos")), fmt(wf.mean_decay)])
-    return _table(["fold", "train (bars)", "test (bars)", "chosen", f"IS {wf.metric}", f"OOS {wf.metric}",
+    return html_table(["fold", "train (bars)", "test (bars)", "chosen", f"IS {wf.metric}", f"OOS {wf.metric}",
                    "decay (OOS/IS)"], rows, {4, 5, 6})
 
 
@@ -203,7 +203,7 @@ def _stitched_table(wf: Any) -> str:
     rows = [[html.escape(label), m["start"], m["end"], str(m["bars"]), fmt(m["total_return_pct"], "%"),
              fmt(m["cagr_pct"], "%"), fmt(m["sharpe_ratio"]), fmt(m["max_drawdown_pct"], "%")]
             for label, m in wf.stitched_metrics.items()]
-    return _table(["run", "from", "to", "bars", "return", "CAGR", "Sharpe", "max DD"], rows, {3, 4, 5, 6, 7})
+    return html_table(["run", "from", "to", "bars", "return", "CAGR", "Sharpe", "max DD"], rows, {3, 4, 5, 6, 7})
 
 
 def _holdout_table(wf: Any) -> str:
@@ -213,7 +213,7 @@ def _holdout_table(wf: Any) -> str:
     params = ", ".join(f"{k}={_label(v)}" for k, v in h["params"].items())
     return (f"<p>Unseen bars {h['start']} .. {h['end']} ({h['bars']}); parameters chosen on everything before: "
             f"<b>{html.escape(params)}</b>; decay {fmt(h['decay'])}.</p>"
-            + _table(["metric", "in-sample", "hold-out"], rows, {1, 2}))
+            + html_table(["metric", "in-sample", "hold-out"], rows, {1, 2}))
 
 
 def _overfit_table(stats: Any) -> str:
@@ -233,7 +233,7 @@ def _overfit_table(stats: Any) -> str:
                  ["<b>probability of backtest overfitting</b>", f"<b>{p.pbo:.4f}</b>"],
                  ["OOS vs IS slope, probability of OOS loss", f"{fmt(_num(p.slope))}, {p.prob_oos_loss:.4f}"]]
     rows += [["note", html.escape(n)] for n in stats.notes]
-    return _table(["statistic", "value"], rows, {1})
+    return html_table(["statistic", "value"], rows, {1})
 
 
 def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, top: int | None = None,
@@ -322,8 +322,9 @@ def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, to
 
         script = f"<script type='text/javascript'>{get_plotlyjs()}</script>"
     doc = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(head)}</title>",
-           f"<style>{_CSS}</style>{script}</head><body data-report-status='loading' data-charts='{len(html_charts)}'>",
-           _CHECK_JS, *body, "</body></html>"]
+           f"<style>{REPORT_CSS}</style>{script}</head>"
+           f"<body data-report-status='loading' data-charts='{len(html_charts)}'>",
+           REPORT_CHECK_JS, *body, "</body></html>"]
     return "\n".join(doc)
 
 

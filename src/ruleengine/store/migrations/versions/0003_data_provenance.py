@@ -30,7 +30,8 @@ depends_on = None
 
 def _from_backtest(result: Any) -> tuple[dict[str, str] | None, bool | None]:
     runs = (result or {}).get("results") if isinstance(result, dict) else None
-    datas = [r.get("data") for r in runs or [] if isinstance(r, dict) and isinstance(r.get("data"), dict)]
+    datas: list[dict[str, Any]] = [r["data"] for r in runs or []
+                                   if isinstance(r, dict) and isinstance(r.get("data"), dict)]
     if not datas or any("synthetic" not in d for d in datas):
         return None, None
     providers: dict[str, str] = {}
@@ -47,8 +48,8 @@ def _from_snapshot(snapshot: Any) -> tuple[dict[str, str] | None, bool | None]:
 
 
 def upgrade() -> None:
-    for table in ("strategy_backtests", "strategy_signals"):
-        with op.batch_alter_table(table) as batch:
+    for name in ("strategy_backtests", "strategy_signals"):
+        with op.batch_alter_table(name) as batch:
             batch.add_column(sa.Column("data_providers", sa.JSON))
             batch.add_column(sa.Column("synthetic", sa.Boolean))
     bind = op.get_bind()
