@@ -104,11 +104,9 @@ class Store(SignalStoreMixin):
             RuleEngineError: the document's own diagnostics (it does not load or compile); T101 for an
                 unknown `strategy_id`.
         """
-        from ..backtest.result import strategy_hash
-
         strat = _checked_strategy(strategy)
         universe = universe_spec(universe)
-        digest = strategy_hash(strat)
+        digest = strat.strategy_hash()
         definition = strat.to_dict()
         now = utcnow()
 
