@@ -387,11 +387,6 @@ class BacktestResult(BaseModel):
         return write_report(self, path, **kwargs)
 
 
-def strategy_hash(strategy: Any) -> str:
-    """`TradingStrategy.strategy_hash` (kept for the CLI modules until they call the method)."""
-    return str(strategy.strategy_hash())
-
-
 def package_versions(vectorbt: bool = False) -> dict[str, str]:
     """Versions of Python and the packages a result depends on (vectorbt only when it was used)."""
     return dict(_versions(vectorbt))
@@ -415,4 +410,4 @@ def _versions(vectorbt: bool) -> dict[str, str]:
 
 __all__ = ["SKIPPED_SHOWN", "BacktestResult", "Benchmark", "DataInfo", "Deferred", "EquityCurve", "Metrics",
            "Provenance", "RunResult", "SkippedEntries", "SkippedEntry", "Trade", "TradeList", "TradeTable",
-           "equity_curve", "gc_paused", "package_versions", "strategy_hash"]
+           "equity_curve", "gc_paused", "package_versions"]

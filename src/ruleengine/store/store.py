@@ -160,9 +160,7 @@ class Store(SignalStoreMixin):
 
     def find_same_strategy(self, strategy: Any) -> StrategyRecord | None:
         """The newest stored version with the same document as `strategy` (a `TradingStrategy`), or None."""
-        from ..backtest.result import strategy_hash
-
-        return self.find_strategy(strategy_hash(strategy))
+        return self.find_strategy(strategy.strategy_hash())
 
     def list_strategies(self, include_inactive: bool = False) -> list[StrategyRecord]:
         """The current version of every (active) strategy, by id."""
