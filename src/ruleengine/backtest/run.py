@@ -305,4 +305,4 @@ def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: Run
 
 
 __all__ = ["ENGINES", "RISK_KEYS", "backtest", "buy_and_hold", "parse_param_args", "split_params",
-           "strategy_hash", "usable_columns"]
+           "usable_columns"]
