@@ -241,9 +241,9 @@ def test_batch_metrics_equal_the_per_run_reference_on_a_real_universe(shared_dat
 
 
 def _built(seq: object) -> bool:
-    """Whether a `Deferred` sequence has made its list (read through its pickled form: a list once built)."""
+    """Whether a `Deferred` sequence has made its list."""
     assert isinstance(seq, Deferred)
-    return seq.__reduce__()[0] is list
+    return seq.built
 
 
 def test_trades_and_equity_are_built_on_first_use_and_kept() -> None:

@@ -76,6 +76,11 @@ class Deferred(Sequence[_T], Generic[_T]):
         self._recipe: tuple[Callable[..., list[_T]], tuple[Any, ...]] | None = (fn, args)
         self._items: list[_T] | None = None
 
+    @property
+    def built(self) -> bool:
+        """Whether the list was made already."""
+        return self._items is not None
+
     def items(self) -> list[_T]:
         """The list (built now if it was not yet)."""
         if self._items is None:
