@@ -41,7 +41,7 @@ FULL_DATA = (SHARED_DATA / "daily.parquet").exists()
 ENOUGH = ({"golden_cross_trades": 10, "portfolio_skipped": 10} if FULL_DATA else
           {"golden_cross_trades": 3, "portfolio_skipped": 4})
 CASH = 10_000.0
-BASE = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
+BASE = RiskSpec(position_size_pct=100.0, fees_pct=0.0, slippage_pct=0.0, execution_price="close")
 STOPS = [
     {},
     {"stop_loss_pct": 5},

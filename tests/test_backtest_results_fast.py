@@ -26,7 +26,7 @@ from support.prices import sine_prices
 
 from ruleengine.backtest.simulation import simulate
 from ruleengine.backtest.metrics import compute_metrics, compute_metrics_batch, segment_sums
-from ruleengine.backtest.result import BacktestResult, Pending, Trade
+from ruleengine.backtest.result import BacktestResult, Deferred, Trade
 from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.run import backtest, buy_and_hold
 from ruleengine.compile.compiled import compile_strategy
@@ -122,8 +122,8 @@ def test_listing_gaps_are_each_runs_own_bars(csv_dir: Path) -> None:
         assert late.equity.time[t.entry_bar] == t.entry_time and late.equity.time[t.exit_bar] == t.exit_time
     close = csv["close"].to_numpy()[81:250]
     assert late.benchmark.total_return_pct == (close[-1] / close[0] - 1.0) * 100.0
-    np.testing.assert_array_equal(late._close, close)
-    np.testing.assert_array_equal(late._benchmark_equity, buy_and_hold(close, 10_000.0)[0])
+    np.testing.assert_array_equal(late._chart.close, close)
+    np.testing.assert_array_equal(late._chart.benchmark_equity, buy_and_hold(close, 10_000.0)[0])
 
 
 # ------------------------------------------------------------------------------------------ batch metrics
@@ -240,14 +240,22 @@ def test_batch_metrics_equal_the_per_run_reference_on_a_real_universe(shared_dat
 # ------------------------------------------------------------------------------------------ lazy fields
 
 
+def _built(seq: object) -> bool:
+    """Whether a `Deferred` sequence has made its list."""
+    assert isinstance(seq, Deferred)
+    return seq.built
+
+
 def test_trades_and_equity_are_built_on_first_use_and_kept() -> None:
     res = backtest(GC, "SPY,QQQ", "2015-01-01", "2016-12-30", params=FAST)
     run = res.results[1]
-    assert type(run.__dict__["trades"]) is Pending and type(run.__dict__["equity"]) is Pending
-    trades = run.trades
-    assert trades and all(type(t) is Trade for t in trades) and run.trades is trades
-    assert type(run.__dict__["trades"]) is list and run.equity is run.equity
-    # the trusted (unvalidated) models equal validated ones, field types included
+    assert not _built(run.trades) and not _built(run.equity.time) and not _built(run.equity.value)
+    trades = run.trades.items()
+    assert trades and all(type(t) is Trade for t in trades) and run.trades.items() is trades
+    assert _built(run.trades) and run.trades == trades and list(run.trades) == trades
+    assert run.trades[1:3] == trades[1:3] and len(run.trades) == len(trades) and trades[0] in run.trades
+    assert not _built(run.equity.value) and type(run.equity.value[0]) is float and _built(run.equity.value)
+    # the models equal ones validated from their JSON form, field types included
     for t in trades[:5]:
         assert Trade.model_validate(t.model_dump()) == t and t.model_fields_set == set(Trade.model_fields)
         assert type(t.entry_bar) is int and type(t.pnl) is float and type(t.exit_reason) is str
@@ -261,7 +269,7 @@ def test_trades_and_equity_are_built_on_first_use_and_kept() -> None:
 def test_lazy_results_copy_pickle_and_serialise_like_eager_ones() -> None:
     res = backtest(GC, "SPY,QQQ,IWM", "2015-01-01", "2016-12-30", params=FAST)
     clone = pickle.loads(pickle.dumps(res))
-    assert type(clone.results[0].__dict__["trades"]) is Pending
+    assert not _built(clone.results[0].trades)
     text = res.to_json()
     assert clone.to_json() == text and res.model_copy(deep=True).to_json() == text
     assert res.results[2].model_copy().model_dump_json() == json.dumps(
@@ -272,16 +280,21 @@ def test_lazy_results_copy_pickle_and_serialise_like_eager_ones() -> None:
     run.trades = []
     assert run.model_dump()["trades"] == [] and run.trades == []
     assert res.results[1].trades == clone.results[1].trades
+    # read back from its JSON, a result holds plain lists, equal to the deferred ones
+    back = BacktestResult.model_validate_json(text)
+    assert type(back.results[1].trades) is list and back.results[1].trades == res.results[1].trades
+    assert type(back.results[1].equity.value) is list and back.results[1].equity == res.results[1].equity
+    assert back.to_json() == text
 
 
 def test_benchmark_equity_for_the_report_is_built_on_first_use() -> None:
     res = backtest(GC, "QQQ", "2016-01-01", "2016-12-30", params=FAST)
-    run = res.results[0]
-    assert type(run.__pydantic_private__["_benchmark_equity"]) is Pending
+    chart = res.results[0]._chart
+    assert "benchmark_equity" not in vars(chart)  # a cached property not computed yet
     md = load_market_data(GC, "SPY", "2016-01-01", "2016-12-30", params=FAST)
     spy = md.inputs[("prices", "close")][md.start:, 0]
-    np.testing.assert_array_equal(run._benchmark_equity, buy_and_hold(spy, 10_000.0)[0])
-    assert run.__pydantic_private__["_benchmark_equity"] is run._benchmark_equity
+    np.testing.assert_array_equal(chart.benchmark_equity, buy_and_hold(spy, 10_000.0)[0])
+    assert vars(chart)["benchmark_equity"] is chart.benchmark_equity
 
 
 # ------------------------------------------------------------------------------------------ the call around it

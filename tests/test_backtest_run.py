@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from support.prices import sine_prices
 from ruleengine.api import load_strategy
 from ruleengine.backtest.simulation import simulate
 from ruleengine.backtest.risk import FILL_CONTRACT, resolve_risk
-from ruleengine.backtest.run import backtest, buy_and_hold, parse_param_args, split_params, strategy_hash
+from ruleengine.backtest.run import backtest, buy_and_hold, parse_param_args, split_params
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
@@ -93,12 +94,21 @@ def test_single_run_result_model_and_json() -> None:
                                                     "exit_reason", "entry_bar", "exit_bar"}
 
 
+@pytest.mark.parametrize("path", sorted(Path("rules").glob("*.yaml")), ids=lambda p: p.stem)
+def test_strategy_hash_is_the_sha256_of_the_canonical_document(path: Path) -> None:
+    """The document's own hash is the one results and the store have always filed strategies under."""
+    strat = load_strategy(str(path))
+    canonical = json.dumps(strat.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert strat.strategy_hash() == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert load_strategy(strat.to_dict()).strategy_hash() == strat.strategy_hash()  # layout does not count
+
+
 def test_provenance() -> None:
     res = backtest(GC, "SPY", "2016-01-01", "2016-12-30", params={**FAST, "stop_loss_pct": 4})
     p = res.provenance
     strat = load_strategy(GC)
     canonical = json.dumps(strat.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert p.strategy_hash == hashlib.sha256(canonical.encode()).hexdigest() == strategy_hash(strat)
+    assert p.strategy_hash == hashlib.sha256(canonical.encode()).hexdigest() == strat.strategy_hash()
     assert p.strategy_name == "Golden cross with RSI filter"
     assert p.params["fast"] == 10 and p.params["slow"] == 30 and p.risk_overrides == {"stop_loss_pct": 4}
     assert (p.start, p.end, p.frequency, p.init_cash, p.engine) == ("2016-01-04", "2016-12-30", "1Day", 10_000.0,

@@ -19,7 +19,7 @@ from ruleengine.errors import RuleEngineError
 from ruleengine.schema.strategy import TradingStrategy
 
 NAN = math.nan
-BASE = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
+BASE = RiskSpec(position_size_pct=100.0, fees_pct=0.0, slippage_pct=0.0, execution_price="close")
 CASH = 10_000.0
 
 

@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ruleengine.api import load_strategy, validate
 from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.run import backtest
 from ruleengine.compile.compiled import compile_strategy
 from ruleengine.errors import RuleEngineError
+from ruleengine.schema.strategy import RISK_FIELDS, RiskParameters
 
 BASE = 'name: t\ndata: {prices: {kind: ohlcv}}\nentry: ["close > sma(close, 5)"]\nexit: ["close < sma(close, 50)"]\n'
 OVERLAPPING = ("params:\n  f: {type: int, min: 2, max: 50, default: 12}\n"
@@ -70,6 +72,28 @@ def test_max_hold_days_is_bounded_in_the_schema_and_in_overrides() -> None:
     with pytest.raises(RuleEngineError) as exc:
         resolve_risk(load_strategy(BASE), {"max_hold_days": 90_000})
     assert exc.value.diagnostics[0].code == "D103"
+
+
+@pytest.mark.parametrize("field", RISK_FIELDS)
+def test_run_parameters_have_the_bounds_of_the_document(field: str) -> None:
+    """A risk value is accepted as a run parameter exactly when the document model accepts it: the bounds
+    are the document's, in one place. Probed at each bound, just inside and outside it, and between."""
+    lo, hi = {"max_hold_days": (1, 36_500), "max_hold_bars": (1, 100_000_000)}.get(field, (0, 100))
+    probes = [lo - 1, lo - 0.5, lo, lo + 0.5, lo + 1, (lo + hi) / 2, hi - 1, hi - 0.5, hi, hi + 0.5, hi + 1, 1e12]
+    strat = load_strategy(BASE)
+    for value in probes:
+        try:
+            RiskParameters.model_validate({field: value})
+            document = True
+        except ValidationError:
+            document = False
+        try:
+            resolve_risk(strat, {field: value})
+            run = True
+        except RuleEngineError as e:
+            assert [d.code for d in e.diagnostics] == ["D103"] and e.diagnostics[0].path == f"risk.{field}"
+            run = False
+        assert run == document, (field, value)
 
 
 def test_fraction_like_percentage_is_a_warning_with_the_likely_intent() -> None:

@@ -16,7 +16,7 @@ from support.hostile import assert_structured, run_cli, within
 from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.backtest.risk import RiskSpec
 
-BASE = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
+BASE = RiskSpec(position_size_pct=100.0, fees_pct=0.0, slippage_pct=0.0, execution_price="close")
 FLAT = (100.0, 101.0, 99.0, 100.0)
 
 

@@ -26,7 +26,8 @@ def test_kernel_writes_named_trade_fields() -> None:
     close = np.array([[100.0, 100.0, 90.0, 100.0, 100.0, 120.0]])
     entries = np.array([[True, False, False, True, False, False]])
     exits = np.zeros_like(entries)
-    risk = RiskSpec(5.0, None, None, None, None, 100.0, 0.1, 0.0, "close")
+    risk = RiskSpec(stop_loss_pct=5.0, position_size_pct=100.0, fees_pct=0.1, slippage_pct=0.0,
+                    execution_price="close")
     records, n, *_ = simulate_nb(*_kernel_args(close, entries, exits, risk), False, 1000.0, 4)
     assert records.dtype == trade_dt and n == 2
     trades = records[:n]
@@ -45,7 +46,7 @@ def test_portfolio_skips_are_named_records() -> None:
     close = np.full((2, 3), 10.0)
     entries = np.array([[False, True, False], [False, True, False]])
     exits = np.zeros_like(entries)
-    risk = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
+    risk = RiskSpec(position_size_pct=100.0, fees_pct=0.0, slippage_pct=0.0, execution_price="close")
     *_, skip, n_skip = simulate_portfolio_nb(*_kernel_args(close, entries, exits, risk), False, 1000.0, 4)
     assert skip.dtype == skip_dt and n_skip == 1
     assert skip[["bar", "column"]].tolist() == [(1, 1)]
@@ -56,7 +57,8 @@ def test_risk_fields_are_the_document_models() -> None:
     assert RISK_FIELDS == tuple(RiskParameters.model_fields)
     assert RISK_AXES == RISK_FIELDS
     assert RISK_PARAM_NAMES == (*RISK_FIELDS, "execution_price")
-    risk = RiskSpec(5.0, 10.0, None, 30, None, 50.0, 0.1, 0.2, "open")
+    risk = RiskSpec(stop_loss_pct=5.0, take_profit_pct=10.0, max_hold_days=30, position_size_pct=50.0, fees_pct=0.1,
+                    slippage_pct=0.2, execution_price="open")
     arrays = risk_arrays([risk])
     assert len(arrays) == len(RISK_FIELDS) + 1  # + exec_open
     assert [float(a[0]) for a in arrays[:2]] == [0.05, 0.1] and np.isnan(arrays[2][0])

@@ -86,8 +86,9 @@ def test_golden_cross_grid_equals_the_engine_on_every_combination(shared_data: P
     entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, sets)
     prices = {c: np.asfortranarray(np.tile(md.inputs[("prices", c)], (1, len(sets))))
               for c in ("open", "high", "low", "close")}
-    sim = simulate(prices, entries, exits, md.index, RiskSpec(5.0, 10.0, None, None, None, 100.0, 0.1, 0.0, "close"),
-                   start=md.start)
+    risk = RiskSpec(stop_loss_pct=5.0, take_profit_pct=10.0, position_size_pct=100.0, fees_pct=0.1,
+                    slippage_pct=0.0, execution_price="close")
+    sim = simulate(prices, entries, exits, md.index, risk, start=md.start)
     (lo,), (hi,) = run_rows(md.inputs[("prices", "close")], md.start, md.n_rows)
     assert hi - lo == 2520
     by_combo = res.table.set_index("combination")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -19,20 +21,19 @@ from ..schema.strategy import TradingStrategy
 from .metrics import compute_metrics_batch
 from .params import RunRequest
 from .result import (
+    SKIPPED_SHOWN,
     Benchmark,
     DataInfo,
+    Deferred,
     Metrics,
-    Pending,
     Provenance,
-    SKIPPED_SHOWN,
     RunResult,
     SkippedEntries,
     SkippedEntry,
+    Trade,
     TradeTable,
     equity_curve,
     package_versions,
-    strategy_hash,
-    trusted,
 )
 
 Progress = Callable[[int, int, str], None]
@@ -57,6 +58,20 @@ def buy_and_hold(close: np.ndarray, init_cash: float) -> tuple[np.ndarray, float
     return equity, (close[valid[-1]] / close[valid[0]] - 1.0) * 100.0
 
 
+@dataclass(frozen=True, eq=False)
+class ChartSeries:
+    """What a run's HTML report draws besides its equity: the traded close (None for a portfolio) and the
+    benchmark's buy and hold, made from its closes on first use (most results are never drawn)."""
+
+    close: np.ndarray | None
+    benchmark_close: np.ndarray
+    init_cash: float
+
+    @cached_property
+    def benchmark_equity(self) -> np.ndarray:
+        return buy_and_hold(self.benchmark_close, self.init_cash)[0]
+
+
 # ------------------------------------------------------------------------------------------ results
 
 
@@ -64,7 +79,8 @@ class _Context:
     """What every run of one backtest shares; builds the `RunResult`s of a simulation in one pass.
 
     Metrics come from one vectorised pass over all runs (`compute_metrics_batch`); each run's trades,
-    equity curve and benchmark equity are `Pending` until first used (a universe has thousands of trades).
+    equity curve are `Deferred` and the benchmark equity a `ChartSeries` property, made on first use (a
+    universe has thousands of trades).
     """
 
     def __init__(self, *, md: Any, base: str, keep: list[int], init_cash: float, sets: list[dict[str, Any]],
@@ -111,7 +127,7 @@ class _Context:
             bench_symbol = md.runs[j][self.base] if self.bench.close is None else self.bench.symbol
             out.append(self._result(
                 md.labels[j] + self.grid_text[p], dict(md.runs[j]), p, (a, b), sim.equity[s0:, i],
-                metrics[i], Pending(table.models, int(bounds[i]), int(bounds[i + 1]), s0 + a), close[a:b],
+                metrics[i], Deferred(table.models, int(bounds[i]), int(bounds[i + 1]), s0 + a), close[a:b],
                 bench_close[a:b], bench_symbol, [md.runs[j]]))
         return out
 
@@ -136,16 +152,15 @@ class _Context:
                                         benchmark_return_pct=_bench_returns(bench_close, np.array([0]),
                                                                             np.array([n])))[0]
         return self._result(f"portfolio of {len(runs)}" + self.grid_text[p], symbols, p, (0, n),
-                            sim.equity[s0:, 0], metrics, Pending(table.models, 0, int(bounds[1]), s0), None,
+                            sim.equity[s0:, 0], metrics, Deferred(table.models, 0, int(bounds[1]), s0), None,
                             bench_close, bench_symbol, runs, self._skipped(sim))
 
     def _skipped(self, sim: Any) -> SkippedEntries:
         """The portfolio's skipped entries: the count and the first `SKIPPED_SHOWN` (time, symbol)."""
         first = sim.skipped.iloc[:SKIPPED_SHOWN]
-        return trusted(SkippedEntries, {"count": int(sim.skipped_count), "first": [
-            trusted(SkippedEntry, {"time": self.times[bar - self.md.start],
-                                   "symbol": self.md.labels[self.keep[col]]})
-            for bar, col in zip(first["bar"].tolist(), first["column"].tolist())]})
+        return SkippedEntries(count=int(sim.skipped_count), first=[
+            SkippedEntry(time=self.times[bar - self.md.start], symbol=self.md.labels[self.keep[col]])
+            for bar, col in zip(first["bar"].tolist(), first["column"].tolist())])
 
     def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool,
                      sets: np.ndarray) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
@@ -175,10 +190,10 @@ class _Context:
         return TradeTable(cols, self.times, self.md.start, names, self.open_times), bounds, metric_cols
 
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
-                metrics: Metrics, trades: Pending, close: np.ndarray | None, bench_close: np.ndarray,
+                metrics: Metrics, trades: Deferred[Trade], close: np.ndarray | None, bench_close: np.ndarray,
                 bench_symbol: str | None, runs: list[dict[str, str]],
                 skipped: SkippedEntries | None = None) -> RunResult:
-        """One `RunResult`, built without re-validation (every value comes from our own engine)."""
+        """One `RunResult` (its trades and equity curve `Deferred`)."""
         md = self.md
         lo, hi = span
         warnings: list[Diagnostic] = []
@@ -194,17 +209,15 @@ class _Context:
                                        hint="use --data PATH or a market-data provider for real prices"))
         risk = dict(self.risk_dicts[p])
         risk["defaults_used"] = list(risk["defaults_used"])
-        bench = trusted(Benchmark, {"symbol": bench_symbol, "total_return_pct": metrics.benchmark_return_pct,
-                                    "synthetic": bool(self.bench.synthetic)})
-        data = trusted(DataInfo, {"providers": dict(md.providers), "synthetic": bool(md.synthetic),
-                                  "frequency": md.frequency, "start": self.times[lo], "end": self.times[hi - 1],
-                                  "bars": hi - lo})
-        return trusted(RunResult, {
-            "label": label, "symbols": symbols, "params": dict(self.sets[p]), "metrics": metrics,
-            "benchmark": bench, "trades": trades, "equity": Pending(equity_curve, self.times, lo, hi, equity[lo:hi]),
-            "risk": risk, "data": data, "warnings": [w.to_dict() for w in warnings],
-            "skipped_entries": skipped,
-        }, {"_close": close, "_benchmark_equity": Pending(_benchmark_equity, bench_close, self.init_cash)})
+        bench = Benchmark(symbol=bench_symbol, total_return_pct=metrics.benchmark_return_pct,
+                          synthetic=bool(self.bench.synthetic))
+        data = DataInfo(providers=md.providers, synthetic=bool(md.synthetic), frequency=md.frequency,
+                        start=self.times[lo], end=self.times[hi - 1], bars=hi - lo)
+        run = RunResult(label=label, symbols=symbols, params=self.sets[p], metrics=metrics, benchmark=bench,
+                        trades=trades, equity=equity_curve(self.times, lo, hi, equity[lo:hi]), risk=risk, data=data,
+                        warnings=[w.to_dict() for w in warnings], skipped_entries=skipped)
+        run._chart = ChartSeries(close, bench_close, self.init_cash)
+        return run
 
 
 def _held(position: np.ndarray) -> np.ndarray:
@@ -221,11 +234,6 @@ def _bench_returns(close: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[fl
     with np.errstate(invalid="ignore", divide="ignore"):  # ranges without a valid close give None below
         ret = (close[last] / close[first % len(close)] - 1.0) * 100.0
     return [r if f < h else None for r, f, h in zip(ret.tolist(), first.tolist(), hi.tolist())]
-
-
-def _benchmark_equity(close: np.ndarray, init_cash: float) -> np.ndarray:
-    """The benchmark's buy-and-hold equity (for the report's chart; built on first use)."""
-    return buy_and_hold(close, init_cash)[0]
 
 
 def _times_text(ts: pd.DatetimeIndex, frequency: str) -> list[str]:
@@ -291,7 +299,7 @@ def _provenance(strat: TradingStrategy, req: RunRequest, risk_over: dict[str, An
     given = dict(req.params)
     values = {**strat.default_params(), **{k: v for k, v in given.items() if k in strat.params}}
     return Provenance(
-        strategy_name=strat.name, strategy_hash=strategy_hash(strat), params=_jsonable(values),
+        strategy_name=strat.name, strategy_hash=strat.strategy_hash(), params=_jsonable(values),
         risk_overrides=_jsonable(risk_over), symbols=_jsonable(req.symbols),
         start=_time_text(index[0], md.frequency) if len(index) else None,
         end=_time_text(index[-1], md.frequency) if len(index) else None, frequency=md.frequency,

@@ -90,23 +90,24 @@ def _figure(run: RunResult) -> Any:
 
     from .metrics import drawdown_pct
 
-    x = run.equity.time
+    x = list(run.equity.time)  # plotly takes lists and arrays, not any sequence
     equity = np.asarray(run.equity.value, dtype=float)
     init = run.metrics.final_equity - run.metrics.total_return_dollars
-    has_price = run._close is not None
+    chart = run._chart
+    has_price = chart is not None and chart.close is not None
     rows = 3 if has_price else 2
     titles = ["Equity vs benchmark", "Drawdown (%)"] + ([f"Price: {run.label}"] if has_price else [])
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=titles,
                         row_heights=[0.45, 0.2, 0.35][:rows])
     fig.add_trace(go.Scatter(x=x, y=equity, name="strategy", line={"color": "#1f77b4"}), row=1, col=1)
-    bench = run._benchmark_equity
+    bench = None if chart is None else chart.benchmark_equity
     if bench is not None:
         fig.add_trace(go.Scatter(x=x, y=np.asarray(bench, dtype=float), name=f"benchmark {run.benchmark.symbol}",
                                  line={"color": "#888", "dash": "dot"}), row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=-drawdown_pct(equity, init), name="drawdown", fill="tozeroy",
                              line={"color": "#d62728"}), row=2, col=1)
     if has_price:
-        fig.add_trace(go.Scatter(x=x, y=np.asarray(run._close, dtype=float), name="close",
+        fig.add_trace(go.Scatter(x=x, y=np.asarray(chart.close, dtype=float), name="close",
                                  line={"color": "#333", "width": 1}), row=3, col=1)
         if run.trades:
             fig.add_trace(go.Scatter(

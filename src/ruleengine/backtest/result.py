@@ -5,10 +5,11 @@ warnings (Diagnostic records, as in error details) and the provenance (strategy 
 package versions). Every float is finite or None: metrics that are undefined (a ratio over zero, no trades)
 are None, never NaN or infinity, so the JSON is valid everywhere.
 
-A backtest of a universe holds thousands of trades and equity points, so `backtest` builds a run's
-``trades`` and ``equity`` (and the report's ``_benchmark_equity``) on first use: the model holds a `Pending`
-recipe instead, which attribute access, serialisation (``model_dump``, ``to_json``), equality and ``repr``
-turn into the real value. The public behaviour and the JSON are the same as for a model built eagerly.
+A backtest of a universe holds thousands of trades and equity points, so `backtest` keeps them as the
+simulation's arrays and makes the Python values on first use: a run's ``trades`` and its equity curve's
+``time`` and ``value`` are `Deferred` sequences (a list built on first use: indexing, iteration, ``len``,
+equality and ``repr`` as that list). The fields are declared as sequences that serialise as lists, so the JSON
+is the same as for a model built eagerly, and a result read back from JSON holds plain lists.
 
 Example:
     >>> r = BacktestResult(results=[], warnings=[], provenance=Provenance(strategy_name="x", strategy_hash="0"))
@@ -19,44 +20,30 @@ Example:
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, overload
 
+import numpy as np
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
     SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     computed_field,
-    field_serializer,
     model_serializer,
     model_validator,
 )
 
 from .risk import FILL_CONTRACT
 
-_M = TypeVar("_M", bound=BaseModel)
-_set = object.__setattr__
-
-
-def trusted(cls: type[_M], values: dict[str, Any], private: dict[str, Any] | None = None) -> _M:
-    """A model from values that are already of the right types (our engine's): no validation, no copy.
-
-    `model_construct` does the same with more bookkeeping (aliases, defaults); `values` must hold every
-    field, in field order (the JSON's key order), as fresh objects (they are not copied).
-    """
-    m = cls.__new__(cls)
-    _set(m, "__dict__", values)
-    _set(m, "__pydantic_fields_set__", set(values))
-    _set(m, "__pydantic_extra__", None)
-    _set(m, "__pydantic_private__", private)
-    return m
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -76,19 +63,76 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class Pending:
-    """A field value built on first use: ``fn(*args)`` (module-level `fn`, so results still pickle)."""
+class Deferred(Sequence[_T], Generic[_T]):
+    """A list built on first use by ``fn(*args)``, then kept; it behaves as that list (read-only).
 
-    __slots__ = ("args", "fn")
+    `fn` is a module-level function or a bound method of a picklable object, so that a result pickles (and
+    copies) with the recipe while the list is not built yet.
+    """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.fn, self.args = fn, args
+    __slots__ = ("_items", "_recipe")
 
-    def build(self) -> Any:
-        return self.fn(*self.args)
+    def __init__(self, fn: Callable[..., list[_T]], *args: Any) -> None:
+        self._recipe: tuple[Callable[..., list[_T]], tuple[Any, ...]] | None = (fn, args)
+        self._items: list[_T] | None = None
+
+    @property
+    def built(self) -> bool:
+        """Whether the list was made already."""
+        return self._items is not None
+
+    def items(self) -> list[_T]:
+        """The list (built now if it was not yet)."""
+        if self._items is None:
+            assert self._recipe is not None
+            fn, args = self._recipe
+            self._items, self._recipe = fn(*args), None
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.items())
+
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[_T]: ...
+    def __getitem__(self, i: int | slice) -> _T | list[_T]:
+        return self.items()[i]
+
+    def __iter__(self) -> Iterator[_T]:
+        return iter(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Deferred):
+            other = other.items()
+        return self.items() == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
+
+    def __repr__(self) -> str:
+        return repr(self.items())
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(seq)`` in one step (numpy would otherwise read a sequence item by item)."""
+        return np.asarray(self.items(), dtype=dtype)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Pending, (self.fn, *self.args))
+        if self._recipe is None:
+            return (list, (self._items,))
+        fn, args = self._recipe
+        return (Deferred, (fn, *args))
+
+
+def _keep_deferred(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A `Deferred` value is the engine's own (valid by construction): kept as it is, not built to check it."""
+    return value if isinstance(value, Deferred) else handler(value)
+
+
+def _as_list(value: Sequence[Any]) -> list[Any]:
+    """A `Deferred` sequence's list (built now), so that it serialises exactly like a plain list."""
+    if isinstance(value, Deferred):
+        return value.items()
+    return value if isinstance(value, list) else list(value)
 
 
 class Metrics(BaseModel):
@@ -153,6 +197,11 @@ class Trade(BaseModel):
     exit_bar: int
 
 
+#: a list of trades, or a `Deferred` one; serialised as a list
+TradeList = Annotated[Sequence[Trade], WrapValidator(_keep_deferred),
+                      PlainSerializer(_as_list, return_type=list[Trade])]
+_TRADES = TypeAdapter(list[Trade])
+
 _TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees",
                   "exit_reason")
 _TRADE_FIELDS = tuple(Trade.model_fields)  # symbol, entry_time, exit_time, ..., exit_reason, entry_bar, exit_bar
@@ -189,7 +238,7 @@ class TradeTable:
         """Rows ``lo:hi`` as `Trade` models, their bars counted from index row `offset` (the run's first bar)."""
         if self._lists is None:  # Python values of every row at once (numpy's tolist is one C loop)
             c = {name: self.columns[name].tolist() for name in _TRADE_COLUMNS}
-            times, s, names = self.times, self.start, self.names
+            names = self.names
             self._lists = [[names[j] for j in c["column"]], self._fill_times(c["entry_bar"], "entry_at_open"),
                            self._fill_times(c["exit_bar"], "exit_at_open"), c["entry_price"], c["exit_price"], c["size"],
                            c["pnl"], c["pnl_pct"], c["fees"], [str(x) for x in c["exit_reason"]], c["entry_bar"],
@@ -198,19 +247,27 @@ class TradeTable:
         cols[10] = [b - offset for b in cols[10]]
         cols[11] = [b - offset for b in cols[11]]
         with gc_paused():  # a portfolio's run can hold tens of thousands of trades
-            return [trusted(Trade, dict(zip(_TRADE_FIELDS, row))) for row in zip(*cols)]
+            # validated in one call of pydantic's core: as fast as building unvalidated models one by one
+            return _TRADES.validate_python([dict(zip(_TRADE_FIELDS, row)) for row in zip(*cols)])
 
 
 class EquityCurve(BaseModel):
-    """Equity marked at each bar's close: two arrays of the same length."""
+    """Equity marked at each bar's close: two sequences of the same length (lists, or `Deferred` ones)."""
 
-    time: list[str]
-    value: list[float]
+    time: Annotated[Sequence[str], WrapValidator(_keep_deferred),
+                    PlainSerializer(_as_list, return_type=list[str])]
+    value: Annotated[Sequence[float], WrapValidator(_keep_deferred),
+                     PlainSerializer(_as_list, return_type=list[float])]
+
+
+def _slice(items: list[str], lo: int, hi: int) -> list[str]:
+    return items[lo:hi]
 
 
 def equity_curve(times: list[str], lo: int, hi: int, values: Any) -> EquityCurve:
-    """``EquityCurve`` of bars ``lo:hi`` of `times` with the float array `values` (one per bar)."""
-    return trusted(EquityCurve, {"time": times[lo:hi], "value": values.tolist()})
+    """``EquityCurve`` of bars ``lo:hi`` of `times` with the float array `values` (one per bar), both made
+    into Python lists on first use."""
+    return EquityCurve(time=Deferred(_slice, times, lo, hi), value=Deferred(values.tolist))
 
 
 class Benchmark(BaseModel):
@@ -232,73 +289,26 @@ class DataInfo(BaseModel):
     bars: int
 
 
-_LAZY_FIELDS = frozenset({"trades", "equity"})
-
-
 class RunResult(BaseModel):
     """One run: a symbol, a ``{slot: symbol}`` mapping, or a portfolio of symbols.
 
-    ``trades``, ``equity`` and ``_benchmark_equity`` may hold a `Pending` value until first used.
+    ``trades`` (and the equity curve's lists) may be `Deferred`: built on first use.
     """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     label: str
     symbols: dict[str, str | list[str]]
     params: dict[str, Any]
     metrics: Metrics
     benchmark: Benchmark
-    trades: list[Trade]
+    trades: TradeList
     equity: EquityCurve
     risk: dict[str, Any]
     data: DataInfo
     warnings: list[dict[str, Any]] = Field(default_factory=list)
     skipped_entries: SkippedEntries | None = Field(
         default=None, description="portfolio runs: entries skipped because the cash left was short")
-    # Series for the HTML report only (not serialised): traded close prices and the benchmark's equity.
-    _close: Any = PrivateAttr(default=None)
-    _benchmark_equity: Any = PrivateAttr(default=None)
-
-    if not TYPE_CHECKING:
-        def __getattribute__(self, name: str) -> Any:
-            value = object.__getattribute__(self, name)
-            if name in _LAZY_FIELDS and type(value) is Pending:
-                value = value.build()
-                object.__getattribute__(self, "__dict__")[name] = value
-            return value
-
-        def __getattr__(self, name: str) -> Any:  # private attributes (`_benchmark_equity`)
-            value = super().__getattr__(name)
-            if type(value) is Pending:
-                value = value.build()
-                self.__pydantic_private__[name] = value
-            return value
-
-    # Serialising builds a pending value once, like attribute access (typed returns keep the fast serialiser)
-    @field_serializer("trades")
-    def _serialize_trades(self, value: Any) -> list[Trade]:
-        return self.trades if type(value) is Pending else value
-
-    @field_serializer("equity")
-    def _serialize_equity(self, value: Any) -> EquityCurve:
-        return self.equity if type(value) is Pending else value
-
-    def _materialize(self) -> None:
-        """Build every pending value now (comparisons and repr read the fields directly)."""
-        for name in _LAZY_FIELDS:
-            getattr(self, name)
-        for name in self.__private_attributes__:
-            getattr(self, name)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, RunResult):
-            self._materialize()
-            other._materialize()
-        return super().__eq__(other)
-
-    def __repr_args__(self) -> Any:
-        self._materialize()
-        return super().__repr_args__()
+    #: what the HTML report draws besides the equity (`ruleengine.backtest.build.ChartSeries`; not serialised)
+    _chart: Any = PrivateAttr(default=None)
 
     def exit_reasons(self) -> dict[str, int]:
         """How many trades ended for each reason."""
@@ -382,12 +392,6 @@ class BacktestResult(BaseModel):
         return write_report(self, path, **kwargs)
 
 
-def strategy_hash(strategy: Any) -> str:
-    """sha256 of the canonical JSON of a `TradingStrategy` (sorted keys, no whitespace, unset fields left out)."""
-    text = json.dumps(strategy.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def package_versions(vectorbt: bool = False) -> dict[str, str]:
     """Versions of Python and the packages a result depends on (vectorbt only when it was used)."""
     return dict(_versions(vectorbt))
@@ -409,6 +413,6 @@ def _versions(vectorbt: bool) -> dict[str, str]:
     return out
 
 
-__all__ = ["SKIPPED_SHOWN", "BacktestResult", "Benchmark", "DataInfo", "EquityCurve", "Metrics", "Pending",
-           "Provenance", "RunResult", "SkippedEntries", "SkippedEntry", "Trade", "TradeTable", "equity_curve",
-           "gc_paused", "package_versions", "strategy_hash", "trusted"]
+__all__ = ["SKIPPED_SHOWN", "BacktestResult", "Benchmark", "DataInfo", "Deferred", "EquityCurve", "Metrics",
+           "Provenance", "RunResult", "SkippedEntries", "SkippedEntry", "Trade", "TradeList", "TradeTable",
+           "equity_curve", "gc_paused", "package_versions"]

@@ -41,8 +41,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import annotated_types
+
 from ..errors import Diagnostic, RuleEngineError
-from ..schema.strategy import EXIT_FIELDS, MAX_HOLD_BARS, MAX_HOLD_DAYS, OFF, RISK_FIELDS
+from ..schema.strategy import EXIT_BOUNDS, EXIT_FIELDS, OFF, RISK_FIELDS, RiskParameters
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
 TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
@@ -58,28 +60,46 @@ RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
 
 _OFF = {"none", "off", "null"}
 _OPTIONAL = set(EXIT_FIELDS)  # the fields that can be switched off
-# field -> (lower, lower inclusive, upper, upper inclusive, integer), the schema's bounds
-_BOUNDS: dict[str, tuple[float, bool, float, bool, bool]] = {
-    "stop_loss_pct": (0.0, False, 100.0, False, False),
-    "take_profit_pct": (0.0, False, math.inf, False, False),
-    "trailing_stop_pct": (0.0, False, 100.0, False, False),
-    "max_hold_days": (1.0, True, float(MAX_HOLD_DAYS), True, True),
-    "max_hold_bars": (1.0, True, float(MAX_HOLD_BARS), True, True),
-    "position_size_pct": (0.0, False, 100.0, True, False),
-    "fees_pct": (0.0, True, 100.0, False, False),
-    "slippage_pct": (0.0, True, 100.0, False, False),
-}
 
 
-@dataclass(frozen=True)
+def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
+    """(lower, lower inclusive, upper, upper inclusive, whole number) of a risk field, as the document model
+    checks it: an exit's from `EXIT_BOUNDS` (its upper bound is inclusive for whole numbers, exclusive for
+    percentages, as `exit_value` reads it), any other field's from its pydantic constraints."""
+    if field in EXIT_BOUNDS:
+        lo, lo_open, hi, integer, _ = EXIT_BOUNDS[field]
+        return lo, not lo_open, math.inf if hi is None else hi, integer, integer
+    lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
+    for c in RiskParameters.model_fields[field].metadata:
+        if isinstance(c, annotated_types.Gt):
+            lo, lo_inc = float(c.gt), False  # type: ignore[arg-type]
+        elif isinstance(c, annotated_types.Ge):
+            lo, lo_inc = float(c.ge), True  # type: ignore[arg-type]
+        elif isinstance(c, annotated_types.Lt):
+            hi, hi_inc = float(c.lt), False  # type: ignore[arg-type]
+        elif isinstance(c, annotated_types.Le):
+            hi, hi_inc = float(c.le), True  # type: ignore[arg-type]
+    return lo, lo_inc, hi, hi_inc, False
+
+
+#: field -> (lower, lower inclusive, upper, upper inclusive, whole number): run parameters get the bounds
+#: of the document
+_BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RiskSpec:
-    """Resolved risk for one run (percent values as in the document: 5 = 5 %; None = no such exit)."""
+    """Resolved risk for one run (percent values as in the document: 5 = 5 %; None = no such exit).
 
-    stop_loss_pct: float | None
-    take_profit_pct: float | None
-    trailing_stop_pct: float | None
-    max_hold_days: int | None
-    max_hold_bars: int | None
+    Built by field name (`RISK_FIELDS` first, in the document's order); the kernels receive it as arrays
+    through `ruleengine.backtest.simulation.risk_arrays`.
+    """
+
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    trailing_stop_pct: float | None = None
+    max_hold_days: int | None = None
+    max_hold_bars: int | None = None
     position_size_pct: float
     fees_pct: float
     slippage_pct: float
@@ -235,7 +255,7 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     if execution_price not in allowed:
         raise _err("execution_price", f"execution_price must be one of {allowed}, got {execution_price!r}",
                    "close fills at the signal bar's close, open at the next bar's open")
-    return RiskSpec(values["stop_loss_pct"], values["take_profit_pct"], values["trailing_stop_pct"],
-                    values["max_hold_days"], values["max_hold_bars"], float(values["position_size_pct"] or 0.0),
-                    float(values["fees_pct"] or 0.0), float(values["slippage_pct"] or 0.0), str(execution_price),
-                    used, timeframe, tuple(f for f in used if f in from_tf))
+    # exits stay None when off; the other fields always have a number (a default at least)
+    fields: dict[str, Any] = {f: values[f] if f in _OPTIONAL else float(values[f] or 0.0) for f in RISK_FIELDS}
+    return RiskSpec(**fields, execution_price=str(execution_price), defaults_used=used, timeframe=timeframe,
+                    from_timeframe=tuple(f for f in used if f in from_tf))

@@ -45,7 +45,6 @@ from .risk import resolve_risk
 
 Progress = Callable[[int, int, str], None]
 from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text, buy_and_hold
-from .result import strategy_hash  # re-exported: part of this module's API
 
 
 def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
@@ -306,4 +305,4 @@ def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: Run
 
 
 __all__ = ["ENGINES", "RISK_KEYS", "backtest", "buy_and_hold", "parse_param_args", "split_params",
-           "strategy_hash", "usable_columns"]
+           "usable_columns"]

@@ -20,7 +20,7 @@ Example:
     >>> prices = {"open": px, "high": px, "low": px, "close": px}
     >>> entries = np.array([[True], [False], [False], [False]])
     >>> exits = np.array([[False], [False], [True], [False]])
-    >>> risk = RiskSpec(None, None, None, None, None, 100.0, 0.0, 0.0, "close")
+    >>> risk = RiskSpec(position_size_pct=100.0, fees_pct=0.0, slippage_pct=0.0, execution_price="close")
     >>> sim = simulate(prices, entries, exits, idx, risk)
     >>> sim.trades[["entry_bar", "exit_bar", "exit_price", "exit_reason"]].values.tolist()
     [[0, 2, 12.0, 'signal']]

@@ -15,7 +15,8 @@
 
 What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the field):
 
-- a time stop (``max_hold_days`` / ``max_hold_bars``): vectorbt has none;
+- a time stop (``max_hold_days`` / ``max_hold_bars``): vectorbt has none; nor any exit of the document
+  besides the three stops above (`VECTORBT_EXITS`: a new exit kind is refused here until it is mapped);
 - a stop loss together with a wider trailing stop: vectorbt has ONE loss-side stop, fixed or trailing.
   When ``trailing_stop_pct <= stop_loss_pct`` the trailing level is never below the fixed one, so the
   trailing stop alone is passed and the runs are identical; otherwise both levels matter and it refuses.
@@ -40,8 +41,14 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import ExitReason, trade_dt
-from .simulation import Simulation, trades_frame
+from ..schema.strategy import EXIT_FIELDS
 from .risk import RiskSpec
+from .simulation import Simulation, trades_frame
+
+#: the document's exits that ``from_signals`` expresses (sl_stop, tp_stop, sl_trail); every other is refused
+VECTORBT_EXITS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct")
+#: why an exit is refused, where there is more to say than that vectorbt lacks it
+_WHY_NOT = {"max_hold_days": "no time stop (max hold)", "max_hold_bars": "no time stop (max hold)"}
 
 
 def _unsupported(field: str, message: str) -> RuleEngineError:
@@ -51,9 +58,9 @@ def _unsupported(field: str, message: str) -> RuleEngineError:
 
 def _loss_stop(r: RiskSpec) -> tuple[float, bool]:
     """(sl_stop fraction or NaN, sl_trail) for one column; raises when vectorbt cannot express the risk."""
-    if r.max_hold_days is not None or r.max_hold_bars is not None:
-        field = "max_hold_days" if r.max_hold_days is not None else "max_hold_bars"
-        raise _unsupported(field, "vectorbt's from_signals has no time stop (max hold)")
+    for field in EXIT_FIELDS:
+        if field not in VECTORBT_EXITS and getattr(r, field) is not None:
+            raise _unsupported(field, f"vectorbt's from_signals has {_WHY_NOT.get(field, f'no {field} exit')}")
     if r.trailing_stop_pct is not None:
         if r.stop_loss_pct is not None and r.trailing_stop_pct > r.stop_loss_pct:
             raise _unsupported("trailing_stop_pct", "vectorbt's from_signals has one loss-side stop: a stop loss "

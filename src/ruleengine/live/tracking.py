@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..backtest.params import RunRequest
 from ..errors import Diagnostic, RuleEngineError
 from .signals import code_args, load_live_data, resolve_target
 
@@ -54,10 +55,12 @@ def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provi
     ids = [strategy_id] if strategy_id is not None else store.strategy_ids_with_signals()
     if strategy_id is not None:
         store.get_strategy(strategy_id)  # T101 for an unknown id
+    # the symbols and the start come from each strategy's signals; the data end at `asof`
+    request = RunRequest(symbols=None, end=asof, provider=provider, data=data)
     out: list[dict[str, Any]] = []
     for sid in ids:
         try:
-            out.append(_track_one(store, sid, asof, provider, data, no_cache))
+            out.append(_track_one(store, sid, request, no_cache))
         except RuleEngineError as exc:
             if strategy_id is not None:
                 raise
@@ -66,8 +69,7 @@ def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provi
     return out
 
 
-def _track_one(store: Any, sid: int, asof: Any, provider: str | None, data: str | None,
-               no_cache: bool) -> dict[str, Any]:
+def _track_one(store: Any, sid: int, request: RunRequest, no_cache: bool) -> dict[str, Any]:
     signals = store.list_signals(sid)
     entries = [s for s in signals if s.signal_type == "entry" and s.synthetic is not True]
     groups: dict[tuple[int, tuple[tuple[str, str], ...]], list[Any]] = defaultdict(list)
@@ -75,8 +77,8 @@ def _track_one(store: Any, sid: int, asof: Any, provider: str | None, data: str 
         groups[(s.strategy_version, tuple(sorted((s.data_providers or {}).items())))].append(s)
     updates: dict[int, dict[str, Any]] = {}
     for (version, recorded), sigs in groups.items():
-        updates.update(hypothetical_trades(store.get_strategy(sid, version), sigs, asof=asof, provider=provider,
-                                           data=data, no_cache=no_cache, recorded=dict(recorded)))
+        updates.update(hypothetical_trades(store.get_strategy(sid, version), sigs, request, no_cache=no_cache,
+                                           recorded=dict(recorded)))
     if updates:
         store.set_hypothetical(updates)
     signals = store.list_signals(sid)
@@ -85,26 +87,28 @@ def _track_one(store: Any, sid: int, asof: Any, provider: str | None, data: str 
     return {"strategy_id": sid, "name": store.get_strategy(sid).name, **values}
 
 
-def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, provider: str | None = None,
-                        data: str | None = None, no_cache: bool = False,
-                        recorded: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
+def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | None = None, *,
+                        no_cache: bool = False, recorded: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
     """Signal id -> its hypothetical trade (see the module doc) for entry signals of one strategy version.
 
-    `recorded` (slot -> provider) is the provenance the signals were generated with; they are re-priced with
-    exactly those providers (T111 when one is not available or `provider` names another).
+    `request` gives the data's end (``end``, default the latest data), ``provider``, ``data`` and the stake
+    of each trade (``init_cash``); the symbols and the start are the signals'. `recorded` (slot -> provider)
+    is the provenance the signals were generated with; they are re-priced with exactly those providers (T111
+    when one is not available or ``request.provider`` names another).
     """
-    from ..backtest.simulation import simulate
     from ..backtest.risk import resolve_risk
+    from ..backtest.simulation import simulate
 
     if not signals:
         return {}
+    req = request or RunRequest(symbols=None)
     target = resolve_target(record)
     strat = target.strategy
     tickers = list(dict.fromkeys(s.ticker for s in signals))
     first = min(s.bar_time for s in signals)
-    registry = same_data_registry(strat, signals, recorded or {}, provider, data, no_cache)
-    md = load_live_data(target, tickers, asof=asof, params={}, provider=None if recorded else provider, data=data,
-                        no_cache=no_cache, history_from=first, registry=registry)
+    registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
+    md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
+                        data=req.data, no_cache=no_cache, history_from=first, registry=registry)
     _e, exits, _ = target.compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, None,
                                                   **code_args(target, md, md.n_rows))
     base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -129,7 +133,7 @@ def hypothetical_trades(record: Any, signals: list[Any], *, asof: Any = None, pr
         for k, (_, _, row) in enumerate(picks):
             ent[row, k] = True
         ext = np.asfortranarray(exits[:, cols])
-        sim = simulate(prices, ent, ext, md.index, risk, init_cash=10_000.0, start=0)
+        sim = simulate(prices, ent, ext, md.index, risk, init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
         for k, (s, j, row) in enumerate(picks):
             t = trades.get(k)

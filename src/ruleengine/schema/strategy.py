@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import keyword
 import math
 import re
@@ -525,3 +527,9 @@ class TradingStrategy(_Closed):
     def to_dict(self) -> dict[str, Any]:
         """Plain data for YAML/JSON: unset optional fields are left out; reloads to an equal model."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def strategy_hash(self) -> str:
+        """sha256 of the canonical JSON of the document (`to_dict` with sorted keys, no whitespace): the
+        identity under which results and stored versions are filed (formatting and comments do not count)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()

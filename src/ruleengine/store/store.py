@@ -104,11 +104,9 @@ class Store(SignalStoreMixin):
             RuleEngineError: the document's own diagnostics (it does not load or compile); T101 for an
                 unknown `strategy_id`.
         """
-        from ..backtest.result import strategy_hash
-
         strat = _checked_strategy(strategy)
         universe = universe_spec(universe)
-        digest = strategy_hash(strat)
+        digest = strat.strategy_hash()
         definition = strat.to_dict()
         now = utcnow()
 
@@ -162,9 +160,7 @@ class Store(SignalStoreMixin):
 
     def find_same_strategy(self, strategy: Any) -> StrategyRecord | None:
         """The newest stored version with the same document as `strategy` (a `TradingStrategy`), or None."""
-        from ..backtest.result import strategy_hash
-
-        return self.find_strategy(strategy_hash(strategy))
+        return self.find_strategy(strategy.strategy_hash())
 
     def list_strategies(self, include_inactive: bool = False) -> list[StrategyRecord]:
         """The current version of every (active) strategy, by id."""
