@@ -86,7 +86,7 @@ def test_many_symbols_are_checked_once_the_runs_are_known() -> None:
 def test_the_estimate_is_not_below_the_traced_peak(grid: list[str], symbols: str) -> None:
     """What the sweep allocates beyond the data and one chunk's signals stays within the estimate."""
     import ruleengine
-    from ruleengine.compile.compiled import compile_strategy
+    from ruleengine import compile_strategy
 
     compiled = compile_strategy(GOLDEN)
     md = ruleengine.load_data(compiled, symbols, *RANGE, provider="sample", warmup_bars=400)

@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
-from ..schema.strategy import Param
+from .strategy import Param
 
 ParamsInput = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
