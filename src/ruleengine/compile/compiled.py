@@ -98,17 +98,19 @@ class CompiledStrategy:
         return int(self.plan(params).converges().max())
 
     def required_columns(self) -> dict[str, set[str]]:
-        """Slot -> columns the conditions read."""
-        out: dict[str, set[str]] = {}
-        for cond in [*self.analysis.entry, *self.analysis.exit]:
-            for node in cond.tree.walk():
-                ref = getattr(node, "ref", None)
-                if ref and ref[0] == "column":
-                    out.setdefault(ref[1], set()).add(ref[2])
-        if not out:  # conditions on parameters only: still bind the price slot for the index
-            slot = self.strategy.price_slot() or next(iter(self.strategy.data))
-            out[slot] = set()
-        return out
+        """Slot -> columns the conditions read (found once: every `signals` call checks them)."""
+        found = self.__dict__.get("_required")
+        if found is None:
+            found = {}
+            for cond in [*self.analysis.entry, *self.analysis.exit]:
+                for node in cond.tree.walk():
+                    ref = getattr(node, "ref", None)
+                    if ref and ref[0] == "column":
+                        found.setdefault(ref[1], set()).add(ref[2])
+            if not found:  # conditions on parameters only: still bind the price slot for the index
+                found[self.strategy.price_slot() or next(iter(self.strategy.data))] = set()
+            self.__dict__["_required"] = found
+        return {slot: set(cols) for slot, cols in found.items()}
 
     def data_request(self, params: ParamsInput = None) -> DataRequest:
         """What the data layer loads for these parameter values: the columns the conditions read plus the
