@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RuleEngineError
-from ..schema.strategy import TradingStrategy
 from ..schema.params import ParamsInput, expand
+from ..schema.strategy import TradingStrategy
 from ..source import Loaded
 from .frontend import Analysis, analyze
 from .plan import Plan, build_plan
@@ -125,6 +125,8 @@ class CompiledStrategy:
 
         ops = {"fn:" + f.name for f in FUNCTIONS.values() if f.path_dependent}
         plan = self.plan(params)
+        if not isinstance(plan, Plan):  # a template-built grid plan has no graph: the set-by-set one does
+            plan = self.node_plan(params)
         return any(plan.graph.nodes[i].op in ops for i in plan.order)
 
     # ------------------------------------------------------------------ execution

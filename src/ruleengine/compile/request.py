@@ -51,9 +51,10 @@ def _windows_over_coarse_slots(compiled: CompiledStrategy, plan_params: Mapping[
         slots = {node.static[0]} if node.op == "col" else set().union(*(reads[a] for a in node.args))
         reads.append(slots)
         fn = FUNCTIONS.get(node.op[3:]) if node.op.startswith("fn:") else None
-        counted = fn is not None and any(a.kind in ("window", "lag") for a in fn.args)
-        if counted and slots and slots <= set(coarse):
-            slot = sorted(slots)[0]
+        if fn is None or not any(a.kind in ("window", "lag") for a in fn.args):
+            continue
+        if slots and slots <= set(coarse):
+            slot = min(slots)
             out.setdefault((fn.name, slot), Diagnostic(
                 "D144", f"{fn.name}(...) over slot '{slot}' ({strat.data[slot].frequency}) counts {freq} bars: "
                 f"'{slot}' holds its last completed bar on each of them, so a window of n is n {freq} values, "

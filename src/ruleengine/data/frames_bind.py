@@ -9,6 +9,7 @@ known at that time (an as-of join), so nothing from the future leaks in.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ class Bound:
         return 1 if self.symbols is None else len(self.symbols)
 
 
-def bind(data: Any, slots: list[str], required: Mapping[str, set[str]], base_slot: str | None) -> Bound:
+def bind(data: Any, slots: list[str], required: Mapping[str, AbstractSet[str]], base_slot: str | None) -> Bound:
     """Validate and align; `required` maps slot -> columns the plan reads."""
     frames = _as_mapping(data, slots)
     problems: list[Diagnostic] = []

@@ -253,8 +253,8 @@ __all__ = [
     "CALL_SECONDS",
     "CALL_TIMEOUT",
     "DEFAULT_TIMEOUT",
-    "MAX_RUN_SECONDS",
     "DEFAULT_WARMUP_BARS",
+    "MAX_RUN_SECONDS",
     "CodeStrategy",
     "code_strategy",
 ]
