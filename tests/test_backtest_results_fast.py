@@ -24,12 +24,12 @@ import pandas as pd
 import pytest
 from support.prices import sine_prices
 
-from ruleengine.backtest.simulation import simulate
+from ruleengine import compile_strategy
 from ruleengine.backtest.metrics import compute_metrics, compute_metrics_batch, segment_sums
 from ruleengine.backtest.result import BacktestResult, Deferred, Trade
 from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.run import backtest, buy_and_hold
-from ruleengine import compile_strategy
+from ruleengine.backtest.simulation import simulate
 from ruleengine.strategies import load_data
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "backtest"

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from support.prices import sine_prices
 
+from ruleengine import compile_strategy
 from ruleengine.api import load_strategy
-from ruleengine.backtest.simulation import simulate
 from ruleengine.backtest.risk import FILL_CONTRACT, resolve_risk
 from ruleengine.backtest.run import backtest, buy_and_hold, parse_param_args, split_params
-from ruleengine import compile_strategy
-from ruleengine.strategies import load_data
+from ruleengine.backtest.simulation import simulate
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 GC = "rules/golden_cross.yaml"
 FAST = {"fast": 10, "slow": 30}

@@ -101,10 +101,8 @@ def test_structured_and_expression_forms_compile_to_the_same_plan() -> None:
                                     "  - {field: close, operator: between, value: [20, 80]}\n"
                                     "  - {field: close, operator: crosses_above, value: 'sma(close, 5)'}\n")
     df = synthetic_ohlcv(300)
-    sig = a.signals(df).to_pandas()
-    ea, xa = sig.entries, sig.exits
-    sig = b.signals(df).to_pandas()
-    eb, xb = sig.entries, sig.exits
+    ea = a.signals(df).to_pandas().entries
+    eb = b.signals(df).to_pandas().entries
     pd.testing.assert_series_equal(ea, eb)
     assert [a.plan().graph.describe(r) for r in a.plan().roots[0]] == \
         [b.plan().graph.describe(r) for r in b.plan().roots[0]]
@@ -133,16 +131,14 @@ def test_warmup_is_derived_from_the_longest_path() -> None:
 
 def test_warmup_bars_are_never_true() -> None:
     s = ruleengine.compile_strategy("name: t\ndata: {prices: {}}\nentry:\n  - not (close > sma(close, 50))\n")
-    sig = s.signals(synthetic_ohlcv(200)).to_pandas()
-    e, x = sig.entries, sig.exits
+    e = s.signals(synthetic_ohlcv(200)).to_pandas().entries
     assert not e.iloc[:49].any() and e.iloc[49:].any()
 
 
 def test_param_grid_columns_and_values() -> None:
     compiled = ruleengine.compile_strategy(str(RULES[0].parent / "golden_cross.yaml"))
     df = synthetic_ohlcv(500)
-    sig = compiled.signals(df, {"fast": [5, 10], "slow": [20, 30, 40]}).to_pandas()
-    e, x = sig.entries, sig.exits
+    e = compiled.signals(df, {"fast": [5, 10], "slow": [20, 30, 40]}).to_pandas().entries
     assert isinstance(e.columns, pd.MultiIndex) and list(e.columns.names) == ["fast", "slow"]
     assert e.shape == (500, 6)
     single = compiled.signals(df, {"fast": 10, "slow": 30}).to_pandas().entries
@@ -153,8 +149,7 @@ def test_multi_symbol_columns() -> None:
     compiled = ruleengine.compile_strategy(str(RULES[0].parent / "rsi_mean_reversion.yaml"))
     a, b = synthetic_ohlcv(400, seed=1), synthetic_ohlcv(400, seed=2)
     wide = pd.concat({"AAA": a, "BBB": b}, axis=1)
-    sig = compiled.signals(wide).to_pandas()
-    e, x = sig.entries, sig.exits
+    e = compiled.signals(wide).to_pandas().entries
     assert list(e.columns) == ["AAA", "BBB"]
     ea = compiled.signals(a).to_pandas().entries
     eb = compiled.signals(b).to_pandas().entries

@@ -15,8 +15,8 @@ import pytest
 
 from ruleengine.data.base import FetchRequest
 from ruleengine.data.local import LocalProvider
-from ruleengine.strategies import load_data
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 pytestmark = pytest.mark.realdata
 ROOT = Path(__file__).resolve().parents[1]

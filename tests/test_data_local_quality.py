@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from ruleengine.cli import app
 from ruleengine.data.base import FetchRequest
 from ruleengine.data.local import LocalProvider
-from ruleengine.strategies import load_data
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 pytestmark = pytest.mark.realdata
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import ruleengine
-from ruleengine.strategies import load_data
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"

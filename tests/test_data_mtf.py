@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support.paths import RULES, require_shared
 
 import ruleengine
 from ruleengine.data import calendar as cal_mod
 from ruleengine.errors import RuleEngineError
-
-from support.paths import RULES, require_shared
 
 pytestmark = pytest.mark.realdata
 

@@ -12,9 +12,9 @@ import pytest
 from ruleengine.data.base import FetchRequest, KindInfo, Provider
 from ruleengine.data.cache import CachedProvider
 from ruleengine.data.local import LocalProvider
-from ruleengine.strategies import load_data
 from ruleengine.data.registry import ProviderRegistry, default_registry
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 GOLDEN = str(Path(__file__).resolve().parents[1] / "rules" / "golden_cross.yaml")
 

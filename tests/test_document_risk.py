@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from ruleengine import compile_strategy
 from ruleengine.api import load_strategy, validate
 from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.run import backtest
-from ruleengine import compile_strategy
 from ruleengine.errors import RuleEngineError
 from ruleengine.schema.strategy import RISK_FIELDS, RiskParameters
 

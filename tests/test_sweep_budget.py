@@ -6,12 +6,19 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-
 from support.hostile import within
+
 from ruleengine import RuleEngineError, sweep
+from ruleengine.sweep.budget import (
+    BYTES_PER_COMBINATION,
+    BYTES_PER_ROW,
+    DEFAULT_MEMORY_MB,
+    MEMORY_ENV,
+    check_fits,
+    estimate_bytes,
+    memory_limit_bytes,
+)
 from ruleengine.sweep.run import BYTES_PER_VALUE
-from ruleengine.sweep.budget import (BYTES_PER_COMBINATION, BYTES_PER_ROW, DEFAULT_MEMORY_MB, MEMORY_ENV,
-                                        check_fits, estimate_bytes, memory_limit_bytes)
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 GOLDEN = str(RULES / "golden_cross.yaml")

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ruleengine.backtest.params import FILL_NAMES
 from ruleengine import compile_strategy
+from ruleengine.backtest.params import FILL_NAMES
 from ruleengine.strategies import load_data
 from ruleengine.sweep.chunks import PreparedChunk, PreparedChunks, plan_chunks
-from ruleengine.sweep.run import evaluate_chunk
 from ruleengine.sweep.grid import combinations, parse_grid
+from ruleengine.sweep.run import evaluate_chunk
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ruleengine.backtest.metrics import compute_metrics
 from ruleengine import compile_strategy
-from ruleengine.strategies import load_data
+from ruleengine.backtest.metrics import compute_metrics
 from ruleengine.errors import RuleEngineError
 from ruleengine.kernels import sweep_sim as K
-from ruleengine.sweep.run import evaluate_chunk, run_rows, sweep
+from ruleengine.strategies import load_data
 from ruleengine.sweep.grid import default_grid
+from ruleengine.sweep.run import evaluate_chunk, run_rows, sweep
 from ruleengine.sweep.stats import METRICS, metrics_arrays
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -72,8 +72,8 @@ def test_sweep_metrics_equal_backtest_on_every_rule(rule: Path) -> None:
 @pytest.mark.realdata
 def test_golden_cross_grid_equals_the_engine_on_every_combination(shared_data: Path) -> None:
     """The issue's workload: 1,590 (fast, slow) pairs on SPY x 2,520 bars, SL 5 %, TP 10 %, fees 0.1 %."""
-    from ruleengine.backtest.simulation import simulate
     from ruleengine.backtest.risk import RiskSpec
+    from ruleengine.backtest.simulation import simulate
 
     fixed = {"stop_loss_pct": 5, "take_profit_pct": 10, "max_hold_days": None, "fees_pct": 0.1}
     res = sweep(str(RULES / "golden_cross.yaml"), "SPY", "2007-12-27", "2017-12-29", data=str(shared_data),

@@ -17,12 +17,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ruleengine.cli import app
 from ruleengine import compile_strategy
-from ruleengine.strategies import load_data
+from ruleengine.cli import app
 from ruleengine.errors import RuleEngineError
 from ruleengine.kernels.sweep_sim import N_STATS
-from ruleengine.sweep.run import ChunkJob, sweep, thread_runner
+from ruleengine.strategies import load_data
 from ruleengine.sweep.executors import (
     Shared,
     assemble,
@@ -33,6 +32,7 @@ from ruleengine.sweep.executors import (
     shared_of,
     split_tasks,
 )
+from ruleengine.sweep.run import ChunkJob, sweep, thread_runner
 from ruleengine.sweep.walkforward import walk_forward
 
 ROOT = Path(__file__).resolve().parents[1]

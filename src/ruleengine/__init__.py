@@ -178,8 +178,8 @@ if TYPE_CHECKING:
     from .compile.evaluate import evaluate
     from .data.market import MarketData
     from .data.overview import DataPreview, describe_providers, preview_data
-    from .data.request import DataRequest
     from .data.registry import ProviderRegistry, default_registry
+    from .data.request import DataRequest
     from .data.symbols import parse_symbols, universe_symbols
     from .errors import Diagnostic, RuleEngineError, Span, did_you_mean
     from .lang.functions import CATEGORIES as FUNCTION_CATEGORIES
