@@ -2,8 +2,9 @@
 
 Steps: the strategy as a signal source (`ruleengine.strategies.signal_source`: rules or code); split
 ``params`` into strategy parameters and risk overrides (`RISK_KEYS` and ``execution_price`` go to
-`resolve_risk`); `load_data`; check the prices (none missing everywhere, none <= 0); its ``signals``; `simulate` (independent runs, one column per symbol x parameter set) or
-`simulate_portfolio` (``portfolio=True``: shared cash per parameter set); the benchmark; metrics per run.
+`resolve_risk`); `load_data`; check the prices (none missing everywhere, none <= 0); its ``signals``;
+`simulate` (independent runs, one column per symbol x parameter set) or `simulate_portfolio`
+(``portfolio=True``: shared cash per parameter set); the benchmark; metrics per run.
 
 - **Runs**: one symbol or a ``{slot: symbol}`` mapping is one run; a universe gives one independent run per
   symbol. Symbols without data are skipped with the data layer's D116 warning (a single run raises instead);

@@ -162,7 +162,7 @@ def _column(df: pd.DataFrame, slot: str, col: str, problems: list[Diagnostic],
     owners = pd.Index(df.columns.get_level_values(0)[pos])
     order = owners.get_indexer(symbols) if len(pos) else np.full(len(symbols), -1)
     if len(pos) == 0 or (order < 0).any():
-        missing = [s for s, o in zip(symbols, order) if o < 0][:3]
+        missing = [s for s, o in zip(symbols, order, strict=True) if o < 0][:3]
         problems.append(Diagnostic("D102", f"data for slot '{slot}' has no column '{col}'"
                                    + (f" for {', '.join(map(str, missing))}" if len(pos) else ""),
                                    path=f"data.{slot}.{col}"))

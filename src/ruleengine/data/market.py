@@ -83,7 +83,7 @@ class MarketData:
 
         bound = bind(frames, list(request.slots), request.columns, request.price_slot)
         symbols = bound.symbols if bound.symbols is not None else ["data"]
-        runs = [{slot: sym for slot in request.slots} for sym in symbols]
+        runs = [dict.fromkeys(request.slots, sym) for sym in symbols]
         return cls(index=bound.index, frequency=request.frequency, runs=runs, inputs=bound.inputs, start=0,
                    providers={}, unnamed=bound.symbols is None)
 
