@@ -34,17 +34,14 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.load import document_warnings
-from .simulation import ENGINES
-from .result import (
-    BacktestResult,
-    gc_paused,
-)
+from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text, buy_and_hold
 from .idle import check_warmup, explain_idle
 from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
+from .result import BacktestResult, gc_paused
 from .risk import resolve_risk
+from .simulation import ENGINES
 
 Progress = Callable[[int, int, str], None]
-from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text, buy_and_hold
 
 
 def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,

@@ -271,7 +271,7 @@ def _snapshot(md: Any, inputs: Mapping[tuple[str, str], np.ndarray], r: int, j: 
     for n in why.conditions:
         collect(n)
     return {"bar_time": str(md.index[r]), "symbols": dict(md.runs[j]), "bar": bar, "slots": other,
-            "values": values, "params": {k: v for k, v in params.items()}, "providers": dict(md.providers),
+            "values": values, "params": dict(params), "providers": dict(md.providers),
             "synthetic": bool(md.synthetic)}
 
 

@@ -134,7 +134,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         ext = np.asfortranarray(exits[:, cols])
         sim = simulate(prices, ent, ext, md.index, risk, init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
-        for k, (s, j, row) in enumerate(picks):
+        for k, (s, j, _row) in enumerate(picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
             if t is None:

@@ -48,8 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backtest.params import (FILL_NAMES, RunRequest, check_init_cash, check_whole, fill_values,
-                                  fixed_params)
+from ..backtest.params import FILL_NAMES, RunRequest, check_init_cash, check_whole, fill_values, fixed_params
 from ..errors import Diagnostic, RuleEngineError
 from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
@@ -329,13 +328,13 @@ def _dedupe(strat: Any, combos: Sequence[Mapping[str, Any]]) -> tuple[list[dict[
         j = sig_index.get(skey)
         if j is None:
             j = sig_index[skey] = len(sig_sets)
-            sig_sets.append({p: v for p, v in zip(signal_names, skey) if v is not _ABSENT})
+            sig_sets.append({p: v for p, v in zip(signal_names, skey, strict=True) if v is not _ABSENT})
         u[i] = j
         rkey = tuple(map(combo.get, FILL_NAMES, repeat(_ABSENT)))  # None is a value here (a stop turned off)
         j = risk_index.get(rkey)
         if j is None:
             j = risk_index[rkey] = len(risks)
-            risks.append(resolve_risk(strat, {p: v for p, v in zip(FILL_NAMES, rkey) if v is not _ABSENT}))
+            risks.append(resolve_risk(strat, {p: v for p, v in zip(FILL_NAMES, rkey, strict=True) if v is not _ABSENT}))
         r[i] = j
     return sig_sets, risks, u, r
 
