@@ -184,7 +184,7 @@ def load_market_data(request: DataRequest, symbols: Any, start: Any = None, end:
                               + warnings)
     index = _union_index([prices[base][r[base]] for r in kept])
     index = index[index <= _last_label(hi, freq)]
-    inputs: dict[tuple[str, str], np.ndarray] = {}
+    inputs = {}  # (slot, column) -> (T, S), typed by the fast path's result above
     positions: dict[Any, Any] = {}
     for slot, cols in on_bars.items():
         if kinds[slot] in PRICE_KINDS:
@@ -225,7 +225,7 @@ def _finish_records(request: DataRequest, needed: dict[str, set[str]], kinds: di
         rec_lo = fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
         got = _fetch(providers[slot], wanted, kind, rec_lo, hi, slots[slot].frequency, True, warnings, slot,
                      missing_ok=True)
-        aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}  # type: ignore[arg-type]
+        aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}
         for col in sorted(cols):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
     for slot in needed:  # what the provider found wrong in the files it read, with the result
