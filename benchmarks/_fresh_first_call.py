@@ -22,7 +22,7 @@ def main() -> None:
     a = time.perf_counter()
     import numpy as np  # noqa: F401
 
-    from ruleengine.compile.compiled import compile_strategy
+    from ruleengine.compile.compiled import compile_rules as compile_strategy
     out["import_s"] = time.perf_counter() - a
 
     from _data import build_universe, load_daily

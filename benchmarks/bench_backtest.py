@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     run_t0 = time.perf_counter()
     started = dt.datetime.now().isoformat(timespec="seconds")
     load_start = loadavg()
-    from ruleengine.compile.compiled import compile_strategy
+    from ruleengine.compile.compiled import compile_rules as compile_strategy
 
     resolve_risk = rb("risk").resolve_risk
 

@@ -12,7 +12,7 @@ rlimits, Landlock, nobody, seccomp; job in a sealed memfd; bits back through a p
 
 Reported: the median wall time of a warm call, the one-off encoding of the job into the memfd (part of the
 call), the same code run in-process (the floor: no sandbox), the zygote start-up (one-off per worker), and a
-`CodeStrategy.signals_arrays` call including its acceptance checks (determinism + lookahead, first use of a
+`CodeStrategy.signals` call including its acceptance checks (determinism + lookahead, first use of a
 market) and without them (later calls). Targets (issue 8): one symbol well under 100 ms; 500 symbols about
 1 s plus encoding. Writes benchmarks/results/sandbox.json and sandbox.md.
 """
@@ -108,8 +108,9 @@ def workload(name: str, idx: pd.DatetimeIndex, inputs: dict, reps: int, pool) ->
 
 
 def code_strategy(idx: pd.DatetimeIndex, inputs: dict, reps: int) -> dict:
-    """`CodeStrategy.signals_arrays` on one symbol: first use of a market (with acceptance) and later calls."""
+    """`CodeStrategy.signals` on one symbol: first use of a market (with acceptance) and later calls."""
     import ruleengine
+    from ruleengine.data.market import MarketData
     from ruleengine.sandbox.pool import get_pool
 
     get_pool().warm("base", 1)  # the process-wide pool CodeStrategy uses: start-up is not part of a call
@@ -117,15 +118,15 @@ def code_strategy(idx: pd.DatetimeIndex, inputs: dict, reps: int) -> dict:
                                      "params": {"fast": {"type": "int", "default": 10, "min": 2, "max": 100},
                                                 "slow": {"type": "int", "default": 50, "min": 5, "max": 400}},
                                      "code": CODE})
-    labels = ["SPY"]
+    md = MarketData(index=idx, frequency="1Day", runs=[{"prices": "SPY"}], inputs=inputs, start=100, providers={})
     t0 = time.perf_counter()
-    s.signals_arrays(inputs, len(idx), 1, index=idx, labels=labels, start=100)
+    s.signals(md)
     first = time.perf_counter() - t0
     s.verify = False
     later = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        s.signals_arrays(inputs, len(idx), 1, index=idx, labels=labels)
+        s.signals(md)
         later.append(time.perf_counter() - t0)
     return {"with_acceptance_s": first, "without_acceptance_s": median(later)}
 

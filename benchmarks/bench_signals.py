@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     import vectorbt  # noqa: F401
     vbt_import_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    from ruleengine.compile.compiled import compile_strategy
+    from ruleengine.compile.compiled import compile_rules as compile_strategy
     re_import_s = time.perf_counter() - t0
     from _profile import cprofile_top, node_profile
 
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     engines_a = [
         ("ruleengine signals_arrays", lambda: ca.signals_arrays(inputs_a, T, S)),
         ("ruleengine signals_arrays, 1 thread", lambda: ca.signals_arrays(inputs_a, T, S, threads=1)),
-        ("ruleengine signals (pandas)", lambda: ca.signals(data_a)),
+        ("ruleengine signals (pandas)", lambda: ca.signals(data_a).to_pandas()),
         ("vectorbt hand-written", lambda: vs.universe_signals(close_df, volume_df)),
     ]
     first_a, outs_a, times_a, mems_a = round_robin(engines_a, reps_a)
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     one_e, one_x, _ = outs_a["ruleengine signals_arrays, 1 thread"]
     threads_identical = bool(np.array_equal(re_e, one_e) and np.array_equal(re_x, one_x))
     warm_a = [plan_a.warmup(0)] * S
-    pe, pxs = outs_a["ruleengine signals (pandas)"]
+    pe, pxs = outs_a["ruleengine signals (pandas)"].entries, outs_a["ruleengine signals (pandas)"].exits
     ve, vx = outs_a["vectorbt hand-written"]
     labels_ok = (list(pe.columns) == panel.columns
                  and list(ve.columns.get_level_values("symbol")) == panel.columns
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     frame_b = spy.to_frame("close")
     engines_b = [
         ("ruleengine signals_arrays", lambda: cb.signals_arrays(inputs_b, TB, 1, params=params_b)),
-        ("ruleengine signals (pandas)", lambda: cb.signals(frame_b, params=params_b)),
+        ("ruleengine signals (pandas)", lambda: cb.signals(frame_b, params=params_b).to_pandas()),
         ("vectorbt hand-written", lambda: vs.grid_signals(spy, fasts, slows)),
         ("vectorbt hand-written, run_unique=True", lambda: vs.grid_signals(spy, fasts, slows, run_unique=True)),
     ]
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     re_e, re_x, plan_b = outs_b["ruleengine signals_arrays"]
     warm_b = [plan_b.warmup(k) for k in range(len(plan_b.param_sets))]
     labels_b = [f"fast={f},slow={s}" for f, s in zip(fasts, slows, strict=True)]
-    pe, pxs = outs_b["ruleengine signals (pandas)"]
+    pe, pxs = outs_b["ruleengine signals (pandas)"].entries, outs_b["ruleengine signals (pandas)"].exits
     ve, vx = outs_b["vectorbt hand-written"]
     ue, ux = outs_b["vectorbt hand-written, run_unique=True"]
     labels_ok_b = (list(ve.columns.get_level_values("fast_window")) == fasts
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     prof_a = node_profile(ca, inputs_a, T, S, reps=3)
     prof_b = node_profile(cb, inputs_b, TB, 1, params=params_b, reps=2)
     cprof_b = cprofile_top(lambda: cb.signals_arrays(inputs_b, TB, 1, params=params_b), n=12)
-    cprof_a_pd = cprofile_top(lambda: ca.signals(data_a), n=8)
+    cprof_a_pd = cprofile_top(lambda: ca.signals(data_a).to_pandas(), n=8)
 
     # ------------------------------------------------------------------ fresh processes
     cache = tempfile.mkdtemp(prefix="ruleengine-bench-numba-")

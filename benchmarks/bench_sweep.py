@@ -191,9 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     import _vectorbt_signals as vs
     import vectorbt as vbt
 
-    from ruleengine.compile.compiled import compile_strategy
+    from ruleengine import compile_strategy, load_data
     from ruleengine.compile.execute import default_threads
-    from ruleengine.data.market import load_market_data
     from ruleengine.sweep.run import sweep
 
     env = environment(PROJECT)
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     compiled = compile_strategy(str(PROJECT / "rules" / "golden_cross.yaml"))
     t_first, _, res = measure(lambda: sweep(compiled, "SPY", *RANGE, data=str(SHARED_DATA), grid=GRID,
                                             constraints=CONSTRAINTS, params=RISK))
-    md = load_market_data(compiled, "SPY", *RANGE, data=str(SHARED_DATA), warmup_bars=res.context["history"])
+    md = load_data(compiled, "SPY", *RANGE, data=str(SHARED_DATA), warmup_bars=res.context["history"])
     bars = md.n_rows - md.start
     fasts = [c["fast"] for c in res.combinations]
     slows = [c["slow"] for c in res.combinations]

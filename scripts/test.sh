@@ -7,7 +7,7 @@ bash scripts/setup.sh test
 step() { printf '==> %s\n' "$*"; }
 step "ruff check src tests benchmarks (rules: pyproject.toml [tool.ruff])"
 .venv/bin/ruff check src tests benchmarks
-step "mypy src (strict on lang/, schema/: pyproject.toml [tool.mypy])"
+step "mypy src (strict on lang/, schema/, compile/: pyproject.toml [tool.mypy])"
 .venv/bin/mypy src
 step "pytest $*"
 exec .venv/bin/python -m pytest "$@"

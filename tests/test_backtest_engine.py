@@ -70,7 +70,8 @@ class Run:
         slot = self.strategy.price_slot()
         self.prices = {k: self.md.inputs[(slot, k)] for k in ("open", "high", "low", "close")}
         self.compiled = ruleengine.compile_strategy(self.strategy)
-        self.entries, self.exits, _ = self.compiled.signals_arrays(self.md.inputs, self.md.n_rows, self.md.n_cols)
+        sig = self.compiled.signals(self.md)
+        self.entries, self.exits = sig.entries, sig.exits
 
     def args(self) -> tuple:
         return self.prices, self.entries, self.exits, self.md.index
@@ -270,7 +271,8 @@ def test_goog_open_fills_never_exit_below_the_open_of_a_pending_exit(shared_data
     strategy = ruleengine.load_strategy(SMA_CROSS)
     md = ruleengine.load_data(strategy, "GOOG", "2013-01-01", "2017-12-05", data=str(shared_data))
     compiled = ruleengine.compile_strategy(strategy)
-    entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols)
+    sig = compiled.signals(md)
+    entries, exits = sig.entries, sig.exits
     prices = {k: md.inputs[("prices", k)] for k in ("open", "high", "low", "close")}
     opens = prices["open"][:, 0]
 

@@ -24,13 +24,13 @@ import pandas as pd
 import pytest
 from support.prices import sine_prices
 
-from ruleengine.backtest.simulation import simulate
+from ruleengine import compile_strategy
 from ruleengine.backtest.metrics import compute_metrics, compute_metrics_batch, segment_sums
 from ruleengine.backtest.result import BacktestResult, Deferred, Trade
 from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.run import backtest, buy_and_hold
-from ruleengine.compile.compiled import compile_strategy
-from ruleengine.data.market import load_market_data
+from ruleengine.backtest.simulation import simulate
+from ruleengine.strategies import load_data
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "backtest"
 GC = "rules/golden_cross.yaml"
@@ -209,13 +209,14 @@ def test_batch_metrics_equal_the_per_run_reference_on_a_real_universe(shared_dat
     """60 real symbols (some listed late or gone early) simulated with stops and fees: batch = reference."""
     syms = sorted(pd.read_parquet(shared_data / "daily.parquet", columns=["symbol"])["symbol"].unique())[::8][:60]
     compiled = compile_strategy(GC)
-    md = load_market_data(compiled, syms, "2006-01-01", "2012-12-31", params=FAST, data=str(shared_data))
+    md = load_data(compiled, syms, "2006-01-01", "2012-12-31", params=FAST, data=str(shared_data))
     close = md.inputs[("prices", "close")]
     ok = np.isfinite(close[md.start:]).any(axis=0)
     cols = np.flatnonzero(ok)
     assert len(cols) >= 40
     prices = {c: np.asfortranarray(md.inputs[("prices", c)][:, cols]) for c in ("open", "high", "low", "close")}
-    entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, FAST)
+    sig = compiled.signals(md, FAST)
+    entries, exits = sig.entries, sig.exits
     risk = resolve_risk(compiled.strategy, {"stop_loss_pct": 5, "take_profit_pct": 12, "fees_pct": 0.1,
                                             "execution_price": "close"})
     sim = simulate(prices, np.asfortranarray(entries[:, cols]), np.asfortranarray(exits[:, cols]), md.index, risk,
@@ -291,7 +292,7 @@ def test_benchmark_equity_for_the_report_is_built_on_first_use() -> None:
     res = backtest(GC, "QQQ", "2016-01-01", "2016-12-30", params=FAST)
     chart = res.results[0]._chart
     assert "benchmark_equity" not in vars(chart)  # a cached property not computed yet
-    md = load_market_data(GC, "SPY", "2016-01-01", "2016-12-30", params=FAST)
+    md = load_data(GC, "SPY", "2016-01-01", "2016-12-30", params=FAST)
     spy = md.inputs[("prices", "close")][md.start:, 0]
     np.testing.assert_array_equal(chart.benchmark_equity, buy_and_hold(spy, 10_000.0)[0])
     assert vars(chart)["benchmark_equity"] is chart.benchmark_equity

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from support.prices import sine_prices
 
+from ruleengine import compile_strategy
 from ruleengine.api import load_strategy
-from ruleengine.backtest.simulation import simulate
 from ruleengine.backtest.risk import FILL_CONTRACT, resolve_risk
 from ruleengine.backtest.run import backtest, buy_and_hold, parse_param_args, split_params
-from ruleengine.compile.compiled import compile_strategy
-from ruleengine.data.market import load_market_data
+from ruleengine.backtest.simulation import simulate
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 GC = "rules/golden_cross.yaml"
 FAST = {"fast": 10, "slow": 30}
@@ -79,7 +79,7 @@ def test_single_run_result_model_and_json() -> None:
                for w in res.warnings)
     assert [w["message"] for w in run.warnings if w["code"] == "D120"] == ["SYNTHETIC data: not SPY's real prices"]
     # the benchmark is SPY itself: buy and hold from the first to the last close of the run
-    md = load_market_data(GC, "SPY", "2015-01-01", "2016-12-30", params=FAST)
+    md = load_data(GC, "SPY", "2015-01-01", "2016-12-30", params=FAST)
     close = md.inputs[("prices", "close")][md.start:, 0]
     assert run.benchmark.symbol == "SPY" and run.benchmark.synthetic
     assert run.benchmark.total_return_pct == pytest.approx((close[-1] / close[0] - 1) * 100, rel=1e-12)
@@ -123,7 +123,7 @@ def test_risk_overrides_and_open_fills() -> None:
     run = res.results[0]
     assert run.risk["stop_loss_pct"] == 4.0 and run.risk["execution_price"] == "open"
     assert run.risk["max_hold_bars"] == 15 and run.risk["max_hold_days"] == 250  # the document's own
-    md = load_market_data(GC, "QQQ", "2012-01-01", "2016-12-30", params=FAST)
+    md = load_data(GC, "QQQ", "2012-01-01", "2016-12-30", params=FAST)
     opens = md.inputs[("prices", "open")][md.start:, 0]
     lows = md.inputs[("prices", "low")][md.start:, 0]
     assert run.trades
@@ -293,9 +293,10 @@ def test_real_spy_matches_a_direct_simulation(shared_data, ohlcv_of) -> None:
     run = res.results[0]
     assert not run.data.synthetic and res.warnings == []
     compiled = compile_strategy(GC)
-    md = load_market_data(compiled, "XLE", "2010-01-01", "2017-12-29", data=str(shared_data),
+    md = load_data(compiled, "XLE", "2010-01-01", "2017-12-29", data=str(shared_data),
                           params={"fast": 20, "slow": 100})
-    entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, {"fast": 20, "slow": 100})
+    sig = compiled.signals(md, {"fast": 20, "slow": 100})
+    entries, exits = sig.entries, sig.exits
     prices = {c: md.inputs[("prices", c)] for c in ("open", "high", "low", "close")}
     sim = simulate(prices, entries, exits, md.index, resolve_risk(compiled.strategy), start=md.start)
     assert [(t.entry_bar + md.start, t.exit_bar + md.start, t.exit_reason) for t in run.trades] == \
@@ -323,14 +324,14 @@ def test_real_universe_skips_unknown_and_keeps_own_ranges(shared_data) -> None:
 
 def test_backtest_on_market_data_already_in_memory_equals_loading_it() -> None:
     """`backtest(strategy, md)` with a MarketData from load_data gives the same runs as loading by symbols."""
-    md = load_market_data(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params=FAST)
+    md = load_data(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params=FAST)
     given = backtest(GC, md, params=FAST, benchmark=None)
     loaded = backtest(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params=FAST, benchmark=None)
     assert [r.label for r in given.results] == ["SPY", "QQQ"]
     for a, b in zip(given.results, loaded.results):
         assert a.metrics == b.metrics and a.trades == b.trades
     with pytest.raises(RuleEngineError) as err:  # data loaded for another strategy lacks what this one reads
-        backtest("rules/rsi_mean_reversion.yaml", load_market_data(
+        backtest("rules/rsi_mean_reversion.yaml", load_data(
             "name: t\ndata: {prices: {kind: ohlcv, columns: [close]}}\nentry: ['close > 1']\n", "SPY",
             "2015-01-01", "2015-06-30", columns={"prices": {"close"}}))
     assert err.value.diagnostics[0].code == "D102"

@@ -51,7 +51,8 @@ def test_every_rule_loads_compiles_and_matches_reference(path: Path) -> None:
     compiled = ruleengine.compile_strategy(str(path))
     prices = synthetic_ohlcv(700)
     frames = frames_for(compiled.strategy, prices)
-    entries, exits = compiled.signals(frames)
+    sig = compiled.signals(frames).to_pandas()
+    entries, exits = sig.entries, sig.exits
     ref_e, ref_x, unsure = reference_signals(compiled, frames, {})
     assert entries.index.equals(prices.index) and entries.dtype == bool
     sure = ~unsure
@@ -66,7 +67,8 @@ def test_rules_on_real_data_match_reference(path: Path, symbol: str, ohlcv_of) -
     compiled = ruleengine.compile_strategy(str(path))
     prices = ohlcv_of(symbol)
     frames = frames_for(compiled.strategy, prices)
-    entries, exits = compiled.signals(frames)
+    sig = compiled.signals(frames).to_pandas()
+    entries, exits = sig.entries, sig.exits
     ref_e, ref_x, unsure = reference_signals(compiled, frames, {})
     sure = ~unsure
     assert (entries[sure] == ref_e[sure]).all()
@@ -99,8 +101,8 @@ def test_structured_and_expression_forms_compile_to_the_same_plan() -> None:
                                     "  - {field: close, operator: between, value: [20, 80]}\n"
                                     "  - {field: close, operator: crosses_above, value: 'sma(close, 5)'}\n")
     df = synthetic_ohlcv(300)
-    ea, xa = a.signals(df)
-    eb, xb = b.signals(df)
+    ea = a.signals(df).to_pandas().entries
+    eb = b.signals(df).to_pandas().entries
     pd.testing.assert_series_equal(ea, eb)
     assert [a.plan().graph.describe(r) for r in a.plan().roots[0]] == \
         [b.plan().graph.describe(r) for r in b.plan().roots[0]]
@@ -110,7 +112,7 @@ def test_in_and_neq_operators() -> None:
     s = "name: t\ndata: {prices: {}}\nentry:\n  - {field: 'count(close > open, 3)', operator: in, value: [0, 3]}\n" \
         "  - {field: 'rising(close, 2)', operator: neq, value: true}\n"
     df = synthetic_ohlcv(200)
-    e, _ = ruleengine.compile_strategy(s).signals(df)
+    e = ruleengine.compile_strategy(s).signals(df).to_pandas().entries
     up = (df.close > df.open).astype(float).rolling(3).sum()
     rising = (df.close.diff() > 0).astype(float).rolling(2).sum() == 2
     expected = ((up == 0) | (up == 3)) & ~rising
@@ -129,17 +131,17 @@ def test_warmup_is_derived_from_the_longest_path() -> None:
 
 def test_warmup_bars_are_never_true() -> None:
     s = ruleengine.compile_strategy("name: t\ndata: {prices: {}}\nentry:\n  - not (close > sma(close, 50))\n")
-    e, x = s.signals(synthetic_ohlcv(200))
+    e = s.signals(synthetic_ohlcv(200)).to_pandas().entries
     assert not e.iloc[:49].any() and e.iloc[49:].any()
 
 
 def test_param_grid_columns_and_values() -> None:
     compiled = ruleengine.compile_strategy(str(RULES[0].parent / "golden_cross.yaml"))
     df = synthetic_ohlcv(500)
-    e, x = compiled.signals(df, {"fast": [5, 10], "slow": [20, 30, 40]})
+    e = compiled.signals(df, {"fast": [5, 10], "slow": [20, 30, 40]}).to_pandas().entries
     assert isinstance(e.columns, pd.MultiIndex) and list(e.columns.names) == ["fast", "slow"]
     assert e.shape == (500, 6)
-    single, _ = compiled.signals(df, {"fast": 10, "slow": 30})
+    single = compiled.signals(df, {"fast": 10, "slow": 30}).to_pandas().entries
     pd.testing.assert_series_equal(e[(10, 30)], single, check_names=False)
 
 
@@ -147,10 +149,10 @@ def test_multi_symbol_columns() -> None:
     compiled = ruleengine.compile_strategy(str(RULES[0].parent / "rsi_mean_reversion.yaml"))
     a, b = synthetic_ohlcv(400, seed=1), synthetic_ohlcv(400, seed=2)
     wide = pd.concat({"AAA": a, "BBB": b}, axis=1)
-    e, x = compiled.signals(wide)
+    e = compiled.signals(wide).to_pandas().entries
     assert list(e.columns) == ["AAA", "BBB"]
-    ea, _ = compiled.signals(a)
-    eb, _ = compiled.signals(b)
+    ea = compiled.signals(a).to_pandas().entries
+    eb = compiled.signals(b).to_pandas().entries
     assert (e["AAA"] == ea).all() and (e["BBB"] == eb).all()
 
 
@@ -160,7 +162,8 @@ def test_slots_are_aligned_as_of_without_lookahead() -> None:
     dates = prices.index[[10, 70, 130, 190, 250]] + pd.Timedelta(hours=12)  # announced after the close
     earnings = pd.DataFrame({"eps": [1.0, 1.2, -0.5, 1.5, 2.0], "estimated_eps": [0.9, 1.3, 0.1, 1.0, 1.0]},
                             index=dates)
-    e, x = s.signals({"prices": prices, "earnings": earnings})
+    sig = s.signals({"prices": prices, "earnings": earnings}).to_pandas()
+    e, x = sig.entries, sig.exits
     # visible only from the bar after each announcement: nothing can happen before bar 11
     assert not e.iloc[:11].any() and not x.iloc[:11].any()
 
@@ -205,7 +208,7 @@ def test_window_from_parameter_expression_checked_at_run_time() -> None:
     with pytest.raises(RuleEngineError) as err:
         s.signals(synthetic_ohlcv(50))
     assert err.value.diagnostics[0].code == "D103"
-    e, _ = s.signals(synthetic_ohlcv(50), {"n": 10})
+    e = s.signals(synthetic_ohlcv(50), {"n": 10}).to_pandas().entries
     assert e.dtype == bool
 
 
@@ -215,7 +218,7 @@ def test_code_strategy_is_not_rule_compiled() -> None:
     from ruleengine.sandbox.strategy import CodeStrategy
 
     compiled = ruleengine.compile_strategy("name: t\ndata: {prices: {}}\ncode: 'def generate_signals(data, params): ...'\n")
-    assert isinstance(compiled, CodeStrategy) and compiled.runs_code
+    assert isinstance(compiled, CodeStrategy) and not compiled.runs_in_process
     with pytest.raises(RuleEngineError) as err:
         ruleengine.compile_strategy({"name": "t", "data": {"prices": {}},
                                      "code": "import os\ndef generate_signals(data, params):\n    return 1, 2\n"})
@@ -252,8 +255,8 @@ def test_multi_symbol_binding_checks_every_symbol_and_accepts_capitalised_column
     compiled = ruleengine.compile_strategy(str(RULES[0].parent / "rsi_mean_reversion.yaml"))
     a, b = synthetic_ohlcv(300, seed=1), synthetic_ohlcv(300, seed=2)
     wide = pd.concat({"AAA": a.rename(columns=str.title), "BBB": b.rename(columns=str.title)}, axis=1)
-    e, _ = compiled.signals(wide)
-    ea, _ = compiled.signals(a)
+    e = compiled.signals(wide).to_pandas().entries
+    ea = compiled.signals(a).to_pandas().entries
     assert (e["AAA"] == ea).all()
     broken = pd.concat({"AAA": a, "BBB": b.drop(columns=["close"])}, axis=1)
     with pytest.raises(RuleEngineError) as err:

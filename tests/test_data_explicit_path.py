@@ -15,8 +15,8 @@ import pytest
 
 from ruleengine.data.base import FetchRequest
 from ruleengine.data.local import LocalProvider
-from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 pytestmark = pytest.mark.realdata
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ NY = "America/New_York"
 
 def only_error(**kwargs) -> RuleEngineError:
     with pytest.raises(RuleEngineError) as exc:
-        load_market_data(**kwargs)
+        load_data(**kwargs)
     return exc.value
 
 
@@ -88,13 +88,13 @@ def test_a_folder_mixing_daily_and_hourly_files_reads_each_at_its_own_frequency(
 
 def test_hourly_bars_in_a_mixed_folder_bind_at_hourly_and_at_daily_execution(mixed_folder, provider_env_cleared):
     folder, hourly = mixed_folder
-    md = load_market_data(GOLDEN, "SPY", "2019-12-23", "2020-01-10", data=str(folder), warmup_bars=10,
+    md = load_data(GOLDEN, "SPY", "2019-12-23", "2020-01-10", data=str(folder), warmup_bars=10,
                           params={"execution_frequency": "1Hour", "fast": 2, "slow": 5})
     assert md.providers == {"prices": "local"} and not md.synthetic and md.frequency == "1Hour"
     local = md.index.tz_convert(NY).tz_localize(None)
     np.testing.assert_array_equal(md.inputs[("prices", "close")][:, 0], hourly.loc[local, "close"].to_numpy())
     # daily execution: each session's close is its last hourly close (the file was labelled 1Day before)
-    md = load_market_data(GOLDEN, "SPY", "2019-12-23", "2020-01-10", data=str(folder), warmup_bars=3,
+    md = load_data(GOLDEN, "SPY", "2019-12-23", "2020-01-10", data=str(folder), warmup_bars=3,
                           params={"fast": 2, "slow": 5})
     sessions = hourly.groupby(hourly.index.normalize())["close"].last()
     days = md.index.tz_localize(None)
@@ -104,10 +104,10 @@ def test_hourly_bars_in_a_mixed_folder_bind_at_hourly_and_at_daily_execution(mix
 
 def test_the_default_range_does_not_depend_on_the_order_of_the_symbols(shared_data, provider_env_cleared):
     data = str(shared_data / "daily.parquet")
-    first = load_market_data(GOLDEN, "ZZZZ,AAPL", data=data)
-    second = load_market_data(GOLDEN, "AAPL,ZZZZ", data=data)
+    first = load_data(GOLDEN, "ZZZZ,AAPL", data=data)
+    second = load_data(GOLDEN, "AAPL,ZZZZ", data=data)
     assert first.index.equals(second.index) and first.labels == second.labels == ["AAPL"]
     assert first.index[-1] == pd.Timestamp("2017-12-05", tz="UTC")  # AAPL's last bar, not today
-    both = load_market_data(GOLDEN, "AA,AAPL", data=data)  # AA ends in 2012: AAPL is not dropped
+    both = load_data(GOLDEN, "AA,AAPL", data=data)  # AA ends in 2012: AAPL is not dropped
     assert both.labels == ["AA", "AAPL"] and both.index[-1] == pd.Timestamp("2017-12-05", tz="UTC")
-    assert both.index.equals(load_market_data(GOLDEN, "AAPL,AA", data=data).index)
+    assert both.index.equals(load_data(GOLDEN, "AAPL,AA", data=data).index)

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from ruleengine.cli import app
 from ruleengine.data.base import FetchRequest
 from ruleengine.data.local import LocalProvider
-from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 pytestmark = pytest.mark.realdata
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,12 +114,12 @@ def test_a_long_file_refuses_only_the_broken_symbol_and_a_universe_skips_it(shar
     spy, qqq = real_bars(shared_data, "SPY"), real_bars(shared_data, "QQQ").astype({"close": object})
     qqq.loc[3, "close"] = "n.a."
     pd.concat([spy.assign(symbol="SPY"), qqq.assign(symbol="QQQ")]).to_csv(tmp_path / "ohlcv.csv", index=False)
-    md = load_market_data(GOLDEN, "SPY,QQQ", "2005-06-01", "2005-12-30", data=str(tmp_path))
+    md = load_data(GOLDEN, "SPY,QQQ", "2005-06-01", "2005-12-30", data=str(tmp_path))
     assert md.labels == ["SPY"]
     (w,) = md.warnings
     assert w.code == "D116" and "QQQ" in w.message and "column 'close' is not a number" in w.message
     with pytest.raises(RuleEngineError) as exc:  # one run: the broken symbol is the error
-        load_market_data(GOLDEN, "QQQ", "2005-06-01", "2005-12-30", data=str(tmp_path))
+        load_data(GOLDEN, "QQQ", "2005-06-01", "2005-12-30", data=str(tmp_path))
     assert [d.code for d in exc.value.diagnostics] == ["D150"]
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support.paths import RULES, require_shared
 
 import ruleengine
 from ruleengine.data import calendar as cal_mod
 from ruleengine.errors import RuleEngineError
-
-from support.paths import RULES, require_shared
 
 pytestmark = pytest.mark.realdata
 
@@ -97,8 +96,8 @@ def test_coarse_slot_history_is_fetched_before_the_start(shared_data, spy_daily)
     long = ruleengine.load_data(doc, "SPY", "2009-01-02", "2010-12-31", data=str(shared_data))
     assert not np.isnan(short.frame("weekly", "close")["SPY"].iloc[0])  # the warm-up's first bar too
     compiled = ruleengine.compile_strategy(doc)
-    e_short, _ = compiled.signals(short)
-    e_long, _ = compiled.signals(long)
+    e_short = compiled.signals(short).to_pandas().entries
+    e_long = compiled.signals(long).to_pandas().entries
     assert pd.DataFrame(e_short).equals(pd.DataFrame(e_long).loc[e_short.index[0]:])
     assert 0 < pd.DataFrame(e_short).to_numpy().mean() < 1  # a condition that both holds and fails
 
@@ -242,7 +241,8 @@ def test_live_signals_equal_the_backtest_signals(shared_data):
     path = RULES / "weekly_trend_daily_entries.yaml"
     compiled = ruleengine.compile_strategy(ruleengine.load_strategy(path))
     md = ruleengine.load_data(compiled, "SPY,QQQ,XLK", "2012-01-01", "2013-12-31", data=str(shared_data))
-    entries, exits = compiled.signals(md)
+    sig = compiled.signals(md).to_pandas()
+    entries, exits = sig.entries, sig.exits
     fired = entries.index[entries.any(axis=1) | exits.any(axis=1)]
     days = list(fired[:6]) + list(entries.index[[5, 6, 7, 8, 9]])  # signal days and a quiet Mon..Fri
     assert len(fired) >= 6

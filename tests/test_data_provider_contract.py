@@ -12,9 +12,9 @@ import pytest
 from ruleengine.data.base import FetchRequest, KindInfo, Provider
 from ruleengine.data.cache import CachedProvider
 from ruleengine.data.local import LocalProvider
-from ruleengine.data.market import load_market_data
 from ruleengine.data.registry import ProviderRegistry, default_registry
 from ruleengine.errors import RuleEngineError
+from ruleengine.strategies import load_data
 
 GOLDEN = str(Path(__file__).resolve().parents[1] / "rules" / "golden_cross.yaml")
 
@@ -92,8 +92,8 @@ def test_a_fetch_only_provider_binds_the_same_data_through_the_cache(daily, tmp_
     reg.register(daily)
     assert isinstance(reg.resolve("fetch_only", "ohlcv"), CachedProvider)   # cacheable: wrapped
     args = (GOLDEN, ["SPY", "GLD"], "2009-06-01", "2011-12-31")
-    plain = load_market_data(*args, registry=reg, provider="fetch_only")
-    fast = load_market_data(*args, registry=reg, provider="local")          # local's fetch_matrix path
+    plain = load_data(*args, registry=reg, provider="fetch_only")
+    fast = load_data(*args, registry=reg, provider="local")          # local's fetch_matrix path
     assert plain.index.equals(fast.index) and plain.inputs.keys() == fast.inputs.keys()
     for key in plain.inputs:
         np.testing.assert_array_equal(plain.inputs[key], fast.inputs[key], err_msg=str(key))

@@ -103,7 +103,7 @@ def _run_readme_example(heading: str, monkeypatch: pytest.MonkeyPatch) -> dict:
 @pytest.mark.realdata
 def test_readme_data_example_runs(shared_data, monkeypatch) -> None:
     scope = _run_readme_example("## Data: providers", monkeypatch)
-    assert scope["md"].labels == ["SPY"] and len(scope["entries"]) > 0
+    assert scope["md"].labels == ["SPY"] and len(scope["sig"].entries) > 0
 
 
 @pytest.mark.realdata

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from ruleengine import compile_strategy
 from ruleengine.api import load_strategy, validate
 from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.run import backtest
-from ruleengine.compile.compiled import compile_strategy
 from ruleengine.errors import RuleEngineError
 from ruleengine.schema.strategy import RISK_FIELDS, RiskParameters
 
@@ -242,7 +242,7 @@ def test_json_file_is_parsed_as_json(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_non_finite_run_values_are_rejected(value: float) -> None:
-    from ruleengine.compile.params import expand
+    from ruleengine.schema.params import expand
 
     s = load_strategy(BASE + "params:\n  p: {type: float, default: 1}\n")
     with pytest.raises(RuleEngineError) as exc:

@@ -74,20 +74,9 @@ RULES = [
 CYCLES = "no import cycle between parts"
 PRIVATE = "no private name or module imported across parts"
 
-# Rules that fail on main today and are being fixed on the `core` branch of issue 15 (the strategy interface and
-# the DataRequest). The coordinator deletes an entry after merging; strict xfail reports the moment a rule
-# starts passing.
-FIXED_ELSEWHERE = {
-    "compile/ never sandbox/, data/, backtest/, store/":
-        "issue 15: fixed by the core branch (compile/compiled.py imports sandbox.strategy)",
-    "sandbox/ never compile/, store/":
-        "issue 15: fixed by the core branch (sandbox/strategy.py imports compile.params, .bind, .compiled)",
-    "data/ never compile/, sandbox/, strategies, backtest/, api, ruleengine":
-        "issue 15: fixed by the core branch (data/market.py compiles the strategy to learn what to load)",
-    CYCLES: "issue 15: fixed by the core branch (api, compile/, sandbox/ and data/ import each other)",
-    PRIVATE: "issue 15: fixed by the core branch (live/signals.py imports data.market._fetch_frequency, "
-             "sandbox/strategy.py compile.compiled._wrap and _market_data)",
-}
+# Rules that fail on main while another branch fixes them: rule id -> reason (strict xfail reports the moment a
+# rule starts passing, so the entry is deleted with the fix). Empty: every rule holds.
+FIXED_ELSEWHERE: dict[str, str] = {}
 
 
 # ----------------------------------------------------------------------------------------------- the walker
@@ -263,8 +252,8 @@ def test_house_rule(house: House, rule: Never | str) -> None:
     assert not violations, f"{len(violations)} import(s) break a border:\n" + "\n".join(violations)
 
 
-# parts a rule names before they exist (`core` adds strategies.py, the one place that knows rules and code)
-NOT_YET = {"strategies"}
+# parts a rule names before they exist
+NOT_YET: set[str] = set()
 
 
 def test_every_part_the_rules_name_exists(house: House) -> None:

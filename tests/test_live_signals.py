@@ -231,7 +231,8 @@ def test_live_equals_backtest_signals_on_each_cut(rule: str, universe: list[str]
     """The live signal on bar t (data cut at t) equals the signal on bar t of one long run (data to the end)."""
     compiled = ruleengine.compile_strategy(rule)
     md = ruleengine.load_data(compiled, universe, "2013-06-03", "2017-11-30", data=str(shared_data))
-    entries, exits = compiled.signals(md)
+    sig = compiled.signals(md).to_pandas()
+    entries, exits = sig.entries, sig.exits
     found = 0
     for cut in CUTS:
         scan = live_scan(compiled, universe, asof=cut, data=str(shared_data), near_misses=False)
@@ -286,7 +287,7 @@ def test_scan_of_every_symbol_in_the_data(shared_data: Path) -> None:
     assert any(w["code"] == "D116" for w in scan.warnings)  # symbols without data then are named
     compiled = ruleengine.compile_strategy(rule)
     md = ruleengine.load_data(compiled, sorted(with_bar), "2017-01-03", day, data=str(shared_data))
-    entries, _ = compiled.signals(md)
+    entries = compiled.signals(md).to_pandas().entries
     want = {str(c) for c in entries.columns[entries.iloc[-1].to_numpy(dtype=bool)]}
     assert {s.ticker for s in scan.signals if s.signal_type == "entry"} == want
     assert elapsed < 30  # generous: the benchmark measures it (benchmarks/bench_live.py)

@@ -131,9 +131,11 @@ def test_expressions_are_causal(expr: str, cut: int) -> None:
 def test_rule_signals_are_causal(path: Path, cut: int) -> None:
     compiled = ruleengine.compile_strategy(str(path))
     frames = frames_for(compiled.strategy, synthetic_ohlcv(500, seed=3))
-    entries, exits = compiled.signals(frames)
+    sig = compiled.signals(frames).to_pandas()
+    entries, exits = sig.entries, sig.exits
     head = {k: v.iloc[:cut] for k, v in frames.items()}
-    e2, x2 = compiled.signals(head)
+    sig = compiled.signals(head).to_pandas()
+    e2, x2 = sig.entries, sig.exits
     pd.testing.assert_series_equal(e2, entries.iloc[:cut])
     pd.testing.assert_series_equal(x2, exits.iloc[:cut])
 
@@ -143,7 +145,9 @@ def test_rule_signals_are_causal(path: Path, cut: int) -> None:
 def test_rule_signals_are_causal_on_real_data(path: Path, ohlcv_of) -> None:
     compiled = ruleengine.compile_strategy(str(path))
     frames = frames_for(compiled.strategy, ohlcv_of("MSFT"))
-    entries, exits = compiled.signals(frames)
+    sig = compiled.signals(frames).to_pandas()
+    entries, exits = sig.entries, sig.exits
     for cut in (300, 800, len(entries) - 1):
-        e2, x2 = compiled.signals({k: v.iloc[:cut] for k, v in frames.items()})
+        sig = compiled.signals({k: v.iloc[:cut] for k, v in frames.items()}).to_pandas()
+        e2, x2 = sig.entries, sig.exits
         assert (e2 == entries.iloc[:cut]).all() and (x2 == exits.iloc[:cut]).all()

@@ -199,7 +199,7 @@ def test_code_strategy_checks_each_market_once_and_reports_lookahead(tmp_path: P
     d = error_of(lambda: s.signals(frame))
     assert d.code == "X129"
     s.verify = False  # explicitly unchecked: the signals come back
-    entries, _ = s.signals(frame)
+    entries = s.signals(frame).to_pandas().entries
     assert entries.dtype == bool and len(entries) == 300
 
 
@@ -329,13 +329,33 @@ def test_code_strategy_interface() -> None:
     assert isinstance(s, CodeStrategy) and ruleengine.compile_strategy(s) is s
     assert s.required_columns() == {"asset_a": {"close"}, "asset_b": {"close"}}
     assert s.warmup() == s.converge_bars() == 120
-    assert [p["lookback"] for p in s.plan({"lookback": [10, 20]}).param_sets] == [10, 20]
+    assert [p["lookback"] for p in s.param_sets({"lookback": [10, 20]})] == [10, 20]
     doc = ruleengine.load_strategy(str(RULES / "code_pe_ratio_earnings.yaml")).to_dict()
     doc["code"] = doc["code"].replace("WARMUP_BARS = 0", "LIMIT = 0")
     assert ruleengine.compile_strategy(doc).warmup() == DEFAULT_WARMUP_BARS
-    _, inputs, _ = market(n_cols=1)
-    d = error_of(lambda: s.signals_arrays(inputs, 300, 1))
-    assert d.code == "X131"
+
+
+def test_code_strategy_reads_bar_times_from_the_market_it_is_given() -> None:
+    """No registry of markets: two markets sharing one inputs dict but not their bar times each give their own
+    (the code's signals are computed on the times of the market passed, and the result carries them)."""
+    from dataclasses import replace
+
+    from ruleengine.data.market import MarketData
+
+    doc = {"name": "sma", "data": {"prices": {"kind": "ohlcv"}},
+           "params": {"fast": {"type": "int", "default": 5, "min": 2, "max": 50},
+                      "slow": {"type": "int", "default": 20, "min": 5, "max": 200}}, "code": SMA_CROSS}
+    s = ruleengine.compile_strategy(doc)
+    idx, inputs, labels = market(n_cols=1)
+    md = MarketData(index=idx, frequency="1Day", runs=[{"prices": lab} for lab in labels[:1]], inputs=inputs,
+                    start=0, providers={})
+    later = replace(md, index=idx + pd.Timedelta(days=7))
+    assert later.inputs is md.inputs
+    a, b = s.signals(md), s.signals(later)
+    assert a.index.equals(idx) and b.index.equals(later.index)
+    np.testing.assert_array_equal(a.entries, b.entries)
+    ref_e, _ = in_process(SMA_CROSS, idx, inputs, labels[:1], [{"fast": 5, "slow": 20}])
+    np.testing.assert_array_equal(a.entries, ref_e)
 
 
 def test_code_strategy_signals_on_frames_single_and_multi_symbol() -> None:
@@ -345,13 +365,14 @@ def test_code_strategy_signals_on_frames_single_and_multi_symbol() -> None:
     s = ruleengine.compile_strategy(doc)
     idx, inputs, labels = market(n_cols=2)
     one = pd.DataFrame({c: inputs[("prices", c)][:, 0] for c in COLS}, index=idx)
-    entries, exits = s.signals(one)
+    sig = s.signals(one).to_pandas()
+    entries, exits = sig.entries, sig.exits
     ref_e, ref_x = in_process(SMA_CROSS, idx, inputs, labels[:1], [{"fast": 5, "slow": 20}])
     assert isinstance(entries, pd.Series) and entries.index.equals(idx)
     assert entries.to_numpy().tolist() == ref_e[:, 0].tolist() and exits.to_numpy().tolist() == ref_x[:, 0].tolist()
     both = pd.concat({lab: pd.DataFrame({c: inputs[("prices", c)][:, j] for c in COLS}, index=idx)
                       for j, lab in enumerate(labels[:2])}, axis=1)
-    grid_e, _ = s.signals(both, {"fast": [5, 8]})
+    grid_e = s.signals(both, {"fast": [5, 8]}).to_pandas().entries
     assert list(grid_e.columns) == [(5, "S0"), (5, "S1"), (8, "S0"), (8, "S1")]
     ref_e, _ = in_process(SMA_CROSS, idx, inputs, labels[:2], [{"fast": 5, "slow": 20}, {"fast": 8, "slow": 20}])
     np.testing.assert_array_equal(grid_e.to_numpy(), ref_e)
@@ -363,7 +384,8 @@ def test_load_data_binds_declared_columns_and_warmup(provider_env_cleared) -> No
     assert {k for k in md.inputs} == {(slot, c) for slot in ("asset_a", "asset_b")
                                       for c in ("open", "high", "low", "close")}  # declared + the bars
     assert md.start >= s.warmup()  # WARMUP_BARS = 120 of history before the start date
-    entries, exits = s.signals(md)
+    sig = s.signals(md).to_pandas()
+    entries, exits = sig.entries, sig.exits
     assert entries.shape == (md.n_rows - md.start, 1) and list(entries.columns) == ["GLD/SLV"]
     assert (entries.dtypes == bool).all() and (exits.dtypes == bool).all()
 
@@ -393,8 +415,8 @@ def test_code_twins_give_the_rule_signals_on_real_data(shared_data: Path, rule: 
     r = ruleengine.compile_strategy(str(RULES / f"{rule}.yaml"))
     c = ruleengine.compile_strategy(str(RULES / f"code_{rule}.yaml"))
     md = ruleengine.load_data(r, symbols, "2006-01-01", "2017-12-29", data=str(shared_data))
-    ce, cx, _ = c.signals_arrays(md.inputs, md.n_rows, md.n_cols)
-    re_, rx, _ = r.signals_arrays(md.inputs, md.n_rows, md.n_cols)
+    code_sig, rule_sig = c.signals(md), r.signals(md)
+    ce, cx, re_, rx = code_sig.entries, code_sig.exits, rule_sig.entries, rule_sig.exits
     s = md.start  # before it the rules mask their warm-up; the requested range is what is traded
     np.testing.assert_array_equal(ce[s:], re_[s:])
     np.testing.assert_array_equal(cx[s:], rx[s:])

@@ -6,12 +6,19 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-
 from support.hostile import within
+
 from ruleengine import RuleEngineError, sweep
+from ruleengine.sweep.budget import (
+    BYTES_PER_COMBINATION,
+    BYTES_PER_ROW,
+    DEFAULT_MEMORY_MB,
+    MEMORY_ENV,
+    check_fits,
+    estimate_bytes,
+    memory_limit_bytes,
+)
 from ruleengine.sweep.run import BYTES_PER_VALUE
-from ruleengine.sweep.budget import (BYTES_PER_COMBINATION, BYTES_PER_ROW, DEFAULT_MEMORY_MB, MEMORY_ENV,
-                                        check_fits, estimate_bytes, memory_limit_bytes)
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 GOLDEN = str(RULES / "golden_cross.yaml")
@@ -86,7 +93,7 @@ def test_many_symbols_are_checked_once_the_runs_are_known() -> None:
 def test_the_estimate_is_not_below_the_traced_peak(grid: list[str], symbols: str) -> None:
     """What the sweep allocates beyond the data and one chunk's signals stays within the estimate."""
     import ruleengine
-    from ruleengine.compile.compiled import compile_strategy
+    from ruleengine import compile_strategy
 
     compiled = compile_strategy(GOLDEN)
     md = ruleengine.load_data(compiled, symbols, *RANGE, provider="sample", warmup_bars=400)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ruleengine import compile_strategy
 from ruleengine.backtest.params import FILL_NAMES
-from ruleengine.compile.compiled import compile_strategy
-from ruleengine.data.market import load_market_data
+from ruleengine.strategies import load_data
 from ruleengine.sweep.chunks import PreparedChunk, PreparedChunks, plan_chunks
-from ruleengine.sweep.run import evaluate_chunk
 from ruleengine.sweep.grid import combinations, parse_grid
+from ruleengine.sweep.run import evaluate_chunk
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 
@@ -23,7 +23,7 @@ RULES = Path(__file__).resolve().parents[1] / "rules"
 def setup():
     compiled = compile_strategy(str(RULES / "donchian_breakout.yaml"))
     strat = compiled.strategy
-    md = load_market_data(compiled, "MSFT,XOM", "2012-01-01", "2014-12-31", provider="sample", warmup_bars=120)
+    md = load_data(compiled, "MSFT,XOM", "2012-01-01", "2014-12-31", provider="sample", warmup_bars=120)
     axes = parse_grid(strat, ["entry_window=10,20,40", "exit_window=5,10", "stop_loss_pct=3,6",
                               "max_hold_days=10,30"])
     fixed = {"take_profit_pct": None, "fees_pct": 0.2}

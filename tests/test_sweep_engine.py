@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ruleengine import compile_strategy
 from ruleengine.backtest.metrics import compute_metrics
-from ruleengine.compile.compiled import compile_strategy
-from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
 from ruleengine.kernels import sweep_sim as K
-from ruleengine.sweep.run import evaluate_chunk, run_rows, sweep
+from ruleengine.strategies import load_data
 from ruleengine.sweep.grid import default_grid
+from ruleengine.sweep.run import evaluate_chunk, run_rows, sweep
 from ruleengine.sweep.stats import METRICS, metrics_arrays
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -72,18 +72,19 @@ def test_sweep_metrics_equal_backtest_on_every_rule(rule: Path) -> None:
 @pytest.mark.realdata
 def test_golden_cross_grid_equals_the_engine_on_every_combination(shared_data: Path) -> None:
     """The issue's workload: 1,590 (fast, slow) pairs on SPY x 2,520 bars, SL 5 %, TP 10 %, fees 0.1 %."""
-    from ruleengine.backtest.simulation import simulate
     from ruleengine.backtest.risk import RiskSpec
+    from ruleengine.backtest.simulation import simulate
 
     fixed = {"stop_loss_pct": 5, "take_profit_pct": 10, "max_hold_days": None, "fees_pct": 0.1}
     res = sweep(str(RULES / "golden_cross.yaml"), "SPY", "2007-12-27", "2017-12-29", data=str(shared_data),
                 grid=["fast=5:50", "slow=20:200:5"], constraints=["fast < slow"], params=fixed)
     assert res.n_trials == 1590 and res.n_symbols == 1
     compiled = compile_strategy(str(RULES / "golden_cross.yaml"))
-    md = load_market_data(compiled, "SPY", "2007-12-27", "2017-12-29", data=str(shared_data),
+    md = load_data(compiled, "SPY", "2007-12-27", "2017-12-29", data=str(shared_data),
                           warmup_bars=res.context["history"])  # the sweep's history: identical signals
     sets = res.combinations
-    entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, sets)
+    sig = compiled.signals(md, sets)
+    entries, exits = sig.entries, sig.exits
     prices = {c: np.asfortranarray(np.tile(md.inputs[("prices", c)], (1, len(sets))))
               for c in ("open", "high", "low", "close")}
     risk = RiskSpec(stop_loss_pct=5.0, take_profit_pct=10.0, position_size_pct=100.0, fees_pct=0.1,
@@ -169,7 +170,7 @@ def test_kernel_accumulators_by_hand() -> None:
 @pytest.fixture(scope="module")
 def donchian() -> tuple[object, object]:
     compiled = compile_strategy(str(RULES / "donchian_breakout.yaml"))
-    md = load_market_data(compiled, "MSFT,XOM", *RANGE, provider="sample", warmup_bars=120)
+    md = load_data(compiled, "MSFT,XOM", *RANGE, provider="sample", warmup_bars=120)
     return compiled, md
 
 

@@ -17,12 +17,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from ruleengine import compile_strategy
 from ruleengine.cli import app
-from ruleengine.compile.compiled import compile_strategy
-from ruleengine.data.market import load_market_data
 from ruleengine.errors import RuleEngineError
 from ruleengine.kernels.sweep_sim import N_STATS
-from ruleengine.sweep.run import ChunkJob, sweep, thread_runner
+from ruleengine.strategies import load_data
 from ruleengine.sweep.executors import (
     Shared,
     assemble,
@@ -33,6 +32,7 @@ from ruleengine.sweep.executors import (
     shared_of,
     split_tasks,
 )
+from ruleengine.sweep.run import ChunkJob, sweep, thread_runner
 from ruleengine.sweep.walkforward import walk_forward
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 def _job() -> tuple[ChunkJob, list[dict]]:
     compiled = compile_strategy(GC)
-    md = load_market_data(compiled, SYMBOLS, *RANGE, provider="sample")
+    md = load_data(compiled, SYMBOLS, *RANGE, provider="sample")
     job = ChunkJob(compiled, md, 10_000.0, md.start, md.n_rows, [0, 1, 2], compiled.strategy.price_slot())
     chunk = [{"fast": f, "slow": s, "stop_loss_pct": sl, "max_hold_days": None}
              for f in (5, 10, 20) for s in (40, 70) for sl in (None, 5.0)]

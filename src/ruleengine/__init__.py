@@ -35,6 +35,7 @@ __all__ = [
     "BacktestResult",
     "CompiledStrategy",
     "DataPreview",
+    "DataRequest",
     "Diagnostic",
     "LLMSettings",
     "MarketData",
@@ -42,6 +43,8 @@ __all__ = [
     "Param",
     "ProviderRegistry",
     "RuleEngineError",
+    "SignalSet",
+    "SignalSource",
     "SourceText",
     "Span",
     "Store",
@@ -91,7 +94,10 @@ __all__ = [
 
 _LAZY = {
     "CompiledStrategy": ("ruleengine.compile.compiled", "CompiledStrategy"),
-    "compile_strategy": ("ruleengine.compile.compiled", "compile_strategy"),
+    "compile_strategy": ("ruleengine.strategies", "signal_source"),
+    "SignalSource": ("ruleengine.strategies", "SignalSource"),
+    "SignalSet": ("ruleengine.signal_set", "SignalSet"),
+    "DataRequest": ("ruleengine.data.request", "DataRequest"),
     "evaluate": ("ruleengine.compile.evaluate", "evaluate"),
     "TradingStrategy": ("ruleengine.schema.strategy", "TradingStrategy"),
     "Diagnostic": ("ruleengine.errors", "Diagnostic"),
@@ -100,7 +106,7 @@ _LAZY = {
     "validate": ("ruleengine.api", "validate"),
     "dump_strategy": ("ruleengine.api", "dump_strategy"),
     "strict_json_schema": ("ruleengine.schema.jsonschema", "strict_json_schema"),
-    "load_data": ("ruleengine.data.market", "load_market_data"),
+    "load_data": ("ruleengine.strategies", "load_data"),
     "MarketData": ("ruleengine.data.market", "MarketData"),
     "ProviderRegistry": ("ruleengine.data.registry", "ProviderRegistry"),
     "default_registry": ("ruleengine.data.registry", "default_registry"),
@@ -134,7 +140,7 @@ _LAZY = {
     "FUNCTIONS": ("ruleengine.lang.functions", "FUNCTIONS"),
     "FUNCTION_CATEGORIES": ("ruleengine.lang.functions", "CATEGORIES"),
     "functions_markdown": ("ruleengine.lang.functions", "markdown_table"),
-    "expand_params": ("ruleengine.compile.params", "expand"),
+    "expand_params": ("ruleengine.schema.params", "expand"),
     "CODE_ALLOWED_MODULES": ("ruleengine.sandbox.static", "ALLOWED_MODULES"),
     "CODE_MAX_BYTES": ("ruleengine.sandbox.static", "MAX_CODE_BYTES"),
     "CODE_WARMUP_NAME": ("ruleengine.sandbox.static", "WARMUP_NAME"),
@@ -168,13 +174,12 @@ if TYPE_CHECKING:
     from .backtest.result import BacktestResult
     from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label
     from .backtest.run import backtest
-    from .compile.compiled import CompiledStrategy, compile_strategy
+    from .compile.compiled import CompiledStrategy
     from .compile.evaluate import evaluate
-    from .compile.params import expand as expand_params
     from .data.market import MarketData
-    from .data.market import load_market_data as load_data
     from .data.overview import DataPreview, describe_providers, preview_data
     from .data.registry import ProviderRegistry, default_registry
+    from .data.request import DataRequest
     from .data.symbols import parse_symbols, universe_symbols
     from .errors import Diagnostic, RuleEngineError, Span, did_you_mean
     from .lang.functions import CATEGORIES as FUNCTION_CATEGORIES
@@ -197,6 +202,7 @@ if TYPE_CHECKING:
     from .sandbox.strategy import DEFAULT_WARMUP_BARS as CODE_DEFAULT_WARMUP_BARS
     from .schema.jsonschema import strict_json_schema
     from .schema.kinds import KIND_COLUMNS
+    from .schema.params import expand as expand_params
     from .schema.strategy import (
         BUILTIN_PARAMS,
         EXECUTION_FREQUENCIES,
@@ -207,8 +213,11 @@ if TYPE_CHECKING:
         Param,
         TradingStrategy,
     )
+    from .signal_set import SignalSet
     from .source import SourceText
     from .store import Store, open_store, store_backtest
+    from .strategies import SignalSource, load_data
+    from .strategies import signal_source as compile_strategy
     from .sweep.executors import make_runner as sweep_runner
     from .sweep.result import SweepResult
     from .sweep.run import sweep

@@ -38,15 +38,9 @@ def validate(path_or_text: StrategyInput, *, allow_paths: bool = True) -> list[D
         loaded = load_document(path_or_text, allow_paths)
     except RuleEngineError as exc:
         return exc.diagnostics
-    warnings = document_warnings(loaded.strategy, loaded.document)
-    if loaded.strategy.code is not None:  # the sandbox's static check (the code is never run here)
-        from .sandbox.static import check_code, locate
+    from .strategies import check_document
 
-        code = loaded.strategy.code
-        return locate(check_code(code), code, loaded.document) + warnings
-    from .compile.frontend import analyze
-
-    return analyze(loaded.strategy, loaded.document).diagnostics + warnings
+    return check_document(loaded.strategy, loaded.document) + document_warnings(loaded.strategy, loaded.document)
 
 
 def dump_strategy(strategy: TradingStrategy, fmt: Literal["yaml", "json"] = "yaml",
@@ -65,7 +59,7 @@ def explain(strategy: Any) -> dict[str, Any]:
     This is what ``ruleengine explain --json`` prints.
 
     Args:
-        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or compiled strategy.
+        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or a `SignalSource` (``compile_strategy``).
 
     Raises:
         RuleEngineError: the document's diagnostics when it does not load or compile.
@@ -74,7 +68,9 @@ def explain(strategy: Any) -> dict[str, Any]:
         >>> explain("rules/golden_cross.yaml")["warmup_bars"]
         200
     """
-    return _explainer(strategy)[0]()
+    from .strategies import signal_source
+
+    return signal_source(strategy).explain()
 
 
 def explain_text(strategy: Any) -> str:
@@ -84,19 +80,9 @@ def explain_text(strategy: Any) -> str:
         >>> explain_text("rules/golden_cross.yaml").splitlines()[0]
         'Golden cross with RSI filter  (medium_term)'
     """
-    return _explainer(strategy)[1]()
+    from .strategies import signal_source
 
-
-def _explainer(strategy: Any) -> tuple[Any, Any]:
-    """(dict form, text form) of the compiled strategy's explanation, as callables."""
-    from .compile.compiled import compile_strategy
-    from .compile.explain import explain_dict as rules_dict
-    from .compile.explain import explain_text as rules_text
-
-    compiled: Any = compile_strategy(strategy)
-    if getattr(compiled, "runs_code", False):  # a code strategy: no conditions, the sandbox runs its code
-        return compiled.explain_dict, compiled.explain_text
-    return (lambda: rules_dict(compiled)), (lambda: rules_text(compiled))
+    return signal_source(strategy).explain_text()
 
 
 def render_diagnostics(diagnostics: list[Diagnostic], file: str | Path) -> str:

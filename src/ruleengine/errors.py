@@ -165,7 +165,6 @@ CODES: dict[str, str] = {
     "X128": "strategy code is not deterministic",
     "X129": "strategy code looks ahead (signals change when later data are added)",
     "X130": "sandbox worker failed",
-    "X131": "code strategy needs the bar times of its data",
     # llm: authoring, the repair loop and agent tools (L1xx)
     "L101": "model reply is not valid JSON",
     "L102": "model reply does not have the requested shape",

@@ -72,10 +72,9 @@ def explain_idle(compiled: Any, md: Any, base: str, keep: Sequence[int], sets: S
             idle.setdefault(p, []).append((i, cols))
     if not idle:
         return
-    rules = not getattr(compiled, "runs_code", False)  # a code strategy has no conditions to count
     s0 = md.start
     for p, runs in idle.items():
-        held = _condition_counts(compiled, md, sets[p], s0) if rules else None
+        held = _condition_counts(compiled, md, sets[p], s0)  # [] for a strategy without conditions (code)
         for i, cols in runs:
             data_cols = [keep[c] for c in cols]
             label = results[i].label
@@ -88,12 +87,12 @@ def explain_idle(compiled: Any, md: Any, base: str, keep: Sequence[int], sets: S
                     path="entry", hint="shorten the window or give data with more history").to_dict())
             signal_bars = int(entries[s0:, [p * k + c for c in cols]].any(axis=1).sum())
             bars = md.n_rows - s0
+            entry = compiled.strategy.entry  # None for a code strategy
             details: dict[str, Any] = {"bars": bars, "entry_signal_bars": signal_bars,
-                                       "entry_logic": compiled.strategy.entry.logic if rules and
-                                       compiled.strategy.entry else None, "conditions": []}
+                                       "entry_logic": entry.logic if entry else None, "conditions": []}
             if blocked:
                 details["warmup_bars"], details["available_bars"] = blocked[0]
-            if held is not None:
+            if held:
                 details["conditions"] = [{"index": c["index"], "text": c["text"],
                                           "held_bars": int(c["held"][:, data_cols].any(axis=1).sum())}
                                          for c in held]
@@ -105,9 +104,7 @@ def explain_idle(compiled: Any, md: Any, base: str, keep: Sequence[int], sets: S
 
 def _condition_counts(compiled: Any, md: Any, values: dict[str, Any], s0: int) -> list[dict[str, Any]]:
     """Each entry condition's truth on the tradable rows: {"index", "text", "held": (bars, S) bool array}."""
-    from ..compile.inspect import inspect_conditions
-
-    found = inspect_conditions(compiled, md.inputs, md.n_rows, md.n_cols, values, tail=md.n_rows - s0)
+    found = compiled.inspect(md, values, tail=md.n_rows - s0)
     out = []
     for cond in found:
         if cond.group != "entry":

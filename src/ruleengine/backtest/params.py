@@ -159,7 +159,7 @@ def fill_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def fixed_params(strategy: TradingStrategy, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The fixed values of a sweep's `params`, typed and checked (lists belong in the grid)."""
-    from ..compile.params import check_value
+    from ..schema.params import check_value
     from .risk import resolve_risk
 
     out: dict[str, Any] = {}

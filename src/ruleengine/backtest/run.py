@@ -1,9 +1,10 @@
 """`backtest()`: strategy + symbols + range -> `BacktestResult` (stages 5-8 in one call; the CLI uses it too).
 
-Steps: compile the strategy; split ``params`` into strategy parameters and risk overrides (`RISK_KEYS` and
-``execution_price`` go to `resolve_risk`); `load_data`; check the prices (none missing everywhere, none <= 0);
-`signals_arrays`; `simulate` (independent runs, one column per symbol x parameter set) or
-`simulate_portfolio` (``portfolio=True``: shared cash per parameter set); the benchmark; metrics per run.
+Steps: the strategy as a signal source (`ruleengine.strategies.signal_source`: rules or code); split
+``params`` into strategy parameters and risk overrides (`RISK_KEYS` and ``execution_price`` go to
+`resolve_risk`); `load_data`; check the prices (none missing everywhere, none <= 0); its ``signals``;
+`simulate` (independent runs, one column per symbol x parameter set) or `simulate_portfolio`
+(``portfolio=True``: shared cash per parameter set); the benchmark; metrics per run.
 
 - **Runs**: one symbol or a ``{slot: symbol}`` mapping is one run; a universe gives one independent run per
   symbol. Symbols without data are skipped with the data layer's D116 warning (a single run raises instead);
@@ -25,7 +26,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,14 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.load import document_warnings
-from .simulation import ENGINES
-from .result import (
-    BacktestResult,
-    gc_paused,
-)
+from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text, buy_and_hold
 from .idle import check_warmup, explain_idle
 from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
+from .result import BacktestResult, gc_paused
 from .risk import resolve_risk
+from .simulation import ENGINES
 
 Progress = Callable[[int, int, str], None]
-from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text, buy_and_hold
 
 
 def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
@@ -54,7 +51,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     """Backtest a strategy on one symbol, a slot mapping, or a universe.
 
     Args:
-        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or `CompiledStrategy`.
+        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or a `SignalSource` (``compile_strategy``).
         symbols: ``"SPY"``, ``"SPY,QQQ"``, a list, ``"asset_a=GLD,asset_b=SLV"``, a mapping or ``"@file"``;
             or a `MarketData` from `ruleengine.load_data` (data already in memory: it is used as it is, with
             its own range and warm-up history, and `start`, `end`, `provider`, `data` only serve the benchmark).
@@ -74,8 +71,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     Raises:
         RuleEngineError: bad strategy, parameters, symbols, dates or data (structured diagnostics).
     """
-    from ..compile.params import expand
-    from ..data.market import load_market_data
+    from ..data.market import MarketData, load_market_data
     from .simulation import portfolio_risk, simulate, simulate_portfolio
 
     compiled = _compile(strategy)
@@ -83,7 +79,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     _check_options(init_cash, engine, portfolio)
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
     strat_params, risk_over = split_params(strat, params)
-    sets = expand(strat.params, strat_params or None)  # D103/D104 before any data is fetched
+    sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
     risks = [resolve_risk(strat, {**risk_over, "execution_price": s["execution_price"]}) for s in sets]
     if portfolio:
         size_given = strat.risk.position_size_pct is not None or "position_size_pct" in risk_over
@@ -97,9 +93,10 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         steps[0] += 1
 
     tick("loading data")
-    md = _given_market(symbols, compiled, strat_params)
-    if md is None:
-        md = load_market_data(compiled, symbols, start, end, params=strat_params or None, provider=provider,
+    if isinstance(symbols, MarketData):
+        md = _given_market(symbols, compiled, strat_params)
+    else:
+        md = load_market_data(compiled.data_request(strat_params or None), symbols, start, end, provider=provider,
                               data=data, no_cache=no_cache)
     warnings: list[Diagnostic] = [*document_warnings(strat), *md.warnings]
     universe = len(md.runs) + len(md.skipped) > 1
@@ -109,12 +106,12 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     total_runs = len(sets) if portfolio else len(sets) * k
     total_steps[0] = 4 + total_runs
     tick("computing signals")
-    entries, exits, plan = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, strat_params or None)
-    short = check_warmup(compiled, md, base, keep, plan.param_sets)  # D172: a window longer than the data
-    n_sets, n_sym = len(plan.param_sets), md.n_cols
+    sig = compiled.signals(md, strat_params or None)
+    short = check_warmup(compiled, md, base, keep, sig.param_sets)  # D172: a window longer than the data
+    n_sets, n_sym = sig.n_sets, md.n_cols
     cols = [p * n_sym + s for p in range(n_sets) for s in keep]
     prices = {c: _take_columns(md.inputs[(base, c)], keep * n_sets) for c in ("open", "high", "low", "close")}
-    entries, exits = _take_columns(entries, cols), _take_columns(exits, cols)
+    entries, exits = _take_columns(sig.entries, cols), _take_columns(sig.exits, cols)
     tick("simulating")
     if portfolio:
         sims = [simulate_portfolio({c: v[:, p * k:(p + 1) * k] for c, v in prices.items()},
@@ -126,14 +123,14 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
                          engine=engine)]
     tick("benchmark")
     bench = _benchmark(benchmark, md, base, keep, req, no_cache, warnings, portfolio, strat.data[base].frequency)
-    ctx = _Context(md=md, base=base, keep=keep, init_cash=float(init_cash), sets=plan.param_sets,
+    ctx = _Context(md=md, base=base, keep=keep, init_cash=float(init_cash), sets=sig.param_sets,
                    risks=risks, bench=bench, strategy=strat)
     with gc_paused():  # thousands of small objects that all survive
         results = ([ctx.portfolio_run(sims[p], p) for p in range(n_sets)] if portfolio
                    else ctx.independent_runs(sims[0]))
     for i in range(total_runs):
         tick(f"results {i + 1}/{total_runs}")
-    explain_idle(compiled, md, base, keep, plan.param_sets, results, entries, portfolio, short)
+    explain_idle(compiled, md, base, keep, sig.param_sets, results, entries, portfolio, short)
     warnings += _summary_warnings(results, md, universe)
     records = [w.to_dict() for w in warnings]
     if len(results) == 1 and not universe:  # one run: its own reason (with the details) is the result's
@@ -148,14 +145,8 @@ def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:
     return x.T[columns].T
 
 
-def _given_market(symbols: Any, compiled: Any, strat_params: Mapping[str, Any]) -> Any:
-    """`symbols` when it is already-loaded market data that fits the strategy (else None: load it)."""
-    import sys
-
-    module = sys.modules.get("ruleengine.data.market")
-    if module is None or not isinstance(symbols, module.MarketData):
-        return None
-    md = symbols
+def _given_market(md: Any, compiled: Any, strat_params: Mapping[str, Any]) -> Any:
+    """Already-loaded market data, checked to fit the strategy (D102 / D103 when it does not)."""
     strat = compiled.strategy
     problems: list[Diagnostic] = []
     base = strat.price_slot()
@@ -181,22 +172,20 @@ _COMPILED: dict[tuple[str | None, str], Any] = {}  # (file, document text) -> Co
 
 
 def _compile(strategy: Any) -> Any:
-    """The compiled strategy; a file or text compiled before (same path, same text) is reused.
+    """The strategy as a signal source; a file or text compiled before (same path, same text) is reused.
 
     Parsing the conditions is most of a one-symbol backtest's fixed cost; the text is read on every call,
     so an edited file is compiled again."""
-    from ..compile.compiled import CompiledStrategy, compile_strategy
     from ..source import read_source
+    from ..strategies import signal_source
 
-    if isinstance(strategy, CompiledStrategy):
-        return strategy
     if not isinstance(strategy, (str, Path)):
-        return compile_strategy(strategy)
+        return signal_source(strategy)
     src = read_source(strategy)
     key = (src.origin, src.text)
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = compile_strategy(strategy)
+        compiled = signal_source(strategy)
         if compiled.document is not None and compiled.document.source.text == src.text:  # unchanged meanwhile
             if len(_COMPILED) >= 16:
                 _COMPILED.pop(next(iter(_COMPILED)))
@@ -266,13 +255,13 @@ def usable_columns(md: Any, base: str, warnings: list[Diagnostic], start_row: in
 # ------------------------------------------------------------------------------------------ benchmark
 
 
-@lru_cache(maxsize=16)
-def _bench_strategy(slot_frequency: str) -> Any:
-    from ..compile.compiled import compile_strategy
+def _bench_request(slot_frequency: str, execution: str) -> Any:
+    """The benchmark's bars: one price slot at the traded slot's frequency, no history before the start."""
+    from ..data.request import BAR_COLUMNS, DataRequest
+    from ..schema.strategy import DataSlot
 
-    return compile_strategy({"name": "benchmark", "data": {"prices": {"kind": "ohlcv", "frequency": slot_frequency,
-                                                                      "columns": ["close"]}},
-                             "entry": ["close > 0"]})
+    return DataRequest({"prices": DataSlot(kind="ohlcv", frequency=slot_frequency, columns=["close"])},
+                       {"prices": BAR_COLUMNS}, warmup_bars=0, frequency=execution, price_slot="prices")
 
 
 def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: RunRequest, no_cache: bool,
@@ -288,9 +277,8 @@ def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: Run
     index = md.index[md.start:]
     lo = req.start if req.start is not None else _time_text(index[0], "1Day")
     try:
-        bm = load_market_data(_bench_strategy(slot_frequency), symbol, lo, req.end,
-                              params={"execution_frequency": md.frequency}, provider=md.providers.get(base),
-                              data=req.data, warmup_bars=0, no_cache=no_cache)
+        bm = load_market_data(_bench_request(slot_frequency, md.frequency), symbol, lo, req.end,
+                              provider=md.providers.get(base), data=req.data, no_cache=no_cache)
     except RuleEngineError as exc:
         warnings.append(Diagnostic("D121", f"benchmark {symbol} is not available ({exc.diagnostics[0].message});"
                                    " using each run's own symbol", severity="warning", path="benchmark"))

@@ -1,4 +1,9 @@
-"""`compile_strategy` (stages 2-4) and `CompiledStrategy.signals` (stages 5-6 on user-supplied data)."""
+"""`compile_rules` (stages 2-4) and `CompiledStrategy`: a rule strategy as a signal source.
+
+`CompiledStrategy` implements `ruleengine.strategies.SignalSource` (structurally: this package knows nothing
+of the sandbox nor of the code strategies beside it): its data request, warm-up and convergence,
+``signals(market, params)`` returning a `ruleengine.signal_set.SignalSet`, and ``explain()``.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RuleEngineError
+from ..schema.params import ParamsInput, expand
 from ..schema.strategy import TradingStrategy
 from ..source import Loaded
 from .frontend import Analysis, analyze
-from .params import ParamsInput, expand
 from .plan import Plan, build_plan
 
 if TYPE_CHECKING:  # pandas/numpy stay out of `validate`
     import numpy as np
-    import pandas as pd
 
+    from ..data.market import MarketData
+    from ..data.request import DataRequest
+    from ..signal_set import SignalSet
     from .grid_plan import GridPlan
+    from .inspect import InspectedCondition
 
 #: from this many parameter sets on, plans are built from templates with numpy (see `CompiledStrategy.plan`)
 GRID_MIN_SETS = 8
@@ -30,12 +38,16 @@ class CompiledStrategy:
     Example:
         >>> import ruleengine, pandas as pd
         >>> s = ruleengine.load_strategy("rules/golden_cross.yaml")  # doctest: +SKIP
-        >>> entries, exits = ruleengine.compile_strategy(s).signals(prices)  # doctest: +SKIP
+        >>> sig = ruleengine.compile_strategy(s).signals(prices).to_pandas()  # doctest: +SKIP
+        >>> sig.entries.sum()  # doctest: +SKIP
     """
 
     strategy: TradingStrategy
     analysis: Analysis
     document: Loaded | None = None
+
+    #: signals are computed in the calling process (sweeps may spread them over threads and processes)
+    runs_in_process = True
 
     # ------------------------------------------------------------------ planning
     def plan(self, params: ParamsInput = None) -> Plan | GridPlan:
@@ -73,6 +85,10 @@ class CompiledStrategy:
             templates = self.__dict__["_templates"] = lower_templates(self.analysis)
         return build_grid_plan(templates, sets)
 
+    def param_sets(self, params: ParamsInput = None) -> list[dict[str, Any]]:
+        """The full parameter sets `params` expands to (lists make a grid), checked against PARAM_SCHEMA."""
+        return expand(self.strategy.params, params)
+
     def warmup(self, params: ParamsInput = None) -> int:
         """Bars at the start that are never traded (the longest lookback along any condition path)."""
         return int(self.plan(params).warmups().max())
@@ -82,77 +98,104 @@ class CompiledStrategy:
         return int(self.plan(params).converges().max())
 
     def required_columns(self) -> dict[str, set[str]]:
-        """Slot -> columns the conditions read."""
-        out: dict[str, set[str]] = {}
-        for cond in [*self.analysis.entry, *self.analysis.exit]:
-            for node in cond.tree.walk():
-                ref = getattr(node, "ref", None)
-                if ref and ref[0] == "column":
-                    out.setdefault(ref[1], set()).add(ref[2])
-        if not out:  # conditions on parameters only: still bind the price slot for the index
-            slot = self.strategy.price_slot() or next(iter(self.strategy.data))
-            out[slot] = set()
-        return out
+        """Slot -> columns the conditions read (found once: every `signals` call checks them)."""
+        found = self.__dict__.get("_required")
+        if found is None:
+            found = {}
+            for cond in [*self.analysis.entry, *self.analysis.exit]:
+                for node in cond.tree.walk():
+                    ref = getattr(node, "ref", None)
+                    if ref and ref[0] == "column":
+                        found.setdefault(ref[1], set()).add(ref[2])
+            if not found:  # conditions on parameters only: still bind the price slot for the index
+                found[self.strategy.price_slot() or next(iter(self.strategy.data))] = set()
+            self.__dict__["_required"] = found
+        return {slot: set(cols) for slot, cols in found.items()}
+
+    def data_request(self, params: ParamsInput = None) -> DataRequest:
+        """What the data layer loads for these parameter values: the columns the conditions read plus the
+        bars of every price slot, and the convergence history of the most demanding set."""
+        from .request import rules_data_request
+
+        return rules_data_request(self, params)
+
+    def path_dependent(self, params: ParamsInput = None) -> bool:
+        """True when a value depends on where the history starts (a function marked ``path_dependent``)."""
+        from ..lang.functions import FUNCTIONS
+
+        ops = {"fn:" + f.name for f in FUNCTIONS.values() if f.path_dependent}
+        plan = self.plan(params)
+        if not isinstance(plan, Plan):  # a template-built grid plan has no graph: the set-by-set one does
+            plan = self.node_plan(params)
+        return any(plan.graph.nodes[i].op in ops for i in plan.order)
 
     # ------------------------------------------------------------------ execution
     def signals_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
                        params: ParamsInput = None, threads: int | None = None
                        ) -> tuple[np.ndarray, np.ndarray, Plan | GridPlan]:
-        """Raw form: inputs (slot, column) -> (T, S) float64 arrays; returns (T, P*S) bool entries and
-        exits (parameter set major, symbol minor) and the plan. Many symbols run on `threads` threads
-        (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
+        """Raw form on bare arrays (no bar times): inputs (slot, column) -> (T, S) float64; returns (T, P*S)
+        bool entries and exits (parameter set major, symbol minor) and the plan. Many symbols run on
+        `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
         from .execute import execute_into
 
         plan = self.plan(params)
         entries, exits = execute_into(plan, inputs, n_rows, n_cols, threads)
         return entries, exits, plan
 
-    def signals(self, data: Any, params: ParamsInput = None) -> tuple[Any, Any]:
-        """Boolean entries and exits aligned with the data index.
+    def signals(self, market: MarketData | Any, params: ParamsInput = None,
+                threads: int | None = None) -> SignalSet:
+        """Boolean entries and exits of every parameter set on every column of `market`.
 
         Args:
-            data: {slot: DataFrame} (a bare DataFrame for a single-slot strategy); columns flat for one
-                symbol or (symbol, column) for several. Or a `ruleengine.data.market.MarketData` from
-                `load_data`: signals then cover its requested range (warm-up history excluded), one
-                column per run.
+            market: a `ruleengine.MarketData` (from `load_data`: its rows before ``start`` are history), or
+                {slot: DataFrame} (a bare DataFrame for a single-slot strategy) with flat columns for one
+                symbol or (symbol, column) columns for several (`MarketData.from_frames`).
             params: parameter values; lists give every combination as more columns; a list of dicts
                 gives exactly those sets.
+            threads: threads over the symbols (see `signals_arrays`).
 
         Returns:
-            Two Series for one symbol and one parameter set, else two DataFrames whose columns are the
-            varying parameters (and the symbol).
+            A `SignalSet`; ``.to_pandas()`` gives Series for one symbol and one parameter set, else
+            DataFrames whose columns are the varying parameters (and the symbol), over the requested range.
         """
-        market = _market_data(data)
-        if market is not None:  # stage 5 done by the data layer: arrays are ready, rows before start are history
-            from .bind import Bound
+        from ..data.market import MarketData
+        from ..signal_set import SignalSet
 
-            missing = [k for k in self._required_keys() if k not in market.inputs]
-            if missing:
-                from ..errors import Diagnostic
+        if not isinstance(market, MarketData):
+            market = MarketData.from_frames(market, self._frames_request(params))
+        missing = [(s, c) for s, cols in self.required_columns().items() for c in sorted(cols)
+                   if (s, c) not in market.inputs]
+        if missing:
+            from ..errors import Diagnostic
 
-                raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
-                                                  path=f"data.{s}.{c}", hint="load it for this strategy")
-                                       for s, c in missing])
-            entries, exits, plan = self.signals_arrays(market.inputs, market.n_rows, market.n_cols, params)
-            bound = Bound(market.index[market.start:], market.labels, {})
-            return (_wrap(entries[market.start:], bound, plan, "entries"),
-                    _wrap(exits[market.start:], bound, plan, "exits"))
-        from .bind import bind
+            raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
+                                              path=f"data.{s}.{c}", hint="load it for this strategy")
+                                   for s, c in missing])
+        entries, exits, plan = self.signals_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
+        return SignalSet(entries, exits, plan.param_sets, market.index, market.labels, market.start,
+                         market.unnamed)
 
-        bound = bind(data, list(self.strategy.data), self.required_columns(), self.strategy.price_slot())
-        entries, exits, plan = self.signals_arrays(bound.inputs, bound.n_rows, bound.n_cols, params)
-        return _wrap(entries, bound, plan, "entries"), _wrap(exits, bound, plan, "exits")
+    def _frames_request(self, params: ParamsInput) -> DataRequest:
+        """The request DataFrames are bound with: only the columns the conditions read."""
+        return self.data_request(params).with_overrides(columns=self.required_columns())
 
-    def _required_keys(self) -> list[tuple[str, str]]:
-        return [(slot, c) for slot, cols in self.required_columns().items() for c in sorted(cols)]
+    def inspect(self, market: MarketData, params: Any = None, tail: int = 21) -> list[InspectedCondition]:
+        """Every condition's node values on the last `tail` bars of `market` (one parameter set)."""
+        from .inspect import inspect_conditions
 
+        return inspect_conditions(self, market.inputs, market.n_rows, market.n_cols, params, tail=tail)
 
-def _market_data(data: Any) -> Any:
-    """`data` when it is a `MarketData` (the data layer is only imported when it was used)."""
-    import sys
+    # ------------------------------------------------------------------ explain
+    def explain(self) -> dict[str, Any]:
+        """Machine-readable explanation (what `ruleengine explain --json` prints)."""
+        from .explain import explain_dict
 
-    module = sys.modules.get("ruleengine.data.market")
-    return data if module is not None and isinstance(data, module.MarketData) else None
+        return explain_dict(self)
+
+    def explain_text(self) -> str:
+        from .explain import explain_text
+
+        return explain_text(self)
 
 
 def _raw_key(params: ParamsInput) -> str | None:
@@ -166,47 +209,19 @@ def _raw_key(params: ParamsInput) -> str | None:
         return None
 
 
-def _wrap(arr: np.ndarray, bound: Any, plan: Plan | GridPlan, name: str) -> Any:
-    import pandas as pd
-
-    sets = plan.param_sets
-    if len(sets) == 1 and bound.symbols is None:
-        return pd.Series(arr[:, 0], index=bound.index, name=name)
-    varying = [k for k in sets[0] if len({repr(s[k]) for s in sets}) > 1]
-    symbols = bound.symbols if bound.symbols is not None else [None]
-    tuples: list[tuple[Any, ...]] = []
-    for s in sets:
-        for sym in symbols:
-            key = tuple(s[k] for k in varying)
-            tuples.append(key + ((sym,) if bound.symbols is not None else ()))
-    names = varying + (["symbol"] if bound.symbols is not None else [])
-    if len(names) == 1:
-        columns: pd.Index = pd.Index([t[0] for t in tuples], name=names[0])
-    elif names:
-        columns = pd.MultiIndex.from_tuples(tuples, names=names)
-    else:  # several identical parameter sets
-        columns = pd.RangeIndex(len(tuples), name="param_set")
-    return pd.DataFrame(arr, index=bound.index, columns=columns)
-
-
-def compile_strategy(strategy: TradingStrategy | Any, document: Loaded | None = None) -> CompiledStrategy:
+def compile_rules(strategy: TradingStrategy | Any, document: Loaded | None = None) -> CompiledStrategy:
     """Parse and check every condition; raises `RuleEngineError` with all diagnostics.
 
-    Accepts a `TradingStrategy`, or anything `load_strategy` accepts (path, text, dict). A strategy with
-    ``code:`` gives a `ruleengine.sandbox.strategy.CodeStrategy` (same interface; its code passed the static
-    check and runs in the sandbox); a `CodeStrategy` is returned as it is.
+    Accepts a `TradingStrategy`, or anything `load_strategy` accepts (path, text, dict). A document with
+    ``code:`` is not for this compiler: `ruleengine.compile_strategy` sends it to the sandbox.
     """
-    from ..sandbox.strategy import CodeStrategy, code_strategy  # light: the sandbox loads nothing heavy here
-
-    if isinstance(strategy, CodeStrategy):
-        return strategy  # type: ignore[return-value]
     if not isinstance(strategy, TradingStrategy):
         from ..schema.load import load_document
 
         loaded = load_document(strategy)
         strategy, document = loaded.strategy, loaded.document
     if strategy.code is not None:
-        return code_strategy(strategy, document)  # type: ignore[return-value]
+        raise ValueError("compile_rules() got a code strategy: use ruleengine.compile_strategy")
     analysis = analyze(strategy, document)
     errors = [d for d in analysis.diagnostics if d.severity == "error"]
     if errors:

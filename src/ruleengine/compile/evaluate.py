@@ -39,7 +39,9 @@ def evaluate(expr: str, data: Any, params: Mapping[str, Any] | None = None) -> A
     import numpy as np
     import pandas as pd
 
-    from .bind import bind
+    from ..data.market import MarketData
+    from ..data.request import DataRequest
+    from ..schema.strategy import DataSlot
 
     params = dict(params or {})
     if not isinstance(data, pd.DataFrame):
@@ -57,7 +59,8 @@ def evaluate(expr: str, data: Any, params: Mapping[str, Any] | None = None) -> A
         ref = getattr(node, "ref", None)
         if ref and ref[0] == "column":
             required["prices"].add(ref[2])
-    bound = bind(data, ["prices"], required, "prices")
+    request = DataRequest({"prices": DataSlot()}, {"prices": frozenset(required["prices"])}, price_slot="prices")
+    bound = MarketData.from_frames(data, request)
     plan = Plan(graph, [params], [(root, root)])
     _schedule(plan)
     values = compute(plan, bound.inputs, bound.n_rows, bound.n_cols)[root]

@@ -69,10 +69,12 @@ class GridPlan:
 
     def warmups(self) -> Array:
         """Per parameter set: bars never traded (the longest lookback of its entry and exit)."""
-        return np.maximum(self.lookback[self.entry], self.lookback[self.exit])
+        out: Array = np.maximum(self.lookback[self.entry], self.lookback[self.exit])
+        return out
 
     def converges(self) -> Array:
-        return np.maximum(self.converge[self.entry], self.converge[self.exit])
+        out: Array = np.maximum(self.converge[self.entry], self.converge[self.exit])
+        return out
 
     def warmup(self, i: int = 0) -> int:
         return int(self.warmups()[i])

@@ -8,8 +8,8 @@ on, so a comparison's operands here are exactly what decided the signal.
 
 Example:
     >>> import numpy as np
-    >>> from ruleengine.compile.compiled import compile_strategy
-    >>> c = compile_strategy("name: x\\ndata: {prices: {kind: ohlcv}}\\nentry: ['close > sma(close, 2)']\\n")
+    >>> from ruleengine.compile.compiled import compile_rules
+    >>> c = compile_rules("name: x\\ndata: {prices: {kind: ohlcv}}\\nentry: ['close > sma(close, 2)']\\n")
     >>> close = np.asfortranarray([[1.0], [2.0], [4.0]])
     >>> [cond] = inspect_conditions(c, {("prices", "close"): close}, 3, 1, tail=1)
     >>> cond.values_of(cond.tree.right)[-1].tolist()

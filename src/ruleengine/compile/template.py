@@ -6,8 +6,8 @@ operand) either a constant or the parameter expression that gives it. `grid_plan
 template and a grid into instances with numpy, without a Python step per parameter set.
 
 Example:
-    >>> from ruleengine.compile.compiled import compile_strategy
-    >>> c = compile_strategy({"name": "x", "data": {"prices": {"kind": "ohlcv"}},
+    >>> from ruleengine.compile.compiled import compile_rules
+    >>> c = compile_rules({"name": "x", "data": {"prices": {"kind": "ohlcv"}},
     ...     "params": {"n": {"type": "int", "min": 2, "max": 50, "default": 10}},
     ...     "entry": ["close > sma(close, n)"]})
     >>> t = lower_templates(c.analysis)

@@ -1,31 +1,34 @@
-"""Stage 5: a strategy's data slots + the symbols of a run -> aligned, point-in-time arrays (`MarketData`).
+"""Stage 5: a `DataRequest` + the symbols of a run -> aligned, point-in-time arrays (`MarketData`).
 
 For every run (one ``{slot: symbol}`` mapping, see `ruleengine.data.symbols`) each slot is fetched from its
-provider (`ProviderRegistry.resolve`), prices are resampled to the strategy's ``execution_frequency``
-(completed bars only), and published records (earnings, statements, insider trades) are aligned onto those
-bars from their availability instant (`ruleengine.data.align`). The result has one row per bar of the union
-of the runs' bars (a symbol without a bar on a date holds NaN there: a missing observation for every
-function) and one column per run, which is exactly what `CompiledStrategy.signals_arrays` executes on.
+provider (`ProviderRegistry.resolve`), prices are resampled to the request's execution frequency (completed
+bars only), and published records (earnings, statements, insider trades) are aligned onto those bars from
+their availability instant (`ruleengine.data.align`). The result has one row per bar of the union of the
+runs' bars (a symbol without a bar on a date holds NaN there: a missing observation for every function) and
+one column per run, which is exactly what a strategy's ``signals(market, params)`` executes on.
 
-History before ``start``: the compiler's derived warm-up (`CompiledStrategy.converge_bars`, enough for
-recursive indicators to equal their full-history values) is fetched before the start date, so the first
-requested bar already has converged values; ``MarketData.start`` is the row of the first requested bar.
+History before ``start``: the request's ``warmup_bars`` (for rules, the compiler's convergence history: the
+first requested bar already has converged values) are fetched before the start date; ``MarketData.start``
+is the row of the first requested bar. The data layer never sees the strategy: `ruleengine.load_data`
+(`ruleengine.strategies`) asks the strategy for its request and calls `load_market_data`.
 
 In a universe, a symbol whose prices cannot be fetched (unknown, no data in the range) is skipped with a
 D116 warning in ``MarketData.warnings``; a single run raises instead. A records slot with nothing
 published holds NaN (with a warning), since "no earnings known yet" is an answer, not a failure.
 
 Example:
-    >>> md = load_market_data("rules/golden_cross.yaml", "SPY", "2020-01-01", "2020-06-30")  # doctest: +SKIP
+    >>> from ruleengine.schema.strategy import DataSlot
+    >>> req = DataRequest({"prices": DataSlot()}, {"prices": frozenset({"open", "high", "low", "close"})},
+    ...                   warmup_bars=30, price_slot="prices")
+    >>> md = load_market_data(req, "SPY", "2020-01-01", "2020-06-30")  # doctest: +SKIP
     >>> md.inputs[("prices", "close")].shape  # doctest: +SKIP
-    (376, 1)
+    (155, 1)
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -34,12 +37,13 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
-from ..schema.strategy import TradingStrategy
+from ..schema.strategy import DataSlot
 from .align import aggregate_insider, align_to_bars
 from .base import PRICE_KINDS, Provider
 from .calendar import add_business_days, bar_close_times, period_bounds_ns
 from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
 from .registry import ProviderRegistry, default_registry
+from .request import DataRequest
 from .resample import resample_matrix, resample_ohlcv
 from .symbols import Run, slot_runs
 
@@ -54,7 +58,7 @@ _MINUTES = {"1Min": 1, "5Min": 5, "15Min": 15, "30Min": 30, "1Hour": 60}
 
 @dataclass
 class MarketData:
-    """Aligned arrays for one strategy: axis 0 the bars (warm-up history first), one column per run."""
+    """Aligned arrays for one request: axis 0 the bars (warm-up history first), one column per run."""
 
     index: pd.DatetimeIndex  # bar labels, UTC (daily: session date at 00:00 UTC; weekly / monthly: the date of
     # the last session, at whose close the bar completes; intraday: bar start)
@@ -66,9 +70,29 @@ class MarketData:
     synthetic: bool = False  # True when any slot came from the synthetic sample provider
     warnings: list[Diagnostic] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # runs left out (no data), by label
+    unnamed: bool = False  # one column from flat DataFrames: no symbol names it (`from_frames`)
 
-    def __post_init__(self) -> None:
-        _BY_INPUTS[id(self.inputs)] = self  # code strategies get raw inputs and look up their bar times
+    @classmethod
+    def from_frames(cls, frames: Any, request: DataRequest) -> MarketData:
+        """User DataFrames as market data (no history: ``start`` 0), validated and aligned with D1xx diagnostics.
+
+        `frames` maps slot names to DataFrames indexed by time (a bare DataFrame for a single-slot request),
+        flat columns for one symbol or (symbol, column) columns for several (`ruleengine.data.frames_bind`).
+        """
+        from .frames_bind import bind
+
+        bound = bind(frames, list(request.slots), request.columns, request.price_slot)
+        symbols = bound.symbols if bound.symbols is not None else ["data"]
+        runs = [dict.fromkeys(request.slots, sym) for sym in symbols]
+        return cls(index=bound.index, frequency=request.frequency, runs=runs, inputs=bound.inputs, start=0,
+                   providers={}, unnamed=bound.symbols is None)
+
+    def head(self, rows: int) -> MarketData:
+        """The first `rows` bars (what a live signal on an earlier bar sees); ``start`` is kept."""
+        if rows >= self.n_rows:
+            return self
+        return replace(self, index=self.index[:rows],
+                       inputs={k: np.asfortranarray(v[:rows]) for k, v in self.inputs.items()})
 
     @cached_property
     def labels(self) -> list[str]:
@@ -96,75 +120,57 @@ class MarketData:
         return pd.DataFrame(self.inputs[(slot, column)], index=self.index, columns=self.labels)
 
 
-_BY_INPUTS: weakref.WeakValueDictionary[int, MarketData] = weakref.WeakValueDictionary()
-
-
-def market_of(inputs: Any) -> MarketData | None:
-    """The `MarketData` whose ``inputs`` dict this is (None when it came from elsewhere)."""
-    md = _BY_INPUTS.get(id(inputs))
-    return md if md is not None and md.inputs is inputs else None
-
-
 def _label(run: Run) -> str:
     symbols = list(dict.fromkeys(run.values()))
     return symbols[0] if len(symbols) == 1 else "/".join(symbols)
 
 
-def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = None, *,
-                     params: Mapping[str, Any] | None = None, registry: ProviderRegistry | None = None,
-                     provider: str | None = None, data: str | None = None,
-                     columns: Mapping[str, set[str]] | None = None, warmup_bars: int | None = None,
-                     no_cache: bool = False) -> MarketData:
-    """Fetch, resample and align every slot a strategy reads, for the runs `symbols` asks for.
+def load_market_data(request: DataRequest, symbols: Any, start: Any = None, end: Any = None, *,
+                     registry: ProviderRegistry | None = None, provider: str | None = None,
+                     data: str | None = None, no_cache: bool = False) -> MarketData:
+    """Fetch, resample and align every slot `request` names, for the runs `symbols` asks for.
 
     Args:
-        strategy: a `CompiledStrategy`, `TradingStrategy`, or anything `load_strategy` accepts.
+        request: slots, columns, history and execution frequency (`DataRequest`; a strategy gives its own
+            with ``data_request(params)``, and `ruleengine.load_data` takes the strategy instead).
         symbols: ``"SPY"``, ``"SPY,QQQ"``, ``["SPY", "QQQ"]``, ``"asset_a=GLD,asset_b=SLV"``, a mapping, or
             ``"@universe.txt"`` (see `ruleengine.data.symbols`).
         start, end: the requested range (dates, exchange time; inclusive). Default: the last 10 years (20
             sessions for intraday execution) up to today, or up to the end of a local file's data.
-        params: parameter values (``execution_frequency`` picks the bar frequency; windows the warm-up).
         registry: providers (default `default_registry(data)`); `provider` is ``--provider``.
-        columns: slot -> columns to bind (default: those the conditions read, plus OHLC of price slots).
-        warmup_bars: bars of history before `start` (default: the compiler's convergence history).
         no_cache: bypass the on-disk cache of remote providers.
     """
-    strat, needed, warm, compiled = _requirements(strategy, params)
-    if columns is not None:
-        needed = {s: set(c) for s, c in columns.items()}
-    if warmup_bars is not None:
-        warm = warmup_bars
+    slots = request.slots
+    needed = {s: set(c) for s, c in request.columns.items()}
+    warm = request.warmup_bars
+    freq = request.frequency
     reg = registry or default_registry(data, no_cache=no_cache)
-    kinds = {name: slot.kind for name, slot in strat.data.items()}
-    runs = slot_runs(symbols, strat.data)
-    values = {**strat.default_params(), **dict(params or {})}
-    freq = str(values.get("execution_frequency") or "1Day")
-    providers = {name: reg.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq),
+    kinds = {name: slot.kind for name, slot in slots.items()}
+    runs = slot_runs(symbols, slots)
+    providers = {name: reg.resolve(slot.provider, slot.kind, fetch_frequency(slot.kind, slot.frequency, freq),
                                    provider, slot=name)
-                 for name, slot in strat.data.items() if name in needed}
-    base = _bars_slot(strat, needed)
+                 for name, slot in slots.items() if name in needed}
+    base = request.bars_slot()
     if base is None:
         raise RuleEngineError([Diagnostic("D101", "the strategy reads no price slot: nothing defines its bars",
                                           path="data", hint="add an ohlcv slot")])
     lo, hi = _range(start, end, freq, providers[base], [r[base] for r in runs])
     fetch_lo = _history_start(lo, warm, freq)
-    warnings: list[Diagnostic] = []
+    warnings: list[Diagnostic] = list(request.warnings)
     universe = len(runs) > 1
     # Slots coarser than the execution bars are built at their own frequency and joined like records.
-    coarse = coarser_slots(strat, needed, base, freq)
+    coarse = request.coarser_slots()
     on_bars = {s: c for s, c in needed.items() if s not in coarse}
-    if coarse and compiled is not None:
-        warnings += _windows_over_coarse_slots(compiled, params, coarse, strat, freq)
-    fast = _fast_prices(strat, on_bars, kinds, providers, runs, base, fetch_lo, hi, freq, universe, warnings)
+    fast = _fast_prices(slots, on_bars, kinds, providers, runs, base, fetch_lo, hi, freq, universe, warnings)
     if fast is not None:
         index, inputs, kept, skipped = fast
-        return _finish_records(strat, needed, kinds, providers, kept, skipped, index, freq, fetch_lo, hi, lo,
+        return _finish_records(request, needed, kinds, providers, kept, skipped, index, freq, fetch_lo, hi, lo,
                                inputs, warnings)
     prices: dict[str, dict[str, pd.DataFrame]] = {}
     for slot in [s for s in on_bars if kinds[s] in PRICE_KINDS]:
         wanted = list(dict.fromkeys(r[slot] for r in runs))
         got = _fetch(providers[slot], wanted, "ohlcv", fetch_lo, hi,
-                     _fetch_frequency("ohlcv", strat.data[slot].frequency, freq), universe, warnings, slot)
+                     fetch_frequency("ohlcv", slots[slot].frequency, freq), universe, warnings, slot)
         prices[slot] = {sym: _to_execution(df, freq) for sym, df in got.items()}
     kept = [r for r in runs if all(r[s] in prices[s] and not prices[s][r[s]].empty for s in prices)]
     skipped = [_label(r) for r in runs if r not in kept]
@@ -178,33 +184,34 @@ def load_market_data(strategy: Any, symbols: Any, start: Any = None, end: Any = 
                               + warnings)
     index = _union_index([prices[base][r[base]] for r in kept])
     index = index[index <= _last_label(hi, freq)]
-    inputs: dict[tuple[str, str], np.ndarray] = {}
+    inputs = {}  # (slot, column) -> (T, S), typed by the fast path's result above
     positions: dict[Any, Any] = {}
     for slot, cols in on_bars.items():
         if kinds[slot] in PRICE_KINDS:
             frames = [prices[slot][r[slot]] for r in kept]
             for col in sorted(cols):
                 inputs[(slot, col)] = _matrix(frames, col, index, positions)
-    return _finish_records(strat, needed, kinds, providers, kept, skipped, index, freq, fetch_lo, hi, lo,
+    return _finish_records(request, needed, kinds, providers, kept, skipped, index, freq, fetch_lo, hi, lo,
                            inputs, warnings)
 
 
-def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dict[str, str],
+def _finish_records(request: DataRequest, needed: dict[str, set[str]], kinds: dict[str, str],
                     providers: dict[str, Provider], kept: list[Run], skipped: list[str], index: pd.DatetimeIndex,
                     freq: str, fetch_lo: pd.Timestamp, hi: pd.Timestamp, lo: pd.Timestamp,
                     inputs: dict[tuple[str, str], np.ndarray], warnings: list[Diagnostic]) -> MarketData:
     """Align the records slots (earnings, statements, insider trades) and the slots coarser than the bars
     onto the bars; build the result."""
-    coarse = coarser_slots(strat, needed, _bars_slot(strat, needed), freq)
+    slots = request.slots
+    coarse = request.coarser_slots()
     joined = coarse or any(kinds[s] not in PRICE_KINDS for s in needed)
     closes = bar_close_times(index, freq) if joined else None
     universe = len(kept) > 1
     for slot in coarse:
         wanted = list(dict.fromkeys(r[slot] for r in kept))
-        slot_freq = strat.data[slot].frequency
+        slot_freq = slots[slot].frequency
         # two periods more: the first bar of the history already sees a completed period
         slot_lo = _history_start(fetch_lo, 2, slot_freq)
-        got = _fetch(providers[slot], wanted, "ohlcv", slot_lo, hi, _fetch_frequency("ohlcv", slot_freq, freq),
+        got = _fetch(providers[slot], wanted, "ohlcv", slot_lo, hi, fetch_frequency("ohlcv", slot_freq, freq),
                      universe, warnings, slot, missing_ok=True)
         aligned = {sym: completed_bars_on(df, slot_freq, index, freq, closes) for sym, df in got.items()}
         for col in sorted(needed[slot]):
@@ -216,9 +223,9 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
             continue
         wanted = list(dict.fromkeys(r[slot] for r in kept))
         rec_lo = fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
-        got = _fetch(providers[slot], wanted, kind, rec_lo, hi, strat.data[slot].frequency, True, warnings, slot,
+        got = _fetch(providers[slot], wanted, kind, rec_lo, hi, slots[slot].frequency, True, warnings, slot,
                      missing_ok=True)
-        aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}  # type: ignore[arg-type]
+        aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}
         for col in sorted(cols):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
     for slot in needed:  # what the provider found wrong in the files it read, with the result
@@ -235,22 +242,6 @@ def _finish_records(strat: TradingStrategy, needed: dict[str, set[str]], kinds: 
 
 
 # ----------------------------------------------------------------------------------------- multi-timeframe
-
-
-def _bars_slot(strat: TradingStrategy, needed: Mapping[str, set[str]]) -> str | None:
-    """The price slot that defines the bars: bare names' slot, else the first price slot read."""
-    base = strat.price_slot()
-    if base in needed:
-        return base
-    return next((s for s in needed if strat.data[s].kind in PRICE_KINDS), None)
-
-
-def coarser_slots(strat: TradingStrategy, needed: Mapping[str, set[str]], base: str | None,
-                  execution: str) -> list[str]:
-    """Price slots (other than the one defining the bars) whose frequency is coarser than the execution's."""
-    rank = BAR_FREQUENCIES.index
-    return [s for s in needed if s != base and strat.data[s].kind in PRICE_KINDS
-            and strat.data[s].frequency in BAR_FREQUENCIES and rank(strat.data[s].frequency) > rank(execution)]
 
 
 def completed_bars_on(df: pd.DataFrame, frequency: str, index: pd.DatetimeIndex, execution: str,
@@ -272,34 +263,6 @@ def completed_bars_on(df: pd.DataFrame, frequency: str, index: pd.DatetimeIndex,
     published = bars.set_axis(bar_close_times(bars.index, frequency), axis=0).rename_axis("available_at")
     cols = [c for c in bars.columns if c in KIND_COLUMNS["ohlcv"]]
     return align_to_bars(published, index, execution, columns=cols, skipna=False, bar_closes=closes)
-
-
-def _windows_over_coarse_slots(compiled: Any, params: Mapping[str, Any] | None, coarse: list[str],
-                               strat: TradingStrategy, freq: str) -> list[Diagnostic]:
-    """D144 where a window or a lag reads only coarser slots: it counts execution bars, on which such a slot
-    holds its last completed bar (``sma(weekly.close, 10)`` on daily bars is 10 daily values, not 10 weeks)."""
-    from ..lang.functions import FUNCTIONS
-
-    plan_params = {k: v for k, v in dict(params or {}).items() if k in strat.params}
-    graph = getattr(compiled.plan(plan_params or None), "graph", None)
-    if graph is None:
-        return []
-    reads: list[set[str]] = []
-    out: dict[tuple[str, str], Diagnostic] = {}
-    for node in graph.nodes:
-        slots = {node.static[0]} if node.op == "col" else set().union(*(reads[a] for a in node.args))
-        reads.append(slots)
-        fn = FUNCTIONS.get(node.op[3:]) if node.op.startswith("fn:") else None
-        counted = fn is not None and any(a.kind in ("window", "lag") for a in fn.args)
-        if counted and slots and slots <= set(coarse):
-            slot = sorted(slots)[0]
-            out.setdefault((fn.name, slot), Diagnostic(
-                "D144", f"{fn.name}(...) over slot '{slot}' ({strat.data[slot].frequency}) counts {freq} bars: "
-                f"'{slot}' holds its last completed bar on each of them, so a window of n is n {freq} values, "
-                f"not n {strat.data[slot].frequency} bars", severity="warning", path=f"data.{slot}",
-                hint=f"size the window in {freq} bars, or run the strategy with execution_frequency "
-                     f"{strat.data[slot].frequency}"))
-    return list(out.values())
 
 
 def _warn_never_completed(slot: str, frequency: str, aligned: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex,
@@ -327,7 +290,7 @@ def _first_sessions(index: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
 # ----------------------------------------------------------------------------------------------- fast path
 
 
-def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dict[str, str],
+def _fast_prices(models: Mapping[str, DataSlot], needed: dict[str, set[str]], kinds: dict[str, str],
                  providers: dict[str, Provider], runs: list[Run], base: str, fetch_lo: pd.Timestamp,
                  hi: pd.Timestamp, freq: str, universe: bool, warnings: list[Diagnostic]
                  ) -> tuple[pd.DatetimeIndex, dict[tuple[str, str], np.ndarray], list[Run], list[str]] | None:
@@ -339,7 +302,7 @@ def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dic
     for slot in slots:
         wanted = list(dict.fromkeys(r[slot] for r in runs))
         res = providers[slot].fetch_matrix(wanted, fetch_lo, hi,
-                                           _fetch_frequency("ohlcv", strat.data[slot].frequency, freq),
+                                           fetch_frequency("ohlcv", models[slot].frequency, freq),
                            sorted(needed[slot]))
         if res is None:
             return None
@@ -389,39 +352,7 @@ def _fast_prices(strat: TradingStrategy, needed: dict[str, set[str]], kinds: dic
 # ----------------------------------------------------------------------------------------------- planning
 
 
-def _requirements(strategy: Any, params: Mapping[str, Any] | None
-                  ) -> tuple[TradingStrategy, dict[str, set[str]], int, Any]:
-    """(strategy, slot -> columns to bind, warm-up bars, the compiled rules or None for code)."""
-    from ..compile.compiled import CompiledStrategy, compile_strategy
-    from ..sandbox.strategy import CodeStrategy, code_warmup
-
-    if isinstance(strategy, CodeStrategy):
-        strategy = strategy.strategy
-    if isinstance(strategy, CompiledStrategy):
-        compiled: CompiledStrategy | None = strategy
-    elif isinstance(strategy, TradingStrategy) and strategy.code is not None:
-        compiled = None
-    else:
-        if not isinstance(strategy, TradingStrategy):
-            from ..api import load_strategy
-
-            strategy = load_strategy(strategy)
-        compiled = None if strategy.code is not None else compile_strategy(strategy)
-    strat = compiled.strategy if compiled is not None else strategy
-    if compiled is None:  # generated code may read any declared column; the simulation needs the bars
-        needed = {n: set(s.columns or KIND_COLUMNS[s.kind]) | ({"open", "high", "low", "close"}
-                                                               if s.kind in PRICE_KINDS else set())
-                  for n, s in strat.data.items()}
-        return strat, needed, code_warmup(strat), None
-    needed = {k: set(v) for k, v in compiled.required_columns().items()}
-    for name, slot in strat.data.items():  # the simulation needs the bars of every price slot
-        if slot.kind in PRICE_KINDS:
-            needed.setdefault(name, set()).update(("open", "high", "low", "close"))
-    plan_params = {k: v for k, v in dict(params or {}).items() if k in strat.params}
-    return strat, needed, compiled.converge_bars(plan_params or None), compiled
-
-
-def _fetch_frequency(kind: str, slot_frequency: str, execution: str) -> str:
+def fetch_frequency(kind: str, slot_frequency: str, execution: str) -> str:
     """Prices are fetched at the slot's frequency, or finer when the execution frequency is finer."""
     if kind not in PRICE_KINDS:
         return slot_frequency

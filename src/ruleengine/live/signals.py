@@ -1,6 +1,6 @@
 """Live signals: a strategy evaluated on the latest completed bar of each symbol, explained.
 
-The signal is read from the same `signals_arrays` a backtest runs, over data loaded by the same data layer
+The signal is read from the same `signals` a backtest runs, over data loaded by the same data layer
 with the compiler's convergence history before it, so the live signal on a bar equals the backtest's signal on
 that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes from
 `ruleengine.compile.inspect` (the same kernels, per condition); confidence from `ruleengine.live.confidence`.
@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..lang.functions import FUNCTIONS
 from .models import LiveScan, NearMiss, StrategySignal
 from .reasoning import build_node, reasoning
 
@@ -40,11 +39,10 @@ _SPAN_DAYS = {"1Week": 70, "1Month": 130}
 #: bars of each condition's values kept for the typical-move scale (`confidence.SCALE_BARS` + 1)
 _TAIL = 21
 _INTRADAY = ("1Min", "5Min", "15Min", "30Min", "1Hour")
-#: functions whose value on a bar depends on how far back the data go, not only on a window: ``bars_since``
-#: counts from the last event however old, ``obv`` accumulates from the first bar. No finite warm-up makes
-#: them equal to a longer run's, so live signals load this much history for them (a default backtest's 10 years
-#: of daily bars): the last event then lies inside the data of both.
-PATH_FUNCTIONS = frozenset("fn:" + f.name for f in FUNCTIONS.values() if f.path_dependent)
+#: a strategy whose values on a bar depend on how far back the data go, not only on a window (its source's
+#: ``path_dependent``: ``bars_since`` counts from the last event however old, ``obv`` accumulates from the first
+#: bar): no finite warm-up makes them equal to a longer run's, so live signals load this much history for it (a
+#: default backtest's 10 years of daily bars): the last event then lies inside the data of both.
 PATH_HISTORY_BARS = 2520
 
 
@@ -52,27 +50,21 @@ PATH_HISTORY_BARS = 2520
 class Target:
     """A strategy ready to evaluate, with its store identity when it came from the store."""
 
-    compiled: Any  # CompiledStrategy, or the sandbox-backed object of a code strategy
+    compiled: Any  # a `ruleengine.strategies.SignalSource` (rules or code)
     strategy: Any  # TradingStrategy
     strategy_id: int | None = None
     version: int | None = None
 
-    @property
-    def is_code(self) -> bool:
-        return self.strategy.code is not None
-
 
 def resolve_target(strategy: Any) -> Target:
-    """Compile a path/text/dict/`TradingStrategy`/`CompiledStrategy`/`StrategyRecord`.
+    """Compile a path/text/dict/`TradingStrategy`/`SignalSource`/`StrategyRecord`.
 
     A stored strategy that no longer loads or compiles raises T105 with the compiler's diagnostics.
     """
-    from ..compile.compiled import CompiledStrategy, compile_strategy
+    from ..strategies import signal_source as compile_strategy
 
     if isinstance(strategy, Target):
         return strategy
-    if isinstance(strategy, CompiledStrategy) or getattr(strategy, "runs_code", False):
-        return Target(strategy, strategy.strategy)  # compiled rules, or a sandbox-backed code strategy
     rec_id = getattr(strategy, "content_hash", None) and getattr(strategy, "id", None)
     if rec_id is not None:  # a StrategyRecord
         try:
@@ -131,10 +123,9 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                         no_cache=no_cache)
     clock = now or datetime.now(UTC)
     r = _last_completed_row(md, asof, clock)
-    inputs = md.inputs if r == md.n_rows - 1 else {k: np.asfortranarray(v[:r + 1]) for k, v in md.inputs.items()}
-    n_rows = r + 1
-    entries, exits, _ = target.compiled.signals_arrays(inputs, n_rows, md.n_cols, strat_params or None,
-                                                       **code_args(target, md, n_rows))
+    seen = md.head(r + 1)  # the bars up to the evaluated one
+    sig = target.compiled.signals(seen, strat_params or None)
+    entries, exits = sig.entries, sig.exits
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     close = md.inputs[(base, "close")][r]
     bar = md.index[r]
@@ -146,7 +137,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
         warnings.append(Diagnostic("D116", f"{len(stale)} symbol(s) have no bar on {bar.date()}: "
                                    + ", ".join(stale[:10]) + (" ..." if len(stale) > 10 else "")
                                    + "; no signal for them", severity="warning", path="symbols").to_dict())
-    inspected = _inspect(target, inputs, n_rows, md.n_cols, strat_params)
+    inspected = target.compiled.inspect(seen, strat_params, tail=_TAIL)  # []: no conditions (code)
     values = strat.default_params() | strat_params
     generated = clock.astimezone(UTC).replace(tzinfo=None)
     out: list[StrategySignal] = []
@@ -163,7 +154,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 strategy_id=target.strategy_id, strategy_version=target.version, strategy_name=strat.name,
                 ticker=md.labels[j], signal_type=kind, generated_at=generated, bar_time=bar_time,  # type: ignore[arg-type]
                 price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
-                data_snapshot=_snapshot(md, inputs, r, int(j), base, why, values)))
+                data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)))
     misses = _near_misses(strat, inspected, entries[r, :md.n_cols], has_bar, md, bar_time, close, hit_rate,
                           max_near_misses) if near_misses and "entry" in signal_types else []
     return LiveScan(strategy_name=strat.name, bar_time=bar_time, signals=out, near_misses=misses,
@@ -171,16 +162,9 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                     synthetic=bool(md.synthetic))
 
 
-def code_args(target: Target, md: Any, n_rows: int) -> dict[str, Any]:
-    """A code strategy's sandbox needs the bar times and labels with the arrays (rules do not)."""
-    if not getattr(target.compiled, "runs_code", False):
-        return {}
-    return {"index": md.index[:n_rows], "labels": md.labels, "start": md.start}
-
-
 def _strategy_params(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
     from ..backtest.params import split_params
-    from ..compile.params import expand
+    from ..schema.params import expand
 
     strat_params, _risk = split_params(strat, params)
     if len(expand(strat.params, strat_params or None)) != 1:
@@ -194,14 +178,6 @@ def _group(strat: Any, kind: str) -> str:
         return "code"
     group = strat.entry if kind == "entry" else strat.exit
     return group.logic if group is not None else "any"
-
-
-def _inspect(target: Target, inputs: Any, n_rows: int, n_cols: int, params: Mapping[str, Any]) -> list[Any]:
-    if target.is_code or not hasattr(target.compiled, "analysis"):
-        return []  # code strategies: no condition tree (see `ruleengine.live.confidence`)
-    from ..compile.inspect import inspect_conditions
-
-    return inspect_conditions(target.compiled, inputs, n_rows, n_cols, params, tail=_TAIL)
 
 
 def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[str, Any], provider: str | None,
@@ -230,31 +206,23 @@ def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[s
     if history_from is not None:
         start = min(start, pd.Timestamp(history_from).tz_localize(None).normalize()
                     if pd.Timestamp(history_from).tz is not None else pd.Timestamp(history_from).normalize())
-    warm = None
-    if path_dependent(target, params):
-        warm = max(PATH_HISTORY_BARS, int(target.compiled.converge_bars(dict(params) or None)))
-    return load_market_data(target.compiled, symbols, start, end_arg, params=dict(params) or None, registry=registry,
-                            provider=provider, no_cache=no_cache, warmup_bars=warm)
-
-
-def path_dependent(target: Target, params: Mapping[str, Any]) -> bool:
-    """True when a condition uses a function whose value depends on where the history starts (`PATH_FUNCTIONS`)."""
-    if target.is_code or not hasattr(target.compiled, "plan"):
-        return False
-    plan = target.compiled.plan(dict(params) or None)
-    return any(plan.graph.nodes[i].op in PATH_FUNCTIONS for i in plan.order)
+    request = target.compiled.data_request(dict(params) or None)
+    if target.compiled.path_dependent(dict(params) or None):
+        request = request.with_overrides(warmup_bars=max(PATH_HISTORY_BARS, request.warmup_bars))
+    return load_market_data(request, symbols, start, end_arg, registry=registry, provider=provider,
+                            no_cache=no_cache)
 
 
 def _latest_end(registry: Any, strat: Any, symbols: Any, freq: str, provider: str | None) -> pd.Timestamp:
     """The latest date any of the symbols has data for (today when the provider cannot say)."""
-    from ..data.market import _fetch_frequency
+    from ..data.market import fetch_frequency
     from ..data.symbols import slot_runs
 
     today = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize()
     base = strat.price_slot() or next(iter(strat.data))
     slot = strat.data[base]
     runs = slot_runs(symbols, strat.data)
-    source = registry.resolve(slot.provider, slot.kind, _fetch_frequency(slot.kind, slot.frequency, freq), provider,
+    source = registry.resolve(slot.provider, slot.kind, fetch_frequency(slot.kind, slot.frequency, freq), provider,
                               slot=base)
     last: pd.Timestamp | None = None
     for sym in dict.fromkeys(r[base] for r in runs):
@@ -303,7 +271,7 @@ def _snapshot(md: Any, inputs: Mapping[tuple[str, str], np.ndarray], r: int, j: 
     for n in why.conditions:
         collect(n)
     return {"bar_time": str(md.index[r]), "symbols": dict(md.runs[j]), "bar": bar, "slots": other,
-            "values": values, "params": {k: v for k, v in params.items()}, "providers": dict(md.providers),
+            "values": values, "params": dict(params), "providers": dict(md.providers),
             "synthetic": bool(md.synthetic)}
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..backtest.params import RunRequest
 from ..errors import Diagnostic, RuleEngineError
-from .signals import code_args, load_live_data, resolve_target
+from .signals import load_live_data, resolve_target
 
 
 def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provider: str | None = None,
@@ -109,8 +109,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
-    _e, exits, _ = target.compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, None,
-                                                  **code_args(target, md, md.n_rows))
+    exits = target.compiled.signals(md).exits
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     bars = md.index.tz_convert("UTC").tz_localize(None)
     col_of = {label: j for j, label in enumerate(md.labels)}
@@ -135,7 +134,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         ext = np.asfortranarray(exits[:, cols])
         sim = simulate(prices, ent, ext, md.index, risk, init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
-        for k, (s, j, row) in enumerate(picks):
+        for k, (s, j, _row) in enumerate(picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
             if t is None:

@@ -260,7 +260,7 @@ def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int) -> Resul
 
 def decode_signals(payload: bytes | bytearray | memoryview, sets: int, rows: int, cols: int
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, sets*cols) bool entries and exits, set-major (as `CompiledStrategy.signals_arrays`)."""
+    """(rows, sets*cols) bool entries and exits, set-major (as a `SignalSet`'s entries and exits)."""
     raw = np.frombuffer(payload, dtype=np.uint8)
     if raw.size != result_size(sets, rows, cols):
         raise ProtocolError("result payload has the wrong size")

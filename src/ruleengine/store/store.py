@@ -300,9 +300,9 @@ def _checked_strategy(strategy: Any) -> Any:
 
         strategy = load_strategy(str(strategy) if isinstance(strategy, Path) else strategy)
     if strategy.code is None:
-        from ..compile.compiled import compile_strategy
+        from ..strategies import signal_source
 
-        compile_strategy(strategy)
+        signal_source(strategy)
     return strategy
 
 

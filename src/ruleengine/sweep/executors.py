@@ -69,9 +69,9 @@ class Shared:
             if self.kind == "compiled":
                 self._built = self.strategy
             else:
-                from ..compile.compiled import compile_strategy
+                from ..strategies import signal_source
 
-                self._built = compile_strategy(self.strategy)
+                self._built = signal_source(self.strategy)
         return self._built
 
     def __getstate__(self) -> dict[str, Any]:

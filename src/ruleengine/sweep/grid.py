@@ -221,7 +221,7 @@ def _check(strat: Any, name: str, kind: str, value: Any) -> Any:
         except RuleEngineError as exc:
             raise RuleEngineError([d.with_location(None, f"grid.{name}") for d in exc.diagnostics]) from None
         return None if value is None else (int(value) if kind == "risk-int" else float(value))
-    from ..compile.params import check_value
+    from ..schema.params import check_value
 
     p = strat.params[name]
     if isinstance(value, str) and kind in ("int", "float"):

@@ -11,7 +11,7 @@ How a sweep runs:
    value of a signal parameter; the windows are monotone in their parameters).
 3. The distinct signal sets are cut into chunks (`chunk_sets`: by a memory budget for the signals, and
    small enough to keep every thread busy). For each chunk, `evaluate_chunk` makes ONE compiler call
-   (`CompiledStrategy.signals_arrays`: indicators shared by the chunk's sets are computed once) and runs
+   (the source's `signals`: for rules, indicators shared by the chunk's sets are computed once) and runs
    every (combination x symbol) column through the fused kernel `ruleengine.kernels.sweep_sim.sweep_nb`,
    which applies the fill contract and accumulates the metrics without storing trades or equity.
    Only the metrics table is kept: memory does not grow with the number of combinations beyond it.
@@ -48,8 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backtest.params import (FILL_NAMES, RunRequest, check_init_cash, check_whole, fill_values,
-                                  fixed_params)
+from ..backtest.params import FILL_NAMES, RunRequest, check_init_cash, check_whole, fill_values, fixed_params
 from ..errors import Diagnostic, RuleEngineError
 from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
@@ -81,7 +80,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
     """Evaluate every combination of a grid on the symbols and rank them by `metric`.
 
     Args:
-        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or `CompiledStrategy`.
+        strategy: a path, YAML/JSON text, dict, `TradingStrategy` or a `SignalSource`.
         symbols, start, end, provider, data: as for `ruleengine.backtest` (`symbols` is ignored when `market`
             is given; `provider` and `data` are still what `SweepResult.detail` re-runs with).
         grid: ``["fast=5:50:5", "stop_loss_pct=2:10:2"]`` or a mapping of values; None = `default_grid`.
@@ -151,9 +150,9 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         cplan = plan_chunks(strat, combos, list(axes), fixed, [n for n in strat.params if n != "execution_price"],
                             FILL_NAMES, lambda n: chunk_size or chunk_sets(md.n_rows, md.n_cols, n, threads))
         order = cplan.order
-        if getattr(compiled, "runs_code", False):
-            # a code strategy: its signals come from the sandbox's own processes (a CodeStrategy does not travel
-            # to worker processes); chunks run here, one after the other, through the generic signals +
+        if not compiled.runs_in_process:
+            # e.g. a code strategy: its signals come from the sandbox's own processes (it does not travel to
+            # worker processes); chunks run here, one after the other, through the generic signals +
             # fused-kernel path of evaluate_chunk
             runner = thread_runner(1)
         stats = _execute(job, PreparedChunks(cplan), order, len(combos), runner or thread_runner(threads), progress)
@@ -265,7 +264,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     fused kernel over every column, single-threaded (callers parallelise over chunks).
 
     Args:
-        compiled: the `CompiledStrategy`.
+        compiled: the `SignalSource` (``compile_strategy``).
         market: a `MarketData` (`ruleengine.data.market`).
         combos: a `chunks.PreparedChunk`, or full parameter dicts (strategy parameters and risk fields;
             absent strategy parameters take their defaults, absent risk fields the document's risk and the
@@ -299,16 +298,16 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     else:
         sig_sets, risks, u, r = _dedupe(strat, combos)
     with _SIGNALS_LOCK:  # the compiled strategy's plan cache is not thread-safe
-        entries, exits, _plan = compiled.signals_arrays(market.inputs, market.n_rows, market.n_cols, sig_sets)
+        sig = compiled.signals(market, sig_sets)
     prices = [np.ascontiguousarray(market.inputs[(base, c)].T) for c in ("open", "high", "low", "close")]
     lo, hi = run_rows(market.inputs[(base, "close")], r0, r1)
     times = np.ascontiguousarray(pd.DatetimeIndex(market.index).as_unit("ns").asi8, dtype=np.int64)
     rk = np.repeat(r, k)
     fill = risk_arrays(risks)
     sym = np.tile(cols, n)
-    sig = np.repeat(u, k) * market.n_cols + sym
-    sweep_nb(*prices, np.ascontiguousarray(entries.T), np.ascontiguousarray(exits.T), times, lo, hi, sym, sig,
-             *(a[rk] for a in fill), float(init_cash), out, 0, n * k)
+    signal_cols = np.repeat(u, k) * market.n_cols + sym
+    sweep_nb(*prices, np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T), times, lo, hi, sym,
+             signal_cols, *(a[rk] for a in fill), float(init_cash), out, 0, n * k)
     return out
 
 
@@ -329,13 +328,13 @@ def _dedupe(strat: Any, combos: Sequence[Mapping[str, Any]]) -> tuple[list[dict[
         j = sig_index.get(skey)
         if j is None:
             j = sig_index[skey] = len(sig_sets)
-            sig_sets.append({p: v for p, v in zip(signal_names, skey) if v is not _ABSENT})
+            sig_sets.append({p: v for p, v in zip(signal_names, skey, strict=True) if v is not _ABSENT})
         u[i] = j
         rkey = tuple(map(combo.get, FILL_NAMES, repeat(_ABSENT)))  # None is a value here (a stop turned off)
         j = risk_index.get(rkey)
         if j is None:
             j = risk_index[rkey] = len(risks)
-            risks.append(resolve_risk(strat, {p: v for p, v in zip(FILL_NAMES, rkey) if v is not _ABSENT}))
+            risks.append(resolve_risk(strat, {p: v for p, v in zip(FILL_NAMES, rkey, strict=True) if v is not _ABSENT}))
         r[i] = j
     return sig_sets, risks, u, r
 
@@ -379,9 +378,9 @@ def _tick(progress: Progress | None, done: int, total: int, step: str) -> None:
 
 
 def _compile(strategy: Any) -> Any:
-    from ..compile.compiled import CompiledStrategy, compile_strategy
+    from ..strategies import signal_source
 
-    return strategy if isinstance(strategy, CompiledStrategy) else compile_strategy(strategy)
+    return signal_source(strategy)
 
 
 def _check_options(top: Any, init_cash: Any, chunk_size: Any) -> None:
@@ -412,8 +411,8 @@ def _load(compiled: Any, req: RunRequest, combos: list[dict[str, Any]], fixed: M
 
     strat = compiled.strategy
     scalars = {k: v for k, v in fixed.items() if k in strat.params}
-    return load_market_data(compiled, req.symbols, req.start, req.end, params=scalars, provider=req.provider,
-                            data=req.data, warmup_bars=_history(compiled, combos, scalars))
+    request = compiled.data_request(scalars).with_overrides(warmup_bars=_history(compiled, combos, scalars))
+    return load_market_data(request, req.symbols, req.start, req.end, provider=req.provider, data=req.data)
 
 
 def _history(compiled: Any, combos: list[dict[str, Any]], fixed: Mapping[str, Any]) -> int:

@@ -207,11 +207,11 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
             longer than the data), data errors.
     """
     from ..backtest.metrics import periods_per_year
-    from ..compile.compiled import CompiledStrategy, compile_strategy
+    from ..strategies import signal_source
     from .run import sweep
 
     t0 = time.perf_counter()
-    compiled = strategy if isinstance(strategy, CompiledStrategy) else compile_strategy(strategy)
+    compiled = signal_source(strategy)
     check_metric(metric)
     spec = _spec(walk_forward)
     axes = prepare_grid(compiled, grid, constraints, samples, seed, params)
@@ -335,8 +335,8 @@ def load_market(compiled: Any, req: RunRequest, axes: Mapping[str, Sequence[Any]
         if values:
             sets += [{**fixed, p: min(values)}, {**fixed, p: max(values)}]
     warm = int(compiled.converge_bars(sets))
-    return load_market_data(compiled, req.symbols, req.start, req.end, params=fixed or None,
-                            provider=req.provider, data=req.data, warmup_bars=warm)
+    request = compiled.data_request(fixed or None).with_overrides(warmup_bars=warm)
+    return load_market_data(request, req.symbols, req.start, req.end, provider=req.provider, data=req.data)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -391,11 +391,11 @@ def _equity(compiled: Any, md: Any, sets: Sequence[Mapping[str, Any]], r0: int, 
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     sig_sets = [{k: v for k, v in s.items() if k in strat.params and k != "execution_price"} for s in sets]
     risks = [resolve_risk(strat, fill_values(s)) for s in sets]
-    entries, exits, _ = compiled.signals_arrays(md.inputs, md.n_rows, md.n_cols, sig_sets)
+    sig = compiled.signals(md, sig_sets)
     cols = [p * md.n_cols + j for p in range(len(sets)) for j in columns]
     prices = {c: np.tile(md.inputs[(base, c)][:r1, list(columns)], (1, len(sets)))
               for c in ("open", "high", "low", "close")}
-    sim = simulate(prices, entries[:r1, cols], exits[:r1, cols], md.index[:r1],
+    sim = simulate(prices, sig.entries[:r1, cols], sig.exits[:r1, cols], md.index[:r1],
                    [risks[p] for p in range(len(sets)) for _ in columns], init_cash=float(init_cash), start=r0)
     return sim.equity[r0:r1]
 

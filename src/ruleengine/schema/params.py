@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
-from ..schema.strategy import Param
+from .strategy import Param
 
 ParamsInput = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
@@ -16,18 +16,19 @@ ParamsInput = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, Any]]:
     """Concrete parameter sets: defaults overridden by `params`.
 
-    A mapping whose values are lists (tuples, ranges, 1-D numpy arrays) gives their cartesian product (in the order of the mapping); a list
-    of mappings gives exactly those sets. Every value is checked against the schema.
+    A mapping whose values are lists (tuples, ranges, 1-D numpy arrays) gives their cartesian product (in the
+    order of the mapping); a list of mappings gives exactly those sets. Every value is checked against the
+    schema.
     """
     if params is None:
         raw_sets: list[Mapping[str, Any]] = [{}]
     elif isinstance(params, Mapping):
         keys = list(params)
         axes = [_axis(v) for v in params.values()]
-        for k, axis in zip(keys, axes):
+        for k, axis in zip(keys, axes, strict=True):
             if len(axis) == 0:
                 raise RuleEngineError([Diagnostic("D103", f"no values given for parameter '{k}'", path=k)])
-        raw_sets = [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
+        raw_sets = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes)]
     else:
         raw_sets = list(params)
         if not raw_sets:
@@ -42,7 +43,8 @@ def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, A
             continue
         values = [r[name] for r in raw_sets if name in r]
         try:
-            distinct = dict.fromkeys(zip(map(type, values), values))  # a grid repeats each value many times
+            # a grid repeats each value many times: check each distinct (type, value) once
+            distinct = dict.fromkeys(zip(map(type, values), values, strict=True))
         except TypeError:  # a list, dict or array where one value belongs
             bad = next(v for v in values if not isinstance(v, Hashable))
             problems.append(Diagnostic("D103", f"parameter '{name}' takes one value, got {bad!r}",
@@ -59,7 +61,7 @@ def expand(schema: Mapping[str, Param], params: ParamsInput) -> list[dict[str, A
         raise RuleEngineError(unique)
     out = [{**defaults, **raw} for raw in raw_sets]
     for name, mapping in converted.items():
-        for full, raw in zip(out, raw_sets):
+        for full, raw in zip(out, raw_sets, strict=True):
             if name in raw:
                 v = raw[name]
                 full[name] = mapping.get((type(v), v), v)
@@ -87,7 +89,7 @@ def check_value(name: str, p: Param, value: Any) -> Any | Diagnostic:
             return Diagnostic("D103", f"parameter '{name}' must be one of {p.values}, got {value!r}",
                               path=path, hint=did_you_mean(str(value), p.values or []))
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_numpy_number(value):
+    if isinstance(value, bool) or (not isinstance(value, (int, float)) and not _is_numpy_number(value)):
         return Diagnostic("D103", f"parameter '{name}' is a number, got {value!r}", path=path)
     number = float(value)
     if not math.isfinite(number):  # NaN compares false everywhere: the strategy would silently never trade

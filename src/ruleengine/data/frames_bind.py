@@ -9,6 +9,7 @@ known at that time (an as-of join), so nothing from the future leaks in.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ class Bound:
         return 1 if self.symbols is None else len(self.symbols)
 
 
-def bind(data: Any, slots: list[str], required: Mapping[str, set[str]], base_slot: str | None) -> Bound:
+def bind(data: Any, slots: list[str], required: Mapping[str, AbstractSet[str]], base_slot: str | None) -> Bound:
     """Validate and align; `required` maps slot -> columns the plan reads."""
     frames = _as_mapping(data, slots)
     problems: list[Diagnostic] = []
@@ -161,7 +162,7 @@ def _column(df: pd.DataFrame, slot: str, col: str, problems: list[Diagnostic],
     owners = pd.Index(df.columns.get_level_values(0)[pos])
     order = owners.get_indexer(symbols) if len(pos) else np.full(len(symbols), -1)
     if len(pos) == 0 or (order < 0).any():
-        missing = [s for s, o in zip(symbols, order) if o < 0][:3]
+        missing = [s for s, o in zip(symbols, order, strict=True) if o < 0][:3]
         problems.append(Diagnostic("D102", f"data for slot '{slot}' has no column '{col}'"
                                    + (f" for {', '.join(map(str, missing))}" if len(pos) else ""),
                                    path=f"data.{slot}.{col}"))

@@ -1,0 +1,84 @@
+"""`SignalSet`: what a strategy's ``signals(market, params)`` returns, rules and code alike (stage 6's output).
+
+Arrays follow vectorbt's contract: axis 0 the market's bars (warm-up history included), one column per
+parameter set x market column, parameter set major. Fields are named, never positional, so that short
+entries / exits and order prices can join as optional fields without touching the callers that do not use
+them. `SignalSet.to_pandas` is the view users read: Series for one symbol and one set, else DataFrames whose
+columns are the varying parameters (and the symbol), over the requested range only.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> idx = pd.date_range("2024-01-01", periods=3, tz="UTC")
+    >>> s = SignalSet(np.array([[False], [True], [False]]), np.zeros((3, 1), bool), [{"n": 2}], idx, ["data"],
+    ...               start=1, unnamed=True)
+    >>> s.to_pandas().entries.tolist()
+    [True, False]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class SignalSet:
+    """Bool signals of every parameter set on every market column, with where they came from."""
+
+    entries: np.ndarray  # (T, P*S) bool: enter long at the bar's close
+    exits: np.ndarray  # (T, P*S) bool: leave the long position
+    param_sets: list[dict[str, Any]]  # the P full parameter sets, in column-block order
+    index: pd.DatetimeIndex  # the T bar times of the market (history first)
+    labels: Sequence[Any]  # the S market column labels (symbols, or ``GLD/SLV`` for a run of several)
+    start: int = 0  # row of the first requested bar: rows before it are history, never traded
+    unnamed: bool = False  # one column of flat DataFrames: no symbol names it (the pandas view is a Series)
+
+    @property
+    def n_sets(self) -> int:
+        return len(self.param_sets)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.labels)
+
+    def to_pandas(self) -> PandasSignals:
+        """The requested range as pandas (see the module doc)."""
+        index = self.index[self.start:]
+        return PandasSignals(_frame(self.entries[self.start:], index, self, "entries"),
+                             _frame(self.exits[self.start:], index, self, "exits"))
+
+
+@dataclass(frozen=True)
+class PandasSignals:
+    """Entries and exits as a Series (one symbol, one parameter set) or DataFrames."""
+
+    entries: Any
+    exits: Any
+
+
+def _frame(arr: np.ndarray, index: pd.DatetimeIndex, sig: SignalSet, name: str) -> Any:
+    sets = sig.param_sets
+    if len(sets) == 1 and sig.unnamed:
+        return pd.Series(arr[:, 0], index=index, name=name)
+    varying = [k for k in sets[0] if len({repr(s[k]) for s in sets}) > 1]
+    symbols: list[Any] = [None] if sig.unnamed else list(sig.labels)
+    tuples: list[tuple[Any, ...]] = []
+    for s in sets:
+        for sym in symbols:
+            key = tuple(s[k] for k in varying)
+            tuples.append(key + (() if sig.unnamed else (sym,)))
+    names = varying + ([] if sig.unnamed else ["symbol"])
+    if len(names) == 1:
+        columns: pd.Index = pd.Index([t[0] for t in tuples], name=names[0])
+    elif names:
+        columns = pd.MultiIndex.from_tuples(tuples, names=names)
+    else:  # several identical parameter sets
+        columns = pd.RangeIndex(len(tuples), name="param_set")
+    return pd.DataFrame(arr, index=index, columns=columns)
+
+
+__all__ = ["PandasSignals", "SignalSet"]
