@@ -26,6 +26,7 @@ from .schema.strategy import TradingStrategy
 from .source import Loaded
 
 if TYPE_CHECKING:
+    from .compile.inspect import InspectedCondition as InspectedCondition  # what `inspect` returns
     from .data.market import MarketData
     from .data.registry import ProviderRegistry
     from .data.request import DataRequest
@@ -70,7 +71,12 @@ class SignalSource(Protocol):
         """Entries and exits of every parameter set on every column of `market` (or of user DataFrames)."""
         ...
 
-    def inspect(self, market: MarketData, params: Any = None, tail: int = 21) -> list[Any]:
+    def accept(self, market: MarketData, params: Any = None) -> None:
+        """Run now the checks that must pass before signals on `market` are trusted (code: determinism and
+        lookahead in the sandbox, X128 / X129; rules are causal by construction: nothing to run)."""
+        ...
+
+    def inspect(self, market: MarketData, params: Any = None, tail: int = 21) -> list[InspectedCondition]:
         """Each condition's values on the last `tail` bars (what live reasoning and idle diagnosis show);
         [] when the strategy has no conditions to show."""
         ...

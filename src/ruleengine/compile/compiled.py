@@ -8,7 +8,7 @@ of the sandbox nor of the code strategies beside it): its data request, warm-up 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RuleEngineError
@@ -45,6 +45,10 @@ class CompiledStrategy:
     strategy: TradingStrategy
     analysis: Analysis
     document: Loaded | None = None
+    # caches of derived values, rebuilt on demand (and left behind when the strategy is pickled)
+    _plans: dict[str, Plan | GridPlan] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _templates: Any = field(default=None, init=False, repr=False, compare=False)
+    _required: dict[str, set[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     #: signals are computed in the calling process (sweeps may spread them over threads and processes)
     runs_in_process = True
@@ -57,19 +61,17 @@ class CompiledStrategy:
         numpy (`grid_plan.GridPlan`); below, set by set (`plan.Plan`, whose graph `explain` shows). Both
         give identical signals (tested).
         """
-        cache = self.__dict__.setdefault("_plans", {})
-        key = _raw_key(params)
-        plan = cache.get(key) if key is not None else None
+        raw = _raw_key(params)
+        plan = self._plans.get(raw) if raw is not None else None
         if plan is None:
             sets = expand(self.strategy.params, params)
-            if key is None:
-                key = repr(sets)
-                plan = cache.get(key)
-        if plan is None:
-            plan = self._grid_plan(sets) if len(sets) >= GRID_MIN_SETS else build_plan(self.analysis, sets)
-            if len(cache) >= 8:
-                cache.pop(next(iter(cache)))
-            cache[key] = plan
+            key = raw if raw is not None else repr(sets)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._grid_plan(sets) if len(sets) >= GRID_MIN_SETS else build_plan(self.analysis, sets)
+                if len(self._plans) >= 8:
+                    self._plans.pop(next(iter(self._plans)))
+                self._plans[key] = plan
         return plan
 
     def node_plan(self, params: ParamsInput = None) -> Plan:
@@ -80,9 +82,9 @@ class CompiledStrategy:
         from .grid_plan import build_grid_plan
         from .template import lower_templates
 
-        templates = self.__dict__.get("_templates")
-        if templates is None:
-            templates = self.__dict__["_templates"] = lower_templates(self.analysis)
+        if self._templates is None:
+            self._templates = lower_templates(self.analysis)
+        templates = self._templates
         return build_grid_plan(templates, sets)
 
     def param_sets(self, params: ParamsInput = None) -> list[dict[str, Any]]:
@@ -99,7 +101,7 @@ class CompiledStrategy:
 
     def required_columns(self) -> dict[str, set[str]]:
         """Slot -> columns the conditions read (found once: every `signals` call checks them)."""
-        found = self.__dict__.get("_required")
+        found = self._required
         if found is None:
             found = {}
             for cond in [*self.analysis.entry, *self.analysis.exit]:
@@ -109,8 +111,20 @@ class CompiledStrategy:
                         found.setdefault(ref[1], set()).add(ref[2])
             if not found:  # conditions on parameters only: still bind the price slot for the index
                 found[self.strategy.price_slot() or next(iter(self.strategy.data))] = set()
-            self.__dict__["_required"] = found
+            self._required = found
         return {slot: set(cols) for slot, cols in found.items()}
+
+    def accept(self, market: MarketData, params: ParamsInput = None) -> None:
+        """Nothing to run: rule signals are causal by construction (every function is; the checker rejects
+        negative lags), so no market needs an acceptance run."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the caches: a worker process builds its own plans."""
+        return {"strategy": self.strategy, "analysis": self.analysis, "document": self.document}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.strategy, self.analysis, self.document = state["strategy"], state["analysis"], state["document"]
+        self._plans, self._templates, self._required = {}, None, None
 
     def data_request(self, params: ParamsInput = None) -> DataRequest:
         """What the data layer loads for these parameter values: the columns the conditions read plus the

@@ -8,16 +8,18 @@ symbol column. Margins and their normalisation are defined in `ruleengine.live.c
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compile.inspect import InspectedCondition
 from ..lang import ast
 from ..lang.operators import OPERATORS
 from ..lang.printer import to_text
 from .confidence import FORMULA, SCALE_BARS, confidence, margin_score, strength
 from .models import ConditionNode, NodeKind, Operand, Reasoning
+
+if TYPE_CHECKING:
+    from ..strategies import InspectedCondition
 
 _COMPARE = frozenset(op.symbol for op in OPERATORS if op.family == "comparison")
 _CROSS = {"crosses_above": ">", "crosses_below": "<"}

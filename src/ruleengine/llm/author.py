@@ -257,7 +257,7 @@ def check_code(strategy: Any) -> None:
     """
     from .. import compile_strategy
 
-    compiled: Any = compile_strategy(strategy)  # a code strategy: X101-X112 of the static check, at their place
+    compiled = compile_strategy(strategy)  # a code strategy: X101-X112 of the static check, at their place
     market = _acceptance_market(compiled)
     if market is not None:
         compiled.accept(market)

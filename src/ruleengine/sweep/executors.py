@@ -80,15 +80,11 @@ class Shared:
 
 def shared_of(job: ChunkJob) -> Shared:
     """The job's strategy and market in a form every worker can unpickle (checked here, not in a worker)."""
-    from ..compile.compiled import CompiledStrategy
-
     c = job.compiled
-    # a fresh instance: the plan cache (``_plans``) stays behind, the workers build their own
-    clean = CompiledStrategy(c.strategy, c.analysis, c.document)
-    try:
-        pickle.dumps(clean)
-        return Shared("compiled", clean, job.market)
-    except Exception:  # noqa: BLE001 - anything unpicklable in the analysis: ship the document instead
+    try:  # a source pickles without its caches (the workers build their own plans)
+        pickle.dumps(c)
+        return Shared("compiled", c, job.market)
+    except Exception:  # noqa: BLE001 - anything unpicklable in the source: ship the document instead
         doc = c.document
         text = doc.source.text if doc is not None else c.strategy.model_dump(mode="json", by_alias=True,
                                                                                exclude_none=True)
