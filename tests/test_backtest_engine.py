@@ -25,8 +25,8 @@ from support.paths import SHARED_DATA
 from support.sim_reference import reference_portfolio, reference_simulate
 
 import ruleengine
-from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.backtest.risk import RiskSpec, resolve_risk
+from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.errors import RuleEngineError
 
 RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")
@@ -99,7 +99,7 @@ def vbt_ready():
     """Import vectorbt and compile its from_signals once for the module (about 12 s, not cached by numba)."""
     import vectorbt as vbt  # the oracle is part of the test set-up: missing it is a broken set-up, not a skip
     px = np.array([[1.0], [1.1], [1.2]])
-    simulate({k: px for k in ("open", "high", "low", "close")}, np.array([[True], [False], [False]]),
+    simulate(dict.fromkeys(("open", "high", "low", "close"), px), np.array([[True], [False], [False]]),
              np.zeros((3, 1), bool), __import__("pandas").date_range("2020-01-01", periods=3, tz="UTC"),
              replace(BASE, stop_loss_pct=5, take_profit_pct=5), engine="vectorbt")
     return vbt
@@ -113,7 +113,7 @@ def assert_same_as_reference(sim, ref_trades, ref_equity, what: str) -> None:
     got = sim.trades.to_dict("records")
     ref = sorted(ref_trades, key=lambda t: (t["column"], t["entry_bar"]))
     assert [_key(t) for t in got] == [_key(t) for t in ref], what
-    for g, r in zip(got, ref):
+    for g, r in zip(got, ref, strict=True):
         for k in ("entry_price", "exit_price", "size", "pnl"):
             assert g[k] == pytest.approx(r[k], rel=1e-9, abs=1e-9), (what, k, g)
     final = np.asarray(ref_equity, dtype=float)[-1]

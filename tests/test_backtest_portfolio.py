@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ruleengine.backtest.simulation import PORTFOLIO_POSITION_SIZE_PCT
 from ruleengine.backtest.run import backtest
+from ruleengine.backtest.simulation import PORTFOLIO_POSITION_SIZE_PCT
 from ruleengine.cli import app
 
 pytestmark = pytest.mark.realdata

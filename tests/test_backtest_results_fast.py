@@ -135,11 +135,11 @@ def test_segment_sums_round_like_numpy_sum() -> None:
     values = rng.normal(size=counts.sum()) * 10.0 ** rng.uniform(-3, 6, size=counts.sum())
     sums = segment_sums(values, counts)
     starts = np.cumsum(counts) - counts
-    expected = [float(np.sum(values[s:s + c])) for s, c in zip(starts, counts)]
+    expected = [float(np.sum(values[s:s + c])) for s, c in zip(starts, counts, strict=True)]
     assert sums.tolist() == expected  # exact, not approximate
     # np.add.reduceat alone starts from each segment's first value: a different rounding, hence the padding
     plain = np.add.reduceat(values, starts[counts > 0])
-    assert plain.tolist() != [e for e, c in zip(expected, counts) if c > 0]
+    assert plain.tolist() != [e for e, c in zip(expected, counts, strict=True) if c > 0]
     assert segment_sums(np.empty(0), np.array([0, 0])).tolist() == [0.0, 0.0]
 
 
@@ -185,7 +185,7 @@ def test_batch_metrics_equal_the_per_run_reference_on_edge_cases() -> None:
     counts = [6, 3, 0, 0, 1, 4, 9, 2]
     bounds = np.concatenate(([0], np.cumsum(counts)))
     n = bounds[-1]
-    entry = np.concatenate([np.sort(rng.integers(lo, hi, c)) for (lo, hi), c in zip(spans, counts)])
+    entry = np.concatenate([np.sort(rng.integers(lo, hi, c)) for (lo, hi), c in zip(spans, counts, strict=True)])
     exit_ = entry + rng.integers(0, 5, n)
     pnl = rng.normal(0, 50, n)
     pnl[[1, 7]] = 0.0

@@ -277,7 +277,8 @@ def test_bad_prices_error_for_one_symbol_and_skip_in_a_universe(csv_dir) -> None
     codes = [(w["code"], w["message"].split(":")[0]) for w in res.warnings]
     assert ("D116", "MISSING") in codes and ("D116", "NANS") in codes and ("D116", "NEG") in codes
     # no SPY in these files: the benchmark falls back to the traded symbol, with a warning
-    assert ("D121", f"benchmark SPY is not available (symbol 'SPY' not found in the local ohlcv data ({csv_dir}))") in [(w["code"], w["message"].split(";")[0]) for w in res.warnings]
+    fallback = ("D121", f"benchmark SPY is not available (symbol 'SPY' not found in the local ohlcv data ({csv_dir}))")
+    assert fallback in [(w["code"], w["message"].split(";")[0]) for w in res.warnings]
     run = res.results[0]
     assert run.benchmark.symbol == "GOOD" and not run.data.synthetic
     close = pd.read_csv(csv_dir / "GOOD.csv")["close"].to_numpy()
@@ -300,7 +301,7 @@ def test_real_spy_matches_a_direct_simulation(shared_data, ohlcv_of) -> None:
     prices = {c: md.inputs[("prices", c)] for c in ("open", "high", "low", "close")}
     sim = simulate(prices, entries, exits, md.index, resolve_risk(compiled.strategy), start=md.start)
     assert [(t.entry_bar + md.start, t.exit_bar + md.start, t.exit_reason) for t in run.trades] == \
-        list(zip(sim.trades.entry_bar, sim.trades.exit_bar, sim.trades.exit_reason))
+        list(zip(sim.trades.entry_bar, sim.trades.exit_bar, sim.trades.exit_reason, strict=True))
     assert run.equity.value == pytest.approx(list(sim.equity[md.start:, 0]), rel=1e-15)
     xle = ohlcv_of("XLE")
     for t in run.trades:  # close fills at the signal bar's close (no slippage in this rule)
@@ -328,7 +329,7 @@ def test_backtest_on_market_data_already_in_memory_equals_loading_it() -> None:
     given = backtest(GC, md, params=FAST, benchmark=None)
     loaded = backtest(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params=FAST, benchmark=None)
     assert [r.label for r in given.results] == ["SPY", "QQQ"]
-    for a, b in zip(given.results, loaded.results):
+    for a, b in zip(given.results, loaded.results, strict=True):
         assert a.metrics == b.metrics and a.trades == b.trades
     with pytest.raises(RuleEngineError) as err:  # data loaded for another strategy lacks what this one reads
         backtest("rules/rsi_mean_reversion.yaml", load_data(

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from support.sim_reference import reference_portfolio, reference_simulate
 
-from ruleengine.backtest.simulation import EXIT_REASONS, simulate, simulate_portfolio
 from ruleengine.backtest.risk import FILL_CONTRACT, RiskSpec, resolve_risk
+from ruleengine.backtest.simulation import EXIT_REASONS, simulate, simulate_portfolio
 from ruleengine.errors import RuleEngineError
 from ruleengine.schema.strategy import TradingStrategy
 
@@ -48,7 +48,7 @@ def run(bars, entries, exits, risk=BASE, index=None, start=0):
     ref_trades, ref_eq = reference_simulate(prices, ent, ext, idx, [risk], init_cash=CASH, start=start)
     got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
     assert len(got) == len(ref_trades)
-    for g, r in zip(got, ref_trades):
+    for g, r in zip(got, ref_trades, strict=True):
         assert {k: g[k] for k in ("column", "entry_bar", "exit_bar", "exit_reason")} == \
             {k: r[k] for k in ("column", "entry_bar", "exit_bar", "exit_reason")}
         for k in ("entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees"):

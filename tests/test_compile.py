@@ -122,7 +122,8 @@ def test_in_and_neq_operators() -> None:
 
 def test_warmup_is_derived_from_the_longest_path() -> None:
     s = ruleengine.compile_strategy(
-        "name: t\ndata: {prices: {}}\nentry:\n  - sma(rsi(close, 14), 5) > 50\n  - crosses_above(close, sma(close, 20))\n")
+        "name: t\ndata: {prices: {}}\nentry:\n  - sma(rsi(close, 14), 5) > 50\n"
+        "  - crosses_above(close, sma(close, 20))\n")
     assert s.warmup() == 19 + 1  # sma(close, 20) starts at bar 19; crosses also needs the bar before
     s2 = ruleengine.compile_strategy("name: t\ndata: {prices: {}}\nentry:\n  - sma(rsi(close, 14), 30) > 50\n")
     assert s2.warmup() == 14 + 29
@@ -217,7 +218,8 @@ def test_code_strategy_is_not_rule_compiled() -> None:
     static-check error with its line."""
     from ruleengine.sandbox.strategy import CodeStrategy
 
-    compiled = ruleengine.compile_strategy("name: t\ndata: {prices: {}}\ncode: 'def generate_signals(data, params): ...'\n")
+    compiled = ruleengine.compile_strategy(
+        "name: t\ndata: {prices: {}}\ncode: 'def generate_signals(data, params): ...'\n")
     assert isinstance(compiled, CodeStrategy) and not compiled.runs_in_process
     with pytest.raises(RuleEngineError) as err:
         ruleengine.compile_strategy({"name": "t", "data": {"prices": {}},
@@ -242,9 +244,9 @@ def test_batched_execution_equals_node_by_node(n_symbols: int) -> None:
     for e, x in plan.roots:
         np.testing.assert_array_equal(batched[e], single[e])
         np.testing.assert_array_equal(batched[x], single[x])
-    entries, exits, _ = compiled.signals_arrays(inputs, 400, n_symbols, sets)
+    entries, _exits, _ = compiled.signals_arrays(inputs, 400, n_symbols, sets)
     assert entries.shape == (400, len(sets) * n_symbols) and entries.flags.f_contiguous
-    for k, (e, x) in enumerate(plan.roots):
+    for k, (e, _x) in enumerate(plan.roots):
         warm = plan.warmup(k)
         block = entries[:, k * n_symbols:(k + 1) * n_symbols]
         assert not block[:warm].any()

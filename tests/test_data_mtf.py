@@ -147,7 +147,8 @@ def _session_oracle(minutes: pd.DataFrame) -> pd.DataFrame:
     last = pd.Series(local, index=day).groupby(level=0).max()
     close_at = pd.Series([pd.Timestamp(f"{d.date()} {'13:00' if d == pd.Timestamp('2019-12-24') else '16:00'}",
                                        tz=NY) for d in bars.index], index=bars.index)
-    whole = (first.dt.strftime("%H:%M") == "09:30") & (last + pd.Timedelta(minutes=1) >= close_at - pd.Timedelta("30min"))
+    whole = (first.dt.strftime("%H:%M") == "09:30") \
+        & (last + pd.Timedelta(minutes=1) >= close_at - pd.Timedelta("30min"))
     bars = bars[whole.to_numpy()]
     bars["visible"] = close_at[whole.to_numpy()].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     return bars.set_index("visible")
@@ -216,7 +217,8 @@ def test_a_pair_still_needs_a_symbol_per_asset():
 
     pair = ruleengine.load_strategy(_doc({
         "asset_a": {"kind": "ohlcv"}, "asset_b": {"kind": "ohlcv"},
-        "weekly_a": {"kind": "ohlcv", "frequency": "1Week", "symbol_from": "asset_a"}}, "asset_a.close > weekly_a.close"))
+        "weekly_a": {"kind": "ohlcv", "frequency": "1Week", "symbol_from": "asset_a"}},
+        "asset_a.close > weekly_a.close"))
     with pytest.raises(RuleEngineError) as err:
         slot_runs("GLD", pair.data)
     assert err.value.diagnostics[0].code == "D115"

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
-from support.paths import ROOT, SHARED_DATA
 from support.hostile import assert_structured, run_cli
+from support.paths import ROOT, SHARED_DATA
 
 GC = str(ROOT / "rules" / "golden_cross.yaml")
 NO_DATA = ["--data", "no-such-folder/prices"]  # would fail with a data error if the run started

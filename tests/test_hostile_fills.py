@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from support.hostile import assert_structured, run_cli, within
 
-from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.backtest.risk import RiskSpec
+from ruleengine.backtest.simulation import simulate, simulate_portfolio
 
 BASE = RiskSpec(position_size_pct=100.0, fees_pct=0.0, slippage_pct=0.0, execution_price="close")
 FLAT = (100.0, 101.0, 99.0, 100.0)

@@ -18,9 +18,9 @@ from typing import Any
 
 import anyio
 import pytest
-from support.hostile import assert_structured, run_cli, within
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from support.hostile import assert_structured, run_cli, within
 
 import ruleengine
 from ruleengine import tools
@@ -372,7 +372,7 @@ def test_mcp_session_never_reaches_a_callers_path(hostile: dict[str, str], tmp_p
 
     with within(240, 256):
         replies = anyio.run(run)
-    for (tool, arg, form, value), reply in zip(cases, replies):
+    for (tool, arg, form, value), reply in zip(cases, replies, strict=True):
         _no_secret(reply)
         assert _code(reply) in _expected(arg, form), (tool, arg, value, reply)
     assert "Traceback" not in (tmp_path / "server.stderr").read_text()
@@ -465,7 +465,7 @@ def test_mcp_malformed_json_rpc_gets_protocol_errors(hostile: dict[str, str], tm
     with within(120, 64):
         answers = _raw_session(tmp_path, [*lines, too_long, big_args, alive])
     expected = [code for _, code in RAW]
-    for line, want, got in zip(lines, expected, answers):
+    for line, want, got in zip(lines, expected, answers[:-3], strict=True):  # the last three: checked below
         assert got["jsonrpc"] == "2.0" and got["error"]["code"] == want, (line[:80], got)
         request_id = json.loads(line).get("id") if want != -32700 and line.startswith("{") else None
         assert got["id"] == request_id, (line[:80], got)

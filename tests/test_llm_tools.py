@@ -75,7 +75,7 @@ def test_strict_and_plain_schemas_accept_what_call_accepts() -> None:
     """A strict caller sends every key (nulls for defaults), an MCP caller only some; both validate."""
     strict = tools.input_schema("backtest_strategy")
     plain = tools.input_schema("backtest_strategy", strict=False)
-    full = {k: None for k in strict["properties"]} | {"strategy": GOLDEN_CROSS, "symbols": "SPY",
+    full = dict.fromkeys(strict["properties"]) | {"strategy": GOLDEN_CROSS, "symbols": "SPY",
                                                       "params": [{"name": "fast", "value": 20}]}
     jsonschema.validate(full, strict)
     jsonschema.validate({"strategy": GOLDEN_CROSS}, plain)

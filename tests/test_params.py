@@ -43,8 +43,8 @@ def test_cli_and_llm_take_parameter_functions_from_the_public_api() -> None:
             if isinstance(node, ast.ImportFrom) and any(a.name in PARAM_NAMES for a in node.names):
                 users.append(path.name)
                 package = path.parent != SRC  # `from .. import x` inside llm/, `from . import x` at the top
-                assert node.module in (None, "ruleengine") and node.level in ((2,) if package else (1,)) \
-                    or node.module == "ruleengine" and node.level == 0, (path, node.module, node.level)
+                assert (node.module in (None, "ruleengine") and node.level in ((2,) if package else (1,))) \
+                    or (node.module == "ruleengine" and node.level == 0), (path, node.module, node.level)
     assert users, "no interface module uses the parameter functions: the test looks in the wrong place"
 
 

@@ -211,7 +211,8 @@ def _peeking_doc(peek: str) -> str:
             "  WARMUP_BARS = 40\n\n  def generate_signals(data, params):\n      c = data['prices']['close']\n"
             "      fast, slow = c.rolling(params['n']).mean(), c.rolling(30).mean()\n"
             f"      if params['n'] == 6:\n{body}"
-            "      return (fast > slow) & (fast.shift(1) <= slow.shift(1)), (fast < slow) & (fast.shift(1) >= slow.shift(1))\n")
+            "      return (fast > slow) & (fast.shift(1) <= slow.shift(1)),"
+            " (fast < slow) & (fast.shift(1) >= slow.shift(1))\n")
 
 
 # knows the last close of whatever data it gets: with the full history it buys dips below the final price
@@ -381,13 +382,13 @@ def test_code_strategy_signals_on_frames_single_and_multi_symbol() -> None:
 def test_load_data_binds_declared_columns_and_warmup(provider_env_cleared) -> None:
     s = ruleengine.compile_strategy(str(RULES / "code_pairs_zscore.yaml"))
     md = ruleengine.load_data(s, "asset_a=GLD,asset_b=SLV", "2020-01-01", "2020-06-30", provider="sample")
-    assert {k for k in md.inputs} == {(slot, c) for slot in ("asset_a", "asset_b")
+    assert set(md.inputs) == {(slot, c) for slot in ("asset_a", "asset_b")
                                       for c in ("open", "high", "low", "close")}  # declared + the bars
     assert md.start >= s.warmup()  # WARMUP_BARS = 120 of history before the start date
     sig = s.signals(md).to_pandas()
     entries, exits = sig.entries, sig.exits
     assert entries.shape == (md.n_rows - md.start, 1) and list(entries.columns) == ["GLD/SLV"]
-    assert (entries.dtypes == bool).all() and (exits.dtypes == bool).all()
+    assert (entries.dtypes == np.dtype(bool)).all() and (exits.dtypes == np.dtype(bool)).all()
 
 
 def test_backtest_and_sweep_of_a_code_strategy(provider_env_cleared) -> None:

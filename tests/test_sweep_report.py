@@ -11,7 +11,6 @@ import pytest
 from support.browser import chromium, needs_chromium, report_status
 
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweep.run import sweep
 from ruleengine.sweep.report import (
     _heatmap,
     _stability,
@@ -19,6 +18,7 @@ from ruleengine.sweep.report import (
     render_sweep_report,
     write_sweep_report,
 )
+from ruleengine.sweep.run import sweep
 from ruleengine.sweep.walkforward import walk_forward
 
 GC = str(Path(__file__).resolve().parents[1] / "rules" / "golden_cross.yaml")
@@ -125,5 +125,5 @@ def test_the_browser_check_catches_empty_missing_charts_and_script_errors(wf, tm
     with ThreadPoolExecutor(len(cases)) as pool:  # three browsers at once: the file stays fast
         dumps = list(pool.map(lambda c: chromium(f"--user-data-dir={tmp_path / ('profile-' + c[0])}", "--dump-dom",
                                                   (tmp_path / c[0]).resolve().as_uri(), cwd=tmp_path), cases))
-    for (name, _, expected), dump in zip(cases, dumps):
+    for (name, _, expected), dump in zip(cases, dumps, strict=True):
         assert report_status(dump.stdout).startswith(expected), (name, report_status(dump.stdout))

@@ -11,9 +11,9 @@ import pytest
 
 from ruleengine.backtest.run import backtest
 from ruleengine.errors import RuleEngineError
-from ruleengine.sweep.run import sweep
 from ruleengine.sweep.folds import walk_forward_folds
 from ruleengine.sweep.overfit import deflated_sharpe_ratio_from_returns, pbo_cscv
+from ruleengine.sweep.run import sweep
 from ruleengine.sweep.stats import METRICS
 from ruleengine.sweep.walkforward import walk_forward
 

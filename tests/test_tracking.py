@@ -32,7 +32,7 @@ def _path(kind: str) -> pd.DataFrame:
     close[ENTRY_ROW] = 94.0
     df = pd.DataFrame({"open": close, "high": close + 0.5, "low": close - 0.5, "close": close}, index=DAYS)
     if kind == "TTT":  # climbs; bar 45 opens 103 below the 103.4 target and trades through it
-        for k, c in zip(range(41, 45), (96.0, 98.0, 100.0, 102.0)):
+        for k, c in zip(range(41, 45), (96.0, 98.0, 100.0, 102.0), strict=True):
             df.iloc[k] = [c, c + 0.5, c - 0.5, c]
         df.iloc[45] = [103.0, 104.0, 102.5, 103.5]
     elif kind == "UUU":  # bar 42 opens 90 above the 89.3 stop and falls through it

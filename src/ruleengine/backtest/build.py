@@ -120,7 +120,7 @@ class _Context:
                                         init_cash=self.init_cash, frequency=md.frequency,
                                         held=_held(sim.position[s0:]), benchmark_return_pct=bench_ret)
         out = []
-        for i, (j, a, b) in enumerate(zip(sym, lo.tolist(), hi.tolist())):
+        for i, (j, a, b) in enumerate(zip(sym, lo.tolist(), hi.tolist(), strict=True)):
             p = i // k
             close = self.close[s0:, j]
             bench_close = close if self.bench.close is None else self.bench.close
@@ -160,7 +160,7 @@ class _Context:
         first = sim.skipped.iloc[:SKIPPED_SHOWN]
         return SkippedEntries(count=int(sim.skipped_count), first=[
             SkippedEntry(time=self.times[bar - self.md.start], symbol=self.md.labels[self.keep[col]])
-            for bar, col in zip(first["bar"].tolist(), first["column"].tolist())])
+            for bar, col in zip(first["bar"].tolist(), first["column"].tolist(), strict=True)])
 
     def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool,
                      sets: np.ndarray) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
@@ -233,7 +233,7 @@ def _bench_returns(close: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[fl
     last = np.maximum.accumulate(np.where(ok, rows, -1))[hi - 1]  # last valid at or before hi - 1
     with np.errstate(invalid="ignore", divide="ignore"):  # ranges without a valid close give None below
         ret = (close[last] / close[first % len(close)] - 1.0) * 100.0
-    return [r if f < h else None for r, f, h in zip(ret.tolist(), first.tolist(), hi.tolist())]
+    return [r if f < h else None for r, f, h in zip(ret.tolist(), first.tolist(), hi.tolist(), strict=True)]
 
 
 def _times_text(ts: pd.DatetimeIndex, frequency: str) -> list[str]:
@@ -304,7 +304,8 @@ def _provenance(strat: TradingStrategy, req: RunRequest, risk_over: dict[str, An
         start=_time_text(index[0], md.frequency) if len(index) else None,
         end=_time_text(index[-1], md.frequency) if len(index) else None, frequency=md.frequency,
         init_cash=float(req.init_cash), portfolio=portfolio, engine=engine, benchmark=bench_symbol,
-        versions=package_versions(engine == "vectorbt"), created_at=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
+        versions=package_versions(engine == "vectorbt"),
+        created_at=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _jsonable(value: Any) -> Any:

@@ -300,7 +300,8 @@ def compute_metrics_batch(equity: np.ndarray, spans: np.ndarray, trades: Mapping
     sqrt_ppy = math.sqrt(ppy)
     out = []
     for i, (f, k, m, s, d, dd_i, x) in enumerate(zip(final, count.tolist(), mean.tolist(), std.tolist(),
-                                                     downside.tolist(), max_dd.tolist(), exposure.tolist())):
+                                                     downside.tolist(), max_dd.tolist(), exposure.tolist(),
+                                                     strict=True)):
         growth = cagr(f, init_cash, int(n[i]), ppy)
         sortino = None
         if k >= 2 and d * sqrt_ppy != 0.0:
@@ -349,10 +350,11 @@ def _trade_stats_batch(trades: Mapping[str, np.ndarray] | None, bounds: np.ndarr
         best[some] = np.maximum.reduceat(pct, b[:-1][some])
         worst[some] = np.minimum.reduceat(pct, b[:-1][some])
     out = []
-    for i, (t, w, lo_, wp, wl, lp, ll, bt, wt, hs, ds) in enumerate(zip(
+    # every column has one entry per run (segment sums over `total`, best/worst sized `runs`)
+    for t, w, lo_, wp, wl, lp, ll, bt, wt, hs, ds in zip(
             total.tolist(), n_win.tolist(), n_loss.tolist(), win_pct.tolist(), win_pnl.tolist(),
             loss_pct.tolist(), loss_pnl.tolist(), best.tolist(), worst.tolist(), held_sum.tolist(),
-            days_sum.tolist())):
+            days_sum.tolist(), strict=True):
         if t == 0:
             out.append(_trade_stats(None))
             continue

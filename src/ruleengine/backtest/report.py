@@ -74,7 +74,7 @@ def fmt(value: Any, unit: str = "") -> str:
     """A metric as text: None as an em dash, percentages with 2 decimals, money with thousands separators."""
     if value is None:
         return "\u2014"
-    if unit == "n" or isinstance(value, int) and not isinstance(value, bool):
+    if unit == "n" or (isinstance(value, int) and not isinstance(value, bool)):
         return f"{int(value):,}"
     if unit == "%":
         return f"{value:,.2f} %"

@@ -232,7 +232,7 @@ class TradeTable:
         s, times, opened = self.start, self.times, self.open_times
         if opened is None or at_open not in self.columns:
             return [times[b - s] for b in bars]
-        return [(opened if o else times)[b - s] for b, o in zip(bars, self.columns[at_open].tolist())]
+        return [(opened if o else times)[b - s] for b, o in zip(bars, self.columns[at_open].tolist(), strict=True)]
 
     def models(self, lo: int, hi: int, offset: int) -> list[Trade]:
         """Rows ``lo:hi`` as `Trade` models, their bars counted from index row `offset` (the run's first bar)."""
@@ -240,15 +240,16 @@ class TradeTable:
             c = {name: self.columns[name].tolist() for name in _TRADE_COLUMNS}
             names = self.names
             self._lists = [[names[j] for j in c["column"]], self._fill_times(c["entry_bar"], "entry_at_open"),
-                           self._fill_times(c["exit_bar"], "exit_at_open"), c["entry_price"], c["exit_price"], c["size"],
-                           c["pnl"], c["pnl_pct"], c["fees"], [str(x) for x in c["exit_reason"]], c["entry_bar"],
-                           c["exit_bar"]]
+                           self._fill_times(c["exit_bar"], "exit_at_open"), c["entry_price"], c["exit_price"],
+                           c["size"], c["pnl"], c["pnl_pct"], c["fees"], [str(x) for x in c["exit_reason"]],
+                           c["entry_bar"], c["exit_bar"]]
         cols = [col[lo:hi] for col in self._lists]
         cols[10] = [b - offset for b in cols[10]]
         cols[11] = [b - offset for b in cols[11]]
         with gc_paused():  # a portfolio's run can hold tens of thousands of trades
             # validated in one call of pydantic's core: as fast as building unvalidated models one by one
-            return _TRADES.validate_python([dict(zip(_TRADE_FIELDS, row)) for row in zip(*cols)])
+            rows = zip(*cols, strict=True)
+            return _TRADES.validate_python([dict(zip(_TRADE_FIELDS, row, strict=True)) for row in rows])
 
 
 class EquityCurve(BaseModel):

@@ -119,7 +119,7 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
     combined = []
     for which in (0, 1):
         out = np.empty((n_sets * n_cols, n_rows), dtype=np.bool_).T
-        for (a, b, _), res in zip(blocks, results):
+        for (a, b, _), res in zip(blocks, results, strict=True):
             w = b - a
             part = res[which]
             for p in range(n_sets):

@@ -61,7 +61,7 @@ class GridPlan:
 
     @property
     def roots(self) -> list[tuple[int, int]]:
-        return list(zip(self.entry.tolist(), self.exit.tolist()))
+        return list(zip(self.entry.tolist(), self.exit.tolist(), strict=True))
 
     @property
     def n_nodes(self) -> int:
@@ -248,7 +248,7 @@ def _warmups(blocks: list[Block], n_nodes: int) -> tuple[Array, Array]:
             own = np.empty(uniq.shape[0], dtype=np.int64)
             mem = np.empty(uniq.shape[0], dtype=np.int64)
             for k, row in enumerate(uniq.tolist()):
-                static = dict(zip(names, row))
+                static = dict(zip(names, row, strict=True))
                 own[k] = fn.lookback(static)
                 mem[k] = fn.memory(static)
             lb = lb + own[inv]
@@ -281,7 +281,7 @@ def _check_windows(blocks: list[Block]) -> None:
         if fn.ordered and b.statics.shape[1]:
             names = [spec.name for spec in fn.args if spec.kind in ("window", "lag", "number")]
             for row in np.unique(b.statics, axis=0).tolist():
-                for message in fn.order_problems(dict(zip(names, row))):
+                for message in fn.order_problems(dict(zip(names, row, strict=True))):
                     msg = message + " with these parameter values"
                     problems.setdefault(msg, Diagnostic("D103", msg, hint=ORDER_HINT))
                 if len(problems) >= 5:  # a whole grid of such sets: a few examples say it

@@ -156,7 +156,7 @@ def _lower_one(node: ast.Node, params: dict[str, Any], graph: Graph, memo: dict[
     fn = FUNCTIONS[node.func]
     series: list[int] = []
     static: list[Any] = []
-    for spec, arg in zip(fn.args, node.args):
+    for spec, arg in zip(fn.args, node.args, strict=True):  # arity checked (C103) before lowering
         if spec.kind in ("series", "value", "cond"):
             series.append(memo[id(arg)])
         else:

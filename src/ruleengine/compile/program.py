@@ -91,8 +91,9 @@ def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
                 for j, i in enumerate(chunk):
                     loc[i] = ("buf", len(steps), j * n_cols)
                 steps.append(step)
-    outputs = tuple(_recipe([pair[w] for pair in plan.roots], loc, nodes, n_cols, for_kernel=False)
-                    for w in (0, 1))
+    entries, exits = [e for e, _ in plan.roots], [x for _, x in plan.roots]
+    outputs = (_recipe(entries, loc, nodes, n_cols, for_kernel=False),
+               _recipe(exits, loc, nodes, n_cols, for_kernel=False))
     free_after: list[list[int]] = [[] for _ in steps]
     kept = {b for r in outputs for b in _buffers(r)}
     for b, s in last_read.items():
@@ -204,8 +205,8 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[
     for recipe in program.outputs:
         b = recipe[1] if recipe[0] == "view" else None
         src = bufs[b] if b is not None else None
-        if (src is not None and b not in owned and recipe[2] == (0, src.shape[1]) and src.dtype == np.bool_
-                and src.flags.f_contiguous):
+        if (b is not None and src is not None and b not in owned and recipe[2] == (0, src.shape[1])
+                and src.dtype == np.bool_ and src.flags.f_contiguous):
             owned.add(b)  # the step's own output: hand it over instead of copying
             out = src
         else:
@@ -242,9 +243,9 @@ def _build(recipe: tuple[Any, ...], bufs: list[Array | None], inputs: Mapping[tu
     if kind == "row":
         return np.array(np.broadcast_to(what, (n_rows, what.shape[1])), order="F") if for_kernel else what
     if kind == "view":
-        return bufs[what][:, extra[0]:extra[1]]  # type: ignore[index]
+        return bufs[what][:, extra[0]:extra[1]]
     if kind == "gather":
-        return bufs[what].T[extra].T  # type: ignore[union-attr]  # whole columns, result F-ordered
+        return bufs[what].T[extra].T  # whole columns, result F-ordered
     if kind == "same":
         return _value(what, bufs, inputs, n_cols)  # (T, 1): numpy broadcasts it over the k columns
     parts = [_value(lc, bufs, inputs, n_cols) for lc in what]

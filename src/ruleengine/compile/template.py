@@ -150,7 +150,7 @@ class _Builder:
         fn = FUNCTIONS[node.func]
         series: list[int] = []
         statics: list[Static] = []
-        for spec, arg in zip(fn.args, node.args):
+        for spec, arg in zip(fn.args, node.args, strict=True):  # arity checked (C103) before lowering
             if spec.kind in ("series", "value", "cond"):
                 series.append(self.lower(arg, free))
                 continue

@@ -451,7 +451,7 @@ def _fetch(provider: Provider, symbols: list[str], kind: str, lo: pd.Timestamp, 
         except RuleEngineError as exc:
             d = exc.diagnostics[0]
             reason = d.message
-            if exc.error_type == "data_fetch_error" and d.code not in ("D111",) and not missing_ok:
+            if exc.error_type == "data_fetch_error" and d.code != "D111" and not missing_ok:
                 raise
         if missing_ok:
             warnings.append(Diagnostic("D116", f"{sym}: {reason}; slot '{slot}' holds no values for it",

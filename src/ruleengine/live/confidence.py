@@ -56,7 +56,7 @@ def margin_score(strengths: Sequence[float], logic: str, held: Sequence[bool] | 
         return CODE_MARGIN_SCORE
     if logic == "any":
         flags = held if held is not None else [True] * len(strengths)
-        chosen = [s for s, h in zip(strengths, flags) if h]
+        chosen = [s for s, h in zip(strengths, flags, strict=True) if h]
         return max(chosen) if chosen else 0.0
     return sum(strengths) / len(strengths)
 

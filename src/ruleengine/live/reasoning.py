@@ -181,7 +181,7 @@ def reasoning(signal_type: str, logic: str, conds: list[InspectedCondition], col
     m = margin_score([n.strength or 0.0 for n in nodes], logic if nodes else "code", held)
     conf = confidence(m, h)
     text = render(signal_type, logic, nodes, m, h, trades, conf)
-    return Reasoning(signal_type=signal_type, logic=logic if nodes else "code", conditions=nodes, held=sum(held),  # type: ignore[arg-type]
+    return Reasoning(signal_type=signal_type, logic=logic if nodes else "code", conditions=nodes, held=sum(held),
                      total=len(nodes), margin_score=m, hit_rate=h, backtest_trades=trades, backtest_wins=wins,
                      confidence=conf, text=text)
 

@@ -152,7 +152,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 continue
             out.append(StrategySignal(
                 strategy_id=target.strategy_id, strategy_version=target.version, strategy_name=strat.name,
-                ticker=md.labels[j], signal_type=kind, generated_at=generated, bar_time=bar_time,  # type: ignore[arg-type]
+                ticker=md.labels[j], signal_type=kind, generated_at=generated, bar_time=bar_time,
                 price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
                 data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)))
     misses = _near_misses(strat, inspected, entries[r, :md.n_cols], has_bar, md, bar_time, close, hit_rate,

@@ -8,7 +8,8 @@ allow one folder of each kind through the server's environment:
 * ``RULEENGINE_TOOLS_STRATEGIES``: strategy documents, named in ``strategy`` as ``"golden_cross.yaml"``.
 
 A name resolves inside its folder only: a name relative to the folder (or an absolute path, such as a universe
-stored with a strategy) without ``..``, still inside the folder once symbolic links are resolved, a regular file (no FIFO, device or directory) of at most `MAX_FILE_BYTES`.
+stored with a strategy) without ``..``, still inside the folder once symbolic links are resolved, a regular file
+(no FIFO, device or directory) of at most `MAX_FILE_BYTES`.
 Errors name the file as the caller gave it and never quote its content. Files in an allowed folder are served
 to every caller: put nothing there that callers may not read.
 

@@ -3,8 +3,9 @@
 `tools.call` validates arguments and turns every `RuleEngineError` into an ERROR_SCHEMA object; the functions
 here raise them. Callers are untrusted: a `strategy` argument is document text and `symbols` are symbols
 (files only from the operator's folders, `ruleengine.llm.files`); results say whether they were computed on
-synthetic data, synthetic backtests are not stored (L117) and live signals need real data (L116). The store is ``ruleengine.store.open_store()`` (``$RULEENGINE_DB`` or the user data folder),
-opened once per process and database URL.
+synthetic data, synthetic backtests are not stored (L117) and live signals need real data (L116). The store is
+``ruleengine.store.open_store()`` (``$RULEENGINE_DB`` or the user data folder), opened once per process and
+database URL.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:
     if any(s.data_snapshot.get("synthetic") for s in scan.signals):  # the check above missed a provider
         raise _synthetic_signals()
     ids = st.save_signals(scan.signals) if scan.signals else []
-    signals = [{"signal_id": i, **s.model_dump(mode="json")} for i, s in zip(ids, scan.signals)]
+    signals = [{"signal_id": i, **s.model_dump(mode="json")} for i, s in zip(ids, scan.signals, strict=True)]
     return {"success": True, "synthetic": False, "strategy_id": record.id, "version": record.version,
             "symbols": symbols_text(symbols), "bar_time": _plain(scan.bar_time), "min_confidence": min_conf,
             "signals": signals,

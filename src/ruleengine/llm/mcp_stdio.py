@@ -40,7 +40,7 @@ def known_methods() -> frozenset[str]:
     """Every request method a client may send under MCP (from the SDK's ClientRequest union)."""
     from mcp import types
 
-    out = set()
+    out: set[str] = set()
     for request in typing.get_args(types.ClientRequest.model_fields["root"].annotation):
         out.update(typing.get_args(request.model_fields["method"].annotation))
     return frozenset(out)

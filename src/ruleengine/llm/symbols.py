@@ -114,5 +114,5 @@ def symbols_for(strategy: Any, symbols: Sequence[str], slots: Mapping[str, str] 
         return None
     price_slots = [name for name, slot in strategy.data.items() if slot.kind == "ohlcv"]
     if len(price_slots) > 1 and len(symbols) == len(price_slots):
-        return dict(zip(price_slots, symbols))
+        return dict(zip(price_slots, symbols, strict=True))
     return ",".join(symbols)

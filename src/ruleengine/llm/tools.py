@@ -128,7 +128,8 @@ class SweepArgs(_Args):
     grid: list[str] | None = Field(None, description=(
         "axes as 'name=start:stop:step' or 'name=a,b,c' (parameters or risk fields, e.g. 'stop_loss_pct=2:10:2'); "
         "null: every bounded parameter"))
-    constraints: list[str] | None = Field(None, description="expressions each combination satisfies, e.g. 'fast < slow'")
+    constraints: list[str] | None = Field(
+        None, description="expressions each combination satisfies, e.g. 'fast < slow'")
     metric: str | None = Field(None, description="ranking metric (default sharpe_ratio)")
     start_date: str | None = Field(None, description="start date YYYY-MM-DD")
     end_date: str | None = Field(None, description="end date YYYY-MM-DD")

@@ -113,8 +113,9 @@ def parse_reply(content: str | None, *, refusal: str | None = None,
         value = json.loads(content, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         span = Span(exc.lineno, exc.colno, exc.lineno, exc.colno + 1, "<reply>")
-        raise RuleEngineError([Diagnostic("L101", f"not valid JSON: {exc.msg}", span=span,
-                                          hint="reply with exactly one JSON object, no prose or code fences")]) from None
+        raise RuleEngineError([Diagnostic(
+            "L101", f"not valid JSON: {exc.msg}", span=span,
+            hint="reply with exactly one JSON object, no prose or code fences")]) from None
     except ValueError as exc:
         raise RuleEngineError([Diagnostic("L101", f"not valid JSON: {exc}",
                                           hint="each key once; numbers must be finite")]) from None

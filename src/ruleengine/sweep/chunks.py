@@ -96,13 +96,13 @@ def plan_chunks(strategy: Any, combos: list[dict[str, Any]], axes: Sequence[str]
     fixed_risk = {n: fixed[n] for n in risk_names if n in fixed}
     sig_ids, sig_keys = _ids(combos, sig_axes)
     risk_ids, risk_keys = _ids(combos, risk_axes)
-    sig_sets = [{**fixed_sig, **dict(zip(sig_axes, k))} for k in sig_keys]
-    risk_values = [{**fixed_risk, **dict(zip(risk_axes, k))} for k in risk_keys]
+    sig_sets = [{**fixed_sig, **dict(zip(sig_axes, k, strict=True))} for k in sig_keys]
+    risk_values = [{**fixed_risk, **dict(zip(risk_axes, k, strict=True))} for k in risk_keys]
     risks = [resolve_risk(strategy, v) for v in risk_values]
     per = max(1, int(size(len(sig_sets))))
     by_set = np.argsort(sig_ids, kind="stable")  # combinations grouped by signal set, first-seen order
     bounds = np.searchsorted(sig_ids[by_set], np.arange(0, len(sig_sets) + per, per))
-    order = [by_set[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()) if b > a]
+    order = [by_set[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True) if b > a]
     return ChunkPlan(order, sig_ids, sig_sets, risk_ids, risk_values, risks)
 
 

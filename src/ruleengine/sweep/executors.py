@@ -150,9 +150,9 @@ def assemble(results: Sequence[Sequence[np.ndarray]], ranges: Sequence[tuple[int
     n = ranges[-1][1] if ranges else 0
     k = sum(len(p) for p in parts)
     out = np.empty((n, k, n_stats), dtype=np.float64)
-    for (a, b), row in zip(ranges, results):
+    for (a, b), row in zip(ranges, results, strict=True):
         c = 0
-        for part, block in zip(parts, row):
+        for part, block in zip(parts, row, strict=True):
             out[a:b, c:c + len(part)] = block.reshape(b - a, len(part), n_stats)
             c += len(part)
     return out.reshape(n * k, n_stats)

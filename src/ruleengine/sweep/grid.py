@@ -302,7 +302,7 @@ def combinations(grid: Mapping[str, Sequence[Any]], constraints: Sequence[str] =
 
     names = list(grid)
     axes = [list(grid[n]) for n in names]
-    for n, a in zip(names, axes):
+    for n, a in zip(names, axes, strict=True):
         if not a:
             raise _fail("D103", f"no values given for '{n}'", f"grid.{n}", "give at least one value")
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, (int, np.integer))
@@ -325,7 +325,7 @@ def combinations(grid: Mapping[str, Sequence[Any]], constraints: Sequence[str] =
         chosen = [i[flat] for i in idx] if names else []
     else:
         chosen = _draw(shape, int(samples or 0), checks, rng)
-        flat = chosen[0] if chosen else np.empty(0)
+        flat = chosen[0] if chosen else np.empty(0, dtype=np.int64)
     count = len(flat) if names else (1 if checks(()) else 0)
     if count == 0:
         raise _fail("D122", f"no combination of the grid ({total:,}) satisfies the constraints "
@@ -335,8 +335,8 @@ def combinations(grid: Mapping[str, Sequence[Any]], constraints: Sequence[str] =
         fits(count)
     if not names:
         return [{}]
-    columns = [[a[i] for i in ix.tolist()] for a, ix in zip(axes, chosen)]
-    return [dict(zip(names, vals)) for vals in zip(*columns)]
+    columns = [[a[i] for i in ix.tolist()] for a, ix in zip(axes, chosen, strict=True)]
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*columns, strict=True)]
 
 
 def _draw(shape: tuple[int, ...], samples: int, checks: Any, rng: Any) -> list[Any]:
@@ -350,7 +350,7 @@ def _draw(shape: tuple[int, ...], samples: int, checks: Any, rng: Any) -> list[A
             break
         idx = tuple(rng.integers(0, n, size=2 * want, dtype=np.int64) for n in shape)
         keep = checks(idx)
-        for row in zip(*(i[keep].tolist() for i in idx)):
+        for row in zip(*(i[keep].tolist() for i in idx), strict=True):
             if row not in found:
                 found[row] = None
                 if len(found) == samples:
@@ -380,7 +380,8 @@ def compile_constraints(constraints: Sequence[str], grid: Mapping[str, Sequence[
         RuleEngineError: the first faulty constraint's diagnostics, positioned in its text
             (path ``constraints[i]``).
     """
-    from ..lang.constraints import column, compile_constraints as compile_scalar, value_kind, values_kind
+    from ..lang.constraints import column, value_kind, values_kind
+    from ..lang.constraints import compile_constraints as compile_scalar
 
     if isinstance(constraints, str):
         constraints = [constraints]
@@ -392,7 +393,7 @@ def compile_constraints(constraints: Sequence[str], grid: Mapping[str, Sequence[
 
     def check(idx: tuple[Any, ...]) -> Any:
         n = len(idx[0]) if idx else 1
-        keep = satisfied({**fixed, **{name: values[name][ix] for name, ix in zip(names, idx)}}, n)
+        keep = satisfied({**fixed, **{name: values[name][ix] for name, ix in zip(names, idx, strict=True)}}, n)
         return keep if idx else bool(keep[0])
 
     return check

@@ -34,7 +34,7 @@ _TOP_METRICS = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", 
 
 def _label(value: Any) -> str:
     """A parameter value as an axis label ('off' for a switched-off risk value)."""
-    if value is None or isinstance(value, float) and math.isnan(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "off"
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else str(value)
@@ -79,7 +79,7 @@ def _heatmap(sweep: Any, x: str, y: str) -> Any:
     frame = sweep.by_combination
     xs, ys = [_label(v) for v in sweep.grid[x]], [_label(v) for v in sweep.grid[y]]
     cells: dict[tuple[str, str], list[Any]] = {}
-    for xv, yv, m in zip(frame[x].tolist(), frame[y].tolist(), frame[sweep.metric].tolist()):
+    for xv, yv, m in zip(frame[x].tolist(), frame[y].tolist(), frame[sweep.metric].tolist(), strict=True):
         cells.setdefault((_label(xv), _label(yv)), []).append(m)
     z = [[_best(cells.get((a, b), []), sweep.metric) for a in xs] for b in ys]
     reverse = sweep.metric in LOWER_IS_BETTER
@@ -106,7 +106,7 @@ def _stability(sweep: Any) -> Any:
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, vertical_spacing=min(0.12, 0.6 / rows))
     for i, name in enumerate(names):
         groups: dict[str, list[float]] = {_label(v): [] for v in sweep.grid[name]}
-        for v, m in zip(frame[name].tolist(), frame[sweep.metric].tolist()):
+        for v, m in zip(frame[name].tolist(), frame[sweep.metric].tolist(), strict=True):
             if _num(m) is not None:
                 groups.setdefault(_label(v), []).append(float(m))
         xs = list(groups)
@@ -275,7 +275,7 @@ def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, to
         figs.append(("Heatmap", _heatmap(sweep, *axes)))
     if any(len(v) > 1 for v in sweep.grid.values()):
         figs.append(("Parameter stability", _stability(sweep)))
-    charts = {t: fig for t, fig in figs}
+    charts = dict(figs)
     n_top = top or sweep.top
     parts_after: list[str] = [f"<h2>Top {min(n_top, len(sweep.table))} of {len(sweep.table):,}</h2>",
                               _top_table(sweep, n_top)]

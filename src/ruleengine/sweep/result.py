@@ -82,7 +82,7 @@ class SweepResult:
         frame = self.table[cols]
         if self.n_symbols > 1:
             frame = frame.groupby("combination", sort=True).agg(
-                {**{k: "first" for k in self.grid}, **{m: "mean" for m in METRICS}}).reset_index()
+                {**dict.fromkeys(self.grid, "first"), **dict.fromkeys(METRICS, "mean")}).reset_index()
         else:
             frame = frame.sort_values("combination", kind="stable")
         frame = frame.iloc[rank_order(frame[self.metric].to_numpy(dtype=float), self.metric)]

@@ -384,8 +384,8 @@ def _equity(compiled: Any, md: Any, sets: Sequence[Mapping[str, Any]], r0: int, 
     Signals come from the whole history (causal: the same values as on a slice ending at r1); the fill
     contract runs from r0 (flat, `init_cash`) through r1 - 1 (`ruleengine.backtest.simulation.simulate`).
     """
-    from ..backtest.simulation import simulate
     from ..backtest.risk import resolve_risk
+    from ..backtest.simulation import simulate
 
     strat = compiled.strategy
     base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -417,7 +417,7 @@ def _stitch(md: Any, folds: list[Fold], returns: list[np.ndarray], init_cash: fl
         return None, {}
     labels = [md.labels[j] for j in _columns(search, md)]
     r = np.vstack(returns)
-    rows = np.concatenate([np.arange(f.test_start, f.test_start + len(x)) for f, x in zip(folds, returns)])
+    rows = np.concatenate([np.arange(f.test_start, f.test_start + len(x)) for f, x in zip(folds, returns, strict=True)])
     equity = init_cash * np.cumprod(1.0 + r, axis=0)
     frame = pd.DataFrame(equity, index=md.index[rows], columns=labels)
     ppy = periods_per_year(md.frequency)
@@ -448,8 +448,8 @@ def overfitting(compiled: Any, md: Any, result: SweepResult, *, rows: tuple[int,
         periods: bars per year (default from the market's frequency).
     """
     from ..backtest.metrics import periods_per_year
-    from .run import run_rows
     from .overfit import deflated_sharpe_ratio_from_returns, pbo_cscv
+    from .run import run_rows
 
     bad_top = check_whole("pbo_top", top_k, 2, f"e.g. {PBO_TOP}")
     if bad_top is not None:
