@@ -74,15 +74,17 @@ def kernel_args(md: Any, entries: Any, exits: Any, n: int) -> tuple[Any, ...]:
     import numpy as np
     import pandas as pd
 
+    from ruleengine.backtest.risk import RiskSpec
+    from ruleengine.backtest.simulation import risk_arrays
     from ruleengine.sweep.run import run_rows
 
     prices = [np.ascontiguousarray(md.inputs[("prices", c)].T) for c in ("open", "high", "low", "close")]
     lo, hi = run_rows(md.inputs[("prices", "close")], md.start, md.n_rows)
     times = pd.DatetimeIndex(md.index).as_unit("ns").asi8
-    z = np.zeros(n, dtype=np.int64)
-    return (*prices, np.ascontiguousarray(entries.T), np.ascontiguousarray(exits.T), times, lo, hi, z,
-            np.arange(n, dtype=np.int64), np.full(n, 0.05), np.full(n, 0.10), np.full(n, np.nan), z, z,
-            np.ones(n), np.full(n, 0.001), np.zeros(n), np.zeros(n, dtype=np.bool_), 10_000.0)
+    risk = RiskSpec(stop_loss_pct=5.0, take_profit_pct=10.0, position_size_pct=100.0, fees_pct=0.1,
+                    slippage_pct=0.0, execution_price="close")
+    return (*prices, np.ascontiguousarray(entries.T), np.ascontiguousarray(exits.T), times, lo, hi,
+            np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64), risk_arrays([risk] * n), 10_000.0)
 
 
 def kernel_variants(args: tuple[Any, ...], n: int) -> dict[str, Any]:
@@ -97,8 +99,8 @@ def kernel_variants(args: tuple[Any, ...], n: int) -> dict[str, Any]:
     @numba.njit(parallel=True)
     def sweep_prange(a: Any, out: Any, blocks: int) -> Any:  # numba.prange over column blocks
         for b in numba.prange(blocks):
-            sweep_nb(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
-                     a[15], a[16], a[17], a[18], a[19], a[20], out, b * n // blocks, (b + 1) * n // blocks)
+            sweep_nb(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], out,
+                     b * n // blocks, (b + 1) * n // blocks)
         return out
 
     out = np.empty((n, N_STATS))

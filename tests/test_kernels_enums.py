@@ -1,10 +1,12 @@
 """The kernels' record dtypes and enums (`ruleengine.kernels.enums`) and the one risk-field list."""
+from dataclasses import fields
+
 import numpy as np
 
-from ruleengine.backtest.risk import RISK_FIELDS, RISK_PARAM_NAMES, RiskSpec
-from ruleengine.backtest.simulation import EXIT_REASONS, risk_arrays
+from ruleengine.backtest.risk import FILL_CONTRACT, RISK_FIELDS, RISK_PARAM_NAMES, RiskSpec
+from ruleengine.backtest.simulation import EXIT_REASONS, kernel_risk_name, risk_arrays, risk_dt
 from ruleengine.kernels.enums import ExitReason, skip_dt, trade_dt
-from ruleengine.kernels.simulate import simulate_nb, simulate_portfolio_nb
+from ruleengine.kernels.simulate import simulate_nb, simulate_portfolio_nb, stop_fill_nb
 from ruleengine.schema.strategy import RiskParameters
 from ruleengine.sweep.grid import RISK_AXES
 
@@ -12,7 +14,7 @@ from ruleengine.sweep.grid import RISK_AXES
 def _kernel_args(close: np.ndarray, entries: np.ndarray, exits: np.ndarray, risk: RiskSpec) -> tuple:
     n, t = close.shape
     return (close, close, close, close, entries, exits, np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0,
-            *risk_arrays([risk] * n))
+            risk_arrays([risk] * n))
 
 
 def test_exit_reason_names_are_the_user_strings_in_code_order() -> None:
@@ -59,8 +61,26 @@ def test_risk_fields_are_the_document_models() -> None:
     assert RISK_PARAM_NAMES == (*RISK_FIELDS, "execution_price")
     risk = RiskSpec(stop_loss_pct=5.0, take_profit_pct=10.0, max_hold_days=30, position_size_pct=50.0, fees_pct=0.1,
                     slippage_pct=0.2, execution_price="open")
-    arrays = risk_arrays([risk])
-    assert len(arrays) == len(RISK_FIELDS) + 1  # + exec_open
-    assert [float(a[0]) for a in arrays[:2]] == [0.05, 0.1] and np.isnan(arrays[2][0])
-    assert [int(a[0]) for a in arrays[3:5]] == [30, 0] and arrays[3].dtype == np.int64
-    assert [float(a[0]) for a in arrays[5:8]] == [0.5, 0.001, 0.002] and bool(arrays[8][0])
+    records = risk_arrays([risk])
+    assert records.dtype == risk_dt
+    assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open")
+    r = records[0]
+    assert (r["stop_loss"], r["take_profit"], r["position_size"], r["fees"], r["slippage"]) == \
+        (0.05, 0.1, 0.5, 0.001, 0.002)
+    assert np.isnan(r["trailing_stop"]) and bool(r["exec_open"])
+    assert (int(r["max_hold_days"]), int(r["max_hold_bars"])) == (30, 0) and risk_dt["max_hold_days"] == np.int64
+
+
+def test_risk_spec_fields_and_the_contract_follow_the_lists() -> None:
+    """`RiskSpec`'s risk fields are the document's; the fill contract names every `ExitReason`."""
+    assert tuple(f.name for f in fields(RiskSpec))[:len(RISK_FIELDS)] == RISK_FIELDS
+    assert f"Exit reasons: {', '.join(ExitReason._fields)}." in " ".join(FILL_CONTRACT.split())
+
+
+def test_stop_fill_reads_the_record_by_name() -> None:
+    """The loss-side level is the higher of the stop loss and the trailing stop (from the peak)."""
+    risk = RiskSpec(stop_loss_pct=10.0, trailing_stop_pct=5.0, take_profit_pct=20.0, position_size_pct=100.0,
+                    fees_pct=0.0, slippage_pct=0.0, execution_price="close")
+    record = risk_arrays([risk])[0]
+    assert stop_fill_nb(100.0, 101.0, 94.0, 100.0, 100.0, record) == (95.0, ExitReason.trailing_stop)
+    assert stop_fill_nb(100.0, 121.0, 99.0, 100.0, 100.0, record) == (120.0, ExitReason.take_profit)

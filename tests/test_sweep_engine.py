@@ -12,6 +12,8 @@ import pytest
 
 from ruleengine import compile_strategy
 from ruleengine.backtest.metrics import compute_metrics
+from ruleengine.backtest.risk import RiskSpec
+from ruleengine.backtest.simulation import risk_arrays
 from ruleengine.errors import RuleEngineError
 from ruleengine.kernels import sweep_sim as K
 from ruleengine.strategies import load_data
@@ -72,7 +74,6 @@ def test_sweep_metrics_equal_backtest_on_every_rule(rule: Path) -> None:
 @pytest.mark.realdata
 def test_golden_cross_grid_equals_the_engine_on_every_combination(shared_data: Path) -> None:
     """The issue's workload: 1,590 (fast, slow) pairs on SPY x 2,520 bars, SL 5 %, TP 10 %, fees 0.1 %."""
-    from ruleengine.backtest.risk import RiskSpec
     from ruleengine.backtest.simulation import simulate
 
     fixed = {"stop_loss_pct": 5, "take_profit_pct": 10, "max_hold_days": None, "fees_pct": 0.1}
@@ -133,12 +134,11 @@ def test_kernel_accumulators_by_hand() -> None:
     entries = np.array([[True, False, False, True, False, False]])
     exits = np.array([[False, False, True, False, False, False]])
     times = (np.arange(6, dtype=np.int64) + 1) * 86_400_000_000_000
-    one = np.ones(2)
+    base = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0, "execution_price": "close"}
+    risk = risk_arrays([RiskSpec(**base), RiskSpec(stop_loss_pct=5.0, **base)])
     out = np.empty((2, K.N_STATS))
     K.sweep_nb(close, close, low, close, entries, exits, times, np.array([0]), np.array([6]),
-               np.array([0, 0]), np.array([0, 0]), np.array([np.nan, 0.05]), np.full(2, np.nan), np.full(2, np.nan),
-               np.zeros(2, np.int64), np.zeros(2, np.int64), one, 0 * one, 0 * one, np.zeros(2, np.bool_), 1000.0,
-               out, 0, 2)
+               np.array([0, 0]), np.array([0, 0]), risk, 1000.0, out, 0, 2)
     a, b = out
     # column 0: buy 100 @ 10, sell @ 12 (pnl 200, 20 %); buy 133.33 @ 9, marked at 12 (pnl 400, 33.3 %)
     assert a[K.FINAL] == pytest.approx(1600.0, rel=1e-15)

@@ -36,14 +36,16 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import annotated_types
 
 from ..errors import Diagnostic, RuleEngineError
+from ..kernels.enums import EXIT_REASON_NAMES
 from ..schema.strategy import EXIT_BOUNDS, EXIT_FIELDS, OFF, RISK_FIELDS, RiskParameters
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
@@ -87,26 +89,37 @@ def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
 _BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS}
 
 
+def _with_risk_fields(cls: type) -> type:
+    """Put the document's risk fields (`RISK_FIELDS`, in its order) before the class's own fields, for
+    `dataclass`: an exit is a number or None (no such exit, the default), every other field a number (required).
+    So a new risk field of the document model is a field of `RiskSpec` without a change here."""
+    own = inspect.get_annotations(cls)
+    cls.__annotations__ = {**{f: "float | int | None" if f in _OPTIONAL else "float" for f in RISK_FIELDS}, **own}
+    for f in EXIT_FIELDS:
+        setattr(cls, f, None)
+    return cls
+
+
 @dataclass(frozen=True, kw_only=True)
+@_with_risk_fields
 class RiskSpec:
     """Resolved risk for one run (percent values as in the document: 5 = 5 %; None = no such exit).
 
-    Built by field name (`RISK_FIELDS` first, in the document's order); the kernels receive it as arrays
-    through `ruleengine.backtest.simulation.risk_arrays`.
+    Its first fields are the document's risk fields (`RISK_FIELDS`, added by `_with_risk_fields`), built and
+    read by name (``RiskSpec(stop_loss_pct=5, position_size_pct=100, ...)``, ``spec.stop_loss_pct``); the
+    kernels receive it as records through `ruleengine.backtest.simulation.risk_arrays`.
     """
 
-    stop_loss_pct: float | None = None
-    take_profit_pct: float | None = None
-    trailing_stop_pct: float | None = None
-    max_hold_days: int | None = None
-    max_hold_bars: int | None = None
-    position_size_pct: float
-    fees_pct: float
-    slippage_pct: float
     execution_price: str  # "close" | "open"
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
+
+    if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
+        def __init__(self, *, execution_price: str, defaults_used: tuple[str, ...] = (), timeframe: str | None = None,
+                     from_timeframe: tuple[str, ...] = (), **risk: float | int | None) -> None: ...
+
+        def __getattr__(self, field: str) -> Any: ...
 
     def sources(self) -> dict[str, str]:
         """Where each defaulted field's value came from: ``timeframe medium_term`` or ``default``."""
@@ -143,7 +156,8 @@ def risk_label(risk: Mapping[str, Any], field: str) -> str:
     return text
 
 
-FILL_CONTRACT = """\
+#: the fill contract, printed in reports (its exit reasons are `ruleengine.kernels.enums.ExitReason`'s names)
+FILL_CONTRACT = f"""\
 Fill contract (ruleengine; a bar's events in time order, plus a time stop)
 - Signals are computed at the close of bar t. execution_price=close fills at close[t];
   execution_price=open fills at the open of the next bar the symbol has (t+1). A signal whose next bar
@@ -169,7 +183,7 @@ Fill contract (ruleengine; a bar's events in time order, plus a time stop)
 - Missing bars (NaN prices for a symbol): no fill, no stop check; pending open-fill orders wait for the
   symbol's next bar; max_hold_bars counts the bars that exist; equity marks the last known close.
 - A position still open at the end is marked at its last close (exit reason end_of_data, no exit fee or
-  slippage). Exit reasons: signal, stop_loss, take_profit, trailing_stop, max_hold, end_of_data.
+  slippage). Exit reasons: {", ".join(EXIT_REASON_NAMES)}.
 - Portfolio (--portfolio): one cash account; each step of a bar (open, rest, close) runs over all
   symbols in column order, exits before entries. An entry takes position_size_pct of the equity at its
   fill (cash + positions at that price or their last close, before the step's entries; 5 % when the

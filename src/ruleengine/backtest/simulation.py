@@ -148,7 +148,8 @@ def portfolio_risk(risk: RiskSpec, size_given: bool) -> RiskSpec:
         return risk
     used = risk.defaults_used if "position_size_pct" in risk.defaults_used else \
         (*risk.defaults_used, "position_size_pct")
-    return replace(risk, position_size_pct=PORTFOLIO_POSITION_SIZE_PCT, defaults_used=used)
+    size: dict[str, Any] = {"position_size_pct": PORTFOLIO_POSITION_SIZE_PCT}  # a field only `dataclass` sees
+    return replace(risk, defaults_used=used, **size)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -198,31 +199,40 @@ def _prepare(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     return arrays, ent, ext, np.ascontiguousarray(times, dtype=np.int64), risks
 
 
-def _frac(values: list[float | int | None]) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) / 100.0 for v in values], dtype=np.float64)
+def kernel_risk_name(field: str) -> str:
+    """A risk field's name in the kernels' record: a percentage is a fraction there and drops ``_pct``."""
+    return field.removesuffix("_pct")
 
 
+#: the kernels' risk record (`ruleengine.kernels.simulate` reads it by field name), one per column: every risk
+#: field of the document model in its order (`RISK_FIELDS`) under `kernel_risk_name`, percentages as float64
+#: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open). A new
+#: risk field of the document is in it without a change here.
+risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
+                    for f in RISK_FIELDS] + [("exec_open", np.bool_)], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def _count(values: list[int | None]) -> np.ndarray:
-    """Max hold limits as int64 (0 = off); a limit beyond int64 is the same as int64's largest: never."""
-    return np.array([min(int(v or 0), _INT64_MAX) for v in values], dtype=np.int64)
+def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
+    """The kernels' risk records (`risk_dt`), one per spec: the one conversion of resolved risk for the kernels.
 
-
-def risk_arrays(risks: Sequence[RiskSpec]) -> list[np.ndarray]:
-    """The kernels' risk arguments (`ruleengine.kernels.simulate`), one entry per spec: one array per field of
-    `RISK_FIELDS` in its order (sl, tp, tsl, max_days, max_bars, size, fees, slip: percentages as fractions
-    with NaN = off, whole-number fields as int64 with 0 = off), then exec_open (``execution_price`` open)."""
-    arrays = [_count([getattr(r, f) for r in risks]) if f in INTEGER_RISK_FIELDS else
-              _frac([getattr(r, f) for r in risks]) for f in RISK_FIELDS]
-    return [*arrays, np.array([r.execution_price == "open" for r in risks], dtype=np.bool_)]
+    A limit beyond int64 is the same as int64's largest: never.
+    """
+    out = np.empty(len(risks), dtype=risk_dt)
+    for f in RISK_FIELDS:
+        values = [getattr(r, f) for r in risks]
+        if f in INTEGER_RISK_FIELDS:
+            out[kernel_risk_name(f)] = [min(int(v or 0), _INT64_MAX) for v in values]
+        else:
+            out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / 100.0 for v in values]
+    out["exec_open"] = [r.execution_price == "open" for r in risks]
+    return out
 
 
 def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
                  risks: list[RiskSpec], start: int) -> tuple:
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext, times, int(start),
-            *risk_arrays(risks))
+            risk_arrays(risks))
 
 
 def _max_trades(ent: np.ndarray, start: int) -> int:

@@ -43,7 +43,7 @@ from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import ExitReason, trade_dt
 from ..schema.strategy import EXIT_FIELDS
 from .risk import RiskSpec
-from .simulation import Simulation, trades_frame
+from .simulation import Simulation, risk_arrays, trades_frame
 
 #: the document's exits that ``from_signals`` expresses (sl_stop, tp_stop, sl_trail); every other is refused
 VECTORBT_EXITS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct")
@@ -179,6 +179,5 @@ def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: fl
     o = c if np.isnan(o) else o
     h = max(o, c) if np.isnan(h) else h
     lo = min(o, c) if np.isnan(lo) else lo
-    frac = [np.nan if v is None else v / 100.0 for v in (r.stop_loss_pct, r.take_profit_pct, r.trailing_stop_pct)]
-    _, reason = stop_fill_nb(o, h, lo, entry, peak, frac[0], frac[1], frac[2])
+    _, reason = stop_fill_nb(o, h, lo, entry, peak, risk_arrays([r])[0])
     return ExitReason.signal if reason < 0 else int(reason)

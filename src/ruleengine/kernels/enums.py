@@ -2,16 +2,17 @@
 
 The kernels (`ruleengine.kernels.simulate`) write their trades into an array of `trade_dt` and their
 skipped portfolio entries into an array of `skip_dt`; every reader uses the field names, never positions.
+They read their risk settings from one record per column whose dtype (`ruleengine.backtest.simulation.risk_dt`)
+is built from the document model's risk fields, by name too.
 An enum is a ``NamedTuple`` instance of int constants (vectorbt's pattern): numba reads its attributes as
 compile-time integers, and its field names are the strings users see (``exit_reason`` in trade tables,
 reports and JSON), so ``ExitReason._fields[code]`` is the name of a code.
 
-Adding an exit kind: a field here (at the end: the codes of existing kinds must not move), the kernel
-step that produces it (`ruleengine.kernels.simulate`) and the results/report that explain it.
+Adding an exit kind: its setting in the document model (`ruleengine.schema.strategy.RiskParameters`, which
+puts it in the risk record), its reason here (at the end: the codes of existing kinds must not move), the
+kernel step that produces it (`ruleengine.kernels.simulate`) and the results/report that explain it.
 """
-from typing import NamedTuple
-
-import numpy as np
+from typing import Any, NamedTuple
 
 
 class ExitReasonT(NamedTuple):
@@ -31,21 +32,35 @@ EXIT_REASON_NAMES: tuple[str, ...] = ExitReason._fields
 
 #: one closed trade; bars are rows of the run's index, prices after slippage, ``size`` in units, ``pnl``
 #: after the fees of both sides, ``pnl_pct`` = pnl / cash spent on the entry (fee included) x 100
-trade_dt = np.dtype([
-    ("column", np.int64),
-    ("entry_bar", np.int64),
-    ("exit_bar", np.int64),
-    ("exit_reason", np.int64),  # an `ExitReason` code
-    ("entry_price", np.float64),
-    ("exit_price", np.float64),
-    ("size", np.float64),
-    ("pnl", np.float64),
-    ("pnl_pct", np.float64),
-    ("fees", np.float64),  # both sides
-], align=True)
+_TRADE_FIELDS = (
+    ("column", "int64"),
+    ("entry_bar", "int64"),
+    ("exit_bar", "int64"),
+    ("exit_reason", "int64"),  # an `ExitReason` code
+    ("entry_price", "float64"),
+    ("exit_price", "float64"),
+    ("size", "float64"),
+    ("pnl", "float64"),
+    ("pnl_pct", "float64"),
+    ("fees", "float64"),  # both sides
+)
 
 #: a portfolio entry skipped because the cash left did not cover it
-skip_dt = np.dtype([
-    ("bar", np.int64),
-    ("column", np.int64),
-], align=True)
+_SKIP_FIELDS = (
+    ("bar", "int64"),
+    ("column", "int64"),
+)
+
+_DTYPES = {"trade_dt": _TRADE_FIELDS, "skip_dt": _SKIP_FIELDS}
+
+
+def __getattr__(name: str) -> Any:
+    """`trade_dt` and `skip_dt`, built on first use: the enums are read where numpy must not be loaded
+    (the exit reasons of the fill contract's text, on the validation path)."""
+    fields = _DTYPES.get(name)
+    if fields is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import numpy as np
+
+    dtype = globals()[name] = np.dtype(list(fields), align=True)
+    return dtype

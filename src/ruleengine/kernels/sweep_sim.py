@@ -9,10 +9,10 @@ instead of trade records and an equity curve, the sums the metrics are derived f
 Layout (as in `simulate.py`): prices are (S, T) C-ordered, one row per symbol; signals (Q, T) C-ordered,
 one row per signal column of the chunk (the transpose of the compiler's F-ordered (T, Q) output, no
 copy). Column c of the sweep reads prices row ``sym[c]`` and signal row ``sig[c]``, with its own risk
-values (per-column arrays of length C, units as in `simulate.py`: fractions, NaN = off, ints <= 0 = off),
-so risk values sweep without recomputing signals. A symbol's run covers rows ``[lo[s], hi[s])``: its
-first to last bar with a close at or after the requested start, exactly the bars `ruleengine.backtest`
-computes a run's metrics on (rows outside hold no close of that symbol, so nothing can happen there).
+record ``risk[c]`` (the record of `simulate.py`), so risk values sweep without recomputing signals. A
+symbol's run covers rows ``[lo[s], hi[s])``: its first to last bar with a close at or after the requested
+start, exactly the bars `ruleengine.backtest` computes a run's metrics on (rows outside hold no close of
+that symbol, so nothing can happen there).
 
 Accumulated per column (indices are the module constants; the metric formulas are in
 `ruleengine.backtest.metrics`):
@@ -50,6 +50,7 @@ from .simulate import (
     flat_nb,
     held_units_nb,
     mark_out_nb,
+    on_stack_nb,
     signals_nb,
 )
 
@@ -101,11 +102,12 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl, tp, tsl, max_days, max_bars,
-               size, fees, slip, exec_open, init_cash, out, c):
-    """Simulate column c (prices row j, signals row q) over rows [lo, hi) and fill out[c, :]."""
+def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, risk, exec_open, init_cash, out, c):
+    """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
+    out[c, :]."""
     for k in range(N_STATS):
         out[c, k] = 0.0
+    risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
     pos = flat_nb()
     pend_e = pend_x = False
     cash = init_cash
@@ -131,9 +133,8 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, sl,
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
-            pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, max_days),
-                                        sig_e, sig_x, cash, exec_open, False, sl, tp, tsl, max_days, max_bars,
-                                        size, fees, slip)
+            pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), sig_e,
+                                        sig_x, cash, exec_open, False, risk)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, pos, ex, t, times)
             last_close = cl
@@ -180,8 +181,7 @@ def _closed_nb(out, c, pos, ex, exit_bar, times):
 
 
 @numba.njit(cache=True, nogil=True)
-def sweep_nb(open_, high, low, close, entries, exits, times, lo, hi, sym, sig, sl, tp, tsl, max_days,
-             max_bars, size, fees, slip, exec_open, init_cash, out, c0, c1):
+def sweep_nb(open_, high, low, close, entries, exits, times, lo, hi, sym, sig, risk, init_cash, out, c0, c1):
     """Columns [c0, c1) of a sweep into `out` (C, N_STATS); see the module docstring for the layout.
 
     Args:
@@ -189,18 +189,17 @@ def sweep_nb(open_, high, low, close, entries, exits, times, lo, hi, sym, sig, s
         entries, exits: (Q, T) bool, C-ordered: the chunk's signal columns.
         times: (T,) int64 nanoseconds. lo, hi: (S,) int64, the run rows [lo, hi) of each symbol.
         sym, sig: (C,) int64: the price row and the signal row of each column.
-        sl, tp, tsl, size, fees, slip: (C,) float64 fractions (NaN = off for the three stops).
-        max_days, max_bars: (C,) int64 (<= 0 = off). exec_open: (C,) bool (fill at the next bar's open).
+        risk: (C,) risk records (``ruleengine.backtest.simulation.risk_dt``), read by field name.
         init_cash: starting cash of every column. out: (C, N_STATS) float64, written in rows [c0, c1).
     """
     for c in range(c0, c1):
         j = sym[c]
-        if exec_open[c]:  # a literal: each variant is compiled with the other mode's branches pruned
-            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], sl[c], tp[c],
-                       tsl[c], max_days[c], max_bars[c], size[c], fees[c], slip[c], True, init_cash, out, c)
+        if risk[c].exec_open:  # a literal: each variant is compiled with the other mode's branches pruned
+            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], risk[c], True,
+                       init_cash, out, c)
         else:
-            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], sl[c], tp[c],
-                       tsl[c], max_days[c], max_bars[c], size[c], fees[c], slip[c], False, init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], risk[c], False,
+                       init_cash, out, c)
     return out
 
 

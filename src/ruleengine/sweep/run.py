@@ -307,7 +307,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     sym = np.tile(cols, n)
     signal_cols = np.repeat(u, k) * market.n_cols + sym
     sweep_nb(*prices, np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T), times, lo, hi, sym,
-             signal_cols, *(a[rk] for a in fill), float(init_cash), out, 0, n * k)
+             signal_cols, fill[rk], float(init_cash), out, 0, n * k)
     return out
 
 
