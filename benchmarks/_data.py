@@ -74,7 +74,7 @@ class Panel:
 
 
 def build_universe(px: pd.DataFrame, n_cols: int = 500, n_bars: int = 1260, stride: int = 630) -> Panel:
-    groups = dict(px.groupby("symbol", sort=True))
+    groups = {sym: g for sym, g in px.groupby("symbol", sort=True)}  # noqa: C416 - dict(groupby) calls its .keys attribute (a str)
     lengths = pd.Series({s: len(g) for s, g in groups.items()})
     eligible = lengths[lengths >= n_bars]
     # longest first, ties by name: deterministic
