@@ -292,3 +292,20 @@ def test_dask_not_installed_says_how_to_install(monkeypatch) -> None:
         make_runner("dask")
     d = err.value.diagnostics[0]
     assert (d.code, d.path) == ("D122", "executor") and "pip install 'ruleengine[dask]'" in d.hint
+
+
+def test_a_ctrl_c_while_a_worker_may_start_is_delivered_after_it_not_lost() -> None:
+    """SIGINT during `_sigint_deferred` (around the pool's submits, which may start a worker process) waits until
+    the block ends, then raises KeyboardInterrupt: never in the middle of a start, never dropped."""
+    import os
+    import signal as sig
+
+    from ruleengine.sweep.executors import _sigint_deferred
+
+    reached_end_of_block = False
+    with pytest.raises(KeyboardInterrupt), _sigint_deferred():
+        os.kill(os.getpid(), sig.SIGINT)
+        time.sleep(0.05)  # a delivered signal would have raised by now
+        reached_end_of_block = True
+    assert reached_end_of_block
+    assert sig.getsignal(sig.SIGINT) is sig.default_int_handler  # the usual handler again

@@ -30,6 +30,7 @@ import math
 import os
 import pickle
 import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -246,12 +247,14 @@ class ProcessRunner(_Closing):
         n = len(chunks)
         try:
             for i in range(first, min(first + ahead, n)):
-                futures[i] = pool.submit(_process_task, spec, chunks[i], cols)
+                with _sigint_deferred():  # a submit may start a worker process
+                    futures[i] = pool.submit(_process_task, spec, chunks[i], cols)
             for i in range(first, n):
                 result = _unwrap(futures[i].result())
                 del futures[i]  # only now: interrupted while waiting, this chunk counts as running
                 if i + ahead < n:
-                    futures[i + ahead] = pool.submit(_process_task, spec, chunks[i + ahead], cols)
+                    with _sigint_deferred():
+                        futures[i + ahead] = pool.submit(_process_task, spec, chunks[i + ahead], cols)
                 self.in_pool += 1
                 yield result
         except (KeyboardInterrupt, GeneratorExit):
@@ -433,6 +436,28 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """SIGINT noted but held back while a worker process may be starting, and acted on right after.
+
+    A Ctrl-C in the middle of a start interrupts the parent between asking the forkserver for a child and
+    registering it with the pool: the half-started child is never stopped and prints its own traceback when
+    the parent goes away. Here a handler only notes the signal (Python runs handlers in the main thread, so
+    this holds whichever thread the kernel delivers it to); once the child is the pool's, the previous handler
+    runs (KeyboardInterrupt by default) and the pool is stopped as usual. Off the main thread: unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if noted and callable(previous):
+            previous(signal.SIGINT, noted[0])
 
 
 def _connect(distributed: Any, address: str, timeout: float) -> Any:
