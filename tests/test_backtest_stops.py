@@ -340,7 +340,7 @@ def test_risk_per_column_and_trades_table():
     ent = np.array([[True, True], [False, False], [False, False]])
     sim = simulate(both, ent, np.zeros_like(ent), idx, [replace(BASE, stop_loss_pct=10), BASE])
     assert list(sim.trades.columns) == ["column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price",
-                                        "exit_price", "size", "pnl", "pnl_pct", "exit_reason", "fees"]
+                                        "exit_price", "size", "pnl", "pnl_pct", "exit_reason", "fees", "direction"]
     assert sim.trades[["column", "exit_bar", "exit_reason"]].values.tolist() == [[0, 1, "stop_loss"],
                                                                                 [1, 2, "end_of_data"]]
     assert sim.trades.exit_time.iloc[0] == idx[1]

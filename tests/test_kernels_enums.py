@@ -1,5 +1,5 @@
 """The kernels' record dtypes and enums (`ruleengine.kernels.enums`) and the one risk-field list."""
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -63,11 +63,12 @@ def test_risk_fields_are_the_document_models() -> None:
                     slippage_pct=0.2, execution_price="open")
     records = risk_arrays([risk])
     assert records.dtype == risk_dt
-    assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open")
+    assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open", "short")
     r = records[0]
     assert (r["stop_loss"], r["take_profit"], r["position_size"], r["fees"], r["slippage"]) == \
         (0.05, 0.1, 0.5, 0.001, 0.002)
-    assert np.isnan(r["trailing_stop"]) and bool(r["exec_open"])
+    assert np.isnan(r["trailing_stop"]) and bool(r["exec_open"]) and not bool(r["short"])
+    assert bool(risk_arrays([replace(risk, direction="short")])[0]["short"])
     assert (int(r["max_hold_days"]), int(r["max_hold_bars"])) == (30, 0) and risk_dt["max_hold_days"] == np.int64
 
 
@@ -82,5 +83,8 @@ def test_stop_fill_reads_the_record_by_name() -> None:
     risk = RiskSpec(stop_loss_pct=10.0, trailing_stop_pct=5.0, take_profit_pct=20.0, position_size_pct=100.0,
                     fees_pct=0.0, slippage_pct=0.0, execution_price="close")
     record = risk_arrays([risk])[0]
-    assert stop_fill_nb(100.0, 101.0, 94.0, 100.0, 100.0, record) == (95.0, ExitReason.trailing_stop)
-    assert stop_fill_nb(100.0, 121.0, 99.0, 100.0, 100.0, record) == (120.0, ExitReason.take_profit)
+    assert stop_fill_nb(100.0, 101.0, 94.0, 100.0, 100.0, 1.0, record) == (95.0, ExitReason.trailing_stop)
+    assert stop_fill_nb(100.0, 121.0, 99.0, 100.0, 100.0, 1.0, record) == (120.0, ExitReason.take_profit)
+    # a short (side -1.0): the lower of entry x 1.1 and trough x 1.05 above, the target entry x 0.8 below
+    assert stop_fill_nb(100.0, 106.0, 99.0, 100.0, 100.0, -1.0, record) == (105.0, ExitReason.trailing_stop)
+    assert stop_fill_nb(100.0, 101.0, 79.0, 100.0, 100.0, -1.0, record) == (80.0, ExitReason.take_profit)

@@ -272,6 +272,7 @@ LLM_REPLY: dict[str, Any] = {
         "fees_pct": 0.1,
         "slippage_pct": None,
     },
+    "direction": None,  # strict mode: every key is written, null for the default (long)
     "code": None,
 }
 

@@ -112,6 +112,7 @@ CODES: dict[str, str] = {
     "D120": "synthetic data (not the symbol's real prices)",
     "D121": "benchmark not available (replaced)",
     "D130": "portfolio entries skipped (cash left too short)",
+    "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

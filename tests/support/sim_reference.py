@@ -36,6 +36,8 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
     """The stop that fills inside this bar, if any: (price before slippage, reason)."""
     o, h, lo, _ = bar
     sl, tp, tsl = _pct(risk.stop_loss_pct), _pct(risk.take_profit_pct), _pct(risk.trailing_stop_pct)
+    if pos["side"] < 0:
+        return _short_stop(bar, pos, sl, tp, tsl)
     candidates = []
     if sl is not None:
         candidates.append((pos["entry"] * (1 - sl), "stop_loss"))
@@ -59,6 +61,43 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
     return None
 
 
+def _short_stop(bar: tuple[float, float, float, float], pos: dict[str, Any], sl: float | None, tp: float | None,
+                tsl: float | None) -> tuple[float, str] | None:
+    """A short's stops: the loss side above the entry (the trail above the lowest low), the target below."""
+    o, h, lo, _ = bar
+    candidates = []
+    if sl is not None:
+        candidates.append((pos["entry"] * (1 + sl), "stop_loss"))
+    if tsl is not None:
+        candidates.append((pos["peak"] * (1 + tsl), "trailing_stop"))
+    if candidates:
+        level, reason = min(candidates, key=lambda c: c[0])  # min keeps the first (stop loss) on a tie
+        if o >= level:
+            return o, reason
+        if lo <= level <= h:
+            return level, reason
+    if tp is not None:
+        level = pos["entry"] * (1 - tp)
+        if o <= level:
+            return o, "take_profit"
+        if lo <= level <= h:
+            return level, "take_profit"
+    return None
+
+
+def _worth(pos: dict[str, Any] | None, px: float) -> float:
+    """A position's value at px: units x px long; a short: its collateral plus units x (entry - px)."""
+    if pos is None:
+        return 0.0
+    if pos["side"] < 0:
+        return pos["units"] * pos["entry"] + pos["units"] * (pos["entry"] - px)
+    return pos["units"] * px
+
+
+def _side(r: Any) -> int:
+    return -1 if getattr(r, "direction", "long") == "short" else 1
+
+
 def _max_hold_reached(r: Any, pos: dict[str, Any], now: Any) -> bool:
     """Max hold: the time since the entry bar reaches max_hold_days, or the bars after it max_hold_bars."""
     # in integer nanoseconds (Python ints: no overflow for any max_hold_days)
@@ -73,7 +112,7 @@ def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, A
     """The rest of bar t for a position held after the open: the stops on the bar's range (also on the bar
     of an entry at this open), then the orders at the close (the signal exit with close fills, max hold)."""
     hit = _stop(bar, pos, r)
-    pos["peak"] = max(pos["peak"], bar[1])  # after the check
+    pos["peak"] = max(pos["peak"], bar[1]) if pos["side"] > 0 else min(pos["peak"], bar[2])  # after the check
     if pos["bar"] == t:  # entered at this bar's open: nothing at the close can apply yet
         return hit
     pos["bars"] += 1
@@ -86,8 +125,8 @@ def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, A
     return None
 
 
-def _open(px: float, spend: float, fee: float, t: int, time: Any) -> dict[str, Any]:
-    return {"entry": px, "peak": px, "units": spend / (1 + fee) / px, "spent": spend,
+def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int) -> dict[str, Any]:
+    return {"side": side, "entry": px, "peak": px, "units": spend / (1 + fee) / px, "spent": spend,
             "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0}
 
 
@@ -107,6 +146,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         r = risks[j]
         fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
         use_open = r.execution_price == "open"
+        side = _side(r)
         cash = init_cash
         pos: dict[str, Any] | None = None
         pending = (False, False)  # (entry, exit) signals waiting for the next bar (open fills)
@@ -115,16 +155,16 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         def close_out(fill: tuple[float, str], t: int) -> None:
             nonlocal cash, pos
             assert pos is not None
-            px = fill[0] * (1 - slip)
-            gross = pos["units"] * px
-            cash += gross - gross * fee
-            trades.append(_trade(j, pos, t, px, gross, gross * fee, fill[1]))
+            px = fill[0] * (1 - side * slip)
+            gross = _worth(pos, px)
+            cash += gross - pos["units"] * px * fee
+            trades.append(_trade(j, pos, t, px, gross, pos["units"] * px * fee, fill[1]))
             pos = None
 
         for t in range(T):
             bar = _bar(prices, t, j) if t >= start else None
             if bar is None:
-                equity[t][j] = cash + (pos["units"] * last_close if pos else 0.0)
+                equity[t][j] = cash + _worth(pos, last_close)
                 continue
             o, _h, _lo, c = bar
             if use_open:
@@ -138,7 +178,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     close_out((o, "signal"), t)
                 elif pos is None and want_entry and cash > 0:
                     spend = min(cash, frac * cash)
-                    pos = _open(o * (1 + slip), spend, fee, t, index[t])
+                    pos = _open(o * (1 + side * slip), spend, fee, t, index[t], side)
                     cash -= spend
             if pos is not None:  # the rest of the bar
                 fill = _after_open(bar, t, pos, r, index[t], want_exit, use_open)
@@ -146,12 +186,12 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     close_out(fill, t)
             if not use_open and flat_before and want_entry and cash > 0:  # the close
                 spend = min(cash, frac * cash)
-                pos = _open(c * (1 + slip), spend, fee, t, index[t])
+                pos = _open(c * (1 + side * slip), spend, fee, t, index[t], side)
                 cash -= spend
             last_close, last_t = c, t
-            equity[t][j] = cash + (pos["units"] * c if pos else 0.0)
+            equity[t][j] = cash + _worth(pos, c)
         if pos is not None:
-            trades.append(_trade(j, pos, last_t, last_close, pos["units"] * last_close, 0.0, "end_of_data"))
+            trades.append(_trade(j, pos, last_t, last_close, _worth(pos, last_close), 0.0, "end_of_data"))
     return trades, equity
 
 
@@ -178,10 +218,10 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         nonlocal cash
         p, r = pos[j], risks[j]
         assert p is not None
-        px = fill[0] * (1 - r.slippage_pct / 100)
-        gross = p["units"] * px
-        cash += gross - gross * r.fees_pct / 100
-        trades.append(_trade(j, p, t, px, gross, gross * r.fees_pct / 100, fill[1]))
+        px = fill[0] * (1 - p["side"] * r.slippage_pct / 100)
+        gross, exit_fee = _worth(p, px), p["units"] * px * r.fees_pct / 100
+        cash += gross - exit_fee
+        trades.append(_trade(j, p, t, px, gross, exit_fee, fill[1]))
         pos[j] = None
 
     def enter_all(t: int, bars: list[Any], may_enter: list[bool], sigs: list[tuple[bool, bool]],
@@ -191,7 +231,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         value = cash
         for j in range(N):
             if pos[j] is not None:
-                value += pos[j]["units"] * (last_close[j] if bars[j] is None else bars[j][k])
+                value += _worth(pos[j], last_close[j] if bars[j] is None else bars[j][k])
         for j in range(N):
             r, bar = risks[j], bars[j]
             if not may_enter[j] or pos[j] is not None or not (sigs[j][0] and not sigs[j][1]) or value <= 0:
@@ -200,7 +240,8 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             if want > cash:
                 skipped.append((t, j))
                 continue
-            pos[j] = _open(bar[k] * (1 + r.slippage_pct / 100), want, r.fees_pct / 100, t, index[t])
+            pos[j] = _open(bar[k] * (1 + _side(r) * r.slippage_pct / 100), want, r.fees_pct / 100, t, index[t],
+                           _side(r))
             cash -= want
 
     for t in range(T):
@@ -234,10 +275,10 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         for j in range(N):
             if bars[j] is not None:
                 last_close[j], last_t[j] = bars[j][3], t
-        equity[t] = cash + sum(p["units"] * last_close[j] for j, p in enumerate(pos) if p is not None)
+        equity[t] = cash + sum(_worth(p, last_close[j]) for j, p in enumerate(pos) if p is not None)
     for j, p in enumerate(pos):
         if p is not None:
-            trades.append(_trade(j, p, last_t[j], last_close[j], p["units"] * last_close[j], 0.0, "end_of_data"))
+            trades.append(_trade(j, p, last_t[j], last_close[j], _worth(p, last_close[j]), 0.0, "end_of_data"))
     return trades, equity, skipped
 
 

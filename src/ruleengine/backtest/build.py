@@ -169,7 +169,7 @@ class _Context:
         `by_column`: run i is simulation column i (else all trades belong to one run, in table order).
         `sets`: the parameter set of each run (its execution price says which fills are at an open)."""
         cols = {c: trades[c].to_numpy() for c in ("column", "entry_bar", "exit_bar", "entry_price", "exit_price",
-                                                  "size", "pnl", "pnl_pct", "exit_reason")}
+                                                  "size", "pnl", "pnl_pct", "exit_reason", "direction")}
         cols["fees"] = trades["fees"].to_numpy() if "fees" in trades.columns else np.zeros(len(trades))
         if by_column:  # stable: each run's trades stay in entry order
             order = np.argsort(cols["column"], kind="stable")
@@ -207,6 +207,12 @@ class _Context:
             warnings.append(Diagnostic("D120", "SYNTHETIC data: not " + ", ".join(f"{t}'s" for t in tickers)
                                        + " real prices", severity="warning", path="data",
                                        hint="use --data PATH or a market-data provider for real prices"))
+        if self.risks[p].direction == "short" and len(equity) and float(np.nanmin(equity)) <= 0.0:
+            warnings.append(Diagnostic("D131", f"{label}: a short lost more than its collateral: the equity "
+                                       f"reached {float(np.nanmin(equity)):,.2f}; there is no margin call, so the "
+                                       "run went on with the account owing", severity="warning", path="risk",
+                                       hint="set a stop_loss_pct, or a smaller position_size_pct, on a short "
+                                            "strategy"))
         risk = dict(self.risk_dicts[p])
         risk["defaults_used"] = list(risk["defaults_used"])
         bench = Benchmark(symbol=bench_symbol, total_return_pct=metrics.benchmark_return_pct,

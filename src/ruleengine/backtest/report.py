@@ -154,6 +154,10 @@ def _trades_table(run: RunResult, limit: int = 300) -> str:
     rows = [[html.escape(t.symbol), t.entry_time, t.exit_time, f"{t.entry_price:,.4f}", f"{t.exit_price:,.4f}",
              f"{t.size:,.4f}", f"{t.pnl:,.2f}", f"{t.pnl_pct:+.2f} %", html.escape(t.exit_reason)]
             for t in run.trades[:limit]]
+    if any(t.direction == "short" for t in run.trades):  # a long-only report's table stays as it was
+        cols.append("direction")
+        for row, t in zip(rows, run.trades, strict=False):
+            row.append(t.direction)
     more = (f"<p class='muted'>{len(run.trades) - limit} more trades in the JSON output.</p>"
             if len(run.trades) > limit else "")
     return html_table(cols, rows, {3, 4, 5, 6, 7}) + more

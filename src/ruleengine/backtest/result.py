@@ -195,6 +195,8 @@ class Trade(BaseModel):
     exit_reason: str
     entry_bar: int
     exit_bar: int
+    #: omitted from the JSON for a long trade (the default): long results read as before direction existed
+    direction: Literal["long", "short"] = Field("long", exclude_if=lambda v: v == "long")
 
 
 #: a list of trades, or a `Deferred` one; serialised as a list
@@ -203,7 +205,7 @@ TradeList = Annotated[Sequence[Trade], WrapValidator(_keep_deferred),
 _TRADES = TypeAdapter(list[Trade])
 
 _TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees",
-                  "exit_reason")
+                  "exit_reason", "direction")
 _TRADE_FIELDS = tuple(Trade.model_fields)  # symbol, entry_time, exit_time, ..., exit_reason, entry_bar, exit_bar
 
 
@@ -242,7 +244,7 @@ class TradeTable:
             self._lists = [[names[j] for j in c["column"]], self._fill_times(c["entry_bar"], "entry_at_open"),
                            self._fill_times(c["exit_bar"], "exit_at_open"), c["entry_price"], c["exit_price"],
                            c["size"], c["pnl"], c["pnl_pct"], c["fees"], [str(x) for x in c["exit_reason"]],
-                           c["entry_bar"], c["exit_bar"]]
+                           c["entry_bar"], c["exit_bar"], ["short" if d < 0 else "long" for d in c["direction"]]]
         cols = [col[lo:hi] for col in self._lists]
         cols[10] = [b - offset for b in cols[10]]
         cols[11] = [b - offset for b in cols[11]]

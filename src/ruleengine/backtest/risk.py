@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,12 +111,14 @@ class RiskSpec:
     """
 
     execution_price: str  # "close" | "open"
+    direction: str = "long"  # "long" | "short"
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
 
     if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
-        def __init__(self, *, execution_price: str, defaults_used: tuple[str, ...] = (), timeframe: str | None = None,
+        def __init__(self, *, execution_price: str, direction: str = "long", defaults_used: tuple[str, ...] = (),
+                     timeframe: str | None = None,
                      from_timeframe: tuple[str, ...] = (), **risk: float | int | None) -> None: ...
 
         def __getattr__(self, field: str) -> Any: ...
@@ -133,6 +135,8 @@ class RiskSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (tuples as lists; ``sources`` and the phrases of `describe_defaults`)."""
         out = asdict(self)
+        if self.direction == "long":  # the default: a long run's risk reads as before direction existed
+            del out["direction"]
         out["defaults_used"] = list(self.defaults_used)
         out["from_timeframe"] = list(self.from_timeframe)
         out["sources"] = self.sources()
@@ -191,6 +195,30 @@ Fill contract (ruleengine; a bar's events in time order, plus a time stop)
 - vectorbt's from_signals (engine="vectorbt") differs with open fills: a stop reached inside a bar wins
   over the exit order pending at its open, and the bar of an entry at the open is not checked.
 """
+
+#: what changes for a strategy with ``direction: short`` (appended to `FILL_CONTRACT` by `fill_contract`)
+SHORT_FILL_CONTRACT = """\
+Short positions (direction: short; the same signals, events and order of events as above, mirrored)
+- An entry sells short, an exit buys back. Prices: entry = fill x (1 - slippage); exit = fill x
+  (1 + slippage), stop exits included. Fees: fees of each side's value (units x price), as for a long.
+- Size: the cash set aside (collateral) is cash x position_size_pct/100; units = collateral /
+  (entry price x (1 + fees)). Equity = cash + collateral + (entry price - price) x units; the exit
+  returns collateral + (entry - exit price) x units - exit fee; pnl = units x (entry - exit) - fees.
+- Stop loss level = entry x (1 + sl), above the entry; take profit level = entry x (1 - tp), below;
+  trailing level = trough x (1 + tsl), trough = min(entry, the lows since the entry fill), a bar's low
+  counting after that bar was checked. With both a stop loss and a trailing stop the lower level is the
+  stop (stop_loss on a tie). An open at or above a stop level (at or below the target) fills at the
+  open (gap); the stop wins over the target inside one bar.
+- No margin call: a short whose price rises by more than its collateral takes the equity to or below
+  zero and is not closed for it; the exit can leave the cash negative (owed), after which no entry is
+  made (entries need cash > 0). The run then carries warning D131.
+"""
+
+
+def fill_contract(directions: Iterable[str]) -> str:
+    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run is short
+    (a long-only result's text is unchanged)."""
+    return FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
 
 
 def _err(field: str, message: str, hint: str) -> RuleEngineError:
@@ -271,5 +299,6 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
                    "close fills at the signal bar's close, open at the next bar's open")
     # exits stay None when off; the other fields always have a number (a default at least)
     fields: dict[str, Any] = {f: values[f] if f in _OPTIONAL else float(values[f] or 0.0) for f in RISK_FIELDS}
-    return RiskSpec(**fields, execution_price=str(execution_price), defaults_used=used, timeframe=timeframe,
+    return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
+                    timeframe=timeframe,
                     from_timeframe=tuple(f for f in used if f in from_tf))

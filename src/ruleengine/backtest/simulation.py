@@ -45,7 +45,7 @@ from .risk import RiskSpec
 #: the exit reasons of trades, as users see them (`ruleengine.kernels.enums.ExitReason`)
 EXIT_REASONS = EXIT_REASON_NAMES
 TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
-                 "size", "pnl", "pnl_pct", "exit_reason", "fees")
+                 "size", "pnl", "pnl_pct", "exit_reason", "fees", "direction")
 ENGINES = ("numba", "vectorbt")
 #: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order (oracle tests)
 FILL_ORDERS = ("time", "vectorbt")
@@ -209,7 +209,7 @@ def kernel_risk_name(field: str) -> str:
 #: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open). A new
 #: risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
-                    for f in RISK_FIELDS] + [("exec_open", np.bool_)], align=True)
+                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_)], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -226,6 +226,7 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
         else:
             out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / 100.0 for v in values]
     out["exec_open"] = [r.execution_price == "open" for r in risks]
+    out["short"] = [r.direction == "short" for r in risks]
     return out
 
 
@@ -255,4 +256,4 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool)
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
         "exit_reason": reasons[rec["exit_reason"]].astype(str) if len(rec) else np.array([], str),
-        "fees": rec["fees"]}, columns=list(TRADE_COLUMNS))
+        "fees": rec["fees"], "direction": rec["direction"]}, columns=list(TRADE_COLUMNS))

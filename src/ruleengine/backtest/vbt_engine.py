@@ -3,7 +3,8 @@
 ``simulate(..., engine="vectorbt")`` lands here. It maps a `RiskSpec` onto ``from_signals`` as follows
 (vectorbt 1.2, numba engine):
 
-- ``direction="longonly"``, ``size=position_size_pct/100`` with ``size_type="percent"`` (a percent of cash),
+- ``direction="longonly"`` (``"shortonly"`` for a short strategy), ``size=position_size_pct/100`` with
+  ``size_type="percent"`` (a percent of cash),
   ``fees`` and ``slippage`` as fractions, ``init_cash``, ``accumulate=False`` and the default
   ``upon_long_conflict="ignore"`` (entry and exit on one bar cancel);
 - ``sl_stop`` / ``tp_stop`` as fractions, ``sl_trail=True`` for a trailing stop,
@@ -88,6 +89,7 @@ def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exi
                       start: int = 0) -> Simulation:
     """`ruleengine.backtest.simulation.simulate` through ``vbt.Portfolio.from_signals`` (independent columns)."""
     import vectorbt as vbt
+    from vectorbt.portfolio.enums import Direction
 
     px = {k: np.asarray(prices[k], dtype=np.float64) for k in ("open", "high", "low", "close")}
     T, N = px["close"].shape
@@ -105,12 +107,15 @@ def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exi
     kwargs = {"engine": "numba"} if "engine" in vbt.Portfolio.from_signals.__code__.co_varnames else {}
     pf = vbt.Portfolio.from_signals(
         close=sl["close"], entries=ent, exits=ext, open=sl["open"], high=sl["high"], low=sl["low"],
-        price=sl["open"] if use_open else sl["close"], direction="longonly", accumulate=False,
+        price=sl["open"] if use_open else sl["close"], accumulate=False,
+        direction=np.array([Direction.ShortOnly if r.direction == "short" else Direction.LongOnly
+                            for r in risks])[None, :],
         size=_col([r.position_size_pct / 100.0 for r in risks]), size_type="percent",
         fees=_col([r.fees_pct / 100.0 for r in risks]), slippage=_col([r.slippage_pct / 100.0 for r in risks]),
         sl_stop=_col([s for s, _ in stops]), sl_trail=np.array([t for _, t in stops])[None, :],
         tp_stop=_col([np.nan if r.take_profit_pct is None else r.take_profit_pct / 100.0 for r in risks]),
         stop_entry_price="fillprice", stop_exit_price="stopmarket", upon_long_conflict="ignore",
+        upon_short_conflict="ignore",
         init_cash=float(init_cash), **kwargs)
     orders = pf.orders.records_arr
     trades = trades_frame(_pair_orders(orders, sl, risks, start), index, by_time=False)
@@ -144,40 +149,50 @@ def _by_mode(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
 
 
 def _pair_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[RiskSpec], start: int) -> np.ndarray:
-    """Buy/sell order pairs -> the kernel's trade records (`trade_dt`, rows relative to the full index)."""
-    rows: list[tuple[int, int, int, int, float, float, float, float, float, float]] = []
+    """Entry/exit order pairs -> the kernel's trade records (`trade_dt`, rows relative to the full index).
+
+    A short's entry is a sell: its proceeds stay as collateral, and the exit hands back the collateral plus
+    the gain units x (entry - exit), as the kernel's `value_nb` does."""
+    rows: list[tuple[int, int, int, int, float, float, float, float, float, float, int]] = []
     close = px["close"]
     for j in range(close.shape[1]):
         mine = orders[orders["col"] == j]
         mine = mine[np.argsort(mine["idx"], kind="stable")]
         valid = np.flatnonzero(~np.isnan(close[:, j]))
+        side = -1 if risks[j].direction == "short" else 1
         for k in range(0, len(mine), 2):
-            buy = mine[k]
+            buy = mine[k]  # the entry order (a sell for a short)
             spent = buy["size"] * buy["price"] + buy["fees"]
+            entry = float(buy["price"])
             if k + 1 < len(mine):
                 sell = mine[k + 1]
-                x_bar, x_price, gross, x_fee = int(sell["idx"]), float(sell["price"]), \
-                    sell["size"] * sell["price"], float(sell["fees"])
-                reason = _reason(px, j, int(buy["idx"]), x_bar, float(buy["price"]), risks[j])
+                x_bar, x_price, x_fee = int(sell["idx"]), float(sell["price"]), float(sell["fees"])
+                reason = _reason(px, j, int(buy["idx"]), x_bar, entry, risks[j], side)
             else:
                 x_bar = int(valid[-1])
                 x_price = float(close[x_bar, j])
-                gross, x_fee, reason = buy["size"] * x_price, 0.0, ExitReason.end_of_data
+                x_fee, reason = 0.0, ExitReason.end_of_data
+            gross = buy["size"] * (x_price if side > 0 else 2.0 * entry - x_price)
             pnl = gross - x_fee - spent
-            rows.append((j, int(buy["idx"]) + start, x_bar + start, reason, float(buy["price"]), x_price,
-                         float(buy["size"]), pnl, pnl / spent * 100.0, float(buy["fees"]) + x_fee))
+            rows.append((j, int(buy["idx"]) + start, x_bar + start, reason, entry, x_price,
+                         float(buy["size"]), pnl, pnl / spent * 100.0, float(buy["fees"]) + x_fee, side))
     return np.array(rows, dtype=trade_dt)
 
 
-def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: float, r: RiskSpec) -> int:
+def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: float, r: RiskSpec,
+            side: int) -> int:
     """Why vectorbt closed a trade: a stop whose level the exit bar reached, else the signal."""
     from ..kernels.simulate import stop_fill_nb
 
-    highs = px["high"][e_bar + 1:x_bar, j]
-    peak = max(entry, float(np.nanmax(highs))) if np.isfinite(highs).any() else entry
+    if side > 0:  # the trailing stop's reference: the highest high since the entry (lowest low for a short)
+        highs = px["high"][e_bar + 1:x_bar, j]
+        peak = max(entry, float(np.nanmax(highs))) if np.isfinite(highs).any() else entry
+    else:
+        lows = px["low"][e_bar + 1:x_bar, j]
+        peak = min(entry, float(np.nanmin(lows))) if np.isfinite(lows).any() else entry
     o, h, lo, c = (float(px[k][x_bar, j]) for k in ("open", "high", "low", "close"))
     o = c if np.isnan(o) else o
     h = max(o, c) if np.isnan(h) else h
     lo = min(o, c) if np.isnan(lo) else lo
-    _, reason = stop_fill_nb(o, h, lo, entry, peak, risk_arrays([r])[0])
+    _, reason = stop_fill_nb(o, h, lo, entry, peak, float(side), risk_arrays([r])[0])
     return ExitReason.signal if reason < 0 else int(reason)

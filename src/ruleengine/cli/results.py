@@ -111,7 +111,8 @@ def _print_trades(console: Any, trades: list[Any]) -> None:
     for col in ("symbol", "entry", "price", "exit", "price", "pnl %", "exit reason"):
         table.add_column(col, justify="right" if col in ("price", "pnl %") else "left", no_wrap=col != "symbol")
     for t in picks:
-        table.add_row(escape(t.symbol), _when(t.entry_time), _price(t.entry_price), _when(t.exit_time),
+        side = " short" if t.direction == "short" else ""  # long trades read as before
+        table.add_row(escape(t.symbol) + side, _when(t.entry_time), _price(t.entry_price), _when(t.exit_time),
                       _price(t.exit_price), f"{t.pnl_pct:+.2f}%", t.exit_reason)
     console.print(table)
 

@@ -43,6 +43,7 @@ _TRADE_FIELDS = (
     ("pnl", "float64"),
     ("pnl_pct", "float64"),
     ("fees", "float64"),  # both sides
+    ("direction", "int64"),  # 1 long, -1 short
 )
 
 #: a portfolio entry skipped because the cash left did not cover it

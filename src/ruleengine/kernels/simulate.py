@@ -70,7 +70,7 @@ EXIT_UNITS = 4
 
 
 @numba.njit(cache=True)
-def stop_fill_nb(o, h, lo, entry, peak, risk):
+def stop_fill_nb(o, h, lo, entry, peak, side, risk):
     """(fill price, reason) of a stop hit inside bar (o, h, lo) of a long position; (NaN, -1) if none.
 
     `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) or
@@ -81,6 +81,8 @@ def stop_fill_nb(o, h, lo, entry, peak, risk):
     sl = risk.stop_loss
     tsl = risk.trailing_stop
     tp = risk.take_profit
+    if side < 0:  # a short: the loss side is above the entry, the target below (mirror of the long case)
+        return _short_stop_fill_nb(o, h, lo, entry, peak, sl, tsl, tp)
     level = np.nan
     reason = -1
     if not np.isnan(sl):
@@ -99,6 +101,32 @@ def stop_fill_nb(o, h, lo, entry, peak, risk):
     if not np.isnan(tp):
         level = entry * (1 + tp)
         if level <= o:
+            return o, ExitReason.take_profit
+        if lo <= level <= h:
+            return level, ExitReason.take_profit
+    return np.nan, -1
+
+
+@numba.njit(cache=True, inline="always")
+def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
+    level = np.nan
+    reason = -1
+    if not np.isnan(sl):
+        level = entry * (1 + sl)
+        reason = ExitReason.stop_loss
+    if not np.isnan(tsl):
+        trail = trough * (1 + tsl)
+        if np.isnan(level) or trail < level:
+            level = trail
+            reason = ExitReason.trailing_stop
+    if not np.isnan(level):
+        if o >= level:
+            return o, reason
+        if lo <= level <= h:
+            return level, reason
+    if not np.isnan(tp):
+        level = entry * (1 - tp)
+        if level >= o:
             return o, ExitReason.take_profit
         if lo <= level <= h:
             return level, ExitReason.take_profit
@@ -172,21 +200,31 @@ def wants_entry_nb(pos, sig_e, sig_x, flat_before):
 
 
 @numba.njit(cache=True, inline="always")
-def enter_nb(t, fill, budget, slip, fees):
-    """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included)."""
-    adj = fill * (1 + slip)
+def enter_nb(t, fill, budget, slip, fees, side):
+    """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included); side 1.0 long,
+    -1.0 short (the budget is the short's collateral)."""
+    adj = fill * (1 + side * slip)
     net = budget / (1 + fees)
-    return (1.0, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
+    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
 
 
 @numba.njit(cache=True, inline="always")
 def leave_nb(pos, fill, reason, slip, fees):
     """Close `pos` at fill price `fill`: (the closed position, the exit)."""
-    adj = fill * (1 - slip)
-    gross = pos[POS_UNITS] * adj
+    side = pos[POS_IN]
+    adj = fill * (1 - side * slip)
+    gross = value_nb(pos, adj)
     closed = (0.0, 0.0, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_SPENT], pos[POS_ENTRY_FEE], pos[POS_ENTRY_BAR],
               pos[POS_HELD])
-    return closed, (float(reason), adj, gross, gross * fees, pos[POS_UNITS])
+    return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees, side * pos[POS_UNITS])
+
+
+@numba.njit(cache=True, inline="always")
+def value_nb(pos, price):
+    """What a held position is worth at `price`: units x price long; collateral plus the short's gain short."""
+    if pos[POS_IN] < 0:
+        return pos[POS_UNITS] * (2.0 * pos[POS_ENTRY] - price)
+    return pos[POS_UNITS] * price
 
 
 @numba.njit(cache=True, inline="always")
@@ -223,9 +261,10 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
     new = exec_open and pos[POS_ENTRY_BAR] == t  # entered at this bar's open
     if new and vbt_order:
         return pos, no_exit_nb()
-    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], risk)
+    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_IN], risk)
     held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
-    pos = (1.0, pos[POS_UNITS], pos[POS_ENTRY], max(pos[POS_PEAK], h), pos[POS_SPENT], pos[POS_ENTRY_FEE],
+    peak = max(pos[POS_PEAK], h) if pos[POS_IN] > 0 else min(pos[POS_PEAK], lo)
+    pos = (pos[POS_IN], pos[POS_UNITS], pos[POS_ENTRY], peak, pos[POS_SPENT], pos[POS_ENTRY_FEE],
            pos[POS_ENTRY_BAR], held)  # h is never NaN here (bar_nb fills it in)
     if np.isnan(price) and not new:
         if sig_x and not sig_e and (vbt_order or not exec_open):  # both at once cancel (vectorbt's 'ignore')
@@ -259,14 +298,14 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_o
             return pos, cash + (ex[EXIT_GROSS] - ex[EXIT_FEE]), ex
         if wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
             budget = min(cash, risk.position_size * cash)
-            pos = enter_nb(t, o, budget, risk.slippage, risk.fees)
+            pos = enter_nb(t, o, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0)
             cash -= budget
     pos, ex = after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, risk)
     if ex[EXIT_REASON] >= 0:
         cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
     elif not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
         budget = min(cash, risk.position_size * cash)
-        pos = enter_nb(t, c, budget, risk.slippage, risk.fees)
+        pos = enter_nb(t, c, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0)
         cash -= budget
     return pos, cash, ex
 
@@ -284,10 +323,11 @@ def record_nb(records, n, j, pos, ex, exit_bar):
     rec["exit_reason"] = int(ex[EXIT_REASON])
     rec["entry_price"] = pos[POS_ENTRY]
     rec["exit_price"] = ex[EXIT_PRICE]
-    rec["size"] = ex[EXIT_UNITS]
+    rec["size"] = abs(ex[EXIT_UNITS])
     rec["pnl"] = pnl
     rec["pnl_pct"] = pnl / spent * 100.0
     rec["fees"] = pos[POS_ENTRY_FEE] + ex[EXIT_FEE]
+    rec["direction"] = 1 if ex[EXIT_UNITS] > 0 else -1
     return n + 1
 
 
@@ -299,8 +339,8 @@ def entry_time_nb(pos, times, risk):
 
 @numba.njit(cache=True, inline="always")
 def held_units_nb(pos):
-    """Units held now (0.0 when flat)."""
-    return pos[POS_UNITS]
+    """Units held now (0.0 when flat; negative short)."""
+    return pos[POS_IN] * pos[POS_UNITS]
 
 
 @numba.njit(cache=True, inline="always")
@@ -356,7 +396,7 @@ def _column_nb(open_, high, low, close, entries, exits, times, start, j, risk, e
         c = close[j, t]
         if t < start or np.isnan(c):
             units = held_units_nb(pos)
-            equity[j, t] = cash + units * last_close if units != 0.0 else cash
+            equity[j, t] = cash + value_nb(pos, last_close) if units != 0.0 else cash
             cash_out[j, t] = cash
             pos_out[j, t] = units
             continue
@@ -369,7 +409,7 @@ def _column_nb(open_, high, low, close, entries, exits, times, start, j, risk, e
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
-        equity[j, t] = cash + units * c
+        equity[j, t] = cash + value_nb(pos, c)
         cash_out[j, t] = cash
         pos_out[j, t] = units
     if pos[POS_IN] != 0.0:
@@ -456,9 +496,9 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
             if not np.isnan(close[j, t]):
                 last_close[j] = close[j, t]
                 last_bar[j] = t
-            units = rows[j, POS_UNITS]
+            units = rows[j, POS_IN] * rows[j, POS_UNITS]
             if units != 0.0:
-                value += units * last_close[j]
+                value += value_nb(load_nb(rows, j), last_close[j])
             pos_out[j, t] = units
         equity[0, t] = value
         cash_out[0, t] = cash
@@ -488,7 +528,7 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
                 mark = last_close[j]
             else:
                 mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
-            value += rows[j, POS_UNITS] * mark
+            value += value_nb(load_nb(rows, j), mark)
     for j in range(rows.shape[0]):
         if not (flat_before[j] and sig_e[j] and not sig_x[j]) or rows[j, POS_IN] != 0.0 or value <= 0:
             continue
@@ -500,6 +540,7 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
             n_skip += 1
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
-        store_nb(rows, j, enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees))
+        store_nb(rows, j, enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees,
+                                       -1.0 if risk[j].short else 1.0))
         cash -= want
     return cash, n_skip

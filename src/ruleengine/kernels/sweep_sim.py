@@ -48,10 +48,10 @@ from .simulate import (
     bar_step_nb,
     entry_time_nb,
     flat_nb,
-    held_units_nb,
     mark_out_nb,
     on_stack_nb,
     signals_nb,
+    value_nb,
 )
 
 FINAL = 0
@@ -139,9 +139,9 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, ris
                 _closed_nb(out, c, pos, ex, t, times)
             last_close = cl
             last_bar = t
-            eq = cash + held_units_nb(pos) * cl
+            eq = cash + value_nb(pos, cl)
         else:  # no bar for this symbol: equity marks the last known close
-            eq = cash + held_units_nb(pos) * last_close if pos[POS_IN] != 0.0 else cash
+            eq = cash + value_nb(pos, last_close) if pos[POS_IN] != 0.0 else cash
         if pos[POS_IN] != 0.0:
             in_market += 1
         if eq == prev:  # flat (or unchanged): r = 0 exactly, no new peak or drawdown

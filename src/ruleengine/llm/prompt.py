@@ -171,6 +171,8 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
          "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe);"),
+        ("- `direction`: long (null: buy on entry, sell on exit) or short (sell short on entry, buy back on exit; "
+         "stops above the entry, targets below): the same entry/exit conditions serve either side;"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,8 @@ def diagnostics_from_validation(exc: ValidationError, doc: Loaded) -> list[Diagn
             span = doc.span_of(path)
         if etype == "literal_error" and "expected" in ctx:
             message = f"{err.get('input')!r} is not allowed here"
-            hint = hint or f"expected {ctx['expected']}"
+            close = did_you_mean(str(err.get("input")), re.findall(r"'([^']*)'", str(ctx["expected"])))
+            hint = hint or (f"{close} " if close else "") + f"expected {ctx['expected']}"
         p = fmt_path(path)
         if (code, p) in seen:
             continue

@@ -439,6 +439,10 @@ class TradingStrategy(_Closed):
     entry: ConditionGroup | None = None
     exit: ConditionGroup | None = None
     risk: RiskParameters = Field(default_factory=RiskParameters)
+    #: left out of `to_dict` (and so of `strategy_hash`) when long: a long document hashes as it did before
+    #: the key existed, written or not
+    direction: Literal["long", "short"] = Field(
+        "long", description="long: buy on entry, sell on exit; short: sell short on entry, buy back on exit")
     code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say it")
 
     @model_validator(mode="before")
@@ -525,8 +529,12 @@ class TradingStrategy(_Closed):
         return {name: p.default for name, p in self.params.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for YAML/JSON: unset optional fields are left out; reloads to an equal model."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """Plain data for YAML/JSON: unset optional fields are left out, and the default direction (long);
+        reloads to an equal model."""
+        out = self.model_dump(mode="json", exclude_none=True)
+        if out.get("direction") == "long":
+            del out["direction"]
+        return out
 
     def strategy_hash(self) -> str:
         """sha256 of the canonical JSON of the document (`to_dict` with sorted keys, no whitespace): the
