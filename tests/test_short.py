@@ -283,3 +283,11 @@ def test_a_wrong_direction_is_a_structured_error_with_a_did_you_mean():
 def test_readme_states_the_short_contract_as_the_code_does():
     readme = (RULES_DIR.parent / "README.md").read_text(encoding="utf-8")
     assert SHORT_FILL_CONTRACT in readme and FILL_CONTRACT in readme
+
+
+def test_live_signals_refuse_a_short_strategy():
+    # signals and their store records carry no direction yet: a short entry must not read as a buy
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.live_signals(SMA_SHORT, "AAPL", provider="sample")
+    assert [d.code for d in err.value.diagnostics] == ["D132"]
+    assert err.value.diagnostics[0].path == "direction"

@@ -113,6 +113,7 @@ CODES: dict[str, str] = {
     "D121": "benchmark not available (replaced)",
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
+    "D132": "live signals, scans and tracking take long strategies only (not a short one)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

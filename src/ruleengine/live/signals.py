@@ -69,7 +69,7 @@ def resolve_target(strategy: Any) -> Target:
     if rec_id is not None:  # a StrategyRecord
         try:
             strat = strategy.strategy
-            return Target(compile_strategy(strat), strat, strategy.id, strategy.version)
+            return _long_only(Target(compile_strategy(strat), strat, strategy.id, strategy.version))
         except RuleEngineError as exc:
             first = exc.diagnostics[0]
             raise RuleEngineError([Diagnostic(
@@ -78,7 +78,17 @@ def resolve_target(strategy: Any) -> Target:
                 hint=f"export it (ruleengine strategies export {strategy.id}), fix it and add the fixed file as a "
                 f"new version: ruleengine strategies add FILE --id {strategy.id}"), *exc.diagnostics]) from None
     compiled = compile_strategy(strategy)
-    return Target(compiled, compiled.strategy)
+    return _long_only(Target(compiled, compiled.strategy))
+
+
+def _long_only(target: Target) -> Target:
+    """Refuse a short strategy: signals, their store records and tracked returns do not carry a direction
+    yet, so a short entry would read as a buy and its return with the wrong sign (D132)."""
+    if getattr(target.strategy, "direction", "long") == "short":
+        raise RuleEngineError([Diagnostic(
+            "D132", "live signals, scans and tracking take long strategies only: this one is direction: short",
+            path="direction", hint="backtest and sweep it; live signals for short strategies are not built yet")])
+    return target
 
 
 def live_signals(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: float = 0.0,
