@@ -161,21 +161,23 @@ def _pair_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[Risk
         valid = np.flatnonzero(~np.isnan(close[:, j]))
         side = -1 if risks[j].direction == "short" else 1
         for k in range(0, len(mine), 2):
-            buy = mine[k]  # the entry order (a sell for a short)
-            spent = buy["size"] * buy["price"] + buy["fees"]
-            entry = float(buy["price"])
+            opening = mine[k]  # the entry order (a sell for a short)
+            spent = opening["size"] * opening["price"] + opening["fees"]
+            entry = float(opening["price"])
             if k + 1 < len(mine):
-                sell = mine[k + 1]
-                x_bar, x_price, x_fee = int(sell["idx"]), float(sell["price"]), float(sell["fees"])
-                reason = _reason(px, j, int(buy["idx"]), x_bar, entry, risks[j], side)
+                closing = mine[k + 1]
+                x_bar, x_price, x_fee = int(closing["idx"]), float(closing["price"]), float(closing["fees"])
+                reason = _reason(px, j, int(opening["idx"]), x_bar, entry, risks[j], side)
+                units = closing["size"]
             else:
                 x_bar = int(valid[-1])
                 x_price = float(close[x_bar, j])
                 x_fee, reason = 0.0, ExitReason.end_of_data
-            gross = buy["size"] * (x_price if side > 0 else 2.0 * entry - x_price)
+                units = opening["size"]
+            gross = units * x_price if side > 0 else units * (2.0 * entry - x_price)
             pnl = gross - x_fee - spent
-            rows.append((j, int(buy["idx"]) + start, x_bar + start, reason, entry, x_price,
-                         float(buy["size"]), pnl, pnl / spent * 100.0, float(buy["fees"]) + x_fee, side))
+            rows.append((j, int(opening["idx"]) + start, x_bar + start, reason, entry, x_price,
+                         float(opening["size"]), pnl, pnl / spent * 100.0, float(opening["fees"]) + x_fee, side))
     return np.array(rows, dtype=trade_dt)
 
 

@@ -71,7 +71,8 @@ EXIT_UNITS = 4
 
 @numba.njit(cache=True)
 def stop_fill_nb(o, h, lo, entry, peak, side, risk):
-    """(fill price, reason) of a stop hit inside bar (o, h, lo) of a long position; (NaN, -1) if none.
+    """(fill price, reason) of a stop hit inside bar (o, h, lo); (NaN, -1) if none. `side` is the position's
+    POS_IN (1.0 long, -1.0 short: `_short_stop_fill_nb`, the mirror; `peak` is then the lowest low).
 
     `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) or
     peak x (1 - trailing_stop), the higher of the two (stop loss on a tie); it is checked before the take
@@ -109,6 +110,8 @@ def stop_fill_nb(o, h, lo, entry, peak, side, risk):
 
 @numba.njit(cache=True, inline="always")
 def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
+    """`stop_fill_nb` of a short: stop loss entry x (1 + sl) and trail trough x (1 + tsl) above (the lower
+    acts, stop loss on a tie), take profit entry x (1 - tp) below; an open through a level fills at the open."""
     level = np.nan
     reason = -1
     if not np.isnan(sl):
