@@ -291,3 +291,26 @@ def test_live_signals_refuse_a_short_strategy():
         ruleengine.live_signals(SMA_SHORT, "AAPL", provider="sample")
     assert [d.code for d in err.value.diagnostics] == ["D132"]
     assert err.value.diagnostics[0].path == "direction"
+
+
+def test_a_long_document_hashes_as_before_the_key_existed():
+    unset = {k: v for k, v in SMA_SHORT.items() if k != "direction"}
+    base = ruleengine.load_strategy(unset)
+    assert ruleengine.load_strategy({**unset, "direction": "long"}).strategy_hash() == base.strategy_hash()
+    assert "direction" not in base.to_dict()
+    short = ruleengine.load_strategy(SMA_SHORT)
+    assert short.strategy_hash() != base.strategy_hash() and short.to_dict()["direction"] == "short"
+    assert ruleengine.load_strategy(short.to_dict()) == short  # reloads equal
+
+
+def test_cli_marks_short_trades(tmp_path, provider_env_cleared):
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    doc = tmp_path / "short.yaml"
+    doc.write_text(json.dumps(SMA_SHORT), encoding="utf-8")  # JSON is YAML
+    result = CliRunner().invoke(app, ["backtest", str(doc), "--symbols", "AAPL", "--provider", "sample",
+                                      "--start", "2012-01-01", "--end", "2016-12-31"])
+    assert result.exit_code == 0, result.stdout
+    assert "AAPL short" in result.stdout
