@@ -13,6 +13,9 @@
 - ``execution_price="close"``: ``price=close``; ``"open"``: ``price=open`` and the signals moved to each
   column's next existing bar (so vectorbt's stops are live from the bar after the fill, as in the contract);
 - rows before ``start`` are cut off, signals on rows without a bar are dropped.
+- a short column (``direction: short``): ``direction="shortonly"`` and ``upon_short_conflict="ignore"``;
+  the trades and the equity equal the kernel's, but the cash does not: vectorbt's cash holds a short's sale
+  proceeds, the kernel's sets the short's collateral aside (the equity adds it back).
 
 What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the field):
 
