@@ -5,7 +5,7 @@ import numpy as np
 
 from ruleengine.backtest.risk import FILL_CONTRACT, RISK_FIELDS, RISK_PARAM_NAMES, RiskSpec
 from ruleengine.backtest.simulation import EXIT_REASONS, kernel_risk_name, risk_arrays, risk_dt
-from ruleengine.kernels.enums import ExitReason, skip_dt, trade_dt
+from ruleengine.kernels.enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
 from ruleengine.kernels.simulate import simulate_nb, simulate_portfolio_nb, stop_fill_nb
 from ruleengine.schema.strategy import RiskParameters
 from ruleengine.sweep.grid import RISK_AXES
@@ -13,8 +13,9 @@ from ruleengine.sweep.grid import RISK_AXES
 
 def _kernel_args(close: np.ndarray, entries: np.ndarray, exits: np.ndarray, risk: RiskSpec) -> tuple:
     n, t = close.shape
-    return (close, close, close, close, entries, exits, np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0,
-            risk_arrays([risk] * n))
+    no_short = np.zeros((0, t), dtype=np.bool_)
+    return (close, close, close, close, entries, exits, no_short, no_short, np.zeros((0, n, t)),
+            np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0, risk_arrays([risk] * n))
 
 
 def test_exit_reason_names_are_the_user_strings_in_code_order() -> None:
@@ -63,7 +64,9 @@ def test_risk_fields_are_the_document_models() -> None:
                     slippage_pct=0.2, execution_price="open")
     records = risk_arrays([risk])
     assert records.dtype == risk_dt
-    assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open", "short")
+    assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open", "short",
+                             *(f"{kind}_row" for kind in LEVEL_KINDS))
+    assert all(r[f"{kind}_row"] == -1 for kind in LEVEL_KINDS for r in risk_arrays([risk]))  # no level: unread
     r = records[0]
     assert (r["stop_loss"], r["take_profit"], r["position_size"], r["fees"], r["slippage"]) == \
         (0.05, 0.1, 0.5, 0.001, 0.002)

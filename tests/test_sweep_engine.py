@@ -137,7 +137,9 @@ def test_kernel_accumulators_by_hand() -> None:
     base = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0, "execution_price": "close"}
     risk = risk_arrays([RiskSpec(**base), RiskSpec(stop_loss_pct=5.0, **base)])
     out = np.empty((2, K.N_STATS))
-    K.sweep_nb(close, close, low, close, entries, exits, times, np.array([0]), np.array([6]),
+    no_short = np.zeros((0, 6), dtype=np.bool_)
+    K.sweep_nb(close, close, low, close, entries, exits, no_short, no_short, np.zeros((0, 1, 6)), times,
+               np.array([0]), np.array([6]),
                np.array([0, 0]), np.array([0, 0]), risk, 1000.0, out, 0, 2)
     a, b = out
     # column 0: buy 100 @ 10, sell @ 12 (pnl 200, 20 %); buy 133.33 @ 9, marked at 12 (pnl 400, 33.3 %)

@@ -17,8 +17,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,10 @@ class SignalSet:
     labels: Sequence[Any]  # the S market column labels (symbols, or ``GLD/SLV`` for a run of several)
     start: int = 0  # row of the first requested bar: rows before it are history, never traded
     unnamed: bool = False  # one column of flat DataFrames: no symbol names it (the pandas view is a Series)
+    short_entries: np.ndarray | None = None  # (T, P*S) bool: enter short (a long/short strategy only)
+    short_exits: np.ndarray | None = None  # (T, P*S) bool: leave the short position
+    #: (T, P*S) float64 per-bar levels by kind (`ruleengine.kernels.enums.LEVEL_KINDS`), e.g. an order's price
+    levels: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_sets(self) -> int:
@@ -44,6 +48,18 @@ class SignalSet:
     @property
     def n_cols(self) -> int:
         return len(self.labels)
+
+    def columns(self, cols: Sequence[int], stop: int | None = None) -> dict[str, Any]:
+        """The signal columns `cols` (rows before `stop`) as `ruleengine.backtest.simulation.simulate` takes
+        them: ``entries``, ``exits``, ``short_entries``, ``short_exits`` and ``levels`` (column-major copies,
+        what the kernels read; None / empty where the strategy has none)."""
+        def take(x: np.ndarray) -> np.ndarray:
+            return x[:stop].T[list(cols)].T
+
+        return {"entries": take(self.entries), "exits": take(self.exits),
+                "short_entries": None if self.short_entries is None else take(self.short_entries),
+                "short_exits": None if self.short_exits is None else take(self.short_exits),
+                "levels": {kind: take(v) for kind, v in self.levels.items()}}
 
     def to_pandas(self) -> PandasSignals:
         """The requested range as pandas (see the module doc)."""

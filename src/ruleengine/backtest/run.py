@@ -111,16 +111,18 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     n_sets, n_sym = sig.n_sets, md.n_cols
     cols = [p * n_sym + s for p in range(n_sets) for s in keep]
     prices = {c: _take_columns(md.inputs[(base, c)], keep * n_sets) for c in ("open", "high", "low", "close")}
-    entries, exits = _take_columns(sig.entries, cols), _take_columns(sig.exits, cols)
     tick("simulating")
-    if portfolio:
+    if portfolio:  # one account per parameter set
         sims = [simulate_portfolio({c: v[:, p * k:(p + 1) * k] for c, v in prices.items()},
-                                   entries[:, p * k:(p + 1) * k], exits[:, p * k:(p + 1) * k], md.index,
-                                   risks[p], init_cash=float(init_cash), start=md.start) for p in range(n_sets)]
+                                   index=md.index, risk=risks[p], init_cash=float(init_cash), start=md.start,
+                                   **sig.columns(cols[p * k:(p + 1) * k])) for p in range(n_sets)]
+        entries = _take_columns(sig.entries, cols)
     else:
         per_col = [risks[p] for p in range(n_sets) for _ in keep]
-        sims = [simulate(prices, entries, exits, md.index, per_col, init_cash=float(init_cash), start=md.start,
-                         engine=engine)]
+        signals = sig.columns(cols)
+        sims = [simulate(prices, index=md.index, risk=per_col, init_cash=float(init_cash), start=md.start,
+                         engine=engine, **signals)]
+        entries = signals["entries"]
     tick("benchmark")
     bench = _benchmark(benchmark, md, base, keep, req, no_cache, warnings, portfolio, strat.data[base].frequency)
     ctx = _Context(md=md, base=base, keep=keep, init_cash=float(init_cash), sets=sig.param_sets,

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_REASON_NAMES, trade_dt
+from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
 from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
 from .risk import RiskSpec
 
@@ -79,8 +79,10 @@ class Simulation:
 
 
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
-             risk: RiskSpec | Sequence[RiskSpec], *, init_cash: float = 10_000.0, start: int = 0,
-             engine: str = "numba", fill_order: str = "time") -> Simulation:
+             risk: RiskSpec | Sequence[RiskSpec], *, short_entries: np.ndarray | None = None,
+             short_exits: np.ndarray | None = None, levels: Mapping[str, np.ndarray] | None = None,
+             init_cash: float = 10_000.0, start: int = 0, engine: str = "numba",
+             fill_order: str = "time") -> Simulation:
     """Simulate each column independently, each with `init_cash`.
 
     Args:
@@ -89,6 +91,9 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         entries, exits: (T, N) bool signals, computed at each bar's close.
         index: the T bar times.
         risk: one `RiskSpec` for every column or one per column.
+        short_entries, short_exits: (T, N) bool, the short side of a long/short strategy (None: none).
+        levels: kind (`ruleengine.kernels.enums.LEVEL_KINDS`) -> (T, N) float64, the strategy's per-bar
+            levels (e.g. an entry order's price), read at the bar of the signal they belong to.
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
@@ -108,8 +113,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     if engine == "vectorbt":
         from .vbt_engine import simulate_vectorbt
 
+        if short_entries is not None or short_exits is not None or levels:
+            raise ValueError("the vectorbt engine takes entries and exits only")
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
-    args = _kernel_args(arrays, ent, ext, times, risks, start)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
     records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
                                                        _max_trades(ent, start))
     trades = trades_frame(records[:n], index, by_time=False)
@@ -118,7 +125,9 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
 
 def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
                        index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec], *,
-                       init_cash: float = 10_000.0, start: int = 0) -> Simulation:
+                       short_entries: np.ndarray | None = None, short_exits: np.ndarray | None = None,
+                       levels: Mapping[str, np.ndarray] | None = None, init_cash: float = 10_000.0,
+                       start: int = 0) -> Simulation:
     """Simulate the N columns as one portfolio with shared cash (``--portfolio``).
 
     Each entry takes ``position_size_pct`` of the current equity (cash + open positions at the bar's fill
@@ -127,12 +136,13 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     (open fills), the stops and the exits at the close, the entries at the close (close fills); so cash
     freed earlier in a bar can fund that bar's later entries and, when cash is short, lower columns are
     served first. ``equity`` and ``cash`` are (T, 1); trades are sorted by entry bar, then column. Every
-    column must use the same execution price.
+    column must use the same execution price. ``short_entries``, ``short_exits`` and ``levels`` as for
+    `simulate`.
     """
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
-    args = _kernel_args(arrays, ent, ext, times, risks, start)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start))
     trades = trades_frame(records[:n], index, by_time=True)
@@ -209,7 +219,8 @@ def kernel_risk_name(field: str) -> str:
 #: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open). A new
 #: risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
-                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_)], align=True)
+                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_)]
+                   + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -227,13 +238,48 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
             out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / 100.0 for v in values]
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
+    for kind in LEVEL_KINDS:
+        out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
     return out
 
 
+def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int], risk: np.ndarray) -> np.ndarray:
+    """The kernels' (L, N, T) levels array of `levels` (kind -> (T, N) float64) in `LEVEL_KINDS` order, the
+    kinds given only; writes each kind's row into the risk records ``risk`` (``<kind>_row``)."""
+    levels = levels or {}
+    unknown = sorted(set(levels) - set(LEVEL_KINDS))
+    if unknown:
+        raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)}")
+    given = [kind for kind in LEVEL_KINDS if kind in levels]
+    out = np.empty((len(given), shape[1], shape[0]), dtype=np.float64)
+    for row, kind in enumerate(given):
+        a = np.asarray(levels[kind], dtype=np.float64)
+        if a.shape != shape:
+            raise ValueError(f"levels[{kind!r}] has shape {a.shape}, expected {shape}")
+        out[row] = a.T
+        risk[f"{kind}_row"] = row
+    return out
+
+
+def side_signals(x: np.ndarray | None, shape: tuple[int, int], what: str) -> np.ndarray:
+    """A short side's (T, N) signals as the kernels' (N, T) C-ordered array; an empty one when None (unread)."""
+    if x is None:
+        return np.zeros((0, shape[0]), dtype=np.bool_)
+    a = np.asarray(x, dtype=np.bool_)
+    if a.shape != shape:
+        raise ValueError(f"{what} has shape {a.shape}, expected {shape}")
+    return np.ascontiguousarray(a.T)
+
+
 def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
-                 risks: list[RiskSpec], start: int) -> tuple:
-    return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext, times, int(start),
-            risk_arrays(risks))
+                 risks: list[RiskSpec], start: int, short_entries: np.ndarray | None,
+                 short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None) -> tuple:
+    shape = (ent.shape[1], ent.shape[0])  # (T, N)
+    risk = risk_arrays(risks)
+    lv = level_array(levels, shape, risk)
+    return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext,
+            side_signals(short_entries, shape, "short_entries"), side_signals(short_exits, shape, "short_exits"),
+            lv, times, int(start), risk)
 
 
 def _max_trades(ent: np.ndarray, start: int) -> int:

@@ -27,6 +27,13 @@ class ExitReasonT(NamedTuple):
 
 
 ExitReason = ExitReasonT()
+
+#: the kinds of per-bar numeric series ("levels") a strategy may hand the fill step beside its signals, each
+#: read at the bar of the signal it belongs to: a stop's and a target's distance from the entry price (price
+#: units), an entry order's price, the volatility that sizes a position. The kernels take them as rows of
+#: one (L, Q, T) float64 array; the risk record's ``<kind>_row`` names a kind's row (-1: not used).
+#: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too).
+LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility")
 #: the user-visible names, indexed by code
 EXIT_REASON_NAMES: tuple[str, ...] = ExitReason._fields
 

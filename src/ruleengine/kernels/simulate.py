@@ -37,15 +37,23 @@ number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``), plus ``e
 next-bar-open fills). A new risk field of the document is in the record without a change here: the step
 that acts on it reads it by name.
 
+Beside the signals a strategy may hand per-bar numeric series, "levels" (`LEVEL_KINDS`: a stop's distance,
+an order's price, ...), as one (L, N, T) float64 array whose rows the risk record names (``<kind>_row``, -1 =
+not used). The column loops read them at the bar of the acting entry signal (`levels_nb`: with open fills
+the previous bar, what was known when the order was placed) and pass them to the fill step as the scalar
+tuple ``lv``. A long/short strategy's short signals come as ``short_entries`` / ``short_exits`` beside
+``entries`` / ``exits``.
+
 Trades come back as an array of ``ruleengine.kernels.enums.trade_dt`` records plus the count of rows used;
 exit reasons are ``ExitReason`` codes (same module).
 """
 import numba
 import numpy as np
 from numba.core import cgutils
+from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
-from .enums import ExitReason, skip_dt, trade_dt
+from .enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
 
 _DAY_NS = 86_400_000_000_000
 
@@ -67,6 +75,54 @@ EXIT_PRICE = 1
 EXIT_GROSS = 2
 EXIT_FEE = 3
 EXIT_UNITS = 4
+# The levels of a bar (`levels_nb`): a tuple with one float64 per kind of `LEVEL_KINDS`, NaN where the
+# strategy does not use the kind; LV_<KIND> is the index of a kind in it.
+for _k, _kind in enumerate(LEVEL_KINDS):
+    globals()["LV_" + _kind.upper()] = _k
+N_LEVELS = len(LEVEL_KINDS)
+
+
+@numba.njit(cache=True, inline="always")
+def set_nb(pos, k, value):
+    """`pos` with field k replaced by `value` (a position is an immutable tuple of float64; numba's own
+    ``tuple_setitem`` builds the new one in registers). Adding a POS_* field then touches `flat_nb` and
+    `N_POS` only."""
+    return tuple_setitem(pos, k, value)  # type: ignore[call-arg]  # numba passes the typing context
+
+
+@numba.njit(cache=True, inline="always")
+def level_nb(levels, row, q, t):
+    """Row `row` of the (L, Q, T) `levels` array at signal column q and bar t; NaN when row < 0 (unused)."""
+    if row < 0:
+        return np.nan
+    return levels[row, q, t]
+
+
+@numba.njit(cache=True, inline="always")
+def levels_nb(levels, risk, q, t):
+    """The levels of signal column q at bar t, one per kind of `LEVEL_KINDS` (the tuple `lv` the fill step
+    takes; LV_* index it). A kind's row is the risk record's field ``<kind>_row`` (-1: not used, NaN).
+    With open fills the caller passes the bar of the pending signal: a level is what was known when the order
+    was placed."""
+    return (level_nb(levels, risk.stop_loss_distance_row, q, t),
+            level_nb(levels, risk.take_profit_distance_row, q, t),
+            level_nb(levels, risk.entry_order_price_row, q, t),
+            level_nb(levels, risk.volatility_row, q, t))
+
+
+@numba.njit(cache=True, inline="always")
+def no_levels_nb():
+    """The levels of a bar without an acting entry signal: none is read."""
+    return (np.nan, np.nan, np.nan, np.nan)
+
+
+@numba.njit(cache=True, inline="always")
+def entry_stop_distance_nb(risk, lv, entry):
+    """The stop's distance from `entry` (the entry price after slippage) known when a position opens, in
+    price units; NaN when the position has no stop. The one definition of "the stop" for sizing by risk."""
+    if not np.isnan(risk.stop_loss):
+        return entry * risk.stop_loss
+    return np.nan
 
 
 @numba.njit(cache=True)
@@ -283,13 +339,13 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
 
 
 @numba.njit(cache=True, inline="always")
-def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_open, vbt_order, risk):
+def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_open, vbt_order, risk, lv):
     """Bar t of a column that trades its own cash, in time order: (position, cash, exit).
 
     The open (the pending exit, or an entry with ``position_size`` x cash), the rest of the bar, the close (an
     entry). At most one exit per bar; ``exit[EXIT_REASON] >= 0`` when a trade closed (the position then
     still describes it). ``now`` is bar t's time, ``entry_time`` the entry bar's (of a position held
-    before the bar; any value when flat).
+    before the bar; any value when flat); ``lv`` the levels of the bar of the acting signals (`levels_nb`).
     """
     flat_before = pos[POS_IN] == 0.0
     ex = no_exit_nb()
@@ -361,8 +417,12 @@ def store_nb(rows, j, pos):
 
 # ------------------------------------------------------------------------------------------- simulations
 @numba.njit(cache=True)
-def simulate_nb(open_, high, low, close, entries, exits, times, start, risk, vbt_order, init_cash, max_trades):
+def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
+                vbt_order, init_cash, max_trades):
     """Independent runs: every column trades its own `init_cash`.
+
+    ``short_entries`` / ``short_exits`` (N, T) bool are the short side's signals of a long/short strategy
+    (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`).
 
     Returns (records, n_trades, equity, cash, position), the last three (N, T).
     """
@@ -375,17 +435,17 @@ def simulate_nb(open_, high, low, close, entries, exits, times, start, risk, vbt
     for j in range(N):
         # exec_open as a literal: each variant is compiled with the other fill mode's branches pruned
         if risk[j].exec_open:
-            n = _column_nb(open_, high, low, close, entries, exits, times, start, j, risk[j], True, vbt_order,
-                           init_cash, records, n, equity, cash_out, pos_out)
+            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
+                           start, j, risk[j], True, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
         else:
-            n = _column_nb(open_, high, low, close, entries, exits, times, start, j, risk[j], False, vbt_order,
-                           init_cash, records, n, equity, cash_out, pos_out)
+            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
+                           start, j, risk[j], False, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
     return records, n, equity, cash_out, pos_out
 
 
 @numba.njit(cache=True)
-def _column_nb(open_, high, low, close, entries, exits, times, start, j, risk, exec_open, vbt_order, init_cash,
-               records, n, equity, cash_out, pos_out):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, j, risk,
+               exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
     units; returns n."""
     T = close.shape[1]
@@ -405,8 +465,9 @@ def _column_nb(open_, high, low, close, entries, exits, times, start, j, risk, e
             continue
         o, h, lo, c = bar_nb(open_, high, low, close, j, t)
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
+        lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if sig_e else no_levels_nb()
         pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk), sig_e,
-                                    sig_x, cash, exec_open, vbt_order, risk)
+                                    sig_x, cash, exec_open, vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, pos, ex, t)
         last_close = c
@@ -422,8 +483,8 @@ def _column_nb(open_, high, low, close, entries, exits, times, start, j, risk, e
 
 
 @numba.njit(cache=True)
-def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start, risk, vbt_order, init_cash,
-                          max_trades):
+def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
+                          risk, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same in every risk record).
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
@@ -477,7 +538,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
                 store_nb(rows, j, pos)
         if at_open:
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash,
-                                         last_close, True, skip, n_skip)
+                                         last_close, last_bar, levels, True, skip, n_skip)
         # the rest of the bar: stops, then the orders at the close
         for j in range(N):
             if np.isnan(close[j, t]) or rows[j, POS_IN] == 0.0:
@@ -492,7 +553,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
             store_nb(rows, j, pos)
         if not at_open:
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash,
-                                         last_close, False, skip, n_skip)
+                                         last_close, last_bar, levels, False, skip, n_skip)
         # marks
         value = cash
         for j in range(N):
@@ -513,12 +574,13 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, times, start,
 
 
 @numba.njit(cache=True, inline="always")
-def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash, last_close, at_open,
-                  skip, n_skip):
+def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash, last_close, last_bar,
+                  levels, at_open, skip, n_skip):
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
     Each is sized on the equity before them: cash + every held position at this open or close (its last
-    close without a bar)."""
+    close without a bar). A column's levels are those of its signal's bar: its previous bar with open fills
+    (`last_bar`, not yet moved to t), t with close fills."""
     wanted = False
     for j in range(rows.shape[0]):
         wanted = wanted or (flat_before[j] and sig_e[j] and not sig_x[j])
@@ -543,6 +605,7 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
             n_skip += 1
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
+        lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)  # noqa: F841  (the sizing's levels)
         store_nb(rows, j, enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees,
                                        -1.0 if risk[j].short else 1.0))
         cash -= want

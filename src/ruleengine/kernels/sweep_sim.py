@@ -48,7 +48,9 @@ from .simulate import (
     bar_step_nb,
     entry_time_nb,
     flat_nb,
+    levels_nb,
     mark_out_nb,
+    no_levels_nb,
     on_stack_nb,
     signals_nb,
     value_nb,
@@ -102,7 +104,8 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, risk, exec_open, init_cash, out, c):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, q, lo, hi, risk,
+               exec_open, init_cash, out, c):
     """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
     out[c, :]."""
     for k in range(N_STATS):
@@ -133,8 +136,9 @@ def _column_nb(open_, high, low, close, entries, exits, times, j, q, lo, hi, ris
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
+            lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if sig_e else no_levels_nb()
             pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), sig_e,
-                                        sig_x, cash, exec_open, False, risk)
+                                        sig_x, cash, exec_open, False, risk, lv)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, pos, ex, t, times)
             last_close = cl
@@ -181,12 +185,15 @@ def _closed_nb(out, c, pos, ex, exit_bar, times):
 
 
 @numba.njit(cache=True, nogil=True)
-def sweep_nb(open_, high, low, close, entries, exits, times, lo, hi, sym, sig, risk, init_cash, out, c0, c1):
+def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, lo, hi, sym, sig,
+             risk, init_cash, out, c0, c1):
     """Columns [c0, c1) of a sweep into `out` (C, N_STATS); see the module docstring for the layout.
 
     Args:
         open_, high, low, close: (S, T) float64, C-ordered (NaN = no bar).
-        entries, exits: (Q, T) bool, C-ordered: the chunk's signal columns.
+        entries, exits: (Q, T) bool, C-ordered: the chunk's signal columns; short_entries, short_exits the
+            same for the short side of a long/short strategy (unread otherwise).
+        levels: (L, Q, T) float64, C-ordered: the chunk's levels (`ruleengine.kernels.enums.LEVEL_KINDS`).
         times: (T,) int64 nanoseconds. lo, hi: (S,) int64, the run rows [lo, hi) of each symbol.
         sym, sig: (C,) int64: the price row and the signal row of each column.
         risk: (C,) risk records (``ruleengine.backtest.simulation.risk_dt``), read by field name.
@@ -195,11 +202,11 @@ def sweep_nb(open_, high, low, close, entries, exits, times, lo, hi, sym, sig, r
     for c in range(c0, c1):
         j = sym[c]
         if risk[c].exec_open:  # a literal: each variant is compiled with the other mode's branches pruned
-            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], risk[c], True,
-                       init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
+                       lo[j], hi[j], risk[c], True, init_cash, out, c)
         else:
-            _column_nb(open_, high, low, close, entries, exits, times, j, sig[c], lo[j], hi[j], risk[c], False,
-                       init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
+                       lo[j], hi[j], risk[c], False, init_cash, out, c)
     return out
 
 

@@ -395,8 +395,8 @@ def _equity(compiled: Any, md: Any, sets: Sequence[Mapping[str, Any]], r0: int, 
     cols = [p * md.n_cols + j for p in range(len(sets)) for j in columns]
     prices = {c: np.tile(md.inputs[(base, c)][:r1, list(columns)], (1, len(sets)))
               for c in ("open", "high", "low", "close")}
-    sim = simulate(prices, sig.entries[:r1, cols], sig.exits[:r1, cols], md.index[:r1],
-                   [risks[p] for p in range(len(sets)) for _ in columns], init_cash=float(init_cash), start=r0)
+    sim = simulate(prices, index=md.index[:r1], risk=[risks[p] for p in range(len(sets)) for _ in columns],
+                   init_cash=float(init_cash), start=r0, **sig.columns(cols, r1))
     return sim.equity[r0:r1]
 
 
