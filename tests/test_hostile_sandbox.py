@@ -72,6 +72,10 @@ BUDGETS = [
     Budget("every_call_slow_run_bounded", "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 0.6:\n"
            "    pass", {"X122", "X123"}, ["sandboxed run", "limit of", "calls of generate_signals done"], timeout=2.0,
            call_timeout=1.5, seconds=10),
+    # a spinning call whose own limit (5 s) reaches past the run's (2 s): the CPU kill is the run's and says so,
+    # whatever CPU the kernel had counted when it struck (it was once worded "per call" under load)
+    Budget("spin_past_the_runs_limit", "while True:\n    pass", {"X122", "X123"}, ["sandboxed run", "limit of"],
+           timeout=2.0, call_timeout=5.0, seconds=10),
     # a spinning call that catches everything and keeps going: the kernel's limit does not ask it
     Budget("spin_catching_every_exception", "while True:\n    try:\n        while True:\n            pass\n"
            "    except BaseException:\n        pass", {"X122", "X123"}, ["per call", "on AAA", "'n': 4"], timeout=60,

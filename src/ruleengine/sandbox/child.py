@@ -141,9 +141,10 @@ class CallBudget:
 
         used = resource.getrusage(resource.RUSAGE_SELF)
         soft = math.ceil(used.ru_utime + used.ru_stime + self._call)
-        if self._hard != resource.RLIM_INFINITY:
-            soft = min(soft, self._hard - 1)  # the hard limit is the run's budget + 1 s (SIGKILL)
-        self._progress.set(call)
+        runs = False
+        if self._hard != resource.RLIM_INFINITY and soft >= self._hard - 1:
+            soft, runs = self._hard - 1, True  # the hard limit is the run's budget + 1 s (SIGKILL)
+        self._progress.set(call, runs)
         resource.setrlimit(resource.RLIMIT_CPU, (soft, self._hard))
 
     def done(self) -> None:

@@ -157,6 +157,8 @@ def decode_job(fd: int) -> tuple[dict[str, Any], np.ndarray, dict[tuple[str, str
 PROGRESS_BYTES = 4096  # one page (the child maps it; writes through a mapping are not file writes for FSIZE)
 CALL_SETUP, CALL_DONE = 0, -1
 _PROGRESS = struct.Struct("<q")
+#: after the call number: whether the call's own CPU limit is the run's (1) or below it (0), for the message
+_CALL_LIMIT_IS_RUNS = struct.Struct("<q")
 
 
 def progress_fd() -> int:
@@ -176,13 +178,23 @@ def read_progress(fd: int) -> int:
     return int(_PROGRESS.unpack(raw)[0]) if len(raw) == _PROGRESS.size else CALL_SETUP
 
 
+def call_limit_is_runs(fd: int) -> bool:
+    """Whether the CPU limit of the call the child reported last was the run's own (its per-call limit reached
+    past what the run had left): a kill at that limit is then the run's, not the call's. Only the wording of
+    the error depends on it (code that writes the page itself changes that wording, never the limits)."""
+    raw = os.pread(fd, _CALL_LIMIT_IS_RUNS.size, _PROGRESS.size)
+    return len(raw) == _CALL_LIMIT_IS_RUNS.size and _CALL_LIMIT_IS_RUNS.unpack(raw)[0] == 1
+
+
 class ProgressWriter:
-    """The child's side: ``writer.set(call)`` before each call, ``writer.set(CALL_DONE)`` after the last."""
+    """The child's side: ``writer.set(call, limit_is_runs)`` before each call, ``writer.set(CALL_DONE)`` after
+    the last."""
 
     def __init__(self, fd: int) -> None:
         self._map = mmap.mmap(fd, PROGRESS_BYTES, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
 
-    def set(self, call: int) -> None:
+    def set(self, call: int, limit_is_runs: bool = False) -> None:
+        _CALL_LIMIT_IS_RUNS.pack_into(self._map, _PROGRESS.size, int(limit_is_runs))
         _PROGRESS.pack_into(self._map, 0, call)
 
 
