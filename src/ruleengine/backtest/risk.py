@@ -55,7 +55,10 @@ TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "long_term": (15.0, 50.0, 180),
 }
 #: defaults of the fields the timeframe does not decide
-OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0}
+OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0,
+                                     "borrow_cost_pct": 0.0}
+#: fields only a strategy that sells short uses: a long run's risk leaves them out (reads as before they existed)
+SHORT_ONLY_FIELDS = ("borrow_cost_pct",)
 
 #: run parameters `resolve_risk` reads (everything else in ``params`` belongs to the strategy)
 RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
@@ -111,7 +114,7 @@ class RiskSpec:
     """
 
     execution_price: str  # "close" | "open"
-    direction: str = "long"  # "long" | "short"
+    direction: str = "long"  # "long" | "short" | "long_short"
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
@@ -137,6 +140,9 @@ class RiskSpec:
         out = asdict(self)
         if self.direction == "long":  # the default: a long run's risk reads as before direction existed
             del out["direction"]
+            for f in SHORT_ONLY_FIELDS:
+                if not out[f]:
+                    del out[f]
         out["defaults_used"] = list(self.defaults_used)
         out["from_timeframe"] = list(self.from_timeframe)
         out["sources"] = self.sources()
@@ -288,7 +294,9 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if "max_hold_bars" not in given:
             from_tf["max_hold_days"] = days_d
     defaults: dict[str, Any] = {**from_tf, **OTHER_DEFAULTS}
-    used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults)
+    never_short = strat.direction == "long"  # a long run's defaults read as before the short-only fields
+    used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults
+                 and not (never_short and f in SHORT_ONLY_FIELDS))
     values = {f: given.get(f, defaults.get(f)) for f in RISK_FIELDS}
 
     exec_param = strat.params.get("execution_price")
