@@ -95,11 +95,14 @@ _BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS}
 def _with_risk_fields(cls: type) -> type:
     """Put the document's risk fields (`RISK_FIELDS`, in its order) before the class's own fields, for
     `dataclass`: an exit is a number or None (no such exit, the default), every other field a number (required).
-    So a new risk field of the document model is a field of `RiskSpec` without a change here."""
+    So a new risk field of the document model is a field of `RiskSpec` without a change here; the short-only
+    fields (`SHORT_ONLY_FIELDS`) default to no cost."""
     own = inspect.get_annotations(cls)
     cls.__annotations__ = {**{f: "float | int | None" if f in _OPTIONAL else "float" for f in RISK_FIELDS}, **own}
     for f in EXIT_FIELDS:
         setattr(cls, f, None)
+    for f in SHORT_ONLY_FIELDS:  # no cost unless given: a spec built without them (a long run) needs none
+        setattr(cls, f, OTHER_DEFAULTS[f])
     return cls
 
 
