@@ -221,13 +221,45 @@ Short positions (direction: short; the same signals, events and order of events 
 - No margin call: a short whose price rises by more than its collateral takes the equity to or below
   zero and is not closed for it; the exit can leave the cash negative (owed), after which no entry is
   made (entries need cash > 0). The run then carries warning D131.
+- Borrow cost (borrow_cost_pct, annual %): a short accrues units x entry price x borrow_cost_pct/100 x
+  the calendar time since its entry bar in years of 365 days (bar timestamps: a position opened and closed
+  on one bar pays none). The equity deducts what has accrued; the exit, or the mark at the end, pays it
+  with the exit fee (it is in the trade's fees and lowers its pnl). engine="vectorbt" has no borrow cost.
+"""
+
+#: what a strategy with ``direction: long_short`` adds (appended after `SHORT_FILL_CONTRACT` by `fill_contract`)
+LONG_SHORT_FILL_CONTRACT = """Long/short (direction: long_short; entry/exit are the long side, short_entry/short_exit the short side)
+- A bar's signals (those of its close; with open fills those of the previous close, acting at the open):
+  an entry and an exit of one side cancel (neither acts); then a long and a short entry cancel (neither
+  acts, whatever is held). What is left acts as follows:
+    held, signal    long entry           long exit   short entry          short exit
+    flat            open long            -           open short           -
+    long            -                    close       close, open short    -
+    short           close, open long     -           -                    close
+- A reversal (close, open the other side) closes and opens at the same fill: two trade records, the
+  closed one with exit reason signal. The new side is sized like any entry (position_size_pct of the
+  cash after the close, the whole equity at 100 %) and pays its own fee and slippage.
+- With open fills the reversal is at the open, and the new position's stops and targets act on the rest
+  of that bar (a second exit on the bar is then possible); with close fills it is at the close, after
+  the bar's stops. A stop, target or max hold exit on a bar cancels that bar's reversal (no entry on
+  the bar of such an exit). Each side's stops are those of its direction (long above, short mirrored).
+- engine="vectorbt" runs from_signals(direction="both", short_entries, short_exits) with
+  upon_long_conflict, upon_short_conflict and upon_dir_conflict "ignore" and upon_opposite_entry
+  "reverse" (the rules above), lock_cash=True and size=inf (the whole cash: a reversal is one order
+  there, split into the two trades); it needs position_size_pct 100 and no borrow cost.
 """
 
 
 def fill_contract(directions: Iterable[str]) -> str:
-    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run is short
-    (a long-only result's text is unchanged)."""
-    return FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
+    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
+    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides (a long-only result's text is unchanged)."""
+    found = set(directions)
+    text = FILL_CONTRACT
+    if found & {"short", "long_short"}:
+        text += SHORT_FILL_CONTRACT
+    if "long_short" in found:
+        text += LONG_SHORT_FILL_CONTRACT
+    return text
 
 
 def _err(field: str, message: str, hint: str) -> RuleEngineError:
