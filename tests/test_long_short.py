@@ -426,3 +426,51 @@ def test_live_signals_refuse_a_long_short_strategy():
 def test_readme_states_the_long_short_contract_as_the_code_does():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert LONG_SHORT_FILL_CONTRACT in readme and SHORT_FILL_CONTRACT in readme
+
+
+# ------------------------------------------------------------------------------------------------ code strategies
+CODE_LS = '''
+def generate_signals(data, params):
+    c = data["prices"]["close"]
+    f, s = c.rolling(params["fast"]).mean(), c.rolling(params["slow"]).mean()
+    up = (f > s) & (f.shift(1) <= s.shift(1))
+    down = (f < s) & (f.shift(1) >= s.shift(1))
+    return up, c < s * 0.97, down, c > s * 1.03
+'''
+
+
+def _code_doc(code: str, direction: str = "long_short") -> dict:
+    return {"name": "code long short", "direction": direction, "data": {"prices": {"kind": "ohlcv"}},
+            "params": SMA_LS["params"], "code": code, "risk": SMA_LS["risk"]}
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the sandbox needs Linux")
+def test_a_code_strategy_returns_the_short_side_and_trades_like_its_rule_twin():
+    rules = ruleengine.backtest(SMA_LS, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
+    code = ruleengine.backtest(_code_doc(CODE_LS), "AAPL", "2012-01-01", "2016-12-31", provider="sample",
+                               benchmark=None)
+    r, c = rules.results[0], code.results[0]
+    assert [(t.entry_time, t.exit_time, t.direction) for t in c.trades] == \
+        [(t.entry_time, t.exit_time, t.direction) for t in r.trades]
+    assert {t.direction for t in c.trades} == {"long", "short"}
+    assert c.metrics.total_return_pct == pytest.approx(r.metrics.total_return_pct, rel=1e-9)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the sandbox needs Linux")
+def test_code_strategy_short_signals_are_checked_like_the_others():
+    # two signals from a long_short strategy, four from a long one: X126 saying what to return
+    two = CODE_LS.replace("return up, c < s * 0.97, down, c > s * 1.03", "return up, down")
+    for doc, needle in ((_code_doc(two), "(entries, exits, short_entries, short_exits)"),
+                        (_code_doc(CODE_LS, "long"), "direction: long_short")):
+        with pytest.raises(RuleEngineError) as err:
+            ruleengine.backtest(doc, "AAPL", "2014-01-01", "2015-12-31", provider="sample", benchmark=None)
+        d = err.value.diagnostics[0]
+        assert d.code == "X126" and needle in d.message, d.message
+    # a short side that looks ahead is caught like an entry that does
+    ahead = CODE_LS.replace("return up, c < s * 0.97, down, c > s * 1.03",
+                            "return up, c < s * 0.97, down, c.shift(-1) > c * 1.01")
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.backtest(_code_doc(ahead), "AAPL", "2014-01-01", "2015-12-31", provider="sample",
+                            benchmark=None)
+    codes = [d.code for d in err.value.diagnostics]
+    assert codes and codes[0] in ("X108", "X129")
