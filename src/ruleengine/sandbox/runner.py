@@ -154,7 +154,8 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
                     os.close(fd)
                 memfd = out_w = log_w = -1
             try:
-                outcome = _collect(z, pidfd, out_r, log_r, progress, log, deadline, budget, sets, rows, cols)
+                outcome = _collect(z, pidfd, out_r, log_r, progress, log, deadline, budget, sets, rows, cols,
+                                   len(job.signals))
             finally:
                 os.close(pidfd)
     except ZygoteError as exc:
@@ -171,8 +172,9 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
 
 
 def _collect(z: Any, pidfd: int, out_r: int, log_r: int, progress: int, log: bytearray, deadline: float,
-             budget: Budget, sets: int, rows: int, cols: int) -> _Outcome:
-    """Read the pipes and the exit report until all three are done, a deadline passes or a cap is hit."""
+             budget: Budget, sets: int, rows: int, cols: int, signals: int) -> _Outcome:
+    """Read the pipes and the exit report until all three are done, a deadline passes or a cap is hit
+    (`signals`: how many signals each run returns)."""
     o = _Outcome()
     call_since = time.monotonic()
     head = bytearray()
@@ -245,7 +247,7 @@ def _collect(z: Any, pidfd: int, out_r: int, log_r: int, progress: int, log: byt
                     if len(head) == protocol.RESULT_HEADER_BYTES:
                         try:
                             o.header = protocol.parse_result_header(bytes(head), sets=sets, rows=rows, cols=cols,
-                                                                   signals=len(job.signals))
+                                                                   signals=signals)
                         except protocol.ProtocolError as exc:
                             kill("protocol", str(exc))
                             continue
