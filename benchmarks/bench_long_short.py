@@ -60,8 +60,9 @@ def main() -> int:
     args = ap.parse_args()
     reps = 3 if args.quick else 7
 
-    import ruleengine
     import vectorbt as vbt
+
+    import ruleengine
     from ruleengine.backtest.risk import resolve_risk
     from ruleengine.backtest.simulation import simulate
 
@@ -141,7 +142,8 @@ def main() -> int:
     lines += ["", f"- long/short / long-only (signals + simulation, median of per-repetition ratios): "
                   f"**{ratio:.2f}x** (target <= {TARGET}x: {'met' if ratio <= TARGET else 'NOT met'})",
               f"- the same, simulation only: {sim_ratio:.2f}x",
-              f"- vectorbt direction=both / ruleengine long/short: {med['vectorbt direction=both'] / med['ruleengine long/short']:.1f}x",
+              f"- vectorbt direction=both / ruleengine long/short: "
+              f"{med['vectorbt direction=both'] / med['ruleengine long/short']:.1f}x",
               f"- trades: {n_trades} ({n_short} short); vectorbt (engine='vectorbt' on ruleengine's signals): "
               f"{'identical' if same_trades and same_equity else 'DIFFERENT'} (trades {same_trades}, final "
               f"equity {same_equity})"]

@@ -227,8 +227,9 @@ Short positions (direction: short; the same signals, events and order of events 
   with the exit fee (it is in the trade's fees and lowers its pnl). engine="vectorbt" has no borrow cost.
 """
 
-#: what a strategy with ``direction: long_short`` adds (appended after `SHORT_FILL_CONTRACT` by `fill_contract`)
-LONG_SHORT_FILL_CONTRACT = """Long/short (direction: long_short; entry/exit are the long side, short_entry/short_exit the short side)
+#: what ``direction: long_short`` adds (appended after `SHORT_FILL_CONTRACT` by `fill_contract`)
+LONG_SHORT_FILL_CONTRACT = """\
+Long/short (direction: long_short; entry/exit are the long side, short_entry/short_exit the short side)
 - A bar's signals (those of its close; with open fills those of the previous close, acting at the open):
   an entry and an exit of one side cancel (neither acts); then a long and a short entry cancel (neither
   acts, whatever is held). What is left acts as follows:

@@ -143,6 +143,8 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
+    if len({r.direction == "long_short" for r in risks}) > 1:
+        raise ValueError("a portfolio's columns are all long_short or none is")
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start, short_entries))

@@ -169,14 +169,11 @@ def _by_kind(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     parts = []
     for kind in sorted({_kind(r) for r in risks}):
         cols = np.array([j for j, r in enumerate(risks) if _kind(r) == kind])
-
-        def pick(x: np.ndarray | None) -> np.ndarray | None:
-            return None if x is None else np.asarray(x)[:, cols]
-
         sub = simulate_vectorbt({k: np.asarray(v)[:, cols] for k, v in prices.items()},
                                 np.asarray(entries)[:, cols], np.asarray(exits)[:, cols], index,
                                 [risks[j] for j in cols], init_cash=init_cash, start=start,
-                                short_entries=pick(short_entries), short_exits=pick(short_exits))
+                                short_entries=None if short_entries is None else np.asarray(short_entries)[:, cols],
+                                short_exits=None if short_exits is None else np.asarray(short_exits)[:, cols])
         equity[:, cols], cash[:, cols], pos[:, cols] = sub.equity, sub.cash, sub.position
         t = sub.trades.copy()
         t["column"] = cols[t["column"].to_numpy()]
@@ -199,16 +196,6 @@ def _trade_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[Ris
         mine = mine[np.argsort(mine["idx"], kind="stable")]
         valid = np.flatnonzero(~np.isnan(close[:, j]))
         held: tuple[int, int, float, float, float] | None = None  # side, bar, entry price, units, entry fee
-
-        def close_out(x_bar: int, x_price: float, x_fee: float, reason: int) -> None:
-            assert held is not None
-            side, e_bar, entry, units, e_fee = held
-            spent = units * entry + e_fee
-            gross = units * x_price if side > 0 else units * (2.0 * entry - x_price)
-            pnl = gross - x_fee - spent
-            rows.append((j, e_bar + start, x_bar + start, reason, entry, x_price, units, pnl, pnl / spent * 100.0,
-                         e_fee + x_fee, side))
-
         for order in mine:
             bar, price, size, fee = int(order["idx"]), float(order["price"]), float(order["size"]), float(order["fees"])
             side = 1 if order["side"] == 0 else -1  # vectorbt's OrderSide: 0 buy, 1 sell
@@ -216,14 +203,27 @@ def _trade_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[Ris
             if held is not None:  # closes the position held (an order on its own side never comes)
                 units = min(size, held[3])
                 x_fee = fee if units == size else fee * units / size
-                close_out(bar, price, x_fee, _reason(px, j, held[1], bar, held[2], risks[j], held[0]))
+                reason = _reason(px, j, held[1], bar, held[2], risks[j], held[0])
+                rows.append(_trade_row(j, held, bar, price, x_fee, reason, start))
                 held, opened = None, size - units
             if opened > 1e-12 * size:
                 held = (side, bar, price, opened, fee if opened == size else fee * opened / size)
         if held is not None:
             x_bar = int(valid[-1])
-            close_out(x_bar, float(close[x_bar, j]), 0.0, ExitReason.end_of_data)
+            rows.append(_trade_row(j, held, x_bar, float(close[x_bar, j]), 0.0, ExitReason.end_of_data, start))
     return np.array(rows, dtype=trade_dt)
+
+
+def _trade_row(j: int, held: tuple[int, int, float, float, float], x_bar: int, x_price: float, x_fee: float,
+               reason: int, start: int) -> tuple[int, int, int, int, float, float, float, float, float, float, int]:
+    """One `trade_dt` row of column j: the position `held` (side, bar, entry price, units, entry fee) closed
+    on `x_bar` at `x_price` paying `x_fee`."""
+    side, e_bar, entry, units, e_fee = held
+    spent = units * entry + e_fee
+    gross = units * x_price if side > 0 else units * (2.0 * entry - x_price)
+    pnl = gross - x_fee - spent
+    return (j, e_bar + start, x_bar + start, reason, entry, x_price, units, pnl, pnl / spent * 100.0, e_fee + x_fee,
+            side)
 
 
 def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: float, r: RiskSpec,

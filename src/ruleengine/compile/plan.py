@@ -83,7 +83,6 @@ def condition_groups(analysis: Analysis) -> list[tuple[list[Any], str]]:
 def build_plan(analysis: Analysis, param_sets: list[dict[str, Any]]) -> Plan:
     """Lower every parameter set into one shared graph and plan its execution."""
     graph = Graph()
-    strategy = analysis.strategy
     groups = condition_groups(analysis)
     frees = {id(c): free_params(c.tree) for conds, _ in groups for c in conds}
     memo: Memo = {}

@@ -254,25 +254,28 @@ def signals_nb(pend_e, pend_x, exec_open, entry, exit_):
 
 
 @numba.njit(cache=True, inline="always")
-def short_signals_nb(short_entries, short_exits, q, t, risk):
+def short_signals_nb(short_entries, short_exits, q, t, long_short):
     """Bar t's short-side signals of signal column q: read only for a long/short strategy (False, False
-    otherwise: a long or short strategy has its one side in entries/exits)."""
-    if risk.long_short:
+    otherwise: a long or short strategy has its one side in entries/exits). `long_short` is a literal in
+    every caller (the column loops are compiled once per value), so a long run reads and resolves nothing
+    more than before long/short existed: measured, the runtime branch made the single-run kernel 2.5x slower."""
+    if long_short:
         return short_entries[q, t], short_exits[q, t]
     return False, False
 
 
 @numba.njit(cache=True, inline="always")
-def intents_nb(e, x, se, sx, risk):
+def intents_nb(e, x, se, sx, risk, long_short):
     """What the acting signals ask for: (long entry, long exit, short entry, short exit).
 
     A long strategy's entries/exits are its long side, a short strategy's its short side, a long/short
     strategy has both (`se`, `sx`). An entry and an exit of one side on one bar cancel (neither acts); then
     a long and a short entry on one bar cancel (vectorbt's "ignore" for both conflicts). What acts on a
-    position: `closes_nb`; what a flat one opens: `entry_side_nb`."""
+    position: `closes_nb`; what a flat one opens: `entry_side_nb`. `long_short` is the caller's literal
+    (`short_signals_nb`)."""
     le = e and not x
     lx = x and not e
-    if risk.long_short:
+    if long_short:
         se2 = se and not sx
         sx2 = sx and not se
         if le and se2:
@@ -523,19 +526,30 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     pos_out = np.empty((N, T))
     n = 0
     for j in range(N):
-        # exec_open as a literal: each variant is compiled with the other fill mode's branches pruned
+        # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
         if risk[j].exec_open:
+            if risk[j].long_short:
+                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
+                               start, j, risk[j], True, True, vbt_order, init_cash, records, n, equity, cash_out,
+                               pos_out)
+            else:
+                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
+                               start, j, risk[j], True, False, vbt_order, init_cash, records, n, equity, cash_out,
+                               pos_out)
+        elif risk[j].long_short:
             n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], True, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
+                           start, j, risk[j], False, True, vbt_order, init_cash, records, n, equity, cash_out,
+                           pos_out)
         else:
             n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], False, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
+                           start, j, risk[j], False, False, vbt_order, init_cash, records, n, equity, cash_out,
+                           pos_out)
     return records, n, equity, cash_out, pos_out
 
 
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, j, risk,
-               exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
+               exec_open, long_short, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
     units; returns n."""
     T = close.shape[1]
@@ -556,9 +570,9 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             continue
         o, h, lo, c = bar_nb(open_, high, low, close, j, t)
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
-        se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, risk)
+        se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
         sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
-        it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk)
+        it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
         lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 else no_levels_nb()
         pos, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, t, o, h, lo, c, times[t],
                                                           entry_time_nb(pos, times, risk), it, cash, exec_open,
@@ -582,6 +596,18 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
 @numba.njit(cache=True)
 def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
                           risk, vbt_order, init_cash, max_trades):
+    """One shared cash account over the N columns (``exec_open`` and ``long_short`` must be the same in every
+    risk record): `_portfolio_nb` with ``long_short`` as a literal (see `short_signals_nb`)."""
+    if risk.shape[0] > 0 and risk[0].long_short:
+        return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
+                             start, risk, True, vbt_order, init_cash, max_trades)
+    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
+                         risk, False, vbt_order, init_cash, max_trades)
+
+
+@numba.njit(cache=True)
+def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
+                  long_short, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same in every risk record).
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
@@ -622,9 +648,9 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
                 continue
             sig_e, sig_x, pend[j, 0], pend[j, 1] = signals_nb(pend[j, 0], pend[j, 1], at_open, entries[j, t],
                                                               exits[j, t])
-            se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, risk[j])
+            se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
             sig_se, sig_sx, pend[j, 2], pend[j, 3] = signals_nb(pend[j, 2], pend[j, 3], at_open, se_t, sx_t)
-            it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j])
+            it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j], long_short)
             its[j, 0], its[j, 1], its[j, 2], its[j, 3] = it
             may_enter[j] = rows[j, POS_IN] == 0.0
             if may_enter[j] or not at_open or not closes_nb(rows[j, POS_IN], it):  # no exit order at the open

@@ -109,7 +109,7 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 @numba.njit(cache=True, nogil=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, q, lo, hi, risk,
-               exec_open, init_cash, out, c):
+               exec_open, long_short, init_cash, out, c):
     """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
     out[c, :]."""
     for k in range(N_STATS):
@@ -130,7 +130,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         cl = close[j, t]
         if pos[POS_IN] == 0.0 and not exec_open and not (cash > 0 and (
                 (entries[q, t] and not exits[q, t])
-                or (risk.long_short and short_entries[q, t] and not short_exits[q, t]))):
+                or (long_short and short_entries[q, t] and not short_exits[q, t]))):
             # flat and no entry on this bar (close fills): equity stays at the cash, which is also the
             # previous bar's equity, so the bar adds a zero return and nothing else (as the full path
             # below would compute, without reading the bar's open, high and low)
@@ -142,9 +142,9 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
-            se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk)
+            se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, long_short)
             sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
-            it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk)
+            it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
             lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 \
                 else no_levels_nb()
             pos, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, t, o, h, lw, cl, times[t],
@@ -215,12 +215,20 @@ def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits
     """
     for c in range(c0, c1):
         j = sym[c]
-        if risk[c].exec_open:  # a literal: each variant is compiled with the other mode's branches pruned
+        # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
+        if risk[c].exec_open:
+            if risk[c].long_short:
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
+                           sig[c], lo[j], hi[j], risk[c], True, True, init_cash, out, c)
+            else:
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
+                           sig[c], lo[j], hi[j], risk[c], True, False, init_cash, out, c)
+        elif risk[c].long_short:
             _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], True, init_cash, out, c)
+                       lo[j], hi[j], risk[c], False, True, init_cash, out, c)
         else:
             _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], False, init_cash, out, c)
+                       lo[j], hi[j], risk[c], False, False, init_cash, out, c)
     return out
 
 

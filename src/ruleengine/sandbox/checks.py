@@ -3,8 +3,8 @@
 **Output contract** (after freqtrade's ``assert_df``), checked in the child on what ``generate_signals``
 returned for one run: a tuple ``(entries, exits)`` of two boolean Series (or one-column DataFrames) whose
 index equals the data index, the same length, no missing values; a ``direction: long_short`` strategy
-returns four, ``(entries, exits, short_entries, short_exits)`` (`SIGNAL_NAMES`). Anything else is a `ContractError` whose
-message tells the LLM repair loop what to change.
+returns four, ``(entries, exits, short_entries, short_exits)`` (`SIGNAL_NAMES`). Anything else is a
+`ContractError` whose message tells the LLM repair loop what to change.
 
 **Acceptance** (engine side, before a code strategy's signals of a parameter set are used): the code must give
 the same output twice (determinism) and must not look ahead: signals computed on the data truncated at several

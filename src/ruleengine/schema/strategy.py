@@ -454,7 +454,8 @@ class TradingStrategy(_Closed):
                             "side, an opposite entry while a position is open reverses it at the same fill")
     code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say it")
     short_entry: ConditionGroup | None = Field(
-        None, validate_default=True, description="direction long_short only (required there): when to sell short; a list means all")
+        None, validate_default=True,
+        description="direction long_short only (required there): when to sell short; a list means all")
     short_exit: ConditionGroup | None = Field(
         None, description="direction long_short only: when to buy a short back; a list means any")
 
