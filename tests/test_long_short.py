@@ -18,6 +18,7 @@ import pytest
 from support.sim_reference import reference_portfolio, reference_simulate
 from test_backtest_engine import COMBOS, _key, _vbt_expressible, assert_same_as_reference, assert_same_trades, vbt_ready
 from test_backtest_stops import BASE, CASH, FLAT, brief, sig, table
+from test_short import assert_portfolio_as_reference
 from test_sweep_engine import assert_same_metrics
 
 import ruleengine
@@ -232,16 +233,9 @@ def test_random_signals_portfolio_matches_the_reference(market):
                  replace(LS, position_size_pct=40, take_profit_pct=6, fees_pct=0.1, execution_price="open")):
         sim = simulate_portfolio(prices, le, lx, md.index, risk, init_cash=CASH, start=md.start, short_entries=se,
                                  short_exits=sx)
-        trades, equity, skipped = reference_portfolio(prices, le, lx, md.index, [risk] * md.n_cols,
-                                                      init_cash=CASH, start=md.start, short_entries=se,
-                                                      short_exits=sx)
-        key = ("column", "entry_bar", "exit_bar", "exit_reason", "entry_price", "exit_price", "size", "pnl")
-        got = sorted(tuple(t[k] for k in key) for t in sim.trades.to_dict("records"))
-        want = sorted(tuple(t[k] for k in key) for t in trades)
-        assert [g[:4] for g in got] == [w[:4] for w in want]
-        np.testing.assert_allclose([g[4:] for g in got], [w[4:] for w in want], rtol=1e-9)
-        np.testing.assert_allclose(sim.equity[:, 0], equity, rtol=1e-9)
-        assert sim.skipped[["bar", "column"]].values.tolist() == [list(x) for x in skipped]
+        trades = assert_portfolio_as_reference(sim, *reference_portfolio(
+            prices, le, lx, md.index, [risk] * md.n_cols, init_cash=CASH, start=md.start, short_entries=se,
+            short_exits=sx))
         assert len(trades) > 50 and set(sim.trades.direction) == {1, -1}
 
 

@@ -23,7 +23,10 @@
   fill: `ruleengine.backtest.risk.LONG_SHORT_FILL_CONTRACT`). vectorbt reverses with one order and refuses
   a percent size for it, so the size is ``np.inf`` (the whole cash) with ``lock_cash=True`` (a short is
   sized on the free cash, as the kernel's collateral); the order is split back into the two trades, its fee
-  pro rata. Columns of each kind run in their own ``from_signals`` call.
+  pro rata. Columns of each kind run in their own ``from_signals`` call. A column whose short loses more than
+  its collateral (equity at or below zero, D131: no margin call) differs from then on: the kernel buys it
+  back with cash it then owes, vectorbt's lock_cash cannot cover more than its cash (the oracle tests use
+  symbols that stay solvent).
 
 What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the field):
 
