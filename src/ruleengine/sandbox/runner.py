@@ -290,7 +290,7 @@ def _progress(o: _Outcome, job: protocol.Job) -> str:
 
 
 def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job: protocol.Job
-            ) -> tuple[np.ndarray, np.ndarray]:
+            ) -> tuple[np.ndarray, ...]:
     sets, rows, cols = len(job.param_sets), job.n_rows, job.n_cols
     run_cpu, call_cpu = budget.limits_cpu
     where = _where(o, job)
