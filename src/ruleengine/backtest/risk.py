@@ -243,11 +243,12 @@ Long/short (direction: long_short; entry/exit are the long side, short_entry/sho
 - With open fills the reversal is at the open, and the new position's stops and targets act on the rest
   of that bar (a second exit on the bar is then possible); with close fills it is at the close, after
   the bar's stops. A stop, target or max hold exit on a bar cancels that bar's reversal (no entry on
-  the bar of such an exit). Each side's stops are those of its direction (long above, short mirrored).
+  the bar of such an exit). A long's stops and targets are those above, a short's are mirrored.
 - engine="vectorbt" runs from_signals(direction="both", short_entries, short_exits) with
   upon_long_conflict, upon_short_conflict and upon_dir_conflict "ignore" and upon_opposite_entry
   "reverse" (the rules above), lock_cash=True and size=inf (the whole cash: a reversal is one order
-  there, split into the two trades); it needs position_size_pct 100 and no borrow cost.
+  there, split into the two trades); it needs position_size_pct 100 and no borrow cost, and it parts
+  from the kernel after a short lost more than its collateral (it cannot buy it back: see D131).
 """
 
 
