@@ -271,9 +271,12 @@ LLM_REPLY: dict[str, Any] = {
         "position_size_pct": 100,
         "fees_pct": 0.1,
         "slippage_pct": None,
+        "borrow_cost_pct": None,
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "code": None,
+    "short_entry": None,  # direction long_short only
+    "short_exit": None,
 }
 
 

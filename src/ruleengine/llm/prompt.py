@@ -172,7 +172,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
          "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe);"),
         ("- `direction`: long (null: buy on entry, sell on exit) or short (sell short on entry, buy back on exit; "
-         "stops above the entry, targets below): the same entry/exit conditions serve either side;"),
+         "stops above the entry, targets below): the same entry/exit conditions serve either side; long_short "
+         "trades both sides: entry/exit are the long side and `short_entry` / `short_exit` (groups like "
+         "entry/exit) the short side, an opposite entry reversing the position; `short_entry` / `short_exit` are "
+         "null unless direction is long_short (then short_entry is required);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",
