@@ -57,6 +57,10 @@ CODES: dict[str, str] = {
     "S117": "exit value 0 (write off to switch it off)",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
+    "S125": "limit or stop entry order without a price",
+    "S126": "market entry order with a price or valid_bars",
+    "S127": "limit or stop entry order on a code strategy",
+    "S128": "limit or stop entry order on a long_short strategy",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -189,6 +193,9 @@ CODES: dict[str, str] = {
     "L116": "live signals need real market data",
     "L117": "run on synthetic data not stored",
     "L118": "invalid agent-tools setting in the environment",
+    # expressions of issue 16's document fields, checked with the conditions (stage "check")
+    "L125": "entry order price is true/false, not a price",
+    "L126": "entry order price is not in price units",
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.

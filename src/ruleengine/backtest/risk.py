@@ -116,15 +116,17 @@ class RiskSpec:
     kernels receive it as records through `ruleengine.backtest.simulation.risk_arrays`.
     """
 
-    execution_price: str  # "close" | "open"
+    execution_price: str  # "close" | "open" (market orders)
     direction: str = "long"  # "long" | "short" | "long_short"
+    entry_order: str = "market"  # "market" | "limit" | "stop" (the document's entry_order.type)
+    order_valid_bars: int = 1  # bars a limit or stop entry order is worked
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
 
     if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
-        def __init__(self, *, execution_price: str, direction: str = "long", defaults_used: tuple[str, ...] = (),
-                     timeframe: str | None = None,
+        def __init__(self, *, execution_price: str, direction: str = "long", entry_order: str = "market",
+                     order_valid_bars: int = 1, defaults_used: tuple[str, ...] = (), timeframe: str | None = None,
                      from_timeframe: tuple[str, ...] = (), **risk: float | int | None) -> None: ...
 
         def __getattr__(self, field: str) -> Any: ...
@@ -146,6 +148,8 @@ class RiskSpec:
             for f in SHORT_ONLY_FIELDS:
                 if not out[f]:
                     del out[f]
+        if self.entry_order == "market":  # the default: its risk reads as before entry orders existed
+            del out["entry_order"], out["order_valid_bars"]
         out["defaults_used"] = list(self.defaults_used)
         out["from_timeframe"] = list(self.from_timeframe)
         out["sources"] = self.sources()
@@ -252,15 +256,43 @@ Long/short (direction: long_short; entry/exit are the long side, short_entry/sho
 """
 
 
-def fill_contract(directions: Iterable[str]) -> str:
+#: what changes for a strategy whose ``entry_order`` is a limit or a stop (appended by `fill_contract`)
+ORDER_FILL_CONTRACT = """\
+Limit and stop entry orders (entry_order: limit | stop; exits and all else as above)
+- An entry signal at the close of bar t, while flat, places an order at the level its price expression
+  has at that close (a NaN or infinite level places none). It is worked from the symbol's next bar on,
+  for valid_bars of its bars, whatever execution_price says (execution_price is for market orders: the
+  signal exits). A new entry signal while it is pending replaces it (its level; its validity
+  restarts); an exit signal cancels it; it expires unfilled after valid_bars bars. One order per
+  symbol, none while a position is held.
+- Long: a limit buys when the low reaches the level, at min(open, level) (an open already below it
+  fills at the open); a stop (breakout) buys when the high reaches the level, at max(open, level) (a
+  gap over it fills at the open). Short, mirrored: a limit sells at max(open, level) when the high
+  reaches it, a stop sells at min(open, level) when the low reaches it. Slippage, fees and size as for
+  a market entry at that price (portfolio: the equity counts the open positions at the bar's open).
+- The fill bar: after a fill at the open the whole bar follows, as for a market entry at the open.
+  After a fill at the level inside the bar only what certainly came after it counts for its stops,
+  targets and trailing peak: the range from the level to the bar's extreme beyond it, and to the
+  close (after a long limit: low .. max(level, close); after a long stop: min(level, close) .. high).
+  So a long limit's stop loss can act on its fill bar, its take profit only if the close reached it.
+  Max hold counts from the fill bar; an exit signal at its close exits at that close (close fills)
+  or at the next open.
+- backtesting.py (simulate's fill_order="backtesting") checks no stop or target on an order's fill bar.
+"""
+
+
+def fill_contract(directions: Iterable[str], entry_orders: Iterable[str] = ()) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
-    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides (a long-only result's text is unchanged)."""
+    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `ORDER_FILL_CONTRACT` when its entries are
+    limit or stop orders (a long market-order result's text is unchanged)."""
     found = set(directions)
     text = FILL_CONTRACT
     if found & {"short", "long_short"}:
         text += SHORT_FILL_CONTRACT
     if "long_short" in found:
         text += LONG_SHORT_FILL_CONTRACT
+    if set(entry_orders) - {"market"}:
+        text += ORDER_FILL_CONTRACT
     return text
 
 
@@ -344,6 +376,8 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
                    "close fills at the signal bar's close, open at the next bar's open")
     # exits stay None when off; the other fields always have a number (a default at least)
     fields: dict[str, Any] = {f: values[f] if f in _OPTIONAL else float(values[f] or 0.0) for f in RISK_FIELDS}
-    return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
+    order = strat.entry_order
+    return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction,
+                    entry_order=order.type, order_valid_bars=order.valid_bars, defaults_used=used,
                     timeframe=timeframe,
                     from_timeframe=tuple(f for f in used if f in from_tf))

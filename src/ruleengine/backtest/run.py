@@ -140,7 +140,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     tick("done")
     provenance = _provenance(strat, req, risk_over, md, portfolio, engine, bench.symbol)
     return BacktestResult(results=results, warnings=records, provenance=provenance,
-                          fill_contract=fill_contract([strat.direction]))
+                          fill_contract=fill_contract([strat.direction], [strat.entry_order.type]))
 
 
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:

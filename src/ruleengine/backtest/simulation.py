@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
+from ..schema.orders import ORDER_TYPES
 from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
 from .risk import RiskSpec
 
@@ -47,8 +48,9 @@ EXIT_REASONS = EXIT_REASON_NAMES
 TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
                  "size", "pnl", "pnl_pct", "exit_reason", "fees", "direction")
 ENGINES = ("numba", "vectorbt")
-#: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order (oracle tests)
-FILL_ORDERS = ("time", "vectorbt")
+#: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order; "backtesting":
+#: backtesting.py's (the oracle tests of `simulate`)
+FILL_ORDERS = ("time", "vectorbt", "backtesting")
 _PRICE_KEYS = ("open", "high", "low", "close")
 #: seed 003's portfolio sizing: an entry takes 5 % of the equity unless the document or the run sets
 #: position_size_pct (a single run's default stays all-in: one position needs no room for others)
@@ -97,10 +99,12 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
-        fill_order: ``"time"`` (default, the fill contract) or ``"vectorbt"``: vectorbt's order of a bar's
+        fill_order: ``"time"`` (default, the fill contract), ``"vectorbt"``: vectorbt's order of a bar's
             events with open fills (a stop reached inside a bar wins over the exit order pending at its open;
-            no stop check on the bar of an entry at the open), so that the oracle tests compare like with
-            like.
+            no stop check on the bar of an entry at the open), or ``"backtesting"``: backtesting.py's, the
+            time order except that no stop or target acts on the bar a limit or stop entry order filled (it
+            cannot tell whether that bar's extremes came after the fill, and waits for the next bar); so that
+            the oracle tests compare like with like.
 
     Raises:
         RuleEngineError: D114 for prices <= 0; D103 for risk the vectorbt engine cannot express.
@@ -118,6 +122,7 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start,
                                  short_entries=short_entries, short_exits=short_exits)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
+    args[-1]["fill_bar_stops"] = fill_order != "backtesting"  # the risk records
     records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
                                                        _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=False)
@@ -219,10 +224,15 @@ def kernel_risk_name(field: str) -> str:
 
 #: the kernels' risk record (`ruleengine.kernels.simulate` reads it by field name), one per column: every risk
 #: field of the document model in its order (`RISK_FIELDS`) under `kernel_risk_name`, percentages as float64
-#: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open). A new
-#: risk field of the document is in it without a change here.
+#: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open),
+#: ``short``, ``long_short``, ``order_kind`` (the index of the entry order's type in `ORDER_TYPES`: 0 market,
+#: 1 limit, 2 stop) and ``order_valid_bars``; ``fill_bar_stops`` (True; False for `simulate`'s
+#: fill_order="backtesting": no stop on the bar a limit or stop order filled). A new risk field of the document
+#: is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
-                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_)]
+                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_),
+                                             ("order_kind", np.int64), ("order_valid_bars", np.int64),
+                                             ("fill_bar_stops", np.bool_)]
                    + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -242,6 +252,9 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
     out["long_short"] = [r.direction == "long_short" for r in risks]
+    out["order_kind"] = [ORDER_TYPES.index(r.entry_order) for r in risks]
+    out["order_valid_bars"] = [r.order_valid_bars for r in risks]
+    out["fill_bar_stops"] = True
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
     return out

@@ -91,13 +91,35 @@ class CompiledStrategy:
         """The full parameter sets `params` expands to (lists make a grid), checked against PARAM_SCHEMA."""
         return expand(self.strategy.params, params)
 
+    def level_plan(self, params: ParamsInput = None) -> Plan | None:
+        """The plan of the strategy's levels (an entry order's price) for these parameter values; None without
+        levels (`ruleengine.compile.levels`)."""
+        if self.analysis.order_price is None:
+            return None
+        from .levels import plan_levels
+
+        sets = self.param_sets(params)
+        key = "levels:" + repr(sets)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_levels(self.analysis, sets)
+            assert plan is not None  # the strategy has a level
+            if len(self._plans) >= 8:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[key] = plan
+        assert isinstance(plan, Plan)
+        return plan
+
     def warmup(self, params: ParamsInput = None) -> int:
-        """Bars at the start that are never traded (the longest lookback along any condition path)."""
-        return int(self.plan(params).warmups().max())
+        """Bars at the start that are never traded (the longest lookback along any condition or level path)."""
+        levels = self.level_plan(params)
+        return max(int(self.plan(params).warmups().max()), 0 if levels is None else int(levels.warmups().max()))
 
     def converge_bars(self, params: ParamsInput = None) -> int:
         """History after which recursive indicators equal their full-history values within 1e-10."""
-        return int(self.plan(params).converges().max())
+        levels = self.level_plan(params)
+        return max(int(self.plan(params).converges().max()),
+                   0 if levels is None else int(levels.converges().max()))
 
     def required_columns(self) -> dict[str, set[str]]:
         """Slot -> columns the conditions read (found once: every `signals` call checks them)."""
@@ -105,7 +127,8 @@ class CompiledStrategy:
         if found is None:
             found = {}
             a = self.analysis
-            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit]:
+            order_price = [a.order_price] if a.order_price is not None else []
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *order_price]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -196,8 +219,14 @@ class CompiledStrategy:
                                    for s, c in missing])
         groups, plan = self.group_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
         short = groups[2:4] if len(groups) == 4 else (None, None)
+        levels: dict[str, Any] = {}
+        level_plan = self.level_plan(params)
+        if level_plan is not None:
+            from .levels import level_values
+
+            levels = level_values(self.analysis, level_plan, market.inputs, market.n_rows, market.n_cols)
         return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
-                         market.unnamed, short_entries=short[0], short_exits=short[1])
+                         market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels)
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

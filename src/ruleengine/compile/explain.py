@@ -44,7 +44,6 @@ def _warmup(cond: CheckedCondition, params: dict[str, Any]) -> tuple[int, int]:
 def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
     """Machine-readable explanation (what `ruleengine explain --json` prints)."""
     s = compiled.strategy
-    plan: Plan = compiled.node_plan()  # one parameter set: the set-by-set plan, whose graph this shows
     return {
         "name": s.name,
         "description": s.description,
@@ -56,10 +55,23 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         "entry_logic": s.entry.logic if s.entry else None,
         "exit_logic": s.exit.logic if s.exit else None,
         "conditions": [vars(i) for i in condition_infos(compiled)],
-        "warmup_bars": plan.warmup(0),
-        "converge_bars": plan.converge_bars(0),
+        "warmup_bars": compiled.warmup(),
+        "converge_bars": compiled.converge_bars(),
         "risk": s.risk.model_dump(exclude_none=True),
+        **_entry_order(compiled),
     }
+
+
+def _entry_order(compiled: CompiledStrategy) -> dict[str, Any]:
+    """``{"entry_order": {type, price (canonical), valid_bars, lookback, converge}}`` for a limit or stop
+    order; nothing for a market order (its explanation reads as before entry orders existed)."""
+    price = compiled.analysis.order_price
+    if price is None:
+        return {}
+    lb, cv = _warmup(price, compiled.strategy.default_params())
+    order = compiled.strategy.entry_order
+    return {"entry_order": {"type": order.type, "price": to_text(price.tree), "valid_bars": order.valid_bars,
+                            "lookback": lb, "converge": cv}}
 
 
 def explain_text(compiled: CompiledStrategy) -> str:
@@ -94,6 +106,12 @@ def explain_text(compiled: CompiledStrategy) -> str:
             lines.append(f"  [{c['index']}] {c['text']}")
             lines.append(f"      {c['type']}; warm-up {c['lookback']} bars"
                          + (f" (exact values after {c['converge']})" if c["converge"] != c["lookback"] else ""))
+    order = d.get("entry_order")
+    if order:
+        what = "buy at or below" if order["type"] == "limit" else "buy when the price trades up through"
+        lines.append(f"entry order: {order['type']} ({what} it; mirrored for a short), placed at the signal "
+                     f"bar's close at {order['price']}, worked for {order['valid_bars']} bar(s) from the next on; "
+                     f"warm-up {order['lookback']} bars")
     lines.append(f"warm-up: the first {d['warmup_bars']} bars are never traded (default parameters)")
     if d["converge_bars"] != d["warmup_bars"]:
         lines.append(f"history: {d['converge_bars']} bars before the first trade make recursive indicators "

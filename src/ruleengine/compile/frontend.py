@@ -64,6 +64,8 @@ class Analysis:
     exit: list[CheckedCondition] = field(default_factory=list)
     short_entry: list[CheckedCondition] = field(default_factory=list)  # direction long_short only
     short_exit: list[CheckedCondition] = field(default_factory=list)
+    #: the price of a limit or stop entry order (None: a market order)
+    order_price: CheckedCondition | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -220,6 +222,11 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
                 _add(out, seen, locate(d, src, doc))
             if tree is not None and not any(d.severity == "error" for d in diags):
                 getattr(out, group).append(CheckedCondition(src, tree))
+    from .order_price import check_order_price  # it builds on this module's pieces
+
+    out.order_price, diags = check_order_price(strategy, env, doc)
+    for d in diags:
+        _add(out, seen, d)
     return out
 
 

@@ -189,3 +189,18 @@ def _static_dict(fn: Any, node: Node) -> dict[str, float]:
         if spec.kind in ("window", "lag", "number"):
             out[spec.name] = next(statics)
     return out
+
+
+def build_expression_plan(trees: list[Any], param_sets: list[dict[str, Any]]) -> Plan:
+    """A plan whose roots are numeric expressions (checked trees) instead of signal groups: per parameter set,
+    one node per tree, in order. Levels (an entry order's price) are planned with it; its lookback and
+    convergence count like a condition's."""
+    graph = Graph()
+    memo: Memo = {}
+    frees = [free_params(tree) for tree in trees]
+    roots: list[Any] = [tuple(lower(tree, params, graph, memo, free) for tree, free in zip(trees, frees, strict=True))
+                        for params in param_sets]  # one root per tree (any arity: `_schedule` walks them)
+    plan = Plan(graph, param_sets, roots)
+    _check_windows(plan)
+    _schedule(plan)
+    return plan

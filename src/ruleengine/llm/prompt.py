@@ -176,6 +176,11 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "trades both sides: entry/exit are the long side and `short_entry` / `short_exit` (groups like "
          "entry/exit) the short side, an opposite entry reversing the position; `short_entry` / `short_exit` are "
          "null unless direction is long_short (then short_entry is required);"),
+        ("- `entry_order`: null (a market order at execution_price), or `{\"type\": \"limit\" | \"stop\", "
+         "\"price\": an expression in price units evaluated at the signal bar's close, \"valid_bars\": bars the "
+         "order is worked from the next bar on}`: a limit buys at or below the price (a pullback), a stop buys "
+         "when the price trades up through it (a breakout, e.g. `highest(high, 20)`); mirrored for a short "
+         "(direction long or short only);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",
