@@ -55,6 +55,10 @@ CODES: dict[str, str] = {
     "S115": "parameter bound or default is not a finite number",
     "S116": "between bounds reversed",
     "S117": "exit value 0 (write off to switch it off)",
+    # sizing (S130-S134)
+    "S130": "more than one sizing method",
+    "S131": "risk_per_trade_pct without a stop loss",
+    "S132": "volatility_target_pct and volatility come together",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -114,6 +118,8 @@ CODES: dict[str, str] = {
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
     "D132": "live signals, scans and tracking take long strategies only (not a short one)",
+    "D135": "entries skipped by a sizing rule or a portfolio cap (warning)",
+    "D136": "entries cut down to the cash available (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

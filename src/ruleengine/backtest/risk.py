@@ -46,7 +46,17 @@ import annotated_types
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import EXIT_REASON_NAMES
-from ..schema.strategy import EXIT_BOUNDS, EXIT_FIELDS, OFF, RISK_FIELDS, RiskParameters
+from ..schema.strategy import (
+    EXIT_BOUNDS,
+    EXIT_FIELDS,
+    FLAG_RISK_FIELDS,
+    INTEGER_RISK_FIELDS,
+    OFF,
+    RISK_FIELDS,
+    SIZING_METHODS,
+    UNSET_RISK_FIELDS,
+    RiskParameters,
+)
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
 TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
@@ -54,14 +64,18 @@ TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "medium_term": (10.0, 25.0, 90),
     "long_term": (15.0, 50.0, 180),
 }
-#: defaults of the fields the timeframe does not decide
+#: defaults of the fields the timeframe does not decide (position_size_pct: only when no sizing method is given)
 OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0}
 
 #: run parameters `resolve_risk` reads (everything else in ``params`` belongs to the strategy)
 RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
 
 _OFF = {"none", "off", "null"}
-_OPTIONAL = set(EXIT_FIELDS)  # the fields that can be switched off
+_OPTIONAL = {*EXIT_FIELDS, "max_open_positions", "max_gross_exposure_pct"}  # the fields that can be switched off
+#: the fields a `RiskSpec` holds as None when not used (exits off, sizing methods and caps not given)
+_NULLABLE = {*_OPTIONAL, *SIZING_METHODS, *UNSET_RISK_FIELDS}
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", "none"}
 
 
 def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
@@ -72,6 +86,7 @@ def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
         lo, lo_open, hi, integer, _ = EXIT_BOUNDS[field]
         return lo, not lo_open, math.inf if hi is None else hi, integer, integer
     lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
+    integer = field in INTEGER_RISK_FIELDS
     for c in RiskParameters.model_fields[field].metadata:
         if isinstance(c, annotated_types.Gt):
             lo, lo_inc = float(c.gt), False  # type: ignore[arg-type]
@@ -81,12 +96,12 @@ def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
             hi, hi_inc = float(c.lt), False  # type: ignore[arg-type]
         elif isinstance(c, annotated_types.Le):
             hi, hi_inc = float(c.le), True  # type: ignore[arg-type]
-    return lo, lo_inc, hi, hi_inc, False
+    return lo, lo_inc, hi, hi_inc, integer
 
 
 #: field -> (lower, lower inclusive, upper, upper inclusive, whole number): run parameters get the bounds
 #: of the document
-_BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS}
+_BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS if field not in FLAG_RISK_FIELDS}
 
 
 def _with_risk_fields(cls: type) -> type:
@@ -94,9 +109,13 @@ def _with_risk_fields(cls: type) -> type:
     `dataclass`: an exit is a number or None (no such exit, the default), every other field a number (required).
     So a new risk field of the document model is a field of `RiskSpec` without a change here."""
     own = inspect.get_annotations(cls)
-    cls.__annotations__ = {**{f: "float | int | None" if f in _OPTIONAL else "float" for f in RISK_FIELDS}, **own}
-    for f in EXIT_FIELDS:
+    kinds = {f: "bool" if f in FLAG_RISK_FIELDS else "float | int | None" if f in _NULLABLE else "float"
+             for f in RISK_FIELDS}
+    cls.__annotations__ = {**kinds, **own}
+    for f in _NULLABLE:
         setattr(cls, f, None)
+    for f in FLAG_RISK_FIELDS:
+        setattr(cls, f, False)
     return cls
 
 
@@ -137,6 +156,12 @@ class RiskSpec:
         out = asdict(self)
         if self.direction == "long":  # the default: a long run's risk reads as before direction existed
             del out["direction"]
+        for f in UNSET_RISK_FIELDS:  # not used: a run without them reads as before they existed
+            if out[f] is None:
+                del out[f]
+        for f in FLAG_RISK_FIELDS:
+            if not out[f]:
+                del out[f]
         out["defaults_used"] = list(self.defaults_used)
         out["from_timeframe"] = list(self.from_timeframe)
         out["sources"] = self.sources()
@@ -226,6 +251,16 @@ def _err(field: str, message: str, hint: str) -> RuleEngineError:
     return RuleEngineError([Diagnostic("D103", message, path=path, hint=hint)])
 
 
+def _flag(field: str, value: Any) -> bool:
+    """A validated value of an on/off risk field (`FLAG_RISK_FIELDS`): a bool or its usual spellings."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise _err(field, f"{field} must be true or false, got {value!r}", f"e.g. {field}=true")
+
+
 def _number(field: str, value: Any) -> float | int | None:
     """A validated value of a numeric risk field; None when switched off."""
     if value is None or (isinstance(value, str) and value.strip().lower() in _OFF):
@@ -255,6 +290,17 @@ def _number(field: str, value: Any) -> float | int | None:
     return int(v) if integer else v
 
 
+def _override_sizing(given: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """A sizing method among the run's `params` replaces the document's (one method per run: D103 for two)."""
+    wanted = [m for m in SIZING_METHODS if m in params]
+    if len(wanted) > 1:
+        raise _err(wanted[1], f"more than one sizing method in the run's parameters: {', '.join(wanted)}",
+                   f"give one of {', '.join(SIZING_METHODS)}")
+    if wanted:
+        for m in SIZING_METHODS:
+            given.pop(m, None)
+
+
 def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> RiskSpec:
     """The run's risk: the document's ``risk:`` block, overridden by `params`, completed with defaults.
 
@@ -274,10 +320,11 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if v == OFF:
             given[f] = None
         elif v is not None:
-            given[f] = _number(f, v)
+            given[f] = _flag(f, v) if f in FLAG_RISK_FIELDS else _number(f, v)
+    _override_sizing(given, params)
     for f in RISK_FIELDS:
         if f in params:
-            given[f] = _number(f, params[f])  # None here means "off", not "default"
+            given[f] = _flag(f, params[f]) if f in FLAG_RISK_FIELDS else _number(f, params[f])  # None: "off"
     timeframe = getattr(strat, "timeframe", None)
     from_tf: dict[str, Any] = {}
     if timeframe is not None:
@@ -288,6 +335,8 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if "max_hold_bars" not in given:
             from_tf["max_hold_days"] = days_d
     defaults: dict[str, Any] = {**from_tf, **OTHER_DEFAULTS}
+    if any(given.get(m) is not None for m in SIZING_METHODS):  # sized by the method given, not the default
+        del defaults["position_size_pct"]
     used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults)
     values = {f: given.get(f, defaults.get(f)) for f in RISK_FIELDS}
 
@@ -297,8 +346,13 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     if execution_price not in allowed:
         raise _err("execution_price", f"execution_price must be one of {allowed}, got {execution_price!r}",
                    "close fills at the signal bar's close, open at the next bar's open")
-    # exits stay None when off; the other fields always have a number (a default at least)
-    fields: dict[str, Any] = {f: values[f] if f in _OPTIONAL else float(values[f] or 0.0) for f in RISK_FIELDS}
+    # exits stay None when off, sizing methods and caps when not given; the other fields have a number
+    fields: dict[str, Any] = {f: bool(values[f]) if f in FLAG_RISK_FIELDS else values[f] if f in _NULLABLE
+                              else float(values[f] or 0.0) for f in RISK_FIELDS}
+    if fields["risk_per_trade_pct"] is not None and fields["stop_loss_pct"] is None:
+        raise _err("risk_per_trade_pct", "risk_per_trade_pct sizes on the distance to the stop loss, and this run "
+                   "has no stop loss", "give a stop_loss_pct (e.g. --param stop_loss_pct=5), or size with "
+                   "position_size_pct")
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
                     timeframe=timeframe,
                     from_timeframe=tuple(f for f in used if f in from_tf))

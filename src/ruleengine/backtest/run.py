@@ -82,8 +82,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
     risks = [resolve_risk(strat, {**risk_over, "execution_price": s["execution_price"]}) for s in sets]
     if portfolio:
-        size_given = strat.risk.position_size_pct is not None or "position_size_pct" in risk_over
-        risks = [portfolio_risk(r, size_given) for r in risks]
+        risks = [portfolio_risk(r) for r in risks]
     steps, total_steps = [0], [0]  # steps done; the total is unknown until the data say how many runs
 
     def tick(step: str) -> None:

@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
-from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
+from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, RISK_FIELDS, SIZING_METHODS
 from .risk import RiskSpec
 
 #: the exit reasons of trades, as users see them (`ruleengine.kernels.enums.ExitReason`)
@@ -151,15 +151,14 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
 
 
-def portfolio_risk(risk: RiskSpec, size_given: bool) -> RiskSpec:
-    """The risk of a portfolio run: `PORTFOLIO_POSITION_SIZE_PCT` unless `size_given` (the document or an
-    override sets position_size_pct); the default stays named in ``defaults_used``."""
-    if size_given:
+def portfolio_risk(risk: RiskSpec) -> RiskSpec:
+    """The risk of a portfolio run: `PORTFOLIO_POSITION_SIZE_PCT` when the run is sized by position_size_pct's
+    default (neither the document nor an override gives a sizing method); the default stays named in
+    ``defaults_used``."""
+    if "position_size_pct" not in risk.defaults_used:
         return risk
-    used = risk.defaults_used if "position_size_pct" in risk.defaults_used else \
-        (*risk.defaults_used, "position_size_pct")
     size: dict[str, Any] = {"position_size_pct": PORTFOLIO_POSITION_SIZE_PCT}  # a field only `dataclass` sees
-    return replace(risk, defaults_used=used, **size)
+    return replace(risk, **size)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -214,12 +213,18 @@ def kernel_risk_name(field: str) -> str:
     return field.removesuffix("_pct")
 
 
+def _kernel_type(field: str) -> type:
+    return np.int64 if field in INTEGER_RISK_FIELDS else np.bool_ if field in FLAG_RISK_FIELDS else np.float64
+
+
 #: the kernels' risk record (`ruleengine.kernels.simulate` reads it by field name), one per column: every risk
 #: field of the document model in its order (`RISK_FIELDS`) under `kernel_risk_name`, percentages as float64
-#: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open). A new
-#: risk field of the document is in it without a change here.
-risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
-                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_)]
+#: fractions (NaN = off or not given), other numbers (a cash amount) as float64 (NaN = not given), whole
+#: numbers as int64 (0 = off), flags as bool; then ``exec_open`` (execution_price open), ``short`` and one
+#: ``<kind>_row`` per `LEVEL_KINDS` (the row of ``levels`` holding that series, -1 = not used). A new risk
+#: field of the document is in it without a change here.
+risk_dt = np.dtype([(kernel_risk_name(f), _kernel_type(f)) for f in RISK_FIELDS]
+                   + [("exec_open", np.bool_), ("short", np.bool_)]
                    + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -227,15 +232,22 @@ _INT64_MAX = np.iinfo(np.int64).max
 def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     """The kernels' risk records (`risk_dt`), one per spec: the one conversion of resolved risk for the kernels.
 
-    A limit beyond int64 is the same as int64's largest: never.
+    A limit beyond int64 is the same as int64's largest: never. Every spec has one sizing method (a
+    `RiskSpec` from `resolve_risk` always has): a spec without one is a bug, not a run.
     """
+    for r in risks:
+        if all(getattr(r, m) is None for m in SIZING_METHODS):
+            raise ValueError(f"a RiskSpec needs a sizing method ({', '.join(SIZING_METHODS)}): {r}")
     out = np.empty(len(risks), dtype=risk_dt)
     for f in RISK_FIELDS:
         values = [getattr(r, f) for r in risks]
         if f in INTEGER_RISK_FIELDS:
             out[kernel_risk_name(f)] = [min(int(v or 0), _INT64_MAX) for v in values]
+        elif f in FLAG_RISK_FIELDS:
+            out[kernel_risk_name(f)] = [bool(v) for v in values]
         else:
-            out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / 100.0 for v in values]
+            scale = 100.0 if f.endswith("_pct") else 1.0
+            out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / scale for v in values]
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
     for kind in LEVEL_KINDS:
