@@ -147,6 +147,8 @@ def _enter(r: Any, px: float, equity: float, cash: float, vol: float, portfolio:
     portfolio. whole_units: units rounded down, 0 units skipped."""
     fee = r.fees_pct / 100
     if _set(r, "risk_per_trade_pct") is not None:
+        if r.stop_loss_pct is None:  # no stop known at the fill: no size
+            return None, 0.0, "no_stop"
         distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
         spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
     elif _set(r, "volatility_target_pct") is not None:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
+from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, SIZE_NOTE_NAMES, trade_dt
 from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, RISK_FIELDS, SIZING_METHODS
 from .risk import RiskSpec
 
@@ -72,8 +72,10 @@ class Simulation:
     cash: np.ndarray
     position: np.ndarray
     engine: str = "numba"
-    #: portfolio only: entries skipped because the cash left was short, one row per skip in time order
-    #: (the first ones): bar, time, column; `skipped_count` counts them all
+    #: entries skipped (the cash left was short in a portfolio, a cap, a sizing rule) or cut down to the cash
+    #: (a single run), one row each (the first ones; a portfolio's in time order, a single run's by column
+    #: then time): bar, time, column, reason (`ruleengine.kernels.enums.SizeNote`'s names); `skipped_count`
+    #: counts them all. None: the engine does not report them (vectorbt)
     skipped: pd.DataFrame | None = None
     skipped_count: int = 0
 
@@ -117,10 +119,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
             raise ValueError("the vectorbt engine takes entries and exits only")
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
-    records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
-                                                       _max_trades(ent, start))
+    records, n, eq, cash, pos, notes, n_notes = _kernel("simulate_nb")(
+        *args, fill_order == "vectorbt", float(init_cash), _max_trades(ent, start))
     trades = trades_frame(records[:n], index, by_time=False)
-    return Simulation(trades, eq.T, cash.T, pos.T, "numba")
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(notes, index), int(n_notes))
 
 
 def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
@@ -146,9 +148,7 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start))
     trades = trades_frame(records[:n], index, by_time=True)
-    skipped = pd.DataFrame({"bar": skip["bar"], "time": pd.DatetimeIndex(index)[skip["bar"]],
-                            "column": skip["column"]})
-    return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(skip, index), int(n_skip))
 
 
 def portfolio_risk(risk: RiskSpec) -> RiskSpec:
@@ -297,6 +297,14 @@ def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray
 def _max_trades(ent: np.ndarray, start: int) -> int:
     """Every trade starts on a distinct entry signal at or after `start` (plus one pending open fill)."""
     return int(ent[:, max(start - 1, 0):].sum()) + 1
+
+
+def notes_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The kernel's `skip_dt` records as a table: bar, time, column, reason (a `SIZE_NOTE_NAMES` name)."""
+    reasons = np.array(SIZE_NOTE_NAMES, dtype=object)
+    return pd.DataFrame({"bar": records["bar"], "time": pd.DatetimeIndex(index)[records["bar"]],
+                         "column": records["column"],
+                         "reason": reasons[records["reason"]].astype(str) if len(records) else np.array([], str)})
 
 
 def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:

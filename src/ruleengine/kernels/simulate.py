@@ -12,7 +12,8 @@ The fill step: every simulation (`simulate_nb`, `simulate_portfolio_nb`, and the
 `sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below,
 called in the time order of a bar: `at_open_nb` (orders pending at the open), `enter_nb` at the open,
 `after_open_nb` (stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the
-close. `bar_step_nb` is that sequence for a column that trades its own cash; the portfolio calls the same
+close (`enter_nb` sizes every entry with ``ruleengine.kernels.sizing.size_nb``, the one sizing function).
+`bar_step_nb` is that sequence for a column that trades its own cash; the portfolio calls the same
 functions phase by phase over all its columns, because its entries are sized on the equity of all of them.
 A position is a tuple of `N_POS` float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the
 step functions take and return them, with scalars only (no array crosses them, so nothing is reference
@@ -53,7 +54,8 @@ from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
-from .enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
+from .enums import LEVEL_KINDS, ExitReason, SizeNote, skip_dt, trade_dt
+from .sizing import NO_NOTE, size_nb
 
 _DAY_NS = 86_400_000_000_000
 
@@ -259,12 +261,19 @@ def wants_entry_nb(pos, sig_e, sig_x, flat_before):
 
 
 @numba.njit(cache=True, inline="always")
-def enter_nb(t, fill, budget, slip, fees, side):
-    """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included); side 1.0 long,
-    -1.0 short (the budget is the short's collateral)."""
-    adj = fill * (1 + side * slip)
-    net = budget / (1 + fees)
-    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
+def enter_nb(t, fill, equity, cash, in_portfolio, risk, lv):
+    """An entry on bar t at fill price `fill`, sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid
+    from `cash`: (position, cash spent fee included, note). Long, or short with ``risk.short`` (the spend is
+    then the short's collateral). The note is a `SizeNote` code (or -1): a skip reason leaves the position
+    flat (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the volatility
+    is ``lv``'s (the levels of the signal's bar)."""
+    side = -1.0 if risk.short else 1.0
+    adj = fill * (1 + side * risk.slippage)
+    units, spent, fee, note = size_nb(adj, equity, cash, entry_stop_distance_nb(risk, lv, adj),
+                                      lv[LV_VOLATILITY], in_portfolio, risk)  # type: ignore[name-defined]  # noqa: F821
+    if units == 0.0:
+        return flat_nb(), 0.0, note
+    return (side, units, adj, adj, spent, fee, float(t), 0.0), spent, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -340,33 +349,37 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
 
 @numba.njit(cache=True, inline="always")
 def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_open, vbt_order, risk, lv):
-    """Bar t of a column that trades its own cash, in time order: (position, cash, exit).
+    """Bar t of a column that trades its own cash, in time order: (position, cash, exit, note).
 
-    The open (the pending exit, or an entry with ``position_size`` x cash), the rest of the bar, the close (an
+    The open (the pending exit, or an entry sized on the cash by `enter_nb`), the rest of the bar, the close (an
     entry). At most one exit per bar; ``exit[EXIT_REASON] >= 0`` when a trade closed (the position then
-    still describes it). ``now`` is bar t's time, ``entry_time`` the entry bar's (of a position held
-    before the bar; any value when flat); ``lv`` the levels of the bar of the acting signals (`levels_nb`).
+    still describes it). ``note`` is -1, or the `SizeNote` of an entry skipped or cut down to the cash.
+    ``now`` is bar t's time, ``entry_time`` the entry bar's (of a position held before the bar; any value
+    when flat); ``lv`` the levels of the bar of the acting signals (`levels_nb`).
     """
     flat_before = pos[POS_IN] == 0.0
     ex = no_exit_nb()
+    note = NO_NOTE
     if flat_before and not (sig_e and not sig_x and cash > 0):  # flat, no entry order: nothing happens
-        return pos, cash, ex
+        return pos, cash, ex, note
     if exec_open:
         pos, ex = at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, risk)
         if ex[EXIT_REASON] >= 0:
-            return pos, cash + (ex[EXIT_GROSS] - ex[EXIT_FEE]), ex
+            return pos, cash + (ex[EXIT_GROSS] - ex[EXIT_FEE]), ex, note
         if wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-            budget = min(cash, risk.position_size * cash)
-            pos = enter_nb(t, o, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0)
-            cash -= budget
+            entered, spent, note = enter_nb(t, o, cash, cash, False, risk, lv)  # a flat column: equity = cash
+            if entered[POS_IN] != 0.0:
+                pos = entered
+                cash -= spent
     pos, ex = after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, risk)
     if ex[EXIT_REASON] >= 0:
         cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
     elif not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-        budget = min(cash, risk.position_size * cash)
-        pos = enter_nb(t, c, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0)
-        cash -= budget
-    return pos, cash, ex
+        entered, spent, note = enter_nb(t, c, cash, cash, False, risk, lv)
+        if entered[POS_IN] != 0.0:
+            pos = entered
+            cash -= spent
+    return pos, cash, ex, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -424,30 +437,48 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     ``short_entries`` / ``short_exits`` (N, T) bool are the short side's signals of a long/short strategy
     (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`).
 
-    Returns (records, n_trades, equity, cash, position), the last three (N, T).
+    Returns (records, n_trades, equity, cash, position, notes, n_notes), equity, cash and position (N, T);
+    ``notes`` (`skip_dt`, the first ``max_trades``) are the entries skipped or cut down to the cash, in
+    column then time order, ``n_notes`` counts them all.
     """
     N, T = close.shape
     records = np.empty(max_trades, dtype=trade_dt)
+    skip = np.empty(max_trades, dtype=skip_dt)
     equity = np.empty((N, T))
     cash_out = np.empty((N, T))
     pos_out = np.empty((N, T))
-    n = 0
+    n = n_skip = 0
     for j in range(N):
         # exec_open as a literal: each variant is compiled with the other fill mode's branches pruned
         if risk[j].exec_open:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], True, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
+            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                   times, start, j, risk[j], True, vbt_order, init_cash, records, n, equity,
+                                   cash_out, pos_out, skip, n_skip)
         else:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], False, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
-    return records, n, equity, cash_out, pos_out
+            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                   times, start, j, risk[j], False, vbt_order, init_cash, records, n, equity,
+                                   cash_out, pos_out, skip, n_skip)
+    return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
+
+
+@numba.njit(cache=True, inline="always")
+def note_nb(skip, n_skip, t, j, note):
+    """Record `SizeNote` `note` of column j's entry on bar t (as row n_skip while there is room); returns the
+    new count. -1 (no note) records nothing."""
+    if note < 0:
+        return n_skip
+    if n_skip < skip.shape[0]:
+        skip[n_skip]["bar"] = t
+        skip[n_skip]["column"] = j
+        skip[n_skip]["reason"] = note
+    return n_skip + 1
 
 
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, j, risk,
-               exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
+               exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out, skip, n_skip):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
-    units; returns n."""
+    units, its notes from row n_skip on; returns (n, n_skip)."""
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
     pos = flat_nb()
@@ -466,10 +497,11 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         o, h, lo, c = bar_nb(open_, high, low, close, j, t)
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
         lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if sig_e else no_levels_nb()
-        pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk), sig_e,
-                                    sig_x, cash, exec_open, vbt_order, risk, lv)
+        pos, cash, ex, note = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk), sig_e,
+                                          sig_x, cash, exec_open, vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, pos, ex, t)
+        n_skip = note_nb(skip, n_skip, t, j, note)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
@@ -479,7 +511,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     if pos[POS_IN] != 0.0:
         pos, ex = mark_out_nb(pos, last_close)
         n = record_nb(records, n, j, pos, ex, last_bar)
-    return n
+    return n, n_skip
 
 
 @numba.njit(cache=True)
@@ -489,10 +521,11 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
     with open fills the entries at the open; the rest of the bar (stops, then close orders); with close
-    fills the entries at the close. Each entry is sized ``risk[j].position_size`` x the equity at its fill (cash + the
-    open positions at that open or close, or their last close), taken before the phase's entries, and
-    skipped when the cash left does not cover it (never a partial position): skipped entries are
-    recorded (`skip_dt`) in ``skip`` (the first ``max_trades``) and counted in ``n_skip``.
+    fills the entries at the close. Each entry is sized on the equity at its fill (cash + the open positions
+    at that open or close, or their last close), taken before the phase's entries, and skipped when the cash
+    left does not cover it (never a partial position) or a cap stops it (`_enter_all_nb`): skipped entries
+    are recorded (`skip_dt`, with their `SizeNote`) in ``skip`` (the first ``max_trades``) and counted in
+    ``n_skip``.
     Returns (records, n_trades, equity (1, T), cash (1, T), position (N, T), skip (K, `skip_dt`), n_skip).
     """
     N, T = close.shape
@@ -578,15 +611,21 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
                   levels, at_open, skip, n_skip):
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
-    Each is sized on the equity before them: cash + every held position at this open or close (its last
-    close without a bar). A column's levels are those of its signal's bar: its previous bar with open fills
-    (`last_bar`, not yet moved to t), t with close fills."""
+    Each is sized by `enter_nb` on the equity before them: cash + every held position at this open or close
+    (its last close without a bar), and skipped (recorded in ``skip`` with its `SizeNote`) when the cash left
+    does not cover it (never a partial position), when ``max_open_positions`` are open, or when the gross
+    exposure would pass ``max_gross_exposure`` x that equity: units x price of every position, the held ones
+    at this open or close, the ones entered in this step at their entry price. A column's levels are those
+    of its signal's bar: its previous bar with open fills (`last_bar`, not yet moved to t), t with close
+    fills."""
     wanted = False
     for j in range(rows.shape[0]):
         wanted = wanted or (flat_before[j] and sig_e[j] and not sig_x[j])
     if not wanted:
         return cash, n_skip
     value = cash
+    gross = 0.0
+    held = 0
     for j in range(rows.shape[0]):
         if rows[j, POS_IN] != 0.0:
             if np.isnan(close[j, t]):
@@ -594,19 +633,25 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
             else:
                 mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
             value += value_nb(load_nb(rows, j), mark)
+            gross += rows[j, POS_UNITS] * mark
+            held += 1
     for j in range(rows.shape[0]):
         if not (flat_before[j] and sig_e[j] and not sig_x[j]) or rows[j, POS_IN] != 0.0 or value <= 0:
             continue
-        want = risk[j].position_size * value
-        if want > cash:  # not enough cash left: skipped, never a partial position
-            if n_skip < skip.shape[0]:
-                skip[n_skip]["bar"] = t
-                skip[n_skip]["column"] = j
-            n_skip += 1
+        if 0 < risk[j].max_open_positions <= held:
+            n_skip = note_nb(skip, n_skip, t, j, SizeNote.max_open_positions)
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
-        lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)  # noqa: F841  (the sizing's levels)
-        store_nb(rows, j, enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees,
-                                       -1.0 if risk[j].short else 1.0))
-        cash -= want
+        lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)
+        entered, spent, note = enter_nb(t, o if at_open else c, value, cash, True, risk[j], lv)
+        exposure = entered[POS_UNITS] * entered[POS_ENTRY]
+        if entered[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
+            entered, note = flat_nb(), SizeNote.max_gross_exposure
+        n_skip = note_nb(skip, n_skip, t, j, note)
+        if entered[POS_IN] == 0.0:
+            continue
+        store_nb(rows, j, entered)
+        cash -= spent
+        gross += exposure
+        held += 1
     return cash, n_skip

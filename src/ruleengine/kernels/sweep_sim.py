@@ -137,8 +137,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
             lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if sig_e else no_levels_nb()
-            pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), sig_e,
-                                        sig_x, cash, exec_open, False, risk, lv)
+            pos, cash, ex, _note = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk),
+                                               sig_e, sig_x, cash, exec_open, False, risk, lv)  # notes: no metric
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, pos, ex, t, times)
             last_close = cl

@@ -1,0 +1,290 @@
+"""Sizing (issue 16, item 3): a fixed cash amount, risk per trade, a volatility target, whole units, the cash
+cap, and the portfolio's caps on open positions and gross exposure.
+
+Every bar table runs through the numba engine and the plain-Python reference (tests/support/sim_reference.py);
+both must give exactly the trades computed by hand in the comments, and the same notes (entries skipped or cut
+down to the cash). The cash is 10 000 and prices 100 unless a table says otherwise.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.sim_reference import reference_portfolio, reference_simulate
+from test_backtest_stops import BASE, CASH, FLAT, brief, sig, table
+
+import ruleengine
+from ruleengine.api import validate
+from ruleengine.backtest.risk import resolve_risk
+from ruleengine.backtest.simulation import simulate, simulate_portfolio
+from ruleengine.errors import RuleEngineError
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
+NO_SIZE = replace(BASE, position_size_pct=None)  # a base for the other sizing methods
+KEYS = ("column", "entry_bar", "exit_bar", "exit_reason")
+VALUES = ("entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees")
+
+
+def notes_of(sim) -> list[tuple[int, int, str]]:
+    return [(int(b), int(c), str(r)) for b, c, r in sim.skipped[["bar", "column", "reason"]].itertuples(index=False)]
+
+
+def sized(bars, entries, exits, risk, volatility=None):
+    """Simulate one column with the engine and the reference; assert they agree (trades, equity, notes); return
+    the engine's trades as dicts and the simulation. `volatility`: the levels row of that kind, one per bar."""
+    prices, idx = table(bars)
+    n = len(idx)
+    ent, ext = sig(n, *entries), sig(n, *exits)
+    vol = None if volatility is None else np.array(volatility, dtype=float)[:, None]
+    sim = simulate(prices, ent, ext, idx, risk, init_cash=CASH, levels=None if vol is None else {"volatility": vol})
+    ref_notes: list[tuple[int, int, str]] = []
+    ref_trades, ref_eq = reference_simulate(prices, ent, ext, idx, [risk], init_cash=CASH, volatility=vol,
+                                            notes=ref_notes)
+    got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+    assert [{k: g[k] for k in KEYS} for g in got] == [{k: r[k] for k in KEYS} for r in ref_trades]
+    for g, r in zip(got, ref_trades, strict=True):
+        for k in VALUES:
+            assert g[k] == pytest.approx(r[k], rel=1e-12, abs=1e-9), k
+    np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-12)
+    assert notes_of(sim) == ref_notes
+    return got, sim
+
+
+RISE = [FLAT, FLAT, (110, 111, 109, 110)]  # enter at 100 (bar 0's close), exit at 110 (bar 2's close)
+
+
+# ------------------------------------------------------------------------------------------------ methods
+def test_a_fixed_cash_amount_buys_that_much():
+    trades, sim = sized(RISE, [0], [2], replace(NO_SIZE, position_size_cash=2_500))
+    assert brief(trades) == [(0, 2, "signal", 110.0)]
+    assert trades[0]["size"] == pytest.approx(25.0) and trades[0]["pnl"] == pytest.approx(250.0)
+    assert sim.cash[0, 0] == pytest.approx(7_500.0) and sim.equity[-1, 0] == pytest.approx(10_250.0)
+
+
+def test_more_than_the_cash_is_cut_to_the_cash_and_noted():
+    trades, sim = sized(RISE, [0], [2], replace(NO_SIZE, position_size_cash=25_000))
+    assert trades[0]["size"] == pytest.approx(100.0)  # never borrowing: all of the 10 000
+    assert notes_of(sim) == [(0, 0, "capped_by_cash")]
+
+
+def test_risk_per_trade_loses_r_of_the_equity_at_the_stop():
+    # 1 % of 10 000 = 100 at risk; stop 5 % below 100 = 95: 100 / 5 = 20 units (2 000 of the 10 000)
+    trades, sim = sized([FLAT, (99, 99, 94, 96), FLAT], [0], [],
+                        replace(NO_SIZE, risk_per_trade_pct=1, stop_loss_pct=5))
+    assert brief(trades) == [(0, 1, "stop_loss", 95.0)]
+    assert trades[0]["size"] == pytest.approx(20.0) and trades[0]["pnl"] == pytest.approx(-100.0)
+    assert sim.equity[-1, 0] == pytest.approx(9_900.0)
+
+
+def test_risk_per_trade_a_gap_through_the_stop_loses_more():
+    trades, _ = sized([FLAT, (90, 91, 88, 90)], [0], [], replace(NO_SIZE, risk_per_trade_pct=1, stop_loss_pct=5))
+    assert brief(trades) == [(0, 1, "stop_loss", 90.0)] and trades[0]["pnl"] == pytest.approx(-200.0)
+
+
+def test_risk_per_trade_measures_the_distance_from_the_fill_after_slippage_and_fees():
+    # entry 100 x 1.01 = 101, stop 5 % below it: distance 5.05, 100 / 5.05 units, each costing 101 x 1.002
+    risk = replace(NO_SIZE, risk_per_trade_pct=1, stop_loss_pct=5, slippage_pct=1, fees_pct=0.2)
+    trades, sim = sized(RISE, [0], [2], risk)
+    units = 100 / 5.05
+    assert trades[0]["size"] == pytest.approx(units)
+    assert sim.cash[0, 0] == pytest.approx(CASH - units * 101 * 1.002)
+
+
+def test_risk_per_trade_with_a_tight_stop_is_cut_to_the_cash():
+    # stop 0.5 %: 100 / 0.5 = 200 units would cost 20 000; the cash buys 100
+    trades, sim = sized(RISE, [0], [2], replace(NO_SIZE, risk_per_trade_pct=1, stop_loss_pct=0.5))
+    assert trades[0]["size"] == pytest.approx(100.0) and notes_of(sim) == [(0, 0, "capped_by_cash")]
+
+
+def test_risk_per_trade_of_a_short_has_its_stop_above():
+    short = replace(NO_SIZE, risk_per_trade_pct=1, stop_loss_pct=5, direction="short")
+    trades, _ = sized([FLAT, (101, 106, 100, 104), FLAT], [0], [], short)
+    assert brief(trades) == [(0, 1, "stop_loss", 105.0)]
+    assert trades[0]["size"] == pytest.approx(20.0) and trades[0]["pnl"] == pytest.approx(-100.0)
+
+
+def test_risk_per_trade_without_a_stop_at_the_fill_is_skipped_and_noted():
+    # resolve_risk refuses this spec (D103); the kernel still never sizes on a missing stop
+    trades, sim = sized(RISE, [0], [2], replace(NO_SIZE, risk_per_trade_pct=1))
+    assert trades == [] and notes_of(sim) == [(0, 0, "no_stop")]
+
+
+def test_volatility_target_sizes_the_position_on_the_signal_bar():
+    # 10 % of 10 000 / 0.25 a year = a position worth 4 000: 40 units at 100
+    trades, sim = sized(RISE, [0], [2], replace(NO_SIZE, volatility_target_pct=10), volatility=[0.25, 0.5, 0.5])
+    assert trades[0]["size"] == pytest.approx(40.0) and trades[0]["pnl"] == pytest.approx(400.0)
+
+
+def test_volatility_target_with_open_fills_reads_the_bar_that_gave_the_signal():
+    # the signal of bar 0 fills at bar 1's open (100): sized on bar 0's 0.2 (5 000 / 100 = 50), not bar 1's
+    risk = replace(NO_SIZE, volatility_target_pct=10, execution_price="open")
+    trades, _ = sized([FLAT, FLAT, FLAT, (110, 111, 109, 110)], [0], [2], risk, volatility=[0.2, 0.8, 0.8, 0.8])
+    assert brief(trades) == [(1, 3, "signal", 110.0)] and trades[0]["size"] == pytest.approx(50.0)
+
+
+def test_volatility_unknown_at_the_signal_bar_skips_the_entry():
+    trades, sim = sized(RISE, [0, 1], [2], replace(NO_SIZE, volatility_target_pct=10),
+                        volatility=[math.nan, 0.25, 0.25])
+    assert notes_of(sim) == [(0, 0, "no_volatility")]
+    assert brief(trades) == [(1, 2, "signal", 110.0)] and trades[0]["size"] == pytest.approx(40.0)
+
+
+# ------------------------------------------------------------------------------------------------ whole units
+def test_whole_units_round_down_and_keep_the_rest_in_cash():
+    bars = [(30, 30, 30, 30), (30, 30, 30, 30), (33, 33, 33, 33)]
+    trades, sim = sized(bars, [0], [2], replace(BASE, whole_units=True))
+    assert trades[0]["size"] == 333.0  # 10 000 / 30 = 333.3
+    assert sim.cash[0, 0] == pytest.approx(10.0) and trades[0]["pnl"] == pytest.approx(333 * 3)
+
+
+def test_whole_units_with_fees_on_both_sides():
+    # 10 000 / (100 x 1.01) = 99.0: 99 units, 9 900 + 99 fee; out at 110: 10 890 - 108.9
+    trades, sim = sized(RISE, [0], [2], replace(BASE, whole_units=True, fees_pct=1))
+    assert trades[0]["size"] == 99.0 and trades[0]["fees"] == pytest.approx(99 + 108.9)
+    assert sim.equity[-1, 0] == pytest.approx(CASH - 9_999 + 10_890 - 108.9)
+
+
+def test_an_entry_of_zero_whole_units_is_skipped_and_noted():
+    trades, sim = sized(RISE, [0], [2], replace(NO_SIZE, position_size_cash=50, whole_units=True))
+    assert trades == [] and notes_of(sim) == [(0, 0, "zero_units")]
+    assert sim.equity[-1, 0] == CASH
+
+
+# ------------------------------------------------------------------------------------------------ portfolio
+def portfolio_table(cols: int, bars: int = 4):
+    prices, idx = table([FLAT] * bars)
+    return {k: np.repeat(v, cols, axis=1) for k, v in prices.items()}, idx
+
+
+def run_portfolio(prices, idx, ent, ext, risk, volatility=None):
+    """The portfolio with the engine and the reference: same trades, equity and notes."""
+    levels = None if volatility is None else {"volatility": volatility}
+    sim = simulate_portfolio(prices, ent, ext, idx, risk, init_cash=CASH, levels=levels)
+    ref_notes: list[tuple[int, int, str]] = []
+    trades, equity, _ = reference_portfolio(prices, ent, ext, idx, [risk] * ent.shape[1], init_cash=CASH,
+                                            volatility=volatility, notes=ref_notes)
+    key = ("column", "entry_bar", "exit_bar", "exit_reason", "size", "pnl")
+    got = sorted(tuple(t[k] for k in key) for t in sim.trades.to_dict("records"))
+    want = sorted(tuple(t[k] for k in key) for t in trades)
+    assert [g[:4] for g in got] == [w[:4] for w in want]
+    np.testing.assert_allclose([g[4:] for g in got], [w[4:] for w in want], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(sim.equity[:, 0], equity, rtol=1e-9)
+    assert sorted(notes_of(sim)) == sorted(ref_notes)
+    return sim
+
+
+def test_max_open_positions_skips_the_entries_beyond_it_until_one_closes():
+    prices, idx = portfolio_table(3)
+    ent = np.zeros((4, 3), bool)
+    ext = np.zeros((4, 3), bool)
+    ent[0, :] = True  # all three at bar 0: the third is one too many
+    ext[1, 0] = True  # column 0 leaves at bar 1 ...
+    ent[2, 2] = True  # ... so column 2 gets in at bar 2
+    sim = run_portfolio(prices, idx, ent, ext, replace(BASE, position_size_pct=30, max_open_positions=2))
+    assert notes_of(sim) == [(0, 2, "max_open_positions")]
+    assert sorted(zip(sim.trades.column, sim.trades.entry_bar, strict=True)) == [(0, 0), (1, 0), (2, 2)]
+    assert (np.count_nonzero(sim.position, axis=1) <= 2).all()
+
+
+def test_max_gross_exposure_skips_an_entry_that_would_pass_it():
+    prices, idx = portfolio_table(3)
+    ent = np.zeros((4, 3), bool)
+    ent[0, :] = True
+    sim = run_portfolio(prices, idx, ent, np.zeros((4, 3), bool),
+                        replace(BASE, position_size_pct=30, max_gross_exposure_pct=50))
+    # 30 % is in; 30 % more would make 60 % > 50 %: both others skipped
+    assert notes_of(sim) == [(0, 1, "max_gross_exposure"), (0, 2, "max_gross_exposure")]
+    assert sim.trades.column.tolist() == [0]
+
+
+def test_a_portfolio_never_cuts_an_entry_to_the_cash():
+    prices, idx = portfolio_table(2)
+    ent = np.zeros((4, 2), bool)
+    ent[0, :] = True
+    sim = run_portfolio(prices, idx, ent, np.zeros((4, 2), bool), replace(NO_SIZE, position_size_cash=6_000))
+    assert notes_of(sim) == [(0, 1, "cash")] and sim.trades.column.tolist() == [0]
+
+
+def test_portfolio_risk_per_trade_sizes_on_the_portfolio_equity():
+    prices, idx = portfolio_table(2)
+    ent = np.zeros((4, 2), bool)
+    ent[0, :] = True
+    sim = run_portfolio(prices, idx, ent, np.zeros((4, 2), bool),
+                        replace(NO_SIZE, risk_per_trade_pct=1, stop_loss_pct=5, whole_units=True))
+    assert sim.trades["size"].tolist() == [20.0, 20.0]  # 1 % of 10 000 / 5 each, the equity before the step
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), max_open=st.integers(1, 5), exposure=st.floats(20, 100),
+       size=st.floats(5, 20), whole=st.booleans())
+def test_portfolio_caps_are_never_exceeded(seed, max_open, exposure, size, whole):
+    """Random walks and signals on 6 symbols: at every bar at most max_open positions are open, and after a bar
+    with entries the open positions are worth at most max_gross_exposure_pct of the equity (close fills, no fees
+    or slippage: entries at the close leave the equity as it was before them); the engine agrees with the
+    reference throughout."""
+    rng = np.random.default_rng(seed)
+    T, N = 60, 6
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (T, N)), axis=0))
+    prices = {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close}
+    idx = pd.date_range("2024-01-01", periods=T, freq="D", tz="UTC")
+    ent, ext = rng.random((T, N)) < 0.2, rng.random((T, N)) < 0.15
+    risk = replace(BASE, position_size_pct=size, max_open_positions=max_open, max_gross_exposure_pct=exposure,
+                   whole_units=whole, stop_loss_pct=3)
+    sim = run_portfolio(prices, idx, ent, ext, risk)
+    assert (np.count_nonzero(sim.position, axis=1) <= max_open).all()
+    gross = (np.abs(sim.position) * close).sum(axis=1)
+    entered = np.unique(sim.trades.entry_bar.to_numpy())
+    assert (gross[entered] <= exposure / 100 * sim.equity[entered, 0] * (1 + 1e-12)).all()
+    assert len(sim.trades) > 0
+
+
+# ------------------------------------------------------------------------------------------------ documents
+DOC = {"name": "sized", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+       "entry": ["crosses_above(sma(close, 10), sma(close, 30))"],
+       "exit": ["crosses_below(sma(close, 10), sma(close, 30))"]}
+
+
+def codes(doc: dict) -> list[str]:
+    return [d.code for d in validate(doc)]
+
+
+def test_one_sizing_method_per_document():
+    (d,) = validate({**DOC, "risk": {"position_size_pct": 50, "position_size_cash": 1_000}})
+    assert (d.code, d.path) == ("S130", "risk") and "position_size_cash" in d.hint
+
+
+def test_risk_per_trade_needs_a_stop_loss():
+    (d,) = validate({**DOC, "risk": {"risk_per_trade_pct": 1}})
+    assert d.code == "S131" and "stop_loss_pct" in d.hint
+    assert codes({**DOC, "risk": {"risk_per_trade_pct": 1, "stop_loss_pct": "off"}, "timeframe": "short_term"}) \
+        == ["S131"]
+    assert codes({**DOC, "risk": {"risk_per_trade_pct": 1}, "timeframe": "short_term"}) == []  # its 7 % stop
+    assert codes({**DOC, "risk": {"risk_per_trade_pct": 1, "stop_loss_pct": 4}}) == []
+
+
+def test_run_overrides_keep_one_method_and_a_stop():
+    strat = ruleengine.load_strategy({**DOC, "risk": {"position_size_pct": 50, "stop_loss_pct": 4}})
+    r = resolve_risk(strat, {"risk_per_trade_pct": "1"})  # replaces the document's method
+    assert (r.position_size_pct, r.risk_per_trade_pct) == (None, 1.0)
+    for bad, path in (({"risk_per_trade_pct": 1, "position_size_cash": 10}, "risk.risk_per_trade_pct"),
+                      ({"risk_per_trade_pct": 1, "stop_loss_pct": "off"}, "risk.risk_per_trade_pct"),
+                      ({"whole_units": "maybe"}, "risk.whole_units"),
+                      ({"max_open_positions": 2.5}, "risk.max_open_positions")):
+        with pytest.raises(RuleEngineError) as e:
+            resolve_risk(strat, bad)
+        assert (e.value.diagnostics[0].code, e.value.diagnostics[0].path) == ("D103", path), bad
+    assert resolve_risk(strat, {"whole_units": "true", "max_open_positions": "3"}).whole_units is True
+
+
+def test_a_document_without_the_new_keys_hashes_and_resolves_as_before():
+    plain = ruleengine.load_strategy(DOC)
+    assert ruleengine.load_strategy({**DOC, "risk": {"whole_units": False}}).strategy_hash() == plain.strategy_hash()
+    d = resolve_risk(plain).to_dict()
+    assert not {"position_size_cash", "risk_per_trade_pct", "whole_units", "max_open_positions"} & set(d)
+    assert ruleengine.load_strategy({**DOC, "risk": {"whole_units": True}}).strategy_hash() != plain.strategy_hash()
