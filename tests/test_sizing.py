@@ -117,7 +117,7 @@ def test_risk_per_trade_without_a_stop_at_the_fill_is_skipped_and_noted():
 
 def test_volatility_target_sizes_the_position_on_the_signal_bar():
     # 10 % of 10 000 / 0.25 a year = a position worth 4 000: 40 units at 100
-    trades, sim = sized(RISE, [0], [2], replace(NO_SIZE, volatility_target_pct=10), volatility=[0.25, 0.5, 0.5])
+    trades, _ = sized(RISE, [0], [2], replace(NO_SIZE, volatility_target_pct=10), volatility=[0.25, 0.5, 0.5])
     assert trades[0]["size"] == pytest.approx(40.0) and trades[0]["pnl"] == pytest.approx(400.0)
 
 

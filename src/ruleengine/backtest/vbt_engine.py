@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import ExitReason, trade_dt
-from ..schema.strategy import EXIT_FIELDS
+from ..schema.strategy import EXIT_FIELDS, FLAG_RISK_FIELDS, SIZING_METHODS, UNSET_RISK_FIELDS
 from .risk import RiskSpec
 from .simulation import Simulation, risk_arrays, trades_frame
 
@@ -62,6 +62,9 @@ def _unsupported(field: str, message: str) -> RuleEngineError:
 
 def _loss_stop(r: RiskSpec) -> tuple[float, bool]:
     """(sl_stop fraction or NaN, sl_trail) for one column; raises when vectorbt cannot express the risk."""
+    for field in (*SIZING_METHODS[1:], *UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS):  # sized by position_size_pct only
+        if getattr(r, field):
+            raise _unsupported(field, f"this engine sizes by position_size_pct only, not by {field}")
     for field in EXIT_FIELDS:
         if field not in VECTORBT_EXITS and getattr(r, field) is not None:
             raise _unsupported(field, f"vectorbt's from_signals has {_WHY_NOT.get(field, f'no {field} exit')}")
