@@ -8,6 +8,7 @@ down to the cash). The cash is 10 000 and prices 100 unless a table says otherwi
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,13 +18,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.sim_reference import reference_portfolio, reference_simulate
+from test_backtest_engine import Run, assert_same_as_reference
 from test_backtest_stops import BASE, CASH, FLAT, brief, sig, table
+from test_sweep_engine import assert_same_metrics
 
 import ruleengine
 from ruleengine.api import validate
 from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.errors import RuleEngineError
+from ruleengine.sweep.run import sweep
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 NO_SIZE = replace(BASE, position_size_pct=None)  # a base for the other sizing methods
@@ -288,3 +292,193 @@ def test_a_document_without_the_new_keys_hashes_and_resolves_as_before():
     d = resolve_risk(plain).to_dict()
     assert not {"position_size_cash", "risk_per_trade_pct", "whole_units", "max_open_positions"} & set(d)
     assert ruleengine.load_strategy({**DOC, "risk": {"whole_units": True}}).strategy_hash() != plain.strategy_hash()
+
+
+# ------------------------------------------------------------------------------------------------ backtesting.py
+#: backtesting.py's README quick-start (SmaCross 10/20 on its bundled GOOG, cash 10 000, commission .002) in our
+#: terms. Its conventions, each a setting here: an order placed at a bar's close fills at the next open
+#: (execution_price: open); commission on the value of each side (fees_pct: 0.2); whole units (whole_units:
+#: true), all of the available cash (position_size_pct 100: its default size is 1 - 2^-52 of the available
+#: margin, the same number of units unless cash / (price x 1.002) falls within 2^-52 of a whole number); a trade
+#: still open at the end is left open (its Equity Final marks it at the last close without an exit commission:
+#: our end_of_data trade). Its crossover(a, b) is a[-2] < b[-2] and a[-1] > b[-1]; our crosses_above takes
+#: a[-2] <= b[-2]: the same on this data (no bar where the two averages are equal).
+SMA_CROSS = {"name": "SmaCross", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+             "entry": ["crosses_above(sma(close, 10), sma(close, 20))"],
+             "exit": ["crosses_below(sma(close, 10), sma(close, 20))"],
+             "risk": {"fees_pct": 0.2, "whole_units": True}}
+AS_BACKTESTING_PY = {"execution_price": "open"}
+
+
+@pytest.fixture(scope="module")
+def goog(tmp_path_factory):
+    """backtesting.py's GOOG bars as a local data folder, and the data frame."""
+    pytest.importorskip("backtesting")
+    from backtesting.test import GOOG
+
+    folder = tmp_path_factory.mktemp("goog")
+    GOOG.rename_axis("Date").reset_index().to_csv(folder / "GOOG.csv", index=False)
+    return folder, GOOG
+
+
+def backtesting_py_trades(data, strategy_class):
+    """backtesting.py's run of the quick-start's settings (its stats, with the trades in ``_trades``)."""
+    from backtesting import Backtest
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "some trades remain open": our end_of_data trade
+        return Backtest(data, strategy_class, cash=10_000, commission=.002, exclusive_orders=True).run()
+
+
+def sma_cross_class(long_only: bool):
+    from backtesting import Strategy
+    from backtesting.lib import crossover
+    from backtesting.test import SMA
+
+    class SmaCross(Strategy):
+        n1, n2 = 10, 20
+
+        def init(self):
+            self.sma1 = self.I(SMA, self.data.Close, self.n1)
+            self.sma2 = self.I(SMA, self.data.Close, self.n2)
+
+        def next(self):
+            if crossover(self.sma1, self.sma2):
+                self.buy()
+            elif crossover(self.sma2, self.sma1):
+                self.position.close() if long_only else self.sell()
+
+    return SmaCross
+
+
+def assert_same_as_backtesting_py(result, stats) -> None:
+    """Every closed trade (entry/exit date, price, size with its sign, P&L to the cent) and the final equity."""
+    theirs = stats._trades
+    ours = [t for t in result.results[0].trades if t.exit_reason != "end_of_data"]
+    assert len(ours) == len(theirs) > 40
+    for t, (_, b) in zip(ours, theirs.iterrows(), strict=True):
+        sign = -1 if t.direction == "short" else 1
+        assert (t.entry_time[:10], t.exit_time[:10]) == (str(b.EntryTime.date()), str(b.ExitTime.date()))
+        assert (t.entry_price, t.exit_price, sign * t.size) == (b.EntryPrice, b.ExitPrice, b.Size)
+        assert round(t.pnl, 2) == round(b.PnL, 2)
+    assert round(result.results[0].metrics.final_equity, 2) == round(stats["Equity Final [$]"], 2)
+
+
+def test_backtesting_py_quick_start_long_side_to_the_cent(goog):
+    """The quick-start with its sell turned into a close (long only): 46 closed trades and one open at the end."""
+    folder, data = goog
+    ours = ruleengine.backtest(SMA_CROSS, "GOOG", data=str(folder), params=AS_BACKTESTING_PY, benchmark=None)
+    assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class(long_only=True)))
+    assert ours.results[0].trades[-1].exit_reason == "end_of_data"
+
+
+def test_backtesting_py_quick_start_to_the_cent(goog):
+    """The README quick-start itself: exclusive_orders reverses at every cross (long/short)."""
+    folder, data = goog
+    doc = {**SMA_CROSS, "direction": "long_short", "short_entry": SMA_CROSS["exit"], "short_exit": SMA_CROSS["entry"]}
+    try:
+        ruleengine.load_strategy(doc)
+    except RuleEngineError:
+        pytest.skip("direction: long_short (issue 16 item 1) is not on this branch yet")
+    ours = ruleengine.backtest(doc, "GOOG", data=str(folder), params=AS_BACKTESTING_PY, benchmark=None)
+    assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class(long_only=False)))
+
+
+# ------------------------------------------------------------------------------------------------ real data
+def yearly_volatility(close: np.ndarray) -> np.ndarray:
+    """The 20-bar standard deviation of daily returns x sqrt(252), column by column (NaN in its warm-up): the
+    levels row a strategy's ``volatility`` expression would hand the kernels."""
+    returns = pd.DataFrame(close).pct_change(fill_method=None)
+    return (returns.rolling(20).std() * math.sqrt(252)).to_numpy()
+
+
+def method_risks() -> list:
+    """Every sizing method, with and without whole units, both fill prices, fees and slippage, long and short."""
+    out = []
+    for i, sizing in enumerate(({"position_size_cash": 3_000}, {"position_size_cash": 40_000},
+                                {"risk_per_trade_pct": 1, "stop_loss_pct": 4},
+                                {"risk_per_trade_pct": 2, "stop_loss_pct": 1},
+                                {"volatility_target_pct": 10}, {"position_size_pct": 70})):
+        for whole in (False, True):
+            out.append(replace(NO_SIZE, **sizing, whole_units=whole, fees_pct=0.1, slippage_pct=0.05,
+                               execution_price="open" if (i + whole) % 2 else "close",
+                               direction="short" if i == 3 and whole else "long", take_profit_pct=8))
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_run(real_daily):
+    return Run(RULES_DIR / "stochastic_oversold.yaml", real_daily)
+
+
+def test_every_method_matches_the_reference_on_real_data(real_run):
+    run = real_run
+    vol = yearly_volatility(run.prices["close"])
+    noted = traded = 0
+    for risk in method_risks():
+        sim = simulate(*run.args(), risk, init_cash=CASH, start=run.md.start, levels={"volatility": vol})
+        notes: list[tuple[int, int, str]] = []
+        ref = reference_simulate(*run.args(), [risk] * run.md.n_cols, init_cash=CASH, start=run.md.start,
+                                 volatility=vol, notes=notes)
+        assert_same_as_reference(sim, *ref, str(risk))
+        assert sorted(notes_of(sim)) == sorted(notes), risk
+        traded += len(sim.trades)
+        noted += len(notes)
+    assert traded > 200 and noted > 20
+
+
+def test_portfolio_every_method_and_cap_matches_the_reference_on_real_data(real_run):
+    run = real_run
+    vol = yearly_volatility(run.prices["close"])
+    kinds: set[str] = set()
+    for risk in method_risks():
+        risk = replace(risk, direction="long", max_open_positions=2, max_gross_exposure_pct=60)
+        if risk.position_size_cash == 40_000:
+            risk = replace(risk, position_size_cash=4_000)
+        sim = simulate_portfolio(*run.args(), risk, init_cash=CASH, start=run.md.start, levels={"volatility": vol})
+        notes: list[tuple[int, int, str]] = []
+        trades, equity, _ = reference_portfolio(*run.args(), [risk] * run.md.n_cols, init_cash=CASH,
+                                                start=run.md.start, volatility=vol, notes=notes)
+        key = ("column", "entry_bar", "exit_bar", "exit_reason", "size", "pnl")
+        got = sorted(tuple(t[k] for k in key) for t in sim.trades.to_dict("records"))
+        want = sorted(tuple(t[k] for k in key) for t in trades)
+        assert [g[:4] for g in got] == [w[:4] for w in want], risk
+        np.testing.assert_allclose([g[4:] for g in got], [w[4:] for w in want], rtol=1e-9)
+        np.testing.assert_allclose(sim.equity[:, 0], equity, rtol=1e-9)
+        assert sorted(notes_of(sim)) == sorted(notes), risk
+        kinds |= {n[2] for n in notes}
+    assert {"max_open_positions", "max_gross_exposure"} <= kinds
+
+
+@pytest.mark.parametrize("risk", method_risks()[::2] + [method_risks()[9]], ids=str)
+def test_truncating_the_data_never_changes_earlier_sized_trades(real_run, risk):
+    run = real_run
+    vol = yearly_volatility(run.prices["close"])
+    full = simulate(*run.args(), risk, init_cash=CASH, start=run.md.start, levels={"volatility": vol})
+    T = run.md.n_rows
+    for cut in np.linspace(run.md.start + 50, T - 1, 5).astype(int):
+        inputs = {k: np.asfortranarray(v[:cut]) for k, v in run.md.inputs.items()}
+        entries, exits, _ = run.compiled.signals_arrays(inputs, cut, run.md.n_cols)
+        prices = {k: v[:cut] for k, v in run.prices.items()}
+        part = simulate(prices, entries, exits, run.md.index[:cut], risk, init_cash=CASH, start=run.md.start,
+                        levels={"volatility": yearly_volatility(prices["close"])})
+        np.testing.assert_array_equal(part.equity, full.equity[:cut])
+        eod = "end_of_data"
+        closed = [t for t in full.trades.to_dict("records") if t["exit_bar"] < cut and t["exit_reason"] != eod]
+        assert [t for t in part.trades.to_dict("records") if t["exit_reason"] != eod] == closed
+        assert notes_of(part) == [n for n in notes_of(full) if n[0] < cut]
+
+
+def test_sweep_equals_backtest_over_sizing_values():
+    doc = {**DOC, "risk": {"stop_loss_pct": 4, "take_profit_pct": 10}}
+    res = sweep(doc, "AAPL", "2012-01-01", "2016-12-31", provider="sample",
+                grid={"risk_per_trade_pct": [0.5, 1.0, 3.0], "fees_pct": [0.0, 0.2]},
+                params={"whole_units": True})
+    assert len(res.table) == 6
+    sizes = set()
+    for rank in range(1, 7):
+        run = res.detail(rank, benchmark=None).results[0]
+        assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"rank {rank}")
+        sizes |= {t.size for t in run.trades}
+        assert all(float(t.size).is_integer() for t in run.trades)
+    assert len(sizes) > 5
