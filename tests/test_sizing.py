@@ -24,7 +24,7 @@ from test_sweep_engine import assert_same_metrics
 
 import ruleengine
 from ruleengine.api import validate
-from ruleengine.backtest.risk import resolve_risk
+from ruleengine.backtest.risk import FILL_CONTRACT, SIZING_FILL_CONTRACT, fill_contract, resolve_risk
 from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.errors import RuleEngineError
 from ruleengine.sweep.run import sweep
@@ -482,3 +482,22 @@ def test_sweep_equals_backtest_over_sizing_values():
         sizes |= {t.size for t in run.trades}
         assert all(float(t.size).is_integer() for t in run.trades)
     assert len(sizes) > 5
+
+
+def test_readme_states_the_sizing_contract_as_the_code_does():
+    readme = (RULES_DIR.parent / "README.md").read_text(encoding="utf-8")
+    assert SIZING_FILL_CONTRACT in readme
+    assert fill_contract(["long"]) == FILL_CONTRACT and fill_contract(["long"], sized=True).endswith(
+        SIZING_FILL_CONTRACT)
+
+
+def test_a_sized_backtest_states_the_sizing_contract_and_warns(tmp_path):
+    doc = {**DOC, "risk": {"position_size_cash": 50_000}}
+    result = ruleengine.backtest(doc, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
+    assert result.fill_contract.endswith(SIZING_FILL_CONTRACT)
+    run = result.results[0]
+    notes = run.skipped_entries
+    assert notes is not None and notes.by_reason == {"capped_by_cash": run.metrics.total_trades} and notes.count
+    assert [w["code"] for w in result.to_dict()["warnings"] if w["code"].startswith("D13")] == ["D136"]
+    plain = ruleengine.backtest(DOC, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
+    assert plain.fill_contract == FILL_CONTRACT and plain.results[0].skipped_entries is None

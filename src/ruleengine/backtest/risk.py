@@ -240,10 +240,38 @@ Short positions (direction: short; the same signals, events and order of events 
 """
 
 
-def fill_contract(directions: Iterable[str]) -> str:
-    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run is short
-    (a long-only result's text is unchanged)."""
-    return FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
+#: how entries are sized beyond position_size_pct (appended to `FILL_CONTRACT` by `fill_contract`)
+SIZING_FILL_CONTRACT = """\
+Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, whole_units, portfolio caps)
+- One method per strategy sets the cash an entry spends, fee included (spend = units x entry price x
+  (1 + fees)), from the equity at its fill (a single run's cash: the symbol is flat; a portfolio's
+  equity before the step's entries): position_size_pct: pct/100 x equity; position_size_cash: that
+  amount; risk_per_trade_pct: units = equity x pct/100 / d, d = entry price - stop loss level at the
+  fill (entry x stop_loss_pct/100; above it for a short): a stop hit at its level loses pct of the
+  equity plus fees and slippage (a gap through it loses more); volatility_target_pct: a position worth
+  equity x pct/100 / volatility, volatility (a fraction of price a year, 0.25 = 25 %) read at the
+  signal's bar. No stop, or a volatility that is NaN or <= 0 there: the entry is skipped.
+- Never borrowing: a spend above the cash is cut down to the cash in a single run (reported, D136) and
+  skipped in a portfolio (reported, D130).
+- whole_units: true rounds the units down to a whole number (the rest stays cash); an entry of 0 units
+  is skipped.
+- Portfolio caps: an entry is skipped when max_open_positions positions are open, or when units x
+  price of every open position (at this open or close; those entered in this step at their entry
+  price) plus its own would pass max_gross_exposure_pct of the equity before the step's entries.
+  Entries skipped by a cap or a sizing rule are reported with their reason (D135).
+"""
+
+
+def uses_sizing(risk: RiskSpec) -> bool:
+    """Whether a run sizes by more than position_size_pct (another method, whole units or a cap)."""
+    return any(getattr(risk, f) for f in (*SIZING_METHODS[1:], *UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
+
+
+def fill_contract(directions: Iterable[str], sized: bool = False) -> str:
+    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run is short and
+    `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`): a long, position_size_pct result's text is unchanged."""
+    text = FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
+    return text + SIZING_FILL_CONTRACT if sized else text
 
 
 def _err(field: str, message: str, hint: str) -> RuleEngineError:
