@@ -167,7 +167,8 @@ class SkippedEntry(BaseModel):
 
     time: str
     symbol: str
-    reason: str = Field("cash", description="cash (a portfolio's cash left was short), max_open_positions, "
+    reason: str = Field("cash", exclude_if=lambda v: v == "cash",  # left out as before reasons existed
+                        description="cash (a portfolio's cash left was short), max_open_positions, "
                                             "max_gross_exposure, zero_units (whole_units), no_stop "
                                             "(risk_per_trade_pct), no_volatility (volatility_target_pct), or "
                                             "capped_by_cash (made with all the cash: smaller than asked)")
@@ -180,7 +181,7 @@ class SkippedEntries(BaseModel):
     count: int
     first: list[SkippedEntry] = Field(description="the first ones (at most SKIPPED_SHOWN), by time")
     #: count per reason, when a reason other than cash occurred (left out otherwise: results read as before)
-    by_reason: dict[str, int] | None = None
+    by_reason: dict[str, int] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 #: how many skipped entries a result lists (all of them are counted)
