@@ -409,11 +409,12 @@ class RiskParameters(_Closed):
         None, gt=0, le=1000, description="sizing: a position worth equity x pct / volatility, so that its "
                                          "volatility is this % of the equity; needs volatility")
     max_open_positions: int | None = Field(
-        None, ge=1, le=1_000_000, description="portfolio cap: an entry while this many positions are open is "
-                                              "skipped (and reported)")
+        None, ge=1, le=1_000_000, description="portfolio cap (--portfolio; a single run holds one position): an "
+                                              "entry while this many positions are open is skipped (and reported)")
     max_gross_exposure_pct: float | None = Field(
-        None, gt=0, le=100, description="portfolio cap: an entry that would take the open positions' value "
-                                        "(long and short) above this % of the equity is skipped (and reported)")
+        None, gt=0, le=100, description="portfolio cap (--portfolio): an entry that would take the open "
+                                        "positions' value (units x price, long and short) above this % of the "
+                                        "equity is skipped (and reported)")
     whole_units: bool | None = Field(
         None, description="true: units rounded down to whole units (an entry of 0 units is skipped and reported); "
                           "false or absent: fractional units")
