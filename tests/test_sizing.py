@@ -330,7 +330,9 @@ def backtesting_py_trades(data, strategy_class):
         return Backtest(data, strategy_class, cash=10_000, commission=.002, exclusive_orders=True).run()
 
 
-def sma_cross_class(long_only: bool):
+def sma_cross_class(side: str):
+    """The quick-start's SmaCross ("both": as written), or one side of it: "long" buys on the cross up and
+    closes on the cross down, "short" sells on the cross down and closes on the cross up."""
     from backtesting import Strategy
     from backtesting.lib import crossover
     from backtesting.test import SMA
@@ -344,9 +346,9 @@ def sma_cross_class(long_only: bool):
 
         def next(self):
             if crossover(self.sma1, self.sma2):
-                self.buy()
+                self.position.close() if side == "short" else self.buy()
             elif crossover(self.sma2, self.sma1):
-                self.position.close() if long_only else self.sell()
+                self.position.close() if side == "long" else self.sell()
 
     return SmaCross
 
@@ -368,8 +370,16 @@ def test_backtesting_py_quick_start_long_side_to_the_cent(goog):
     """The quick-start with its sell turned into a close (long only): 46 closed trades and one open at the end."""
     folder, data = goog
     ours = ruleengine.backtest(SMA_CROSS, "GOOG", data=str(folder), params=AS_BACKTESTING_PY, benchmark=None)
-    assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class(long_only=True)))
+    assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class("long")))
     assert ours.results[0].trades[-1].exit_reason == "end_of_data"
+
+
+def test_backtesting_py_quick_start_short_side_to_the_cent(goog):
+    """Its buy turned into a close: a short on each cross down, whole units of the cash (its margin)."""
+    folder, data = goog
+    doc = {**SMA_CROSS, "direction": "short", "entry": SMA_CROSS["exit"], "exit": SMA_CROSS["entry"]}
+    ours = ruleengine.backtest(doc, "GOOG", data=str(folder), params=AS_BACKTESTING_PY, benchmark=None)
+    assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class("short")))
 
 
 def test_backtesting_py_quick_start_to_the_cent(goog):
@@ -381,7 +391,7 @@ def test_backtesting_py_quick_start_to_the_cent(goog):
     except RuleEngineError:
         pytest.skip("direction: long_short (issue 16 item 1) is not on this branch yet")
     ours = ruleengine.backtest(doc, "GOOG", data=str(folder), params=AS_BACKTESTING_PY, benchmark=None)
-    assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class(long_only=False)))
+    assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class("both")))
 
 
 # ------------------------------------------------------------------------------------------------ real data
