@@ -482,16 +482,16 @@ def test_truncating_the_data_never_changes_earlier_sized_trades(real_run, risk):
 def test_sweep_equals_backtest_over_sizing_values():
     doc = {**DOC, "risk": {"stop_loss_pct": 4, "take_profit_pct": 10}}
     res = sweep(doc, "AAPL", "2012-01-01", "2016-12-31", provider="sample",
-                grid={"risk_per_trade_pct": [0.5, 1.0, 3.0], "fees_pct": [0.0, 0.2]},
-                params={"whole_units": True})
+                grid=["risk_per_trade_pct=0.5,1,3", "whole_units=true,false"], params={"fees_pct": 0.2})
     assert len(res.table) == 6
     sizes = set()
     for rank in range(1, 7):
         run = res.detail(rank, benchmark=None).results[0]
         assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"rank {rank}")
         sizes |= {t.size for t in run.trades}
-        assert all(float(t.size).is_integer() for t in run.trades)
-    assert len(sizes) > 5
+        whole = bool(res.table.iloc[rank - 1]["whole_units"])
+        assert all(float(t.size).is_integer() for t in run.trades) == whole
+    assert len(sizes) > 10
 
 
 def test_readme_states_the_sizing_contract_as_the_code_does():

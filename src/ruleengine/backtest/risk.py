@@ -318,6 +318,13 @@ def _number(field: str, value: Any) -> float | int | None:
     return int(v) if integer else v
 
 
+def risk_value(field: str, value: Any) -> float | int | bool | None:
+    """One risk field's value checked on its own (type and bounds, D103), as a run parameter gives it: None
+    when switched off. Rules between fields (one sizing method, a stop for risk_per_trade_pct) are
+    `resolve_risk`'s."""
+    return _flag(field, value) if field in FLAG_RISK_FIELDS else _number(field, value)
+
+
 def _override_sizing(given: dict[str, Any], params: Mapping[str, Any]) -> None:
     """A sizing method among the run's `params` replaces the document's (one method per run: D103 for two)."""
     wanted = [m for m in SIZING_METHODS if m in params]
@@ -348,11 +355,11 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if v == OFF:
             given[f] = None
         elif v is not None:
-            given[f] = _flag(f, v) if f in FLAG_RISK_FIELDS else _number(f, v)
+            given[f] = risk_value(f, v)
     _override_sizing(given, params)
     for f in RISK_FIELDS:
         if f in params:
-            given[f] = _flag(f, params[f]) if f in FLAG_RISK_FIELDS else _number(f, params[f])  # None: "off"
+            given[f] = risk_value(f, params[f])  # None here means "off", not "default"
     timeframe = getattr(strat, "timeframe", None)
     from_tf: dict[str, Any] = {}
     if timeframe is not None:
