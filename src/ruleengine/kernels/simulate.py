@@ -33,9 +33,10 @@ are contiguous and a single-column run has the same numba type as a wide one (on
 Risk is one record per column (``risk``, a 1-D record array of length N), read by field name only: its
 dtype, ``ruleengine.backtest.simulation.risk_dt``, is built from the document model's risk fields (a
 percentage under its name without ``_pct``, as a fraction with NaN = off: ``stop_loss``, ``take_profit``,
-``trailing_stop``, ``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``; a whole
-number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``), plus ``exec_open`` (True for
-next-bar-open fills). A new risk field of the document is in the record without a change here: the step
+``trailing_stop``, ``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``,
+``risk_per_trade``, ``volatility_target``, ``max_gross_exposure``; a cash amount with NaN = not given:
+``position_size_cash``; a whole number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``,
+``max_open_positions``; a flag: ``whole_units``), plus ``exec_open`` (True for next-bar-open fills). A new risk field of the document is in the record without a change here: the step
 that acts on it reads it by name.
 
 Beside the signals a strategy may hand per-bar numeric series, "levels" (`LEVEL_KINDS`: a stop's distance,
