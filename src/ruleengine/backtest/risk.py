@@ -173,6 +173,14 @@ class RiskSpec:
 RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "notes")
 
 
+def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
+    """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): every field, the sizing methods and
+    caps added later (`UNSET_RISK_FIELDS`, `FLAG_RISK_FIELDS`) only when set (a run without them prints as
+    before they existed)."""
+    later = {*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS}
+    return [f for f in RISK_FIELDS if f not in later or f in risk]
+
+
 def risk_label(risk: Mapping[str, Any], field: str) -> str:
     """How a report shows one risk field: ``10.0 (from timeframe medium_term)``, ``off``, ``100.0 (default)``."""
     v = risk.get(field)

@@ -36,8 +36,8 @@ percentage under its name without ``_pct``, as a fraction with NaN = off: ``stop
 ``trailing_stop``, ``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``,
 ``risk_per_trade``, ``volatility_target``, ``max_gross_exposure``; a cash amount with NaN = not given:
 ``position_size_cash``; a whole number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``,
-``max_open_positions``; a flag: ``whole_units``), plus ``exec_open`` (True for next-bar-open fills). A new risk field of the document is in the record without a change here: the step
-that acts on it reads it by name.
+``max_open_positions``; a flag: ``whole_units``), plus ``exec_open`` (True for next-bar-open fills). A new
+risk field of the document is in the record without a change here: the step that acts on it reads it by name.
 
 Beside the signals a strategy may hand per-bar numeric series, "levels" (`LEVEL_KINDS`: a stop's distance,
 an order's price, ...), as one (L, N, T) float64 array whose rows the risk record names (``<kind>_row``, -1 =
