@@ -12,8 +12,10 @@ filled from the timeframe is named in ``RiskSpec.from_timeframe`` (and `RiskSpec
 because the author already chose that kind of exit: the stop-loss default is not applied when the document
 sets a trailing stop, and the max-hold-days default is not applied when it sets ``max_hold_bars``.
 
-The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule) and no
-fees or slippage; ``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
+The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule, unless
+the document or a run gives another sizing method: at most one, `SIZING_METHODS`; a run's replaces the
+document's; risk_per_trade_pct needs a stop loss, D103 otherwise) and no fees or slippage;
+``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
 
 Overrides come from run parameters (``--param stop_loss_pct=4``, ``--param execution_price=open``): only the
 names in `RISK_PARAM_NAMES` are read, numbers may be given as strings. ``None`` / ``"none"`` / ``"off"``
@@ -106,7 +108,8 @@ _BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS if field not 
 
 def _with_risk_fields(cls: type) -> type:
     """Put the document's risk fields (`RISK_FIELDS`, in its order) before the class's own fields, for
-    `dataclass`: an exit is a number or None (no such exit, the default), every other field a number (required).
+    `dataclass`: an exit, a sizing method or a cap is a number or None (off or not given, the default), a flag
+    a bool (False by default), every other field a number (required).
     So a new risk field of the document model is a field of `RiskSpec` without a change here."""
     own = inspect.get_annotations(cls)
     kinds = {f: "bool" if f in FLAG_RISK_FIELDS else "float | int | None" if f in _NULLABLE else "float"
@@ -272,7 +275,7 @@ Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, who
 
 def uses_sizing(risk: RiskSpec) -> bool:
     """Whether a run sizes by more than position_size_pct (another method, whole units or a cap)."""
-    return any(getattr(risk, f) for f in (*SIZING_METHODS[1:], *UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
+    return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
 
 
 def fill_contract(directions: Iterable[str], sized: bool = False) -> str:
