@@ -270,8 +270,9 @@ def enter_nb(t, fill, equity, cash, in_portfolio, risk, lv):
     is ``lv``'s (the levels of the signal's bar)."""
     side = -1.0 if risk.short else 1.0
     adj = fill * (1 + side * risk.slippage)
-    units, spent, fee, note = size_nb(adj, equity, cash, entry_stop_distance_nb(risk, lv, adj),
-                                      lv[LV_VOLATILITY], in_portfolio, risk)  # type: ignore[name-defined]  # noqa: F821
+    stop = entry_stop_distance_nb(risk, lv, adj) if not np.isnan(risk.risk_per_trade) else np.nan  # else unread
+    units, spent, fee, note = size_nb(adj, equity, cash, stop, lv[LV_VOLATILITY], in_portfolio,  # type: ignore[name-defined]  # noqa: F821
+                                      risk)
     if units == 0.0:
         return flat_nb(), 0.0, note
     return (side, units, adj, adj, spent, fee, float(t), 0.0), spent, note
@@ -502,7 +503,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
                                           sig_x, cash, exec_open, vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, pos, ex, t)
-        n_skip = note_nb(skip, n_skip, t, j, note)
+        if note >= 0:  # rare; guarded here, the store path kept out of the bar loop costs nothing (measured)
+            n_skip = note_nb(skip, n_skip, t, j, note)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)

@@ -37,18 +37,18 @@ def size_nb(adj, equity, cash, stop_distance, volatility, in_portfolio, risk):
     when its method needs it.
     """
     fees = risk.fees
-    if not np.isnan(risk.risk_per_trade):
+    if not np.isnan(risk.position_size):  # the default method first (the methods exclude each other)
+        spend = risk.position_size * equity
+    elif not np.isnan(risk.position_size_cash):
+        spend = risk.position_size_cash
+    elif not np.isnan(risk.risk_per_trade):
         if not stop_distance > 0:
             return 0.0, 0.0, 0.0, SizeNote.no_stop
         spend = equity * risk.risk_per_trade / stop_distance * adj * (1 + fees)
-    elif not np.isnan(risk.volatility_target):
+    else:  # volatility_target
         if not volatility > 0:
             return 0.0, 0.0, 0.0, SizeNote.no_volatility
         spend = equity * risk.volatility_target / volatility * (1 + fees)
-    elif not np.isnan(risk.position_size_cash):
-        spend = risk.position_size_cash
-    else:
-        spend = risk.position_size * equity
     note = NO_NOTE
     if spend > cash:
         if in_portfolio:
