@@ -511,3 +511,14 @@ def test_a_sized_backtest_states_the_sizing_contract_and_warns(tmp_path):
     assert [w["code"] for w in result.to_dict()["warnings"] if w["code"].startswith("D13")] == ["D136"]
     plain = ruleengine.backtest(DOC, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
     assert plain.fill_contract == FILL_CONTRACT and plain.results[0].skipped_entries is None
+
+
+def test_a_capped_portfolio_reports_its_skips_by_reason():
+    result = ruleengine.backtest(DOC, "SPY,QQQ,IWM", "2012-01-01", "2016-12-31", provider="sample", benchmark=None,
+                                 portfolio=True, params={"position_size_pct": 30, "max_open_positions": 1})
+    notes = result.results[0].skipped_entries
+    assert notes is not None and set(notes.by_reason or {}) == {"max_open_positions"} and notes.count > 3
+    assert {e.reason for e in notes.first} == {"max_open_positions"}
+    (d135,) = [w for w in result.to_dict()["warnings"] if w["code"] == "D135"]
+    assert "max_open_positions were open" in d135["message"] and "max_open_positions" in d135["hint"]
+    assert result.fill_contract.endswith(SIZING_FILL_CONTRACT)
