@@ -442,7 +442,7 @@ def test_portfolio_every_method_and_cap_matches_the_reference_on_real_data(real_
     vol = yearly_volatility(run.prices["close"])
     kinds: set[str] = set()
     for risk in method_risks():
-        risk = replace(risk, direction="long", max_open_positions=2, max_gross_exposure_pct=60)
+        risk = replace(risk, direction="long", max_open_positions=1, max_gross_exposure_pct=60)
         if risk.position_size_cash == 40_000:
             risk = replace(risk, position_size_cash=4_000)
         sim = simulate_portfolio(*run.args(), risk, init_cash=CASH, start=run.md.start, levels={"volatility": vol})
