@@ -271,6 +271,7 @@ LLM_REPLY: dict[str, Any] = {
         "position_size_pct": 100,
         "fees_pct": 0.1,
         "slippage_pct": None,
+        "borrow_cost_pct": None,
         "position_size_cash": None,
         "risk_per_trade_pct": None,
         "volatility_target_pct": None,
@@ -280,6 +281,8 @@ LLM_REPLY: dict[str, Any] = {
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "code": None,
+    "short_entry": None,  # direction long_short only
+    "short_exit": None,
 }
 
 

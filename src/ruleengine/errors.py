@@ -55,6 +55,8 @@ CODES: dict[str, str] = {
     "S115": "parameter bound or default is not a finite number",
     "S116": "between bounds reversed",
     "S117": "exit value 0 (write off to switch it off)",
+    "S118": "short_entry / short_exit on a strategy that is not long_short",
+    "S119": "a long_short strategy without short_entry conditions",
     # sizing (S130-S134)
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",
@@ -118,6 +120,7 @@ CODES: dict[str, str] = {
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
     "D132": "live signals, scans and tracking take long strategies only (not a short one)",
+    "D133": "borrow_cost_pct on a strategy that never sells short: no effect (warning)",
     "D135": "entries skipped by a sizing rule or a portfolio cap (warning)",
     "D136": "entries cut down to the cash available (warning)",
     # sweeps, walk-forward folds and overfitting statistics

@@ -1,5 +1,8 @@
 """A slow, plain-Python reading of the fill contract (ruleengine.backtest.risk.FILL_CONTRACT), tests only.
 
+Long, short and long/short (`LONG_SHORT_FILL_CONTRACT`: four signals, reversal at the same fill, the borrow
+cost of a short accrued by calendar time) all read their signals through `_intents`.
+
 Written from the contract's text, bar by bar and column by column with plain floats and dicts, without
 numba or ruleengine's kernel, so that the engine can be checked against it. It is the contract's executable
 spec: a bar's events happen in time order (the open, the rest of the bar, the close). Returns trades as a
@@ -13,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold", "end_of_data")
+_YEAR_NS = 365 * 86_400 * 10**9  # the borrow cost's year: 365 calendar days
 
 
 def _bar(prices: dict[str, Any], t: int, j: int) -> tuple[float, float, float, float] | None:
@@ -94,8 +98,48 @@ def _worth(pos: dict[str, Any] | None, px: float) -> float:
     return pos["units"] * px
 
 
-def _side(r: Any) -> int:
-    return -1 if getattr(r, "direction", "long") == "short" else 1
+def _intents(r: Any, e: bool, x: bool, se: bool, sx: bool) -> tuple[bool, bool, bool, bool]:
+    """(long entry, long exit, short entry, short exit) acting on a bar, from its signals.
+
+    A long strategy's entries/exits are its long side, a short strategy's its short side; a long_short
+    strategy has both. An entry with its own side's exit on one bar: neither; then a long and a short entry
+    on one bar: neither (vectorbt's "ignore" for both conflicts)."""
+    direction = getattr(r, "direction", "long")
+    if direction == "short":
+        e, x, se, sx = False, False, e, x
+    elif direction == "long":
+        se = sx = False
+    le, lx = e and not x, x and not e
+    se, sx = se and not sx, sx and not se
+    if le and se:
+        le = se = False
+    return le, lx, se, sx
+
+
+def _closes(side: int, it: tuple[bool, bool, bool, bool]) -> bool:
+    """A signal closes the position on `side`: its own exit, or the opposite entry (which then reverses it)."""
+    le, lx, se, sx = it
+    return (lx or se) if side > 0 else (sx or le)
+
+
+def _entry_side(it: tuple[bool, bool, bool, bool]) -> int:
+    """The side an entry signal opens (1 long, -1 short, 0 none)."""
+    return 1 if it[0] else -1 if it[2] else 0
+
+
+def _borrow(pos: dict[str, Any] | None, r: Any, now: Any) -> float:
+    """The borrow cost a short has accrued by `now`: units x entry x annual rate x calendar time held."""
+    rate = (getattr(r, "borrow_cost_pct", 0.0) or 0.0) / 100
+    if pos is None or pos["side"] > 0 or rate == 0:
+        return 0.0
+    return pos["units"] * pos["entry"] * rate * (pd.Timedelta(now - pos["time"]).value / _YEAR_NS)
+
+
+def _signals(entries: Any, exits: Any, short_entries: Any, short_exits: Any, t: int, j: int
+             ) -> tuple[bool, bool, bool, bool]:
+    se = bool(short_entries[t][j]) if short_entries is not None else False
+    sx = bool(short_exits[t][j]) if short_exits is not None else False
+    return bool(entries[t][j]), bool(exits[t][j]), se, sx
 
 
 def _max_hold_reached(r: Any, pos: dict[str, Any], now: Any) -> bool:
@@ -135,8 +179,8 @@ def _set(r: Any, name: str) -> float | None:
     return getattr(r, name, None)
 
 
-def _enter(r: Any, px: float, equity: float, cash: float, vol: float, portfolio: bool, t: int, time: Any
-           ) -> tuple[dict[str, Any] | None, float, str | None]:
+def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float, portfolio: bool, t: int,
+           time: Any) -> tuple[dict[str, Any] | None, float, str | None]:
     """(position, cash spent fee included, note) of an entry at price `px` (after slippage) with `equity` to
     size on and `cash` to pay with; no position when skipped, the note saying why (or that the size was cut to
     the cash).
@@ -164,7 +208,6 @@ def _enter(r: Any, px: float, equity: float, cash: float, vol: float, portfolio:
         if portfolio:
             return None, 0.0, "cash"
         spend, note = cash, "capped_by_cash"
-    side = _side(r)
     if not _set(r, "whole_units"):
         return _open(px, spend, fee, t, time, side), spend, note
     units = math.floor(spend / (px * (1 + fee)))
@@ -176,16 +219,17 @@ def _enter(r: Any, px: float, equity: float, cash: float, vol: float, portfolio:
 
 
 def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
-                       init_cash: float = 10_000.0, start: int = 0, volatility: Any = None,
-                       notes: list[tuple[int, int, str]] | None = None
+                       init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
+                       short_exits: Any = None, volatility: Any = None, notes: list[tuple[int, int, str]] | None = None
                        ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
     Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
     open fills), the rest of the bar (stops and targets, then the orders at the close), the close (an
-    entry with close fills, only when the symbol was flat at the start of the bar). An entry is sized by
-    `_enter` on the cash (the equity of a flat column), `volatility[t][j]` read at its signal bar; `notes`
-    (if given) collects (bar, column, note) of the entries skipped or cut to the cash.
+    entry with close fills, only when the symbol was flat at the start of the bar, or just closed by the
+    opposite entry: a reversal). An entry is sized by `_enter` on the cash (the equity of a flat column),
+    `volatility[t][j]` read at its signal bar; `notes` (if given) collects (bar, column, note) of the entries
+    skipped or cut to the cash.
     """
     T = len(index)
     N = len(risks)
@@ -195,64 +239,70 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         r = risks[j]
         fee, slip = r.fees_pct / 100, r.slippage_pct / 100
         use_open = r.execution_price == "open"
-        side = _side(r)
         cash = init_cash
         pos: dict[str, Any] | None = None
-        pending = (False, False)  # (entry, exit) signals waiting for the next bar (open fills)
+        pending = (False, False, False, False)  # signals waiting for the next bar (open fills)
         last_close, last_t = math.nan, -1
         signal_bar = -1  # the bar whose close gave the signals acting now
-
-        def enter(px: float, t: int) -> None:
-            nonlocal cash, pos
-            vol = math.nan if volatility is None else float(volatility[signal_bar][j])
-            pos, spend, note = _enter(r, px * (1 + side * slip), cash, cash, vol, False, t, index[t])
-            cash -= spend
-            if note is not None and notes is not None:
-                notes.append((t, j, note))
 
         def close_out(fill: tuple[float, str], t: int) -> None:
             nonlocal cash, pos
             assert pos is not None
-            px = fill[0] * (1 - side * slip)
+            px = fill[0] * (1 - pos["side"] * slip)
             gross = _worth(pos, px)
-            cash += gross - pos["units"] * px * fee
-            trades.append(_trade(j, pos, t, px, gross, pos["units"] * px * fee, fill[1]))
+            exit_fee = pos["units"] * px * fee + _borrow(pos, r, index[t])
+            cash += gross - exit_fee
+            trades.append(_trade(j, pos, t, px, gross, exit_fee, fill[1]))
             pos = None
+
+        def enter(px: float, side: int, t: int) -> None:
+            nonlocal cash, pos
+            if side != 0 and cash > 0:
+                vol = math.nan if volatility is None else float(volatility[signal_bar][j])
+                pos, spend, note = _enter(r, px * (1 + side * slip), side, cash, cash, vol, False, t, index[t])
+                cash -= spend
+                if note is not None and notes is not None:
+                    notes.append((t, j, note))
 
         for t in range(T):
             bar = _bar(prices, t, j) if t >= start else None
             if bar is None:
-                equity[t][j] = cash + _worth(pos, last_close)
+                equity[t][j] = cash + _worth(pos, last_close) - _borrow(pos, r, index[t])
                 continue
             o, _h, _lo, c = bar
             if use_open:
-                sig, pending = pending, (bool(entries[t][j]), bool(exits[t][j]))
+                sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar = last_t
             else:
-                sig = (bool(entries[t][j]), bool(exits[t][j]))
+                sig = _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar = t
-            want_entry, want_exit = sig[0] and not sig[1], sig[1] and not sig[0]
+            it = _intents(r, *sig)
             flat_before = pos is None
             if use_open:  # the open
-                if pos is not None and want_exit:
+                if pos is not None and _closes(pos["side"], it):
                     close_out((o, "signal"), t)
-                elif pos is None and want_entry and cash > 0:
-                    enter(o, t)
+                    enter(o, _entry_side(it), t)  # the opposite entry reverses at the same fill
+                elif pos is None:
+                    enter(o, _entry_side(it), t)
+            reversing = False
             if pos is not None:  # the rest of the bar
-                fill = _after_open(bar, t, pos, r, index[t], want_exit, use_open)
+                fill = _after_open(bar, t, pos, r, index[t], _closes(pos["side"], it), use_open)
                 if fill is not None:
+                    reversing = fill[1] == "signal"
                     close_out(fill, t)
-            if not use_open and flat_before and want_entry and cash > 0:  # the close
-                enter(c, t)
+            if not use_open and (flat_before or reversing):  # the close
+                enter(c, _entry_side(it), t)
             last_close, last_t = c, t
-            equity[t][j] = cash + _worth(pos, c)
+            equity[t][j] = cash + _worth(pos, c) - _borrow(pos, r, index[t])
         if pos is not None:
-            trades.append(_trade(j, pos, last_t, last_close, _worth(pos, last_close), 0.0, "end_of_data"))
+            trades.append(_trade(j, pos, last_t, last_close, _worth(pos, last_close),
+                                 _borrow(pos, r, index[last_t]), "end_of_data"))
     return trades, equity
 
 
 def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
-                        init_cash: float = 10_000.0, start: int = 0, volatility: Any = None,
+                        init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
+                        short_exits: Any = None, volatility: Any = None,
                         notes: list[tuple[int, int, str]] | None = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
@@ -267,7 +317,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     use_open = risks[0].execution_price == "open"
     cash = init_cash
     pos: list[dict[str, Any] | None] = [None] * N
-    pending = [(False, False)] * N
+    pending = [(False, False, False, False)] * N
     last_close = [math.nan] * N
     last_t = [-1] * N
     signal_bar = [-1] * N
@@ -280,34 +330,34 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         p, r = pos[j], risks[j]
         assert p is not None
         px = fill[0] * (1 - p["side"] * r.slippage_pct / 100)
-        gross, exit_fee = _worth(p, px), p["units"] * px * r.fees_pct / 100
+        gross, exit_fee = _worth(p, px), p["units"] * px * r.fees_pct / 100 + _borrow(p, r, index[t])
         cash += gross - exit_fee
         trades.append(_trade(j, p, t, px, gross, exit_fee, fill[1]))
         pos[j] = None
 
-    def enter_all(t: int, bars: list[Any], may_enter: list[bool], sigs: list[tuple[bool, bool]],
+    def enter_all(t: int, bars: list[Any], may_enter: list[bool], its: list[tuple[bool, bool, bool, bool]],
                   k: int) -> None:
         """Entries at the open (k = 0) or the close (k = 3) of bar t."""
         nonlocal cash
-        gross = 0.0  # units x price of the positions held, then of the ones entered
         value = cash
+        gross = 0.0  # units x price of the positions held, then of the ones entered
         held = 0
         for j in range(N):
             if pos[j] is not None:
                 mark = last_close[j] if bars[j] is None else bars[j][k]
-                value += _worth(pos[j], mark)
+                value += _worth(pos[j], mark) - _borrow(pos[j], risks[j], index[t])
                 gross += pos[j]["units"] * mark
                 held += 1
         for j in range(N):
-            r, bar = risks[j], bars[j]
-            if not may_enter[j] or pos[j] is not None or not (sigs[j][0] and not sigs[j][1]) or value <= 0:
+            r, bar, side = risks[j], bars[j], _entry_side(its[j])
+            if not may_enter[j] or pos[j] is not None or side == 0 or value <= 0:
                 continue
             cap = _set(r, "max_open_positions")
             if cap is not None and held >= cap:
                 note = "max_open_positions"
             else:
                 vol = math.nan if volatility is None else float(volatility[signal_bar[j]][j])
-                entered, spend, note = _enter(r, bar[k] * (1 + _side(r) * r.slippage_pct / 100), value, cash, vol,
+                entered, spend, note = _enter(r, bar[k] * (1 + side * r.slippage_pct / 100), side, value, cash, vol,
                                               True, t, index[t])
                 exposure = _set(r, "max_gross_exposure_pct")
                 if entered is not None and exposure is not None and \
@@ -328,38 +378,44 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             equity[t] = cash
             continue
         bars = [_bar(prices, t, j) for j in range(N)]
-        sigs: list[tuple[bool, bool]] = [(False, False)] * N
-        may_enter = [False] * N
+        its: list[tuple[bool, bool, bool, bool]] = [(False, False, False, False)] * N
+        may_enter = [False] * N  # flat at the bar's start, or closed on it by the opposite entry (reversal)
         for j in range(N):  # the open: signals, orders pending at the open
             if bars[j] is None:
                 continue
             if use_open:
-                sigs[j], pending[j] = pending[j], (bool(entries[t][j]), bool(exits[t][j]))
+                sig, pending[j] = pending[j], _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar[j] = last_t[j]
             else:
-                sigs[j] = (bool(entries[t][j]), bool(exits[t][j]))
+                sig = _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar[j] = t
+            its[j] = _intents(risks[j], *sig)
             may_enter[j] = pos[j] is None
-            if use_open and pos[j] is not None and sigs[j][1] and not sigs[j][0]:
+            p = pos[j]
+            if use_open and p is not None and _closes(p["side"], its[j]):
                 close_out(j, (bars[j][0], "signal"), t)
+                may_enter[j] = True
         if use_open:
-            enter_all(t, bars, may_enter, sigs, 0)
+            enter_all(t, bars, may_enter, its, 0)
         for j in range(N):  # the rest of the bar
             p = pos[j]
             if bars[j] is None or p is None:
                 continue
-            fill = _after_open(bars[j], t, p, risks[j], index[t], sigs[j][1] and not sigs[j][0], use_open)
+            fill = _after_open(bars[j], t, p, risks[j], index[t], _closes(p["side"], its[j]), use_open)
             if fill is not None:
                 close_out(j, fill, t)
+                may_enter[j] = may_enter[j] or fill[1] == "signal"
         if not use_open:
-            enter_all(t, bars, may_enter, sigs, 3)
+            enter_all(t, bars, may_enter, its, 3)
         for j in range(N):
             if bars[j] is not None:
                 last_close[j], last_t[j] = bars[j][3], t
-        equity[t] = cash + sum(_worth(p, last_close[j]) for j, p in enumerate(pos) if p is not None)
+        equity[t] = cash + sum(_worth(p, last_close[j]) - _borrow(p, risks[j], index[t])
+                               for j, p in enumerate(pos) if p is not None)
     for j, p in enumerate(pos):
         if p is not None:
-            trades.append(_trade(j, p, last_t[j], last_close[j], _worth(p, last_close[j]), 0.0, "end_of_data"))
+            trades.append(_trade(j, p, last_t[j], last_close[j], _worth(p, last_close[j]),
+                                 _borrow(p, risks[j], index[last_t[j]]), "end_of_data"))
     return trades, equity, skipped
 
 
@@ -368,4 +424,4 @@ def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fe
     pnl = gross - exit_fee - pos["spent"]
     return {"column": j, "entry_bar": pos["bar"], "exit_bar": t, "entry_price": pos["entry"], "exit_price": px,
             "size": pos["units"], "pnl": pnl, "pnl_pct": pnl / pos["spent"] * 100, "exit_reason": reason,
-            "fees": pos["fee"] + exit_fee}
+            "fees": pos["fee"] + exit_fee, "direction": pos["side"]}

@@ -67,7 +67,10 @@ TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "long_term": (15.0, 50.0, 180),
 }
 #: defaults of the fields the timeframe does not decide (position_size_pct: only when no sizing method is given)
-OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0}
+OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0,
+                                     "borrow_cost_pct": 0.0}
+#: fields only a strategy that sells short uses: a long run's risk leaves them out (reads as before they existed)
+SHORT_ONLY_FIELDS = ("borrow_cost_pct",)
 
 #: run parameters `resolve_risk` reads (everything else in ``params`` belongs to the strategy)
 RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
@@ -109,8 +112,9 @@ _BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS if field not 
 def _with_risk_fields(cls: type) -> type:
     """Put the document's risk fields (`RISK_FIELDS`, in its order) before the class's own fields, for
     `dataclass`: an exit, a sizing method or a cap is a number or None (off or not given, the default), a flag
-    a bool (False by default), every other field a number (required).
-    So a new risk field of the document model is a field of `RiskSpec` without a change here."""
+    a bool (False by default), every other field a number (required). So a new risk field of the document
+    model is a field of `RiskSpec` without a change here; the short-only fields (`SHORT_ONLY_FIELDS`) default
+    to no cost."""
     own = inspect.get_annotations(cls)
     kinds = {f: "bool" if f in FLAG_RISK_FIELDS else "float | int | None" if f in _NULLABLE else "float"
              for f in RISK_FIELDS}
@@ -119,6 +123,8 @@ def _with_risk_fields(cls: type) -> type:
         setattr(cls, f, None)
     for f in FLAG_RISK_FIELDS:
         setattr(cls, f, False)
+    for f in SHORT_ONLY_FIELDS:  # no cost unless given: a spec built without them (a long run) needs none
+        setattr(cls, f, OTHER_DEFAULTS[f])
     return cls
 
 
@@ -133,7 +139,7 @@ class RiskSpec:
     """
 
     execution_price: str  # "close" | "open"
-    direction: str = "long"  # "long" | "short"
+    direction: str = "long"  # "long" | "short" | "long_short"
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
@@ -159,6 +165,9 @@ class RiskSpec:
         out = asdict(self)
         if self.direction == "long":  # the default: a long run's risk reads as before direction existed
             del out["direction"]
+            for f in SHORT_ONLY_FIELDS:
+                if not out[f]:
+                    del out[f]
         for f in UNSET_RISK_FIELDS:  # not used: a run without them reads as before they existed
             if out[f] is None:
                 del out[f]
@@ -174,14 +183,6 @@ class RiskSpec:
 
 #: keys of `RiskSpec.to_dict` that describe the values rather than being one
 RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "notes")
-
-
-def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
-    """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): every field, the sizing methods and
-    caps added later (`UNSET_RISK_FIELDS`, `FLAG_RISK_FIELDS`) only when set (a run without them prints as
-    before they existed)."""
-    later = {*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS}
-    return [f for f in RISK_FIELDS if f not in later or f in risk]
 
 
 def risk_label(risk: Mapping[str, Any], field: str) -> str:
@@ -248,6 +249,34 @@ Short positions (direction: short; the same signals, events and order of events 
 - No margin call: a short whose price rises by more than its collateral takes the equity to or below
   zero and is not closed for it; the exit can leave the cash negative (owed), after which no entry is
   made (entries need cash > 0). The run then carries warning D131.
+- Borrow cost (borrow_cost_pct, annual %): a short accrues units x entry price x borrow_cost_pct/100 x
+  the calendar time since its entry bar in years of 365 days (bar timestamps: a position opened and closed
+  on one bar pays none). The equity deducts what has accrued; the exit, or the mark at the end, pays it
+  with the exit fee (it is in the trade's fees and lowers its pnl). engine="vectorbt" has no borrow cost.
+"""
+
+#: what ``direction: long_short`` adds (appended after `SHORT_FILL_CONTRACT` by `fill_contract`)
+LONG_SHORT_FILL_CONTRACT = """\
+Long/short (direction: long_short; entry/exit are the long side, short_entry/short_exit the short side)
+- A bar's signals (those of its close; with open fills those of the previous close, acting at the open):
+  an entry and an exit of one side cancel (neither acts); then a long and a short entry cancel (neither
+  acts, whatever is held). What is left acts as follows:
+    held, signal    long entry           long exit   short entry          short exit
+    flat            open long            -           open short           -
+    long            -                    close       close, open short    -
+    short           close, open long     -           -                    close
+- A reversal (close, open the other side) closes and opens at the same fill: two trade records, the
+  closed one with exit reason signal. The new side is sized like any entry (position_size_pct of the
+  cash after the close, the whole equity at 100 %) and pays its own fee and slippage.
+- With open fills the reversal is at the open, and the new position's stops and targets act on the rest
+  of that bar (a second exit on the bar is then possible); with close fills it is at the close, after
+  the bar's stops. A stop, target or max hold exit on a bar cancels that bar's reversal (no entry on
+  the bar of such an exit). A long's stops and targets are those above, a short's are mirrored.
+- engine="vectorbt" runs from_signals(direction="both", short_entries, short_exits) with
+  upon_long_conflict, upon_short_conflict and upon_dir_conflict "ignore" and upon_opposite_entry
+  "reverse" (the rules above), lock_cash=True and size=inf (the whole cash: a reversal is one order
+  there, split into the two trades); it needs position_size_pct 100 and no borrow cost, and it parts
+  from the kernel after a short lost more than its collateral (it cannot buy it back: see D131).
 """
 
 
@@ -279,9 +308,15 @@ def uses_sizing(risk: RiskSpec) -> bool:
 
 
 def fill_contract(directions: Iterable[str], sized: bool = False) -> str:
-    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run is short and
-    `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`): a long, position_size_pct result's text is unchanged."""
-    text = FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
+    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
+    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `SIZING_FILL_CONTRACT` when `sized`
+    (`uses_sizing`): a long-only, position_size_pct result's text is unchanged."""
+    found = set(directions)
+    text = FILL_CONTRACT
+    if found & {"short", "long_short"}:
+        text += SHORT_FILL_CONTRACT
+    if "long_short" in found:
+        text += LONG_SHORT_FILL_CONTRACT
     return text + SIZING_FILL_CONTRACT if sized else text
 
 
@@ -383,7 +418,9 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     defaults: dict[str, Any] = {**from_tf, **OTHER_DEFAULTS}
     if any(given.get(m) is not None for m in SIZING_METHODS):  # sized by the method given, not the default
         del defaults["position_size_pct"]
-    used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults)
+    never_short = strat.direction == "long"  # a long run's defaults read as before the short-only fields
+    used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults
+                 and not (never_short and f in SHORT_ONLY_FIELDS))
     values = {f: given.get(f, defaults.get(f)) for f in RISK_FIELDS}
 
     exec_param = strat.params.get("execution_price")

@@ -115,12 +115,13 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     if engine == "vectorbt":
         from .vbt_engine import simulate_vectorbt
 
-        if short_entries is not None or short_exits is not None or levels:
-            raise ValueError("the vectorbt engine takes entries and exits only")
-        return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
+        if levels:
+            raise ValueError("the vectorbt engine takes signals only, no levels")
+        return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start,
+                                 short_entries=short_entries, short_exits=short_exits)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
     records, n, eq, cash, pos, notes, n_notes = _kernel("simulate_nb")(
-        *args, fill_order == "vectorbt", float(init_cash), _max_trades(ent, start))
+        *args, fill_order == "vectorbt", float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=False)
     return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(notes, index), int(n_notes))
 
@@ -144,9 +145,11 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
+    if len({r.direction == "long_short" for r in risks}) > 1:
+        raise ValueError("a portfolio's columns are all long_short or none is")
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
-        *args, False, float(init_cash), _max_trades(ent, start))
+        *args, False, float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=True)
     return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(skip, index), int(n_skip))
 
@@ -220,11 +223,11 @@ def _kernel_type(field: str) -> type:
 #: the kernels' risk record (`ruleengine.kernels.simulate` reads it by field name), one per column: every risk
 #: field of the document model in its order (`RISK_FIELDS`) under `kernel_risk_name`, percentages as float64
 #: fractions (NaN = off or not given), other numbers (a cash amount) as float64 (NaN = not given), whole
-#: numbers as int64 (0 = off), flags as bool; then ``exec_open`` (execution_price open), ``short`` and one
-#: ``<kind>_row`` per `LEVEL_KINDS` (the row of ``levels`` holding that series, -1 = not used). A new risk
-#: field of the document is in it without a change here.
+#: numbers as int64 (0 = off), flags as bool; then ``exec_open`` (execution_price open), ``short``,
+#: ``long_short`` and one ``<kind>_row`` per `LEVEL_KINDS` (the row of ``levels`` holding that series, -1 =
+#: not used). A new risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), _kernel_type(f)) for f in RISK_FIELDS]
-                   + [("exec_open", np.bool_), ("short", np.bool_)]
+                   + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_)]
                    + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -250,6 +253,7 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
             out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / scale for v in values]
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
+    out["long_short"] = [r.direction == "long_short" for r in risks]
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
     return out
@@ -287,6 +291,11 @@ def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray
                  risks: list[RiskSpec], start: int, short_entries: np.ndarray | None,
                  short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None) -> tuple:
     shape = (ent.shape[1], ent.shape[0])  # (T, N)
+    if any(r.direction == "long_short" for r in risks):  # the kernels read the short side of such a column
+        if short_entries is None:
+            raise ValueError("a long_short run needs short_entries (and short_exits, or none)")
+        if short_exits is None:
+            short_exits = np.zeros(shape, dtype=np.bool_)
     risk = risk_arrays(risks)
     lv = level_array(levels, shape, risk)
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext,
@@ -294,9 +303,13 @@ def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray
             lv, times, int(start), risk)
 
 
-def _max_trades(ent: np.ndarray, start: int) -> int:
-    """Every trade starts on a distinct entry signal at or after `start` (plus one pending open fill)."""
-    return int(ent[:, max(start - 1, 0):].sum()) + 1
+def _max_trades(ent: np.ndarray, start: int, short_entries: np.ndarray | None = None) -> int:
+    """Every trade starts on a distinct entry signal (of either side) at or after `start` (plus one pending open
+    fill per side)."""
+    n = int(ent[:, max(start - 1, 0):].sum()) + 1
+    if short_entries is not None:  # (T, N) as given
+        n += int(np.asarray(short_entries)[max(start - 1, 0):].sum()) + 1
+    return n
 
 
 def notes_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:

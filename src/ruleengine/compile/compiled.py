@@ -104,7 +104,8 @@ class CompiledStrategy:
         found = self._required
         if found is None:
             found = {}
-            for cond in [*self.analysis.entry, *self.analysis.exit]:
+            a = self.analysis
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -148,13 +149,21 @@ class CompiledStrategy:
                        params: ParamsInput = None, threads: int | None = None
                        ) -> tuple[np.ndarray, np.ndarray, Plan | GridPlan]:
         """Raw form on bare arrays (no bar times): inputs (slot, column) -> (T, S) float64; returns (T, P*S)
-        bool entries and exits (parameter set major, symbol minor) and the plan. Many symbols run on
-        `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
+        bool entries and exits (parameter set major, symbol minor; a long_short strategy's long side) and the
+        plan. Many symbols run on `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1
+        turns it off). `group_arrays` returns every signal group."""
+        groups, plan = self.group_arrays(inputs, n_rows, n_cols, params, threads)
+        return groups[0], groups[1], plan
+
+    def group_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
+                     params: ParamsInput = None, threads: int | None = None
+                     ) -> tuple[tuple[np.ndarray, ...], Plan | GridPlan]:
+        """`signals_arrays` with every signal group: (entries, exits) for a long or short strategy, (entries,
+        exits, short entries, short exits) for a long_short one (`TradingStrategy.signal_groups`)."""
         from .execute import execute_into
 
         plan = self.plan(params)
-        entries, exits = execute_into(plan, inputs, n_rows, n_cols, threads)
-        return entries, exits, plan
+        return execute_into(plan, inputs, n_rows, n_cols, threads), plan
 
     def signals(self, market: MarketData | Any, params: ParamsInput = None,
                 threads: int | None = None) -> SignalSet:
@@ -185,9 +194,10 @@ class CompiledStrategy:
             raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
                                               path=f"data.{s}.{c}", hint="load it for this strategy")
                                    for s, c in missing])
-        entries, exits, plan = self.signals_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
-        return SignalSet(entries, exits, plan.param_sets, market.index, market.labels, market.start,
-                         market.unnamed)
+        groups, plan = self.group_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
+        short = groups[2:4] if len(groups) == 4 else (None, None)
+        return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
+                         market.unnamed, short_entries=short[0], short_exits=short[1])
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

@@ -56,7 +56,7 @@ def compute(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_c
             values_[i] = _eval_one(nodes[i], values_, inputs, shape)
         for i in plan.free_after.get(level, ()):
             values_.pop(i, None)
-    return {r: values_[r] for pair in plan.roots for r in pair}
+    return {r: values_[r] for ids in plan.roots for r in ids}
 
 
 def program_for(plan: Any, n_rows: int, n_cols: int) -> Any:
@@ -95,8 +95,9 @@ def default_threads() -> int:
 
 
 def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int,
-                 n_cols: int, threads: int | None = None) -> tuple[Array, Array]:
-    """Evaluate the plan into (T, P*S) bool entries and exits (parameter set major), warm-up cleared.
+                 n_cols: int, threads: int | None = None) -> tuple[Array, ...]:
+    """Evaluate the plan into (T, P*S) bool signals (parameter set major), warm-up cleared: entries and exits,
+    then short entries and short exits for a long_short strategy (`TradingStrategy.signal_groups`).
 
     With many symbols, the columns are split into contiguous blocks run in parallel threads: every kernel
     is compiled with ``nogil=True`` and numpy releases the GIL in its loops, so the blocks run on separate
@@ -110,14 +111,14 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
     edges = [n_cols * i // k for i in range(k + 1)]
     blocks = [(a, b, program_for(plan, n_rows, b - a)) for a, b in itertools.pairwise(edges)]
 
-    def run(block: tuple[int, int, Any]) -> tuple[Array, Array]:
+    def run(block: tuple[int, int, Any]) -> tuple[Array, ...]:
         a, b, prog = block
         return outputs(prog, {key: v[:, a:b] for key, v in inputs.items()})
 
     results = list(_pool(k).map(run, blocks))
     n_sets = len(plan.param_sets)
     combined = []
-    for which in (0, 1):
+    for which in range(len(results[0])):
         out = np.empty((n_sets * n_cols, n_rows), dtype=np.bool_).T
         for (a, b, _), res in zip(blocks, results, strict=True):
             w = b - a
@@ -125,7 +126,7 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
             for p in range(n_sets):
                 out[:, p * n_cols + a:p * n_cols + b] = part[:, p * w:(p + 1) * w]
         combined.append(out)
-    return combined[0], combined[1]
+    return tuple(combined)
 
 
 def _pool(k: int) -> Any:

@@ -18,7 +18,7 @@ from ..errors import Diagnostic, RuleEngineError, Span
 from ..lang import ast
 from ..lang.check import Env, check_expression
 from ..lang.parse import parse
-from ..schema.strategy import OPERATOR_SYMBOLS, StructuredCondition, TradingStrategy
+from ..schema.strategy import OPERATOR_SYMBOLS, SIGNAL_GROUPS, StructuredCondition, TradingStrategy
 from ..source import Loaded, PathKey, fmt_path
 
 
@@ -37,7 +37,7 @@ class Fragment:
 class ConditionSource:
     """One condition spelled as expression text, with the map back to the document."""
 
-    group: str  # entry | exit
+    group: str  # entry | exit | short_entry | short_exit
     index: int
     text: str
     fragments: list[Fragment]
@@ -62,6 +62,8 @@ class Analysis:
     env: Env
     entry: list[CheckedCondition] = field(default_factory=list)
     exit: list[CheckedCondition] = field(default_factory=list)
+    short_entry: list[CheckedCondition] = field(default_factory=list)  # direction long_short only
+    short_exit: list[CheckedCondition] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -191,7 +193,7 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
     env = Env.from_strategy(strategy)
     out = Analysis(strategy, env)
     seen: set[tuple[str, str | None, int | None, int | None]] = set()
-    for group in ("entry", "exit"):
+    for group in SIGNAL_GROUPS:
         block = getattr(strategy, group)
         if block is None:
             continue

@@ -53,27 +53,26 @@ class GridPlan:
     leaves: list[tuple[str, Any]]  # node ids 0 .. L-1: ("in", (slot, column)) | ("const", value)
     leaf_dtypes: list[DType]
     blocks: list[Block]
-    entry: Array  # per parameter set, the node id of its entry condition
-    exit: Array
+    outputs: list[Array]  # per signal group (entry, exit[, short_entry, short_exit]), per set: its node id
     lookback: Array  # per node
     converge: Array
     programs: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     @property
-    def roots(self) -> list[tuple[int, int]]:
-        return list(zip(self.entry.tolist(), self.exit.tolist(), strict=True))
+    def roots(self) -> list[tuple[int, ...]]:
+        return list(zip(*(ids.tolist() for ids in self.outputs), strict=True))
 
     @property
     def n_nodes(self) -> int:
         return len(self.leaves) + sum(b.n for b in self.blocks)
 
     def warmups(self) -> Array:
-        """Per parameter set: bars never traded (the longest lookback of its entry and exit)."""
-        out: Array = np.maximum(self.lookback[self.entry], self.lookback[self.exit])
+        """Per parameter set: bars never traded (the longest lookback of its signal groups)."""
+        out: Array = np.max([self.lookback[ids] for ids in self.outputs], axis=0)
         return out
 
     def converges(self) -> Array:
-        out: Array = np.maximum(self.converge[self.entry], self.converge[self.exit])
+        out: Array = np.max([self.converge[ids] for ids in self.outputs], axis=0)
         return out
 
     def warmup(self, i: int = 0) -> int:
@@ -207,10 +206,8 @@ def build_grid_plan(templates: Templates, param_sets: list[dict[str, Any]]) -> G
             series_kind = np.concatenate([series_kind, np.ones(first.size, dtype=bool)])
     lookback, converge = _warmups(blocks, next_id)
     _check_windows(blocks)
-    e_inv, _ = inst.of(nodes[templates.entry].free)
-    x_inv, _ = inst.of(nodes[templates.exit].free)
-    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, gids[templates.entry][e_inv],
-                    gids[templates.exit][x_inv], lookback, converge)
+    outputs = [gids[root][inst.of(nodes[root].free)[0]] for root in templates.roots]
+    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, outputs, lookback, converge)
 
 
 def _kind(node: TNode) -> str:

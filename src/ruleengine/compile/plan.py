@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError
 from ..lang.functions import FUNCTIONS, ORDER_HINT
+from ..schema.strategy import SIGNAL_GROUPS
 from .frontend import Analysis
 from .ir import Graph, Memo, Node, free_params, lower
 
@@ -21,7 +22,9 @@ from .ir import Graph, Memo, Node, free_params, lower
 class Plan:
     graph: Graph
     param_sets: list[dict[str, Any]]
-    roots: list[tuple[int, int]]  # (entry, exit) node ids per parameter set
+    #: per parameter set, the node id of each signal group (`TradingStrategy.signal_groups`: entry, exit, and
+    #: short_entry, short_exit for long_short)
+    roots: list[tuple[int, ...]]
     order: list[int] = field(default_factory=list)
     levels: list[list[int]] = field(default_factory=list)  # node ids by depth; inputs on lower levels
     #: per level, groups of like nodes (same operation, same argument kinds) that may run stacked
@@ -32,13 +35,11 @@ class Plan:
     programs: dict[tuple[int, int], Any] = field(default_factory=dict)  # (T, S) -> batched program
 
     def warmup(self, i: int = 0) -> int:
-        """Bars never traded for parameter set i (the longest lookback of its entry and exit)."""
-        e, x = self.roots[i]
-        return max(self.lookback[e], self.lookback[x])
+        """Bars never traded for parameter set i (the longest lookback of its signal groups)."""
+        return max(self.lookback[r] for r in self.roots[i])
 
     def converge_bars(self, i: int = 0) -> int:
-        e, x = self.roots[i]
-        return max(self.converge[e], self.converge[x])
+        return max(self.converge[r] for r in self.roots[i])
 
     def warmups(self) -> Any:
         """Per parameter set, `warmup(i)` (an int64 array, as `GridPlan.warmups`)."""
@@ -68,24 +69,33 @@ def _combine(graph: Graph, ids: list[int], logic: str) -> int:
     return root
 
 
+def condition_groups(analysis: Analysis) -> list[tuple[list[Any], str]]:
+    """(checked conditions, logic) of each signal group the strategy produces, in `signal_groups` order; a
+    group without conditions (no exit block) is never true."""
+    strategy = analysis.strategy
+    out = []
+    for group in strategy.signal_groups():
+        block = getattr(strategy, group)
+        out.append((getattr(analysis, group), block.logic if block is not None else SIGNAL_GROUPS[group]))
+    return out
+
+
 def build_plan(analysis: Analysis, param_sets: list[dict[str, Any]]) -> Plan:
     """Lower every parameter set into one shared graph and plan its execution."""
     graph = Graph()
-    strategy = analysis.strategy
-    groups = [(analysis.entry, strategy.entry.logic if strategy.entry else "all"),
-              (analysis.exit, strategy.exit.logic if strategy.exit else "any")]
+    groups = condition_groups(analysis)
     frees = {id(c): free_params(c.tree) for conds, _ in groups for c in conds}
     memo: Memo = {}
-    roots: list[tuple[int, int]] = []
+    roots: list[tuple[int, ...]] = []
     for params in param_sets:
-        pair = []
+        ids_of_set = []
         for conds, logic in groups:
             if not conds:
-                pair.append(graph.const(False))
+                ids_of_set.append(graph.const(False))
                 continue
             ids = [lower(c.tree, params, graph, memo, frees[id(c)]) for c in conds]
-            pair.append(_combine(graph, ids, logic))
-        roots.append((pair[0], pair[1]))
+            ids_of_set.append(_combine(graph, ids, logic))
+        roots.append(tuple(ids_of_set))
     plan = Plan(graph, param_sets, roots)
     _check_windows(plan)
     _schedule(plan)
@@ -119,7 +129,7 @@ def _check_windows(plan: Plan) -> None:
 def _schedule(plan: Plan) -> None:
     graph = plan.graph
     needed: set[int] = set()
-    stack = [r for pair in plan.roots for r in pair]
+    stack = [r for ids in plan.roots for r in ids]
     while stack:
         i = stack.pop()
         if i in needed:
@@ -148,7 +158,7 @@ def _schedule(plan: Plan) -> None:
     for i in plan.order:
         plan.levels[depth[i]].append(i)
     plan.batches = [_group(graph, ids) for ids in plan.levels]
-    roots = {r for pair in plan.roots for r in pair}
+    roots = {r for ids in plan.roots for r in ids}
     for i, level in last_level.items():
         if i not in roots:  # roots live to the end
             plan.free_after.setdefault(level, []).append(i)

@@ -53,7 +53,7 @@ class Program:
     n_cols: int
     steps: list[Step]
     free_after: list[list[int]]  # step -> buffers no longer read after it
-    outputs: tuple[tuple[Any, ...], tuple[Any, ...]]  # recipes of the entries and exits roots
+    outputs: tuple[tuple[Any, ...], ...]  # recipes of each signal group's roots (entries, exits, ...)
     warm: Array  # per output column: leading bars that are never true
     roots: dict[int, Loc] = field(default_factory=dict)
     #: grid programs find the roots' locations only when asked (thousands of roots, only tests ask)
@@ -91,9 +91,8 @@ def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
                 for j, i in enumerate(chunk):
                     loc[i] = ("buf", len(steps), j * n_cols)
                 steps.append(step)
-    entries, exits = [e for e, _ in plan.roots], [x for _, x in plan.roots]
-    outputs = (_recipe(entries, loc, nodes, n_cols, for_kernel=False),
-               _recipe(exits, loc, nodes, n_cols, for_kernel=False))
+    outputs = tuple(_recipe(list(ids), loc, nodes, n_cols, for_kernel=False)
+                    for ids in zip(*plan.roots, strict=True))  # one recipe per signal group
     free_after: list[list[int]] = [[] for _ in steps]
     kept = {b for r in outputs for b in _buffers(r)}
     for b, s in last_read.items():
@@ -101,7 +100,7 @@ def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
             free_after[s].append(b)
     warm = np.repeat(np.array([min(plan.warmup(k), n_rows) for k in range(len(plan.roots))], dtype=np.int64),
                      n_cols)
-    roots = {r: loc[r] for pair in plan.roots for r in pair}
+    roots = {r: loc[r] for ids in plan.roots for r in ids}
     return Program(n_rows, n_cols, steps, free_after, outputs, warm, roots)
 
 
@@ -195,8 +194,9 @@ def run(program: Program, inputs: Mapping[tuple[str, str], Array]) -> list[Array
     return bufs
 
 
-def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[Array, Array]:
-    """(T, P*S) bool entries and exits, warm-up bars cleared; fresh arrays the caller owns."""
+def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[Array, ...]:
+    """(T, P*S) bool signals of each group (entries, exits[, short entries, short exits]), warm-up bars
+    cleared; fresh arrays the caller owns."""
     from .execute import kernel
 
     bufs = run(program, inputs)
@@ -215,7 +215,7 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[
             out[...] = value
         kernel("gather:clear_head_nb")(out, program.warm)
         result.append(out)
-    return result[0], result[1]
+    return tuple(result)
 
 
 def values(program: Program, inputs: Mapping[tuple[str, str], Array]) -> dict[int, Any]:

@@ -27,6 +27,7 @@ from ..lang.operators import BINARY, UNARY
 from ..lang.printer import to_text
 from .frontend import Analysis
 from .ir import COMMUTATIVE, DType, free_params
+from .plan import condition_groups
 
 
 @dataclass(frozen=True)
@@ -75,17 +76,14 @@ class TNode:
 @dataclass
 class Templates:
     nodes: list[TNode]
-    entry: int  # template id of the combined entry condition
-    exit: int
+    roots: tuple[int, ...]  # template id of each signal group's combined condition (`plan.condition_groups`)
 
 
 def lower_templates(analysis: Analysis) -> Templates:
-    """Lower every entry and exit condition once into one interned template graph."""
+    """Lower every condition of every signal group once into one interned template graph."""
     builder = _Builder()
-    strategy = analysis.strategy
     roots = []
-    for conds, logic in ((analysis.entry, strategy.entry.logic if strategy.entry else "all"),
-                         (analysis.exit, strategy.exit.logic if strategy.exit else "any")):
+    for conds, logic in condition_groups(analysis):
         if not conds:
             roots.append(builder.const(False, "bool"))
             continue
@@ -97,7 +95,7 @@ def lower_templates(analysis: Analysis) -> Templates:
         for other in ids[1:]:
             root = builder.intern("and" if logic == "all" else "or", (root, other), (), "bool")
         roots.append(root)
-    return Templates(builder.nodes, roots[0], roots[1])
+    return Templates(builder.nodes, tuple(roots))
 
 
 class _Builder:

@@ -9,17 +9,17 @@ vectorbt's (``get_stop_price_nb``, ``buy_nb``, ``sell_nb``) operation for operat
 to the last bits where both apply; the oracle test is ``tests/test_backtest_engine.py``.
 
 The fill step: every simulation (`simulate_nb`, `simulate_portfolio_nb`, and the sweep's fused kernel in
-`sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below,
-called in the time order of a bar: `at_open_nb` (orders pending at the open), `enter_nb` at the open,
-`after_open_nb` (stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the
-close (`enter_nb` sizes every entry with ``ruleengine.kernels.sizing.size_nb``, the one sizing function).
-`bar_step_nb` is that sequence for a column that trades its own cash; the portfolio calls the same
-functions phase by phase over all its columns, because its entries are sized on the equity of all of them.
-A position is a tuple of `N_POS` float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the
-step functions take and return them, with scalars only (no array crosses them, so nothing is reference
-counted per bar, and ``inline="always"`` puts them inside each kernel's loop). The single-account loops
-(`_column_nb` here and in `sweep_sim.py`) are called with ``exec_open`` as a literal True or False, so each
-fill mode is compiled without the other's branches: the time order costs the close-fill loop next to nothing.
+`sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below, called
+in the time order of a bar: `at_open_nb` (orders pending at the open), `enter_nb` at the open, `after_open_nb`
+(stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the close (`enter_nb`
+sizes every entry with ``ruleengine.kernels.sizing.size_nb``, the one sizing function). `bar_step_nb` is that
+sequence for a column that trades its own cash; the portfolio calls the same functions phase by phase over all
+its columns, because its entries are sized on the equity of all of them. A position is a tuple of `N_POS`
+float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the step functions take and return them, with
+scalars only (no array crosses them, so nothing is reference counted per bar, and ``inline="always"`` puts them
+inside each kernel's loop). The single-account loops (`_column_nb` here and in `sweep_sim.py`) are called with
+``exec_open`` as a literal True or False, so each fill mode is compiled without the other's branches: the time
+order costs the close-fill loop next to nothing.
 
 ``vbt_order=True`` reproduces vectorbt's order instead of the time order, for the oracle tests only: a
 pending open-fill exit waits until the bar's stops were checked (a stop reached later in the bar wins over
@@ -30,14 +30,14 @@ F-ordered (T, N) arrays the rest of ruleengine uses, obtained without a copy), s
 are contiguous and a single-column run has the same numba type as a wide one (one compilation).
 ``times`` are int64 nanoseconds (UTC).
 
-Risk is one record per column (``risk``, a 1-D record array of length N), read by field name only: its
-dtype, ``ruleengine.backtest.simulation.risk_dt``, is built from the document model's risk fields (a
-percentage under its name without ``_pct``, as a fraction with NaN = off: ``stop_loss``, ``take_profit``,
-``trailing_stop``, ``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``,
-``risk_per_trade``, ``volatility_target``, ``max_gross_exposure``; a cash amount with NaN = not given:
-``position_size_cash``; a whole number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``,
-``max_open_positions``; a flag: ``whole_units``), plus ``exec_open`` (True for next-bar-open fills). A new
-risk field of the document is in the record without a change here: the step that acts on it reads it by name.
+Risk is one record per column (``risk``, a 1-D record array of length N), read by field name only: its dtype,
+``ruleengine.backtest.simulation.risk_dt``, is built from the document model's risk fields (a percentage under
+its name without ``_pct``, as a fraction with NaN = off: ``stop_loss``, ``take_profit``, ``trailing_stop``,
+``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``, ``risk_per_trade``,
+``volatility_target``, ``max_gross_exposure``; a cash amount with NaN = not given: ``position_size_cash``; a
+whole number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``, ``max_open_positions``; a flag:
+``whole_units``), plus ``exec_open`` (True for next-bar-open fills). A new risk field of the document is in the
+record without a change here: the step that acts on it reads it by name.
 
 Beside the signals a strategy may hand per-bar numeric series, "levels" (`LEVEL_KINDS`: a stop's distance,
 an order's price, ...), as one (L, N, T) float64 array whose rows the risk record names (``<kind>_row``, -1 =
@@ -59,6 +59,7 @@ from .enums import LEVEL_KINDS, ExitReason, SizeNote, skip_dt, trade_dt
 from .sizing import NO_NOTE, size_nb
 
 _DAY_NS = 86_400_000_000_000
+_YEAR_NS = 365 * 86_400e9  # the borrow cost's year: 365 calendar days, in ns (float)
 
 # A position is a tuple of 8 float64 (numba keeps it in registers: no array, no reference counting in the
 # bar loop); bar numbers are small integers, exact in a float64. After an exit, POS_IN and POS_UNITS are 0.0
@@ -83,6 +84,7 @@ EXIT_UNITS = 4
 for _k, _kind in enumerate(LEVEL_KINDS):
     globals()["LV_" + _kind.upper()] = _k
 N_LEVELS = len(LEVEL_KINDS)
+LV_VOLATILITY = LEVEL_KINDS.index("volatility")  # (the loop above, spelled for readers)
 
 
 @numba.njit(cache=True, inline="always")
@@ -256,37 +258,81 @@ def signals_nb(pend_e, pend_x, exec_open, entry, exit_):
 
 
 @numba.njit(cache=True, inline="always")
-def wants_entry_nb(pos, sig_e, sig_x, flat_before):
-    """An entry order: flat at the start of the bar, an entry signal and no exit signal (both cancel)."""
-    return flat_before and pos[POS_IN] == 0.0 and sig_e and not sig_x
+def short_signals_nb(short_entries, short_exits, q, t, long_short):
+    """Bar t's short-side signals of signal column q: read only for a long/short strategy (False, False
+    otherwise: a long or short strategy has its one side in entries/exits). `long_short` is a literal in
+    every caller (the column loops are compiled once per value), so a long run reads and resolves nothing
+    more than before long/short existed: measured, the runtime branch made the single-run kernel 2.5x slower."""
+    if long_short:
+        return short_entries[q, t], short_exits[q, t]
+    return False, False
 
 
 @numba.njit(cache=True, inline="always")
-def enter_nb(t, fill, equity, cash, in_portfolio, risk, lv):
-    """An entry on bar t at fill price `fill`, sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid
-    from `cash`: (position, cash spent fee included, note). Long, or short with ``risk.short`` (the spend is
-    then the short's collateral). The note is a `SizeNote` code (or -1): a skip reason leaves the position
-    flat (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the volatility
-    is ``lv``'s (the levels of the signal's bar)."""
-    side = -1.0 if risk.short else 1.0
+def intents_nb(e, x, se, sx, risk, long_short):
+    """What the acting signals ask for: (long entry, long exit, short entry, short exit).
+
+    A long strategy's entries/exits are its long side, a short strategy's its short side, a long/short
+    strategy has both (`se`, `sx`). An entry and an exit of one side on one bar cancel (neither acts); then
+    a long and a short entry on one bar cancel (vectorbt's "ignore" for both conflicts). What acts on a
+    position: `closes_nb`; what a flat one opens: `entry_side_nb`. `long_short` is the caller's literal
+    (`short_signals_nb`)."""
+    le = e and not x
+    lx = x and not e
+    if long_short:
+        se2 = se and not sx
+        sx2 = sx and not se
+        if le and se2:
+            return False, lx, False, sx2
+        return le, lx, se2, sx2
+    if risk.short:
+        return False, False, le, lx
+    return le, lx, False, False
+
+
+@numba.njit(cache=True, inline="always")
+def entry_side_nb(it):
+    """The side an entry intent opens: 1.0 long, -1.0 short, 0.0 none."""
+    if it[0]:
+        return 1.0
+    if it[2]:
+        return -1.0
+    return 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def closes_nb(side, it):
+    """A signal closes a position on `side`: its own side's exit, or the opposite entry (which reverses it:
+    the other side opens at the same fill)."""
+    if side > 0:
+        return it[1] or it[2]
+    return it[3] or it[0]
+
+
+@numba.njit(cache=True, inline="always")
+def enter_nb(t, fill, side, equity, cash, in_portfolio, risk, lv):
+    """An entry on bar t at fill price `fill` on `side` (1.0 long, -1.0 short: the spend is then the short's
+    collateral), sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid from `cash`: (position, cash
+    spent fee included, note). The note is a `SizeNote` code (or -1): a skip reason leaves the position flat
+    (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the volatility is
+    ``lv``'s (the levels of the signal's bar)."""
     adj = fill * (1 + side * risk.slippage)
     stop = entry_stop_distance_nb(risk, lv, adj) if not np.isnan(risk.risk_per_trade) else np.nan  # else unread
-    units, spent, fee, note = size_nb(adj, equity, cash, stop, lv[LV_VOLATILITY], in_portfolio,  # type: ignore[name-defined]  # noqa: F821
-                                      risk)
+    units, spent, fee, note = size_nb(adj, equity, cash, stop, lv[LV_VOLATILITY], in_portfolio, risk)
     if units == 0.0:
         return flat_nb(), 0.0, note
     return (side, units, adj, adj, spent, fee, float(t), 0.0), spent, note
 
 
 @numba.njit(cache=True, inline="always")
-def leave_nb(pos, fill, reason, slip, fees):
-    """Close `pos` at fill price `fill`: (the closed position, the exit)."""
+def leave_nb(pos, fill, reason, slip, fees, borrow):
+    """Close `pos` at fill price `fill`: (the closed position, the exit). `borrow` (a short's accrued borrow
+    cost, `borrow_nb`) is paid with the exit fee."""
     side = pos[POS_IN]
     adj = fill * (1 - side * slip)
     gross = value_nb(pos, adj)
-    closed = (0.0, 0.0, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_SPENT], pos[POS_ENTRY_FEE], pos[POS_ENTRY_BAR],
-              pos[POS_HELD])
-    return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees, side * pos[POS_UNITS])
+    closed = set_nb(set_nb(pos, POS_IN, 0.0), POS_UNITS, 0.0)
+    return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees + borrow, side * pos[POS_UNITS])
 
 
 @numba.njit(cache=True, inline="always")
@@ -298,29 +344,49 @@ def value_nb(pos, price):
 
 
 @numba.njit(cache=True, inline="always")
-def mark_out_nb(pos, last_close):
-    """A position still open at the end: marked at its last close, no exit order, fee or slippage."""
-    return leave_nb(pos, last_close, ExitReason.end_of_data, 0.0, 0.0)
+def borrow_nb(pos, now, entry_time, risk):
+    """The borrow cost a held short has accrued by time `now` (int64 ns): units x entry price x the annual
+    rate x the calendar time since its entry bar (`entry_time`) in years of 365 days; 0.0 for a long or
+    without a borrow cost."""
+    if pos[POS_IN] < 0 and risk.borrow_cost > 0:
+        return pos[POS_UNITS] * pos[POS_ENTRY] * risk.borrow_cost * ((now - entry_time) / _YEAR_NS)
+    return 0.0
 
 
 @numba.njit(cache=True, inline="always")
-def at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, risk):
-    """Orders pending at a bar's open: the exit order of a held position (open fills) fills at the open.
+def worth_nb(pos, price, now, entry_time, risk):
+    """What a held position adds to the equity at `price` and time `now`: `value_nb` less the accrued borrow
+    cost of a short."""
+    return value_nb(pos, price) - borrow_nb(pos, now, entry_time, risk)
+
+
+@numba.njit(cache=True, inline="always")
+def mark_out_nb(pos, last_close, borrow):
+    """A position still open at the end: marked at its last close, no exit order, fee or slippage (a
+    short pays the `borrow` cost accrued until its last bar)."""
+    return leave_nb(pos, last_close, ExitReason.end_of_data, 0.0, 0.0, borrow)
+
+
+@numba.njit(cache=True, inline="always")
+def at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk):
+    """Orders pending at a bar's open: the exit order of a held position (open fills) fills at the open,
+    whether its own exit or the opposite entry (a reversal: the caller then opens the other side).
 
     Returns (position, exit). With `vbt_order` the order waits for `after_open_nb`, after the stops
     (vectorbt's priority).
     """
-    if exec_open and not vbt_order and pos[POS_IN] != 0.0 and sig_x and not sig_e:
-        return leave_nb(pos, o, ExitReason.signal, risk.slippage, risk.fees)
+    if exec_open and not vbt_order and pos[POS_IN] != 0.0 and closes_nb(pos[POS_IN], it):
+        return leave_nb(pos, o, ExitReason.signal, risk.slippage, risk.fees, borrow_nb(pos, now, entry_time, risk))
     return pos, no_exit_nb()
 
 
 @numba.njit(cache=True, inline="always")
-def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, risk):
+def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk):
     """The rest of bar t for a position held after the open: (position, exit).
 
     First the stops and targets on the bar's range (`stop_fill_nb`), also on the bar of an entry at
-    this open; then the orders at the close: the signal exit (close fills) and max hold. A position
+    this open; then the orders at the close: the signal exit (close fills; its own exit or the opposite
+    entry, `closes_nb`: the caller then reverses) and max hold. A position
     entered at the close has nothing after its fill on that bar (its entry comes after this step). The
     trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars after the entry bar.
     Max hold compares the time elapsed since the entry, ``now - entry_time`` (int64 ns; no overflow for
@@ -337,7 +403,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
     pos = (pos[POS_IN], pos[POS_UNITS], pos[POS_ENTRY], peak, pos[POS_SPENT], pos[POS_ENTRY_FEE],
            pos[POS_ENTRY_BAR], held)  # h is never NaN here (bar_nb fills it in)
     if np.isnan(price) and not new:
-        if sig_x and not sig_e and (vbt_order or not exec_open):  # both at once cancel (vectorbt's 'ignore')
+        if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
             reason = ExitReason.signal
         elif (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
@@ -346,42 +412,67 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
             reason = ExitReason.max_hold
     if np.isnan(price):
         return pos, no_exit_nb()
-    return leave_nb(pos, price, reason, risk.slippage, risk.fees)
+    return leave_nb(pos, price, reason, risk.slippage, risk.fees, borrow_nb(pos, now, entry_time, risk))
 
 
 @numba.njit(cache=True, inline="always")
-def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_open, vbt_order, risk, lv):
-    """Bar t of a column that trades its own cash, in time order: (position, cash, exit, note).
+def own_entry_nb(pos, t, fill, side, cash, risk, lv):
+    """An entry on `side` at `fill` of a column that trades its own cash, sized by `enter_nb` on the cash (the
+    column is flat: its equity) when cash is left: (position, cash, note); skipped, the position stays."""
+    if side == 0.0 or cash <= 0:
+        return pos, cash, NO_NOTE
+    entered, spent, note = enter_nb(t, fill, side, cash, cash, False, risk, lv)
+    if entered[POS_IN] == 0.0:
+        return pos, cash, note
+    return entered, cash - spent, note
 
-    The open (the pending exit, or an entry sized on the cash by `enter_nb`), the rest of the bar, the close (an
-    entry). At most one exit per bar; ``exit[EXIT_REASON] >= 0`` when a trade closed (the position then
-    still describes it). ``note`` is -1, or the `SizeNote` of an entry skipped or cut down to the cash.
-    ``now`` is bar t's time, ``entry_time`` the entry bar's (of a position held before the bar; any value
-    when flat); ``lv`` the levels of the bar of the acting signals (`levels_nb`).
+
+@numba.njit(cache=True, inline="always")
+def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_order, risk, lv):
+    """Bar t of a column that trades its own cash, in time order: (position, cash, closed, exit, closed2,
+    exit2, note).
+
+    The open (the pending exit, or an entry sized on the cash by `own_entry_nb`), the rest of the bar, the
+    close (an entry); ``note`` is -1, or the `SizeNote` of an entry skipped or cut down to the cash. ``it`` is
+    the bar's `intents_nb`. ``exit[EXIT_REASON] >= 0`` when a trade closed, ``closed``
+    then describes it; an exit by the opposite entry reverses: the other side opens at the same fill (with
+    open fills at the open, before the stops of the rest of the bar; with close fills, or vectorbt's order,
+    after them). So a bar has at most one exit, except a reversal at the open whose new position is stopped
+    on the same bar: ``exit2`` / ``closed2``. No other entry on the bar of an exit. ``now`` is bar t's time,
+    ``entry_time`` the entry bar's (of a position held before the bar; any value when flat); ``lv`` the
+    levels of the bar of the acting signals (`levels_nb`).
     """
     flat_before = pos[POS_IN] == 0.0
-    ex = no_exit_nb()
+    side = entry_side_nb(it)
+    closed, ex = pos, no_exit_nb()
+    closed2, ex2 = pos, no_exit_nb()
     note = NO_NOTE
-    if flat_before and not (sig_e and not sig_x and cash > 0):  # flat, no entry order: nothing happens
-        return pos, cash, ex, note
+    if flat_before and not (side != 0.0 and cash > 0):  # flat, no entry order: nothing happens
+        return pos, cash, closed, ex, closed2, ex2, note
     if exec_open:
-        pos, ex = at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, risk)
-        if ex[EXIT_REASON] >= 0:
-            return pos, cash + (ex[EXIT_GROSS] - ex[EXIT_FEE]), ex, note
-        if wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-            entered, spent, note = enter_nb(t, o, cash, cash, False, risk, lv)  # a flat column: equity = cash
-            if entered[POS_IN] != 0.0:
-                pos = entered
-                cash -= spent
-    pos, ex = after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, risk)
-    if ex[EXIT_REASON] >= 0:
-        cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
-    elif not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-        entered, spent, note = enter_nb(t, c, cash, cash, False, risk, lv)
-        if entered[POS_IN] != 0.0:
-            pos = entered
-            cash -= spent
-    return pos, cash, ex, note
+        if flat_before:
+            pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)
+        else:
+            pos, ex = at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk)
+            if ex[EXIT_REASON] >= 0:
+                closed = pos
+                cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+                if side == 0.0:
+                    return pos, cash, closed, ex, closed2, ex2, note
+                pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)  # the reversal, at the same open
+    pos, ex_rest = after_open_nb(pos, t, o, h, lo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
+                                 exec_open, vbt_order, risk)
+    if ex_rest[EXIT_REASON] >= 0:
+        cash += ex_rest[EXIT_GROSS] - ex_rest[EXIT_FEE]
+        if ex[EXIT_REASON] >= 0:  # the position reversed at this open was stopped
+            closed2, ex2 = pos, ex_rest
+        else:
+            closed, ex = pos, ex_rest
+            if ex_rest[EXIT_REASON] == ExitReason.signal:  # the opposite entry reverses at the same fill
+                pos, cash, note = own_entry_nb(pos, t, o if exec_open else c, side, cash, risk, lv)
+    elif not exec_open and flat_before:
+        pos, cash, note = own_entry_nb(pos, t, c, side, cash, risk, lv)
+    return pos, cash, closed, ex, closed2, ex2, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -407,8 +498,10 @@ def record_nb(records, n, j, pos, ex, exit_bar):
 
 @numba.njit(cache=True, inline="always")
 def entry_time_nb(pos, times, risk):
-    """The time of the entry bar of a held position, for the max hold in days (0 when flat or unused)."""
-    return times[int(pos[POS_ENTRY_BAR])] if risk.max_hold_days > 0 and pos[POS_IN] != 0.0 else 0
+    """The time of the entry bar of a held position, for the max hold in days and the borrow cost (0 when flat
+    or unused)."""
+    used = risk.max_hold_days > 0 or risk.borrow_cost > 0
+    return times[int(pos[POS_ENTRY_BAR])] if used and pos[POS_IN] != 0.0 else 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -451,24 +544,31 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     pos_out = np.empty((N, T))
     n = n_skip = 0
     for j in range(N):
-        # exec_open as a literal: each variant is compiled with the other fill mode's branches pruned
+        # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
         if risk[j].exec_open:
+            if risk[j].long_short:
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       times, start, j, risk[j], True, True, vbt_order, init_cash, records, n,
+                                       equity, cash_out, pos_out, skip, n_skip)
+            else:
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       times, start, j, risk[j], True, False, vbt_order, init_cash, records, n,
+                                       equity, cash_out, pos_out, skip, n_skip)
+        elif risk[j].long_short:
             n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   times, start, j, risk[j], True, vbt_order, init_cash, records, n, equity,
-                                   cash_out, pos_out, skip, n_skip)
+                                   times, start, j, risk[j], False, True, vbt_order, init_cash, records, n,
+                                   equity, cash_out, pos_out, skip, n_skip)
         else:
             n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   times, start, j, risk[j], False, vbt_order, init_cash, records, n, equity,
-                                   cash_out, pos_out, skip, n_skip)
+                                   times, start, j, risk[j], False, False, vbt_order, init_cash, records, n,
+                                   equity, cash_out, pos_out, skip, n_skip)
     return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
 @numba.njit(cache=True, inline="always")
 def note_nb(skip, n_skip, t, j, note):
     """Record `SizeNote` `note` of column j's entry on bar t (as row n_skip while there is room); returns the
-    new count. -1 (no note) records nothing."""
-    if note < 0:
-        return n_skip
+    new count."""
     if n_skip < skip.shape[0]:
         skip[n_skip]["bar"] = t
         skip[n_skip]["column"] = j
@@ -478,41 +578,48 @@ def note_nb(skip, n_skip, t, j, note):
 
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, j, risk,
-               exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out, skip, n_skip):
+               exec_open, long_short, vbt_order, init_cash, records, n, equity, cash_out, pos_out, skip, n_skip):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
     units, its notes from row n_skip on; returns (n, n_skip)."""
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
     pos = flat_nb()
     cash = init_cash
-    pend_e = pend_x = False
+    pend_e = pend_x = pend_se = pend_sx = False
     last_close = np.nan
     last_bar = -1
     for t in range(T):
         c = close[j, t]
         if t < start or np.isnan(c):
             units = held_units_nb(pos)
-            equity[j, t] = cash + value_nb(pos, last_close) if units != 0.0 else cash
+            equity[j, t] = cash + worth_nb(pos, last_close, times[t], entry_time_nb(pos, times, risk), risk) \
+                if units != 0.0 else cash
             cash_out[j, t] = cash
             pos_out[j, t] = units
             continue
         o, h, lo, c = bar_nb(open_, high, low, close, j, t)
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
-        lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if sig_e else no_levels_nb()
-        pos, cash, ex, note = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk), sig_e,
-                                          sig_x, cash, exec_open, vbt_order, risk, lv)
+        se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
+        sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
+        it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
+        lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 else no_levels_nb()
+        pos, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, t, o, h, lo, c, times[t],
+                                                          entry_time_nb(pos, times, risk), it, cash, exec_open,
+                                                          vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
-            n = record_nb(records, n, j, pos, ex, t)
+            n = record_nb(records, n, j, closed, ex, t)
+            if ex2[EXIT_REASON] >= 0:
+                n = record_nb(records, n, j, closed2, ex2, t)
         if note >= 0:  # rare; guarded here, the store path kept out of the bar loop costs nothing (measured)
             n_skip = note_nb(skip, n_skip, t, j, note)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
-        equity[j, t] = cash + value_nb(pos, c)
+        equity[j, t] = cash + worth_nb(pos, c, times[t], entry_time_nb(pos, times, risk), risk)
         cash_out[j, t] = cash
         pos_out[j, t] = units
     if pos[POS_IN] != 0.0:
-        pos, ex = mark_out_nb(pos, last_close)
+        pos, ex = mark_out_nb(pos, last_close, borrow_nb(pos, times[last_bar], entry_time_nb(pos, times, risk), risk))
         n = record_nb(records, n, j, pos, ex, last_bar)
     return n, n_skip
 
@@ -520,6 +627,18 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
 @numba.njit(cache=True)
 def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
                           risk, vbt_order, init_cash, max_trades):
+    """One shared cash account over the N columns (``exec_open`` and ``long_short`` must be the same in every
+    risk record): `_portfolio_nb` with ``long_short`` as a literal (see `short_signals_nb`)."""
+    if risk.shape[0] > 0 and risk[0].long_short:
+        return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
+                             start, risk, True, vbt_order, init_cash, max_trades)
+    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
+                         risk, False, vbt_order, init_cash, max_trades)
+
+
+@numba.njit(cache=True)
+def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
+                  long_short, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same in every risk record).
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
@@ -541,11 +660,9 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
     rows = np.empty((N, N_POS))
     for j in range(N):
         store_nb(rows, j, flat_nb())
-    pend_e = np.zeros(N, dtype=np.bool_)
-    pend_x = np.zeros(N, dtype=np.bool_)
-    sig_e = np.zeros(N, dtype=np.bool_)
-    sig_x = np.zeros(N, dtype=np.bool_)
-    flat_before = np.zeros(N, dtype=np.bool_)
+    pend = np.zeros((N, 4), dtype=np.bool_)  # signals pending since the previous close (open fills)
+    its = np.zeros((N, 4), dtype=np.bool_)  # the bar's `intents_nb` per column
+    may_enter = np.zeros(N, dtype=np.bool_)  # flat at the bar's start, or closed on it by the opposite entry
     last_close = np.full(N, np.nan)
     last_bar = np.full(N, -1, dtype=np.int64)
     at_open = N > 0 and risk[0].exec_open
@@ -558,22 +675,29 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
             continue
         # the open: signals of the bar, orders pending at the open
         for j in range(N):
-            flat_before[j] = False
+            may_enter[j] = False
             if np.isnan(close[j, t]):
                 continue
-            sig_e[j], sig_x[j], pend_e[j], pend_x[j] = signals_nb(pend_e[j], pend_x[j], at_open, entries[j, t],
-                                                                  exits[j, t])
-            flat_before[j] = rows[j, POS_IN] == 0.0
-            if flat_before[j] or not at_open or not sig_x[j] or sig_e[j]:  # no exit order at the open
+            sig_e, sig_x, pend[j, 0], pend[j, 1] = signals_nb(pend[j, 0], pend[j, 1], at_open, entries[j, t],
+                                                              exits[j, t])
+            se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
+            sig_se, sig_sx, pend[j, 2], pend[j, 3] = signals_nb(pend[j, 2], pend[j, 3], at_open, se_t, sx_t)
+            it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j], long_short)
+            its[j, 0], its[j, 1], its[j, 2], its[j, 3] = it
+            may_enter[j] = rows[j, POS_IN] == 0.0
+            if may_enter[j] or not at_open or not closes_nb(rows[j, POS_IN], it):  # no exit order at the open
                 continue
             o = bar_nb(open_, high, low, close, j, t)[0]
-            pos, ex = at_open_nb(load_nb(rows, j), o, sig_e[j], sig_x[j], at_open, vbt_order, risk[j])
+            pos = load_nb(rows, j)
+            pos, ex = at_open_nb(pos, o, times[t], entry_time_nb(pos, times, risk[j]), it, at_open, vbt_order,
+                                 risk[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(records, n, j, pos, ex, t)
                 store_nb(rows, j, pos)
+                may_enter[j] = True  # an opposite entry reverses at this open
         if at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash,
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash,
                                          last_close, last_bar, levels, True, skip, n_skip)
         # the rest of the bar: stops, then the orders at the close
         for j in range(N):
@@ -581,14 +705,17 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
             pos = load_nb(rows, j)
-            pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk[j]), sig_e[j],
-                                    sig_x[j], at_open, vbt_order, risk[j])
+            it = (its[j, 0], its[j, 1], its[j, 2], its[j, 3])
+            pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk[j]), it, at_open,
+                                    vbt_order, risk[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(records, n, j, pos, ex, t)
+                if ex[EXIT_REASON] == ExitReason.signal:  # an opposite entry reverses at this close
+                    may_enter[j] = True
             store_nb(rows, j, pos)
         if not at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash,
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash,
                                          last_close, last_bar, levels, False, skip, n_skip)
         # marks
         value = cash
@@ -598,32 +725,36 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
                 last_bar[j] = t
             units = rows[j, POS_IN] * rows[j, POS_UNITS]
             if units != 0.0:
-                value += value_nb(load_nb(rows, j), last_close[j])
+                pos = load_nb(rows, j)
+                value += worth_nb(pos, last_close[j], times[t], entry_time_nb(pos, times, risk[j]), risk[j])
             pos_out[j, t] = units
         equity[0, t] = value
         cash_out[0, t] = cash
     for j in range(N):
         if rows[j, POS_IN] != 0.0:
-            pos, ex = mark_out_nb(load_nb(rows, j), last_close[j])
+            pos = load_nb(rows, j)
+            pos, ex = mark_out_nb(pos, last_close[j], borrow_nb(pos, times[last_bar[j]],
+                                                                entry_time_nb(pos, times, risk[j]), risk[j]))
             n = record_nb(records, n, j, pos, ex, last_bar[j])
     return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
 @numba.njit(cache=True, inline="always")
-def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash, last_close, last_bar,
+def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash, last_close, last_bar,
                   levels, at_open, skip, n_skip):
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
-    Each is sized by `enter_nb` on the equity before them: cash + every held position at this open or close
-    (its last close without a bar), and skipped (recorded in ``skip`` with its `SizeNote`) when the cash left
-    does not cover it (never a partial position), when ``max_open_positions`` are open, or when the gross
-    exposure would pass ``max_gross_exposure`` x that equity: units x price of every position, the held ones
-    at this open or close, the ones entered in this step at their entry price. A column's levels are those
-    of its signal's bar: its previous bar with open fills (`last_bar`, not yet moved to t), t with close
-    fills."""
+    A column enters when `may_enter` (flat at the bar's start, or just closed by the opposite entry: a
+    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized by `enter_nb` on the equity
+    before them: cash + every held position at this open or close (its last close without a bar), and skipped
+    (recorded in ``skip`` with its `SizeNote`) when the cash left does not cover it (never a partial position),
+    when ``max_open_positions`` are open, or when the gross exposure would pass ``max_gross_exposure`` x that
+    equity: units x price of every position, the held ones at this open or close, the ones entered in this
+    step at their entry price. A column's levels are those of its signal's bar: its previous bar with open
+    fills (`last_bar`, not yet moved to t), t with close fills."""
     wanted = False
     for j in range(rows.shape[0]):
-        wanted = wanted or (flat_before[j] and sig_e[j] and not sig_x[j])
+        wanted = wanted or (may_enter[j] and (its[j, 0] or its[j, 2]))
     if not wanted:
         return cash, n_skip
     value = cash
@@ -635,22 +766,25 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
                 mark = last_close[j]
             else:
                 mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
-            value += value_nb(load_nb(rows, j), mark)
+            pos = load_nb(rows, j)
+            value += worth_nb(pos, mark, times[t], entry_time_nb(pos, times, risk[j]), risk[j])
             gross += rows[j, POS_UNITS] * mark
             held += 1
     for j in range(rows.shape[0]):
-        if not (flat_before[j] and sig_e[j] and not sig_x[j]) or rows[j, POS_IN] != 0.0 or value <= 0:
+        side = entry_side_nb((its[j, 0], its[j, 1], its[j, 2], its[j, 3]))
+        if not may_enter[j] or side == 0.0 or rows[j, POS_IN] != 0.0 or value <= 0:
             continue
         if 0 < risk[j].max_open_positions <= held:
             n_skip = note_nb(skip, n_skip, t, j, SizeNote.max_open_positions)
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
         lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)
-        entered, spent, note = enter_nb(t, o if at_open else c, value, cash, True, risk[j], lv)
+        entered, spent, note = enter_nb(t, o if at_open else c, side, value, cash, True, risk[j], lv)
         exposure = entered[POS_UNITS] * entered[POS_ENTRY]
         if entered[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
             entered, note = flat_nb(), SizeNote.max_gross_exposure
-        n_skip = note_nb(skip, n_skip, t, j, note)
+        if note >= 0:
+            n_skip = note_nb(skip, n_skip, t, j, note)
         if entered[POS_IN] == 0.0:
             continue
         store_nb(rows, j, entered)

@@ -176,7 +176,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "default; risk_per_trade_pct needs stop_loss_pct), whole_units true for whole shares, "
          "max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
         ("- `direction`: long (null: buy on entry, sell on exit) or short (sell short on entry, buy back on exit; "
-         "stops above the entry, targets below): the same entry/exit conditions serve either side;"),
+         "stops above the entry, targets below): the same entry/exit conditions serve either side; long_short "
+         "trades both sides: entry/exit are the long side and `short_entry` / `short_exit` (groups like "
+         "entry/exit) the short side, an opposite entry reversing the position; `short_entry` / `short_exit` are "
+         "null unless direction is long_short (then short_entry is required);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",
