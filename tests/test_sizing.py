@@ -386,10 +386,6 @@ def test_backtesting_py_quick_start_to_the_cent(goog):
     """The README quick-start itself: exclusive_orders reverses at every cross (long/short)."""
     folder, data = goog
     doc = {**SMA_CROSS, "direction": "long_short", "short_entry": SMA_CROSS["exit"], "short_exit": SMA_CROSS["entry"]}
-    try:
-        ruleengine.load_strategy(doc)
-    except RuleEngineError:
-        pytest.skip("direction: long_short (issue 16 item 1) is not on this branch yet")
     ours = ruleengine.backtest(doc, "GOOG", data=str(folder), params=AS_BACKTESTING_PY, benchmark=None)
     assert_same_as_backtesting_py(ours, backtesting_py_trades(data, sma_cross_class("both")))
 
