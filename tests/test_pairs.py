@@ -550,3 +550,11 @@ def test_the_shipped_spread_strategy_runs_through_the_cli_on_real_data(real_dail
         # equal dollars at the entry
         assert a["size"] * a["entry_price"] == pytest.approx(b["size"] * b["entry_price"], rel=1e-9)
     assert "Pairs (a pair block" in out["fill_contract"]
+
+
+def test_explain_names_the_legs_and_a_one_instrument_explanation_is_unchanged():
+    import ruleengine
+
+    text = ruleengine.compile_strategy(str(RULES_DIR / "pairs_long_short.yaml")).explain_text()
+    assert "pair: long asset_a and short asset_b as one position" in text and "dollar_neutral" in text
+    assert "pair" not in ruleengine.compile_strategy(str(RULES_DIR / "pairs_zscore.yaml")).explain()
