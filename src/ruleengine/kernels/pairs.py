@@ -1,26 +1,27 @@
 """Pair positions: two legs opened and closed together as one position (numpy + numba only).
 
 A pair strategy's column q trades two instruments, leg a (its first price slot) and leg b. Going long the pair
-buys a and sells b short; going short the pair does the opposite. `_pair_column_nb` is the pair's column loop
-beside `simulate._column_nb`: each leg opens with `enter_nb` and closes with `leave_nb`, the fill step's own
-functions (each leg its own fill price, slippage and fees), so there is no second copy of the fill arithmetic.
+buys a and sells b short; going short the pair does the opposite. `pair_bar_step_nb` is a pair's bar, called by
+the single run's column loop `_pair_column_nb` (beside `simulate._column_nb`) and by the sweep's
+(`sweep_sim.sweep_pairs_nb`): each leg opens with `enter_nb` and closes with `leave_nb`, the fill step's own
+functions (each leg its own fill price, slippage, fees and a short leg's borrow cost), and the signals are read
+with `intents_nb` / `closes_nb` / `entry_side_nb`, so there is no second copy of the fill arithmetic.
 What is the pair's own (``PAIR_FILL_CONTRACT`` in ruleengine.backtest.risk says it for users):
 
 - Sizing at the signal bar's hedge ratio (the level kind ``hedge_ratio``, fixed for the trade): the budget
   (``position_size`` x cash, fees included) is split so that leg b's value is hedge_ratio x leg a's
   (dollar_neutral), or so that leg b's units are hedge_ratio x leg a's (``hedge_units``). A hedge ratio that is
   NaN or not above 0 opens nothing.
-- Stops and targets act on the combined value of both legs (each marked with `value_nb`) against the value
+- Stops and targets act on the combined value of both legs (each marked with `worth_nb`) against the value
   at entry (units x entry price of each leg, after slippage, before fees): stop loss at (1 - stop_loss), take
   profit at (1 + take_profit), trailing stop at (1 - trailing_stop) x the highest combined value since entry.
   They are checked at the open (a gap through a level fills both legs at their opens) and at the close (fills
   at the closes), never inside the bar: the legs' highs and lows are not simultaneous.
 - A bar where either leg has no close is skipped (no fill, no signal consumed, no stop check); an open pair is
   marked at each leg's last close meanwhile.
-- Signals: entries/exits are the long side of the pair (the short side with ``risk.short``); a long/short
-  strategy's ``short_entries`` / ``short_exits`` the short side. An entry and its own side's exit on one bar
-  cancel, and so do a long and a short entry; an opposite entry while a position is open closes it and opens
-  the other side at the same fill (a reversal).
+- Signals as for one position (`intents_nb`): entries/exits are the long side of the pair (the short side with
+  ``risk.short``); a long/short strategy's ``short_entries`` / ``short_exits`` the short side; an opposite
+  entry while a pair is open closes it and opens the other side at the same fill (a reversal).
 
 Numba's cache does not see a change in `simulate.py`'s functions inlined here: touch this file after editing
 them (as `sweep_sim.py` says).
