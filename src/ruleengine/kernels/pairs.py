@@ -165,8 +165,24 @@ def leave_pair_nb(pa, pb, fill_a, fill_b, reason, cash, now, entry_time, risk):
 
 
 @numba.njit(cache=True, inline="always")
-def pair_bar_step_nb(pa, pb, base, peak, cash, t, oa, ob, ca, cb, now, entry_time, le, lx, se, sx, hedge, exec_open,
-                     hedge_units, risk):
+def pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend, exec_open, last_bar, risk):
+    """What acts on bar t of signal column q: (the intents, `intents_nb`; the hedge ratio of their signal bar,
+    NaN without an entry; the new pending signals). `pend` and the result's last item are the signals pending
+    since the previous close (long entry, long exit, short entry, short exit; open fills); `last_bar` is the
+    previous bar both legs traded (an open fill's signal bar)."""
+    e, x, pend_e, pend_x = signals_nb(pend[0], pend[1], exec_open, entries[q, t], exits[q, t])
+    se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk)
+    se, sx, pend_se, pend_sx = signals_nb(pend[2], pend[3], exec_open, se_t, sx_t)
+    it = intents_nb(e, x, se, sx, risk)
+    hedge = np.nan
+    if it[0] or it[2]:
+        hedge = level_nb(levels, risk.hedge_ratio_row, q, last_bar if exec_open else t)
+    return it, hedge, (pend_e, pend_x, pend_se, pend_sx)
+
+
+@numba.njit(cache=True, inline="always")
+def pair_bar_step_nb(pa, pb, base, peak, cash, t, oa, ob, ca, cb, now, entry_time, it, hedge, exec_open, hedge_units,
+                     risk):
     """Bar t of a pair that trades its own cash, in time order, both legs having a bar: (leg a, leg b, value at
     entry, highest value since, cash, exit at the open, exit at the close).
 
@@ -174,10 +190,9 @@ def pair_bar_step_nb(pa, pb, base, peak, cash, t, oa, ob, ca, cb, now, entry_tim
     values at the opens), then an entry (open fills). The close: the stops on the values at the closes, the
     exit signal (close fills), max hold, then an entry (close fills). An entry needs the pair flat at the start
     of the bar, or closed on it by the opposite entry's signal (a reversal), a hedge ratio > 0 and cash > 0.
-    (le, lx, se, sx) are the bar's `intents_nb`; `hedge` the hedge ratio of the signal bar; ``now`` bar t's time,
+    `it` and `hedge` are `pair_signals_nb`'s; `hedge` the hedge ratio of the signal bar; ``now`` bar t's time,
     ``entry_time`` the entry bar's of a pair held before the bar. An exit is `leave_pair_nb`'s (reason -1: none).
     """
-    it = (le, lx, se, sx)
     want = entry_side_nb(it)
     side = pa[POS_IN]
     closing = side != 0.0 and closes_nb(side, it)
@@ -262,7 +277,7 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
     pa = flat_nb()
     pb = flat_nb()
     cash = init_cash
-    pend_e = pend_x = pend_se = pend_sx = False
+    pend = (False, False, False, False)
     last_a = last_b = np.nan  # each leg's last close, its mark while the other leg has no bar
     last_bar_a = last_bar_b = -1
     last_bar = -1  # the last bar both legs traded: the signal bar of an order pending at the open
@@ -283,17 +298,11 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
             continue
         oa, _ha, _la, ca = bar_nb(open_a, high_a, low_a, close_a, q, t)
         ob, _hb, _lb, cb = bar_nb(open_b, high_b, low_b, close_b, q, t)
-        e, x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
-        se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk)
-        se, sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
-        le, lx, se, sx = intents_nb(e, x, se, sx, risk)
-        hedge = np.nan
-        if le or se:  # the hedge ratio of the signal bar
-            hedge = level_nb(levels, risk.hedge_ratio_row, q, last_bar if exec_open else t)
-        entry_time = entry_time_nb(pa, times, risk)
+        it, hedge, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend, exec_open,
+                                          last_bar, risk)
         pa, pb, base, peak, cash, at_open, at_close = pair_bar_step_nb(
-            pa, pb, base, peak, cash, t, oa, ob, ca, cb, times[t], entry_time, le, lx, se, sx, hedge, exec_open,
-            hedge_units, risk)
+            pa, pb, base, peak, cash, t, oa, ob, ca, cb, times[t], entry_time_nb(pa, times, risk), it, hedge,
+            exec_open, hedge_units, risk)
         for ex in (at_open, at_close):
             if ex[0] >= 0:
                 n = record_pair_nb(records, n, q, ex[1], ex[2], ex[3], ex[4], t)

@@ -37,7 +37,7 @@ the tests compare the two engines on every rule and would show a stale kernel.
 import numba
 import numpy as np
 
-from .pairs import mark_out_pair_nb, pair_bar_step_nb, pair_value_nb
+from .pairs import mark_out_pair_nb, pair_bar_step_nb, pair_signals_nb, pair_value_nb
 from .simulate import (
     EXIT_FEE,
     EXIT_GROSS,
@@ -52,7 +52,6 @@ from .simulate import (
     entry_time_nb,
     flat_nb,
     intents_nb,
-    level_nb,
     levels_nb,
     mark_out_nb,
     no_levels_nb,
@@ -168,13 +167,19 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     if pos[POS_IN] != 0.0:  # marked at the last close: no exit order, fee or slippage
         pos, ex = mark_out_nb(pos, last_close, borrow_nb(pos, times[last_bar], entry_time_nb(pos, times, risk), risk))
         _closed_nb(out, c, pos, ex, last_bar, times)
-    out[c, FINAL] = prev
+    _finish_nb(out, c, prev, max_dd, r_sum, r_sq, r_neg, n_ret, hi - lo, in_market)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finish_nb(out, c, final, max_dd, r_sum, r_sq, r_neg, n_ret, bars, in_market):
+    """Write column c's equity accumulators at the end of its run (the trades' are written as they close)."""
+    out[c, FINAL] = final
     out[c, MAX_DD] = max_dd
     out[c, RET_SUM] = r_sum
     out[c, RET_SQ] = r_sq
     out[c, NEG_SQ] = r_neg
     out[c, N_RET] = n_ret
-    out[c, BARS] = hi - lo
+    out[c, BARS] = bars
     out[c, IN_MARKET] = in_market
 
 
@@ -274,7 +279,7 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
     pb = flat_nb()
     base = peak = 0.0
     cash = init_cash
-    pend_e = pend_x = pend_se = pend_sx = False
+    pend = (False, False, False, False)
     last_a = last_b = np.nan
     last_bar_a = last_bar_b = last_bar = -1
     prev = top = init_cash
@@ -290,16 +295,10 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
         if not (np.isnan(ca) or np.isnan(cb)):
             oa, _ha, _la, ca = bar_nb(open_a, high_a, low_a, close_a, j, t)
             ob, _hb, _lb, cb = bar_nb(open_b, high_b, low_b, close_b, j, t)
-            e, x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
-            se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk)
-            se, sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
-            le, lx, se, sx = intents_nb(e, x, se, sx, risk)
-            hedge = np.nan
-            if le or se:
-                hedge = level_nb(levels, risk.hedge_ratio_row, q, last_bar if exec_open else t)
-            entry_time = entry_time_nb(pa, times, risk)
+            it, hedge, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend,
+                                              exec_open, last_bar, risk)
             pa, pb, base, peak, cash, at_open, at_close = pair_bar_step_nb(
-                pa, pb, base, peak, cash, t, oa, ob, ca, cb, times[t], entry_time, le, lx, se, sx, hedge,
+                pa, pb, base, peak, cash, t, oa, ob, ca, cb, times[t], entry_time_nb(pa, times, risk), it, hedge,
                 exec_open, hedge_units, risk)
             for ex in (at_open, at_close):
                 if ex[0] >= 0:
@@ -317,14 +316,7 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
         pa, pb, exa, exb = mark_out_pair_nb(pa, pb, last_a, last_b, times[end_bar], entry_time_nb(pa, times, risk),
                                             risk)
         _pair_closed_nb(out, c, (0.0, pa, exa, pb, exb), end_bar, times)
-    out[c, FINAL] = prev
-    out[c, MAX_DD] = max_dd
-    out[c, RET_SUM] = r_sum
-    out[c, RET_SQ] = r_sq
-    out[c, NEG_SQ] = r_neg
-    out[c, N_RET] = n_ret
-    out[c, BARS] = hi - lo
-    out[c, IN_MARKET] = in_market
+    _finish_nb(out, c, prev, max_dd, r_sum, r_sq, r_neg, n_ret, hi - lo, in_market)
 
 
 @numba.njit(cache=True, nogil=True)
