@@ -171,9 +171,11 @@ def pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pe
     since the previous close (long entry, long exit, short entry, short exit; open fills); `last_bar` is the
     previous bar both legs traded (an open fill's signal bar)."""
     e, x, pend_e, pend_x = signals_nb(pend[0], pend[1], exec_open, entries[q, t], exits[q, t])
-    se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk)
+    # long_short read at run time (the single-leg loops take it as a literal for long-only speed; a pair's bar
+    # costs two legs anyway)
+    se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk.long_short)
     se, sx, pend_se, pend_sx = signals_nb(pend[2], pend[3], exec_open, se_t, sx_t)
-    it = intents_nb(e, x, se, sx, risk)
+    it = intents_nb(e, x, se, sx, risk, risk.long_short)
     hedge = np.nan
     if it[0] or it[2]:
         hedge = level_nb(levels, risk.hedge_ratio_row, q, last_bar if exec_open else t)
