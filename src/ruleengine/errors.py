@@ -57,6 +57,12 @@ CODES: dict[str, str] = {
     "S117": "exit value 0 (write off to switch it off)",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
+    # pairs: a document block that trades two price slots as one position
+    "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
+    "S136": "pair leg is not an ohlcv data slot",
+    "S137": "pair leg without its own symbol (symbol_from)",
+    "S138": "pair on a strategy without two price slots",
+    "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -117,6 +123,8 @@ CODES: dict[str, str] = {
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
     "D132": "live signals, scans and tracking take long strategies only (not a short one)",
     "D133": "borrow_cost_pct on a strategy that never sells short: no effect (warning)",
+    "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
+    "D146": "live signals, scans and tracking do not take a pair strategy yet",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

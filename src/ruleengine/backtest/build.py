@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..data.frames import INTRADAY
 from ..errors import Diagnostic
+from ..kernels.enums import PAIR_TRADE_COLUMNS
 from ..schema.strategy import TradingStrategy
 from .metrics import compute_metrics_batch
 from .params import RunRequest
@@ -171,6 +172,12 @@ class _Context:
         cols = {c: trades[c].to_numpy() for c in ("column", "entry_bar", "exit_bar", "entry_price", "exit_price",
                                                   "size", "pnl", "pnl_pct", "exit_reason", "direction")}
         cols["fees"] = trades["fees"].to_numpy() if "fees" in trades.columns else np.zeros(len(trades))
+        pair = self.strategy.pair
+        leg_symbols = None
+        if pair is not None:  # a pair run: each leg's P&L and the second leg's fills, and the legs' symbols
+            cols.update({c: trades[c].to_numpy() for c in PAIR_TRADE_COLUMNS})
+            runs = [self.md.runs[self.keep[i % len(self.keep)]] for i in range(n_runs)]
+            leg_symbols = [(r[pair.legs[0]], r[pair.legs[1]]) for r in runs]
         if by_column:  # stable: each run's trades stay in entry order
             order = np.argsort(cols["column"], kind="stable")
             cols = {c: v[order] for c, v in cols.items()}
@@ -187,7 +194,7 @@ class _Context:
         metric_cols = {"pnl": cols["pnl"], "pnl_pct": cols["pnl_pct"], "entry_bar": cols["entry_bar"],
                        "exit_bar": cols["exit_bar"], "entry_ns": ns[cols["entry_bar"]],
                        "exit_ns": ns[cols["exit_bar"]]}
-        return TradeTable(cols, self.times, self.md.start, names, self.open_times), bounds, metric_cols
+        return TradeTable(cols, self.times, self.md.start, names, self.open_times, leg_symbols), bounds, metric_cols
 
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
                 metrics: Metrics, trades: Deferred[Trade], close: np.ndarray | None, bench_close: np.ndarray,

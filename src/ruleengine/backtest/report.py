@@ -159,6 +159,12 @@ def _trades_table(run: RunResult, limit: int = 300) -> str:
         cols.append("direction")
         for row, t in zip(rows, run.trades, strict=False):
             row.append(t.direction)
+    if any(t.legs for t in run.trades):  # a pair: each leg's side, fills, size and P&L
+        cols.append("legs")
+        for row, t in zip(rows, run.trades, strict=False):
+            row.append("<br>".join(f"{html.escape(leg.symbol)} {leg.side}: {leg.entry_price:,.4f} -> "
+                                   f"{leg.exit_price:,.4f} x {leg.size:,.4f}, pnl {leg.pnl:,.2f}"
+                                   for leg in t.legs or []))
     more = (f"<p class='muted'>{len(run.trades) - limit} more trades in the JSON output.</p>"
             if len(run.trades) > limit else "")
     return html_table(cols, rows, {3, 4, 5, 6, 7}) + more

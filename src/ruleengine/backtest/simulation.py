@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
+from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, PAIR_TRADE_COLUMNS, pair_trade_dt, trade_dt
 from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
 from .risk import RiskSpec
 
@@ -76,6 +76,9 @@ class Simulation:
     #: (the first ones): bar, time, column; `skipped_count` counts them all
     skipped: pd.DataFrame | None = None
     skipped_count: int = 0
+    #: a pair run (`ruleengine.backtest.pairs.simulate_pairs`): the second leg's units held (T, N), negative
+    #: short; ``position`` is then the first leg's
+    position_b: np.ndarray | None = None
 
 
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
@@ -303,7 +306,8 @@ def _max_trades(ent: np.ndarray, start: int, short_entries: np.ndarray | None = 
 def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:
     """The trade table from the kernel's `trade_dt` records (sorted by column then entry, or entry then
     column)."""
-    records = np.asarray(records, dtype=trade_dt)
+    pair = getattr(records, "dtype", None) == pair_trade_dt
+    records = np.asarray(records, dtype=pair_trade_dt if pair else trade_dt)
     order = np.lexsort((records["column"], records["entry_bar"]) if by_time else
                        (records["entry_bar"], records["column"]))
     rec = records[order]
@@ -315,4 +319,6 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool)
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
         "exit_reason": reasons[rec["exit_reason"]].astype(str) if len(rec) else np.array([], str),
-        "fees": rec["fees"], "direction": rec["direction"]}, columns=list(TRADE_COLUMNS))
+        "fees": rec["fees"], "direction": rec["direction"],
+        **{c: rec[c] for c in PAIR_TRADE_COLUMNS if pair}},
+        columns=list(TRADE_COLUMNS) + (list(PAIR_TRADE_COLUMNS) if pair else []))

@@ -112,6 +112,13 @@ def _print_trades(console: Any, trades: list[Any]) -> None:
     for col in ("symbol", "entry", "price", "exit", "price", "pnl %", "exit reason"):
         table.add_column(col, justify="right" if col in ("price", "pnl %") else "left", no_wrap=col != "symbol")
     for t in picks:
+        if t.legs:  # a pair: the combined P&L on the first leg's row, the second leg's fills below it
+            first, second = t.legs
+            table.add_row(f"{escape(first.symbol)} {first.side}", _when(t.entry_time), _price(first.entry_price),
+                          _when(t.exit_time), _price(first.exit_price), f"{t.pnl_pct:+.2f}%", t.exit_reason)
+            table.add_row(f"+ {escape(second.symbol)} {second.side}", "", _price(second.entry_price), "",
+                          _price(second.exit_price), "", "")
+            continue
         side = " short" if t.direction == "short" else ""  # long trades read as before
         table.add_row(escape(t.symbol) + side, _when(t.entry_time), _price(t.entry_price), _when(t.exit_time),
                       _price(t.exit_price), f"{t.pnl_pct:+.2f}%", t.exit_reason)

@@ -59,6 +59,8 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         "warmup_bars": plan.warmup(0),
         "converge_bars": plan.converge_bars(0),
         "risk": s.risk.model_dump(exclude_none=True),
+        # a pair strategy only: one-instrument explanations read as before
+        **({"pair": s.pair.model_dump()} if s.pair is not None else {}),
     }
 
 
@@ -72,6 +74,11 @@ def explain_text(compiled: CompiledStrategy) -> str:
         mark = "  (price slot: bare column names refer to it)" if name == d["price_slot"] else ""
         used = ", ".join(slot["used"]) or "-"
         lines.append(f"  {name}: {slot['kind']} at {slot['frequency']}; uses {used}{mark}")
+    if "pair" in d:
+        a, b = d["pair"]["legs"]
+        lines.append(f"pair: long {a} and short {b} as one position (entry); short {a} and long {b} (the short "
+                     f"side); {d['pair']['sizing']} at hedge ratio {d['pair']['hedge_ratio']} (read at the signal "
+                     "bar, fixed for the trade); stops act on both legs' value")
     lines.append("params:")
     for name, p in d["params"].items():
         bounds = ""

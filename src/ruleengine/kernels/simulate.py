@@ -108,13 +108,14 @@ def levels_nb(levels, risk, q, t):
     return (level_nb(levels, risk.stop_loss_distance_row, q, t),
             level_nb(levels, risk.take_profit_distance_row, q, t),
             level_nb(levels, risk.entry_order_price_row, q, t),
-            level_nb(levels, risk.volatility_row, q, t))
+            level_nb(levels, risk.volatility_row, q, t),
+            level_nb(levels, risk.hedge_ratio_row, q, t))
 
 
 @numba.njit(cache=True, inline="always")
 def no_levels_nb():
     """The levels of a bar without an acting entry signal: none is read."""
-    return (np.nan, np.nan, np.nan, np.nan)
+    return (np.nan, np.nan, np.nan, np.nan, np.nan)
 
 
 @numba.njit(cache=True, inline="always")
@@ -306,10 +307,17 @@ def closes_nb(side, it):
 
 
 @numba.njit(cache=True, inline="always")
+def slipped_nb(fill, order_side, slip):
+    """The price an order gets at fill price `fill` after slippage: a buy (order_side 1.0) pays more, a sell
+    (-1.0) gets less."""
+    return fill * (1 + order_side * slip)
+
+
+@numba.njit(cache=True, inline="always")
 def enter_nb(t, fill, budget, slip, fees, side):
     """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included); side 1.0 long,
     -1.0 short (the budget is the short's collateral)."""
-    adj = fill * (1 + side * slip)
+    adj = slipped_nb(fill, side, slip)
     net = budget / (1 + fees)
     return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
 
@@ -319,7 +327,7 @@ def leave_nb(pos, fill, reason, slip, fees, borrow):
     """Close `pos` at fill price `fill`: (the closed position, the exit). `borrow` (a short's accrued borrow
     cost, `borrow_nb`) is paid with the exit fee."""
     side = pos[POS_IN]
-    adj = fill * (1 - side * slip)
+    adj = slipped_nb(fill, -side, slip)
     gross = value_nb(pos, adj)
     closed = set_nb(set_nb(pos, POS_IN, 0.0), POS_UNITS, 0.0)
     return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees + borrow, side * pos[POS_UNITS])
@@ -371,6 +379,14 @@ def at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk):
 
 
 @numba.njit(cache=True, inline="always")
+def max_hold_nb(held, now, entry_time, risk):
+    """Max hold reached: `held` bars after the entry bar reach max_hold_bars, or the time since the entry,
+    ``now - entry_time`` (int64 ns; no overflow for any max_days), reaches max_hold_days."""
+    return (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
+        (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days)
+
+
+@numba.njit(cache=True, inline="always")
 def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk):
     """The rest of bar t for a position held after the open: (position, exit).
 
@@ -396,8 +412,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
         if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
             reason = ExitReason.signal
-        elif (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
-                (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days):
+        elif max_hold_nb(held, now, entry_time, risk):
             price = c
             reason = ExitReason.max_hold
     if np.isnan(price):

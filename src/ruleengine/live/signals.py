@@ -89,6 +89,11 @@ def _long_only(target: Target) -> Target:
         raise RuleEngineError([Diagnostic(
             "D132", f"live signals, scans and tracking take long strategies only: this one is direction: {direction}",
             path="direction", hint="backtest and sweep it; live signals for short strategies are not built yet")])
+    if getattr(target.strategy, "pair", None) is not None:  # a signal and its record name one symbol, not two legs
+        raise RuleEngineError([Diagnostic(
+            "D146", "live signals, scans and tracking do not take a pair strategy yet: a signal names one symbol, "
+            "not two legs", path="pair", hint="backtest it; rules/pairs_zscore.yaml is the one-leg (long asset_a) "
+            "reading that live signals take")])
     return target
 
 

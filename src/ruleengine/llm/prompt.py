@@ -176,6 +176,12 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "trades both sides: entry/exit are the long side and `short_entry` / `short_exit` (groups like "
          "entry/exit) the short side, an opposite entry reversing the position; `short_entry` / `short_exit` are "
          "null unless direction is long_short (then short_entry is required);"),
+        ("- `pair`: null unless the idea trades two instruments as one position (a spread): `legs` (two ohlcv "
+         "slots, first leg first, e.g. [\"asset_a\", \"asset_b\"]), `hedge_ratio` (a number > 0 or an expression "
+         "such as \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"; null: 1) and `sizing` (dollar_neutral: "
+         "the second leg's value = hedge_ratio x the first's; hedge_ratio_units: its units = hedge_ratio x the "
+         "first's; null: dollar_neutral). Entry goes long the pair (buys the first leg, sells the second short), "
+         "exit closes both legs; stops and targets act on the pair's combined value;"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",
