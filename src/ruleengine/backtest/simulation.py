@@ -318,7 +318,7 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool)
         "entry_time": idx[rec["entry_bar"]], "exit_time": idx[rec["exit_bar"]],
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
-        "exit_reason": reasons[rec["exit_reason"]].astype(str) if len(rec) else np.array([], str),
+        "exit_reason": reasons[rec["exit_reason"]] if len(rec) else np.array([], str),
         "fees": rec["fees"], "direction": rec["direction"],
         **{c: rec[c] for c in PAIR_TRADE_COLUMNS if pair}},
         columns=list(TRADE_COLUMNS) + (list(PAIR_TRADE_COLUMNS) if pair else []))
