@@ -8,8 +8,12 @@ still open is marked at the latest close (status ``open``); with ``execution_pri
 newest bar is ``pending`` (its fill is the next open).
 
 **Actual**: an acted entry signal is a trade from its acted price to the price given to ``signals close``
-(or to an acted exit signal); an open one is marked at the latest close. Returns are price returns (the
-user's own fills; fees unknown).
+(or to an acted exit signal of the same side); an open one is marked at the latest close. Returns are price
+returns (the user's own fills; fees unknown).
+
+**Sides**: a signal's trade has the side it records (``direction``). A short entry's hypothetical trade is
+simulated as a short (the kernel's mirrored fill step: stops above the entry, its side's exit signals) and its
+returns, actual and hypothetical, gain when the price falls (`ruleengine.sides.price_return_pct`).
 
 **Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
 never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
@@ -25,6 +29,7 @@ stake on every signal, not compounded.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +38,8 @@ import pandas as pd
 
 from ..backtest.params import RunRequest
 from ..errors import Diagnostic, RuleEngineError
-from .signals import load_live_data, resolve_target
+from ..sides import price_return_pct
+from .signals import leg_signals, load_live_data, resolve_target, signal_legs
 
 
 def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provider: str | None = None,
@@ -109,7 +115,8 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
-    exits = target.compiled.signals(md).exits
+    sig = target.compiled.signals(md)
+    exits = {leg.side: leg_signals(sig, leg) for leg in signal_legs(strat) if leg.kind == "exit"}
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     bars = md.index.tz_convert("UTC").tz_localize(None)
     col_of = {label: j for j, label in enumerate(md.labels)}
@@ -125,16 +132,18 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             continue
         picks.append((s, j, int(row)))
     last_close, last_time = _last_closes(md, base)
-    if picks:
-        cols = [j for _, j, _ in picks]
+    for side in dict.fromkeys(s.direction for s, _, _ in picks):  # one simulation per side
+        side_picks = [p for p in picks if p[0].direction == side]
+        side_risk = replace(risk, direction=side)
+        cols = [j for _, j, _ in side_picks]
         prices = {c: np.asfortranarray(md.inputs[(base, c)][:, cols]) for c in ("open", "high", "low", "close")}
-        ent = np.zeros((md.n_rows, len(picks)), dtype=np.bool_, order="F")
-        for k, (_, _, row) in enumerate(picks):
+        ent = np.zeros((md.n_rows, len(side_picks)), dtype=np.bool_, order="F")
+        for k, (_, _, row) in enumerate(side_picks):
             ent[row, k] = True
-        ext = np.asfortranarray(exits[:, cols])
-        sim = simulate(prices, ent, ext, md.index, risk, init_cash=float(req.init_cash), start=0)
+        ext = np.asfortranarray(exits[side][:, cols])
+        sim = simulate(prices, ent, ext, md.index, side_risk, init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
-        for k, (s, j, _row) in enumerate(picks):
+        for k, (s, j, _row) in enumerate(side_picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
             if t is None:
@@ -145,7 +154,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
                          "entry_price": float(t.entry_price), "exit_time": _iso(t.exit_time),
                          "exit_price": float(t.exit_price), "exit_reason": None if open_ else t.exit_reason,
                          "return_pct": float(t.pnl_pct), "bars_held": int(t.exit_bar - t.entry_bar),
-                         "mark": mark, "risk": risk.to_dict()}
+                         "mark": mark, "risk": side_risk.to_dict()}
     tracked_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
     for v in out.values():
         v["tracked_at"] = tracked_at
@@ -218,7 +227,7 @@ def actual_return(sig: Any) -> tuple[float | None, bool]:
     mark = ((sig.hypothetical or {}).get("mark") or {}).get("price")
     if mark is None or not sig.acted_price:
         return None, False
-    return (float(mark) / float(sig.acted_price) - 1.0) * 100.0, False
+    return price_return_pct(float(sig.acted_price), float(mark), sig.direction), False
 
 
 def aggregate(signals: list[Any]) -> dict[str, Any]:

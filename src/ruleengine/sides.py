@@ -1,0 +1,34 @@
+"""The two sides of a position, in the words a trader acts on: what a signal asks for and what a price move earns.
+
+A live signal opens (entry) or closes (exit) a position of one side. A long entry buys and its exit sells;
+a short entry sells short and its exit buys to cover. A short gains when the price falls, so its price
+return is ``(entry - exit) / entry``: the mirror of a long's ``(exit - entry) / entry`` (percent, no fees:
+the user's own fills, as in `ruleengine.live.tracking`).
+
+Example:
+    >>> action("entry", "short"), action("exit", "short")
+    ('sell short', 'buy to cover')
+    >>> price_return_pct(100.0, 90.0, "short")
+    10.0
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Side = Literal["long", "short"]
+SIDES: tuple[Side, ...] = ("long", "short")
+
+_ACTIONS = {("entry", "long"): "buy", ("exit", "long"): "sell",
+            ("entry", "short"): "sell short", ("exit", "short"): "buy to cover"}
+
+
+def action(signal_type: str, side: str) -> str:
+    """The order a signal asks for: buy, sell, sell short or buy to cover."""
+    return _ACTIONS[(signal_type, side)]
+
+
+def price_return_pct(entry: float, exit: float, side: str) -> float:
+    """Percent earned by a position of `side` opened at `entry` and closed (or marked) at `exit`."""
+    move = (exit / entry - 1.0) * 100.0
+    return -move if side == "short" else move
