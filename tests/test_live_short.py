@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support.prices import write_csvs
 
 import ruleengine
 from ruleengine.live import live_scan, track
@@ -50,12 +51,7 @@ def _path(kind: str) -> pd.DataFrame:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Store, Path, int]:
-    d = tmp_path / "px"
-    d.mkdir()
-    for sym in ("DDD", "SSS", "OOO"):
-        df = _path(sym)
-        df.index.name = "date"
-        df.reset_index().assign(date=lambda x: x.date.dt.strftime("%Y-%m-%d")).to_csv(d / f"{sym}.csv", index=False)
+    d = write_csvs(tmp_path / "px", {sym: _path(sym) for sym in ("DDD", "SSS", "OOO")})
     store = open_store(str(tmp_path / "t.db"))
     rec = store.add_strategy(STRAT)
     scan = live_scan(store.get_strategy(rec.id), "DDD,SSS,OOO", asof=str(DAYS[ENTRY_ROW].date()), data=str(d))
@@ -90,8 +86,7 @@ def test_a_short_entry_fires_where_the_long_one_does_and_says_sell_short(setup) 
 def test_a_short_exit_says_buy_to_cover(tmp_path: Path) -> None:
     df = _path("DDD")
     df.iloc[50, :4] = [79.0, 79.5, 78.5, 79.0]  # below 80: the exit condition holds
-    df.index.name = "date"
-    df.reset_index().assign(date=lambda x: x.date.dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "DDD.csv", index=False)
+    write_csvs(tmp_path, {"DDD": df})
     [sig] = live_scan(STRAT, "DDD", asof=str(DAYS[50].date()), data=str(tmp_path)).signals
     assert (sig.signal_type, sig.direction, sig.action) == ("exit", "short", "buy to cover")
     assert sig.reasoning.text.startswith("short exit, buy to cover")

@@ -30,6 +30,7 @@ __all__ = [
     "OPERATOR_SYMBOLS",
     "RISK_FIELDS",
     "RISK_PARAM_NAMES",
+    "SHORT_FILL_CONTRACT",
     "SOURCE_FREQUENCIES",
     "TIMEFRAME_DEFAULTS",
     "BacktestResult",
@@ -151,6 +152,7 @@ _LAZY = {
     "parse_symbols": ("ruleengine.data.symbols", "parse_symbols"),
     "universe_symbols": ("ruleengine.data.symbols", "universe_symbols"),
     "FILL_CONTRACT": ("ruleengine.backtest.risk", "FILL_CONTRACT"),
+    "SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "SHORT_FILL_CONTRACT"),
     "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
     "TIMEFRAME_DEFAULTS": ("ruleengine.backtest.risk", "TIMEFRAME_DEFAULTS"),
     "risk_label": ("ruleengine.backtest.risk", "risk_label"),
@@ -172,7 +174,13 @@ if TYPE_CHECKING:
     from .backtest.params import parse_param_args, split_params
     from .backtest.report import fmt as format_metric
     from .backtest.result import BacktestResult
-    from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label
+    from .backtest.risk import (
+        FILL_CONTRACT,
+        RISK_PARAM_NAMES,
+        SHORT_FILL_CONTRACT,
+        TIMEFRAME_DEFAULTS,
+        risk_label,
+    )
     from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy
     from .compile.evaluate import evaluate

@@ -19,6 +19,13 @@ from typing import Literal
 Side = Literal["long", "short"]
 SIDES: tuple[Side, ...] = ("long", "short")
 
+#: what a strategy's direction means, as `explain` says it ("direction: short: ...")
+DIRECTIONS = {
+    "long": "the entry conditions buy, the exit conditions sell",
+    "short": "the entry conditions sell short, the exit conditions buy to cover (stops above the entry, targets "
+             "below; see `ruleengine contract`)",
+}
+
 _ACTIONS = {("entry", "long"): "buy", ("exit", "long"): "sell",
             ("entry", "short"): "sell short", ("exit", "short"): "buy to cover"}
 

@@ -1,4 +1,4 @@
-"""`explain`: the typed canonical form of each condition, the parameters and the derived warm-up."""
+"""`explain`: the direction, the typed canonical form of each condition, the parameters and the derived warm-up."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..lang.printer import to_text
+from ..sides import DIRECTIONS, action
 from .compiled import CompiledStrategy
 from .frontend import CheckedCondition
 from .ir import Graph, lower
@@ -49,6 +50,7 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         "name": s.name,
         "description": s.description,
         "timeframe": s.timeframe,
+        "direction": s.direction,
         "price_slot": s.price_slot(),
         "data": {n: {"kind": d.kind, "frequency": d.frequency, "columns": d.available_columns(),
                      "used": sorted(compiled.required_columns().get(n, set()))} for n, d in s.data.items()},
@@ -69,6 +71,7 @@ def explain_text(compiled: CompiledStrategy) -> str:
     lines = [f"{d['name']}  ({d['timeframe'] or 'no timeframe: no default exits'})"]
     if d["description"]:
         lines.append(f"  {d['description']}")
+    lines.append(f"direction: {d['direction']}: {DIRECTIONS[d['direction']]}")
     lines.append("data:")
     for name, slot in d["data"].items():
         mark = "  (price slot: bare column names refer to it)" if name == d["price_slot"] else ""
@@ -96,7 +99,8 @@ def explain_text(compiled: CompiledStrategy) -> str:
                          f"{group}: (none)")
             continue
         joiner = "all of (AND)" if logic == "all" else "any of (OR)"
-        lines.append(f"{group}: {joiner}")
+        order = "" if d["direction"] == "long" else f" ({action(group, d['direction'])})"  # long: as before
+        lines.append(f"{group}{order}: {joiner}")
         for c in conds:
             lines.append(f"  [{c['index']}] {c['text']}")
             lines.append(f"      {c['type']}; warm-up {c['lookback']} bars"
