@@ -141,7 +141,9 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         for k, (_, _, row) in enumerate(side_picks):
             ent[row, k] = True
         ext = np.asfortranarray(exits[side][:, cols])
-        sim = simulate(prices, ent, ext, md.index, side_risk, init_cash=float(req.init_cash), start=0)
+        # the strategy's per-bar levels (an order price, a stop distance) of the same columns, as a backtest reads
+        sim = simulate(prices, ent, ext, md.index, side_risk, levels=sig.columns(cols)["levels"],
+                       init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
         for k, (s, j, _row) in enumerate(side_picks):
             t = trades.get(k)
