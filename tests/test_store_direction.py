@@ -88,6 +88,13 @@ def test_0004_upgrades_old_rows_as_long_and_stores_short_signals(database: str) 
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD == "0004"
     # old rows kept; a backtest's direction is its strategy version's
     assert {r.id: (r.direction, r.total_trades) for r in store.list_runs()} == {1: ("long", 4), 2: ("short", 4)}
+    if database.startswith("sqlite"):  # the list marks the short strategy's run
+        from typer.testing import CliRunner
+
+        from ruleengine.cli import app
+
+        rows = CliRunner().invoke(app, ["runs", "list", "--db", database.removeprefix("sqlite:///")]).output
+        assert "1 v2 short" in rows and "1 v1 short" not in rows and "1 v1" in rows
     old = store.get_signal(1)
     assert (old.direction, old.action, old.acted_price) == ("long", "buy", 100.0)
     assert store.close_signal(1, 90.0).outcome["return_pct"] == pytest.approx(-10.0)  # a long loses on a fall
