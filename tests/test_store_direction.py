@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
-from support.postgres import Server, postgres_server  # noqa: F401  (the session fixture)
 
 from ruleengine.live.models import Reasoning, StrategySignal
 from ruleengine.store import open_store
@@ -24,13 +22,9 @@ LONG = {"name": "dips", "data": {"prices": {"kind": "ohlcv"}},
 SHORT = {**LONG, "direction": "short"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    server: Server = request.getfixturevalue("postgres_server")
-    return server.fresh_database()
+@pytest.fixture
+def database(database_url: str) -> str:
+    return database_url
 
 
 def _migrate(url: str, revision: str, how: Callable[..., None] = command.upgrade) -> None:

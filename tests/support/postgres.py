@@ -1,10 +1,11 @@
 """A throwaway PostgreSQL server for the store's tests (Debian's ``postgresql``; .ci/run installs it).
 
-`postgres_server` (a session fixture, imported by the tests that use it) runs ``initdb`` and ``pg_ctl`` in a
-temporary folder: no TCP port (``listen_addresses=''``), one Unix socket in that folder, trust
+`postgres_server` (a session fixture; tests/conftest.py makes it and `database_url` available) runs
+``initdb`` and ``pg_ctl`` in a temporary folder: no TCP port (``listen_addresses=''``), one Unix socket in that folder, trust
 authentication, stopped and removed at the end of the session. PostgreSQL refuses to run as root, so as root
 (CI) the server runs as the ``postgres`` system user the Debian package creates. Each test gets its own
-database from `fresh_database`. Without the server programs or the psycopg driver the tests skip, saying why.
+database from `fresh_database`; `database_url` runs a test on a SQLite file and on this server. Without the
+server programs or the psycopg driver the PostgreSQL cases skip, saying why.
 """
 
 from __future__ import annotations
@@ -90,3 +91,12 @@ def postgres_server() -> Iterator[Server]:
         subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60, check=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store database of each kind: a SQLite file, and a database on the throwaway server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server: Server = request.getfixturevalue("postgres_server")
+    return server.fresh_database()
