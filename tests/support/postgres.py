@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL server for the store's tests (Debian's ``postgresql``; .ci/run installs it).
 
 `postgres_server` (a session fixture; tests/conftest.py makes it and `database_url` available) runs
-``initdb`` and ``pg_ctl`` in a temporary folder: no TCP port (``listen_addresses=''``), one Unix socket in that folder, trust
-authentication, stopped and removed at the end of the session. PostgreSQL refuses to run as root, so as root
+``initdb`` and ``pg_ctl`` in a temporary folder: no TCP port (``listen_addresses=''``), one Unix socket in
+that folder, trust authentication, stopped and removed at the end of the session. PostgreSQL refuses to run as root, so as root
 (CI) the server runs as the ``postgres`` system user the Debian package creates. Each test gets its own
 database from `fresh_database`; `database_url` runs a test on a SQLite file and on this server. Without the
 server programs or the psycopg driver the PostgreSQL cases skip, saying why.
