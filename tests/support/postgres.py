@@ -2,10 +2,10 @@
 
 `postgres_server` (a session fixture; tests/conftest.py makes it and `database_url` available) runs
 ``initdb`` and ``pg_ctl`` in a temporary folder: no TCP port (``listen_addresses=''``), one Unix socket in
-that folder, trust authentication, stopped and removed at the end of the session. PostgreSQL refuses to run as root, so as root
-(CI) the server runs as the ``postgres`` system user the Debian package creates. Each test gets its own
-database from `fresh_database`; `database_url` runs a test on a SQLite file and on this server. Without the
-server programs or the psycopg driver the PostgreSQL cases skip, saying why.
+that folder, trust authentication, stopped and removed at the end of the session. PostgreSQL refuses to run
+as root, so as root (CI) the server runs as the ``postgres`` system user the Debian package creates. Each
+test gets its own database from `fresh_database`; `database_url` runs a test on a SQLite file and on this
+server. Without the server programs or the psycopg driver the PostgreSQL cases skip, saying why.
 """
 
 from __future__ import annotations
