@@ -126,3 +126,24 @@ def test_actual_short_returns_gain_when_the_price_falls(setup) -> None:
     won, lost, marked = (106.5 - 96) / 106.5 * 100, (106 - 110) / 106 * 100, (106 - 103) / 106 * 100
     assert (row["actual_trades"], row["actual_wins"], row["actual_losses"], row["actual_open"]) == (2, 1, 1, 1)
     assert row["actual_return_pct"] == pytest.approx(won + lost + marked)
+
+
+def test_a_short_backtests_trades_are_live_signals_on_their_bars(real_daily: Path) -> None:
+    """Causality on real prices: with the data cut at each trade's bars, live signals say 'sell short' on the
+    entry bar and 'buy to cover' on the signal exit's bar, at the backtest's prices."""
+    cross = """
+name: cross seller
+direction: short
+data: {prices: {kind: ohlcv}}
+entry: ['crosses_below(sma(close, 10), sma(close, 30))']
+exit: ['crosses_above(sma(close, 10), sma(close, 30))']
+"""
+    res = ruleengine.backtest(cross, "SPY", "2012-01-01", "2013-06-27", data=str(real_daily), benchmark=None)
+    trades = [t for t in res.results[0].trades if t.exit_reason == "signal"][:3]
+    assert trades and all(t.direction == "short" for t in trades)
+    for t in trades:
+        for day, kind, price, order in ((t.entry_time, "entry", t.entry_price, "sell short"),
+                                        (t.exit_time, "exit", t.exit_price, "buy to cover")):
+            sigs = live_scan(cross, "SPY", asof=day, data=str(real_daily), signal_types=(kind,)).signals
+            assert [(s.bar_time.date().isoformat(), s.price_at_signal, s.action) for s in sigs] == \
+                   [(day, price, order)]
