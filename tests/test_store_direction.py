@@ -102,7 +102,9 @@ def test_0004_upgrades_old_rows_as_long_and_stores_short_signals(database: str) 
     assert (short.direction, short.action, short.to_dict()["action"]) == ("short", "sell short", "sell short")
     store.act(ids[0], 50.0)
     store.act(ids[1], 50.0)
-    [cover] = store.save_signals([_signal("exit", "short", "2025-02-10", 40.0)])
+    [cover] = store.save_signals([_signal("exit", "short", "2025-02-10", 40.0)], notify_url="http://127.0.0.1:9/x")
+    [note] = store.pending_notifications()  # the webhook message says the side and the order
+    assert (note.payload["direction"], note.payload["action"]) == ("short", "buy to cover")
     assert store.get_signal(cover).action == "buy to cover"
     store.act(cover, 40.0)  # closes the acted short entry only: the long stays open
     assert store.get_signal(ids[0]).outcome["return_pct"] == pytest.approx(20.0)
