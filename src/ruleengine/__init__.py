@@ -27,6 +27,7 @@ __all__ = [
     "FUNCTIONS",
     "FUNCTION_CATEGORIES",
     "KIND_COLUMNS",
+    "LONG_SHORT_FILL_CONTRACT",
     "OPERATOR_SYMBOLS",
     "RISK_FIELDS",
     "RISK_PARAM_NAMES",
@@ -153,6 +154,7 @@ _LAZY = {
     "universe_symbols": ("ruleengine.data.symbols", "universe_symbols"),
     "FILL_CONTRACT": ("ruleengine.backtest.risk", "FILL_CONTRACT"),
     "SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "SHORT_FILL_CONTRACT"),
+    "LONG_SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "LONG_SHORT_FILL_CONTRACT"),
     "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
     "TIMEFRAME_DEFAULTS": ("ruleengine.backtest.risk", "TIMEFRAME_DEFAULTS"),
     "risk_label": ("ruleengine.backtest.risk", "risk_label"),
@@ -176,6 +178,7 @@ if TYPE_CHECKING:
     from .backtest.result import BacktestResult
     from .backtest.risk import (
         FILL_CONTRACT,
+        LONG_SHORT_FILL_CONTRACT,
         RISK_PARAM_NAMES,
         SHORT_FILL_CONTRACT,
         TIMEFRAME_DEFAULTS,

@@ -24,6 +24,9 @@ DIRECTIONS = {
     "long": "the entry conditions buy, the exit conditions sell",
     "short": "the entry conditions sell short, the exit conditions buy to cover (stops above the entry, targets "
              "below; see `ruleengine contract`)",
+    "long_short": "entry/exit buy and sell the long side, short_entry/short_exit sell short and buy to cover; "
+                  "an entry while the other side is held reverses the position at the same fill, a long and a "
+                  "short entry on one bar cancel (see `ruleengine contract`)",
 }
 
 _ACTIONS = {("entry", "long"): "buy", ("exit", "long"): "sell",
@@ -33,6 +36,19 @@ _ACTIONS = {("entry", "long"): "buy", ("exit", "long"): "sell",
 def action(signal_type: str, side: str) -> str:
     """The order a signal asks for: buy, sell, sell short or buy to cover."""
     return _ACTIONS[(signal_type, side)]
+
+
+def group_order(group: str, direction: str) -> str:
+    """The order a document's condition group places: ``entry`` of a short strategy sells short,
+    ``short_exit`` buys to cover, ``entry`` of a long or long_short one buys."""
+    kind = "entry" if group.endswith("entry") else "exit"
+    return action(kind, group_side(group, direction))
+
+
+def group_side(group: str, direction: str) -> Side:
+    """The side a condition group trades: short for ``short_entry`` / ``short_exit`` and for every group of a
+    ``direction: short`` strategy, else long."""
+    return "short" if group.startswith("short_") or direction == "short" else "long"
 
 
 def price_return_pct(entry: float, exit: float, side: str) -> float:

@@ -171,9 +171,9 @@ def _cross(node: ast.Call, text: str, result: bool | None, cond: InspectedCondit
 
 
 def reasoning(signal_type: str, logic: str, conds: list[InspectedCondition], col: int,
-              hit: tuple[int, int] | None, direction: Side = "long") -> Reasoning:
+              hit: tuple[int, int] | None, direction: Side = "long", note: str = "") -> Reasoning:
     """The `Reasoning` of one symbol column: the condition trees, M, H and the confidence; `direction` is the
-    side of the position the signal opens or closes."""
+    side of the position the signal opens or closes, `note` what else it does (a long_short reversal)."""
     from .confidence import hit_rate
 
     wins, trades = hit or (0, 0)
@@ -182,19 +182,20 @@ def reasoning(signal_type: str, logic: str, conds: list[InspectedCondition], col
     held = [bool(n.result) for n in nodes]
     m = margin_score([n.strength or 0.0 for n in nodes], logic if nodes else "code", held)
     conf = confidence(m, h)
-    text = render(signal_type, logic, nodes, m, h, trades, conf, direction)
+    text = render(signal_type, logic, nodes, m, h, trades, conf, direction, note)
     return Reasoning(signal_type=signal_type, direction=direction, logic=logic if nodes else "code",
                      conditions=nodes, held=sum(held), total=len(nodes), margin_score=m, hit_rate=h,
                      backtest_trades=trades, backtest_wins=wins, confidence=conf, text=text)
 
 
 def render(signal_type: str, logic: str, nodes: list[ConditionNode], m: float, h: float, trades: int,
-           conf: float, direction: Side = "long") -> str:
+           conf: float, direction: Side = "long", note: str = "") -> str:
     """The readable reasoning: one line per condition (parts of compound conditions indented). A short
-    signal's first line names its side and order (``short entry, sell short``); a long one's reads as before
-    shorts existed."""
+    signal's first line names its side and order (``short entry, sell short``), and a `note` follows (a
+    long_short entry's reversal); a long one's reads as before shorts existed."""
     lines: list[str] = []
     head = signal_type if direction == "long" else f"short {signal_type}, {action(signal_type, direction)}"
+    head += f"; {note}" if note else ""
     if not nodes:
         lines.append(f"{head}: code strategy (no conditions to show); margin score M = {m:g} by convention")
     else:

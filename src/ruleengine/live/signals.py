@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..sides import Side
+from ..sides import Side, group_side
 from .models import LiveScan, NearMiss, StrategySignal
 from .reasoning import build_node, reasoning
 
@@ -101,18 +101,48 @@ class Leg:
 
     kind: str  # entry | exit
     side: Side
-    group: str  # the document's condition group (its inspected conditions carry this name)
+    group: str  # the document's condition group: entry | exit | short_entry | short_exit
+    array: str  # its `SignalSet` field: entries | exits | short_entries | short_exits
 
 
 def signal_legs(strat: Any) -> list[Leg]:
-    """The signals a strategy gives, in the order they are listed: its entries and exits on its side."""
-    side: Side = "short" if strat.direction == "short" else "long"
-    return [Leg("entry", side, "entry"), Leg("exit", side, "exit")]
+    """The signals a strategy gives, in the order they are listed: one leg per condition group
+    (`TradingStrategy.signal_groups`). A long_short strategy's short_entry / short_exit are the short side;
+    the entry / exit of a ``direction: short`` strategy are short too."""
+    return [Leg("entry" if group.endswith("entry") else "exit", group_side(group, strat.direction), group,
+                _ARRAYS[group]) for group in strat.signal_groups()]
+
+
+_ARRAYS = {"entry": "entries", "exit": "exits", "short_entry": "short_entries", "short_exit": "short_exits"}
 
 
 def leg_signals(sig: Any, leg: Leg) -> np.ndarray:
-    """The bool signal array of `leg` in a strategy's `SignalSet`."""
-    return sig.entries if leg.kind == "entry" else sig.exits
+    """The bool signal array of `leg` in a strategy's `SignalSet` (all False where the strategy has no such
+    group: a long_short strategy without short_exit conditions)."""
+    arr = getattr(sig, leg.array)
+    return np.zeros_like(sig.entries) if arr is None else arr
+
+
+def acting_signals(strat: Any, sig: Any) -> dict[str, np.ndarray]:
+    """Each condition group's signals as the fill step acts on them. A long_short strategy's follow its
+    contract: an entry and an exit of one side on one bar cancel, then a long and a short entry cancel;
+    every other strategy's are its signals as computed (its one side's cancel happens in the simulation)."""
+    raw = {leg.group: leg_signals(sig, leg) for leg in signal_legs(strat)}
+    if strat.direction != "long_short":
+        return raw
+    long_in, long_out = raw["entry"] & ~raw["exit"], raw["exit"] & ~raw["entry"]
+    short_in, short_out = raw["short_entry"] & ~raw["short_exit"], raw["short_exit"] & ~raw["short_entry"]
+    both = long_in & short_in
+    return {"entry": long_in & ~both, "exit": long_out, "short_entry": short_in & ~both, "short_exit": short_out}
+
+
+def closing_signals(strat: Any, sig: Any) -> dict[str, np.ndarray]:
+    """What closes a position of each side the strategy trades: its exits and, for long_short, the other
+    side's entries too (an opposite entry reverses the position), as the fill step acts on them."""
+    acting = acting_signals(strat, sig)
+    if strat.direction == "long_short":
+        return {"long": acting["exit"] | acting["short_entry"], "short": acting["short_exit"] | acting["entry"]}
+    return {leg.side: acting[leg.group] for leg in signal_legs(strat) if leg.kind == "exit"}
 
 
 def live_signals(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: float = 0.0,
@@ -174,12 +204,14 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     values = strat.default_params() | strat_params
     generated = clock.astimezone(UTC).replace(tzinfo=None)
     out: list[StrategySignal] = []
+    fired = _fired(strat, sig, r, md.n_cols, has_bar, warnings, md.labels, bar)
     legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
     for leg in legs:
         logic = _group(strat, leg.group)
         conds = [c for c in inspected if c.group == leg.group]
-        for j in np.flatnonzero(leg_signals(sig, leg)[r, :md.n_cols] & has_bar):
-            why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side)
+        note = _REVERSAL[leg.side] if strat.direction == "long_short" and leg.kind == "entry" else ""
+        for j in np.flatnonzero(fired[leg.group]):
+            why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side, note)
             if why.confidence < float(min_confidence):
                 continue
             out.append(StrategySignal(
@@ -194,6 +226,32 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     return LiveScan(strategy_name=strat.name, bar_time=bar_time, signals=out, near_misses=misses,
                     evaluated=int(has_bar.sum()), warnings=warnings, providers=dict(md.providers),
                     synthetic=bool(md.synthetic))
+
+
+#: what a long_short entry does to a position of the other side (the fill contract's reversal)
+_REVERSAL = {"long": "a short held is bought back first (reversal)",
+             "short": "a long held is sold first (reversal)"}
+
+
+def _fired(strat: Any, sig: Any, r: int, n_cols: int, has_bar: np.ndarray, warnings: list[dict[str, Any]],
+           labels: Sequence[Any], bar: Any) -> dict[str, np.ndarray]:
+    """Each condition group's signal on bar `r` for the symbols with a bar, as computed (an entry and an exit
+    of one side on one bar are both shown, as for a long strategy). A long_short strategy's long and short
+    entries that cancel in the fill step (`acting_signals`: neither acts) are left out, with warning D137."""
+    fired = {leg.group: leg_signals(sig, leg)[r, :n_cols] & has_bar for leg in signal_legs(strat)}
+    if strat.direction == "long_short":
+        acting = acting_signals(strat, sig)
+        both = fired["entry"] & fired["short_entry"] & ~acting["entry"][r, :n_cols] \
+            & ~acting["short_entry"][r, :n_cols]
+        if both.any():
+            fired["entry"], fired["short_entry"] = fired["entry"] & ~both, fired["short_entry"] & ~both
+            names = [str(labels[int(j)]) for j in np.flatnonzero(both)]
+            warnings.append(Diagnostic(
+                "D137", f"{len(names)} symbol(s) had a long and a short entry on {bar.date()}: "
+                + ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") + "; they cancel (neither acts, "
+                "as in a backtest), so no entry signal for them", severity="warning", path="short_entry",
+                hint="the fill contract's long_short rules: ruleengine contract").to_dict())
+    return fired
 
 
 def _strategy_params(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:

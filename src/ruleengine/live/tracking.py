@@ -13,7 +13,10 @@ returns (the user's own fills; fees unknown).
 
 **Sides**: a signal's trade has the side it records (``direction``). A short entry's hypothetical trade is
 simulated as a short (the kernel's mirrored fill step: stops above the entry, its side's exit signals) and its
-returns, actual and hypothetical, gain when the price falls (`ruleengine.sides.price_return_pct`).
+returns, actual and hypothetical, gain when the price falls (`ruleengine.sides.price_return_pct`). A
+long_short strategy's trade ends at its side's exit or at an entry of the other side (the fill contract's
+reversal: `ruleengine.live.signals.closing_signals`); an entry cancelled on its own bar by such a signal is
+``cancelled``, as is any entry whose own bar had an exit of its side (an entry and an exit of one bar cancel).
 
 **Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
 never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
@@ -39,7 +42,7 @@ import pandas as pd
 from ..backtest.params import RunRequest
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import price_return_pct
-from .signals import leg_signals, load_live_data, resolve_target, signal_legs
+from .signals import closing_signals, load_live_data, resolve_target
 
 
 def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provider: str | None = None,
@@ -116,7 +119,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
     sig = target.compiled.signals(md)
-    exits = {leg.side: leg_signals(sig, leg) for leg in signal_legs(strat) if leg.kind == "exit"}
+    exits = closing_signals(strat, sig)
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     bars = md.index.tz_convert("UTC").tz_localize(None)
     col_of = {label: j for j, label in enumerate(md.labels)}
@@ -145,11 +148,14 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         sim = simulate(prices, ent, ext, md.index, side_risk, levels=sig.columns(cols)["levels"],
                        init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
-        for k, (s, j, _row) in enumerate(side_picks):
+        for k, (s, j, row) in enumerate(side_picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
             if t is None:
-                out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark}
+                out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark} \
+                    if risk.execution_price == "open" and row == md.n_rows - 1 else \
+                    {"status": "cancelled", "note": "an exit on the signal's bar cancelled the entry (fill contract: "
+                     "an entry and an exit of one bar cancel)", "mark": mark}
                 continue
             open_ = t.exit_reason == "end_of_data"
             out[s.id] = {"status": "open" if open_ else "closed", "entry_time": _iso(t.entry_time),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import price_return_pct
-from .models import NotificationRow, PerformanceRow, SignalRow, StrategyRow
+from .models import NotificationRow, PerformanceRow, SignalRow, StrategyRow, VersionRow
 from .records import NotificationRecord, SignalRecord
 from .store_ids import is_row_id
 
@@ -142,7 +142,8 @@ class SignalStoreMixin:
         """Record that the user took a signal (at `price`, default the signal's price).
 
         Acting on an exit signal also closes the user's open positions of that strategy, ticker and side (a
-        short's exit closes the acted short entries, not the long ones) at the price. Raises T103 (unknown id)
+        short's exit closes the acted short entries, not the long ones) at the price; acting on an entry of a
+        long_short strategy closes those of the other side (the reversal of the fill contract). Raises T103 (unknown id)
         or T104 (already acted on).
         """
 
@@ -158,14 +159,16 @@ class SignalStoreMixin:
             p = _price(price if price is not None else row.price_at_signal, "the price")
             t = _naive_utc(when)
             row.user_acted, row.acted_price, row.acted_at = True, p, t
-            if row.signal_type == "exit":
+            closes = _closes(s, row)
+            if closes is not None:
                 open_rows = s.scalars(select(SignalRow).where(
                     SignalRow.strategy_id == row.strategy_id, SignalRow.ticker == row.ticker,
-                    SignalRow.signal_type == "entry", SignalRow.direction == row.direction,
-                    SignalRow.user_acted.is_(True),
+                    SignalRow.signal_type == "entry", SignalRow.direction == closes,
+                    SignalRow.user_acted.is_(True), SignalRow.signal_id != row.signal_id,
                     SignalRow.outcome.is_(None))).all()
                 for e in open_rows:
-                    e.outcome = _outcome(e, p, t, f"exit signal {signal_id}")
+                    e.outcome = _outcome(e, p, t, f"{row.signal_type} signal {signal_id}"
+                                         + (" (reversal)" if row.signal_type == "entry" else ""))
             return _signal(row)
 
         return self._write(write)
@@ -271,6 +274,18 @@ class SignalStoreMixin:
 
     def _strategy_exists(self, strategy_id: int) -> bool:
         return self._read(lambda s: s.get(StrategyRow, strategy_id) is not None)
+
+
+def _closes(s: Session, row: SignalRow) -> str | None:
+    """The side of the acted positions that acting on `row` closes: an exit's own side; for an entry of a
+    long_short strategy (its stored version's document) the other side; else None."""
+    if row.signal_type == "exit":
+        return row.direction
+    document = s.scalars(select(VersionRow.strategy_definition).where(
+        VersionRow.strategy_id == row.strategy_id, VersionRow.version == row.strategy_version)).first()
+    if isinstance(document, dict) and document.get("direction") == "long_short":
+        return "short" if row.direction == "long" else "long"
+    return None
 
 
 def _outcome(row: SignalRow, price: float, when: datetime, by: str) -> dict[str, Any]:
