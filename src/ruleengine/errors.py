@@ -121,8 +121,8 @@ CODES: dict[str, str] = {
     "D121": "benchmark not available (replaced)",
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
-    "D132": "live signals, scans and tracking take long strategies only (not a short one)",
     "D133": "borrow_cost_pct on a strategy that never sells short: no effect (warning)",
+    "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
     "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
     "D146": "live signals, scans and tracking do not take a pair strategy yet",
     # sweeps, walk-forward folds and overfitting statistics

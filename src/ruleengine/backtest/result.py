@@ -163,6 +163,24 @@ class Metrics(BaseModel):
     periods_per_year: float = Field(description="annualisation factor used (252 for daily bars)")
 
 
+class SideMetrics(BaseModel):
+    """The trade statistics of one side's trades (long or short) of a run: `Metrics`' trade fields, same
+    definitions, plus the side's pnl in money. A run's long/short split (`RunResult.sides`)."""
+
+    total_trades: int
+    winning_trades: int
+    losing_trades: int
+    win_rate: float | None
+    pnl: float = Field(description="sum of the side's trade pnl (money, fees included)")
+    avg_win_pct: float | None
+    avg_loss_pct: float | None
+    profit_factor: float | None
+    best_trade_pct: float | None
+    worst_trade_pct: float | None
+    avg_holding_bars: float | None
+    avg_holding_days: float | None
+
+
 class SkippedEntry(BaseModel):
     """An entry signal a portfolio could not act on: the cash left did not cover its position size."""
 
@@ -353,6 +371,11 @@ class RunResult(BaseModel):
     warnings: list[dict[str, Any]] = Field(default_factory=list)
     skipped_entries: SkippedEntries | None = Field(
         default=None, description="portfolio runs: entries skipped because the cash left was short")
+    #: left out of the JSON for a long strategy's run: its result reads as before shorts existed
+    sides: dict[str, SideMetrics] | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="the long/short split of the trade statistics, keyed long and short (strategies whose "
+        "direction is short or long_short)")
     #: what the HTML report draws besides the equity (`ruleengine.backtest.build.ChartSeries`; not serialised)
     _chart: Any = PrivateAttr(default=None)
 
@@ -460,5 +483,5 @@ def _versions(vectorbt: bool) -> dict[str, str]:
 
 
 __all__ = ["SKIPPED_SHOWN", "BacktestResult", "Benchmark", "DataInfo", "Deferred", "EquityCurve", "Metrics",
-           "Provenance", "RunResult", "SkippedEntries", "SkippedEntry", "Trade", "TradeList", "TradeTable",
-           "equity_curve", "gc_paused", "package_versions"]
+           "Provenance", "RunResult", "SideMetrics", "SkippedEntries", "SkippedEntry", "Trade", "TradeList",
+           "TradeTable", "equity_curve", "gc_paused", "package_versions"]

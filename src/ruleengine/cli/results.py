@@ -46,6 +46,8 @@ def print_backtest(result: Any, report: str | None) -> None:
                 label = escape(f"benchmark {run.benchmark.symbol} (buy & hold)")
             table.add_row(label, fmt(m[key], unit))
         console.print(table)
+        if run.sides is not None:
+            console.print(_sides_table(run))
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(run.exit_reasons().items()))
         console.print(f"exits: {reasons or 'no trades'}")
     else:
@@ -96,6 +98,24 @@ def _runs_table(runs: list[Any]) -> Any:
                and r.metrics.total_return_pct > r.metrics.benchmark_return_pct)
     table.caption = (f"median return {returns[len(returns) // 2]:.2f} %, mean {sum(returns) / len(returns):.2f} %; "
                      f"{beat} of {len(runs)} beat their benchmark")
+    return table
+
+
+#: the long/short table's columns (SideMetrics fields); 80 columns wide: the rest is in --json and the report
+_SIDES = [("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("pnl", "pnl $", "$"),
+          ("profit_factor", "profit factor", ""), ("avg_win_pct", "avg win", "%"), ("avg_loss_pct", "avg loss", "%")]
+
+
+def _sides_table(run: Any) -> Any:
+    """The long/short split of a run's trade statistics (a strategy that trades short)."""
+    from ruleengine import format_metric as fmt
+
+    table = compact_table("long / short")
+    table.add_column("side")
+    for _, label, _ in _SIDES:
+        table.add_column(label, justify="right")
+    for side, m in run.sides.items():
+        table.add_row(side, *[fmt(getattr(m, key), unit) for key, _, unit in _SIDES])
     return table
 
 
