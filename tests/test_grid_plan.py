@@ -62,10 +62,11 @@ def _assert_same(compiled: Any, sets: list[dict[str, Any]], n_rows: int, n_cols:
         assert grid.count_calls(name) == ref.count_calls(name), name
     assert grid.n_nodes == ref.n_nodes
     inputs = _inputs(compiled, n_rows, n_cols, seed)
-    e1, x1 = execute_into(grid, inputs, n_rows, n_cols, threads=1)
-    e2, x2 = execute_into(ref, inputs, n_rows, n_cols, threads=1)
-    np.testing.assert_array_equal(e1, e2)
-    np.testing.assert_array_equal(x1, x2)
+    by_grid = execute_into(grid, inputs, n_rows, n_cols, threads=1)
+    by_set = execute_into(ref, inputs, n_rows, n_cols, threads=1)
+    assert len(by_grid) == len(compiled.strategy.signal_groups())  # a long_short rule's short side too
+    for a, b in zip(by_grid, by_set, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("n_cols", [1, 3])

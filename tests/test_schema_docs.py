@@ -283,6 +283,7 @@ LLM_REPLY: dict[str, Any] = {
     "code": None,
     "short_entry": None,  # direction long_short only
     "short_exit": None,
+    "pair": None,
 }
 
 

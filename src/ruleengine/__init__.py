@@ -27,9 +27,11 @@ __all__ = [
     "FUNCTIONS",
     "FUNCTION_CATEGORIES",
     "KIND_COLUMNS",
+    "LONG_SHORT_FILL_CONTRACT",
     "OPERATOR_SYMBOLS",
     "RISK_FIELDS",
     "RISK_PARAM_NAMES",
+    "SHORT_FILL_CONTRACT",
     "SIZING_METHODS",
     "SOURCE_FREQUENCIES",
     "TIMEFRAME_DEFAULTS",
@@ -153,6 +155,8 @@ _LAZY = {
     "parse_symbols": ("ruleengine.data.symbols", "parse_symbols"),
     "universe_symbols": ("ruleengine.data.symbols", "universe_symbols"),
     "FILL_CONTRACT": ("ruleengine.backtest.risk", "FILL_CONTRACT"),
+    "SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "SHORT_FILL_CONTRACT"),
+    "LONG_SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "LONG_SHORT_FILL_CONTRACT"),
     "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
     "TIMEFRAME_DEFAULTS": ("ruleengine.backtest.risk", "TIMEFRAME_DEFAULTS"),
     "risk_label": ("ruleengine.backtest.risk", "risk_label"),
@@ -174,7 +178,14 @@ if TYPE_CHECKING:
     from .backtest.params import parse_param_args, split_params
     from .backtest.report import fmt as format_metric
     from .backtest.result import BacktestResult
-    from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label
+    from .backtest.risk import (
+        FILL_CONTRACT,
+        LONG_SHORT_FILL_CONTRACT,
+        RISK_PARAM_NAMES,
+        SHORT_FILL_CONTRACT,
+        TIMEFRAME_DEFAULTS,
+        risk_label,
+    )
     from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy
     from .compile.evaluate import evaluate

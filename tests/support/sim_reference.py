@@ -425,3 +425,138 @@ def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fe
     return {"column": j, "entry_bar": pos["bar"], "exit_bar": t, "entry_price": pos["entry"], "exit_price": px,
             "size": pos["units"], "pnl": pnl, "pnl_pct": pnl / pos["spent"] * 100, "exit_reason": reason,
             "fees": pos["fee"] + exit_fee, "direction": pos["side"]}
+
+
+# ------------------------------------------------------------------------------------------------ pairs
+def _pair_stop(value: float, base: float, peak: float, r: Any) -> str | None:
+    """The combined stop or target the pair's value reaches: the loss side first (the higher of stop loss and
+    trail, the stop loss on a tie), then the take profit."""
+    sl, tp, tsl = _pct(r.stop_loss_pct), _pct(r.take_profit_pct), _pct(r.trailing_stop_pct)
+    levels = []
+    if sl is not None:
+        levels.append((base * (1 - sl), "stop_loss"))
+    if tsl is not None:
+        levels.append((peak * (1 - tsl), "trailing_stop"))
+    if levels:
+        level, reason = max(levels, key=lambda lv: lv[0])  # max keeps the first (stop loss) on a tie
+        if value <= level:
+            return reason
+    if tp is not None and value >= base * (1 + tp):
+        return "take_profit"
+    return None
+
+
+def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries: Any, exits: Any, index: Any,
+                    risks: list[Any], hedge: Any, sizing: str = "dollar_neutral", init_cash: float = 10_000.0,
+                    start: int = 0, short_entries: Any = None, short_exits: Any = None
+                    ) -> tuple[list[dict[str, Any]], list[list[float]]]:
+    """Pair runs (PAIR_FILL_CONTRACT): column j trades leg a (prices_a) against leg b (prices_b) on its own
+    cash; `hedge[t][j]` the hedge ratio read at the signal bar. Returns (trades, equity[t][j]); a trade has the
+    keys of `Simulation.trades` for a pair (the first leg's prices and size, combined pnl/pnl_pct/fees, leg
+    fields)."""
+    T, N = len(index), len(risks)
+    trades: list[dict[str, Any]] = []
+    equity = [[0.0] * N for _ in range(T)]
+    for j in range(N):
+        r = risks[j]
+        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
+        use_open = r.execution_price == "open"
+        cash = init_cash
+        pair: dict[str, Any] | None = None  # {"a": leg, "b": leg, "base": value at entry, "peak": highest value}
+        pending = (False, False, False, False)
+        last = [math.nan, math.nan]
+        last_t = [-1, -1]
+        last_both = -1  # the last bar both legs traded (an open fill's signal bar)
+
+        def worth(px_a: float, px_b: float, now: Any) -> float:
+            """Both legs at these prices, less the short leg's borrow cost accrued by `now`."""
+            if pair is None:
+                return 0.0
+            return sum(_worth(leg, px) - _borrow(leg, r, now) for leg, px in ((pair["a"], px_a), (pair["b"], px_b)))
+
+        def enter(px_a: float, px_b: float, side: int, hr: float, t: int) -> None:
+            nonlocal cash, pair
+            if cash <= 0:
+                return
+            budget = min(cash, frac * cash)
+            if sizing == "hedge_ratio_units":
+                adj_a, adj_b = px_a * (1 + side * slip), px_b * (1 - side * slip)
+                budget_a = budget * adj_a / (adj_a + hr * adj_b)
+            else:
+                budget_a = budget / (1 + hr)
+            a = _open(px_a * (1 + side * slip), budget_a, fee, t, index[t], side)
+            b = _open(px_b * (1 - side * slip), budget - budget_a, fee, t, index[t], -side)
+            base = a["units"] * a["entry"] + b["units"] * b["entry"]
+            pair = {"a": a, "b": b, "base": base, "peak": base}
+            cash -= budget
+
+        def close_out(px_a: float, px_b: float, reason: str, t: int, end: bool = False) -> None:
+            nonlocal cash, pair
+            assert pair is not None
+            legs = []
+            for leg, px in ((pair["a"], px_a), (pair["b"], px_b)):
+                px = px if end else px * (1 - leg["side"] * slip)
+                gross, exit_fee = _worth(leg, px), (0.0 if end else leg["units"] * px * fee) + _borrow(leg, r, index[t])
+                cash += gross - exit_fee
+                legs.append(_trade(j, leg, t, px, gross, exit_fee, reason))
+            ta, tb = legs
+            pnl = ta["pnl"] + tb["pnl"]
+            spent = pair["a"]["spent"] + pair["b"]["spent"]
+            trades.append({**ta, "direction": pair["a"]["side"], "pnl": pnl, "pnl_pct": pnl / spent * 100,
+                           "fees": ta["fees"] + tb["fees"], "leg_a_pnl": ta["pnl"], "leg_b_pnl": tb["pnl"],
+                           "leg_b_entry_price": tb["entry_price"], "leg_b_exit_price": tb["exit_price"],
+                           "leg_b_size": tb["size"], "leg_b_fees": tb["fees"]})
+            pair = None
+
+        for t in range(T):
+            bars = [_bar(prices_a, t, j), _bar(prices_b, t, j)] if t >= start else [None, None]
+            for k, bar in enumerate(bars):
+                if bar is not None:
+                    last[k], last_t[k] = bar[3], t
+            ba, bb = bars
+            if ba is None or bb is None:  # either leg without a price: nothing happens, marked at last closes
+                equity[t][j] = cash + worth(*last, index[t])
+                continue
+            if use_open:
+                sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
+            else:
+                sig = _signals(entries, exits, short_entries, short_exits, t, j)
+            le, lx, se, sx = _intents(r, *sig)
+            want = 1 if le else -1 if se else 0
+            side = 0 if pair is None else pair["a"]["side"]
+            closes = (lx or se) if side > 0 else (sx or le) if side < 0 else False
+            signal_bar = last_both if use_open else t
+            hr = float(hedge[signal_bar][j]) if want and signal_bar >= 0 else math.nan
+            can = want != 0 and (side == 0 or closes) and math.isfinite(hr) and hr > 0
+            reason: str | None = None
+            if pair is not None:  # the open: the exit order pending there (open fills), else a gap through a stop
+                value = worth(ba[0], bb[0], index[t])
+                reason = "signal" if use_open and closes else _pair_stop(value, pair["base"], pair["peak"], r)
+                if reason is not None:
+                    close_out(ba[0], bb[0], reason, t)
+                else:
+                    pair["peak"] = max(pair["peak"], value)
+            if use_open and can and (side == 0 or reason == "signal"):  # the open: an entry
+                enter(ba[0], bb[0], want, hr, t)
+            if pair is not None:  # the close: stops, then the exit signal (close fills), then max hold
+                new = use_open and pair["a"]["bar"] == t
+                if not new:
+                    pair["a"]["bars"] += 1
+                value = worth(ba[3], bb[3], index[t])
+                reason = _pair_stop(value, pair["base"], pair["peak"], r)
+                if reason is None and not new:
+                    if closes and not use_open:
+                        reason = "signal"
+                    elif _max_hold_reached(r, pair["a"], index[t]):
+                        reason = "max_hold"
+                if reason is not None:
+                    close_out(ba[3], bb[3], reason, t)
+                else:
+                    pair["peak"] = max(pair["peak"], value)
+            if not use_open and can and (side == 0 or reason == "signal"):
+                enter(ba[3], bb[3], want, hr, t)
+            last_both = t
+            equity[t][j] = cash + worth(ba[3], bb[3], index[t])
+        if pair is not None:
+            close_out(last[0], last[1], "end_of_data", max(last_t), end=True)
+    return trades, equity

@@ -17,8 +17,9 @@ import pandas as pd
 
 from ..data.frames import INTRADAY
 from ..errors import Diagnostic
+from ..kernels.enums import PAIR_TRADE_COLUMNS
 from ..schema.strategy import TradingStrategy
-from .metrics import compute_metrics_batch
+from .metrics import compute_metrics_batch, side_metrics
 from .params import RunRequest
 from .result import (
     SKIPPED_SHOWN,
@@ -28,6 +29,7 @@ from .result import (
     Metrics,
     Provenance,
     RunResult,
+    SideMetrics,
     SkippedEntries,
     SkippedEntry,
     Trade,
@@ -129,8 +131,17 @@ class _Context:
             out.append(self._result(
                 md.labels[j] + self.grid_text[p], dict(md.runs[j]), p, (a, b), sim.equity[s0:, i],
                 metrics[i], Deferred(table.models, int(bounds[i]), int(bounds[i + 1]), s0 + a), close[a:b],
-                bench_close[a:b], bench_symbol, [md.runs[j]], self._skipped(sim, i) if noted else None))
+                bench_close[a:b], bench_symbol, [md.runs[j]], self._skipped(sim, i) if noted else None,
+                sides=self._sides(p, trades, bounds, i)))
         return out
+
+    def _sides(self, p: int, trades: dict[str, np.ndarray], bounds: np.ndarray, run: int) -> \
+            dict[str, SideMetrics] | None:
+        """The long/short split of run `run`'s trades; None for a long strategy (its result reads as before)."""
+        if self.risks[p].direction == "long":
+            return None
+        lo, hi = int(bounds[run]), int(bounds[run + 1])
+        return side_metrics({k: v[lo:hi] for k, v in trades.items()}, trades["short"][lo:hi])
 
     def portfolio_run(self, sim: Any, p: int) -> RunResult:
         """The portfolio of parameter set `p` (its simulation has one column per kept symbol)."""
@@ -154,7 +165,7 @@ class _Context:
                                                                             np.array([n])))[0]
         return self._result(f"portfolio of {len(runs)}" + self.grid_text[p], symbols, p, (0, n),
                             sim.equity[s0:, 0], metrics, Deferred(table.models, 0, int(bounds[1]), s0), None,
-                            bench_close, bench_symbol, runs, self._skipped(sim))
+                            bench_close, bench_symbol, runs, self._skipped(sim), self._sides(p, trades, bounds, 0))
 
     def _skipped(self, sim: Any, column: int | None = None) -> SkippedEntries:
         """The skipped (or cut down) entries of a portfolio, or of simulation column `column` of independent
@@ -180,6 +191,12 @@ class _Context:
         cols = {c: trades[c].to_numpy() for c in ("column", "entry_bar", "exit_bar", "entry_price", "exit_price",
                                                   "size", "pnl", "pnl_pct", "exit_reason", "direction")}
         cols["fees"] = trades["fees"].to_numpy() if "fees" in trades.columns else np.zeros(len(trades))
+        pair = self.strategy.pair
+        leg_symbols = None
+        if pair is not None:  # a pair run: each leg's P&L and the second leg's fills, and the legs' symbols
+            cols.update({c: trades[c].to_numpy() for c in PAIR_TRADE_COLUMNS})
+            runs = [self.md.runs[self.keep[i % len(self.keep)]] for i in range(n_runs)]
+            leg_symbols = [(r[pair.legs[0]], r[pair.legs[1]]) for r in runs]
         if by_column:  # stable: each run's trades stay in entry order
             order = np.argsort(cols["column"], kind="stable")
             cols = {c: v[order] for c, v in cols.items()}
@@ -195,13 +212,14 @@ class _Context:
         ns = self.md.index.as_unit("ns").asi8
         metric_cols = {"pnl": cols["pnl"], "pnl_pct": cols["pnl_pct"], "entry_bar": cols["entry_bar"],
                        "exit_bar": cols["exit_bar"], "entry_ns": ns[cols["entry_bar"]],
-                       "exit_ns": ns[cols["exit_bar"]]}
-        return TradeTable(cols, self.times, self.md.start, names, self.open_times), bounds, metric_cols
+                       "exit_ns": ns[cols["exit_bar"]], "short": cols["direction"] < 0}
+        metric_cols["entry_time"], metric_cols["exit_time"] = metric_cols["entry_ns"], metric_cols["exit_ns"]
+        return TradeTable(cols, self.times, self.md.start, names, self.open_times, leg_symbols), bounds, metric_cols
 
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
                 metrics: Metrics, trades: Deferred[Trade], close: np.ndarray | None, bench_close: np.ndarray,
                 bench_symbol: str | None, runs: list[dict[str, str]],
-                skipped: SkippedEntries | None = None) -> RunResult:
+                skipped: SkippedEntries | None = None, sides: dict[str, SideMetrics] | None = None) -> RunResult:
         """One `RunResult` (its trades and equity curve `Deferred`)."""
         md = self.md
         lo, hi = span
@@ -230,7 +248,7 @@ class _Context:
                         start=self.times[lo], end=self.times[hi - 1], bars=hi - lo)
         run = RunResult(label=label, symbols=symbols, params=self.sets[p], metrics=metrics, benchmark=bench,
                         trades=trades, equity=equity_curve(self.times, lo, hi, equity[lo:hi]), risk=risk, data=data,
-                        warnings=[w.to_dict() for w in warnings], skipped_entries=skipped)
+                        warnings=[w.to_dict() for w in warnings], skipped_entries=skipped, sides=sides)
         run._chart = ChartSeries(close, bench_close, self.init_cash)
         return run
 

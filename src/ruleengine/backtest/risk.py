@@ -280,6 +280,34 @@ Long/short (direction: long_short; entry/exit are the long side, short_entry/sho
 """
 
 
+#: what changes for a strategy with a ``pair`` block (appended to `FILL_CONTRACT` by `fill_contract`, with
+#: `SHORT_FILL_CONTRACT`: one leg is always short)
+PAIR_FILL_CONTRACT = """\
+Pairs (a pair block: legs [a, b]; each leg filled as above, a long leg as a long, a short leg as a short)
+- Long the pair (entry) buys leg a and sells leg b short; short the pair (direction short, or short_entry
+  with direction long_short) sells a short and buys b. Both legs open and close together, on the same bar,
+  each at its own fill price (open or close) with its own slippage and fees. Entries, exits, opposite
+  signals and reversals act as for one position; exit conditions close both legs.
+- Size: the cash of the entry (cash x position_size_pct/100, fees included) is split at the hedge ratio
+  read at the signal bar and fixed for the trade: dollar_neutral, leg b's cash = hedge_ratio x leg a's
+  (1: equal dollars); hedge_ratio_units, units of b = hedge_ratio x units of a. A signal bar whose hedge
+  ratio is missing, not a number or not above 0 opens no pair.
+- Stops and targets act on the pair's combined value V (both legs marked at the same prices) against its
+  value at entry V0 (units x entry price of each leg, after slippage, before fees): stop loss when
+  V <= V0 x (1 - sl), take profit when V >= V0 x (1 + tp), trailing stop when V <= peak x (1 - tsl), peak
+  = the highest V at an open or close since the entry (the loss side first; the higher level acts, stop
+  loss on a tie). They are checked at each bar's open (a value already through a level fills both legs at
+  their opens: a gap) and at its close (fills at the closes), never inside the bar: the legs' highs and lows
+  need not happen at the same time; the short leg's accrued borrow cost (borrow_cost_pct) counts in V and is
+  paid at the exit. Max hold as above, at the close.
+- A bar where either leg has no price: nothing happens (no fill, no stop check, its signals are dropped,
+  pending open-fill orders wait); an open pair is marked at each leg's last close. A pair still open at the
+  end is marked at each leg's last close (end_of_data).
+- The trade record is one row per pair: entry/exit price and size of leg a, pnl, pnl_pct (of the cash both
+  legs took) and fees of both legs, and each leg (symbol, side, prices, size, pnl, fees) in legs.
+"""
+
+
 #: how entries are sized beyond position_size_pct (appended to `FILL_CONTRACT` by `fill_contract`)
 SIZING_FILL_CONTRACT = """\
 Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, whole_units, portfolio caps)
@@ -307,16 +335,19 @@ def uses_sizing(risk: RiskSpec) -> bool:
     return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
 
 
-def fill_contract(directions: Iterable[str], sized: bool = False) -> str:
+def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
-    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `SIZING_FILL_CONTRACT` when `sized`
-    (`uses_sizing`): a long-only, position_size_pct result's text is unchanged."""
+    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `PAIR_FILL_CONTRACT` for a pair (whose second
+    leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`). A
+    long-only, position_size_pct result's text is unchanged."""
     found = set(directions)
     text = FILL_CONTRACT
-    if found & {"short", "long_short"}:
+    if pair or found & {"short", "long_short"}:
         text += SHORT_FILL_CONTRACT
     if "long_short" in found:
         text += LONG_SHORT_FILL_CONTRACT
+    if pair:
+        text += PAIR_FILL_CONTRACT
     return text + SIZING_FILL_CONTRACT if sized else text
 
 

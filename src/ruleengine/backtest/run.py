@@ -77,6 +77,11 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     compiled = _compile(strategy)
     strat = compiled.strategy
     _check_options(init_cash, engine, portfolio)
+    if portfolio or engine != "numba":
+        from .pairs import refuse_pairs
+
+        refuse_pairs(strat, "a portfolio of pairs" if portfolio else f"the {engine} engine",
+                     "run it as independent pairs on the numba engine (no --portfolio, --engine numba)")
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
     strat_params, risk_over = split_params(strat, params)
     sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
@@ -99,7 +104,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
                               data=data, no_cache=no_cache)
     warnings: list[Diagnostic] = [*document_warnings(strat), *md.warnings]
     universe = len(md.runs) + len(md.skipped) > 1
-    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    base = strat.traded_slot() or next(s for s, _ in md.inputs)
     keep = usable_columns(md, base, warnings, universe=universe)
     k = len(keep)
     total_runs = len(sets) if portfolio else len(sets) * k
@@ -119,8 +124,15 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     else:
         per_col = [risks[p] for p in range(n_sets) for _ in keep]
         signals = sig.columns(cols)
-        sims = [simulate(prices, index=md.index, risk=per_col, init_cash=float(init_cash), start=md.start,
-                         engine=engine, **signals)]
+        if strat.pair is not None:  # both legs as one position
+            from .pairs import simulate_pair_run
+
+            prices_b = {c: _take_columns(md.inputs[(strat.pair.legs[1], c)], keep * n_sets) for c in prices}
+            sims = [simulate_pair_run(strat.pair, prices, prices_b, signals, index=md.index, risk=per_col,
+                                      init_cash=float(init_cash), start=md.start)]
+        else:
+            sims = [simulate(prices, index=md.index, risk=per_col, init_cash=float(init_cash), start=md.start,
+                             engine=engine, **signals)]
         entries = signals["entries"]
     tick("benchmark")
     bench = _benchmark(benchmark, md, base, keep, req, no_cache, warnings, portfolio, strat.data[base].frequency)
@@ -139,8 +151,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     tick("done")
     provenance = _provenance(strat, req, risk_over, md, portfolio, engine, bench.symbol)
     return BacktestResult(results=results, warnings=records, provenance=provenance,
-                          fill_contract=fill_contract([strat.direction],
-                                                        any(uses_sizing(r) for r in risks)))
+                          fill_contract=fill_contract([strat.direction], strat.pair is not None,
+                                                      any(uses_sizing(r) for r in risks)))
 
 
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:

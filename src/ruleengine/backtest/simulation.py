@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, SIZE_NOTE_NAMES, trade_dt
+from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, PAIR_TRADE_COLUMNS, SIZE_NOTE_NAMES, pair_trade_dt, trade_dt
 from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, RISK_FIELDS, SIZING_METHODS
 from .risk import RiskSpec
 
@@ -78,6 +78,9 @@ class Simulation:
     #: counts them all. None: the engine does not report them (vectorbt)
     skipped: pd.DataFrame | None = None
     skipped_count: int = 0
+    #: a pair run (`ruleengine.backtest.pairs.simulate_pairs`): the second leg's units held (T, N), negative
+    #: short; ``position`` is then the first leg's
+    position_b: np.ndarray | None = None
 
 
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
@@ -323,7 +326,8 @@ def notes_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
 def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:
     """The trade table from the kernel's `trade_dt` records (sorted by column then entry, or entry then
     column)."""
-    records = np.asarray(records, dtype=trade_dt)
+    pair = getattr(records, "dtype", None) == pair_trade_dt
+    records = np.asarray(records, dtype=pair_trade_dt if pair else trade_dt)
     order = np.lexsort((records["column"], records["entry_bar"]) if by_time else
                        (records["entry_bar"], records["column"]))
     rec = records[order]
@@ -334,5 +338,7 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool)
         "entry_time": idx[rec["entry_bar"]], "exit_time": idx[rec["exit_bar"]],
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
-        "exit_reason": reasons[rec["exit_reason"]].astype(str) if len(rec) else np.array([], str),
-        "fees": rec["fees"], "direction": rec["direction"]}, columns=list(TRADE_COLUMNS))
+        "exit_reason": reasons[rec["exit_reason"]] if len(rec) else np.array([], str),
+        "fees": rec["fees"], "direction": rec["direction"],
+        **{c: rec[c] for c in PAIR_TRADE_COLUMNS if pair}},
+        columns=list(TRADE_COLUMNS) + (list(PAIR_TRADE_COLUMNS) if pair else []))

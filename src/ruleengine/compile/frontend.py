@@ -65,6 +65,8 @@ class Analysis:
     short_entry: list[CheckedCondition] = field(default_factory=list)  # direction long_short only
     short_exit: list[CheckedCondition] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: a pair's hedge ratio expression (None: a fixed number, or no pair)
+    hedge_ratio: CheckedCondition | None = None
 
 
 def spell(group: str, index: int, cond: str | StructuredCondition) -> ConditionSource:
@@ -220,6 +222,11 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
                 _add(out, seen, locate(d, src, doc))
             if tree is not None and not any(d.severity == "error" for d in diags):
                 getattr(out, group).append(CheckedCondition(src, tree))
+    from .hedge import check_hedge_ratio  # it builds on this module's pieces
+
+    out.hedge_ratio, diags = check_hedge_ratio(strategy, env, doc)
+    for d in diags:
+        _add(out, seen, d)
     return out
 
 

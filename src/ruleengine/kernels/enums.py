@@ -31,10 +31,11 @@ ExitReason = ExitReasonT()
 
 #: the kinds of per-bar numeric series ("levels") a strategy may hand the fill step beside its signals, each
 #: read at the bar of the signal it belongs to: a stop's and a target's distance from the entry price (price
-#: units), an entry order's price, the volatility that sizes a position. The kernels take them as rows of
-#: one (L, Q, T) float64 array; the risk record's ``<kind>_row`` names a kind's row (-1: not used).
+#: units), an entry order's price, the volatility that sizes a position, a pair's hedge ratio. The kernels
+#: take them as rows of one (L, Q, T) float64 array; the risk record's ``<kind>_row`` names a kind's row (-1: not used).
 #: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too).
-LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility")
+LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility",
+                                "hedge_ratio")
 #: the user-visible names, indexed by code
 EXIT_REASON_NAMES: tuple[str, ...] = ExitReason._fields
 
@@ -71,6 +72,22 @@ _TRADE_FIELDS = (
     ("direction", "int64"),  # 1 long, -1 short
 )
 
+#: one closed pair position (`ruleengine.kernels.pairs`): the fields of a trade describe the position and its
+#: first leg (entry_price, exit_price, size: the first leg's; pnl, pnl_pct, fees: both legs together, pnl_pct of
+#: the cash both legs took; direction: 1 long the pair = long the first leg), then each leg's own P&L and the
+#: second leg's fills (its side is the opposite of direction)
+_PAIR_TRADE_FIELDS = _TRADE_FIELDS + (
+    ("leg_a_pnl", "float64"),
+    ("leg_b_pnl", "float64"),
+    ("leg_b_entry_price", "float64"),
+    ("leg_b_exit_price", "float64"),
+    ("leg_b_size", "float64"),
+    ("leg_b_fees", "float64"),
+)
+
+#: the fields a pair trade adds to a trade's
+PAIR_TRADE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _PAIR_TRADE_FIELDS[len(_TRADE_FIELDS):])
+
 #: an entry skipped (the cash left did not cover it, a cap, a sizing rule) or cut down to the cash available
 _SKIP_FIELDS = (
     ("bar", "int64"),
@@ -78,11 +95,11 @@ _SKIP_FIELDS = (
     ("reason", "int64"),  # a `SizeNote` code
 )
 
-_DTYPES = {"trade_dt": _TRADE_FIELDS, "skip_dt": _SKIP_FIELDS}
+_DTYPES = {"trade_dt": _TRADE_FIELDS, "pair_trade_dt": _PAIR_TRADE_FIELDS, "skip_dt": _SKIP_FIELDS}
 
 
 def __getattr__(name: str) -> Any:
-    """`trade_dt` and `skip_dt`, built on first use: the enums are read where numpy must not be loaded
+    """`trade_dt`, `pair_trade_dt` and `skip_dt`, built on first use: the enums are read where numpy must not be loaded
     (the exit reasons of the fill contract's text, on the validation path)."""
     fields = _DTYPES.get(name)
     if fields is None:

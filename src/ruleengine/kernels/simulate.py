@@ -10,9 +10,10 @@ to the last bits where both apply; the oracle test is ``tests/test_backtest_engi
 
 The fill step: every simulation (`simulate_nb`, `simulate_portfolio_nb`, and the sweep's fused kernel in
 `sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below, called
-in the time order of a bar: `at_open_nb` (orders pending at the open), `enter_nb` at the open, `after_open_nb`
-(stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the close (`enter_nb`
-sizes every entry with ``ruleengine.kernels.sizing.size_nb``, the one sizing function). `bar_step_nb` is that
+in the time order of a bar: `at_open_nb` (orders pending at the open), an entry at the open, `after_open_nb`
+(stops and targets on the rest of the bar, then the orders at the close), an entry at the close (an entry is
+`sized_entry_nb`: sized by ``ruleengine.kernels.sizing.size_nb``, the one sizing function; a pair's legs open
+with `enter_nb` on their budgets). `bar_step_nb` is that
 sequence for a column that trades its own cash; the portfolio calls the same functions phase by phase over all
 its columns, because its entries are sized on the equity of all of them. A position is a tuple of `N_POS`
 float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the step functions take and return them, with
@@ -112,13 +113,14 @@ def levels_nb(levels, risk, q, t):
     return (level_nb(levels, risk.stop_loss_distance_row, q, t),
             level_nb(levels, risk.take_profit_distance_row, q, t),
             level_nb(levels, risk.entry_order_price_row, q, t),
-            level_nb(levels, risk.volatility_row, q, t))
+            level_nb(levels, risk.volatility_row, q, t),
+            level_nb(levels, risk.hedge_ratio_row, q, t))
 
 
 @numba.njit(cache=True, inline="always")
 def no_levels_nb():
     """The levels of a bar without an acting entry signal: none is read."""
-    return (np.nan, np.nan, np.nan, np.nan)
+    return (np.nan, np.nan, np.nan, np.nan, np.nan)
 
 
 @numba.njit(cache=True, inline="always")
@@ -310,13 +312,29 @@ def closes_nb(side, it):
 
 
 @numba.njit(cache=True, inline="always")
-def enter_nb(t, fill, side, equity, cash, in_portfolio, risk, lv):
-    """An entry on bar t at fill price `fill` on `side` (1.0 long, -1.0 short: the spend is then the short's
-    collateral), sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid from `cash`: (position, cash
-    spent fee included, note). The note is a `SizeNote` code (or -1): a skip reason leaves the position flat
-    (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the volatility is
-    ``lv``'s (the levels of the signal's bar)."""
-    adj = fill * (1 + side * risk.slippage)
+def slipped_nb(fill, order_side, slip):
+    """The price an order gets at fill price `fill` after slippage: a buy (order_side 1.0) pays more, a sell
+    (-1.0) gets less."""
+    return fill * (1 + order_side * slip)
+
+
+@numba.njit(cache=True, inline="always")
+def enter_nb(t, fill, budget, slip, fees, side):
+    """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included); side 1.0 long,
+    -1.0 short (the budget is the short's collateral)."""
+    adj = slipped_nb(fill, side, slip)
+    net = budget / (1 + fees)
+    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def sized_entry_nb(t, fill, side, equity, cash, in_portfolio, risk, lv):
+    """`enter_nb` sized: an entry on bar t at fill price `fill` on `side` (1.0 long, -1.0 short: the spend is
+    then the short's collateral), sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid from `cash`:
+    (position, cash spent fee included, note). The note is a `SizeNote` code (or -1): a skip reason leaves the
+    position flat (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the
+    volatility is ``lv``'s (the levels of the signal's bar)."""
+    adj = slipped_nb(fill, side, risk.slippage)
     stop = entry_stop_distance_nb(risk, lv, adj) if not np.isnan(risk.risk_per_trade) else np.nan  # else unread
     units, spent, fee, note = size_nb(adj, equity, cash, stop, lv[LV_VOLATILITY], in_portfolio, risk)
     if units == 0.0:
@@ -329,7 +347,7 @@ def leave_nb(pos, fill, reason, slip, fees, borrow):
     """Close `pos` at fill price `fill`: (the closed position, the exit). `borrow` (a short's accrued borrow
     cost, `borrow_nb`) is paid with the exit fee."""
     side = pos[POS_IN]
-    adj = fill * (1 - side * slip)
+    adj = slipped_nb(fill, -side, slip)
     gross = value_nb(pos, adj)
     closed = set_nb(set_nb(pos, POS_IN, 0.0), POS_UNITS, 0.0)
     return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees + borrow, side * pos[POS_UNITS])
@@ -381,6 +399,14 @@ def at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk):
 
 
 @numba.njit(cache=True, inline="always")
+def max_hold_nb(held, now, entry_time, risk):
+    """Max hold reached: `held` bars after the entry bar reach max_hold_bars, or the time since the entry,
+    ``now - entry_time`` (int64 ns; no overflow for any max_days), reaches max_hold_days."""
+    return (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
+        (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days)
+
+
+@numba.njit(cache=True, inline="always")
 def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk):
     """The rest of bar t for a position held after the open: (position, exit).
 
@@ -406,8 +432,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
         if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
             reason = ExitReason.signal
-        elif (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
-                (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days):
+        elif max_hold_nb(held, now, entry_time, risk):
             price = c
             reason = ExitReason.max_hold
     if np.isnan(price):
@@ -417,11 +442,11 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
 
 @numba.njit(cache=True, inline="always")
 def own_entry_nb(pos, t, fill, side, cash, risk, lv):
-    """An entry on `side` at `fill` of a column that trades its own cash, sized by `enter_nb` on the cash (the
+    """An entry on `side` at `fill` of a column that trades its own cash, sized by `sized_entry_nb` on the cash (the
     column is flat: its equity) when cash is left: (position, cash, note); skipped, the position stays."""
     if side == 0.0 or cash <= 0:
         return pos, cash, NO_NOTE
-    entered, spent, note = enter_nb(t, fill, side, cash, cash, False, risk, lv)
+    entered, spent, note = sized_entry_nb(t, fill, side, cash, cash, False, risk, lv)
     if entered[POS_IN] == 0.0:
         return pos, cash, note
     return entered, cash - spent, note
@@ -745,7 +770,7 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk,
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
     A column enters when `may_enter` (flat at the bar's start, or just closed by the opposite entry: a
-    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized by `enter_nb` on the equity
+    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized by `sized_entry_nb` on the equity
     before them: cash + every held position at this open or close (its last close without a bar), and skipped
     (recorded in ``skip`` with its `SizeNote`) when the cash left does not cover it (never a partial position),
     when ``max_open_positions`` are open, or when the gross exposure would pass ``max_gross_exposure`` x that
@@ -779,7 +804,7 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk,
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
         lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)
-        entered, spent, note = enter_nb(t, o if at_open else c, side, value, cash, True, risk[j], lv)
+        entered, spent, note = sized_entry_nb(t, o if at_open else c, side, value, cash, True, risk[j], lv)
         exposure = entered[POS_UNITS] * entered[POS_ENTRY]
         if entered[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
             entered, note = flat_nb(), SizeNote.max_gross_exposure

@@ -19,7 +19,7 @@ import json
 import keyword
 import math
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import (
     BaseModel,
@@ -472,6 +472,57 @@ Timeframe = Literal["short_term", "medium_term", "long_term"]
 SIGNAL_GROUPS: dict[str, str] = {"entry": "all", "exit": "any", "short_entry": "all", "short_exit": "any"}
 
 
+# ---------------------------------------------------------------------------------------------- pairs
+#: how a pair position splits its capital between its legs (`PairSpec.sizing`)
+PairSizing = Literal["dollar_neutral", "hedge_ratio_units"]
+PAIR_SIZINGS: tuple[str, ...] = get_args(PairSizing)
+
+
+def _hedge_ratio(value: Any) -> Any:
+    """A hedge ratio: a finite number > 0, or an expression string (checked by the compiler)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise _err("S135", f"hedge_ratio must be a number > 0 or an expression, got {value!r}",
+                   "e.g. hedge_ratio: 1.5, or hedge_ratio: \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"")
+    return float(value)
+
+
+HedgeRatio = Annotated[Any, BeforeValidator(_hedge_ratio),
+                       WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}]})]
+
+
+class PairSpec(_Closed):
+    """Two price slots traded as one position. Going long the pair (the ``entry`` conditions) buys the first
+    leg and sells the second short; going short the pair (``short_entry`` with direction long_short, or
+    ``entry`` with direction short) does the opposite; the exit conditions, stops and targets close both legs
+    together, at the same bar, each at its own fill price with its own fees and slippage."""
+
+    legs: list[str] = Field(description="the two ohlcv data slots traded, first leg first; each has its own "
+                                        "symbol, e.g. --symbols asset_a=GLD,asset_b=SLV")
+    hedge_ratio: HedgeRatio = Field(
+        1.0, description="a number > 0 or an expression (e.g. a rolling regression beta) read at the signal bar "
+                         "and fixed for the trade (a bar where it is not a number > 0 opens no pair): the second "
+                         "leg's value per unit of the first's (dollar_neutral) or its units per unit of the "
+                         "first's (hedge_ratio_units); default 1")
+    sizing: PairSizing = Field(
+        "dollar_neutral", description="dollar_neutral: the capital is split so that the second leg's value is "
+                                      "hedge_ratio x the first's (1: equal dollars); hedge_ratio_units: units of "
+                                      "the second leg = hedge_ratio x units of the first")
+
+    @field_validator("legs")
+    @classmethod
+    def _two_legs(cls, v: list[str]) -> list[str]:
+        if len(v) != 2 or v[0] == v[1]:
+            raise _err("S135", f"a pair has two different legs, got {v}",
+                       "name two ohlcv data slots, e.g. legs: [asset_a, asset_b]")
+        return v
+
+    def hedge_expression(self) -> str | None:
+        """The hedge ratio's expression, or None for a fixed number."""
+        return self.hedge_ratio if isinstance(self.hedge_ratio, str) else None
+
+
 class TradingStrategy(_Closed):
     """A strategy document: a template that runs on any symbol, pair or universe."""
 
@@ -498,6 +549,10 @@ class TradingStrategy(_Closed):
         description="direction long_short only (required there): when to sell short; a list means all")
     short_exit: ConditionGroup | None = Field(
         None, description="direction long_short only: when to buy a short back; a list means any")
+    #: absent (None) for a one-instrument strategy: left out of `to_dict`, so documents without it hash as before
+    pair: PairSpec | None = Field(
+        None, description="trade two price slots as one position (long the first leg, short the second; the "
+                          "opposite when short); absent: the strategy trades its first price slot only")
 
     @model_validator(mode="before")
     @classmethod
@@ -578,7 +633,19 @@ class TradingStrategy(_Closed):
         for slot in self.data:
             if slot in self.params:
                 raise _err("S111", f"'{slot}' is both a data slot and a parameter", "rename one of them")
+        if self.code is not None and self.pair is not None and self.pair.hedge_expression() is not None:
+            raise _err("S139", "a code strategy's pair takes a hedge ratio that is a number, not an expression",
+                       "write the number (e.g. hedge_ratio: 1.5), or express the strategy with conditions")
         return self
+
+    @field_validator("pair", mode="after")
+    @classmethod
+    def _pair_legs(cls, pair: PairSpec | None, info: ValidationInfo) -> PairSpec | None:
+        """Both legs are ohlcv slots with their own symbols (S136, S137), and the strategy has two (S138)."""
+        data = info.data.get("data")
+        if pair is not None and data is not None:  # (data invalid: reported on its own)
+            _check_pair(pair, data)
+        return pair
 
     @model_validator(mode="after")
     def _risk_size_has_a_stop(self) -> TradingStrategy:
@@ -613,6 +680,10 @@ class TradingStrategy(_Closed):
         plus short_entry and short_exit for ``direction: long_short``."""
         return tuple(SIGNAL_GROUPS) if self.direction == "long_short" else ("entry", "exit")
 
+    def traded_slot(self) -> str | None:
+        """The slot whose bars a result is drawn and benchmarked on: a pair's first leg, else `price_slot`."""
+        return self.pair.legs[0] if self.pair is not None else self.price_slot()
+
     def default_params(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
 
@@ -632,3 +703,25 @@ class TradingStrategy(_Closed):
         identity under which results and stored versions are filed (formatting and comments do not count)."""
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_pair(pair: PairSpec, data: dict[str, DataSlot]) -> None:
+    """S138 without two price slots, S136 for a leg that is not one, S137 for a leg without its own symbol."""
+    prices = [n for n, slot in data.items() if slot.kind == "ohlcv" and slot.symbol_from is None]
+    if len(prices) < 2:
+        raise _err("S138", "a pair needs two price slots (ohlcv slots with their own symbols); this strategy "
+                   f"has {len(prices)}" + (f" ({prices[0]})" if prices else ""),
+                   "add a second ohlcv slot, e.g. data: {asset_a: {kind: ohlcv}, asset_b: {kind: ohlcv}}, "
+                   "or remove the pair block")
+    for leg in pair.legs:
+        if leg not in data:
+            from ..errors import did_you_mean
+            raise _err("S136", f"pair leg '{leg}' is not a data slot",
+                       did_you_mean(leg, prices) or "price slots: " + ", ".join(prices))
+        if data[leg].kind != "ohlcv":
+            raise _err("S136", f"pair leg '{leg}' is a {data[leg].kind} slot, not an ohlcv (price) slot",
+                       "legs are traded instruments: price slots: " + ", ".join(prices))
+        if data[leg].symbol_from is not None:
+            raise _err("S137", f"pair leg '{leg}' takes its symbol from '{data[leg].symbol_from}': a leg "
+                       "needs its own symbol", "legs are two instruments: price slots with their own "
+                       "symbols: " + ", ".join(prices))
