@@ -272,6 +272,12 @@ LLM_REPLY: dict[str, Any] = {
         "fees_pct": 0.1,
         "slippage_pct": None,
         "borrow_cost_pct": None,
+        "position_size_cash": None,
+        "risk_per_trade_pct": None,
+        "volatility_target_pct": None,
+        "max_open_positions": None,
+        "max_gross_exposure_pct": None,
+        "whole_units": None,
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "code": None,

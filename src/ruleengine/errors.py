@@ -57,6 +57,10 @@ CODES: dict[str, str] = {
     "S117": "exit value 0 (write off to switch it off)",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
+    # sizing (S130-S134)
+    "S130": "more than one sizing method",
+    "S131": "risk_per_trade_pct without a stop loss",
+    "S132": "volatility_target_pct and volatility come together",
     # pairs: a document block that trades two price slots as one position
     "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
     "S136": "pair leg is not an ohlcv data slot",
@@ -122,6 +126,8 @@ CODES: dict[str, str] = {
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
     "D133": "borrow_cost_pct on a strategy that never sells short: no effect (warning)",
+    "D135": "entries skipped by a sizing rule or a portfolio cap (warning)",
+    "D136": "entries cut down to the cash available (warning)",
     "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
     "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
     "D146": "live signals, scans and tracking do not take a pair strategy yet",

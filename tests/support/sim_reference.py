@@ -174,15 +174,62 @@ def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int) -> 
             "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0}
 
 
+def _set(r: Any, name: str) -> float | None:
+    """A risk field of `r`, None when not given (a RiskSpec built before the field existed has none)."""
+    return getattr(r, name, None)
+
+
+def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float, portfolio: bool, t: int,
+           time: Any) -> tuple[dict[str, Any] | None, float, str | None]:
+    """(position, cash spent fee included, note) of an entry at price `px` (after slippage) with `equity` to
+    size on and `cash` to pay with; no position when skipped, the note saying why (or that the size was cut to
+    the cash).
+
+    The methods: risk_per_trade_pct (equity x R / the distance from px to the stop loss), volatility_target_pct
+    (a position worth equity x V / vol, `vol` the volatility at the signal bar), position_size_cash (a fixed
+    spend), else position_size_pct x equity. More than the cash: cut to the cash in a single run, skipped in a
+    portfolio. whole_units: units rounded down, 0 units skipped."""
+    fee = r.fees_pct / 100
+    if _set(r, "risk_per_trade_pct") is not None:
+        if r.stop_loss_pct is None:  # no stop known at the fill: no size
+            return None, 0.0, "no_stop"
+        distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
+        spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
+    elif _set(r, "volatility_target_pct") is not None:
+        if not vol > 0:  # NaN (warm-up) or zero: no size
+            return None, 0.0, "no_volatility"
+        spend = equity * r.volatility_target_pct / 100 / vol * (1 + fee)
+    elif _set(r, "position_size_cash") is not None:
+        spend = r.position_size_cash
+    else:
+        spend = r.position_size_pct / 100 * equity
+    note = None
+    if spend > cash:
+        if portfolio:
+            return None, 0.0, "cash"
+        spend, note = cash, "capped_by_cash"
+    if not _set(r, "whole_units"):
+        return _open(px, spend, fee, t, time, side), spend, note
+    units = math.floor(spend / (px * (1 + fee)))
+    if units == 0:
+        return None, 0.0, "zero_units"
+    cost = units * px
+    return {"side": side, "entry": px, "peak": px, "units": units, "spent": cost + cost * fee, "fee": cost * fee,
+            "bar": t, "time": time, "bars": 0}, cost + cost * fee, note
+
+
 def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                        init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
-                       short_exits: Any = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
+                       short_exits: Any = None, volatility: Any = None, notes: list[tuple[int, int, str]] | None = None
+                       ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
     Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
     open fills), the rest of the bar (stops and targets, then the orders at the close), the close (an
     entry with close fills, only when the symbol was flat at the start of the bar, or just closed by the
-    opposite entry: a reversal).
+    opposite entry: a reversal). An entry is sized by `_enter` on the cash (the equity of a flat column),
+    `volatility[t][j]` read at its signal bar; `notes` (if given) collects (bar, column, note) of the entries
+    skipped or cut to the cash.
     """
     T = len(index)
     N = len(risks)
@@ -190,12 +237,13 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     equity = [[0.0] * N for _ in range(T)]
     for j in range(N):
         r = risks[j]
-        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
+        fee, slip = r.fees_pct / 100, r.slippage_pct / 100
         use_open = r.execution_price == "open"
         cash = init_cash
         pos: dict[str, Any] | None = None
         pending = (False, False, False, False)  # signals waiting for the next bar (open fills)
         last_close, last_t = math.nan, -1
+        signal_bar = -1  # the bar whose close gave the signals acting now
 
         def close_out(fill: tuple[float, str], t: int) -> None:
             nonlocal cash, pos
@@ -210,9 +258,11 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         def enter(px: float, side: int, t: int) -> None:
             nonlocal cash, pos
             if side != 0 and cash > 0:
-                spend = min(cash, frac * cash)
-                pos = _open(px * (1 + side * slip), spend, fee, t, index[t], side)
+                vol = math.nan if volatility is None else float(volatility[signal_bar][j])
+                pos, spend, note = _enter(r, px * (1 + side * slip), side, cash, cash, vol, False, t, index[t])
                 cash -= spend
+                if note is not None and notes is not None:
+                    notes.append((t, j, note))
 
         for t in range(T):
             bar = _bar(prices, t, j) if t >= start else None
@@ -222,8 +272,10 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             o, _h, _lo, c = bar
             if use_open:
                 sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar = last_t
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar = t
             it = _intents(r, *sig)
             flat_before = pos is None
             if use_open:  # the open
@@ -250,11 +302,16 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
 
 def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                         init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
-                        short_exits: Any = None) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
+                        short_exits: Any = None, volatility: Any = None,
+                        notes: list[tuple[int, int, str]] | None = None
+                        ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the rest of the bar, entries at the close (close fills).
-    Entries are sized on the equity at their fill (taken before the phase's entries) and skipped when the
-    cash left is short. Returns (trades, equity[t], skipped entries as (bar, column))."""
+    Entries are sized by `_enter` on the equity at their fill (taken before the phase's entries) and skipped
+    when the cash left is short, when max_open_positions are open, or when the gross exposure (units x price
+    of every position: the held ones at the phase's price, the phase's new ones at their entry price) would
+    pass max_gross_exposure_pct of that equity. Returns (trades, equity[t], skipped entries for want of cash
+    as (bar, column)); `notes` (if given) collects (bar, column, reason) of every skip."""
     T = len(index)
     N = len(risks)
     use_open = risks[0].execution_price == "open"
@@ -263,6 +320,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     pending = [(False, False, False, False)] * N
     last_close = [math.nan] * N
     last_t = [-1] * N
+    signal_bar = [-1] * N
     trades: list[dict[str, Any]] = []
     skipped: list[tuple[int, int]] = []
     equity = [0.0] * T
@@ -282,20 +340,38 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         """Entries at the open (k = 0) or the close (k = 3) of bar t."""
         nonlocal cash
         value = cash
+        gross = 0.0  # units x price of the positions held, then of the ones entered
+        held = 0
         for j in range(N):
             if pos[j] is not None:
-                value += _worth(pos[j], last_close[j] if bars[j] is None else bars[j][k]) - \
-                    _borrow(pos[j], risks[j], index[t])
+                mark = last_close[j] if bars[j] is None else bars[j][k]
+                value += _worth(pos[j], mark) - _borrow(pos[j], risks[j], index[t])
+                gross += pos[j]["units"] * mark
+                held += 1
         for j in range(N):
             r, bar, side = risks[j], bars[j], _entry_side(its[j])
             if not may_enter[j] or pos[j] is not None or side == 0 or value <= 0:
                 continue
-            want = r.position_size_pct / 100 * value
-            if want > cash:
+            cap = _set(r, "max_open_positions")
+            if cap is not None and held >= cap:
+                note = "max_open_positions"
+            else:
+                vol = math.nan if volatility is None else float(volatility[signal_bar[j]][j])
+                entered, spend, note = _enter(r, bar[k] * (1 + side * r.slippage_pct / 100), side, value, cash, vol,
+                                              True, t, index[t])
+                exposure = _set(r, "max_gross_exposure_pct")
+                if entered is not None and exposure is not None and \
+                        gross + entered["units"] * entered["entry"] > exposure / 100 * value:
+                    entered, note = None, "max_gross_exposure"
+                if entered is not None:
+                    pos[j] = entered
+                    cash -= spend
+                    gross += entered["units"] * entered["entry"]
+                    held += 1
+            if note == "cash":
                 skipped.append((t, j))
-                continue
-            pos[j] = _open(bar[k] * (1 + side * r.slippage_pct / 100), want, r.fees_pct / 100, t, index[t], side)
-            cash -= want
+            if note is not None and notes is not None:
+                notes.append((t, j, note))
 
     for t in range(T):
         if t < start:
@@ -309,8 +385,10 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 continue
             if use_open:
                 sig, pending[j] = pending[j], _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar[j] = last_t[j]
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar[j] = t
             its[j] = _intents(risks[j], *sig)
             may_enter[j] = pos[j] is None
             p = pos[j]

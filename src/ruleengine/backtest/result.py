@@ -182,17 +182,25 @@ class SideMetrics(BaseModel):
 
 
 class SkippedEntry(BaseModel):
-    """An entry signal a portfolio could not act on: the cash left did not cover its position size."""
+    """An entry signal not acted on as its sizing asked: skipped, or (a single run) cut down to the cash."""
 
     time: str
     symbol: str
+    reason: str = Field("cash", exclude_if=lambda v: v == "cash",  # left out as before reasons existed
+                        description="cash (a portfolio's cash left was short), max_open_positions, "
+                                            "max_gross_exposure, zero_units (whole_units), no_stop "
+                                            "(risk_per_trade_pct), no_volatility (volatility_target_pct), or "
+                                            "capped_by_cash (made with all the cash: smaller than asked)")
 
 
 class SkippedEntries(BaseModel):
-    """The entries a portfolio skipped (``--portfolio``): how many, and the first ones in time order."""
+    """The entries skipped (a portfolio's for want of cash or by a cap; any run's by a sizing rule) or cut down
+    to the cash: how many, and the first ones in time order."""
 
     count: int
     first: list[SkippedEntry] = Field(description="the first ones (at most SKIPPED_SHOWN), by time")
+    #: count per reason, when a reason other than cash occurred (left out otherwise: results read as before)
+    by_reason: dict[str, int] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 #: how many skipped entries a result lists (all of them are counted)

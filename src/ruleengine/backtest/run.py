@@ -38,7 +38,7 @@ from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text,
 from .idle import check_warmup, explain_idle
 from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
 from .result import BacktestResult, gc_paused
-from .risk import fill_contract, resolve_risk
+from .risk import fill_contract, resolve_risk, uses_sizing
 from .simulation import ENGINES
 
 Progress = Callable[[int, int, str], None]
@@ -87,8 +87,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
     risks = [resolve_risk(strat, {**risk_over, "execution_price": s["execution_price"]}) for s in sets]
     if portfolio:
-        size_given = strat.risk.position_size_pct is not None or "position_size_pct" in risk_over
-        risks = [portfolio_risk(r, size_given) for r in risks]
+        risks = [portfolio_risk(r) for r in risks]
     steps, total_steps = [0], [0]  # steps done; the total is unknown until the data say how many runs
 
     def tick(step: str) -> None:
@@ -152,7 +151,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     tick("done")
     provenance = _provenance(strat, req, risk_over, md, portfolio, engine, bench.symbol)
     return BacktestResult(results=results, warnings=records, provenance=provenance,
-                          fill_contract=fill_contract([strat.direction], strat.pair is not None))
+                          fill_contract=fill_contract([strat.direction], strat.pair is not None,
+                                                      any(uses_sizing(r) for r in risks)))
 
 
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:

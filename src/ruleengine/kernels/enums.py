@@ -1,7 +1,8 @@
 """Record dtypes and enums of the simulation kernels, in the style of vectorbt's ``portfolio/enums.py``.
 
 The kernels (`ruleengine.kernels.simulate`) write their trades into an array of `trade_dt` and their
-skipped portfolio entries into an array of `skip_dt`; every reader uses the field names, never positions.
+skipped entries (and entries cut down to the cash) into an array of `skip_dt`; every reader uses the field
+names, never positions.
 They read their risk settings from one record per column whose dtype (`ruleengine.backtest.simulation.risk_dt`)
 is built from the document model's risk fields, by name too.
 An enum is a ``NamedTuple`` instance of int constants (vectorbt's pattern): numba reads its attributes as
@@ -38,6 +39,23 @@ LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "e
 #: the user-visible names, indexed by code
 EXIT_REASON_NAMES: tuple[str, ...] = ExitReason._fields
 
+
+class SizeNoteT(NamedTuple):
+    """Why an entry was skipped, or that it was made smaller than its sizing asked (the ``reason`` of `skip_dt`)."""
+
+    cash: int = 0  # portfolio: the cash left did not cover the entry (never a partial position)
+    max_open_positions: int = 1  # portfolio: that many positions were open
+    max_gross_exposure: int = 2  # portfolio: the open positions' value would pass max_gross_exposure_pct
+    zero_units: int = 3  # whole_units: the size rounds down to 0 units
+    no_stop: int = 4  # risk_per_trade_pct: no stop distance > 0 at the fill
+    no_volatility: int = 5  # volatility_target_pct: the volatility at the signal bar is NaN or <= 0
+    capped_by_cash: int = 6  # single run: made, with all the cash, smaller than asked (not a skip)
+
+
+SizeNote = SizeNoteT()
+#: the user-visible names, indexed by code
+SIZE_NOTE_NAMES: tuple[str, ...] = SizeNote._fields
+
 #: one closed trade; bars are rows of the run's index, prices after slippage, ``size`` in units, ``pnl``
 #: after the fees of both sides, ``pnl_pct`` = pnl / cash spent on the entry (fee included) x 100
 _TRADE_FIELDS = (
@@ -70,10 +88,11 @@ _PAIR_TRADE_FIELDS = _TRADE_FIELDS + (
 #: the fields a pair trade adds to a trade's
 PAIR_TRADE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _PAIR_TRADE_FIELDS[len(_TRADE_FIELDS):])
 
-#: a portfolio entry skipped because the cash left did not cover it
+#: an entry skipped (the cash left did not cover it, a cap, a sizing rule) or cut down to the cash available
 _SKIP_FIELDS = (
     ("bar", "int64"),
     ("column", "int64"),
+    ("reason", "int64"),  # a `SizeNote` code
 )
 
 _DTYPES = {"trade_dt": _TRADE_FIELDS, "pair_trade_dt": _PAIR_TRADE_FIELDS, "skip_dt": _SKIP_FIELDS}

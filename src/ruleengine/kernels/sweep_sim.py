@@ -148,9 +148,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
             lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 \
                 else no_levels_nb()
-            pos, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, t, o, h, lw, cl, times[t],
-                                                              entry_time_nb(pos, times, risk), it, cash, exec_open,
-                                                              False, risk, lv)
+            pos, cash, closed, ex, closed2, ex2, _note = bar_step_nb(  # notes: no metric
+                pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), it, cash, exec_open, False, risk, lv)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, closed, ex, t, times)
                 if ex2[EXIT_REASON] >= 0:

@@ -26,6 +26,7 @@ from .. import (
     KIND_COLUMNS,
     OPERATOR_SYMBOLS,
     RISK_FIELDS,
+    SIZING_METHODS,
     SOURCE_FREQUENCIES,
     Operator,
 )
@@ -170,7 +171,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          f"{builtins};"),
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
-         "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe);"),
+         "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe); "
+         f"size entries with at most one of {', '.join(SIZING_METHODS)} (null for all: position_size_pct's "
+         "default; risk_per_trade_pct needs stop_loss_pct), whole_units true for whole shares, "
+         "max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
         ("- `direction`: long (null: buy on entry, sell on exit), short (sell short on entry, buy back on exit; "
          "stops above the entry, targets below: the same entry/exit conditions serve either side) or long_short "
          "(both sides: `entry`/`exit` buy and sell the long side, `short_entry`/`short_exit` sell short and buy "

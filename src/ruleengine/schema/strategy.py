@@ -376,6 +376,15 @@ else:
     MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
 
 
+#: the ways to size an entry (at most one per document, S130; none: position_size_pct's default)
+SIZING_METHODS = ("position_size_pct", "position_size_cash", "risk_per_trade_pct", "volatility_target_pct")
+#: the risk fields that are on/off flags (false, the default, is left out of `TradingStrategy.to_dict`)
+FLAG_RISK_FIELDS = ("whole_units",)
+#: the risk fields that are not given unless the document or a run sets them (no default, never 'off' needed)
+UNSET_RISK_FIELDS = ("position_size_cash", "risk_per_trade_pct", "volatility_target_pct", "max_open_positions",
+                     "max_gross_exposure_pct")
+
+
 class RiskParameters(_Closed):
     """Risk settings. Exits: a number, `off`, or absent; absent exits take the timeframe's defaults if the
     document has a timeframe (see `ruleengine.backtest.risk.resolve_risk`), else there is no such exit."""
@@ -385,12 +394,42 @@ class RiskParameters(_Closed):
     trailing_stop_pct: TrailingStop = None
     max_hold_days: MaxHoldDays = None
     max_hold_bars: MaxHoldBars = None
-    position_size_pct: float | None = Field(None, gt=0, le=100, description="% of equity per position")
+    position_size_pct: float | None = Field(
+        None, gt=0, le=100, description="sizing: % of the cash per entry (of the equity in a portfolio); the "
+                                        "default method (100, 5 in a portfolio) when no other is given")
     fees_pct: float | None = Field(None, ge=0, lt=100, description="fees per order, % of its value")
     slippage_pct: float | None = Field(None, ge=0, lt=100, description="slippage per order, % of price")
     borrow_cost_pct: float | None = Field(
         None, ge=0, lt=100, description="annual % of a short's entry value (units x entry price), accrued by "
                                         "calendar time while the short is held; added to its fees")
+    position_size_cash: float | None = Field(
+        None, gt=0, lt=1e15, description="sizing: a fixed cash amount per entry, fee included (in the account's "
+                                         "currency); capped by the cash available")
+    risk_per_trade_pct: float | None = Field(
+        None, gt=0, le=100, description="sizing: units such that the stop, if hit, loses this % of the equity: "
+                                        "units = equity x pct/100 / (distance from the entry fill to the stop); "
+                                        "needs a stop known at entry (stop_loss_pct)")
+    volatility_target_pct: float | None = Field(
+        None, gt=0, le=1000, description="sizing: a position worth equity x pct / volatility, so that its "
+                                         "volatility is this % of the equity; needs volatility")
+    max_open_positions: int | None = Field(
+        None, ge=1, le=1_000_000, description="portfolio cap (--portfolio; a single run holds one position): an "
+                                              "entry while this many positions are open is skipped (and reported)")
+    max_gross_exposure_pct: float | None = Field(
+        None, gt=0, le=100, description="portfolio cap (--portfolio): an entry that would take the open "
+                                        "positions' value (units x price, long and short) above this % of the "
+                                        "equity is skipped (and reported)")
+    whole_units: bool | None = Field(
+        None, description="true: units rounded down to whole units (an entry of 0 units is skipped and reported); "
+                          "false or absent: fractional units")
+
+    @model_validator(mode="after")
+    def _one_sizing_method(self) -> RiskParameters:
+        given = [name for name in SIZING_METHODS if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise _err("S130", f"more than one sizing method: {', '.join(given)}",
+                       f"keep one of {', '.join(SIZING_METHODS)}")
+        return self
 
     def fraction_warnings(self) -> list[tuple[str, float]]:
         """The percentages below 1 that look like a fraction (0.07 meant as 7 %): (field, value)."""
@@ -408,7 +447,8 @@ RISK_FIELDS: tuple[str, ...] = tuple(RiskParameters.model_fields)
 #: the exits among them (a number, `OFF` or not given)
 EXIT_FIELDS: tuple[str, ...] = tuple(EXIT_BOUNDS)
 #: the risk fields whose values are whole numbers
-INTEGER_RISK_FIELDS: tuple[str, ...] = tuple(name for name, bounds in EXIT_BOUNDS.items() if bounds[3])
+INTEGER_RISK_FIELDS: tuple[str, ...] = (*(name for name, bounds in EXIT_BOUNDS.items() if bounds[3]),
+                                         "max_open_positions")
 
 
 # ---------------------------------------------------------------------------------------------- strategy
@@ -607,6 +647,19 @@ class TradingStrategy(_Closed):
             _check_pair(pair, data)
         return pair
 
+    @model_validator(mode="after")
+    def _risk_size_has_a_stop(self) -> TradingStrategy:
+        """risk_per_trade_pct sizes on the distance to the stop: the document must have a stop loss, its own or
+        its timeframe's (which a trailing stop or `off` replaces). `resolve_risk` checks the run's overrides."""
+        risk = self.risk
+        if risk.risk_per_trade_pct is None or getattr(risk, "stop_loss_distance", None) is not None:
+            return self
+        from_timeframe = self.timeframe is not None and risk.trailing_stop_pct is None
+        if risk.stop_loss_pct == OFF or (risk.stop_loss_pct is None and not from_timeframe):
+            raise _err("S131", "risk_per_trade_pct sizes on the distance to the stop loss, and this strategy has "
+                       "no stop loss", "add risk.stop_loss_pct (e.g. 5), or size with position_size_pct")
+        return self
+
     # ------------------------------------------------------------------ helpers used by the compiler
     def price_slot(self) -> str | None:
         """The slot bare column names refer to: the only or first ohlcv slot that has its own symbol (a
@@ -640,6 +693,9 @@ class TradingStrategy(_Closed):
         out = self.model_dump(mode="json", exclude_none=True)
         if out.get("direction") == "long":
             del out["direction"]
+        for flag in FLAG_RISK_FIELDS:  # false is the default: a document hashes as before the flag existed
+            if out.get("risk", {}).get(flag) is False:
+                del out["risk"][flag]
         return out
 
     def strategy_hash(self) -> str:
