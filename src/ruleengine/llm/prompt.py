@@ -172,8 +172,9 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
          "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe); "
-         f"size entries with at most one of {', '.join(SIZING_METHODS)} (null for all: position_size_pct's "
-         "default; risk_per_trade_pct needs stop_loss_pct), whole_units true for whole shares, "
+         f"size entries with at most one of {', '.join(m for m in SIZING_METHODS if m != 'volatility_target_pct')} "
+         "(null for all: position_size_pct's default; risk_per_trade_pct needs stop_loss_pct; volatility_target_pct "
+         "stays null: a document cannot give its volatility yet, S132), whole_units true for whole shares, "
          "max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
         ("- `direction`: long (null: buy on entry, sell on exit), short (sell short on entry, buy back on exit; "
          "stops above the entry, targets below: the same entry/exit conditions serve either side) or long_short "
