@@ -81,7 +81,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         from .pairs import refuse_pairs
 
         refuse_pairs(strat, "a portfolio of pairs" if portfolio else f"the {engine} engine",
-                     "run it as independent pairs on the numba engine (no --portfolio, --engine numba)")
+                     "run it as independent pairs (without --portfolio) on the default engine (engine=\"numba\")")
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
     strat_params, risk_over = split_params(strat, params)
     sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
