@@ -79,6 +79,7 @@ __all__ = [
     "render_diagnostics",
     "risk_label",
     "scan_strategies",
+    "shown_risk_fields",
     "serve_mcp",
     "split_params",
     "store_backtest",
@@ -154,6 +155,7 @@ _LAZY = {
     "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
     "TIMEFRAME_DEFAULTS": ("ruleengine.backtest.risk", "TIMEFRAME_DEFAULTS"),
     "risk_label": ("ruleengine.backtest.risk", "risk_label"),
+    "shown_risk_fields": ("ruleengine.backtest.risk", "shown_risk_fields"),
     "format_metric": ("ruleengine.backtest.report", "fmt"),
     "sweep_runner": ("ruleengine.sweep.executors", "make_runner"),
     "live_scan": ("ruleengine.live.signals", "live_scan"),
@@ -172,7 +174,7 @@ if TYPE_CHECKING:
     from .backtest.params import parse_param_args, split_params
     from .backtest.report import fmt as format_metric
     from .backtest.result import BacktestResult
-    from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label
+    from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label, shown_risk_fields
     from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy
     from .compile.evaluate import evaluate

@@ -46,7 +46,7 @@ import annotated_types
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import EXIT_REASON_NAMES
-from ..schema.strategy import EXIT_BOUNDS, EXIT_FIELDS, OFF, RISK_FIELDS, RiskParameters
+from ..schema.strategy import EXIT_BOUNDS, EXIT_FIELDS, OFF, RISK_FIELDS, RISK_RULE_FIELDS, RiskParameters
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
 TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
@@ -62,6 +62,11 @@ RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
 
 _OFF = {"none", "off", "null"}
 _OPTIONAL = set(EXIT_FIELDS)  # the fields that can be switched off
+#: risk fields added after results were first stored: left out of `RiskSpec.to_dict` while not set, so that a
+#: run without them reads (and its golden files compare) as before they existed
+LATER_RISK_FIELDS = ("trailing_stop_activation_pct", *RISK_RULE_FIELDS)
+#: the percent exit each distance form replaces (the timeframe's default for it is not applied either)
+DISTANCE_OF = {"stop_loss_pct": "stop_loss_distance", "take_profit_pct": "take_profit_distance"}
 
 
 def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
@@ -112,6 +117,12 @@ class RiskSpec:
 
     execution_price: str  # "close" | "open"
     direction: str = "long"  # "long" | "short"
+    #: a distance from the entry price in price units: a number, or the expression the compiler turns into a
+    #: per-bar series (the kernels read it as a row of their ``levels``); None: no such exit
+    stop_loss_distance: float | str | None = None
+    take_profit_distance: float | str | None = None
+    #: ((bars held, take profit %), ...) by bars; None: no table
+    take_profit_by_bars: tuple[tuple[int, float], ...] | None = None
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
@@ -137,6 +148,11 @@ class RiskSpec:
         out = asdict(self)
         if self.direction == "long":  # the default: a long run's risk reads as before direction existed
             del out["direction"]
+        for f in LATER_RISK_FIELDS:
+            if out[f] is None:
+                del out[f]
+        if self.take_profit_by_bars is not None:
+            out["take_profit_by_bars"] = {str(bars): pct for bars, pct in self.take_profit_by_bars}
         out["defaults_used"] = list(self.defaults_used)
         out["from_timeframe"] = list(self.from_timeframe)
         out["sources"] = self.sources()
@@ -148,10 +164,17 @@ class RiskSpec:
 RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "notes")
 
 
+def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
+    """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): every numeric field, and those of
+    `LATER_RISK_FIELDS` only when set (a run without them prints as before they existed)."""
+    return [f for f in (*RISK_FIELDS, *RISK_RULE_FIELDS) if f not in LATER_RISK_FIELDS or f in risk]
+
+
 def risk_label(risk: Mapping[str, Any], field: str) -> str:
     """How a report shows one risk field: ``10.0 (from timeframe medium_term)``, ``off``, ``100.0 (default)``."""
     v = risk.get(field)
-    text = "off" if v is None else str(v)
+    text = "off" if v is None else ", ".join(f"{k} bars: {p:g} %" for k, p in v.items()) if isinstance(v, dict) \
+        else str(v)
     source = (risk.get("sources") or {}).get(field)
     if source is None and field in (risk.get("defaults_used") or ()):
         source = "default"
@@ -278,12 +301,21 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     for f in RISK_FIELDS:
         if f in params:
             given[f] = _number(f, params[f])  # None here means "off", not "default"
+    rules = {f: getattr(doc, f, None) for f in RISK_RULE_FIELDS}
+    for pct, distance in DISTANCE_OF.items():  # an override of the percent form, where the document has the other
+        if rules[distance] is not None and given.get(pct) is not None:
+            raise _err(pct, f"{pct} cannot be set: the document gives this exit as {distance}",
+                       f"change {distance} in the document (its parameters sweep), or remove it there")
+    if rules["take_profit_by_bars"] is not None and given.get("take_profit_pct") is not None:
+        raise _err("take_profit_pct", "take_profit_pct cannot be set: the document gives take_profit_by_bars",
+                   "change the table in the document, or remove it there")
     timeframe = getattr(strat, "timeframe", None)
     from_tf: dict[str, Any] = {}
     if timeframe is not None:
         sl_d, tp_d, days_d = TIMEFRAME_DEFAULTS[timeframe]
-        from_tf["take_profit_pct"] = tp_d
-        if "trailing_stop_pct" not in given:
+        if rules["take_profit_distance"] is None and rules["take_profit_by_bars"] is None:
+            from_tf["take_profit_pct"] = tp_d
+        if "trailing_stop_pct" not in given and rules["stop_loss_distance"] is None:
             from_tf["stop_loss_pct"] = sl_d
         if "max_hold_bars" not in given:
             from_tf["max_hold_days"] = days_d
@@ -299,6 +331,11 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
                    "close fills at the signal bar's close, open at the next bar's open")
     # exits stay None when off; the other fields always have a number (a default at least)
     fields: dict[str, Any] = {f: values[f] if f in _OPTIONAL else float(values[f] or 0.0) for f in RISK_FIELDS}
+    if fields["trailing_stop_activation_pct"] is not None and fields["trailing_stop_pct"] is None:
+        raise _err("trailing_stop_activation_pct", "trailing_stop_activation_pct needs a trailing stop",
+                   "give trailing_stop_pct too, or trailing_stop_activation_pct=off")
+    table = rules["take_profit_by_bars"]
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
-                    timeframe=timeframe,
-                    from_timeframe=tuple(f for f in used if f in from_tf))
+                    timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),
+                    stop_loss_distance=rules["stop_loss_distance"], take_profit_distance=rules["take_profit_distance"],
+                    take_profit_by_bars=None if table is None else tuple(table.items()))
