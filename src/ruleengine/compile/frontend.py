@@ -35,16 +35,19 @@ class Fragment:
 
 @dataclass
 class ConditionSource:
-    """One condition spelled as expression text, with the map back to the document."""
+    """One condition spelled as expression text, with the map back to the document (a risk expression has
+    group "risk" and its field name as `index`)."""
 
-    group: str  # entry | exit
-    index: int
+    group: str  # entry | exit | risk
+    index: int | str
     text: str
     fragments: list[Fragment]
     original: Any
 
     @property
     def path(self) -> PathKey:
+        if self.group == "risk":
+            return ("risk", self.index)
         return (self.group, "conditions", self.index)
 
 
@@ -62,7 +65,13 @@ class Analysis:
     env: Env
     entry: list[CheckedCondition] = field(default_factory=list)
     exit: list[CheckedCondition] = field(default_factory=list)
+    #: risk field -> its checked expression (`RISK_EXPRESSIONS` the document sets)
+    risk: dict[str, CheckedCondition] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+#: risk fields that are expressions of the language, evaluated per bar (a number is a constant expression)
+RISK_EXPRESSIONS = ("stop_loss_distance", "take_profit_distance")
 
 
 def spell(group: str, index: int, cond: str | StructuredCondition) -> ConditionSource:
@@ -209,7 +218,7 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
             except RuleEngineError as exc:
                 diags = [_split_hint(d, src.text) for d in exc.diagnostics]
             if tree is not None:
-                ty, diags = check_expression(tree, env)
+                ty, diags = check_expression(tree, env, "exit" if group == "exit" else "entry")
                 if not diags and not ty.is_bool:
                     diags = [Diagnostic("C108", f"this {group} condition is a {ty}, not true/false",
                                         Span(1, 1, 1, len(src.text) + 1), None,
@@ -218,7 +227,35 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
                 _add(out, seen, locate(d, src, doc))
             if tree is not None and not any(d.severity == "error" for d in diags):
                 getattr(out, group).append(CheckedCondition(src, tree))
+    for name in RISK_EXPRESSIONS:
+        _analyze_risk(out, name, getattr(strategy.risk, name), doc, seen)
     return out
+
+
+def _analyze_risk(out: Analysis, name: str, value: float | str | None, doc: Loaded | None,
+                  seen: set[tuple[str, str | None, int | None, int | None]]) -> None:
+    """Parse and check a risk expression (a number reads as a constant one): a number or number series,
+    without position variables (it is evaluated at the entry signal's bar, before the trade exists)."""
+    if value is None:
+        return
+    text = value if isinstance(value, str) else repr(value)
+    src = ConditionSource("risk", name, text, [Fragment(0, len(text), ("risk", name), 0, isinstance(value, str))],
+                          value)
+    try:
+        tree = parse(text)
+    except RuleEngineError as exc:
+        for d in exc.diagnostics:
+            _add(out, seen, locate(d, src, doc))
+        return
+    ty, diags = check_expression(tree, out.env, "risk")
+    if not diags and not ty.is_numeric:
+        diags = [Diagnostic("L121", f"{name} is a {ty}, not a distance in price units", Span(1, 1, 1, len(text) + 1),
+                            None, "give a number or a number expression, e.g. 2 * atr(high, low, close, 14)",
+                            stage="check")]
+    for d in diags:
+        _add(out, seen, locate(d, src, doc))
+    if not any(d.severity == "error" for d in diags):
+        out.risk[name] = CheckedCondition(src, tree)
 
 
 def _add(out: Analysis, seen: set[tuple[str, str | None, int | None, int | None]], located: Diagnostic) -> None:
