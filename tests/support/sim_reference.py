@@ -4,6 +4,11 @@ Written from the contract's text, bar by bar and column by column with plain flo
 numba or ruleengine's kernel, so that the engine can be checked against it. It is the contract's executable
 spec: a bar's events happen in time order (the open, the rest of the bar, the close). Returns trades as a
 list of dicts with the keys of `Simulation.trades` (times left out) and the equity curve as lists.
+
+Exits that know the trade (`EXITS_FILL_CONTRACT`): ``distances`` maps ``stop_loss_distance`` /
+``take_profit_distance`` to (T, N) per-bar values, read at the entry signal's bar; ``exit_rule(t, j, state)``
+is the exit condition on position variables, written by each test in plain Python (``state`` holds
+entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry at bar t's close).
 """
 from __future__ import annotations
 
@@ -32,15 +37,32 @@ def _pct(v: float | None) -> float | None:
     return None if v is None else v / 100.0
 
 
-def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any) -> tuple[float, str] | None:
-    """The stop that fills inside this bar, if any: (price before slippage, reason)."""
+def _table_take_profit(risk: Any, held: int) -> float | None:
+    """take_profit_by_bars: the % of the row with the largest bars <= held, as a fraction (None before the
+    first row or without a table)."""
+    rows = [pct for bars, pct in (getattr(risk, "take_profit_by_bars", None) or ()) if bars <= held]
+    return rows[-1] / 100.0 if rows else None
+
+
+def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any, held: int) -> tuple[float, str] | None:
+    """The stop that fills inside this bar, if any: (price before slippage, reason). `held` is the bars held at
+    this bar (for the take-profit table): 0 on the bar of an entry at its open, else the bars after the entry
+    bar including this one."""
     o, h, lo, _ = bar
     sl, tp, tsl = _pct(risk.stop_loss_pct), _pct(risk.take_profit_pct), _pct(risk.trailing_stop_pct)
+    if getattr(risk, "take_profit_by_bars", None):
+        tp = _table_take_profit(risk, held)
+    act = _pct(getattr(risk, "trailing_stop_activation_pct", None))
+    if tsl is not None and act is not None:  # no trail before the peak (short: trough) reached the activation
+        reached = pos["peak"] >= pos["entry"] * (1 + act) if pos["side"] > 0 else pos["peak"] <= pos["entry"] * (1 - act)
+        tsl = tsl if reached else None
     if pos["side"] < 0:
         return _short_stop(bar, pos, sl, tp, tsl)
     candidates = []
     if sl is not None:
         candidates.append((pos["entry"] * (1 - sl), "stop_loss"))
+    if pos["stop"] is not None:  # a distance stop, fixed at the entry (the document has no stop_loss_pct then)
+        candidates.append((pos["stop"], "stop_loss"))
     if tsl is not None:
         candidates.append((pos["peak"] * (1 - tsl), "trailing_stop"))
     if candidates:
@@ -52,12 +74,12 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
             return o, reason  # gapped through: the open
         if lo <= level <= h:
             return level, reason
-    if tp is not None:
-        level = pos["entry"] * (1 + tp)
-        if o >= level:
+    target = pos["entry"] * (1 + tp) if tp is not None else pos["target"]
+    if target is not None:
+        if o >= target:
             return o, "take_profit"
-        if lo <= level <= h:
-            return level, "take_profit"
+        if lo <= target <= h:
+            return target, "take_profit"
     return None
 
 
@@ -68,6 +90,8 @@ def _short_stop(bar: tuple[float, float, float, float], pos: dict[str, Any], sl:
     candidates = []
     if sl is not None:
         candidates.append((pos["entry"] * (1 + sl), "stop_loss"))
+    if pos["stop"] is not None:
+        candidates.append((pos["stop"], "stop_loss"))
     if tsl is not None:
         candidates.append((pos["peak"] * (1 + tsl), "trailing_stop"))
     if candidates:
@@ -76,12 +100,12 @@ def _short_stop(bar: tuple[float, float, float, float], pos: dict[str, Any], sl:
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if tp is not None:
-        level = pos["entry"] * (1 - tp)
-        if o <= level:
+    target = pos["entry"] * (1 - tp) if tp is not None else pos["target"]
+    if target is not None:
+        if o <= target:
             return o, "take_profit"
-        if lo <= level <= h:
-            return level, "take_profit"
+        if lo <= target <= h:
+            return target, "take_profit"
     return None
 
 
@@ -108,36 +132,78 @@ def _max_hold_reached(r: Any, pos: dict[str, Any], now: Any) -> bool:
 
 
 def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, Any], r: Any, now: Any,
-                want_exit: bool, use_open: bool) -> tuple[float, str] | None:
+                want_exit: bool, use_open: bool, exit_rule: Any = None, j: int = 0,
+                sig_entry: bool = False) -> tuple[float, str] | None:
     """The rest of bar t for a position held after the open: the stops on the bar's range (also on the bar
-    of an entry at this open), then the orders at the close (the signal exit with close fills, max hold)."""
-    hit = _stop(bar, pos, r)
+    of an entry at this open), then the orders at the close (the signal exit with close fills: the exit
+    signal or the exit rule on the position's state at this close, unless the bar's entry signal cancels
+    it; max hold)."""
+    new = pos["bar"] == t  # entered at this bar's open: nothing at the close can apply yet
+    hit = _stop(bar, pos, r, pos["bars"] if new else pos["bars"] + 1)
     pos["peak"] = max(pos["peak"], bar[1]) if pos["side"] > 0 else min(pos["peak"], bar[2])  # after the check
-    if pos["bar"] == t:  # entered at this bar's open: nothing at the close can apply yet
+    pos["high"], pos["low"] = max(pos["high"], bar[1]), min(pos["low"], bar[2])
+    if new:
         return hit
     pos["bars"] += 1
     if hit is not None:
         return hit
-    if want_exit and not use_open:
+    if not use_open and (want_exit or (exit_rule is not None and not sig_entry
+                                       and exit_rule(t, j, position_state(pos, bar[3])))):
         return bar[3], "signal"
     if _max_hold_reached(r, pos, now):
         return bar[3], "max_hold"
     return None
 
 
-def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int) -> dict[str, Any]:
-    return {"side": side, "entry": px, "peak": px, "units": spend / (1 + fee) / px, "spent": spend,
-            "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0}
+def position_state(pos: dict[str, Any], close: float) -> dict[str, float]:
+    """The position variables of a held trade at a bar's close (the names of `ruleengine.lang.position`)."""
+    return {"entry_price": pos["entry"], "bars_held": float(pos["bars"]),
+            "unrealized_pct": pos["side"] * (close / pos["entry"] - 1) * 100,
+            "highest_since_entry": pos["high"], "lowest_since_entry": pos["low"]}
+
+
+def _levels(distances: dict[str, Any] | None, t_signal: int, j: int, px: float, side: int
+            ) -> tuple[float | None, float | None, int]:
+    """(stop level, target level, how many of the two distances were unusable) of an entry at `px` whose
+    signal was on bar `t_signal`: entry -/+ the distance for a long, mirrored for a short; a distance <= 0 or
+    NaN gives no such exit for the trade (and is counted)."""
+    out: list[float | None] = []
+    bad = 0
+    for name, sign in (("stop_loss_distance", -1), ("take_profit_distance", 1)):
+        series = (distances or {}).get(name)
+        if series is None:
+            out.append(None)
+            continue
+        d = float(series[t_signal][j])
+        if math.isnan(d) or d <= 0:
+            out.append(None)
+            bad += 1
+        else:
+            out.append(px + sign * side * d)
+    return out[0], out[1], bad
+
+
+def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int,
+          levels: tuple[float | None, float | None, int] = (None, None, 0)) -> dict[str, Any]:
+    return {"side": side, "entry": px, "peak": px, "high": px, "low": px, "units": spend / (1 + fee) / px,
+            "spent": spend, "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0,
+            "stop": levels[0], "target": levels[1]}
 
 
 def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
-                       init_cash: float = 10_000.0, start: int = 0) -> tuple[list[dict[str, Any]], list[list[float]]]:
+                       init_cash: float = 10_000.0, start: int = 0, *, distances: dict[str, Any] | None = None,
+                       exit_rule: Any = None, counts: dict[str, int] | None = None
+                       ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
     Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
     open fills), the rest of the bar (stops and targets, then the orders at the close), the close (an
-    entry with close fills, only when the symbol was flat at the start of the bar).
+    entry with close fills, only when the symbol was flat at the start of the bar). With open fills the
+    exit rule is evaluated at each close of a held position (also on its entry bar) and its truth joins the
+    exit order pending for the next bar. ``counts["bad_distances"]`` counts the unusable distances of entries.
     """
+    counts = counts if counts is not None else {}
+    counts.setdefault("bad_distances", 0)
     T = len(index)
     N = len(risks)
     trades: list[dict[str, Any]] = []
@@ -178,16 +244,24 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     close_out((o, "signal"), t)
                 elif pos is None and want_entry and cash > 0:
                     spend = min(cash, frac * cash)
-                    pos = _open(o * (1 + side * slip), spend, fee, t, index[t], side)
+                    px = o * (1 + side * slip)
+                    levels = _levels(distances, last_t, j, px, side)  # the signal bar: the symbol's previous bar
+                    counts["bad_distances"] += levels[2]
+                    pos = _open(px, spend, fee, t, index[t], side, levels)
                     cash -= spend
             if pos is not None:  # the rest of the bar
-                fill = _after_open(bar, t, pos, r, index[t], want_exit, use_open)
+                fill = _after_open(bar, t, pos, r, index[t], want_exit, use_open, exit_rule, j, sig[0])
                 if fill is not None:
                     close_out(fill, t)
             if not use_open and flat_before and want_entry and cash > 0:  # the close
                 spend = min(cash, frac * cash)
-                pos = _open(c * (1 + side * slip), spend, fee, t, index[t], side)
+                px = c * (1 + side * slip)
+                levels = _levels(distances, t, j, px, side)
+                counts["bad_distances"] += levels[2]
+                pos = _open(px, spend, fee, t, index[t], side, levels)
                 cash -= spend
+            if use_open and pos is not None and exit_rule is not None and exit_rule(t, j, position_state(pos, c)):
+                pending = (pending[0], True)  # the rule at this close: an exit order for the next open
             last_close, last_t = c, t
             equity[t][j] = cash + _worth(pos, c)
         if pos is not None:
@@ -196,7 +270,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
 
 
 def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
-                        init_cash: float = 10_000.0, start: int = 0
+                        init_cash: float = 10_000.0, start: int = 0, *, distances: dict[str, Any] | None = None,
+                        exit_rule: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the rest of the bar, entries at the close (close fills).
@@ -240,8 +315,9 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             if want > cash:
                 skipped.append((t, j))
                 continue
-            pos[j] = _open(bar[k] * (1 + _side(r) * r.slippage_pct / 100), want, r.fees_pct / 100, t, index[t],
-                           _side(r))
+            px = bar[k] * (1 + _side(r) * r.slippage_pct / 100)
+            levels = _levels(distances, last_t[j] if k == 0 else t, j, px, _side(r))
+            pos[j] = _open(px, want, r.fees_pct / 100, t, index[t], _side(r), levels)
             cash -= want
 
     for t in range(T):
@@ -267,13 +343,18 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             p = pos[j]
             if bars[j] is None or p is None:
                 continue
-            fill = _after_open(bars[j], t, p, risks[j], index[t], sigs[j][1] and not sigs[j][0], use_open)
+            fill = _after_open(bars[j], t, p, risks[j], index[t], sigs[j][1] and not sigs[j][0], use_open,
+                               exit_rule, j, sigs[j][0])
             if fill is not None:
                 close_out(j, fill, t)
         if not use_open:
             enter_all(t, bars, may_enter, sigs, 3)
         for j in range(N):
             if bars[j] is not None:
+                p = pos[j]
+                if use_open and p is not None and exit_rule is not None and \
+                        exit_rule(t, j, position_state(p, bars[j][3])):
+                    pending[j] = (pending[j][0], True)
                 last_close[j], last_t[j] = bars[j][3], t
         equity[t] = cash + sum(_worth(p, last_close[j]) for j, p in enumerate(pos) if p is not None)
     for j, p in enumerate(pos):
