@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
-from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
+from ..kernels.enums import EXIT_PROGRAM_LEVEL, EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
+from ..schema.strategy import INTEGER_RISK_FIELDS, MAX_TAKE_PROFIT_ROWS, RISK_FIELDS
 from .risk import RiskSpec
 
 #: the exit reasons of trades, as users see them (`ruleengine.kernels.enums.ExitReason`)
@@ -81,7 +81,7 @@ class Simulation:
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
              risk: RiskSpec | Sequence[RiskSpec], *, short_entries: np.ndarray | None = None,
              short_exits: np.ndarray | None = None, levels: Mapping[str, np.ndarray] | None = None,
-             init_cash: float = 10_000.0, start: int = 0, engine: str = "numba",
+             exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0, engine: str = "numba",
              fill_order: str = "time") -> Simulation:
     """Simulate each column independently, each with `init_cash`.
 
@@ -93,7 +93,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         risk: one `RiskSpec` for every column or one per column.
         short_entries, short_exits: (T, N) bool, the short side of a long/short strategy (None: none).
         levels: kind (`ruleengine.kernels.enums.LEVEL_KINDS`) -> (T, N) float64, the strategy's per-bar
-            levels (e.g. an entry order's price), read at the bar of the signal they belong to.
+            levels (e.g. an entry order's price), read at the bar of the signal they belong to; and the
+            levels of the exit program (``exit_program:<k>``).
+        exit_program: the strategy's exit program on position variables
+            (`ruleengine.compile.exit_program.ExitProgram`, its levels in `levels`), or None.
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
@@ -113,10 +116,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     if engine == "vectorbt":
         from .vbt_engine import simulate_vectorbt
 
-        if short_entries is not None or short_exits is not None or levels:
+        if short_entries is not None or short_exits is not None or levels or exit_program is not None:
             raise ValueError("the vectorbt engine takes entries and exits only")
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
     records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
                                                        _max_trades(ent, start))
     trades = trades_frame(records[:n], index, by_time=False)
@@ -126,7 +129,8 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
 def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
                        index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec], *,
                        short_entries: np.ndarray | None = None, short_exits: np.ndarray | None = None,
-                       levels: Mapping[str, np.ndarray] | None = None, init_cash: float = 10_000.0,
+                       levels: Mapping[str, np.ndarray] | None = None, exit_program: Any = None,
+                       init_cash: float = 10_000.0,
                        start: int = 0) -> Simulation:
     """Simulate the N columns as one portfolio with shared cash (``--portfolio``).
 
@@ -142,7 +146,7 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start))
     trades = trades_frame(records[:n], index, by_time=True)
@@ -220,7 +224,10 @@ def kernel_risk_name(field: str) -> str:
 #: risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
                     for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_)]
-                   + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS], align=True)
+                   + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS] + [("exit_program_row", np.int64)]
+                   # take_profit_by_bars: its rows (bars held, take profit as a fraction), sorted by bars
+                   + [("take_profit_rows", np.int64), ("take_profit_row_bars", np.int64, (MAX_TAKE_PROFIT_ROWS,)),
+                      ("take_profit_row_pct", np.float64, (MAX_TAKE_PROFIT_ROWS,))], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -240,25 +247,50 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     out["short"] = [r.direction == "short" for r in risks]
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
+    out["exit_program_row"] = -1
+    out["take_profit_row_bars"] = 0
+    out["take_profit_row_pct"] = np.nan
+    for i, r in enumerate(risks):
+        table = r.take_profit_by_bars or ()
+        out[i]["take_profit_rows"] = len(table)
+        for k, (bars, pct) in enumerate(table):
+            out[i]["take_profit_row_bars"][k] = bars
+            out[i]["take_profit_row_pct"][k] = pct / 100.0
     return out
 
 
 def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int], risk: np.ndarray) -> np.ndarray:
     """The kernels' (L, N, T) levels array of `levels` (kind -> (T, N) float64) in `LEVEL_KINDS` order, the
-    kinds given only; writes each kind's row into the risk records ``risk`` (``<kind>_row``)."""
+    kinds given only, then an exit program's levels (``exit_program:0``, ``exit_program:1``, ...); writes
+    each kind's row into the risk records ``risk`` (``<kind>_row``, ``exit_program_row`` for the first of
+    the program's)."""
     levels = levels or {}
-    unknown = sorted(set(levels) - set(LEVEL_KINDS))
+    program = [f"{EXIT_PROGRAM_LEVEL}{k}" for k in range(sum(1 for kind in levels
+                                                             if kind.startswith(EXIT_PROGRAM_LEVEL)))]
+    unknown = sorted(set(levels) - set(LEVEL_KINDS) - set(program))
     if unknown:
-        raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)}")
+        raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)} and {EXIT_PROGRAM_LEVEL}<k>")
     given = [kind for kind in LEVEL_KINDS if kind in levels]
-    out = np.empty((len(given), shape[1], shape[0]), dtype=np.float64)
-    for row, kind in enumerate(given):
+    out = np.empty((len(given) + len(program), shape[1], shape[0]), dtype=np.float64)
+    for row, kind in enumerate(given + program):
         a = np.asarray(levels[kind], dtype=np.float64)
         if a.shape != shape:
             raise ValueError(f"levels[{kind!r}] has shape {a.shape}, expected {shape}")
         out[row] = a.T
-        risk[f"{kind}_row"] = row
+        if kind in LEVEL_KINDS:
+            risk[f"{kind}_row"] = row
+    if program:
+        risk["exit_program_row"] = len(given)
     return out
+
+
+def exit_program_arrays(program: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(ops, args) of an exit program (`ruleengine.compile.exit_program.ExitProgram`) as the kernels take
+    them; empty arrays without one."""
+    if program is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    ops, args = program.arrays()
+    return ops, args
 
 
 def side_signals(x: np.ndarray | None, shape: tuple[int, int], what: str) -> np.ndarray:
@@ -273,13 +305,16 @@ def side_signals(x: np.ndarray | None, shape: tuple[int, int], what: str) -> np.
 
 def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
                  risks: list[RiskSpec], start: int, short_entries: np.ndarray | None,
-                 short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None) -> tuple:
+                 short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None,
+                 exit_program: Any) -> tuple:
     shape = (ent.shape[1], ent.shape[0])  # (T, N)
     risk = risk_arrays(risks)
     lv = level_array(levels, shape, risk)
+    if (exit_program is None) != (int(risk["exit_program_row"].max(initial=-1)) < 0):
+        raise ValueError("an exit program and its levels (exit_program:<k>) come together")
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext,
             side_signals(short_entries, shape, "short_entries"), side_signals(short_exits, shape, "short_exits"),
-            lv, times, int(start), risk)
+            lv, *exit_program_arrays(exit_program), times, int(start), risk)
 
 
 def _max_trades(ent: np.ndarray, start: int) -> int:

@@ -66,6 +66,9 @@ EXIT_OPCODES: dict[str, int] = {name.rstrip("_"): code for name, code in zip(Exi
 #: one (L, Q, T) float64 array; the risk record's ``<kind>_row`` names a kind's row (-1: not used).
 #: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too).
 LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility")
+#: the levels of an exit program (`ruleengine.kernels.exit_program`) are kinds ``exit_program:0``,
+#: ``exit_program:1``, ... after those of `LEVEL_KINDS`; the risk record's ``exit_program_row`` names the first
+EXIT_PROGRAM_LEVEL = "exit_program:"
 #: the user-visible names, indexed by code
 EXIT_REASON_NAMES: tuple[str, ...] = ExitReason._fields
 

@@ -54,6 +54,7 @@ from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
 from .enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
+from .exit_program import MAX_STACK, run_exit_program_nb
 
 _DAY_NS = 86_400_000_000_000
 
@@ -68,7 +69,10 @@ POS_SPENT = 4  # cash spent on the entry, fee included
 POS_ENTRY_FEE = 5
 POS_ENTRY_BAR = 6
 POS_HELD = 7  # bars with a price after the entry bar
-N_POS = 8
+POS_STOP = 8  # the stop level fixed at the entry from a stop_loss_distance (NaN: none)
+POS_TARGET = 9  # the take-profit level fixed at the entry from a take_profit_distance (NaN: none)
+POS_FAR = 10  # the other extreme since the entry: the lowest price long, the highest short (position variables)
+N_POS = 11
 # An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee; units)
 EXIT_REASON = 0
 EXIT_PRICE = 1
@@ -119,31 +123,72 @@ def no_levels_nb():
 @numba.njit(cache=True, inline="always")
 def entry_stop_distance_nb(risk, lv, entry):
     """The stop's distance from `entry` (the entry price after slippage) known when a position opens, in
-    price units; NaN when the position has no stop. The one definition of "the stop" for sizing by risk."""
+    price units; NaN when the position has no stop. The one definition of "the stop" for sizing by risk:
+    entry x stop_loss, or the stop_loss_distance level of the entry signal's bar when it is > 0 (a distance
+    <= 0 or NaN gives the trade no stop, `arm_nb`)."""
     if not np.isnan(risk.stop_loss):
         return entry * risk.stop_loss
+    d = lv[LV_STOP_LOSS_DISTANCE]  # noqa: F821  (LV_* are defined from LEVEL_KINDS above)
+    if d > 0:
+        return d
     return np.nan
 
 
+@numba.njit(cache=True, inline="always")
+def arm_nb(pos, lv):
+    """A position just opened with its distance stop and target fixed: entry -/+ the stop_loss_distance /
+    take_profit_distance of its entry signal's bar (`lv`), mirrored for a short; a distance <= 0 or NaN
+    leaves that exit off for the trade (`ruleengine.backtest` counts them in warning L123)."""
+    side = pos[POS_IN]
+    d = lv[LV_STOP_LOSS_DISTANCE]  # noqa: F821
+    if d > 0:
+        pos = set_nb(pos, POS_STOP, pos[POS_ENTRY] - side * d)
+    d = lv[LV_TAKE_PROFIT_DISTANCE]  # noqa: F821
+    if d > 0:
+        pos = set_nb(pos, POS_TARGET, pos[POS_ENTRY] + side * d)
+    return pos
+
+
+@numba.njit(cache=True, inline="always")
+def table_take_profit_nb(risk, held):
+    """take_profit_by_bars at `held` bars: the fraction of the row with the largest bars <= held (NaN before
+    the first row, or without a table)."""
+    tp = np.nan
+    for i in range(risk.take_profit_rows):
+        if risk.take_profit_row_bars[i] <= held:
+            tp = risk.take_profit_row_pct[i]
+    return tp
+
+
 @numba.njit(cache=True)
-def stop_fill_nb(o, h, lo, entry, peak, side, risk):
+def stop_fill_nb(o, h, lo, entry, peak, side, risk, stop=np.nan, target=np.nan, held=0.0):
     """(fill price, reason) of a stop hit inside bar (o, h, lo); (NaN, -1) if none. `side` is the position's
     POS_IN (1.0 long, -1.0 short: `_short_stop_fill_nb`, the mirror; `peak` is then the lowest low).
 
-    `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) or
-    peak x (1 - trailing_stop), the higher of the two (stop loss on a tie); it is checked before the take
-    profit entry x (1 + take_profit). A level the open is already through
-    fills at the open (gap), a level inside [low, high] at the level: vectorbt's ``get_stop_price_nb``.
+    `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) (or `stop`, the
+    distance stop fixed at the entry) or peak x (1 - trailing_stop), the higher of the two (stop loss on a
+    tie); the trail acts only once peak >= entry x (1 + trailing_stop_activation) when an activation is set.
+    It is checked before the take profit entry x (1 + take_profit) (or `target`, or the take_profit_by_bars
+    row of `held` bars). A level the open is already through fills at the open (gap), a level inside
+    [low, high] at the level: vectorbt's ``get_stop_price_nb``.
     """
     sl = risk.stop_loss
     tsl = risk.trailing_stop
     tp = risk.take_profit
+    if risk.take_profit_rows > 0:
+        tp = table_take_profit_nb(risk, held)
+    act = risk.trailing_stop_activation
+    if not np.isnan(act) and not (peak >= entry * (1 + act) if side > 0 else peak <= entry * (1 - act)):
+        tsl = np.nan  # not activated yet: no trail
     if side < 0:  # a short: the loss side is above the entry, the target below (mirror of the long case)
-        return _short_stop_fill_nb(o, h, lo, entry, peak, sl, tsl, tp)
+        return _short_stop_fill_nb(o, h, lo, entry, peak, sl, tsl, tp, stop, target)
     level = np.nan
     reason = -1
     if not np.isnan(sl):
         level = entry * (1 - sl)
+        reason = ExitReason.stop_loss
+    elif not np.isnan(stop):
+        level = stop
         reason = ExitReason.stop_loss
     if not np.isnan(tsl):
         trail = peak * (1 - tsl)
@@ -155,8 +200,8 @@ def stop_fill_nb(o, h, lo, entry, peak, side, risk):
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if not np.isnan(tp):
-        level = entry * (1 + tp)
+    level = entry * (1 + tp) if not np.isnan(tp) else target
+    if not np.isnan(level):
         if level <= o:
             return o, ExitReason.take_profit
         if lo <= level <= h:
@@ -165,13 +210,17 @@ def stop_fill_nb(o, h, lo, entry, peak, side, risk):
 
 
 @numba.njit(cache=True, inline="always")
-def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
-    """`stop_fill_nb` of a short: stop loss entry x (1 + sl) and trail trough x (1 + tsl) above (the lower
-    acts, stop loss on a tie), take profit entry x (1 - tp) below; an open through a level fills at the open."""
+def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp, stop, target):
+    """`stop_fill_nb` of a short: stop loss entry x (1 + sl) (or `stop`) and trail trough x (1 + tsl) above
+    (the lower acts, stop loss on a tie), take profit entry x (1 - tp) (or `target`) below; an open through a
+    level fills at the open."""
     level = np.nan
     reason = -1
     if not np.isnan(sl):
         level = entry * (1 + sl)
+        reason = ExitReason.stop_loss
+    elif not np.isnan(stop):
+        level = stop
         reason = ExitReason.stop_loss
     if not np.isnan(tsl):
         trail = trough * (1 + tsl)
@@ -183,8 +232,8 @@ def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if not np.isnan(tp):
-        level = entry * (1 - tp)
+    level = entry * (1 - tp) if not np.isnan(tp) else target
+    if not np.isnan(level):
         if level >= o:
             return o, ExitReason.take_profit
         if lo <= level <= h:
@@ -234,7 +283,7 @@ def bar_nb(open_, high, low, close, j, t):
 @numba.njit(cache=True, inline="always")
 def flat_nb():
     """A flat position (no trade yet)."""
-    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0)  # stop, target: set by each entry
 
 
 @numba.njit(cache=True, inline="always")
@@ -264,7 +313,7 @@ def enter_nb(t, fill, budget, slip, fees, side):
     -1.0 short (the budget is the short's collateral)."""
     adj = fill * (1 + side * slip)
     net = budget / (1 + fees)
-    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
+    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0, np.nan, np.nan, adj)
 
 
 @numba.njit(cache=True, inline="always")
@@ -273,8 +322,7 @@ def leave_nb(pos, fill, reason, slip, fees):
     side = pos[POS_IN]
     adj = fill * (1 - side * slip)
     gross = value_nb(pos, adj)
-    closed = (0.0, 0.0, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_SPENT], pos[POS_ENTRY_FEE], pos[POS_ENTRY_BAR],
-              pos[POS_HELD])
+    closed = set_nb(set_nb(pos, POS_IN, 0.0), POS_UNITS, 0.0)
     return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees, side * pos[POS_UNITS])
 
 
@@ -320,11 +368,11 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
     new = exec_open and pos[POS_ENTRY_BAR] == t  # entered at this bar's open
     if new and vbt_order:
         return pos, no_exit_nb()
-    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_IN], risk)
-    held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
-    peak = max(pos[POS_PEAK], h) if pos[POS_IN] > 0 else min(pos[POS_PEAK], lo)
-    pos = (pos[POS_IN], pos[POS_UNITS], pos[POS_ENTRY], peak, pos[POS_SPENT], pos[POS_ENTRY_FEE],
-           pos[POS_ENTRY_BAR], held)  # h is never NaN here (bar_nb fills it in)
+    peak_before = pos[POS_PEAK]
+    pos = advance_nb(pos, new, h, lo)  # the check below reads the extremes from before this bar
+    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], peak_before, pos[POS_IN], risk, pos[POS_STOP],
+                                 pos[POS_TARGET], pos[POS_HELD])
+    held = pos[POS_HELD]
     if np.isnan(price) and not new:
         if sig_x and not sig_e and (vbt_order or not exec_open):  # both at once cancel (vectorbt's 'ignore')
             price = o if exec_open else c
@@ -336,6 +384,46 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
     if np.isnan(price):
         return pos, no_exit_nb()
     return leave_nb(pos, price, reason, risk.slippage, risk.fees)
+
+
+@numba.njit(cache=True, inline="always")
+def advance_nb(pos, new, h, lo):
+    """A held position after bar (.., h, lo): one more bar held (none on the bar of an entry at its open),
+    its extremes since the entry moved by the bar's high and low (h, lo are never NaN: `bar_nb`)."""
+    held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
+    if pos[POS_IN] > 0:
+        peak, far = max(pos[POS_PEAK], h), min(pos[POS_FAR], lo)
+    else:
+        peak, far = min(pos[POS_PEAK], lo), max(pos[POS_FAR], h)
+    return set_nb(set_nb(set_nb(pos, POS_HELD, held), POS_PEAK, peak), POS_FAR, far)
+
+
+@numba.njit(cache=True, inline="always")
+def position_variables_nb(pos, c):
+    """The position variables of a held position at close `c` (`ruleengine.lang.position` order):
+    entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry."""
+    entry = pos[POS_ENTRY]
+    if pos[POS_IN] > 0:
+        return (entry, pos[POS_HELD], (c / entry - 1.0) * 100.0, pos[POS_PEAK], pos[POS_FAR])
+    return (entry, pos[POS_HELD], (1.0 - c / entry) * 100.0, pos[POS_FAR], pos[POS_PEAK])
+
+
+@numba.njit(cache=True, inline="always")
+def exit_program_nb(pos, c, ops, args, levels, risk, q, t, stack):
+    """The strategy's exit program (`ruleengine.kernels.exit_program`) for `pos` at the close `c` of bar t
+    (signal column q): True when it says exit; False when flat or without a program. Its truth joins the exit
+    signal of bar t: with close fills the caller passes the position as it stands at this close
+    (`advance_nb`), with open fills the position after the bar, and the exit acts at the next open."""
+    if risk.exit_program_row < 0 or pos[POS_IN] == 0.0:
+        return False
+    return run_exit_program_nb(ops, args, levels, risk.exit_program_row, q, t, position_variables_nb(pos, c),
+                               stack)
+
+
+@numba.njit(cache=True, inline="always")
+def exit_stack_nb():
+    """The scratch stack `exit_program_nb` evaluates on (one per column loop)."""
+    return np.empty(MAX_STACK)
 
 
 @numba.njit(cache=True, inline="always")
@@ -357,14 +445,14 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_o
             return pos, cash + (ex[EXIT_GROSS] - ex[EXIT_FEE]), ex
         if wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
             budget = min(cash, risk.position_size * cash)
-            pos = enter_nb(t, o, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0)
+            pos = arm_nb(enter_nb(t, o, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0), lv)
             cash -= budget
     pos, ex = after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, risk)
     if ex[EXIT_REASON] >= 0:
         cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
     elif not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
         budget = min(cash, risk.position_size * cash)
-        pos = enter_nb(t, c, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0)
+        pos = arm_nb(enter_nb(t, c, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0), lv)
         cash -= budget
     return pos, cash, ex
 
@@ -405,7 +493,8 @@ def held_units_nb(pos):
 @numba.njit(cache=True, inline="always")
 def load_nb(rows, j):
     """Position j of a (N, N_POS) array as a tuple."""
-    return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7])
+    return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7],
+            rows[j, 8], rows[j, 9], rows[j, 10])
 
 
 @numba.njit(cache=True, inline="always")
@@ -417,12 +506,14 @@ def store_nb(rows, j, pos):
 
 # ------------------------------------------------------------------------------------------- simulations
 @numba.njit(cache=True)
-def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
-                vbt_order, init_cash, max_trades):
+def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+                times, start, risk, vbt_order, init_cash, max_trades):
     """Independent runs: every column trades its own `init_cash`.
 
     ``short_entries`` / ``short_exits`` (N, T) bool are the short side's signals of a long/short strategy
-    (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`).
+    (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`, then
+    the exit program's rows from ``risk.exit_program_row``); ``exit_ops`` / ``exit_args`` its exit program
+    (`ruleengine.kernels.exit_program`; empty, and the row -1, without one).
 
     Returns (records, n_trades, equity, cash, position), the last three (N, T).
     """
@@ -435,21 +526,24 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     for j in range(N):
         # exec_open as a literal: each variant is compiled with the other fill mode's branches pruned
         if risk[j].exec_open:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], True, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
+            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, start, j, risk[j], True, vbt_order, init_cash, records, n, equity,
+                           cash_out, pos_out)
         else:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], False, vbt_order, init_cash, records, n, equity, cash_out, pos_out)
+            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, start, j, risk[j], False, vbt_order, init_cash, records, n, equity,
+                           cash_out, pos_out)
     return records, n, equity, cash_out, pos_out
 
 
 @numba.njit(cache=True)
-def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, j, risk,
-               exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+               times, start, j, risk, exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
     units; returns n."""
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
+    stack = exit_stack_nb()
     pos = flat_nb()
     cash = init_cash
     pend_e = pend_x = False
@@ -465,11 +559,16 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             continue
         o, h, lo, c = bar_nb(open_, high, low, close, j, t)
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
+        if not exec_open:  # the exit program on the position as it stands at this close
+            sig_x = sig_x or exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk,
+                                             j, t, stack)
         lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if sig_e else no_levels_nb()
         pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk), sig_e,
                                     sig_x, cash, exec_open, vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, pos, ex, t)
+        elif exec_open:  # the exit program at this close: an exit order for the next open
+            pend_x = pend_x or exit_program_nb(pos, c, exit_ops, exit_args, levels, risk, j, t, stack)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
@@ -483,8 +582,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
 
 
 @numba.njit(cache=True)
-def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
-                          risk, vbt_order, init_cash, max_trades):
+def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                          exit_args, times, start, risk, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same in every risk record).
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
@@ -513,6 +612,7 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
     last_close = np.full(N, np.nan)
     last_bar = np.full(N, -1, dtype=np.int64)
     at_open = N > 0 and risk[0].exec_open
+    stack = exit_stack_nb()
     cash = init_cash
     n = 0
     for t in range(T):
@@ -545,11 +645,16 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
             pos = load_nb(rows, j)
+            if not at_open:  # the exit program on the position as it stands at this close
+                sig_x[j] = sig_x[j] or exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args,
+                                                       levels, risk[j], j, t, stack)
             pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk[j]), sig_e[j],
                                     sig_x[j], at_open, vbt_order, risk[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(records, n, j, pos, ex, t)
+            elif at_open:  # the exit program at this close: an exit order for the next open
+                pend_x[j] = pend_x[j] or exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack)
             store_nb(rows, j, pos)
         if not at_open:
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash,
@@ -605,8 +710,8 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
             n_skip += 1
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
-        lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)  # noqa: F841  (the sizing's levels)
-        store_nb(rows, j, enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees,
-                                       -1.0 if risk[j].short else 1.0))
+        lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)
+        store_nb(rows, j, arm_nb(enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees,
+                                          -1.0 if risk[j].short else 1.0), lv))
         cash -= want
     return cash, n_skip

@@ -44,9 +44,12 @@ from .simulate import (
     POS_ENTRY_BAR,
     POS_IN,
     POS_SPENT,
+    advance_nb,
     bar_nb,
     bar_step_nb,
     entry_time_nb,
+    exit_program_nb,
+    exit_stack_nb,
     flat_nb,
     levels_nb,
     mark_out_nb,
@@ -104,13 +107,14 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, q, lo, hi, risk,
-               exec_open, init_cash, out, c):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+               times, j, q, lo, hi, risk, exec_open, init_cash, out, c):
     """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
     out[c, :]."""
     for k in range(N_STATS):
         out[c, k] = 0.0
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
+    stack = exit_stack_nb()
     pos = flat_nb()
     pend_e = pend_x = False
     cash = init_cash
@@ -136,11 +140,16 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
+            if not exec_open:  # the exit program on the position as it stands at this close
+                sig_x = sig_x or exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels,
+                                                 risk, q, t, stack)
             lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if sig_e else no_levels_nb()
             pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), sig_e,
                                         sig_x, cash, exec_open, False, risk, lv)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, pos, ex, t, times)
+            elif exec_open:  # the exit program at this close: an exit order for the next open
+                pend_x = pend_x or exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)
             last_close = cl
             last_bar = t
             eq = cash + value_nb(pos, cl)
@@ -185,15 +194,16 @@ def _closed_nb(out, c, pos, ex, exit_bar, times):
 
 
 @numba.njit(cache=True, nogil=True)
-def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, lo, hi, sym, sig,
-             risk, init_cash, out, c0, c1):
+def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args, times,
+             lo, hi, sym, sig, risk, init_cash, out, c0, c1):
     """Columns [c0, c1) of a sweep into `out` (C, N_STATS); see the module docstring for the layout.
 
     Args:
         open_, high, low, close: (S, T) float64, C-ordered (NaN = no bar).
         entries, exits: (Q, T) bool, C-ordered: the chunk's signal columns; short_entries, short_exits the
             same for the short side of a long/short strategy (unread otherwise).
-        levels: (L, Q, T) float64, C-ordered: the chunk's levels (`ruleengine.kernels.enums.LEVEL_KINDS`).
+        levels: (L, Q, T) float64, C-ordered: the chunk's levels (`ruleengine.kernels.enums.LEVEL_KINDS`, then
+            the exit program's rows). exit_ops, exit_args: the strategy's exit program (empty without one).
         times: (T,) int64 nanoseconds. lo, hi: (S,) int64, the run rows [lo, hi) of each symbol.
         sym, sig: (C,) int64: the price row and the signal row of each column.
         risk: (C,) risk records (``ruleengine.backtest.simulation.risk_dt``), read by field name.
@@ -202,11 +212,11 @@ def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits
     for c in range(c0, c1):
         j = sym[c]
         if risk[c].exec_open:  # a literal: each variant is compiled with the other mode's branches pruned
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], True, init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, init_cash, out, c)
         else:
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], False, init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, init_cash, out, c)
     return out
 
 

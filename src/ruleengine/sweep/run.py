@@ -281,7 +281,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     """
     import pandas as pd
 
-    from ..backtest.simulation import level_array, risk_arrays, side_signals
+    from ..backtest.simulation import exit_program_arrays, level_array, risk_arrays, side_signals
     from ..kernels.sweep_sim import N_STATS, sweep_nb
 
     strat = compiled.strategy
@@ -310,7 +310,8 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     levels = level_array(sig.levels, shape, fill)  # before fill[rk]: writes the level rows into every record
     sweep_nb(*prices, np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T),
              side_signals(sig.short_entries, shape, "short_entries"),
-             side_signals(sig.short_exits, shape, "short_exits"), levels, times, lo, hi, sym, signal_cols,
+             side_signals(sig.short_exits, shape, "short_exits"), levels, *exit_program_arrays(sig.exit_program),
+             times, lo, hi, sym, signal_cols,
              fill[rk], float(init_cash), out, 0, n * k)
     return out
 
