@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pandas/numpy stay out of `validate`
     from ..data.market import MarketData
     from ..data.request import DataRequest
     from ..signal_set import SignalSet
+    from .exit_program import ExitProgram
     from .grid_plan import GridPlan
     from .inspect import InspectedCondition
 
@@ -49,6 +50,7 @@ class CompiledStrategy:
     _plans: dict[str, Plan | GridPlan] = field(default_factory=dict, init=False, repr=False, compare=False)
     _templates: Any = field(default=None, init=False, repr=False, compare=False)
     _required: dict[str, set[str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _exit_program: tuple[ExitProgram | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     #: signals are computed in the calling process (sweeps may spread them over threads and processes)
     runs_in_process = True
@@ -104,7 +106,7 @@ class CompiledStrategy:
         found = self._required
         if found is None:
             found = {}
-            for cond in [*self.analysis.entry, *self.analysis.exit]:
+            for cond in [*self.analysis.entry, *self.analysis.exit, *self.analysis.risk.values()]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -124,7 +126,7 @@ class CompiledStrategy:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.strategy, self.analysis, self.document = state["strategy"], state["analysis"], state["document"]
-        self._plans, self._templates, self._required = {}, None, None
+        self._plans, self._templates, self._required, self._exit_program = {}, None, None, None
 
     def data_request(self, params: ParamsInput = None) -> DataRequest:
         """What the data layer loads for these parameter values: the columns the conditions read plus the
@@ -150,11 +152,27 @@ class CompiledStrategy:
         """Raw form on bare arrays (no bar times): inputs (slot, column) -> (T, S) float64; returns (T, P*S)
         bool entries and exits (parameter set major, symbol minor) and the plan. Many symbols run on
         `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
+        entries, exits, _levels, plan = self._execute(inputs, n_rows, n_cols, params, threads)
+        return entries, exits, plan
+
+    def _execute(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
+                 params: ParamsInput, threads: int | None
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], Plan | GridPlan]:
+        """`signals_arrays` with the levels by kind (T, P*S float64: stop distances, the exit program's)."""
         from .execute import execute_into
 
         plan = self.plan(params)
-        entries, exits = execute_into(plan, inputs, n_rows, n_cols, threads)
-        return entries, exits, plan
+        entries, exits, levels = execute_into(plan, inputs, n_rows, n_cols, threads)
+        return entries, exits, levels, plan
+
+    def exit_program(self) -> ExitProgram | None:
+        """The exit program on position variables (`exit_program.ExitProgram`), None when the exit
+        conditions use none; the same object on every call."""
+        if self._exit_program is None:
+            from .exit_program import split_exit
+
+            self._exit_program = (split_exit(self.analysis).program,)
+        return self._exit_program[0]
 
     def signals(self, market: MarketData | Any, params: ParamsInput = None,
                 threads: int | None = None) -> SignalSet:
@@ -185,9 +203,9 @@ class CompiledStrategy:
             raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
                                               path=f"data.{s}.{c}", hint="load it for this strategy")
                                    for s, c in missing])
-        entries, exits, plan = self.signals_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
+        entries, exits, levels, plan = self._execute(market.inputs, market.n_rows, market.n_cols, params, threads)
         return SignalSet(entries, exits, plan.param_sets, market.index, market.labels, market.start,
-                         market.unnamed)
+                         market.unnamed, levels=levels, exit_program=self.exit_program())
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

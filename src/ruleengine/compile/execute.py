@@ -95,8 +95,9 @@ def default_threads() -> int:
 
 
 def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int,
-                 n_cols: int, threads: int | None = None) -> tuple[Array, Array]:
-    """Evaluate the plan into (T, P*S) bool entries and exits (parameter set major), warm-up cleared.
+                 n_cols: int, threads: int | None = None) -> tuple[Array, Array, dict[str, Array]]:
+    """Evaluate the plan into (T, P*S) bool entries and exits (parameter set major), warm-up cleared, and
+    the (T, P*S) float64 levels by kind.
 
     With many symbols, the columns are split into contiguous blocks run in parallel threads: every kernel
     is compiled with ``nogil=True`` and numpy releases the GIL in its loops, so the blocks run on separate
@@ -110,22 +111,23 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
     edges = [n_cols * i // k for i in range(k + 1)]
     blocks = [(a, b, program_for(plan, n_rows, b - a)) for a, b in itertools.pairwise(edges)]
 
-    def run(block: tuple[int, int, Any]) -> tuple[Array, Array]:
+    def run(block: tuple[int, int, Any]) -> tuple[Array, Array, dict[str, Array]]:
         a, b, prog = block
         return outputs(prog, {key: v[:, a:b] for key, v in inputs.items()})
 
     results = list(_pool(k).map(run, blocks))
     n_sets = len(plan.param_sets)
-    combined = []
-    for which in (0, 1):
-        out = np.empty((n_sets * n_cols, n_rows), dtype=np.bool_).T
-        for (a, b, _), res in zip(blocks, results, strict=True):
+
+    def combine(parts: list[Array], dtype: Any) -> Array:
+        out = np.empty((n_sets * n_cols, n_rows), dtype=dtype).T
+        for (a, b, _), part in zip(blocks, parts, strict=True):
             w = b - a
-            part = res[which]
             for p in range(n_sets):
                 out[:, p * n_cols + a:p * n_cols + b] = part[:, p * w:(p + 1) * w]
-        combined.append(out)
-    return combined[0], combined[1]
+        return out
+
+    levels = {kind: combine([res[2][kind] for res in results], np.float64) for kind in results[0][2]}
+    return combine([res[0] for res in results], np.bool_), combine([res[1] for res in results], np.bool_), levels
 
 
 def _pool(k: int) -> Any:

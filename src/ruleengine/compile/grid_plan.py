@@ -58,6 +58,7 @@ class GridPlan:
     lookback: Array  # per node
     converge: Array
     programs: dict[tuple[int, int], Any] = field(default_factory=dict)
+    level_roots: dict[str, Array] = field(default_factory=dict)  # level kind -> per parameter set, its node id
 
     @property
     def roots(self) -> list[tuple[int, int]]:
@@ -68,13 +69,17 @@ class GridPlan:
         return len(self.leaves) + sum(b.n for b in self.blocks)
 
     def warmups(self) -> Array:
-        """Per parameter set: bars never traded (the longest lookback of its entry and exit)."""
-        out: Array = np.maximum(self.lookback[self.entry], self.lookback[self.exit])
+        """Per parameter set: bars never traded (the longest lookback of its entry, exit and levels)."""
+        out: Array = np.max([self.lookback[ids] for ids in self.set_roots()], axis=0)
         return out
 
     def converges(self) -> Array:
-        out: Array = np.maximum(self.converge[self.entry], self.converge[self.exit])
+        out: Array = np.max([self.converge[ids] for ids in self.set_roots()], axis=0)
         return out
+
+    def set_roots(self) -> list[Array]:
+        """Per parameter set, the node ids it hands on: the entry, the exit, each level."""
+        return [self.entry, self.exit, *self.level_roots.values()]
 
     def warmup(self, i: int = 0) -> int:
         return int(self.warmups()[i])
@@ -207,10 +212,13 @@ def build_grid_plan(templates: Templates, param_sets: list[dict[str, Any]]) -> G
             series_kind = np.concatenate([series_kind, np.ones(first.size, dtype=bool)])
     lookback, converge = _warmups(blocks, next_id)
     _check_windows(blocks)
-    e_inv, _ = inst.of(nodes[templates.entry].free)
-    x_inv, _ = inst.of(nodes[templates.exit].free)
-    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, gids[templates.entry][e_inv],
-                    gids[templates.exit][x_inv], lookback, converge)
+    def per_set(t: int) -> Array:
+        inv, _ = inst.of(nodes[t].free)
+        out: Array = gids[t][inv]
+        return out
+
+    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, per_set(templates.entry), per_set(templates.exit),
+                    lookback, converge, level_roots={kind: per_set(t) for kind, t in templates.levels.items()})
 
 
 def _kind(node: TNode) -> str:

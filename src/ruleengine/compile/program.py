@@ -56,6 +56,8 @@ class Program:
     outputs: tuple[tuple[Any, ...], tuple[Any, ...]]  # recipes of the entries and exits roots
     warm: Array  # per output column: leading bars that are never true
     roots: dict[int, Loc] = field(default_factory=dict)
+    #: level kind -> recipe of its values (float, one column per output column)
+    level_outputs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     #: grid programs find the roots' locations only when asked (thousands of roots, only tests ask)
     root_locs: Any = None
 
@@ -94,15 +96,16 @@ def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
     entries, exits = [e for e, _ in plan.roots], [x for _, x in plan.roots]
     outputs = (_recipe(entries, loc, nodes, n_cols, for_kernel=False),
                _recipe(exits, loc, nodes, n_cols, for_kernel=False))
+    level_outputs = {kind: _recipe(ids, loc, nodes, n_cols, for_kernel=False) for kind, ids in plan.level_roots.items()}
     free_after: list[list[int]] = [[] for _ in steps]
-    kept = {b for r in outputs for b in _buffers(r)}
+    kept = {b for r in (*outputs, *level_outputs.values()) for b in _buffers(r)}
     for b, s in last_read.items():
         if b not in kept:
             free_after[s].append(b)
     warm = np.repeat(np.array([min(plan.warmup(k), n_rows) for k in range(len(plan.roots))], dtype=np.int64),
                      n_cols)
     roots = {r: loc[r] for pair in plan.roots for r in pair}
-    return Program(n_rows, n_cols, steps, free_after, outputs, warm, roots)
+    return Program(n_rows, n_cols, steps, free_after, outputs, warm, roots, level_outputs=level_outputs)
 
 
 def _step(group: list[Node], loc: dict[int, Loc], nodes: list[Node], n_cols: int) -> Step:
@@ -195,11 +198,18 @@ def run(program: Program, inputs: Mapping[tuple[str, str], Array]) -> list[Array
     return bufs
 
 
-def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[Array, Array]:
-    """(T, P*S) bool entries and exits, warm-up bars cleared; fresh arrays the caller owns."""
+def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]
+            ) -> tuple[Array, Array, dict[str, Array]]:
+    """(T, P*S) bool entries and exits, warm-up bars cleared, and (T, P*S) float64 levels by kind; fresh
+    arrays the caller owns."""
     from .execute import kernel
 
     bufs = run(program, inputs)
+    levels = {}
+    for kind, recipe in program.level_outputs.items():  # before the entries and exits may take over a buffer
+        out = np.empty((program.warm.shape[0], program.n_rows), dtype=np.float64).T
+        out[...] = _build(recipe, bufs, inputs, program.n_rows, program.n_cols, for_kernel=False)
+        levels[kind] = out
     result = []
     owned: set[int] = set()
     for recipe in program.outputs:
@@ -215,7 +225,7 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[
             out[...] = value
         kernel("gather:clear_head_nb")(out, program.warm)
         result.append(out)
-    return result[0], result[1]
+    return result[0], result[1], levels
 
 
 def values(program: Program, inputs: Mapping[tuple[str, str], Array]) -> dict[int, Any]:

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..lang import ast
@@ -25,6 +25,7 @@ from ..lang.check import static_value
 from ..lang.functions import FUNCTIONS
 from ..lang.operators import BINARY, UNARY
 from ..lang.printer import to_text
+from .exit_program import level_trees
 from .frontend import Analysis
 from .ir import COMMUTATIVE, DType, free_params
 
@@ -76,16 +77,18 @@ class TNode:
 class Templates:
     nodes: list[TNode]
     entry: int  # template id of the combined entry condition
-    exit: int
+    exit: int  # of the combined exit signal (the conditions without position variables)
+    levels: dict[str, int] = field(default_factory=dict)  # level kind -> template id (`exit_program.level_trees`)
 
 
 def lower_templates(analysis: Analysis) -> Templates:
-    """Lower every entry and exit condition once into one interned template graph."""
+    """Lower every entry and exit condition and every level once into one interned template graph."""
     builder = _Builder()
     strategy = analysis.strategy
+    split, level_roots = level_trees(analysis)
     roots = []
     for conds, logic in ((analysis.entry, strategy.entry.logic if strategy.entry else "all"),
-                         (analysis.exit, strategy.exit.logic if strategy.exit else "any")):
+                         (split.signal, split.logic)):
         if not conds:
             roots.append(builder.const(False, "bool"))
             continue
@@ -97,7 +100,8 @@ def lower_templates(analysis: Analysis) -> Templates:
         for other in ids[1:]:
             root = builder.intern("and" if logic == "all" else "or", (root, other), (), "bool")
         roots.append(root)
-    return Templates(builder.nodes, roots[0], roots[1])
+    levels = {kind: builder.lower(tree, free_params(tree)) for kind, tree in level_roots.items()}
+    return Templates(builder.nodes, roots[0], roots[1], levels)
 
 
 class _Builder:
