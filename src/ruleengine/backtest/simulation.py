@@ -259,14 +259,17 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     return out
 
 
-def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int], risk: np.ndarray) -> np.ndarray:
+def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int], risk: np.ndarray,
+                exit_program: Any = None) -> np.ndarray:
     """The kernels' (L, N, T) levels array of `levels` (kind -> (T, N) float64) in `LEVEL_KINDS` order, the
-    kinds given only, then an exit program's levels (``exit_program:0``, ``exit_program:1``, ...); writes
-    each kind's row into the risk records ``risk`` (``<kind>_row``, ``exit_program_row`` for the first of
-    the program's)."""
+    kinds given only, then the levels of `exit_program` (``exit_program:0``, ``exit_program:1``, ...); writes
+    each kind's row into the risk records ``risk`` (``<kind>_row``; ``exit_program_row``, the program's first
+    row, whenever there is a program: one of constants and position variables has no level)."""
     levels = levels or {}
     program = [f"{EXIT_PROGRAM_LEVEL}{k}" for k in range(sum(1 for kind in levels
                                                              if kind.startswith(EXIT_PROGRAM_LEVEL)))]
+    if exit_program is not None and len(program) != len(exit_program.levels):
+        raise ValueError(f"the exit program reads {len(exit_program.levels)} levels, {len(program)} given")
     unknown = sorted(set(levels) - set(LEVEL_KINDS) - set(program))
     if unknown:
         raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)} and {EXIT_PROGRAM_LEVEL}<k>")
@@ -279,7 +282,9 @@ def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int],
         out[row] = a.T
         if kind in LEVEL_KINDS:
             risk[f"{kind}_row"] = row
-    if program:
+    if exit_program is None and program:
+        raise ValueError("levels of an exit program (exit_program:<k>) without the program")
+    if exit_program is not None:
         risk["exit_program_row"] = len(given)
     return out
 
@@ -309,12 +314,40 @@ def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray
                  exit_program: Any) -> tuple:
     shape = (ent.shape[1], ent.shape[0])  # (T, N)
     risk = risk_arrays(risks)
-    lv = level_array(levels, shape, risk)
-    if (exit_program is None) != (int(risk["exit_program_row"].max(initial=-1)) < 0):
-        raise ValueError("an exit program and its levels (exit_program:<k>) come together")
+    lv = level_array(levels, shape, risk, exit_program)
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext,
             side_signals(short_entries, shape, "short_entries"), side_signals(short_exits, shape, "short_exits"),
             lv, *exit_program_arrays(exit_program), times, int(start), risk)
+
+
+#: the distance levels an entry reads: each gives its trade an exit only when > 0 at the entry signal's bar
+DISTANCE_KINDS = ("stop_loss_distance", "take_profit_distance")
+
+
+def unusable_distances(trades: pd.DataFrame, levels: Mapping[str, np.ndarray], close: np.ndarray,
+                       exec_open: bool) -> dict[str, list[tuple[int, int]]]:
+    """Per distance kind, the trades (entry bar, column) whose distance at the entry signal's bar was <= 0 or
+    NaN, so that the trade had no such exit (the kernels' `arm_nb` leaves it off): what warning L123 reports.
+
+    The signal's bar is the entry bar with close fills, the column's previous bar with a close with open fills
+    (the bar whose levels the kernels read). `levels` and `close` are (T, N) in the simulation's columns.
+    """
+    out: dict[str, list[tuple[int, int]]] = {}
+    if trades.empty:
+        return out
+    entry, col = trades["entry_bar"].to_numpy(), trades["column"].to_numpy()
+    signal = entry.copy()
+    if exec_open:
+        for i, (t, j) in enumerate(zip(entry.tolist(), col.tolist(), strict=True)):
+            before = np.flatnonzero(~np.isnan(close[:t, j]))
+            signal[i] = before[-1] if before.size else t
+    for kind in DISTANCE_KINDS:
+        if kind in levels:
+            d = np.asarray(levels[kind])[signal, col]
+            bad = ~(d > 0)
+            if bad.any():
+                out[kind] = list(zip(entry[bad].tolist(), col[bad].tolist(), strict=True))
+    return out
 
 
 def _max_trades(ent: np.ndarray, start: int) -> int:
