@@ -238,10 +238,42 @@ Short positions (direction: short; the same signals, events and order of events 
 """
 
 
-def fill_contract(directions: Iterable[str]) -> str:
+#: what exits that know the trade add (appended to `FILL_CONTRACT` by `fill_contract` when a run uses one)
+EXITS_FILL_CONTRACT = """\
+Exits that know the trade (distances, trailing activation, take-profit table, position variables)
+- stop_loss_distance / take_profit_distance are price units, the value at the entry signal's bar (open
+  fills: the bar before the fill, what was known when the order was placed), fixed for the trade: stop
+  = entry - distance, target = entry + distance (short: entry + / - distance), entry after slippage.
+  They replace stop_loss_pct / take_profit_pct (never both) in the order of checks above. A distance
+  <= 0 or missing (NaN) at that bar gives the trade no such exit; the run carries warning L123.
+- trailing_stop_activation_pct: the trail acts only once the peak (as the trail reads it, before the
+  bar) reached entry x (1 + activation) (short: the trough entry x (1 - activation)); then it stays on.
+- take_profit_by_bars {bars: pct}: on each bar the row with the largest bars <= bars held sets the
+  target entry x (1 + pct) (short: 1 - pct), checked as take_profit (an open through it fills at the
+  open); none before the first row. Bars held: 0 on the bar of an entry at its open, then the bars
+  after the entry bar up to this one.
+- Position variables at the close of bar t of a held trade: entry_price, bars_held (as above),
+  unrealized_pct = (close / entry - 1) x 100 (short: (1 - close / entry) x 100), highest_since_entry
+  and lowest_since_entry (the entry price, then each bar's high / low, bar t's included). An exit
+  condition that uses them is false while flat (it never cancels an entry); while a trade is held its
+  truth is the exit signal of bar t: close fills exit at close[t] (after the bar's stops, before max
+  hold), open fills at the next open, and an entry signal on bar t cancels it like any exit signal.
+  With logic any, the conditions without position variables stay ordinary exit signals.
+"""
+
+
+def fill_contract(directions: Iterable[str], knows_the_trade: bool = False) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run is short
-    (a long-only result's text is unchanged)."""
-    return FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
+    and `EXITS_FILL_CONTRACT` when its exits know the trade (a result without either reads as before)."""
+    text = FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
+    return text + EXITS_FILL_CONTRACT if knows_the_trade else text
+
+
+
+def uses_trade_exits(risks: Iterable[RiskSpec], exit_program: Any) -> bool:
+    """True when a run uses an exit of `EXITS_FILL_CONTRACT`: a distance, the activation, the take-profit
+    table (in any of `risks`), or an exit program on position variables."""
+    return exit_program is not None or any(getattr(r, f) is not None for r in risks for f in LATER_RISK_FIELDS)
 
 
 def _err(field: str, message: str, hint: str) -> RuleEngineError:

@@ -38,7 +38,7 @@ from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text,
 from .idle import check_warmup, explain_idle
 from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
 from .result import BacktestResult, gc_paused
-from .risk import fill_contract, resolve_risk
+from .risk import fill_contract, resolve_risk, uses_trade_exits
 from .simulation import DISTANCE_KINDS, ENGINES, unusable_distances
 
 Progress = Callable[[int, int, str], None]
@@ -142,7 +142,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     tick("done")
     provenance = _provenance(strat, req, risk_over, md, portfolio, engine, bench.symbol)
     return BacktestResult(results=results, warnings=records, provenance=provenance,
-                          fill_contract=fill_contract([strat.direction]))
+                          fill_contract=fill_contract([strat.direction], uses_trade_exits(risks, sig.exit_program)))
 
 
 def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[Any], portfolio: bool, k: int,

@@ -238,3 +238,18 @@ def level_trees(analysis: Analysis) -> tuple[ExitSplit, dict[str, ast.Node]]:
     if split.program is not None:
         trees.update({f"{EXIT_PROGRAM_LEVEL}{k}": tree for k, tree in enumerate(split.program.levels)})
     return split, trees
+
+
+def independent_parts(tree: ast.Node) -> list[ast.Node]:
+    """The maximal subtrees of a checked condition without position variables (the whole tree when it has
+    none): what can be computed per bar in advance, e.g. to explain or inspect an exit condition."""
+    dependent = position_dependent(tree)
+    out: list[ast.Node] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if id(node) not in dependent:
+            out.append(node)
+        else:
+            stack.extend(reversed(node.children()))
+    return out
