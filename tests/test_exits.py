@@ -499,3 +499,28 @@ def test_readme_and_contract_state_the_new_exits():
     assert EXITS_FILL_CONTRACT in text
     for key in ("stop_loss_distance", "take_profit_by_bars", "trailing_stop_activation_pct", *POSITION_VARIABLES):
         assert key in text
+
+
+def test_vectorbt_engine_refuses_what_it_cannot_express():
+    for doc, path in ((ATR_EXITS, "exit"),
+                      ({**ATR_EXITS, "exit": ATR_EXITS["exit"][:1], "risk": {"take_profit_by_bars": {0: 3}}},
+                       "risk.take_profit_by_bars"),
+                      ({**ATR_EXITS, "exit": ATR_EXITS["exit"][:1], "risk": {"stop_loss_distance": 3}},
+                       "risk.stop_loss_distance")):
+        with pytest.raises(RuleEngineError) as exc:
+            ruleengine.backtest(doc, "SPY", "2015-01-01", "2015-12-31", provider="sample", engine="vectorbt",
+                                benchmark=None)
+        assert [(d.code, d.path) for d in exc.value.diagnostics] == [("D103", path)]
+
+
+def test_a_model_can_write_every_new_key_under_the_strict_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    from ruleengine.llm.wire import wire_form
+    from ruleengine.schema.jsonschema import strict_json_schema
+
+    strategy = ruleengine.load_strategy(ATR_EXITS)
+    wire = wire_form(strategy)
+    assert wire["risk"]["take_profit_by_bars"] == [{"bars": 0, "take_profit_pct": 15.0},
+                                                   {"bars": 30, "take_profit_pct": 4.0}]
+    jsonschema.Draft202012Validator(strict_json_schema()).validate(wire)
+    assert ruleengine.load_strategy(wire) == strategy

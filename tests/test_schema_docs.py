@@ -271,6 +271,10 @@ LLM_REPLY: dict[str, Any] = {
         "position_size_pct": 100,
         "fees_pct": 0.1,
         "slippage_pct": None,
+        "trailing_stop_activation_pct": None,
+        "stop_loss_distance": None,
+        "take_profit_distance": None,
+        "take_profit_by_bars": None,
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "code": None,

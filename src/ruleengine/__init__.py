@@ -28,6 +28,7 @@ __all__ = [
     "FUNCTION_CATEGORIES",
     "KIND_COLUMNS",
     "OPERATOR_SYMBOLS",
+    "POSITION_VARIABLES",
     "RISK_FIELDS",
     "RISK_PARAM_NAMES",
     "SOURCE_FREQUENCIES",
@@ -137,6 +138,7 @@ _LAZY = {
     "SOURCE_FREQUENCIES": ("ruleengine.schema.strategy", "SOURCE_FREQUENCIES"),
     "OPERATOR_SYMBOLS": ("ruleengine.schema.strategy", "OPERATOR_SYMBOLS"),
     "RISK_FIELDS": ("ruleengine.schema.strategy", "RISK_FIELDS"),
+    "POSITION_VARIABLES": ("ruleengine.lang.position", "POSITION_VARIABLES"),
     "KIND_COLUMNS": ("ruleengine.schema.kinds", "KIND_COLUMNS"),
     "FUNCTIONS": ("ruleengine.lang.functions", "FUNCTIONS"),
     "FUNCTION_CATEGORIES": ("ruleengine.lang.functions", "CATEGORIES"),
@@ -180,6 +182,7 @@ if TYPE_CHECKING:
     from .compile.evaluate import evaluate
     from .data.market import MarketData
     from .data.overview import DataPreview, describe_providers, preview_data
+    from .lang.position import POSITION_VARIABLES
     from .data.registry import ProviderRegistry, default_registry
     from .data.request import DataRequest
     from .data.symbols import parse_symbols, universe_symbols

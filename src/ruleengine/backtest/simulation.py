@@ -114,9 +114,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         raise ValueError(f"fill_order must be one of {FILL_ORDERS}, got {fill_order!r}")
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if engine == "vectorbt":
-        from .vbt_engine import simulate_vectorbt
+        from .vbt_engine import refuse_unexpressible, simulate_vectorbt
 
-        if short_entries is not None or short_exits is not None or levels or exit_program is not None:
+        refuse_unexpressible(risks, exit_program)  # D103 for the exits from_signals has not
+        if short_entries is not None or short_exits is not None or levels:
             raise ValueError("the vectorbt engine takes entries and exits only")
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)

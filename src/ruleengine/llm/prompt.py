@@ -25,6 +25,7 @@ from .. import (
     FUNCTIONS,
     KIND_COLUMNS,
     OPERATOR_SYMBOLS,
+    POSITION_VARIABLES,
     RISK_FIELDS,
     SOURCE_FREQUENCIES,
     Operator,
@@ -170,7 +171,13 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          f"{builtins};"),
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
-         "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe);"),
+         "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe); "
+         "`trailing_stop_activation_pct` needs `trailing_stop_pct`;"),
+        ("- exits that know the trade: `risk.stop_loss_distance` / `take_profit_distance` in price units, a "
+         "number or an expression fixed at the entry (\"2 * atr(high, low, close, 14)\"; instead of the _pct "
+         "form, never both); `risk.take_profit_by_bars`: a list of {bars, take_profit_pct} (the row with the "
+         "largest bars <= bars held applies; instead of take_profit_pct); exit conditions (only they) may use "
+         f"{', '.join(POSITION_VARIABLES)} (not inside functions over past bars);"),
         ("- `direction`: long (null: buy on entry, sell on exit) or short (sell short on entry, buy back on exit; "
          "stops above the entry, targets below): the same entry/exit conditions serve either side;"),
         "- `code`: null for rules.",
