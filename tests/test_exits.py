@@ -128,8 +128,8 @@ def test_a_distance_not_positive_at_the_signal_bar_gives_no_such_exit_and_is_cou
 
 
 def test_risk_based_sizing_sees_the_distance_stop():
-    from ruleengine.kernels.simulate import entry_stop_distance_nb, no_levels_nb
     from ruleengine.backtest.simulation import risk_arrays
+    from ruleengine.kernels.simulate import entry_stop_distance_nb, no_levels_nb
 
     rec = risk_arrays([BASE])[0]
     assert entry_stop_distance_nb(rec, (2.5, NAN, NAN, NAN), 100.0) == 2.5
@@ -378,7 +378,7 @@ def test_random_cases_match_the_reference(seed, execution_price):
             assert_same_as_reference(sim, *ref, what)
             port = simulate_portfolio(prices, entries, exits, idx, replace(risk, position_size_pct=30), levels=lv,
                                       exit_program=prog, init_cash=CASH, start=5)
-            trades, equity, skipped = reference_portfolio(prices, entries, exits, idx,
+            trades, equity, _ = reference_portfolio(prices, entries, exits, idx,
                                                           [replace(risk, position_size_pct=30)] * 3, init_cash=CASH,
                                                           start=5, distances=lv, exit_rule=rule)
             got = port.trades.to_dict("records")

@@ -15,7 +15,8 @@ def _kernel_args(close: np.ndarray, entries: np.ndarray, exits: np.ndarray, risk
     n, t = close.shape
     no_short = np.zeros((0, t), dtype=np.bool_)
     return (close, close, close, close, entries, exits, no_short, no_short, np.zeros((0, n, t)),
-            np.zeros(0, dtype=np.int64), np.zeros(0), np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0, risk_arrays([risk] * n))
+            np.zeros(0, dtype=np.int64), np.zeros(0), np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0,
+            risk_arrays([risk] * n))
 
 
 def test_exit_reason_names_are_the_user_strings_in_code_order() -> None:

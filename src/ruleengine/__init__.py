@@ -80,8 +80,8 @@ __all__ = [
     "render_diagnostics",
     "risk_label",
     "scan_strategies",
-    "shown_risk_fields",
     "serve_mcp",
+    "shown_risk_fields",
     "split_params",
     "store_backtest",
     "strict_json_schema",
@@ -182,7 +182,6 @@ if TYPE_CHECKING:
     from .compile.evaluate import evaluate
     from .data.market import MarketData
     from .data.overview import DataPreview, describe_providers, preview_data
-    from .lang.position import POSITION_VARIABLES
     from .data.registry import ProviderRegistry, default_registry
     from .data.request import DataRequest
     from .data.symbols import parse_symbols, universe_symbols
@@ -190,6 +189,7 @@ if TYPE_CHECKING:
     from .lang.functions import CATEGORIES as FUNCTION_CATEGORIES
     from .lang.functions import FUNCTIONS
     from .lang.functions import markdown_table as functions_markdown
+    from .lang.position import POSITION_VARIABLES
     from .live.leaderboard import compare_strategies
     from .live.models import StrategySignal
     from .live.scan import scan as scan_strategies

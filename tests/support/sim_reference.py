@@ -44,7 +44,8 @@ def _table_take_profit(risk: Any, held: int) -> float | None:
     return rows[-1] / 100.0 if rows else None
 
 
-def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any, held: int) -> tuple[float, str] | None:
+def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any,
+          held: int) -> tuple[float, str] | None:
     """The stop that fills inside this bar, if any: (price before slippage, reason). `held` is the bars held at
     this bar (for the take-profit table): 0 on the bar of an entry at its open, else the bars after the entry
     bar including this one."""
@@ -54,7 +55,8 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
         tp = _table_take_profit(risk, held)
     act = _pct(getattr(risk, "trailing_stop_activation_pct", None))
     if tsl is not None and act is not None:  # no trail before the peak (short: trough) reached the activation
-        reached = pos["peak"] >= pos["entry"] * (1 + act) if pos["side"] > 0 else pos["peak"] <= pos["entry"] * (1 - act)
+        long = pos["side"] > 0
+        reached = pos["peak"] >= pos["entry"] * (1 + act) if long else pos["peak"] <= pos["entry"] * (1 - act)
         tsl = tsl if reached else None
     if pos["side"] < 0:
         return _short_stop(bar, pos, sl, tp, tsl)

@@ -129,8 +129,10 @@ class RiskSpec:
 
     if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
         def __init__(self, *, execution_price: str, direction: str = "long", defaults_used: tuple[str, ...] = (),
-                     timeframe: str | None = None,
-                     from_timeframe: tuple[str, ...] = (), **risk: float | int | None) -> None: ...
+                     timeframe: str | None = None, from_timeframe: tuple[str, ...] = (),
+                     stop_loss_distance: float | str | None = None, take_profit_distance: float | str | None = None,
+                     take_profit_by_bars: tuple[tuple[int, float], ...] | None = None,
+                     **risk: float | int | None) -> None: ...
 
         def __getattr__(self, field: str) -> Any: ...
 

@@ -30,7 +30,7 @@ def condition_infos(compiled: CompiledStrategy, params: dict[str, Any] | None = 
     for group, conds in (("entry", compiled.analysis.entry), ("exit", compiled.analysis.exit)):
         for c in conds:
             lb, cv = _warmup(c, values)
-            out.append(ConditionInfo(group, c.source.index, to_text(c.tree), str(c.tree.ty), lb, cv))
+            out.append(ConditionInfo(group, int(c.source.index), to_text(c.tree), str(c.tree.ty), lb, cv))
     return out
 
 

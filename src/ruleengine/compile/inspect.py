@@ -72,7 +72,7 @@ def inspect_conditions(compiled: CompiledStrategy, inputs: Mapping[tuple[str, st
                 key = (id(node), tuple(values[p] for p in free[id(node)]))
                 if key in memo:  # children of scalar expressions are folded, never lowered
                     ids[id(node)] = memo[key]
-            found.append((InspectedCondition(group, c.source.index, to_text(c.tree), c.tree, 0, parts=parts), ids))
+            found.append((InspectedCondition(group, int(c.source.index), to_text(c.tree), c.tree, 0, parts=parts), ids))
             roots += ids.values()
     unique = list(dict.fromkeys(roots))
     plan = Plan(graph, [values], [(i, i) for i in unique])

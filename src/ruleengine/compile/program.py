@@ -207,9 +207,9 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]
     bufs = run(program, inputs)
     levels = {}
     for kind, recipe in program.level_outputs.items():  # before the entries and exits may take over a buffer
-        out = np.empty((program.warm.shape[0], program.n_rows), dtype=np.float64).T
-        out[...] = _build(recipe, bufs, inputs, program.n_rows, program.n_cols, for_kernel=False)
-        levels[kind] = out
+        level = np.empty((program.warm.shape[0], program.n_rows), dtype=np.float64).T
+        level[...] = _build(recipe, bufs, inputs, program.n_rows, program.n_cols, for_kernel=False)
+        levels[kind] = level
     result = []
     owned: set[int] = set()
     for recipe in program.outputs:

@@ -84,6 +84,8 @@ EXIT_UNITS = 4
 for _k, _kind in enumerate(LEVEL_KINDS):
     globals()["LV_" + _kind.upper()] = _k
 N_LEVELS = len(LEVEL_KINDS)
+LV_STOP_LOSS_DISTANCE = LEVEL_KINDS.index("stop_loss_distance")  # (the loop above, spelled for readers)
+LV_TAKE_PROFIT_DISTANCE = LEVEL_KINDS.index("take_profit_distance")
 
 
 @numba.njit(cache=True, inline="always")
@@ -128,7 +130,7 @@ def entry_stop_distance_nb(risk, lv, entry):
     <= 0 or NaN gives the trade no stop, `arm_nb`)."""
     if not np.isnan(risk.stop_loss):
         return entry * risk.stop_loss
-    d = lv[LV_STOP_LOSS_DISTANCE]  # noqa: F821  (LV_* are defined from LEVEL_KINDS above)
+    d = lv[LV_STOP_LOSS_DISTANCE]
     if d > 0:
         return d
     return np.nan
@@ -140,10 +142,10 @@ def arm_nb(pos, lv):
     take_profit_distance of its entry signal's bar (`lv`), mirrored for a short; a distance <= 0 or NaN
     leaves that exit off for the trade (`ruleengine.backtest` counts them in warning L123)."""
     side = pos[POS_IN]
-    d = lv[LV_STOP_LOSS_DISTANCE]  # noqa: F821
+    d = lv[LV_STOP_LOSS_DISTANCE]
     if d > 0:
         pos = set_nb(pos, POS_STOP, pos[POS_ENTRY] - side * d)
-    d = lv[LV_TAKE_PROFIT_DISTANCE]  # noqa: F821
+    d = lv[LV_TAKE_PROFIT_DISTANCE]
     if d > 0:
         pos = set_nb(pos, POS_TARGET, pos[POS_ENTRY] + side * d)
     return pos

@@ -307,7 +307,8 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     sym = np.tile(cols, n)
     signal_cols = np.repeat(u, k) * market.n_cols + sym
     shape = sig.entries.shape
-    levels = level_array(sig.levels, shape, fill, sig.exit_program)  # before fill[rk]: writes the level rows into every record
+    # before fill[rk]: writes the level rows into every record
+    levels = level_array(sig.levels, shape, fill, sig.exit_program)
     sweep_nb(*prices, np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T),
              side_signals(sig.short_entries, shape, "short_entries"),
              side_signals(sig.short_exits, shape, "short_exits"), levels, *exit_program_arrays(sig.exit_program),
