@@ -152,13 +152,14 @@ class CompiledStrategy:
         """Raw form on bare arrays (no bar times): inputs (slot, column) -> (T, S) float64; returns (T, P*S)
         bool entries and exits (parameter set major, symbol minor) and the plan. Many symbols run on
         `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
-        entries, exits, _levels, plan = self._execute(inputs, n_rows, n_cols, params, threads)
+        entries, exits, _levels, plan = self.execute_arrays(inputs, n_rows, n_cols, params, threads)
         return entries, exits, plan
 
-    def _execute(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
-                 params: ParamsInput, threads: int | None
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], Plan | GridPlan]:
-        """`signals_arrays` with the levels by kind (T, P*S float64: stop distances, the exit program's)."""
+    def execute_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
+                       params: ParamsInput = None, threads: int | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], Plan | GridPlan]:
+        """`signals_arrays` with the levels by kind (T, P*S float64: stop / take-profit distances, the exit
+        program's levels: what `signals` puts in `SignalSet.levels`)."""
         from .execute import execute_into
 
         plan = self.plan(params)
@@ -203,7 +204,8 @@ class CompiledStrategy:
             raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
                                               path=f"data.{s}.{c}", hint="load it for this strategy")
                                    for s, c in missing])
-        entries, exits, levels, plan = self._execute(market.inputs, market.n_rows, market.n_cols, params, threads)
+        entries, exits, levels, plan = self.execute_arrays(market.inputs, market.n_rows, market.n_cols, params,
+                                                           threads)
         return SignalSet(entries, exits, plan.param_sets, market.index, market.labels, market.start,
                          market.unnamed, levels=levels, exit_program=self.exit_program())
 
