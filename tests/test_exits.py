@@ -524,3 +524,15 @@ def test_a_model_can_write_every_new_key_under_the_strict_schema():
                                                    {"bars": 30, "take_profit_pct": 4.0}]
     jsonschema.Draft202012Validator(strict_json_schema()).validate(wire)
     assert ruleengine.load_strategy(wire) == strategy
+
+
+def test_a_code_strategy_cannot_give_a_distance_yet():
+    doc = {"name": "c", "data": {"prices": {"kind": "ohlcv"}},
+           "code": "def generate_signals(data, params):\n    return data['close'] > 0, data['close'] < 0\n",
+           "risk": {"take_profit_distance": 2}}
+    with pytest.raises(RuleEngineError) as exc:
+        ruleengine.compile_strategy(doc)
+    assert [(d.code, d.path) for d in exc.value.diagnostics] == [("L124", "risk.take_profit_distance")]
+    from ruleengine.strategies import check_document
+
+    assert [d.code for d in check_document(ruleengine.load_strategy(doc))] == ["L124"]

@@ -196,6 +196,7 @@ CODES: dict[str, str] = {
     "L121": "risk distance expression is not a number",
     "L122": "position variable inside a function over bars (only arithmetic, comparisons, abs, min, max)",
     "L123": "a distance was not positive (or missing) at an entry: that trade had no such exit (warning, backtest)",
+    "L124": "stop/take-profit distances need rule conditions (not code)",
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.

@@ -109,7 +109,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
-    exits = target.compiled.signals(md).exits
+    sig = target.compiled.signals(md)  # default parameters: signal column j is market column j
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     bars = md.index.tz_convert("UTC").tz_localize(None)
     col_of = {label: j for j, label in enumerate(md.labels)}
@@ -131,8 +131,9 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         ent = np.zeros((md.n_rows, len(picks)), dtype=np.bool_, order="F")
         for k, (_, _, row) in enumerate(picks):
             ent[row, k] = True
-        ext = np.asfortranarray(exits[:, cols])
-        sim = simulate(prices, ent, ext, md.index, risk, init_cash=float(req.init_cash), start=0)
+        chosen = sig.columns(cols)  # the exits, and what exits that know the trade read (levels, program)
+        sim = simulate(prices, ent, chosen["exits"], md.index, risk, levels=chosen["levels"],
+                       exit_program=chosen["exit_program"], init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
         for k, (s, j, _row) in enumerate(picks):
             t = trades.get(k)
