@@ -8,9 +8,12 @@ Exits (stop loss, take profit, trailing stop, max hold): a document gives a numb
 ``timeframe`` with seed 003's defaults (short_term 7 % / 15 % / 30 days, medium_term 10 % / 25 % / 90 days,
 long_term 15 % / 50 % / 180 days); a document without a timeframe gets no default exit at all. Every field
 filled from the timeframe is named in ``RiskSpec.from_timeframe`` (and `RiskSpec.sources` says
-"timeframe medium_term") so that every output can say so. Two timeframe defaults look at a neighbour field,
+"timeframe medium_term") so that every output can say so. The timeframe defaults look at neighbour fields,
 because the author already chose that kind of exit: the stop-loss default is not applied when the document
-sets a trailing stop, and the max-hold-days default is not applied when it sets ``max_hold_bars``.
+sets a trailing stop (or ``stop_loss_distance``), the take-profit default not when it sets
+``take_profit_distance`` or ``take_profit_by_bars``, and the max-hold-days default not when it sets
+``max_hold_bars``. Those three (`RISK_RULE_FIELDS`) are taken from the document as they are (the distances'
+expressions are computed by the compiler); a run parameter cannot set the percent form beside them (D103).
 
 The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule) and no
 fees or slippage; ``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
