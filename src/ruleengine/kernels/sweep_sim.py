@@ -115,6 +115,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         out[c, k] = 0.0
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
     stack = exit_stack_nb()
+    has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     pend_e = pend_x = False
     cash = init_cash
@@ -140,16 +141,16 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
-            if not exec_open:  # the exit program on the position as it stands at this close
-                sig_x = sig_x or exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels,
-                                                 risk, q, t, stack)
+            if has_program and not exec_open and not sig_x and pos[POS_IN] != 0.0:  # the position at this close
+                sig_x = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q, t,
+                                        stack)
             lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if sig_e else no_levels_nb()
             pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), sig_e,
                                         sig_x, cash, exec_open, False, risk, lv)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, pos, ex, t, times)
-            elif exec_open:  # the exit program at this close: an exit order for the next open
-                pend_x = pend_x or exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)
+            elif has_program and exec_open and not pend_x and pos[POS_IN] != 0.0:  # an order for the next open
+                pend_x = exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)
             last_close = cl
             last_bar = t
             eq = cash + value_nb(pos, cl)
