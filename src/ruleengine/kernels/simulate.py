@@ -44,6 +44,14 @@ the previous bar, what was known when the order was placed) and pass them to the
 tuple ``lv``. A long/short strategy's short signals come as ``short_entries`` / ``short_exits`` beside
 ``entries`` / ``exits``.
 
+Exits that know the trade (`ruleengine.backtest.risk.EXITS_FILL_CONTRACT`): an entry fixes its distance stop
+and target from the levels of its signal's bar (`arm_nb`: POS_STOP, POS_TARGET); `stop_fill_nb` also applies
+the trailing activation and the take-profit table (the risk record's ``take_profit_row_*`` arrays); and a
+strategy's exit program on position variables (`exit_program_nb`, ``exit_ops`` / ``exit_args``, its levels
+from row ``risk.exit_program_row``) is evaluated by each column loop for a held position at a bar's close,
+its truth joining that bar's exit signal (close fills: before the step, on the position as it stands at the
+close, `advance_nb`; open fills: after the step, pending for the next open).
+
 Trades come back as an array of ``ruleengine.kernels.enums.trade_dt`` records plus the count of rows used;
 exit reasons are ``ExitReason`` codes (same module).
 """
