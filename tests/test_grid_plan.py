@@ -62,10 +62,11 @@ def _assert_same(compiled: Any, sets: list[dict[str, Any]], n_rows: int, n_cols:
         assert grid.count_calls(name) == ref.count_calls(name), name
     assert grid.n_nodes == ref.n_nodes
     inputs = _inputs(compiled, n_rows, n_cols, seed)
-    e1, x1, l1 = execute_into(grid, inputs, n_rows, n_cols, threads=1)
-    e2, x2, l2 = execute_into(ref, inputs, n_rows, n_cols, threads=1)
-    np.testing.assert_array_equal(e1, e2)
-    np.testing.assert_array_equal(x1, x2)
+    g1, l1 = execute_into(grid, inputs, n_rows, n_cols, threads=1)
+    g2, l2 = execute_into(ref, inputs, n_rows, n_cols, threads=1)
+    assert len(g1) == len(g2)
+    for a, b in zip(g1, g2, strict=True):  # entries, exits[, short entries, short exits]
+        np.testing.assert_array_equal(a, b)
     assert l1.keys() == l2.keys()
     for kind in l1:  # stop distances and exit programs' levels
         np.testing.assert_array_equal(l1[kind], l2[kind])
@@ -171,6 +172,6 @@ def test_distances_and_exit_programs_give_the_same_grid_levels(n_cols: int) -> N
     rng = np.random.default_rng(n_cols)
     sets = [{"a": int(rng.integers(2, 8)), "x": float(rng.choice([0.25, 0.5, 1.0]))} for _ in range(12)]
     _assert_same(compiled, sets, 120, n_cols, n_cols)
-    levels = execute_into(compiled.plan(sets), _inputs(compiled, 120, n_cols, 0), 120, n_cols, threads=1)[2]
+    levels = execute_into(compiled.plan(sets), _inputs(compiled, 120, n_cols, 0), 120, n_cols, threads=1)[1]
     assert sorted(levels) == ["exit_program:0", "exit_program:1", "exit_program:2", "stop_loss_distance",
                               "take_profit_distance"]

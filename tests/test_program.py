@@ -129,8 +129,8 @@ def test_column_parallel_execution_gives_the_same_levels(monkeypatch: pytest.Mon
         "risk": {"stop_loss_distance": "2 * stddev(close, n)"}})
     inputs = {("prices", "close"): _close(120, 13, seed=3)}
     sets = [{"n": n} for n in (3, 7)]
-    one = compiled.execute_arrays(inputs, 120, 13, sets, 1)[2]
-    par = compiled.execute_arrays(inputs, 120, 13, sets, 3)[2]
+    one = compiled.execute_arrays(inputs, 120, 13, sets, 1)[1]
+    par = compiled.execute_arrays(inputs, 120, 13, sets, 3)[1]
     assert sorted(one) == ["exit_program:0", "exit_program:1", "stop_loss_distance"]
     for kind in one:
         np.testing.assert_array_equal(par[kind], one[kind])

@@ -271,6 +271,7 @@ LLM_REPLY: dict[str, Any] = {
         "position_size_pct": 100,
         "fees_pct": 0.1,
         "slippage_pct": None,
+        "borrow_cost_pct": None,
         "trailing_stop_activation_pct": None,
         "stop_loss_distance": None,
         "take_profit_distance": None,
@@ -278,6 +279,8 @@ LLM_REPLY: dict[str, Any] = {
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "code": None,
+    "short_entry": None,  # direction long_short only
+    "short_exit": None,
 }
 
 

@@ -171,17 +171,22 @@ def test_portfolio_matches_the_reference(short_runs):
     for risk in (replace(SHORT, position_size_pct=30, stop_loss_pct=5, fees_pct=0.1),
                  replace(SHORT, position_size_pct=30, trailing_stop_pct=6, execution_price="open")):
         sim = simulate_portfolio(*run.args(), risk, init_cash=CASH, start=run.md.start)
-        trades, equity, skipped = reference_portfolio(*run.args(), [risk] * run.md.n_cols, init_cash=CASH,
-                                                      start=run.md.start)
-        # one account: its trades are in time order, the reference's too but in another tie order
-        key = ("column", "entry_bar", "exit_bar", "exit_reason", "entry_price", "exit_price", "size", "pnl")
-        got = sorted(tuple(t[k] for k in key) for t in sim.trades.to_dict("records"))
-        want = sorted(tuple(t[k] for k in key) for t in trades)
-        assert [g[:4] for g in got] == [w[:4] for w in want]
-        np.testing.assert_allclose([g[4:] for g in got], [w[4:] for w in want], rtol=1e-9)
-        np.testing.assert_allclose(sim.equity[:, 0], equity, rtol=1e-9)
-        assert sim.skipped[["bar", "column"]].values.tolist() == [list(x) for x in skipped]
+        trades = assert_portfolio_as_reference(sim, *reference_portfolio(
+            *run.args(), [risk] * run.md.n_cols, init_cash=CASH, start=run.md.start))
         assert len(trades) > 5
+
+
+def assert_portfolio_as_reference(sim, trades, equity, skipped) -> list:
+    """A portfolio simulation equals the reference's (trades, equity, skipped); returns the trades. One account:
+    its trades are in time order, the reference's too but in another tie order."""
+    key = ("column", "entry_bar", "exit_bar", "exit_reason", "entry_price", "exit_price", "size", "pnl")
+    got = sorted(tuple(t[k] for k in key) for t in sim.trades.to_dict("records"))
+    want = sorted(tuple(t[k] for k in key) for t in trades)
+    assert [g[:4] for g in got] == [w[:4] for w in want]
+    np.testing.assert_allclose([g[4:] for g in got], [w[4:] for w in want], rtol=1e-9)
+    np.testing.assert_allclose(sim.equity[:, 0], equity, rtol=1e-9)
+    assert sim.skipped[["bar", "column"]].values.tolist() == [list(x) for x in skipped]
+    return trades
 
 
 @pytest.mark.parametrize("rule", ["bollinger_reversion", "stochastic_oversold"])

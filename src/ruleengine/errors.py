@@ -60,6 +60,8 @@ CODES: dict[str, str] = {
     "S122": "invalid take_profit_by_bars table",
     "S123": "trailing_stop_activation_pct without a trailing stop",
     "S124": "a distance that is neither a positive number nor an expression",
+    "S118": "short_entry / short_exit on a strategy that is not long_short",
+    "S119": "a long_short strategy without short_entry conditions",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -119,6 +121,7 @@ CODES: dict[str, str] = {
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
     "D132": "live signals, scans and tracking take long strategies only (not a short one)",
+    "D133": "borrow_cost_pct on a strategy that never sells short: no effect (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

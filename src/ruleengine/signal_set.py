@@ -67,16 +67,28 @@ class SignalSet:
     def to_pandas(self) -> PandasSignals:
         """The requested range as pandas (see the module doc)."""
         index = self.index[self.start:]
-        return PandasSignals(_frame(self.entries[self.start:], index, self, "entries"),
-                             _frame(self.exits[self.start:], index, self, "exits"))
+
+        def view(arr: np.ndarray | None, name: str) -> Any:
+            return None if arr is None else _frame(arr[self.start:], index, self, name)
+
+        return PandasSignals(view(self.entries, "entries"), view(self.exits, "exits"),
+                             view(self.short_entries, "short_entries"), view(self.short_exits, "short_exits"))
+
+    @property
+    def long_short(self) -> bool:
+        """True when the set carries a short side beside the long one (a long_short strategy)."""
+        return self.short_entries is not None
 
 
 @dataclass(frozen=True)
 class PandasSignals:
-    """Entries and exits as a Series (one symbol, one parameter set) or DataFrames."""
+    """Entries and exits as a Series (one symbol, one parameter set) or DataFrames; a long_short strategy's
+    short side as short_entries / short_exits (None otherwise)."""
 
     entries: Any
     exits: Any
+    short_entries: Any = None
+    short_exits: Any = None
 
 
 def _frame(arr: np.ndarray, index: pd.DatetimeIndex, sig: SignalSet, name: str) -> Any:

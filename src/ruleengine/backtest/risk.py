@@ -58,7 +58,10 @@ TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "long_term": (15.0, 50.0, 180),
 }
 #: defaults of the fields the timeframe does not decide
-OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0}
+OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0,
+                                     "borrow_cost_pct": 0.0}
+#: fields only a strategy that sells short uses: a long run's risk leaves them out (reads as before they existed)
+SHORT_ONLY_FIELDS = ("borrow_cost_pct",)
 
 #: run parameters `resolve_risk` reads (everything else in ``params`` belongs to the strategy)
 RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
@@ -100,11 +103,14 @@ _BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS}
 def _with_risk_fields(cls: type) -> type:
     """Put the document's risk fields (`RISK_FIELDS`, in its order) before the class's own fields, for
     `dataclass`: an exit is a number or None (no such exit, the default), every other field a number (required).
-    So a new risk field of the document model is a field of `RiskSpec` without a change here."""
+    So a new risk field of the document model is a field of `RiskSpec` without a change here; the short-only
+    fields (`SHORT_ONLY_FIELDS`) default to no cost."""
     own = inspect.get_annotations(cls)
     cls.__annotations__ = {**{f: "float | int | None" if f in _OPTIONAL else "float" for f in RISK_FIELDS}, **own}
     for f in EXIT_FIELDS:
         setattr(cls, f, None)
+    for f in SHORT_ONLY_FIELDS:  # no cost unless given: a spec built without them (a long run) needs none
+        setattr(cls, f, OTHER_DEFAULTS[f])
     return cls
 
 
@@ -119,7 +125,7 @@ class RiskSpec:
     """
 
     execution_price: str  # "close" | "open"
-    direction: str = "long"  # "long" | "short"
+    direction: str = "long"  # "long" | "short" | "long_short"
     #: a distance from the entry price in price units: a number, or the expression the compiler turns into a
     #: per-bar series (the kernels read it as a row of their ``levels``); None: no such exit
     stop_loss_distance: float | str | None = None
@@ -153,6 +159,9 @@ class RiskSpec:
         out = asdict(self)
         if self.direction == "long":  # the default: a long run's risk reads as before direction existed
             del out["direction"]
+            for f in SHORT_ONLY_FIELDS:
+                if not out[f]:
+                    del out[f]
         for f in LATER_RISK_FIELDS:
             if out[f] is None:
                 del out[f]
@@ -170,9 +179,9 @@ RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "no
 
 
 def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
-    """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): every numeric field, and those of
-    `LATER_RISK_FIELDS` only when set (a run without them prints as before they existed)."""
-    return [f for f in (*RISK_FIELDS, *RISK_RULE_FIELDS) if f not in LATER_RISK_FIELDS or f in risk]
+    """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): those it has (the fields of
+    `LATER_RISK_FIELDS` and a long run's short-only fields are left out while unset: it prints as before)."""
+    return [f for f in (*RISK_FIELDS, *RISK_RULE_FIELDS) if f in risk]
 
 
 def risk_label(risk: Mapping[str, Any], field: str) -> str:
@@ -240,6 +249,34 @@ Short positions (direction: short; the same signals, events and order of events 
 - No margin call: a short whose price rises by more than its collateral takes the equity to or below
   zero and is not closed for it; the exit can leave the cash negative (owed), after which no entry is
   made (entries need cash > 0). The run then carries warning D131.
+- Borrow cost (borrow_cost_pct, annual %): a short accrues units x entry price x borrow_cost_pct/100 x
+  the calendar time since its entry bar in years of 365 days (bar timestamps: a position opened and closed
+  on one bar pays none). The equity deducts what has accrued; the exit, or the mark at the end, pays it
+  with the exit fee (it is in the trade's fees and lowers its pnl). engine="vectorbt" has no borrow cost.
+"""
+
+#: what ``direction: long_short`` adds (appended after `SHORT_FILL_CONTRACT` by `fill_contract`)
+LONG_SHORT_FILL_CONTRACT = """\
+Long/short (direction: long_short; entry/exit are the long side, short_entry/short_exit the short side)
+- A bar's signals (those of its close; with open fills those of the previous close, acting at the open):
+  an entry and an exit of one side cancel (neither acts); then a long and a short entry cancel (neither
+  acts, whatever is held). What is left acts as follows:
+    held, signal    long entry           long exit   short entry          short exit
+    flat            open long            -           open short           -
+    long            -                    close       close, open short    -
+    short           close, open long     -           -                    close
+- A reversal (close, open the other side) closes and opens at the same fill: two trade records, the
+  closed one with exit reason signal. The new side is sized like any entry (position_size_pct of the
+  cash after the close, the whole equity at 100 %) and pays its own fee and slippage.
+- With open fills the reversal is at the open, and the new position's stops and targets act on the rest
+  of that bar (a second exit on the bar is then possible); with close fills it is at the close, after
+  the bar's stops. A stop, target or max hold exit on a bar cancels that bar's reversal (no entry on
+  the bar of such an exit). A long's stops and targets are those above, a short's are mirrored.
+- engine="vectorbt" runs from_signals(direction="both", short_entries, short_exits) with
+  upon_long_conflict, upon_short_conflict and upon_dir_conflict "ignore" and upon_opposite_entry
+  "reverse" (the rules above), lock_cash=True and size=inf (the whole cash: a reversal is one order
+  there, split into the two trades); it needs position_size_pct 100 and no borrow cost, and it parts
+  from the kernel after a short lost more than its collateral (it cannot buy it back: see D131).
 """
 
 
@@ -268,9 +305,15 @@ Exits that know the trade (distances, trailing activation, take-profit table, po
 
 
 def fill_contract(directions: Iterable[str], knows_the_trade: bool = False) -> str:
-    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run is short
-    and `EXITS_FILL_CONTRACT` when its exits know the trade (a result without either reads as before)."""
-    text = FILL_CONTRACT + SHORT_FILL_CONTRACT if "short" in set(directions) else FILL_CONTRACT
+    """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
+    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `EXITS_FILL_CONTRACT` when its exits know
+    the trade (a long-only result without them reads as before)."""
+    found = set(directions)
+    text = FILL_CONTRACT
+    if found & {"short", "long_short"}:
+        text += SHORT_FILL_CONTRACT
+    if "long_short" in found:
+        text += LONG_SHORT_FILL_CONTRACT
     return text + EXITS_FILL_CONTRACT if knows_the_trade else text
 
 
@@ -357,7 +400,9 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if "max_hold_bars" not in given:
             from_tf["max_hold_days"] = days_d
     defaults: dict[str, Any] = {**from_tf, **OTHER_DEFAULTS}
-    used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults)
+    never_short = strat.direction == "long"  # a long run's defaults read as before the short-only fields
+    used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults
+                 and not (never_short and f in SHORT_ONLY_FIELDS))
     values = {f: given.get(f, defaults.get(f)) for f in RISK_FIELDS}
 
     exec_param = strat.params.get("execution_price")

@@ -117,12 +117,13 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         from .vbt_engine import refuse_unexpressible, simulate_vectorbt
 
         refuse_unexpressible(risks, exit_program)  # D103 for the exits from_signals has not
-        if short_entries is not None or short_exits is not None or levels:
-            raise ValueError("the vectorbt engine takes entries and exits only")
-        return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start)
+        if levels:
+            raise ValueError("the vectorbt engine takes signals only, no levels")
+        return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start,
+                                 short_entries=short_entries, short_exits=short_exits)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
     records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
-                                                       _max_trades(ent, start))
+                                                       _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=False)
     return Simulation(trades, eq.T, cash.T, pos.T, "numba")
 
@@ -147,9 +148,11 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
+    if len({r.direction == "long_short" for r in risks}) > 1:
+        raise ValueError("a portfolio's columns are all long_short or none is")
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
-        *args, False, float(init_cash), _max_trades(ent, start))
+        *args, False, float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=True)
     skipped = pd.DataFrame({"bar": skip["bar"], "time": pd.DatetimeIndex(index)[skip["bar"]],
                             "column": skip["column"]})
@@ -224,7 +227,7 @@ def kernel_risk_name(field: str) -> str:
 #: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open). A new
 #: risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
-                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_)]
+                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_)]
                    + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS] + [("exit_program_row", np.int64)]
                    # take_profit_by_bars: its rows (bars held, take profit as a fraction), sorted by bars
                    + [("take_profit_rows", np.int64), ("take_profit_row_bars", np.int64, (MAX_TAKE_PROFIT_ROWS,)),
@@ -246,6 +249,7 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
             out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / 100.0 for v in values]
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
+    out["long_short"] = [r.direction == "long_short" for r in risks]
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
     out["exit_program_row"] = -1
@@ -314,6 +318,11 @@ def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray
                  short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None,
                  exit_program: Any) -> tuple:
     shape = (ent.shape[1], ent.shape[0])  # (T, N)
+    if any(r.direction == "long_short" for r in risks):  # the kernels read the short side of such a column
+        if short_entries is None:
+            raise ValueError("a long_short run needs short_entries (and short_exits, or none)")
+        if short_exits is None:
+            short_exits = np.zeros(shape, dtype=np.bool_)
     risk = risk_arrays(risks)
     lv = level_array(levels, shape, risk, exit_program)
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext,
@@ -351,9 +360,13 @@ def unusable_distances(trades: pd.DataFrame, levels: Mapping[str, np.ndarray], c
     return out
 
 
-def _max_trades(ent: np.ndarray, start: int) -> int:
-    """Every trade starts on a distinct entry signal at or after `start` (plus one pending open fill)."""
-    return int(ent[:, max(start - 1, 0):].sum()) + 1
+def _max_trades(ent: np.ndarray, start: int, short_entries: np.ndarray | None = None) -> int:
+    """Every trade starts on a distinct entry signal (of either side) at or after `start` (plus one pending open
+    fill per side)."""
+    n = int(ent[:, max(start - 1, 0):].sum()) + 1
+    if short_entries is not None:  # (T, N) as given
+        n += int(np.asarray(short_entries)[max(start - 1, 0):].sum()) + 1
+    return n
 
 
 def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:

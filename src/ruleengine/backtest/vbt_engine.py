@@ -16,11 +16,23 @@
 - a short column (``direction: short``): ``direction="shortonly"`` and ``upon_short_conflict="ignore"``;
   the trades and the equity equal the kernel's, but the cash does not: vectorbt's cash holds a short's sale
   proceeds, the kernel's sets the short's collateral aside (the equity adds it back).
+- a long/short column (``direction: long_short``): ``short_entries`` / ``short_exits`` beside the entries and
+  exits (which then act as the long side: vectorbt's direction "both"), ``upon_long_conflict``,
+  ``upon_short_conflict`` and ``upon_dir_conflict`` "ignore" (an entry with its exit, or both entries, on one
+  bar: neither acts) and ``upon_opposite_entry="reverse"`` (close and open the other side at the same
+  fill: `ruleengine.backtest.risk.LONG_SHORT_FILL_CONTRACT`). vectorbt reverses with one order and refuses
+  a percent size for it, so the size is ``np.inf`` (the whole cash) with ``lock_cash=True`` (a short is
+  sized on the free cash, as the kernel's collateral); the order is split back into the two trades, its fee
+  pro rata. Columns of each kind run in their own ``from_signals`` call. A column whose short loses more than
+  its collateral (equity at or below zero, D131: no margin call) differs from then on: the kernel buys it
+  back with cash it then owes, vectorbt's lock_cash cannot cover more than its cash (the oracle tests use
+  symbols that stay solvent).
 
 What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the field):
 
 - a time stop (``max_hold_days`` / ``max_hold_bars``): vectorbt has none; nor any exit of the document
   besides the three stops above (`VECTORBT_EXITS`: a new exit kind is refused here until it is mapped);
+- a borrow cost (``borrow_cost_pct``), and a long/short column's position size below 100 %;
 - a stop loss together with a wider trailing stop: vectorbt has ONE loss-side stop, fixed or trailing.
   When ``trailing_stop_pct <= stop_loss_pct`` the trailing level is never below the fixed one, so the
   trailing stop alone is passed and the runs are identical; otherwise both levels matter and it refuses.
@@ -73,6 +85,11 @@ def refuse_unexpressible(risks: list[RiskSpec], exit_program: object = None) -> 
 
 def _loss_stop(r: RiskSpec) -> tuple[float, bool]:
     """(sl_stop fraction or NaN, sl_trail) for one column; raises when vectorbt cannot express the risk."""
+    if r.borrow_cost_pct:
+        raise _unsupported("borrow_cost_pct", "vectorbt's from_signals has no borrow cost")
+    if r.direction == "long_short" and r.position_size_pct != 100:
+        raise _unsupported("position_size_pct", "vectorbt reverses a long/short position with one order sized "
+                           "on the whole cash: position_size_pct must be 100 there")
     for field in (*EXIT_FIELDS, *RISK_RULE_FIELDS):
         if field not in VECTORBT_EXITS and getattr(r, field) is not None:
             raise _unsupported(field, f"vectorbt's from_signals has {_WHY_NOT.get(field, f'no {field} exit')}")
@@ -100,31 +117,40 @@ def _col(values: list[float]) -> np.ndarray:
 
 def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
                       index: pd.DatetimeIndex, risks: list[RiskSpec], *, init_cash: float = 10_000.0,
-                      start: int = 0) -> Simulation:
-    """`ruleengine.backtest.simulation.simulate` through ``vbt.Portfolio.from_signals`` (independent columns)."""
+                      start: int = 0, short_entries: np.ndarray | None = None,
+                      short_exits: np.ndarray | None = None) -> Simulation:
+    """`ruleengine.backtest.simulation.simulate` through ``vbt.Portfolio.from_signals`` (independent columns);
+    `short_entries` / `short_exits` are the short side of the long/short columns."""
     import vectorbt as vbt
     from vectorbt.portfolio.enums import Direction
 
     px = {k: np.asarray(prices[k], dtype=np.float64) for k in ("open", "high", "low", "close")}
     T, N = px["close"].shape
     stops = [_loss_stop(r) for r in risks]
-    modes = sorted({r.execution_price for r in risks})
-    if len(modes) > 1:  # price= differs: one from_signals call per execution price
-        return _by_mode(prices, entries, exits, index, risks, init_cash, start)
-    use_open = modes == ["open"]
+    kinds = sorted({_kind(r) for r in risks})
+    if len(kinds) > 1:  # price= or the signals' meaning differ: one from_signals call per kind of column
+        return _by_kind(prices, entries, exits, index, risks, init_cash, start, short_entries, short_exits)
+    use_open, both = kinds[0]
     sl = {k: np.ascontiguousarray(v[start:]) for k, v in px.items()}  # one layout: one numba compilation
     valid = ~np.isnan(sl["close"])
-    ent = np.ascontiguousarray(np.asarray(entries, dtype=bool)[start:] & valid)
-    ext = np.ascontiguousarray(np.asarray(exits, dtype=bool)[start:] & valid)
-    if use_open:
-        ent, ext = _to_next_bar(ent, valid), _to_next_bar(ext, valid)
-    kwargs = {"engine": "numba"} if "engine" in vbt.Portfolio.from_signals.__code__.co_varnames else {}
+
+    def signals(x: np.ndarray | None) -> np.ndarray:
+        a = np.zeros_like(valid) if x is None else np.ascontiguousarray(np.asarray(x, dtype=bool)[start:] & valid)
+        return _to_next_bar(a, valid) if use_open else a
+
+    ent, ext = signals(entries), signals(exits)
+    kwargs: dict[str, object] = {"engine": "numba"} if "engine" in vbt.Portfolio.from_signals.__code__.co_varnames \
+        else {}
+    if both:  # entries/exits are the long side; the reversal is one order of the whole cash (module doc)
+        kwargs.update(short_entries=signals(short_entries), short_exits=signals(short_exits), size=np.inf,
+                      size_type="amount", lock_cash=True, upon_dir_conflict="ignore", upon_opposite_entry="reverse")
+    else:
+        kwargs.update(direction=np.array([Direction.ShortOnly if r.direction == "short" else Direction.LongOnly
+                                          for r in risks])[None, :],
+                      size=_col([r.position_size_pct / 100.0 for r in risks]), size_type="percent")
     pf = vbt.Portfolio.from_signals(
         close=sl["close"], entries=ent, exits=ext, open=sl["open"], high=sl["high"], low=sl["low"],
         price=sl["open"] if use_open else sl["close"], accumulate=False,
-        direction=np.array([Direction.ShortOnly if r.direction == "short" else Direction.LongOnly
-                            for r in risks])[None, :],
-        size=_col([r.position_size_pct / 100.0 for r in risks]), size_type="percent",
         fees=_col([r.fees_pct / 100.0 for r in risks]), slippage=_col([r.slippage_pct / 100.0 for r in risks]),
         sl_stop=_col([s for s, _ in stops]), sl_trail=np.array([t for _, t in stops])[None, :],
         tp_stop=_col([np.nan if r.take_profit_pct is None else r.take_profit_pct / 100.0 for r in risks]),
@@ -132,7 +158,7 @@ def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exi
         upon_short_conflict="ignore",
         init_cash=float(init_cash), **kwargs)
     orders = pf.orders.records_arr
-    trades = trades_frame(_pair_orders(orders, sl, risks, start), index, by_time=False)
+    trades = trades_frame(_trade_orders(orders, sl, risks, start), index, by_time=False)
     cash = np.full((T, N), float(init_cash))
     pos = np.zeros((T, N))
     cash[start:] = np.asarray(pf.cash())
@@ -143,17 +169,25 @@ def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exi
     return Simulation(trades, equity, cash, pos, "vectorbt")
 
 
-def _by_mode(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
-             risks: list[RiskSpec], init_cash: float, start: int) -> Simulation:
-    """Columns with different execution prices: simulate each group, put the columns back in order."""
+def _kind(r: RiskSpec) -> tuple[bool, bool]:
+    """What one ``from_signals`` call must share: (open fills, long/short)."""
+    return r.execution_price == "open", r.direction == "long_short"
+
+
+def _by_kind(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
+             risks: list[RiskSpec], init_cash: float, start: int, short_entries: np.ndarray | None,
+             short_exits: np.ndarray | None) -> Simulation:
+    """Columns of different kinds (`_kind`): simulate each group, put the columns back in order."""
     T, N = np.shape(prices["close"])
     equity, cash, pos = np.empty((T, N)), np.empty((T, N)), np.empty((T, N))
     parts = []
-    for mode in ("close", "open"):
-        cols = np.array([j for j, r in enumerate(risks) if r.execution_price == mode])
+    for kind in sorted({_kind(r) for r in risks}):
+        cols = np.array([j for j, r in enumerate(risks) if _kind(r) == kind])
         sub = simulate_vectorbt({k: np.asarray(v)[:, cols] for k, v in prices.items()},
                                 np.asarray(entries)[:, cols], np.asarray(exits)[:, cols], index,
-                                [risks[j] for j in cols], init_cash=init_cash, start=start)
+                                [risks[j] for j in cols], init_cash=init_cash, start=start,
+                                short_entries=None if short_entries is None else np.asarray(short_entries)[:, cols],
+                                short_exits=None if short_exits is None else np.asarray(short_exits)[:, cols])
         equity[:, cols], cash[:, cols], pos[:, cols] = sub.equity, sub.cash, sub.position
         t = sub.trades.copy()
         t["column"] = cols[t["column"].to_numpy()]
@@ -162,37 +196,48 @@ def _by_mode(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     return Simulation(trades.reset_index(drop=True), equity, cash, pos, "vectorbt")
 
 
-def _pair_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[RiskSpec], start: int) -> np.ndarray:
-    """Entry/exit order pairs -> the kernel's trade records (`trade_dt`, rows relative to the full index).
+def _trade_orders(orders: np.ndarray, px: dict[str, np.ndarray], risks: list[RiskSpec], start: int) -> np.ndarray:
+    """vectorbt's orders -> the kernel's trade records (`trade_dt`, rows relative to the full index).
 
-    A short's entry is a sell: its proceeds stay as collateral, and the exit hands back the collateral plus
-    the gain units x (entry - exit), as the kernel's `value_nb` does."""
+    Each column's orders in time order open and close one position at a time (``accumulate=False``); an
+    order larger than the position it closes (a long/short reversal) also opens the other side with the
+    rest, its fee split pro rata. A short's entry is a sell: its proceeds stay as collateral, and the exit
+    hands back the collateral plus the gain units x (entry - exit), as the kernel's `value_nb` does."""
     rows: list[tuple[int, int, int, int, float, float, float, float, float, float, int]] = []
     close = px["close"]
     for j in range(close.shape[1]):
         mine = orders[orders["col"] == j]
         mine = mine[np.argsort(mine["idx"], kind="stable")]
         valid = np.flatnonzero(~np.isnan(close[:, j]))
-        side = -1 if risks[j].direction == "short" else 1
-        for k in range(0, len(mine), 2):
-            opening = mine[k]  # the entry order (a sell for a short)
-            spent = opening["size"] * opening["price"] + opening["fees"]
-            entry = float(opening["price"])
-            if k + 1 < len(mine):
-                closing = mine[k + 1]
-                x_bar, x_price, x_fee = int(closing["idx"]), float(closing["price"]), float(closing["fees"])
-                reason = _reason(px, j, int(opening["idx"]), x_bar, entry, risks[j], side)
-                units = closing["size"]
-            else:
-                x_bar = int(valid[-1])
-                x_price = float(close[x_bar, j])
-                x_fee, reason = 0.0, ExitReason.end_of_data
-                units = opening["size"]
-            gross = units * x_price if side > 0 else units * (2.0 * entry - x_price)
-            pnl = gross - x_fee - spent
-            rows.append((j, int(opening["idx"]) + start, x_bar + start, reason, entry, x_price,
-                         float(opening["size"]), pnl, pnl / spent * 100.0, float(opening["fees"]) + x_fee, side))
+        held: tuple[int, int, float, float, float] | None = None  # side, bar, entry price, units, entry fee
+        for order in mine:
+            bar, price, size, fee = int(order["idx"]), float(order["price"]), float(order["size"]), float(order["fees"])
+            side = 1 if order["side"] == 0 else -1  # vectorbt's OrderSide: 0 buy, 1 sell
+            opened = size
+            if held is not None:  # closes the position held (an order on its own side never comes)
+                units = min(size, held[3])
+                x_fee = fee if units == size else fee * units / size
+                reason = _reason(px, j, held[1], bar, held[2], risks[j], held[0])
+                rows.append(_trade_row(j, held, bar, price, x_fee, reason, start))
+                held, opened = None, size - units
+            if opened > 1e-12 * size:
+                held = (side, bar, price, opened, fee if opened == size else fee * opened / size)
+        if held is not None:
+            x_bar = int(valid[-1])
+            rows.append(_trade_row(j, held, x_bar, float(close[x_bar, j]), 0.0, ExitReason.end_of_data, start))
     return np.array(rows, dtype=trade_dt)
+
+
+def _trade_row(j: int, held: tuple[int, int, float, float, float], x_bar: int, x_price: float, x_fee: float,
+               reason: int, start: int) -> tuple[int, int, int, int, float, float, float, float, float, float, int]:
+    """One `trade_dt` row of column j: the position `held` (side, bar, entry price, units, entry fee) closed
+    on `x_bar` at `x_price` paying `x_fee`."""
+    side, e_bar, entry, units, e_fee = held
+    spent = units * entry + e_fee
+    gross = units * x_price if side > 0 else units * (2.0 * entry - x_price)
+    pnl = gross - x_fee - spent
+    return (j, e_bar + start, x_bar + start, reason, entry, x_price, units, pnl, pnl / spent * 100.0, e_fee + x_fee,
+            side)
 
 
 def _reason(px: dict[str, np.ndarray], j: int, e_bar: int, x_bar: int, entry: float, r: RiskSpec,

@@ -106,7 +106,8 @@ class CompiledStrategy:
         found = self._required
         if found is None:
             found = {}
-            for cond in [*self.analysis.entry, *self.analysis.exit, *self.analysis.risk.values()]:
+            a = self.analysis
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values()]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -150,21 +151,30 @@ class CompiledStrategy:
                        params: ParamsInput = None, threads: int | None = None
                        ) -> tuple[np.ndarray, np.ndarray, Plan | GridPlan]:
         """Raw form on bare arrays (no bar times): inputs (slot, column) -> (T, S) float64; returns (T, P*S)
-        bool entries and exits (parameter set major, symbol minor) and the plan. Many symbols run on
-        `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1 turns it off)."""
-        entries, exits, _levels, plan = self.execute_arrays(inputs, n_rows, n_cols, params, threads)
-        return entries, exits, plan
+        bool entries and exits (parameter set major, symbol minor; a long_short strategy's long side) and the
+        plan. Many symbols run on `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1
+        turns it off). `group_arrays` returns every signal group, `execute_arrays` the levels too."""
+        groups, plan = self.group_arrays(inputs, n_rows, n_cols, params, threads)
+        return groups[0], groups[1], plan
+
+    def group_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
+                     params: ParamsInput = None, threads: int | None = None
+                     ) -> tuple[tuple[np.ndarray, ...], Plan | GridPlan]:
+        """`signals_arrays` with every signal group: (entries, exits) for a long or short strategy, (entries,
+        exits, short entries, short exits) for a long_short one (`TradingStrategy.signal_groups`)."""
+        groups, _levels, plan = self.execute_arrays(inputs, n_rows, n_cols, params, threads)
+        return groups, plan
 
     def execute_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
                        params: ParamsInput = None, threads: int | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], Plan | GridPlan]:
-        """`signals_arrays` with the levels by kind (T, P*S float64: stop / take-profit distances, the exit
+                       ) -> tuple[tuple[np.ndarray, ...], dict[str, np.ndarray], Plan | GridPlan]:
+        """`group_arrays` with the levels by kind (T, P*S float64: stop / take-profit distances, the exit
         program's levels: what `signals` puts in `SignalSet.levels`)."""
         from .execute import execute_into
 
         plan = self.plan(params)
-        entries, exits, levels = execute_into(plan, inputs, n_rows, n_cols, threads)
-        return entries, exits, levels, plan
+        groups, levels = execute_into(plan, inputs, n_rows, n_cols, threads)
+        return groups, levels, plan
 
     def exit_program(self) -> ExitProgram | None:
         """The exit program on position variables (`exit_program.ExitProgram`), None when the exit
@@ -204,10 +214,11 @@ class CompiledStrategy:
             raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
                                               path=f"data.{s}.{c}", hint="load it for this strategy")
                                    for s, c in missing])
-        entries, exits, levels, plan = self.execute_arrays(market.inputs, market.n_rows, market.n_cols, params,
-                                                           threads)
-        return SignalSet(entries, exits, plan.param_sets, market.index, market.labels, market.start,
-                         market.unnamed, levels=levels, exit_program=self.exit_program())
+        groups, levels, plan = self.execute_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
+        short = groups[2:4] if len(groups) == 4 else (None, None)
+        return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
+                         market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels,
+                         exit_program=self.exit_program())
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

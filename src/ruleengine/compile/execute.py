@@ -56,7 +56,7 @@ def compute(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_c
             values_[i] = _eval_one(nodes[i], values_, inputs, shape)
         for i in plan.free_after.get(level, ()):
             values_.pop(i, None)
-    return {r: values_[r] for pair in plan.roots for r in pair}
+    return {r: values_[r] for ids in plan.roots for r in ids}
 
 
 def program_for(plan: Any, n_rows: int, n_cols: int) -> Any:
@@ -95,9 +95,10 @@ def default_threads() -> int:
 
 
 def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int,
-                 n_cols: int, threads: int | None = None) -> tuple[Array, Array, dict[str, Array]]:
-    """Evaluate the plan into (T, P*S) bool entries and exits (parameter set major), warm-up cleared, and
-    the (T, P*S) float64 levels by kind.
+                 n_cols: int, threads: int | None = None) -> tuple[tuple[Array, ...], dict[str, Array]]:
+    """Evaluate the plan into (T, P*S) bool signals (parameter set major), warm-up cleared: entries and exits,
+    then short entries and short exits for a long_short strategy (`TradingStrategy.signal_groups`); and the
+    (T, P*S) float64 levels by kind (stop distances, an exit program's levels).
 
     With many symbols, the columns are split into contiguous blocks run in parallel threads: every kernel
     is compiled with ``nogil=True`` and numpy releases the GIL in its loops, so the blocks run on separate
@@ -111,7 +112,7 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
     edges = [n_cols * i // k for i in range(k + 1)]
     blocks = [(a, b, program_for(plan, n_rows, b - a)) for a, b in itertools.pairwise(edges)]
 
-    def run(block: tuple[int, int, Any]) -> tuple[Array, Array, dict[str, Array]]:
+    def run(block: tuple[int, int, Any]) -> tuple[tuple[Array, ...], dict[str, Array]]:
         a, b, prog = block
         return outputs(prog, {key: v[:, a:b] for key, v in inputs.items()})
 
@@ -126,8 +127,9 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
                 out[:, p * n_cols + a:p * n_cols + b] = part[:, p * w:(p + 1) * w]
         return out
 
-    levels = {kind: combine([res[2][kind] for res in results], np.float64) for kind in results[0][2]}
-    return combine([res[0] for res in results], np.bool_), combine([res[1] for res in results], np.bool_), levels
+    groups = tuple(combine([res[0][which] for res in results], np.bool_) for which in range(len(results[0][0])))
+    levels = {kind: combine([res[1][kind] for res in results], np.float64) for kind in results[0][1]}
+    return groups, levels
 
 
 def _pool(k: int) -> Any:

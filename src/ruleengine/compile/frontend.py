@@ -18,7 +18,7 @@ from ..errors import Diagnostic, RuleEngineError, Span
 from ..lang import ast
 from ..lang.check import Env, check_expression
 from ..lang.parse import parse
-from ..schema.strategy import OPERATOR_SYMBOLS, StructuredCondition, TradingStrategy
+from ..schema.strategy import OPERATOR_SYMBOLS, SIGNAL_GROUPS, StructuredCondition, TradingStrategy
 from ..source import Loaded, PathKey, fmt_path
 
 
@@ -38,7 +38,7 @@ class ConditionSource:
     """One condition spelled as expression text, with the map back to the document (a risk expression has
     group "risk" and its field name as `index`)."""
 
-    group: str  # entry | exit | risk
+    group: str  # entry | exit | short_entry | short_exit | risk
     index: int | str
     text: str
     fragments: list[Fragment]
@@ -65,6 +65,8 @@ class Analysis:
     env: Env
     entry: list[CheckedCondition] = field(default_factory=list)
     exit: list[CheckedCondition] = field(default_factory=list)
+    short_entry: list[CheckedCondition] = field(default_factory=list)  # direction long_short only
+    short_exit: list[CheckedCondition] = field(default_factory=list)
     #: risk field -> its checked expression (`RISK_EXPRESSIONS` the document sets)
     risk: dict[str, CheckedCondition] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -200,7 +202,7 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
     env = Env.from_strategy(strategy)
     out = Analysis(strategy, env)
     seen: set[tuple[str, str | None, int | None, int | None]] = set()
-    for group in ("entry", "exit"):
+    for group in SIGNAL_GROUPS:
         block = getattr(strategy, group)
         if block is None:
             continue

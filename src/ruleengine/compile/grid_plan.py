@@ -53,23 +53,22 @@ class GridPlan:
     leaves: list[tuple[str, Any]]  # node ids 0 .. L-1: ("in", (slot, column)) | ("const", value)
     leaf_dtypes: list[DType]
     blocks: list[Block]
-    entry: Array  # per parameter set, the node id of its entry condition
-    exit: Array
+    outputs: list[Array]  # per signal group (entry, exit[, short_entry, short_exit]), per set: its node id
     lookback: Array  # per node
     converge: Array
     programs: dict[tuple[int, int], Any] = field(default_factory=dict)
     level_roots: dict[str, Array] = field(default_factory=dict)  # level kind -> per parameter set, its node id
 
     @property
-    def roots(self) -> list[tuple[int, int]]:
-        return list(zip(self.entry.tolist(), self.exit.tolist(), strict=True))
+    def roots(self) -> list[tuple[int, ...]]:
+        return list(zip(*(ids.tolist() for ids in self.outputs), strict=True))
 
     @property
     def n_nodes(self) -> int:
         return len(self.leaves) + sum(b.n for b in self.blocks)
 
     def warmups(self) -> Array:
-        """Per parameter set: bars never traded (the longest lookback of its entry, exit and levels)."""
+        """Per parameter set: bars never traded (the longest lookback of its signal groups and levels)."""
         out: Array = np.max([self.lookback[ids] for ids in self.set_roots()], axis=0)
         return out
 
@@ -78,8 +77,8 @@ class GridPlan:
         return out
 
     def set_roots(self) -> list[Array]:
-        """Per parameter set, the node ids it hands on: the entry, the exit, each level."""
-        return [self.entry, self.exit, *self.level_roots.values()]
+        """Per parameter set, the node ids it hands on: each signal group's, each level's."""
+        return [*self.outputs, *self.level_roots.values()]
 
     def warmup(self, i: int = 0) -> int:
         return int(self.warmups()[i])
@@ -212,13 +211,9 @@ def build_grid_plan(templates: Templates, param_sets: list[dict[str, Any]]) -> G
             series_kind = np.concatenate([series_kind, np.ones(first.size, dtype=bool)])
     lookback, converge = _warmups(blocks, next_id)
     _check_windows(blocks)
-    def per_set(t: int) -> Array:
-        inv, _ = inst.of(nodes[t].free)
-        out: Array = gids[t][inv]
-        return out
-
-    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, per_set(templates.entry), per_set(templates.exit),
-                    lookback, converge, level_roots={kind: per_set(t) for kind, t in templates.levels.items()})
+    outputs = [gids[root][inst.of(nodes[root].free)[0]] for root in templates.roots]
+    level_roots = {kind: gids[t][inst.of(nodes[t].free)[0]] for kind, t in templates.levels.items()}
+    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, outputs, lookback, converge, level_roots=level_roots)
 
 
 def _kind(node: TNode) -> str:

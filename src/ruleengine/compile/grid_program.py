@@ -43,7 +43,7 @@ def build_grid_program(plan: GridPlan, n_rows: int, n_cols: int) -> Program:
             step_of[ids] = len(steps)
             pos_of[ids] = np.arange(hi - lo)
             steps.append(step)
-    outputs = (ctx.recipe(plan.entry, for_kernel=False), ctx.recipe(plan.exit, for_kernel=False))
+    outputs = tuple(ctx.recipe(ids, for_kernel=False) for ids in plan.outputs)
     level_outputs = {kind: ctx.recipe(ids, for_kernel=False) for kind, ids in plan.level_roots.items()}
     free_after: list[list[int]] = [[] for _ in steps]
     kept = {b for r in (*outputs, *level_outputs.values()) for b in _buffers(r)}
@@ -52,7 +52,7 @@ def build_grid_program(plan: GridPlan, n_rows: int, n_cols: int) -> Program:
             free_after[s].append(b)
     warm = np.repeat(np.minimum(plan.warmups(), n_rows).astype(np.int64), n_cols)
     def root_locs() -> dict[int, Any]:
-        return {r: ctx.loc(r) for r in np.unique(np.concatenate([plan.entry, plan.exit])).tolist()}
+        return {r: ctx.loc(r) for r in np.unique(np.concatenate(plan.outputs)).tolist()}
 
     return Program(n_rows, n_cols, steps, free_after, outputs, warm, root_locs=root_locs,
                    level_outputs=level_outputs)

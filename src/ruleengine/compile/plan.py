@@ -13,7 +13,8 @@ from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError
 from ..lang.functions import FUNCTIONS, ORDER_HINT
-from .exit_program import level_trees
+from ..schema.strategy import SIGNAL_GROUPS
+from .exit_program import level_trees, split_exit
 from .frontend import Analysis
 from .ir import Graph, Memo, Node, free_params, lower
 
@@ -22,7 +23,9 @@ from .ir import Graph, Memo, Node, free_params, lower
 class Plan:
     graph: Graph
     param_sets: list[dict[str, Any]]
-    roots: list[tuple[int, int]]  # (entry, exit) node ids per parameter set
+    #: per parameter set, the node id of each signal group (`TradingStrategy.signal_groups`: entry, exit, and
+    #: short_entry, short_exit for long_short)
+    roots: list[tuple[int, ...]]
     #: level kind (`exit_program.level_trees`) -> its node id per parameter set (float series or constants)
     level_roots: dict[str, list[int]] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
@@ -39,7 +42,7 @@ class Plan:
         return [*self.roots[i], *(ids[i] for ids in self.level_roots.values())]
 
     def warmup(self, i: int = 0) -> int:
-        """Bars never traded for parameter set i (the longest lookback of its entry, exit and levels: a stop
+        """Bars never traded for parameter set i (the longest lookback of its signal groups and levels: a stop
         distance or an exit program's series has a value from then on)."""
         return max(self.lookback[r] for r in self.set_roots(i))
 
@@ -74,26 +77,40 @@ def _combine(graph: Graph, ids: list[int], logic: str) -> int:
     return root
 
 
+def condition_groups(analysis: Analysis) -> list[tuple[list[Any], str]]:
+    """(checked conditions, logic) of each signal group the strategy produces, in `signal_groups` order; a
+    group without conditions (no exit block) is never true."""
+    strategy = analysis.strategy
+    split = split_exit(analysis)  # the exit signal holds the conditions without position variables
+    out = []
+    for group in strategy.signal_groups():
+        if group == "exit":
+            out.append((split.signal, split.logic))
+            continue
+        block = getattr(strategy, group)
+        out.append((getattr(analysis, group), block.logic if block is not None else SIGNAL_GROUPS[group]))
+    return out
+
+
 def build_plan(analysis: Analysis, param_sets: list[dict[str, Any]]) -> Plan:
     """Lower every parameter set into one shared graph and plan its execution."""
     graph = Graph()
-    strategy = analysis.strategy
-    split, level_roots = level_trees(analysis)
-    groups = [(analysis.entry, strategy.entry.logic if strategy.entry else "all"), (split.signal, split.logic)]
+    groups = condition_groups(analysis)
+    _split, level_roots = level_trees(analysis)
     frees = {id(c.tree): free_params(c.tree) for conds, _ in groups for c in conds}
     frees.update({id(tree): free_params(tree) for tree in level_roots.values()})
     memo: Memo = {}
-    roots: list[tuple[int, int]] = []
+    roots: list[tuple[int, ...]] = []
     by_kind: dict[str, list[int]] = {kind: [] for kind in level_roots}
     for params in param_sets:
-        pair = []
+        ids_of_set = []
         for conds, logic in groups:
             if not conds:
-                pair.append(graph.const(False))
+                ids_of_set.append(graph.const(False))
                 continue
             ids = [lower(c.tree, params, graph, memo, frees[id(c.tree)]) for c in conds]
-            pair.append(_combine(graph, ids, logic))
-        roots.append((pair[0], pair[1]))
+            ids_of_set.append(_combine(graph, ids, logic))
+        roots.append(tuple(ids_of_set))
         for kind, tree in level_roots.items():
             by_kind[kind].append(lower(tree, params, graph, memo, frees[id(tree)]))
     plan = Plan(graph, param_sets, roots, by_kind)

@@ -53,7 +53,7 @@ class Program:
     n_cols: int
     steps: list[Step]
     free_after: list[list[int]]  # step -> buffers no longer read after it
-    outputs: tuple[tuple[Any, ...], tuple[Any, ...]]  # recipes of the entries and exits roots
+    outputs: tuple[tuple[Any, ...], ...]  # recipes of each signal group's roots (entries, exits, ...)
     warm: Array  # per output column: leading bars that are never true
     roots: dict[int, Loc] = field(default_factory=dict)
     #: level kind -> recipe of its values (float, one column per output column)
@@ -93,9 +93,8 @@ def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
                 for j, i in enumerate(chunk):
                     loc[i] = ("buf", len(steps), j * n_cols)
                 steps.append(step)
-    entries, exits = [e for e, _ in plan.roots], [x for _, x in plan.roots]
-    outputs = (_recipe(entries, loc, nodes, n_cols, for_kernel=False),
-               _recipe(exits, loc, nodes, n_cols, for_kernel=False))
+    outputs = tuple(_recipe(list(ids), loc, nodes, n_cols, for_kernel=False)
+                    for ids in zip(*plan.roots, strict=True))  # one recipe per signal group
     level_outputs = {kind: _recipe(ids, loc, nodes, n_cols, for_kernel=False) for kind, ids in plan.level_roots.items()}
     free_after: list[list[int]] = [[] for _ in steps]
     kept = {b for r in (*outputs, *level_outputs.values()) for b in _buffers(r)}
@@ -104,7 +103,7 @@ def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
             free_after[s].append(b)
     warm = np.repeat(np.array([min(plan.warmup(k), n_rows) for k in range(len(plan.roots))], dtype=np.int64),
                      n_cols)
-    roots = {r: loc[r] for pair in plan.roots for r in pair}
+    roots = {r: loc[r] for ids in plan.roots for r in ids}
     return Program(n_rows, n_cols, steps, free_after, outputs, warm, roots, level_outputs=level_outputs)
 
 
@@ -199,9 +198,9 @@ def run(program: Program, inputs: Mapping[tuple[str, str], Array]) -> list[Array
 
 
 def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]
-            ) -> tuple[Array, Array, dict[str, Array]]:
-    """(T, P*S) bool entries and exits, warm-up bars cleared, and (T, P*S) float64 levels by kind; fresh
-    arrays the caller owns."""
+            ) -> tuple[tuple[Array, ...], dict[str, Array]]:
+    """(T, P*S) bool signals of each group (entries, exits[, short entries, short exits]), warm-up bars
+    cleared, and (T, P*S) float64 levels by kind; fresh arrays the caller owns."""
     from .execute import kernel
 
     bufs = run(program, inputs)
@@ -225,7 +224,7 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]
             out[...] = value
         kernel("gather:clear_head_nb")(out, program.warm)
         result.append(out)
-    return result[0], result[1], levels
+    return tuple(result), levels
 
 
 def values(program: Program, inputs: Mapping[tuple[str, str], Array]) -> dict[int, Any]:

@@ -28,6 +28,7 @@ from ..lang.printer import to_text
 from .exit_program import level_trees
 from .frontend import Analysis
 from .ir import COMMUTATIVE, DType, free_params
+from .plan import condition_groups
 
 
 @dataclass(frozen=True)
@@ -76,19 +77,15 @@ class TNode:
 @dataclass
 class Templates:
     nodes: list[TNode]
-    entry: int  # template id of the combined entry condition
-    exit: int  # of the combined exit signal (the conditions without position variables)
+    roots: tuple[int, ...]  # template id of each signal group's combined condition (`plan.condition_groups`)
     levels: dict[str, int] = field(default_factory=dict)  # level kind -> template id (`exit_program.level_trees`)
 
 
 def lower_templates(analysis: Analysis) -> Templates:
-    """Lower every entry and exit condition and every level once into one interned template graph."""
+    """Lower every condition of every signal group and every level once into one interned template graph."""
     builder = _Builder()
-    strategy = analysis.strategy
-    split, level_roots = level_trees(analysis)
     roots = []
-    for conds, logic in ((analysis.entry, strategy.entry.logic if strategy.entry else "all"),
-                         (split.signal, split.logic)):
+    for conds, logic in condition_groups(analysis):
         if not conds:
             roots.append(builder.const(False, "bool"))
             continue
@@ -100,8 +97,9 @@ def lower_templates(analysis: Analysis) -> Templates:
         for other in ids[1:]:
             root = builder.intern("and" if logic == "all" else "or", (root, other), (), "bool")
         roots.append(root)
+    _split, level_roots = level_trees(analysis)
     levels = {kind: builder.lower(tree, free_params(tree)) for kind, tree in level_roots.items()}
-    return Templates(builder.nodes, roots[0], roots[1], levels)
+    return Templates(builder.nodes, tuple(roots), levels)
 
 
 class _Builder:

@@ -65,6 +65,7 @@ from .enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
 from .exit_program import MAX_STACK, run_exit_program_nb
 
 _DAY_NS = 86_400_000_000_000
+_YEAR_NS = 365 * 86_400e9  # the borrow cost's year: 365 calendar days, in ns (float)
 
 # A position is a tuple of 8 float64 (numba keeps it in registers: no array, no reference counting in the
 # bar loop); bar numbers are small integers, exact in a float64. After an exit, POS_IN and POS_UNITS are 0.0
@@ -312,9 +313,55 @@ def signals_nb(pend_e, pend_x, exec_open, entry, exit_):
 
 
 @numba.njit(cache=True, inline="always")
-def wants_entry_nb(pos, sig_e, sig_x, flat_before):
-    """An entry order: flat at the start of the bar, an entry signal and no exit signal (both cancel)."""
-    return flat_before and pos[POS_IN] == 0.0 and sig_e and not sig_x
+def short_signals_nb(short_entries, short_exits, q, t, long_short):
+    """Bar t's short-side signals of signal column q: read only for a long/short strategy (False, False
+    otherwise: a long or short strategy has its one side in entries/exits). `long_short` is a literal in
+    every caller (the column loops are compiled once per value), so a long run reads and resolves nothing
+    more than before long/short existed: measured, the runtime branch made the single-run kernel 2.5x slower."""
+    if long_short:
+        return short_entries[q, t], short_exits[q, t]
+    return False, False
+
+
+@numba.njit(cache=True, inline="always")
+def intents_nb(e, x, se, sx, risk, long_short):
+    """What the acting signals ask for: (long entry, long exit, short entry, short exit).
+
+    A long strategy's entries/exits are its long side, a short strategy's its short side, a long/short
+    strategy has both (`se`, `sx`). An entry and an exit of one side on one bar cancel (neither acts); then
+    a long and a short entry on one bar cancel (vectorbt's "ignore" for both conflicts). What acts on a
+    position: `closes_nb`; what a flat one opens: `entry_side_nb`. `long_short` is the caller's literal
+    (`short_signals_nb`)."""
+    le = e and not x
+    lx = x and not e
+    if long_short:
+        se2 = se and not sx
+        sx2 = sx and not se
+        if le and se2:
+            return False, lx, False, sx2
+        return le, lx, se2, sx2
+    if risk.short:
+        return False, False, le, lx
+    return le, lx, False, False
+
+
+@numba.njit(cache=True, inline="always")
+def entry_side_nb(it):
+    """The side an entry intent opens: 1.0 long, -1.0 short, 0.0 none."""
+    if it[0]:
+        return 1.0
+    if it[2]:
+        return -1.0
+    return 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def closes_nb(side, it):
+    """A signal closes a position on `side`: its own side's exit, or the opposite entry (which reverses it:
+    the other side opens at the same fill)."""
+    if side > 0:
+        return it[1] or it[2]
+    return it[3] or it[0]
 
 
 @numba.njit(cache=True, inline="always")
@@ -327,13 +374,14 @@ def enter_nb(t, fill, budget, slip, fees, side):
 
 
 @numba.njit(cache=True, inline="always")
-def leave_nb(pos, fill, reason, slip, fees):
-    """Close `pos` at fill price `fill`: (the closed position, the exit)."""
+def leave_nb(pos, fill, reason, slip, fees, borrow):
+    """Close `pos` at fill price `fill`: (the closed position, the exit). `borrow` (a short's accrued borrow
+    cost, `borrow_nb`) is paid with the exit fee."""
     side = pos[POS_IN]
     adj = fill * (1 - side * slip)
     gross = value_nb(pos, adj)
     closed = set_nb(set_nb(pos, POS_IN, 0.0), POS_UNITS, 0.0)
-    return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees, side * pos[POS_UNITS])
+    return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees + borrow, side * pos[POS_UNITS])
 
 
 @numba.njit(cache=True, inline="always")
@@ -345,29 +393,49 @@ def value_nb(pos, price):
 
 
 @numba.njit(cache=True, inline="always")
-def mark_out_nb(pos, last_close):
-    """A position still open at the end: marked at its last close, no exit order, fee or slippage."""
-    return leave_nb(pos, last_close, ExitReason.end_of_data, 0.0, 0.0)
+def borrow_nb(pos, now, entry_time, risk):
+    """The borrow cost a held short has accrued by time `now` (int64 ns): units x entry price x the annual
+    rate x the calendar time since its entry bar (`entry_time`) in years of 365 days; 0.0 for a long or
+    without a borrow cost."""
+    if pos[POS_IN] < 0 and risk.borrow_cost > 0:
+        return pos[POS_UNITS] * pos[POS_ENTRY] * risk.borrow_cost * ((now - entry_time) / _YEAR_NS)
+    return 0.0
 
 
 @numba.njit(cache=True, inline="always")
-def at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, risk):
-    """Orders pending at a bar's open: the exit order of a held position (open fills) fills at the open.
+def worth_nb(pos, price, now, entry_time, risk):
+    """What a held position adds to the equity at `price` and time `now`: `value_nb` less the accrued borrow
+    cost of a short."""
+    return value_nb(pos, price) - borrow_nb(pos, now, entry_time, risk)
+
+
+@numba.njit(cache=True, inline="always")
+def mark_out_nb(pos, last_close, borrow):
+    """A position still open at the end: marked at its last close, no exit order, fee or slippage (a
+    short pays the `borrow` cost accrued until its last bar)."""
+    return leave_nb(pos, last_close, ExitReason.end_of_data, 0.0, 0.0, borrow)
+
+
+@numba.njit(cache=True, inline="always")
+def at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk):
+    """Orders pending at a bar's open: the exit order of a held position (open fills) fills at the open,
+    whether its own exit or the opposite entry (a reversal: the caller then opens the other side).
 
     Returns (position, exit). With `vbt_order` the order waits for `after_open_nb`, after the stops
     (vectorbt's priority).
     """
-    if exec_open and not vbt_order and pos[POS_IN] != 0.0 and sig_x and not sig_e:
-        return leave_nb(pos, o, ExitReason.signal, risk.slippage, risk.fees)
+    if exec_open and not vbt_order and pos[POS_IN] != 0.0 and closes_nb(pos[POS_IN], it):
+        return leave_nb(pos, o, ExitReason.signal, risk.slippage, risk.fees, borrow_nb(pos, now, entry_time, risk))
     return pos, no_exit_nb()
 
 
 @numba.njit(cache=True, inline="always")
-def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, risk):
+def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk):
     """The rest of bar t for a position held after the open: (position, exit).
 
     First the stops and targets on the bar's range (`stop_fill_nb`), also on the bar of an entry at
-    this open; then the orders at the close: the signal exit (close fills) and max hold. A position
+    this open; then the orders at the close: the signal exit (close fills; its own exit or the opposite
+    entry, `closes_nb`: the caller then reverses) and max hold. A position
     entered at the close has nothing after its fill on that bar (its entry comes after this step). The
     trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars after the entry bar.
     Max hold compares the time elapsed since the entry, ``now - entry_time`` (int64 ns; no overflow for
@@ -384,7 +452,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
                                  pos[POS_TARGET], pos[POS_HELD])
     held = pos[POS_HELD]
     if np.isnan(price) and not new:
-        if sig_x and not sig_e and (vbt_order or not exec_open):  # both at once cancel (vectorbt's 'ignore')
+        if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
             reason = ExitReason.signal
         elif (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
@@ -393,7 +461,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open,
             reason = ExitReason.max_hold
     if np.isnan(price):
         return pos, no_exit_nb()
-    return leave_nb(pos, price, reason, risk.slippage, risk.fees)
+    return leave_nb(pos, price, reason, risk.slippage, risk.fees, borrow_nb(pos, now, entry_time, risk))
 
 
 @numba.njit(cache=True, inline="always")
@@ -434,40 +502,71 @@ def exit_program_nb(pos, c, ops, args, levels, risk, q, t, stack):
 
 
 @numba.njit(cache=True, inline="always")
+def program_applies_nb(pos, long_short):
+    """The exit program (of the ``exit`` block) acts on a held position; in a long_short strategy on a long one
+    (``short_exit`` takes no position variables yet)."""
+    return pos[POS_IN] > 0.0 if long_short else pos[POS_IN] != 0.0
+
+
+@numba.njit(cache=True, inline="always")
 def exit_stack_nb():
     """The scratch stack `exit_program_nb` evaluates on (one per column loop)."""
     return np.empty(MAX_STACK)
 
 
 @numba.njit(cache=True, inline="always")
-def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, cash, exec_open, vbt_order, risk, lv):
-    """Bar t of a column that trades its own cash, in time order: (position, cash, exit).
+def own_entry_nb(pos, t, fill, side, cash, risk, lv):
+    """An entry on `side` at `fill` with ``position_size`` x cash when cash is left: (position, cash)."""
+    if side == 0.0 or cash <= 0:
+        return pos, cash
+    budget = min(cash, risk.position_size * cash)
+    return arm_nb(enter_nb(t, fill, budget, risk.slippage, risk.fees, side), lv), cash - budget
+
+
+@numba.njit(cache=True, inline="always")
+def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_order, risk, lv):
+    """Bar t of a column that trades its own cash, in time order: (position, cash, closed, exit, closed2,
+    exit2).
 
     The open (the pending exit, or an entry with ``position_size`` x cash), the rest of the bar, the close (an
-    entry). At most one exit per bar; ``exit[EXIT_REASON] >= 0`` when a trade closed (the position then
-    still describes it). ``now`` is bar t's time, ``entry_time`` the entry bar's (of a position held
-    before the bar; any value when flat); ``lv`` the levels of the bar of the acting signals (`levels_nb`).
+    entry). ``it`` is the bar's `intents_nb`. ``exit[EXIT_REASON] >= 0`` when a trade closed, ``closed``
+    then describes it; an exit by the opposite entry reverses: the other side opens at the same fill (with
+    open fills at the open, before the stops of the rest of the bar; with close fills, or vectorbt's order,
+    after them). So a bar has at most one exit, except a reversal at the open whose new position is stopped
+    on the same bar: ``exit2`` / ``closed2``. No other entry on the bar of an exit. ``now`` is bar t's time,
+    ``entry_time`` the entry bar's (of a position held before the bar; any value when flat); ``lv`` the
+    levels of the bar of the acting signals (`levels_nb`).
     """
     flat_before = pos[POS_IN] == 0.0
-    ex = no_exit_nb()
-    if flat_before and not (sig_e and not sig_x and cash > 0):  # flat, no entry order: nothing happens
-        return pos, cash, ex
+    side = entry_side_nb(it)
+    closed, ex = pos, no_exit_nb()
+    closed2, ex2 = pos, no_exit_nb()
+    if flat_before and not (side != 0.0 and cash > 0):  # flat, no entry order: nothing happens
+        return pos, cash, closed, ex, closed2, ex2
     if exec_open:
-        pos, ex = at_open_nb(pos, o, sig_e, sig_x, exec_open, vbt_order, risk)
-        if ex[EXIT_REASON] >= 0:
-            return pos, cash + (ex[EXIT_GROSS] - ex[EXIT_FEE]), ex
-        if wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-            budget = min(cash, risk.position_size * cash)
-            pos = arm_nb(enter_nb(t, o, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0), lv)
-            cash -= budget
-    pos, ex = after_open_nb(pos, t, o, h, lo, c, now, entry_time, sig_e, sig_x, exec_open, vbt_order, risk)
-    if ex[EXIT_REASON] >= 0:
-        cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
-    elif not exec_open and wants_entry_nb(pos, sig_e, sig_x, flat_before) and cash > 0:
-        budget = min(cash, risk.position_size * cash)
-        pos = arm_nb(enter_nb(t, c, budget, risk.slippage, risk.fees, -1.0 if risk.short else 1.0), lv)
-        cash -= budget
-    return pos, cash, ex
+        if flat_before:
+            pos, cash = own_entry_nb(pos, t, o, side, cash, risk, lv)
+        else:
+            pos, ex = at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk)
+            if ex[EXIT_REASON] >= 0:
+                closed = pos
+                cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+                if side == 0.0:
+                    return pos, cash, closed, ex, closed2, ex2
+                pos, cash = own_entry_nb(pos, t, o, side, cash, risk, lv)  # the reversal, at the same open
+    pos, ex_rest = after_open_nb(pos, t, o, h, lo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
+                                 exec_open, vbt_order, risk)
+    if ex_rest[EXIT_REASON] >= 0:
+        cash += ex_rest[EXIT_GROSS] - ex_rest[EXIT_FEE]
+        if ex[EXIT_REASON] >= 0:  # the position reversed at this open was stopped
+            closed2, ex2 = pos, ex_rest
+        else:
+            closed, ex = pos, ex_rest
+            if ex_rest[EXIT_REASON] == ExitReason.signal:  # the opposite entry reverses at the same fill
+                pos, cash = own_entry_nb(pos, t, o if exec_open else c, side, cash, risk, lv)
+    elif not exec_open and flat_before:
+        pos, cash = own_entry_nb(pos, t, c, side, cash, risk, lv)
+    return pos, cash, closed, ex, closed2, ex2
 
 
 @numba.njit(cache=True, inline="always")
@@ -493,8 +592,10 @@ def record_nb(records, n, j, pos, ex, exit_bar):
 
 @numba.njit(cache=True, inline="always")
 def entry_time_nb(pos, times, risk):
-    """The time of the entry bar of a held position, for the max hold in days (0 when flat or unused)."""
-    return times[int(pos[POS_ENTRY_BAR])] if risk.max_hold_days > 0 and pos[POS_IN] != 0.0 else 0
+    """The time of the entry bar of a held position, for the max hold in days and the borrow cost (0 when flat
+    or unused)."""
+    used = risk.max_hold_days > 0 or risk.borrow_cost > 0
+    return times[int(pos[POS_ENTRY_BAR])] if used and pos[POS_IN] != 0.0 else 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -537,21 +638,31 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     pos_out = np.empty((N, T))
     n = 0
     for j in range(N):
-        # exec_open as a literal: each variant is compiled with the other fill mode's branches pruned
+        # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
         if risk[j].exec_open:
+            if risk[j].long_short:
+                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                               exit_args, times, start, j, risk[j], True, True, vbt_order, init_cash, records, n,
+                               equity, cash_out, pos_out)
+            else:
+                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                               exit_args, times, start, j, risk[j], True, False, vbt_order, init_cash, records, n,
+                               equity, cash_out, pos_out)
+        elif risk[j].long_short:
             n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, start, j, risk[j], True, vbt_order, init_cash, records, n, equity,
+                           exit_args, times, start, j, risk[j], False, True, vbt_order, init_cash, records, n, equity,
                            cash_out, pos_out)
         else:
             n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, start, j, risk[j], False, vbt_order, init_cash, records, n, equity,
-                           cash_out, pos_out)
+                           exit_args, times, start, j, risk[j], False, False, vbt_order, init_cash, records, n,
+                           equity, cash_out, pos_out)
     return records, n, equity, cash_out, pos_out
 
 
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
-               times, start, j, risk, exec_open, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
+               times, start, j, risk, exec_open, long_short, vbt_order, init_cash, records, n, equity, cash_out,
+               pos_out):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
     units; returns n."""
     T = close.shape[1]
@@ -560,36 +671,43 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     cash = init_cash
-    pend_e = pend_x = False
+    pend_e = pend_x = pend_se = pend_sx = False
     last_close = np.nan
     last_bar = -1
     for t in range(T):
         c = close[j, t]
         if t < start or np.isnan(c):
             units = held_units_nb(pos)
-            equity[j, t] = cash + value_nb(pos, last_close) if units != 0.0 else cash
+            equity[j, t] = cash + worth_nb(pos, last_close, times[t], entry_time_nb(pos, times, risk), risk) \
+                if units != 0.0 else cash
             cash_out[j, t] = cash
             pos_out[j, t] = units
             continue
         o, h, lo, c = bar_nb(open_, high, low, close, j, t)
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
-        if has_program and not exec_open and not sig_x and pos[POS_IN] != 0.0:  # on the position at this close
+        se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
+        sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
+        if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
             sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
-        lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if sig_e else no_levels_nb()
-        pos, cash, ex = bar_step_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk), sig_e,
-                                    sig_x, cash, exec_open, vbt_order, risk, lv)
+        it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
+        lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 else no_levels_nb()
+        pos, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, t, o, h, lo, c, times[t],
+                                                          entry_time_nb(pos, times, risk), it, cash, exec_open,
+                                                          vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
-            n = record_nb(records, n, j, pos, ex, t)
-        elif has_program and exec_open and not pend_x and pos[POS_IN] != 0.0:  # an exit order for the next open
+            n = record_nb(records, n, j, closed, ex, t)
+            if ex2[EXIT_REASON] >= 0:
+                n = record_nb(records, n, j, closed2, ex2, t)
+        if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):  # for the next open
             pend_x = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk, j, t, stack)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
-        equity[j, t] = cash + value_nb(pos, c)
+        equity[j, t] = cash + worth_nb(pos, c, times[t], entry_time_nb(pos, times, risk), risk)
         cash_out[j, t] = cash
         pos_out[j, t] = units
     if pos[POS_IN] != 0.0:
-        pos, ex = mark_out_nb(pos, last_close)
+        pos, ex = mark_out_nb(pos, last_close, borrow_nb(pos, times[last_bar], entry_time_nb(pos, times, risk), risk))
         n = record_nb(records, n, j, pos, ex, last_bar)
     return n
 
@@ -597,6 +715,18 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
 @numba.njit(cache=True)
 def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
                           exit_args, times, start, risk, vbt_order, init_cash, max_trades):
+    """One shared cash account over the N columns (``exec_open`` and ``long_short`` must be the same in every
+    risk record): `_portfolio_nb` with ``long_short`` as a literal (see `short_signals_nb`)."""
+    if risk.shape[0] > 0 and risk[0].long_short:
+        return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                             exit_args, times, start, risk, True, vbt_order, init_cash, max_trades)
+    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                         exit_args, times, start, risk, False, vbt_order, init_cash, max_trades)
+
+
+@numba.njit(cache=True)
+def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+                  times, start, risk, long_short, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same in every risk record).
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
@@ -617,11 +747,9 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
     rows = np.empty((N, N_POS))
     for j in range(N):
         store_nb(rows, j, flat_nb())
-    pend_e = np.zeros(N, dtype=np.bool_)
-    pend_x = np.zeros(N, dtype=np.bool_)
-    sig_e = np.zeros(N, dtype=np.bool_)
-    sig_x = np.zeros(N, dtype=np.bool_)
-    flat_before = np.zeros(N, dtype=np.bool_)
+    pend = np.zeros((N, 4), dtype=np.bool_)  # signals pending since the previous close (open fills)
+    its = np.zeros((N, 4), dtype=np.bool_)  # the bar's `intents_nb` per column
+    may_enter = np.zeros(N, dtype=np.bool_)  # flat at the bar's start, or closed on it by the opposite entry
     last_close = np.full(N, np.nan)
     last_bar = np.full(N, -1, dtype=np.int64)
     at_open = N > 0 and risk[0].exec_open
@@ -635,22 +763,34 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
             continue
         # the open: signals of the bar, orders pending at the open
         for j in range(N):
-            flat_before[j] = False
+            may_enter[j] = False
             if np.isnan(close[j, t]):
                 continue
-            sig_e[j], sig_x[j], pend_e[j], pend_x[j] = signals_nb(pend_e[j], pend_x[j], at_open, entries[j, t],
-                                                                  exits[j, t])
-            flat_before[j] = rows[j, POS_IN] == 0.0
-            if flat_before[j] or not at_open or not sig_x[j] or sig_e[j]:  # no exit order at the open
+            sig_e, sig_x, pend[j, 0], pend[j, 1] = signals_nb(pend[j, 0], pend[j, 1], at_open, entries[j, t],
+                                                              exits[j, t])
+            se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
+            sig_se, sig_sx, pend[j, 2], pend[j, 3] = signals_nb(pend[j, 2], pend[j, 3], at_open, se_t, sx_t)
+            if not at_open and not sig_x and risk[j].exit_program_row >= 0 and \
+                    program_applies_nb(load_nb(rows, j), long_short):  # the exit program on the position at the close
+                _o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+                sig_x = exit_program_nb(advance_nb(load_nb(rows, j), False, h, lo), c, exit_ops, exit_args, levels,
+                                        risk[j], j, t, stack)
+            it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j], long_short)
+            its[j, 0], its[j, 1], its[j, 2], its[j, 3] = it
+            may_enter[j] = rows[j, POS_IN] == 0.0
+            if may_enter[j] or not at_open or not closes_nb(rows[j, POS_IN], it):  # no exit order at the open
                 continue
             o = bar_nb(open_, high, low, close, j, t)[0]
-            pos, ex = at_open_nb(load_nb(rows, j), o, sig_e[j], sig_x[j], at_open, vbt_order, risk[j])
+            pos = load_nb(rows, j)
+            pos, ex = at_open_nb(pos, o, times[t], entry_time_nb(pos, times, risk[j]), it, at_open, vbt_order,
+                                 risk[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(records, n, j, pos, ex, t)
                 store_nb(rows, j, pos)
+                may_enter[j] = True  # an opposite entry reverses at this open
         if at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash,
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash,
                                          last_close, last_bar, levels, True, skip, n_skip)
         # the rest of the bar: stops, then the orders at the close
         for j in range(N):
@@ -658,19 +798,19 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
             pos = load_nb(rows, j)
-            if not at_open and not sig_x[j] and risk[j].exit_program_row >= 0:  # on the position at this close
-                sig_x[j] = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk[j],
-                                           j, t, stack)
-            pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk[j]), sig_e[j],
-                                    sig_x[j], at_open, vbt_order, risk[j])
+            it = (its[j, 0], its[j, 1], its[j, 2], its[j, 3])
+            pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk[j]), it, at_open,
+                                    vbt_order, risk[j])
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(records, n, j, pos, ex, t)
-            elif at_open and not pend_x[j] and risk[j].exit_program_row >= 0 and pos[POS_IN] != 0.0:
-                pend_x[j] = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack)  # next open
+                if ex[EXIT_REASON] == ExitReason.signal:  # an opposite entry reverses at this close
+                    may_enter[j] = True
+            elif at_open and not pend[j, 1] and risk[j].exit_program_row >= 0 and program_applies_nb(pos, long_short):
+                pend[j, 1] = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack)  # next open
             store_nb(rows, j, pos)
         if not at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash,
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash,
                                          last_close, last_bar, levels, False, skip, n_skip)
         # marks
         value = cash
@@ -680,28 +820,33 @@ def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries
                 last_bar[j] = t
             units = rows[j, POS_IN] * rows[j, POS_UNITS]
             if units != 0.0:
-                value += value_nb(load_nb(rows, j), last_close[j])
+                pos = load_nb(rows, j)
+                value += worth_nb(pos, last_close[j], times[t], entry_time_nb(pos, times, risk[j]), risk[j])
             pos_out[j, t] = units
         equity[0, t] = value
         cash_out[0, t] = cash
     for j in range(N):
         if rows[j, POS_IN] != 0.0:
-            pos, ex = mark_out_nb(load_nb(rows, j), last_close[j])
+            pos = load_nb(rows, j)
+            pos, ex = mark_out_nb(pos, last_close[j], borrow_nb(pos, times[last_bar[j]],
+                                                                entry_time_nb(pos, times, risk[j]), risk[j]))
             n = record_nb(records, n, j, pos, ex, last_bar[j])
     return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
 @numba.njit(cache=True, inline="always")
-def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, risk, cash, last_close, last_bar,
+def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash, last_close, last_bar,
                   levels, at_open, skip, n_skip):
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
-    Each is sized on the equity before them: cash + every held position at this open or close (its last
-    close without a bar). A column's levels are those of its signal's bar: its previous bar with open fills
-    (`last_bar`, not yet moved to t), t with close fills."""
+    A column enters when `may_enter` (flat at the bar's start, or just closed by the opposite entry: a
+    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized on the equity before them:
+    cash + every held position at this open or close (its last close without a bar). A column's levels are
+    those of its signal's bar: its previous bar with open fills (`last_bar`, not yet moved to t), t with close
+    fills."""
     wanted = False
     for j in range(rows.shape[0]):
-        wanted = wanted or (flat_before[j] and sig_e[j] and not sig_x[j])
+        wanted = wanted or (may_enter[j] and (its[j, 0] or its[j, 2]))
     if not wanted:
         return cash, n_skip
     value = cash
@@ -711,9 +856,11 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
                 mark = last_close[j]
             else:
                 mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
-            value += value_nb(load_nb(rows, j), mark)
+            pos = load_nb(rows, j)
+            value += worth_nb(pos, mark, times[t], entry_time_nb(pos, times, risk[j]), risk[j])
     for j in range(rows.shape[0]):
-        if not (flat_before[j] and sig_e[j] and not sig_x[j]) or rows[j, POS_IN] != 0.0 or value <= 0:
+        side = entry_side_nb((its[j, 0], its[j, 1], its[j, 2], its[j, 3]))
+        if not may_enter[j] or side == 0.0 or rows[j, POS_IN] != 0.0 or value <= 0:
             continue
         want = risk[j].position_size * value
         if want > cash:  # not enough cash left: skipped, never a partial position
@@ -724,7 +871,6 @@ def _enter_all_nb(rows, t, open_, high, low, close, sig_e, sig_x, flat_before, r
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
         lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)
-        store_nb(rows, j, arm_nb(enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees,
-                                          -1.0 if risk[j].short else 1.0), lv))
+        store_nb(rows, j, arm_nb(enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees, side), lv))
         cash -= want
     return cash, n_skip

@@ -47,16 +47,21 @@ from .simulate import (
     advance_nb,
     bar_nb,
     bar_step_nb,
+    borrow_nb,
+    entry_side_nb,
     entry_time_nb,
     exit_program_nb,
     exit_stack_nb,
     flat_nb,
+    intents_nb,
     levels_nb,
     mark_out_nb,
     no_levels_nb,
     on_stack_nb,
+    program_applies_nb,
+    short_signals_nb,
     signals_nb,
-    value_nb,
+    worth_nb,
 )
 
 FINAL = 0
@@ -108,7 +113,7 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 @numba.njit(cache=True, nogil=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
-               times, j, q, lo, hi, risk, exec_open, init_cash, out, c):
+               times, j, q, lo, hi, risk, exec_open, long_short, init_cash, out, c):
     """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
     out[c, :]."""
     for k in range(N_STATS):
@@ -117,7 +122,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     stack = exit_stack_nb()
     has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
-    pend_e = pend_x = False
+    pend_e = pend_x = pend_se = pend_sx = False
     cash = init_cash
     last_close = np.nan
     last_bar = -1
@@ -129,7 +134,9 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     in_market = 0
     for t in range(lo, hi):
         cl = close[j, t]
-        if pos[POS_IN] == 0.0 and not exec_open and not (entries[q, t] and not exits[q, t] and cash > 0):
+        if pos[POS_IN] == 0.0 and not exec_open and not (cash > 0 and (
+                (entries[q, t] and not exits[q, t])
+                or (long_short and short_entries[q, t] and not short_exits[q, t]))):
             # flat and no entry on this bar (close fills): equity stays at the cash, which is also the
             # previous bar's equity, so the bar adds a zero return and nothing else (as the full path
             # below would compute, without reading the bar's open, high and low)
@@ -141,21 +148,29 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
-            if has_program and not exec_open and not sig_x and pos[POS_IN] != 0.0:  # the position at this close
+            se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, long_short)
+            sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
+            if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
                 sig_x = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q, t,
-                                        stack)
-            lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if sig_e else no_levels_nb()
-            pos, cash, ex = bar_step_nb(pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), sig_e,
-                                        sig_x, cash, exec_open, False, risk, lv)
+                                        stack)  # the exit program on the position at this close
+            it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
+            lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 \
+                else no_levels_nb()
+            pos, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, t, o, h, lw, cl, times[t],
+                                                              entry_time_nb(pos, times, risk), it, cash, exec_open,
+                                                              False, risk, lv)
             if ex[EXIT_REASON] >= 0:
-                _closed_nb(out, c, pos, ex, t, times)
-            elif has_program and exec_open and not pend_x and pos[POS_IN] != 0.0:  # an order for the next open
-                pend_x = exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)
+                _closed_nb(out, c, closed, ex, t, times)
+                if ex2[EXIT_REASON] >= 0:
+                    _closed_nb(out, c, closed2, ex2, t, times)
+            if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):
+                pend_x = exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)  # the next open
             last_close = cl
             last_bar = t
-            eq = cash + value_nb(pos, cl)
+            eq = cash + worth_nb(pos, cl, times[t], entry_time_nb(pos, times, risk), risk)
         else:  # no bar for this symbol: equity marks the last known close
-            eq = cash + value_nb(pos, last_close) if pos[POS_IN] != 0.0 else cash
+            eq = cash + worth_nb(pos, last_close, times[t], entry_time_nb(pos, times, risk), risk) \
+                if pos[POS_IN] != 0.0 else cash
         if pos[POS_IN] != 0.0:
             in_market += 1
         if eq == prev:  # flat (or unchanged): r = 0 exactly, no new peak or drawdown
@@ -174,7 +189,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         elif top > 0:
             max_dd = max(max_dd, (top - eq) / top)
     if pos[POS_IN] != 0.0:  # marked at the last close: no exit order, fee or slippage
-        pos, ex = mark_out_nb(pos, last_close)
+        pos, ex = mark_out_nb(pos, last_close, borrow_nb(pos, times[last_bar], entry_time_nb(pos, times, risk), risk))
         _closed_nb(out, c, pos, ex, last_bar, times)
     out[c, FINAL] = prev
     out[c, MAX_DD] = max_dd
@@ -212,12 +227,20 @@ def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits
     """
     for c in range(c0, c1):
         j = sym[c]
-        if risk[c].exec_open:  # a literal: each variant is compiled with the other mode's branches pruned
+        # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
+        if risk[c].exec_open:
+            if risk[c].long_short:
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, True, init_cash, out, c)
+            else:
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, init_cash, out, c)
+        elif risk[c].long_short:
             _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, init_cash, out, c)
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, True, init_cash, out, c)
         else:
             _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, init_cash, out, c)
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, init_cash, out, c)
     return out
 
 

@@ -84,9 +84,10 @@ def resolve_target(strategy: Any) -> Target:
 def _long_only(target: Target) -> Target:
     """Refuse a short strategy: signals, their store records and tracked returns do not carry a direction
     yet, so a short entry would read as a buy and its return with the wrong sign (D132)."""
-    if getattr(target.strategy, "direction", "long") == "short":
+    direction = getattr(target.strategy, "direction", "long")
+    if direction != "long":
         raise RuleEngineError([Diagnostic(
-            "D132", "live signals, scans and tracking take long strategies only: this one is direction: short",
+            "D132", f"live signals, scans and tracking take long strategies only: this one is direction: {direction}",
             path="direction", hint="backtest and sweep it; live signals for short strategies are not built yet")])
     return target
 

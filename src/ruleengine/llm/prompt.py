@@ -179,7 +179,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "largest bars <= bars held applies; instead of take_profit_pct); exit conditions (only they) may use "
          f"{', '.join(POSITION_VARIABLES)} (not inside functions over past bars);"),
         ("- `direction`: long (null: buy on entry, sell on exit) or short (sell short on entry, buy back on exit; "
-         "stops above the entry, targets below): the same entry/exit conditions serve either side;"),
+         "stops above the entry, targets below): the same entry/exit conditions serve either side; long_short "
+         "trades both sides: entry/exit are the long side and `short_entry` / `short_exit` (groups like "
+         "entry/exit) the short side, an opposite entry reversing the position; `short_entry` / `short_exit` are "
+         "null unless direction is long_short (then short_entry is required);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",

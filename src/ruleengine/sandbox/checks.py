@@ -2,8 +2,9 @@
 
 **Output contract** (after freqtrade's ``assert_df``), checked in the child on what ``generate_signals``
 returned for one run: a tuple ``(entries, exits)`` of two boolean Series (or one-column DataFrames) whose
-index equals the data index, the same length, no missing values. Anything else is a `ContractError` whose
-message tells the LLM repair loop what to change.
+index equals the data index, the same length, no missing values; a ``direction: long_short`` strategy
+returns four, ``(entries, exits, short_entries, short_exits)`` (`SIGNAL_NAMES`). Anything else is a
+`ContractError` whose message tells the LLM repair loop what to change.
 
 **Acceptance** (engine side, before a code strategy's signals of a parameter set are used): the code must give
 the same output twice (determinism) and must not look ahead: signals computed on the data truncated at several
@@ -33,19 +34,33 @@ LOOKAHEAD_CUTS = (0.55, 0.7, 0.85)
 ACCEPT_COLUMNS = 4
 
 
+#: what generate_signals returns, in order: a long or short strategy the first two, a long_short one all four
+SIGNAL_NAMES = ("entries", "exits", "short_entries", "short_exits")
+
+
 class ContractError(ValueError):
     """The output of ``generate_signals`` breaks the contract (the message says how)."""
 
 
-def check_output(result: Any, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """(entries, exits) as bool arrays aligned with `index`, or `ContractError`."""
+def signal_names(direction: str) -> tuple[str, ...]:
+    """The signals generate_signals returns for a strategy of this direction."""
+    return SIGNAL_NAMES if direction == "long_short" else SIGNAL_NAMES[:2]
+
+
+def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAMES[:2]) -> tuple[np.ndarray, ...]:
+    """The signals `names` as bool arrays aligned with `index`, or `ContractError`."""
     import pandas as pd
 
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
         got = type(result).__name__ + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
-        raise ContractError(f"generate_signals must return a tuple (entries, exits), got {got}")
+        why = ""
+        if len(names) == 2 and isinstance(result, (tuple, list)) and len(result) == 4:
+            why = " (short_entries/short_exits are for a strategy with direction: long_short)"
+        elif len(names) == 4:
+            why = " (direction: long_short: the long side's entries and exits, then the short side's)"
+        raise ContractError(f"generate_signals must return a tuple ({', '.join(names)}), got {got}{why}")
     out = []
-    for name, value in zip(("entries", "exits"), result, strict=True):
+    for name, value in zip(names, result, strict=True):
         if isinstance(value, pd.DataFrame):
             if value.shape[1] != 1:
                 raise ContractError(f"{name} is a DataFrame with {value.shape[1]} columns; return one boolean "
@@ -65,7 +80,7 @@ def check_output(result: Any, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
         if value.dtype != bool:
             raise ContractError(f"{name} has dtype {value.dtype}; return booleans, e.g. (condition).astype(bool)")
         out.append(value.to_numpy(dtype=bool))
-    return out[0], out[1]
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------------------------- acceptance
@@ -89,12 +104,14 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
 
 
 def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets: Sequence[Mapping[str, Any]],
-           full: tuple[np.ndarray, np.ndarray], start: int = 0, columns: Sequence[int] | None = None) -> None:
+           full: tuple[np.ndarray, ...], start: int = 0, columns: Sequence[int] | None = None,
+           names: Sequence[str] = SIGNAL_NAMES[:2]) -> None:
     """Determinism and lookahead checks of every set in `param_sets`; raises `RuleEngineError` X128 / X129 naming
     the symbol, the parameter set and the date of the first difference.
 
     Args:
-        run: ``run(param_sets, columns=..., cuts=...) -> (entries, exits)`` through the sandbox: the `columns`,
+        run: ``run(param_sets, columns=..., cuts=...) -> signals`` through the sandbox (one array per name of
+            `names`: entries, exits[, short entries, short exits]): the `columns`,
             then a copy of them per cut that sees only the first `cut` rows, per set (set-major).
         full: the full run of `param_sets` on every column, ``(rows, sets * len(labels))`` set-major (reused:
             not computed again).
@@ -109,12 +126,12 @@ def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets:
     cuts = lookahead_cuts(n_rows, start)
     w = len(cols)
     width = w * (1 + len(cuts))
-    again_e, again_x = run(param_sets, columns=cols, cuts=cuts)
+    again = run(param_sets, columns=cols, cuts=cuts)
     for p, params in enumerate(param_sets):
         base = [a[:, [p * n_cols + j for j in cols]] for a in full]
-        block = [a[:, p * width:(p + 1) * width] for a in (again_e, again_x)]
+        block = [a[:, p * width:(p + 1) * width] for a in again]
         with_params = f"with parameters {short_params(dict(params))}"
-        for what, a, b in zip(("entries", "exits"), base, block, strict=True):
+        for what, a, b in zip(names, base, block, strict=True):
             where = first_difference(a, b[:, :w])
             if where is not None:
                 t, j = where
@@ -123,7 +140,7 @@ def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets:
                     f"between two runs on {_when(index, t)}", path="code",
                     hint="remove randomness, time and anything that depends on the order of a set or dict")])
         for k, cut in enumerate(cuts):
-            for what, a, b in zip(("entries", "exits"), base, block, strict=True):
+            for what, a, b in zip(names, base, block, strict=True):
                 part = b[:cut, w * (k + 1):w * (k + 2)]
                 where = first_difference(a[:cut], part)
                 if where is not None:
@@ -147,9 +164,11 @@ def _when(index: Any, row: int) -> str:
 __all__ = [
     "ACCEPT_COLUMNS",
     "LOOKAHEAD_CUTS",
+    "SIGNAL_NAMES",
     "ContractError",
     "accept",
     "check_output",
     "first_difference",
     "lookahead_cuts",
+    "signal_names",
 ]

@@ -93,20 +93,21 @@ def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> 
         if not callable(fn):
             raise ContractError("the code defines no function generate_signals(data, params)")
         rows_n, cols_n, sets = len(idx), len(header["labels"]), header["param_sets"]
-        entries = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
-        exits = [np.zeros((rows_n, cols_n), dtype=bool) for _ in sets]
+        names = tuple(header["signals"])
+        signals = [[np.zeros((rows_n, cols_n), dtype=bool) for _ in sets] for _ in names]
         for j, label in enumerate(header["labels"]):  # noqa: B007 - the error record below names the symbol
             frames, sub, rows = _frames(header, arrays, idx, j)
             for p, params in enumerate(sets):
                 data = {k: v.copy(deep=False) for k, v in frames.items()}
                 budget.start(j * len(sets) + p + 1)
-                e, x = check_output(fn(data, dict(params)), sub)
-                if rows is None:
-                    entries[p][:, j], exits[p][:, j] = e, x
-                else:
-                    entries[p][rows, j], exits[p][rows, j] = e, x
+                returned = check_output(fn(data, dict(params)), sub, names)
+                for per_set, values in zip(signals, returned, strict=True):
+                    if rows is None:
+                        per_set[p][:, j] = values
+                    else:
+                        per_set[p][rows, j] = values
         budget.done()
-        out = protocol.encode_signals(entries, exits, rows_n, cols_n)
+        out = protocol.encode_signals(signals, rows_n, cols_n)
     except BaseException as exc:  # noqa: BLE001 - every failure of the code becomes an error record
         kind = type(exc).__name__
         message = _message(exc)

@@ -18,8 +18,9 @@ parameter set ``p``), 0 before the first call, -1 after the last. The engine rea
 clock and to name the run and parameter set a limit stopped; it trusts it no further (forging it can only
 stretch a call up to the run's own limit).
 
-``status`` 0: the payload is exactly ``2 * sets * columns * ceil(rows / 8)`` bytes: per set and column, the
-entries bits then the exits bits (`numpy.packbits`, big-endian bit order). Any other status: the payload is
+``status`` 0: the payload is exactly ``k * sets * columns * ceil(rows / 8)`` bytes: per set and column, the
+bits of each of the job's k signals in order (`Job.signals`: entries, exits, and short entries, short exits
+for a long_short strategy; `numpy.packbits`, big-endian bit order). Any other status: the payload is
 at most `MAX_ERROR_BYTES` of UTF-8 text ``kind\\nline\\nmessage``. `read_result` checks every field against
 what the engine asked for before it allocates anything, so a hostile child cannot make the engine allocate
 or parse more than the expected result.
@@ -78,6 +79,8 @@ class Job:
     index_name: str | None = None
     #: per column, how many rows of the data its calls see (None: all): the lookahead check's cut copies
     row_limits: list[int] | None = None
+    #: the signals generate_signals returns, in order (`SIGNAL_NAMES` or its first two)
+    signals: tuple[str, ...] = ("entries", "exits")
 
     @property
     def n_rows(self) -> int:
@@ -98,7 +101,8 @@ def encode_job(job: Job) -> int:
     header: dict[str, Any] = {"code": job.code, "param_sets": job.param_sets, "tz": job.tz,
                               "labels": [str(x) for x in job.labels], "slots": job.slots,
                               "price_slots": job.price_slots, "rows": job.n_rows, "cols": job.n_cols,
-                              "index_name": job.index_name, "row_limits": job.row_limits, "arrays": []}
+                              "index_name": job.index_name, "row_limits": job.row_limits,
+                              "signals": list(job.signals), "arrays": []}
     nbytes = job.n_rows * job.n_cols * 8
     # offsets are relative to the data start, so the header's own length does not depend on them
     offset = _aligned(job.n_rows * 8)  # the index comes first
@@ -213,25 +217,27 @@ def bits_per_column(rows: int) -> int:
     return math.ceil(rows / 8)
 
 
-def result_size(sets: int, rows: int, cols: int) -> int:
-    """Payload bytes of a successful result."""
-    return 2 * sets * cols * bits_per_column(rows)
+def result_size(sets: int, rows: int, cols: int, signals: int = 2) -> int:
+    """Payload bytes of a successful result of `signals` signals per run."""
+    return signals * sets * cols * bits_per_column(rows)
 
 
 def result_header(status: int, sets: int, rows: int, cols: int, payload: int) -> bytes:
     return _RESULT.pack(RESULT_MAGIC, status, sets, rows, cols, payload)
 
 
-def encode_signals(entries: Sequence[np.ndarray], exits: Sequence[np.ndarray], rows: int, cols: int) -> bytes:
-    """Header + payload for per-set (rows, cols) bool matrices (child side)."""
+def encode_signals(signals: Sequence[Sequence[np.ndarray]], rows: int, cols: int) -> bytes:
+    """Header + payload for per-set (rows, cols) bool matrices of each signal (child side): ``signals[i][p]``
+    is signal i (`Job.signals`) of parameter set p."""
     parts = []
-    for e, x in zip(entries, exits, strict=True):
-        both = np.empty((cols, 2, rows), dtype=np.bool_)
-        both[:, 0, :] = np.asarray(e, dtype=np.bool_).T
-        both[:, 1, :] = np.asarray(x, dtype=np.bool_).T
-        parts.append(np.packbits(both, axis=2).tobytes())
+    k = len(signals)
+    for per_set in zip(*signals, strict=True):
+        packed = np.empty((cols, k, rows), dtype=np.bool_)
+        for i, matrix in enumerate(per_set):
+            packed[:, i, :] = np.asarray(matrix, dtype=np.bool_).T
+        parts.append(np.packbits(packed, axis=2).tobytes())
     payload = b"".join(parts)
-    return result_header(STATUS_OK, len(entries), rows, cols, len(payload)) + payload
+    return result_header(STATUS_OK, len(signals[0]), rows, cols, len(payload)) + payload
 
 
 def encode_error(kind: str, message: str, line: int | None = None, status: int = STATUS_ERROR) -> bytes:
@@ -249,7 +255,7 @@ class ResultHeader:
     payload: int
 
 
-def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int) -> ResultHeader:
+def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int, signals: int = 2) -> ResultHeader:
     """Check a result header against the job; raises `ProtocolError` for anything unexpected."""
     if len(raw) != RESULT_HEADER_BYTES:
         raise ProtocolError(f"result header has {len(raw)} bytes, expected {RESULT_HEADER_BYTES}")
@@ -260,8 +266,9 @@ def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int) -> Resul
         if (n_sets, n_rows, n_cols) != (sets, rows, cols):
             raise ProtocolError(f"result shape ({n_sets} sets, {n_rows} rows, {n_cols} columns) differs from the "
                                 f"job ({sets}, {rows}, {cols})")
-        if payload != result_size(sets, rows, cols):
-            raise ProtocolError(f"result payload of {payload} bytes, expected {result_size(sets, rows, cols)}")
+        if payload != result_size(sets, rows, cols, signals):
+            raise ProtocolError(f"result payload of {payload} bytes, expected "
+                                f"{result_size(sets, rows, cols, signals)}")
     elif status in (STATUS_ERROR, STATUS_LOCKDOWN):
         if payload > MAX_ERROR_BYTES:
             raise ProtocolError(f"error text of {payload} bytes exceeds {MAX_ERROR_BYTES}")
@@ -270,17 +277,16 @@ def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int) -> Resul
     return ResultHeader(status, n_sets, n_rows, n_cols, payload)
 
 
-def decode_signals(payload: bytes | bytearray | memoryview, sets: int, rows: int, cols: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, sets*cols) bool entries and exits, set-major (as a `SignalSet`'s entries and exits)."""
+def decode_signals(payload: bytes | bytearray | memoryview, sets: int, rows: int, cols: int, signals: int = 2
+                   ) -> tuple[np.ndarray, ...]:
+    """(rows, sets*cols) bool arrays, one per signal (entries, exits[, short entries, short exits]), set-major
+    (as a `SignalSet`'s)."""
     raw = np.frombuffer(payload, dtype=np.uint8)
-    if raw.size != result_size(sets, rows, cols):
+    if raw.size != result_size(sets, rows, cols, signals):
         raise ProtocolError("result payload has the wrong size")
-    bits = np.unpackbits(raw.reshape(sets * cols, 2, bits_per_column(rows)), axis=2, count=rows)
+    bits = np.unpackbits(raw.reshape(sets * cols, signals, bits_per_column(rows)), axis=2, count=rows)
     bits = bits.view(np.bool_)
-    entries = np.asfortranarray(bits[:, 0, :].T)
-    exits = np.asfortranarray(bits[:, 1, :].T)
-    return entries, exits
+    return tuple(np.asfortranarray(bits[:, i, :].T) for i in range(signals))
 
 
 def decode_error(payload: bytes) -> tuple[str, int | None, str]:
@@ -295,9 +301,10 @@ def decode_error(payload: bytes) -> tuple[str, int | None, str]:
 def job_from_inputs(code: str, inputs: Mapping[tuple[str, str], np.ndarray], index: Any, labels: Sequence[Any],
                     slots: Mapping[str, Sequence[str]], price_slots: Sequence[str],
                     param_sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None,
-                    cuts: Sequence[int] = ()) -> Job:
+                    cuts: Sequence[int] = (), signals: Sequence[str] = ("entries", "exits")) -> Job:
     """A `Job` from engine arrays: optionally only some `columns`; with `cuts`, those columns again once per cut,
-    each copy seeing only the first `cut` rows (the lookahead check: one run computes every cut)."""
+    each copy seeing only the first `cut` rows (the lookahead check: one run computes every cut). `signals`:
+    what generate_signals returns (`SIGNAL_NAMES` for a long_short strategy)."""
     import pandas as pd
 
     idx = pd.DatetimeIndex(index)
@@ -315,7 +322,7 @@ def job_from_inputs(code: str, inputs: Mapping[tuple[str, str], np.ndarray], ind
     return Job(code=code, param_sets=[_plain(p) for p in param_sets], index=np.asarray(ns, dtype=np.int64), tz=tz,
                labels=[str(labels[j]) for j in pick] * copies, slots={s: list(c) for s, c in slots.items()},
                price_slots=list(price_slots), arrays=arrays, index_name=idx.name if isinstance(idx.name, str) else None,
-               row_limits=limits)
+               row_limits=limits, signals=tuple(signals))
 
 
 def params_key(params: Mapping[str, Any]) -> str:

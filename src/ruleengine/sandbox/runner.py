@@ -105,8 +105,9 @@ class Budget:
 
 def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes: int = DEFAULT_MEMORY,
             static_check: bool = True, pool: Pool | None = None, call_timeout: float | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Run `job` in the sandbox: (rows, sets*cols) bool entries and exits, set-major.
+            ) -> tuple[np.ndarray, ...]:
+    """Run `job` in the sandbox: (rows, sets*cols) bool arrays of the job's signals (`Job.signals`: entries,
+    exits[, short entries, short exits]), set-major.
 
     Args:
         job: the code, parameter sets and data (`protocol.job_from_inputs`).
@@ -153,7 +154,8 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
                     os.close(fd)
                 memfd = out_w = log_w = -1
             try:
-                outcome = _collect(z, pidfd, out_r, log_r, progress, log, deadline, budget, sets, rows, cols)
+                outcome = _collect(z, pidfd, out_r, log_r, progress, log, deadline, budget, sets, rows, cols,
+                                   len(job.signals))
             finally:
                 os.close(pidfd)
     except ZygoteError as exc:
@@ -170,8 +172,9 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
 
 
 def _collect(z: Any, pidfd: int, out_r: int, log_r: int, progress: int, log: bytearray, deadline: float,
-             budget: Budget, sets: int, rows: int, cols: int) -> _Outcome:
-    """Read the pipes and the exit report until all three are done, a deadline passes or a cap is hit."""
+             budget: Budget, sets: int, rows: int, cols: int, signals: int) -> _Outcome:
+    """Read the pipes and the exit report until all three are done, a deadline passes or a cap is hit
+    (`signals`: how many signals each run returns)."""
     o = _Outcome()
     call_since = time.monotonic()
     head = bytearray()
@@ -243,7 +246,8 @@ def _collect(z: Any, pidfd: int, out_r: int, log_r: int, progress: int, log: byt
                     head += chunk
                     if len(head) == protocol.RESULT_HEADER_BYTES:
                         try:
-                            o.header = protocol.parse_result_header(bytes(head), sets=sets, rows=rows, cols=cols)
+                            o.header = protocol.parse_result_header(bytes(head), sets=sets, rows=rows, cols=cols,
+                                                                   signals=signals)
                         except protocol.ProtocolError as exc:
                             kill("protocol", str(exc))
                             continue
@@ -286,7 +290,7 @@ def _progress(o: _Outcome, job: protocol.Job) -> str:
 
 
 def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job: protocol.Job
-            ) -> tuple[np.ndarray, np.ndarray]:
+            ) -> tuple[np.ndarray, ...]:
     sets, rows, cols = len(job.param_sets), job.n_rows, job.n_cols
     run_cpu, call_cpu = budget.limits_cpu
     where = _where(o, job)
@@ -330,7 +334,7 @@ def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job:
         raise fail("X124", f"the code crashed ({name})", "ctypes and low-level memory access are not available")
     if o.header is not None and o.header.status == protocol.STATUS_OK and o.payload is not None \
             and os.WEXITSTATUS(status) == 0:
-        return protocol.decode_signals(o.payload, sets, rows, cols)
+        return protocol.decode_signals(o.payload, sets, rows, cols, len(job.signals))
     if o.header is not None and o.payload is not None and o.header.status in (protocol.STATUS_ERROR,
                                                                                  protocol.STATUS_LOCKDOWN):
         kind, line, message = protocol.decode_error(bytes(o.payload))
@@ -341,8 +345,8 @@ def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job:
             raise fail("X123", f"the code ran out of memory{where} (limit {memory_bytes >> 20} MB)",
                        "work on the given columns only; avoid huge intermediate arrays", line)
         if kind == "ContractError":
-            raise fail("X126", message, "return (entries, exits): two boolean Series aligned with the data index",
-                       line)
+            raise fail("X126", message, f"return ({', '.join(job.signals)}): {len(job.signals)} boolean Series "
+                       "aligned with the data index", line)
         raise fail("X121", f"generate_signals raised {kind}{where}: {message}", None, line)
     why = o.problem or (f"exited with code {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else "ended")
     raise fail("X124", f"the sandboxed run stopped without a result ({why})",

@@ -34,6 +34,7 @@ from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from ..schema.strategy import TradingStrategy
 from ..source import Loaded
+from .checks import signal_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,16 +146,18 @@ class CodeStrategy:
                                    for m in missing])
 
         def run(sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None,
-                cuts: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+                cuts: Sequence[int] = ()) -> tuple[np.ndarray, ...]:
             return self._run(inputs, index, labels, sets, columns, cuts)
 
-        entries, exits = run(sets)
+        signals = run(sets)
         if self.verify:
-            self._check_sets(run, market, sets, (entries, exits), n_rows, labels, index, market.start)
-        return SignalSet(entries, exits, sets, index, labels, market.start, market.unnamed)
+            self._check_sets(run, market, sets, signals, n_rows, labels, index, market.start)
+        short = signals[2:4] if len(signals) == 4 else (None, None)
+        return SignalSet(signals[0], signals[1], sets, index, labels, market.start, market.unnamed,
+                         short_entries=short[0], short_exits=short[1])
 
     def _check_sets(self, run: Any, market: Any, sets: Sequence[Mapping[str, Any]],
-                    full: tuple[np.ndarray, np.ndarray], n_rows: int, labels: Sequence[Any], index: Any,
+                    full: tuple[np.ndarray, ...], n_rows: int, labels: Sequence[Any], index: Any,
                     start: int) -> None:
         """The acceptance checks of the sets not yet checked on `market`."""
         import weakref
@@ -169,20 +172,21 @@ class CodeStrategy:
             return
         n_cols = len(labels)
         pick = [p * n_cols + j for p in todo for j in range(n_cols)]
-        accept(run, n_rows, labels, index, [sets[p] for p in todo], (full[0][:, pick], full[1][:, pick]),
-               start=start)
+        accept(run, n_rows, labels, index, [sets[p] for p in todo], tuple(a[:, pick] for a in full), start=start,
+               names=signal_names(self.strategy.direction))
         for key in [k for k, (r, _) in self._checked.items() if r() is None]:
             del self._checked[key]  # markets that are gone
         self._checked[id(market)] = (weakref.ref(market), seen | {params_key(sets[p]) for p in todo})
 
     def _run(self, inputs: Mapping[tuple[str, str], np.ndarray], index: Any, labels: Sequence[Any],
              sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None, cuts: Sequence[int]
-             ) -> tuple[np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, ...]:
         from .protocol import job_from_inputs
         from .runner import DEFAULT_MEMORY, run_job
 
         price = [s for s, slot in self.strategy.data.items() if slot.kind in _PRICE_KINDS]
-        job = job_from_inputs(self.code, inputs, index, labels, self._slots(), price, sets, columns, cuts)
+        job = job_from_inputs(self.code, inputs, index, labels, self._slots(), price, sets, columns, cuts,
+                              signal_names(self.strategy.direction))
         try:
             return run_job(job, timeout=self.run_seconds(len(sets) * job.n_cols), call_timeout=self.call_timeout,
                            memory_bytes=self.memory_bytes or DEFAULT_MEMORY)

@@ -47,7 +47,8 @@ def load_document(obj: StrategyInput, allow_paths: bool = True) -> LoadedStrateg
 
 
 def document_warnings(strategy: TradingStrategy, doc: Loaded | None = None) -> list[Diagnostic]:
-    """Warnings about a valid document: risk percentages that look like fractions (S114).
+    """Warnings about a valid document: risk percentages that look like fractions (S114), a borrow cost on a
+    strategy that never sells short (D133).
 
     ``stop_loss_pct: 0.07`` is a 0.07 % stop, almost always meant as 7 %.
     """
@@ -58,6 +59,12 @@ def document_warnings(strategy: TradingStrategy, doc: Loaded | None = None) -> l
         out.append(Diagnostic("S114", f"{name} {v:g} means {v:g} %, not {pct:g} %",
                               doc.span_of(path) if doc is not None else None, fmt_path(path),
                               f"did you mean {pct:g} %? percentages are written in percent: {name}: {pct:g}",
+                              severity="warning"))
+    if strategy.risk.borrow_cost_pct and strategy.direction == "long":
+        path = ("risk", "borrow_cost_pct")
+        out.append(Diagnostic("D133", "borrow_cost_pct has no effect: a long strategy never sells short",
+                              doc.span_of(path) if doc is not None else None, fmt_path(path),
+                              "write direction: short or long_short to trade the short side, or remove it",
                               severity="warning"))
     return out
 

@@ -472,6 +472,9 @@ class RiskParameters(_Closed):
     position_size_pct: float | None = Field(None, gt=0, le=100, description="% of equity per position")
     fees_pct: float | None = Field(None, ge=0, lt=100, description="fees per order, % of its value")
     slippage_pct: float | None = Field(None, ge=0, lt=100, description="slippage per order, % of price")
+    borrow_cost_pct: float | None = Field(
+        None, ge=0, lt=100, description="annual % of a short's entry value (units x entry price), accrued by "
+                                        "calendar time while the short is held; added to its fees")
     stop_loss_distance: Distance = None
     take_profit_distance: Distance = None
     take_profit_by_bars: TakeProfitTable = None
@@ -541,6 +544,9 @@ def _named_list_to_dict(value: Any) -> Any:
 
 
 Timeframe = Literal["short_term", "medium_term", "long_term"]
+#: the condition groups of a document and the logic a plain list of conditions gets (entries all, exits any);
+#: ``short_entry`` / ``short_exit`` only with ``direction: long_short``
+SIGNAL_GROUPS: dict[str, str] = {"entry": "all", "exit": "any", "short_entry": "all", "short_exit": "any"}
 
 
 class TradingStrategy(_Closed):
@@ -559,9 +565,16 @@ class TradingStrategy(_Closed):
     risk: RiskParameters = Field(default_factory=RiskParameters)
     #: left out of `to_dict` (and so of `strategy_hash`) when long: a long document hashes as it did before
     #: the key existed, written or not
-    direction: Literal["long", "short"] = Field(
-        "long", description="long: buy on entry, sell on exit; short: sell short on entry, buy back on exit")
+    direction: Literal["long", "short", "long_short"] = Field(
+        "long", description="long: buy on entry, sell on exit; short: sell short on entry, buy back on exit; "
+                            "long_short: entry/exit are the long side and short_entry/short_exit the short "
+                            "side, an opposite entry while a position is open reverses it at the same fill")
     code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say it")
+    short_entry: ConditionGroup | None = Field(
+        None, validate_default=True,
+        description="direction long_short only (required there): when to sell short; a list means all")
+    short_exit: ConditionGroup | None = Field(
+        None, description="direction long_short only: when to buy a short back; a list means any")
 
     @model_validator(mode="before")
     @classmethod
@@ -569,7 +582,7 @@ class TradingStrategy(_Closed):
         """`entry: [..]` or `entry: "expr"` are shorthand for a group; exit defaults to logic any."""
         if isinstance(value, dict):
             value = dict(value)
-            for key, logic in (("entry", "all"), ("exit", "any")):
+            for key, logic in SIGNAL_GROUPS.items():
                 v = value.get(key)
                 if isinstance(v, str):
                     v = [v]
@@ -578,6 +591,22 @@ class TradingStrategy(_Closed):
                 elif isinstance(v, dict) and "logic" not in v and "conditions" in v:
                     value[key] = {"logic": logic, **v}
         return value
+
+    @field_validator("short_entry", "short_exit", mode="after")
+    @classmethod
+    def _short_side(cls, v: ConditionGroup | None, info: ValidationInfo) -> ConditionGroup | None:
+        """The short side's conditions belong to a long_short strategy, which needs its short entry."""
+        direction = info.data.get("direction")
+        if v is not None and direction in ("long", "short"):
+            raise _err("S118", f"{info.field_name} is only for direction: long_short (this strategy is {direction})",
+                       "write direction: long_short to trade both sides, or remove "
+                       f"{info.field_name}" + (" (direction: short trades entry/exit short)"
+                                               if direction == "short" else ""))
+        if v is None and info.field_name == "short_entry" and direction == "long_short" \
+                and info.data.get("code") is None:
+            raise _err("S119", "direction: long_short needs short_entry conditions (when to sell short)",
+                       "add short_entry: [...] (entry/exit are the long side), or write direction: long")
+        return v
 
     @field_validator("data")
     @classmethod
@@ -620,7 +649,7 @@ class TradingStrategy(_Closed):
         if self.code is None and self.entry is None:
             raise _err("S108", "the strategy has neither entry conditions nor code",
                        "add an entry block with conditions (code is the last resort)")
-        if self.code is not None and (self.entry is not None or self.exit is not None):
+        if self.code is not None and any(getattr(self, g) is not None for g in SIGNAL_GROUPS):
             raise _err("S108", "a strategy has either entry/exit conditions or code, not both",
                        "remove code: conditions are checked and compiled; code runs sandboxed")
         for slot in self.data:
@@ -642,6 +671,11 @@ class TradingStrategy(_Closed):
         while self.data[slot].symbol_from is not None:
             slot = str(self.data[slot].symbol_from)
         return slot
+
+    def signal_groups(self) -> tuple[str, ...]:
+        """The condition groups whose signals this strategy produces, in `SIGNAL_GROUPS` order: entry and exit,
+        plus short_entry and short_exit for ``direction: long_short``."""
+        return tuple(SIGNAL_GROUPS) if self.direction == "long_short" else ("entry", "exit")
 
     def default_params(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}

@@ -408,7 +408,7 @@ def _base_risk(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
 def _constraint_values(strat: Any, fixed: Mapping[str, Any]) -> dict[str, Any]:
     """Values constraints may read besides the swept names: defaults, the resolved risk, fixed values."""
     risk = _base_risk(strat, fixed)
-    return {**strat.default_params(), **{k: risk.get(k) for k in RISK_AXES}, **fixed}
+    return {**strat.default_params(), **{k: risk[k] for k in RISK_AXES if k in risk}, **fixed}
 
 
 def _load(compiled: Any, req: RunRequest, combos: list[dict[str, Any]], fixed: Mapping[str, Any]) -> Any:

@@ -308,7 +308,7 @@ def prepare_grid(compiled: Any, grid: Sequence[str] | Mapping[str, Any] | None, 
     axes = parse_grid(strat, grid) if grid is not None else {
         k: v for k, v in default_grid(strat).items() if k not in fixed}
     risk = resolve_risk(strat, fill_values(fixed)).to_dict()
-    values = {**strat.default_params(), **{k: risk.get(k) for k in RISK_AXES}, **fixed}
+    values = {**strat.default_params(), **{k: risk[k] for k in RISK_AXES if k in risk}, **fixed}
     check = {k: v for k, v in axes.items() if k != "execution_frequency"}
     if samples is not None or grid_size(check) <= 200_000:  # larger grids are checked by the sweep itself
         combinations(check, constraints, samples, seed, fixed=values)
