@@ -272,6 +272,12 @@ LLM_REPLY: dict[str, Any] = {
         "fees_pct": 0.1,
         "slippage_pct": None,
         "borrow_cost_pct": None,
+        "position_size_cash": None,
+        "risk_per_trade_pct": None,
+        "volatility_target_pct": None,
+        "max_open_positions": None,
+        "max_gross_exposure_pct": None,
+        "whole_units": None,
         "trailing_stop_activation_pct": None,
         "stop_loss_distance": None,
         "take_profit_distance": None,
@@ -281,6 +287,7 @@ LLM_REPLY: dict[str, Any] = {
     "code": None,
     "short_entry": None,  # direction long_short only
     "short_exit": None,
+    "pair": None,
 }
 
 

@@ -60,8 +60,19 @@ CODES: dict[str, str] = {
     "S122": "invalid take_profit_by_bars table",
     "S123": "trailing_stop_activation_pct without a trailing stop",
     "S124": "a distance that is neither a positive number nor an expression",
+    "S125": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
+    # sizing (S130-S134)
+    "S130": "more than one sizing method",
+    "S131": "risk_per_trade_pct without a stop loss",
+    "S132": "volatility_target_pct and volatility come together",
+    # pairs: a document block that trades two price slots as one position
+    "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
+    "S136": "pair leg is not an ohlcv data slot",
+    "S137": "pair leg without its own symbol (symbol_from)",
+    "S138": "pair on a strategy without two price slots",
+    "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -120,8 +131,12 @@ CODES: dict[str, str] = {
     "D121": "benchmark not available (replaced)",
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
-    "D132": "live signals, scans and tracking take long strategies only (not a short one)",
     "D133": "borrow_cost_pct on a strategy that never sells short: no effect (warning)",
+    "D135": "entries skipped by a sizing rule or a portfolio cap (warning)",
+    "D136": "entries cut down to the cash available (warning)",
+    "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
+    "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
+    "D146": "live signals, scans and tracking do not take a pair strategy yet",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

@@ -250,16 +250,69 @@ def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int,
             "stop": levels[0], "target": levels[1]}
 
 
+def _set(r: Any, name: str) -> float | None:
+    """A risk field of `r`, None when not given (a RiskSpec built before the field existed has none)."""
+    return getattr(r, name, None)
+
+
+def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float, portfolio: bool, t: int,
+           time: Any, levels: tuple[float | None, float | None, int] = (None, None, 0)
+           ) -> tuple[dict[str, Any] | None, float, str | None]:
+    """(position, cash spent fee included, note) of an entry at price `px` (after slippage) with `equity` to
+    size on and `cash` to pay with; no position when skipped, the note saying why (or that the size was cut to
+    the cash).
+
+    The methods: risk_per_trade_pct (equity x R / the distance from px to the stop loss), volatility_target_pct
+    (a position worth equity x V / vol, `vol` the volatility at the signal bar), position_size_cash (a fixed
+    spend), else position_size_pct x equity. More than the cash: cut to the cash in a single run, skipped in a
+    portfolio. whole_units: units rounded down, 0 units skipped. `levels` are `_levels`' (the distance stop
+    and target of the entry, fixed on the position; the stop is risk_per_trade_pct's without stop_loss_pct)."""
+    fee = r.fees_pct / 100
+    if _set(r, "risk_per_trade_pct") is not None:
+        if r.stop_loss_pct is not None:
+            distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
+        elif levels[0] is not None:
+            distance = abs(px - levels[0])  # the distance stop of the signal's bar
+        else:  # no stop known at the fill: no size
+            return None, 0.0, "no_stop"
+        spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
+    elif _set(r, "volatility_target_pct") is not None:
+        if not vol > 0:  # NaN (warm-up) or zero: no size
+            return None, 0.0, "no_volatility"
+        spend = equity * r.volatility_target_pct / 100 / vol * (1 + fee)
+    elif _set(r, "position_size_cash") is not None:
+        spend = r.position_size_cash
+    else:
+        spend = r.position_size_pct / 100 * equity
+    note = None
+    if spend > cash:
+        if portfolio:
+            return None, 0.0, "cash"
+        spend, note = cash, "capped_by_cash"
+    if not _set(r, "whole_units"):
+        return _open(px, spend, fee, t, time, side, levels), spend, note
+    units = math.floor(spend / (px * (1 + fee)))
+    if units == 0:
+        return None, 0.0, "zero_units"
+    cost = units * px
+    return {**_open(px, spend, fee, t, time, side, levels), "units": units, "spent": cost + cost * fee,
+            "fee": cost * fee}, cost + cost * fee, note
+
+
 def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                        init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
-                       short_exits: Any = None, *, distances: dict[str, Any] | None = None, exit_rule: Any = None,
-                       counts: dict[str, int] | None = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
+                       short_exits: Any = None, volatility: Any = None,
+                       notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
+                       exit_rule: Any = None, counts: dict[str, int] | None = None
+                       ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
     Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
     open fills), the rest of the bar (stops and targets, then the orders at the close), the close (an
     entry with close fills, only when the symbol was flat at the start of the bar, or just closed by the
-    opposite entry: a reversal). The exit rule's truth joins the bar's exit signal: with close fills on the
+    opposite entry: a reversal). An entry is sized by `_enter` on the cash (the equity of a flat column),
+    `volatility[t][j]` read at its signal bar; `notes` (if given) collects (bar, column, note) of the entries
+    skipped or cut to the cash. The exit rule's truth joins the bar's exit signal: with close fills on the
     position at this close, with open fills at each close of a held position (also on its entry bar), pending
     for the next bar. ``counts["bad_distances"]`` counts the unusable distances of entries.
     """
@@ -271,12 +324,13 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     equity = [[0.0] * N for _ in range(T)]
     for j in range(N):
         r = risks[j]
-        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
+        fee, slip = r.fees_pct / 100, r.slippage_pct / 100
         use_open = r.execution_price == "open"
         cash = init_cash
         pos: dict[str, Any] | None = None
         pending = (False, False, False, False)  # signals waiting for the next bar (open fills)
         last_close, last_t = math.nan, -1
+        signal_bar = -1  # the bar whose close gave the signals acting now
 
         def close_out(fill: tuple[float, str], t: int) -> None:
             nonlocal cash, pos
@@ -291,12 +345,15 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         def enter(px: float, side: int, t: int) -> None:
             nonlocal cash, pos
             if side != 0 and cash > 0:
-                spend = min(cash, frac * cash)
                 px = px * (1 + side * slip)
-                levels = _levels(distances, last_t if use_open else t, j, px, side)  # the signal's bar
-                counts["bad_distances"] += levels[2]
-                pos = _open(px, spend, fee, t, index[t], side, levels)
+                levels = _levels(distances, signal_bar, j, px, side)  # the signal's bar
+                vol = math.nan if volatility is None else float(volatility[signal_bar][j])
+                pos, spend, note = _enter(r, px, side, cash, cash, vol, False, t, index[t], levels)
+                if pos is not None:
+                    counts["bad_distances"] += levels[2]
                 cash -= spend
+                if note is not None and notes is not None:
+                    notes.append((t, j, note))
 
         for t in range(T):
             bar = _bar(prices, t, j) if t >= start else None
@@ -306,8 +363,10 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             o, _h, _lo, c = bar
             if use_open:
                 sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar = last_t
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar = t
                 if _rule_at_close(exit_rule, pos, bar, t, j, r, advance=True):
                     sig = (sig[0], True, sig[2], sig[3])
             it = _intents(r, *sig)
@@ -338,12 +397,17 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
 
 def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                         init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
-                        short_exits: Any = None, *, distances: dict[str, Any] | None = None, exit_rule: Any = None
+                        short_exits: Any = None, volatility: Any = None,
+                        notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
+                        exit_rule: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the rest of the bar, entries at the close (close fills).
-    Entries are sized on the equity at their fill (taken before the phase's entries) and skipped when the
-    cash left is short. Returns (trades, equity[t], skipped entries as (bar, column))."""
+    Entries are sized by `_enter` on the equity at their fill (taken before the phase's entries) and skipped
+    when the cash left is short, when max_open_positions are open, or when the gross exposure (units x price
+    of every position: the held ones at the phase's price, the phase's new ones at their entry price) would
+    pass max_gross_exposure_pct of that equity. Returns (trades, equity[t], skipped entries for want of cash
+    as (bar, column)); `notes` (if given) collects (bar, column, reason) of every skip."""
     T = len(index)
     N = len(risks)
     use_open = risks[0].execution_price == "open"
@@ -352,6 +416,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     pending = [(False, False, False, False)] * N
     last_close = [math.nan] * N
     last_t = [-1] * N
+    signal_bar = [-1] * N
     trades: list[dict[str, Any]] = []
     skipped: list[tuple[int, int]] = []
     equity = [0.0] * T
@@ -371,22 +436,39 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         """Entries at the open (k = 0) or the close (k = 3) of bar t."""
         nonlocal cash
         value = cash
+        gross = 0.0  # units x price of the positions held, then of the ones entered
+        held = 0
         for j in range(N):
             if pos[j] is not None:
-                value += _worth(pos[j], last_close[j] if bars[j] is None else bars[j][k]) - \
-                    _borrow(pos[j], risks[j], index[t])
+                mark = last_close[j] if bars[j] is None else bars[j][k]
+                value += _worth(pos[j], mark) - _borrow(pos[j], risks[j], index[t])
+                gross += pos[j]["units"] * mark
+                held += 1
         for j in range(N):
             r, bar, side = risks[j], bars[j], _entry_side(its[j])
             if not may_enter[j] or pos[j] is not None or side == 0 or value <= 0:
                 continue
-            want = r.position_size_pct / 100 * value
-            if want > cash:
+            cap = _set(r, "max_open_positions")
+            if cap is not None and held >= cap:
+                note = "max_open_positions"
+            else:
+                vol = math.nan if volatility is None else float(volatility[signal_bar[j]][j])
+                px = bar[k] * (1 + side * r.slippage_pct / 100)
+                levels = _levels(distances, signal_bar[j], j, px, side)
+                entered, spend, note = _enter(r, px, side, value, cash, vol, True, t, index[t], levels)
+                exposure = _set(r, "max_gross_exposure_pct")
+                if entered is not None and exposure is not None and \
+                        gross + entered["units"] * entered["entry"] > exposure / 100 * value:
+                    entered, note = None, "max_gross_exposure"
+                if entered is not None:
+                    pos[j] = entered
+                    cash -= spend
+                    gross += entered["units"] * entered["entry"]
+                    held += 1
+            if note == "cash":
                 skipped.append((t, j))
-                continue
-            px = bar[k] * (1 + side * r.slippage_pct / 100)
-            levels = _levels(distances, last_t[j] if k == 0 else t, j, px, side)
-            pos[j] = _open(px, want, r.fees_pct / 100, t, index[t], side, levels)
-            cash -= want
+            if note is not None and notes is not None:
+                notes.append((t, j, note))
 
     for t in range(T):
         if t < start:
@@ -400,8 +482,10 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 continue
             if use_open:
                 sig, pending[j] = pending[j], _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar[j] = last_t[j]
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar[j] = t
                 if _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=True):
                     sig = (sig[0], True, sig[2], sig[3])
             its[j] = _intents(risks[j], *sig)
@@ -442,3 +526,138 @@ def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fe
     return {"column": j, "entry_bar": pos["bar"], "exit_bar": t, "entry_price": pos["entry"], "exit_price": px,
             "size": pos["units"], "pnl": pnl, "pnl_pct": pnl / pos["spent"] * 100, "exit_reason": reason,
             "fees": pos["fee"] + exit_fee, "direction": pos["side"]}
+
+
+# ------------------------------------------------------------------------------------------------ pairs
+def _pair_stop(value: float, base: float, peak: float, r: Any) -> str | None:
+    """The combined stop or target the pair's value reaches: the loss side first (the higher of stop loss and
+    trail, the stop loss on a tie), then the take profit."""
+    sl, tp, tsl = _pct(r.stop_loss_pct), _pct(r.take_profit_pct), _pct(r.trailing_stop_pct)
+    levels = []
+    if sl is not None:
+        levels.append((base * (1 - sl), "stop_loss"))
+    if tsl is not None:
+        levels.append((peak * (1 - tsl), "trailing_stop"))
+    if levels:
+        level, reason = max(levels, key=lambda lv: lv[0])  # max keeps the first (stop loss) on a tie
+        if value <= level:
+            return reason
+    if tp is not None and value >= base * (1 + tp):
+        return "take_profit"
+    return None
+
+
+def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries: Any, exits: Any, index: Any,
+                    risks: list[Any], hedge: Any, sizing: str = "dollar_neutral", init_cash: float = 10_000.0,
+                    start: int = 0, short_entries: Any = None, short_exits: Any = None
+                    ) -> tuple[list[dict[str, Any]], list[list[float]]]:
+    """Pair runs (PAIR_FILL_CONTRACT): column j trades leg a (prices_a) against leg b (prices_b) on its own
+    cash; `hedge[t][j]` the hedge ratio read at the signal bar. Returns (trades, equity[t][j]); a trade has the
+    keys of `Simulation.trades` for a pair (the first leg's prices and size, combined pnl/pnl_pct/fees, leg
+    fields)."""
+    T, N = len(index), len(risks)
+    trades: list[dict[str, Any]] = []
+    equity = [[0.0] * N for _ in range(T)]
+    for j in range(N):
+        r = risks[j]
+        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
+        use_open = r.execution_price == "open"
+        cash = init_cash
+        pair: dict[str, Any] | None = None  # {"a": leg, "b": leg, "base": value at entry, "peak": highest value}
+        pending = (False, False, False, False)
+        last = [math.nan, math.nan]
+        last_t = [-1, -1]
+        last_both = -1  # the last bar both legs traded (an open fill's signal bar)
+
+        def worth(px_a: float, px_b: float, now: Any) -> float:
+            """Both legs at these prices, less the short leg's borrow cost accrued by `now`."""
+            if pair is None:
+                return 0.0
+            return sum(_worth(leg, px) - _borrow(leg, r, now) for leg, px in ((pair["a"], px_a), (pair["b"], px_b)))
+
+        def enter(px_a: float, px_b: float, side: int, hr: float, t: int) -> None:
+            nonlocal cash, pair
+            if cash <= 0:
+                return
+            budget = min(cash, frac * cash)
+            if sizing == "hedge_ratio_units":
+                adj_a, adj_b = px_a * (1 + side * slip), px_b * (1 - side * slip)
+                budget_a = budget * adj_a / (adj_a + hr * adj_b)
+            else:
+                budget_a = budget / (1 + hr)
+            a = _open(px_a * (1 + side * slip), budget_a, fee, t, index[t], side)
+            b = _open(px_b * (1 - side * slip), budget - budget_a, fee, t, index[t], -side)
+            base = a["units"] * a["entry"] + b["units"] * b["entry"]
+            pair = {"a": a, "b": b, "base": base, "peak": base}
+            cash -= budget
+
+        def close_out(px_a: float, px_b: float, reason: str, t: int, end: bool = False) -> None:
+            nonlocal cash, pair
+            assert pair is not None
+            legs = []
+            for leg, px in ((pair["a"], px_a), (pair["b"], px_b)):
+                px = px if end else px * (1 - leg["side"] * slip)
+                gross, exit_fee = _worth(leg, px), (0.0 if end else leg["units"] * px * fee) + _borrow(leg, r, index[t])
+                cash += gross - exit_fee
+                legs.append(_trade(j, leg, t, px, gross, exit_fee, reason))
+            ta, tb = legs
+            pnl = ta["pnl"] + tb["pnl"]
+            spent = pair["a"]["spent"] + pair["b"]["spent"]
+            trades.append({**ta, "direction": pair["a"]["side"], "pnl": pnl, "pnl_pct": pnl / spent * 100,
+                           "fees": ta["fees"] + tb["fees"], "leg_a_pnl": ta["pnl"], "leg_b_pnl": tb["pnl"],
+                           "leg_b_entry_price": tb["entry_price"], "leg_b_exit_price": tb["exit_price"],
+                           "leg_b_size": tb["size"], "leg_b_fees": tb["fees"]})
+            pair = None
+
+        for t in range(T):
+            bars = [_bar(prices_a, t, j), _bar(prices_b, t, j)] if t >= start else [None, None]
+            for k, bar in enumerate(bars):
+                if bar is not None:
+                    last[k], last_t[k] = bar[3], t
+            ba, bb = bars
+            if ba is None or bb is None:  # either leg without a price: nothing happens, marked at last closes
+                equity[t][j] = cash + worth(*last, index[t])
+                continue
+            if use_open:
+                sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
+            else:
+                sig = _signals(entries, exits, short_entries, short_exits, t, j)
+            le, lx, se, sx = _intents(r, *sig)
+            want = 1 if le else -1 if se else 0
+            side = 0 if pair is None else pair["a"]["side"]
+            closes = (lx or se) if side > 0 else (sx or le) if side < 0 else False
+            signal_bar = last_both if use_open else t
+            hr = float(hedge[signal_bar][j]) if want and signal_bar >= 0 else math.nan
+            can = want != 0 and (side == 0 or closes) and math.isfinite(hr) and hr > 0
+            reason: str | None = None
+            if pair is not None:  # the open: the exit order pending there (open fills), else a gap through a stop
+                value = worth(ba[0], bb[0], index[t])
+                reason = "signal" if use_open and closes else _pair_stop(value, pair["base"], pair["peak"], r)
+                if reason is not None:
+                    close_out(ba[0], bb[0], reason, t)
+                else:
+                    pair["peak"] = max(pair["peak"], value)
+            if use_open and can and (side == 0 or reason == "signal"):  # the open: an entry
+                enter(ba[0], bb[0], want, hr, t)
+            if pair is not None:  # the close: stops, then the exit signal (close fills), then max hold
+                new = use_open and pair["a"]["bar"] == t
+                if not new:
+                    pair["a"]["bars"] += 1
+                value = worth(ba[3], bb[3], index[t])
+                reason = _pair_stop(value, pair["base"], pair["peak"], r)
+                if reason is None and not new:
+                    if closes and not use_open:
+                        reason = "signal"
+                    elif _max_hold_reached(r, pair["a"], index[t]):
+                        reason = "max_hold"
+                if reason is not None:
+                    close_out(ba[3], bb[3], reason, t)
+                else:
+                    pair["peak"] = max(pair["peak"], value)
+            if not use_open and can and (side == 0 or reason == "signal"):
+                enter(ba[3], bb[3], want, hr, t)
+            last_both = t
+            equity[t][j] = cash + worth(ba[3], bb[3], index[t])
+        if pair is not None:
+            close_out(last[0], last[1], "end_of_data", max(last_t), end=True)
+    return trades, equity

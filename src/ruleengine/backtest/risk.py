@@ -15,8 +15,10 @@ sets a trailing stop (or ``stop_loss_distance``), the take-profit default not wh
 ``max_hold_bars``. Those three (`RISK_RULE_FIELDS`) are taken from the document as they are (the distances'
 expressions are computed by the compiler); a run parameter cannot set the percent form beside them (D103).
 
-The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule) and no
-fees or slippage; ``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
+The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule, unless
+the document or a run gives another sizing method: at most one, `SIZING_METHODS`; a run's replaces the
+document's; risk_per_trade_pct needs a stop loss, D103 otherwise) and no fees or slippage;
+``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
 
 Overrides come from run parameters (``--param stop_loss_pct=4``, ``--param execution_price=open``): only the
 names in `RISK_PARAM_NAMES` are read, numbers may be given as strings. ``None`` / ``"none"`` / ``"off"``
@@ -49,7 +51,18 @@ import annotated_types
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import EXIT_REASON_NAMES
-from ..schema.strategy import EXIT_BOUNDS, EXIT_FIELDS, OFF, RISK_FIELDS, RISK_RULE_FIELDS, RiskParameters
+from ..schema.strategy import (
+    EXIT_BOUNDS,
+    EXIT_FIELDS,
+    FLAG_RISK_FIELDS,
+    INTEGER_RISK_FIELDS,
+    OFF,
+    RISK_FIELDS,
+    RISK_RULE_FIELDS,
+    SIZING_METHODS,
+    UNSET_RISK_FIELDS,
+    RiskParameters,
+)
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
 TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
@@ -57,7 +70,7 @@ TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "medium_term": (10.0, 25.0, 90),
     "long_term": (15.0, 50.0, 180),
 }
-#: defaults of the fields the timeframe does not decide
+#: defaults of the fields the timeframe does not decide (position_size_pct: only when no sizing method is given)
 OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0,
                                      "borrow_cost_pct": 0.0}
 #: fields only a strategy that sells short uses: a long run's risk leaves them out (reads as before they existed)
@@ -67,7 +80,11 @@ SHORT_ONLY_FIELDS = ("borrow_cost_pct",)
 RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
 
 _OFF = {"none", "off", "null"}
-_OPTIONAL = set(EXIT_FIELDS)  # the fields that can be switched off
+_OPTIONAL = {*EXIT_FIELDS, "max_open_positions", "max_gross_exposure_pct"}  # the fields that can be switched off
+#: the fields a `RiskSpec` holds as None when not used (exits off, sizing methods and caps not given)
+_NULLABLE = {*_OPTIONAL, *SIZING_METHODS, *UNSET_RISK_FIELDS}
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", "none"}
 #: risk fields added after results were first stored: left out of `RiskSpec.to_dict` while not set, so that a
 #: run without them reads (and its golden files compare) as before they existed
 LATER_RISK_FIELDS = ("trailing_stop_activation_pct", *RISK_RULE_FIELDS)
@@ -83,6 +100,7 @@ def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
         lo, lo_open, hi, integer, _ = EXIT_BOUNDS[field]
         return lo, not lo_open, math.inf if hi is None else hi, integer, integer
     lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
+    integer = field in INTEGER_RISK_FIELDS
     for c in RiskParameters.model_fields[field].metadata:
         if isinstance(c, annotated_types.Gt):
             lo, lo_inc = float(c.gt), False  # type: ignore[arg-type]
@@ -92,23 +110,28 @@ def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
             hi, hi_inc = float(c.lt), False  # type: ignore[arg-type]
         elif isinstance(c, annotated_types.Le):
             hi, hi_inc = float(c.le), True  # type: ignore[arg-type]
-    return lo, lo_inc, hi, hi_inc, False
+    return lo, lo_inc, hi, hi_inc, integer
 
 
 #: field -> (lower, lower inclusive, upper, upper inclusive, whole number): run parameters get the bounds
 #: of the document
-_BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS}
+_BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS if field not in FLAG_RISK_FIELDS}
 
 
 def _with_risk_fields(cls: type) -> type:
     """Put the document's risk fields (`RISK_FIELDS`, in its order) before the class's own fields, for
-    `dataclass`: an exit is a number or None (no such exit, the default), every other field a number (required).
-    So a new risk field of the document model is a field of `RiskSpec` without a change here; the short-only
-    fields (`SHORT_ONLY_FIELDS`) default to no cost."""
+    `dataclass`: an exit, a sizing method or a cap is a number or None (off or not given, the default), a flag
+    a bool (False by default), every other field a number (required). So a new risk field of the document
+    model is a field of `RiskSpec` without a change here; the short-only fields (`SHORT_ONLY_FIELDS`) default
+    to no cost."""
     own = inspect.get_annotations(cls)
-    cls.__annotations__ = {**{f: "float | int | None" if f in _OPTIONAL else "float" for f in RISK_FIELDS}, **own}
-    for f in EXIT_FIELDS:
+    kinds = {f: "bool" if f in FLAG_RISK_FIELDS else "float | int | None" if f in _NULLABLE else "float"
+             for f in RISK_FIELDS}
+    cls.__annotations__ = {**kinds, **own}
+    for f in _NULLABLE:
         setattr(cls, f, None)
+    for f in FLAG_RISK_FIELDS:
+        setattr(cls, f, False)
     for f in SHORT_ONLY_FIELDS:  # no cost unless given: a spec built without them (a long run) needs none
         setattr(cls, f, OTHER_DEFAULTS[f])
     return cls
@@ -162,8 +185,14 @@ class RiskSpec:
             for f in SHORT_ONLY_FIELDS:
                 if not out[f]:
                     del out[f]
-        for f in LATER_RISK_FIELDS:
+        for f in UNSET_RISK_FIELDS:  # not used: a run without them reads as before they existed
             if out[f] is None:
+                del out[f]
+        for f in FLAG_RISK_FIELDS:
+            if not out[f]:
+                del out[f]
+        for f in LATER_RISK_FIELDS:
+            if f in out and out[f] is None:
                 del out[f]
         if self.take_profit_by_bars is not None:
             out["take_profit_by_bars"] = {str(bars): pct for bars, pct in self.take_profit_by_bars}
@@ -304,18 +333,80 @@ Exits that know the trade (distances, trailing activation, take-profit table, po
 """
 
 
-def fill_contract(directions: Iterable[str], knows_the_trade: bool = False) -> str:
+#: what changes for a strategy with a ``pair`` block (appended to `FILL_CONTRACT` by `fill_contract`, with
+#: `SHORT_FILL_CONTRACT`: one leg is always short)
+PAIR_FILL_CONTRACT = """\
+Pairs (a pair block: legs [a, b]; each leg filled as above, a long leg as a long, a short leg as a short)
+- Long the pair (entry) buys leg a and sells leg b short; short the pair (direction short, or short_entry
+  with direction long_short) sells a short and buys b. Both legs open and close together, on the same bar,
+  each at its own fill price (open or close) with its own slippage and fees. Entries, exits, opposite
+  signals and reversals act as for one position; exit conditions close both legs.
+- Size: the cash of the entry (cash x position_size_pct/100, fees included) is split at the hedge ratio
+  read at the signal bar and fixed for the trade: dollar_neutral, leg b's cash = hedge_ratio x leg a's
+  (1: equal dollars); hedge_ratio_units, units of b = hedge_ratio x units of a. A signal bar whose hedge
+  ratio is missing, not a number or not above 0 opens no pair.
+- Stops and targets act on the pair's combined value V (both legs marked at the same prices) against its
+  value at entry V0 (units x entry price of each leg, after slippage, before fees): stop loss when
+  V <= V0 x (1 - sl), take profit when V >= V0 x (1 + tp), trailing stop when V <= peak x (1 - tsl), peak
+  = the highest V at an open or close since the entry (the loss side first; the higher level acts, stop
+  loss on a tie). They are checked at each bar's open (a value already through a level fills both legs at
+  their opens: a gap) and at its close (fills at the closes), never inside the bar: the legs' highs and lows
+  need not happen at the same time; the short leg's accrued borrow cost (borrow_cost_pct) counts in V and is
+  paid at the exit. Max hold as above, at the close.
+- A bar where either leg has no price: nothing happens (no fill, no stop check, its signals are dropped,
+  pending open-fill orders wait); an open pair is marked at each leg's last close. A pair still open at the
+  end is marked at each leg's last close (end_of_data).
+- The trade record is one row per pair: entry/exit price and size of leg a, pnl, pnl_pct (of the cash both
+  legs took) and fees of both legs, and each leg (symbol, side, prices, size, pnl, fees) in legs.
+"""
+
+
+#: how entries are sized beyond position_size_pct (appended to `FILL_CONTRACT` by `fill_contract`)
+SIZING_FILL_CONTRACT = """\
+Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, whole_units, portfolio caps)
+- One method per strategy sets the cash an entry spends, fee included (spend = units x entry price x
+  (1 + fees)), from the equity at its fill (a single run's cash: the symbol is flat; a portfolio's
+  equity before the step's entries): position_size_pct: pct/100 x equity; position_size_cash: that
+  amount; risk_per_trade_pct: units = equity x pct/100 / d, d = entry price - stop loss level at the
+  fill (entry x stop_loss_pct/100, or the stop_loss_distance of the entry signal's bar; above it for a
+  short): a stop hit at its level loses pct of the
+  equity plus fees and slippage (a gap through it loses more); volatility_target_pct: a position worth
+  equity x pct/100 / volatility, volatility (a fraction of price a year, 0.25 = 25 %) read at the
+  signal's bar. No stop, or a volatility that is NaN or <= 0 there: the entry is skipped.
+- Never borrowing: a spend above the cash is cut down to the cash in a single run (reported, D136) and
+  skipped in a portfolio (reported, D130).
+- whole_units: true rounds the units down to a whole number (the rest stays cash); an entry of 0 units
+  is skipped.
+- Portfolio caps: an entry is skipped when max_open_positions positions are open, or when units x
+  price of every open position (at this open or close; those entered in this step at their entry
+  price) plus its own would pass max_gross_exposure_pct of the equity before the step's entries.
+  Entries skipped by a cap or a sizing rule are reported with their reason (D135).
+"""
+
+
+def uses_sizing(risk: RiskSpec) -> bool:
+    """Whether a run sizes by more than position_size_pct (another method, whole units or a cap)."""
+    return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
+
+
+def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False,
+                  knows_the_trade: bool = False) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
-    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `EXITS_FILL_CONTRACT` when its exits know
-    the trade (a long-only result without them reads as before)."""
+    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `PAIR_FILL_CONTRACT` for a pair (whose second
+    leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`), plus
+    `EXITS_FILL_CONTRACT` when its exits know the trade (`uses_trade_exits`). A long-only, position_size_pct
+    result's text is unchanged."""
     found = set(directions)
     text = FILL_CONTRACT
-    if found & {"short", "long_short"}:
+    if pair or found & {"short", "long_short"}:
         text += SHORT_FILL_CONTRACT
     if "long_short" in found:
         text += LONG_SHORT_FILL_CONTRACT
+    if pair:
+        text += PAIR_FILL_CONTRACT
+    if sized:
+        text += SIZING_FILL_CONTRACT
     return text + EXITS_FILL_CONTRACT if knows_the_trade else text
-
 
 
 def uses_trade_exits(risks: Iterable[RiskSpec], exit_program: Any) -> bool:
@@ -327,6 +418,16 @@ def uses_trade_exits(risks: Iterable[RiskSpec], exit_program: Any) -> bool:
 def _err(field: str, message: str, hint: str) -> RuleEngineError:
     path = "params.execution_price" if field == "execution_price" else f"risk.{field}"
     return RuleEngineError([Diagnostic("D103", message, path=path, hint=hint)])
+
+
+def _flag(field: str, value: Any) -> bool:
+    """A validated value of an on/off risk field (`FLAG_RISK_FIELDS`): a bool or its usual spellings."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise _err(field, f"{field} must be true or false, got {value!r}", f"e.g. {field}=true")
 
 
 def _number(field: str, value: Any) -> float | int | None:
@@ -358,6 +459,24 @@ def _number(field: str, value: Any) -> float | int | None:
     return int(v) if integer else v
 
 
+def risk_value(field: str, value: Any) -> float | int | bool | None:
+    """One risk field's value checked on its own (type and bounds, D103), as a run parameter gives it: None
+    when switched off. Rules between fields (one sizing method, a stop for risk_per_trade_pct) are
+    `resolve_risk`'s."""
+    return _flag(field, value) if field in FLAG_RISK_FIELDS else _number(field, value)
+
+
+def _override_sizing(given: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """A sizing method among the run's `params` replaces the document's (one method per run: D103 for two)."""
+    wanted = [m for m in SIZING_METHODS if m in params]
+    if len(wanted) > 1:
+        raise _err(wanted[1], f"more than one sizing method in the run's parameters: {', '.join(wanted)}",
+                   f"give one of {', '.join(SIZING_METHODS)}")
+    if wanted:
+        for m in SIZING_METHODS:
+            given.pop(m, None)
+
+
 def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> RiskSpec:
     """The run's risk: the document's ``risk:`` block, overridden by `params`, completed with defaults.
 
@@ -377,10 +496,11 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if v == OFF:
             given[f] = None
         elif v is not None:
-            given[f] = _number(f, v)
+            given[f] = risk_value(f, v)
+    _override_sizing(given, params)
     for f in RISK_FIELDS:
         if f in params:
-            given[f] = _number(f, params[f])  # None here means "off", not "default"
+            given[f] = risk_value(f, params[f])  # None here means "off", not "default"
     rules = {f: getattr(doc, f, None) for f in RISK_RULE_FIELDS}
     for pct, distance in DISTANCE_OF.items():  # an override of the percent form, where the document has the other
         if rules[distance] is not None and given.get(pct) is not None:
@@ -400,6 +520,8 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if "max_hold_bars" not in given:
             from_tf["max_hold_days"] = days_d
     defaults: dict[str, Any] = {**from_tf, **OTHER_DEFAULTS}
+    if any(given.get(m) is not None for m in SIZING_METHODS):  # sized by the method given, not the default
+        del defaults["position_size_pct"]
     never_short = strat.direction == "long"  # a long run's defaults read as before the short-only fields
     used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults
                  and not (never_short and f in SHORT_ONLY_FIELDS))
@@ -411,11 +533,20 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     if execution_price not in allowed:
         raise _err("execution_price", f"execution_price must be one of {allowed}, got {execution_price!r}",
                    "close fills at the signal bar's close, open at the next bar's open")
-    # exits stay None when off; the other fields always have a number (a default at least)
-    fields: dict[str, Any] = {f: values[f] if f in _OPTIONAL else float(values[f] or 0.0) for f in RISK_FIELDS}
+    # exits stay None when off, sizing methods and caps when not given; the other fields have a number
+    fields: dict[str, Any] = {f: bool(values[f]) if f in FLAG_RISK_FIELDS else values[f] if f in _NULLABLE
+                              else float(values[f] or 0.0) for f in RISK_FIELDS}
+    if fields["risk_per_trade_pct"] is not None and fields["stop_loss_pct"] is None \
+            and getattr(doc, "stop_loss_distance", None) is None:  # sized on the stop known at entry
+        raise _err("risk_per_trade_pct", "risk_per_trade_pct sizes on the distance to the stop loss, and this run "
+                   "has no stop loss", "give a stop_loss_pct (e.g. --param stop_loss_pct=5) or a stop_loss_distance "
+                   "in the document, or size with position_size_pct")
     if fields["trailing_stop_activation_pct"] is not None and fields["trailing_stop_pct"] is None:
         raise _err("trailing_stop_activation_pct", "trailing_stop_activation_pct needs a trailing stop",
                    "give trailing_stop_pct too, or trailing_stop_activation_pct=off")
+    if fields["trailing_stop_activation_pct"] is not None and getattr(strat, "pair", None) is not None:
+        raise _err("trailing_stop_activation_pct", "a pair's trailing stop acts on both legs' value: it takes no "
+                   "activation yet (S125)", "trailing_stop_activation_pct=off")
     table = rules["take_profit_by_bars"]
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
                     timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),

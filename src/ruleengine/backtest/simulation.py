@@ -38,8 +38,16 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_PROGRAM_LEVEL, EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
-from ..schema.strategy import INTEGER_RISK_FIELDS, MAX_TAKE_PROFIT_ROWS, RISK_FIELDS
+from ..kernels.enums import (
+    EXIT_PROGRAM_LEVEL,
+    EXIT_REASON_NAMES,
+    LEVEL_KINDS,
+    PAIR_TRADE_COLUMNS,
+    SIZE_NOTE_NAMES,
+    pair_trade_dt,
+    trade_dt,
+)
+from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, MAX_TAKE_PROFIT_ROWS, RISK_FIELDS, SIZING_METHODS
 from .risk import RiskSpec
 
 #: the exit reasons of trades, as users see them (`ruleengine.kernels.enums.ExitReason`)
@@ -72,10 +80,15 @@ class Simulation:
     cash: np.ndarray
     position: np.ndarray
     engine: str = "numba"
-    #: portfolio only: entries skipped because the cash left was short, one row per skip in time order
-    #: (the first ones): bar, time, column; `skipped_count` counts them all
+    #: entries skipped (the cash left was short in a portfolio, a cap, a sizing rule) or cut down to the cash
+    #: (a single run), one row each (the first ones; a portfolio's in time order, a single run's by column
+    #: then time): bar, time, column, reason (`ruleengine.kernels.enums.SizeNote`'s names); `skipped_count`
+    #: counts them all. None: the engine does not report them (vectorbt)
     skipped: pd.DataFrame | None = None
     skipped_count: int = 0
+    #: a pair run (`ruleengine.backtest.pairs.simulate_pairs`): the second leg's units held (T, N), negative
+    #: short; ``position`` is then the first leg's
+    position_b: np.ndarray | None = None
 
 
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
@@ -122,10 +135,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start,
                                  short_entries=short_entries, short_exits=short_exits)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
-    records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
-                                                       _max_trades(ent, start, short_entries))
+    records, n, eq, cash, pos, notes, n_notes = _kernel("simulate_nb")(
+        *args, fill_order == "vectorbt", float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=False)
-    return Simulation(trades, eq.T, cash.T, pos.T, "numba")
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(notes, index), int(n_notes))
 
 
 def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
@@ -154,20 +167,17 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=True)
-    skipped = pd.DataFrame({"bar": skip["bar"], "time": pd.DatetimeIndex(index)[skip["bar"]],
-                            "column": skip["column"]})
-    return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(skip, index), int(n_skip))
 
 
-def portfolio_risk(risk: RiskSpec, size_given: bool) -> RiskSpec:
-    """The risk of a portfolio run: `PORTFOLIO_POSITION_SIZE_PCT` unless `size_given` (the document or an
-    override sets position_size_pct); the default stays named in ``defaults_used``."""
-    if size_given:
+def portfolio_risk(risk: RiskSpec) -> RiskSpec:
+    """The risk of a portfolio run: `PORTFOLIO_POSITION_SIZE_PCT` when the run is sized by position_size_pct's
+    default (neither the document nor an override gives a sizing method); the default stays named in
+    ``defaults_used``."""
+    if "position_size_pct" not in risk.defaults_used:
         return risk
-    used = risk.defaults_used if "position_size_pct" in risk.defaults_used else \
-        (*risk.defaults_used, "position_size_pct")
     size: dict[str, Any] = {"position_size_pct": PORTFOLIO_POSITION_SIZE_PCT}  # a field only `dataclass` sees
-    return replace(risk, defaults_used=used, **size)
+    return replace(risk, **size)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -222,12 +232,19 @@ def kernel_risk_name(field: str) -> str:
     return field.removesuffix("_pct")
 
 
+def _kernel_type(field: str) -> type:
+    return np.int64 if field in INTEGER_RISK_FIELDS else np.bool_ if field in FLAG_RISK_FIELDS else np.float64
+
+
 #: the kernels' risk record (`ruleengine.kernels.simulate` reads it by field name), one per column: every risk
 #: field of the document model in its order (`RISK_FIELDS`) under `kernel_risk_name`, percentages as float64
-#: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open). A new
-#: risk field of the document is in it without a change here.
-risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
-                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_)]
+#: fractions (NaN = off or not given), other numbers (a cash amount) as float64 (NaN = not given), whole
+#: numbers as int64 (0 = off), flags as bool; then ``exec_open`` (execution_price open), ``short``,
+#: ``long_short``, one ``<kind>_row`` per `LEVEL_KINDS` (the row of ``levels`` holding that series, -1 =
+#: not used) and ``exit_program_row`` (the exit program's first level row). A new risk field of the document
+#: is in it without a change here.
+risk_dt = np.dtype([(kernel_risk_name(f), _kernel_type(f)) for f in RISK_FIELDS]
+                   + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_)]
                    + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS] + [("exit_program_row", np.int64)]
                    # take_profit_by_bars: its rows (bars held, take profit as a fraction), sorted by bars
                    + [("take_profit_rows", np.int64), ("take_profit_row_bars", np.int64, (MAX_TAKE_PROFIT_ROWS,)),
@@ -238,15 +255,22 @@ _INT64_MAX = np.iinfo(np.int64).max
 def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     """The kernels' risk records (`risk_dt`), one per spec: the one conversion of resolved risk for the kernels.
 
-    A limit beyond int64 is the same as int64's largest: never.
+    A limit beyond int64 is the same as int64's largest: never. Every spec has one sizing method (a
+    `RiskSpec` from `resolve_risk` always has): a spec without one is a bug, not a run.
     """
+    for r in risks:
+        if all(getattr(r, m) is None for m in SIZING_METHODS):
+            raise ValueError(f"a RiskSpec needs a sizing method ({', '.join(SIZING_METHODS)}): {r}")
     out = np.empty(len(risks), dtype=risk_dt)
     for f in RISK_FIELDS:
         values = [getattr(r, f) for r in risks]
         if f in INTEGER_RISK_FIELDS:
             out[kernel_risk_name(f)] = [min(int(v or 0), _INT64_MAX) for v in values]
+        elif f in FLAG_RISK_FIELDS:
+            out[kernel_risk_name(f)] = [bool(v) for v in values]
         else:
-            out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / 100.0 for v in values]
+            scale = 100.0 if f.endswith("_pct") else 1.0
+            out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / scale for v in values]
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
     out["long_short"] = [r.direction == "long_short" for r in risks]
@@ -369,10 +393,19 @@ def _max_trades(ent: np.ndarray, start: int, short_entries: np.ndarray | None = 
     return n
 
 
+def notes_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The kernel's `skip_dt` records as a table: bar, time, column, reason (a `SIZE_NOTE_NAMES` name)."""
+    reasons = np.array(SIZE_NOTE_NAMES, dtype=object)
+    return pd.DataFrame({"bar": records["bar"], "time": pd.DatetimeIndex(index)[records["bar"]],
+                         "column": records["column"],
+                         "reason": reasons[records["reason"]].astype(str) if len(records) else np.array([], str)})
+
+
 def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:
     """The trade table from the kernel's `trade_dt` records (sorted by column then entry, or entry then
     column)."""
-    records = np.asarray(records, dtype=trade_dt)
+    pair = getattr(records, "dtype", None) == pair_trade_dt
+    records = np.asarray(records, dtype=pair_trade_dt if pair else trade_dt)
     order = np.lexsort((records["column"], records["entry_bar"]) if by_time else
                        (records["entry_bar"], records["column"]))
     rec = records[order]
@@ -383,5 +416,7 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool)
         "entry_time": idx[rec["entry_bar"]], "exit_time": idx[rec["exit_bar"]],
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
-        "exit_reason": reasons[rec["exit_reason"]].astype(str) if len(rec) else np.array([], str),
-        "fees": rec["fees"], "direction": rec["direction"]}, columns=list(TRADE_COLUMNS))
+        "exit_reason": reasons[rec["exit_reason"]] if len(rec) else np.array([], str),
+        "fees": rec["fees"], "direction": rec["direction"],
+        **{c: rec[c] for c in PAIR_TRADE_COLUMNS if pair}},
+        columns=list(TRADE_COLUMNS) + (list(PAIR_TRADE_COLUMNS) if pair else []))

@@ -57,7 +57,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import ExitReason, trade_dt
-from ..schema.strategy import EXIT_FIELDS, RISK_RULE_FIELDS
+from ..schema.strategy import EXIT_FIELDS, FLAG_RISK_FIELDS, RISK_RULE_FIELDS, UNSET_RISK_FIELDS
 from .risk import RiskSpec
 from .simulation import Simulation, risk_arrays, trades_frame
 
@@ -85,6 +85,9 @@ def refuse_unexpressible(risks: list[RiskSpec], exit_program: object = None) -> 
 
 def _loss_stop(r: RiskSpec) -> tuple[float, bool]:
     """(sl_stop fraction or NaN, sl_trail) for one column; raises when vectorbt cannot express the risk."""
+    for field in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS):  # sized by position_size_pct only
+        if getattr(r, field):
+            raise _unsupported(field, f"this engine sizes by position_size_pct only, not by {field}")
     if r.borrow_cost_pct:
         raise _unsupported("borrow_cost_pct", "vectorbt's from_signals has no borrow cost")
     if r.direction == "long_short" and r.position_size_pct != 100:

@@ -98,8 +98,14 @@ class CompiledStrategy:
         return int(self.plan(params).warmups().max())
 
     def converge_bars(self, params: ParamsInput = None) -> int:
-        """History after which recursive indicators equal their full-history values within 1e-10."""
-        return int(self.plan(params).converges().max())
+        """History after which recursive indicators equal their full-history values within 1e-10 (a pair's hedge
+        ratio expression included)."""
+        bars = int(self.plan(params).converges().max())
+        if self.analysis.hedge_ratio is not None:
+            from .hedge import hedge_converge_bars
+
+            bars = max(bars, hedge_converge_bars(self.analysis.hedge_ratio, self.param_sets(params)))
+        return bars
 
     def required_columns(self) -> dict[str, set[str]]:
         """Slot -> columns the conditions read (found once: every `signals` call checks them)."""
@@ -107,7 +113,8 @@ class CompiledStrategy:
         if found is None:
             found = {}
             a = self.analysis
-            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values()]:
+            hedge = [a.hedge_ratio] if a.hedge_ratio is not None else []
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -216,6 +223,12 @@ class CompiledStrategy:
                                    for s, c in missing])
         groups, levels, plan = self.execute_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
         short = groups[2:4] if len(groups) == 4 else (None, None)
+        levels = {}
+        if self.analysis.hedge_ratio is not None:
+            from .hedge import hedge_ratio_levels
+
+            levels["hedge_ratio"] = hedge_ratio_levels(self.analysis.hedge_ratio, plan.param_sets, market.inputs,
+                                                       market.n_rows, market.n_cols)
         return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
                          market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels,
                          exit_program=self.exit_program())

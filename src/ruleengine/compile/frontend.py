@@ -18,6 +18,7 @@ from ..errors import Diagnostic, RuleEngineError, Span
 from ..lang import ast
 from ..lang.check import Env, check_expression
 from ..lang.parse import parse
+from ..lang.position import position_dependent
 from ..schema.strategy import OPERATOR_SYMBOLS, SIGNAL_GROUPS, StructuredCondition, TradingStrategy
 from ..source import Loaded, PathKey, fmt_path
 
@@ -70,6 +71,8 @@ class Analysis:
     #: risk field -> its checked expression (`RISK_EXPRESSIONS` the document sets)
     risk: dict[str, CheckedCondition] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: a pair's hedge ratio expression (None: a fixed number, or no pair)
+    hedge_ratio: CheckedCondition | None = None
 
 
 #: risk fields that are expressions of the language, evaluated per bar (a number is a constant expression)
@@ -231,6 +234,19 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
                 getattr(out, group).append(CheckedCondition(src, tree))
     for name in RISK_EXPRESSIONS:
         _analyze_risk(out, name, getattr(strategy.risk, name), doc, seen)
+    from .hedge import check_hedge_ratio  # it builds on this module's pieces
+
+    out.hedge_ratio, diags = check_hedge_ratio(strategy, env, doc)
+    for d in diags:
+        _add(out, seen, d)
+    if strategy.pair is not None:  # the pair loop evaluates no exit program (its stops act on both legs' value)
+        for cond in out.exit:
+            if position_dependent(cond.tree):
+                _add(out, seen, locate(Diagnostic(
+                    "S125", "a pair strategy cannot use position variables in exit conditions yet",
+                    Span(1, 1, 1, len(cond.source.text) + 1), None,
+                    "exit on a condition without position variables, or on stop_loss_pct / take_profit_pct "
+                    "(the pair's value)"), cond.source, doc))
     return out
 
 

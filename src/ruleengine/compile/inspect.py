@@ -35,7 +35,8 @@ from .plan import Plan, _schedule
 
 @dataclass
 class InspectedCondition:
-    """One condition: its group (entry/exit), index, canonical text, typed tree and node values."""
+    """One condition: its group (entry, exit, short_entry, short_exit), index, canonical text, typed tree and
+    node values."""
 
     group: str
     index: int
@@ -61,8 +62,8 @@ def inspect_conditions(compiled: CompiledStrategy, inputs: Mapping[tuple[str, st
     memo: Memo = {}
     found: list[tuple[InspectedCondition, dict[int, int]]] = []
     roots: list[int] = []
-    for group, conds in (("entry", compiled.analysis.entry), ("exit", compiled.analysis.exit)):
-        for c in conds:
+    for group in compiled.strategy.signal_groups():  # a long_short strategy's short side too
+        for c in getattr(compiled.analysis, group):
             free = free_params(c.tree)
             parts = independent_parts(c.tree)  # position variables have values only inside the simulation
             for part in parts:

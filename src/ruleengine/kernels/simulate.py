@@ -9,16 +9,18 @@ vectorbt's (``get_stop_price_nb``, ``buy_nb``, ``sell_nb``) operation for operat
 to the last bits where both apply; the oracle test is ``tests/test_backtest_engine.py``.
 
 The fill step: every simulation (`simulate_nb`, `simulate_portfolio_nb`, and the sweep's fused kernel in
-`sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below,
-called in the time order of a bar: `at_open_nb` (orders pending at the open), `enter_nb` at the open,
-`after_open_nb` (stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the
-close. `bar_step_nb` is that sequence for a column that trades its own cash; the portfolio calls the same
-functions phase by phase over all its columns, because its entries are sized on the equity of all of them.
-A position is a tuple of `N_POS` float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the
-step functions take and return them, with scalars only (no array crosses them, so nothing is reference
-counted per bar, and ``inline="always"`` puts them inside each kernel's loop). The single-account loops
-(`_column_nb` here and in `sweep_sim.py`) are called with ``exec_open`` as a literal True or False, so each
-fill mode is compiled without the other's branches: the time order costs the close-fill loop next to nothing.
+`sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below, called
+in the time order of a bar: `at_open_nb` (orders pending at the open), an entry at the open, `after_open_nb`
+(stops and targets on the rest of the bar, then the orders at the close), an entry at the close (an entry is
+`sized_entry_nb`: sized by ``ruleengine.kernels.sizing.size_nb``, the one sizing function; a pair's legs open
+with `enter_nb` on their budgets). `bar_step_nb` is that
+sequence for a column that trades its own cash; the portfolio calls the same functions phase by phase over all
+its columns, because its entries are sized on the equity of all of them. A position is a tuple of `N_POS`
+float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the step functions take and return them, with
+scalars only (no array crosses them, so nothing is reference counted per bar, and ``inline="always"`` puts them
+inside each kernel's loop). The single-account loops (`_column_nb` here and in `sweep_sim.py`) are called with
+``exec_open`` as a literal True or False, so each fill mode is compiled without the other's branches: the time
+order costs the close-fill loop next to nothing.
 
 ``vbt_order=True`` reproduces vectorbt's order instead of the time order, for the oracle tests only: a
 pending open-fill exit waits until the bar's stops were checked (a stop reached later in the bar wins over
@@ -29,13 +31,14 @@ F-ordered (T, N) arrays the rest of ruleengine uses, obtained without a copy), s
 are contiguous and a single-column run has the same numba type as a wide one (one compilation).
 ``times`` are int64 nanoseconds (UTC).
 
-Risk is one record per column (``risk``, a 1-D record array of length N), read by field name only: its
-dtype, ``ruleengine.backtest.simulation.risk_dt``, is built from the document model's risk fields (a
-percentage under its name without ``_pct``, as a fraction with NaN = off: ``stop_loss``, ``take_profit``,
-``trailing_stop``, ``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``; a whole
-number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``), plus ``exec_open`` (True for
-next-bar-open fills). A new risk field of the document is in the record without a change here: the step
-that acts on it reads it by name.
+Risk is one record per column (``risk``, a 1-D record array of length N), read by field name only: its dtype,
+``ruleengine.backtest.simulation.risk_dt``, is built from the document model's risk fields (a percentage under
+its name without ``_pct``, as a fraction with NaN = off: ``stop_loss``, ``take_profit``, ``trailing_stop``,
+``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``, ``risk_per_trade``,
+``volatility_target``, ``max_gross_exposure``; a cash amount with NaN = not given: ``position_size_cash``; a
+whole number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``, ``max_open_positions``; a flag:
+``whole_units``), plus ``exec_open`` (True for next-bar-open fills). A new risk field of the document is in the
+record without a change here: the step that acts on it reads it by name.
 
 Beside the signals a strategy may hand per-bar numeric series, "levels" (`LEVEL_KINDS`: a stop's distance,
 an order's price, ...), as one (L, N, T) float64 array whose rows the risk record names (``<kind>_row``, -1 =
@@ -61,8 +64,9 @@ from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
-from .enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
+from .enums import LEVEL_KINDS, ExitReason, SizeNote, skip_dt, trade_dt
 from .exit_program import MAX_STACK, run_exit_program_nb
+from .sizing import NO_NOTE, size_nb
 
 _DAY_NS = 86_400_000_000_000
 _YEAR_NS = 365 * 86_400e9  # the borrow cost's year: 365 calendar days, in ns (float)
@@ -95,6 +99,7 @@ for _k, _kind in enumerate(LEVEL_KINDS):
 N_LEVELS = len(LEVEL_KINDS)
 LV_STOP_LOSS_DISTANCE = LEVEL_KINDS.index("stop_loss_distance")  # (the loop above, spelled for readers)
 LV_TAKE_PROFIT_DISTANCE = LEVEL_KINDS.index("take_profit_distance")
+LV_VOLATILITY = LEVEL_KINDS.index("volatility")
 
 
 @numba.njit(cache=True, inline="always")
@@ -122,13 +127,14 @@ def levels_nb(levels, risk, q, t):
     return (level_nb(levels, risk.stop_loss_distance_row, q, t),
             level_nb(levels, risk.take_profit_distance_row, q, t),
             level_nb(levels, risk.entry_order_price_row, q, t),
-            level_nb(levels, risk.volatility_row, q, t))
+            level_nb(levels, risk.volatility_row, q, t),
+            level_nb(levels, risk.hedge_ratio_row, q, t))
 
 
 @numba.njit(cache=True, inline="always")
 def no_levels_nb():
     """The levels of a bar without an acting entry signal: none is read."""
-    return (np.nan, np.nan, np.nan, np.nan)
+    return (np.nan, np.nan, np.nan, np.nan, np.nan)
 
 
 @numba.njit(cache=True, inline="always")
@@ -365,12 +371,35 @@ def closes_nb(side, it):
 
 
 @numba.njit(cache=True, inline="always")
+def slipped_nb(fill, order_side, slip):
+    """The price an order gets at fill price `fill` after slippage: a buy (order_side 1.0) pays more, a sell
+    (-1.0) gets less."""
+    return fill * (1 + order_side * slip)
+
+
+@numba.njit(cache=True, inline="always")
 def enter_nb(t, fill, budget, slip, fees, side):
     """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included); side 1.0 long,
     -1.0 short (the budget is the short's collateral)."""
-    adj = fill * (1 + side * slip)
+    adj = slipped_nb(fill, side, slip)
     net = budget / (1 + fees)
     return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0, np.nan, np.nan, adj)
+
+
+@numba.njit(cache=True, inline="always")
+def sized_entry_nb(t, fill, side, equity, cash, in_portfolio, risk, lv):
+    """`enter_nb` sized: an entry on bar t at fill price `fill` on `side` (1.0 long, -1.0 short: the spend is
+    then the short's collateral), sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid from `cash`:
+    (position, cash spent fee included, note). The note is a `SizeNote` code (or -1): a skip reason leaves the
+    position flat (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the
+    volatility is ``lv``'s (the levels of the signal's bar); the position's distance stop and target are fixed
+    from ``lv`` too (`arm_nb`)."""
+    adj = slipped_nb(fill, side, risk.slippage)
+    stop = entry_stop_distance_nb(risk, lv, adj) if not np.isnan(risk.risk_per_trade) else np.nan  # else unread
+    units, spent, fee, note = size_nb(adj, equity, cash, stop, lv[LV_VOLATILITY], in_portfolio, risk)
+    if units == 0.0:
+        return flat_nb(), 0.0, note
+    return arm_nb((side, units, adj, adj, spent, fee, float(t), 0.0, np.nan, np.nan, adj), lv), spent, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -378,7 +407,7 @@ def leave_nb(pos, fill, reason, slip, fees, borrow):
     """Close `pos` at fill price `fill`: (the closed position, the exit). `borrow` (a short's accrued borrow
     cost, `borrow_nb`) is paid with the exit fee."""
     side = pos[POS_IN]
-    adj = fill * (1 - side * slip)
+    adj = slipped_nb(fill, -side, slip)
     gross = value_nb(pos, adj)
     closed = set_nb(set_nb(pos, POS_IN, 0.0), POS_UNITS, 0.0)
     return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees + borrow, side * pos[POS_UNITS])
@@ -430,6 +459,14 @@ def at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk):
 
 
 @numba.njit(cache=True, inline="always")
+def max_hold_nb(held, now, entry_time, risk):
+    """Max hold reached: `held` bars after the entry bar reach max_hold_bars, or the time since the entry,
+    ``now - entry_time`` (int64 ns; no overflow for any max_days), reaches max_hold_days."""
+    return (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
+        (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days)
+
+
+@numba.njit(cache=True, inline="always")
 def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk):
     """The rest of bar t for a position held after the open: (position, exit).
 
@@ -455,8 +492,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
         if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
             reason = ExitReason.signal
-        elif (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
-                (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days):
+        elif max_hold_nb(held, now, entry_time, risk):
             price = c
             reason = ExitReason.max_hold
     if np.isnan(price):
@@ -516,20 +552,24 @@ def exit_stack_nb():
 
 @numba.njit(cache=True, inline="always")
 def own_entry_nb(pos, t, fill, side, cash, risk, lv):
-    """An entry on `side` at `fill` with ``position_size`` x cash when cash is left: (position, cash)."""
+    """An entry on `side` at `fill` of a column that trades its own cash, sized by `sized_entry_nb` on the cash (the
+    column is flat: its equity) when cash is left: (position, cash, note); skipped, the position stays."""
     if side == 0.0 or cash <= 0:
-        return pos, cash
-    budget = min(cash, risk.position_size * cash)
-    return arm_nb(enter_nb(t, fill, budget, risk.slippage, risk.fees, side), lv), cash - budget
+        return pos, cash, NO_NOTE
+    entered, spent, note = sized_entry_nb(t, fill, side, cash, cash, False, risk, lv)
+    if entered[POS_IN] == 0.0:
+        return pos, cash, note
+    return entered, cash - spent, note
 
 
 @numba.njit(cache=True, inline="always")
 def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_order, risk, lv):
     """Bar t of a column that trades its own cash, in time order: (position, cash, closed, exit, closed2,
-    exit2).
+    exit2, note).
 
-    The open (the pending exit, or an entry with ``position_size`` x cash), the rest of the bar, the close (an
-    entry). ``it`` is the bar's `intents_nb`. ``exit[EXIT_REASON] >= 0`` when a trade closed, ``closed``
+    The open (the pending exit, or an entry sized on the cash by `own_entry_nb`), the rest of the bar, the
+    close (an entry); ``note`` is -1, or the `SizeNote` of an entry skipped or cut down to the cash. ``it`` is
+    the bar's `intents_nb`. ``exit[EXIT_REASON] >= 0`` when a trade closed, ``closed``
     then describes it; an exit by the opposite entry reverses: the other side opens at the same fill (with
     open fills at the open, before the stops of the rest of the bar; with close fills, or vectorbt's order,
     after them). So a bar has at most one exit, except a reversal at the open whose new position is stopped
@@ -541,19 +581,20 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_o
     side = entry_side_nb(it)
     closed, ex = pos, no_exit_nb()
     closed2, ex2 = pos, no_exit_nb()
+    note = NO_NOTE
     if flat_before and not (side != 0.0 and cash > 0):  # flat, no entry order: nothing happens
-        return pos, cash, closed, ex, closed2, ex2
+        return pos, cash, closed, ex, closed2, ex2, note
     if exec_open:
         if flat_before:
-            pos, cash = own_entry_nb(pos, t, o, side, cash, risk, lv)
+            pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)
         else:
             pos, ex = at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk)
             if ex[EXIT_REASON] >= 0:
                 closed = pos
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 if side == 0.0:
-                    return pos, cash, closed, ex, closed2, ex2
-                pos, cash = own_entry_nb(pos, t, o, side, cash, risk, lv)  # the reversal, at the same open
+                    return pos, cash, closed, ex, closed2, ex2, note
+                pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)  # the reversal, at the same open
     pos, ex_rest = after_open_nb(pos, t, o, h, lo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
                                  exec_open, vbt_order, risk)
     if ex_rest[EXIT_REASON] >= 0:
@@ -563,10 +604,10 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_o
         else:
             closed, ex = pos, ex_rest
             if ex_rest[EXIT_REASON] == ExitReason.signal:  # the opposite entry reverses at the same fill
-                pos, cash = own_entry_nb(pos, t, o if exec_open else c, side, cash, risk, lv)
+                pos, cash, note = own_entry_nb(pos, t, o if exec_open else c, side, cash, risk, lv)
     elif not exec_open and flat_before:
-        pos, cash = own_entry_nb(pos, t, c, side, cash, risk, lv)
-    return pos, cash, closed, ex, closed2, ex2
+        pos, cash, note = own_entry_nb(pos, t, c, side, cash, risk, lv)
+    return pos, cash, closed, ex, closed2, ex2, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -629,42 +670,56 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     the exit program's rows from ``risk.exit_program_row``); ``exit_ops`` / ``exit_args`` its exit program
     (`ruleengine.kernels.exit_program`; empty, and the row -1, without one).
 
-    Returns (records, n_trades, equity, cash, position), the last three (N, T).
+    Returns (records, n_trades, equity, cash, position, notes, n_notes), equity, cash and position (N, T);
+    ``notes`` (`skip_dt`, the first ``max_trades``) are the entries skipped or cut down to the cash, in
+    column then time order, ``n_notes`` counts them all.
     """
     N, T = close.shape
     records = np.empty(max_trades, dtype=trade_dt)
+    skip = np.empty(max_trades, dtype=skip_dt)
     equity = np.empty((N, T))
     cash_out = np.empty((N, T))
     pos_out = np.empty((N, T))
-    n = 0
+    n = n_skip = 0
     for j in range(N):
         # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
         if risk[j].exec_open:
             if risk[j].long_short:
-                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                               exit_args, times, start, j, risk[j], True, True, vbt_order, init_cash, records, n,
-                               equity, cash_out, pos_out)
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], True, True, vbt_order, init_cash,
+                                       records, n, equity, cash_out, pos_out, skip, n_skip)
             else:
-                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                               exit_args, times, start, j, risk[j], True, False, vbt_order, init_cash, records, n,
-                               equity, cash_out, pos_out)
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], True, False, vbt_order, init_cash,
+                                       records, n, equity, cash_out, pos_out, skip, n_skip)
         elif risk[j].long_short:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, start, j, risk[j], False, True, vbt_order, init_cash, records, n, equity,
-                           cash_out, pos_out)
+            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                   exit_ops, exit_args, times, start, j, risk[j], False, True, vbt_order, init_cash,
+                                   records, n, equity, cash_out, pos_out, skip, n_skip)
         else:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, start, j, risk[j], False, False, vbt_order, init_cash, records, n,
-                           equity, cash_out, pos_out)
-    return records, n, equity, cash_out, pos_out
+            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                   exit_ops, exit_args, times, start, j, risk[j], False, False, vbt_order, init_cash,
+                                   records, n, equity, cash_out, pos_out, skip, n_skip)
+    return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
+
+
+@numba.njit(cache=True, inline="always")
+def note_nb(skip, n_skip, t, j, note):
+    """Record `SizeNote` `note` of column j's entry on bar t (as row n_skip while there is room); returns the
+    new count."""
+    if n_skip < skip.shape[0]:
+        skip[n_skip]["bar"] = t
+        skip[n_skip]["column"] = j
+        skip[n_skip]["reason"] = note
+    return n_skip + 1
 
 
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
                times, start, j, risk, exec_open, long_short, vbt_order, init_cash, records, n, equity, cash_out,
-               pos_out):
+               pos_out, skip, n_skip):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
-    units; returns n."""
+    units, its notes from row n_skip on; returns (n, n_skip)."""
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
     stack = exit_stack_nb()
@@ -691,7 +746,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
         it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
         lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 else no_levels_nb()
-        pos, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, t, o, h, lo, c, times[t],
+        pos, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, t, o, h, lo, c, times[t],
                                                           entry_time_nb(pos, times, risk), it, cash, exec_open,
                                                           vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
@@ -700,6 +755,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
                 n = record_nb(records, n, j, closed2, ex2, t)
         if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):  # for the next open
             pend_x = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk, j, t, stack)
+        if note >= 0:  # rare; guarded here, the store path kept out of the bar loop costs nothing (measured)
+            n_skip = note_nb(skip, n_skip, t, j, note)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
@@ -709,7 +766,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     if pos[POS_IN] != 0.0:
         pos, ex = mark_out_nb(pos, last_close, borrow_nb(pos, times[last_bar], entry_time_nb(pos, times, risk), risk))
         n = record_nb(records, n, j, pos, ex, last_bar)
-    return n
+    return n, n_skip
 
 
 @numba.njit(cache=True)
@@ -731,10 +788,11 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
     with open fills the entries at the open; the rest of the bar (stops, then close orders); with close
-    fills the entries at the close. Each entry is sized ``risk[j].position_size`` x the equity at its fill (cash + the
-    open positions at that open or close, or their last close), taken before the phase's entries, and
-    skipped when the cash left does not cover it (never a partial position): skipped entries are
-    recorded (`skip_dt`) in ``skip`` (the first ``max_trades``) and counted in ``n_skip``.
+    fills the entries at the close. Each entry is sized on the equity at its fill (cash + the open positions
+    at that open or close, or their last close), taken before the phase's entries, and skipped when the cash
+    left does not cover it (never a partial position) or a cap stops it (`_enter_all_nb`): skipped entries
+    are recorded (`skip_dt`, with their `SizeNote`) in ``skip`` (the first ``max_trades``) and counted in
+    ``n_skip``.
     Returns (records, n_trades, equity (1, T), cash (1, T), position (N, T), skip (K, `skip_dt`), n_skip).
     """
     N, T = close.shape
@@ -840,16 +898,21 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk,
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
     A column enters when `may_enter` (flat at the bar's start, or just closed by the opposite entry: a
-    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized on the equity before them:
-    cash + every held position at this open or close (its last close without a bar). A column's levels are
-    those of its signal's bar: its previous bar with open fills (`last_bar`, not yet moved to t), t with close
-    fills."""
+    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized by `sized_entry_nb` on the equity
+    before them: cash + every held position at this open or close (its last close without a bar), and skipped
+    (recorded in ``skip`` with its `SizeNote`) when the cash left does not cover it (never a partial position),
+    when ``max_open_positions`` are open, or when the gross exposure would pass ``max_gross_exposure`` x that
+    equity: units x price of every position, the held ones at this open or close, the ones entered in this
+    step at their entry price. A column's levels are those of its signal's bar: its previous bar with open
+    fills (`last_bar`, not yet moved to t), t with close fills."""
     wanted = False
     for j in range(rows.shape[0]):
         wanted = wanted or (may_enter[j] and (its[j, 0] or its[j, 2]))
     if not wanted:
         return cash, n_skip
     value = cash
+    gross = 0.0
+    held = 0
     for j in range(rows.shape[0]):
         if rows[j, POS_IN] != 0.0:
             if np.isnan(close[j, t]):
@@ -858,19 +921,27 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk,
                 mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
             pos = load_nb(rows, j)
             value += worth_nb(pos, mark, times[t], entry_time_nb(pos, times, risk[j]), risk[j])
+            gross += rows[j, POS_UNITS] * mark
+            held += 1
     for j in range(rows.shape[0]):
         side = entry_side_nb((its[j, 0], its[j, 1], its[j, 2], its[j, 3]))
         if not may_enter[j] or side == 0.0 or rows[j, POS_IN] != 0.0 or value <= 0:
             continue
-        want = risk[j].position_size * value
-        if want > cash:  # not enough cash left: skipped, never a partial position
-            if n_skip < skip.shape[0]:
-                skip[n_skip]["bar"] = t
-                skip[n_skip]["column"] = j
-            n_skip += 1
+        if 0 < risk[j].max_open_positions <= held:
+            n_skip = note_nb(skip, n_skip, t, j, SizeNote.max_open_positions)
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
         lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)
-        store_nb(rows, j, arm_nb(enter_nb(t, o if at_open else c, want, risk[j].slippage, risk[j].fees, side), lv))
-        cash -= want
+        entered, spent, note = sized_entry_nb(t, o if at_open else c, side, value, cash, True, risk[j], lv)
+        exposure = entered[POS_UNITS] * entered[POS_ENTRY]
+        if entered[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
+            entered, note = flat_nb(), SizeNote.max_gross_exposure
+        if note >= 0:
+            n_skip = note_nb(skip, n_skip, t, j, note)
+        if entered[POS_IN] == 0.0:
+            continue
+        store_nb(rows, j, entered)
+        cash -= spent
+        gross += exposure
+        held += 1
     return cash, n_skip

@@ -69,7 +69,7 @@ def wire_form(strategy: Any) -> dict[str, Any]:
         for b in ("min", "max"):
             if p["type"] == "int" and isinstance(p[b], float) and p[b].is_integer():
                 p[b] = int(p[b])
-    for block in ("entry", "exit"):
+    for block in strategy.signal_groups():  # entry, exit (and short_entry, short_exit for long_short)
         group = doc.get(block)
         if group:
             group["conditions"] = [c if isinstance(c, str) else {"field": c["field"], "operator": c["operator"],
