@@ -132,11 +132,50 @@ def test_risk_based_sizing_sees_the_distance_stop():
     from ruleengine.kernels.simulate import entry_stop_distance_nb, no_levels_nb
 
     rec = risk_arrays([BASE])[0]
-    assert entry_stop_distance_nb(rec, (2.5, NAN, NAN, NAN), 100.0) == 2.5
-    assert math.isnan(entry_stop_distance_nb(rec, (-1.0, NAN, NAN, NAN), 100.0))
+    lv = (2.5, *no_levels_nb()[1:])  # stop_loss_distance 2.5, no other level
+    assert entry_stop_distance_nb(rec, lv, 100.0) == 2.5
+    assert math.isnan(entry_stop_distance_nb(rec, (-1.0, *no_levels_nb()[1:]), 100.0))
     assert math.isnan(entry_stop_distance_nb(rec, no_levels_nb(), 100.0))
-    assert entry_stop_distance_nb(risk_arrays([replace(BASE, stop_loss_pct=4)])[0], (2.5, NAN, NAN, NAN),
-                                  100.0) == pytest.approx(4.0)
+    assert entry_stop_distance_nb(risk_arrays([replace(BASE, stop_loss_pct=4)])[0], lv, 100.0) == pytest.approx(4.0)
+
+
+RISK_1 = replace(BASE, position_size_pct=None, risk_per_trade_pct=1)  # 1 % of the equity at risk per trade
+
+
+def test_risk_per_trade_on_a_distance_stop_loses_exactly_r_at_the_stop():
+    # 1 % of 10 000 = 100 at risk over a 4.0 distance (the signal bar's): 25 units; the stop at 96 loses 100
+    trades, sim, _ = run([FLAT, (99, 99, 94, 96), FLAT], [0], [], RISK_1, distances={"stop_loss_distance": [4, 9, 9]})
+    assert brief(trades) == [(0, 1, "stop_loss", 96.0)]
+    assert trades[0]["size"] == pytest.approx(25.0) and trades[0]["pnl"] == pytest.approx(-100.0)
+    assert sim.equity[-1, 0] == pytest.approx(CASH * 0.99)
+
+
+def test_risk_per_trade_on_a_short_distance_stop_and_on_open_fills():
+    short = replace(RISK_1, direction="short")  # stop 100 + 5 = 105: 20 units lose 100 there
+    trades, _, _ = run([FLAT, (101, 106, 100, 104), FLAT], [0], [], short, distances={"stop_loss_distance": [5] * 3})
+    assert brief(trades) == [(0, 1, "stop_loss", 105.0)] and trades[0]["pnl"] == pytest.approx(-100.0)
+    # open fills: bar 0's distance (2.0) sizes the entry at bar 1's open (100): 50 units, stop 98 loses 100
+    bars = [FLAT, (100, 101, 99.5, 100), (99, 99, 97, 98)]
+    trades, _, _ = run(bars, [0], [], replace(RISK_1, execution_price="open"),
+                       distances={"stop_loss_distance": [2, 8, 8]})
+    assert brief(trades) == [(1, 2, "stop_loss", 98.0)] and trades[0]["size"] == pytest.approx(50.0)
+    assert trades[0]["pnl"] == pytest.approx(-100.0)
+
+
+def test_risk_per_trade_without_a_usable_distance_is_skipped_and_a_portfolio_sizes_on_its_equity():
+    trades, sim, _ = run([FLAT, FLAT], [0], [], RISK_1, distances={"stop_loss_distance": [NAN, 4]})
+    assert trades == [] and list(sim.skipped["reason"]) == ["no_stop"]
+    prices, idx = table([FLAT, (99, 99, 94, 96), FLAT])
+    two = {k: np.repeat(v, 2, axis=1) for k, v in prices.items()}
+    ent = np.repeat(sig(3, 0), 2, axis=1)
+    levels = {"stop_loss_distance": np.array([[4.0, 2.0]] * 3)}
+    sim = simulate_portfolio(two, ent, np.zeros_like(ent), idx, RISK_1, levels=levels, init_cash=CASH)
+    ref, _, _ = reference_portfolio(two, ent, np.zeros_like(ent), idx, [RISK_1] * 2, init_cash=CASH,
+                                    distances=levels)
+    # each loses 1 % of the equity before the step's entries (10 000) at its own stop: 96 and 98
+    assert list(sim.trades["exit_price"]) == [96.0, 98.0] == [r["exit_price"] for r in ref]
+    assert list(sim.trades["pnl"]) == pytest.approx([-100.0, -100.0])
+    assert [r["pnl"] for r in ref] == pytest.approx([-100.0, -100.0])
 
 
 # ------------------------------------------------------------------------------------------- trailing activation
@@ -282,6 +321,26 @@ def test_position_variables_are_refused_outside_exits_with_a_position():
         compile_rules("name: t\ndata: {prices: {kind: ohlcv}}\nentry: ['close > 0']\nexit:\n  - close > entry_pric\n")
     d = exc.value.diagnostics[0]
     assert (d.code, d.span.line, d.span.col, d.hint) == ("C102", 5, 13, "did you mean 'entry_price'?")
+
+
+PAIR_DOC = {"name": "p", "data": {"a": {"kind": "ohlcv"}, "b": {"kind": "ohlcv"}}, "pair": {"legs": ["a", "b"]},
+            "entry": ["a.close > b.close"]}
+
+
+def test_a_pair_refuses_exits_that_know_the_trade():
+    """The pair loop's stops act on both legs' value: distances, activation, the table and position variables
+    are refused (S125) rather than silently ignored."""
+    for risk in ({"stop_loss_distance": 2}, {"take_profit_distance": "atr(a.high, a.low, a.close, 14)"},
+                 {"trailing_stop_pct": 5, "trailing_stop_activation_pct": 3}, {"take_profit_by_bars": {0: 3}}):
+        with pytest.raises(RuleEngineError) as exc:
+            ruleengine.load_strategy({**PAIR_DOC, "risk": risk})
+        assert [d.code for d in exc.value.diagnostics] == ["S125"]
+    assert _codes({**PAIR_DOC, "exit": ["a.close < b.close", "bars_held >= 5"]}) == [("S125", "exit[1]")]
+    compile_rules({**PAIR_DOC, "exit": ["a.close < b.close"], "risk": {"stop_loss_pct": 5}})  # as before
+    with pytest.raises(RuleEngineError) as exc:
+        resolve_risk(ruleengine.load_strategy({**PAIR_DOC, "risk": {"trailing_stop_pct": 5}}),
+                     {"trailing_stop_activation_pct": 3})
+    assert exc.value.diagnostics[0].path == "risk.trailing_stop_activation_pct"
 
 
 def test_document_checks_of_the_new_risk_keys():

@@ -223,7 +223,7 @@ class CompiledStrategy:
                                    for s, c in missing])
         groups, levels, plan = self.execute_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
         short = groups[2:4] if len(groups) == 4 else (None, None)
-        levels = {}
+        levels = dict(levels)  # the plan's (distances, the exit program's), and a pair's hedge ratio
         if self.analysis.hedge_ratio is not None:
             from .hedge import hedge_ratio_levels
 
