@@ -66,7 +66,7 @@ CODES: dict[str, str] = {
     # sizing (S130-S134)
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",
-    "S132": "volatility_target_pct and volatility come together",
+    "S132": "volatility_target_pct in a document (its volatility expression is not a document key yet)",
     # pairs: a document block that trades two price slots as one position
     "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
     "S136": "pair leg is not an ohlcv data slot",

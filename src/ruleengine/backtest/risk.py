@@ -536,6 +536,10 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     # exits stay None when off, sizing methods and caps when not given; the other fields have a number
     fields: dict[str, Any] = {f: bool(values[f]) if f in FLAG_RISK_FIELDS else values[f] if f in _NULLABLE
                               else float(values[f] or 0.0) for f in RISK_FIELDS}
+    if fields["volatility_target_pct"] is not None:  # the volatility expression is not a document key yet
+        raise _err("volatility_target_pct", "volatility_target_pct sizes on a volatility expression, which a "
+                   "strategy cannot give yet", "size with position_size_pct, position_size_cash or "
+                   "risk_per_trade_pct")
     if fields["risk_per_trade_pct"] is not None and fields["stop_loss_pct"] is None \
             and getattr(doc, "stop_loss_distance", None) is None:  # sized on the stop known at entry
         raise _err("risk_per_trade_pct", "risk_per_trade_pct sizes on the distance to the stop loss, and this run "

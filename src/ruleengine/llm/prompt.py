@@ -174,9 +174,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
          "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe); "
          "`trailing_stop_activation_pct` needs `trailing_stop_pct`; "
-         f"size entries with at most one of {', '.join(SIZING_METHODS)} (null for all: position_size_pct's "
-         "default; risk_per_trade_pct needs stop_loss_pct or stop_loss_distance), whole_units true for whole "
-         "shares, max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
+         f"size entries with at most one of {', '.join(m for m in SIZING_METHODS if m != 'volatility_target_pct')} "
+         "(null for all: position_size_pct's default; risk_per_trade_pct needs stop_loss_pct or "
+         "stop_loss_distance; volatility_target_pct stays null: a document cannot give its volatility yet, S132), "
+         "whole_units true for whole shares, max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
         ("- exits that know the trade: `risk.stop_loss_distance` / `take_profit_distance` in price units, a "
          "number or an expression fixed at the entry (\"2 * atr(high, low, close, 14)\"; instead of the _pct "
          "form, never both); `risk.take_profit_by_bars`: a list of {bars, take_profit_pct} (the row with the "

@@ -498,7 +498,8 @@ class RiskParameters(_Closed):
                                         "needs a stop known at entry (stop_loss_pct or stop_loss_distance)")
     volatility_target_pct: float | None = Field(
         None, gt=0, le=1000, description="sizing: a position worth equity x pct / volatility, so that its "
-                                         "volatility is this % of the equity; needs volatility")
+                                         "volatility is this % of the equity; not yet in documents (S132: the "
+                                         "volatility expression is not a document key yet)")
     max_open_positions: int | None = Field(
         None, ge=1, le=1_000_000, description="portfolio cap (--portfolio; a single run holds one position): an "
                                               "entry while this many positions are open is skipped (and reported)")
@@ -516,6 +517,10 @@ class RiskParameters(_Closed):
         if len(given) > 1:
             raise _err("S130", f"more than one sizing method: {', '.join(given)}",
                        f"keep one of {', '.join(SIZING_METHODS)}")
+        if self.volatility_target_pct is not None:
+            raise _err("S132", "volatility_target_pct sizes on a volatility expression, which a document cannot "
+                       "give yet (the simulation takes it only as levels={'volatility': ...} through the Python API)",
+                       "size with position_size_pct, position_size_cash or risk_per_trade_pct")
         return self
 
     stop_loss_distance: Distance = None
