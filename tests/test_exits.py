@@ -329,13 +329,13 @@ PAIR_DOC = {"name": "p", "data": {"a": {"kind": "ohlcv"}, "b": {"kind": "ohlcv"}
 
 def test_a_pair_refuses_exits_that_know_the_trade():
     """The pair loop's stops act on both legs' value: distances, activation, the table and position variables
-    are refused (S125) rather than silently ignored."""
+    are refused (S140) rather than silently ignored."""
     for risk in ({"stop_loss_distance": 2}, {"take_profit_distance": "atr(a.high, a.low, a.close, 14)"},
                  {"trailing_stop_pct": 5, "trailing_stop_activation_pct": 3}, {"take_profit_by_bars": {0: 3}}):
         with pytest.raises(RuleEngineError) as exc:
             ruleengine.load_strategy({**PAIR_DOC, "risk": risk})
-        assert [d.code for d in exc.value.diagnostics] == ["S125"]
-    assert _codes({**PAIR_DOC, "exit": ["a.close < b.close", "bars_held >= 5"]}) == [("S125", "exit[1]")]
+        assert [d.code for d in exc.value.diagnostics] == ["S140"]
+    assert _codes({**PAIR_DOC, "exit": ["a.close < b.close", "bars_held >= 5"]}) == [("S140", "exit[1]")]
     compile_rules({**PAIR_DOC, "exit": ["a.close < b.close"], "risk": {"stop_loss_pct": 5}})  # as before
     with pytest.raises(RuleEngineError) as exc:
         resolve_risk(ruleengine.load_strategy({**PAIR_DOC, "risk": {"trailing_stop_pct": 5}}),

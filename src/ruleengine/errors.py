@@ -60,7 +60,6 @@ CODES: dict[str, str] = {
     "S122": "invalid take_profit_by_bars table",
     "S123": "trailing_stop_activation_pct without a trailing stop",
     "S124": "a distance that is neither a positive number nor an expression",
-    "S125": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
     # sizing (S130-S134)
@@ -73,6 +72,7 @@ CODES: dict[str, str] = {
     "S137": "pair leg without its own symbol (symbol_from)",
     "S138": "pair on a strategy without two price slots",
     "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
+    "S140": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",

@@ -550,7 +550,7 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
                    "give trailing_stop_pct too, or trailing_stop_activation_pct=off")
     if fields["trailing_stop_activation_pct"] is not None and getattr(strat, "pair", None) is not None:
         raise _err("trailing_stop_activation_pct", "a pair's trailing stop acts on both legs' value: it takes no "
-                   "activation yet (S125)", "trailing_stop_activation_pct=off")
+                   "activation yet (S140)", "trailing_stop_activation_pct=off")
     table = rules["take_profit_by_bars"]
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
                     timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),

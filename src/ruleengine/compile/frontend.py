@@ -243,7 +243,7 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
         for cond in out.exit:
             if position_dependent(cond.tree):
                 _add(out, seen, locate(Diagnostic(
-                    "S125", "a pair strategy cannot use position variables in exit conditions yet",
+                    "S140", "a pair strategy cannot use position variables in exit conditions yet",
                     Span(1, 1, 1, len(cond.source.text) + 1), None,
                     "exit on a condition without position variables, or on stop_loss_pct / take_profit_pct "
                     "(the pair's value)"), cond.source, doc))

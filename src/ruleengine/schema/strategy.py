@@ -459,7 +459,7 @@ else:
                         "or take_profit_distance; null: not given"})]
 
 
-#: exits that know the trade a pair strategy refuses (S125): its stops act on the value of both legs
+#: exits that know the trade a pair strategy refuses (S140): its stops act on the value of both legs
 PAIR_REFUSED_RISK_FIELDS = ("stop_loss_distance", "take_profit_distance", "trailing_stop_activation_pct",
                             "take_profit_by_bars")
 #: the ways to size an entry (at most one per document, S130; none: position_size_pct's default)
@@ -776,10 +776,10 @@ class TradingStrategy(_Closed):
     @model_validator(mode="after")
     def _pair_exits_on_value(self) -> TradingStrategy:
         """A pair's stops act on the value of both legs (`PAIR_FILL_CONTRACT`): the exits fixed from one price
-        (distances, activation, take-profit table) are not in the pair loop (S125)."""
+        (distances, activation, take-profit table) are not in the pair loop (S140)."""
         used = [f for f in PAIR_REFUSED_RISK_FIELDS if _given(getattr(self.risk, f))] if self.pair else []
         if used:
-            raise _err("S125", f"a pair strategy cannot use {', '.join(used)} yet: a pair's stops act on the "
+            raise _err("S140", f"a pair strategy cannot use {', '.join(used)} yet: a pair's stops act on the "
                        "combined value of both legs", "use stop_loss_pct / take_profit_pct / trailing_stop_pct "
                        "(on the pair's value), or remove the pair block")
         return self
