@@ -278,6 +278,10 @@ LLM_REPLY: dict[str, Any] = {
         "max_open_positions": None,
         "max_gross_exposure_pct": None,
         "whole_units": None,
+        "trailing_stop_activation_pct": None,
+        "stop_loss_distance": None,
+        "take_profit_distance": None,
+        "take_profit_by_bars": None,
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "code": None,

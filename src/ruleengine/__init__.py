@@ -29,6 +29,7 @@ __all__ = [
     "KIND_COLUMNS",
     "LONG_SHORT_FILL_CONTRACT",
     "OPERATOR_SYMBOLS",
+    "POSITION_VARIABLES",
     "RISK_FIELDS",
     "RISK_PARAM_NAMES",
     "SHORT_FILL_CONTRACT",
@@ -83,6 +84,7 @@ __all__ = [
     "risk_label",
     "scan_strategies",
     "serve_mcp",
+    "shown_risk_fields",
     "split_params",
     "store_backtest",
     "strict_json_schema",
@@ -139,6 +141,7 @@ _LAZY = {
     "SOURCE_FREQUENCIES": ("ruleengine.schema.strategy", "SOURCE_FREQUENCIES"),
     "OPERATOR_SYMBOLS": ("ruleengine.schema.strategy", "OPERATOR_SYMBOLS"),
     "RISK_FIELDS": ("ruleengine.schema.strategy", "RISK_FIELDS"),
+    "POSITION_VARIABLES": ("ruleengine.lang.position", "POSITION_VARIABLES"),
     "SIZING_METHODS": ("ruleengine.schema.strategy", "SIZING_METHODS"),
     "KIND_COLUMNS": ("ruleengine.schema.kinds", "KIND_COLUMNS"),
     "FUNCTIONS": ("ruleengine.lang.functions", "FUNCTIONS"),
@@ -160,6 +163,7 @@ _LAZY = {
     "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
     "TIMEFRAME_DEFAULTS": ("ruleengine.backtest.risk", "TIMEFRAME_DEFAULTS"),
     "risk_label": ("ruleengine.backtest.risk", "risk_label"),
+    "shown_risk_fields": ("ruleengine.backtest.risk", "shown_risk_fields"),
     "format_metric": ("ruleengine.backtest.report", "fmt"),
     "sweep_runner": ("ruleengine.sweep.executors", "make_runner"),
     "live_scan": ("ruleengine.live.signals", "live_scan"),
@@ -185,6 +189,7 @@ if TYPE_CHECKING:
         SHORT_FILL_CONTRACT,
         TIMEFRAME_DEFAULTS,
         risk_label,
+        shown_risk_fields,
     )
     from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy
@@ -198,6 +203,7 @@ if TYPE_CHECKING:
     from .lang.functions import CATEGORIES as FUNCTION_CATEGORIES
     from .lang.functions import FUNCTIONS
     from .lang.functions import markdown_table as functions_markdown
+    from .lang.position import POSITION_VARIABLES
     from .live.leaderboard import compare_strategies
     from .live.models import StrategySignal
     from .live.scan import scan as scan_strategies

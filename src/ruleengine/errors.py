@@ -55,6 +55,11 @@ CODES: dict[str, str] = {
     "S115": "parameter bound or default is not a finite number",
     "S116": "between bounds reversed",
     "S117": "exit value 0 (write off to switch it off)",
+    "S120": "an exit given both in percent and as a distance",
+    "S121": "take_profit_by_bars together with another take profit",
+    "S122": "invalid take_profit_by_bars table",
+    "S123": "trailing_stop_activation_pct without a trailing stop",
+    "S124": "a distance that is neither a positive number nor an expression",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
     # sizing (S130-S134)
@@ -67,6 +72,7 @@ CODES: dict[str, str] = {
     "S137": "pair leg without its own symbol (symbol_from)",
     "S138": "pair on a strategy without two price slots",
     "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
+    "S140": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -203,6 +209,12 @@ CODES: dict[str, str] = {
     "L116": "live signals need real market data",
     "L117": "run on synthetic data not stored",
     "L118": "invalid agent-tools setting in the environment",
+    # exits that know the trade (issue 16): position variables and risk expressions; stage check unless said
+    "L120": "position variable outside an exit condition",
+    "L121": "risk distance expression is not a number",
+    "L122": "position variable inside a function over bars (only arithmetic, comparisons, abs, min, max)",
+    "L123": "a distance was not positive (or missing) at an entry: that trade had no such exit (warning, backtest)",
+    "L124": "stop/take-profit distances need rule conditions (not code)",
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.

@@ -7,6 +7,11 @@ Written from the contract's text, bar by bar and column by column with plain flo
 numba or ruleengine's kernel, so that the engine can be checked against it. It is the contract's executable
 spec: a bar's events happen in time order (the open, the rest of the bar, the close). Returns trades as a
 list of dicts with the keys of `Simulation.trades` (times left out) and the equity curve as lists.
+
+Exits that know the trade (`EXITS_FILL_CONTRACT`): ``distances`` maps ``stop_loss_distance`` /
+``take_profit_distance`` to (T, N) per-bar values, read at the entry signal's bar; ``exit_rule(t, j, state)``
+is the exit condition on position variables, written by each test in plain Python (``state`` holds
+entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry at bar t's close).
 """
 from __future__ import annotations
 
@@ -36,15 +41,34 @@ def _pct(v: float | None) -> float | None:
     return None if v is None else v / 100.0
 
 
-def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any) -> tuple[float, str] | None:
-    """The stop that fills inside this bar, if any: (price before slippage, reason)."""
+def _table_take_profit(risk: Any, held: int) -> float | None:
+    """take_profit_by_bars: the % of the row with the largest bars <= held, as a fraction (None before the
+    first row or without a table)."""
+    rows = [pct for bars, pct in (getattr(risk, "take_profit_by_bars", None) or ()) if bars <= held]
+    return rows[-1] / 100.0 if rows else None
+
+
+def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any,
+          held: int) -> tuple[float, str] | None:
+    """The stop that fills inside this bar, if any: (price before slippage, reason). `held` is the bars held at
+    this bar (for the take-profit table): 0 on the bar of an entry at its open, else the bars after the entry
+    bar including this one."""
     o, h, lo, _ = bar
     sl, tp, tsl = _pct(risk.stop_loss_pct), _pct(risk.take_profit_pct), _pct(risk.trailing_stop_pct)
+    if getattr(risk, "take_profit_by_bars", None):
+        tp = _table_take_profit(risk, held)
+    act = _pct(getattr(risk, "trailing_stop_activation_pct", None))
+    if tsl is not None and act is not None:  # no trail before the peak (short: trough) reached the activation
+        long = pos["side"] > 0
+        reached = pos["peak"] >= pos["entry"] * (1 + act) if long else pos["peak"] <= pos["entry"] * (1 - act)
+        tsl = tsl if reached else None
     if pos["side"] < 0:
         return _short_stop(bar, pos, sl, tp, tsl)
     candidates = []
     if sl is not None:
         candidates.append((pos["entry"] * (1 - sl), "stop_loss"))
+    if pos["stop"] is not None:  # a distance stop, fixed at the entry (the document has no stop_loss_pct then)
+        candidates.append((pos["stop"], "stop_loss"))
     if tsl is not None:
         candidates.append((pos["peak"] * (1 - tsl), "trailing_stop"))
     if candidates:
@@ -56,12 +80,12 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
             return o, reason  # gapped through: the open
         if lo <= level <= h:
             return level, reason
-    if tp is not None:
-        level = pos["entry"] * (1 + tp)
-        if o >= level:
+    target = pos["entry"] * (1 + tp) if tp is not None else pos["target"]
+    if target is not None:
+        if o >= target:
             return o, "take_profit"
-        if lo <= level <= h:
-            return level, "take_profit"
+        if lo <= target <= h:
+            return target, "take_profit"
     return None
 
 
@@ -72,6 +96,8 @@ def _short_stop(bar: tuple[float, float, float, float], pos: dict[str, Any], sl:
     candidates = []
     if sl is not None:
         candidates.append((pos["entry"] * (1 + sl), "stop_loss"))
+    if pos["stop"] is not None:
+        candidates.append((pos["stop"], "stop_loss"))
     if tsl is not None:
         candidates.append((pos["peak"] * (1 + tsl), "trailing_stop"))
     if candidates:
@@ -80,12 +106,12 @@ def _short_stop(bar: tuple[float, float, float, float], pos: dict[str, Any], sl:
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if tp is not None:
-        level = pos["entry"] * (1 - tp)
-        if o <= level:
+    target = pos["entry"] * (1 - tp) if tp is not None else pos["target"]
+    if target is not None:
+        if o <= target:
             return o, "take_profit"
-        if lo <= level <= h:
-            return level, "take_profit"
+        if lo <= target <= h:
+            return target, "take_profit"
     return None
 
 
@@ -155,11 +181,11 @@ def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, A
                 want_exit: bool, use_open: bool) -> tuple[float, str] | None:
     """The rest of bar t for a position held after the open: the stops on the bar's range (also on the bar
     of an entry at this open), then the orders at the close (the signal exit with close fills, max hold)."""
-    hit = _stop(bar, pos, r)
-    pos["peak"] = max(pos["peak"], bar[1]) if pos["side"] > 0 else min(pos["peak"], bar[2])  # after the check
-    if pos["bar"] == t:  # entered at this bar's open: nothing at the close can apply yet
+    new = pos["bar"] == t  # entered at this bar's open: nothing at the close can apply yet
+    hit = _stop(bar, pos, r, pos["bars"] if new else pos["bars"] + 1)
+    _advance(pos, bar, new)
+    if new:
         return hit
-    pos["bars"] += 1
     if hit is not None:
         return hit
     if want_exit and not use_open:
@@ -169,9 +195,59 @@ def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, A
     return None
 
 
-def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int) -> dict[str, Any]:
-    return {"side": side, "entry": px, "peak": px, "units": spend / (1 + fee) / px, "spent": spend,
-            "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0}
+def _advance(pos: dict[str, Any], bar: tuple[float, float, float, float], new: bool) -> None:
+    """A held position after a bar: its peak (after the bar's check), extremes, bars held."""
+    pos["peak"] = max(pos["peak"], bar[1]) if pos["side"] > 0 else min(pos["peak"], bar[2])
+    pos["high"], pos["low"] = max(pos["high"], bar[1]), min(pos["low"], bar[2])
+    if not new:
+        pos["bars"] += 1
+
+
+def _rule_at_close(exit_rule: Any, pos: dict[str, Any] | None, bar: tuple[float, float, float, float], t: int,
+                   j: int, r: Any, advance: bool) -> bool:
+    """The exit rule on a held position at bar t's close (false when flat; on a long_short strategy's longs
+    only): with close fills on the position as this bar leaves it (`advance`), with open fills after the bar."""
+    if exit_rule is None or pos is None or (getattr(r, "direction", "long") == "long_short" and pos["side"] < 0):
+        return False
+    if advance:
+        pos = dict(pos)
+        _advance(pos, bar, False)
+    return bool(exit_rule(t, j, position_state(pos, bar[3])))
+
+
+def position_state(pos: dict[str, Any], close: float) -> dict[str, float]:
+    """The position variables of a held trade at a bar's close (the names of `ruleengine.lang.position`)."""
+    return {"entry_price": pos["entry"], "bars_held": float(pos["bars"]),
+            "unrealized_pct": pos["side"] * (close / pos["entry"] - 1) * 100,
+            "highest_since_entry": pos["high"], "lowest_since_entry": pos["low"]}
+
+
+def _levels(distances: dict[str, Any] | None, t_signal: int, j: int, px: float, side: int
+            ) -> tuple[float | None, float | None, int]:
+    """(stop level, target level, how many of the two distances were unusable) of an entry at `px` whose
+    signal was on bar `t_signal`: entry -/+ the distance for a long, mirrored for a short; a distance <= 0 or
+    NaN gives no such exit for the trade (and is counted)."""
+    out: list[float | None] = []
+    bad = 0
+    for name, sign in (("stop_loss_distance", -1), ("take_profit_distance", 1)):
+        series = (distances or {}).get(name)
+        if series is None:
+            out.append(None)
+            continue
+        d = float(series[t_signal][j])
+        if math.isnan(d) or d <= 0:
+            out.append(None)
+            bad += 1
+        else:
+            out.append(px + sign * side * d)
+    return out[0], out[1], bad
+
+
+def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int,
+          levels: tuple[float | None, float | None, int] = (None, None, 0)) -> dict[str, Any]:
+    return {"side": side, "entry": px, "peak": px, "high": px, "low": px, "units": spend / (1 + fee) / px,
+            "spent": spend, "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0,
+            "stop": levels[0], "target": levels[1]}
 
 
 def _set(r: Any, name: str) -> float | None:
@@ -180,7 +256,8 @@ def _set(r: Any, name: str) -> float | None:
 
 
 def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float, portfolio: bool, t: int,
-           time: Any) -> tuple[dict[str, Any] | None, float, str | None]:
+           time: Any, levels: tuple[float | None, float | None, int] = (None, None, 0)
+           ) -> tuple[dict[str, Any] | None, float, str | None]:
     """(position, cash spent fee included, note) of an entry at price `px` (after slippage) with `equity` to
     size on and `cash` to pay with; no position when skipped, the note saying why (or that the size was cut to
     the cash).
@@ -188,12 +265,16 @@ def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float,
     The methods: risk_per_trade_pct (equity x R / the distance from px to the stop loss), volatility_target_pct
     (a position worth equity x V / vol, `vol` the volatility at the signal bar), position_size_cash (a fixed
     spend), else position_size_pct x equity. More than the cash: cut to the cash in a single run, skipped in a
-    portfolio. whole_units: units rounded down, 0 units skipped."""
+    portfolio. whole_units: units rounded down, 0 units skipped. `levels` are `_levels`' (the distance stop
+    and target of the entry, fixed on the position; the stop is risk_per_trade_pct's without stop_loss_pct)."""
     fee = r.fees_pct / 100
     if _set(r, "risk_per_trade_pct") is not None:
-        if r.stop_loss_pct is None:  # no stop known at the fill: no size
+        if r.stop_loss_pct is not None:
+            distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
+        elif levels[0] is not None:
+            distance = abs(px - levels[0])  # the distance stop of the signal's bar
+        else:  # no stop known at the fill: no size
             return None, 0.0, "no_stop"
-        distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
         spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
     elif _set(r, "volatility_target_pct") is not None:
         if not vol > 0:  # NaN (warm-up) or zero: no size
@@ -209,18 +290,20 @@ def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float,
             return None, 0.0, "cash"
         spend, note = cash, "capped_by_cash"
     if not _set(r, "whole_units"):
-        return _open(px, spend, fee, t, time, side), spend, note
+        return _open(px, spend, fee, t, time, side, levels), spend, note
     units = math.floor(spend / (px * (1 + fee)))
     if units == 0:
         return None, 0.0, "zero_units"
     cost = units * px
-    return {"side": side, "entry": px, "peak": px, "units": units, "spent": cost + cost * fee, "fee": cost * fee,
-            "bar": t, "time": time, "bars": 0}, cost + cost * fee, note
+    return {**_open(px, spend, fee, t, time, side, levels), "units": units, "spent": cost + cost * fee,
+            "fee": cost * fee}, cost + cost * fee, note
 
 
 def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                        init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
-                       short_exits: Any = None, volatility: Any = None, notes: list[tuple[int, int, str]] | None = None
+                       short_exits: Any = None, volatility: Any = None,
+                       notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
+                       exit_rule: Any = None, counts: dict[str, int] | None = None
                        ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
@@ -229,8 +312,12 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     entry with close fills, only when the symbol was flat at the start of the bar, or just closed by the
     opposite entry: a reversal). An entry is sized by `_enter` on the cash (the equity of a flat column),
     `volatility[t][j]` read at its signal bar; `notes` (if given) collects (bar, column, note) of the entries
-    skipped or cut to the cash.
+    skipped or cut to the cash. The exit rule's truth joins the bar's exit signal: with close fills on the
+    position at this close, with open fills at each close of a held position (also on its entry bar), pending
+    for the next bar. ``counts["bad_distances"]`` counts the unusable distances of entries.
     """
+    counts = counts if counts is not None else {}
+    counts.setdefault("bad_distances", 0)
     T = len(index)
     N = len(risks)
     trades: list[dict[str, Any]] = []
@@ -258,8 +345,12 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         def enter(px: float, side: int, t: int) -> None:
             nonlocal cash, pos
             if side != 0 and cash > 0:
+                px = px * (1 + side * slip)
+                levels = _levels(distances, signal_bar, j, px, side)  # the signal's bar
                 vol = math.nan if volatility is None else float(volatility[signal_bar][j])
-                pos, spend, note = _enter(r, px * (1 + side * slip), side, cash, cash, vol, False, t, index[t])
+                pos, spend, note = _enter(r, px, side, cash, cash, vol, False, t, index[t], levels)
+                if pos is not None:
+                    counts["bad_distances"] += levels[2]
                 cash -= spend
                 if note is not None and notes is not None:
                     notes.append((t, j, note))
@@ -276,6 +367,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar = t
+                if _rule_at_close(exit_rule, pos, bar, t, j, r, advance=True):
+                    sig = (sig[0], True, sig[2], sig[3])
             it = _intents(r, *sig)
             flat_before = pos is None
             if use_open:  # the open
@@ -292,6 +385,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     close_out(fill, t)
             if not use_open and (flat_before or reversing):  # the close
                 enter(c, _entry_side(it), t)
+            if use_open and _rule_at_close(exit_rule, pos, bar, t, j, r, advance=False):
+                pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
             last_close, last_t = c, t
             equity[t][j] = cash + _worth(pos, c) - _borrow(pos, r, index[t])
         if pos is not None:
@@ -303,7 +398,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
 def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                         init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
                         short_exits: Any = None, volatility: Any = None,
-                        notes: list[tuple[int, int, str]] | None = None
+                        notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
+                        exit_rule: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the rest of the bar, entries at the close (close fills).
@@ -357,8 +453,9 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 note = "max_open_positions"
             else:
                 vol = math.nan if volatility is None else float(volatility[signal_bar[j]][j])
-                entered, spend, note = _enter(r, bar[k] * (1 + side * r.slippage_pct / 100), side, value, cash, vol,
-                                              True, t, index[t])
+                px = bar[k] * (1 + side * r.slippage_pct / 100)
+                levels = _levels(distances, signal_bar[j], j, px, side)
+                entered, spend, note = _enter(r, px, side, value, cash, vol, True, t, index[t], levels)
                 exposure = _set(r, "max_gross_exposure_pct")
                 if entered is not None and exposure is not None and \
                         gross + entered["units"] * entered["entry"] > exposure / 100 * value:
@@ -389,6 +486,8 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar[j] = t
+                if _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=True):
+                    sig = (sig[0], True, sig[2], sig[3])
             its[j] = _intents(risks[j], *sig)
             may_enter[j] = pos[j] is None
             p = pos[j]
@@ -409,6 +508,8 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             enter_all(t, bars, may_enter, its, 3)
         for j in range(N):
             if bars[j] is not None:
+                if use_open and _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=False):
+                    pending[j] = (pending[j][0], True, pending[j][2], pending[j][3])
                 last_close[j], last_t[j] = bars[j][3], t
         equity[t] = cash + sum(_worth(p, last_close[j]) - _borrow(p, risks[j], index[t])
                                for j, p in enumerate(pos) if p is not None)

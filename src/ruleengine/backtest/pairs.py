@@ -59,8 +59,9 @@ def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np
     arrays_b = _prepare(prices_b, entries, exits, index, risk, start)[0]
     shape = (ent.shape[1], ent.shape[0])
     hedge = np.broadcast_to(np.asarray(hedge_ratio, dtype=np.float64), shape)
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, {"hedge_ratio": hedge})
-    (open_a, high_a, low_a, close_a, ent_, ext_, short_e, short_x, levels, times_, start_, risk_rec) = args
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, {"hedge_ratio": hedge},
+                        None)  # no exit program: a pair refuses position variables (S140)
+    (open_a, high_a, low_a, close_a, ent_, ext_, short_e, short_x, levels, _ops, _args, times_, start_, risk_rec) = args
     records, n, eq, cash, units_a, units_b = _kernel()(
         open_a, high_a, low_a, close_a, arrays_b["open"], arrays_b["high"], arrays_b["low"], arrays_b["close"],
         ent_, ext_, short_e, short_x, levels, times_, start_, risk_rec, sizing == "hedge_ratio_units",
@@ -75,6 +76,8 @@ def simulate_pair_run(pair: Any, prices_a: Mapping[str, np.ndarray], prices_b: M
     from the levels (`hedge_levels`) and its sizing; `options` are `simulate_pairs`' (index, risk, ...)."""
     given = dict(signals)
     levels = given.pop("levels", None) or {}
+    if given.pop("exit_program", None) is not None:  # the compiler refuses it (S140): never reached from a document
+        raise ValueError("a pair run takes no exit program on position variables")
     return simulate_pairs(prices_a, prices_b, hedge_ratio=hedge_levels(pair, levels, prices_a["close"].shape),
                           sizing=pair.sizing, **given, **options)
 

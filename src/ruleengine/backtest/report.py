@@ -172,10 +172,9 @@ def _sides_table(run: RunResult) -> str:
 
 
 def _risk_table(run: RunResult) -> str:
-    from .risk import RISK_FIELDS, risk_label
+    from .risk import risk_label, shown_risk_fields
 
-    rows = [[html.escape(k), html.escape(risk_label(run.risk, k))] for k in RISK_FIELDS
-            if k in run.risk]  # a long run's risk leaves the short-only fields out
+    rows = [[html.escape(k), html.escape(risk_label(run.risk, k))] for k in shown_risk_fields(run.risk)]
     rows.append(["execution_price", html.escape(str(run.risk.get("execution_price")))])
     return html_table(["risk", "value"], rows)
 

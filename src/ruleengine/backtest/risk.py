@@ -8,9 +8,12 @@ Exits (stop loss, take profit, trailing stop, max hold): a document gives a numb
 ``timeframe`` with seed 003's defaults (short_term 7 % / 15 % / 30 days, medium_term 10 % / 25 % / 90 days,
 long_term 15 % / 50 % / 180 days); a document without a timeframe gets no default exit at all. Every field
 filled from the timeframe is named in ``RiskSpec.from_timeframe`` (and `RiskSpec.sources` says
-"timeframe medium_term") so that every output can say so. Two timeframe defaults look at a neighbour field,
+"timeframe medium_term") so that every output can say so. The timeframe defaults look at neighbour fields,
 because the author already chose that kind of exit: the stop-loss default is not applied when the document
-sets a trailing stop, and the max-hold-days default is not applied when it sets ``max_hold_bars``.
+sets a trailing stop (or ``stop_loss_distance``), the take-profit default not when it sets
+``take_profit_distance`` or ``take_profit_by_bars``, and the max-hold-days default not when it sets
+``max_hold_bars``. Those three (`RISK_RULE_FIELDS`) are taken from the document as they are (the distances'
+expressions are computed by the compiler); a run parameter cannot set the percent form beside them (D103).
 
 The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule, unless
 the document or a run gives another sizing method: at most one, `SIZING_METHODS`; a run's replaces the
@@ -55,6 +58,7 @@ from ..schema.strategy import (
     INTEGER_RISK_FIELDS,
     OFF,
     RISK_FIELDS,
+    RISK_RULE_FIELDS,
     SIZING_METHODS,
     UNSET_RISK_FIELDS,
     RiskParameters,
@@ -81,6 +85,11 @@ _OPTIONAL = {*EXIT_FIELDS, "max_open_positions", "max_gross_exposure_pct"}  # th
 _NULLABLE = {*_OPTIONAL, *SIZING_METHODS, *UNSET_RISK_FIELDS}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", "none"}
+#: risk fields added after results were first stored: left out of `RiskSpec.to_dict` while not set, so that a
+#: run without them reads (and its golden files compare) as before they existed
+LATER_RISK_FIELDS = ("trailing_stop_activation_pct", *RISK_RULE_FIELDS)
+#: the percent exit each distance form replaces (the timeframe's default for it is not applied either)
+DISTANCE_OF = {"stop_loss_pct": "stop_loss_distance", "take_profit_pct": "take_profit_distance"}
 
 
 def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
@@ -140,14 +149,22 @@ class RiskSpec:
 
     execution_price: str  # "close" | "open"
     direction: str = "long"  # "long" | "short" | "long_short"
+    #: a distance from the entry price in price units: a number, or the expression the compiler turns into a
+    #: per-bar series (the kernels read it as a row of their ``levels``); None: no such exit
+    stop_loss_distance: float | str | None = None
+    take_profit_distance: float | str | None = None
+    #: ((bars held, take profit %), ...) by bars; None: no table
+    take_profit_by_bars: tuple[tuple[int, float], ...] | None = None
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
 
     if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
         def __init__(self, *, execution_price: str, direction: str = "long", defaults_used: tuple[str, ...] = (),
-                     timeframe: str | None = None,
-                     from_timeframe: tuple[str, ...] = (), **risk: float | int | None) -> None: ...
+                     timeframe: str | None = None, from_timeframe: tuple[str, ...] = (),
+                     stop_loss_distance: float | str | None = None, take_profit_distance: float | str | None = None,
+                     take_profit_by_bars: tuple[tuple[int, float], ...] | None = None,
+                     **risk: float | int | None) -> None: ...
 
         def __getattr__(self, field: str) -> Any: ...
 
@@ -174,6 +191,11 @@ class RiskSpec:
         for f in FLAG_RISK_FIELDS:
             if not out[f]:
                 del out[f]
+        for f in LATER_RISK_FIELDS:
+            if f in out and out[f] is None:
+                del out[f]
+        if self.take_profit_by_bars is not None:
+            out["take_profit_by_bars"] = {str(bars): pct for bars, pct in self.take_profit_by_bars}
         out["defaults_used"] = list(self.defaults_used)
         out["from_timeframe"] = list(self.from_timeframe)
         out["sources"] = self.sources()
@@ -185,10 +207,17 @@ class RiskSpec:
 RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "notes")
 
 
+def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
+    """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): those it has (the fields of
+    `LATER_RISK_FIELDS` and a long run's short-only fields are left out while unset: it prints as before)."""
+    return [f for f in (*RISK_FIELDS, *RISK_RULE_FIELDS) if f in risk]
+
+
 def risk_label(risk: Mapping[str, Any], field: str) -> str:
     """How a report shows one risk field: ``10.0 (from timeframe medium_term)``, ``off``, ``100.0 (default)``."""
     v = risk.get(field)
-    text = "off" if v is None else str(v)
+    text = "off" if v is None else ", ".join(f"{k} bars: {p:g} %" for k, p in v.items()) if isinstance(v, dict) \
+        else str(v)
     source = (risk.get("sources") or {}).get(field)
     if source is None and field in (risk.get("defaults_used") or ()):
         source = "default"
@@ -280,6 +309,30 @@ Long/short (direction: long_short; entry/exit are the long side, short_entry/sho
 """
 
 
+#: what exits that know the trade add (appended to `FILL_CONTRACT` by `fill_contract` when a run uses one)
+EXITS_FILL_CONTRACT = """\
+Exits that know the trade (distances, trailing activation, take-profit table, position variables)
+- stop_loss_distance / take_profit_distance are price units, the value at the entry signal's bar (open
+  fills: the bar before the fill, what was known when the order was placed), fixed for the trade: stop
+  = entry - distance, target = entry + distance (short: entry + / - distance), entry after slippage.
+  They replace stop_loss_pct / take_profit_pct (never both) in the order of checks above. A distance
+  <= 0 or missing (NaN) at that bar gives the trade no such exit; the run carries warning L123.
+- trailing_stop_activation_pct: the trail acts only once the peak (as the trail reads it, before the
+  bar) reached entry x (1 + activation) (short: the trough entry x (1 - activation)); then it stays on.
+- take_profit_by_bars {bars: pct}: on each bar the row with the largest bars <= bars held sets the
+  target entry x (1 + pct) (short: 1 - pct), checked as take_profit (an open through it fills at the
+  open); none before the first row. Bars held: 0 on the bar of an entry at its open, then the bars
+  after the entry bar up to this one.
+- Position variables at the close of bar t of a held trade: entry_price, bars_held (as above),
+  unrealized_pct = (close / entry - 1) x 100 (short: (1 - close / entry) x 100), highest_since_entry
+  and lowest_since_entry (the entry price, then each bar's high / low, bar t's included). An exit
+  condition that uses them is false while flat (it never cancels an entry); while a trade is held its
+  truth is the exit signal of bar t: close fills exit at close[t] (after the bar's stops, before max
+  hold), open fills at the next open, and an entry signal on bar t cancels it like any exit signal.
+  With logic any, the conditions without position variables stay ordinary exit signals.
+"""
+
+
 #: what changes for a strategy with a ``pair`` block (appended to `FILL_CONTRACT` by `fill_contract`, with
 #: `SHORT_FILL_CONTRACT`: one leg is always short)
 PAIR_FILL_CONTRACT = """\
@@ -315,7 +368,8 @@ Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, who
   (1 + fees)), from the equity at its fill (a single run's cash: the symbol is flat; a portfolio's
   equity before the step's entries): position_size_pct: pct/100 x equity; position_size_cash: that
   amount; risk_per_trade_pct: units = equity x pct/100 / d, d = entry price - stop loss level at the
-  fill (entry x stop_loss_pct/100; above it for a short): a stop hit at its level loses pct of the
+  fill (entry x stop_loss_pct/100, or the stop_loss_distance of the entry signal's bar; above it for a
+  short): a stop hit at its level loses pct of the
   equity plus fees and slippage (a gap through it loses more); volatility_target_pct: a position worth
   equity x pct/100 / volatility, volatility (a fraction of price a year, 0.25 = 25 %) read at the
   signal's bar. No stop, or a volatility that is NaN or <= 0 there: the entry is skipped.
@@ -335,11 +389,13 @@ def uses_sizing(risk: RiskSpec) -> bool:
     return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
 
 
-def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False) -> str:
+def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False,
+                  knows_the_trade: bool = False) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
     plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `PAIR_FILL_CONTRACT` for a pair (whose second
-    leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`). A
-    long-only, position_size_pct result's text is unchanged."""
+    leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`), plus
+    `EXITS_FILL_CONTRACT` when its exits know the trade (`uses_trade_exits`). A long-only, position_size_pct
+    result's text is unchanged."""
     found = set(directions)
     text = FILL_CONTRACT
     if pair or found & {"short", "long_short"}:
@@ -348,7 +404,15 @@ def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = F
         text += LONG_SHORT_FILL_CONTRACT
     if pair:
         text += PAIR_FILL_CONTRACT
-    return text + SIZING_FILL_CONTRACT if sized else text
+    if sized:
+        text += SIZING_FILL_CONTRACT
+    return text + EXITS_FILL_CONTRACT if knows_the_trade else text
+
+
+def uses_trade_exits(risks: Iterable[RiskSpec], exit_program: Any) -> bool:
+    """True when a run uses an exit of `EXITS_FILL_CONTRACT`: a distance, the activation, the take-profit
+    table (in any of `risks`), or an exit program on position variables."""
+    return exit_program is not None or any(getattr(r, f) is not None for r in risks for f in LATER_RISK_FIELDS)
 
 
 def _err(field: str, message: str, hint: str) -> RuleEngineError:
@@ -437,12 +501,21 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     for f in RISK_FIELDS:
         if f in params:
             given[f] = risk_value(f, params[f])  # None here means "off", not "default"
+    rules = {f: getattr(doc, f, None) for f in RISK_RULE_FIELDS}
+    for pct, distance in DISTANCE_OF.items():  # an override of the percent form, where the document has the other
+        if rules[distance] is not None and given.get(pct) is not None:
+            raise _err(pct, f"{pct} cannot be set: the document gives this exit as {distance}",
+                       f"change {distance} in the document (its parameters sweep), or remove it there")
+    if rules["take_profit_by_bars"] is not None and given.get("take_profit_pct") is not None:
+        raise _err("take_profit_pct", "take_profit_pct cannot be set: the document gives take_profit_by_bars",
+                   "change the table in the document, or remove it there")
     timeframe = getattr(strat, "timeframe", None)
     from_tf: dict[str, Any] = {}
     if timeframe is not None:
         sl_d, tp_d, days_d = TIMEFRAME_DEFAULTS[timeframe]
-        from_tf["take_profit_pct"] = tp_d
-        if "trailing_stop_pct" not in given:
+        if rules["take_profit_distance"] is None and rules["take_profit_by_bars"] is None:
+            from_tf["take_profit_pct"] = tp_d
+        if "trailing_stop_pct" not in given and rules["stop_loss_distance"] is None:
             from_tf["stop_loss_pct"] = sl_d
         if "max_hold_bars" not in given:
             from_tf["max_hold_days"] = days_d
@@ -470,8 +543,16 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     if fields["risk_per_trade_pct"] is not None and fields["stop_loss_pct"] is None \
             and getattr(doc, "stop_loss_distance", None) is None:  # sized on the stop known at entry
         raise _err("risk_per_trade_pct", "risk_per_trade_pct sizes on the distance to the stop loss, and this run "
-                   "has no stop loss", "give a stop_loss_pct (e.g. --param stop_loss_pct=5), or size with "
-                   "position_size_pct")
+                   "has no stop loss", "give a stop_loss_pct (e.g. --param stop_loss_pct=5) or a stop_loss_distance "
+                   "in the document, or size with position_size_pct")
+    if fields["trailing_stop_activation_pct"] is not None and fields["trailing_stop_pct"] is None:
+        raise _err("trailing_stop_activation_pct", "trailing_stop_activation_pct needs a trailing stop",
+                   "give trailing_stop_pct too, or trailing_stop_activation_pct=off")
+    if fields["trailing_stop_activation_pct"] is not None and getattr(strat, "pair", None) is not None:
+        raise _err("trailing_stop_activation_pct", "a pair's trailing stop acts on both legs' value: it takes no "
+                   "activation yet (S140)", "trailing_stop_activation_pct=off")
+    table = rules["take_profit_by_bars"]
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
-                    timeframe=timeframe,
-                    from_timeframe=tuple(f for f in used if f in from_tf))
+                    timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),
+                    stop_loss_distance=rules["stop_loss_distance"], take_profit_distance=rules["take_profit_distance"],
+                    take_profit_by_bars=None if table is None else tuple(table.items()))

@@ -38,8 +38,8 @@ from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text,
 from .idle import check_warmup, explain_idle
 from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
 from .result import BacktestResult, gc_paused
-from .risk import fill_contract, resolve_risk, uses_sizing
-from .simulation import ENGINES
+from .risk import fill_contract, resolve_risk, uses_sizing, uses_trade_exits
+from .simulation import DISTANCE_KINDS, ENGINES, unusable_distances
 
 Progress = Callable[[int, int, str], None]
 
@@ -145,6 +145,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         tick(f"results {i + 1}/{total_runs}")
     explain_idle(compiled, md, base, keep, sig.param_sets, results, entries, portfolio, short)
     warnings += _summary_warnings(results, md, universe)
+    warnings += _distance_warnings(sig, cols, prices["close"], sims, portfolio, k, md.index,
+                                   risks[0].execution_price == "open")
     records = [w.to_dict() for w in warnings]
     if len(results) == 1 and not universe:  # one run: its own reason (with the details) is the result's
         records += [w for w in results[0].warnings if w["code"] in ("D119", "D172")]
@@ -152,7 +154,34 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     provenance = _provenance(strat, req, risk_over, md, portfolio, engine, bench.symbol)
     return BacktestResult(results=results, warnings=records, provenance=provenance,
                           fill_contract=fill_contract([strat.direction], strat.pair is not None,
-                                                      any(uses_sizing(r) for r in risks)))
+                                                      any(uses_sizing(r) for r in risks),
+                                                      uses_trade_exits(risks, sig.exit_program)))
+
+
+
+def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[Any], portfolio: bool, k: int,
+                       index: Any, exec_open: bool) -> list[Diagnostic]:
+    """L123: trades whose stop / take-profit distance was not positive (or missing) at the entry signal's bar,
+    and which therefore had no such exit (one warning per kind, with the count and the first trades)."""
+    kinds = [kind for kind in DISTANCE_KINDS if kind in sig.levels]
+    if not kinds:
+        return []
+    found: dict[str, list[tuple[int, int]]] = {}
+    for p, sim in enumerate(sims):
+        part = slice(p * k, (p + 1) * k) if portfolio else slice(None)
+        levels = {kind: _take_columns(sig.levels[kind], cols)[:, part] for kind in kinds}
+        for kind, bad in unusable_distances(sim.trades, levels, close[:, part], exec_open).items():
+            found.setdefault(kind, []).extend(bad)
+    out = []
+    for kind, bad in found.items():
+        first = ", ".join(str(index[t].date()) for t, _ in sorted(bad)[:3])
+        exit_name = "stop loss" if kind.startswith("stop") else "take profit"
+        out.append(Diagnostic("L123", f"{len(bad)} trade{'s' if len(bad) != 1 else ''} had no {exit_name}: "
+                              f"{kind} was not positive (or missing) at the entry signal's bar (first entries: "
+                              f"{first})", path=f"risk.{kind}", severity="warning", stage="backtest",
+                              hint=f"make {kind} positive wherever an entry can fire, e.g. max(..., 0.01) or "
+                              "an entry condition that needs the indicator"))
+    return out
 
 
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:

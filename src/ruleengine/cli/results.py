@@ -53,10 +53,10 @@ def print_backtest(result: Any, report: str | None) -> None:
     else:
         console.print(_runs_table(result.results))
     _print_trades(console, [t for r in result.results for t in r.trades])
-    from ruleengine import RISK_FIELDS, risk_label
+    from ruleengine import risk_label, shown_risk_fields
 
-    console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}" for k in RISK_FIELDS
-                                              if k in first.risk)
+    console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}"
+                                              for k in shown_risk_fields(first.risk))
                                     + f", execution_price={first.risk.get('execution_price')}"))
     console.print("fills: the fill contract (ruleengine contract) applies", style="dim", highlight=False)
     for w in result.warnings:

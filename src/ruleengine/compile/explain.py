@@ -9,6 +9,7 @@ from ..lang.printer import to_text
 from ..schema.strategy import SIGNAL_GROUPS
 from ..sides import DIRECTIONS, group_order
 from .compiled import CompiledStrategy
+from .exit_program import independent_parts
 from .frontend import CheckedCondition
 from .ir import Graph, lower
 from .plan import Plan, _schedule
@@ -34,16 +35,18 @@ def condition_infos(compiled: CompiledStrategy, params: dict[str, Any] | None = 
     for group in compiled.strategy.signal_groups():
         for c in getattr(compiled.analysis, group):
             lb, cv = _warmup(c, values)
-            out.append(ConditionInfo(group, c.source.index, to_text(c.tree), str(c.tree.ty), lb, cv))
+            out.append(ConditionInfo(group, int(c.source.index), to_text(c.tree), str(c.tree.ty), lb, cv))
     return out
 
 
 def _warmup(cond: CheckedCondition, params: dict[str, Any]) -> tuple[int, int]:
+    """Lookback and convergence of a condition (of its parts without position variables: those are known
+    only in the simulation, bar by bar)."""
     graph = Graph()
-    root = lower(cond.tree, params, graph)
-    plan = Plan(graph, [params], [(root, root)])
+    roots = [lower(part, params, graph) for part in independent_parts(cond.tree)]
+    plan = Plan(graph, [params], [(r, r) for r in roots])
     _schedule(plan)
-    return plan.lookback[root], plan.converge[root]
+    return max((plan.lookback[r] for r in roots), default=0), max((plan.converge[r] for r in roots), default=0)
 
 
 def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
@@ -64,9 +67,18 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         "warmup_bars": plan.warmup(0),
         "converge_bars": plan.converge_bars(0),
         "risk": s.risk.model_dump(exclude_none=True),
+        "exit_program": _program_dict(compiled.exit_program()),
         # a pair strategy only: one-instrument explanations read as before
         **({"pair": s.pair.model_dump()} if s.pair is not None else {}),
     }
+
+
+def _program_dict(program: Any) -> dict[str, Any] | None:
+    """The exit program on position variables: its condition, the position variables and the levels it reads."""
+    if program is None:
+        return None
+    return {"condition": program.text, "position_variables": list(program.variables),
+            "levels": list(program.levels_text)}
 
 
 def explain_text(compiled: CompiledStrategy) -> str:
@@ -108,6 +120,10 @@ def explain_text(compiled: CompiledStrategy) -> str:
             lines.append(f"  [{c['index']}] {c['text']}")
             lines.append(f"      {c['type']}; warm-up {c['lookback']} bars"
                          + (f" (exact values after {c['converge']})" if c["converge"] != c["lookback"] else ""))
+    if d["exit_program"]:
+        p = d["exit_program"]
+        lines.append(f"exit on the held trade: {p['condition']}  (position variables "
+                     f"{', '.join(p['position_variables'])}: evaluated in the simulation at each bar's close)")
     lines.append(f"warm-up: the first {d['warmup_bars']} bars are never traded (default parameters)")
     if d["converge_bars"] != d["warmup_bars"]:
         lines.append(f"history: {d['converge_bars']} bars before the first trade make recursive indicators "

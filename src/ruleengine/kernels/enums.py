@@ -27,7 +27,39 @@ class ExitReasonT(NamedTuple):
     end_of_data: int = 5  # still open at the last bar: marked at its last close, no exit order
 
 
+class ExitOpT(NamedTuple):
+    """Instructions of an exit program (`ruleengine.compile.exit_program`, run by
+    `ruleengine.kernels.exit_program.run_exit_program_nb`): postfix over a stack of float64 (true/false as
+    1.0/0.0). The first three push a value (their operand: a level row, a position variable's index, a
+    constant); the others pop their operands and push the result, with the language's rules (NaN compares
+    false under every comparison, ``x / 0`` is inf or NaN)."""
+
+    level: int = 0  # push the level row (program's first row + operand) at this bar
+    var: int = 1  # push a position variable (`ruleengine.lang.position.POSITION_INDEX`)
+    const: int = 2  # push the operand
+    neg: int = 3
+    not_: int = 4
+    add: int = 5
+    sub: int = 6
+    mul: int = 7
+    div: int = 8
+    lt: int = 9
+    le: int = 10
+    gt: int = 11
+    ge: int = 12
+    eq: int = 13
+    ne: int = 14
+    and_: int = 15
+    or_: int = 16
+    abs: int = 17
+    min: int = 18
+    max: int = 19
+
+
 ExitReason = ExitReasonT()
+ExitOp = ExitOpT()
+#: the opcode of each operation name of the IR (`ruleengine.lang.operators`, ``fn:`` for functions)
+EXIT_OPCODES: dict[str, int] = {name.rstrip("_"): code for name, code in zip(ExitOp._fields, ExitOp, strict=True)}
 
 #: the kinds of per-bar numeric series ("levels") a strategy may hand the fill step beside its signals, each
 #: read at the bar of the signal it belongs to: a stop's and a target's distance from the entry price (price
@@ -36,6 +68,9 @@ ExitReason = ExitReasonT()
 #: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too).
 LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility",
                                 "hedge_ratio")
+#: the levels of an exit program (`ruleengine.kernels.exit_program`) are kinds ``exit_program:0``,
+#: ``exit_program:1``, ... after those of `LEVEL_KINDS`; the risk record's ``exit_program_row`` names the first
+EXIT_PROGRAM_LEVEL = "exit_program:"
 #: the user-visible names, indexed by code
 EXIT_REASON_NAMES: tuple[str, ...] = ExitReason._fields
 

@@ -47,6 +47,14 @@ the previous bar, what was known when the order was placed) and pass them to the
 tuple ``lv``. A long/short strategy's short signals come as ``short_entries`` / ``short_exits`` beside
 ``entries`` / ``exits``.
 
+Exits that know the trade (`ruleengine.backtest.risk.EXITS_FILL_CONTRACT`): an entry fixes its distance stop
+and target from the levels of its signal's bar (`arm_nb`: POS_STOP, POS_TARGET); `stop_fill_nb` also applies
+the trailing activation and the take-profit table (the risk record's ``take_profit_row_*`` arrays); and a
+strategy's exit program on position variables (`exit_program_nb`, ``exit_ops`` / ``exit_args``, its levels
+from row ``risk.exit_program_row``) is evaluated by each column loop for a held position at a bar's close,
+its truth joining that bar's exit signal (close fills: before the step, on the position as it stands at the
+close, `advance_nb`; open fills: after the step, pending for the next open).
+
 Trades come back as an array of ``ruleengine.kernels.enums.trade_dt`` records plus the count of rows used;
 exit reasons are ``ExitReason`` codes (same module).
 """
@@ -57,6 +65,7 @@ from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
 from .enums import LEVEL_KINDS, ExitReason, SizeNote, skip_dt, trade_dt
+from .exit_program import MAX_STACK, run_exit_program_nb
 from .sizing import NO_NOTE, size_nb
 
 _DAY_NS = 86_400_000_000_000
@@ -73,7 +82,10 @@ POS_SPENT = 4  # cash spent on the entry, fee included
 POS_ENTRY_FEE = 5
 POS_ENTRY_BAR = 6
 POS_HELD = 7  # bars with a price after the entry bar
-N_POS = 8
+POS_STOP = 8  # the stop level fixed at the entry from a stop_loss_distance (NaN: none)
+POS_TARGET = 9  # the take-profit level fixed at the entry from a take_profit_distance (NaN: none)
+POS_FAR = 10  # the other extreme since the entry: the lowest price long, the highest short (position variables)
+N_POS = 11
 # An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee; units)
 EXIT_REASON = 0
 EXIT_PRICE = 1
@@ -85,7 +97,9 @@ EXIT_UNITS = 4
 for _k, _kind in enumerate(LEVEL_KINDS):
     globals()["LV_" + _kind.upper()] = _k
 N_LEVELS = len(LEVEL_KINDS)
-LV_VOLATILITY = LEVEL_KINDS.index("volatility")  # (the loop above, spelled for readers)
+LV_STOP_LOSS_DISTANCE = LEVEL_KINDS.index("stop_loss_distance")  # (the loop above, spelled for readers)
+LV_TAKE_PROFIT_DISTANCE = LEVEL_KINDS.index("take_profit_distance")
+LV_VOLATILITY = LEVEL_KINDS.index("volatility")
 
 
 @numba.njit(cache=True, inline="always")
@@ -126,31 +140,72 @@ def no_levels_nb():
 @numba.njit(cache=True, inline="always")
 def entry_stop_distance_nb(risk, lv, entry):
     """The stop's distance from `entry` (the entry price after slippage) known when a position opens, in
-    price units; NaN when the position has no stop. The one definition of "the stop" for sizing by risk."""
+    price units; NaN when the position has no stop. The one definition of "the stop" for sizing by risk:
+    entry x stop_loss, or the stop_loss_distance level of the entry signal's bar when it is > 0 (a distance
+    <= 0 or NaN gives the trade no stop, `arm_nb`)."""
     if not np.isnan(risk.stop_loss):
         return entry * risk.stop_loss
+    d = lv[LV_STOP_LOSS_DISTANCE]
+    if d > 0:
+        return d
     return np.nan
 
 
-@numba.njit(cache=True)
-def stop_fill_nb(o, h, lo, entry, peak, side, risk):
+@numba.njit(cache=True, inline="always")
+def arm_nb(pos, lv):
+    """A position just opened with its distance stop and target fixed: entry -/+ the stop_loss_distance /
+    take_profit_distance of its entry signal's bar (`lv`), mirrored for a short; a distance <= 0 or NaN
+    leaves that exit off for the trade (`ruleengine.backtest` counts them in warning L123)."""
+    side = pos[POS_IN]
+    d = lv[LV_STOP_LOSS_DISTANCE]
+    if d > 0:
+        pos = set_nb(pos, POS_STOP, pos[POS_ENTRY] - side * d)
+    d = lv[LV_TAKE_PROFIT_DISTANCE]
+    if d > 0:
+        pos = set_nb(pos, POS_TARGET, pos[POS_ENTRY] + side * d)
+    return pos
+
+
+@numba.njit(cache=True, inline="always")
+def table_take_profit_nb(risk, held):
+    """take_profit_by_bars at `held` bars: the fraction of the row with the largest bars <= held (NaN before
+    the first row, or without a table)."""
+    tp = np.nan
+    for i in range(risk.take_profit_rows):
+        if risk.take_profit_row_bars[i] <= held:
+            tp = risk.take_profit_row_pct[i]
+    return tp
+
+
+@numba.njit(cache=True, inline="always")
+def stop_fill_nb(o, h, lo, entry, peak, side, risk, stop=np.nan, target=np.nan, held=0.0):
     """(fill price, reason) of a stop hit inside bar (o, h, lo); (NaN, -1) if none. `side` is the position's
     POS_IN (1.0 long, -1.0 short: `_short_stop_fill_nb`, the mirror; `peak` is then the lowest low).
 
-    `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) or
-    peak x (1 - trailing_stop), the higher of the two (stop loss on a tie); it is checked before the take
-    profit entry x (1 + take_profit). A level the open is already through
-    fills at the open (gap), a level inside [low, high] at the level: vectorbt's ``get_stop_price_nb``.
+    `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) (or `stop`, the
+    distance stop fixed at the entry) or peak x (1 - trailing_stop), the higher of the two (stop loss on a
+    tie); the trail acts only once peak >= entry x (1 + trailing_stop_activation) when an activation is set.
+    It is checked before the take profit entry x (1 + take_profit) (or `target`, or the take_profit_by_bars
+    row of `held` bars). A level the open is already through fills at the open (gap), a level inside
+    [low, high] at the level: vectorbt's ``get_stop_price_nb``.
     """
     sl = risk.stop_loss
     tsl = risk.trailing_stop
     tp = risk.take_profit
+    if risk.take_profit_rows > 0:
+        tp = table_take_profit_nb(risk, held)
+    act = risk.trailing_stop_activation
+    if not np.isnan(act) and not (peak >= entry * (1 + act) if side > 0 else peak <= entry * (1 - act)):
+        tsl = np.nan  # not activated yet: no trail
     if side < 0:  # a short: the loss side is above the entry, the target below (mirror of the long case)
-        return _short_stop_fill_nb(o, h, lo, entry, peak, sl, tsl, tp)
+        return _short_stop_fill_nb(o, h, lo, entry, peak, sl, tsl, tp, stop, target)
     level = np.nan
     reason = -1
     if not np.isnan(sl):
         level = entry * (1 - sl)
+        reason = ExitReason.stop_loss
+    elif not np.isnan(stop):
+        level = stop
         reason = ExitReason.stop_loss
     if not np.isnan(tsl):
         trail = peak * (1 - tsl)
@@ -162,8 +217,8 @@ def stop_fill_nb(o, h, lo, entry, peak, side, risk):
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if not np.isnan(tp):
-        level = entry * (1 + tp)
+    level = entry * (1 + tp) if not np.isnan(tp) else target
+    if not np.isnan(level):
         if level <= o:
             return o, ExitReason.take_profit
         if lo <= level <= h:
@@ -172,13 +227,17 @@ def stop_fill_nb(o, h, lo, entry, peak, side, risk):
 
 
 @numba.njit(cache=True, inline="always")
-def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
-    """`stop_fill_nb` of a short: stop loss entry x (1 + sl) and trail trough x (1 + tsl) above (the lower
-    acts, stop loss on a tie), take profit entry x (1 - tp) below; an open through a level fills at the open."""
+def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp, stop, target):
+    """`stop_fill_nb` of a short: stop loss entry x (1 + sl) (or `stop`) and trail trough x (1 + tsl) above
+    (the lower acts, stop loss on a tie), take profit entry x (1 - tp) (or `target`) below; an open through a
+    level fills at the open."""
     level = np.nan
     reason = -1
     if not np.isnan(sl):
         level = entry * (1 + sl)
+        reason = ExitReason.stop_loss
+    elif not np.isnan(stop):
+        level = stop
         reason = ExitReason.stop_loss
     if not np.isnan(tsl):
         trail = trough * (1 + tsl)
@@ -190,8 +249,8 @@ def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if not np.isnan(tp):
-        level = entry * (1 - tp)
+    level = entry * (1 - tp) if not np.isnan(tp) else target
+    if not np.isnan(level):
         if level >= o:
             return o, ExitReason.take_profit
         if lo <= level <= h:
@@ -241,7 +300,7 @@ def bar_nb(open_, high, low, close, j, t):
 @numba.njit(cache=True, inline="always")
 def flat_nb():
     """A flat position (no trade yet)."""
-    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0)  # stop, target: set by each entry
 
 
 @numba.njit(cache=True, inline="always")
@@ -324,7 +383,7 @@ def enter_nb(t, fill, budget, slip, fees, side):
     -1.0 short (the budget is the short's collateral)."""
     adj = slipped_nb(fill, side, slip)
     net = budget / (1 + fees)
-    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
+    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0, np.nan, np.nan, adj)
 
 
 @numba.njit(cache=True, inline="always")
@@ -333,13 +392,14 @@ def sized_entry_nb(t, fill, side, equity, cash, in_portfolio, risk, lv):
     then the short's collateral), sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid from `cash`:
     (position, cash spent fee included, note). The note is a `SizeNote` code (or -1): a skip reason leaves the
     position flat (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the
-    volatility is ``lv``'s (the levels of the signal's bar)."""
+    volatility is ``lv``'s (the levels of the signal's bar); the position's distance stop and target are fixed
+    from ``lv`` too (`arm_nb`)."""
     adj = slipped_nb(fill, side, risk.slippage)
     stop = entry_stop_distance_nb(risk, lv, adj) if not np.isnan(risk.risk_per_trade) else np.nan  # else unread
     units, spent, fee, note = size_nb(adj, equity, cash, stop, lv[LV_VOLATILITY], in_portfolio, risk)
     if units == 0.0:
         return flat_nb(), 0.0, note
-    return (side, units, adj, adj, spent, fee, float(t), 0.0), spent, note
+    return arm_nb((side, units, adj, adj, spent, fee, float(t), 0.0, np.nan, np.nan, adj), lv), spent, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -423,11 +483,11 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
     new = exec_open and pos[POS_ENTRY_BAR] == t  # entered at this bar's open
     if new and vbt_order:
         return pos, no_exit_nb()
-    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_IN], risk)
-    held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
-    peak = max(pos[POS_PEAK], h) if pos[POS_IN] > 0 else min(pos[POS_PEAK], lo)
-    pos = (pos[POS_IN], pos[POS_UNITS], pos[POS_ENTRY], peak, pos[POS_SPENT], pos[POS_ENTRY_FEE],
-           pos[POS_ENTRY_BAR], held)  # h is never NaN here (bar_nb fills it in)
+    peak_before = pos[POS_PEAK]
+    pos = advance_nb(pos, new, h, lo)  # the check below reads the extremes from before this bar
+    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], peak_before, pos[POS_IN], risk, pos[POS_STOP],
+                                 pos[POS_TARGET], pos[POS_HELD])
+    held = pos[POS_HELD]
     if np.isnan(price) and not new:
         if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
@@ -438,6 +498,56 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
     if np.isnan(price):
         return pos, no_exit_nb()
     return leave_nb(pos, price, reason, risk.slippage, risk.fees, borrow_nb(pos, now, entry_time, risk))
+
+
+@numba.njit(cache=True, inline="always")
+def advance_nb(pos, new, h, lo):
+    """A held position after bar (.., h, lo): one more bar held (none on the bar of an entry at its open),
+    its extremes since the entry moved by the bar's high and low (h, lo are never NaN: `bar_nb`)."""
+    held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
+    if pos[POS_IN] > 0:
+        peak, far = max(pos[POS_PEAK], h), min(pos[POS_FAR], lo)
+    else:
+        peak, far = min(pos[POS_PEAK], lo), max(pos[POS_FAR], h)
+    return set_nb(set_nb(set_nb(pos, POS_HELD, held), POS_PEAK, peak), POS_FAR, far)
+
+
+@numba.njit(cache=True, inline="always")
+def position_variables_nb(pos, c):
+    """The position variables of a held position at close `c` (`ruleengine.lang.position` order):
+    entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry."""
+    entry = pos[POS_ENTRY]
+    if pos[POS_IN] > 0:
+        return (entry, pos[POS_HELD], (c / entry - 1.0) * 100.0, pos[POS_PEAK], pos[POS_FAR])
+    return (entry, pos[POS_HELD], (1.0 - c / entry) * 100.0, pos[POS_FAR], pos[POS_PEAK])
+
+
+@numba.njit(cache=True)
+def exit_program_nb(pos, c, ops, args, levels, risk, q, t, stack):
+    """The strategy's exit program (`ruleengine.kernels.exit_program`) for `pos` at the close `c` of bar t
+    (signal column q): True when it says exit; False when flat or without a program. Its truth joins the exit
+    signal of bar t: with close fills the caller passes the position as it stands at this close
+    (`advance_nb`), with open fills the position after the bar, and the exit acts at the next open.
+
+    Not inlined, and called only behind a scalar guard (a program exists, a position is held): a call with
+    arrays inlined into a bar loop costs their reference counting on every bar (measured: 4x slower)."""
+    if risk.exit_program_row < 0 or pos[POS_IN] == 0.0:
+        return False
+    return run_exit_program_nb(ops, args, levels, risk.exit_program_row, q, t, position_variables_nb(pos, c),
+                               stack)
+
+
+@numba.njit(cache=True, inline="always")
+def program_applies_nb(pos, long_short):
+    """The exit program (of the ``exit`` block) acts on a held position; in a long_short strategy on a long one
+    (``short_exit`` takes no position variables yet)."""
+    return pos[POS_IN] > 0.0 if long_short else pos[POS_IN] != 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def exit_stack_nb():
+    """The scratch stack `exit_program_nb` evaluates on (one per column loop)."""
+    return np.empty(MAX_STACK)
 
 
 @numba.njit(cache=True, inline="always")
@@ -538,7 +648,8 @@ def held_units_nb(pos):
 @numba.njit(cache=True, inline="always")
 def load_nb(rows, j):
     """Position j of a (N, N_POS) array as a tuple."""
-    return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7])
+    return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7],
+            rows[j, 8], rows[j, 9], rows[j, 10])
 
 
 @numba.njit(cache=True, inline="always")
@@ -550,12 +661,14 @@ def store_nb(rows, j, pos):
 
 # ------------------------------------------------------------------------------------------- simulations
 @numba.njit(cache=True)
-def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
-                vbt_order, init_cash, max_trades):
+def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+                times, start, risk, vbt_order, init_cash, max_trades):
     """Independent runs: every column trades its own `init_cash`.
 
     ``short_entries`` / ``short_exits`` (N, T) bool are the short side's signals of a long/short strategy
-    (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`).
+    (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`, then
+    the exit program's rows from ``risk.exit_program_row``); ``exit_ops`` / ``exit_args`` its exit program
+    (`ruleengine.kernels.exit_program`; empty, and the row -1, without one).
 
     Returns (records, n_trades, equity, cash, position, notes, n_notes), equity, cash and position (N, T);
     ``notes`` (`skip_dt`, the first ``max_trades``) are the entries skipped or cut down to the cash, in
@@ -573,20 +686,20 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
         if risk[j].exec_open:
             if risk[j].long_short:
                 n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       times, start, j, risk[j], True, True, vbt_order, init_cash, records, n,
-                                       equity, cash_out, pos_out, skip, n_skip)
+                                       exit_ops, exit_args, times, start, j, risk[j], True, True, vbt_order, init_cash,
+                                       records, n, equity, cash_out, pos_out, skip, n_skip)
             else:
                 n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       times, start, j, risk[j], True, False, vbt_order, init_cash, records, n,
-                                       equity, cash_out, pos_out, skip, n_skip)
+                                       exit_ops, exit_args, times, start, j, risk[j], True, False, vbt_order, init_cash,
+                                       records, n, equity, cash_out, pos_out, skip, n_skip)
         elif risk[j].long_short:
             n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   times, start, j, risk[j], False, True, vbt_order, init_cash, records, n,
-                                   equity, cash_out, pos_out, skip, n_skip)
+                                   exit_ops, exit_args, times, start, j, risk[j], False, True, vbt_order, init_cash,
+                                   records, n, equity, cash_out, pos_out, skip, n_skip)
         else:
             n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   times, start, j, risk[j], False, False, vbt_order, init_cash, records, n,
-                                   equity, cash_out, pos_out, skip, n_skip)
+                                   exit_ops, exit_args, times, start, j, risk[j], False, False, vbt_order, init_cash,
+                                   records, n, equity, cash_out, pos_out, skip, n_skip)
     return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
@@ -602,12 +715,15 @@ def note_nb(skip, n_skip, t, j, note):
 
 
 @numba.njit(cache=True)
-def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, j, risk,
-               exec_open, long_short, vbt_order, init_cash, records, n, equity, cash_out, pos_out, skip, n_skip):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+               times, start, j, risk, exec_open, long_short, vbt_order, init_cash, records, n, equity, cash_out,
+               pos_out, skip, n_skip):
     """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
     units, its notes from row n_skip on; returns (n, n_skip)."""
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
+    stack = exit_stack_nb()
+    has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     cash = init_cash
     pend_e = pend_x = pend_se = pend_sx = False
@@ -626,6 +742,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
         se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
         sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
+        if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
+            sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
         it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
         lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 else no_levels_nb()
         pos, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, t, o, h, lo, c, times[t],
@@ -635,6 +753,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             n = record_nb(records, n, j, closed, ex, t)
             if ex2[EXIT_REASON] >= 0:
                 n = record_nb(records, n, j, closed2, ex2, t)
+        if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):  # for the next open
+            pend_x = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk, j, t, stack)
         if note >= 0:  # rare; guarded here, the store path kept out of the bar loop costs nothing (measured)
             n_skip = note_nb(skip, n_skip, t, j, note)
         last_close = c
@@ -650,20 +770,20 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
 
 
 @numba.njit(cache=True)
-def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
-                          risk, vbt_order, init_cash, max_trades):
+def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                          exit_args, times, start, risk, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` and ``long_short`` must be the same in every
     risk record): `_portfolio_nb` with ``long_short`` as a literal (see `short_signals_nb`)."""
     if risk.shape[0] > 0 and risk[0].long_short:
-        return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                             start, risk, True, vbt_order, init_cash, max_trades)
-    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
-                         risk, False, vbt_order, init_cash, max_trades)
+        return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                             exit_args, times, start, risk, True, vbt_order, init_cash, max_trades)
+    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                         exit_args, times, start, risk, False, vbt_order, init_cash, max_trades)
 
 
 @numba.njit(cache=True)
-def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
-                  long_short, vbt_order, init_cash, max_trades):
+def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+                  times, start, risk, long_short, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same in every risk record).
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
@@ -691,6 +811,7 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
     last_close = np.full(N, np.nan)
     last_bar = np.full(N, -1, dtype=np.int64)
     at_open = N > 0 and risk[0].exec_open
+    stack = exit_stack_nb()
     cash = init_cash
     n = 0
     for t in range(T):
@@ -707,6 +828,11 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                                                               exits[j, t])
             se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
             sig_se, sig_sx, pend[j, 2], pend[j, 3] = signals_nb(pend[j, 2], pend[j, 3], at_open, se_t, sx_t)
+            if not at_open and not sig_x and risk[j].exit_program_row >= 0 and \
+                    program_applies_nb(load_nb(rows, j), long_short):  # the exit program on the position at the close
+                _o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+                sig_x = exit_program_nb(advance_nb(load_nb(rows, j), False, h, lo), c, exit_ops, exit_args, levels,
+                                        risk[j], j, t, stack)
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j], long_short)
             its[j, 0], its[j, 1], its[j, 2], its[j, 3] = it
             may_enter[j] = rows[j, POS_IN] == 0.0
@@ -738,6 +864,8 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 n = record_nb(records, n, j, pos, ex, t)
                 if ex[EXIT_REASON] == ExitReason.signal:  # an opposite entry reverses at this close
                     may_enter[j] = True
+            elif at_open and not pend[j, 1] and risk[j].exit_program_row >= 0 and program_applies_nb(pos, long_short):
+                pend[j, 1] = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack)  # next open
             store_nb(rows, j, pos)
         if not at_open:
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash,

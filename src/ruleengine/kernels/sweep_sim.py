@@ -45,17 +45,21 @@ from .simulate import (
     POS_ENTRY_BAR,
     POS_IN,
     POS_SPENT,
+    advance_nb,
     bar_nb,
     bar_step_nb,
     borrow_nb,
     entry_side_nb,
     entry_time_nb,
+    exit_program_nb,
+    exit_stack_nb,
     flat_nb,
     intents_nb,
     levels_nb,
     mark_out_nb,
     no_levels_nb,
     on_stack_nb,
+    program_applies_nb,
     short_signals_nb,
     signals_nb,
     worth_nb,
@@ -109,13 +113,15 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, q, lo, hi, risk,
-               exec_open, long_short, init_cash, out, c):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+               times, j, q, lo, hi, risk, exec_open, long_short, init_cash, out, c):
     """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
     out[c, :]."""
     for k in range(N_STATS):
         out[c, k] = 0.0
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
+    stack = exit_stack_nb()
+    has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     pend_e = pend_x = pend_se = pend_sx = False
     cash = init_cash
@@ -145,6 +151,9 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
             se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, long_short)
             sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
+            if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
+                sig_x = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q, t,
+                                        stack)  # the exit program on the position at this close
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
             lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 \
                 else no_levels_nb()
@@ -154,6 +163,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
                 _closed_nb(out, c, closed, ex, t, times)
                 if ex2[EXIT_REASON] >= 0:
                     _closed_nb(out, c, closed2, ex2, t, times)
+            if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):
+                pend_x = exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)  # the next open
             last_close = cl
             last_bar = t
             eq = cash + worth_nb(pos, cl, times[t], entry_time_nb(pos, times, risk), risk)
@@ -211,15 +222,16 @@ def _closed_nb(out, c, pos, ex, exit_bar, times):
 
 
 @numba.njit(cache=True, nogil=True)
-def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, lo, hi, sym, sig,
-             risk, init_cash, out, c0, c1):
+def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args, times,
+             lo, hi, sym, sig, risk, init_cash, out, c0, c1):
     """Columns [c0, c1) of a sweep into `out` (C, N_STATS); see the module docstring for the layout.
 
     Args:
         open_, high, low, close: (S, T) float64, C-ordered (NaN = no bar).
         entries, exits: (Q, T) bool, C-ordered: the chunk's signal columns; short_entries, short_exits the
             same for the short side of a long/short strategy (unread otherwise).
-        levels: (L, Q, T) float64, C-ordered: the chunk's levels (`ruleengine.kernels.enums.LEVEL_KINDS`).
+        levels: (L, Q, T) float64, C-ordered: the chunk's levels (`ruleengine.kernels.enums.LEVEL_KINDS`, then
+            the exit program's rows). exit_ops, exit_args: the strategy's exit program (empty without one).
         times: (T,) int64 nanoseconds. lo, hi: (S,) int64, the run rows [lo, hi) of each symbol.
         sym, sig: (C,) int64: the price row and the signal row of each column.
         risk: (C,) risk records (``ruleengine.backtest.simulation.risk_dt``), read by field name.
@@ -230,17 +242,17 @@ def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits
         # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
         if risk[c].exec_open:
             if risk[c].long_short:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
-                           sig[c], lo[j], hi[j], risk[c], True, True, init_cash, out, c)
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, True, init_cash, out, c)
             else:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
-                           sig[c], lo[j], hi[j], risk[c], True, False, init_cash, out, c)
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, init_cash, out, c)
         elif risk[c].long_short:
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], False, True, init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, True, init_cash, out, c)
         else:
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], False, False, init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, init_cash, out, c)
     return out
 
 

@@ -118,7 +118,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
-    sig = target.compiled.signals(md)
+    sig = target.compiled.signals(md)  # default parameters: signal column j is market column j
     exits = closing_signals(strat, sig)
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     bars = md.index.tz_convert("UTC").tz_localize(None)
@@ -144,8 +144,11 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         for k, (_, _, row) in enumerate(side_picks):
             ent[row, k] = True
         ext = np.asfortranarray(exits[side][:, cols])
-        # the strategy's per-bar levels (an order price, a stop distance) of the same columns, as a backtest reads
-        sim = simulate(prices, ent, ext, md.index, side_risk, levels=sig.columns(cols)["levels"],
+        # the strategy's per-bar levels (an order price, a stop distance) and exit program of the same columns,
+        # as a backtest reads them; the program is the exit block's: a long_short strategy's long side only
+        chosen = sig.columns(cols)
+        program = chosen["exit_program"] if side == "long" or strat.direction != "long_short" else None
+        sim = simulate(prices, ent, ext, md.index, side_risk, levels=chosen["levels"], exit_program=program,
                        init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
         for k, (s, j, row) in enumerate(side_picks):

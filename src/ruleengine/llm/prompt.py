@@ -25,6 +25,7 @@ from .. import (
     FUNCTIONS,
     KIND_COLUMNS,
     OPERATOR_SYMBOLS,
+    POSITION_VARIABLES,
     RISK_FIELDS,
     SIZING_METHODS,
     SOURCE_FREQUENCIES,
@@ -172,10 +173,16 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
          "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe); "
+         "`trailing_stop_activation_pct` needs `trailing_stop_pct`; "
          f"size entries with at most one of {', '.join(m for m in SIZING_METHODS if m != 'volatility_target_pct')} "
-         "(null for all: position_size_pct's default; risk_per_trade_pct needs stop_loss_pct; volatility_target_pct "
-         "stays null: a document cannot give its volatility yet, S132), whole_units true for whole shares, "
-         "max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
+         "(null for all: position_size_pct's default; risk_per_trade_pct needs stop_loss_pct or "
+         "stop_loss_distance; volatility_target_pct stays null: a document cannot give its volatility yet, S132), "
+         "whole_units true for whole shares, max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
+        ("- exits that know the trade: `risk.stop_loss_distance` / `take_profit_distance` in price units, a "
+         "number or an expression fixed at the entry (\"2 * atr(high, low, close, 14)\"; instead of the _pct "
+         "form, never both); `risk.take_profit_by_bars`: a list of {bars, take_profit_pct} (the row with the "
+         "largest bars <= bars held applies; instead of take_profit_pct); exit conditions (only they) may use "
+         f"{', '.join(POSITION_VARIABLES)} (not inside functions over past bars);"),
         ("- `direction`: long (null: buy on entry, sell on exit), short (sell short on entry, buy back on exit; "
          "stops above the entry, targets below: the same entry/exit conditions serve either side) or long_short "
          "(both sides: `entry`/`exit` buy and sell the long side, `short_entry`/`short_exit` sell short and buy "
@@ -191,7 +198,8 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "such as \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"; null: 1) and `sizing` (dollar_neutral: "
          "the second leg's value = hedge_ratio x the first's; hedge_ratio_units: its units = hedge_ratio x the "
          "first's; null: dollar_neutral). Entry goes long the pair (buys the first leg, sells the second short), "
-         "exit closes both legs; stops and targets act on the pair's combined value;"),
+         "exit closes both legs; stops and targets act on the pair's combined value (a pair takes no distances, "
+         "activation, take_profit_by_bars or position variables);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",

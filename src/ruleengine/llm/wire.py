@@ -74,6 +74,9 @@ def wire_form(strategy: Any) -> dict[str, Any]:
         if group:
             group["conditions"] = [c if isinstance(c, str) else {"field": c["field"], "operator": c["operator"],
                                                                 "value": c["value"]} for c in group["conditions"]]
+    table = doc["risk"].get("take_profit_by_bars")
+    if table is not None:  # a map in the document, a list of rows in the strict schema
+        doc["risk"]["take_profit_by_bars"] = [{"bars": int(k), "take_profit_pct": v} for k, v in table.items()]
     return doc
 
 

@@ -311,6 +311,7 @@ EXIT_BOUNDS: dict[str, tuple[float, bool, float | None, bool, str]] = {
     "trailing_stop_pct": (0.0, True, 100.0, False, "8"),
     "max_hold_days": (1.0, False, float(MAX_HOLD_DAYS), True, "60"),
     "max_hold_bars": (1.0, False, float(MAX_HOLD_BARS), True, "20"),
+    "trailing_stop_activation_pct": (0.0, True, None, False, "5"),
 }
 #: percentages an author may write as a fraction by mistake (0.07 for 7 %); fees of 0.1 % are normal
 FRACTION_PRONE = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "position_size_pct")
@@ -362,20 +363,105 @@ def _exit_field(name: str, description: str) -> Any:
                      WithJsonSchema(schema)]
 
 
+#: rows of `take_profit_by_bars` the kernels hold (a table needs a handful; freqtrade's samples use 4)
+MAX_TAKE_PROFIT_ROWS = 16
+
+
+def _given(value: Any) -> bool:
+    """An exit set to a value (not left out, not `OFF`)."""
+    return value is not None and value != OFF
+
+
+def distance_value(value: Any) -> float | str | None:
+    """A price-unit distance: a positive finite number or a non-empty expression string (checked by the
+    compiler); None when not given. Raises `PydanticCustomError` S124 for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise _err("S124", f"a distance must be a positive number or an expression, got {value!r}",
+               "e.g. 2.5 (price units) or \"2 * atr(high, low, close, 14)\"; leave it out for no such exit")
+
+
+def take_profit_table(value: Any) -> dict[int, float] | None:
+    """`take_profit_by_bars` as {bars held: take profit %} sorted by bars, from a mapping or the LLM's list of
+    {bars, take_profit_pct}. Raises `PydanticCustomError` S122 for anything else."""
+    if value is None:
+        return None
+    example = "e.g. take_profit_by_bars: {0: 10, 20: 5, 40: 1}"
+    if isinstance(value, list):
+        if not all(isinstance(v, dict) and set(v) == {"bars", "take_profit_pct"} for v in value):
+            raise _err("S122", "take_profit_by_bars as a list holds {bars, take_profit_pct} objects", example)
+        if len({repr(v["bars"]) for v in value}) != len(value):
+            raise _err("S122", "take_profit_by_bars names a number of bars twice", example)
+        value = {v["bars"]: v["take_profit_pct"] for v in value}
+    if not isinstance(value, dict) or not value:
+        raise _err("S122", "take_profit_by_bars must be a non-empty mapping of bars held to a take profit %",
+                   example)
+    if len(value) > MAX_TAKE_PROFIT_ROWS:
+        raise _err("S122", f"take_profit_by_bars has {len(value)} rows (at most {MAX_TAKE_PROFIT_ROWS})", example)
+    out: dict[int, float] = {}
+    for k, v in value.items():
+        try:
+            bars = int(k) if not isinstance(k, (bool, float)) else None
+        except ValueError:
+            bars = None
+        if bars is None or bars < 0 or bars > MAX_HOLD_BARS:
+            raise _err("S122", f"take_profit_by_bars key {k!r} is not a number of bars held (a whole number >= 0)",
+                       example)
+        if bars in out:
+            raise _err("S122", f"take_profit_by_bars names {bars} bars twice", example)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise _err("S122", f"take_profit_by_bars at {bars} bars must be a take profit % > 0, got {v!r}",
+                       "percent: 5 means 5 %; a row that ends the take profit is not possible: end the table "
+                       "with a small %")
+        out[bars] = float(v)
+    return dict(sorted(out.items()))
+
+
 if TYPE_CHECKING:  # to a type checker an exit is its value; pydantic reads the validator and schema below
     StopLoss: TypeAlias = float | int | str | None
     TakeProfit: TypeAlias = StopLoss
     TrailingStop: TypeAlias = StopLoss
     MaxHoldDays: TypeAlias = StopLoss
     MaxHoldBars: TypeAlias = StopLoss
+    TrailingActivation: TypeAlias = StopLoss
+    Distance: TypeAlias = float | str | None
+    TakeProfitTable: TypeAlias = dict[int, float] | None
 else:
     StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry")
     TakeProfit = _exit_field("take_profit_pct", "exit when price rises this % above entry")
     TrailingStop = _exit_field("trailing_stop_pct", "exit this % below the highest price since entry")
     MaxHoldDays = _exit_field("max_hold_days", "exit after this many calendar days")
     MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
+    TrailingActivation = _exit_field(
+        "trailing_stop_activation_pct", "the trailing stop acts only once the position has gained this % (the "
+        "highest price since entry reached entry x (1 + this %); short: the lowest fell to entry x (1 - this %)); "
+        "needs trailing_stop_pct")
+    Distance = Annotated[float | str | None, BeforeValidator(distance_value), WithJsonSchema(
+        {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}, {"type": "null"}],
+         "description": "a distance from the entry price in price units: a positive number or an expression "
+                        "evaluated at the entry signal's bar and fixed for the trade, e.g. "
+                        "\"2 * atr(high, low, close, 14)\"; null: not given"})]
+    TakeProfitTable = Annotated[dict[int, float] | None, BeforeValidator(take_profit_table), WithJsonSchema(
+        {"anyOf": [{"type": "array", "items": {
+            "type": "object", "properties": {
+                "bars": {"type": "integer", "minimum": 0, "description": "bars held from which this row applies"},
+                "take_profit_pct": {"type": "number", "exclusiveMinimum": 0,
+                                    "description": "take profit % while this row applies"}},
+            "required": ["bars", "take_profit_pct"], "additionalProperties": False}},
+            {"type": "null"}],
+         "description": "take profit % falling with holding time (freqtrade's minimal_roi): at each bar the row "
+                        "with the largest bars <= bars held applies (none before the smallest); written as a "
+                        "mapping {0: 10, 20: 5} or a list of {bars, take_profit_pct}; not with take_profit_pct "
+                        "or take_profit_distance; null: not given"})]
 
 
+#: exits that know the trade a pair strategy refuses (S140): its stops act on the value of both legs
+PAIR_REFUSED_RISK_FIELDS = ("stop_loss_distance", "take_profit_distance", "trailing_stop_activation_pct",
+                            "take_profit_by_bars")
 #: the ways to size an entry (at most one per document, S130; none: position_size_pct's default)
 SIZING_METHODS = ("position_size_pct", "position_size_cash", "risk_per_trade_pct", "volatility_target_pct")
 #: the risk fields that are on/off flags (false, the default, is left out of `TradingStrategy.to_dict`)
@@ -394,6 +480,7 @@ class RiskParameters(_Closed):
     trailing_stop_pct: TrailingStop = None
     max_hold_days: MaxHoldDays = None
     max_hold_bars: MaxHoldBars = None
+    trailing_stop_activation_pct: TrailingActivation = None
     position_size_pct: float | None = Field(
         None, gt=0, le=100, description="sizing: % of the cash per entry (of the equity in a portfolio); the "
                                         "default method (100, 5 in a portfolio) when no other is given")
@@ -408,7 +495,7 @@ class RiskParameters(_Closed):
     risk_per_trade_pct: float | None = Field(
         None, gt=0, le=100, description="sizing: units such that the stop, if hit, loses this % of the equity: "
                                         "units = equity x pct/100 / (distance from the entry fill to the stop); "
-                                        "needs a stop known at entry (stop_loss_pct)")
+                                        "needs a stop known at entry (stop_loss_pct or stop_loss_distance)")
     volatility_target_pct: float | None = Field(
         None, gt=0, le=1000, description="sizing: a position worth equity x pct / volatility, so that its "
                                          "volatility is this % of the equity; not yet in documents (S132: the "
@@ -436,6 +523,37 @@ class RiskParameters(_Closed):
                        "size with position_size_pct, position_size_cash or risk_per_trade_pct")
         return self
 
+    stop_loss_distance: Distance = None
+    take_profit_distance: Distance = None
+    take_profit_by_bars: TakeProfitTable = None
+
+    @field_validator("stop_loss_distance", "take_profit_distance")
+    @classmethod
+    def _one_form_per_exit(cls, value: Any, info: ValidationInfo) -> Any:
+        """An exit is given in one form: percent or distance (the percent field comes first in the model)."""
+        pct = str(info.field_name).replace("_distance", "_pct")
+        if value is not None and _given(info.data.get(pct)):
+            raise _err("S120", f"{pct} and {info.field_name} are two forms of one exit: set one of them",
+                       f"keep {info.field_name} (price units) or {pct} (percent of the entry price)")
+        return value
+
+    @field_validator("take_profit_by_bars")
+    @classmethod
+    def _one_take_profit(cls, value: Any, info: ValidationInfo) -> Any:
+        other = [f for f in ("take_profit_pct", "take_profit_distance") if _given(info.data.get(f))]
+        if value is not None and other:
+            raise _err("S121", f"take_profit_by_bars and {other[0]} both set a take profit: set one of them",
+                       "a table row {0: pct} gives a take profit from the first bar")
+        return value
+
+    @field_validator("trailing_stop_activation_pct")
+    @classmethod
+    def _activation_needs_trail(cls, value: Any, info: ValidationInfo) -> Any:
+        if _given(value) and not _given(info.data.get("trailing_stop_pct")):
+            raise _err("S123", "trailing_stop_activation_pct needs a trailing stop",
+                       "set trailing_stop_pct (e.g. trailing_stop_pct: 8), or remove the activation")
+        return value
+
     def fraction_warnings(self) -> list[tuple[str, float]]:
         """The percentages below 1 that look like a fraction (0.07 meant as 7 %): (field, value)."""
         out = []
@@ -446,9 +564,12 @@ class RiskParameters(_Closed):
         return out
 
 
-#: the risk fields in the document's order: the one list that risk resolution, sweep axes, the kernels' risk
-#: arrays, reports and prompts use (a new field of `RiskParameters` reaches all of them)
-RISK_FIELDS: tuple[str, ...] = tuple(RiskParameters.model_fields)
+#: risk fields that are not one number: expressions compiled into per-bar series (the kernels read them as
+#: rows of their ``levels``) and the take-profit table (the kernels' record holds it as arrays)
+RISK_RULE_FIELDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "take_profit_by_bars")
+#: the risk fields that are one number, in the document's order: the one list that risk resolution, sweep axes,
+#: the kernels' risk arrays, reports and prompts use (a new numeric field of `RiskParameters` reaches all of them)
+RISK_FIELDS: tuple[str, ...] = tuple(f for f in RiskParameters.model_fields if f not in RISK_RULE_FIELDS)
 #: the exits among them (a number, `OFF` or not given)
 EXIT_FIELDS: tuple[str, ...] = tuple(EXIT_BOUNDS)
 #: the risk fields whose values are whole numbers
@@ -653,6 +774,17 @@ class TradingStrategy(_Closed):
         return pair
 
     @model_validator(mode="after")
+    def _pair_exits_on_value(self) -> TradingStrategy:
+        """A pair's stops act on the value of both legs (`PAIR_FILL_CONTRACT`): the exits fixed from one price
+        (distances, activation, take-profit table) are not in the pair loop (S140)."""
+        used = [f for f in PAIR_REFUSED_RISK_FIELDS if _given(getattr(self.risk, f))] if self.pair else []
+        if used:
+            raise _err("S140", f"a pair strategy cannot use {', '.join(used)} yet: a pair's stops act on the "
+                       "combined value of both legs", "use stop_loss_pct / take_profit_pct / trailing_stop_pct "
+                       "(on the pair's value), or remove the pair block")
+        return self
+
+    @model_validator(mode="after")
     def _risk_size_has_a_stop(self) -> TradingStrategy:
         """risk_per_trade_pct sizes on the distance to the stop: the document must have a stop loss, its own or
         its timeframe's (which a trailing stop or `off` replaces). `resolve_risk` checks the run's overrides."""
@@ -662,7 +794,8 @@ class TradingStrategy(_Closed):
         from_timeframe = self.timeframe is not None and risk.trailing_stop_pct is None
         if risk.stop_loss_pct == OFF or (risk.stop_loss_pct is None and not from_timeframe):
             raise _err("S131", "risk_per_trade_pct sizes on the distance to the stop loss, and this strategy has "
-                       "no stop loss", "add risk.stop_loss_pct (e.g. 5), or size with position_size_pct")
+                       "no stop loss", "add risk.stop_loss_pct (e.g. 5) or risk.stop_loss_distance, or size with "
+                       "position_size_pct")
         return self
 
     # ------------------------------------------------------------------ helpers used by the compiler

@@ -282,7 +282,7 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     import pandas as pd
 
     from ..backtest.pairs import hedge_levels
-    from ..backtest.simulation import level_array, risk_arrays, side_signals
+    from ..backtest.simulation import exit_program_arrays, level_array, risk_arrays, side_signals
     from ..kernels.sweep_sim import N_STATS, sweep_nb, sweep_pairs_nb
 
     strat = compiled.strategy
@@ -312,16 +312,18 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     given = dict(sig.levels)
     if pair is not None:
         given["hedge_ratio"] = hedge_levels(pair, given, shape)
-    levels = level_array(given, shape, fill)  # before fill[rk]: writes the level rows into every record
-    signals = (np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T),
-               side_signals(sig.short_entries, shape, "short_entries"),
-               side_signals(sig.short_exits, shape, "short_exits"), levels, times, lo, hi, sym, signal_cols, fill[rk])
+    # before fill[rk]: writes the level rows into every record
+    levels = level_array(given, shape, fill, sig.exit_program)
+    sides = (np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T),
+             side_signals(sig.short_entries, shape, "short_entries"),
+             side_signals(sig.short_exits, shape, "short_exits"), levels)
+    rest = (times, lo, hi, sym, signal_cols, fill[rk])
     if pair is None:
-        sweep_nb(*prices, *signals, float(init_cash), out, 0, n * k)
-    else:  # both legs as one position: the second leg's bars beside the first's
+        sweep_nb(*prices, *sides, *exit_program_arrays(sig.exit_program), *rest, float(init_cash), out, 0, n * k)
+    else:  # both legs as one position: the second leg's bars beside the first's (no exit program: S140)
         legs_b = [np.ascontiguousarray(market.inputs[(pair.legs[1], c)].T) for c in ("open", "high", "low", "close")]
-        sweep_pairs_nb(*prices, *legs_b, *signals, pair.sizing == "hedge_ratio_units", r1, float(init_cash), out,
-                       0, n * k)
+        sweep_pairs_nb(*prices, *legs_b, *sides, *rest, pair.sizing == "hedge_ratio_units", r1, float(init_cash),
+                       out, 0, n * k)
     return out
 
 
