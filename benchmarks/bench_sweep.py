@@ -85,7 +85,8 @@ def kernel_args(md: Any, entries: Any, exits: Any, n: int) -> tuple[Any, ...]:
                     slippage_pct=0.0, execution_price="close")
     no_short = np.zeros((0, len(times)), dtype=np.bool_)
     return (*prices, np.ascontiguousarray(entries.T), np.ascontiguousarray(exits.T), no_short, no_short,
-            np.zeros((0, n, len(times))), times, lo, hi, np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64),
+            np.zeros((0, n, len(times))), np.zeros(0, dtype=np.int64), np.zeros(0),  # no exit program
+            times, lo, hi, np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64),
             risk_arrays([risk] * n), 10_000.0)
 
 
@@ -102,13 +103,13 @@ def kernel_variants(args: tuple[Any, ...], n: int) -> dict[str, Any]:
     def sweep_prange(a: Any, out: Any, blocks: int) -> Any:  # numba.prange over column blocks
         for b in numba.prange(blocks):
             sweep_nb(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
-                     a[14], a[15], out, b * n // blocks, (b + 1) * n // blocks)
+                     a[14], a[15], a[16], a[17], out, b * n // blocks, (b + 1) * n // blocks)
         return out
 
     out = np.empty((n, N_STATS))
     pool = ThreadPoolExecutor(2)
     o, h, lo_, c = args[:4]
-    sym, lo, hi = args[12], args[10], args[11]
+    sym, lo, hi = args[14], args[12], args[13]
 
     def two_threads() -> None:
         list(pool.map(lambda b: sweep_nb(*args, out, b * n // 2, (b + 1) * n // 2), range(2)))

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real market data in ../shared/data (skipped with a message where absent).
+"""Shared fixtures: the real market data in ../shared/data (skipped with a message where absent), and the
+store's databases (`database_url`: a SQLite file and a real PostgreSQL server, tests/support/postgres.py).
 
 Only fixtures live here; helpers that tests import by name are in tests/support/."""
 from __future__ import annotations
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from support.daily_sample import SAMPLE
 from support.paths import SHARED_DATA, require_shared
+from support.postgres import database_url, postgres_server
 from support.prices import ohlcv_getter, read_daily
 
 
@@ -62,3 +64,5 @@ def provider_env_cleared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
+
+__all__ = ["database_url", "postgres_server"]  # fixtures defined in tests/support/postgres.py

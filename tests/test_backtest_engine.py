@@ -32,7 +32,8 @@ from ruleengine.errors import RuleEngineError
 RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")
                if not p.stem.startswith("code_"))  # code strategies: tests/test_sandbox_run.py
 SYMBOLS = "SPY,QQQ,AAPL,LEHMQ"
-SYMBOLS_FOR = {"pairs_zscore": "asset_a=XLE,asset_b=XLF", "insider_buying_rsi": "AAPL,MSFT,JPM,XOM",
+SYMBOLS_FOR = {"pairs_zscore": "asset_a=XLE,asset_b=XLF", "pairs_long_short": "asset_a=XLE,asset_b=XLF",
+               "insider_buying_rsi": "AAPL,MSFT,JPM,XOM",
                "pe_ratio_earnings": "AAPL,MSFT,JPM,XOM"}
 START, END = "2006-01-01", "2017-12-31"
 FULL_DATA = (SHARED_DATA / "daily.parquet").exists()

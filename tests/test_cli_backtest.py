@@ -94,11 +94,14 @@ def test_human_summary_single_run() -> None:
     assert "Fill contract" not in out  # printed on request (`ruleengine contract`), not after every backtest
 
 
-def test_contract_command_prints_the_fill_contract_once() -> None:
-    from ruleengine.backtest.risk import FILL_CONTRACT
+def test_contract_command_prints_the_fill_contract_once_and_the_short_and_long_short_parts() -> None:
+    from ruleengine.backtest.risk import FILL_CONTRACT, LONG_SHORT_FILL_CONTRACT, SHORT_FILL_CONTRACT
 
     result = runner.invoke(app, ["contract"])
-    assert result.exit_code == 0 and result.stdout == FILL_CONTRACT.rstrip("\n") + "\n"
+    assert result.exit_code == 0
+    assert result.stdout == "\n".join(p.rstrip("\n") + "\n" for p in (FILL_CONTRACT, SHORT_FILL_CONTRACT,
+                                                                      LONG_SHORT_FILL_CONTRACT))
+    assert result.stdout.count("Fill contract (ruleengine") == 1
 
 
 def test_version_option() -> None:

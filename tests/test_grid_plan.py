@@ -62,10 +62,14 @@ def _assert_same(compiled: Any, sets: list[dict[str, Any]], n_rows: int, n_cols:
         assert grid.count_calls(name) == ref.count_calls(name), name
     assert grid.n_nodes == ref.n_nodes
     inputs = _inputs(compiled, n_rows, n_cols, seed)
-    e1, x1 = execute_into(grid, inputs, n_rows, n_cols, threads=1)
-    e2, x2 = execute_into(ref, inputs, n_rows, n_cols, threads=1)
-    np.testing.assert_array_equal(e1, e2)
-    np.testing.assert_array_equal(x1, x2)
+    g1, l1 = execute_into(grid, inputs, n_rows, n_cols, threads=1)
+    g2, l2 = execute_into(ref, inputs, n_rows, n_cols, threads=1)
+    assert len(g1) == len(compiled.strategy.signal_groups())  # a long_short rule's short side too
+    for a, b in zip(g1, g2, strict=True):  # entries, exits[, short entries, short exits]
+        np.testing.assert_array_equal(a, b)
+    assert l1.keys() == l2.keys()
+    for kind in l1:  # stop distances and exit programs' levels
+        np.testing.assert_array_equal(l1[kind], l2[kind])
 
 
 @pytest.mark.parametrize("n_cols", [1, 3])
@@ -153,3 +157,21 @@ def test_random_conditions_over_random_grids(entry: str, exit_: str, seed: int, 
     sets = [{"a": int(rng.integers(2, 8)), "b": int(rng.integers(2, 6)), "x": float(rng.choice([0.25, 0.5, 1.0])),
              "flag": bool(rng.integers(0, 2))} for _ in range(int(rng.integers(GRID_MIN_SETS, 30)))]
     _assert_same(compiled, sets, 120, n_cols, seed)
+
+
+@pytest.mark.parametrize("n_cols", [1, 3])
+def test_distances_and_exit_programs_give_the_same_grid_levels(n_cols: int) -> None:
+    compiled = ruleengine.compile_strategy({
+        "name": "p", "data": {"prices": {"kind": "ohlcv"}},
+        "params": {"a": {"type": "int", "min": 2, "max": 30, "default": 5},
+                   "x": {"type": "float", "min": 0, "max": 2, "default": 0.5}},
+        "entry": ["close > sma(close, a)"],
+        "exit": ["close < sma(close, a)",
+                 "bars_held > a or close < highest_since_entry - x * atr(high, low, close, a)"],
+        "risk": {"stop_loss_distance": "x * stddev(close, a)", "take_profit_distance": 3}})
+    rng = np.random.default_rng(n_cols)
+    sets = [{"a": int(rng.integers(2, 8)), "x": float(rng.choice([0.25, 0.5, 1.0]))} for _ in range(12)]
+    _assert_same(compiled, sets, 120, n_cols, n_cols)
+    levels = execute_into(compiled.plan(sets), _inputs(compiled, 120, n_cols, 0), 120, n_cols, threads=1)[1]
+    assert sorted(levels) == ["exit_program:0", "exit_program:1", "exit_program:2", "stop_loss_distance",
+                              "take_profit_distance"]

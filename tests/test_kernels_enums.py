@@ -7,7 +7,7 @@ from ruleengine.backtest.risk import FILL_CONTRACT, RISK_FIELDS, RISK_PARAM_NAME
 from ruleengine.backtest.simulation import EXIT_REASONS, kernel_risk_name, risk_arrays, risk_dt
 from ruleengine.kernels.enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
 from ruleengine.kernels.simulate import simulate_nb, simulate_portfolio_nb, stop_fill_nb
-from ruleengine.schema.strategy import RiskParameters
+from ruleengine.schema.strategy import RISK_RULE_FIELDS, RiskParameters
 from ruleengine.sweep.grid import RISK_AXES
 
 
@@ -15,7 +15,8 @@ def _kernel_args(close: np.ndarray, entries: np.ndarray, exits: np.ndarray, risk
     n, t = close.shape
     no_short = np.zeros((0, t), dtype=np.bool_)
     return (close, close, close, close, entries, exits, no_short, no_short, np.zeros((0, n, t)),
-            np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0, risk_arrays([risk] * n))
+            np.zeros(0, dtype=np.int64), np.zeros(0), np.arange(t, dtype=np.int64) * 86_400_000_000_000, 0,
+            risk_arrays([risk] * n))
 
 
 def test_exit_reason_names_are_the_user_strings_in_code_order() -> None:
@@ -57,7 +58,7 @@ def test_portfolio_skips_are_named_records() -> None:
 
 def test_risk_fields_are_the_document_models() -> None:
     """One list: the document model's risk fields, used by risk resolution, sweep axes and kernel arrays."""
-    assert RISK_FIELDS == tuple(RiskParameters.model_fields)
+    assert RISK_FIELDS == tuple(f for f in RiskParameters.model_fields if f not in RISK_RULE_FIELDS)
     assert RISK_AXES == RISK_FIELDS
     assert RISK_PARAM_NAMES == (*RISK_FIELDS, "execution_price")
     risk = RiskSpec(stop_loss_pct=5.0, take_profit_pct=10.0, max_hold_days=30, position_size_pct=50.0, fees_pct=0.1,
@@ -65,7 +66,8 @@ def test_risk_fields_are_the_document_models() -> None:
     records = risk_arrays([risk])
     assert records.dtype == risk_dt
     assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open", "short", "long_short",
-                             *(f"{kind}_row" for kind in LEVEL_KINDS))
+                             *(f"{kind}_row" for kind in LEVEL_KINDS), "exit_program_row", "take_profit_rows",
+                             "take_profit_row_bars", "take_profit_row_pct")
     assert all(r[f"{kind}_row"] == -1 for kind in LEVEL_KINDS for r in risk_arrays([risk]))  # no level: unread
     r = records[0]
     assert (r["stop_loss"], r["take_profit"], r["position_size"], r["fees"], r["slippage"]) == \

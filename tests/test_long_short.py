@@ -411,12 +411,6 @@ def test_condition_errors_in_the_short_side_point_into_it():
     assert (d.code, d.path) == ("C101", "short_exit[0]")  # the path as written (a plain list)
 
 
-def test_live_signals_refuse_a_long_short_strategy():
-    with pytest.raises(RuleEngineError) as err:
-        ruleengine.live_signals(SMA_LS, "AAPL", provider="sample")
-    assert [d.code for d in err.value.diagnostics] == ["D132"]
-
-
 def test_readme_states_the_long_short_contract_as_the_code_does():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert LONG_SHORT_FILL_CONTRACT in readme and SHORT_FILL_CONTRACT in readme

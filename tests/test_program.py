@@ -114,3 +114,23 @@ def test_default_threads_follow_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert default_threads() == 3
     monkeypatch.setenv("RULEENGINE_THREADS", "")
     assert default_threads() >= 1
+
+
+def test_column_parallel_execution_gives_the_same_levels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop distance and an exit program's levels, split over threads, equal the single-threaded ones."""
+    from ruleengine.compile import execute
+
+    monkeypatch.setattr(execute, "THREAD_MIN_COLUMNS", 4)
+    monkeypatch.setattr(execute, "THREAD_MIN_VALUES", 1)
+    compiled = ruleengine.compile_strategy({
+        "name": "p", "data": {"prices": {"kind": "ohlcv", "columns": ["close"]}},
+        "params": {"n": {"type": "int", "min": 2, "max": 30, "default": 5}},
+        "entry": ["close > sma(close, n)"], "exit": ["close < entry_price - stddev(close, n)"],
+        "risk": {"stop_loss_distance": "2 * stddev(close, n)"}})
+    inputs = {("prices", "close"): _close(120, 13, seed=3)}
+    sets = [{"n": n} for n in (3, 7)]
+    one = compiled.execute_arrays(inputs, 120, 13, sets, 1)[1]
+    par = compiled.execute_arrays(inputs, 120, 13, sets, 3)[1]
+    assert sorted(one) == ["exit_program:0", "exit_program:1", "stop_loss_distance"]
+    for kind in one:
+        np.testing.assert_array_equal(par[kind], one[kind])

@@ -272,12 +272,23 @@ LLM_REPLY: dict[str, Any] = {
         "fees_pct": 0.1,
         "slippage_pct": None,
         "borrow_cost_pct": None,
+        "position_size_cash": None,
+        "risk_per_trade_pct": None,
+        "volatility_target_pct": None,
+        "max_open_positions": None,
+        "max_gross_exposure_pct": None,
+        "whole_units": None,
+        "trailing_stop_activation_pct": None,
+        "stop_loss_distance": None,
+        "take_profit_distance": None,
+        "take_profit_by_bars": None,
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "entry_order": None,  # null: the default market order
     "code": None,
     "short_entry": None,  # direction long_short only
     "short_exit": None,
+    "pair": None,
 }
 
 

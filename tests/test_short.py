@@ -290,14 +290,6 @@ def test_readme_states_the_short_contract_as_the_code_does():
     assert SHORT_FILL_CONTRACT in readme and FILL_CONTRACT in readme
 
 
-def test_live_signals_refuse_a_short_strategy():
-    # signals and their store records carry no direction yet: a short entry must not read as a buy
-    with pytest.raises(RuleEngineError) as err:
-        ruleengine.live_signals(SMA_SHORT, "AAPL", provider="sample")
-    assert [d.code for d in err.value.diagnostics] == ["D132"]
-    assert err.value.diagnostics[0].path == "direction"
-
-
 def test_a_long_document_hashes_as_before_the_key_existed():
     unset = {k: v for k, v in SMA_SHORT.items() if k != "direction"}
     base = ruleengine.load_strategy(unset)

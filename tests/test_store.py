@@ -25,8 +25,9 @@ def _codes(exc: pytest.ExceptionInfo[RuleEngineError]) -> list[str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(f"sqlite:///{tmp_path / 'store.db'}")
+def store(database_url: str) -> Store:
+    """An empty store on a SQLite file and on a real PostgreSQL server (tests/support/postgres.py)."""
+    return open_store(database_url)
 
 
 def _signal(strategy_id: int, ticker: str = "SPY", kind: str = "entry", day: int = 3, price: float = 100.0,

@@ -138,7 +138,8 @@ def test_kernel_accumulators_by_hand() -> None:
     risk = risk_arrays([RiskSpec(**base), RiskSpec(stop_loss_pct=5.0, **base)])
     out = np.empty((2, K.N_STATS))
     no_short = np.zeros((0, 6), dtype=np.bool_)
-    K.sweep_nb(close, close, low, close, entries, exits, no_short, no_short, np.zeros((0, 1, 6)), times,
+    K.sweep_nb(close, close, low, close, entries, exits, no_short, no_short, np.zeros((0, 1, 6)),
+               np.zeros(0, dtype=np.int64), np.zeros(0), times,
                np.array([0]), np.array([6]),
                np.array([0, 0]), np.array([0, 0]), risk, 1000.0, out, 0, 2)
     a, b = out

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support.prices import write_csvs
 
 import ruleengine
 from ruleengine.errors import RuleEngineError
@@ -47,12 +48,7 @@ def _path(kind: str) -> pd.DataFrame:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Store, Path, int]:
-    d = tmp_path / "px"
-    d.mkdir()
-    for sym in ("TTT", "UUU", "VVV"):
-        df = _path(sym)
-        df.index.name = "date"
-        df.reset_index().assign(date=lambda x: x.date.dt.strftime("%Y-%m-%d")).to_csv(d / f"{sym}.csv", index=False)
+    d = write_csvs(tmp_path / "px", {sym: _path(sym) for sym in ("TTT", "UUU", "VVV")})
     store = open_store(str(tmp_path / "t.db"))
     rec = store.add_strategy(STRAT)
     scan = live_scan(store.get_strategy(rec.id), "TTT,UUU,VVV", asof=str(DAYS[ENTRY_ROW].date()), data=str(d))

@@ -27,9 +27,13 @@ __all__ = [
     "FUNCTIONS",
     "FUNCTION_CATEGORIES",
     "KIND_COLUMNS",
+    "LONG_SHORT_FILL_CONTRACT",
     "OPERATOR_SYMBOLS",
+    "POSITION_VARIABLES",
     "RISK_FIELDS",
     "RISK_PARAM_NAMES",
+    "SHORT_FILL_CONTRACT",
+    "SIZING_METHODS",
     "SOURCE_FREQUENCIES",
     "TIMEFRAME_DEFAULTS",
     "BacktestResult",
@@ -80,6 +84,7 @@ __all__ = [
     "risk_label",
     "scan_strategies",
     "serve_mcp",
+    "shown_risk_fields",
     "split_params",
     "store_backtest",
     "strict_json_schema",
@@ -136,6 +141,8 @@ _LAZY = {
     "SOURCE_FREQUENCIES": ("ruleengine.schema.strategy", "SOURCE_FREQUENCIES"),
     "OPERATOR_SYMBOLS": ("ruleengine.schema.strategy", "OPERATOR_SYMBOLS"),
     "RISK_FIELDS": ("ruleengine.schema.strategy", "RISK_FIELDS"),
+    "POSITION_VARIABLES": ("ruleengine.lang.position", "POSITION_VARIABLES"),
+    "SIZING_METHODS": ("ruleengine.schema.strategy", "SIZING_METHODS"),
     "KIND_COLUMNS": ("ruleengine.schema.kinds", "KIND_COLUMNS"),
     "FUNCTIONS": ("ruleengine.lang.functions", "FUNCTIONS"),
     "FUNCTION_CATEGORIES": ("ruleengine.lang.functions", "CATEGORIES"),
@@ -151,9 +158,12 @@ _LAZY = {
     "parse_symbols": ("ruleengine.data.symbols", "parse_symbols"),
     "universe_symbols": ("ruleengine.data.symbols", "universe_symbols"),
     "FILL_CONTRACT": ("ruleengine.backtest.risk", "FILL_CONTRACT"),
+    "SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "SHORT_FILL_CONTRACT"),
+    "LONG_SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "LONG_SHORT_FILL_CONTRACT"),
     "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
     "TIMEFRAME_DEFAULTS": ("ruleengine.backtest.risk", "TIMEFRAME_DEFAULTS"),
     "risk_label": ("ruleengine.backtest.risk", "risk_label"),
+    "shown_risk_fields": ("ruleengine.backtest.risk", "shown_risk_fields"),
     "format_metric": ("ruleengine.backtest.report", "fmt"),
     "sweep_runner": ("ruleengine.sweep.executors", "make_runner"),
     "live_scan": ("ruleengine.live.signals", "live_scan"),
@@ -172,7 +182,15 @@ if TYPE_CHECKING:
     from .backtest.params import parse_param_args, split_params
     from .backtest.report import fmt as format_metric
     from .backtest.result import BacktestResult
-    from .backtest.risk import FILL_CONTRACT, RISK_PARAM_NAMES, TIMEFRAME_DEFAULTS, risk_label
+    from .backtest.risk import (
+        FILL_CONTRACT,
+        LONG_SHORT_FILL_CONTRACT,
+        RISK_PARAM_NAMES,
+        SHORT_FILL_CONTRACT,
+        TIMEFRAME_DEFAULTS,
+        risk_label,
+        shown_risk_fields,
+    )
     from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy
     from .compile.evaluate import evaluate
@@ -185,6 +203,7 @@ if TYPE_CHECKING:
     from .lang.functions import CATEGORIES as FUNCTION_CATEGORIES
     from .lang.functions import FUNCTIONS
     from .lang.functions import markdown_table as functions_markdown
+    from .lang.position import POSITION_VARIABLES
     from .live.leaderboard import compare_strategies
     from .live.models import StrategySignal
     from .live.scan import scan as scan_strategies
@@ -208,6 +227,7 @@ if TYPE_CHECKING:
         EXECUTION_FREQUENCIES,
         OPERATOR_SYMBOLS,
         RISK_FIELDS,
+        SIZING_METHODS,
         SOURCE_FREQUENCIES,
         Operator,
         Param,

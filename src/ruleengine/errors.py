@@ -55,12 +55,28 @@ CODES: dict[str, str] = {
     "S115": "parameter bound or default is not a finite number",
     "S116": "between bounds reversed",
     "S117": "exit value 0 (write off to switch it off)",
+    "S120": "an exit given both in percent and as a distance",
+    "S121": "take_profit_by_bars together with another take profit",
+    "S122": "invalid take_profit_by_bars table",
+    "S123": "trailing_stop_activation_pct without a trailing stop",
+    "S124": "a distance that is neither a positive number nor an expression",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
     "S125": "limit or stop entry order without a price",
     "S126": "market entry order with a price or valid_bars",
     "S127": "limit or stop entry order on a code strategy",
-    "S128": "limit or stop entry order on a long_short strategy",
+    "S128": "limit or stop entry order on a long_short or pair strategy",
+    # sizing (S130-S134)
+    "S130": "more than one sizing method",
+    "S131": "risk_per_trade_pct without a stop loss",
+    "S132": "volatility_target_pct in a document (its volatility expression is not a document key yet)",
+    # pairs: a document block that trades two price slots as one position
+    "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
+    "S136": "pair leg is not an ohlcv data slot",
+    "S137": "pair leg without its own symbol (symbol_from)",
+    "S138": "pair on a strategy without two price slots",
+    "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
+    "S140": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -119,8 +135,12 @@ CODES: dict[str, str] = {
     "D121": "benchmark not available (replaced)",
     "D130": "portfolio entries skipped (cash left too short)",
     "D131": "a short's loss exceeded its collateral: equity at or below zero (warning)",
-    "D132": "live signals, scans and tracking take long strategies only (not a short one)",
     "D133": "borrow_cost_pct on a strategy that never sells short: no effect (warning)",
+    "D135": "entries skipped by a sizing rule or a portfolio cap (warning)",
+    "D136": "entries cut down to the cash available (warning)",
+    "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
+    "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
+    "D146": "live signals, scans and tracking do not take a pair strategy yet",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)
@@ -196,6 +216,12 @@ CODES: dict[str, str] = {
     # expressions of issue 16's document fields, checked with the conditions (stage "check")
     "L125": "entry order price is true/false, not a price",
     "L126": "entry order price is not in price units",
+    # exits that know the trade (issue 16): position variables and risk expressions; stage check unless said
+    "L120": "position variable outside an exit condition",
+    "L121": "risk distance expression is not a number",
+    "L122": "position variable inside a function over bars (only arithmetic, comparisons, abs, min, max)",
+    "L123": "a distance was not positive (or missing) at an entry: that trade had no such exit (warning, backtest)",
+    "L124": "stop/take-profit distances need rule conditions (not code)",
 }
 
 #: The seeds' ERROR_SCHEMA type of each code that is not a plain validation_error.

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .errors import Diagnostic
+from .errors import Diagnostic, RuleEngineError
 from .schema.strategy import TradingStrategy
 from .source import Loaded
 
@@ -111,10 +111,26 @@ def signal_source(obj: Any, document: Loaded | None = None, *, allow_paths: bool
     if obj.code is not None:
         from .sandbox.strategy import code_strategy
 
+        refused = _code_distances(obj, document)
+        if refused:
+            raise RuleEngineError(refused, document.source if document else None)
         return code_strategy(obj, document)
     from .compile.compiled import compile_rules
 
     return compile_rules(obj, document)
+
+
+def _code_distances(strategy: TradingStrategy, document: Loaded | None) -> list[Diagnostic]:
+    """L124 for a stop / take-profit distance in a code strategy: the compiler computes distances per bar, the
+    sandbox does not (yet), and a distance nobody computes would silently be no exit."""
+    out = []
+    for name in ("stop_loss_distance", "take_profit_distance"):
+        if getattr(strategy.risk, name) is not None:
+            out.append(Diagnostic("L124", f"{name} needs rule conditions: a code strategy cannot give a distance yet",
+                                  document.span_of(("risk", name)) if document is not None else None,
+                                  f"risk.{name}", "use stop_loss_pct / take_profit_pct, or write the strategy as "
+                                  "entry/exit conditions", stage="check"))
+    return out
 
 
 def check_document(strategy: TradingStrategy, document: Loaded | None = None) -> list[Diagnostic]:
@@ -123,7 +139,7 @@ def check_document(strategy: TradingStrategy, document: Loaded | None = None) ->
     if strategy.code is not None:
         from .sandbox.static import check_code, locate
 
-        return locate(check_code(strategy.code), strategy.code, document)
+        return _code_distances(strategy, document) + locate(check_code(strategy.code), strategy.code, document)
     from .compile.frontend import analyze
 
     return analyze(strategy, document).diagnostics

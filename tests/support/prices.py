@@ -18,6 +18,17 @@ def sine_prices(n: int, level: float, amplitude: float, period: float, start: st
                          "close": base, "volume": 1000})
 
 
+def write_csvs(folder: Path, frames: dict) -> Path:
+    """Write each date-indexed OHLCV frame as ``folder/SYMBOL.csv`` for the local provider; returns `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for symbol, df in frames.items():
+        out = df.copy()
+        out.index = out.index.strftime("%Y-%m-%d")
+        out.index.name = "date"
+        out.reset_index().to_csv(folder / f"{symbol}.csv", index=False)
+    return folder
+
+
 def read_daily(path: Path):
     """A daily.parquet (the shared layout) as long-format OHLCV with a datetime `date` column."""
     import pandas as pd

@@ -7,6 +7,11 @@ Written from the contract's text, bar by bar and column by column with plain flo
 numba or ruleengine's kernel, so that the engine can be checked against it. It is the contract's executable
 spec: a bar's events happen in time order (the open, the rest of the bar, the close). Returns trades as a
 list of dicts with the keys of `Simulation.trades` (times left out) and the equity curve as lists.
+
+Exits that know the trade (`EXITS_FILL_CONTRACT`): ``distances`` maps ``stop_loss_distance`` /
+``take_profit_distance`` to (T, N) per-bar values, read at the entry signal's bar; ``exit_rule(t, j, state)``
+is the exit condition on position variables, written by each test in plain Python (``state`` holds
+entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry at bar t's close).
 """
 from __future__ import annotations
 
@@ -36,15 +41,34 @@ def _pct(v: float | None) -> float | None:
     return None if v is None else v / 100.0
 
 
-def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any) -> tuple[float, str] | None:
-    """The stop that fills inside this bar, if any: (price before slippage, reason)."""
+def _table_take_profit(risk: Any, held: int) -> float | None:
+    """take_profit_by_bars: the % of the row with the largest bars <= held, as a fraction (None before the
+    first row or without a table)."""
+    rows = [pct for bars, pct in (getattr(risk, "take_profit_by_bars", None) or ()) if bars <= held]
+    return rows[-1] / 100.0 if rows else None
+
+
+def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any,
+          held: int) -> tuple[float, str] | None:
+    """The stop that fills inside this bar, if any: (price before slippage, reason). `held` is the bars held at
+    this bar (for the take-profit table): 0 on the bar of an entry at its open, else the bars after the entry
+    bar including this one."""
     o, h, lo, _ = bar
     sl, tp, tsl = _pct(risk.stop_loss_pct), _pct(risk.take_profit_pct), _pct(risk.trailing_stop_pct)
+    if getattr(risk, "take_profit_by_bars", None):
+        tp = _table_take_profit(risk, held)
+    act = _pct(getattr(risk, "trailing_stop_activation_pct", None))
+    if tsl is not None and act is not None:  # no trail before the peak (short: trough) reached the activation
+        long = pos["side"] > 0
+        reached = pos["peak"] >= pos["entry"] * (1 + act) if long else pos["peak"] <= pos["entry"] * (1 - act)
+        tsl = tsl if reached else None
     if pos["side"] < 0:
         return _short_stop(bar, pos, sl, tp, tsl)
     candidates = []
     if sl is not None:
         candidates.append((pos["entry"] * (1 - sl), "stop_loss"))
+    if pos["stop"] is not None:  # a distance stop, fixed at the entry (the document has no stop_loss_pct then)
+        candidates.append((pos["stop"], "stop_loss"))
     if tsl is not None:
         candidates.append((pos["peak"] * (1 - tsl), "trailing_stop"))
     if candidates:
@@ -56,12 +80,12 @@ def _stop(bar: tuple[float, float, float, float], pos: dict[str, Any], risk: Any
             return o, reason  # gapped through: the open
         if lo <= level <= h:
             return level, reason
-    if tp is not None:
-        level = pos["entry"] * (1 + tp)
-        if o >= level:
+    target = pos["entry"] * (1 + tp) if tp is not None else pos["target"]
+    if target is not None:
+        if o >= target:
             return o, "take_profit"
-        if lo <= level <= h:
-            return level, "take_profit"
+        if lo <= target <= h:
+            return target, "take_profit"
     return None
 
 
@@ -72,6 +96,8 @@ def _short_stop(bar: tuple[float, float, float, float], pos: dict[str, Any], sl:
     candidates = []
     if sl is not None:
         candidates.append((pos["entry"] * (1 + sl), "stop_loss"))
+    if pos["stop"] is not None:
+        candidates.append((pos["stop"], "stop_loss"))
     if tsl is not None:
         candidates.append((pos["peak"] * (1 + tsl), "trailing_stop"))
     if candidates:
@@ -80,12 +106,12 @@ def _short_stop(bar: tuple[float, float, float, float], pos: dict[str, Any], sl:
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if tp is not None:
-        level = pos["entry"] * (1 - tp)
-        if o <= level:
+    target = pos["entry"] * (1 - tp) if tp is not None else pos["target"]
+    if target is not None:
+        if o <= target:
             return o, "take_profit"
-        if lo <= level <= h:
-            return level, "take_profit"
+        if lo <= target <= h:
+            return target, "take_profit"
     return None
 
 
@@ -156,13 +182,13 @@ def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, A
     """The rest of bar t for a position held after the open: the stops on the bar's range (also on the bar
     of an entry at this open; for an order filled inside the bar, `bar` is what followed the fill), then the
     orders at the close (the signal exit with close fills, max hold)."""
-    hit = _stop(bar, pos, r)
-    pos["peak"] = max(pos["peak"], bar[1]) if pos["side"] > 0 else min(pos["peak"], bar[2])  # after the check
-    if pos["bar"] == t:  # entered at this bar's open or inside it: no max hold yet
+    new = pos["bar"] == t  # entered at this bar's open or inside it (an order's fill): no max hold yet
+    hit = _stop(bar, pos, r, pos["bars"] if new else pos["bars"] + 1)
+    _advance(pos, bar, new)
+    if new:
         if hit is None and want_exit and not use_open:  # an order's fill, then an exit signal at the close
             return bar[3], "signal"
         return hit
-    pos["bars"] += 1
     if hit is not None:
         return hit
     if want_exit and not use_open:
@@ -199,47 +225,156 @@ def _order_fill(bar: tuple[float, float, float, float], level: float, kind: str,
     return None
 
 
-def _placed(order: dict[str, Any] | None, flat: bool, e: bool, x: bool, level: float,
-            valid_bars: int) -> dict[str, Any] | None:
-    """The order after a close: an exit signal cancels it, an entry signal while flat places one at the bar's
-    level (a NaN or infinite level: none), replacing a pending one; else it stays."""
+def _placed(order: dict[str, Any] | None, flat: bool, e: bool, x: bool, level: float, valid_bars: int,
+            t: int) -> dict[str, Any] | None:
+    """The order after bar t's close: an exit signal cancels it, an entry signal while flat places one at the
+    bar's level (a NaN or infinite level: none; its bar t is the signal bar whose levels its entry reads),
+    replacing a pending one; else it stays."""
     if x:
         return None
     if e and flat:
-        return {"level": level, "left": valid_bars} if math.isfinite(level) else None
+        return {"level": level, "left": valid_bars, "bar": t} if math.isfinite(level) else None
     return order
 
 
-def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int) -> dict[str, Any]:
-    return {"side": side, "entry": px, "peak": px, "units": spend / (1 + fee) / px, "spent": spend,
-            "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0}
+def _advance(pos: dict[str, Any], bar: tuple[float, float, float, float], new: bool) -> None:
+    """A held position after a bar: its peak (after the bar's check), extremes, bars held."""
+    pos["peak"] = max(pos["peak"], bar[1]) if pos["side"] > 0 else min(pos["peak"], bar[2])
+    pos["high"], pos["low"] = max(pos["high"], bar[1]), min(pos["low"], bar[2])
+    if not new:
+        pos["bars"] += 1
+
+
+def _rule_at_close(exit_rule: Any, pos: dict[str, Any] | None, bar: tuple[float, float, float, float], t: int,
+                   j: int, r: Any, advance: bool) -> bool:
+    """The exit rule on a held position at bar t's close (false when flat; on a long_short strategy's longs
+    only): with close fills on the position as this bar leaves it (`advance`), with open fills after the bar."""
+    if exit_rule is None or pos is None or (getattr(r, "direction", "long") == "long_short" and pos["side"] < 0):
+        return False
+    if advance:
+        pos = dict(pos)
+        _advance(pos, bar, False)
+    return bool(exit_rule(t, j, position_state(pos, bar[3])))
+
+
+def position_state(pos: dict[str, Any], close: float) -> dict[str, float]:
+    """The position variables of a held trade at a bar's close (the names of `ruleengine.lang.position`)."""
+    return {"entry_price": pos["entry"], "bars_held": float(pos["bars"]),
+            "unrealized_pct": pos["side"] * (close / pos["entry"] - 1) * 100,
+            "highest_since_entry": pos["high"], "lowest_since_entry": pos["low"]}
+
+
+def _levels(distances: dict[str, Any] | None, t_signal: int, j: int, px: float, side: int
+            ) -> tuple[float | None, float | None, int]:
+    """(stop level, target level, how many of the two distances were unusable) of an entry at `px` whose
+    signal was on bar `t_signal`: entry -/+ the distance for a long, mirrored for a short; a distance <= 0 or
+    NaN gives no such exit for the trade (and is counted)."""
+    out: list[float | None] = []
+    bad = 0
+    for name, sign in (("stop_loss_distance", -1), ("take_profit_distance", 1)):
+        series = (distances or {}).get(name)
+        if series is None:
+            out.append(None)
+            continue
+        d = float(series[t_signal][j])
+        if math.isnan(d) or d <= 0:
+            out.append(None)
+            bad += 1
+        else:
+            out.append(px + sign * side * d)
+    return out[0], out[1], bad
+
+
+def _open(px: float, spend: float, fee: float, t: int, time: Any, side: int,
+          levels: tuple[float | None, float | None, int] = (None, None, 0)) -> dict[str, Any]:
+    return {"side": side, "entry": px, "peak": px, "high": px, "low": px, "units": spend / (1 + fee) / px,
+            "spent": spend, "fee": spend - spend / (1 + fee), "bar": t, "time": time, "bars": 0,
+            "stop": levels[0], "target": levels[1]}
+
+
+def _set(r: Any, name: str) -> float | None:
+    """A risk field of `r`, None when not given (a RiskSpec built before the field existed has none)."""
+    return getattr(r, name, None)
+
+
+def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float, portfolio: bool, t: int,
+           time: Any, levels: tuple[float | None, float | None, int] = (None, None, 0)
+           ) -> tuple[dict[str, Any] | None, float, str | None]:
+    """(position, cash spent fee included, note) of an entry at price `px` (after slippage) with `equity` to
+    size on and `cash` to pay with; no position when skipped, the note saying why (or that the size was cut to
+    the cash).
+
+    The methods: risk_per_trade_pct (equity x R / the distance from px to the stop loss), volatility_target_pct
+    (a position worth equity x V / vol, `vol` the volatility at the signal bar), position_size_cash (a fixed
+    spend), else position_size_pct x equity. More than the cash: cut to the cash in a single run, skipped in a
+    portfolio. whole_units: units rounded down, 0 units skipped. `levels` are `_levels`' (the distance stop
+    and target of the entry, fixed on the position; the stop is risk_per_trade_pct's without stop_loss_pct)."""
+    fee = r.fees_pct / 100
+    if _set(r, "risk_per_trade_pct") is not None:
+        if r.stop_loss_pct is not None:
+            distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
+        elif levels[0] is not None:
+            distance = abs(px - levels[0])  # the distance stop of the signal's bar
+        else:  # no stop known at the fill: no size
+            return None, 0.0, "no_stop"
+        spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
+    elif _set(r, "volatility_target_pct") is not None:
+        if not vol > 0:  # NaN (warm-up) or zero: no size
+            return None, 0.0, "no_volatility"
+        spend = equity * r.volatility_target_pct / 100 / vol * (1 + fee)
+    elif _set(r, "position_size_cash") is not None:
+        spend = r.position_size_cash
+    else:
+        spend = r.position_size_pct / 100 * equity
+    note = None
+    if spend > cash:
+        if portfolio:
+            return None, 0.0, "cash"
+        spend, note = cash, "capped_by_cash"
+    if not _set(r, "whole_units"):
+        return _open(px, spend, fee, t, time, side, levels), spend, note
+    units = math.floor(spend / (px * (1 + fee)))
+    if units == 0:
+        return None, 0.0, "zero_units"
+    cost = units * px
+    return {**_open(px, spend, fee, t, time, side, levels), "units": units, "spent": cost + cost * fee,
+            "fee": cost * fee}, cost + cost * fee, note
 
 
 def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                        init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
-                       short_exits: Any = None, order_levels: Any = None
+                       short_exits: Any = None, volatility: Any = None,
+                       notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
+                       exit_rule: Any = None, counts: dict[str, int] | None = None,
+                       order_levels: Any = None
                        ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
     Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
     open fills), the rest of the bar (stops and targets, then the orders at the close), the close (an
     entry with close fills, only when the symbol was flat at the start of the bar, or just closed by the
-    opposite entry: a reversal).
+    opposite entry: a reversal). An entry is sized by `_enter` on the cash (the equity of a flat column),
+    `volatility[t][j]` read at its signal bar; `notes` (if given) collects (bar, column, note) of the entries
+    skipped or cut to the cash. The exit rule's truth joins the bar's exit signal: with close fills on the
+    position at this close, with open fills at each close of a held position (also on its entry bar), pending
+    for the next bar. ``counts["bad_distances"]`` counts the unusable distances of entries.
 
     A column whose risk has ``entry_order`` limit or stop (direction long or short) enters through orders
     instead (`order_levels`[t][j] the level computed at bar t's close): an entry signal at a close while flat
     places the order at that bar's level (a new signal replaces a pending order: its level, and its validity
     restarts; a NaN or infinite level places none), an exit signal at a close cancels it; from the next bar on
     it is worked for ``order_valid_bars`` bars of the column (`_order_fill`), sized as a market entry at its
-    fill, and that bar's stops see only what followed the fill.
+    fill on the levels of the bar that placed it, and that bar's stops see only what followed the fill.
     """
+    counts = counts if counts is not None else {}
+    counts.setdefault("bad_distances", 0)
     T = len(index)
     N = len(risks)
     trades: list[dict[str, Any]] = []
     equity = [[0.0] * N for _ in range(T)]
     for j in range(N):
         r = risks[j]
-        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
+        fee, slip = r.fees_pct / 100, r.slippage_pct / 100
         use_open = r.execution_price == "open"
         kind = getattr(r, "entry_order", "market")
         cash = init_cash
@@ -247,6 +382,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         order: dict[str, Any] | None = None  # a pending limit or stop order: level, bars left
         pending = (False, False, False, False)  # signals waiting for the next bar (open fills)
         last_close, last_t = math.nan, -1
+        signal_bar = -1  # the bar whose close gave the signals acting now
 
         def close_out(fill: tuple[float, str], t: int) -> None:
             nonlocal cash, pos
@@ -258,12 +394,20 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             trades.append(_trade(j, pos, t, px, gross, exit_fee, fill[1]))
             pos = None
 
-        def enter(px: float, side: int, t: int) -> None:
+        def enter(px: float, side: int, t: int, at: int | None = None) -> None:
+            """An entry at `px` before slippage, on the levels of the signal's bar (`at`: an order's)."""
             nonlocal cash, pos
             if side != 0 and cash > 0:
-                spend = min(cash, frac * cash)
-                pos = _open(px * (1 + side * slip), spend, fee, t, index[t], side)
+                px = px * (1 + side * slip)
+                at = signal_bar if at is None else at
+                levels = _levels(distances, at, j, px, side)  # the signal's bar
+                vol = math.nan if volatility is None else float(volatility[at][j])
+                pos, spend, note = _enter(r, px, side, cash, cash, vol, False, t, index[t], levels)
+                if pos is not None:
+                    counts["bad_distances"] += levels[2]
                 cash -= spend
+                if note is not None and notes is not None:
+                    notes.append((t, j, note))
 
         for t in range(T):
             bar = _bar(prices, t, j) if t >= start else None
@@ -273,8 +417,12 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             o, _h, _lo, c = bar
             if use_open:
                 sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar = last_t
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar = t
+                if _rule_at_close(exit_rule, pos, bar, t, j, r, advance=True):
+                    sig = (sig[0], True, sig[2], sig[3])
             it = _intents(r, *sig)
             side = 0 if kind != "market" else _entry_side(it)  # an order column enters by its order below
             flat_before = pos is None
@@ -289,7 +437,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                 filled = _order_fill(bar, order["level"], kind, _side(r))
                 order["left"] -= 1
                 if filled is not None:
-                    enter(filled[0], _side(r), t)
+                    enter(filled[0], _side(r), t, order["bar"])
                     rest = filled[1]
                 if filled is not None or order["left"] == 0:
                     order = None
@@ -301,9 +449,11 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     close_out(fill, t)
             if not use_open and (flat_before or reversing):  # the close
                 enter(c, side, t)
+            if use_open and _rule_at_close(exit_rule, pos, bar, t, j, r, advance=False):
+                pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
             if kind != "market":  # the close: this bar's signals place, replace or cancel the order
                 order = _placed(order, pos is None, bool(entries[t][j]), bool(exits[t][j]),
-                                float(order_levels[t][j]), r.order_valid_bars)
+                                float(order_levels[t][j]), r.order_valid_bars, t)
             last_close, last_t = c, t
             equity[t][j] = cash + _worth(pos, c) - _borrow(pos, r, index[t])
         if pos is not None:
@@ -314,14 +464,19 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
 
 def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index: Any, risks: list[Any],
                         init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
-                        short_exits: Any = None, order_levels: Any = None
+                        short_exits: Any = None, volatility: Any = None,
+                        notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
+                        exit_rule: Any = None, order_levels: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the limit and stop orders' fills (sized on the equity at
-    the open), the rest of the bar, entries at the close (close fills), the orders placed or cancelled at the
-    close (as in `reference_simulate`). Entries are sized on the equity at their fill (taken before the
-    phase's entries) and skipped when the cash left is short. Returns (trades, equity[t], skipped entries as
-    (bar, column))."""
+    the open, on the levels of the bar that placed them), the rest of the bar, entries at the close (close
+    fills), the orders placed or cancelled at the close (as in `reference_simulate`).
+    Entries are sized by `_enter` on the equity at their fill (taken before the phase's entries) and skipped
+    when the cash left is short, when max_open_positions are open, or when the gross exposure (units x price
+    of every position: the held ones at the phase's price, the phase's new ones at their entry price) would
+    pass max_gross_exposure_pct of that equity. Returns (trades, equity[t], skipped entries for want of cash
+    as (bar, column)); `notes` (if given) collects (bar, column, reason) of every skip."""
     T = len(index)
     N = len(risks)
     use_open = risks[0].execution_price == "open"
@@ -333,6 +488,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     rests: dict[int, tuple[float, float, float, float]] = {}  # the part of bar t after an order's fill
     last_close = [math.nan] * N
     last_t = [-1] * N
+    signal_bar = [-1] * N
     trades: list[dict[str, Any]] = []
     skipped: list[tuple[int, int]] = []
     equity = [0.0] * T
@@ -348,15 +504,19 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         pos[j] = None
 
     def enter_all(t: int, bars: list[Any], may_enter: list[bool], its: list[tuple[bool, bool, bool, bool]],
-                  k: int, fills: dict[int, float] | None = None) -> None:
+                  k: int, fills: dict[int, tuple[float, int]] | None = None) -> None:
         """Entries at the open (k = 0) or the close (k = 3) of bar t: market entries, or the order fills
-        (column -> price) sized on the equity at the open."""
+        (column -> (price, the bar that placed the order)) sized on the equity at the open."""
         nonlocal cash
         value = cash
+        gross = 0.0  # units x price of the positions held, then of the ones entered
+        held = 0
         for j in range(N):
             if pos[j] is not None:
-                value += _worth(pos[j], last_close[j] if bars[j] is None else bars[j][k]) - \
-                    _borrow(pos[j], risks[j], index[t])
+                mark = last_close[j] if bars[j] is None else bars[j][k]
+                value += _worth(pos[j], mark) - _borrow(pos[j], risks[j], index[t])
+                gross += pos[j]["units"] * mark
+                held += 1
         for j in range(N):
             r, bar, side = risks[j], bars[j], _entry_side(its[j])
             if fills is not None:
@@ -365,13 +525,28 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 side = 0  # a limit or stop column enters by its order
             if not may_enter[j] or pos[j] is not None or side == 0 or value <= 0:
                 continue
-            want = r.position_size_pct / 100 * value
-            if want > cash:
+            cap = _set(r, "max_open_positions")
+            if cap is not None and held >= cap:
+                note = "max_open_positions"
+            else:
+                at, px = (signal_bar[j], bar[k]) if fills is None else (fills[j][1], fills[j][0])
+                vol = math.nan if volatility is None else float(volatility[at][j])
+                px = px * (1 + side * r.slippage_pct / 100)
+                levels = _levels(distances, at, j, px, side)
+                entered, spend, note = _enter(r, px, side, value, cash, vol, True, t, index[t], levels)
+                exposure = _set(r, "max_gross_exposure_pct")
+                if entered is not None and exposure is not None and \
+                        gross + entered["units"] * entered["entry"] > exposure / 100 * value:
+                    entered, note = None, "max_gross_exposure"
+                if entered is not None:
+                    pos[j] = entered
+                    cash -= spend
+                    gross += entered["units"] * entered["entry"]
+                    held += 1
+            if note == "cash":
                 skipped.append((t, j))
-                continue
-            px = bar[k] if fills is None else fills[j]
-            pos[j] = _open(px * (1 + side * r.slippage_pct / 100), want, r.fees_pct / 100, t, index[t], side)
-            cash -= want
+            if note is not None and notes is not None:
+                notes.append((t, j, note))
 
     for t in range(T):
         if t < start:
@@ -385,8 +560,12 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 continue
             if use_open:
                 sig, pending[j] = pending[j], _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar[j] = last_t[j]
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                signal_bar[j] = t
+                if _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=True):
+                    sig = (sig[0], True, sig[2], sig[3])
             its[j] = _intents(risks[j], *sig)
             may_enter[j] = pos[j] is None
             p = pos[j]
@@ -395,7 +574,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 may_enter[j] = True
         if use_open:
             enter_all(t, bars, may_enter, its, 0)
-        fills: dict[int, float] = {}
+        fills: dict[int, tuple[float, int]] = {}
         rests.clear()
         for j in range(N):  # the limit and stop orders
             order = orders[j]
@@ -404,7 +583,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             filled = _order_fill(bars[j], order["level"], kinds[j], _side(risks[j]))
             order["left"] -= 1
             if filled is not None:
-                fills[j], rests[j] = filled
+                fills[j], rests[j] = (filled[0], order["bar"]), filled[1]
             if filled is not None or order["left"] == 0:
                 orders[j] = None
         enter_all(t, bars, [j in fills for j in range(N)], its, 0, fills)
@@ -422,9 +601,11 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         for j in range(N):  # the close: the orders
             if bars[j] is not None and kinds[j] != "market":
                 orders[j] = _placed(orders[j], pos[j] is None, bool(entries[t][j]), bool(exits[t][j]),
-                                    float(order_levels[t][j]), risks[j].order_valid_bars)
+                                    float(order_levels[t][j]), risks[j].order_valid_bars, t)
         for j in range(N):
             if bars[j] is not None:
+                if use_open and _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=False):
+                    pending[j] = (pending[j][0], True, pending[j][2], pending[j][3])
                 last_close[j], last_t[j] = bars[j][3], t
         equity[t] = cash + sum(_worth(p, last_close[j]) - _borrow(p, risks[j], index[t])
                                for j, p in enumerate(pos) if p is not None)
@@ -441,3 +622,138 @@ def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fe
     return {"column": j, "entry_bar": pos["bar"], "exit_bar": t, "entry_price": pos["entry"], "exit_price": px,
             "size": pos["units"], "pnl": pnl, "pnl_pct": pnl / pos["spent"] * 100, "exit_reason": reason,
             "fees": pos["fee"] + exit_fee, "direction": pos["side"]}
+
+
+# ------------------------------------------------------------------------------------------------ pairs
+def _pair_stop(value: float, base: float, peak: float, r: Any) -> str | None:
+    """The combined stop or target the pair's value reaches: the loss side first (the higher of stop loss and
+    trail, the stop loss on a tie), then the take profit."""
+    sl, tp, tsl = _pct(r.stop_loss_pct), _pct(r.take_profit_pct), _pct(r.trailing_stop_pct)
+    levels = []
+    if sl is not None:
+        levels.append((base * (1 - sl), "stop_loss"))
+    if tsl is not None:
+        levels.append((peak * (1 - tsl), "trailing_stop"))
+    if levels:
+        level, reason = max(levels, key=lambda lv: lv[0])  # max keeps the first (stop loss) on a tie
+        if value <= level:
+            return reason
+    if tp is not None and value >= base * (1 + tp):
+        return "take_profit"
+    return None
+
+
+def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries: Any, exits: Any, index: Any,
+                    risks: list[Any], hedge: Any, sizing: str = "dollar_neutral", init_cash: float = 10_000.0,
+                    start: int = 0, short_entries: Any = None, short_exits: Any = None
+                    ) -> tuple[list[dict[str, Any]], list[list[float]]]:
+    """Pair runs (PAIR_FILL_CONTRACT): column j trades leg a (prices_a) against leg b (prices_b) on its own
+    cash; `hedge[t][j]` the hedge ratio read at the signal bar. Returns (trades, equity[t][j]); a trade has the
+    keys of `Simulation.trades` for a pair (the first leg's prices and size, combined pnl/pnl_pct/fees, leg
+    fields)."""
+    T, N = len(index), len(risks)
+    trades: list[dict[str, Any]] = []
+    equity = [[0.0] * N for _ in range(T)]
+    for j in range(N):
+        r = risks[j]
+        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
+        use_open = r.execution_price == "open"
+        cash = init_cash
+        pair: dict[str, Any] | None = None  # {"a": leg, "b": leg, "base": value at entry, "peak": highest value}
+        pending = (False, False, False, False)
+        last = [math.nan, math.nan]
+        last_t = [-1, -1]
+        last_both = -1  # the last bar both legs traded (an open fill's signal bar)
+
+        def worth(px_a: float, px_b: float, now: Any) -> float:
+            """Both legs at these prices, less the short leg's borrow cost accrued by `now`."""
+            if pair is None:
+                return 0.0
+            return sum(_worth(leg, px) - _borrow(leg, r, now) for leg, px in ((pair["a"], px_a), (pair["b"], px_b)))
+
+        def enter(px_a: float, px_b: float, side: int, hr: float, t: int) -> None:
+            nonlocal cash, pair
+            if cash <= 0:
+                return
+            budget = min(cash, frac * cash)
+            if sizing == "hedge_ratio_units":
+                adj_a, adj_b = px_a * (1 + side * slip), px_b * (1 - side * slip)
+                budget_a = budget * adj_a / (adj_a + hr * adj_b)
+            else:
+                budget_a = budget / (1 + hr)
+            a = _open(px_a * (1 + side * slip), budget_a, fee, t, index[t], side)
+            b = _open(px_b * (1 - side * slip), budget - budget_a, fee, t, index[t], -side)
+            base = a["units"] * a["entry"] + b["units"] * b["entry"]
+            pair = {"a": a, "b": b, "base": base, "peak": base}
+            cash -= budget
+
+        def close_out(px_a: float, px_b: float, reason: str, t: int, end: bool = False) -> None:
+            nonlocal cash, pair
+            assert pair is not None
+            legs = []
+            for leg, px in ((pair["a"], px_a), (pair["b"], px_b)):
+                px = px if end else px * (1 - leg["side"] * slip)
+                gross, exit_fee = _worth(leg, px), (0.0 if end else leg["units"] * px * fee) + _borrow(leg, r, index[t])
+                cash += gross - exit_fee
+                legs.append(_trade(j, leg, t, px, gross, exit_fee, reason))
+            ta, tb = legs
+            pnl = ta["pnl"] + tb["pnl"]
+            spent = pair["a"]["spent"] + pair["b"]["spent"]
+            trades.append({**ta, "direction": pair["a"]["side"], "pnl": pnl, "pnl_pct": pnl / spent * 100,
+                           "fees": ta["fees"] + tb["fees"], "leg_a_pnl": ta["pnl"], "leg_b_pnl": tb["pnl"],
+                           "leg_b_entry_price": tb["entry_price"], "leg_b_exit_price": tb["exit_price"],
+                           "leg_b_size": tb["size"], "leg_b_fees": tb["fees"]})
+            pair = None
+
+        for t in range(T):
+            bars = [_bar(prices_a, t, j), _bar(prices_b, t, j)] if t >= start else [None, None]
+            for k, bar in enumerate(bars):
+                if bar is not None:
+                    last[k], last_t[k] = bar[3], t
+            ba, bb = bars
+            if ba is None or bb is None:  # either leg without a price: nothing happens, marked at last closes
+                equity[t][j] = cash + worth(*last, index[t])
+                continue
+            if use_open:
+                sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
+            else:
+                sig = _signals(entries, exits, short_entries, short_exits, t, j)
+            le, lx, se, sx = _intents(r, *sig)
+            want = 1 if le else -1 if se else 0
+            side = 0 if pair is None else pair["a"]["side"]
+            closes = (lx or se) if side > 0 else (sx or le) if side < 0 else False
+            signal_bar = last_both if use_open else t
+            hr = float(hedge[signal_bar][j]) if want and signal_bar >= 0 else math.nan
+            can = want != 0 and (side == 0 or closes) and math.isfinite(hr) and hr > 0
+            reason: str | None = None
+            if pair is not None:  # the open: the exit order pending there (open fills), else a gap through a stop
+                value = worth(ba[0], bb[0], index[t])
+                reason = "signal" if use_open and closes else _pair_stop(value, pair["base"], pair["peak"], r)
+                if reason is not None:
+                    close_out(ba[0], bb[0], reason, t)
+                else:
+                    pair["peak"] = max(pair["peak"], value)
+            if use_open and can and (side == 0 or reason == "signal"):  # the open: an entry
+                enter(ba[0], bb[0], want, hr, t)
+            if pair is not None:  # the close: stops, then the exit signal (close fills), then max hold
+                new = use_open and pair["a"]["bar"] == t
+                if not new:
+                    pair["a"]["bars"] += 1
+                value = worth(ba[3], bb[3], index[t])
+                reason = _pair_stop(value, pair["base"], pair["peak"], r)
+                if reason is None and not new:
+                    if closes and not use_open:
+                        reason = "signal"
+                    elif _max_hold_reached(r, pair["a"], index[t]):
+                        reason = "max_hold"
+                if reason is not None:
+                    close_out(ba[3], bb[3], reason, t)
+                else:
+                    pair["peak"] = max(pair["peak"], value)
+            if not use_open and can and (side == 0 or reason == "signal"):
+                enter(ba[3], bb[3], want, hr, t)
+            last_both = t
+            equity[t][j] = cash + worth(ba[3], bb[3], index[t])
+        if pair is not None:
+            close_out(last[0], last[1], "end_of_data", max(last_t), end=True)
+    return trades, equity

@@ -17,8 +17,9 @@ import pandas as pd
 
 from ..data.frames import INTRADAY
 from ..errors import Diagnostic
+from ..kernels.enums import PAIR_TRADE_COLUMNS
 from ..schema.strategy import TradingStrategy
-from .metrics import compute_metrics_batch
+from .metrics import compute_metrics_batch, side_metrics
 from .params import RunRequest
 from .result import (
     SKIPPED_SHOWN,
@@ -28,6 +29,7 @@ from .result import (
     Metrics,
     Provenance,
     RunResult,
+    SideMetrics,
     SkippedEntries,
     SkippedEntry,
     Trade,
@@ -125,11 +127,21 @@ class _Context:
             close = self.close[s0:, j]
             bench_close = close if self.bench.close is None else self.bench.close
             bench_symbol = md.runs[j][self.base] if self.bench.close is None else self.bench.symbol
+            noted = sim.skipped is not None and bool((sim.skipped["column"] == i).any())  # else null, as before
             out.append(self._result(
                 md.labels[j] + self.grid_text[p], dict(md.runs[j]), p, (a, b), sim.equity[s0:, i],
                 metrics[i], Deferred(table.models, int(bounds[i]), int(bounds[i + 1]), s0 + a), close[a:b],
-                bench_close[a:b], bench_symbol, [md.runs[j]]))
+                bench_close[a:b], bench_symbol, [md.runs[j]], self._skipped(sim, i) if noted else None,
+                sides=self._sides(p, trades, bounds, i)))
         return out
+
+    def _sides(self, p: int, trades: dict[str, np.ndarray], bounds: np.ndarray, run: int) -> \
+            dict[str, SideMetrics] | None:
+        """The long/short split of run `run`'s trades; None for a long strategy (its result reads as before)."""
+        if self.risks[p].direction == "long":
+            return None
+        lo, hi = int(bounds[run]), int(bounds[run + 1])
+        return side_metrics({k: v[lo:hi] for k, v in trades.items()}, trades["short"][lo:hi])
 
     def portfolio_run(self, sim: Any, p: int) -> RunResult:
         """The portfolio of parameter set `p` (its simulation has one column per kept symbol)."""
@@ -153,14 +165,22 @@ class _Context:
                                                                             np.array([n])))[0]
         return self._result(f"portfolio of {len(runs)}" + self.grid_text[p], symbols, p, (0, n),
                             sim.equity[s0:, 0], metrics, Deferred(table.models, 0, int(bounds[1]), s0), None,
-                            bench_close, bench_symbol, runs, self._skipped(sim))
+                            bench_close, bench_symbol, runs, self._skipped(sim), self._sides(p, trades, bounds, 0))
 
-    def _skipped(self, sim: Any) -> SkippedEntries:
-        """The portfolio's skipped entries: the count and the first `SKIPPED_SHOWN` (time, symbol)."""
-        first = sim.skipped.iloc[:SKIPPED_SHOWN]
-        return SkippedEntries(count=int(sim.skipped_count), first=[
-            SkippedEntry(time=self.times[bar - self.md.start], symbol=self.md.labels[self.keep[col]])
-            for bar, col in zip(first["bar"].tolist(), first["column"].tolist(), strict=True)])
+    def _skipped(self, sim: Any, column: int | None = None) -> SkippedEntries:
+        """The skipped (or cut down) entries of a portfolio, or of simulation column `column` of independent
+        runs: the count, the first `SKIPPED_SHOWN` (time, symbol, reason) and the count per reason."""
+        notes = sim.skipped if column is None else sim.skipped[sim.skipped["column"] == column]
+        count = int(sim.skipped_count) if column is None else len(notes)
+        first = notes.iloc[:SKIPPED_SHOWN]
+        reasons = notes["reason"].value_counts()
+        k = len(self.keep)
+        return SkippedEntries(count=count, by_reason=None if set(reasons.index) <= {"cash"} else
+                              {str(r): int(n) for r, n in reasons.items()}, first=[
+            SkippedEntry(time=self.times[bar - self.md.start], symbol=self.md.labels[self.keep[col % k]],
+                         reason=reason)
+            for bar, col, reason in zip(first["bar"].tolist(), first["column"].tolist(), first["reason"].tolist(),
+                                        strict=True)])
 
     def _trade_table(self, trades: pd.DataFrame, n_runs: int, names: list[str], by_column: bool,
                      sets: np.ndarray) -> tuple[TradeTable, np.ndarray, dict[str, np.ndarray]]:
@@ -171,6 +191,12 @@ class _Context:
         cols = {c: trades[c].to_numpy() for c in ("column", "entry_bar", "exit_bar", "entry_price", "exit_price",
                                                   "size", "pnl", "pnl_pct", "exit_reason", "direction")}
         cols["fees"] = trades["fees"].to_numpy() if "fees" in trades.columns else np.zeros(len(trades))
+        pair = self.strategy.pair
+        leg_symbols = None
+        if pair is not None:  # a pair run: each leg's P&L and the second leg's fills, and the legs' symbols
+            cols.update({c: trades[c].to_numpy() for c in PAIR_TRADE_COLUMNS})
+            runs = [self.md.runs[self.keep[i % len(self.keep)]] for i in range(n_runs)]
+            leg_symbols = [(r[pair.legs[0]], r[pair.legs[1]]) for r in runs]
         if by_column:  # stable: each run's trades stay in entry order
             order = np.argsort(cols["column"], kind="stable")
             cols = {c: v[order] for c, v in cols.items()}
@@ -186,13 +212,14 @@ class _Context:
         ns = self.md.index.as_unit("ns").asi8
         metric_cols = {"pnl": cols["pnl"], "pnl_pct": cols["pnl_pct"], "entry_bar": cols["entry_bar"],
                        "exit_bar": cols["exit_bar"], "entry_ns": ns[cols["entry_bar"]],
-                       "exit_ns": ns[cols["exit_bar"]]}
-        return TradeTable(cols, self.times, self.md.start, names, self.open_times), bounds, metric_cols
+                       "exit_ns": ns[cols["exit_bar"]], "short": cols["direction"] < 0}
+        metric_cols["entry_time"], metric_cols["exit_time"] = metric_cols["entry_ns"], metric_cols["exit_ns"]
+        return TradeTable(cols, self.times, self.md.start, names, self.open_times, leg_symbols), bounds, metric_cols
 
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
                 metrics: Metrics, trades: Deferred[Trade], close: np.ndarray | None, bench_close: np.ndarray,
                 bench_symbol: str | None, runs: list[dict[str, str]],
-                skipped: SkippedEntries | None = None) -> RunResult:
+                skipped: SkippedEntries | None = None, sides: dict[str, SideMetrics] | None = None) -> RunResult:
         """One `RunResult` (its trades and equity curve `Deferred`)."""
         md = self.md
         lo, hi = span
@@ -221,7 +248,7 @@ class _Context:
                         start=self.times[lo], end=self.times[hi - 1], bars=hi - lo)
         run = RunResult(label=label, symbols=symbols, params=self.sets[p], metrics=metrics, benchmark=bench,
                         trades=trades, equity=equity_curve(self.times, lo, hi, equity[lo:hi]), risk=risk, data=data,
-                        warnings=[w.to_dict() for w in warnings], skipped_entries=skipped)
+                        warnings=[w.to_dict() for w in warnings], skipped_entries=skipped, sides=sides)
         run._chart = ChartSeries(close, bench_close, self.init_cash)
         return run
 
@@ -276,7 +303,7 @@ def _summary_warnings(results: list[RunResult], md: Any, universe: bool) -> list
                               path="data", hint="use --data PATH or a market-data provider for real prices"))
     for r in results:
         if r.skipped_entries is not None and r.skipped_entries.count:
-            out.append(_skipped_warning(r.label, r.skipped_entries, r.risk.get("position_size_pct")))
+            out.extend(_skipped_warnings(r.label, r.skipped_entries, r.risk))
     idle = [r.label for r in results if r.metrics.total_trades == 0]
     if idle and (universe or len(results) > 1):
         names = ", ".join(idle[:10]) + (f" (+{len(idle) - 10} more)" if len(idle) > 10 else "")
@@ -287,16 +314,51 @@ def _summary_warnings(results: list[RunResult], md: Any, universe: bool) -> list
     return out
 
 
-def _skipped_warning(label: str, skipped: SkippedEntries, size_pct: Any) -> Diagnostic:
-    """D130: a portfolio skipped entries for want of cash (how many, the first few)."""
-    shown = ", ".join(f"{e.time} {e.symbol}" for e in skipped.first[:5])
-    more = f", ... ({skipped.count - 5} more)" if skipped.count > 5 else ""
-    entries = "entry" if skipped.count == 1 else "entries"
-    return Diagnostic("D130", f"{label}: {skipped.count} {entries} skipped: the cash left did not cover "
-                      f"position_size_pct={size_pct} of the equity (first: {shown}{more})",
-                      severity="warning", path="risk.position_size_pct",
-                      hint="a smaller position_size_pct (--param position_size_pct=...) leaves cash for more "
-                           "positions")
+#: why an entry was skipped or cut down, as a warning says it, and the hint that helps
+_NOTE_TEXT = {
+    "max_open_positions": ("max_open_positions were open", "a larger max_open_positions"),
+    "max_gross_exposure": ("the open positions' value would have passed max_gross_exposure_pct of the equity",
+                           "a larger max_gross_exposure_pct or a smaller size"),
+    "zero_units": ("the size rounded down to 0 whole units", "a larger size, or whole_units: false"),
+    "no_stop": ("risk_per_trade_pct had no stop distance at the fill", "a stop loss known at entry"),
+    "no_volatility": ("volatility was not a number > 0 at the signal bar (warm-up?)",
+                      "a volatility expression defined on every tradable bar"),
+}
+
+
+def _skipped_warnings(label: str, skipped: SkippedEntries, risk: dict[str, Any]) -> list[Diagnostic]:
+    """D130 (a portfolio's cash left was short), D135 (skipped by a cap or a sizing rule), D136 (made smaller:
+    cut down to the cash): how many, the first few, per kind of note."""
+    counts = skipped.by_reason or {"cash": skipped.count}
+    out = []
+    if counts.get("cash"):
+        size = risk.get("position_size_pct")
+        what = f"position_size_pct={size} of the equity" if size is not None else "the entry's size"
+        n, first = _entries(skipped, {"cash"}, counts)
+        out.append(Diagnostic("D130", f"{label}: {n} skipped: the cash left did not cover {what} ({first})",
+                              severity="warning", path="risk.position_size_pct",
+                              hint="a smaller position_size_pct (--param position_size_pct=...) leaves cash for "
+                                   "more positions"))
+    others = [r for r in _NOTE_TEXT if counts.get(r)]
+    if others:
+        n, first = _entries(skipped, set(others), counts)
+        why = "; ".join(f"{counts[r]} because {_NOTE_TEXT[r][0]}" for r in others)
+        out.append(Diagnostic("D135", f"{label}: {n} skipped: {why} ({first})", severity="warning", path="risk",
+                              hint="; ".join(_NOTE_TEXT[r][1] for r in others)))
+    if counts.get("capped_by_cash"):
+        n, first = _entries(skipped, {"capped_by_cash"}, counts)
+        out.append(Diagnostic("D136", f"{label}: {n} smaller than the sizing asked: they took all the cash, "
+                              f"never borrowing ({first})", severity="warning", path="risk",
+                              hint="a smaller size, or a wider stop with risk_per_trade_pct"))
+    return out
+
+
+def _entries(skipped: SkippedEntries, reasons: set[str], counts: dict[str, int]) -> tuple[str, str]:
+    """('3 entries', 'first: 2016-01-04 SPY, ...'): how many entries have one of `reasons`, and the first."""
+    n = sum(counts.get(r, 0) for r in reasons)
+    shown = ", ".join(f"{e.time} {e.symbol}" for e in [e for e in skipped.first if e.reason in reasons][:5])
+    more = f", ... ({n - 5} more)" if n > 5 else ""
+    return f"{n} {'entry' if n == 1 else 'entries'}", f"first: {shown}{more}"
 
 
 def _provenance(strat: TradingStrategy, req: RunRequest, risk_over: dict[str, Any], md: Any, portfolio: bool,

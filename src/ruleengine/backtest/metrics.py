@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .result import Metrics
+from .result import Metrics, SideMetrics
 
 #: bars per year by execution frequency (regular sessions only)
 PERIODS_PER_YEAR: dict[str, float] = {
@@ -198,6 +198,23 @@ def _trade_stats(trades: pd.DataFrame | None) -> dict[str, Any]:
         "avg_holding_bars": float(held.mean()),
         "avg_holding_days": _finite(float(np.asarray(days, dtype=np.float64).mean())),
     }
+
+
+def side_metrics(trades: Mapping[str, Any], short: np.ndarray) -> dict[str, SideMetrics]:
+    """The long/short split of one run's trade statistics (`_trade_stats` of each side's trades).
+
+    Args:
+        trades: the run's trade columns ``pnl``, ``pnl_pct``, ``entry_bar``, ``exit_bar``, ``entry_time``,
+            ``exit_time`` (times as datetimes or int64 nanoseconds).
+        short: a bool per trade, True for a short one.
+    """
+    out: dict[str, SideMetrics] = {}
+    for side, mask in (("long", ~short), ("short", short)):
+        cols = {k: np.asarray(trades[k])[mask] for k in ("pnl", "pnl_pct", "entry_bar", "exit_bar", "entry_time",
+                                                          "exit_time")}
+        stats = _trade_stats(cols if mask.any() else None)
+        out[side] = SideMetrics(**stats, pnl=float(cols["pnl"].sum()))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ many runs at once
@@ -369,4 +386,4 @@ def _trade_stats_batch(trades: Mapping[str, np.ndarray] | None, bounds: np.ndarr
 
 
 __all__ = ["PERIODS_PER_YEAR", "bar_returns", "cagr", "compute_metrics", "compute_metrics_batch", "drawdown_pct",
-           "periods_per_year", "segment_sums", "sharpe_ratio", "sortino_ratio"]
+           "periods_per_year", "segment_sums", "sharpe_ratio", "side_metrics", "sortino_ratio"]

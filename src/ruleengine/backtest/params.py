@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
-from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS, TradingStrategy
+from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, RISK_FIELDS, TradingStrategy
 from .risk import RISK_PARAM_NAMES
 
 #: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
@@ -89,7 +89,8 @@ def parse_param_args(strategy: TradingStrategy, args: Sequence[str]) -> dict[str
 
 def _typed(strategy: TradingStrategy, name: str, text: str) -> Any:
     p = strategy.params.get(name)
-    kind = p.type if p is not None else ("int" if name in _INT_RISK else "float" if name in RISK_KEYS else None)
+    kind = p.type if p is not None else ("int" if name in _INT_RISK else "bool" if name in FLAG_RISK_FIELDS
+                                         else "float" if name in RISK_KEYS else None)
     if kind is None:
         raise KeyError(name)
     if p is None and text.lower() in ("none", "null", "off"):

@@ -1,9 +1,11 @@
 """The HTML report of a backtest: one self-contained file (plotly.js inline, so it works offline).
 
-Per run: equity against the benchmark, drawdown, the traded price with entry/exit markers, the metrics, the
-resolved risk (defaults marked) and the trade table; once: the SYNTHETIC banner when any data were synthetic,
-the warnings, a table of all runs for a universe, the fill contract and the provenance. A universe shows
-charts for its first `max_runs` runs (the table lists every run).
+Per run: equity against the benchmark, drawdown, the traded price with entry/exit markers (a short's entry
+marked apart from a long's), the metrics, the long/short split of the trade statistics (a strategy that
+trades short), the resolved risk (defaults marked) and the trade table (with each trade's side when one is
+short); once: the SYNTHETIC banner when any data were synthetic, the warnings, a table of all runs for a
+universe, the fill contract and the provenance. A universe shows charts for its first `max_runs` runs (the
+table lists every run).
 
 A small script marks ``<body data-report-status="ok N">`` once every chart has drawn its traces (or
 ``error ...`` on a JavaScript error or an empty chart), so that a headless browser can check the file.
@@ -109,11 +111,16 @@ def _figure(run: RunResult) -> Any:
     if has_price:
         fig.add_trace(go.Scatter(x=x, y=np.asarray(chart.close, dtype=float), name="close",
                                  line={"color": "#333", "width": 1}), row=3, col=1)
-        if run.trades:
+        for side, entries in _entries_by_side(run):
+            short = side == "short"
             fig.add_trace(go.Scatter(
-                x=[t.entry_time for t in run.trades], y=[t.entry_price for t in run.trades], mode="markers",
-                name="entry", marker={"symbol": "triangle-up", "size": 9, "color": "#2ca02c"},
-                text=[f"entry {t.entry_price:.4g}" for t in run.trades], hoverinfo="x+text"), row=3, col=1)
+                x=[t.entry_time for t in entries], y=[t.entry_price for t in entries], mode="markers",
+                name="short entry" if short else "entry",
+                marker={"symbol": "diamond" if short else "triangle-up", "size": 9,
+                        "color": "#ff7f0e" if short else "#2ca02c"},
+                text=[f"{'sell short' if short else 'entry'} {t.entry_price:.4g}" for t in entries],
+                hoverinfo="x+text"), row=3, col=1)
+        if run.trades:
             fig.add_trace(go.Scatter(
                 x=[t.exit_time for t in run.trades], y=[t.exit_price for t in run.trades], mode="markers",
                 name="exit", marker={"symbol": "triangle-down", "size": 9, "color": "#d62728"},
@@ -122,6 +129,16 @@ def _figure(run: RunResult) -> Any:
     fig.update_layout(height=300 * rows, margin={"l": 60, "r": 20, "t": 40, "b": 30}, hovermode="x unified",
                       legend={"orientation": "h", "y": 1.06})
     return fig
+
+
+def _entries_by_side(run: RunResult) -> list[tuple[str, list[Any]]]:
+    """The run's trades by side, for the entry markers: one group ("long", all trades) for a long run."""
+    if not run.trades:
+        return []
+    if run.sides is None:
+        return [("long", list(run.trades))]
+    return [(side, trades) for side in ("long", "short")
+            if (trades := [t for t in run.trades if t.direction == side])]
 
 
 def html_table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
@@ -138,11 +155,26 @@ def _metrics_table(run: RunResult) -> str:
                   {1})
 
 
-def _risk_table(run: RunResult) -> str:
-    from .risk import RISK_FIELDS, risk_label
+#: the columns of the long/short table: (SideMetrics field, header, unit)
+SIDE_COLUMNS = [("total_trades", "trades", "n"), ("winning_trades", "winning", "n"), ("win_rate", "win rate", "%"),
+                ("pnl", "pnl", "$"), ("profit_factor", "profit factor", ""), ("avg_win_pct", "avg win", "%"),
+                ("avg_loss_pct", "avg loss", "%"), ("best_trade_pct", "best", "%"), ("worst_trade_pct", "worst", "%"),
+                ("avg_holding_bars", "avg bars", "")]
 
-    rows = [[html.escape(k), html.escape(risk_label(run.risk, k))] for k in RISK_FIELDS
-            if k in run.risk]  # a long run's risk leaves the short-only fields out
+
+def _sides_table(run: RunResult) -> str:
+    """The long/short split of the trade statistics (empty for a long strategy's run)."""
+    if run.sides is None:
+        return ""
+    rows = [[side] + [fmt(getattr(m, k), unit) for k, _, unit in SIDE_COLUMNS] for side, m in run.sides.items()]
+    return "<h3>Long / short</h3>" + html_table(["side"] + [h for _, h, _ in SIDE_COLUMNS], rows,
+                                                set(range(1, len(SIDE_COLUMNS) + 1)))
+
+
+def _risk_table(run: RunResult) -> str:
+    from .risk import risk_label, shown_risk_fields
+
+    rows = [[html.escape(k), html.escape(risk_label(run.risk, k))] for k in shown_risk_fields(run.risk)]
     rows.append(["execution_price", html.escape(str(run.risk.get("execution_price")))])
     return html_table(["risk", "value"], rows)
 
@@ -159,6 +191,12 @@ def _trades_table(run: RunResult, limit: int = 300) -> str:
         cols.append("direction")
         for row, t in zip(rows, run.trades, strict=False):
             row.append(t.direction)
+    if any(t.legs for t in run.trades):  # a pair: each leg's side, fills, size and P&L
+        cols.append("legs")
+        for row, t in zip(rows, run.trades, strict=False):
+            row.append("<br>".join(f"{html.escape(leg.symbol)} {leg.side}: {leg.entry_price:,.4f} -> "
+                                   f"{leg.exit_price:,.4f} x {leg.size:,.4f}, pnl {leg.pnl:,.2f}"
+                                   for leg in t.legs or []))
     more = (f"<p class='muted'>{len(run.trades) - limit} more trades in the JSON output.</p>"
             if len(run.trades) > limit else "")
     return html_table(cols, rows, {3, 4, 5, 6, 7}) + more
@@ -206,7 +244,7 @@ def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | No
                   (f"<p class='muted'>benchmark: {html.escape(str(run.benchmark.symbol))}; data: "
                    f"{html.escape(', '.join(f'{k}={v}' for k, v in run.data.providers.items()))}"
                    f"{' (SYNTHETIC)' if run.data.synthetic else ''}; {run.data.bars} bars</p>"),
-                  chart, "<div class='grid'>", _metrics_table(run), _risk_table(run), "</div>",
+                  chart, "<div class='grid'>", _metrics_table(run), _risk_table(run), "</div>", _sides_table(run),
                   "<h3>Trades</h3>", _trades_table(run)]
     parts += ["<h2>Fill contract</h2>", f"<pre>{html.escape(result.fill_contract)}</pre>", "<h2>Provenance</h2>",
               html_table(["field", "value"], [[html.escape(k), html.escape(str(v))]
@@ -222,4 +260,4 @@ def write_report(result: BacktestResult, path: str | Path, **kwargs: Any) -> str
     return str(out)
 
 
-__all__ = ["fmt", "render_report", "write_report"]
+__all__ = ["SIDE_COLUMNS", "fmt", "render_report", "write_report"]

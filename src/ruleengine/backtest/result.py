@@ -41,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..kernels.enums import PAIR_TRADE_COLUMNS
 from .risk import FILL_CONTRACT
 
 _T = TypeVar("_T")
@@ -162,26 +163,69 @@ class Metrics(BaseModel):
     periods_per_year: float = Field(description="annualisation factor used (252 for daily bars)")
 
 
+class SideMetrics(BaseModel):
+    """The trade statistics of one side's trades (long or short) of a run: `Metrics`' trade fields, same
+    definitions, plus the side's pnl in money. A run's long/short split (`RunResult.sides`)."""
+
+    total_trades: int
+    winning_trades: int
+    losing_trades: int
+    win_rate: float | None
+    pnl: float = Field(description="sum of the side's trade pnl (money, fees included)")
+    avg_win_pct: float | None
+    avg_loss_pct: float | None
+    profit_factor: float | None
+    best_trade_pct: float | None
+    worst_trade_pct: float | None
+    avg_holding_bars: float | None
+    avg_holding_days: float | None
+
+
 class SkippedEntry(BaseModel):
-    """An entry signal a portfolio could not act on: the cash left did not cover its position size."""
+    """An entry signal not acted on as its sizing asked: skipped, or (a single run) cut down to the cash."""
 
     time: str
     symbol: str
+    reason: str = Field("cash", exclude_if=lambda v: v == "cash",  # left out as before reasons existed
+                        description="cash (a portfolio's cash left was short), max_open_positions, "
+                                            "max_gross_exposure, zero_units (whole_units), no_stop "
+                                            "(risk_per_trade_pct), no_volatility (volatility_target_pct), or "
+                                            "capped_by_cash (made with all the cash: smaller than asked)")
 
 
 class SkippedEntries(BaseModel):
-    """The entries a portfolio skipped (``--portfolio``): how many, and the first ones in time order."""
+    """The entries skipped (a portfolio's for want of cash or by a cap; any run's by a sizing rule) or cut down
+    to the cash: how many, and the first ones in time order."""
 
     count: int
     first: list[SkippedEntry] = Field(description="the first ones (at most SKIPPED_SHOWN), by time")
+    #: count per reason, when a reason other than cash occurred (left out otherwise: results read as before)
+    by_reason: dict[str, int] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 #: how many skipped entries a result lists (all of them are counted)
 SKIPPED_SHOWN = 20
 
 
+class TradeLeg(BaseModel):
+    """One leg of a pair trade: its instrument, side and fills (prices after slippage; fees of both sides)."""
+
+    symbol: str
+    side: Literal["long", "short"]
+    entry_price: float
+    exit_price: float
+    size: float
+    pnl: float
+    fees: float
+
+
 class Trade(BaseModel):
-    """One round trip. Bars are rows of the run's equity curve (0 = the first requested bar)."""
+    """One round trip. Bars are rows of the run's equity curve (0 = the first requested bar).
+
+    A pair trade (a strategy with a ``pair`` block) is one position of two legs: entry_price, exit_price and
+    size are its first leg's, pnl, pnl_pct and fees both legs' together (pnl_pct of the cash both took),
+    direction long = long the first leg and short the second; ``legs`` lists each leg.
+    """
 
     symbol: str
     entry_time: str
@@ -197,6 +241,8 @@ class Trade(BaseModel):
     exit_bar: int
     #: omitted from the JSON for a long trade (the default): long results read as before direction existed
     direction: Literal["long", "short"] = Field("long", exclude_if=lambda v: v == "long")
+    #: a pair trade's two legs, first leg first; omitted from the JSON for a one-instrument trade
+    legs: list[TradeLeg] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 #: a list of trades, or a `Deferred` one; serialised as a list
@@ -206,7 +252,7 @@ _TRADES = TypeAdapter(list[Trade])
 
 _TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees",
                   "exit_reason", "direction")
-_TRADE_FIELDS = tuple(Trade.model_fields)  # symbol, entry_time, exit_time, ..., exit_reason, entry_bar, exit_bar
+_TRADE_FIELDS = tuple(f for f in Trade.model_fields if f != "legs")  # symbol, entry_time, ..., direction
 
 
 class TradeTable:
@@ -221,12 +267,15 @@ class TradeTable:
         open_times: the date of each bar's first session, like `times` (weekly / monthly bars, labelled by
             their last session); a fill at a bar's open (columns ``entry_at_open`` / ``exit_at_open``) is
             dated there, every other fill at the bar's label. None: the labels are the fills' times.
+        leg_symbols: a pair run's (first leg, second leg) symbols of each simulation column; its columns then
+            hold ``leg_a_pnl``, ``leg_b_pnl`` and the second leg's ``leg_b_*`` (`PAIR_TRADE_COLUMNS`).
     """
 
     def __init__(self, columns: dict[str, Any], times: list[str], start: int, names: list[str],
-                 open_times: list[str] | None = None) -> None:
+                 open_times: list[str] | None = None, leg_symbols: list[tuple[str, str]] | None = None) -> None:
         self.columns, self.times, self.start, self.names = columns, times, start, names
         self.open_times = open_times
+        self.leg_symbols = leg_symbols
         self._lists: list[list[Any]] | None = None
 
     def _fill_times(self, bars: list[int], at_open: str) -> list[str]:
@@ -250,8 +299,28 @@ class TradeTable:
         cols[11] = [b - offset for b in cols[11]]
         with gc_paused():  # a portfolio's run can hold tens of thousands of trades
             # validated in one call of pydantic's core: as fast as building unvalidated models one by one
-            rows = zip(*cols, strict=True)
-            return _TRADES.validate_python([dict(zip(_TRADE_FIELDS, row, strict=True)) for row in rows])
+            rows = [dict(zip(_TRADE_FIELDS, row, strict=True)) for row in zip(*cols, strict=True)]
+            if self.leg_symbols is not None:
+                for row, legs in zip(rows, self._legs(lo, hi), strict=True):
+                    row["legs"] = legs
+            return _TRADES.validate_python(rows)
+
+    def _legs(self, lo: int, hi: int) -> list[list[dict[str, Any]]]:
+        """Rows ``lo:hi`` of a pair run: each trade's two legs (`TradeLeg` fields)."""
+        assert self.leg_symbols is not None
+        c = {name: self.columns[name][lo:hi].tolist() for name in (
+            "column", "direction", "entry_price", "exit_price", "size", "fees", *PAIR_TRADE_COLUMNS)}
+        out = []
+        for i, j in enumerate(c["column"]):
+            first, second = ("long", "short") if c["direction"][i] > 0 else ("short", "long")
+            sym_a, sym_b = self.leg_symbols[j]
+            out.append([
+                {"symbol": sym_a, "side": first, "entry_price": c["entry_price"][i], "exit_price": c["exit_price"][i],
+                 "size": c["size"][i], "pnl": c["leg_a_pnl"][i], "fees": c["fees"][i] - c["leg_b_fees"][i]},
+                {"symbol": sym_b, "side": second, "entry_price": c["leg_b_entry_price"][i],
+                 "exit_price": c["leg_b_exit_price"][i], "size": c["leg_b_size"][i], "pnl": c["leg_b_pnl"][i],
+                 "fees": c["leg_b_fees"][i]}])
+        return out
 
 
 class EquityCurve(BaseModel):
@@ -310,6 +379,11 @@ class RunResult(BaseModel):
     warnings: list[dict[str, Any]] = Field(default_factory=list)
     skipped_entries: SkippedEntries | None = Field(
         default=None, description="portfolio runs: entries skipped because the cash left was short")
+    #: left out of the JSON for a long strategy's run: its result reads as before shorts existed
+    sides: dict[str, SideMetrics] | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="the long/short split of the trade statistics, keyed long and short (strategies whose "
+        "direction is short or long_short)")
     #: what the HTML report draws besides the equity (`ruleengine.backtest.build.ChartSeries`; not serialised)
     _chart: Any = PrivateAttr(default=None)
 
@@ -417,5 +491,5 @@ def _versions(vectorbt: bool) -> dict[str, str]:
 
 
 __all__ = ["SKIPPED_SHOWN", "BacktestResult", "Benchmark", "DataInfo", "Deferred", "EquityCurve", "Metrics",
-           "Provenance", "RunResult", "SkippedEntries", "SkippedEntry", "Trade", "TradeList", "TradeTable",
-           "equity_curve", "gc_paused", "package_versions"]
+           "Provenance", "RunResult", "SideMetrics", "SkippedEntries", "SkippedEntry", "Trade", "TradeList",
+           "TradeTable", "equity_curve", "gc_paused", "package_versions"]

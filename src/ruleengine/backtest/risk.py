@@ -8,12 +8,17 @@ Exits (stop loss, take profit, trailing stop, max hold): a document gives a numb
 ``timeframe`` with seed 003's defaults (short_term 7 % / 15 % / 30 days, medium_term 10 % / 25 % / 90 days,
 long_term 15 % / 50 % / 180 days); a document without a timeframe gets no default exit at all. Every field
 filled from the timeframe is named in ``RiskSpec.from_timeframe`` (and `RiskSpec.sources` says
-"timeframe medium_term") so that every output can say so. Two timeframe defaults look at a neighbour field,
+"timeframe medium_term") so that every output can say so. The timeframe defaults look at neighbour fields,
 because the author already chose that kind of exit: the stop-loss default is not applied when the document
-sets a trailing stop, and the max-hold-days default is not applied when it sets ``max_hold_bars``.
+sets a trailing stop (or ``stop_loss_distance``), the take-profit default not when it sets
+``take_profit_distance`` or ``take_profit_by_bars``, and the max-hold-days default not when it sets
+``max_hold_bars``. Those three (`RISK_RULE_FIELDS`) are taken from the document as they are (the distances'
+expressions are computed by the compiler); a run parameter cannot set the percent form beside them (D103).
 
-The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule) and no
-fees or slippage; ``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
+The other fields default to all-in sizing (``position_size_pct`` 100, the architecture's sizing rule, unless
+the document or a run gives another sizing method: at most one, `SIZING_METHODS`; a run's replaces the
+document's; risk_per_trade_pct needs a stop loss, D103 otherwise) and no fees or slippage;
+``RiskSpec.defaults_used`` lists every field filled by a default (timeframe or not).
 
 Overrides come from run parameters (``--param stop_loss_pct=4``, ``--param execution_price=open``): only the
 names in `RISK_PARAM_NAMES` are read, numbers may be given as strings. ``None`` / ``"none"`` / ``"off"``
@@ -46,7 +51,18 @@ import annotated_types
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import EXIT_REASON_NAMES
-from ..schema.strategy import EXIT_BOUNDS, EXIT_FIELDS, OFF, RISK_FIELDS, RiskParameters
+from ..schema.strategy import (
+    EXIT_BOUNDS,
+    EXIT_FIELDS,
+    FLAG_RISK_FIELDS,
+    INTEGER_RISK_FIELDS,
+    OFF,
+    RISK_FIELDS,
+    RISK_RULE_FIELDS,
+    SIZING_METHODS,
+    UNSET_RISK_FIELDS,
+    RiskParameters,
+)
 
 #: seed 003: (stop loss %, take profit %, max hold days) per timeframe
 TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
@@ -54,7 +70,7 @@ TIMEFRAME_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "medium_term": (10.0, 25.0, 90),
     "long_term": (15.0, 50.0, 180),
 }
-#: defaults of the fields the timeframe does not decide
+#: defaults of the fields the timeframe does not decide (position_size_pct: only when no sizing method is given)
 OTHER_DEFAULTS: dict[str, float] = {"position_size_pct": 100.0, "fees_pct": 0.0, "slippage_pct": 0.0,
                                      "borrow_cost_pct": 0.0}
 #: fields only a strategy that sells short uses: a long run's risk leaves them out (reads as before they existed)
@@ -64,7 +80,16 @@ SHORT_ONLY_FIELDS = ("borrow_cost_pct",)
 RISK_PARAM_NAMES = (*RISK_FIELDS, "execution_price")
 
 _OFF = {"none", "off", "null"}
-_OPTIONAL = set(EXIT_FIELDS)  # the fields that can be switched off
+_OPTIONAL = {*EXIT_FIELDS, "max_open_positions", "max_gross_exposure_pct"}  # the fields that can be switched off
+#: the fields a `RiskSpec` holds as None when not used (exits off, sizing methods and caps not given)
+_NULLABLE = {*_OPTIONAL, *SIZING_METHODS, *UNSET_RISK_FIELDS}
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", "none"}
+#: risk fields added after results were first stored: left out of `RiskSpec.to_dict` while not set, so that a
+#: run without them reads (and its golden files compare) as before they existed
+LATER_RISK_FIELDS = ("trailing_stop_activation_pct", *RISK_RULE_FIELDS)
+#: the percent exit each distance form replaces (the timeframe's default for it is not applied either)
+DISTANCE_OF = {"stop_loss_pct": "stop_loss_distance", "take_profit_pct": "take_profit_distance"}
 
 
 def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
@@ -75,6 +100,7 @@ def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
         lo, lo_open, hi, integer, _ = EXIT_BOUNDS[field]
         return lo, not lo_open, math.inf if hi is None else hi, integer, integer
     lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
+    integer = field in INTEGER_RISK_FIELDS
     for c in RiskParameters.model_fields[field].metadata:
         if isinstance(c, annotated_types.Gt):
             lo, lo_inc = float(c.gt), False  # type: ignore[arg-type]
@@ -84,23 +110,28 @@ def _document_bounds(field: str) -> tuple[float, bool, float, bool, bool]:
             hi, hi_inc = float(c.lt), False  # type: ignore[arg-type]
         elif isinstance(c, annotated_types.Le):
             hi, hi_inc = float(c.le), True  # type: ignore[arg-type]
-    return lo, lo_inc, hi, hi_inc, False
+    return lo, lo_inc, hi, hi_inc, integer
 
 
 #: field -> (lower, lower inclusive, upper, upper inclusive, whole number): run parameters get the bounds
 #: of the document
-_BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS}
+_BOUNDS = {field: _document_bounds(field) for field in RISK_FIELDS if field not in FLAG_RISK_FIELDS}
 
 
 def _with_risk_fields(cls: type) -> type:
     """Put the document's risk fields (`RISK_FIELDS`, in its order) before the class's own fields, for
-    `dataclass`: an exit is a number or None (no such exit, the default), every other field a number (required).
-    So a new risk field of the document model is a field of `RiskSpec` without a change here; the short-only
-    fields (`SHORT_ONLY_FIELDS`) default to no cost."""
+    `dataclass`: an exit, a sizing method or a cap is a number or None (off or not given, the default), a flag
+    a bool (False by default), every other field a number (required). So a new risk field of the document
+    model is a field of `RiskSpec` without a change here; the short-only fields (`SHORT_ONLY_FIELDS`) default
+    to no cost."""
     own = inspect.get_annotations(cls)
-    cls.__annotations__ = {**{f: "float | int | None" if f in _OPTIONAL else "float" for f in RISK_FIELDS}, **own}
-    for f in EXIT_FIELDS:
+    kinds = {f: "bool" if f in FLAG_RISK_FIELDS else "float | int | None" if f in _NULLABLE else "float"
+             for f in RISK_FIELDS}
+    cls.__annotations__ = {**kinds, **own}
+    for f in _NULLABLE:
         setattr(cls, f, None)
+    for f in FLAG_RISK_FIELDS:
+        setattr(cls, f, False)
     for f in SHORT_ONLY_FIELDS:  # no cost unless given: a spec built without them (a long run) needs none
         setattr(cls, f, OTHER_DEFAULTS[f])
     return cls
@@ -120,6 +151,12 @@ class RiskSpec:
     direction: str = "long"  # "long" | "short" | "long_short"
     entry_order: str = "market"  # "market" | "limit" | "stop" (the document's entry_order.type)
     order_valid_bars: int = 1  # bars a limit or stop entry order is worked
+    #: a distance from the entry price in price units: a number, or the expression the compiler turns into a
+    #: per-bar series (the kernels read it as a row of their ``levels``); None: no such exit
+    stop_loss_distance: float | str | None = None
+    take_profit_distance: float | str | None = None
+    #: ((bars held, take profit %), ...) by bars; None: no table
+    take_profit_by_bars: tuple[tuple[int, float], ...] | None = None
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
@@ -127,7 +164,10 @@ class RiskSpec:
     if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
         def __init__(self, *, execution_price: str, direction: str = "long", entry_order: str = "market",
                      order_valid_bars: int = 1, defaults_used: tuple[str, ...] = (), timeframe: str | None = None,
-                     from_timeframe: tuple[str, ...] = (), **risk: float | int | None) -> None: ...
+                     from_timeframe: tuple[str, ...] = (),
+                     stop_loss_distance: float | str | None = None, take_profit_distance: float | str | None = None,
+                     take_profit_by_bars: tuple[tuple[int, float], ...] | None = None,
+                     **risk: float | int | None) -> None: ...
 
         def __getattr__(self, field: str) -> Any: ...
 
@@ -150,6 +190,17 @@ class RiskSpec:
                     del out[f]
         if self.entry_order == "market":  # the default: its risk reads as before entry orders existed
             del out["entry_order"], out["order_valid_bars"]
+        for f in UNSET_RISK_FIELDS:  # not used: a run without them reads as before they existed
+            if out[f] is None:
+                del out[f]
+        for f in FLAG_RISK_FIELDS:
+            if not out[f]:
+                del out[f]
+        for f in LATER_RISK_FIELDS:
+            if f in out and out[f] is None:
+                del out[f]
+        if self.take_profit_by_bars is not None:
+            out["take_profit_by_bars"] = {str(bars): pct for bars, pct in self.take_profit_by_bars}
         out["defaults_used"] = list(self.defaults_used)
         out["from_timeframe"] = list(self.from_timeframe)
         out["sources"] = self.sources()
@@ -161,10 +212,17 @@ class RiskSpec:
 RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "notes")
 
 
+def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
+    """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): those it has (the fields of
+    `LATER_RISK_FIELDS` and a long run's short-only fields are left out while unset: it prints as before)."""
+    return [f for f in (*RISK_FIELDS, *RISK_RULE_FIELDS) if f in risk]
+
+
 def risk_label(risk: Mapping[str, Any], field: str) -> str:
     """How a report shows one risk field: ``10.0 (from timeframe medium_term)``, ``off``, ``100.0 (default)``."""
     v = risk.get(field)
-    text = "off" if v is None else str(v)
+    text = "off" if v is None else ", ".join(f"{k} bars: {p:g} %" for k, p in v.items()) if isinstance(v, dict) \
+        else str(v)
     source = (risk.get("sources") or {}).get(field)
     if source is None and field in (risk.get("defaults_used") or ()):
         source = "default"
@@ -256,6 +314,81 @@ Long/short (direction: long_short; entry/exit are the long side, short_entry/sho
 """
 
 
+#: what exits that know the trade add (appended to `FILL_CONTRACT` by `fill_contract` when a run uses one)
+EXITS_FILL_CONTRACT = """\
+Exits that know the trade (distances, trailing activation, take-profit table, position variables)
+- stop_loss_distance / take_profit_distance are price units, the value at the entry signal's bar (open
+  fills: the bar before the fill, what was known when the order was placed), fixed for the trade: stop
+  = entry - distance, target = entry + distance (short: entry + / - distance), entry after slippage.
+  They replace stop_loss_pct / take_profit_pct (never both) in the order of checks above. A distance
+  <= 0 or missing (NaN) at that bar gives the trade no such exit; the run carries warning L123.
+- trailing_stop_activation_pct: the trail acts only once the peak (as the trail reads it, before the
+  bar) reached entry x (1 + activation) (short: the trough entry x (1 - activation)); then it stays on.
+- take_profit_by_bars {bars: pct}: on each bar the row with the largest bars <= bars held sets the
+  target entry x (1 + pct) (short: 1 - pct), checked as take_profit (an open through it fills at the
+  open); none before the first row. Bars held: 0 on the bar of an entry at its open, then the bars
+  after the entry bar up to this one.
+- Position variables at the close of bar t of a held trade: entry_price, bars_held (as above),
+  unrealized_pct = (close / entry - 1) x 100 (short: (1 - close / entry) x 100), highest_since_entry
+  and lowest_since_entry (the entry price, then each bar's high / low, bar t's included). An exit
+  condition that uses them is false while flat (it never cancels an entry); while a trade is held its
+  truth is the exit signal of bar t: close fills exit at close[t] (after the bar's stops, before max
+  hold), open fills at the next open, and an entry signal on bar t cancels it like any exit signal.
+  With logic any, the conditions without position variables stay ordinary exit signals.
+"""
+
+
+#: what changes for a strategy with a ``pair`` block (appended to `FILL_CONTRACT` by `fill_contract`, with
+#: `SHORT_FILL_CONTRACT`: one leg is always short)
+PAIR_FILL_CONTRACT = """\
+Pairs (a pair block: legs [a, b]; each leg filled as above, a long leg as a long, a short leg as a short)
+- Long the pair (entry) buys leg a and sells leg b short; short the pair (direction short, or short_entry
+  with direction long_short) sells a short and buys b. Both legs open and close together, on the same bar,
+  each at its own fill price (open or close) with its own slippage and fees. Entries, exits, opposite
+  signals and reversals act as for one position; exit conditions close both legs.
+- Size: the cash of the entry (cash x position_size_pct/100, fees included) is split at the hedge ratio
+  read at the signal bar and fixed for the trade: dollar_neutral, leg b's cash = hedge_ratio x leg a's
+  (1: equal dollars); hedge_ratio_units, units of b = hedge_ratio x units of a. A signal bar whose hedge
+  ratio is missing, not a number or not above 0 opens no pair.
+- Stops and targets act on the pair's combined value V (both legs marked at the same prices) against its
+  value at entry V0 (units x entry price of each leg, after slippage, before fees): stop loss when
+  V <= V0 x (1 - sl), take profit when V >= V0 x (1 + tp), trailing stop when V <= peak x (1 - tsl), peak
+  = the highest V at an open or close since the entry (the loss side first; the higher level acts, stop
+  loss on a tie). They are checked at each bar's open (a value already through a level fills both legs at
+  their opens: a gap) and at its close (fills at the closes), never inside the bar: the legs' highs and lows
+  need not happen at the same time; the short leg's accrued borrow cost (borrow_cost_pct) counts in V and is
+  paid at the exit. Max hold as above, at the close.
+- A bar where either leg has no price: nothing happens (no fill, no stop check, its signals are dropped,
+  pending open-fill orders wait); an open pair is marked at each leg's last close. A pair still open at the
+  end is marked at each leg's last close (end_of_data).
+- The trade record is one row per pair: entry/exit price and size of leg a, pnl, pnl_pct (of the cash both
+  legs took) and fees of both legs, and each leg (symbol, side, prices, size, pnl, fees) in legs.
+"""
+
+
+#: how entries are sized beyond position_size_pct (appended to `FILL_CONTRACT` by `fill_contract`)
+SIZING_FILL_CONTRACT = """\
+Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, whole_units, portfolio caps)
+- One method per strategy sets the cash an entry spends, fee included (spend = units x entry price x
+  (1 + fees)), from the equity at its fill (a single run's cash: the symbol is flat; a portfolio's
+  equity before the step's entries): position_size_pct: pct/100 x equity; position_size_cash: that
+  amount; risk_per_trade_pct: units = equity x pct/100 / d, d = entry price - stop loss level at the
+  fill (entry x stop_loss_pct/100, or the stop_loss_distance of the entry signal's bar; above it for a
+  short): a stop hit at its level loses pct of the
+  equity plus fees and slippage (a gap through it loses more); volatility_target_pct: a position worth
+  equity x pct/100 / volatility, volatility (a fraction of price a year, 0.25 = 25 %) read at the
+  signal's bar. No stop, or a volatility that is NaN or <= 0 there: the entry is skipped.
+- Never borrowing: a spend above the cash is cut down to the cash in a single run (reported, D136) and
+  skipped in a portfolio (reported, D130).
+- whole_units: true rounds the units down to a whole number (the rest stays cash); an entry of 0 units
+  is skipped.
+- Portfolio caps: an entry is skipped when max_open_positions positions are open, or when units x
+  price of every open position (at this open or close; those entered in this step at their entry
+  price) plus its own would pass max_gross_exposure_pct of the equity before the step's entries.
+  Entries skipped by a cap or a sizing rule are reported with their reason (D135).
+"""
+
+
 #: what changes for a strategy whose ``entry_order`` is a limit or a stop (appended by `fill_contract`)
 ORDER_FILL_CONTRACT = """\
 Limit and stop entry orders (entry_order: limit | stop; exits and all else as above)
@@ -269,7 +402,9 @@ Limit and stop entry orders (entry_order: limit | stop; exits and all else as ab
   fills at the open); a stop (breakout) buys when the high reaches the level, at max(open, level) (a
   gap over it fills at the open). Short, mirrored: a limit sells at max(open, level) when the high
   reaches it, a stop sells at min(open, level) when the low reaches it. Slippage, fees and size as for
-  a market entry at that price (portfolio: the equity counts the open positions at the bar's open).
+  a market entry at that price (portfolio: the equity counts the open positions at the bar's open);
+  the levels the entry reads (stop_loss_distance, take_profit_distance: the stop that
+  risk_per_trade_pct sizes on) are those of the signal bar that placed the order.
 - The fill bar: after a fill at the open the whole bar follows, as for a market entry at the open.
   After a fill at the level inside the bar only what certainly came after it counts for its stops,
   targets and trailing peak: the range from the level to the bar's extreme beyond it, and to the
@@ -281,24 +416,54 @@ Limit and stop entry orders (entry_order: limit | stop; exits and all else as ab
 """
 
 
-def fill_contract(directions: Iterable[str], entry_orders: Iterable[str] = ()) -> str:
+def uses_sizing(risk: RiskSpec) -> bool:
+    """Whether a run sizes by more than position_size_pct (another method, whole units or a cap)."""
+    return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
+
+
+def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False,
+                  knows_the_trade: bool = False, entry_orders: Iterable[str] = ()) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
-    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `ORDER_FILL_CONTRACT` when its entries are
-    limit or stop orders (a long market-order result's text is unchanged)."""
+    plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `PAIR_FILL_CONTRACT` for a pair (whose second
+    leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`), plus
+    `EXITS_FILL_CONTRACT` when its exits know the trade (`uses_trade_exits`), plus `ORDER_FILL_CONTRACT` when its
+    entries are limit or stop orders. A long-only, position_size_pct, market-order result's text is unchanged."""
     found = set(directions)
     text = FILL_CONTRACT
-    if found & {"short", "long_short"}:
+    if pair or found & {"short", "long_short"}:
         text += SHORT_FILL_CONTRACT
     if "long_short" in found:
         text += LONG_SHORT_FILL_CONTRACT
+    if pair:
+        text += PAIR_FILL_CONTRACT
+    if sized:
+        text += SIZING_FILL_CONTRACT
+    if knows_the_trade:
+        text += EXITS_FILL_CONTRACT
     if set(entry_orders) - {"market"}:
         text += ORDER_FILL_CONTRACT
     return text
 
 
+def uses_trade_exits(risks: Iterable[RiskSpec], exit_program: Any) -> bool:
+    """True when a run uses an exit of `EXITS_FILL_CONTRACT`: a distance, the activation, the take-profit
+    table (in any of `risks`), or an exit program on position variables."""
+    return exit_program is not None or any(getattr(r, f) is not None for r in risks for f in LATER_RISK_FIELDS)
+
+
 def _err(field: str, message: str, hint: str) -> RuleEngineError:
     path = "params.execution_price" if field == "execution_price" else f"risk.{field}"
     return RuleEngineError([Diagnostic("D103", message, path=path, hint=hint)])
+
+
+def _flag(field: str, value: Any) -> bool:
+    """A validated value of an on/off risk field (`FLAG_RISK_FIELDS`): a bool or its usual spellings."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise _err(field, f"{field} must be true or false, got {value!r}", f"e.g. {field}=true")
 
 
 def _number(field: str, value: Any) -> float | int | None:
@@ -330,6 +495,24 @@ def _number(field: str, value: Any) -> float | int | None:
     return int(v) if integer else v
 
 
+def risk_value(field: str, value: Any) -> float | int | bool | None:
+    """One risk field's value checked on its own (type and bounds, D103), as a run parameter gives it: None
+    when switched off. Rules between fields (one sizing method, a stop for risk_per_trade_pct) are
+    `resolve_risk`'s."""
+    return _flag(field, value) if field in FLAG_RISK_FIELDS else _number(field, value)
+
+
+def _override_sizing(given: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """A sizing method among the run's `params` replaces the document's (one method per run: D103 for two)."""
+    wanted = [m for m in SIZING_METHODS if m in params]
+    if len(wanted) > 1:
+        raise _err(wanted[1], f"more than one sizing method in the run's parameters: {', '.join(wanted)}",
+                   f"give one of {', '.join(SIZING_METHODS)}")
+    if wanted:
+        for m in SIZING_METHODS:
+            given.pop(m, None)
+
+
 def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> RiskSpec:
     """The run's risk: the document's ``risk:`` block, overridden by `params`, completed with defaults.
 
@@ -349,20 +532,32 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         if v == OFF:
             given[f] = None
         elif v is not None:
-            given[f] = _number(f, v)
+            given[f] = risk_value(f, v)
+    _override_sizing(given, params)
     for f in RISK_FIELDS:
         if f in params:
-            given[f] = _number(f, params[f])  # None here means "off", not "default"
+            given[f] = risk_value(f, params[f])  # None here means "off", not "default"
+    rules = {f: getattr(doc, f, None) for f in RISK_RULE_FIELDS}
+    for pct, distance in DISTANCE_OF.items():  # an override of the percent form, where the document has the other
+        if rules[distance] is not None and given.get(pct) is not None:
+            raise _err(pct, f"{pct} cannot be set: the document gives this exit as {distance}",
+                       f"change {distance} in the document (its parameters sweep), or remove it there")
+    if rules["take_profit_by_bars"] is not None and given.get("take_profit_pct") is not None:
+        raise _err("take_profit_pct", "take_profit_pct cannot be set: the document gives take_profit_by_bars",
+                   "change the table in the document, or remove it there")
     timeframe = getattr(strat, "timeframe", None)
     from_tf: dict[str, Any] = {}
     if timeframe is not None:
         sl_d, tp_d, days_d = TIMEFRAME_DEFAULTS[timeframe]
-        from_tf["take_profit_pct"] = tp_d
-        if "trailing_stop_pct" not in given:
+        if rules["take_profit_distance"] is None and rules["take_profit_by_bars"] is None:
+            from_tf["take_profit_pct"] = tp_d
+        if "trailing_stop_pct" not in given and rules["stop_loss_distance"] is None:
             from_tf["stop_loss_pct"] = sl_d
         if "max_hold_bars" not in given:
             from_tf["max_hold_days"] = days_d
     defaults: dict[str, Any] = {**from_tf, **OTHER_DEFAULTS}
+    if any(given.get(m) is not None for m in SIZING_METHODS):  # sized by the method given, not the default
+        del defaults["position_size_pct"]
     never_short = strat.direction == "long"  # a long run's defaults read as before the short-only fields
     used = tuple(f for f in RISK_FIELDS if f not in given and f in defaults
                  and not (never_short and f in SHORT_ONLY_FIELDS))
@@ -374,10 +569,28 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     if execution_price not in allowed:
         raise _err("execution_price", f"execution_price must be one of {allowed}, got {execution_price!r}",
                    "close fills at the signal bar's close, open at the next bar's open")
-    # exits stay None when off; the other fields always have a number (a default at least)
-    fields: dict[str, Any] = {f: values[f] if f in _OPTIONAL else float(values[f] or 0.0) for f in RISK_FIELDS}
+    # exits stay None when off, sizing methods and caps when not given; the other fields have a number
+    fields: dict[str, Any] = {f: bool(values[f]) if f in FLAG_RISK_FIELDS else values[f] if f in _NULLABLE
+                              else float(values[f] or 0.0) for f in RISK_FIELDS}
+    if fields["volatility_target_pct"] is not None:  # the volatility expression is not a document key yet
+        raise _err("volatility_target_pct", "volatility_target_pct sizes on a volatility expression, which a "
+                   "strategy cannot give yet", "size with position_size_pct, position_size_cash or "
+                   "risk_per_trade_pct")
+    if fields["risk_per_trade_pct"] is not None and fields["stop_loss_pct"] is None \
+            and getattr(doc, "stop_loss_distance", None) is None:  # sized on the stop known at entry
+        raise _err("risk_per_trade_pct", "risk_per_trade_pct sizes on the distance to the stop loss, and this run "
+                   "has no stop loss", "give a stop_loss_pct (e.g. --param stop_loss_pct=5) or a stop_loss_distance "
+                   "in the document, or size with position_size_pct")
+    if fields["trailing_stop_activation_pct"] is not None and fields["trailing_stop_pct"] is None:
+        raise _err("trailing_stop_activation_pct", "trailing_stop_activation_pct needs a trailing stop",
+                   "give trailing_stop_pct too, or trailing_stop_activation_pct=off")
+    if fields["trailing_stop_activation_pct"] is not None and getattr(strat, "pair", None) is not None:
+        raise _err("trailing_stop_activation_pct", "a pair's trailing stop acts on both legs' value: it takes no "
+                   "activation yet (S140)", "trailing_stop_activation_pct=off")
+    table = rules["take_profit_by_bars"]
     order = strat.entry_order
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction,
                     entry_order=order.type, order_valid_bars=order.valid_bars, defaults_used=used,
-                    timeframe=timeframe,
-                    from_timeframe=tuple(f for f in used if f in from_tf))
+                    timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),
+                    stop_loss_distance=rules["stop_loss_distance"], take_profit_distance=rules["take_profit_distance"],
+                    take_profit_by_bars=None if table is None else tuple(table.items()))

@@ -38,8 +38,8 @@ from .build import _Bench, _Context, _provenance, _summary_warnings, _time_text,
 from .idle import check_warmup, explain_idle
 from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
 from .result import BacktestResult, gc_paused
-from .risk import fill_contract, resolve_risk
-from .simulation import ENGINES
+from .risk import fill_contract, resolve_risk, uses_sizing, uses_trade_exits
+from .simulation import DISTANCE_KINDS, ENGINES, unusable_distances
 
 Progress = Callable[[int, int, str], None]
 
@@ -77,13 +77,17 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     compiled = _compile(strategy)
     strat = compiled.strategy
     _check_options(init_cash, engine, portfolio)
+    if portfolio or engine != "numba":
+        from .pairs import refuse_pairs
+
+        refuse_pairs(strat, "a portfolio of pairs" if portfolio else f"the {engine} engine",
+                     "run it as independent pairs (without --portfolio) on the default engine (engine=\"numba\")")
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
     strat_params, risk_over = split_params(strat, params)
     sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
     risks = [resolve_risk(strat, {**risk_over, "execution_price": s["execution_price"]}) for s in sets]
     if portfolio:
-        size_given = strat.risk.position_size_pct is not None or "position_size_pct" in risk_over
-        risks = [portfolio_risk(r, size_given) for r in risks]
+        risks = [portfolio_risk(r) for r in risks]
     steps, total_steps = [0], [0]  # steps done; the total is unknown until the data say how many runs
 
     def tick(step: str) -> None:
@@ -100,7 +104,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
                               data=data, no_cache=no_cache)
     warnings: list[Diagnostic] = [*document_warnings(strat), *md.warnings]
     universe = len(md.runs) + len(md.skipped) > 1
-    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    base = strat.traded_slot() or next(s for s, _ in md.inputs)
     keep = usable_columns(md, base, warnings, universe=universe)
     k = len(keep)
     total_runs = len(sets) if portfolio else len(sets) * k
@@ -120,8 +124,15 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     else:
         per_col = [risks[p] for p in range(n_sets) for _ in keep]
         signals = sig.columns(cols)
-        sims = [simulate(prices, index=md.index, risk=per_col, init_cash=float(init_cash), start=md.start,
-                         engine=engine, **signals)]
+        if strat.pair is not None:  # both legs as one position
+            from .pairs import simulate_pair_run
+
+            prices_b = {c: _take_columns(md.inputs[(strat.pair.legs[1], c)], keep * n_sets) for c in prices}
+            sims = [simulate_pair_run(strat.pair, prices, prices_b, signals, index=md.index, risk=per_col,
+                                      init_cash=float(init_cash), start=md.start)]
+        else:
+            sims = [simulate(prices, index=md.index, risk=per_col, init_cash=float(init_cash), start=md.start,
+                             engine=engine, **signals)]
         entries = signals["entries"]
     tick("benchmark")
     bench = _benchmark(benchmark, md, base, keep, req, no_cache, warnings, portfolio, strat.data[base].frequency)
@@ -134,13 +145,45 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         tick(f"results {i + 1}/{total_runs}")
     explain_idle(compiled, md, base, keep, sig.param_sets, results, entries, portfolio, short)
     warnings += _summary_warnings(results, md, universe)
+    warnings += _distance_warnings(sig, cols, prices["close"], sims, portfolio, k, md.index,
+                                   risks[0].execution_price == "open", not strat.entry_order.is_market())
     records = [w.to_dict() for w in warnings]
     if len(results) == 1 and not universe:  # one run: its own reason (with the details) is the result's
         records += [w for w in results[0].warnings if w["code"] in ("D119", "D172")]
     tick("done")
     provenance = _provenance(strat, req, risk_over, md, portfolio, engine, bench.symbol)
     return BacktestResult(results=results, warnings=records, provenance=provenance,
-                          fill_contract=fill_contract([strat.direction], [strat.entry_order.type]))
+                          fill_contract=fill_contract([strat.direction], strat.pair is not None,
+                                                      any(uses_sizing(r) for r in risks),
+                                                      uses_trade_exits(risks, sig.exit_program),
+                                                      [strat.entry_order.type]))
+
+
+def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[Any], portfolio: bool, k: int,
+                       index: Any, exec_open: bool, orders: bool = False) -> list[Diagnostic]:
+    """L123: trades whose stop / take-profit distance was not positive (or missing) at the entry signal's bar
+    (an order's: the bar that placed it), and which therefore had no such exit (one warning per kind, with the
+    count and the first trades)."""
+    kinds = [kind for kind in DISTANCE_KINDS if kind in sig.levels]
+    if not kinds:
+        return []
+    found: dict[str, list[tuple[int, int]]] = {}
+    for p, sim in enumerate(sims):
+        part = slice(p * k, (p + 1) * k) if portfolio else slice(None)
+        levels = {kind: _take_columns(sig.levels[kind], cols)[:, part] for kind in kinds}
+        placed = _take_columns(sig.entries, cols)[:, part] if orders else None
+        for kind, bad in unusable_distances(sim.trades, levels, close[:, part], exec_open, placed).items():
+            found.setdefault(kind, []).extend(bad)
+    out = []
+    for kind, bad in found.items():
+        first = ", ".join(str(index[t].date()) for t, _ in sorted(bad)[:3])
+        exit_name = "stop loss" if kind.startswith("stop") else "take profit"
+        out.append(Diagnostic("L123", f"{len(bad)} trade{'s' if len(bad) != 1 else ''} had no {exit_name}: "
+                              f"{kind} was not positive (or missing) at the entry signal's bar (first entries: "
+                              f"{first})", path=f"risk.{kind}", severity="warning", stage="backtest",
+                              hint=f"make {kind} positive wherever an entry can fire, e.g. max(..., 0.01) or "
+                              "an entry condition that needs the indicator"))
+    return out
 
 
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:

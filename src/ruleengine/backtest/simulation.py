@@ -38,9 +38,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_REASON_NAMES, LEVEL_KINDS, trade_dt
+from ..kernels.enums import (
+    EXIT_PROGRAM_LEVEL,
+    EXIT_REASON_NAMES,
+    LEVEL_KINDS,
+    PAIR_TRADE_COLUMNS,
+    SIZE_NOTE_NAMES,
+    pair_trade_dt,
+    trade_dt,
+)
 from ..schema.orders import ORDER_TYPES
-from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
+from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, MAX_TAKE_PROFIT_ROWS, RISK_FIELDS, SIZING_METHODS
 from .risk import RiskSpec
 
 #: the exit reasons of trades, as users see them (`ruleengine.kernels.enums.ExitReason`)
@@ -74,16 +82,21 @@ class Simulation:
     cash: np.ndarray
     position: np.ndarray
     engine: str = "numba"
-    #: portfolio only: entries skipped because the cash left was short, one row per skip in time order
-    #: (the first ones): bar, time, column; `skipped_count` counts them all
+    #: entries skipped (the cash left was short in a portfolio, a cap, a sizing rule) or cut down to the cash
+    #: (a single run), one row each (the first ones; a portfolio's in time order, a single run's by column
+    #: then time): bar, time, column, reason (`ruleengine.kernels.enums.SizeNote`'s names); `skipped_count`
+    #: counts them all. None: the engine does not report them (vectorbt)
     skipped: pd.DataFrame | None = None
     skipped_count: int = 0
+    #: a pair run (`ruleengine.backtest.pairs.simulate_pairs`): the second leg's units held (T, N), negative
+    #: short; ``position`` is then the first leg's
+    position_b: np.ndarray | None = None
 
 
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
              risk: RiskSpec | Sequence[RiskSpec], *, short_entries: np.ndarray | None = None,
              short_exits: np.ndarray | None = None, levels: Mapping[str, np.ndarray] | None = None,
-             init_cash: float = 10_000.0, start: int = 0, engine: str = "numba",
+             exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0, engine: str = "numba",
              fill_order: str = "time") -> Simulation:
     """Simulate each column independently, each with `init_cash`.
 
@@ -95,7 +108,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         risk: one `RiskSpec` for every column or one per column.
         short_entries, short_exits: (T, N) bool, the short side of a long/short strategy (None: none).
         levels: kind (`ruleengine.kernels.enums.LEVEL_KINDS`) -> (T, N) float64, the strategy's per-bar
-            levels (e.g. an entry order's price), read at the bar of the signal they belong to.
+            levels (e.g. an entry order's price), read at the bar of the signal they belong to; and the
+            levels of the exit program (``exit_program:<k>``).
+        exit_program: the strategy's exit program on position variables
+            (`ruleengine.compile.exit_program.ExitProgram`, its levels in `levels`), or None.
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
@@ -115,24 +131,26 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         raise ValueError(f"fill_order must be one of {FILL_ORDERS}, got {fill_order!r}")
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if engine == "vectorbt":
-        from .vbt_engine import simulate_vectorbt
+        from .vbt_engine import refuse_unexpressible, simulate_vectorbt
 
+        refuse_unexpressible(risks, exit_program)  # D103 for the exits from_signals has not
         if levels:
             raise ValueError("the vectorbt engine takes signals only, no levels")
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start,
                                  short_entries=short_entries, short_exits=short_exits)
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
     args[-1]["fill_bar_stops"] = fill_order != "backtesting"  # the risk records
-    records, n, eq, cash, pos = _kernel("simulate_nb")(*args, fill_order == "vectorbt", float(init_cash),
-                                                       _max_trades(ent, start, short_entries))
+    records, n, eq, cash, pos, notes, n_notes = _kernel("simulate_nb")(
+        *args, fill_order == "vectorbt", float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=False)
-    return Simulation(trades, eq.T, cash.T, pos.T, "numba")
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(notes, index), int(n_notes))
 
 
 def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray,
                        index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec], *,
                        short_entries: np.ndarray | None = None, short_exits: np.ndarray | None = None,
-                       levels: Mapping[str, np.ndarray] | None = None, init_cash: float = 10_000.0,
+                       levels: Mapping[str, np.ndarray] | None = None, exit_program: Any = None,
+                       init_cash: float = 10_000.0,
                        start: int = 0) -> Simulation:
     """Simulate the N columns as one portfolio with shared cash (``--portfolio``).
 
@@ -150,24 +168,21 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
         raise ValueError("a portfolio needs one execution_price for every column")
     if len({r.direction == "long_short" for r in risks}) > 1:
         raise ValueError("a portfolio's columns are all long_short or none is")
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=True)
-    skipped = pd.DataFrame({"bar": skip["bar"], "time": pd.DatetimeIndex(index)[skip["bar"]],
-                            "column": skip["column"]})
-    return Simulation(trades, eq.T, cash.T, pos.T, "numba", skipped, int(n_skip))
+    return Simulation(trades, eq.T, cash.T, pos.T, "numba", notes_frame(skip, index), int(n_skip))
 
 
-def portfolio_risk(risk: RiskSpec, size_given: bool) -> RiskSpec:
-    """The risk of a portfolio run: `PORTFOLIO_POSITION_SIZE_PCT` unless `size_given` (the document or an
-    override sets position_size_pct); the default stays named in ``defaults_used``."""
-    if size_given:
+def portfolio_risk(risk: RiskSpec) -> RiskSpec:
+    """The risk of a portfolio run: `PORTFOLIO_POSITION_SIZE_PCT` when the run is sized by position_size_pct's
+    default (neither the document nor an override gives a sizing method); the default stays named in
+    ``defaults_used``."""
+    if "position_size_pct" not in risk.defaults_used:
         return risk
-    used = risk.defaults_used if "position_size_pct" in risk.defaults_used else \
-        (*risk.defaults_used, "position_size_pct")
     size: dict[str, Any] = {"position_size_pct": PORTFOLIO_POSITION_SIZE_PCT}  # a field only `dataclass` sees
-    return replace(risk, defaults_used=used, **size)
+    return replace(risk, **size)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -222,33 +237,48 @@ def kernel_risk_name(field: str) -> str:
     return field.removesuffix("_pct")
 
 
+def _kernel_type(field: str) -> type:
+    return np.int64 if field in INTEGER_RISK_FIELDS else np.bool_ if field in FLAG_RISK_FIELDS else np.float64
+
+
 #: the kernels' risk record (`ruleengine.kernels.simulate` reads it by field name), one per column: every risk
 #: field of the document model in its order (`RISK_FIELDS`) under `kernel_risk_name`, percentages as float64
-#: fractions (NaN = off), whole numbers as int64 (0 = off); then ``exec_open`` (execution_price open),
-#: ``short``, ``long_short``, ``order_kind`` (the index of the entry order's type in `ORDER_TYPES`: 0 market,
-#: 1 limit, 2 stop) and ``order_valid_bars``; ``fill_bar_stops`` (True; False for `simulate`'s
-#: fill_order="backtesting": no stop on the bar a limit or stop order filled). A new risk field of the document
-#: is in it without a change here.
-risk_dt = np.dtype([(kernel_risk_name(f), np.int64 if f in INTEGER_RISK_FIELDS else np.float64)
-                    for f in RISK_FIELDS] + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_),
-                                             ("order_kind", np.int64), ("order_valid_bars", np.int64),
-                                             ("fill_bar_stops", np.bool_)]
-                   + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS], align=True)
+#: fractions (NaN = off or not given), other numbers (a cash amount) as float64 (NaN = not given), whole
+#: numbers as int64 (0 = off), flags as bool; then ``exec_open`` (execution_price open), ``short``,
+#: ``long_short``, ``order_kind`` (the index of the entry order's type in `ORDER_TYPES`: 0 market, 1 limit,
+#: 2 stop), ``order_valid_bars``, ``fill_bar_stops`` (True; False for `simulate`'s fill_order="backtesting":
+#: no stop on the bar a limit or stop order filled), one ``<kind>_row`` per `LEVEL_KINDS` (the row of
+#: ``levels`` holding that series, -1 = not used) and ``exit_program_row`` (the exit program's first level
+#: row). A new risk field of the document is in it without a change here.
+risk_dt = np.dtype([(kernel_risk_name(f), _kernel_type(f)) for f in RISK_FIELDS]
+                   + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_),
+                      ("order_kind", np.int64), ("order_valid_bars", np.int64), ("fill_bar_stops", np.bool_)]
+                   + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS] + [("exit_program_row", np.int64)]
+                   # take_profit_by_bars: its rows (bars held, take profit as a fraction), sorted by bars
+                   + [("take_profit_rows", np.int64), ("take_profit_row_bars", np.int64, (MAX_TAKE_PROFIT_ROWS,)),
+                      ("take_profit_row_pct", np.float64, (MAX_TAKE_PROFIT_ROWS,))], align=True)
 _INT64_MAX = np.iinfo(np.int64).max
 
 
 def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     """The kernels' risk records (`risk_dt`), one per spec: the one conversion of resolved risk for the kernels.
 
-    A limit beyond int64 is the same as int64's largest: never.
+    A limit beyond int64 is the same as int64's largest: never. Every spec has one sizing method (a
+    `RiskSpec` from `resolve_risk` always has): a spec without one is a bug, not a run.
     """
+    for r in risks:
+        if all(getattr(r, m) is None for m in SIZING_METHODS):
+            raise ValueError(f"a RiskSpec needs a sizing method ({', '.join(SIZING_METHODS)}): {r}")
     out = np.empty(len(risks), dtype=risk_dt)
     for f in RISK_FIELDS:
         values = [getattr(r, f) for r in risks]
         if f in INTEGER_RISK_FIELDS:
             out[kernel_risk_name(f)] = [min(int(v or 0), _INT64_MAX) for v in values]
+        elif f in FLAG_RISK_FIELDS:
+            out[kernel_risk_name(f)] = [bool(v) for v in values]
         else:
-            out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / 100.0 for v in values]
+            scale = 100.0 if f.endswith("_pct") else 1.0
+            out[kernel_risk_name(f)] = [np.nan if v is None else float(v) / scale for v in values]
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
     out["long_short"] = [r.direction == "long_short" for r in risks]
@@ -257,25 +287,55 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     out["fill_bar_stops"] = True
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
+    out["exit_program_row"] = -1
+    out["take_profit_row_bars"] = 0
+    out["take_profit_row_pct"] = np.nan
+    for i, r in enumerate(risks):
+        table = r.take_profit_by_bars or ()
+        out[i]["take_profit_rows"] = len(table)
+        for k, (bars, pct) in enumerate(table):
+            out[i]["take_profit_row_bars"][k] = bars
+            out[i]["take_profit_row_pct"][k] = pct / 100.0
     return out
 
 
-def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int], risk: np.ndarray) -> np.ndarray:
+def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int], risk: np.ndarray,
+                exit_program: Any = None) -> np.ndarray:
     """The kernels' (L, N, T) levels array of `levels` (kind -> (T, N) float64) in `LEVEL_KINDS` order, the
-    kinds given only; writes each kind's row into the risk records ``risk`` (``<kind>_row``)."""
+    kinds given only, then the levels of `exit_program` (``exit_program:0``, ``exit_program:1``, ...); writes
+    each kind's row into the risk records ``risk`` (``<kind>_row``; ``exit_program_row``, the program's first
+    row, whenever there is a program: one of constants and position variables has no level)."""
     levels = levels or {}
-    unknown = sorted(set(levels) - set(LEVEL_KINDS))
+    program = [f"{EXIT_PROGRAM_LEVEL}{k}" for k in range(sum(1 for kind in levels
+                                                             if kind.startswith(EXIT_PROGRAM_LEVEL)))]
+    if exit_program is not None and len(program) != len(exit_program.levels):
+        raise ValueError(f"the exit program reads {len(exit_program.levels)} levels, {len(program)} given")
+    unknown = sorted(set(levels) - set(LEVEL_KINDS) - set(program))
     if unknown:
-        raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)}")
+        raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)} and {EXIT_PROGRAM_LEVEL}<k>")
     given = [kind for kind in LEVEL_KINDS if kind in levels]
-    out = np.empty((len(given), shape[1], shape[0]), dtype=np.float64)
-    for row, kind in enumerate(given):
+    out = np.empty((len(given) + len(program), shape[1], shape[0]), dtype=np.float64)
+    for row, kind in enumerate(given + program):
         a = np.asarray(levels[kind], dtype=np.float64)
         if a.shape != shape:
             raise ValueError(f"levels[{kind!r}] has shape {a.shape}, expected {shape}")
         out[row] = a.T
-        risk[f"{kind}_row"] = row
+        if kind in LEVEL_KINDS:
+            risk[f"{kind}_row"] = row
+    if exit_program is None and program:
+        raise ValueError("levels of an exit program (exit_program:<k>) without the program")
+    if exit_program is not None:
+        risk["exit_program_row"] = len(given)
     return out
+
+
+def exit_program_arrays(program: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(ops, args) of an exit program (`ruleengine.compile.exit_program.ExitProgram`) as the kernels take
+    them; empty arrays without one."""
+    if program is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    ops, args = program.arrays()
+    return ops, args
 
 
 def side_signals(x: np.ndarray | None, shape: tuple[int, int], what: str) -> np.ndarray:
@@ -290,7 +350,8 @@ def side_signals(x: np.ndarray | None, shape: tuple[int, int], what: str) -> np.
 
 def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
                  risks: list[RiskSpec], start: int, short_entries: np.ndarray | None,
-                 short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None) -> tuple:
+                 short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None,
+                 exit_program: Any) -> tuple:
     shape = (ent.shape[1], ent.shape[0])  # (T, N)
     if any(r.direction == "long_short" for r in risks):  # the kernels read the short side of such a column
         if short_entries is None:
@@ -298,10 +359,46 @@ def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray
         if short_exits is None:
             short_exits = np.zeros(shape, dtype=np.bool_)
     risk = risk_arrays(risks)
-    lv = level_array(levels, shape, risk)
+    lv = level_array(levels, shape, risk, exit_program)
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext,
             side_signals(short_entries, shape, "short_entries"), side_signals(short_exits, shape, "short_exits"),
-            lv, times, int(start), risk)
+            lv, *exit_program_arrays(exit_program), times, int(start), risk)
+
+
+#: the distance levels an entry reads: each gives its trade an exit only when > 0 at the entry signal's bar
+DISTANCE_KINDS = ("stop_loss_distance", "take_profit_distance")
+
+
+def unusable_distances(trades: pd.DataFrame, levels: Mapping[str, np.ndarray], close: np.ndarray,
+                       exec_open: bool, order_entries: np.ndarray | None = None) -> dict[str, list[tuple[int, int]]]:
+    """Per distance kind, the trades (entry bar, column) whose distance at the entry signal's bar was <= 0 or
+    NaN, so that the trade had no such exit (the kernels' `arm_nb` leaves it off): what warning L123 reports.
+
+    The signal's bar is the entry bar with close fills, the column's previous bar with a close with open fills
+    (the bar whose levels the kernels read); for limit or stop entry orders (`order_entries`: the entry
+    signals, (T, N)) the bar that placed the filled order: the last entry signal before the fill (a later one
+    would have replaced it). `levels` and `close` are (T, N) in the simulation's columns.
+    """
+    out: dict[str, list[tuple[int, int]]] = {}
+    if trades.empty:
+        return out
+    entry, col = trades["entry_bar"].to_numpy(), trades["column"].to_numpy()
+    signal = entry.copy()
+    if order_entries is not None:
+        for i, (t, j) in enumerate(zip(entry.tolist(), col.tolist(), strict=True)):
+            before = np.flatnonzero(order_entries[:t, j])
+            signal[i] = before[-1] if before.size else t
+    elif exec_open:
+        for i, (t, j) in enumerate(zip(entry.tolist(), col.tolist(), strict=True)):
+            before = np.flatnonzero(~np.isnan(close[:t, j]))
+            signal[i] = before[-1] if before.size else t
+    for kind in DISTANCE_KINDS:
+        if kind in levels:
+            d = np.asarray(levels[kind])[signal, col]
+            bad = ~(d > 0)
+            if bad.any():
+                out[kind] = list(zip(entry[bad].tolist(), col[bad].tolist(), strict=True))
+    return out
 
 
 def _max_trades(ent: np.ndarray, start: int, short_entries: np.ndarray | None = None) -> int:
@@ -313,10 +410,19 @@ def _max_trades(ent: np.ndarray, start: int, short_entries: np.ndarray | None = 
     return n
 
 
+def notes_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The kernel's `skip_dt` records as a table: bar, time, column, reason (a `SIZE_NOTE_NAMES` name)."""
+    reasons = np.array(SIZE_NOTE_NAMES, dtype=object)
+    return pd.DataFrame({"bar": records["bar"], "time": pd.DatetimeIndex(index)[records["bar"]],
+                         "column": records["column"],
+                         "reason": reasons[records["reason"]].astype(str) if len(records) else np.array([], str)})
+
+
 def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool) -> pd.DataFrame:
     """The trade table from the kernel's `trade_dt` records (sorted by column then entry, or entry then
     column)."""
-    records = np.asarray(records, dtype=trade_dt)
+    pair = getattr(records, "dtype", None) == pair_trade_dt
+    records = np.asarray(records, dtype=pair_trade_dt if pair else trade_dt)
     order = np.lexsort((records["column"], records["entry_bar"]) if by_time else
                        (records["entry_bar"], records["column"]))
     rec = records[order]
@@ -327,5 +433,7 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool)
         "entry_time": idx[rec["entry_bar"]], "exit_time": idx[rec["exit_bar"]],
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
-        "exit_reason": reasons[rec["exit_reason"]].astype(str) if len(rec) else np.array([], str),
-        "fees": rec["fees"], "direction": rec["direction"]}, columns=list(TRADE_COLUMNS))
+        "exit_reason": reasons[rec["exit_reason"]] if len(rec) else np.array([], str),
+        "fees": rec["fees"], "direction": rec["direction"],
+        **{c: rec[c] for c in PAIR_TRADE_COLUMNS if pair}},
+        columns=list(TRADE_COLUMNS) + (list(PAIR_TRADE_COLUMNS) if pair else []))

@@ -58,7 +58,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..kernels.enums import ExitReason, trade_dt
-from ..schema.strategy import EXIT_FIELDS
+from ..schema.strategy import EXIT_FIELDS, FLAG_RISK_FIELDS, RISK_RULE_FIELDS, UNSET_RISK_FIELDS
 from .risk import RiskSpec
 from .simulation import Simulation, risk_arrays, trades_frame
 
@@ -73,14 +73,28 @@ def _unsupported(field: str, message: str) -> RuleEngineError:
                                        hint="use the default engine (engine='numba'), which implements it")])
 
 
+def refuse_unexpressible(risks: list[RiskSpec], exit_program: object = None) -> None:
+    """Raise D103 for the first exit ``from_signals`` cannot express (an exit program on position variables,
+    a distance, the take-profit table, the trailing activation, a time stop, a wider trail)."""
+    if exit_program is not None:
+        raise RuleEngineError([Diagnostic("D103", "vectorbt's from_signals has no exit on position variables",
+                                          path="exit", hint="use the default engine (engine='numba'), which "
+                                                            "implements it")])
+    for r in risks:
+        _loss_stop(r)
+
+
 def _loss_stop(r: RiskSpec) -> tuple[float, bool]:
     """(sl_stop fraction or NaN, sl_trail) for one column; raises when vectorbt cannot express the risk."""
+    for field in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS):  # sized by position_size_pct only
+        if getattr(r, field):
+            raise _unsupported(field, f"this engine sizes by position_size_pct only, not by {field}")
     if r.borrow_cost_pct:
         raise _unsupported("borrow_cost_pct", "vectorbt's from_signals has no borrow cost")
     if r.direction == "long_short" and r.position_size_pct != 100:
         raise _unsupported("position_size_pct", "vectorbt reverses a long/short position with one order sized "
                            "on the whole cash: position_size_pct must be 100 there")
-    for field in EXIT_FIELDS:
+    for field in (*EXIT_FIELDS, *RISK_RULE_FIELDS):
         if field not in VECTORBT_EXITS and getattr(r, field) is not None:
             raise _unsupported(field, f"vectorbt's from_signals has {_WHY_NOT.get(field, f'no {field} exit')}")
     if r.trailing_stop_pct is not None:

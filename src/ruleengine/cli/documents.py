@@ -22,10 +22,12 @@ def register(app: typer.Typer) -> None:
 
 
 def contract() -> None:
-    """Print the fill contract every backtest and sweep follows (also in each report and --json result)."""
-    from ruleengine import FILL_CONTRACT
+    """Print the fill contract every backtest and sweep follows, then what changes for short positions and for
+    long_short strategies (each result carries the parts its runs followed)."""
+    from ruleengine import FILL_CONTRACT, LONG_SHORT_FILL_CONTRACT, SHORT_FILL_CONTRACT
 
-    sys.stdout.write(FILL_CONTRACT.rstrip("\n") + "\n")
+    sys.stdout.write("\n".join(part.rstrip("\n") + "\n" for part in (FILL_CONTRACT, SHORT_FILL_CONTRACT,
+                                                                      LONG_SHORT_FILL_CONTRACT)))
 
 
 def _expand(files: list[str]) -> list[str]:

@@ -130,7 +130,7 @@ def _print_scan(target: Any, result: Any, saved: bool) -> None:
             f"{len(result.signals)} signal(s)")
     for s in result.signals:
         sid = f"  signal {s.id}" if s.id is not None else ""
-        c.print(f"\n[bold]{s.signal_type.upper()} {escape(s.ticker)}[/] at {s.price_at_signal:,.4g}  "
+        c.print(f"\n[bold]{_kind(s).upper()} {escape(s.ticker)}[/] at {s.price_at_signal:,.4g}  "
                 f"confidence {s.confidence_score:.0f}/100{sid}", highlight=False)
         c.print(escape(s.reasoning.text), highlight=False, soft_wrap=True)
     if result.near_misses:
@@ -154,7 +154,7 @@ def signals_act(signal_id: int = typer.Argument(..., help="signal id"),
     if as_json:
         emit({"signal": rec.to_dict()})
         return
-    sys.stdout.write(f"acted: signal {rec.id} {rec.signal_type} {rec.ticker} at {rec.acted_price:g}\n")
+    sys.stdout.write(f"acted: signal {rec.id} {_kind(rec)} {rec.ticker} at {rec.acted_price:g}\n")
 
 
 @signals_app.command("close")
@@ -206,7 +206,7 @@ def signals_list(strategy_id: int | None = typer.Argument(None, help="only this 
         outcome = f"{s.outcome['return_pct']:+.2f} %" if s.outcome else ("open" if s.user_acted and
                                                                          s.signal_type == "entry" else "-")
         table.add_row(str(s.id), f"{s.strategy_id} v{s.strategy_version}", f"{s.bar_time:%Y-%m-%d}",
-                      escape(s.ticker), s.signal_type + ("" if s.real else " SYNTHETIC" if s.synthetic else " ?"),
+                      escape(s.ticker), _kind(s) + ("" if s.real else " SYNTHETIC" if s.synthetic else " ?"),
                       f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",
                       f"{s.acted_price:g}" if s.user_acted and s.acted_price else "-", outcome, hyp)
     console().print(table)
@@ -223,7 +223,7 @@ def signals_show(signal_id: int = typer.Argument(..., help="signal id"),
         return
     import json
 
-    sys.stdout.write(f"signal {rec.id}: {rec.signal_type} {rec.ticker} on {rec.bar_time:%Y-%m-%d} at "
+    sys.stdout.write(f"signal {rec.id}: {_kind(rec)} {rec.ticker} on {rec.bar_time:%Y-%m-%d} at "
                      f"{rec.price_at_signal:g} (strategy {rec.strategy_id} v{rec.strategy_version})\n"
                      f"{rec.reasoning}\nsnapshot: {json.dumps(rec.data_snapshot, default=str)}\n")
 
@@ -338,3 +338,11 @@ def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POS
 
 
 __all__ = ["register", "signals_app"]
+
+
+def _kind(signal: Any) -> str:
+    """``entry`` / ``exit`` for a long signal (as before shorts existed); ``short entry (sell short)`` and
+    ``short exit (buy to cover)`` for a short one."""
+    if signal.direction == "long":
+        return str(signal.signal_type)
+    return f"short {signal.signal_type} ({signal.action})"

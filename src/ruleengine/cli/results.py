@@ -46,15 +46,17 @@ def print_backtest(result: Any, report: str | None) -> None:
                 label = escape(f"benchmark {run.benchmark.symbol} (buy & hold)")
             table.add_row(label, fmt(m[key], unit))
         console.print(table)
+        if run.sides is not None:
+            console.print(_sides_table(run))
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(run.exit_reasons().items()))
         console.print(f"exits: {reasons or 'no trades'}")
     else:
         console.print(_runs_table(result.results))
     _print_trades(console, [t for r in result.results for t in r.trades])
-    from ruleengine import RISK_FIELDS, risk_label
+    from ruleengine import risk_label, shown_risk_fields
 
-    console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}" for k in RISK_FIELDS
-                                              if k in first.risk)
+    console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}"
+                                              for k in shown_risk_fields(first.risk))
                                     + f", execution_price={first.risk.get('execution_price')}"))
     console.print("fills: the fill contract (ruleengine contract) applies", style="dim", highlight=False)
     for w in result.warnings:
@@ -99,6 +101,24 @@ def _runs_table(runs: list[Any]) -> Any:
     return table
 
 
+#: the long/short table's columns (SideMetrics fields); 80 columns wide: the rest is in --json and the report
+_SIDES = [("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("pnl", "pnl $", "$"),
+          ("profit_factor", "profit factor", ""), ("avg_win_pct", "avg win", "%"), ("avg_loss_pct", "avg loss", "%")]
+
+
+def _sides_table(run: Any) -> Any:
+    """The long/short split of a run's trade statistics (a strategy that trades short)."""
+    from ruleengine import format_metric as fmt
+
+    table = compact_table("long / short")
+    table.add_column("side")
+    for _, label, _ in _SIDES:
+        table.add_column(label, justify="right")
+    for side, m in run.sides.items():
+        table.add_row(side, *[fmt(getattr(m, key), unit) for key, _, unit in _SIDES])
+    return table
+
+
 def _print_trades(console: Any, trades: list[Any]) -> None:
     from rich.markup import escape
 
@@ -112,6 +132,13 @@ def _print_trades(console: Any, trades: list[Any]) -> None:
     for col in ("symbol", "entry", "price", "exit", "price", "pnl %", "exit reason"):
         table.add_column(col, justify="right" if col in ("price", "pnl %") else "left", no_wrap=col != "symbol")
     for t in picks:
+        if t.legs:  # a pair: the combined P&L on the first leg's row, the second leg's fills below it
+            first, second = t.legs
+            table.add_row(f"{escape(first.symbol)} {first.side}", _when(t.entry_time), _price(first.entry_price),
+                          _when(t.exit_time), _price(first.exit_price), f"{t.pnl_pct:+.2f}%", t.exit_reason)
+            table.add_row(f"+ {escape(second.symbol)} {second.side}", "", _price(second.entry_price), "",
+                          _price(second.exit_price), "", "")
+            continue
         side = " short" if t.direction == "short" else ""  # long trades read as before
         table.add_row(escape(t.symbol) + side, _when(t.entry_time), _price(t.entry_price), _when(t.exit_time),
                       _price(t.exit_price), f"{t.pnl_pct:+.2f}%", t.exit_reason)

@@ -250,7 +250,9 @@ def runs_list(strategy_id: int | None = typer.Option(None, "--strategy", help="o
         symbols = r.symbols if len(r.symbols) <= 30 else r.symbols[:27] + "..."
         # a run stored on synthetic data before the store refused them (migration 0003 marked it)
         flag = "" if r.synthetic is False else " SYNTHETIC" if r.synthetic else " (data unknown)"
-        table.add_row(str(r.id) + flag, f"{r.strategy_id} v{r.strategy_version}", f"{r.created_at:%Y-%m-%d %H:%M}",
+        side = "" if r.direction == "long" else f" {r.direction}"  # a long strategy's row reads as before
+        table.add_row(str(r.id) + flag, f"{r.strategy_id} v{r.strategy_version}{side}",
+                      f"{r.created_at:%Y-%m-%d %H:%M}",
                       f"{r.start} .. {r.end}", escape(symbols), str(r.total_trades), fmt(r.win_rate, "%"),
                       fmt(r.total_return_pct, "%"), fmt(r.max_drawdown_pct, "%"), fmt(r.sharpe_ratio))
     console().print(table)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pandas/numpy stay out of `validate`
     from ..data.market import MarketData
     from ..data.request import DataRequest
     from ..signal_set import SignalSet
+    from .exit_program import ExitProgram
     from .grid_plan import GridPlan
     from .inspect import InspectedCondition
 
@@ -49,6 +50,7 @@ class CompiledStrategy:
     _plans: dict[str, Plan | GridPlan] = field(default_factory=dict, init=False, repr=False, compare=False)
     _templates: Any = field(default=None, init=False, repr=False, compare=False)
     _required: dict[str, set[str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _exit_program: tuple[ExitProgram | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     #: signals are computed in the calling process (sweeps may spread them over threads and processes)
     runs_in_process = True
@@ -91,35 +93,19 @@ class CompiledStrategy:
         """The full parameter sets `params` expands to (lists make a grid), checked against PARAM_SCHEMA."""
         return expand(self.strategy.params, params)
 
-    def level_plan(self, params: ParamsInput = None) -> Plan | None:
-        """The plan of the strategy's levels (an entry order's price) for these parameter values; None without
-        levels (`ruleengine.compile.levels`)."""
-        if self.analysis.order_price is None:
-            return None
-        from .levels import plan_levels
-
-        sets = self.param_sets(params)
-        key = "levels:" + repr(sets)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = plan_levels(self.analysis, sets)
-            assert plan is not None  # the strategy has a level
-            if len(self._plans) >= 8:
-                self._plans.pop(next(iter(self._plans)))
-            self._plans[key] = plan
-        assert isinstance(plan, Plan)
-        return plan
-
     def warmup(self, params: ParamsInput = None) -> int:
-        """Bars at the start that are never traded (the longest lookback along any condition or level path)."""
-        levels = self.level_plan(params)
-        return max(int(self.plan(params).warmups().max()), 0 if levels is None else int(levels.warmups().max()))
+        """Bars at the start that are never traded (the longest lookback along any condition path)."""
+        return int(self.plan(params).warmups().max())
 
     def converge_bars(self, params: ParamsInput = None) -> int:
-        """History after which recursive indicators equal their full-history values within 1e-10."""
-        levels = self.level_plan(params)
-        return max(int(self.plan(params).converges().max()),
-                   0 if levels is None else int(levels.converges().max()))
+        """History after which recursive indicators equal their full-history values within 1e-10 (a pair's hedge
+        ratio expression included)."""
+        bars = int(self.plan(params).converges().max())
+        if self.analysis.hedge_ratio is not None:
+            from .hedge import hedge_converge_bars
+
+            bars = max(bars, hedge_converge_bars(self.analysis.hedge_ratio, self.param_sets(params)))
+        return bars
 
     def required_columns(self) -> dict[str, set[str]]:
         """Slot -> columns the conditions read (found once: every `signals` call checks them)."""
@@ -128,7 +114,8 @@ class CompiledStrategy:
             found = {}
             a = self.analysis
             order_price = [a.order_price] if a.order_price is not None else []
-            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *order_price]:
+            hedge = [a.hedge_ratio] if a.hedge_ratio is not None else []
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge, *order_price]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -148,7 +135,7 @@ class CompiledStrategy:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.strategy, self.analysis, self.document = state["strategy"], state["analysis"], state["document"]
-        self._plans, self._templates, self._required = {}, None, None
+        self._plans, self._templates, self._required, self._exit_program = {}, None, None, None
 
     def data_request(self, params: ParamsInput = None) -> DataRequest:
         """What the data layer loads for these parameter values: the columns the conditions read plus the
@@ -174,7 +161,7 @@ class CompiledStrategy:
         """Raw form on bare arrays (no bar times): inputs (slot, column) -> (T, S) float64; returns (T, P*S)
         bool entries and exits (parameter set major, symbol minor; a long_short strategy's long side) and the
         plan. Many symbols run on `threads` threads (default: ``RULEENGINE_THREADS`` or the usable CPUs; 1
-        turns it off). `group_arrays` returns every signal group."""
+        turns it off). `group_arrays` returns every signal group, `execute_arrays` the levels too."""
         groups, plan = self.group_arrays(inputs, n_rows, n_cols, params, threads)
         return groups[0], groups[1], plan
 
@@ -183,10 +170,28 @@ class CompiledStrategy:
                      ) -> tuple[tuple[np.ndarray, ...], Plan | GridPlan]:
         """`signals_arrays` with every signal group: (entries, exits) for a long or short strategy, (entries,
         exits, short entries, short exits) for a long_short one (`TradingStrategy.signal_groups`)."""
+        groups, _levels, plan = self.execute_arrays(inputs, n_rows, n_cols, params, threads)
+        return groups, plan
+
+    def execute_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
+                       params: ParamsInput = None, threads: int | None = None
+                       ) -> tuple[tuple[np.ndarray, ...], dict[str, np.ndarray], Plan | GridPlan]:
+        """`group_arrays` with the levels by kind (T, P*S float64: stop / take-profit distances, the exit
+        program's levels: what `signals` puts in `SignalSet.levels`)."""
         from .execute import execute_into
 
         plan = self.plan(params)
-        return execute_into(plan, inputs, n_rows, n_cols, threads), plan
+        groups, levels = execute_into(plan, inputs, n_rows, n_cols, threads)
+        return groups, levels, plan
+
+    def exit_program(self) -> ExitProgram | None:
+        """The exit program on position variables (`exit_program.ExitProgram`), None when the exit
+        conditions use none; the same object on every call."""
+        if self._exit_program is None:
+            from .exit_program import split_exit
+
+            self._exit_program = (split_exit(self.analysis).program,)
+        return self._exit_program[0]
 
     def signals(self, market: MarketData | Any, params: ParamsInput = None,
                 threads: int | None = None) -> SignalSet:
@@ -217,16 +222,17 @@ class CompiledStrategy:
             raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
                                               path=f"data.{s}.{c}", hint="load it for this strategy")
                                    for s, c in missing])
-        groups, plan = self.group_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
+        groups, levels, plan = self.execute_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
         short = groups[2:4] if len(groups) == 4 else (None, None)
-        levels: dict[str, Any] = {}
-        level_plan = self.level_plan(params)
-        if level_plan is not None:
-            from .levels import level_values
+        levels = dict(levels)  # the plan's (distances, the exit program's), and a pair's hedge ratio
+        if self.analysis.hedge_ratio is not None:
+            from .hedge import hedge_ratio_levels
 
-            levels = level_values(self.analysis, level_plan, market.inputs, market.n_rows, market.n_cols)
+            levels["hedge_ratio"] = hedge_ratio_levels(self.analysis.hedge_ratio, plan.param_sets, market.inputs,
+                                                       market.n_rows, market.n_cols)
         return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
-                         market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels)
+                         market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels,
+                         exit_program=self.exit_program())
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

@@ -95,9 +95,10 @@ def default_threads() -> int:
 
 
 def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int,
-                 n_cols: int, threads: int | None = None) -> tuple[Array, ...]:
+                 n_cols: int, threads: int | None = None) -> tuple[tuple[Array, ...], dict[str, Array]]:
     """Evaluate the plan into (T, P*S) bool signals (parameter set major), warm-up cleared: entries and exits,
-    then short entries and short exits for a long_short strategy (`TradingStrategy.signal_groups`).
+    then short entries and short exits for a long_short strategy (`TradingStrategy.signal_groups`); and the
+    (T, P*S) float64 levels by kind (stop distances, an exit program's levels).
 
     With many symbols, the columns are split into contiguous blocks run in parallel threads: every kernel
     is compiled with ``nogil=True`` and numpy releases the GIL in its loops, so the blocks run on separate
@@ -111,22 +112,24 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
     edges = [n_cols * i // k for i in range(k + 1)]
     blocks = [(a, b, program_for(plan, n_rows, b - a)) for a, b in itertools.pairwise(edges)]
 
-    def run(block: tuple[int, int, Any]) -> tuple[Array, ...]:
+    def run(block: tuple[int, int, Any]) -> tuple[tuple[Array, ...], dict[str, Array]]:
         a, b, prog = block
         return outputs(prog, {key: v[:, a:b] for key, v in inputs.items()})
 
     results = list(_pool(k).map(run, blocks))
     n_sets = len(plan.param_sets)
-    combined = []
-    for which in range(len(results[0])):
-        out = np.empty((n_sets * n_cols, n_rows), dtype=np.bool_).T
-        for (a, b, _), res in zip(blocks, results, strict=True):
+
+    def combine(parts: list[Array], dtype: Any) -> Array:
+        out = np.empty((n_sets * n_cols, n_rows), dtype=dtype).T
+        for (a, b, _), part in zip(blocks, parts, strict=True):
             w = b - a
-            part = res[which]
             for p in range(n_sets):
                 out[:, p * n_cols + a:p * n_cols + b] = part[:, p * w:(p + 1) * w]
-        combined.append(out)
-    return tuple(combined)
+        return out
+
+    groups = tuple(combine([res[0][which] for res in results], np.bool_) for which in range(len(results[0][0])))
+    levels = {kind: combine([res[1][kind] for res in results], np.float64) for kind in results[0][1]}
+    return groups, levels
 
 
 def _pool(k: int) -> Any:

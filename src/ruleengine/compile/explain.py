@@ -1,4 +1,4 @@
-"""`explain`: the typed canonical form of each condition, the parameters and the derived warm-up."""
+"""`explain`: the direction, the typed canonical form of each condition, the parameters and the derived warm-up."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..lang.printer import to_text
+from ..schema.strategy import SIGNAL_GROUPS
+from ..sides import DIRECTIONS, group_order
 from .compiled import CompiledStrategy
+from .exit_program import independent_parts
 from .frontend import CheckedCondition
 from .ir import Graph, lower
 from .plan import Plan, _schedule
+
+#: the condition groups `explain_text` lists for each direction
+GROUPS = {"long": ("entry", "exit"), "short": ("entry", "exit"), "long_short": tuple(SIGNAL_GROUPS)}
 
 
 @dataclass
@@ -26,38 +32,44 @@ def condition_infos(compiled: CompiledStrategy, params: dict[str, Any] | None = 
     """Canonical text, type and warm-up of every condition under the given (default) parameter values."""
     values = compiled.strategy.default_params() | dict(params or {})
     out: list[ConditionInfo] = []
-    for group, conds in (("entry", compiled.analysis.entry), ("exit", compiled.analysis.exit)):
-        for c in conds:
+    for group in compiled.strategy.signal_groups():
+        for c in getattr(compiled.analysis, group):
             lb, cv = _warmup(c, values)
-            out.append(ConditionInfo(group, c.source.index, to_text(c.tree), str(c.tree.ty), lb, cv))
+            out.append(ConditionInfo(group, int(c.source.index), to_text(c.tree), str(c.tree.ty), lb, cv))
     return out
 
 
 def _warmup(cond: CheckedCondition, params: dict[str, Any]) -> tuple[int, int]:
+    """Lookback and convergence of a condition (of its parts without position variables: those are known
+    only in the simulation, bar by bar)."""
     graph = Graph()
-    root = lower(cond.tree, params, graph)
-    plan = Plan(graph, [params], [(root, root)])
+    roots = [lower(part, params, graph) for part in independent_parts(cond.tree)]
+    plan = Plan(graph, [params], [(r, r) for r in roots])
     _schedule(plan)
-    return plan.lookback[root], plan.converge[root]
+    return max((plan.lookback[r] for r in roots), default=0), max((plan.converge[r] for r in roots), default=0)
 
 
 def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
     """Machine-readable explanation (what `ruleengine explain --json` prints)."""
     s = compiled.strategy
+    plan: Plan = compiled.node_plan()  # one parameter set: the set-by-set plan, whose graph this shows
     return {
         "name": s.name,
         "description": s.description,
         "timeframe": s.timeframe,
+        "direction": s.direction,
         "price_slot": s.price_slot(),
         "data": {n: {"kind": d.kind, "frequency": d.frequency, "columns": d.available_columns(),
                      "used": sorted(compiled.required_columns().get(n, set()))} for n, d in s.data.items()},
         "params": {n: p.model_dump(exclude_none=True) for n, p in s.params.items()},
-        "entry_logic": s.entry.logic if s.entry else None,
-        "exit_logic": s.exit.logic if s.exit else None,
+        **{f"{g}_logic": getattr(s, g).logic if getattr(s, g) else None for g in s.signal_groups()},
         "conditions": [vars(i) for i in condition_infos(compiled)],
-        "warmup_bars": compiled.warmup(),
-        "converge_bars": compiled.converge_bars(),
+        "warmup_bars": plan.warmup(0),
+        "converge_bars": plan.converge_bars(0),
         "risk": s.risk.model_dump(exclude_none=True),
+        "exit_program": _program_dict(compiled.exit_program()),
+        # a pair strategy only: one-instrument explanations read as before
+        **({"pair": s.pair.model_dump()} if s.pair is not None else {}),
         **_entry_order(compiled),
     }
 
@@ -74,16 +86,30 @@ def _entry_order(compiled: CompiledStrategy) -> dict[str, Any]:
                             "lookback": lb, "converge": cv}}
 
 
+def _program_dict(program: Any) -> dict[str, Any] | None:
+    """The exit program on position variables: its condition, the position variables and the levels it reads."""
+    if program is None:
+        return None
+    return {"condition": program.text, "position_variables": list(program.variables),
+            "levels": list(program.levels_text)}
+
+
 def explain_text(compiled: CompiledStrategy) -> str:
     d = explain_dict(compiled)
     lines = [f"{d['name']}  ({d['timeframe'] or 'no timeframe: no default exits'})"]
     if d["description"]:
         lines.append(f"  {d['description']}")
+    lines.append(f"direction: {d['direction']}: {DIRECTIONS[d['direction']]}")
     lines.append("data:")
     for name, slot in d["data"].items():
         mark = "  (price slot: bare column names refer to it)" if name == d["price_slot"] else ""
         used = ", ".join(slot["used"]) or "-"
         lines.append(f"  {name}: {slot['kind']} at {slot['frequency']}; uses {used}{mark}")
+    if "pair" in d:
+        a, b = d["pair"]["legs"]
+        lines.append(f"pair: long {a} and short {b} as one position (entry); short {a} and long {b} (the short "
+                     f"side); {d['pair']['sizing']} at hedge ratio {d['pair']['hedge_ratio']} (read at the signal "
+                     "bar, fixed for the trade); stops act on both legs' value")
     lines.append("params:")
     for name, p in d["params"].items():
         bounds = ""
@@ -93,25 +119,30 @@ def explain_text(compiled: CompiledStrategy) -> str:
             bounds = f" one of {p['values']}"
         desc = f"  - {p['description']}" if p.get("description") else ""
         lines.append(f"  {name}: {p['type']} = {p['default']!r}{bounds}{desc}")
-    for group in ("entry", "exit"):
+    for group in GROUPS[d["direction"]]:
         conds = [c for c in d["conditions"] if c["group"] == group]
         logic = d[f"{group}_logic"]
+        order = "" if d["direction"] == "long" else f" ({group_order(group, d['direction'])})"  # long: as before
         if not conds:
-            lines.append(f"{group}: (none: exits come from the risk rules only)" if group == "exit" else
-                         f"{group}: (none)")
+            lines.append(f"{group}{order}: (none: exits come from the risk rules only)" if group.endswith("exit")
+                         else f"{group}{order}: (none)")
             continue
         joiner = "all of (AND)" if logic == "all" else "any of (OR)"
-        lines.append(f"{group}: {joiner}")
+        lines.append(f"{group}{order}: {joiner}")
         for c in conds:
             lines.append(f"  [{c['index']}] {c['text']}")
             lines.append(f"      {c['type']}; warm-up {c['lookback']} bars"
                          + (f" (exact values after {c['converge']})" if c["converge"] != c["lookback"] else ""))
-    order = d.get("entry_order")
-    if order:
-        what = "buy at or below" if order["type"] == "limit" else "buy when the price trades up through"
-        lines.append(f"entry order: {order['type']} ({what} it; mirrored for a short), placed at the signal "
-                     f"bar's close at {order['price']}, worked for {order['valid_bars']} bar(s) from the next on; "
-                     f"warm-up {order['lookback']} bars")
+    entry_order = d.get("entry_order")
+    if entry_order:
+        what = "buy at or below" if entry_order["type"] == "limit" else "buy when the price trades up through"
+        lines.append(f"entry order: {entry_order['type']} ({what} it; mirrored for a short), placed at the signal "
+                     f"bar's close at {entry_order['price']}, worked for {entry_order['valid_bars']} bar(s) from "
+                     f"the next on; warm-up {entry_order['lookback']} bars")
+    if d["exit_program"]:
+        p = d["exit_program"]
+        lines.append(f"exit on the held trade: {p['condition']}  (position variables "
+                     f"{', '.join(p['position_variables'])}: evaluated in the simulation at each bar's close)")
     lines.append(f"warm-up: the first {d['warmup_bars']} bars are never traded (default parameters)")
     if d["converge_bars"] != d["warmup_bars"]:
         lines.append(f"history: {d['converge_bars']} bars before the first trade make recursive indicators "

@@ -18,6 +18,7 @@ from ..errors import Diagnostic, RuleEngineError, Span
 from ..lang import ast
 from ..lang.check import Env, check_expression
 from ..lang.parse import parse
+from ..lang.position import position_dependent
 from ..schema.strategy import OPERATOR_SYMBOLS, SIGNAL_GROUPS, StructuredCondition, TradingStrategy
 from ..source import Loaded, PathKey, fmt_path
 
@@ -35,16 +36,19 @@ class Fragment:
 
 @dataclass
 class ConditionSource:
-    """One condition spelled as expression text, with the map back to the document."""
+    """One condition spelled as expression text, with the map back to the document (a risk expression has
+    group "risk" and its field name as `index`)."""
 
-    group: str  # entry | exit | short_entry | short_exit
-    index: int
+    group: str  # entry | exit | short_entry | short_exit | risk
+    index: int | str
     text: str
     fragments: list[Fragment]
     original: Any
 
     @property
     def path(self) -> PathKey:
+        if self.group == "risk":
+            return ("risk", self.index)
         return (self.group, "conditions", self.index)
 
 
@@ -66,7 +70,15 @@ class Analysis:
     short_exit: list[CheckedCondition] = field(default_factory=list)
     #: the price of a limit or stop entry order (None: a market order)
     order_price: CheckedCondition | None = None
+    #: risk field -> its checked expression (`RISK_EXPRESSIONS` the document sets)
+    risk: dict[str, CheckedCondition] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: a pair's hedge ratio expression (None: a fixed number, or no pair)
+    hedge_ratio: CheckedCondition | None = None
+
+
+#: risk fields that are expressions of the language, evaluated per bar (a number is a constant expression)
+RISK_EXPRESSIONS = ("stop_loss_distance", "take_profit_distance")
 
 
 def spell(group: str, index: int, cond: str | StructuredCondition) -> ConditionSource:
@@ -213,7 +225,7 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
             except RuleEngineError as exc:
                 diags = [_split_hint(d, src.text) for d in exc.diagnostics]
             if tree is not None:
-                ty, diags = check_expression(tree, env)
+                ty, diags = check_expression(tree, env, "exit" if group == "exit" else "entry")
                 if not diags and not ty.is_bool:
                     diags = [Diagnostic("C108", f"this {group} condition is a {ty}, not true/false",
                                         Span(1, 1, 1, len(src.text) + 1), None,
@@ -222,12 +234,52 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
                 _add(out, seen, locate(d, src, doc))
             if tree is not None and not any(d.severity == "error" for d in diags):
                 getattr(out, group).append(CheckedCondition(src, tree))
-    from .order_price import check_order_price  # it builds on this module's pieces
+    for name in RISK_EXPRESSIONS:
+        _analyze_risk(out, name, getattr(strategy.risk, name), doc, seen)
+    from .hedge import check_hedge_ratio  # it builds on this module's pieces
+    from .order_price import check_order_price
 
     out.order_price, diags = check_order_price(strategy, env, doc)
     for d in diags:
         _add(out, seen, d)
+    out.hedge_ratio, diags = check_hedge_ratio(strategy, env, doc)
+    for d in diags:
+        _add(out, seen, d)
+    if strategy.pair is not None:  # the pair loop evaluates no exit program (its stops act on both legs' value)
+        for cond in out.exit:
+            if position_dependent(cond.tree):
+                _add(out, seen, locate(Diagnostic(
+                    "S140", "a pair strategy cannot use position variables in exit conditions yet",
+                    Span(1, 1, 1, len(cond.source.text) + 1), None,
+                    "exit on a condition without position variables, or on stop_loss_pct / take_profit_pct "
+                    "(the pair's value)"), cond.source, doc))
     return out
+
+
+def _analyze_risk(out: Analysis, name: str, value: float | str | None, doc: Loaded | None,
+                  seen: set[tuple[str, str | None, int | None, int | None]]) -> None:
+    """Parse and check a risk expression (a number reads as a constant one): a number or number series,
+    without position variables (it is evaluated at the entry signal's bar, before the trade exists)."""
+    if value is None:
+        return
+    text = value if isinstance(value, str) else repr(value)
+    src = ConditionSource("risk", name, text, [Fragment(0, len(text), ("risk", name), 0, isinstance(value, str))],
+                          value)
+    try:
+        tree = parse(text)
+    except RuleEngineError as exc:
+        for d in exc.diagnostics:
+            _add(out, seen, locate(d, src, doc))
+        return
+    ty, diags = check_expression(tree, out.env, "risk")
+    if not diags and not ty.is_numeric:
+        diags = [Diagnostic("L121", f"{name} is a {ty}, not a distance in price units", Span(1, 1, 1, len(text) + 1),
+                            None, "give a number or a number expression, e.g. 2 * atr(high, low, close, 14)",
+                            stage="check")]
+    for d in diags:
+        _add(out, seen, locate(d, src, doc))
+    if not any(d.severity == "error" for d in diags):
+        out.risk[name] = CheckedCondition(src, tree)
 
 
 def _add(out: Analysis, seen: set[tuple[str, str | None, int | None, int | None]], located: Diagnostic) -> None:

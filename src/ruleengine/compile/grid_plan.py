@@ -57,6 +57,7 @@ class GridPlan:
     lookback: Array  # per node
     converge: Array
     programs: dict[tuple[int, int], Any] = field(default_factory=dict)
+    level_roots: dict[str, Array] = field(default_factory=dict)  # level kind -> per parameter set, its node id
 
     @property
     def roots(self) -> list[tuple[int, ...]]:
@@ -67,13 +68,17 @@ class GridPlan:
         return len(self.leaves) + sum(b.n for b in self.blocks)
 
     def warmups(self) -> Array:
-        """Per parameter set: bars never traded (the longest lookback of its signal groups)."""
-        out: Array = np.max([self.lookback[ids] for ids in self.outputs], axis=0)
+        """Per parameter set: bars never traded (the longest lookback of its signal groups and levels)."""
+        out: Array = np.max([self.lookback[ids] for ids in self.set_roots()], axis=0)
         return out
 
     def converges(self) -> Array:
-        out: Array = np.max([self.converge[ids] for ids in self.outputs], axis=0)
+        out: Array = np.max([self.converge[ids] for ids in self.set_roots()], axis=0)
         return out
+
+    def set_roots(self) -> list[Array]:
+        """Per parameter set, the node ids it hands on: each signal group's, each level's."""
+        return [*self.outputs, *self.level_roots.values()]
 
     def warmup(self, i: int = 0) -> int:
         return int(self.warmups()[i])
@@ -207,7 +212,8 @@ def build_grid_plan(templates: Templates, param_sets: list[dict[str, Any]]) -> G
     lookback, converge = _warmups(blocks, next_id)
     _check_windows(blocks)
     outputs = [gids[root][inst.of(nodes[root].free)[0]] for root in templates.roots]
-    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, outputs, lookback, converge)
+    level_roots = {kind: gids[t][inst.of(nodes[t].free)[0]] for kind, t in templates.levels.items()}
+    return GridPlan(param_sets, leaves, leaf_dtypes, blocks, outputs, lookback, converge, level_roots=level_roots)
 
 
 def _kind(node: TNode) -> str:

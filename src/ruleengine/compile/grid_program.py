@@ -44,8 +44,9 @@ def build_grid_program(plan: GridPlan, n_rows: int, n_cols: int) -> Program:
             pos_of[ids] = np.arange(hi - lo)
             steps.append(step)
     outputs = tuple(ctx.recipe(ids, for_kernel=False) for ids in plan.outputs)
+    level_outputs = {kind: ctx.recipe(ids, for_kernel=False) for kind, ids in plan.level_roots.items()}
     free_after: list[list[int]] = [[] for _ in steps]
-    kept = {b for r in outputs for b in _buffers(r)}
+    kept = {b for r in (*outputs, *level_outputs.values()) for b in _buffers(r)}
     for b, s in last_read.items():
         if b not in kept:
             free_after[s].append(b)
@@ -53,7 +54,8 @@ def build_grid_program(plan: GridPlan, n_rows: int, n_cols: int) -> Program:
     def root_locs() -> dict[int, Any]:
         return {r: ctx.loc(r) for r in np.unique(np.concatenate(plan.outputs)).tolist()}
 
-    return Program(n_rows, n_cols, steps, free_after, outputs, warm, root_locs=root_locs)
+    return Program(n_rows, n_cols, steps, free_after, outputs, warm, root_locs=root_locs,
+                   level_outputs=level_outputs)
 
 
 class _Ctx:

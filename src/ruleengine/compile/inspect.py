@@ -28,21 +28,26 @@ from ..lang import ast
 from ..lang.printer import to_text
 from .compiled import CompiledStrategy
 from .execute import compute
+from .exit_program import independent_parts
 from .ir import Graph, Memo, free_params, lower
 from .plan import Plan, _schedule
 
 
 @dataclass
 class InspectedCondition:
-    """One condition: its group (entry/exit), index, canonical text, typed tree and node values."""
+    """One condition: its group (entry, exit, short_entry, short_exit), index, canonical text, typed tree and
+    node values."""
 
     group: str
     index: int
     text: str
     tree: ast.Node
     lookback: int
-    #: id(ast node) -> (tail, S) array (series) or a Python scalar (constants, parameter expressions)
+    #: id(ast node) -> (tail, S) array (series) or a Python scalar (constants, parameter expressions); the nodes
+    #: that use position variables have none (they exist only in the simulation, for a held trade)
     values: dict[int, Any] = field(default_factory=dict)
+    #: the maximal subtrees without position variables (the whole tree for most conditions)
+    parts: list[ast.Node] = field(default_factory=list)
 
     def values_of(self, node: ast.Node) -> Any:
         return self.values[id(node)]
@@ -57,16 +62,18 @@ def inspect_conditions(compiled: CompiledStrategy, inputs: Mapping[tuple[str, st
     memo: Memo = {}
     found: list[tuple[InspectedCondition, dict[int, int]]] = []
     roots: list[int] = []
-    for group, conds in (("entry", compiled.analysis.entry), ("exit", compiled.analysis.exit)):
-        for c in conds:
+    for group in compiled.strategy.signal_groups():  # a long_short strategy's short side too
+        for c in getattr(compiled.analysis, group):
             free = free_params(c.tree)
-            lower(c.tree, values, graph, memo, free)
+            parts = independent_parts(c.tree)  # position variables have values only inside the simulation
+            for part in parts:
+                lower(part, values, graph, memo, free)
             ids: dict[int, int] = {}
             for node in c.tree.walk():
                 key = (id(node), tuple(values[p] for p in free[id(node)]))
                 if key in memo:  # children of scalar expressions are folded, never lowered
                     ids[id(node)] = memo[key]
-            found.append((InspectedCondition(group, c.source.index, to_text(c.tree), c.tree, 0), ids))
+            found.append((InspectedCondition(group, int(c.source.index), to_text(c.tree), c.tree, 0, parts=parts), ids))
             roots += ids.values()
     unique = list(dict.fromkeys(roots))
     plan = Plan(graph, [values], [(i, i) for i in unique])
@@ -78,7 +85,7 @@ def inspect_conditions(compiled: CompiledStrategy, inputs: Mapping[tuple[str, st
         for node_id, graph_id in ids.items():
             v = raw[graph_id]
             cond.values[node_id] = np.array(v[n_rows - k:], copy=True) if isinstance(v, np.ndarray) else v
-        cond.lookback = plan.lookback[ids[id(cond.tree)]]
+        cond.lookback = max((plan.lookback[ids[id(p)]] for p in cond.parts if id(p) in ids), default=0)
         out.append(cond)
     return out
 

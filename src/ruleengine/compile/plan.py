@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import Diagnostic, RuleEngineError
 from ..lang.functions import FUNCTIONS, ORDER_HINT
 from ..schema.strategy import SIGNAL_GROUPS
+from .exit_program import level_trees, split_exit
 from .frontend import Analysis
 from .ir import Graph, Memo, Node, free_params, lower
 
@@ -25,6 +26,8 @@ class Plan:
     #: per parameter set, the node id of each signal group (`TradingStrategy.signal_groups`: entry, exit, and
     #: short_entry, short_exit for long_short)
     roots: list[tuple[int, ...]]
+    #: level kind (`exit_program.level_trees`) -> its node id per parameter set (float series or constants)
+    level_roots: dict[str, list[int]] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
     levels: list[list[int]] = field(default_factory=list)  # node ids by depth; inputs on lower levels
     #: per level, groups of like nodes (same operation, same argument kinds) that may run stacked
@@ -34,12 +37,17 @@ class Plan:
     free_after: dict[int, list[int]] = field(default_factory=dict)  # level -> values no longer needed
     programs: dict[tuple[int, int], Any] = field(default_factory=dict)  # (T, S) -> batched program
 
+    def set_roots(self, i: int) -> list[int]:
+        """Every node parameter set i hands on: its entry, its exit and its levels."""
+        return [*self.roots[i], *(ids[i] for ids in self.level_roots.values())]
+
     def warmup(self, i: int = 0) -> int:
-        """Bars never traded for parameter set i (the longest lookback of its signal groups)."""
-        return max(self.lookback[r] for r in self.roots[i])
+        """Bars never traded for parameter set i (the longest lookback of its signal groups and levels: a stop
+        distance or an exit program's series has a value from then on)."""
+        return max(self.lookback[r] for r in self.set_roots(i))
 
     def converge_bars(self, i: int = 0) -> int:
-        return max(self.converge[r] for r in self.roots[i])
+        return max(self.converge[r] for r in self.set_roots(i))
 
     def warmups(self) -> Any:
         """Per parameter set, `warmup(i)` (an int64 array, as `GridPlan.warmups`)."""
@@ -73,8 +81,12 @@ def condition_groups(analysis: Analysis) -> list[tuple[list[Any], str]]:
     """(checked conditions, logic) of each signal group the strategy produces, in `signal_groups` order; a
     group without conditions (no exit block) is never true."""
     strategy = analysis.strategy
+    split = split_exit(analysis)  # the exit signal holds the conditions without position variables
     out = []
     for group in strategy.signal_groups():
+        if group == "exit":
+            out.append((split.signal, split.logic))
+            continue
         block = getattr(strategy, group)
         out.append((getattr(analysis, group), block.logic if block is not None else SIGNAL_GROUPS[group]))
     return out
@@ -84,19 +96,24 @@ def build_plan(analysis: Analysis, param_sets: list[dict[str, Any]]) -> Plan:
     """Lower every parameter set into one shared graph and plan its execution."""
     graph = Graph()
     groups = condition_groups(analysis)
-    frees = {id(c): free_params(c.tree) for conds, _ in groups for c in conds}
+    _split, level_roots = level_trees(analysis)
+    frees = {id(c.tree): free_params(c.tree) for conds, _ in groups for c in conds}
+    frees.update({id(tree): free_params(tree) for tree in level_roots.values()})
     memo: Memo = {}
     roots: list[tuple[int, ...]] = []
+    by_kind: dict[str, list[int]] = {kind: [] for kind in level_roots}
     for params in param_sets:
         ids_of_set = []
         for conds, logic in groups:
             if not conds:
                 ids_of_set.append(graph.const(False))
                 continue
-            ids = [lower(c.tree, params, graph, memo, frees[id(c)]) for c in conds]
+            ids = [lower(c.tree, params, graph, memo, frees[id(c.tree)]) for c in conds]
             ids_of_set.append(_combine(graph, ids, logic))
         roots.append(tuple(ids_of_set))
-    plan = Plan(graph, param_sets, roots)
+        for kind, tree in level_roots.items():
+            by_kind[kind].append(lower(tree, params, graph, memo, frees[id(tree)]))
+    plan = Plan(graph, param_sets, roots, by_kind)
     _check_windows(plan)
     _schedule(plan)
     return plan
@@ -129,7 +146,7 @@ def _check_windows(plan: Plan) -> None:
 def _schedule(plan: Plan) -> None:
     graph = plan.graph
     needed: set[int] = set()
-    stack = [r for ids in plan.roots for r in ids]
+    stack = stack_roots(plan)
     while stack:
         i = stack.pop()
         if i in needed:
@@ -158,10 +175,15 @@ def _schedule(plan: Plan) -> None:
     for i in plan.order:
         plan.levels[depth[i]].append(i)
     plan.batches = [_group(graph, ids) for ids in plan.levels]
-    roots = {r for ids in plan.roots for r in ids}
+    roots = set(stack_roots(plan))
     for i, level in last_level.items():
         if i not in roots:  # roots live to the end
             plan.free_after.setdefault(level, []).append(i)
+
+
+def stack_roots(plan: Plan) -> list[int]:
+    """Every node handed on by some parameter set (entries, exits, levels)."""
+    return [r for i in range(len(plan.roots)) for r in plan.set_roots(i)]
 
 
 def _kind(node: Node) -> str:
@@ -189,18 +211,3 @@ def _static_dict(fn: Any, node: Node) -> dict[str, float]:
         if spec.kind in ("window", "lag", "number"):
             out[spec.name] = next(statics)
     return out
-
-
-def build_expression_plan(trees: list[Any], param_sets: list[dict[str, Any]]) -> Plan:
-    """A plan whose roots are numeric expressions (checked trees) instead of signal groups: per parameter set,
-    one node per tree, in order. Levels (an entry order's price) are planned with it; its lookback and
-    convergence count like a condition's."""
-    graph = Graph()
-    memo: Memo = {}
-    frees = [free_params(tree) for tree in trees]
-    roots: list[Any] = [tuple(lower(tree, params, graph, memo, free) for tree, free in zip(trees, frees, strict=True))
-                        for params in param_sets]  # one root per tree (any arity: `_schedule` walks them)
-    plan = Plan(graph, param_sets, roots)
-    _check_windows(plan)
-    _schedule(plan)
-    return plan

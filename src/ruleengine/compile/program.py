@@ -56,6 +56,8 @@ class Program:
     outputs: tuple[tuple[Any, ...], ...]  # recipes of each signal group's roots (entries, exits, ...)
     warm: Array  # per output column: leading bars that are never true
     roots: dict[int, Loc] = field(default_factory=dict)
+    #: level kind -> recipe of its values (float, one column per output column)
+    level_outputs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     #: grid programs find the roots' locations only when asked (thousands of roots, only tests ask)
     root_locs: Any = None
 
@@ -93,15 +95,16 @@ def build_program(plan: Plan, n_rows: int, n_cols: int) -> Program:
                 steps.append(step)
     outputs = tuple(_recipe(list(ids), loc, nodes, n_cols, for_kernel=False)
                     for ids in zip(*plan.roots, strict=True))  # one recipe per signal group
+    level_outputs = {kind: _recipe(ids, loc, nodes, n_cols, for_kernel=False) for kind, ids in plan.level_roots.items()}
     free_after: list[list[int]] = [[] for _ in steps]
-    kept = {b for r in outputs for b in _buffers(r)}
+    kept = {b for r in (*outputs, *level_outputs.values()) for b in _buffers(r)}
     for b, s in last_read.items():
         if b not in kept:
             free_after[s].append(b)
     warm = np.repeat(np.array([min(plan.warmup(k), n_rows) for k in range(len(plan.roots))], dtype=np.int64),
                      n_cols)
     roots = {r: loc[r] for ids in plan.roots for r in ids}
-    return Program(n_rows, n_cols, steps, free_after, outputs, warm, roots)
+    return Program(n_rows, n_cols, steps, free_after, outputs, warm, roots, level_outputs=level_outputs)
 
 
 def _step(group: list[Node], loc: dict[int, Loc], nodes: list[Node], n_cols: int) -> Step:
@@ -194,12 +197,18 @@ def run(program: Program, inputs: Mapping[tuple[str, str], Array]) -> list[Array
     return bufs
 
 
-def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[Array, ...]:
+def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]
+            ) -> tuple[tuple[Array, ...], dict[str, Array]]:
     """(T, P*S) bool signals of each group (entries, exits[, short entries, short exits]), warm-up bars
-    cleared; fresh arrays the caller owns."""
+    cleared, and (T, P*S) float64 levels by kind; fresh arrays the caller owns."""
     from .execute import kernel
 
     bufs = run(program, inputs)
+    levels = {}
+    for kind, recipe in program.level_outputs.items():  # before the entries and exits may take over a buffer
+        level = np.empty((program.warm.shape[0], program.n_rows), dtype=np.float64).T
+        level[...] = _build(recipe, bufs, inputs, program.n_rows, program.n_cols, for_kernel=False)
+        levels[kind] = level
     result = []
     owned: set[int] = set()
     for recipe in program.outputs:
@@ -215,7 +224,7 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]) -> tuple[
             out[...] = value
         kernel("gather:clear_head_nb")(out, program.warm)
         result.append(out)
-    return tuple(result)
+    return tuple(result), levels
 
 
 def values(program: Program, inputs: Mapping[tuple[str, str], Array]) -> dict[int, Any]:

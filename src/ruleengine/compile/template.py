@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..lang import ast
@@ -25,6 +25,7 @@ from ..lang.check import static_value
 from ..lang.functions import FUNCTIONS
 from ..lang.operators import BINARY, UNARY
 from ..lang.printer import to_text
+from .exit_program import level_trees
 from .frontend import Analysis
 from .ir import COMMUTATIVE, DType, free_params
 from .plan import condition_groups
@@ -77,10 +78,11 @@ class TNode:
 class Templates:
     nodes: list[TNode]
     roots: tuple[int, ...]  # template id of each signal group's combined condition (`plan.condition_groups`)
+    levels: dict[str, int] = field(default_factory=dict)  # level kind -> template id (`exit_program.level_trees`)
 
 
 def lower_templates(analysis: Analysis) -> Templates:
-    """Lower every condition of every signal group once into one interned template graph."""
+    """Lower every condition of every signal group and every level once into one interned template graph."""
     builder = _Builder()
     roots = []
     for conds, logic in condition_groups(analysis):
@@ -95,7 +97,9 @@ def lower_templates(analysis: Analysis) -> Templates:
         for other in ids[1:]:
             root = builder.intern("and" if logic == "all" else "or", (root, other), (), "bool")
         roots.append(root)
-    return Templates(builder.nodes, tuple(roots))
+    _split, level_roots = level_trees(analysis)
+    levels = {kind: builder.lower(tree, free_params(tree)) for kind, tree in level_roots.items()}
+    return Templates(builder.nodes, tuple(roots), levels)
 
 
 class _Builder:

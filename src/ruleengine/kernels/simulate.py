@@ -9,16 +9,18 @@ vectorbt's (``get_stop_price_nb``, ``buy_nb``, ``sell_nb``) operation for operat
 to the last bits where both apply; the oracle test is ``tests/test_backtest_engine.py``.
 
 The fill step: every simulation (`simulate_nb`, `simulate_portfolio_nb`, and the sweep's fused kernel in
-`sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below,
-called in the time order of a bar: `at_open_nb` (orders pending at the open), `enter_nb` at the open,
-`after_open_nb` (stops and targets on the rest of the bar, then the orders at the close), `enter_nb` at the
-close. `bar_step_nb` is that sequence for a column that trades its own cash; the portfolio calls the same
-functions phase by phase over all its columns, because its entries are sized on the equity of all of them.
-A position is a tuple of `N_POS` float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the
-step functions take and return them, with scalars only (no array crosses them, so nothing is reference
-counted per bar, and ``inline="always"`` puts them inside each kernel's loop). The single-account loops
-(`_column_nb` here and in `sweep_sim.py`) are called with ``exec_open`` as a literal True or False, so each
-fill mode is compiled without the other's branches: the time order costs the close-fill loop next to nothing.
+`sweep_sim.py`) opens and closes positions only through the functions of the "fill step" section below, called
+in the time order of a bar: `at_open_nb` (orders pending at the open), an entry at the open, `after_open_nb`
+(stops and targets on the rest of the bar, then the orders at the close), an entry at the close (an entry is
+`sized_entry_nb`: sized by ``ruleengine.kernels.sizing.size_nb``, the one sizing function; a pair's legs open
+with `enter_nb` on their budgets). `bar_step_nb` is that
+sequence for a column that trades its own cash; the portfolio calls the same functions phase by phase over all
+its columns, because its entries are sized on the equity of all of them. A position is a tuple of `N_POS`
+float64 (the ``POS_*`` indices) and an exit a tuple (``EXIT_*``): the step functions take and return them, with
+scalars only (no array crosses them, so nothing is reference counted per bar, and ``inline="always"`` puts them
+inside each kernel's loop). The single-account loops (`_column_nb` here and in `sweep_sim.py`) are called with
+``exec_open`` as a literal True or False, so each fill mode is compiled without the other's branches: the time
+order costs the close-fill loop next to nothing.
 
 ``vbt_order=True`` reproduces vectorbt's order instead of the time order, for the oracle tests only: a
 pending open-fill exit waits until the bar's stops were checked (a stop reached later in the bar wins over
@@ -29,13 +31,14 @@ F-ordered (T, N) arrays the rest of ruleengine uses, obtained without a copy), s
 are contiguous and a single-column run has the same numba type as a wide one (one compilation).
 ``times`` are int64 nanoseconds (UTC).
 
-Risk is one record per column (``risk``, a 1-D record array of length N), read by field name only: its
-dtype, ``ruleengine.backtest.simulation.risk_dt``, is built from the document model's risk fields (a
-percentage under its name without ``_pct``, as a fraction with NaN = off: ``stop_loss``, ``take_profit``,
-``trailing_stop``, ``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``; a whole
-number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``), plus ``exec_open`` (True for
-next-bar-open fills). A new risk field of the document is in the record without a change here: the step
-that acts on it reads it by name.
+Risk is one record per column (``risk``, a 1-D record array of length N), read by field name only: its dtype,
+``ruleengine.backtest.simulation.risk_dt``, is built from the document model's risk fields (a percentage under
+its name without ``_pct``, as a fraction with NaN = off: ``stop_loss``, ``take_profit``, ``trailing_stop``,
+``position_size`` (of cash, or of equity in a portfolio), ``fees``, ``slippage``, ``risk_per_trade``,
+``volatility_target``, ``max_gross_exposure``; a cash amount with NaN = not given: ``position_size_cash``; a
+whole number as int64 with <= 0 = off: ``max_hold_days``, ``max_hold_bars``, ``max_open_positions``; a flag:
+``whole_units``), plus ``exec_open`` (True for next-bar-open fills). A new risk field of the document is in the
+record without a change here: the step that acts on it reads it by name.
 
 Beside the signals a strategy may hand per-bar numeric series, "levels" (`LEVEL_KINDS`: a stop's distance,
 an order's price, ...), as one (L, N, T) float64 array whose rows the risk record names (``<kind>_row``, -1 =
@@ -43,6 +46,14 @@ not used). The column loops read them at the bar of the acting entry signal (`le
 the previous bar, what was known when the order was placed) and pass them to the fill step as the scalar
 tuple ``lv``. A long/short strategy's short signals come as ``short_entries`` / ``short_exits`` beside
 ``entries`` / ``exits``.
+
+Exits that know the trade (`ruleengine.backtest.risk.EXITS_FILL_CONTRACT`): an entry fixes its distance stop
+and target from the levels of its signal's bar (`arm_nb`: POS_STOP, POS_TARGET); `stop_fill_nb` also applies
+the trailing activation and the take-profit table (the risk record's ``take_profit_row_*`` arrays); and a
+strategy's exit program on position variables (`exit_program_nb`, ``exit_ops`` / ``exit_args``, its levels
+from row ``risk.exit_program_row``) is evaluated by each column loop for a held position at a bar's close,
+its truth joining that bar's exit signal (close fills: before the step, on the position as it stands at the
+close, `advance_nb`; open fills: after the step, pending for the next open).
 
 Trades come back as an array of ``ruleengine.kernels.enums.trade_dt`` records plus the count of rows used;
 exit reasons are ``ExitReason`` codes (same module).
@@ -53,7 +64,9 @@ from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
-from .enums import LEVEL_KINDS, ExitReason, skip_dt, trade_dt
+from .enums import LEVEL_KINDS, ExitReason, SizeNote, skip_dt, trade_dt
+from .exit_program import MAX_STACK, run_exit_program_nb
+from .sizing import NO_NOTE, size_nb
 
 _DAY_NS = 86_400_000_000_000
 _YEAR_NS = 365 * 86_400e9  # the borrow cost's year: 365 calendar days, in ns (float)
@@ -69,7 +82,10 @@ POS_SPENT = 4  # cash spent on the entry, fee included
 POS_ENTRY_FEE = 5
 POS_ENTRY_BAR = 6
 POS_HELD = 7  # bars with a price after the entry bar
-N_POS = 8
+POS_STOP = 8  # the stop level fixed at the entry from a stop_loss_distance (NaN: none)
+POS_TARGET = 9  # the take-profit level fixed at the entry from a take_profit_distance (NaN: none)
+POS_FAR = 10  # the other extreme since the entry: the lowest price long, the highest short (position variables)
+N_POS = 11
 # A pending limit or stop entry order is a tuple (level; bars it is still worked, 0.0 = none; the bar of the
 # signal that placed it), state of the column loop next to the position
 ORD_LEVEL = 0
@@ -90,6 +106,9 @@ EXIT_UNITS = 4
 for _k, _kind in enumerate(LEVEL_KINDS):
     globals()["LV_" + _kind.upper()] = _k
 N_LEVELS = len(LEVEL_KINDS)
+LV_STOP_LOSS_DISTANCE = LEVEL_KINDS.index("stop_loss_distance")  # (the loop above, spelled for readers)
+LV_TAKE_PROFIT_DISTANCE = LEVEL_KINDS.index("take_profit_distance")
+LV_VOLATILITY = LEVEL_KINDS.index("volatility")
 
 
 @numba.njit(cache=True, inline="always")
@@ -117,43 +136,85 @@ def levels_nb(levels, risk, q, t):
     return (level_nb(levels, risk.stop_loss_distance_row, q, t),
             level_nb(levels, risk.take_profit_distance_row, q, t),
             level_nb(levels, risk.entry_order_price_row, q, t),
-            level_nb(levels, risk.volatility_row, q, t))
+            level_nb(levels, risk.volatility_row, q, t),
+            level_nb(levels, risk.hedge_ratio_row, q, t))
 
 
 @numba.njit(cache=True, inline="always")
 def no_levels_nb():
     """The levels of a bar without an acting entry signal: none is read."""
-    return (np.nan, np.nan, np.nan, np.nan)
+    return (np.nan, np.nan, np.nan, np.nan, np.nan)
 
 
 @numba.njit(cache=True, inline="always")
 def entry_stop_distance_nb(risk, lv, entry):
     """The stop's distance from `entry` (the entry price after slippage) known when a position opens, in
-    price units; NaN when the position has no stop. The one definition of "the stop" for sizing by risk."""
+    price units; NaN when the position has no stop. The one definition of "the stop" for sizing by risk:
+    entry x stop_loss, or the stop_loss_distance level of the entry signal's bar when it is > 0 (a distance
+    <= 0 or NaN gives the trade no stop, `arm_nb`)."""
     if not np.isnan(risk.stop_loss):
         return entry * risk.stop_loss
+    d = lv[LV_STOP_LOSS_DISTANCE]
+    if d > 0:
+        return d
     return np.nan
 
 
-@numba.njit(cache=True)
-def stop_fill_nb(o, h, lo, entry, peak, side, risk):
+@numba.njit(cache=True, inline="always")
+def arm_nb(pos, lv):
+    """A position just opened with its distance stop and target fixed: entry -/+ the stop_loss_distance /
+    take_profit_distance of its entry signal's bar (`lv`), mirrored for a short; a distance <= 0 or NaN
+    leaves that exit off for the trade (`ruleengine.backtest` counts them in warning L123)."""
+    side = pos[POS_IN]
+    d = lv[LV_STOP_LOSS_DISTANCE]
+    if d > 0:
+        pos = set_nb(pos, POS_STOP, pos[POS_ENTRY] - side * d)
+    d = lv[LV_TAKE_PROFIT_DISTANCE]
+    if d > 0:
+        pos = set_nb(pos, POS_TARGET, pos[POS_ENTRY] + side * d)
+    return pos
+
+
+@numba.njit(cache=True, inline="always")
+def table_take_profit_nb(risk, held):
+    """take_profit_by_bars at `held` bars: the fraction of the row with the largest bars <= held (NaN before
+    the first row, or without a table)."""
+    tp = np.nan
+    for i in range(risk.take_profit_rows):
+        if risk.take_profit_row_bars[i] <= held:
+            tp = risk.take_profit_row_pct[i]
+    return tp
+
+
+@numba.njit(cache=True, inline="always")
+def stop_fill_nb(o, h, lo, entry, peak, side, risk, stop=np.nan, target=np.nan, held=0.0):
     """(fill price, reason) of a stop hit inside bar (o, h, lo); (NaN, -1) if none. `side` is the position's
     POS_IN (1.0 long, -1.0 short: `_short_stop_fill_nb`, the mirror; `peak` is then the lowest low).
 
-    `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) or
-    peak x (1 - trailing_stop), the higher of the two (stop loss on a tie); it is checked before the take
-    profit entry x (1 + take_profit). A level the open is already through
-    fills at the open (gap), a level inside [low, high] at the level: vectorbt's ``get_stop_price_nb``.
+    `risk` is the column's risk record. The loss-side level is entry x (1 - stop_loss) (or `stop`, the
+    distance stop fixed at the entry) or peak x (1 - trailing_stop), the higher of the two (stop loss on a
+    tie); the trail acts only once peak >= entry x (1 + trailing_stop_activation) when an activation is set.
+    It is checked before the take profit entry x (1 + take_profit) (or `target`, or the take_profit_by_bars
+    row of `held` bars). A level the open is already through fills at the open (gap), a level inside
+    [low, high] at the level: vectorbt's ``get_stop_price_nb``.
     """
     sl = risk.stop_loss
     tsl = risk.trailing_stop
     tp = risk.take_profit
+    if risk.take_profit_rows > 0:
+        tp = table_take_profit_nb(risk, held)
+    act = risk.trailing_stop_activation
+    if not np.isnan(act) and not (peak >= entry * (1 + act) if side > 0 else peak <= entry * (1 - act)):
+        tsl = np.nan  # not activated yet: no trail
     if side < 0:  # a short: the loss side is above the entry, the target below (mirror of the long case)
-        return _short_stop_fill_nb(o, h, lo, entry, peak, sl, tsl, tp)
+        return _short_stop_fill_nb(o, h, lo, entry, peak, sl, tsl, tp, stop, target)
     level = np.nan
     reason = -1
     if not np.isnan(sl):
         level = entry * (1 - sl)
+        reason = ExitReason.stop_loss
+    elif not np.isnan(stop):
+        level = stop
         reason = ExitReason.stop_loss
     if not np.isnan(tsl):
         trail = peak * (1 - tsl)
@@ -165,8 +226,8 @@ def stop_fill_nb(o, h, lo, entry, peak, side, risk):
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if not np.isnan(tp):
-        level = entry * (1 + tp)
+    level = entry * (1 + tp) if not np.isnan(tp) else target
+    if not np.isnan(level):
         if level <= o:
             return o, ExitReason.take_profit
         if lo <= level <= h:
@@ -175,13 +236,17 @@ def stop_fill_nb(o, h, lo, entry, peak, side, risk):
 
 
 @numba.njit(cache=True, inline="always")
-def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
-    """`stop_fill_nb` of a short: stop loss entry x (1 + sl) and trail trough x (1 + tsl) above (the lower
-    acts, stop loss on a tie), take profit entry x (1 - tp) below; an open through a level fills at the open."""
+def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp, stop, target):
+    """`stop_fill_nb` of a short: stop loss entry x (1 + sl) (or `stop`) and trail trough x (1 + tsl) above
+    (the lower acts, stop loss on a tie), take profit entry x (1 - tp) (or `target`) below; an open through a
+    level fills at the open."""
     level = np.nan
     reason = -1
     if not np.isnan(sl):
         level = entry * (1 + sl)
+        reason = ExitReason.stop_loss
+    elif not np.isnan(stop):
+        level = stop
         reason = ExitReason.stop_loss
     if not np.isnan(tsl):
         trail = trough * (1 + tsl)
@@ -193,8 +258,8 @@ def _short_stop_fill_nb(o, h, lo, entry, trough, sl, tsl, tp):
             return o, reason
         if lo <= level <= h:
             return level, reason
-    if not np.isnan(tp):
-        level = entry * (1 - tp)
+    level = entry * (1 - tp) if not np.isnan(tp) else target
+    if not np.isnan(level):
         if level >= o:
             return o, ExitReason.take_profit
         if lo <= level <= h:
@@ -244,7 +309,7 @@ def bar_nb(open_, high, low, close, j, t):
 @numba.njit(cache=True, inline="always")
 def flat_nb():
     """A flat position (no trade yet)."""
-    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0)  # stop, target: set by each entry
 
 
 @numba.njit(cache=True, inline="always")
@@ -315,12 +380,35 @@ def closes_nb(side, it):
 
 
 @numba.njit(cache=True, inline="always")
+def slipped_nb(fill, order_side, slip):
+    """The price an order gets at fill price `fill` after slippage: a buy (order_side 1.0) pays more, a sell
+    (-1.0) gets less."""
+    return fill * (1 + order_side * slip)
+
+
+@numba.njit(cache=True, inline="always")
 def enter_nb(t, fill, budget, slip, fees, side):
     """The position opened on bar t at fill price `fill`, spending `budget` cash (fee included); side 1.0 long,
     -1.0 short (the budget is the short's collateral)."""
-    adj = fill * (1 + side * slip)
+    adj = slipped_nb(fill, side, slip)
     net = budget / (1 + fees)
-    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0)
+    return (side, net / adj, adj, adj, budget, budget - net, float(t), 0.0, np.nan, np.nan, adj)
+
+
+@numba.njit(cache=True, inline="always")
+def sized_entry_nb(t, fill, side, equity, cash, in_portfolio, risk, lv):
+    """`enter_nb` sized: an entry on bar t at fill price `fill` on `side` (1.0 long, -1.0 short: the spend is
+    then the short's collateral), sized by `ruleengine.kernels.sizing.size_nb` on `equity`, paid from `cash`:
+    (position, cash spent fee included, note). The note is a `SizeNote` code (or -1): a skip reason leaves the
+    position flat (``POS_IN`` 0.0) and spends nothing. The stop distance is `entry_stop_distance_nb`'s; the
+    volatility is ``lv``'s (the levels of the signal's bar); the position's distance stop and target are fixed
+    from ``lv`` too (`arm_nb`)."""
+    adj = slipped_nb(fill, side, risk.slippage)
+    stop = entry_stop_distance_nb(risk, lv, adj) if not np.isnan(risk.risk_per_trade) else np.nan  # else unread
+    units, spent, fee, note = size_nb(adj, equity, cash, stop, lv[LV_VOLATILITY], in_portfolio, risk)
+    if units == 0.0:
+        return flat_nb(), 0.0, note
+    return arm_nb((side, units, adj, adj, spent, fee, float(t), 0.0, np.nan, np.nan, adj), lv), spent, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -328,7 +416,7 @@ def leave_nb(pos, fill, reason, slip, fees, borrow):
     """Close `pos` at fill price `fill`: (the closed position, the exit). `borrow` (a short's accrued borrow
     cost, `borrow_nb`) is paid with the exit fee."""
     side = pos[POS_IN]
-    adj = fill * (1 - side * slip)
+    adj = slipped_nb(fill, -side, slip)
     gross = value_nb(pos, adj)
     closed = set_nb(set_nb(pos, POS_IN, 0.0), POS_UNITS, 0.0)
     return closed, (float(reason), adj, gross, pos[POS_UNITS] * adj * fees + borrow, side * pos[POS_UNITS])
@@ -380,6 +468,14 @@ def at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk):
 
 
 @numba.njit(cache=True, inline="always")
+def max_hold_nb(held, now, entry_time, risk):
+    """Max hold reached: `held` bars after the entry bar reach max_hold_bars, or the time since the entry,
+    ``now - entry_time`` (int64 ns; no overflow for any max_days), reaches max_hold_days."""
+    return (risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or \
+        (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days)
+
+
+@numba.njit(cache=True, inline="always")
 def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk):
     """The rest of bar t for a position held after the open: (position, exit).
 
@@ -398,21 +494,20 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
     new = pos[POS_ENTRY_BAR] == t  # entered at this bar's open or inside it (a close entry comes after this)
     if new and vbt_order:
         return pos, no_exit_nb()
+    peak_before = pos[POS_PEAK]
+    pos = advance_nb(pos, new, h, lo)  # the check below reads the extremes from before this bar
     if new and risk.order_kind != ORDER_MARKET and not risk.fill_bar_stops:  # backtesting.py's order
         price, reason = np.nan, -1
     else:
-        price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], pos[POS_IN], risk)
-    held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
-    peak = max(pos[POS_PEAK], h) if pos[POS_IN] > 0 else min(pos[POS_PEAK], lo)
-    pos = (pos[POS_IN], pos[POS_UNITS], pos[POS_ENTRY], peak, pos[POS_SPENT], pos[POS_ENTRY_FEE],
-           pos[POS_ENTRY_BAR], held)  # h is never NaN here (bar_nb fills it in)
+        price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], peak_before, pos[POS_IN], risk, pos[POS_STOP],
+                                     pos[POS_TARGET], pos[POS_HELD])
+    held = pos[POS_HELD]
     if np.isnan(price):
         # (a market entry at this open had no exit signal: only an order's fill bar can have one here)
         if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
             reason = ExitReason.signal
-        elif not new and ((risk.max_hold_bars > 0 and held >= risk.max_hold_bars) or
-                          (risk.max_hold_days > 0 and (now - entry_time) // _DAY_NS >= risk.max_hold_days)):
+        elif not new and max_hold_nb(held, now, entry_time, risk):
             price = c
             reason = ExitReason.max_hold
     if np.isnan(price):
@@ -421,12 +516,65 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
 
 
 @numba.njit(cache=True, inline="always")
-def own_entry_nb(pos, t, fill, side, cash, risk):
-    """An entry on `side` at `fill` with ``position_size`` x cash when cash is left: (position, cash)."""
+def advance_nb(pos, new, h, lo):
+    """A held position after bar (.., h, lo): one more bar held (none on the bar of an entry at its open),
+    its extremes since the entry moved by the bar's high and low (h, lo are never NaN: `bar_nb`)."""
+    held = pos[POS_HELD] if new else pos[POS_HELD] + 1.0
+    if pos[POS_IN] > 0:
+        peak, far = max(pos[POS_PEAK], h), min(pos[POS_FAR], lo)
+    else:
+        peak, far = min(pos[POS_PEAK], lo), max(pos[POS_FAR], h)
+    return set_nb(set_nb(set_nb(pos, POS_HELD, held), POS_PEAK, peak), POS_FAR, far)
+
+
+@numba.njit(cache=True, inline="always")
+def position_variables_nb(pos, c):
+    """The position variables of a held position at close `c` (`ruleengine.lang.position` order):
+    entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry."""
+    entry = pos[POS_ENTRY]
+    if pos[POS_IN] > 0:
+        return (entry, pos[POS_HELD], (c / entry - 1.0) * 100.0, pos[POS_PEAK], pos[POS_FAR])
+    return (entry, pos[POS_HELD], (1.0 - c / entry) * 100.0, pos[POS_FAR], pos[POS_PEAK])
+
+
+@numba.njit(cache=True)
+def exit_program_nb(pos, c, ops, args, levels, risk, q, t, stack):
+    """The strategy's exit program (`ruleengine.kernels.exit_program`) for `pos` at the close `c` of bar t
+    (signal column q): True when it says exit; False when flat or without a program. Its truth joins the exit
+    signal of bar t: with close fills the caller passes the position as it stands at this close
+    (`advance_nb`), with open fills the position after the bar, and the exit acts at the next open.
+
+    Not inlined, and called only behind a scalar guard (a program exists, a position is held): a call with
+    arrays inlined into a bar loop costs their reference counting on every bar (measured: 4x slower)."""
+    if risk.exit_program_row < 0 or pos[POS_IN] == 0.0:
+        return False
+    return run_exit_program_nb(ops, args, levels, risk.exit_program_row, q, t, position_variables_nb(pos, c),
+                               stack)
+
+
+@numba.njit(cache=True, inline="always")
+def program_applies_nb(pos, long_short):
+    """The exit program (of the ``exit`` block) acts on a held position; in a long_short strategy on a long one
+    (``short_exit`` takes no position variables yet)."""
+    return pos[POS_IN] > 0.0 if long_short else pos[POS_IN] != 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def exit_stack_nb():
+    """The scratch stack `exit_program_nb` evaluates on (one per column loop)."""
+    return np.empty(MAX_STACK)
+
+
+@numba.njit(cache=True, inline="always")
+def own_entry_nb(pos, t, fill, side, cash, risk, lv):
+    """An entry on `side` at `fill` of a column that trades its own cash, sized by `sized_entry_nb` on the cash (the
+    column is flat: its equity) when cash is left: (position, cash, note); skipped, the position stays."""
     if side == 0.0 or cash <= 0:
-        return pos, cash
-    budget = min(cash, risk.position_size * cash)
-    return enter_nb(t, fill, budget, risk.slippage, risk.fees, side), cash - budget
+        return pos, cash, NO_NOTE
+    entered, spent, note = sized_entry_nb(t, fill, side, cash, cash, False, risk, lv)
+    if entered[POS_IN] == 0.0:
+        return pos, cash, note
+    return entered, cash - spent, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -484,38 +632,41 @@ def place_order_nb(order, pos, t, raw_e, raw_x, order_price, risk):
 
 @numba.njit(cache=True, inline="always")
 def order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash, exec_open,
-                  vbt_order, risk):
+                  vbt_order, risk, lv):
     """`bar_step_nb` of a column whose entries are limit or stop orders (direction long or short):
-    (position, order, cash, closed, exit, closed2, exit2; the second exit never happens here).
+    (position, order, cash, closed, exit, closed2, exit2, note; the second exit never happens here).
 
     ``order`` is the pending order (``ORD_*``; `no_order_nb` when none): its level, the bars it is still
     worked, the bar of the signal that placed it. In time order: the exit pending at the open (open fills);
     the order, worked on this bar (`work_order_nb`), opens the position at its fill, sized as a market entry
-    (`own_entry_nb`); the rest of the bar (`after_open_nb`, on the part after the fill); the close, where this
+    (`own_entry_nb`, on ``lv``: the levels of the order's signal bar); the rest of the bar (`after_open_nb`,
+    on the part after the fill); the close, where this
     bar's signals (``raw_e``, ``raw_x``: this bar's own, whatever execution_price) act on the order
     (`place_order_nb`): an exit signal cancels it, an entry signal while flat places a new one at
     ``order_price`` (this bar's level), replacing a pending one and restarting its validity.
     """
     closed, ex = pos, no_exit_nb()
     if pos[POS_IN] == 0.0 and order[ORD_LEFT] == 0.0 and not raw_e:  # flat, nothing pending, no signal
-        return pos, order, cash, closed, ex, closed, ex
+        return pos, order, cash, closed, ex, closed, ex, NO_NOTE
     if exec_open:
         pos, ex = at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk)
         if ex[EXIT_REASON] >= 0:
             closed = pos
             cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
     ro, rh, rlo = o, h, lo
+    note = NO_NOTE
     if order[ORD_LEFT] > 0.0:  # pending: the column is flat
         fill, ro, rh, rlo, order = work_order_nb(order, o, h, lo, c, risk)
         if not np.isnan(fill):
-            pos, cash = own_entry_nb(pos, t, fill, -1.0 if risk.short else 1.0, cash, risk)
+            pos, cash, note = own_entry_nb(pos, t, fill, -1.0 if risk.short else 1.0, cash, risk, lv)
     if ex[EXIT_REASON] < 0:
         pos, ex = after_open_nb(pos, t, ro, rh, rlo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
                                 exec_open, vbt_order, risk)
         if ex[EXIT_REASON] >= 0:
             closed = pos
             cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
-    return pos, place_order_nb(order, pos, t, raw_e, raw_x, order_price, risk), cash, closed, ex, closed, no_exit_nb()
+    return (pos, place_order_nb(order, pos, t, raw_e, raw_x, order_price, risk), cash, closed, ex, closed,
+            no_exit_nb(), note)
 
 
 @numba.njit(cache=True, inline="always")
@@ -534,10 +685,11 @@ def bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order):
 def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash, exec_open, orders,
                 vbt_order, risk, lv):
     """Bar t of a column that trades its own cash, in time order: (position, order, cash, closed, exit,
-    closed2, exit2).
+    closed2, exit2, note).
 
-    The open (the pending exit, or an entry with ``position_size`` x cash), the rest of the bar, the close (an
-    entry). ``it`` is the bar's `intents_nb`. ``exit[EXIT_REASON] >= 0`` when a trade closed, ``closed``
+    The open (the pending exit, or an entry sized on the cash by `own_entry_nb`), the rest of the bar, the
+    close (an entry); ``note`` is -1, or the `SizeNote` of an entry skipped or cut down to the cash. ``it`` is
+    the bar's `intents_nb`. ``exit[EXIT_REASON] >= 0`` when a trade closed, ``closed``
     then describes it; an exit by the opposite entry reverses: the other side opens at the same fill (with
     open fills at the open, before the stops of the rest of the bar; with close fills, or vectorbt's order,
     after them). So a bar has at most one exit, except a reversal at the open whose new position is stopped
@@ -549,24 +701,25 @@ def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, o
     """
     if orders:
         return order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash,
-                             exec_open, vbt_order, risk)
+                             exec_open, vbt_order, risk, lv)
     flat_before = pos[POS_IN] == 0.0
     side = entry_side_nb(it)
     closed, ex = pos, no_exit_nb()
     closed2, ex2 = pos, no_exit_nb()
+    note = NO_NOTE
     if flat_before and not (side != 0.0 and cash > 0):  # flat, no entry order: nothing happens
-        return pos, order, cash, closed, ex, closed2, ex2
+        return pos, order, cash, closed, ex, closed2, ex2, note
     if exec_open:
         if flat_before:
-            pos, cash = own_entry_nb(pos, t, o, side, cash, risk)
+            pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)
         else:
             pos, ex = at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk)
             if ex[EXIT_REASON] >= 0:
                 closed = pos
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 if side == 0.0:
-                    return pos, order, cash, closed, ex, closed2, ex2
-                pos, cash = own_entry_nb(pos, t, o, side, cash, risk)  # the reversal, at the same open
+                    return pos, order, cash, closed, ex, closed2, ex2, note
+                pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)  # the reversal, at the same open
     pos, ex_rest = after_open_nb(pos, t, o, h, lo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
                                  exec_open, vbt_order, risk)
     if ex_rest[EXIT_REASON] >= 0:
@@ -576,10 +729,10 @@ def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, o
         else:
             closed, ex = pos, ex_rest
             if ex_rest[EXIT_REASON] == ExitReason.signal:  # the opposite entry reverses at the same fill
-                pos, cash = own_entry_nb(pos, t, o if exec_open else c, side, cash, risk)
+                pos, cash, note = own_entry_nb(pos, t, o if exec_open else c, side, cash, risk, lv)
     elif not exec_open and flat_before:
-        pos, cash = own_entry_nb(pos, t, c, side, cash, risk)
-    return pos, order, cash, closed, ex, closed2, ex2
+        pos, cash, note = own_entry_nb(pos, t, c, side, cash, risk, lv)
+    return pos, order, cash, closed, ex, closed2, ex2, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -620,7 +773,8 @@ def held_units_nb(pos):
 @numba.njit(cache=True, inline="always")
 def load_nb(rows, j):
     """Position j of a (N, N_POS) array as a tuple."""
-    return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7])
+    return (rows[j, 0], rows[j, 1], rows[j, 2], rows[j, 3], rows[j, 4], rows[j, 5], rows[j, 6], rows[j, 7],
+            rows[j, 8], rows[j, 9], rows[j, 10])
 
 
 @numba.njit(cache=True, inline="always")
@@ -638,60 +792,80 @@ def store_nb(rows, j, pos):
 
 # ------------------------------------------------------------------------------------------- simulations
 @numba.njit(cache=True)
-def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
-                vbt_order, init_cash, max_trades):
+def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+                times, start, risk, vbt_order, init_cash, max_trades):
     """Independent runs: every column trades its own `init_cash`.
 
     ``short_entries`` / ``short_exits`` (N, T) bool are the short side's signals of a long/short strategy
-    (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`).
+    (any shape, unread, otherwise); ``levels`` (L, N, T) float64 the strategy's levels (`LEVEL_KINDS`, then
+    the exit program's rows from ``risk.exit_program_row``); ``exit_ops`` / ``exit_args`` its exit program
+    (`ruleengine.kernels.exit_program`; empty, and the row -1, without one).
 
-    Returns (records, n_trades, equity, cash, position), the last three (N, T).
+    Returns (records, n_trades, equity, cash, position, notes, n_notes), equity, cash and position (N, T);
+    ``notes`` (`skip_dt`, the first ``max_trades``) are the entries skipped or cut down to the cash, in
+    column then time order, ``n_notes`` counts them all.
     """
     N, T = close.shape
     records = np.empty(max_trades, dtype=trade_dt)
+    skip = np.empty(max_trades, dtype=skip_dt)
     equity = np.empty((N, T))
     cash_out = np.empty((N, T))
     pos_out = np.empty((N, T))
-    n = 0
+    n = n_skip = 0
     for j in range(N):
         # exec_open, long_short and orders as literals: each variant is compiled with the other modes' branches
         # pruned (an order column is long or short: S128)
         if risk[j].order_kind != ORDER_MARKET:
             if risk[j].exec_open:
-                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                               start, j, risk[j], True, False, True, vbt_order, init_cash, records, n, equity,
-                               cash_out, pos_out)
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], True, False, True, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
             else:
-                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                               start, j, risk[j], False, False, True, vbt_order, init_cash, records, n, equity,
-                               cash_out, pos_out)
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], False, False, True, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
         elif risk[j].exec_open:
             if risk[j].long_short:
-                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                               start, j, risk[j], True, True, False, vbt_order, init_cash, records, n, equity,
-                               cash_out, pos_out)
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], True, True, False, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
             else:
-                n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                               start, j, risk[j], True, False, False, vbt_order, init_cash, records, n, equity,
-                               cash_out, pos_out)
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], True, False, False, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
         elif risk[j].long_short:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], False, True, False, vbt_order, init_cash, records, n, equity, cash_out,
-                           pos_out)
+            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                   exit_ops, exit_args, times, start, j, risk[j], False, True, False, vbt_order,
+                                   init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
         else:
-            n = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                           start, j, risk[j], False, False, False, vbt_order, init_cash, records, n, equity,
-                           cash_out, pos_out)
-    return records, n, equity, cash_out, pos_out
+            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                   exit_ops, exit_args, times, start, j, risk[j], False, False, False, vbt_order,
+                                   init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
+    return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
+
+
+@numba.njit(cache=True, inline="always")
+def note_nb(skip, n_skip, t, j, note):
+    """Record `SizeNote` `note` of column j's entry on bar t (as row n_skip while there is room); returns the
+    new count."""
+    if n_skip < skip.shape[0]:
+        skip[n_skip]["bar"] = t
+        skip[n_skip]["column"] = j
+        skip[n_skip]["reason"] = note
+    return n_skip + 1
 
 
 @numba.njit(cache=True)
-def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, j, risk,
-               exec_open, long_short, orders, vbt_order, init_cash, records, n, equity, cash_out, pos_out):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+               times, start, j, risk, exec_open, long_short, orders, vbt_order, init_cash, records, n, equity,
+               cash_out, pos_out, skip, n_skip):
     """Column j of `simulate_nb` (`risk` its record; `orders`: its entries are limit or stop orders): its
-    trades from record row n on, its equity, cash and units; returns n."""
+    trades from record row n on, its equity, cash and units, its notes from row n_skip on; returns (n,
+    n_skip)."""
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
+    stack = exit_stack_nb()
+    has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     order = no_order_nb()
     cash = init_cash
@@ -712,16 +886,22 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, raw_e, raw_x)
         se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
         sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
+        if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
+            sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
         it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
         lv, order_price = bar_levels_nb(levels, risk, j, t, last_bar, exec_open, orders, it, order)
-        pos, order, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, order, t, o, h, lo, c, times[t],
-                                                                 entry_time_nb(pos, times, risk), it, raw_e, raw_x,
-                                                                 order_price, cash, exec_open, orders, vbt_order,
-                                                                 risk, lv)
+        pos, order, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, order, t, o, h, lo, c, times[t],
+                                                                       entry_time_nb(pos, times, risk), it, raw_e,
+                                                                       raw_x, order_price, cash, exec_open, orders,
+                                                                       vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, closed, ex, t)
             if ex2[EXIT_REASON] >= 0:
                 n = record_nb(records, n, j, closed2, ex2, t)
+        if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):  # for the next open
+            pend_x = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk, j, t, stack)
+        if note >= 0:  # rare; guarded here, the store path kept out of the bar loop costs nothing (measured)
+            n_skip = note_nb(skip, n_skip, t, j, note)
         last_close = c
         last_bar = t
         units = held_units_nb(pos)
@@ -731,32 +911,33 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     if pos[POS_IN] != 0.0:
         pos, ex = mark_out_nb(pos, last_close, borrow_nb(pos, times[last_bar], entry_time_nb(pos, times, risk), risk))
         n = record_nb(records, n, j, pos, ex, last_bar)
-    return n
+    return n, n_skip
 
 
 @numba.njit(cache=True)
-def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
-                          risk, vbt_order, init_cash, max_trades):
+def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                          exit_args, times, start, risk, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` and ``long_short`` must be the same in every
     risk record): `_portfolio_nb` with ``long_short`` as a literal (see `short_signals_nb`)."""
     if risk.shape[0] > 0 and risk[0].long_short:
-        return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times,
-                             start, risk, True, vbt_order, init_cash, max_trades)
-    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start,
-                         risk, False, vbt_order, init_cash, max_trades)
+        return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                             exit_args, times, start, risk, True, vbt_order, init_cash, max_trades)
+    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                         exit_args, times, start, risk, False, vbt_order, init_cash, max_trades)
 
 
 @numba.njit(cache=True)
-def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, start, risk,
-                  long_short, vbt_order, init_cash, max_trades):
+def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+                  times, start, risk, long_short, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` must be the same in every risk record).
 
     Each bar in time order, every phase over all columns (column order): the orders pending at the open;
     with open fills the entries at the open; the rest of the bar (stops, then close orders); with close
-    fills the entries at the close. Each entry is sized ``risk[j].position_size`` x the equity at its fill (cash + the
-    open positions at that open or close, or their last close), taken before the phase's entries, and
-    skipped when the cash left does not cover it (never a partial position): skipped entries are
-    recorded (`skip_dt`) in ``skip`` (the first ``max_trades``) and counted in ``n_skip``.
+    fills the entries at the close. Each entry is sized on the equity at its fill (cash + the open positions
+    at that open or close, or their last close), taken before the phase's entries, and skipped when the cash
+    left does not cover it (never a partial position) or a cap stops it (`_enter_all_nb`): skipped entries
+    are recorded (`skip_dt`, with their `SizeNote`) in ``skip`` (the first ``max_trades``) and counted in
+    ``n_skip``.
     Returns (records, n_trades, equity (1, T), cash (1, T), position (N, T), skip (K, `skip_dt`), n_skip).
     """
     N, T = close.shape
@@ -771,6 +952,7 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
     rest = np.empty((N, 3))  # the open, high and low of the part of bar t after an order's fill
     market = np.full(N, np.nan)  # no fill price given: market entries at the bar's open or close
     fills = np.full(N, np.nan)  # the order fills of a bar
+    order_bars = np.full(N, -1, dtype=np.int64)  # the signal bar of each order worked on the bar (its levels)
     order_its = np.zeros((N, 4), dtype=np.bool_)  # their sides, as intents
     filled = np.zeros(N, dtype=np.bool_)
     for j in range(N):
@@ -785,6 +967,7 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
     last_close = np.full(N, np.nan)
     last_bar = np.full(N, -1, dtype=np.int64)
     at_open = N > 0 and risk[0].exec_open
+    stack = exit_stack_nb()
     cash = init_cash
     n = 0
     for t in range(T):
@@ -801,6 +984,11 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                                                               exits[j, t])
             se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
             sig_se, sig_sx, pend[j, 2], pend[j, 3] = signals_nb(pend[j, 2], pend[j, 3], at_open, se_t, sx_t)
+            if not at_open and not sig_x and risk[j].exit_program_row >= 0 and \
+                    program_applies_nb(load_nb(rows, j), long_short):  # the exit program on the position at the close
+                _o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+                sig_x = exit_program_nb(advance_nb(load_nb(rows, j), False, h, lo), c, exit_ops, exit_args, levels,
+                                        risk[j], j, t, stack)
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j], long_short)
             its[j, 0], its[j, 1], its[j, 2], its[j, 3] = it
             may_enter[j] = rows[j, POS_IN] == 0.0
@@ -816,8 +1004,8 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 store_nb(rows, j, pos)
                 may_enter[j] = True  # an opposite entry reverses at this open
         if at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, market, risk, cash,
-                                         last_close, last_bar, levels, True, skip, n_skip)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, market, order_bars,
+                                         risk, cash, last_close, last_bar, levels, True, skip, n_skip)
         if with_orders:  # the limit and stop orders, at the open or inside the bar
             for j in range(N):
                 filled[j] = False
@@ -825,6 +1013,7 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 if np.isnan(close[j, t]) or orders[j, ORD_LEFT] == 0.0:
                     continue
                 o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+                order_bars[j] = int(orders[j, ORD_BAR])
                 f, rest[j, 0], rest[j, 1], rest[j, 2], order = work_order_nb(load_order_nb(orders, j), o, h, lo, c,
                                                                              risk[j])
                 orders[j, 0], orders[j, 1], orders[j, 2] = order
@@ -832,8 +1021,8 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 fills[j] = f
                 short = risk[j].short
                 order_its[j, 0], order_its[j, 1], order_its[j, 2], order_its[j, 3] = (not short, False, short, False)
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, order_its, filled, fills, risk,
-                                         cash, last_close, last_bar, levels, True, skip, n_skip)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, order_its, filled, fills, order_bars,
+                                         risk, cash, last_close, last_bar, levels, True, skip, n_skip)
         # the rest of the bar: stops, then the orders at the close
         for j in range(N):
             if np.isnan(close[j, t]) or rows[j, POS_IN] == 0.0:
@@ -850,10 +1039,12 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 n = record_nb(records, n, j, pos, ex, t)
                 if ex[EXIT_REASON] == ExitReason.signal:  # an opposite entry reverses at this close
                     may_enter[j] = True
+            elif at_open and not pend[j, 1] and risk[j].exit_program_row >= 0 and program_applies_nb(pos, long_short):
+                pend[j, 1] = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack)  # next open
             store_nb(rows, j, pos)
         if not at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, market, risk, cash,
-                                         last_close, last_bar, levels, False, skip, n_skip)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, market, order_bars,
+                                         risk, cash, last_close, last_bar, levels, False, skip, n_skip)
         if with_orders:  # the close: this bar's signals place, replace or cancel the orders
             for j in range(N):
                 if np.isnan(close[j, t]) or risk[j].order_kind == ORDER_MARKET:
@@ -884,21 +1075,28 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
 
 
 @numba.njit(cache=True, inline="always")
-def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, fills, risk, cash, last_close, last_bar,
-                  levels, at_open, skip, n_skip):
+def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, fills, order_bars, risk, cash,
+                  last_close, last_bar, levels, at_open, skip, n_skip):
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
     A column enters when `may_enter` (flat at the bar's start, or just closed by the opposite entry: a
-    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized on the equity before them:
-    cash + every held position at this open or close (its last close without a bar). A column's levels are
-    those of its signal's bar: its previous bar with open fills (`last_bar`, not yet moved to t), t with close
-    fills."""
+    reversal) and its intents (`its`, `intents_nb`) hold an entry. Each is sized by `sized_entry_nb` on the equity
+    before them: cash + every held position at this open or close (its last close without a bar), and skipped
+    (recorded in ``skip`` with its `SizeNote`) when the cash left does not cover it (never a partial position),
+    when ``max_open_positions`` are open, or when the gross exposure would pass ``max_gross_exposure`` x that
+    equity: units x price of every position, the held ones at this open or close, the ones entered in this
+    step at their entry price. A column's levels are those of its signal's bar: its previous bar with open
+    fills (`last_bar`, not yet moved to t), t with close fills. `fills` are the fill prices of limit and stop
+    orders (NaN: a market entry at this open or close), `order_bars` their signal bars (whose levels they
+    read)."""
     wanted = False
     for j in range(rows.shape[0]):
         wanted = wanted or (may_enter[j] and (its[j, 0] or its[j, 2]))
     if not wanted:
         return cash, n_skip
     value = cash
+    gross = 0.0
+    held = 0
     for j in range(rows.shape[0]):
         if rows[j, POS_IN] != 0.0:
             if np.isnan(close[j, t]):
@@ -907,22 +1105,31 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, fills
                 mark = bar_nb(open_, high, low, close, j, t)[0] if at_open else close[j, t]
             pos = load_nb(rows, j)
             value += worth_nb(pos, mark, times[t], entry_time_nb(pos, times, risk[j]), risk[j])
+            gross += rows[j, POS_UNITS] * mark
+            held += 1
     for j in range(rows.shape[0]):
         side = entry_side_nb((its[j, 0], its[j, 1], its[j, 2], its[j, 3]))
         market = np.isnan(fills[j])
         if not may_enter[j] or side == 0.0 or rows[j, POS_IN] != 0.0 or value <= 0 or \
                 (market and risk[j].order_kind != ORDER_MARKET):  # a limit or stop column enters by its order
             continue
-        want = risk[j].position_size * value
-        if want > cash:  # not enough cash left: skipped, never a partial position
-            if n_skip < skip.shape[0]:
-                skip[n_skip]["bar"] = t
-                skip[n_skip]["column"] = j
-            n_skip += 1
+        if 0 < risk[j].max_open_positions <= held:
+            n_skip = note_nb(skip, n_skip, t, j, SizeNote.max_open_positions)
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
-        lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)  # noqa: F841  (the sizing's levels)
+        bar = (last_bar[j] if at_open else t) if market else int(order_bars[j])
+        lv = levels_nb(levels, risk[j], j, bar)
         fill = (o if at_open else c) if market else fills[j]
-        store_nb(rows, j, enter_nb(t, fill, want, risk[j].slippage, risk[j].fees, side))
-        cash -= want
+        entered, spent, note = sized_entry_nb(t, fill, side, value, cash, True, risk[j], lv)
+        exposure = entered[POS_UNITS] * entered[POS_ENTRY]
+        if entered[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
+            entered, note = flat_nb(), SizeNote.max_gross_exposure
+        if note >= 0:
+            n_skip = note_nb(skip, n_skip, t, j, note)
+        if entered[POS_IN] == 0.0:
+            continue
+        store_nb(rows, j, entered)
+        cash -= spent
+        gross += exposure
+        held += 1
     return cash, n_skip

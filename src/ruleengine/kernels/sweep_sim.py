@@ -37,6 +37,7 @@ the tests compare the two engines on every rule and would show a stale kernel.
 import numba
 import numpy as np
 
+from .pairs import mark_out_pair_nb, pair_bar_step_nb, pair_signals_nb, pair_value_nb
 from .simulate import (
     EXIT_FEE,
     EXIT_GROSS,
@@ -46,16 +47,20 @@ from .simulate import (
     POS_ENTRY_BAR,
     POS_IN,
     POS_SPENT,
+    advance_nb,
     bar_levels_nb,
     bar_nb,
     bar_step_nb,
     borrow_nb,
     entry_time_nb,
+    exit_program_nb,
+    exit_stack_nb,
     flat_nb,
     intents_nb,
     mark_out_nb,
     no_order_nb,
     on_stack_nb,
+    program_applies_nb,
     short_signals_nb,
     signals_nb,
     worth_nb,
@@ -109,13 +114,15 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, q, lo, hi, risk,
-               exec_open, long_short, orders, init_cash, out, c):
+def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
+               times, j, q, lo, hi, risk, exec_open, long_short, orders, init_cash, out, c):
     """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
     out[c, :]."""
     for k in range(N_STATS):
         out[c, k] = 0.0
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
+    stack = exit_stack_nb()
+    has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     order = no_order_nb()
     pend_e = pend_x = pend_se = pend_sx = False
@@ -147,16 +154,20 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, raw_e, raw_x)
             se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, long_short)
             sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
+            if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
+                sig_x = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q, t,
+                                        stack)  # the exit program on the position at this close
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
             lv, order_price = bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order)
-            pos, order, cash, closed, ex, closed2, ex2 = bar_step_nb(pos, order, t, o, h, lw, cl, times[t],
-                                                                     entry_time_nb(pos, times, risk), it, raw_e,
-                                                                     raw_x, order_price, cash, exec_open, orders,
-                                                                     False, risk, lv)
+            pos, order, cash, closed, ex, closed2, ex2, _note = bar_step_nb(  # notes: no metric
+                pos, order, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), it, raw_e, raw_x, order_price,
+                cash, exec_open, orders, False, risk, lv)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, closed, ex, t, times)
                 if ex2[EXIT_REASON] >= 0:
                     _closed_nb(out, c, closed2, ex2, t, times)
+            if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):
+                pend_x = exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)  # the next open
             last_close = cl
             last_bar = t
             eq = cash + worth_nb(pos, cl, times[t], entry_time_nb(pos, times, risk), risk)
@@ -165,32 +176,44 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
                 if pos[POS_IN] != 0.0 else cash
         if pos[POS_IN] != 0.0:
             in_market += 1
-        if eq == prev:  # flat (or unchanged): r = 0 exactly, no new peak or drawdown
-            n_ret += 1
-            continue
-        r = eq / prev - 1.0
-        prev = eq
-        if np.isfinite(r):
-            r_sum += r
-            r_sq += r * r
-            if r < 0:
-                r_neg += r * r
-            n_ret += 1
-        if eq > top:
-            top = eq
-        elif top > 0:
-            max_dd = max(max_dd, (top - eq) / top)
+        prev, top, max_dd, r_sum, r_sq, r_neg, n_ret = _returns_nb(eq, prev, top, max_dd, r_sum, r_sq, r_neg, n_ret)
     if pos[POS_IN] != 0.0:  # marked at the last close: no exit order, fee or slippage
         pos, ex = mark_out_nb(pos, last_close, borrow_nb(pos, times[last_bar], entry_time_nb(pos, times, risk), risk))
         _closed_nb(out, c, pos, ex, last_bar, times)
-    out[c, FINAL] = prev
+    _finish_nb(out, c, prev, max_dd, r_sum, r_sq, r_neg, n_ret, hi - lo, in_market)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finish_nb(out, c, final, max_dd, r_sum, r_sq, r_neg, n_ret, bars, in_market):
+    """Write column c's equity accumulators at the end of its run (the trades' are written as they close)."""
+    out[c, FINAL] = final
     out[c, MAX_DD] = max_dd
     out[c, RET_SUM] = r_sum
     out[c, RET_SQ] = r_sq
     out[c, NEG_SQ] = r_neg
     out[c, N_RET] = n_ret
-    out[c, BARS] = hi - lo
+    out[c, BARS] = bars
     out[c, IN_MARKET] = in_market
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _returns_nb(eq, prev, top, max_dd, r_sum, r_sq, r_neg, n_ret):
+    """A bar's equity `eq` added to the return and drawdown accumulators: (prev, top, max_dd, r_sum, r_sq,
+    r_neg, n_ret) after it (an unchanged equity adds a zero return and nothing else)."""
+    if eq == prev:  # flat (or unchanged): r = 0 exactly, no new peak or drawdown
+        return prev, top, max_dd, r_sum, r_sq, r_neg, n_ret + 1
+    r = eq / prev - 1.0
+    if np.isfinite(r):
+        r_sum += r
+        r_sq += r * r
+        if r < 0:
+            r_neg += r * r
+        n_ret += 1
+    if eq > top:
+        top = eq
+    elif top > 0:
+        max_dd = max(max_dd, (top - eq) / top)
+    return eq, top, max_dd, r_sum, r_sq, r_neg, n_ret
 
 
 @numba.njit(cache=True, nogil=True)
@@ -202,15 +225,16 @@ def _closed_nb(out, c, pos, ex, exit_bar, times):
 
 
 @numba.njit(cache=True, nogil=True)
-def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, lo, hi, sym, sig,
-             risk, init_cash, out, c0, c1):
+def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args, times,
+             lo, hi, sym, sig, risk, init_cash, out, c0, c1):
     """Columns [c0, c1) of a sweep into `out` (C, N_STATS); see the module docstring for the layout.
 
     Args:
         open_, high, low, close: (S, T) float64, C-ordered (NaN = no bar).
         entries, exits: (Q, T) bool, C-ordered: the chunk's signal columns; short_entries, short_exits the
             same for the short side of a long/short strategy (unread otherwise).
-        levels: (L, Q, T) float64, C-ordered: the chunk's levels (`ruleengine.kernels.enums.LEVEL_KINDS`).
+        levels: (L, Q, T) float64, C-ordered: the chunk's levels (`ruleengine.kernels.enums.LEVEL_KINDS`, then
+            the exit program's rows). exit_ops, exit_args: the strategy's exit program (empty without one).
         times: (T,) int64 nanoseconds. lo, hi: (S,) int64, the run rows [lo, hi) of each symbol.
         sym, sig: (C,) int64: the price row and the signal row of each column.
         risk: (C,) risk records (``ruleengine.backtest.simulation.risk_dt``), read by field name.
@@ -222,25 +246,109 @@ def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits
         # pruned (an order column is long or short: S128)
         if risk[c].order_kind != ORDER_MARKET:
             if risk[c].exec_open:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
-                           sig[c], lo[j], hi[j], risk[c], True, False, True, init_cash, out, c)
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, True, init_cash, out, c)
             else:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
-                           sig[c], lo[j], hi[j], risk[c], False, False, True, init_cash, out, c)
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, True, init_cash, out, c)
         elif risk[c].exec_open:
             if risk[c].long_short:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
-                           sig[c], lo[j], hi[j], risk[c], True, True, False, init_cash, out, c)
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, True, False, init_cash, out, c)
             else:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j,
-                           sig[c], lo[j], hi[j], risk[c], True, False, False, init_cash, out, c)
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, False, init_cash, out, c)
         elif risk[c].long_short:
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], False, True, False, init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, True, False, init_cash, out, c)
         else:
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, times, j, sig[c],
-                       lo[j], hi[j], risk[c], False, False, False, init_cash, out, c)
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, False, init_cash, out, c)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def sweep_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits, short_entries,
+                   short_exits, levels, times, lo, hi, sym, sig, risk, hedge_units, end, init_cash, out, c0, c1):
+    """`sweep_nb` for a pair strategy: column c trades leg a (the ``*_a`` prices' row sym[c]) against leg b
+    (the ``*_b`` prices' same row) through `ruleengine.kernels.pairs.pair_bar_step_nb`, the single pair run's
+    bar; [lo, hi) are leg a's run rows and `end` the end of the rows traded (leg b may trade after hi);
+    `hedge_units` as `simulate_pairs_nb` takes it."""
+    for c in range(c0, c1):
+        j = sym[c]
+        if risk[c].exec_open:  # a literal: each variant is compiled with the other mode's branches pruned
+            _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
+                            short_entries, short_exits, levels, times, j, sig[c], lo[j], hi[j], end, risk[c], True,
+                            hedge_units, init_cash, out, c)
+        else:
+            _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
+                            short_entries, short_exits, levels, times, j, sig[c], lo[j], hi[j], end, risk[c], False,
+                            hedge_units, init_cash, out, c)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits, short_entries,
+                    short_exits, levels, times, j, q, lo, hi, end, risk, exec_open, hedge_units, init_cash, out, c):
+    """Pair column c (prices row j, signals row q) over leg a's rows [lo, hi) into out[c, :], as
+    `ruleengine.kernels.pairs._pair_column_nb` runs it: a bar where either leg has no close changes nothing
+    but the marks, and a pair open at the end is marked at each leg's last close before `end` (leg b's may
+    come after hi)."""
+    for k in range(N_STATS):
+        out[c, k] = 0.0
+    risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
+    pa = flat_nb()
+    pb = flat_nb()
+    base = peak = 0.0
+    cash = init_cash
+    pend = (False, False, False, False)
+    last_a = last_b = np.nan
+    last_bar_a = last_bar_b = last_bar = -1
+    prev = top = init_cash
+    max_dd = r_sum = r_sq = r_neg = 0.0
+    n_ret = in_market = 0
+    for t in range(lo, hi):
+        ca = close_a[j, t]
+        cb = close_b[j, t]
+        if not np.isnan(ca):
+            last_a, last_bar_a = ca, t
+        if not np.isnan(cb):
+            last_b, last_bar_b = cb, t
+        if not (np.isnan(ca) or np.isnan(cb)):
+            oa, _ha, _la, ca = bar_nb(open_a, high_a, low_a, close_a, j, t)
+            ob, _hb, _lb, cb = bar_nb(open_b, high_b, low_b, close_b, j, t)
+            it, hedge, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend,
+                                              exec_open, last_bar, risk)
+            pa, pb, base, peak, cash, at_open, at_close = pair_bar_step_nb(
+                pa, pb, base, peak, cash, t, oa, ob, ca, cb, times[t], entry_time_nb(pa, times, risk), it, hedge,
+                exec_open, hedge_units, risk)
+            for ex in (at_open, at_close):
+                if ex[0] >= 0:
+                    _pair_closed_nb(out, c, ex, t, times)
+            last_bar = t
+        eq = cash + pair_value_nb(pa, pb, last_a, last_b, times[t], entry_time_nb(pa, times, risk), risk)
+        if pa[POS_IN] != 0.0:
+            in_market += 1
+        prev, top, max_dd, r_sum, r_sq, r_neg, n_ret = _returns_nb(eq, prev, top, max_dd, r_sum, r_sq, r_neg, n_ret)
+    if pa[POS_IN] != 0.0:  # marked at each leg's last close: leg b may trade after leg a's last bar
+        for t in range(hi, end):
+            if not np.isnan(close_b[j, t]):
+                last_b, last_bar_b = close_b[j, t], t
+        end_bar = max(last_bar_a, last_bar_b)
+        pa, pb, exa, exb = mark_out_pair_nb(pa, pb, last_a, last_b, times[end_bar], entry_time_nb(pa, times, risk),
+                                            risk)
+        _pair_closed_nb(out, c, (0.0, pa, exa, pb, exb), end_bar, times)
+    _finish_nb(out, c, prev, max_dd, r_sum, r_sq, r_neg, n_ret, hi - lo, in_market)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_closed_nb(out, c, ex, exit_bar, times):
+    """Add the pair closed by exit `ex` (`ruleengine.kernels.pairs.leave_pair_nb`'s) on `exit_bar` to column
+    c's accumulators: both legs' P&L against both legs' cash, as `record_pair_nb` records it."""
+    pa, exa, pb, exb = ex[1], ex[2], ex[3], ex[4]
+    entry_bar = int(pa[POS_ENTRY_BAR])
+    pnl = ((exa[EXIT_GROSS] - exa[EXIT_FEE]) - pa[POS_SPENT]) + ((exb[EXIT_GROSS] - exb[EXIT_FEE]) - pb[POS_SPENT])
+    _trade_nb(out, c, pnl, pa[POS_SPENT] + pb[POS_SPENT], entry_bar, exit_bar, times[entry_bar], times[exit_bar])
 
 
 @numba.njit(cache=True, nogil=True)

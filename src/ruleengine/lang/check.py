@@ -8,12 +8,13 @@ them to file positions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import Diagnostic, Span, did_you_mean
 from . import ast
 from .functions import FUNCTIONS, Arg, Function
 from .operators import BINARY, UNARY
+from .position import ELEMENTWISE_FUNCTIONS, POSITION_VARIABLES, is_position_name
 from .types import BOOL, BOOL_SERIES, ERROR, FLOAT, FLOAT_SERIES, INT, DType, Shape, Type
 
 
@@ -51,16 +52,27 @@ def _span(node: ast.Node, end: int | None = None) -> Span:
     return Span(1, node.start + 1, 1, (end if end is not None else node.end) + 1)
 
 
-class Checker:
-    """Annotates `ty` on every node and `ref` on names; collects diagnostics."""
+#: where an expression stands: an entry or exit condition, or a risk expression (a stop distance)
+Context = Literal["entry", "exit", "risk"]
 
-    def __init__(self, env: Env) -> None:
+
+class Checker:
+    """Annotates `ty` on every node and `ref` on names; collects diagnostics.
+
+    Position variables (`ruleengine.lang.position`) resolve only in exit conditions (`context` "exit"), after
+    parameters and columns (a document that named a parameter ``bars_held`` keeps its meaning); they may be
+    combined by operators and the bar-by-bar functions (abs, min, max), never fed to a function over bars.
+    """
+
+    def __init__(self, env: Env, context: Context = "entry") -> None:
         self.env = env
+        self.context = context
         self.diagnostics: list[Diagnostic] = []
+        self.positional: set[int] = set()  # ids of nodes whose value depends on a position variable
 
     def error(self, code: str, message: str, node: ast.Node, hint: str | None = None,
               end: int | None = None) -> Type:
-        self.diagnostics.append(Diagnostic(code, message, _span(node, end), None, hint))
+        self.diagnostics.append(Diagnostic(code, message, _span(node, end), None, hint, stage="check"))
         return ERROR
 
     # -------------------------------------------------------------------------------- entry points
@@ -69,6 +81,8 @@ class Checker:
         # the ERROR type, which every check accepts, so independent mistakes are all reported once.
         for node in reversed(list(root.walk())):
             node.ty = self._type_of(node)
+            if is_position_name(node) or any(id(c) in self.positional for c in node.children()):
+                self.positional.add(id(node))
         assert root.ty is not None
         return root.ty
 
@@ -127,6 +141,14 @@ class Checker:
             cols = env.slots[name]
             return self.error("C102", f"'{name}' is a data slot, not a value", node,
                               f"name one of its columns, e.g. {name}.{cols[0]}" if cols else None)
+        if name in POSITION_VARIABLES:
+            if self.context != "exit":
+                where = "a risk expression" if self.context == "risk" else f"an {self.context} condition"
+                return self.error("L120", f"position variable '{name}' in {where}", node,
+                                  f"'{name}' is {POSITION_VARIABLES[name]}: it exists only while a position is "
+                                  "held, so use it in exit conditions")
+            node.ref = ("position", name)
+            return FLOAT_SERIES
         if name in FUNCTIONS:
             return self.error("C102", f"'{name}' is a function", node,
                               f"call it, e.g. {FUNCTIONS[name].example}")
@@ -134,7 +156,8 @@ class Checker:
             return self.error("C111", f"bare column '{name}' needs a price (ohlcv) slot", node,
                               "add a data slot of kind ohlcv, or write slot.column")
         return self.error("C102", f"unknown name '{name}'", node,
-                          did_you_mean(name, env.known_names()) or
+                          did_you_mean(name, env.known_names() + (list(POSITION_VARIABLES)
+                                                                  if self.context == "exit" else [])) or
                           "names are parameters, columns of the price slot, or slot.column")
 
     # -------------------------------------------------------------------------------- operators
@@ -195,6 +218,13 @@ class Checker:
             return self.error("C103", f"{fn.name} takes {len(fn.args)} argument"
                               f"{'s' if len(fn.args) != 1 else ''}, got {len(node.args)}", node,
                               f"usage: {fn.signature}, e.g. {fn.example}")
+        if fn.name not in ELEMENTWISE_FUNCTIONS:
+            inner = next((a for a in node.args if id(a) in self.positional), None)
+            if inner is not None:
+                return self.error("L122", f"{fn.name} looks at past bars, but this argument uses a position "
+                                  "variable (known only at the current bar of a held trade)", inner,
+                                  "compare position variables with operators, abs, min or max; compute "
+                                  f"{fn.name} on columns, e.g. close < entry_price - 2 * atr(high, low, close, 14)")
         ok = True
         for arg_node, spec in zip(node.args, fn.args, strict=True):
             if arg_node.ty is not None and not arg_node.ty.is_error:
@@ -346,7 +376,9 @@ def _text(node: ast.Node) -> str:
     return f"{v:g}" if v is not None else "..."
 
 
-def check_expression(root: ast.Node, env: Env) -> tuple[Type, list[Diagnostic]]:
-    checker = Checker(env)
+def check_expression(root: ast.Node, env: Env, context: Context = "entry") -> tuple[Type, list[Diagnostic]]:
+    """Type `root` in `context` (position variables resolve in exit conditions only); returns its type and
+    every diagnostic."""
+    checker = Checker(env, context)
     ty = checker.check(root)
     return ty, checker.diagnostics

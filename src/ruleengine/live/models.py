@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+
+from ..sides import Side, action
 
 NodeKind = Literal["compare", "cross", "and", "or", "not", "bool", "const"]
 
@@ -47,6 +49,7 @@ class Reasoning(BaseModel):
     """Why a signal fired (or nearly did): every condition of its group on the bar, and the confidence terms."""
 
     signal_type: Literal["entry", "exit"]
+    direction: Side = Field("long", description="the side of the position the signal opens or closes")
     logic: Literal["all", "any", "code"]
     conditions: list[ConditionNode] = Field(default_factory=list)
     held: int = Field(0, description="conditions that held on the bar")
@@ -73,12 +76,20 @@ class StrategySignal(BaseModel):
     strategy_name: str = ""
     ticker: str
     signal_type: Literal["entry", "exit"]
+    direction: Side = Field("long", description="the side of the position it opens (entry) or closes (exit): "
+                            "long (buy, then sell) or short (sell short, then buy to cover)")
     generated_at: datetime = Field(description="when the signal was computed (UTC)")
     bar_time: datetime = Field(description="the bar it was computed on (daily: the session date, 00:00 UTC)")
     price_at_signal: float = Field(description="the bar's close")
     confidence_score: float = Field(ge=0, le=100)
     reasoning: Reasoning
     data_snapshot: dict[str, Any] = Field(default_factory=dict)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def action(self) -> str:
+        """The order to place: buy, sell (a long's exit), sell short or buy to cover (a short's exit)."""
+        return action(self.signal_type, self.direction)
 
     @property
     def reasoning_text(self) -> str:
@@ -90,6 +101,7 @@ class NearMiss(BaseModel):
 
     ticker: str
     signal_type: Literal["entry", "exit"]
+    direction: Side = "long"
     bar_time: datetime
     price: float
     failed: ConditionNode

@@ -15,6 +15,7 @@ import numpy as np
 from ..lang import ast
 from ..lang.operators import OPERATORS
 from ..lang.printer import to_text
+from ..sides import Side, action
 from .confidence import FORMULA, SCALE_BARS, confidence, margin_score, strength
 from .models import ConditionNode, NodeKind, Operand, Reasoning
 
@@ -170,8 +171,9 @@ def _cross(node: ast.Call, text: str, result: bool | None, cond: InspectedCondit
 
 
 def reasoning(signal_type: str, logic: str, conds: list[InspectedCondition], col: int,
-              hit: tuple[int, int] | None) -> Reasoning:
-    """The `Reasoning` of one symbol column: the condition trees, M, H and the confidence."""
+              hit: tuple[int, int] | None, direction: Side = "long", note: str = "") -> Reasoning:
+    """The `Reasoning` of one symbol column: the condition trees, M, H and the confidence; `direction` is the
+    side of the position the signal opens or closes, `note` what else it does (a long_short reversal)."""
     from .confidence import hit_rate
 
     wins, trades = hit or (0, 0)
@@ -180,21 +182,25 @@ def reasoning(signal_type: str, logic: str, conds: list[InspectedCondition], col
     held = [bool(n.result) for n in nodes]
     m = margin_score([n.strength or 0.0 for n in nodes], logic if nodes else "code", held)
     conf = confidence(m, h)
-    text = render(signal_type, logic, nodes, m, h, trades, conf)
-    return Reasoning(signal_type=signal_type, logic=logic if nodes else "code", conditions=nodes, held=sum(held),
-                     total=len(nodes), margin_score=m, hit_rate=h, backtest_trades=trades, backtest_wins=wins,
-                     confidence=conf, text=text)
+    text = render(signal_type, logic, nodes, m, h, trades, conf, direction, note)
+    return Reasoning(signal_type=signal_type, direction=direction, logic=logic if nodes else "code",
+                     conditions=nodes, held=sum(held), total=len(nodes), margin_score=m, hit_rate=h,
+                     backtest_trades=trades, backtest_wins=wins, confidence=conf, text=text)
 
 
 def render(signal_type: str, logic: str, nodes: list[ConditionNode], m: float, h: float, trades: int,
-           conf: float) -> str:
-    """The readable reasoning: one line per condition (parts of compound conditions indented)."""
+           conf: float, direction: Side = "long", note: str = "") -> str:
+    """The readable reasoning: one line per condition (parts of compound conditions indented). A short
+    signal's first line names its side and order (``short entry, sell short``), and a `note` follows (a
+    long_short entry's reversal); a long one's reads as before shorts existed."""
     lines: list[str] = []
+    head = signal_type if direction == "long" else f"short {signal_type}, {action(signal_type, direction)}"
+    head += f"; {note}" if note else ""
     if not nodes:
-        lines.append(f"{signal_type}: code strategy (no conditions to show); margin score M = {m:g} by convention")
+        lines.append(f"{head}: code strategy (no conditions to show); margin score M = {m:g} by convention")
     else:
         joiner = "all of" if logic == "all" else "any of"
-        lines.append(f"{signal_type} ({joiner}):")
+        lines.append(f"{head} ({joiner}):")
 
         def walk(n: ConditionNode, depth: int) -> None:
             mark = "+" if n.result else "-"

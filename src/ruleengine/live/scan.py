@@ -3,7 +3,8 @@
 Meant for a daily cron job (``ruleengine scan --webhook URL``). A strategy without a universe is skipped
 (set one with ``strategies add FILE --universe SPEC`` or ``strategies universe ID SPEC``); a strategy that
 fails (it no longer compiles, its data cannot be loaded) is reported and the others go on. Entry signals are
-always stored; an exit signal only where the strategy holds a position in that ticker *as of the scanned bar*
+always stored; an exit signal only where the strategy holds a position of its side (long or short) in that
+ticker *as of the scanned bar*
 (``--asof`` may scan a past bar after later scans): an entry signal on an earlier bar that was acted on and
 not closed before that bar, or whose hypothetical trade was still open on that bar (open, pending, not tracked
 yet, or closed on that bar or later). Old signals on synthetic data (migration 0003) hold nothing.
@@ -47,7 +48,7 @@ def scan(store: Any, *, webhook: str | None = None, asof: Any = None, provider: 
                                "details": [d.to_dict() for d in exc.diagnostics]})
             continue
         held = _held_tickers(store, rec.id, result.bar_time)
-        keep = [s for s in result.signals if s.signal_type == "entry" or s.ticker in held]
+        keep = [s for s in result.signals if s.signal_type == "entry" or (s.ticker, s.direction) in held]
         saved = store.save_signals_detailed(keep, notify_url=webhook) if keep else []
         fresh = sum(1 for _, is_new in saved if is_new)
         total += len(saved)
@@ -59,19 +60,19 @@ def scan(store: Any, *, webhook: str | None = None, asof: Any = None, provider: 
     return {"strategies": rows, "signals": total, "new": new, "notifications": notes}
 
 
-def _held_tickers(store: Any, strategy_id: int, bar: datetime | None) -> set[str]:
-    """Tickers with a position open on `bar` (see the module doc); naive UTC times like the store's."""
-    held: set[str] = set()
+def _held_tickers(store: Any, strategy_id: int, bar: datetime | None) -> set[tuple[str, str]]:
+    """(ticker, side) of the positions open on `bar` (see the module doc); naive UTC times like the store's."""
+    held: set[tuple[str, str]] = set()
     for s in store.list_signals(strategy_id, signal_type="entry"):
         if s.synthetic is True or (bar is not None and s.bar_time >= bar):
             continue  # a position opened on this bar or later is not held on it
         if s.user_acted and (s.outcome is None or _later(s.outcome.get("closed_at"), bar)):
-            held.add(s.ticker)
+            held.add((s.ticker, s.direction))
             continue
         h = s.hypothetical or {}
         if h.get("status") in (None, "open", "pending") or (h.get("status") == "closed"
                                                              and _later(h.get("exit_time"), bar)):
-            held.add(s.ticker)
+            held.add((s.ticker, s.direction))
     return held
 
 

@@ -15,6 +15,9 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   later than the last event before a bar can still differ on that bar.
 - **Near misses**: for an ``all`` group of two or more conditions, the symbols where every condition but one
   held, closest to flipping first.
+- **Sides**: each signal says the side of the position it opens or closes (``direction``) and the order to
+  place (``action``): a long strategy's entry buys and its exit sells; a ``direction: short`` strategy's entry
+  sells short and its exit buys to cover (the same conditions, the other side).
 - **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
   Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
   synthetic provider (``provider="sample"``) is D160 too.
@@ -31,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
+from ..sides import Side, group_side
 from .models import LiveScan, NearMiss, StrategySignal
 from .reasoning import build_node, reasoning
 
@@ -69,7 +73,7 @@ def resolve_target(strategy: Any) -> Target:
     if rec_id is not None:  # a StrategyRecord
         try:
             strat = strategy.strategy
-            return _long_only(Target(compile_strategy(strat), strat, strategy.id, strategy.version))
+            return _one_leg(Target(compile_strategy(strat), strat, strategy.id, strategy.version))
         except RuleEngineError as exc:
             first = exc.diagnostics[0]
             raise RuleEngineError([Diagnostic(
@@ -78,18 +82,67 @@ def resolve_target(strategy: Any) -> Target:
                 hint=f"export it (ruleengine strategies export {strategy.id}), fix it and add the fixed file as a "
                 f"new version: ruleengine strategies add FILE --id {strategy.id}"), *exc.diagnostics]) from None
     compiled = compile_strategy(strategy)
-    return _long_only(Target(compiled, compiled.strategy))
+    return _one_leg(Target(compiled, compiled.strategy))
 
 
-def _long_only(target: Target) -> Target:
-    """Refuse a short strategy: signals, their store records and tracked returns do not carry a direction
-    yet, so a short entry would read as a buy and its return with the wrong sign (D132)."""
-    direction = getattr(target.strategy, "direction", "long")
-    if direction != "long":
+def _one_leg(target: Target) -> Target:
+    """Refuse a pair strategy: a signal and its record name one symbol, not two legs (D146)."""
+    if getattr(target.strategy, "pair", None) is not None:
         raise RuleEngineError([Diagnostic(
-            "D132", f"live signals, scans and tracking take long strategies only: this one is direction: {direction}",
-            path="direction", hint="backtest and sweep it; live signals for short strategies are not built yet")])
+            "D146", "live signals, scans and tracking do not take a pair strategy yet: a signal names one symbol, "
+            "not two legs", path="pair", hint="backtest it; rules/pairs_zscore.yaml is the one-leg (long asset_a) "
+            "reading that live signals take")])
     return target
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One kind of signal a strategy gives: entries or exits of one side, and the condition group behind them."""
+
+    kind: str  # entry | exit
+    side: Side
+    group: str  # the document's condition group: entry | exit | short_entry | short_exit
+    array: str  # its `SignalSet` field: entries | exits | short_entries | short_exits
+
+
+def signal_legs(strat: Any) -> list[Leg]:
+    """The signals a strategy gives, in the order they are listed: one leg per condition group
+    (`TradingStrategy.signal_groups`). A long_short strategy's short_entry / short_exit are the short side;
+    the entry / exit of a ``direction: short`` strategy are short too."""
+    return [Leg("entry" if group.endswith("entry") else "exit", group_side(group, strat.direction), group,
+                _ARRAYS[group]) for group in strat.signal_groups()]
+
+
+_ARRAYS = {"entry": "entries", "exit": "exits", "short_entry": "short_entries", "short_exit": "short_exits"}
+
+
+def leg_signals(sig: Any, leg: Leg) -> np.ndarray:
+    """The bool signal array of `leg` in a strategy's `SignalSet` (all False where the strategy has no such
+    group: a long_short strategy without short_exit conditions)."""
+    arr = getattr(sig, leg.array)
+    return np.zeros_like(sig.entries) if arr is None else arr
+
+
+def acting_signals(strat: Any, sig: Any) -> dict[str, np.ndarray]:
+    """Each condition group's signals as the fill step acts on them. A long_short strategy's follow its
+    contract: an entry and an exit of one side on one bar cancel, then a long and a short entry cancel;
+    every other strategy's are its signals as computed (its one side's cancel happens in the simulation)."""
+    raw = {leg.group: leg_signals(sig, leg) for leg in signal_legs(strat)}
+    if strat.direction != "long_short":
+        return raw
+    long_in, long_out = raw["entry"] & ~raw["exit"], raw["exit"] & ~raw["entry"]
+    short_in, short_out = raw["short_entry"] & ~raw["short_exit"], raw["short_exit"] & ~raw["short_entry"]
+    both = long_in & short_in
+    return {"entry": long_in & ~both, "exit": long_out, "short_entry": short_in & ~both, "short_exit": short_out}
+
+
+def closing_signals(strat: Any, sig: Any) -> dict[str, np.ndarray]:
+    """What closes a position of each side the strategy trades: its exits and, for long_short, the other
+    side's entries too (an opposite entry reverses the position), as the fill step acts on them."""
+    acting = acting_signals(strat, sig)
+    if strat.direction == "long_short":
+        return {"long": acting["exit"] | acting["short_entry"], "short": acting["short_exit"] | acting["entry"]}
+    return {leg.side: acting[leg.group] for leg in signal_legs(strat) if leg.kind == "exit"}
 
 
 def live_signals(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: float = 0.0,
@@ -136,7 +189,6 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     r = _last_completed_row(md, asof, clock)
     seen = md.head(r + 1)  # the bars up to the evaluated one
     sig = target.compiled.signals(seen, strat_params or None)
-    entries, exits = sig.entries, sig.exits
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     close = md.inputs[(base, "close")][r]
     bar = md.index[r]
@@ -152,25 +204,54 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     values = strat.default_params() | strat_params
     generated = clock.astimezone(UTC).replace(tzinfo=None)
     out: list[StrategySignal] = []
-    for kind, arr in (("entry", entries), ("exit", exits)):
-        if kind not in signal_types:
-            continue
-        group = _group(strat, kind)
-        conds = [c for c in inspected if c.group == kind]
-        for j in np.flatnonzero(arr[r, :md.n_cols] & has_bar):
-            why = reasoning(kind, group, conds, int(j), hit_rate)
+    fired = _fired(strat, sig, r, md.n_cols, has_bar, warnings, md.labels, bar)
+    legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
+    for leg in legs:
+        logic = _group(strat, leg.group)
+        conds = [c for c in inspected if c.group == leg.group]
+        note = _REVERSAL[leg.side] if strat.direction == "long_short" and leg.kind == "entry" else ""
+        for j in np.flatnonzero(fired[leg.group]):
+            why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side, note)
             if why.confidence < float(min_confidence):
                 continue
             out.append(StrategySignal(
                 strategy_id=target.strategy_id, strategy_version=target.version, strategy_name=strat.name,
-                ticker=md.labels[j], signal_type=kind, generated_at=generated, bar_time=bar_time,
+                ticker=md.labels[j], signal_type=leg.kind, direction=leg.side, generated_at=generated,
+                bar_time=bar_time,
                 price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
                 data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)))
-    misses = _near_misses(strat, inspected, entries[r, :md.n_cols], has_bar, md, bar_time, close, hit_rate,
-                          max_near_misses) if near_misses and "entry" in signal_types else []
+    misses = [m for leg in legs if leg.kind == "entry" and near_misses
+              for m in _near_misses(strat, leg, inspected, leg_signals(sig, leg)[r, :md.n_cols], has_bar, md,
+                                    bar_time, close, hit_rate, max_near_misses)]
     return LiveScan(strategy_name=strat.name, bar_time=bar_time, signals=out, near_misses=misses,
                     evaluated=int(has_bar.sum()), warnings=warnings, providers=dict(md.providers),
                     synthetic=bool(md.synthetic))
+
+
+#: what a long_short entry does to a position of the other side (the fill contract's reversal)
+_REVERSAL = {"long": "a short held is bought back first (reversal)",
+             "short": "a long held is sold first (reversal)"}
+
+
+def _fired(strat: Any, sig: Any, r: int, n_cols: int, has_bar: np.ndarray, warnings: list[dict[str, Any]],
+           labels: Sequence[Any], bar: Any) -> dict[str, np.ndarray]:
+    """Each condition group's signal on bar `r` for the symbols with a bar, as computed (an entry and an exit
+    of one side on one bar are both shown, as for a long strategy). A long_short strategy's long and short
+    entries that cancel in the fill step (`acting_signals`: neither acts) are left out, with warning D137."""
+    fired = {leg.group: leg_signals(sig, leg)[r, :n_cols] & has_bar for leg in signal_legs(strat)}
+    if strat.direction == "long_short":
+        acting = acting_signals(strat, sig)
+        both = fired["entry"] & fired["short_entry"] & ~acting["entry"][r, :n_cols] \
+            & ~acting["short_entry"][r, :n_cols]
+        if both.any():
+            fired["entry"], fired["short_entry"] = fired["entry"] & ~both, fired["short_entry"] & ~both
+            names = [str(labels[int(j)]) for j in np.flatnonzero(both)]
+            warnings.append(Diagnostic(
+                "D137", f"{len(names)} symbol(s) had a long and a short entry on {bar.date()}: "
+                + ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") + "; they cancel (neither acts, "
+                "as in a backtest), so no entry signal for them", severity="warning", path="short_entry",
+                hint="the fill contract's long_short rules: ruleengine contract").to_dict())
+    return fired
 
 
 def _strategy_params(strat: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -184,10 +265,11 @@ def _strategy_params(strat: Any, params: Mapping[str, Any] | None) -> dict[str, 
     return strat_params
 
 
-def _group(strat: Any, kind: str) -> str:
+def _group(strat: Any, name: str) -> str:
+    """The logic (all / any) of the document's condition group `name`; ``code`` for a code strategy."""
     if strat.code is not None:
         return "code"
-    group = strat.entry if kind == "entry" else strat.exit
+    group = getattr(strat, name)
     return group.logic if group is not None else "any"
 
 
@@ -291,10 +373,10 @@ def _clean(v: Any) -> float | None:
     return None if not np.isfinite(x) else x
 
 
-def _near_misses(strat: Any, inspected: list[Any], fired: np.ndarray, has_bar: np.ndarray, md: Any,
+def _near_misses(strat: Any, leg: Leg, inspected: list[Any], fired: np.ndarray, has_bar: np.ndarray, md: Any,
                  bar_time: datetime, close: np.ndarray, hit: tuple[int, int] | None, limit: int) -> list[NearMiss]:
-    conds = [c for c in inspected if c.group == "entry"]
-    if strat.code is not None or strat.entry is None or strat.entry.logic != "all" or len(conds) < 2:
+    conds = [c for c in inspected if c.group == leg.group]
+    if strat.code is not None or _group(strat, leg.group) != "all" or len(conds) < 2:
         return []
     held = np.zeros(md.n_cols, dtype=np.int64)
     for c in conds:
@@ -310,10 +392,10 @@ def _near_misses(strat: Any, inspected: list[Any], fired: np.ndarray, has_bar: n
     ranked.sort()
     found: list[NearMiss] = []
     for _, col in ranked[:limit]:
-        why = reasoning("entry", "all", conds, col, hit)
+        why = reasoning("entry", "all", conds, col, hit, leg.side)
         failed = next(n for n in why.conditions if not n.result)
-        found.append(NearMiss(ticker=md.labels[col], signal_type="entry", bar_time=bar_time, price=float(close[col]),
-                              failed=failed, reasoning=why))
+        found.append(NearMiss(ticker=md.labels[col], signal_type="entry", direction=leg.side, bar_time=bar_time,
+                              price=float(close[col]), failed=failed, reasoning=why))
     return found
 
 

@@ -8,8 +8,15 @@ still open is marked at the latest close (status ``open``); with ``execution_pri
 newest bar is ``pending`` (its fill is the next open).
 
 **Actual**: an acted entry signal is a trade from its acted price to the price given to ``signals close``
-(or to an acted exit signal); an open one is marked at the latest close. Returns are price returns (the
-user's own fills; fees unknown).
+(or to an acted exit signal of the same side); an open one is marked at the latest close. Returns are price
+returns (the user's own fills; fees unknown).
+
+**Sides**: a signal's trade has the side it records (``direction``). A short entry's hypothetical trade is
+simulated as a short (the kernel's mirrored fill step: stops above the entry, its side's exit signals) and its
+returns, actual and hypothetical, gain when the price falls (`ruleengine.sides.price_return_pct`). A
+long_short strategy's trade ends at its side's exit or at an entry of the other side (the fill contract's
+reversal: `ruleengine.live.signals.closing_signals`); an entry cancelled on its own bar by such a signal is
+``cancelled``, as is any entry whose own bar had an exit of its side (an entry and an exit of one bar cancel).
 
 **Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
 never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
@@ -25,6 +32,7 @@ stake on every signal, not compounded.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +41,8 @@ import pandas as pd
 
 from ..backtest.params import RunRequest
 from ..errors import Diagnostic, RuleEngineError
-from .signals import load_live_data, resolve_target
+from ..sides import price_return_pct
+from .signals import closing_signals, load_live_data, resolve_target
 
 
 def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provider: str | None = None,
@@ -109,7 +118,8 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
-    exits = target.compiled.signals(md).exits
+    sig = target.compiled.signals(md)  # default parameters: signal column j is market column j
+    exits = closing_signals(strat, sig)
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     bars = md.index.tz_convert("UTC").tz_localize(None)
     col_of = {label: j for j, label in enumerate(md.labels)}
@@ -125,27 +135,37 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             continue
         picks.append((s, j, int(row)))
     last_close, last_time = _last_closes(md, base)
-    if picks:
-        cols = [j for _, j, _ in picks]
+    for side in dict.fromkeys(s.direction for s, _, _ in picks):  # one simulation per side
+        side_picks = [p for p in picks if p[0].direction == side]
+        side_risk = replace(risk, direction=side)
+        cols = [j for _, j, _ in side_picks]
         prices = {c: np.asfortranarray(md.inputs[(base, c)][:, cols]) for c in ("open", "high", "low", "close")}
-        ent = np.zeros((md.n_rows, len(picks)), dtype=np.bool_, order="F")
-        for k, (_, _, row) in enumerate(picks):
+        ent = np.zeros((md.n_rows, len(side_picks)), dtype=np.bool_, order="F")
+        for k, (_, _, row) in enumerate(side_picks):
             ent[row, k] = True
-        ext = np.asfortranarray(exits[:, cols])
-        sim = simulate(prices, ent, ext, md.index, risk, init_cash=float(req.init_cash), start=0)
+        ext = np.asfortranarray(exits[side][:, cols])
+        # the strategy's per-bar levels (an order price, a stop distance) and exit program of the same columns,
+        # as a backtest reads them; the program is the exit block's: a long_short strategy's long side only
+        chosen = sig.columns(cols)
+        program = chosen["exit_program"] if side == "long" or strat.direction != "long_short" else None
+        sim = simulate(prices, ent, ext, md.index, side_risk, levels=chosen["levels"], exit_program=program,
+                       init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
-        for k, (s, j, _row) in enumerate(picks):
+        for k, (s, j, row) in enumerate(side_picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
             if t is None:
-                out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark}
+                out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark} \
+                    if risk.execution_price == "open" and row == md.n_rows - 1 else \
+                    {"status": "cancelled", "note": "an exit on the signal's bar cancelled the entry (fill contract: "
+                     "an entry and an exit of one bar cancel)", "mark": mark}
                 continue
             open_ = t.exit_reason == "end_of_data"
             out[s.id] = {"status": "open" if open_ else "closed", "entry_time": _iso(t.entry_time),
                          "entry_price": float(t.entry_price), "exit_time": _iso(t.exit_time),
                          "exit_price": float(t.exit_price), "exit_reason": None if open_ else t.exit_reason,
                          "return_pct": float(t.pnl_pct), "bars_held": int(t.exit_bar - t.entry_bar),
-                         "mark": mark, "risk": risk.to_dict()}
+                         "mark": mark, "risk": side_risk.to_dict()}
     tracked_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
     for v in out.values():
         v["tracked_at"] = tracked_at
@@ -218,7 +238,7 @@ def actual_return(sig: Any) -> tuple[float | None, bool]:
     mark = ((sig.hypothetical or {}).get("mark") or {}).get("price")
     if mark is None or not sig.acted_price:
         return None, False
-    return (float(mark) / float(sig.acted_price) - 1.0) * 100.0, False
+    return price_return_pct(float(sig.acted_price), float(mark), sig.direction), False
 
 
 def aggregate(signals: list[Any]) -> dict[str, Any]:

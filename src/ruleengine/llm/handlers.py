@@ -134,7 +134,8 @@ def create_trading_strategy(args: CreateArgs) -> dict[str, Any]:
 
 
 def backtest_summary(result: Any, max_trades: int = 3) -> dict[str, Any]:
-    """A compact answer for an agent: metrics per run, best/worst trades, exits, risk, fills, warnings."""
+    """A compact answer for an agent: the strategy's direction, metrics per run (with the long/short split of a
+    strategy that trades short), best/worst trades (each short one marked), exits, risk, fills, warnings."""
     runs = sorted(result.results, key=lambda r: r.metrics.total_return_pct, reverse=True)
     shown = runs if len(runs) <= MAX_RUNS else runs[:MAX_RUNS // 2] + runs[-MAX_RUNS // 2:]
     out_runs = []
@@ -144,12 +145,14 @@ def backtest_summary(result: Any, max_trades: int = 3) -> dict[str, Any]:
             "label": r.label, "symbols": r.symbols, "params": _plain(r.params),
             "metrics": r.metrics.model_dump(mode="json"), "benchmark": r.benchmark.model_dump(mode="json"),
             "exit_reasons": r.exit_reasons(),
+            **({} if r.sides is None else {"sides": {k: m.model_dump(mode="json") for k, m in r.sides.items()}}),
             "best_trades": [t.model_dump(mode="json") for t in ranked[:max_trades]],
             "worst_trades": [t.model_dump(mode="json") for t in ranked[::-1][:max_trades] if t.pnl_pct < 0],
         })
     first = result.results[0]
     p = result.provenance
     return {"success": True, "strategy_name": p.strategy_name, "synthetic": result.synthetic,
+            "direction": first.risk.get("direction", "long"),
             "period": {"start": p.start, "end": p.end, "frequency": p.frequency}, "runs_total": len(runs),
             "runs": out_runs, "risk": _plain(first.risk), "fill_contract": result.fill_contract,
             "warnings": _plain(result.warnings), "provenance": p.model_dump(mode="json")}
@@ -243,7 +246,8 @@ def list_user_strategies(args: ListArgs) -> dict[str, Any]:
     records = store().list_strategies(include_inactive=args.active_only is False)
     rows = [{"strategy_id": r.id, "name": r.name, "version": r.version, "active": r.active,
              "author": r.author, "created_at": _plain(r.created_at), "universe": r.universe,
-             "timeframe": r.strategy.timeframe, "description": r.strategy.description} for r in records]
+             "timeframe": r.strategy.timeframe, "direction": r.strategy.direction,
+             "description": r.strategy.description} for r in records]
     return {"success": True, "count": len(rows), "strategies": rows}
 
 
@@ -260,7 +264,8 @@ def explain_strategy(args: ExplainArgs) -> dict[str, Any]:
 
     strategy, record = _strategy(args.strategy_id, args.strategy)
     if strategy.code is not None:
-        return {"success": True, "name": strategy.name, "kind": "code", "code": strategy.code,
+        return {"success": True, "name": strategy.name, "kind": "code", "direction": strategy.direction,
+                "code": strategy.code,
                 "data": _plain({k: v.model_dump(exclude_none=True) for k, v in strategy.data.items()}),
                 "params": _plain({k: v.model_dump(exclude_none=True) for k, v in strategy.params.items()})}
     return {"success": True, "strategy_id": getattr(record, "id", None), "kind": "rules",

@@ -25,7 +25,9 @@ from .. import (
     FUNCTIONS,
     KIND_COLUMNS,
     OPERATOR_SYMBOLS,
+    POSITION_VARIABLES,
     RISK_FIELDS,
+    SIZING_METHODS,
     SOURCE_FREQUENCIES,
     Operator,
 )
@@ -170,17 +172,39 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          f"{builtins};"),
         "- `entry` / `exit`: `logic` (all = AND, any = OR; exit usually any) and `conditions`;",
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
-         "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe);"),
-        ("- `direction`: long (null: buy on entry, sell on exit) or short (sell short on entry, buy back on exit; "
-         "stops above the entry, targets below): the same entry/exit conditions serve either side; long_short "
-         "trades both sides: entry/exit are the long side and `short_entry` / `short_exit` (groups like "
-         "entry/exit) the short side, an opposite entry reversing the position; `short_entry` / `short_exit` are "
-         "null unless direction is long_short (then short_entry is required);"),
+         "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe); "
+         "`trailing_stop_activation_pct` needs `trailing_stop_pct`; "
+         f"size entries with at most one of {', '.join(m for m in SIZING_METHODS if m != 'volatility_target_pct')} "
+         "(null for all: position_size_pct's default; risk_per_trade_pct needs stop_loss_pct or "
+         "stop_loss_distance; volatility_target_pct stays null: a document cannot give its volatility yet, S132), "
+         "whole_units true for whole shares, max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
+        ("- exits that know the trade: `risk.stop_loss_distance` / `take_profit_distance` in price units, a "
+         "number or an expression fixed at the entry (\"2 * atr(high, low, close, 14)\"; instead of the _pct "
+         "form, never both); `risk.take_profit_by_bars`: a list of {bars, take_profit_pct} (the row with the "
+         "largest bars <= bars held applies; instead of take_profit_pct); exit conditions (only they) may use "
+         f"{', '.join(POSITION_VARIABLES)} (not inside functions over past bars);"),
+        ("- `direction`: long (null: buy on entry, sell on exit), short (sell short on entry, buy back on exit; "
+         "stops above the entry, targets below: the same entry/exit conditions serve either side) or long_short "
+         "(both sides: `entry`/`exit` buy and sell the long side, `short_entry`/`short_exit` sell short and buy "
+         "back the short side; an entry while the other side is held closes it and opens the new side at the "
+         "same fill, and a long and a short entry on one bar cancel). Use long_short when the idea trades both "
+         "ways, e.g. \"long while the fast average is above the slow one, short while it is below\" (entry: the "
+         "cross above, short_entry: the cross below, no exits: always in the market after the first cross); "
+         "short when it only ever sells short; else long;"),
+        ("- `short_entry` / `short_exit`: the short side's conditions (like `entry` / `exit`), only with direction "
+         "long_short (`short_entry` is then required, `short_exit` optional); null otherwise;"),
         ("- `entry_order`: null (a market order at execution_price), or `{\"type\": \"limit\" | \"stop\", "
          "\"price\": an expression in price units evaluated at the signal bar's close, \"valid_bars\": bars the "
          "order is worked from the next bar on}`: a limit buys at or below the price (a pullback), a stop buys "
          "when the price trades up through it (a breakout, e.g. `highest(high, 20)`); mirrored for a short "
-         "(direction long or short only);"),
+         "(direction long or short only, no pair);"),
+        ("- `pair`: null unless the idea trades two instruments as one position (a spread): `legs` (two ohlcv "
+         "slots, first leg first, e.g. [\"asset_a\", \"asset_b\"]), `hedge_ratio` (a number > 0 or an expression "
+         "such as \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"; null: 1) and `sizing` (dollar_neutral: "
+         "the second leg's value = hedge_ratio x the first's; hedge_ratio_units: its units = hedge_ratio x the "
+         "first's; null: dollar_neutral). Entry goes long the pair (buys the first leg, sells the second short), "
+         "exit closes both legs; stops and targets act on the pair's combined value (a pair takes no distances, "
+         "activation, take_profit_by_bars or position variables);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",

@@ -71,11 +71,14 @@ def wire_form(strategy: Any) -> dict[str, Any]:
                 p[b] = int(p[b])
     if strategy.entry_order.is_market():  # the default, written as null like every default
         doc["entry_order"] = None
-    for block in ("entry", "exit"):
+    for block in strategy.signal_groups():  # entry, exit (and short_entry, short_exit for long_short)
         group = doc.get(block)
         if group:
             group["conditions"] = [c if isinstance(c, str) else {"field": c["field"], "operator": c["operator"],
                                                                 "value": c["value"]} for c in group["conditions"]]
+    table = doc["risk"].get("take_profit_by_bars")
+    if table is not None:  # a map in the document, a list of rows in the strict schema
+        doc["risk"]["take_profit_by_bars"] = [{"bars": int(k), "take_profit_pct": v} for k, v in table.items()]
     return doc
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from ..schema.strategy import TradingStrategy
+from ..sides import DIRECTIONS
 from ..source import Loaded
 from .checks import signal_names
 
@@ -220,6 +221,7 @@ class CodeStrategy:
         s = self.strategy
         cols = self.required_columns()
         return {"name": s.name, "description": s.description, "timeframe": s.timeframe, "kind": "code",
+                "direction": s.direction,
                 "data": {n: {"kind": d.kind, "frequency": d.frequency, "columns": sorted(cols[n])}
                          for n, d in s.data.items()},
                 "params": {n: p.model_dump(exclude_none=True) for n, p in s.params.items()},
@@ -232,6 +234,7 @@ class CodeStrategy:
                  "generate_signals runs in the sandbox)"]
         if d["description"]:
             lines.append(f"  {d['description']}")
+        lines.append(f"direction: {d['direction']}: {DIRECTIONS[d['direction']].replace('conditions', 'signals')}")
         lines.append("data (each call of generate_signals gets these columns of one run):")
         lines += [f"  {n}: {v['kind']} at {v['frequency']}; {', '.join(v['columns'])}" for n, v in d["data"].items()]
         lines.append("params: " + ", ".join(f"{n}={p['default']!r}" for n, p in d["params"].items()))

@@ -60,7 +60,8 @@ def document_warnings(strategy: TradingStrategy, doc: Loaded | None = None) -> l
                               doc.span_of(path) if doc is not None else None, fmt_path(path),
                               f"did you mean {pct:g} %? percentages are written in percent: {name}: {pct:g}",
                               severity="warning"))
-    if strategy.risk.borrow_cost_pct and strategy.direction == "long":
+    if strategy.risk.borrow_cost_pct and strategy.direction == "long" and strategy.pair is None:  # a pair's
+        # second leg sells short whatever the direction
         path = ("risk", "borrow_cost_pct")
         out.append(Diagnostic("D133", "borrow_cost_pct has no effect: a long strategy never sells short",
                               doc.span_of(path) if doc is not None else None, fmt_path(path),

@@ -19,7 +19,7 @@ import json
 import keyword
 import math
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import (
     BeforeValidator,
@@ -296,6 +296,7 @@ EXIT_BOUNDS: dict[str, tuple[float, bool, float | None, bool, str]] = {
     "trailing_stop_pct": (0.0, True, 100.0, False, "8"),
     "max_hold_days": (1.0, False, float(MAX_HOLD_DAYS), True, "60"),
     "max_hold_bars": (1.0, False, float(MAX_HOLD_BARS), True, "20"),
+    "trailing_stop_activation_pct": (0.0, True, None, False, "5"),
 }
 #: percentages an author may write as a fraction by mistake (0.07 for 7 %); fees of 0.1 % are normal
 FRACTION_PRONE = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "position_size_pct")
@@ -347,18 +348,112 @@ def _exit_field(name: str, description: str) -> Any:
                      WithJsonSchema(schema)]
 
 
+#: rows of `take_profit_by_bars` the kernels hold (a table needs a handful; freqtrade's samples use 4)
+MAX_TAKE_PROFIT_ROWS = 16
+
+
+def _given(value: Any) -> bool:
+    """An exit set to a value (not left out, not `OFF`)."""
+    return value is not None and value != OFF
+
+
+def distance_value(value: Any) -> float | str | None:
+    """A price-unit distance: a positive finite number or a non-empty expression string (checked by the
+    compiler); None when not given. Raises `PydanticCustomError` S124 for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise _err("S124", f"a distance must be a positive number or an expression, got {value!r}",
+               "e.g. 2.5 (price units) or \"2 * atr(high, low, close, 14)\"; leave it out for no such exit")
+
+
+def take_profit_table(value: Any) -> dict[int, float] | None:
+    """`take_profit_by_bars` as {bars held: take profit %} sorted by bars, from a mapping or the LLM's list of
+    {bars, take_profit_pct}. Raises `PydanticCustomError` S122 for anything else."""
+    if value is None:
+        return None
+    example = "e.g. take_profit_by_bars: {0: 10, 20: 5, 40: 1}"
+    if isinstance(value, list):
+        if not all(isinstance(v, dict) and set(v) == {"bars", "take_profit_pct"} for v in value):
+            raise _err("S122", "take_profit_by_bars as a list holds {bars, take_profit_pct} objects", example)
+        if len({repr(v["bars"]) for v in value}) != len(value):
+            raise _err("S122", "take_profit_by_bars names a number of bars twice", example)
+        value = {v["bars"]: v["take_profit_pct"] for v in value}
+    if not isinstance(value, dict) or not value:
+        raise _err("S122", "take_profit_by_bars must be a non-empty mapping of bars held to a take profit %",
+                   example)
+    if len(value) > MAX_TAKE_PROFIT_ROWS:
+        raise _err("S122", f"take_profit_by_bars has {len(value)} rows (at most {MAX_TAKE_PROFIT_ROWS})", example)
+    out: dict[int, float] = {}
+    for k, v in value.items():
+        try:
+            bars = int(k) if not isinstance(k, (bool, float)) else None
+        except ValueError:
+            bars = None
+        if bars is None or bars < 0 or bars > MAX_HOLD_BARS:
+            raise _err("S122", f"take_profit_by_bars key {k!r} is not a number of bars held (a whole number >= 0)",
+                       example)
+        if bars in out:
+            raise _err("S122", f"take_profit_by_bars names {bars} bars twice", example)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise _err("S122", f"take_profit_by_bars at {bars} bars must be a take profit % > 0, got {v!r}",
+                       "percent: 5 means 5 %; a row that ends the take profit is not possible: end the table "
+                       "with a small %")
+        out[bars] = float(v)
+    return dict(sorted(out.items()))
+
+
 if TYPE_CHECKING:  # to a type checker an exit is its value; pydantic reads the validator and schema below
     StopLoss: TypeAlias = float | int | str | None
     TakeProfit: TypeAlias = StopLoss
     TrailingStop: TypeAlias = StopLoss
     MaxHoldDays: TypeAlias = StopLoss
     MaxHoldBars: TypeAlias = StopLoss
+    TrailingActivation: TypeAlias = StopLoss
+    Distance: TypeAlias = float | str | None
+    TakeProfitTable: TypeAlias = dict[int, float] | None
 else:
     StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry")
     TakeProfit = _exit_field("take_profit_pct", "exit when price rises this % above entry")
     TrailingStop = _exit_field("trailing_stop_pct", "exit this % below the highest price since entry")
     MaxHoldDays = _exit_field("max_hold_days", "exit after this many calendar days")
     MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
+    TrailingActivation = _exit_field(
+        "trailing_stop_activation_pct", "the trailing stop acts only once the position has gained this % (the "
+        "highest price since entry reached entry x (1 + this %); short: the lowest fell to entry x (1 - this %)); "
+        "needs trailing_stop_pct")
+    Distance = Annotated[float | str | None, BeforeValidator(distance_value), WithJsonSchema(
+        {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}, {"type": "null"}],
+         "description": "a distance from the entry price in price units: a positive number or an expression "
+                        "evaluated at the entry signal's bar and fixed for the trade, e.g. "
+                        "\"2 * atr(high, low, close, 14)\"; null: not given"})]
+    TakeProfitTable = Annotated[dict[int, float] | None, BeforeValidator(take_profit_table), WithJsonSchema(
+        {"anyOf": [{"type": "array", "items": {
+            "type": "object", "properties": {
+                "bars": {"type": "integer", "minimum": 0, "description": "bars held from which this row applies"},
+                "take_profit_pct": {"type": "number", "exclusiveMinimum": 0,
+                                    "description": "take profit % while this row applies"}},
+            "required": ["bars", "take_profit_pct"], "additionalProperties": False}},
+            {"type": "null"}],
+         "description": "take profit % falling with holding time (freqtrade's minimal_roi): at each bar the row "
+                        "with the largest bars <= bars held applies (none before the smallest); written as a "
+                        "mapping {0: 10, 20: 5} or a list of {bars, take_profit_pct}; not with take_profit_pct "
+                        "or take_profit_distance; null: not given"})]
+
+
+#: exits that know the trade a pair strategy refuses (S140): its stops act on the value of both legs
+PAIR_REFUSED_RISK_FIELDS = ("stop_loss_distance", "take_profit_distance", "trailing_stop_activation_pct",
+                            "take_profit_by_bars")
+#: the ways to size an entry (at most one per document, S130; none: position_size_pct's default)
+SIZING_METHODS = ("position_size_pct", "position_size_cash", "risk_per_trade_pct", "volatility_target_pct")
+#: the risk fields that are on/off flags (false, the default, is left out of `TradingStrategy.to_dict`)
+FLAG_RISK_FIELDS = ("whole_units",)
+#: the risk fields that are not given unless the document or a run sets them (no default, never 'off' needed)
+UNSET_RISK_FIELDS = ("position_size_cash", "risk_per_trade_pct", "volatility_target_pct", "max_open_positions",
+                     "max_gross_exposure_pct")
 
 
 class RiskParameters(_Closed):
@@ -370,12 +465,79 @@ class RiskParameters(_Closed):
     trailing_stop_pct: TrailingStop = None
     max_hold_days: MaxHoldDays = None
     max_hold_bars: MaxHoldBars = None
-    position_size_pct: float | None = Field(None, gt=0, le=100, description="% of equity per position")
+    trailing_stop_activation_pct: TrailingActivation = None
+    position_size_pct: float | None = Field(
+        None, gt=0, le=100, description="sizing: % of the cash per entry (of the equity in a portfolio); the "
+                                        "default method (100, 5 in a portfolio) when no other is given")
     fees_pct: float | None = Field(None, ge=0, lt=100, description="fees per order, % of its value")
     slippage_pct: float | None = Field(None, ge=0, lt=100, description="slippage per order, % of price")
     borrow_cost_pct: float | None = Field(
         None, ge=0, lt=100, description="annual % of a short's entry value (units x entry price), accrued by "
                                         "calendar time while the short is held; added to its fees")
+    position_size_cash: float | None = Field(
+        None, gt=0, lt=1e15, description="sizing: a fixed cash amount per entry, fee included (in the account's "
+                                         "currency); capped by the cash available")
+    risk_per_trade_pct: float | None = Field(
+        None, gt=0, le=100, description="sizing: units such that the stop, if hit, loses this % of the equity: "
+                                        "units = equity x pct/100 / (distance from the entry fill to the stop); "
+                                        "needs a stop known at entry (stop_loss_pct or stop_loss_distance)")
+    volatility_target_pct: float | None = Field(
+        None, gt=0, le=1000, description="sizing: a position worth equity x pct / volatility, so that its "
+                                         "volatility is this % of the equity; not yet in documents (S132: the "
+                                         "volatility expression is not a document key yet)")
+    max_open_positions: int | None = Field(
+        None, ge=1, le=1_000_000, description="portfolio cap (--portfolio; a single run holds one position): an "
+                                              "entry while this many positions are open is skipped (and reported)")
+    max_gross_exposure_pct: float | None = Field(
+        None, gt=0, le=100, description="portfolio cap (--portfolio): an entry that would take the open "
+                                        "positions' value (units x price, long and short) above this % of the "
+                                        "equity is skipped (and reported)")
+    whole_units: bool | None = Field(
+        None, description="true: units rounded down to whole units (an entry of 0 units is skipped and reported); "
+                          "false or absent: fractional units")
+
+    @model_validator(mode="after")
+    def _one_sizing_method(self) -> RiskParameters:
+        given = [name for name in SIZING_METHODS if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise _err("S130", f"more than one sizing method: {', '.join(given)}",
+                       f"keep one of {', '.join(SIZING_METHODS)}")
+        if self.volatility_target_pct is not None:
+            raise _err("S132", "volatility_target_pct sizes on a volatility expression, which a document cannot "
+                       "give yet (the simulation takes it only as levels={'volatility': ...} through the Python API)",
+                       "size with position_size_pct, position_size_cash or risk_per_trade_pct")
+        return self
+
+    stop_loss_distance: Distance = None
+    take_profit_distance: Distance = None
+    take_profit_by_bars: TakeProfitTable = None
+
+    @field_validator("stop_loss_distance", "take_profit_distance")
+    @classmethod
+    def _one_form_per_exit(cls, value: Any, info: ValidationInfo) -> Any:
+        """An exit is given in one form: percent or distance (the percent field comes first in the model)."""
+        pct = str(info.field_name).replace("_distance", "_pct")
+        if value is not None and _given(info.data.get(pct)):
+            raise _err("S120", f"{pct} and {info.field_name} are two forms of one exit: set one of them",
+                       f"keep {info.field_name} (price units) or {pct} (percent of the entry price)")
+        return value
+
+    @field_validator("take_profit_by_bars")
+    @classmethod
+    def _one_take_profit(cls, value: Any, info: ValidationInfo) -> Any:
+        other = [f for f in ("take_profit_pct", "take_profit_distance") if _given(info.data.get(f))]
+        if value is not None and other:
+            raise _err("S121", f"take_profit_by_bars and {other[0]} both set a take profit: set one of them",
+                       "a table row {0: pct} gives a take profit from the first bar")
+        return value
+
+    @field_validator("trailing_stop_activation_pct")
+    @classmethod
+    def _activation_needs_trail(cls, value: Any, info: ValidationInfo) -> Any:
+        if _given(value) and not _given(info.data.get("trailing_stop_pct")):
+            raise _err("S123", "trailing_stop_activation_pct needs a trailing stop",
+                       "set trailing_stop_pct (e.g. trailing_stop_pct: 8), or remove the activation")
+        return value
 
     def fraction_warnings(self) -> list[tuple[str, float]]:
         """The percentages below 1 that look like a fraction (0.07 meant as 7 %): (field, value)."""
@@ -387,13 +549,17 @@ class RiskParameters(_Closed):
         return out
 
 
-#: the risk fields in the document's order: the one list that risk resolution, sweep axes, the kernels' risk
-#: arrays, reports and prompts use (a new field of `RiskParameters` reaches all of them)
-RISK_FIELDS: tuple[str, ...] = tuple(RiskParameters.model_fields)
+#: risk fields that are not one number: expressions compiled into per-bar series (the kernels read them as
+#: rows of their ``levels``) and the take-profit table (the kernels' record holds it as arrays)
+RISK_RULE_FIELDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "take_profit_by_bars")
+#: the risk fields that are one number, in the document's order: the one list that risk resolution, sweep axes,
+#: the kernels' risk arrays, reports and prompts use (a new numeric field of `RiskParameters` reaches all of them)
+RISK_FIELDS: tuple[str, ...] = tuple(f for f in RiskParameters.model_fields if f not in RISK_RULE_FIELDS)
 #: the exits among them (a number, `OFF` or not given)
 EXIT_FIELDS: tuple[str, ...] = tuple(EXIT_BOUNDS)
 #: the risk fields whose values are whole numbers
-INTEGER_RISK_FIELDS: tuple[str, ...] = tuple(name for name, bounds in EXIT_BOUNDS.items() if bounds[3])
+INTEGER_RISK_FIELDS: tuple[str, ...] = (*(name for name, bounds in EXIT_BOUNDS.items() if bounds[3]),
+                                         "max_open_positions")
 
 
 # ---------------------------------------------------------------------------------------------- strategy
@@ -415,6 +581,57 @@ Timeframe = Literal["short_term", "medium_term", "long_term"]
 #: the condition groups of a document and the logic a plain list of conditions gets (entries all, exits any);
 #: ``short_entry`` / ``short_exit`` only with ``direction: long_short``
 SIGNAL_GROUPS: dict[str, str] = {"entry": "all", "exit": "any", "short_entry": "all", "short_exit": "any"}
+
+
+# ---------------------------------------------------------------------------------------------- pairs
+#: how a pair position splits its capital between its legs (`PairSpec.sizing`)
+PairSizing = Literal["dollar_neutral", "hedge_ratio_units"]
+PAIR_SIZINGS: tuple[str, ...] = get_args(PairSizing)
+
+
+def _hedge_ratio(value: Any) -> Any:
+    """A hedge ratio: a finite number > 0, or an expression string (checked by the compiler)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise _err("S135", f"hedge_ratio must be a number > 0 or an expression, got {value!r}",
+                   "e.g. hedge_ratio: 1.5, or hedge_ratio: \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"")
+    return float(value)
+
+
+HedgeRatio = Annotated[Any, BeforeValidator(_hedge_ratio),
+                       WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}]})]
+
+
+class PairSpec(_Closed):
+    """Two price slots traded as one position. Going long the pair (the ``entry`` conditions) buys the first
+    leg and sells the second short; going short the pair (``short_entry`` with direction long_short, or
+    ``entry`` with direction short) does the opposite; the exit conditions, stops and targets close both legs
+    together, at the same bar, each at its own fill price with its own fees and slippage."""
+
+    legs: list[str] = Field(description="the two ohlcv data slots traded, first leg first; each has its own "
+                                        "symbol, e.g. --symbols asset_a=GLD,asset_b=SLV")
+    hedge_ratio: HedgeRatio = Field(
+        1.0, description="a number > 0 or an expression (e.g. a rolling regression beta) read at the signal bar "
+                         "and fixed for the trade (a bar where it is not a number > 0 opens no pair): the second "
+                         "leg's value per unit of the first's (dollar_neutral) or its units per unit of the "
+                         "first's (hedge_ratio_units); default 1")
+    sizing: PairSizing = Field(
+        "dollar_neutral", description="dollar_neutral: the capital is split so that the second leg's value is "
+                                      "hedge_ratio x the first's (1: equal dollars); hedge_ratio_units: units of "
+                                      "the second leg = hedge_ratio x units of the first")
+
+    @field_validator("legs")
+    @classmethod
+    def _two_legs(cls, v: list[str]) -> list[str]:
+        if len(v) != 2 or v[0] == v[1]:
+            raise _err("S135", f"a pair has two different legs, got {v}",
+                       "name two ohlcv data slots, e.g. legs: [asset_a, asset_b]")
+        return v
+
+    def hedge_expression(self) -> str | None:
+        """The hedge ratio's expression, or None for a fixed number."""
+        return self.hedge_ratio if isinstance(self.hedge_ratio, str) else None
 
 
 class TradingStrategy(_Closed):
@@ -450,6 +667,10 @@ class TradingStrategy(_Closed):
         description="direction long_short only (required there): when to sell short; a list means all")
     short_exit: ConditionGroup | None = Field(
         None, description="direction long_short only: when to buy a short back; a list means any")
+    #: absent (None) for a one-instrument strategy: left out of `to_dict`, so documents without it hash as before
+    pair: PairSpec | None = Field(
+        None, description="trade two price slots as one position (long the first leg, short the second; the "
+                          "opposite when short); absent: the strategy trades its first price slot only")
 
     @model_validator(mode="before")
     @classmethod
@@ -535,9 +756,49 @@ class TradingStrategy(_Closed):
             raise _err("S128", f"a {self.entry_order.type} entry order is for direction long or short: a "
                        "long_short strategy reverses at market orders only",
                        "remove entry_order, or trade one side (direction: long or direction: short)")
+        if self.pair is not None and not self.entry_order.is_market():
+            raise _err("S128", f"a {self.entry_order.type} entry order is for one instrument: a pair's legs open "
+                       "together at market orders", "remove entry_order, or remove the pair block")
         for slot in self.data:
             if slot in self.params:
                 raise _err("S111", f"'{slot}' is both a data slot and a parameter", "rename one of them")
+        if self.code is not None and self.pair is not None and self.pair.hedge_expression() is not None:
+            raise _err("S139", "a code strategy's pair takes a hedge ratio that is a number, not an expression",
+                       "write the number (e.g. hedge_ratio: 1.5), or express the strategy with conditions")
+        return self
+
+    @field_validator("pair", mode="after")
+    @classmethod
+    def _pair_legs(cls, pair: PairSpec | None, info: ValidationInfo) -> PairSpec | None:
+        """Both legs are ohlcv slots with their own symbols (S136, S137), and the strategy has two (S138)."""
+        data = info.data.get("data")
+        if pair is not None and data is not None:  # (data invalid: reported on its own)
+            _check_pair(pair, data)
+        return pair
+
+    @model_validator(mode="after")
+    def _pair_exits_on_value(self) -> TradingStrategy:
+        """A pair's stops act on the value of both legs (`PAIR_FILL_CONTRACT`): the exits fixed from one price
+        (distances, activation, take-profit table) are not in the pair loop (S140)."""
+        used = [f for f in PAIR_REFUSED_RISK_FIELDS if _given(getattr(self.risk, f))] if self.pair else []
+        if used:
+            raise _err("S140", f"a pair strategy cannot use {', '.join(used)} yet: a pair's stops act on the "
+                       "combined value of both legs", "use stop_loss_pct / take_profit_pct / trailing_stop_pct "
+                       "(on the pair's value), or remove the pair block")
+        return self
+
+    @model_validator(mode="after")
+    def _risk_size_has_a_stop(self) -> TradingStrategy:
+        """risk_per_trade_pct sizes on the distance to the stop: the document must have a stop loss, its own or
+        its timeframe's (which a trailing stop or `off` replaces). `resolve_risk` checks the run's overrides."""
+        risk = self.risk
+        if risk.risk_per_trade_pct is None or getattr(risk, "stop_loss_distance", None) is not None:
+            return self
+        from_timeframe = self.timeframe is not None and risk.trailing_stop_pct is None
+        if risk.stop_loss_pct == OFF or (risk.stop_loss_pct is None and not from_timeframe):
+            raise _err("S131", "risk_per_trade_pct sizes on the distance to the stop loss, and this strategy has "
+                       "no stop loss", "add risk.stop_loss_pct (e.g. 5) or risk.stop_loss_distance, or size with "
+                       "position_size_pct")
         return self
 
     # ------------------------------------------------------------------ helpers used by the compiler
@@ -560,6 +821,10 @@ class TradingStrategy(_Closed):
         plus short_entry and short_exit for ``direction: long_short``."""
         return tuple(SIGNAL_GROUPS) if self.direction == "long_short" else ("entry", "exit")
 
+    def traded_slot(self) -> str | None:
+        """The slot whose bars a result is drawn and benchmarked on: a pair's first leg, else `price_slot`."""
+        return self.pair.legs[0] if self.pair is not None else self.price_slot()
+
     def default_params(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
 
@@ -571,6 +836,9 @@ class TradingStrategy(_Closed):
             del out["direction"]
         if self.entry_order.is_market():
             del out["entry_order"]
+        for flag in FLAG_RISK_FIELDS:  # false is the default: a document hashes as before the flag existed
+            if out.get("risk", {}).get(flag) is False:
+                del out["risk"][flag]
         return out
 
     def strategy_hash(self) -> str:
@@ -578,3 +846,25 @@ class TradingStrategy(_Closed):
         identity under which results and stored versions are filed (formatting and comments do not count)."""
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_pair(pair: PairSpec, data: dict[str, DataSlot]) -> None:
+    """S138 without two price slots, S136 for a leg that is not one, S137 for a leg without its own symbol."""
+    prices = [n for n, slot in data.items() if slot.kind == "ohlcv" and slot.symbol_from is None]
+    if len(prices) < 2:
+        raise _err("S138", "a pair needs two price slots (ohlcv slots with their own symbols); this strategy "
+                   f"has {len(prices)}" + (f" ({prices[0]})" if prices else ""),
+                   "add a second ohlcv slot, e.g. data: {asset_a: {kind: ohlcv}, asset_b: {kind: ohlcv}}, "
+                   "or remove the pair block")
+    for leg in pair.legs:
+        if leg not in data:
+            from ..errors import did_you_mean
+            raise _err("S136", f"pair leg '{leg}' is not a data slot",
+                       did_you_mean(leg, prices) or "price slots: " + ", ".join(prices))
+        if data[leg].kind != "ohlcv":
+            raise _err("S136", f"pair leg '{leg}' is a {data[leg].kind} slot, not an ohlcv (price) slot",
+                       "legs are traded instruments: price slots: " + ", ".join(prices))
+        if data[leg].symbol_from is not None:
+            raise _err("S137", f"pair leg '{leg}' takes its symbol from '{data[leg].symbol_from}': a leg "
+                       "needs its own symbol", "legs are two instruments: price slots with their own "
+                       "symbols: " + ", ".join(prices))

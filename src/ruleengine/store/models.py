@@ -16,6 +16,10 @@ Backtests and signals record their data provenance (0003): ``data_providers`` (s
 ``synthetic``. New rows are always real data (the store refuses synthetic results: T110); old rows computed
 on synthetic data keep ``synthetic = true`` and are left out wherever real data are meant.
 
+Backtests and signals record their direction (0004): a backtest the strategy's (``long``, ``short``,
+``long_short``), a signal the side of the position it opens or closes (``long`` or ``short``). Rows older than
+0004 are long (a backtest's recorded short runs excepted: see the migration).
+
 Prices are Float, not the seed's Numeric(10, 2): rounding a signal's price to cents would make a stored
 signal differ from the backtest's fill for low-priced symbols.
 """
@@ -95,6 +99,8 @@ class BacktestRow(Base):
     # 0003: data provenance (slot -> provider; synthetic: NULL when an old row did not record it)
     data_providers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     synthetic: Mapped[bool | None] = mapped_column(Boolean)
+    # 0004: positions of both sides (backtest: the strategy's direction; signal: its position's side)
+    direction: Mapped[str] = mapped_column(String(10), default="long", server_default="long")
 
 
 class SignalRow(Base):
@@ -121,6 +127,8 @@ class SignalRow(Base):
     # 0003: data provenance (slot -> provider; synthetic: NULL when an old row did not record it)
     data_providers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     synthetic: Mapped[bool | None] = mapped_column(Boolean)
+    # 0004: positions of both sides (backtest: the strategy's direction; signal: its position's side)
+    direction: Mapped[str] = mapped_column(String(10), default="long", server_default="long")
 
 
 class PerformanceRow(Base):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ..sides import action
+
 
 def iso(value: datetime | date | None) -> str | None:
     """ISO text of a datetime/date (None stays None)."""
@@ -87,6 +89,7 @@ class RunRecord:
     result: dict[str, Any] = field(repr=False)
     data_providers: dict[str, str] | None = None
     synthetic: bool | None = None  # None: an old row that did not record it
+    direction: str = "long"  # the strategy's: long | short | long_short
 
     def backtest_result(self) -> Any:
         """The stored result as a `BacktestResult` again."""
@@ -102,7 +105,7 @@ class RunRecord:
                "winning_trades": self.winning_trades, "win_rate": self.win_rate,
                "total_return_pct": self.total_return_pct, "max_drawdown_pct": self.max_drawdown_pct,
                "sharpe_ratio": self.sharpe_ratio, "data_providers": self.data_providers,
-               "synthetic": self.synthetic}
+               "synthetic": self.synthetic, "direction": self.direction}
         if full:
             out["result"] = self.result
         return out
@@ -131,6 +134,7 @@ class SignalRecord:
     hypothetical: dict[str, Any] | None
     data_providers: dict[str, str] | None = None
     synthetic: bool | None = None  # None: an old row that did not record it
+    direction: str = "long"  # the side of the position the signal opens or closes: long | short
 
     @property
     def real(self) -> bool:
@@ -141,6 +145,11 @@ class SignalRecord:
     def closed(self) -> bool:
         return self.outcome is not None
 
+    @property
+    def action(self) -> str:
+        """The order the signal asked for: buy, sell, sell short or buy to cover."""
+        return action(self.signal_type, self.direction)
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "strategy_id": self.strategy_id, "strategy_version": self.strategy_version,
                 "ticker": self.ticker, "signal_type": self.signal_type, "bar_time": iso(self.bar_time),
@@ -149,7 +158,8 @@ class SignalRecord:
                 "reasoning_tree": self.reasoning_tree, "data_snapshot": self.data_snapshot,
                 "user_acted": self.user_acted, "acted_at": iso(self.acted_at), "acted_price": self.acted_price,
                 "outcome": self.outcome, "hypothetical": self.hypothetical,
-                "data_providers": self.data_providers, "synthetic": self.synthetic}
+                "data_providers": self.data_providers, "synthetic": self.synthetic, "direction": self.direction,
+                "action": self.action}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import Diagnostic, RuleEngineError
-from .models import NotificationRow, PerformanceRow, SignalRow, StrategyRow
+from ..sides import price_return_pct
+from .models import NotificationRow, PerformanceRow, SignalRow, StrategyRow, VersionRow
 from .records import NotificationRecord, SignalRecord
 from .store_ids import is_row_id
 
@@ -53,9 +54,10 @@ class SignalStoreMixin:
     def save_signals(self, signals: Sequence[Any], *, notify_url: str | None = None) -> list[int]:
         """Store live signals (`StrategySignal`s of stored strategies) in one transaction; returns their ids.
 
-        A signal already stored for the same strategy version, ticker, type and bar keeps its id (a scan
-        run twice on one day stores it once). With `notify_url`, each newly stored signal also gets an outbox
-        row in the same transaction, so a crash can never store a signal and lose its notification.
+        A signal already stored for the same strategy version, ticker, type, side (direction) and bar keeps
+        its id (a scan run twice on one day stores it once). With `notify_url`, each newly stored signal also
+        gets an outbox row in the same transaction, so a crash can never store a signal and lose its
+        notification.
         """
         return [i for i, _new in self.save_signals_detailed(signals, notify_url=notify_url)]
 
@@ -87,6 +89,7 @@ class SignalStoreMixin:
                 found = s.scalars(select(SignalRow.signal_id).where(
                     SignalRow.strategy_id == sig.strategy_id, SignalRow.ticker == sig.ticker,
                     SignalRow.bar_time == bar, SignalRow.signal_type == sig.signal_type,
+                    SignalRow.direction == sig.direction,
                     SignalRow.strategy_version == sig.strategy_version)).first()
                 if found is not None:
                     out.append((found, False))
@@ -98,7 +101,8 @@ class SignalStoreMixin:
                                 confidence_score=float(sig.confidence_score), reasoning=sig.reasoning.text,
                                 reasoning_tree=sig.reasoning.model_dump(mode="json"),
                                 data_snapshot=_json_safe(sig.data_snapshot), user_acted=False,
-                                data_providers=dict(sig.data_snapshot.get("providers") or {}), synthetic=False)
+                                data_providers=dict(sig.data_snapshot.get("providers") or {}), synthetic=False,
+                                direction=sig.direction)
                 s.add(row)
                 s.flush()
                 if notify_url:
@@ -137,8 +141,10 @@ class SignalStoreMixin:
     def act(self, signal_id: int, price: float | None = None, when: Any = None) -> SignalRecord:
         """Record that the user took a signal (at `price`, default the signal's price).
 
-        Acting on an exit signal also closes the user's open positions of that strategy and ticker at the
-        price. Raises T103 (unknown id) or T104 (already acted on).
+        Acting on an exit signal also closes the user's open positions of that strategy, ticker and side (a
+        short's exit closes the acted short entries, not the long ones) at the price; acting on an entry of a
+        long_short strategy closes those of the other side (the reversal of the fill contract). Raises T103 (unknown id)
+        or T104 (already acted on).
         """
 
         def write(s: Session) -> SignalRecord:
@@ -153,13 +159,16 @@ class SignalStoreMixin:
             p = _price(price if price is not None else row.price_at_signal, "the price")
             t = _naive_utc(when)
             row.user_acted, row.acted_price, row.acted_at = True, p, t
-            if row.signal_type == "exit":
+            closes = _closes(s, row)
+            if closes is not None:
                 open_rows = s.scalars(select(SignalRow).where(
                     SignalRow.strategy_id == row.strategy_id, SignalRow.ticker == row.ticker,
-                    SignalRow.signal_type == "entry", SignalRow.user_acted.is_(True),
+                    SignalRow.signal_type == "entry", SignalRow.direction == closes,
+                    SignalRow.user_acted.is_(True), SignalRow.signal_id != row.signal_id,
                     SignalRow.outcome.is_(None))).all()
                 for e in open_rows:
-                    e.outcome = _outcome(e, p, t, f"exit signal {signal_id}")
+                    e.outcome = _outcome(e, p, t, f"{row.signal_type} signal {signal_id}"
+                                         + (" (reversal)" if row.signal_type == "entry" else ""))
             return _signal(row)
 
         return self._write(write)
@@ -267,10 +276,23 @@ class SignalStoreMixin:
         return self._read(lambda s: s.get(StrategyRow, strategy_id) is not None)
 
 
+def _closes(s: Session, row: SignalRow) -> str | None:
+    """The side of the acted positions that acting on `row` closes: an exit's own side; for an entry of a
+    long_short strategy (its stored version's document) the other side; else None."""
+    if row.signal_type == "exit":
+        return row.direction
+    document = s.scalars(select(VersionRow.strategy_definition).where(
+        VersionRow.strategy_id == row.strategy_id, VersionRow.version == row.strategy_version)).first()
+    if isinstance(document, dict) and document.get("direction") == "long_short":
+        return "short" if row.direction == "long" else "long"
+    return None
+
+
 def _outcome(row: SignalRow, price: float, when: datetime, by: str) -> dict[str, Any]:
+    """The closed trade of an acted entry: its price return has the sign of its side (a short gains on a fall)."""
     entry = row.acted_price or row.price_at_signal or price
     return {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry,
-            "return_pct": (price / entry - 1.0) * 100.0, "closed_by": by}
+            "return_pct": price_return_pct(entry, price, row.direction), "closed_by": by}
 
 
 def _signal_row(s: Session, signal_id: int) -> SignalRow:
@@ -290,7 +312,7 @@ def _signal(r: SignalRow) -> SignalRecord:
                         price_at_signal=r.price_at_signal, confidence_score=r.confidence_score, reasoning=r.reasoning,
                         reasoning_tree=r.reasoning_tree, data_snapshot=r.data_snapshot, user_acted=bool(r.user_acted),
                         acted_at=r.acted_at, acted_price=r.acted_price, outcome=r.outcome, hypothetical=r.hypothetical,
-                        data_providers=r.data_providers, synthetic=r.synthetic)
+                        data_providers=r.data_providers, synthetic=r.synthetic, direction=r.direction)
 
 
 def _note(r: NotificationRow) -> NotificationRecord:

@@ -232,9 +232,10 @@ class Store(SignalStoreMixin):
         def write(s: Session) -> int:
             row = _strategy_row(s, strategy_id)
             v = version or row.current_version
-            _version_row(s, strategy_id, v)
+            document = _version_row(s, strategy_id, v).strategy_definition
             brow = BacktestRow(strategy_id=strategy_id, strategy_version=v, backtest_results=data, created_at=now,
-                               data_providers=providers, synthetic=False, **summary)
+                               data_providers=providers, synthetic=False,
+                               direction=str(document.get("direction", "long")), **summary)
             s.add(brow)
             s.flush()
             return brow.backtest_id
@@ -414,7 +415,7 @@ def _run(r: BacktestRow) -> RunRecord:
                      total_trades=r.total_trades, winning_trades=r.winning_trades, win_rate=r.win_rate,
                      total_return_pct=r.total_return_pct, max_drawdown_pct=r.max_drawdown_pct,
                      sharpe_ratio=r.sharpe_ratio, result=r.backtest_results, data_providers=r.data_providers,
-                     synthetic=r.synthetic)
+                     synthetic=r.synthetic, direction=r.direction)
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:

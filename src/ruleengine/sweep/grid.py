@@ -40,7 +40,7 @@ from typing import Any
 
 from ..backtest.params import check_whole
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
-from ..schema.strategy import INTEGER_RISK_FIELDS, RISK_FIELDS
+from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, RISK_FIELDS
 
 #: risk fields a grid may sweep (their values go to the fill contract, not to the signals)
 RISK_AXES: tuple[str, ...] = RISK_FIELDS
@@ -136,12 +136,13 @@ def _axis(strat: Any, name: str, value: Any) -> list[Any]:
 
 
 def _kind(strat: Any, name: str) -> str:
-    """int / float / bool / enum for a parameter, risk-int / risk-float for a risk field; D104 otherwise."""
+    """int / float / bool / enum for a parameter, risk-int / risk-float / risk-bool for a risk field; D104
+    otherwise."""
     p = strat.params.get(name)
     if p is not None:
         return str(p.type)
     if name in RISK_AXES:
-        return "risk-int" if name in _INT_RISK else "risk-float"
+        return "risk-int" if name in _INT_RISK else "risk-bool" if name in FLAG_RISK_FIELDS else "risk-float"
     names = [*strat.params, *RISK_AXES]
     raise _fail("D104", f"unknown parameter '{name}' in the grid", f"grid.{name}",
                 did_you_mean(name, names) or "parameters: " + ", ".join(names))
@@ -208,19 +209,18 @@ def _parse_range(name: str, kind: str, text: str) -> list[Any]:
 def _check(strat: Any, name: str, kind: str, value: Any) -> Any:
     """The value typed and checked against its bounds (D103 otherwise)."""
     if kind.startswith("risk"):
-        if isinstance(value, str):
+        from ..backtest.risk import risk_value
+
+        if isinstance(value, str) and kind != "risk-bool":
             value = None if value.strip().lower() in _OFF else _number(name, value)
         if value is not None and not isinstance(value, bool) and hasattr(value, "item"):
             value = value.item()  # numpy scalars
-        if isinstance(value, float) and kind == "risk-int" and value.is_integer():
-            value = int(value)
-        from ..backtest.risk import resolve_risk
-
-        try:
-            resolve_risk(strat, {name: value})
+        try:  # on its own: rules between fields are checked per combination (`resolve_risk`)
+            value = risk_value(name, value)
         except RuleEngineError as exc:
             raise RuleEngineError([d.with_location(None, f"grid.{name}") for d in exc.diagnostics]) from None
-        return None if value is None else (int(value) if kind == "risk-int" else float(value))
+        return None if value is None else (value if kind == "risk-bool" else
+                                           int(value) if kind == "risk-int" else float(value))
     from ..schema.params import check_value
 
     p = strat.params[name]

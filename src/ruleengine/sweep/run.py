@@ -139,7 +139,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         md = market if market is not None else _load(compiled, req, combos, fixed)
         r0, r1 = _rows(md, rows)
         warnings: list[Diagnostic] = list(getattr(md, "warnings", []))
-        base = strat.price_slot() or next(s for s, _ in md.inputs)
+        base = strat.traded_slot() or next(s for s, _ in md.inputs)
         from ..backtest.run import usable_columns
 
         keep = usable_columns(md, base, warnings, r0, r1)
@@ -281,11 +281,12 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     """
     import pandas as pd
 
-    from ..backtest.simulation import level_array, risk_arrays, side_signals
-    from ..kernels.sweep_sim import N_STATS, sweep_nb
+    from ..backtest.pairs import hedge_levels
+    from ..backtest.simulation import exit_program_arrays, level_array, risk_arrays, side_signals
+    from ..kernels.sweep_sim import N_STATS, sweep_nb, sweep_pairs_nb
 
     strat = compiled.strategy
-    base = base or strat.price_slot() or next(s for s, _ in market.inputs)
+    base = base or strat.traded_slot() or next(s for s, _ in market.inputs)
     cols = np.arange(market.n_cols, dtype=np.int64) if columns is None else np.asarray(columns, dtype=np.int64)
     r0 = market.start if start_row is None else int(start_row)
     r1 = market.n_rows if end_row is None else int(end_row)
@@ -307,11 +308,22 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     sym = np.tile(cols, n)
     signal_cols = np.repeat(u, k) * market.n_cols + sym
     shape = sig.entries.shape
-    levels = level_array(sig.levels, shape, fill)  # before fill[rk]: writes the level rows into every record
-    sweep_nb(*prices, np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T),
+    pair = strat.pair
+    given = dict(sig.levels)
+    if pair is not None:
+        given["hedge_ratio"] = hedge_levels(pair, given, shape)
+    # before fill[rk]: writes the level rows into every record
+    levels = level_array(given, shape, fill, sig.exit_program)
+    sides = (np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T),
              side_signals(sig.short_entries, shape, "short_entries"),
-             side_signals(sig.short_exits, shape, "short_exits"), levels, times, lo, hi, sym, signal_cols,
-             fill[rk], float(init_cash), out, 0, n * k)
+             side_signals(sig.short_exits, shape, "short_exits"), levels)
+    rest = (times, lo, hi, sym, signal_cols, fill[rk])
+    if pair is None:
+        sweep_nb(*prices, *sides, *exit_program_arrays(sig.exit_program), *rest, float(init_cash), out, 0, n * k)
+    else:  # both legs as one position: the second leg's bars beside the first's (no exit program: S140)
+        legs_b = [np.ascontiguousarray(market.inputs[(pair.legs[1], c)].T) for c in ("open", "high", "low", "close")]
+        sweep_pairs_nb(*prices, *legs_b, *sides, *rest, pair.sizing == "hedge_ratio_units", r1, float(init_cash),
+                       out, 0, n * k)
     return out
 
 

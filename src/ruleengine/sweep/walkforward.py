@@ -384,19 +384,26 @@ def _equity(compiled: Any, md: Any, sets: Sequence[Mapping[str, Any]], r0: int, 
     Signals come from the whole history (causal: the same values as on a slice ending at r1); the fill
     contract runs from r0 (flat, `init_cash`) through r1 - 1 (`ruleengine.backtest.simulation.simulate`).
     """
+    from ..backtest.pairs import simulate_pair_run
     from ..backtest.risk import resolve_risk
     from ..backtest.simulation import simulate
 
     strat = compiled.strategy
-    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    base = strat.traded_slot() or next(s for s, _ in md.inputs)
     sig_sets = [{k: v for k, v in s.items() if k in strat.params and k != "execution_price"} for s in sets]
     risks = [resolve_risk(strat, fill_values(s)) for s in sets]
     sig = compiled.signals(md, sig_sets)
     cols = [p * md.n_cols + j for p in range(len(sets)) for j in columns]
     prices = {c: np.tile(md.inputs[(base, c)][:r1, list(columns)], (1, len(sets)))
               for c in ("open", "high", "low", "close")}
-    sim = simulate(prices, index=md.index[:r1], risk=[risks[p] for p in range(len(sets)) for _ in columns],
-                   init_cash=float(init_cash), start=r0, **sig.columns(cols, r1))
+    options = {"index": md.index[:r1], "risk": [risks[p] for p in range(len(sets)) for _ in columns],
+               "init_cash": float(init_cash), "start": r0}
+    if strat.pair is None:
+        sim = simulate(prices, **sig.columns(cols, r1), **options)
+    else:  # both legs as one position
+        prices_b = {c: np.tile(md.inputs[(strat.pair.legs[1], c)][:r1, list(columns)], (1, len(sets)))
+                    for c in prices}
+        sim = simulate_pair_run(strat.pair, prices, prices_b, sig.columns(cols, r1), **options)
     return sim.equity[r0:r1]
 
 
@@ -472,7 +479,7 @@ def overfitting(compiled: Any, md: Any, result: SweepResult, *, rows: tuple[int,
         if lo == 0:
             best_cols = ret[:, 0, :]
     # the best combination's returns over each run's own bars (those its table metrics were computed on)
-    close = md.inputs[(compiled.strategy.price_slot() or next(s for s, _ in md.inputs), "close")][:, columns]
+    close = md.inputs[(compiled.strategy.traded_slot() or next(s for s, _ in md.inputs), "close")][:, columns]
     a, b = run_rows(close, r0, r1)
     assert best_cols is not None
     best = best_cols[:, 0][a[0] - r0:b[0] - r0] if len(columns) == 1 else best_cols.mean(axis=1)

@@ -1,0 +1,107 @@
+"""Stage 7 for a pair strategy: both legs of each pair column simulated as one position (`simulate_pairs`).
+
+The kernel is `ruleengine.kernels.pairs.simulate_pairs_nb`, which opens and closes each leg through the fill
+step of `ruleengine.kernels.simulate` (`PAIR_FILL_CONTRACT` says what is the pair's own).
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> from ruleengine.backtest.risk import RiskSpec
+    >>> idx = pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC")
+    >>> a = np.array([[100.0], [110.0], [120.0]])
+    >>> b = np.array([[50.0], [50.0], [40.0]])
+    >>> bars = lambda px: {"open": px, "high": px, "low": px, "close": px}
+    >>> risk = RiskSpec(position_size_pct=100.0, fees_pct=0.0, slippage_pct=0.0, execution_price="close")
+    >>> sim = simulate_pairs(bars(a), bars(b), np.array([[True], [False], [False]]),
+    ...                      np.array([[False], [False], [True]]), idx, risk)
+    >>> sim.trades[["entry_price", "exit_price", "leg_b_entry_price", "leg_b_exit_price", "pnl"]].values.tolist()
+    [[100.0, 120.0, 50.0, 40.0, 2000.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError
+from ..schema.strategy import PAIR_SIZINGS
+from .risk import RiskSpec
+from .simulation import Simulation, _kernel_args, _max_trades, _prepare, trades_frame
+
+
+def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray], entries: np.ndarray,
+                   exits: np.ndarray, index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec], *,
+                   hedge_ratio: float | np.ndarray = 1.0, sizing: str = "dollar_neutral",
+                   short_entries: np.ndarray | None = None, short_exits: np.ndarray | None = None,
+                   init_cash: float = 10_000.0, start: int = 0) -> Simulation:
+    """Simulate each pair column on its own `init_cash`: leg a is column j of `prices_a`, leg b of `prices_b`.
+
+    Args:
+        prices_a, prices_b: ``{"open", "high", "low", "close"}`` -> (T, N) float64 of each leg (NaN: no bar).
+        entries, exits: (T, N) bool: go long the pair (buy a, sell b short) and leave it (with
+            ``direction: short`` in `risk`: go short the pair and leave it).
+        hedge_ratio: a number > 0 or (T, N) float64 read at the signal bar (NaN or <= 0 there: no entry).
+        sizing: ``dollar_neutral`` (leg b's value = hedge_ratio x leg a's) or ``hedge_ratio_units``
+            (units_b = hedge_ratio x units_a).
+        short_entries, short_exits: (T, N) bool, the short side of a long/short pair strategy.
+        index, risk, init_cash, start: as `ruleengine.backtest.simulation.simulate`.
+
+    Returns:
+        A `Simulation` whose trades hold one row per pair position (the first leg's prices and size, the
+        combined pnl, pnl_pct and fees, ``leg_a_pnl``, ``leg_b_pnl`` and the second leg's ``leg_b_*``),
+        ``position`` the first leg's units and ``position_b`` the second's.
+    """
+    if sizing not in PAIR_SIZINGS:
+        raise ValueError(f"sizing must be one of {PAIR_SIZINGS}, got {sizing!r}")
+    arrays, ent, ext, times, risks = _prepare(prices_a, entries, exits, index, risk, start)
+    arrays_b = _prepare(prices_b, entries, exits, index, risk, start)[0]
+    shape = (ent.shape[1], ent.shape[0])
+    hedge = np.broadcast_to(np.asarray(hedge_ratio, dtype=np.float64), shape)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, {"hedge_ratio": hedge},
+                        None)  # no exit program: a pair refuses position variables (S140)
+    (open_a, high_a, low_a, close_a, ent_, ext_, short_e, short_x, levels, _ops, _args, times_, start_, risk_rec) = args
+    records, n, eq, cash, units_a, units_b = _kernel()(
+        open_a, high_a, low_a, close_a, arrays_b["open"], arrays_b["high"], arrays_b["low"], arrays_b["close"],
+        ent_, ext_, short_e, short_x, levels, times_, start_, risk_rec, sizing == "hedge_ratio_units",
+        float(init_cash), _max_trades(ent, start) + (0 if short_entries is None else int(np.sum(short_entries))))
+    trades = trades_frame(records[:n], index, by_time=False)
+    return Simulation(trades, eq.T, cash.T, units_a.T, "numba", position_b=units_b.T)
+
+
+def simulate_pair_run(pair: Any, prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
+                      signals: Mapping[str, Any], **options: Any) -> Simulation:
+    """`simulate_pairs` of a `PairSpec` on a strategy's signal columns (`SignalSet.columns`): its hedge ratio
+    from the levels (`hedge_levels`) and its sizing; `options` are `simulate_pairs`' (index, risk, ...)."""
+    given = dict(signals)
+    levels = given.pop("levels", None) or {}
+    if given.pop("exit_program", None) is not None:  # the compiler refuses it (S140): never reached from a document
+        raise ValueError("a pair run takes no exit program on position variables")
+    return simulate_pairs(prices_a, prices_b, hedge_ratio=hedge_levels(pair, levels, prices_a["close"].shape),
+                          sizing=pair.sizing, **given, **options)
+
+
+def hedge_levels(pair: Any, levels: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The hedge ratio of every bar and column (`shape`) of a `PairSpec`'s run: the strategy's level
+    ``hedge_ratio`` (an expression's values), else the document's number on every bar."""
+    given = levels.get("hedge_ratio")
+    return np.full(shape, pair.hedge_ratio, dtype=np.float64) if given is None else given
+
+
+def refuse_pairs(strategy: object, what: str, hint: str) -> None:
+    """Raise D145 when `strategy` (a `TradingStrategy`) has a pair block: `what` (a sweep, ...) does not take
+    pairs yet."""
+    if getattr(strategy, "pair", None) is not None:
+        raise RuleEngineError([Diagnostic("D145", f"a pair strategy does not run as {what} yet", path="pair",
+                                          hint=hint)])
+
+
+def _kernel() -> Any:
+    """The pair kernel, imported on first use (numba stays out of imports that do not simulate)."""
+    from ..kernels.pairs import simulate_pairs_nb
+
+    return simulate_pairs_nb
+
+
+__all__ = ["hedge_levels", "refuse_pairs", "simulate_pair_run", "simulate_pairs"]

@@ -1,0 +1,560 @@
+"""Pair positions (the document's ``pair`` block): two legs opened and closed together as one position.
+
+Bar tables run through the numba engine (`simulate_pairs`) and the plain-Python reference
+(tests/support/sim_reference.py `reference_pairs`); both must give exactly the trades computed by hand in
+the comments. Leg a starts at 100 and leg b at 50: going long the pair with 10 000 equal dollars buys 50 units
+of a and sells 100 units of b short, so the pair's equity is 10 000 + 50 x (a - 100) + 100 x (50 - b).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.sim_reference import reference_pairs
+from test_backtest_stops import BASE, CASH, sig, table
+
+from ruleengine.backtest.pairs import simulate_pairs
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
+
+A0 = (100.0, 101.0, 99.0, 100.0)
+B0 = (50.0, 50.5, 49.5, 50.0)
+LEG_KEYS = ("leg_a_pnl", "leg_b_pnl", "leg_b_entry_price", "leg_b_exit_price", "leg_b_size", "leg_b_fees")
+
+
+def pair_run(bars_a, bars_b, entries, exits, risk=BASE, hedge=1.0, sizing="dollar_neutral", short_entries=None,
+             short_exits=None, start=0):
+    """Simulate with the engine and the reference; assert they agree; return the engine's trades as dicts."""
+    prices_a, idx = table(bars_a)
+    prices_b, _ = table(bars_b, idx)
+    n = len(idx)
+    ent, ext = sig(n, *entries), sig(n, *exits)
+    sides = {"short_entries": None if short_entries is None else sig(n, *short_entries),
+             "short_exits": None if short_exits is None else sig(n, *short_exits)}
+    hedge_arr = np.broadcast_to(np.asarray(hedge, dtype=float).reshape(-1, 1), (n, 1))
+    if short_entries is not None:  # both sides: a long/short pair
+        risk = replace(risk, direction="long_short")
+    sim = simulate_pairs(prices_a, prices_b, ent, ext, idx, risk, hedge_ratio=hedge_arr, sizing=sizing,
+                         init_cash=CASH, start=start, **sides)
+    ref_trades, ref_eq = reference_pairs(prices_a, prices_b, ent, ext, idx, [risk], hedge_arr, sizing, CASH, start,
+                                         **sides)
+    got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+    assert_same_pair_trades(got, ref_trades)
+    np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-12)
+    return got, sim
+
+
+def assert_same_pair_trades(got, want, rel=1e-12):
+    assert len(got) == len(want), (got, want)
+    for g, r in zip(got, want, strict=True):
+        assert {k: g[k] for k in ("column", "entry_bar", "exit_bar", "exit_reason", "direction")} == \
+            {k: r[k] for k in ("column", "entry_bar", "exit_bar", "exit_reason", "direction")}
+        for k in ("entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees", *LEG_KEYS):
+            assert g[k] == pytest.approx(r[k], rel=rel, abs=1e-9 * CASH), k
+
+
+def brief(trades):
+    return [(t["entry_bar"], t["exit_bar"], t["exit_reason"], round(t["exit_price"], 10),
+             round(t["leg_b_exit_price"], 10)) for t in trades]
+
+
+# ------------------------------------------------------------------------------------------------ bar tables
+def test_long_the_pair_buys_the_first_leg_and_sells_the_second_with_equal_dollars():
+    # a: 100 -> 104 -> 110, b: 50 -> 49 -> 45; exit signal at bar 2's close
+    a = [A0, (101, 105, 100, 104), (104, 111, 103, 110)]
+    b = [B0, (50, 50, 48, 49), (49, 49, 44, 45)]
+    trades, sim = pair_run(a, b, [0], [2])
+    assert brief(trades) == [(0, 2, "signal", 110.0, 45.0)]
+    t = trades[0]
+    assert (t["size"], t["leg_b_size"], t["direction"]) == (pytest.approx(50.0), pytest.approx(100.0), 1)
+    assert (t["leg_a_pnl"], t["leg_b_pnl"]) == (pytest.approx(500.0), pytest.approx(500.0))
+    assert t["pnl"] == pytest.approx(1_000.0) and t["pnl_pct"] == pytest.approx(10.0)
+    np.testing.assert_allclose(sim.equity[:, 0], [CASH, CASH + 200 + 100, CASH + 1_000])
+    assert sim.position[:, 0].tolist() == [50.0, 50.0, 0.0]
+    assert sim.position_b[:, 0].tolist() == [-100.0, -100.0, 0.0]
+
+
+def test_short_the_pair_sells_the_first_leg_and_buys_the_second():
+    a = [A0, (101, 105, 100, 104), (104, 111, 103, 110)]
+    b = [B0, (50, 50, 48, 49), (49, 49, 44, 45)]
+    trades, sim = pair_run(a, b, [0], [2], replace(BASE, direction="short"))
+    t = trades[0]
+    assert t["direction"] == -1 and (t["leg_a_pnl"], t["leg_b_pnl"]) == (pytest.approx(-500.0), pytest.approx(-500.0))
+    assert sim.position[0, 0] == -50.0 and sim.position_b[0, 0] == 100.0
+
+
+def test_combined_stop_loss_at_the_close_not_inside_the_bar():
+    # SL 5 % of the value at entry (10 000): 9 500. Bar 1: a's low of 80 would be far through a one-leg stop,
+    # but the pair closes at 9 900 (a 99, b 50); bar 2 closes at 50 x 94 + 100 x (100 - 52) = 9 500: stopped at
+    # the closes
+    a = [A0, (100, 100, 80, 99), (98, 99, 93, 94), A0]
+    b = [B0, (50, 51, 49, 50), (51, 53, 50, 52), B0]
+    trades, _ = pair_run(a, b, [0], [], replace(BASE, stop_loss_pct=5))
+    assert brief(trades) == [(0, 2, "stop_loss", 94.0, 52.0)]
+    assert trades[0]["pnl"] == pytest.approx(-500.0)
+
+
+def test_a_gap_through_the_combined_stop_fills_both_legs_at_their_opens():
+    # bar 1 opens at a 90, b 55: 50 x 90 + 100 x 45 = 9 000 <= 9 500 -> both legs out at their opens
+    a = [A0, (90, 92, 88, 91), A0]
+    b = [B0, (55, 56, 54, 55), B0]
+    trades, sim = pair_run(a, b, [0], [], replace(BASE, stop_loss_pct=5))
+    assert brief(trades) == [(0, 1, "stop_loss", 90.0, 55.0)]
+    assert sim.equity[-1, 0] == pytest.approx(9_000.0)
+
+
+def test_combined_take_profit_and_trailing_stop():
+    # TP 5 %: bar 1 closes at 50 x 103 + 100 x (100 - 48) = 10 350 >= 10 500? no; bar 2 at 50 x 106 + 100 x 53
+    # = 10 600: take profit at the closes
+    a = [A0, (101, 104, 100, 103), (103, 107, 102, 106)]
+    b = [B0, (49, 50, 47, 48), (48, 48, 46, 47)]
+    trades, _ = pair_run(a, b, [0], [], replace(BASE, take_profit_pct=5))
+    assert brief(trades) == [(0, 2, "take_profit", 106.0, 47.0)]
+    # trail 3 % of the highest value: bar 1 closes at 10 600 (peak); bar 2 at 50 x 104 + 100 x 49 = 10 100
+    # <= 10 600 x 0.97 = 10 282: trailing stop at the closes
+    a = [A0, (103, 107, 102, 106), (105, 106, 103, 104), A0]
+    b = [B0, (48, 48, 46, 47), (48, 50, 47, 51), B0]
+    trades, _ = pair_run(a, b, [0], [], replace(BASE, trailing_stop_pct=3))
+    assert brief(trades) == [(0, 2, "trailing_stop", 104.0, 51.0)]
+
+
+def test_a_bar_without_one_legs_price_opens_nothing_and_closes_nothing():
+    # b has no bar 1: the entry signal of bar 1 is not acted on; bar 2 enters. b has no bar 3 either: the exit
+    # signal of bar 3 waits for... nothing (signals of a skipped bar are dropped); bar 4's exit closes the pair,
+    # and on bar 3 the pair is marked at b's last close (bar 2's)
+    a = [A0, A0, A0, (101, 103, 100, 102), (102, 104, 101, 104)]
+    b = [B0, None, B0, None, (49, 50, 48, 48)]
+    trades, sim = pair_run(a, b, [1, 2], [3, 4])
+    assert brief(trades) == [(2, 4, "signal", 104.0, 48.0)]
+    assert trades[0]["pnl"] == pytest.approx(50 * 4 + 100 * 2)
+    np.testing.assert_allclose(sim.equity[:, 0], [CASH, CASH, CASH, CASH + 50 * 2, CASH + 400])
+
+
+def test_hedge_ratio_units_and_a_hedge_ratio_read_at_the_signal_bar():
+    # units: units_b = 1 x units_a; budget_a / 10 000 = 100 / (100 + 50) -> 66.67 units of each
+    a = [A0, (101, 105, 100, 104)]
+    b = [B0, (50, 50, 48, 49)]
+    trades, _ = pair_run(a, b, [0], [1], sizing="hedge_ratio_units")
+    assert trades[0]["size"] == pytest.approx(CASH / 150) and trades[0]["leg_b_size"] == pytest.approx(CASH / 150)
+    # dollar neutral with a hedge ratio series: NaN at bar 0 (no entry), 2 at bar 1: b's value = 2 x a's
+    a = [A0, A0, (101, 105, 100, 104)]
+    b = [B0, B0, (50, 50, 48, 49)]
+    trades, _ = pair_run(a, b, [0, 1], [2], hedge=[math.nan, 2.0, 5.0])
+    assert trades[0]["entry_bar"] == 1
+    assert trades[0]["size"] * 100 == pytest.approx(CASH / 3) and trades[0]["leg_b_size"] * 50 == \
+        pytest.approx(2 * CASH / 3)
+    # a hedge ratio <= 0 opens nothing
+    assert pair_run(a, b, [0, 1], [2], hedge=[-1.0, 0.0, 1.0])[0] == []
+
+
+def test_fees_and_slippage_on_each_leg():
+    # slippage 1 %: a bought at 101, b sold at 49.5; out: a sold at 110 x 0.99, b bought back at 45 x 1.01
+    risk = replace(BASE, fees_pct=1.0, slippage_pct=1.0)
+    a = [A0, (104, 111, 103, 110)]
+    b = [B0, (49, 49, 44, 45)]
+    trades, _ = pair_run(a, b, [0], [1], risk)
+    t = trades[0]
+    net = 5_000 / 1.01
+    ua, ub = net / 101.0, net / 49.5
+    assert (t["entry_price"], t["leg_b_entry_price"]) == (pytest.approx(101.0), pytest.approx(49.5))
+    assert (t["exit_price"], t["leg_b_exit_price"]) == (pytest.approx(108.9), pytest.approx(45.45))
+    fees_a = (5_000 - net) + ua * 108.9 * 0.01
+    fees_b = (5_000 - net) + ub * 45.45 * 0.01
+    assert t["fees"] == pytest.approx(fees_a + fees_b) and t["leg_b_fees"] == pytest.approx(fees_b)
+    assert t["pnl"] == pytest.approx(ua * (108.9 - 101.0) + ub * (49.5 - 45.45) - fees_a - fees_b)
+
+
+def test_open_fills_enter_and_leave_at_the_next_opens():
+    risk = replace(BASE, execution_price="open")
+    a = [A0, (102, 103, 101, 102), (103, 104, 102, 103), (106, 107, 105, 106)]
+    b = [B0, (50, 51, 49, 50), (49, 50, 48, 49), (47, 48, 46, 47)]
+    trades, _ = pair_run(a, b, [0], [2], risk)
+    assert brief(trades) == [(1, 3, "signal", 106.0, 47.0)]
+    assert trades[0]["entry_price"] == 102.0 and trades[0]["leg_b_entry_price"] == 50.0
+
+
+def test_a_short_entry_reverses_the_pair_at_the_same_fill():
+    # long the pair at bar 0, the short entry of bar 2 closes it and goes short the pair at bar 2's closes
+    a = [A0, (101, 103, 100, 102), (102, 106, 101, 105), (104, 105, 100, 101)]
+    b = [B0, (50, 51, 49, 50), (50, 50, 47, 48), (48, 51, 48, 50)]
+    trades, _ = pair_run(a, b, [0], [], short_entries=[2], short_exits=[3])
+    assert [(t["entry_bar"], t["exit_bar"], t["exit_reason"], t["direction"]) for t in trades] == \
+        [(0, 2, "signal", 1), (2, 3, "signal", -1)]
+
+
+def test_max_hold_and_end_of_data():
+    a = [A0, A0, (100, 101, 99, 101), A0]
+    b = [B0, B0, B0, B0]
+    assert brief(pair_run(a, b, [0], [], replace(BASE, max_hold_bars=2))[0]) == [(0, 2, "max_hold", 101.0, 50.0)]
+    trades, _ = pair_run(a, b, [1], [])
+    assert brief(trades) == [(1, 3, "end_of_data", 100.0, 50.0)]
+    assert trades[0]["fees"] == 0.0
+
+
+# ------------------------------------------------------------------------------------------------ real data
+PAIR_DOC = {
+    "name": "pair z-score", "data": {"asset_a": {"kind": "ohlcv"}, "asset_b": {"kind": "ohlcv"}},
+    "params": {"n": {"type": "int", "min": 5, "max": 60, "default": 20}},
+    "entry": ["zscore(asset_a.close / asset_b.close, n) < -1.5"],
+    "exit": ["abs(zscore(asset_a.close / asset_b.close, n)) < 0.3"],
+    "pair": {"legs": ["asset_a", "asset_b"], "hedge_ratio": "sma(asset_a.close, 30) / sma(asset_b.close, 30)"}}
+#: the short side of the same spread (z above 1.5), as short_entries / short_exits
+SHORT_SIDE = {**PAIR_DOC, "entry": ["zscore(asset_a.close / asset_b.close, n) > 1.5"]}
+#: two ETFs of one market, and an ETF against a stock delisted in 2012 (the second leg then has no bars)
+PAIRS = ("asset_a=XLE,asset_b=XLF", "asset_a=QQQ,asset_b=LEHMQ")
+START, END = "2006-01-01", "2017-12-31"
+
+
+class PairRun:
+    """A pair's market data, both sides' signals and the hedge ratio on the local files."""
+
+    def __init__(self, symbols: str, folder) -> None:
+        import ruleengine
+
+        self.strategy = ruleengine.load_strategy(PAIR_DOC)
+        self.md = ruleengine.load_data(self.strategy, symbols, START, END, data=str(folder))
+        self.prices_a = {k: self.md.inputs[("asset_a", k)] for k in ("open", "high", "low", "close")}
+        self.prices_b = {k: self.md.inputs[("asset_b", k)] for k in ("open", "high", "low", "close")}
+        sig = ruleengine.compile_strategy(self.strategy).signals(self.md)
+        short = ruleengine.compile_strategy(SHORT_SIDE).signals(self.md)
+        self.entries, self.exits, self.hedge = sig.entries, sig.exits, sig.levels["hedge_ratio"]
+        self.short_entries, self.short_exits = short.entries, short.exits
+
+    def both(self, risk, sizing="dollar_neutral", two_sided=True, end=None):
+        """(engine simulation, reference (trades, equity)) of rows [0, end)."""
+        cut = slice(0, end)
+        pa = {k: v[cut] for k, v in self.prices_a.items()}
+        pb = {k: v[cut] for k, v in self.prices_b.items()}
+        sides = {"short_entries": self.short_entries[cut] if two_sided else None,
+                 "short_exits": self.short_exits[cut] if two_sided else None}
+        if two_sided:
+            risk = replace(risk, direction="long_short")
+        sim = simulate_pairs(pa, pb, self.entries[cut], self.exits[cut], self.md.index[cut], risk,
+                             hedge_ratio=self.hedge[cut], sizing=sizing, init_cash=CASH, start=self.md.start,
+                             **sides)
+        ref = reference_pairs(pa, pb, self.entries[cut], self.exits[cut], self.md.index[cut], [risk],
+                              self.hedge[cut], sizing, CASH, self.md.start, **sides)
+        return sim, ref
+
+
+@pytest.fixture(scope="module")
+def pair_runs(real_daily):
+    return {symbols: PairRun(symbols, real_daily) for symbols in PAIRS}
+
+
+STOPS = [{}, {"stop_loss_pct": 3}, {"take_profit_pct": 4}, {"trailing_stop_pct": 3},
+         {"stop_loss_pct": 4, "take_profit_pct": 5, "trailing_stop_pct": 2.5}, {"max_hold_days": 15},
+         {"max_hold_bars": 6, "stop_loss_pct": 2, "fees_pct": 0.1, "slippage_pct": 0.05, "position_size_pct": 60},
+         {"borrow_cost_pct": 25, "take_profit_pct": 3, "fees_pct": 0.1}]
+COMBOS = [replace(BASE, execution_price=ex, **kw) for kw in STOPS for ex in ("close", "open")]
+
+
+@pytest.mark.parametrize("symbols", PAIRS)
+def test_every_stop_combination_matches_the_reference(pair_runs, symbols):
+    run = pair_runs[symbols]
+    reasons: set[str] = set()
+    directions: set[int] = set()
+    for risk in COMBOS:
+        for sizing, two_sided in (("dollar_neutral", True), ("hedge_ratio_units", False)):
+            sim, (ref_trades, ref_eq) = run.both(risk, sizing, two_sided)
+            got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+            assert_same_pair_trades(got, ref_trades, rel=1e-9)
+            np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-9)
+            reasons |= set(sim.trades.exit_reason)
+            directions |= set(sim.trades.direction)
+    assert reasons >= {"signal", "stop_loss", "take_profit", "trailing_stop", "max_hold"}
+    assert directions == {1, -1}
+
+
+@pytest.mark.parametrize("execution_price", ["close", "open"])
+def test_truncating_the_data_never_changes_earlier_pair_trades(pair_runs, execution_price):
+    run = pair_runs[PAIRS[0]]
+    risk = replace(BASE, stop_loss_pct=4, trailing_stop_pct=3, execution_price=execution_price)
+    full, _ = run.both(risk)
+    T = run.md.n_rows
+    key = ("entry_bar", "exit_bar", "exit_reason", "direction")
+    full_trades = full.trades.to_dict("records")
+    for cut in np.linspace(run.md.start + 50, T - 1, 7).astype(int):
+        part, _ = run.both(risk, end=cut)  # the signals of the full run: causal by construction (tested elsewhere)
+        np.testing.assert_array_equal(part.equity, full.equity[:cut])
+        part_trades = part.trades.to_dict("records")
+        assert [tuple(t[k] for k in key) for t in part_trades if t["exit_reason"] != "end_of_data"] == \
+            [tuple(t[k] for k in key) for t in full_trades if t["exit_bar"] < cut and t["exit_reason"] != "end_of_data"]
+
+
+@pytest.mark.parametrize("direction", ["long", "short"])
+def test_two_vectorbt_columns_summed_are_the_pair(pair_runs, direction):
+    """vectorbt's from_signals as the oracle: leg a and leg b as two columns (the long leg "longonly", the short
+    leg "shortonly") entered and left on our trades' bars with our trades' units, at the closes, with the
+    same fees and slippage, give each leg's trades, and their values summed (less the second column's cash)
+    are the pair's equity."""
+    import vectorbt as vbt  # the oracle is part of the test set-up: missing it is a broken set-up, not a skip
+
+    run = pair_runs[PAIRS[0]]
+    risk = replace(BASE, fees_pct=0.1, slippage_pct=0.05, direction=direction)
+    sim, _ = run.both(risk, two_sided=False)
+    trades = sim.trades
+    assert len(trades) > 10 and set(trades.direction) == {1 if direction == "long" else -1}
+    T = run.md.n_rows
+    big = 1e9  # vectorbt caps a short by its cash: an account that never binds
+    close = np.column_stack([run.prices_a["close"][:, 0], run.prices_b["close"][:, 0]])
+    entries, exits, size = np.zeros((T, 2), bool), np.zeros((T, 2), bool), np.full((T, 2), np.nan)
+    entries[trades.entry_bar, :] = True
+    ended = trades.exit_reason != "end_of_data"  # a position open at the end stays open (vectorbt marks it too)
+    exits[trades.exit_bar[ended], :] = True
+    size[trades.entry_bar, 0] = trades["size"]
+    size[trades.entry_bar, 1] = trades["leg_b_size"]
+    long_first = direction == "long"
+    pf = vbt.Portfolio.from_signals(
+        close, entries, exits, size=size, size_type="amount", fees=0.001, slippage=0.0005, init_cash=big,
+        direction=["longonly", "shortonly"] if long_first else ["shortonly", "longonly"], freq="1D")
+    legs = pf.trades.records
+    for col, prefix in ((0, ""), (1, "leg_b_")):
+        theirs = legs[legs["col"] == col]
+        assert len(theirs) == len(trades)
+        np.testing.assert_array_equal(theirs["entry_idx"], trades.entry_bar)
+        np.testing.assert_array_equal(theirs["exit_idx"], trades.exit_bar)
+        for ours, field in ((prefix + "entry_price", "entry_price"), (prefix + "exit_price", "exit_price"),
+                            (prefix + "size", "size")):
+            np.testing.assert_allclose(trades[ours], theirs[field], rtol=1e-12, err_msg=ours)
+        np.testing.assert_allclose(trades["leg_a_pnl" if col == 0 else "leg_b_pnl"], theirs["pnl"], rtol=1e-9,
+                                   atol=1e-6)
+    value = pf.value().to_numpy()
+    np.testing.assert_allclose(sim.equity[:, 0], CASH + (value[:, 0] - big) + (value[:, 1] - big), rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------ the document
+def test_a_document_without_a_pair_hashes_as_before_and_a_pair_reloads_equal():
+    import ruleengine
+
+    one_leg = {k: v for k, v in PAIR_DOC.items() if k != "pair"}
+    base = ruleengine.load_strategy(one_leg)
+    assert "pair" not in base.to_dict() and base.pair is None
+    pair = ruleengine.load_strategy(PAIR_DOC)
+    assert pair.strategy_hash() != base.strategy_hash()
+    assert ruleengine.load_strategy(pair.to_dict()) == pair
+    assert pair.to_dict()["pair"] == {"legs": ["asset_a", "asset_b"], "sizing": "dollar_neutral",
+                                      "hedge_ratio": PAIR_DOC["pair"]["hedge_ratio"]}
+    assert ruleengine.load_strategy({**PAIR_DOC, "pair": {"legs": ["asset_a", "asset_b"]}}).pair.hedge_ratio == 1.0
+
+
+@pytest.mark.parametrize(("pair", "data", "code", "where"), [
+    ({"legs": ["asset_a"]}, None, "S135", "pair.legs"),
+    ({"legs": ["asset_a", "asset_a"]}, None, "S135", "pair.legs"),
+    ({"legs": ["asset_a", "asset_b"], "hedge_ratio": 0}, None, "S135", "pair.hedge_ratio"),
+    ({"legs": ["asset_a", "asset_b"], "sizing": "equal"}, None, "S104", "pair.sizing"),
+    ({"legs": ["asset_a", "asset_c"]}, None, "S136", "pair"),
+    ({"legs": ["asset_a", "eps"]}, {"eps": {"kind": "earnings"}}, "S136", "pair"),
+    ({"legs": ["asset_a", "weekly"]}, {"weekly": {"kind": "ohlcv", "frequency": "1Week", "symbol_from": "asset_a"}},
+     "S137", "pair"),
+    ({"legs": ["asset_a", "asset_b"]}, {"asset_b": {"kind": "earnings"}}, "S138", "pair"),
+])
+def test_bad_pairs_are_structured_errors_at_their_place(pair, data, code, where):
+    import ruleengine
+    from ruleengine.errors import RuleEngineError
+
+    doc = {**PAIR_DOC, "pair": pair, "data": {**PAIR_DOC["data"], **(data or {})}}
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.load_strategy(doc)
+    d = err.value.diagnostics[0]
+    assert (d.code, d.path) == (code, where), d
+    assert d.hint
+
+
+def test_a_true_false_hedge_ratio_is_s139_at_its_place(tmp_path):
+    import ruleengine
+    from ruleengine.errors import RuleEngineError
+
+    f = tmp_path / "pair.yaml"
+    f.write_text("name: p\ndata:\n  asset_a: {kind: ohlcv}\n  asset_b: {kind: ohlcv}\n"
+                 "entry: [\"asset_a.close > asset_b.close\"]\n"
+                 "pair:\n  legs: [asset_a, asset_b]\n  hedge_ratio: \"asset_a.close > 1\"\n", encoding="utf-8")
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.compile_strategy(str(f))
+    d = err.value.diagnostics[0]
+    assert (d.code, d.path, d.span.line) == ("S139", "pair.hedge_ratio", 8)
+    f.write_text(f.read_text().replace("asset_a.close > 1", "smaa(asset_a.close, 5)"), encoding="utf-8")
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.compile_strategy(str(f))
+    d = err.value.diagnostics[0]
+    assert (d.code, d.path, d.span.line) == ("C101", "pair.hedge_ratio", 8) and "sma" in d.hint
+
+
+# ------------------------------------------------------------------------------------------------ backtests
+def test_backtest_of_a_pair_document_holds_both_legs(real_daily, tmp_path):
+    import json
+
+    import ruleengine
+    from ruleengine.backtest.risk import FILL_CONTRACT, PAIR_FILL_CONTRACT, SHORT_FILL_CONTRACT
+
+    doc = {**PAIR_DOC, "risk": {"fees_pct": 0.1, "stop_loss_pct": 5}}
+    result = ruleengine.backtest(doc, "asset_a=XLE,asset_b=XLF", START, END, data=str(real_daily), benchmark=None)
+    run = result.results[0]
+    assert run.label == "XLE/XLF" and run.metrics.total_trades == len(run.trades) > 5
+    assert result.fill_contract == FILL_CONTRACT + SHORT_FILL_CONTRACT + PAIR_FILL_CONTRACT
+    for t in run.trades:
+        a, b = t.legs
+        assert (a.symbol, a.side, b.symbol, b.side) == ("XLE", "long", "XLF", "short")
+        assert (a.entry_price, a.exit_price, a.size) == (t.entry_price, t.exit_price, t.size)
+        assert a.pnl + b.pnl == pytest.approx(t.pnl) and a.fees + b.fees == pytest.approx(t.fees)
+    # the equity curve is the pair's: initial cash + the closed trades' P&L at the end when flat
+    if run.trades[-1].exit_reason != "end_of_data":
+        assert run.equity.value[-1] == pytest.approx(CASH + sum(t.pnl for t in run.trades))
+    out = json.loads(result.to_json())["results"][0]["trades"][0]
+    assert [leg["symbol"] for leg in out["legs"]] == ["XLE", "XLF"]
+    html = tmp_path / "pair.html"
+    result.write_report(str(html))
+    assert "<th>legs</th>" in html.read_text(encoding="utf-8")
+    # a one-leg trade has no legs key (results of one-instrument strategies read as before)
+    one = ruleengine.backtest({k: v for k, v in doc.items() if k != "pair"}, "asset_a=XLE,asset_b=XLF", START, END,
+                              data=str(real_daily), benchmark=None)
+    assert '"legs"' not in one.to_json() and one.fill_contract == FILL_CONTRACT
+
+
+def test_runs_that_do_not_take_pairs_yet_say_so(real_daily):
+    import ruleengine
+    from ruleengine.errors import RuleEngineError
+
+    calls = {
+        "portfolio": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
+                                                 data=str(real_daily), portfolio=True),
+        "vectorbt": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
+                                                data=str(real_daily), engine="vectorbt"),
+        "live": lambda: ruleengine.live_signals(PAIR_DOC, "asset_a=XLE,asset_b=XLF", data=str(real_daily)),
+    }
+    for what, call in calls.items():
+        with pytest.raises(RuleEngineError) as err:
+            call()
+        d = err.value.diagnostics[0]
+        assert (d.code, d.path) == ("D146" if what == "live" else "D145", "pair"), what
+        assert d.hint
+
+
+def test_the_hedge_ratio_history_is_fetched_and_a_code_pair_takes_a_number(real_daily):
+    import ruleengine
+    from ruleengine.errors import RuleEngineError
+
+    # the hedge ratio's 30-bar average needs more history than the 20-bar z-score: the data layer fetches it
+    one_leg = ruleengine.compile_strategy({k: v for k, v in PAIR_DOC.items() if k != "pair"})
+    assert ruleengine.compile_strategy(PAIR_DOC).converge_bars() > one_leg.converge_bars()
+    code = (RULES_DIR / "code_pairs_zscore.yaml").read_text(encoding="utf-8")
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.load_strategy(code + "pair: {legs: [asset_a, asset_b], hedge_ratio: \"asset_a.close\"}\n")
+    assert err.value.diagnostics[0].code == "S139"
+    # with a number, the sandboxed strategy's signals trade both legs
+    doc = code + "pair: {legs: [asset_a, asset_b], hedge_ratio: 1.5}\n"
+    run = ruleengine.backtest(doc, "asset_a=XLE,asset_b=XLF", START, END, data=str(real_daily),
+                              benchmark=None).results[0]
+    assert run.trades and all(t.legs and t.legs[1].side == "short" for t in run.trades)
+    t = run.trades[0]
+    cash_a = t.legs[0].size * t.legs[0].entry_price
+    assert t.legs[1].size * t.legs[1].entry_price == pytest.approx(1.5 * cash_a)
+
+
+@pytest.mark.parametrize("symbols", ["asset_a=XLE,asset_b=XLF", "asset_a=LEHMQ,asset_b=QQQ"])
+def test_sweep_of_a_pair_equals_its_backtests(real_daily, symbols):
+    """The sweep kernel runs a pair through the same bar step: every ranked row's metrics equal the backtest's
+    (the second case's first leg stops trading in 2012 while a pair may be open: marked at each leg's last
+    close)."""
+    from test_sweep_engine import assert_same_metrics
+
+    import ruleengine
+
+    grid = {"n": [10, 20], "stop_loss_pct": [None, 3.0], "take_profit_pct": [None, 4.0], "execution_price":
+            ["close", "open"]}
+    for doc in (PAIR_DOC, {**PAIR_DOC, "direction": "short", "pair": {**PAIR_DOC["pair"], "hedge_ratio": 1.2,
+                                                                     "sizing": "hedge_ratio_units"}}):
+        res = ruleengine.sweep(doc, symbols, START, END, data=str(real_daily), grid=grid,
+                               params={"fees_pct": 0.1, "slippage_pct": 0.05})
+        assert len(res.table) == 16
+        traded = 0
+        for rank in range(1, 17):
+            run = res.detail(rank, benchmark=None).results[0]
+            assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"{symbols} rank {rank}")
+            traded += run.metrics.total_trades
+        assert traded > 50
+
+
+def test_walk_forward_of_a_pair_equals_backtests_of_its_test_windows(real_daily):
+    """Each fold's out-of-sample metrics (the chosen parameters re-simulated as a pair) equal a backtest of
+    the pair started on the window's first date, and the stitched equity chains those runs. (A fixed hedge
+    ratio: a rolling one computed on a shorter history differs in its last bits, and so does the P&L, about
+    1e-13, of a pair opened on a window's last bar, which then counts as a win or not.)"""
+    from test_sweep_walkforward import assert_metrics_equal
+
+    import ruleengine
+
+    doc = {**PAIR_DOC, "pair": {"legs": ["asset_a", "asset_b"], "hedge_ratio": 1.5}}
+    wf = ruleengine.walk_forward(doc, "asset_a=XLE,asset_b=XLF", START, END, data=str(real_daily),
+                                 walk_forward="train=250,test=120", grid={"n": [10, 20], "stop_loss_pct": [None, 3.0]},
+                                 pbo_top=4, pbo_splits=4)
+    assert len(wf.folds) >= 2
+    growth, traded = 1.0, 0
+    for k, f in enumerate(wf.folds):
+        run = ruleengine.backtest(doc, "asset_a=XLE,asset_b=XLF", *f.test_dates, params=f.params,
+                                  data=str(real_daily), benchmark=None).results[0]
+        assert_metrics_equal(f.oos_metrics, run.metrics, f"fold {k + 1}")
+        traded += run.metrics.total_trades
+        growth *= run.metrics.final_equity / CASH
+        end = wf.stitched.index.searchsorted(run.equity.time[-1], side="right") - 1
+        assert wf.stitched.iloc[end, 0] == pytest.approx(CASH * growth, rel=1e-9)
+    assert traded > 0
+
+
+def test_a_stored_pair_backtest_keeps_both_legs(real_daily, tmp_path):
+    import ruleengine
+
+    result = ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END, data=str(real_daily),
+                                 benchmark=None)
+    db = str(tmp_path / "runs.db")
+    ids = ruleengine.store_backtest(ruleengine.load_strategy(PAIR_DOC), result, db)
+    stored = ruleengine.open_store(db).get_run(ids["run_id"])
+    trades = stored.result["results"][0]["trades"]
+    assert len(trades) == len(result.results[0].trades) > 5
+    assert [(leg["symbol"], leg["side"]) for leg in trades[0]["legs"]] == [("XLE", "long"), ("XLF", "short")]
+    assert stored.strategy_id == ids["strategy_id"] and stored.total_trades == len(trades)
+
+
+def test_readme_states_the_pair_contract_as_the_code_does():
+    from ruleengine.backtest.risk import PAIR_FILL_CONTRACT
+
+    readme = (RULES_DIR.parent / "README.md").read_text(encoding="utf-8")
+    assert PAIR_FILL_CONTRACT in readme
+
+
+def test_the_shipped_spread_strategy_runs_through_the_cli_on_real_data(real_daily, provider_env_cleared):
+    """rules/pairs_long_short.yaml (seed 000's pairs idea as a spread): long XLE / short XLF below z -2, the
+    opposite above 2, both legs closed inside |z| < 0.5; every trade holds both legs, of opposite sides."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    args = ["backtest", str(RULES_DIR / "pairs_long_short.yaml"), "--symbols", "asset_a=XLE,asset_b=XLF",
+            "--data", str(real_daily), "--start", START, "--end", END]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stdout
+    assert "XLE long" in result.stdout and "XLE short" in result.stdout
+    assert "+ XLF short" in result.stdout and "+ XLF long" in result.stdout
+    out = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    trades = out["results"][0]["trades"]
+    assert len(trades) > 10 and {t.get("direction", "long") for t in trades} == {"long", "short"}
+    for t in trades:
+        a, b = t["legs"]
+        assert (a["symbol"], b["symbol"]) == ("XLE", "XLF") and a["side"] != b["side"]
+        assert a["side"] == t.get("direction", "long")
+        # equal dollars at the entry
+        assert a["size"] * a["entry_price"] == pytest.approx(b["size"] * b["entry_price"], rel=1e-9)
+    assert "Pairs (a pair block" in out["fill_contract"]
+
+
+def test_explain_names_the_legs_and_a_one_instrument_explanation_is_unchanged():
+    import ruleengine
+
+    text = ruleengine.compile_strategy(str(RULES_DIR / "pairs_long_short.yaml")).explain_text()
+    assert "pair: long asset_a and short asset_b as one position" in text and "dollar_neutral" in text
+    assert "pair" not in ruleengine.compile_strategy(str(RULES_DIR / "pairs_zscore.yaml")).explain()
