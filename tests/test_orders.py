@@ -604,7 +604,8 @@ def test_atr_breakout_runs_through_the_cli():
 
     from ruleengine.cli import app
 
-    proc = CliRunner().invoke(app, ["backtest", str(Path(__file__).resolve().parents[1] / "rules" / "atr_breakout.yaml"), "--symbols", "AAPL", "--json"])
+    rule = Path(__file__).resolve().parents[1] / "rules" / "atr_breakout.yaml"
+    proc = CliRunner().invoke(app, ["backtest", str(rule), "--symbols", "AAPL", "--json"])
     assert proc.exit_code == 0, proc.output
     payload = json.loads(proc.output)
     result = payload["results"][0]
