@@ -326,6 +326,23 @@ def test_flat_run_after_movement_gives_exact_zero_std():
         assert np.isnan(z[300 + n - 1 : 340]).all()
 
 
+def test_window_flat_up_to_rounding_is_flat():
+    """The z-score of two bars is +-1 plus a residue of running sums (~1e-12); a ratio over a window of such
+    values (%B, a second z-score) is NaN, not noise of order 1 (hypothesis found bb_percent(zscore(close, 2),
+    2, 0.5) near 1.5 where the bands have no width)."""
+    _h, _lo, c, _v = ohlcv(300, seed=3)
+    z = rolling.zscore_nb(col(c), i64(2))[:, 0]
+    assert np.nanmax(np.abs(np.abs(z[1:]) - 1.0)) > 0.0  # the residue is there
+    same = np.flatnonzero(np.isclose(z[1:], z[:-1])) + 1  # windows [z[t-1], z[t]] equal up to rounding
+    assert same.size > 20
+    percent = rolling.bb_percent_nb(col(z), i64(2), np.array([0.5]))[:, 0]
+    zz = rolling.zscore_nb(col(z), i64(2))[:, 0]
+    assert np.isnan(percent[same]).all() and np.isnan(zz[same]).all()
+    assert (rolling.stddev_nb(col(z), i64(2))[same, 0] == 0.0).all()
+    moved = np.setdiff1d(np.arange(2, 300), same)
+    assert np.isfinite(percent[moved]).all()
+
+
 @pytest.mark.parametrize("scale", [1e-9, 1e6])
 def test_oscillators_are_scale_invariant(scale):
     """No fixed epsilon: rescaling prices (cent stocks, big indices) leaves scale-free outputs unchanged."""

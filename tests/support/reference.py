@@ -44,8 +44,27 @@ def _ta(name: str, **kw: Any) -> Callable[..., S]:
     return run
 
 
+# The kernels' one departure from TA-Lib (kernels/rolling.py FLAT_STD_RATIO): a window whose population std is
+# below 1e-9 of its mean's magnitude is flat (std 0), so ratios over it are NaN rather than rounding noise.
+FLAT_STD_RATIO = 1e-9
+
+
+def _std(v: S, n: int) -> S:
+    std = v.rolling(n).std(ddof=0)
+    return std.mask(std < FLAT_STD_RATIO * v.rolling(n).mean().abs(), 0.0)
+
+
 def _bb(x: S, n: int, k: float, which: int) -> S:
-    return absent(lambda v: talib.BBANDS(v.to_numpy(float), n, k, k, 0)[which], x)
+    def bands(v: S) -> Any:
+        band = talib.BBANDS(v.to_numpy(float), n, k, k, 0)[which]
+        flat = (_std(v, n) == 0.0).to_numpy()
+        return np.where(flat, talib.BBANDS(v.to_numpy(float), n, k, k, 0)[1], band)
+    return absent(bands, x)
+
+
+def _bb_percent(x: S, n: int, k: float) -> S:
+    lower, upper = _bb(x, n, k, 2), _bb(x, n, k, 0)
+    return ((x - lower) / (upper - lower)).where(upper != lower)
 
 
 def _pick(res: Any, i: int) -> Any:
@@ -76,13 +95,12 @@ REF: dict[str, Callable[..., S]] = {
         lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, sd, 0)[1], h, lo, c),
     "atr": lambda h, lo, c, n: absent(_ta("ATR", timeperiod=n), h, lo, c),
     "natr": lambda h, lo, c, n: absent(_ta("NATR", timeperiod=n), h, lo, c),
-    "stddev": lambda x, n: absent(lambda v: v.rolling(n).std(ddof=0), x),
-    "zscore": lambda x, n: absent(lambda v: ((v - v.rolling(n).mean()) / v.rolling(n).std(ddof=0))
-                                  .where(v.rolling(n).std(ddof=0) > 0), x),
+    "stddev": lambda x, n: absent(lambda v: _std(v, n), x),
+    "zscore": lambda x, n: absent(lambda v: ((v - v.rolling(n).mean()) / _std(v, n)).where(_std(v, n) > 0), x),
     "bb_upper": lambda x, n, k: _bb(x, n, k, 0),
     "bb_middle": lambda x, n, k: _bb(x, n, k, 1),
     "bb_lower": lambda x, n, k: _bb(x, n, k, 2),
-    "bb_percent": lambda x, n, k: (x - _bb(x, n, k, 2)) / (_bb(x, n, k, 0) - _bb(x, n, k, 2)),
+    "bb_percent": _bb_percent,
     "bb_width": lambda x, n, k: (_bb(x, n, k, 0) - _bb(x, n, k, 2)) / _bb(x, n, k, 1),
     "highest": lambda x, n: absent(lambda v: v.rolling(n).max(), x),
     "lowest": lambda x, n: absent(lambda v: v.rolling(n).min(), x),
