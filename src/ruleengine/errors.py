@@ -137,6 +137,7 @@ CODES: dict[str, str] = {
     "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
     "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
     "D146": "live signals, scans and tracking do not take a pair strategy yet",
+    "D147": "live exit conditions on position variables without a held position for some symbols (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)
