@@ -1,0 +1,167 @@
+"""The yahoo provider: the real yfinance talking to a local stand-in for Yahoo's chart API (tests/support/
+fmp_server.py with ``prefix="/"``; payloads from tests/fixtures/yahoo and tests/support/yahoo_chart.py).
+
+yfinance has no base-URL setting; it takes a ``session=``, and the provider's session sends Yahoo's hosts to
+the stand-in (``YAHOO_BASE_URL``). yfinance also asks for a cookie (fc.yahoo.com -> ``/``) and a crumb
+(``/v1/test/getcrumb``) first, as it does against Yahoo.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from support.fmp_server import FmpServer, Reply
+from support.paths import FIXTURES
+from support.yahoo_chart import chart
+
+from ruleengine.data.base import FetchRequest
+from ruleengine.data.yahoo import YahooProvider
+from ruleengine.errors import RuleEngineError
+
+pytestmark = pytest.mark.network
+CHART = "v8/finance/chart/"
+NOW = pd.Timestamp("2024-03-15 18:00", tz="UTC")
+
+
+@pytest.fixture
+def server(provider_env_cleared):
+    with FmpServer(FIXTURES / "yahoo", prefix="/") as s:
+        s.route("v1/test/getcrumb", Reply(200, "stand-in-crumb"))
+        s.route("", Reply(200, ""))
+        yield s
+
+
+@pytest.fixture
+def provider(server):
+    return YahooProvider(base_url=server.base_url, max_retries=2, backoff=0.001, timeout=5, clock=lambda: NOW)
+
+
+def fetch(p, kind="ohlcv", start="2024-08-09", end="2024-08-15", frequency="1Day", symbol="AAPL"):
+    return p.fetch(FetchRequest(symbol, kind, pd.Timestamp(start), pd.Timestamp(end), frequency))
+
+
+def fail(p, **kwargs) -> RuleEngineError:
+    with pytest.raises(RuleEngineError) as info:
+        fetch(p, **kwargs)
+    return info.value
+
+
+def price_requests(server, symbol="AAPL"):
+    return [s for s in server.seen(CHART + symbol) if "period1" in s.query]
+
+
+def test_daily_bars_split_adjusted_by_default(server, provider):
+    server.route(CHART + "AAPL", "chart_aapl_1d.json")
+    df = fetch(provider, start="2024-08-12", end="2024-08-15")
+    assert list(df.index) == [pd.Timestamp(d, tz="UTC") for d in ("2024-08-12", "2024-08-13", "2024-08-14",
+                                                                   "2024-08-15")]
+    assert df.loc[pd.Timestamp("2024-08-12", tz="UTC")].to_dict() == {
+        "open": 216.07, "high": 219.51, "low": 215.60, "close": 217.53, "volume": 38028100.0}
+    assert df.attrs["price_basis"] == "split-adjusted" and df.attrs["provider"] == "yahoo"
+    (seen,) = price_requests(server)
+    assert seen.query["interval"] == "1d" and seen.query["events"].startswith("div,splits")
+
+
+def test_total_return_basis_scales_by_adjclose(server):
+    server.route(CHART + "AAPL", "chart_aapl_1d.json")
+    p = YahooProvider("total-return", base_url=server.base_url, backoff=0.001)
+    df = fetch(p, start="2024-08-09", end="2024-08-12")
+    assert df["close"].tolist() == pytest.approx([215.99, 217.53])   # the dividend-adjusted close
+    assert df["open"].iloc[0] == pytest.approx(212.10 * 215.99 / 216.24)
+    assert df.attrs["price_basis"] == "total-return" and p.cache_key().endswith("total-return")
+
+
+def test_raw_basis_is_refused_not_approximated():
+    with pytest.raises(RuleEngineError) as info:
+        YahooProvider("raw")
+    d = info.value.diagnostics[0]
+    assert d.code == "D109" and "no unadjusted prices" in d.message and "ALPACA_ADJUSTMENT=raw" in d.hint
+
+
+def test_dividends_and_splits_at_the_ex_date_open(server, provider):
+    bars = pd.DataFrame({"open": [10.0, 11], "high": [10, 11], "low": [10, 11], "close": [10, 11],
+                         "volume": [1, 1]}, index=pd.to_datetime(["2020-08-07", "2020-08-31"]))
+    server.route(CHART + "AAPL", Reply(200, chart("AAPL", bars, dividends={"2020-08-07": 0.82},
+                                                  splits={"2020-08-31": (4, 1)})))
+    div = fetch(provider, "dividends", "2020-08-01", "2020-09-01", "event")
+    assert list(div.index) == [pd.Timestamp("2020-08-07 13:30", tz="UTC")] and div["dividend"].tolist() == [0.82]
+    split = fetch(provider, "splits", "2020-08-01", "2020-09-01", "event")
+    assert list(split.index) == [pd.Timestamp("2020-08-31 13:30", tz="UTC")]   # 09:30 EDT
+    assert split["split_ratio"].tolist() == [4.0] and split.index.name == "available_at"
+    none = fetch(provider, "splits", "2020-08-01", "2020-08-20", "event")
+    assert none.empty   # no split in the range is an answer, not an error
+
+
+def test_intraday_bars_to_utc(server, provider):
+    idx = pd.to_datetime(["2024-03-08 15:50", "2024-03-08 15:55", "2024-03-11 09:30"])
+    bars = pd.DataFrame({"open": [1.0, 2, 3], "high": [1.0, 2, 3], "low": [1.0, 2, 3], "close": [1.0, 2, 3],
+                         "volume": [10, 20, 30]}, index=idx)
+    server.route(CHART + "SPY", Reply(200, chart("SPY", bars, intraday=True)))
+    df = fetch(provider, start="2024-03-08", end="2024-03-11", frequency="5Min", symbol="SPY")
+    assert list(df.index) == [pd.Timestamp(t, tz="UTC") for t in ("2024-03-08 20:50", "2024-03-08 20:55",
+                                                                   "2024-03-11 13:30")]
+    assert price_requests(server, "SPY")[0].query["interval"] == "5m"
+
+
+@pytest.mark.parametrize("frequency, days", [("1Min", 30), ("5Min", 60), ("1Hour", 730)])
+def test_intraday_too_far_back_is_refused_before_any_request(server, provider, frequency, days):
+    start = (NOW - pd.Timedelta(days=days + 2)).tz_localize(None).normalize()
+    err = fail(provider, start=str(start.date()), end="2024-03-14", frequency=frequency)
+    d = err.diagnostics[0]
+    assert d.code == "D109" and f"last {days} days" in d.message and "AAPL" in d.message
+    assert "coarser frequency" in d.hint
+    assert server.count() == 0
+
+
+def test_one_minute_ranges_are_split_into_seven_day_requests(server, provider):
+    server.route(CHART + "SPY", Reply(200, chart("SPY", pd.DataFrame(
+        {"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1]},
+        index=pd.to_datetime(["2024-03-13 10:00"])), intraday=True)))
+    fetch(provider, start="2024-02-20", end="2024-03-14", frequency="1Min", symbol="SPY")
+    spans = [(int(s.query["period2"]) - int(s.query["period1"])) / 86400 for s in price_requests(server, "SPY")]
+    assert len(spans) == 4 and max(spans) <= 7
+
+
+def test_empty_range_is_no_data(server, provider):
+    server.route(CHART + "AAPL", "chart_aapl_1d.json")
+    err = fail(provider, start="2023-01-02", end="2023-01-06")
+    assert [d.code for d in err.diagnostics] == ["D111"] and err.error_type == "data_fetch_error"
+
+
+def test_unknown_symbol(server, provider):
+    server.route(CHART + "NOPE", Reply(404, server.load("chart_not_found.json")))
+    err = fail(provider, symbol="NOPE")
+    d = err.diagnostics[0]
+    assert d.code == "D110" and err.error_type == "invalid_symbol_error" and "NOPE" in d.message
+    assert "check the ticker" in d.hint
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_requests(server, provider, status):
+    body = {"finance": {"result": None, "error": {"code": "Unauthorized", "description": "Invalid Crumb"}}}
+    server.route(CHART + "AAPL", Reply(status, body))
+    err = fail(provider)
+    assert err.diagnostics[0].code in ("D112", "D113", "D114") and "AAPL" in err.diagnostics[0].message
+
+
+def test_429_then_success_honours_retry_after(server, provider):
+    server.route(CHART + "AAPL", Reply(429, "Too Many Requests", {"Retry-After": "0.1"}), "chart_aapl_1d.json")
+    df = fetch(provider)
+    assert len(df) == 5
+    first, second = server.seen(CHART + "AAPL")[:2]
+    assert 0.1 <= second.time - first.time < 0.9
+
+
+def test_5xx_exhausts_retries(server, provider):
+    server.route(CHART + "AAPL", Reply(503, "<html>busy</html>"))
+    err = fail(provider)
+    d = err.diagnostics[0]
+    assert d.code == "D112" and "HTTP 503" in d.message and err.error_type == "data_fetch_error"
+
+
+def test_malformed_body(server, provider):
+    payload = chart("AAPL", pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1]},
+                                         index=pd.to_datetime(["2024-08-12"])))
+    del payload["chart"]["result"][0]["meta"]["exchangeTimezoneName"]
+    server.route(CHART + "AAPL", Reply(200, payload))
+    err = fail(provider)
+    assert [d.code for d in err.diagnostics] == ["D114"] and "malformed data from Yahoo" in str(err)
