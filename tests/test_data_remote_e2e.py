@@ -116,3 +116,27 @@ def test_a_live_signal_on_alpacas_latest_bar_equals_the_one_from_the_file(spy, t
     assert got.providers == {"prices": "alpaca"} and got.synthetic is False
     assert [(s.ticker, s.signal_type) for s in got.signals] == [(s.ticker, s.signal_type) for s in want.signals]
     assert [(n.ticker, n.failed.text) for n in got.near_misses] == [(n.ticker, n.failed.text) for n in want.near_misses]
+
+
+def test_faults_through_the_cli_are_the_seeds_error_types(provider_env_cleared, monkeypatch):
+    """An unknown symbol and a missing key, as a user meets them: ERROR_SCHEMA JSON naming the provider, the
+    symbol and what to do; nothing else is tried."""
+    with FmpServer(FIXTURES / "yahoo", prefix="/") as server:
+        server.route("v1/test/getcrumb", Reply(200, "stand-in-crumb"))
+        server.route("", Reply(200, ""))
+        server.route("v8/finance/chart/NOPE", Reply(404, server.load("chart_not_found.json")))
+        monkeypatch.setenv("YAHOO_BASE_URL", server.base_url)
+        res = CliRunner().invoke(app, ["backtest", STRATEGY, "--symbols", "NOPE", *RANGE, "--no-cache", "--json",
+                                       "--provider", "yahoo"])
+    out = json.loads(res.output)
+    assert res.exit_code == 1 and out["success"] is False and out["error"]["type"] == "invalid_symbol_error"
+    (d,) = out["error"]["details"]
+    assert d["code"] == "D110" and "'NOPE'" in d["message"] and "Yahoo" in d["message"]
+    assert "check the ticker" in d["hint"]
+    res = CliRunner().invoke(app, ["backtest", STRATEGY, "--symbols", "SPY", *RANGE, "--no-cache", "--json",
+                                   "--provider", "alpaca"])
+    out = json.loads(res.output)
+    assert res.exit_code == 1 and out["error"]["type"] == "data_fetch_error"
+    (d,) = out["error"]["details"]
+    assert d["code"] == "D113" and "ALPACA_API_KEY and ALPACA_SECRET_KEY not set" in d["message"]
+    assert "--provider yahoo" in d["hint"] and "Traceback" not in res.output

@@ -139,8 +139,10 @@ def test_unknown_symbol(server, provider):
 def test_refused_requests(server, provider, status):
     body = {"finance": {"result": None, "error": {"code": "Unauthorized", "description": "Invalid Crumb"}}}
     server.route(CHART + "AAPL", Reply(status, body))
-    err = fail(provider)
-    assert err.diagnostics[0].code in ("D112", "D113", "D114") and "AAPL" in err.diagnostics[0].message
+    d = fail(provider).diagnostics[0]
+    # Yahoo has no key: a refusal is about its cookie and crumb, a failed request to retry later
+    assert d.code == "D112" and f"Yahoo refused prices of 'AAPL' (HTTP {status})" in d.message
+    assert "retry later" in d.hint
 
 
 def test_429_then_success_honours_retry_after(server, provider):
@@ -165,3 +167,24 @@ def test_malformed_body(server, provider):
     server.route(CHART + "AAPL", Reply(200, payload))
     err = fail(provider)
     assert [d.code for d in err.diagnostics] == ["D114"] and "malformed data from Yahoo" in str(err)
+
+
+def test_429s_exhaust_retries(server, provider):
+    server.route(CHART + "AAPL", Reply(429, "Too Many Requests", {"Retry-After": "0.01"}))
+    d = fail(provider).diagnostics[0]
+    assert d.code == "D112" and "rate limit (HTTP 429)" in d.message and "wait 0.01 s" in d.message
+
+
+def test_long_retry_after_is_not_waited_for(server, provider):
+    server.route(CHART + "AAPL", Reply(429, "Too Many Requests", {"Retry-After": "3600"}))
+    d = fail(provider).diagnostics[0]
+    assert d.code == "D112" and "3600" in d.message
+    assert server.count(CHART + "AAPL") <= 2   # one per yfinance attempt, no retry loop of ours
+
+
+def test_unreachable_server(provider_env_cleared):
+    with FmpServer(FIXTURES / "yahoo", prefix="/") as s:
+        url = s.base_url
+    p = YahooProvider(base_url=url, max_retries=1, backoff=0.001, timeout=2)
+    d = fail(p).diagnostics[0]
+    assert d.code == "D112" and "AAPL" in d.message
