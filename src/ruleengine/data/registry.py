@@ -318,7 +318,7 @@ def _real_data_required(kind: str, name: str, why: str | None, path: str | None)
     """D160: real data are required and the resolution came to a synthetic provider."""
     if why is None:
         message = f"real market data are required for '{kind}', and none is configured (no data path, no " \
-                  "provider, no FMP_API_KEY); synthetic data are never used here"
+                  "provider, no Alpaca or FMP key); synthetic data are never used here"
     else:
         message = f"real market data are required, but provider '{name}' ({why}) gives SYNTHETIC data"
     return Diagnostic("D160", message, path=path, hint=REAL_DATA_HINT)
