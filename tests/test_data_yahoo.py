@@ -70,11 +70,28 @@ def test_total_return_basis_scales_by_adjclose(server):
     assert df.attrs["price_basis"] == "total-return" and p.cache_key().endswith("total-return")
 
 
-def test_raw_basis_is_refused_not_approximated():
+def test_raw_basis_multiplies_back_the_splits_after_each_bar(server):
+    # Yahoo's quotes after a 4-for-1 split on 2020-08-31 (its ex-date) are split-adjusted: the days before show
+    # a quarter of the traded price; a 1-for-2 reverse split after the range halves everything before it.
+    bars = pd.DataFrame({"open": [120.0, 125, 127], "high": [121, 126, 128], "low": [119, 124, 126],
+                         "close": [125, 124.8, 127.5], "volume": [400, 420, 100]},
+                        index=pd.to_datetime(["2020-08-27", "2020-08-28", "2020-08-31"]))
+    server.route(CHART + "AAPL", Reply(200, chart("AAPL", bars, splits={"2020-08-31": (4, 1), "2022-01-03": (1, 2)})))
+    p = YahooProvider("raw", base_url=server.base_url, backoff=0.001, clock=lambda: NOW)
+    df = fetch(p, start="2020-08-27", end="2020-08-31")
+    assert df["close"].tolist() == [125 * 4 * 0.5, 124.8 * 4 * 0.5, 127.5 * 0.5]
+    assert df["volume"].tolist() == [400 / 2, 420 / 2, 100 * 2]
+    assert df.attrs["price_basis"] == "raw"
+    daily = [s for s in price_requests(server) if s.query["interval"] == "1d"]
+    assert len(daily) == 2   # the bars, then the splits up to today (the clock)
+    assert int(daily[1].query["period2"]) >= NOW.normalize().timestamp()
+
+
+def test_unknown_basis_is_refused():
     with pytest.raises(RuleEngineError) as info:
-        YahooProvider("raw")
+        YahooProvider("adjusted")
     d = info.value.diagnostics[0]
-    assert d.code == "D109" and "no unadjusted prices" in d.message and "ALPACA_ADJUSTMENT=raw" in d.hint
+    assert d.code == "D109" and "split-adjusted, total-return, raw" in d.hint
 
 
 def test_dividends_and_splits_at_the_ex_date_open(server, provider):

@@ -4,9 +4,10 @@ Serves daily and intraday prices (``ohlcv``), dividends and splits (``dividends`
 contract of `ruleengine.data.base`. Configuration:
 
 * ``YAHOO_ADJUSTMENT`` (or ``adjustment=``): the price basis, ``split-adjusted`` (default: Yahoo's quotes,
-  adjusted for splits only) or ``total-return`` (also adjusted for dividends: yfinance's ``auto_adjust``).
-  Yahoo's chart API has no unadjusted prices; ``raw`` is refused (D109) rather than approximated. Every frame
-  says its basis (``attrs["price_basis"]``) and so does every backtest (``data.price_basis``).
+  adjusted for splits only), ``total-return`` (also adjusted for dividends: yfinance's ``auto_adjust``) or
+  ``raw`` (as traded: Yahoo's quotes are split-adjusted as of today, so each bar is multiplied back by the
+  splits after it, read from one more daily request up to today; volume divided by them). Every frame says
+  its basis (``attrs["price_basis"]``) and so does every backtest (``data.price_basis``).
 * ``YAHOO_BASE_URL`` (or ``base_url=``): where the requests go instead of ``https://query1/query2.finance.
   yahoo.com`` (and ``fc.yahoo.com``, the cookie host): a proxy, or a local stand-in in the tests. yfinance has no
   base-URL setting; it takes a ``session=``, and this provider's session (`yahoo_session`) rewrites the hosts.
@@ -57,7 +58,7 @@ ONE_MINUTE_WINDOW_DAYS = 7
 YAHOO_HOSTS = ("https://query1.finance.yahoo.com", "https://query2.finance.yahoo.com", "https://fc.yahoo.com",
                "https://guce.yahoo.com", "https://consent.yahoo.com")
 #: The price bases this provider serves -> yfinance's ``auto_adjust``.
-BASES = {"split-adjusted": False, "total-return": True}
+BASES = {"split-adjusted": False, "total-return": True, "raw": False}
 DEFAULT_BASIS = "split-adjusted"
 #: Ex-dates become visible at the open of their session (local time).
 EX_DATE_TIME = pd.Timedelta(hours=9, minutes=30)
@@ -66,7 +67,7 @@ _LOCK = threading.Lock()  # yfinance's YfData is one session per process
 
 _KINDS: dict[str, KindInfo] = {
     "ohlcv": KindInfo(("open", "high", "low", "close", "volume"), tuple(INTERVALS),
-                      "split-adjusted (default) or total-return (YAHOO_ADJUSTMENT); intraday only recent: 1Min "
+                      "split-adjusted (default), total-return or raw (YAHOO_ADJUSTMENT); intraday only recent: 1Min "
                       "30 days, 5Min-30Min 60 days, 1Hour 730 days (checked before the request)"),
     "dividends": KindInfo(("dividend",), ("event",),
                           "cash dividend per share, visible from its ex-date's open (09:30 New York)"),
@@ -108,10 +109,8 @@ def yahoo_session(base_url: str | None, *, max_retries: int, backoff: float, max
 def _basis(value: str | None) -> str:
     basis = (value or DEFAULT_BASIS).strip().lower()
     if basis not in BASES:
-        why = "Yahoo's chart API has no unadjusted prices" if basis == "raw" else f"unknown basis '{basis}'"
-        raise _err("D109", f"provider 'yahoo' cannot give {basis} prices: {why}",
-                   "set YAHOO_ADJUSTMENT to split-adjusted or total-return, or use --provider alpaca "
-                   "(ALPACA_ADJUSTMENT=raw) for prices as traded")
+        raise _err("D109", f"provider 'yahoo' cannot give '{basis}' prices: unknown price basis",
+                   "set YAHOO_ADJUSTMENT to " + ", ".join(BASES))
     return basis
 
 
@@ -181,6 +180,8 @@ class YahooProvider(Provider):
         if kind == "ohlcv":
             out = self._bars(raw, frequency)
             out = out[(out.index >= lo) & (out.index < hi)]
+            if self.adjustment == "raw" and not out.empty:
+                out = _unadjust(out, frequency, self._splits_since(symbol, first_day))
             if out.empty:
                 raise _err("D111", f"Yahoo returned no {frequency} prices for '{symbol}' in "
                                    f"{pd.Timestamp(request.start).date()}..{pd.Timestamp(request.end).date()}",
@@ -191,6 +192,13 @@ class YahooProvider(Provider):
         return finish(out, kind=kind, frequency=request.frequency, provider=self.name, tz=EXCHANGE_TZ,
                       extra_attrs={"symbol": symbol, "price_basis": self.price_basis,
                                    "source": self.base_url or "https://query2.finance.yahoo.com"})
+
+    def _splits_since(self, symbol: str, first_day: pd.Timestamp) -> pd.Series:
+        """Split ratios by ex-date (New York dates) from `first_day` up to today: what Yahoo's quotes undo."""
+        today = self._clock().tz_convert(EXCHANGE_TZ).tz_localize(None).normalize()
+        daily = self._call(symbol, "1Day", first_day, today + pd.Timedelta(days=1))
+        splits = self._events(daily, "splits")["split_ratio"]
+        return pd.Series(splits.to_numpy(), index=splits.index.tz_convert(EXCHANGE_TZ).tz_localize(None).normalize())
 
     def _history(self, symbol: str, frequency: str, first_day: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
         """yfinance's history for [first_day, hi) in windows Yahoo serves (1m: 7 days each), concatenated."""
@@ -300,6 +308,23 @@ class YahooProvider(Provider):
         at = (days + EX_DATE_TIME).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
         out = pd.DataFrame({column: values.to_numpy()}, index=pd.DatetimeIndex(at, name="available_at"))
         return out[~out.index.duplicated(keep="last")].sort_index()
+
+
+def _unadjust(bars: pd.DataFrame, frequency: str, splits: pd.Series) -> pd.DataFrame:
+    """Split-adjusted bars as traded: prices times the ratios of the splits after each bar's session (its
+    ex-date's bar is already in new shares), volume divided by them."""
+    if splits.empty:
+        return bars
+    idx = pd.DatetimeIndex(bars.index)
+    days = (idx.tz_localize(None) if frequency == "1Day" else idx.tz_convert(EXCHANGE_TZ).tz_localize(None)).normalize()
+    factor = pd.Series(1.0, index=range(len(bars)))
+    for day, ratio in splits.items():
+        factor[(days < day)] *= float(ratio)
+    out = bars.copy()
+    for col in ("open", "high", "low", "close"):
+        out[col] = bars[col].to_numpy() * factor.to_numpy()
+    out["volume"] = bars["volume"].to_numpy() / factor.to_numpy()
+    return out
 
 
 def _worst(statuses: list[int]) -> int | None:
