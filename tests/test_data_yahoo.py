@@ -205,3 +205,24 @@ def test_unreachable_server(provider_env_cleared):
     p = YahooProvider(base_url=url, max_retries=1, backoff=0.001, timeout=2)
     d = fail(p).diagnostics[0]
     assert d.code == "D112" and "AAPL" in d.message
+
+
+def test_a_dividend_is_seen_from_its_ex_date_bar_on_and_never_before(server, monkeypatch):
+    """Point in time through the binder: the ex-date's bar is the first to see the dividend; cutting the data
+    before it shows nothing (the value cannot leak backwards)."""
+    from ruleengine.strategies import load_data
+
+    days = pd.bdate_range("2020-07-27", "2020-08-14")
+    bars = pd.DataFrame({c: [100.0 + i for i in range(len(days))] for c in ("open", "high", "low", "close")},
+                        index=days).assign(volume=1000)
+    server.route(CHART + "AAPL", Reply(200, chart("AAPL", bars, dividends={"2020-08-07": 0.82})))
+    doc = {"name": "dividend watch", "data": {"prices": {"kind": "ohlcv", "provider": "yahoo"},
+                                              "divs": {"kind": "dividends", "frequency": "event", "provider": "yahoo"}},
+           "entry": ["divs.dividend > 0"], "exit": ["close < 0"]}
+    monkeypatch.setenv("YAHOO_BASE_URL", server.base_url)
+    md = load_data(doc, "AAPL", "2020-07-27", "2020-08-14", no_cache=True)
+    cut = load_data(doc, "AAPL", "2020-07-27", "2020-08-06", no_cache=True)
+    seen = pd.Series(md.inputs[("divs", "dividend")][:, 0], index=md.index)
+    assert seen[:"2020-08-06"].isna().all() and (seen["2020-08-07":] == 0.82).all()
+    assert md.providers == {"prices": "yahoo", "divs": "yahoo"} and md.price_basis == {"prices": "split-adjusted"}
+    assert pd.isna(cut.inputs[("divs", "dividend")][:, 0]).all()
