@@ -231,3 +231,15 @@ def test_yahoo_and_alpaca_are_listed_with_their_keys_and_point_in_time(provider_
     text = providers_section(default_registry())
     assert "### yahoo\n" in text and "No key needed. Point in time: bars at their close" in text
     assert "Needs ALPACA_API_KEY and ALPACA_SECRET_KEY. Point in time:" in text
+
+
+def test_providers_pickle_for_process_executors(server):
+    """Sweeps on process executors send the provider to the workers."""
+    import pickle
+
+    from ruleengine.data.yahoo import YahooProvider
+
+    paged(server)
+    p = pickle.loads(pickle.dumps(AlpacaProvider("k", "s", base_url=server.base_url, backoff=0.001)))
+    assert len(fetch(p)) == 4
+    assert pickle.loads(pickle.dumps(YahooProvider("total-return"))).cache_key().endswith(":total-return")

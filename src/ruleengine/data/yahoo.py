@@ -138,7 +138,7 @@ class YahooProvider(Provider):
         self.price_basis = self.adjustment
         self.base_url = base_url or os.environ.get("YAHOO_BASE_URL") or None
         self.max_retries, self.backoff, self.max_wait, self.timeout = max_retries, backoff, max_wait, timeout
-        self._clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
+        self._clock = clock or _now  # a module function, not a lambda: the provider pickles (process executors)
 
     @property
     def kinds(self) -> Mapping[str, KindInfo]:
@@ -325,6 +325,10 @@ def _unadjust(bars: pd.DataFrame, frequency: str, splits: pd.Series) -> pd.DataF
         out[col] = bars[col].to_numpy() * factor.to_numpy()
     out["volume"] = bars["volume"].to_numpy() / factor.to_numpy()
     return out
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
 
 
 def _worst(statuses: list[int]) -> int | None:
