@@ -140,3 +140,32 @@ def test_faults_through_the_cli_are_the_seeds_error_types(provider_env_cleared, 
     (d,) = out["error"]["details"]
     assert d["code"] == "D113" and "ALPACA_API_KEY and ALPACA_SECRET_KEY not set" in d["message"]
     assert "--provider yahoo" in d["hint"] and "Traceback" not in res.output
+
+
+def test_remote_frames_follow_the_provider_contract_through_the_cache(spy, tmp_path, provider_env_cleared):
+    """What `ruleengine.data.base` asks of every provider, checked on both, fresh and read back from the cache."""
+    from ruleengine.data.alpaca import AlpacaProvider
+    from ruleengine.data.base import FetchRequest
+    from ruleengine.data.cache import CachedProvider
+    from ruleengine.data.yahoo import YahooProvider
+
+    request = FetchRequest("SPY", "ohlcv", pd.Timestamp("2013-01-02"), pd.Timestamp("2013-03-28"))
+    with FmpServer(FIXTURES / "yahoo", prefix="/") as server:
+        server.route("v1/test/getcrumb", Reply(200, "stand-in-crumb"))
+        server.route("", Reply(200, ""))
+        server.route("v8/finance/chart/SPY", Reply(200, chart("SPY", spy, instrument="ETF")))
+        server.route("v2/stocks/bars", Reply(200, {"bars": {"SPY": alpaca_bars(spy)}, "next_page_token": None}))
+        for provider in (YahooProvider(base_url=server.base_url), AlpacaProvider("k", "s", server.base_url)):
+            cached = CachedProvider(provider, cache_dir=tmp_path / provider.name)
+            fresh, again = cached.fetch(request), cached.fetch(request)
+            assert (cached.misses, cached.hits) == (1, 1)
+            for df in (fresh, again):
+                assert df.index.name == "time" and str(df.index.tz) == "UTC"
+                assert df.index.is_monotonic_increasing and df.index.is_unique
+                assert list(df.columns) == ["open", "high", "low", "close", "volume"]
+                assert set(df.dtypes.astype(str)) == {"float64"}
+                assert (df.attrs["provider"], df.attrs["frequency"], df.attrs["synthetic"]) == \
+                    (provider.name, "1Day", False)
+                assert df.attrs["price_basis"] == "split-adjusted"
+                want = spy.loc["2013-01-02":"2013-03-28"].astype("float64")
+                assert df.to_numpy().tolist() == want.to_numpy().tolist()
