@@ -58,11 +58,16 @@ def test_yahoo_gives_the_trades_of_the_same_prices_from_a_file(spy, from_file, m
         server.route("v8/finance/chart/SPY", Reply(200, chart("SPY", spy, instrument="ETF")))
         monkeypatch.setenv("YAHOO_BASE_URL", server.base_url)
         out = backtest("--provider", "yahoo")
+        sweep = CliRunner().invoke(app, ["sweep", STRATEGY, "--symbols", "SPY", "--grid", "fast=5,10",
+                                         "--param", "slow=30", "--start", "2012-06-01", "--end", "2013-06-28",
+                                         "--provider", "yahoo", "--json"])
     assert _trades(out) == _trades(from_file)
     assert out["results"][0]["metrics"] == from_file["results"][0]["metrics"]
     data = out["results"][0]["data"]
     assert data["providers"] == {"prices": "yahoo"} and data["price_basis"] == {"prices": "split-adjusted"}
     assert out["synthetic"] is False and "price_basis" not in from_file["results"][0]["data"]
+    assert sweep.exit_code == 0, sweep.output
+    assert json.loads(sweep.output)["price_basis"] == {"prices": "split-adjusted"}   # sweeps say it too
 
 
 def alpaca_bars(spy: pd.DataFrame) -> list[dict]:

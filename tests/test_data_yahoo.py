@@ -124,7 +124,8 @@ def test_intraday_too_far_back_is_refused_before_any_request(server, provider, f
     start = (NOW - pd.Timedelta(days=days + 2)).tz_localize(None).normalize()
     err = fail(provider, start=str(start.date()), end="2024-03-14", frequency=frequency)
     d = err.diagnostics[0]
-    assert d.code == "D109" and f"last {days} days" in d.message and "AAPL" in d.message
+    assert d.code == "D111" and f"last {days} days" in d.message and "AAPL" in d.message
+    assert err.error_type == "data_fetch_error"
     assert "coarser frequency" in d.hint
     assert server.count() == 0
 
@@ -226,3 +227,13 @@ def test_a_dividend_is_seen_from_its_ex_date_bar_on_and_never_before(server, mon
     assert seen[:"2020-08-06"].isna().all() and (seen["2020-08-07":] == 0.82).all()
     assert md.providers == {"prices": "yahoo", "divs": "yahoo"} and md.price_basis == {"prices": "split-adjusted"}
     assert pd.isna(cut.inputs[("divs", "dividend")][:, 0]).all()
+
+
+def test_the_first_whole_day_inside_the_intraday_window_is_served(server, provider):
+    # now - 60 days = 2024-01-15 13:00 New York: 2024-01-16 is the first whole day Yahoo still has
+    bars = pd.DataFrame({c: [1.0] for c in ("open", "high", "low", "close")},
+                        index=pd.to_datetime(["2024-01-16 09:30"]))
+    server.route(CHART + "SPY", Reply(200, chart("SPY", bars.assign(volume=5), intraday=True)))
+    assert len(fetch(provider, start="2024-01-16", end="2024-01-16", frequency="5Min", symbol="SPY")) == 1
+    assert fail(provider, start="2024-01-15", end="2024-01-16", frequency="5Min", symbol="SPY").diagnostics[0] \
+        .code == "D111"

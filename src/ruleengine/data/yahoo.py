@@ -19,7 +19,7 @@ cookies) live under ruleengine's cache folder.
 
 Intraday history is limited by Yahoo (the same limits yfinance's price repair uses): 1m bars within the last 30
 days, at most 7 days per request (longer ranges are split); 5m, 15m and 30m within the last 60 days; 1h within
-the last 730 days. A range outside them is refused before any request (D109, naming the limit and what to do).
+the last 730 days. A range outside them is refused before any request (D111, naming the limit and what to do).
 
 Retries: 429, 5xx and connection errors are retried by the session (Retry-After or ``backoff * 2**n``, at most
 ``max_retries`` times; a Retry-After above ``max_wait`` is not waited for). Errors: a symbol Yahoo does not know
@@ -118,7 +118,8 @@ class YahooProvider(Provider):
     """Yahoo Finance through yfinance (no key; see the module docstring for the settings and limits).
 
     Args:
-        adjustment: ``split-adjusted`` or ``total-return``; default ``YAHOO_ADJUSTMENT``, else split-adjusted.
+        adjustment: ``split-adjusted``, ``total-return`` or ``raw``; default ``YAHOO_ADJUSTMENT``, else
+            split-adjusted.
         base_url: where Yahoo's hosts are redirected; default ``YAHOO_BASE_URL``, else Yahoo itself.
         max_retries, backoff, max_wait: retries of 429, 5xx and connection errors (see `RetryingSession`).
         timeout: seconds per request.
@@ -154,9 +155,10 @@ class YahooProvider(Provider):
         if days is None:
             return
         now = self._clock()
-        earliest = (now - pd.Timedelta(days=days)).tz_convert(EXCHANGE_TZ).tz_localize(None).normalize()
+        # the first whole day inside the window (Yahoo counts back from now, to the minute)
+        earliest = (now - pd.Timedelta(days=days)).tz_convert(EXCHANGE_TZ).tz_localize(None).ceil("D")
         if start < earliest:
-            raise _err("D109", f"Yahoo keeps {frequency} bars of '{symbol}' for the last {days} days only "
+            raise _err("D111", f"Yahoo keeps {frequency} bars of '{symbol}' for the last {days} days only "
                                f"(from {earliest.date()}); the request starts {start.date()}",
                        f"start on or after {earliest.date()}, use a coarser frequency (1Day goes back decades), "
                        "or --provider alpaca for longer intraday history")
