@@ -217,7 +217,7 @@ class AlpacaProvider(PerThreadClients, Provider):
                                   start=start.to_pydatetime(), end=end.to_pydatetime(),
                                   adjustment=Adjustment(BASES[self.adjustment]), feed=DataFeed(self.feed))
         barset = self._call(symbol, f"{request.frequency} bars", lambda: client.get_stock_bars(params))
-        bars = self._call(symbol, f"{request.frequency} bars", lambda: barset.data.get(symbol, []))
+        bars = barset.data.get(symbol, [])  # a BarSet: alpaca-py has parsed (and validated) every page
         out = _frame(bars, intraday)
         out = out[(out.index >= lo) & (out.index < hi)]
         if out.empty:
