@@ -50,7 +50,7 @@ def _trades(out: dict) -> list[dict]:
     return out["results"][0]["trades"]
 
 
-def test_yahoo_gives_the_trades_of_the_same_prices_from_a_file(spy, from_file, monkeypatch):
+def test_yahoo_gives_the_trades_of_the_same_prices_from_a_file(spy, from_file, monkeypatch, tmp_path):
     assert len(_trades(from_file)) >= 2
     with FmpServer(FIXTURES / "yahoo", prefix="/") as server:
         server.route("v1/test/getcrumb", Reply(200, "stand-in-crumb"))
@@ -58,6 +58,8 @@ def test_yahoo_gives_the_trades_of_the_same_prices_from_a_file(spy, from_file, m
         server.route("v8/finance/chart/SPY", Reply(200, chart("SPY", spy, instrument="ETF")))
         monkeypatch.setenv("YAHOO_BASE_URL", server.base_url)
         out = backtest("--provider", "yahoo")
+        text = CliRunner().invoke(app, ["backtest", STRATEGY, "--symbols", "SPY", *RANGE, "--provider", "yahoo",
+                                        "--report", str(tmp_path / "report.html")])
         sweep = CliRunner().invoke(app, ["sweep", STRATEGY, "--symbols", "SPY", "--grid", "fast=5,10",
                                          "--param", "slow=30", "--start", "2012-06-01", "--end", "2013-06-28",
                                          "--provider", "yahoo", "--json"])
@@ -66,6 +68,8 @@ def test_yahoo_gives_the_trades_of_the_same_prices_from_a_file(spy, from_file, m
     data = out["results"][0]["data"]
     assert data["providers"] == {"prices": "yahoo"} and data["price_basis"] == {"prices": "split-adjusted"}
     assert out["synthetic"] is False and "price_basis" not in from_file["results"][0]["data"]
+    assert text.exit_code == 0 and "data: prices=yahoo (split-adjusted)" in text.output   # the console ...
+    assert "prices=yahoo (split-adjusted)" in (tmp_path / "report.html").read_text()   # ... and the report
     assert sweep.exit_code == 0, sweep.output
     assert json.loads(sweep.output)["price_basis"] == {"prices": "split-adjusted"}   # sweeps say it too
 
