@@ -97,6 +97,12 @@ def test_intraday_keeps_the_regular_session(server, provider):
     assert server.seen(BARS)[0].query["timeframe"] == "5Min"
 
 
+def test_hours_are_delivered_as_half_hours_of_the_session(server, provider):
+    server.route(BARS, "bars_spy_5min.json")   # any intraday body: what matters is what is asked and labelled
+    df = fetch(provider, "2024-03-08", "2024-03-11", "1Hour", "SPY")
+    assert server.seen(BARS)[0].query["timeframe"] == "30Min" and df.attrs["frequency"] == "30Min"
+
+
 def test_no_bars_is_no_data(server, provider):
     server.route(BARS, Reply(200, {"bars": {}, "next_page_token": None, "currency": "USD"}))
     err = fail(provider, symbol="ZZZQ")
@@ -186,6 +192,7 @@ def test_latest_bar_gives_the_live_end(server, provider):
     assert provider.available_range("AAPL") == (day("2016-01-04"), day("2024-01-05"))
     # 15:59 EST: the 5-minute bar that started at 15:55
     assert provider.available_range("AAPL", frequency="5Min")[1] == day("2024-01-05 20:55")
+    assert provider.available_range("AAPL", frequency="1Hour")[1] == day("2024-01-05 20:30")   # 15:30-16:00
     assert server.seen(LATEST)[0].query == {"symbols": "AAPL", "feed": "iex"}
 
 

@@ -13,7 +13,9 @@ Serves stock bars (``ohlcv``) at 1Min, 5Min, 15Min, 30Min, 1Hour and 1Day, follo
   ``total-return`` (splits and dividends: Alpaca's ``all``). Every frame says its basis and feed.
 
 Intraday bars are kept for the regular session (bar starts 09:30 to 15:59 New York time); Alpaca also sends
-extended hours. alpaca-py follows ``next_page_token`` itself (10,000 bars a page).
+extended hours. Hours come as 30-minute bars (``attrs["frequency"]``), resampled by the binder into session
+hours (Alpaca's own hourly bars start on the hour). alpaca-py follows ``next_page_token`` itself (10,000 bars a
+page).
 
 Retries: alpaca-py retries only 429 and 504, at a fixed wait, without reading ``Retry-After``; its retries are
 switched off through its own settings (``retry_exception_codes`` that match no status) and this provider
@@ -48,6 +50,9 @@ DEFAULT_BASE_URL = "https://data.alpaca.markets"
 #: Our frequency -> (amount, alpaca-py TimeFrameUnit name).
 TIMEFRAMES = {"1Min": (1, "Minute"), "5Min": (5, "Minute"), "15Min": (15, "Minute"), "30Min": (30, "Minute"),
               "1Hour": (1, "Hour"), "1Day": (1, "Day")}
+#: Alpaca's hourly bars start on the hour (09:00-10:00 mixes pre-market trades into the first one): hours are
+#: delivered as 30-minute bars, which the binder resamples into session hours from 09:30 like every provider's.
+DELIVERED = {"1Hour": "30Min"}
 #: Our price basis -> Alpaca's ``adjustment``.
 BASES = {"raw": "raw", "split-adjusted": "split", "total-return": "all"}
 DEFAULT_BASIS = "split-adjusted"
@@ -208,7 +213,8 @@ class AlpacaProvider(PerThreadClients, Provider):
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
-        amount, unit = TIMEFRAMES[request.frequency]
+        delivered = DELIVERED.get(request.frequency, request.frequency)
+        amount, unit = TIMEFRAMES[delivered]
         intraday = request.frequency in INTRADAY
         # Daily labels are dates: ask from New York midnight of the first day to that of the day after the last.
         start = lo.tz_localize(None).tz_localize(EXCHANGE_TZ) if not intraday else lo
@@ -226,7 +232,7 @@ class AlpacaProvider(PerThreadClients, Provider):
                                f"(feed {self.feed})",
                        "check the ticker (Alpaca answers a symbol it does not list with no bars) and the dates "
                        "(history starts in 2016)")
-        return finish(out, kind="ohlcv", frequency=request.frequency, provider=self.name, tz=EXCHANGE_TZ,
+        return finish(out, kind="ohlcv", frequency=delivered, provider=self.name, tz=EXCHANGE_TZ,
                       extra_attrs={"symbol": symbol, "price_basis": self.price_basis, "feed": self.feed,
                                    "base_url": self.base_url})
 
@@ -247,10 +253,12 @@ class AlpacaProvider(PerThreadClients, Provider):
                        "check the ticker")
         t = pd.Timestamp(bar.timestamp)
         t = t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
-        if frequency in INTRADAY:
+        if frequency in INTRADAY:  # the bar holding that minute, counted from the session open (09:30)
             local = t.tz_convert(EXCHANGE_TZ)
             amount, unit = TIMEFRAMES[frequency]
-            last = local.floor(f"{amount}{'min' if unit == 'Minute' else 'h'}").tz_convert("UTC")
+            step = pd.Timedelta(minutes=amount * (60 if unit == "Hour" else 1))
+            session_open = local.normalize() + _REGULAR_OPEN
+            last = (session_open + ((local - session_open) // step) * step).tz_convert("UTC")
         else:
             last = pd.Timestamp(t.tz_convert(EXCHANGE_TZ).date()).tz_localize("UTC")
         return HISTORY_START, last
