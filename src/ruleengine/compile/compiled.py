@@ -113,8 +113,9 @@ class CompiledStrategy:
         if found is None:
             found = {}
             a = self.analysis
+            order_price = [a.order_price] if a.order_price is not None else []
             hedge = [a.hedge_ratio] if a.hedge_ratio is not None else []
-            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge]:
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge, *order_price]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
