@@ -76,6 +76,10 @@ REF: dict[str, Callable[..., S]] = {
     "mean": lambda x, n: absent(lambda v: v.rolling(n).mean(), x),
     "ema": lambda x, n: absent(_ta("EMA", timeperiod=n), x) if n > 1 else x.copy(),
     "wma": lambda x, n: absent(_ta("WMA", timeperiod=n), x) if n > 1 else x.copy(),
+    "dema": lambda x, n: absent(_ta("DEMA", timeperiod=n), x),
+    "tema": lambda x, n: absent(_ta("TEMA", timeperiod=n), x),
+    "trix": lambda x, n: absent(_ta("TRIX", timeperiod=n), x),
+    "kama": lambda x, n: absent(_ta("KAMA", timeperiod=n), x),
     "rsi": lambda x, n: absent(_ta("RSI", timeperiod=n), x),
     # the MACD line and slow %K do not depend on the signal / %D period: with it at 1 TA-Lib outputs them
     # from the bar they exist (our documented lookback) instead of waiting for the signal line
@@ -89,6 +93,11 @@ REF: dict[str, Callable[..., S]] = {
     "mfi": lambda h, lo, c, v, n: absent(_ta("MFI", timeperiod=n), h, lo, c, v),
     "adx": lambda h, lo, c, n: absent(_ta("ADX", timeperiod=n), h, lo, c),
     "obv": lambda c, v: absent(_ta("OBV"), c, v),
+    "ppo": lambda x, f, s: absent(_ta("PPO", fastperiod=f, slowperiod=s, matype=1), x),
+    "plus_di": lambda h, lo, c, n: absent(_ta("PLUS_DI", timeperiod=n), h, lo, c),
+    "minus_di": lambda h, lo, c, n: absent(_ta("MINUS_DI", timeperiod=n), h, lo, c),
+    "ultosc": lambda h, lo, c, a, b, d: absent(_ta("ULTOSC", timeperiod1=a, timeperiod2=b, timeperiod3=d), h, lo, c),
+    "ad": lambda h, lo, c, v: absent(_ta("AD"), h, lo, c, v),
     "stoch_k": lambda h, lo, c, fk, sk, sd: absent(
         lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, 1, 0)[0], h, lo, c),
     "stoch_d": lambda h, lo, c, fk, sk, sd: absent(

@@ -86,6 +86,10 @@ def _decay_bars(alpha: float) -> int:
     return math.ceil(math.log(CONVERGENCE) / math.log(1.0 - alpha))
 
 
+#: KAMA's slowest smoothing is (2/31)**2 per bar (efficiency ratio 0): its seed fades below 1e-10 after this many
+KAMA_MEMORY = _decay_bars((2.0 / 31.0) ** 2)
+
+
 def _i(s: Static, k: str) -> int:
     return int(s[k])
 
@@ -129,6 +133,21 @@ _F: list[Function] = [
              kernel="smoothing:ema_nb", category="averages and oscillators"),
     Function("wma", (X, N), "float", "linearly weighted moving average (newest bar weighs n)", "wma(close, 10)",
              _n_minus_1, oracle="TA-Lib WMA", kernel="rolling:wma_nb", category="averages and oscillators"),
+    Function("dema", (X, N), "float", "double EMA: 2 * ema(x, n) - ema(ema(x, n), n)", "close > dema(close, 20)",
+             lambda s: 2 * _n_minus_1(s), lambda s: 2 * ema_memory(s["n"]), oracle="TA-Lib DEMA",
+             kernel="smoothing:dema_nb", category="averages and oscillators"),
+    Function("tema", (X, N), "float", "triple EMA: 3 * e1 - 3 * e2 + e3 (e2 = ema of e1, e3 = ema of e2)",
+             "crosses_above(close, tema(close, 20))", lambda s: 3 * _n_minus_1(s),
+             lambda s: 3 * ema_memory(s["n"]), oracle="TA-Lib TEMA", kernel="smoothing:tema_nb",
+             category="averages and oscillators"),
+    Function("trix", (X, N), "float", "TRIX: 1-bar rate of change in percent of the triple-smoothed EMA",
+             "crosses_above(trix(close, 15), 0)", lambda s: 3 * _n_minus_1(s) + 1,
+             lambda s: 3 * ema_memory(s["n"]), oracle="TA-Lib TRIX", kernel="smoothing:trix_nb",
+             category="averages and oscillators"),
+    Function("kama", (X, N2), "float", "Kaufman adaptive moving average (efficiency ratio over n bars, "
+             "fast 2 / slow 30 smoothing)", "close > kama(close, 10)", _n, lambda s: KAMA_MEMORY,
+             oracle="TA-Lib KAMA", kernel="smoothing:kama_nb", category="averages and oscillators",
+             notes="in a flat market it smooths with (2/31)^2 per bar, so its convergence history is long"),
     Function("rsi", (X, N2), "float", "Wilder's relative strength index, 0..100", "rsi(close, 14) < 30",
              _n, lambda s: wilder_memory(s["n"]), oracle="TA-Lib RSI", kernel="smoothing:rsi_nb",
              category="averages and oscillators"),
@@ -144,6 +163,11 @@ _F: list[Function] = [
              lambda s: _macd_slow(s) + _i(s, "signal") - 2,
              lambda s: ema_memory(_macd_slow(s)) + ema_memory(s["signal"]), oracle="TA-Lib MACD (macdhist)",
              kernel="smoothing:macd_hist_nb", category="averages and oscillators", ordered=MACD_ORDER),
+    Function("ppo", (X, Arg("fast", "window"), Arg("slow", "window", 2)), "float",
+             "percentage price oscillator: (ema(x, fast) - ema(x, slow)) / ema(x, slow) * 100",
+             "crosses_above(ppo(close, 12, 26), 0)", lambda s: _i(s, "slow") - 1,
+             lambda s: ema_memory(s["slow"]), oracle="TA-Lib PPO (matype 1: EMA)", kernel="smoothing:ppo_nb",
+             category="averages and oscillators", ordered=MACD_ORDER),
     Function("roc", (X, N), "float", "rate of change in percent: (x / x[n] - 1) * 100", "roc(close, 10) > 5",
              _n, oracle="TA-Lib ROC", kernel="oscillators:roc_nb", category="averages and oscillators"),
     Function("mom", (X, N), "float", "momentum: x - x[n]", "mom(close, 10) > 0", _n, oracle="TA-Lib MOM",
@@ -157,10 +181,29 @@ _F: list[Function] = [
     Function("adx", (*HLC, N2), "float", "Wilder's average directional index, 0..100", "adx(high, low, close, 14) > 25",
              lambda s: 2 * _i(s, "n") - 1, lambda s: 2 * wilder_memory(s["n"]), oracle="TA-Lib ADX",
              kernel="oscillators:adx_nb", category="averages and oscillators"),
+    Function("plus_di", (*HLC, N2), "float", "Wilder's plus directional indicator +DI, 0..100",
+             "plus_di(high, low, close, 14) > minus_di(high, low, close, 14)", _n,
+             lambda s: wilder_memory(s["n"]), oracle="TA-Lib PLUS_DI", kernel="oscillators:plus_di_nb",
+             category="averages and oscillators"),
+    Function("minus_di", (*HLC, N2), "float", "Wilder's minus directional indicator -DI, 0..100",
+             "crosses_above(minus_di(high, low, close, 14), 25)", _n, lambda s: wilder_memory(s["n"]),
+             oracle="TA-Lib MINUS_DI", kernel="oscillators:minus_di_nb", category="averages and oscillators"),
+    Function("ultosc", (*HLC, Arg("short", "window"), Arg("medium", "window"), Arg("long", "window")), "float",
+             "ultimate oscillator, 0..100: buying pressure over true range on three windows, weighted 4:2:1",
+             "ultosc(high, low, close, 7, 14, 28) < 30", lambda s: _i(s, "long"), oracle="TA-Lib ULTOSC",
+             kernel="oscillators:ultosc_nb", category="averages and oscillators",
+             ordered=(("short", "medium"), ("medium", "long"))),
     Function("obv", (Arg("close", "series"), V), "float",
              "on-balance volume (cumulative from the first bar: compare it with itself, e.g. obv > sma(obv, 20))",
              "obv(close, volume) > sma(obv(close, volume), 20)", _zero, oracle="TA-Lib OBV",
              kernel="oscillators:obv_nb", category="averages and oscillators",
+             notes="its level depends on the first bar of data; differences and averages of it do not",
+             path_dependent=True),
+    Function("ad", (*HLC, V), "float",
+             "Chaikin accumulation/distribution line: running sum of ((close - low) - (high - close)) / "
+             "(high - low) * volume (cumulative from the first bar, like obv)",
+             "ad(high, low, close, volume) > ema(ad(high, low, close, volume), 10)", _zero, oracle="TA-Lib AD",
+             kernel="oscillators:ad_nb", category="averages and oscillators",
              notes="its level depends on the first bar of data; differences and averages of it do not",
              path_dependent=True),
     Function("stoch_k", STOCH_ARGS, "float", "slow stochastic %K (TA-Lib STOCH slowk, SMA smoothing)",
@@ -269,9 +312,13 @@ def markdown_table() -> str:
 
 _WARMUP_TEXT = {
     "sma": "n-1", "ema": "n-1 (+ convergence)", "wma": "n-1", "rsi": "n (+ convergence)",
-    "macd": "max(fast,slow)-1 (+ convergence)", "macd_signal": "slow+signal-2 (+ convergence)",
+    "dema": "2n-2 (+ convergence)", "tema": "3n-3 (+ convergence)", "trix": "3n-2 (+ convergence)",
+    "kama": "n (+ convergence)", "macd": "max(fast,slow)-1 (+ convergence)",
+    "macd_signal": "slow+signal-2 (+ convergence)",
     "macd_hist": "slow+signal-2 (+ convergence)", "roc": "n", "mom": "n", "cci": "n-1", "willr": "n-1",
-    "mfi": "n", "adx": "2n-1 (+ convergence)", "obv": "0", "stoch_k": "fastk+slowk-2",
+    "mfi": "n", "adx": "2n-1 (+ convergence)", "obv": "0", "ppo": "slow-1 (+ convergence)",
+    "plus_di": "n (+ convergence)", "minus_di": "n (+ convergence)", "ultosc": "long", "ad": "0",
+    "stoch_k": "fastk+slowk-2",
     "stoch_d": "fastk+slowk+slowd-3", "atr": "n (+ convergence)", "natr": "n (+ convergence)",
     "stddev": "n-1", "zscore": "n-1", "bb_upper": "n-1", "bb_middle": "n-1", "bb_lower": "n-1",
     "bb_percent": "n-1", "bb_width": "n-1", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
