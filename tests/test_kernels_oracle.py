@@ -86,6 +86,25 @@ def o_bb(which):
     return f
 
 
+def o_keltner(side):
+    """Keltner channel in pandas from TA-Lib's EMA (middle) and ATR (band width): middle + side * k * atr."""
+    def run(h, lo, c, n, k):
+        mid = pd.Series(talib.EMA(_np(c), n) if n > 1 else _np(c))
+        if side == 0:
+            return mid.to_numpy()
+        atr = pd.Series(talib.ATR(_np(h), _np(lo), _np(c), n))
+        return (mid + side * (k * atr)).to_numpy()
+    return run
+
+
+def o_donchian(side):
+    """Donchian channel in pandas: rolling max of high (1), min of low (-1), or their mean (0)."""
+    def run(h, lo, n):
+        hi, low = pd.Series(_np(h)).rolling(n).max(), pd.Series(_np(lo)).rolling(n).min()
+        return (hi if side > 0 else low if side < 0 else (hi + low) / 2).to_numpy()
+    return run
+
+
 def o_zscore(x, n):
     # pandas' formula, with TA-Lib's (accurate) population std: pandas' own rolling
     # std is only good to ~1e-8 on real prices (see test_zscore_vs_pure_pandas).
@@ -202,6 +221,7 @@ W = [(2,), (5,), (14,), (50,), (200,)]
 MACD_P = [(12, 26, 9), (26, 12, 9), (2, 3, 2), (5, 35, 5), (50, 200, 20)]
 STOCH_P = [(5, 3, 3), (14, 3, 5), (2, 1, 1), (21, 5, 2), (100, 10, 10)]
 BB_P = [(2, 2.0), (5, 1.0), (20, 2.0), (50, 2.5), (200, 1.5)]
+KC_P = [(1, 1.0), (2, 2.0), (10, 1.5), (20, 2.0), (100, 3.0)]
 
 
 def lb_n1(n, *_):
@@ -235,6 +255,12 @@ SPECS = [
     Spec("bb_lower", rolling.bb_lower_nb, ("close",), BB_P, "if", o_bb("lower"), lb_n1),
     Spec("bb_percent", rolling.bb_percent_nb, ("close",), BB_P, "if", o_bb("percent"), lb_n1, atol=1e-9, data_nan=True),
     Spec("bb_width", rolling.bb_width_nb, ("close",), BB_P, "if", o_bb("width"), lb_n1),
+    Spec("keltner_upper", oscillators.keltner_upper_nb, ("high", "low", "close"), KC_P, "if", o_keltner(+1), lb_n),
+    Spec("keltner_middle", oscillators.keltner_middle_nb, ("high", "low", "close"), KC_P, "if", o_keltner(0), lb_n1),
+    Spec("keltner_lower", oscillators.keltner_lower_nb, ("high", "low", "close"), KC_P, "if", o_keltner(-1), lb_n),
+    Spec("donchian_upper", rolling.donchian_upper_nb, ("high", "low"), W, "i", o_donchian(1), lb_n1),
+    Spec("donchian_middle", rolling.donchian_middle_nb, ("high", "low"), W, "i", o_donchian(0), lb_n1),
+    Spec("donchian_lower", rolling.donchian_lower_nb, ("high", "low"), W, "i", o_donchian(-1), lb_n1),
     Spec("vwap", rolling.vwap_nb, ("high", "low", "close", "volume"), W, "i", o_vwap, lb_n1, data_nan=True),
     Spec("ema", smoothing.ema_nb, ("close",), W, "i", o_talib1(talib.EMA), lb_n1),
     Spec("dema", smoothing.dema_nb, ("close",), [(1,)] + W, "i", o_talib1(talib.DEMA), lambda n: 2 * n - 2),
@@ -271,6 +297,8 @@ SPECS = [
     Spec("ultosc", oscillators.ultosc_nb, ("high", "low", "close"), [(7, 14, 28), (1, 2, 3), (5, 10, 50), (2, 20, 200)],
          "iii", lambda h, lo, c, a, b, d: talib.ULTOSC(_np(h), _np(lo), _np(c), a, b, d),
          lambda a, b, d: max(a, b, d), atol=1e-10),
+    Spec("sar", oscillators.sar_nb, ("high", "low"), [(0.02, 0.2), (0.01, 0.1), (0.3, 0.2), (0.05, 0.5)], "ff",
+         lambda h, lo, a, m: talib.SAR(_np(h), _np(lo), a, m), lambda a, m: 1),
     Spec("ad", oscillators.ad_nb, ("high", "low", "close", "volume"), [()], "",
          lambda h, lo, c, v: talib.AD(_np(h), _np(lo), _np(c), _np(v)), lambda: 0, atol=1e-6),
     Spec("stoch_k", oscillators.stoch_k_nb, ("high", "low", "close"), STOCH_P, "iii", o_stoch("k"),

@@ -67,6 +67,16 @@ def _bb_percent(x: S, n: int, k: float) -> S:
     return ((x - lower) / (upper - lower)).where(upper != lower)
 
 
+def _keltner(h: S, lo: S, c: S, n: int, k: float, side: int) -> S:
+    """Keltner channel from TA-Lib's EMA and ATR on the rows where high, low and close are all valid."""
+    def run(hh: S, ll: S, cc: S) -> Any:
+        mid = talib.EMA(cc.to_numpy(float), n) if n > 1 else cc.to_numpy(float)
+        if side == 0:
+            return mid
+        return mid + side * (k * talib.ATR(hh.to_numpy(float), ll.to_numpy(float), cc.to_numpy(float), n))
+    return absent(run, h, lo, c)
+
+
 def _pick(res: Any, i: int) -> Any:
     return res[i]
 
@@ -97,6 +107,7 @@ REF: dict[str, Callable[..., S]] = {
     "plus_di": lambda h, lo, c, n: absent(_ta("PLUS_DI", timeperiod=n), h, lo, c),
     "minus_di": lambda h, lo, c, n: absent(_ta("MINUS_DI", timeperiod=n), h, lo, c),
     "ultosc": lambda h, lo, c, a, b, d: absent(_ta("ULTOSC", timeperiod1=a, timeperiod2=b, timeperiod3=d), h, lo, c),
+    "sar": lambda h, lo, a, m: absent(_ta("SAR", acceleration=a, maximum=m), h, lo),
     "ad": lambda h, lo, c, v: absent(_ta("AD"), h, lo, c, v),
     "stoch_k": lambda h, lo, c, fk, sk, sd: absent(
         lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, 1, 0)[0], h, lo, c),
@@ -111,6 +122,12 @@ REF: dict[str, Callable[..., S]] = {
     "bb_lower": lambda x, n, k: _bb(x, n, k, 2),
     "bb_percent": _bb_percent,
     "bb_width": lambda x, n, k: (_bb(x, n, k, 0) - _bb(x, n, k, 2)) / _bb(x, n, k, 1),
+    "keltner_upper": lambda h, lo, c, n, k: _keltner(h, lo, c, n, k, 1),
+    "keltner_middle": lambda h, lo, c, n, k: _keltner(h, lo, c, n, k, 0),
+    "keltner_lower": lambda h, lo, c, n, k: _keltner(h, lo, c, n, k, -1),
+    "donchian_upper": lambda h, lo, n: absent(lambda a, b: a.rolling(n).max(), h, lo),
+    "donchian_middle": lambda h, lo, n: absent(lambda a, b: (a.rolling(n).max() + b.rolling(n).min()) / 2, h, lo),
+    "donchian_lower": lambda h, lo, n: absent(lambda a, b: b.rolling(n).min(), h, lo),
     "highest": lambda x, n: absent(lambda v: v.rolling(n).max(), x),
     "lowest": lambda x, n: absent(lambda v: v.rolling(n).min(), x),
     "sum": lambda x, n: absent(lambda v: v.rolling(n).sum(), x),

@@ -141,8 +141,8 @@ def _missing(series: tuple[str, ...], names: list[str], floats: set[str], option
     k = len(series)
     if minimum != 1 or not 1 <= k <= 4:
         raise ValueError("the missing rule takes 1 to 4 series (an int window first, if any)")
-    if names and names[0] in floats:
-        raise ValueError("the first parameter of a driver is its int window")
+    if names and names[0] in floats and k != 2:
+        raise ValueError("the missing rule takes an int window as the first parameter (two series: any)")
     # begin1/3/4 check the first window; begin2 takes none (its windows are checked like the others), and a
     # driver without a window hands begin* a window of 1 per column (fixed template text, nothing from input)
     first = names[0] if names and k != 2 else None

@@ -106,6 +106,8 @@ ORDER_HINT = ("choose values with fast < slow; in a sweep, add a constraint such
               "(with your parameter names)")
 STOCH_ARGS = (*HLC, Arg("fastk", "window"), Arg("slowk", "window"), Arg("slowd", "window"))
 BB_ARGS = (X, N2, Arg("k", "number"))
+KELTNER_ARGS = (*HLC, N, Arg("k", "number"))
+DONCHIAN_ARGS = (Arg("high", "series"), Arg("low", "series"), N)
 
 
 def _n_minus_1(s: Static) -> int:
@@ -199,6 +201,13 @@ _F: list[Function] = [
              kernel="oscillators:obv_nb", category="averages and oscillators",
              notes="its level depends on the first bar of data; differences and averages of it do not",
              path_dependent=True),
+    Function("sar", (Arg("high", "series"), Arg("low", "series"), Arg("acceleration", "number"),
+                     Arg("maximum", "number")), "float",
+             "parabolic SAR (stop and reverse); TA-Lib's usual values are acceleration 0.02, maximum 0.2",
+             "crosses_above(close, sar(high, low, 0.02, 0.2))", lambda s: 1, oracle="TA-Lib SAR",
+             kernel="oscillators:sar_nb", category="averages and oscillators",
+             notes="a state machine started on the first bar (its first direction): it depends on where the "
+                   "data start until the first reversal both histories share", path_dependent=True),
     Function("ad", (*HLC, V), "float",
              "Chaikin accumulation/distribution line: running sum of ((close - low) - (high - close)) / "
              "(high - low) * volume (cumulative from the first bar, like obv)",
@@ -238,6 +247,27 @@ _F: list[Function] = [
     Function("bb_width", BB_ARGS, "float", "band width relative to the middle: (upper - lower) / middle",
              "bb_width(close, 20, 2) < 0.05", _n_minus_1, oracle="pandas from TA-Lib BBANDS",
              kernel="rolling:bb_width_nb", category="volatility and bands"),
+    Function("keltner_upper", KELTNER_ARGS, "float", "upper Keltner band: ema(close, n) + k * atr(high, low, close, n)",
+             "close > keltner_upper(high, low, close, 20, 2)", _n, lambda s: wilder_memory(s["n"]),
+             oracle="pandas from TA-Lib EMA and ATR", kernel="oscillators:keltner_upper_nb",
+             category="volatility and bands"),
+    Function("keltner_middle", KELTNER_ARGS, "float", "middle Keltner line: ema(close, n)",
+             "keltner_middle(high, low, close, 20, 2)", _n_minus_1, lambda s: ema_memory(s["n"]),
+             oracle="TA-Lib EMA", kernel="oscillators:keltner_middle_nb", category="volatility and bands"),
+    Function("keltner_lower", KELTNER_ARGS, "float", "lower Keltner band: ema(close, n) - k * atr(high, low, close, n)",
+             "close < keltner_lower(high, low, close, 20, 2)", _n, lambda s: wilder_memory(s["n"]),
+             oracle="pandas from TA-Lib EMA and ATR", kernel="oscillators:keltner_lower_nb",
+             category="volatility and bands"),
+    Function("donchian_upper", DONCHIAN_ARGS, "float", "upper Donchian band: highest high of the last n bars",
+             "close >= donchian_upper(high, low, 20)", _n_minus_1, oracle="pandas rolling max",
+             kernel="rolling:donchian_upper_nb", category="volatility and bands"),
+    Function("donchian_middle", DONCHIAN_ARGS, "float",
+             "middle Donchian line: (highest high + lowest low) / 2 over the last n bars",
+             "close > donchian_middle(high, low, 20)", _n_minus_1, oracle="pandas rolling max and min",
+             kernel="rolling:donchian_middle_nb", category="volatility and bands"),
+    Function("donchian_lower", DONCHIAN_ARGS, "float", "lower Donchian band: lowest low of the last n bars",
+             "close <= donchian_lower(high, low, 20)", _n_minus_1, oracle="pandas rolling min",
+             kernel="rolling:donchian_lower_nb", category="volatility and bands"),
     # --- windows and transforms
     Function("highest", (X, N), "float", "highest value of the last n bars (including this one)",
              "close >= highest(high, 20)", _n_minus_1, oracle="TA-Lib MAX", kernel="rolling:highest_nb",
@@ -317,11 +347,13 @@ _WARMUP_TEXT = {
     "macd_signal": "slow+signal-2 (+ convergence)",
     "macd_hist": "slow+signal-2 (+ convergence)", "roc": "n", "mom": "n", "cci": "n-1", "willr": "n-1",
     "mfi": "n", "adx": "2n-1 (+ convergence)", "obv": "0", "ppo": "slow-1 (+ convergence)",
-    "plus_di": "n (+ convergence)", "minus_di": "n (+ convergence)", "ultosc": "long", "ad": "0",
+    "plus_di": "n (+ convergence)", "minus_di": "n (+ convergence)", "ultosc": "long", "ad": "0", "sar": "1",
     "stoch_k": "fastk+slowk-2",
     "stoch_d": "fastk+slowk+slowd-3", "atr": "n (+ convergence)", "natr": "n (+ convergence)",
     "stddev": "n-1", "zscore": "n-1", "bb_upper": "n-1", "bb_middle": "n-1", "bb_lower": "n-1",
-    "bb_percent": "n-1", "bb_width": "n-1", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
+    "bb_percent": "n-1", "bb_width": "n-1", "keltner_upper": "n (+ convergence)",
+    "keltner_middle": "n-1 (+ convergence)", "keltner_lower": "n (+ convergence)", "donchian_upper": "n-1",
+    "donchian_middle": "n-1", "donchian_lower": "n-1", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
     "pct_change": "n", "log_return": "n", "shift": "n", "abs": "0", "min": "0", "max": "0", "vwap": "n-1",
     "crosses_above": "1", "crosses_below": "1", "rising": "n", "falling": "n", "bars_since": "0",
     "within": "0", "count": "n-1",
