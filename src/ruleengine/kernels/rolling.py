@@ -1,4 +1,4 @@
-"""Rolling-window kernels: SMA/mean, WMA, SUM, STDDEV, z-score, MAX/MIN, Bollinger, Donchian, VWAP.
+"""Rolling-window kernels: SMA/mean, WMA, SUM, STDDEV, z-score, MAX/MIN, Bollinger, VWAP.
 
 1-D kernels (``<op>_1d_nb``) read gap-free float64 series and write their
 result into a caller-provided 1-D output of the same length (NaN on the
@@ -311,31 +311,6 @@ def vwap_1d_nb(high, low, close, volume, n, out, pv):
             out[i] = s_pv / s_v if (nonzero > 0 and s_v != 0.0) else np.nan
 
 
-
-@numba.njit(cache=True, nogil=True)
-def donchian_1d_nb(high, low, n, which, out, s1, s2):
-    """Donchian channel over the last n bars (this one included); oracle pandas ``rolling(n).max()`` /
-    ``.min()``: which 0 upper = highest high, 1 middle = (upper + lower) / 2, 2 lower = lowest low.
-    Lookback ``n - 1``.
-
-    Args:
-        high, low (float64[:]): gap-free series.
-        n (int): window, >= 1.
-        which (int): 0 upper, 1 middle, 2 lower.
-        out (float64[:]): output, len(high).
-        s1, s2 (float64[:]): scratch, len(high).
-    """
-    if which == 0:
-        rolling_max_into(high, n, out, s1)
-        return
-    if which == 2:
-        rolling_min_into(low, n, out, s1)
-        return
-    rolling_max_into(high, n, out, s1)
-    rolling_min_into(low, n, s2, s1)
-    for t in range(n - 1, high.shape[0]):
-        out[t] = (out[t] + s2[t]) / 2.0
-
 # --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
 sma_nb = drive(sma_1d_nb, "sma_nb", ("x",), ("n",),
@@ -369,12 +344,3 @@ bb_width_nb = drive(var_1d_nb, "bb_width_nb", ("x",), ("n", "k:f"), options=(6,)
 vwap_nb = drive(vwap_1d_nb, "vwap_nb", ("high", "low", "close", "volume"), ("n",), scratch=1,
                 doc="2-D rolling VWAP (pandas ``(tp * v).rolling(n).sum() / v.rolling(n).sum()``); rows with any "
                     "NaN input are absent. Lookback ``n - 1``.")
-donchian_upper_nb = drive(donchian_1d_nb, "donchian_upper_nb", ("high", "low"), ("n",), options=(0,), scratch=2,
-                          doc="2-D upper Donchian band, the highest high of n bars (pandas ``rolling(n).max()``). "
-                              "Lookback ``n - 1``.")
-donchian_middle_nb = drive(donchian_1d_nb, "donchian_middle_nb", ("high", "low"), ("n",), options=(1,), scratch=2,
-                           doc="2-D middle Donchian line, (highest high + lowest low) / 2 over n bars (pandas "
-                               "rolling max / min). Lookback ``n - 1``.")
-donchian_lower_nb = drive(donchian_1d_nb, "donchian_lower_nb", ("high", "low"), ("n",), options=(2,), scratch=2,
-                          doc="2-D lower Donchian band, the lowest low of n bars (pandas ``rolling(n).min()``). "
-                              "Lookback ``n - 1``.")
