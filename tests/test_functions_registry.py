@@ -92,3 +92,45 @@ def test_declared_convergence_makes_a_late_start_equal_the_full_history(name: st
         pytest.skip(f"{expr} needs {converge} bars of history to converge (more than the sample)")
     late = ruleengine.evaluate(expr, spy.iloc[start:]).to_numpy()
     np.testing.assert_allclose(late[converge:], full[start + converge:], rtol=1e-9, atol=1e-9, err_msg=expr)
+
+
+MATH = {  # expression -> its numpy value on columns o(pen), h(igh), l(ow), c(lose), v(olume)
+    "sqrt(close - open)": lambda o, h, lo, c, v: np.sqrt(c - o),
+    "exp((close - open) / close)": lambda o, h, lo, c, v: np.exp((c - o) / c),
+    "log(close - open)": lambda o, h, lo, c, v: np.log(c - o),
+    "pow(close / open, 3)": lambda o, h, lo, c, v: np.power(c / o, 3.0),
+    "pow(close - open, 0.5)": lambda o, h, lo, c, v: np.power(c - o, 0.5),
+    "clip(close - open, -1, 1)": lambda o, h, lo, c, v: np.clip(c - o, -1.0, 1.0),
+    "where(close > open, volume, -volume)": lambda o, h, lo, c, v: np.where(c > o, v, -v),
+    "abs(open - close)": lambda o, h, lo, c, v: np.abs(o - c),
+}
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("expr", sorted(MATH))
+def test_math_functions_equal_numpy_on_real_prices_with_gaps(expr: str, spy: pd.DataFrame) -> None:
+    """Bar by bar, NaN where an input is missing or outside the domain (log and sqrt of negatives), -inf for
+    log(0); `where` takes b where the condition is false, also where it is NaN (a comparison with NaN is false)."""
+    df = spy.copy()
+    df.iloc[[3, 50, 51, 200], [0]] = np.nan  # open missing on a few bars
+    got = ruleengine.evaluate(expr, df).to_numpy()
+    with np.errstate(all="ignore"):
+        want = MATH[expr](*(df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")))
+    np.testing.assert_allclose(got, want, rtol=1e-15, err_msg=expr)
+    assert FUNCTIONS[expr.split("(")[0]].lookback({}) == 0
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("abs(-2)", 2.0), ("min(1, 2)", 1.0), ("max(1, 2)", 2.0), ("sqrt(16)", 4.0), ("sqrt(-1)", np.nan),
+    ("exp(0)", 1.0), ("exp(1000)", np.inf), ("log(1)", 0.0), ("log(0)", -np.inf), ("log(-1)", np.nan),
+    ("pow(2, 10)", 1024.0), ("pow(-8, 1 / 3)", np.nan), ("pow(0, -1)", np.inf), ("clip(5, 0, 2)", 2.0),
+])
+def test_math_of_constants_folds_to_numpys_value(expr: str, value: float) -> None:
+    """A bar-by-bar function of constants (or parameters) is folded while lowering, to numpy's value (it
+    used to stop the compiler with an assertion: `close > abs(-2)`)."""
+    df = pd.DataFrame({"close": [1.0, 2.0]}, index=pd.date_range("2024-01-01", periods=2))
+    got = ruleengine.evaluate(f"close * 0 + {expr}", df).to_numpy()
+    with np.errstate(all="ignore"):
+        want = float(ruleengine.evaluate(expr.replace("(", "(close * 0 + ", 1), df).iloc[0])
+    np.testing.assert_array_equal(got, [value, value])
+    np.testing.assert_array_equal(want, value)  # the same function on a series agrees

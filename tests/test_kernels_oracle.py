@@ -314,6 +314,8 @@ SPECS = [
     Spec("slope", regression.slope_nb, ("close",), W, "i", o_talib1(talib.LINEARREG_SLOPE), lb_n1, atol=1e-10),
     Spec("pct_change", transforms.pct_change_nb, ("close",), [(1,)] + W, "i", o_pct_change, lb_n, atol=1e-12),
     Spec("log_return", transforms.log_return_nb, ("close",), [(1,)] + W, "i", o_log_return, lb_n, atol=1e-12),
+    Spec("cumsum", transforms.cumsum_nb, ("close",), [()], "", lambda x: pd.Series(_np(x)).cumsum().to_numpy(),
+         lambda: 0),
     Spec("shift", transforms.shift_nb, ("close",), [(0,), (1,)] + W, "i", o_shift, lb_n, kind="positional"),
     Spec("rising", events.rising_nb, ("close",), [(1,), (2,), (3,), (5,)], "i", o_rising(+1), None, out="b"),
     Spec("falling", events.falling_nb, ("close",), [(1,), (2,), (3,), (5,)], "i", o_rising(-1), None, out="b"),

@@ -81,6 +81,12 @@ def _pick(res: Any, i: int) -> Any:
     return res[i]
 
 
+#: bar-by-bar math in plain numpy (the reference's own table, not the executor's)
+BAR_BY_BAR: dict[str, Callable[..., Any]] = {
+    "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "pow": np.power,
+    "clip": lambda x, lo, hi: np.clip(x, lo, hi), "where": np.where,
+}
+
 REF: dict[str, Callable[..., S]] = {
     "sma": lambda x, n: absent(lambda v: v.rolling(n).mean(), x),
     "mean": lambda x, n: absent(lambda v: v.rolling(n).mean(), x),
@@ -137,6 +143,7 @@ REF: dict[str, Callable[..., S]] = {
     "sum": lambda x, n: absent(lambda v: v.rolling(n).sum(), x),
     "pct_change": lambda x, n: absent(lambda v: v / v.shift(n) - 1, x),
     "log_return": lambda x, n: absent(_log_ratio(n), x),
+    "cumsum": lambda x: x.cumsum(),  # pandas skips NaN and keeps it in place
     "shift": lambda x, n: x.shift(n),
     "vwap": lambda h, lo, c, v, n: absent(
         lambda hh, ll, cc, vv: ((hh + ll + cc) / 3 * vv).rolling(n).sum() / vv.rolling(n).sum().where(
@@ -224,6 +231,13 @@ def evaluate_ref(tree: ast.Node, frames: dict[str, pd.DataFrame], params: dict[s
             a, b = _series(a, index), _series(b, index)
             f = np.minimum if node.func == "min" else np.maximum
             return Value(pd.Series(f(a.to_numpy(), b.to_numpy()), index=index))
+        if node.func in BAR_BY_BAR:
+            values = [a.v for a in args]
+            if not any(isinstance(v, pd.Series) for v in values):
+                return Value(fn.scalar(*values) if fn.scalar else None)
+            with np.errstate(all="ignore"):
+                return Value(pd.Series(BAR_BY_BAR[node.func](*(_series(v, index).to_numpy() if not isinstance(
+                    v, pd.Series) or v.dtype != bool else v.to_numpy() for v in values)), index=index))
         if node.func == "bars_since":
             return Value(bars_since(args[0].v))
         call_args = []

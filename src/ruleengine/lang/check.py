@@ -350,6 +350,13 @@ def static_value(node: ast.Node, params: dict[str, Any]) -> float | int | bool |
             return None
         value = BINARY[node.op].scalar(a, b)
         return value
+    if isinstance(node, ast.Call):  # a bar-by-bar function of constants (abs(-2), sqrt(n))
+        fn = FUNCTIONS.get(node.func)
+        values = [static_value(a, params) for a in node.args]
+        if fn is None or fn.scalar is None or any(v is None for v in values):
+            return None
+        value = fn.scalar(*(float(v) for v in values if v is not None))
+        return value
     return None
 
 

@@ -56,6 +56,8 @@ class Function:
     #: pairs of windows (shorter, longer) that must be in that order: macd(x, 26, 12, 9) is not a MACD
     #: (TA-Lib swaps them silently; fast == slow is 0 on every bar)
     ordered: tuple[tuple[str, str], ...] = ()
+    #: its value on constants (folding `sqrt(2)` or `abs(-n)` while lowering); bar-by-bar functions only
+    scalar: Callable[..., float] | None = None
 
     @property
     def signature(self) -> str:
@@ -88,6 +90,25 @@ def _decay_bars(alpha: float) -> int:
 
 #: KAMA's slowest smoothing is (2/31)**2 per bar (efficiency ratio 0): its seed fades below 1e-10 after this many
 KAMA_MEMORY = _decay_bars((2.0 / 31.0) ** 2)
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:  # numpy's value
+        return math.inf
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def _pow(x: float, p: float) -> float:
+    try:
+        v = float(x) ** float(p)
+    except (OverflowError, ZeroDivisionError):  # numpy's values: inf for an overflow and for 0 ** negative
+        return math.inf
+    return v if isinstance(v, float) else math.nan  # a negative base to a fractional power is complex in Python
 
 
 def _i(s: Static, k: str) -> int:
@@ -304,14 +325,37 @@ _F: list[Function] = [
              "close > shift(close, 1)", _n, oracle="pandas shift", kernel="transforms:shift_nb",
              category="windows and transforms"),
     Function("abs", (Arg("x", "value"),), "float", "absolute value", "abs(zscore(close, 20)) < 0.5", _zero,
-             oracle="numpy abs", category="windows and transforms"),
+             oracle="numpy abs", category="windows and transforms", scalar=abs),
     Function("min", (Arg("a", "value"), Arg("b", "value")), "float", "smaller of a and b, bar by bar",
-             "min(open, close) > sma(close, 50)", _zero, oracle="numpy minimum", category="windows and transforms"),
+             "min(open, close) > sma(close, 50)", _zero, oracle="numpy minimum", category="windows and transforms",
+             scalar=lambda a, b: math.nan if math.isnan(a) or math.isnan(b) else min(a, b)),
     Function("max", (Arg("a", "value"), Arg("b", "value")), "float", "larger of a and b, bar by bar",
-             "max(open, close) < sma(close, 50)", _zero, oracle="numpy maximum", category="windows and transforms"),
+             "max(open, close) < sma(close, 50)", _zero, oracle="numpy maximum", category="windows and transforms",
+             scalar=lambda a, b: math.nan if math.isnan(a) or math.isnan(b) else max(a, b)),
     Function("vwap", (*HLC, V, N), "float", "rolling volume-weighted average of the typical price over n bars",
              "close > vwap(high, low, close, volume, 20)", _n_minus_1, oracle="pandas rolling sums",
              kernel="rolling:vwap_nb", category="windows and transforms"),
+    Function("cumsum", (X,), "float", "running sum of x from the first bar (missing bars add nothing and stay "
+             "missing)", "cumsum(close - open) > 0", _zero, oracle="pandas cumsum", kernel="transforms:cumsum_nb",
+             category="math", notes="its level depends on the first bar of data; differences of it do not",
+             path_dependent=True),
+    # --- math, bar by bar (numpy semantics: outside a function's domain the value is NaN, log(0) is -inf)
+    Function("sqrt", (Arg("x", "value"),), "float", "square root (NaN below 0)", "sqrt(volume) > 1000", _zero,
+             oracle="numpy sqrt", category="math", scalar=lambda x: math.sqrt(x) if x >= 0 else math.nan),
+    Function("exp", (Arg("x", "value"),), "float", "e to the power x", "exp(log_return(close, 5)) > 1.02", _zero,
+             oracle="numpy exp", category="math", scalar=_exp),
+    Function("log", (Arg("x", "value"),), "float", "natural logarithm (NaN below 0, -inf at 0)",
+             "log(close) > sma(log(close), 50)", _zero, oracle="numpy log", category="math", scalar=_log),
+    Function("pow", (Arg("x", "value"), Arg("p", "value")), "float",
+             "x to the power p (NaN for a negative x and a fractional p)", "pow(atr(high, low, close, 14), 2) > 4",
+             _zero, oracle="numpy power", category="math", scalar=_pow),
+    Function("clip", (Arg("x", "value"), Arg("lo", "value"), Arg("hi", "value")), "float",
+             "x limited to lo..hi: min(max(x, lo), hi)", "clip(zscore(close, 20), -3, 3) < -2", _zero,
+             oracle="numpy minimum/maximum", category="math",
+             scalar=lambda x, lo, hi: math.nan if math.isnan(x + lo + hi) else min(max(x, lo), hi)),
+    Function("where", (Arg("cond", "cond"), Arg("a", "value"), Arg("b", "value")), "float",
+             "a on the bars where cond is true, b on the others", "where(close > open, volume, -volume) > 0",
+             _zero, oracle="numpy where", category="math"),
     # --- events
     Function("crosses_above", (Arg("a", "value"), Arg("b", "value")), "bool",
              "true on the bar where a moves above b: a > b now and a <= b on the previous bar",
@@ -339,7 +383,8 @@ _F: list[Function] = [
 ]
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _F}
-CATEGORIES = ["averages and oscillators", "volatility and bands", "statistics", "windows and transforms", "events"]
+CATEGORIES = ["averages and oscillators", "volatility and bands", "statistics", "windows and transforms", "math",
+              "events"]
 
 
 def markdown_table() -> str:
@@ -370,7 +415,8 @@ _WARMUP_TEXT = {
     "bb_percent": "n-1", "bb_width": "n-1", "keltner_upper": "n (+ convergence)",
     "keltner_middle": "n-1 (+ convergence)", "keltner_lower": "n (+ convergence)", "donchian_upper": "n-1",
     "donchian_middle": "n-1", "donchian_lower": "n-1", "ts_rank": "n-1", "corr": "n-1", "beta": "n",
-    "slope": "n-1", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
+    "slope": "n-1", "cumsum": "0", "sqrt": "0", "exp": "0", "log": "0", "pow": "0", "clip": "0",
+    "where": "0", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
     "pct_change": "n", "log_return": "n", "shift": "n", "abs": "0", "min": "0", "max": "0", "vwap": "n-1",
     "crosses_above": "1", "crosses_below": "1", "rising": "n", "falling": "n", "bars_since": "0",
     "within": "0", "count": "n-1",
