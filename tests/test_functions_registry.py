@@ -8,6 +8,8 @@ over the registry in one parametrized test each (small inputs: the committed sam
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,7 +32,7 @@ def test_every_function_is_causal_on_real_prices(name: str, spy: pd.DataFrame) -
     at cuts inside and after the warm-up."""
     example = FUNCTIONS[name].example
     # an example naming another data slot (beta's benchmark) runs on the price columns instead
-    expr = example if "." not in example.replace("0.", "") else _float_call(name)
+    expr = _float_call(name) if re.search(r"[A-Za-z_]\w*\.[A-Za-z_]", example) else example
     assert expr is not None
     full = ruleengine.evaluate(expr, spy).to_numpy()
     for cut in (1, 7, 61, 250, 499):
@@ -134,3 +136,61 @@ def test_math_of_constants_folds_to_numpys_value(expr: str, value: float) -> Non
         want = float(ruleengine.evaluate(expr.replace("(", "(close * 0 + ", 1), df).iloc[0])
     np.testing.assert_array_equal(got, [value, value])
     np.testing.assert_array_equal(want, value)  # the same function on a series agrees
+
+
+# ------------------------------------------------------------------------------------------- calendar values
+@pytest.mark.realdata
+def test_calendar_values_of_daily_bars_equal_pandas_and_the_next_session(spy: pd.DataFrame) -> None:
+    """dayofweek / day / month are pandas' of the session date; month_end / quarter_end are true exactly where
+    the next session (SPY trades every one) falls in another month / quarter (the last bar, whose next
+    session the data do not show yet, is answered by the exchange calendar); hour / minute are NaN."""
+    got = {name: ruleengine.evaluate(f"{name}()", spy).to_numpy() for name in
+           ("dayofweek", "day", "month", "hour", "minute", "month_end", "quarter_end")}
+    dates = spy.index
+    np.testing.assert_array_equal(got["dayofweek"], dates.day_of_week)
+    np.testing.assert_array_equal(got["day"], dates.day)
+    np.testing.assert_array_equal(got["month"], dates.month)
+    assert np.isnan(got["hour"]).all() and np.isnan(got["minute"]).all()
+    following = dates[1:]
+    month_end = dates.month[:-1] != following.month
+    quarter_end = dates.quarter[:-1] != following.quarter
+    np.testing.assert_array_equal(got["month_end"][:-1], month_end)
+    np.testing.assert_array_equal(got["quarter_end"][:-1], quarter_end)
+    assert got["month_end"].sum() >= 20 and got["quarter_end"].sum() >= 6  # 500 sessions: about two years
+
+
+def test_calendar_values_of_intraday_and_weekly_bars() -> None:
+    """Intraday bars are read in exchange time (their labels are UTC starts); a weekly bar holds a month end
+    when its week contains the month's last session, even if the week ends in the next month."""
+    from ruleengine.data.bar_values import bar_values
+
+    starts = pd.DatetimeIndex(["2024-03-28 13:30", "2024-03-28 19:59", "2024-04-01 13:30", "2024-07-01 19:00"],
+                              tz="UTC")  # 9:30 and 15:59 New York on the last session of March (29th: Good Friday)
+    v = bar_values(starts, "1Min", ["hour", "minute", "day", "month_end", "quarter_end"])
+    local = starts.tz_convert("America/New_York")
+    np.testing.assert_array_equal(v["hour"], local.hour)
+    np.testing.assert_array_equal(v["minute"], local.minute)
+    np.testing.assert_array_equal(v["day"], [28, 28, 1, 1])
+    np.testing.assert_array_equal(v["month_end"], [True, True, False, False])
+    np.testing.assert_array_equal(v["quarter_end"], [True, True, False, False])
+    weeks = pd.DatetimeIndex(["2024-01-26", "2024-02-02", "2024-02-09", "2024-03-28", "2024-04-05"], tz="UTC")
+    np.testing.assert_array_equal(bar_values(weeks, "1Week", ["month_end"])["month_end"],
+                                  [False, True, False, True, False])
+
+
+def test_a_strategy_on_calendar_values_trades_at_month_ends(real_ohlcv_of) -> None:
+    """Calendar values lower to inputs like columns: the set-by-set and the grid plan give the same signals,
+    and `explain` prints them as written."""
+    doc = {"name": "month end", "data": {"prices": {"kind": "ohlcv"}},
+           "params": {"n": {"type": "int", "min": 2, "max": 10, "default": 3}},
+           "entry": {"conditions": ["month_end()", "dayofweek() >= 0", "sma(close, n) > 0"]},
+           "exit": {"conditions": ["day() >= 10 and day() < n + 10"]}}
+    compiled = ruleengine.compile_strategy(doc)
+    prices = real_ohlcv_of("SPY").iloc[:300]
+    one = compiled.signals(prices).to_pandas()
+    month_end = ruleengine.evaluate("month_end()", prices)
+    pd.testing.assert_series_equal(one.entries, (month_end & (np.arange(300) >= 2)).rename(one.entries.name),
+                                   check_names=False)
+    grid = compiled.signals(prices, {"n": [3, 5]}).to_pandas()
+    pd.testing.assert_series_equal(grid.entries[3], one.entries, check_names=False)
+    assert "month_end()" in compiled.explain_text()

@@ -235,6 +235,8 @@ class Checker:
             self._window_order(fn, node)
         if fn.returns == "bool":
             return BOOL_SERIES
+        if fn.bar_value:
+            return FLOAT_SERIES
         if all(a.kind != "series" and a.kind != "cond" for a in fn.args) and \
                 not any(n.ty is not None and n.ty.is_series for n in node.args):
             return FLOAT  # abs/min/max of numbers

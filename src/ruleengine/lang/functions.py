@@ -58,6 +58,8 @@ class Function:
     ordered: tuple[tuple[str, str], ...] = ()
     #: its value on constants (folding `sqrt(2)` or `abs(-n)` while lowering); bar-by-bar functions only
     scalar: Callable[..., float] | None = None
+    #: a calendar value of the bar (no arguments): read from the bar times, as the input (BAR_SLOT, name)
+    bar_value: bool = False
 
     @property
     def signature(self) -> str:
@@ -356,6 +358,27 @@ _F: list[Function] = [
     Function("where", (Arg("cond", "cond"), Arg("a", "value"), Arg("b", "value")), "float",
              "a on the bars where cond is true, b on the others", "where(close > open, volume, -volume) > 0",
              _zero, oracle="numpy where", category="math"),
+    # --- calendar of the bar (exchange time; daily and coarser bars have no time of day)
+    Function("dayofweek", (), "float", "day of the week of the bar's session: 0 Monday .. 4 Friday",
+             "dayofweek() == 0", _zero, oracle="pandas DatetimeIndex.day_of_week", category="calendar",
+             bar_value=True),
+    Function("day", (), "float", "day of the month of the bar's session, 1..31", "day() <= 5", _zero,
+             oracle="pandas DatetimeIndex.day", category="calendar", bar_value=True),
+    Function("month", (), "float", "month of the bar's session, 1..12", "month() == 12", _zero,
+             oracle="pandas DatetimeIndex.month", category="calendar", bar_value=True),
+    Function("hour", (), "float", "hour of an intraday bar's start in exchange time (NaN on daily and coarser bars)",
+             "hour() >= 15", _zero, oracle="pandas DatetimeIndex.hour (America/New_York)", category="calendar",
+             bar_value=True),
+    Function("minute", (), "float", "minute of an intraday bar's start (NaN on daily and coarser bars)",
+             "hour() == 9 and minute() < 45", _zero, oracle="pandas DatetimeIndex.minute", category="calendar",
+             bar_value=True),
+    Function("month_end", (), "bool",
+             "the bar holds the last session of a month (exchange calendar: known in advance, never looks ahead)",
+             "month_end()", _zero, oracle="exchange calendar (exchange_calendars XNYS)", category="calendar",
+             bar_value=True),
+    Function("quarter_end", (), "bool", "the bar holds the last session of March, June, September or December",
+             "quarter_end()", _zero, oracle="exchange calendar (exchange_calendars XNYS)", category="calendar",
+             bar_value=True),
     # --- events
     Function("crosses_above", (Arg("a", "value"), Arg("b", "value")), "bool",
              "true on the bar where a moves above b: a > b now and a <= b on the previous bar",
@@ -384,7 +407,9 @@ _F: list[Function] = [
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _F}
 CATEGORIES = ["averages and oscillators", "volatility and bands", "statistics", "windows and transforms", "math",
-              "events"]
+              "calendar", "events"]
+#: the input slot of the calendar values of the bar (not a valid slot name, so it never meets a document's)
+BAR_SLOT = "@bar"
 
 
 def markdown_table() -> str:
@@ -416,7 +441,8 @@ _WARMUP_TEXT = {
     "keltner_middle": "n-1 (+ convergence)", "keltner_lower": "n (+ convergence)", "donchian_upper": "n-1",
     "donchian_middle": "n-1", "donchian_lower": "n-1", "ts_rank": "n-1", "corr": "n-1", "beta": "n",
     "slope": "n-1", "cumsum": "0", "sqrt": "0", "exp": "0", "log": "0", "pow": "0", "clip": "0",
-    "where": "0", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
+    "where": "0", "dayofweek": "0", "day": "0", "month": "0", "hour": "0", "minute": "0", "month_end": "0",
+    "quarter_end": "0", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
     "pct_change": "n", "log_return": "n", "shift": "n", "abs": "0", "min": "0", "max": "0", "vwap": "n-1",
     "crosses_above": "1", "crosses_below": "1", "rising": "n", "falling": "n", "bars_since": "0",
     "within": "0", "count": "n-1",
