@@ -194,3 +194,34 @@ def test_a_strategy_on_calendar_values_trades_at_month_ends(real_ohlcv_of) -> No
     grid = compiled.signals(prices, {"n": [3, 5]}).to_pandas()
     pd.testing.assert_series_equal(grid.entries[3], one.entries, check_names=False)
     assert "month_end()" in compiled.explain_text()
+
+
+@pytest.mark.parametrize("expr, code", [
+    ("ultosc(high, low, close, 28, 14, 7) > 50", "C115"),  # windows in the wrong order, as MACD's
+    ("ppo(close, 26, 12) > 0", "C115"),
+    ("kama(close, 1) > 0", "C106"),  # TA-Lib's KAMA needs 2 bars
+    ("corr(close, volume, 1) > 0", "C106"),
+    ("where(close, 1, 2) > 0", "C104"),  # the condition must be true/false
+    ("month_end(close)", "C103"),  # calendar values take no arguments
+    ("sar(high, low, close, 0.2) > 0", "C104"),  # acceleration is a number, not a series
+])
+def test_new_functions_refuse_bad_arguments_with_existing_codes(expr: str, code: str) -> None:
+    from ruleengine.errors import RuleEngineError
+
+    df = pd.DataFrame({c: [1.0, 2.0] for c in ("open", "high", "low", "close", "volume")},
+                      index=pd.date_range("2024-01-01", periods=2))
+    with pytest.raises(RuleEngineError) as exc:
+        ruleengine.evaluate(expr, df)
+    assert {d.code for d in exc.value.diagnostics} == {code}, expr  # ultosc: one C115 per pair out of order
+    assert exc.value.diagnostics[0].span is not None  # placed in the expression
+
+
+def test_bar_by_bar_math_on_a_position_variable_is_refused_with_its_own_reason() -> None:
+    from ruleengine.errors import RuleEngineError
+
+    doc = {"name": "x", "data": {"prices": {"kind": "ohlcv"}}, "entry": ["close > open"],
+           "exit": ["pow(unrealized_pct, 2) > 4"]}
+    with pytest.raises(RuleEngineError) as exc:
+        ruleengine.compile_strategy(doc)
+    [d] = exc.value.diagnostics
+    assert d.code == "L122" and "not available on position variables" in d.message

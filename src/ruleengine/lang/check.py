@@ -220,6 +220,11 @@ class Checker:
                               f"usage: {fn.signature}, e.g. {fn.example}")
         if fn.name not in ELEMENTWISE_FUNCTIONS:
             inner = next((a for a in node.args if id(a) in self.positional), None)
+            if inner is not None and (fn.scalar is not None or fn.name == "where"):  # bar by bar, not in exit programs
+                return self.error("L122", f"{fn.name} is not available on position variables (exit programs "
+                                  "compute operators, abs, min and max on them)", inner,
+                                  "rewrite it with operators, e.g. unrealized_pct * unrealized_pct > 4 instead of "
+                                  "pow(unrealized_pct, 2) > 4")
             if inner is not None:
                 return self.error("L122", f"{fn.name} looks at past bars, but this argument uses a position "
                                   "variable (known only at the current bar of a held trade)", inner,
