@@ -225,3 +225,11 @@ def test_bar_by_bar_math_on_a_position_variable_is_refused_with_its_own_reason()
         ruleengine.compile_strategy(doc)
     [d] = exc.value.diagnostics
     assert d.code == "L122" and "not available on position variables" in d.message
+
+
+def test_hour_on_daily_bars_is_a_warning_of_the_data_request() -> None:
+    doc = {"name": "x", "data": {"prices": {"kind": "ohlcv"}}, "entry": ["hour() >= 15"], "exit": ["minute() == 0"]}
+    compiled = ruleengine.compile_strategy(doc)
+    daily = compiled.data_request()
+    assert [(d.code, d.severity) for d in daily.warnings] == [("L119", "warning"), ("L119", "warning")]
+    assert not compiled.data_request({"execution_frequency": "5Min"}).warnings

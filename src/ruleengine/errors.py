@@ -210,6 +210,8 @@ CODES: dict[str, str] = {
     "L116": "live signals need real market data",
     "L117": "run on synthetic data not stored",
     "L118": "invalid agent-tools setting in the environment",
+    # the calendar functions of the language (issue 17)
+    "L119": "hour() / minute() at a daily or coarser execution frequency: NaN on every bar (warning, data request)",
     # exits that know the trade (issue 16): position variables and risk expressions; stage check unless said
     "L120": "position variable outside an exit condition",
     "L121": "risk distance expression is not a number",
