@@ -233,3 +233,16 @@ def test_hour_on_daily_bars_is_a_warning_of_the_data_request() -> None:
     daily = compiled.data_request()
     assert [(d.code, d.severity) for d in daily.warnings] == [("L119", "warning"), ("L119", "warning")]
     assert not compiled.data_request({"execution_frequency": "5Min"}).warnings
+
+
+def test_sar_takes_talibs_defaults_when_they_are_left_out(spy: pd.DataFrame) -> None:
+    """Trailing arguments with a default (sar's acceleration 0.02 and maximum 0.2, TA-Lib's) are written in by
+    the checker: the same node as the spelled-out call; fewer than the required arguments stay C103."""
+    from ruleengine.errors import RuleEngineError
+
+    full = ruleengine.evaluate("sar(high, low, 0.02, 0.2)", spy)
+    pd.testing.assert_series_equal(ruleengine.evaluate("sar(high, low)", spy), full, check_names=False)
+    pd.testing.assert_series_equal(ruleengine.evaluate("sar(high, low, 0.02)", spy), full, check_names=False)
+    with pytest.raises(RuleEngineError) as exc:
+        ruleengine.evaluate("sar(high)", spy)
+    assert [d.code for d in exc.value.diagnostics] == ["C103"]

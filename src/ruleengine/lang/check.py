@@ -214,6 +214,12 @@ class Checker:
             return self.error("C101", f"unknown function '{node.func}'", node,
                               did_you_mean(node.func, FUNCTIONS) or "see `ruleengine functions` for the list",
                               end=node.name_end if node.name_end > node.start else None)
+        defaults = [a.default for a in fn.args[len(node.args):]]
+        if defaults and all(d is not None for d in defaults):  # trailing defaults, written in
+            for d in defaults:
+                filled = ast.Num(node.end - 1, node.end - 1, value=float(d or 0.0))
+                filled.ty = FLOAT
+                node.args.append(filled)
         if len(node.args) != len(fn.args):
             return self.error("C103", f"{fn.name} takes {len(fn.args)} argument"
                               f"{'s' if len(fn.args) != 1 else ''}, got {len(node.args)}", node,

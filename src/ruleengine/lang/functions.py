@@ -34,6 +34,8 @@ class Arg:
     name: str
     kind: ArgKind
     minimum: int = 1  # windows only
+    #: the value of a trailing number argument left out (sar's TA-Lib defaults); the checker writes it in
+    default: float | None = None
 
 
 @dataclass(frozen=True)
@@ -224,9 +226,9 @@ _F: list[Function] = [
              kernel="oscillators:obv_nb", category="averages and oscillators",
              notes="its level depends on the first bar of data; differences and averages of it do not",
              path_dependent=True),
-    Function("sar", (Arg("high", "series"), Arg("low", "series"), Arg("acceleration", "number"),
-                     Arg("maximum", "number")), "float",
-             "parabolic SAR (stop and reverse); TA-Lib's usual values are acceleration 0.02, maximum 0.2",
+    Function("sar", (Arg("high", "series"), Arg("low", "series"), Arg("acceleration", "number", default=0.02),
+                     Arg("maximum", "number", default=0.2)), "float",
+             "parabolic SAR (stop and reverse); acceleration and maximum default to TA-Lib's 0.02 and 0.2",
              "crosses_above(close, sar(high, low, 0.02, 0.2))", lambda s: 1, oracle="TA-Lib SAR",
              kernel="trend:sar_nb", category="averages and oscillators",
              notes="a state machine started on the first bar (its first direction): it depends on where the "
