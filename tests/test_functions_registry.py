@@ -246,3 +246,14 @@ def test_sar_takes_talibs_defaults_when_they_are_left_out(spy: pd.DataFrame) -> 
     with pytest.raises(RuleEngineError) as exc:
         ruleengine.evaluate("sar(high)", spy)
     assert [d.code for d in exc.value.diagnostics] == ["C103"]
+
+
+@pytest.mark.realdata
+def test_month_end_is_known_on_the_last_bar_of_the_data(spy: pd.DataFrame) -> None:
+    """The exchange calendar says which session ends a month before the next one exists: cut the data right
+    after each month's last session and month_end() is already true on the last bar."""
+    full = ruleengine.evaluate("month_end()", spy.iloc[:130]).to_numpy()
+    ends = np.flatnonzero(full)
+    assert len(ends) >= 5
+    for i in ends:
+        assert bool(ruleengine.evaluate("month_end()", spy.iloc[:i + 1]).iloc[-1]), spy.index[i]
