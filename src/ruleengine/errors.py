@@ -214,6 +214,8 @@ CODES: dict[str, str] = {
     "L116": "live signals need real market data",
     "L117": "run on synthetic data not stored",
     "L118": "invalid agent-tools setting in the environment",
+    # the calendar functions of the language (issue 17)
+    "L119": "hour() / minute() at a daily or coarser execution frequency: NaN on every bar (warning, data request)",
     # expressions of issue 16's document fields, checked with the conditions (stage "check")
     "L125": "entry order price is true/false, not a price",
     "L126": "entry order price is not in price units",
