@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ruleengine.kernels import events, oscillators, rolling, smoothing, transforms
+from ruleengine.kernels import channels, events, oscillators, regression, rolling, smoothing, transforms, trend
 from ruleengine.lang.functions import FUNCTIONS
 
 KERNEL_DIR = Path(rolling.__file__).resolve().parent
-MODULES = ["rolling", "smoothing", "oscillators", "transforms", "events", "_util"]
+MODULES = ["rolling", "smoothing", "oscillators", "regression", "trend", "channels", "transforms", "events", "_util"]
 
 F = False
 T_ = True
@@ -326,6 +326,23 @@ def test_flat_run_after_movement_gives_exact_zero_std():
         assert np.isnan(z[300 + n - 1 : 340]).all()
 
 
+def test_window_flat_up_to_rounding_is_flat():
+    """The z-score of two bars is +-1 plus a residue of running sums (~1e-12); a ratio over a window of such
+    values (%B, a second z-score) is NaN, not noise of order 1 (hypothesis found bb_percent(zscore(close, 2),
+    2, 0.5) near 1.5 where the bands have no width)."""
+    _h, _lo, c, _v = ohlcv(300, seed=3)
+    z = rolling.zscore_nb(col(c), i64(2))[:, 0]
+    assert np.nanmax(np.abs(np.abs(z[1:]) - 1.0)) > 0.0  # the residue is there
+    same = np.flatnonzero(np.isclose(z[1:], z[:-1])) + 1  # windows [z[t-1], z[t]] equal up to rounding
+    assert same.size > 20
+    percent = rolling.bb_percent_nb(col(z), i64(2), np.array([0.5]))[:, 0]
+    zz = rolling.zscore_nb(col(z), i64(2))[:, 0]
+    assert np.isnan(percent[same]).all() and np.isnan(zz[same]).all()
+    assert (rolling.stddev_nb(col(z), i64(2))[same, 0] == 0.0).all()
+    moved = np.setdiff1d(np.arange(2, 300), same)
+    assert np.isfinite(percent[moved]).all()
+
+
 @pytest.mark.parametrize("scale", [1e-9, 1e6])
 def test_oscillators_are_scale_invariant(scale):
     """No fixed epsilon: rescaling prices (cent stocks, big indices) leaves scale-free outputs unchanged."""
@@ -564,6 +581,7 @@ def test_kernel_modules_do_not_import_pandas_and_compile_nothing_at_import():
         "import sys\n"
         "import ruleengine.kernels.rolling, ruleengine.kernels.smoothing, ruleengine.kernels.oscillators\n"
         "import ruleengine.kernels.transforms, ruleengine.kernels.events, ruleengine.kernels._util\n"
+        "import ruleengine.kernels.regression, ruleengine.kernels.trend, ruleengine.kernels.channels\n"
         "from numba.core.registry import CPUDispatcher\n"
         "mods = [m for k, m in sys.modules.items() if k.startswith('ruleengine.kernels.')]\n"
         "disp = [o for m in mods for o in vars(m).values() if isinstance(o, CPUDispatcher)]\n"
@@ -604,7 +622,7 @@ def _drivers():
     """(module, name, dispatcher) of every 2-D driver: the public ``<op>_nb`` that are not 1-D kernels."""
     from numba.core.registry import CPUDispatcher
 
-    for mod in [rolling, smoothing, oscillators, transforms, events]:
+    for mod in [rolling, smoothing, oscillators, regression, trend, channels, transforms, events]:
         for name, obj in vars(mod).items():
             if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__
                     and not name.startswith("_") and not name.endswith("_1d_nb")):
@@ -625,7 +643,7 @@ def test_drivers_follow_the_naming_rule_cached_and_nogil():
         assert not isinstance(d._cache, NullCache), f"{name} is not cached"
         assert d.py_func.__code__.co_filename == str(KERNEL_DIR / f"{mod.__name__.split('.')[-1]}.py"), name
         assert any(w in (d.__doc__ or "") for w in ORACLE_WORDS), f"{name}: no oracle named"
-    for mod in [rolling, smoothing, oscillators, transforms, events]:
+    for mod in [rolling, smoothing, oscillators, regression, trend, channels, transforms, events]:
         for name, obj in vars(mod).items():
             if name.endswith("_1d_nb"):
                 doc = obj.__doc__ or ""
@@ -649,7 +667,7 @@ def test_each_driver_runs_one_kernel():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"series": ("x",), "params": ("out",)}, "used by the templates"),
-    ({"series": ("a", "b"), "params": ("n",)}, "missing rule takes"),
+    ({"series": ("a", "b", "d", "e", "f"), "params": ("n",)}, "missing rule takes"),
     ({"series": ("x",), "params": ("k:f",)}, "missing rule takes"),
     ({"series": ("x",), "params": ("n",), "scratch": 3}, "not enough scratch"),
     ({"series": ("x",), "params": ("n",), "options": ("3",)}, "unsupported option"),

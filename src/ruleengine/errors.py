@@ -141,6 +141,7 @@ CODES: dict[str, str] = {
     "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
     "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
     "D146": "live signals, scans and tracking do not take a pair strategy yet",
+    "D147": "live exit conditions on position variables without a held position for some symbols (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)
@@ -213,6 +214,8 @@ CODES: dict[str, str] = {
     "L116": "live signals need real market data",
     "L117": "run on synthetic data not stored",
     "L118": "invalid agent-tools setting in the environment",
+    # the calendar functions of the language (issue 17)
+    "L119": "hour() / minute() at a daily or coarser execution frequency: NaN on every bar (warning, data request)",
     # expressions of issue 16's document fields, checked with the conditions (stage "check")
     "L125": "entry order price is true/false, not a price",
     "L126": "entry order price is not in price units",

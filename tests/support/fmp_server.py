@@ -1,5 +1,9 @@
 """A stand-in for FMP's stable API on 127.0.0.1: serves JSON fixtures and scripted replies to real fmpsdk calls.
 
+The same server stands in for other HTTP APIs (Yahoo's chart API, Alpaca's market data): give it their
+fixture folder and path prefix (``FmpServer(FIXTURES / "yahoo", prefix="/")``); every request's headers are
+recorded (`Seen.headers`).
+
 Usage::
 
     with FmpServer() as server:
@@ -50,6 +54,7 @@ class Seen:
     path: str
     query: dict[str, str]
     apikey: str | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,8 +68,9 @@ class _Route:
 class FmpServer:
     """A threaded HTTP server on 127.0.0.1 (port chosen by the OS) that imitates FMP's stable API."""
 
-    def __init__(self, fixtures: Path = FIXTURES) -> None:
+    def __init__(self, fixtures: Path = FIXTURES, prefix: str = PREFIX) -> None:
         self.fixtures = fixtures
+        self.prefix = prefix
         self.requests: list[Seen] = []
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
@@ -78,7 +84,7 @@ class FmpServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                reply = server._answer(self.path, self.headers.get("apikey"))
+                reply = server._answer(self.path, dict(self.headers.items()))
                 body = reply.body
                 if isinstance(body, str):
                     data = body.encode()
@@ -118,9 +124,9 @@ class FmpServer:
 
     @property
     def base_url(self) -> str:
-        """The URL to give the provider (``FMP_BASE_URL``): ``http://127.0.0.1:PORT/stable``."""
+        """The URL to give the provider (``FMP_BASE_URL``): ``http://127.0.0.1:PORT/stable`` (the prefix)."""
         assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/stable"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}{self.prefix.rstrip('/')}"
 
     # -- scripting ---------------------------------------------------------------------------------------
 
@@ -147,12 +153,12 @@ class FmpServer:
 
     # -- serving -----------------------------------------------------------------------------------------
 
-    def _answer(self, raw_path: str, apikey: str | None) -> Reply:
+    def _answer(self, raw_path: str, headers: dict[str, str]) -> Reply:
         parts = urlsplit(raw_path)
-        path = parts.path[len(PREFIX):] if parts.path.startswith(PREFIX) else parts.path.lstrip("/")
+        path = parts.path[len(self.prefix):] if parts.path.startswith(self.prefix) else parts.path.lstrip("/")
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         with self._lock:
-            self.requests.append(Seen(time.monotonic(), path, query, apikey))
+            self.requests.append(Seen(time.monotonic(), path, query, headers.get("apikey"), headers))
             matches = [r for r in self._routes
                        if r.path == path and all(query.get(k) == str(v) for k, v in r.query.items())]
             if not matches:

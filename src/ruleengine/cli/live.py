@@ -57,6 +57,10 @@ def signals_run(
     signal_type: str = typer.Option("both", "--type", help="entry, exit or both"),
     near: bool = typer.Option(True, "--near-misses/--no-near-misses", help="show symbols one condition away"),
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value; repeatable")] = None,
+    position: Annotated[list[str] | None, typer.Option(
+        "--position", help="a position you hold, TICKER:SIDE:PRICE:DATE (e.g. AAPL:long:140.5:2017-06-01); "
+        "exit conditions on position variables (bars_held, unrealized_pct, ...) read it; repeatable. A stored "
+        "strategy's acted entries count without it")] = None,
     provider: str | None = typer.Option(None, "--provider", help=PROVIDER_HELP),
     data: str | None = typer.Option(None, "--data", help=DATA_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
@@ -91,7 +95,8 @@ def signals_run(
         params = parse_param_args(compiled.strategy, param or [])
         types = ("entry", "exit") if signal_type == "both" else (signal_type,)
         result = live_scan(compiled, spec, asof=asof, min_confidence=min_confidence, provider=provider, data=data,
-                           params=params, store=store, signal_types=types, near_misses=near)
+                           params=params, store=store, signal_types=types, near_misses=near,
+                           positions=position or ())
         if save and store is not None:
             if compiled.strategy_id is None:  # a new file: stored only now that its signals exist
                 rec = store.add_strategy(compiled.strategy)

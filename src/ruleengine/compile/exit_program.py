@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +188,41 @@ class _Builder:
         for arg in node.args:
             self.emit(arg, dependent)
         self.push(EXIT_OPCODES[node.func])
+
+
+def node_values(tree: ast.Node, known: Callable[[ast.Node], Any], position: Mapping[str, float]) -> dict[int, float]:
+    """The value (true/false as 1.0/0.0, missing as NaN) of every position-dependent node of a checked condition
+    on one bar, by ``id(node)``, with the program's arithmetic: `known` gives a position-independent node's value
+    on that bar (None when missing), `position` the held trade's variables. What explains an exit on a position
+    variable live (`ruleengine.live.signals`) shows these values."""
+    dependent = position_dependent(tree)
+    out: dict[int, float] = {}
+
+    def value(node: ast.Node) -> float:
+        if id(node) not in dependent:
+            literal = static_value(node, {})
+            v = literal if literal is not None else known(node)
+            return math.nan if v is None else float(v)
+        if is_position_name(node):
+            assert isinstance(node, ast.Name) and node.ref is not None
+            v = float(position.get(node.ref[1], math.nan))
+        elif isinstance(node, ast.Unary):
+            assert node.operand is not None
+            name = UNARY[node.op].name
+            v = value(node.operand) if name == "pos" else _UNARY[EXIT_OPCODES[name]](value(node.operand))
+        elif isinstance(node, ast.Binary):
+            assert node.left is not None and node.right is not None
+            v = _BINARY[EXIT_OPCODES[BINARY[node.op].name]](value(node.left), value(node.right))
+        else:
+            assert isinstance(node, ast.Call)  # abs, min or max (L122 refuses others)
+            args = [value(a) for a in node.args]
+            op = EXIT_OPCODES[node.func]
+            v = _UNARY[op](args[0]) if op in _UNARY else _BINARY[op](args[0], args[1])
+        out[id(node)] = v
+        return v
+
+    value(tree)
+    return out
 
 
 def _true(v: float) -> bool:

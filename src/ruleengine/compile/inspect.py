@@ -48,6 +48,8 @@ class InspectedCondition:
     values: dict[int, Any] = field(default_factory=dict)
     #: the maximal subtrees without position variables (the whole tree for most conditions)
     parts: list[ast.Node] = field(default_factory=list)
+    #: (id(ast node), column) -> why the node has no value there (live: a position variable without a position)
+    notes: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def values_of(self, node: ast.Node) -> Any:
         return self.values[id(node)]

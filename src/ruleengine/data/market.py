@@ -68,6 +68,8 @@ class MarketData:
     start: int  # row of the first requested bar; rows before it are warm-up history, never traded
     providers: dict[str, str]  # slot -> provider name
     synthetic: bool = False  # True when any slot came from the synthetic sample provider
+    #: price slot -> its adjustment basis (raw, split-adjusted, total-return) where the provider states one
+    price_basis: dict[str, str] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # runs left out (no data), by label
     unnamed: bool = False  # one column from flat DataFrames: no symbol names it (`from_frames`)
@@ -114,6 +116,14 @@ class MarketData:
     @property
     def n_cols(self) -> int:
         return len(self.runs)
+
+    def bar_values(self, names: Any) -> dict[str, np.ndarray]:
+        """Calendar values of the bars (`ruleengine.data.bar_values`) by name, each as a read-only (T, S) view
+        of one value per bar (every symbol shares the bars)."""
+        from .bar_values import bar_values
+
+        shape = (self.n_rows, self.n_cols)
+        return {k: np.broadcast_to(v[:, None], shape) for k, v in bar_values(self.index, self.frequency, names).items()}
 
     def frame(self, slot: str, column: str) -> pd.DataFrame:
         """One (slot, column) as a DataFrame: bars x run labels (requested range and warm-up)."""
@@ -238,6 +248,8 @@ def _finish_records(request: DataRequest, needed: dict[str, set[str]], kinds: di
     return MarketData(index=index, frequency=freq, runs=kept, inputs=inputs, start=start_row,
                       providers={s: p.name for s, p in providers.items()},
                       synthetic=any(p.synthetic for p in providers.values()),
+                      price_basis={s: str(p.price_basis) for s, p in providers.items()
+                                   if p.price_basis and kinds[s] in PRICE_KINDS},
                       warnings=warnings, skipped=skipped)
 
 

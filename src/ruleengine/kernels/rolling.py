@@ -132,6 +132,9 @@ def wma_1d_nb(x, n, out):
         in_idx += 1
 
 
+FLAT_STD_RATIO = 1e-9  # a rolling std below this fraction of the window mean's magnitude is rounding, not spread
+
+
 @numba.njit(cache=True, nogil=True)
 def var_1d_nb(x, n, k, which, out):
     """Population variance over a rolling window; oracle TA-Lib ``VAR`` (nbdev=1).
@@ -143,7 +146,12 @@ def var_1d_nb(x, n, k, which, out):
     deviation it is extracted from, when the value leaving the window dwarfs the
     remaining sum of squares (1e6 x), or at least every 32*n bars; a rebuilt
     variance below 1e-12 of its mean square (a window flat to within the rounding
-    of its own mean) is 0. Never negative; exactly 0 on a flat window.
+    of its own mean) is 0. Never negative; exactly 0 on a flat window. One departure from TA-Lib: a window
+    whose std is below ``FLAT_STD_RATIO`` (1e-9) of its mean's magnitude is flat too (variance 0), so
+    ``zscore(zscore(close, 2), 2)`` or ``bb_percent`` of a series that is constant up to rounding (the z-score
+    of two bars is +-1 with a residue up to ~1e-12 from running sums over a price) is NaN instead of noise of
+    order 1. Real prices never come near it (two-decimal prices that move at all within a window of 200 have a
+    std above 1e-7 of their level).
     Lookback ``n - 1``.
 
     ``which`` selects what is written per row from the variance v, the
@@ -208,6 +216,11 @@ def var_1d_nb(x, n, k, which, out):
             d = x[start] - shift
             t1 -= d
             t2 -= d * d
+        mean = shift + m1
+        if var < FLAT_STD_RATIO * FLAT_STD_RATIO * (mean * mean):
+            # flat to within the rounding of an upstream computation: a ratio over it (z-score, %B) would be
+            # noise of order 1, not information
+            var = 0.0
         if which == 0:
             out[i] = var
             continue

@@ -45,11 +45,14 @@ def fmt(v: Any) -> str:
 
 
 def _at(values: Any, col: int, row: int = -1) -> Any:
+    """A node's value at `row` of column `col` (None when missing: warm-up, no data, no held position)."""
     if isinstance(values, np.ndarray):
         if -row > values.shape[0]:
             return None
         v = values[row, col]
-        return bool(v) if values.dtype == np.bool_ else float(v)
+        if values.dtype == np.bool_:
+            return bool(v)
+        return None if math.isnan(v) else float(v)
     return values
 
 
@@ -89,6 +92,12 @@ def _is_literal(node: ast.Node) -> bool:
     return isinstance(node, (ast.Num, ast.Bool)) or (isinstance(node, ast.Unary) and isinstance(node.operand, ast.Num))
 
 
+def _why(node: ast.Node, cond: InspectedCondition, col: int) -> str:
+    """`` (why it has no value)`` for a node that has a note on this column, else ``""``."""
+    note = cond.notes.get((id(node), col))
+    return f" ({note})" if note else ""
+
+
 def build_node(node: ast.Node, cond: InspectedCondition, col: int) -> ConditionNode:
     """The tree of one (sub)condition for symbol column `col` on the last bar."""
     text = to_text(node)
@@ -101,21 +110,22 @@ def build_node(node: ast.Node, cond: InspectedCondition, col: int) -> ConditionN
         st = (min if node.op == "and" else max)(k.strength or 0.0 for k in kids) if norm is None else strength(norm)
         kind: NodeKind = "and" if node.op == "and" else "or"
         return ConditionNode(text=text, kind=kind, result=result, norm_margin=norm, strength=st, children=kids,
-                             line=f"{text}: {fmt(result)}")
+                             note=cond.notes.get((id(node), col)), line=f"{text}: {fmt(result)}{_why(node, cond, col)}")
     if isinstance(node, ast.Unary) and node.op == "not" and node.operand is not None:
         kid = build_node(node.operand, cond, col)
         norm = -kid.norm_margin if kid.norm_margin is not None else None
         return ConditionNode(text=text, kind="not", result=result, norm_margin=norm,
-                             strength=strength(norm, bool(result)), children=[kid], line=f"{text}: {fmt(result)}")
+                             strength=strength(norm, bool(result)), children=[kid],
+                             note=cond.notes.get((id(node), col)), line=f"{text}: {fmt(result)}{_why(node, cond, col)}")
     if isinstance(node, ast.Binary) and node.op in _COMPARE and node.left is not None and node.right is not None \
             and not (node.left.ty and node.left.ty.is_bool):
         return _compare(node, text, result, cond, col)
     if isinstance(node, ast.Call) and node.func in _CROSS:
         return _cross(node, text, result, cond, col)
     leaf: NodeKind = "const" if isinstance(node, ast.Bool) else "bool"
-    return ConditionNode(text=text, kind=leaf, result=result, strength=strength(None, bool(result)),
-                         note=None if result is not None else "no value on this bar",
-                         line=f"{text}: {fmt(result)}")
+    note = None if result is not None else cond.notes.get((id(node), col), "no value on this bar")
+    return ConditionNode(text=text, kind=leaf, result=result, strength=strength(None, bool(result)), note=note,
+                         line=f"{text}: {fmt(result)}{_why(node, cond, col)}")
 
 
 def _operand(node: ast.Node, cond: InspectedCondition, col: int, previous: bool = False) -> Operand:
@@ -129,8 +139,9 @@ def _compare(node: ast.Binary, text: str, result: bool | None, cond: InspectedCo
     left, right = _operand(node.left, cond, col), _operand(node.right, cond, col)
     margin = scale = norm = None
     note = None
+    why_none = cond.notes.get((id(node), col))
     if left.value is None or right.value is None:
-        note = "an operand has no value on this bar (warm-up or missing data)"
+        note = why_none or "an operand has no value on this bar (warm-up or missing data)"
     else:
         margin = _margin(node.op, left.value, right.value)
         scale = typical_move(cond.values[id(node.left)], cond.values[id(node.right)], col)
@@ -139,6 +150,8 @@ def _compare(node: ast.Binary, text: str, result: bool | None, cond: InspectedCo
     line = f"{left.text} = {fmt(left.value)} {node.op} {right_text}"
     if margin is not None:
         line += f" (margin {fmt(margin)})" if result else f" (fails by {fmt(-margin) if margin <= 0 else fmt(margin)})"
+    elif why_none:
+        line += f" ({why_none})"
     return ConditionNode(text=text, kind="compare", result=result, op=node.op, left=left, right=right, margin=margin,
                          scale=scale, norm_margin=norm, strength=strength(norm, bool(result)) if margin is not None
                          else (1.0 if result else 0.0), note=note, line=line)

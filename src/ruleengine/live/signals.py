@@ -18,6 +18,11 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
 - **Sides**: each signal says the side of the position it opens or closes (``direction``) and the order to
   place (``action``): a long strategy's entry buys and its exit sells; a ``direction: short`` strategy's entry
   sells short and its exit buys to cover (the same conditions, the other side).
+- **Exits on position variables** (``bars_held >= 10``, ``unrealized_pct > 5``): they need the position the
+  user holds (`ruleengine.live.positions`: the store's acted entries of the strategy, or ``positions`` given);
+  for a ticker with one, the variables are computed on the bar as the fill step defines them, shown in the
+  reasoning, and such a condition can fire the exit; for the others the condition has no value (its note says
+  why) and warning D147 lists them.
 - **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
   Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
   synthetic provider (``provider="sample"``) is D160 too.
@@ -28,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,7 +42,8 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side, group_side
 from .models import LiveScan, NearMiss, StrategySignal
-from .reasoning import build_node, reasoning
+from .positions import POSITION_FORMAT, HeldPosition, by_ticker, parse_position, position_values, stored_positions
+from .reasoning import build_node, fmt, reasoning
 
 #: calendar days of bars requested before the evaluated bar (the warm-up history comes on top)
 _SPAN_DAYS = {"1Week": 70, "1Month": 130}
@@ -169,11 +176,14 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
               provider: str | None = None, data: str | None = None, params: Mapping[str, Any] | None = None,
               hit_rate: tuple[int, int] | None = None, store: Any = None,
               signal_types: Sequence[str] = ("entry", "exit"), near_misses: bool = True,
-              max_near_misses: int = 20, now: datetime | None = None, no_cache: bool = False) -> LiveScan:
+              max_near_misses: int = 20, now: datetime | None = None, no_cache: bool = False,
+              positions: Sequence[HeldPosition | str] = ()) -> LiveScan:
     """`live_signals` plus the near misses, the evaluated bar and the data warnings.
 
     `hit_rate` is (wins, trades) for the confidence; by default, with a `store` and a stored strategy, that of
-    its newest stored backtest. `now` (UTC) replaces the clock for the partial-bar rule.
+    its newest stored backtest. `now` (UTC) replaces the clock for the partial-bar rule. `positions` are the
+    positions the user holds (`HeldPosition`, or ``"AAPL:long:140.5:2017-06-01"``), beside those of the store;
+    a given one replaces the store's for its ticker. Exit conditions on position variables read them.
     """
     if not 0 <= float(min_confidence) <= 100:
         raise RuleEngineError([Diagnostic("T107", f"min_confidence must be within 0..100, got {min_confidence}",
@@ -183,8 +193,12 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     if hit_rate is None and store is not None and target.strategy_id is not None:
         hit_rate = store.latest_hit_rate(target.strategy_id)
     strat_params = _strategy_params(strat, params)
+    values = strat.default_params() | strat_params
+    exec_open = str(values.get("execution_price") or "close") == "open"
+    held = _held_positions(target, store, positions, exec_open)
     md = load_live_data(target, symbols, asof=asof, params=strat_params, provider=provider, data=data,
-                        no_cache=no_cache)
+                        no_cache=no_cache,
+                        history_from=min((p.entry_time for p in held.values()), default=None))
     clock = now or datetime.now(UTC)
     r = _last_completed_row(md, asof, clock)
     seen = md.head(r + 1)  # the bars up to the evaluated one
@@ -201,17 +215,21 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                                    + ", ".join(stale[:10]) + (" ..." if len(stale) > 10 else "")
                                    + "; no signal for them", severity="warning", path="symbols").to_dict())
     inspected = target.compiled.inspect(seen, strat_params, tail=_TAIL)  # []: no conditions (code)
-    values = strat.default_params() | strat_params
     generated = clock.astimezone(UTC).replace(tzinfo=None)
     out: list[StrategySignal] = []
     fired = _fired(strat, sig, r, md.n_cols, has_bar, warnings, md.labels, bar)
     legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
+    held_now: dict[int, tuple[str, dict[str, Any]]] = {}
+    if any(leg.group == "exit" for leg in legs):
+        held_now = _exit_on_positions(target, inspected, fired, held, md, r, exec_open, has_bar, warnings)
     for leg in legs:
         logic = _group(strat, leg.group)
         conds = [c for c in inspected if c.group == leg.group]
         note = _REVERSAL[leg.side] if strat.direction == "long_short" and leg.kind == "entry" else ""
         for j in np.flatnonzero(fired[leg.group]):
-            why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side, note)
+            holding = held_now.get(int(j)) if leg.group == "exit" else None
+            why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side,
+                            note if holding is None else holding[0])
             if why.confidence < float(min_confidence):
                 continue
             out.append(StrategySignal(
@@ -219,13 +237,93 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 ticker=md.labels[j], signal_type=leg.kind, direction=leg.side, generated_at=generated,
                 bar_time=bar_time,
                 price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
-                data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)))
+                data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)
+                | ({"position": holding[1]} if holding is not None else {})))
     misses = [m for leg in legs if leg.kind == "entry" and near_misses
               for m in _near_misses(strat, leg, inspected, leg_signals(sig, leg)[r, :md.n_cols], has_bar, md,
                                     bar_time, close, hit_rate, max_near_misses)]
     return LiveScan(strategy_name=strat.name, bar_time=bar_time, signals=out, near_misses=misses,
                     evaluated=int(has_bar.sum()), warnings=warnings, providers=dict(md.providers),
                     synthetic=bool(md.synthetic))
+
+
+def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | str],
+                    exec_open: bool) -> dict[str, HeldPosition]:
+    """The positions the user holds, by ticker: the store's (a stored strategy's acted entries), then the given
+    ones (which replace the store's for their ticker)."""
+    stored = by_ticker(stored_positions(store, target.strategy_id, open_fills=exec_open)) \
+        if store is not None and target.strategy_id is not None else {}
+    return stored | by_ticker([parse_position(p) if isinstance(p, str) else p for p in given])
+
+
+def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np.ndarray],
+                       held: Mapping[str, HeldPosition], md: Any, r: int, exec_open: bool, has_bar: np.ndarray,
+                       warnings: list[dict[str, Any]]) -> dict[int, tuple[str, dict[str, Any]]]:
+    """The exit block's conditions on position variables on bar `r`: for each column whose ticker the user holds
+    on the exit's side, the variables (`position_values`) and every such node's value go into the inspected
+    conditions (the reasoning shows them) and the exit fires when the block holds, as in the fill step (its
+    program joins the signal); the others get a note on those nodes and warning D147. Returns column -> (the
+    exit reasoning's note, the position for the signal's data snapshot)."""
+    from ..compile.exit_program import node_values
+    from ..lang.position import position_dependent
+
+    conds = [c for c in inspected if c.group == "exit"]
+    dependent = [c for c in conds if position_dependent(c.tree)]
+    if not dependent:
+        return {}
+    strat = target.strategy
+    side = group_side("exit", strat.direction)
+    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    series = {col: md.inputs[(base, col)][: r + 1] for col in ("high", "low", "close")}
+    in_program = dependent if strat.exit.logic == "any" else conds
+    out: dict[int, tuple[str, dict[str, Any]]] = {}
+    unknown: list[str] = []
+    on_position = {id(c): position_dependent(c.tree) for c in dependent}
+    for j in range(md.n_cols):
+        if not has_bar[j]:
+            continue
+        position = held.get(str(md.labels[j]).upper())
+        found: dict[str, float] | str = f"no open {side} position known in {md.labels[j]}"
+        if position is not None and position.side == side:
+            found = position_values(position, md.index[: r + 1], series["high"][:, j], series["low"][:, j],
+                                    series["close"][:, j], r, exec_open)
+        if isinstance(found, str):
+            unknown.append(str(md.labels[j]))
+            for c in dependent:
+                for node_id in on_position[id(c)]:
+                    c.notes[(node_id, j)] = f"needs a held position: {found}"
+            continue
+        assert position is not None
+        truths = []
+        for c in in_program:
+            got = node_values(c.tree, partial(_last, c, col=j), found)
+            for node_id, v in got.items():
+                column = c.values.setdefault(node_id, np.full((1, md.n_cols), np.nan))
+                column[-1, j] = v
+            root = got.get(id(c.tree), _last(c, c.tree, j))
+            truths.append(root is not None and bool(root == root) and bool(root))
+        fires = any(truths) if strat.exit.logic == "any" else all(truths)
+        fired["exit"][j] = bool(fired["exit"][j]) or fires
+        out[j] = (f"position held: {position.describe()}; " + ", ".join(f"{k} {fmt(v)}" for k, v in found.items()),
+                  {"side": position.side, "entry_price": position.entry_price,
+                   "entry_time": str(position.entry_time), "source": position.source, "variables": found})
+    if unknown:
+        warnings.append(Diagnostic(
+            "D147", f"exit conditions on position variables need a held position: none known for {len(unknown)} "
+            "symbol(s): " + ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "") + "; their exits "
+            "come from the other conditions only", severity="warning", path="exit",
+            hint="record the entry you took (ruleengine signals act ID) or give the position: --position "
+            f"{POSITION_FORMAT}").to_dict())
+    return out
+
+
+def _last(cond: Any, node: Any, col: int) -> Any:
+    """A node's inspected value on the evaluated bar for column `col` (None when it has none)."""
+    v = cond.values.get(id(node))
+    if isinstance(v, np.ndarray):
+        x = v[-1, col]
+        return bool(x) if v.dtype == np.bool_ else float(x)
+    return v
 
 
 #: what a long_short entry does to a position of the other side (the fill contract's reversal)
@@ -365,6 +463,7 @@ def _snapshot(md: Any, inputs: Mapping[tuple[str, str], np.ndarray], r: int, j: 
         collect(n)
     return {"bar_time": str(md.index[r]), "symbols": dict(md.runs[j]), "bar": bar, "slots": other,
             "values": values, "params": dict(params), "providers": dict(md.providers),
+            **({"price_basis": dict(md.price_basis)} if md.price_basis else {}),
             "synthetic": bool(md.synthetic)}
 
 

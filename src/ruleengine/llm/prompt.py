@@ -80,9 +80,12 @@ def _functions() -> list[str]:
             if f.category != cat:
                 continue
             args = ", ".join(f"{a.name}: {a.kind}" + (f" >= {a.minimum}" if a.kind == "window" and a.minimum > 1
-                                                       else "") for a in f.args)
+                                                       else "") + (f" = {a.default:g} if left out"
+                                                                   if a.default is not None else "")
+                             for a in f.args)
             returns = "true/false" if f.returns == "bool" else "number"
-            lines.append(f"- `{f.signature}` -> {returns}: {f.doc}. Arguments: {args}. Example: `{f.example}`")
+            takes = f"Arguments: {args}" if args else "No arguments"
+            lines.append(f"- `{f.signature}` -> {returns}: {f.doc}. {takes}. Example: `{f.example}`")
         lines.append("")
     return lines
 

@@ -1,0 +1,132 @@
+"""Positions held live: where they come from, and their position variables on the evaluated bar.
+
+An exit condition on position variables (``bars_held >= 10``, ``close < entry_price - 2 * atr(...)``) needs a
+trade: in a backtest the fill step holds it; live, the user does. A `HeldPosition` is one the user holds in a
+ticker, from one of two places:
+
+- **the store**: an acted entry signal of the strategy without an outcome yet (``ruleengine signals act``): the
+  acted price is the entry price, and the entry bar is the one its fill follows from the signal's bar under the
+  strategy's fill rule (the signal's bar with close fills, the next bar with open fills);
+- **given** (``--position AAPL:long:140.5:2017-06-01``): side, entry price and the date (or time) of the entry
+  fill's bar.
+
+`position_values` computes the variables on the evaluated bar exactly as the fill step defines them
+(`ruleengine.lang.position.POSITION_VARIABLES`): the entry bar is the first bar at or after the entry time
+(after it for ``after_bar``); ``bars_held`` counts the bars with a price after the entry bar; the extremes start
+at the entry price and take each later bar's high and low, and the entry bar's own range too when the entry
+filled at its open (a close fill has nothing after it on that bar).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Diagnostic, RuleEngineError
+from ..sides import Side
+
+#: how a given position is written: TICKER:SIDE:PRICE:DATE
+POSITION_FORMAT = "TICKER:SIDE:PRICE:DATE, e.g. AAPL:long:140.5:2017-06-01"
+
+
+@dataclass(frozen=True)
+class HeldPosition:
+    """A position the user holds in `ticker` (see the module docstring)."""
+
+    ticker: str
+    side: Side
+    entry_price: float
+    entry_time: pd.Timestamp  # the entry fill's bar, or (``after_bar``) the bar its fill follows
+    source: str  # "given" | "store signal N"
+    after_bar: bool = False  # the fill is on the first bar after `entry_time` (an open fill of a stored signal)
+
+    def describe(self) -> str:
+        when = self.entry_time.date() if self.entry_time == self.entry_time.normalize() else self.entry_time
+        rule = "the bar after " if self.after_bar else ""
+        return f"{self.side} from {rule}{when} at {self.entry_price:g} ({self.source})"
+
+
+def parse_position(spec: str) -> HeldPosition:
+    """A given position from ``TICKER:SIDE:PRICE:DATE``; T107 (path ``position``) when it is not one."""
+    parts = [p.strip() for p in spec.split(":", 3)]
+
+    def bad(why: str) -> RuleEngineError:
+        return RuleEngineError([Diagnostic("T107", f"--position '{spec}': {why}", path="position",
+                                           hint=f"write it as {POSITION_FORMAT}")])
+
+    if len(parts) != 4 or not all(parts):
+        raise bad("expected four parts separated by ':'")
+    ticker, side, price, date = parts
+    if side not in ("long", "short"):
+        raise bad(f"the side is '{side}', not long or short")
+    try:
+        entry = float(price)
+    except ValueError:
+        raise bad(f"the price '{price}' is not a number") from None
+    if not math.isfinite(entry) or entry <= 0:
+        raise bad(f"the price {price} is not a positive number")
+    try:
+        when = pd.Timestamp(date)
+    except (ValueError, TypeError):
+        raise bad(f"the date '{date}' is not a date") from None
+    if when.tz is not None:
+        when = when.tz_convert("America/New_York").tz_localize(None)
+    return HeldPosition(ticker.upper(), side, entry, when, "given")  # type: ignore[arg-type]
+
+
+def stored_positions(store: Any, strategy_id: int, *, open_fills: bool) -> list[HeldPosition]:
+    """The strategy's open positions in the store: its acted entry signals without an outcome."""
+    held: list[HeldPosition] = []
+    for sig in store.list_signals(strategy_id, signal_type="entry"):
+        if sig.user_acted and sig.outcome is None and sig.acted_price:
+            held.append(HeldPosition(sig.ticker, sig.direction, float(sig.acted_price), pd.Timestamp(sig.bar_time),
+                                     f"store signal {sig.id}", after_bar=open_fills))
+    return held
+
+
+def by_ticker(positions: Sequence[HeldPosition]) -> dict[str, HeldPosition]:
+    """One position per ticker; T107 when two are given for the same one (which would the exit close?)."""
+    out: dict[str, HeldPosition] = {}
+    for p in positions:
+        if p.ticker in out:
+            raise RuleEngineError([Diagnostic(
+                "T107", f"two open positions in {p.ticker}: {out[p.ticker].describe()} and {p.describe()}",
+                path="position", hint="close one first (ruleengine signals close ID --price P) or give one "
+                "--position per ticker")])
+        out[p.ticker] = p
+    return out
+
+
+def position_values(held: HeldPosition, index: pd.DatetimeIndex, high: np.ndarray, low: np.ndarray,
+                    close: np.ndarray, r: int, exec_open: bool) -> dict[str, float] | str:
+    """The position variables of `held` at bar `r` of one symbol's bars (see the module docstring), or why
+    they have no value there (the entry comes after the bar, or is before the data loaded)."""
+    stamp = _naive(index)
+    when = held.entry_time.tz_localize(None) if held.entry_time.tz is not None else held.entry_time
+    e = int(stamp.searchsorted(when, side="right" if held.after_bar else "left"))
+    if e > r:
+        return f"the position's entry ({held.describe()}) is after the evaluated bar"
+    if e == 0 and stamp[0] > when:
+        return f"no bars loaded from the position's entry ({held.describe()})"
+    later = slice(e if exec_open else e + 1, r + 1)
+    highs, lows = high[later], low[later]
+    top = max(held.entry_price, float(np.nanmax(highs))) if np.isfinite(highs).any() else held.entry_price
+    bottom = min(held.entry_price, float(np.nanmin(lows))) if np.isfinite(lows).any() else held.entry_price
+    c = float(close[r])
+    long = held.side == "long"
+    unrealized = (c / held.entry_price - 1.0) * 100.0 if long else (1.0 - c / held.entry_price) * 100.0
+    return {"entry_price": held.entry_price, "bars_held": float(np.isfinite(close[e + 1:r + 1]).sum()),
+            "unrealized_pct": unrealized, "highest_since_entry": top, "lowest_since_entry": bottom}
+
+
+def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Bar labels as naive New York times (daily labels: their dates), comparable with an entry's time."""
+    if index.tz is None:
+        return index
+    daily = bool((index == index.normalize()).all())
+    return index.tz_convert("UTC" if daily else "America/New_York").tz_localize(None)
