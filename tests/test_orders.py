@@ -278,6 +278,7 @@ class OrderRun:
         self.compiled = ruleengine.compile_strategy(self.strategy)
         sig = self.compiled.signals(self.md)
         self.entries, self.exits, self.level = sig.entries, sig.exits, sig.levels["entry_order_price"]
+        self.levels = sig.levels  # every level kind (the order price, a stop distance, ...)
         self.kind = self.strategy.entry_order.type
 
     def args(self):
@@ -539,23 +540,37 @@ def test_an_llm_reply_with_an_entry_order_loads():
 
 # ------------------------------------------------------------------------------------------------ the example
 def test_atr_breakout_rule_buys_breakouts_on_stop_orders(real_daily):
-    """rules/atr_breakout.yaml: every fill is at the previous bar's 20-bar high or at an open above it, and the
-    exits are the signal's closes (its ATR stop and risk sizing await the stop-distance and sizing fields)."""
+    """rules/atr_breakout.yaml (issue 16's example): every fill is at the previous bar's 20-bar high or at an
+    open above it; the stop is 2 x ATR(14) of the bar that placed the order below the entry, fixed for the
+    trade; each entry risks 1 % of the equity on that stop; exits are the stop or the signal's close."""
     path = Path(__file__).resolve().parents[1] / "rules" / "atr_breakout.yaml"
     run = OrderRun(str(path), real_daily)
     risk = resolve_risk(run.strategy)
-    assert (risk.entry_order, risk.order_valid_bars) == ("stop", 1)
-    sim = simulate(*run.args(), risk, levels={"entry_order_price": run.level}, start=run.md.start)
-    ref = reference_simulate(*run.args(), [risk] * run.md.n_cols, start=run.md.start, order_levels=run.level)
+    assert (risk.entry_order, risk.order_valid_bars, risk.risk_per_trade_pct) == ("stop", 1, 1)
+    sim = simulate(*run.args(), risk, levels=run.levels, start=run.md.start)
+    distances = {"stop_loss_distance": run.levels["stop_loss_distance"]}
+    ref = reference_simulate(*run.args(), [risk] * run.md.n_cols, start=run.md.start, order_levels=run.level,
+                             distances=distances)
     assert_same_as_reference(sim, *ref, "atr_breakout")
     t = sim.trades
     col, bar = t.column.to_numpy(), t.entry_bar.to_numpy()
     high20 = run.level[bar - 1, col]  # the level placed at the previous close
     np.testing.assert_allclose(t.entry_price, np.maximum(run.prices["open"][bar, col], high20), rtol=1e-12)
     assert (run.prices["high"][bar, col] >= high20).all()
-    assert len(t) > 50 and set(t.exit_reason) <= {"signal", "end_of_data"}
+    assert len(t) > 50 and set(t.exit_reason) == {"signal", "stop_loss", "end_of_data"}
     closes = run.prices["close"][t.exit_bar.to_numpy(), col]
-    np.testing.assert_allclose(t.exit_price[t.exit_reason == "signal"], closes[t.exit_reason == "signal"])
+    signal = (t.exit_reason == "signal").to_numpy()
+    np.testing.assert_allclose(t.exit_price[signal], closes[signal])
+    d = run.levels["stop_loss_distance"][bar - 1, col]  # 2 x ATR(14) at the bar that placed the order
+    stopped = (t.exit_reason == "stop_loss").to_numpy()
+    lows = run.prices["low"][t.exit_bar.to_numpy(), col]
+    # the bar's open, or on the fill bar the fill (what follows it: the fill bar's stop sees the rest of the bar)
+    opens = np.where(t.exit_bar == t.entry_bar, t.entry_price, run.prices["open"][t.exit_bar.to_numpy(), col])
+    np.testing.assert_allclose(t.exit_price[stopped], np.minimum(opens, t.entry_price - d)[stopped], rtol=1e-12)
+    assert (lows[stopped] <= (t.entry_price - d)[stopped] + 1e-9).all()
+    # the size risks 1 % of the equity (the cash of a flat column) on the distance: units x d = 1 % x equity
+    equity_before = np.asarray(sim.equity)[bar - 1, col]
+    np.testing.assert_allclose(t["size"].to_numpy() * d, 0.01 * equity_before, rtol=1e-9)
 
 
 def test_validity_counts_the_bars_the_symbol_has():
@@ -578,3 +593,22 @@ def test_a_portfolio_backtest_of_an_order_strategy():
     assert all(t.entry_price >= opens[sym][t.entry_time[:10]] - 1e-9 for sym, t in trades)
     assert any(t.entry_price > opens[sym][t.entry_time[:10]] + 1e-9 for sym, t in trades)
     assert result.results[0].risk["entry_order"] == "stop"
+
+
+def test_atr_breakout_runs_through_the_cli():
+    """The README's command: the example backtests on the default (sample) provider, with its stop losses and
+    the contract's order and exits addenda in the JSON."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    rule = Path(__file__).resolve().parents[1] / "rules" / "atr_breakout.yaml"
+    proc = CliRunner().invoke(app, ["backtest", str(rule), "--symbols", "AAPL", "--json"])
+    assert proc.exit_code == 0, proc.output
+    payload = json.loads(proc.output)
+    result = payload["results"][0]
+    assert result["risk"]["entry_order"] == "stop" and result["risk"]["risk_per_trade_pct"] == 1
+    assert "Limit and stop entry orders" in payload["fill_contract"]
+    assert "Exits that know the trade" in payload["fill_contract"]

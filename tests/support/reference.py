@@ -290,7 +290,7 @@ def reference_signals(compiled: Any, frames: dict[str, pd.DataFrame], params: di
 
     Frames must already share one index (the compiler's as-of alignment is tested separately).
     """
-    from ruleengine.compile.explain import condition_infos
+    from ruleengine.compile.explain import _warmup, condition_infos
 
     index = next(iter(frames.values())).index
     values = compiled.strategy.default_params() | params
@@ -306,7 +306,10 @@ def reference_signals(compiled: Any, frames: dict[str, pd.DataFrame], params: di
                 unsure |= v.unsure
             acc = b if acc is None else ((acc & b) if logic.logic == "all" else (acc | b))
         groups.append(acc if acc is not None else pd.Series(False, index=index))
-    warm = max(i.lookback for i in condition_infos(compiled, params))
+    # the strategy's levels (risk distances, an entry order's price) count in its warm-up like a condition
+    a = compiled.analysis
+    levels = [*a.risk.values(), *([a.order_price] if a.order_price is not None else [])]
+    warm = max([i.lookback for i in condition_infos(compiled, params)] + [_warmup(c, values)[0] for c in levels])
     entries, exits = groups
     entries.iloc[:warm] = False
     exits.iloc[:warm] = False
