@@ -96,8 +96,8 @@ def by_ticker(positions: Sequence[HeldPosition]) -> dict[str, HeldPosition]:
         if p.ticker in out:
             raise RuleEngineError([Diagnostic(
                 "T107", f"two open positions in {p.ticker}: {out[p.ticker].describe()} and {p.describe()}",
-                path="position", hint="close one first (ruleengine signals close ID --price P) or give one "
-                "--position per ticker")])
+                path="position", hint="give one --position per ticker, or close the stored one first: "
+                "ruleengine signals close ID --price P")])
         out[p.ticker] = p
     return out
 

@@ -312,8 +312,8 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
             "D147", f"exit conditions on position variables need a held position: none known for {len(unknown)} "
             "symbol(s): " + ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "") + "; their exits "
             "come from the other conditions only", severity="warning", path="exit",
-            hint="record the entry you took (ruleengine signals act ID) or give the position: --position "
-            f"{POSITION_FORMAT}").to_dict())
+            hint=f"give the position with --position {POSITION_FORMAT}, or record the entry you took: "
+            "ruleengine signals act ID").to_dict())
     return out
 
 
