@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from .calendar import DEFAULT_CALENDAR, EXCHANGE_TZ, bar_close_times
+from .frames import as_float
 from .pit import lagged_available_at
 
 HOWS = ("ffill", "sum", "count", "last", "first", "mean", "min", "max")
@@ -184,3 +185,29 @@ def aggregate_insider(trades: pd.DataFrame, bar_index: pd.DatetimeIndex, frequen
     out["net_shares"] = out["buy_shares"] - out["sell_shares"]
     out["net_value"] = out["buy_value"] - out["sell_value"]
     return out.loc[:, list(KIND_COLUMNS["insider_trades"])]
+
+
+def aggregate_mentions(mentions: pd.DataFrame, bar_index: pd.DatetimeIndex, frequency: str, *,
+                       tz: str = EXCHANGE_TZ, calendar: str = DEFAULT_CALENDAR,
+                       bar_closes: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """Social-media mentions per bar: the ``social_mentions`` kind columns, each post on its arrival bar.
+
+    `mentions` holds one row per post naming the symbol, indexed by the post's creation instant, with
+    ``sentiment`` and ``trending`` (`ruleengine.data.mentions.mention_records`). Per bar: ``mention_volume``
+    is the number of arriving posts (0 on bars without any), ``sentiment`` their mean score and ``trending``
+    the rank at the latest of them (both NaN on bars without posts: nothing was said).
+    """
+    need = [c for c in ("sentiment", "trending") if c not in mentions.columns]
+    if need:
+        raise RuleEngineError([Diagnostic("D102", f"mentions have no column '{need[0]}'",
+                                          hint="expected sentiment and trending per post")])
+    rows = pd.DataFrame({"mention_volume": np.ones(len(mentions)),
+                         "sentiment": as_float(mentions["sentiment"]),
+                         "trending": as_float(mentions["trending"])}, index=mentions.index)
+    kw: dict[str, Any] = {"tz": tz, "calendar": calendar, "bar_closes": bar_closes}
+    volume = align_to_bars(rows, bar_index, frequency, how="sum", columns=["mention_volume"], **kw)
+    mood = align_to_bars(rows, bar_index, frequency, how="mean", columns=["sentiment"], **kw)
+    rank = align_to_bars(rows, bar_index, frequency, how="last", columns=["trending"], **kw)
+    out = pd.concat([volume, mood, rank], axis=1).astype("float64")
+    return out.loc[:, list(KIND_COLUMNS["social_mentions"])]
+

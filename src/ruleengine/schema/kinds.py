@@ -1,7 +1,8 @@
 """Data kinds and their columns: one vocabulary across providers.
 
 Every column is a float series once bound to the execution frequency (event kinds such as insider trades
-are aggregated per bar; low-frequency kinds are visible from their publication date on).
+and social-media mentions are aggregated per bar; low-frequency kinds are visible from their publication date
+on).
 """
 
 from __future__ import annotations
@@ -17,4 +18,10 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
                      "book_value", "shares_outstanding"),
     "insider_trades": ("buy_count", "sell_count", "buy_shares", "sell_shares", "buy_value", "sell_value",
                        "net_shares", "net_value"),
+    # posts naming the ticker (Reddit): count, mean VADER sentiment and trending rank of each bar's posts
+    "social_mentions": ("mention_volume", "sentiment", "trending"),
 }
+
+#: Event kinds counted per bar: each record counts once, on the bar it arrives; nothing is carried into a range
+#: from before it, and a quiet period (no records) is an answer, not missing data.
+COUNTED_KINDS: frozenset[str] = frozenset({"insider_trades", "social_mentions"})
