@@ -43,7 +43,8 @@ def test_providers_table_and_json():
     assert "key_metrics: none (sample does not serve it; providers that do: fmp)" in res.output
     res = run("providers", "--json")
     payload = json.loads(res.output)
-    assert [p["name"] for p in payload["providers"]] == ["local", "sample", "fmp", "reddit"]  # local: not configured
+    names = [p["name"] for p in payload["providers"]]
+    assert names == ["local", "sample", "fmp", "reddit", "portfolio"]  # local: not configured
     assert payload["providers"][0]["configured"] is False
     assert payload["providers"][0]["error"] == "give --data PATH (or set RULEENGINE_DATA)"
     assert "local: not configured: give --data PATH" in run("providers").output

@@ -38,7 +38,7 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from ..schema.strategy import DataSlot
-from .align import aggregate_insider, aggregate_mentions, align_to_bars
+from .align import aggregate_fills, aggregate_insider, aggregate_mentions, align_to_bars
 from .base import PRICE_KINDS, Provider
 from .calendar import add_business_days, bar_close_times, period_bounds_ns
 from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
@@ -154,6 +154,8 @@ def load_market_data(request: DataRequest, symbols: Any, start: Any = None, end:
     if base is None:
         raise RuleEngineError([Diagnostic("D101", "the strategy reads no price slot: nothing defines its bars",
                                           path="data", hint="add an ohlcv slot")])
+    if any(kinds[s] == "portfolio" for s in needed):
+        needed[base].add("close")  # a position's open gain is priced at the bars' close
     lo, hi = _range(start, end, freq, providers[base], [r[base] for r in runs])
     fetch_lo = _history_start(lo, warm, freq)
     warnings: list[Diagnostic] = list(request.warnings)
@@ -225,10 +227,19 @@ def _finish_records(request: DataRequest, needed: dict[str, set[str]], kinds: di
         # Mentions are counted per bar from the first bar of history on: earlier posts would all land on it
         # (a spike that never happened), and a listing that cannot reach the range is the provider's error to
         # raise (fatal: a slot the strategy reads is never left empty without a word).
+        # A position is the sum of every fill before it: its provider returns them all, whatever the start.
         mentions = kind == "social_mentions"
         rec_lo = fetch_lo if mentions else fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
-        got = _fetch(providers[slot], wanted, kind, rec_lo, hi, slots[slot].frequency, not mentions, warnings,
+        own = mentions or kind == "portfolio"
+        got = _fetch(providers[slot], wanted, kind, rec_lo, hi, slots[slot].frequency, not own, warnings,
                      slot, missing_ok=True)
+        if kind == "portfolio":  # a position is priced at its run's close: one frame per run, not per symbol
+            base = request.bars_slot() or ""
+            frames = [aggregate_fills(got.get(r[slot]), index, freq, inputs[(base, "close")][:, j], bar_closes=closes)
+                      for j, r in enumerate(kept)]
+            for col in sorted(cols):
+                inputs[(slot, col)] = _records_matrix(frames, col, len(index))
+            continue
         aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}
         for col in sorted(cols):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))

@@ -20,6 +20,9 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
                        "net_shares", "net_value"),
     # posts naming the ticker (Reddit): count, mean VADER sentiment and trending rank of each bar's posts
     "social_mentions": ("mention_volume", "sentiment", "trending"),
+    # the user's own position from their fills (broker export, SnapTrade): shares held, average cost per share,
+    # and the open gain at the bar's close in percent
+    "portfolio": ("shares", "cost_basis", "unrealized_pct"),
 }
 
 #: Event kinds counted per bar: each record counts once, on the bar it arrives; nothing is carried into a range
