@@ -44,7 +44,7 @@ def test_providers_table_and_json():
     res = run("providers", "--json")
     payload = json.loads(res.output)
     names = [p["name"] for p in payload["providers"]]
-    assert names == ["local", "sample", "fmp", "reddit", "portfolio"]  # local: not configured
+    assert names == ["local", "sample", "fmp", "reddit", "portfolio", "snaptrade"]  # local: not configured
     assert payload["providers"][0]["configured"] is False
     assert payload["providers"][0]["error"] == "give --data PATH (or set RULEENGINE_DATA)"
     assert "local: not configured: give --data PATH" in run("providers").output

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from support import paths
 from support.prices import sine_prices
 from typer.testing import CliRunner
 
@@ -133,19 +134,7 @@ def test_provider_holdings_fetch_and_registry(tmp_path, monkeypatch):
     assert default_registry().resolve(None, "portfolio", "event").name == "portfolio"
 
 
-STRATEGY = """\
-name: Ride my own position
-description: Buy when I open a position; sell when my position gains 5 percent.
-data:
-  prices: {kind: ohlcv, frequency: 1Day, columns: [close]}
-  portfolio: {kind: portfolio, frequency: event}
-entry:
-  conditions:
-    - portfolio.shares > 0 and portfolio.shares[1] == 0
-exit:
-  conditions:
-    - portfolio.unrealized_pct > 5
-"""
+STRATEGY = (paths.FIXTURES / "strategies" / "own_position.yaml").read_text()
 
 
 def test_cli_backtest_reads_the_users_position(tmp_path, monkeypatch):

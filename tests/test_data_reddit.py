@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from support.prices import sine_prices
+from support.provider_errors import error_of
 from support.reddit_server import RedditServer, Reply, recorded_listing
 from typer.testing import CliRunner
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -44,13 +45,6 @@ def provider(server: RedditServer, **kw) -> RedditProvider:
 def fetch(p: RedditProvider, symbol: str = "ACME", start="2024-01-03 14:00+00:00",
           end="2024-01-05") -> pd.DataFrame:
     return p.fetch(FetchRequest(symbol, "social_mentions", pd.Timestamp(start), pd.Timestamp(end)))
-
-
-def error_of(call) -> tuple[str, str, str]:
-    with pytest.raises(RuleEngineError) as info:
-        call()
-    d = info.value.diagnostics[0]
-    return d.code, d.message, info.value.error_type
 
 
 # ----------------------------------------------------------------------------------------- the mention rule

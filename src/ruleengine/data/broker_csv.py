@@ -39,12 +39,14 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from .pit import EXCHANGE_TZ
 
+#: when a fill known only by its date happened: by that session's close (New York time)
+SESSION_FILL = "16:00:00"
+
 GENERIC_COLUMNS = ("date", "symbol", "action", "quantity", "price")
 SCHWAB_COLUMNS = ("Date", "Action", "Symbol", "Quantity", "Price", "Fees & Comm")
 #: Schwab actions that move shares: +1 adds, -1 removes.
 SCHWAB_SIDES = {"buy": 1, "reinvest shares": 1, "buy to open": 1, "sell": -1, "sell to close": -1,
                 "sell short": -1, "buy to close": 1}
-SESSION_CLOSE = "16:00"
 
 _MONEY = re.compile(r"^\(?-?\$?-?[\d,]*\.?\d+\)?$")
 
@@ -90,7 +92,7 @@ def _generic_time(text: str) -> pd.Timestamp:
     if t.tzinfo is not None:
         return t.tz_convert("UTC")
     if t == t.normalize() and len(text) <= 10:
-        t = t + pd.Timedelta(SESSION_CLOSE + ":00")
+        t = t + pd.Timedelta(SESSION_FILL)
     return t.tz_localize(EXCHANGE_TZ).tz_convert("UTC")
 
 
@@ -98,7 +100,7 @@ def _schwab_time(text: str) -> pd.Timestamp:
     # "01/05/2024 as of 01/04/2024": the trade happened on the "as of" date
     day = text.split(" as of ")[-1].strip()
     t = pd.to_datetime(day, format="%m/%d/%Y")
-    return (t + pd.Timedelta(SESSION_CLOSE + ":00")).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
+    return (t + pd.Timedelta(SESSION_FILL)).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
 
 
 def read_fills(path: str | Path) -> pd.DataFrame:

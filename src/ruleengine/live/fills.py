@@ -1,7 +1,8 @@
 """The user's real fills in tracking and live signals, when their portfolio export is configured.
 
-With ``RULEENGINE_PORTFOLIO`` set (`ruleengine.data.portfolio.PortfolioProvider`), tracking records what the
-user did from their own fills instead of asking for it (``signals act`` / ``signals close`` by hand):
+With ``RULEENGINE_PORTFOLIO`` set (`ruleengine.data.portfolio.PortfolioProvider`), or SnapTrade's settings
+(`ruleengine.data.snaptrade.SnapTradeProvider`), tracking records what the user did from their own fills
+instead of asking for it (``signals act`` / ``signals close`` by hand):
 
 * an entry signal not yet acted on is acted on by the first fill of its ticker on its side (a buy for a long
   entry, a sell for a short one) at or after the signal's bar and before the ticker's next entry signal of that
@@ -22,12 +23,17 @@ import pandas as pd
 
 
 def portfolio_fills() -> pd.DataFrame | None:
-    """Every fill of the configured export (None when ``RULEENGINE_PORTFOLIO`` is not set)."""
-    if not os.environ.get("RULEENGINE_PORTFOLIO"):
-        return None
-    from ..data.portfolio import PortfolioProvider
+    """Every fill of the user's configured source: the broker export (``RULEENGINE_PORTFOLIO``), else SnapTrade
+    (``SNAPTRADE_CLIENT_ID``); None when neither is set."""
+    if os.environ.get("RULEENGINE_PORTFOLIO"):
+        from ..data.portfolio import PortfolioProvider
 
-    return PortfolioProvider().fills()
+        return PortfolioProvider().fills()
+    if os.environ.get("SNAPTRADE_CLIENT_ID"):
+        from ..data.snaptrade import SnapTradeProvider
+
+        return SnapTradeProvider().fills()
+    return None
 
 
 def holding_note(fills: pd.DataFrame | None, ticker: str, at: Any) -> str:
