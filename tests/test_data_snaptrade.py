@@ -142,6 +142,7 @@ def test_cli_backtest_on_snaptrade_trades_like_the_same_fills_from_a_csv(server,
         server.add_activity("ACME", kind, units, float(close[i]), f"{days[i]}T00:00:00Z")
         rows.append(f"{days[i]},ACME,{kind.lower()},{units},{close[i]}")
     (tmp_path / "fills.csv").write_text("\n".join(rows) + "\n")
+    server.add_position("ACME", 10)  # what the broker holds now: the fills add up to it (no D157 warning)
     doc = tmp_path / "own.yaml"
     doc.write_text(STRATEGY)
     args = ["backtest", str(doc), "--symbols", "ACME", "--start", "2024-01-02", "--end", "2024-03-22", "--data",
@@ -151,9 +152,26 @@ def test_cli_backtest_on_snaptrade_trades_like_the_same_fills_from_a_csv(server,
     on_snaptrade = json.loads(CliRunner().invoke(app, args).stdout)
     assert on_snaptrade["success"] is True, on_snaptrade
     assert on_snaptrade["results"][0]["trades"], "the position opened: at least one trade"
+    assert not [w for w in on_snaptrade["warnings"] if w["code"] == "D157"]
     monkeypatch.setenv("RULEENGINE_PORTFOLIO", str(tmp_path / "fills.csv"))  # the file wins when both are set
     from_file = json.loads(CliRunner().invoke(app, args).stdout)
     assert from_file["success"] is True, from_file
     assert on_snaptrade["results"][0]["trades"] == from_file["results"][0]["trades"]
     providers = [r["results"][0]["data"]["providers"]["portfolio"] for r in (on_snaptrade, from_file)]
     assert providers == ["snaptrade", "portfolio"]  # two sources, one answer
+
+
+def test_positions_that_disagree_with_the_fills_are_a_warning(server):
+    server.add_activity("ACME", "BUY", 40, 10.5, "2024-01-08T00:00:00Z")
+    server.add_activity("BETA", "BUY", 5, 99.0, "2024-01-08T00:00:00Z")
+    server.add_position("ACME", 40)
+    server.add_position("BETA", 12)  # 7 shares transferred in before SnapTrade's history
+    p = provider(server)
+    assert p.positions() == {"ACME": 40.0, "BETA": 12.0}
+    [w] = p.quality_warnings(["ACME", "BETA"], "portfolio")
+    assert (w.code, w.severity) == ("D157", "warning")
+    assert w.message == "BETA: SnapTrade's positions hold 12 shares now, but your activities add up to 5"
+    assert p.quality_warnings(["BETA"], "ohlcv") == []
+    server.script("/api/v1/accounts/917c8734-8470-4a3e-a18f-57c3f2ee6631/positions", Reply(200, [{"units": 1}]))
+    code, message, _ = error_of(provider(server).positions)
+    assert code == "D114" and "lacks symbol.symbol.symbol" in message

@@ -1,6 +1,7 @@
 """A stand-in for SnapTrade's API on 127.0.0.1, answering the real snaptrade-python-sdk client.
 
-It serves ``GET /api/v1/accounts`` (the recorded account of ``tests/fixtures/snaptrade/accounts.json``) and
+It serves ``GET /api/v1/accounts`` (the recorded account of ``tests/fixtures/snaptrade/accounts.json``),
+``GET /api/v1/accounts/{id}/positions`` (the recorded position shape) and
 ``GET /api/v1/accounts/{id}/activities`` (``{"data": [...], "pagination": {"offset", "limit", "total"}}``,
 newest ``trade_date`` first, ``offset`` / ``limit`` paging). Every request must carry the SDK's ``clientId``,
 ``timestamp``, ``userId`` and ``userSecret`` query parameters and a ``Signature`` header; other credentials get
@@ -31,7 +32,9 @@ class SnapTradeServer(StandInServer):
         self.accounts = json.loads((FIXTURES / "accounts.json").read_text())
         self.account_id = self.accounts[0]["id"]
         self._template = json.loads((FIXTURES / "activity_buy.json").read_text())
+        self._position = json.loads((FIXTURES / "position_acme.json").read_text())
         self.activities: list[dict[str, Any]] = []
+        self.positions: list[dict[str, Any]] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._scripts: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
@@ -57,6 +60,14 @@ class SnapTradeServer(StandInServer):
                        trade_date=trade_date, amount=-units * price if kind == "BUY" else units * price)
             act["symbol"].update(symbol=symbol, raw_symbol=symbol)
             self.activities.append(act)
+
+    def add_position(self, symbol: str, units: float) -> None:
+        """What the broker says the account holds now (``GET /accounts/{id}/positions``)."""
+        pos = copy.deepcopy(self._position)
+        pos["units"] = units
+        pos["symbol"]["symbol"].update(symbol=symbol, raw_symbol=symbol)
+        with self._lock:
+            self.positions.append(pos)
 
     def script(self, path: str, *replies: Reply) -> None:
         with self._lock:
@@ -86,4 +97,7 @@ class SnapTradeServer(StandInServer):
             offset, limit = int(query.get("offset") or 0), int(query.get("limit") or 1000)
             return Reply(200, {"data": rows[offset:offset + limit],
                                "pagination": {"offset": offset, "limit": limit, "total": len(rows)}})
+        if path == f"/api/v1/accounts/{self.account_id}/positions":
+            with self._lock:
+                return Reply(200, list(self.positions))
         return Reply(404, {"detail": "Not found.", "status_code": 404, "code": "1012"})

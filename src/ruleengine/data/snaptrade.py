@@ -12,7 +12,9 @@ request), ``SNAPTRADE_USER_ID`` and ``SNAPTRADE_USER_SECRET`` (the registered us
 (default ``https://api.snaptrade.com/api/v1``). Not cached: fills are re-read on every run (they change as the
 user trades). Retries: 429 (honouring ``Retry-After``) and 5xx are retried by urllib3's ``Retry`` inside the
 SDK's own connection pool. Errors: missing settings or 401/403 -> D113; other HTTP failures after the retries
--> D112; a body that is not SnapTrade's shape -> D114.
+-> D112; a body that is not SnapTrade's shape -> D114. The broker's current positions
+(``GET /accounts/{id}/positions``) are checked against the fills: a symbol whose fills do not add up to what is
+held now gets a D157 warning with the run (the activity history may be incomplete).
 
 Example:
     >>> SnapTradeProvider(client_id="c", consumer_key="k", user_id="u", user_secret="s",
@@ -23,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -73,6 +75,7 @@ class SnapTradeProvider(PortfolioProvider):
                                  strict=True))
         self.host = (host or env.get("SNAPTRADE_HOST") or DEFAULT_HOST).rstrip("/")
         self.max_retries, self.backoff, self.page_size = max_retries, backoff, page_size
+        self._positions: dict[str, float] | None = None
 
     @classmethod
     def configured(cls, env: Mapping[str, str]) -> bool:
@@ -86,6 +89,45 @@ class SnapTradeProvider(PortfolioProvider):
         if self._fills is None:
             self._fills = self._read()
         return self._fills
+
+    def positions(self) -> dict[str, float]:
+        """symbol -> units the broker says the user holds now, over every account (read once)."""
+        if self._positions is None:
+            api = self._client().account_information
+            held: dict[str, float] = {}
+            for account in self._accounts(api):
+                listed = self._call(f"the positions of account {account['id']}", api.get_user_account_positions,
+                                    account_id=account["id"])
+                if not isinstance(listed, list | tuple):
+                    raise _malformed(f"the positions of account {account['id']} are not a list", self.host)
+                for pos in listed:
+                    symbol, units = _position(pos, account["id"], self.host)
+                    held[symbol] = held.get(symbol, 0.0) + units
+            self._positions = held
+        return self._positions
+
+    def quality_warnings(self, symbols: Iterable[str], kind: str = "ohlcv") -> list[Diagnostic]:
+        """D157 for each symbol whose fills do not add up to what the broker holds now: the activity history
+        SnapTrade has may start after the first purchase (a transfer in, an account older than the history)."""
+        if kind != "portfolio":
+            return []
+        held, summed = self.positions(), self.holdings()
+        out = []
+        for symbol in dict.fromkeys(s.strip().upper() for s in symbols):
+            now, added = held.get(symbol, 0.0), summed.get(symbol, 0.0)
+            if abs(now - added) > 1e-6:
+                out.append(Diagnostic(
+                    "D157", f"{symbol}: SnapTrade's positions hold {now:g} shares now, but your activities add "
+                    f"up to {added:g}", severity="warning", path="data.portfolio",
+                    hint="the activity history may start after your first purchase (shares transferred in, an "
+                         "account older than the history): positions before the first recorded fill are missing"))
+        return out
+
+    def _accounts(self, api: Any) -> list[Any]:
+        accounts = self._call("the accounts", api.list_user_accounts)
+        if not isinstance(accounts, list | tuple) or not all(isinstance(a, Mapping) and "id" in a for a in accounts):
+            raise _malformed("the accounts are not a list of accounts", self.host)
+        return list(accounts)
 
     def _client(self) -> Any:
         missing = [k for k, v in self.settings.items() if not v]
@@ -127,12 +169,8 @@ class SnapTradeProvider(PortfolioProvider):
 
     def _read(self) -> pd.DataFrame:
         api = self._client().account_information
-        accounts = self._call("the accounts", api.list_user_accounts)
-        if not isinstance(accounts, list | tuple) or not all(isinstance(a, Mapping) and "id" in a for a in accounts):
-            raise _err("D114", "malformed data from SnapTrade for the accounts: not a list of accounts",
-                       f"check SNAPTRADE_HOST ({self.host}) points at SnapTrade's API")
         rows: list[tuple[Any, ...]] = []
-        for account in accounts:
+        for account in self._accounts(api):
             offset = 0
             while True:
                 page = self._call(f"the activities of account {account['id']}", api.get_account_activities,
@@ -157,6 +195,17 @@ def _detail(body: Any) -> str:
 def _malformed(what: str, host: str) -> RuleEngineError:
     return _err("D114", f"malformed data from SnapTrade: {what}",
                 f"check SNAPTRADE_HOST ({host}) points at SnapTrade's API")
+
+
+def _position(pos: Any, account: str, host: str) -> tuple[str, float]:
+    """(symbol, units) of one position ``{"symbol": {"symbol": {"symbol": "AAPL"}}, "units": 10}``."""
+    outer = pos.get("symbol") if isinstance(pos, Mapping) else None
+    inner = outer.get("symbol") if isinstance(outer, Mapping) else None
+    symbol = inner.get("symbol") if isinstance(inner, Mapping) else None
+    units = pos.get("units") if isinstance(pos, Mapping) else None
+    if not isinstance(symbol, str) or not isinstance(units, int | float):
+        raise _malformed(f"a position of account {account} lacks symbol.symbol.symbol or units", host)
+    return symbol.upper(), float(units)
 
 
 def _page(page: Any, account: str, host: str) -> tuple[list[Any], int]:
