@@ -166,3 +166,19 @@ def test_portfolio_is_listed_with_its_kind_and_point_in_time_rule():
         mine = next(p for p in providers if p["name"] == "portfolio")
         assert "RULEENGINE_PORTFOLIO" in mine["description"]
         assert "shares on bar t = the sum of fills up to t" in mine["kinds"]["portfolio"]["doc"]
+
+
+def test_cli_names_the_bad_cell_in_the_error_schema(tmp_path, monkeypatch):
+    prices = sine_prices(40, 50, 5, 6.0, start="2024-01-02")
+    (tmp_path / "data").mkdir()
+    prices.to_csv(tmp_path / "data" / "ACME.csv", index=False)
+    fills = write(tmp_path, "date,symbol,action,quantity,price\n2024-01-08,ACME,buy,forty,10\n")
+    doc = tmp_path / "own.yaml"
+    doc.write_text(STRATEGY)
+    monkeypatch.setenv("RULEENGINE_PORTFOLIO", str(fills))
+    res = CliRunner().invoke(app, ["backtest", str(doc), "--symbols", "ACME", "--data", str(tmp_path / "data"),
+                                   "--json"])
+    out = json.loads(res.stdout)
+    assert res.exit_code == 1 and "Traceback" not in res.stdout
+    assert out["error"]["type"] == "data_fetch_error"
+    assert "fills.csv:2: column 'quantity': 'forty' is not a number" in json.dumps(out["error"])

@@ -328,3 +328,24 @@ def test_reddit_is_listed_with_its_kind_key_and_point_in_time_rule():
         assert kind["columns"] == ["mention_volume", "sentiment", "trending"] and kind["frequencies"] == ["event"]
         assert "created_utc" in kind["doc"]
     assert "### reddit" in default_registry().describe_text()
+
+
+def test_empty_listing_is_no_data_not_zero_mentions(server):
+    server.add_post("stocks", "x", created_utc=T0)
+    server.script("/r/stocks/new", Reply(200, {"kind": "Listing", "data": {
+        "after": None, "dist": 0, "modhash": "", "geo_filter": "", "children": [], "before": None}}))
+    code, message, _ = error_of(lambda: fetch(provider(server)))
+    assert code == "D111" and "r/stocks is empty" in message
+
+
+def test_cli_error_is_the_error_schema_without_a_traceback(tmp_path, monkeypatch):
+    prices = sine_prices(40, 50, 5, 6.0, start="2024-01-02")
+    prices.to_csv(tmp_path / "ACME.csv", index=False)
+    doc = tmp_path / "spike.yaml"
+    doc.write_text(STRATEGY)
+    monkeypatch.setenv("RULEENGINE_PROVIDER", "ohlcv=local,social_mentions=reddit")
+    res = CliRunner().invoke(app, ["backtest", str(doc), "--symbols", "ACME", "--data", str(tmp_path), "--json"])
+    out = json.loads(res.stdout)
+    assert res.exit_code == 1 and "Traceback" not in res.stdout
+    assert out["success"] is False and out["error"]["type"] == "data_fetch_error"
+    assert "REDDIT_CLIENT_ID" in json.dumps(out["error"])
