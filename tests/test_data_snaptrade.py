@@ -85,17 +85,21 @@ def test_missing_and_wrong_credentials(server):
 
 def test_429_with_retry_after_then_success_and_5xx_budget(server):
     server.add_activity("ACME", "BUY", 40, 10.5, "2024-01-08T00:00:00Z")
-    server.script(ACTIVITIES, Reply(429, {"detail": "Too many requests"}, {"Retry-After": "1"}),
+    server.script(ACTIVITIES, Reply(429, {"detail": "Too many requests"}, {"Retry-After": "0.3"}),
                   Reply(503, {"detail": "unavailable"}))
     began = time.monotonic()
     assert len(provider(server).fills()) == 1 and server.count(ACTIVITIES) == 3
-    assert time.monotonic() - began >= 0.95  # the server's Retry-After (urllib3 reads whole seconds) was waited
+    assert time.monotonic() - began >= 0.3  # the server's Retry-After was waited for
     server.script("/api/v1/accounts", *[Reply(500, {"detail": "boom"})] * 3)
     code, message, _ = error_of(lambda: provider(server, max_retries=2).fills())
     assert code == "D112" and "HTTP 500 after 2 retries" in message
-    server.script("/api/v1/accounts", *[Reply(429, {"detail": "slow down"}, {"Retry-After": "0"})] * 2)
+    server.script("/api/v1/accounts", *[Reply(429, {"detail": "slow down"}, {"Retry-After": "0.01"})] * 2)
     code, message, _ = error_of(lambda: provider(server, max_retries=1).fills())
-    assert code == "D112" and "rate limit (HTTP 429)" in message
+    assert code == "D112" and "rate limit (HTTP 429) for the accounts; the server asked to wait 0.01 s" in message
+    server.script("/api/v1/accounts", Reply(429, {"detail": "slow down"}, {"Retry-After": "120"}))
+    began = time.monotonic()
+    code, message, _ = error_of(lambda: provider(server, max_wait=5).fills())
+    assert code == "D112" and "wait 120 s" in message and time.monotonic() - began < 5  # not waited for
 
 
 @pytest.mark.parametrize(("path", "body", "words"), [

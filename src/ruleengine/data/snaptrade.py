@@ -10,11 +10,12 @@ from its ``trade_date``: a date without a time (SnapTrade's ``T00:00:00Z``) at t
 Configuration: ``SNAPTRADE_CLIENT_ID`` and ``SNAPTRADE_CONSUMER_KEY`` (the partner's API key, which signs every
 request), ``SNAPTRADE_USER_ID`` and ``SNAPTRADE_USER_SECRET`` (the registered user), ``SNAPTRADE_HOST``
 (default ``https://api.snaptrade.com/api/v1``). Not cached: fills are re-read on every run (they change as the
-user trades). Retries: 429 (honouring ``Retry-After``) and 5xx are retried by urllib3's ``Retry`` inside the
-SDK's own connection pool. Errors: missing settings or 401/403 -> D113; other HTTP failures after the retries
--> D112; a body that is not SnapTrade's shape -> D114. The broker's current positions
-(``GET /accounts/{id}/positions``) are checked against the fills: a symbol whose fills do not add up to what is
-held now gets a D157 warning with the run (the activity history may be incomplete).
+user trades). Retries: 429 (honouring ``Retry-After`` up to ``max_wait``; a longer wait fails at once, named)
+and 5xx are retried by urllib3's ``Retry`` inside the SDK's own connection pool. Errors: missing settings or
+401/403 -> D113; other HTTP failures after the retries -> D112; a body that is not SnapTrade's shape -> D114.
+The broker's current positions (``GET /accounts/{id}/positions``) are checked against the fills: a symbol
+whose fills do not add up to what is held now gets a D157 warning with the run (the activity history may be
+incomplete).
 
 Example:
     >>> SnapTradeProvider(client_id="c", consumer_key="k", user_id="u", user_secret="s",
@@ -32,6 +33,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from .broker_csv import SESSION_FILL
+from .http_retry import retry_after_seconds
 from .pit import EXCHANGE_TZ
 from .portfolio import PortfolioProvider
 
@@ -55,6 +57,7 @@ class SnapTradeProvider(PortfolioProvider):
     Args:
         client_id, consumer_key, user_id, user_secret, host: the settings; default from the environment.
         max_retries, backoff: urllib3's retries of 429 and 5xx (``backoff * 2**n`` s without Retry-After).
+        max_wait: the longest ``Retry-After`` waited for; a longer one fails at once (D112 naming it).
         page_size: activities asked per request (SnapTrade's maximum is 1000).
     """
 
@@ -67,14 +70,14 @@ class SnapTradeProvider(PortfolioProvider):
 
     def __init__(self, client_id: str | None = None, consumer_key: str | None = None, user_id: str | None = None,
                  user_secret: str | None = None, *, host: str | None = None, max_retries: int = 4,
-                 backoff: float = 0.5, page_size: int = PAGE_SIZE) -> None:
+                 backoff: float = 0.5, max_wait: float = 60.0, page_size: int = PAGE_SIZE) -> None:
         super().__init__(None)
         env = os.environ
         self.settings = dict(zip(SETTINGS, (client_id or env.get(SETTINGS[0]), consumer_key or env.get(SETTINGS[1]),
                                             user_id or env.get(SETTINGS[2]), user_secret or env.get(SETTINGS[3])),
                                  strict=True))
         self.host = (host or env.get("SNAPTRADE_HOST") or DEFAULT_HOST).rstrip("/")
-        self.max_retries, self.backoff, self.page_size = max_retries, backoff, page_size
+        self.max_retries, self.backoff, self.max_wait, self.page_size = max_retries, backoff, max_wait, page_size
         self._positions: dict[str, float] | None = None
 
     @classmethod
@@ -133,14 +136,14 @@ class SnapTradeProvider(PortfolioProvider):
         missing = [k for k, v in self.settings.items() if not v]
         if missing:
             raise _err("D113", "no SnapTrade credentials: " + ", ".join(missing) + " not set", _HINT)
-        import urllib3
         from snaptrade_client import Configuration, SnapTrade
 
         config = Configuration(host=self.host, consumer_key=self.settings["SNAPTRADE_CONSUMER_KEY"],
                                client_id=self.settings["SNAPTRADE_CLIENT_ID"])
         # urllib3 retries 429 (waiting Retry-After) and 5xx, then hands the last response to the SDK
-        config.retries = urllib3.Retry(total=self.max_retries, backoff_factor=self.backoff, raise_on_status=False,
-                                       status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
+        config.retries = _capped_retry(self.max_wait)(
+            total=self.max_retries, backoff_factor=self.backoff, raise_on_status=False,
+            status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
         return SnapTrade(configuration=config)
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
@@ -155,8 +158,10 @@ class SnapTradeProvider(PortfolioProvider):
             if status in (401, 403):
                 raise _err("D113", f"SnapTrade refused {what} (HTTP {status}: {body})", _HINT) from None
             if status == 429:
-                raise _err("D112", f"SnapTrade rate limit (HTTP 429) for {what} after {self.max_retries} "
-                           f"retries: {body}", "wait and retry later") from None
+                wait = retry_after_seconds((getattr(exc, "headers", None) or {}).get("Retry-After"))
+                later = f"; the server asked to wait {wait:g} s" if wait is not None else ""
+                raise _err("D112", f"SnapTrade rate limit (HTTP 429) for {what}{later}: {body}",
+                           "wait and retry later") from None
             raise _err("D112", f"SnapTrade request for {what} failed with HTTP {status}"
                        + (f" after {self.max_retries} retries" if status and status >= 500 else "") + f": {body}",
                        "SnapTrade may be down; retry later" if status and status >= 500 else None) from None
@@ -184,6 +189,28 @@ class SnapTradeProvider(PortfolioProvider):
         stamps = frame.pop("available_at")
         frame.index = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True), name="available_at").as_unit("ns")
         return frame.sort_index(kind="mergesort")
+
+
+def _capped_retry(max_wait: float) -> Any:
+    """urllib3's `Retry` reading ``Retry-After`` like every provider (fractions and dates too,
+    `ruleengine.data.http_retry.retry_after_seconds`) and never waiting longer than `max_wait`: the response
+    then goes back to the SDK at once."""
+    import urllib3
+
+    class CappedRetry(urllib3.Retry):
+        def parse_retry_after(self, retry_after: str) -> float:
+            seconds = retry_after_seconds(retry_after)
+            return 0.0 if seconds is None else seconds
+
+        def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                      error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
+            wait = self.get_retry_after(response) if response is not None else None
+            if wait is not None and wait > max_wait:
+                raise urllib3.exceptions.MaxRetryError(_pool, url or "", urllib3.exceptions.ResponseError(
+                    f"Retry-After {wait:g} s is longer than {max_wait:g} s"))
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return CappedRetry
 
 
 def _detail(body: Any) -> str:
