@@ -43,8 +43,9 @@ def test_providers_table_and_json():
     assert "key_metrics: none (sample does not serve it; providers that do: fmp)" in res.output
     res = run("providers", "--json")
     payload = json.loads(res.output)
-    names = [p["name"] for p in payload["providers"]]
-    assert names == ["local", "sample", "fmp", "reddit", "portfolio", "snaptrade"]  # local: not configured
+    # local: not configured
+    assert [p["name"] for p in payload["providers"]] == ["local", "sample", "fmp", "yahoo", "alpaca", "reddit",
+                                                         "portfolio", "snaptrade"]
     assert payload["providers"][0]["configured"] is False
     assert payload["providers"][0]["error"] == "give --data PATH (or set RULEENGINE_DATA)"
     assert "local: not configured: give --data PATH" in run("providers").output

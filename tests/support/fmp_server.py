@@ -1,5 +1,9 @@
 """A stand-in for FMP's stable API on 127.0.0.1: serves JSON fixtures and scripted replies to real fmpsdk calls.
 
+The same server stands in for other HTTP APIs (Yahoo's chart API, Alpaca's market data): give it their
+fixture folder and path prefix (``FmpServer(FIXTURES / "yahoo", prefix="/")``); every request's headers are
+recorded (`Seen.headers`).
+
 Usage::
 
     with FmpServer() as server:
@@ -21,15 +25,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from support import paths
 from support.stand_in import Reply, StandInServer
-
-__all__ = ["FmpServer", "Reply", "Seen"]
 
 FIXTURES = paths.FIXTURES / "fmp"
 PREFIX = "/stable/"
@@ -43,6 +45,7 @@ class Seen:
     path: str
     query: dict[str, str]
     apikey: str | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,19 +59,20 @@ class _Route:
 class FmpServer(StandInServer):
     """A threaded HTTP server on 127.0.0.1 (port chosen by the OS) that imitates FMP's stable API."""
 
-    def __init__(self, fixtures: Path = FIXTURES) -> None:
+    def __init__(self, fixtures: Path = FIXTURES, prefix: str = PREFIX) -> None:
         self.fixtures = fixtures
+        self.prefix = prefix
         self.requests: list[Seen] = []
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
 
     def answer(self, method: str, raw_path: str, headers: Any, body: bytes) -> Reply:
-        return self._answer(raw_path, headers.get("apikey"))
+        return self._answer(raw_path, dict(headers.items()))
 
     @property
     def base_url(self) -> str:
-        """The URL to give the provider (``FMP_BASE_URL``): ``http://127.0.0.1:PORT/stable``."""
-        return f"{self.url}/stable"
+        """The URL to give the provider (``FMP_BASE_URL``): ``http://127.0.0.1:PORT/stable`` (the prefix)."""
+        return f"{self.url}{self.prefix.rstrip('/')}"
 
     # -- scripting ---------------------------------------------------------------------------------------
 
@@ -95,12 +99,12 @@ class FmpServer(StandInServer):
 
     # -- serving -----------------------------------------------------------------------------------------
 
-    def _answer(self, raw_path: str, apikey: str | None) -> Reply:
+    def _answer(self, raw_path: str, headers: dict[str, str]) -> Reply:
         parts = urlsplit(raw_path)
-        path = parts.path[len(PREFIX):] if parts.path.startswith(PREFIX) else parts.path.lstrip("/")
+        path = parts.path[len(self.prefix):] if parts.path.startswith(self.prefix) else parts.path.lstrip("/")
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         with self._lock:
-            self.requests.append(Seen(time.monotonic(), path, query, apikey))
+            self.requests.append(Seen(time.monotonic(), path, query, headers.get("apikey"), headers))
             matches = [r for r in self._routes
                        if r.path == path and all(query.get(k) == str(v) for k, v in r.query.items())]
             if not matches:

@@ -244,7 +244,8 @@ class _Context:
         risk["defaults_used"] = list(risk["defaults_used"])
         bench = Benchmark(symbol=bench_symbol, total_return_pct=metrics.benchmark_return_pct,
                           synthetic=bool(self.bench.synthetic))
-        data = DataInfo(providers=md.providers, synthetic=bool(md.synthetic), frequency=md.frequency,
+        data = DataInfo(providers=md.providers, synthetic=bool(md.synthetic), price_basis=md.price_basis,
+                        frequency=md.frequency,
                         start=self.times[lo], end=self.times[hi - 1], bars=hi - lo)
         run = RunResult(label=label, symbols=symbols, params=self.sets[p], metrics=metrics, benchmark=bench,
                         trades=trades, equity=equity_curve(self.times, lo, hi, equity[lo:hi]), risk=risk, data=data,

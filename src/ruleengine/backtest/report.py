@@ -242,7 +242,7 @@ def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | No
                             config={"displaylogo": False, "responsive": True})
         parts += [f"<h2>{html.escape(run.label)}</h2>",
                   (f"<p class='muted'>benchmark: {html.escape(str(run.benchmark.symbol))}; data: "
-                   f"{html.escape(', '.join(f'{k}={v}' for k, v in run.data.providers.items()))}"
+                   f"{html.escape(run.data.sources())}"
                    f"{' (SYNTHETIC)' if run.data.synthetic else ''}; {run.data.bars} bars</p>"),
                   chart, "<div class='grid'>", _metrics_table(run), _risk_table(run), "</div>", _sides_table(run),
                   "<h3>Trades</h3>", _trades_table(run)]

@@ -351,7 +351,11 @@ class Benchmark(BaseModel):
 
 
 class DataInfo(BaseModel):
-    """Where the run's data came from and what range it covers (warm-up history excluded)."""
+    """Where the run's data came from and what range it covers (warm-up history excluded).
+
+    ``price_basis`` (price slot -> raw, split-adjusted or total-return) is present when a provider states how
+    its prices are adjusted (yahoo, alpaca, fmp); files and synthetic data state none and leave it out.
+    """
 
     providers: dict[str, str]
     synthetic: bool
@@ -359,6 +363,19 @@ class DataInfo(BaseModel):
     start: str | None
     end: str | None
     bars: int
+    price_basis: dict[str, str] = Field(default_factory=dict)
+
+    def sources(self) -> str:
+        """``prices=yahoo (split-adjusted), eps=fmp``: each slot's provider, with its price basis when stated."""
+        return ", ".join(f"{k}={v}" + (f" ({self.price_basis[k]})" if k in self.price_basis else "")
+                         for k, v in self.providers.items())
+
+    @model_serializer(mode="wrap")
+    def _basis_when_stated(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = dict(handler(self))
+        if not out.get("price_basis"):
+            out.pop("price_basis", None)
+        return out
 
 
 class RunResult(BaseModel):

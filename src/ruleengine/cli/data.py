@@ -36,20 +36,21 @@ def _print_providers(described: dict[str, Any]) -> None:
 
     defaults = {kind: (d["provider"] or "", d["reason"]) for kind, d in described["defaults"].items()}
     table = compact_table("Data providers")
-    for col in ("provider", "kind", "frequencies", "synthetic", "default"):
+    for col in ("provider", "kind", "frequencies", "synthetic", "key", "default"):
         table.add_column(col)
     for info in described["providers"]:
         if not info.get("configured", True):  # local without a path: a row, and how to configure it below
-            table.add_row(info["name"], "your files", "-", "no", "needs --data PATH", end_section=True)
+            table.add_row(info["name"], "your files", "-", "no", "-", "needs --data PATH", end_section=True)
             continue
         if not info["available"]:
-            table.add_row(info["name"], "-", "-", "-", escape(f"unavailable: {info.get('error', '')}"),
+            table.add_row(info["name"], "-", "-", "-", "-", escape(f"unavailable: {info.get('error', '')}"),
                           end_section=True)
             continue
         kinds = list(info["kinds"].items())
         for i, (kind, k) in enumerate(kinds):
             table.add_row(info["name"] if i == 0 else "", kind, ", ".join(k["frequencies"]),
                           ("[bold red]YES[/]" if info["synthetic"] else "no") if i == 0 else "",
+                          (" + ".join(info.get("credentials") or []) or "none") if i == 0 else "",
                           "[bold]default[/]" if defaults.get(kind, ("",))[0] == info["name"] else "",
                           end_section=i == len(kinds) - 1)
     out = console()
@@ -57,11 +58,15 @@ def _print_providers(described: dict[str, Any]) -> None:
     for info in described["providers"]:
         if not info.get("configured", True):
             out.print(f"{info['name']}: not configured: {info['error']}", highlight=False)
+        elif info.get("point_in_time"):
+            basis = f" Prices: {info['price_basis']}." if info.get("price_basis") else ""
+            out.print(escape(f"{info['name']}: point in time: {info['point_in_time']}.{basis}"), highlight=False)
     by_choice: dict[tuple[str, str], list[str]] = {}
     for kind, choice in defaults.items():
         by_choice.setdefault(choice, []).append(kind)
     out.print("Defaults without --provider or a slot's provider: (order: slot provider, --provider, "
-              "RULEENGINE_PROVIDER, --data / RULEENGINE_DATA, FMP_API_KEY, sample)")
+              "RULEENGINE_PROVIDER, --data / RULEENGINE_DATA, ALPACA_API_KEY + ALPACA_SECRET_KEY, FMP_API_KEY, "
+              "sample)")
     for (name, why), kinds_ in by_choice.items():
         what = "every kind" if len(kinds_) == len(defaults) else ", ".join(kinds_)
         out.print(f"  {what}: " + (f"[bold]{name}[/] ({why})" if name else f"[red]none[/] ({why})"))

@@ -33,7 +33,7 @@ def print_backtest(result: Any, report: str | None) -> None:
     first = result.results[0]
     console.print(f"[bold]{escape(p.strategy_name)}[/]")
     console.print(f"{p.start} .. {p.end} ({first.data.bars} {p.frequency} bars), data: "
-                  + ", ".join(f"{k}={v}" for k, v in first.data.providers.items())
+                  + first.data.sources()
                   + f", initial cash {p.init_cash:,.0f}" + (", one portfolio" if p.portfolio else ""))
     if len(result.results) == 1:
         run = result.results[0]

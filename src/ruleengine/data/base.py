@@ -17,7 +17,9 @@ never need to know where the data came from:
   float64, plus optional informational columns (``period_end``, ``announce_time``, ``fiscal_year`` ...).
   Insider trades are one row per transaction with ``transaction_code``, ``shares``, ``price``; they are
   aggregated per bar to the kind's columns (``buy_count`` ...) when bound.
-* ``attrs["provider"]`` names the provider; ``attrs["synthetic"] = True`` marks made-up data.
+* ``attrs["provider"]`` names the provider; ``attrs["synthetic"] = True`` marks made-up data;
+  ``attrs["price_basis"]`` says how prices are adjusted (``raw``, ``split-adjusted``, ``total-return``) where
+  the provider states it (`Provider.price_basis`).
 
 Failures raise `ruleengine.errors.RuleEngineError` with the D1xx codes (D110 symbol not found, D111 no data in
 range, D112 request failed, D113 credentials/plan, D114 malformed payload); never a bare exception.
@@ -77,6 +79,22 @@ class FetchRequest:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
+class PerThreadClients:
+    """For providers that keep a client library's client per thread in ``self._local`` (a `threading.local`,
+    which cannot be pickled): pickled without it (sweep workers), and given a fresh one when unpickled."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import threading
+
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+
 class Provider(ABC):
     """A source of market data. Subclasses set `name`, `description`, `kinds` and implement `fetch`."""
 
@@ -91,6 +109,13 @@ class Provider(ABC):
     default_reason: ClassVar[str] = ""
     #: configured but unable to serve a slot: an error naming what it holds, never synthetic data instead
     blocks_synthetic: ClassVar[bool] = False
+    #: environment variables holding the credentials it needs (empty: no key needed)
+    credentials: ClassVar[tuple[str, ...]] = ()
+    #: when its data become visible, in a line (`ruleengine providers`, the LLM prompt); empty: not stated
+    point_in_time: ClassVar[str] = ""
+    #: the adjustment basis of its prices (``raw``, ``split-adjusted``, ``total-return``), named in every
+    #: output computed on them; None: not stated (files as stored, synthetic data)
+    price_basis: str | None = None
 
     @classmethod
     def configured(cls, env: Mapping[str, str]) -> bool:
@@ -163,4 +188,6 @@ class Provider(ABC):
         """A JSON-able description for `ruleengine providers` and the LLM system prompt."""
         return {"name": self.name, "description": self.description, "synthetic": self.synthetic,
                 "kinds": {k: {"columns": list(v.columns), "frequencies": list(v.frequencies), "doc": v.doc}
-                          for k, v in self.kinds.items()}}
+                          for k, v in self.kinds.items()},
+                "credentials": list(self.credentials), "point_in_time": self.point_in_time,
+                "price_basis": self.price_basis}

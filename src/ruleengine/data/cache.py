@@ -70,6 +70,7 @@ class CachedProvider(Provider):
         self.name = provider.name
         self.description = provider.description
         self.synthetic = provider.synthetic
+        self.price_basis = provider.price_basis
         self.ttl = _seconds(ttl)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.no_cache = no_cache

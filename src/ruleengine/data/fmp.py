@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from .base import FetchRequest, KindInfo, Provider
+from .base import FetchRequest, KindInfo, PerThreadClients, Provider
 from .fmp_parse import (
     MalformedPayload,
     as_records,
@@ -127,7 +127,7 @@ def _select(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, carry_in: 
     return df[keep]
 
 
-class FmpProvider(Provider):
+class FmpProvider(PerThreadClients, Provider):
     """Financial Modeling Prep through fmpsdk (needs ``FMP_API_KEY``; base URL from ``FMP_BASE_URL``).
 
     Args:
@@ -142,6 +142,10 @@ class FmpProvider(Provider):
     name = "fmp"
     default_rank = 20
     default_reason = "FMP_API_KEY is set"
+    credentials = ("FMP_API_KEY",)
+    point_in_time = ("earnings at the announcement (BMO 08:00, AMC 16:30 New York); statements at the EDGAR "
+                     "acceptance; key metrics with their statement; insider trades at 16:30 on the filing date")
+    price_basis = "split-adjusted"
     description = ("Financial Modeling Prep (fmpsdk): daily and intraday prices, quarterly earnings, income "
                    "statements, balance sheets, key metrics, insider trades; needs FMP_API_KEY")
 
@@ -161,15 +165,6 @@ class FmpProvider(Provider):
     def configured(cls, env: Mapping[str, str]) -> bool:
         """A default only when ``FMP_API_KEY`` is set (it is still usable by name without one: D113)."""
         return bool(env.get("FMP_API_KEY"))
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     @property
     def kinds(self) -> Mapping[str, KindInfo]:

@@ -7,9 +7,8 @@ server (``FMP_BASE_URL``, a local test server) touches nothing outside its own s
 
 Retries: fmpsdk retries 429 and 5xx itself, but with fixed ``2**n + jitter`` second sleeps that ignore
 ``Retry-After``. The provider therefore creates its `fmpsdk.Client` with ``max_retries=0`` (no retries
-there) and `FmpSession` (a `ruleengine.data.http_retry.RetryingSession`) does them instead; a
-``Retry-After`` longer than ``max_wait`` is not waited for: the response goes back at once and becomes a
-D112 error that names the wait.
+there) and `FmpSession` does them instead (`ruleengine.data.http_session.RetryingSession`: Retry-After or
+exponential backoff; a ``Retry-After`` longer than ``max_wait`` becomes a D112 error that names the wait).
 """
 
 from __future__ import annotations
@@ -19,26 +18,20 @@ import re
 import time
 from collections.abc import Callable
 
-from .http_retry import RetryingSession, retry_after_seconds
+from .http_session import RetryingSession, normalize_base_url, retry_after_seconds
+
+DEFAULT_BASE_URL = "https://financialmodelingprep.com/stable"
 
 __all__ = ["DEFAULT_BASE_URL", "FmpSession", "body_message", "is_plan_or_key_message", "normalize_base_url",
            "retry_after_seconds"]
 
-DEFAULT_BASE_URL = "https://financialmodelingprep.com/stable"
-
-
-def normalize_base_url(url: str) -> str:
-    """The base URL without a trailing slash (``http://127.0.0.1:8000/stable``)."""
-    return url.strip().rstrip("/")
-
 
 class FmpSession(RetryingSession):
-    """A `RetryingSession` for one fmpsdk client that also sends its requests to `base_url`.
+    """A `RetryingSession` for one fmpsdk client: its requests go to `base_url` instead of fmpsdk's ``BASE_URL``.
 
     Args:
         base_url: where requests go instead of fmpsdk's ``BASE_URL``.
-        max_retries, backoff, max_wait, sleep: as in `RetryingSession` (the last response goes back to
-            fmpsdk once the budget is spent).
+        max_retries, backoff, max_wait, sleep: see `RetryingSession`.
     """
 
     def __init__(self, base_url: str, *, max_retries: int = 4, backoff: float = 0.5, max_wait: float = 60.0,

@@ -68,6 +68,8 @@ class MarketData:
     start: int  # row of the first requested bar; rows before it are warm-up history, never traded
     providers: dict[str, str]  # slot -> provider name
     synthetic: bool = False  # True when any slot came from the synthetic sample provider
+    #: price slot -> its adjustment basis (raw, split-adjusted, total-return) where the provider states one
+    price_basis: dict[str, str] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # runs left out (no data), by label
     unnamed: bool = False  # one column from flat DataFrames: no symbol names it (`from_frames`)
@@ -253,6 +255,8 @@ def _finish_records(request: DataRequest, needed: dict[str, set[str]], kinds: di
     return MarketData(index=index, frequency=freq, runs=kept, inputs=inputs, start=start_row,
                       providers={s: p.name for s, p in providers.items()},
                       synthetic=any(p.synthetic for p in providers.values()),
+                      price_basis={s: str(p.price_basis) for s, p in providers.items()
+                                   if p.price_basis and kinds[s] in PRICE_KINDS},
                       warnings=warnings, skipped=skipped)
 
 

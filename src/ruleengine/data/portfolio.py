@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -52,6 +52,9 @@ class PortfolioProvider(Provider):
     default_rank = 40
     default_reason = "RULEENGINE_PORTFOLIO is set"
     cacheable = False  # a local file: reading it is faster than the cache
+    credentials: ClassVar[tuple[str, ...]] = ("RULEENGINE_PORTFOLIO",)
+    point_in_time = ("each fill from when it happened (a date-only fill at that session's close): shares on bar t "
+                     "= the sum of the fills up to t")
     description = ("your own position from a broker's transactions CSV (generic layout or Schwab's export): "
                    "shares, average cost and open gain per bar, from the fills up to that bar; needs "
                    "RULEENGINE_PORTFOLIO")

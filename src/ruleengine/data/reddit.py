@@ -20,7 +20,7 @@ Configuration (environment, or the constructor's arguments):
 
 Reddit lists only about the newest 1000 posts of a subreddit: a range starting before the oldest post the
 listing reaches is an error (D111) naming that date, never a silent gap. Retries: 429, 5xx and connection
-errors are retried with backoff or ``Retry-After`` (`ruleengine.data.http_retry`); prawcore's own slower
+errors are retried with backoff or ``Retry-After`` (`ruleengine.data.http_session`); prawcore's own slower
 retries are never reached. Errors: missing or rejected credentials, 401/403 -> D113; a symbol that cannot
 be a ticker -> D110; an unknown subreddit, 5xx or 429 beyond the budget -> D112; a body that is not a
 listing -> D114. Results are cached on disk like every remote provider's (`ruleengine.data.cache`).
@@ -100,12 +100,15 @@ class RedditProvider(Provider):
             `DEFAULT_SUBREDDITS`.
         symbols: tickers recognised as bare words besides the fetched one; default ``REDDIT_SYMBOLS``.
         oauth_url, reddit_url: praw's API and token endpoints; default ``REDDIT_OAUTH_URL`` / ``REDDIT_URL``.
-        max_retries, backoff, max_wait, timeout: as for `ruleengine.data.http_retry.RetryingSession`.
+        max_retries, backoff, max_wait, timeout: as for `ruleengine.data.http_session.RetryingSession`.
     """
 
     name = "reddit"
     default_rank = 30
     default_reason = "REDDIT_CLIENT_ID is set"
+    credentials = CREDENTIALS
+    point_in_time = ("each post from its created_utc (counted on the first bar whose close is at or after it); "
+                     "trending rank from posts created before it")
     description = ("Reddit (praw): ticker mentions in chosen subreddits (mention_volume, VADER sentiment, "
                    "trending rank), each post visible from its creation time; needs REDDIT_CLIENT_ID, "
                    "REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT")
@@ -164,7 +167,7 @@ class RedditProvider(Provider):
         if self._client is None:
             import praw
 
-            from .http_retry import RetryingSession
+            from .http_session import RetryingSession
 
             # give_up="raise": prawcore would retry a final 5xx or connection error again, with its own sleeps
             session = RetryingSession(max_retries=self.max_retries, backoff=self.backoff, max_wait=self.max_wait,
@@ -223,7 +226,7 @@ class RedditProvider(Provider):
     def _failed(self, exc: Exception, sub: str) -> RuleEngineError:
         import prawcore
 
-        from .http_retry import GaveUp
+        from .http_session import GaveUp
 
         original = getattr(exc, "original_exception", None)
         if isinstance(original, GaveUp):

@@ -8,10 +8,14 @@ Resolution order for a slot of kind K at frequency F (first match wins):
    every kind), then the ``RULEENGINE_PROVIDER`` environment variable (``fmp`` for every kind, or
    ``ohlcv=local,earnings=fmp``, or both: ``sample,earnings=fmp``);
 4. ``local`` when a data path is configured (``--data`` / ``RULEENGINE_DATA``) and it has K at F;
-5. ``fmp`` when ``FMP_API_KEY`` is set and it serves K; ``reddit`` (social_mentions) when
-   ``REDDIT_CLIENT_ID`` is set; ``portfolio`` (the user's fills) when ``RULEENGINE_PORTFOLIO`` is set,
-   ``snaptrade`` when ``SNAPTRADE_CLIENT_ID`` is set;
+5. ``alpaca`` when ``ALPACA_API_KEY`` and ``ALPACA_SECRET_KEY`` are set and it serves K (prices), then ``fmp``
+   when ``FMP_API_KEY`` is set and it serves K; ``reddit`` (social_mentions) when ``REDDIT_CLIENT_ID`` is set;
+   ``portfolio`` (the user's fills) when ``RULEENGINE_PORTFOLIO`` is set, ``snaptrade`` when
+   ``SNAPTRADE_CLIENT_ID`` is set;
 6. ``sample`` (synthetic data; every output says so).
+
+``yahoo`` needs no key and is never an implicit default: it is chosen by name (``--provider yahoo``, a slot's
+``provider: yahoo`` or ``RULEENGINE_PROVIDER=yahoo``), so that an offline run never reaches for the network.
 
 Choices 1-3 are explicit: a provider that does not serve K at F is an error (D109, naming the providers that
 do). Choices 4-5 are implicit and fall through to the next when the provider lacks K, except that a data path
@@ -19,10 +23,11 @@ never falls through to synthetic data: a configured path that cannot serve a slo
 instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency).
 
 Choices 4-6 are not names written here: each provider class declares its place (`Provider.default_rank`:
-local 10, fmp 20, reddit 30, portfolio 40, snaptrade 45, sample 90), why it is chosen (`default_reason`), when
-the environment enables it (`configured`) and whether a slot it cannot serve stops the fall-through to
-synthetic data (`blocks_synthetic`). `choose` walks the registered providers in that order; the last one it
-reaches is the last resort, chosen even when it lacks K (`resolve` then says so). A new provider class with a
+local 10, alpaca 15, fmp 20, reddit 30, portfolio 40, snaptrade 45, sample 90), why it is chosen
+(`default_reason`), when the environment enables it (`configured`) and whether a slot it cannot serve stops the
+fall-through to synthetic data (`blocks_synthetic`). `choose` walks the registered providers in that order; the
+last one it reaches is the last resort, chosen even when it lacks K (`resolve` then says so). A new provider
+class with a
 `default_rank` joins the order by being registered.
 
 A registry made with ``real_only=True`` (live signals, scan, tracking: what they compute is acted on and
@@ -294,6 +299,10 @@ class ProviderRegistry:
             lines += [f"### {info['name']}{flag}", "", str(info.get("description", "")), ""]
             if info["default_for"]:
                 lines += ["Default for: " + ", ".join(sorted(info["default_for"])), ""]
+            if info.get("point_in_time"):  # providers that state their access and timing (sample does not)
+                keys = info.get("credentials") or []
+                lines += [("Needs " + " and ".join(keys) if keys else "No key needed")
+                          + f". Point in time: {info['point_in_time']}.", ""]
             lines += ["| kind | frequencies | columns | notes |", "|---|---|---|---|"]
             for kind, k in info["kinds"].items():
                 lines.append(f"| {kind} | {', '.join(k['frequencies'])} | {', '.join(k['columns'])} | "
@@ -304,14 +313,15 @@ class ProviderRegistry:
 
 #: how a user gives real data (named in D160's hint; every item exists: options, variables, the providers command)
 REAL_DATA_HINT = ("give real data: --data PATH (a Parquet/CSV file or folder; or set RULEENGINE_DATA), "
-                  "--provider NAME (see: ruleengine providers), or set FMP_API_KEY for the fmp provider")
+                  "--provider NAME (see: ruleengine providers; --provider yahoo needs no key), or set FMP_API_KEY "
+                  "for the fmp provider")
 
 
 def _real_data_required(kind: str, name: str, why: str | None, path: str | None) -> Diagnostic:
     """D160: real data are required and the resolution came to a synthetic provider."""
     if why is None:
         message = f"real market data are required for '{kind}', and none is configured (no data path, no " \
-                  "provider, no FMP_API_KEY); synthetic data are never used here"
+                  "provider, no Alpaca or FMP key); synthetic data are never used here"
     else:
         message = f"real market data are required, but provider '{name}' ({why}) gives SYNTHETIC data"
     return Diagnostic("D160", message, path=path, hint=REAL_DATA_HINT)
@@ -330,9 +340,9 @@ def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[s
                      no_cache: bool = False, cache_dir: str | Path | None = None,
                      ttl: timedelta | float = DEFAULT_TTL, real_only: bool = False,
                      **local_options: Any) -> ProviderRegistry:
-    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp, reddit, portfolio, snaptrade};
-    all but
-    sample are built on first use (a bad path is reported when resolving; fmp's HTTP stack is imported only then).
+    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp, yahoo, alpaca, reddit, portfolio,
+    snaptrade}; all but sample are built on first use (a bad path is reported when resolving; HTTP stacks are
+    imported only then).
 
     `real_only`: never resolve to synthetic data (D160 instead; see `ProviderRegistry`).
     `local_options` go to `LocalProvider` (layout, time_column, columns, files, tz, kind, frequency).
@@ -351,6 +361,11 @@ def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[s
         registry.register(functools.partial(LocalProvider, path, **local_options), "local", cls=LocalProvider)
     registry.register(SampleProvider())
     registry.register(FmpProvider)
+    from .alpaca import AlpacaProvider
+    from .yahoo import YahooProvider
+
+    registry.register(YahooProvider)
+    registry.register(AlpacaProvider)
     registry.register(RedditProvider)
     registry.register(PortfolioProvider)
     registry.register(SnapTradeProvider)

@@ -155,7 +155,7 @@ class SampleProvider(Provider):
     synthetic = True
     cacheable = False  # generated in milliseconds; an on-disk copy would be slower than regenerating
     default_rank = 90  # the last resort: chosen when no configured real provider serves a slot
-    default_reason = "no provider configured, no data path, no FMP_API_KEY: synthetic data"
+    default_reason = "no provider configured, no data path, no Alpaca or FMP key: synthetic data"
     description = ("SYNTHETIC data for any symbol name, generated deterministically from the name (regime-"
                    "switching prices, quarterly earnings and statements, insider trades). NOT the ticker's "
                    "real prices; for trying things out offline.")

@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from .broker_csv import SESSION_FILL
-from .http_retry import retry_after_seconds
+from .http_session import retry_after_seconds
 from .pit import EXCHANGE_TZ
 from .portfolio import PortfolioProvider
 
@@ -64,6 +64,7 @@ class SnapTradeProvider(PortfolioProvider):
     name = "snaptrade"
     default_rank = 45
     default_reason = "SNAPTRADE_CLIENT_ID is set"
+    credentials = SETTINGS
     description = ("your own position from your brokerage accounts through SnapTrade (snaptrade-python-sdk): "
                    "shares, average cost and open gain per bar, from the fills up to that bar; needs "
                    "SNAPTRADE_CLIENT_ID, SNAPTRADE_CONSUMER_KEY, SNAPTRADE_USER_ID, SNAPTRADE_USER_SECRET")
@@ -193,7 +194,7 @@ class SnapTradeProvider(PortfolioProvider):
 
 def _capped_retry(max_wait: float) -> Any:
     """urllib3's `Retry` reading ``Retry-After`` like every provider (fractions and dates too,
-    `ruleengine.data.http_retry.retry_after_seconds`) and never waiting longer than `max_wait`: the response
+    `ruleengine.data.http_session.retry_after_seconds`) and never waiting longer than `max_wait`: the response
     then goes back to the SDK at once."""
     import urllib3
 

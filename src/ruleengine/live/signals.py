@@ -469,6 +469,7 @@ def _snapshot(md: Any, inputs: Mapping[tuple[str, str], np.ndarray], r: int, j: 
         collect(n)
     return {"bar_time": str(md.index[r]), "symbols": dict(md.runs[j]), "bar": bar, "slots": other,
             "values": values, "params": dict(params), "providers": dict(md.providers),
+            **({"price_basis": dict(md.price_basis)} if md.price_basis else {}),
             "synthetic": bool(md.synthetic)}
 
 

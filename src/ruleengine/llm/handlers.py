@@ -172,7 +172,8 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     if record is not None and result.synthetic:  # a made-up run must never count next to real-data runs
         out["warnings"].append(Diagnostic(
             "L117", "this run is not stored: it was computed on synthetic data", severity="warning",
-            hint="configure real data (RULEENGINE_DATA=PATH or FMP_API_KEY in the server's environment)").to_dict())
+            hint="configure real data in the server's environment (RULEENGINE_DATA=PATH, RULEENGINE_PROVIDER=yahoo, "
+                 "or FMP_API_KEY)").to_dict())
     elif record is not None:
         out["run_id"] = store().save_backtest(record.id, result, version=record.version)
     note = knowledge_cutoff_note(_author_model(record), result.provenance.start, result.provenance.end)
@@ -204,8 +205,9 @@ def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:
 def _synthetic_signals() -> RuleEngineError:
     return RuleEngineError([Diagnostic(
         "L116", "live signals need real market data; only the synthetic sample provider is available",
-        path="provider", hint="configure real data in the server's environment: RULEENGINE_DATA=PATH (local files) "
-                              "or FMP_API_KEY (and RULEENGINE_PROVIDER if the default is 'sample')")])
+        path="provider", hint="configure real data in the server's environment: RULEENGINE_DATA=PATH (local files), "
+                              "RULEENGINE_PROVIDER=yahoo (no key), ALPACA_API_KEY and ALPACA_SECRET_KEY, or "
+                              "FMP_API_KEY (and RULEENGINE_PROVIDER if the default is 'sample')")])
 
 
 def _require_real_data(strategy: Any, provider: str | None) -> None:

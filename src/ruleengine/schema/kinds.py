@@ -18,6 +18,10 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
                      "book_value", "shares_outstanding"),
     "insider_trades": ("buy_count", "sell_count", "buy_shares", "sell_shares", "buy_value", "sell_value",
                        "net_shares", "net_value"),
+    # corporate actions, visible from their ex-date's open: the latest cash dividend per share, and the latest
+    # split as new shares per old share (4.0 for a 4-for-1 split, 0.1 for a 1-for-10 reverse split)
+    "dividends": ("dividend",),
+    "splits": ("split_ratio",),
     # posts naming the ticker (Reddit): count, mean VADER sentiment and trending rank of each bar's posts
     "social_mentions": ("mention_volume", "sentiment", "trending"),
     # the user's own position from their fills (broker export, SnapTrade): shares held, average cost per share,

@@ -71,6 +71,8 @@ class SweepResult:
     #: how `detail` reaches the data again: strategy, {label: run}, start, end, provider, data
     context: dict[str, Any] = field(default_factory=dict, repr=False)
     synthetic: bool = False
+    #: price slot -> raw, split-adjusted or total-return, where the provider states it (in the JSON only then)
+    price_basis: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------------ views
     @property
@@ -134,7 +136,8 @@ class SweepResult:
     def to_dict(self, n: int | None = None) -> dict[str, Any]:
         """The ``--json`` object: summary, best parameters and the best `n` rows (default `top`)."""
         return {
-            "success": True, "synthetic": self.synthetic, "metric": self.metric,
+            "success": True, "synthetic": self.synthetic,
+            **({"price_basis": dict(self.price_basis)} if self.price_basis else {}), "metric": self.metric,
             "order": "ascending" if self.metric in LOWER_IS_BETTER else "descending",
             "best": {k: _plain(v, k) for k, v in self.best.items()}, "n_trials": self.n_trials,
             "n_symbols": self.n_symbols, "rows_total": len(self.table), "elapsed": round(self.elapsed, 6),

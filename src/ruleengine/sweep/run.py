@@ -164,7 +164,8 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             warnings=[w.to_dict() for w in _summary(warnings, md)], grid=axes, constraints=list(constraints),
             combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
             context=context, memory_estimate_mb=estimate / 2**20, memory_limit_mb=limit / 2**20,
-            risk=_base_risk(strat, fixed), synthetic=bool(getattr(md, "synthetic", False)))
+            risk=_base_risk(strat, fixed), synthetic=bool(getattr(md, "synthetic", False)),
+            price_basis=dict(getattr(md, "price_basis", {})))
         first = result.by_combination if len(keep) > 1 else table
         result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
         result.elapsed = time.perf_counter() - t0
