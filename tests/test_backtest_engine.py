@@ -72,13 +72,17 @@ class Run:
         self.prices = {k: self.md.inputs[(slot, k)] for k in ("open", "high", "low", "close")}
         self.compiled = ruleengine.compile_strategy(self.strategy)
         sig = self.compiled.signals(self.md)
-        self.entries, self.exits = sig.entries, sig.exits
+        self.entries, self.exits, self.levels = sig.entries, sig.exits, sig.levels
         #: a long_short rule's short side, the keyword arguments of `simulate` (empty for the others)
         self.short = {} if sig.short_entries is None else {"short_entries": sig.short_entries,
                                                              "short_exits": sig.short_exits}
 
     def args(self) -> tuple:
         return self.prices, self.entries, self.exits, self.md.index
+
+    def order_levels(self) -> np.ndarray | None:
+        """The entry order's price levels (T, N) for the reference simulation; None for market orders."""
+        return self.levels.get("entry_order_price")
 
 
 def _daily_prices_only(path: Path) -> bool:
@@ -140,8 +144,9 @@ def test_every_rule_matches_the_reference(runs, rule):
     run = run_of(runs, rule)
     risk = resolve_risk(run.strategy)
     for r in (risk, replace(risk, execution_price="open")):
-        sim = simulate(*run.args(), r, init_cash=CASH, start=run.md.start, **run.short)
-        ref = reference_simulate(*run.args(), [r] * run.md.n_cols, init_cash=CASH, start=run.md.start, **run.short)
+        sim = simulate(*run.args(), r, levels=run.levels, init_cash=CASH, start=run.md.start, **run.short)
+        ref = reference_simulate(*run.args(), [r] * run.md.n_cols, init_cash=CASH, start=run.md.start,
+                                 order_levels=run.order_levels(), **run.short)
         assert_same_as_reference(sim, *ref, f"{rule} {r.execution_price}")
     if rule == "golden_cross":  # the rule file trades on these symbols: the check is not vacuous
         assert len(sim.trades) >= ENOUGH["golden_cross_trades"]
@@ -184,14 +189,15 @@ def test_portfolio_matches_the_reference(runs):
 
 # ------------------------------------------------------------------------------------------------ vectorbt
 def _vbt_expressible(r: RiskSpec) -> bool:
-    return r.max_hold_days is None and r.max_hold_bars is None and not (
+    return r.max_hold_days is None and r.max_hold_bars is None and r.entry_order == "market" and not (
         r.stop_loss_pct is not None and r.trailing_stop_pct is not None and r.trailing_stop_pct > r.stop_loss_pct)
 
 
 def test_vectorbt_gives_the_same_trades_for_every_rule(runs, vbt_ready):
     checked = 0
     for rule, run in runs.items():
-        if run.short:  # long_short: tests/test_long_short.py compares with vectorbt (on symbols that stay solvent)
+        if run.short or run.levels:  # long_short: tests/test_long_short.py compares with vectorbt (on symbols that
+            # stay solvent); limit and stop entry orders: backtesting.py is their oracle (tests/test_orders.py)
             continue
         risk = replace(resolve_risk(run.strategy), max_hold_days=None, max_hold_bars=None)
         variants = [risk] if _vbt_expressible(risk) else [replace(risk, trailing_stop_pct=None),

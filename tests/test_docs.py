@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def test_registry_warmup_matches_the_kernel(name: str) -> None:
     expected = fn.lookback(static)
     formula = _WARMUP_TEXT[name].split(" (")[0]
     env = {**static, "max": max}
-    assert eval(formula.replace("2n", "2*n"), env) == expected, (name, formula)
+    assert eval(re.sub(r"(\d)([a-z])", r"\1*\2", formula), env) == expected, (name, formula)
     if not fn.kernel:
         return
     out = kernel(fn.kernel)(*series, *statics)[:, 0]

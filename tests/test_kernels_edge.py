@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ruleengine.kernels import events, oscillators, rolling, smoothing, transforms
+from ruleengine.kernels import channels, events, oscillators, regression, rolling, smoothing, transforms, trend
 from ruleengine.lang.functions import FUNCTIONS
 
 KERNEL_DIR = Path(rolling.__file__).resolve().parent
-MODULES = ["rolling", "smoothing", "oscillators", "transforms", "events", "_util"]
+MODULES = ["rolling", "smoothing", "oscillators", "regression", "trend", "channels", "transforms", "events", "_util"]
 
 F = False
 T_ = True
@@ -581,6 +581,7 @@ def test_kernel_modules_do_not_import_pandas_and_compile_nothing_at_import():
         "import sys\n"
         "import ruleengine.kernels.rolling, ruleengine.kernels.smoothing, ruleengine.kernels.oscillators\n"
         "import ruleengine.kernels.transforms, ruleengine.kernels.events, ruleengine.kernels._util\n"
+        "import ruleengine.kernels.regression, ruleengine.kernels.trend, ruleengine.kernels.channels\n"
         "from numba.core.registry import CPUDispatcher\n"
         "mods = [m for k, m in sys.modules.items() if k.startswith('ruleengine.kernels.')]\n"
         "disp = [o for m in mods for o in vars(m).values() if isinstance(o, CPUDispatcher)]\n"
@@ -621,7 +622,7 @@ def _drivers():
     """(module, name, dispatcher) of every 2-D driver: the public ``<op>_nb`` that are not 1-D kernels."""
     from numba.core.registry import CPUDispatcher
 
-    for mod in [rolling, smoothing, oscillators, transforms, events]:
+    for mod in [rolling, smoothing, oscillators, regression, trend, channels, transforms, events]:
         for name, obj in vars(mod).items():
             if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__
                     and not name.startswith("_") and not name.endswith("_1d_nb")):
@@ -642,7 +643,7 @@ def test_drivers_follow_the_naming_rule_cached_and_nogil():
         assert not isinstance(d._cache, NullCache), f"{name} is not cached"
         assert d.py_func.__code__.co_filename == str(KERNEL_DIR / f"{mod.__name__.split('.')[-1]}.py"), name
         assert any(w in (d.__doc__ or "") for w in ORACLE_WORDS), f"{name}: no oracle named"
-    for mod in [rolling, smoothing, oscillators, transforms, events]:
+    for mod in [rolling, smoothing, oscillators, regression, trend, channels, transforms, events]:
         for name, obj in vars(mod).items():
             if name.endswith("_1d_nb"):
                 doc = obj.__doc__ or ""
@@ -666,7 +667,7 @@ def test_each_driver_runs_one_kernel():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"series": ("x",), "params": ("out",)}, "used by the templates"),
-    ({"series": ("a", "b"), "params": ("n",)}, "missing rule takes"),
+    ({"series": ("a", "b", "d", "e", "f"), "params": ("n",)}, "missing rule takes"),
     ({"series": ("x",), "params": ("k:f",)}, "missing rule takes"),
     ({"series": ("x",), "params": ("n",), "scratch": 3}, "not enough scratch"),
     ({"series": ("x",), "params": ("n",), "options": ("3",)}, "unsupported option"),

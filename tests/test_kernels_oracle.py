@@ -30,7 +30,7 @@ import pytest
 import talib  # the oracle (pyproject [test]): missing means a broken set-up, not a skip
 
 from ruleengine.compile.execute import kernel
-from ruleengine.kernels import events, oscillators, rolling, smoothing, transforms
+from ruleengine.kernels import channels, events, oscillators, regression, rolling, smoothing, transforms, trend
 from ruleengine.lang.functions import FUNCTIONS
 
 SYMBOLS = ["SPY", "AAPL", "LEHMQ", "HPCCP", "WWY"]
@@ -84,6 +84,25 @@ def o_bb(which):
             return np.where(m != 0, w / m, np.nan)
 
     return f
+
+
+def o_keltner(side):
+    """Keltner channel in pandas from TA-Lib's EMA (middle) and ATR (band width): middle + side * k * atr."""
+    def run(h, lo, c, n, k):
+        mid = pd.Series(talib.EMA(_np(c), n) if n > 1 else _np(c))
+        if side == 0:
+            return mid.to_numpy()
+        atr = pd.Series(talib.ATR(_np(h), _np(lo), _np(c), n))
+        return (mid + side * (k * atr)).to_numpy()
+    return run
+
+
+def o_donchian(side):
+    """Donchian channel in pandas: rolling max of high (1), min of low (-1), or their mean (0)."""
+    def run(h, lo, n):
+        hi, low = pd.Series(_np(h)).rolling(n).max(), pd.Series(_np(lo)).rolling(n).min()
+        return (hi if side > 0 else low if side < 0 else (hi + low) / 2).to_numpy()
+    return run
 
 
 def o_zscore(x, n):
@@ -202,6 +221,7 @@ W = [(2,), (5,), (14,), (50,), (200,)]
 MACD_P = [(12, 26, 9), (26, 12, 9), (2, 3, 2), (5, 35, 5), (50, 200, 20)]
 STOCH_P = [(5, 3, 3), (14, 3, 5), (2, 1, 1), (21, 5, 2), (100, 10, 10)]
 BB_P = [(2, 2.0), (5, 1.0), (20, 2.0), (50, 2.5), (200, 1.5)]
+KC_P = [(1, 1.0), (2, 2.0), (10, 1.5), (20, 2.0), (100, 3.0)]
 
 
 def lb_n1(n, *_):
@@ -235,8 +255,19 @@ SPECS = [
     Spec("bb_lower", rolling.bb_lower_nb, ("close",), BB_P, "if", o_bb("lower"), lb_n1),
     Spec("bb_percent", rolling.bb_percent_nb, ("close",), BB_P, "if", o_bb("percent"), lb_n1, atol=1e-9, data_nan=True),
     Spec("bb_width", rolling.bb_width_nb, ("close",), BB_P, "if", o_bb("width"), lb_n1),
+    Spec("keltner_upper", channels.keltner_upper_nb, ("high", "low", "close"), KC_P, "if", o_keltner(+1), lb_n),
+    Spec("keltner_middle", channels.keltner_middle_nb, ("high", "low", "close"), KC_P, "if", o_keltner(0), lb_n1),
+    Spec("keltner_lower", channels.keltner_lower_nb, ("high", "low", "close"), KC_P, "if", o_keltner(-1), lb_n),
+    Spec("donchian_upper", channels.donchian_upper_nb, ("high", "low"), W, "i", o_donchian(1), lb_n1),
+    Spec("donchian_middle", channels.donchian_middle_nb, ("high", "low"), W, "i", o_donchian(0), lb_n1),
+    Spec("donchian_lower", channels.donchian_lower_nb, ("high", "low"), W, "i", o_donchian(-1), lb_n1),
     Spec("vwap", rolling.vwap_nb, ("high", "low", "close", "volume"), W, "i", o_vwap, lb_n1, data_nan=True),
     Spec("ema", smoothing.ema_nb, ("close",), W, "i", o_talib1(talib.EMA), lb_n1),
+    Spec("dema", smoothing.dema_nb, ("close",), [(1,)] + W, "i", o_talib1(talib.DEMA), lambda n: 2 * n - 2),
+    Spec("tema", smoothing.tema_nb, ("close",), [(1,)] + W, "i", o_talib1(talib.TEMA), lambda n: 3 * n - 3),
+    Spec("trix", smoothing.trix_nb, ("close",), [(1,)] + W, "i", o_talib1(talib.TRIX), lambda n: 3 * n - 2,
+         atol=1e-10),
+    Spec("kama", smoothing.kama_nb, ("close",), W, "i", o_talib1(talib.KAMA), lb_n),
     Spec("rsi", smoothing.rsi_nb, ("close",), W, "i", o_talib1(talib.RSI), lb_n),
     Spec("macd", smoothing.macd_nb, ("close",), MACD_P, "iii", o_macd("line"), lb_macd_line, atol=1e-10),
     Spec("macd_signal", smoothing.macd_signal_nb, ("close",), MACD_P, "iii", o_macd("signal"), lb_macd_sig, atol=1e-10),
@@ -257,12 +288,34 @@ SPECS = [
          lambda h, lo, c, n: talib.ADX(_np(h), _np(lo), _np(c), n), lambda n: 2 * n - 1),
     Spec("obv", oscillators.obv_nb, ("close", "volume"), [()], "",
          lambda c, v: talib.OBV(_np(c), _np(v)), lambda: 0),
+    Spec("ppo", smoothing.ppo_nb, ("close",), [(12, 26), (26, 12), (2, 3), (2, 5), (50, 200)], "ii",
+         lambda x, f, s: talib.PPO(_np(x), f, s, 1), lambda f, s: max(f, s) - 1, atol=1e-10),
+    Spec("plus_di", trend.plus_di_nb, ("high", "low", "close"), W[:-1] + [(100,)], "i",
+         lambda h, lo, c, n: talib.PLUS_DI(_np(h), _np(lo), _np(c), n), lb_n, atol=1e-10),
+    Spec("minus_di", trend.minus_di_nb, ("high", "low", "close"), W[:-1] + [(100,)], "i",
+         lambda h, lo, c, n: talib.MINUS_DI(_np(h), _np(lo), _np(c), n), lb_n, atol=1e-10),
+    Spec("ultosc", oscillators.ultosc_nb, ("high", "low", "close"), [(7, 14, 28), (1, 2, 3), (5, 10, 50), (2, 20, 200)],
+         "iii", lambda h, lo, c, a, b, d: talib.ULTOSC(_np(h), _np(lo), _np(c), a, b, d),
+         lambda a, b, d: max(a, b, d), atol=1e-10),
+    Spec("sar", trend.sar_nb, ("high", "low"), [(0.02, 0.2), (0.01, 0.1), (0.3, 0.2), (0.05, 0.5)], "ff",
+         lambda h, lo, a, m: talib.SAR(_np(h), _np(lo), a, m), lambda a, m: 1),
+    Spec("ad", oscillators.ad_nb, ("high", "low", "close", "volume"), [()], "",
+         lambda h, lo, c, v: talib.AD(_np(h), _np(lo), _np(c), _np(v)), lambda: 0, atol=1e-6),
     Spec("stoch_k", oscillators.stoch_k_nb, ("high", "low", "close"), STOCH_P, "iii", o_stoch("k"),
          lambda fk, sk, sd: fk + sk - 2, atol=1e-10),
     Spec("stoch_d", oscillators.stoch_d_nb, ("high", "low", "close"), STOCH_P, "iii", o_stoch("d"),
          lambda fk, sk, sd: fk + sk + sd - 3, atol=1e-10),
+    Spec("ts_rank", regression.ts_rank_nb, ("close",), W, "i",
+         lambda x, n: pd.Series(_np(x)).rolling(n).rank(method="average", pct=True).to_numpy(), lb_n1),
+    Spec("corr", regression.corr_nb, ("close", "volume"), W, "i",
+         lambda a, b, n: talib.CORREL(_np(a), _np(b), n), lb_n1, atol=1e-10),
+    Spec("beta", regression.beta_nb, ("close", "high"), W, "i",
+         lambda x, m, n: talib.BETA(_np(m), _np(x), n), lb_n, atol=1e-10),
+    Spec("slope", regression.slope_nb, ("close",), W, "i", o_talib1(talib.LINEARREG_SLOPE), lb_n1, atol=1e-10),
     Spec("pct_change", transforms.pct_change_nb, ("close",), [(1,)] + W, "i", o_pct_change, lb_n, atol=1e-12),
     Spec("log_return", transforms.log_return_nb, ("close",), [(1,)] + W, "i", o_log_return, lb_n, atol=1e-12),
+    Spec("cumsum", transforms.cumsum_nb, ("close",), [()], "", lambda x: pd.Series(_np(x)).cumsum().to_numpy(),
+         lambda: 0),
     Spec("shift", transforms.shift_nb, ("close",), [(0,), (1,)] + W, "i", o_shift, lb_n, kind="positional"),
     Spec("rising", events.rising_nb, ("close",), [(1,), (2,), (3,), (5,)], "i", o_rising(+1), None, out="b"),
     Spec("falling", events.falling_nb, ("close",), [(1,), (2,), (3,), (5,)], "i", o_rising(-1), None, out="b"),

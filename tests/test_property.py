@@ -24,7 +24,20 @@ SINGLE = [f for f in FUNCTIONS.values()
           if f.returns == "float" and [a.kind for a in f.args][:1] == ["series"]
           and all(a.kind in ("window", "lag", "number") for a in f.args[1:])]
 OHLCV_FNS = [f for f in FUNCTIONS.values() if f.returns == "float" and len(f.args) > 1
-             and [a.kind for a in f.args][:2] == ["series", "series"]]
+             and [a.kind for a in f.args][:2] == ["series", "series"]
+             and all(a.name in COLUMNS for a in f.args if a.kind == "series")]
+
+
+def _in_order(f, values: list[str], specs) -> list[str]:
+    """Windows that must be shorter than another (MACD's fast < slow, ULTOSC's short < medium < long; a
+    reversed pair is a diagnostic, C115) made increasing in the declared order."""
+    names = [a.name for a in specs]
+    for _ in f.ordered:  # a chain of k pairs settles in k passes
+        for short, long in f.ordered:
+            i, j = names.index(short), names.index(long)
+            lo, hi = sorted((int(values[i]), int(values[j])))
+            values[i], values[j] = str(lo), str(hi + 1 if hi == lo else hi)
+    return values
 
 
 def _window(spec) -> st.SearchStrategy[str]:
@@ -40,16 +53,11 @@ def num_expr(draw, depth: int = 2) -> str:
     kind = draw(st.sampled_from(["single", "ohlcv", "arith", "minmax"]))
     if kind == "single":
         f = draw(st.sampled_from(SINGLE))
-        rest = [draw(_window(a)) for a in f.args[1:]]
-        names = [a.name for a in f.args[1:]]
-        for short, long in f.ordered:  # MACD's fast < slow (a reversed pair is a diagnostic, C115)
-            i, j = names.index(short), names.index(long)
-            lo, hi = sorted((int(rest[i]), int(rest[j])))
-            rest[i], rest[j] = str(lo), str(hi + 1 if hi == lo else hi)
+        rest = _in_order(f, [draw(_window(a)) for a in f.args[1:]], f.args[1:])
         return f"{f.name}({', '.join([draw(num_expr(depth - 1)), *rest])})"
     if kind == "ohlcv":
         f = draw(st.sampled_from(OHLCV_FNS))
-        parts = [a.name if a.kind == "series" else draw(_window(a)) for a in f.args]
+        parts = _in_order(f, [a.name if a.kind == "series" else draw(_window(a)) for a in f.args], f.args)
         return f"{f.name}({', '.join(parts)})"
     if kind == "minmax":
         return f"{draw(st.sampled_from(['min', 'max']))}({draw(num_expr(depth - 1))}, {draw(num_expr(depth - 1))})"

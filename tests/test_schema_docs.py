@@ -284,6 +284,7 @@ LLM_REPLY: dict[str, Any] = {
         "take_profit_by_bars": None,
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
+    "entry_order": None,  # null: the default market order
     "code": None,
     "short_entry": None,  # direction long_short only
     "short_exit": None,

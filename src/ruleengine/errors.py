@@ -62,6 +62,10 @@ CODES: dict[str, str] = {
     "S124": "a distance that is neither a positive number nor an expression",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
+    "S125": "limit or stop entry order without a price",
+    "S126": "market entry order with a price or valid_bars",
+    "S127": "limit or stop entry order on a code strategy",
+    "S128": "limit or stop entry order on a long_short or pair strategy",
     # sizing (S130-S134)
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",
@@ -211,6 +215,11 @@ CODES: dict[str, str] = {
     "L116": "live signals need real market data",
     "L117": "run on synthetic data not stored",
     "L118": "invalid agent-tools setting in the environment",
+    # the calendar functions of the language (issue 17)
+    "L119": "hour() / minute() at a daily or coarser execution frequency: NaN on every bar (warning, data request)",
+    # expressions of issue 16's document fields, checked with the conditions (stage "check")
+    "L125": "entry order price is true/false, not a price",
+    "L126": "entry order price is not in price units",
     # exits that know the trade (issue 16): position variables and risk expressions; stage check unless said
     "L120": "position variable outside an exit condition",
     "L121": "risk distance expression is not a number",

@@ -67,15 +67,35 @@ def _bb_percent(x: S, n: int, k: float) -> S:
     return ((x - lower) / (upper - lower)).where(upper != lower)
 
 
+def _keltner(h: S, lo: S, c: S, n: int, k: float, side: int) -> S:
+    """Keltner channel from TA-Lib's EMA and ATR on the rows where high, low and close are all valid."""
+    def run(hh: S, ll: S, cc: S) -> Any:
+        mid = talib.EMA(cc.to_numpy(float), n) if n > 1 else cc.to_numpy(float)
+        if side == 0:
+            return mid
+        return mid + side * (k * talib.ATR(hh.to_numpy(float), ll.to_numpy(float), cc.to_numpy(float), n))
+    return absent(run, h, lo, c)
+
+
 def _pick(res: Any, i: int) -> Any:
     return res[i]
 
+
+#: bar-by-bar math in plain numpy (the reference's own table, not the executor's)
+BAR_BY_BAR: dict[str, Callable[..., Any]] = {
+    "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "pow": np.power,
+    "clip": lambda x, lo, hi: np.clip(x, lo, hi), "where": np.where,
+}
 
 REF: dict[str, Callable[..., S]] = {
     "sma": lambda x, n: absent(lambda v: v.rolling(n).mean(), x),
     "mean": lambda x, n: absent(lambda v: v.rolling(n).mean(), x),
     "ema": lambda x, n: absent(_ta("EMA", timeperiod=n), x) if n > 1 else x.copy(),
     "wma": lambda x, n: absent(_ta("WMA", timeperiod=n), x) if n > 1 else x.copy(),
+    "dema": lambda x, n: absent(_ta("DEMA", timeperiod=n), x),
+    "tema": lambda x, n: absent(_ta("TEMA", timeperiod=n), x),
+    "trix": lambda x, n: absent(_ta("TRIX", timeperiod=n), x),
+    "kama": lambda x, n: absent(_ta("KAMA", timeperiod=n), x),
     "rsi": lambda x, n: absent(_ta("RSI", timeperiod=n), x),
     # the MACD line and slow %K do not depend on the signal / %D period: with it at 1 TA-Lib outputs them
     # from the bar they exist (our documented lookback) instead of waiting for the signal line
@@ -89,6 +109,12 @@ REF: dict[str, Callable[..., S]] = {
     "mfi": lambda h, lo, c, v, n: absent(_ta("MFI", timeperiod=n), h, lo, c, v),
     "adx": lambda h, lo, c, n: absent(_ta("ADX", timeperiod=n), h, lo, c),
     "obv": lambda c, v: absent(_ta("OBV"), c, v),
+    "ppo": lambda x, f, s: absent(_ta("PPO", fastperiod=f, slowperiod=s, matype=1), x),
+    "plus_di": lambda h, lo, c, n: absent(_ta("PLUS_DI", timeperiod=n), h, lo, c),
+    "minus_di": lambda h, lo, c, n: absent(_ta("MINUS_DI", timeperiod=n), h, lo, c),
+    "ultosc": lambda h, lo, c, a, b, d: absent(_ta("ULTOSC", timeperiod1=a, timeperiod2=b, timeperiod3=d), h, lo, c),
+    "sar": lambda h, lo, a, m: absent(_ta("SAR", acceleration=a, maximum=m), h, lo),
+    "ad": lambda h, lo, c, v: absent(_ta("AD"), h, lo, c, v),
     "stoch_k": lambda h, lo, c, fk, sk, sd: absent(
         lambda *a: talib.STOCH(*(x.to_numpy(float) for x in a), fk, sk, 0, 1, 0)[0], h, lo, c),
     "stoch_d": lambda h, lo, c, fk, sk, sd: absent(
@@ -102,11 +128,22 @@ REF: dict[str, Callable[..., S]] = {
     "bb_lower": lambda x, n, k: _bb(x, n, k, 2),
     "bb_percent": _bb_percent,
     "bb_width": lambda x, n, k: (_bb(x, n, k, 0) - _bb(x, n, k, 2)) / _bb(x, n, k, 1),
+    "keltner_upper": lambda h, lo, c, n, k: _keltner(h, lo, c, n, k, 1),
+    "keltner_middle": lambda h, lo, c, n, k: _keltner(h, lo, c, n, k, 0),
+    "keltner_lower": lambda h, lo, c, n, k: _keltner(h, lo, c, n, k, -1),
+    "donchian_upper": lambda h, lo, n: absent(lambda a, b: a.rolling(n).max(), h, lo),
+    "donchian_middle": lambda h, lo, n: absent(lambda a, b: (a.rolling(n).max() + b.rolling(n).min()) / 2, h, lo),
+    "donchian_lower": lambda h, lo, n: absent(lambda a, b: b.rolling(n).min(), h, lo),
+    "ts_rank": lambda x, n: absent(lambda v: v.rolling(n).rank(method="average", pct=True), x),
+    "corr": lambda a, b, n: absent(_ta("CORREL", timeperiod=n), a, b),
+    "beta": lambda x, m, n: absent(lambda xx, mm: talib.BETA(mm.to_numpy(float), xx.to_numpy(float), n), x, m),
+    "slope": lambda x, n: absent(_ta("LINEARREG_SLOPE", timeperiod=n), x),
     "highest": lambda x, n: absent(lambda v: v.rolling(n).max(), x),
     "lowest": lambda x, n: absent(lambda v: v.rolling(n).min(), x),
     "sum": lambda x, n: absent(lambda v: v.rolling(n).sum(), x),
     "pct_change": lambda x, n: absent(lambda v: v / v.shift(n) - 1, x),
     "log_return": lambda x, n: absent(_log_ratio(n), x),
+    "cumsum": lambda x: x.cumsum(),  # pandas skips NaN and keeps it in place
     "shift": lambda x, n: x.shift(n),
     "vwap": lambda h, lo, c, v, n: absent(
         lambda hh, ll, cc, vv: ((hh + ll + cc) / 3 * vv).rolling(n).sum() / vv.rolling(n).sum().where(
@@ -194,6 +231,13 @@ def evaluate_ref(tree: ast.Node, frames: dict[str, pd.DataFrame], params: dict[s
             a, b = _series(a, index), _series(b, index)
             f = np.minimum if node.func == "min" else np.maximum
             return Value(pd.Series(f(a.to_numpy(), b.to_numpy()), index=index))
+        if node.func in BAR_BY_BAR:
+            values = [a.v for a in args]
+            if not any(isinstance(v, pd.Series) for v in values):
+                return Value(fn.scalar(*values) if fn.scalar else None)
+            with np.errstate(all="ignore"):
+                return Value(pd.Series(BAR_BY_BAR[node.func](*(_series(v, index).to_numpy() if not isinstance(
+                    v, pd.Series) or v.dtype != bool else v.to_numpy() for v in values)), index=index))
         if node.func == "bars_since":
             return Value(bars_since(args[0].v))
         call_args = []

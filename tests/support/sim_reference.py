@@ -180,11 +180,14 @@ def _max_hold_reached(r: Any, pos: dict[str, Any], now: Any) -> bool:
 def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, Any], r: Any, now: Any,
                 want_exit: bool, use_open: bool) -> tuple[float, str] | None:
     """The rest of bar t for a position held after the open: the stops on the bar's range (also on the bar
-    of an entry at this open), then the orders at the close (the signal exit with close fills, max hold)."""
-    new = pos["bar"] == t  # entered at this bar's open: nothing at the close can apply yet
+    of an entry at this open; for an order filled inside the bar, `bar` is what followed the fill), then the
+    orders at the close (the signal exit with close fills, max hold)."""
+    new = pos["bar"] == t  # entered at this bar's open or inside it (an order's fill): no max hold yet
     hit = _stop(bar, pos, r, pos["bars"] if new else pos["bars"] + 1)
     _advance(pos, bar, new)
     if new:
+        if hit is None and want_exit and not use_open:  # an order's fill, then an exit signal at the close
+            return bar[3], "signal"
         return hit
     if hit is not None:
         return hit
@@ -193,6 +196,45 @@ def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, A
     if _max_hold_reached(r, pos, now):
         return bar[3], "max_hold"
     return None
+
+
+def _side(r: Any) -> int:
+    """The side an order column's entries open: -1 for a short strategy, else 1 (orders are not long_short)."""
+    return -1 if getattr(r, "direction", "long") == "short" else 1
+
+
+def _order_fill(bar: tuple[float, float, float, float], level: float, kind: str,
+                side: int) -> tuple[float, tuple[float, float, float, float]] | None:
+    """A pending limit or stop order on this bar: (fill price, the part of the bar after the fill) or None.
+
+    A long limit and a short stop wait for the price to come down to the level, a long stop and a short limit
+    for it to come up. An open already through the level fills at the open (the whole bar follows); else a
+    level inside the bar fills at the level, and what certainly followed is the range from the level to the
+    bar's extreme beyond it, and to the close."""
+    o, h, lo, c = bar
+    if (kind == "limit") == (side > 0):  # the level is below the price
+        if o <= level:
+            return o, bar
+        if lo <= level:
+            return level, (level, max(level, c), lo, c)
+        return None
+    if o >= level:
+        return o, bar
+    if h >= level:
+        return level, (level, h, min(level, c), c)
+    return None
+
+
+def _placed(order: dict[str, Any] | None, flat: bool, e: bool, x: bool, level: float, valid_bars: int,
+            t: int) -> dict[str, Any] | None:
+    """The order after bar t's close: an exit signal cancels it, an entry signal while flat places one at the
+    bar's level (a NaN or infinite level: none; its bar t is the signal bar whose levels its entry reads),
+    replacing a pending one; else it stays."""
+    if x:
+        return None
+    if e and flat:
+        return {"level": level, "left": valid_bars, "bar": t} if math.isfinite(level) else None
+    return order
 
 
 def _advance(pos: dict[str, Any], bar: tuple[float, float, float, float], new: bool) -> None:
@@ -303,7 +345,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                        init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
                        short_exits: Any = None, volatility: Any = None,
                        notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
-                       exit_rule: Any = None, counts: dict[str, int] | None = None
+                       exit_rule: Any = None, counts: dict[str, int] | None = None,
+                       order_levels: Any = None
                        ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
@@ -315,6 +358,13 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     skipped or cut to the cash. The exit rule's truth joins the bar's exit signal: with close fills on the
     position at this close, with open fills at each close of a held position (also on its entry bar), pending
     for the next bar. ``counts["bad_distances"]`` counts the unusable distances of entries.
+
+    A column whose risk has ``entry_order`` limit or stop (direction long or short) enters through orders
+    instead (`order_levels`[t][j] the level computed at bar t's close): an entry signal at a close while flat
+    places the order at that bar's level (a new signal replaces a pending order: its level, and its validity
+    restarts; a NaN or infinite level places none), an exit signal at a close cancels it; from the next bar on
+    it is worked for ``order_valid_bars`` bars of the column (`_order_fill`), sized as a market entry at its
+    fill on the levels of the bar that placed it, and that bar's stops see only what followed the fill.
     """
     counts = counts if counts is not None else {}
     counts.setdefault("bad_distances", 0)
@@ -326,8 +376,10 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
         r = risks[j]
         fee, slip = r.fees_pct / 100, r.slippage_pct / 100
         use_open = r.execution_price == "open"
+        kind = getattr(r, "entry_order", "market")
         cash = init_cash
         pos: dict[str, Any] | None = None
+        order: dict[str, Any] | None = None  # a pending limit or stop order: level, bars left
         pending = (False, False, False, False)  # signals waiting for the next bar (open fills)
         last_close, last_t = math.nan, -1
         signal_bar = -1  # the bar whose close gave the signals acting now
@@ -342,12 +394,14 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             trades.append(_trade(j, pos, t, px, gross, exit_fee, fill[1]))
             pos = None
 
-        def enter(px: float, side: int, t: int) -> None:
+        def enter(px: float, side: int, t: int, at: int | None = None) -> None:
+            """An entry at `px` before slippage, on the levels of the signal's bar (`at`: an order's)."""
             nonlocal cash, pos
             if side != 0 and cash > 0:
                 px = px * (1 + side * slip)
-                levels = _levels(distances, signal_bar, j, px, side)  # the signal's bar
-                vol = math.nan if volatility is None else float(volatility[signal_bar][j])
+                at = signal_bar if at is None else at
+                levels = _levels(distances, at, j, px, side)  # the signal's bar
+                vol = math.nan if volatility is None else float(volatility[at][j])
                 pos, spend, note = _enter(r, px, side, cash, cash, vol, False, t, index[t], levels)
                 if pos is not None:
                     counts["bad_distances"] += levels[2]
@@ -370,23 +424,36 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                 if _rule_at_close(exit_rule, pos, bar, t, j, r, advance=True):
                     sig = (sig[0], True, sig[2], sig[3])
             it = _intents(r, *sig)
+            side = 0 if kind != "market" else _entry_side(it)  # an order column enters by its order below
             flat_before = pos is None
             if use_open:  # the open
                 if pos is not None and _closes(pos["side"], it):
                     close_out((o, "signal"), t)
-                    enter(o, _entry_side(it), t)  # the opposite entry reverses at the same fill
+                    enter(o, side, t)  # the opposite entry reverses at the same fill
                 elif pos is None:
-                    enter(o, _entry_side(it), t)
+                    enter(o, side, t)
+            rest = bar
+            if order is not None:  # a pending limit or stop order, inside the bar
+                filled = _order_fill(bar, order["level"], kind, _side(r))
+                order["left"] -= 1
+                if filled is not None:
+                    enter(filled[0], _side(r), t, order["bar"])
+                    rest = filled[1]
+                if filled is not None or order["left"] == 0:
+                    order = None
             reversing = False
             if pos is not None:  # the rest of the bar
-                fill = _after_open(bar, t, pos, r, index[t], _closes(pos["side"], it), use_open)
+                fill = _after_open(rest, t, pos, r, index[t], _closes(pos["side"], it), use_open)
                 if fill is not None:
                     reversing = fill[1] == "signal"
                     close_out(fill, t)
             if not use_open and (flat_before or reversing):  # the close
-                enter(c, _entry_side(it), t)
+                enter(c, side, t)
             if use_open and _rule_at_close(exit_rule, pos, bar, t, j, r, advance=False):
                 pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
+            if kind != "market":  # the close: this bar's signals place, replace or cancel the order
+                order = _placed(order, pos is None, bool(entries[t][j]), bool(exits[t][j]),
+                                float(order_levels[t][j]), r.order_valid_bars, t)
             last_close, last_t = c, t
             equity[t][j] = cash + _worth(pos, c) - _borrow(pos, r, index[t])
         if pos is not None:
@@ -399,10 +466,12 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                         init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
                         short_exits: Any = None, volatility: Any = None,
                         notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
-                        exit_rule: Any = None
+                        exit_rule: Any = None, order_levels: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
-    at the open, entries at the open (open fills), the rest of the bar, entries at the close (close fills).
+    at the open, entries at the open (open fills), the limit and stop orders' fills (sized on the equity at
+    the open, on the levels of the bar that placed them), the rest of the bar, entries at the close (close
+    fills), the orders placed or cancelled at the close (as in `reference_simulate`).
     Entries are sized by `_enter` on the equity at their fill (taken before the phase's entries) and skipped
     when the cash left is short, when max_open_positions are open, or when the gross exposure (units x price
     of every position: the held ones at the phase's price, the phase's new ones at their entry price) would
@@ -414,6 +483,9 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     cash = init_cash
     pos: list[dict[str, Any] | None] = [None] * N
     pending = [(False, False, False, False)] * N
+    kinds = [getattr(r, "entry_order", "market") for r in risks]
+    orders: list[dict[str, Any] | None] = [None] * N
+    rests: dict[int, tuple[float, float, float, float]] = {}  # the part of bar t after an order's fill
     last_close = [math.nan] * N
     last_t = [-1] * N
     signal_bar = [-1] * N
@@ -432,8 +504,9 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         pos[j] = None
 
     def enter_all(t: int, bars: list[Any], may_enter: list[bool], its: list[tuple[bool, bool, bool, bool]],
-                  k: int) -> None:
-        """Entries at the open (k = 0) or the close (k = 3) of bar t."""
+                  k: int, fills: dict[int, tuple[float, int]] | None = None) -> None:
+        """Entries at the open (k = 0) or the close (k = 3) of bar t: market entries, or the order fills
+        (column -> (price, the bar that placed the order)) sized on the equity at the open."""
         nonlocal cash
         value = cash
         gross = 0.0  # units x price of the positions held, then of the ones entered
@@ -446,15 +519,20 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 held += 1
         for j in range(N):
             r, bar, side = risks[j], bars[j], _entry_side(its[j])
+            if fills is not None:
+                side = _side(r) if j in fills else 0
+            elif kinds[j] != "market":
+                side = 0  # a limit or stop column enters by its order
             if not may_enter[j] or pos[j] is not None or side == 0 or value <= 0:
                 continue
             cap = _set(r, "max_open_positions")
             if cap is not None and held >= cap:
                 note = "max_open_positions"
             else:
-                vol = math.nan if volatility is None else float(volatility[signal_bar[j]][j])
-                px = bar[k] * (1 + side * r.slippage_pct / 100)
-                levels = _levels(distances, signal_bar[j], j, px, side)
+                at, px = (signal_bar[j], bar[k]) if fills is None else (fills[j][1], fills[j][0])
+                vol = math.nan if volatility is None else float(volatility[at][j])
+                px = px * (1 + side * r.slippage_pct / 100)
+                levels = _levels(distances, at, j, px, side)
                 entered, spend, note = _enter(r, px, side, value, cash, vol, True, t, index[t], levels)
                 exposure = _set(r, "max_gross_exposure_pct")
                 if entered is not None and exposure is not None and \
@@ -496,16 +574,34 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 may_enter[j] = True
         if use_open:
             enter_all(t, bars, may_enter, its, 0)
+        fills: dict[int, tuple[float, int]] = {}
+        rests.clear()
+        for j in range(N):  # the limit and stop orders
+            order = orders[j]
+            if bars[j] is None or order is None:
+                continue
+            filled = _order_fill(bars[j], order["level"], kinds[j], _side(risks[j]))
+            order["left"] -= 1
+            if filled is not None:
+                fills[j], rests[j] = (filled[0], order["bar"]), filled[1]
+            if filled is not None or order["left"] == 0:
+                orders[j] = None
+        enter_all(t, bars, [j in fills for j in range(N)], its, 0, fills)
         for j in range(N):  # the rest of the bar
             p = pos[j]
             if bars[j] is None or p is None:
                 continue
-            fill = _after_open(bars[j], t, p, risks[j], index[t], _closes(p["side"], its[j]), use_open)
+            bar = rests[j] if j in rests and p["bar"] == t else bars[j]
+            fill = _after_open(bar, t, p, risks[j], index[t], _closes(p["side"], its[j]), use_open)
             if fill is not None:
                 close_out(j, fill, t)
                 may_enter[j] = may_enter[j] or fill[1] == "signal"
         if not use_open:
             enter_all(t, bars, may_enter, its, 3)
+        for j in range(N):  # the close: the orders
+            if bars[j] is not None and kinds[j] != "market":
+                orders[j] = _placed(orders[j], pos[j] is None, bool(entries[t][j]), bool(exits[t][j]),
+                                    float(order_levels[t][j]), risks[j].order_valid_bars, t)
         for j in range(N):
             if bars[j] is not None:
                 if use_open and _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=False):

@@ -147,8 +147,10 @@ class RiskSpec:
     kernels receive it as records through `ruleengine.backtest.simulation.risk_arrays`.
     """
 
-    execution_price: str  # "close" | "open"
+    execution_price: str  # "close" | "open" (market orders)
     direction: str = "long"  # "long" | "short" | "long_short"
+    entry_order: str = "market"  # "market" | "limit" | "stop" (the document's entry_order.type)
+    order_valid_bars: int = 1  # bars a limit or stop entry order is worked
     #: a distance from the entry price in price units: a number, or the expression the compiler turns into a
     #: per-bar series (the kernels read it as a row of their ``levels``); None: no such exit
     stop_loss_distance: float | str | None = None
@@ -160,8 +162,9 @@ class RiskSpec:
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
 
     if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
-        def __init__(self, *, execution_price: str, direction: str = "long", defaults_used: tuple[str, ...] = (),
-                     timeframe: str | None = None, from_timeframe: tuple[str, ...] = (),
+        def __init__(self, *, execution_price: str, direction: str = "long", entry_order: str = "market",
+                     order_valid_bars: int = 1, defaults_used: tuple[str, ...] = (), timeframe: str | None = None,
+                     from_timeframe: tuple[str, ...] = (),
                      stop_loss_distance: float | str | None = None, take_profit_distance: float | str | None = None,
                      take_profit_by_bars: tuple[tuple[int, float], ...] | None = None,
                      **risk: float | int | None) -> None: ...
@@ -185,6 +188,8 @@ class RiskSpec:
             for f in SHORT_ONLY_FIELDS:
                 if not out[f]:
                     del out[f]
+        if self.entry_order == "market":  # the default: its risk reads as before entry orders existed
+            del out["entry_order"], out["order_valid_bars"]
         for f in UNSET_RISK_FIELDS:  # not used: a run without them reads as before they existed
             if out[f] is None:
                 del out[f]
@@ -384,18 +389,45 @@ Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, who
 """
 
 
+#: what changes for a strategy whose ``entry_order`` is a limit or a stop (appended by `fill_contract`)
+ORDER_FILL_CONTRACT = """\
+Limit and stop entry orders (entry_order: limit | stop; exits and all else as above)
+- An entry signal at the close of bar t, while flat, places an order at the level its price expression
+  has at that close (a NaN or infinite level places none). It is worked from the symbol's next bar on,
+  for valid_bars of its bars, whatever execution_price says (execution_price is for market orders: the
+  signal exits). A new entry signal while it is pending replaces it (its level; its validity
+  restarts); an exit signal cancels it; it expires unfilled after valid_bars bars. One order per
+  symbol, none while a position is held.
+- Long: a limit buys when the low reaches the level, at min(open, level) (an open already below it
+  fills at the open); a stop (breakout) buys when the high reaches the level, at max(open, level) (a
+  gap over it fills at the open). Short, mirrored: a limit sells at max(open, level) when the high
+  reaches it, a stop sells at min(open, level) when the low reaches it. Slippage, fees and size as for
+  a market entry at that price (portfolio: the equity counts the open positions at the bar's open);
+  the levels the entry reads (stop_loss_distance, take_profit_distance: the stop that
+  risk_per_trade_pct sizes on) are those of the signal bar that placed the order.
+- The fill bar: after a fill at the open the whole bar follows, as for a market entry at the open.
+  After a fill at the level inside the bar only what certainly came after it counts for its stops,
+  targets and trailing peak: the range from the level to the bar's extreme beyond it, and to the
+  close (after a long limit: low .. max(level, close); after a long stop: min(level, close) .. high).
+  So a long limit's stop loss can act on its fill bar, its take profit only if the close reached it.
+  Max hold counts from the fill bar; an exit signal at its close exits at that close (close fills)
+  or at the next open.
+- backtesting.py (simulate's fill_order="backtesting") checks no stop or target on an order's fill bar.
+"""
+
+
 def uses_sizing(risk: RiskSpec) -> bool:
     """Whether a run sizes by more than position_size_pct (another method, whole units or a cap)."""
     return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
 
 
 def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False,
-                  knows_the_trade: bool = False) -> str:
+                  knows_the_trade: bool = False, entry_orders: Iterable[str] = ()) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
     plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `PAIR_FILL_CONTRACT` for a pair (whose second
     leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`), plus
-    `EXITS_FILL_CONTRACT` when its exits know the trade (`uses_trade_exits`). A long-only, position_size_pct
-    result's text is unchanged."""
+    `EXITS_FILL_CONTRACT` when its exits know the trade (`uses_trade_exits`), plus `ORDER_FILL_CONTRACT` when its
+    entries are limit or stop orders. A long-only, position_size_pct, market-order result's text is unchanged."""
     found = set(directions)
     text = FILL_CONTRACT
     if pair or found & {"short", "long_short"}:
@@ -406,7 +438,11 @@ def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = F
         text += PAIR_FILL_CONTRACT
     if sized:
         text += SIZING_FILL_CONTRACT
-    return text + EXITS_FILL_CONTRACT if knows_the_trade else text
+    if knows_the_trade:
+        text += EXITS_FILL_CONTRACT
+    if set(entry_orders) - {"market"}:
+        text += ORDER_FILL_CONTRACT
+    return text
 
 
 def uses_trade_exits(risks: Iterable[RiskSpec], exit_program: Any) -> bool:
@@ -552,7 +588,9 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
         raise _err("trailing_stop_activation_pct", "a pair's trailing stop acts on both legs' value: it takes no "
                    "activation yet (S140)", "trailing_stop_activation_pct=off")
     table = rules["take_profit_by_bars"]
-    return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction, defaults_used=used,
+    order = strat.entry_order
+    return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction,
+                    entry_order=order.type, order_valid_bars=order.valid_bars, defaults_used=used,
                     timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),
                     stop_loss_distance=rules["stop_loss_distance"], take_profit_distance=rules["take_profit_distance"],
                     take_profit_by_bars=None if table is None else tuple(table.items()))

@@ -146,7 +146,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     explain_idle(compiled, md, base, keep, sig.param_sets, results, entries, portfolio, short)
     warnings += _summary_warnings(results, md, universe)
     warnings += _distance_warnings(sig, cols, prices["close"], sims, portfolio, k, md.index,
-                                   risks[0].execution_price == "open")
+                                   risks[0].execution_price == "open", not strat.entry_order.is_market())
     records = [w.to_dict() for w in warnings]
     if len(results) == 1 and not universe:  # one run: its own reason (with the details) is the result's
         records += [w for w in results[0].warnings if w["code"] in ("D119", "D172")]
@@ -155,14 +155,15 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     return BacktestResult(results=results, warnings=records, provenance=provenance,
                           fill_contract=fill_contract([strat.direction], strat.pair is not None,
                                                       any(uses_sizing(r) for r in risks),
-                                                      uses_trade_exits(risks, sig.exit_program)))
-
+                                                      uses_trade_exits(risks, sig.exit_program),
+                                                      [strat.entry_order.type]))
 
 
 def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[Any], portfolio: bool, k: int,
-                       index: Any, exec_open: bool) -> list[Diagnostic]:
-    """L123: trades whose stop / take-profit distance was not positive (or missing) at the entry signal's bar,
-    and which therefore had no such exit (one warning per kind, with the count and the first trades)."""
+                       index: Any, exec_open: bool, orders: bool = False) -> list[Diagnostic]:
+    """L123: trades whose stop / take-profit distance was not positive (or missing) at the entry signal's bar
+    (an order's: the bar that placed it), and which therefore had no such exit (one warning per kind, with the
+    count and the first trades)."""
     kinds = [kind for kind in DISTANCE_KINDS if kind in sig.levels]
     if not kinds:
         return []
@@ -170,7 +171,8 @@ def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[
     for p, sim in enumerate(sims):
         part = slice(p * k, (p + 1) * k) if portfolio else slice(None)
         levels = {kind: _take_columns(sig.levels[kind], cols)[:, part] for kind in kinds}
-        for kind, bad in unusable_distances(sim.trades, levels, close[:, part], exec_open).items():
+        placed = _take_columns(sig.entries, cols)[:, part] if orders else None
+        for kind, bad in unusable_distances(sim.trades, levels, close[:, part], exec_open, placed).items():
             found.setdefault(kind, []).extend(bad)
     out = []
     for kind, bad in found.items():

@@ -47,6 +47,7 @@ from ..kernels.enums import (
     pair_trade_dt,
     trade_dt,
 )
+from ..schema.orders import ORDER_TYPES
 from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, MAX_TAKE_PROFIT_ROWS, RISK_FIELDS, SIZING_METHODS
 from .risk import RiskSpec
 
@@ -55,8 +56,9 @@ EXIT_REASONS = EXIT_REASON_NAMES
 TRADE_COLUMNS = ("column", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
                  "size", "pnl", "pnl_pct", "exit_reason", "fees", "direction")
 ENGINES = ("numba", "vectorbt")
-#: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order (oracle tests)
-FILL_ORDERS = ("time", "vectorbt")
+#: "time": the fill contract (a bar's events in time order); "vectorbt": vectorbt's order; "backtesting":
+#: backtesting.py's (the oracle tests of `simulate`)
+FILL_ORDERS = ("time", "vectorbt", "backtesting")
 _PRICE_KEYS = ("open", "high", "low", "close")
 #: seed 003's portfolio sizing: an entry takes 5 % of the equity unless the document or the run sets
 #: position_size_pct (a single run's default stays all-in: one position needs no room for others)
@@ -113,10 +115,12 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
-        fill_order: ``"time"`` (default, the fill contract) or ``"vectorbt"``: vectorbt's order of a bar's
+        fill_order: ``"time"`` (default, the fill contract), ``"vectorbt"``: vectorbt's order of a bar's
             events with open fills (a stop reached inside a bar wins over the exit order pending at its open;
-            no stop check on the bar of an entry at the open), so that the oracle tests compare like with
-            like.
+            no stop check on the bar of an entry at the open), or ``"backtesting"``: backtesting.py's, the
+            time order except that no stop or target acts on the bar a limit or stop entry order filled (it
+            cannot tell whether that bar's extremes came after the fill, and waits for the next bar); so that
+            the oracle tests compare like with like.
 
     Raises:
         RuleEngineError: D114 for prices <= 0; D103 for risk the vectorbt engine cannot express.
@@ -135,6 +139,7 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start,
                                  short_entries=short_entries, short_exits=short_exits)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
+    args[-1]["fill_bar_stops"] = fill_order != "backtesting"  # the risk records
     records, n, eq, cash, pos, notes, n_notes = _kernel("simulate_nb")(
         *args, fill_order == "vectorbt", float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=False)
@@ -240,11 +245,14 @@ def _kernel_type(field: str) -> type:
 #: field of the document model in its order (`RISK_FIELDS`) under `kernel_risk_name`, percentages as float64
 #: fractions (NaN = off or not given), other numbers (a cash amount) as float64 (NaN = not given), whole
 #: numbers as int64 (0 = off), flags as bool; then ``exec_open`` (execution_price open), ``short``,
-#: ``long_short``, one ``<kind>_row`` per `LEVEL_KINDS` (the row of ``levels`` holding that series, -1 =
-#: not used) and ``exit_program_row`` (the exit program's first level row). A new risk field of the document
-#: is in it without a change here.
+#: ``long_short``, ``order_kind`` (the index of the entry order's type in `ORDER_TYPES`: 0 market, 1 limit,
+#: 2 stop), ``order_valid_bars``, ``fill_bar_stops`` (True; False for `simulate`'s fill_order="backtesting":
+#: no stop on the bar a limit or stop order filled), one ``<kind>_row`` per `LEVEL_KINDS` (the row of
+#: ``levels`` holding that series, -1 = not used) and ``exit_program_row`` (the exit program's first level
+#: row). A new risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), _kernel_type(f)) for f in RISK_FIELDS]
-                   + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_)]
+                   + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_),
+                      ("order_kind", np.int64), ("order_valid_bars", np.int64), ("fill_bar_stops", np.bool_)]
                    + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS] + [("exit_program_row", np.int64)]
                    # take_profit_by_bars: its rows (bars held, take profit as a fraction), sorted by bars
                    + [("take_profit_rows", np.int64), ("take_profit_row_bars", np.int64, (MAX_TAKE_PROFIT_ROWS,)),
@@ -274,6 +282,9 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     out["exec_open"] = [r.execution_price == "open" for r in risks]
     out["short"] = [r.direction == "short" for r in risks]
     out["long_short"] = [r.direction == "long_short" for r in risks]
+    out["order_kind"] = [ORDER_TYPES.index(r.entry_order) for r in risks]
+    out["order_valid_bars"] = [r.order_valid_bars for r in risks]
+    out["fill_bar_stops"] = True
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
     out["exit_program_row"] = -1
@@ -359,19 +370,25 @@ DISTANCE_KINDS = ("stop_loss_distance", "take_profit_distance")
 
 
 def unusable_distances(trades: pd.DataFrame, levels: Mapping[str, np.ndarray], close: np.ndarray,
-                       exec_open: bool) -> dict[str, list[tuple[int, int]]]:
+                       exec_open: bool, order_entries: np.ndarray | None = None) -> dict[str, list[tuple[int, int]]]:
     """Per distance kind, the trades (entry bar, column) whose distance at the entry signal's bar was <= 0 or
     NaN, so that the trade had no such exit (the kernels' `arm_nb` leaves it off): what warning L123 reports.
 
     The signal's bar is the entry bar with close fills, the column's previous bar with a close with open fills
-    (the bar whose levels the kernels read). `levels` and `close` are (T, N) in the simulation's columns.
+    (the bar whose levels the kernels read); for limit or stop entry orders (`order_entries`: the entry
+    signals, (T, N)) the bar that placed the filled order: the last entry signal before the fill (a later one
+    would have replaced it). `levels` and `close` are (T, N) in the simulation's columns.
     """
     out: dict[str, list[tuple[int, int]]] = {}
     if trades.empty:
         return out
     entry, col = trades["entry_bar"].to_numpy(), trades["column"].to_numpy()
     signal = entry.copy()
-    if exec_open:
+    if order_entries is not None:
+        for i, (t, j) in enumerate(zip(entry.tolist(), col.tolist(), strict=True)):
+            before = np.flatnonzero(order_entries[:t, j])
+            signal[i] = before[-1] if before.size else t
+    elif exec_open:
         for i, (t, j) in enumerate(zip(entry.tolist(), col.tolist(), strict=True)):
             before = np.flatnonzero(~np.isnan(close[:t, j]))
             signal[i] = before[-1] if before.size else t

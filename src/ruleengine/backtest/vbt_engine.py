@@ -33,6 +33,7 @@ What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the f
 - a time stop (``max_hold_days`` / ``max_hold_bars``): vectorbt has none; nor any exit of the document
   besides the three stops above (`VECTORBT_EXITS`: a new exit kind is refused here until it is mapped);
 - a borrow cost (``borrow_cost_pct``), and a long/short column's position size below 100 %;
+- a limit or stop entry order (``entry_order``): from_signals enters at the close or the next open only;
 - a stop loss together with a wider trailing stop: vectorbt has ONE loss-side stop, fixed or trailing.
   When ``trailing_stop_pct <= stop_loss_pct`` the trailing level is never below the fixed one, so the
   trailing stop alone is passed and the runs are identical; otherwise both levels matter and it refuses.
@@ -129,6 +130,10 @@ def simulate_vectorbt(prices: Mapping[str, np.ndarray], entries: np.ndarray, exi
 
     px = {k: np.asarray(prices[k], dtype=np.float64) for k in ("open", "high", "low", "close")}
     T, N = px["close"].shape
+    if any(r.entry_order != "market" for r in risks):
+        raise RuleEngineError([Diagnostic(
+            "D103", "vectorbt's from_signals has no limit or stop entry order at a price series",
+            path="entry_order.type", hint="use the default engine (engine='numba'), which implements it")])
     stops = [_loss_stop(r) for r in risks]
     kinds = sorted({_kind(r) for r in risks})
     if len(kinds) > 1:  # price= or the signals' meaning differ: one from_signals call per kind of column

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RuleEngineError
+from ..lang import ast
 from ..schema.params import ParamsInput, expand
 from ..schema.strategy import TradingStrategy
 from ..source import Loaded
@@ -113,8 +114,9 @@ class CompiledStrategy:
         if found is None:
             found = {}
             a = self.analysis
+            order_price = [a.order_price] if a.order_price is not None else []
             hedge = [a.hedge_ratio] if a.hedge_ratio is not None else []
-            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge]:
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge, *order_price]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -123,6 +125,27 @@ class CompiledStrategy:
                 found[self.strategy.price_slot() or next(iter(self.strategy.data))] = set()
             self._required = found
         return {slot: set(cols) for slot, cols in found.items()}
+
+    def bar_value_names(self) -> list[str]:
+        """The calendar values of the bar the conditions read (`dayofweek()`, `month_end()`, ...), sorted."""
+        from ..lang.functions import FUNCTIONS
+
+        a = self.analysis
+        hedge = [a.hedge_ratio] if a.hedge_ratio is not None else []
+        return sorted({node.func for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(),
+                                              *hedge]
+                       for node in cond.tree.walk()
+                       if isinstance(node, ast.Call) and node.func in FUNCTIONS and FUNCTIONS[node.func].bar_value})
+
+    def market_inputs(self, market: MarketData) -> Mapping[tuple[str, str], np.ndarray]:
+        """The arrays the plan reads from `market`: its columns, plus the calendar values of its bars under
+        (`BAR_SLOT`, name) when the conditions use them."""
+        from ..lang.functions import BAR_SLOT
+
+        names = self.bar_value_names()
+        if not names:
+            return market.inputs
+        return {**market.inputs, **{(BAR_SLOT, k): v for k, v in market.bar_values(names).items()}}
 
     def accept(self, market: MarketData, params: ParamsInput = None) -> None:
         """Nothing to run: rule signals are causal by construction (every function is; the checker rejects
@@ -221,13 +244,14 @@ class CompiledStrategy:
             raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{s}.{c}'",
                                               path=f"data.{s}.{c}", hint="load it for this strategy")
                                    for s, c in missing])
-        groups, levels, plan = self.execute_arrays(market.inputs, market.n_rows, market.n_cols, params, threads)
+        inputs = self.market_inputs(market)
+        groups, levels, plan = self.execute_arrays(inputs, market.n_rows, market.n_cols, params, threads)
         short = groups[2:4] if len(groups) == 4 else (None, None)
         levels = dict(levels)  # the plan's (distances, the exit program's), and a pair's hedge ratio
         if self.analysis.hedge_ratio is not None:
             from .hedge import hedge_ratio_levels
 
-            levels["hedge_ratio"] = hedge_ratio_levels(self.analysis.hedge_ratio, plan.param_sets, market.inputs,
+            levels["hedge_ratio"] = hedge_ratio_levels(self.analysis.hedge_ratio, plan.param_sets, inputs,
                                                        market.n_rows, market.n_cols)
         return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
                          market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels,
@@ -241,7 +265,7 @@ class CompiledStrategy:
         """Every condition's node values on the last `tail` bars of `market` (one parameter set)."""
         from .inspect import inspect_conditions
 
-        return inspect_conditions(self, market.inputs, market.n_rows, market.n_cols, params, tail=tail)
+        return inspect_conditions(self, self.market_inputs(market), market.n_rows, market.n_cols, params, tail=tail)
 
     # ------------------------------------------------------------------ explain
     def explain(self) -> dict[str, Any]:

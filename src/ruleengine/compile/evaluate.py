@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError
+from ..lang import ast
 from ..lang.check import Env, ParamInfo, check_expression
+from ..lang.functions import BAR_SLOT, FUNCTIONS
 from ..lang.parse import parse
 from .execute import compute
 from .ir import Graph, lower
@@ -63,7 +65,11 @@ def evaluate(expr: str, data: Any, params: Mapping[str, Any] | None = None) -> A
     bound = MarketData.from_frames(data, request)
     plan = Plan(graph, [params], [(root, root)])
     _schedule(plan)
-    values = compute(plan, bound.inputs, bound.n_rows, bound.n_cols)[root]
+    inputs = dict(bound.inputs)
+    names = sorted({n.func for n in tree.walk() if isinstance(n, ast.Call) and FUNCTIONS[n.func].bar_value})
+    if names:  # calendar values of the bars (dayofweek(), month_end(), ...)
+        inputs.update({(BAR_SLOT, k): v for k, v in bound.bar_values(names).items()})
+    values = compute(plan, inputs, bound.n_rows, bound.n_cols)[root]
     if not isinstance(values, np.ndarray):
         values = np.full(bound.n_rows, values, dtype=bool if ty.is_bool else np.float64)
     else:

@@ -152,6 +152,14 @@ def _eval_one(node: Node, values: dict[int, Any], inputs: Mapping[tuple[str, str
     return apply(node, args, [np.full(shape[1], v) for v in node.static], shape)
 
 
+#: the registry's functions without a kernel: numpy, bar by bar (NaN propagates; np.where keeps the chosen side)
+BAR_BY_BAR: dict[str, Callable[..., Any]] = {
+    "abs": np.abs, "min": np.minimum, "max": np.maximum, "sqrt": np.sqrt, "exp": np.exp, "log": np.log,
+    "pow": np.power, "clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+    "where": lambda cond, a, b: np.asarray(np.where(cond, a, b), dtype=np.float64),
+}
+
+
 def _full(value: Any, shape: tuple[int, int]) -> Array:
     return np.full(shape, value, dtype=np.float64, order="F")
 
@@ -167,14 +175,8 @@ def apply(node: Node, args: list[Any], statics: list[Array], shape: tuple[int, i
 def _call(name: str, args: list[Any], statics: list[Array], shape: tuple[int, int]) -> Any:
     fn = FUNCTIONS[name]
     if not fn.kernel:
-        with np.errstate(all="ignore"):
-            if name == "abs":
-                return np.abs(args[0])
-            if name == "min":
-                return np.minimum(args[0], args[1])
-            if name == "max":
-                return np.maximum(args[0], args[1])
-        raise AssertionError(name)  # pragma: no cover
+        with np.errstate(all="ignore"):  # numpy's values outside a domain (NaN, inf) are the documented ones
+            return BAR_BY_BAR[name](*args)
     series = [a if isinstance(a, np.ndarray) else _full(a, shape) for a in args]
     typed: list[Array] = []
     kinds = iter(statics)

@@ -70,7 +70,20 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         "exit_program": _program_dict(compiled.exit_program()),
         # a pair strategy only: one-instrument explanations read as before
         **({"pair": s.pair.model_dump()} if s.pair is not None else {}),
+        **_entry_order(compiled),
     }
+
+
+def _entry_order(compiled: CompiledStrategy) -> dict[str, Any]:
+    """``{"entry_order": {type, price (canonical), valid_bars, lookback, converge}}`` for a limit or stop
+    order; nothing for a market order (its explanation reads as before entry orders existed)."""
+    price = compiled.analysis.order_price
+    if price is None:
+        return {}
+    lb, cv = _warmup(price, compiled.strategy.default_params())
+    order = compiled.strategy.entry_order
+    return {"entry_order": {"type": order.type, "price": to_text(price.tree), "valid_bars": order.valid_bars,
+                            "lookback": lb, "converge": cv}}
 
 
 def _program_dict(program: Any) -> dict[str, Any] | None:
@@ -120,6 +133,12 @@ def explain_text(compiled: CompiledStrategy) -> str:
             lines.append(f"  [{c['index']}] {c['text']}")
             lines.append(f"      {c['type']}; warm-up {c['lookback']} bars"
                          + (f" (exact values after {c['converge']})" if c["converge"] != c["lookback"] else ""))
+    entry_order = d.get("entry_order")
+    if entry_order:
+        what = "buy at or below" if entry_order["type"] == "limit" else "buy when the price trades up through"
+        lines.append(f"entry order: {entry_order['type']} ({what} it; mirrored for a short), placed at the signal "
+                     f"bar's close at {entry_order['price']}, worked for {entry_order['valid_bars']} bar(s) from "
+                     f"the next on; warm-up {entry_order['lookback']} bars")
     if d["exit_program"]:
         p = d["exit_program"]
         lines.append(f"exit on the held trade: {p['condition']}  (position variables "

@@ -68,6 +68,8 @@ class Analysis:
     exit: list[CheckedCondition] = field(default_factory=list)
     short_entry: list[CheckedCondition] = field(default_factory=list)  # direction long_short only
     short_exit: list[CheckedCondition] = field(default_factory=list)
+    #: the price of a limit or stop entry order (None: a market order)
+    order_price: CheckedCondition | None = None
     #: risk field -> its checked expression (`RISK_EXPRESSIONS` the document sets)
     risk: dict[str, CheckedCondition] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -235,7 +237,11 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
     for name in RISK_EXPRESSIONS:
         _analyze_risk(out, name, getattr(strategy.risk, name), doc, seen)
     from .hedge import check_hedge_ratio  # it builds on this module's pieces
+    from .order_price import check_order_price
 
+    out.order_price, diags = check_order_price(strategy, env, doc)
+    for d in diags:
+        _add(out, seen, d)
     out.hedge_ratio, diags = check_hedge_ratio(strategy, env, doc)
     for d in diags:
         _add(out, seen, d)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ..lang import ast
 from ..lang.check import static_value
-from ..lang.functions import FUNCTIONS
+from ..lang.functions import BAR_SLOT, FUNCTIONS
 from ..lang.operators import BINARY, BY_NAME, OPERATORS, UNARY
 
 DType = Literal["float", "bool"]
@@ -62,7 +62,7 @@ class Graph:
         """Canonical text of node i (used by explain and tests)."""
         n = self.nodes[i]
         if n.op == "col":
-            return f"{n.static[0]}.{n.static[1]}"
+            return f"{n.static[1]}()" if n.static[0] == BAR_SLOT else f"{n.static[0]}.{n.static[1]}"
         if n.op == "const":
             v = n.static[0]
             return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}"
@@ -154,6 +154,8 @@ def _lower_one(node: ast.Node, params: dict[str, Any], graph: Graph, memo: dict[
         return graph.intern(Node(BINARY[node.op].name, (a, b), (), dtype))
     assert isinstance(node, ast.Call)
     fn = FUNCTIONS[node.func]
+    if fn.bar_value:  # an input like a column, filled from the bar times (`bar_inputs`)
+        return graph.intern(Node("col", (), (BAR_SLOT, fn.name), dtype))
     series: list[int] = []
     static: list[Any] = []
     for spec, arg in zip(fn.args, node.args, strict=True):  # arity checked (C103) before lowering

@@ -28,11 +28,23 @@ def rules_data_request(compiled: CompiledStrategy, params: ParamsInput) -> DataR
     request = DataRequest(slots=dict(strat.data), columns={s: frozenset(c) for s, c in needed.items()},
                           warmup_bars=compiled.converge_bars(plan_params or None), frequency=freq,
                           price_slot=strat.price_slot())
+    warnings = _time_of_day_without_intraday_bars(compiled, freq)
     coarse = request.coarser_slots()
-    if not coarse:
-        return request
-    warnings = _windows_over_coarse_slots(compiled, plan_params, coarse, freq)
-    return replace(request, warnings=tuple(warnings))
+    if coarse:
+        warnings += _windows_over_coarse_slots(compiled, plan_params, coarse, freq)
+    return replace(request, warnings=tuple(warnings)) if warnings else request
+
+
+def _time_of_day_without_intraday_bars(compiled: CompiledStrategy, freq: str) -> list[Diagnostic]:
+    """L119 where hour() or minute() is read on daily or coarser bars: they have no time of day (NaN), so a
+    comparison with them is never true."""
+    if freq.endswith(("Min", "Hour")):
+        return []
+    return [Diagnostic("L119", f"{name}() has no value on {freq} bars (they have no time of day): conditions "
+                       "comparing it are never true", severity="warning", path="params.execution_frequency",
+                       hint="run at an intraday execution_frequency (1Min .. 1Hour), or use dayofweek(), day() or "
+                            "month()")
+            for name in compiled.bar_value_names() if name in ("hour", "minute")]
 
 
 def _windows_over_coarse_slots(compiled: CompiledStrategy, plan_params: Mapping[str, Any], coarse: list[str],

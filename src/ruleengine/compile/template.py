@@ -22,7 +22,7 @@ from typing import Any
 
 from ..lang import ast
 from ..lang.check import static_value
-from ..lang.functions import FUNCTIONS
+from ..lang.functions import BAR_SLOT, FUNCTIONS
 from ..lang.operators import BINARY, UNARY
 from ..lang.printer import to_text
 from .exit_program import level_trees
@@ -150,6 +150,8 @@ class _Builder:
             return self.intern(BINARY[node.op].name, (a, b), (), dtype)
         assert isinstance(node, ast.Call)
         fn = FUNCTIONS[node.func]
+        if fn.bar_value:  # an input like a column, filled from the bar times (`ir.bar_inputs`)
+            return self.intern("col", (), (Static("column", (BAR_SLOT, fn.name)),), dtype)
         series: list[int] = []
         statics: list[Static] = []
         for spec, arg in zip(fn.args, node.args, strict=True):  # arity checked (C103) before lowering

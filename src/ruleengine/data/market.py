@@ -117,6 +117,14 @@ class MarketData:
     def n_cols(self) -> int:
         return len(self.runs)
 
+    def bar_values(self, names: Any) -> dict[str, np.ndarray]:
+        """Calendar values of the bars (`ruleengine.data.bar_values`) by name, each as a read-only (T, S) view
+        of one value per bar (every symbol shares the bars)."""
+        from .bar_values import bar_values
+
+        shape = (self.n_rows, self.n_cols)
+        return {k: np.broadcast_to(v[:, None], shape) for k, v in bar_values(self.index, self.frequency, names).items()}
+
     def frame(self, slot: str, column: str) -> pd.DataFrame:
         """One (slot, column) as a DataFrame: bars x run labels (requested range and warm-up)."""
         return pd.DataFrame(self.inputs[(slot, column)], index=self.index, columns=self.labels)

@@ -57,7 +57,7 @@ from ._util import (
 
 # the first column of the scratch block of begin{k} that cols{k} leaves to the kernel
 _FREE_SCRATCH = {1: 2, 2: 3, 3: 4, 4: 5}
-_SCRATCH_COLUMNS = {1: 4, 2: 3, 3: 7, 4: 7}
+_SCRATCH_COLUMNS = {1: 4, 2: 5, 3: 7, 4: 7}
 _RESERVED = {"T", "C", "c", "p", "o", "out", "idx", "work", "xb", "ob", "kernel", "pair", "np"}
 _HELPERS = {
     "np": np, "begin1": begin1, "begin2": begin2, "begin3": begin3, "begin4": begin4, "begin1_bool": begin1_bool,
@@ -139,12 +139,14 @@ def _call(series_views: list[str], names: list[str], skip: tuple[str, ...], opti
 def _missing(series: tuple[str, ...], names: list[str], floats: set[str], options: tuple[str, ...], scratch: int,
              skip: tuple[str, ...], out: str, minimum: int, paired: bool) -> list[str]:
     k = len(series)
-    ints = [p for p in names if p not in floats]
-    if minimum != 1 or (k in (1, 3, 4) and not ints) or (k == 2 and names):
-        raise ValueError("the missing rule takes 1, 3 or 4 series with an int window first, or 2 without")
-    first = names[0] if k != 2 else None
-    if first is not None and first in floats:
-        raise ValueError("the first parameter of a driver is its int window")
+    if minimum != 1 or not 1 <= k <= 4:
+        raise ValueError("the missing rule takes 1 to 4 series (an int window first, if any)")
+    if names and names[0] in floats and k != 2:
+        raise ValueError("the missing rule takes an int window as the first parameter (two series: any)")
+    # begin1/3/4 check the first window; begin2 takes none (its windows are checked like the others), and a
+    # driver without a window hands begin* a window of 1 per column (fixed template text, nothing from input)
+    first = names[0] if names and k != 2 else None
+    window = first if first is not None else f"np.ones({series[0]}.shape[1], dtype=np.int64)"
     free = _FREE_SCRATCH[k]
     if free + scratch + (1 if paired else 0) > _SCRATCH_COLUMNS[k]:
         raise ValueError("not enough scratch columns")
@@ -152,9 +154,10 @@ def _missing(series: tuple[str, ...], names: list[str], floats: set[str], option
     if out == "b":
         if k != 1 or scratch:
             raise ValueError("a bool output takes one series and no scratch")
-        lines = [f"{views[0]}, out, idx, xb, ob = begin1_bool({series[0]}, {first})"]
+        lines = [f"{views[0]}, out, idx, xb, ob = begin1_bool({series[0]}, {window})"]
     else:
-        lines = [f"{', '.join(views)}, out, idx, work = begin{k}({', '.join([*series, *([first] if first else [])])})"]
+        begin_args = ", ".join([*series, *([window] if k != 2 else [])])
+        lines = [f"{', '.join(views)}, out, idx, work = begin{k}({begin_args})"]
     lines += _checks(names, floats, first, minimum)
     scratch_views = [f"work[:, {free + j}]" for j in range(scratch)]
     first_cols = "xb, ob" if out == "b" else "work[:, 0], work[:, 1]"

@@ -227,12 +227,13 @@ def cols1(x, out, c, idx, xb, ob):
 
 @numba.njit(cache=True, nogil=True)
 def begin2(a, d):
-    """Two-input driver set-up (no window): check the shapes; return (a, d F-ordered, out, idx, b (T, 3))."""
+    """Two-input driver set-up (windows are checked by the driver): check the shapes; return (a, d F-ordered,
+    out, idx, b (T, 5): columns 0..2 for :func:`cols2`, 3 and 4 for the kernel)."""
     T, C = a.shape
     if d.shape[0] != T or d.shape[1] != C:
         raise ValueError(_SHAPE)
     return (np.asfortranarray(a), np.asfortranarray(d), np.empty((C, T)).T, np.empty(T, dtype=np.int64),
-            np.empty((3, T)).T)
+            np.empty((5, T)).T)
 
 
 @numba.njit(cache=True, nogil=True)

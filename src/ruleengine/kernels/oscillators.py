@@ -1,4 +1,4 @@
-"""Oscillators and range indicators: ROC, MOM, ATR, NATR, CCI, WILLR, MFI, ADX, OBV, STOCH.
+"""Oscillators and range indicators: ROC, MOM, ATR, NATR, CCI, WILLR, MFI, ADX, OBV, A/D, STOCH, ULTOSC.
 
 1-D kernels (``<op>_1d_nb``, writing into a caller-provided output; some
 take scratch arrays of the series' length) follow TA-Lib's algorithms
@@ -414,6 +414,105 @@ def stoch_1d_nb(high, low, close, fastk, slowk, slowd, which, out, s1, s2, s3):
         sma_1d_nb(s2[a:], slowd, out[a:])
 
 
+@numba.njit(cache=True, nogil=True)
+def ad_1d_nb(high, low, close, volume, out):
+    """Chaikin accumulation/distribution line; oracle TA-Lib ``AD``. Lookback 0.
+
+    ad += ((close - low) - (high - close)) / (high - low) * volume on every bar with high > low (a bar without
+    range adds nothing), starting from 0 before the first bar.
+
+    Args:
+        high, low, close, volume (float64[:]): gap-free series.
+        out (float64[:]): output, len(close).
+    """
+    ad = 0.0
+    for t in range(close.shape[0]):
+        h = high[t]
+        lo = low[t]
+        c = close[t]
+        rng = h - lo
+        if rng > 0.0:
+            ad += (((c - lo) - (h - c)) / rng) * volume[t]
+        out[t] = ad
+
+
+@numba.njit(cache=True, nogil=True)
+def _ultosc_terms(high, low, close, t):
+    # buying pressure close - true low and the true range of bar t (t >= 1), as TA-Lib's CALC_TERMS
+    cy = close[t - 1]
+    true_low = min(low[t], cy)
+    return close[t] - true_low, true_range(high, low, close, t)
+
+
+@numba.njit(cache=True, nogil=True)
+def ultosc_1d_nb(high, low, close, short, medium, long, out):
+    """Ultimate oscillator; oracle TA-Lib ``ULTOSC(short, medium, long)`` (periods in that order).
+
+    a_k = sum(close - min(low, prev close)) / sum(true range) over the last k bars (a window without any true
+    range adds 0); 100 * (4 a_short + 2 a_medium + a_long) / 7. Running sums in TA-Lib's order (add today,
+    emit, drop the trailing bar), reset to exactly 0 once a whole window of bars without range or pressure has
+    gone by (TA-Lib >= 0.8's exact rule). Lookback ``max(short, medium, long)``.
+
+    Args:
+        high, low, close (float64[:]): gap-free series.
+        short, medium, long (int): periods, >= 1, in that order (the registry enforces it; TA-Lib sorts them).
+        out (float64[:]): output, len(close).
+    """
+    T = close.shape[0]
+    if short < 1 or medium < 1 or long < 1:
+        raise ValueError("periods must be >= 1")
+    start = max(short, max(medium, long))
+    nan_head(out, start)
+    if T <= start:
+        return
+    a1 = b1 = a2 = b2 = a3 = b3 = 0.0
+    null_run = 0
+    for i in range(start - long + 1, start):
+        a, b = _ultosc_terms(high, low, close, i)
+        null_run = null_run + 1 if (a == 0.0 and b == 0.0) else 0
+        if i >= start - short + 1:
+            a1 += a
+            b1 += b
+        if i >= start - medium + 1:
+            a2 += a
+            b2 += b
+        a3 += a
+        b3 += b
+    for t in range(start, T):
+        a, b = _ultosc_terms(high, low, close, t)
+        a1 += a
+        a2 += a
+        a3 += a
+        b1 += b
+        b2 += b
+        b3 += b
+        null_run = null_run + 1 if (a == 0.0 and b == 0.0) else 0
+        if null_run >= short:
+            a1 = b1 = 0.0
+        if null_run >= medium:
+            a2 = b2 = 0.0
+        if null_run >= long:
+            null_run = long
+            a3 = b3 = 0.0
+        v = 0.0
+        if b1 > 0.0:
+            v += 4.0 * (a1 / b1)
+        if b2 > 0.0:
+            v += 2.0 * (a2 / b2)
+        if b3 > 0.0:
+            v += a3 / b3
+        a, b = _ultosc_terms(high, low, close, t - short + 1)
+        a1 -= a
+        b1 -= b
+        a, b = _ultosc_terms(high, low, close, t - medium + 1)
+        a2 -= a
+        b2 -= b
+        a, b = _ultosc_terms(high, low, close, t - long + 1)
+        a3 -= a
+        b3 -= b
+        out[t] = 100.0 * (v / 7.0)
+
+
 # --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
 HLC = ("high", "low", "close")
@@ -438,3 +537,7 @@ stoch_k_nb = drive(stoch_1d_nb, "stoch_k_nb", HLC, ("fastk", "slowk", "slowd"), 
                    doc="2-D slow %K (TA-Lib ``STOCH`` slowk, SMA smoothing). Lookback ``fastk + slowk - 2``.")
 stoch_d_nb = drive(stoch_1d_nb, "stoch_d_nb", HLC, ("fastk", "slowk", "slowd"), options=(1,), scratch=3,
                    doc="2-D slow %D (TA-Lib ``STOCH`` slowd, SMA smoothing). Lookback ``fastk + slowk + slowd - 3``.")
+ad_nb = drive(ad_1d_nb, "ad_nb", (*HLC, "volume"),
+              doc="2-D Chaikin A/D line (TA-Lib ``AD``; starts at 0 before the first valid row). Lookback 0.")
+ultosc_nb = drive(ultosc_1d_nb, "ultosc_nb", HLC, ("short", "medium", "long"),
+                  doc="2-D ultimate oscillator (TA-Lib ``ULTOSC``). Lookback ``max(short, medium, long)``.")

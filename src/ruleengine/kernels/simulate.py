@@ -86,6 +86,15 @@ POS_STOP = 8  # the stop level fixed at the entry from a stop_loss_distance (NaN
 POS_TARGET = 9  # the take-profit level fixed at the entry from a take_profit_distance (NaN: none)
 POS_FAR = 10  # the other extreme since the entry: the lowest price long, the highest short (position variables)
 N_POS = 11
+# A pending limit or stop entry order is a tuple (level; bars it is still worked, 0.0 = none; the bar of the
+# signal that placed it), state of the column loop next to the position
+ORD_LEVEL = 0
+ORD_LEFT = 1
+ORD_BAR = 2
+# the entry order kinds of the risk record's ``order_kind`` (`ruleengine.schema.orders.ORDER_TYPES`' order)
+ORDER_MARKET = 0
+ORDER_LIMIT = 1
+ORDER_STOP = 2
 # An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee; units)
 EXIT_REASON = 0
 EXIT_PRICE = 1
@@ -471,8 +480,10 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
     """The rest of bar t for a position held after the open: (position, exit).
 
     First the stops and targets on the bar's range (`stop_fill_nb`), also on the bar of an entry at
-    this open; then the orders at the close: the signal exit (close fills; its own exit or the opposite
-    entry, `closes_nb`: the caller then reverses) and max hold. A position
+    this open (for a limit or stop order filled inside the bar, (o, h, lo) is the part of the bar after its
+    fill: `order_fill_nb`); then the orders at the close: the signal exit (close fills, also on the bar of an
+    order's fill; its own exit or the opposite entry, `closes_nb`: the caller then reverses) and max hold
+    (not on the entry bar). A position
     entered at the close has nothing after its fill on that bar (its entry comes after this step). The
     trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars after the entry bar.
     Max hold compares the time elapsed since the entry, ``now - entry_time`` (int64 ns; no overflow for
@@ -480,19 +491,23 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
     """
     if pos[POS_IN] == 0.0:
         return pos, no_exit_nb()
-    new = exec_open and pos[POS_ENTRY_BAR] == t  # entered at this bar's open
+    new = pos[POS_ENTRY_BAR] == t  # entered at this bar's open or inside it (a close entry comes after this)
     if new and vbt_order:
         return pos, no_exit_nb()
     peak_before = pos[POS_PEAK]
     pos = advance_nb(pos, new, h, lo)  # the check below reads the extremes from before this bar
-    price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], peak_before, pos[POS_IN], risk, pos[POS_STOP],
-                                 pos[POS_TARGET], pos[POS_HELD])
+    if new and risk.order_kind != ORDER_MARKET and not risk.fill_bar_stops:  # backtesting.py's order
+        price, reason = np.nan, -1
+    else:
+        price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], peak_before, pos[POS_IN], risk, pos[POS_STOP],
+                                     pos[POS_TARGET], pos[POS_HELD])
     held = pos[POS_HELD]
-    if np.isnan(price) and not new:
+    if np.isnan(price):
+        # (a market entry at this open had no exit signal: only an order's fill bar can have one here)
         if closes_nb(pos[POS_IN], it) and (vbt_order or not exec_open):
             price = o if exec_open else c
             reason = ExitReason.signal
-        elif max_hold_nb(held, now, entry_time, risk):
+        elif not new and max_hold_nb(held, now, entry_time, risk):
             price = c
             reason = ExitReason.max_hold
     if np.isnan(price):
@@ -563,9 +578,114 @@ def own_entry_nb(pos, t, fill, side, cash, risk, lv):
 
 
 @numba.njit(cache=True, inline="always")
-def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_order, risk, lv):
-    """Bar t of a column that trades its own cash, in time order: (position, cash, closed, exit, closed2,
-    exit2, note).
+def no_order_nb():
+    """No pending order."""
+    return (np.nan, 0.0, -1.0)
+
+
+@numba.njit(cache=True, inline="always")
+def order_fill_nb(o, h, lo, c, level, kind, side):
+    """A pending limit (`kind` ORDER_LIMIT) or stop order at `level` on bar (o, h, lo, c) of a `side` position:
+    (fill price, then the open, high and low of the part of the bar after the fill); NaN fill: not reached.
+
+    A long limit and a short stop wait for the price to come down to the level, a long stop and a short limit
+    for it to come up. An open already through the level fills at the open, and the whole bar follows (as for
+    an entry at the open). A level inside the bar fills at the level; what certainly followed the fill is the
+    range from the level to the bar's extreme beyond it (the path went through the level to reach it) and to
+    the close: (level, max(level, close), low) after a fill from above, (level, high, min(level, close)) from
+    below; the extreme on the open's side may have come before the fill, so it does not count.
+    """
+    if (kind == ORDER_LIMIT) == (side > 0):  # the level is below the price
+        if o <= level:
+            return o, o, h, lo
+        if lo <= level:
+            return level, level, max(level, c), lo
+        return np.nan, o, h, lo
+    if o >= level:
+        return o, o, h, lo
+    if h >= level:
+        return level, level, h, min(level, c)
+    return np.nan, o, h, lo
+
+
+@numba.njit(cache=True, inline="always")
+def work_order_nb(order, o, h, lo, c, risk):
+    """A pending order worked on bar (o, h, lo, c): (fill price or NaN, the open, high and low after the fill
+    (`order_fill_nb`), the order left: none once filled or after its last valid bar)."""
+    fill, ro, rh, rlo = order_fill_nb(o, h, lo, c, order[ORD_LEVEL], risk.order_kind, -1.0 if risk.short else 1.0)
+    left = order[ORD_LEFT] - 1.0
+    after = no_order_nb() if not np.isnan(fill) or left == 0.0 else (order[ORD_LEVEL], left, order[ORD_BAR])
+    return fill, ro, rh, rlo, after
+
+
+@numba.njit(cache=True, inline="always")
+def place_order_nb(order, pos, t, raw_e, raw_x, order_price, risk):
+    """The order after bar t's close: an exit signal cancels it; an entry signal while flat places one at
+    `order_price` (NaN or infinite: none), valid for ``risk.order_valid_bars`` bars from the next on, replacing
+    a pending one; else it stays as it is."""
+    if raw_x:
+        return no_order_nb()
+    if raw_e and pos[POS_IN] == 0.0:
+        return (order_price, float(risk.order_valid_bars), float(t)) if np.isfinite(order_price) else no_order_nb()
+    return order
+
+
+@numba.njit(cache=True, inline="always")
+def order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash, exec_open,
+                  vbt_order, risk, lv):
+    """`bar_step_nb` of a column whose entries are limit or stop orders (direction long or short):
+    (position, order, cash, closed, exit, closed2, exit2, note; the second exit never happens here).
+
+    ``order`` is the pending order (``ORD_*``; `no_order_nb` when none): its level, the bars it is still
+    worked, the bar of the signal that placed it. In time order: the exit pending at the open (open fills);
+    the order, worked on this bar (`work_order_nb`), opens the position at its fill, sized as a market entry
+    (`own_entry_nb`, on ``lv``: the levels of the order's signal bar); the rest of the bar (`after_open_nb`,
+    on the part after the fill); the close, where this
+    bar's signals (``raw_e``, ``raw_x``: this bar's own, whatever execution_price) act on the order
+    (`place_order_nb`): an exit signal cancels it, an entry signal while flat places a new one at
+    ``order_price`` (this bar's level), replacing a pending one and restarting its validity.
+    """
+    closed, ex = pos, no_exit_nb()
+    if pos[POS_IN] == 0.0 and order[ORD_LEFT] == 0.0 and not raw_e:  # flat, nothing pending, no signal
+        return pos, order, cash, closed, ex, closed, ex, NO_NOTE
+    if exec_open:
+        pos, ex = at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk)
+        if ex[EXIT_REASON] >= 0:
+            closed = pos
+            cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+    ro, rh, rlo = o, h, lo
+    note = NO_NOTE
+    if order[ORD_LEFT] > 0.0:  # pending: the column is flat
+        fill, ro, rh, rlo, order = work_order_nb(order, o, h, lo, c, risk)
+        if not np.isnan(fill):
+            pos, cash, note = own_entry_nb(pos, t, fill, -1.0 if risk.short else 1.0, cash, risk, lv)
+    if ex[EXIT_REASON] < 0:
+        pos, ex = after_open_nb(pos, t, ro, rh, rlo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
+                                exec_open, vbt_order, risk)
+        if ex[EXIT_REASON] >= 0:
+            closed = pos
+            cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+    return (pos, place_order_nb(order, pos, t, raw_e, raw_x, order_price, risk), cash, closed, ex, closed,
+            no_exit_nb(), note)
+
+
+@numba.njit(cache=True, inline="always")
+def bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order):
+    """(lv, order price) of signal column q at bar t: the levels the fill step reads (`levels_nb`: those of the
+    acting entry signal's bar for a market order, of the pending order's signal bar for a limit or stop
+    order) and, for an order column (`orders`), this bar's order price (NaN otherwise)."""
+    if not orders:
+        return (levels_nb(levels, risk, q, last_bar if exec_open else t) if entry_side_nb(it) != 0.0
+                else no_levels_nb()), np.nan
+    lv = levels_nb(levels, risk, q, int(order[ORD_BAR])) if order[ORD_LEFT] > 0.0 else no_levels_nb()
+    return lv, level_nb(levels, risk.entry_order_price_row, q, t)
+
+
+@numba.njit(cache=True, inline="always")
+def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash, exec_open, orders,
+                vbt_order, risk, lv):
+    """Bar t of a column that trades its own cash, in time order: (position, order, cash, closed, exit,
+    closed2, exit2, note).
 
     The open (the pending exit, or an entry sized on the cash by `own_entry_nb`), the rest of the bar, the
     close (an entry); ``note`` is -1, or the `SizeNote` of an entry skipped or cut down to the cash. ``it`` is
@@ -575,15 +695,20 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_o
     after them). So a bar has at most one exit, except a reversal at the open whose new position is stopped
     on the same bar: ``exit2`` / ``closed2``. No other entry on the bar of an exit. ``now`` is bar t's time,
     ``entry_time`` the entry bar's (of a position held before the bar; any value when flat); ``lv`` the
-    levels of the bar of the acting signals (`levels_nb`).
+    levels of the bar of the acting signals (`levels_nb`). A column whose entries are limit or stop orders
+    (``orders``, a literal as ``exec_open``) enters through `order_step_nb` instead; ``order``, ``raw_e``,
+    ``raw_x`` and ``order_price`` are read there only.
     """
+    if orders:
+        return order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash,
+                             exec_open, vbt_order, risk, lv)
     flat_before = pos[POS_IN] == 0.0
     side = entry_side_nb(it)
     closed, ex = pos, no_exit_nb()
     closed2, ex2 = pos, no_exit_nb()
     note = NO_NOTE
     if flat_before and not (side != 0.0 and cash > 0):  # flat, no entry order: nothing happens
-        return pos, cash, closed, ex, closed2, ex2, note
+        return pos, order, cash, closed, ex, closed2, ex2, note
     if exec_open:
         if flat_before:
             pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)
@@ -593,7 +718,7 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_o
                 closed = pos
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 if side == 0.0:
-                    return pos, cash, closed, ex, closed2, ex2, note
+                    return pos, order, cash, closed, ex, closed2, ex2, note
                 pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)  # the reversal, at the same open
     pos, ex_rest = after_open_nb(pos, t, o, h, lo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
                                  exec_open, vbt_order, risk)
@@ -607,7 +732,7 @@ def bar_step_nb(pos, t, o, h, lo, c, now, entry_time, it, cash, exec_open, vbt_o
                 pos, cash, note = own_entry_nb(pos, t, o if exec_open else c, side, cash, risk, lv)
     elif not exec_open and flat_before:
         pos, cash, note = own_entry_nb(pos, t, c, side, cash, risk, lv)
-    return pos, cash, closed, ex, closed2, ex2, note
+    return pos, order, cash, closed, ex, closed2, ex2, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -653,6 +778,12 @@ def load_nb(rows, j):
 
 
 @numba.njit(cache=True, inline="always")
+def load_order_nb(orders, j):
+    """Order j of a (N, 3) array as a tuple."""
+    return (orders[j, 0], orders[j, 1], orders[j, 2])
+
+
+@numba.njit(cache=True, inline="always")
 def store_nb(rows, j, pos):
     """Write position j of a (N, N_POS) array."""
     for k in range(N_POS):
@@ -682,24 +813,34 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     pos_out = np.empty((N, T))
     n = n_skip = 0
     for j in range(N):
-        # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
-        if risk[j].exec_open:
-            if risk[j].long_short:
+        # exec_open, long_short and orders as literals: each variant is compiled with the other modes' branches
+        # pruned (an order column is long or short: S128)
+        if risk[j].order_kind != ORDER_MARKET:
+            if risk[j].exec_open:
                 n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       exit_ops, exit_args, times, start, j, risk[j], True, True, vbt_order, init_cash,
-                                       records, n, equity, cash_out, pos_out, skip, n_skip)
+                                       exit_ops, exit_args, times, start, j, risk[j], True, False, True, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
             else:
                 n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       exit_ops, exit_args, times, start, j, risk[j], True, False, vbt_order, init_cash,
-                                       records, n, equity, cash_out, pos_out, skip, n_skip)
+                                       exit_ops, exit_args, times, start, j, risk[j], False, False, True, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
+        elif risk[j].exec_open:
+            if risk[j].long_short:
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], True, True, False, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
+            else:
+                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, j, risk[j], True, False, False, vbt_order,
+                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
         elif risk[j].long_short:
             n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   exit_ops, exit_args, times, start, j, risk[j], False, True, vbt_order, init_cash,
-                                   records, n, equity, cash_out, pos_out, skip, n_skip)
+                                   exit_ops, exit_args, times, start, j, risk[j], False, True, False, vbt_order,
+                                   init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
         else:
             n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   exit_ops, exit_args, times, start, j, risk[j], False, False, vbt_order, init_cash,
-                                   records, n, equity, cash_out, pos_out, skip, n_skip)
+                                   exit_ops, exit_args, times, start, j, risk[j], False, False, False, vbt_order,
+                                   init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
     return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
 
 
@@ -716,15 +857,17 @@ def note_nb(skip, n_skip, t, j, note):
 
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
-               times, start, j, risk, exec_open, long_short, vbt_order, init_cash, records, n, equity, cash_out,
-               pos_out, skip, n_skip):
-    """Column j of `simulate_nb` (`risk` its record): its trades from record row n on, its equity, cash and
-    units, its notes from row n_skip on; returns (n, n_skip)."""
+               times, start, j, risk, exec_open, long_short, orders, vbt_order, init_cash, records, n, equity,
+               cash_out, pos_out, skip, n_skip):
+    """Column j of `simulate_nb` (`risk` its record; `orders`: its entries are limit or stop orders): its
+    trades from record row n on, its equity, cash and units, its notes from row n_skip on; returns (n,
+    n_skip)."""
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
     stack = exit_stack_nb()
     has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
+    order = no_order_nb()
     cash = init_cash
     pend_e = pend_x = pend_se = pend_sx = False
     last_close = np.nan
@@ -739,16 +882,18 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             pos_out[j, t] = units
             continue
         o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-        sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[j, t], exits[j, t])
+        raw_e, raw_x = entries[j, t], exits[j, t]
+        sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, raw_e, raw_x)
         se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
         sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
         if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
             sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
         it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
-        lv = levels_nb(levels, risk, j, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 else no_levels_nb()
-        pos, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, t, o, h, lo, c, times[t],
-                                                          entry_time_nb(pos, times, risk), it, cash, exec_open,
-                                                          vbt_order, risk, lv)
+        lv, order_price = bar_levels_nb(levels, risk, j, t, last_bar, exec_open, orders, it, order)
+        pos, order, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, order, t, o, h, lo, c, times[t],
+                                                                       entry_time_nb(pos, times, risk), it, raw_e,
+                                                                       raw_x, order_price, cash, exec_open, orders,
+                                                                       vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, closed, ex, t)
             if ex2[EXIT_REASON] >= 0:
@@ -803,8 +948,19 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
     cash_out = np.empty((1, T))
     pos_out = np.zeros((N, T))
     rows = np.empty((N, N_POS))
+    orders = np.empty((N, 3))  # the pending limit or stop order of each column (ORD_*)
+    rest = np.empty((N, 3))  # the open, high and low of the part of bar t after an order's fill
+    market = np.full(N, np.nan)  # no fill price given: market entries at the bar's open or close
+    fills = np.full(N, np.nan)  # the order fills of a bar
+    order_bars = np.full(N, -1, dtype=np.int64)  # the signal bar of each order worked on the bar (its levels)
+    order_its = np.zeros((N, 4), dtype=np.bool_)  # their sides, as intents
+    filled = np.zeros(N, dtype=np.bool_)
     for j in range(N):
         store_nb(rows, j, flat_nb())
+        orders[j, 0], orders[j, 1], orders[j, 2] = no_order_nb()
+    with_orders = False
+    for j in range(N):
+        with_orders = with_orders or risk[j].order_kind != ORDER_MARKET
     pend = np.zeros((N, 4), dtype=np.bool_)  # signals pending since the previous close (open fills)
     its = np.zeros((N, 4), dtype=np.bool_)  # the bar's `intents_nb` per column
     may_enter = np.zeros(N, dtype=np.bool_)  # flat at the bar's start, or closed on it by the opposite entry
@@ -848,13 +1004,32 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 store_nb(rows, j, pos)
                 may_enter[j] = True  # an opposite entry reverses at this open
         if at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash,
-                                         last_close, last_bar, levels, True, skip, n_skip)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, market, order_bars,
+                                         risk, cash, last_close, last_bar, levels, True, skip, n_skip)
+        if with_orders:  # the limit and stop orders, at the open or inside the bar
+            for j in range(N):
+                filled[j] = False
+                fills[j] = np.nan
+                if np.isnan(close[j, t]) or orders[j, ORD_LEFT] == 0.0:
+                    continue
+                o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+                order_bars[j] = int(orders[j, ORD_BAR])
+                f, rest[j, 0], rest[j, 1], rest[j, 2], order = work_order_nb(load_order_nb(orders, j), o, h, lo, c,
+                                                                             risk[j])
+                orders[j, 0], orders[j, 1], orders[j, 2] = order
+                filled[j] = not np.isnan(f)
+                fills[j] = f
+                short = risk[j].short
+                order_its[j, 0], order_its[j, 1], order_its[j, 2], order_its[j, 3] = (not short, False, short, False)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, order_its, filled, fills, order_bars,
+                                         risk, cash, last_close, last_bar, levels, True, skip, n_skip)
         # the rest of the bar: stops, then the orders at the close
         for j in range(N):
             if np.isnan(close[j, t]) or rows[j, POS_IN] == 0.0:
                 continue
             o, h, lo, c = bar_nb(open_, high, low, close, j, t)
+            if risk[j].order_kind != ORDER_MARKET and rows[j, POS_ENTRY_BAR] == t:  # an order filled in this bar
+                o, h, lo = rest[j, 0], rest[j, 1], rest[j, 2]
             pos = load_nb(rows, j)
             it = (its[j, 0], its[j, 1], its[j, 2], its[j, 3])
             pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk[j]), it, at_open,
@@ -868,8 +1043,15 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 pend[j, 1] = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack)  # next open
             store_nb(rows, j, pos)
         if not at_open:
-            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash,
-                                         last_close, last_bar, levels, False, skip, n_skip)
+            cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, market, order_bars,
+                                         risk, cash, last_close, last_bar, levels, False, skip, n_skip)
+        if with_orders:  # the close: this bar's signals place, replace or cancel the orders
+            for j in range(N):
+                if np.isnan(close[j, t]) or risk[j].order_kind == ORDER_MARKET:
+                    continue
+                price = level_nb(levels, risk[j].entry_order_price_row, j, t) if entries[j, t] else np.nan
+                orders[j, 0], orders[j, 1], orders[j, 2] = place_order_nb(
+                    load_order_nb(orders, j), load_nb(rows, j), t, entries[j, t], exits[j, t], price, risk[j])
         # marks
         value = cash
         for j in range(N):
@@ -893,8 +1075,8 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
 
 
 @numba.njit(cache=True, inline="always")
-def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk, cash, last_close, last_bar,
-                  levels, at_open, skip, n_skip):
+def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, fills, order_bars, risk, cash,
+                  last_close, last_bar, levels, at_open, skip, n_skip):
     """The portfolio's entries of bar t at its open or close, in column order; returns (cash, n_skip).
 
     A column enters when `may_enter` (flat at the bar's start, or just closed by the opposite entry: a
@@ -904,7 +1086,9 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk,
     when ``max_open_positions`` are open, or when the gross exposure would pass ``max_gross_exposure`` x that
     equity: units x price of every position, the held ones at this open or close, the ones entered in this
     step at their entry price. A column's levels are those of its signal's bar: its previous bar with open
-    fills (`last_bar`, not yet moved to t), t with close fills."""
+    fills (`last_bar`, not yet moved to t), t with close fills. `fills` are the fill prices of limit and stop
+    orders (NaN: a market entry at this open or close), `order_bars` their signal bars (whose levels they
+    read)."""
     wanted = False
     for j in range(rows.shape[0]):
         wanted = wanted or (may_enter[j] and (its[j, 0] or its[j, 2]))
@@ -925,14 +1109,18 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, risk,
             held += 1
     for j in range(rows.shape[0]):
         side = entry_side_nb((its[j, 0], its[j, 1], its[j, 2], its[j, 3]))
-        if not may_enter[j] or side == 0.0 or rows[j, POS_IN] != 0.0 or value <= 0:
+        market = np.isnan(fills[j])
+        if not may_enter[j] or side == 0.0 or rows[j, POS_IN] != 0.0 or value <= 0 or \
+                (market and risk[j].order_kind != ORDER_MARKET):  # a limit or stop column enters by its order
             continue
         if 0 < risk[j].max_open_positions <= held:
             n_skip = note_nb(skip, n_skip, t, j, SizeNote.max_open_positions)
             continue
         o, _h, _lo, c = bar_nb(open_, high, low, close, j, t)
-        lv = levels_nb(levels, risk[j], j, last_bar[j] if at_open else t)
-        entered, spent, note = sized_entry_nb(t, o if at_open else c, side, value, cash, True, risk[j], lv)
+        bar = (last_bar[j] if at_open else t) if market else int(order_bars[j])
+        lv = levels_nb(levels, risk[j], j, bar)
+        fill = (o if at_open else c) if market else fills[j]
+        entered, spent, note = sized_entry_nb(t, fill, side, value, cash, True, risk[j], lv)
         exposure = entered[POS_UNITS] * entered[POS_ENTRY]
         if entered[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
             entered, note = flat_nb(), SizeNote.max_gross_exposure

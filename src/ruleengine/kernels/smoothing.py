@@ -1,4 +1,4 @@
-"""Recursive smoothers: EMA, RSI (Wilder), MACD line / signal / histogram.
+"""Recursive smoothers: EMA, DEMA, TEMA, TRIX, KAMA, RSI (Wilder), MACD line / signal / histogram, PPO.
 
 1-D kernels (``<op>_1d_nb``, writing into a caller-provided output) follow
 TA-Lib's algorithms including their seeding (EMA seeded with the SMA of its
@@ -8,6 +8,7 @@ apply the NaN-as-missing rule (gap-free columns in place, see ``_util``),
 return (T, C) F-ordered float64. Lookbacks are leading-NaN counts on gap-free data.
 """
 import numba
+import numpy as np
 
 from ._columns import drive
 from ._util import nan_head
@@ -67,6 +68,97 @@ def ema2_1d_nb(x0, x1, n0, n1, o0, o1):
         p1 = ((x1[t] - p1) * k1) + p1
         o0[t] = p0
         o1[t] = p1
+
+
+@numba.njit(cache=True, nogil=True)
+def ema_chain_1d_nb(x, n, which, out, s1, s2):
+    """EMAs of EMAs; oracle TA-Lib ``DEMA`` (which 0), ``TEMA`` (1), ``TRIX`` (2).
+
+    e1 = ema(x, n) (valid from row n-1), e2 = ema(e1, n) and e3 = ema(e2, n), each seeded with the SMA of
+    the first n values of its input (TA-Lib's INT_EMA). DEMA = 2 e1 - e2 (lookback ``2n - 2``),
+    TEMA = 3 e1 - 3 e2 + e3 (lookback ``3n - 3``), TRIX = (e3 / e3[t-1] - 1) * 100, 0 where e3[t-1] == 0
+    (TA-Lib's ROC rule; lookback ``3n - 2``).
+
+    Args:
+        x (float64[:]): gap-free series.
+        n (int): period, >= 1.
+        which (int): 0 DEMA, 1 TEMA, 2 TRIX.
+        out (float64[:]): output, len(x).
+        s1, s2 (float64[:]): scratch, len(x).
+    """
+    T = x.shape[0]
+    if n < 1:
+        raise ValueError("period must be >= 1")
+    a = n - 1  # first row of e1
+    b = 2 * a  # first row of e2
+    c = 3 * a  # first row of e3
+    head = b if which == 0 else (c if which == 1 else c + 1)
+    nan_head(out, head)
+    if T <= head:
+        return
+    ema_1d_nb(x, n, s1)
+    ema_1d_nb(s1[a:], n, s2[a:])
+    if which == 0:
+        for t in range(b, T):
+            out[t] = (2.0 * s1[t]) - s2[t]
+        return
+    ema_1d_nb(s2[b:], n, out[b:])
+    if which == 1:
+        for t in range(c, T):
+            out[t] = ((3.0 * s1[t]) - (3.0 * s2[t])) + out[t]
+        return
+    prev = out[c]
+    for t in range(c + 1, T):
+        cur = out[t]
+        out[t] = ((cur / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
+        prev = cur
+    out[c] = np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def kama_1d_nb(x, n, out):
+    """Kaufman adaptive moving average; oracle TA-Lib ``KAMA`` (ta_KAMA.c). Lookback ``n``.
+
+    Efficiency ratio er = |x[t] - x[t-n]| / sum(|x[i] - x[i-1]|) over the last n changes (1 where that sum
+    is <= 0 or <= the signed change, as TA-Lib; the running sum is reset to exactly 0 after n unchanged bars,
+    TA-Lib >= 0.8's exact flat-window rule); smoothing sc = (er * (2/3 - 2/31) + 2/31) ** 2;
+    kama = kama[t-1] + sc * (x[t] - kama[t-1]), seeded with x[n-1].
+
+    Args:
+        x (float64[:]): gap-free series.
+        n (int): period, >= 1.
+        out (float64[:]): output, len(x).
+    """
+    T = x.shape[0]
+    if n < 1:
+        raise ValueError("period must be >= 1")
+    nan_head(out, n)
+    if T <= n:
+        return
+    const_max = 2.0 / (30.0 + 1.0)
+    const_diff = 2.0 / (2.0 + 1.0) - const_max
+    total = 0.0
+    null_run = 0
+    for i in range(n):
+        d = x[i] - x[i + 1]
+        total += abs(d)
+        null_run = null_run + 1 if d == 0.0 else 0
+    prev = x[n - 1]
+    for t in range(n, T):
+        if t > n:
+            total -= abs(x[t - n - 1] - x[t - n])
+            d = x[t] - x[t - 1]
+            total += abs(d)
+            null_run = null_run + 1 if d == 0.0 else 0
+            if null_run >= n:
+                null_run = n
+                total = 0.0
+        roc = x[t] - x[t - n]
+        er = 1.0 if (total <= 0.0 or total <= roc) else abs(roc / total)
+        sc = (er * const_diff) + const_max
+        sc *= sc
+        prev = ((x[t] - prev) * sc) + prev
+        out[t] = prev
 
 
 @numba.njit(cache=True, nogil=True)
@@ -234,6 +326,35 @@ def macd_1d_nb(x, fast, slow, signal, which, out):
             out[t] = sig if which == 1 else m - sig
 
 
+
+@numba.njit(cache=True, nogil=True)
+def ppo_1d_nb(x, fast, slow, out, s):
+    """Percentage price oscillator with EMAs; oracle TA-Lib ``PPO(fast, slow, matype=1)``.
+
+    (ema(x, fast) - ema(x, slow)) / ema(x, slow) * 100, 0 where the slow EMA is 0; each EMA is
+    :func:`ema_1d_nb` over the whole series (seeded with the SMA of its own first window, unlike MACD's).
+    Periods swapped if slow < fast, as TA-Lib. Lookback ``max(fast, slow) - 1``.
+
+    Args:
+        x (float64[:]): gap-free series.
+        fast, slow (int): periods, >= 1.
+        out (float64[:]): output, len(x).
+        s (float64[:]): scratch, len(x).
+    """
+    T = x.shape[0]
+    if fast < 1 or slow < 1:
+        raise ValueError("periods must be >= 1")
+    if slow < fast:
+        fast, slow = slow, fast
+    nan_head(out, slow - 1)
+    if T < slow:
+        return
+    ema_1d_nb(x, fast, s)
+    ema_1d_nb(x, slow, out)
+    for t in range(slow - 1, T):
+        e = out[t]
+        out[t] = ((s[t] - e) / e) * 100.0 if e != 0.0 else 0.0
+
 # --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
 # EMA and RSI run gap-free columns two at a time (their two-column kernels), the other columns one at a time.
@@ -249,3 +370,15 @@ macd_signal_nb = drive(macd_1d_nb, "macd_signal_nb", ("x",), MACD, options=(1,),
                            "Lookback ``max(fast, slow) + signal - 2``.")
 macd_hist_nb = drive(macd_1d_nb, "macd_hist_nb", ("x",), MACD, options=(2,),
                      doc="2-D MACD histogram (TA-Lib ``MACD`` macdhist). Lookback ``max(fast, slow) + signal - 2``.")
+ema_chain_doc = "2-D {} (TA-Lib ``{}``; EMAs of EMAs seeded with SMAs). Lookback ``{}``."
+dema_nb = drive(ema_chain_1d_nb, "dema_nb", ("x",), ("n",), options=(0,), scratch=2,
+                doc=ema_chain_doc.format("double EMA", "DEMA", "2n - 2"))
+tema_nb = drive(ema_chain_1d_nb, "tema_nb", ("x",), ("n",), options=(1,), scratch=2,
+                doc=ema_chain_doc.format("triple EMA", "TEMA", "3n - 3"))
+trix_nb = drive(ema_chain_1d_nb, "trix_nb", ("x",), ("n",), options=(2,), scratch=2,
+                doc=ema_chain_doc.format("TRIX, rate of change of the triple EMA", "TRIX", "3n - 2"))
+kama_nb = drive(kama_1d_nb, "kama_nb", ("x",), ("n",),
+                doc="2-D Kaufman adaptive moving average (TA-Lib ``KAMA``). Lookback ``n``.")
+ppo_nb = drive(ppo_1d_nb, "ppo_nb", ("x",), ("fast", "slow"), scratch=1,
+               doc="2-D percentage price oscillator (TA-Lib ``PPO`` with matype 1, EMA). "
+                   "Lookback ``max(fast, slow) - 1``.")

@@ -42,22 +42,23 @@ from .simulate import (
     EXIT_FEE,
     EXIT_GROSS,
     EXIT_REASON,
+    ORD_LEFT,
+    ORDER_MARKET,
     POS_ENTRY_BAR,
     POS_IN,
     POS_SPENT,
     advance_nb,
+    bar_levels_nb,
     bar_nb,
     bar_step_nb,
     borrow_nb,
-    entry_side_nb,
     entry_time_nb,
     exit_program_nb,
     exit_stack_nb,
     flat_nb,
     intents_nb,
-    levels_nb,
     mark_out_nb,
-    no_levels_nb,
+    no_order_nb,
     on_stack_nb,
     program_applies_nb,
     short_signals_nb,
@@ -114,7 +115,7 @@ def _trade_nb(out, c, pnl, spent, entry_bar, exit_bar, entry_time, exit_time):
 
 @numba.njit(cache=True, nogil=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
-               times, j, q, lo, hi, risk, exec_open, long_short, init_cash, out, c):
+               times, j, q, lo, hi, risk, exec_open, long_short, orders, init_cash, out, c):
     """Simulate column c (prices row j, signals row q, risk record `risk`) over rows [lo, hi) and fill
     out[c, :]."""
     for k in range(N_STATS):
@@ -123,6 +124,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     stack = exit_stack_nb()
     has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
+    order = no_order_nb()
     pend_e = pend_x = pend_se = pend_sx = False
     cash = init_cash
     last_close = np.nan
@@ -135,11 +137,11 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     in_market = 0
     for t in range(lo, hi):
         cl = close[j, t]
-        if pos[POS_IN] == 0.0 and not exec_open and not (cash > 0 and (
+        if pos[POS_IN] == 0.0 and not exec_open and (not orders or order[ORD_LEFT] == 0.0) and not (cash > 0 and (
                 (entries[q, t] and not exits[q, t])
                 or (long_short and short_entries[q, t] and not short_exits[q, t]))):
-            # flat and no entry on this bar (close fills): equity stays at the cash, which is also the
-            # previous bar's equity, so the bar adds a zero return and nothing else (as the full path
+            # flat, no order pending and no entry on this bar (close fills): equity stays at the cash, which is
+            # also the previous bar's equity, so the bar adds a zero return and nothing else (as the full path
             # below would compute, without reading the bar's open, high and low)
             if not np.isnan(cl):
                 last_close = cl
@@ -148,17 +150,18 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             continue
         if not np.isnan(cl):
             o, h, lw, cl = bar_nb(open_, high, low, close, j, t)
-            sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, entries[q, t], exits[q, t])
+            raw_e, raw_x = entries[q, t], exits[q, t]
+            sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, raw_e, raw_x)
             se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, long_short)
             sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
             if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
                 sig_x = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q, t,
                                         stack)  # the exit program on the position at this close
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
-            lv = levels_nb(levels, risk, q, last_bar if exec_open else t) if entry_side_nb(it) != 0.0 \
-                else no_levels_nb()
-            pos, cash, closed, ex, closed2, ex2, _note = bar_step_nb(  # notes: no metric
-                pos, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), it, cash, exec_open, False, risk, lv)
+            lv, order_price = bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order)
+            pos, order, cash, closed, ex, closed2, ex2, _note = bar_step_nb(  # notes: no metric
+                pos, order, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), it, raw_e, raw_x, order_price,
+                cash, exec_open, orders, False, risk, lv)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, closed, ex, t, times)
                 if ex2[EXIT_REASON] >= 0:
@@ -239,20 +242,28 @@ def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits
     """
     for c in range(c0, c1):
         j = sym[c]
-        # exec_open and long_short as literals: each variant is compiled with the other modes' branches pruned
-        if risk[c].exec_open:
-            if risk[c].long_short:
+        # exec_open, long_short and orders as literals: each variant is compiled with the other modes' branches
+        # pruned (an order column is long or short: S128)
+        if risk[c].order_kind != ORDER_MARKET:
+            if risk[c].exec_open:
                 _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, True, init_cash, out, c)
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, True, init_cash, out, c)
             else:
                 _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, init_cash, out, c)
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, True, init_cash, out, c)
+        elif risk[c].exec_open:
+            if risk[c].long_short:
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, True, False, init_cash, out, c)
+            else:
+                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, False, init_cash, out, c)
         elif risk[c].long_short:
             _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, True, init_cash, out, c)
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, True, False, init_cash, out, c)
         else:
             _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, init_cash, out, c)
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, False, init_cash, out, c)
     return out
 
 

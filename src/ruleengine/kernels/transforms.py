@@ -1,4 +1,4 @@
-"""Return transforms and lags: pct_change, log_return (NaN-as-missing), shift (positional).
+"""Return transforms, running sums and lags: pct_change, log_return, cumsum (NaN-as-missing), shift (positional).
 
 1-D kernels (``<op>_1d_nb``) write into a caller-provided output; 2-D drivers
 take (T, C) F-ordered float64 input and int64 per-column lags and return
@@ -69,6 +69,21 @@ def shift_1d_nb(x, n, out):
         out[t] = x[t - n] if t >= n else np.nan
 
 
+
+@numba.njit(cache=True, nogil=True)
+def cumsum_1d_nb(x, out):
+    """Running sum from the first value; oracle pandas ``cumsum()`` (which skips NaN and keeps it in place).
+    Lookback 0.
+
+    Args:
+        x (float64[:]): gap-free series.
+        out (float64[:]): output, len(x).
+    """
+    total = 0.0
+    for t in range(x.shape[0]):
+        total += x[t]
+        out[t] = total
+
 # --------------------------------------------------------------------------- 2-D drivers (see ``_columns``)
 
 pct_change_nb = drive(pct_change_1d_nb, "pct_change_nb", ("x",), ("n",),
@@ -79,3 +94,5 @@ log_return_nb = drive(log_return_1d_nb, "log_return_nb", ("x",), ("n",),
                           "absent). Lookback ``n``.")
 shift_nb = drive(shift_1d_nb, "shift_nb", ("x",), ("n",), positional=True, minimum=0,
                  doc="2-D positional lag (pandas ``shift(n)``, NaN stays where it is). Lookback ``n``; n >= 0.")
+cumsum_nb = drive(cumsum_1d_nb, "cumsum_nb", ("x",),
+                  doc="2-D running sum over the valid rows (pandas ``cumsum()``; NaN rows stay NaN). Lookback 0.")

@@ -214,12 +214,23 @@ class Checker:
             return self.error("C101", f"unknown function '{node.func}'", node,
                               did_you_mean(node.func, FUNCTIONS) or "see `ruleengine functions` for the list",
                               end=node.name_end if node.name_end > node.start else None)
+        defaults = [a.default for a in fn.args[len(node.args):]]
+        if defaults and all(d is not None for d in defaults):  # trailing defaults, written in
+            for d in defaults:
+                filled = ast.Num(node.end - 1, node.end - 1, value=float(d or 0.0))
+                filled.ty = FLOAT
+                node.args.append(filled)
         if len(node.args) != len(fn.args):
             return self.error("C103", f"{fn.name} takes {len(fn.args)} argument"
                               f"{'s' if len(fn.args) != 1 else ''}, got {len(node.args)}", node,
                               f"usage: {fn.signature}, e.g. {fn.example}")
         if fn.name not in ELEMENTWISE_FUNCTIONS:
             inner = next((a for a in node.args if id(a) in self.positional), None)
+            if inner is not None and (fn.scalar is not None or fn.name == "where"):  # bar by bar, not in exit programs
+                return self.error("L122", f"{fn.name} is not available on position variables (exit programs "
+                                  "compute operators, abs, min and max on them)", inner,
+                                  "rewrite it with operators, e.g. unrealized_pct * unrealized_pct > 4 instead of "
+                                  "pow(unrealized_pct, 2) > 4")
             if inner is not None:
                 return self.error("L122", f"{fn.name} looks at past bars, but this argument uses a position "
                                   "variable (known only at the current bar of a held trade)", inner,
@@ -235,6 +246,8 @@ class Checker:
             self._window_order(fn, node)
         if fn.returns == "bool":
             return BOOL_SERIES
+        if fn.bar_value:
+            return FLOAT_SERIES
         if all(a.kind != "series" and a.kind != "cond" for a in fn.args) and \
                 not any(n.ty is not None and n.ty.is_series for n in node.args):
             return FLOAT  # abs/min/max of numbers
@@ -349,6 +362,13 @@ def static_value(node: ast.Node, params: dict[str, Any]) -> float | int | bool |
         if a is None or b is None:
             return None
         value = BINARY[node.op].scalar(a, b)
+        return value
+    if isinstance(node, ast.Call):  # a bar-by-bar function of constants (abs(-2), sqrt(n))
+        fn = FUNCTIONS.get(node.func)
+        values = [static_value(a, params) for a in node.args]
+        if fn is None or fn.scalar is None or any(v is None for v in values):
+            return None
+        value = fn.scalar(*(float(v) for v in values if v is not None))
         return value
     return None
 

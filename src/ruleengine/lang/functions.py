@@ -34,6 +34,8 @@ class Arg:
     name: str
     kind: ArgKind
     minimum: int = 1  # windows only
+    #: the value of a trailing number argument left out (sar's TA-Lib defaults); the checker writes it in
+    default: float | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class Function:
     #: pairs of windows (shorter, longer) that must be in that order: macd(x, 26, 12, 9) is not a MACD
     #: (TA-Lib swaps them silently; fast == slow is 0 on every bar)
     ordered: tuple[tuple[str, str], ...] = ()
+    #: its value on constants (folding `sqrt(2)` or `abs(-n)` while lowering); bar-by-bar functions only
+    scalar: Callable[..., float] | None = None
+    #: a calendar value of the bar (no arguments): read from the bar times, as the input (BAR_SLOT, name)
+    bar_value: bool = False
 
     @property
     def signature(self) -> str:
@@ -86,6 +92,29 @@ def _decay_bars(alpha: float) -> int:
     return math.ceil(math.log(CONVERGENCE) / math.log(1.0 - alpha))
 
 
+#: KAMA's slowest smoothing is (2/31)**2 per bar (efficiency ratio 0): its seed fades below 1e-10 after this many
+KAMA_MEMORY = _decay_bars((2.0 / 31.0) ** 2)
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:  # numpy's value
+        return math.inf
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def _pow(x: float, p: float) -> float:
+    try:
+        v = float(x) ** float(p)
+    except (OverflowError, ZeroDivisionError):  # numpy's values: inf for an overflow and for 0 ** negative
+        return math.inf
+    return v if isinstance(v, float) else math.nan  # a negative base to a fractional power is complex in Python
+
+
 def _i(s: Static, k: str) -> int:
     return int(s[k])
 
@@ -102,6 +131,8 @@ ORDER_HINT = ("choose values with fast < slow; in a sweep, add a constraint such
               "(with your parameter names)")
 STOCH_ARGS = (*HLC, Arg("fastk", "window"), Arg("slowk", "window"), Arg("slowd", "window"))
 BB_ARGS = (X, N2, Arg("k", "number"))
+KELTNER_ARGS = (*HLC, N, Arg("k", "number"))
+DONCHIAN_ARGS = (Arg("high", "series"), Arg("low", "series"), N)
 
 
 def _n_minus_1(s: Static) -> int:
@@ -129,6 +160,21 @@ _F: list[Function] = [
              kernel="smoothing:ema_nb", category="averages and oscillators"),
     Function("wma", (X, N), "float", "linearly weighted moving average (newest bar weighs n)", "wma(close, 10)",
              _n_minus_1, oracle="TA-Lib WMA", kernel="rolling:wma_nb", category="averages and oscillators"),
+    Function("dema", (X, N), "float", "double EMA: 2 * ema(x, n) - ema(ema(x, n), n)", "close > dema(close, 20)",
+             lambda s: 2 * _n_minus_1(s), lambda s: 2 * ema_memory(s["n"]), oracle="TA-Lib DEMA",
+             kernel="smoothing:dema_nb", category="averages and oscillators"),
+    Function("tema", (X, N), "float", "triple EMA: 3 * e1 - 3 * e2 + e3 (e2 = ema of e1, e3 = ema of e2)",
+             "crosses_above(close, tema(close, 20))", lambda s: 3 * _n_minus_1(s),
+             lambda s: 3 * ema_memory(s["n"]), oracle="TA-Lib TEMA", kernel="smoothing:tema_nb",
+             category="averages and oscillators"),
+    Function("trix", (X, N), "float", "TRIX: 1-bar rate of change in percent of the triple-smoothed EMA",
+             "crosses_above(trix(close, 15), 0)", lambda s: 3 * _n_minus_1(s) + 1,
+             lambda s: 3 * ema_memory(s["n"]), oracle="TA-Lib TRIX", kernel="smoothing:trix_nb",
+             category="averages and oscillators"),
+    Function("kama", (X, N2), "float", "Kaufman adaptive moving average (efficiency ratio over n bars, "
+             "fast 2 / slow 30 smoothing)", "close > kama(close, 10)", _n, lambda s: KAMA_MEMORY,
+             oracle="TA-Lib KAMA", kernel="smoothing:kama_nb", category="averages and oscillators",
+             notes="in a flat market it smooths with (2/31)^2 per bar, so its convergence history is long"),
     Function("rsi", (X, N2), "float", "Wilder's relative strength index, 0..100", "rsi(close, 14) < 30",
              _n, lambda s: wilder_memory(s["n"]), oracle="TA-Lib RSI", kernel="smoothing:rsi_nb",
              category="averages and oscillators"),
@@ -144,6 +190,11 @@ _F: list[Function] = [
              lambda s: _macd_slow(s) + _i(s, "signal") - 2,
              lambda s: ema_memory(_macd_slow(s)) + ema_memory(s["signal"]), oracle="TA-Lib MACD (macdhist)",
              kernel="smoothing:macd_hist_nb", category="averages and oscillators", ordered=MACD_ORDER),
+    Function("ppo", (X, Arg("fast", "window"), Arg("slow", "window", 2)), "float",
+             "percentage price oscillator: (ema(x, fast) - ema(x, slow)) / ema(x, slow) * 100",
+             "crosses_above(ppo(close, 12, 26), 0)", lambda s: _i(s, "slow") - 1,
+             lambda s: ema_memory(s["slow"]), oracle="TA-Lib PPO (matype 1: EMA)", kernel="smoothing:ppo_nb",
+             category="averages and oscillators", ordered=MACD_ORDER),
     Function("roc", (X, N), "float", "rate of change in percent: (x / x[n] - 1) * 100", "roc(close, 10) > 5",
              _n, oracle="TA-Lib ROC", kernel="oscillators:roc_nb", category="averages and oscillators"),
     Function("mom", (X, N), "float", "momentum: x - x[n]", "mom(close, 10) > 0", _n, oracle="TA-Lib MOM",
@@ -157,10 +208,36 @@ _F: list[Function] = [
     Function("adx", (*HLC, N2), "float", "Wilder's average directional index, 0..100", "adx(high, low, close, 14) > 25",
              lambda s: 2 * _i(s, "n") - 1, lambda s: 2 * wilder_memory(s["n"]), oracle="TA-Lib ADX",
              kernel="oscillators:adx_nb", category="averages and oscillators"),
+    Function("plus_di", (*HLC, N2), "float", "Wilder's plus directional indicator +DI, 0..100",
+             "plus_di(high, low, close, 14) > minus_di(high, low, close, 14)", _n,
+             lambda s: wilder_memory(s["n"]), oracle="TA-Lib PLUS_DI", kernel="trend:plus_di_nb",
+             category="averages and oscillators"),
+    Function("minus_di", (*HLC, N2), "float", "Wilder's minus directional indicator -DI, 0..100",
+             "crosses_above(minus_di(high, low, close, 14), 25)", _n, lambda s: wilder_memory(s["n"]),
+             oracle="TA-Lib MINUS_DI", kernel="trend:minus_di_nb", category="averages and oscillators"),
+    Function("ultosc", (*HLC, Arg("short", "window"), Arg("medium", "window"), Arg("long", "window")), "float",
+             "ultimate oscillator, 0..100: buying pressure over true range on three windows, weighted 4:2:1",
+             "ultosc(high, low, close, 7, 14, 28) < 30", lambda s: _i(s, "long"), oracle="TA-Lib ULTOSC",
+             kernel="oscillators:ultosc_nb", category="averages and oscillators",
+             ordered=(("short", "medium"), ("medium", "long"))),
     Function("obv", (Arg("close", "series"), V), "float",
              "on-balance volume (cumulative from the first bar: compare it with itself, e.g. obv > sma(obv, 20))",
              "obv(close, volume) > sma(obv(close, volume), 20)", _zero, oracle="TA-Lib OBV",
              kernel="oscillators:obv_nb", category="averages and oscillators",
+             notes="its level depends on the first bar of data; differences and averages of it do not",
+             path_dependent=True),
+    Function("sar", (Arg("high", "series"), Arg("low", "series"), Arg("acceleration", "number", default=0.02),
+                     Arg("maximum", "number", default=0.2)), "float",
+             "parabolic SAR (stop and reverse); acceleration and maximum default to TA-Lib's 0.02 and 0.2",
+             "crosses_above(close, sar(high, low, 0.02, 0.2))", lambda s: 1, oracle="TA-Lib SAR",
+             kernel="trend:sar_nb", category="averages and oscillators",
+             notes="a state machine started on the first bar (its first direction): it depends on where the "
+                   "data start until the first reversal both histories share", path_dependent=True),
+    Function("ad", (*HLC, V), "float",
+             "Chaikin accumulation/distribution line: running sum of ((close - low) - (high - close)) / "
+             "(high - low) * volume (cumulative from the first bar, like obv)",
+             "ad(high, low, close, volume) > ema(ad(high, low, close, volume), 10)", _zero, oracle="TA-Lib AD",
+             kernel="oscillators:ad_nb", category="averages and oscillators",
              notes="its level depends on the first bar of data; differences and averages of it do not",
              path_dependent=True),
     Function("stoch_k", STOCH_ARGS, "float", "slow stochastic %K (TA-Lib STOCH slowk, SMA smoothing)",
@@ -195,6 +272,43 @@ _F: list[Function] = [
     Function("bb_width", BB_ARGS, "float", "band width relative to the middle: (upper - lower) / middle",
              "bb_width(close, 20, 2) < 0.05", _n_minus_1, oracle="pandas from TA-Lib BBANDS",
              kernel="rolling:bb_width_nb", category="volatility and bands"),
+    Function("keltner_upper", KELTNER_ARGS, "float", "upper Keltner band: ema(close, n) + k * atr(high, low, close, n)",
+             "close > keltner_upper(high, low, close, 20, 2)", _n, lambda s: wilder_memory(s["n"]),
+             oracle="pandas from TA-Lib EMA and ATR", kernel="channels:keltner_upper_nb",
+             category="volatility and bands"),
+    Function("keltner_middle", KELTNER_ARGS, "float", "middle Keltner line: ema(close, n)",
+             "keltner_middle(high, low, close, 20, 2)", _n_minus_1, lambda s: ema_memory(s["n"]),
+             oracle="TA-Lib EMA", kernel="channels:keltner_middle_nb", category="volatility and bands"),
+    Function("keltner_lower", KELTNER_ARGS, "float", "lower Keltner band: ema(close, n) - k * atr(high, low, close, n)",
+             "close < keltner_lower(high, low, close, 20, 2)", _n, lambda s: wilder_memory(s["n"]),
+             oracle="pandas from TA-Lib EMA and ATR", kernel="channels:keltner_lower_nb",
+             category="volatility and bands"),
+    Function("donchian_upper", DONCHIAN_ARGS, "float", "upper Donchian band: highest high of the last n bars",
+             "close >= donchian_upper(high, low, 20)", _n_minus_1, oracle="pandas rolling max",
+             kernel="channels:donchian_upper_nb", category="volatility and bands"),
+    Function("donchian_middle", DONCHIAN_ARGS, "float",
+             "middle Donchian line: (highest high + lowest low) / 2 over the last n bars",
+             "close > donchian_middle(high, low, 20)", _n_minus_1, oracle="pandas rolling max and min",
+             kernel="channels:donchian_middle_nb", category="volatility and bands"),
+    Function("donchian_lower", DONCHIAN_ARGS, "float", "lower Donchian band: lowest low of the last n bars",
+             "close <= donchian_lower(high, low, 20)", _n_minus_1, oracle="pandas rolling min",
+             kernel="channels:donchian_lower_nb", category="volatility and bands"),
+    # --- statistics over time
+    Function("ts_rank", (X, N2), "float",
+             "rank of today's x among the last n values (today included) as a fraction: 1 = the highest, "
+             "1/n = the lowest, ties share their average rank", "ts_rank(close, 20) > 0.9", _n_minus_1,
+             oracle="pandas rolling rank(pct=True)", kernel="regression:ts_rank_nb", category="statistics"),
+    Function("corr", (Arg("a", "series"), Arg("b", "series"), N2), "float",
+             "Pearson correlation of a and b over the last n bars, -1..1 (0 where either is flat)",
+             "corr(close, volume, 20) < 0", _n_minus_1, oracle="TA-Lib CORREL", kernel="regression:corr_nb",
+             category="statistics"),
+    Function("beta", (Arg("x", "series"), Arg("market", "series"), N2), "float",
+             "beta of x's one-bar returns on the market's over the last n returns: cov / var(market)",
+             "beta(close, benchmark.close, 60) < 1", _n, oracle="TA-Lib BETA(market, x)", kernel="regression:beta_nb",
+             category="statistics"),
+    Function("slope", (X, N2), "float", "least-squares slope of x over the last n bars, in units of x per bar",
+             "slope(close, 20) > 0", _n_minus_1, oracle="TA-Lib LINEARREG_SLOPE", kernel="regression:slope_nb",
+             category="statistics"),
     # --- windows and transforms
     Function("highest", (X, N), "float", "highest value of the last n bars (including this one)",
              "close >= highest(high, 20)", _n_minus_1, oracle="TA-Lib MAX", kernel="rolling:highest_nb",
@@ -215,14 +329,58 @@ _F: list[Function] = [
              "close > shift(close, 1)", _n, oracle="pandas shift", kernel="transforms:shift_nb",
              category="windows and transforms"),
     Function("abs", (Arg("x", "value"),), "float", "absolute value", "abs(zscore(close, 20)) < 0.5", _zero,
-             oracle="numpy abs", category="windows and transforms"),
+             oracle="numpy abs", category="windows and transforms", scalar=abs),
     Function("min", (Arg("a", "value"), Arg("b", "value")), "float", "smaller of a and b, bar by bar",
-             "min(open, close) > sma(close, 50)", _zero, oracle="numpy minimum", category="windows and transforms"),
+             "min(open, close) > sma(close, 50)", _zero, oracle="numpy minimum", category="windows and transforms",
+             scalar=lambda a, b: math.nan if math.isnan(a) or math.isnan(b) else min(a, b)),
     Function("max", (Arg("a", "value"), Arg("b", "value")), "float", "larger of a and b, bar by bar",
-             "max(open, close) < sma(close, 50)", _zero, oracle="numpy maximum", category="windows and transforms"),
+             "max(open, close) < sma(close, 50)", _zero, oracle="numpy maximum", category="windows and transforms",
+             scalar=lambda a, b: math.nan if math.isnan(a) or math.isnan(b) else max(a, b)),
     Function("vwap", (*HLC, V, N), "float", "rolling volume-weighted average of the typical price over n bars",
              "close > vwap(high, low, close, volume, 20)", _n_minus_1, oracle="pandas rolling sums",
              kernel="rolling:vwap_nb", category="windows and transforms"),
+    Function("cumsum", (X,), "float", "running sum of x from the first bar (missing bars add nothing and stay "
+             "missing)", "cumsum(close - open) > 0", _zero, oracle="pandas cumsum", kernel="transforms:cumsum_nb",
+             category="math", notes="its level depends on the first bar of data; differences of it do not",
+             path_dependent=True),
+    # --- math, bar by bar (numpy semantics: outside a function's domain the value is NaN, log(0) is -inf)
+    Function("sqrt", (Arg("x", "value"),), "float", "square root (NaN below 0)", "sqrt(volume) > 1000", _zero,
+             oracle="numpy sqrt", category="math", scalar=lambda x: math.sqrt(x) if x >= 0 else math.nan),
+    Function("exp", (Arg("x", "value"),), "float", "e to the power x", "exp(log_return(close, 5)) > 1.02", _zero,
+             oracle="numpy exp", category="math", scalar=_exp),
+    Function("log", (Arg("x", "value"),), "float", "natural logarithm (NaN below 0, -inf at 0)",
+             "log(close) > sma(log(close), 50)", _zero, oracle="numpy log", category="math", scalar=_log),
+    Function("pow", (Arg("x", "value"), Arg("p", "value")), "float",
+             "x to the power p (NaN for a negative x and a fractional p)", "pow(atr(high, low, close, 14), 2) > 4",
+             _zero, oracle="numpy power", category="math", scalar=_pow),
+    Function("clip", (Arg("x", "value"), Arg("lo", "value"), Arg("hi", "value")), "float",
+             "x limited to lo..hi: min(max(x, lo), hi)", "clip(zscore(close, 20), -3, 3) < -2", _zero,
+             oracle="numpy minimum/maximum", category="math",
+             scalar=lambda x, lo, hi: math.nan if math.isnan(x + lo + hi) else min(max(x, lo), hi)),
+    Function("where", (Arg("cond", "cond"), Arg("a", "value"), Arg("b", "value")), "float",
+             "a on the bars where cond is true, b on the others", "where(close > open, volume, -volume) > 0",
+             _zero, oracle="numpy where", category="math"),
+    # --- calendar of the bar (exchange time; daily and coarser bars have no time of day)
+    Function("dayofweek", (), "float", "day of the week of the bar's session: 0 Monday .. 4 Friday",
+             "dayofweek() == 0", _zero, oracle="pandas DatetimeIndex.day_of_week", category="calendar",
+             bar_value=True),
+    Function("day", (), "float", "day of the month of the bar's session, 1..31", "day() <= 5", _zero,
+             oracle="pandas DatetimeIndex.day", category="calendar", bar_value=True),
+    Function("month", (), "float", "month of the bar's session, 1..12", "month() == 12", _zero,
+             oracle="pandas DatetimeIndex.month", category="calendar", bar_value=True),
+    Function("hour", (), "float", "hour of an intraday bar's start in exchange time (NaN on daily and coarser bars)",
+             "hour() >= 15", _zero, oracle="pandas DatetimeIndex.hour (America/New_York)", category="calendar",
+             bar_value=True),
+    Function("minute", (), "float", "minute of an intraday bar's start (NaN on daily and coarser bars)",
+             "hour() == 9 and minute() < 45", _zero, oracle="pandas DatetimeIndex.minute", category="calendar",
+             bar_value=True),
+    Function("month_end", (), "bool",
+             "the bar holds the last session of a month (exchange calendar: known in advance, never looks ahead)",
+             "month_end()", _zero, oracle="exchange calendar (exchange_calendars XNYS)", category="calendar",
+             bar_value=True),
+    Function("quarter_end", (), "bool", "the bar holds the last session of March, June, September or December",
+             "quarter_end()", _zero, oracle="exchange calendar (exchange_calendars XNYS)", category="calendar",
+             bar_value=True),
     # --- events
     Function("crosses_above", (Arg("a", "value"), Arg("b", "value")), "bool",
              "true on the bar where a moves above b: a > b now and a <= b on the previous bar",
@@ -250,7 +408,10 @@ _F: list[Function] = [
 ]
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _F}
-CATEGORIES = ["averages and oscillators", "volatility and bands", "windows and transforms", "events"]
+CATEGORIES = ["averages and oscillators", "volatility and bands", "statistics", "windows and transforms", "math",
+              "calendar", "events"]
+#: the input slot of the calendar values of the bar (not a valid slot name, so it never meets a document's)
+BAR_SLOT = "@bar"
 
 
 def markdown_table() -> str:
@@ -269,12 +430,21 @@ def markdown_table() -> str:
 
 _WARMUP_TEXT = {
     "sma": "n-1", "ema": "n-1 (+ convergence)", "wma": "n-1", "rsi": "n (+ convergence)",
-    "macd": "max(fast,slow)-1 (+ convergence)", "macd_signal": "slow+signal-2 (+ convergence)",
+    "dema": "2n-2 (+ convergence)", "tema": "3n-3 (+ convergence)", "trix": "3n-2 (+ convergence)",
+    "kama": "n (+ convergence)", "macd": "max(fast,slow)-1 (+ convergence)",
+    "macd_signal": "slow+signal-2 (+ convergence)",
     "macd_hist": "slow+signal-2 (+ convergence)", "roc": "n", "mom": "n", "cci": "n-1", "willr": "n-1",
-    "mfi": "n", "adx": "2n-1 (+ convergence)", "obv": "0", "stoch_k": "fastk+slowk-2",
+    "mfi": "n", "adx": "2n-1 (+ convergence)", "obv": "0", "ppo": "slow-1 (+ convergence)",
+    "plus_di": "n (+ convergence)", "minus_di": "n (+ convergence)", "ultosc": "long", "ad": "0", "sar": "1",
+    "stoch_k": "fastk+slowk-2",
     "stoch_d": "fastk+slowk+slowd-3", "atr": "n (+ convergence)", "natr": "n (+ convergence)",
     "stddev": "n-1", "zscore": "n-1", "bb_upper": "n-1", "bb_middle": "n-1", "bb_lower": "n-1",
-    "bb_percent": "n-1", "bb_width": "n-1", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
+    "bb_percent": "n-1", "bb_width": "n-1", "keltner_upper": "n (+ convergence)",
+    "keltner_middle": "n-1 (+ convergence)", "keltner_lower": "n (+ convergence)", "donchian_upper": "n-1",
+    "donchian_middle": "n-1", "donchian_lower": "n-1", "ts_rank": "n-1", "corr": "n-1", "beta": "n",
+    "slope": "n-1", "cumsum": "0", "sqrt": "0", "exp": "0", "log": "0", "pow": "0", "clip": "0",
+    "where": "0", "dayofweek": "0", "day": "0", "month": "0", "hour": "0", "minute": "0", "month_end": "0",
+    "quarter_end": "0", "highest": "n-1", "lowest": "n-1", "sum": "n-1", "mean": "n-1",
     "pct_change": "n", "log_return": "n", "shift": "n", "abs": "0", "min": "0", "max": "0", "vwap": "n-1",
     "crosses_above": "1", "crosses_below": "1", "rising": "n", "falling": "n", "bars_since": "0",
     "within": "0", "count": "n-1",

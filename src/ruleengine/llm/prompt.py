@@ -80,9 +80,12 @@ def _functions() -> list[str]:
             if f.category != cat:
                 continue
             args = ", ".join(f"{a.name}: {a.kind}" + (f" >= {a.minimum}" if a.kind == "window" and a.minimum > 1
-                                                       else "") for a in f.args)
+                                                       else "") + (f" = {a.default:g} if left out"
+                                                                   if a.default is not None else "")
+                             for a in f.args)
             returns = "true/false" if f.returns == "bool" else "number"
-            lines.append(f"- `{f.signature}` -> {returns}: {f.doc}. Arguments: {args}. Example: `{f.example}`")
+            takes = f"Arguments: {args}" if args else "No arguments"
+            lines.append(f"- `{f.signature}` -> {returns}: {f.doc}. {takes}. Example: `{f.example}`")
         lines.append("")
     return lines
 
@@ -193,6 +196,11 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "short when it only ever sells short; else long;"),
         ("- `short_entry` / `short_exit`: the short side's conditions (like `entry` / `exit`), only with direction "
          "long_short (`short_entry` is then required, `short_exit` optional); null otherwise;"),
+        ("- `entry_order`: null (a market order at execution_price), or `{\"type\": \"limit\" | \"stop\", "
+         "\"price\": an expression in price units evaluated at the signal bar's close, \"valid_bars\": bars the "
+         "order is worked from the next bar on}`: a limit buys at or below the price (a pullback), a stop buys "
+         "when the price trades up through it (a breakout, e.g. `highest(high, 20)`); mirrored for a short "
+         "(direction long or short only, no pair);"),
         ("- `pair`: null unless the idea trades two instruments as one position (a spread): `legs` (two ohlcv "
          "slots, first leg first, e.g. [\"asset_a\", \"asset_b\"]), `hedge_ratio` (a number > 0 or an expression "
          "such as \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"; null: 1) and `sizing` (dollar_neutral: "

@@ -57,7 +57,7 @@ def wire_form(strategy: Any) -> dict[str, Any]:
     """A `TradingStrategy` as the strict schema describes it (lists with names, every key, nulls).
 
     The built-in parameters (execution_frequency, execution_price) are left out while they have their
-    defaults: the loader adds them back.
+    defaults: the loader adds them back; the default (market) entry order is null.
     """
     from .. import BUILTIN_PARAMS, Param
 
@@ -69,6 +69,8 @@ def wire_form(strategy: Any) -> dict[str, Any]:
         for b in ("min", "max"):
             if p["type"] == "int" and isinstance(p[b], float) and p[b].is_integer():
                 p[b] = int(p[b])
+    if strategy.entry_order.is_market():  # the default, written as null like every default
+        doc["entry_order"] = None
     for block in strategy.signal_groups():  # entry, exit (and short_entry, short_exit for long_short)
         group = doc.get(block)
         if group:

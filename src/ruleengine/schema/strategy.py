@@ -22,9 +22,7 @@ import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -35,7 +33,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .base import Closed as _Closed
 from .kinds import KIND_COLUMNS
+from .orders import EntryOrder
 
 EXECUTION_FREQUENCIES = ["1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week", "1Month"]
 SOURCE_FREQUENCIES = [*EXECUTION_FREQUENCIES, "quarterly", "annual", "event"]
@@ -49,21 +49,6 @@ MAX_CONDITIONS = 1_000
 
 def _err(code: str, message: str, hint: str | None = None) -> PydanticCustomError:
     return PydanticCustomError(code, message, {"hint": hint} if hint else {})
-
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_nulls(cls, value: Any) -> Any:
-        """An explicit null means "not given" (the strict LLM schema sends every key).
-
-        Only for known fields: an unknown key stays (even with a null value) so that it is reported.
-        """
-        if isinstance(value, dict) and any(v is None for v in value.values()):
-            return {k: v for k, v in value.items() if v is not None or k not in cls.model_fields}
-        return value
 
 
 def _check_name(name: str, what: str) -> None:
@@ -669,6 +654,13 @@ class TradingStrategy(_Closed):
         "long", description="long: buy on entry, sell on exit; short: sell short on entry, buy back on exit; "
                             "long_short: entry/exit are the long side and short_entry/short_exit the short "
                             "side, an opposite entry while a position is open reverses it at the same fill")
+    #: left out of `to_dict` (and so of `strategy_hash`) when it is the default market order: a document without
+    #: the key hashes as it did before the key existed, written or not
+    entry_order: EntryOrder = Field(
+        default_factory=EntryOrder,
+        description="how an entry signal is filled: a market order at execution_price (default), or a limit or "
+                    "stop order at an expression price placed at the signal bar's close and worked from the "
+                    "next bar on for valid_bars bars (direction long or short)")
     code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say it")
     short_entry: ConditionGroup | None = Field(
         None, validate_default=True,
@@ -756,6 +748,17 @@ class TradingStrategy(_Closed):
         if self.code is not None and any(getattr(self, g) is not None for g in SIGNAL_GROUPS):
             raise _err("S108", "a strategy has either entry/exit conditions or code, not both",
                        "remove code: conditions are checked and compiled; code runs sandboxed")
+        if self.code is not None and not self.entry_order.is_market():
+            raise _err("S127", f"a {self.entry_order.type} entry order needs entry conditions: code strategies "
+                       "return signals only (no order price)",
+                       "write the strategy as entry/exit conditions, or remove entry_order (market orders)")
+        if self.direction == "long_short" and not self.entry_order.is_market():
+            raise _err("S128", f"a {self.entry_order.type} entry order is for direction long or short: a "
+                       "long_short strategy reverses at market orders only",
+                       "remove entry_order, or trade one side (direction: long or direction: short)")
+        if self.pair is not None and not self.entry_order.is_market():
+            raise _err("S128", f"a {self.entry_order.type} entry order is for one instrument: a pair's legs open "
+                       "together at market orders", "remove entry_order, or remove the pair block")
         for slot in self.data:
             if slot in self.params:
                 raise _err("S111", f"'{slot}' is both a data slot and a parameter", "rename one of them")
@@ -826,11 +829,13 @@ class TradingStrategy(_Closed):
         return {name: p.default for name, p in self.params.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for YAML/JSON: unset optional fields are left out, and the default direction (long);
-        reloads to an equal model."""
+        """Plain data for YAML/JSON: unset optional fields are left out, and the defaults direction (long) and
+        entry_order (market); reloads to an equal model."""
         out = self.model_dump(mode="json", exclude_none=True)
         if out.get("direction") == "long":
             del out["direction"]
+        if self.entry_order.is_market():
+            del out["entry_order"]
         for flag in FLAG_RISK_FIELDS:  # false is the default: a document hashes as before the flag existed
             if out.get("risk", {}).get(flag) is False:
                 del out["risk"][flag]

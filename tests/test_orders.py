@@ -1,0 +1,580 @@
+"""Entry orders (``entry_order: {type: market | limit | stop, price, valid_bars}``): the document, its checks,
+the fill rules on hand-written bar tables (kernel and reference simulation), causality, sweeps and the
+backtesting.py oracle.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.sim_reference import reference_portfolio, reference_simulate
+from test_backtest_engine import COMBOS, assert_same_as_reference
+from test_backtest_stops import BASE, CASH, FLAT, brief, sig, table
+from test_short import assert_portfolio_as_reference
+from test_sweep_engine import assert_same_metrics
+
+import ruleengine
+from ruleengine.backtest.risk import resolve_risk
+from ruleengine.backtest.simulation import simulate, simulate_portfolio
+from ruleengine.errors import RuleEngineError
+from ruleengine.sweep.run import sweep
+
+DOC = {"name": "pullback", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+       "params": {"k": {"type": "float", "min": 0.0, "max": 3.0, "default": 0.5}},
+       "entry": ["close > sma(close, 20)"], "exit": ["close < sma(close, 20)"]}
+LIMIT = {"type": "limit", "price": "close - k * atr(high, low, close, 14)", "valid_bars": 3}
+
+
+# ------------------------------------------------------------------------------------------------ the document
+def test_a_market_order_hashes_as_before_the_key_existed():
+    base = ruleengine.load_strategy(DOC)
+    for written in ({"type": "market"}, {}, None):
+        doc = ruleengine.load_strategy({**DOC, "entry_order": written})
+        assert doc.strategy_hash() == base.strategy_hash() and "entry_order" not in doc.to_dict()
+    limit = ruleengine.load_strategy({**DOC, "entry_order": LIMIT})
+    assert limit.strategy_hash() != base.strategy_hash()
+    assert limit.to_dict()["entry_order"] == LIMIT
+    assert ruleengine.load_strategy(limit.to_dict()) == limit
+
+
+@pytest.mark.parametrize(("order", "code", "path", "hint"), [
+    ({"type": "limit"}, "S125", "entry_order", "price:"),
+    ({"type": "stop", "price": "  "}, "S125", "entry_order", "price:"),
+    ({"type": "market", "price": "close"}, "S126", "entry_order", "type: limit"),
+    ({"price": "close"}, "S126", "entry_order", "type: limit"),
+    ({"type": "market", "valid_bars": 3}, "S126", "entry_order", "valid_bars"),
+    ({"type": "limit", "price": "close", "valid_bars": 0}, "S104", "entry_order.valid_bars", None),
+    ({"type": "limt", "price": "close"}, "S104", "entry_order.type", "did you mean 'limit'"),
+])
+def test_order_block_errors_name_the_field(order, code, path, hint):
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.load_strategy({**DOC, "entry_order": order})
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path) == (code, path)
+    assert hint is None or hint in (d.hint or "")
+
+
+def test_a_code_strategy_takes_market_orders_only():
+    doc = {"name": "c", "data": {"prices": {"kind": "ohlcv"}},
+           "code": "def generate_signals(data, params):\n    return data.close > 0, data.close < 0\n"}
+    ruleengine.load_strategy({**doc, "entry_order": {"type": "market"}})
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.load_strategy({**doc, "entry_order": LIMIT})
+    assert [d.code for d in err.value.diagnostics] == ["S127"]
+
+
+YAML = """name: t
+data:
+  prices: {kind: ohlcv}
+  weekly: {kind: ohlcv, frequency: 1Week, symbol_from: prices}
+  other: {kind: ohlcv}
+entry:
+  - close > 1
+entry_order:
+  type: limit
+  price: "PRICE"
+"""
+
+
+@pytest.mark.parametrize(("price", "code", "col", "width", "words"), [
+    ("close > open", "L125", 11, 12, "true/false"),
+    ("atr(high, low, close, 14)", "L126", 11, 25, "distance"),
+    ("close - rsi(close, 14)", "L126", 19, 14, "rsi"),
+    ("volume", "L126", 11, 6, "'volume'"),
+    ("other.close", "L126", 11, 11, "'other.close'"),
+    ("close * close", "L126", 11, 13, "product"),
+    ("close / sma(close, 5)", "L126", 11, 21, "ratio"),
+    ("-close", "L126", 11, 6, "distance"),
+    ("sma(clos, 5)", "C102", 15, 4, "clos"),
+])
+def test_a_price_that_is_not_a_price_is_refused_where_it_stands(price, code, col, width, words):
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.compile_strategy(YAML.replace("PRICE", price))
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path) == (code, "entry_order.price")
+    assert d.span is not None and (d.span.line, d.span.col, d.span.end_col - d.span.col) == (10, col, width)
+    assert words in d.message and d.hint and d.stage == ("schema" if code.startswith("S") else "check")
+
+
+@pytest.mark.parametrize("price", [
+    "close", "highest(high, 20)[1]", "close - 2 * atr(high, low, close, 14)", "(high + low) / 2", "close * 0.98",
+    "100", "min(low, sma(close, 10))", "weekly.low", "bb_lower(close, 20, 2)", "vwap(high, low, close, volume, 5)",
+])
+def test_prices_are_accepted(price):
+    compiled = ruleengine.compile_strategy(YAML.replace("PRICE", price))
+    assert compiled.analysis.order_price is not None
+
+
+# ------------------------------------------------------------------------------------------------ bar tables
+# Every table runs through the kernel and the plain-Python reference (tests/support/sim_reference.py); both must
+# give exactly the trades computed by hand in the comments. `levels` is the order price computed at each close.
+
+
+NAN = math.nan
+LIMIT_RISK = replace(BASE, entry_order="limit", order_valid_bars=1)
+STOP_RISK = replace(BASE, entry_order="stop", order_valid_bars=1)
+
+
+def run_orders(bars, entries, exits, levels, risk):
+    """The kernel and the reference on one bar table; they must agree; returns (trades, equity)."""
+    prices, idx = table(bars)
+    n = len(idx)
+    ent, ext = sig(n, *entries), sig(n, *exits)
+    lv = np.full((n, 1), NAN)
+    for t, v in levels.items():
+        lv[t, 0] = v
+    sim = simulate(prices, ent, ext, idx, risk, levels={"entry_order_price": lv}, init_cash=CASH)
+    ref_trades, ref_eq = reference_simulate(prices, ent, ext, idx, [risk], init_cash=CASH, order_levels=lv)
+    got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+    assert len(got) == len(ref_trades)
+    for g, r in zip(got, ref_trades, strict=True):
+        assert {k: g[k] for k in ("entry_bar", "exit_bar", "exit_reason")} == \
+            {k: r[k] for k in ("entry_bar", "exit_bar", "exit_reason")}
+        for k in ("entry_price", "exit_price", "size", "pnl", "fees"):
+            assert g[k] == pytest.approx(r[k], rel=1e-12)
+    np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-12)
+    return got, list(sim.equity[:, 0])
+
+
+def test_limit_never_touched_no_trade():
+    # limit 95 placed at bar 0's close, worked on bar 1 only (valid_bars 1): its low 96 never reaches it
+    trades, eq = run_orders([FLAT, (100, 102, 96, 101), (101, 102, 90, 95)], [0], [], {0: 95.0}, LIMIT_RISK)
+    assert trades == [] and eq == [CASH] * 3
+
+
+def test_limit_touched_inside_the_bar_fills_at_the_level():
+    # limit 97 worked on bar 1 (100 .. 95): filled at 97, 10 000 / 97 units; marked at bar 2's close 99
+    trades, eq = run_orders([FLAT, (100, 101, 95, 98), (98, 100, 97, 99)], [0], [], {0: 97.0}, LIMIT_RISK)
+    assert brief(trades) == [(1, 2, "end_of_data", 99.0)]
+    assert trades[0]["entry_price"] == 97.0 and trades[0]["size"] == pytest.approx(CASH / 97)
+    assert eq[1] == pytest.approx(CASH / 97 * 98)
+
+
+def test_limit_with_the_open_below_fills_at_the_open():
+    # bar 1 opens at 94, already below the limit 97: filled at the open (better than the level)
+    trades, _ = run_orders([FLAT, (94, 96, 93, 95)], [0], [], {0: 97.0}, LIMIT_RISK)
+    assert trades[0]["entry_bar"] == 1 and trades[0]["entry_price"] == 94.0
+
+
+def test_stop_gapping_over_the_level_fills_at_the_open():
+    # a breakout stop at 103; bar 1 opens at 105, above it: bought at the open
+    trades, _ = run_orders([FLAT, (105, 107, 104, 106)], [0], [], {0: 103.0}, STOP_RISK)
+    assert trades[0]["entry_bar"] == 1 and trades[0]["entry_price"] == 105.0
+
+
+def test_stop_inside_the_bar_fills_at_the_level():
+    trades, _ = run_orders([FLAT, (100, 104, 99, 103)], [0], [], {0: 103.0}, STOP_RISK)
+    assert trades[0]["entry_bar"] == 1 and trades[0]["entry_price"] == 103.0
+    # never reached on its only bar: nothing
+    assert run_orders([FLAT, (100, 102.9, 99, 102), (102, 110, 101, 109)], [0], [], {0: 103.0}, STOP_RISK)[0] == []
+
+
+def test_order_expires_after_valid_bars():
+    bars = [FLAT, (100, 101, 98, 99), (99, 100, 98, 99), (99, 100, 98, 99), (99, 100, 90, 92)]
+    # limit 95, valid 3 bars: worked on bars 1-3 (lows 98), expired before bar 4 reaches 90
+    assert run_orders(bars, [0], [], {0: 95.0}, replace(LIMIT_RISK, order_valid_bars=3))[0] == []
+    # valid 4 bars: bar 4 fills it at 95
+    trades, _ = run_orders(bars, [0], [], {0: 95.0}, replace(LIMIT_RISK, order_valid_bars=4))
+    assert (trades[0]["entry_bar"], trades[0]["entry_price"]) == (4, 95.0)
+
+
+def test_exit_signal_cancels_a_pending_order():
+    bars = [FLAT, (100, 101, 98, 99), (99, 100, 98, 99), (99, 100, 90, 92)]
+    risk = replace(LIMIT_RISK, order_valid_bars=5)
+    assert brief(run_orders(bars, [0], [], {0: 95.0}, risk)[0]) == [(3, 3, "end_of_data", 92.0)]
+    assert run_orders(bars, [0], [1], {0: 95.0}, risk)[0] == []  # cancelled at bar 1's close
+    # an entry and an exit signal on one bar: the pending order is cancelled, none placed
+    assert run_orders(bars, [0, 1], [1], {0: 95.0, 1: 95.0}, risk)[0] == []
+
+
+def test_a_new_entry_signal_replaces_the_order_and_restarts_its_validity():
+    bars = [FLAT, (100, 101, 98, 99), (99, 100, 98, 99), (99, 100, 96, 97), (97, 98, 95, 96)]
+    # placed at bar 0 (95, valid 2: bars 1-2), replaced at bar 1 by 96.5 valid 2 (bars 2-3): bar 3 fills it
+    trades, _ = run_orders(bars, [0, 1], [], {0: 95.0, 1: 96.5}, replace(LIMIT_RISK, order_valid_bars=2))
+    assert (trades[0]["entry_bar"], trades[0]["entry_price"]) == (3, 96.5)
+    # a NaN or infinite level places no order (and replaces the pending one by none)
+    assert run_orders(bars, [0, 1], [], {0: 95.0, 1: NAN}, replace(LIMIT_RISK, order_valid_bars=2))[0] == []
+    assert run_orders(bars, [0], [], {0: math.inf}, replace(LIMIT_RISK, order_valid_bars=2))[0] == []
+
+
+def test_stops_after_a_limit_fill_see_only_what_followed_it():
+    # limit 97 filled inside bar 1 (open 100, high 104, low 90, close 96): the price came down through 97
+    # to the low, so the stop loss 5 % (92.15) was certainly reached after the fill: stopped at 92.15
+    risk = replace(LIMIT_RISK, stop_loss_pct=5)
+    trades, _ = run_orders([FLAT, (100, 104, 90, 96)], [0], [], {0: 97.0}, risk)
+    assert brief(trades) == [(1, 1, "stop_loss", 92.15)]
+    # the take profit 5 % (101.85) is below the bar's high 104, but that high may have come before the fill:
+    # what followed the fill reached max(level, close) = 97 only: no target on the fill bar
+    risk = replace(LIMIT_RISK, take_profit_pct=5)
+    trades, _ = run_orders([FLAT, (100, 104, 95, 96), (96, 102, 95, 101)], [0], [], {0: 97.0}, risk)
+    assert brief(trades) == [(1, 2, "take_profit", 101.85)]
+    # a close above the target after the fill: certainly reached after it
+    trades, _ = run_orders([FLAT, (100, 104, 95, 103)], [0], [], {0: 97.0}, risk)
+    assert brief(trades) == [(1, 1, "take_profit", 101.85)]
+
+
+def test_stops_after_a_stop_fill_see_only_what_followed_it():
+    # breakout stop 103 filled inside bar 1 (open 100, high 110, low 96, close 104): the price rose through
+    # 103 to the high, so the take profit 5 % (108.15) certainly followed; the low 96 may have come before
+    risk = replace(STOP_RISK, take_profit_pct=5, stop_loss_pct=5)  # stop 97.85 is above the low 96
+    trades, _ = run_orders([FLAT, (100, 110, 96, 104)], [0], [], {0: 103.0}, risk)
+    assert brief(trades) == [(1, 1, "take_profit", 108.15)]
+    # a close below the stop after the fill: certainly reached after it
+    trades, _ = run_orders([FLAT, (100, 104, 90, 95)], [0], [], {0: 103.0}, replace(STOP_RISK, stop_loss_pct=5))
+    assert brief(trades) == [(1, 1, "stop_loss", 97.85)]
+    # the trailing peak after the fill bar is the fill's post-range high (110), not an earlier one
+    trades, _ = run_orders([FLAT, (100, 110, 96, 104), (104, 105, 98, 100)], [0], [], {0: 103.0},
+                           replace(STOP_RISK, trailing_stop_pct=10))
+    assert brief(trades) == [(1, 2, "trailing_stop", 99.0)]
+
+
+def test_short_orders_are_mirrored():
+    short = replace(LIMIT_RISK, direction="short")
+    # a short limit sells at or above 103: bar 1 reaches 104 -> sold at 103; bar 2 opens above 103 -> the open
+    trades, _ = run_orders([FLAT, (100, 104, 99, 101)], [0], [], {0: 103.0}, short)
+    assert (trades[0]["entry_price"], trades[0]["direction"]) == (103.0, -1)
+    trades, _ = run_orders([FLAT, (105, 106, 104, 104)], [0], [], {0: 103.0}, short)
+    assert trades[0]["entry_price"] == 105.0
+    # a short stop sells when the price trades down through 97; a gap below fills at the open
+    short_stop = replace(STOP_RISK, direction="short")
+    assert run_orders([FLAT, (100, 101, 96, 98)], [0], [], {0: 97.0}, short_stop)[0][0]["entry_price"] == 97.0
+    assert run_orders([FLAT, (95, 96, 94, 95)], [0], [], {0: 97.0}, short_stop)[0][0]["entry_price"] == 95.0
+
+
+def test_an_exit_signal_on_the_fill_bar_closes_at_its_close():
+    # close fills: filled at 97 inside bar 1, exit signal at bar 1's close -> out at 98 on the same bar
+    trades, _ = run_orders([FLAT, (100, 101, 95, 98), FLAT], [0], [1], {0: 97.0}, LIMIT_RISK)
+    assert brief(trades) == [(1, 1, "signal", 98.0)]
+    # open fills: the exit waits for bar 2's open
+    trades, _ = run_orders([FLAT, (100, 101, 95, 98), (99, 100, 98, 99)], [0], [1], {0: 97.0},
+                           replace(LIMIT_RISK, execution_price="open"))
+    assert brief(trades) == [(1, 2, "signal", 99.0)]
+
+
+# ------------------------------------------------------------------------------------------------ real data
+
+
+#: a pullback bought on a limit below the close, and a breakout bought on a stop above the previous highs
+PULLBACK = {"name": "pullback limit", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+            "params": {"k": {"type": "float", "min": 0.0, "max": 3.0, "default": 0.5}},
+            "entry": ["close > sma(close, 50)", "rsi(close, 14) < 45"], "exit": ["rsi(close, 14) > 65"],
+            "entry_order": {"type": "limit", "price": "close - k * atr(high, low, close, 14)", "valid_bars": 3}}
+BREAKOUT = {"name": "breakout stop", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+            "params": {"n": {"type": "int", "min": 5, "max": 60, "default": 20}},
+            "entry": ["close > sma(close, 50)"], "exit": ["close < lowest(low, 10)[1]"],
+            "entry_order": {"type": "stop", "price": "highest(high, n)", "valid_bars": 2}}
+
+
+class OrderRun:
+    """A document's market data, signals and order levels on the local files."""
+
+    def __init__(self, doc, folder, symbols="SPY,QQQ,AAPL,LEHMQ"):  # doc: a mapping or a path
+        self.strategy = ruleengine.load_strategy(doc)
+        self.md = ruleengine.load_data(self.strategy, symbols, "2006-01-01", "2017-12-31", data=str(folder))
+        self.prices = {k: self.md.inputs[("prices", k)] for k in ("open", "high", "low", "close")}
+        self.compiled = ruleengine.compile_strategy(self.strategy)
+        sig = self.compiled.signals(self.md)
+        self.entries, self.exits, self.level = sig.entries, sig.exits, sig.levels["entry_order_price"]
+        self.kind = self.strategy.entry_order.type
+
+    def args(self):
+        return self.prices, self.entries, self.exits, self.md.index
+
+
+@pytest.fixture(scope="module")
+def order_runs(real_daily):
+    return {"limit": OrderRun(PULLBACK, real_daily), "stop": OrderRun(BREAKOUT, real_daily)}
+
+
+@pytest.mark.parametrize("kind", ["limit", "stop"])
+@pytest.mark.parametrize("direction", ["long", "short"])
+def test_kernel_matches_the_reference_on_real_data(order_runs, kind, direction):
+    run = order_runs[kind]
+    traded = 0
+    for i, combo in enumerate(COMBOS):
+        risk = replace(combo, entry_order=kind, order_valid_bars=1 + i % 4, direction=direction)
+        sim = simulate(*run.args(), risk, levels={"entry_order_price": run.level}, init_cash=CASH,
+                       start=run.md.start)
+        ref = reference_simulate(*run.args(), [risk] * run.md.n_cols, init_cash=CASH, start=run.md.start,
+                                 order_levels=run.level)
+        assert_same_as_reference(sim, *ref, f"{kind} {risk}")
+        traded += len(sim.trades)
+    assert traded > 200
+
+
+@pytest.mark.parametrize("kind", ["limit", "stop"])
+def test_portfolio_matches_the_reference(order_runs, kind):
+    run = order_runs[kind]
+    skips = 0
+    for risk in (replace(BASE, entry_order=kind, order_valid_bars=3, position_size_pct=60, stop_loss_pct=5),
+                 replace(BASE, entry_order=kind, order_valid_bars=1, position_size_pct=30, trailing_stop_pct=6,
+                         execution_price="open", fees_pct=0.1)):
+        sim = simulate_portfolio(*run.args(), risk, levels={"entry_order_price": run.level}, init_cash=CASH,
+                                 start=run.md.start)
+        trades, equity, skipped = reference_portfolio(*run.args(), [risk] * run.md.n_cols, init_cash=CASH,
+                                                      start=run.md.start, order_levels=run.level)
+        assert_portfolio_as_reference(sim, trades, equity, skipped)
+        assert len(trades) > 10
+        skips += len(skipped)
+    assert skips > 0  # two fills wanting more than the cash left: the later column is skipped
+
+
+def test_orders_fill_at_levels_and_at_opens(order_runs):
+    """Not vacuous: on real data both kinds fill at the level inside bars and at the open after gaps."""
+    for kind, run in order_runs.items():
+        risk = replace(BASE, entry_order=kind, order_valid_bars=3)
+        sim = simulate(*run.args(), risk, levels={"entry_order_price": run.level}, start=run.md.start)
+        t = sim.trades
+        col, bar = t.column.to_numpy(), t.entry_bar.to_numpy()
+        opens = run.prices["open"][bar, col]
+        at_open = np.isclose(t.entry_price.to_numpy(), opens)
+        assert at_open.sum() >= 3 and (~at_open).sum() >= 20, kind
+        if kind == "limit":
+            assert (t.entry_price.to_numpy() <= opens + 1e-9).all()
+        else:
+            assert (t.entry_price.to_numpy() >= opens - 1e-9).all()
+
+
+@pytest.mark.parametrize("execution_price", ["close", "open"])
+def test_truncating_the_data_never_changes_earlier_trades(order_runs, execution_price):
+    for run in order_runs.values():
+        risk = replace(BASE, entry_order=run.kind, order_valid_bars=3, stop_loss_pct=6, take_profit_pct=12,
+                       execution_price=execution_price)
+        full = simulate(*run.args(), risk, levels={"entry_order_price": run.level}, init_cash=CASH,
+                        start=run.md.start)
+        T = run.md.n_rows
+        full_trades = full.trades.to_dict("records")
+        for cut in np.linspace(run.md.start + 50, T - 1, 7).astype(int):
+            inputs = {k: np.asfortranarray(v[:cut]) for k, v in run.md.inputs.items()}
+            md = replace(run.md, inputs=inputs, index=run.md.index[:cut])
+            sig = run.compiled.signals(md)  # signals and levels of the truncated data
+            prices = {k: v[:cut] for k, v in run.prices.items()}
+            part = simulate(prices, sig.entries, sig.exits, run.md.index[:cut], risk, levels=sig.levels,
+                            init_cash=CASH, start=run.md.start)
+            np.testing.assert_array_equal(part.equity, full.equity[:cut])
+            eod = "end_of_data"
+            keys = ("column", "entry_bar", "exit_bar", "exit_reason", "entry_price", "exit_price")
+            assert [tuple(t[k] for k in keys) for t in part.trades.to_dict("records") if t["exit_reason"] != eod] == \
+                [tuple(t[k] for k in keys) for t in full_trades if t["exit_bar"] < cut and t["exit_reason"] != eod]
+
+
+def test_sweep_equals_backtest_with_a_swept_order_price():
+    grid = {"k": [0.0, 0.5, 1.5], "stop_loss_pct": [None, 5.0]}
+    res = sweep(PULLBACK, "AAPL", "2012-01-01", "2016-12-31", provider="sample", grid=grid,
+                params={"fees_pct": 0.1})
+    assert len(res.table) == 6
+    traded = 0
+    for rank in range(1, 7):
+        run = res.detail(rank, benchmark=None).results[0]
+        assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"rank {rank}")
+        traded += run.metrics.total_trades
+    assert traded > 20
+    # the swept number moves the order's level: k = 0 buys at the close's level, deeper limits fill less often
+    trades = {k: res.table[res.table.k == k].total_trades.max() for k in (0.0, 1.5)}
+    assert trades[0.0] > trades[1.5]
+
+
+def test_max_hold_counts_from_the_fill_bar():
+    # filled inside bar 1: max hold 2 bars exits at the close of bar 3, 20 days at the first bar >= day 21
+    bars = [FLAT, (100, 101, 95, 98), FLAT, (100, 101, 99, 100.5), FLAT]
+    assert brief(run_orders(bars, [0], [], {0: 97.0}, replace(LIMIT_RISK, max_hold_bars=2))[0]) == \
+        [(1, 3, "max_hold", 100.5)]
+    assert brief(run_orders(bars, [0], [], {0: 97.0}, replace(LIMIT_RISK, max_hold_days=2))[0]) == \
+        [(1, 3, "max_hold", 100.5)]
+
+
+# ------------------------------------------------------------------------------------------------ backtesting.py
+def _backtesting_trades(run, j, kind, side, valid_bars, stop_loss):
+    """backtesting.py 0.6 as the oracle: its ``buy``/``sell(limit=... | stop=...)`` orders at our levels, placed in
+    ``next()`` at the signal bar's close (worked from the next bar, as ours), cancelled by an exit signal or after
+    `valid_bars` bars, replaced by a new entry signal; an exit signal closes the position at the next open; a
+    stop loss set on the trade after its fill bar (backtesting.py never acts on a contingent stop in the bar
+    its parent order filled). Returns (entry bar, exit bar, entry price, exit price) per trade."""
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+
+    start = run.md.start
+    frame = pd.DataFrame({k.capitalize(): run.prices[k][:, j] for k in ("open", "high", "low", "close")},
+                         index=run.md.index.tz_localize(None))
+    entries = run.entries[:, j] & (np.arange(len(frame)) >= start)
+    exits = run.exits[:, j] & (np.arange(len(frame)) >= start)
+    level = run.level[:, j]
+    placed: dict[int, int] = {}  # id(order) -> bar placed
+
+    class Oracle(Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            i = len(self.data) - 1
+            for trade in self.trades:
+                if trade.sl is None and stop_loss:
+                    trade.sl = trade.entry_price * (1 - side * stop_loss / 100)
+            for order in list(self.orders):
+                if not order.is_contingent and (exits[i] or i - placed[id(order)] >= valid_bars):
+                    order.cancel()
+            if exits[i] and not entries[i] and self.position:
+                self.position.close()
+            elif entries[i] and not exits[i] and not self.position and not np.isnan(level[i]):
+                for order in list(self.orders):
+                    if not order.is_contingent:
+                        order.cancel()
+                place = self.buy if side > 0 else self.sell
+                order = place(size=0.5, **{kind: float(level[i])})
+                placed[id(order)] = i
+
+    bt = Backtest(frame, Oracle, cash=1e12, commission=0.0, trade_on_close=False, exclusive_orders=False,
+                  finalize_trades=True)
+    stats = bt.run()
+    t = stats._trades
+    return list(zip(t.EntryBar.astype(int), t.ExitBar.astype(int), t.EntryPrice, t.ExitPrice, strict=True))
+
+
+#: a dip bought on a limit under the close (frequent signals: many orders, many expire, many fill)
+DIP = {"name": "dip limit", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+       "entry": ["close < sma(close, 10)"], "exit": ["close > sma(close, 10)"],
+       "entry_order": {"type": "limit", "price": "close - 0.3 * atr(high, low, close, 14)", "valid_bars": 2}}
+ORACLE_SYMBOLS = ("SPY", "QQQ", "GLD", "TLT")
+
+
+@pytest.fixture(scope="module")
+def oracle_runs(real_daily):
+    """One symbol per run: a symbol alone has a bar on every row (backtesting.py needs one)."""
+    return {kind: [OrderRun(doc, real_daily, symbol) for symbol in ORACLE_SYMBOLS]
+            for kind, doc in (("limit", DIP), ("stop", BREAKOUT))}
+
+
+@pytest.mark.parametrize("kind", ["limit", "stop"])
+@pytest.mark.parametrize("direction", ["long", "short"])
+def test_backtesting_py_gives_the_same_trades(oracle_runs, kind, direction):
+    """Trade for trade against backtesting.py on real daily data: entry and exit bars and prices (it sizes in
+    whole units, we do not: sizes and pnl are not compared), in its order of a bar's events
+    (fill_order="backtesting": no stop on the bar an order filled), exits at the next open."""
+    import warnings
+
+    side = 1 if direction == "long" else -1
+    compared = 0
+    for run in oracle_runs[kind]:
+        j = 0
+        if np.isnan(run.prices["close"][run.md.start:, j]).any():
+            continue  # backtesting.py needs a bar on every row (LEHMQ stops trading)
+        for valid_bars, stop_loss in ((1, None), (3, 5.0)):
+            risk = replace(BASE, entry_order=kind, order_valid_bars=valid_bars, execution_price="open",
+                           direction=direction, stop_loss_pct=stop_loss)
+            one = {k: v[:, j:j + 1] for k, v in run.prices.items()}
+            ours = simulate(one, run.entries[:, j:j + 1], run.exits[:, j:j + 1], run.md.index, risk,
+                            levels={"entry_order_price": run.level[:, j:j + 1]}, start=run.md.start,
+                            fill_order="backtesting")
+            # a trade still open at the end: we mark it at the last close, backtesting.py's finalize_trades
+            # closes it at the last bar's open (it re-runs its broker on that bar)
+            last_open = run.prices["open"][-1, j]
+            mine = [(e, x, pe, last_open if reason == "end_of_data" else px) for e, x, pe, px, reason in
+                    zip(*(ours.trades[k] for k in ("entry_bar", "exit_bar", "entry_price", "exit_price",
+                                                    "exit_reason")), strict=True)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                theirs = _backtesting_trades(run, j, kind, side, valid_bars, stop_loss)
+            assert [m[:2] for m in mine] == [t[:2] for t in theirs], (kind, direction, j, valid_bars)
+            np.testing.assert_allclose([m[2:] for m in mine], [t[2:] for t in theirs], rtol=1e-12)
+            compared += len(mine)
+    assert compared > 200
+
+
+def test_backtesting_fill_order_leaves_the_fill_bar_to_the_next():
+    # as test_stops_after_a_limit_fill_see_only_what_followed_it: the limit 97 fills inside bar 1 and the price
+    # goes on down to 90, through the stop 92.15. backtesting.py's order cannot tell and waits: the stop acts
+    # on bar 2 (its open 93 is above the level, its low 91 reaches it)
+    prices, idx = table([FLAT, (100, 104, 90, 96), (93, 95, 91, 94)])
+    lv = np.array([[97.0], [NAN], [NAN]])
+    risk = replace(LIMIT_RISK, stop_loss_pct=5)
+    time = simulate(prices, sig(3, 0), sig(3), idx, risk, levels={"entry_order_price": lv})
+    later = simulate(prices, sig(3, 0), sig(3), idx, risk, levels={"entry_order_price": lv}, fill_order="backtesting")
+    assert brief(time.trades.to_dict("records")) == [(1, 1, "stop_loss", 92.15)]
+    assert brief(later.trades.to_dict("records")) == [(1, 2, "stop_loss", 92.15)]
+
+
+# ------------------------------------------------------------------------------------------------ documented
+def test_the_contract_says_so_in_results_and_readme():
+    from pathlib import Path
+
+    from ruleengine.backtest.risk import FILL_CONTRACT, ORDER_FILL_CONTRACT
+
+    result = ruleengine.backtest(BREAKOUT, "AAPL", "2014-01-01", "2016-12-31", provider="sample", benchmark=None)
+    assert result.fill_contract == FILL_CONTRACT + ORDER_FILL_CONTRACT
+    assert result.results[0].trades  # the stop orders filled
+    market = {k: v for k, v in BREAKOUT.items() if k != "entry_order"}
+    assert ruleengine.backtest(market, "AAPL", "2014-01-01", "2016-12-31", provider="sample",
+                               benchmark=None).fill_contract == FILL_CONTRACT
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert ORDER_FILL_CONTRACT in readme
+
+
+def test_explain_names_the_order_and_counts_its_warm_up():
+    compiled = ruleengine.compile_strategy({**BREAKOUT, "entry": ["close > open"], "params":
+                                            {"n": {"type": "int", "min": 5, "max": 90, "default": 60}}})
+    d = compiled.explain()
+    assert d["entry_order"] == {"type": "stop", "price": "highest(prices.high, n)", "valid_bars": 2,
+                                "lookback": 59, "converge": 59}
+    assert d["warmup_bars"] == 59 == compiled.warmup()  # the price's window is longer than the conditions'
+    assert "entry order: stop" in compiled.explain_text()
+    assert "entry_order" not in ruleengine.compile_strategy(DOC).explain()
+
+
+def test_an_llm_reply_with_an_entry_order_loads():
+    import jsonschema
+
+    from ruleengine import strict_json_schema
+    from ruleengine.llm.wire import wire_form
+
+    wire = wire_form(ruleengine.load_strategy(BREAKOUT))
+    assert wire["entry_order"] == {"type": "stop", "price": "highest(high, n)", "valid_bars": 2}
+    jsonschema.Draft202012Validator(strict_json_schema()).validate(wire)
+    reply = {**wire, "entry_order": {"type": "limit", "price": "close * 0.99", "valid_bars": None}}
+    jsonschema.Draft202012Validator(strict_json_schema()).validate(reply)
+    assert ruleengine.load_strategy(reply).entry_order.valid_bars == 1
+
+
+# ------------------------------------------------------------------------------------------------ the example
+def test_atr_breakout_rule_buys_breakouts_on_stop_orders(real_daily):
+    """rules/atr_breakout.yaml: every fill is at the previous bar's 20-bar high or at an open above it, and the
+    exits are the signal's closes (its ATR stop and risk sizing await the stop-distance and sizing fields)."""
+    path = Path(__file__).resolve().parents[1] / "rules" / "atr_breakout.yaml"
+    run = OrderRun(str(path), real_daily)
+    risk = resolve_risk(run.strategy)
+    assert (risk.entry_order, risk.order_valid_bars) == ("stop", 1)
+    sim = simulate(*run.args(), risk, levels={"entry_order_price": run.level}, start=run.md.start)
+    ref = reference_simulate(*run.args(), [risk] * run.md.n_cols, start=run.md.start, order_levels=run.level)
+    assert_same_as_reference(sim, *ref, "atr_breakout")
+    t = sim.trades
+    col, bar = t.column.to_numpy(), t.entry_bar.to_numpy()
+    high20 = run.level[bar - 1, col]  # the level placed at the previous close
+    np.testing.assert_allclose(t.entry_price, np.maximum(run.prices["open"][bar, col], high20), rtol=1e-12)
+    assert (run.prices["high"][bar, col] >= high20).all()
+    assert len(t) > 50 and set(t.exit_reason) <= {"signal", "end_of_data"}
+    closes = run.prices["close"][t.exit_bar.to_numpy(), col]
+    np.testing.assert_allclose(t.exit_price[t.exit_reason == "signal"], closes[t.exit_reason == "signal"])
+
+
+def test_validity_counts_the_bars_the_symbol_has():
+    # limit 95 valid 2 bars: bar 1 has no bar for this symbol (not worked, not counted), bars 2 and 3 are
+    # worked; bar 3 reaches 94 -> filled at 95
+    bars = [FLAT, None, (100, 101, 98, 99), (99, 100, 94, 96)]
+    trades, _ = run_orders(bars, [0], [], {0: 95.0}, replace(LIMIT_RISK, order_valid_bars=2))
+    assert (trades[0]["entry_bar"], trades[0]["entry_price"]) == (3, 95.0)
+
+
+def test_a_portfolio_backtest_of_an_order_strategy():
+    result = ruleengine.backtest(BREAKOUT, "AAPL,MSFT,JPM", "2014-01-01", "2016-12-31", provider="sample",
+                                 benchmark=None, portfolio=True, params={"position_size_pct": 30})
+    md = ruleengine.load_data(BREAKOUT, "AAPL,MSFT,JPM", "2014-01-01", "2016-12-31", provider="sample")
+    opens = {sym: dict(zip(md.index.strftime("%Y-%m-%d"), md.inputs[("prices", "open")][:, j], strict=True))
+             for j, sym in enumerate(md.labels)}
+    trades = [(t.symbol, t) for r in result.results for t in r.trades]
+    assert len(trades) > 10
+    # a stop order buys at its level or at a higher open: never below the fill bar's open
+    assert all(t.entry_price >= opens[sym][t.entry_time[:10]] - 1e-9 for sym, t in trades)
+    assert any(t.entry_price > opens[sym][t.entry_time[:10]] + 1e-9 for sym, t in trades)
+    assert result.results[0].risk["entry_order"] == "stop"
