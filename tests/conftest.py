@@ -61,7 +61,10 @@ def provider_env_cleared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     private data cache: runs see only what the test passes. Returns the cache folder."""
     for var in ("RULEENGINE_PROVIDER", "RULEENGINE_DATA", "FMP_API_KEY", "FMP_BASE_URL", "ALPACA_API_KEY",
                 "ALPACA_SECRET_KEY", "ALPACA_DATA_URL", "ALPACA_FEED", "ALPACA_ADJUSTMENT", "YAHOO_BASE_URL",
-                "YAHOO_ADJUSTMENT"):
+                "YAHOO_ADJUSTMENT", "REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT",
+                "REDDIT_SUBREDDITS", "REDDIT_SYMBOLS", "REDDIT_OAUTH_URL", "REDDIT_URL", "RULEENGINE_PORTFOLIO",
+                "SNAPTRADE_CLIENT_ID", "SNAPTRADE_CONSUMER_KEY", "SNAPTRADE_USER_ID", "SNAPTRADE_USER_SECRET",
+                "SNAPTRADE_HOST"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RULEENGINE_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"

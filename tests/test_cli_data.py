@@ -44,7 +44,8 @@ def test_providers_table_and_json():
     res = run("providers", "--json")
     payload = json.loads(res.output)
     # local: not configured
-    assert [p["name"] for p in payload["providers"]] == ["local", "sample", "fmp", "yahoo", "alpaca"]
+    assert [p["name"] for p in payload["providers"]] == ["local", "sample", "fmp", "yahoo", "alpaca", "reddit",
+                                                         "portfolio", "snaptrade"]
     assert payload["providers"][0]["configured"] is False
     assert payload["providers"][0]["error"] == "give --data PATH (or set RULEENGINE_DATA)"
     assert "local: not configured: give --data PATH" in run("providers").output

@@ -57,7 +57,7 @@ def names(reg: ProviderRegistry, kind: str = "ohlcv", frequency: str = "1Day",
 
 def test_default_is_sample_without_configuration():
     reg = default_registry()
-    assert reg.names() == ["sample", "fmp", "yahoo", "alpaca"]
+    assert reg.names() == ["sample", "fmp", "yahoo", "alpaca", "reddit", "portfolio", "snaptrade"]
     p = reg.resolve(None, "ohlcv", "1Day")
     assert p.name == "sample" and p.synthetic and not isinstance(p, CachedProvider)
     assert "synthetic" in reg.choose(None, "ohlcv")[1]
@@ -77,7 +77,7 @@ def test_fmp_when_the_api_key_is_set(monkeypatch):
 def test_data_path_makes_local_the_default_for_its_kinds(monkeypatch, data_dir):
     monkeypatch.setenv("FMP_API_KEY", "k")
     reg = default_registry(data_dir)
-    assert reg.names() == ["local", "sample", "fmp", "yahoo", "alpaca"]
+    assert reg.names() == ["local", "sample", "fmp", "yahoo", "alpaca", "reddit", "portfolio", "snaptrade"]
     assert names(reg) == "local" and isinstance(reg.resolve(None, "ohlcv"), LocalProvider)
     assert names(reg, "earnings") == "fmp"     # local has no earnings here
     monkeypatch.setenv("RULEENGINE_DATA", str(data_dir))
@@ -121,7 +121,8 @@ def test_unknown_provider_did_you_mean():
     assert exc.value.error_type == "validation_error"
     with pytest.raises(RuleEngineError) as exc:
         reg.get("zzz")
-    assert exc.value.diagnostics[0].hint == "known providers: sample, fmp, yahoo, alpaca"
+    assert exc.value.diagnostics[0].hint == \
+        "known providers: sample, fmp, yahoo, alpaca, reddit, portfolio, snaptrade"
 
 
 def test_explicit_provider_without_the_kind_is_d109_naming_who_serves_it(monkeypatch, data_dir):
@@ -178,7 +179,7 @@ def test_lazy_factory_and_unavailable_provider():
 def test_describe_and_describe_text(data_dir):
     reg = default_registry(data_dir)
     info = {d["name"]: d for d in reg.describe()}
-    assert set(info) == {"local", "sample", "fmp", "yahoo", "alpaca"}
+    assert set(info) == {"local", "sample", "fmp", "yahoo", "alpaca", "reddit", "portfolio", "snaptrade"}
     assert info["sample"]["synthetic"] is True and info["local"]["synthetic"] is False
     assert info["local"]["default_for"] == {"ohlcv": "a data path is configured (--data / RULEENGINE_DATA)"}
     assert info["local"]["kinds"]["ohlcv"]["frequencies"] == ["1Day", "1Week", "1Month"]

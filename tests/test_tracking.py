@@ -163,3 +163,28 @@ def test_track_unknown_strategy_and_strategy_without_signals(setup) -> None:
     rec = store.add_strategy(STRAT.replace("name: dip buyer", "name: quiet"))
     [row] = track(store, rec.id, data=str(d))
     assert (row["signals_generated"], row["hypothetical_trades"], row["last_signal_date"]) == (0, 0, None)
+
+
+def test_the_users_own_fills_act_on_and_close_signals_and_name_the_position(setup, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    store, d, sid = setup
+    day = [str(x.date()) for x in DAYS]
+    fills = tmp_path / "fills.csv"
+    fills.write_text("date,symbol,action,quantity,price\n"
+                     f"{day[ENTRY_ROW - 5]},TTT,buy,7,100\n{day[ENTRY_ROW - 3]},TTT,sell,7,100\n"  # before: no signal
+                     f"{day[ENTRY_ROW + 1]},TTT,buy,100,94.2\n{day[ENTRY_ROW + 3]},TTT,sell,40,99\n"  # still held
+                     f"{day[ENTRY_ROW + 5]},TTT,sell,60,103.1\n"                                    # flat: closed
+                     f"{day[ENTRY_ROW]},VVV,buy,10,94\n")
+    monkeypatch.setenv("RULEENGINE_PORTFOLIO", str(fills))
+    [row] = track(store, sid, asof=str(DAYS[LAST_ROW].date()), data=str(d))
+    sig = _by_ticker(store, sid)
+    t, u, v = (sig[k] for k in ("TTT", "UUU", "VVV"))
+    assert (t.user_acted, t.acted_price, t.outcome["exit_price"]) == (True, 94.2, 103.1)  # type: ignore[attr-defined]
+    assert (v.user_acted, v.acted_price, v.outcome) == (True, 94.0, None)  # type: ignore[attr-defined]
+    assert u.user_acted is False  # type: ignore[attr-defined]  no fill: nothing recorded
+    assert (row["signals_acted_on"], row["actual_trades"], row["actual_open"]) == (2, 1, 1)
+    assert row["actual_return_pct"] == pytest.approx((103.1 / 94.2 - 1) * 100 + (97 / 94 - 1) * 100)
+    # live signals say what the user holds at the signal's bar
+    scan = live_scan(store.get_strategy(sid), "TTT,VVV", asof=str(DAYS[ENTRY_ROW].date()), data=str(d))
+    text = {s.ticker: s.reasoning.text for s in scan.signals}
+    assert "you hold 10 shares" in text["VVV"] and "you hold no shares" in text["TTT"]

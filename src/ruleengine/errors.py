@@ -129,6 +129,7 @@ CODES: dict[str, str] = {
     "D154": "data file bar with high below low",
     "D155": "data file dates outside the supported range",
     "D156": "data file row without a time",
+    "D157": "the broker's current positions disagree with the fills (warning)",
     # backtest (stage 7): warnings about a run's result
     "D119": "no trades (the entry signals never fired)",
     "D120": "synthetic data (not the symbol's real prices)",
@@ -244,6 +245,7 @@ ERROR_TYPES: dict[str, str] = {
     "T111": "data_fetch_error",
     "T112": "execution_error",
     "T113": "execution_error",
+    "D157": "data_fetch_error",
     "D160": "data_fetch_error",
     **{f"X{n}": "execution_error" for n in (120, 121, 122, 123, 124, 125, 126, 127, 130)},
     "L101": "code_generation_error",

@@ -26,24 +26,15 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from support import paths
+from support.stand_in import Reply, StandInServer
 
 FIXTURES = paths.FIXTURES / "fmp"
 PREFIX = "/stable/"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One scripted response: a status, a body (list/dict -> JSON; str/bytes -> sent as is) and headers."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,7 +56,7 @@ class _Route:
     served: int = 0
 
 
-class FmpServer:
+class FmpServer(StandInServer):
     """A threaded HTTP server on 127.0.0.1 (port chosen by the OS) that imitates FMP's stable API."""
 
     def __init__(self, fixtures: Path = FIXTURES, prefix: str = PREFIX) -> None:
@@ -74,59 +65,14 @@ class FmpServer:
         self.requests: list[Seen] = []
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                reply = server._answer(self.path, dict(self.headers.items()))
-                body = reply.body
-                if isinstance(body, str):
-                    data = body.encode()
-                elif isinstance(body, bytes):
-                    data = body
-                else:
-                    data = json.dumps(body).encode()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def answer(self, method: str, raw_path: str, headers: Any, body: bytes) -> Reply:
+        return self._answer(raw_path, dict(headers.items()))
 
     @property
     def base_url(self) -> str:
         """The URL to give the provider (``FMP_BASE_URL``): ``http://127.0.0.1:PORT/stable`` (the prefix)."""
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{self.prefix.rstrip('/')}"
+        return f"{self.url}{self.prefix.rstrip('/')}"
 
     # -- scripting ---------------------------------------------------------------------------------------
 

@@ -36,8 +36,9 @@ def _print_providers(described: dict[str, Any]) -> None:
 
     defaults = {kind: (d["provider"] or "", d["reason"]) for kind, d in described["defaults"].items()}
     table = compact_table("Data providers")
+    longest_kind = max((len(k) for info in described["providers"] for k in info.get("kinds") or {}), default=4)
     for col in ("provider", "kind", "frequencies", "synthetic", "key", "default"):
-        table.add_column(col)
+        table.add_column(col, min_width=longest_kind if col == "kind" else None)  # a kind is typed: never cut
     for info in described["providers"]:
         if not info.get("configured", True):  # local without a path: a row, and how to configure it below
             table.add_row(info["name"], "your files", "-", "no", "-", "needs --data PATH", end_section=True)
@@ -50,7 +51,8 @@ def _print_providers(described: dict[str, Any]) -> None:
         for i, (kind, k) in enumerate(kinds):
             table.add_row(info["name"] if i == 0 else "", kind, ", ".join(k["frequencies"]),
                           ("[bold red]YES[/]" if info["synthetic"] else "no") if i == 0 else "",
-                          (" + ".join(info.get("credentials") or []) or "none") if i == 0 else "",
+                          # the variables are listed below the table: four long names do not fit 80 columns
+                          ("yes" if info.get("credentials") else "none") if i == 0 else "",
                           "[bold]default[/]" if defaults.get(kind, ("",))[0] == info["name"] else "",
                           end_section=i == len(kinds) - 1)
     out = console()
@@ -60,13 +62,15 @@ def _print_providers(described: dict[str, Any]) -> None:
             out.print(f"{info['name']}: not configured: {info['error']}", highlight=False)
         elif info.get("point_in_time"):
             basis = f" Prices: {info['price_basis']}." if info.get("price_basis") else ""
-            out.print(escape(f"{info['name']}: point in time: {info['point_in_time']}.{basis}"), highlight=False)
+            needs = f"needs {', '.join(info['credentials'])}; " if info.get("credentials") else ""
+            out.print(escape(f"{info['name']}: {needs}point in time: {info['point_in_time']}.{basis}"),
+                      highlight=False)
     by_choice: dict[tuple[str, str], list[str]] = {}
     for kind, choice in defaults.items():
         by_choice.setdefault(choice, []).append(kind)
     out.print("Defaults without --provider or a slot's provider: (order: slot provider, --provider, "
               "RULEENGINE_PROVIDER, --data / RULEENGINE_DATA, ALPACA_API_KEY + ALPACA_SECRET_KEY, FMP_API_KEY, "
-              "sample)")
+              "REDDIT_CLIENT_ID, RULEENGINE_PORTFOLIO, SNAPTRADE_CLIENT_ID, sample)")
     for (name, why), kinds_ in by_choice.items():
         what = "every kind" if len(kinds_) == len(defaults) else ", ".join(kinds_)
         out.print(f"  {what}: " + (f"[bold]{name}[/] ({why})" if name else f"[red]none[/] ({why})"))

@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from .calendar import DEFAULT_CALENDAR, EXCHANGE_TZ, bar_close_times
+from .frames import as_float
 from .pit import lagged_available_at
 
 HOWS = ("ffill", "sum", "count", "last", "first", "mean", "min", "max")
@@ -184,3 +185,78 @@ def aggregate_insider(trades: pd.DataFrame, bar_index: pd.DatetimeIndex, frequen
     out["net_shares"] = out["buy_shares"] - out["sell_shares"]
     out["net_value"] = out["buy_value"] - out["sell_value"]
     return out.loc[:, list(KIND_COLUMNS["insider_trades"])]
+
+
+def aggregate_mentions(mentions: pd.DataFrame, bar_index: pd.DatetimeIndex, frequency: str, *,
+                       tz: str = EXCHANGE_TZ, calendar: str = DEFAULT_CALENDAR,
+                       bar_closes: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """Social-media mentions per bar: the ``social_mentions`` kind columns, each post on its arrival bar.
+
+    `mentions` holds one row per post naming the symbol, indexed by the post's creation instant, with
+    ``sentiment`` and ``trending`` (`ruleengine.data.mentions.mention_records`). Per bar: ``mention_volume``
+    is the number of arriving posts (0 on bars without any), ``sentiment`` their mean score and ``trending``
+    the rank at the latest of them (both NaN on bars without posts: nothing was said).
+    """
+    need = [c for c in ("sentiment", "trending") if c not in mentions.columns]
+    if need:
+        raise RuleEngineError([Diagnostic("D102", f"mentions have no column '{need[0]}'",
+                                          hint="expected sentiment and trending per post")])
+    rows = pd.DataFrame({"mention_volume": np.ones(len(mentions)),
+                         "sentiment": as_float(mentions["sentiment"]),
+                         "trending": as_float(mentions["trending"])}, index=mentions.index)
+    kw: dict[str, Any] = {"tz": tz, "calendar": calendar, "bar_closes": bar_closes}
+    volume = align_to_bars(rows, bar_index, frequency, how="sum", columns=["mention_volume"], **kw)
+    mood = align_to_bars(rows, bar_index, frequency, how="mean", columns=["sentiment"], **kw)
+    rank = align_to_bars(rows, bar_index, frequency, how="last", columns=["trending"], **kw)
+    out = pd.concat([volume, mood, rank], axis=1).astype("float64")
+    return out.loc[:, list(KIND_COLUMNS["social_mentions"])]
+
+
+
+def position_after_fills(fills: pd.DataFrame) -> pd.DataFrame:
+    """The position after each fill (in index order): ``shares`` held and ``cost_basis``, the average cost per
+    share of what is held (fees included; NaN when flat).
+
+    Average cost: a fill that adds to the position (or opens one) averages its price and fees in; one that
+    reduces it keeps the average (its gain is realized); one that crosses zero opens the rest at its price.
+    """
+    quantity = as_float(fills["quantity"])
+    price = as_float(fills["price"])
+    fees = as_float(fills["fees"]) if "fees" in fills.columns else np.zeros(len(fills))
+    shares, cost = 0.0, float("nan")
+    held, basis = np.empty(len(fills)), np.empty(len(fills))
+    for i, (q, p, f) in enumerate(zip(quantity, price, np.nan_to_num(fees), strict=True)):
+        if shares == 0 or np.sign(q) == np.sign(shares):
+            total = abs(shares) + abs(q)
+            cost = ((0.0 if shares == 0 else cost * abs(shares)) + abs(q) * p + f) / total if total else cost
+        elif abs(q) > abs(shares):
+            cost = p
+        shares += q
+        if abs(shares) < 1e-9:
+            shares, cost = 0.0, float("nan")
+        held[i], basis[i] = shares, cost
+    return pd.DataFrame({"shares": held, "cost_basis": basis}, index=fills.index)
+
+
+def aggregate_fills(fills: pd.DataFrame | None, bar_index: pd.DatetimeIndex, frequency: str, close: np.ndarray,
+                    *, tz: str = EXCHANGE_TZ, calendar: str = DEFAULT_CALENDAR,
+                    bar_closes: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """The user's position on each bar: the ``portfolio`` kind columns from their fills.
+
+    `fills` holds one row per fill (``quantity`` signed, ``price``, ``fees``) indexed by when it happened; a
+    fill counts from the first bar whose close is at or after it, so ``shares`` on bar t is the sum of the
+    fills up to t (0 before the first), ``cost_basis`` the average cost then, and ``unrealized_pct`` the open
+    gain at the bar's `close` in percent (a short gains when the price falls; NaN when flat).
+    """
+    n = len(bar_index)
+    if fills is None or fills.empty:
+        shares, basis = np.zeros(n), np.full(n, np.nan)
+    else:
+        state = position_after_fills(fills)
+        aligned = align_to_bars(state, bar_index, frequency, how="ffill", skipna=False, tz=tz, calendar=calendar,
+                                bar_closes=bar_closes)
+        shares = aligned["shares"].fillna(0.0).to_numpy(dtype="float64")
+        basis = aligned["cost_basis"].to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(shares != 0, np.sign(shares) * (close / basis - 1.0) * 100.0, np.nan)
+    return pd.DataFrame({"shares": shares, "cost_basis": basis, "unrealized_pct": gain}, index=bar_index)

@@ -7,7 +7,9 @@ touches nothing outside its own session.
 
 Retries: 429, 5xx and connection errors are retried up to ``max_retries`` times, waiting ``Retry-After`` when
 the server sends it (seconds or an HTTP date) and ``backoff * 2**n`` otherwise. A ``Retry-After`` longer than
-``max_wait`` is not waited for: the response goes back at once, and the provider reports the wait.
+``max_wait`` is not waited for: the response goes back at once, and the provider reports the wait. A library
+that would start its own slower retries on the same failure (prawcore retries 5xx and connection errors) gets
+`GaveUp` raised instead (``give_up="raise"``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -59,6 +61,15 @@ def is_retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+class GaveUp(requests.RequestException):
+    """The retry budget is spent (``give_up="raise"``): `status` is the last HTTP status (None: no connection),
+    `retry_after` the last wait the server asked for, `attempts` the HTTP attempts made."""
+
+    def __init__(self, status: int | None, attempts: int, retry_after: float | None, reason: str = "") -> None:
+        super().__init__(f"gave up after {attempts} attempt(s): " + (f"HTTP {status}" if status else reason))
+        self.status, self.attempts, self.retry_after = status, attempts, retry_after
+
+
 class RetryingSession(requests.Session):
     """A `requests.Session` with base-URL redirection (`redirect`, identity here) and Retry-After-aware retries.
 
@@ -66,6 +77,8 @@ class RetryingSession(requests.Session):
         max_retries: retries after the first attempt for 429, 5xx and connection errors.
         backoff: first exponential wait in seconds (``backoff * 2**n`` before retry n+1).
         max_wait: the longest single wait; a longer ``Retry-After`` is not waited for.
+        give_up: once the budget is spent, ``"return"`` the last response (or re-raise the connection error),
+            or ``"raise"`` `GaveUp`.
         sleep: the sleep function (time.sleep).
 
     After each request, `attempts` is the number of HTTP attempts made, `last_status` the status of the last
@@ -74,8 +87,10 @@ class RetryingSession(requests.Session):
     """
 
     def __init__(self, *, max_retries: int = 4, backoff: float = 0.5, max_wait: float = 60.0,
+                 give_up: Literal["return", "raise"] = "return",
                  sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__()
+        self.give_up = give_up
         self.max_retries = max(0, int(max_retries))
         self.backoff = max(0.0, float(backoff))
         self.max_wait = max_wait
@@ -99,8 +114,10 @@ class RetryingSession(requests.Session):
             retries_left = self.attempts <= self.max_retries
             try:
                 response = super().request(method, target, *args, **kwargs)
-            except (requests.ConnectionError, requests.Timeout):
+            except (requests.ConnectionError, requests.Timeout) as exc:
                 if not retries_left:
+                    if self.give_up == "raise":
+                        raise GaveUp(None, self.attempts, None, reason=str(exc)) from None
                     raise
                 self._sleep(self.backoff * 2 ** (self.attempts - 1))
                 continue
@@ -110,6 +127,8 @@ class RetryingSession(requests.Session):
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             self.retry_after = wait
             if not retries_left or (wait is not None and wait > self.max_wait):
+                if self.give_up == "raise":
+                    raise GaveUp(response.status_code, self.attempts, wait)
                 return response
             response.close()
             self._sleep(wait if wait is not None else self.backoff * 2 ** (self.attempts - 1))

@@ -19,11 +19,11 @@ frequency is inferred from the bar spacing, per file in a folder of per-symbol f
 may be mixed). Nothing in a generic file is coerced without a word: `local_quality` lists the errors (refusing
 a symbol's data) and warnings (`quality_warnings`, passed on with the result). Event files use
 ``available_at`` (an instant) or a date, which is taken as usable after that day's close (16:30 New York).
-Event kinds return the records available in ``[start, end]`` plus, except insider trades, the latest earlier
-one (the value in force at ``start``, as the fmp provider does); a known symbol without insider trades in the
-range gives an empty frame. Long files are read once per process and sliced per symbol, so a 500-symbol
-universe loads in well under a second once read. The provider needs no on-disk cache: reading the files is the
-fast path.
+Event kinds return the records available in ``[start, end]`` plus, except the counted kinds (insider trades,
+social-media mentions), the latest earlier one (the value in force at ``start``, as the fmp provider does); a
+known symbol without insider trades or mentions in the range gives an empty frame. Long files are read once
+per process and sliced per symbol, so a 500-symbol universe loads in well under a second once read. The
+provider needs no on-disk cache: reading the files is the fast path.
 
 Example:
     >>> import tempfile
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
-from ..schema.kinds import KIND_COLUMNS
+from ..schema.kinds import COUNTED_KINDS, KIND_COLUMNS
 from .base import PRICE_KINDS, FetchRequest, KindInfo, Provider
 from .frames import (
     BAR_FREQUENCIES,
@@ -73,7 +73,8 @@ from .local_table import (
 
 #: Native frequency label of event kinds read from generic files.
 _EVENT_FREQUENCY = {"earnings": "quarterly", "income_statement": "quarterly", "balance_sheet": "quarterly",
-                    "key_metrics": "quarterly", "fundamentals": "annual", "insider_trades": "event"}
+                    "key_metrics": "quarterly", "fundamentals": "annual", "insider_trades": "event",
+                    "social_mentions": "event"}
 
 
 @dataclass(frozen=True)
@@ -484,8 +485,8 @@ class LocalProvider(Provider):
         table, found, src = self._lookup(sources, symbol, kind, native, requested)
         native = self._native_frequency(src)  # this symbol's file may be finer than the preferred one
         lo, hi = request_bounds(kind, native, start, end, self.tz)
-        frame = table.slice(found, lo, hi, carry_in=kind not in PRICE_KINDS and kind != "insider_trades")
-        if frame.empty and kind != "insider_trades":  # a known symbol's quiet period is an answer
+        frame = table.slice(found, lo, hi, carry_in=kind not in PRICE_KINDS and kind not in COUNTED_KINDS)
+        if frame.empty and kind not in COUNTED_KINDS:  # a known symbol's quiet period is an answer
             span = table.span(found)
             has = describe_range(pd.DatetimeIndex(list(span)), kind, native, self.tz) if span else "no rows"
             raise RuleEngineError([Diagnostic(

@@ -2,10 +2,10 @@
 
 For every run (one ``{slot: symbol}`` mapping, see `ruleengine.data.symbols`) each slot is fetched from its
 provider (`ProviderRegistry.resolve`), prices are resampled to the request's execution frequency (completed
-bars only), and published records (earnings, statements, insider trades) are aligned onto those bars from
-their availability instant (`ruleengine.data.align`). The result has one row per bar of the union of the
-runs' bars (a symbol without a bar on a date holds NaN there: a missing observation for every function) and
-one column per run, which is exactly what a strategy's ``signals(market, params)`` executes on.
+bars only), and published records (earnings, statements, insider trades, social-media mentions) are aligned
+onto those bars from their availability instant (`ruleengine.data.align`). The result has one row per bar of
+the union of the runs' bars (a symbol without a bar on a date holds NaN there: a missing observation for every
+function) and one column per run, which is exactly what a strategy's ``signals(market, params)`` executes on.
 
 History before ``start``: the request's ``warmup_bars`` (for rules, the compiler's convergence history: the
 first requested bar already has converged values) are fetched before the start date; ``MarketData.start``
@@ -38,7 +38,7 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.kinds import KIND_COLUMNS
 from ..schema.strategy import DataSlot
-from .align import aggregate_insider, align_to_bars
+from .align import aggregate_fills, aggregate_insider, aggregate_mentions, align_to_bars
 from .base import PRICE_KINDS, Provider
 from .calendar import add_business_days, bar_close_times, period_bounds_ns
 from .frames import BAR_FREQUENCIES, INTRADAY, to_timestamp
@@ -164,6 +164,8 @@ def load_market_data(request: DataRequest, symbols: Any, start: Any = None, end:
     if base is None:
         raise RuleEngineError([Diagnostic("D101", "the strategy reads no price slot: nothing defines its bars",
                                           path="data", hint="add an ohlcv slot")])
+    if any(kinds[s] == "portfolio" for s in needed):
+        needed[base].add("close")  # a position's open gain is priced at the bars' close
     lo, hi = _range(start, end, freq, providers[base], [r[base] for r in runs])
     fetch_lo = _history_start(lo, warm, freq)
     warnings: list[Diagnostic] = list(request.warnings)
@@ -232,9 +234,22 @@ def _finish_records(request: DataRequest, needed: dict[str, set[str]], kinds: di
         if kind in PRICE_KINDS:
             continue
         wanted = list(dict.fromkeys(r[slot] for r in kept))
-        rec_lo = fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
-        got = _fetch(providers[slot], wanted, kind, rec_lo, hi, slots[slot].frequency, True, warnings, slot,
-                     missing_ok=True)
+        # Mentions are counted per bar from the first bar of history on: earlier posts would all land on it
+        # (a spike that never happened), and a listing that cannot reach the range is the provider's error to
+        # raise (fatal: a slot the strategy reads is never left empty without a word).
+        # A position is the sum of every fill before it: its provider returns them all, whatever the start.
+        mentions = kind == "social_mentions"
+        rec_lo = fetch_lo if mentions else fetch_lo - pd.Timedelta(days=RECORDS_LOOKBACK_DAYS)
+        own = mentions or kind == "portfolio"
+        got = _fetch(providers[slot], wanted, kind, rec_lo, hi, slots[slot].frequency, not own, warnings,
+                     slot, missing_ok=True)
+        if kind == "portfolio":  # a position is priced at its run's close: one frame per run, not per symbol
+            base = request.bars_slot() or ""
+            frames = [aggregate_fills(got.get(r[slot]), index, freq, inputs[(base, "close")][:, j], bar_closes=closes)
+                      for j, r in enumerate(kept)]
+            for col in sorted(cols):
+                inputs[(slot, col)] = _records_matrix(frames, col, len(index))
+            continue
         aligned = {sym: _align(kind, df, index, freq, closes) for sym, df in got.items()}
         for col in sorted(cols):
             inputs[(slot, col)] = _records_matrix([aligned.get(r[slot]) for r in kept], col, len(index))
@@ -530,6 +545,8 @@ def _align(kind: str, records: pd.DataFrame, index: pd.DatetimeIndex, freq: str,
            closes: pd.DatetimeIndex) -> pd.DataFrame:
     if kind == "insider_trades":
         return aggregate_insider(records, index, freq, bar_closes=closes)
+    if kind == "social_mentions":
+        return aggregate_mentions(records, index, freq, bar_closes=closes)
     cols = [c for c in KIND_COLUMNS.get(kind, ()) if c in records.columns]
     return align_to_bars(records, index, freq, columns=cols, bar_closes=closes)
 

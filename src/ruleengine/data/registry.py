@@ -9,7 +9,9 @@ Resolution order for a slot of kind K at frequency F (first match wins):
    ``ohlcv=local,earnings=fmp``, or both: ``sample,earnings=fmp``);
 4. ``local`` when a data path is configured (``--data`` / ``RULEENGINE_DATA``) and it has K at F;
 5. ``alpaca`` when ``ALPACA_API_KEY`` and ``ALPACA_SECRET_KEY`` are set and it serves K (prices), then ``fmp``
-   when ``FMP_API_KEY`` is set and it serves K;
+   when ``FMP_API_KEY`` is set and it serves K; ``reddit`` (social_mentions) when ``REDDIT_CLIENT_ID`` is set;
+   ``portfolio`` (the user's fills) when ``RULEENGINE_PORTFOLIO`` is set, ``snaptrade`` when
+   ``SNAPTRADE_CLIENT_ID`` is set;
 6. ``sample`` (synthetic data; every output says so).
 
 ``yahoo`` needs no key and is never an implicit default: it is chosen by name (``--provider yahoo``, a slot's
@@ -21,10 +23,11 @@ never falls through to synthetic data: a configured path that cannot serve a slo
 instead, is an error naming what the path holds (D109; D118 when it holds K only at a coarser frequency).
 
 Choices 4-6 are not names written here: each provider class declares its place (`Provider.default_rank`:
-local 10, alpaca 15, fmp 20, sample 90), why it is chosen (`default_reason`), when the environment enables it
-(`configured`) and whether a slot it cannot serve stops the fall-through to synthetic data
-(`blocks_synthetic`). `choose` walks the registered providers in that order; the last one it reaches is the
-last resort, chosen even when it lacks K (`resolve` then says so). A new provider class with a
+local 10, alpaca 15, fmp 20, reddit 30, portfolio 40, snaptrade 45, sample 90), why it is chosen
+(`default_reason`), when the environment enables it (`configured`) and whether a slot it cannot serve stops the
+fall-through to synthetic data (`blocks_synthetic`). `choose` walks the registered providers in that order; the
+last one it reaches is the last resort, chosen even when it lacks K (`resolve` then says so). A new provider
+class with a
 `default_rank` joins the order by being registered.
 
 A registry made with ``real_only=True`` (live signals, scan, tracking: what they compute is acted on and
@@ -337,14 +340,18 @@ def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[s
                      no_cache: bool = False, cache_dir: str | Path | None = None,
                      ttl: timedelta | float = DEFAULT_TTL, real_only: bool = False,
                      **local_options: Any) -> ProviderRegistry:
-    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp, yahoo, alpaca}; all but sample
-    are built on first use (a bad path is reported when resolving; HTTP stacks are imported only then).
+    """{local (when `data_path` or ``RULEENGINE_DATA`` is given), sample, fmp, yahoo, alpaca, reddit, portfolio,
+    snaptrade}; all but sample are built on first use (a bad path is reported when resolving; HTTP stacks are
+    imported only then).
 
     `real_only`: never resolve to synthetic data (D160 instead; see `ProviderRegistry`).
     `local_options` go to `LocalProvider` (layout, time_column, columns, files, tz, kind, frequency).
     """
     from .fmp import FmpProvider
+    from .portfolio import PortfolioProvider
+    from .reddit import RedditProvider
     from .sample import SampleProvider
+    from .snaptrade import SnapTradeProvider
 
     registry = ProviderRegistry(defaults, cache=not no_cache, cache_dir=cache_dir, ttl=ttl, real_only=real_only)
     path = data_path or os.environ.get("RULEENGINE_DATA") or None
@@ -359,4 +366,7 @@ def default_registry(data_path: str | Path | None = None, *, defaults: Mapping[s
 
     registry.register(YahooProvider)
     registry.register(AlpacaProvider)
+    registry.register(RedditProvider)
+    registry.register(PortfolioProvider)
+    registry.register(SnapTradeProvider)
     return registry

@@ -41,6 +41,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side, group_side
+from .fills import holding_note, portfolio_fills
 from .models import LiveScan, NearMiss, StrategySignal
 from .positions import POSITION_FORMAT, HeldPosition, by_ticker, parse_position, position_values, stored_positions
 from .reasoning import build_node, fmt, reasoning
@@ -222,14 +223,19 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     held_now: dict[int, tuple[str, dict[str, Any]]] = {}
     if any(leg.group == "exit" for leg in legs):
         held_now = _exit_on_positions(target, inspected, fired, held, md, r, exec_open, has_bar, warnings)
+    from ..data.calendar import bar_close_times
+
+    fills = portfolio_fills()  # the user's own position (broker export / SnapTrade), named in each reasoning
+    bar_close = bar_close_times(md.index[r:r + 1], md.frequency)[0]
     for leg in legs:
         logic = _group(strat, leg.group)
         conds = [c for c in inspected if c.group == leg.group]
-        note = _REVERSAL[leg.side] if strat.direction == "long_short" and leg.kind == "entry" else ""
+        reversal = _REVERSAL[leg.side] if strat.direction == "long_short" and leg.kind == "entry" else ""
         for j in np.flatnonzero(fired[leg.group]):
             holding = held_now.get(int(j)) if leg.group == "exit" else None
-            why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side,
-                            note if holding is None else holding[0])
+            note = "; ".join(n for n in (reversal if holding is None else holding[0],
+                                         holding_note(fills, md.labels[j], bar_close)) if n)
+            why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side, note)
             if why.confidence < float(min_confidence):
                 continue
             out.append(StrategySignal(

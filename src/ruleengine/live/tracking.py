@@ -9,7 +9,8 @@ newest bar is ``pending`` (its fill is the next open).
 
 **Actual**: an acted entry signal is a trade from its acted price to the price given to ``signals close``
 (or to an acted exit signal of the same side); an open one is marked at the latest close. Returns are price
-returns (the user's own fills; fees unknown).
+returns (the user's own fills; fees unknown). With ``RULEENGINE_PORTFOLIO`` set, the user's fills act on and
+close the signals themselves (`ruleengine.live.fills`).
 
 **Sides**: a signal's trade has the side it records (``direction``). A short entry's hypothetical trade is
 simulated as a short (the kernel's mirrored fill step: stops above the entry, its side's exit signals) and its
@@ -42,6 +43,7 @@ import pandas as pd
 from ..backtest.params import RunRequest
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import price_return_pct
+from .fills import apply_fills, portfolio_fills
 from .signals import closing_signals, load_live_data, resolve_target
 
 
@@ -79,6 +81,9 @@ def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provi
 
 
 def _track_one(store: Any, sid: int, request: RunRequest, no_cache: bool) -> dict[str, Any]:
+    fills = portfolio_fills()
+    if fills is not None:  # what the user really did, from their own fills (live/fills.py)
+        apply_fills(store, [s for s in store.list_signals(sid) if s.synthetic is not True], fills)
     signals = store.list_signals(sid)
     entries = [s for s in signals if s.signal_type == "entry" and s.synthetic is not True]
     groups: dict[tuple[int, tuple[tuple[str, str], ...]], list[Any]] = defaultdict(list)

@@ -243,7 +243,11 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          f"{', '.join(EXECUTION_FREQUENCIES)}, and every slot is aligned to it. A price slot coarser than the "
          "execution (a 1Week slot on 1Day bars) shows on each bar its last *completed* bar, never the forming one "
          "(a week from the close of its last session on); functions over its columns count execution bars. "
-         "Fundamentals and insider trades become visible when they were published, never at the period end."),
+         "Fundamentals and insider trades become visible when they were published, never at the period end; "
+         "social-media mentions (`social_mentions`, e.g. a `reddit` slot: `reddit.mention_volume > 3 * "
+         "sma(reddit.mention_volume, 20)`) from the post's creation time, counted per bar; the user's own "
+         "position (`portfolio`: `portfolio.shares`, `portfolio.cost_basis`, `portfolio.unrealized_pct`) from "
+         "their fills up to the bar."),
         "",
         (providers_text if providers_text is not None else providers_section(registry)).rstrip(),
         "",

@@ -1,7 +1,8 @@
 """Data kinds and their columns: one vocabulary across providers.
 
 Every column is a float series once bound to the execution frequency (event kinds such as insider trades
-are aggregated per bar; low-frequency kinds are visible from their publication date on).
+and social-media mentions are aggregated per bar; low-frequency kinds are visible from their publication date
+on).
 """
 
 from __future__ import annotations
@@ -21,4 +22,13 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     # split as new shares per old share (4.0 for a 4-for-1 split, 0.1 for a 1-for-10 reverse split)
     "dividends": ("dividend",),
     "splits": ("split_ratio",),
+    # posts naming the ticker (Reddit): count, mean VADER sentiment and trending rank of each bar's posts
+    "social_mentions": ("mention_volume", "sentiment", "trending"),
+    # the user's own position from their fills (broker export, SnapTrade): shares held, average cost per share,
+    # and the open gain at the bar's close in percent
+    "portfolio": ("shares", "cost_basis", "unrealized_pct"),
 }
+
+#: Event kinds counted per bar: each record counts once, on the bar it arrives; nothing is carried into a range
+#: from before it, and a quiet period (no records) is an answer, not missing data.
+COUNTED_KINDS: frozenset[str] = frozenset({"insider_trades", "social_mentions"})
