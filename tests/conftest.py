@@ -12,6 +12,21 @@ from support.paths import SHARED_DATA, require_shared
 from support.postgres import database_url, postgres_server
 from support.prices import ohlcv_getter, read_daily
 
+#: Modules whose tests measure wall time or race a signal against a process (startup time, a kill at random
+#: points, Ctrl-C during a sweep, the sandbox's CPU and wall-clock limits, busy answers under concurrent calls):
+#: scripts/test.sh runs them alone, after the other tests ran on two workers (pytest-xdist), so that a test on
+#: the other worker never takes their CPU.
+SERIAL_MODULES = frozenset({
+    "test_startup", "test_store_crash", "test_sweep_cli", "test_sweep_executors", "test_sandbox_run",
+    "test_sandbox_attacks", "test_hostile_sandbox", "test_hostile_tools", "test_mcp",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
+
 
 def pytest_report_header() -> str:
     """Say which real prices the oracle tests use, so a run on the committed sample is never mistaken for one

@@ -204,10 +204,24 @@ def market(real_daily):
 
 
 LS_COMBOS = [replace(r, direction="long_short") for r in COMBOS]
+RANDOM_ROWS = 1_000  # the random-signal comparisons run on the last 4 years: 24 risk combinations in plain Python
 
 
-def test_random_signals_match_the_reference_for_every_stop_combination(market):
+@pytest.fixture(scope="module")
+def recent(market):
+    """The last `RANDOM_ROWS` bars of `market` as (an object with ``index`` and ``start``, prices)."""
     _strat, md, prices = market
+
+    class Window:
+        index = md.index[-RANDOM_ROWS:]
+        start = 0
+        n_cols = md.n_cols
+
+    return None, Window, {k: np.ascontiguousarray(v[-RANDOM_ROWS:]) for k, v in prices.items()}
+
+
+def test_random_signals_match_the_reference_for_every_stop_combination(recent):
+    _strat, md, prices = recent
     le, lx, se, sx = _random_signals(prices["close"].shape, 7)
     reversals = traded = 0
     for risk in [*LS_COMBOS, replace(LS, borrow_cost_pct=3.0, fees_pct=0.1, slippage_pct=0.05),
@@ -239,10 +253,10 @@ def test_random_signals_portfolio_matches_the_reference(market):
         assert len(trades) > 50 and set(sim.trades.direction) == {1, -1}
 
 
-def test_vectorbt_direction_both_gives_the_same_trades(market, vbt_ready):
+def test_vectorbt_direction_both_gives_the_same_trades(recent, vbt_ready):
     """vectorbt's from_signals(short_entries, short_exits, upon_opposite_entry="reverse") is the oracle,
     compared in its order of a bar's events (fill_order="vectorbt"): same trades, same equity."""
-    _strat, md, prices = market
+    _strat, md, prices = recent
     le, lx, se, sx = _random_signals(prices["close"].shape, 3)
     combos = [r for r in LS_COMBOS if _vbt_expressible(r)]
     combos += [replace(r, fees_pct=0.1, slippage_pct=0.05) for r in combos[:4]]

@@ -87,8 +87,8 @@ def test_many_symbols_are_checked_once_the_runs_are_known() -> None:
 
 
 @pytest.mark.parametrize("grid, symbols", [
-    (["fast=2:100", "slow=5:400:6", "stop_loss_pct=2:6:2"], "SPY"),  # many combinations, one run
-    (["fast=2:41", "slow=30:129"], "SPY,QQQ,IWM,DIA,AAPL,MSFT,XOM,GLD"),  # fewer combinations, several runs
+    (["fast=2:21", "slow=5:400:8", "stop_loss_pct=2:6:4"], "SPY"),  # many combinations (2,000), one run
+    (["fast=2:21", "slow=30:129:4"], "SPY,QQQ,IWM,DIA"),  # fewer combinations (500), several runs
 ])
 def test_the_estimate_is_not_below_the_traced_peak(grid: list[str], symbols: str) -> None:
     """What the sweep allocates beyond the data and one chunk's signals stays within the estimate."""
