@@ -101,6 +101,7 @@ CODES: dict[str, str] = {
     "C114": "name is ambiguous",
     "C115": "fast window not shorter than the slow window",
     "C116": "parameter bounds allow a fast window not shorter than the slow window",
+    "C117": "cross-sectional function (rank, top, ...) in a run of one symbol: it needs a universe",
     # data binding / execution inputs (stage 5/6)
     "D101": "missing data slot",
     "D102": "missing column",

@@ -207,6 +207,9 @@ class _Context:
             at_open = self.at_open[sets[cols["column"]] if by_column else np.full(len(trades), sets[0], int)]
             cols["entry_at_open"] = at_open
             cols["exit_at_open"] = at_open & (cols["exit_reason"] == "signal")
+        if self.md.members is not None:  # a point-in-time universe names why its positions ended
+            cols["exit_reason"] = universe_exit_reasons(cols, self.md.members, [self.keep[int(c) % len(self.keep)]
+                                                                                for c in cols["column"]])
         if len(trades) and cols["entry_bar"].min() < self.md.start:
             raise ValueError("a trade starts before the requested range")
         ns = self.md.index.as_unit("ns").asi8
@@ -379,3 +382,22 @@ def _provenance(strat: TradingStrategy, req: RunRequest, risk_over: dict[str, An
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def universe_exit_reasons(cols: dict[str, np.ndarray], members: np.ndarray, symbol_cols: list[int]) -> np.ndarray:
+    """Exit reasons of trades in a point-in-time universe (`MarketData.members`, (T, S)).
+
+    ``delisted``: the position was still open when the symbol's prices ended before the run did (it is closed
+    at its last close, as end_of_data is); ``left_universe``: the exit signal came on a bar where the symbol
+    was no longer a member (`compile.cross.restrict_to_members` puts one there). Other reasons are kept."""
+    reasons = np.asarray(cols["exit_reason"]).astype(object)
+    last_row = members.shape[0] - 1
+    at_open = cols.get("exit_at_open")
+    for i, (reason, bar) in enumerate(zip(reasons, cols["exit_bar"], strict=True)):
+        if reason == "end_of_data" and int(bar) < last_row:
+            reasons[i] = "delisted"
+        elif reason == "signal":
+            signal_bar = int(bar) - (1 if at_open is not None and at_open[i] else 0)
+            if not members[signal_bar, symbol_cols[i]]:
+                reasons[i] = "left_universe"
+    return reasons

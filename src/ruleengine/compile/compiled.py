@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pandas/numpy stay out of `validate`
     from ..data.market import MarketData
     from ..data.request import DataRequest
     from ..signal_set import SignalSet
+    from .cross import CrossSection
     from .exit_program import ExitProgram
     from .grid_plan import GridPlan
     from .inspect import InspectedCondition
@@ -196,15 +197,45 @@ class CompiledStrategy:
         return groups, plan
 
     def execute_arrays(self, inputs: Mapping[tuple[str, str], np.ndarray], n_rows: int, n_cols: int,
-                       params: ParamsInput = None, threads: int | None = None
+                       params: ParamsInput = None, threads: int | None = None, xs: CrossSection | None = None
                        ) -> tuple[tuple[np.ndarray, ...], dict[str, np.ndarray], Plan | GridPlan]:
         """`group_arrays` with the levels by kind (T, P*S float64: stop / take-profit distances, the exit
-        program's levels: what `signals` puts in `SignalSet.levels`)."""
+        program's levels: what `signals` puts in `SignalSet.levels`). `xs`: membership and name order of the
+        universe for cross-sectional functions (`compile.cross`; default everyone, column order)."""
         from .execute import execute_into
 
         plan = self.plan(params)
-        groups, levels = execute_into(plan, inputs, n_rows, n_cols, threads)
+        groups, levels = execute_into(plan, inputs, n_rows, n_cols, threads, xs)
         return groups, levels, plan
+
+    def cross_sectional(self) -> bool:
+        """True when a condition or risk expression uses a cross-sectional function (it needs a universe)."""
+        return self._cross_call() is not None
+
+    def _cross_call(self) -> tuple[Any, Any] | None:
+        """(checked condition, call node) of the first cross-sectional call, None when there is none."""
+        from ..lang.check import cross_sectional_calls
+
+        a = self.analysis
+        for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values()]:
+            calls = cross_sectional_calls(cond.tree)
+            if calls:
+                return cond, calls[0]
+        return None
+
+    def check_universe(self, n_cols: int) -> None:
+        """C117, pointing at the call in the document, when a cross-sectional strategy runs on one symbol."""
+        found = self._cross_call() if n_cols < 2 else None
+        if found is None:
+            return
+        from ..errors import Diagnostic, Span
+        from .cross import UNIVERSE_HINT
+        from .frontend import locate
+
+        cond, call = found
+        diag = Diagnostic("C117", f"{call.func} ranks across the symbols of a universe, this run has one symbol",
+                          Span(1, call.start + 1, 1, call.end + 1), None, UNIVERSE_HINT)
+        raise RuleEngineError([locate(diag, cond.source, self.document)])
 
     def exit_program(self) -> ExitProgram | None:
         """The exit program on position variables (`exit_program.ExitProgram`), None when the exit
@@ -245,7 +276,17 @@ class CompiledStrategy:
                                               path=f"data.{s}.{c}", hint="load it for this strategy")
                                    for s, c in missing])
         inputs = self.market_inputs(market)
-        groups, levels, plan = self.execute_arrays(inputs, market.n_rows, market.n_cols, params, threads)
+        self.check_universe(market.n_cols)
+        xs = None
+        if self.cross_sectional():
+            from .cross import CrossSection
+
+            xs = CrossSection.of(market.n_rows, market.n_cols, market.labels, market.members)
+        groups, levels, plan = self.execute_arrays(inputs, market.n_rows, market.n_cols, params, threads, xs)
+        if market.members is not None:
+            from .cross import restrict_to_members
+
+            groups = restrict_to_members(groups, market.members)
         short = groups[2:4] if len(groups) == 4 else (None, None)
         levels = dict(levels)  # the plan's (distances, the exit program's), and a pair's hedge ratio
         if self.analysis.hedge_ratio is not None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..lang.functions import FUNCTIONS
 from ..lang.operators import BY_NAME, evaluate
+from .cross import CrossSection, needs_universe, uses_cross_section
 from .ir import Node
 from .plan import Plan
 
@@ -38,22 +39,25 @@ def kernel(ref: str) -> Callable[..., Array]:
 
 
 def compute(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int, n_cols: int,
-            batch: bool = True) -> dict[int, Any]:
+            batch: bool = True, xs: CrossSection | None = None) -> dict[int, Any]:
     """Evaluate the plan; returns the raw value (array or scalar) of every root node.
 
     `batch=False` runs node by node: the reference the batched program (`program.py`) is tested against.
+    `xs`: the universe's membership and name order for cross-sectional functions (default: every column a
+    member on every bar, column order).
     """
+    xs = _cross_section(plan, n_rows, n_cols, xs)
     if batch:
         from .program import values
 
-        return values(program_for(plan, n_rows, n_cols), inputs)
+        return values(program_for(plan, n_rows, n_cols), inputs, xs)
     assert isinstance(plan, Plan), "node-by-node evaluation needs the set-by-set plan (CompiledStrategy.node_plan)"
     values_: dict[int, Any] = {}
     shape = (n_rows, n_cols)
     nodes = plan.graph.nodes
     for level, ids in enumerate(plan.levels):
         for i in ids:
-            values_[i] = _eval_one(nodes[i], values_, inputs, shape)
+            values_[i] = _eval_one(nodes[i], values_, inputs, shape, xs)
         for i in plan.free_after.get(level, ()):
             values_.pop(i, None)
     return {r: values_[r] for ids in plan.roots for r in ids}
@@ -95,20 +99,23 @@ def default_threads() -> int:
 
 
 def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int,
-                 n_cols: int, threads: int | None = None) -> tuple[tuple[Array, ...], dict[str, Array]]:
+                 n_cols: int, threads: int | None = None, xs: CrossSection | None = None
+                 ) -> tuple[tuple[Array, ...], dict[str, Array]]:
     """Evaluate the plan into (T, P*S) bool signals (parameter set major), warm-up cleared: entries and exits,
     then short entries and short exits for a long_short strategy (`TradingStrategy.signal_groups`); and the
     (T, P*S) float64 levels by kind (stop distances, an exit program's levels).
 
     With many symbols, the columns are split into contiguous blocks run in parallel threads: every kernel
     is compiled with ``nogil=True`` and numpy releases the GIL in its loops, so the blocks run on separate
-    cores. Symbols never interact, so the result is identical to a single-threaded run (tested).
+    cores. Symbols never interact, so the result is identical to a single-threaded run (tested); a plan with a
+    cross-sectional function (`xs`: see `compute`) reads all symbols of a bar at once and runs in one block.
     """
     from .program import outputs
 
+    xs = _cross_section(plan, n_rows, n_cols, xs)
     k = min(threads if threads is not None else default_threads(), n_cols // THREAD_MIN_COLUMNS)
-    if k <= 1 or n_rows * n_cols < THREAD_MIN_VALUES:
-        return outputs(program_for(plan, n_rows, n_cols), inputs)
+    if k <= 1 or n_rows * n_cols < THREAD_MIN_VALUES or xs is not None:
+        return outputs(program_for(plan, n_rows, n_cols), inputs, xs)
     edges = [n_cols * i // k for i in range(k + 1)]
     blocks = [(a, b, program_for(plan, n_rows, b - a)) for a, b in itertools.pairwise(edges)]
 
@@ -132,6 +139,14 @@ def execute_into(plan: Any, inputs: Mapping[tuple[str, str], Array], n_rows: int
     return groups, levels
 
 
+def _cross_section(plan: Any, n_rows: int, n_cols: int, xs: CrossSection | None) -> CrossSection | None:
+    """The cross-section a plan's cross-sectional functions read (None when it has none); C117 on one symbol."""
+    if not uses_cross_section(plan):
+        return None
+    needs_universe(n_cols)
+    return xs if xs is not None else CrossSection.of(n_rows, n_cols)
+
+
 def _pool(k: int) -> Any:
     """A thread pool of at least k workers, reused across calls (threads cost ~0.1 ms to start)."""
     global _POOL
@@ -143,13 +158,13 @@ def _pool(k: int) -> Any:
 
 
 def _eval_one(node: Node, values: dict[int, Any], inputs: Mapping[tuple[str, str], Array],
-              shape: tuple[int, int]) -> Any:
+              shape: tuple[int, int], xs: CrossSection | None) -> Any:
     if node.op == "const":
         return node.static[0]
     if node.op == "col":
         return inputs[(node.static[0], node.static[1])]
     args = [values[a] for a in node.args]
-    return apply(node, args, [np.full(shape[1], v) for v in node.static], shape)
+    return apply(node, args, [np.full(shape[1], v) for v in node.static], shape, xs)
 
 
 #: the registry's functions without a kernel: numpy, bar by bar (NaN propagates; np.where keeps the chosen side)
@@ -164,15 +179,18 @@ def _full(value: Any, shape: tuple[int, int]) -> Array:
     return np.full(shape, value, dtype=np.float64, order="F")
 
 
-def apply(node: Node, args: list[Any], statics: list[Array], shape: tuple[int, int]) -> Any:
-    """One operation on (possibly stacked) arrays; `statics` are per-column windows/numbers."""
+def apply(node: Node, args: list[Any], statics: list[Array], shape: tuple[int, int],
+          xs: CrossSection | None = None) -> Any:
+    """One operation on (possibly stacked) arrays; `statics` are per-column windows/numbers. A cross-sectional
+    function reads `xs` and works on each block of S = xs.member.shape[1] columns (one node's symbols)."""
     op = node.op
     if op.startswith("fn:"):
-        return _call(op[3:], args, statics, shape)
+        return _call(op[3:], args, statics, shape, xs)
     return evaluate(BY_NAME[op], *args)
 
 
-def _call(name: str, args: list[Any], statics: list[Array], shape: tuple[int, int]) -> Any:
+def _call(name: str, args: list[Any], statics: list[Array], shape: tuple[int, int],
+          xs: CrossSection | None = None) -> Any:
     fn = FUNCTIONS[name]
     if not fn.kernel:
         with np.errstate(all="ignore"):  # numpy's values outside a domain (NaN, inf) are the documented ones
@@ -185,4 +203,9 @@ def _call(name: str, args: list[Any], statics: list[Array], shape: tuple[int, in
             typed.append(np.ascontiguousarray(next(kinds), dtype=np.int64))
         elif spec.kind == "number":
             typed.append(np.ascontiguousarray(next(kinds), dtype=np.float64))
+    if fn.cross_sectional:
+        assert xs is not None, "a cross-sectional function runs with a CrossSection"
+        x = np.asarray(series[0], dtype=np.float64)
+        extra = [xs.order] if typed else []  # the selections break ties by name
+        return kernel(fn.kernel)(x, xs.member, *extra, *typed)
     return kernel(fn.kernel)(*series, *typed)

@@ -171,8 +171,9 @@ def _buffers(recipe: tuple[Any, ...]) -> list[int]:
 # ----------------------------------------------------------------------------------------------- run
 
 
-def run(program: Program, inputs: Mapping[tuple[str, str], Array]) -> list[Array | None]:
-    """Execute the steps; returns the buffers still alive (those the outputs read)."""
+def run(program: Program, inputs: Mapping[tuple[str, str], Array], xs: Any = None) -> list[Array | None]:
+    """Execute the steps; returns the buffers still alive (those the outputs read). `xs`: the `CrossSection`
+    of a plan with cross-sectional functions (`execute.compute`)."""
     from .execute import apply, kernel
 
     n_rows, n_cols = program.n_rows, program.n_cols
@@ -188,7 +189,7 @@ def run(program: Program, inputs: Mapping[tuple[str, str], Array]) -> list[Array
         else:
             for_kernel = step.node.op.startswith("fn:")
             args = [_build(r, bufs, inputs, n_rows, n_cols, for_kernel) for r in step.args]
-            out = apply(step.node, args, step.statics, (n_rows, width))
+            out = apply(step.node, args, step.statics, (n_rows, width), xs)
         if not isinstance(out, np.ndarray) or out.shape != (n_rows, width):
             out = np.array(np.broadcast_to(out, (n_rows, width)), order="F")
         bufs[s] = out
@@ -197,13 +198,13 @@ def run(program: Program, inputs: Mapping[tuple[str, str], Array]) -> list[Array
     return bufs
 
 
-def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]
+def outputs(program: Program, inputs: Mapping[tuple[str, str], Array], xs: Any = None
             ) -> tuple[tuple[Array, ...], dict[str, Array]]:
     """(T, P*S) bool signals of each group (entries, exits[, short entries, short exits]), warm-up bars
     cleared, and (T, P*S) float64 levels by kind; fresh arrays the caller owns."""
     from .execute import kernel
 
-    bufs = run(program, inputs)
+    bufs = run(program, inputs, xs)
     levels = {}
     for kind, recipe in program.level_outputs.items():  # before the entries and exits may take over a buffer
         level = np.empty((program.warm.shape[0], program.n_rows), dtype=np.float64).T
@@ -227,9 +228,9 @@ def outputs(program: Program, inputs: Mapping[tuple[str, str], Array]
     return tuple(result), levels
 
 
-def values(program: Program, inputs: Mapping[tuple[str, str], Array]) -> dict[int, Any]:
+def values(program: Program, inputs: Mapping[tuple[str, str], Array], xs: Any = None) -> dict[int, Any]:
     """The raw value of every root node (warm-up not cleared); for tests against node-by-node evaluation."""
-    bufs = run(program, inputs)
+    bufs = run(program, inputs, xs)
     roots = program.roots if program.root_locs is None else program.root_locs()
     return {r: _value(lc, bufs, inputs, program.n_cols) for r, lc in roots.items()}
 

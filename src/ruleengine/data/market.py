@@ -73,6 +73,10 @@ class MarketData:
     warnings: list[Diagnostic] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # runs left out (no data), by label
     unnamed: bool = False  # one column from flat DataFrames: no symbol names it (`from_frames`)
+    #: (T, S) bool of a point-in-time universe (``@sp500``): run j's symbol is a member on bar t; None: every
+    #: symbol is a member on every bar. Cross-sectional functions see members only; entries need membership
+    #: and a held position exits on the first bar after it (`compile.cross.restrict_to_members`)
+    members: np.ndarray | None = None
 
     @classmethod
     def from_frames(cls, frames: Any, request: DataRequest) -> MarketData:
@@ -94,7 +98,8 @@ class MarketData:
         if rows >= self.n_rows:
             return self
         return replace(self, index=self.index[:rows],
-                       inputs={k: np.asfortranarray(v[:rows]) for k, v in self.inputs.items()})
+                       inputs={k: np.asfortranarray(v[:rows]) for k, v in self.inputs.items()},
+                       members=None if self.members is None else np.asfortranarray(self.members[:rows]))
 
     @cached_property
     def labels(self) -> list[str]:
@@ -138,6 +143,32 @@ def _label(run: Run) -> str:
 def load_market_data(request: DataRequest, symbols: Any, start: Any = None, end: Any = None, *,
                      registry: ProviderRegistry | None = None, provider: str | None = None,
                      data: str | None = None, no_cache: bool = False) -> MarketData:
+    """Fetch, resample and align every slot `request` names, for the runs `symbols` asks for (see
+    `_load_market_data`); a point-in-time universe (``@sp500``, `ruleengine.data.universe`) runs every symbol
+    that was a member in the range and sets `MarketData.members`."""
+    from .universe import load_membership, universe_name
+
+    named = universe_name(symbols)
+    if named is None:
+        return _load_market_data(request, symbols, start, end, registry=registry, provider=provider, data=data,
+                                 no_cache=no_cache)
+    membership = load_membership(named[0], named[1], data)
+    lo = pd.Timestamp(start) if start is not None else None
+    hi = pd.Timestamp(end) if end is not None else None
+    ever = membership.symbols(lo, hi)
+    if not ever:
+        raise RuleEngineError([Diagnostic("D111", f"no symbol was a member of @{named[0]} in the requested range",
+                                          path="symbols", hint="check the dates")])
+    md = _load_market_data(request, ever, start, end, registry=registry, provider=provider, data=data,
+                           no_cache=no_cache)
+    base = request.bars_slot()
+    assert base is not None  # _load_market_data refused a request without one
+    return replace(md, members=membership.mask(md.index, [r[base] for r in md.runs]))
+
+
+def _load_market_data(request: DataRequest, symbols: Any, start: Any = None, end: Any = None, *,
+                      registry: ProviderRegistry | None = None, provider: str | None = None,
+                      data: str | None = None, no_cache: bool = False) -> MarketData:
     """Fetch, resample and align every slot `request` names, for the runs `symbols` asks for.
 
     Args:

@@ -80,7 +80,7 @@ class Checker:
         # post-order without recursion: children are typed before their parent. A child that failed has
         # the ERROR type, which every check accepts, so independent mistakes are all reported once.
         for node in reversed(list(root.walk())):
-            node.ty = self._type_of(node)
+            node.ty = _cross_sectional(node, self._type_of(node))
             if is_position_name(node) or any(id(c) in self.positional for c in node.children()):
                 self.positional.add(id(node))
         assert root.ty is not None
@@ -338,6 +338,27 @@ class Checker:
                        f"set the parameter's min to at least {spec.minimum}")
             return False
         return True
+
+
+def _cross_sectional(node: ast.Node, ty: Type) -> Type:
+    """Mark a series cross-sectional when it is a cross-sectional call or computed from one.
+
+    Nesting is free in both directions and means what it says: `rank(cs_zscore(x))` ranks z-scores;
+    `sma(rank(x), 20)` averages each symbol's own rank over its last 20 bars (causal: every rank read is of
+    its own bar); a bar where the symbol had no rank (not a member, no value) is a missing value like any
+    other. What needs a universe is decided by this mark (`uses_cross_section`)."""
+    if not ty.is_series or ty.is_error:
+        return ty
+    own = isinstance(node, ast.Call) and node.func in FUNCTIONS and FUNCTIONS[node.func].cross_sectional
+    if own or any(c.ty is not None and c.ty.cross for c in node.children()):
+        return Type(ty.shape, ty.dtype, True)
+    return ty
+
+
+def cross_sectional_calls(root: ast.Node) -> list[ast.Call]:
+    """The cross-sectional calls of a checked tree, outermost first (for diagnostics that point at one)."""
+    return [n for n in root.walk() if isinstance(n, ast.Call) and n.func in FUNCTIONS
+            and FUNCTIONS[n.func].cross_sectional]
 
 
 def static_value(node: ast.Node, params: dict[str, Any]) -> float | int | bool | None:

@@ -62,6 +62,9 @@ class Function:
     scalar: Callable[..., float] | None = None
     #: a calendar value of the bar (no arguments): read from the bar times, as the input (BAR_SLOT, name)
     bar_value: bool = False
+    #: computed on each bar across the symbols of the universe (one parameter set's columns), not along one
+    #: symbol's bars: needs a universe, and membership decides which symbols take part (see `_CROSS_SECTION`)
+    cross_sectional: bool = False
 
     @property
     def signature(self) -> str:
@@ -407,9 +410,44 @@ _F: list[Function] = [
              category="events"),
 ]
 
-FUNCTIONS: dict[str, Function] = {f.name: f for f in _F}
+# ------------------------------------------------------------------------------------- cross-section
+# Functions over the symbols of the universe on each bar (issue 17). On bar t a symbol takes part only when it
+# has a value (not in its warm-up, has data) and is a member of the universe on t (a point-in-time universe
+# such as @sp500); the others get no value (NaN; false for top/bottom). They read bar t only, so they add no
+# warm-up of their own. A rotation selects with top(x, n) / bottom(x, n).
+XS = "cross-section (over the universe, each bar)"
+_CROSS_SECTION: list[Function] = [
+    Function("rank", (X,), "float", "rank of x among the universe's symbols on this bar: 1 = the largest; "
+             "ties share their average rank (pandas rank(method='average', ascending=False))",
+             "rank(roc(close, 126)) <= 10", _zero, oracle="pandas DataFrame.rank(axis=1)", kernel="cross:rank_nb",
+             category=XS, cross_sectional=True),
+    Function("percentile", (X,), "float", "position of x in the universe on this bar, 0 (smallest) .. 1 "
+             "(largest): (ascending average rank - 1) / (members - 1); none with fewer than 2 members",
+             "percentile(roc(close, 126)) > 0.8", _zero, oracle="pandas DataFrame.rank(axis=1)",
+             kernel="cross:percentile_nb", category=XS, cross_sectional=True),
+    Function("cs_zscore", (X,), "float", "(x - cs_mean(x)) / population std (ddof 0) across the universe on this "
+             "bar; none with fewer than 2 members or a std of 0", "cs_zscore(roc(close, 20)) > 1", _zero,
+             oracle="pandas mean/std(axis=1, ddof=0)", kernel="cross:cs_zscore_nb", category=XS,
+             cross_sectional=True),
+    Function("cs_mean", (X,), "float", "mean of x across the universe's symbols on this bar",
+             "roc(close, 20) > cs_mean(roc(close, 20))", _zero, oracle="pandas mean(axis=1)",
+             kernel="cross:cs_mean_nb", category=XS, cross_sectional=True),
+    Function("top", (X, N), "bool", "true for the n symbols with the largest x on this bar (ties: the earlier "
+             "symbol name); fewer when fewer have a value", "top(roc(close, 126), 10)", _zero,
+             oracle="pandas rank(axis=1, method='first') on name-sorted columns", kernel="cross:top_nb",
+             category=XS, cross_sectional=True),
+    Function("bottom", (X, N), "bool", "true for the n symbols with the smallest x on this bar (ties: the "
+             "earlier symbol name)", "bottom(rsi(close, 14), 5)", _zero,
+             oracle="pandas rank(axis=1, method='first') on name-sorted columns", kernel="cross:bottom_nb",
+             category=XS, cross_sectional=True),
+]
+_XS_WARMUP_TEXT = dict.fromkeys(("rank", "percentile", "cs_zscore", "cs_mean", "top", "bottom"), "0 (of x)")
+# ------------------------------------------------------------------------------------- end cross-section
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in [*_F, *_CROSS_SECTION]}
+CROSS_SECTIONAL = frozenset(f.name for f in _CROSS_SECTION)
 CATEGORIES = ["averages and oscillators", "volatility and bands", "statistics", "windows and transforms", "math",
-              "calendar", "events"]
+              "calendar", "events", XS]
 #: the input slot of the calendar values of the bar (not a valid slot name, so it never meets a document's)
 BAR_SLOT = "@bar"
 
@@ -420,7 +458,7 @@ def markdown_table() -> str:
             "|---|---|---|---|---|"]
     for cat in CATEGORIES:
         rows.append(f"| **{cat}** | | | | |")
-        for f in _F:
+        for f in FUNCTIONS.values():
             if f.category != cat:
                 continue
             rows.append(f"| `{f.signature}` | {'true/false' if f.returns == 'bool' else 'number'} | "
@@ -449,6 +487,7 @@ _WARMUP_TEXT = {
     "crosses_above": "1", "crosses_below": "1", "rising": "n", "falling": "n", "bars_since": "0",
     "within": "0", "count": "n-1",
 }
+_WARMUP_TEXT.update(_XS_WARMUP_TEXT)
 
 
 def _warmup_text(f: Function) -> str:

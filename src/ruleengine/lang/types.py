@@ -1,4 +1,6 @@
-"""Types of expressions: a shape (series or scalar) and a dtype (float, int, bool)."""
+"""Types of expressions: a shape (series or scalar), a dtype (float, int, bool), and whether a series is
+cross-sectional (its value on a bar depends on the other symbols of the universe on that bar: `rank(x)`,
+`top(x, n)` and anything computed from them) or per-symbol (everything else)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ DType = Literal["float", "int", "bool", "error"]
 class Type:
     shape: Shape
     dtype: DType
+    #: a series computed across the universe (needs several symbols; membership decides who takes part)
+    cross: bool = False
 
     @property
     def is_bool(self) -> bool:
@@ -34,7 +38,8 @@ class Type:
         if self.is_error:
             return "value with an error"
         if self.shape == "series":
-            return "true/false series" if self.is_bool else "number series"
+            kind = "true/false series" if self.is_bool else "number series"
+            return f"cross-sectional {kind}" if self.cross else kind
         return {"float": "number", "int": "whole number", "bool": "true/false value"}[self.dtype]
 
 

@@ -1,0 +1,160 @@
+"""Cross-sectional kernels: on each bar, an operation over the symbols of one parameter set.
+
+Inputs: ``x`` (T, W) float64 where W = k * S holds k stacked values side by side, each a block of S symbol
+columns (the layout of `compile.program`: a block is one parameter set's symbols); ``member`` (T, S) bool,
+whether symbol s belongs to the universe on bar t; ``order`` (S,) int64, the position of each symbol in
+name order (ties of `top` / `bottom` go to the earlier name). A value takes part only where it is a member
+and not NaN; every other cell of the output is NaN (False for the selections). Only row t is read to
+compute row t: a cross-section is as causal as its input.
+"""
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def _valid(x, member, t, c0, S, vals, cols):
+    """Gather the usable values of row t of the block starting at column c0; returns their count."""
+    m = 0
+    for s in range(S):
+        v = x[t, c0 + s]
+        if member[t, s] and not np.isnan(v):
+            vals[m] = v
+            cols[m] = s
+            m += 1
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
+def _average_ranks(vals, m, ranks):
+    """ranks[i] = ascending rank of vals[i] among vals[:m] (1 = smallest), ties averaged (pandas
+    ``rank(method="average")``)."""
+    idx = np.argsort(vals[:m], kind="mergesort")
+    i = 0
+    while i < m:
+        j = i
+        while j + 1 < m and vals[idx[j + 1]] == vals[idx[i]]:
+            j += 1
+        r = (i + j) / 2.0 + 1.0
+        for q in range(i, j + 1):
+            ranks[idx[q]] = r
+        i = j + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _ranked(x, member, descending, pct):
+    T, W = x.shape
+    S = member.shape[1]
+    out = np.full((W, T), np.nan).T
+    vals = np.empty(S)
+    cols = np.empty(S, dtype=np.int64)
+    ranks = np.empty(S)
+    for c0 in range(0, W, S):
+        for t in range(T):
+            m = _valid(x, member, t, c0, S, vals, cols)
+            if m == 0:
+                continue
+            _average_ranks(vals, m, ranks)
+            for i in range(m):
+                r = ranks[i]
+                if pct:
+                    out[t, c0 + cols[i]] = (r - 1.0) / (m - 1.0) if m > 1 else np.nan
+                elif descending:
+                    out[t, c0 + cols[i]] = m + 1.0 - r
+                else:
+                    out[t, c0 + cols[i]] = r
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def rank_nb(x, member):
+    """1 = the largest value of the bar; ties share the average of their ranks."""
+    return _ranked(x, member, True, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def percentile_nb(x, member):
+    """(ascending average rank - 1) / (members - 1): 0 the smallest, 1 the largest; NaN below 2 members."""
+    return _ranked(x, member, False, True)
+
+
+@numba.njit(cache=True, nogil=True)
+def cs_mean_nb(x, member):
+    """Mean of the bar's usable values, written to every usable cell."""
+    return _moments(x, member, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def cs_zscore_nb(x, member):
+    """(x - mean) / population std (ddof 0) of the bar; NaN below 2 members or when the std is 0."""
+    return _moments(x, member, True)
+
+
+@numba.njit(cache=True, nogil=True)
+def _moments(x, member, zscore):
+    T, W = x.shape
+    S = member.shape[1]
+    out = np.full((W, T), np.nan).T
+    vals = np.empty(S)
+    cols = np.empty(S, dtype=np.int64)
+    for c0 in range(0, W, S):
+        for t in range(T):
+            m = _valid(x, member, t, c0, S, vals, cols)
+            if m == 0:
+                continue
+            mean = 0.0
+            for i in range(m):
+                mean += vals[i]
+            mean /= m
+            if not zscore:
+                for i in range(m):
+                    out[t, c0 + cols[i]] = mean
+                continue
+            if m < 2:
+                continue
+            var = 0.0
+            for i in range(m):
+                var += (vals[i] - mean) ** 2
+            std = np.sqrt(var / m)
+            if std == 0.0:
+                continue
+            for i in range(m):
+                out[t, c0 + cols[i]] = (vals[i] - mean) / std
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _select(x, member, order, n, best):
+    """True for the n[c0] largest (best) or smallest usable values of each bar; ties go to the earlier name."""
+    T, W = x.shape
+    S = member.shape[1]
+    out = np.zeros((W, T), dtype=np.bool_).T
+    vals = np.empty(S)
+    cols = np.empty(S, dtype=np.int64)
+    keys = np.empty(S)
+    for c0 in range(0, W, S):
+        k = n[c0]
+        for t in range(T):
+            m = _valid(x, member, t, c0, S, vals, cols)
+            if m == 0:
+                continue
+            # sort by value (descending for the best), then by name: a stable sort by name first, then a
+            # stable sort by value keeps the name order among equal values
+            by_name = np.argsort(order[cols[:m]], kind="mergesort")
+            for i in range(m):
+                keys[i] = -vals[by_name[i]] if best else vals[by_name[i]]
+            by_value = np.argsort(keys[:m], kind="mergesort")
+            for i in range(min(k, m)):
+                out[t, c0 + cols[by_name[by_value[i]]]] = True
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def top_nb(x, member, order, n):
+    """True for the n largest values of the bar."""
+    return _select(x, member, order, n, True)
+
+
+@numba.njit(cache=True, nogil=True)
+def bottom_nb(x, member, order, n):
+    """True for the n smallest values of the bar."""
+    return _select(x, member, order, n, False)
