@@ -32,7 +32,7 @@ VOL_DOC = {"name": "vol target", "data": {"prices": {"kind": "ohlcv", "frequency
 #: a bar table's document: the bar's range as its volatility, easy to follow by hand
 RANGE_DOC = {"name": "range vol", "data": {"prices": {"kind": "ohlcv"}},
              "entry": ["close > open"], "exit": ["close < open"],
-             "risk": {"volatility_target_pct": 10, "volatility": "(high - low) / close"}}
+             "risk": {"volatility_target_pct": 2, "volatility": "(high - low) / close"}}
 
 
 def document_run(doc: dict, bars: list, **risk_params):
@@ -57,15 +57,15 @@ UP, DOWN = (100.0, 105.0, 99.0, 104.0), (104.0, 104.0, 95.0, 96.0)
 
 
 def test_the_document_sizes_each_entry_on_the_volatility_of_its_signal_bar():
-    # bar 0: up, range 6 / close 104 -> vol 0.0577; size = 10 000 x 0.1 / vol / 104 = 166.67 units (10 000/6)
-    # bar 2: exit; bar 3 up again with the equity after the first trade
+    # bar 0: up, range 6 / close 104 -> vol 0.0577; size = 10 000 x 0.02 / vol / 104 = 33.33 units (200 / 6)
+    # bar 2: exit; bar 3 up again with the equity after the first trade (range 5 / close 99)
     bars = [UP, UP, DOWN, (96.0, 100.0, 95.0, 99.0), DOWN]
     trades, vol = document_run(RANGE_DOC, bars)
     assert [(t["entry_bar"], t["exit_bar"]) for t in trades] == [(0, 2), (3, 4)]
     assert vol[0] == pytest.approx(6 / 104) and vol[3] == pytest.approx(5 / 99)
-    assert trades[0]["size"] == pytest.approx(CASH * 0.10 / (6 / 104) / 104, rel=1e-12)  # = 10 000 / 6
+    assert trades[0]["size"] == pytest.approx(200 / 6, rel=1e-12)
     equity = CASH + trades[0]["pnl"]
-    assert trades[1]["size"] == pytest.approx(equity * 0.10 / (5 / 99) / 99, rel=1e-12)
+    assert trades[1]["size"] == pytest.approx(equity * 0.02 / 5, rel=1e-12)
 
 
 def test_a_constant_volatility_and_open_fills_read_the_signal_bar():
@@ -92,9 +92,9 @@ def pandas_volatility(close: pd.Series) -> pd.Series:
 
 
 @pytest.fixture(scope="module")
-def real_vol_run(real_daily):
+def real_vol_run(shared_data):
     strategy = ruleengine.load_strategy(VOL_DOC)
-    md = ruleengine.load_data(strategy, "SPY,XLF,AAPL", "2010-01-01", "2012-12-31", data=str(real_daily))
+    md = ruleengine.load_data(strategy, "SPY,XLF,XLK", "2010-01-01", "2012-12-31", data=str(shared_data))
     return strategy, md, compile_rules(strategy).signals(md)
 
 
@@ -143,7 +143,7 @@ def test_sweep_over_the_target_equals_backtest():
     for rank in range(1, 4):
         run = res.detail(rank, benchmark=None).results[0]
         assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"rank {rank}")
-    assert res.table["total_return"].nunique() == 3
+    assert res.table["total_return_pct"].nunique() == 3
 
 
 def test_portfolio_sizes_on_the_volatility_too():
