@@ -282,6 +282,7 @@ LLM_REPLY: dict[str, Any] = {
         "stop_loss_distance": None,
         "take_profit_distance": None,
         "take_profit_by_bars": None,
+        "volatility": None,
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "entry_order": None,  # null: the default market order

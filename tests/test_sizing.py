@@ -272,13 +272,6 @@ def test_risk_per_trade_needs_a_stop_loss():
     assert codes({**DOC, "risk": {"risk_per_trade_pct": 1, "stop_loss_pct": 4}}) == []
 
 
-def test_a_volatility_target_is_refused_until_a_document_can_give_its_volatility():
-    """The kernel sizes on a volatility level (tests above, through the Python API); a document has no key for
-    the volatility expression yet, so it refuses the target instead of skipping every entry."""
-    (d,) = validate({**DOC, "risk": {"volatility_target_pct": 10}})
-    assert d.code == "S132" and "position_size_pct" in d.hint and d.path == "risk"
-
-
 def test_run_overrides_keep_one_method_and_a_stop():
     strat = ruleengine.load_strategy({**DOC, "risk": {"position_size_pct": 50, "stop_loss_pct": 4}})
     r = resolve_risk(strat, {"risk_per_trade_pct": "1"})  # replaces the document's method

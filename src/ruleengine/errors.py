@@ -69,7 +69,9 @@ CODES: dict[str, str] = {
     # sizing (S130-S134)
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",
-    "S132": "volatility_target_pct in a document (its volatility expression is not a document key yet)",
+    "S132": "volatility_target_pct without volatility, or volatility without volatility_target_pct",
+    "S133": "volatility on a code strategy (code returns signals only) or on a pair (sized by its hedge ratio)",
+    "S134": "volatility that is neither a positive number nor an expression",
     # pairs: a document block that trades two price slots as one position
     "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
     "S136": "pair leg is not an ohlcv data slot",
@@ -223,7 +225,7 @@ CODES: dict[str, str] = {
     "L126": "entry order price is not in price units",
     # exits that know the trade (issue 16): position variables and risk expressions; stage check unless said
     "L120": "position variable outside an exit condition",
-    "L121": "risk distance expression is not a number",
+    "L121": "risk expression (a distance, a volatility) is not a number",
     "L122": "position variable inside a function over bars (only arithmetic, comparisons, abs, min, max)",
     "L123": "a distance was not positive (or missing) at an entry: that trade had no such exit (warning, backtest)",
     "L124": "stop/take-profit distances need rule conditions (not code)",

@@ -61,6 +61,7 @@ from ..schema.strategy import (
     RISK_RULE_FIELDS,
     SIZING_METHODS,
     UNSET_RISK_FIELDS,
+    VOLATILITY_EXAMPLE,
     RiskParameters,
 )
 
@@ -157,6 +158,9 @@ class RiskSpec:
     take_profit_distance: float | str | None = None
     #: ((bars held, take profit %), ...) by bars; None: no table
     take_profit_by_bars: tuple[tuple[int, float], ...] | None = None
+    #: what volatility_target_pct sizes on (a fraction of price a year): a number or the expression the compiler
+    #: turns into a per-bar series (the kernels' ``volatility`` level); None: not sized on a volatility
+    volatility: float | str | None = None
     defaults_used: tuple[str, ...] = ()  # fields filled from defaults (timeframe or OTHER_DEFAULTS)
     timeframe: str | None = None  # the document's timeframe (None: no default exits)
     from_timeframe: tuple[str, ...] = ()  # the exits filled from the timeframe's defaults
@@ -167,7 +171,7 @@ class RiskSpec:
                      from_timeframe: tuple[str, ...] = (),
                      stop_loss_distance: float | str | None = None, take_profit_distance: float | str | None = None,
                      take_profit_by_bars: tuple[tuple[int, float], ...] | None = None,
-                     **risk: float | int | None) -> None: ...
+                     volatility: float | str | None = None, **risk: float | int | None) -> None: ...
 
         def __getattr__(self, field: str) -> Any: ...
 
@@ -376,8 +380,9 @@ Sizing (risk: position_size_cash, risk_per_trade_pct, volatility_target_pct, who
   fill (entry x stop_loss_pct/100, or the stop_loss_distance of the entry signal's bar; above it for a
   short): a stop hit at its level loses pct of the
   equity plus fees and slippage (a gap through it loses more); volatility_target_pct: a position worth
-  equity x pct/100 / volatility, volatility (a fraction of price a year, 0.25 = 25 %) read at the
-  signal's bar. No stop, or a volatility that is NaN or <= 0 there: the entry is skipped.
+  equity x pct/100 / volatility, volatility (risk.volatility: a fraction of price a year, 0.25 = 25 %)
+  read at the entry signal's bar (open fills: the bar before the fill; a limit or stop order: the bar
+  that placed it). No stop, or a volatility that is NaN or <= 0 there: the entry is skipped.
 - Never borrowing: a spend above the cash is cut down to the cash in a single run (reported, D136) and
   skipped in a portfolio (reported, D130).
 - whole_units: true rounds the units down to a whole number (the rest stays cash); an entry of 0 units
@@ -572,10 +577,10 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     # exits stay None when off, sizing methods and caps when not given; the other fields have a number
     fields: dict[str, Any] = {f: bool(values[f]) if f in FLAG_RISK_FIELDS else values[f] if f in _NULLABLE
                               else float(values[f] or 0.0) for f in RISK_FIELDS}
-    if fields["volatility_target_pct"] is not None:  # the volatility expression is not a document key yet
-        raise _err("volatility_target_pct", "volatility_target_pct sizes on a volatility expression, which a "
-                   "strategy cannot give yet", "size with position_size_pct, position_size_cash or "
-                   "risk_per_trade_pct")
+    if fields["volatility_target_pct"] is not None and rules["volatility"] is None:  # a run's target (S132)
+        raise _err("volatility_target_pct", "volatility_target_pct sizes on the document's volatility, and it "
+                   "gives none", f"add risk.volatility (e.g. \"{VOLATILITY_EXAMPLE}\") to the document, or size "
+                   "with position_size_pct")
     if fields["risk_per_trade_pct"] is not None and fields["stop_loss_pct"] is None \
             and getattr(doc, "stop_loss_distance", None) is None:  # sized on the stop known at entry
         raise _err("risk_per_trade_pct", "risk_per_trade_pct sizes on the distance to the stop loss, and this run "
@@ -593,4 +598,6 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
                     entry_order=order.type, order_valid_bars=order.valid_bars, defaults_used=used,
                     timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),
                     stop_loss_distance=rules["stop_loss_distance"], take_profit_distance=rules["take_profit_distance"],
-                    take_profit_by_bars=None if table is None else tuple(table.items()))
+                    take_profit_by_bars=None if table is None else tuple(table.items()),
+                    # the volatility sizes only with its target (a run's other sizing method replaces both)
+                    volatility=None if fields["volatility_target_pct"] is None else rules["volatility"])

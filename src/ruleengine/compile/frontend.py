@@ -19,7 +19,13 @@ from ..lang import ast
 from ..lang.check import Env, check_expression
 from ..lang.parse import parse
 from ..lang.position import position_dependent
-from ..schema.strategy import OPERATOR_SYMBOLS, SIGNAL_GROUPS, StructuredCondition, TradingStrategy
+from ..schema.strategy import (
+    OPERATOR_SYMBOLS,
+    SIGNAL_GROUPS,
+    VOLATILITY_EXAMPLE,
+    StructuredCondition,
+    TradingStrategy,
+)
 from ..source import Loaded, PathKey, fmt_path
 
 
@@ -78,7 +84,9 @@ class Analysis:
 
 
 #: risk fields that are expressions of the language, evaluated per bar (a number is a constant expression)
-RISK_EXPRESSIONS = ("stop_loss_distance", "take_profit_distance")
+RISK_EXPRESSIONS = ("stop_loss_distance", "take_profit_distance", "volatility")
+#: what a risk expression is and an example of it, for its type error (L121); the distances' otherwise
+_RISK_EXPRESSION_WHAT = {"volatility": ("a volatility (a fraction of price a year)", VOLATILITY_EXAMPLE)}
 
 
 def spell(group: str, index: int, cond: str | StructuredCondition) -> ConditionSource:
@@ -259,7 +267,7 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
 def _analyze_risk(out: Analysis, name: str, value: float | str | None, doc: Loaded | None,
                   seen: set[tuple[str, str | None, int | None, int | None]]) -> None:
     """Parse and check a risk expression (a number reads as a constant one): a number or number series,
-    without position variables (it is evaluated at the entry signal's bar, before the trade exists)."""
+    without position variables (it is evaluated at the entry signal's bar, before the trade exists: L120)."""
     if value is None:
         return
     text = value if isinstance(value, str) else repr(value)
@@ -273,9 +281,9 @@ def _analyze_risk(out: Analysis, name: str, value: float | str | None, doc: Load
         return
     ty, diags = check_expression(tree, out.env, "risk")
     if not diags and not ty.is_numeric:
-        diags = [Diagnostic("L121", f"{name} is a {ty}, not a distance in price units", Span(1, 1, 1, len(text) + 1),
-                            None, "give a number or a number expression, e.g. 2 * atr(high, low, close, 14)",
-                            stage="check")]
+        what, example = _RISK_EXPRESSION_WHAT.get(name, ("a distance in price units", "2 * atr(high, low, close, 14)"))
+        diags = [Diagnostic("L121", f"{name} is a {ty}, not {what}", Span(1, 1, 1, len(text) + 1), None,
+                            f"give a number or a number expression, e.g. {example}", stage="check")]
     for d in diags:
         _add(out, seen, locate(d, src, doc))
     if not any(d.severity == "error" for d in diags):

@@ -29,6 +29,7 @@ from .. import (
     RISK_FIELDS,
     SIZING_METHODS,
     SOURCE_FREQUENCIES,
+    VOLATILITY_EXAMPLE,
     Operator,
 )
 
@@ -177,9 +178,11 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         (f"- `risk`: {', '.join(RISK_FIELDS)} (percent numbers: 7 means 7 %, not 0.07); an exit is a number, "
          "\"off\" (no such exit) or null (not given: the timeframe's default, none without a timeframe); "
          "`trailing_stop_activation_pct` needs `trailing_stop_pct`; "
-         f"size entries with at most one of {', '.join(m for m in SIZING_METHODS if m != 'volatility_target_pct')} "
+         f"size entries with at most one of {', '.join(SIZING_METHODS)} "
          "(null for all: position_size_pct's default; risk_per_trade_pct needs stop_loss_pct or "
-         "stop_loss_distance; volatility_target_pct stays null: a document cannot give its volatility yet, S132), "
+         "stop_loss_distance; volatility_target_pct needs `risk.volatility`, the price's volatility as a fraction "
+         f"a year read at the entry signal's bar, e.g. \"{VOLATILITY_EXAMPLE}\" on daily bars, and neither "
+         "comes alone), "
          "whole_units true for whole shares, max_open_positions / max_gross_exposure_pct to cap a portfolio;"),
         ("- exits that know the trade: `risk.stop_loss_distance` / `take_profit_distance` in price units, a "
          "number or an expression fixed at the entry (\"2 * atr(high, low, close, 14)\"; instead of the _pct "

@@ -350,6 +350,9 @@ def _exit_field(name: str, description: str) -> Any:
 
 #: rows of `take_profit_by_bars` the kernels hold (a table needs a handful; freqtrade's samples use 4)
 MAX_TAKE_PROFIT_ROWS = 16
+#: a volatility expression as the documentation shows it: the 20-bar standard deviation of daily log returns
+#: (stddev is the population one) x sqrt(252): a fraction of price a year on daily bars
+VOLATILITY_EXAMPLE = "stddev(log_return(close, 1), 20) * sqrt(252)"
 
 
 def _given(value: Any) -> bool:
@@ -357,17 +360,28 @@ def _given(value: Any) -> bool:
     return value is not None and value != OFF
 
 
-def distance_value(value: Any) -> float | str | None:
-    """A price-unit distance: a positive finite number or a non-empty expression string (checked by the
-    compiler); None when not given. Raises `PydanticCustomError` S124 for anything else."""
+def _number_or_expression(value: Any, code: str, what: str, example: str) -> float | str | None:
+    """A positive finite number or a non-empty expression string (checked by the compiler); None when not
+    given. Raises `PydanticCustomError` `code` for anything else."""
     if value is None:
         return None
     if isinstance(value, str) and value.strip():
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
         return float(value)
-    raise _err("S124", f"a distance must be a positive number or an expression, got {value!r}",
-               "e.g. 2.5 (price units) or \"2 * atr(high, low, close, 14)\"; leave it out for no such exit")
+    raise _err(code, f"{what} must be a positive number or an expression, got {value!r}", example)
+
+
+def distance_value(value: Any) -> float | str | None:
+    """A price-unit distance (S124 for anything but a number > 0 or an expression)."""
+    return _number_or_expression(value, "S124", "a distance", "e.g. 2.5 (price units) or "
+                                 "\"2 * atr(high, low, close, 14)\"; leave it out for no such exit")
+
+
+def volatility_value(value: Any) -> float | str | None:
+    """The volatility volatility_target_pct sizes on (S134 for anything but a number > 0 or an expression)."""
+    return _number_or_expression(value, "S134", "volatility", f"e.g. \"{VOLATILITY_EXAMPLE}\" (a fraction of "
+                                 "price a year) or a number such as 0.2")
 
 
 def take_profit_table(value: Any) -> dict[int, float] | None:
@@ -414,6 +428,7 @@ if TYPE_CHECKING:  # to a type checker an exit is its value; pydantic reads the 
     MaxHoldBars: TypeAlias = StopLoss
     TrailingActivation: TypeAlias = StopLoss
     Distance: TypeAlias = float | str | None
+    Volatility: TypeAlias = float | str | None
     TakeProfitTable: TypeAlias = dict[int, float] | None
 else:
     StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry")
@@ -430,6 +445,13 @@ else:
          "description": "a distance from the entry price in price units: a positive number or an expression "
                         "evaluated at the entry signal's bar and fixed for the trade, e.g. "
                         "\"2 * atr(high, low, close, 14)\"; null: not given"})]
+    Volatility = Annotated[float | str | None, BeforeValidator(volatility_value), WithJsonSchema(
+        {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}, {"type": "null"}],
+         "description": "what volatility_target_pct sizes on (only with it): the volatility of the price as a "
+                        "fraction a year (0.25 = 25 %), a number > 0 or an expression read at the entry signal's "
+                        f"bar, e.g. \"{VOLATILITY_EXAMPLE}\" on daily bars, or "
+                        "\"atr(high, low, close, 14) / close * sqrt(252)\"; an entry where it is not a "
+                        "number > 0 (warm-up) is skipped; null: not given"})]
     TakeProfitTable = Annotated[dict[int, float] | None, BeforeValidator(take_profit_table), WithJsonSchema(
         {"anyOf": [{"type": "array", "items": {
             "type": "object", "properties": {
@@ -482,9 +504,10 @@ class RiskParameters(_Closed):
                                         "units = equity x pct/100 / (distance from the entry fill to the stop); "
                                         "needs a stop known at entry (stop_loss_pct or stop_loss_distance)")
     volatility_target_pct: float | None = Field(
-        None, gt=0, le=1000, description="sizing: a position worth equity x pct / volatility, so that its "
-                                         "volatility is this % of the equity; not yet in documents (S132: the "
-                                         "volatility expression is not a document key yet)")
+        None, gt=0, le=1000, description="sizing: a position worth equity x pct/100 / volatility (the `volatility` "
+                                         "key, needed with it) at the entry signal's bar, so that the position's "
+                                         "volatility is this % of the equity a year (10 with a volatility of 0.2: "
+                                         "half the equity); capped by the cash")
     max_open_positions: int | None = Field(
         None, ge=1, le=1_000_000, description="portfolio cap (--portfolio; a single run holds one position): an "
                                               "entry while this many positions are open is skipped (and reported)")
@@ -502,15 +525,17 @@ class RiskParameters(_Closed):
         if len(given) > 1:
             raise _err("S130", f"more than one sizing method: {', '.join(given)}",
                        f"keep one of {', '.join(SIZING_METHODS)}")
-        if self.volatility_target_pct is not None:
-            raise _err("S132", "volatility_target_pct sizes on a volatility expression, which a document cannot "
-                       "give yet (the simulation takes it only as levels={'volatility': ...} through the Python API)",
-                       "size with position_size_pct, position_size_cash or risk_per_trade_pct")
+        if (self.volatility_target_pct is None) != (self.volatility is None):
+            alone = "volatility_target_pct" if self.volatility is None else "volatility"
+            raise _err("S132", f"{alone} without its partner: volatility_target_pct sizes on the volatility",
+                       f"give both, e.g. volatility_target_pct: 10 and volatility: \"{VOLATILITY_EXAMPLE}\", or "
+                       "neither")
         return self
 
     stop_loss_distance: Distance = None
     take_profit_distance: Distance = None
     take_profit_by_bars: TakeProfitTable = None
+    volatility: Volatility = None
 
     @field_validator("stop_loss_distance", "take_profit_distance")
     @classmethod
@@ -551,7 +576,8 @@ class RiskParameters(_Closed):
 
 #: risk fields that are not one number: expressions compiled into per-bar series (the kernels read them as
 #: rows of their ``levels``) and the take-profit table (the kernels' record holds it as arrays)
-RISK_RULE_FIELDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "take_profit_by_bars")
+RISK_RULE_FIELDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "take_profit_by_bars",
+                                      "volatility")
 #: the risk fields that are one number, in the document's order: the one list that risk resolution, sweep axes,
 #: the kernels' risk arrays, reports and prompts use (a new numeric field of `RiskParameters` reaches all of them)
 RISK_FIELDS: tuple[str, ...] = tuple(f for f in RiskParameters.model_fields if f not in RISK_RULE_FIELDS)
@@ -752,6 +778,14 @@ class TradingStrategy(_Closed):
             raise _err("S127", f"a {self.entry_order.type} entry order needs entry conditions: code strategies "
                        "return signals only (no order price)",
                        "write the strategy as entry/exit conditions, or remove entry_order (market orders)")
+        if self.code is not None and self.risk.volatility is not None:
+            raise _err("S133", "volatility needs rule conditions: code strategies return signals only (the "
+                       "compiler computes the volatility series; a volatility nobody computes would skip every "
+                       "entry)", "write the strategy as entry/exit conditions, or size it with position_size_pct, "
+                       "position_size_cash or risk_per_trade_pct")
+        if self.pair is not None and self.risk.volatility is not None:
+            raise _err("S133", "a pair is sized by position_size_pct and its hedge ratio: it takes no volatility "
+                       "target yet", "remove volatility_target_pct and volatility, or size with position_size_pct")
         if self.direction == "long_short" and not self.entry_order.is_market():
             raise _err("S128", f"a {self.entry_order.type} entry order is for direction long or short: a "
                        "long_short strategy reverses at market orders only",
