@@ -72,6 +72,7 @@ CODES: dict[str, str] = {
     "S132": "volatility_target_pct without volatility, or volatility without volatility_target_pct",
     "S133": "volatility on a code strategy (code returns signals only) or on a pair (sized by its hedge ratio)",
     "S134": "volatility that is neither a positive number nor an expression",
+    "S141": "a pair with position_size_cash, risk_per_trade_pct or whole_units (a pair is sized by position_size_pct)",
     # pairs: a document block that trades two price slots as one position
     "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
     "S136": "pair leg is not an ohlcv data slot",

@@ -786,6 +786,11 @@ class TradingStrategy(_Closed):
         if self.pair is not None and self.risk.volatility is not None:
             raise _err("S133", "a pair is sized by position_size_pct and its hedge ratio: it takes no volatility "
                        "target yet", "remove volatility_target_pct and volatility, or size with position_size_pct")
+        pair_sizing = [k for k in ("position_size_cash", "risk_per_trade_pct", "whole_units")
+                       if self.pair is not None and getattr(self.risk, k) not in (None, False)]
+        if pair_sizing:
+            raise _err("S141", f"a pair is sized by position_size_pct and its hedge ratio: {pair_sizing[0]} is not "
+                       "applied to its legs yet", f"remove risk.{pair_sizing[0]}, or size with position_size_pct")
         if self.direction == "long_short" and not self.entry_order.is_market():
             raise _err("S128", f"a {self.entry_order.type} entry order is for direction long or short: a "
                        "long_short strategy reverses at market orders only",
