@@ -195,3 +195,35 @@ def test_cli_takes_positions(folder: Path) -> None:
     bad = CliRunner().invoke(app, ["signals", str(doc), "--symbols", "AAA", "--data", str(folder),
                                    "--position", "AAA:long"])
     assert bad.exit_code != 0 and "T107" in bad.output and "Traceback" not in bad.output
+
+
+def test_the_users_fills_make_the_positions_they_leave_open() -> None:
+    from ruleengine.live.positions import fill_positions
+
+    at = pd.to_datetime(["2024-01-02 15:00", "2024-01-03 15:00", "2024-01-04 15:00", "2024-01-05 15:00",
+                         "2024-01-08 15:00", "2024-01-02 15:00", "2024-01-03 15:00"]).tz_localize("UTC")
+    fills = pd.DataFrame({"symbol": ["AAA", "AAA", "AAA", "AAA", "AAA", "BBB", "CCC"],
+                          "quantity": [10.0, 10.0, -5.0, -15.0, 3.0, -10.0, 4.0],
+                          "price": [100.0, 110.0, 120.0, 90.0, 95.0, 50.0, 20.0]}, index=at)
+    held = {p.ticker: p for p in fill_positions(fills, "2024-01-04 23:00")}
+    assert (held["AAA"].side, held["AAA"].entry_price, held["AAA"].entry_time) == \
+        ("long", 105.0, pd.Timestamp("2024-01-02 10:00"))  # 10 @ 100 + 10 @ 110, a sale keeps the average
+    assert "15 shares" in held["AAA"].source
+    assert (held["BBB"].side, held["BBB"].entry_price) == ("short", 50.0)
+    later = {p.ticker: p for p in fill_positions(fills, "2024-01-09")}
+    assert (later["AAA"].entry_price, later["AAA"].entry_time.date()) == (95.0, pd.Timestamp("2024-01-08").date())
+    assert fill_positions(fills, "2024-01-01") == [] and fill_positions(None, "2024-01-09") == []
+
+
+def test_a_broker_export_is_the_held_position_of_live_exits(folder: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    daily = pd.read_csv(folder / "AAA.csv")
+    export = tmp_path / "fills.csv"
+    export.write_text(f"date,symbol,action,quantity,price\n{daily['date'][30]},AAA,buy,40,"
+                      f"{daily['close'][30] * 0.5}\n")
+    monkeypatch.setenv("RULEENGINE_PORTFOLIO", str(export))
+    scan = live_scan(LONG, "AAA", asof=daily["date"][60], data=str(folder), signal_types=("exit",))
+    [sig] = scan.signals
+    assert sig.data_snapshot["position"]["source"] == "your fills: 40 shares"
+    assert sig.data_snapshot["position"]["variables"]["bars_held"] == 30.0
+    assert "you hold 40 shares" in sig.reasoning.text

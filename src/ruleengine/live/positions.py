@@ -2,7 +2,10 @@
 
 An exit condition on position variables (``bars_held >= 10``, ``close < entry_price - 2 * atr(...)``) needs a
 trade: in a backtest the fill step holds it; live, the user does. A `HeldPosition` is one the user holds in a
-ticker, from one of two places:
+ticker, from one of three places (a later one replaces an earlier one for its ticker):
+
+- **the user's own fills** (a broker export or SnapTrade, `ruleengine.live.fills`): the position they leave open,
+  entered at its first fill at the average price of the fills that built it (`fill_positions`);
 
 - **the store**: an acted entry signal of the strategy without an outcome yet (``ruleengine signals act``): the
   acted price is the entry price, and the entry bar is the one its fill follows from the signal's bar under the
@@ -89,6 +92,37 @@ def stored_positions(store: Any, strategy_id: int, *, open_fills: bool) -> list[
     return held
 
 
+def fill_positions(fills: pd.DataFrame | None, until: Any) -> list[HeldPosition]:
+    """The positions the user's own fills (`ruleengine.live.fills.portfolio_fills`: columns symbol, quantity
+    signed, price; indexed by UTC time) leave open after the fills up to `until`: per ticker, the position since
+    it was last flat (or crossed zero), entered at the first fill of it, at the average price of the fills that
+    built it (sales reduce it at that average)."""
+    if fills is None or fills.empty:
+        return []
+    cut = pd.Timestamp(until)
+    cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert("UTC")
+    held: list[HeldPosition] = []
+    for ticker, rows in fills[fills.index <= cut].sort_index(kind="stable").groupby("symbol", sort=True):
+        qty = cost = 0.0
+        opened: pd.Timestamp | None = None
+        for when, row in rows.iterrows():
+            q, price = float(row["quantity"]), float(row["price"])
+            if abs(qty) < 1e-9 or (qty > 0) != (qty + q > 0):  # from flat, or across zero: a new position
+                qty, cost, opened = qty + q, price, pd.Timestamp(when)
+            elif (q > 0) == (qty > 0):  # adds: a new average price
+                cost = (cost * abs(qty) + price * abs(q)) / abs(qty + q)
+                qty += q
+            else:  # reduces at the average
+                qty += q
+            if abs(qty) < 1e-9:
+                qty, opened = 0.0, None
+        if opened is not None and abs(qty) >= 1e-9:
+            entry = opened.tz_convert("America/New_York").tz_localize(None)
+            held.append(HeldPosition(str(ticker).upper(), "long" if qty > 0 else "short", cost, entry,
+                                     f"your fills: {abs(qty):g} shares"))
+    return held
+
+
 def by_ticker(positions: Sequence[HeldPosition]) -> dict[str, HeldPosition]:
     """One position per ticker; T107 when two are given for the same one (which would the exit close?)."""
     out: dict[str, HeldPosition] = {}
@@ -108,6 +142,8 @@ def position_values(held: HeldPosition, index: pd.DatetimeIndex, high: np.ndarra
     they have no value there (the entry comes after the bar, or is before the data loaded)."""
     stamp = _naive(index)
     when = held.entry_time.tz_localize(None) if held.entry_time.tz is not None else held.entry_time
+    if len(stamp) and bool((stamp == stamp.normalize()).all()):  # daily bars: a fill inside a session is its bar
+        when = when.normalize()
     e = int(stamp.searchsorted(when, side="right" if held.after_bar else "left"))
     if e > r:
         return f"the position's entry ({held.describe()}) is after the evaluated bar"

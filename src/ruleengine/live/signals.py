@@ -43,7 +43,15 @@ from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side, group_side
 from .fills import holding_note, portfolio_fills
 from .models import LiveScan, NearMiss, StrategySignal
-from .positions import POSITION_FORMAT, HeldPosition, by_ticker, parse_position, position_values, stored_positions
+from .positions import (
+    POSITION_FORMAT,
+    HeldPosition,
+    by_ticker,
+    fill_positions,
+    parse_position,
+    position_values,
+    stored_positions,
+)
 from .reasoning import build_node, fmt, reasoning
 
 #: calendar days of bars requested before the evaluated bar (the warm-up history comes on top)
@@ -196,7 +204,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     strat_params = _strategy_params(strat, params)
     values = strat.default_params() | strat_params
     exec_open = str(values.get("execution_price") or "close") == "open"
-    held = _held_positions(target, store, positions, exec_open)
+    fills = portfolio_fills()  # the user's own position (broker export / SnapTrade), named in each reasoning
+    held = _held_positions(target, store, positions, exec_open, fills, asof)
     md = load_live_data(target, symbols, asof=asof, params=strat_params, provider=provider, data=data,
                         no_cache=no_cache,
                         history_from=min((p.entry_time for p in held.values()), default=None))
@@ -225,7 +234,6 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
         held_now = _exit_on_positions(target, inspected, fired, held, md, r, exec_open, has_bar, warnings)
     from ..data.calendar import bar_close_times
 
-    fills = portfolio_fills()  # the user's own position (broker export / SnapTrade), named in each reasoning
     bar_close = bar_close_times(md.index[r:r + 1], md.frequency)[0]
     for leg in legs:
         logic = _group(strat, leg.group)
@@ -253,13 +261,20 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                     synthetic=bool(md.synthetic))
 
 
-def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | str],
-                    exec_open: bool) -> dict[str, HeldPosition]:
-    """The positions the user holds, by ticker: the store's (a stored strategy's acted entries), then the given
-    ones (which replace the store's for their ticker)."""
+def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | str], exec_open: bool,
+                    fills: pd.DataFrame | None, asof: Any) -> dict[str, HeldPosition]:
+    """The positions the user holds, by ticker: those their own fills leave open up to `asof` (the end of that
+    day for a date; now without it), then the store's (a stored strategy's acted entries), then the given ones;
+    a later source replaces an earlier one for its ticker."""
+    until = pd.Timestamp.now(tz="UTC") if asof is None else pd.Timestamp(asof)
+    if asof is not None and until == until.normalize():
+        until = until + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    if asof is not None and until.tzinfo is None:
+        until = until.tz_localize("America/New_York")
+    from_fills = by_ticker(fill_positions(fills, until))
     stored = by_ticker(stored_positions(store, target.strategy_id, open_fills=exec_open)) \
         if store is not None and target.strategy_id is not None else {}
-    return stored | by_ticker([parse_position(p) if isinstance(p, str) else p for p in given])
+    return from_fills | stored | by_ticker([parse_position(p) if isinstance(p, str) else p for p in given])
 
 
 def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np.ndarray],
