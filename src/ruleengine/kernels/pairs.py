@@ -255,7 +255,7 @@ def simulate_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, clo
     cash_out = np.empty((N, T))
     units_a = np.empty((N, T))
     units_b = np.empty((N, T))
-    n = 0
+    n = np.int64(0)  # not the literal 0: _pair_column_nb would be compiled once more per literal variant
     for q in range(N):
         if risk[q].exec_open:  # a literal: each fill mode compiled without the other's branches
             n = _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,

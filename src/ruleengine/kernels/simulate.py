@@ -811,7 +811,9 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     equity = np.empty((N, T))
     cash_out = np.empty((N, T))
     pos_out = np.empty((N, T))
-    n = n_skip = 0
+    # int64, not the literal 0: a counter passed as Literal[int](0) on the first call would make numba compile
+    # every literal variant of _column_nb twice (once per type of the counters)
+    n = n_skip = np.int64(0)
     for j in range(N):
         # exec_open, long_short and orders as literals: each variant is compiled with the other modes' branches
         # pruned (an order column is long or short: S128)
