@@ -20,10 +20,11 @@ from ruleengine.lang.parse import parse
 COLUMNS = ["open", "high", "low", "close", "volume"]
 RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")
                if not p.stem.startswith("code_"))  # code strategies: tests/test_sandbox_run.py
-SINGLE = [f for f in FUNCTIONS.values()
-          if f.returns == "float" and [a.kind for a in f.args][:1] == ["series"]
+# one-symbol expressions: the cross-sectional functions need a universe (C117); tests/test_cross_section.py
+SINGLE = [f for f in FUNCTIONS.values() if not f.cross_sectional
+          and f.returns == "float" and [a.kind for a in f.args][:1] == ["series"]
           and all(a.kind in ("window", "lag", "number") for a in f.args[1:])]
-OHLCV_FNS = [f for f in FUNCTIONS.values() if f.returns == "float" and len(f.args) > 1
+OHLCV_FNS = [f for f in FUNCTIONS.values() if not f.cross_sectional and f.returns == "float" and len(f.args) > 1
              and [a.kind for a in f.args][:2] == ["series", "series"]
              and all(a.name in COLUMNS for a in f.args if a.kind == "series")]
 
