@@ -28,6 +28,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.serial)
 
 
+@pytest.fixture(autouse=True)
+def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's tables take $COLUMNS when piped (cli/common.py::console); CI's shell sets it (to 80), a
+    developer's may not: every test sees 200 unless it sets its own (tests/test_cli_width.py checks 80)."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def pytest_report_header() -> str:
     """Say which real prices the oracle tests use, so a run on the committed sample is never mistaken for one
     on the full data."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ruleengine.kernels import channels, events, oscillators, regression, rolling, smoothing, transforms, trend
+from ruleengine.kernels import channels, cross, events, oscillators, regression, rolling, smoothing, transforms, trend
 from ruleengine.lang.functions import FUNCTIONS
 
 KERNEL_DIR = Path(rolling.__file__).resolve().parent
@@ -618,11 +618,14 @@ def test_kernel_sources_follow_the_rules():
 ORACLE_WORDS = ("TA-Lib", "pandas", "numpy", "Python loop")
 
 
+TIME_SERIES_MODULES = [rolling, smoothing, oscillators, regression, trend, channels, transforms, events]
+
+
 def _drivers():
     """(module, name, dispatcher) of every 2-D driver: the public ``<op>_nb`` that are not 1-D kernels."""
     from numba.core.registry import CPUDispatcher
 
-    for mod in [rolling, smoothing, oscillators, regression, trend, channels, transforms, events]:
+    for mod in [*TIME_SERIES_MODULES, cross]:
         for name, obj in vars(mod).items():
             if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__
                     and not name.startswith("_") and not name.endswith("_1d_nb")):
@@ -643,7 +646,7 @@ def test_drivers_follow_the_naming_rule_cached_and_nogil():
         assert not isinstance(d._cache, NullCache), f"{name} is not cached"
         assert d.py_func.__code__.co_filename == str(KERNEL_DIR / f"{mod.__name__.split('.')[-1]}.py"), name
         assert any(w in (d.__doc__ or "") for w in ORACLE_WORDS), f"{name}: no oracle named"
-    for mod in [rolling, smoothing, oscillators, regression, trend, channels, transforms, events]:
+    for mod in TIME_SERIES_MODULES:
         for name, obj in vars(mod).items():
             if name.endswith("_1d_nb"):
                 doc = obj.__doc__ or ""
@@ -656,7 +659,9 @@ def test_each_driver_runs_one_kernel():
     of one driver would compile them all (see test_kernels_fastpath)."""
     from numba.core.registry import CPUDispatcher
 
-    for _mod, name, d in _drivers():
+    for mod, name, d in _drivers():
+        if mod is cross:  # cross-sectional: one pass over each bar's row, no per-column 1-D kernel
+            continue
         called = {k: v for k, v in d.py_func.__globals__.items() if isinstance(v, CPUDispatcher)
                   and k in d.py_func.__code__.co_names}
         kernels = {k: v.__name__ for k, v in called.items() if v.__name__.endswith("_1d_nb")}

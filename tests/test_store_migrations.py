@@ -187,3 +187,7 @@ def test_0003_reads_the_provenance_of_old_rows_and_old_synthetic_rows_stay_out(t
     listed = json.loads(CliRunner().invoke(app, ["runs", "list", "--db", str(path), "--json"]).output)
     assert [r["synthetic"] for r in listed["runs"]] == [None, True, False]
     assert CliRunner().invoke(app, ["signals", "list", "--db", str(path)]).output.count("SYNTHETIC") == 1
+    for listing in ("runs", "signals"):  # an 80-column terminal wraps the tables; it never cuts the flag short
+        out = CliRunner().invoke(app, [listing, "list", "--db", str(path)], env={"COLUMNS": "80"}).output
+        assert out.count("SYNTHETIC") == 1 and "…" not in out, out
+        assert max(len(line) for line in out.splitlines()) <= 80, out

@@ -190,12 +190,41 @@ def console(piped_width: int = 120) -> Any:
 
 
 def compact_table(title: str | None = None, **options: Any) -> Any:
-    """A rich Table that fits an 80-column terminal: no vertical borders, one space between columns."""
+    """A rich Table that fits an 80-column terminal: no borders, one space between columns, and a
+    cell too wide for its column folds onto the next line (rich's default cuts it to "…": a narrow terminal
+    must not hide a run's id, its SYNTHETIC flag or a number)."""
     from rich import box
     from rich.table import Table
 
-    return Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True,
-                 **options)
+    class FoldingTable(Table):
+        def add_column(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("overflow", "fold")
+            super().add_column(*args, **kwargs)
+
+        def _calculate_column_widths(self, console: Any, options: Any) -> list[int]:
+            """Keep words whole when they can be: every column gets its longest word (rich's own collapse
+            narrows the widest columns first and splits '2020-01-02' or 'SYNTHETIC' though the words fit),
+            and the rest of the width goes to the columns in proportion to what their longest cell wants."""
+            ranges = [self._measure_column(console, options, column) for column in self.columns]
+            low = [r.minimum for r in ranges]
+            high = [r.maximum for r in ranges]
+            budget = options.max_width
+            if sum(high) <= budget or sum(low) > budget:
+                return list(super()._calculate_column_widths(console, options))
+            widths = list(low)
+            spare = budget - sum(low)
+            wants = [h - w for h, w in zip(high, low, strict=True)]
+            total = sum(wants)
+            for i, want in enumerate(wants):
+                widths[i] += min(want, spare * want // total)
+            left = budget - sum(widths)
+            for i in sorted(range(len(widths)), key=lambda j: widths[j] - high[j]):  # the most wanting first
+                give = min(left, high[i] - widths[i])
+                widths[i] += give
+                left -= give
+            return widths
+
+    return FoldingTable(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0, **options)
 
 
 def write_text(path: str, text: str, option: str) -> None:

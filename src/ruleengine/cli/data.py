@@ -101,7 +101,6 @@ def data_show(symbol: str = typer.Argument(..., help="ticker, e.g. SPY"),
 
 def _print_preview(preview: Any) -> None:
     from rich.panel import Panel
-    from rich.table import Table
 
     summary, rows, total = preview.summary, preview.rows, preview.total_rows
     out = console()
@@ -109,7 +108,7 @@ def _print_preview(preview: Any) -> None:
         out.print(Panel(f"[bold]{summary['warning']}[/]", title="SYNTHETIC DATA", style="bold red"))
     # The kind's own columns (and the fiscal period) fit a terminal; --json has every column.
     columns = preview.columns()
-    table = Table(title=f"{summary['symbol']} {summary['kind']} ({summary['frequency']}, {summary['provider']})")
+    table = compact_table(f"{summary['symbol']} {summary['kind']} ({summary['frequency']}, {summary['provider']})")
     table.add_column(preview.index_name)
     for col in columns:
         table.add_column(str(col), justify="right")

@@ -13,7 +13,18 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from .common import DATA_HELP, DB_HELP, JSON_HELP, PROVIDER_HELP, console, emit, open_db, or_exit, user_error
+from .common import (
+    DATA_HELP,
+    DB_HELP,
+    JSON_HELP,
+    PROVIDER_HELP,
+    compact_table,
+    console,
+    emit,
+    open_db,
+    or_exit,
+    user_error,
+)
 
 
 class _DefaultRunGroup(TyperGroup):
@@ -199,9 +210,8 @@ def signals_list(strategy_id: int | None = typer.Argument(None, help="only this 
         sys.stdout.write("no signals stored; run: ruleengine signals ID --save, or ruleengine scan\n")
         return
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(title="signals")
+    table = compact_table("signals")
     for col in ("id", "strategy", "bar", "ticker", "type", "price", "confidence", "acted", "outcome",
                 "hypothetical"):
         table.add_column(col)
@@ -285,12 +295,10 @@ def compare_command(timeframe: str = typer.Option("all", "--timeframe", help="7d
         emit({"timeframe": timeframe, "leaderboard": rows})
         return
     from rich.markup import escape
-    from rich.table import Table
 
     from ruleengine import format_metric as fmt
 
-    table = Table(title=f"strategy leaderboard ({timeframe})", caption="returns: sum of trade returns (one equal "
-                  "stake per signal, open trades marked at the last close); run `ruleengine track` to refresh")
+    table = compact_table(f"strategy leaderboard ({timeframe})")
     for col in ("rank", "strategy", "signals", "acted", "win rate", "return", "hyp. win rate", "hyp. return",
                 "last signal", "status"):
         table.add_column(col, justify="left" if col in ("strategy", "last signal", "status") else "right")
@@ -299,6 +307,8 @@ def compare_command(timeframe: str = typer.Option("all", "--timeframe", help="7d
                       fmt(r["win_rate"], "%"), fmt(r["actual_return_pct"], "%"), fmt(r["hypothetical_win_rate"], "%"),
                       fmt(r["hypothetical_return_pct"], "%"), (r["last_signal"] or "-")[:10], r["status"])
     console().print(table)
+    sys.stdout.write("returns: sum of trade returns (one equal stake per signal, open trades marked at the last "
+                     "close); run `ruleengine track` to refresh\n")
 
 
 def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POST each new signal as JSON here"),

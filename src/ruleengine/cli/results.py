@@ -96,9 +96,12 @@ def _runs_table(runs: list[Any]) -> Any:
     returns = sorted(r.metrics.total_return_pct for r in runs)
     beat = sum(1 for r in runs if r.metrics.benchmark_return_pct is not None
                and r.metrics.total_return_pct > r.metrics.benchmark_return_pct)
-    table.caption = (f"median return {returns[len(returns) // 2]:.2f} %, mean {sum(returns) / len(returns):.2f} %; "
-                     f"{beat} of {len(runs)} beat their benchmark")
-    return table
+    summary = (f"median return {returns[len(returns) // 2]:.2f} %, mean {sum(returns) / len(returns):.2f} %; "
+               f"{beat} of {len(runs)} beat their benchmark")
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(table, Text(summary))  # a line of its own: a caption would wrap to the table's width
 
 
 #: the long/short table's columns (SideMetrics fields); 80 columns wide: the rest is in --json and the report

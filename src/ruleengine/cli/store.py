@@ -18,6 +18,7 @@ from .common import (
     JSON_HELP,
     STRATEGY_FILE_HELP,
     check_output_path,
+    compact_table,
     console,
     emit,
     open_db,
@@ -82,9 +83,8 @@ def strategies_list(include_all: bool = typer.Option(False, "--all", help="also 
                          + "; add one with: ruleengine strategies add FILE\n")
         return
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(title="strategies")
+    table = compact_table("strategies")
     for col in ("id", "name", "version", "status", "timeframe", "universe", "updated"):
         table.add_column(col)
     for r in recs:
@@ -124,9 +124,8 @@ def strategies_history(strategy_id: int = typer.Argument(..., help="strategy id"
         emit({"strategy_id": strategy_id, "versions": [r.to_dict() for r in recs]})
         return
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(title=f"strategy {strategy_id}: {escape(recs[-1].name)}")
+    table = compact_table(f"strategy {strategy_id}: {escape(recs[-1].name)}")
     for col in ("version", "saved", "author", "content", "changed", "request"):
         table.add_column(col)
     prev: dict[str, Any] | None = None
@@ -237,17 +236,17 @@ def runs_list(strategy_id: int | None = typer.Option(None, "--strategy", help="o
         sys.stdout.write("no saved backtests; run one with: ruleengine backtest FILE --symbols SPY --save\n")
         return
     from rich.markup import escape
-    from rich.table import Table
 
     from ruleengine import format_metric as fmt
 
-    table = Table(title="saved backtests")
+    table = compact_table("saved backtests")
     for col in ("run", "strategy", "saved", "range", "symbols", "trades", "win rate", "return", "max DD",
                 "Sharpe"):
         table.add_column(col, justify="right" if col in ("trades", "win rate", "return", "max DD", "Sharpe")
                          else "left")
     for r in runs:
         symbols = r.symbols if len(r.symbols) <= 30 else r.symbols[:27] + "..."
+        symbols = symbols.replace(",", ", ")  # wraps between symbols on a narrow terminal
         # a run stored on synthetic data before the store refused them (migration 0003 marked it)
         flag = "" if r.synthetic is False else " SYNTHETIC" if r.synthetic else " (data unknown)"
         side = "" if r.direction == "long" else f" {r.direction}"  # a long strategy's row reads as before

@@ -67,25 +67,28 @@ def _ranked(x, member, descending, pct):
 
 @numba.njit(cache=True, nogil=True)
 def rank_nb(x, member):
-    """1 = the largest value of the bar; ties share the average of their ranks."""
+    """1 = the largest value of the bar; ties share the average of their ranks
+    (pandas ``rank(axis=1, ascending=False)``)."""
     return _ranked(x, member, True, False)
 
 
 @numba.njit(cache=True, nogil=True)
 def percentile_nb(x, member):
-    """(ascending average rank - 1) / (members - 1): 0 the smallest, 1 the largest; NaN below 2 members."""
+    """(ascending average rank - 1) / (members - 1): 0 the smallest, 1 the largest; NaN below 2 members
+    (pandas ``(rank(axis=1) - 1) / (count(axis=1) - 1)``)."""
     return _ranked(x, member, False, True)
 
 
 @numba.njit(cache=True, nogil=True)
 def cs_mean_nb(x, member):
-    """Mean of the bar's usable values, written to every usable cell."""
+    """Mean of the bar's usable values, written to every usable cell (pandas ``mean(axis=1)``)."""
     return _moments(x, member, False)
 
 
 @numba.njit(cache=True, nogil=True)
 def cs_zscore_nb(x, member):
-    """(x - mean) / population std (ddof 0) of the bar; NaN below 2 members or when the std is 0."""
+    """(x - mean) / population std (ddof 0) of the bar; NaN below 2 members or when the std is 0
+    (pandas ``sub(mean(axis=1), axis=0).div(std(axis=1, ddof=0), axis=0)``)."""
     return _moments(x, member, True)
 
 
@@ -150,11 +153,13 @@ def _select(x, member, order, n, best):
 
 @numba.njit(cache=True, nogil=True)
 def top_nb(x, member, order, n):
-    """True for the n largest values of the bar."""
+    """True for the n largest values of the bar, ties to the earlier name (pandas ``rank(axis=1, ascending=False,
+    method="first") <= n`` over the name-sorted columns)."""
     return _select(x, member, order, n, True)
 
 
 @numba.njit(cache=True, nogil=True)
 def bottom_nb(x, member, order, n):
-    """True for the n smallest values of the bar."""
+    """True for the n smallest values of the bar, ties to the earlier name (pandas ``rank(axis=1, method="first") <= n``
+    over the name-sorted columns)."""
     return _select(x, member, order, n, False)
