@@ -137,6 +137,12 @@ def cold_section(cold: dict[str, Any] | None) -> list[str]:
              "`ruleengine.backtest` (default parameters fast=50, slow=200, the last 10 years of SPY); the vectorbt "
              "child runs the hand-written vectorbt backtest of the benchmark strategy on SPY x 2,500 bars.")
     L.append("")
+    empty = cold.get("empty_cache")
+    if empty:
+        L.append(f"On an empty numba cache (a new user's first run, NUMBA_CACHE_DIR a new folder): "
+                 f"**{fmt_time(empty['wall_s'])}** (exit {empty['returncode']}), {empty['kernels_written']} compiled "
+                 f"kernels written, column loops among them: {', '.join(empty['column_loops']) or 'none'}.")
+        L.append("")
     re = [c for c in cold["ruleengine_children"] if "error" not in c]
     vb = [c for c in cold["vectorbt_children"] if "error" not in c]
 

@@ -223,10 +223,26 @@ def run_child(mode: str) -> dict[str, Any]:
     return res
 
 
+def empty_cache_run(cli: list[str]) -> dict[str, Any]:
+    """The CLI once on an empty numba cache (a new NUMBA_CACHE_DIR): what a new user's first backtest costs,
+    and how many compiled kernels it wrote (each fill mode's column loop is compiled only when a run uses it,
+    `ruleengine.kernels.modes`)."""
+    with tempfile.TemporaryDirectory(prefix="nbcache-") as cache:
+        t0 = time.perf_counter()
+        p = subprocess.run(cli, cwd=PROJECT, capture_output=True, text=True, timeout=1800, check=False,
+                           env={**os.environ, "NUMBA_CACHE_DIR": cache})
+        wall = time.perf_counter() - t0
+        written = sorted(f.name for f in Path(cache).rglob("*.nbc"))
+    loops = [name for name in written if "_column_nb" in name or "mode_nb" in name]
+    return {"wall_s": wall, "returncode": p.returncode, "kernels_written": len(written), "column_loops": loops}
+
+
 def cold_start(runs: int, vbt_runs: int) -> dict[str, Any]:
-    """Fresh processes with warm caches (one untimed warm-up run of each first)."""
+    """Fresh processes on an empty numba cache (once), then with warm caches (one untimed warm-up run of each
+    first)."""
     cli = [str(Path(sys.executable).parent / "ruleengine"), "backtest", "rules/golden_cross.yaml", "--symbols", "SPY",
            "--data", str(SHARED_DATA), "--json"]
+    empty_cache = empty_cache_run(cli)
     subprocess.run(cli, cwd=PROJECT, capture_output=True, timeout=600, check=False)  # warm the caches
     walls, rc, ok = [], None, None
     for _ in range(runs):
@@ -249,7 +265,7 @@ def cold_start(runs: int, vbt_runs: int) -> dict[str, Any]:
     return {"cli_cmd": "ruleengine backtest rules/golden_cross.yaml --symbols SPY --data ../shared/data --json",
             "cli_walls_s": walls, "cli_median_s": median(walls), "cli_max_s": max(walls), "cli_returncode": rc,
             "cli_success": ok, "ruleengine_children": children, "vectorbt_children": vbt,
-            "interpreter_start_s": median(interp), "runs": runs}
+            "interpreter_start_s": median(interp), "runs": runs, "empty_cache": empty_cache}
 
 
 # ----------------------------------------------------------------------------------------------- main

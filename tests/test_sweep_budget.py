@@ -114,11 +114,13 @@ def test_the_estimate_is_not_below_the_traced_peak(grid: list[str], symbols: str
 def test_cli_refuses_with_a_structured_error_and_prints_the_estimate() -> None:
     from support.hostile import assert_structured, run_cli
 
+    # the time limits bound a hang, not speed: on an empty numba cache (a fresh clone, CI) the second command
+    # compiles the sweep kernel while the other worker compiles its own
     big = run_cli(["sweep", GOLDEN, "--symbols", "SPY", "--grid", "fast=2:100", "--grid", "slow=5:400",
-                   "--grid", "stop_loss_pct=0.1:10:0.1", "--json"], seconds=120)
+                   "--grid", "stop_loss_pct=0.1:10:0.1", "--json"], seconds=600)
     assert_structured(big)
     assert big.returncode == 1 and '"success": false' in big.stdout and "3,920,400 combinations" in big.stdout
     ok = run_cli(["sweep", GOLDEN, "--symbols", "SPY", "--grid", "fast=5:10", "--grid", "slow=50",
-                  "--max-memory", "64", "--start", RANGE[0], "--end", RANGE[1]], seconds=120)
+                  "--max-memory", "64", "--start", RANGE[0], "--end", RANGE[1]], seconds=600)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "results memory ~0 MB (limit 64 MB)" in ok.stdout

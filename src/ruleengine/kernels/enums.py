@@ -68,6 +68,10 @@ EXIT_OPCODES: dict[str, int] = {name.rstrip("_"): code for name, code in zip(Exi
 #: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too).
 LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility",
                                 "hedge_ratio")
+#: the entry order kinds of the risk record's ``order_kind`` (`ruleengine.schema.orders.ORDER_TYPES`' order)
+ORDER_MARKET = 0
+ORDER_LIMIT = 1
+ORDER_STOP = 2
 #: the levels of an exit program (`ruleengine.kernels.exit_program`) are kinds ``exit_program:0``,
 #: ``exit_program:1``, ... after those of `LEVEL_KINDS`; the risk record's ``exit_program_row`` names the first
 EXIT_PROGRAM_LEVEL = "exit_program:"

@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from .enums import ExitReason, pair_trade_dt
+from .modes import columns_by_mode, in_column_order, per_mode
 from .simulate import (
     EXIT_FEE,
     EXIT_GROSS,
@@ -239,7 +240,6 @@ def pair_bar_step_nb(pa, pb, base, peak, cash, t, oa, ob, ca, cb, now, entry_tim
     return pa, pb, base, peak, cash, at_open, at_close
 
 
-@numba.njit(cache=True)
 def simulate_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
                       short_entries, short_exits, levels, times, start, risk, hedge_units, init_cash, max_trades):
     """Independent pair runs: column q trades leg a (the ``*_a`` prices' row q) against leg b with its own
@@ -247,7 +247,8 @@ def simulate_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, clo
     is the level row ``risk.hedge_ratio_row``); `hedge_units` True sizes units_b = hedge x units_a.
 
     Returns (records (`pair_trade_dt`), n_trades, equity, cash, units of leg a, units of leg b), the last four
-    (N, T); units are negative for a short leg.
+    (N, T); units are negative for a short leg. The columns run by ``exec_open`` (`ruleengine.kernels.modes`:
+    each fill mode's loop is compiled only when a run uses it), records merged back in column order.
     """
     N, T = close_a.shape
     records = np.empty(max_trades, dtype=pair_trade_dt)
@@ -255,17 +256,32 @@ def simulate_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, clo
     cash_out = np.empty((N, T))
     units_a = np.empty((N, T))
     units_b = np.empty((N, T))
-    n = np.int64(0)  # not the literal 0: _pair_column_nb would be compiled once more per literal variant
-    for q in range(N):
-        if risk[q].exec_open:  # a literal: each fill mode compiled without the other's branches
-            n = _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                                short_entries, short_exits, levels, times, start, q, risk[q], True, hedge_units,
-                                init_cash, records, n, equity, cash_out, units_a, units_b)
-        else:
-            n = _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                                short_entries, short_exits, levels, times, start, q, risk[q], False, hedge_units,
-                                init_cash, records, n, equity, cash_out, units_a, units_b)
+    n = 0
+    groups = columns_by_mode(risk)
+    for mode, cols in groups:
+        n = simulate_pairs_entry(mode.exec_open)(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b,
+                                                 entries, exits, short_entries, short_exits, levels, times, start,
+                                                 risk, hedge_units, init_cash, cols, records, n, equity, cash_out,
+                                                 units_a, units_b)
+    in_column_order(records, n, len(groups) > 1)
     return records, n, equity, cash_out, units_a, units_b
+
+
+@per_mode
+def simulate_pairs_entry(exec_open: bool):
+    """The compiled loop over the pair columns `cols` of one ``exec_open`` (a literal of the closure)."""
+
+    @numba.njit(cache=True)
+    def simulate_pairs_mode_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
+                               short_entries, short_exits, levels, times, start, risk, hedge_units, init_cash, cols,
+                               records, n, equity, cash_out, units_a, units_b):
+        for q in cols:
+            n = _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
+                                short_entries, short_exits, levels, times, start, q, risk[q], exec_open, hedge_units,
+                                init_cash, records, n, equity, cash_out, units_a, units_b)
+        return n
+
+    return simulate_pairs_mode_nb
 
 
 @numba.njit(cache=True)

@@ -64,8 +64,9 @@ from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
-from .enums import LEVEL_KINDS, ExitReason, SizeNote, skip_dt, trade_dt
+from .enums import LEVEL_KINDS, ORDER_LIMIT, ORDER_MARKET, ExitReason, SizeNote, skip_dt, trade_dt
 from .exit_program import MAX_STACK, run_exit_program_nb
+from .modes import FillMode, columns_by_mode, in_column_order, per_mode
 from .sizing import NO_NOTE, size_nb
 
 _DAY_NS = 86_400_000_000_000
@@ -91,10 +92,6 @@ N_POS = 11
 ORD_LEVEL = 0
 ORD_LEFT = 1
 ORD_BAR = 2
-# the entry order kinds of the risk record's ``order_kind`` (`ruleengine.schema.orders.ORDER_TYPES`' order)
-ORDER_MARKET = 0
-ORDER_LIMIT = 1
-ORDER_STOP = 2
 # An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee; units)
 EXIT_REASON = 0
 EXIT_PRICE = 1
@@ -791,7 +788,6 @@ def store_nb(rows, j, pos):
 
 
 # ------------------------------------------------------------------------------------------- simulations
-@numba.njit(cache=True)
 def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
                 times, start, risk, vbt_order, init_cash, max_trades):
     """Independent runs: every column trades its own `init_cash`.
@@ -803,7 +799,8 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
 
     Returns (records, n_trades, equity, cash, position, notes, n_notes), equity, cash and position (N, T);
     ``notes`` (`skip_dt`, the first ``max_trades``) are the entries skipped or cut down to the cash, in
-    column then time order, ``n_notes`` counts them all.
+    column then time order, ``n_notes`` counts them all. The columns run by fill mode (`ruleengine.kernels.modes`:
+    each mode's loop is compiled only when a run uses it), records merged back in column order.
     """
     N, T = close.shape
     records = np.empty(max_trades, dtype=trade_dt)
@@ -811,39 +808,33 @@ def simulate_nb(open_, high, low, close, entries, exits, short_entries, short_ex
     equity = np.empty((N, T))
     cash_out = np.empty((N, T))
     pos_out = np.empty((N, T))
-    # int64, not the literal 0: a counter passed as Literal[int](0) on the first call would make numba compile
-    # every literal variant of _column_nb twice (once per type of the counters)
-    n = n_skip = np.int64(0)
-    for j in range(N):
-        # exec_open, long_short and orders as literals: each variant is compiled with the other modes' branches
-        # pruned (an order column is long or short: S128)
-        if risk[j].order_kind != ORDER_MARKET:
-            if risk[j].exec_open:
-                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       exit_ops, exit_args, times, start, j, risk[j], True, False, True, vbt_order,
-                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
-            else:
-                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       exit_ops, exit_args, times, start, j, risk[j], False, False, True, vbt_order,
-                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
-        elif risk[j].exec_open:
-            if risk[j].long_short:
-                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       exit_ops, exit_args, times, start, j, risk[j], True, True, False, vbt_order,
-                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
-            else:
-                n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                       exit_ops, exit_args, times, start, j, risk[j], True, False, False, vbt_order,
-                                       init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
-        elif risk[j].long_short:
-            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   exit_ops, exit_args, times, start, j, risk[j], False, True, False, vbt_order,
-                                   init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
-        else:
-            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
-                                   exit_ops, exit_args, times, start, j, risk[j], False, False, False, vbt_order,
-                                   init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
+    n = n_skip = 0
+    groups = columns_by_mode(risk)
+    for mode, cols in groups:
+        n, n_skip = simulate_entry(mode)(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                         exit_ops, exit_args, times, start, risk, vbt_order, init_cash, cols,
+                                         records, n, equity, cash_out, pos_out, skip, n_skip)
+    in_column_order(records, n, len(groups) > 1)
+    in_column_order(skip, min(n_skip, max_trades), len(groups) > 1)
     return records, n, equity, cash_out, pos_out, skip[:min(n_skip, max_trades)], n_skip
+
+
+@per_mode
+def simulate_entry(mode: FillMode):
+    """The compiled loop over the columns `cols` of one fill mode (its flags literals of the closure)."""
+    exec_open, long_short, orders = mode
+
+    @numba.njit(cache=True)
+    def simulate_mode_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                         exit_args, times, start, risk, vbt_order, init_cash, cols, records, n, equity, cash_out,
+                         pos_out, skip, n_skip):
+        for j in cols:
+            n, n_skip = _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                   exit_ops, exit_args, times, start, j, risk[j], exec_open, long_short, orders,
+                                   vbt_order, init_cash, records, n, equity, cash_out, pos_out, skip, n_skip)
+        return n, n_skip
+
+    return simulate_mode_nb
 
 
 @numba.njit(cache=True, inline="always")
@@ -916,16 +907,27 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     return n, n_skip
 
 
-@numba.njit(cache=True)
 def simulate_portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
                           exit_args, times, start, risk, vbt_order, init_cash, max_trades):
     """One shared cash account over the N columns (``exec_open`` and ``long_short`` must be the same in every
-    risk record): `_portfolio_nb` with ``long_short`` as a literal (see `short_signals_nb`)."""
-    if risk.shape[0] > 0 and risk[0].long_short:
+    risk record): `_portfolio_nb` through the entry compiled for ``long_short`` as a literal (see
+    `short_signals_nb` and `ruleengine.kernels.modes`)."""
+    long_short = bool(risk.shape[0] > 0 and risk[0]["long_short"])
+    return portfolio_entry(long_short)(open_, high, low, close, entries, exits, short_entries, short_exits, levels,
+                                       exit_ops, exit_args, times, start, risk, vbt_order, init_cash, max_trades)
+
+
+@per_mode
+def portfolio_entry(long_short: bool):
+    """The compiled portfolio for one value of ``long_short`` (a literal of the closure)."""
+
+    @numba.njit(cache=True)
+    def portfolio_mode_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                          exit_args, times, start, risk, vbt_order, init_cash, max_trades):
         return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                             exit_args, times, start, risk, True, vbt_order, init_cash, max_trades)
-    return _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                         exit_args, times, start, risk, False, vbt_order, init_cash, max_trades)
+                             exit_args, times, start, risk, long_short, vbt_order, init_cash, max_trades)
+
+    return portfolio_mode_nb
 
 
 @numba.njit(cache=True)

@@ -26,7 +26,7 @@ Accumulated per column (indices are the module constants; the metric formulas ar
   against the initial cash), of r^2, of min(r, 0)^2, and how many were finite.
 - BARS (bars of the run) and IN_MARKET (bars ending with a position held).
 
-Parallelism: `sweep_nb` releases the GIL (``nogil=True``) and works on a column range [c0, c1), so the
+Parallelism: `sweep_nb` works on a column range [c0, c1) through entries that release the GIL (``nogil=True``), so the
 caller runs blocks or chunks on threads (see `ruleengine.sweep.run`); no numba threading layer is
 involved, which keeps concurrent calls from several Python threads (Dask workers) safe.
 
@@ -37,13 +37,13 @@ the tests compare the two engines on every rule and would show a stale kernel.
 import numba
 import numpy as np
 
+from .modes import FillMode, columns_by_mode, per_mode
 from .pairs import mark_out_pair_nb, pair_bar_step_nb, pair_signals_nb, pair_value_nb
 from .simulate import (
     EXIT_FEE,
     EXIT_GROSS,
     EXIT_REASON,
     ORD_LEFT,
-    ORDER_MARKET,
     POS_ENTRY_BAR,
     POS_IN,
     POS_SPENT,
@@ -224,7 +224,6 @@ def _closed_nb(out, c, pos, ex, exit_bar, times):
               times[entry_bar], times[exit_bar])
 
 
-@numba.njit(cache=True, nogil=True)
 def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args, times,
              lo, hi, sym, sig, risk, init_cash, out, c0, c1):
     """Columns [c0, c1) of a sweep into `out` (C, N_STATS); see the module docstring for the layout.
@@ -239,52 +238,63 @@ def sweep_nb(open_, high, low, close, entries, exits, short_entries, short_exits
         sym, sig: (C,) int64: the price row and the signal row of each column.
         risk: (C,) risk records (``ruleengine.backtest.simulation.risk_dt``), read by field name.
         init_cash: starting cash of every column. out: (C, N_STATS) float64, written in rows [c0, c1).
+
+    The columns run by fill mode (`ruleengine.kernels.modes`), each mode through its own compiled entry, which
+    releases the GIL.
     """
-    for c in range(c0, c1):
-        j = sym[c]
-        # exec_open, long_short and orders as literals: each variant is compiled with the other modes' branches
-        # pruned (an order column is long or short: S128)
-        if risk[c].order_kind != ORDER_MARKET:
-            if risk[c].exec_open:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, True, init_cash, out, c)
-            else:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, True, init_cash, out, c)
-        elif risk[c].exec_open:
-            if risk[c].long_short:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, True, False, init_cash, out, c)
-            else:
-                _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                           exit_args, times, j, sig[c], lo[j], hi[j], risk[c], True, False, False, init_cash, out, c)
-        elif risk[c].long_short:
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, True, False, init_cash, out, c)
-        else:
-            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
-                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], False, False, False, init_cash, out, c)
+    for mode, cols in columns_by_mode(risk, np.arange(c0, c1, dtype=np.int64)):
+        sweep_entry(mode)(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                          exit_args, times, lo, hi, sym, sig, risk, init_cash, out, cols)
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@per_mode
+def sweep_entry(mode: FillMode):
+    """The compiled loop over the sweep columns `cols` of one fill mode (its flags literals of the closure)."""
+    exec_open, long_short, orders = mode
+
+    @numba.njit(cache=True, nogil=True)
+    def sweep_mode_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                      exit_args, times, lo, hi, sym, sig, risk, init_cash, out, cols):
+        for c in cols:
+            j = sym[c]
+            _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops,
+                       exit_args, times, j, sig[c], lo[j], hi[j], risk[c], exec_open, long_short, orders, init_cash,
+                       out, c)
+        return out
+
+    return sweep_mode_nb
+
+
 def sweep_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits, short_entries,
                    short_exits, levels, times, lo, hi, sym, sig, risk, hedge_units, end, init_cash, out, c0, c1):
     """`sweep_nb` for a pair strategy: column c trades leg a (the ``*_a`` prices' row sym[c]) against leg b
     (the ``*_b`` prices' same row) through `ruleengine.kernels.pairs.pair_bar_step_nb`, the single pair run's
     bar; [lo, hi) are leg a's run rows and `end` the end of the rows traded (leg b may trade after hi);
-    `hedge_units` as `simulate_pairs_nb` takes it."""
-    for c in range(c0, c1):
-        j = sym[c]
-        if risk[c].exec_open:  # a literal: each variant is compiled with the other mode's branches pruned
-            _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                            short_entries, short_exits, levels, times, j, sig[c], lo[j], hi[j], end, risk[c], True,
-                            hedge_units, init_cash, out, c)
-        else:
-            _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                            short_entries, short_exits, levels, times, j, sig[c], lo[j], hi[j], end, risk[c], False,
-                            hedge_units, init_cash, out, c)
+    `hedge_units` as `simulate_pairs_nb` takes it. A pair's loop is compiled per ``exec_open`` only."""
+    for mode, cols in columns_by_mode(risk, np.arange(c0, c1, dtype=np.int64)):
+        sweep_pairs_entry(mode.exec_open)(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries,
+                                          exits, short_entries, short_exits, levels, times, lo, hi, sym, sig, risk,
+                                          hedge_units, end, init_cash, out, cols)
     return out
+
+
+@per_mode
+def sweep_pairs_entry(exec_open: bool):
+    """The compiled loop over the pair sweep columns `cols` of one ``exec_open`` (a literal of the closure)."""
+
+    @numba.njit(cache=True, nogil=True)
+    def sweep_pairs_mode_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
+                            short_entries, short_exits, levels, times, lo, hi, sym, sig, risk, hedge_units, end,
+                            init_cash, out, cols):
+        for c in cols:
+            j = sym[c]
+            _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
+                            short_entries, short_exits, levels, times, j, sig[c], lo[j], hi[j], end, risk[c],
+                            exec_open, hedge_units, init_cash, out, c)
+        return out
+
+    return sweep_pairs_mode_nb
 
 
 @numba.njit(cache=True, nogil=True)
