@@ -254,6 +254,27 @@ def test_an_exit_signal_on_the_fill_bar_closes_at_its_close():
     assert brief(trades) == [(1, 2, "signal", 99.0)]
 
 
+@pytest.mark.parametrize("execution_price, exit_bar, exit_price", [("close", 2, 96.0), ("open", 2, 96.5)])
+def test_an_exit_on_position_variables_first_reads_the_bar_the_contract_names(execution_price, exit_bar,
+                                                                              exit_price):
+    """ORDER_FILL_CONTRACT: with open fills the condition is read at the fill bar's close (out at the next
+    open); with close fills at the close of the bar after the fill bar (read on the position held when a bar
+    opened). Limit 97 fills inside bar 1; every close after it (96) is -1.03 % under the entry."""
+    from test_exits import program_of
+
+    bars = [FLAT, (100, 101, 95, 96), (96.5, 97, 95, 96), (96, 97, 95, 96)]
+    prices, idx = table(bars)
+    program, levels = program_of(["unrealized_pct < -1"], prices, idx)
+    lv = np.full((len(idx), 1), NAN)
+    lv[0, 0] = 97.0
+    risk = replace(LIMIT_RISK, execution_price=execution_price)
+    sim = simulate(prices, sig(4, 0), sig(4), idx, risk, levels={"entry_order_price": lv, **levels},
+                   exit_program=program, init_cash=CASH)
+    trades = sim.trades.to_dict("records")
+    assert brief(trades) == [(1, exit_bar, "signal", exit_price)]
+    assert trades[0]["entry_price"] == 97.0
+
+
 # ------------------------------------------------------------------------------------------------ real data
 
 

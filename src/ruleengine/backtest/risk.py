@@ -416,7 +416,9 @@ Limit and stop entry orders (entry_order: limit | stop; exits and all else as ab
   close (after a long limit: low .. max(level, close); after a long stop: min(level, close) .. high).
   So a long limit's stop loss can act on its fill bar, its take profit only if the close reached it.
   Max hold counts from the fill bar; an exit signal at its close exits at that close (close fills)
-  or at the next open.
+  or at the next open. An exit condition on position variables is first read at the fill bar's
+  close with open fills (exiting at the next open); with close fills at the close of the bar after
+  the fill bar (it is read before a bar's events, on the position held when the bar opened).
 - backtesting.py (simulate's fill_order="backtesting") checks no stop or target on an order's fill bar.
 """
 
