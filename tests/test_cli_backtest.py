@@ -92,6 +92,7 @@ def test_human_summary_single_run() -> None:
                  "ruleengine contract", "warning[D120]"):
         assert text in out, text
     assert "Fill contract" not in out  # printed on request (`ruleengine contract`), not after every backtest
+    assert "universe equal weight" not in out  # one symbol: no universe benchmark
 
 
 def test_contract_command_prints_the_fill_contract_once_and_the_short_and_long_short_parts() -> None:
@@ -124,11 +125,14 @@ def test_human_summary_universe_and_portfolio(csv_dir) -> None:
     assert result.exit_code == 0
     out = result.stdout
     assert "3 runs" in out and "beat their benchmark" in out and "best and worst trades" in out
+    line = next(x for x in out.splitlines() if x.startswith("universe equal weight (no fees): "))
+    assert len(line) <= 80 and line.endswith(" of 3 beat it")  # the universe benchmark under the runs table
     for sym in ("SPY", "QQQ", "IWM"):
         assert any(line.split()[:1] == [sym] for line in out.splitlines()), sym  # a row of the runs table
     result = run(GC, "--symbols", "SPY,QQQ,IWM", "--start", "2014-01-01", "--end", "2016-12-30", *FAST,
                  "--portfolio", "--param", "position_size_pct=30")
     assert result.exit_code == 0 and "portfolio of 3" in result.stdout and "one portfolio" in result.stdout
+    assert "universe equal weight (no fees)" in result.stdout  # a row of the portfolio's metrics
     result = run(GC, "--symbols", "GOOD,NANS", "--data", str(csv_dir), *FAST)  # real (local) data: no banner
     assert result.exit_code == 0 and "SYNTHETIC" not in result.stdout
     text = " ".join(result.stdout.split())  # a warning wraps at the terminal's width (80 columns in CI)

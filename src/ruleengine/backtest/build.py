@@ -37,15 +37,18 @@ from .result import (
     equity_curve,
     package_versions,
 )
+from .universe_benchmark import equal_weight_universe
 
 Progress = Callable[[int, int, str], None]
 
 
 class _Bench:
-    """Benchmark closes aligned to the run bars, or None to use each run's own symbol."""
+    """Benchmark closes aligned to the run bars, or None to use each run's own symbol; and for a universe the
+    equity of its equal-weight buy and hold on the same bars (`universe_benchmark`), else None."""
 
     def __init__(self, symbol: str | None, close: np.ndarray | None, synthetic: bool) -> None:
         self.symbol, self.close, self.synthetic = symbol, close, synthetic
+        self.universe: np.ndarray | None = None
 
 
 def buy_and_hold(close: np.ndarray, init_cash: float) -> tuple[np.ndarray, float | None]:
@@ -68,10 +71,20 @@ class ChartSeries:
     close: np.ndarray | None
     benchmark_close: np.ndarray
     init_cash: float
+    #: the universe benchmark's equity on the run's bars (`universe_benchmark`), None outside a universe
+    universe: np.ndarray | None = None
 
     @cached_property
     def benchmark_equity(self) -> np.ndarray:
         return buy_and_hold(self.benchmark_close, self.init_cash)[0]
+
+    @cached_property
+    def universe_equity(self) -> np.ndarray | None:
+        """The universe benchmark from the initial cash at the run's first bar (a run of a symbol listed later
+        starts later; its return is measured over the same bars)."""
+        if self.universe is None or not len(self.universe):
+            return self.universe
+        return self.init_cash * self.universe / self.universe[0]
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -116,11 +129,14 @@ class _Context:
             bench_ret: list[Any] = ((self.close[s0 + hi - 1, sym] / self.close[s0 + lo, sym] - 1.0) * 100.0).tolist()
         else:
             bench_ret = _bench_returns(self.bench.close, lo, hi)
+        uni = self.bench.universe
+        uni_ret = None if uni is None else _bench_returns(uni, lo, hi)
         table, bounds, trades = self._trade_table(sim.trades, n_runs, [md.labels[j] for j in sym], by_column=True,
                                                   sets=np.arange(n_runs) // k)
         metrics = compute_metrics_batch(sim.equity[s0:], np.stack([lo, hi], axis=1), trades, bounds,
                                         init_cash=self.init_cash, frequency=md.frequency,
-                                        held=_held(sim.position[s0:]), benchmark_return_pct=bench_ret)
+                                        held=_held(sim.position[s0:]), benchmark_return_pct=bench_ret,
+                                        universe_benchmark_return_pct=uni_ret)
         out = []
         for i, (j, a, b) in enumerate(zip(sym, lo.tolist(), hi.tolist(), strict=True)):
             p = i // k
@@ -132,7 +148,7 @@ class _Context:
                 md.labels[j] + self.grid_text[p], dict(md.runs[j]), p, (a, b), sim.equity[s0:, i],
                 metrics[i], Deferred(table.models, int(bounds[i]), int(bounds[i + 1]), s0 + a), close[a:b],
                 bench_close[a:b], bench_symbol, [md.runs[j]], self._skipped(sim, i) if noted else None,
-                sides=self._sides(p, trades, bounds, i)))
+                sides=self._sides(p, trades, bounds, i), universe=None if uni is None else uni[a:b]))
         return out
 
     def _sides(self, p: int, trades: dict[str, np.ndarray], bounds: np.ndarray, run: int) -> \
@@ -148,24 +164,27 @@ class _Context:
         md, s0 = self.md, self.md.start
         runs = [md.runs[j] for j in self.keep]
         symbols = {slot: [r[slot] for r in runs] for slot in runs[0]}
+        uni = self.bench.universe
         if self.bench.close is not None:
             bench_close, bench_symbol = self.bench.close, self.bench.symbol
-        else:  # equal weights of the members, each normalised to its first close
-            closes = self.close[s0:, self.keep]
-            first = np.array([c[np.isfinite(c)][0] for c in closes.T])
-            bench_close = np.nanmean(pd.DataFrame(closes).ffill().to_numpy() / first, axis=1)
+        else:  # the members' equal weight (the universe benchmark's; a portfolio of one symbol has none)
+            bench_close = uni if uni is not None else equal_weight_universe(self.close[s0:, self.keep], None,
+                                                                            self.init_cash)
             bench_symbol = "equal-weight members"
         n = len(self.times)
+        span = (np.array([0]), np.array([n]))
         table, bounds, trades = self._trade_table(sim.trades, 1, [md.labels[j] for j in self.keep], by_column=False,
                                                   sets=np.array([p]))
         metrics = compute_metrics_batch(sim.equity[s0:, :1], np.array([[0, n]]), trades, bounds,
                                         init_cash=self.init_cash, frequency=md.frequency,
                                         held=np.any(_held(sim.position[s0:]), axis=1, keepdims=True),
-                                        benchmark_return_pct=_bench_returns(bench_close, np.array([0]),
-                                                                            np.array([n])))[0]
+                                        benchmark_return_pct=_bench_returns(bench_close, *span),
+                                        universe_benchmark_return_pct=None if uni is None else
+                                        _bench_returns(uni, *span))[0]
         return self._result(f"portfolio of {len(runs)}" + self.grid_text[p], symbols, p, (0, n),
                             sim.equity[s0:, 0], metrics, Deferred(table.models, 0, int(bounds[1]), s0), None,
-                            bench_close, bench_symbol, runs, self._skipped(sim), self._sides(p, trades, bounds, 0))
+                            bench_close, bench_symbol, runs, self._skipped(sim), self._sides(p, trades, bounds, 0),
+                            universe=uni)
 
     def _skipped(self, sim: Any, column: int | None = None) -> SkippedEntries:
         """The skipped (or cut down) entries of a portfolio, or of simulation column `column` of independent
@@ -222,7 +241,8 @@ class _Context:
     def _result(self, label: str, symbols: dict[str, Any], p: int, span: tuple[int, int], equity: np.ndarray,
                 metrics: Metrics, trades: Deferred[Trade], close: np.ndarray | None, bench_close: np.ndarray,
                 bench_symbol: str | None, runs: list[dict[str, str]],
-                skipped: SkippedEntries | None = None, sides: dict[str, SideMetrics] | None = None) -> RunResult:
+                skipped: SkippedEntries | None = None, sides: dict[str, SideMetrics] | None = None,
+                universe: np.ndarray | None = None) -> RunResult:
         """One `RunResult` (its trades and equity curve `Deferred`)."""
         md = self.md
         lo, hi = span
@@ -253,7 +273,7 @@ class _Context:
         run = RunResult(label=label, symbols=symbols, params=self.sets[p], metrics=metrics, benchmark=bench,
                         trades=trades, equity=equity_curve(self.times, lo, hi, equity[lo:hi]), risk=risk, data=data,
                         warnings=[w.to_dict() for w in warnings], skipped_entries=skipped, sides=sides)
-        run._chart = ChartSeries(close, bench_close, self.init_cash)
+        run._chart = ChartSeries(close, bench_close, self.init_cash, universe)
         return run
 
 

@@ -127,7 +127,8 @@ def cagr(final: float, init_cash: float, n_bars: int, ppy: float) -> float | Non
 def compute_metrics(equity: np.ndarray, trades: pd.DataFrame | None, *, init_cash: float,
                     index: pd.DatetimeIndex | None = None, frequency: str = "1Day",
                     position: np.ndarray | None = None,
-                    benchmark_return_pct: float | None = None) -> Metrics:
+                    benchmark_return_pct: float | None = None,
+                    universe_benchmark_return_pct: float | None = None) -> Metrics:
     """All metrics of one run (definitions in the module docstring).
 
     Args:
@@ -139,6 +140,8 @@ def compute_metrics(equity: np.ndarray, trades: pd.DataFrame | None, *, init_cas
         frequency: the execution frequency (annualisation, see `PERIODS_PER_YEAR`).
         position: (n,) or (n, k) units held after each bar (exposure); None means never in the market.
         benchmark_return_pct: the benchmark's buy-and-hold return over the same bars, copied through.
+        universe_benchmark_return_pct: the universe benchmark's return over the same bars (a run of a
+            universe, `ruleengine.backtest.universe_benchmark`), copied through; None outside a universe.
     """
     eq = np.asarray(equity, dtype=np.float64).reshape(-1)
     if index is not None and len(index) != len(eq):
@@ -167,6 +170,7 @@ def compute_metrics(equity: np.ndarray, trades: pd.DataFrame | None, *, init_cas
         calmar_ratio=_finite(growth / (max_dd / 100.0)) if growth is not None and max_dd > 0 else None,
         exposure_pct=exposure,
         benchmark_return_pct=_finite(benchmark_return_pct),
+        universe_benchmark_return_pct=_finite(universe_benchmark_return_pct),
         periods_per_year=ppy,
     )
 
@@ -249,7 +253,8 @@ class _Segments:
 def compute_metrics_batch(equity: np.ndarray, spans: np.ndarray, trades: Mapping[str, np.ndarray] | None,
                           bounds: np.ndarray | None, *, init_cash: float, frequency: str = "1Day",
                           held: np.ndarray | None = None,
-                          benchmark_return_pct: Sequence[float | None] | None = None) -> list[Metrics]:
+                          benchmark_return_pct: Sequence[float | None] | None = None,
+                          universe_benchmark_return_pct: Sequence[float | None] | None = None) -> list[Metrics]:
     """`compute_metrics` of R runs at once, with the same results bit for bit.
 
     Args:
@@ -263,6 +268,7 @@ def compute_metrics_batch(equity: np.ndarray, spans: np.ndarray, trades: Mapping
         frequency: the execution frequency (annualisation).
         held: (T, R) True where the run holds a position at the bar's close (exposure); None: never.
         benchmark_return_pct: one value (or None) per run, copied through.
+        universe_benchmark_return_pct: one value (or None) per run, copied through (None: none for any run).
     """
     eq = np.asarray(equity, dtype=np.float64)
     T, R = eq.shape
@@ -313,6 +319,7 @@ def compute_metrics_batch(equity: np.ndarray, spans: np.ndarray, trades: Mapping
         (np.asarray(held, dtype=bool).T & inside).sum(axis=1) / n * 100.0
     stats = _trade_stats_batch(trades, bounds, R)
     bench = [None] * R if benchmark_return_pct is None else list(benchmark_return_pct)
+    uni = [None] * R if universe_benchmark_return_pct is None else list(universe_benchmark_return_pct)
     final = by_run[np.arange(R), hi - 1].tolist()
     sqrt_ppy = math.sqrt(ppy)
     out = []
@@ -335,7 +342,8 @@ def compute_metrics_batch(equity: np.ndarray, spans: np.ndarray, trades: Mapping
             "calmar_ratio": _finite(growth / (dd_i / 100.0)) if growth is not None and dd_i > 0 else None,
             "exposure_pct": x, "best_trade_pct": st["best_trade_pct"], "worst_trade_pct": st["worst_trade_pct"],
             "avg_holding_bars": st["avg_holding_bars"], "avg_holding_days": st["avg_holding_days"],
-            "benchmark_return_pct": _finite(bench[i]), "periods_per_year": float(ppy)}))
+            "benchmark_return_pct": _finite(bench[i]), "universe_benchmark_return_pct": _finite(uni[i]),
+            "periods_per_year": float(ppy)}))
     return out
 
 

@@ -1,11 +1,11 @@
 """The HTML report of a backtest: one self-contained file (plotly.js inline, so it works offline).
 
-Per run: equity against the benchmark, drawdown, the traded price with entry/exit markers (a short's entry
-marked apart from a long's), the metrics, the long/short split of the trade statistics (a strategy that
-trades short), the resolved risk (defaults marked) and the trade table (with each trade's side when one is
-short); once: the SYNTHETIC banner when any data were synthetic, the warnings, a table of all runs for a
-universe, the fill contract and the provenance. A universe shows charts for its first `max_runs` runs (the
-table lists every run).
+Per run: equity against the benchmark (and a universe's equal-weight buy and hold), drawdown, the traded
+price with entry/exit markers (a short's entry marked apart from a long's), the metrics, the long/short split
+of the trade statistics (a strategy that trades short), the resolved risk (defaults marked) and the trade
+table (with each trade's side when one is short); once: the SYNTHETIC banner when any data were synthetic,
+the warnings, a table of all runs for a universe, the fill contract and the provenance. A universe shows
+charts for its first `max_runs` runs (the table lists every run).
 
 A small script marks ``<body data-report-status="ok N">`` once every chart has drawn its traces (or
 ``error ...`` on a JavaScript error or an empty chart), so that a headless browser can check the file.
@@ -61,6 +61,7 @@ REPORT_CHECK_JS = """
 
 _METRIC_LABELS = [
     ("total_return_pct", "Total return", "%"), ("benchmark_return_pct", "Benchmark return", "%"),
+    ("universe_benchmark_return_pct", "Universe equal weight (no fees)", "%"),
     ("total_return_dollars", "Total return ($)", "$"), ("final_equity", "Final equity", "$"),
     ("cagr_pct", "CAGR", "%"), ("max_drawdown_pct", "Max drawdown", "%"), ("sharpe_ratio", "Sharpe", ""),
     ("sortino_ratio", "Sortino", ""), ("calmar_ratio", "Calmar", ""), ("exposure_pct", "Exposure", "%"),
@@ -106,6 +107,10 @@ def _figure(run: RunResult) -> Any:
     if bench is not None:
         fig.add_trace(go.Scatter(x=x, y=np.asarray(bench, dtype=float), name=f"benchmark {run.benchmark.symbol}",
                                  line={"color": "#888", "dash": "dot"}), row=1, col=1)
+    universe = None if chart is None else chart.universe_equity
+    if universe is not None:
+        fig.add_trace(go.Scatter(x=x, y=np.asarray(universe, dtype=float), name="universe equal weight",
+                                 line={"color": "#9467bd", "dash": "dash"}), row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=-drawdown_pct(equity, init), name="drawdown", fill="tozeroy",
                              line={"color": "#d62728"}), row=2, col=1)
     if has_price:
@@ -150,9 +155,9 @@ def html_table(headers: list[str], rows: list[list[str]], numeric: set[int] | No
 
 
 def _metrics_table(run: RunResult) -> str:
-    m = run.metrics.model_dump()
-    return html_table(["metric", "value"], [[html.escape(label), fmt(m[k], unit)] for k, label, unit in _METRIC_LABELS],
-                  {1})
+    m = run.metrics.model_dump()  # leaves out the universe benchmark of a single-symbol run: no row for it
+    return html_table(["metric", "value"], [[html.escape(label), fmt(m[k], unit)] for k, label, unit in _METRIC_LABELS
+                                            if k in m], {1})
 
 
 #: the columns of the long/short table: (SideMetrics field, header, unit)
@@ -207,10 +212,10 @@ def _runs_table(result: BacktestResult) -> str:
     for r in result.results:
         m = r.metrics
         rows.append([html.escape(r.label), fmt(m.total_trades, "n"), fmt(m.win_rate, "%"),
-                     fmt(m.total_return_pct, "%"), fmt(m.benchmark_return_pct, "%"), fmt(m.max_drawdown_pct, "%"),
-                     fmt(m.sharpe_ratio)])
-    return html_table(["run", "trades", "win rate", "return", "benchmark", "max drawdown", "sharpe"], rows,
-                  {1, 2, 3, 4, 5, 6})
+                     fmt(m.total_return_pct, "%"), fmt(m.benchmark_return_pct, "%"),
+                     fmt(m.universe_benchmark_return_pct, "%"), fmt(m.max_drawdown_pct, "%"), fmt(m.sharpe_ratio)])
+    return html_table(["run", "trades", "win rate", "return", "benchmark", "universe equal weight", "max drawdown",
+                       "sharpe"], rows, {1, 2, 3, 4, 5, 6, 7})
 
 
 def render_report(result: BacktestResult, *, max_runs: int = 10, title: str | None = None) -> str:

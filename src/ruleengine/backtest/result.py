@@ -160,6 +160,12 @@ class Metrics(BaseModel):
     avg_holding_bars: float | None
     avg_holding_days: float | None = Field(description="mean calendar days from entry to exit")
     benchmark_return_pct: float | None = Field(description="buy and hold of the benchmark over the same bars")
+    #: left out when None (a single-symbol run has no universe): such results read as before
+    universe_benchmark_return_pct: float | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="a universe's run only: equal-weight buy and hold of the same point-in-time universe over "
+                    "the same bars (on each bar its members with a price; rebalanced to equal weight when they "
+                    "change, a leaver sold at its last close), from the same initial cash, without fees")
     periods_per_year: float = Field(description="annualisation factor used (252 for daily bars)")
 
 

@@ -15,6 +15,8 @@ Steps: the strategy as a signal source (`ruleengine.strategies.signal_source`: r
   without fees, fetched with the traded slot's provider over the same range; when it cannot be fetched (or
   ``benchmark=None``) each run's own traded symbol (a portfolio: its members, equally weighted), with a D121
   warning.
+  A universe (several symbols, ``@sp500``) has a second benchmark beside it: the equal-weight buy and hold of
+  the same point-in-time universe (`universe_benchmark`), from the same initial cash, without fees.
 - **Warnings** are Diagnostic records: D116 (skipped symbols), D119 (a run made no trades: a valid result),
   D120 (synthetic data), D121 (benchmark replaced).
 
@@ -40,6 +42,7 @@ from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, sp
 from .result import BacktestResult, gc_paused
 from .risk import fill_contract, resolve_risk, uses_sizing, uses_trade_exits
 from .simulation import DISTANCE_KINDS, ENGINES, unusable_distances
+from .universe_benchmark import equal_weight_universe
 
 Progress = Callable[[int, int, str], None]
 
@@ -136,6 +139,10 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         entries = signals["entries"]
     tick("benchmark")
     bench = _benchmark(benchmark, md, base, keep, req, no_cache, warnings, portfolio, strat.data[base].frequency)
+    if universe:  # beside the index-like benchmark: the same universe, equal weight, point in time
+        bench.universe = equal_weight_universe(md.inputs[(base, "close")][md.start:, keep],
+                                               None if md.members is None else md.members[md.start:, keep],
+                                               float(init_cash))
     ctx = _Context(md=md, base=base, keep=keep, init_cash=float(init_cash), sets=sig.param_sets,
                    risks=risks, bench=bench, strategy=strat)
     with gc_paused():  # thousands of small objects that all survive

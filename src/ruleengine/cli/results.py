@@ -45,6 +45,8 @@ def print_backtest(result: Any, report: str | None) -> None:
             if key == "benchmark_return_pct":
                 label = escape(f"benchmark {run.benchmark.symbol} (buy & hold)")
             table.add_row(label, fmt(m[key], unit))
+            if key == "benchmark_return_pct" and m.get("universe_benchmark_return_pct") is not None:
+                table.add_row(_UNIVERSE_LABEL, fmt(m["universe_benchmark_return_pct"], "%"))
         console.print(table)
         if run.sides is not None:
             console.print(_sides_table(run))
@@ -98,10 +100,30 @@ def _runs_table(runs: list[Any]) -> Any:
                and r.metrics.total_return_pct > r.metrics.benchmark_return_pct)
     summary = (f"median return {returns[len(returns) // 2]:.2f} %, mean {sum(returns) / len(returns):.2f} %; "
                f"{beat} of {len(runs)} beat their benchmark")
+    universe = _universe_line(runs)
+    if universe:
+        summary += "\n" + universe
     from rich.console import Group
     from rich.text import Text
 
     return Group(table, Text(summary))  # a line of its own: a caption would wrap to the table's width
+
+
+_UNIVERSE_LABEL = "universe equal weight (no fees)"
+
+
+def _universe_line(runs: list[Any]) -> str | None:
+    """The universe benchmark under a universe's runs table: its return over the longest run's bars, and how
+    many runs beat it over their own bars (None outside a universe). Shorter than 80 columns."""
+    from ruleengine import format_metric as fmt
+
+    have = [r for r in runs if r.metrics.universe_benchmark_return_pct is not None]
+    if not have:
+        return None
+    longest = max(have, key=lambda r: r.data.bars)
+    beat = sum(1 for r in have if r.metrics.total_return_pct > r.metrics.universe_benchmark_return_pct)
+    return (f"{_UNIVERSE_LABEL}: {fmt(longest.metrics.universe_benchmark_return_pct, '%')} "
+            f"({longest.data.bars} bars); {beat} of {len(runs)} beat it")
 
 
 #: the long/short table's columns (SideMetrics fields); 80 columns wide: the rest is in --json and the report
