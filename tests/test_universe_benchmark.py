@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from ruleengine import backtest, load_data
+from ruleengine.backtest.report import render_report
 from ruleengine.backtest.universe_benchmark import equal_weight_universe
 from ruleengine.data.market import MarketData
 from ruleengine.data.request import DataRequest
@@ -101,6 +102,8 @@ def test_a_backtest_reports_it_per_run_and_for_a_portfolio() -> None:
     assert d.metrics.universe_benchmark_return_pct == pytest.approx((HAND[5] / 1200 - 1) * 100, rel=1e-13)
     np.testing.assert_allclose(a._chart.universe_equity, HAND, rtol=1e-13)
     assert "universe_benchmark_return_pct" in json.loads(res.to_json())["results"][0]["metrics"]
+    html = render_report(res, max_runs=1)
+    assert html.count("Universe equal weight (no fees)") == 1 and '"name":"universe equal weight"' in html
     port = backtest(STRATEGY, md, benchmark=None, init_cash=1200, portfolio=True).results[0]
     assert port.metrics.universe_benchmark_return_pct == pytest.approx((HAND[-1] / 1200 - 1) * 100, rel=1e-13)
     # without an index-like benchmark a portfolio's benchmark is the same equal weight of its members
@@ -117,6 +120,8 @@ def test_a_single_symbol_run_has_none() -> None:
     run = res.results[0]
     assert run.metrics.universe_benchmark_return_pct is None and run._chart.universe_equity is None
     assert "universe_benchmark_return_pct" not in res.to_json()
+    html = render_report(res)
+    assert "Universe equal weight" not in html and "universe equal weight" not in html
 
 
 @pytest.mark.realdata

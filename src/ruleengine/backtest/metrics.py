@@ -19,6 +19,8 @@ close, the first one against the initial cash):
 - exposure_pct = share of the run's bars that end with a position held, x 100.
 - best/worst_trade_pct = max/min pnl_pct; avg_holding_bars = mean(exit_bar - entry_bar);
   avg_holding_days = mean calendar days from entry time to exit time.
+- benchmark_return_pct and universe_benchmark_return_pct are computed by the backtest over the run's bars
+  (buy and hold of the benchmark; for a universe, `ruleengine.backtest.universe_benchmark`) and copied through.
 - Undefined values (no trades, no variance, no drawdown) are None; 0 trades gives a valid result.
 
 Checked against vectorbt's returns accessor on a real backtest (tests/test_backtest_metrics.py): total return,
