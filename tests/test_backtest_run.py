@@ -150,7 +150,10 @@ def test_universe_runs_are_independent_and_grid_labels() -> None:
     res = backtest(GC, "SPY,QQQ,IWM", "2014-01-01", "2016-12-30", params=FAST)
     assert [r.label for r in res.results] == ["SPY", "QQQ", "IWM"]
     alone = backtest(GC, "QQQ", "2014-01-01", "2016-12-30", params=FAST).results[0]
-    assert res.results[1].metrics == alone.metrics and res.results[1].trades == alone.trades
+    # the same run, plus the universe benchmark that a run of one symbol has not
+    assert res.results[1].metrics.universe_benchmark_return_pct is not None
+    assert res.results[1].metrics.model_copy(update={"universe_benchmark_return_pct": None}) == alone.metrics
+    assert res.results[1].trades == alone.trades
     assert all(r.benchmark.symbol == "SPY" for r in res.results)
     assert res.results[1].benchmark.total_return_pct == res.results[0].benchmark.total_return_pct
     grid = backtest(GC, "SPY,QQQ", "2014-01-01", "2016-12-30", params={"fast": [10, 20], "slow": 30})
