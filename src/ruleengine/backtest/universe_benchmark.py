@@ -42,7 +42,9 @@ def equal_weight_universe(close: np.ndarray, members: np.ndarray | None, init_ca
         if not len(cols):  # nobody to hold: cash
             equity[b:e] = value
             continue
-        # equal parts at the close of b: each holding grows with its close relative to that one
+        # equal parts at the close of b: each holding grows with its close relative to that one. A row-wise
+        # mean, not a matrix product: BLAS sums in an order that depends on the rows that follow, and a bar's
+        # value must not change in its last bits when later bars are removed (the truncation test)
         growth = last[b:e + 1 if e < n else e, cols] / close[b, cols]
         path = value * growth.mean(axis=1)
         equity[b:e] = path[: e - b]
