@@ -13,7 +13,10 @@ unrealized_pct, highest_since_entry, lowest_since_entry; `exit_program_nb` takes
 import numba
 import numpy as np
 
+from ._inline_compile import install as _fresh_ir_inlining
 from .enums import ExitOp
+
+_fresh_ir_inlining()  # before any compile: this module's inline="always" functions (see _inline_compile)
 
 #: stack size of a program (the compiler refuses deeper ones)
 MAX_STACK = 64

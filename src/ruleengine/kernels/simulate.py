@@ -64,10 +64,13 @@ from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
+from ._inline_compile import install as _fresh_ir_inlining
 from .enums import LEVEL_KINDS, ORDER_LIMIT, ORDER_MARKET, ExitReason, SizeNote, skip_dt, trade_dt
 from .exit_program import MAX_STACK, run_exit_program_nb
 from .modes import FillMode, columns_by_mode, in_column_order, per_mode
 from .sizing import NO_NOTE, size_nb
+
+_fresh_ir_inlining()  # before any compile: this module's inline="always" functions (see _inline_compile)
 
 _DAY_NS = 86_400_000_000_000
 _YEAR_NS = 365 * 86_400e9  # the borrow cost's year: 365 calendar days, in ns (float)

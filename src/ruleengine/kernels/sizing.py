@@ -22,7 +22,10 @@ one the fill step always had (units = spend / (1 + fees) / price), so existing r
 import numba
 import numpy as np
 
+from ._inline_compile import install as _fresh_ir_inlining
 from .enums import SizeNote
+
+_fresh_ir_inlining()  # before any compile: this module's inline="always" functions (see _inline_compile)
 
 NO_NOTE = -1
 
