@@ -3,40 +3,23 @@ trades short (the sweep table's SIDE_METRICS equal `RunResult.sides` of the same
 warning L123 (distances unusable at an entry: the fused kernel's counts equal the backtest's)."""
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from test_exits import ATR_EXITS
-from test_sweep_engine import assert_same_metrics
+from test_sweep_engine import assert_same_metrics, assert_same_sides
 
 from ruleengine.errors import RuleEngineError
 from ruleengine.sweep.run import sweep
-from ruleengine.sweep.stats import SIDE_FIELDS, SIDE_METRICS
+from ruleengine.sweep.stats import SIDE_METRICS
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 RANGE = ("2012-01-01", "2016-12-31")
 CROSS_DOWN = "crosses_below(sma(close, 10), sma(close, 30))"
 #: ATR_EXITS (a stop 2 x ATR below the entry, fixed at the entry; exits on position variables) trading both ways
 ATR_LONG_SHORT = {**ATR_EXITS, "direction": "long_short", "short_entry": [CROSS_DOWN]}
-
-
-def assert_same_sides(row: pd.Series, run: Any, where: str) -> None:
-    """The long/short columns of a sweep row equal the backtest's `sides`: counts exactly, the win rate to
-    1e-9 relative, the pnl (a sum: summed in another order) to 1e-9 relative or a millionth of money."""
-    sides = run.sides
-    assert sides is not None, where
-    for column, name in SIDE_FIELDS:
-        want, got = getattr(sides[column.split("_")[0]], name), row[column]
-        if want is None:
-            assert isinstance(got, float) and math.isnan(got), (where, column, got)
-        elif name == "total_trades":
-            assert int(got) == want, (where, column, got, want)
-        else:
-            assert got == pytest.approx(want, rel=1e-9, abs=1e-6), (where, column, got, want)
 
 
 @pytest.mark.parametrize("strategy", [str(RULES / "sma_long_short.yaml"), ATR_LONG_SHORT],
@@ -137,3 +120,13 @@ def test_cli_prints_the_split_and_l123_and_json_carries_them(tmp_path) -> None:
     warnings = json.loads(runner.invoke(app, [*args, "--json"]).stdout)["warnings"]
     assert {w["path"] for w in warnings if w["code"] == "L123"} == {"risk.stop_loss_distance",
                                                                    "risk.take_profit_distance"}
+
+
+def test_walk_forward_ranks_and_reports_a_side_metric() -> None:
+    from ruleengine.sweep.walkforward import walk_forward
+
+    wf = walk_forward(str(RULES / "sma_long_short.yaml"), "AAPL", *RANGE, provider="sample",
+                      grid={"fast": [5, 10], "slow": [20, 40]}, metric="long_pnl",
+                      walk_forward="train=504,test=252", holdout="20%")
+    assert wf.folds and all(set(SIDE_METRICS) <= set(f.oos_metrics) for f in wf.folds)
+    assert wf.holdout is not None and wf.holdout["oos"]["long_trades"] >= 0
