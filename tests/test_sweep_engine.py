@@ -5,6 +5,7 @@ import json
 import math
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from ruleengine.kernels import sweep_sim as K
 from ruleengine.strategies import load_data
 from ruleengine.sweep.grid import default_grid
 from ruleengine.sweep.run import evaluate_chunk, run_rows, sweep
-from ruleengine.sweep.stats import METRICS, metrics_arrays
+from ruleengine.sweep.stats import METRICS, SIDE_FIELDS, SIDE_METRICS, metrics_arrays
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 RANGE = ("2012-01-01", "2016-12-31")
@@ -50,6 +51,21 @@ def assert_same_metrics(row: pd.Series, metrics: object, where: str) -> None:
             assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (where, name, got, want)
 
 
+def assert_same_sides(row: pd.Series, run: Any, where: str) -> None:
+    """The long/short columns of a sweep row equal the backtest's `sides`: counts exactly, the win rate to
+    1e-9 relative, the pnl (a sum: summed in another order) to 1e-9 relative or a millionth of money."""
+    sides = run.sides
+    assert sides is not None, where
+    for column, name in SIDE_FIELDS:
+        want, got = getattr(sides[column.split("_")[0]], name), row[column]
+        if want is None:
+            assert isinstance(got, float) and math.isnan(got), (where, column, got)
+        elif name == "total_trades":
+            assert int(got) == want, (where, column, got, want)
+        else:
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-6), (where, column, got, want)
+
+
 # --------------------------------------------------------------------------------- parity with backtest()
 @pytest.mark.parametrize("rule", sorted(p for p in RULES.glob("*.yaml") if not p.stem.startswith("code_")),
                          ids=lambda p: p.stem)  # code strategies: tests/test_sandbox_run.py
@@ -70,6 +86,10 @@ def test_sweep_metrics_equal_backtest_on_every_rule(rule: Path) -> None:
             assert run.params == {**run.params, **{k: v for k, v in res.params_of(rank).items()
                                                    if k in run.params}}
             assert_same_metrics(row, run.metrics, f"{rule.stem}/{case}/rank {rank}")
+            if run.sides is None:  # a long strategy: its table as before shorts existed
+                assert not set(SIDE_METRICS) & set(res.table.columns)
+            else:
+                assert_same_sides(row, run, f"{rule.stem}/{case}/rank {rank}")
             traded += run.metrics.total_trades
     assert traded > 0, f"{rule.stem}: no sampled combination traded; the check would be vacuous"
 

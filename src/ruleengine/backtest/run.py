@@ -184,13 +184,19 @@ def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[
     out = []
     for kind, bad in found.items():
         first = ", ".join(str(index[t].date()) for t, _ in sorted(bad)[:3])
-        exit_name = "stop loss" if kind.startswith("stop") else "take profit"
-        out.append(Diagnostic("L123", f"{len(bad)} trade{'s' if len(bad) != 1 else ''} had no {exit_name}: "
-                              f"{kind} was not positive (or missing) at the entry signal's bar (first entries: "
-                              f"{first})", path=f"risk.{kind}", severity="warning", stage="backtest",
-                              hint=f"make {kind} positive wherever an entry can fire, e.g. max(..., 0.01) or "
-                              "an entry condition that needs the indicator"))
+        out.append(distance_warning(kind, f"{len(bad)} trade{'s' if len(bad) != 1 else ''} had",
+                                    f"first entries: {first}", "backtest"))
     return out
+
+
+def distance_warning(kind: str, who: str, detail: str, stage: str) -> Diagnostic:
+    """Warning L123 for distance `kind` (`DISTANCE_KINDS`): "<who> no stop loss / take profit: ..." with
+    `detail` in parentheses; the backtest's and the sweep's (`stage`) say it in the same words."""
+    exit_name = "stop loss" if kind.startswith("stop") else "take profit"
+    return Diagnostic("L123", f"{who} no {exit_name}: {kind} was not positive (or missing) at the entry signal's "
+                      f"bar ({detail})", path=f"risk.{kind}", severity="warning", stage=stage,
+                      hint=f"make {kind} positive wherever an entry can fire, e.g. max(..., 0.01) or an entry "
+                      "condition that needs the indicator")
 
 
 def _take_columns(x: np.ndarray, columns: list[int]) -> np.ndarray:
@@ -345,5 +351,5 @@ def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: Run
     return _Bench(symbol, close, bm.synthetic)
 
 
-__all__ = ["ENGINES", "RISK_KEYS", "backtest", "buy_and_hold", "parse_param_args", "split_params",
-           "usable_columns"]
+__all__ = ["ENGINES", "RISK_KEYS", "backtest", "buy_and_hold", "distance_warning", "parse_param_args",
+           "split_params", "usable_columns"]

@@ -6,6 +6,7 @@ and `ruleengine validate` must start without numpy, pandas or numba.
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Annotated, Any
 
@@ -163,6 +164,8 @@ def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 
               + f"; search {res.elapsed:.2f} s ({rate:,.0f} combinations/s), total {wf.elapsed:.2f} s; "
               + f"results memory ~{res.memory_estimate_mb:,.0f} MB (limit {res.memory_limit_mb:,.0f} MB)")
     out.print(_top_table(res))
+    if res.sides:
+        out.print(_sides_table(res))
     _print_overfit(out, wf)
     if wf.folds:
         out.print(_folds_table(wf))
@@ -193,8 +196,6 @@ def _axis_text(values: list[Any]) -> str:
 
 
 def _top_table(res: Any) -> Any:
-    import math
-
     from rich.markup import escape
 
     from ruleengine import format_metric as fmt
@@ -214,6 +215,33 @@ def _top_table(res: Any) -> Any:
             v = rec[key]
             v = None if v is None or (isinstance(v, float) and math.isnan(v)) else v
             cells.append(fmt(int(v) if unit == "n" and v is not None else v, unit))
+        table.add_row(*cells)
+    return table
+
+
+#: the long/short split of the top rows (a strategy that trades short): (column suffix, header, unit) per side;
+#: a side's trade count is headed by the side (80 columns)
+_SIDE_COLUMNS = [("trades", "", "n"), ("win_rate", "win rate", "%"), ("pnl", "pnl $", "$")]
+
+
+def _sides_table(res: Any) -> Any:
+    """The long/short split (trades, win rate, pnl) of the rows of `_top_table`, in its order."""
+    from rich.markup import escape
+
+    from ruleengine import format_metric as fmt
+
+    multi = res.n_symbols > 1
+    table = compact_table(f"long / short of the top {min(res.top, len(res.table))}: trades, win rate, pnl")
+    for h in ["#", *(["symbol"] if multi else []),
+              *[label or side for side in ("long", "short") for _, label, _ in _SIDE_COLUMNS]]:
+        table.add_column(escape(h), justify="right")
+    for rec in res.table.head(res.top).to_dict("records"):
+        cells = [str(rec["rank"]), *([escape(str(rec["symbol"]))] if multi else [])]
+        for side in ("long", "short"):
+            for key, _, unit in _SIDE_COLUMNS:
+                v = rec[f"{side}_{key}"]
+                v = None if isinstance(v, float) and math.isnan(v) else v
+                cells.append(fmt(int(v) if unit == "n" and v is not None else v, unit))
         table.add_row(*cells)
     return table
 

@@ -176,6 +176,16 @@ def arm_nb(pos, lv):
 
 
 @numba.njit(cache=True, inline="always")
+def unarmed_nb(pos, risk):
+    """(no stop, no target): whether `arm_nb` left the trade of `pos` (held or closed) without the distance stop /
+    target its strategy has (``risk``'s ``<kind>_row`` >= 0), its distance at the entry signal's bar being <= 0
+    or NaN. `arm_nb`'s decision read back from the position (NaN level), so that a count cannot disagree with
+    the fill: the sweep kernel's L123 accumulators."""
+    return (risk.stop_loss_distance_row >= 0 and np.isnan(pos[POS_STOP]),
+            risk.take_profit_distance_row >= 0 and np.isnan(pos[POS_TARGET]))
+
+
+@numba.njit(cache=True, inline="always")
 def table_take_profit_nb(risk, held):
     """take_profit_by_bars at `held` bars: the fraction of the row with the largest bars <= held (NaN before
     the first row, or without a table)."""

@@ -130,7 +130,8 @@ class SweepArgs(_Args):
         "null: every bounded parameter"))
     constraints: list[str] | None = Field(
         None, description="expressions each combination satisfies, e.g. 'fast < slow'")
-    metric: str | None = Field(None, description="ranking metric (default sharpe_ratio)")
+    metric: str | None = Field(None, description="ranking metric (default sharpe_ratio; a strategy that trades "
+                               "short also has long_trades, long_win_rate, long_pnl and the short_ ones)")
     start_date: str | None = Field(None, description="start date YYYY-MM-DD")
     end_date: str | None = Field(None, description="end date YYYY-MM-DD")
     top: Top | None = Field(None, description="rows returned (default 10, at most 1000)")

@@ -3,7 +3,9 @@
 The table has one row per (combination, symbol): ``rank`` (1 = best), ``combination`` (the index of the
 combination in `SweepResult.combinations`), ``symbol`` (the run label: ``SPY``, or ``GLD/SLV`` for a pair),
 one column per swept name, then every metric of `ruleengine.sweep.stats.METRICS` (NaN where the metric is
-undefined: no trades, no variance, no drawdown). Rows are ranked by `metric`, the highest value first, except
+undefined: no trades, no variance, no drawdown), then, for a strategy that trades short (direction short or
+long_short), its long/short split `ruleengine.sweep.stats.SIDE_METRICS` (long_trades, long_win_rate, long_pnl,
+short_trades, short_win_rate, short_pnl). Rows are ranked by `metric`, the highest value first, except
 ``max_drawdown_pct`` (the lowest first); undefined values rank last and ties keep the grid order.
 
 With several symbols, `by_combination` averages every metric over the symbols (undefined values left out)
@@ -25,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
-from .stats import COUNTS, LOWER_IS_BETTER, METRICS
+from .stats import COUNTS, LOWER_IS_BETTER, metric_names
 
 
 @dataclass
@@ -46,6 +48,7 @@ class SweepResult:
         fixed: values given in ``params`` (the same for every combination).
         top: how many rows `to_json` and `top_backtests` show by default.
         synthetic: True when the data were synthetic (the sample provider); ``"synthetic"`` in the JSON.
+        sides: the table has the long/short split (a strategy that trades short).
     """
 
     table: pd.DataFrame
@@ -73,18 +76,25 @@ class SweepResult:
     synthetic: bool = False
     #: price slot -> raw, split-adjusted or total-return, where the provider states it (in the JSON only then)
     price_basis: dict[str, str] = field(default_factory=dict)
+    sides: bool = False
 
     # ------------------------------------------------------------------------------------------ views
+    @property
+    def metric_columns(self) -> tuple[str, ...]:
+        """The table's metric columns (`ruleengine.sweep.stats.metric_names`)."""
+        return metric_names(self.sides)
+
     @property
     def by_combination(self) -> pd.DataFrame:
         """One row per combination: metrics averaged over the symbols, ranked like the table."""
         from .stats import rank_order
 
-        cols = ["combination", *self.grid, *METRICS]
+        names = self.metric_columns
+        cols = ["combination", *self.grid, *names]
         frame = self.table[cols]
         if self.n_symbols > 1:
             frame = frame.groupby("combination", sort=True).agg(
-                {**dict.fromkeys(self.grid, "first"), **dict.fromkeys(METRICS, "mean")}).reset_index()
+                {**dict.fromkeys(self.grid, "first"), **dict.fromkeys(names, "mean")}).reset_index()
         else:
             frame = frame.sort_values("combination", kind="stable")
         frame = frame.iloc[rank_order(frame[self.metric].to_numpy(dtype=float), self.metric)]

@@ -54,7 +54,7 @@ from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
 from .grid import RISK_AXES, combinations, default_grid, parse_grid
 from .result import SweepResult, build_table
-from .stats import check_metric, metrics_arrays
+from .stats import check_metric, metrics_arrays, trades_short
 
 Progress = Callable[[int, int, str], None]
 
@@ -114,7 +114,8 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
     with gc_paused():
         compiled = _compile(strategy)
         strat = compiled.strategy
-        check_metric(metric)
+        sides = trades_short(strat)
+        check_metric(metric, sides)
         _check_options(top, init_cash, chunk_size)
         fixed = fixed_params(strat, params)
         axes = parse_grid(strat, grid) if grid is not None else {
@@ -156,8 +157,10 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             # fused-kernel path of evaluate_chunk
             runner = thread_runner(1)
         stats = _execute(job, PreparedChunks(cplan), order, len(combos), runner or thread_runner(threads), progress)
-        metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency))
-        table = build_table(combos, list(axes), [md.labels[j] for j in keep], metrics, metric)
+        metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency), sides)
+        labels = [md.labels[j] for j in keep]
+        table = build_table(combos, list(axes), labels, metrics, metric)
+        warnings += distance_warnings(stats, combos, labels)
         context = _context(compiled, md, keep, base, req, market is not None or rows is not None, r0, r1)
         result = SweepResult(
             table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
@@ -165,7 +168,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
             context=context, memory_estimate_mb=estimate / 2**20, memory_limit_mb=limit / 2**20,
             risk=_base_risk(strat, fixed), synthetic=bool(getattr(md, "synthetic", False)),
-            price_basis=dict(getattr(md, "price_basis", {})))
+            price_basis=dict(getattr(md, "price_basis", {})), sides=sides)
         first = result.by_combination if len(keep) > 1 else table
         result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
         result.elapsed = time.perf_counter() - t0
@@ -462,6 +465,33 @@ def _rows(md: Any, rows: tuple[int, int] | None) -> tuple[int, int]:
     return r0, r1
 
 
+def distance_warnings(stats: np.ndarray, combos: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> \
+        list[Diagnostic]:
+    """L123 of a sweep, one warning per distance kind that was unusable at some entry (the kernel's NO_STOP /
+    NO_TARGET counts, rows combination-major over `labels`): how many combinations had such trades, and the
+    combination with the most (summed over its symbols; its symbol with the most when there are several)."""
+    from ..backtest.run import distance_warning
+    from ..backtest.simulation import DISTANCE_KINDS
+    from ..kernels.sweep_sim import NO_STOP, NO_TARGET
+
+    n, k = len(combos), len(labels)
+    out = []
+    for kind, at in zip(DISTANCE_KINDS, (NO_STOP, NO_TARGET), strict=True):
+        counts = stats[:, at].reshape(n, k)
+        per_combination = counts.sum(axis=1)
+        hit = int((per_combination > 0).sum())
+        if not hit:
+            continue
+        worst = int(np.argmax(per_combination))
+        params = ", ".join(f"{name}={'off' if v is None else v}" for name, v in combos[worst].items())
+        where = f", {int(counts[worst].max())} on {labels[int(np.argmax(counts[worst]))]}" if k > 1 else ""
+        out.append(distance_warning(
+            kind, f"{hit} of {n} combination{'s' if n != 1 else ''} had trades with",
+            f"most: combination {worst} ({params or 'the only one'}), {int(per_combination[worst])} "
+            f"trade{'s' if per_combination[worst] != 1 else ''}{where}", "sweep"))
+    return out
+
+
 def _summary(warnings: list[Diagnostic], md: Any) -> list[Diagnostic]:
     out = list(warnings)
     if getattr(md, "synthetic", False):
@@ -487,5 +517,5 @@ def _context(compiled: Any, md: Any, keep: list[int], base: str, req: RunRequest
             "rows": (r0, r1)}
 
 
-__all__ = ["CHUNK_BUDGET_BYTES", "ChunkJob", "Runner", "chunk_sets", "evaluate_chunk", "run_rows", "sweep",
-           "thread_runner"]
+__all__ = ["CHUNK_BUDGET_BYTES", "ChunkJob", "Runner", "chunk_sets", "distance_warnings", "evaluate_chunk", "run_rows",
+           "sweep", "thread_runner"]

@@ -17,12 +17,17 @@ their squared negative parts, bars and bars in the market). `metrics_arrays` tur
   calmar_ratio = CAGR / max drawdown (fractions); exposure_pct = bars in the market / bars x 100.
 - Undefined values (no trades, < 2 returns, no variance, no drawdown, no downside) are NaN here and None in
   the JSON, exactly where `compute_metrics` gives None.
+- A strategy that trades short (direction short or long_short) also gets `SIDE_METRICS`, the long/short split
+  of `ruleengine.backtest.metrics.side_metrics`: <side>_trades, <side>_win_rate (winners / trades x 100, NaN
+  without trades) and <side>_pnl (the side's summed trade pnl in money).
 
 The sums are accumulated in bar order while numpy's mean/std sum pairwise, so ratios agree with
 `compute_metrics` to about 1e-12 relative (the tests require 1e-9), counts and equities exactly.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -36,10 +41,28 @@ METRICS: tuple[str, ...] = (
     "sharpe_ratio", "sortino_ratio", "cagr_pct", "calmar_ratio", "exposure_pct", "best_trade_pct",
     "worst_trade_pct", "avg_holding_bars", "avg_holding_days",
 )
+#: the long/short split of a strategy that trades short: (column, `SideMetrics` field) per side
+SIDE_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    (f"{side}_{name}", field) for side in ("long", "short")
+    for name, field in (("trades", "total_trades"), ("win_rate", "win_rate"), ("pnl", "pnl")))
+SIDE_METRICS: tuple[str, ...] = tuple(column for column, _ in SIDE_FIELDS)
 #: metrics where a lower value ranks first (every other metric ranks the highest value first)
 LOWER_IS_BETTER: frozenset[str] = frozenset({"max_drawdown_pct"})
 #: integer-valued metrics (kept as int64 columns)
-COUNTS: frozenset[str] = frozenset({"total_trades", "winning_trades", "losing_trades"})
+COUNTS: frozenset[str] = frozenset({"total_trades", "winning_trades", "losing_trades", "long_trades",
+                                    "short_trades"})
+
+
+def trades_short(strategy: Any) -> bool:
+    """The `TradingStrategy` trades short (direction short or long_short): its sweep table has the long/short
+    split, as its backtest has `RunResult.sides`."""
+    return bool(strategy.direction != "long")
+
+
+def metric_names(sides: bool) -> tuple[str, ...]:
+    """The metric columns of a sweep table: `METRICS`, then `SIDE_METRICS` for a strategy that trades short
+    (`sides`); a long strategy's table is as it was before shorts existed."""
+    return METRICS + SIDE_METRICS if sides else METRICS
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -51,13 +74,16 @@ def _ratio(num: np.ndarray, den: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return out
 
 
-def metrics_arrays(stats: np.ndarray, init_cash: float, periods_per_year: float) -> dict[str, np.ndarray]:
-    """Metric name -> (C,) array (float64 with NaN for undefined; int64 for the counts).
+def metrics_arrays(stats: np.ndarray, init_cash: float, periods_per_year: float,
+                   sides: bool = False) -> dict[str, np.ndarray]:
+    """Metric name -> (C,) array (float64 with NaN for undefined; int64 for the counts), in `metric_names`
+    order.
 
     Args:
         stats: (C, N_STATS) accumulators from `ruleengine.kernels.sweep_sim.sweep_nb`.
         init_cash: the starting cash of every column.
         periods_per_year: bars per year (`ruleengine.backtest.metrics.periods_per_year`).
+        sides: add the long/short split (`SIDE_METRICS`; a strategy that trades short).
     """
     s = np.asarray(stats, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != k.N_STATS:
@@ -102,17 +128,25 @@ def metrics_arrays(stats: np.ndarray, init_cash: float, periods_per_year: float)
     cagr = np.where((bars > 0) & np.isfinite(cagr), cagr, np.nan)
     out["cagr_pct"] = cagr * 100.0
     out["calmar_ratio"] = _ratio(cagr, max_dd / 100.0, np.isfinite(cagr) & (max_dd > 0))
-    return {name: out[name] for name in METRICS}
+    for side, at in (("long", k.LONG_TRADES), ("short", k.SHORT_TRADES)):
+        n_side = s[:, at]
+        out[f"{side}_trades"] = n_side.astype(np.int64)
+        out[f"{side}_win_rate"] = _ratio(s[:, at + k.SIDE_WINS], n_side, n_side > 0) * 100.0
+        out[f"{side}_pnl"] = s[:, at + k.SIDE_PNL].copy()
+    return {name: out[name] for name in metric_names(sides)}
 
 
-def check_metric(metric: str) -> str:
-    """`metric` when it names a sweep metric; else RuleEngineError D122 with a hint."""
+def check_metric(metric: str, sides: bool = False) -> str:
+    """`metric` when it names a sweep metric (`metric_names`: a side's only for a strategy that trades short,
+    `sides`); else RuleEngineError D122 with a hint."""
     from ..errors import Diagnostic, RuleEngineError, did_you_mean
 
-    if metric not in METRICS:
-        raise RuleEngineError([Diagnostic(
-            "D122", f"unknown metric '{metric}'", path="metric",
-            hint=did_you_mean(str(metric), METRICS) or "one of: " + ", ".join(METRICS))])
+    names = metric_names(sides)
+    if metric not in names:
+        hint = did_you_mean(str(metric), names) or "one of: " + ", ".join(names)
+        if metric in SIDE_METRICS:
+            hint = "the long/short split exists for strategies whose direction is short or long_short; " + hint
+        raise RuleEngineError([Diagnostic("D122", f"unknown metric '{metric}'", path="metric", hint=hint)])
     return metric
 
 
@@ -126,4 +160,5 @@ def rank_order(values: np.ndarray, metric: str) -> np.ndarray:
     return np.lexsort((np.arange(len(v)), key, nan_last))
 
 
-__all__ = ["COUNTS", "LOWER_IS_BETTER", "METRICS", "check_metric", "metrics_arrays", "rank_order"]
+__all__ = ["COUNTS", "LOWER_IS_BETTER", "METRICS", "SIDE_FIELDS", "SIDE_METRICS", "check_metric", "metric_names",
+           "metrics_arrays", "rank_order", "trades_short"]

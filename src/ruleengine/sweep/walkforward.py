@@ -54,7 +54,7 @@ from ..errors import Diagnostic, RuleEngineError
 from .folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
 from .grid import RISK_AXES, combinations, default_grid, grid_size, parse_grid
 from .result import SweepResult, _plain
-from .stats import METRICS, check_metric
+from .stats import check_metric, trades_short
 
 Progress = Callable[[int, int, str], None]
 #: configurations whose per-bar returns go into the PBO (the best ones by the sweep's metric)
@@ -212,7 +212,7 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
 
     t0 = time.perf_counter()
     compiled = signal_source(strategy)
-    check_metric(metric)
+    check_metric(metric, trades_short(compiled.strategy))
     spec = _spec(walk_forward)
     axes = prepare_grid(compiled, grid, constraints, samples, seed, params)
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
@@ -354,7 +354,7 @@ def _run_one(compiled: Any, md: Any, chosen: Mapping[str, Any], rows: tuple[int,
 def _metrics_of(res: SweepResult) -> dict[str, Any]:
     """Every metric of the best combination (averaged over the symbols), JSON-ready."""
     row = res.by_combination.iloc[0]
-    return {m: _plain(row[m], m) for m in METRICS}
+    return {m: _plain(row[m], m) for m in res.metric_columns}
 
 
 def _decay(is_m: Mapping[str, Any], oos_m: Mapping[str, Any], metric: str) -> float | None:
