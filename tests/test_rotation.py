@@ -1,0 +1,222 @@
+"""Rotation portfolios (issue 17 item 2): the document block, target weights, the rebalancing kernel, results.
+
+Oracles: vectorbt ``Portfolio.from_orders(size_type="targetpercent", cash_sharing=True, call_seq="auto")`` on
+real prices with weights from a hand-written pandas ranking (same holdings, same orders, equity to 1e-9); a
+hand-made bar table with exact numbers; truncation (earlier weights and equity never change when later bars are
+removed); a membership property (no symbol held outside its membership).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_universe_membership import SYMS, T, _intervals  # membership intervals over T bars of SYMS
+
+from ruleengine import backtest, compile_strategy, load_strategy
+from ruleengine.backtest.rotation import rebalance_weights
+from ruleengine.data.market import MarketData, load_market_data
+from ruleengine.data.request import DataRequest
+from ruleengine.errors import RuleEngineError
+from ruleengine.schema.strategy import DataSlot
+
+ROTATION = {"name": "rotation", "data": {"prices": {"kind": "ohlcv", "columns": ["open", "close"]}},
+            "params": {"lookback": {"type": "int", "default": 20}, "n": {"type": "int", "default": 2}},
+            "rotation": {"rebalance": "1Month", "hold": "top(roc(close, lookback), n)"},
+            "risk": {"fees_pct": 0.1}}
+
+
+def _codes(exc: pytest.ExceptionInfo[RuleEngineError]) -> list[tuple[str, str | None]]:
+    return [(d.code, d.path) for d in exc.value.diagnostics]
+
+
+# ---------------------------------------------------------------------------------------------- the kernel
+def test_hand_made_bar_table_exact_numbers() -> None:
+    """Two symbols, 1 % fees: the buy the cash cannot cover buys what it can (fee included); sells go first."""
+    close = np.array([[10.0, 20.0], [12.0, 18.0], [12.0, 20.0]])
+    weights = np.array([[0.5, 0.5], [np.nan, np.nan], [1.0, 0.0]])
+    run = rebalance_weights(weights, close, close, init_cash=1000.0, fees_pct=1.0, slippage_pct=0.0)
+    # bar 0: A first (equal order values keep column order): 50 units for 500 + 5 fee; B gets the 495 left
+    b_units = 495 / 1.01 / 20
+    assert run.units[0].tolist() == pytest.approx([50.0, b_units], rel=1e-15)
+    assert run.cash[0] == 0.0
+    assert run.equity[0] == pytest.approx(500 + 495 / 1.01, rel=1e-15)
+    assert run.equity[1] == pytest.approx(50 * 12 + b_units * 18, rel=1e-15)  # no order on bar 1
+    # bar 2: value 600 + B at 20; B is sold first (its order value is negative), then A buys with the cash
+    value = 600 + b_units * 20
+    cash = b_units * 20 * 0.99
+    a_buy = value / 12 - 50  # the target; the cash covers less
+    assert cash < a_buy * 12 * 1.01
+    assert run.units[2].tolist() == pytest.approx([50 + cash / 1.01 / 12, 0.0], rel=1e-15)
+    assert run.orders["column"].tolist() == [0, 1, 1, 0]
+    assert run.orders["units"][2] == pytest.approx(-b_units, rel=1e-15)
+    assert run.orders["fees"].tolist() == pytest.approx([5.0, 495 - 495 / 1.01, b_units * 20 * 0.01,
+                                                          cash - cash / 1.01], rel=1e-12)
+
+
+def test_open_fills_trade_the_next_bar_at_its_open_and_turnover_control_skips_small_moves() -> None:
+    open_ = np.array([[10.0, 10.0], [11.0, 9.0], [10.0, 10.0], [10.0, 10.0]])
+    close = np.array([[10.0, 10.0], [10.0, 10.0], [11.0, 9.0], [10.0, 10.0]])
+    weights = np.array([[0.5, 0.5], [np.nan, np.nan], [0.5, 0.5], [np.nan, np.nan]])
+    run = rebalance_weights(weights, open_, close, init_cash=100.0, fees_pct=0.0, slippage_pct=0.0,
+                            execution_price="open")
+    assert run.orders["bar"].tolist() == [1, 1, 3, 3]
+    assert run.orders["price"][:2].tolist() == [11.0, 9.0]
+    still = rebalance_weights(weights, open_, close, init_cash=100.0, fees_pct=0.0, slippage_pct=0.0,
+                              execution_price="open", min_weight_change_pct=20.0)
+    assert still.orders["bar"].tolist() == [1, 1]  # bar 3's drift (5 points) is inside the band
+
+
+# ---------------------------------------------------------------------------------------------- the document
+def test_example_rule_loads_with_its_rotation() -> None:
+    s = load_strategy("rules/momentum_rotation.yaml")
+    assert s.rotation is not None and s.rotation.rebalance == "1Month" and s.rotation.weights == "equal"
+    assert s.risk.fees_pct == 0.1 and s.entry is None
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"rotation": {"rebalance": "1Monthly", "hold": "top(close, 2)"}}, "S142"),
+    ({"rotation": {"rebalance": "1Month", "hold": "top(close, 2)", "weights": "inverse_volatility"}}, "S142"),
+    ({"risk": {"stop_loss_pct": 5}}, "S143"),
+    ({"direction": "short"}, "S143"),
+    ({"timeframe": "short_term"}, "S143"),
+])
+def test_document_errors(change: dict, code: str) -> None:
+    with pytest.raises(RuleEngineError) as exc:
+        load_strategy({**ROTATION, **change})
+    assert code in [c for c, _ in _codes(exc)]
+    assert all(d.hint for d in exc.value.diagnostics)
+
+
+def test_a_rotation_on_a_pair_or_code_is_refused() -> None:
+    pair = {**ROTATION, "data": {"a": {"kind": "ohlcv"}, "b": {"kind": "ohlcv"}}, "pair": {"legs": ["a", "b"]}}
+    code = {**ROTATION, "code": "def generate_signals(data, params):\n    return None\n"}
+    for doc in (pair, code):
+        with pytest.raises(RuleEngineError) as exc:
+            load_strategy(doc)
+        assert "S143" in [c for c, _ in _codes(exc)]
+
+
+def test_expression_errors_point_at_the_rotation_field() -> None:
+    with pytest.raises(RuleEngineError) as exc:
+        compile_strategy({**ROTATION, "rotation": {"rebalance": "1Month", "hold": "roc(close, 5)"}})
+    assert ("C108", "rotation.hold") in _codes(exc)
+    with pytest.raises(RuleEngineError) as exc:
+        compile_strategy({**ROTATION, "rotation": {"rebalance": "1Month", "hold": "top(close, 2)",
+                                                   "weights": "smaa(close, 3)"}})
+    assert [p for _, p in _codes(exc)] == ["rotation.weights"]
+
+
+# ---------------------------------------------------------------------------------------------- real data
+def _market(strategy: dict, symbols: list[str], data: str, start: str, end: str) -> MarketData:
+    return load_market_data(compile_strategy(strategy).data_request(), symbols, start, end, data=data)
+
+
+def _pandas_weights(close: pd.DataFrame, lookback: int, n: int, start: int, month_end: np.ndarray) -> pd.DataFrame:
+    """The oracle's selection: top n of the rate of change by pandas, ties to the earlier name, equal weight."""
+    roc = close / close.shift(lookback) - 1
+    ordered = roc[sorted(roc.columns)]
+    rank = ordered.rank(axis=1, ascending=False, method="first")[roc.columns]
+    held = (rank <= n) & roc.notna()
+    w = held.div(held.sum(axis=1).where(held.sum(axis=1) > 0, 1), axis=0).astype(float)
+    w[~month_end] = np.nan
+    w.iloc[:start] = np.nan
+    return w
+
+
+@pytest.mark.realdata
+def test_vectorbt_from_orders_is_the_oracle_on_real_prices(shared_data) -> None:
+    vbt = pytest.importorskip("vectorbt")
+    symbols = ["AAPL", "MSFT", "XOM", "JNJ", "JPM", "WFC", "PG", "KO", "PFE", "INTC", "CSCO", "ORCL", "T", "VZ",
+               "MRK", "CVX", "HD", "DIS", "MCD", "IBM"]
+    doc = {**ROTATION, "params": {"lookback": {"type": "int", "default": 126}, "n": {"type": "int", "default": 5}}}
+    md = _market(doc, symbols, str(shared_data), "2013-07-01", "2017-11-30")
+    compiled = compile_strategy(doc)
+    weights, _ = compiled.rotation_weights(md)
+    close = md.frame("prices", "close")
+    month_end = md.period_ends("1Month")
+    expected = _pandas_weights(close, 126, 5, md.start, month_end)
+    np.testing.assert_allclose(weights, expected.to_numpy(), rtol=0, atol=1e-15)  # same holdings (NaN alike)
+    assert np.nansum(weights > 0) >= 5 * 50  # ~53 month ends held
+    res = backtest(doc, md, benchmark=None)
+    pf = vbt.Portfolio.from_orders(close.iloc[md.start:], size=expected.iloc[md.start:], size_type="targetpercent",
+                                   cash_sharing=True, group_by=True, call_seq="auto", fees=0.001,
+                                   init_cash=10_000.0, freq="1D")
+    np.testing.assert_allclose(res.equity, pf.value().to_numpy(), rtol=1e-9)
+    rec = pf.orders.records
+    ours = pd.DataFrame([o.model_dump() for o in res.orders])
+    assert len(ours) == len(rec) > 200
+    theirs_units = np.where(rec["side"] == 0, rec["size"], -rec["size"])
+    assert ours.symbol.tolist() == [close.columns[c] for c in rec["col"]]
+    np.testing.assert_allclose(ours.units, theirs_units, rtol=1e-9)
+    np.testing.assert_allclose(ours.price, rec["price"], rtol=1e-12)
+    np.testing.assert_allclose(ours.fees, rec["fees"], rtol=1e-9, atol=1e-12)
+    assert ours.time.tolist() == close.index[md.start + rec["idx"]].strftime("%Y-%m-%d %H:%M").tolist()
+
+
+def test_weights_and_equity_are_causal_under_truncation(real_daily) -> None:
+    doc = ROTATION
+    md = _market(doc, ["QQQ", "SPY", "XLE", "XLF"], str(real_daily), "2011-07-01", "2013-06-27")
+    compiled = compile_strategy(doc)
+    full_w, _ = compiled.rotation_weights(md)
+    full = backtest(doc, md, benchmark=None)
+    assert len(full.orders) > 20
+    for rows in (md.n_rows - 1, md.n_rows - 17, md.n_rows // 2):
+        cut = md.head(rows)
+        w, _ = compiled.rotation_weights(cut)
+        np.testing.assert_array_equal(w, full_w[:rows])
+        part = backtest(doc, cut, benchmark=None)
+        assert part.equity == full.equity[:rows - md.start]
+
+
+def _synthetic(members: np.ndarray, seed: int) -> MarketData:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, size=(T, len(SYMS))), axis=0))
+    idx = pd.bdate_range("2024-01-01", periods=T)
+    cols = pd.MultiIndex.from_product([SYMS, ["open", "close"]])
+    frame = pd.DataFrame(np.repeat(close, 2, axis=1), index=idx, columns=cols)
+    request = DataRequest({"prices": DataSlot()}, {"prices": frozenset({"open", "close"})}, price_slot="prices")
+    return replace(MarketData.from_frames(frame, request), members=np.asfortranarray(members))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(members=_intervals(), seed=st.integers(0, 3), rebalance=st.sampled_from(["1Week", "1Month", "1Day"]))
+def test_no_symbol_is_ever_held_outside_its_membership(members: np.ndarray, seed: int, rebalance: str) -> None:
+    doc = {**ROTATION, "params": {"lookback": {"type": "int", "default": 5}, "n": {"type": "int", "default": 2}},
+           "rotation": {**ROTATION["rotation"], "rebalance": rebalance}}
+    md = _synthetic(members, seed)
+    weights, _ = compile_strategy(doc).rotation_weights(md)
+    close = md.inputs[("prices", "close")]
+    run = rebalance_weights(weights, close, close, init_cash=1000.0, fees_pct=0.1, slippage_pct=0.0,
+                            members=md.members)
+    assert not (run.units[~members] > 0).any()  # held at a bar's close only while a member
+    assert not (weights[~members] > 0).any()
+
+
+def test_cli_shows_metrics_turnover_and_holdings(real_daily) -> None:
+    import json
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "ruleengine.cli", "backtest", "rules/momentum_rotation.yaml",
+            "--symbols", "QQQ,SPY,XLE,XLF", "--data", str(real_daily), "--param", "lookback=20", "--param", "n=2"]
+    out = subprocess.run([*base, "--json"], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": "src"})
+    res = json.loads(out.stdout)
+    assert res["kind"] == "rotation" and res["metrics"]["final_equity"] > 0
+    assert res["turnover_pct_per_year"] > 0 and res["holdings"] and res["contribution"]
+    assert all(len(h["weights"]) <= 2 for h in res["holdings"])
+    text = subprocess.run(base, capture_output=True, text=True, check=True,
+                          env={**__import__("os").environ, "PYTHONPATH": "src", "COLUMNS": "80"}).stdout
+    assert "holdings" in text and "turnover" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_vectorbt_engine_is_refused_with_a_code(real_daily) -> None:
+    with pytest.raises(RuleEngineError) as exc:
+        backtest(ROTATION, "QQQ,SPY", data=str(real_daily), engine="vectorbt")
+    assert ("S143", "rotation") in _codes(exc)
