@@ -220,3 +220,24 @@ def test_vectorbt_engine_is_refused_with_a_code(real_daily) -> None:
     with pytest.raises(RuleEngineError) as exc:
         backtest(ROTATION, "QQQ,SPY", data=str(real_daily), engine="vectorbt")
     assert ("S143", "rotation") in _codes(exc)
+
+
+def test_sweeps_walk_forward_and_live_signals_refuse_a_rotation(real_daily) -> None:
+    import ruleengine
+
+    calls = [lambda: ruleengine.sweep(ROTATION, "QQQ,SPY", data=str(real_daily), grid={"n": [1, 2]}),
+             lambda: ruleengine.walk_forward(ROTATION, "QQQ,SPY", data=str(real_daily)),
+             lambda: ruleengine.live_scan(ROTATION, "QQQ,SPY", data=str(real_daily))]
+    for call in calls:
+        with pytest.raises(RuleEngineError) as exc:
+            call()
+        assert [c for c, _ in _codes(exc)] == ["S143"]
+
+
+def test_explain_shows_the_rotation() -> None:
+    import ruleengine
+
+    d = ruleengine.explain("rules/momentum_rotation.yaml")
+    assert d["rotation"]["hold"] == "top(roc(prices.close, lookback), n)" and d["rotation"]["rebalance"] == "1Month"
+    assert "rotation: at the close of the last bar of each 1Month period" in ruleengine.explain_text(
+        "rules/momentum_rotation.yaml")

@@ -86,6 +86,13 @@ class RotationResult(BaseModel):
                                           path="rotation", hint="print it with --json, or leave out --report")])
 
 
+def rotation_refused(what: str) -> RuleEngineError:
+    """S143: `what` does not run a rotation portfolio yet (it trades each symbol's own signals)."""
+    return RuleEngineError([Diagnostic("S143", f"{what} does not run a rotation portfolio yet", path="rotation",
+                                       hint="backtest it: ruleengine backtest FILE --symbols ... (one parameter "
+                                            "set)")])
+
+
 @dataclass
 class Rebalanced:
     """The kernel's output over all bars (warm-up history included)."""

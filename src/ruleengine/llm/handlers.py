@@ -167,7 +167,7 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     result = backtest(strategy, symbols, args.start_date, args.end_date, params=_params(strategy, args.params),
                       init_cash=args.initial_capital or DEFAULT_CAPITAL, provider=args.provider)
     if isinstance(result, RotationResult):
-        raise rotation_not_served("the agent's backtest tool")
+        raise rotation_not_served("the agent's backtest tool")  # its summary and store know runs of trades
     out = backtest_summary(result)
     out["strategy_id"] = record.id if record is not None else None
     out["run_id"] = None
