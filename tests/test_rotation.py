@@ -241,3 +241,63 @@ def test_explain_shows_the_rotation() -> None:
     assert d["rotation"]["hold"] == "top(roc(prices.close, lookback), n)" and d["rotation"]["rebalance"] == "1Month"
     assert "rotation: at the close of the last bar of each 1Month period" in ruleengine.explain_text(
         "rules/momentum_rotation.yaml")
+
+
+def _everyone(seed: int = 0) -> MarketData:
+    return _synthetic(np.ones((T, len(SYMS)), dtype=bool), seed)
+
+
+def test_weight_schemes_and_entry_filters_against_pandas() -> None:
+    md = _everyone(1)
+    close = md.frame("prices", "close")
+    rebalance = md.period_ends("1Week")
+    base = {**ROTATION, "params": {}, "rotation": {"rebalance": "1Week", "hold": "top(roc(close, 3), 2)"}}
+    roc = close / close.shift(3) - 1
+    held = roc.rank(axis=1, ascending=False, method="first") <= 2
+
+    def expect(raw: pd.DataFrame) -> np.ndarray:
+        w = raw.where(held & (raw > 0), 0.0).fillna(0.0)
+        w = w.div(w.sum(axis=1).where(w.sum(axis=1) > 0, 1), axis=0)
+        w[~rebalance] = np.nan
+        return w.to_numpy()
+
+    vol = close.pct_change().rolling(5).std(ddof=0)
+    cases = [({"weights": "equal"}, None, expect(pd.DataFrame(1.0, close.index, close.columns))),
+             ({"weights": "inverse_volatility", "volatility": "stddev(pct_change(close, 1), 5)"}, None,
+              expect(1 / vol)),
+             ({"weights": "roc(close, 3)"}, None, expect(roc)),
+             ({"weights": "equal"}, ["close > sma(close, 10)"], None)]
+    for change, entry, expected in cases:
+        doc = {**base, "rotation": {**base["rotation"], **change}, **({"entry": entry} if entry else {})}
+        weights, _ = compile_strategy(doc).rotation_weights(md)
+        if expected is None:  # the entry filter: held only where close > its 10-bar mean on the rebalance bar
+            allowed = (close > close.rolling(10).mean()).to_numpy()
+            rows = rebalance & ~np.isnan(weights).all(axis=1)
+            assert not (weights[rows] > 0)[~allowed[rows]].any()
+            assert (weights[rows] > 0).sum() < (held.to_numpy()[rows]).sum()
+            continue
+        np.testing.assert_allclose(weights, expected, rtol=1e-12, atol=1e-15, err_msg=str(change))
+
+
+def test_each_parameter_set_is_normalised_on_its_own() -> None:
+    md = _everyone(2)
+    compiled = compile_strategy(ROTATION)
+    grid, _ = compiled.rotation_weights(md, {"lookback": 5, "n": [1, 3]})
+    for p, n in enumerate((1, 3)):
+        one, _ = compiled.rotation_weights(md, {"lookback": 5, "n": n})
+        np.testing.assert_array_equal(grid[:, p * len(SYMS):(p + 1) * len(SYMS)], one)
+
+
+def test_a_calendar_period_on_intraday_bars_is_refused() -> None:
+    idx = pd.date_range("2024-01-02 14:30", periods=30, freq="1h", tz="UTC")
+    frame = pd.DataFrame({(s, c): np.linspace(10, 20, 30) + i for i, s in enumerate(SYMS) for c in ("open", "close")},
+                         index=idx)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    doc = {**ROTATION, "params": {"lookback": {"type": "int", "default": 2}, "n": {"type": "int", "default": 2}},
+           "rotation": {**ROTATION["rotation"], "rebalance": "1Month"}}
+    request = DataRequest({"prices": DataSlot()}, {"prices": frozenset({"open", "close"})}, price_slot="prices",
+                          frequency="1Hour")
+    md = MarketData.from_frames(frame, request)
+    with pytest.raises(RuleEngineError) as exc:
+        compile_strategy(doc).rotation_weights(md)
+    assert _codes(exc) == [("S142", "rotation.rebalance")]
