@@ -22,10 +22,11 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from .base import Closed
+from .base import Closed, one_of
+from .kinds import BAR_FREQUENCIES
 
-#: calendar periods a rotation rebalances on (the execution frequencies of `strategy.EXECUTION_FREQUENCIES`)
-REBALANCE_FREQUENCIES = ("1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week", "1Month")
+#: calendar periods a rotation rebalances on: the execution frequencies
+REBALANCE_FREQUENCIES = BAR_FREQUENCIES
 #: the weighting schemes that are words; anything else is a number expression
 WEIGHT_SCHEMES = ("equal", "inverse_volatility")
 ROTATION_VOLATILITY_EXAMPLE = "stddev(log_return(close, 1), 60)"
@@ -59,11 +60,7 @@ class Rotation(Closed):
     @field_validator("rebalance")
     @classmethod
     def _frequency(cls, v: str) -> str:
-        if v not in REBALANCE_FREQUENCIES:
-            from ..errors import did_you_mean
-            raise _err("S142", f"unknown rebalance frequency '{v}'",
-                       did_you_mean(v, REBALANCE_FREQUENCIES) or "one of: " + ", ".join(REBALANCE_FREQUENCIES))
-        return v
+        return one_of(v, REBALANCE_FREQUENCIES, "S142", "rebalance frequency")
 
     @field_validator("hold", "weights")
     @classmethod

@@ -34,11 +34,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .base import Closed as _Closed
-from .kinds import KIND_COLUMNS
+from .base import one_of
+from .kinds import BAR_FREQUENCIES, KIND_COLUMNS
 from .orders import EntryOrder
 from .rotation import Rotation, refuse_rotation
 
-EXECUTION_FREQUENCIES = ["1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week", "1Month"]
+EXECUTION_FREQUENCIES = list(BAR_FREQUENCIES)
 SOURCE_FREQUENCIES = [*EXECUTION_FREQUENCIES, "quarterly", "annual", "event"]
 EXECUTION_PRICES = ["open", "close"]
 RESERVED_NAMES = {"and", "or", "not", "true", "false", "True", "False"}
@@ -94,11 +95,7 @@ class DataSlot(_Closed):
     @field_validator("frequency")
     @classmethod
     def _freq(cls, v: str) -> str:
-        if v not in SOURCE_FREQUENCIES:
-            from ..errors import did_you_mean
-            raise _err("S104", f"unknown frequency '{v}'",
-                       did_you_mean(v, SOURCE_FREQUENCIES) or "one of: " + ", ".join(SOURCE_FREQUENCIES))
-        return v
+        return one_of(v, SOURCE_FREQUENCIES, "S104", "frequency")
 
     @model_validator(mode="after")
     def _columns(self) -> DataSlot:
