@@ -301,3 +301,18 @@ def test_a_calendar_period_on_intraday_bars_is_refused() -> None:
     with pytest.raises(RuleEngineError) as exc:
         compile_strategy(doc).rotation_weights(md)
     assert _codes(exc) == [("S142", "rotation.rebalance")]
+
+
+def test_cli_refuses_save_and_report_for_a_rotation(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    for extra in (["--save", "--db", str(tmp_path / "s.db")], ["--report", str(tmp_path / "r.html")]):
+        out = subprocess.run([sys.executable, "-m", "ruleengine.cli", "backtest", "rules/momentum_rotation.yaml",
+                              "--symbols", "QQQ,SPY", "--json", *extra], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": "src"})
+        assert out.returncode == 1
+        err = json.loads(out.stdout)
+        assert err["success"] is False and "S143" in out.stdout, out.stdout
