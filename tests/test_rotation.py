@@ -129,11 +129,13 @@ def _pandas_weights(close: pd.DataFrame, lookback: int, n: int, start: int, mont
 
 
 @pytest.mark.realdata
-def test_vectorbt_from_orders_is_the_oracle_on_real_prices(shared_data) -> None:
+@pytest.mark.parametrize("execution_price", ["close", "open"])
+def test_vectorbt_from_orders_is_the_oracle_on_real_prices(shared_data, execution_price: str) -> None:
     vbt = pytest.importorskip("vectorbt")
     symbols = ["AAPL", "MSFT", "XOM", "JNJ", "JPM", "WFC", "PG", "KO", "PFE", "INTC", "CSCO", "ORCL", "T", "VZ",
                "MRK", "CVX", "HD", "DIS", "MCD", "IBM"]
-    doc = {**ROTATION, "params": {"lookback": {"type": "int", "default": 126}, "n": {"type": "int", "default": 5}}}
+    doc = {**ROTATION, "params": {"lookback": {"type": "int", "default": 126}, "n": {"type": "int", "default": 5}},
+           "risk": {"fees_pct": 0.1, "slippage_pct": 0.05}}
     md = _market(doc, symbols, str(shared_data), "2013-07-01", "2017-11-30")
     compiled = compile_strategy(doc)
     weights, _ = compiled.rotation_weights(md)
@@ -142,10 +144,14 @@ def test_vectorbt_from_orders_is_the_oracle_on_real_prices(shared_data) -> None:
     expected = _pandas_weights(close, 126, 5, md.start, month_end)
     np.testing.assert_allclose(weights, expected.to_numpy(), rtol=0, atol=1e-15)  # same holdings (NaN alike)
     assert np.nansum(weights > 0) >= 5 * 50  # ~53 month ends held
-    res = backtest(doc, md, benchmark=None)
-    pf = vbt.Portfolio.from_orders(close.iloc[md.start:], size=expected.iloc[md.start:], size_type="targetpercent",
-                                   cash_sharing=True, group_by=True, call_seq="auto", fees=0.001,
-                                   init_cash=10_000.0, freq="1D")
+    res = backtest(doc, md, benchmark=None, params={"execution_price": execution_price})
+    size, price = expected, close
+    if execution_price == "open":  # decided at the close, filled at the next bar's open
+        size, price = expected.shift(1), md.frame("prices", "open")
+    s0 = md.start
+    pf = vbt.Portfolio.from_orders(close.iloc[s0:], size=size.iloc[s0:], price=price.iloc[s0:],
+                                   size_type="targetpercent", cash_sharing=True, group_by=True, call_seq="auto",
+                                   fees=0.001, slippage=0.0005, init_cash=10_000.0, freq="1D")
     np.testing.assert_allclose(res.equity, pf.value().to_numpy(), rtol=1e-9)
     rec = pf.orders.records
     ours = pd.DataFrame([o.model_dump() for o in res.orders])
@@ -155,7 +161,7 @@ def test_vectorbt_from_orders_is_the_oracle_on_real_prices(shared_data) -> None:
     np.testing.assert_allclose(ours.units, theirs_units, rtol=1e-9)
     np.testing.assert_allclose(ours.price, rec["price"], rtol=1e-12)
     np.testing.assert_allclose(ours.fees, rec["fees"], rtol=1e-9, atol=1e-12)
-    assert ours.time.tolist() == close.index[md.start + rec["idx"]].strftime("%Y-%m-%d %H:%M").tolist()
+    assert ours.time.tolist() == close.index[s0 + rec["idx"]].strftime("%Y-%m-%d %H:%M").tolist()
 
 
 def test_weights_and_equity_are_causal_under_truncation(real_daily) -> None:
