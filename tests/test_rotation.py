@@ -71,6 +71,19 @@ def test_open_fills_trade_the_next_bar_at_its_open_and_turnover_control_skips_sm
     assert still.orders["bar"].tolist() == [1, 1]  # bar 3's drift (5 points) is inside the band
 
 
+def test_a_delisted_name_ends_at_its_last_close_and_a_leaver_at_its_first_bar_outside() -> None:
+    close = np.array([[10.0, 20.0, 5.0], [11.0, 22.0, 6.0], [12.0, np.nan, 7.0], [13.0, np.nan, 8.0]])
+    weights = np.array([[1 / 3, 1 / 3, 1 / 3], [np.nan] * 3, [np.nan] * 3, [np.nan] * 3])
+    members = np.ones((4, 3), dtype=bool)
+    members[3, 2] = False  # C leaves the universe on bar 3
+    run = rebalance_weights(weights, close, close, init_cash=300.0, fees_pct=0.0, slippage_pct=0.0, members=members)
+    assert run.orders[["bar", "column"]].tolist() == [(0, 0), (0, 1), (0, 2), (2, 1), (3, 2)]
+    assert run.orders["price"][3:].tolist() == [22.0, 8.0]  # B's last close; C's close of its first bar outside
+    assert run.units[3].tolist() == [10.0, 0.0, 0.0]
+    assert run.cash[3] == 5 * 22.0 + 20 * 8.0
+    assert run.equity[2] == 10 * 12 + 5 * 22.0 + 20 * 7.0
+
+
 # ---------------------------------------------------------------------------------------------- the document
 def test_example_rule_loads_with_its_rotation() -> None:
     s = load_strategy("rules/momentum_rotation.yaml")

@@ -12,7 +12,7 @@ capped by the cash splits it as `simulate.enter_nb` does, fee = cash - cash / (1
 Turnover control (`min_change`, a fraction): a column that holds units and keeps a weight > 0 is not traded
 when its weight at the fill price is within `min_change` of its target (vectorbt has no such rule; 0 turns it
 off). A held symbol flagged in `leave` (it left the universe, or it was delisted: no price after its last one)
-is sold whole on that bar, at the bar's fill price or, without one, its last known price, whatever the weights
+is sold whole on that bar, at the bar's fill price or, without one, its last close, whatever the weights
 say (a point-in-time universe holds no name outside its membership). Layout as in `simulate.py`: 2-D inputs
 are (N, T) C-ordered.
 """
@@ -86,8 +86,8 @@ def rebalance_nb(price, close, weights, leave, init_cash, fees, slippage, min_ch
                 val[c] = price[c, t]
         if t >= start:
             for c in range(n):
-                if leave[c, t] and units[c] > 0:
-                    adj = slipped_nb(val[c], -1.0, slippage)
+                if leave[c, t] and units[c] > 0:  # without a price on the bar (delisted): at its last close
+                    adj = slipped_nb(price[c, t] if np.isfinite(price[c, t]) else mark[c], -1.0, slippage)
                     sold = units[c]
                     proceeds = sold * adj
                     fee = proceeds * fees
