@@ -79,6 +79,7 @@ def test_a_delisted_name_ends_at_its_last_close_and_a_leaver_at_its_first_bar_ou
     run = rebalance_weights(weights, close, close, init_cash=300.0, fees_pct=0.0, slippage_pct=0.0, members=members)
     assert run.orders[["bar", "column"]].tolist() == [(0, 0), (0, 1), (0, 2), (2, 1), (3, 2)]
     assert run.orders["price"][3:].tolist() == [22.0, 8.0]  # B's last close; C's close of its first bar outside
+    assert run.orders["reason"].tolist() == [0, 0, 0, 2, 1]  # rebalance x 3, delisted, left_universe
     assert run.units[3].tolist() == [10.0, 0.0, 0.0]
     assert run.cash[3] == 5 * 22.0 + 20 * 8.0
     assert run.equity[2] == 10 * 12 + 5 * 22.0 + 20 * 7.0
@@ -228,6 +229,7 @@ def test_cli_shows_metrics_turnover_and_holdings(real_daily) -> None:
     res = json.loads(out.stdout)
     assert res["kind"] == "rotation" and res["metrics"]["final_equity"] > 0
     assert res["turnover_pct_per_year"] > 0 and res["holdings"] and res["contribution"]
+    assert {o["reason"] for o in res["orders"]} <= {"rebalance", "left_universe", "delisted"}
     assert all(len(h["weights"]) <= 2 for h in res["holdings"])
     text = subprocess.run(base, capture_output=True, text=True, check=True,
                           env={**__import__("os").environ, "PYTHONPATH": "src", "COLUMNS": "80"}).stdout
@@ -335,3 +337,18 @@ def test_cli_refuses_save_and_report_for_a_rotation(tmp_path) -> None:
         assert out.returncode == 1
         err = json.loads(out.stdout)
         assert err["success"] is False and "S143" in out.stdout, out.stdout
+
+
+@pytest.mark.realdata
+def test_sp500_rotation_holds_members_only_and_sells_names_that_left_or_delisted(shared_data) -> None:
+    doc = load_strategy("rules/momentum_rotation.yaml")
+    md = load_market_data(compile_strategy(doc).data_request(), "@sp500", "2007-01-01", "2012-09-01",
+                          data=str(shared_data))
+    res = backtest(doc, md, benchmark=None)
+    assert {o.reason for o in res.orders} == {"rebalance", "left_universe", "delisted"}
+    col = {s: j for j, s in enumerate(md.labels)}
+    row = {t.strftime("%Y-%m-%d %H:%M"): i for i, t in enumerate(md.index)}
+    assert md.members is not None
+    for h in res.holdings:  # every name held after a bar's orders is a member on that bar
+        assert all(md.members[row[h.time], col[s]] for s in h.weights), h
+        assert len(h.weights) <= 10

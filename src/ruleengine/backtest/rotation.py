@@ -40,6 +40,8 @@ class RotationOrder(BaseModel):
     price: float = Field(description="fill price after slippage")
     value: float = Field(description="units x price (signed)")
     fees: float
+    reason: str = Field(description="rebalance; left_universe (sold at the close of its first bar outside the "
+                                    "universe); delisted (its prices ended: sold at its last close)")
 
 
 class Holding(BaseModel):
@@ -110,14 +112,14 @@ def rebalance_weights(weights: np.ndarray, open_: np.ndarray, close: np.ndarray,
     """Trade (T, S) target `weights` (NaN: no order) in one account from bar `start` on; prices (T, S). A held
     symbol is sold whole on the first bar it is not a member (`members` (T, S); None: always) and on the first
     bar after its last price (delisted: at that last price)."""
-    from ..kernels.rotation import rebalance_nb
+    from ..kernels.rotation import REASONS, rebalance_nb
 
     price = close
-    leave = _delisted(close)
+    leave = np.where(_delisted(close), REASONS.index("delisted"), 0)
     if members is not None:
-        leave |= ~members
+        leave[(leave == 0) & ~members] = REASONS.index("left_universe")
     if execution_price == "open":  # decided at t's close, filled at t+1's open
-        weights, leave = _next_bar(weights, np.nan), _next_bar(leave, False)
+        weights, leave = _next_bar(weights, np.nan), _next_bar(leave, 0)
         price = open_
         start = start + 1 if start < len(weights) else start
     c = np.ascontiguousarray
@@ -146,6 +148,7 @@ def _delisted(close: np.ndarray) -> np.ndarray:
 def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], risk_over: Mapping[str, Any],
                       init_cash: float, warnings: list[Diagnostic]) -> RotationResult:
     """The rotation of `compiled` over the market data `md` (one parameter set)."""
+    from ..kernels.rotation import REASONS
     from .metrics import compute_metrics
     from .universe_benchmark import equal_weight_universe
 
@@ -177,7 +180,8 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
     orders = run.orders
     times = md.index[orders["bar"]].strftime("%Y-%m-%d %H:%M").tolist() if len(orders) else []
     order_rows = [RotationOrder(time=times[i], symbol=labels[int(o["column"])], units=float(o["units"]),
-                                price=float(o["price"]), value=float(o["units"] * o["price"]), fees=float(o["fees"]))
+                                price=float(o["price"]), value=float(o["units"] * o["price"]), fees=float(o["fees"]),
+                                reason=REASONS[int(o["reason"])])
                   for i, o in enumerate(orders)]
     traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
     ppy = metrics.periods_per_year

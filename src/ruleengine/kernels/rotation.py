@@ -11,7 +11,7 @@ capped by the cash splits it as `simulate.enter_nb` does, fee = cash - cash / (1
 
 Turnover control (`min_change`, a fraction): a column that holds units and keeps a weight > 0 is not traded
 when its weight at the fill price is within `min_change` of its target (vectorbt has no such rule; 0 turns it
-off). A held symbol flagged in `leave` (it left the universe, or it was delisted: no price after its last one)
+off). A held symbol flagged in `leave` (1: it left the universe; 2: it was delisted, no price after its last one)
 is sold whole on that bar, at the bar's fill price or, without one, its last close, whatever the weights
 say (a point-in-time universe holds no name outside its membership). Layout as in `simulate.py`: 2-D inputs
 are (N, T) C-ordered.
@@ -25,9 +25,11 @@ from .simulate import slipped_nb
 _REL_TOL = 1e-9
 _ABS_TOL = 1e-12
 
-#: one order of a rotation: bar, column, signed units (buy > 0), fill price after slippage, fee
+#: why a rotation's order was placed (`ORDER_DT` "reason"; `leave` codes are the last two)
+REASONS = ("rebalance", "left_universe", "delisted")
+#: one order of a rotation: bar, column, signed units (buy > 0), fill price after slippage, fee, reason
 ORDER_DT = np.dtype([("bar", np.int64), ("column", np.int64), ("units", np.float64), ("price", np.float64),
-                     ("fees", np.float64)])
+                     ("fees", np.float64), ("reason", np.int64)])
 
 
 @numba.njit(cache=True, inline="always")
@@ -47,7 +49,7 @@ def _add_nb(a, b):
 
 
 @numba.njit(cache=True)
-def _record_nb(orders, n_orders, t, c, units, price, fee):
+def _record_nb(orders, n_orders, t, c, units, price, fee, reason):
     """Append one order (the buffer doubles when full): (orders, count)."""
     if n_orders == len(orders):
         grown = np.empty(2 * len(orders), dtype=ORDER_DT)
@@ -58,6 +60,7 @@ def _record_nb(orders, n_orders, t, c, units, price, fee):
     orders[n_orders]["units"] = units
     orders[n_orders]["price"] = price
     orders[n_orders]["fees"] = fee
+    orders[n_orders]["reason"] = reason
     return orders, n_orders + 1
 
 
@@ -65,7 +68,7 @@ def _record_nb(orders, n_orders, t, c, units, price, fee):
 def rebalance_nb(price, close, weights, leave, init_cash, fees, slippage, min_change, start):
     """Rebalance one account to `weights` (N, T; NaN: no order on that bar) at `price` (N, T; the fill and
     valuation price), from bar `start` on; `close` (N, T) values the positions after each bar; `leave` (N, T)
-    bool sells a held symbol whole.
+    int64 sells a held symbol whole where it is > 0 (its `REASONS` index).
 
     Returns (equity (T,), cash (T,), units (N, T) held after each bar, orders `ORDER_DT` in time order).
     """
@@ -86,14 +89,14 @@ def rebalance_nb(price, close, weights, leave, init_cash, fees, slippage, min_ch
                 val[c] = price[c, t]
         if t >= start:
             for c in range(n):
-                if leave[c, t] and units[c] > 0:  # without a price on the bar (delisted): at its last close
+                if leave[c, t] > 0 and units[c] > 0:  # without a price on the bar (delisted): at its last close
                     adj = slipped_nb(price[c, t] if np.isfinite(price[c, t]) else mark[c], -1.0, slippage)
                     sold = units[c]
                     proceeds = sold * adj
                     fee = proceeds * fees
                     cash = _add_nb(cash, proceeds - fee)
                     units[c] = 0.0
-                    orders, n_orders = _record_nb(orders, n_orders, t, c, -sold, adj, fee)
+                    orders, n_orders = _record_nb(orders, n_orders, t, c, -sold, adj, fee, leave[c, t])
         trade = False
         if t >= start:
             for c in range(n):
@@ -114,7 +117,7 @@ def rebalance_nb(price, close, weights, leave, init_cash, fees, slippage, min_ch
                 c = seq[k]
                 w = weights[c, t]
                 p = price[c, t]
-                if np.isnan(w) or not (p > 0) or not (value > 0) or leave[c, t]:
+                if np.isnan(w) or not (p > 0) or not (value > 0) or leave[c, t] > 0:
                     continue
                 if min_change > 0 and units[c] != 0.0 and w > 0 and abs(units[c] * p / value - w) < min_change:
                     continue
@@ -148,7 +151,7 @@ def rebalance_nb(price, close, weights, leave, init_cash, fees, slippage, min_ch
                     size = -sold
                 else:
                     continue
-                orders, n_orders = _record_nb(orders, n_orders, t, c, size, adj, fee)
+                orders, n_orders = _record_nb(orders, n_orders, t, c, size, adj, fee, 0)
         total = cash
         for c in range(n):
             if np.isfinite(close[c, t]):
