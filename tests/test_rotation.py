@@ -352,3 +352,13 @@ def test_sp500_rotation_holds_members_only_and_sells_names_that_left_or_delisted
     for h in res.holdings:  # every name held after a bar's orders is a member on that bar
         assert all(md.members[row[h.time], col[s]] for s in h.weights), h
         assert len(h.weights) <= 10
+
+
+def test_position_variables_have_no_place_in_a_rotation() -> None:
+    with pytest.raises(RuleEngineError) as exc:
+        compile_strategy({**ROTATION, "rotation": {"rebalance": "1Month", "hold": "top(close, 2) and bars_held < 5"}})
+    assert _codes(exc) == [("L120", "rotation.hold")]
+    assert "rotation" in exc.value.diagnostics[0].message
+    with pytest.raises(RuleEngineError) as exc:
+        compile_strategy({**ROTATION, "exit": ["bars_held > 5"]})
+    assert [c for c, _ in _codes(exc)] == ["S143"]

@@ -48,7 +48,7 @@ def check_rotation(strategy: TradingStrategy, env: Env, doc: Loaded | None, exit
         except RuleEngineError as exc:
             diags += [locate(d, src, doc) for d in exc.diagnostics]
             continue
-        ty, found = check_expression(tree, env, "risk")
+        ty, found = check_expression(tree, env, "rotation")
         if not found and is_bool and not ty.is_bool:
             found = [Diagnostic("C108", f"rotation.hold is a {ty}, not true/false", whole, None,
                                 "select the names to hold, e.g. top(roc(close, 126), 10)", stage="check")]
