@@ -362,3 +362,17 @@ def test_position_variables_have_no_place_in_a_rotation() -> None:
     with pytest.raises(RuleEngineError) as exc:
         compile_strategy({**ROTATION, "exit": ["bars_held > 5"]})
     assert [c for c, _ in _codes(exc)] == ["S143"]
+
+
+def test_the_turnover_band_may_be_a_parameter() -> None:
+    md = _everyone(3)
+    doc = {**ROTATION, "params": {**ROTATION["params"], "band": {"type": "float", "min": 0, "max": 50, "default": 0}},
+           "rotation": {**ROTATION["rotation"], "rebalance": "1Week", "min_weight_change_pct": "band"}}
+    every = backtest(doc, md, benchmark=None)
+    banded = backtest(doc, md, benchmark=None, params={"band": 40})
+    assert len(banded.orders) < len(every.orders)
+    fixed = backtest({**doc, "rotation": {**doc["rotation"], "min_weight_change_pct": 40}}, md, benchmark=None)
+    assert banded.equity == fixed.equity
+    with pytest.raises(RuleEngineError) as exc:  # a parameter that could leave [0, 100)
+        load_strategy({**doc, "params": {**doc["params"], "band": {"type": "float", "default": 2}}})
+    assert [c for c, _ in _codes(exc)] == ["S142"]

@@ -166,7 +166,7 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
     base = strat.price_slot()
     close, open_ = md.inputs[(base, "close")], md.inputs[(base, "open")]
     run = rebalance_weights(weights, open_, close, init_cash=init_cash, fees_pct=fees, slippage_pct=slip,
-                            execution_price=exec_price, min_weight_change_pct=rot.min_weight_change_pct,
+                            execution_price=exec_price, min_weight_change_pct=rot.weight_band(sets[0]),
                             start=md.start, members=md.members)
     s0 = md.start
     index = md.index[s0:]

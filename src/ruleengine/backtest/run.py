@@ -214,7 +214,8 @@ def _given_market(md: Any, compiled: Any, strat_params: Mapping[str, Any]) -> An
     problems: list[Diagnostic] = []
     base = strat.price_slot()
     needed = {(s, c) for s, cols in compiled.required_columns().items() for c in cols}
-    needed |= {(base, c) for c in ("open", "high", "low", "close")} if base else set()
+    bars = ("open", "close") if strat.rotation is not None else ("open", "high", "low", "close")  # a rotation
+    needed |= {(base, c) for c in bars} if base else set()  # fills at a close or an open, stops read high/low
     for slot, col in sorted(needed - set(md.inputs)):
         problems.append(Diagnostic("D102", f"the market data has no column '{slot}.{col}'", path=f"data.{slot}",
                                    hint="load it with ruleengine.load_data(strategy, ...) for this strategy"))

@@ -121,7 +121,7 @@ def explain_text(compiled: CompiledStrategy) -> str:
             r["weights"] if r["weights"] == "equal" else f"{r['weights']}, normalised"
         lines.append(f"rotation: at the close of the last bar of each {r['rebalance']} period, hold {r['hold']} "
                      f"with weights {weights} (one shared cash account; entry/exit conditions filter the held names"
-                     f"; not traded within {r['min_weight_change_pct']:g} points of the target)")
+                     f"; not traded within {r['min_weight_change_pct']} points of the target)")
     else:
         lines.append(f"direction: {d['direction']}: {DIRECTIONS[d['direction']]}")
     lines.append("data:")

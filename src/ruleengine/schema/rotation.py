@@ -53,9 +53,25 @@ class Rotation(Closed):
     volatility: str | None = Field(
         None, description="inverse_volatility only: the volatility expression, e.g. "
                           f"\"{ROTATION_VOLATILITY_EXAMPLE}\" (a held name without a value > 0 gets no weight)")
-    min_weight_change_pct: float = Field(
-        0.0, ge=0, lt=100, description="turnover control: a held name whose current weight is within this many "
-                                       "percentage points of its target is not traded (0: always rebalanced)")
+    min_weight_change_pct: float | str = Field(
+        0.0, description="turnover control: a held name whose current weight is within this many percentage points "
+                         "of its target is not traded (0: always rebalanced); a number in [0, 100) or the name of a "
+                         "number parameter",
+        json_schema_extra={"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 100},
+                                     {"type": "string"}]})
+
+    @field_validator("min_weight_change_pct")
+    @classmethod
+    def _band(cls, v: float | str) -> float | str:
+        if isinstance(v, str) or (0 <= v < 100):
+            return v
+        raise _err("S142", f"min_weight_change_pct must be in [0, 100) or a parameter name, got {v!r}",
+                   "percentage points, e.g. 2 (a name whose weight is within 2 points of its target is not traded)")
+
+    def weight_band(self, params: dict[str, Any]) -> float:
+        """min_weight_change_pct for one parameter set (a parameter's value where it names one)."""
+        return float(params[self.min_weight_change_pct] if isinstance(self.min_weight_change_pct, str)
+                     else self.min_weight_change_pct)
 
     @field_validator("rebalance")
     @classmethod

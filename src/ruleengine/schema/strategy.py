@@ -835,6 +835,17 @@ class TradingStrategy(_Closed):
         for bad, what, hint in refused:
             if bad:
                 raise refuse_rotation(what, hint)
+        band = self.rotation.min_weight_change_pct if self.rotation is not None else None
+        if isinstance(band, str):
+            p = self.params.get(band)
+            bounded = p is not None and p.min is not None and p.max is not None and 0 <= p.min and p.max < 100
+            if p is None or p.type not in ("int", "float") or not bounded:
+                from ..errors import did_you_mean
+
+                numbers = [n for n, q in self.params.items() if q.type in ("int", "float")]
+                raise _err("S142", f"rotation.min_weight_change_pct names '{band}', which is not a number parameter "
+                           "bounded to [0, 100)", did_you_mean(band, numbers) or
+                           "declare it, e.g. params: {band: {type: float, min: 0, max: 10, default: 2}}")
 
     @field_validator("pair", mode="after")
     @classmethod
