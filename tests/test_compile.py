@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support.paths import rotation_rule
 from support.reference import reference_signals
 
 import ruleengine
 from ruleengine.errors import RuleEngineError
 
 RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")
-               if not p.stem.startswith("code_"))  # code strategies: tests/test_sandbox_run.py
+               if not p.stem.startswith("code_")  # code strategies: tests/test_sandbox_run.py
+               and not rotation_rule(p))  # one-symbol signals do not apply to a rotation: tests/test_rotation.py
 
 
 def synthetic_ohlcv(n: int = 600, seed: int = 0, start: str = "2015-01-01") -> pd.DataFrame:

@@ -76,6 +76,8 @@ def _assert_same(compiled: Any, sets: list[dict[str, Any]], n_rows: int, n_cols:
 @pytest.mark.parametrize("path", RULES, ids=[p.stem for p in RULES])
 def test_every_rule_gives_the_same_grid_signals(path: Path, n_cols: int) -> None:
     compiled = ruleengine.compile_strategy(str(path))
+    if n_cols == 1 and compiled.cross_sectional():
+        pytest.skip("a cross-sectional rule (a rotation's selection) needs a universe of several symbols (C117)")
     _assert_same(compiled, _random_sets(compiled, 24, seed=len(path.stem)), 300, n_cols, seed=n_cols)
 
 

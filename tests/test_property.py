@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.paths import rotation_rule
 from support.reference import as_bool, evaluate_ref
 from test_compile import frames_for, synthetic_ohlcv
 
@@ -19,7 +20,8 @@ from ruleengine.lang.parse import parse
 
 COLUMNS = ["open", "high", "low", "close", "volume"]
 RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")
-               if not p.stem.startswith("code_"))  # code strategies: tests/test_sandbox_run.py
+               if not p.stem.startswith("code_")  # code strategies: tests/test_sandbox_run.py
+               and not rotation_rule(p))  # one-symbol signals do not apply to a rotation: tests/test_rotation.py
 # one-symbol expressions: the cross-sectional functions need a universe (C117); tests/test_cross_section.py
 SINGLE = [f for f in FUNCTIONS.values() if not f.cross_sectional
           and f.returns == "float" and [a.kind for a in f.args][:1] == ["series"]

@@ -290,6 +290,7 @@ LLM_REPLY: dict[str, Any] = {
     "short_entry": None,  # direction long_short only
     "short_exit": None,
     "pair": None,
+    "rotation": None,
 }
 
 

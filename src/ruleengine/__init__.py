@@ -47,6 +47,7 @@ __all__ = [
     "Operator",
     "Param",
     "ProviderRegistry",
+    "RotationResult",
     "RuleEngineError",
     "SignalSet",
     "SignalSource",
@@ -120,6 +121,7 @@ _LAZY = {
     "parse_param_args": ("ruleengine.backtest.params", "parse_param_args"),
     "split_params": ("ruleengine.backtest.params", "split_params"),
     "BacktestResult": ("ruleengine.backtest.result", "BacktestResult"),
+    "RotationResult": ("ruleengine.backtest.rotation", "RotationResult"),
     "sweep": ("ruleengine.sweep.run", "sweep"),
     "SweepResult": ("ruleengine.sweep.result", "SweepResult"),
     "walk_forward": ("ruleengine.sweep.walkforward", "walk_forward"),
@@ -193,6 +195,7 @@ if TYPE_CHECKING:
         risk_label,
         shown_risk_fields,
     )
+    from .backtest.rotation import RotationResult
     from .backtest.run import backtest
     from .compile.compiled import CompiledStrategy
     from .compile.evaluate import evaluate

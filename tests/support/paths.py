@@ -13,6 +13,14 @@ GOLDEN = TESTS / "golden"
 FIXTURES = TESTS / "fixtures"
 
 
+def rotation_rule(path: Path) -> bool:
+    """True for an example rule that is a rotation portfolio (target weights over a universe, no per-symbol
+    signals to compare with a one-symbol reference: tests/test_rotation.py runs it)."""
+    import yaml
+
+    return "rotation" in (yaml.safe_load(path.read_text()) or {})
+
+
 def require_shared(name: str) -> Path:
     """The file `name` of ../shared/data; the calling test is skipped with a message where it is absent."""
     path = SHARED_DATA / name

@@ -41,6 +41,7 @@ from .idle import check_warmup, explain_idle
 from .params import RISK_KEYS, RunRequest, check_init_cash, parse_param_args, split_params
 from .result import BacktestResult, gc_paused
 from .risk import fill_contract, resolve_risk, uses_sizing, uses_trade_exits
+from .rotation import RotationResult
 from .simulation import DISTANCE_KINDS, ENGINES, unusable_distances
 from .universe_benchmark import equal_weight_universe
 
@@ -50,7 +51,8 @@ Progress = Callable[[int, int, str], None]
 def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
              params: Mapping[str, Any] | None = None, provider: str | None = None, data: str | None = None,
              init_cash: float = 10_000, portfolio: bool = False, benchmark: str | None = "SPY",
-             engine: str = "numba", progress: Progress | None = None, no_cache: bool = False) -> BacktestResult:
+             engine: str = "numba", progress: Progress | None = None, no_cache: bool = False
+             ) -> BacktestResult | RotationResult:
     """Backtest a strategy on one symbol, a slot mapping, or a universe.
 
     Args:
@@ -63,7 +65,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
             "execution_price": "open"}``.
         provider, data: ``--provider`` and ``--data`` of the data layer; `no_cache` bypasses its cache.
         init_cash: starting cash of each run (of the whole portfolio with ``portfolio=True``).
-        portfolio: one portfolio with shared cash instead of independent runs per symbol; each entry takes
+        portfolio: one portfolio with shared cash instead of independent runs per symbol (a rotation strategy
+            is always one portfolio: it returns a `RotationResult`); each entry takes
             position_size_pct of the equity, 5 % when neither the document nor `params` sets it, and the
             entries the cash left cannot cover are skipped and reported (``RunResult.skipped_entries``, D130).
         benchmark: symbol bought and held for comparison (None: each run's own symbol).
@@ -80,6 +83,9 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     compiled = _compile(strategy)
     strat = compiled.strategy
     _check_options(init_cash, engine, portfolio)
+    if strat.rotation is not None and engine != "numba":
+        raise RuleEngineError([Diagnostic("S143", f"a rotation portfolio runs on the numba engine, not {engine}",
+                                          path="rotation", hint="leave out the engine (numba is the default)")])
     if portfolio or engine != "numba":
         from .pairs import refuse_pairs
 
@@ -106,6 +112,10 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         md = load_market_data(compiled.data_request(strat_params or None), symbols, start, end, provider=provider,
                               data=data, no_cache=no_cache)
     warnings: list[Diagnostic] = [*document_warnings(strat), *md.warnings]
+    if strat.rotation is not None:  # one shared account rebalanced to target weights
+        from .rotation import backtest_rotation
+
+        return backtest_rotation(compiled, md, strat_params, risk_over, float(init_cash), warnings)
     universe = len(md.runs) + len(md.skipped) > 1
     base = strat.traded_slot() or next(s for s, _ in md.inputs)
     keep = usable_columns(md, base, warnings, universe=universe)
@@ -210,7 +220,8 @@ def _given_market(md: Any, compiled: Any, strat_params: Mapping[str, Any]) -> An
     problems: list[Diagnostic] = []
     base = strat.price_slot()
     needed = {(s, c) for s, cols in compiled.required_columns().items() for c in cols}
-    needed |= {(base, c) for c in ("open", "high", "low", "close")} if base else set()
+    bars = ("open", "close") if strat.rotation is not None else ("open", "high", "low", "close")  # a rotation
+    needed |= {(base, c) for c in bars} if base else set()  # fills at a close or an open, stops read high/low
     for slot, col in sorted(needed - set(md.inputs)):
         problems.append(Diagnostic("D102", f"the market data has no column '{slot}.{col}'", path=f"data.{slot}",
                                    hint="load it with ruleengine.load_data(strategy, ...) for this strategy"))

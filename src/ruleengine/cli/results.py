@@ -17,6 +17,74 @@ _SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", 
             ("avg_holding_days", "avg holding (days)", "")]
 
 
+#: metrics a rotation portfolio prints (it has orders, not trades)
+_ROTATION_SUMMARY = [("total_return_pct", "total return", "%"),
+                     ("universe_benchmark_return_pct", "universe, equal weight (buy & hold)", "%"),
+                     ("total_return_dollars", "total return $", "$"), ("cagr_pct", "CAGR", "%"),
+                     ("max_drawdown_pct", "max drawdown", "%"), ("sharpe_ratio", "Sharpe", ""),
+                     ("sortino_ratio", "Sortino", ""), ("calmar_ratio", "Calmar", ""),
+                     ("exposure_pct", "exposure", "%")]
+#: contributions printed (largest and smallest)
+_CONTRIBUTIONS = 5
+#: warnings of one code a rotation prints
+_WARNINGS_PER_CODE = 3
+
+
+def print_rotation(result: Any) -> None:
+    """Print a `RotationResult`: the range, metrics with turnover, the latest holdings and the contributions."""
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    from ruleengine import format_metric as fmt
+
+    console = output_console()
+    if result.synthetic:
+        console.print(Panel("[bold]SYNTHETIC data (sample provider): not the symbols' real prices.[/]",
+                            title="SYNTHETIC DATA", style="bold red"))
+    console.print(f"[bold]{escape(result.strategy)}[/] (rotation over {len(result.symbols)} symbols)")
+    console.print(f"{result.start} .. {result.end}, initial cash {result.init_cash:,.0f}, {len(result.orders)} orders")
+    table = compact_table("portfolio")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    m = result.metrics.model_dump()
+    for key, label, unit in _ROTATION_SUMMARY:
+        table.add_row(label, fmt(m[key], unit))
+    table.add_row("turnover per year", fmt(result.turnover_pct_per_year, "%"))
+    console.print(table)
+    held = [h for h in result.holdings if h.weights]
+    if held:
+        last = held[-1]
+        console.print(f"latest holdings, after the orders of {last.time[:10]} (turnover {last.turnover_pct:.1f} %):")
+        table = compact_table()
+        table.add_column("symbol")
+        table.add_column("weight", justify="right")
+        for sym, w in sorted(last.weights.items(), key=lambda kv: -kv[1]):
+            table.add_row(escape(sym), f"{w * 100:.1f} %")
+        console.print(table)
+        if last is not result.holdings[-1]:
+            console.print(f"nothing held after {result.holdings[-1].time[:10]} (the symbols left the universe or "
+                          "their data ended)")
+    if result.contribution:
+        rows = result.contribution
+        shown = rows if len(rows) <= 2 * _CONTRIBUTIONS else [*rows[:_CONTRIBUTIONS], *rows[-_CONTRIBUTIONS:]]
+        contrib = compact_table("contribution by symbol" + ("" if shown is rows else " (largest and smallest)"))
+        contrib.add_column("symbol")
+        contrib.add_column("pnl", justify="right")
+        contrib.add_column("of initial cash", justify="right")
+        for c in shown:
+            contrib.add_row(escape(c.symbol), f"{c.pnl:,.2f}", f"{c.pnl_pct:.2f} %")
+        console.print(contrib)
+    console.print(f"[dim]{escape(result.fill_contract)}[/]")
+    shown_of: dict[str, int] = {}
+    for w in result.warnings:  # a universe of 500 may skip hundreds of symbols: a few lines per code
+        n = shown_of[w["code"]] = shown_of.get(w["code"], 0) + 1
+        if n <= _WARNINGS_PER_CODE:
+            console.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(w["message"]), highlight=False)
+    for code, n in shown_of.items():
+        if n > _WARNINGS_PER_CODE:
+            console.print(f"  ... {n - _WARNINGS_PER_CODE} more {code} warnings (--json: all of them)")
+
+
 def print_backtest(result: Any, report: str | None) -> None:
     """Print a `BacktestResult`: provenance, metrics (or a table of runs), trades, risk and warnings."""
     from rich.markup import escape

@@ -47,7 +47,8 @@ def backtest(file: str = typer.Argument(..., help=STRATEGY_FILE_HELP),
              save: bool = typer.Option(False, "--save", help="store the result (and the strategy) in the database"),
              db: str | None = typer.Option(None, "--db", help="database URL or SQLite file for --save (default: "
                                            "$RULEENGINE_DB, else the user data directory)")) -> None:
-    """Backtest a strategy: metrics, trades and the fill contract (one run per symbol of a universe)."""
+    """Backtest a strategy: metrics, trades and the fill contract (one run per symbol of a universe; a rotation
+    strategy: one portfolio, its metrics, turnover and holdings)."""
     import ruleengine
 
     from .progress import ProgressBar
@@ -55,6 +56,11 @@ def backtest(file: str = typer.Argument(..., help=STRATEGY_FILE_HELP),
     def go() -> Any:
         check_output_path(report, "--report")  # before the run, not after it
         compiled = ruleengine.compile_strategy(file)
+        if (save or report) and compiled.strategy.rotation is not None:
+            what = "stored (--save)" if save else "drawn in the HTML report (--report)"
+            raise ruleengine.RuleEngineError([ruleengine.Diagnostic(
+                "S143", f"a rotation portfolio's result cannot be {what} yet", path="rotation",
+                hint="leave it out; --json prints the whole result")])
         params = ruleengine.parse_param_args(compiled.strategy, param or [])
         with ProgressBar(enabled=not as_json, min_total=5) as progress:
             result = ruleengine.backtest(compiled, symbols, start, end, params=params, provider=provider, data=data,
@@ -73,8 +79,11 @@ def backtest(file: str = typer.Argument(..., help=STRATEGY_FILE_HELP),
         sys.stdout.write((result.to_json() if not saved else json.dumps({**json.loads(result.to_json()),
                                                                          "saved": saved})) + "\n")
         return
-    from .results import print_backtest
+    from .results import print_backtest, print_rotation
 
+    if isinstance(result, ruleengine.RotationResult):
+        print_rotation(result)
+        return
     print_backtest(result, report)
     if saved:
         sys.stdout.write(f"saved: run {saved['run_id']} (strategy {saved['strategy_id']} version "

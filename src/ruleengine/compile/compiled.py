@@ -117,7 +117,8 @@ class CompiledStrategy:
             a = self.analysis
             order_price = [a.order_price] if a.order_price is not None else []
             hedge = [a.hedge_ratio] if a.hedge_ratio is not None else []
-            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge, *order_price]:
+            for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge, *order_price,
+                         *a.rotation.values()]:
                 for node in cond.tree.walk():
                     ref = getattr(node, "ref", None)
                     if ref and ref[0] == "column":
@@ -217,7 +218,7 @@ class CompiledStrategy:
         from ..lang.check import cross_sectional_calls
 
         a = self.analysis
-        for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values()]:
+        for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *a.rotation.values()]:
             calls = cross_sectional_calls(cond.tree)
             if calls:
                 return cond, calls[0]
@@ -297,6 +298,38 @@ class CompiledStrategy:
         return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
                          market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels,
                          exit_program=self.exit_program())
+
+    def rotation_weights(self, market: MarketData, params: ParamsInput = None) -> tuple[np.ndarray, SignalSet]:
+        """A rotation's (T, P*S) target weights (`compile.rotation.target_weights`: NaN off the rebalance bars
+        and in the warm-up history; on a rebalance bar the held names' weights summing to 1 per parameter set)
+        and the signal set they come from. A name is held where ``rotation.hold`` selects it, it is a member of
+        the universe, its entry conditions (if any) are true and its exit conditions false."""
+        import numpy as np
+
+        from ..errors import Diagnostic
+        from .rotation import HOLD, WEIGHT, target_weights
+
+        rot = self.strategy.rotation
+        assert rot is not None, "rotation_weights needs a rotation strategy"
+        rebalance = market.period_ends(rot.rebalance)
+        if rebalance is None:
+            raise RuleEngineError([Diagnostic(
+                "S142", f"cannot rebalance every {rot.rebalance} on {market.frequency} bars",
+                path="rotation.rebalance", hint="rebalance on the execution frequency, or 1Week / 1Month on "
+                                                "daily or weekly bars")])
+        sig = self.signals(market, params)
+        n_sets = len(sig.param_sets)
+        allowed = None
+        if self.strategy.entry is not None:
+            allowed = sig.entries.copy()
+        if self.strategy.exit is not None:
+            allowed = ~sig.exits if allowed is None else allowed & ~sig.exits
+        if market.members is not None:
+            inside = np.tile(market.members, (1, n_sets))
+            allowed = inside if allowed is None else allowed & inside
+        weights = target_weights(sig.levels[HOLD], sig.levels.get(WEIGHT), rebalance, market.start, allowed,
+                                 inverse=rot.weights == "inverse_volatility", n_sets=n_sets)
+        return weights, sig
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

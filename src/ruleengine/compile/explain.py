@@ -13,6 +13,7 @@ from .exit_program import independent_parts
 from .frontend import CheckedCondition
 from .ir import Graph, lower
 from .plan import Plan, _schedule
+from .rotation import HOLD, WEIGHT
 
 #: the condition groups `explain_text` lists for each direction
 GROUPS = {"long": ("entry", "exit"), "short": ("entry", "exit"), "long_short": tuple(SIGNAL_GROUPS)}
@@ -71,7 +72,22 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         # a pair strategy only: one-instrument explanations read as before
         **({"pair": s.pair.model_dump()} if s.pair is not None else {}),
         **_entry_order(compiled),
+        **_rotation(compiled),
     }
+
+
+def _rotation(compiled: CompiledStrategy) -> dict[str, Any]:
+    """``{"rotation": {rebalance, hold, weights, volatility, min_weight_change_pct}}`` with the expressions in
+    canonical form; nothing without a rotation block."""
+    rot = compiled.strategy.rotation
+    if rot is None:
+        return {}
+    out = rot.model_dump()
+    checked = compiled.analysis.rotation
+    out["hold"] = to_text(checked[HOLD].tree)
+    if WEIGHT in checked:
+        out[rot.weight_field() or "weights"] = to_text(checked[WEIGHT].tree)
+    return {"rotation": out}
 
 
 def _entry_order(compiled: CompiledStrategy) -> dict[str, Any]:
@@ -99,7 +115,15 @@ def explain_text(compiled: CompiledStrategy) -> str:
     lines = [f"{d['name']}  ({d['timeframe'] or 'no timeframe: no default exits'})"]
     if d["description"]:
         lines.append(f"  {d['description']}")
-    lines.append(f"direction: {d['direction']}: {DIRECTIONS[d['direction']]}")
+    if "rotation" in d:
+        r = d["rotation"]
+        weights = f"1 / ({r['volatility']}), normalised" if r["weights"] == "inverse_volatility" else \
+            r["weights"] if r["weights"] == "equal" else f"{r['weights']}, normalised"
+        lines.append(f"rotation: at the close of the last bar of each {r['rebalance']} period, hold {r['hold']} "
+                     f"with weights {weights} (one shared cash account; entry/exit conditions filter the held names"
+                     f"; not traded within {r['min_weight_change_pct']} points of the target)")
+    else:
+        lines.append(f"direction: {d['direction']}: {DIRECTIONS[d['direction']]}")
     lines.append("data:")
     for name, slot in d["data"].items():
         mark = "  (price slot: bare column names refer to it)" if name == d["price_slot"] else ""

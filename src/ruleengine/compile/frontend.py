@@ -45,7 +45,7 @@ class ConditionSource:
     """One condition spelled as expression text, with the map back to the document (a risk expression has
     group "risk" and its field name as `index`)."""
 
-    group: str  # entry | exit | short_entry | short_exit | risk
+    group: str  # entry | exit | short_entry | short_exit | risk | rotation
     index: int | str
     text: str
     fragments: list[Fragment]
@@ -53,8 +53,8 @@ class ConditionSource:
 
     @property
     def path(self) -> PathKey:
-        if self.group == "risk":
-            return ("risk", self.index)
+        if self.group in ("risk", "rotation"):
+            return (self.group, self.index)
         return (self.group, "conditions", self.index)
 
 
@@ -81,6 +81,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     #: a pair's hedge ratio expression (None: a fixed number, or no pair)
     hedge_ratio: CheckedCondition | None = None
+    #: a rotation's selection and weight expressions by level kind (`compile.rotation`; empty: no rotation)
+    rotation: dict[str, CheckedCondition] = field(default_factory=dict)
 
 
 #: risk fields that are expressions of the language, evaluated per bar (a number is a constant expression)
@@ -251,6 +253,11 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
     for d in diags:
         _add(out, seen, d)
     out.hedge_ratio, diags = check_hedge_ratio(strategy, env, doc)
+    for d in diags:
+        _add(out, seen, d)
+    from .rotation import check_rotation
+
+    out.rotation, diags = check_rotation(strategy, env, doc, out.exit)
     for d in diags:
         _add(out, seen, d)
     if strategy.pair is not None:  # the pair loop evaluates no exit program (its stops act on both legs' value)

@@ -54,9 +54,29 @@ def bar_values(index: pd.DatetimeIndex, frequency: str, names: Iterable[str]) ->
     return out
 
 
-def _holds_period_end(days: pd.DatetimeIndex, frequency: str, quarter: bool) -> np.ndarray:
-    """True where the bar's sessions include the last session of a month (of a quarter's last month): a daily
-    or intraday bar's one session, a weekly bar's week up to its label, a monthly bar's month."""
+#: the calendar periods `period_ends` knows on bars of a day or longer
+CALENDAR_PERIODS = ("1Day", "1Week", "1Month")
+
+
+def period_ends(index: pd.DatetimeIndex, frequency: str, period: str) -> np.ndarray | None:
+    """(T,) bool: the bars of `frequency` that hold the last session of their `period` (a rotation's rebalance
+    bars): every bar when `period` is the bar's own frequency; the last session of each week or month on daily
+    or weekly bars. Known from the exchange calendar alone, so causal (a month's last session is known before it
+    trades). None for a combination without an answer here (a period shorter than the bars, or a calendar
+    period on intraday bars)."""
+    if period == frequency:
+        return np.ones(len(index), dtype=bool)
+    if frequency in INTRADAY_FREQUENCIES or period not in CALENDAR_PERIODS[1:] \
+            or CALENDAR_PERIODS.index(period) <= CALENDAR_PERIODS.index(frequency):
+        return None
+    return _holds_period_end(to_dates(pd.DatetimeIndex(index)), frequency, quarter=False, period=period)
+
+
+def _holds_period_end(days: pd.DatetimeIndex, frequency: str, quarter: bool, period: str = "1Month"
+                      ) -> np.ndarray:
+    """True where the bar's sessions include the last session of a month (of a quarter's last month; of a week
+    with `period` 1Week): a daily or intraday bar's one session, a weekly bar's week up to its label, a monthly
+    bar's month."""
     if not len(days):
         return np.zeros(0, dtype=bool)
     last_ns = days.asi8
@@ -66,7 +86,7 @@ def _holds_period_end(days: pd.DatetimeIndex, frequency: str, quarter: bool) -> 
         first_ns = last_ns
     held = np.zeros(len(days), dtype=bool)
     for probe in (first_ns, last_ns):  # a bar spans at most two months: those of its first and last session
-        month_last = period_bounds_ns(probe, "1Month")["last"]
+        month_last = period_bounds_ns(probe, period)["last"]
         inside = (month_last >= first_ns) & (month_last <= last_ns)
         if quarter:
             inside &= pd.DatetimeIndex(month_last).month.to_numpy() % 3 == 0

@@ -130,6 +130,13 @@ class MarketData:
         shape = (self.n_rows, self.n_cols)
         return {k: np.broadcast_to(v[:, None], shape) for k, v in bar_values(self.index, self.frequency, names).items()}
 
+    def period_ends(self, period: str) -> np.ndarray | None:
+        """(T,) bool: the bars holding the last session of their `period` (`ruleengine.data.bar_values.period_ends`;
+        None where the bars cannot say it)."""
+        from .bar_values import period_ends
+
+        return period_ends(self.index, self.frequency, period)
+
     def frame(self, slot: str, column: str) -> pd.DataFrame:
         """One (slot, column) as a DataFrame: bars x run labels (requested range and warm-up)."""
         return pd.DataFrame(self.inputs[(slot, column)], index=self.index, columns=self.labels)

@@ -53,7 +53,7 @@ def _span(node: ast.Node, end: int | None = None) -> Span:
 
 
 #: where an expression stands: an entry or exit condition, or a risk expression (a stop distance)
-Context = Literal["entry", "exit", "risk"]
+Context = Literal["entry", "exit", "risk", "rotation"]
 
 
 class Checker:
@@ -143,10 +143,13 @@ class Checker:
                               f"name one of its columns, e.g. {name}.{cols[0]}" if cols else None)
         if name in POSITION_VARIABLES:
             if self.context != "exit":
-                where = "a risk expression" if self.context == "risk" else f"an {self.context} condition"
+                where = {"risk": "a risk expression", "rotation": "a rotation's selection or weight"}.get(
+                    self.context, f"an {self.context} condition")
+                use = "a rotation has no trades: select and weigh on values of the bar" \
+                    if self.context == "rotation" else "so use it in exit conditions"
                 return self.error("L120", f"position variable '{name}' in {where}", node,
                                   f"'{name}' is {POSITION_VARIABLES[name]}: it exists only while a position is "
-                                  "held, so use it in exit conditions")
+                                  f"held, {use}")
             node.ref = ("position", name)
             return FLOAT_SERIES
         if name in FUNCTIONS:

@@ -108,6 +108,10 @@ def _one_leg(target: Target) -> Target:
             "D146", "live signals, scans and tracking do not take a pair strategy yet: a signal names one symbol, "
             "not two legs", path="pair", hint="backtest it; rules/pairs_zscore.yaml is the one-leg (long asset_a) "
             "reading that live signals take")])
+    if getattr(target.strategy, "rotation", None) is not None:
+        from ..backtest.rotation import rotation_refused
+
+        raise rotation_refused("live signals, scans and tracking")
     return target
 
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .. import Diagnostic, RuleEngineError
+from .. import Diagnostic, RotationResult, RuleEngineError
 from .tools import (
     BacktestArgs,
     CompareArgs,
@@ -166,6 +166,8 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     symbols = _symbols(args.symbols, record, strategy)
     result = backtest(strategy, symbols, args.start_date, args.end_date, params=_params(strategy, args.params),
                       init_cash=args.initial_capital or DEFAULT_CAPITAL, provider=args.provider)
+    if isinstance(result, RotationResult):
+        raise rotation_not_served("the agent's backtest tool")  # its summary and store know runs of trades
     out = backtest_summary(result)
     out["strategy_id"] = record.id if record is not None else None
     out["run_id"] = None
@@ -180,6 +182,12 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     if note:
         out["warnings"].append(Diagnostic("L111", note, severity="warning").to_dict())
     return out
+
+
+def rotation_not_served(where: str) -> RuleEngineError:
+    """S143: `where` does not serve a rotation portfolio's result yet."""
+    return RuleEngineError([Diagnostic("S143", f"{where} does not run rotation portfolios yet", path="rotation",
+                                       hint="run it with the CLI: ruleengine backtest FILE --symbols ... --json")])
 
 
 def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:

@@ -211,6 +211,12 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "first's; null: dollar_neutral). Entry goes long the pair (buys the first leg, sells the second short), "
          "exit closes both legs; stops and targets act on the pair's combined value (a pair takes no distances, "
          "activation, take_profit_by_bars or position variables);"),
+        ("- `rotation`: null unless the idea is a portfolio rebalanced on a calendar over a universe (\"each month "
+         "hold the 10 stocks with the best 6-month momentum\"): `rebalance` (1Month, 1Week or the execution "
+         "frequency), `hold` (a true/false selection such as `top(roc(close, 126), 10)`), `weights` (equal, "
+         "inverse_volatility with `volatility` an expression, or a number expression normalised to 1) and "
+         "`min_weight_change_pct` (0: always rebalance); entry/exit may then be null (given, they filter the "
+         "held names); risk only fees_pct / slippage_pct; no timeframe, pair, code, direction or entry_order;"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",

@@ -215,13 +215,17 @@ class Session:
         The result's warnings include the knowledge-cutoff note when a model wrote the strategy and the
         period starts before that model's cutoff.
         """
-        from .. import backtest
+        from .. import RotationResult, backtest
         from .models import knowledge_cutoff_note
 
         if self.symbols is None:
             raise RuleEngineError([Diagnostic("L109", "the session has no symbols",
                                               hint="name them in the request or call use_symbols('SPY')")])
         result = backtest(self._need_strategy(), self.symbols, start, end, params=self.params or None, **options)
+        if isinstance(result, RotationResult):
+            from .handlers import rotation_not_served
+
+            raise rotation_not_served("an authoring session")
         note = knowledge_cutoff_note(self.model, result.provenance.start, result.provenance.end)
         if note:
             result.warnings.append(Diagnostic("L111", note, severity="warning").to_dict())

@@ -7,6 +7,9 @@ on).
 
 from __future__ import annotations
 
+#: the bar frequencies a strategy executes on (`strategy.EXECUTION_FREQUENCIES`; a rotation rebalances on them)
+BAR_FREQUENCIES: tuple[str, ...] = ("1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week", "1Month")
+
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "ohlcv": ("open", "high", "low", "close", "volume"),
     "earnings": ("eps", "reported_eps", "estimated_eps", "surprise", "surprise_percentage"),

@@ -34,10 +34,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .base import Closed as _Closed
-from .kinds import KIND_COLUMNS
+from .base import one_of
+from .kinds import BAR_FREQUENCIES, KIND_COLUMNS
 from .orders import EntryOrder
+from .rotation import Rotation, refuse_rotation
 
-EXECUTION_FREQUENCIES = ["1Min", "5Min", "15Min", "30Min", "1Hour", "1Day", "1Week", "1Month"]
+EXECUTION_FREQUENCIES = list(BAR_FREQUENCIES)
 SOURCE_FREQUENCIES = [*EXECUTION_FREQUENCIES, "quarterly", "annual", "event"]
 EXECUTION_PRICES = ["open", "close"]
 RESERVED_NAMES = {"and", "or", "not", "true", "false", "True", "False"}
@@ -93,11 +95,7 @@ class DataSlot(_Closed):
     @field_validator("frequency")
     @classmethod
     def _freq(cls, v: str) -> str:
-        if v not in SOURCE_FREQUENCIES:
-            from ..errors import did_you_mean
-            raise _err("S104", f"unknown frequency '{v}'",
-                       did_you_mean(v, SOURCE_FREQUENCIES) or "one of: " + ", ".join(SOURCE_FREQUENCIES))
-        return v
+        return one_of(v, SOURCE_FREQUENCIES, "S104", "frequency")
 
     @model_validator(mode="after")
     def _columns(self) -> DataSlot:
@@ -697,6 +695,11 @@ class TradingStrategy(_Closed):
     pair: PairSpec | None = Field(
         None, description="trade two price slots as one position (long the first leg, short the second; the "
                           "opposite when short); absent: the strategy trades its first price slot only")
+    #: absent (None) for a strategy that trades each symbol on its own signals: left out of `to_dict`
+    rotation: Rotation | None = Field(
+        None, description="a rotation portfolio over the universe: at the close of the last bar of each rebalance "
+                          "period, hold the symbols `hold` selects with target weights (one shared cash account); "
+                          "entry/exit conditions, when given, filter the held names; absent: signal trading")
 
     @model_validator(mode="before")
     @classmethod
@@ -768,7 +771,9 @@ class TradingStrategy(_Closed):
 
     @model_validator(mode="after")
     def _logic_or_code(self) -> TradingStrategy:
-        if self.code is None and self.entry is None:
+        if self.rotation is not None:
+            self._rotation_fits()
+        if self.code is None and self.entry is None and self.rotation is None:
             raise _err("S108", "the strategy has neither entry conditions nor code",
                        "add an entry block with conditions (code is the last resort)")
         if self.code is not None and any(getattr(self, g) is not None for g in SIGNAL_GROUPS):
@@ -805,6 +810,42 @@ class TradingStrategy(_Closed):
             raise _err("S139", "a code strategy's pair takes a hedge ratio that is a number, not an expression",
                        "write the number (e.g. hedge_ratio: 1.5), or express the strategy with conditions")
         return self
+
+    def _rotation_fits(self) -> None:
+        """S143 for what a rotation cannot serve: it is long only, rebalanced at market orders on weights (no
+        per-trade exits or sizing), over the symbols of one price slot, from rule expressions."""
+        refused = [
+            (self.code is not None, "code", "write the selection as rotation.hold (rules); code strategies "
+                                            "return signals, not weights"),
+            (self.pair is not None, "a pair", "remove the pair block: a rotation holds single symbols"),
+            (self.direction != "long", f"direction: {self.direction}",
+             "a rotation holds long positions only: remove direction"),
+            (not self.entry_order.is_market(), f"a {self.entry_order.type} entry order",
+             "a rotation trades at market orders at execution_price: remove entry_order"),
+        ]
+        risk_used = [f for f in (*EXIT_FIELDS, *SIZING_METHODS, "stop_loss_distance", "take_profit_distance",
+                                 "take_profit_by_bars", "volatility", "max_open_positions",
+                                 "max_gross_exposure_pct", "borrow_cost_pct")
+                     if getattr(self.risk, f, None) not in (None, False)]
+        refused.append((bool(risk_used), f"risk.{risk_used[0]}" if risk_used else "",
+                        "a rotation is sized by its weights and has no per-trade exits: keep only fees_pct and "
+                        "slippage_pct in risk"))
+        refused.append((self.timeframe is not None, "a timeframe (its default stops)",
+                        "remove timeframe: a rotation has no per-trade stops"))
+        for bad, what, hint in refused:
+            if bad:
+                raise refuse_rotation(what, hint)
+        band = self.rotation.min_weight_change_pct if self.rotation is not None else None
+        if isinstance(band, str):
+            p = self.params.get(band)
+            bounded = p is not None and p.min is not None and p.max is not None and 0 <= p.min and p.max < 100
+            if p is None or p.type not in ("int", "float") or not bounded:
+                from ..errors import did_you_mean
+
+                numbers = [n for n, q in self.params.items() if q.type in ("int", "float")]
+                raise _err("S142", f"rotation.min_weight_change_pct names '{band}', which is not a number parameter "
+                           "bounded to [0, 100)", did_you_mean(band, numbers) or
+                           "declare it, e.g. params: {band: {type: float, min: 0, max: 10, default: 2}}")
 
     @field_validator("pair", mode="after")
     @classmethod

@@ -398,9 +398,13 @@ def _tick(progress: Progress | None, done: int, total: int, step: str) -> None:
 
 
 def _compile(strategy: Any) -> Any:
+    from ..backtest.rotation import rotation_refused
     from ..strategies import signal_source
 
-    return signal_source(strategy)
+    compiled = signal_source(strategy)
+    if getattr(compiled.strategy, "rotation", None) is not None:
+        raise rotation_refused("a sweep")
+    return compiled
 
 
 def _check_options(top: Any, init_cash: Any, chunk_size: Any) -> None:

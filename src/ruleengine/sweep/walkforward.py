@@ -212,6 +212,10 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
 
     t0 = time.perf_counter()
     compiled = signal_source(strategy)
+    if getattr(compiled.strategy, "rotation", None) is not None:
+        from ..backtest.rotation import rotation_refused
+
+        raise rotation_refused("a walk-forward")
     check_metric(metric, trades_short(compiled.strategy))
     spec = _spec(walk_forward)
     axes = prepare_grid(compiled, grid, constraints, samples, seed, params)

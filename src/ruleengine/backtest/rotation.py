@@ -1,0 +1,221 @@
+"""A rotation portfolio's backtest: target weights -> one shared-cash account -> `RotationResult`.
+
+The compiled strategy gives the target weights (`CompiledStrategy.rotation_weights`); `rebalance_weights`
+trades them with the rotation kernel (`ruleengine.kernels.rotation.rebalance_nb`) at the chosen price: the
+rebalance bar's close (``execution_price: close``) or the next bar's open (``open``: the weights move one bar
+later, and the open prices value the account); `RotationResult` holds the equity, metrics, every order, the
+holdings after each rebalance, the turnover and each symbol's contribution.
+
+Example:
+    >>> res = backtest("rules/momentum_rotation.yaml", "@sp500", data="../shared/data")  # doctest: +SKIP
+    >>> res.holdings[-1].weights  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from ..errors import Diagnostic, RuleEngineError
+from .result import Metrics
+
+#: how a rotation fills, printed with every result
+ROTATION_FILL_CONTRACT = (
+    "rotation: target weights are computed at the close of the last bar of each rebalance period from data up to "
+    "that bar; execution_price close fills at that close, open at the next bar's open; every symbol is traded "
+    "to weight x the account's value at the fill price, sells before buys; a buy the cash cannot cover buys what "
+    "it can (fee included); fees and slippage on the traded value; a name within min_weight_change_pct of its "
+    "target is not traded; positions are valued at the last known close")
+
+
+class RotationOrder(BaseModel):
+    time: str
+    symbol: str
+    units: float = Field(description="units bought (> 0) or sold (< 0)")
+    price: float = Field(description="fill price after slippage")
+    value: float = Field(description="units x price (signed)")
+    fees: float
+    reason: str = Field(description="rebalance; left_universe (sold at the close of its first bar outside the "
+                                    "universe); delisted (its prices ended: sold at its last close)")
+
+
+class Holding(BaseModel):
+    time: str = Field(description="the rebalance bar (its fills)")
+    weights: dict[str, float] = Field(description="symbol -> its share of the equity after the bar's orders")
+    turnover_pct: float = Field(description="value traded on the bar / the equity, in %")
+
+
+class Contribution(BaseModel):
+    symbol: str
+    pnl: float = Field(description="what the symbol's trades earned, fees included (held positions at the last "
+                                   "close)")
+    pnl_pct: float = Field(description="pnl / initial cash, in %")
+
+
+class RotationResult(BaseModel):
+    """One rotation portfolio's result (what ``ruleengine backtest`` prints for a rotation strategy)."""
+
+    success: bool = True
+    kind: str = "rotation"
+    strategy: str
+    synthetic: bool
+    fill_contract: str = ROTATION_FILL_CONTRACT
+    start: str
+    end: str
+    init_cash: float
+    symbols: list[str]
+    metrics: Metrics
+    turnover_pct_per_year: float | None = Field(description="value traded / mean equity per year, in %")
+    holdings: list[Holding]
+    orders: list[RotationOrder]
+    contribution: list[Contribution] = Field(description="per symbol, largest first")
+    equity: list[float] = Field(description="the account's value at each bar's close")
+    warnings: list[dict[str, Any]] = Field(default_factory=list)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def write_report(self, path: str, **kwargs: Any) -> str:
+        raise RuleEngineError([Diagnostic("S143", "the HTML report does not draw a rotation portfolio yet",
+                                          path="rotation", hint="print it with --json, or leave out --report")])
+
+
+def rotation_refused(what: str) -> RuleEngineError:
+    """S143: `what` does not run a rotation portfolio yet (it trades each symbol's own signals)."""
+    return RuleEngineError([Diagnostic("S143", f"{what} does not run a rotation portfolio yet", path="rotation",
+                                       hint="backtest it: ruleengine backtest FILE --symbols ... (one parameter "
+                                            "set)")])
+
+
+@dataclass
+class Rebalanced:
+    """The kernel's output over all bars (warm-up history included)."""
+
+    equity: np.ndarray  # (T,)
+    cash: np.ndarray  # (T,)
+    units: np.ndarray  # (T, S)
+    orders: np.ndarray  # `ORDER_DT`
+
+
+def rebalance_weights(weights: np.ndarray, open_: np.ndarray, close: np.ndarray, *, init_cash: float,
+                      fees_pct: float, slippage_pct: float, execution_price: str = "close",
+                      min_weight_change_pct: float = 0.0, start: int = 0,
+                      members: np.ndarray | None = None) -> Rebalanced:
+    """Trade (T, S) target `weights` (NaN: no order) in one account from bar `start` on; prices (T, S). A held
+    symbol is sold whole on the first bar it is not a member (`members` (T, S); None: always) and on the first
+    bar after its last price (delisted: at that last price)."""
+    from ..kernels.rotation import REASONS, rebalance_nb
+
+    price = close
+    leave = np.where(_delisted(close), REASONS.index("delisted"), 0)
+    if members is not None:
+        leave[(leave == 0) & ~members] = REASONS.index("left_universe")
+    if execution_price == "open":  # decided at t's close, filled at t+1's open
+        weights, leave = _next_bar(weights, np.nan), _next_bar(leave, 0)
+        price = open_
+        start = start + 1 if start < len(weights) else start
+    c = np.ascontiguousarray
+    equity, cash, units, orders = rebalance_nb(c(np.asarray(price, np.float64).T), c(np.asarray(close, np.float64).T),
+                                               c(np.asarray(weights, np.float64).T), c(leave.T), float(init_cash),
+                                               fees_pct / 100.0, slippage_pct / 100.0,
+                                               min_weight_change_pct / 100.0, int(start))
+    return Rebalanced(equity, cash, units.T, orders)
+
+
+def _next_bar(x: np.ndarray, fill: Any) -> np.ndarray:
+    """`x` one bar later (what is decided at t's close acts at t+1's open)."""
+    out = np.full_like(x, fill)
+    out[1:] = x[:-1]
+    return out
+
+
+def _delisted(close: np.ndarray) -> np.ndarray:
+    """(T, S) bool: bars after a symbol's last price (it stopped trading: its position ends at that price)."""
+    rows = np.arange(close.shape[0])[:, None]
+    seen = np.isfinite(close)
+    last = np.where(seen.any(axis=0), close.shape[0] - 1 - np.argmax(seen[::-1], axis=0), close.shape[0])
+    return rows > last[None, :]
+
+
+def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], risk_over: Mapping[str, Any],
+                      init_cash: float, warnings: list[Diagnostic]) -> RotationResult:
+    """The rotation of `compiled` over the market data `md` (one parameter set)."""
+    from ..kernels.rotation import REASONS
+    from .metrics import compute_metrics
+    from .universe_benchmark import equal_weight_universe
+
+    strat = compiled.strategy
+    rot = strat.rotation
+    sets = compiled.param_sets(strat_params or None)
+    if len(sets) != 1:
+        raise RuleEngineError([Diagnostic("D103", f"a rotation backtest runs one parameter set, got {len(sets)}",
+                                          path="params", hint="give one value per parameter (sweeps of "
+                                                              "rotations are not available yet)")])
+    fees = float(risk_over.get("fees_pct", strat.risk.fees_pct) or 0.0)
+    slip = float(risk_over.get("slippage_pct", strat.risk.slippage_pct) or 0.0)
+    exec_price = str(sets[0]["execution_price"])
+    weights, _sig = compiled.rotation_weights(md, strat_params or None)
+    base = strat.price_slot()
+    close, open_ = md.inputs[(base, "close")], md.inputs[(base, "open")]
+    run = rebalance_weights(weights, open_, close, init_cash=init_cash, fees_pct=fees, slippage_pct=slip,
+                            execution_price=exec_price, min_weight_change_pct=rot.weight_band(sets[0]),
+                            start=md.start, members=md.members)
+    s0 = md.start
+    index = md.index[s0:]
+    labels = md.labels
+    equity = run.equity[s0:]
+    universe = equal_weight_universe(close[s0:], None if md.members is None else md.members[s0:], init_cash)
+    metrics = compute_metrics(equity, None, init_cash=init_cash, index=index, frequency=md.frequency,
+                              position=run.units[s0:],
+                              universe_benchmark_return_pct=(universe[-1] / init_cash - 1) * 100 if len(universe)
+                              else None)
+    orders = run.orders
+    times = md.index[orders["bar"]].strftime("%Y-%m-%d %H:%M").tolist() if len(orders) else []
+    order_rows = [RotationOrder(time=times[i], symbol=labels[int(o["column"])], units=float(o["units"]),
+                                price=float(o["price"]), value=float(o["units"] * o["price"]), fees=float(o["fees"]),
+                                reason=REASONS[int(o["reason"])])
+                  for i, o in enumerate(orders)]
+    traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
+    ppy = metrics.periods_per_year
+    years = len(equity) / ppy if ppy else 0.0
+    turnover = float(traded.sum() / np.mean(equity) / years * 100) if years > 0 and len(equity) else None
+    return RotationResult(
+        strategy=strat.name, synthetic=bool(md.synthetic), start=str(index[0].date()) if len(index) else "",
+        end=str(index[-1].date()) if len(index) else "", init_cash=init_cash, symbols=labels, metrics=metrics,
+        turnover_pct_per_year=turnover, holdings=_holdings(run, orders, traded, close, md.index, labels),
+        orders=order_rows, contribution=_contribution(run, orders, close, labels, init_cash),
+        equity=[float(v) for v in equity], warnings=[w.to_dict() for w in warnings])
+
+
+def _holdings(run: Rebalanced, orders: np.ndarray, traded: np.ndarray, close: np.ndarray, index: pd.DatetimeIndex,
+              labels: list[str]) -> list[Holding]:
+    """Each bar with orders: the weights after them (at the bar's close) and the value traded."""
+    out = []
+    bars = np.unique(orders["bar"]) if len(orders) else np.empty(0, np.int64)
+    for t in bars:
+        value = run.units[t] * np.nan_to_num(close[t])
+        eq = run.equity[t]
+        held = {labels[j]: float(value[j] / eq) for j in np.flatnonzero(run.units[t])}
+        out.append(Holding(time=index[t].strftime("%Y-%m-%d %H:%M"), weights=held,
+                           turnover_pct=float(traded[orders["bar"] == t].sum() / eq * 100)))
+    return out
+
+
+def _contribution(run: Rebalanced, orders: np.ndarray, close: np.ndarray, labels: list[str],
+                  init_cash: float) -> list[Contribution]:
+    """Per symbol: cash from its sells minus cash into its buys, fees included, plus what it holds at the end."""
+    pnl = np.zeros(len(labels))
+    if len(orders):
+        np.add.at(pnl, orders["column"], -orders["units"] * orders["price"] - orders["fees"])
+    last = pd.DataFrame(close).ffill().to_numpy()[-1] if len(close) else np.zeros(len(labels))
+    pnl += run.units[-1] * np.nan_to_num(last) if len(run.units) else 0.0
+    return [Contribution(symbol=labels[j], pnl=float(pnl[j]), pnl_pct=float(pnl[j] / init_cash * 100))
+            for j in np.argsort(-pnl, kind="stable") if pnl[j] != 0 or run.units[-1, j] != 0]

@@ -1,0 +1,108 @@
+"""The rotation block of a strategy document: a portfolio over a universe, rebalanced on a calendar.
+
+On the last bar of each ``rebalance`` period (at its close), the portfolio holds the symbols for which the
+``hold`` expression (a cross-sectional selection such as ``top(roc(close, 126), 10)``) is true, weighted
+``equal``, ``inverse_volatility`` (1 / the ``volatility`` expression) or by a number expression, normalised
+to 1 over the held names. Entry and exit conditions, when the document has them, are filters: a symbol is
+held only where its entry conditions are true and its exit conditions false on the rebalance bar. A held
+name whose weight is within ``min_weight_change_pct`` of its target is not traded (turnover control).
+
+This module stores expression strings; the compiler checks them.
+
+Example:
+    >>> r = Rotation.model_validate({"rebalance": "1Month", "hold": "top(roc(close, 126), 10)"})
+    >>> r.weights, r.min_weight_change_pct
+    ('equal', 0.0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from .base import Closed, one_of
+from .kinds import BAR_FREQUENCIES
+
+#: calendar periods a rotation rebalances on: the execution frequencies
+REBALANCE_FREQUENCIES = BAR_FREQUENCIES
+#: the weighting schemes that are words; anything else is a number expression
+WEIGHT_SCHEMES = ("equal", "inverse_volatility")
+ROTATION_VOLATILITY_EXAMPLE = "stddev(log_return(close, 1), 60)"
+
+
+def _err(code: str, message: str, hint: str) -> PydanticCustomError:
+    return PydanticCustomError(code, message, {"hint": hint})
+
+
+class Rotation(Closed):
+    """A rotation portfolio: one shared-cash account over the universe, rebalanced to target weights."""
+
+    rebalance: str = Field(
+        description="the period rebalanced on: at the close of the last bar of each period (1Month: the last "
+                    "session of each month; 1Week: of each week; the execution frequency: every bar)",
+        json_schema_extra={"enum": list(REBALANCE_FREQUENCIES)})
+    hold: str = Field(
+        description="a true/false expression selecting the symbols held from the rebalance bar on, usually a "
+                    "cross-sectional selection, e.g. \"top(roc(close, 126), 10)\"; its numbers may be parameters")
+    weights: str = Field(
+        "equal", description="equal: 1/n each; inverse_volatility: 1 / volatility, normalised; or a number "
+                             "expression (e.g. \"roc(close, 126)\") normalised to 1 over the held names (a held "
+                             "name whose value is not a number > 0 gets no weight)")
+    volatility: str | None = Field(
+        None, description="inverse_volatility only: the volatility expression, e.g. "
+                          f"\"{ROTATION_VOLATILITY_EXAMPLE}\" (a held name without a value > 0 gets no weight)")
+    min_weight_change_pct: float | str = Field(
+        0.0, description="turnover control: a held name whose current weight is within this many percentage points "
+                         "of its target is not traded (0: always rebalanced); a number in [0, 100) or the name of a "
+                         "number parameter",
+        json_schema_extra={"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 100},
+                                     {"type": "string"}]})
+
+    @field_validator("min_weight_change_pct")
+    @classmethod
+    def _band(cls, v: float | str) -> float | str:
+        if isinstance(v, str) or (0 <= v < 100):
+            return v
+        raise _err("S142", f"min_weight_change_pct must be in [0, 100) or a parameter name, got {v!r}",
+                   "percentage points, e.g. 2 (a name whose weight is within 2 points of its target is not traded)")
+
+    def weight_band(self, params: dict[str, Any]) -> float:
+        """min_weight_change_pct for one parameter set (a parameter's value where it names one)."""
+        return float(params[self.min_weight_change_pct] if isinstance(self.min_weight_change_pct, str)
+                     else self.min_weight_change_pct)
+
+    @field_validator("rebalance")
+    @classmethod
+    def _frequency(cls, v: str) -> str:
+        return one_of(v, REBALANCE_FREQUENCIES, "S142", "rebalance frequency")
+
+    @field_validator("hold", "weights")
+    @classmethod
+    def _not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise _err("S142", "an empty expression", "e.g. hold: \"top(roc(close, 126), 10)\", weights: equal")
+        return v
+
+    @model_validator(mode="after")
+    def _volatility_with_its_scheme(self) -> Rotation:
+        if (self.weights == "inverse_volatility") != (self.volatility is not None):
+            if self.volatility is None:
+                raise _err("S142", "weights: inverse_volatility needs a volatility expression",
+                           f"add volatility: \"{ROTATION_VOLATILITY_EXAMPLE}\"")
+            raise _err("S142", "volatility is for weights: inverse_volatility only",
+                       "remove volatility, or write weights: inverse_volatility")
+        return self
+
+    def weight_field(self) -> str | None:
+        """The field whose expression weights the held names: ``volatility`` (inverted), ``weights`` (an
+        expression), or None (equal weights)."""
+        if self.weights == "equal":
+            return None
+        return "volatility" if self.weights == "inverse_volatility" else "weights"
+
+
+def refuse_rotation(what: str, hint: str) -> Any:
+    """S143: a rotation cannot be combined with `what`."""
+    return _err("S143", f"a rotation portfolio cannot be combined with {what}", hint)
