@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.paths import SHARED_DATA
+from support.paths import SHARED_DATA, rotation_rule
 from support.sim_reference import reference_portfolio, reference_simulate
 
 import ruleengine
@@ -30,7 +30,8 @@ from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.errors import RuleEngineError
 
 RULES = sorted(p for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.yaml")
-               if not p.stem.startswith("code_"))  # code strategies: tests/test_sandbox_run.py
+               if not p.stem.startswith("code_")  # code strategies: tests/test_sandbox_run.py
+               and not rotation_rule(p))  # target weights, no signals: tests/test_rotation.py (vectorbt oracle)
 SYMBOLS = "SPY,QQQ,AAPL,LEHMQ"
 SYMBOLS_FOR = {"pairs_zscore": "asset_a=XLE,asset_b=XLF", "pairs_long_short": "asset_a=XLE,asset_b=XLF",
                "insider_buying_rsi": "AAPL,MSFT,JPM,XOM",

@@ -63,8 +63,9 @@ def test_report_renders_in_headlesschromium(sample_result, tmp_path) -> None:
     assert "Uncaught" not in dump.stderr, dump.stderr[-2000:]
     assert report_status(dump.stdout) == "ok 2", report_status(dump.stdout)
     assert dump.stdout.count('class="plot-container plotly"') == 2
-    # every trace of both charts was drawn as SVG: equity, benchmark, drawdown, price, entries, exits
-    assert dump.stdout.count('class="trace scatter') == 12
+    # every trace of both charts was drawn as SVG: equity, benchmark, the universe's equal-weight benchmark (a
+    # run of a universe), drawdown, price, entries, exits
+    assert dump.stdout.count('class="trace scatter') == 14
     assert shot.exists(), dump.stderr[-2000:]
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a drawn page, not a blank one

@@ -10,7 +10,7 @@ bar, the held names (selected, members, allowed by the entry/exit filters, with 
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, RuleEngineError, Span
 from ..lang.check import Env, check_expression
@@ -19,6 +19,9 @@ from ..lang.position import position_dependent
 from ..schema.strategy import TradingStrategy
 from ..source import Loaded
 from .frontend import CheckedCondition, ConditionSource, Fragment, locate
+
+if TYPE_CHECKING:  # numpy stays out of `validate` (tests/test_startup.py): imported where weights are computed
+    import numpy as np
 
 #: level kinds of a rotation (`exit_program.level_trees`)
 HOLD = "rotation_hold"
@@ -75,6 +78,8 @@ def target_weights(hold: np.ndarray, weight: np.ndarray | None, rebalance: np.nd
     entry/exit filters and membership; None: all). Rows before `start` (warm-up history) and rows that are not
     rebalance bars are NaN; a rebalance bar's weights are 0 outside the held names and sum to 1 over them (0
     everywhere when nothing is held), per parameter set (`n_sets` blocks of S columns)."""
+    import numpy as np
+
     held = hold == 1.0
     if allowed is not None:
         held &= allowed
