@@ -148,7 +148,10 @@ def test_ctrl_c_stops_cleanly_with_exit_130() -> None:
     # that the signal below lands while chunks run, not during a compilation (a minute, not interruptible)
     warm = [*cmd[:-8], "--grid", "fast=5", "--grid", "slow=50", "--grid", "rsi_max=70"]
     assert subprocess.run(warm, cwd=ROOT, capture_output=True, timeout=900).returncode == 0
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal gives it: a job started in the background by a shell without job control inherits it
+    # ignored, and Python then keeps ignoring it
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         # imports and the data take ~1.5 s of CPU: past 3 s the sweep's chunks are running
