@@ -46,12 +46,12 @@ def test_spells_are_start_inclusive_and_end_exclusive() -> None:
     assert m.symbols() == ["X", "Y"]
 
 
-def test_spelling_and_missing_table() -> None:
+def test_spelling_and_missing_table(tmp_path) -> None:
     assert universe_name("@sp500") == ("sp500", None)
-    assert universe_name("@SP500:/tmp/c.parquet") == ("sp500", "/tmp/c.parquet")
+    assert universe_name("@SP500:data/c.parquet") == ("sp500", "data/c.parquet")
     assert universe_name("@universe.txt") is None and universe_name("SPY") is None
     with pytest.raises(RuleEngineError) as err:
-        load_membership("sp500", "/nonexistent/c.parquet", None)
+        load_membership("sp500", str(tmp_path / "missing" / "c.parquet"), None)
     assert err.value.diagnostics[0].code == "D117"
 
 
