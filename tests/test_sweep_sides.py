@@ -130,3 +130,49 @@ def test_walk_forward_ranks_and_reports_a_side_metric() -> None:
                       walk_forward="train=504,test=252", holdout="20%")
     assert wf.folds and all(set(SIDE_METRICS) <= set(f.oos_metrics) for f in wf.folds)
     assert wf.holdout is not None and wf.holdout["oos"]["long_trades"] >= 0
+
+
+def test_walk_forward_says_which_fold_had_unusable_distances() -> None:
+    """L123 per walk-forward fold and hold-out: each out-of-sample run's warning counts the trades the same
+    combination's backtest over that window counts (the in-sample search's warning covers its rows only)."""
+    import ruleengine
+    from ruleengine.sweep.walkforward import walk_forward
+
+    wf = walk_forward(UNUSABLE, "SPY", *RANGE, provider="sample", grid={"m": [3.0]},
+                      walk_forward="train=504,test=126", holdout="20%")
+    fold_warnings = [w for f in wf.folds for w in f.warnings]
+    assert fold_warnings, "m = 3 makes the distances unusable on calm bars: some test window has such trades"
+    assert wf.holdout is not None
+    for k, fold in enumerate(wf.folds):
+        run = ruleengine.backtest(UNUSABLE, "SPY", *fold.test_dates, provider="sample", benchmark=None,
+                                  params={"m": 3.0})
+        for kind in ("stop_loss_distance", "take_profit_distance"):
+            found = [w for w in fold.warnings if w["path"] == f"walk_forward.folds[{k}].risk.{kind}"]
+            expected = _backtest_count(run, kind)
+            assert len(found) == (expected > 0), (k, kind)
+            if found:
+                message = found[0]["message"]
+                assert message.startswith(f"walk-forward fold {k + 1} test {fold.test_dates[0]} .. "
+                                          f"{fold.test_dates[1]}, the chosen combination: trades with no ")
+                assert f"({expected} trade" in message, (message, expected)
+                assert found[0]["code"] == "L123" and found[0]["severity"] == "warning"
+    out = wf.to_dict()
+    assert out["warnings"] == wf.warnings and [w for w in fold_warnings if w in out["warnings"]] == fold_warnings
+    assert out["walk_forward"]["folds"][0]["warnings"] == wf.folds[0].warnings
+    assert all(w["path"].startswith("holdout.") for w in wf.holdout["warnings"])
+
+
+def test_sweep_report_shows_the_long_short_split_of_the_top_rows() -> None:
+    from ruleengine.sweep.report import render_sweep_report
+
+    res = sweep(str(RULES / "sma_long_short.yaml"), "AAPL", *RANGE, provider="sample",
+                grid={"fast": [5, 10], "slow": [20, 40]})
+    text = render_sweep_report(res)
+    assert "<h3>Long / short of the top 4</h3>" in text
+    for header in ("long trades", "long win rate", "long pnl $", "short trades", "short win rate", "short pnl $"):
+        assert f">{header}<" in text, header
+    first = res.table.iloc[0]
+    assert f">{int(first['short_trades']):,}<" in text and f">{first['long_pnl']:,.2f}<" in text
+    long_only = sweep(str(RULES / "golden_cross.yaml"), "AAPL", *RANGE, provider="sample",
+                      grid={"fast": [5, 10], "slow": [30]})
+    assert "Long / short" not in render_sweep_report(long_only)

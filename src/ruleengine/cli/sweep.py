@@ -183,7 +183,7 @@ def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 
     best = ", ".join(f"{k}={'off' if v is None else v}" for k, v in res.best.items() if k in res.grid)
     fixed = ", ".join(f"{k}={'off' if v is None else v}" for k, v in res.fixed.items())
     out.print(f"best: {escape(best or 'the only combination')}" + (f" (fixed: {escape(fixed)})" if fixed else ""))
-    for w in res.warnings:
+    for w in wf.warnings:
         hint = f" ({w['hint']})" if w.get("hint") else ""
         out.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(f"{w['message']}{hint}"), highlight=False)
     if report:
@@ -221,24 +221,22 @@ def _top_table(res: Any) -> Any:
 
 #: the long/short split of the top rows (a strategy that trades short): (column suffix, header, unit) per side;
 #: a side's trade count is headed by the side (80 columns)
-_SIDE_COLUMNS = [("trades", "", "n"), ("win_rate", "win rate", "%"), ("pnl", "pnl $", "$")]
-
-
 def _sides_table(res: Any) -> Any:
     """The long/short split (trades, win rate, pnl) of the rows of `_top_table`, in its order."""
     from rich.markup import escape
 
     from ruleengine import format_metric as fmt
+    from ruleengine.sweep.stats import SIDE_COLUMNS
 
     multi = res.n_symbols > 1
     table = compact_table(f"long / short of the top {min(res.top, len(res.table))}: trades, win rate, pnl")
     for h in ["#", *(["symbol"] if multi else []),
-              *[label or side for side in ("long", "short") for _, label, _ in _SIDE_COLUMNS]]:
+              *[side if key == "trades" else label for side in ("long", "short") for key, label, _ in SIDE_COLUMNS]]:
         table.add_column(escape(h), justify="right")
     for rec in res.table.head(res.top).to_dict("records"):
         cells = [str(rec["rank"]), *([escape(str(rec["symbol"]))] if multi else [])]
         for side in ("long", "short"):
-            for key, _, unit in _SIDE_COLUMNS:
+            for key, _, unit in SIDE_COLUMNS:
                 v = rec[f"{side}_{key}"]
                 v = None if isinstance(v, float) and math.isnan(v) else v
                 cells.append(fmt(int(v) if unit == "n" and v is not None else v, unit))

@@ -3,7 +3,8 @@
 Shows: the SYNTHETIC banner when the data were synthetic, the run summary (grid size, trials, time,
 combinations per second), a heatmap of the metric over two parameters (the best value over the other
 parameters in each cell; by default the two swept parameters with the most values), parameter-stability
-plots (the best and the median metric for each value of each parameter), the top combinations, the
+plots (the best and the median metric for each value of each parameter), the top combinations (and their
+long/short split when the strategy trades short), the warnings (L123 of each walk-forward test run too), the
 walk-forward folds (in-sample vs out-of-sample metric per fold) and the stitched out-of-sample equity, the
 hold-out, and the overfitting statistics (DSR, PBO with the histogram of its logits).
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backtest.report import REPORT_CHECK_JS, REPORT_CSS, fmt, html_table
-from .stats import LOWER_IS_BETTER
+from .stats import LOWER_IS_BETTER, SIDE_COLUMNS, SIDE_METRICS
 
 _TOP_METRICS = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""),
                 ("max_drawdown_pct", "max DD", "%"), ("cagr_pct", "CAGR", "%"), ("total_trades", "trades", "n"),
@@ -187,6 +188,23 @@ def _top_table(sweep: Any, n: int) -> str:
     return html_table(headers, rows, set(range(first, len(headers))))
 
 
+def _sides_table(sweep: Any, n: int) -> str:
+    """The long/short split (trades, win rate, pnl per side) of the rows of `_top_table`, in its order."""
+    multi = sweep.n_symbols > 1
+    headers = ["rank", *(["symbol"] if multi else []),
+               *[f"{side} {label}" for side in ("long", "short") for _, label, _ in SIDE_COLUMNS]]
+    rows = []
+    for rec in sweep.table.head(n).to_dict("records"):
+        row = [str(rec["rank"]), *([html.escape(str(rec["symbol"]))] if multi else [])]
+        for side in ("long", "short"):
+            for key, _, unit in SIDE_COLUMNS:
+                v = _num(rec[f"{side}_{key}"])
+                row.append(fmt(int(v) if unit == "n" and v is not None else v, unit))
+        rows.append(row)
+    first = 1 + multi
+    return html_table(headers, rows, set(range(first, len(headers))))
+
+
 def _folds_table(wf: Any) -> str:
     rows = []
     for i, f in enumerate(wf.folds):
@@ -279,6 +297,9 @@ def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, to
     n_top = top or sweep.top
     parts_after: list[str] = [f"<h2>Top {min(n_top, len(sweep.table))} of {len(sweep.table):,}</h2>",
                               _top_table(sweep, n_top)]
+    if set(SIDE_METRICS) <= set(sweep.table.columns):  # a strategy that trades short: the long/short split
+        parts_after += [f"<h3>Long / short of the top {min(n_top, len(sweep.table))}</h3>",
+                        _sides_table(sweep, n_top)]
     if wf is not None and wf.folds:
         charts["Walk-forward folds"] = _folds_chart(wf)
         charts["Stitched out-of-sample equity"] = _stitched_chart(wf, max_lines)
@@ -293,7 +314,7 @@ def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, to
         body.append("<div class='banner'>SYNTHETIC DATA: these are not the symbols' real prices (sample "
                     "provider). Do not read anything into the numbers.</div>")
     body += sections
-    for w in sweep.warnings:
+    for w in (wf.warnings if wf is not None else sweep.warnings):
         body.append(f"<div class='warn'><b>{html.escape(str(w.get('code')))}</b> "
                     f"{html.escape(str(w.get('message')))}</div>")
     for t in ("Heatmap", "Parameter stability"):

@@ -489,10 +489,13 @@ def distance_warnings(stats: np.ndarray, combos: Sequence[Mapping[str, Any]], la
         worst = int(np.argmax(per_combination))
         params = ", ".join(f"{name}={'off' if v is None else v}" for name, v in combos[worst].items())
         where = f", {int(counts[worst].max())} on {labels[int(np.argmax(counts[worst]))]}" if k > 1 else ""
+        trades = f"{int(per_combination[worst])} trade{'s' if per_combination[worst] != 1 else ''}{where}"
+        if n == 1:  # one combination (a walk-forward test window, a hold-out): no "1 of 1", no "most"
+            out.append(distance_warning(kind, "trades with", trades, "sweep"))
+            continue
         out.append(distance_warning(
-            kind, f"{hit} of {n} combination{'s' if n != 1 else ''} had trades with",
-            f"most: combination {worst} ({params or 'the only one'}), {int(per_combination[worst])} "
-            f"trade{'s' if per_combination[worst] != 1 else ''}{where}", "sweep"))
+            kind, f"{hit} of {n} combinations had trades with",
+            f"most: combination {worst} ({params or 'the only one'}), {trades}", "sweep"))
     return out
 
 

@@ -46,6 +46,10 @@ SIDE_FIELDS: tuple[tuple[str, str], ...] = tuple(
     (f"{side}_{name}", field) for side in ("long", "short")
     for name, field in (("trades", "total_trades"), ("win_rate", "win_rate"), ("pnl", "pnl")))
 SIDE_METRICS: tuple[str, ...] = tuple(column for column, _ in SIDE_FIELDS)
+#: how the split is shown per side (the CLI's and the HTML report's tables): (name, label, unit of
+#: `ruleengine.format_metric`)
+SIDE_COLUMNS: tuple[tuple[str, str, str], ...] = (("trades", "trades", "n"), ("win_rate", "win rate", "%"),
+                                                  ("pnl", "pnl $", "$"))
 #: metrics where a lower value ranks first (every other metric ranks the highest value first)
 LOWER_IS_BETTER: frozenset[str] = frozenset({"max_drawdown_pct"})
 #: integer-valued metrics (kept as int64 columns)
@@ -160,5 +164,5 @@ def rank_order(values: np.ndarray, metric: str) -> np.ndarray:
     return np.lexsort((np.arange(len(v)), key, nan_last))
 
 
-__all__ = ["COUNTS", "LOWER_IS_BETTER", "METRICS", "SIDE_FIELDS", "SIDE_METRICS", "check_metric", "metric_names",
-           "metrics_arrays", "rank_order", "trades_short"]
+__all__ = ["COUNTS", "LOWER_IS_BETTER", "METRICS", "SIDE_COLUMNS", "SIDE_FIELDS", "SIDE_METRICS", "check_metric",
+           "metric_names", "metrics_arrays", "rank_order", "trades_short"]

@@ -101,6 +101,8 @@ class FoldResult:
     is_metrics: dict[str, Any]
     oos_metrics: dict[str, Any]
     decay: float | None
+    #: L123 of the chosen combination's run on the test window (distances unusable at an entry there)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self, metric: str) -> dict[str, Any]:
         return {"train_start": self.train_dates[0], "train_end": self.train_dates[1],
@@ -108,7 +110,8 @@ class FoldResult:
                 "train_bars": self.fold.train_len, "test_bars": self.fold.test_len,
                 "params": {k: _plain(v) for k, v in self.params.items()}, "n_trials": self.n_trials,
                 "is": self.is_metrics, "oos": self.oos_metrics, f"is_{metric}": self.is_metrics.get(metric),
-                f"oos_{metric}": self.oos_metrics.get(metric), "decay": _plain(self.decay)}
+                f"oos_{metric}": self.oos_metrics.get(metric), "decay": _plain(self.decay),
+                "warnings": list(self.warnings)}
 
 
 @dataclass
@@ -139,6 +142,12 @@ class WalkForwardResult:
     seed: int = 0
 
     @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """The in-sample search's warnings, then those of each fold's test run and of the hold-out run."""
+        return [*self.sweep.warnings, *(w for f in self.folds for w in f.warnings),
+                *(self.holdout["warnings"] if self.holdout is not None else [])]
+
+    @property
     def mean_decay(self) -> float | None:
         vals = [f.decay for f in self.folds if f.decay is not None]
         return float(np.mean(vals)) if vals else None
@@ -163,6 +172,7 @@ class WalkForwardResult:
             "mean_decay": _plain(self.mean_decay), f"mean_is_{self.metric}": _plain(self.mean_metric("is")),
             f"mean_oos_{self.metric}": _plain(self.mean_metric("oos")), "stitched": self.stitched_metrics}
         out["holdout"] = self.holdout
+        out["warnings"] = self.warnings
         return out
 
     def to_json(self, n: int | None = None, indent: int | None = None) -> str:
@@ -260,7 +270,9 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
         is_m, oos_m = _metrics_of(res), _metrics_of(oos)
         fold_results.append(FoldResult(
             fold, _dates(md, fold.train_start, fold.train_end), _dates(md, fold.test_start, fold.test_end),
-            {k2: chosen[k2] for k2 in res.grid}, res.n_trials, is_m, oos_m, _decay(is_m, oos_m, metric)))
+            {k2: chosen[k2] for k2 in res.grid}, res.n_trials, is_m, oos_m, _decay(is_m, oos_m, metric),
+            _run_warnings(oos, f"walk-forward fold {k + 1} test", f"walk_forward.folds[{k}]", md,
+                          fold.test_start, fold.test_end)))
         # overlapping test windows (step < test) are cut where the next one starts
         stop = min(fold.test_end, folds[k + 1].test_start) if k + 1 < len(folds) else fold.test_end
         eq = _equity(compiled, md, [chosen], fold.test_start, stop, init_cash, _columns(search, md))
@@ -273,7 +285,8 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
         hold = {"start": _dates(md, split, md.n_rows)[0], "end": _dates(md, split, md.n_rows)[1],
                 "bars": md.n_rows - split, "spec": str(holdout),
                 "params": {k: _plain(v) for k, v in search.best.items() if k in search.grid},
-                "is": is_m, "oos": oos_m, "decay": _plain(_decay(is_m, oos_m, metric))}
+                "is": is_m, "oos": oos_m, "decay": _plain(_decay(is_m, oos_m, metric)),
+                "warnings": _run_warnings(res, "hold-out", "holdout", md, split, md.n_rows)}
     stats = overfitting(compiled, md, search, rows=(md.start, split), top_k=pbo_top, n_splits=pbo_splits,
                         periods=periods_per_year(md.frequency))
     if progress is not None:
@@ -353,6 +366,14 @@ def _run_one(compiled: Any, md: Any, chosen: Mapping[str, Any], rows: tuple[int,
 
     return sweep(compiled, grid={}, params=dict(chosen), market=md, rows=rows, init_cash=req.init_cash,
                  provider=req.provider, data=req.data, top=1, progress=progress)
+
+
+def _run_warnings(res: SweepResult, where: str, path: str, md: Any, r0: int, r1: int) -> list[dict[str, Any]]:
+    """L123 of one out-of-sample run (the chosen combination on rows [r0, r1)) saying which run it was, under
+    `path`: the in-sample search's own warning covers only the rows it searched."""
+    first, last = _dates(md, r0, r1)
+    return [{**w, "path": f"{path}.{w['path']}", "message": f"{where} {first} .. {last}, the chosen "
+             f"combination: {w['message']}"} for w in res.warnings if w.get("code") == "L123"]
 
 
 def _metrics_of(res: SweepResult) -> dict[str, Any]:
