@@ -304,6 +304,49 @@ def test_the_program_is_inspectable_and_agrees_with_the_kernel():
         assert set(e.variables) == set(program.variables) and list(e.levels) == list(program.levels_text)
 
 
+@pytest.mark.parametrize("condition", [
+    "sqrt(abs(unrealized_pct)) > 1.5 or log(close / entry_price) < -0.02",
+    "pow(unrealized_pct, 2) >= 9 and exp(unrealized_pct / 100) < 1.5",
+    "where(bars_held > 2, unrealized_pct, 0) < clip(close - entry_price, -1, 1)",
+    "pow(lowest_since_entry - close, 0.5) > 1 or clip(bars_held, 0, 5) == 5",
+])
+def test_bar_by_bar_math_on_position_variables_agrees_with_the_kernel(condition):
+    """sqrt, exp, log, pow, clip and where take position variables (issue 17 item 5, L122 only for functions over
+    bars): the kernel and the plain-Python program agree with each other and with numpy on every value, NaN,
+    zero, negatives and infinities (outside a domain: numpy's NaN / inf / -inf)."""
+    program = compile_rules({**DOC, "exit": [condition]}).exit_program()
+    assert program is not None
+    ops, args = program.arrays()
+    rng = np.random.default_rng(17)
+    stack = np.empty(MAX_STACK)
+    values = [NAN, -math.inf, math.inf, -3.0, -0.5, 0.0, 0.5, 1.0, 2.0, 95.0, 110.0]
+    for _ in range(400):
+        lv = rng.choice(values, size=len(program.levels))
+        state = dict(zip(POSITION_VARIABLES, rng.choice(values, size=5), strict=True))
+        e = program.evaluate(list(lv), state)
+        levels = np.array(lv, dtype=float).reshape(-1, 1, 1)
+        with np.errstate(all="ignore"):
+            assert e.exit == run_exit_program_nb(ops, args, levels, 0, 0, 0, tuple(state.values()), stack), \
+                (condition, lv, state)
+
+
+def test_math_on_a_position_variable_equals_the_same_exit_written_with_operators():
+    """pow(u, 2) > 16 is |u| > 4, where(bars_held > 3, u, 0) < -1 is bars_held > 3 and u < -1: same trades."""
+    kw = {"provider": "sample", "benchmark": None}
+    pairs = [("pow(unrealized_pct, 2) > 16", "abs(unrealized_pct) > 4"),
+             ("where(bars_held > 3, unrealized_pct, 0) < -1", "bars_held > 3 and unrealized_pct < -1"),
+             ("sqrt(max(unrealized_pct, 0)) > 2 or log(close / entry_price) < -0.03",
+              "unrealized_pct > 4 or close < entry_price * 0.9704455335485082")]
+    entry = ["crosses_above(sma(close, 5), sma(close, 20))"]
+    for math_form, operators in pairs:
+        a = ruleengine.backtest({**DOC, "entry": entry, "exit": [math_form]}, "SPY", "2014-01-01", "2016-12-31",
+                                **kw).results[0].trades
+        b = ruleengine.backtest({**DOC, "entry": entry, "exit": [operators]}, "SPY", "2014-01-01", "2016-12-31",
+                                **kw).results[0].trades
+        assert len(a) > 5 and [(t.entry_time, t.exit_time, t.exit_reason) for t in a] == \
+            [(t.entry_time, t.exit_time, t.exit_reason) for t in b], math_form
+
+
 # ------------------------------------------------------------------------------------------- checks
 def _codes(doc: dict) -> list[tuple[str, str | None]]:
     with pytest.raises(RuleEngineError) as exc:

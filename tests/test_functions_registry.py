@@ -217,15 +217,20 @@ def test_new_functions_refuse_bad_arguments_with_existing_codes(expr: str, code:
     assert exc.value.diagnostics[0].span is not None  # placed in the expression
 
 
-def test_bar_by_bar_math_on_a_position_variable_is_refused_with_its_own_reason() -> None:
+def test_bar_by_bar_math_takes_a_position_variable_and_a_window_does_not() -> None:
     from ruleengine.errors import RuleEngineError
+    from ruleengine.lang.position import ELEMENTWISE_FUNCTIONS
 
     doc = {"name": "x", "data": {"prices": {"kind": "ohlcv"}}, "entry": ["close > open"],
-           "exit": ["pow(unrealized_pct, 2) > 4"]}
+           "exit": ["pow(unrealized_pct, 2) > 4 or where(bars_held > 3, sqrt(abs(unrealized_pct)), 0) > 1"]}
+    program = ruleengine.compile_strategy(doc).exit_program()
+    assert program is not None and program.variables == ("bars_held", "unrealized_pct")
+    # every function that has a bar-by-bar value (a scalar) is elementwise, so an exit program can run it
+    assert {f.name for f in FUNCTIONS.values() if f.scalar is not None} | {"where"} == set(ELEMENTWISE_FUNCTIONS)
     with pytest.raises(RuleEngineError) as exc:
-        ruleengine.compile_strategy(doc)
+        ruleengine.compile_strategy({**doc, "exit": ["ts_rank(unrealized_pct, 5) > 0.5"]})
     [d] = exc.value.diagnostics
-    assert d.code == "L122" and "not available on position variables" in d.message
+    assert d.code == "L122" and "looks at past bars" in d.message and "sqrt" in (d.hint or "")
 
 
 def test_hour_on_daily_bars_is_a_warning_of_the_data_request() -> None:

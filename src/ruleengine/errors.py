@@ -231,7 +231,7 @@ CODES: dict[str, str] = {
     # exits that know the trade (issue 16): position variables and risk expressions; stage check unless said
     "L120": "position variable outside an exit condition",
     "L121": "risk expression (a distance, a volatility) is not a number",
-    "L122": "position variable inside a function over bars (only arithmetic, comparisons, abs, min, max)",
+    "L122": "position variable inside a function over bars (operators and the bar-by-bar functions take them)",
     "L123": "a distance was not positive (or missing) at an entry: that trade had no such exit (warning, backtest "
             "and sweep)",
     "L124": "stop/take-profit distances need rule conditions (not code)",

@@ -9,7 +9,8 @@ held, so an exit condition that uses one cannot be a precomputed signal. `split_
   ``2 * atr(high, low, close, 14)``, a parameter) are *levels*, computed per bar like any other series
   (shared with the rest of the plan through the IR, sweep-safe because every parameter-dependent part is a
   level), and what combines them with the position variables is a postfix program over {level, position
-  variable, constant} with arithmetic, comparisons, and/or/not, abs, min and max (`ExitOp` codes). One program
+  variable, constant} with arithmetic, comparisons, and/or/not and the bar-by-bar functions (abs, min, max,
+  sqrt, exp, log, pow, clip, where: `ruleengine.lang.position.ELEMENTWISE_FUNCTIONS`; `ExitOp` codes). One program
   serves every column of a run; the kernel evaluates it for a held position at each bar's close
   (`ruleengine.kernels.exit_program`), and a true result acts as the exit signal of that bar.
 
@@ -38,6 +39,7 @@ from typing import Any
 from ..kernels.enums import EXIT_OPCODES, ExitOp
 from ..lang import ast
 from ..lang.check import static_value
+from ..lang.functions import FUNCTIONS
 from ..lang.operators import BINARY, UNARY
 from ..lang.position import POSITION_INDEX, POSITION_VARIABLES, is_position_name, position_dependent
 from ..lang.printer import to_text
@@ -82,11 +84,11 @@ class ExitProgram:
                 stack.append(float(position.get(_NAMES[int(arg)], math.nan)))
             elif op == ExitOp.const:
                 stack.append(arg)
-            elif op in _UNARY:
-                stack.append(_UNARY[op](stack.pop()))
             else:
-                b, a = stack.pop(), stack.pop()
-                stack.append(_BINARY[op](a, b))
+                n = 1 if op in _UNARY else 3 if op in _TERNARY else 2
+                operands = stack[-n:]
+                del stack[-n:]
+                stack.append(_apply(op, operands))
         used = {name: float(position.get(name, math.nan)) for name in self.variables}
         return ExitEvaluation(_true(stack[-1]), used, dict(zip(self.levels_text, map(float, levels), strict=True)))
 
@@ -151,7 +153,7 @@ class _Builder:
     def push(self, op: int, arg: float = 0.0) -> None:
         self.ops.append(op)
         self.args.append(arg)
-        pops = 0 if op in _PUSHES else 1 if op in _UNARY else 2
+        pops = 0 if op in _PUSHES else 1 if op in _UNARY else 3 if op in _TERNARY else 2
         self.depth += 1 - pops
         self.max_depth = max(self.max_depth, self.depth)
 
@@ -184,7 +186,7 @@ class _Builder:
             self.emit(node.right, dependent)
             self.push(EXIT_OPCODES[BINARY[node.op].name])
             return
-        assert isinstance(node, ast.Call)  # abs, min or max: the checker refuses any other (L122)
+        assert isinstance(node, ast.Call)  # an ELEMENTWISE_FUNCTIONS one: the checker refuses any other (L122)
         for arg in node.args:
             self.emit(arg, dependent)
         self.push(EXIT_OPCODES[node.func])
@@ -214,10 +216,8 @@ def node_values(tree: ast.Node, known: Callable[[ast.Node], Any], position: Mapp
             assert node.left is not None and node.right is not None
             v = _BINARY[EXIT_OPCODES[BINARY[node.op].name]](value(node.left), value(node.right))
         else:
-            assert isinstance(node, ast.Call)  # abs, min or max (L122 refuses others)
-            args = [value(a) for a in node.args]
-            op = EXIT_OPCODES[node.func]
-            v = _UNARY[op](args[0]) if op in _UNARY else _BINARY[op](args[0], args[1])
+            assert isinstance(node, ast.Call)  # an ELEMENTWISE_FUNCTIONS one (L122 refuses others)
+            v = _apply(EXIT_OPCODES[node.func], [value(a) for a in node.args])
         out[id(node)] = v
         return v
 
@@ -239,18 +239,30 @@ def _divide(a: float, b: float) -> float:
     return math.nan if a == 0.0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
-def _nan_min(a: float, b: float) -> float:
-    return math.nan if math.isnan(a) or math.isnan(b) else min(a, b)
+def _scalar(name: str) -> Callable[..., float]:
+    """The function's bar-by-bar value in plain Python (the registry's, numpy's values outside its domain)."""
+    fn = FUNCTIONS[name].scalar
+    assert fn is not None, name
+    return fn
 
 
-def _nan_max(a: float, b: float) -> float:
-    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
+def _apply(op: int, operands: Sequence[float]) -> float:
+    """One operation of a program on its operands (in push order)."""
+    if op in _UNARY:
+        return float(_UNARY[op](operands[0]))
+    if op in _TERNARY:
+        return float(_TERNARY[op](*operands))
+    return float(_BINARY[op](operands[0], operands[1]))
 
 
 _NAMES = tuple(POSITION_VARIABLES)
 _PUSHES = (ExitOp.level, ExitOp.var, ExitOp.const)
-_UNARY = {ExitOp.neg: lambda a: -a, ExitOp.not_: lambda a: 0.0 if _true(a) else 1.0, ExitOp.abs: abs}
-_BINARY = {
+_UNARY: dict[int, Callable[..., float]] = {
+    ExitOp.neg: lambda a: -a, ExitOp.not_: lambda a: 0.0 if _true(a) else 1.0, ExitOp.abs: _scalar("abs"),
+    ExitOp.sqrt: _scalar("sqrt"), ExitOp.exp: _scalar("exp"), ExitOp.log: _scalar("log")}
+_TERNARY: dict[int, Callable[..., float]] = {
+    ExitOp.clip: _scalar("clip"), ExitOp.where: lambda cond, a, b: a if _true(cond) else b}
+_BINARY: dict[int, Callable[..., float]] = {
     ExitOp.add: lambda a, b: a + b, ExitOp.sub: lambda a, b: a - b, ExitOp.mul: lambda a, b: a * b,
     ExitOp.div: _divide,
     ExitOp.lt: _compare(lambda a, b: a < b), ExitOp.le: _compare(lambda a, b: a <= b),
@@ -258,7 +270,7 @@ _BINARY = {
     ExitOp.eq: _compare(lambda a, b: a == b), ExitOp.ne: _compare(lambda a, b: a != b),
     ExitOp.and_: lambda a, b: 1.0 if _true(a) and _true(b) else 0.0,
     ExitOp.or_: lambda a, b: 1.0 if _true(a) or _true(b) else 0.0,
-    ExitOp.min: _nan_min, ExitOp.max: _nan_max,
+    ExitOp.min: _scalar("min"), ExitOp.max: _scalar("max"), ExitOp.pow: _scalar("pow"),
 }
 
 

@@ -54,6 +54,12 @@ class ExitOpT(NamedTuple):
     abs: int = 17
     min: int = 18
     max: int = 19
+    sqrt: int = 20  # the math functions, with numpy's values outside their domain (NaN, inf, -inf)
+    exp: int = 21
+    log: int = 22
+    pow: int = 23
+    clip: int = 24  # pops three: x, lo, hi
+    where: int = 25  # pops three: cond, a, b (a NaN cond is false)
 
 
 ExitReason = ExitReasonT()

@@ -73,6 +73,24 @@ def run_exit_program_nb(ops, args, levels, first_row, q, t, variables, stack):
             stack[top - 1] = 0.0 if _truth(stack[top - 1]) else 1.0
         elif op == ExitOp.abs:
             stack[top - 1] = abs(stack[top - 1])
+        elif op == ExitOp.sqrt:
+            stack[top - 1] = np.sqrt(stack[top - 1])
+        elif op == ExitOp.exp:
+            stack[top - 1] = np.exp(stack[top - 1])
+        elif op == ExitOp.log:
+            stack[top - 1] = np.log(stack[top - 1])
+        elif op == ExitOp.clip or op == ExitOp.where:
+            c = stack[top - 1]
+            b = stack[top - 2]
+            a = stack[top - 3]
+            top -= 2
+            if op == ExitOp.where:
+                r = b if _truth(a) else c
+            elif np.isnan(a) or np.isnan(b) or np.isnan(c):
+                r = np.nan
+            else:
+                r = min(max(a, b), c)
+            stack[top - 1] = r
         else:
             b = stack[top - 1]
             a = stack[top - 2]
@@ -93,6 +111,8 @@ def run_exit_program_nb(ops, args, levels, first_row, q, t, variables, stack):
                 r = np.nan if np.isnan(a) or np.isnan(b) else min(a, b)
             elif op == ExitOp.max:
                 r = np.nan if np.isnan(a) or np.isnan(b) else max(a, b)
+            elif op == ExitOp.pow:
+                r = a ** b
             else:
                 r = _compare(op, a, b)
             stack[top - 1] = r

@@ -61,7 +61,7 @@ class Checker:
 
     Position variables (`ruleengine.lang.position`) resolve only in exit conditions (`context` "exit"), after
     parameters and columns (a document that named a parameter ``bars_held`` keeps its meaning); they may be
-    combined by operators and the bar-by-bar functions (abs, min, max), never fed to a function over bars.
+    combined by operators and the bar-by-bar functions (`ELEMENTWISE_FUNCTIONS`), never fed to a function over bars.
     """
 
     def __init__(self, env: Env, context: Context = "entry") -> None:
@@ -229,16 +229,12 @@ class Checker:
                               f"usage: {fn.signature}, e.g. {fn.example}")
         if fn.name not in ELEMENTWISE_FUNCTIONS:
             inner = next((a for a in node.args if id(a) in self.positional), None)
-            if inner is not None and (fn.scalar is not None or fn.name == "where"):  # bar by bar, not in exit programs
-                return self.error("L122", f"{fn.name} is not available on position variables (exit programs "
-                                  "compute operators, abs, min and max on them)", inner,
-                                  "rewrite it with operators, e.g. unrealized_pct * unrealized_pct > 4 instead of "
-                                  "pow(unrealized_pct, 2) > 4")
             if inner is not None:
                 return self.error("L122", f"{fn.name} looks at past bars, but this argument uses a position "
                                   "variable (known only at the current bar of a held trade)", inner,
-                                  "compare position variables with operators, abs, min or max; compute "
-                                  f"{fn.name} on columns, e.g. close < entry_price - 2 * atr(high, low, close, 14)")
+                                  "compare position variables with operators or the bar-by-bar functions ("
+                                  f"{', '.join(ELEMENTWISE_FUNCTIONS)}); compute {fn.name} on columns, e.g. "
+                                  "close < entry_price - 2 * atr(high, low, close, 14)")
         ok = True
         for arg_node, spec in zip(node.args, fn.args, strict=True):
             if arg_node.ty is not None and not arg_node.ty.is_error:

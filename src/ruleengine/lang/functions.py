@@ -99,6 +99,10 @@ def _decay_bars(alpha: float) -> int:
 KAMA_MEMORY = _decay_bars((2.0 / 31.0) ** 2)
 
 
+def _clip(x: float, lo: float, hi: float) -> float:
+    return math.nan if math.isnan(x) or math.isnan(lo) or math.isnan(hi) else min(max(x, lo), hi)
+
+
 def _exp(x: float) -> float:
     try:
         return math.exp(x)
@@ -359,7 +363,7 @@ _F: list[Function] = [
     Function("clip", (Arg("x", "value"), Arg("lo", "value"), Arg("hi", "value")), "float",
              "x limited to lo..hi: min(max(x, lo), hi)", "clip(zscore(close, 20), -3, 3) < -2", _zero,
              oracle="numpy minimum/maximum", category="math",
-             scalar=lambda x, lo, hi: math.nan if math.isnan(x + lo + hi) else min(max(x, lo), hi)),
+             scalar=_clip),
     Function("where", (Arg("cond", "cond"), Arg("a", "value"), Arg("b", "value")), "float",
              "a on the bars where cond is true, b on the others", "where(close > open, volume, -volume) > 0",
              _zero, oracle="numpy where", category="math"),

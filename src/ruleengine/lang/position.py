@@ -26,8 +26,9 @@ POSITION_VARIABLES: dict[str, str] = {
 }
 #: the kernels' index of each variable
 POSITION_INDEX: dict[str, int] = {name: i for i, name in enumerate(POSITION_VARIABLES)}
-#: functions that apply bar by bar (no window, no lag), so they may take a position variable
-ELEMENTWISE_FUNCTIONS = ("abs", "min", "max")
+#: functions that apply bar by bar (no window, no lag), so they may take a position variable (each is an
+#: `ruleengine.kernels.enums.ExitOp` of the same name)
+ELEMENTWISE_FUNCTIONS = ("abs", "min", "max", "sqrt", "exp", "log", "pow", "clip", "where")
 
 
 def is_position_name(node: ast.Node) -> bool:
