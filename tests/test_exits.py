@@ -330,6 +330,25 @@ def test_bar_by_bar_math_on_position_variables_agrees_with_the_kernel(condition)
                 (condition, lv, state)
 
 
+def test_bar_by_bar_values_of_the_exit_program_are_numpy_s():
+    """The plain-Python values the program uses (the registry's `scalar`) equal numpy's, the columns' kernels."""
+    import itertools
+
+    from ruleengine.lang.functions import FUNCTIONS
+
+    values = [NAN, -math.inf, math.inf, -3.0, -0.5, 0.0, 0.5, 1.0, 2.0, 800.0]
+    numpy_of = {"abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "pow": np.power, "min": np.minimum,
+                "max": np.maximum, "clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)}
+    for name, ref in numpy_of.items():
+        scalar = FUNCTIONS[name].scalar
+        assert scalar is not None
+        for args in itertools.product(values, repeat=len(FUNCTIONS[name].args)):
+            with np.errstate(all="ignore"):
+                expected = float(ref(*map(np.float64, args)))
+            got = scalar(*args)
+            assert got == expected or (math.isnan(got) and math.isnan(expected)), (name, args, got, expected)
+
+
 def test_math_on_a_position_variable_equals_the_same_exit_written_with_operators():
     """pow(u, 2) > 16 is |u| > 4, where(bars_held > 3, u, 0) < -1 is bars_held > 3 and u < -1: same trades."""
     kw = {"provider": "sample", "benchmark": None}

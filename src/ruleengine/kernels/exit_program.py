@@ -111,8 +111,8 @@ def run_exit_program_nb(ops, args, levels, first_row, q, t, variables, stack):
                 r = np.nan if np.isnan(a) or np.isnan(b) else min(a, b)
             elif op == ExitOp.max:
                 r = np.nan if np.isnan(a) or np.isnan(b) else max(a, b)
-            elif op == ExitOp.pow:
-                r = a ** b
+            elif op == ExitOp.pow:  # numpy's np.power (the columns'): -inf to a positive fractional power is NaN
+                r = np.nan if a == -np.inf and 0.0 < b < np.inf and np.floor(b) != b else a ** b  # (C's pow: inf)
             else:
                 r = _compare(op, a, b)
             stack[top - 1] = r

@@ -115,6 +115,8 @@ def _log(x: float) -> float:
 
 
 def _pow(x: float, p: float) -> float:
+    if x == -math.inf and 0 < p < math.inf and not float(p).is_integer():  # numpy's NaN (C's pow: inf)
+        return math.nan
     try:
         v = float(x) ** float(p)
     except (OverflowError, ZeroDivisionError):  # numpy's values: inf for an overflow and for 0 ** negative
