@@ -1,0 +1,125 @@
+"""Live signals, scans and tracking of a pair strategy (rules/pairs_long_short.yaml) through the CLI, on the
+committed real-price sample (tests/fixtures/daily_sample: XLE and XLF).
+
+On that data the 20-bar z-score of XLE / XLF is below -2 on 2013-03-04 (long the pair: buy XLE, sell XLF
+short), above 2 on 2013-01-29 (short the pair) and back inside 0.5 on 2013-03-22 (close both legs). The live
+signal on a bar is the backtest's trade on that bar, and the tracked hypothetical trade is the backtest's trade.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from support.paths import FIXTURES, RULES
+from typer.testing import CliRunner
+
+from ruleengine.cli import app
+
+SAMPLE = str(FIXTURES / "daily_sample")
+PAIR = str(RULES / "pairs_long_short.yaml")
+LEGS = "asset_a=XLE,asset_b=XLF"
+
+
+def run(*args: str) -> dict[str, Any]:
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert "Traceback" not in res.output
+    return json.loads(res.stdout)
+
+
+def signals(asof: str, doc: str = PAIR, symbols: str = LEGS, *extra: str) -> dict[str, Any]:
+    return run("signals", "run", doc, "--symbols", symbols, "--data", SAMPLE, "--asof", asof, *extra)
+
+
+@pytest.fixture(scope="module")
+def backtest() -> dict[str, Any]:
+    out = run("backtest", PAIR, "--symbols", LEGS, "--data", SAMPLE, "--start", "2012-11-01", "--end", "2013-06-28")
+    assert out["success"] is True, out
+    return out
+
+
+def test_a_long_pair_entry_names_both_legs_the_hedge_ratio_and_the_z_score(backtest, provider_env_cleared,
+                                                                           tmp_path, monkeypatch):
+    fills = tmp_path / "fills.csv"
+    fills.write_text("date,symbol,action,quantity,price\n2013-02-01,XLE,buy,40,24.0\n")
+    monkeypatch.setenv("RULEENGINE_PORTFOLIO", str(fills))   # the user's own position, named per leg
+    out = signals("2013-03-04")
+    (sig,) = out["signals"]
+    assert (sig["ticker"], sig["signal_type"], sig["direction"], sig["bar_time"]) == \
+        ("XLE/XLF", "entry", "long", "2013-03-04T00:00:00")
+    pair = sig["data_snapshot"]["pair"]
+    (a, b) = pair["legs"]
+    assert (a["symbol"], a["side"], a["action"], b["symbol"], b["side"], b["action"]) == \
+        ("XLE", "long", "buy", "XLF", "short", "sell short")
+    assert (pair["hedge_ratio"], pair["sizing"]) == (1.0, "dollar_neutral")
+    assert pair["units_b_per_unit_a"] == pytest.approx(a["close"] / b["close"])   # equal dollars
+    text = sig["reasoning"]["text"]
+    assert "buy XLE (asset_a)" in text and "sell short XLF (asset_b)" in text and "hedge ratio 1" in text
+    assert "XLE: you hold 40 shares; XLF: you hold no shares" in text
+    (cond,) = sig["reasoning"]["conditions"]
+    assert cond["result"] is True and cond["left"]["value"] < -2   # the z-score, with its value
+    # the backtest opens the same pair on that bar, at the same closes
+    trade = next(t for t in backtest["results"][0]["trades"] if t["entry_time"][:10] == "2013-03-04")
+    legs = trade["legs"]
+    assert [(x["symbol"], x["side"]) for x in legs] == [("XLE", "long"), ("XLF", "short")]
+    assert (legs[0]["entry_price"], legs[1]["entry_price"]) == pytest.approx((a["close"], b["close"]))
+
+
+def test_a_short_pair_entry_and_the_exit_of_an_open_pair(provider_env_cleared):
+    (short,) = signals("2013-01-29")["signals"]
+    assert (short["signal_type"], short["direction"], short["action"]) == ("entry", "short", "sell short")
+    a, b = short["data_snapshot"]["pair"]["legs"]
+    assert (a["symbol"], a["action"], b["symbol"], b["action"]) == ("XLE", "sell short", "XLF", "buy")
+    out = signals("2013-03-22", PAIR, LEGS, "--type", "exit")
+    exits = {s["direction"]: s for s in out["signals"]}
+    assert set(exits) == {"long", "short"} and all(s["ticker"] == "XLE/XLF" for s in exits.values())
+    assert "close both legs: sell XLE (asset_a)" in exits["long"]["reasoning"]["text"]
+    assert [x["action"] for x in exits["long"]["data_snapshot"]["pair"]["legs"]] == ["sell", "buy to cover"]
+    assert [x["action"] for x in exits["short"]["data_snapshot"]["pair"]["legs"]] == ["buy to cover", "sell"]
+
+
+def test_an_entry_whose_hedge_ratio_opens_no_pair_is_no_signal(tmp_path, provider_env_cleared):
+    doc = tmp_path / "pair.yaml"
+    text = (RULES / "pairs_long_short.yaml").read_text(encoding="utf-8")
+    doc.write_text(text.replace("hedge_ratio: 1,", "hedge_ratio: \"asset_b.close - 1000\","), encoding="utf-8")
+    out = signals("2013-03-04", str(doc))
+    assert out["success"] is True and out["signals"] == []
+    (w,) = [w for w in out["warnings"] if w["code"] == "D148"]
+    assert "XLE/XLF" in w["message"] and w["path"] == "pair.hedge_ratio"
+
+
+def test_single_symbols_for_a_pair_are_d146_and_say_why(tmp_path, provider_env_cleared):
+    universe = tmp_path / "universe.txt"
+    universe.write_text("XLE\nXLF\n")
+    for spec in ("XLE,XLF", f"@{universe}"):
+        out = signals("2013-03-04", PAIR, spec)
+        assert out["success"] is False and out["error"]["type"] == "validation_error"
+        (d,) = out["error"]["details"]
+        assert d["code"] == "D146" and "which is which" in d["message"]
+        assert "--symbols asset_a=TICKER,asset_b=TICKER" in d["hint"]
+
+
+def test_save_track_and_scan_a_pair_with_both_legs(backtest, tmp_path, provider_env_cleared):
+    db = str(tmp_path / "live.db")
+    saved = signals("2013-03-04", PAIR, LEGS, "--save", "--db", db)
+    (sig,) = saved["signals"]
+    track = run("track", "--asof", "2013-06-28", "--data", SAMPLE, "--db", db)
+    assert track["success"] is True, track
+    (perf,) = track["performance"]
+    assert perf["hypothetical_trades"] == 1
+    shown = run("signals", "show", str(sig["id"]), "--db", db)["signal"]
+    hypo = shown["hypothetical"]
+    trade = next(t for t in backtest["results"][0]["trades"] if t["entry_time"][:10] == "2013-03-04")
+    assert (hypo["status"], hypo["exit_time"][:10], hypo["exit_reason"]) == \
+        ("closed", trade["exit_time"][:10], trade["exit_reason"])
+    assert hypo["return_pct"] == pytest.approx(trade["pnl_pct"])   # both legs' P&L, as the backtest's
+    a, b = hypo["legs"]
+    assert [(x["symbol"], x["side"]) for x in (a, b)] == [("XLE", "long"), ("XLF", "short")]
+    assert (b["entry_price"], b["exit_price"]) == pytest.approx(
+        (trade["legs"][1]["entry_price"], trade["legs"][1]["exit_price"]))
+    # the scan of the stored strategy over its legs stores the same entry (already stored: not new)
+    assert CliRunner().invoke(app, ["strategies", "universe", str(shown["strategy_id"]), LEGS, "--db",
+                                    db]).exit_code == 0
+    scan = run("scan", "--asof", "2013-03-04", "--data", SAMPLE, "--db", db)
+    (row,) = scan["strategies"]
+    assert (row["status"], row["signals"], row["new"]) == ("ok", 1, 0)
