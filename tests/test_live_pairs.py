@@ -117,6 +117,14 @@ def test_save_track_and_scan_a_pair_with_both_legs(backtest, tmp_path, provider_
     assert [(x["symbol"], x["side"]) for x in (a, b)] == [("XLE", "long"), ("XLF", "short")]
     assert (b["entry_price"], b["exit_price"]) == pytest.approx(
         (trade["legs"][1]["entry_price"], trade["legs"][1]["exit_price"]))
+    # acted and closed by hand: one price each, the first leg's; no return is made up from it
+    assert run("signals", "act", str(sig["id"]), "--db", db)["success"] is True
+    closed = run("signals", "close", str(sig["id"]), "--price", "25", "--db", db)["signal"]["outcome"]
+    assert closed["return_pct"] is None and "both legs' fills" in closed["note"]
+    perf = run("track", "--asof", "2013-06-28", "--data", SAMPLE, "--db", db)["performance"][0]
+    assert (perf["signals_acted_on"], perf["actual_trades"], perf["hypothetical_trades"]) == (1, 0, 1)
+    listed = CliRunner().invoke(app, ["signals", "list", "--db", db])
+    assert listed.exit_code == 0 and "closed" in listed.output and "XLE/XLF" in listed.output
     # the scan of the stored strategy over its legs stores the same entry (already stored: not new)
     assert CliRunner().invoke(app, ["strategies", "universe", str(shown["strategy_id"]), LEGS, "--db",
                                     db]).exit_code == 0
