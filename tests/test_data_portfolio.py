@@ -86,13 +86,14 @@ def test_fidelity_newer_layout_and_bad_rows_name_file_line_and_column(tmp_path):
     assert fills.index[0] == pd.Timestamp("2024-07-02 20:00", tz="UTC")   # the run date's close (EDT)
     bad = (FIDELITY.read_text().replace("01/09/2024, YOU SOLD", "01/39/2024, YOU SOLD")
            .replace("Cash,1000,10.5", "Cash,1OOO,10.5").replace("Cash,10,100,", "Cash,10,,")
-           .replace(" REINVESTMENT ACME CORP (ACME) (Cash), ACME,", " REINVESTMENT ACME CORP (ACME) (Cash), ,"))
+           .replace(" REINVESTMENT ACME CORP (ACME) (Cash), ACME,", " REINVESTMENT ACME CORP (ACME) (Cash), ,")
+           .replace(" 01/04/2024, INTEREST EARNED", " 01/04/2024,,INTEREST EARNED"))
     with pytest.raises(RuleEngineError) as info:
         read_fills(write(tmp_path, bad))
     got = [(d.code, d.message.split(" is not")[0]) for d in info.value.diagnostics]
     assert got == [("D150", "fills.csv:4: column 'Price ($)': ''"), ("D150", "fills.csv:5: column 'Symbol': ''"),
                    ("D150", "fills.csv:7: column 'Run Date': ' 01/39/2024'"),
-                   ("D150", "fills.csv:8: column 'Quantity': '1OOO'")]
+                   ("D150", "fills.csv:8: column 'Quantity': '1OOO'"), ("D150", "fills.csv:10: column 'Action': ''")]
     assert "(the header is line 3)" in info.value.diagnostics[0].hint
     assert info.value.error_type == "data_fetch_error"
 

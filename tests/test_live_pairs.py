@@ -131,3 +131,7 @@ def test_save_track_and_scan_a_pair_with_both_legs(backtest, tmp_path, provider_
     scan = run("scan", "--asof", "2013-03-04", "--data", SAMPLE, "--db", db)
     (row,) = scan["strategies"]
     assert (row["status"], row["signals"], row["new"]) == ("ok", 1, 0)
+    # a universe of single symbols does not say which is which leg: that strategy's row is D146
+    CliRunner().invoke(app, ["strategies", "universe", str(shown["strategy_id"]), "XLE,XLF", "--db", db])
+    (row,) = run("scan", "--asof", "2013-03-04", "--data", SAMPLE, "--db", db)["strategies"]
+    assert row["status"] == "error" and [d["code"] for d in row["details"]] == ["D146"]

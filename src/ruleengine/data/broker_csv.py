@@ -23,8 +23,8 @@ Three layouts, recognised by their header row:
   ``MM-DD-YYYY``), cells may start with a space. Actions starting ``YOU BOUGHT`` (also "... TO COVER",
   "... CLOSING TRANSACTION") and ``REINVESTMENT`` add shares, ``YOU SOLD`` (also "... SHORT") removes them;
   Fidelity writes a sale's quantity negative, the side comes from the action. Dividends, interest, transfers,
-  journals and fees move no shares and are skipped. The run date is the trade date (the settlement date is
-  later).
+  journals and fees move no shares and are skipped; a row without an action is D150. The run date is the trade
+  date (the settlement date is later).
 
 A fill is visible from the moment it happened: a row with a time at that instant, a row with a date only at
 that session's close (16:00 New York: a fill of day d is held on bar d). Every unreadable cell is a D150 error
@@ -240,6 +240,9 @@ def _fidelity(header: list[str], body: list[list[str]], first_line: int, rows: _
         if len(filled) == 1 and not _DATE_CELL.match(row[0].strip()):
             break  # the disclaimers and "Date downloaded ..." after the table
         action = _cell(row, header, "Action").strip().upper()
+        if not action:  # a cut row: nothing says whether shares moved
+            rows.bad(n, "Action", "", "an action")
+            continue
         side = next((sign for prefix, sign in FIDELITY_SIDES if action.startswith(prefix)), None)
         if side is None:  # dividends, interest, transfers, journals, fees: no shares move
             continue
