@@ -135,3 +135,25 @@ def test_save_track_and_scan_a_pair_with_both_legs(backtest, tmp_path, provider_
     CliRunner().invoke(app, ["strategies", "universe", str(shown["strategy_id"]), "XLE,XLF", "--db", db])
     (row,) = run("scan", "--asof", "2013-03-04", "--data", SAMPLE, "--db", db)["strategies"]
     assert row["status"] == "error" and [d["code"] for d in row["details"]] == ["D146"]
+
+
+def test_an_expression_hedge_ratio_is_its_value_on_the_signal_bar(provider_env_cleared):
+    """A rolling hedge ratio in units (sma(a) / sma(b) over 30 bars): the signal reads it on its bar, from the
+    history the live data load fetches for it, as pandas computes it on the whole file."""
+    import pandas as pd
+
+    import ruleengine
+
+    doc = {"name": "pair units", "data": {"asset_a": {"kind": "ohlcv"}, "asset_b": {"kind": "ohlcv"}},
+           "entry": ["zscore(asset_a.close / asset_b.close, 20) < -1.5"],
+           "exit": ["abs(zscore(asset_a.close / asset_b.close, 20)) < 0.3"],
+           "pair": {"legs": ["asset_a", "asset_b"], "sizing": "hedge_ratio_units",
+                    "hedge_ratio": "sma(asset_a.close, 30) / sma(asset_b.close, 30)"}}
+    (sig,) = ruleengine.live_signals(doc, LEGS, asof="2013-03-04", data=SAMPLE)
+    table = pd.read_parquet(FIXTURES / "daily_sample" / "daily.parquet")
+    close = {s: table[table.symbol == s].set_index(pd.to_datetime(table[table.symbol == s]["date"]))["close"]
+             for s in ("XLE", "XLF")}
+    want = (close["XLE"].rolling(30).mean() / close["XLF"].rolling(30).mean()).loc["2013-03-04"]
+    pair = sig.data_snapshot["pair"]
+    assert pair["hedge_ratio"] == pytest.approx(want, rel=1e-12) and pair["units_b_per_unit_a"] == pair["hedge_ratio"]
+    assert f"{want:.6g} units of XLF per unit of XLE" in sig.reasoning.text
