@@ -131,6 +131,12 @@ def test_save_track_and_scan_a_pair_with_both_legs(backtest, tmp_path, provider_
     scan = run("scan", "--asof", "2013-03-04", "--data", SAMPLE, "--db", db)
     (row,) = scan["strategies"]
     assert (row["status"], row["signals"], row["new"]) == ("ok", 1, 0)
+    # on 2013-03-22 both sides' exits fire: the scan stores the exit of the pair held (long), not the short's
+    (row,) = run("scan", "--asof", "2013-03-22", "--data", SAMPLE, "--db", db)["strategies"]
+    assert (row["status"], row["signals"], row["new"]) == ("ok", 1, 1)
+    (exit_,) = [s for s in run("signals", "list", "--db", db)["signals"] if s["signal_type"] == "exit"]
+    assert (exit_["ticker"], exit_["direction"]) == ("XLE/XLF", "long")
+    assert [x["action"] for x in exit_["data_snapshot"]["pair"]["legs"]] == ["sell", "buy to cover"]
     # a universe of single symbols does not say which is which leg: that strategy's row is D146
     CliRunner().invoke(app, ["strategies", "universe", str(shown["strategy_id"]), "XLE,XLF", "--db", db])
     (row,) = run("scan", "--asof", "2013-03-04", "--data", SAMPLE, "--db", db)["strategies"]
