@@ -65,6 +65,15 @@ def test_a_long_pair_entry_names_both_legs_the_hedge_ratio_and_the_z_score(backt
     assert (legs[0]["entry_price"], legs[1]["entry_price"]) == pytest.approx((a["close"], b["close"]))
 
 
+def test_the_console_shows_both_legs(provider_env_cleared):
+    res = CliRunner().invoke(app, ["signals", "run", PAIR, "--symbols", LEGS, "--data", SAMPLE, "--asof",
+                                   "2013-03-04"])
+    assert res.exit_code == 0, res.output
+    assert "ENTRY XLE/XLF at 24.12 / 12.03" in res.output
+    assert "entry; pair: buy XLE (asset_a) at 24.119 and sell short XLF (asset_b) at 12.0333; hedge ratio 1" \
+        in res.output
+
+
 def test_a_short_pair_entry_and_the_exit_of_an_open_pair(provider_env_cleared):
     (short,) = signals("2013-01-29")["signals"]
     assert (short["signal_type"], short["direction"], short["action"]) == ("entry", "short", "sell short")

@@ -146,7 +146,9 @@ def _print_scan(target: Any, result: Any, saved: bool) -> None:
             f"{len(result.signals)} signal(s)")
     for s in result.signals:
         sid = f"  signal {s.id}" if s.id is not None else ""
-        c.print(f"\n[bold]{_kind(s).upper()} {escape(s.ticker)}[/] at {s.price_at_signal:,.4g}  "
+        legs = (s.data_snapshot.get("pair") or {}).get("legs") or []  # a pair: both legs' closes
+        price = " / ".join(f"{leg['close']:,.4g}" for leg in legs) if legs else f"{s.price_at_signal:,.4g}"
+        c.print(f"\n[bold]{_kind(s).upper()} {escape(s.ticker)}[/] at {price}  "
                 f"confidence {s.confidence_score:.0f}/100{sid}", highlight=False)
         c.print(escape(s.reasoning.text), highlight=False, soft_wrap=True)
     if result.near_misses:
