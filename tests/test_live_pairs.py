@@ -56,6 +56,7 @@ def test_a_long_pair_entry_names_both_legs_the_hedge_ratio_and_the_z_score(backt
     text = sig["reasoning"]["text"]
     assert "buy XLE (asset_a)" in text and "sell short XLF (asset_b)" in text and "hedge ratio 1" in text
     assert "XLE: you hold 40 shares; XLF: you hold no shares" in text
+    assert "a short pair held is closed first, both legs (reversal)" in text
     (cond,) = sig["reasoning"]["conditions"]
     assert cond["result"] is True and cond["left"]["value"] < -2   # the z-score, with its value
     # the backtest opens the same pair on that bar, at the same closes

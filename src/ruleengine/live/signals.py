@@ -246,7 +246,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     for leg in legs:
         logic = _group(strat, leg.group)
         conds = [c for c in inspected if c.group == leg.group]
-        reversal = _REVERSAL[leg.side] if strat.direction == "long_short" and leg.kind == "entry" else ""
+        reversal = (_REVERSAL if strat.pair is None else _PAIR_REVERSAL)[leg.side] \
+            if strat.direction == "long_short" and leg.kind == "entry" else ""
         for j in np.flatnonzero(fired[leg.group]):
             holding = held_now.get(int(j)) if leg.group == "exit" else None
             pair = pairs[int(j)] if pairs is not None else None
@@ -362,6 +363,8 @@ def _last(cond: Any, node: Any, col: int) -> Any:
 #: what a long_short entry does to a position of the other side (the fill contract's reversal)
 _REVERSAL = {"long": "a short held is bought back first (reversal)",
              "short": "a long held is sold first (reversal)"}
+_PAIR_REVERSAL = {"long": "a short pair held is closed first, both legs (reversal)",
+                  "short": "a long pair held is closed first, both legs (reversal)"}
 
 
 def _fired(strat: Any, sig: Any, r: int, n_cols: int, has_bar: np.ndarray, warnings: list[dict[str, Any]],
