@@ -1,6 +1,6 @@
-"""The portfolio provider: the user's fills from a broker CSV (generic layout and Schwab's export), the position
-per bar from them (point in time, average cost, open gain), every unreadable cell as file:line with its column,
-and a CLI backtest whose rules read `portfolio.shares` / `portfolio.unrealized_pct`."""
+"""The portfolio provider: the user's fills from a broker CSV (generic layout, Schwab's and Fidelity's exports),
+the position per bar from them (point in time, average cost, open gain), every unreadable cell as file:line with its
+column, and a CLI backtest whose rules read `portfolio.shares` / `portfolio.unrealized_pct`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,46 @@ def test_schwab_export(tmp_path):
     # the "as of" date is the trade date; a date-only fill happens by that session's close (16:00 New York)
     assert fills.index[1] == pd.Timestamp("2024-01-09 21:00", tz="UTC")
     assert fills["line"].tolist() == [2, 3, 5, 6]
+
+
+FIDELITY = paths.FIXTURES / "broker" / "fidelity_accounts_history.csv"
+
+
+def test_fidelity_accounts_history_gives_the_fills_of_the_same_schwab_export(tmp_path):
+    """tests/fixtures/broker has Fidelity's export shape (blank lines before the header, newest first, cells
+    starting with a space, a sale's quantity negative, disclaimers after the table) holding SCHWAB's trades."""
+    fills = read_fills(FIDELITY)
+    schwab = read_fills(write(tmp_path, SCHWAB.replace("01/10/2024 as of ", "")))
+    pd.testing.assert_frame_equal(fills.drop(columns="line"), schwab.drop(columns="line"))
+    assert fills["fees"].tolist() == [pytest.approx(1.0), 0.5, 0, 0]   # commission and fees together
+    assert fills["line"].tolist() == [8, 7, 5, 4]   # the file's own lines: the header is line 3
+    # the transfer, the interest and the dividend move no shares; nothing after the table is read
+    assert set(fills["symbol"]) == {"ACME", "BETA"}
+
+
+def test_fidelity_newer_layout_and_bad_rows_name_file_line_and_column(tmp_path):
+    text = ("\nDate,Action,Symbol,Description,Type,Price ($),Quantity,Commission ($),Fees ($),"
+            "Accrued Interest ($),Amount ($),Cash Balance ($),Settlement Date\n"
+            '07-02-2024,YOU BOUGHT SOFI TECHNOLOGIES INC COM (SOFI) (Margin),SOFI,SOFI TECHNOLOGIES INC COM,Margin,'
+            '18.02,4,"","","",-72.1,657.16,07-05-2024\n'
+            '07-03-2024,YOU SOLD PAYPAL HLDGS INC COM (PYPL) (Margin),PYPL,PAYPAL HLDGS INC COM,Margin,45.16,-5,'
+            '"","","",225.8,729.26,07-05-2024\n'
+            '07-01-2024,DIVIDEND RECEIVED NIKE INC (NKE) (Margin),NKE,NIKE INC,Margin,"",0,"","","",7.59,760.5,\n')
+    fills = read_fills(write(tmp_path, text))
+    assert fills["quantity"].tolist() == [4.0, -5.0] and fills["price"].tolist() == [18.02, 45.16]
+    assert fills.index[0] == pd.Timestamp("2024-07-02 20:00", tz="UTC")   # the run date's close (EDT)
+    bad = (FIDELITY.read_text().replace("01/09/2024, YOU SOLD", "01/39/2024, YOU SOLD")
+           .replace("Cash,1000,10.5", "Cash,1OOO,10.5").replace("Cash,10,100,", "Cash,10,,")
+           .replace(" REINVESTMENT ACME CORP (ACME) (Cash), ACME,", " REINVESTMENT ACME CORP (ACME) (Cash), ,")
+           .replace(" 01/04/2024, INTEREST EARNED", " 01/04/2024,,INTEREST EARNED"))
+    with pytest.raises(RuleEngineError) as info:
+        read_fills(write(tmp_path, bad))
+    got = [(d.code, d.message.split(" is not")[0]) for d in info.value.diagnostics]
+    assert got == [("D150", "fills.csv:4: column 'Price ($)': ''"), ("D150", "fills.csv:5: column 'Symbol': ''"),
+                   ("D150", "fills.csv:7: column 'Run Date': ' 01/39/2024'"),
+                   ("D150", "fills.csv:8: column 'Quantity': '1OOO'"), ("D150", "fills.csv:10: column 'Action': ''")]
+    assert "(the header is line 3)" in info.value.diagnostics[0].hint
+    assert info.value.error_type == "data_fetch_error"
 
 
 def test_generic_layout_times(tmp_path):

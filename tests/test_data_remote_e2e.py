@@ -63,6 +63,9 @@ def test_yahoo_gives_the_trades_of_the_same_prices_from_a_file(spy, from_file, m
         sweep = CliRunner().invoke(app, ["sweep", STRATEGY, "--symbols", "SPY", "--grid", "fast=5,10",
                                          "--param", "slow=30", "--start", "2012-06-01", "--end", "2013-06-28",
                                          "--provider", "yahoo", "--json"])
+        walk = CliRunner().invoke(app, ["sweep", STRATEGY, "--symbols", "SPY", "--grid", "fast=5,10",
+                                        "--param", "slow=30", "--start", "2012-06-01", "--end", "2013-06-28",
+                                        "--walk-forward", "train=150,test=50", "--provider", "yahoo", "--json"])
     assert _trades(out) == _trades(from_file)
     assert out["results"][0]["metrics"] == from_file["results"][0]["metrics"]
     data = out["results"][0]["data"]
@@ -72,6 +75,9 @@ def test_yahoo_gives_the_trades_of_the_same_prices_from_a_file(spy, from_file, m
     assert "prices=yahoo (split-adjusted)" in (tmp_path / "report.html").read_text()   # ... and the report
     assert sweep.exit_code == 0, sweep.output
     assert json.loads(sweep.output)["price_basis"] == {"prices": "split-adjusted"}   # sweeps say it too
+    assert walk.exit_code == 0, walk.output
+    walked = json.loads(walk.output)   # ... and walk-forward runs
+    assert walked["price_basis"] == {"prices": "split-adjusted"} and walked["walk_forward"]["folds"]
 
 
 def alpaca_bars(spy: pd.DataFrame) -> list[dict]:
@@ -125,6 +131,38 @@ def test_a_live_signal_on_alpacas_latest_bar_equals_the_one_from_the_file(spy, t
     assert got.providers == {"prices": "alpaca"} and got.synthetic is False
     assert [(s.ticker, s.signal_type) for s in got.signals] == [(s.ticker, s.signal_type) for s in want.signals]
     assert [(n.ticker, n.failed.text) for n in got.near_misses] == [(n.ticker, n.failed.text) for n in want.near_misses]
+
+
+def test_a_live_signal_on_yahoos_latest_bar_equals_the_one_from_the_file(spy, tmp_path, provider_env_cleared,
+                                                                         monkeypatch):
+    """Without --asof, `signals run --provider yahoo` evaluates the latest bar Yahoo has (the provider's
+    `available_range`: one chart request over the last week). SPY's bars are dated up to yesterday's session here,
+    so that the stand-in's latest bar is recent, as Yahoo's is."""
+    yesterday = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize() - pd.Timedelta(days=1)
+    recent = spy.iloc[-300:].copy()
+    recent.index = pd.bdate_range(end=yesterday, periods=len(recent))
+    folder = tmp_path / "px"
+    folder.mkdir()
+    recent.rename_axis("date").to_csv(folder / "SPY.csv")
+    last = str(recent.index[-1].date())
+    args = ["signals", "run", STRATEGY, "--symbols", "SPY", "--param", "fast=10", "--param", "slow=30", "--json"]
+    want = CliRunner().invoke(app, [*args, "--data", str(folder), "--asof", last])
+    with FmpServer(FIXTURES / "yahoo", prefix="/") as server:
+        server.route("v1/test/getcrumb", Reply(200, "stand-in-crumb"))
+        server.route("", Reply(200, ""))
+        server.route("v8/finance/chart/SPY", Reply(200, chart("SPY", recent, instrument="ETF")))
+        monkeypatch.setenv("YAHOO_BASE_URL", server.base_url)
+        got = CliRunner().invoke(app, [*args, "--provider", "yahoo"])
+        windows = [(int(s.query["period2"]) - int(s.query["period1"])) / 86400
+                   for s in server.seen("v8/finance/chart/SPY") if "period1" in s.query]
+    assert want.exit_code == 0 and got.exit_code == 0, (want.output, got.output)
+    got_d, want_d = json.loads(got.output), json.loads(want.output)
+    assert got_d["bar_time"] == want_d["bar_time"] == f"{last}T00:00:00"   # the latest bar, named
+    assert got_d["providers"] == {"prices": "yahoo"} and got_d["synthetic"] is False
+    assert [(s["ticker"], s["signal_type"]) for s in got_d["signals"]] == \
+        [(s["ticker"], s["signal_type"]) for s in want_d["signals"]]
+    assert [m["ticker"] for m in got_d["near_misses"]] == [m["ticker"] for m in want_d["near_misses"]]
+    assert windows[0] <= 7   # the latest-bar request, then the bars
 
 
 def test_faults_through_the_cli_are_the_seeds_error_types(provider_env_cleared, monkeypatch):

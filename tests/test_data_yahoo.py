@@ -237,3 +237,42 @@ def test_the_first_whole_day_inside_the_intraday_window_is_served(server, provid
     assert len(fetch(provider, start="2024-01-16", end="2024-01-16", frequency="5Min", symbol="SPY")) == 1
     assert fail(provider, start="2024-01-15", end="2024-01-16", frequency="5Min", symbol="SPY").diagnostics[0] \
         .code == "D111"
+
+
+def test_latest_bar_daily_is_the_last_session_and_first_is_the_listing_day(server, provider):
+    """NOW is Friday 2024-03-15 14:00 New York: the chart's last row is today's session (live signals leave a
+    daily bar of today out before 16:00 themselves); the first is AAPL's firstTradeDate (1980-12-12)."""
+    bars = pd.DataFrame({"open": [1.0, 2, 3], "high": [1.0, 2, 3], "low": [1.0, 2, 3], "close": [1.0, 2, 3],
+                         "volume": [1, 1, 1]}, index=pd.to_datetime(["2024-03-13", "2024-03-14", "2024-03-15"]))
+    server.route(CHART + "AAPL", Reply(200, chart("AAPL", bars)))
+    first, last = provider.available_range("aapl")
+    assert (first, last) == (pd.Timestamp("1980-12-12", tz="UTC"), pd.Timestamp("2024-03-15", tz="UTC"))
+    (seen,) = price_requests(server)   # one request, over the last 7 days up to today
+    assert seen.query["interval"] == "1d"
+    assert pd.Timestamp(int(seen.query["period1"]), unit="s", tz="UTC").tz_convert("America/New_York").date() == \
+        pd.Timestamp("2024-03-09").date()
+
+
+@pytest.mark.parametrize("frequency, interval, days", [("5Min", "5m", 60), ("1Min", "1m", 30), ("1Hour", "1h", 730)])
+def test_latest_bar_intraday_is_the_last_bar_start_inside_yahoos_window(server, provider, frequency, interval, days):
+    idx = pd.to_datetime(["2024-03-14 15:55", "2024-03-15 09:30", "2024-03-15 13:55"])
+    bars = pd.DataFrame({"open": [1.0, 2, 3], "high": [1.0, 2, 3], "low": [1.0, 2, 3], "close": [1.0, 2, 3],
+                         "volume": [10, 20, 30]}, index=idx)
+    server.route(CHART + "SPY", Reply(200, chart("SPY", bars, intraday=True)))
+    first, last = provider.available_range("SPY", "ohlcv", frequency)
+    assert last == pd.Timestamp("2024-03-15 17:55", tz="UTC")   # 13:55 EDT, the bar's start
+    # the first day Yahoo still serves at this interval: the same limit `fetch` checks before a request
+    want = (NOW - pd.Timedelta(days=days)).tz_convert("America/New_York").tz_localize(None).ceil("D")
+    assert first == want.tz_localize("America/New_York").tz_convert("UTC")
+    (seen,) = price_requests(server, "SPY")
+    assert seen.query["interval"] == interval
+    assert (int(seen.query["period2"]) - int(seen.query["period1"])) / 86400 <= 7   # one 1m window
+
+
+def test_latest_bar_of_an_unknown_symbol_or_an_unserved_kind(server, provider):
+    server.route(CHART + "NOPE", Reply(404, server.load("chart_not_found.json")))
+    with pytest.raises(RuleEngineError) as info:
+        provider.available_range("NOPE")
+    assert info.value.diagnostics[0].code == "D110"
+    assert provider.available_range("AAPL", "dividends") is None   # events have no latest bar
+    assert server.count(CHART + "AAPL") == 0

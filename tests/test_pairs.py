@@ -423,14 +423,17 @@ def test_runs_that_do_not_take_pairs_yet_say_so(real_daily):
                                                  data=str(real_daily), portfolio=True),
         "vectorbt": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
                                                 data=str(real_daily), engine="vectorbt"),
-        "live": lambda: ruleengine.live_signals(PAIR_DOC, "asset_a=XLE,asset_b=XLF", data=str(real_daily)),
     }
     for what, call in calls.items():
         with pytest.raises(RuleEngineError) as err:
             call()
         d = err.value.diagnostics[0]
-        assert (d.code, d.path) == ("D146" if what == "live" else "D145", "pair"), what
+        assert (d.code, d.path) == ("D145", "pair"), what
         assert d.hint
+    # live signals take a pair's named legs (tests/test_live_pairs.py), not a universe of single symbols
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.live_signals(PAIR_DOC, "XLE,XLF", data=str(real_daily))
+    assert (err.value.diagnostics[0].code, err.value.diagnostics[0].path) == ("D146", "symbols")
 
 
 def test_the_hedge_ratio_history_is_fetched_and_a_code_pair_takes_a_number(real_daily):

@@ -146,7 +146,9 @@ def _print_scan(target: Any, result: Any, saved: bool) -> None:
             f"{len(result.signals)} signal(s)")
     for s in result.signals:
         sid = f"  signal {s.id}" if s.id is not None else ""
-        c.print(f"\n[bold]{_kind(s).upper()} {escape(s.ticker)}[/] at {s.price_at_signal:,.4g}  "
+        legs = (s.data_snapshot.get("pair") or {}).get("legs") or []  # a pair: both legs' closes
+        price = " / ".join(f"{leg['close']:,.4g}" for leg in legs) if legs else f"{s.price_at_signal:,.4g}"
+        c.print(f"\n[bold]{_kind(s).upper()} {escape(s.ticker)}[/] at {price}  "
                 f"confidence {s.confidence_score:.0f}/100{sid}", highlight=False)
         c.print(escape(s.reasoning.text), highlight=False, soft_wrap=True)
     if result.near_misses:
@@ -218,8 +220,8 @@ def signals_list(strategy_id: int | None = typer.Argument(None, help="only this 
     for s in sigs:
         h = s.hypothetical or {}
         hyp = f"{h.get('status')} {h['return_pct']:+.2f} %" if "return_pct" in h else str(h.get("status", "-"))
-        outcome = f"{s.outcome['return_pct']:+.2f} %" if s.outcome else ("open" if s.user_acted and
-                                                                         s.signal_type == "entry" else "-")
+        outcome = ("closed" if s.outcome.get("return_pct") is None else f"{s.outcome['return_pct']:+.2f} %") \
+            if s.outcome else ("open" if s.user_acted and s.signal_type == "entry" else "-")
         table.add_row(str(s.id), f"{s.strategy_id} v{s.strategy_version}", f"{s.bar_time:%Y-%m-%d}",
                       escape(s.ticker), _kind(s) + ("" if s.real else " SYNTHETIC" if s.synthetic else " ?"),
                       f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",

@@ -1,8 +1,8 @@
 """The ``portfolio`` provider: the user's own fills from a broker's transaction export (CSV).
 
 Serves the ``portfolio`` kind (``shares``, ``cost_basis``, ``unrealized_pct``): one record per fill of the
-symbol, visible from when it happened (`ruleengine.data.broker_csv` reads the generic layout and Schwab's
-export, and says which cell of which line it cannot read). On each bar the binder turns the fills that
+symbol, visible from when it happened (`ruleengine.data.broker_csv` reads the generic layout, Schwab's and
+Fidelity's exports, and says which cell of which line it cannot read). On each bar the binder turns the fills that
 happened up to that bar into the position (`ruleengine.data.align.aggregate_fills`): shares held, average
 cost and the open gain at the bar's close. Every fill up to the range's end is returned, whatever the start,
 because a position is the sum of all fills before it. A symbol the export never traded is held flat (0 shares):
@@ -42,7 +42,7 @@ _KINDS: dict[str, KindInfo] = {
 }
 
 _PATH_HINT = ("set RULEENGINE_PORTFOLIO to your broker's transactions CSV (generic layout: date, symbol, action, "
-              "quantity, price, fees; or Schwab's transactions export)")
+              "quantity, price, fees; Schwab's transactions export; or Fidelity's accounts history)")
 
 
 class PortfolioProvider(Provider):
@@ -55,8 +55,8 @@ class PortfolioProvider(Provider):
     credentials: ClassVar[tuple[str, ...]] = ("RULEENGINE_PORTFOLIO",)
     point_in_time = ("each fill from when it happened (a date-only fill at that session's close): shares on bar t "
                      "= the sum of the fills up to t")
-    description = ("your own position from a broker's transactions CSV (generic layout or Schwab's export): "
-                   "shares, average cost and open gain per bar, from the fills up to that bar; needs "
+    description = ("your own position from a broker's transactions CSV (generic layout, Schwab's or Fidelity's "
+                   "export): shares, average cost and open gain per bar, from the fills up to that bar; needs "
                    "RULEENGINE_PORTFOLIO")
 
     def __init__(self, path: str | Path | None = None) -> None:

@@ -1,7 +1,8 @@
 """The ``yahoo`` provider: Yahoo Finance's chart API through the `yfinance` package; no key needed.
 
 Serves daily and intraday prices (``ohlcv``), dividends and splits (``dividends``, ``splits``), following the
-contract of `ruleengine.data.base`. Configuration:
+contract of `ruleengine.data.base`, and the latest bar for live signals (`YahooProvider.available_range`: one
+request over the last 7 days). Configuration:
 
 * ``YAHOO_ADJUSTMENT`` (or ``adjustment=``): the price basis, ``split-adjusted`` (default: Yahoo's quotes,
   adjusted for splits only), ``total-return`` (also adjusted for dividends: yfinance's ``auto_adjust``) or
@@ -41,6 +42,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -54,6 +56,9 @@ INTERVALS = {"1Min": "1m", "5Min": "5m", "15Min": "15m", "30Min": "30m", "1Hour"
 #: How far back Yahoo serves each intraday interval (days before now), and 1m's span per request.
 INTRADAY_LOOKBACK_DAYS = {"1Min": 30, "5Min": 60, "15Min": 60, "30Min": 60, "1Hour": 730}
 ONE_MINUTE_WINDOW_DAYS = 7
+#: `YahooProvider.available_range` looks for the latest bar this many days back (one 1m window: a long weekend
+#: with a holiday still leaves a session in it)
+LATEST_WINDOW_DAYS = ONE_MINUTE_WINDOW_DAYS
 #: Hosts yfinance talks to (yfinance.const and its cookie/crumb requests).
 YAHOO_HOSTS = ("https://query1.finance.yahoo.com", "https://query2.finance.yahoo.com", "https://fc.yahoo.com",
                "https://guce.yahoo.com", "https://consent.yahoo.com")
@@ -195,6 +200,42 @@ class YahooProvider(Provider):
                       extra_attrs={"symbol": symbol, "price_basis": self.price_basis,
                                    "source": self.base_url or "https://query2.finance.yahoo.com"})
 
+    def available_range(self, symbol: str, kind: str = "ohlcv",
+                        frequency: str = "1Day") -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """(the first bar Yahoo serves, the latest bar's label) for prices: live signals read the latest one.
+
+        One chart request over the last `LATEST_WINDOW_DAYS` days (inside every intraday limit, and one 1m
+        window): the latest bar is its last row (a daily one as its session date, an intraday one as its start,
+        possibly still forming). The first is the listing day (the chart's ``firstTradeDate``; the request's
+        first bar when the chart does not state it) for daily bars, the first day of the interval's window
+        (`INTRADAY_LOOKBACK_DAYS`) for intraday ones. None for the event kinds (they have no latest bar);
+        D110 / D111 / D112 as for `fetch`.
+        """
+        if kind != "ohlcv":
+            return None
+        symbol = symbol.strip().upper()
+        if frequency not in INTERVALS:
+            raise _err("D109", f"provider 'yahoo' does not serve ohlcv at '{frequency}'",
+                       "yahoo serves: " + ", ".join(INTERVALS) + " (coarser bars are resampled from 1Day)")
+        now = self._clock()
+        today = now.tz_convert(EXCHANGE_TZ).tz_localize(None).normalize()
+        start = today - pd.Timedelta(days=LATEST_WINDOW_DAYS - 1)
+        self._check_range(symbol, frequency, start)
+        meta: dict[str, Any] = {}
+        bars = self._bars(self._call(symbol, frequency, start, today + pd.Timedelta(days=1), meta), frequency)
+        if bars.empty:
+            raise _err("D111", f"Yahoo has no {frequency} prices for '{symbol}' in the last {LATEST_WINDOW_DAYS} "
+                               "days: no latest bar", "check the ticker (delisted?) or give the date with --asof")
+        last = pd.Timestamp(bars.index[-1])
+        days = INTRADAY_LOOKBACK_DAYS.get(frequency)
+        if days is not None:
+            first = (now - pd.Timedelta(days=days)).tz_convert(EXCHANGE_TZ).tz_localize(None).ceil("D")
+            return first.tz_localize(EXCHANGE_TZ).tz_convert("UTC"), last
+        listed = meta.get("firstTradeDate")
+        first = pd.Timestamp(listed).tz_convert(EXCHANGE_TZ).tz_localize(None).normalize().tz_localize("UTC") \
+            if isinstance(listed, datetime) else pd.Timestamp(bars.index[0])
+        return first, last
+
     def _splits_since(self, symbol: str, first_day: pd.Timestamp) -> pd.Series:
         """Split ratios by ex-date (New York dates) from `first_day` up to today: what Yahoo's quotes undo."""
         today = self._clock().tz_convert(EXCHANGE_TZ).tz_localize(None).normalize()
@@ -213,8 +254,10 @@ class YahooProvider(Provider):
             a = b
         return pd.concat(parts) if len(parts) > 1 else parts[0]
 
-    def _call(self, symbol: str, frequency: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        """One yfinance ``history`` call; every failure becomes a RuleEngineError (the module docstring)."""
+    def _call(self, symbol: str, frequency: str, start: pd.Timestamp, end: pd.Timestamp,
+              meta: dict[str, Any] | None = None) -> pd.DataFrame:
+        """One yfinance ``history`` call; every failure becomes a RuleEngineError (the module docstring).
+        `meta`, when given, receives the chart's ``firstTradeDate`` (no further request)."""
         import requests
         import yfinance as yf
         from yfinance import exceptions as yfe
@@ -235,6 +278,9 @@ class YahooProvider(Provider):
                     frame = ticker.history(start=start.strftime("%Y-%m-%d"), end=end.strftime("%Y-%m-%d"),
                                            interval=INTERVALS[frequency], auto_adjust=BASES[self.adjustment],
                                            actions=True, repair=False, prepost=False, timeout=self.timeout)
+                    if meta is not None:
+                        # one key: reading them all would fetch intraday ``tradingPeriods`` (lazy in yfinance)
+                        meta["firstTradeDate"] = ticker.history_metadata.get("firstTradeDate")
             except yfe.YFRateLimitError:
                 raise self._failed(session, symbol, 429) from None
             except yfe.YFTickerMissingError as exc:

@@ -74,7 +74,8 @@ class StrategySignal(BaseModel):
     strategy_id: int | None = None
     strategy_version: int | None = None
     strategy_name: str = ""
-    ticker: str
+    ticker: str = Field(description="the symbol; a pair strategy's run of two legs as XLE/XLF (its legs, orders "
+                                    "and hedge ratio in data_snapshot['pair'])")
     signal_type: Literal["entry", "exit"]
     direction: Side = Field("long", description="the side of the position it opens (entry) or closes (exit): "
                             "long (buy, then sell) or short (sell short, then buy to cover)")

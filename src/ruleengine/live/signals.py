@@ -23,6 +23,9 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   for a ticker with one, the variables are computed on the bar as the fill step defines them, shown in the
   reasoning, and such a condition can fire the exit; for the others the condition has no value (its note says
   why) and warning D147 lists them.
+- **Pairs** (a ``pair`` block): one signal per pair run (ticker ``XLE/XLF``) naming both legs with their
+  orders, closes and the hedge ratio of the bar (`ruleengine.live.pairs`); an entry whose hedge ratio opens no
+  pair is left out (D148); single symbols instead of the named legs are D146.
 - **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
   Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
   synthetic provider (``provider="sample"``) is D160 too.
@@ -43,6 +46,7 @@ from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side, group_side
 from .fills import holding_note, portfolio_fills
 from .models import LiveScan, NearMiss, StrategySignal
+from .pairs import both_legs_have_a_bar, drop_entries_without_hedge, pair_bars, refuse_universe
 from .positions import (
     POSITION_FORMAT,
     HeldPosition,
@@ -89,7 +93,7 @@ def resolve_target(strategy: Any) -> Target:
     if rec_id is not None:  # a StrategyRecord
         try:
             strat = strategy.strategy
-            return _one_leg(Target(compile_strategy(strat), strat, strategy.id, strategy.version))
+            return _supported(Target(compile_strategy(strat), strat, strategy.id, strategy.version))
         except RuleEngineError as exc:
             first = exc.diagnostics[0]
             raise RuleEngineError([Diagnostic(
@@ -98,16 +102,11 @@ def resolve_target(strategy: Any) -> Target:
                 hint=f"export it (ruleengine strategies export {strategy.id}), fix it and add the fixed file as a "
                 f"new version: ruleengine strategies add FILE --id {strategy.id}"), *exc.diagnostics]) from None
     compiled = compile_strategy(strategy)
-    return _one_leg(Target(compiled, compiled.strategy))
+    return _supported(Target(compiled, compiled.strategy))
 
 
-def _one_leg(target: Target) -> Target:
-    """Refuse a pair strategy: a signal and its record name one symbol, not two legs (D146)."""
-    if getattr(target.strategy, "pair", None) is not None:
-        raise RuleEngineError([Diagnostic(
-            "D146", "live signals, scans and tracking do not take a pair strategy yet: a signal names one symbol, "
-            "not two legs", path="pair", hint="backtest it; rules/pairs_zscore.yaml is the one-leg (long asset_a) "
-            "reading that live signals take")])
+def _supported(target: Target) -> Target:
+    """Refuse a rotation strategy (target weights over a universe, not per-symbol signals)."""
     if getattr(target.strategy, "rotation", None) is not None:
         from ..backtest.rotation import rotation_refused
 
@@ -203,6 +202,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                                           path="min_confidence")])
     target = resolve_target(strategy)
     strat = target.strategy
+    refuse_universe(strat, symbols)
     if hit_rate is None and store is not None and target.strategy_id is not None:
         hit_rate = store.latest_hit_rate(target.strategy_id)
     strat_params = _strategy_params(strat, params)
@@ -221,7 +221,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     close = md.inputs[(base, "close")][r]
     bar = md.index[r]
     bar_time = bar.tz_convert("UTC").tz_localize(None).to_pydatetime()
-    has_bar = np.isfinite(close)
+    has_bar = np.isfinite(close) if strat.pair is None else both_legs_have_a_bar(strat, md, r)
     warnings = [w.to_dict() for w in md.warnings]
     stale = [md.labels[j] for j in np.flatnonzero(~has_bar)]
     if stale:
@@ -232,6 +232,10 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     generated = clock.astimezone(UTC).replace(tzinfo=None)
     out: list[StrategySignal] = []
     fired = _fired(strat, sig, r, md.n_cols, has_bar, warnings, md.labels, bar)
+    pairs = pair_bars(strat, md, sig.levels, r) if strat.pair is not None else None
+    if pairs is not None:
+        drop_entries_without_hedge(fired, [leg.group for leg in signal_legs(strat) if leg.kind == "entry"], pairs,
+                                   md.labels, bar, warnings)
     legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
     held_now: dict[int, tuple[str, dict[str, Any]]] = {}
     if any(leg.group == "exit" for leg in legs):
@@ -242,11 +246,15 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     for leg in legs:
         logic = _group(strat, leg.group)
         conds = [c for c in inspected if c.group == leg.group]
-        reversal = _REVERSAL[leg.side] if strat.direction == "long_short" and leg.kind == "entry" else ""
+        reversal = (_REVERSAL if strat.pair is None else _PAIR_REVERSAL)[leg.side] \
+            if strat.direction == "long_short" and leg.kind == "entry" else ""
         for j in np.flatnonzero(fired[leg.group]):
             holding = held_now.get(int(j)) if leg.group == "exit" else None
-            note = "; ".join(n for n in (reversal if holding is None else holding[0],
-                                         holding_note(fills, md.labels[j], bar_close)) if n)
+            pair = pairs[int(j)] if pairs is not None else None
+            own = [holding_note(fills, md.labels[j], bar_close)] if pair is None else \
+                [f"{sym}: " + mine for sym in pair.symbols if (mine := holding_note(fills, sym, bar_close))]
+            note = "; ".join(n for n in (pair.note(leg.kind, leg.side) if pair is not None else "",
+                                         reversal if holding is None else holding[0], *own) if n)
             why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side, note)
             if why.confidence < float(min_confidence):
                 continue
@@ -256,7 +264,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 bar_time=bar_time,
                 price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
                 data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)
-                | ({"position": holding[1]} if holding is not None else {})))
+                | ({"position": holding[1]} if holding is not None else {})
+                | ({"pair": pair.snapshot(leg.kind, leg.side)} if pair is not None else {})))
     misses = [m for leg in legs if leg.kind == "entry" and near_misses
               for m in _near_misses(strat, leg, inspected, leg_signals(sig, leg)[r, :md.n_cols], has_bar, md,
                                     bar_time, close, hit_rate, max_near_misses)]
@@ -354,6 +363,8 @@ def _last(cond: Any, node: Any, col: int) -> Any:
 #: what a long_short entry does to a position of the other side (the fill contract's reversal)
 _REVERSAL = {"long": "a short held is bought back first (reversal)",
              "short": "a long held is sold first (reversal)"}
+_PAIR_REVERSAL = {"long": "a short pair held is closed first, both legs (reversal)",
+                  "short": "a long pair held is closed first, both legs (reversal)"}
 
 
 def _fired(strat: Any, sig: Any, r: int, n_cols: int, has_bar: np.ndarray, warnings: list[dict[str, Any]],

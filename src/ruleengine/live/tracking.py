@@ -19,6 +19,12 @@ long_short strategy's trade ends at its side's exit or at an entry of the other 
 reversal: `ruleengine.live.signals.closing_signals`); an entry cancelled on its own bar by such a signal is
 ``cancelled``, as is any entry whose own bar had an exit of its side (an entry and an exit of one bar cancel).
 
+**Pairs**: a pair strategy's signal (ticker ``XLE/XLF``) is re-priced from both legs' data (the symbols in its
+snapshot) and simulated by the pair kernel as a backtest trades it (`ruleengine.backtest.pairs`); its
+hypothetical trade holds ``legs`` (each leg's symbol, side, units, entry and exit or mark prices, P&L) and its
+mark the second leg's latest close (``price_b``). Its actual return is not counted: ``signals act`` / ``close``
+record one price, a pair needs both legs' fills.
+
 **Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
 never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
 available now (``local`` without ``--data``). Synthetic data are never used (D160). Signals stored before
@@ -110,6 +116,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     is the provenance the signals were generated with; they are re-priced with exactly those providers (T111
     when one is not available or ``request.provider`` names another).
     """
+    from ..backtest.pairs import simulate_pair_run
     from ..backtest.risk import resolve_risk
     from ..backtest.simulation import simulate
 
@@ -118,7 +125,9 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     req = request or RunRequest(symbols=None)
     target = resolve_target(record)
     strat = target.strategy
-    tickers = list(dict.fromkeys(s.ticker for s in signals))
+    # a pair's signal names its run (XLE/XLF): its legs' symbols are in its snapshot
+    tickers: Any = list(dict.fromkeys(s.ticker for s in signals)) if strat.pair is None else \
+        list({s.ticker: dict((s.data_snapshot or {}).get("symbols") or {}) for s in signals}.values())
     first = min(s.bar_time for s in signals)
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
@@ -140,25 +149,34 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             continue
         picks.append((s, j, int(row)))
     last_close, last_time = _last_closes(md, base)
+    last_b = _last_closes(md, strat.pair.legs[1])[0] if strat.pair is not None else None
     for side in dict.fromkeys(s.direction for s, _, _ in picks):  # one simulation per side
         side_picks = [p for p in picks if p[0].direction == side]
         side_risk = replace(risk, direction=side)
         cols = [j for _, j, _ in side_picks]
-        prices = {c: np.asfortranarray(md.inputs[(base, c)][:, cols]) for c in ("open", "high", "low", "close")}
         ent = np.zeros((md.n_rows, len(side_picks)), dtype=np.bool_, order="F")
         for k, (_, _, row) in enumerate(side_picks):
             ent[row, k] = True
         ext = np.asfortranarray(exits[side][:, cols])
-        # the strategy's per-bar levels (an order price, a stop distance) and exit program of the same columns,
-        # as a backtest reads them; the program is the exit block's: a long_short strategy's long side only
+        # the strategy's per-bar levels (an order price, a stop distance, a hedge ratio) and exit program of the
+        # same columns, as a backtest reads them; the program is the exit block's: a long_short strategy's long
+        # side only
         chosen = sig.columns(cols)
-        program = chosen["exit_program"] if side == "long" or strat.direction != "long_short" else None
-        sim = simulate(prices, ent, ext, md.index, side_risk, levels=chosen["levels"], exit_program=program,
-                       init_cash=float(req.init_cash), start=0)
+        if strat.pair is not None:  # both legs as one position, as a backtest of the pair trades them
+            a, b = strat.pair.legs
+            sim = simulate_pair_run(strat.pair, _leg_prices(md, a, cols), _leg_prices(md, b, cols),
+                                    {"entries": ent, "exits": ext, "levels": chosen["levels"]}, index=md.index,
+                                    risk=side_risk, init_cash=float(req.init_cash), start=0)
+        else:
+            program = chosen["exit_program"] if side == "long" or strat.direction != "long_short" else None
+            sim = simulate(_leg_prices(md, base, cols), ent, ext, md.index, side_risk, levels=chosen["levels"],
+                           exit_program=program, init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
         for k, (s, j, row) in enumerate(side_picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
+            if last_b is not None:  # a pair: the second leg's latest close too
+                mark["price_b"] = last_b[j]
             if t is None:
                 out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark} \
                     if risk.execution_price == "open" and row == md.n_rows - 1 else \
@@ -171,6 +189,8 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
                          "exit_price": float(t.exit_price), "exit_reason": None if open_ else t.exit_reason,
                          "return_pct": float(t.pnl_pct), "bars_held": int(t.exit_bar - t.entry_bar),
                          "mark": mark, "risk": side_risk.to_dict()}
+            if strat.pair is not None:
+                out[s.id]["legs"] = _pair_legs(md, strat.pair.legs, j, side, t, open_)
     tracked_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
     for v in out.values():
         v["tracked_at"] = tracked_at
@@ -209,6 +229,22 @@ def same_data_registry(strat: Any, signals: list[Any], recorded: dict[str, str],
     return registry
 
 
+def _leg_prices(md: Any, slot: str, cols: list[int]) -> dict[str, np.ndarray]:
+    """A slot's OHLC of the chosen columns, column-major (the kernels' layout)."""
+    return {c: np.asfortranarray(md.inputs[(slot, c)][:, cols]) for c in ("open", "high", "low", "close")}
+
+
+def _pair_legs(md: Any, slots: list[str], j: int, side: str, t: Any, open_: bool) -> list[dict[str, Any]]:
+    """Both legs of a pair's hypothetical trade: symbol, side, units, entry and exit (or mark) prices, P&L."""
+    other = "short" if side == "long" else "long"
+    a, b = (md.runs[j][slots[0]], md.runs[j][slots[1]])
+    return [{"slot": slots[0], "symbol": a, "side": side, "size": float(t.size), "entry_price": float(t.entry_price),
+             "exit_price": float(t.exit_price), "pnl": float(t.leg_a_pnl), "open": open_},
+            {"slot": slots[1], "symbol": b, "side": other, "size": float(t.leg_b_size),
+             "entry_price": float(t.leg_b_entry_price), "exit_price": float(t.leg_b_exit_price),
+             "pnl": float(t.leg_b_pnl), "open": open_}]
+
+
 def _not_same(message: str, hint: str) -> RuleEngineError:
     return RuleEngineError([Diagnostic("T111", message, path="provider", hint=hint)])
 
@@ -237,7 +273,11 @@ def _iso(t: Any) -> str:
 
 
 def actual_return(sig: Any) -> tuple[float | None, bool]:
-    """(return in percent, closed?) of an acted entry signal: closed at its outcome, else marked."""
+    """(return in percent, closed?) of an acted entry signal: closed at its outcome, else marked. None for a
+    pair's: its return needs both legs' fills and `signals act` / `close` record one price (its hypothetical
+    trade holds both legs)."""
+    if "pair" in (sig.data_snapshot or {}):
+        return None, False
     if sig.outcome is not None:
         return float(sig.outcome.get("return_pct", 0.0)), True
     mark = ((sig.hypothetical or {}).get("mark") or {}).get("price")

@@ -289,8 +289,14 @@ def _closes(s: Session, row: SignalRow) -> str | None:
 
 
 def _outcome(row: SignalRow, price: float, when: datetime, by: str) -> dict[str, Any]:
-    """The closed trade of an acted entry: its price return has the sign of its side (a short gains on a fall)."""
+    """The closed trade of an acted entry: its price return has the sign of its side (a short gains on a fall).
+    A pair's (its snapshot holds ``pair``) has no return: the prices recorded are its first leg's, and its return
+    needs both legs' fills (its hypothetical trade holds both)."""
     entry = row.acted_price or row.price_at_signal or price
+    if "pair" in (row.data_snapshot or {}):
+        return {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry, "return_pct": None,
+                "closed_by": by, "note": "a pair: the prices are its first leg's; its return needs both legs' "
+                "fills (see its hypothetical trade)"}
     return {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry,
             "return_pct": price_return_pct(entry, price, row.direction), "closed_by": by}
 
