@@ -216,3 +216,29 @@ def test_remote_frames_follow_the_provider_contract_through_the_cache(spy, tmp_p
                 assert df.attrs["price_basis"] == "split-adjusted"
                 want = spy.loc["2013-01-02":"2013-03-28"].astype("float64")
                 assert df.to_numpy().tolist() == want.to_numpy().tolist()
+
+
+def test_a_backtest_without_end_asks_yahoo_for_the_latest_bar_once_not_per_symbol(spy, tmp_path,
+                                                                                 provider_env_cleared, monkeypatch):
+    """The default end is the latest bar the symbols have: the first symbol whose latest bar is the last session
+    answers it for every other (one latest-bar request for a universe, not one per symbol: Yahoo rate-limits)."""
+    yesterday = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize() - pd.Timedelta(days=1)
+    recent = spy.iloc[-300:].copy()
+    recent.index = pd.bdate_range(end=yesterday, periods=len(recent))
+    start = str(recent.index[100].date())
+    with FmpServer(FIXTURES / "yahoo", prefix="/") as server:
+        server.route("v1/test/getcrumb", Reply(200, "stand-in-crumb"))
+        server.route("", Reply(200, ""))
+        for symbol in ("SPY", "QQQ", "IWM"):
+            server.route(f"v8/finance/chart/{symbol}", Reply(200, chart(symbol, recent, instrument="ETF")))
+        monkeypatch.setenv("YAHOO_BASE_URL", server.base_url)
+        res = CliRunner().invoke(app, ["backtest", STRATEGY, "--symbols", "SPY,QQQ,IWM", "--start", start,
+                                       "--param", "fast=10", "--param", "slow=30", "--no-cache", "--json",
+                                       "--provider", "yahoo"])
+        latest = [s for symbol in ("SPY", "QQQ", "IWM") for s in server.seen(f"v8/finance/chart/{symbol}")
+                  if "period1" in s.query and (int(s.query["period2"]) - int(s.query["period1"])) / 86400 <= 7]
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    # SPY's latest bar is the last session: QQQ and IWM are not asked (SPY is, again, for the benchmark's load)
+    assert latest and {s.path for s in latest} == {"v8/finance/chart/SPY"}
+    assert {str(r["equity"]["time"][-1])[:10] for r in out["results"]} == {str(recent.index[-1].date())}

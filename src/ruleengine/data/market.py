@@ -434,7 +434,7 @@ def _range(start: Any, end: Any, freq: str, provider: Provider,
     hi = to_timestamp(end, "end date") if end is not None else None
     if hi is None:
         hi = pd.Timestamp.now(tz="America/New_York").tz_localize(None).normalize()
-        last = _available_end(provider, symbols, freq)
+        last = _available_end(provider, symbols, freq, hi)
         if last is not None and last < hi:
             hi = last
     if hi.tz is not None:
@@ -453,8 +453,15 @@ def _range(start: Any, end: Any, freq: str, provider: Provider,
     return lo, hi
 
 
-def _available_end(provider: Provider, symbols: list[str], freq: str) -> pd.Timestamp | None:
-    """The latest last bar among `symbols` (unknown ones ignored), or None."""
+def _available_end(provider: Provider, symbols: list[str], freq: str, today: pd.Timestamp) -> pd.Timestamp | None:
+    """The latest last bar's date among `symbols` (unknown ones ignored), or None.
+
+    Asking stops at the first symbol whose last bar is on or after the session before `today`: a provider that
+    serves up to the present (yahoo, alpaca: one request per symbol) is asked once, not once per symbol of a
+    universe; a later bar can only be today's, still forming. Files ending in the past are all read."""
+    from .calendar import add_business_days
+
+    recent = add_business_days([today], -1)[0]
     ends = []
     for symbol in dict.fromkeys(symbols):
         try:
@@ -462,12 +469,12 @@ def _available_end(provider: Provider, symbols: list[str], freq: str) -> pd.Time
         except RuleEngineError:
             continue
         if span is not None:  # None: the provider cannot say
-            ends.append(pd.Timestamp(span[1]))
-    if not ends:
-        return None
-    last = max(ends)
-    return (last.tz_convert("America/New_York").tz_localize(None) if freq in INTRADAY
-            else last.tz_localize(None)).normalize()
+            last = pd.Timestamp(span[1])
+            ends.append((last.tz_convert("America/New_York").tz_localize(None) if freq in INTRADAY
+                         else last.tz_localize(None)).normalize())
+            if ends[-1] >= recent:
+                break
+    return max(ends) if ends else None
 
 
 def _history_start(lo: pd.Timestamp, bars: int, freq: str) -> pd.Timestamp:
