@@ -130,6 +130,13 @@ def rebalance_weights(weights: np.ndarray, open_: np.ndarray, close: np.ndarray,
     return Rebalanced(equity, cash, units.T, orders)
 
 
+def turnover_pct_per_year(orders: np.ndarray, equity: np.ndarray, periods_per_year: float) -> float | None:
+    """Value traded by `orders` (`ORDER_DT`) / the mean of `equity` (the run's bars) per year, in %."""
+    traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
+    years = len(equity) / periods_per_year if periods_per_year else 0.0
+    return float(traded.sum() / np.mean(equity) / years * 100) if years > 0 and len(equity) else None
+
+
 def _next_bar(x: np.ndarray, fill: Any) -> np.ndarray:
     """`x` one bar later (what is decided at t's close acts at t+1's open)."""
     out = np.full_like(x, fill)
@@ -157,8 +164,8 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
     sets = compiled.param_sets(strat_params or None)
     if len(sets) != 1:
         raise RuleEngineError([Diagnostic("D103", f"a rotation backtest runs one parameter set, got {len(sets)}",
-                                          path="params", hint="give one value per parameter (sweeps of "
-                                                              "rotations are not available yet)")])
+                                          path="params", hint="give one value per parameter, or sweep them: "
+                                                              "ruleengine sweep FILE --grid ...")])
     fees = float(risk_over.get("fees_pct", strat.risk.fees_pct) or 0.0)
     slip = float(risk_over.get("slippage_pct", strat.risk.slippage_pct) or 0.0)
     exec_price = str(sets[0]["execution_price"])
@@ -184,9 +191,7 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
                                 reason=REASONS[int(o["reason"])])
                   for i, o in enumerate(orders)]
     traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
-    ppy = metrics.periods_per_year
-    years = len(equity) / ppy if ppy else 0.0
-    turnover = float(traded.sum() / np.mean(equity) / years * 100) if years > 0 and len(equity) else None
+    turnover = turnover_pct_per_year(orders, equity, metrics.periods_per_year)
     return RotationResult(
         strategy=strat.name, synthetic=bool(md.synthetic), start=str(index[0].date()) if len(index) else "",
         end=str(index[-1].date()) if len(index) else "", init_cash=init_cash, symbols=labels, metrics=metrics,

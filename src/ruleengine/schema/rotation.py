@@ -41,8 +41,9 @@ class Rotation(Closed):
 
     rebalance: str = Field(
         description="the period rebalanced on: at the close of the last bar of each period (1Month: the last "
-                    "session of each month; 1Week: of each week; the execution frequency: every bar)",
-        json_schema_extra={"enum": list(REBALANCE_FREQUENCIES)})
+                    "session of each month; 1Week: of each week; the execution frequency: every bar); or the name "
+                    "of an enum parameter whose values are such periods (a sweep can then vary it)",
+        json_schema_extra={"anyOf": [{"enum": list(REBALANCE_FREQUENCIES)}, {"type": "string"}]})
     hold: str = Field(
         description="a true/false expression selecting the symbols held from the rebalance bar on, usually a "
                     "cross-sectional selection, e.g. \"top(roc(close, 126), 10)\"; its numbers may be parameters")
@@ -73,9 +74,15 @@ class Rotation(Closed):
         return float(params[self.min_weight_change_pct] if isinstance(self.min_weight_change_pct, str)
                      else self.min_weight_change_pct)
 
+    def rebalance_period(self, params: dict[str, Any]) -> str:
+        """The rebalance period for one parameter set (a parameter's value where `rebalance` names one)."""
+        return self.rebalance if self.rebalance in REBALANCE_FREQUENCIES else str(params[self.rebalance])
+
     @field_validator("rebalance")
     @classmethod
     def _frequency(cls, v: str) -> str:
+        if v.isidentifier() and v not in REBALANCE_FREQUENCIES and not v[:1].isdigit():
+            return v  # a parameter's name: `TradingStrategy` checks that it is an enum of periods
         return one_of(v, REBALANCE_FREQUENCIES, "S142", "rebalance frequency")
 
     @field_validator("hold", "weights")

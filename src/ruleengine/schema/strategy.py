@@ -37,7 +37,7 @@ from .base import Closed as _Closed
 from .base import one_of
 from .kinds import BAR_FREQUENCIES, KIND_COLUMNS
 from .orders import EntryOrder
-from .rotation import Rotation, refuse_rotation
+from .rotation import REBALANCE_FREQUENCIES, Rotation, refuse_rotation
 
 EXECUTION_FREQUENCIES = list(BAR_FREQUENCIES)
 SOURCE_FREQUENCIES = [*EXECUTION_FREQUENCIES, "quarterly", "annual", "event"]
@@ -835,6 +835,19 @@ class TradingStrategy(_Closed):
         for bad, what, hint in refused:
             if bad:
                 raise refuse_rotation(what, hint)
+        period = self.rotation.rebalance if self.rotation is not None else None
+        if period is not None and period not in REBALANCE_FREQUENCIES:
+            p = self.params.get(period)
+            values = list(p.values or []) if p is not None and p.type == "enum" else []
+            if not values or any(v not in REBALANCE_FREQUENCIES for v in values):
+                from ..errors import did_you_mean
+
+                enums = [n for n, q in self.params.items() if q.type == "enum"]
+                raise _err("S142", f"rotation.rebalance '{period}' is neither a rebalance frequency nor an enum "
+                           "parameter whose values are rebalance frequencies",
+                           did_you_mean(period, [*REBALANCE_FREQUENCIES, *enums]) or
+                           "one of: " + ", ".join(REBALANCE_FREQUENCIES) + "; or declare e.g. params: {every: "
+                           "{type: enum, values: [1Week, 1Month], default: 1Month}} and write rebalance: every")
         band = self.rotation.min_weight_change_pct if self.rotation is not None else None
         if isinstance(band, str):
             p = self.params.get(band)
