@@ -90,7 +90,11 @@ def rotation_equity(compiled: Any, market: Any, combos: Sequence[Mapping[str, An
     sig = compiled.signals(market, [dict(zip(level_names, k, strict=True)) for k in distinct] or None)
     base = strat.price_slot()
     close = market.inputs[(base, "close")][:r1]
-    open_ = market.inputs[(base, "open")][:r1]
+    open_ = market.inputs.get((base, "open"))
+    if open_ is None and any(str({**defaults, **c}["execution_price"]) == "open" for c in combos):
+        raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{base}.open'",
+                                          path=f"data.{base}.open", hint="load it for execution_price open")])
+    open_ = close if open_ is None else open_[:r1]  # close fills never read it
     members = None if market.members is None else market.members[:r1]
     n = len(combos)
     equity = np.empty((r1 - r0, n), order="F")
