@@ -310,11 +310,12 @@ class CompiledStrategy:
         parts = [self.rotation_targets(market, sig, i) for i in range(len(sig.param_sets))]
         return (parts[0] if len(parts) == 1 else np.hstack(parts)), sig
 
-    def rotation_targets(self, market: MarketData, sig: SignalSet, index: int, rebalance: str | None = None
-                         ) -> np.ndarray:
+    def rotation_targets(self, market: MarketData, sig: SignalSet, index: int, rebalance: str | None = None,
+                         bars: np.ndarray | None = None) -> np.ndarray:
         """The (T, S) target weights of parameter set `index` of `sig` (its signals on `market`), rebalanced
-        every `rebalance` (default: that set's ``rotation.rebalance``). A sweep computes the signals once per
-        distinct selection and calls this per rebalance period."""
+        every `rebalance` (default: that set's ``rotation.rebalance``; `bars`: its ``market.period_ends``, when
+        the caller has them). A sweep computes the signals once per distinct selection and calls this per
+        rebalance period."""
 
         from ..errors import Diagnostic
         from .rotation import HOLD, WEIGHT, target_weights
@@ -322,7 +323,7 @@ class CompiledStrategy:
         rot = self.strategy.rotation
         assert rot is not None, "rotation_targets needs a rotation strategy"
         period = rebalance or rot.rebalance_period(sig.param_sets[index])
-        bars = market.period_ends(period)
+        bars = market.period_ends(period) if bars is None else bars
         if bars is None:
             raise RuleEngineError([Diagnostic(
                 "S142", f"cannot rebalance every {period} on {market.frequency} bars",

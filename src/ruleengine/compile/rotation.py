@@ -80,21 +80,21 @@ def target_weights(hold: np.ndarray, weight: np.ndarray | None, rebalance: np.nd
     everywhere when nothing is held), per parameter set (`n_sets` blocks of S columns)."""
     import numpy as np
 
-    held = hold == 1.0
+    n_rows, n_cols = hold.shape
+    out = np.full((n_rows, n_cols), np.nan)
+    rows = np.flatnonzero(rebalance)
+    rows = rows[rows >= start]  # only these rows are computed: a sweep calls this once per variant
+    held = hold[rows] == 1.0
     if allowed is not None:
-        held &= allowed
+        held &= allowed[rows]
     if weight is None:
         raw = held.astype(np.float64)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            w = 1.0 / weight if inverse else weight
+            w = 1.0 / weight[rows] if inverse else weight[rows]
         ok = held & np.isfinite(w) & (w > 0)
         raw = np.where(ok, w, 0.0)
-    n_rows, n_cols = hold.shape
-    out = np.full((n_rows, n_cols), np.nan)
-    rows = np.flatnonzero(rebalance)
-    rows = rows[rows >= start]
-    sub = raw[rows].reshape(len(rows), n_sets, n_cols // n_sets)
+    sub = raw.reshape(len(rows), n_sets, n_cols // n_sets)
     total = sub.sum(axis=2, keepdims=True)
     out[rows] = (sub / np.where(total > 0, total, 1.0)).reshape(len(rows), n_cols)
     return out

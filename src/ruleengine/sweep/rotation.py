@@ -78,7 +78,7 @@ def rotation_equity(compiled: Any, market: Any, combos: Sequence[Mapping[str, An
     own target weights (its rebalance period) and its own run of the rebalance kernel.
     """
     from ..backtest.metrics import periods_per_year
-    from ..backtest.rotation import rebalance_weights, turnover_pct_per_year
+    from ..backtest.rotation import leave_codes, rebalance_weights, turnover_pct_per_year
 
     strat = compiled.strategy
     rot = strat.rotation
@@ -89,13 +89,15 @@ def rotation_equity(compiled: Any, market: Any, combos: Sequence[Mapping[str, An
     which = {k: i for i, k in enumerate(distinct)}
     sig = compiled.signals(market, [dict(zip(level_names, k, strict=True)) for k in distinct] or None)
     base = strat.price_slot()
-    close = market.inputs[(base, "close")][:r1]
+    close = np.ascontiguousarray(market.inputs[(base, "close")][:r1])  # bar-major, as the kernel reads it
     open_ = market.inputs.get((base, "open"))
     if open_ is None and any(str({**defaults, **c}["execution_price"]) == "open" for c in combos):
         raise RuleEngineError([Diagnostic("D102", f"the market data has no column '{base}.open'",
                                           path=f"data.{base}.open", hint="load it for execution_price open")])
-    open_ = close if open_ is None else open_[:r1]  # close fills never read it
-    members = None if market.members is None else market.members[:r1]
+    open_ = close if open_ is None else np.ascontiguousarray(open_[:r1])  # close fills never read it
+    leave = leave_codes(close, None if market.members is None else market.members[:r1])
+    periods: dict[str, np.ndarray | None] = {}
+    known: dict[str, np.ndarray] = {}  # last known open / close: computed once, read by every variant
     n = len(combos)
     equity = np.empty((r1 - r0, n), order="F")
     held = np.empty((r1 - r0, n), dtype=bool, order="F")
@@ -108,13 +110,16 @@ def rotation_equity(compiled: Any, market: Any, combos: Sequence[Mapping[str, An
         period = rot.rebalance_period(full)
         weights = targets.get((u, period))
         if weights is None:
-            weights = targets[(u, period)] = compiled.rotation_targets(market, sig, u, period)[:r1]
+            if period not in periods:
+                periods[period] = market.period_ends(period)
+            weights = targets[(u, period)] = compiled.rotation_targets(market, sig, u, period,
+                                                                       periods[period])[:r1]
         run = rebalance_weights(
             weights, open_, close, init_cash=init_cash,
             fees_pct=float(combo.get("fees_pct", strat.risk.fees_pct) or 0.0),
             slippage_pct=float(combo.get("slippage_pct", strat.risk.slippage_pct) or 0.0),
             execution_price=str(full["execution_price"]), min_weight_change_pct=rot.weight_band(full), start=r0,
-            members=members)
+            leave=leave, last_known=known)
         equity[:, i] = run.equity[r0:r1]
         held[:, i] = (run.units[r0:r1] != 0.0).any(axis=1)
         t = turnover_pct_per_year(run.orders, equity[:, i], ppy)
