@@ -107,3 +107,76 @@ def test_rebalance_names_an_enum_parameter_of_periods() -> None:
     with pytest.raises(RuleEngineError) as exc:
         compile_strategy({**DOC, "rotation": {**DOC["rotation"], "rebalance": "evry"}})
     assert "every" in (exc.value.diagnostics[0].hint or "")
+
+
+# ------------------------------------------------------------------------------ code: generate_weights
+WEIGHTS_CODE = '''
+import pandas as pd
+
+WARMUP_BARS = 40
+
+
+def generate_weights(data, params):
+    close = data["prices"]["close"]
+    roc = close / close.shift(params["lookback"]) - 1
+    held = roc.rank(axis=1, ascending=False, method="first") <= params["n"]
+    count = held.sum(axis=1)
+    return held.astype(float).div(count.where(count > 0, 1), axis=0)
+'''
+RULES = {**DOC, "params": {k: v for k, v in DOC["params"].items() if k in ("lookback", "n")},
+         "rotation": {"rebalance": "1Month", "hold": "top(roc(close, lookback), n)"}}
+CODED = {**RULES, "rotation": {"rebalance": "1Month"}, "code": WEIGHTS_CODE}
+
+
+def _code(body: str) -> dict:
+    return {**CODED, "code": WEIGHTS_CODE.replace("    return held.astype(float).div(count.where(count > 0, 1), "
+                                                  "axis=0)\n", body)}
+
+
+def test_generate_weights_equals_the_rule_rotation_and_sweeps(real_daily) -> None:
+    rules = backtest(RULES, SYMBOLS, START, END, data=str(real_daily), benchmark=None)
+    code = backtest(CODED, SYMBOLS, START, END, data=str(real_daily), benchmark=None)
+    assert code.kind == "rotation" and len(code.orders) > 20
+    assert code.equity == rules.equity and code.orders == rules.orders
+    res = ruleengine.sweep(CODED, SYMBOLS, START, END, data=str(real_daily), grid={"n": [1, 2]})
+    one = backtest(CODED, SYMBOLS, START, END, data=str(real_daily), params=res.params_of(2), benchmark=None)
+    assert res.table.iloc[1]["final_equity"] == one.metrics.final_equity
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ("    return held.astype(float).div(count, axis=0)\n", "must be a number"),  # 0 / 0 before the lookback
+    ("    return -held.astype(float)\n", ">= 0"),
+    ("    return held.astype(float)\n", "sum to"),
+    ("    return held.astype(float).iloc[:, 1:]\n", "missing"),
+    ("    return held.astype(float).iloc[5:]\n", "keep the data index"),
+    ("    return count\n", "must return a DataFrame"),
+], ids=["nan", "negative", "above-1", "symbol-missing", "rows", "series"])
+def test_bad_weights_are_refused_with_a_contract_error(real_daily, body: str, words: str) -> None:
+    with pytest.raises(RuleEngineError) as exc:
+        backtest(_code(body), SYMBOLS, START, END, data=str(real_daily), benchmark=None)
+    d = exc.value.diagnostics[0]
+    assert d.code == "X126" and words in d.message, d.message
+
+
+def test_weights_that_look_ahead_are_refused(real_daily) -> None:
+    """The truncation check of signals applies to weights: the last bar's prices must not pick a holding."""
+    ahead = _code("    last = close.loc[close.index[len(close) - 1]]\n"  # the last bar's prices, seen from every bar
+                  "    held = (close / last).rank(axis=1, ascending=False, method='first') <= 1\n"
+                  "    return held.astype(float)\n")
+    with pytest.raises(RuleEngineError) as exc:
+        backtest(ahead, SYMBOLS, START, END, data=str(real_daily), benchmark=None)
+    assert [d.code for d in exc.value.diagnostics] == ["X129"]
+    assert "weights of" in exc.value.diagnostics[0].message
+
+
+def test_code_rotations_define_generate_weights_and_no_rule_selection() -> None:
+    with pytest.raises(RuleEngineError) as exc:  # the static check: the function a rotation's code defines
+        compile_strategy({**CODED, "code": "def generate_signals(data, params):\n    return 1, 2\n"})
+    assert [d.code for d in exc.value.diagnostics] == ["X102"]
+    assert "generate_weights" in exc.value.diagnostics[0].message
+    with pytest.raises(RuleEngineError) as exc:
+        compile_strategy({**CODED, "rotation": {"rebalance": "1Month", "hold": "top(close, 1)"}})
+    assert [c for c, _ in _codes(exc)] == ["S143"]
+    with pytest.raises(RuleEngineError) as exc:
+        compile_strategy({**RULES, "rotation": {"rebalance": "1Month"}})  # rules without a selection
+    assert [c for c, _ in _codes(exc)] == ["S142"]

@@ -306,9 +306,13 @@ class CompiledStrategy:
         the universe, its entry conditions (if any) are true and its exit conditions false."""
         import numpy as np
 
-        sig = self.signals(market, params)
+        sig = self.rotation_levels(market, params)
         parts = [self.rotation_targets(market, sig, i) for i in range(len(sig.param_sets))]
         return (parts[0] if len(parts) == 1 else np.hstack(parts)), sig
+
+    def rotation_levels(self, market: MarketData, params: ParamsInput = None) -> SignalSet:
+        """What `rotation_targets` reads: the signals (and the hold / weight levels) of every parameter set."""
+        return self.signals(market, params)
 
     def rotation_targets(self, market: MarketData, sig: SignalSet, index: int, rebalance: str | None = None,
                          bars: np.ndarray | None = None) -> np.ndarray:
@@ -316,19 +320,11 @@ class CompiledStrategy:
         every `rebalance` (default: that set's ``rotation.rebalance``; `bars`: its ``market.period_ends``, when
         the caller has them). A sweep computes the signals once per distinct selection and calls this per
         rebalance period."""
-
-        from ..errors import Diagnostic
         from .rotation import HOLD, WEIGHT, target_weights
 
         rot = self.strategy.rotation
         assert rot is not None, "rotation_targets needs a rotation strategy"
-        period = rebalance or rot.rebalance_period(sig.param_sets[index])
-        bars = market.period_ends(period) if bars is None else bars
-        if bars is None:
-            raise RuleEngineError([Diagnostic(
-                "S142", f"cannot rebalance every {period} on {market.frequency} bars",
-                path="rotation.rebalance", hint="rebalance on the execution frequency, or 1Week / 1Month on "
-                                                "daily or weekly bars")])
+        bars = rot.rebalance_bars(market, sig.param_sets[index], rebalance, bars)
         s = market.n_cols
         block = slice(index * s, (index + 1) * s)
         allowed = None

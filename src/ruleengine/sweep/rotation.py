@@ -87,7 +87,7 @@ def rotation_equity(compiled: Any, market: Any, combos: Sequence[Mapping[str, An
     keys = [tuple(combo.get(p, defaults.get(p)) for p in level_names) for combo in combos]
     distinct = list(dict.fromkeys(keys))
     which = {k: i for i, k in enumerate(distinct)}
-    sig = compiled.signals(market, [dict(zip(level_names, k, strict=True)) for k in distinct] or None)
+    sig = compiled.rotation_levels(market, [dict(zip(level_names, k, strict=True)) for k in distinct] or None)
     base = strat.price_slot()
     close = np.ascontiguousarray(market.inputs[(base, "close")][:r1])  # bar-major, as the kernel reads it
     open_ = market.inputs.get((base, "open"))
