@@ -315,11 +315,11 @@ class CompiledStrategy:
         return self.signals(market, params)
 
     def rotation_targets(self, market: MarketData, sig: SignalSet, index: int, rebalance: str | None = None,
-                         bars: np.ndarray | None = None) -> np.ndarray:
+                         bars: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """The (T, S) target weights of parameter set `index` of `sig` (its signals on `market`), rebalanced
         every `rebalance` (default: that set's ``rotation.rebalance``; `bars`: its ``market.period_ends``, when
         the caller has them). A sweep computes the signals once per distinct selection and calls this per
-        rebalance period."""
+        rebalance period (`out`: an array NaN outside the rebalance bars it writes into)."""
         from .rotation import HOLD, WEIGHT, target_weights
 
         rot = self.strategy.rotation
@@ -336,7 +336,7 @@ class CompiledStrategy:
             allowed = market.members.copy() if allowed is None else allowed & market.members
         weight = sig.levels.get(WEIGHT)
         return target_weights(sig.levels[HOLD][:, block], None if weight is None else weight[:, block], bars,
-                              market.start, allowed, inverse=rot.weights == "inverse_volatility")
+                              market.start, allowed, inverse=rot.weights == "inverse_volatility", out=out)
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

@@ -234,7 +234,7 @@ class CodeStrategy:
         return CodeWeights(weights[0], sets)
 
     def rotation_targets(self, market: MarketData, levels: CodeWeights, index: int, rebalance: str | None = None,
-                         bars: np.ndarray | None = None) -> np.ndarray:
+                         bars: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """The (T, S) target weights of parameter set `index`: the code's weights on the rebalance bars from
         the requested start on (a symbol outside a point-in-time universe on that bar gets none, as a rule
         rotation's selection), NaN on every other bar (`CompiledStrategy.rotation_targets`)."""
@@ -249,7 +249,7 @@ class CodeStrategy:
             w = np.where(market.members, w, 0.0)
         rows = np.flatnonzero(bars)
         rows = rows[rows >= market.start]
-        out = np.full(w.shape, np.nan)
+        out = np.full(w.shape, np.nan) if out is None else out
         out[rows] = w[rows]
         return out
 

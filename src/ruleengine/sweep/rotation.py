@@ -103,23 +103,23 @@ def rotation_equity(compiled: Any, market: Any, combos: Sequence[Mapping[str, An
     held = np.empty((r1 - r0, n), dtype=bool, order="F")
     turnover = np.full(n, np.nan)
     ppy = periods_per_year(market.frequency)
-    targets: dict[tuple[int, str], np.ndarray] = {}  # weights shared by combinations of one selection and period
+    # one weights array, NaN outside the rebalance rows, which each variant writes and clears (no (T, S) array
+    # per variant)
+    buffer = np.full((market.n_rows, market.n_cols), np.nan)
     for i, combo in enumerate(combos):
         full = {**defaults, **combo}
         u = which[keys[i]]
         period = rot.rebalance_period(full)
-        weights = targets.get((u, period))
-        if weights is None:
-            if period not in periods:
-                periods[period] = market.period_ends(period)
-            weights = targets[(u, period)] = compiled.rotation_targets(market, sig, u, period,
-                                                                       periods[period])[:r1]
+        if period not in periods:
+            periods[period] = market.period_ends(period)
+        weights = compiled.rotation_targets(market, sig, u, period, periods[period], out=buffer)[:r1]
         run = rebalance_weights(
             weights, open_, close, init_cash=init_cash,
             fees_pct=float(combo.get("fees_pct", strat.risk.fees_pct) or 0.0),
             slippage_pct=float(combo.get("slippage_pct", strat.risk.slippage_pct) or 0.0),
             execution_price=str(full["execution_price"]), min_weight_change_pct=rot.weight_band(full), start=r0,
             leave=leave, last_known=known)
+        buffer[periods[period]] = np.nan  # (every row it wrote is a rebalance row)
         equity[:, i] = run.equity[r0:r1]
         held[:, i] = (run.units[r0:r1] != 0.0).any(axis=1)
         t = turnover_pct_per_year(run.orders, equity[:, i], ppy)
