@@ -101,7 +101,8 @@ class Rebalanced:
 
     equity: np.ndarray  # (T,)
     cash: np.ndarray  # (T,)
-    units: np.ndarray  # (T, S)
+    units: np.ndarray  # (T, S); (0, S) when not kept
+    n_held: np.ndarray  # (T,) symbols held after each bar
     orders: np.ndarray  # `ORDER_DT`
 
 
@@ -109,12 +110,12 @@ def rebalance_weights(weights: np.ndarray, open_: np.ndarray, close: np.ndarray,
                       fees_pct: float, slippage_pct: float, execution_price: str = "close",
                       min_weight_change_pct: float = 0.0, start: int = 0,
                       members: np.ndarray | None = None, leave: np.ndarray | None = None,
-                      last_known: dict[str, np.ndarray] | None = None) -> Rebalanced:
+                      last_known: dict[str, np.ndarray] | None = None, keep_units: bool = True) -> Rebalanced:
     """Trade (T, S) target `weights` (NaN: no order) in one account from bar `start` on; prices (T, S). A held
     symbol is sold whole on the first bar it is not a member (`members` (T, S); None: always) and on the first
     bar after its last price (delisted: at that last price). A sweep computes what all its variants share once:
     `leave` (`leave_codes`) and `last_known` ({"open" | "close": `kernels.rotation.last_known_nb` of it},
-    filled in here when missing)."""
+    filled in here when missing). `keep_units` False leaves out the (T, S) units (a sweep needs `n_held`)."""
     from ..kernels.rotation import last_known_nb, rebalance_nb
 
     price = close
@@ -129,11 +130,12 @@ def rebalance_weights(weights: np.ndarray, open_: np.ndarray, close: np.ndarray,
     for kind, x in (("open" if execution_price == "open" else "close", price), ("close", close)):
         if kind not in known:
             known[kind] = last_known_nb(x)
-    equity, cash, units, orders = rebalance_nb(price, close, c(weights, np.float64), c(leave, np.int64),
+    equity, cash, units, n_held, orders = rebalance_nb(price, close, c(weights, np.float64), c(leave, np.int64),
                                                known["open" if execution_price == "open" else "close"],
                                                known["close"], float(init_cash), fees_pct / 100.0,
-                                               slippage_pct / 100.0, min_weight_change_pct / 100.0, int(start))
-    return Rebalanced(equity, cash, units, orders)
+                                               slippage_pct / 100.0, min_weight_change_pct / 100.0, int(start),
+                                               bool(keep_units))
+    return Rebalanced(equity, cash, units, n_held, orders)
 
 
 def leave_codes(close: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:

@@ -95,7 +95,7 @@ def _held_columns_nb(units, cols):
 
 @numba.njit(cache=True, nogil=True)
 def rebalance_nb(price, close, weights, leave, last_price, last_close, init_cash, fees, slippage, min_change,
-                 start):
+                 start, keep_units=True):
     """Rebalance one account to `weights` (T, N; NaN: no order on that bar) at `price` (T, N; the fill and
     valuation price), from bar `start` on; `close` (T, N) values the positions after each bar; `leave` (T, N)
     int64 sells a held symbol whole where it is > 0 (its `REASONS` index). `last_price` / `last_close` are
@@ -105,14 +105,16 @@ def rebalance_nb(price, close, weights, leave, last_price, last_close, init_cash
     Work per bar follows the held symbols (a handful), not the universe, except on bars with weights: the
     positions are summed in column order as a pass over every column would.
 
-    Returns (equity (T,), cash (T,), units (T, N) held after each bar, orders `ORDER_DT` in time order).
+    Returns (equity (T,), cash (T,), units (T, N) held after each bar (`keep_units` False: (0, N), a sweep needs
+    only the count), the number of symbols held after each bar (T,), orders `ORDER_DT` in time order).
     """
     t_len, n = price.shape
     units = np.zeros(n)
     cash = init_cash
     equity = np.empty(t_len)
     cash_out = np.empty(t_len)
-    held = np.zeros((t_len, n))
+    held = np.zeros((t_len if keep_units else 0, n))
+    n_held = np.empty(t_len, dtype=np.int64)
     orders = np.empty(n * 8, dtype=ORDER_DT)
     n_orders = 0
     order_value = np.empty(n)
@@ -203,8 +205,10 @@ def rebalance_nb(price, close, weights, leave, last_price, last_close, init_cash
         total = cash
         for i in range(k_held):
             c = cols[i]
-            held[t, c] = units[c]
+            if keep_units:
+                held[t, c] = units[c]
             total += units[c] * last_close[t, c]
+        n_held[t] = k_held
         equity[t] = total
         cash_out[t] = cash
-    return equity, cash_out, held, orders[:n_orders]
+    return equity, cash_out, held, n_held, orders[:n_orders]

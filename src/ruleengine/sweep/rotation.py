@@ -118,10 +118,10 @@ def rotation_equity(compiled: Any, market: Any, combos: Sequence[Mapping[str, An
             fees_pct=float(combo.get("fees_pct", strat.risk.fees_pct) or 0.0),
             slippage_pct=float(combo.get("slippage_pct", strat.risk.slippage_pct) or 0.0),
             execution_price=str(full["execution_price"]), min_weight_change_pct=rot.weight_band(full), start=r0,
-            leave=leave, last_known=known)
+            leave=leave, last_known=known, keep_units=False)
         buffer[periods[period]] = np.nan  # (every row it wrote is a rebalance row)
         equity[:, i] = run.equity[r0:r1]
-        held[:, i] = (run.units[r0:r1] != 0.0).any(axis=1)
+        held[:, i] = run.n_held[r0:r1] > 0
         t = turnover_pct_per_year(run.orders, equity[:, i], ppy)
         turnover[i] = np.nan if t is None else t
     return equity, held, turnover
