@@ -243,12 +243,10 @@ def test_vectorbt_engine_is_refused_with_a_code(real_daily) -> None:
     assert ("S143", "rotation") in _codes(exc)
 
 
-def test_sweeps_walk_forward_and_live_signals_refuse_a_rotation(real_daily) -> None:
+def test_live_signals_refuse_a_rotation(real_daily) -> None:  # sweeps: tests/test_rotation_sweep.py
     import ruleengine
 
-    calls = [lambda: ruleengine.sweep(ROTATION, "QQQ,SPY", data=str(real_daily), grid={"n": [1, 2]}),
-             lambda: ruleengine.walk_forward(ROTATION, "QQQ,SPY", data=str(real_daily)),
-             lambda: ruleengine.live_scan(ROTATION, "QQQ,SPY", data=str(real_daily))]
+    calls = [lambda: ruleengine.live_scan(ROTATION, "QQQ,SPY", data=str(real_daily))]
     for call in calls:
         with pytest.raises(RuleEngineError) as exc:
             call()

@@ -69,7 +69,7 @@ def assert_same_sides(row: pd.Series, run: Any, where: str) -> None:
 
 # --------------------------------------------------------------------------------- parity with backtest()
 @pytest.mark.parametrize("rule", sorted(p for p in RULES.glob("*.yaml") if not p.stem.startswith("code_")
-                                         and not rotation_rule(p)),  # a rotation does not sweep yet (S143)
+                                         and not rotation_rule(p)),  # rotations: tests/test_rotation_sweep.py
                          ids=lambda p: p.stem)  # code strategies: tests/test_sandbox_run.py
 def test_sweep_metrics_equal_backtest_on_every_rule(rule: Path) -> None:
     """Sampled combinations of each rule under three risk settings, re-run through ruleengine.backtest()."""

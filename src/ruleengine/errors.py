@@ -81,9 +81,10 @@ CODES: dict[str, str] = {
     "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
     "S140": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
     # rotation portfolios (S142-S143)
-    "S142": "invalid rotation block (rebalance frequency, empty expression, volatility without inverse_volatility)",
-    "S143": "a rotation combined with what it cannot serve (a pair, code, a short side, an entry order, exits "
-            "of a trade)",
+    "S142": "invalid rotation block (rebalance frequency or parameter, empty or missing selection, volatility "
+            "without inverse_volatility)",
+    "S143": "a rotation combined with what it cannot serve (a pair, code beside rule selections, a short side, an "
+            "entry order, exits of a trade, a swept stop or sizing field)",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",

@@ -137,9 +137,10 @@ def check_document(strategy: TradingStrategy, document: Loaded | None = None) ->
     """Every problem of a loaded document's conditions (parse and type check) or code (the sandbox's static
     check: the code is never run here), without raising; [] when there is none."""
     if strategy.code is not None:
-        from .sandbox.static import check_code, locate
+        from .sandbox.static import check_code, entry_point, locate
 
-        return _code_distances(strategy, document) + locate(check_code(strategy.code), strategy.code, document)
+        return _code_distances(strategy, document) + locate(check_code(strategy.code, entry_point(strategy)),
+                                                            strategy.code, document)
     from .compile.frontend import analyze
 
     return analyze(strategy, document).diagnostics

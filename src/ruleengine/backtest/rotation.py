@@ -101,33 +101,59 @@ class Rebalanced:
 
     equity: np.ndarray  # (T,)
     cash: np.ndarray  # (T,)
-    units: np.ndarray  # (T, S)
+    units: np.ndarray  # (T, S); (0, S) when not kept
+    n_held: np.ndarray  # (T,) symbols held after each bar
     orders: np.ndarray  # `ORDER_DT`
 
 
 def rebalance_weights(weights: np.ndarray, open_: np.ndarray, close: np.ndarray, *, init_cash: float,
                       fees_pct: float, slippage_pct: float, execution_price: str = "close",
                       min_weight_change_pct: float = 0.0, start: int = 0,
-                      members: np.ndarray | None = None) -> Rebalanced:
+                      members: np.ndarray | None = None, leave: np.ndarray | None = None,
+                      last_known: dict[str, np.ndarray] | None = None, keep_units: bool = True) -> Rebalanced:
     """Trade (T, S) target `weights` (NaN: no order) in one account from bar `start` on; prices (T, S). A held
     symbol is sold whole on the first bar it is not a member (`members` (T, S); None: always) and on the first
-    bar after its last price (delisted: at that last price)."""
-    from ..kernels.rotation import REASONS, rebalance_nb
+    bar after its last price (delisted: at that last price). A sweep computes what all its variants share once:
+    `leave` (`leave_codes`) and `last_known` ({"open" | "close": `kernels.rotation.last_known_nb` of it},
+    filled in here when missing). `keep_units` False leaves out the (T, S) units (a sweep needs `n_held`)."""
+    from ..kernels.rotation import last_known_nb, rebalance_nb
 
     price = close
-    leave = np.where(_delisted(close), REASONS.index("delisted"), 0)
-    if members is not None:
-        leave[(leave == 0) & ~members] = REASONS.index("left_universe")
+    leave = leave_codes(close, members) if leave is None else leave
     if execution_price == "open":  # decided at t's close, filled at t+1's open
         weights, leave = _next_bar(weights, np.nan), _next_bar(leave, 0)
         price = open_
         start = start + 1 if start < len(weights) else start
-    c = np.ascontiguousarray
-    equity, cash, units, orders = rebalance_nb(c(np.asarray(price, np.float64).T), c(np.asarray(close, np.float64).T),
-                                               c(np.asarray(weights, np.float64).T), c(leave.T), float(init_cash),
-                                               fees_pct / 100.0, slippage_pct / 100.0,
-                                               min_weight_change_pct / 100.0, int(start))
-    return Rebalanced(equity, cash, units.T, orders)
+    c = np.ascontiguousarray  # the kernel is bar-major: (T, S) C-ordered (no copy for arrays already so)
+    price, close = c(price, np.float64), c(close, np.float64)
+    known = last_known if last_known is not None else {}
+    for kind, x in (("open" if execution_price == "open" else "close", price), ("close", close)):
+        if kind not in known:
+            known[kind] = last_known_nb(x)
+    equity, cash, units, n_held, orders = rebalance_nb(price, close, c(weights, np.float64), c(leave, np.int64),
+                                               known["open" if execution_price == "open" else "close"],
+                                               known["close"], float(init_cash), fees_pct / 100.0,
+                                               slippage_pct / 100.0, min_weight_change_pct / 100.0, int(start),
+                                               bool(keep_units))
+    return Rebalanced(equity, cash, units, n_held, orders)
+
+
+def leave_codes(close: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+    """(T, S) int64: where a held symbol is sold whole (`kernels.rotation.REASONS` index): after its last price
+    (delisted), else where it is not a member (left_universe); 0 elsewhere."""
+    from ..kernels.rotation import REASONS
+
+    leave = np.where(_delisted(close), REASONS.index("delisted"), 0)
+    if members is not None:
+        leave[(leave == 0) & ~members] = REASONS.index("left_universe")
+    return leave
+
+
+def turnover_pct_per_year(orders: np.ndarray, equity: np.ndarray, periods_per_year: float) -> float | None:
+    """Value traded by `orders` (`ORDER_DT`) / the mean of `equity` (the run's bars) per year, in %."""
+    traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
+    years = len(equity) / periods_per_year if periods_per_year else 0.0
+    return float(traded.sum() / np.mean(equity) / years * 100) if years > 0 and len(equity) else None
 
 
 def _next_bar(x: np.ndarray, fill: Any) -> np.ndarray:
@@ -157,8 +183,8 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
     sets = compiled.param_sets(strat_params or None)
     if len(sets) != 1:
         raise RuleEngineError([Diagnostic("D103", f"a rotation backtest runs one parameter set, got {len(sets)}",
-                                          path="params", hint="give one value per parameter (sweeps of "
-                                                              "rotations are not available yet)")])
+                                          path="params", hint="give one value per parameter, or sweep them: "
+                                                              "ruleengine sweep FILE --grid ...")])
     fees = float(risk_over.get("fees_pct", strat.risk.fees_pct) or 0.0)
     slip = float(risk_over.get("slippage_pct", strat.risk.slippage_pct) or 0.0)
     exec_price = str(sets[0]["execution_price"])
@@ -184,9 +210,7 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
                                 reason=REASONS[int(o["reason"])])
                   for i, o in enumerate(orders)]
     traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
-    ppy = metrics.periods_per_year
-    years = len(equity) / ppy if ppy else 0.0
-    turnover = float(traded.sum() / np.mean(equity) / years * 100) if years > 0 and len(equity) else None
+    turnover = turnover_pct_per_year(orders, equity, metrics.periods_per_year)
     return RotationResult(
         strategy=strat.name, synthetic=bool(md.synthetic), start=str(index[0].date()) if len(index) else "",
         end=str(index[-1].date()) if len(index) else "", init_cash=init_cash, symbols=labels, metrics=metrics,

@@ -152,9 +152,11 @@ def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 
     name = getattr(ctx.get("strategy"), "strategy", None)
     out.print(f"[bold]{escape(getattr(name, 'name', 'strategy'))}[/]")
     r0, r1 = ctx.get("rows", (0, 0))
+    names = list(ctx.get("universe", ctx.get("runs", {})))
     out.print(f"{ctx.get('start')} .. {ctx.get('end')} ({r1 - r0} {res.frequency} bars"
-              + (", the hold-out excluded" if wf.holdout else "") + f"), {res.n_symbols} symbol(s): "
-              + escape(", ".join(list(ctx.get("runs", {}))[:10])) + (" ..." if res.n_symbols > 10 else ""))
+              + (", the hold-out excluded" if wf.holdout else "") + "), "
+              + ("a rotation portfolio over " if res.rotation else "") + f"{len(names)} symbol(s): "
+              + escape(", ".join(names[:10])) + (" ..." if len(names) > 10 else ""))
     axes = "; ".join(f"{k} {_axis_text(v)}" for k, v in res.grid.items()) or "no axes (one combination)"
     out.print(f"grid: {escape(axes)}" + (f", constraints: {escape(' and '.join(res.constraints))}"
                                           if res.constraints else ""))
@@ -202,6 +204,8 @@ def _top_table(res: Any) -> Any:
 
     cols = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""), ("max_drawdown_pct", "max DD", "%"),
             ("total_trades", "trades", "n"), ("win_rate", "win rate", "%"), ("profit_factor", "PF", "")]
+    if res.rotation:  # a portfolio rebalanced to weights: orders, not trades
+        cols = [*cols[:3], ("turnover_pct_per_year", "turnover/yr", "%"), ("exposure_pct", "exposure", "%")]
     cols = [(res.metric, res.metric, "")] + [c for c in cols if c[0] != res.metric]
     table = compact_table(f"top {min(res.top, len(res.table))} of {len(res.table):,} by {res.metric}")
     multi = res.n_symbols > 1

@@ -306,30 +306,37 @@ class CompiledStrategy:
         the universe, its entry conditions (if any) are true and its exit conditions false."""
         import numpy as np
 
-        from ..errors import Diagnostic
+        sig = self.rotation_levels(market, params)
+        parts = [self.rotation_targets(market, sig, i) for i in range(len(sig.param_sets))]
+        return (parts[0] if len(parts) == 1 else np.hstack(parts)), sig
+
+    def rotation_levels(self, market: MarketData, params: ParamsInput = None) -> SignalSet:
+        """What `rotation_targets` reads: the signals (and the hold / weight levels) of every parameter set."""
+        return self.signals(market, params)
+
+    def rotation_targets(self, market: MarketData, sig: SignalSet, index: int, rebalance: str | None = None,
+                         bars: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """The (T, S) target weights of parameter set `index` of `sig` (its signals on `market`), rebalanced
+        every `rebalance` (default: that set's ``rotation.rebalance``; `bars`: its ``market.period_ends``, when
+        the caller has them). A sweep computes the signals once per distinct selection and calls this per
+        rebalance period (`out`: an array NaN outside the rebalance bars it writes into)."""
         from .rotation import HOLD, WEIGHT, target_weights
 
         rot = self.strategy.rotation
-        assert rot is not None, "rotation_weights needs a rotation strategy"
-        rebalance = market.period_ends(rot.rebalance)
-        if rebalance is None:
-            raise RuleEngineError([Diagnostic(
-                "S142", f"cannot rebalance every {rot.rebalance} on {market.frequency} bars",
-                path="rotation.rebalance", hint="rebalance on the execution frequency, or 1Week / 1Month on "
-                                                "daily or weekly bars")])
-        sig = self.signals(market, params)
-        n_sets = len(sig.param_sets)
+        assert rot is not None, "rotation_targets needs a rotation strategy"
+        bars = rot.rebalance_bars(market, sig.param_sets[index], rebalance, bars)
+        s = market.n_cols
+        block = slice(index * s, (index + 1) * s)
         allowed = None
         if self.strategy.entry is not None:
-            allowed = sig.entries.copy()
+            allowed = sig.entries[:, block].copy()
         if self.strategy.exit is not None:
-            allowed = ~sig.exits if allowed is None else allowed & ~sig.exits
+            allowed = ~sig.exits[:, block] if allowed is None else allowed & ~sig.exits[:, block]
         if market.members is not None:
-            inside = np.tile(market.members, (1, n_sets))
-            allowed = inside if allowed is None else allowed & inside
-        weights = target_weights(sig.levels[HOLD], sig.levels.get(WEIGHT), rebalance, market.start, allowed,
-                                 inverse=rot.weights == "inverse_volatility", n_sets=n_sets)
-        return weights, sig
+            allowed = market.members.copy() if allowed is None else allowed & market.members
+        weight = sig.levels.get(WEIGHT)
+        return target_weights(sig.levels[HOLD][:, block], None if weight is None else weight[:, block], bars,
+                              market.start, allowed, inverse=rot.weights == "inverse_volatility", out=out)
 
     def _frames_request(self, params: ParamsInput) -> DataRequest:
         """The request DataFrames are bound with: only the columns the conditions read."""

@@ -72,29 +72,31 @@ def check_rotation(strategy: TradingStrategy, env: Env, doc: Loaded | None, exit
 
 
 def target_weights(hold: np.ndarray, weight: np.ndarray | None, rebalance: np.ndarray, start: int,
-                   allowed: np.ndarray | None = None, inverse: bool = False, n_sets: int = 1) -> np.ndarray:
+                   allowed: np.ndarray | None = None, inverse: bool = False, n_sets: int = 1,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """(T, P*S) target weights from the (T, P*S) `hold` level (1.0 where selected), the raw `weight` level
     (None: equal; `inverse`: 1 / weight), the (T,) bool `rebalance` bars and the (T, P*S) bool `allowed` (the
     entry/exit filters and membership; None: all). Rows before `start` (warm-up history) and rows that are not
     rebalance bars are NaN; a rebalance bar's weights are 0 outside the held names and sum to 1 over them (0
-    everywhere when nothing is held), per parameter set (`n_sets` blocks of S columns)."""
+    everywhere when nothing is held), per parameter set (`n_sets` blocks of S columns). `out`: a (T, P*S) array
+    that is NaN outside the rebalance rows, written in place (a sweep reuses one per chunk)."""
     import numpy as np
 
-    held = hold == 1.0
+    n_rows, n_cols = hold.shape
+    out = np.full((n_rows, n_cols), np.nan) if out is None else out
+    rows = np.flatnonzero(rebalance)
+    rows = rows[rows >= start]  # only these rows are computed: a sweep calls this once per variant
+    held = hold[rows] == 1.0
     if allowed is not None:
-        held &= allowed
+        held &= allowed[rows]
     if weight is None:
         raw = held.astype(np.float64)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            w = 1.0 / weight if inverse else weight
+            w = 1.0 / weight[rows] if inverse else weight[rows]
         ok = held & np.isfinite(w) & (w > 0)
         raw = np.where(ok, w, 0.0)
-    n_rows, n_cols = hold.shape
-    out = np.full((n_rows, n_cols), np.nan)
-    rows = np.flatnonzero(rebalance)
-    rows = rows[rows >= start]
-    sub = raw[rows].reshape(len(rows), n_sets, n_cols // n_sets)
+    sub = raw.reshape(len(rows), n_sets, n_cols // n_sets)
     total = sub.sum(axis=2, keepdims=True)
     out[rows] = (sub / np.where(total > 0, total, 1.0)).reshape(len(rows), n_cols)
     return out

@@ -125,29 +125,81 @@ def _moments(x, member, zscore):
     return out
 
 
+#: up to this n, `_select` keeps the best n in a sorted buffer (one pass over the bar's symbols); above, one sort
+_PARTIAL_MAX = 64
+
+
 @numba.njit(cache=True, nogil=True)
 def _select(x, member, order, n, best):
-    """True for the n[c0] largest (best) or smallest usable values of each bar; ties go to the earlier name."""
+    """True for the n[c0] largest (best) or smallest usable values of each bar; ties go to the earlier name.
+
+    Symbols are visited in name order, so "the earlier name wins a tie" is "an equal value never displaces one
+    seen before". For n <= `_PARTIAL_MAX` every bar keeps a sorted buffer of its best n so far (insertion after
+    equal keys), filled column by column: the inputs are read in their memory order and most values only meet
+    the bar's current worst kept key. Larger n: one stable sort of each bar's keys. Both give the first n of a
+    stable sort by value over the name-sorted symbols (pandas ``rank(method="first")``), without sorting every
+    bar (a sweep selects thousands of times).
+    """
     T, W = x.shape
     S = member.shape[1]
     out = np.zeros((W, T), dtype=np.bool_).T
-    vals = np.empty(S)
-    cols = np.empty(S, dtype=np.int64)
+    names = np.empty(S, dtype=np.int64)  # names[i]: the column of the i-th symbol in name order
+    for s in range(S):
+        names[order[s]] = s
+    kmax = 0
+    for c0 in range(0, W, S):
+        kmax = max(kmax, min(n[c0], _PARTIAL_MAX))
+    kept_keys = np.empty((T, max(kmax, 1)))  # smaller is better
+    kept_cols = np.empty((T, max(kmax, 1)), dtype=np.int64)
+    count = np.empty(T, dtype=np.int64)
+    worst = np.empty(T)  # the worst kept key of a full buffer (+inf until full)
     keys = np.empty(S)
+    cols = np.empty(S, dtype=np.int64)
     for c0 in range(0, W, S):
         k = n[c0]
+        if k <= 0:
+            continue
+        if k <= _PARTIAL_MAX:
+            count[:] = 0
+            worst[:] = np.inf
+            for i in range(S):
+                s = names[i]
+                xs = x[:, c0 + s]
+                ms = member[:, s]
+                for t in range(T):
+                    v = -xs[t] if best else xs[t]
+                    # NaN fails the comparison: only usable values better than the bar's worst kept one go on
+                    if not v < worst[t] or not ms[t]:
+                        continue
+                    key = v
+                    m = count[t]
+                    j = m if m < k else k - 1  # full: the worst kept one drops out
+                    while j > 0 and kept_keys[t, j - 1] > key:
+                        kept_keys[t, j] = kept_keys[t, j - 1]
+                        kept_cols[t, j] = kept_cols[t, j - 1]
+                        j -= 1
+                    kept_keys[t, j] = key
+                    kept_cols[t, j] = s
+                    if m < k:
+                        count[t] = m + 1
+                    if count[t] == k:
+                        worst[t] = kept_keys[t, k - 1]
+            for t in range(T):
+                for i in range(count[t]):
+                    out[t, c0 + kept_cols[t, i]] = True
+            continue
         for t in range(T):
-            m = _valid(x, member, t, c0, S, vals, cols)
-            if m == 0:
-                continue
-            # sort by value (descending for the best), then by name: a stable sort by name first, then a
-            # stable sort by value keeps the name order among equal values
-            by_name = np.argsort(order[cols[:m]], kind="mergesort")
-            for i in range(m):
-                keys[i] = -vals[by_name[i]] if best else vals[by_name[i]]
-            by_value = np.argsort(keys[:m], kind="mergesort")
+            m = 0
+            for i in range(S):
+                s = names[i]
+                v = x[t, c0 + s]
+                if member[t, s] and not np.isnan(v):
+                    keys[m] = -v if best else v
+                    cols[m] = s
+                    m += 1
+            by_key = np.argsort(keys[:m], kind="mergesort")
             for i in range(min(k, m)):
-                out[t, c0 + cols[by_name[by_value[i]]]] = True
+                out[t, c0 + cols[by_key[i]]] = True
     return out
 
 

@@ -120,6 +120,13 @@ def _code_contract() -> list[str]:
          "check this, and twice to check it is deterministic;"),
         (f"- declare the history it needs before the first traded bar as `{CODE_WARMUP_NAME} = n` (default "
          f"{CODE_DEFAULT_WARMUP_BARS} bars); at most {CODE_MAX_BYTES:,} bytes of code."),
+        ("A rotation portfolio that rules cannot select (a `rotation` block with `hold`, `weights` and "
+         "`volatility` null) defines `generate_weights(data, params)` instead: it is called once per parameter "
+         "set with the whole universe, `data[slot][column]` a DataFrame of bars x symbols (e.g. "
+         "`data[\"prices\"][\"close\"]`), and returns a DataFrame of target weights on that index with one "
+         "column per symbol: numbers >= 0 (no NaN: `.fillna(0.0)`), each row summing to at most 1 (the rest is "
+         "cash). The rows of the rebalance bars (`rotation.rebalance`) are traded by the rotation's rebalancing; "
+         "the same rules apply (causal: a weight on bar t uses data up to t; checked on cut data)."),
     ]
 
 
@@ -216,7 +223,9 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "frequency), `hold` (a true/false selection such as `top(roc(close, 126), 10)`), `weights` (equal, "
          "inverse_volatility with `volatility` an expression, or a number expression normalised to 1) and "
          "`min_weight_change_pct` (0: always rebalance); entry/exit may then be null (given, they filter the "
-         "held names); risk only fees_pct / slippage_pct; no timeframe, pair, code, direction or entry_order;"),
+         "held names); `rebalance` may name an enum parameter of those periods (to sweep it); risk only fees_pct / "
+         "slippage_pct; no timeframe, pair, direction or entry_order; code only with `hold` null (generate_weights,"
+         " below);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",

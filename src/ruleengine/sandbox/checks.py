@@ -83,6 +83,53 @@ def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAM
     return tuple(out)
 
 
+#: a row of weights may sum to 1 within this (float sums of 1/n)
+WEIGHT_SUM_TOLERANCE = 1e-9
+
+
+def check_weights(result: Any, index: pd.Index, symbols: Sequence[str]) -> np.ndarray:
+    """What ``generate_weights`` returned as (rows, symbols) float64 target weights, or `ContractError`: a
+    DataFrame indexed like the data, one column per symbol of the universe (any order; missing or unknown
+    symbols are refused), finite numbers >= 0 summing to at most 1 on every row (the rest stays cash)."""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(result, pd.DataFrame):
+        raise ContractError(f"generate_weights must return a DataFrame of weights (bars x symbols), got "
+                            f"{type(result).__name__}")
+    if len(result) != len(index) or not result.index.equals(index):
+        raise ContractError(f"the weights have {len(result)} rows, the data {len(index)}: keep the data index "
+                            "(build them from data[slot][column], no dropna, no resampling)")
+    names = [str(c) for c in result.columns]
+    unknown = sorted(set(names) - set(symbols))
+    missing = [s for s in symbols if s not in names]
+    if unknown or missing or len(names) != len(set(names)):
+        problems = [f"unknown: {', '.join(unknown[:5])}" if unknown else "",
+                    f"missing: {', '.join(missing[:5])}" if missing else "",
+                    "" if unknown or missing else "a symbol given twice"]
+        raise ContractError(f"the weights need one column per symbol of the universe ({len(symbols)}); "
+                            + "; ".join(p for p in problems if p))
+    try:
+        values = result.set_axis(names, axis=1)[list(symbols)].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ContractError(f"the weights are not numbers ({exc})") from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        t, j = np.argwhere(bad)[0]
+        raise ContractError(f"the weight of {symbols[j]} on {index[t]} is {values[t, j]}: every weight must be a "
+                            "number (use .fillna(0.0): 0 holds nothing)")
+    if (values < 0).any():
+        t, j = np.argwhere(values < 0)[0]
+        raise ContractError(f"the weight of {symbols[j]} on {index[t]} is {values[t, j]}: weights are >= 0 (a "
+                            "rotation holds long positions only)")
+    total = values.sum(axis=1)
+    if (total > 1 + WEIGHT_SUM_TOLERANCE).any():
+        t = int(np.argmax(total > 1 + WEIGHT_SUM_TOLERANCE))
+        raise ContractError(f"the weights of {index[t]} sum to {total[t]:.6g}: at most 1 per bar (divide by the "
+                            "row's sum, e.g. w.div(w.sum(axis=1).where(w.sum(axis=1) > 1, 1), axis=0))")
+    return values
+
+
 # ----------------------------------------------------------------------------------------------- acceptance
 
 
@@ -147,10 +194,17 @@ def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets:
                     t, j = where
                     raise RuleEngineError([Diagnostic(
                         "X129", f"the code looks ahead {with_params}: {what} of {labels[cols[j]]} on "
-                        f"{_when(index, t)} is {bool(a[t, j])} with the full history but {bool(part[t, j])} with "
+                        f"{_when(index, t)} is {_shown(a[t, j])} with the full history but {_shown(part[t, j])} with "
                         f"the data cut after {_when(index, cut - 1)}", path="code",
                         hint="use only past and current bars: no shift(-k), no centred windows, no statistics over "
                         "the whole series (use rolling(...) or expanding())")])
+
+
+def _shown(value: Any) -> Any:
+    """A signal as True/False, a weight as a number."""
+    import numpy as np
+
+    return bool(value) if isinstance(value, (bool, np.bool_)) else float(value)
 
 
 def _when(index: Any, row: int) -> str:
@@ -168,6 +222,7 @@ __all__ = [
     "ContractError",
     "accept",
     "check_output",
+    "check_weights",
     "first_difference",
     "lookahead_cuts",
     "signal_names",

@@ -17,7 +17,7 @@ import traceback
 from typing import Any
 
 from . import protocol
-from .checks import ContractError, check_output
+from .checks import ContractError, check_output, check_weights
 
 CODE_FILENAME = "<strategy>"
 
@@ -89,6 +89,11 @@ def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> 
         idx = _index(header, ns)
         namespace: dict[str, Any] = {"__name__": "strategy"}
         exec(compile(header["code"], CODE_FILENAME, "exec"), namespace)  # noqa: S102 - this IS the sandbox
+        if header.get("universe"):
+            out = _run_weights(header, arrays, idx, namespace, budget)
+            _flush()
+            _write_all(out_w, out)
+            return 0
         fn = namespace.get("generate_signals")
         if not callable(fn):
             raise ContractError("the code defines no function generate_signals(data, params)")
@@ -122,6 +127,51 @@ def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> 
     _flush()
     _write_all(out_w, out)
     return 0
+
+
+def _universe_frames(header: dict[str, Any], arrays: dict[tuple[str, str], Any], idx: Any, first: int, width: int,
+                     limit: int) -> dict[str, Any]:
+    """The frames one call of generate_weights sees: per slot a DataFrame of the first `limit` bars whose columns
+    are (column, symbol), so that ``data["prices"]["close"]`` is a bars x symbols DataFrame."""
+    import numpy as np
+    import pandas as pd
+
+    symbols = [str(x) for x in header["labels"][first:first + width]]
+    frames = {}
+    for slot, cols in header["slots"].items():
+        block = np.hstack([arrays[(slot, c)][:limit, first:first + width] for c in cols]) if cols else \
+            np.empty((limit, 0))
+        columns = pd.MultiIndex.from_product([list(cols), symbols], names=["column", "symbol"])
+        frames[slot] = pd.DataFrame(block, index=idx[:limit], columns=columns, dtype=np.float64)
+    return frames
+
+
+def _run_weights(header: dict[str, Any], arrays: dict[tuple[str, str], Any], idx: Any, namespace: dict[str, Any],
+                 budget: CallBudget) -> bytes:
+    """A `protocol.WEIGHTS` job: generate_weights once per universe copy (the lookahead check's cuts are copies
+    seeing fewer bars) and parameter set; rows a copy does not see stay 0."""
+    import numpy as np
+
+    fn = namespace.get("generate_weights")
+    if not callable(fn):
+        raise ContractError("the code defines no function generate_weights(data, params) (a rotation's code "
+                            "returns target weights)")
+    rows_n, cols_n, sets = len(idx), len(header["labels"]), header["param_sets"]
+    width = int(header["universe"])
+    limits = header.get("row_limits")
+    weights = [np.zeros((rows_n, cols_n)) for _ in sets]
+    call = 0
+    for first in range(0, cols_n, width):
+        limit = rows_n if limits is None else int(limits[first])
+        frames = _universe_frames(header, arrays, idx, first, width, limit)
+        symbols = [str(x) for x in header["labels"][first:first + width]]
+        for p, params in enumerate(sets):
+            data = {k: v.copy(deep=False) for k, v in frames.items()}
+            call += 1
+            budget.start(call)
+            weights[p][:limit, first:first + width] = check_weights(fn(data, dict(params)), idx[:limit], symbols)
+    budget.done()
+    return protocol.encode_weights(weights, rows_n, cols_n)
 
 
 class CallBudget:

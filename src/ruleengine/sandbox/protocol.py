@@ -79,8 +79,11 @@ class Job:
     index_name: str | None = None
     #: per column, how many rows of the data its calls see (None: all): the lookahead check's cut copies
     row_limits: list[int] | None = None
-    #: the signals generate_signals returns, in order (`SIGNAL_NAMES` or its first two)
+    #: the signals generate_signals returns, in order (`SIGNAL_NAMES` or its first two); `WEIGHTS`: the code's
+    #: generate_weights returns a universe's target weights instead
     signals: tuple[str, ...] = ("entries", "exits")
+    #: a `WEIGHTS` job: the columns of one universe (each call sees that many; cut copies follow each other)
+    universe: int | None = None
 
     @property
     def n_rows(self) -> int:
@@ -102,7 +105,7 @@ def encode_job(job: Job) -> int:
                               "labels": [str(x) for x in job.labels], "slots": job.slots,
                               "price_slots": job.price_slots, "rows": job.n_rows, "cols": job.n_cols,
                               "index_name": job.index_name, "row_limits": job.row_limits,
-                              "signals": list(job.signals), "arrays": []}
+                              "signals": list(job.signals), "universe": job.universe, "arrays": []}
     nbytes = job.n_rows * job.n_cols * 8
     # offsets are relative to the data start, so the header's own length does not depend on them
     offset = _aligned(job.n_rows * 8)  # the index comes first
@@ -212,13 +215,24 @@ def call_of(call: int, sets: int) -> tuple[int, int] | None:
 # ----------------------------------------------------------------------------------------------- the result
 
 
+#: `Job.signals` of a generate_weights job: per parameter set one (rows, cols) float64 matrix of weights
+WEIGHTS = ("weights",)
+
+
+def signal_count(names: Sequence[str]) -> int:
+    """The ``signals`` argument of the result functions for a job returning `names` (0: `WEIGHTS`)."""
+    return 0 if tuple(names) == WEIGHTS else len(names)
+
+
 def bits_per_column(rows: int) -> int:
     """Bytes of one packed boolean column."""
     return math.ceil(rows / 8)
 
 
 def result_size(sets: int, rows: int, cols: int, signals: int = 2) -> int:
-    """Payload bytes of a successful result of `signals` signals per run."""
+    """Payload bytes of a successful result of `signals` signals per run (0: float64 weights, `WEIGHTS`)."""
+    if signals == 0:
+        return 8 * sets * rows * cols
     return signals * sets * cols * bits_per_column(rows)
 
 
@@ -238,6 +252,20 @@ def encode_signals(signals: Sequence[Sequence[np.ndarray]], rows: int, cols: int
         parts.append(np.packbits(packed, axis=2).tobytes())
     payload = b"".join(parts)
     return result_header(STATUS_OK, len(signals[0]), rows, cols, len(payload)) + payload
+
+
+def encode_weights(weights: Sequence[np.ndarray], rows: int, cols: int) -> bytes:
+    """Header + payload for per-set (rows, cols) float64 weights (child side of a `WEIGHTS` job)."""
+    payload = b"".join(np.ascontiguousarray(w, dtype="<f8").tobytes() for w in weights)
+    return result_header(STATUS_OK, len(weights), rows, cols, len(payload)) + payload
+
+
+def decode_weights(payload: bytes | bytearray | memoryview, sets: int, rows: int, cols: int) -> np.ndarray:
+    """(rows, sets*cols) float64 weights, set-major (the layout of `decode_signals`' arrays)."""
+    raw = np.frombuffer(payload, dtype="<f8")
+    if raw.size * 8 != result_size(sets, rows, cols, 0):
+        raise ProtocolError("result payload has the wrong size")
+    return np.hstack(list(raw.reshape(sets, rows, cols))) if sets else np.empty((rows, 0))
 
 
 def encode_error(kind: str, message: str, line: int | None = None, status: int = STATUS_ERROR) -> bytes:
@@ -322,7 +350,8 @@ def job_from_inputs(code: str, inputs: Mapping[tuple[str, str], np.ndarray], ind
     return Job(code=code, param_sets=[_plain(p) for p in param_sets], index=np.asarray(ns, dtype=np.int64), tz=tz,
                labels=[str(labels[j]) for j in pick] * copies, slots={s: list(c) for s, c in slots.items()},
                price_slots=list(price_slots), arrays=arrays, index_name=idx.name if isinstance(idx.name, str) else None,
-               row_limits=limits, signals=tuple(signals))
+               row_limits=limits, signals=tuple(signals),
+               universe=len(pick) if tuple(signals) == WEIGHTS else None)
 
 
 def params_key(params: Mapping[str, Any]) -> str:

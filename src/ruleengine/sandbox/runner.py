@@ -125,7 +125,8 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
     from .static import check_code, imported_modules
 
     if static_check:
-        errors = [d for d in check_code(job.code) if d.severity == "error"]
+        entry = "generate_weights" if job.signals == protocol.WEIGHTS else "generate_signals"
+        errors = [d for d in check_code(job.code, entry) if d.severity == "error"]
         if errors:
             raise RuleEngineError(errors)
     flavour = "vectorbt" if "vectorbt" in imported_modules(job.code) else "base"
@@ -155,7 +156,7 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
                 memfd = out_w = log_w = -1
             try:
                 outcome = _collect(z, pidfd, out_r, log_r, progress, log, deadline, budget, sets, rows, cols,
-                                   len(job.signals))
+                                   protocol.signal_count(job.signals))
             finally:
                 os.close(pidfd)
     except ZygoteError as exc:
@@ -280,6 +281,8 @@ def _where(o: _Outcome, job: protocol.Job) -> str:
     j, p = at
     from .child import short_params
 
+    if job.signals == protocol.WEIGHTS:  # a call sees the whole universe (call j of a set: its j-th cut copy)
+        return f" with parameters {short_params(job.param_sets[p])}"
     return f" on {job.labels[j]} with parameters {short_params(job.param_sets[p])}"
 
 
@@ -334,6 +337,8 @@ def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job:
         raise fail("X124", f"the code crashed ({name})", "ctypes and low-level memory access are not available")
     if o.header is not None and o.header.status == protocol.STATUS_OK and o.payload is not None \
             and os.WEXITSTATUS(status) == 0:
+        if job.signals == protocol.WEIGHTS:  # generate_weights: one float matrix
+            return (protocol.decode_weights(o.payload, sets, rows, cols),)
         return protocol.decode_signals(o.payload, sets, rows, cols, len(job.signals))
     if o.header is not None and o.payload is not None and o.header.status in (protocol.STATUS_ERROR,
                                                                                  protocol.STATUS_LOCKDOWN):
@@ -344,10 +349,14 @@ def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job:
         if kind == "MemoryError":
             raise fail("X123", f"the code ran out of memory{where} (limit {memory_bytes >> 20} MB)",
                        "work on the given columns only; avoid huge intermediate arrays", line)
+        if kind == "ContractError" and job.signals == protocol.WEIGHTS:
+            raise fail("X126", message, "return a DataFrame of weights >= 0 (bars x symbols of the universe, the "
+                       "data index) summing to at most 1 per bar", line)
         if kind == "ContractError":
             raise fail("X126", message, f"return ({', '.join(job.signals)}): {len(job.signals)} boolean Series "
                        "aligned with the data index", line)
-        raise fail("X121", f"generate_signals raised {kind}{where}: {message}", None, line)
+        function = "generate_weights" if job.signals == protocol.WEIGHTS else "generate_signals"
+        raise fail("X121", f"{function} raised {kind}{where}: {message}", None, line)
     why = o.problem or (f"exited with code {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else "ended")
     raise fail("X124", f"the sandboxed run stopped without a result ({why})",
                "return (entries, exits) from generate_signals; do not exit the process")

@@ -76,8 +76,9 @@ def _col(lines: list[str], line: int, col_bytes: int) -> int:
 
 
 class _Checker:
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, entry: str = "generate_signals") -> None:
         self.code = code
+        self.entry = entry  # the function the code must define (`ENTRY_POINTS`)
         self.lines = code.splitlines()
         self.out: list[Diagnostic] = []
         self.seen: set[tuple[str, int, int]] = set()
@@ -102,7 +103,7 @@ class _Checker:
         found = None
         for i, stmt in enumerate(tree.body):
             if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef)):
-                if isinstance(stmt, ast.FunctionDef) and stmt.name == "generate_signals":
+                if isinstance(stmt, ast.FunctionDef) and stmt.name == self.entry:
                     found = stmt
                 continue
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
@@ -111,17 +112,18 @@ class _Checker:
                     and isinstance(stmt.value.value, str):
                 continue  # a docstring
             self.report("X110", stmt, "only imports, function definitions and constants may stand at the top level",
-                        "move this statement into generate_signals")
+                        f"move this statement into {self.entry}")
         if found is None:
+            returns = "weights" if self.entry == "generate_weights" else "entries, exits"
             self.report("X102", tree.body[0] if tree.body else None,
-                        "the code must define generate_signals(data, params)",
-                        "def generate_signals(data, params):\n    ...\n    return entries, exits")
+                        f"the code must define {self.entry}(data, params)",
+                        f"def {self.entry}(data, params):\n    ...\n    return {returns}")
             return
         a = found.args
         positional = [*a.posonlyargs, *a.args]
         if len(positional) != 2 or a.vararg or a.kwarg or a.kwonlyargs:
-            self.report("X102", found, "generate_signals must take exactly two arguments: (data, params)",
-                        "def generate_signals(data, params):")
+            self.report("X102", found, f"{self.entry} must take exactly two arguments: (data, params)",
+                        f"def {self.entry}(data, params):")
 
     def warmup(self, tree: ast.Module) -> None:
         for stmt in tree.body:
@@ -298,8 +300,14 @@ def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, int]]:
         stack.extend((c, depth + 1) for c in reversed(list(ast.iter_child_nodes(node))))
 
 
-def check_code(code: str) -> list[Diagnostic]:
-    """Every problem of strategy code as X1xx diagnostics (empty: the code passes the static check).
+def entry_point(strategy: Any) -> str:
+    """The function a strategy's code must define: generate_weights for a rotation, else generate_signals."""
+    return "generate_weights" if getattr(strategy, "rotation", None) is not None else "generate_signals"
+
+
+def check_code(code: str, entry: str = "generate_signals") -> list[Diagnostic]:
+    """Every problem of strategy code as X1xx diagnostics (empty: the code passes the static check); `entry`:
+    the function it must define (`entry_point`).
 
     Spans are relative to the code (line 1 = its first line); `locate` maps them into a document.
     """
@@ -317,7 +325,7 @@ def check_code(code: str) -> list[Diagnostic]:
     except (RecursionError, MemoryError, ValueError) as exc:
         return [Diagnostic("X109", f"the code cannot be parsed ({type(exc).__name__}: nested too deeply?)",
                            path="code", hint="simplify the expressions")]
-    c = _Checker(code)
+    c = _Checker(code, entry)
     c.in_lambda = {id(n) for lam in ast.walk(tree) if isinstance(lam, ast.Lambda) for n in ast.walk(lam)}
     for nodes, (node, depth) in enumerate(_walk(tree), start=1):
         if nodes > MAX_NODES or depth > MAX_DEPTH:

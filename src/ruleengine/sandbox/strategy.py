@@ -159,7 +159,7 @@ class CodeStrategy:
 
     def _check_sets(self, run: Any, market: Any, sets: Sequence[Mapping[str, Any]],
                     full: tuple[np.ndarray, ...], n_rows: int, labels: Sequence[Any], index: Any,
-                    start: int) -> None:
+                    start: int, names: Sequence[str] | None = None, columns: Sequence[int] | None = None) -> None:
         """The acceptance checks of the sets not yet checked on `market`."""
         import weakref
 
@@ -174,20 +174,20 @@ class CodeStrategy:
         n_cols = len(labels)
         pick = [p * n_cols + j for p in todo for j in range(n_cols)]
         accept(run, n_rows, labels, index, [sets[p] for p in todo], tuple(a[:, pick] for a in full), start=start,
-               names=signal_names(self.strategy.direction))
+               columns=columns, names=names or signal_names(self.strategy.direction))
         for key in [k for k, (r, _) in self._checked.items() if r() is None]:
             del self._checked[key]  # markets that are gone
         self._checked[id(market)] = (weakref.ref(market), seen | {params_key(sets[p]) for p in todo})
 
     def _run(self, inputs: Mapping[tuple[str, str], np.ndarray], index: Any, labels: Sequence[Any],
-             sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None, cuts: Sequence[int]
-             ) -> tuple[np.ndarray, ...]:
+             sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None, cuts: Sequence[int],
+             names: Sequence[str] | None = None) -> tuple[np.ndarray, ...]:
         from .protocol import job_from_inputs
         from .runner import DEFAULT_MEMORY, run_job
 
         price = [s for s, slot in self.strategy.data.items() if slot.kind in _PRICE_KINDS]
         job = job_from_inputs(self.code, inputs, index, labels, self._slots(), price, sets, columns, cuts,
-                              signal_names(self.strategy.direction))
+                              names or signal_names(self.strategy.direction))
         try:
             return run_job(job, timeout=self.run_seconds(len(sets) * job.n_cols), call_timeout=self.call_timeout,
                            memory_bytes=self.memory_bytes or DEFAULT_MEMORY)
@@ -206,9 +206,60 @@ class CodeStrategy:
         verify, self.verify = self.verify, True
         try:
             self._checked.pop(id(data), None)
-            self.signals(data, params)
+            if self.strategy.rotation is not None:
+                self.rotation_levels(data, params)
+            else:
+                self.signals(data, params)
         finally:
             self.verify = verify
+
+    # ------------------------------------------------------------------ rotation (generate_weights)
+    def rotation_levels(self, market: MarketData, params: Any = None) -> CodeWeights:
+        """The weights ``generate_weights`` returns for every parameter set on `market` (one call per set sees
+        the whole universe), after the determinism and lookahead checks (X128 / X129: the weights of a bar must
+        not change when later bars are removed)."""
+        from .protocol import WEIGHTS
+
+        sets = self.param_sets(params)
+        inputs, n_rows, labels, index = market.inputs, market.n_rows, list(market.labels), market.index
+
+        def run(sets: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None,
+                cuts: Sequence[int] = ()) -> tuple[np.ndarray, ...]:
+            return self._run(inputs, index, labels, sets, columns, cuts, WEIGHTS)
+
+        weights = run(sets)
+        if self.verify:  # every column is the universe: the checks run all of them, once per cut
+            self._check_sets(run, market, sets, weights, n_rows, labels, index, market.start, WEIGHTS,
+                             list(range(len(labels))))
+        return CodeWeights(weights[0], sets)
+
+    def rotation_targets(self, market: MarketData, levels: CodeWeights, index: int, rebalance: str | None = None,
+                         bars: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """The (T, S) target weights of parameter set `index`: the code's weights on the rebalance bars from
+        the requested start on (a symbol outside a point-in-time universe on that bar gets none, as a rule
+        rotation's selection), NaN on every other bar (`CompiledStrategy.rotation_targets`)."""
+        import numpy as np
+
+        rot = self.strategy.rotation
+        assert rot is not None, "rotation_targets needs a rotation strategy"
+        bars = rot.rebalance_bars(market, levels.param_sets[index], rebalance, bars)
+        s = market.n_cols
+        w = levels.weights[:, index * s:(index + 1) * s]
+        if market.members is not None:
+            w = np.where(market.members, w, 0.0)
+        rows = np.flatnonzero(bars)
+        rows = rows[rows >= market.start]
+        out = np.full(w.shape, np.nan) if out is None else out
+        out[rows] = w[rows]
+        return out
+
+    def rotation_weights(self, market: MarketData, params: Any = None) -> tuple[np.ndarray, CodeWeights]:
+        """The (T, P*S) target weights of every parameter set (`rotation_targets`) and the code's weights."""
+        import numpy as np
+
+        levels = self.rotation_levels(market, params)
+        parts = [self.rotation_targets(market, levels, i) for i in range(len(levels.param_sets))]
+        return (parts[0] if len(parts) == 1 else np.hstack(parts)), levels
 
 
     # ------------------------------------------------------------------ explain
@@ -245,12 +296,20 @@ class CodeStrategy:
         return "\n".join(lines) + "\n"
 
 
+@dataclass
+class CodeWeights:
+    """What generate_weights returned: (T, P*S) weights (set-major; 0 where a cut copy saw no bar) per set."""
+
+    weights: np.ndarray
+    param_sets: list[dict[str, Any]]
+
+
 def code_strategy(strategy: TradingStrategy, document: Loaded | None = None) -> CodeStrategy:
     """A `CodeStrategy` after the static check (X1xx diagnostics at their place in the document)."""
-    from .static import check_code, locate
+    from .static import check_code, entry_point, locate
 
     code = strategy.code or ""
-    errors = [d for d in check_code(code) if d.severity == "error"]
+    errors = [d for d in check_code(code, entry_point(strategy)) if d.severity == "error"]
     if errors:
         raise RuleEngineError(locate(errors, code, document), document.source if document else None)
     return CodeStrategy(strategy, document)
@@ -263,5 +322,6 @@ __all__ = [
     "DEFAULT_WARMUP_BARS",
     "MAX_RUN_SECONDS",
     "CodeStrategy",
+    "CodeWeights",
     "code_strategy",
 ]

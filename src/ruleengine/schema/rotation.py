@@ -41,11 +41,13 @@ class Rotation(Closed):
 
     rebalance: str = Field(
         description="the period rebalanced on: at the close of the last bar of each period (1Month: the last "
-                    "session of each month; 1Week: of each week; the execution frequency: every bar)",
-        json_schema_extra={"enum": list(REBALANCE_FREQUENCIES)})
-    hold: str = Field(
-        description="a true/false expression selecting the symbols held from the rebalance bar on, usually a "
-                    "cross-sectional selection, e.g. \"top(roc(close, 126), 10)\"; its numbers may be parameters")
+                    "session of each month; 1Week: of each week; the execution frequency: every bar); or the name "
+                    "of an enum parameter whose values are such periods (a sweep can then vary it)",
+        json_schema_extra={"anyOf": [{"enum": list(REBALANCE_FREQUENCIES)}, {"type": "string"}]})
+    hold: str | None = Field(
+        None, description="a true/false expression selecting the symbols held from the rebalance bar on, usually a "
+                          "cross-sectional selection, e.g. \"top(roc(close, 126), 10)\"; its numbers may be "
+                          "parameters; null only for code whose generate_weights(data, params) returns the weights")
     weights: str = Field(
         "equal", description="equal: 1/n each; inverse_volatility: 1 / volatility, normalised; or a number "
                              "expression (e.g. \"roc(close, 126)\") normalised to 1 over the held names (a held "
@@ -73,15 +75,35 @@ class Rotation(Closed):
         return float(params[self.min_weight_change_pct] if isinstance(self.min_weight_change_pct, str)
                      else self.min_weight_change_pct)
 
+    def rebalance_period(self, params: dict[str, Any]) -> str:
+        """The rebalance period for one parameter set (a parameter's value where `rebalance` names one)."""
+        return self.rebalance if self.rebalance in REBALANCE_FREQUENCIES else str(params[self.rebalance])
+
+    def rebalance_bars(self, market: Any, params: dict[str, Any], rebalance: str | None = None,
+                       bars: Any = None) -> Any:
+        """The (T,) bool rebalance bars of `market` (a `MarketData`) for one parameter set (`rebalance`: that
+        period instead; `bars`: already known); S142 when the period cannot be cut from its bars."""
+        period = rebalance or self.rebalance_period(params)
+        bars = market.period_ends(period) if bars is None else bars
+        if bars is None:
+            from ..errors import Diagnostic, RuleEngineError
+
+            raise RuleEngineError([Diagnostic(
+                "S142", f"cannot rebalance every {period} on {market.frequency} bars", path="rotation.rebalance",
+                hint="rebalance on the execution frequency, or 1Week / 1Month on daily or weekly bars")])
+        return bars
+
     @field_validator("rebalance")
     @classmethod
     def _frequency(cls, v: str) -> str:
+        if v.isidentifier() and v not in REBALANCE_FREQUENCIES and not v[:1].isdigit():
+            return v  # a parameter's name: `TradingStrategy` checks that it is an enum of periods
         return one_of(v, REBALANCE_FREQUENCIES, "S142", "rebalance frequency")
 
     @field_validator("hold", "weights")
     @classmethod
-    def _not_empty(cls, v: str) -> str:
-        if not v.strip():
+    def _not_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
             raise _err("S142", "an empty expression", "e.g. hold: \"top(roc(close, 126), 10)\", weights: equal")
         return v
 

@@ -37,7 +37,7 @@ from .base import Closed as _Closed
 from .base import one_of
 from .kinds import BAR_FREQUENCIES, KIND_COLUMNS
 from .orders import EntryOrder
-from .rotation import Rotation, refuse_rotation
+from .rotation import REBALANCE_FREQUENCIES, Rotation, refuse_rotation
 
 EXECUTION_FREQUENCIES = list(BAR_FREQUENCIES)
 SOURCE_FREQUENCIES = [*EXECUTION_FREQUENCIES, "quarterly", "annual", "event"]
@@ -685,7 +685,9 @@ class TradingStrategy(_Closed):
         description="how an entry signal is filled: a market order at execution_price (default), or a limit or "
                     "stop order at an expression price placed at the signal bar's close and worked from the "
                     "next bar on for valid_bars bars (direction long or short)")
-    code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say it")
+    code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say "
+                                               "it; with a rotation block, generate_weights(data, params) returning "
+                                               "the target weights of the universe instead (rotation.hold null)")
     short_entry: ConditionGroup | None = Field(
         None, validate_default=True,
         description="direction long_short only (required there): when to sell short; a list means all")
@@ -814,9 +816,13 @@ class TradingStrategy(_Closed):
     def _rotation_fits(self) -> None:
         """S143 for what a rotation cannot serve: it is long only, rebalanced at market orders on weights (no
         per-trade exits or sizing), over the symbols of one price slot, from rule expressions."""
+        rot = self.rotation
+        code_with_rules = self.code is not None and rot is not None and (
+            rot.hold is not None or rot.weights != "equal" or self.entry is not None or self.exit is not None)
         refused = [
-            (self.code is not None, "code", "write the selection as rotation.hold (rules); code strategies "
-                                            "return signals, not weights"),
+            (code_with_rules, "code and rule selections (hold, weights, entry/exit filters)",
+             "either rules (rotation.hold, weights) or code whose generate_weights(data, params) returns the weights: "
+             "with code, leave out hold, weights, volatility, entry and exit"),
             (self.pair is not None, "a pair", "remove the pair block: a rotation holds single symbols"),
             (self.direction != "long", f"direction: {self.direction}",
              "a rotation holds long positions only: remove direction"),
@@ -835,6 +841,22 @@ class TradingStrategy(_Closed):
         for bad, what, hint in refused:
             if bad:
                 raise refuse_rotation(what, hint)
+        if rot is not None and self.code is None and rot.hold is None:
+            raise _err("S142", "rotation.hold is missing: which symbols to hold",
+                       "e.g. hold: \"top(roc(close, 126), 10)\" (or code: with generate_weights(data, params))")
+        period = self.rotation.rebalance if self.rotation is not None else None
+        if period is not None and period not in REBALANCE_FREQUENCIES:
+            p = self.params.get(period)
+            values = list(p.values or []) if p is not None and p.type == "enum" else []
+            if not values or any(v not in REBALANCE_FREQUENCIES for v in values):
+                from ..errors import did_you_mean
+
+                enums = [n for n, q in self.params.items() if q.type == "enum"]
+                raise _err("S142", f"rotation.rebalance '{period}' is neither a rebalance frequency nor an enum "
+                           "parameter whose values are rebalance frequencies",
+                           did_you_mean(period, [*REBALANCE_FREQUENCIES, *enums]) or
+                           "one of: " + ", ".join(REBALANCE_FREQUENCIES) + "; or declare e.g. params: {every: "
+                           "{type: enum, values: [1Week, 1Month], default: 1Month}} and write rebalance: every")
         band = self.rotation.min_weight_change_pct if self.rotation is not None else None
         if isinstance(band, str):
             p = self.params.get(band)

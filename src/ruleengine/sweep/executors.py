@@ -367,8 +367,6 @@ class DaskRunner(_Closing):
                 self._own += [self.client, cluster]
 
     def __call__(self, job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]]) -> Iterator[np.ndarray]:
-        from ..kernels.sweep_sim import N_STATS
-
         n = len(chunks)
         if n == 0:
             return
@@ -396,7 +394,7 @@ class DaskRunner(_Closing):
                     submit(i + ahead)
                 results = self.client.gather(futs)
                 del pending[i]  # only now: interrupted while gathering, this chunk's tasks are cancelled
-                yield assemble([[_unwrap(r) for r in row] for row in results], ranges, parts, N_STATS)
+                yield assemble([[_unwrap(r) for r in row] for row in results], ranges, parts, job.width)
         except BaseException:
             # Ctrl-C, an error or a consumer that stopped: nothing left running on the cluster
             self.client.cancel([f for futs, _, _ in pending.values() for row in futs for f in row])

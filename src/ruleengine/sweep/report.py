@@ -31,6 +31,13 @@ from .stats import LOWER_IS_BETTER, SIDE_COLUMNS, SIDE_METRICS
 _TOP_METRICS = [("total_return_pct", "return", "%"), ("sharpe_ratio", "Sharpe", ""),
                 ("max_drawdown_pct", "max DD", "%"), ("cagr_pct", "CAGR", "%"), ("total_trades", "trades", "n"),
                 ("win_rate", "win rate", "%"), ("profit_factor", "profit factor", "")]
+#: a rotation portfolio's instead (it has orders to target weights, not trades)
+_ROTATION_METRICS = [*_TOP_METRICS[:4], ("turnover_pct_per_year", "turnover / year", "%"),
+                     ("exposure_pct", "exposure", "%")]
+
+
+def _top_metrics(sweep: Any) -> list[tuple[str, str, str]]:
+    return _ROTATION_METRICS if getattr(sweep, "rotation", False) else _TOP_METRICS
 
 
 def _label(value: Any) -> str:
@@ -174,12 +181,12 @@ def _top_table(sweep: Any, n: int) -> str:
     multi = sweep.n_symbols > 1
     names = list(sweep.grid)
     headers = ["rank", *(["symbol"] if multi else []), *names, sweep.metric,
-               *[label for key, label, _ in _TOP_METRICS if key != sweep.metric]]
+               *[label for key, label, _ in _top_metrics(sweep) if key != sweep.metric]]
     rows = []
     for rec in frame.to_dict("records"):
         row = [str(rec["rank"]), *([html.escape(str(rec["symbol"]))] if multi else []),
                *[html.escape(_label(rec[k])) for k in names], fmt(_num(rec[sweep.metric]))]
-        for key, _, unit in _TOP_METRICS:
+        for key, _, unit in _top_metrics(sweep):
             if key != sweep.metric:
                 v = _num(rec[key])
                 row.append(fmt(int(v) if unit == "n" and v is not None else v, unit))
@@ -227,7 +234,7 @@ def _stitched_table(wf: Any) -> str:
 def _holdout_table(wf: Any) -> str:
     h = wf.holdout
     rows = [[html.escape(label), fmt(h["is"].get(key), unit), fmt(h["oos"].get(key), unit)]
-            for key, label, unit in _TOP_METRICS]
+            for key, label, unit in _top_metrics(wf.sweep)]
     params = ", ".join(f"{k}={_label(v)}" for k, v in h["params"].items())
     return (f"<p>Unseen bars {h['start']} .. {h['end']} ({h['bars']}); parameters chosen on everything before: "
             f"<b>{html.escape(params)}</b>; decay {fmt(h['decay'])}.</p>"

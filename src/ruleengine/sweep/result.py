@@ -49,6 +49,8 @@ class SweepResult:
         top: how many rows `to_json` and `top_backtests` show by default.
         synthetic: True when the data were synthetic (the sample provider); ``"synthetic"`` in the JSON.
         sides: the table has the long/short split (a strategy that trades short).
+        rotation: a rotation portfolio's sweep: one row per combination (symbol ``portfolio``), the metrics of
+            `ruleengine.sweep.stats.ROTATION_METRICS`.
     """
 
     table: pd.DataFrame
@@ -77,12 +79,13 @@ class SweepResult:
     #: price slot -> raw, split-adjusted or total-return, where the provider states it (in the JSON only then)
     price_basis: dict[str, str] = field(default_factory=dict)
     sides: bool = False
+    rotation: bool = False
 
     # ------------------------------------------------------------------------------------------ views
     @property
     def metric_columns(self) -> tuple[str, ...]:
         """The table's metric columns (`ruleengine.sweep.stats.metric_names`)."""
-        return metric_names(self.sides)
+        return metric_names(self.sides, self.rotation)
 
     @property
     def by_combination(self) -> pd.DataFrame:
@@ -126,10 +129,11 @@ class SweepResult:
         if "strategy" not in ctx:
             raise RuleEngineError([Diagnostic("D122", "this sweep result has no data context to re-run it",
                                               path="detail", hint="run the sweep with symbols or a market")])
-        run = ctx["runs"][str(row["symbol"])]
+        run = ctx["runs"][str(row["symbol"])]  # a run's slots -> symbols, or a rotation's universe
+        run = dict(run) if isinstance(run, Mapping) else run
         options = {"provider": ctx.get("provider"), "data": ctx.get("data"), "init_cash": self.init_cash,
                    **backtest_options}
-        return backtest(ctx["strategy"], dict(run), ctx.get("start"), ctx.get("end"), params=self.params_of(rank),
+        return backtest(ctx["strategy"], run, ctx.get("start"), ctx.get("end"), params=self.params_of(rank),
                         **options)
 
     def top_backtests(self, n: int | None = None, **backtest_options: Any) -> list[Any]:
@@ -146,7 +150,7 @@ class SweepResult:
     def to_dict(self, n: int | None = None) -> dict[str, Any]:
         """The ``--json`` object: summary, best parameters and the best `n` rows (default `top`)."""
         return {
-            "success": True, "synthetic": self.synthetic,
+            "success": True, "synthetic": self.synthetic, **({"kind": "rotation"} if self.rotation else {}),
             **({"price_basis": dict(self.price_basis)} if self.price_basis else {}), "metric": self.metric,
             "order": "ascending" if self.metric in LOWER_IS_BETTER else "descending",
             "best": {k: _plain(v, k) for k, v in self.best.items()}, "n_trials": self.n_trials,

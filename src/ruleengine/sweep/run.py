@@ -54,6 +54,15 @@ from .budget import check_fits, format_mb, memory_limit_bytes
 from .chunks import PreparedChunk, PreparedChunks, plan_chunks
 from .grid import RISK_AXES, combinations, default_grid, parse_grid
 from .result import SweepResult, build_table
+from .rotation import (
+    PORTFOLIO,
+    check_rotation_names,
+    evaluate_rotation_chunk,
+    is_rotation,
+    rebalancing_names,
+    rotation_metrics,
+    selection_names,
+)
 from .stats import check_metric, metrics_arrays, trades_short
 
 Progress = Callable[[int, int, str], None]
@@ -114,12 +123,15 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
     with gc_paused():
         compiled = _compile(strategy)
         strat = compiled.strategy
+        rotation = is_rotation(strat)
         sides = trades_short(strat)
-        check_metric(metric, sides)
+        check_metric(metric, sides, rotation)
         _check_options(top, init_cash, chunk_size)
         fixed = fixed_params(strat, params)
         axes = parse_grid(strat, grid) if grid is not None else {
             k: v for k, v in default_grid(strat).items() if k not in fixed}
+        if rotation:
+            check_rotation_names(strat, [*axes, *fixed])
         both = sorted(set(axes) & set(fixed))
         if both:
             raise RuleEngineError([Diagnostic("D103", f"'{n}' is both swept and fixed", path=f"params.{n}",
@@ -143,13 +155,15 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         base = strat.traded_slot() or next(s for s, _ in md.inputs)
         from ..backtest.run import usable_columns
 
-        keep = usable_columns(md, base, warnings, r0, r1)
+        # a rotation's run is its portfolio over the whole universe: one row per combination
+        keep = [0] if rotation else usable_columns(md, base, warnings, r0, r1)
         estimate = check_fits(len(combos), len(keep), limit)
         _tick(progress, 0, 0, f"{len(combos):,} combinations x {len(keep):,} runs: results ~{format_mb(estimate)} "
                               f"(limit {format_mb(limit)})")
         job = ChunkJob(compiled, md, float(init_cash), r0, r1, keep, base)
-        cplan = plan_chunks(strat, combos, list(axes), fixed, [n for n in strat.params if n != "execution_price"],
-                            FILL_NAMES, lambda n: chunk_size or chunk_sets(md.n_rows, md.n_cols, n, threads))
+        signal_names, fill_names = _split_names(strat, rotation)
+        cplan = plan_chunks(strat, combos, list(axes), fixed, signal_names, fill_names,
+                            lambda n: chunk_size or chunk_sets(md.n_rows, md.n_cols, n, threads))
         order = cplan.order
         if not compiled.runs_in_process:
             # e.g. a code strategy: its signals come from the sandbox's own processes (it does not travel to
@@ -157,10 +171,13 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             # fused-kernel path of evaluate_chunk
             runner = thread_runner(1)
         stats = _execute(job, PreparedChunks(cplan), order, len(combos), runner or thread_runner(threads), progress)
-        metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency), sides)
-        labels = [md.labels[j] for j in keep]
+        if rotation:
+            metrics, labels = rotation_metrics(stats), [PORTFOLIO]
+        else:
+            metrics = metrics_arrays(stats, float(init_cash), periods_per_year(md.frequency), sides)
+            labels = [md.labels[j] for j in keep]
+            warnings += distance_warnings(stats, combos, labels)
         table = build_table(combos, list(axes), labels, metrics, metric)
-        warnings += distance_warnings(stats, combos, labels)
         context = _context(compiled, md, keep, base, req, market is not None or rows is not None, r0, r1)
         result = SweepResult(
             table=table, metric=metric, best={}, n_trials=len(combos), n_symbols=len(keep), elapsed=0.0,
@@ -168,7 +185,7 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
             combinations=combos, fixed=fixed, top=int(top), frequency=md.frequency, init_cash=float(init_cash),
             context=context, memory_estimate_mb=estimate / 2**20, memory_limit_mb=limit / 2**20,
             risk=_base_risk(strat, fixed), synthetic=bool(getattr(md, "synthetic", False)),
-            price_basis=dict(getattr(md, "price_basis", {})), sides=sides)
+            price_basis=dict(getattr(md, "price_basis", {})), sides=sides, rotation=rotation)
         first = result.by_combination if len(keep) > 1 else table
         result.best = {**fixed, **combos[int(first["combination"].iloc[0])]}
         result.elapsed = time.perf_counter() - t0
@@ -197,6 +214,14 @@ class ChunkJob:
     end_row: int
     columns: list[int]
     base: str
+
+    @property
+    def width(self) -> int:
+        """Values per result row: the fused kernel's accumulators, or a rotation's metrics (`sweep.rotation`)."""
+        from ..kernels.sweep_sim import N_STATS
+        from .stats import ROTATION_METRICS
+
+        return len(ROTATION_METRICS) if is_rotation(self.compiled) else N_STATS
 
     def run(self, combos: Sequence[Mapping[str, Any]], columns: Sequence[int] | None = None) -> np.ndarray:
         return evaluate_chunk(self.compiled, self.market, combos, init_cash=self.init_cash,
@@ -239,10 +264,8 @@ def thread_runner(threads: int | None = None) -> Runner:
 def _execute(job: ChunkJob, chunks: Sequence[Sequence[dict[str, Any]]], order: list[np.ndarray], n: int,
              runner: Runner, progress: Progress | None) -> np.ndarray:
     """Run the chunks and scatter their rows into one (n x columns, N_STATS) array in combination order."""
-    from ..kernels.sweep_sim import N_STATS
-
     k = len(job.columns)
-    stats = np.empty((n * k, N_STATS), dtype=np.float64)
+    stats = np.empty((n * k, job.width), dtype=np.float64)
     results = iter(runner(job, chunks))
     try:
         for i, rows in enumerate(order):
@@ -281,7 +304,9 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
 
     Returns:
         (len(combos) x len(columns), N_STATS) float64, rows combination-major, column-minor; turn them into
-        metrics with `ruleengine.sweep.stats.metrics_arrays`.
+        metrics with `ruleengine.sweep.stats.metrics_arrays`. A rotation strategy has one run per combination
+        (its portfolio over every column: `columns` is ``[0]``) and gives its metric values instead
+        (`ruleengine.sweep.rotation.evaluate_rotation_chunk`).
     """
     import pandas as pd
 
@@ -290,6 +315,10 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     from ..kernels.sweep_sim import N_STATS, sweep_nb, sweep_pairs_nb
 
     strat = compiled.strategy
+    if is_rotation(strat):
+        return evaluate_rotation_chunk(compiled, market, list(combos), init_cash=float(init_cash),
+                                       start_row=market.start if start_row is None else int(start_row),
+                                       end_row=market.n_rows if end_row is None else int(end_row))
     base = base or strat.traded_slot() or next(s for s, _ in market.inputs)
     cols = np.arange(market.n_cols, dtype=np.int64) if columns is None else np.asarray(columns, dtype=np.int64)
     r0 = market.start if start_row is None else int(start_row)
@@ -398,13 +427,18 @@ def _tick(progress: Progress | None, done: int, total: int, step: str) -> None:
 
 
 def _compile(strategy: Any) -> Any:
-    from ..backtest.rotation import rotation_refused
     from ..strategies import signal_source
 
-    compiled = signal_source(strategy)
-    if getattr(compiled.strategy, "rotation", None) is not None:
-        raise rotation_refused("a sweep")
-    return compiled
+    return signal_source(strategy)
+
+
+def _split_names(strat: Any, rotation: bool) -> tuple[list[str], list[str]]:
+    """The parameters that change the signals (one compiler call per distinct set of them) and the values that
+    only change the fills; a rotation's rebalance period and turnover band are of the second kind."""
+    if not rotation:
+        return [n for n in strat.params if n != "execution_price"], list(FILL_NAMES)
+    rebalancing = rebalancing_names(strat)
+    return selection_names(strat), [*FILL_NAMES, *[n for n in rebalancing if n not in FILL_NAMES]]
 
 
 def _check_options(top: Any, init_cash: Any, chunk_size: Any) -> None:
@@ -519,7 +553,11 @@ def _context(compiled: Any, md: Any, keep: list[int], base: str, req: RunRequest
 
         fmt = "%Y-%m-%dT%H:%M:%SZ" if md.frequency in INTRADAY else "%Y-%m-%d"
         start, end = md.index[r0].strftime(fmt), md.index[r1 - 1].strftime(fmt)
-    return {"strategy": compiled, "runs": {md.labels[j]: dict(md.runs[j]) for j in keep}, "start": start,
+    runs: dict[str, Any] = {md.labels[j]: dict(md.runs[j]) for j in keep}
+    if is_rotation(compiled):  # the portfolio re-runs over the universe it was given (membership included)
+        runs = {PORTFOLIO: req.symbols if req.symbols is not None else list(md.labels)}
+    return {"strategy": compiled, "runs": runs, "universe": [md.labels[j] for j in range(md.n_cols)] if
+            is_rotation(compiled) else list(runs), "start": start,
             "end": end, "provider": req.provider, "data": req.data, "base": base, "history": int(md.start),
             "rows": (r0, r1)}
 

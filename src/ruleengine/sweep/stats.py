@@ -41,6 +41,12 @@ METRICS: tuple[str, ...] = (
     "sharpe_ratio", "sortino_ratio", "cagr_pct", "calmar_ratio", "exposure_pct", "best_trade_pct",
     "worst_trade_pct", "avg_holding_bars", "avg_holding_days",
 )
+#: the metrics of trades, which a rotation portfolio does not have (it has orders to target weights)
+TRADE_METRICS: frozenset[str] = frozenset({
+    "total_trades", "winning_trades", "losing_trades", "win_rate", "avg_win_pct", "avg_loss_pct", "profit_factor",
+    "best_trade_pct", "worst_trade_pct", "avg_holding_bars", "avg_holding_days"})
+#: the metric columns of a rotation sweep: the equity's metrics, then the turnover (`RotationResult`'s)
+ROTATION_METRICS: tuple[str, ...] = (*(m for m in METRICS if m not in TRADE_METRICS), "turnover_pct_per_year")
 #: the long/short split of a strategy that trades short: (column, `SideMetrics` field) per side
 SIDE_FIELDS: tuple[tuple[str, str], ...] = tuple(
     (f"{side}_{name}", field) for side in ("long", "short")
@@ -63,9 +69,11 @@ def trades_short(strategy: Any) -> bool:
     return bool(strategy.direction != "long")
 
 
-def metric_names(sides: bool) -> tuple[str, ...]:
+def metric_names(sides: bool, rotation: bool = False) -> tuple[str, ...]:
     """The metric columns of a sweep table: `METRICS`, then `SIDE_METRICS` for a strategy that trades short
-    (`sides`); a long strategy's table is as it was before shorts existed."""
+    (`sides`); a long strategy's table is as it was before shorts existed; a rotation's: `ROTATION_METRICS`."""
+    if rotation:
+        return ROTATION_METRICS
     return METRICS + SIDE_METRICS if sides else METRICS
 
 
@@ -140,14 +148,16 @@ def metrics_arrays(stats: np.ndarray, init_cash: float, periods_per_year: float,
     return {name: out[name] for name in metric_names(sides)}
 
 
-def check_metric(metric: str, sides: bool = False) -> str:
+def check_metric(metric: str, sides: bool = False, rotation: bool = False) -> str:
     """`metric` when it names a sweep metric (`metric_names`: a side's only for a strategy that trades short,
-    `sides`); else RuleEngineError D122 with a hint."""
+    `sides`; no trade metric for a `rotation`); else RuleEngineError D122 with a hint."""
     from ..errors import Diagnostic, RuleEngineError, did_you_mean
 
-    names = metric_names(sides)
+    names = metric_names(sides, rotation)
     if metric not in names:
         hint = did_you_mean(str(metric), names) or "one of: " + ", ".join(names)
+        if rotation and metric in TRADE_METRICS:
+            hint = "a rotation portfolio has orders, not trades; rank by one of: " + ", ".join(names)
         if metric in SIDE_METRICS:
             hint = "the long/short split exists for strategies whose direction is short or long_short; " + hint
         raise RuleEngineError([Diagnostic("D122", f"unknown metric '{metric}'", path="metric", hint=hint)])
@@ -164,5 +174,5 @@ def rank_order(values: np.ndarray, metric: str) -> np.ndarray:
     return np.lexsort((np.arange(len(v)), key, nan_last))
 
 
-__all__ = ["COUNTS", "LOWER_IS_BETTER", "METRICS", "SIDE_COLUMNS", "SIDE_FIELDS", "SIDE_METRICS", "check_metric",
-           "metric_names", "metrics_arrays", "rank_order", "trades_short"]
+__all__ = ["COUNTS", "LOWER_IS_BETTER", "METRICS", "ROTATION_METRICS", "SIDE_COLUMNS", "SIDE_FIELDS", "SIDE_METRICS",
+           "TRADE_METRICS", "check_metric", "metric_names", "metrics_arrays", "rank_order", "trades_short"]

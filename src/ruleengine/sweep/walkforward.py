@@ -54,6 +54,7 @@ from ..errors import Diagnostic, RuleEngineError
 from .folds import Fold, holdout_split, parse_walk_forward, walk_forward_folds
 from .grid import RISK_AXES, combinations, default_grid, grid_size, parse_grid
 from .result import SweepResult, _plain
+from .rotation import PORTFOLIO, is_rotation, rotation_equity
 from .stats import check_metric, trades_short
 
 Progress = Callable[[int, int, str], None]
@@ -222,11 +223,7 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
 
     t0 = time.perf_counter()
     compiled = signal_source(strategy)
-    if getattr(compiled.strategy, "rotation", None) is not None:
-        from ..backtest.rotation import rotation_refused
-
-        raise rotation_refused("a walk-forward")
-    check_metric(metric, trades_short(compiled.strategy))
+    check_metric(metric, trades_short(compiled.strategy), is_rotation(compiled))
     spec = _spec(walk_forward)
     axes = prepare_grid(compiled, grid, constraints, samples, seed, params)
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
@@ -258,7 +255,9 @@ def walk_forward(strategy: Any, symbols: Any = None, start: Any = None, end: Any
         done[0] += 1
         return lambda d, t, s: progress(base + (int(_STEPS * d / t) if t else 0), total, f"{step}: {s}")
 
-    search = sweep(compiled, top=top, rows=(md.start, split), progress=stage("in-sample search"), **common)
+    # the symbols as given: `SweepResult.detail` re-runs a rotation over that universe (its membership included)
+    search = sweep(compiled, symbols, top=top, rows=(md.start, split), progress=stage("in-sample search"),
+                   **common)
     fold_results: list[FoldResult] = []
     returns: list[np.ndarray] = []
     for k, fold in enumerate(folds):
@@ -397,7 +396,10 @@ def _dates(md: Any, r0: int, r1: int) -> tuple[str, str]:
 
 
 def _columns(res: SweepResult, md: Any) -> list[int]:
-    """Market columns of the runs a sweep evaluated (skipped symbols left out), in market order."""
+    """Market columns of the runs a sweep evaluated (skipped symbols left out), in market order; a rotation's
+    one run (its portfolio over every column) is ``[0]``."""
+    if res.rotation:
+        return [0]
     runs = res.context.get("runs", {})
     return [j for j, label in enumerate(md.labels) if label in runs]
 
@@ -407,8 +409,11 @@ def _equity(compiled: Any, md: Any, sets: Sequence[Mapping[str, Any]], r0: int, 
     """Equity of rows [r0, r1) for each (set x column), set-major: (r1 - r0, len(sets) * len(columns)).
 
     Signals come from the whole history (causal: the same values as on a slice ending at r1); the fill
-    contract runs from r0 (flat, `init_cash`) through r1 - 1 (`ruleengine.backtest.simulation.simulate`).
+    contract runs from r0 (flat, `init_cash`) through r1 - 1 (`ruleengine.backtest.simulation.simulate`). A
+    rotation's one column per set is its portfolio (`ruleengine.sweep.rotation.rotation_equity`).
     """
+    if is_rotation(compiled):
+        return rotation_equity(compiled, md, sets, r0, r1, init_cash)[0]
     from ..backtest.pairs import simulate_pair_run
     from ..backtest.risk import resolve_risk
     from ..backtest.simulation import simulate
@@ -447,7 +452,7 @@ def _stitch(md: Any, folds: list[Fold], returns: list[np.ndarray], init_cash: fl
 
     if not folds:
         return None, {}
-    labels = [md.labels[j] for j in _columns(search, md)]
+    labels = [PORTFOLIO] if search.rotation else [md.labels[j] for j in _columns(search, md)]
     r = np.vstack(returns)
     rows = np.concatenate([np.arange(f.test_start, f.test_start + len(x)) for f, x in zip(folds, returns, strict=True)])
     equity = init_cash * np.cumprod(1.0 + r, axis=0)
@@ -505,7 +510,7 @@ def overfitting(compiled: Any, md: Any, result: SweepResult, *, rows: tuple[int,
             best_cols = ret[:, 0, :]
     # the best combination's returns over each run's own bars (those its table metrics were computed on)
     close = md.inputs[(compiled.strategy.traded_slot() or next(s for s, _ in md.inputs), "close")][:, columns]
-    a, b = run_rows(close, r0, r1)
+    a, b = (np.array([r0]), np.array([r1])) if result.rotation else run_rows(close, r0, r1)
     assert best_cols is not None
     best = best_cols[:, 0][a[0] - r0:b[0] - r0] if len(columns) == 1 else best_cols.mean(axis=1)
     stats.n_obs = len(best)
