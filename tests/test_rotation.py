@@ -71,6 +71,28 @@ def test_open_fills_trade_the_next_bar_at_its_open_and_turnover_control_skips_sm
     assert still.orders["bar"].tolist() == [1, 1]  # bar 3's drift (5 points) is inside the band
 
 
+def test_min_weight_change_compares_the_drifted_weight_with_the_target_name_by_name() -> None:
+    """A band of 2 points, no fees, fills at the close. A held name is traded (the whole way to its target) only
+    when its drifted weight is 2 points or more from the target; a target of 0 sells whole and a name not held is
+    bought, whatever the band."""
+    close = np.array([[10.0, 10.0, 10.0],   # 0: buy 45 A, 45 B (100 cash left)
+                      [10.4, 10.0, 10.0],   # 1: A at 46.0 %, B at 44.2 %: both within 2 points of 45 %
+                      [11.0, 10.0, 10.0],   # 2: A at 47.4 % (2.4 points): sold back to 45 %; B at 43.1 %: kept
+                      [11.0, 10.0, 10.0],   # 3: C (not held) bought to 1 %, though 1 point is inside the band
+                      [11.0, 10.0, 10.0]])  # 4: B's target is 0: sold whole
+    w = [0.45, 0.45, 0.0]
+    weights = np.array([w, w, w, [0.45, 0.45, 0.01], [0.45, 0.0, 0.01]])
+    run = rebalance_weights(weights, close, close, init_cash=1000.0, fees_pct=0.0, slippage_pct=0.0,
+                            min_weight_change_pct=2.0)
+    value2 = 45 * 11 + 45 * 10 + 100.0
+    assert run.orders[["bar", "column"]].tolist() == [(0, 0), (0, 1), (2, 0), (3, 2), (4, 1)]
+    assert run.orders["units"].tolist() == pytest.approx([45, 45, -(45 * 11 - 0.45 * value2) / 11,
+                                                          0.01 * value2 / 10, -45], rel=1e-12)
+    assert run.units[2, 0] * 11 / value2 == pytest.approx(0.45, rel=1e-12)  # to the target, not the band's edge
+    every = rebalance_weights(weights, close, close, init_cash=1000.0, fees_pct=0.0, slippage_pct=0.0)
+    assert sorted({int(b) for b in every.orders["bar"]}) == [0, 1, 2, 3, 4]  # band 0: every drift is traded
+
+
 def test_a_delisted_name_ends_at_its_last_close_and_a_leaver_at_its_first_bar_outside() -> None:
     close = np.array([[10.0, 20.0, 5.0], [11.0, 22.0, 6.0], [12.0, np.nan, 7.0], [13.0, np.nan, 8.0]])
     weights = np.array([[1 / 3, 1 / 3, 1 / 3], [np.nan] * 3, [np.nan] * 3, [np.nan] * 3])
@@ -320,21 +342,6 @@ def test_a_calendar_period_on_intraday_bars_is_refused() -> None:
     with pytest.raises(RuleEngineError) as exc:
         compile_strategy(doc).rotation_weights(md)
     assert _codes(exc) == [("S142", "rotation.rebalance")]
-
-
-def test_cli_refuses_save_and_report_for_a_rotation(tmp_path) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
-
-    for extra in (["--save", "--db", str(tmp_path / "s.db")], ["--report", str(tmp_path / "r.html")]):
-        out = subprocess.run([sys.executable, "-m", "ruleengine.cli", "backtest", "rules/momentum_rotation.yaml",
-                              "--symbols", "QQQ,SPY", "--json", *extra], capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": "src"})
-        assert out.returncode == 1
-        err = json.loads(out.stdout)
-        assert err["success"] is False and "S143" in out.stdout, out.stdout
 
 
 @pytest.mark.realdata

@@ -22,7 +22,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from ..errors import Diagnostic, RuleEngineError
-from .result import Metrics
+from .result import Benchmark, DataInfo, Metrics
 
 #: how a rotation fills, printed with every result
 ROTATION_FILL_CONTRACT = (
@@ -69,12 +69,25 @@ class RotationResult(BaseModel):
     end: str
     init_cash: float
     symbols: list[str]
+    params: dict[str, Any] = Field(default_factory=dict, description="the parameter set it ran with")
+    costs: dict[str, Any] = Field(default_factory=dict, description="fees_pct, slippage_pct, execution_price and "
+                                  "min_weight_change_pct as they applied")
+    data: DataInfo | None = Field(None, description="providers per slot, synthetic, frequency, range and bars")
+    benchmark: Benchmark = Field(default_factory=lambda: Benchmark(symbol=None, total_return_pct=None),
+                                 description="the index-like benchmark: buy and hold of one symbol (SPY by "
+                                             "default) over the same bars, no fees")
     metrics: Metrics
     turnover_pct_per_year: float | None = Field(description="value traded / mean equity per year, in %")
     holdings: list[Holding]
     orders: list[RotationOrder]
     contribution: list[Contribution] = Field(description="per symbol, largest first")
     equity: list[float] = Field(description="the account's value at each bar's close")
+    times: list[str] = Field(default_factory=list, description="each bar of `equity` (and the benchmark curves)")
+    benchmark_equity: list[float] | None = Field(
+        None, description="the index-like benchmark's buy and hold from the initial cash, per bar (None without one)")
+    universe_equity: list[float] = Field(
+        default_factory=list, description="the equal-weight buy and hold of the same point-in-time universe from the "
+                                          "initial cash, per bar, no fees (`universe_benchmark`)")
     warnings: list[dict[str, Any]] = Field(default_factory=list)
 
     def to_json(self, indent: int | None = None) -> str:
@@ -84,8 +97,10 @@ class RotationResult(BaseModel):
         return self.model_dump(mode="json")
 
     def write_report(self, path: str, **kwargs: Any) -> str:
-        raise RuleEngineError([Diagnostic("S143", "the HTML report does not draw a rotation portfolio yet",
-                                          path="rotation", hint="print it with --json, or leave out --report")])
+        """Write the HTML report (`rotation_report.write_rotation_report`); returns the path written."""
+        from .rotation_report import write_rotation_report
+
+        return write_rotation_report(self, path, **kwargs)
 
 
 def rotation_refused(what: str) -> RuleEngineError:
@@ -172,9 +187,11 @@ def _delisted(close: np.ndarray) -> np.ndarray:
 
 
 def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], risk_over: Mapping[str, Any],
-                      init_cash: float, warnings: list[Diagnostic]) -> RotationResult:
-    """The rotation of `compiled` over the market data `md` (one parameter set)."""
+                      init_cash: float, warnings: list[Diagnostic], benchmark: Any = None) -> RotationResult:
+    """The rotation of `compiled` over the market data `md` (one parameter set); `benchmark` is the index-like
+    benchmark's `build._Bench` (its closes on the requested bars; None or a symbol-less one: none)."""
     from ..kernels.rotation import REASONS
+    from .build import buy_and_hold
     from .metrics import compute_metrics
     from .universe_benchmark import equal_weight_universe
 
@@ -188,38 +205,59 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
     fees = float(risk_over.get("fees_pct", strat.risk.fees_pct) or 0.0)
     slip = float(risk_over.get("slippage_pct", strat.risk.slippage_pct) or 0.0)
     exec_price = str(sets[0]["execution_price"])
+    band = rot.weight_band(sets[0])
     weights, _sig = compiled.rotation_weights(md, strat_params or None)
     base = strat.price_slot()
     close, open_ = md.inputs[(base, "close")], md.inputs[(base, "open")]
     run = rebalance_weights(weights, open_, close, init_cash=init_cash, fees_pct=fees, slippage_pct=slip,
-                            execution_price=exec_price, min_weight_change_pct=rot.weight_band(sets[0]),
+                            execution_price=exec_price, min_weight_change_pct=band,
                             start=md.start, members=md.members)
     s0 = md.start
     index = md.index[s0:]
     labels = md.labels
     equity = run.equity[s0:]
     universe = equal_weight_universe(close[s0:], None if md.members is None else md.members[s0:], init_cash)
+    bench_close = None if benchmark is None or benchmark.symbol is None else benchmark.close
+    bench_equity, bench_ret = (None, None) if bench_close is None else buy_and_hold(bench_close, init_cash)
     metrics = compute_metrics(equity, None, init_cash=init_cash, index=index, frequency=md.frequency,
-                              position=run.units[s0:],
+                              position=run.units[s0:], benchmark_return_pct=bench_ret,
                               universe_benchmark_return_pct=(universe[-1] / init_cash - 1) * 100 if len(universe)
                               else None)
     orders = run.orders
-    times = md.index[orders["bar"]].strftime("%Y-%m-%d %H:%M").tolist() if len(orders) else []
-    order_rows = [RotationOrder(time=times[i], symbol=labels[int(o["column"])], units=float(o["units"]),
+    times = bar_times(md.index)
+    order_rows = [RotationOrder(time=times[int(o["bar"])], symbol=labels[int(o["column"])], units=float(o["units"]),
                                 price=float(o["price"]), value=float(o["units"] * o["price"]), fees=float(o["fees"]),
                                 reason=REASONS[int(o["reason"])])
-                  for i, o in enumerate(orders)]
+                  for o in orders]
     traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
     turnover = turnover_pct_per_year(orders, equity, metrics.periods_per_year)
+    start, end = (str(index[0].date()), str(index[-1].date())) if len(index) else ("", "")
+    synthetic = bool(md.synthetic)
     return RotationResult(
-        strategy=strat.name, synthetic=bool(md.synthetic), start=str(index[0].date()) if len(index) else "",
-        end=str(index[-1].date()) if len(index) else "", init_cash=init_cash, symbols=labels, metrics=metrics,
-        turnover_pct_per_year=turnover, holdings=_holdings(run, orders, traded, close, md.index, labels),
+        strategy=strat.name, synthetic=synthetic, start=start, end=end, init_cash=init_cash, symbols=labels,
+        params=dict(sets[0]),
+        costs={"fees_pct": fees, "slippage_pct": slip, "execution_price": exec_price, "min_weight_change_pct": band},
+        data=DataInfo(providers=md.providers, synthetic=synthetic, price_basis=md.price_basis, frequency=md.frequency,
+                      start=start or None, end=end or None, bars=len(index)),
+        benchmark=Benchmark(symbol=None if bench_close is None else benchmark.symbol, total_return_pct=bench_ret,
+                            synthetic=bool(benchmark is not None and benchmark.synthetic)),
+        metrics=metrics, turnover_pct_per_year=turnover, holdings=_holdings(run, orders, traded, close, times, labels),
         orders=order_rows, contribution=_contribution(run, orders, close, labels, init_cash),
-        equity=[float(v) for v in equity], warnings=[w.to_dict() for w in warnings])
+        equity=equity.tolist(), times=times[s0:],
+        benchmark_equity=None if bench_equity is None else bench_equity.tolist(),
+        universe_equity=np.asarray(universe, dtype=np.float64).tolist(), warnings=[w.to_dict() for w in warnings])
 
 
-def _holdings(run: Rebalanced, orders: np.ndarray, traded: np.ndarray, close: np.ndarray, index: pd.DatetimeIndex,
+def bar_times(index: pd.DatetimeIndex) -> list[str]:
+    """Each bar's label as ``YYYY-MM-DD HH:MM`` (how a rotation's orders and holdings are dated), in one
+    vectorised pass (pandas' strftime formats element by element)."""
+    if not len(index):
+        return []
+    naive = index.tz_localize(None) if index.tz is not None else index
+    return [t.replace("T", " ") for t in np.datetime_as_string(naive.values.astype("datetime64[m]")).tolist()]
+
+
+def _holdings(run: Rebalanced, orders: np.ndarray, traded: np.ndarray, close: np.ndarray, times: list[str],
               labels: list[str]) -> list[Holding]:
     """Each bar with orders: the weights after them (at the bar's close) and the value traded."""
     out = []
@@ -228,7 +266,7 @@ def _holdings(run: Rebalanced, orders: np.ndarray, traded: np.ndarray, close: np
         value = run.units[t] * np.nan_to_num(close[t])
         eq = run.equity[t]
         held = {labels[j]: float(value[j] / eq) for j in np.flatnonzero(run.units[t])}
-        out.append(Holding(time=index[t].strftime("%Y-%m-%d %H:%M"), weights=held,
+        out.append(Holding(time=times[int(t)], weights=held,
                            turnover_pct=float(traded[orders["bar"] == t].sum() / eq * 100)))
     return out
 

@@ -115,7 +115,11 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     if strat.rotation is not None:  # one shared account rebalanced to target weights
         from .rotation import backtest_rotation
 
-        return backtest_rotation(compiled, md, strat_params, risk_over, float(init_cash), warnings)
+        base = strat.price_slot()
+        bench = _benchmark(benchmark, md, base, list(range(md.n_cols)), req, no_cache, warnings, True,
+                           strat.data[base].frequency, fallback="no index-like benchmark (the universe's "
+                                                                "equal-weight buy and hold stays)")
+        return backtest_rotation(compiled, md, strat_params, risk_over, float(init_cash), warnings, bench)
     universe = len(md.runs) + len(md.skipped) > 1
     base = strat.traded_slot() or next(s for s, _ in md.inputs)
     keep = usable_columns(md, base, warnings, universe=universe)
@@ -335,8 +339,10 @@ def _bench_request(slot_frequency: str, execution: str) -> Any:
 
 
 def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: RunRequest, no_cache: bool,
-               warnings: list[Diagnostic], portfolio: bool, slot_frequency: str) -> _Bench:
-    """The benchmark's closes on the run bars, fetched like the traded slot (same provider and frequency)."""
+               warnings: list[Diagnostic], portfolio: bool, slot_frequency: str,
+               fallback: str = "using each run's own symbol") -> _Bench:
+    """The benchmark's closes on the run bars, fetched like the traded slot (same provider and frequency);
+    `fallback` says in the D121 warning what stands in when it cannot be had."""
     from ..data.market import load_market_data
 
     if not symbol:
@@ -351,13 +357,13 @@ def _benchmark(symbol: str | None, md: Any, base: str, keep: list[int], req: Run
                               provider=md.providers.get(base), data=req.data, no_cache=no_cache)
     except RuleEngineError as exc:
         warnings.append(Diagnostic("D121", f"benchmark {symbol} is not available ({exc.diagnostics[0].message});"
-                                   " using each run's own symbol", severity="warning", path="benchmark"))
+                                   f" {fallback}", severity="warning", path="benchmark"))
         return _Bench(None, None, md.synthetic)
     series = pd.Series(bm.inputs[("prices", "close")][:, 0], index=bm.index).dropna()
     close = series.reindex(index, method="ffill").to_numpy(dtype=np.float64)
     if not np.isfinite(close).any():
-        warnings.append(Diagnostic("D121", f"benchmark {symbol} has no prices on the run's bars; using each "
-                                   "run's own symbol", severity="warning", path="benchmark"))
+        warnings.append(Diagnostic("D121", f"benchmark {symbol} has no prices on the run's bars; {fallback}",
+                                   severity="warning", path="benchmark"))
         return _Bench(None, None, md.synthetic)
     return _Bench(symbol, close, bm.synthetic)
 

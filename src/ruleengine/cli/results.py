@@ -18,7 +18,7 @@ _SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", 
 
 
 #: metrics a rotation portfolio prints (it has orders, not trades)
-_ROTATION_SUMMARY = [("total_return_pct", "total return", "%"),
+_ROTATION_SUMMARY = [("total_return_pct", "total return", "%"), ("benchmark_return_pct", "benchmark", "%"),
                      ("universe_benchmark_return_pct", "universe, equal weight (buy & hold)", "%"),
                      ("total_return_dollars", "total return $", "$"), ("cagr_pct", "CAGR", "%"),
                      ("max_drawdown_pct", "max drawdown", "%"), ("sharpe_ratio", "Sharpe", ""),
@@ -30,8 +30,9 @@ _CONTRIBUTIONS = 5
 _WARNINGS_PER_CODE = 3
 
 
-def print_rotation(result: Any) -> None:
-    """Print a `RotationResult`: the range, metrics with turnover, the latest holdings and the contributions."""
+def print_rotation(result: Any, report: str | None = None) -> None:
+    """Print a `RotationResult`: the range, metrics with turnover, the latest holdings and the contributions
+    (and where the HTML `report` went)."""
     from rich.markup import escape
     from rich.panel import Panel
 
@@ -48,6 +49,10 @@ def print_rotation(result: Any) -> None:
     table.add_column("value", justify="right")
     m = result.metrics.model_dump()
     for key, label, unit in _ROTATION_SUMMARY:
+        if key == "benchmark_return_pct":
+            if result.benchmark.symbol is None:  # none asked for, or D121 says why there is none
+                continue
+            label = escape(f"benchmark {result.benchmark.symbol} (buy & hold)")
         table.add_row(label, fmt(m[key], unit))
     table.add_row("turnover per year", fmt(result.turnover_pct_per_year, "%"))
     console.print(table)
@@ -83,6 +88,8 @@ def print_rotation(result: Any) -> None:
     for code, n in shown_of.items():
         if n > _WARNINGS_PER_CODE:
             console.print(f"  ... {n - _WARNINGS_PER_CODE} more {code} warnings (--json: all of them)")
+    if report:
+        console.print(f"report: {escape(report)}")
 
 
 def print_backtest(result: Any, report: str | None) -> None:

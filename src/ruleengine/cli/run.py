@@ -56,11 +56,6 @@ def backtest(file: str = typer.Argument(..., help=STRATEGY_FILE_HELP),
     def go() -> Any:
         check_output_path(report, "--report")  # before the run, not after it
         compiled = ruleengine.compile_strategy(file)
-        if (save or report) and compiled.strategy.rotation is not None:
-            what = "stored (--save)" if save else "drawn in the HTML report (--report)"
-            raise ruleengine.RuleEngineError([ruleengine.Diagnostic(
-                "S143", f"a rotation portfolio's result cannot be {what} yet", path="rotation",
-                hint="leave it out; --json prints the whole result")])
         params = ruleengine.parse_param_args(compiled.strategy, param or [])
         with ProgressBar(enabled=not as_json, min_total=5) as progress:
             result = ruleengine.backtest(compiled, symbols, start, end, params=params, provider=provider, data=data,
@@ -82,9 +77,9 @@ def backtest(file: str = typer.Argument(..., help=STRATEGY_FILE_HELP),
     from .results import print_backtest, print_rotation
 
     if isinstance(result, ruleengine.RotationResult):
-        print_rotation(result)
-        return
-    print_backtest(result, report)
+        print_rotation(result, report)
+    else:
+        print_backtest(result, report)
     if saved:
         sys.stdout.write(f"saved: run {saved['run_id']} (strategy {saved['strategy_id']} version "
                          f"{saved['strategy_version']}); see: ruleengine runs show {saved['run_id']}\n")

@@ -250,6 +250,7 @@ def runs_list(strategy_id: int | None = typer.Option(None, "--strategy", help="o
         # a run stored on synthetic data before the store refused them (migration 0003 marked it)
         flag = "" if r.synthetic is False else " SYNTHETIC" if r.synthetic else " (data unknown)"
         side = "" if r.direction == "long" else f" {r.direction}"  # a long strategy's row reads as before
+        side += " rotation" if r.kind == "rotation" else ""  # no round-trip trades: its orders are in runs show
         table.add_row(str(r.id) + flag, f"{r.strategy_id} v{r.strategy_version}{side}",
                       f"{r.created_at:%Y-%m-%d %H:%M}",
                       f"{r.start} .. {r.end}", escape(symbols), str(r.total_trades), fmt(r.win_rate, "%"),
@@ -266,11 +267,15 @@ def runs_show(run_id: int = typer.Argument(..., help="run id (see runs list)"),
     if as_json:
         emit({"run": rec.to_dict(full=False), "result": rec.result})
         return
-    from .results import print_backtest
+    from .results import print_backtest, print_rotation
 
     sys.stdout.write(f"run {rec.id}: strategy {rec.strategy_id} version {rec.strategy_version}, saved "
                      f"{rec.created_at:%Y-%m-%d %H:%M}\n")
-    print_backtest(or_exit(rec.backtest_result, False), None)
+    result = or_exit(rec.backtest_result, False)
+    if rec.kind == "rotation":
+        print_rotation(result)
+    else:
+        print_backtest(result, None)
 
 
 __all__ = ["register", "runs_app", "strategies_app"]

@@ -5,7 +5,9 @@ On the last bar of each ``rebalance`` period (at its close), the portfolio holds
 ``equal``, ``inverse_volatility`` (1 / the ``volatility`` expression) or by a number expression, normalised
 to 1 over the held names. Entry and exit conditions, when the document has them, are filters: a symbol is
 held only where its entry conditions are true and its exit conditions false on the rebalance bar. A held
-name whose weight is within ``min_weight_change_pct`` of its target is not traded (turnover control).
+name whose drifted weight (at the fill price, before the bar's orders) is less than ``min_weight_change_pct``
+percentage points from its target above 0 is not traded (turnover control); a target of 0 always sells and a
+name not held is always bought.
 
 This module stores expression strings; the compiler checks them.
 
@@ -56,9 +58,10 @@ class Rotation(Closed):
         None, description="inverse_volatility only: the volatility expression, e.g. "
                           f"\"{ROTATION_VOLATILITY_EXAMPLE}\" (a held name without a value > 0 gets no weight)")
     min_weight_change_pct: float | str = Field(
-        0.0, description="turnover control: a held name whose current weight is within this many percentage points "
-                         "of its target is not traded (0: always rebalanced); a number in [0, 100) or the name of a "
-                         "number parameter",
+        0.0, description="turnover control: on a rebalance bar, a held name with a target above 0 whose drifted "
+                         "weight (at the fill price, before the bar's orders) is less than this many percentage points "
+                         "from its target is not traded (0: always rebalanced; a target of 0 always sells, a name "
+                         "not held is always bought); a number in [0, 100) or the name of a number parameter",
         json_schema_extra={"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 100},
                                      {"type": "string"}]})
 

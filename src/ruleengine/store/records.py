@@ -91,8 +91,17 @@ class RunRecord:
     synthetic: bool | None = None  # None: an old row that did not record it
     direction: str = "long"  # the strategy's: long | short | long_short
 
+    @property
+    def kind(self) -> str:
+        """``rotation`` for a rotation portfolio's result (`RotationResult`), else ``signals`` (runs of trades)."""
+        return "rotation" if self.result.get("kind") == "rotation" else "signals"
+
     def backtest_result(self) -> Any:
-        """The stored result as a `BacktestResult` again."""
+        """The stored result as a `BacktestResult` (a rotation's: a `RotationResult`) again."""
+        if self.kind == "rotation":
+            from ..backtest.rotation import RotationResult
+
+            return RotationResult.model_validate(self.result)
         from ..backtest.result import BacktestResult
 
         return BacktestResult.model_validate(self.result)
@@ -105,7 +114,7 @@ class RunRecord:
                "winning_trades": self.winning_trades, "win_rate": self.win_rate,
                "total_return_pct": self.total_return_pct, "max_drawdown_pct": self.max_drawdown_pct,
                "sharpe_ratio": self.sharpe_ratio, "data_providers": self.data_providers,
-               "synthetic": self.synthetic, "direction": self.direction}
+               "synthetic": self.synthetic, "direction": self.direction, "kind": self.kind}
         if full:
             out["result"] = self.result
         return out

@@ -373,7 +373,8 @@ def store_backtest(strategy: Any, result: Any, db: str | None = None) -> dict[st
 
 def result_provenance(data: dict[str, Any]) -> tuple[dict[str, str] | None, bool | None]:
     """(slot -> provider, synthetic) of a backtest result's JSON; synthetic None when a run does not say."""
-    datas = [r.get("data") or {} for r in data.get("results") or []]
+    datas = ([data.get("data") or {}] if is_rotation(data)  # one account: one data record
+             else [r.get("data") or {} for r in data.get("results") or []])
     if not datas or any("synthetic" not in d for d in datas):
         return None, None
     providers: dict[str, str] = {}
@@ -418,7 +419,26 @@ def _run(r: BacktestRow) -> RunRecord:
                      synthetic=r.synthetic, direction=r.direction)
 
 
+def is_rotation(data: dict[str, Any]) -> bool:
+    """True for a stored `RotationResult`'s JSON (one account rebalanced to weights, not runs of trades)."""
+    return data.get("kind") == "rotation"
+
+
+def _rotation_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A rotation's summary columns: one run; no round-trip trades (its orders, holdings and turnover stay in
+    the result JSON: `runs show` prints them), so trades and win rate are 0 and empty."""
+    m = data.get("metrics") or {}
+    symbols = ",".join(str(x) for x in data.get("symbols") or [])
+    return {"start_date": _day(data.get("start")), "end_date": _day(data.get("end")),
+            "symbols": symbols if len(symbols) <= 2000 else symbols[:1990] + f",... ({len(data['symbols'])})",
+            "runs": 1, "total_trades": 0, "winning_trades": 0, "win_rate": None,
+            **{k: m.get(k) if _finite(m.get(k)) else None
+               for k in ("total_return_pct", "max_drawdown_pct", "sharpe_ratio")}}
+
+
 def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    if is_rotation(data):
+        return _rotation_summary(data)
     runs = data.get("results") or []
     if not runs:
         raise RuleEngineError([Diagnostic("T107", "the backtest result has no runs", path="result")])
