@@ -220,15 +220,16 @@ def backtest_rotation(compiled: Any, md: Any, strat_params: Mapping[str, Any], r
     bench_close = None if benchmark is None or benchmark.symbol is None else benchmark.close
     bench_equity, bench_ret = (None, None) if bench_close is None else buy_and_hold(bench_close, init_cash)
     metrics = compute_metrics(equity, None, init_cash=init_cash, index=index, frequency=md.frequency,
-                              position=run.units[s0:], benchmark_return_pct=bench_ret,
+                              position=(run.units[s0:] != 0).any(axis=1), benchmark_return_pct=bench_ret,
                               universe_benchmark_return_pct=(universe[-1] / init_cash - 1) * 100 if len(universe)
                               else None)
     orders = run.orders
     times = bar_times(md.index)
-    order_rows = [RotationOrder(time=times[int(o["bar"])], symbol=labels[int(o["column"])], units=float(o["units"]),
-                                price=float(o["price"]), value=float(o["units"] * o["price"]), fees=float(o["fees"]),
-                                reason=REASONS[int(o["reason"])])
-                  for o in orders]
+    # the record fields as Python scalars first: reading numpy scalars one by one costs more than the models
+    fields = {k: orders[k].tolist() for k in ("bar", "column", "units", "price", "fees", "reason")}
+    order_rows = [RotationOrder(time=times[t], symbol=labels[c], units=u, price=p, value=u * p, fees=f,
+                                reason=REASONS[r])
+                  for t, c, u, p, f, r in zip(*fields.values(), strict=True)]
     traded = np.abs(orders["units"] * orders["price"]) if len(orders) else np.empty(0)
     turnover = turnover_pct_per_year(orders, equity, metrics.periods_per_year)
     start, end = (str(index[0].date()), str(index[-1].date())) if len(index) else ("", "")
@@ -263,9 +264,11 @@ def _holdings(run: Rebalanced, orders: np.ndarray, traded: np.ndarray, close: np
     out = []
     bars = np.unique(orders["bar"]) if len(orders) else np.empty(0, np.int64)
     for t in bars:
-        value = run.units[t] * np.nan_to_num(close[t])
+        cols = np.flatnonzero(run.units[t])
+        price = close[t, cols]
+        value = run.units[t, cols] * np.where(np.isnan(price), 0.0, price)  # no close on the bar: shown as 0
         eq = run.equity[t]
-        held = {labels[j]: float(value[j] / eq) for j in np.flatnonzero(run.units[t])}
+        held = {labels[j]: v / eq for j, v in zip(cols.tolist(), value.tolist(), strict=True)}
         out.append(Holding(time=times[int(t)], weights=held,
                            turnover_pct=float(traded[orders["bar"] == t].sum() / eq * 100)))
     return out
@@ -277,7 +280,10 @@ def _contribution(run: Rebalanced, orders: np.ndarray, close: np.ndarray, labels
     pnl = np.zeros(len(labels))
     if len(orders):
         np.add.at(pnl, orders["column"], -orders["units"] * orders["price"] - orders["fees"])
-    last = pd.DataFrame(close).ffill().to_numpy()[-1] if len(close) else np.zeros(len(labels))
-    pnl += run.units[-1] * np.nan_to_num(last) if len(run.units) else 0.0
+    if len(close):  # each symbol's last close (a delisted one's: before its prices ended)
+        seen = np.isfinite(close)
+        last_row = close.shape[0] - 1 - np.argmax(seen[::-1], axis=0)
+        last = np.where(seen.any(axis=0), close[last_row, np.arange(close.shape[1])], 0.0)
+        pnl += run.units[-1] * last
     return [Contribution(symbol=labels[j], pnl=float(pnl[j]), pnl_pct=float(pnl[j] / init_cash * 100))
             for j in np.argsort(-pnl, kind="stable") if pnl[j] != 0 or run.units[-1, j] != 0]

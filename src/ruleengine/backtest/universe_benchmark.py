@@ -32,7 +32,8 @@ def equal_weight_universe(close: np.ndarray, members: np.ndarray | None, init_ca
     close = np.asarray(close, dtype=np.float64)
     n = close.shape[0]
     held = np.isfinite(close) if members is None else np.isfinite(close) & np.asarray(members, dtype=bool)
-    last = pd.DataFrame(close).ffill().to_numpy()  # a delisted symbol's holding is worth its last close
+    # a delisted symbol's holding is worth its last close (nothing to fill where every close is there)
+    last = close if np.isfinite(close).all() else pd.DataFrame(close).ffill().to_numpy()
     changes = np.flatnonzero(np.r_[True, np.any(held[1:] != held[:-1], axis=1)]) if n else np.empty(0, int)
     bounds = np.r_[changes, n]
     equity = np.empty(n)
