@@ -47,6 +47,7 @@ __all__ = [
     "Operator",
     "Param",
     "ProviderRegistry",
+    "RotationPlan",
     "RotationResult",
     "RuleEngineError",
     "SignalSet",
@@ -84,6 +85,7 @@ __all__ = [
     "refine",
     "render_diagnostics",
     "risk_label",
+    "rotation_plan",
     "scan_strategies",
     "serve_mcp",
     "shown_risk_fields",
@@ -171,6 +173,8 @@ _LAZY = {
     "format_metric": ("ruleengine.backtest.report", "fmt"),
     "sweep_runner": ("ruleengine.sweep.executors", "make_runner"),
     "live_scan": ("ruleengine.live.signals", "live_scan"),
+    "rotation_plan": ("ruleengine.live.rotation", "rotation_plan"),
+    "RotationPlan": ("ruleengine.live.rotation", "RotationPlan"),
     "live_target": ("ruleengine.live.signals", "resolve_target"),
     "track_signals": ("ruleengine.live.tracking", "track"),
     "scan_strategies": ("ruleengine.live.scan", "scan"),
@@ -211,6 +215,7 @@ if TYPE_CHECKING:
     from .lang.position import POSITION_VARIABLES
     from .live.leaderboard import compare_strategies
     from .live.models import StrategySignal
+    from .live.rotation import RotationPlan, rotation_plan
     from .live.scan import scan as scan_strategies
     from .live.signals import live_scan, live_signals
     from .live.signals import resolve_target as live_target

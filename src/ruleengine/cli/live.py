@@ -104,6 +104,12 @@ def signals_run(
                 strategy = _stored(store, target)
         compiled = live_target(strategy)
         params = parse_param_args(compiled.strategy, param or [])
+        if compiled.strategy.rotation is not None:  # one account: its rebalance plan, not signals per symbol
+            from ruleengine import rotation_plan
+
+            if save:
+                raise _bad("a rotation's rebalance plan is not stored as signals", "leave out --save", "save")
+            return compiled, rotation_plan(compiled, spec, asof=asof, provider=provider, data=data, params=params)
         types = ("entry", "exit") if signal_type == "both" else (signal_type,)
         result = live_scan(compiled, spec, asof=asof, min_confidence=min_confidence, provider=provider, data=data,
                            params=params, store=store, signal_types=types, near_misses=near,
@@ -123,7 +129,29 @@ def signals_run(
         emit({"strategy": {"id": compiled.strategy_id, "version": compiled.version, "name": compiled.strategy.name},
               **result.model_dump(mode="json")})
         return
+    if compiled.strategy.rotation is not None:
+        _print_plan(result)
+        return
     _print_scan(compiled, result, save)
+
+
+def _print_plan(plan: Any) -> None:
+    """A rotation's rebalance plan: the summary line, then each name's target, action and reason."""
+    from rich.markup import escape
+
+    c = console()
+    c.print(f"[bold]{escape(plan.strategy_name)}[/] (rotation, every {plan.rebalance}): bar "
+            f"{plan.bar_time:%Y-%m-%d}, {plan.evaluated} symbols evaluated, last rebalance {plan.last_rebalance}")
+    c.print(escape(plan.text), highlight=False)
+    table = compact_table()
+    for col in ("symbol", "target", "now", "action", "reason"):
+        table.add_column(col, justify="right" if col in ("target", "now") else "left")
+    for t in plan.targets:
+        table.add_row(escape(t.symbol), f"{t.weight * 100:.1f} %", f"{t.held_weight * 100:.1f} %", t.action,
+                      escape(t.reason))
+    c.print(table)
+    for w in plan.warnings:
+        c.print(f"[yellow]warning\\[{w['code']}][/]: " + escape(w["message"]), highlight=False)
 
 
 def _stored(store: Any, file: str) -> Any:

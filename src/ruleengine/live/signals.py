@@ -93,7 +93,7 @@ def resolve_target(strategy: Any) -> Target:
     if rec_id is not None:  # a StrategyRecord
         try:
             strat = strategy.strategy
-            return _supported(Target(compile_strategy(strat), strat, strategy.id, strategy.version))
+            return Target(compile_strategy(strat), strat, strategy.id, strategy.version)
         except RuleEngineError as exc:
             first = exc.diagnostics[0]
             raise RuleEngineError([Diagnostic(
@@ -102,16 +102,7 @@ def resolve_target(strategy: Any) -> Target:
                 hint=f"export it (ruleengine strategies export {strategy.id}), fix it and add the fixed file as a "
                 f"new version: ruleengine strategies add FILE --id {strategy.id}"), *exc.diagnostics]) from None
     compiled = compile_strategy(strategy)
-    return _supported(Target(compiled, compiled.strategy))
-
-
-def _supported(target: Target) -> Target:
-    """Refuse a rotation strategy (target weights over a universe, not per-symbol signals)."""
-    if getattr(target.strategy, "rotation", None) is not None:
-        from ..backtest.rotation import rotation_refused
-
-        raise rotation_refused("live signals, scans and tracking")
-    return target
+    return Target(compiled, compiled.strategy)
 
 
 @dataclass(frozen=True)
@@ -203,6 +194,10 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     target = resolve_target(strategy)
     strat = target.strategy
     refuse_universe(strat, symbols)
+    if strat.rotation is not None:  # one account over the universe: its signal is a plan, not a signal per symbol
+        raise RuleEngineError([Diagnostic(
+            "S143", "a rotation portfolio has no entry/exit signals per symbol (scans and tracking take none)",
+            path="rotation", hint="its rebalance plan: ruleengine signals FILE --symbols ... (rotation_plan)")])
     if hit_rate is None and store is not None and target.strategy_id is not None:
         hit_rate = store.latest_hit_rate(target.strategy_id)
     strat_params = _strategy_params(strat, params)
@@ -409,11 +404,12 @@ def _group(strat: Any, name: str) -> str:
 
 def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[str, Any], provider: str | None,
                    data: str | None, no_cache: bool = False, history_from: Any = None,
-                   registry: Any = None) -> Any:
+                   registry: Any = None, span_days: int | None = None) -> Any:
     """The strategy's real market data from a few bars before the evaluated date (plus its warm-up) up to it.
 
     `history_from` (a date) starts the requested range there instead (tracking needs the bars after a
-    signal). `registry` replaces the default one (which is ``real_only``: D160 rather than synthetic data)."""
+    signal); `span_days` replaces the few bars by that many calendar days (a rotation's last rebalance).
+    `registry` replaces the default one (which is ``real_only``: D160 rather than synthetic data)."""
     from ..data.market import load_market_data
     from ..data.registry import default_registry
 
@@ -429,7 +425,7 @@ def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[s
         start = end.normalize() - pd.Timedelta(days=5)
     else:
         end_arg = end.normalize()
-        start = end.normalize() - pd.Timedelta(days=_SPAN_DAYS.get(freq, 10))
+        start = end.normalize() - pd.Timedelta(days=span_days or _SPAN_DAYS.get(freq, 10))
     if history_from is not None:
         start = min(start, pd.Timestamp(history_from).tz_localize(None).normalize()
                     if pd.Timestamp(history_from).tz is not None else pd.Timestamp(history_from).normalize())

@@ -166,9 +166,7 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     symbols = _symbols(args.symbols, record, strategy)
     result = backtest(strategy, symbols, args.start_date, args.end_date, params=_params(strategy, args.params),
                       init_cash=args.initial_capital or DEFAULT_CAPITAL, provider=args.provider)
-    if isinstance(result, RotationResult):
-        raise rotation_not_served("the agent's backtest tool")  # its summary and store know runs of trades
-    out = backtest_summary(result)
+    out = rotation_summary(result) if isinstance(result, RotationResult) else backtest_summary(result)
     out["strategy_id"] = record.id if record is not None else None
     out["run_id"] = None
     if record is not None and result.synthetic:  # a made-up run must never count next to real-data runs
@@ -178,16 +176,31 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
                  "or FMP_API_KEY)").to_dict())
     elif record is not None:
         out["run_id"] = store().save_backtest(record.id, result, version=record.version)
-    note = knowledge_cutoff_note(_author_model(record), result.provenance.start, result.provenance.end)
+    period = (result.start, result.end) if isinstance(result, RotationResult) else (result.provenance.start,
+                                                                                    result.provenance.end)
+    note = knowledge_cutoff_note(_author_model(record), *period)
     if note:
         out["warnings"].append(Diagnostic("L111", note, severity="warning").to_dict())
     return out
 
 
-def rotation_not_served(where: str) -> RuleEngineError:
-    """S143: `where` does not serve a rotation portfolio's result yet."""
-    return RuleEngineError([Diagnostic("S143", f"{where} does not run rotation portfolios yet", path="rotation",
-                                       hint="run it with the CLI: ruleengine backtest FILE --symbols ... --json")])
+def rotation_summary(result: RotationResult, max_contributions: int = 5) -> dict[str, Any]:
+    """A compact answer for an agent about a rotation portfolio: metrics with both benchmarks and the turnover,
+    the latest holdings, the largest and smallest contributions, the order count, fills and warnings (the whole
+    equity, orders and holdings are in the stored run: runs show N --json)."""
+    latest = next((h for h in reversed(result.holdings) if h.weights), None)
+    rows = result.contribution
+    return {"success": True, "kind": "rotation", "strategy_name": result.strategy, "synthetic": result.synthetic,
+            "period": {"start": result.start, "end": result.end,
+                       "frequency": result.data.frequency if result.data is not None else None},
+            "universe_size": len(result.symbols), "params": _plain(result.params), "costs": _plain(result.costs),
+            "metrics": result.metrics.model_dump(mode="json"), "benchmark": result.benchmark.model_dump(mode="json"),
+            "turnover_pct_per_year": result.turnover_pct_per_year, "orders": len(result.orders),
+            "rebalances": len(result.holdings),
+            "latest_holdings": None if latest is None else latest.model_dump(mode="json"),
+            "best_contributions": [c.model_dump(mode="json") for c in rows[:max_contributions]],
+            "worst_contributions": [c.model_dump(mode="json") for c in rows[::-1][:max_contributions] if c.pnl < 0],
+            "fill_contract": result.fill_contract, "warnings": _plain(result.warnings)}
 
 
 def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:
@@ -197,6 +210,12 @@ def get_strategy_signals(args: SignalsArgs) -> dict[str, Any]:
     record = st.get_strategy(args.strategy_id)
     symbols = _symbols(args.symbols, record, record.strategy)
     _require_real_data(record.strategy, args.provider)
+    if record.strategy.rotation is not None:  # one account: its rebalance plan (not stored as signals)
+        from .. import rotation_plan
+
+        plan = rotation_plan(record, symbols, asof=args.asof, provider=args.provider)
+        return {**plan.model_dump(mode="json"), "success": True, "strategy_id": record.id,
+                "version": record.version, "symbols": symbols_text(symbols)}
     min_conf = 70.0 if args.min_confidence is None else args.min_confidence
     scan = live_scan(record, symbols, asof=args.asof, min_confidence=min_conf, provider=args.provider, store=st)
     if any(s.data_snapshot.get("synthetic") for s in scan.signals):  # the check above missed a provider

@@ -222,11 +222,9 @@ class Session:
             raise RuleEngineError([Diagnostic("L109", "the session has no symbols",
                                               hint="name them in the request or call use_symbols('SPY')")])
         result = backtest(self._need_strategy(), self.symbols, start, end, params=self.params or None, **options)
-        if isinstance(result, RotationResult):
-            from .handlers import rotation_not_served
-
-            raise rotation_not_served("an authoring session")
-        note = knowledge_cutoff_note(self.model, result.provenance.start, result.provenance.end)
+        span = ((result.start, result.end) if isinstance(result, RotationResult)
+                else (result.provenance.start, result.provenance.end))
+        note = knowledge_cutoff_note(self.model, *span)
         if note:
             result.warnings.append(Diagnostic("L111", note, severity="warning").to_dict())
         return result

@@ -159,12 +159,16 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("backtest_strategy",
          "Backtest a strategy on historical data: win rate, total return, profit factor, max drawdown, Sharpe, "
          "best and worst trades (a strategy that trades short: its direction, each trade's side and the long/short "
-         "split of the trade statistics). Does not call the language model: to try other symbols or parameter values, "
-         "call it again with the same strategy_id and different symbols/params.", BacktestArgs),
+         "split of the trade statistics; a rotation portfolio: its metrics beside the index and equal-weight universe "
+         "benchmarks, turnover, latest holdings and per-symbol contributions). Does not call the language model: to "
+         "try other symbols or parameter values, call it again with the same strategy_id and different "
+         "symbols/params.", BacktestArgs),
     Tool("get_strategy_signals",
          "Current entry/exit signals of a stored strategy on the latest completed bar, each with its side and the "
          "order to place (direction long: buy / sell; short: sell short / buy to cover), confidence scores "
-         "and the reasoning (each condition's value). Stored for performance tracking.", SignalsArgs),
+         "and the reasoning (each condition's value). Stored for performance tracking. A rotation portfolio "
+         "answers with its rebalance plan instead (the names and weights to hold, what to buy and sell, each "
+         "name's ranked value and rank; not stored).", SignalsArgs),
     Tool("compare_strategies",
          "Compare the stored strategies side by side: signals, acted trades, win rate and returns "
          "(actual and hypothetical) over a timeframe.", CompareArgs),
