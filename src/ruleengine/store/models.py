@@ -6,7 +6,8 @@ without the seed's users table (one local user, ``user_id = "local"``):
 - ``trading_strategies``: one row per strategy; ``strategy_definition`` / ``natural_language_input`` hold the
   current version's values (the seed's columns), ``current_version`` points at it.
 - ``strategy_versions``: every version, never updated: document, content hash, natural-language input, author.
-- ``strategy_backtests``: summary columns plus the full result JSON.
+- ``strategy_backtests``: summary columns plus the full result JSON (a rotation portfolio's `RotationResult`:
+  one run without round-trip trades, its orders, holdings and turnover in the JSON; ``kind`` in the JSON tells).
 - ``strategy_signals``: live signals; what the user did (``user_acted``, ``acted_price``, ``outcome``) and the
   hypothetical trade of the signal (``hypothetical``, filled by `track`).
 - ``strategy_performance``: one row per strategy, refreshed by `track`.
