@@ -19,6 +19,7 @@ from support.browser import chromium, needs_chromium, report_status
 from ruleengine import backtest, compile_strategy
 from ruleengine.backtest.rotation import RotationResult
 from ruleengine.data.market import load_market_data
+from ruleengine.errors import RuleEngineError
 from ruleengine.store import open_store
 from ruleengine.store.store import store_backtest
 
@@ -98,9 +99,9 @@ def test_save_stores_the_rotation_and_runs_show_prints_it(tmp_path: Path, real_d
 def test_a_rotation_on_synthetic_data_is_not_stored(tmp_path: Path) -> None:
     res = backtest(ROTATION, "AAA,BBB,CCC", "2020-01-01", "2020-12-31", provider="sample")
     assert res.synthetic
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(RuleEngineError) as exc:
         store_backtest(ROTATION, res, str(tmp_path / "s.db"))
-    assert "T110" in str(exc.value)
+    assert [d.code for d in exc.value.diagnostics] == ["T110"]
     assert not (tmp_path / "s.db").exists()
 
 
