@@ -299,18 +299,15 @@ class CompiledStrategy:
                          market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels,
                          exit_program=self.exit_program())
 
-    def rotation_weights(self, market: MarketData, params: ParamsInput = None, bars: np.ndarray | None = None
-                         ) -> tuple[np.ndarray, SignalSet]:
+    def rotation_weights(self, market: MarketData, params: ParamsInput = None) -> tuple[np.ndarray, SignalSet]:
         """A rotation's (T, P*S) target weights (`compile.rotation.target_weights`: NaN off the rebalance bars
         and in the warm-up history; on a rebalance bar the held names' weights summing to 1 per parameter set)
         and the signal set they come from. A name is held where ``rotation.hold`` selects it, it is a member of
-        the universe, its entry conditions (if any) are true and its exit conditions false. `bars` (T,) bool
-        replaces the rebalance bars (``market.period_ends(rotation.rebalance)``): a live plan rebalances on its
-        evaluated bar."""
+        the universe, its entry conditions (if any) are true and its exit conditions false."""
         import numpy as np
 
         sig = self.rotation_levels(market, params)
-        parts = [self.rotation_targets(market, sig, i, bars=bars) for i in range(len(sig.param_sets))]
+        parts = [self.rotation_targets(market, sig, i) for i in range(len(sig.param_sets))]
         return (parts[0] if len(parts) == 1 else np.hstack(parts)), sig
 
     def rotation_levels(self, market: MarketData, params: ParamsInput = None) -> SignalSet:

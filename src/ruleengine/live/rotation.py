@@ -100,11 +100,18 @@ def rotation_plan(strategy: Any, symbols: Any, *, asof: Any = None, provider: st
                         no_cache=no_cache, span_days=ROTATION_SPAN_DAYS)
     r = _last_completed_row(md, asof, now or datetime.now(UTC))
     seen = md.head(r + 1)
-    compiled = target.compiled
-    weights, _sig = compiled.rotation_weights(seen, strat_params or None)
+    compiled = target.compiled  # rules or generate_weights code: the same two steps as a backtest's weights
+    levels = compiled.rotation_levels(seen, strat_params or None)
+    values_set = levels.param_sets[0]
+    if len(levels.param_sets) != 1:
+        raise RuleEngineError([Diagnostic("D103", f"a rebalance plan takes one parameter set, got "
+                                          f"{len(levels.param_sets)}", path="params",
+                                          hint="give one value per parameter")])
+    period = rot.rebalance_period(values_set)
+    weights = compiled.rotation_targets(seen, levels, 0)
     today = np.zeros(seen.n_rows, dtype=bool)
     today[r] = True
-    plan, _ = compiled.rotation_weights(seen, strat_params or None, bars=today)  # as if r closed a period
+    plan = compiled.rotation_targets(seen, levels, 0, bars=today)  # as if bar r closed a period
     rebalanced = np.flatnonzero(~np.isnan(weights).all(axis=1))
     last = int(rebalanced[-1]) if len(rebalanced) else None
     held = weights[last] if last is not None else np.zeros(seen.n_cols)
@@ -122,11 +129,11 @@ def rotation_plan(strategy: Any, symbols: Any, *, asof: Any = None, provider: st
                                    value=value, rank=rank, reason=_reason(ranked_by, value, rank, action)))
     rows.sort(key=lambda t: (-t.weight, -t.held_weight, t.symbol))
     bar = md.index[r]
-    ends = md.period_ends(rot.rebalance)
+    ends = md.period_ends(period)
     due = bool(ends is not None and ends[r])
     res = RotationPlan(
         strategy_name=strat.name, bar_time=bar.tz_convert("UTC").tz_localize(None).to_pydatetime(),
-        rebalance=rot.rebalance, rebalance_today=due, next_rebalance=_next_rebalance(bar, md.frequency, rot.rebalance),
+        rebalance=period, rebalance_today=due, next_rebalance=_next_rebalance(bar, md.frequency, period),
         last_rebalance=None if last is None else str(md.index[last].date()), ranked_by=ranked_by, targets=rows,
         buy=[t.symbol for t in rows if t.action == "buy"], sell=[t.symbol for t in rows if t.action == "sell"],
         evaluated=int(has_bar.sum()), text="", warnings=[w.to_dict() for w in md.warnings],
@@ -147,6 +154,8 @@ def _ranking(strat: Any, seen: Any, params: Mapping[str, Any], r: int
     from ..strategies import signal_source
 
     rot = strat.rotation
+    if rot.hold is None:  # generate_weights code: no ranked expression to show
+        return None, None, None
     call = next((n for n in parse(rot.hold).walk() if isinstance(n, ast.Call) and n.func in _RANKED and n.args),
                 None)
     if call is None:
