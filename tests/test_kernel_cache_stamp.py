@@ -66,3 +66,26 @@ def test_functions_outside_the_kernels_keep_numba_s_own_locator(tmp_path: Path) 
         assert not type(module.f._cache._impl.locator).__name__.startswith("PackageStamped")
     finally:
         del sys.modules[spec.name]
+
+
+def test_every_cached_kernel_of_every_module_is_stamped() -> None:
+    """Each kernel module imports numba through `kernels._numba` (or after a module that does): every cached
+    dispatcher of the package has the stamping locator."""
+    import importlib
+    import pkgutil
+
+    import numba
+    from numba.core.registry import CPUDispatcher
+
+    import ruleengine.kernels as package
+
+    found = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"ruleengine.kernels.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher) and value._cache is not None and \
+                    type(value._cache).__name__ != "NullCache" and value.py_func.__module__ == module.__name__:
+                found += 1
+                assert type(value._cache._impl.locator).__name__.startswith("PackageStamped"), \
+                    (module.__name__, value.py_func.__name__)
+    assert found > 50 and numba.config.DISABLE_JIT == 0

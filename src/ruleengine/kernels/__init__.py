@@ -1,5 +1,3 @@
-"""The numba kernels (numpy + numba only). Importing the package first makes their on-disk cache stamped with
-all of their sources (`ruleengine.kernels._cache_stamp`): a change to any kernel file recompiles them."""
-from ._cache_stamp import install as _install_cache_stamp
-
-_install_cache_stamp()
+"""The numba kernels (numpy + numba only). Each kernel module imports numba through `._numba`, which stamps their
+on-disk cache with the kernel sources each one compiles in (`ruleengine.kernels._cache_stamp`); the package
+itself imports nothing (validation reads its enums without loading numba)."""

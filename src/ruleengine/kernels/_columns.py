@@ -34,9 +34,9 @@ them on its first call.
 """
 from typing import Any
 
-import numba
 import numpy as np
 
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import (
     begin1,
     begin1_bool,

@@ -28,8 +28,9 @@ compile all of them), and the plumbing is three small self-contained helpers
 (``np.empty((k, T)).T``) inside these helpers or inline: a literal int
 argument to a jitted helper would compile one specialisation per value.
 """
-import numba
 import numpy as np
+
+from ._numba import numba  # numba with the kernel cache stamp installed
 
 # error messages of the argument checks (shared by check_* and the inlined checks of the begin* helpers)
 _LENGTH = "per-column argument must have one value per column (length C)"

@@ -4,9 +4,8 @@
 the lookback rows); the 2-D drivers (``_columns.drive``) take (T, C) F-ordered inputs plus one window (and k)
 per column and apply the NaN-as-missing rule (a row where any input is NaN is absent).
 """
-import numba
-
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import rolling_max_into, rolling_min_into
 from .oscillators import atr_1d_nb
 from .smoothing import ema_1d_nb

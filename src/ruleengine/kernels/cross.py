@@ -7,8 +7,9 @@ name order (ties of `top` / `bottom` go to the earlier name). A value takes part
 and not NaN; every other cell of the output is NaN (False for the selections). Only row t is read to
 compute row t: a cross-section is as causal as its input.
 """
-import numba
 import numpy as np
+
+from ._numba import numba  # numba with the kernel cache stamp installed
 
 
 @numba.njit(cache=True, nogil=True)

@@ -7,10 +7,10 @@ which follow the NaN-as-missing rule (absent rows are False). Inputs are
 a caller-provided output; the 2-D drivers ``<op>_nb`` are made from them by
 ``_columns.drive`` (positional: every row, NaN included).
 """
-import numba
 import numpy as np
 
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 
 # --------------------------------------------------------------------------- 1-D kernels
 

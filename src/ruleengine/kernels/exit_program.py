@@ -10,10 +10,10 @@ of NaN is NaN. One program serves every column of a run.
 Position variables (index order of `ruleengine.lang.position.POSITION_INDEX`): entry_price, bars_held,
 unrealized_pct, highest_since_entry, lowest_since_entry; `exit_program_nb` takes them from a position.
 """
-import numba
 import numpy as np
 
 from ._inline_compile import install as _fresh_ir_inlining
+from ._numba import numba  # numba with the kernel cache stamp installed
 from .enums import ExitOp
 
 _fresh_ir_inlining()  # before any compile: this module's inline="always" functions (see _inline_compile)

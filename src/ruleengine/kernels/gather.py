@@ -6,8 +6,9 @@ the executor does not copy the columns side by side first. Results equal `crosse
 `crosses_below_nb` on the gathered columns.
 """
 
-import numba
 import numpy as np
+
+from ._numba import numba  # numba with the kernel cache stamp installed
 
 
 @numba.njit(cache=True, nogil=True)

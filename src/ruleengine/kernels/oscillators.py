@@ -9,9 +9,8 @@ int64 per-column periods, treat rows where any input is NaN as absent
 (gap-free columns run in place, see ``_util``), and return (T, C) F-ordered
 float64. Lookbacks are leading-NaN counts on gap-free data.
 """
-import numba
-
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import dm_tr, nan_head, rolling_max_into, rolling_min_into, true_range
 from .rolling import sma_1d_nb
 

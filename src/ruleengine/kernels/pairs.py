@@ -26,9 +26,9 @@ What is the pair's own (``PAIR_FILL_CONTRACT`` in ruleengine.backtest.risk says 
 Numba's cache does not see a change in `simulate.py`'s functions inlined here: touch this file after editing
 them (as `sweep_sim.py` says).
 """
-import numba
 import numpy as np
 
+from ._numba import numba  # numba with the kernel cache stamp installed
 from .enums import ExitReason, pair_trade_dt
 from .modes import columns_by_mode, in_column_order, per_mode
 from .simulate import (

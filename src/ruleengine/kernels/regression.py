@@ -9,9 +9,8 @@ prices); ts_rank is pandas' ``rolling(n).rank(pct=True)``.
 """
 import math
 
-import numba
-
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import nan_head
 
 

@@ -12,10 +12,10 @@ Lookbacks below are the number of leading NaN rows on gap-free data.
 """
 import math
 
-import numba
 import numpy as np
 
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import nan_head, rolling_max_into, rolling_min_into
 
 # --------------------------------------------------------------------------- 1-D kernels

@@ -17,9 +17,9 @@ say (a point-in-time universe holds no name outside its membership). Layout: 2-D
 bar-major (unlike `simulate.py`'s (N, T)): every bar reads and writes all symbols, so a bar's values are
 contiguous (the symbol-major layout cost a cache miss per symbol and bar: ~10x slower on 500 symbols).
 """
-import numba
 import numpy as np
 
+from ._numba import numba  # numba with the kernel cache stamp installed
 from .simulate import slipped_nb
 
 #: vectorbt's tolerances (``vectorbt.utils.math_``): a buy within them of the cash is covered in full

@@ -58,13 +58,13 @@ close, `advance_nb`; open fills: after the step, pending for the next open).
 Trades come back as an array of ``ruleengine.kernels.enums.trade_dt`` records plus the count of rows used;
 exit reasons are ``ExitReason`` codes (same module).
 """
-import numba
 import numpy as np
 from numba.core import cgutils
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import intrinsic
 
 from ._inline_compile import install as _fresh_ir_inlining
+from ._numba import numba  # numba with the kernel cache stamp installed
 from .enums import LEVEL_KINDS, ORDER_LIMIT, ORDER_MARKET, ExitReason, SizeNote, skip_dt, trade_dt
 from .exit_program import MAX_STACK, run_exit_program_nb
 from .modes import FillMode, columns_by_mode, in_column_order, per_mode

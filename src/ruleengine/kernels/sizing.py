@@ -19,10 +19,10 @@ Spend = units x price x (1 + fees). A spend above the cash is cut to the cash in
 portfolio rule). ``whole_units`` rounds the units down (0 units: skipped). The fractional arithmetic is the
 one the fill step always had (units = spend / (1 + fees) / price), so existing runs are bit-identical.
 """
-import numba
 import numpy as np
 
 from ._inline_compile import install as _fresh_ir_inlining
+from ._numba import numba  # numba with the kernel cache stamp installed
 from .enums import SizeNote
 
 _fresh_ir_inlining()  # before any compile: this module's inline="always" functions (see _inline_compile)

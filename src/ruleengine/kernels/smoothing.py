@@ -7,10 +7,10 @@ drivers take (T, C) F-ordered float64 input plus int64 per-column periods,
 apply the NaN-as-missing rule (gap-free columns in place, see ``_util``),
 return (T, C) F-ordered float64. Lookbacks are leading-NaN counts on gap-free data.
 """
-import numba
 import numpy as np
 
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import nan_head
 
 # --------------------------------------------------------------------------- 1-D kernels

@@ -41,9 +41,9 @@ Cache caveat: numba's on-disk cache is keyed on this file only. After editing th
 `simulate.py`, touch this file (or clear ``__pycache__``) so that the cached sweep kernel is recompiled;
 the tests compare the two engines on every rule and would show a stale kernel.
 """
-import numba
 import numpy as np
 
+from ._numba import numba  # numba with the kernel cache stamp installed
 from .modes import FillMode, columns_by_mode, per_mode
 from .pairs import mark_out_pair_nb, pair_bar_step_nb, pair_signals_nb, pair_value_nb
 from .simulate import (

@@ -5,10 +5,10 @@ take (T, C) F-ordered float64 input and int64 per-column lags and return
 (T, C) F-ordered float64 (NaN-as-missing: gap-free columns run in place, see
 ``_util``). Lookbacks are leading-NaN counts on gap-free data.
 """
-import numba
 import numpy as np
 
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import ieee_div, nan_head
 
 # --------------------------------------------------------------------------- 1-D kernels

@@ -4,9 +4,8 @@
 caller-provided output (NaN on the lookback rows); the 2-D drivers (``_columns.drive``) take (T, C)
 F-ordered inputs plus one value per column for each parameter and apply the NaN-as-missing rule.
 """
-import numba
-
 from ._columns import drive
+from ._numba import numba  # numba with the kernel cache stamp installed
 from ._util import dm_tr, nan_head
 
 # --------------------------------------------------------------------------- 1-D kernels
