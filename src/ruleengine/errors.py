@@ -70,16 +70,15 @@ CODES: dict[str, str] = {
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",
     "S132": "volatility_target_pct without volatility, or volatility without volatility_target_pct",
-    "S133": "volatility on a code strategy (code returns signals only) or on a pair (sized by its hedge ratio)",
+    "S133": "volatility on a code strategy (code returns signals only: nothing computes the series)",
     "S134": "volatility that is neither a positive number nor an expression",
-    "S141": "a pair with position_size_cash, risk_per_trade_pct or whole_units (a pair is sized by position_size_pct)",
     # pairs: a document block that trades two price slots as one position
     "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
     "S136": "pair leg is not an ohlcv data slot",
     "S137": "pair leg without its own symbol (symbol_from)",
     "S138": "pair on a strategy without two price slots",
     "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
-    "S140": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
+    "S140": "a stop or target distance on a pair (price units of one instrument; a pair's stops act on its value)",
     # rotation portfolios (S142-S143)
     "S142": "invalid rotation block (rebalance frequency or parameter, empty or missing selection, volatility "
             "without inverse_volatility)",

@@ -297,6 +297,32 @@ def _set(r: Any, name: str) -> float | None:
     return getattr(r, name, None)
 
 
+def _budget(r: Any, px: float, equity: float, cash: float, distance: float | None, vol: float, portfolio: bool
+            ) -> tuple[float | None, str | None]:
+    """(spend fee included, note) an entry at `px` asks for by the sizing method of `r`; spend None when skipped
+    (the note says why). `distance` is the distance from px to the stop loss level (risk_per_trade_pct; None:
+    no stop known), `vol` the volatility at the signal bar. More than the cash: cut to the cash in a single
+    run (note capped_by_cash), skipped in a portfolio."""
+    fee = r.fees_pct / 100
+    if _set(r, "risk_per_trade_pct") is not None:
+        if distance is None:  # no stop known at the fill: no size
+            return None, "no_stop"
+        spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
+    elif _set(r, "volatility_target_pct") is not None:
+        if not vol > 0:  # NaN (warm-up) or zero: no size
+            return None, "no_volatility"
+        spend = equity * r.volatility_target_pct / 100 / vol * (1 + fee)
+    elif _set(r, "position_size_cash") is not None:
+        spend = r.position_size_cash
+    else:
+        spend = r.position_size_pct / 100 * equity
+    if spend > cash:
+        if portfolio:
+            return None, "cash"
+        return cash, "capped_by_cash"
+    return spend, None
+
+
 def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float, portfolio: bool, t: int,
            time: Any, levels: tuple[float | None, float | None, int] = (None, None, 0)
            ) -> tuple[dict[str, Any] | None, float, str | None]:
@@ -310,27 +336,15 @@ def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float,
     portfolio. whole_units: units rounded down, 0 units skipped. `levels` are `_levels`' (the distance stop
     and target of the entry, fixed on the position; the stop is risk_per_trade_pct's without stop_loss_pct)."""
     fee = r.fees_pct / 100
+    distance = None
     if _set(r, "risk_per_trade_pct") is not None:
         if r.stop_loss_pct is not None:
             distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
         elif levels[0] is not None:
             distance = abs(px - levels[0])  # the distance stop of the signal's bar
-        else:  # no stop known at the fill: no size
-            return None, 0.0, "no_stop"
-        spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
-    elif _set(r, "volatility_target_pct") is not None:
-        if not vol > 0:  # NaN (warm-up) or zero: no size
-            return None, 0.0, "no_volatility"
-        spend = equity * r.volatility_target_pct / 100 / vol * (1 + fee)
-    elif _set(r, "position_size_cash") is not None:
-        spend = r.position_size_cash
-    else:
-        spend = r.position_size_pct / 100 * equity
-    note = None
-    if spend > cash:
-        if portfolio:
-            return None, 0.0, "cash"
-        spend, note = cash, "capped_by_cash"
+    spend, note = _budget(r, px, equity, cash, distance, vol, portfolio)
+    if spend is None:
+        return None, 0.0, note
     if not _set(r, "whole_units"):
         return _open(px, spend, fee, t, time, side, levels), spend, note
     units = math.floor(spend / (px * (1 + fee)))
@@ -625,10 +639,17 @@ def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fe
 
 
 # ------------------------------------------------------------------------------------------------ pairs
-def _pair_stop(value: float, base: float, peak: float, r: Any) -> str | None:
-    """The combined stop or target the pair's value reaches: the loss side first (the higher of stop loss and
-    trail, the stop loss on a tie), then the take profit."""
+def _pair_stop(value: float, pair: dict[str, Any], held: int, r: Any) -> str | None:
+    """The combined stop or target the pair's value reaches, `held` bars into the trade (this bar included):
+    the loss side first (the higher of stop loss and trail, the stop loss on a tie; the trail only once the
+    highest value reached the activation), then the take profit (or the take_profit_by_bars row)."""
+    base, peak = pair["base"], pair["high"]
     sl, tp, tsl = _pct(r.stop_loss_pct), _pct(r.take_profit_pct), _pct(r.trailing_stop_pct)
+    if getattr(r, "take_profit_by_bars", None):
+        tp = _table_take_profit(r, held)
+    act = _pct(getattr(r, "trailing_stop_activation_pct", None))
+    if tsl is not None and act is not None and not peak >= base * (1 + act):
+        tsl = None
     levels = []
     if sl is not None:
         levels.append((base * (1 - sl), "stop_loss"))
@@ -643,23 +664,39 @@ def _pair_stop(value: float, base: float, peak: float, r: Any) -> str | None:
     return None
 
 
+def pair_state(pair: dict[str, Any], value: float) -> dict[str, float]:
+    """The position variables of a held pair whose value is `value` at a bar's close: entry_price is its value
+    at entry, unrealized_pct its value's change, highest/lowest_since_entry its value's extremes."""
+    return {"entry_price": pair["base"], "bars_held": float(pair["a"]["bars"]),
+            "unrealized_pct": (value / pair["base"] - 1) * 100, "highest_since_entry": pair["high"],
+            "lowest_since_entry": pair["low"]}
+
+
 def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries: Any, exits: Any, index: Any,
                     risks: list[Any], hedge: Any, sizing: str = "dollar_neutral", init_cash: float = 10_000.0,
-                    start: int = 0, short_entries: Any = None, short_exits: Any = None
+                    start: int = 0, short_entries: Any = None, short_exits: Any = None, *, volatility: Any = None,
+                    exit_rule: Any = None, notes: list[tuple[int, int, str]] | None = None
                     ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Pair runs (PAIR_FILL_CONTRACT): column j trades leg a (prices_a) against leg b (prices_b) on its own
-    cash; `hedge[t][j]` the hedge ratio read at the signal bar. Returns (trades, equity[t][j]); a trade has the
-    keys of `Simulation.trades` for a pair (the first leg's prices and size, combined pnl/pnl_pct/fees, leg
-    fields)."""
+    cash; `hedge[t][j]` the hedge ratio and `volatility[t][j]` the pair's volatility read at the signal bar.
+    Returns (trades, equity[t][j]); a trade has the keys of `Simulation.trades` for a pair (the first leg's
+    prices and size, combined pnl/pnl_pct/fees, leg fields).
+
+    ``exit_rule(t, j, state)`` is the exit condition on the pair's position variables (`pair_state`): with
+    close fills it joins bar t's exit signal on the pair as it stands at that close (a bar more held, its
+    extremes through the values at this open and close), with open fills it is read on the pair after bar t
+    and exits at the next open; on a long_short strategy's long pairs only. `notes` collects (bar, column,
+    note) of the entries a sizing rule skipped or cut to the cash."""
     T, N = len(index), len(risks)
     trades: list[dict[str, Any]] = []
     equity = [[0.0] * N for _ in range(T)]
     for j in range(N):
         r = risks[j]
-        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
+        fee, slip = r.fees_pct / 100, r.slippage_pct / 100
         use_open = r.execution_price == "open"
         cash = init_cash
-        pair: dict[str, Any] | None = None  # {"a": leg, "b": leg, "base": value at entry, "peak": highest value}
+        # {"a": leg, "b": leg, "base": value at entry, "high" / "low": highest / lowest value since}
+        pair: dict[str, Any] | None = None
         pending = (False, False, False, False)
         last = [math.nan, math.nan]
         last_t = [-1, -1]
@@ -671,20 +708,50 @@ def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries:
                 return 0.0
             return sum(_worth(leg, px) - _borrow(leg, r, now) for leg, px in ((pair["a"], px_a), (pair["b"], px_b)))
 
-        def enter(px_a: float, px_b: float, side: int, hr: float, t: int) -> None:
+        def mark(value: float) -> None:
+            assert pair is not None
+            pair["high"], pair["low"] = max(pair["high"], value), min(pair["low"], value)
+
+        def program(state: dict[str, float], t: int) -> bool:
+            if exit_rule is None or (getattr(r, "direction", "long") == "long_short" and pair["a"]["side"] < 0):
+                return False
+            return bool(exit_rule(t, j, state))
+
+        def enter(px_a: float, px_b: float, side: int, hr: float, vol: float, t: int) -> None:
             nonlocal cash, pair
             if cash <= 0:
                 return
-            budget = min(cash, frac * cash)
-            if sizing == "hedge_ratio_units":
+            sl = _set(r, "stop_loss_pct")
+            budget, note = _budget(r, 1.0, cash, cash, None if sl is None else sl / 100, vol, False)
+            if budget is not None:  # the position's "price" is its value per unit of value at entry: 1.0
                 adj_a, adj_b = px_a * (1 + side * slip), px_b * (1 - side * slip)
-                budget_a = budget * adj_a / (adj_a + hr * adj_b)
-            else:
-                budget_a = budget / (1 + hr)
-            a = _open(px_a * (1 + side * slip), budget_a, fee, t, index[t], side)
-            b = _open(px_b * (1 - side * slip), budget - budget_a, fee, t, index[t], -side)
+                if sizing == "hedge_ratio_units":
+                    budget_a = budget * adj_a / (adj_a + hr * adj_b)
+                else:
+                    budget_a = budget / (1 + hr)
+                if _set(r, "whole_units"):  # leg a rounded down, leg b from leg a's units, rounded down
+                    units_a = math.floor(budget_a / (adj_a * (1 + fee)))
+                    units_b = math.floor(hr * units_a if sizing == "hedge_ratio_units" else
+                                         hr * units_a * adj_a / adj_b)
+                    if units_a == 0 or units_b == 0:
+                        budget, note = None, "zero_units"
+                    else:
+                        legs = []
+                        for adj, units, sd in ((adj_a, units_a, side), (adj_b, units_b, -side)):
+                            cost = units * adj
+                            legs.append({**_open(adj, cost * (1 + fee), fee, t, index[t], sd), "units": units,
+                                         "spent": cost + cost * fee, "fee": cost * fee})
+                        a, b = legs
+                        budget = a["spent"] + b["spent"]
+                else:
+                    a = _open(adj_a, budget_a, fee, t, index[t], side)
+                    b = _open(adj_b, budget - budget_a, fee, t, index[t], -side)
+            if note is not None and notes is not None:
+                notes.append((t, j, note))
+            if budget is None:
+                return
             base = a["units"] * a["entry"] + b["units"] * b["entry"]
-            pair = {"a": a, "b": b, "base": base, "peak": base}
+            pair = {"a": a, "b": b, "base": base, "high": base, "low": base}
             cash -= budget
 
         def close_out(px_a: float, px_b: float, reason: str, t: int, end: bool = False) -> None:
@@ -718,29 +785,37 @@ def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries:
                 sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                if pair is not None:  # the exit rule on the pair as it stands at this close
+                    value = worth(ba[3], bb[3], index[t])
+                    ahead = {**pair, "a": {**pair["a"], "bars": pair["a"]["bars"] + 1}}
+                    for v in (worth(ba[0], bb[0], index[t]), value):
+                        ahead["high"], ahead["low"] = max(ahead["high"], v), min(ahead["low"], v)
+                    if program(pair_state(ahead, value), t):
+                        sig = (sig[0], True, sig[2], sig[3])
             le, lx, se, sx = _intents(r, *sig)
             want = 1 if le else -1 if se else 0
             side = 0 if pair is None else pair["a"]["side"]
             closes = (lx or se) if side > 0 else (sx or le) if side < 0 else False
             signal_bar = last_both if use_open else t
             hr = float(hedge[signal_bar][j]) if want and signal_bar >= 0 else math.nan
+            vol = float(volatility[signal_bar][j]) if want and signal_bar >= 0 and volatility is not None \
+                else math.nan
             can = want != 0 and (side == 0 or closes) and math.isfinite(hr) and hr > 0
             reason: str | None = None
             if pair is not None:  # the open: the exit order pending there (open fills), else a gap through a stop
+                pair["a"]["bars"] += 1  # this bar is held from its open
                 value = worth(ba[0], bb[0], index[t])
-                reason = "signal" if use_open and closes else _pair_stop(value, pair["base"], pair["peak"], r)
+                reason = "signal" if use_open and closes else _pair_stop(value, pair, pair["a"]["bars"], r)
                 if reason is not None:
                     close_out(ba[0], bb[0], reason, t)
                 else:
-                    pair["peak"] = max(pair["peak"], value)
+                    mark(value)
             if use_open and can and (side == 0 or reason == "signal"):  # the open: an entry
-                enter(ba[0], bb[0], want, hr, t)
+                enter(ba[0], bb[0], want, hr, vol, t)
             if pair is not None:  # the close: stops, then the exit signal (close fills), then max hold
                 new = use_open and pair["a"]["bar"] == t
-                if not new:
-                    pair["a"]["bars"] += 1
                 value = worth(ba[3], bb[3], index[t])
-                reason = _pair_stop(value, pair["base"], pair["peak"], r)
+                reason = _pair_stop(value, pair, pair["a"]["bars"], r)
                 if reason is None and not new:
                     if closes and not use_open:
                         reason = "signal"
@@ -749,9 +824,12 @@ def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries:
                 if reason is not None:
                     close_out(ba[3], bb[3], reason, t)
                 else:
-                    pair["peak"] = max(pair["peak"], value)
+                    mark(value)
             if not use_open and can and (side == 0 or reason == "signal"):
-                enter(ba[3], bb[3], want, hr, t)
+                enter(ba[3], bb[3], want, hr, vol, t)
+            if use_open and pair is not None and not pending[1] and \
+                    program(pair_state(pair, worth(ba[3], bb[3], index[t])), t):
+                pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
             last_both = t
             equity[t][j] = cash + worth(ba[3], bb[3], index[t])
         if pair is not None:
