@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.sim_reference import reference_pairs
+from support.sim_reference import reference_pairs, reference_pairs_portfolio
 from test_backtest_stops import BASE, CASH, sig, table
 
-from ruleengine.backtest.pairs import simulate_pairs
+from ruleengine.backtest.pairs import simulate_pairs, simulate_pairs_portfolio
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 
@@ -305,6 +305,74 @@ def test_whole_units_round_each_leg_and_keep_the_hedge_ratio():
     # 150 cash: 75 for leg a buys no whole unit: skipped, noted
     _, sim = pair_run(a, b30, [0], [2], replace(whole, position_size_pct=None, position_size_cash=150.0))
     assert sim.trades.empty and sim.skipped.reason.tolist() == ["zero_units"]
+
+
+# ------------------------------------------------------------------------------------------------ portfolios
+def portfolio_run(pairs, entries, risk, program=None):
+    """Pairs (a list of (bars of leg a, bars of leg b)) sharing one account, each entered at the bars in
+    `entries`: the engine and the reference must agree (trades, equity, notes). Returns (trades, simulation)."""
+    tables = [(table(a)[0], table(b)[0]) for a, b in pairs]
+    idx = table(pairs[0][0])[1]
+    n, k = len(idx), len(pairs)
+    prices_a = {c: np.hstack([ta[c] for ta, _ in tables]) for c in ("open", "high", "low", "close")}
+    prices_b = {c: np.hstack([tb[c] for _, tb in tables]) for c in ("open", "high", "low", "close")}
+    ent = np.hstack([sig(n, *e) for e in entries])
+    ext = np.zeros((n, k), dtype=bool)
+    hedge = np.ones((n, k))
+    exit_program = None if program is None else position_program(program)
+    sim = simulate_pairs_portfolio(prices_a, prices_b, ent, ext, idx, risk, hedge_ratio=hedge, init_cash=CASH,
+                                   exit_program=exit_program)
+    notes: list = []
+    rule = None if exit_program is None else (lambda t, j, state: exit_program.evaluate([], state).exit)
+    ref_trades, ref_eq = reference_pairs_portfolio(prices_a, prices_b, ent, ext, idx, [risk] * k, hedge,
+                                                   init_cash=CASH, exit_rule=rule, notes=notes)
+    got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+    key = ("column", "entry_bar")
+    assert_same_pair_trades(sorted(got, key=lambda t: tuple(t[c] for c in key)),
+                            sorted(ref_trades, key=lambda t: tuple(t[c] for c in key)))
+    np.testing.assert_allclose(sim.equity[:, 0], ref_eq, rtol=1e-12)
+    assert sorted(zip(sim.skipped.bar, sim.skipped.column, sim.skipped.reason, strict=True)) == sorted(notes)
+    return got, sim
+
+
+UP = ([A0, (100, 104, 99, 103), (103, 104, 99, 106)], [B0, (50, 50, 47, 48), (48, 50.5, 47, 47)])
+
+
+def test_a_portfolio_of_pairs_shares_its_cash():
+    # 50 % each, both entered at bar 0's close on the equity before the step (10 000): 25 units of a, 50 of b
+    # each; the equity is both pairs' value: 10 000 + 2 x (25 x (a - 100) + 50 x (50 - b))
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(BASE, position_size_pct=50.0))
+    assert [(t["column"], t["size"], t["leg_b_size"]) for t in trades] == [(0, 25.0, 50.0), (1, 25.0, 50.0)]
+    np.testing.assert_allclose(sim.equity[:, 0], [CASH, CASH + 2 * (75 + 100), CASH + 2 * (150 + 150)])
+    assert sim.cash[-1, 0] == pytest.approx(0.0)
+    # 60 % each: the second pair's 6 000 is more than the 4 000 left: skipped, never cut
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(BASE, position_size_pct=60.0))
+    assert [t["column"] for t in trades] == [0] and sim.skipped.reason.tolist() == ["cash"]
+
+
+def test_portfolio_caps_count_a_pair_as_one_position_and_both_legs_as_exposure():
+    half = replace(BASE, position_size_pct=40.0)
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(half, max_open_positions=1))
+    assert [t["column"] for t in trades] == [0] and sim.skipped.reason.tolist() == ["max_open_positions"]
+    assert len(portfolio_run([UP, UP], [[0], [0]], replace(half, max_open_positions=2))[0]) == 2
+    # each pair is worth 4 000 at entry (2 000 per leg): 4 000 + 4 000 > 70 % of 10 000 (one leg each would be
+    # 4 000 in all, under the cap)
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(half, max_gross_exposure_pct=70.0))
+    assert [t["column"] for t in trades] == [0] and sim.skipped.reason.tolist() == ["max_gross_exposure"]
+    assert len(portfolio_run([UP, UP], [[0], [0]], replace(half, max_gross_exposure_pct=80.0))[0]) == 2
+
+
+def test_a_portfolio_of_pairs_with_its_exit_program_and_open_fills():
+    # 5 000 each; pair 1 falls to 25 x 99 + 50 x (100 - 51) = 4 925 at bar 1's close (-1.5 %): the program exits
+    # it there (close fills) or at bar 2's opens (open fills: both entered at bar 1's opens of 100 / 50); the
+    # 2 % trail (4 900) is not reached; pair 0 rises and is still open at the end
+    down = ([A0, (100, 100, 98, 99), (99, 99, 97, 98)], [B0, (50, 51.5, 50, 51), (51, 52, 51, 51.5)])
+    want = {"close": [(0, 0, 2, "end_of_data"), (1, 0, 1, "signal")],
+            "open": [(0, 1, 2, "end_of_data"), (1, 1, 2, "signal")]}
+    for ex in ("close", "open"):
+        risk = replace(BASE, position_size_pct=50.0, trailing_stop_pct=2.0, execution_price=ex)
+        trades, _ = portfolio_run([UP, down], [[0], [0]], risk, program=["unrealized_pct <= -1"])
+        assert sorted((t["column"], t["entry_bar"], t["exit_bar"], t["exit_reason"]) for t in trades) == want[ex]
 
 
 # ------------------------------------------------------------------------------------------------ real data
@@ -608,8 +676,6 @@ def test_runs_that_do_not_take_pairs_yet_say_so(real_daily):
     from ruleengine.errors import RuleEngineError
 
     calls = {
-        "portfolio": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
-                                                 data=str(real_daily), portfolio=True),
         "vectorbt": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
                                                 data=str(real_daily), engine="vectorbt"),
     }
@@ -668,6 +734,101 @@ def test_sweep_of_a_pair_equals_its_backtests(real_daily, symbols):
             assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"{symbols} rank {rank}")
             traded += run.metrics.total_trades
         assert traded > 50
+
+
+#: three pairs for a portfolio of pairs (one leg in two pairs: each pair its own position)
+PORTFOLIO = [{"asset_a": "XLE", "asset_b": "XLF"}, {"asset_a": "QQQ", "asset_b": "SPY"},
+             {"asset_a": "SPY", "asset_b": "XLE"}]
+PORTFOLIO_RISKS = [
+    {"position_size_pct": 40.0, "stop_loss_pct": 4, "max_open_positions": 2},
+    {"position_size_pct": 30.0, "trailing_stop_pct": 2, "trailing_stop_activation_pct": 2,
+     "max_gross_exposure_pct": 70.0, "fees_pct": 0.1, "slippage_pct": 0.05},
+    {"position_size_pct": None, "risk_per_trade_pct": 2.0, "stop_loss_pct": 3, "whole_units": True,
+     "take_profit_by_bars": ((0, 6.0), (10, 2.0)), "borrow_cost_pct": 3},
+    {"position_size_pct": None, "volatility_target_pct": 15.0, "max_open_positions": 2},
+]
+
+
+@pytest.fixture(scope="module")
+def portfolio_market(real_daily):
+    import ruleengine
+
+    strategy = ruleengine.load_strategy(KNOWING_DOC)
+    md = ruleengine.load_data(strategy, PORTFOLIO, START, END, data=str(real_daily))
+    sig = ruleengine.compile_strategy(strategy).signals(md)
+    short = ruleengine.compile_strategy({**KNOWING_DOC, "entry": SHORT_SIDE["entry"]}).signals(md)
+    return md, sig, short
+
+
+def _portfolio_both(market, risk, two_sided, end=None):
+    md, sig, short = market
+    cut = slice(0, end)
+    pa = {c: md.inputs[("asset_a", c)][cut] for c in ("open", "high", "low", "close")}
+    pb = {c: md.inputs[("asset_b", c)][cut] for c in ("open", "high", "low", "close")}
+    sides = {"short_entries": short.entries[cut] if two_sided else None,
+             "short_exits": short.exits[cut] if two_sided else None}
+    if two_sided:
+        risk = replace(risk, direction="long_short")
+    levels = {k: v[cut] for k, v in sig.levels.items() if k != "hedge_ratio"}
+    hedge = sig.levels["hedge_ratio"][cut]
+    sim = simulate_pairs_portfolio(pa, pb, sig.entries[cut], sig.exits[cut], md.index[cut], risk, hedge_ratio=hedge,
+                                   init_cash=CASH, start=md.start, levels=levels, exit_program=sig.exit_program,
+                                   **sides)
+    rows = [levels[f"exit_program:{k}"] for k in range(len(sig.exit_program.levels))]
+    notes: list = []
+    ref = reference_pairs_portfolio(
+        pa, pb, sig.entries[cut], sig.exits[cut], md.index[cut], [risk] * md.n_cols, hedge, init_cash=CASH,
+        start=md.start, **sides, volatility=levels["volatility"], notes=notes,
+        exit_rule=lambda t, j, state: sig.exit_program.evaluate([r[t, j] for r in rows], state).exit)
+    return sim, ref, notes
+
+
+def test_a_portfolio_of_pairs_matches_the_reference_on_real_data(portfolio_market):
+    """Three pairs sharing one account, each risk of PORTFOLIO_RISKS with close and open fills, one side and
+    both: the engine equals the reference trade for trade, equity and notes (caps and cash skips included)."""
+    key = ("column", "entry_bar")
+    noted: set[str] = set()
+    for kw in PORTFOLIO_RISKS:
+        for ex, two_sided in (("close", True), ("open", False)):
+            sim, (ref_trades, ref_eq), notes = _portfolio_both(portfolio_market, replace(BASE, execution_price=ex,
+                                                                                         **kw), two_sided)
+            got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+            assert len(got) > 10
+            assert_same_pair_trades(sorted(got, key=lambda t: tuple(t[c] for c in key)),
+                                    sorted(ref_trades, key=lambda t: tuple(t[c] for c in key)), rel=1e-9)
+            np.testing.assert_allclose(sim.equity[:, 0], ref_eq, rtol=1e-9)
+            assert sorted(zip(sim.skipped.bar, sim.skipped.column, sim.skipped.reason, strict=True)) == sorted(notes)
+            noted |= set(sim.skipped.reason)
+    assert noted >= {"max_open_positions", "max_gross_exposure"}
+
+
+@pytest.mark.parametrize("execution_price", ["close", "open"])
+def test_truncating_never_changes_earlier_trades_of_a_portfolio_of_pairs(portfolio_market, execution_price):
+    risk = replace(BASE, execution_price=execution_price, **PORTFOLIO_RISKS[2])
+    full, _, _ = _portfolio_both(portfolio_market, risk, True)
+    md = portfolio_market[0]
+    key = ("column", "entry_bar", "exit_bar", "exit_reason", "size", "leg_b_size")
+    rows = full.trades.to_dict("records")
+    for cut in np.linspace(md.start + 50, md.n_rows - 1, 4).astype(int):
+        part, _, _ = _portfolio_both(portfolio_market, risk, True, end=cut)
+        np.testing.assert_array_equal(part.equity, full.equity[:cut])
+        closed = [t for t in rows if t["exit_bar"] < cut and t["exit_reason"] != "end_of_data"]
+        assert sorted(tuple(t[k] for k in key) for t in part.trades.to_dict("records")
+                      if t["exit_reason"] != "end_of_data") == sorted(tuple(t[k] for k in key) for t in closed)
+
+
+def test_backtest_of_a_portfolio_of_pairs_names_each_pairs_legs(real_daily):
+    import ruleengine
+
+    result = ruleengine.backtest({**PAIR_DOC, "risk": {"position_size_pct": 30, "max_open_positions": 2}},
+                                 PORTFOLIO, START, END, data=str(real_daily), portfolio=True, benchmark=None)
+    (run,) = result.results
+    assert run.label.startswith("portfolio of 3") and run.metrics.total_trades == len(run.trades) > 5
+    legs = {(t.legs[0].symbol, t.legs[1].symbol) for t in run.trades}
+    assert legs <= {("XLE", "XLF"), ("QQQ", "SPY"), ("SPY", "XLE")} and len(legs) > 1
+    assert all(t.symbol == f"{t.legs[0].symbol}/{t.legs[1].symbol}" for t in run.trades)
+    if run.trades[-1].exit_reason != "end_of_data" and all(t.exit_reason != "end_of_data" for t in run.trades):
+        assert run.equity.value[-1] == pytest.approx(CASH + sum(t.pnl for t in run.trades))
 
 
 def test_sweep_of_a_pair_that_knows_the_trade_equals_its_backtests(real_daily):

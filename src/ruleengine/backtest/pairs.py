@@ -58,6 +58,30 @@ def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np
         ``position`` the first leg's units and ``position_b`` the second's; ``skipped`` the entries a sizing
         rule skipped or cut down to the cash.
     """
+    return _simulate(False, prices_a, prices_b, entries, exits, index, risk, hedge_ratio, sizing, short_entries,
+                     short_exits, levels, exit_program, init_cash, start)
+
+
+def simulate_pairs_portfolio(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
+                             entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
+                             risk: RiskSpec | Sequence[RiskSpec], *, hedge_ratio: float | np.ndarray = 1.0,
+                             sizing: str = "dollar_neutral", short_entries: np.ndarray | None = None,
+                             short_exits: np.ndarray | None = None, levels: Mapping[str, np.ndarray] | None = None,
+                             exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0) -> Simulation:
+    """The pair columns as one portfolio sharing `init_cash` (`ruleengine.kernels.pair_portfolio`): each entry
+    sized on the portfolio's equity, never cut to the cash, and capped by ``max_open_positions`` (a pair is
+    one position) and ``max_gross_exposure_pct`` (both legs' value). Arguments as `simulate_pairs`; the
+    simulation's equity and cash are (T, 1), its trades in entry order."""
+    return _simulate(True, prices_a, prices_b, entries, exits, index, risk, hedge_ratio, sizing, short_entries,
+                     short_exits, levels, exit_program, init_cash, start)
+
+
+def _simulate(portfolio: bool, prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
+              entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec],
+              hedge_ratio: float | np.ndarray, sizing: str, short_entries: np.ndarray | None,
+              short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None, exit_program: Any,
+              init_cash: float, start: int) -> Simulation:
+    """`simulate_pairs` (independent pairs) or `simulate_pairs_portfolio` (`portfolio`) through its kernel."""
     if sizing not in PAIR_SIZINGS:
         raise ValueError(f"sizing must be one of {PAIR_SIZINGS}, got {sizing!r}")
     arrays, ent, ext, times, risks = _prepare(prices_a, entries, exits, index, risk, start)
@@ -67,26 +91,28 @@ def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits,
                         {**(levels or {}), "hedge_ratio": hedge}, exit_program)
     (open_a, high_a, low_a, close_a, ent_, ext_, short_e, short_x, lv, ops, op_args, times_, start_, risk_rec) = args
-    records, n, eq, cash, units_a, units_b, notes, n_notes = _kernel()(
-        open_a, high_a, low_a, close_a, arrays_b["open"], arrays_b["high"], arrays_b["low"], arrays_b["close"],
-        ent_, ext_, short_e, short_x, lv, ops, op_args, times_, start_, risk_rec, sizing == "hedge_ratio_units",
-        float(init_cash), _max_trades(ent, start) + (0 if short_entries is None else int(np.sum(short_entries))))
-    trades = trades_frame(records[:n], index, by_time=False)
+    n_trades = _max_trades(ent, start) + (0 if short_entries is None else int(np.sum(short_entries)))
+    kernel = _kernel("simulate_pairs_portfolio_nb" if portfolio else "simulate_pairs_nb")
+    records, n, eq, cash, units_a, units_b, notes, n_notes = kernel(
+        open_a, high_a, low_a, close_a, arrays_b["open"], arrays_b["high"], arrays_b["low"], arrays_b["close"], ent_,
+        ext_, short_e, short_x, lv, ops, op_args, times_, start_, risk_rec, sizing == "hedge_ratio_units",
+        float(init_cash), n_trades)
+    trades = trades_frame(records[:n], index, by_time=portfolio)
     return Simulation(trades, eq.T, cash.T, units_a.T, "numba", notes_frame(notes, index), int(n_notes),
                       position_b=units_b.T)
 
 
 def simulate_pair_run(pair: Any, prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
-                      signals: Mapping[str, Any], **options: Any) -> Simulation:
-    """`simulate_pairs` of a `PairSpec` on a strategy's signal columns (`SignalSet.columns`): its hedge ratio
-    from the levels (`hedge_levels`), its other levels and exit program, and its sizing; `options` are
-    `simulate_pairs`' (index, risk, ...)."""
+                      signals: Mapping[str, Any], *, portfolio: bool = False, **options: Any) -> Simulation:
+    """`simulate_pairs` (or, `portfolio`, `simulate_pairs_portfolio`) of a `PairSpec` on a strategy's signal
+    columns (`SignalSet.columns`): its hedge ratio from the levels (`hedge_levels`), its other levels and exit
+    program, and its sizing; `options` are `simulate_pairs`' (index, risk, ...)."""
     given = dict(signals)
     levels = dict(given.pop("levels", None) or {})
     hedge = hedge_levels(pair, levels, prices_a["close"].shape)
     levels.pop("hedge_ratio", None)
-    return simulate_pairs(prices_a, prices_b, hedge_ratio=hedge, sizing=pair.sizing, levels=levels, **given,
-                          **options)
+    run = simulate_pairs_portfolio if portfolio else simulate_pairs
+    return run(prices_a, prices_b, hedge_ratio=hedge, sizing=pair.sizing, levels=levels, **given, **options)
 
 
 def hedge_levels(pair: Any, levels: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
@@ -104,11 +130,11 @@ def refuse_pairs(strategy: object, what: str, hint: str) -> None:
                                           hint=hint)])
 
 
-def _kernel() -> Any:
-    """The pair kernel, imported on first use (numba stays out of imports that do not simulate)."""
-    from ..kernels.pairs import simulate_pairs_nb
+def _kernel(name: str) -> Any:
+    """A pair kernel by name, imported on first use (numba stays out of imports that do not simulate)."""
+    from ..kernels import pair_portfolio, pairs
 
-    return simulate_pairs_nb
+    return getattr(pairs if name == "simulate_pairs_nb" else pair_portfolio, name)
 
 
-__all__ = ["hedge_levels", "refuse_pairs", "simulate_pair_run", "simulate_pairs"]
+__all__ = ["hedge_levels", "refuse_pairs", "simulate_pair_run", "simulate_pairs", "simulate_pairs_portfolio"]

@@ -379,6 +379,10 @@ Pairs (a pair block: legs [a, b]; each leg filled as above, a long leg as a long
   end is marked at each leg's last close (end_of_data).
 - The trade record is one row per pair: entry/exit price and size of leg a, pnl, pnl_pct (of the cash both
   legs took) and fees of both legs, and each leg (symbol, side, prices, size, pnl, fees) in legs.
+- A portfolio of pairs shares one cash account as the portfolio above: each phase of a bar over all pairs,
+  entries sized on the portfolio's equity before the phase's entries (pairs marked at both legs' prices),
+  never cut to the cash; max_open_positions counts a pair as one position, max_gross_exposure_pct both
+  legs (units x price of each).
 """
 
 

@@ -292,19 +292,55 @@ def pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, ahead, ops, args, l
 
 
 @numba.njit(cache=True, inline="always")
+def pair_open_nb(pa, pb, cash, oa, ob, now, entry_time, closing, exec_open, risk):
+    """The open of a bar for a pair held before it: a bar more held, then the exit order pending there (open
+    fills, `closing`) or a gap through a stop level (`pair_stop_nb` on the values at the opens), else its
+    extremes moved by its value at the open: (leg a, leg b, cash, exit, reason code or -1)."""
+    pa = set_nb(pa, POS_HELD, pa[POS_HELD] + 1.0)  # this bar is held from its open (the take-profit table)
+    value = pair_value_nb(pa, pb, oa, ob, now, entry_time, risk)
+    reason = ExitReason.signal if exec_open and closing else \
+        pair_stop_nb(value, entry_value_nb(pa, pb), pa[POS_PEAK], pa[POS_HELD], risk)
+    if reason >= 0:
+        pa, pb, cash, ex = leave_pair_nb(pa, pb, oa, ob, reason, cash, now, entry_time, risk)
+        return pa, pb, cash, ex, reason
+    return pair_marked_nb(pa, value), pb, cash, no_pair_exit_nb(), reason
+
+
+@numba.njit(cache=True, inline="always")
+def pair_close_nb(pa, pb, cash, t, ca, cb, now, entry_time, closing, exec_open, risk):
+    """The close of bar t for a pair held after its open: the stops on the values at the closes, the exit
+    signal (close fills, `closing`), max hold (neither on the bar of an entry at its open), else its extremes
+    moved by its value at the close: (leg a, leg b, cash, exit, reason code or -1)."""
+    new = exec_open and pa[POS_ENTRY_BAR] == t  # entered at this bar's open: its stops only
+    if new:
+        entry_time = now
+    held = pa[POS_HELD]
+    value = pair_value_nb(pa, pb, ca, cb, now, entry_time, risk)
+    reason = pair_stop_nb(value, entry_value_nb(pa, pb), pa[POS_PEAK], held, risk)
+    if reason < 0 and not new:
+        if closing and not exec_open:
+            reason = ExitReason.signal
+        elif max_hold_nb(held, now, entry_time, risk):
+            reason = ExitReason.max_hold
+    if reason >= 0:
+        pa, pb, cash, ex = leave_pair_nb(pa, pb, ca, cb, reason, cash, now, entry_time, risk)
+        return pa, pb, cash, ex, reason
+    return pair_marked_nb(pa, value), pb, cash, no_pair_exit_nb(), reason
+
+
+@numba.njit(cache=True, inline="always")
 def pair_bar_step_nb(pa, pb, cash, t, oa, ob, ca, cb, now, entry_time, it, hedge, volatility, exec_open, hedge_units,
                      risk):
     """Bar t of a pair that trades its own cash, in time order, both legs having a bar: (leg a, leg b, cash, exit
     at the open, exit at the close, note).
 
-    The open: the exit order pending there (open fills) or a gap through a stop level (`pair_stop_nb` on the
-    values at the opens), then an entry (open fills). The close: the stops on the values at the closes, the
-    exit signal (close fills), max hold, then an entry (close fills). An entry needs the pair flat at the start
-    of the bar, or closed on it by the opposite entry's signal (a reversal), a hedge ratio > 0 and cash > 0;
-    it is sized by `enter_pair_nb` (``note`` -1, or the `SizeNote` of an entry skipped or cut to the cash).
-    `it`, `hedge` and `volatility` are `pair_signals_nb`'s; ``now`` bar t's time, ``entry_time`` the entry
-    bar's of a pair held before the bar. The pair's value at entry, bars held and extremes live in leg a
-    (`entry_value_nb`, POS_HELD, `pair_marked_nb`). An exit is `leave_pair_nb`'s (reason -1: none).
+    The open (`pair_open_nb`), an entry (open fills), the close (`pair_close_nb`), an entry (close fills). An
+    entry needs the pair flat at the start of the bar, or closed on it by the opposite entry's signal (a
+    reversal), a hedge ratio > 0 and cash > 0; it is sized by `enter_pair_nb` (``note`` -1, or the `SizeNote`
+    of an entry skipped or cut to the cash). `it`, `hedge` and `volatility` are `pair_signals_nb`'s; ``now``
+    bar t's time, ``entry_time`` the entry bar's of a pair held before the bar. The pair's value at entry,
+    bars held and extremes live in leg a (`entry_value_nb`, POS_HELD, `pair_marked_nb`). An exit is
+    `leave_pair_nb`'s (reason -1: none).
     """
     want = entry_side_nb(it)
     side = pa[POS_IN]
@@ -314,33 +350,13 @@ def pair_bar_step_nb(pa, pb, cash, t, oa, ob, ca, cb, now, entry_time, it, hedge
     at_close = no_pair_exit_nb()
     note = NO_NOTE
     reason = -1
-    if side != 0.0:  # the open
-        pa = set_nb(pa, POS_HELD, pa[POS_HELD] + 1.0)  # this bar is held from its open (the take-profit table)
-        value = pair_value_nb(pa, pb, oa, ob, now, entry_time, risk)
-        reason = ExitReason.signal if exec_open and closing else \
-            pair_stop_nb(value, entry_value_nb(pa, pb), pa[POS_PEAK], pa[POS_HELD], risk)
-        if reason >= 0:
-            pa, pb, cash, at_open = leave_pair_nb(pa, pb, oa, ob, reason, cash, now, entry_time, risk)
-        else:
-            pa = pair_marked_nb(pa, value)
+    if side != 0.0:
+        pa, pb, cash, at_open, reason = pair_open_nb(pa, pb, cash, oa, ob, now, entry_time, closing, exec_open, risk)
     if exec_open and may_enter and (side == 0.0 or reason == ExitReason.signal) and cash > 0:
         pa, pb, cash, note = own_pair_entry_nb(pa, pb, t, oa, ob, cash, hedge, volatility, want, hedge_units, risk)
-    if pa[POS_IN] != 0.0:  # the close of a pair held after the open
-        new = exec_open and pa[POS_ENTRY_BAR] == t  # entered at this bar's open: its stops only
-        if new:
-            entry_time = now
-        held = pa[POS_HELD]
-        value = pair_value_nb(pa, pb, ca, cb, now, entry_time, risk)
-        reason = pair_stop_nb(value, entry_value_nb(pa, pb), pa[POS_PEAK], held, risk)
-        if reason < 0 and not new:
-            if closing and not exec_open:
-                reason = ExitReason.signal
-            elif max_hold_nb(held, now, entry_time, risk):
-                reason = ExitReason.max_hold
-        if reason >= 0:
-            pa, pb, cash, at_close = leave_pair_nb(pa, pb, ca, cb, reason, cash, now, entry_time, risk)
-        else:
-            pa = pair_marked_nb(pa, value)
+    if pa[POS_IN] != 0.0:
+        pa, pb, cash, at_close, reason = pair_close_nb(pa, pb, cash, t, ca, cb, now, entry_time, closing, exec_open,
+                                                       risk)
     if not exec_open and may_enter and (side == 0.0 or reason == ExitReason.signal) and cash > 0:
         pa, pb, cash, note = own_pair_entry_nb(pa, pb, t, ca, cb, cash, hedge, volatility, want, hedge_units, risk)
     return pa, pb, cash, at_open, at_close, note
