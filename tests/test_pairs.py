@@ -802,6 +802,40 @@ def test_a_portfolio_of_pairs_matches_the_reference_on_real_data(portfolio_marke
     assert noted >= {"max_open_positions", "max_gross_exposure"}
 
 
+@pytest.mark.parametrize("risk", PORTFOLIO_RISKS[:2])
+def test_vectorbt_from_orders_with_both_legs_in_one_cash_group_is_the_portfolio(portfolio_market, risk):
+    """vectorbt as the oracle of a portfolio of pairs' accounting: every leg of every pair one column of one
+    group with cash_sharing, from_orders placing our trades' units at their fill prices (before slippage,
+    vectorbt adds the same slippage and fees): its value is our equity on every bar. (Close fills: from_orders
+    places one order per column and bar, and with open fills a pair entered at an open can be stopped at
+    that bar's close.)"""
+    import vectorbt as vbt  # the oracle is part of the test set-up: missing it is a broken set-up, not a skip
+
+    md = portfolio_market[0]
+    r = replace(BASE, execution_price="close", **risk)
+    sim, _, _ = _portfolio_both(portfolio_market, r, False)
+    k, s0 = md.n_cols, md.start
+    legs = [{c: md.inputs[(slot, c)] for c in ("open", "close")} for slot in ("asset_a", "asset_b")]
+    close = np.hstack([leg["close"] for leg in legs])
+    size = np.zeros_like(close)
+    price = close.copy()
+    slip = r.slippage_pct / 100
+    for t in sim.trades.itertuples():
+        for leg, units, exit_price in ((0, t.direction * t.size, t.exit_price),
+                                       (1, -t.direction * t.leg_b_size, t.leg_b_exit_price)):
+            col = leg * k + t.column
+            size[t.entry_bar, col] += units
+            price[t.entry_bar, col] = legs[leg]["close"][t.entry_bar, t.column]
+            if t.exit_reason != "end_of_data":  # vectorbt marks an open position at the last close too
+                size[t.exit_bar, col] -= units
+                price[t.exit_bar, col] = exit_price / (1 - np.sign(units) * slip)  # before slippage
+    pf = vbt.Portfolio.from_orders(close[s0:], size[s0:], price=price[s0:], size_type="amount",
+                                   fees=r.fees_pct / 100, slippage=slip, init_cash=CASH,
+                                   group_by=np.zeros(2 * k, dtype=int), cash_sharing=True, freq="1D")
+    assert len(sim.trades) > 20 and pf.orders.count() >= 2 * len(sim.trades)
+    np.testing.assert_allclose(pf.value().to_numpy(), sim.equity[s0:, 0], rtol=1e-12)
+
+
 @pytest.mark.parametrize("execution_price", ["close", "open"])
 def test_truncating_never_changes_earlier_trades_of_a_portfolio_of_pairs(portfolio_market, execution_price):
     risk = replace(BASE, execution_price=execution_price, **PORTFOLIO_RISKS[2])
