@@ -971,3 +971,6 @@ def test_explain_names_the_legs_and_a_one_instrument_explanation_is_unchanged():
     text = ruleengine.compile_strategy(str(RULES_DIR / "pairs_long_short.yaml")).explain_text()
     assert "pair: long asset_a and short asset_b as one position" in text and "dollar_neutral" in text
     assert "pair" not in ruleengine.compile_strategy(str(RULES_DIR / "pairs_zscore.yaml")).explain()
+    text = ruleengine.compile_strategy(KNOWING_DOC).explain_text()
+    assert "position variables entry_price, bars_held, unrealized_pct, highest_since_entry of the pair's combined " \
+        "value (entry_price: its value at entry)" in text
