@@ -12,6 +12,11 @@ Exits that know the trade (`EXITS_FILL_CONTRACT`): ``distances`` maps ``stop_los
 ``take_profit_distance`` to (T, N) per-bar values, read at the entry signal's bar; ``exit_rule(t, j, state)``
 is the exit condition on position variables, written by each test in plain Python (``state`` holds
 entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry at bar t's close).
+
+Pairs (`PAIR_FILL_CONTRACT`): `reference_pairs` (each pair on its own cash) and `reference_pairs_portfolio`
+(pairs sharing one account) step each pair through `_Pair`: its sizing methods on the pair's value, whole
+units per leg, stops, activation and take-profit table on the combined value, and an exit rule on the pair's
+position variables (`pair_state`).
 """
 from __future__ import annotations
 
