@@ -691,6 +691,18 @@ def test_runs_that_do_not_take_pairs_yet_say_so(real_daily):
     assert (err.value.diagnostics[0].code, err.value.diagnostics[0].path) == ("D146", "symbols")
 
 
+def test_live_signals_refuse_a_pairs_exit_on_position_variables(real_daily):
+    """Live, a held position records one entry price; a pair's position variables are its combined value (both
+    legs' entries and units): D149 rather than values of the first leg alone."""
+    import ruleengine
+    from ruleengine.errors import RuleEngineError
+
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.live_signals(KNOWING_DOC, "asset_a=XLE,asset_b=XLF", data=str(real_daily))
+    d = err.value.diagnostics[0]
+    assert (d.code, d.path) == ("D149", "exit") and "stop_loss_pct" in d.hint
+
+
 def test_the_hedge_ratio_history_is_fetched_and_a_code_pair_takes_a_number(real_daily):
     import ruleengine
     from ruleengine.errors import RuleEngineError
