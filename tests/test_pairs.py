@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.sim_reference import reference_pairs
+from support.sim_reference import reference_pairs, reference_pairs_portfolio
 from test_backtest_stops import BASE, CASH, sig, table
 
-from ruleengine.backtest.pairs import simulate_pairs
+from ruleengine.backtest.pairs import simulate_pairs, simulate_pairs_portfolio
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 
@@ -26,8 +26,11 @@ LEG_KEYS = ("leg_a_pnl", "leg_b_pnl", "leg_b_entry_price", "leg_b_exit_price", "
 
 
 def pair_run(bars_a, bars_b, entries, exits, risk=BASE, hedge=1.0, sizing="dollar_neutral", short_entries=None,
-             short_exits=None, start=0):
-    """Simulate with the engine and the reference; assert they agree; return the engine's trades as dicts."""
+             short_exits=None, start=0, program=None, volatility=None):
+    """Simulate with the engine and the reference; assert they agree (trades, equity and the sizing notes);
+    return the engine's trades as dicts. `program`: exit conditions on the pair's position variables (the
+    engine runs them compiled, the reference evaluates the same program in Python); `volatility`: the pair's
+    volatility on every bar."""
     prices_a, idx = table(bars_a)
     prices_b, _ = table(bars_b, idx)
     n = len(idx)
@@ -35,16 +38,35 @@ def pair_run(bars_a, bars_b, entries, exits, risk=BASE, hedge=1.0, sizing="dolla
     sides = {"short_entries": None if short_entries is None else sig(n, *short_entries),
              "short_exits": None if short_exits is None else sig(n, *short_exits)}
     hedge_arr = np.broadcast_to(np.asarray(hedge, dtype=float).reshape(-1, 1), (n, 1))
+    vol = None if volatility is None else np.full((n, 1), volatility, dtype=float)
     if short_entries is not None:  # both sides: a long/short pair
         risk = replace(risk, direction="long_short")
+    exit_program = None if program is None else position_program(program)
     sim = simulate_pairs(prices_a, prices_b, ent, ext, idx, risk, hedge_ratio=hedge_arr, sizing=sizing,
-                         init_cash=CASH, start=start, **sides)
+                         init_cash=CASH, start=start, levels=None if vol is None else {"volatility": vol},
+                         exit_program=exit_program, **sides)
+    notes: list = []
+    rule = None if exit_program is None else (lambda t, j, state: exit_program.evaluate([], state).exit)
     ref_trades, ref_eq = reference_pairs(prices_a, prices_b, ent, ext, idx, [risk], hedge_arr, sizing, CASH, start,
-                                         **sides)
+                                         **sides, volatility=vol, exit_rule=rule, notes=notes)
     got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
     assert_same_pair_trades(got, ref_trades)
     np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-12)
+    assert list(zip(sim.skipped.bar, sim.skipped.column, sim.skipped.reason, strict=True)) == notes
     return got, sim
+
+
+def position_program(conditions):
+    """The exit program of a pair document whose exit conditions use position variables and numbers only (no
+    per-bar level: the bar tables have no document data)."""
+    from ruleengine.compile.compiled import compile_rules
+    from ruleengine.compile.exit_program import split_exit
+
+    doc = {"name": "p", "data": {"asset_a": {"kind": "ohlcv"}, "asset_b": {"kind": "ohlcv"}},
+           "entry": ["asset_a.close > 0"], "exit": conditions, "pair": {"legs": ["asset_a", "asset_b"]}}
+    program = split_exit(compile_rules(doc).analysis).program
+    assert program is not None and program.levels == ()
+    return program
 
 
 def assert_same_pair_trades(got, want, rel=1e-12):
@@ -194,6 +216,165 @@ def test_max_hold_and_end_of_data():
     assert trades[0]["fees"] == 0.0
 
 
+# ---------------------------------------------------------------------------- exits that know the trade (pairs)
+def test_trailing_activation_on_the_pairs_value_reached_and_lost():
+    # trail 3 %: bar 1 closes at 10 350 (peak), bar 2 at 10 000 <= 10 350 x 0.97 = 10 039.5: trailed out at bar 2.
+    # With activation 5 % the trail waits for a peak >= 10 500: bar 3 closes at 10 600, then bar 4 at
+    # 50 x 104 + 100 x (100 - 49.5) = 10 250 <= 10 600 x 0.97 = 10 282: trailed out at bar 4's closes
+    a = [A0, (100, 104, 99, 103), (103, 104, 99, 100), (100, 107, 99, 106), (106, 107, 103, 104)]
+    b = [B0, (50, 50, 47, 48), (48, 50.5, 47, 50), (50, 50, 46, 47), (47, 50, 46, 49.5)]
+    trail = replace(BASE, trailing_stop_pct=3)
+    assert brief(pair_run(a, b, [0], [], trail)[0]) == [(0, 2, "trailing_stop", 100.0, 50.0)]
+    trades, _ = pair_run(a, b, [0], [], replace(trail, trailing_stop_activation_pct=5))
+    assert brief(trades) == [(0, 4, "trailing_stop", 104.0, 49.5)]
+    assert trades[0]["pnl"] == pytest.approx(250.0)
+
+
+def test_take_profit_by_bars_on_the_pairs_value_gaps_at_the_opens():
+    # {0: 10, 2: 3}: bar 1 closes at 10 350 (held 1: 10 % needed); bar 2 opens at 10 350 with 2 bars held: the
+    # 3 % row (10 300) is already passed at the open: both legs out at their opens
+    a = [A0, (100, 104, 99, 103), (103, 104, 99, 100), A0]
+    b = [B0, (50, 50, 47, 48), (48, 50.5, 47, 50), B0]
+    risk = replace(BASE, take_profit_by_bars=((0, 10.0), (2, 3.0)))
+    assert brief(pair_run(a, b, [0], [], risk)[0]) == [(0, 2, "take_profit", 103.0, 48.0)]
+
+
+def test_position_variables_of_a_pair_are_its_value():
+    # unrealized_pct of the pair's value: bar 1 closes at 50 x 99 + 100 x 49 = 9 850 (-1.5 %), bar 2 at
+    # 50 x 98 + 100 x 48.5 = 9 750 (-2.5 %): the exit signal of bar 2's close
+    a = [A0, (100, 100, 98, 99), (99, 99, 97, 98), A0, A0]
+    b = [B0, (50, 51.5, 50, 51), (51, 52, 51, 51.5), B0, B0]
+    assert brief(pair_run(a, b, [0], [], program=["unrealized_pct <= -2"])[0]) == [(0, 2, "signal", 98.0, 51.5)]
+    # open fills: entered at bar 1's opens (100, 50); -2.5 % at bar 2's close exits at bar 3's opens
+    trades, _ = pair_run(a, b, [0], [], replace(BASE, execution_price="open"), program=["unrealized_pct <= -2"])
+    assert brief(trades) == [(1, 3, "signal", 100.0, 50.0)]
+    assert brief(pair_run(a, b, [0], [], program=["bars_held >= 2"])[0]) == [(0, 2, "signal", 98.0, 51.5)]
+    # entry_price is the value at entry (10 000); give back: 10 350 at bar 1, then 50 x 101 + 100 x 50.1 =
+    # 10 060 at bar 2 (+0.6 %)
+    a = [A0, (100, 104, 99, 103), (103, 104, 99, 101), A0]
+    b = [B0, (50, 50, 47, 48), (48, 50.5, 47, 49.9), B0]
+    giveback = ["highest_since_entry >= entry_price * 1.03 and unrealized_pct < 1"]
+    assert brief(pair_run(a, b, [0], [], program=giveback)[0]) == [(0, 2, "signal", 101.0, 49.9)]
+    # the extremes count the values at the opens: bar 1 opens at 50 x 98 + 100 x 49 = 9 800 < 9 900, and
+    # closes back at 10 000: lowest_since_entry exits at its close
+    a = [A0, (98, 101, 97, 100), A0]
+    b = [B0, (51, 51, 49, 50), B0]
+    assert brief(pair_run(a, b, [0], [], program=["lowest_since_entry < entry_price * 0.99"])[0]) == \
+        [(0, 1, "signal", 100.0, 50.0)]
+    # a long_short pair: the exit block's program closes long pairs only (short_exit takes none)
+    a = [A0, A0, A0, A0, A0]
+    b = [B0, B0, B0, B0, B0]
+    trades, _ = pair_run(a, b, [0], [], short_entries=[2], short_exits=[], program=["bars_held >= 1"])
+    assert [(t["entry_bar"], t["exit_bar"], t["exit_reason"], t["direction"]) for t in trades] == \
+        [(0, 1, "signal", 1), (2, 4, "end_of_data", -1)]
+
+
+def test_sizing_methods_on_a_pair():
+    a = [A0, (100, 101, 99, 95), A0]
+    b = [B0, (50, 53, 50, 52.5), B0]
+    no_pct = replace(BASE, position_size_pct=None)
+    # a fixed cash amount: 5 000 split in equal dollars (25 units of a, 50 of b)
+    t = pair_run(a, b, [0], [2], replace(no_pct, position_size_cash=5_000.0))[0][0]
+    assert (t["size"], t["leg_b_size"]) == (pytest.approx(25.0), pytest.approx(50.0))
+    # risk 1 % with a 5 % stop on the pair's value: 10 000 x 1 % / 5 % = 2 000 (10 units of a, 20 of b); bar 1
+    # closes at 10 x 95 + 20 x (100 - 52.5) = 1 900, the stop level: -100, 1 % of the equity
+    trades, _ = pair_run(a, b, [0], [], replace(no_pct, risk_per_trade_pct=1.0, stop_loss_pct=5.0))
+    assert brief(trades) == [(0, 1, "stop_loss", 95.0, 52.5)]
+    assert (trades[0]["size"], trades[0]["pnl"]) == (pytest.approx(10.0), pytest.approx(-100.0))
+    # a volatility target of 10 % on a pair whose volatility is 20 %: a position worth 5 000
+    t = pair_run(a, b, [0], [2], replace(no_pct, volatility_target_pct=10.0), volatility=0.2)[0][0]
+    assert (t["size"], t["leg_b_size"]) == (pytest.approx(25.0), pytest.approx(50.0))
+    # NaN volatility: skipped and noted; 150 % of the cash: cut to the cash and noted
+    _, sim = pair_run(a, b, [0], [2], replace(no_pct, volatility_target_pct=10.0), volatility=math.nan)
+    assert sim.trades.empty and sim.skipped.reason.tolist() == ["no_volatility"]
+    _, sim = pair_run(a, b, [0], [2], replace(BASE, position_size_pct=150.0))
+    assert sim.skipped.reason.tolist() == ["capped_by_cash"] and sim.trades["size"][0] == pytest.approx(50.0)
+
+
+def test_whole_units_round_each_leg_and_keep_the_hedge_ratio():
+    b30 = [(30, 30, 30, 30)] * 3
+    a = [A0, A0, A0]
+    whole = replace(BASE, whole_units=True, fees_pct=0.1)
+    # dollar neutral: leg a 5 000 / (100 x 1.001) -> 49 units; leg b from leg a's value: 49 x 100 / 30 -> 163
+    t = pair_run(a, b30, [0], [2], whole)[0][0]
+    assert (t["size"], t["leg_b_size"]) == (49.0, 163.0)
+    assert t["fees"] == pytest.approx((49 * 100 + 163 * 30) * 0.001 * 2)
+    # hedge_ratio_units 2: leg a 10 000 x 100 / 160 = 6 250 -> 62 units, leg b 2 x 62 = 124
+    t = pair_run(a, b30, [0], [2], whole, hedge=2.0, sizing="hedge_ratio_units")[0][0]
+    assert (t["size"], t["leg_b_size"]) == (62.0, 124.0)
+    # 150 cash: 75 for leg a buys no whole unit: skipped, noted
+    _, sim = pair_run(a, b30, [0], [2], replace(whole, position_size_pct=None, position_size_cash=150.0))
+    assert sim.trades.empty and sim.skipped.reason.tolist() == ["zero_units"]
+
+
+# ------------------------------------------------------------------------------------------------ portfolios
+def portfolio_run(pairs, entries, risk, program=None):
+    """Pairs (a list of (bars of leg a, bars of leg b)) sharing one account, each entered at the bars in
+    `entries`: the engine and the reference must agree (trades, equity, notes). Returns (trades, simulation)."""
+    tables = [(table(a)[0], table(b)[0]) for a, b in pairs]
+    idx = table(pairs[0][0])[1]
+    n, k = len(idx), len(pairs)
+    prices_a = {c: np.hstack([ta[c] for ta, _ in tables]) for c in ("open", "high", "low", "close")}
+    prices_b = {c: np.hstack([tb[c] for _, tb in tables]) for c in ("open", "high", "low", "close")}
+    ent = np.hstack([sig(n, *e) for e in entries])
+    ext = np.zeros((n, k), dtype=bool)
+    hedge = np.ones((n, k))
+    exit_program = None if program is None else position_program(program)
+    sim = simulate_pairs_portfolio(prices_a, prices_b, ent, ext, idx, risk, hedge_ratio=hedge, init_cash=CASH,
+                                   exit_program=exit_program)
+    notes: list = []
+    rule = None if exit_program is None else (lambda t, j, state: exit_program.evaluate([], state).exit)
+    ref_trades, ref_eq = reference_pairs_portfolio(prices_a, prices_b, ent, ext, idx, [risk] * k, hedge,
+                                                   init_cash=CASH, exit_rule=rule, notes=notes)
+    got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+    key = ("column", "entry_bar")
+    assert_same_pair_trades(sorted(got, key=lambda t: tuple(t[c] for c in key)),
+                            sorted(ref_trades, key=lambda t: tuple(t[c] for c in key)))
+    np.testing.assert_allclose(sim.equity[:, 0], ref_eq, rtol=1e-12)
+    assert sorted(zip(sim.skipped.bar, sim.skipped.column, sim.skipped.reason, strict=True)) == sorted(notes)
+    return got, sim
+
+
+UP = ([A0, (100, 104, 99, 103), (103, 104, 99, 106)], [B0, (50, 50, 47, 48), (48, 50.5, 47, 47)])
+
+
+def test_a_portfolio_of_pairs_shares_its_cash():
+    # 50 % each, both entered at bar 0's close on the equity before the step (10 000): 25 units of a, 50 of b
+    # each; the equity is both pairs' value: 10 000 + 2 x (25 x (a - 100) + 50 x (50 - b))
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(BASE, position_size_pct=50.0))
+    assert [(t["column"], t["size"], t["leg_b_size"]) for t in trades] == [(0, 25.0, 50.0), (1, 25.0, 50.0)]
+    np.testing.assert_allclose(sim.equity[:, 0], [CASH, CASH + 2 * (75 + 100), CASH + 2 * (150 + 150)])
+    assert sim.cash[-1, 0] == pytest.approx(0.0)
+    # 60 % each: the second pair's 6 000 is more than the 4 000 left: skipped, never cut
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(BASE, position_size_pct=60.0))
+    assert [t["column"] for t in trades] == [0] and sim.skipped.reason.tolist() == ["cash"]
+
+
+def test_portfolio_caps_count_a_pair_as_one_position_and_both_legs_as_exposure():
+    half = replace(BASE, position_size_pct=40.0)
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(half, max_open_positions=1))
+    assert [t["column"] for t in trades] == [0] and sim.skipped.reason.tolist() == ["max_open_positions"]
+    assert len(portfolio_run([UP, UP], [[0], [0]], replace(half, max_open_positions=2))[0]) == 2
+    # each pair is worth 4 000 at entry (2 000 per leg): 4 000 + 4 000 > 70 % of 10 000 (one leg each would be
+    # 4 000 in all, under the cap)
+    trades, sim = portfolio_run([UP, UP], [[0], [0]], replace(half, max_gross_exposure_pct=70.0))
+    assert [t["column"] for t in trades] == [0] and sim.skipped.reason.tolist() == ["max_gross_exposure"]
+    assert len(portfolio_run([UP, UP], [[0], [0]], replace(half, max_gross_exposure_pct=80.0))[0]) == 2
+
+
+def test_a_portfolio_of_pairs_with_its_exit_program_and_open_fills():
+    # 5 000 each; pair 1 falls to 25 x 99 + 50 x (100 - 51) = 4 925 at bar 1's close (-1.5 %): the program exits
+    # it there (close fills) or at bar 2's opens (open fills: both entered at bar 1's opens of 100 / 50); the
+    # 2 % trail (4 900) is not reached; pair 0 rises and is still open at the end
+    down = ([A0, (100, 100, 98, 99), (99, 99, 97, 98)], [B0, (50, 51.5, 50, 51), (51, 52, 51, 51.5)])
+    want = {"close": [(0, 0, 2, "end_of_data"), (1, 0, 1, "signal")],
+            "open": [(0, 1, 2, "end_of_data"), (1, 1, 2, "signal")]}
+    for ex in ("close", "open"):
+        risk = replace(BASE, position_size_pct=50.0, trailing_stop_pct=2.0, execution_price=ex)
+        trades, _ = portfolio_run([UP, down], [[0], [0]], risk, program=["unrealized_pct <= -1"])
+        assert sorted((t["column"], t["entry_bar"], t["exit_bar"], t["exit_reason"]) for t in trades) == want[ex]
+
+
 # ------------------------------------------------------------------------------------------------ real data
 PAIR_DOC = {
     "name": "pair z-score", "data": {"asset_a": {"kind": "ohlcv"}, "asset_b": {"kind": "ohlcv"}},
@@ -208,23 +389,36 @@ PAIRS = ("asset_a=XLE,asset_b=XLF", "asset_a=QQQ,asset_b=LEHMQ")
 START, END = "2006-01-01", "2017-12-31"
 
 
-class PairRun:
-    """A pair's market data, both sides' signals and the hedge ratio on the local files."""
+#: exits that know the pair: a program on its position variables with a per-bar level (the z-score), and the
+#: pair's volatility (half the log spread's: equal dollars) for a volatility target
+KNOWING_DOC = {**PAIR_DOC, "exit": {"logic": "any", "conditions": [
+    "abs(zscore(asset_a.close / asset_b.close, n)) < 0.3",
+    "unrealized_pct < -4 or bars_held >= 25",
+    "highest_since_entry > entry_price * 1.03 and unrealized_pct < 1 and zscore(asset_a.close / asset_b.close, n) > 0",
+]}, "risk": {"volatility_target_pct": 10,
+             "volatility": "stddev(log_return(asset_a.close / asset_b.close, 1), 20) * sqrt(252) / 2"}}
 
-    def __init__(self, symbols: str, folder) -> None:
+
+class PairRun:
+    """A pair's market data, both sides' signals, the hedge ratio, the volatility and the exit program on the
+    local files."""
+
+    def __init__(self, symbols: str, folder, doc=PAIR_DOC) -> None:
         import ruleengine
 
-        self.strategy = ruleengine.load_strategy(PAIR_DOC)
+        self.strategy = ruleengine.load_strategy(doc)
         self.md = ruleengine.load_data(self.strategy, symbols, START, END, data=str(folder))
         self.prices_a = {k: self.md.inputs[("asset_a", k)] for k in ("open", "high", "low", "close")}
         self.prices_b = {k: self.md.inputs[("asset_b", k)] for k in ("open", "high", "low", "close")}
         sig = ruleengine.compile_strategy(self.strategy).signals(self.md)
-        short = ruleengine.compile_strategy(SHORT_SIDE).signals(self.md)
+        short = ruleengine.compile_strategy({**doc, "entry": SHORT_SIDE["entry"]}).signals(self.md)
         self.entries, self.exits, self.hedge = sig.entries, sig.exits, sig.levels["hedge_ratio"]
         self.short_entries, self.short_exits = short.entries, short.exits
+        self.program = sig.exit_program
+        self.levels = {k: v for k, v in sig.levels.items() if k != "hedge_ratio"}
 
     def both(self, risk, sizing="dollar_neutral", two_sided=True, end=None):
-        """(engine simulation, reference (trades, equity)) of rows [0, end)."""
+        """(engine simulation, reference (trades, equity, notes)) of rows [0, end)."""
         cut = slice(0, end)
         pa = {k: v[cut] for k, v in self.prices_a.items()}
         pb = {k: v[cut] for k, v in self.prices_b.items()}
@@ -232,12 +426,19 @@ class PairRun:
                  "short_exits": self.short_exits[cut] if two_sided else None}
         if two_sided:
             risk = replace(risk, direction="long_short")
+        levels = {k: v[cut] for k, v in self.levels.items()}
         sim = simulate_pairs(pa, pb, self.entries[cut], self.exits[cut], self.md.index[cut], risk,
                              hedge_ratio=self.hedge[cut], sizing=sizing, init_cash=CASH, start=self.md.start,
-                             **sides)
+                             levels=levels, exit_program=self.program, **sides)
+        rule = None
+        if self.program is not None:
+            rows = [levels[f"exit_program:{k}"] for k in range(len(self.program.levels))]
+            rule = lambda t, j, state: self.program.evaluate([r[t, j] for r in rows], state).exit  # noqa: E731
+        notes: list = []
         ref = reference_pairs(pa, pb, self.entries[cut], self.exits[cut], self.md.index[cut], [risk],
-                              self.hedge[cut], sizing, CASH, self.md.start, **sides)
-        return sim, ref
+                              self.hedge[cut], sizing, CASH, self.md.start, **sides,
+                              volatility=levels.get("volatility"), exit_rule=rule, notes=notes)
+        return sim, (*ref, notes)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +460,7 @@ def test_every_stop_combination_matches_the_reference(pair_runs, symbols):
     directions: set[int] = set()
     for risk in COMBOS:
         for sizing, two_sided in (("dollar_neutral", True), ("hedge_ratio_units", False)):
-            sim, (ref_trades, ref_eq) = run.both(risk, sizing, two_sided)
+            sim, (ref_trades, ref_eq, _) = run.both(risk, sizing, two_sided)
             got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
             assert_same_pair_trades(got, ref_trades, rel=1e-9)
             np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-9)
@@ -267,6 +468,62 @@ def test_every_stop_combination_matches_the_reference(pair_runs, symbols):
             directions |= set(sim.trades.direction)
     assert reasons >= {"signal", "stop_loss", "take_profit", "trailing_stop", "max_hold"}
     assert directions == {1, -1}
+
+
+#: the exits that know the trade and the sizing methods on a pair
+KNOWING = [{"trailing_stop_pct": 2, "trailing_stop_activation_pct": 3, "stop_loss_pct": 5},
+           {"take_profit_by_bars": ((0, 6.0), (5, 3.0), (15, 1.0)), "fees_pct": 0.1},
+           {"position_size_pct": None, "risk_per_trade_pct": 1.0, "stop_loss_pct": 3, "slippage_pct": 0.05},
+           {"position_size_pct": None, "position_size_cash": 7_000.0, "whole_units": True, "fees_pct": 0.1},
+           {"position_size_pct": None, "volatility_target_pct": 10.0, "borrow_cost_pct": 5},
+           {"whole_units": True, "trailing_stop_pct": 3, "max_hold_bars": 8}]
+
+
+@pytest.fixture(scope="module")
+def knowing_run(real_daily):
+    return PairRun(PAIRS[0], real_daily, KNOWING_DOC)
+
+
+def test_exits_and_sizing_that_know_the_pair_match_the_reference(knowing_run):
+    """Each combination of KNOWING, with close and open fills, both sizings, one side and both: the engine
+    equals the reference trade for trade (the exit program read on the pair's position variables), and so do
+    the sizing notes."""
+    run = knowing_run
+    assert run.program is not None and run.program.levels and "volatility" in run.levels
+    reasons: set[str] = set()
+    sizes = []
+    for kw in KNOWING:
+        for ex in ("close", "open"):
+            risk = replace(BASE, execution_price=ex, **kw)
+            for sizing, two_sided in (("dollar_neutral", True), ("hedge_ratio_units", False)):
+                sim, (ref_trades, ref_eq, notes) = run.both(risk, sizing, two_sided)
+                got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+                assert_same_pair_trades(got, ref_trades, rel=1e-9)
+                np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-9)
+                assert list(zip(sim.skipped.bar, sim.skipped.column, sim.skipped.reason, strict=True)) == notes
+                reasons |= set(sim.trades.exit_reason)
+                sizes.append(sim.trades["size"].to_numpy())
+    assert reasons >= {"signal", "stop_loss", "take_profit", "trailing_stop", "max_hold"}
+    assert any(len(s) and np.all(s == np.floor(s)) for s in sizes)  # whole units traded
+
+
+@pytest.mark.parametrize("execution_price", ["close", "open"])
+def test_truncating_never_changes_earlier_trades_of_a_pair_that_knows_the_trade(knowing_run, execution_price):
+    run = knowing_run
+    risk = replace(BASE, execution_price=execution_price, trailing_stop_pct=2, trailing_stop_activation_pct=2,
+                   take_profit_by_bars=((0, 6.0), (10, 2.0)), position_size_pct=None, risk_per_trade_pct=2.0,
+                   stop_loss_pct=4, whole_units=True)
+    full, _ = run.both(risk)
+    T = run.md.n_rows
+    key = ("entry_bar", "exit_bar", "exit_reason", "direction", "size", "leg_b_size")
+    full_trades = full.trades.to_dict("records")
+    assert len(full_trades) > 10
+    for cut in np.linspace(run.md.start + 50, T - 1, 5).astype(int):
+        part, _ = run.both(risk, end=cut)
+        np.testing.assert_array_equal(part.equity, full.equity[:cut])
+        closed = [t for t in full_trades if t["exit_bar"] < cut and t["exit_reason"] != "end_of_data"]
+        assert [tuple(t[k] for k in key) for t in part.trades.to_dict("records") if t["exit_reason"] != "end_of_data"] \
+            == [tuple(t[k] for k in key) for t in closed]
 
 
 @pytest.mark.parametrize("execution_price", ["close", "open"])
@@ -419,8 +676,6 @@ def test_runs_that_do_not_take_pairs_yet_say_so(real_daily):
     from ruleengine.errors import RuleEngineError
 
     calls = {
-        "portfolio": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
-                                                 data=str(real_daily), portfolio=True),
         "vectorbt": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
                                                 data=str(real_daily), engine="vectorbt"),
     }
@@ -434,6 +689,18 @@ def test_runs_that_do_not_take_pairs_yet_say_so(real_daily):
     with pytest.raises(RuleEngineError) as err:
         ruleengine.live_signals(PAIR_DOC, "XLE,XLF", data=str(real_daily))
     assert (err.value.diagnostics[0].code, err.value.diagnostics[0].path) == ("D146", "symbols")
+
+
+def test_live_signals_refuse_a_pairs_exit_on_position_variables(real_daily):
+    """Live, a held position records one entry price; a pair's position variables are its combined value (both
+    legs' entries and units): D149 rather than values of the first leg alone."""
+    import ruleengine
+    from ruleengine.errors import RuleEngineError
+
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.live_signals(KNOWING_DOC, "asset_a=XLE,asset_b=XLF", data=str(real_daily))
+    d = err.value.diagnostics[0]
+    assert (d.code, d.path) == ("D149", "exit") and "stop_loss_pct" in d.hint
 
 
 def test_the_hedge_ratio_history_is_fetched_and_a_code_pair_takes_a_number(real_daily):
@@ -479,6 +746,161 @@ def test_sweep_of_a_pair_equals_its_backtests(real_daily, symbols):
             assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"{symbols} rank {rank}")
             traded += run.metrics.total_trades
         assert traded > 50
+
+
+#: three pairs for a portfolio of pairs (one leg in two pairs: each pair its own position)
+PORTFOLIO = [{"asset_a": "XLE", "asset_b": "XLF"}, {"asset_a": "QQQ", "asset_b": "SPY"},
+             {"asset_a": "SPY", "asset_b": "XLE"}]
+PORTFOLIO_RISKS = [
+    {"position_size_pct": 40.0, "stop_loss_pct": 4, "max_open_positions": 2},
+    {"position_size_pct": 30.0, "trailing_stop_pct": 2, "trailing_stop_activation_pct": 2,
+     "max_gross_exposure_pct": 70.0, "fees_pct": 0.1, "slippage_pct": 0.05},
+    {"position_size_pct": None, "risk_per_trade_pct": 2.0, "stop_loss_pct": 3, "whole_units": True,
+     "take_profit_by_bars": ((0, 6.0), (10, 2.0)), "borrow_cost_pct": 3},
+    {"position_size_pct": None, "volatility_target_pct": 15.0, "max_open_positions": 2},
+]
+
+
+@pytest.fixture(scope="module")
+def portfolio_market(real_daily):
+    import ruleengine
+
+    strategy = ruleengine.load_strategy(KNOWING_DOC)
+    md = ruleengine.load_data(strategy, PORTFOLIO, START, END, data=str(real_daily))
+    sig = ruleengine.compile_strategy(strategy).signals(md)
+    short = ruleengine.compile_strategy({**KNOWING_DOC, "entry": SHORT_SIDE["entry"]}).signals(md)
+    return md, sig, short
+
+
+def _portfolio_both(market, risk, two_sided, end=None):
+    md, sig, short = market
+    cut = slice(0, end)
+    pa = {c: md.inputs[("asset_a", c)][cut] for c in ("open", "high", "low", "close")}
+    pb = {c: md.inputs[("asset_b", c)][cut] for c in ("open", "high", "low", "close")}
+    sides = {"short_entries": short.entries[cut] if two_sided else None,
+             "short_exits": short.exits[cut] if two_sided else None}
+    if two_sided:
+        risk = replace(risk, direction="long_short")
+    levels = {k: v[cut] for k, v in sig.levels.items() if k != "hedge_ratio"}
+    hedge = sig.levels["hedge_ratio"][cut]
+    sim = simulate_pairs_portfolio(pa, pb, sig.entries[cut], sig.exits[cut], md.index[cut], risk, hedge_ratio=hedge,
+                                   init_cash=CASH, start=md.start, levels=levels, exit_program=sig.exit_program,
+                                   **sides)
+    rows = [levels[f"exit_program:{k}"] for k in range(len(sig.exit_program.levels))]
+    notes: list = []
+    ref = reference_pairs_portfolio(
+        pa, pb, sig.entries[cut], sig.exits[cut], md.index[cut], [risk] * md.n_cols, hedge, init_cash=CASH,
+        start=md.start, **sides, volatility=levels["volatility"], notes=notes,
+        exit_rule=lambda t, j, state: sig.exit_program.evaluate([r[t, j] for r in rows], state).exit)
+    return sim, ref, notes
+
+
+def test_a_portfolio_of_pairs_matches_the_reference_on_real_data(portfolio_market):
+    """Three pairs sharing one account, each risk of PORTFOLIO_RISKS with close and open fills, one side and
+    both: the engine equals the reference trade for trade, equity and notes (caps and cash skips included)."""
+    key = ("column", "entry_bar")
+    noted: set[str] = set()
+    for kw in PORTFOLIO_RISKS:
+        for ex, two_sided in (("close", True), ("open", False)):
+            sim, (ref_trades, ref_eq), notes = _portfolio_both(portfolio_market, replace(BASE, execution_price=ex,
+                                                                                         **kw), two_sided)
+            got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
+            assert len(got) > 10
+            assert_same_pair_trades(sorted(got, key=lambda t: tuple(t[c] for c in key)),
+                                    sorted(ref_trades, key=lambda t: tuple(t[c] for c in key)), rel=1e-9)
+            np.testing.assert_allclose(sim.equity[:, 0], ref_eq, rtol=1e-9)
+            assert sorted(zip(sim.skipped.bar, sim.skipped.column, sim.skipped.reason, strict=True)) == sorted(notes)
+            noted |= set(sim.skipped.reason)
+    assert noted >= {"max_open_positions", "max_gross_exposure"}
+
+
+@pytest.mark.parametrize("risk", PORTFOLIO_RISKS[:2])
+def test_vectorbt_from_orders_with_both_legs_in_one_cash_group_is_the_portfolio(portfolio_market, risk):
+    """vectorbt as the oracle of a portfolio of pairs' accounting: every leg of every pair one column of one
+    group with cash_sharing, from_orders placing our trades' units at their fill prices (before slippage,
+    vectorbt adds the same slippage and fees): its value is our equity on every bar. (Close fills: from_orders
+    places one order per column and bar, and with open fills a pair entered at an open can be stopped at
+    that bar's close.)"""
+    import vectorbt as vbt  # the oracle is part of the test set-up: missing it is a broken set-up, not a skip
+
+    md = portfolio_market[0]
+    r = replace(BASE, execution_price="close", **risk)
+    sim, _, _ = _portfolio_both(portfolio_market, r, False)
+    k, s0 = md.n_cols, md.start
+    legs = [{c: md.inputs[(slot, c)] for c in ("open", "close")} for slot in ("asset_a", "asset_b")]
+    close = np.hstack([leg["close"] for leg in legs])
+    size = np.zeros_like(close)
+    price = close.copy()
+    slip = r.slippage_pct / 100
+    for t in sim.trades.itertuples():
+        for leg, units, exit_price in ((0, t.direction * t.size, t.exit_price),
+                                       (1, -t.direction * t.leg_b_size, t.leg_b_exit_price)):
+            col = leg * k + t.column
+            size[t.entry_bar, col] += units
+            price[t.entry_bar, col] = legs[leg]["close"][t.entry_bar, t.column]
+            if t.exit_reason != "end_of_data":  # vectorbt marks an open position at the last close too
+                size[t.exit_bar, col] -= units
+                price[t.exit_bar, col] = exit_price / (1 - np.sign(units) * slip)  # before slippage
+    pf = vbt.Portfolio.from_orders(close[s0:], size[s0:], price=price[s0:], size_type="amount",
+                                   fees=r.fees_pct / 100, slippage=slip, init_cash=CASH,
+                                   group_by=np.zeros(2 * k, dtype=int), cash_sharing=True, freq="1D")
+    assert len(sim.trades) > 20 and pf.orders.count() >= 2 * len(sim.trades)
+    np.testing.assert_allclose(pf.value().to_numpy(), sim.equity[s0:, 0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("execution_price", ["close", "open"])
+def test_truncating_never_changes_earlier_trades_of_a_portfolio_of_pairs(portfolio_market, execution_price):
+    risk = replace(BASE, execution_price=execution_price, **PORTFOLIO_RISKS[2])
+    full, _, _ = _portfolio_both(portfolio_market, risk, True)
+    md = portfolio_market[0]
+    key = ("column", "entry_bar", "exit_bar", "exit_reason", "size", "leg_b_size")
+    rows = full.trades.to_dict("records")
+    for cut in np.linspace(md.start + 50, md.n_rows - 1, 4).astype(int):
+        part, _, _ = _portfolio_both(portfolio_market, risk, True, end=cut)
+        np.testing.assert_array_equal(part.equity, full.equity[:cut])
+        closed = [t for t in rows if t["exit_bar"] < cut and t["exit_reason"] != "end_of_data"]
+        assert sorted(tuple(t[k] for k in key) for t in part.trades.to_dict("records")
+                      if t["exit_reason"] != "end_of_data") == sorted(tuple(t[k] for k in key) for t in closed)
+
+
+def test_backtest_of_a_portfolio_of_pairs_names_each_pairs_legs(real_daily):
+    import ruleengine
+
+    result = ruleengine.backtest({**PAIR_DOC, "risk": {"position_size_pct": 30, "max_open_positions": 2}},
+                                 PORTFOLIO, START, END, data=str(real_daily), portfolio=True, benchmark=None)
+    (run,) = result.results
+    assert run.label.startswith("portfolio of 3") and run.metrics.total_trades == len(run.trades) > 5
+    legs = {(t.legs[0].symbol, t.legs[1].symbol) for t in run.trades}
+    assert legs <= {("XLE", "XLF"), ("QQQ", "SPY"), ("SPY", "XLE")} and len(legs) > 1
+    assert all(t.symbol == f"{t.legs[0].symbol}/{t.legs[1].symbol}" for t in run.trades)
+    if run.trades[-1].exit_reason != "end_of_data" and all(t.exit_reason != "end_of_data" for t in run.trades):
+        assert run.equity.value[-1] == pytest.approx(CASH + sum(t.pnl for t in run.trades))
+
+
+def test_sweep_of_a_pair_that_knows_the_trade_equals_its_backtests(real_daily):
+    """The sweep kernel runs the pair's exit program, activation, take-profit table and sizing like a backtest:
+    every ranked row's metrics equal the backtest's; the backtest's result says the pair's contract and reports
+    entries its sizing skipped."""
+    from test_sweep_engine import assert_same_metrics
+
+    import ruleengine
+
+    doc = {**KNOWING_DOC, "risk": {"stop_loss_pct": 4, "risk_per_trade_pct": 1, "whole_units": True,
+                                   "trailing_stop_pct": 2, "trailing_stop_activation_pct": 2,
+                                   "take_profit_by_bars": {0: 8, 10: 3}, "fees_pct": 0.1}}
+    grid = {"n": [10, 20], "risk_per_trade_pct": [1.0, 3.0], "execution_price": ["close", "open"]}
+    res = ruleengine.sweep(doc, "asset_a=XLE,asset_b=XLF", START, END, data=str(real_daily), grid=grid)
+    assert len(res.table) == 8
+    reasons: set[str] = set()
+    for rank in range(1, 9):
+        result = res.detail(rank, benchmark=None)
+        run = result.results[0]
+        assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"rank {rank}")
+        reasons |= {t.exit_reason for t in run.trades}
+        assert all(t.legs[0].size == int(t.legs[0].size) and t.legs[1].size == int(t.legs[1].size)
+                   for t in run.trades)
+    assert reasons >= {"signal", "stop_loss", "take_profit", "trailing_stop"}
+    assert "Position variables of a pair" in result.fill_contract
 
 
 def test_walk_forward_of_a_pair_equals_backtests_of_its_test_windows(real_daily):
@@ -561,3 +983,6 @@ def test_explain_names_the_legs_and_a_one_instrument_explanation_is_unchanged():
     text = ruleengine.compile_strategy(str(RULES_DIR / "pairs_long_short.yaml")).explain_text()
     assert "pair: long asset_a and short asset_b as one position" in text and "dollar_neutral" in text
     assert "pair" not in ruleengine.compile_strategy(str(RULES_DIR / "pairs_zscore.yaml")).explain()
+    text = ruleengine.compile_strategy(KNOWING_DOC).explain_text()
+    assert "position variables entry_price, bars_held, unrealized_pct, highest_since_entry of the pair's combined " \
+        "value (entry_price: its value at entry)" in text

@@ -70,16 +70,15 @@ CODES: dict[str, str] = {
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",
     "S132": "volatility_target_pct without volatility, or volatility without volatility_target_pct",
-    "S133": "volatility on a code strategy (code returns signals only) or on a pair (sized by its hedge ratio)",
+    "S133": "volatility on a code strategy (code returns signals only: nothing computes the series)",
     "S134": "volatility that is neither a positive number nor an expression",
-    "S141": "a pair with position_size_cash, risk_per_trade_pct or whole_units (a pair is sized by position_size_pct)",
     # pairs: a document block that trades two price slots as one position
     "S135": "invalid pair block (two different legs; a hedge ratio > 0 or an expression)",
     "S136": "pair leg is not an ohlcv data slot",
     "S137": "pair leg without its own symbol (symbol_from)",
     "S138": "pair on a strategy without two price slots",
     "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
-    "S140": "exits that know the trade (distances, activation, take_profit_by_bars, position variables) on a pair",
+    "S140": "a stop or target distance on a pair (price units of one instrument; a pair's stops act on its value)",
     # rotation portfolios (S142-S143)
     "S142": "invalid rotation block (rebalance frequency or parameter, empty or missing selection, volatility "
             "without inverse_volatility)",
@@ -149,10 +148,11 @@ CODES: dict[str, str] = {
     "D135": "entries skipped by a sizing rule or a portfolio cap (warning)",
     "D136": "entries cut down to the cash available (warning)",
     "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
-    "D145": "pairs are not supported by this kind of run yet (portfolios, the vectorbt engine)",
+    "D145": "pairs are not supported by this kind of run yet (the vectorbt engine)",
     "D146": "a pair strategy given single symbols (a universe) instead of its two named legs",
     "D147": "live exit conditions on position variables without a held position for some symbols (warning)",
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",
+    "D149": "live signals of a pair whose exit conditions use position variables (the pair's combined value)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

@@ -12,6 +12,11 @@ Exits that know the trade (`EXITS_FILL_CONTRACT`): ``distances`` maps ``stop_los
 ``take_profit_distance`` to (T, N) per-bar values, read at the entry signal's bar; ``exit_rule(t, j, state)``
 is the exit condition on position variables, written by each test in plain Python (``state`` holds
 entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry at bar t's close).
+
+Pairs (`PAIR_FILL_CONTRACT`): `reference_pairs` (each pair on its own cash) and `reference_pairs_portfolio`
+(pairs sharing one account) step each pair through `_Pair`: its sizing methods on the pair's value, whole
+units per leg, stops, activation and take-profit table on the combined value, and an exit rule on the pair's
+position variables (`pair_state`).
 """
 from __future__ import annotations
 
@@ -297,6 +302,32 @@ def _set(r: Any, name: str) -> float | None:
     return getattr(r, name, None)
 
 
+def _budget(r: Any, px: float, equity: float, cash: float, distance: float | None, vol: float, portfolio: bool
+            ) -> tuple[float | None, str | None]:
+    """(spend fee included, note) an entry at `px` asks for by the sizing method of `r`; spend None when skipped
+    (the note says why). `distance` is the distance from px to the stop loss level (risk_per_trade_pct; None:
+    no stop known), `vol` the volatility at the signal bar. More than the cash: cut to the cash in a single
+    run (note capped_by_cash), skipped in a portfolio."""
+    fee = r.fees_pct / 100
+    if _set(r, "risk_per_trade_pct") is not None:
+        if distance is None:  # no stop known at the fill: no size
+            return None, "no_stop"
+        spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
+    elif _set(r, "volatility_target_pct") is not None:
+        if not vol > 0:  # NaN (warm-up) or zero: no size
+            return None, "no_volatility"
+        spend = equity * r.volatility_target_pct / 100 / vol * (1 + fee)
+    elif _set(r, "position_size_cash") is not None:
+        spend = r.position_size_cash
+    else:
+        spend = r.position_size_pct / 100 * equity
+    if spend > cash:
+        if portfolio:
+            return None, "cash"
+        return cash, "capped_by_cash"
+    return spend, None
+
+
 def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float, portfolio: bool, t: int,
            time: Any, levels: tuple[float | None, float | None, int] = (None, None, 0)
            ) -> tuple[dict[str, Any] | None, float, str | None]:
@@ -310,27 +341,15 @@ def _enter(r: Any, px: float, side: int, equity: float, cash: float, vol: float,
     portfolio. whole_units: units rounded down, 0 units skipped. `levels` are `_levels`' (the distance stop
     and target of the entry, fixed on the position; the stop is risk_per_trade_pct's without stop_loss_pct)."""
     fee = r.fees_pct / 100
+    distance = None
     if _set(r, "risk_per_trade_pct") is not None:
         if r.stop_loss_pct is not None:
             distance = px * r.stop_loss_pct / 100  # the stop loss level is px x (1 -/+ sl)
         elif levels[0] is not None:
             distance = abs(px - levels[0])  # the distance stop of the signal's bar
-        else:  # no stop known at the fill: no size
-            return None, 0.0, "no_stop"
-        spend = equity * r.risk_per_trade_pct / 100 / distance * px * (1 + fee)
-    elif _set(r, "volatility_target_pct") is not None:
-        if not vol > 0:  # NaN (warm-up) or zero: no size
-            return None, 0.0, "no_volatility"
-        spend = equity * r.volatility_target_pct / 100 / vol * (1 + fee)
-    elif _set(r, "position_size_cash") is not None:
-        spend = r.position_size_cash
-    else:
-        spend = r.position_size_pct / 100 * equity
-    note = None
-    if spend > cash:
-        if portfolio:
-            return None, 0.0, "cash"
-        spend, note = cash, "capped_by_cash"
+    spend, note = _budget(r, px, equity, cash, distance, vol, portfolio)
+    if spend is None:
+        return None, 0.0, note
     if not _set(r, "whole_units"):
         return _open(px, spend, fee, t, time, side, levels), spend, note
     units = math.floor(spend / (px * (1 + fee)))
@@ -625,10 +644,17 @@ def _trade(j: int, pos: dict[str, Any], t: int, px: float, gross: float, exit_fe
 
 
 # ------------------------------------------------------------------------------------------------ pairs
-def _pair_stop(value: float, base: float, peak: float, r: Any) -> str | None:
-    """The combined stop or target the pair's value reaches: the loss side first (the higher of stop loss and
-    trail, the stop loss on a tie), then the take profit."""
+def _pair_stop(value: float, pair: dict[str, Any], held: int, r: Any) -> str | None:
+    """The combined stop or target the pair's value reaches, `held` bars into the trade (this bar included):
+    the loss side first (the higher of stop loss and trail, the stop loss on a tie; the trail only once the
+    highest value reached the activation), then the take profit (or the take_profit_by_bars row)."""
+    base, peak = pair["base"], pair["high"]
     sl, tp, tsl = _pct(r.stop_loss_pct), _pct(r.take_profit_pct), _pct(r.trailing_stop_pct)
+    if getattr(r, "take_profit_by_bars", None):
+        tp = _table_take_profit(r, held)
+    act = _pct(getattr(r, "trailing_stop_activation_pct", None))
+    if tsl is not None and act is not None and not peak >= base * (1 + act):
+        tsl = None
     levels = []
     if sl is not None:
         levels.append((base * (1 - sl), "stop_loss"))
@@ -643,67 +669,191 @@ def _pair_stop(value: float, base: float, peak: float, r: Any) -> str | None:
     return None
 
 
+def pair_state(pair: dict[str, Any], value: float) -> dict[str, float]:
+    """The position variables of a held pair whose value is `value` at a bar's close: entry_price is its value
+    at entry, unrealized_pct its value's change, highest/lowest_since_entry its value's extremes."""
+    return {"entry_price": pair["base"], "bars_held": float(pair["a"]["bars"]),
+            "unrealized_pct": (value / pair["base"] - 1) * 100, "highest_since_entry": pair["high"],
+            "lowest_since_entry": pair["low"]}
+
+
+class _Pair:
+    """One pair column of the reference (legs a and b as one position): its entries, stops and exits; the
+    caller keeps the cash (an own account, or a portfolio's)."""
+
+    def __init__(self, r: Any, j: int, index: Any, sizing: str, trades: list[dict[str, Any]]) -> None:
+        self.r, self.j, self.index, self.sizing, self.trades = r, j, index, sizing, trades
+        self.fee, self.slip = r.fees_pct / 100, r.slippage_pct / 100
+        # {"a": leg, "b": leg, "base": value at entry, "high" / "low": highest / lowest value since}
+        self.pos: dict[str, Any] | None = None
+
+    @property
+    def side(self) -> int:
+        return 0 if self.pos is None else self.pos["a"]["side"]
+
+    def worth(self, px_a: float, px_b: float, now: Any) -> float:
+        """Both legs at these prices, less the short leg's borrow cost accrued by `now` (0 when flat)."""
+        if self.pos is None:
+            return 0.0
+        return sum(_worth(leg, px) - _borrow(leg, self.r, now)
+                   for leg, px in ((self.pos["a"], px_a), (self.pos["b"], px_b)))
+
+    def exposure(self, px_a: float, px_b: float) -> float:
+        """Both legs' units x price."""
+        assert self.pos is not None
+        return self.pos["a"]["units"] * px_a + self.pos["b"]["units"] * px_b
+
+    def mark(self, value: float) -> None:
+        assert self.pos is not None
+        self.pos["high"], self.pos["low"] = max(self.pos["high"], value), min(self.pos["low"], value)
+
+    def rule(self, exit_rule: Any, t: int, ba: Any, bb: Any, ahead: bool) -> bool:
+        """The exit rule on the held pair at bar t's close: `ahead` (close fills, before the bar) on the pair as
+        it stands at that close, else as it is; on a long_short strategy's long pairs only."""
+        if exit_rule is None or self.pos is None or (getattr(self.r, "direction", "long") == "long_short"
+                                                     and self.side < 0):
+            return False
+        now = self.index[t]
+        value = self.worth(ba[3], bb[3], now)
+        state = self.pos
+        if ahead:
+            state = {**self.pos, "a": {**self.pos["a"], "bars": self.pos["a"]["bars"] + 1}}
+            for v in (self.worth(ba[0], bb[0], now), value):
+                state["high"], state["low"] = max(state["high"], v), min(state["low"], v)
+        return bool(exit_rule(t, self.j, pair_state(state, value)))
+
+    def enter(self, px_a: float, px_b: float, side: int, hr: float, vol: float, t: int, equity: float, cash: float,
+              portfolio: bool) -> tuple[float, str | None]:
+        """Open both legs at (px_a, px_b) before slippage, sized on `equity` and paid from `cash`: (cash spent,
+        note); nothing spent when skipped. The budget is `_budget`'s for a position whose price is its value (1.0)
+        and whose stop is stop_loss_pct of it; split at the hedge ratio; whole units: leg a rounded down, leg b
+        from leg a's units at the hedge ratio, rounded down."""
+        r, fee, slip, index = self.r, self.fee, self.slip, self.index
+        sl = _set(r, "stop_loss_pct")
+        budget, note = _budget(r, 1.0, equity, cash, None if sl is None else sl / 100, vol, portfolio)
+        if budget is None:
+            return 0.0, note
+        adj_a, adj_b = px_a * (1 + side * slip), px_b * (1 - side * slip)
+        if self.sizing == "hedge_ratio_units":
+            budget_a = budget * adj_a / (adj_a + hr * adj_b)
+        else:
+            budget_a = budget / (1 + hr)
+        if _set(r, "whole_units"):
+            units_a = math.floor(budget_a / (adj_a * (1 + fee)))
+            units_b = math.floor(hr * units_a if self.sizing == "hedge_ratio_units" else hr * units_a * adj_a / adj_b)
+            if units_a == 0 or units_b == 0:
+                return 0.0, "zero_units"
+            legs = []
+            for adj, units, sd in ((adj_a, units_a, side), (adj_b, units_b, -side)):
+                cost = units * adj
+                legs.append({**_open(adj, cost * (1 + fee), fee, t, index[t], sd), "units": units,
+                             "spent": cost + cost * fee, "fee": cost * fee})
+            a, b = legs
+            budget = a["spent"] + b["spent"]
+        else:
+            a = _open(adj_a, budget_a, fee, t, index[t], side)
+            b = _open(adj_b, budget - budget_a, fee, t, index[t], -side)
+        base = a["units"] * a["entry"] + b["units"] * b["entry"]
+        self.pos = {"a": a, "b": b, "base": base, "high": base, "low": base}
+        return budget, note
+
+    def close_out(self, px_a: float, px_b: float, reason: str, t: int, end: bool = False) -> float:
+        """Close both legs (at the prices, before slippage; `end`: marked, no fee or slippage): the proceeds."""
+        assert self.pos is not None
+        legs = []
+        proceeds = 0.0
+        for leg, px in ((self.pos["a"], px_a), (self.pos["b"], px_b)):
+            px = px if end else px * (1 - leg["side"] * self.slip)
+            gross = _worth(leg, px)
+            exit_fee = (0.0 if end else leg["units"] * px * self.fee) + _borrow(leg, self.r, self.index[t])
+            proceeds += gross - exit_fee
+            legs.append(_trade(self.j, leg, t, px, gross, exit_fee, reason))
+        ta, tb = legs
+        pnl = ta["pnl"] + tb["pnl"]
+        spent = self.pos["a"]["spent"] + self.pos["b"]["spent"]
+        self.trades.append({**ta, "direction": self.pos["a"]["side"], "pnl": pnl, "pnl_pct": pnl / spent * 100,
+                            "fees": ta["fees"] + tb["fees"], "leg_a_pnl": ta["pnl"], "leg_b_pnl": tb["pnl"],
+                            "leg_b_entry_price": tb["entry_price"], "leg_b_exit_price": tb["exit_price"],
+                            "leg_b_size": tb["size"], "leg_b_fees": tb["fees"]})
+        self.pos = None
+        return proceeds
+
+    def at_open(self, ba: Any, bb: Any, t: int, closes: bool, use_open: bool) -> tuple[str | None, float]:
+        """The open of bar t for a pair held before it: a bar more held, the exit order pending there (open
+        fills) or a gap through a stop: (reason or None, proceeds)."""
+        assert self.pos is not None
+        self.pos["a"]["bars"] += 1  # this bar is held from its open
+        value = self.worth(ba[0], bb[0], self.index[t])
+        reason = "signal" if use_open and closes else _pair_stop(value, self.pos, self.pos["a"]["bars"], self.r)
+        if reason is not None:
+            return reason, self.close_out(ba[0], bb[0], reason, t)
+        self.mark(value)
+        return None, 0.0
+
+    def at_close(self, ba: Any, bb: Any, t: int, closes: bool, use_open: bool) -> tuple[str | None, float]:
+        """The close of bar t for a pair held after its open: stops, the exit signal (close fills), max hold."""
+        assert self.pos is not None
+        new = use_open and self.pos["a"]["bar"] == t
+        value = self.worth(ba[3], bb[3], self.index[t])
+        reason = _pair_stop(value, self.pos, self.pos["a"]["bars"], self.r)
+        if reason is None and not new:
+            if closes and not use_open:
+                reason = "signal"
+            elif _max_hold_reached(self.r, self.pos["a"], self.index[t]):
+                reason = "max_hold"
+        if reason is not None:
+            return reason, self.close_out(ba[3], bb[3], reason, t)
+        self.mark(value)
+        return None, 0.0
+
+
+def _pair_signals(r: Any, sig: tuple[bool, bool, bool, bool], side: int, hedge: Any, volatility: Any,
+                  signal_bar: int, j: int) -> tuple[int, bool, float, float]:
+    """(side an entry wants, whether the signals close the held side, hedge ratio, volatility of the signal
+    bar)."""
+    le, lx, se, sx = _intents(r, *sig)
+    want = 1 if le else -1 if se else 0
+    closes = (lx or se) if side > 0 else (sx or le) if side < 0 else False
+    hr = float(hedge[signal_bar][j]) if want and signal_bar >= 0 else math.nan
+    vol = float(volatility[signal_bar][j]) if want and signal_bar >= 0 and volatility is not None else math.nan
+    return want, closes, hr, vol
+
+
 def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries: Any, exits: Any, index: Any,
                     risks: list[Any], hedge: Any, sizing: str = "dollar_neutral", init_cash: float = 10_000.0,
-                    start: int = 0, short_entries: Any = None, short_exits: Any = None
+                    start: int = 0, short_entries: Any = None, short_exits: Any = None, *, volatility: Any = None,
+                    exit_rule: Any = None, notes: list[tuple[int, int, str]] | None = None
                     ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Pair runs (PAIR_FILL_CONTRACT): column j trades leg a (prices_a) against leg b (prices_b) on its own
-    cash; `hedge[t][j]` the hedge ratio read at the signal bar. Returns (trades, equity[t][j]); a trade has the
-    keys of `Simulation.trades` for a pair (the first leg's prices and size, combined pnl/pnl_pct/fees, leg
-    fields)."""
+    cash; `hedge[t][j]` the hedge ratio and `volatility[t][j]` the pair's volatility read at the signal bar.
+    Returns (trades, equity[t][j]); a trade has the keys of `Simulation.trades` for a pair (the first leg's
+    prices and size, combined pnl/pnl_pct/fees, leg fields).
+
+    ``exit_rule(t, j, state)`` is the exit condition on the pair's position variables (`pair_state`): with
+    close fills it joins bar t's exit signal on the pair as it stands at that close (a bar more held, its
+    extremes through the values at this open and close), with open fills it is read on the pair after bar t
+    and exits at the next open; on a long_short strategy's long pairs only. `notes` collects (bar, column,
+    note) of the entries a sizing rule skipped or cut to the cash."""
     T, N = len(index), len(risks)
     trades: list[dict[str, Any]] = []
     equity = [[0.0] * N for _ in range(T)]
     for j in range(N):
         r = risks[j]
-        fee, slip, frac = r.fees_pct / 100, r.slippage_pct / 100, r.position_size_pct / 100
         use_open = r.execution_price == "open"
         cash = init_cash
-        pair: dict[str, Any] | None = None  # {"a": leg, "b": leg, "base": value at entry, "peak": highest value}
+        pair = _Pair(r, j, index, sizing, trades)
         pending = (False, False, False, False)
         last = [math.nan, math.nan]
         last_t = [-1, -1]
         last_both = -1  # the last bar both legs traded (an open fill's signal bar)
 
-        def worth(px_a: float, px_b: float, now: Any) -> float:
-            """Both legs at these prices, less the short leg's borrow cost accrued by `now`."""
-            if pair is None:
-                return 0.0
-            return sum(_worth(leg, px) - _borrow(leg, r, now) for leg, px in ((pair["a"], px_a), (pair["b"], px_b)))
-
-        def enter(px_a: float, px_b: float, side: int, hr: float, t: int) -> None:
-            nonlocal cash, pair
-            if cash <= 0:
-                return
-            budget = min(cash, frac * cash)
-            if sizing == "hedge_ratio_units":
-                adj_a, adj_b = px_a * (1 + side * slip), px_b * (1 - side * slip)
-                budget_a = budget * adj_a / (adj_a + hr * adj_b)
-            else:
-                budget_a = budget / (1 + hr)
-            a = _open(px_a * (1 + side * slip), budget_a, fee, t, index[t], side)
-            b = _open(px_b * (1 - side * slip), budget - budget_a, fee, t, index[t], -side)
-            base = a["units"] * a["entry"] + b["units"] * b["entry"]
-            pair = {"a": a, "b": b, "base": base, "peak": base}
-            cash -= budget
-
-        def close_out(px_a: float, px_b: float, reason: str, t: int, end: bool = False) -> None:
-            nonlocal cash, pair
-            assert pair is not None
-            legs = []
-            for leg, px in ((pair["a"], px_a), (pair["b"], px_b)):
-                px = px if end else px * (1 - leg["side"] * slip)
-                gross, exit_fee = _worth(leg, px), (0.0 if end else leg["units"] * px * fee) + _borrow(leg, r, index[t])
-                cash += gross - exit_fee
-                legs.append(_trade(j, leg, t, px, gross, exit_fee, reason))
-            ta, tb = legs
-            pnl = ta["pnl"] + tb["pnl"]
-            spent = pair["a"]["spent"] + pair["b"]["spent"]
-            trades.append({**ta, "direction": pair["a"]["side"], "pnl": pnl, "pnl_pct": pnl / spent * 100,
-                           "fees": ta["fees"] + tb["fees"], "leg_a_pnl": ta["pnl"], "leg_b_pnl": tb["pnl"],
-                           "leg_b_entry_price": tb["entry_price"], "leg_b_exit_price": tb["exit_price"],
-                           "leg_b_size": tb["size"], "leg_b_fees": tb["fees"]})
-            pair = None
+        def enter(px_a: float, px_b: float, want: int, hr: float, vol: float, t: int) -> None:
+            nonlocal cash
+            if cash > 0:
+                spent, note = pair.enter(px_a, px_b, want, hr, vol, t, cash, cash, False)
+                cash -= spent
+                if note is not None and notes is not None:
+                    notes.append((t, j, note))
 
         for t in range(T):
             bars = [_bar(prices_a, t, j), _bar(prices_b, t, j)] if t >= start else [None, None]
@@ -712,48 +862,146 @@ def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries:
                     last[k], last_t[k] = bar[3], t
             ba, bb = bars
             if ba is None or bb is None:  # either leg without a price: nothing happens, marked at last closes
-                equity[t][j] = cash + worth(*last, index[t])
+                equity[t][j] = cash + pair.worth(*last, index[t])
                 continue
             if use_open:
                 sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
-            le, lx, se, sx = _intents(r, *sig)
-            want = 1 if le else -1 if se else 0
-            side = 0 if pair is None else pair["a"]["side"]
-            closes = (lx or se) if side > 0 else (sx or le) if side < 0 else False
-            signal_bar = last_both if use_open else t
-            hr = float(hedge[signal_bar][j]) if want and signal_bar >= 0 else math.nan
+                if pair.rule(exit_rule, t, ba, bb, ahead=True):
+                    sig = (sig[0], True, sig[2], sig[3])
+            side = pair.side
+            want, closes, hr, vol = _pair_signals(r, sig, side, hedge, volatility, last_both if use_open else t, j)
             can = want != 0 and (side == 0 or closes) and math.isfinite(hr) and hr > 0
             reason: str | None = None
-            if pair is not None:  # the open: the exit order pending there (open fills), else a gap through a stop
-                value = worth(ba[0], bb[0], index[t])
-                reason = "signal" if use_open and closes else _pair_stop(value, pair["base"], pair["peak"], r)
-                if reason is not None:
-                    close_out(ba[0], bb[0], reason, t)
-                else:
-                    pair["peak"] = max(pair["peak"], value)
-            if use_open and can and (side == 0 or reason == "signal"):  # the open: an entry
-                enter(ba[0], bb[0], want, hr, t)
-            if pair is not None:  # the close: stops, then the exit signal (close fills), then max hold
-                new = use_open and pair["a"]["bar"] == t
-                if not new:
-                    pair["a"]["bars"] += 1
-                value = worth(ba[3], bb[3], index[t])
-                reason = _pair_stop(value, pair["base"], pair["peak"], r)
-                if reason is None and not new:
-                    if closes and not use_open:
-                        reason = "signal"
-                    elif _max_hold_reached(r, pair["a"], index[t]):
-                        reason = "max_hold"
-                if reason is not None:
-                    close_out(ba[3], bb[3], reason, t)
-                else:
-                    pair["peak"] = max(pair["peak"], value)
+            if side != 0:  # the open
+                reason, proceeds = pair.at_open(ba, bb, t, closes, use_open)
+                cash += proceeds
+            if use_open and can and (side == 0 or reason == "signal"):  # an entry at the open
+                enter(ba[0], bb[0], want, hr, vol, t)
+            if pair.pos is not None:  # the close
+                reason, proceeds = pair.at_close(ba, bb, t, closes, use_open)
+                cash += proceeds
             if not use_open and can and (side == 0 or reason == "signal"):
-                enter(ba[3], bb[3], want, hr, t)
+                enter(ba[3], bb[3], want, hr, vol, t)
+            if use_open and not pending[1] and pair.rule(exit_rule, t, ba, bb, ahead=False):
+                pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
             last_both = t
-            equity[t][j] = cash + worth(ba[3], bb[3], index[t])
-        if pair is not None:
-            close_out(last[0], last[1], "end_of_data", max(last_t), end=True)
+            equity[t][j] = cash + pair.worth(ba[3], bb[3], index[t])
+        if pair.pos is not None:
+            cash += pair.close_out(last[0], last[1], "end_of_data", max(last_t), end=True)
+    return trades, equity
+
+
+def reference_pairs_portfolio(prices_a: dict[str, Any], prices_b: dict[str, Any], entries: Any, exits: Any,
+                              index: Any, risks: list[Any], hedge: Any, sizing: str = "dollar_neutral",
+                              init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
+                              short_exits: Any = None, *, volatility: Any = None, exit_rule: Any = None,
+                              notes: list[tuple[int, int, str]] | None = None
+                              ) -> tuple[list[dict[str, Any]], list[float]]:
+    """The pair columns as one shared cash account: each bar, each phase over all pairs in column order (the
+    open, the entries at the open, the close, the entries at the close), as `reference_portfolio` does for
+    single positions. An entry is sized on the equity before the phase's entries (every held pair at this open
+    or close, at its legs' last closes without a bar), skipped when the cash left is short (never cut), when
+    max_open_positions pairs are held, or when both legs' units x price of every pair (the new ones at their
+    entry prices) would pass max_gross_exposure_pct of that equity. Returns (trades, equity[t])."""
+    T, N = len(index), len(risks)
+    use_open = risks[0].execution_price == "open"
+    trades: list[dict[str, Any]] = []
+    pairs = [_Pair(risks[j], j, index, sizing, trades) for j in range(N)]
+    pending = [(False, False, False, False)] * N
+    last = [[math.nan, math.nan] for _ in range(N)]
+    last_t = [[-1, -1] for _ in range(N)]
+    last_both = [-1] * N
+    equity = [0.0] * T
+    cash = init_cash
+
+    def enter_all(t: int, bars: list[Any], wants: list[tuple[int, float, float]], may_enter: list[bool],
+                  k: int) -> None:
+        """The entries at the open (k = 0) or close (k = 3) of bar t."""
+        nonlocal cash
+        value, gross, held = cash, 0.0, 0
+        for j, pair in enumerate(pairs):
+            if pair.pos is not None:
+                ba, bb = bars[j]
+                px = (last[j][0], last[j][1]) if ba is None or bb is None else (ba[k], bb[k])
+                value += pair.worth(*px, index[t])
+                gross += pair.exposure(*px)
+                held += 1
+        for j, pair in enumerate(pairs):
+            want, hr, vol = wants[j]
+            if not may_enter[j] or want == 0 or pair.pos is not None or value <= 0 or \
+                    not (math.isfinite(hr) and hr > 0):
+                continue
+            r = risks[j]
+            cap = _set(r, "max_open_positions")
+            if cap is not None and held >= cap:
+                note: str | None = "max_open_positions"
+            else:
+                ba, bb = bars[j]
+                spent, note = pair.enter(ba[k], bb[k], want, hr, vol, t, value, cash, True)
+                exposure = _set(r, "max_gross_exposure_pct")
+                if pair.pos is not None:
+                    added = pair.exposure(pair.pos["a"]["entry"], pair.pos["b"]["entry"])
+                    if exposure is not None and gross + added > exposure / 100 * value:
+                        pair.pos, note = None, "max_gross_exposure"
+                    else:
+                        cash -= spent
+                        gross += added
+                        held += 1
+            if note is not None and notes is not None:
+                notes.append((t, j, note))
+
+    for t in range(T):
+        if t < start:
+            equity[t] = cash
+            continue
+        bars = [(_bar(prices_a, t, j), _bar(prices_b, t, j)) for j in range(N)]
+        wants: list[tuple[int, float, float]] = [(0, math.nan, math.nan)] * N
+        closing = [False] * N
+        may_enter = [False] * N
+        for j, pair in enumerate(pairs):  # the open
+            ba, bb = bars[j]
+            if ba is None or bb is None:
+                continue
+            r = risks[j]
+            if use_open:
+                sig, pending[j] = pending[j], _signals(entries, exits, short_entries, short_exits, t, j)
+            else:
+                sig = _signals(entries, exits, short_entries, short_exits, t, j)
+                if pair.rule(exit_rule, t, ba, bb, ahead=True):
+                    sig = (sig[0], True, sig[2], sig[3])
+            side = pair.side
+            want, closing[j], hr, vol = _pair_signals(r, sig, side, hedge, volatility,
+                                                      last_both[j] if use_open else t, j)
+            wants[j] = (want, hr, vol)
+            may_enter[j] = side == 0
+            if side != 0:
+                reason, proceeds = pair.at_open(ba, bb, t, closing[j], use_open)
+                cash += proceeds
+                may_enter[j] = reason == "signal"
+        if use_open:
+            enter_all(t, bars, wants, may_enter, 0)
+        for j, pair in enumerate(pairs):  # the close
+            ba, bb = bars[j]
+            if ba is None or bb is None or pair.pos is None:
+                continue
+            reason, proceeds = pair.at_close(ba, bb, t, closing[j], use_open)
+            cash += proceeds
+            may_enter[j] = may_enter[j] or reason == "signal"
+        if not use_open:
+            enter_all(t, bars, wants, may_enter, 3)
+        for j, pair in enumerate(pairs):  # the marks
+            ba, bb = bars[j]
+            for k, bar in enumerate(bars[j]):
+                if bar is not None:
+                    last[j][k], last_t[j][k] = bar[3], t
+            if ba is not None and bb is not None:
+                if use_open and not pending[j][1] and pair.rule(exit_rule, t, ba, bb, ahead=False):
+                    pending[j] = (pending[j][0], True, pending[j][2], pending[j][3])
+                last_both[j] = t
+        equity[t] = cash + sum(pair.worth(*last[j], index[t]) for j, pair in enumerate(pairs))
+    for j, pair in enumerate(pairs):
+        if pair.pos is not None:
+            cash += pair.close_out(last[j][0], last[j][1], "end_of_data", max(last_t[j]), end=True)
     return trades, equity

@@ -214,7 +214,8 @@ class _Context:
         leg_symbols = None
         if pair is not None:  # a pair run: each leg's P&L and the second leg's fills, and the legs' symbols
             cols.update({c: trades[c].to_numpy() for c in PAIR_TRADE_COLUMNS})
-            runs = [self.md.runs[self.keep[i % len(self.keep)]] for i in range(n_runs)]
+            runs = [self.md.runs[self.keep[i % len(self.keep)]]  # each simulation column's (a portfolio: k)
+                    for i in range(n_runs if by_column else len(self.keep))]
             leg_symbols = [(r[pair.legs[0]], r[pair.legs[1]]) for r in runs]
         if by_column:  # stable: each run's trades stay in entry order
             order = np.argsort(cols["column"], kind="stable")

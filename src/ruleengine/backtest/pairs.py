@@ -28,13 +28,14 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..schema.strategy import PAIR_SIZINGS
 from .risk import RiskSpec
-from .simulation import Simulation, _kernel_args, _max_trades, _prepare, trades_frame
+from .simulation import Simulation, _kernel_args, _max_trades, _prepare, notes_frame, trades_frame
 
 
 def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray], entries: np.ndarray,
                    exits: np.ndarray, index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec], *,
                    hedge_ratio: float | np.ndarray = 1.0, sizing: str = "dollar_neutral",
                    short_entries: np.ndarray | None = None, short_exits: np.ndarray | None = None,
+                   levels: Mapping[str, np.ndarray] | None = None, exit_program: Any = None,
                    init_cash: float = 10_000.0, start: int = 0) -> Simulation:
     """Simulate each pair column on its own `init_cash`: leg a is column j of `prices_a`, leg b of `prices_b`.
 
@@ -46,40 +47,72 @@ def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np
         sizing: ``dollar_neutral`` (leg b's value = hedge_ratio x leg a's) or ``hedge_ratio_units``
             (units_b = hedge_ratio x units_a).
         short_entries, short_exits: (T, N) bool, the short side of a long/short pair strategy.
+        levels: the strategy's other levels (kind -> (T, N) float64): ``volatility`` (volatility_target_pct),
+            and the exit program's (``exit_program:<k>``).
+        exit_program: the strategy's exit program on the pair's position variables, or None.
         index, risk, init_cash, start: as `ruleengine.backtest.simulation.simulate`.
 
     Returns:
         A `Simulation` whose trades hold one row per pair position (the first leg's prices and size, the
         combined pnl, pnl_pct and fees, ``leg_a_pnl``, ``leg_b_pnl`` and the second leg's ``leg_b_*``),
-        ``position`` the first leg's units and ``position_b`` the second's.
+        ``position`` the first leg's units and ``position_b`` the second's; ``skipped`` the entries a sizing
+        rule skipped or cut down to the cash.
     """
+    return _simulate(False, prices_a, prices_b, entries, exits, index, risk, hedge_ratio, sizing, short_entries,
+                     short_exits, levels, exit_program, init_cash, start)
+
+
+def simulate_pairs_portfolio(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
+                             entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
+                             risk: RiskSpec | Sequence[RiskSpec], *, hedge_ratio: float | np.ndarray = 1.0,
+                             sizing: str = "dollar_neutral", short_entries: np.ndarray | None = None,
+                             short_exits: np.ndarray | None = None, levels: Mapping[str, np.ndarray] | None = None,
+                             exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0) -> Simulation:
+    """The pair columns as one portfolio sharing `init_cash` (`ruleengine.kernels.pair_portfolio`): each entry
+    sized on the portfolio's equity, never cut to the cash, and capped by ``max_open_positions`` (a pair is
+    one position) and ``max_gross_exposure_pct`` (both legs' value). Arguments as `simulate_pairs`; the
+    simulation's equity and cash are (T, 1), its trades in entry order."""
+    return _simulate(True, prices_a, prices_b, entries, exits, index, risk, hedge_ratio, sizing, short_entries,
+                     short_exits, levels, exit_program, init_cash, start)
+
+
+def _simulate(portfolio: bool, prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
+              entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec],
+              hedge_ratio: float | np.ndarray, sizing: str, short_entries: np.ndarray | None,
+              short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None, exit_program: Any,
+              init_cash: float, start: int) -> Simulation:
+    """`simulate_pairs` (independent pairs) or `simulate_pairs_portfolio` (`portfolio`) through its kernel."""
     if sizing not in PAIR_SIZINGS:
         raise ValueError(f"sizing must be one of {PAIR_SIZINGS}, got {sizing!r}")
     arrays, ent, ext, times, risks = _prepare(prices_a, entries, exits, index, risk, start)
     arrays_b = _prepare(prices_b, entries, exits, index, risk, start)[0]
     shape = (ent.shape[1], ent.shape[0])
     hedge = np.broadcast_to(np.asarray(hedge_ratio, dtype=np.float64), shape)
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, {"hedge_ratio": hedge},
-                        None)  # no exit program: a pair refuses position variables (S140)
-    (open_a, high_a, low_a, close_a, ent_, ext_, short_e, short_x, levels, _ops, _args, times_, start_, risk_rec) = args
-    records, n, eq, cash, units_a, units_b = _kernel()(
-        open_a, high_a, low_a, close_a, arrays_b["open"], arrays_b["high"], arrays_b["low"], arrays_b["close"],
-        ent_, ext_, short_e, short_x, levels, times_, start_, risk_rec, sizing == "hedge_ratio_units",
-        float(init_cash), _max_trades(ent, start) + (0 if short_entries is None else int(np.sum(short_entries))))
-    trades = trades_frame(records[:n], index, by_time=False)
-    return Simulation(trades, eq.T, cash.T, units_a.T, "numba", position_b=units_b.T)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits,
+                        {**(levels or {}), "hedge_ratio": hedge}, exit_program)
+    (open_a, high_a, low_a, close_a, ent_, ext_, short_e, short_x, lv, ops, op_args, times_, start_, risk_rec) = args
+    n_trades = _max_trades(ent, start) + (0 if short_entries is None else int(np.sum(short_entries)))
+    kernel = _kernel("simulate_pairs_portfolio_nb" if portfolio else "simulate_pairs_nb")
+    records, n, eq, cash, units_a, units_b, notes, n_notes = kernel(
+        open_a, high_a, low_a, close_a, arrays_b["open"], arrays_b["high"], arrays_b["low"], arrays_b["close"], ent_,
+        ext_, short_e, short_x, lv, ops, op_args, times_, start_, risk_rec, sizing == "hedge_ratio_units",
+        float(init_cash), n_trades)
+    trades = trades_frame(records[:n], index, by_time=portfolio)
+    return Simulation(trades, eq.T, cash.T, units_a.T, "numba", notes_frame(notes, index), int(n_notes),
+                      position_b=units_b.T)
 
 
 def simulate_pair_run(pair: Any, prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
-                      signals: Mapping[str, Any], **options: Any) -> Simulation:
-    """`simulate_pairs` of a `PairSpec` on a strategy's signal columns (`SignalSet.columns`): its hedge ratio
-    from the levels (`hedge_levels`) and its sizing; `options` are `simulate_pairs`' (index, risk, ...)."""
+                      signals: Mapping[str, Any], *, portfolio: bool = False, **options: Any) -> Simulation:
+    """`simulate_pairs` (or, `portfolio`, `simulate_pairs_portfolio`) of a `PairSpec` on a strategy's signal
+    columns (`SignalSet.columns`): its hedge ratio from the levels (`hedge_levels`), its other levels and exit
+    program, and its sizing; `options` are `simulate_pairs`' (index, risk, ...)."""
     given = dict(signals)
-    levels = given.pop("levels", None) or {}
-    if given.pop("exit_program", None) is not None:  # the compiler refuses it (S140): never reached from a document
-        raise ValueError("a pair run takes no exit program on position variables")
-    return simulate_pairs(prices_a, prices_b, hedge_ratio=hedge_levels(pair, levels, prices_a["close"].shape),
-                          sizing=pair.sizing, **given, **options)
+    levels = dict(given.pop("levels", None) or {})
+    hedge = hedge_levels(pair, levels, prices_a["close"].shape)
+    levels.pop("hedge_ratio", None)
+    run = simulate_pairs_portfolio if portfolio else simulate_pairs
+    return run(prices_a, prices_b, hedge_ratio=hedge, sizing=pair.sizing, levels=levels, **given, **options)
 
 
 def hedge_levels(pair: Any, levels: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
@@ -97,11 +130,11 @@ def refuse_pairs(strategy: object, what: str, hint: str) -> None:
                                           hint=hint)])
 
 
-def _kernel() -> Any:
-    """The pair kernel, imported on first use (numba stays out of imports that do not simulate)."""
-    from ..kernels.pairs import simulate_pairs_nb
+def _kernel(name: str) -> Any:
+    """A pair kernel by name, imported on first use (numba stays out of imports that do not simulate)."""
+    from ..kernels import pair_portfolio, pairs
 
-    return simulate_pairs_nb
+    return getattr(pairs if name == "simulate_pairs_nb" else pair_portfolio, name)
 
 
-__all__ = ["hedge_levels", "refuse_pairs", "simulate_pair_run", "simulate_pairs"]
+__all__ = ["hedge_levels", "refuse_pairs", "simulate_pair_run", "simulate_pairs", "simulate_pairs_portfolio"]

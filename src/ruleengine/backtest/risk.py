@@ -350,23 +350,39 @@ Pairs (a pair block: legs [a, b]; each leg filled as above, a long leg as a long
   with direction long_short) sells a short and buys b. Both legs open and close together, on the same bar,
   each at its own fill price (open or close) with its own slippage and fees. Entries, exits, opposite
   signals and reversals act as for one position; exit conditions close both legs.
-- Size: the cash of the entry (cash x position_size_pct/100, fees included) is split at the hedge ratio
-  read at the signal bar and fixed for the trade: dollar_neutral, leg b's cash = hedge_ratio x leg a's
-  (1: equal dollars); hedge_ratio_units, units of b = hedge_ratio x units of a. A signal bar whose hedge
-  ratio is missing, not a number or not above 0 opens no pair.
+- Size: the cash of the entry (fees included) is the sizing method's for a position whose price is its
+  value: position_size_pct of the cash, position_size_cash, risk_per_trade_pct (cash x pct / sl: a stop
+  loss at V0 x (1 - sl) loses pct of the cash, plus fees and slippage; no stop_loss_pct: no entry) or
+  volatility_target_pct (V0 = cash x pct / volatility, the volatility of the pair's value as a fraction of
+  it, read at the signal bar); cut down to the cash. It is split at the hedge ratio read at the signal bar
+  and fixed for the trade: dollar_neutral, leg b's cash = hedge_ratio x leg a's (1: equal dollars);
+  hedge_ratio_units, units of b = hedge_ratio x units of a. whole_units: leg a's units rounded down, leg b's
+  from them (hedge_ratio x units of a, or x leg a's value / leg b's price) rounded down; 0 units in a leg:
+  no entry. A signal bar whose hedge ratio is missing, not a number or not above 0 opens no pair.
 - Stops and targets act on the pair's combined value V (both legs marked at the same prices) against its
   value at entry V0 (units x entry price of each leg, after slippage, before fees): stop loss when
-  V <= V0 x (1 - sl), take profit when V >= V0 x (1 + tp), trailing stop when V <= peak x (1 - tsl), peak
-  = the highest V at an open or close since the entry (the loss side first; the higher level acts, stop
-  loss on a tie). They are checked at each bar's open (a value already through a level fills both legs at
-  their opens: a gap) and at its close (fills at the closes), never inside the bar: the legs' highs and lows
-  need not happen at the same time; the short leg's accrued borrow cost (borrow_cost_pct) counts in V and is
-  paid at the exit. Max hold as above, at the close.
+  V <= V0 x (1 - sl), take profit when V >= V0 x (1 + tp) (or the take_profit_by_bars row of the bars held,
+  this bar included), trailing stop when V <= peak x (1 - tsl), peak = the highest V at an open or close
+  since the entry (with trailing_stop_activation_pct only once peak >= V0 x (1 + activation)); the loss
+  side first, the higher level acts, stop loss on a tie. They are checked at each bar's open (a value
+  already through a level fills both legs at their opens: a gap) and at its close (fills at the closes),
+  never inside the bar: the legs' highs and lows need not happen at the same time; the short leg's accrued
+  borrow cost (borrow_cost_pct) counts in V and is paid at the exit. Max hold as above, at the close.
+  Distances (stop_loss_distance, take_profit_distance) are one instrument's price units: not for a pair.
+- Position variables of a pair (exit conditions) are those of its value: entry_price = V0, bars_held,
+  unrealized_pct = (V / V0 - 1) x 100 at the close, highest_since_entry / lowest_since_entry = the
+  highest / lowest V at an open or close since the entry (V0 included). Read as for one position: at the
+  close (close fills: on the pair as it stands at that close) or, with open fills, exiting at the next open;
+  on a long_short strategy's long pairs only.
 - A bar where either leg has no price: nothing happens (no fill, no stop check, its signals are dropped,
   pending open-fill orders wait); an open pair is marked at each leg's last close. A pair still open at the
   end is marked at each leg's last close (end_of_data).
 - The trade record is one row per pair: entry/exit price and size of leg a, pnl, pnl_pct (of the cash both
   legs took) and fees of both legs, and each leg (symbol, side, prices, size, pnl, fees) in legs.
+- A portfolio of pairs shares one cash account as the portfolio above: each phase of a bar over all pairs,
+  entries sized on the portfolio's equity before the phase's entries (pairs marked at both legs' prices),
+  never cut to the cash; max_open_positions counts a pair as one position, max_gross_exposure_pct both
+  legs (units x price of each).
 """
 
 
@@ -591,9 +607,6 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     if fields["trailing_stop_activation_pct"] is not None and fields["trailing_stop_pct"] is None:
         raise _err("trailing_stop_activation_pct", "trailing_stop_activation_pct needs a trailing stop",
                    "give trailing_stop_pct too, or trailing_stop_activation_pct=off")
-    if fields["trailing_stop_activation_pct"] is not None and getattr(strat, "pair", None) is not None:
-        raise _err("trailing_stop_activation_pct", "a pair's trailing stop acts on both legs' value: it takes no "
-                   "activation yet (S140)", "trailing_stop_activation_pct=off")
     table = rules["take_profit_by_bars"]
     order = strat.entry_order
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction,

@@ -86,11 +86,10 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     if strat.rotation is not None and engine != "numba":
         raise RuleEngineError([Diagnostic("S143", f"a rotation portfolio runs on the numba engine, not {engine}",
                                           path="rotation", hint="leave out the engine (numba is the default)")])
-    if portfolio or engine != "numba":
+    if engine != "numba":
         from .pairs import refuse_pairs
 
-        refuse_pairs(strat, "a portfolio of pairs" if portfolio else f"the {engine} engine",
-                     "run it as independent pairs (without --portfolio) on the default engine (engine=\"numba\")")
+        refuse_pairs(strat, f"the {engine} engine", "run it on the default engine (engine=\"numba\")")
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
     strat_params, risk_over = split_params(strat, params)
     sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
@@ -133,19 +132,30 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     cols = [p * n_sym + s for p in range(n_sets) for s in keep]
     prices = {c: _take_columns(md.inputs[(base, c)], keep * n_sets) for c in ("open", "high", "low", "close")}
     tick("simulating")
+    pair = strat.pair
+    prices_b = None if pair is None else \
+        {c: _take_columns(md.inputs[(pair.legs[1], c)], keep * n_sets) for c in prices}  # both legs, one position
     if portfolio:  # one account per parameter set
-        sims = [simulate_portfolio({c: v[:, p * k:(p + 1) * k] for c, v in prices.items()},
-                                   index=md.index, risk=risks[p], init_cash=float(init_cash), start=md.start,
-                                   **sig.columns(cols[p * k:(p + 1) * k])) for p in range(n_sets)]
+        def part(arrays: dict[str, np.ndarray], p: int) -> dict[str, np.ndarray]:
+            return {c: v[:, p * k:(p + 1) * k] for c, v in arrays.items()}
+
+        if pair is not None and prices_b is not None:
+            from .pairs import simulate_pair_run
+
+            sims = [simulate_pair_run(pair, part(prices, p), part(prices_b, p), sig.columns(cols[p * k:(p + 1) * k]),
+                                      portfolio=True, index=md.index, risk=risks[p], init_cash=float(init_cash),
+                                      start=md.start) for p in range(n_sets)]
+        else:
+            sims = [simulate_portfolio(part(prices, p), index=md.index, risk=risks[p], init_cash=float(init_cash),
+                                       start=md.start, **sig.columns(cols[p * k:(p + 1) * k])) for p in range(n_sets)]
         entries = _take_columns(sig.entries, cols)
     else:
         per_col = [risks[p] for p in range(n_sets) for _ in keep]
         signals = sig.columns(cols)
-        if strat.pair is not None:  # both legs as one position
+        if pair is not None and prices_b is not None:
             from .pairs import simulate_pair_run
 
-            prices_b = {c: _take_columns(md.inputs[(strat.pair.legs[1], c)], keep * n_sets) for c in prices}
-            sims = [simulate_pair_run(strat.pair, prices, prices_b, signals, index=md.index, risk=per_col,
+            sims = [simulate_pair_run(pair, prices, prices_b, signals, index=md.index, risk=per_col,
                                       init_cash=float(init_cash), start=md.start)]
         else:
             sims = [simulate(prices, index=md.index, risk=per_col, init_cash=float(init_cash), start=md.start,

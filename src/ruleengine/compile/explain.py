@@ -133,7 +133,7 @@ def explain_text(compiled: CompiledStrategy) -> str:
         a, b = d["pair"]["legs"]
         lines.append(f"pair: long {a} and short {b} as one position (entry); short {a} and long {b} (the short "
                      f"side); {d['pair']['sizing']} at hedge ratio {d['pair']['hedge_ratio']} (read at the signal "
-                     "bar, fixed for the trade); stops act on both legs' value")
+                     "bar, fixed for the trade); stops, targets and sizing act on both legs' value")
     lines.append("params:")
     for name, p in d["params"].items():
         bounds = ""
@@ -165,8 +165,10 @@ def explain_text(compiled: CompiledStrategy) -> str:
                      f"the next on; warm-up {entry_order['lookback']} bars")
     if d["exit_program"]:
         p = d["exit_program"]
+        of_pair = " of the pair's combined value (entry_price: its value at entry)" if "pair" in d else ""
         lines.append(f"exit on the held trade: {p['condition']}  (position variables "
-                     f"{', '.join(p['position_variables'])}: evaluated in the simulation at each bar's close)")
+                     f"{', '.join(p['position_variables'])}{of_pair}: evaluated in the simulation at each bar's "
+                     "close)")
     lines.append(f"warm-up: the first {d['warmup_bars']} bars are never traded (default parameters)")
     if d["converge_bars"] != d["warmup_bars"]:
         lines.append(f"history: {d['converge_bars']} bars before the first trade make recursive indicators "

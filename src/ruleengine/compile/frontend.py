@@ -18,7 +18,6 @@ from ..errors import Diagnostic, RuleEngineError, Span
 from ..lang import ast
 from ..lang.check import Env, check_expression
 from ..lang.parse import parse
-from ..lang.position import position_dependent
 from ..schema.strategy import (
     OPERATOR_SYMBOLS,
     SIGNAL_GROUPS,
@@ -260,14 +259,6 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
     out.rotation, diags = check_rotation(strategy, env, doc, out.exit)
     for d in diags:
         _add(out, seen, d)
-    if strategy.pair is not None:  # the pair loop evaluates no exit program (its stops act on both legs' value)
-        for cond in out.exit:
-            if position_dependent(cond.tree):
-                _add(out, seen, locate(Diagnostic(
-                    "S140", "a pair strategy cannot use position variables in exit conditions yet",
-                    Span(1, 1, 1, len(cond.source.text) + 1), None,
-                    "exit on a condition without position variables, or on stop_loss_pct / take_profit_pct "
-                    "(the pair's value)"), cond.source, doc))
     return out
 
 

@@ -8,28 +8,33 @@ functions (each leg its own fill price, slippage, fees and a short leg's borrow 
 with `intents_nb` / `closes_nb` / `entry_side_nb`, so there is no second copy of the fill arithmetic.
 What is the pair's own (``PAIR_FILL_CONTRACT`` in ruleengine.backtest.risk says it for users):
 
-- Sizing at the signal bar's hedge ratio (the level kind ``hedge_ratio``, fixed for the trade): the budget
-  (``position_size`` x cash, fees included) is split so that leg b's value is hedge_ratio x leg a's
-  (dollar_neutral), or so that leg b's units are hedge_ratio x leg a's (``hedge_units``). A hedge ratio that is
-  NaN or not above 0 opens nothing.
+- Sizing at the signal bar's hedge ratio (the level kind ``hedge_ratio``, fixed for the trade): the budget of
+  the sizing method (`ruleengine.kernels.sizing.budget_nb`, the single position's, on the pair's value as its
+  price) is split so that leg b's value is hedge_ratio x leg a's (dollar_neutral), or so that leg b's units
+  are hedge_ratio x leg a's (``hedge_units``); whole units round leg a down and size leg b from it
+  (`enter_pair_nb`). A hedge ratio that is NaN or not above 0 opens nothing.
 - Stops and targets act on the combined value of both legs (each marked with `worth_nb`) against the value
   at entry (units x entry price of each leg, after slippage, before fees): stop loss at (1 - stop_loss), take
-  profit at (1 + take_profit), trailing stop at (1 - trailing_stop) x the highest combined value since entry.
+  profit at (1 + take_profit) or the take-profit table's row, trailing stop at (1 - trailing_stop) x the
+  highest combined value since entry (once it reached the activation, when one is set).
   They are checked at the open (a gap through a level fills both legs at their opens) and at the close (fills
-  at the closes), never inside the bar: the legs' highs and lows are not simultaneous.
+  at the closes), never inside the bar: the legs' highs and lows are not simultaneous. Leg a's position tuple
+  carries the pair's own state: POS_HELD its bars, POS_PEAK / POS_FAR its highest / lowest value since entry.
+- The exit program (`ruleengine.kernels.exit_program`) reads the pair's position variables
+  (`pair_variables_nb`: entry_price is the value at entry, unrealized_pct the value's change, the extremes the
+  value's), joining the exit signal at the close (close fills) or pending for the next open (open fills), as
+  the single position's column loops do (`pair_program_before_nb` / `pair_program_after_nb`).
 - A bar where either leg has no close is skipped (no fill, no signal consumed, no stop check); an open pair is
   marked at each leg's last close meanwhile.
 - Signals as for one position (`intents_nb`): entries/exits are the long side of the pair (the short side with
   ``risk.short``); a long/short strategy's ``short_entries`` / ``short_exits`` the short side; an opposite
   entry while a pair is open closes it and opens the other side at the same fill (a reversal).
-
-Numba's cache does not see a change in `simulate.py`'s functions inlined here: touch this file after editing
-them (as `sweep_sim.py` says).
 """
 import numpy as np
 
 from ._numba import numba  # numba with the kernel cache stamp installed
-from .enums import ExitReason, pair_trade_dt
+from .enums import ExitReason, SizeNote, pair_trade_dt, skip_dt
+from .exit_program import run_exit_program_nb
 from .modes import columns_by_mode, in_column_order, per_mode
 from .simulate import (
     EXIT_FEE,
@@ -39,8 +44,10 @@ from .simulate import (
     POS_ENTRY,
     POS_ENTRY_BAR,
     POS_ENTRY_FEE,
+    POS_FAR,
     POS_HELD,
     POS_IN,
+    POS_PEAK,
     POS_SPENT,
     POS_UNITS,
     bar_nb,
@@ -49,6 +56,7 @@ from .simulate import (
     enter_nb,
     entry_side_nb,
     entry_time_nb,
+    exit_stack_nb,
     flat_nb,
     held_units_nb,
     intents_nb,
@@ -57,14 +65,18 @@ from .simulate import (
     mark_out_nb,
     max_hold_nb,
     no_exit_nb,
+    note_nb,
     on_stack_nb,
+    program_applies_nb,
     record_nb,
     set_nb,
     short_signals_nb,
     signals_nb,
     slipped_nb,
+    table_take_profit_nb,
     worth_nb,
 )
+from .sizing import NO_NOTE, budget_nb, skipped_nb, whole_nb
 
 
 @numba.njit(cache=True, inline="always")
@@ -83,39 +95,102 @@ def entry_value_nb(pa, pb):
 
 
 @numba.njit(cache=True, inline="always")
-def pair_stop_nb(value, base, peak, risk):
-    """The stop or target reached by the pair's combined `value` (an `ExitReason` code, -1 for none): the
-    loss side first (stop loss base x (1 - stop_loss) or trail peak x (1 - trailing_stop), the higher level
-    acts, the stop loss on a tie), then the take profit base x (1 + take_profit)."""
+def pair_stop_nb(value, base, peak, held, risk):
+    """The stop or target reached by the pair's combined `value` (an `ExitReason` code, -1 for none), `held`
+    bars into the trade (this bar included): the loss side first (stop loss base x (1 - stop_loss) or trail
+    peak x (1 - trailing_stop), the higher level acts, the stop loss on a tie; the trail only once peak >=
+    base x (1 + trailing_stop_activation) when an activation is set), then the take profit base x
+    (1 + take_profit), or the take_profit_by_bars row of `held` bars (`table_take_profit_nb`)."""
+    tsl = risk.trailing_stop
+    tp = risk.take_profit
+    if risk.take_profit_rows > 0:
+        tp = table_take_profit_nb(risk, held)
+    act = risk.trailing_stop_activation
+    if not np.isnan(act) and not peak >= base * (1 + act):
+        tsl = np.nan  # not activated yet: no trail
     level = np.nan
     reason = -1
     if not np.isnan(risk.stop_loss):
         level = base * (1 - risk.stop_loss)
         reason = ExitReason.stop_loss
-    if not np.isnan(risk.trailing_stop):
-        trail = peak * (1 - risk.trailing_stop)
+    if not np.isnan(tsl):
+        trail = peak * (1 - tsl)
         if np.isnan(level) or trail > level:
             level = trail
             reason = ExitReason.trailing_stop
     if not np.isnan(level) and value <= level:
         return reason
-    if not np.isnan(risk.take_profit) and value >= base * (1 + risk.take_profit):
+    if not np.isnan(tp) and value >= base * (1 + tp):
         return ExitReason.take_profit
     return -1
 
 
 @numba.njit(cache=True, inline="always")
-def enter_pair_nb(t, fill_a, fill_b, budget, hedge, side, hedge_units, risk):
-    """Both legs opened on bar t at fill prices (fill_a, fill_b), `budget` cash in all (fees included); side 1.0
-    long the pair (long a, short b), -1.0 short the pair. Returns (leg a, leg b)."""
+def pair_marked_nb(pa, value):
+    """Leg a with the pair's extremes moved by its combined `value` at an open or close: leg a's POS_PEAK and
+    POS_FAR hold the highest and lowest value of the pair since its entry (the trailing stop's peak, and
+    highest_since_entry / lowest_since_entry), never a leg's own price."""
+    return set_nb(set_nb(pa, POS_PEAK, max(pa[POS_PEAK], value)), POS_FAR, min(pa[POS_FAR], value))
+
+
+@numba.njit(cache=True, inline="always")
+def leg_nb(t, adj, units, fees, side):
+    """A leg of `units` whole units opened on bar t at `adj` (after slippage), its fee on top: `enter_nb`'s
+    position for a size given in units (whole_units)."""
+    cost = units * adj
+    return (side, units, adj, adj, cost + cost * fees, cost * fees, float(t), 0.0, np.nan, np.nan, adj)
+
+
+@numba.njit(cache=True, inline="always")
+def enter_pair_nb(t, fill_a, fill_b, equity, cash, in_portfolio, hedge, volatility, side, hedge_units, risk):
+    """Both legs opened on bar t at fill prices (fill_a, fill_b); side 1.0 long the pair (long a, short b), -1.0
+    short the pair: (leg a, leg b, cash spent fees included, note), the legs flat when the entry is skipped
+    (`note` a `SizeNote` skip reason; -1 or ``capped_by_cash`` otherwise).
+
+    The budget is `ruleengine.kernels.sizing.budget_nb`'s on `equity`, paid from `cash`, for a position whose
+    "price" is its value per unit of value at entry (adj 1.0): position_size_pct of the equity,
+    position_size_cash, risk_per_trade_pct (the stop loss fraction is the distance: hitting the stop on the
+    pair's value V0 x (1 - stop_loss) loses the percentage of the equity, plus fees and slippage) or
+    volatility_target_pct (`volatility` the pair's, read at the signal bar). It is split at the hedge ratio:
+    units_b = hedge x units_a (`hedge_units`), else leg b's value = hedge x leg a's. With whole_units leg a
+    is rounded down, and leg b sized from leg a's whole units at the hedge ratio, rounded down (the hedge ratio
+    kept as closely as whole units allow, never above the budget; 0 units in either leg: ``zero_units``)."""
     slip = risk.slippage
+    fees = risk.fees
+    stop = risk.stop_loss if not np.isnan(risk.risk_per_trade) else np.nan  # else unread
+    budget, note = budget_nb(1.0, equity, cash, stop, volatility, in_portfolio, risk)
+    if skipped_nb(note):
+        return flat_nb(), flat_nb(), 0.0, note
+    adj_a = slipped_nb(fill_a, side, slip)
     if hedge_units:  # units_b = hedge x units_a: budget_a / budget = price_a / (price_a + hedge x price_b)
-        adj_a = slipped_nb(fill_a, side, slip)
         budget_a = budget * adj_a / (adj_a + hedge * slipped_nb(fill_b, -side, slip))
     else:  # value_b = hedge x value_a
         budget_a = budget / (1.0 + hedge)
-    return (enter_nb(t, fill_a, budget_a, slip, risk.fees, side),
-            enter_nb(t, fill_b, budget - budget_a, slip, risk.fees, -side))
+    if risk.whole_units:
+        adj_b = slipped_nb(fill_b, -side, slip)
+        units_a = whole_nb(budget_a, adj_a, fees)
+        units_b = np.floor(hedge * units_a) if hedge_units else np.floor(hedge * units_a * adj_a / adj_b)
+        if units_a == 0.0 or units_b == 0.0:
+            return flat_nb(), flat_nb(), 0.0, SizeNote.zero_units
+        pa = leg_nb(t, adj_a, units_a, fees, side)
+        pb = leg_nb(t, adj_b, units_b, fees, -side)
+        budget = pa[POS_SPENT] + pb[POS_SPENT]
+    else:
+        pa = enter_nb(t, fill_a, budget_a, slip, fees, side)
+        pb = enter_nb(t, fill_b, budget - budget_a, slip, fees, -side)
+    base = entry_value_nb(pa, pb)
+    return set_nb(set_nb(pa, POS_PEAK, base), POS_FAR, base), pb, budget, note
+
+
+@numba.njit(cache=True, inline="always")
+def own_pair_entry_nb(pa, pb, t, fill_a, fill_b, cash, hedge, volatility, side, hedge_units, risk):
+    """An entry of a pair that trades its own cash (flat: its equity is its cash): (leg a, leg b, cash, note);
+    skipped, the legs stay as they are."""
+    ea, eb, spent, note = enter_pair_nb(t, fill_a, fill_b, cash, cash, False, hedge, volatility, side, hedge_units,
+                                        risk)
+    if ea[POS_IN] == 0.0:
+        return pa, pb, cash, note
+    return ea, eb, cash - spent, note
 
 
 @numba.njit(cache=True, inline="always")
@@ -166,35 +241,103 @@ def leave_pair_nb(pa, pb, fill_a, fill_b, reason, cash, now, entry_time, risk):
 
 
 @numba.njit(cache=True, inline="always")
-def pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend, exec_open, last_bar, risk):
-    """What acts on bar t of signal column q: (the intents, `intents_nb`; the hedge ratio of their signal bar,
-    NaN without an entry; the new pending signals). `pend` and the result's last item are the signals pending
-    since the previous close (long entry, long exit, short entry, short exit; open fills); `last_bar` is the
-    previous bar both legs traded (an open fill's signal bar)."""
+def pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend, exec_open, last_bar, program_x,
+                    risk):
+    """What acts on bar t of signal column q: (the intents, `intents_nb`; the hedge ratio and the volatility of
+    their signal bar, NaN without an entry; the new pending signals). `pend` and the result's last item are the
+    signals pending since the previous close (long entry, long exit, short entry, short exit; open fills);
+    `last_bar` is the previous bar both legs traded (an open fill's signal bar); `program_x` the exit program's
+    truth at this close (close fills: it joins this bar's exit signal, `pair_program_nb`)."""
     e, x, pend_e, pend_x = signals_nb(pend[0], pend[1], exec_open, entries[q, t], exits[q, t])
+    x = x or program_x
     # long_short read at run time (the single-leg loops take it as a literal for long-only speed; a pair's bar
     # costs two legs anyway)
     se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk.long_short)
     se, sx, pend_se, pend_sx = signals_nb(pend[2], pend[3], exec_open, se_t, sx_t)
     it = intents_nb(e, x, se, sx, risk, risk.long_short)
-    hedge = np.nan
+    hedge = volatility = np.nan
     if it[0] or it[2]:
-        hedge = level_nb(levels, risk.hedge_ratio_row, q, last_bar if exec_open else t)
-    return it, hedge, (pend_e, pend_x, pend_se, pend_sx)
+        bar = last_bar if exec_open else t
+        hedge = level_nb(levels, risk.hedge_ratio_row, q, bar)
+        volatility = level_nb(levels, risk.volatility_row, q, bar)
+    return it, hedge, volatility, (pend_e, pend_x, pend_se, pend_sx)
 
 
 @numba.njit(cache=True, inline="always")
-def pair_bar_step_nb(pa, pb, base, peak, cash, t, oa, ob, ca, cb, now, entry_time, it, hedge, exec_open, hedge_units,
-                     risk):
-    """Bar t of a pair that trades its own cash, in time order, both legs having a bar: (leg a, leg b, value at
-    entry, highest value since, cash, exit at the open, exit at the close).
+def pair_variables_nb(pa, pb, value):
+    """The position variables of a held pair whose combined value is `value` at a bar's close
+    (`ruleengine.lang.position` order): entry_price is the pair's value at entry V0 (the base of its stops),
+    bars_held its bars, unrealized_pct (value / V0 - 1) x 100, highest_since_entry / lowest_since_entry the
+    highest / lowest value since the entry (V0, then the values at each open and close)."""
+    base = entry_value_nb(pa, pb)
+    return (base, pa[POS_HELD], (value / base - 1.0) * 100.0, pa[POS_PEAK], pa[POS_FAR])
 
-    The open: the exit order pending there (open fills) or a gap through a stop level (`pair_stop_nb` on the
-    values at the opens), then an entry (open fills). The close: the stops on the values at the closes, the
-    exit signal (close fills), max hold, then an entry (close fills). An entry needs the pair flat at the start
-    of the bar, or closed on it by the opposite entry's signal (a reversal), a hedge ratio > 0 and cash > 0.
-    `it` and `hedge` are `pair_signals_nb`'s; `hedge` the hedge ratio of the signal bar; ``now`` bar t's time,
-    ``entry_time`` the entry bar's of a pair held before the bar. An exit is `leave_pair_nb`'s (reason -1: none).
+
+@numba.njit(cache=True)
+def pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, ahead, ops, args, levels, risk, q, t, stack):
+    """The strategy's exit program (`ruleengine.kernels.exit_program`) on a held pair at the close of bar t
+    (signal column q), on its position variables (`pair_variables_nb`). With `ahead` (close fills, called
+    before the bar's step) the pair as it stands at this close if no stop acts first: a bar more held, its
+    extremes moved by its values at this open and close; else (open fills) the pair after the step, the truth
+    pending for the next open. Not inlined, behind the caller's guard (`exit_program_nb` says why)."""
+    value = pair_value_nb(pa, pb, ca, cb, now, entry_time, risk)
+    if ahead:
+        pa = set_nb(pa, POS_HELD, pa[POS_HELD] + 1.0)
+        pa = pair_marked_nb(pair_marked_nb(pa, pair_value_nb(pa, pb, oa, ob, now, entry_time, risk)), value)
+    return run_exit_program_nb(ops, args, levels, risk.exit_program_row, q, t, pair_variables_nb(pa, pb, value),
+                               stack)
+
+
+@numba.njit(cache=True, inline="always")
+def pair_open_nb(pa, pb, cash, oa, ob, now, entry_time, closing, exec_open, risk):
+    """The open of a bar for a pair held before it: a bar more held, then the exit order pending there (open
+    fills, `closing`) or a gap through a stop level (`pair_stop_nb` on the values at the opens), else its
+    extremes moved by its value at the open: (leg a, leg b, cash, exit, reason code or -1)."""
+    pa = set_nb(pa, POS_HELD, pa[POS_HELD] + 1.0)  # this bar is held from its open (the take-profit table)
+    value = pair_value_nb(pa, pb, oa, ob, now, entry_time, risk)
+    reason = ExitReason.signal if exec_open and closing else \
+        pair_stop_nb(value, entry_value_nb(pa, pb), pa[POS_PEAK], pa[POS_HELD], risk)
+    if reason >= 0:
+        pa, pb, cash, ex = leave_pair_nb(pa, pb, oa, ob, reason, cash, now, entry_time, risk)
+        return pa, pb, cash, ex, reason
+    return pair_marked_nb(pa, value), pb, cash, no_pair_exit_nb(), reason
+
+
+@numba.njit(cache=True, inline="always")
+def pair_close_nb(pa, pb, cash, t, ca, cb, now, entry_time, closing, exec_open, risk):
+    """The close of bar t for a pair held after its open: the stops on the values at the closes, the exit
+    signal (close fills, `closing`), max hold (neither on the bar of an entry at its open), else its extremes
+    moved by its value at the close: (leg a, leg b, cash, exit, reason code or -1)."""
+    new = exec_open and pa[POS_ENTRY_BAR] == t  # entered at this bar's open: its stops only
+    if new:
+        entry_time = now
+    held = pa[POS_HELD]
+    value = pair_value_nb(pa, pb, ca, cb, now, entry_time, risk)
+    reason = pair_stop_nb(value, entry_value_nb(pa, pb), pa[POS_PEAK], held, risk)
+    if reason < 0 and not new:
+        if closing and not exec_open:
+            reason = ExitReason.signal
+        elif max_hold_nb(held, now, entry_time, risk):
+            reason = ExitReason.max_hold
+    if reason >= 0:
+        pa, pb, cash, ex = leave_pair_nb(pa, pb, ca, cb, reason, cash, now, entry_time, risk)
+        return pa, pb, cash, ex, reason
+    return pair_marked_nb(pa, value), pb, cash, no_pair_exit_nb(), reason
+
+
+@numba.njit(cache=True, inline="always")
+def pair_bar_step_nb(pa, pb, cash, t, oa, ob, ca, cb, now, entry_time, it, hedge, volatility, exec_open, hedge_units,
+                     risk):
+    """Bar t of a pair that trades its own cash, in time order, both legs having a bar: (leg a, leg b, cash, exit
+    at the open, exit at the close, note).
+
+    The open (`pair_open_nb`), an entry (open fills), the close (`pair_close_nb`), an entry (close fills). An
+    entry needs the pair flat at the start of the bar, or closed on it by the opposite entry's signal (a
+    reversal), a hedge ratio > 0 and cash > 0; it is sized by `enter_pair_nb` (``note`` -1, or the `SizeNote`
+    of an entry skipped or cut to the cash). `it`, `hedge` and `volatility` are `pair_signals_nb`'s; ``now``
+    bar t's time, ``entry_time`` the entry bar's of a pair held before the bar. The pair's value at entry,
+    bars held and extremes live in leg a (`entry_value_nb`, POS_HELD, `pair_marked_nb`). An exit is
+    `leave_pair_nb`'s (reason -1: none).
     """
     want = entry_side_nb(it)
     side = pa[POS_IN]
@@ -202,69 +345,51 @@ def pair_bar_step_nb(pa, pb, base, peak, cash, t, oa, ob, ca, cb, now, entry_tim
     may_enter = want != 0.0 and (side == 0.0 or closing) and hedge > 0 and np.isfinite(hedge)
     at_open = no_pair_exit_nb()
     at_close = no_pair_exit_nb()
+    note = NO_NOTE
     reason = -1
-    if side != 0.0:  # the open
-        value = pair_value_nb(pa, pb, oa, ob, now, entry_time, risk)
-        reason = ExitReason.signal if exec_open and closing else pair_stop_nb(value, base, peak, risk)
-        if reason >= 0:
-            pa, pb, cash, at_open = leave_pair_nb(pa, pb, oa, ob, reason, cash, now, entry_time, risk)
-        else:
-            peak = max(peak, value)
+    if side != 0.0:
+        pa, pb, cash, at_open, reason = pair_open_nb(pa, pb, cash, oa, ob, now, entry_time, closing, exec_open, risk)
     if exec_open and may_enter and (side == 0.0 or reason == ExitReason.signal) and cash > 0:
-        budget = min(cash, risk.position_size * cash)
-        pa, pb = enter_pair_nb(t, oa, ob, budget, hedge, want, hedge_units, risk)
-        cash -= budget
-        base = peak = entry_value_nb(pa, pb)
-    if pa[POS_IN] != 0.0:  # the close of a pair held after the open
-        new = exec_open and pa[POS_ENTRY_BAR] == t  # entered at this bar's open: its stops only
-        if new:
-            entry_time = now
-        held = pa[POS_HELD] if new else pa[POS_HELD] + 1.0
-        pa = set_nb(pa, POS_HELD, held)
-        value = pair_value_nb(pa, pb, ca, cb, now, entry_time, risk)
-        reason = pair_stop_nb(value, base, peak, risk)
-        if reason < 0 and not new:
-            if closing and not exec_open:
-                reason = ExitReason.signal
-            elif max_hold_nb(held, now, entry_time, risk):
-                reason = ExitReason.max_hold
-        if reason >= 0:
-            pa, pb, cash, at_close = leave_pair_nb(pa, pb, ca, cb, reason, cash, now, entry_time, risk)
-        else:
-            peak = max(peak, value)
+        pa, pb, cash, note = own_pair_entry_nb(pa, pb, t, oa, ob, cash, hedge, volatility, want, hedge_units, risk)
+    if pa[POS_IN] != 0.0:
+        pa, pb, cash, at_close, reason = pair_close_nb(pa, pb, cash, t, ca, cb, now, entry_time, closing, exec_open,
+                                                       risk)
     if not exec_open and may_enter and (side == 0.0 or reason == ExitReason.signal) and cash > 0:
-        budget = min(cash, risk.position_size * cash)
-        pa, pb = enter_pair_nb(t, ca, cb, budget, hedge, want, hedge_units, risk)
-        cash -= budget
-        base = peak = entry_value_nb(pa, pb)
-    return pa, pb, base, peak, cash, at_open, at_close
+        pa, pb, cash, note = own_pair_entry_nb(pa, pb, t, ca, cb, cash, hedge, volatility, want, hedge_units, risk)
+    return pa, pb, cash, at_open, at_close, note
 
 
 def simulate_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                      short_entries, short_exits, levels, times, start, risk, hedge_units, init_cash, max_trades):
+                      short_entries, short_exits, levels, exit_ops, exit_args, times, start, risk, hedge_units,
+                      init_cash, max_trades):
     """Independent pair runs: column q trades leg a (the ``*_a`` prices' row q) against leg b with its own
-    `init_cash`. Signals, levels, times, start and risk as `simulate.simulate_nb` takes them (the hedge ratio
-    is the level row ``risk.hedge_ratio_row``); `hedge_units` True sizes units_b = hedge x units_a.
+    `init_cash`. Signals, levels, the exit program (``exit_ops`` / ``exit_args``), times, start and risk as
+    `simulate.simulate_nb` takes them (the hedge ratio is the level row ``risk.hedge_ratio_row``);
+    `hedge_units` True sizes units_b = hedge x units_a.
 
-    Returns (records (`pair_trade_dt`), n_trades, equity, cash, units of leg a, units of leg b), the last four
-    (N, T); units are negative for a short leg. The columns run by ``exec_open`` (`ruleengine.kernels.modes`:
-    each fill mode's loop is compiled only when a run uses it), records merged back in column order.
+    Returns (records (`pair_trade_dt`), n_trades, equity, cash, units of leg a, units of leg b, notes, n_notes),
+    equity, cash and units (N, T), units negative for a short leg; ``notes`` (`skip_dt`, the first
+    ``max_trades``) the entries skipped or cut down to the cash, ``n_notes`` counts them all. The columns run by
+    ``exec_open`` (`ruleengine.kernels.modes`: each fill mode's loop is compiled only when a run uses it),
+    records merged back in column order.
     """
     N, T = close_a.shape
     records = np.empty(max_trades, dtype=pair_trade_dt)
+    skip = np.empty(max_trades, dtype=skip_dt)
     equity = np.empty((N, T))
     cash_out = np.empty((N, T))
     units_a = np.empty((N, T))
     units_b = np.empty((N, T))
-    n = 0
+    n = n_skip = 0
     groups = columns_by_mode(risk)
     for mode, cols in groups:
-        n = simulate_pairs_entry(mode.exec_open)(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b,
-                                                 entries, exits, short_entries, short_exits, levels, times, start,
-                                                 risk, hedge_units, init_cash, cols, records, n, equity, cash_out,
-                                                 units_a, units_b)
+        n, n_skip = simulate_pairs_entry(mode.exec_open)(
+            open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits, short_entries,
+            short_exits, levels, exit_ops, exit_args, times, start, risk, hedge_units, init_cash, cols, records, n,
+            equity, cash_out, units_a, units_b, skip, n_skip)
     in_column_order(records, n, len(groups) > 1)
-    return records, n, equity, cash_out, units_a, units_b
+    in_column_order(skip, min(n_skip, max_trades), len(groups) > 1)
+    return records, n, equity, cash_out, units_a, units_b, skip[:min(n_skip, max_trades)], n_skip
 
 
 @per_mode
@@ -273,25 +398,51 @@ def simulate_pairs_entry(exec_open: bool):
 
     @numba.njit(cache=True)
     def simulate_pairs_mode_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                               short_entries, short_exits, levels, times, start, risk, hedge_units, init_cash, cols,
-                               records, n, equity, cash_out, units_a, units_b):
+                               short_entries, short_exits, levels, exit_ops, exit_args, times, start, risk,
+                               hedge_units, init_cash, cols, records, n, equity, cash_out, units_a, units_b, skip,
+                               n_skip):
         for q in cols:
-            n = _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                                short_entries, short_exits, levels, times, start, q, risk[q], exec_open, hedge_units,
-                                init_cash, records, n, equity, cash_out, units_a, units_b)
-        return n
+            n, n_skip = _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries,
+                                        exits, short_entries, short_exits, levels, exit_ops, exit_args, times, start,
+                                        q, risk[q], exec_open, hedge_units, init_cash, records, n, equity, cash_out,
+                                        units_a, units_b, skip, n_skip)
+        return n, n_skip
 
     return simulate_pairs_mode_nb
 
 
+@numba.njit(cache=True, inline="always")
+def pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time, has_program, exec_open, ops, args, levels, risk,
+                           q, t, stack):
+    """The exit program's truth that joins bar t's exit signal (close fills, a held pair the program applies to,
+    `program_applies_nb`); False otherwise. A column loop's call before `pair_signals_nb`."""
+    if has_program and not exec_open and program_applies_nb(pa, risk.long_short):
+        return pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, True, ops, args, levels, risk, q, t, stack)
+    return False
+
+
+@numba.njit(cache=True, inline="always")
+def pair_program_after_nb(pend, pa, pb, oa, ob, ca, cb, now, entry_time, has_program, exec_open, ops, args, levels,
+                          risk, q, t, stack):
+    """The pending signals after bar t's step, the exit program's truth on the pair after the step pending for
+    the next open as its exit (open fills, a held pair the program applies to). A column loop's call after
+    `pair_bar_step_nb`."""
+    if has_program and exec_open and not pend[1] and program_applies_nb(pa, risk.long_short):
+        x = pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, False, ops, args, levels, risk, q, t, stack)
+        return (pend[0], x, pend[2], pend[3])
+    return pend
+
+
 @numba.njit(cache=True)
 def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits, short_entries,
-                    short_exits, levels, times, start, q, risk, exec_open, hedge_units, init_cash, records, n, equity,
-                    cash_out, units_a, units_b):
-    """Pair column q of `simulate_pairs_nb`: each bar where both legs trade through `pair_bar_step_nb`, its
-    closed pairs recorded; returns n."""
+                    short_exits, levels, exit_ops, exit_args, times, start, q, risk, exec_open, hedge_units, init_cash,
+                    records, n, equity, cash_out, units_a, units_b, skip, n_skip):
+    """Pair column q of `simulate_pairs_nb`: each bar where both legs trade through `pair_bar_step_nb` (the exit
+    program around it), its closed pairs recorded, its entries skipped or cut noted; returns (n, n_skip)."""
     T = close_a.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
+    stack = exit_stack_nb()
+    has_program = risk.exit_program_row >= 0
     pa = flat_nb()
     pb = flat_nb()
     cash = init_cash
@@ -299,7 +450,6 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
     last_a = last_b = np.nan  # each leg's last close, its mark while the other leg has no bar
     last_bar_a = last_bar_b = -1
     last_bar = -1  # the last bar both legs traded: the signal bar of an order pending at the open
-    base = peak = 0.0  # the open pair's value at entry and its highest value since (the trailing stop's)
     for t in range(T):
         ca = close_a[q, t]
         cb = close_b[q, t]
@@ -316,16 +466,23 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
             continue
         oa, _ha, _la, ca = bar_nb(open_a, high_a, low_a, close_a, q, t)
         ob, _hb, _lb, cb = bar_nb(open_b, high_b, low_b, close_b, q, t)
-        it, hedge, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend, exec_open,
-                                          last_bar, risk)
-        pa, pb, base, peak, cash, at_open, at_close = pair_bar_step_nb(
-            pa, pb, base, peak, cash, t, oa, ob, ca, cb, times[t], entry_time_nb(pa, times, risk), it, hedge,
-            exec_open, hedge_units, risk)
+        now = times[t]
+        program_x = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), has_program,
+                                           exec_open, exit_ops, exit_args, levels, risk, q, t, stack)
+        it, hedge, vol, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend,
+                                               exec_open, last_bar, program_x, risk)
+        pa, pb, cash, at_open, at_close, note = pair_bar_step_nb(
+            pa, pb, cash, t, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), it, hedge, vol, exec_open,
+            hedge_units, risk)
         for ex in (at_open, at_close):
             if ex[0] >= 0:
                 n = record_pair_nb(records, n, q, ex[1], ex[2], ex[3], ex[4], t)
+        if note >= 0:
+            n_skip = note_nb(skip, n_skip, t, q, note)
+        pend = pair_program_after_nb(pend, pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), has_program,
+                                     exec_open, exit_ops, exit_args, levels, risk, q, t, stack)
         last_bar = t
-        equity[q, t] = cash + pair_value_nb(pa, pb, ca, cb, times[t], entry_time_nb(pa, times, risk), risk)
+        equity[q, t] = cash + pair_value_nb(pa, pb, ca, cb, now, entry_time_nb(pa, times, risk), risk)
         cash_out[q, t] = cash
         units_a[q, t] = held_units_nb(pa)
         units_b[q, t] = held_units_nb(pb)
@@ -334,4 +491,4 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
         pa, pb, exa, exb = mark_out_pair_nb(pa, pb, last_a, last_b, times[end], entry_time_nb(pa, times, risk),
                                             risk)
         n = record_pair_nb(records, n, q, pa, exa, pb, exb, end)
-    return n
+    return n, n_skip

@@ -1,9 +1,10 @@
 """How many units an entry takes: the sizing arithmetic of the fill step (numpy + numba only).
 
-`size_nb` is the one sizing function. The fill step (`ruleengine.kernels.simulate`: a single run's
-`bar_step_nb`, the portfolio's `_enter_all_nb`, and through them the sweep kernel) calls it with the entry's
-fill price after slippage, the equity it sizes on (a flat column's cash in a single run; the portfolio's equity
-before the step's entries) and the cash it pays with, then opens the position it describes. The method is the
+`size_nb` is the one sizing function (`budget_nb`, its first half, is what a pair splits between its legs,
+`ruleengine.kernels.pairs`). The fill step (`ruleengine.kernels.simulate`: a single run's `bar_step_nb`, the
+portfolio's `_enter_all_nb`, and through them the sweep kernel) calls it with the entry's fill price after
+slippage, the equity it sizes on (a flat column's cash in a single run; the portfolio's equity before the
+step's entries) and the cash it pays with, then opens the position it describes. The method is the
 one the risk record gives (at most one per document, S130); its fields are fractions (``_pct`` / 100):
 
 - ``risk_per_trade``: units = equity x R / d, d the distance from the fill to the stop loss level at the fill
@@ -31,6 +32,49 @@ NO_NOTE = -1
 
 
 @numba.njit(cache=True, inline="always")
+def budget_nb(adj, equity, cash, stop_distance, volatility, in_portfolio, risk):
+    """(spend fee included, note) of an entry at `adj` by the risk record's method, before it becomes units:
+    what a pair splits between its legs (`ruleengine.kernels.pairs`), and `size_nb`'s first half.
+
+    `note` is -1, ``SizeNote.capped_by_cash`` (a single run's spend cut to the cash), or a skip reason with
+    spend 0 (``no_stop``, ``no_volatility``, ``cash``). A pair passes adj 1.0 and the stop loss fraction as
+    `stop_distance`: its value per unit of value at entry.
+    """
+    fees = risk.fees
+    if not np.isnan(risk.position_size):  # the default method first (the methods exclude each other)
+        spend = risk.position_size * equity
+    elif not np.isnan(risk.position_size_cash):
+        spend = risk.position_size_cash
+    elif not np.isnan(risk.risk_per_trade):
+        if not stop_distance > 0:
+            return 0.0, SizeNote.no_stop
+        spend = equity * risk.risk_per_trade / stop_distance * adj * (1 + fees)
+    else:  # volatility_target
+        if not volatility > 0:
+            return 0.0, SizeNote.no_volatility
+        spend = equity * risk.volatility_target / volatility * (1 + fees)
+    note = NO_NOTE
+    if spend > cash:
+        if in_portfolio:
+            return 0.0, SizeNote.cash
+        spend = cash
+        note = SizeNote.capped_by_cash
+    return spend, note
+
+
+@numba.njit(cache=True, inline="always")
+def skipped_nb(note):
+    """The entry was skipped (`note` a skip reason: not -1, not ``capped_by_cash``)."""
+    return note >= 0 and note != SizeNote.capped_by_cash
+
+
+@numba.njit(cache=True, inline="always")
+def whole_nb(spend, adj, fees):
+    """The whole units `spend` (fee included) buys at `adj`, rounded down."""
+    return np.floor(spend / (adj * (1 + fees)))
+
+
+@numba.njit(cache=True, inline="always")
 def size_nb(adj, equity, cash, stop_distance, volatility, in_portfolio, risk):
     """(units, spend, entry fee, note) of an entry at `adj` (the fill price after slippage).
 
@@ -40,26 +84,11 @@ def size_nb(adj, equity, cash, stop_distance, volatility, in_portfolio, risk):
     when its method needs it.
     """
     fees = risk.fees
-    if not np.isnan(risk.position_size):  # the default method first (the methods exclude each other)
-        spend = risk.position_size * equity
-    elif not np.isnan(risk.position_size_cash):
-        spend = risk.position_size_cash
-    elif not np.isnan(risk.risk_per_trade):
-        if not stop_distance > 0:
-            return 0.0, 0.0, 0.0, SizeNote.no_stop
-        spend = equity * risk.risk_per_trade / stop_distance * adj * (1 + fees)
-    else:  # volatility_target
-        if not volatility > 0:
-            return 0.0, 0.0, 0.0, SizeNote.no_volatility
-        spend = equity * risk.volatility_target / volatility * (1 + fees)
-    note = NO_NOTE
-    if spend > cash:
-        if in_portfolio:
-            return 0.0, 0.0, 0.0, SizeNote.cash
-        spend = cash
-        note = SizeNote.capped_by_cash
+    spend, note = budget_nb(adj, equity, cash, stop_distance, volatility, in_portfolio, risk)
+    if skipped_nb(note):
+        return 0.0, 0.0, 0.0, note
     if risk.whole_units:
-        units = np.floor(spend / (adj * (1 + fees)))
+        units = whole_nb(spend, adj, fees)
         if units == 0.0:
             return 0.0, 0.0, 0.0, SizeNote.zero_units
         cost = units * adj

@@ -37,15 +37,21 @@ Parallelism: `sweep_nb` works on a column range [c0, c1) through entries that re
 caller runs blocks or chunks on threads (see `ruleengine.sweep.run`); no numba threading layer is
 involved, which keeps concurrent calls from several Python threads (Dask workers) safe.
 
-Cache caveat: numba's on-disk cache is keyed on this file only. After editing the helpers called from
-`simulate.py`, touch this file (or clear ``__pycache__``) so that the cached sweep kernel is recompiled;
-the tests compare the two engines on every rule and would show a stale kernel.
+Cache: numba keys its on-disk cache on a function's own file only; `_cache_stamp` adds every kernel file this
+one imports (`simulate.py`'s helpers among them), so an edit there recompiles the sweep kernel too.
 """
 import numpy as np
 
 from ._numba import numba  # numba with the kernel cache stamp installed
 from .modes import FillMode, columns_by_mode, per_mode
-from .pairs import mark_out_pair_nb, pair_bar_step_nb, pair_signals_nb, pair_value_nb
+from .pairs import (
+    mark_out_pair_nb,
+    pair_bar_step_nb,
+    pair_program_after_nb,
+    pair_program_before_nb,
+    pair_signals_nb,
+    pair_value_nb,
+)
 from .simulate import (
     EXIT_FEE,
     EXIT_GROSS,
@@ -294,15 +300,17 @@ def sweep_entry(mode: FillMode):
 
 
 def sweep_pairs_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits, short_entries,
-                   short_exits, levels, times, lo, hi, sym, sig, risk, hedge_units, end, init_cash, out, c0, c1):
+                   short_exits, levels, exit_ops, exit_args, times, lo, hi, sym, sig, risk, hedge_units, end,
+                   init_cash, out, c0, c1):
     """`sweep_nb` for a pair strategy: column c trades leg a (the ``*_a`` prices' row sym[c]) against leg b
     (the ``*_b`` prices' same row) through `ruleengine.kernels.pairs.pair_bar_step_nb`, the single pair run's
-    bar; [lo, hi) are leg a's run rows and `end` the end of the rows traded (leg b may trade after hi);
-    `hedge_units` as `simulate_pairs_nb` takes it. A pair's loop is compiled per ``exec_open`` only."""
+    bar (its exit program around it as there); [lo, hi) are leg a's run rows and `end` the end of the rows
+    traded (leg b may trade after hi); `hedge_units` as `simulate_pairs_nb` takes it. A pair's loop is compiled
+    per ``exec_open`` only."""
     for mode, cols in columns_by_mode(risk, np.arange(c0, c1, dtype=np.int64)):
         sweep_pairs_entry(mode.exec_open)(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries,
-                                          exits, short_entries, short_exits, levels, times, lo, hi, sym, sig, risk,
-                                          hedge_units, end, init_cash, out, cols)
+                                          exits, short_entries, short_exits, levels, exit_ops, exit_args, times, lo,
+                                          hi, sym, sig, risk, hedge_units, end, init_cash, out, cols)
     return out
 
 
@@ -312,13 +320,13 @@ def sweep_pairs_entry(exec_open: bool):
 
     @numba.njit(cache=True, nogil=True)
     def sweep_pairs_mode_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                            short_entries, short_exits, levels, times, lo, hi, sym, sig, risk, hedge_units, end,
-                            init_cash, out, cols):
+                            short_entries, short_exits, levels, exit_ops, exit_args, times, lo, hi, sym, sig, risk,
+                            hedge_units, end, init_cash, out, cols):
         for c in cols:
             j = sym[c]
             _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits,
-                            short_entries, short_exits, levels, times, j, sig[c], lo[j], hi[j], end, risk[c],
-                            exec_open, hedge_units, init_cash, out, c)
+                            short_entries, short_exits, levels, exit_ops, exit_args, times, j, sig[c], lo[j], hi[j],
+                            end, risk[c], exec_open, hedge_units, init_cash, out, c)
         return out
 
     return sweep_pairs_mode_nb
@@ -326,7 +334,8 @@ def sweep_pairs_entry(exec_open: bool):
 
 @numba.njit(cache=True, nogil=True)
 def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close_b, entries, exits, short_entries,
-                    short_exits, levels, times, j, q, lo, hi, end, risk, exec_open, hedge_units, init_cash, out, c):
+                    short_exits, levels, exit_ops, exit_args, times, j, q, lo, hi, end, risk, exec_open, hedge_units,
+                    init_cash, out, c):
     """Pair column c (prices row j, signals row q) over leg a's rows [lo, hi) into out[c, :], as
     `ruleengine.kernels.pairs._pair_column_nb` runs it: a bar where either leg has no close changes nothing
     but the marks, and a pair open at the end is marked at each leg's last close before `end` (leg b's may
@@ -334,9 +343,10 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
     for k in range(N_STATS):
         out[c, k] = 0.0
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
+    stack = exit_stack_nb()
+    has_program = risk.exit_program_row >= 0
     pa = flat_nb()
     pb = flat_nb()
-    base = peak = 0.0
     cash = init_cash
     pend = (False, False, False, False)
     last_a = last_b = np.nan
@@ -354,14 +364,19 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
         if not (np.isnan(ca) or np.isnan(cb)):
             oa, _ha, _la, ca = bar_nb(open_a, high_a, low_a, close_a, j, t)
             ob, _hb, _lb, cb = bar_nb(open_b, high_b, low_b, close_b, j, t)
-            it, hedge, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend,
-                                              exec_open, last_bar, risk)
-            pa, pb, base, peak, cash, at_open, at_close = pair_bar_step_nb(
-                pa, pb, base, peak, cash, t, oa, ob, ca, cb, times[t], entry_time_nb(pa, times, risk), it, hedge,
-                exec_open, hedge_units, risk)
+            now = times[t]
+            program_x = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk),
+                                               has_program, exec_open, exit_ops, exit_args, levels, risk, q, t, stack)
+            it, hedge, vol, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend,
+                                                   exec_open, last_bar, program_x, risk)
+            pa, pb, cash, at_open, at_close, _note = pair_bar_step_nb(  # notes: no metric
+                pa, pb, cash, t, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), it, hedge, vol, exec_open,
+                hedge_units, risk)
             for ex in (at_open, at_close):
                 if ex[0] >= 0:
                     _pair_closed_nb(out, c, ex, t, times)
+            pend = pair_program_after_nb(pend, pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk),
+                                         has_program, exec_open, exit_ops, exit_args, levels, risk, q, t, stack)
             last_bar = t
         eq = cash + pair_value_nb(pa, pb, last_a, last_b, times[t], entry_time_nb(pa, times, risk), risk)
         if pa[POS_IN] != 0.0:

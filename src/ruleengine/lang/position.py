@@ -4,7 +4,8 @@ They are known only inside the simulation (a trade's entry price exists once it 
 precomputed as signals: the compiler splits an exit condition that uses them into per-bar series of its
 position-independent parts and a small program over those series and these variables
 (`ruleengine.compile.exit_program`), which the fill step evaluates for a held position
-(`ruleengine.kernels.exit_program`). Their definitions at a bar's close, as the fill contract states them:
+(`ruleengine.kernels.exit_program`). Their definitions at a bar's close, as the fill contract states them
+(for a pair, the same of its combined value: entry_price is its value at entry, `PAIR_FILL_CONTRACT`):
 
 Example:
     >>> sorted(POSITION_VARIABLES)[:2]

@@ -301,6 +301,12 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
     if not dependent:
         return {}
     strat = target.strategy
+    if strat.pair is not None:  # its variables are the pair's value: a held position here records one price
+        raise RuleEngineError([Diagnostic(
+            "D149", "live signals cannot evaluate a pair's exit conditions on position variables yet: they read "
+            "the pair's combined value (both legs' entries and units), and a held position records one entry price",
+            path="exit", hint="backtest it (the simulation reads them), or exit live on conditions without "
+            "position variables and on the pair's stop_loss_pct / take_profit_pct")])
     side = group_side("exit", strat.direction)
     base = strat.price_slot() or next(s for s, _ in md.inputs)
     series = {col: md.inputs[(base, col)][: r + 1] for col in ("high", "low", "close")}

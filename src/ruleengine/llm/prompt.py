@@ -216,8 +216,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "such as \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"; null: 1) and `sizing` (dollar_neutral: "
          "the second leg's value = hedge_ratio x the first's; hedge_ratio_units: its units = hedge_ratio x the "
          "first's; null: dollar_neutral). Entry goes long the pair (buys the first leg, sells the second short), "
-         "exit closes both legs; stops and targets act on the pair's combined value (a pair takes no distances, "
-         "activation, take_profit_by_bars or position variables);"),
+         "exit closes both legs; stops, targets, take_profit_by_bars, the trailing activation and the sizing "
+         "methods act on the pair's combined value (a pair takes no stop_loss_distance / take_profit_distance), "
+         "and in its exit conditions entry_price is the pair's value at entry, unrealized_pct its change, "
+         "highest/lowest_since_entry its extremes;"),
         ("- `rotation`: null unless the idea is a portfolio rebalanced on a calendar over a universe (\"each month "
          "hold the 10 stocks with the best 6-month momentum\"): `rebalance` (1Month, 1Week or the execution "
          "frequency), `hold` (a true/false selection such as `top(roc(close, 126), 10)`), `weights` (equal, "

@@ -464,9 +464,9 @@ else:
                         "or take_profit_distance; null: not given"})]
 
 
-#: exits that know the trade a pair strategy refuses (S140): its stops act on the value of both legs
-PAIR_REFUSED_RISK_FIELDS = ("stop_loss_distance", "take_profit_distance", "trailing_stop_activation_pct",
-                            "take_profit_by_bars")
+#: exits that know the trade a pair strategy refuses (S140): a distance is in one instrument's price units, and a
+#: pair's stops act on the value of both legs (its percentages, activation and take-profit table do)
+PAIR_REFUSED_RISK_FIELDS = ("stop_loss_distance", "take_profit_distance")
 #: the ways to size an entry (at most one per document, S130; none: position_size_pct's default)
 SIZING_METHODS = ("position_size_pct", "position_size_cash", "risk_per_trade_pct", "volatility_target_pct")
 #: the risk fields that are on/off flags (false, the default, is left out of `TradingStrategy.to_dict`)
@@ -790,14 +790,6 @@ class TradingStrategy(_Closed):
                        "compiler computes the volatility series; a volatility nobody computes would skip every "
                        "entry)", "write the strategy as entry/exit conditions, or size it with position_size_pct, "
                        "position_size_cash or risk_per_trade_pct")
-        if self.pair is not None and self.risk.volatility is not None:
-            raise _err("S133", "a pair is sized by position_size_pct and its hedge ratio: it takes no volatility "
-                       "target yet", "remove volatility_target_pct and volatility, or size with position_size_pct")
-        pair_sizing = [k for k in ("position_size_cash", "risk_per_trade_pct", "whole_units")
-                       if self.pair is not None and getattr(self.risk, k) not in (None, False)]
-        if pair_sizing:
-            raise _err("S141", f"a pair is sized by position_size_pct and its hedge ratio: {pair_sizing[0]} is not "
-                       "applied to its legs yet", f"remove risk.{pair_sizing[0]}, or size with position_size_pct")
         if self.direction == "long_short" and not self.entry_order.is_market():
             raise _err("S128", f"a {self.entry_order.type} entry order is for direction long or short: a "
                        "long_short strategy reverses at market orders only",
@@ -880,13 +872,14 @@ class TradingStrategy(_Closed):
 
     @model_validator(mode="after")
     def _pair_exits_on_value(self) -> TradingStrategy:
-        """A pair's stops act on the value of both legs (`PAIR_FILL_CONTRACT`): the exits fixed from one price
-        (distances, activation, take-profit table) are not in the pair loop (S140)."""
+        """A pair's stops act on the value of both legs (`PAIR_FILL_CONTRACT`): a distance in one instrument's
+        price units has no meaning there (S140)."""
         used = [f for f in PAIR_REFUSED_RISK_FIELDS if _given(getattr(self.risk, f))] if self.pair else []
         if used:
-            raise _err("S140", f"a pair strategy cannot use {', '.join(used)} yet: a pair's stops act on the "
-                       "combined value of both legs", "use stop_loss_pct / take_profit_pct / trailing_stop_pct "
-                       "(on the pair's value), or remove the pair block")
+            raise _err("S140", f"a pair strategy cannot use {', '.join(used)}: a distance is in one instrument's "
+                       "price units, and a pair's stops act on the combined value of both legs",
+                       "use stop_loss_pct / take_profit_pct (percent of the pair's value at entry), or remove the "
+                       "pair block")
         return self
 
     @model_validator(mode="after")

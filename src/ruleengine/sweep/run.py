@@ -351,12 +351,13 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
              side_signals(sig.short_entries, shape, "short_entries"),
              side_signals(sig.short_exits, shape, "short_exits"), levels)
     rest = (times, lo, hi, sym, signal_cols, fill[rk])
+    program = exit_program_arrays(sig.exit_program)
     if pair is None:
-        sweep_nb(*prices, *sides, *exit_program_arrays(sig.exit_program), *rest, float(init_cash), out, 0, n * k)
-    else:  # both legs as one position: the second leg's bars beside the first's (no exit program: S140)
+        sweep_nb(*prices, *sides, *program, *rest, float(init_cash), out, 0, n * k)
+    else:  # both legs as one position: the second leg's bars beside the first's
         legs_b = [np.ascontiguousarray(market.inputs[(pair.legs[1], c)].T) for c in ("open", "high", "low", "close")]
-        sweep_pairs_nb(*prices, *legs_b, *sides, *rest, pair.sizing == "hedge_ratio_units", r1, float(init_cash),
-                       out, 0, n * k)
+        sweep_pairs_nb(*prices, *legs_b, *sides, *program, *rest, pair.sizing == "hedge_ratio_units", r1,
+                       float(init_cash), out, 0, n * k)
     return out
 
 
