@@ -182,6 +182,7 @@ CODES: dict[str, str] = {
     "T113": "database schema damaged or not a ruleengine database",
     "T114": "database folder does not exist",
     "T115": "database file is empty",
+    "T116": "a pair signal's fill prices: one per leg (a missing or unknown leg, or one price for two legs)",
     # sandbox: generated Python, static checks and isolated execution (X1xx)
     "X101": "syntax error in strategy code",
     "X102": "code does not define generate_signals(data, params)",

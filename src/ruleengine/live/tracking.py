@@ -22,8 +22,11 @@ reversal: `ruleengine.live.signals.closing_signals`); an entry cancelled on its 
 **Pairs**: a pair strategy's signal (ticker ``XLE/XLF``) is re-priced from both legs' data (the symbols in its
 snapshot) and simulated by the pair kernel as a backtest trades it (`ruleengine.backtest.pairs`); its
 hypothetical trade holds ``legs`` (each leg's symbol, side, units, entry and exit or mark prices, P&L) and its
-mark the second leg's latest close (``price_b``). Its actual return is not counted: ``signals act`` / ``close``
-record one price, a pair needs both legs' fills.
+mark the second leg's latest close (``price_b``). Its actual trade is the user's fills of both legs (``signals act
+ID --price XLE=50.1 --price XLF=30.2``, ``signals close`` alike, or the broker's fills of each leg), counted by
+the pair kernel at the signal's hedge ratio and sizing with the strategy's fees and borrow cost, no slippage
+(`ruleengine.backtest.pairs.pair_fills_return`); an acted pair still open is marked at both legs' latest closes
+(the mark's ``acted_return_pct``).
 
 **Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
 never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
@@ -177,6 +180,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             mark = {"price": last_close[j], "time": last_time[j]}
             if last_b is not None:  # a pair: the second leg's latest close too
                 mark["price_b"] = last_b[j]
+                mark |= _acted_pair_mark(s, mark, risk)
             if t is None:
                 out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark} \
                     if risk.execution_price == "open" and row == md.n_rows - 1 else \
@@ -245,6 +249,22 @@ def _pair_legs(md: Any, slots: list[str], j: int, side: str, t: Any, open_: bool
              "pnl": float(t.leg_b_pnl), "open": open_}]
 
 
+def _acted_pair_mark(sig: Any, mark: dict[str, Any], risk: Any) -> dict[str, Any]:
+    """An acted pair still open, marked at both legs' latest closes: its return on the user's fills (both legs'),
+    as the pair kernel counts it (`pair_fills_return`, the strategy's fees and borrow cost); {} otherwise."""
+    from ..backtest.pairs import pair_fills_return
+
+    legs = sig.acted_legs or {}
+    pair = (sig.data_snapshot or {}).get("pair") or {}
+    symbols = [leg["symbol"] for leg in pair.get("legs") or []]
+    if not sig.user_acted or sig.outcome is not None or len(legs) != 2 or mark["price"] is None \
+            or mark["price_b"] is None or any(x not in legs for x in symbols):
+        return {}
+    got = pair_fills_return(pair, sig.direction, (legs[symbols[0]]["price"], legs[symbols[1]]["price"]),
+                            (mark["price"], mark["price_b"]), (sig.acted_at, mark["time"]), risk)
+    return {"acted_return_pct": got["return_pct"]}
+
+
 def _not_same(message: str, hint: str) -> RuleEngineError:
     return RuleEngineError([Diagnostic("T111", message, path="provider", hint=hint)])
 
@@ -273,13 +293,15 @@ def _iso(t: Any) -> str:
 
 
 def actual_return(sig: Any) -> tuple[float | None, bool]:
-    """(return in percent, closed?) of an acted entry signal: closed at its outcome, else marked. None for a
-    pair's: its return needs both legs' fills and `signals act` / `close` record one price (its hypothetical
-    trade holds both legs)."""
-    if "pair" in (sig.data_snapshot or {}):
-        return None, False
+    """(return in percent, closed?) of an acted entry signal: closed at its outcome, else marked. A pair's
+    counts both legs' fills: its outcome's return, or open its mark on both legs (``acted_return_pct``); None
+    for a pair acted on with one price (before both legs were recorded)."""
     if sig.outcome is not None:
-        return float(sig.outcome.get("return_pct", 0.0)), True
+        got = sig.outcome.get("return_pct", 0.0)
+        return (None if got is None else float(got)), True
+    if "pair" in (sig.data_snapshot or {}):
+        marked = ((sig.hypothetical or {}).get("mark") or {}).get("acted_return_pct")
+        return (None if marked is None else float(marked)), False
     mark = ((sig.hypothetical or {}).get("mark") or {}).get("price")
     if mark is None or not sig.acted_price:
         return None, False
