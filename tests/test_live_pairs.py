@@ -213,3 +213,29 @@ def test_acting_on_a_pair_takes_each_legs_price_and_refuses_a_missing_or_unknown
     assert (perf["actual_open"], perf["actual_return_pct"]) == (1, pytest.approx(want["return_pct"], rel=1e-12))
     out = run("signals", "close", sid, "--price", "30", "--db", db)
     assert out["error"]["details"][0]["code"] == "T116"
+
+
+def test_the_brokers_fills_act_on_and_close_a_pair_leg_by_leg(tmp_path, provider_env_cleared, monkeypatch):
+    """The user's export: XLE bought and XLF sold short after the long pair's signal, each leg closed on its own
+    day; tracking acts on the pair when both legs filled and closes it when both are flat, counting both legs."""
+    import ruleengine
+    from ruleengine.backtest.pairs import pair_fills_return
+    from ruleengine.backtest.risk import resolve_risk
+
+    db = str(tmp_path / "live.db")
+    (sig,) = signals("2013-03-04", PAIR, LEGS, "--save", "--db", db)["signals"]
+    fills = tmp_path / "fills.csv"
+    fills.write_text("date,symbol,action,quantity,price\n2013-03-04,XLE,buy,100,24.10\n"
+                     "2013-03-05,XLF,sell,200,12.05\n2013-03-22,XLE,sell,100,24.80\n2013-03-25,XLF,buy,200,12.30\n")
+    monkeypatch.setenv("RULEENGINE_PORTFOLIO", str(fills))
+    (perf,) = run("track", "--asof", "2013-06-28", "--data", SAMPLE, "--db", db)["performance"]
+    shown = run("signals", "show", str(sig["id"]), "--db", db)["signal"]
+    assert {k: v["price"] for k, v in shown["acted_legs"].items()} == {"XLE": 24.10, "XLF": 12.05}
+    assert shown["acted_at"][:10] == "2013-03-05"   # the pair is held once both legs are
+    out = shown["outcome"]
+    assert {k: v["exit_price"] for k, v in out["legs"].items()} == {"XLE": 24.80, "XLF": 12.30}
+    assert out["closed_at"][:10] == "2013-03-25"
+    want = pair_fills_return(sig["data_snapshot"]["pair"], "long", (24.10, 12.05), (24.80, 12.30),
+                             (shown["acted_at"], out["closed_at"]), resolve_risk(ruleengine.load_strategy(PAIR)))
+    assert out["return_pct"] == pytest.approx(want["return_pct"], rel=1e-12)
+    assert (perf["actual_trades"], perf["actual_return_pct"]) == (1, pytest.approx(want["return_pct"], rel=1e-12))
