@@ -153,6 +153,7 @@ CODES: dict[str, str] = {
     "D146": "a pair strategy given single symbols (a universe) instead of its two named legs",
     "D147": "live exit conditions on position variables without a held position for some symbols (warning)",
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",
+    "D149": "live signals on a point-in-time universe: symbols not members on the bar get no entry (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

@@ -411,6 +411,8 @@ def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POS
             if r["status"] == "ok":
                 sys.stdout.write(head + f"bar {r['bar_time'][:10]}, {r['evaluated']} symbols, {r['signals']} "
                                  f"signal(s), {r['new']} new\n")
+                if r.get("not_members"):
+                    sys.stdout.write(f"  warning[D149]: {r['not_members']}\n")
             else:
                 sys.stdout.write(head + f"{r['status']}: {r.get('reason') or r.get('error')}\n")
         n = summary["notifications"]
