@@ -239,3 +239,25 @@ def test_the_brokers_fills_act_on_and_close_a_pair_leg_by_leg(tmp_path, provider
                              (shown["acted_at"], out["closed_at"]), resolve_risk(ruleengine.load_strategy(PAIR)))
     assert out["return_pct"] == pytest.approx(want["return_pct"], rel=1e-12)
     assert (perf["actual_trades"], perf["actual_return_pct"]) == (1, pytest.approx(want["return_pct"], rel=1e-12))
+
+
+def test_acting_on_a_pair_exit_closes_the_acted_pair_on_both_legs(tmp_path, provider_env_cleared):
+    import ruleengine
+    from ruleengine.backtest.pairs import pair_fills_return
+    from ruleengine.backtest.risk import resolve_risk
+
+    db = str(tmp_path / "live.db")
+    (entry,) = signals("2013-03-04", PAIR, LEGS, "--save", "--db", db)["signals"]
+    run("signals", "act", str(entry["id"]), "--date", "2013-03-04", "--db", db)
+    exits = signals("2013-03-22", PAIR, LEGS, "--type", "exit", "--save", "--db", db)["signals"]
+    (long_exit,) = [s for s in exits if s["direction"] == "long"]
+    out = run("signals", "act", str(long_exit["id"]), "--price", "XLE=25.5", "--price", "XLF=12.5", "--date",
+              "2013-03-22", "--db", db)
+    assert out["success"] is True, out
+    closed = run("signals", "show", str(entry["id"]), "--db", db)["signal"]["outcome"]
+    assert closed["closed_by"] == f"exit signal {long_exit['id']}"
+    a, b = entry["data_snapshot"]["pair"]["legs"]
+    want = pair_fills_return(entry["data_snapshot"]["pair"], "long", (a["close"], b["close"]), (25.5, 12.5),
+                             ("2013-03-04", "2013-03-22"), resolve_risk(ruleengine.load_strategy(PAIR)))
+    assert closed["return_pct"] == pytest.approx(want["return_pct"], rel=1e-12)
+    assert {k: v["exit_price"] for k, v in closed["legs"].items()} == {"XLE": 25.5, "XLF": 12.5}
