@@ -159,7 +159,7 @@ class SignalStoreMixin:
                     "T104", f"signal {signal_id} ({row.ticker} {row.signal_type}) was already acted on at "
                     f"{row.acted_price:g} on {row.acted_at:%Y-%m-%d %H:%M}" if row.acted_at and row.acted_price
                     else f"signal {signal_id} was already acted on", path="signal_id",
-                    hint=f"record its outcome with: ruleengine signals close {signal_id} --price P"
+                    hint=f"record its outcome with: ruleengine signals close {signal_id} {_price_args(row)}"
                     if row.signal_type == "entry" and row.outcome is None else "nothing more to record")])
             t = _naive_utc(when)
             legs = _leg_fills(row, price, t, leg_times, "act")
@@ -194,7 +194,8 @@ class SignalStoreMixin:
                                                   hint=f"act on it instead: ruleengine signals act {signal_id}")])
             if not row.user_acted:
                 raise RuleEngineError([Diagnostic("T107", f"signal {signal_id} was not acted on", path="signal_id",
-                                                  hint=f"first: ruleengine signals act {signal_id} --price P")])
+                                                  hint=f"first: ruleengine signals act {signal_id} "
+                                                  f"{_price_args(row)}")])
             if row.outcome is not None:
                 raise RuleEngineError([Diagnostic(
                     "T104", f"signal {signal_id} was already closed at {row.outcome.get('exit_price')}",
@@ -344,6 +345,11 @@ def _pair_legs(row: SignalRow) -> list[dict[str, Any]]:
     return list(((row.data_snapshot or {}).get("pair") or {}).get("legs") or [])
 
 
+def _price_args(row: SignalRow) -> str:
+    """``--price P``; a pair's: ``--price XLE=P --price XLF=P``."""
+    return " ".join(f"--price {leg['symbol']}=P" for leg in _pair_legs(row)) or "--price P"
+
+
 def _leg_fills(row: SignalRow, price: Any, when: datetime, leg_times: Mapping[str, Any] | None,
                verb: str) -> dict[str, Any] | None:
     """Each leg's fill of a pair signal (symbol -> {"price", "time"}, in leg order) from `price` (symbol ->
@@ -351,7 +357,7 @@ def _leg_fills(row: SignalRow, price: Any, when: datetime, leg_times: Mapping[st
     for a pair given one price, a missing or an unknown leg, or a single symbol given prices by symbol."""
     legs = _pair_legs(row)
     symbols = [str(leg["symbol"]) for leg in legs]
-    example = " ".join(f"--price {x}=P" for x in symbols)
+    example = _price_args(row)
     if not legs:
         if isinstance(price, Mapping):
             raise RuleEngineError([Diagnostic(
