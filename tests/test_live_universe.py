@@ -93,6 +93,8 @@ def test_the_scan_stores_the_left_universe_exit_of_an_acted_entry_and_names_the_
     db = str(tmp_path / "live.db")
     (entry,) = [s for s in run("signals", "run", doc, "--symbols", universe, "--data", SAMPLE, "--asof",
                                "2012-03-13", "--save", "--db", db)["signals"] if s["ticker"] == "XLE"]
+    wrong = run("signals", "act", str(entry["id"]), "--price", "XLE=21", "--db", db)   # prices by leg: pairs only
+    assert wrong["error"]["details"][0]["code"] == "T116" and "takes one price" in wrong["error"]["message"]
     assert run("signals", "act", str(entry["id"]), "--db", db)["success"] is True
     assert CliRunner().invoke(app, ["strategies", "universe", str(entry["strategy_id"]), universe, "--db",
                                     db]).exit_code == 0
