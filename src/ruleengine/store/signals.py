@@ -307,7 +307,7 @@ def _outcome(s: Session, row: SignalRow, price: float, legs: dict[str, Any] | No
              by: str) -> dict[str, Any]:
     """The closed trade of an acted entry: its price return has the sign of its side (a short gains on a fall).
     A pair's (its snapshot holds ``pair``) is closed by both legs' fills (`legs`, `_leg_fills`) and its return
-    is the pair kernel's on both legs' fills (`pair_return`); a pair acted on with one price (before 0005) or
+    is the pair kernel's on both legs' fills (`_pair_return`); a pair acted on with one price (before 0005) or
     closed by a one-price exit has none, with a note."""
     entry = row.acted_price or row.price_at_signal or price
     done = {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry, "closed_by": by}
@@ -317,7 +317,7 @@ def _outcome(s: Session, row: SignalRow, price: float, legs: dict[str, Any] | No
         return done | {"return_pct": None, "note": "a pair acted on or closed with one price: its return needs "
                        "both legs' fills (see its hypothetical trade)"}
     symbols = [leg["symbol"] for leg in _pair_legs(row)]
-    got = pair_return(s, row, [row.acted_legs[x]["price"] for x in symbols], [legs[x]["price"] for x in symbols],
+    got = _pair_return(s, row, [row.acted_legs[x]["price"] for x in symbols], [legs[x]["price"] for x in symbols],
                       (row.acted_at or when, when))
     return done | {"return_pct": got["return_pct"],
                    "legs": {x: {"entry_price": row.acted_legs[x]["price"], "exit_price": legs[x]["price"],
@@ -325,17 +325,17 @@ def _outcome(s: Session, row: SignalRow, price: float, legs: dict[str, Any] | No
                             for x in symbols}}
 
 
-def pair_return(s: Session, row: SignalRow, entry: list[float], exit_: list[float],
+def _pair_return(s: Session, row: SignalRow, entry: list[float], exit_: list[float],
                 times: tuple[datetime, datetime]) -> dict[str, float]:
     """A pair signal's trade on the user's fills (leg a's, leg b's), counted by the pair kernel with the fees and
     borrow cost of the signal's strategy version (`ruleengine.backtest.pairs.pair_fills_return`)."""
+    from ..api import load_strategy
     from ..backtest.pairs import pair_fills_return
     from ..backtest.risk import resolve_risk
-    from ..schema.strategy import TradingStrategy
 
     document = s.scalars(select(VersionRow.strategy_definition).where(
-        VersionRow.strategy_id == row.strategy_id, VersionRow.version == row.strategy_version)).first()
-    risk = resolve_risk(TradingStrategy.model_validate(document))
+        VersionRow.strategy_id == row.strategy_id, VersionRow.version == row.strategy_version)).one()
+    risk = resolve_risk(load_strategy(document))  # as `StrategyRecord.strategy` loads a stored version
     return pair_fills_return((row.data_snapshot or {})["pair"], row.direction, (entry[0], entry[1]),
                              (exit_[0], exit_[1]), times, risk)
 
