@@ -105,3 +105,15 @@ def test_the_scan_stores_the_left_universe_exit_of_an_acted_entry_and_names_the_
     assert (ex["ticker"], ex["data_snapshot"]["exit_reason"]) == ("XLE", "left_universe")
     res = CliRunner().invoke(app, ["scan", "--asof", "2012-03-14", "--data", SAMPLE, "--db", db])
     assert res.exit_code == 0 and "warning[D149]: 1 symbol(s) not members of sp500 on 2012-03-14" in res.output
+
+
+def test_tracking_applies_the_membership_the_signal_was_computed_over(files, tmp_path, provider_env_cleared):
+    """The hypothetical trade of an entry from an @sp500 run ends where the backtest's does: left_universe."""
+    doc, universe = files
+    db = str(tmp_path / "live.db")
+    (entry,) = [s for s in run("signals", "run", doc, "--symbols", universe, "--data", SAMPLE, "--asof",
+                               "2012-03-13", "--save", "--db", db)["signals"] if s["ticker"] == "XLE"]
+    assert entry["data_snapshot"]["universe"]["member"] is True
+    assert run("track", "--asof", "2012-03-30", "--data", SAMPLE, "--db", db)["success"] is True
+    hypo = run("signals", "show", str(entry["id"]), "--db", db)["signal"]["hypothetical"]
+    assert (hypo["status"], hypo["exit_time"][:10], hypo["exit_reason"]) == ("closed", "2012-03-14", "left_universe")

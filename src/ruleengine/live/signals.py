@@ -275,7 +275,9 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)
                 | ({"position": holding[1]} if holding is not None else {})
                 | ({"pair": pair.snapshot(leg.kind, leg.side)} if pair is not None else {})
-                | ({"exit_reason": "left_universe", "universe": gone} if gone else {})))
+                | ({"universe": universe.snapshot(int(j) not in outside, outside.get(int(j)))}
+                   if universe is not None else {})
+                | ({"exit_reason": "left_universe"} if gone else {})))
     misses = [m for leg in legs if leg.kind == "entry" and near_misses
               for m in _near_misses(strat, leg, inspected, leg_signals(sig, leg)[r, :md.n_cols], has_bar, md,
                                     bar_time, close, hit_rate, max_near_misses)]

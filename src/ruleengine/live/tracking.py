@@ -28,6 +28,10 @@ the pair kernel at the signal's hedge ratio and sizing with the strategy's fees 
 (`ruleengine.backtest.pairs.pair_fills_return`); an acted pair still open is marked at both legs' latest closes
 (the mark's ``acted_return_pct``).
 
+**Universes**: a signal of a point-in-time universe run (``@sp500``; its snapshot's ``universe``) is simulated with
+that membership, as a backtest over the universe: an exit on a bar outside it is ``left_universe``, a position
+whose prices ended before the data is ``delisted`` (`ruleengine.live.universe`).
+
 **Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
 never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
 available now (``local`` without ``--data``). Synthetic data are never used (D160). Signals stored before
@@ -54,6 +58,7 @@ from ..errors import Diagnostic, RuleEngineError
 from ..sides import price_return_pct
 from .fills import apply_fills, portfolio_fills
 from .signals import closing_signals, load_live_data, resolve_target
+from .universe import signals_universe
 
 
 def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provider: str | None = None,
@@ -135,6 +140,10 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
+    universe = signals_universe(signals, req.data)  # signals of an @sp500 run: its membership, as a backtest's
+    if universe is not None:
+        md = replace(md, members=universe.membership.mask(md.index, [r[strat.price_slot() or next(iter(r))]
+                                                                     for r in md.runs]))
     sig = target.compiled.signals(md)  # default parameters: signal column j is market column j
     exits = closing_signals(strat, sig)
     base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -174,7 +183,8 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             program = chosen["exit_program"] if side == "long" or strat.direction != "long_short" else None
             sim = simulate(_leg_prices(md, base, cols), ent, ext, md.index, side_risk, levels=chosen["levels"],
                            exit_program=program, init_cash=float(req.init_cash), start=0)
-        trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
+        trades = {int(t.column): t for t in _universe_reasons(sim.trades, md.members, cols,
+                                                              risk.execution_price == "open").itertuples(index=False)}
         for k, (s, j, row) in enumerate(side_picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
@@ -247,6 +257,21 @@ def _pair_legs(md: Any, slots: list[str], j: int, side: str, t: Any, open_: bool
             {"slot": slots[1], "symbol": b, "side": other, "size": float(t.leg_b_size),
              "entry_price": float(t.leg_b_entry_price), "exit_price": float(t.leg_b_exit_price),
              "pnl": float(t.leg_b_pnl), "open": open_}]
+
+
+def _universe_reasons(trades: pd.DataFrame, members: np.ndarray | None, cols: list[int], exec_open: bool
+                      ) -> pd.DataFrame:
+    """A point-in-time universe's exit reasons (`universe_exit_reasons`, as a backtest names them): an exit on
+    a bar outside the membership is ``left_universe``, a position whose prices ended before the data did is
+    ``delisted`` (closed at its last close). `cols`: the market column of each simulated column."""
+    if members is None or trades.empty:
+        return trades
+    from ..backtest.build import universe_exit_reasons
+
+    found = {"exit_reason": trades["exit_reason"].to_numpy(), "exit_bar": trades["exit_bar"].to_numpy()}
+    if exec_open:
+        found["exit_at_open"] = found["exit_reason"] == "signal"
+    return trades.assign(exit_reason=universe_exit_reasons(found, members, [cols[int(c)] for c in trades["column"]]))
 
 
 def _acted_pair_mark(sig: Any, mark: dict[str, Any], risk: Any) -> dict[str, Any]:

@@ -12,12 +12,16 @@ membership visible instead of a silent absence:
   ``data_snapshot["exit_reason"] = "left_universe"`` (and ``["universe"]``), the backtest's exit. A position the
   user holds (their fills, the store's acted entries, ``--position``) in a symbol that left the universe before
   the few bars live signals load is loaded too (`held_symbols`), so it gets that exit.
+- **Tracking**: every signal of such a run records the universe (``data_snapshot["universe"]``: spec, name, member
+  on the bar); `signals_universe` gives it back to tracking, which simulates the hypothetical trade with the
+  same membership (exit reasons ``left_universe``, ``delisted``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,7 @@ class LiveUniverse:
     """The membership table of the universe a live scan runs on."""
 
     membership: Membership
+    spec: str  # ``@sp500`` or ``@sp500:/absolute/table.csv``: recorded with each signal (tracking reads it)
 
     @property
     def name(self) -> str:
@@ -69,6 +74,11 @@ class LiveUniverse:
             hint="a backtest over the universe enters only members and exits a held position on its first bar "
                  "outside (exit reason left_universe)").to_dict()
 
+    def snapshot(self, member: bool, why: str | None) -> dict[str, Any]:
+        """``data_snapshot["universe"]`` of a signal of a universe run: its spec, name, membership on the bar
+        (and, for a non-member, `describe`'s words)."""
+        return {"spec": self.spec, "name": self.name, "member": member} | ({"note": why} if why else {})
+
     def exit_note(self, why: str) -> str:
         """The reasoning's line of an exit on a non-member: the backtest's exit (left_universe)."""
         return f"{why}: a position held exits on its first bar outside the universe (exit reason left_universe)"
@@ -77,7 +87,17 @@ class LiveUniverse:
 def live_universe(symbols: Any, data: str | None) -> LiveUniverse | None:
     """The universe `symbols` names (``@sp500``, ``@sp500:PATH``), None for other symbols."""
     named = universe_name(symbols)
-    return None if named is None else LiveUniverse(load_membership(named[0], named[1], data))
+    if named is None:
+        return None
+    spec = f"@{named[0]}" + (f":{Path(named[1]).expanduser().resolve()}" if named[1] else "")
+    return LiveUniverse(load_membership(named[0], named[1], data), spec)
+
+
+def signals_universe(signals: Iterable[Any], data: str | None) -> LiveUniverse | None:
+    """The universe stored signals were computed over (``data_snapshot["universe"]["spec"]``), None when they
+    were not: tracking applies its membership as the backtest does."""
+    specs = {str(spec) for s in signals if (spec := ((s.data_snapshot or {}).get("universe") or {}).get("spec"))}
+    return live_universe(min(specs), data) if specs else None
 
 
 def entries_held(inspected: list[Any], groups: Iterable[tuple[str, str]], cols: Iterable[int]) -> list[int]:
@@ -98,4 +118,4 @@ def _day(t: Any) -> pd.Timestamp:
     return (ts.tz_localize(None) if ts.tz is not None else ts).normalize()
 
 
-__all__ = ["LiveUniverse", "entries_held", "live_universe"]
+__all__ = ["LiveUniverse", "entries_held", "live_universe", "signals_universe"]
