@@ -127,14 +127,22 @@ def test_save_track_and_scan_a_pair_with_both_legs(backtest, tmp_path, provider_
     assert [(x["symbol"], x["side"]) for x in (a, b)] == [("XLE", "long"), ("XLF", "short")]
     assert (b["entry_price"], b["exit_price"]) == pytest.approx(
         (trade["legs"][1]["entry_price"], trade["legs"][1]["exit_price"]))
-    # acted and closed by hand: one price each, the first leg's; no return is made up from it
-    assert run("signals", "act", str(sig["id"]), "--db", db)["success"] is True
-    closed = run("signals", "close", str(sig["id"]), "--price", "25", "--db", db)["signal"]["outcome"]
-    assert closed["return_pct"] is None and "both legs' fills" in closed["note"]
+    # acted on without prices: each leg at its close on the signal's bar (the snapshot's)
+    acted = run("signals", "act", str(sig["id"]), "--db", db)["signal"]
+    assert {k: v["price"] for k, v in acted["acted_legs"].items()} == \
+        {"XLE": a["entry_price"], "XLF": b["entry_price"]}
+    # closed by hand at both legs' exit fills: the backtest's trade, both legs, the same return
+    closed = run("signals", "close", str(sig["id"]), "--price", f"xle={trade['legs'][0]['exit_price']!r}",
+                 "--price", f"XLF={trade['legs'][1]['exit_price']!r}", "--date", trade["exit_time"][:10],
+                 "--db", db)["signal"]["outcome"]
+    assert closed["return_pct"] == pytest.approx(trade["pnl_pct"], rel=1e-9, abs=1e-12)
+    assert closed["legs"]["XLF"]["exit_price"] == trade["legs"][1]["exit_price"]
     perf = run("track", "--asof", "2013-06-28", "--data", SAMPLE, "--db", db)["performance"][0]
-    assert (perf["signals_acted_on"], perf["actual_trades"], perf["hypothetical_trades"]) == (1, 0, 1)
+    assert (perf["signals_acted_on"], perf["actual_trades"], perf["hypothetical_trades"]) == (1, 1, 1)
+    assert perf["actual_return_pct"] == pytest.approx(trade["pnl_pct"], rel=1e-9, abs=1e-12)
     listed = CliRunner().invoke(app, ["signals", "list", "--db", db])
-    assert listed.exit_code == 0 and "closed" in listed.output and "XLE/XLF" in listed.output
+    assert listed.exit_code == 0 and "XLE/XLF" in listed.output
+    assert f"{trade['pnl_pct']:+.2f} %" in listed.output and "XLE 24.119 / XLF 12.0333" in listed.output
     # the scan of the stored strategy over its legs stores the same entry (already stored: not new)
     assert CliRunner().invoke(app, ["strategies", "universe", str(shown["strategy_id"]), LEGS, "--db",
                                     db]).exit_code == 0
@@ -173,3 +181,83 @@ def test_an_expression_hedge_ratio_is_its_value_on_the_signal_bar(provider_env_c
     pair = sig.data_snapshot["pair"]
     assert pair["hedge_ratio"] == pytest.approx(want, rel=1e-12) and pair["units_b_per_unit_a"] == pair["hedge_ratio"]
     assert f"{want:.6g} units of XLF per unit of XLE" in sig.reasoning.text
+
+
+def test_acting_on_a_pair_takes_each_legs_price_and_refuses_a_missing_or_unknown_leg(tmp_path, provider_env_cleared):
+    db = str(tmp_path / "live.db")
+    (sig,) = signals("2013-03-04", PAIR, LEGS, "--save", "--db", db)["signals"]
+    sid = str(sig["id"])
+    for prices, says in ((["25"], "give each leg's fill price, not one price"),
+                         (["XLE=25"], "no price for XLF"),
+                         (["XLE=25", "SPY=3"], "no leg SPY; no price for XLF")):
+        out = run("signals", "act", sid, *[x for p in prices for x in ("--price", p)], "--db", db)
+        assert out["success"] is False and out["error"]["type"] == "validation_error", out
+        (d,) = out["error"]["details"]
+        assert d["code"] == "T116" and ("legs XLE and XLF" in d["message"] or "(XLE and XLF)" in d["message"])
+        assert says in d["message"] and d["hint"] == f"ruleengine signals act {sid} --price XLE=P --price XLF=P"
+    res = CliRunner().invoke(app, ["signals", "act", sid, "--price", "XLE=24.5", "--price", "XLF=12", "--date",
+                                   "2013-03-05", "--db", db])
+    assert res.exit_code == 0 and "acted: signal 1 entry XLE/XLF at XLE 24.5 / XLF 12" in res.output
+    # an open acted pair is marked on both legs: its return is the pair kernel's on the user's fills
+    import ruleengine
+    from ruleengine.backtest.pairs import pair_fills_return
+    from ruleengine.backtest.risk import resolve_risk
+
+    run("track", "--asof", "2013-03-08", "--data", SAMPLE, "--db", db)
+    shown = run("signals", "show", sid, "--db", db)["signal"]
+    mark = shown["hypothetical"]["mark"]
+    want = pair_fills_return(sig["data_snapshot"]["pair"], "long", (24.5, 12.0), (mark["price"], mark["price_b"]),
+                             ("2013-03-05", mark["time"]), resolve_risk(ruleengine.load_strategy(PAIR)))
+    assert mark["acted_return_pct"] == pytest.approx(want["return_pct"], rel=1e-12)
+    (perf,) = run("track", "--asof", "2013-03-08", "--data", SAMPLE, "--db", db)["performance"]
+    assert (perf["actual_open"], perf["actual_return_pct"]) == (1, pytest.approx(want["return_pct"], rel=1e-12))
+    out = run("signals", "close", sid, "--price", "30", "--db", db)
+    assert out["error"]["details"][0]["code"] == "T116"
+
+
+def test_the_brokers_fills_act_on_and_close_a_pair_leg_by_leg(tmp_path, provider_env_cleared, monkeypatch):
+    """The user's export: XLE bought and XLF sold short after the long pair's signal, each leg closed on its own
+    day; tracking acts on the pair when both legs filled and closes it when both are flat, counting both legs."""
+    import ruleengine
+    from ruleengine.backtest.pairs import pair_fills_return
+    from ruleengine.backtest.risk import resolve_risk
+
+    db = str(tmp_path / "live.db")
+    (sig,) = signals("2013-03-04", PAIR, LEGS, "--save", "--db", db)["signals"]
+    fills = tmp_path / "fills.csv"
+    fills.write_text("date,symbol,action,quantity,price\n2013-03-04,XLE,buy,100,24.10\n"
+                     "2013-03-05,XLF,sell,200,12.05\n2013-03-22,XLE,sell,100,24.80\n2013-03-25,XLF,buy,200,12.30\n")
+    monkeypatch.setenv("RULEENGINE_PORTFOLIO", str(fills))
+    (perf,) = run("track", "--asof", "2013-06-28", "--data", SAMPLE, "--db", db)["performance"]
+    shown = run("signals", "show", str(sig["id"]), "--db", db)["signal"]
+    assert {k: v["price"] for k, v in shown["acted_legs"].items()} == {"XLE": 24.10, "XLF": 12.05}
+    assert shown["acted_at"][:10] == "2013-03-05"   # the pair is held once both legs are
+    out = shown["outcome"]
+    assert {k: v["exit_price"] for k, v in out["legs"].items()} == {"XLE": 24.80, "XLF": 12.30}
+    assert out["closed_at"][:10] == "2013-03-25"
+    want = pair_fills_return(sig["data_snapshot"]["pair"], "long", (24.10, 12.05), (24.80, 12.30),
+                             (shown["acted_at"], out["closed_at"]), resolve_risk(ruleengine.load_strategy(PAIR)))
+    assert out["return_pct"] == pytest.approx(want["return_pct"], rel=1e-12)
+    assert (perf["actual_trades"], perf["actual_return_pct"]) == (1, pytest.approx(want["return_pct"], rel=1e-12))
+
+
+def test_acting_on_a_pair_exit_closes_the_acted_pair_on_both_legs(tmp_path, provider_env_cleared):
+    import ruleengine
+    from ruleengine.backtest.pairs import pair_fills_return
+    from ruleengine.backtest.risk import resolve_risk
+
+    db = str(tmp_path / "live.db")
+    (entry,) = signals("2013-03-04", PAIR, LEGS, "--save", "--db", db)["signals"]
+    run("signals", "act", str(entry["id"]), "--date", "2013-03-04", "--db", db)
+    exits = signals("2013-03-22", PAIR, LEGS, "--type", "exit", "--save", "--db", db)["signals"]
+    (long_exit,) = [s for s in exits if s["direction"] == "long"]
+    out = run("signals", "act", str(long_exit["id"]), "--price", "XLE=25.5", "--price", "XLF=12.5", "--date",
+              "2013-03-22", "--db", db)
+    assert out["success"] is True, out
+    closed = run("signals", "show", str(entry["id"]), "--db", db)["signal"]["outcome"]
+    assert closed["closed_by"] == f"exit signal {long_exit['id']}"
+    a, b = entry["data_snapshot"]["pair"]["legs"]
+    want = pair_fills_return(entry["data_snapshot"]["pair"], "long", (a["close"], b["close"]), (25.5, 12.5),
+                             ("2013-03-04", "2013-03-22"), resolve_risk(ruleengine.load_strategy(PAIR)))
+    assert closed["return_pct"] == pytest.approx(want["return_pct"], rel=1e-12)
+    assert {k: v["exit_price"] for k, v in closed["legs"].items()} == {"XLE": 25.5, "XLF": 12.5}

@@ -54,7 +54,7 @@ def test_empty_database_upgrades_to_head_with_the_seed_tables_and_indexes(tmp_pa
     assert {"idx_strategies_user_id", "idx_signals_strategy_id", "idx_signals_generated_at",
             "idx_signals_lookup", "idx_notifications_sent_at"} <= indexes
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD == "0004"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD == "0005"
     fks = {(t, fk["referred_table"]) for t in tables for fk in insp.get_foreign_keys(t)}
     assert ("strategy_signals", "trading_strategies") in fks and ("notifications", "strategy_signals") in fks
 

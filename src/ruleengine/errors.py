@@ -153,6 +153,7 @@ CODES: dict[str, str] = {
     "D147": "live exit conditions on position variables without a held position for some symbols (warning)",
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",
     "D149": "live signals of a pair whose exit conditions use position variables (the pair's combined value)",
+    "D158": "live signals on a point-in-time universe: symbols not members on the bar get no entry (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)
@@ -182,6 +183,7 @@ CODES: dict[str, str] = {
     "T113": "database schema damaged or not a ruleengine database",
     "T114": "database folder does not exist",
     "T115": "database file is empty",
+    "T116": "a pair signal's fill prices: one per leg (a missing or unknown leg, or one price for two legs)",
     # sandbox: generated Python, static checks and isolated execution (X1xx)
     "X101": "syntax error in strategy code",
     "X102": "code does not define generate_signals(data, params)",

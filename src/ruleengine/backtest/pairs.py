@@ -115,6 +115,35 @@ def simulate_pair_run(pair: Any, prices_a: Mapping[str, np.ndarray], prices_b: M
     return run(prices_a, prices_b, hedge_ratio=hedge, sizing=pair.sizing, levels=levels, **given, **options)
 
 
+def pair_fills_return(pair: Mapping[str, Any], side: str, entry: tuple[float, float], exit_: tuple[float, float],
+                      times: tuple[Any, Any], risk: RiskSpec) -> dict[str, float]:
+    """A pair traded at the user's own fills, counted by the pair kernel: both legs opened at `entry` (leg a's
+    and leg b's fill prices) at ``times[0]`` and closed at `exit_` at ``times[1]``, sized at the signal's hedge
+    ratio and sizing (`pair`: a signal's ``data_snapshot["pair"]``) on the entry fills, with `risk`'s fees and
+    borrow cost; no slippage (the fills are the prices paid) and no stops (the user closed it).
+
+    Returns ``return_pct`` (the pair's pnl over both legs' cost, fees in, as a backtest's ``pnl_pct``) and each
+    leg's pnl per 100 of stake (``leg_a_pnl``, ``leg_b_pnl``)."""
+
+    t0 = pd.Timestamp(times[0])
+    t1 = max(pd.Timestamp(times[1]), t0 + pd.Timedelta(microseconds=1))  # the kernel needs bars in time order
+    index = pd.DatetimeIndex([t0, t1])
+    index = index.tz_localize("UTC") if index.tz is None else index
+
+    def bars(first: float, last: float) -> dict[str, np.ndarray]:
+        px = np.array([[first], [last]], dtype=np.float64)
+        return {"open": px, "high": px, "low": px, "close": px}
+
+    plain = RiskSpec(execution_price="close", direction=side, position_size_pct=100.0, slippage_pct=0.0,
+                     fees_pct=risk.fees_pct, borrow_cost_pct=risk.borrow_cost_pct)
+    sim = simulate_pairs(bars(entry[0], exit_[0]), bars(entry[1], exit_[1]), np.array([[True], [False]]),
+                         np.array([[False], [True]]), index, plain, hedge_ratio=float(pair["hedge_ratio"]),
+                         sizing=str(pair["sizing"]), init_cash=100.0)
+    (trade,) = sim.trades.itertuples(index=False)
+    return {"return_pct": float(trade.pnl_pct), "leg_a_pnl": float(trade.leg_a_pnl),
+            "leg_b_pnl": float(trade.leg_b_pnl)}
+
+
 def hedge_levels(pair: Any, levels: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     """The hedge ratio of every bar and column (`shape`) of a `PairSpec`'s run: the strategy's level
     ``hedge_ratio`` (an expression's values), else the document's number on every bar."""
@@ -137,4 +166,5 @@ def _kernel(name: str) -> Any:
     return getattr(pairs if name == "simulate_pairs_nb" else pair_portfolio, name)
 
 
-__all__ = ["hedge_levels", "refuse_pairs", "simulate_pair_run", "simulate_pairs", "simulate_pairs_portfolio"]
+__all__ = ["hedge_levels", "pair_fills_return", "refuse_pairs", "simulate_pair_run", "simulate_pairs",
+           "simulate_pairs_portfolio"]

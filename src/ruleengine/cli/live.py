@@ -174,9 +174,7 @@ def _print_scan(target: Any, result: Any, saved: bool) -> None:
             f"{len(result.signals)} signal(s)")
     for s in result.signals:
         sid = f"  signal {s.id}" if s.id is not None else ""
-        legs = (s.data_snapshot.get("pair") or {}).get("legs") or []  # a pair: both legs' closes
-        price = " / ".join(f"{leg['close']:,.4g}" for leg in legs) if legs else f"{s.price_at_signal:,.4g}"
-        c.print(f"\n[bold]{_kind(s).upper()} {escape(s.ticker)}[/] at {price}  "
+        c.print(f"\n[bold]{_kind(s).upper()} {escape(s.ticker)}[/] at {_signal_price(s)}  "
                 f"confidence {s.confidence_score:.0f}/100{sid}", highlight=False)
         c.print(escape(s.reasoning.text), highlight=False, soft_wrap=True)
     if result.near_misses:
@@ -189,34 +187,75 @@ def _print_scan(target: Any, result: Any, saved: bool) -> None:
         c.print("\n(not stored: add --save to track them)", style="dim")
 
 
+PRICE_HELP = "your fill price; a pair's signal (XLE/XLF) takes one per leg: --price XLE=50.10 --price XLF=30.20"
+EXIT_PRICE_HELP = "your exit price; a pair's signal (XLE/XLF) takes one per leg: --price XLE=51 --price XLF=29.8"
+
+
+def _prices(values: list[str] | None) -> float | dict[str, float] | None:
+    """``--price`` as the store takes it: None, one number, or symbol -> number (a pair's legs, ``SYM=P``)."""
+    if not values:
+        return None
+    if not any("=" in v for v in values):
+        if len(values) > 1:
+            raise _bad(f"--price given {len(values)} times without symbols", "one price, or one per leg of a pair: "
+                       "--price XLE=50.10 --price XLF=30.20", "price")
+        return _number(values[0], "--price")
+    legs: dict[str, float] = {}
+    for v in values:
+        sym, eq, num = v.partition("=")
+        if not eq or not sym.strip():
+            raise _bad(f"--price '{v}' names no symbol", "a pair's legs: --price XLE=50.10 --price XLF=30.20",
+                       "price")
+        legs[sym.strip().upper()] = _number(num, f"--price {sym.strip()}")
+    return legs
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise _bad(f"{what} must be a number, got '{text}'", "e.g. --price 101.25", "price") from None
+
+
+def _legs_text(rec: Any, key: str = "price") -> str:
+    """``XLE 50.1 / XLF 30.2`` for a pair's recorded legs (`acted_legs` or an outcome's legs)."""
+    return " / ".join(f"{sym} {leg[key]:g}" for sym, leg in (rec or {}).items())
+
+
 @signals_app.command("act")
 def signals_act(signal_id: int = typer.Argument(..., help="signal id"),
-                price: float | None = typer.Option(None, "--price", help="your fill (default: the signal's price)"),
+                price: list[str] | None = typer.Option(None, "--price", help=PRICE_HELP + " (default: the signal's "
+                                                       "price, each leg's close for a pair)"),
                 date: str | None = typer.Option(None, "--date", help="when (default: now)"),
                 db: str | None = typer.Option(None, "--db", help=DB_HELP),
                 as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Record that you took a signal (an exit signal also closes your open position in that ticker)."""
-    rec = or_exit(lambda: open_db(db).act(signal_id, price, date), as_json)
+    rec = or_exit(lambda: open_db(db).act(signal_id, _prices(price), date), as_json)
     if as_json:
         emit({"signal": rec.to_dict()})
         return
-    sys.stdout.write(f"acted: signal {rec.id} {_kind(rec)} {rec.ticker} at {rec.acted_price:g}\n")
+    at = _legs_text(rec.acted_legs) if rec.acted_legs else f"{rec.acted_price:g}"
+    sys.stdout.write(f"acted: signal {rec.id} {_kind(rec)} {rec.ticker} at {at}\n")
 
 
 @signals_app.command("close")
 def signals_close(signal_id: int = typer.Argument(..., help="an acted entry signal's id"),
-                  price: float = typer.Option(..., "--price", help="your exit price"),
+                  price: list[str] = typer.Option(..., "--price", help=EXIT_PRICE_HELP),
                   date: str | None = typer.Option(None, "--date", help="when (default: now)"),
                   db: str | None = typer.Option(None, "--db", help=DB_HELP),
                   as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Record the outcome of a signal you acted on: your exit price."""
-    rec = or_exit(lambda: open_db(db).close_signal(signal_id, price, date), as_json)
+    """Record the outcome of a signal you acted on: your exit price (a pair's: each leg's)."""
+    rec = or_exit(lambda: open_db(db).close_signal(signal_id, _prices(price), date), as_json)
     if as_json:
         emit({"signal": rec.to_dict()})
         return
     out = rec.outcome or {}
-    sys.stdout.write(f"closed: signal {rec.id} {rec.ticker} {out.get('entry_price', 0):g} -> {price:g} "
-                     f"({out.get('return_pct', 0):+.2f} %)\n")
+    legs = out.get("legs")
+    moves = (_legs_text(legs, "entry_price") + " -> " + _legs_text(legs, "exit_price")) if legs else \
+        f"{out.get('entry_price', 0):g} -> {out.get('exit_price', 0):g}"
+    ret = out.get("return_pct")
+    sys.stdout.write(f"closed: signal {rec.id} {rec.ticker} {moves} "
+                     + (f"({ret:+.2f} %)" if ret is not None else f"(no return: {out.get('note')})") + "\n")
 
 
 @signals_app.command("list")
@@ -252,8 +291,9 @@ def signals_list(strategy_id: int | None = typer.Argument(None, help="only this 
             if s.outcome else ("open" if s.user_acted and s.signal_type == "entry" else "-")
         table.add_row(str(s.id), f"{s.strategy_id} v{s.strategy_version}", f"{s.bar_time:%Y-%m-%d}",
                       escape(s.ticker), _kind(s) + ("" if s.real else " SYNTHETIC" if s.synthetic else " ?"),
-                      f"{s.price_at_signal:,.4g}", f"{s.confidence_score:.0f}",
-                      f"{s.acted_price:g}" if s.user_acted and s.acted_price else "-", outcome, hyp)
+                      _signal_price(s), f"{s.confidence_score:.0f}",
+                      _legs_text(s.acted_legs) if s.acted_legs else f"{s.acted_price:g}"
+                      if s.user_acted and s.acted_price else "-", outcome, hyp)
     console().print(table)
 
 
@@ -371,6 +411,8 @@ def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POS
             if r["status"] == "ok":
                 sys.stdout.write(head + f"bar {r['bar_time'][:10]}, {r['evaluated']} symbols, {r['signals']} "
                                  f"signal(s), {r['new']} new\n")
+                if r.get("not_members"):
+                    sys.stdout.write(f"  warning[D158]: {r['not_members']}\n")
             else:
                 sys.stdout.write(head + f"{r['status']}: {r.get('reason') or r.get('error')}\n")
         n = summary["notifications"]
@@ -383,6 +425,12 @@ def scan_command(webhook: str | None = typer.Option(None, "--webhook", help="POS
 
 
 __all__ = ["register", "signals_app"]
+
+
+def _signal_price(signal: Any) -> str:
+    """The signal's price; a pair's: both legs' closes (``24.12 / 12.03``)."""
+    legs = ((signal.data_snapshot or {}).get("pair") or {}).get("legs") or []
+    return " / ".join(f"{leg['close']:,.4g}" for leg in legs) if legs else f"{signal.price_at_signal:,.4g}"
 
 
 def _kind(signal: Any) -> str:

@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -149,10 +149,11 @@ def _label(run: Run) -> str:
 
 def load_market_data(request: DataRequest, symbols: Any, start: Any = None, end: Any = None, *,
                      registry: ProviderRegistry | None = None, provider: str | None = None,
-                     data: str | None = None, no_cache: bool = False) -> MarketData:
+                     data: str | None = None, no_cache: bool = False, also: Sequence[str] = ()) -> MarketData:
     """Fetch, resample and align every slot `request` names, for the runs `symbols` asks for (see
     `_load_market_data`); a point-in-time universe (``@sp500``, `ruleengine.data.universe`) runs every symbol
-    that was a member in the range and sets `MarketData.members`."""
+    that was a member in the range, and those of `also` that were members at some time (live signals: a held
+    position in a symbol that left before the range), and sets `MarketData.members`."""
     from .universe import load_membership, universe_name
 
     named = universe_name(symbols)
@@ -162,7 +163,7 @@ def load_market_data(request: DataRequest, symbols: Any, start: Any = None, end:
     membership = load_membership(named[0], named[1], data)
     lo = pd.Timestamp(start) if start is not None else None
     hi = pd.Timestamp(end) if end is not None else None
-    ever = membership.symbols(lo, hi)
+    ever = sorted(set(membership.symbols(lo, hi)) | {x for x in also if x in membership.spells})
     if not ever:
         raise RuleEngineError([Diagnostic("D111", f"no symbol was a member of @{named[0]} in the requested range",
                                           path="symbols", hint="check the dates")])

@@ -10,6 +10,10 @@ instead of asking for it (``signals act`` / ``signals close`` by hand):
 * an acted entry without an outcome is closed by the first later fill that brings the user's position in the
   ticker back to flat (or across it), at that fill's price and time.
 
+A pair's signal (ticker ``XLE/XLF``) is matched leg by leg: acted on when each leg has such a fill on its own side (a
+long pair: a buy of the first leg and a short sale of the second), at each leg's price and time, and closed when
+each leg's position is back to flat; its return is then counted on both legs' fills (`ruleengine.store`).
+
 A fill serves one signal only; signals already acted on or closed by hand are left as they are. Live signals
 name the position the user holds in each ticker ("you hold 40 shares"), as of the signal's bar.
 """
@@ -17,6 +21,7 @@ name the position the user holds in each ticker ("you hold 40 shares"), as of th
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -57,38 +62,85 @@ def _utc(value: Any) -> pd.Timestamp:
 
 def apply_fills(store: Any, signals: list[Any], fills: pd.DataFrame) -> int:
     """Act on and close stored signals from the user's fills (see the module docstring); returns the number of
-    signals changed."""
+    signals changed. A pair's signal is matched leg by leg (`_legs`): acted on when each leg has its fill, at
+    each leg's price and time (the later one is the pair's), and closed when each leg's position is flat."""
     changed = 0
-    used: set[int] = set()
+    used: set[tuple[str, int]] = set()
+    rows: dict[str, list[_Fill]] = {}
     by_ticker: dict[str, list[Any]] = {}
     for s in signals:
         if s.signal_type == "entry":
             by_ticker.setdefault(s.ticker, []).append(s)
-    for ticker, entries in by_ticker.items():
-        mine = fills[fills["symbol"] == ticker]
-        rows = list(zip(mine.index, mine["quantity"].to_numpy(float), mine["price"].to_numpy(float),
-                        range(len(mine)), strict=True))
-        held = mine["quantity"].cumsum().to_numpy(float)
+    for entries in by_ticker.values():
         entries = sorted(entries, key=lambda s: s.bar_time)
         for k, sig in enumerate(entries):
-            side = 1.0 if sig.direction != "short" else -1.0
+            legs = _legs(sig)
+            for sym, _ in legs:
+                if sym not in rows:
+                    rows[sym] = _fills_of(fills, sym)
             later = [e.bar_time for e in entries[k + 1:] if e.direction == sig.direction]
             until = _utc(later[0]) if later else None
             start = _utc(sig.bar_time)
-            acted_at = _utc(sig.acted_at) if sig.user_acted and sig.acted_at is not None else None
+            acted = {sym: _utc(sig.acted_at) for sym, _ in legs} if sig.user_acted and sig.acted_at is not None \
+                else {}
+            if sig.user_acted and sig.acted_legs:
+                acted = {sym: _utc(leg["time"]) for sym, leg in sig.acted_legs.items()}
             if not sig.user_acted:
-                hit = next((r for r in rows if r[3] not in used and r[0] >= start
-                            and (until is None or r[0] < until) and r[1] * side > 0), None)
-                if hit is None:
+                hits = [next((r for r in rows[sym] if (sym, r.k) not in used and r.time >= start
+                              and (until is None or r.time < until) and r.quantity * side > 0), None)
+                        for sym, side in legs]
+                if any(h is None for h in hits):
                     continue
-                used.add(hit[3])
-                store.act(sig.id, price=hit[2], when=hit[0].tz_localize(None))
-                acted_at, changed = hit[0], changed + 1
-            if sig.outcome is None and acted_at is not None:
-                out = next((r for r in rows if r[3] not in used and r[0] > acted_at and r[1] * side < 0
-                            and held[r[3]] * side <= 1e-9), None)
-                if out is not None:
-                    used.add(out[3])
-                    store.close_signal(sig.id, out[2], when=out[0].tz_localize(None))
+                found = dict(zip([sym for sym, _ in legs], hits, strict=True))
+                used.update((sym, h.k) for sym, h in found.items() if h is not None)
+                _record(store.act, sig, found)
+                acted, changed = {sym: h.time for sym, h in found.items() if h is not None}, changed + 1
+            if sig.outcome is None and acted:
+                outs = [next((r for r in rows[sym] if (sym, r.k) not in used and r.time > acted[sym]
+                              and r.quantity * side < 0 and r.held * side <= 1e-9), None) for sym, side in legs]
+                if all(o is not None for o in outs):
+                    found = dict(zip([sym for sym, _ in legs], outs, strict=True))
+                    used.update((sym, o.k) for sym, o in found.items() if o is not None)
+                    _record(store.close_signal, sig, found)
                     changed += 1
     return changed
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """One fill of a symbol: when, signed quantity, price, its position among the symbol's fills, and the
+    position held after it."""
+
+    time: pd.Timestamp
+    quantity: float
+    price: float
+    k: int
+    held: float
+
+
+def _fills_of(fills: pd.DataFrame, symbol: str) -> list[_Fill]:
+    mine = fills[fills["symbol"] == symbol]
+    held = mine["quantity"].cumsum().to_numpy(float)
+    return [_Fill(t, q, p, k, h) for k, (t, q, p, h) in enumerate(zip(
+        mine.index, mine["quantity"].to_numpy(float), mine["price"].to_numpy(float), held, strict=True))]
+
+
+def _legs(sig: Any) -> list[tuple[str, float]]:
+    """(symbol, +1 long / -1 short) of each position the signal's entry opens: its ticker on its side, or a
+    pair's two legs on theirs (``data_snapshot["pair"]["legs"]``)."""
+    pair = ((sig.data_snapshot or {}).get("pair") or {}).get("legs")
+    if pair:
+        return [(str(leg["symbol"]), 1.0 if leg["side"] == "long" else -1.0) for leg in pair]
+    return [(sig.ticker, 1.0 if sig.direction != "short" else -1.0)]
+
+
+def _record(method: Any, sig: Any, found: dict[str, Any]) -> None:
+    """`store.act` / `store.close_signal` of `sig` at the fills found: one price, or a pair's price and time per
+    leg (the pair's time: the later leg's)."""
+    when = max(f.time for f in found.values()).tz_localize(None)
+    if len(found) == 1 and not (sig.data_snapshot or {}).get("pair"):
+        (f,) = found.values()
+        method(sig.id, f.price, when=when)
+        return
+    method(sig.id, {sym: f.price for sym, f in found.items()}, when=when,
+           leg_times={sym: f.time.tz_localize(None) for sym, f in found.items()})

@@ -56,6 +56,12 @@ def _at(values: Any, col: int, row: int = -1) -> Any:
     return values
 
 
+def condition_held(cond: InspectedCondition, col: int) -> bool:
+    """Whether a condition held on the last inspected bar for column `col`."""
+    v = cond.values_of(cond.tree)
+    return bool(v[-1, col]) if isinstance(v, np.ndarray) else bool(v)
+
+
 def _num(v: Any) -> float | None:
     if v is None or isinstance(v, (bool, np.bool_)):
         return None

@@ -8,6 +8,8 @@ ticker *as of the scanned bar*
 (``--asof`` may scan a past bar after later scans): an entry signal on an earlier bar that was acted on and
 not closed before that bar, or whose hypothetical trade was still open on that bar (open, pending, not tracked
 yet, or closed on that bar or later). Old signals on synthetic data (migration 0003) hold nothing.
+Over a point-in-time universe (``@sp500``) a strategy's row says which symbols were not members on the bar
+(``not_members``, warning D158); a held position in a symbol that left gets its exit (``left_universe``).
 """
 
 from __future__ import annotations
@@ -55,9 +57,17 @@ def scan(store: Any, *, webhook: str | None = None, asof: Any = None, provider: 
         new += fresh
         rows.append(row | {"status": "ok", "bar_time": result.bar_time.isoformat() if result.bar_time else None,
                            "evaluated": result.evaluated, "signals": len(saved), "new": fresh,
-                           "signal_ids": [i for i, _ in saved], "warnings": len(result.warnings)})
+                           "signal_ids": [i for i, _ in saved], "warnings": len(result.warnings)}
+                    | _not_members(result.warnings))
     notes = deliver_pending(store, timeout=timeout, retries=retries, backoff=backoff)
     return {"strategies": rows, "signals": total, "new": new, "notifications": notes}
+
+
+def _not_members(warnings: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"not_members": message}`` when a point-in-time universe left symbols out of the entries on the bar
+    (D158: not members then, `ruleengine.live.universe`); {} otherwise."""
+    found = [w["message"] for w in warnings if w.get("code") == "D158"]
+    return {"not_members": found[0]} if found else {}
 
 
 def _held_tickers(store: Any, strategy_id: int, bar: datetime | None) -> set[tuple[str, str]]:

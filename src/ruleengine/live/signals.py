@@ -26,6 +26,10 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
 - **Pairs** (a ``pair`` block): one signal per pair run (ticker ``XLE/XLF``) naming both legs with their
   orders, closes and the hedge ratio of the bar (`ruleengine.live.pairs`); an entry whose hedge ratio opens no
   pair is left out (D148); single symbols instead of the named legs are D146.
+- **Point-in-time universes** (``--symbols @sp500``): a symbol that is not a member on the bar gets no entry and
+  warning D158 says so ("not a member of sp500 on 2012-03-22 (left it on 2012-03-16)"); an exit on it carries the
+  backtest's reason (``left_universe``), and a held position in a symbol that left is loaded to get that exit
+  (`ruleengine.live.universe`).
 - **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
   Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
   synthetic provider (``provider="sample"``) is D160 too.
@@ -56,7 +60,8 @@ from .positions import (
     position_values,
     stored_positions,
 )
-from .reasoning import build_node, fmt, reasoning
+from .reasoning import build_node, condition_held, fmt, reasoning
+from .universe import entries_held, live_universe
 
 #: calendar days of bars requested before the evaluated bar (the warm-up history comes on top)
 _SPAN_DAYS = {"1Week": 70, "1Month": 130}
@@ -205,9 +210,10 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     exec_open = str(values.get("execution_price") or "close") == "open"
     fills = portfolio_fills()  # the user's own position (broker export / SnapTrade), named in each reasoning
     held = _held_positions(target, store, positions, exec_open, fills, asof)
+    universe = live_universe(symbols, data)  # @sp500: membership on the bar, said aloud (live/universe.py)
     md = load_live_data(target, symbols, asof=asof, params=strat_params, provider=provider, data=data,
-                        no_cache=no_cache,
-                        history_from=min((p.entry_time for p in held.values()), default=None))
+                        no_cache=no_cache, history_from=min((p.entry_time for p in held.values()), default=None),
+                        also=universe.held_symbols(held) if universe is not None else ())
     clock = now or datetime.now(UTC)
     r = _last_completed_row(md, asof, clock)
     seen = md.head(r + 1)  # the bars up to the evaluated one
@@ -231,6 +237,12 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     if pairs is not None:
         drop_entries_without_hedge(fired, [leg.group for leg in signal_legs(strat) if leg.kind == "entry"], pairs,
                                    md.labels, bar, warnings)
+    outside = universe.outside(md, r, has_bar) if universe is not None and md.members is not None else {}
+    if outside:
+        assert universe is not None
+        warnings.append(universe.warning(outside, md.labels, entries_held(
+            inspected, [(leg.group, _group(strat, leg.group)) for leg in signal_legs(strat) if leg.kind == "entry"],
+            outside), bar))
     legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
     held_now: dict[int, tuple[str, dict[str, Any]]] = {}
     if any(leg.group == "exit" for leg in legs):
@@ -248,7 +260,9 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
             pair = pairs[int(j)] if pairs is not None else None
             own = [holding_note(fills, md.labels[j], bar_close)] if pair is None else \
                 [f"{sym}: " + mine for sym in pair.symbols if (mine := holding_note(fills, sym, bar_close))]
+            gone = outside.get(int(j)) if leg.kind == "exit" else None  # the backtest's left_universe exit
             note = "; ".join(n for n in (pair.note(leg.kind, leg.side) if pair is not None else "",
+                                         universe.exit_note(gone) if gone and universe is not None else "",
                                          reversal if holding is None else holding[0], *own) if n)
             why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side, note)
             if why.confidence < float(min_confidence):
@@ -260,7 +274,10 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
                 data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)
                 | ({"position": holding[1]} if holding is not None else {})
-                | ({"pair": pair.snapshot(leg.kind, leg.side)} if pair is not None else {})))
+                | ({"pair": pair.snapshot(leg.kind, leg.side)} if pair is not None else {})
+                | ({"universe": universe.snapshot(int(j) not in outside, outside.get(int(j)))}
+                   if universe is not None else {})
+                | ({"exit_reason": "left_universe"} if gone else {})))
     misses = [m for leg in legs if leg.kind == "entry" and near_misses
               for m in _near_misses(strat, leg, inspected, leg_signals(sig, leg)[r, :md.n_cols], has_bar, md,
                                     bar_time, close, hit_rate, max_near_misses)]
@@ -410,12 +427,13 @@ def _group(strat: Any, name: str) -> str:
 
 def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[str, Any], provider: str | None,
                    data: str | None, no_cache: bool = False, history_from: Any = None,
-                   registry: Any = None, span_days: int | None = None) -> Any:
+                   registry: Any = None, span_days: int | None = None, also: Sequence[str] = ()) -> Any:
     """The strategy's real market data from a few bars before the evaluated date (plus its warm-up) up to it.
 
     `history_from` (a date) starts the requested range there instead (tracking needs the bars after a
     signal); `span_days` replaces the few bars by that many calendar days (a rotation's last rebalance).
-    `registry` replaces the default one (which is ``real_only``: D160 rather than synthetic data)."""
+    `registry` replaces the default one (which is ``real_only``: D160 rather than synthetic data). `also`:
+    symbols a point-in-time universe loads beside its members (held positions that left it)."""
     from ..data.market import load_market_data
     from ..data.registry import default_registry
 
@@ -439,7 +457,7 @@ def load_live_data(target: Target, symbols: Any, *, asof: Any, params: Mapping[s
     if target.compiled.path_dependent(dict(params) or None):
         request = request.with_overrides(warmup_bars=max(PATH_HISTORY_BARS, request.warmup_bars))
     return load_market_data(request, symbols, start, end_arg, registry=registry, provider=provider,
-                            no_cache=no_cache)
+                            data=data, no_cache=no_cache, also=also)
 
 
 def _latest_end(registry: Any, strat: Any, symbols: Any, freq: str, provider: str | None) -> pd.Timestamp:
@@ -523,7 +541,7 @@ def _near_misses(strat: Any, leg: Leg, inspected: list[Any], fired: np.ndarray, 
     # rank by the failing condition alone; whole trees only for the ones shown
     ranked: list[tuple[float, int]] = []
     for j in cols:
-        bad = next(c for c in conds if not _held(c, int(j)))
+        bad = next(c for c in conds if not condition_held(c, int(j)))
         norm = build_node(bad.tree, bad, int(j)).norm_margin
         ranked.append((-(norm if norm is not None else -np.inf), int(j)))
     ranked.sort()
@@ -535,7 +553,3 @@ def _near_misses(strat: Any, leg: Leg, inspected: list[Any], fired: np.ndarray, 
                               price=float(close[col]), failed=failed, reasoning=why))
     return found
 
-
-def _held(cond: Any, j: int) -> bool:
-    v = cond.values_of(cond.tree)
-    return bool(v[-1, j]) if isinstance(v, np.ndarray) else bool(v)

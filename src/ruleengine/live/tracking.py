@@ -22,8 +22,15 @@ reversal: `ruleengine.live.signals.closing_signals`); an entry cancelled on its 
 **Pairs**: a pair strategy's signal (ticker ``XLE/XLF``) is re-priced from both legs' data (the symbols in its
 snapshot) and simulated by the pair kernel as a backtest trades it (`ruleengine.backtest.pairs`); its
 hypothetical trade holds ``legs`` (each leg's symbol, side, units, entry and exit or mark prices, P&L) and its
-mark the second leg's latest close (``price_b``). Its actual return is not counted: ``signals act`` / ``close``
-record one price, a pair needs both legs' fills.
+mark the second leg's latest close (``price_b``). Its actual trade is the user's fills of both legs (``signals act
+ID --price XLE=50.1 --price XLF=30.2``, ``signals close`` alike, or the broker's fills of each leg), counted by
+the pair kernel at the signal's hedge ratio and sizing with the strategy's fees and borrow cost, no slippage
+(`ruleengine.backtest.pairs.pair_fills_return`); an acted pair still open is marked at both legs' latest closes
+(the mark's ``acted_return_pct``).
+
+**Universes**: a signal of a point-in-time universe run (``@sp500``; its snapshot's ``universe``) is simulated with
+that membership, as a backtest over the universe: an exit on a bar outside it is ``left_universe``, a position
+whose prices ended before the data is ``delisted`` (`ruleengine.live.universe`).
 
 **Same data as the signal**: a signal is re-priced with the provider it was generated from (recorded with it),
 never another: an explicit ``--provider`` that differs is T111, and so is a recorded provider that is not
@@ -51,6 +58,7 @@ from ..errors import Diagnostic, RuleEngineError
 from ..sides import price_return_pct
 from .fills import apply_fills, portfolio_fills
 from .signals import closing_signals, load_live_data, resolve_target
+from .universe import signals_universe
 
 
 def track(store: Any, strategy_id: int | None = None, *, asof: Any = None, provider: str | None = None,
@@ -132,6 +140,10 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
     registry = same_data_registry(strat, signals, recorded or {}, req.provider, req.data, no_cache)
     md = load_live_data(target, tickers, asof=req.end, params={}, provider=None if recorded else req.provider,
                         data=req.data, no_cache=no_cache, history_from=first, registry=registry)
+    universe = signals_universe(signals, req.data)  # signals of an @sp500 run: its membership, as a backtest's
+    if universe is not None:
+        md = replace(md, members=universe.membership.mask(md.index, [r[strat.price_slot() or next(iter(r))]
+                                                                     for r in md.runs]))
     sig = target.compiled.signals(md)  # default parameters: signal column j is market column j
     exits = closing_signals(strat, sig)
     base = strat.price_slot() or next(s for s, _ in md.inputs)
@@ -171,12 +183,14 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             program = chosen["exit_program"] if side == "long" or strat.direction != "long_short" else None
             sim = simulate(_leg_prices(md, base, cols), ent, ext, md.index, side_risk, levels=chosen["levels"],
                            exit_program=program, init_cash=float(req.init_cash), start=0)
-        trades = {int(t.column): t for t in sim.trades.itertuples(index=False)}
+        trades = {int(t.column): t for t in _universe_reasons(sim.trades, md.members, cols,
+                                                              risk.execution_price == "open").itertuples(index=False)}
         for k, (s, j, row) in enumerate(side_picks):
             t = trades.get(k)
             mark = {"price": last_close[j], "time": last_time[j]}
             if last_b is not None:  # a pair: the second leg's latest close too
                 mark["price_b"] = last_b[j]
+                mark |= _acted_pair_mark(s, mark, risk)
             if t is None:
                 out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark} \
                     if risk.execution_price == "open" and row == md.n_rows - 1 else \
@@ -245,6 +259,37 @@ def _pair_legs(md: Any, slots: list[str], j: int, side: str, t: Any, open_: bool
              "pnl": float(t.leg_b_pnl), "open": open_}]
 
 
+def _universe_reasons(trades: pd.DataFrame, members: np.ndarray | None, cols: list[int], exec_open: bool
+                      ) -> pd.DataFrame:
+    """A point-in-time universe's exit reasons (`universe_exit_reasons`, as a backtest names them): an exit on
+    a bar outside the membership is ``left_universe``, a position whose prices ended before the data did is
+    ``delisted`` (closed at its last close). `cols`: the market column of each simulated column."""
+    if members is None or trades.empty:
+        return trades
+    from ..backtest.build import universe_exit_reasons
+
+    found = {"exit_reason": trades["exit_reason"].to_numpy(), "exit_bar": trades["exit_bar"].to_numpy()}
+    if exec_open:
+        found["exit_at_open"] = found["exit_reason"] == "signal"
+    return trades.assign(exit_reason=universe_exit_reasons(found, members, [cols[int(c)] for c in trades["column"]]))
+
+
+def _acted_pair_mark(sig: Any, mark: dict[str, Any], risk: Any) -> dict[str, Any]:
+    """An acted pair still open, marked at both legs' latest closes: its return on the user's fills (both legs'),
+    as the pair kernel counts it (`pair_fills_return`, the strategy's fees and borrow cost); {} otherwise."""
+    from ..backtest.pairs import pair_fills_return
+
+    legs = sig.acted_legs or {}
+    pair = (sig.data_snapshot or {}).get("pair") or {}
+    symbols = [leg["symbol"] for leg in pair.get("legs") or []]
+    if not sig.user_acted or sig.outcome is not None or len(legs) != 2 or mark["price"] is None \
+            or mark["price_b"] is None or any(x not in legs for x in symbols):
+        return {}
+    got = pair_fills_return(pair, sig.direction, (legs[symbols[0]]["price"], legs[symbols[1]]["price"]),
+                            (mark["price"], mark["price_b"]), (sig.acted_at, mark["time"]), risk)
+    return {"acted_return_pct": got["return_pct"]}
+
+
 def _not_same(message: str, hint: str) -> RuleEngineError:
     return RuleEngineError([Diagnostic("T111", message, path="provider", hint=hint)])
 
@@ -273,13 +318,15 @@ def _iso(t: Any) -> str:
 
 
 def actual_return(sig: Any) -> tuple[float | None, bool]:
-    """(return in percent, closed?) of an acted entry signal: closed at its outcome, else marked. None for a
-    pair's: its return needs both legs' fills and `signals act` / `close` record one price (its hypothetical
-    trade holds both legs)."""
-    if "pair" in (sig.data_snapshot or {}):
-        return None, False
+    """(return in percent, closed?) of an acted entry signal: closed at its outcome, else marked. A pair's
+    counts both legs' fills: its outcome's return, or open its mark on both legs (``acted_return_pct``); None
+    for a pair acted on with one price (before both legs were recorded)."""
     if sig.outcome is not None:
-        return float(sig.outcome.get("return_pct", 0.0)), True
+        got = sig.outcome.get("return_pct", 0.0)
+        return (None if got is None else float(got)), True
+    if "pair" in (sig.data_snapshot or {}):
+        marked = ((sig.hypothetical or {}).get("mark") or {}).get("acted_return_pct")
+        return (None if marked is None else float(marked)), False
     mark = ((sig.hypothetical or {}).get("mark") or {}).get("price")
     if mark is None or not sig.acted_price:
         return None, False

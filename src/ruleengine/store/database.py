@@ -38,7 +38,7 @@ from ..errors import Diagnostic, RuleEngineError
 T = TypeVar("T")
 
 #: the Alembic revisions of `ruleengine/store/migrations/versions`, oldest first; the last one is the head
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 HEAD = REVISIONS[-1]
 #: SQLite waits this long for another writer's lock before "database is locked" (milliseconds)
 BUSY_TIMEOUT_MS = 5000

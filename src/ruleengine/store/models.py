@@ -21,6 +21,9 @@ Backtests and signals record their direction (0004): a backtest the strategy's (
 ``long_short``), a signal the side of the position it opens or closes (``long`` or ``short``). Rows older than
 0004 are long (a backtest's recorded short runs excepted: see the migration).
 
+A pair signal acted on records both legs' fills (0005, ``acted_legs``: symbol -> price and time); its outcome
+holds both legs' exit prices and the pair's return.
+
 Prices are Float, not the seed's Numeric(10, 2): rounding a signal's price to cents would make a stored
 signal differ from the backtest's fill for low-priced symbols.
 """
@@ -130,6 +133,8 @@ class SignalRow(Base):
     synthetic: Mapped[bool | None] = mapped_column(Boolean)
     # 0004: positions of both sides (backtest: the strategy's direction; signal: its position's side)
     direction: Mapped[str] = mapped_column(String(10), default="long", server_default="long")
+    # 0005: a pair's fills, one per leg (symbol -> {"price", "time"}); NULL for a single-symbol signal
+    acted_legs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class PerformanceRow(Base):

@@ -144,6 +144,7 @@ class SignalRecord:
     data_providers: dict[str, str] | None = None
     synthetic: bool | None = None  # None: an old row that did not record it
     direction: str = "long"  # the side of the position the signal opens or closes: long | short
+    acted_legs: dict[str, Any] | None = None  # a pair's fills: symbol -> {"price", "time"} (None: not a pair)
 
     @property
     def real(self) -> bool:
@@ -168,7 +169,7 @@ class SignalRecord:
                 "user_acted": self.user_acted, "acted_at": iso(self.acted_at), "acted_price": self.acted_price,
                 "outcome": self.outcome, "hypothetical": self.hypothetical,
                 "data_providers": self.data_providers, "synthetic": self.synthetic, "direction": self.direction,
-                "action": self.action}
+                "action": self.action, "acted_legs": self.acted_legs}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -138,8 +138,13 @@ class SignalStoreMixin:
 
         return self._read(read)
 
-    def act(self, signal_id: int, price: float | None = None, when: Any = None) -> SignalRecord:
+    def act(self, signal_id: int, price: float | Mapping[str, float] | None = None, when: Any = None, *,
+            leg_times: Mapping[str, Any] | None = None) -> SignalRecord:
         """Record that the user took a signal (at `price`, default the signal's price).
+
+        A pair's signal (ticker ``XLE/XLF``) takes one price per leg: ``{"XLE": 50.1, "XLF": 30.2}`` (default
+        each leg's close on the signal's bar); they are recorded in ``acted_legs`` with each leg's time
+        (`leg_times`, default `when`). A missing or unknown leg, or one price for a pair, is T116.
 
         Acting on an exit signal also closes the user's open positions of that strategy, ticker and side (a
         short's exit closes the acted short entries, not the long ones) at the price; acting on an entry of a
@@ -154,11 +159,13 @@ class SignalStoreMixin:
                     "T104", f"signal {signal_id} ({row.ticker} {row.signal_type}) was already acted on at "
                     f"{row.acted_price:g} on {row.acted_at:%Y-%m-%d %H:%M}" if row.acted_at and row.acted_price
                     else f"signal {signal_id} was already acted on", path="signal_id",
-                    hint=f"record its outcome with: ruleengine signals close {signal_id} --price P"
+                    hint=f"record its outcome with: ruleengine signals close {signal_id} {_price_args(row)}"
                     if row.signal_type == "entry" and row.outcome is None else "nothing more to record")])
-            p = _price(price if price is not None else row.price_at_signal, "the price")
             t = _naive_utc(when)
-            row.user_acted, row.acted_price, row.acted_at = True, p, t
+            legs = _leg_fills(row, price, t, leg_times, "act")
+            p = _price(price if price is not None else row.price_at_signal, "the price") if legs is None \
+                else next(iter(legs.values()))["price"]
+            row.user_acted, row.acted_price, row.acted_at, row.acted_legs = True, p, t, legs
             closes = _closes(s, row)
             if closes is not None:
                 open_rows = s.scalars(select(SignalRow).where(
@@ -167,14 +174,17 @@ class SignalStoreMixin:
                     SignalRow.user_acted.is_(True), SignalRow.signal_id != row.signal_id,
                     SignalRow.outcome.is_(None))).all()
                 for e in open_rows:
-                    e.outcome = _outcome(e, p, t, f"{row.signal_type} signal {signal_id}"
+                    e.outcome = _outcome(s, e, p, legs, t, f"{row.signal_type} signal {signal_id}"
                                          + (" (reversal)" if row.signal_type == "entry" else ""))
             return _signal(row)
 
         return self._write(write)
 
-    def close_signal(self, signal_id: int, price: float, when: Any = None) -> SignalRecord:
-        """Record the outcome of an acted entry signal: the user's exit price (and time)."""
+    def close_signal(self, signal_id: int, price: float | Mapping[str, float] | None, when: Any = None, *,
+                     leg_times: Mapping[str, Any] | None = None) -> SignalRecord:
+        """Record the outcome of an acted entry signal: the user's exit price (and time); a pair's: one price per
+        leg (``{"XLE": 51.0, "XLF": 29.8}``, T116 when a leg is missing or unknown), and its return counted from
+        both legs' fills as the pair kernel counts a trade (`ruleengine.backtest.pairs.pair_fills_return`)."""
 
         def write(s: Session) -> SignalRecord:
             row = _signal_row(s, signal_id)
@@ -184,12 +194,17 @@ class SignalStoreMixin:
                                                   hint=f"act on it instead: ruleengine signals act {signal_id}")])
             if not row.user_acted:
                 raise RuleEngineError([Diagnostic("T107", f"signal {signal_id} was not acted on", path="signal_id",
-                                                  hint=f"first: ruleengine signals act {signal_id} --price P")])
+                                                  hint=f"first: ruleengine signals act {signal_id} "
+                                                  f"{_price_args(row)}")])
             if row.outcome is not None:
                 raise RuleEngineError([Diagnostic(
                     "T104", f"signal {signal_id} was already closed at {row.outcome.get('exit_price')}",
                     path="signal_id", hint="a closed signal cannot be closed again")])
-            row.outcome = _outcome(row, _price(price, "the exit price"), _naive_utc(when), "user")
+            t = _naive_utc(when)
+            given = {} if _pair_legs(row) and price is None else price  # a pair's: T116 names the legs
+            legs = _leg_fills(row, given, t, leg_times, "close")
+            p = _price(price, "the exit price") if legs is None else next(iter(legs.values()))["price"]
+            row.outcome = _outcome(s, row, p, legs, t, "user")
             return _signal(row)
 
         return self._write(write)
@@ -288,17 +303,85 @@ def _closes(s: Session, row: SignalRow) -> str | None:
     return None
 
 
-def _outcome(row: SignalRow, price: float, when: datetime, by: str) -> dict[str, Any]:
+def _outcome(s: Session, row: SignalRow, price: float, legs: dict[str, Any] | None, when: datetime,
+             by: str) -> dict[str, Any]:
     """The closed trade of an acted entry: its price return has the sign of its side (a short gains on a fall).
-    A pair's (its snapshot holds ``pair``) has no return: the prices recorded are its first leg's, and its return
-    needs both legs' fills (its hypothetical trade holds both)."""
+    A pair's (its snapshot holds ``pair``) is closed by both legs' fills (`legs`, `_leg_fills`) and its return
+    is the pair kernel's on both legs' fills (`_pair_return`); a pair acted on with one price (before 0005) or
+    closed by a one-price exit has none, with a note."""
     entry = row.acted_price or row.price_at_signal or price
-    if "pair" in (row.data_snapshot or {}):
-        return {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry, "return_pct": None,
-                "closed_by": by, "note": "a pair: the prices are its first leg's; its return needs both legs' "
-                "fills (see its hypothetical trade)"}
-    return {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry,
-            "return_pct": price_return_pct(entry, price, row.direction), "closed_by": by}
+    done = {"exit_price": price, "closed_at": when.isoformat(), "entry_price": entry, "closed_by": by}
+    if not _pair_legs(row):
+        return done | {"return_pct": price_return_pct(entry, price, row.direction)}
+    if not row.acted_legs or not legs:
+        return done | {"return_pct": None, "note": "a pair acted on or closed with one price: its return needs "
+                       "both legs' fills (see its hypothetical trade)"}
+    symbols = [leg["symbol"] for leg in _pair_legs(row)]
+    got = _pair_return(s, row, [row.acted_legs[x]["price"] for x in symbols], [legs[x]["price"] for x in symbols],
+                      (row.acted_at or when, when))
+    return done | {"return_pct": got["return_pct"],
+                   "legs": {x: {"entry_price": row.acted_legs[x]["price"], "exit_price": legs[x]["price"],
+                                "entry_time": row.acted_legs[x]["time"], "exit_time": legs[x]["time"]}
+                            for x in symbols}}
+
+
+def _pair_return(s: Session, row: SignalRow, entry: list[float], exit_: list[float],
+                times: tuple[datetime, datetime]) -> dict[str, float]:
+    """A pair signal's trade on the user's fills (leg a's, leg b's), counted by the pair kernel with the fees and
+    borrow cost of the signal's strategy version (`ruleengine.backtest.pairs.pair_fills_return`)."""
+    from ..api import load_strategy
+    from ..backtest.pairs import pair_fills_return
+    from ..backtest.risk import resolve_risk
+
+    document = s.scalars(select(VersionRow.strategy_definition).where(
+        VersionRow.strategy_id == row.strategy_id, VersionRow.version == row.strategy_version)).one()
+    risk = resolve_risk(load_strategy(document))  # as `StrategyRecord.strategy` loads a stored version
+    return pair_fills_return((row.data_snapshot or {})["pair"], row.direction, (entry[0], entry[1]),
+                             (exit_[0], exit_[1]), times, risk)
+
+
+def _pair_legs(row: SignalRow) -> list[dict[str, Any]]:
+    """A pair signal's legs (``data_snapshot["pair"]["legs"]``: slot, symbol, side, close); [] for one symbol."""
+    return list(((row.data_snapshot or {}).get("pair") or {}).get("legs") or [])
+
+
+def _price_args(row: SignalRow) -> str:
+    """``--price P``; a pair's: ``--price XLE=P --price XLF=P``."""
+    return " ".join(f"--price {leg['symbol']}=P" for leg in _pair_legs(row)) or "--price P"
+
+
+def _leg_fills(row: SignalRow, price: Any, when: datetime, leg_times: Mapping[str, Any] | None,
+               verb: str) -> dict[str, Any] | None:
+    """Each leg's fill of a pair signal (symbol -> {"price", "time"}, in leg order) from `price` (symbol ->
+    price; None: each leg's close on the signal's bar); None for a single-symbol signal given one price. T116
+    for a pair given one price, a missing or an unknown leg, or a single symbol given prices by symbol."""
+    legs = _pair_legs(row)
+    symbols = [str(leg["symbol"]) for leg in legs]
+    example = _price_args(row)
+    if not legs:
+        if isinstance(price, Mapping):
+            raise RuleEngineError([Diagnostic(
+                "T116", f"signal {row.signal_id} is for one symbol ({row.ticker}): it takes one price, not prices "
+                f"by symbol ({', '.join(map(str, price))})", path="price", hint="e.g. --price 101.25")])
+        return None
+    if price is None:
+        price = {str(leg["symbol"]): leg["close"] for leg in legs}
+    if not isinstance(price, Mapping):
+        raise RuleEngineError([Diagnostic(
+            "T116", f"signal {row.signal_id} is a pair ({' and '.join(symbols)}): give each leg's fill price, not "
+            f"one price ({price!r})", path="price", hint=f"ruleengine signals {verb} {row.signal_id} {example}")])
+    given = {str(k).strip().upper(): v for k, v in price.items()}
+    unknown = [k for k in given if k not in symbols]
+    missing = [x for x in symbols if x not in given]
+    if unknown or missing:
+        problems = ([f"no leg {', '.join(unknown)}"] if unknown else []) + \
+            ([f"no price for {', '.join(missing)}"] if missing else [])
+        raise RuleEngineError([Diagnostic(
+            "T116", f"signal {row.signal_id} is a pair with legs {' and '.join(symbols)}: " + "; ".join(problems),
+            path="price", hint=f"ruleengine signals {verb} {row.signal_id} {example}")])
+    times = {str(k).strip().upper(): v for k, v in (leg_times or {}).items()}
+    return {x: {"price": _price(given[x], f"the price of {x}"),
+                "time": _naive_utc(times.get(x, when)).isoformat()} for x in symbols}
 
 
 def _signal_row(s: Session, signal_id: int) -> SignalRow:
@@ -318,7 +401,8 @@ def _signal(r: SignalRow) -> SignalRecord:
                         price_at_signal=r.price_at_signal, confidence_score=r.confidence_score, reasoning=r.reasoning,
                         reasoning_tree=r.reasoning_tree, data_snapshot=r.data_snapshot, user_acted=bool(r.user_acted),
                         acted_at=r.acted_at, acted_price=r.acted_price, outcome=r.outcome, hypothetical=r.hypothetical,
-                        data_providers=r.data_providers, synthetic=r.synthetic, direction=r.direction)
+                        data_providers=r.data_providers, synthetic=r.synthetic, direction=r.direction,
+                        acted_legs=r.acted_legs)
 
 
 def _note(r: NotificationRow) -> NotificationRecord:

@@ -308,9 +308,18 @@ def _checked_strategy(strategy: Any) -> Any:
 
 
 def universe_spec(spec: str | None) -> str | None:
-    """The universe as stored: ``@file`` with the file's absolute path (T107 when it does not exist)."""
+    """The universe as stored: ``@file`` with the file's absolute path (T107 when it does not exist); a
+    point-in-time universe (``@sp500``, ``@sp500:PATH``: `ruleengine.data.universe`) with its table's."""
+    from ..data.universe import universe_name
+
     if spec is None or not spec.strip().startswith("@"):
         return spec
+    named = universe_name(spec)
+    if named is not None:
+        if named[1] is None:
+            return f"@{named[0]}"  # the data folder's constituents table, read at each scan
+        table = universe_spec("@" + named[1])
+        return f"@{named[0]}:{str(table)[1:]}"
     path = Path(spec.strip()[1:]).expanduser()
     if not path.is_file():
         raise RuleEngineError([Diagnostic("T107", f"universe file '{path}' not found (looked in {Path.cwd()})",
