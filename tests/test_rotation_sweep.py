@@ -180,3 +180,5 @@ def test_code_rotations_define_generate_weights_and_no_rule_selection() -> None:
     with pytest.raises(RuleEngineError) as exc:
         compile_strategy({**RULES, "rotation": {"rebalance": "1Month"}})  # rules without a selection
     assert [c for c, _ in _codes(exc)] == ["S142"]
+    assert "generate_weights runs in the sandbox" in ruleengine.explain_text(CODED)
+    assert ruleengine.explain(CODED)["rotation"]["weights"] == "generate_weights"

@@ -277,16 +277,28 @@ class CodeStrategy:
                          for n, d in s.data.items()},
                 "params": {n: p.model_dump(exclude_none=True) for n, p in s.params.items()},
                 "warmup_bars": self.warmup(), "code_lines": len(self.code.splitlines()),
-                "risk": s.risk.model_dump(exclude_none=True)}
+                "risk": s.risk.model_dump(exclude_none=True),
+                **({"rotation": {"rebalance": s.rotation.rebalance, "weights": "generate_weights",
+                                 "min_weight_change_pct": s.rotation.min_weight_change_pct}}
+                   if s.rotation is not None else {})}
 
     def explain_text(self) -> str:
         d = self.explain()
+        rot = d.get("rotation")
+        entry = "generate_weights" if rot else "generate_signals"
         lines = [f"{d['name']}  ({d['timeframe'] or 'no timeframe: no default exits'}, code strategy: "
-                 "generate_signals runs in the sandbox)"]
+                 f"{entry} runs in the sandbox)"]
         if d["description"]:
             lines.append(f"  {d['description']}")
-        lines.append(f"direction: {d['direction']}: {DIRECTIONS[d['direction']].replace('conditions', 'signals')}")
-        lines.append("data (each call of generate_signals gets these columns of one run):")
+        if rot:
+            lines.append(f"rotation: the weights generate_weights returns, traded at the close of the last bar of "
+                         f"each {rot['rebalance']} period (not within {rot['min_weight_change_pct']} points of the "
+                         "target)")
+            lines.append("data (each call of generate_weights gets these columns of every symbol):")
+        else:
+            lines.append(f"direction: {d['direction']}: "
+                         f"{DIRECTIONS[d['direction']].replace('conditions', 'signals')}")
+            lines.append("data (each call of generate_signals gets these columns of one run):")
         lines += [f"  {n}: {v['kind']} at {v['frequency']}; {', '.join(v['columns'])}" for n, v in d["data"].items()]
         lines.append("params: " + ", ".join(f"{n}={p['default']!r}" for n, p in d["params"].items()))
         lines.append(f"code: {d['code_lines']} lines; passed the static check")
