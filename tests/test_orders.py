@@ -4,6 +4,7 @@ backtesting.py oracle.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -57,13 +58,37 @@ def test_order_block_errors_name_the_field(order, code, path, hint):
     assert hint is None or hint in (d.hint or "")
 
 
-def test_a_code_strategy_takes_market_orders_only():
+def test_a_code_strategys_order_takes_no_price_expression():
     doc = {"name": "c", "data": {"prices": {"kind": "ohlcv"}},
            "code": "def generate_signals(data, params):\n    return data.close > 0, data.close < 0\n"}
     ruleengine.load_strategy({**doc, "entry_order": {"type": "market"}})
+    limit = ruleengine.load_strategy({**doc, "entry_order": {"type": "limit", "valid_bars": 3}})
+    assert limit.entry_order.price is None and ruleengine.load_strategy(limit.to_dict()) == limit
     with pytest.raises(RuleEngineError) as err:
         ruleengine.load_strategy({**doc, "entry_order": LIMIT})
-    assert [d.code for d in err.value.diagnostics] == ["S127"]
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path) == ("S127", "entry_order") and "entry_price" in d.hint
+
+
+@pytest.mark.parametrize(("doc", "code", "words"), [
+    ({"direction": "long_short", "short_entry": ["close < 1"], "entry_order": LIMIT}, "S125", "short_price"),
+    ({"entry_order": {**LIMIT, "short_price": "close"}}, "S128", "long_short"),
+    ({"direction": "short", "entry_order": {**LIMIT, "short_price": "close"}}, "S128", "long_short"),
+])
+def test_short_price_belongs_to_long_short(doc, code, words):
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.load_strategy({**DOC, **doc})
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path) == (code, "entry_order") and words in d.message + d.hint
+
+
+def test_a_long_short_short_price_is_checked_where_it_stands():
+    text = YAML.replace('price: "PRICE"', 'price: "close"\n  short_price: "volume"').replace(
+        "entry:\n  - close > 1\n", "direction: long_short\nentry:\n  - close > 1\nshort_entry:\n  - close < 1\n")
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.compile_strategy(text)
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path) == ("L126", "entry_order.short_price") and d.span is not None and d.span.line == 14
 
 
 YAML = """name: t
@@ -118,16 +143,28 @@ LIMIT_RISK = replace(BASE, entry_order="limit", order_valid_bars=1)
 STOP_RISK = replace(BASE, entry_order="stop", order_valid_bars=1)
 
 
-def run_orders(bars, entries, exits, levels, risk):
-    """The kernel and the reference on one bar table; they must agree; returns (trades, equity)."""
-    prices, idx = table(bars)
-    n = len(idx)
-    ent, ext = sig(n, *entries), sig(n, *exits)
+def _level_column(n, levels):
     lv = np.full((n, 1), NAN)
     for t, v in levels.items():
         lv[t, 0] = v
-    sim = simulate(prices, ent, ext, idx, risk, levels={"entry_order_price": lv}, init_cash=CASH)
-    ref_trades, ref_eq = reference_simulate(prices, ent, ext, idx, [risk], init_cash=CASH, order_levels=lv)
+    return lv
+
+
+def run_orders(bars, entries, exits, levels, risk, short=None):
+    """The kernel and the reference on one bar table; they must agree; returns (trades, equity). `short`: a
+    long_short strategy's (short entries, short exits, short levels)."""
+    prices, idx = table(bars)
+    n = len(idx)
+    ent, ext = sig(n, *entries), sig(n, *exits)
+    lv = _level_column(n, levels)
+    sides: dict = {}
+    if short is not None:
+        sides = {"short_entries": sig(n, *short[0]), "short_exits": sig(n, *short[1])}
+        short_lv = _level_column(n, short[2])
+    kw = {"short_entry_order_price": short_lv} if short is not None else {}
+    sim = simulate(prices, ent, ext, idx, risk, levels={"entry_order_price": lv, **kw}, init_cash=CASH, **sides)
+    ref_trades, ref_eq = reference_simulate(prices, ent, ext, idx, [risk], init_cash=CASH, order_levels=lv,
+                                            short_order_levels=short_lv if short is not None else None, **sides)
     got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
     assert len(got) == len(ref_trades)
     for g, r in zip(got, ref_trades, strict=True):
@@ -275,6 +312,131 @@ def test_an_exit_on_position_variables_first_reads_the_bar_the_contract_names(ex
     assert trades[0]["entry_price"] == 97.0
 
 
+# ------------------------------------------------------------------------------------------------ long/short
+# direction long_short: entry / exit place and cancel the long side's orders (at price), short_entry /
+# short_exit the short side's (at short_price); an order of the side not held reverses the position at its fill.
+LS_LIMIT = replace(LIMIT_RISK, direction="long_short")
+LS_STOP = replace(STOP_RISK, direction="long_short")
+
+
+def ls(bars, entries, exits, levels, risk, short_entries=(), short_exits=(), short_levels=None):
+    return run_orders(bars, entries, exits, levels, risk, (short_entries, short_exits, short_levels or {}))
+
+
+def test_long_short_short_limit_never_touched_and_touched():
+    # a short limit sells at or above 105: bar 1's high 104 never reaches it; on bar 1' (high 106) it sells at 105
+    assert ls([FLAT, (100, 104, 99, 101)], [], [], {}, LS_LIMIT, [0], [], {0: 105.0})[0] == []
+    trades, _ = ls([FLAT, (100, 106, 99, 101)], [], [], {}, LS_LIMIT, [0], [], {0: 105.0})
+    assert [(t["entry_bar"], t["entry_price"], t["direction"]) for t in trades] == [(1, 105.0, -1)]
+    # an open above the limit sells at the open
+    trades, _ = ls([FLAT, (107, 108, 99, 101)], [], [], {}, LS_LIMIT, [0], [], {0: 105.0})
+    assert (trades[0]["entry_price"], trades[0]["direction"]) == (107.0, -1)
+
+
+def test_long_short_short_stop_gapping_through_the_level_fills_at_the_open():
+    # a short stop at 97 sells when the price trades down through it: bar 1 opens at 95, below it: the open
+    trades, _ = ls([FLAT, (95, 96, 94, 95)], [], [], {}, LS_STOP, [0], [], {0: 97.0})
+    assert (trades[0]["entry_bar"], trades[0]["entry_price"], trades[0]["direction"]) == (1, 95.0, -1)
+    # inside the bar: at the level; the long side's stop (at price) is not touched by a short signal
+    trades, _ = ls([FLAT, (100, 101, 96, 98)], [], [], {0: 150.0}, LS_STOP, [0], [], {0: 97.0})
+    assert [(t["entry_price"], t["direction"]) for t in trades] == [(97.0, -1)]
+
+
+def test_an_opposite_order_reverses_at_its_fill():
+    # long stop 101 fills inside bar 1; the short entry at bar 1's close places a sell stop at 99, which bar 2
+    # trades through: the long closes at 99 (signal) and the short opens at 99 on the same fill
+    bars = [FLAT, (100, 102, 99.5, 101.5), (101, 101.5, 97, 98)]
+    trades, eq = ls(bars, [0], [], {0: 101.0}, LS_STOP, [1], [], {1: 99.0})
+    assert brief(trades) == [(1, 2, "signal", 99.0), (2, 2, "end_of_data", 98.0)]
+    assert [t["direction"] for t in trades] == [1, -1] and trades[1]["entry_price"] == 99.0
+    cash = CASH / 101 * 99  # the long's proceeds are the short's collateral
+    assert eq[2] == pytest.approx(cash + cash / 99 * (99 - 98))
+    # the opposite order never reached: the long stays, the order expires
+    trades, _ = ls([FLAT, (100, 102, 99.5, 101.5), (101, 101.5, 99.5, 100)], [0], [], {0: 101.0}, LS_STOP,
+                   [1], [], {1: 99.0})
+    assert brief(trades) == [(1, 2, "end_of_data", 100.0)]
+
+
+def test_a_reversal_at_the_open_comes_before_the_positions_stop():
+    # held long from 101 (stop loss 3 %: 97.97); the sell stop 99 and the stop loss are both through at bar 2's
+    # open 96: orders pending at the open come first: reversed at the open
+    bars = [FLAT, (100, 102, 99.5, 101.5), (96, 97, 95, 96)]
+    trades, _ = ls(bars, [0], [], {0: 101.0}, replace(LS_STOP, stop_loss_pct=3), [1], [], {1: 99.0})
+    assert brief(trades) == [(1, 2, "signal", 96.0), (2, 2, "end_of_data", 96.0)]
+
+
+#: a long entered at 101 on bar 1 by a stop order (bar 1 rises through it) or by a limit (bar 1 falls to it)
+LONG_BY = {"stop": (LS_STOP, (100, 102, 99.5, 101.5)), "limit": (LS_LIMIT, (102, 102, 100.5, 101.5))}
+
+
+@pytest.mark.parametrize(("order", "level", "expected"), [
+    # a sell stop is one more loss-side level of the long: the higher one is reached first (a falling price)
+    ("stop", 99.0, [(1, 2, "signal", 99.0), (2, 2, "end_of_data", 95.0)]),
+    ("stop", 96.0, [(1, 2, "stop_loss", 97.97)]),  # the stop loss 97.97 first; no entry on the bar of its exit
+    ("stop", 97.97, [(1, 2, "stop_loss", 97.97)]),  # a tie: the position's own exit
+    # a sell limit is a profit-side level: the stop loss inside the same bar wins (conservative)
+    ("limit", 103.0, [(1, 2, "stop_loss", 97.97)]),
+])
+def test_a_reversal_inside_the_bar_against_the_positions_stop(order, level, expected):
+    # long from 101, stop loss 3 % (97.97); bar 2 opens at 101.2 and ranges 95 .. 103.5
+    risk, bar1 = LONG_BY[order]
+    trades, _ = ls([FLAT, bar1, (101.2, 103.5, 95, 95)], [0], [], {0: 101.0}, replace(risk, stop_loss_pct=3),
+                   [1], [], {1: level})
+    assert brief(trades) == expected
+
+
+@pytest.mark.parametrize(("level", "expected"), [
+    (103.0, [(1, 2, "signal", 103.0), (2, 2, "end_of_data", 102.0)]),  # under the target: reached first
+    (106.0, [(1, 2, "signal", 106.0), (2, 2, "end_of_data", 102.0)]),
+    (106.5, [(1, 2, "take_profit", 106.05)]),  # the target 106.05 first; no entry on its bar
+])
+def test_a_reversal_limit_against_the_positions_target(level, expected):
+    # long from 101 (a limit), take profit 5 %: 106.05; bar 2 rises from 101.5 to 107
+    risk, bar1 = LONG_BY["limit"]
+    trades, _ = ls([FLAT, bar1, (101.5, 107, 101, 102)], [0], [], {0: 101.0}, replace(risk, take_profit_pct=5),
+                   [1], [], {1: level})
+    assert brief(trades) == expected
+
+
+def test_the_opposite_signal_replaces_a_pending_order_and_both_entries_place_none():
+    # a long limit at 95 (valid 3) pending; the short entry at bar 1 replaces it by a short limit at 104: bar 2
+    # reaches 104 (sold) and never 95
+    bars = [FLAT, (100, 101, 98, 99), (99, 105, 94, 100)]
+    risk = replace(LS_LIMIT, order_valid_bars=3)
+    trades, _ = ls(bars, [0], [], {0: 95.0}, risk, [1], [], {1: 104.0})
+    assert [(t["entry_bar"], t["entry_price"], t["direction"]) for t in trades] == [(2, 104.0, -1)]
+    # a long and a short entry on one bar place nothing new: the pending long limit stays and fills at 95
+    trades, _ = ls(bars, [0, 1], [], {0: 95.0, 1: 96.0}, risk, [1], [], {1: 104.0})
+    assert [(t["entry_bar"], t["entry_price"], t["direction"]) for t in trades] == [(2, 95.0, 1)]
+
+
+def test_an_exit_signal_cancels_its_own_sides_order_only():
+    bars = [FLAT, (100, 101, 98, 99), (99, 105, 94, 100)]
+    risk = replace(LS_LIMIT, order_valid_bars=3)
+    # a short exit cancels the pending short limit
+    assert ls(bars, [], [], {}, risk, [0], [1], {0: 104.0})[0] == []
+    # a long exit does not
+    trades, _ = ls(bars, [], [1], {}, risk, [0], [], {0: 104.0})
+    assert [(t["entry_bar"], t["entry_price"], t["direction"]) for t in trades] == [(2, 104.0, -1)]
+
+
+def test_held_long_its_exit_at_the_open_then_the_short_order_on_that_bar():
+    # open fills: long from the stop 101 on bar 1; at bar 1's close an exit signal (out at bar 2's open 100)
+    # and a short entry (a sell stop at 99): bar 2 first closes the long at its open, then sells at 99
+    bars = [FLAT, (100, 102, 99.5, 101.5), (100, 100.5, 97, 98)]
+    risk = replace(LS_STOP, execution_price="open")
+    trades, _ = ls(bars, [0], [1], {0: 101.0}, risk, [1], [], {1: 99.0})
+    assert brief(trades) == [(1, 2, "signal", 100.0), (2, 2, "end_of_data", 98.0)]
+    assert trades[1]["entry_price"] == 99.0 and trades[1]["direction"] == -1
+
+
+def test_a_long_short_order_while_its_side_is_held_is_ignored():
+    # held long (stop 101 on bar 1); a new long entry at bar 1 places no order (its side is held)
+    bars = [FLAT, (100, 102, 99.5, 101.5), (101, 110, 100, 109)]
+    trades, _ = ls(bars, [0, 1], [], {0: 101.0, 1: 105.0}, LS_STOP)
+    assert brief(trades) == [(1, 2, "end_of_data", 109.0)]
+
+
 # ------------------------------------------------------------------------------------------------ real data
 
 
@@ -301,9 +463,21 @@ class OrderRun:
         self.entries, self.exits, self.level = sig.entries, sig.exits, sig.levels["entry_order_price"]
         self.levels = sig.levels  # every level kind (the order price, a stop distance, ...)
         self.kind = self.strategy.entry_order.type
+        #: a long_short strategy's short side: its signals (keyword arguments of simulate and the references)
+        #: and its order levels
+        self.sides = ({"short_entries": sig.short_entries, "short_exits": sig.short_exits}
+                      if sig.short_entries is not None else {})
+        self.short_level = sig.levels.get("short_entry_order_price")
 
     def args(self):
         return self.prices, self.entries, self.exits, self.md.index
+
+    def order_levels(self):
+        """The order levels as simulate takes them."""
+        out = {"entry_order_price": self.level}
+        if self.short_level is not None:
+            out["short_entry_order_price"] = self.short_level
+        return out
 
 
 @pytest.fixture(scope="module")
@@ -383,6 +557,110 @@ def test_truncating_the_data_never_changes_earlier_trades(order_runs, execution_
                 [tuple(t[k] for k in keys) for t in full_trades if t["exit_bar"] < cut and t["exit_reason"] != eod]
 
 
+#: long/short on orders: a breakout both ways (stop orders at the n-bar high and low, each side's own exit) and
+#: a fade both ways (limits under and over the close, no exits: each fill of the other side reverses)
+BREAKOUT_LS = {**BREAKOUT, "name": "breakout both ways", "direction": "long_short",
+               "short_entry": ["close < sma(close, 50)"], "short_exit": ["close > highest(high, 10)[1]"],
+               "entry_order": {**BREAKOUT["entry_order"], "short_price": "lowest(low, n)"}}
+FADE_LS = {"name": "fade both ways", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+           "direction": "long_short", "entry": ["close < sma(close, 10)"], "short_entry": ["close > sma(close, 10)"],
+           "entry_order": {"type": "limit", "price": "close - 0.3 * atr(high, low, close, 14)",
+                           "short_price": "close + 0.3 * atr(high, low, close, 14)", "valid_bars": 2}}
+
+
+@pytest.fixture(scope="module")
+def long_short_runs(real_daily):
+    return {"stop": OrderRun(BREAKOUT_LS, real_daily), "limit": OrderRun(FADE_LS, real_daily)}
+
+
+def _reversals(trades) -> int:
+    """Trades closed by the other side's order: a signal exit on the bar the next trade of the column opened."""
+    t = trades.sort_values(["column", "entry_bar"]).to_dict("records")
+    return sum(1 for a, b in itertools.pairwise(t) if a["column"] == b["column"] and a["exit_reason"] == "signal"
+               and a["exit_bar"] == b["entry_bar"] and a["direction"] != b["direction"]
+               and a["exit_price"] == b["entry_price"])
+
+
+@pytest.mark.parametrize("kind", ["limit", "stop"])
+def test_long_short_orders_kernel_matches_the_reference_on_real_data(long_short_runs, kind):
+    run = long_short_runs[kind]
+    reversals = 0
+    for i, combo in enumerate(COMBOS):
+        risk = replace(combo, entry_order=kind, order_valid_bars=1 + i % 3, direction="long_short")
+        sim = simulate(*run.args(), risk, levels=run.order_levels(), init_cash=CASH, start=run.md.start,
+                       **run.sides)
+        ref = reference_simulate(*run.args(), [risk] * run.md.n_cols, init_cash=CASH, start=run.md.start,
+                                 order_levels=run.level, short_order_levels=run.short_level, **run.sides)
+        assert_same_as_reference(sim, *ref, f"{kind} {risk}")
+        reversals += _reversals(sim.trades)
+        assert set(sim.trades.direction) == {1, -1}
+    assert reversals > 50
+
+
+@pytest.mark.parametrize("kind", ["limit", "stop"])
+def test_long_short_orders_portfolio_matches_the_reference(long_short_runs, kind):
+    run = long_short_runs[kind]
+    for risk in (replace(BASE, entry_order=kind, order_valid_bars=2, position_size_pct=40, stop_loss_pct=5,
+                         direction="long_short"),
+                 replace(BASE, entry_order=kind, order_valid_bars=1, position_size_pct=30, trailing_stop_pct=6,
+                         execution_price="open", fees_pct=0.1, direction="long_short")):
+        sim = simulate_portfolio(*run.args(), risk, levels=run.order_levels(), init_cash=CASH,
+                                 start=run.md.start, **run.sides)
+        trades, equity, skipped = reference_portfolio(*run.args(), [risk] * run.md.n_cols, init_cash=CASH,
+                                                      start=run.md.start, order_levels=run.level,
+                                                      short_order_levels=run.short_level, **run.sides)
+        assert_portfolio_as_reference(sim, trades, equity, skipped)
+        assert _reversals(sim.trades) > 5
+
+
+@pytest.mark.parametrize("execution_price", ["close", "open"])
+def test_long_short_orders_truncating_the_data_never_changes_earlier_trades(long_short_runs, execution_price):
+    for run in long_short_runs.values():
+        risk = replace(BASE, entry_order=run.kind, order_valid_bars=2, stop_loss_pct=6, take_profit_pct=12,
+                       execution_price=execution_price, direction="long_short")
+        full = simulate(*run.args(), risk, levels=run.order_levels(), init_cash=CASH, start=run.md.start,
+                        **run.sides)
+        full_trades = full.trades.to_dict("records")
+        eod = "end_of_data"
+        keys = ("column", "entry_bar", "exit_bar", "exit_reason", "entry_price", "exit_price", "direction")
+        for cut in np.linspace(run.md.start + 50, run.md.n_rows - 1, 5).astype(int):
+            inputs = {k: np.asfortranarray(v[:cut]) for k, v in run.md.inputs.items()}
+            md = replace(run.md, inputs=inputs, index=run.md.index[:cut])
+            sig = run.compiled.signals(md)  # signals and levels of the truncated data
+            prices = {k: v[:cut] for k, v in run.prices.items()}
+            part = simulate(prices, sig.entries, sig.exits, run.md.index[:cut], risk, levels=sig.levels,
+                            init_cash=CASH, start=run.md.start, short_entries=sig.short_entries,
+                            short_exits=sig.short_exits)
+            np.testing.assert_array_equal(part.equity, full.equity[:cut])
+            assert [tuple(t[k] for k in keys) for t in part.trades.to_dict("records") if t["exit_reason"] != eod] == \
+                [tuple(t[k] for k in keys) for t in full_trades if t["exit_bar"] < cut and t["exit_reason"] != eod]
+
+
+def test_long_short_sweep_equals_backtest():
+    res = sweep(BREAKOUT_LS, "AAPL", "2010-01-01", "2016-12-31", provider="sample",
+                grid={"n": [10, 20], "execution_price": ["close", "open"]}, params={"fees_pct": 0.1})
+    assert len(res.table) == 4
+    for rank in range(1, 5):
+        run = res.detail(rank, benchmark=None).results[0]
+        assert_same_metrics(res.table.iloc[rank - 1], run.metrics, f"rank {rank}")
+        assert run.metrics.total_trades > 5
+
+
+def test_long_short_orders_backtest_with_their_addendum_and_explain_both_prices():
+    from ruleengine.backtest.risk import LONG_SHORT_ORDER_FILL_CONTRACT, ORDER_FILL_CONTRACT
+
+    result = ruleengine.backtest(BREAKOUT_LS, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
+    assert result.fill_contract.endswith(ORDER_FILL_CONTRACT + LONG_SHORT_ORDER_FILL_CONTRACT)
+    assert {t.direction for t in result.results[0].trades} == {"long", "short"}
+    assert result.results[0].risk["entry_order"] == "stop"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert LONG_SHORT_ORDER_FILL_CONTRACT in readme
+    compiled = ruleengine.compile_strategy(BREAKOUT_LS)
+    order = compiled.explain()["entry_order"]
+    assert (order["price"], order["short_price"]) == ("highest(prices.high, n)", "lowest(prices.low, n)")
+    assert "short side: stop at lowest(prices.low, n)" in compiled.explain_text()
+
+
 def test_sweep_equals_backtest_with_a_swept_order_price():
     grid = {"k": [0.0, 0.5, 1.5], "stop_loss_pct": [None, 5.0]}
     res = sweep(PULLBACK, "AAPL", "2012-01-01", "2016-12-31", provider="sample", grid=grid,
@@ -409,49 +687,60 @@ def test_max_hold_counts_from_the_fill_bar():
 
 
 # ------------------------------------------------------------------------------------------------ backtesting.py
-def _backtesting_trades(run, j, kind, side, valid_bars, stop_loss):
-    """backtesting.py 0.6 as the oracle: its ``buy``/``sell(limit=... | stop=...)`` orders at our levels, placed in
-    ``next()`` at the signal bar's close (worked from the next bar, as ours), cancelled by an exit signal or after
-    `valid_bars` bars, replaced by a new entry signal; an exit signal closes the position at the next open; a
-    stop loss set on the trade after its fill bar (backtesting.py never acts on a contingent stop in the bar
-    its parent order filled). Returns (entry bar, exit bar, entry price, exit price) per trade."""
+def _backtesting(run, j, step, cash):
+    """backtesting.py 0.6 on column j of `run` alone (it needs a bar on every row), without commission, orders
+    filled at the next open, ``step(strategy, i)`` its ``next()`` at bar i: the trades of its result, and
+    whether each row is traded (after the warm-up)."""
     import pandas as pd
     from backtesting import Backtest, Strategy
 
-    start = run.md.start
     frame = pd.DataFrame({k.capitalize(): run.prices[k][:, j] for k in ("open", "high", "low", "close")},
                          index=run.md.index.tz_localize(None))
-    entries = run.entries[:, j] & (np.arange(len(frame)) >= start)
-    exits = run.exits[:, j] & (np.arange(len(frame)) >= start)
-    level = run.level[:, j]
-    placed: dict[int, int] = {}  # id(order) -> bar placed
 
     class Oracle(Strategy):
         def init(self):
             pass
 
         def next(self):
-            i = len(self.data) - 1
-            for trade in self.trades:
-                if trade.sl is None and stop_loss:
-                    trade.sl = trade.entry_price * (1 - side * stop_loss / 100)
-            for order in list(self.orders):
-                if not order.is_contingent and (exits[i] or i - placed[id(order)] >= valid_bars):
-                    order.cancel()
-            if exits[i] and not entries[i] and self.position:
-                self.position.close()
-            elif entries[i] and not exits[i] and not self.position and not np.isnan(level[i]):
-                for order in list(self.orders):
-                    if not order.is_contingent:
-                        order.cancel()
-                place = self.buy if side > 0 else self.sell
-                order = place(size=0.5, **{kind: float(level[i])})
-                placed[id(order)] = i
+            step(self, len(self.data) - 1)
 
-    bt = Backtest(frame, Oracle, cash=1e12, commission=0.0, trade_on_close=False, exclusive_orders=False,
-                  finalize_trades=True)
-    stats = bt.run()
-    t = stats._trades
+    return Backtest(frame, Oracle, cash=cash, commission=0.0, trade_on_close=False, exclusive_orders=False,
+                    finalize_trades=True).run()._trades
+
+
+def _live(run):
+    """The rows after the warm-up (signals before them are history, never traded)."""
+    return np.arange(run.md.n_rows) >= run.md.start
+
+
+def _backtesting_trades(run, j, kind, side, valid_bars, stop_loss):
+    """backtesting.py 0.6 as the oracle: its ``buy``/``sell(limit=... | stop=...)`` orders at our levels, placed in
+    ``next()`` at the signal bar's close (worked from the next bar, as ours), cancelled by an exit signal or after
+    `valid_bars` bars, replaced by a new entry signal; an exit signal closes the position at the next open; a
+    stop loss set on the trade after its fill bar (backtesting.py never acts on a contingent stop in the bar
+    its parent order filled). Returns (entry bar, exit bar, entry price, exit price) per trade."""
+    entries, exits = run.entries[:, j] & _live(run), run.exits[:, j] & _live(run)
+    level = run.level[:, j]
+    placed: dict[int, int] = {}  # id(order) -> bar placed
+
+    def step(bt, i):
+        for trade in bt.trades:
+            if trade.sl is None and stop_loss:
+                trade.sl = trade.entry_price * (1 - side * stop_loss / 100)
+        for order in list(bt.orders):
+            if not order.is_contingent and (exits[i] or i - placed[id(order)] >= valid_bars):
+                order.cancel()
+        if exits[i] and not entries[i] and bt.position:
+            bt.position.close()
+        elif entries[i] and not exits[i] and not bt.position and not np.isnan(level[i]):
+            for order in list(bt.orders):
+                if not order.is_contingent:
+                    order.cancel()
+            place = bt.buy if side > 0 else bt.sell
+            order = place(size=0.5, **{kind: float(level[i])})
+            placed[id(order)] = i
+
+    t = _backtesting(run, j, step, 1e12)
     return list(zip(t.EntryBar.astype(int), t.ExitBar.astype(int), t.EntryPrice, t.ExitPrice, strict=True))
 
 
@@ -505,6 +794,82 @@ def test_backtesting_py_gives_the_same_trades(oracle_runs, kind, direction):
     assert compared > 200
 
 
+def _backtesting_long_short_trades(run, j, valid_bars):
+    """backtesting.py 0.6 as the oracle of long/short orders: each side's entry signal places its order
+    (``buy`` / ``sell`` with ``limit=`` or ``stop=`` at that side's level) unless that side is held, replacing
+    the pending one; each side's exit signal cancels that side's order and closes that side's position at the
+    next open; an order of the side not held is sized to close the position and open the other side (its
+    broker closes the opposite trade first, FIFO, then opens the rest): a stop-and-reverse order. Returns
+    (entry bar, exit bar, entry price, exit price, direction) per trade."""
+    live = _live(run)
+    e, x = run.entries[:, j] & live, run.exits[:, j] & live
+    se, sx = run.sides["short_entries"][:, j] & live, run.sides["short_exits"][:, j] & live
+    level, short_level = run.level[:, j], run.short_level[:, j]
+    kind = run.kind
+    placed: dict[int, int] = {}  # id(order) -> bar placed
+
+    def step(bt, i):
+        pos = bt.position
+        entry_orders = [o for o in bt.orders if o.parent_trade is None]  # not a position's close
+        for order in entry_orders:
+            if i - placed[id(order)] >= valid_bars or (x[i] and order.is_long) or (sx[i] and order.is_short):
+                order.cancel()
+        if (pos.is_long and x[i] and not e[i]) or (pos.is_short and sx[i] and not se[i]):
+            pos.close()
+        le, sen = e[i] and not x[i], se[i] and not sx[i]
+        if le == sen:
+            return
+        side, lv = (1, level[i]) if le else (-1, short_level[i])
+        if (side > 0 and pos.is_long) or (side < 0 and pos.is_short):
+            return
+        for order in [o for o in bt.orders if o.parent_trade is None]:
+            order.cancel()
+        if np.isfinite(lv):
+            size = abs(pos.size) + 1000 if pos.size else 1000  # whole units: sizes are not compared
+            order = (bt.buy if side > 0 else bt.sell)(size=size, **{kind: float(lv)})
+            placed[id(order)] = i
+
+    t = _backtesting(run, j, step, 1e15)
+    return list(zip(t.EntryBar.astype(int), t.ExitBar.astype(int), t.EntryPrice, t.ExitPrice,
+                    np.sign(t.Size).astype(int), strict=True))
+
+
+@pytest.mark.parametrize("kind", ["limit", "stop"])
+def test_backtesting_py_gives_the_same_long_short_trades(long_short_runs, kind):
+    """Trade for trade against backtesting.py on real daily data: long/short orders, reversals at the order's
+    fill, exits at the next open (execution_price open: backtesting.py fills a close() at the next open), each
+    symbol alone (it needs a bar on every row); no stops (its stop-loss orders act before a reversal order on one
+    bar whatever the prices; ours in time order: the bar tables above)."""
+    import warnings
+
+    run = long_short_runs[kind]
+    compared = reversals = 0
+    for j in range(run.md.n_cols):
+        if np.isnan(run.prices["close"][run.md.start:, j]).any():
+            continue
+        for valid_bars in (1, 3):
+            risk = replace(BASE, entry_order=kind, order_valid_bars=valid_bars, execution_price="open",
+                           direction="long_short")
+            one = {k: v[:, j:j + 1] for k, v in run.prices.items()}
+            sides = {k: v[:, j:j + 1] for k, v in run.sides.items()}
+            levels = {k: v[:, j:j + 1] for k, v in run.order_levels().items()}
+            ours = simulate(one, run.entries[:, j:j + 1], run.exits[:, j:j + 1], run.md.index, risk, levels=levels,
+                            start=run.md.start, fill_order="backtesting", **sides)
+            last_open = run.prices["open"][-1, j]
+            tr = ours.trades
+            mine = [(e, x, pe, last_open if reason == "end_of_data" else px, d) for e, x, pe, px, reason, d in
+                    zip(*(tr[k] for k in ("entry_bar", "exit_bar", "entry_price", "exit_price", "exit_reason",
+                                          "direction")), strict=True)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                theirs = _backtesting_long_short_trades(run, j, valid_bars)
+            assert [(m[0], m[1], m[4]) for m in mine] == [(t[0], t[1], t[4]) for t in theirs], (kind, j, valid_bars)
+            np.testing.assert_allclose([m[2:4] for m in mine], [t[2:4] for t in theirs], rtol=1e-12)
+            compared += len(mine)
+            reversals += _reversals(tr)
+    assert compared > 100 and reversals > 20
+
+
 def test_backtesting_fill_order_leaves_the_fill_bar_to_the_next():
     # as test_stops_after_a_limit_fill_see_only_what_followed_it: the limit 97 fills inside bar 1 and the price
     # goes on down to 90, through the stop 92.15. backtesting.py's order cannot tell and waits: the stop acts
@@ -552,11 +917,21 @@ def test_an_llm_reply_with_an_entry_order_loads():
     from ruleengine.llm.wire import wire_form
 
     wire = wire_form(ruleengine.load_strategy(BREAKOUT))
-    assert wire["entry_order"] == {"type": "stop", "price": "highest(high, n)", "valid_bars": 2}
+    assert wire["entry_order"] == {"type": "stop", "price": "highest(high, n)", "short_price": None, "valid_bars": 2}
     jsonschema.Draft202012Validator(strict_json_schema()).validate(wire)
-    reply = {**wire, "entry_order": {"type": "limit", "price": "close * 0.99", "valid_bars": None}}
+    reply = {**wire, "entry_order": {"type": "limit", "price": "close * 0.99", "short_price": None,
+                                     "valid_bars": None}}
     jsonschema.Draft202012Validator(strict_json_schema()).validate(reply)
     assert ruleengine.load_strategy(reply).entry_order.valid_bars == 1
+    # a long/short breakout both ways, and a code strategy's order (its levels come from the code)
+    both = wire_form(ruleengine.load_strategy(BREAKOUT_LS))
+    assert both["entry_order"]["short_price"] == "lowest(low, n)"
+    jsonschema.Draft202012Validator(strict_json_schema()).validate(both)
+    assert ruleengine.load_strategy(both) == ruleengine.load_strategy(BREAKOUT_LS)
+    code = wire_form(ruleengine.load_strategy(_code_twin(TWIN, TWIN_CODE.replace("PRICE", "p['low']"))))
+    assert code["entry_order"] == {"type": "limit", "price": None, "short_price": None, "valid_bars": 2}
+    jsonschema.Draft202012Validator(strict_json_schema()).validate(code)
+    assert ruleengine.load_strategy(code).entry_order.price is None
 
 
 # ------------------------------------------------------------------------------------------------ the example
@@ -592,6 +967,67 @@ def test_atr_breakout_rule_buys_breakouts_on_stop_orders(real_daily):
     # the size risks 1 % of the equity (the cash of a flat column) on the distance: units x d = 1 % x equity
     equity_before = np.asarray(sim.equity)[bar - 1, col]
     np.testing.assert_allclose(t["size"].to_numpy() * d, 0.01 * equity_before, rtol=1e-9)
+
+
+def _backtesting_atr_breakout_trades(run, j, risk_pct):
+    """rules/atr_breakout.yaml in backtesting.py 0.6: at each close while flat with the entry signal, a ``buy``
+    stop order at the level for one bar, of floor(equity x risk_pct / 100 / d) whole units, d the stop distance
+    (2 x ATR(14)) of that bar; its trade's stop loss set at entry price - d after the fill bar; an exit signal
+    closes at the next open. Returns (entry bar, exit bar, entry price, exit price, size, pnl) per trade."""
+    e, x = run.entries[:, j] & _live(run), run.exits[:, j] & _live(run)
+    level, d = run.level[:, j], run.levels["stop_loss_distance"][:, j]
+
+    def step(bt, i):
+        for trade in bt.trades:
+            if trade.sl is None:  # the distance of the bar that placed its order (valid one bar: the one before)
+                trade.sl = trade.entry_price - d[trade.entry_bar - 1]
+        for order in list(bt.orders):
+            if not order.is_contingent:
+                order.cancel()  # valid for one bar
+        if x[i] and not e[i] and bt.position:
+            bt.position.close()
+        elif e[i] and not x[i] and not bt.position and np.isfinite(level[i]) and d[i] > 0:
+            units = int(bt.equity * risk_pct / 100 / d[i])
+            if units > 0:
+                bt.buy(size=units, stop=float(level[i]))
+
+    t = _backtesting(run, j, step, 10_000)
+    return list(zip(t.EntryBar.astype(int), t.ExitBar.astype(int), t.EntryPrice, t.ExitPrice, t.Size, t.PnL,
+                    strict=True))
+
+
+def test_atr_breakout_matches_backtesting_py(real_daily):
+    """rules/atr_breakout.yaml trade for trade, sizes and P&L to the cent, against backtesting.py: with the
+    documented settings execution_price open (backtesting.py closes at the next open), whole_units true (it buys
+    whole units) and fill_order="backtesting" (no stop on the bar an order filled)."""
+    import warnings
+
+    path = Path(__file__).resolve().parents[1] / "rules" / "atr_breakout.yaml"
+    run = OrderRun(str(path), real_daily, symbols="SPY,QQQ,GLD")
+    risk = replace(resolve_risk(run.strategy), execution_price="open", whole_units=True)
+    compared = stopped = 0
+    for j in range(run.md.n_cols):
+        if np.isnan(run.prices["close"][run.md.start:, j]).any():
+            continue
+        one = {k: v[:, j:j + 1] for k, v in run.prices.items()}
+        levels = {k: v[:, j:j + 1] for k, v in run.levels.items()}
+        ours = simulate(one, run.entries[:, j:j + 1], run.exits[:, j:j + 1], run.md.index, risk, levels=levels,
+                        start=run.md.start, fill_order="backtesting")
+        assert "capped_by_cash" not in set(ours.skipped.reason)  # backtesting.py cancels an order it cannot pay
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = _backtesting_atr_breakout_trades(run, j, risk.risk_per_trade_pct)
+        tr = ours.trades
+        closed = (tr.exit_reason != "end_of_data").to_numpy()
+        assert list(zip(tr.entry_bar, tr.exit_bar, strict=True)) == [t[:2] for t in theirs]
+        np.testing.assert_allclose(tr.entry_price, [t[2] for t in theirs], rtol=1e-12)
+        np.testing.assert_array_equal(tr["size"], [t[4] for t in theirs])
+        kept = [t for t, c in zip(theirs, closed, strict=True) if c]  # backtesting.py closes the last at an open
+        np.testing.assert_allclose(tr.exit_price[closed], [t[3] for t in kept], rtol=1e-12)
+        np.testing.assert_allclose(tr.pnl[closed], [t[5] for t in kept], atol=0.005)
+        compared += len(tr)
+        stopped += int((tr.exit_reason == "stop_loss").sum())
+    assert compared > 40 and stopped > 10
 
 
 def test_validity_counts_the_bars_the_symbol_has():
@@ -633,3 +1069,62 @@ def test_atr_breakout_runs_through_the_cli():
     assert result["risk"]["entry_order"] == "stop" and result["risk"]["risk_per_trade_pct"] == 1
     assert "Limit and stop entry orders" in payload["fill_contract"]
     assert "Exits that know the trade" in payload["fill_contract"]
+
+
+# ------------------------------------------------------------------------------------------------ code strategies
+#: a limit at the 5-bar low while the close is over its 20-bar average, as rules and as code (issue 16: code
+#: strategies may return order prices too: ``entry_price`` after the signals)
+TWIN = {"name": "limit twin", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+        "entry": ["close > sma(close, 20)"], "exit": ["close < sma(close, 20)"],
+        "entry_order": {"type": "limit", "price": "lowest(low, 5)", "valid_bars": 2}}
+TWIN_CODE = '''\
+WARMUP_BARS = 60
+def generate_signals(data, params):
+    p = data['prices']
+    c = p['close']
+    s = c.rolling(20).mean()
+    return c > s, c < s, PRICE
+'''
+TWIN_LS = {"name": "stop twin both ways", "data": TWIN["data"], "direction": "long_short",
+           "entry": ["close > sma(close, 20)"], "short_entry": ["close < sma(close, 20)"],
+           "entry_order": {"type": "stop", "price": "highest(high, 5)", "short_price": "lowest(low, 5)",
+                           "valid_bars": 2}}
+TWIN_LS_CODE = TWIN_CODE.replace("return c > s, c < s, PRICE", "never = c < 0\n    return c > s, never, c < s, never, "
+                                  "p['high'].rolling(5).max(), p['low'].rolling(5).min()")
+
+
+def _code_twin(doc, code):
+    twin = {k: v for k, v in doc.items() if k not in ("entry", "exit", "short_entry", "short_exit")}
+    return {**twin, "code": code, "entry_order": {"type": doc["entry_order"]["type"],
+                                                 "valid_bars": doc["entry_order"]["valid_bars"]}}
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the sandbox needs Linux")
+@pytest.mark.parametrize(("rules", "code"), [(TWIN, TWIN_CODE.replace("PRICE", "p['low'].rolling(5).min()")),
+                                             (TWIN_LS, TWIN_LS_CODE)], ids=["limit", "long_short stop"])
+def test_a_code_strategy_returns_order_prices_and_trades_like_its_rule_twin(rules, code):
+    args = ("AAPL", "2012-01-01", "2016-12-31")
+    r = ruleengine.backtest(rules, *args, provider="sample", benchmark=None).results[0]
+    c = ruleengine.backtest(_code_twin(rules, code), *args, provider="sample", benchmark=None).results[0]
+    assert len(r.trades) > 10
+    assert [(t.entry_time, t.exit_time, t.direction, t.exit_reason) for t in c.trades] == \
+        [(t.entry_time, t.exit_time, t.direction, t.exit_reason) for t in r.trades]
+    np.testing.assert_allclose([t.entry_price for t in c.trades], [t.entry_price for t in r.trades], rtol=1e-12)
+    assert c.metrics.total_return_pct == pytest.approx(r.metrics.total_return_pct, rel=1e-9)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the sandbox needs Linux")
+@pytest.mark.parametrize(("price", "code", "words"), [
+    ("(c > s)", "X126", "entry_price has dtype bool"),  # true/false is not a price
+    ("c.where(c < s)", "X126", "entry_price is missing (NaN) on"),  # NaN on the bars of an entry signal
+    ("c - 1000.0", "X126", "entry_price is not a price"),  # a price <= 0
+    ("c * float('inf')", "X126", "entry_price is not a price"),
+    ("c * 0 + c.iat[len(c) - 1]", "X129", "entry_price of AAPL"),  # the last close of whatever data it gets
+])
+def test_code_order_prices_are_checked(price, code, words):
+    doc = _code_twin(TWIN, TWIN_CODE.replace("PRICE", price))
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.backtest(doc, "AAPL", "2014-01-01", "2015-12-31", provider="sample", benchmark=None)
+    d = err.value.diagnostics[0]
+    assert d.code == code and words in d.message, d.message
+    assert d.hint

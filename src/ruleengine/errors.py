@@ -62,10 +62,10 @@ CODES: dict[str, str] = {
     "S124": "a distance that is neither a positive number nor an expression",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
-    "S125": "limit or stop entry order without a price",
+    "S125": "limit or stop entry order without a price (long_short: without short_price)",
     "S126": "market entry order with a price or valid_bars",
-    "S127": "limit or stop entry order on a code strategy",
-    "S128": "limit or stop entry order on a long_short or pair strategy",
+    "S127": "a code strategy's limit or stop order with a price expression (its levels are the code's entry_price)",
+    "S128": "limit or stop entry order on a pair strategy, or short_price outside direction long_short",
     # sizing (S130-S134)
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",

@@ -204,8 +204,37 @@ def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, A
 
 
 def _side(r: Any) -> int:
-    """The side an order column's entries open: -1 for a short strategy, else 1 (orders are not long_short)."""
+    """The side a long or short order column's entries open: -1 for a short strategy, else 1."""
     return -1 if getattr(r, "direction", "long") == "short" else 1
+
+
+def _order_intents(kind: str, it: tuple[bool, bool, bool, bool]) -> tuple[bool, bool, bool, bool]:
+    """The intents that act at market: an order column's entries act through its orders only."""
+    return it if kind == "market" else (False, it[1], False, it[3])
+
+
+def _reversal(bar: tuple[float, float, float, float], pos: dict[str, Any], r: Any, order: dict[str, Any],
+              kind: str) -> tuple[float, tuple[float, float, float, float]] | None:
+    """A long_short order of the other side than the held `pos` on this bar: (fill, the part of the bar after
+    it) when it reverses the position here, else None. At the open it comes first; inside the bar it is one
+    more exit level of the position (a stop order on the loss side, a limit on the profit side), and the
+    position's own stop or target comes first when it fills at the open, when it is on the loss side and the
+    order on the profit side, or when both are on one side and its level is as near to the open or nearer."""
+    filled = _order_fill(bar, order["level"], kind, order["side"])
+    if filled is None or filled[0] == bar[0]:
+        return filled
+    hit = _stop(bar, pos, r, pos["bars"] + 1)
+    if hit is None:
+        return filled
+    price, reason = hit
+    own_loss, order_loss = reason != "take_profit", kind == "stop"
+    if price == bar[0] or (own_loss and not order_loss):
+        return None
+    if own_loss == order_loss:
+        side, fill = pos["side"], filled[0]
+        first = side * (fill - price) > 0 if order_loss else side * (price - fill) > 0
+        return filled if first else None
+    return filled
 
 
 def _order_fill(bar: tuple[float, float, float, float], level: float, kind: str,
@@ -230,16 +259,38 @@ def _order_fill(bar: tuple[float, float, float, float], level: float, kind: str,
     return None
 
 
-def _placed(order: dict[str, Any] | None, flat: bool, e: bool, x: bool, level: float, valid_bars: int,
-            t: int) -> dict[str, Any] | None:
-    """The order after bar t's close: an exit signal cancels it, an entry signal while flat places one at the
-    bar's level (a NaN or infinite level: none; its bar t is the signal bar whose levels its entry reads),
-    replacing a pending one; else it stays."""
-    if x:
-        return None
-    if e and flat:
-        return {"level": level, "left": valid_bars, "bar": t} if math.isfinite(level) else None
+def _placed(order: dict[str, Any] | None, held: int, r: Any, raw: tuple[bool, bool, bool, bool],
+            levels: tuple[float, float], t: int) -> dict[str, Any] | None:
+    """The order after bar t's close (`held` the side held: 0 flat), from the bar's own signals `raw` (entry,
+    exit, short entry, short exit) and order levels (long side's, short side's). A long or short strategy: an
+    exit signal cancels it, an entry signal while flat places one at the bar's level (a NaN or infinite level:
+    none; its bar t is the signal bar whose levels its entry reads), replacing a pending one; else it stays.
+    long_short: each side's exit cancels that side's order; an entry of a side (without its own exit) places
+    that side's order unless that side is held, replacing a pending one; both sides' entries: nothing new."""
+    e, x, se, sx = raw
+
+    def new(level: float, side: int) -> dict[str, Any] | None:
+        return {"level": level, "left": r.order_valid_bars, "bar": t, "side": side} if math.isfinite(level) else None
+
+    if getattr(r, "direction", "long") != "long_short":
+        if x:
+            return None
+        return new(levels[0], _side(r)) if e and held == 0 else order
+    if order is not None and ((x and order["side"] > 0) or (sx and order["side"] < 0)):
+        order = None
+    le, sen = e and not x, se and not sx
+    if le and sen:
+        return order
+    if le and held <= 0:
+        return new(levels[0], 1)
+    if sen and held >= 0:
+        return new(levels[1], -1)
     return order
+
+
+def _order_levels(order_levels: Any, short_order_levels: Any, t: int, j: int) -> tuple[float, float]:
+    short = math.nan if short_order_levels is None else float(short_order_levels[t][j])
+    return float(order_levels[t][j]), short
 
 
 def _advance(pos: dict[str, Any], bar: tuple[float, float, float, float], new: bool) -> None:
@@ -365,7 +416,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                        short_exits: Any = None, volatility: Any = None,
                        notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
                        exit_rule: Any = None, counts: dict[str, int] | None = None,
-                       order_levels: Any = None
+                       order_levels: Any = None, short_order_levels: Any = None
                        ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
@@ -384,6 +435,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     restarts; a NaN or infinite level places none), an exit signal at a close cancels it; from the next bar on
     it is worked for ``order_valid_bars`` bars of the column (`_order_fill`), sized as a market entry at its
     fill on the levels of the bar that placed it, and that bar's stops see only what followed the fill.
+    A long_short order column has a level per side (`short_order_levels` the short side's); an order of the
+    side not held while a position is held reverses it at its fill (`_reversal`).
     """
     counts = counts if counts is not None else {}
     counts.setdefault("bad_distances", 0)
@@ -442,8 +495,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                 signal_bar = t
                 if _rule_at_close(exit_rule, pos, bar, t, j, r, advance=True):
                     sig = (sig[0], True, sig[2], sig[3])
-            it = _intents(r, *sig)
-            side = 0 if kind != "market" else _entry_side(it)  # an order column enters by its order below
+            it = _order_intents(kind, _intents(r, *sig))
+            side = _entry_side(it)  # an order column enters by its order below
             flat_before = pos is None
             if use_open:  # the open
                 if pos is not None and _closes(pos["side"], it):
@@ -453,10 +506,15 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     enter(o, side, t)
             rest = bar
             if order is not None:  # a pending limit or stop order, inside the bar
-                filled = _order_fill(bar, order["level"], kind, _side(r))
+                if pos is None:
+                    filled = _order_fill(bar, order["level"], kind, order["side"])
+                else:  # long_short: an order of the other side reverses the position at its fill
+                    filled = _reversal(bar, pos, r, order, kind)
+                    if filled is not None:
+                        close_out((filled[0], "signal"), t)
                 order["left"] -= 1
                 if filled is not None:
-                    enter(filled[0], _side(r), t, order["bar"])
+                    enter(filled[0], order["side"], t, order["bar"])
                     rest = filled[1]
                 if filled is not None or order["left"] == 0:
                     order = None
@@ -471,8 +529,9 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             if use_open and _rule_at_close(exit_rule, pos, bar, t, j, r, advance=False):
                 pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
             if kind != "market":  # the close: this bar's signals place, replace or cancel the order
-                order = _placed(order, pos is None, bool(entries[t][j]), bool(exits[t][j]),
-                                float(order_levels[t][j]), r.order_valid_bars, t)
+                order = _placed(order, 0 if pos is None else pos["side"], r,
+                                _signals(entries, exits, short_entries, short_exits, t, j),
+                                _order_levels(order_levels, short_order_levels, t, j), t)
             last_close, last_t = c, t
             equity[t][j] = cash + _worth(pos, c) - _borrow(pos, r, index[t])
         if pos is not None:
@@ -485,7 +544,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                         init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
                         short_exits: Any = None, volatility: Any = None,
                         notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
-                        exit_rule: Any = None, order_levels: Any = None
+                        exit_rule: Any = None, order_levels: Any = None, short_order_levels: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the limit and stop orders' fills (sized on the equity at
@@ -523,9 +582,9 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         pos[j] = None
 
     def enter_all(t: int, bars: list[Any], may_enter: list[bool], its: list[tuple[bool, bool, bool, bool]],
-                  k: int, fills: dict[int, tuple[float, int]] | None = None) -> None:
+                  k: int, fills: dict[int, tuple[float, int, int]] | None = None) -> None:
         """Entries at the open (k = 0) or the close (k = 3) of bar t: market entries, or the order fills
-        (column -> (price, the bar that placed the order)) sized on the equity at the open."""
+        (column -> (price, the bar that placed the order, its side)) sized on the equity at the open."""
         nonlocal cash
         value = cash
         gross = 0.0  # units x price of the positions held, then of the ones entered
@@ -539,7 +598,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
         for j in range(N):
             r, bar, side = risks[j], bars[j], _entry_side(its[j])
             if fills is not None:
-                side = _side(r) if j in fills else 0
+                side = fills[j][2] if j in fills else 0
             elif kinds[j] != "market":
                 side = 0  # a limit or stop column enters by its order
             if not may_enter[j] or pos[j] is not None or side == 0 or value <= 0:
@@ -585,7 +644,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 signal_bar[j] = t
                 if _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=True):
                     sig = (sig[0], True, sig[2], sig[3])
-            its[j] = _intents(risks[j], *sig)
+            its[j] = _order_intents(kinds[j], _intents(risks[j], *sig))
             may_enter[j] = pos[j] is None
             p = pos[j]
             if use_open and p is not None and _closes(p["side"], its[j]):
@@ -593,16 +652,22 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                 may_enter[j] = True
         if use_open:
             enter_all(t, bars, may_enter, its, 0)
-        fills: dict[int, tuple[float, int]] = {}
+        fills: dict[int, tuple[float, int, int]] = {}
         rests.clear()
         for j in range(N):  # the limit and stop orders
             order = orders[j]
             if bars[j] is None or order is None:
                 continue
-            filled = _order_fill(bars[j], order["level"], kinds[j], _side(risks[j]))
+            p = pos[j]
+            if p is None:
+                filled = _order_fill(bars[j], order["level"], kinds[j], order["side"])
+            else:  # long_short: an order of the other side reverses the position at its fill
+                filled = _reversal(bars[j], p, risks[j], order, kinds[j])
+                if filled is not None:
+                    close_out(j, (filled[0], "signal"), t)
             order["left"] -= 1
             if filled is not None:
-                fills[j], rests[j] = (filled[0], order["bar"]), filled[1]
+                fills[j], rests[j] = (filled[0], order["bar"], order["side"]), filled[1]
             if filled is not None or order["left"] == 0:
                 orders[j] = None
         enter_all(t, bars, [j in fills for j in range(N)], its, 0, fills)
@@ -619,8 +684,10 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             enter_all(t, bars, may_enter, its, 3)
         for j in range(N):  # the close: the orders
             if bars[j] is not None and kinds[j] != "market":
-                orders[j] = _placed(orders[j], pos[j] is None, bool(entries[t][j]), bool(exits[t][j]),
-                                    float(order_levels[t][j]), risks[j].order_valid_bars, t)
+                p = pos[j]
+                orders[j] = _placed(orders[j], 0 if p is None else p["side"], risks[j],
+                                    _signals(entries, exits, short_entries, short_exits, t, j),
+                                    _order_levels(order_levels, short_order_levels, t, j), t)
         for j in range(N):
             if bars[j] is not None:
                 if use_open and _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=False):

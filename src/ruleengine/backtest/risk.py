@@ -438,6 +438,28 @@ Limit and stop entry orders (entry_order: limit | stop; exits and all else as ab
 - backtesting.py (simulate's fill_order="backtesting") checks no stop or target on an order's fill bar.
 """
 
+#: what a long_short strategy's limit and stop orders add (appended after `ORDER_FILL_CONTRACT`)
+LONG_SHORT_ORDER_FILL_CONTRACT = """\
+Long/short limit and stop orders (direction long_short with entry_order limit | stop)
+- Both sides enter by orders of the one type: entry places a long order at price, short_entry a short
+  order at short_price; no entry acts at market, and an opposite entry signal does not close a position
+  at market: it places a reversal order. At a close, each side's exit signal cancels a pending order of
+  its side; an entry of a side (without its own exit) places that side's order unless that side is
+  held, replacing a pending order of either side (one order per symbol); a long and a short entry on
+  one bar place nothing (a pending order stays).
+- A reversal order (of the side not held) fills by the rules above; at its fill it closes the held
+  position (exit reason signal) and opens its own side at the same price, sized as any entry on the
+  cash after the close, each with its own slippage and fees; what follows the fill on that bar is the
+  new position's (as after an entry fill). At the open (the open through its level) it comes before
+  the held position's stops. Inside the bar it is one more exit level of the held position: a stop
+  order on the loss side, a limit order on the profit side. The held position's own stop or target
+  comes first, and the order waits (the bar counts to its validity; no entry on the bar of that exit),
+  when it fills at the open, when it is on the loss side and the order on the profit side, or when
+  both are on one side and its level is as near to the open as the order's or nearer.
+- An exit of the held position at the open (open fills) leaves the symbol flat; a pending order of the
+  other side is then worked on the rest of that bar as an entry order.
+"""
+
 
 def uses_sizing(risk: RiskSpec) -> bool:
     """Whether a run sizes by more than position_size_pct (another method, whole units or a cap)."""
@@ -450,7 +472,8 @@ def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = F
     plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `PAIR_FILL_CONTRACT` for a pair (whose second
     leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`), plus
     `EXITS_FILL_CONTRACT` when its exits know the trade (`uses_trade_exits`), plus `ORDER_FILL_CONTRACT` when its
-    entries are limit or stop orders. A long-only, position_size_pct, market-order result's text is unchanged."""
+    entries are limit or stop orders (and `LONG_SHORT_ORDER_FILL_CONTRACT` when it trades both sides). A
+    long-only, position_size_pct, market-order result's text is unchanged."""
     found = set(directions)
     text = FILL_CONTRACT
     if pair or found & {"short", "long_short"}:
@@ -465,6 +488,8 @@ def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = F
         text += EXITS_FILL_CONTRACT
     if set(entry_orders) - {"market"}:
         text += ORDER_FILL_CONTRACT
+        if "long_short" in found:
+            text += LONG_SHORT_ORDER_FILL_CONTRACT
     return text
 
 

@@ -203,7 +203,10 @@ def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[
         part = slice(p * k, (p + 1) * k) if portfolio else slice(None)
         levels = {kind: _take_columns(sig.levels[kind], cols)[:, part] for kind in kinds}
         placed = _take_columns(sig.entries, cols)[:, part] if orders else None
-        for kind, bad in unusable_distances(sim.trades, levels, close[:, part], exec_open, placed).items():
+        placed_short = (_take_columns(sig.short_entries, cols)[:, part]
+                        if orders and sig.short_entries is not None else None)
+        for kind, bad in unusable_distances(sim.trades, levels, close[:, part], exec_open, placed,
+                                            placed_short).items():
             found.setdefault(kind, []).extend(bad)
     out = []
     for kind, bad in found.items():

@@ -370,14 +370,16 @@ DISTANCE_KINDS = ("stop_loss_distance", "take_profit_distance")
 
 
 def unusable_distances(trades: pd.DataFrame, levels: Mapping[str, np.ndarray], close: np.ndarray,
-                       exec_open: bool, order_entries: np.ndarray | None = None) -> dict[str, list[tuple[int, int]]]:
+                       exec_open: bool, order_entries: np.ndarray | None = None,
+                       order_short_entries: np.ndarray | None = None) -> dict[str, list[tuple[int, int]]]:
     """Per distance kind, the trades (entry bar, column) whose distance at the entry signal's bar was <= 0 or
     NaN, so that the trade had no such exit (the kernels' `arm_nb` leaves it off): what warning L123 reports.
 
     The signal's bar is the entry bar with close fills, the column's previous bar with a close with open fills
     (the bar whose levels the kernels read); for limit or stop entry orders (`order_entries`: the entry
     signals, (T, N)) the bar that placed the filled order: the last entry signal before the fill (a later one
-    would have replaced it). `levels` and `close` are (T, N) in the simulation's columns.
+    would have replaced it; a long_short strategy's short trades: the last short entry signal,
+    `order_short_entries`). `levels` and `close` are (T, N) in the simulation's columns.
     """
     out: dict[str, list[tuple[int, int]]] = {}
     if trades.empty:
@@ -385,8 +387,10 @@ def unusable_distances(trades: pd.DataFrame, levels: Mapping[str, np.ndarray], c
     entry, col = trades["entry_bar"].to_numpy(), trades["column"].to_numpy()
     signal = entry.copy()
     if order_entries is not None:
+        short = trades["direction"].to_numpy() < 0
         for i, (t, j) in enumerate(zip(entry.tolist(), col.tolist(), strict=True)):
-            before = np.flatnonzero(order_entries[:t, j])
+            placing = order_short_entries if order_short_entries is not None and short[i] else order_entries
+            before = np.flatnonzero(placing[:t, j])
             signal[i] = before[-1] if before.size else t
     elif exec_open:
         for i, (t, j) in enumerate(zip(entry.tolist(), col.tolist(), strict=True)):

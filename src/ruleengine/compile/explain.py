@@ -96,10 +96,16 @@ def _entry_order(compiled: CompiledStrategy) -> dict[str, Any]:
     price = compiled.analysis.order_price
     if price is None:
         return {}
-    lb, cv = _warmup(price, compiled.strategy.default_params())
+    params = compiled.strategy.default_params()
+    lb, cv = _warmup(price, params)
     order = compiled.strategy.entry_order
-    return {"entry_order": {"type": order.type, "price": to_text(price.tree), "valid_bars": order.valid_bars,
-                            "lookback": lb, "converge": cv}}
+    out = {"type": order.type, "price": to_text(price.tree), "valid_bars": order.valid_bars, "lookback": lb,
+           "converge": cv}
+    short = compiled.analysis.short_order_price
+    if short is not None:  # long_short: the short side's price; the warm-up covers both
+        slb, scv = _warmup(short, params)
+        out.update(short_price=to_text(short.tree), lookback=max(lb, slb), converge=max(cv, scv))
+    return {"entry_order": out}
 
 
 def _program_dict(program: Any) -> dict[str, Any] | None:
@@ -163,6 +169,9 @@ def explain_text(compiled: CompiledStrategy) -> str:
         lines.append(f"entry order: {entry_order['type']} ({what} it; mirrored for a short), placed at the signal "
                      f"bar's close at {entry_order['price']}, worked for {entry_order['valid_bars']} bar(s) from "
                      f"the next on; warm-up {entry_order['lookback']} bars")
+        if "short_price" in entry_order:
+            lines.append(f"  short side: {entry_order['type']} at {entry_order['short_price']}; an order of the "
+                         "side not held reverses the position at its fill")
     if d["exit_program"]:
         p = d["exit_program"]
         of_pair = " of the pair's combined value (entry_price: its value at entry)" if "pair" in d else ""

@@ -73,8 +73,9 @@ class Analysis:
     exit: list[CheckedCondition] = field(default_factory=list)
     short_entry: list[CheckedCondition] = field(default_factory=list)  # direction long_short only
     short_exit: list[CheckedCondition] = field(default_factory=list)
-    #: the price of a limit or stop entry order (None: a market order)
+    #: the price of a limit or stop entry order (None: a market order); a long_short strategy's short side's
     order_price: CheckedCondition | None = None
+    short_order_price: CheckedCondition | None = None
     #: risk field -> its checked expression (`RISK_EXPRESSIONS` the document sets)
     risk: dict[str, CheckedCondition] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -249,6 +250,9 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
     from .order_price import check_order_price
 
     out.order_price, diags = check_order_price(strategy, env, doc)
+    for d in diags:
+        _add(out, seen, d)
+    out.short_order_price, diags = check_order_price(strategy, env, doc, "short_price")
     for d in diags:
         _add(out, seen, d)
     out.hedge_ratio, diags = check_hedge_ratio(strategy, env, doc)

@@ -1,9 +1,10 @@
 """Stage 3 for an entry order's price: parse it, check it, and refuse what is not a price.
 
-The price of a limit or stop order (``entry_order.price``) is an expression evaluated at the close of the
-signal bar. It must be a number series or a number in the price units of the traded instrument
-(`ruleengine.lang.units`): a true/false expression is L125, anything else that is not a price level (an
-oscillator, volume, an ATR alone, another instrument's close) L126, each with its place in the document.
+The price of a limit or stop order (``entry_order.price``, and a long_short strategy's ``short_price``) is an
+expression evaluated at the close of the signal bar. It must be a number series or a number in the price units
+of the traded instrument (`ruleengine.lang.units`): a true/false expression is L125, anything else that is not
+a price level (an oscillator, volume, an ATR alone, another instrument's close) L126, each with its place in the
+document.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from ..schema.strategy import TradingStrategy
 from ..source import Loaded
 from .frontend import CheckedCondition, ConditionSource, Fragment, locate
 
-#: the document path of the order price
-PRICE_PATH = ("entry_order", "price")
 _LEVEL_COLUMNS = ("open", "high", "low", "close")
 
 
@@ -33,15 +32,15 @@ def price_columns(strategy: TradingStrategy) -> set[tuple[str, str]]:
             for col in _LEVEL_COLUMNS if col in slot.available_columns()}
 
 
-def check_order_price(strategy: TradingStrategy, env: Env, doc: Loaded | None
+def check_order_price(strategy: TradingStrategy, env: Env, doc: Loaded | None, field: str = "price"
                       ) -> tuple[CheckedCondition | None, list[Diagnostic]]:
-    """The checked price expression of a limit or stop entry order (None for a market order) and its
-    diagnostics, located in the document."""
+    """The checked price expression `field` (``price``, or ``short_price``) of a limit or stop entry order
+    (None for a market order, or a field not given) and its diagnostics, located in the document."""
     order = strategy.entry_order
-    if order.is_market() or order.price is None:
+    text = getattr(order, field)
+    if order.is_market() or text is None:
         return None, []
-    text = order.price
-    src = ConditionSource("entry_order", 0, text, [Fragment(0, len(text), PRICE_PATH)], text)
+    src = ConditionSource("entry_order", 0, text, [Fragment(0, len(text), ("entry_order", field))], text)
     whole = Span(1, 1, 1, len(text) + 1)
     try:
         tree = parse(text)
@@ -50,13 +49,14 @@ def check_order_price(strategy: TradingStrategy, env: Env, doc: Loaded | None
     ty, diags = check_expression(tree, env)
     if not diags:
         if ty.is_bool:
-            diags = [Diagnostic("L125", f"the {order.type} price is a {ty}, not a price", whole, None,
+            what = f"{order.type} {field.replace('_', ' ')}"
+            diags = [Diagnostic("L125", f"the {what} is a {ty}, not a price", whole, None,
                                 "write the price level itself, e.g. price: \"highest(high, 20)\"; the entry "
                                 "conditions say when to place the order", stage="check")]
         else:
             unit = price_unit(tree, price_columns(strategy))
             if not unit.is_level and not (unit.exponent == 0 and not ty.is_series):  # a fixed number is a price
-                diags = [_not_a_price(order.type, unit, text, whole)]
+                diags = [_not_a_price(f"{order.type} {field.replace('_', ' ')}", unit, text, whole)]
     located = [locate(d, src, doc) for d in diags]
     if any(d.severity == "error" for d in located):
         return None, located
@@ -64,6 +64,7 @@ def check_order_price(strategy: TradingStrategy, env: Env, doc: Loaded | None
 
 
 def _not_a_price(kind: str, unit: object, text: str, whole: Span) -> Diagnostic:
+    """L126 for the order level `kind` (e.g. "limit price", "stop short price")."""
     from ..lang.units import Unit
 
     assert isinstance(unit, Unit)
@@ -81,4 +82,4 @@ def _not_a_price(kind: str, unit: object, text: str, whole: Span) -> Diagnostic:
     span = whole
     if unit.culprit is not None:
         span = Span(1, unit.culprit.start + 1, 1, unit.culprit.end + 1)
-    return Diagnostic("L126", f"the {kind} price is {what}", span, None, hint, stage="check")
+    return Diagnostic("L126", f"the {kind} is {what}", span, None, hint, stage="check")

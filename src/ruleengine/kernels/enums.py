@@ -69,11 +69,12 @@ EXIT_OPCODES: dict[str, int] = {name.rstrip("_"): code for name, code in zip(Exi
 
 #: the kinds of per-bar numeric series ("levels") a strategy may hand the fill step beside its signals, each
 #: read at the bar of the signal it belongs to: a stop's and a target's distance from the entry price (price
-#: units), an entry order's price, the volatility that sizes a position, a pair's hedge ratio. The kernels
+#: units), an entry order's price, the volatility that sizes a position, a pair's hedge ratio, and a long/short
+#: strategy's short entry order price (its long side's is ``entry_order_price``). The kernels
 #: take them as rows of one (L, Q, T) float64 array; the risk record's ``<kind>_row`` names a kind's row (-1: not used).
 #: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too).
 LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility",
-                                "hedge_ratio")
+                                "hedge_ratio", "short_entry_order_price")
 #: the entry order kinds of the risk record's ``order_kind`` (`ruleengine.schema.orders.ORDER_TYPES`' order)
 ORDER_MARKET = 0
 ORDER_LIMIT = 1

@@ -2,7 +2,8 @@
 
 A column loop (`simulate._column_nb`, `sweep_sim._column_nb`, the pair loops, `simulate._portfolio_nb`) takes
 its mode as literal flags so that numba prunes the other modes' branches from the bar loop: ``exec_open``
-(next-bar-open fills), ``long_short`` (both sides in one column) and ``orders`` (limit / stop entries). When
+(next-bar-open fills), ``long_short`` (both sides in one column) and ``orders`` (limit / stop entries; with
+``long_short`` an order of the side not held reverses the position at its fill). When
 one compiled kernel dispatched every column to the loop of its mode, numba compiled every mode's loop the first
 time that kernel ran (six loops of about a CPU-minute each on a cold cache), though a run uses one or two. So
 the choice is made here, in Python: `columns_by_mode` groups a run's columns by the mode of their risk records,
@@ -47,13 +48,12 @@ def per_mode(factory: F) -> F:
 
 def columns_by_mode(risk: np.ndarray, columns: np.ndarray | None = None) -> list[tuple[FillMode, np.ndarray]]:
     """(mode, the int64 column indices of that mode in ascending order) for the risk records' columns (all of
-    them, or `columns`); modes in the order of their first column. An order column is long or short (S128):
-    its mode is never long_short."""
+    them, or `columns`); modes in the order of their first column."""
     idx = np.arange(len(risk), dtype=np.int64) if columns is None else np.asarray(columns, dtype=np.int64)
     if len(idx) == 0:
         return []
     orders = risk["order_kind"][idx] != ORDER_MARKET
-    code = (risk["exec_open"][idx].astype(np.int64) * 4 + (risk["long_short"][idx] & ~orders).astype(np.int64) * 2
+    code = (risk["exec_open"][idx].astype(np.int64) * 4 + risk["long_short"][idx].astype(np.int64) * 2
             + orders.astype(np.int64))
     groups: list[tuple[FillMode, np.ndarray]] = []
     for value in dict.fromkeys(code.tolist()):  # first-seen order

@@ -65,7 +65,7 @@ from numba.extending import intrinsic
 
 from ._inline_compile import install as _fresh_ir_inlining
 from ._numba import numba  # numba with the kernel cache stamp installed
-from .enums import LEVEL_KINDS, ORDER_LIMIT, ORDER_MARKET, ExitReason, SizeNote, skip_dt, trade_dt
+from .enums import LEVEL_KINDS, ORDER_LIMIT, ORDER_MARKET, ORDER_STOP, ExitReason, SizeNote, skip_dt, trade_dt
 from .exit_program import MAX_STACK, run_exit_program_nb
 from .modes import FillMode, columns_by_mode, in_column_order, per_mode
 from .sizing import NO_NOTE, size_nb
@@ -91,10 +91,12 @@ POS_TARGET = 9  # the take-profit level fixed at the entry from a take_profit_di
 POS_FAR = 10  # the other extreme since the entry: the lowest price long, the highest short (position variables)
 N_POS = 11
 # A pending limit or stop entry order is a tuple (level; bars it is still worked, 0.0 = none; the bar of the
-# signal that placed it), state of the column loop next to the position
+# signal that placed it; the side it opens, 1.0 long, -1.0 short), state of the column loop next to the position
 ORD_LEVEL = 0
 ORD_LEFT = 1
 ORD_BAR = 2
+ORD_SIDE = 3
+N_ORD = 4
 # An exit is a tuple (reason code, or -1.0 for none; price after slippage; gross proceeds; exit fee; units)
 EXIT_REASON = 0
 EXIT_PRICE = 1
@@ -137,13 +139,14 @@ def levels_nb(levels, risk, q, t):
             level_nb(levels, risk.take_profit_distance_row, q, t),
             level_nb(levels, risk.entry_order_price_row, q, t),
             level_nb(levels, risk.volatility_row, q, t),
-            level_nb(levels, risk.hedge_ratio_row, q, t))
+            level_nb(levels, risk.hedge_ratio_row, q, t),
+            level_nb(levels, risk.short_entry_order_price_row, q, t))
 
 
 @numba.njit(cache=True, inline="always")
 def no_levels_nb():
     """The levels of a bar without an acting entry signal: none is read."""
-    return (np.nan, np.nan, np.nan, np.nan, np.nan)
+    return (np.nan, np.nan, np.nan, np.nan, np.nan, np.nan)
 
 
 @numba.njit(cache=True, inline="always")
@@ -590,7 +593,7 @@ def own_entry_nb(pos, t, fill, side, cash, risk, lv):
 @numba.njit(cache=True, inline="always")
 def no_order_nb():
     """No pending order."""
-    return (np.nan, 0.0, -1.0)
+    return (np.nan, 0.0, -1.0, 0.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -620,80 +623,166 @@ def order_fill_nb(o, h, lo, c, level, kind, side):
 
 @numba.njit(cache=True, inline="always")
 def work_order_nb(order, o, h, lo, c, risk):
-    """A pending order worked on bar (o, h, lo, c): (fill price or NaN, the open, high and low after the fill
-    (`order_fill_nb`), the order left: none once filled or after its last valid bar)."""
-    fill, ro, rh, rlo = order_fill_nb(o, h, lo, c, order[ORD_LEVEL], risk.order_kind, -1.0 if risk.short else 1.0)
-    left = order[ORD_LEFT] - 1.0
-    after = no_order_nb() if not np.isnan(fill) or left == 0.0 else (order[ORD_LEVEL], left, order[ORD_BAR])
-    return fill, ro, rh, rlo, after
+    """A pending order worked on bar (o, h, lo, c) of a flat column: (fill price or NaN, the open, high and low
+    after the fill (`order_fill_nb`), the order left: none once filled or after its last valid bar)."""
+    fill, ro, rh, rlo = order_fill_nb(o, h, lo, c, order[ORD_LEVEL], risk.order_kind, order[ORD_SIDE])
+    return fill, ro, rh, rlo, worked_nb(order, fill)
 
 
 @numba.njit(cache=True, inline="always")
-def place_order_nb(order, pos, t, raw_e, raw_x, order_price, risk):
-    """The order after bar t's close: an exit signal cancels it; an entry signal while flat places one at
-    `order_price` (NaN or infinite: none), valid for ``risk.order_valid_bars`` bars from the next on, replacing
-    a pending one; else it stays as it is."""
-    if raw_x:
+def worked_nb(order, fill):
+    """The order after a bar it was worked on: none once filled (`fill` not NaN) or after its last valid bar."""
+    left = order[ORD_LEFT] - 1.0
+    if not np.isnan(fill) or left == 0.0:
         return no_order_nb()
-    if raw_e and pos[POS_IN] == 0.0:
-        return (order_price, float(risk.order_valid_bars), float(t)) if np.isfinite(order_price) else no_order_nb()
+    return (order[ORD_LEVEL], left, order[ORD_BAR], order[ORD_SIDE])
+
+
+@numba.njit(cache=True, inline="always")
+def reverse_order_nb(pos, order, o, h, lo, c, risk):
+    """A pending order of the other side than the held `pos` (long_short: it closes `pos` and opens its own side
+    at its fill, a reversal) worked on bar (o, h, lo, c): (fill price or NaN, the open, high and low after the
+    fill, the order left).
+
+    The order at the open (the open through its level) comes first, as every order pending at the open. Inside
+    the bar it is one more exit level of `pos`: a stop order (a sell stop under a long, a buy stop over a short)
+    on the loss side, a limit order on the profit side. The position's own stop or target (`stop_fill_nb` on
+    the bar, as `after_open_nb` checks it) comes first when it fills at the open, when it is on the loss side
+    and the order on the profit side, or when both are on one side and its level is as near to the open as the
+    order's or nearer (a tie goes to the position's exit); then the order does not fill on this bar (NaN; the
+    bar counts to its validity, and no entry follows the exit on this bar)."""
+    fill, ro, rh, rlo = order_fill_nb(o, h, lo, c, order[ORD_LEVEL], risk.order_kind, order[ORD_SIDE])
+    if not np.isnan(fill) and fill != o:  # inside the bar: does the position's own exit come first?
+        side = pos[POS_IN]
+        price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], side, risk, pos[POS_STOP],
+                                     pos[POS_TARGET], pos[POS_HELD] + 1.0)
+        if not np.isnan(price):
+            own_loss = reason != ExitReason.take_profit
+            order_loss = risk.order_kind == ORDER_STOP
+            if price == o or (own_loss and not order_loss):
+                fill = np.nan
+            elif own_loss == order_loss:
+                # one side: the level nearer to the open is reached first (a loss side above a long's entry is
+                # the higher one, a profit side the lower one; mirrored for a short)
+                first = side * (fill - price) > 0 if order_loss else side * (price - fill) > 0
+                if not first:
+                    fill = np.nan
+            if np.isnan(fill):  # the whole bar is the held position's
+                ro, rh, rlo = o, h, lo
+    return fill, ro, rh, rlo, worked_nb(order, fill)
+
+
+@numba.njit(cache=True, inline="always")
+def place_order_nb(order, pos, t, raw, prices, risk, long_short):
+    """The order after bar t's close, from this bar's own signals ``raw`` (entry, exit, short entry, short exit)
+    and order levels ``prices`` (the long side's, the short side's).
+
+    A long or short strategy (one side, in entry/exit): an exit signal cancels the order; an entry signal while
+    flat places one at ``prices[0]`` (NaN or infinite: none), valid for ``risk.order_valid_bars`` bars from the
+    next on, replacing a pending one; else it stays as it is. A long/short strategy: each side's exit signal
+    cancels a pending order of its side; an entry of a side without its own exit on the bar places an order of
+    that side (at its price) unless that side is already held, replacing a pending one of either side: while
+    the other side is held it is a reversal order (`reverse_order_nb`); a long and a short entry on one bar
+    cancel (no order placed, a pending one stays)."""
+    e, x, se, sx = raw
+    if not long_short:
+        if x:
+            return no_order_nb()
+        if e and pos[POS_IN] == 0.0:
+            return placed_nb(prices[0], -1.0 if risk.short else 1.0, t, risk)
+        return order
+    if (x and order[ORD_SIDE] > 0.0) or (sx and order[ORD_SIDE] < 0.0):
+        order = no_order_nb()
+    le = e and not x
+    sen = se and not sx
+    if le and sen:
+        return order
+    if le and pos[POS_IN] <= 0.0:
+        return placed_nb(prices[0], 1.0, t, risk)
+    if sen and pos[POS_IN] >= 0.0:
+        return placed_nb(prices[1], -1.0, t, risk)
     return order
 
 
 @numba.njit(cache=True, inline="always")
-def order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash, exec_open,
+def placed_nb(price, side, t, risk):
+    """An order of `side` placed at bar t's close at `price` (NaN or infinite: none)."""
+    if np.isfinite(price):
+        return (price, float(risk.order_valid_bars), float(t), side)
+    return no_order_nb()
+
+
+@numba.njit(cache=True, inline="always")
+def order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_prices, cash, exec_open, long_short,
                   vbt_order, risk, lv):
-    """`bar_step_nb` of a column whose entries are limit or stop orders (direction long or short):
-    (position, order, cash, closed, exit, closed2, exit2, note; the second exit never happens here).
+    """`bar_step_nb` of a column whose entries are limit or stop orders: (position, order, cash, closed, exit,
+    closed2, exit2, note).
 
     ``order`` is the pending order (``ORD_*``; `no_order_nb` when none): its level, the bars it is still
-    worked, the bar of the signal that placed it. In time order: the exit pending at the open (open fills);
-    the order, worked on this bar (`work_order_nb`), opens the position at its fill, sized as a market entry
-    (`own_entry_nb`, on ``lv``: the levels of the order's signal bar); the rest of the bar (`after_open_nb`,
-    on the part after the fill); the close, where this
-    bar's signals (``raw_e``, ``raw_x``: this bar's own, whatever execution_price) act on the order
-    (`place_order_nb`): an exit signal cancels it, an entry signal while flat places a new one at
-    ``order_price`` (this bar's level), replacing a pending one and restarting its validity.
+    worked, the bar of the signal that placed it, its side. Entry intents never act at market here (``it``'s
+    exits do). In time order: the exit pending at the open (open fills); the order, worked on this bar: while
+    flat (`work_order_nb`) it opens the position at its fill, while the other side is held (long_short,
+    `reverse_order_nb`) it closes that position at its fill (exit reason signal) and opens its own side at the
+    same fill; each entry sized as a market entry (`own_entry_nb`, on ``lv``: the levels of the order's signal
+    bar); the rest of the bar (`after_open_nb`, on the part after the fill); the close, where this bar's
+    signals (``raw``: this bar's own, whatever execution_price) act on the order (`place_order_nb`). Two exits
+    on a bar: a reversal and the new position's stop after it (``exit2``).
     """
     closed, ex = pos, no_exit_nb()
-    if pos[POS_IN] == 0.0 and order[ORD_LEFT] == 0.0 and not raw_e:  # flat, nothing pending, no signal
-        return pos, order, cash, closed, ex, closed, ex, NO_NOTE
+    closed2, ex2 = pos, no_exit_nb()
+    if pos[POS_IN] == 0.0 and order[ORD_LEFT] == 0.0 and not (raw[0] or raw[2]):  # flat, nothing pending or new
+        return pos, order, cash, closed, ex, closed2, ex2, NO_NOTE
+    xit = (False, it[1], False, it[3])  # an opposite entry places a reversal order: no close at market
     if exec_open:
-        pos, ex = at_open_nb(pos, o, now, entry_time, it, exec_open, vbt_order, risk)
+        pos, ex = at_open_nb(pos, o, now, entry_time, xit, exec_open, vbt_order, risk)
         if ex[EXIT_REASON] >= 0:
             closed = pos
             cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
     ro, rh, rlo = o, h, lo
     note = NO_NOTE
-    if order[ORD_LEFT] > 0.0:  # pending: the column is flat
-        fill, ro, rh, rlo, order = work_order_nb(order, o, h, lo, c, risk)
+    if order[ORD_LEFT] > 0.0:
+        if pos[POS_IN] == 0.0:
+            fill, ro, rh, rlo, order_after = work_order_nb(order, o, h, lo, c, risk)
+        else:  # long_short: the other side is held
+            fill, ro, rh, rlo, order_after = reverse_order_nb(pos, order, o, h, lo, c, risk)
+            if not np.isnan(fill):
+                pos, ex = leave_nb(pos, fill, ExitReason.signal, risk.slippage, risk.fees,
+                                   borrow_nb(pos, now, entry_time, risk))
+                closed = pos
+                cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
         if not np.isnan(fill):
-            pos, cash, note = own_entry_nb(pos, t, fill, -1.0 if risk.short else 1.0, cash, risk, lv)
-    if ex[EXIT_REASON] < 0:
-        pos, ex = after_open_nb(pos, t, ro, rh, rlo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
-                                exec_open, vbt_order, risk)
-        if ex[EXIT_REASON] >= 0:
-            closed = pos
-            cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
-    return (pos, place_order_nb(order, pos, t, raw_e, raw_x, order_price, risk), cash, closed, ex, closed,
-            no_exit_nb(), note)
+            pos, cash, note = own_entry_nb(pos, t, fill, order[ORD_SIDE], cash, risk, lv)
+        order = order_after
+    if pos[POS_IN] != 0.0:
+        pos, ex_rest = after_open_nb(pos, t, ro, rh, rlo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time,
+                                     xit, exec_open, vbt_order, risk)
+        if ex_rest[EXIT_REASON] >= 0:
+            cash += ex_rest[EXIT_GROSS] - ex_rest[EXIT_FEE]
+            if ex[EXIT_REASON] >= 0:
+                closed2, ex2 = pos, ex_rest
+            else:
+                closed, ex = pos, ex_rest
+    return (pos, place_order_nb(order, pos, t, raw, order_prices, risk, long_short), cash, closed, ex, closed2, ex2,
+            note)
 
 
 @numba.njit(cache=True, inline="always")
 def bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order):
-    """(lv, order price) of signal column q at bar t: the levels the fill step reads (`levels_nb`: those of the
-    acting entry signal's bar for a market order, of the pending order's signal bar for a limit or stop
-    order) and, for an order column (`orders`), this bar's order price (NaN otherwise)."""
+    """(lv, order prices) of signal column q at bar t: the levels the fill step reads (`levels_nb`: those of
+    the acting entry signal's bar for a market order, of the pending order's signal bar for a limit or stop
+    order) and, for an order column (`orders`), this bar's order prices, the long side's and the short side's
+    (NaN otherwise; a short strategy's is the first, its entries' own)."""
     if not orders:
         return (levels_nb(levels, risk, q, last_bar if exec_open else t) if entry_side_nb(it) != 0.0
-                else no_levels_nb()), np.nan
+                else no_levels_nb()), (np.nan, np.nan)
     lv = levels_nb(levels, risk, q, int(order[ORD_BAR])) if order[ORD_LEFT] > 0.0 else no_levels_nb()
-    return lv, level_nb(levels, risk.entry_order_price_row, q, t)
+    return lv, (level_nb(levels, risk.entry_order_price_row, q, t),
+                level_nb(levels, risk.short_entry_order_price_row, q, t))
 
 
 @numba.njit(cache=True, inline="always")
-def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash, exec_open, orders,
-                vbt_order, risk, lv):
+def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_prices, cash, exec_open, long_short,
+                orders, vbt_order, risk, lv):
     """Bar t of a column that trades its own cash, in time order: (position, order, cash, closed, exit,
     closed2, exit2, note).
 
@@ -706,12 +795,13 @@ def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, o
     on the same bar: ``exit2`` / ``closed2``. No other entry on the bar of an exit. ``now`` is bar t's time,
     ``entry_time`` the entry bar's (of a position held before the bar; any value when flat); ``lv`` the
     levels of the bar of the acting signals (`levels_nb`). A column whose entries are limit or stop orders
-    (``orders``, a literal as ``exec_open``) enters through `order_step_nb` instead; ``order``, ``raw_e``,
-    ``raw_x`` and ``order_price`` are read there only.
+    (``orders``, a literal as ``exec_open`` and ``long_short``) enters through `order_step_nb` instead;
+    ``order``, ``raw`` (this bar's own entry, exit, short entry and short exit signals) and ``order_prices``
+    are read there only.
     """
     if orders:
-        return order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw_e, raw_x, order_price, cash,
-                             exec_open, vbt_order, risk, lv)
+        return order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_prices, cash, exec_open,
+                             long_short, vbt_order, risk, lv)
     flat_before = pos[POS_IN] == 0.0
     side = entry_side_nb(it)
     closed, ex = pos, no_exit_nb()
@@ -789,8 +879,15 @@ def load_nb(rows, j):
 
 @numba.njit(cache=True, inline="always")
 def load_order_nb(orders, j):
-    """Order j of a (N, 3) array as a tuple."""
-    return (orders[j, 0], orders[j, 1], orders[j, 2])
+    """Order j of a (N, N_ORD) array as a tuple."""
+    return (orders[j, 0], orders[j, 1], orders[j, 2], orders[j, 3])
+
+
+@numba.njit(cache=True, inline="always")
+def store_order_nb(orders, j, order):
+    """Write order j of a (N, N_ORD) array."""
+    for k in range(N_ORD):
+        orders[j, k] = order[k]
 
 
 @numba.njit(cache=True, inline="always")
@@ -895,10 +992,11 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
             sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
         it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
-        lv, order_price = bar_levels_nb(levels, risk, j, t, last_bar, exec_open, orders, it, order)
+        lv, order_prices = bar_levels_nb(levels, risk, j, t, last_bar, exec_open, orders, it, order)
         pos, order, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, order, t, o, h, lo, c, times[t],
-                                                                       entry_time_nb(pos, times, risk), it, raw_e,
-                                                                       raw_x, order_price, cash, exec_open, orders,
+                                                                       entry_time_nb(pos, times, risk), it,
+                                                                       (raw_e, raw_x, se_t, sx_t), order_prices,
+                                                                       cash, exec_open, long_short, orders,
                                                                        vbt_order, risk, lv)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, closed, ex, t)
@@ -965,7 +1063,7 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
     cash_out = np.empty((1, T))
     pos_out = np.zeros((N, T))
     rows = np.empty((N, N_POS))
-    orders = np.empty((N, 3))  # the pending limit or stop order of each column (ORD_*)
+    orders = np.empty((N, N_ORD))  # the pending limit or stop order of each column (ORD_*)
     rest = np.empty((N, 3))  # the open, high and low of the part of bar t after an order's fill
     market = np.full(N, np.nan)  # no fill price given: market entries at the bar's open or close
     fills = np.full(N, np.nan)  # the order fills of a bar
@@ -974,7 +1072,7 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
     filled = np.zeros(N, dtype=np.bool_)
     for j in range(N):
         store_nb(rows, j, flat_nb())
-        orders[j, 0], orders[j, 1], orders[j, 2] = no_order_nb()
+        store_order_nb(orders, j, no_order_nb())
     with_orders = False
     for j in range(N):
         with_orders = with_orders or risk[j].order_kind != ORDER_MARKET
@@ -1007,6 +1105,8 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 sig_x = exit_program_nb(advance_nb(load_nb(rows, j), False, h, lo), c, exit_ops, exit_args, levels,
                                         risk[j], j, t, stack)
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j], long_short)
+            if risk[j].order_kind != ORDER_MARKET:  # entries act through the orders (an opposite one reverses)
+                it = (False, it[1], False, it[3])
             its[j, 0], its[j, 1], its[j, 2], its[j, 3] = it
             may_enter[j] = rows[j, POS_IN] == 0.0
             if may_enter[j] or not at_open or not closes_nb(rows[j, POS_IN], it):  # no exit order at the open
@@ -1030,14 +1130,24 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 if np.isnan(close[j, t]) or orders[j, ORD_LEFT] == 0.0:
                     continue
                 o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-                order_bars[j] = int(orders[j, ORD_BAR])
-                f, rest[j, 0], rest[j, 1], rest[j, 2], order = work_order_nb(load_order_nb(orders, j), o, h, lo, c,
-                                                                             risk[j])
-                orders[j, 0], orders[j, 1], orders[j, 2] = order
+                order = load_order_nb(orders, j)
+                order_bars[j] = int(order[ORD_BAR])
+                side = order[ORD_SIDE]
+                if rows[j, POS_IN] == 0.0:
+                    f, rest[j, 0], rest[j, 1], rest[j, 2], after = work_order_nb(order, o, h, lo, c, risk[j])
+                else:  # long_short: a reversal order of the held position
+                    pos = load_nb(rows, j)
+                    f, rest[j, 0], rest[j, 1], rest[j, 2], after = reverse_order_nb(pos, order, o, h, lo, c, risk[j])
+                    if not np.isnan(f):
+                        pos, ex = leave_nb(pos, f, ExitReason.signal, risk[j].slippage, risk[j].fees,
+                                           borrow_nb(pos, times[t], entry_time_nb(pos, times, risk[j]), risk[j]))
+                        cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
+                        n = record_nb(records, n, j, pos, ex, t)
+                        store_nb(rows, j, pos)
+                store_order_nb(orders, j, after)
                 filled[j] = not np.isnan(f)
                 fills[j] = f
-                short = risk[j].short
-                order_its[j, 0], order_its[j, 1], order_its[j, 2], order_its[j, 3] = (not short, False, short, False)
+                order_its[j, 0], order_its[j, 1], order_its[j, 2], order_its[j, 3] = (side > 0, False, side < 0, False)
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, order_its, filled, fills, order_bars,
                                          risk, cash, last_close, last_bar, levels, True, skip, n_skip)
         # the rest of the bar: stops, then the orders at the close
@@ -1066,9 +1176,12 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
             for j in range(N):
                 if np.isnan(close[j, t]) or risk[j].order_kind == ORDER_MARKET:
                     continue
-                price = level_nb(levels, risk[j].entry_order_price_row, j, t) if entries[j, t] else np.nan
-                orders[j, 0], orders[j, 1], orders[j, 2] = place_order_nb(
-                    load_order_nb(orders, j), load_nb(rows, j), t, entries[j, t], exits[j, t], price, risk[j])
+                se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
+                prices = (level_nb(levels, risk[j].entry_order_price_row, j, t) if entries[j, t] else np.nan,
+                          level_nb(levels, risk[j].short_entry_order_price_row, j, t) if se_t else np.nan)
+                store_order_nb(orders, j, place_order_nb(load_order_nb(orders, j), load_nb(rows, j), t,
+                                                         (entries[j, t], exits[j, t], se_t, sx_t), prices, risk[j],
+                                                         long_short))
         # marks
         value = cash
         for j in range(N):

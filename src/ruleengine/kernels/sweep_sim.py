@@ -185,10 +185,10 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
                 sig_x = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q, t,
                                         stack)  # the exit program on the position at this close
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
-            lv, order_price = bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order)
+            lv, order_prices = bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order)
             pos, order, cash, closed, ex, closed2, ex2, _note = bar_step_nb(  # notes: no metric
-                pos, order, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), it, raw_e, raw_x, order_price,
-                cash, exec_open, orders, False, risk, lv)
+                pos, order, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), it, (raw_e, raw_x, se_t, sx_t),
+                order_prices, cash, exec_open, long_short, orders, False, risk, lv)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, closed, ex, t, times, risk)
                 if ex2[EXIT_REASON] >= 0:

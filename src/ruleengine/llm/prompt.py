@@ -110,7 +110,11 @@ def _code_contract() -> list[str]:
          "declared columns, indexed by bar (every slot aligned to the execution frequency); `params` maps each "
          "parameter's name to its value;"),
         ("- it returns `(entries, exits)`: two boolean pandas Series on the same index as the data (no NaN: "
-         "`.fillna(False)`), True on the bars where a position opens / closes;"),
+         "`.fillna(False)`), True on the bars where a position opens / closes; with direction long_short four, "
+         "`(entries, exits, short_entries, short_exits)`; with an `entry_order` of type limit or stop (its "
+         "`price` and `short_price` null) the order levels follow: `entry_price` (long_short: then "
+         "`short_entry_price`), float Series of price levels, finite and > 0 on every bar of that side's entry "
+         "signal (NaN elsewhere: no order), e.g. `data['prices']['high'].rolling(20).max()` for a breakout;"),
         (f"- imports: only {modules}; top level: imports, functions and constants; no classes, generators, "
          "`global` or async; no names or attributes starting with `_`;"),
         ("- no eval/exec/open/compile/getattr and other reflective builtins, no file, network or system access "
@@ -209,8 +213,10 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
         ("- `entry_order`: null (a market order at execution_price), or `{\"type\": \"limit\" | \"stop\", "
          "\"price\": an expression in price units evaluated at the signal bar's close, \"valid_bars\": bars the "
          "order is worked from the next bar on}`: a limit buys at or below the price (a pullback), a stop buys "
-         "when the price trades up through it (a breakout, e.g. `highest(high, 20)`); mirrored for a short "
-         "(direction long or short only, no pair);"),
+         "when the price trades up through it (a breakout, e.g. `highest(high, 20)`); mirrored for a short; "
+         "\"short_price\": null, except with direction long_short, where it is required: the short side's "
+         "price (e.g. `lowest(low, 20)`; an order of the side not held reverses the position at its fill); no "
+         "pair;"),
         ("- `pair`: null unless the idea trades two instruments as one position (a spread): `legs` (two ohlcv "
          "slots, first leg first, e.g. [\"asset_a\", \"asset_b\"]), `hedge_ratio` (a number > 0 or an expression "
          "such as \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"; null: 1) and `sizing` (dollar_neutral: "

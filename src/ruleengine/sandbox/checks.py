@@ -3,8 +3,11 @@
 **Output contract** (after freqtrade's ``assert_df``), checked in the child on what ``generate_signals``
 returned for one run: a tuple ``(entries, exits)`` of two boolean Series (or one-column DataFrames) whose
 index equals the data index, the same length, no missing values; a ``direction: long_short`` strategy
-returns four, ``(entries, exits, short_entries, short_exits)`` (`SIGNAL_NAMES`). Anything else is a
-`ContractError` whose message tells the LLM repair loop what to change.
+returns four, ``(entries, exits, short_entries, short_exits)`` (`SIGNAL_NAMES`). A strategy whose
+``entry_order`` is a limit or a stop returns its order levels after them (`PRICE_NAMES`): ``entry_price``
+(long_short: then ``short_entry_price``), a float Series of prices read at each entry signal's bar (NaN
+elsewhere is fine): on every bar of its side's entry signal a finite price > 0, and never a price <= 0 or
+infinite. Anything else is a `ContractError` whose message tells the LLM repair loop what to change.
 
 **Acceptance** (engine side, before a code strategy's signals of a parameter set are used): the code must give
 the same output twice (determinism) and must not look ahead: signals computed on the data truncated at several
@@ -36,15 +39,28 @@ ACCEPT_COLUMNS = 4
 
 #: what generate_signals returns, in order: a long or short strategy the first two, a long_short one all four
 SIGNAL_NAMES = ("entries", "exits", "short_entries", "short_exits")
+#: the order levels a strategy with limit or stop entry orders returns after its signals, and the entry signal
+#: each belongs to; `ruleengine.kernels.enums.LEVEL_KINDS` names them ``entry_order_price`` and
+#: ``short_entry_order_price``
+PRICE_NAMES = ("entry_price", "short_entry_price")
+PRICE_OF = {"entry_price": "entries", "short_entry_price": "short_entries"}
 
 
 class ContractError(ValueError):
     """The output of ``generate_signals`` breaks the contract (the message says how)."""
 
 
-def signal_names(direction: str) -> tuple[str, ...]:
-    """The signals generate_signals returns for a strategy of this direction."""
-    return SIGNAL_NAMES if direction == "long_short" else SIGNAL_NAMES[:2]
+def signal_names(direction: str, orders: bool = False) -> tuple[str, ...]:
+    """What generate_signals returns for a strategy of this direction: its signals, then (`orders`: limit or stop
+    entry orders) its order levels."""
+    both = direction == "long_short"
+    names = SIGNAL_NAMES if both else SIGNAL_NAMES[:2]
+    return names + ((PRICE_NAMES if both else PRICE_NAMES[:1]) if orders else ())
+
+
+def is_price(name: str) -> bool:
+    """Whether a returned value is an order level (float) rather than a signal (bool)."""
+    return name in PRICE_NAMES
 
 
 def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAMES[:2]) -> tuple[np.ndarray, ...]:
@@ -56,10 +72,14 @@ def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAM
         why = ""
         if len(names) == 2 and isinstance(result, (tuple, list)) and len(result) == 4:
             why = " (short_entries/short_exits are for a strategy with direction: long_short)"
-        elif len(names) == 4:
+        elif len(names) == 2 and isinstance(result, (tuple, list)) and len(result) == 3:
+            why = " (entry_price is for a strategy whose entry_order is a limit or a stop)"
+        elif "short_entries" in names:
             why = " (direction: long_short: the long side's entries and exits, then the short side's)"
+        if any(is_price(n) for n in names):
+            why += " (entry_order limit or stop: the order levels after the signals, float Series of prices)"
         raise ContractError(f"generate_signals must return a tuple ({', '.join(names)}), got {got}{why}")
-    out = []
+    out: list[np.ndarray] = []
     for name, value in zip(names, result, strict=True):
         if isinstance(value, pd.DataFrame):
             if value.shape[1] != 1:
@@ -75,6 +95,9 @@ def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAM
         if not value.index.equals(index):
             raise ContractError(f"{name} is not aligned with the data index (same length, other labels); build it "
                                 "from the data's columns or reindex it to data[...].index")
+        if is_price(name):
+            out.append(_price(name, value, out[names.index(PRICE_OF[name])]))
+            continue
         if value.isna().any():
             raise ContractError(f"{name} holds {int(value.isna().sum())} missing values; use .fillna(False)")
         if value.dtype != bool:
@@ -130,6 +153,31 @@ def check_weights(result: Any, index: pd.Index, symbols: Sequence[str]) -> np.nd
     return values
 
 
+def _price(name: str, value: pd.Series, entries: np.ndarray) -> np.ndarray:
+    """An order level series as float64, or `ContractError`: numbers (not true/false), finite and > 0 where
+    given, and given (not NaN) on every bar of its side's entry signal (`entries`)."""
+    import numpy as np
+    import pandas as pd
+
+    if value.dtype == bool or not pd.api.types.is_numeric_dtype(value.dtype):
+        raise ContractError(f"{name} has dtype {value.dtype}; return the order's price level as a float Series "
+                            "(e.g. data['prices']['close'] - 0.5 * atr), NaN where no order is placed")
+    a = value.to_numpy(dtype=np.float64, na_value=np.nan)
+    given = ~np.isnan(a)
+    bad = given & ~(np.isfinite(a) & (a > 0))
+    if bad.any():
+        t = int(np.flatnonzero(bad)[0])
+        raise ContractError(f"{name} is not a price on {int(bad.sum())} bars (first {value.index[t]}: {a[t]}); "
+                            "a price is finite and > 0 (NaN where no order is placed)")
+    missing = entries & ~given
+    if missing.any():
+        t = int(np.flatnonzero(missing)[0])
+        raise ContractError(f"{name} is missing (NaN) on {int(missing.sum())} bars of an entry signal (first "
+                            f"{value.index[t]}); give the order's price on every bar where {PRICE_OF[name]} is "
+                            "True, or no entry signal there")
+    return a
+
+
 # ----------------------------------------------------------------------------------------------- acceptance
 
 
@@ -144,7 +192,7 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
     """(row, column) of the first element where two equally shaped arrays differ, or None."""
     import numpy as np
 
-    diff = np.argwhere(a != b)
+    diff = np.argwhere((a != b) & ~(_nan(a) & _nan(b)))  # NaN levels on the same bars are the same
     if diff.size == 0:
         return None
     return int(diff[0, 0]), int(diff[0, 1])
@@ -201,10 +249,18 @@ def accept(run: Any, n_rows: int, labels: Sequence[str], index: Any, param_sets:
 
 
 def _shown(value: Any) -> Any:
-    """A signal as True/False, a weight as a number."""
+    """A signal as True/False, a weight or an order level as a number."""
     import numpy as np
 
     return bool(value) if isinstance(value, (bool, np.bool_)) else float(value)
+
+
+def _nan(a: np.ndarray) -> np.ndarray:
+    """Where a returned array is NaN (an order level's bars without an order); nowhere for signals."""
+    import numpy as np
+
+    return np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, dtype=bool)
+
 
 
 def _when(index: Any, row: int) -> str:
@@ -218,12 +274,14 @@ def _when(index: Any, row: int) -> str:
 __all__ = [
     "ACCEPT_COLUMNS",
     "LOOKAHEAD_CUTS",
+    "PRICE_NAMES",
     "SIGNAL_NAMES",
     "ContractError",
     "accept",
     "check_output",
     "check_weights",
     "first_difference",
+    "is_price",
     "lookahead_cuts",
     "signal_names",
 ]

@@ -17,7 +17,7 @@ import traceback
 from typing import Any
 
 from . import protocol
-from .checks import ContractError, check_output, check_weights
+from .checks import ContractError, check_output, check_weights, is_price
 
 CODE_FILENAME = "<strategy>"
 
@@ -99,7 +99,9 @@ def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> 
             raise ContractError("the code defines no function generate_signals(data, params)")
         rows_n, cols_n, sets = len(idx), len(header["labels"]), header["param_sets"]
         names = tuple(header["signals"])
-        signals = [[np.zeros((rows_n, cols_n), dtype=bool) for _ in sets] for _ in names]
+        # the signals, then the order levels (NaN: no order) of a strategy with limit or stop entry orders
+        signals = [[np.zeros((rows_n, cols_n), dtype=bool) if not is_price(name) else np.full((rows_n, cols_n), np.nan)
+                    for _ in sets] for name in names]
         for j, label in enumerate(header["labels"]):  # noqa: B007 - the error record below names the symbol
             frames, sub, rows = _frames(header, arrays, idx, j)
             for p, params in enumerate(sets):
@@ -112,7 +114,8 @@ def run_job(memfd: int, out_w: int, progress_fd: int, call_cpu_seconds: int) -> 
                     else:
                         per_set[p][rows, j] = values
         budget.done()
-        out = protocol.encode_signals(signals, rows_n, cols_n)
+        n_signals = protocol.counts(names)[0]
+        out = protocol.encode_signals(signals[:n_signals], rows_n, cols_n, signals[n_signals:])
     except BaseException as exc:  # noqa: BLE001 - every failure of the code becomes an error record
         kind = type(exc).__name__
         message = _message(exc)

@@ -20,7 +20,9 @@ stretch a call up to the run's own limit).
 
 ``status`` 0: the payload is exactly ``k * sets * columns * ceil(rows / 8)`` bytes: per set and column, the
 bits of each of the job's k signals in order (`Job.signals`: entries, exits, and short entries, short exits
-for a long_short strategy; `numpy.packbits`, big-endian bit order). Any other status: the payload is
+for a long_short strategy; `numpy.packbits`, big-endian bit order), then, for a strategy with limit or stop
+entry orders, ``m * sets * columns * rows * 8`` bytes: per set and column, each of its m order levels
+(`checks.PRICE_NAMES`) as little-endian float64. Any other status: the payload is
 at most `MAX_ERROR_BYTES` of UTF-8 text ``kind\\nline\\nmessage``. `read_result` checks every field against
 what the engine asked for before it allocates anything, so a hostile child cannot make the engine allocate
 or parse more than the expected result.
@@ -229,20 +231,30 @@ def bits_per_column(rows: int) -> int:
     return math.ceil(rows / 8)
 
 
-def result_size(sets: int, rows: int, cols: int, signals: int = 2) -> int:
-    """Payload bytes of a successful result of `signals` signals per run (0: float64 weights, `WEIGHTS`)."""
+def counts(names: Sequence[str]) -> tuple[int, int]:
+    """(signals, order levels) of what generate_signals returns (`Job.signals`; (0, 0) for `WEIGHTS`)."""
+    from .checks import is_price
+
+    prices = sum(1 for n in names if is_price(n))
+    return signal_count(names) - prices, prices
+
+
+def result_size(sets: int, rows: int, cols: int, signals: int = 2, prices: int = 0) -> int:
+    """Payload bytes of a successful result of `signals` signals and `prices` order levels per run (signals 0:
+    float64 weights, `WEIGHTS`)."""
     if signals == 0:
         return 8 * sets * rows * cols
-    return signals * sets * cols * bits_per_column(rows)
+    return signals * sets * cols * bits_per_column(rows) + prices * sets * cols * rows * 8
 
 
 def result_header(status: int, sets: int, rows: int, cols: int, payload: int) -> bytes:
     return _RESULT.pack(RESULT_MAGIC, status, sets, rows, cols, payload)
 
 
-def encode_signals(signals: Sequence[Sequence[np.ndarray]], rows: int, cols: int) -> bytes:
+def encode_signals(signals: Sequence[Sequence[np.ndarray]], rows: int, cols: int,
+                   prices: Sequence[Sequence[np.ndarray]] = ()) -> bytes:
     """Header + payload for per-set (rows, cols) bool matrices of each signal (child side): ``signals[i][p]``
-    is signal i (`Job.signals`) of parameter set p."""
+    is signal i (`Job.signals`) of parameter set p; ``prices[i][p]`` the float64 matrix of order level i."""
     parts = []
     k = len(signals)
     for per_set in zip(*signals, strict=True):
@@ -250,6 +262,11 @@ def encode_signals(signals: Sequence[Sequence[np.ndarray]], rows: int, cols: int
         for i, matrix in enumerate(per_set):
             packed[:, i, :] = np.asarray(matrix, dtype=np.bool_).T
         parts.append(np.packbits(packed, axis=2).tobytes())
+    for per_set in zip(*prices, strict=True):
+        levels = np.empty((cols, len(prices), rows), dtype="<f8")
+        for i, matrix in enumerate(per_set):
+            levels[:, i, :] = np.asarray(matrix, dtype=np.float64).T
+        parts.append(levels.tobytes())
     payload = b"".join(parts)
     return result_header(STATUS_OK, len(signals[0]), rows, cols, len(payload)) + payload
 
@@ -283,7 +300,8 @@ class ResultHeader:
     payload: int
 
 
-def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int, signals: int = 2) -> ResultHeader:
+def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int, signals: int = 2,
+                        prices: int = 0) -> ResultHeader:
     """Check a result header against the job; raises `ProtocolError` for anything unexpected."""
     if len(raw) != RESULT_HEADER_BYTES:
         raise ProtocolError(f"result header has {len(raw)} bytes, expected {RESULT_HEADER_BYTES}")
@@ -294,9 +312,9 @@ def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int, signals:
         if (n_sets, n_rows, n_cols) != (sets, rows, cols):
             raise ProtocolError(f"result shape ({n_sets} sets, {n_rows} rows, {n_cols} columns) differs from the "
                                 f"job ({sets}, {rows}, {cols})")
-        if payload != result_size(sets, rows, cols, signals):
+        if payload != result_size(sets, rows, cols, signals, prices):
             raise ProtocolError(f"result payload of {payload} bytes, expected "
-                                f"{result_size(sets, rows, cols, signals)}")
+                                f"{result_size(sets, rows, cols, signals, prices)}")
     elif status in (STATUS_ERROR, STATUS_LOCKDOWN):
         if payload > MAX_ERROR_BYTES:
             raise ProtocolError(f"error text of {payload} bytes exceeds {MAX_ERROR_BYTES}")
@@ -305,16 +323,19 @@ def parse_result_header(raw: bytes, *, sets: int, rows: int, cols: int, signals:
     return ResultHeader(status, n_sets, n_rows, n_cols, payload)
 
 
-def decode_signals(payload: bytes | bytearray | memoryview, sets: int, rows: int, cols: int, signals: int = 2
-                   ) -> tuple[np.ndarray, ...]:
-    """(rows, sets*cols) bool arrays, one per signal (entries, exits[, short entries, short exits]), set-major
-    (as a `SignalSet`'s)."""
+def decode_signals(payload: bytes | bytearray | memoryview, sets: int, rows: int, cols: int, signals: int = 2,
+                   prices: int = 0) -> tuple[np.ndarray, ...]:
+    """(rows, sets*cols) bool arrays, one per signal (entries, exits[, short entries, short exits]), then float64
+    arrays, one per order level, set-major (as a `SignalSet`'s)."""
     raw = np.frombuffer(payload, dtype=np.uint8)
-    if raw.size != result_size(sets, rows, cols, signals):
+    if raw.size != result_size(sets, rows, cols, signals, prices):
         raise ProtocolError("result payload has the wrong size")
-    bits = np.unpackbits(raw.reshape(sets * cols, signals, bits_per_column(rows)), axis=2, count=rows)
+    n_bits = signals * sets * cols * bits_per_column(rows)
+    bits = np.unpackbits(raw[:n_bits].reshape(sets * cols, signals, bits_per_column(rows)), axis=2, count=rows)
     bits = bits.view(np.bool_)
-    return tuple(np.asfortranarray(bits[:, i, :].T) for i in range(signals))
+    levels = raw[n_bits:].view("<f8").reshape(sets * cols, prices, rows)
+    return (tuple(np.asfortranarray(bits[:, i, :].T) for i in range(signals))
+            + tuple(np.asfortranarray(levels[:, i, :].T.astype(np.float64)) for i in range(prices)))
 
 
 def decode_error(payload: bytes) -> tuple[str, int | None, str]:
@@ -380,6 +401,7 @@ __all__ = [
     "ProgressWriter",
     "ProtocolError",
     "call_of",
+    "counts",
     "decode_error",
     "decode_job",
     "decode_signals",

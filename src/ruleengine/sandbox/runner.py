@@ -156,7 +156,7 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
                 memfd = out_w = log_w = -1
             try:
                 outcome = _collect(z, pidfd, out_r, log_r, progress, log, deadline, budget, sets, rows, cols,
-                                   protocol.signal_count(job.signals))
+                                   protocol.counts(job.signals))
             finally:
                 os.close(pidfd)
     except ZygoteError as exc:
@@ -173,9 +173,9 @@ def run_job(job: protocol.Job, *, timeout: float = DEFAULT_TIMEOUT, memory_bytes
 
 
 def _collect(z: Any, pidfd: int, out_r: int, log_r: int, progress: int, log: bytearray, deadline: float,
-             budget: Budget, sets: int, rows: int, cols: int, signals: int) -> _Outcome:
+             budget: Budget, sets: int, rows: int, cols: int, signals: tuple[int, int]) -> _Outcome:
     """Read the pipes and the exit report until all three are done, a deadline passes or a cap is hit
-    (`signals`: how many signals each run returns)."""
+    (`signals`: how many signals and order levels each run returns, `protocol.counts`)."""
     o = _Outcome()
     call_since = time.monotonic()
     head = bytearray()
@@ -248,7 +248,7 @@ def _collect(z: Any, pidfd: int, out_r: int, log_r: int, progress: int, log: byt
                     if len(head) == protocol.RESULT_HEADER_BYTES:
                         try:
                             o.header = protocol.parse_result_header(bytes(head), sets=sets, rows=rows, cols=cols,
-                                                                   signals=signals)
+                                                                   signals=signals[0], prices=signals[1])
                         except protocol.ProtocolError as exc:
                             kill("protocol", str(exc))
                             continue
@@ -339,7 +339,7 @@ def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job:
             and os.WEXITSTATUS(status) == 0:
         if job.signals == protocol.WEIGHTS:  # generate_weights: one float matrix
             return (protocol.decode_weights(o.payload, sets, rows, cols),)
-        return protocol.decode_signals(o.payload, sets, rows, cols, len(job.signals))
+        return protocol.decode_signals(o.payload, sets, rows, cols, *protocol.counts(job.signals))
     if o.header is not None and o.payload is not None and o.header.status in (protocol.STATUS_ERROR,
                                                                                  protocol.STATUS_LOCKDOWN):
         kind, line, message = protocol.decode_error(bytes(o.payload))
@@ -353,8 +353,10 @@ def _result(o: _Outcome, log: bytearray, budget: Budget, memory_bytes: int, job:
             raise fail("X126", message, "return a DataFrame of weights >= 0 (bars x symbols of the universe, the "
                        "data index) summing to at most 1 per bar", line)
         if kind == "ContractError":
-            raise fail("X126", message, f"return ({', '.join(job.signals)}): {len(job.signals)} boolean Series "
-                       "aligned with the data index", line)
+            n_signals, n_prices = protocol.counts(job.signals)
+            raise fail("X126", message, f"return ({', '.join(job.signals)}): {n_signals} boolean Series "
+                       + (f"and {n_prices} float Series of order prices " if n_prices else "")
+                       + "aligned with the data index", line)
         function = "generate_weights" if job.signals == protocol.WEIGHTS else "generate_signals"
         raise fail("X121", f"{function} raised {kind}{where}: {message}", None, line)
     why = o.problem or (f"exited with code {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else "ended")

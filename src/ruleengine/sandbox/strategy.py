@@ -37,6 +37,9 @@ from ..sides import DIRECTIONS
 from ..source import Loaded
 from .checks import signal_names
 
+#: the order levels a code strategy returns -> their level kinds (`ruleengine.kernels.enums.LEVEL_KINDS`)
+ORDER_LEVEL_KINDS = {"entry_price": "entry_order_price", "short_entry_price": "short_entry_order_price"}
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -153,9 +156,16 @@ class CodeStrategy:
         signals = run(sets)
         if self.verify:
             self._check_sets(run, market, sets, signals, n_rows, labels, index, market.start)
-        short = signals[2:4] if len(signals) == 4 else (None, None)
-        return SignalSet(signals[0], signals[1], sets, index, labels, market.start, market.unnamed,
-                         short_entries=short[0], short_exits=short[1])
+        names = self._returns()
+        got = dict(zip(names, signals, strict=True))
+        levels = {kind: got[name] for name, kind in ORDER_LEVEL_KINDS.items() if name in got}
+        return SignalSet(got["entries"], got["exits"], sets, index, labels, market.start, market.unnamed,
+                         short_entries=got.get("short_entries"), short_exits=got.get("short_exits"), levels=levels)
+
+    def _returns(self) -> tuple[str, ...]:
+        """What generate_signals returns: the signals of the strategy's direction, then the order levels of a
+        limit or stop entry order."""
+        return signal_names(self.strategy.direction, not self.strategy.entry_order.is_market())
 
     def _check_sets(self, run: Any, market: Any, sets: Sequence[Mapping[str, Any]],
                     full: tuple[np.ndarray, ...], n_rows: int, labels: Sequence[Any], index: Any,
@@ -174,7 +184,7 @@ class CodeStrategy:
         n_cols = len(labels)
         pick = [p * n_cols + j for p in todo for j in range(n_cols)]
         accept(run, n_rows, labels, index, [sets[p] for p in todo], tuple(a[:, pick] for a in full), start=start,
-               columns=columns, names=names or signal_names(self.strategy.direction))
+               columns=columns, names=names or self._returns())
         for key in [k for k, (r, _) in self._checked.items() if r() is None]:
             del self._checked[key]  # markets that are gone
         self._checked[id(market)] = (weakref.ref(market), seen | {params_key(sets[p]) for p in todo})
@@ -187,7 +197,7 @@ class CodeStrategy:
 
         price = [s for s, slot in self.strategy.data.items() if slot.kind in _PRICE_KINDS]
         job = job_from_inputs(self.code, inputs, index, labels, self._slots(), price, sets, columns, cuts,
-                              names or signal_names(self.strategy.direction))
+                              names or self._returns())
         try:
             return run_job(job, timeout=self.run_seconds(len(sets) * job.n_cols), call_timeout=self.call_timeout,
                            memory_bytes=self.memory_bytes or DEFAULT_MEMORY)

@@ -1,9 +1,11 @@
 """The entry order of a strategy document: market (the default), limit or stop at an expression price.
 
 A market order fills at ``execution_price`` (the signal bar's close or the next bar's open). A limit or stop
-order is placed at the close of the bar whose entry conditions fire, at the level ``price`` has on that bar,
-and worked from the next bar on for ``valid_bars`` bars (whatever ``execution_price`` says: it applies to
-market orders only). The fill rules are in ``ruleengine.backtest.risk.ORDER_FILL_CONTRACT``.
+order is placed at the close of the bar whose entry conditions fire, at the level ``price`` has on that bar
+(``short_price`` for the short side of a long_short strategy), and worked from the next bar on for
+``valid_bars`` bars (whatever ``execution_price`` says: it applies to market orders only). The fill rules are
+in ``ruleengine.backtest.risk.ORDER_FILL_CONTRACT`` (and ``LONG_SHORT_ORDER_FILL_CONTRACT``). A code strategy's
+order has no price: its ``generate_signals`` returns the levels (``entry_price``).
 
 This module stores the price as an expression string; the compiler checks that it is a price.
 
@@ -25,6 +27,10 @@ from .base import Closed
 ORDER_TYPES = ("market", "limit", "stop")
 #: longer validity is a mistake (and stays far from any bar count's limits)
 MAX_VALID_BARS = 100_000
+#: the key `ruleengine.schema.strategy.TradingStrategy` adds to the entry_order mapping before it is validated
+#: (and this model removes), so that its errors stand at entry_order: {"code": a code strategy (its levels come
+#: from the code's ``entry_price``, not from price expressions), "direction": the document's direction}
+DOCUMENT = "\x00document"
 
 
 def _err(code: str, message: str, hint: str) -> PydanticCustomError:
@@ -41,7 +47,13 @@ class EntryOrder(Closed):
     price: str | None = Field(
         None, description="limit and stop only: an expression in price units evaluated at the close of the "
                           "signal bar, e.g. \"close - 0.5 * atr(high, low, close, 14)\" or \"highest(high, 20)\"; "
-                          "its numbers may be parameters (swept like any other)")
+                          "its numbers may be parameters (swept like any other); with direction long_short the "
+                          "long side's (short_entry's is short_price); null for a code strategy, whose "
+                          "generate_signals returns the levels (entry_price)")
+    short_price: str | None = Field(
+        None, description="direction long_short with a limit or stop order only (and required there): the "
+                          "price of the short side's orders (short_entry), e.g. \"lowest(low, 20)\"; an order "
+                          "of the side not held reverses the position at its fill")
     valid_bars: int = Field(
         1, ge=1, le=MAX_VALID_BARS,
         description="limit and stop only: bars the order is worked, from the bar after the signal on; it "
@@ -52,16 +64,34 @@ class EntryOrder(Closed):
     def _market_takes_no_price(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
+        document = value.get(DOCUMENT) or {}
+        from_code, direction = bool(document.get("code")), document.get("direction", "long")
+        value = {k: v for k, v in value.items() if k != DOCUMENT}
         kind = value.get("type", "market")
         if kind == "market":
-            given = [k for k in ("price", "valid_bars") if value.get(k) is not None]
+            given = [k for k in ("price", "short_price", "valid_bars") if value.get(k) is not None]
             if given:
                 raise _err("S126", f"a market order has no {' or '.join(given)}",
                            "a market order fills at execution_price; for a price write type: limit or "
                            f"type: stop, or remove {' and '.join(given)}")
+        elif from_code and kind in ("limit", "stop"):
+            given = [k for k in ("price", "short_price") if value.get(k) is not None]
+            if given:
+                raise _err("S127", f"a code strategy's {kind} order takes no {' or '.join(given)}: its levels are "
+                           "the entry_price series generate_signals returns",
+                           f"remove {' and '.join(given)}; return (entries, exits, entry_price) (long_short: "
+                           "the four signals, then entry_price and short_entry_price)")
         elif kind in ("limit", "stop") and (value.get("price") is None or not str(value["price"]).strip()):
             raise _err("S125", f"a {kind} order needs a price",
                        f"add price: an expression in price units, e.g. price: \"{_EXAMPLES[kind]}\"")
+        elif kind in ("limit", "stop") and direction == "long_short" and \
+                not str(value.get("short_price") or "").strip():
+            raise _err("S125", f"a long_short strategy's {kind} order needs short_price: the level of its short "
+                       "side's orders (price is the long side's)",
+                       f"add short_price, e.g. short_price: \"{_SHORT_EXAMPLES[kind]}\"")
+        if value.get("short_price") is not None and direction != "long_short":
+            raise _err("S128", f"short_price is for direction long_short (a {direction} strategy's orders are all "
+                       "at price)", "remove short_price, or trade both sides (direction: long_short)")
         return value
 
     def is_market(self) -> bool:
@@ -69,3 +99,4 @@ class EntryOrder(Closed):
 
 
 _EXAMPLES = {"limit": "close - 0.5 * atr(high, low, close, 14)", "stop": "highest(high, 20)"}
+_SHORT_EXAMPLES = {"limit": "close + 0.5 * atr(high, low, close, 14)", "stop": "lowest(low, 20)"}

@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from .base import Closed as _Closed
 from .base import one_of
 from .kinds import BAR_FREQUENCIES, KIND_COLUMNS
-from .orders import EntryOrder
+from .orders import DOCUMENT, EntryOrder
 from .rotation import REBALANCE_FREQUENCIES, Rotation, refuse_rotation
 
 EXECUTION_FREQUENCIES = list(BAR_FREQUENCIES)
@@ -706,9 +706,13 @@ class TradingStrategy(_Closed):
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        """`entry: [..]` or `entry: "expr"` are shorthand for a group; exit defaults to logic any."""
+        """`entry: [..]` or `entry: "expr"` are shorthand for a group; exit defaults to logic any. A code
+        The entry order learns what it depends on in the document (`DOCUMENT`: code, direction)."""
         if isinstance(value, dict):
             value = dict(value)
+            if isinstance(value.get("entry_order"), dict):
+                value["entry_order"] = {**value["entry_order"], DOCUMENT: {
+                    "code": value.get("code") is not None, "direction": value.get("direction") or "long"}}
             for key, logic in SIGNAL_GROUPS.items():
                 v = value.get(key)
                 if isinstance(v, str):
@@ -781,19 +785,11 @@ class TradingStrategy(_Closed):
         if self.code is not None and any(getattr(self, g) is not None for g in SIGNAL_GROUPS):
             raise _err("S108", "a strategy has either entry/exit conditions or code, not both",
                        "remove code: conditions are checked and compiled; code runs sandboxed")
-        if self.code is not None and not self.entry_order.is_market():
-            raise _err("S127", f"a {self.entry_order.type} entry order needs entry conditions: code strategies "
-                       "return signals only (no order price)",
-                       "write the strategy as entry/exit conditions, or remove entry_order (market orders)")
         if self.code is not None and self.risk.volatility is not None:
             raise _err("S133", "volatility needs rule conditions: code strategies return signals only (the "
                        "compiler computes the volatility series; a volatility nobody computes would skip every "
                        "entry)", "write the strategy as entry/exit conditions, or size it with position_size_pct, "
                        "position_size_cash or risk_per_trade_pct")
-        if self.direction == "long_short" and not self.entry_order.is_market():
-            raise _err("S128", f"a {self.entry_order.type} entry order is for direction long or short: a "
-                       "long_short strategy reverses at market orders only",
-                       "remove entry_order, or trade one side (direction: long or direction: short)")
         if self.pair is not None and not self.entry_order.is_market():
             raise _err("S128", f"a {self.entry_order.type} entry order is for one instrument: a pair's legs open "
                        "together at market orders", "remove entry_order, or remove the pair block")
