@@ -312,6 +312,21 @@ def test_rotation_sweep_on_dask_equals_the_thread_runner(rotation_market, rotati
         assert (err.value.diagnostics[0].code, err.value.diagnostics[0].path) == ("D102", "data.prices.open")
 
 
+def test_a_code_rotation_runs_its_chunks_here_whatever_the_runner(rotation_market) -> None:
+    """generate_weights runs in the sandbox's own processes: the sweep's chunks stay in this process (the runner
+    gets none) and give the rule rotation's rows (the same universe, without membership: the code does not see
+    it)."""
+    from dataclasses import replace
+
+    market = replace(rotation_market, members=None)
+    kw = {"market": market, "grid": {"n": [1, 2]}, "params": {"lookback": 20}, "chunk_size": 1}
+    with process_runner(workers=2, min_seconds=0) as runner:
+        code = sweep(str(ROOT / "rules" / "code_momentum_rotation.yaml"), runner=runner, **kw)
+        assert (runner.in_process, runner.in_pool) == (0, 0)
+    rules = sweep(str(ROOT / "rules" / "momentum_rotation.yaml"), runner=thread_runner(1), **kw)
+    assert_same(code.table, rules.table)
+
+
 # --------------------------------------------------------------------------------- errors
 
 
