@@ -143,6 +143,15 @@ def test_generate_weights_equals_the_rule_rotation_and_sweeps(real_daily) -> Non
     assert res.table.iloc[1]["final_equity"] == one.metrics.final_equity
 
 
+def test_the_shipped_code_rotation_is_the_rule_rotation(real_daily) -> None:
+    """rules/code_momentum_rotation.yaml (generate_weights) trades rules/momentum_rotation.yaml's orders exactly."""
+    kw = {"data": str(real_daily), "params": {"n": 2, "lookback": 20}, "benchmark": None}
+    rules = backtest("rules/momentum_rotation.yaml", SYMBOLS, START, END, **kw)
+    code = backtest("rules/code_momentum_rotation.yaml", SYMBOLS, START, END, **kw)
+    assert code.kind == "rotation" and len(code.orders) > 20
+    assert code.equity == rules.equity and code.orders == rules.orders
+
+
 @pytest.mark.parametrize(("body", "words"), [
     ("    return held.astype(float).div(count, axis=0)\n", "must be a number"),  # 0 / 0 before the lookback
     ("    return -held.astype(float)\n", ">= 0"),

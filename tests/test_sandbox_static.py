@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 import ruleengine
-from ruleengine.sandbox.static import MAX_CODE_BYTES, check_code, declared_warmup, imported_modules, locate
+from ruleengine.sandbox.static import (
+    MAX_CODE_BYTES,
+    check_code,
+    declared_warmup,
+    entry_point,
+    imported_modules,
+    locate,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE_RULES = sorted((ROOT / "rules").glob("code_*.yaml"))
@@ -56,12 +63,13 @@ def test_legitimate_code_passes(code: str) -> None:
 @pytest.mark.parametrize("path", CODE_RULES, ids=lambda p: p.stem)
 def test_code_strategies_in_rules_pass_and_validate(path: Path) -> None:
     strategy = ruleengine.load_strategy(str(path))
-    assert strategy.code and check_code(strategy.code) == []
+    assert strategy.code and check_code(strategy.code, entry_point(strategy)) == []  # a rotation: generate_weights
     assert ruleengine.validate(str(path)) == []
 
 
-def test_three_code_twins_exist() -> None:
-    assert [p.stem for p in CODE_RULES] == ["code_pairs_zscore", "code_pe_ratio_earnings", "code_rsi_mean_reversion"]
+def test_the_code_twins_exist() -> None:
+    assert [p.stem for p in CODE_RULES] == ["code_momentum_rotation", "code_pairs_zscore", "code_pe_ratio_earnings",
+                                            "code_rsi_mean_reversion"]
 
 
 # ------------------------------------------------------------------------------------------ rejected code
@@ -193,7 +201,7 @@ def test_cli_validate_renders_code_errors_and_accepts_the_code_rules(tmp_path: P
     good = subprocess.run([str(cli), "validate", *map(str, CODE_RULES)], capture_output=True, text=True, check=False,
                           timeout=60, cwd=ROOT)
     assert good.returncode == 0, good.stdout
-    assert good.stdout.count("ok: ") == 3
+    assert good.stdout.count("ok: ") == len(CODE_RULES)
 
 
 def test_validate_of_code_stays_light() -> None:

@@ -1,6 +1,7 @@
 """Sweep executors: worker processes and a Dask LocalCluster give tables identical (exact floats) to the
-thread runner's; task splitting and interleaving; `ruleengine sweep --executor dask --scheduler`; Ctrl-C and
-the errors (unknown executor, unreachable scheduler, dask missing)."""
+thread runner's, for signal strategies and rotation portfolios (one row of metrics per parameter set, the
+universe's membership shipped with the market); task splitting and interleaving; `ruleengine sweep --executor
+dask --scheduler`; Ctrl-C and the errors (unknown executor, unreachable scheduler, dask missing)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import distributed  # in the test extra: a missing package fails here, it is nev
 import numpy as np
 import pandas as pd
 import pytest
+import test_rotation_sweep as rotation_doc  # the rotation document, universe and range
 from typer.testing import CliRunner
 
 from ruleengine import compile_strategy
@@ -235,6 +237,94 @@ def test_cli_dask_scheduler_json_equals_threads(reference, cluster) -> None:
     assert out["dask"] == out["threads"]
     rows = out["dask"]["rows"]
     assert len(rows) == 68 * 3 and rows[0]["sharpe_ratio"] == reference.table["sharpe_ratio"].iloc[0]
+
+
+# --------------------------------------------------------------------------------- rotation portfolios
+
+ROTATION = rotation_doc.DOC
+#: 4 distinct selections (n, lookback) x 2 rebalance periods: chunk_size=1 gives 4 chunks of 2 variants
+ROT_GRID = {"n": [1, 2], "lookback": [10, 20], "every": ["1Week", "1Month"]}
+
+
+@pytest.fixture(scope="module")
+def rotation_market(real_daily):
+    """The rotation sweep's market, with a universe whose membership changes (XLE leaves for the second half,
+    SPY joins after the first quarter): the members mask travels to the workers with the market."""
+    from dataclasses import replace
+
+    from ruleengine.data.market import load_market_data
+
+    compiled = compile_strategy(ROTATION)
+    md = load_market_data(compiled.data_request().with_overrides(warmup_bars=30), rotation_doc.SYMBOLS,
+                          rotation_doc.START, rotation_doc.END, data=str(real_daily))
+    members = np.ones((md.n_rows, md.n_cols), dtype=bool, order="F")
+    labels = list(md.labels)
+    members[md.n_rows // 2:, labels.index("XLE")] = False
+    members[:md.start + (md.n_rows - md.start) // 4, labels.index("SPY")] = False
+    return replace(md, members=members)
+
+
+@pytest.fixture(scope="module")
+def rotation_reference(rotation_market):
+    """The rotation sweep on the thread runner: one row per parameter set, what the other executors reproduce."""
+    res = sweep(ROTATION, market=rotation_market, grid=ROT_GRID, chunk_size=1, runner=thread_runner(2))
+    assert res.rotation and res.n_trials == 8 and list(res.table["symbol"].unique()) == ["portfolio"]
+    assert len(set(res.table["final_equity"])) == 8  # the membership and every parameter change the portfolio
+    return res
+
+
+def test_rotation_sweep_on_processes_equals_the_thread_runner(rotation_market, rotation_reference) -> None:
+    source = compile_strategy(ROTATION)  # one source and one market: the sweep and the walk-forward share a pool
+    wf_kw = {"market": rotation_market, "grid": {"n": [1, 2], "lookback": [10, 20]}, "chunk_size": 1,
+             "walk_forward": "train=126,test=63", "holdout": 63, "pbo_splits": 4}
+    want = walk_forward(source, runner=thread_runner(2), **wf_kw)
+    with process_runner(workers=2, min_seconds=0) as runner:
+        res = sweep(source, market=rotation_market, grid=ROT_GRID, chunk_size=1, runner=runner)
+        assert (runner.in_process, runner.in_pool) == (2, 2)  # two chunks here, two in the workers
+        assert_same(res.table, rotation_reference.table)
+        pool = runner._pool
+        # a walk-forward's searches (the in-sample windows, then the hold-out) on the same workers
+        got = walk_forward(source, runner=runner, **wf_kw)
+        assert runner._pool is pool and runner.in_pool == 2 + 4 * (1 + len(want.folds))
+    assert want.folds and list(got.stitched.columns) == ["portfolio"]
+    assert_same(got.sweep.table, want.sweep.table)
+    a, b = got.to_dict(), want.to_dict()
+    for d in (a, b):
+        d.pop("elapsed"), d.pop("sweep_elapsed")
+    assert a == b
+
+
+def test_rotation_sweep_on_dask_equals_the_thread_runner(rotation_market, rotation_reference, cluster) -> None:
+    _, client = cluster
+    with dask_runner(client=client) as runner:
+        # four chunks, then one chunk split into tasks by parameter rows (a rotation has one column: the portfolio)
+        for chunk_size in (1, None):
+            res = sweep(ROTATION, market=rotation_market, grid=ROT_GRID, chunk_size=chunk_size, runner=runner)
+            assert_same(res.table, rotation_reference.table)
+        assert split_tasks(8, [0], want=4)[0] == [(0, 2), (2, 4), (4, 6), (6, 8)]
+        # a worker's error arrives as the RuleEngineError: open fills on a market without open prices
+        from dataclasses import replace
+
+        closes = replace(rotation_market, inputs={k: v for k, v in rotation_market.inputs.items() if k[1] != "open"})
+        job = ChunkJob(compile_strategy(ROTATION), closes, 10_000.0, closes.start, closes.n_rows, [0], "prices")
+        with pytest.raises(RuleEngineError) as err:
+            list(runner(job, [[{"n": 1, "lookback": 10, "execution_price": "open"}]]))
+        assert (err.value.diagnostics[0].code, err.value.diagnostics[0].path) == ("D102", "data.prices.open")
+
+
+def test_a_code_rotation_runs_its_chunks_here_whatever_the_runner(rotation_market) -> None:
+    """generate_weights runs in the sandbox's own processes: the sweep's chunks stay in this process (the runner
+    gets none) and give the rule rotation's rows (the same universe, without membership: the code does not see
+    it)."""
+    from dataclasses import replace
+
+    market = replace(rotation_market, members=None)
+    kw = {"market": market, "grid": {"n": [1, 2]}, "params": {"lookback": 20}, "chunk_size": 1}
+    with process_runner(workers=2, min_seconds=0) as runner:
+        code = sweep(str(ROOT / "rules" / "code_momentum_rotation.yaml"), runner=runner, **kw)
+        assert (runner.in_process, runner.in_pool) == (0, 0)
+    rules = sweep(str(ROOT / "rules" / "momentum_rotation.yaml"), runner=thread_runner(1), **kw)
+    assert_same(code.table, rules.table)
 
 
 # --------------------------------------------------------------------------------- errors
