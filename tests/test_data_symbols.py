@@ -88,7 +88,9 @@ def test_a_slot_given_twice_is_an_error_not_the_last_one() -> None:
         parse_symbols("prices=AAPL, prices=MSFT", ["prices"])
     (d,) = err.value.diagnostics
     assert (d.code, d.path) == ("D117", "symbols.prices")
-    assert d.message == "slot 'prices' is given twice (prices=AAPL, prices=MSFT)"
+    assert d.message == "slot 'prices' is given twice (prices=AAPL, prices=MSFT) (character 14 of " \
+        "'prices=AAPL, prices=MSFT')"
+    assert (d.span.line, d.span.col, d.span.end_col) == (1, 14, 25)
     assert "AAPL,MSFT" in (d.hint or "")
 
 

@@ -31,7 +31,8 @@ DATA_HELP = "a Parquet/CSV file or folder for the local provider (default: $RULE
 DB_HELP = "database: a SQLAlchemy URL or a SQLite file (default: $RULEENGINE_DB, else the user data directory)"
 JSON_HELP = "print one JSON object (the result or the error)"
 PROVIDER_HELP = "provider name (see providers)"
-SYMBOLS_HELP = "SPY | SPY,QQQ | asset_a=GLD,asset_b=SLV | @file"
+SYMBOLS_HELP = ("SPY | SPY,QQQ | asset_a=GLD,asset_b=SLV | several pairs, ';' between runs: "
+                "\"asset_a=XLE,asset_b=XLF; asset_a=GLD,asset_b=GDX\" | @file")
 START_HELP = "first date (default: 10 years before end)"
 END_HELP = "last date (default: the latest available)"
 INIT_CASH_HELP = "starting cash of each run"

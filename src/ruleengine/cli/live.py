@@ -18,6 +18,7 @@ from .common import (
     DB_HELP,
     JSON_HELP,
     PROVIDER_HELP,
+    SYMBOLS_HELP,
     compact_table,
     console,
     emit,
@@ -59,8 +60,8 @@ def _bad(message: str, hint: str, path: str) -> Exception:
 @signals_app.command("run")
 def signals_run(
     target: str = typer.Argument(..., metavar="ID_OR_FILE", help="a stored strategy's id or a strategy file"),
-    symbols: str | None = typer.Option(None, "--symbols", help="SPY | SPY,QQQ | @file (default: the "
-                                                               "stored strategy's universe)"),
+    symbols: str | None = typer.Option(None, "--symbols", help=SYMBOLS_HELP + " (default: the stored "
+                                                               "strategy's universe)"),
     universe: str | None = typer.Option(None, "--universe", help="a file of symbols, one per line"),
     asof: str | None = typer.Option(None, "--asof", help="evaluate the last bar at or before this date"),
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="leave out signals below this (0-100)"),

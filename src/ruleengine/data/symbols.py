@@ -9,6 +9,9 @@ A *run* maps every slot to one ticker. Accepted forms:
   When every named slot has the same ticker (``prices=AAPL``), unnamed slots that are not price slots read
   it too (the company's earnings); otherwise a slot without a ticker, or a ticker for a slot the strategy
   does not have, is error D115.
+* ``"asset_a=XLE,asset_b=XLF;asset_a=GLD,asset_b=GDX"`` or a list of such mappings: several runs, each a
+  ticker per slot (several pairs; ``portfolio=True`` trades them from one account). A malformed run is D117
+  with its character position in the text.
 * ``"@path/to/universe.txt"`` (one symbol per line, ``#`` comments) or a constituents Parquet/CSV with a
   ``symbol`` column: a universe read from a file.
 
@@ -26,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, RuleEngineError, did_you_mean
+from ..errors import Diagnostic, RuleEngineError, Span, did_you_mean
 
 Run = dict[str, str]
 #: Reads the universe file of an ``@path`` symbols spec (the path without its '@') into symbols.
@@ -129,25 +132,70 @@ def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | No
             raise _bad("D117", "universe files ('@...') are not read here",
                        "give the symbols themselves, e.g. SPY,QQQ,IWM")
         return [dict.fromkeys(slots, s) for s in read_file(text[1:])]
+    if ";" in text:  # several runs of a multi-slot strategy, each naming its slots
+        return [_mapping_run(run, slots, prices) for run in named_runs(text)]
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise _bad("D117", f"'{text}' names no symbol", "e.g. --symbols SPY or --symbols SPY,QQQ")
     if any("=" in p for p in parts):
-        if not all("=" in p for p in parts):
-            raise _bad("D117", f"'{text}' mixes slot=symbol pairs with bare symbols",
-                       "name every slot (asset_a=GLD,asset_b=SLV) or none (SPY,QQQ)")
-        pairs: dict[str, str] = {}
-        for p in parts:
-            slot, _, sym = p.partition("=")
-            slot = slot.strip()
-            if slot in pairs:  # the later one would silently replace the first
-                raise _bad("D117", f"slot '{slot}' is given twice ({slot}={pairs[slot].strip()}, {p})",
-                           "one symbol per slot; for several runs give bare symbols (AAPL,MSFT)",
-                           path=f"symbols.{slot}")
-            pairs[slot] = sym
-        return [_mapping_run(pairs, slots, prices)]
+        return [_mapping_run(named_runs(text)[0], slots, prices)]
     _one_price_slot(prices)
     return [dict.fromkeys(slots, _check_symbol(s, "symbols")) for s in dict.fromkeys(parts)]
+
+
+def named_runs(text: str) -> list[dict[str, str]]:
+    """The runs of ``"asset_a=XLE,asset_b=XLF;asset_a=GLD,asset_b=GDX"``: one ``{slot: symbol}`` per
+    ';'-separated run (slots not checked against a strategy here). A malformed run is D117 with the character
+    position in the text (1-based, as `Diagnostic.span` columns) and the run's number.
+
+    Example:
+        >>> named_runs("asset_a=XLE,asset_b=XLF;asset_a=GLD,asset_b=GDX")
+        [{'asset_a': 'XLE', 'asset_b': 'XLF'}, {'asset_a': 'GLD', 'asset_b': 'GDX'}]
+    """
+    runs: list[dict[str, str]] = []
+    several = ";" in text
+    offset = 0
+    for n, chunk in enumerate(text.split(";"), 1):
+        where = f"run {n}, " if several else ""
+        runs.append(_named_run(text, chunk, offset, where, several))
+        offset += len(chunk) + 1
+    return runs
+
+
+def _named_run(text: str, chunk: str, offset: int, where: str, several: bool) -> dict[str, str]:
+    """One run's ``slot=symbol`` items; `offset` is where `chunk` starts in `text` (for the error's position)."""
+    example = "asset_a=XLE,asset_b=XLF;asset_a=GLD,asset_b=GDX" if several else "asset_a=GLD,asset_b=SLV"
+
+    def bad(at: int, width: int, message: str, hint: str, path: str = "symbols") -> RuleEngineError:
+        col = offset + at + 1
+        span = Span(1, col, 1, col + max(width, 1), "--symbols")
+        return RuleEngineError([Diagnostic("D117", f"{message} ({where}character {col} of '{text}')", span,
+                                           path=path, hint=hint)])
+
+    if not chunk.strip():
+        raise bad(0, 1, "an empty run between ';'", f"each run names every slot, e.g. {example}")
+    pairs: dict[str, str] = {}
+    at = 0
+    for item in chunk.split(","):
+        start = at + len(item) - len(item.lstrip())
+        at += len(item) + 1
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise bad(start, len(item.strip()), f"'{item.strip()}' is a bare symbol among slot=symbol pairs",
+                      f"name every slot ({example}) or none (SPY,QQQ); several runs of a pair are separated "
+                      "by ';'")
+        slot, _, sym = item.partition("=")
+        slot = slot.strip()
+        if not slot or not sym.strip():
+            raise bad(start, len(item.strip()), f"'{item.strip()}' lacks a {'slot' if not slot else 'symbol'}",
+                      f"slot=SYMBOL, e.g. {example}", f"symbols.{slot}" if slot else "symbols")
+        if slot in pairs:  # the later one would silently replace the first
+            raise bad(start, len(item.strip()), f"slot '{slot}' is given twice ({slot}={pairs[slot]}, "
+                      f"{item.strip()})", "one symbol per slot in a run; several runs are separated by ';' ("
+                      f"{example}), a universe of one-slot runs is bare symbols (AAPL,MSFT)", f"symbols.{slot}")
+        pairs[slot] = sym.strip()
+    return pairs
 
 
 def _one_price_slot(prices: list[str]) -> None:
@@ -201,6 +249,8 @@ def slot_runs(spec: Any, data: Mapping[str, Any]) -> list[Run]:
 
 def _without_views(spec: Any, derived: set[str], source: Mapping[str, str], data: Mapping[str, Any]) -> Any:
     """`spec` without the symbols given to ``symbol_from`` slots; D142 where one differs from its source's."""
+    if isinstance(spec, str) and ";" in spec and not spec.strip().startswith("@"):
+        spec = named_runs(spec.strip())  # several runs: each checked as a mapping below
     if isinstance(spec, str) and "=" in spec and not spec.strip().startswith("@"):
         pairs = [p.strip() for p in spec.split(",") if p.strip()]
         named = {p.partition("=")[0].strip(): p.partition("=")[2].strip() for p in pairs if "=" in p}

@@ -13,6 +13,7 @@ expression's value) with the sizing that turns it into units, in its reasoning (
 - **Both legs' bars**: a pair is evaluated only where both legs have a bar (the other runs are counted in
   warning D116 like a symbol without a bar).
 - **Runs, not a universe**: a pair trades two named legs, so its symbols name them (``asset_a=XLE,asset_b=XLF``,
+  several pairs as ``asset_a=XLE,asset_b=XLF;asset_a=GLD,asset_b=GDX``,
   or a list of such mappings); a universe of single symbols (``@file``, ``SPY,QQQ``) cannot say which symbol is
   which leg and is D146.
 """
@@ -135,9 +136,9 @@ def refuse_universe(strat: Any, symbols: Any) -> None:
     raise RuleEngineError([Diagnostic(
         "D146", f"a pair strategy trades two named legs ({a}, {b}); the symbols {str(symbols)[:60]!r} are single "
         "tickers that do not say which is which, so a scan over a universe of symbols does not apply to it",
-        path="symbols", hint=f"name the legs: --symbols {a}=TICKER,{b}=TICKER (a stored strategy: ruleengine "
-        f"strategies universe ID {a}=TICKER,{b}=TICKER); several pairs through the API: a list of such "
-        "mappings")])
+        path="symbols", hint=f"name the legs: --symbols {a}=TICKER,{b}=TICKER (several pairs: ';' between runs, "
+        f"--symbols \"{a}=TICKER,{b}=TICKER;{a}=TICKER,{b}=TICKER\", or through the API a list of such "
+        f"mappings; a stored strategy: ruleengine strategies universe ID {a}=TICKER,{b}=TICKER)")])
 
 
 __all__ = ["PairBar", "both_legs_have_a_bar", "drop_entries_without_hedge", "pair_bars", "refuse_universe"]

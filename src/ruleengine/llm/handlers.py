@@ -51,11 +51,14 @@ def _plain(value: Any) -> Any:
 
 
 def symbols_text(spec: Any) -> str | None:
-    """A symbols spec as one string: ``"SPY,QQQ"`` or ``"asset_a=GLD,asset_b=SLV"``."""
+    """A symbols spec as one string: ``"SPY,QQQ"``, ``"asset_a=GLD,asset_b=SLV"`` or, for several runs of a
+    pair, ``"asset_a=XLE,asset_b=XLF;asset_a=GLD,asset_b=GDX"`` (the spelling `parse_symbols` reads back)."""
     if spec is None or isinstance(spec, str):
         return spec
     if isinstance(spec, Mapping):
         return ",".join(f"{k}={v}" for k, v in spec.items())
+    if spec and all(isinstance(x, Mapping) for x in spec):
+        return ";".join(",".join(f"{k}={v}" for k, v in x.items()) for x in spec)
     return ",".join(str(s) for s in spec)
 
 
