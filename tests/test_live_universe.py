@@ -117,3 +117,36 @@ def test_tracking_applies_the_membership_the_signal_was_computed_over(files, tmp
     assert run("track", "--asof", "2012-03-30", "--data", SAMPLE, "--db", db)["success"] is True
     hypo = run("signals", "show", str(entry["id"]), "--db", db)["signal"]["hypothetical"]
     assert (hypo["status"], hypo["exit_time"][:10], hypo["exit_reason"]) == ("closed", "2012-03-14", "left_universe")
+
+
+def test_a_held_position_whose_prices_ended_gets_the_backtests_delisted_exit_in_words(tmp_path, provider_env_cleared):
+    """HPCCP's prices end on 2012-09-12 (a member still): the backtest holds it from 2012-09-04 and closes it at
+    that last close (exit reason delisted); live on a later bar, that held position gets warning D165 naming the
+    last close and its date, beside D116's "no bar"."""
+    table = tmp_path / "members.csv"
+    pd.DataFrame({"symbol": ["XLE", "HPCCP"], "start_date": ["2000-01-01", "2000-01-01"],
+                  "end_date": [None, None]}).to_csv(table, index=False)
+    doc = tmp_path / "doc.yaml"
+    doc.write_text(yaml.safe_dump(DOC), encoding="utf-8")
+    universe = f"@sp500:{table}"
+    bt = run("backtest", str(doc), "--symbols", universe, "--data", SAMPLE, "--start", "2012-08-01", "--end",
+             "2012-09-28")
+    (hp,) = [r for r in bt["results"] if r["label"] == "HPCCP"]
+    last = hp["trades"][-1]
+    assert (last["entry_time"][:10], last["exit_time"][:10], last["exit_reason"], last["exit_price"]) == \
+        ("2012-09-04", "2012-09-12", "delisted", 28.4)
+    held = ["--position", f"HPCCP:long:{last['entry_price']}:2012-09-04"]
+    out = run("signals", "run", str(doc), "--symbols", universe, "--data", SAMPLE, "--asof", "2012-09-19", *held)
+    assert out["success"] is True, out
+    (w,) = [w for w in out["warnings"] if w["code"] == "D165"]
+    assert "HPCCP: last close 28.4 on 2012-09-12, no bar since" in w["message"]
+    assert "exit reason delisted" in w["message"] and w["severity"] == "warning" and w["hint"]
+    assert "HPCCP" not in json.dumps(out["signals"])   # no bar: no signal, only the words
+    res = CliRunner().invoke(app, ["signals", "run", str(doc), "--symbols", universe, "--data", SAMPLE, "--asof",
+                                   "2012-09-19", *held])
+    assert res.exit_code == 0 and "D165" in res.output and "last close 28.4 on 2012-09-12" in res.output
+    # point in time: on its last bar it still has prices (no word), and a symbol not held gets none either
+    on_last = run("signals", "run", str(doc), "--symbols", universe, "--data", SAMPLE, "--asof", "2012-09-12", *held)
+    assert "D165" not in [w["code"] for w in on_last["warnings"]]
+    not_held = run("signals", "run", str(doc), "--symbols", universe, "--data", SAMPLE, "--asof", "2012-09-19")
+    assert "D165" not in [w["code"] for w in not_held["warnings"]]

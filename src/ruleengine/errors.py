@@ -154,6 +154,7 @@ CODES: dict[str, str] = {
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",
     "D149": "live signals of a pair whose exit conditions use position variables (the pair's combined value)",
     "D158": "live signals on a point-in-time universe: symbols not members on the bar get no entry (warning)",
+    "D165": "live signals on a point-in-time universe: a held symbol's prices ended before the bar (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

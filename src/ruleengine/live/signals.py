@@ -29,7 +29,8 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
 - **Point-in-time universes** (``--symbols @sp500``): a symbol that is not a member on the bar gets no entry and
   warning D158 says so ("not a member of sp500 on 2012-03-22 (left it on 2012-03-16)"); an exit on it carries the
   backtest's reason (``left_universe``), and a held position in a symbol that left is loaded to get that exit
-  (`ruleengine.live.universe`).
+  (`ruleengine.live.universe`); a held position in a symbol whose prices ended before the bar gets warning
+  D165 with its last close and date (the backtest's ``delisted`` exit).
 - **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
   Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
   synthetic provider (``provider="sample"``) is D160 too.
@@ -238,6 +239,11 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
         drop_entries_without_hedge(fired, [leg.group for leg in signal_legs(strat) if leg.kind == "entry"], pairs,
                                    md.labels, bar, warnings)
     outside = universe.outside(md, r, has_bar) if universe is not None and md.members is not None else {}
+    ended = universe.delisted(md, md.inputs[(base, "close")], r, has_bar, held) \
+        if universe is not None and strat.pair is None else {}
+    if ended:  # a held symbol whose prices ended: the backtest's delisted exit, said aloud
+        assert universe is not None
+        warnings.append(universe.delisted_warning(ended, md.labels, bar))
     if outside:
         assert universe is not None
         warnings.append(universe.warning(outside, md.labels, entries_held(

@@ -12,6 +12,9 @@ membership visible instead of a silent absence:
   ``data_snapshot["exit_reason"] = "left_universe"`` (and ``["universe"]``), the backtest's exit. A position the
   user holds (their fills, the store's acted entries, ``--position``) in a symbol that left the universe before
   the few bars live signals load is loaded too (`held_symbols`), so it gets that exit.
+- **A held position whose prices ended** (delisted, acquired): no bar on the evaluated bar, so no signal;
+  warning D165 names its last close and date, the price at which the backtest closed it (exit reason
+  ``delisted``), read from the bars up to the evaluated one only (`delisted`).
 - **Tracking**: every signal of such a run records the universe (``data_snapshot["universe"]``: spec, name, member
   on the bar); `signals_universe` gives it back to tracking, which simulates the hypothetical trade with the
   same membership (exit reasons ``left_universe``, ``delisted``).
@@ -73,6 +76,35 @@ class LiveUniverse:
             severity="warning", path="symbols",
             hint="a backtest over the universe enters only members and exits a held position on its first bar "
                  "outside (exit reason left_universe)").to_dict()
+
+    def delisted(self, md: Any, close: np.ndarray, r: int, has_bar: np.ndarray, held: Iterable[str]
+                 ) -> dict[int, tuple[pd.Timestamp, float]]:
+        """Column -> (the day, the close) of its last bar, for the held symbols without a bar on row `r` whose
+        prices end before it: the backtest closes such a position at that close (exit reason ``delisted``,
+        `backtest.build.universe_exit_reasons`). Only rows up to `r` are read (point in time)."""
+        tickers = {str(t).upper() for t in held}
+        out: dict[int, tuple[pd.Timestamp, float]] = {}
+        for j in np.flatnonzero(~has_bar):
+            if str(md.labels[j]).upper() not in tickers:
+                continue
+            rows = np.flatnonzero(np.isfinite(close[: r + 1, j]))
+            if len(rows):
+                out[int(j)] = (_day(md.index[rows[-1]]), float(close[rows[-1], j]))
+        return out
+
+    def delisted_warning(self, ended: Mapping[int, tuple[pd.Timestamp, float]], labels: Any, day: pd.Timestamp
+                         ) -> dict[str, Any]:
+        """D165: the held positions whose symbol's prices ended before the bar, with their last close and date
+        (a halt that resumes reads the same until its next bar: the words say "no bar since")."""
+        names = [f"{labels[j]}: last close {close:g} on {last.date()}, no bar since"
+                 for j, (last, close) in ended.items()]
+        return Diagnostic(
+            "D165", f"{len(names)} held position(s) in symbols whose prices ended before {day.date()}: "
+            + "; ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+            + "; a backtest over the universe closes such a position at its last close (exit reason delisted)",
+            severity="warning", path="positions",
+            hint="no signal can come for a symbol without bars: close the position with your broker; its last "
+                 "close is the backtest's exit price").to_dict()
 
     def snapshot(self, member: bool, why: str | None) -> dict[str, Any]:
         """``data_snapshot["universe"]`` of a signal of a universe run: its spec, name, membership on the bar
