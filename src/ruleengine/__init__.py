@@ -35,6 +35,7 @@ __all__ = [
     "SHORT_FILL_CONTRACT",
     "SIZING_METHODS",
     "SOURCE_FREQUENCIES",
+    "SWEEP_SIDE_COLUMNS",
     "TIMEFRAME_DEFAULTS",
     "VOLATILITY_EXAMPLE",
     "BacktestResult",
@@ -147,6 +148,7 @@ _LAZY = {
     "OPERATOR_SYMBOLS": ("ruleengine.schema.strategy", "OPERATOR_SYMBOLS"),
     "RISK_FIELDS": ("ruleengine.schema.strategy", "RISK_FIELDS"),
     "POSITION_VARIABLES": ("ruleengine.lang.position", "POSITION_VARIABLES"),
+    "SWEEP_SIDE_COLUMNS": ("ruleengine.sweep.stats", "SIDE_COLUMNS"),
     "SIZING_METHODS": ("ruleengine.schema.strategy", "SIZING_METHODS"),
     "VOLATILITY_EXAMPLE": ("ruleengine.schema.strategy", "VOLATILITY_EXAMPLE"),
     "KIND_COLUMNS": ("ruleengine.schema.kinds", "KIND_COLUMNS"),
@@ -252,6 +254,7 @@ if TYPE_CHECKING:
     from .sweep.executors import make_runner as sweep_runner
     from .sweep.result import SweepResult
     from .sweep.run import sweep
+    from .sweep.stats import SIDE_COLUMNS as SWEEP_SIDE_COLUMNS
     from .sweep.walkforward import walk_forward
 
 

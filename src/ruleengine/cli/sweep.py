@@ -229,8 +229,8 @@ def _sides_table(res: Any) -> Any:
     """The long/short split (trades, win rate, pnl) of the rows of `_top_table`, in its order."""
     from rich.markup import escape
 
+    from ruleengine import SWEEP_SIDE_COLUMNS as SIDE_COLUMNS
     from ruleengine import format_metric as fmt
-    from ruleengine.sweep.stats import SIDE_COLUMNS
 
     multi = res.n_symbols > 1
     table = compact_table(f"long / short of the top {min(res.top, len(res.table))}: trades, win rate, pnl")
