@@ -95,13 +95,16 @@ def test_human_summary_single_run() -> None:
     assert "universe equal weight" not in out  # one symbol: no universe benchmark
 
 
-def test_contract_command_prints_the_fill_contract_once_and_the_short_and_long_short_parts() -> None:
-    from ruleengine.backtest.risk import FILL_CONTRACT, LONG_SHORT_FILL_CONTRACT, SHORT_FILL_CONTRACT
+def test_contract_command_prints_the_fill_contract_once_and_every_addendum() -> None:
+    from ruleengine.backtest import risk
 
     result = runner.invoke(app, ["contract"])
     assert result.exit_code == 0
-    assert result.stdout == "\n".join(p.rstrip("\n") + "\n" for p in (FILL_CONTRACT, SHORT_FILL_CONTRACT,
-                                                                      LONG_SHORT_FILL_CONTRACT))
+    parts = [value for name, value in vars(risk).items() if name.endswith("FILL_CONTRACT")]
+    assert len(parts) == 8 and set(parts) == set(risk.FILL_CONTRACT_PARTS)  # a new addendum is listed
+    assert result.stdout == "\n".join(p.rstrip("\n") + "\n" for p in risk.FILL_CONTRACT_PARTS)
+    everything = risk.fill_contract(["long_short"], pair=True, sized=True, knows_the_trade=True, entry_orders=["stop"])
+    assert everything == "".join(risk.FILL_CONTRACT_PARTS)  # the order results use
     assert result.stdout.count("Fill contract (ruleengine") == 1
 
 

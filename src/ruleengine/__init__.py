@@ -24,6 +24,7 @@ __all__ = [
     "CODE_WARMUP_NAME",
     "EXECUTION_FREQUENCIES",
     "FILL_CONTRACT",
+    "FILL_CONTRACT_PARTS",
     "FUNCTIONS",
     "FUNCTION_CATEGORIES",
     "KIND_COLUMNS",
@@ -166,6 +167,7 @@ _LAZY = {
     "parse_symbols": ("ruleengine.data.symbols", "parse_symbols"),
     "universe_symbols": ("ruleengine.data.symbols", "universe_symbols"),
     "FILL_CONTRACT": ("ruleengine.backtest.risk", "FILL_CONTRACT"),
+    "FILL_CONTRACT_PARTS": ("ruleengine.backtest.risk", "FILL_CONTRACT_PARTS"),
     "SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "SHORT_FILL_CONTRACT"),
     "LONG_SHORT_FILL_CONTRACT": ("ruleengine.backtest.risk", "LONG_SHORT_FILL_CONTRACT"),
     "RISK_PARAM_NAMES": ("ruleengine.backtest.risk", "RISK_PARAM_NAMES"),
@@ -194,6 +196,7 @@ if TYPE_CHECKING:
     from .backtest.result import BacktestResult
     from .backtest.risk import (
         FILL_CONTRACT,
+        FILL_CONTRACT_PARTS,
         LONG_SHORT_FILL_CONTRACT,
         RISK_PARAM_NAMES,
         SHORT_FILL_CONTRACT,

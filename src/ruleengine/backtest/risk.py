@@ -466,6 +466,12 @@ def uses_sizing(risk: RiskSpec) -> bool:
     return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
 
 
+#: every part of the contract in the order `fill_contract` appends them (what ``ruleengine contract`` prints)
+FILL_CONTRACT_PARTS: tuple[str, ...] = (
+    FILL_CONTRACT, SHORT_FILL_CONTRACT, LONG_SHORT_FILL_CONTRACT, PAIR_FILL_CONTRACT, SIZING_FILL_CONTRACT,
+    EXITS_FILL_CONTRACT, ORDER_FILL_CONTRACT, LONG_SHORT_ORDER_FILL_CONTRACT)
+
+
 def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False,
                   knows_the_trade: bool = False, entry_orders: Iterable[str] = ()) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,

@@ -22,12 +22,12 @@ def register(app: typer.Typer) -> None:
 
 
 def contract() -> None:
-    """Print the fill contract every backtest and sweep follows, then what changes for short positions and for
-    long_short strategies (each result carries the parts its runs followed)."""
-    from ruleengine import FILL_CONTRACT, LONG_SHORT_FILL_CONTRACT, SHORT_FILL_CONTRACT
+    """Print the fill contract every backtest and sweep follows, then each addendum: short positions, long_short
+    strategies, pairs, sizing, exits that know the trade, limit/stop entry orders and their long_short rules
+    (each result carries the parts its runs followed)."""
+    from ruleengine import FILL_CONTRACT_PARTS
 
-    sys.stdout.write("\n".join(part.rstrip("\n") + "\n" for part in (FILL_CONTRACT, SHORT_FILL_CONTRACT,
-                                                                      LONG_SHORT_FILL_CONTRACT)))
+    sys.stdout.write("\n".join(part.rstrip("\n") + "\n" for part in FILL_CONTRACT_PARTS))
 
 
 def _expand(files: list[str]) -> list[str]:
