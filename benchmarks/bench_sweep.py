@@ -97,13 +97,18 @@ def kernel_variants(args: tuple[Any, ...], n: int) -> dict[str, Any]:
     import numba
     import numpy as np
 
-    from ruleengine.kernels.sweep_sim import N_STATS, stream_nb, sweep_nb
+    from ruleengine.kernels.modes import FillMode
+    from ruleengine.kernels.sweep_sim import N_STATS, stream_nb, sweep_entry, sweep_nb
+
+    # sweep_nb groups columns by fill mode in Python and calls each mode's compiled entry: numba.prange calls the
+    # benchmark's mode (close fills, long only, market orders) directly
+    mode_nb = sweep_entry(FillMode(exec_open=False, long_short=False, orders=False))
 
     @numba.njit(parallel=True)
     def sweep_prange(a: Any, out: Any, blocks: int) -> Any:  # numba.prange over column blocks
         for b in numba.prange(blocks):
-            sweep_nb(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
-                     a[14], a[15], a[16], a[17], out, b * n // blocks, (b + 1) * n // blocks)
+            mode_nb(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
+                    a[14], a[15], a[16], a[17], out, np.arange(b * n // blocks, (b + 1) * n // blocks))
         return out
 
     out = np.empty((n, N_STATS))
