@@ -427,17 +427,22 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex, *, by_time: bool)
     column)."""
     pair = getattr(records, "dtype", None) == pair_trade_dt
     records = np.asarray(records, dtype=pair_trade_dt if pair else trade_dt)
-    order = np.lexsort((records["column"], records["entry_bar"]) if by_time else
-                       (records["entry_bar"], records["column"]))
-    rec = records[order]
+    # one int64 key per trade (column-major or time-major); the kernels usually hand the records over in that
+    # order already (columns in order, each column's trades in time order): then no sort and no gather
+    column, entry = records["column"].astype(np.int64), records["entry_bar"].astype(np.int64)
+    key = entry * (int(column.max()) + 1) + column if by_time and len(records) else column * len(index) + entry
+    sorted_already = len(key) < 2 or bool((key[1:] >= key[:-1]).all())
+    rec = records if sorted_already else records[np.argsort(key, kind="stable")]
     idx = pd.DatetimeIndex(index)
-    reasons = np.array(EXIT_REASONS, dtype=object)
+    # pandas' string array of the reason names, taken by code: the same column as an object array of the names
+    # would give, without converting one Python string per trade (~2 ms per 50,000 trades)
+    reasons = pd.array(list(EXIT_REASONS), dtype="str")
     return pd.DataFrame({
         "column": rec["column"], "entry_bar": rec["entry_bar"], "exit_bar": rec["exit_bar"],
         "entry_time": idx[rec["entry_bar"]], "exit_time": idx[rec["exit_bar"]],
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "pnl": rec["pnl"], "pnl_pct": rec["pnl_pct"],
-        "exit_reason": reasons[rec["exit_reason"]] if len(rec) else np.array([], str),
+        "exit_reason": reasons.take(rec["exit_reason"].astype(np.intp)) if len(rec) else np.array([], str),
         "fees": rec["fees"], "direction": rec["direction"],
         **{c: rec[c] for c in PAIR_TRADE_COLUMNS if pair}},
         columns=list(TRADE_COLUMNS) + (list(PAIR_TRADE_COLUMNS) if pair else []))
