@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from ruleengine.backtest.risk import resolve_risk
 from ruleengine.backtest.simulation import simulate, simulate_portfolio
 from ruleengine.errors import RuleEngineError
 from ruleengine.sweep.run import sweep
+
+#: code strategies run in the seccomp sandbox, which exists on Linux only (as tests/test_sandbox_attacks.py)
+SANDBOX_PLATFORM = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 
 DOC = {"name": "pullback", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
        "params": {"k": {"type": "float", "min": 0.0, "max": 3.0, "default": 0.5}},
@@ -1099,7 +1103,7 @@ def _code_twin(doc, code):
                                                  "valid_bars": doc["entry_order"]["valid_bars"]}}
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the sandbox needs Linux")
+@SANDBOX_PLATFORM
 @pytest.mark.parametrize(("rules", "code"), [(TWIN, TWIN_CODE.replace("PRICE", "p['low'].rolling(5).min()")),
                                              (TWIN_LS, TWIN_LS_CODE)], ids=["limit", "long_short stop"])
 def test_a_code_strategy_returns_order_prices_and_trades_like_its_rule_twin(rules, code):
@@ -1113,7 +1117,7 @@ def test_a_code_strategy_returns_order_prices_and_trades_like_its_rule_twin(rule
     assert c.metrics.total_return_pct == pytest.approx(r.metrics.total_return_pct, rel=1e-9)
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the sandbox needs Linux")
+@SANDBOX_PLATFORM
 @pytest.mark.parametrize(("price", "code", "words"), [
     ("(c > s)", "X126", "entry_price has dtype bool"),  # true/false is not a price
     ("c.where(c < s)", "X126", "entry_price is missing (NaN) on"),  # NaN on the bars of an entry signal
