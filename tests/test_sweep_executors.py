@@ -25,6 +25,7 @@ from ruleengine.errors import RuleEngineError
 from ruleengine.kernels.sweep_sim import N_STATS
 from ruleengine.strategies import load_data
 from ruleengine.sweep.executors import (
+    ProcessRunner,
     Shared,
     assemble,
     dask_runner,
@@ -312,19 +313,40 @@ def test_rotation_sweep_on_dask_equals_the_thread_runner(rotation_market, rotati
         assert (err.value.diagnostics[0].code, err.value.diagnostics[0].path) == ("D102", "data.prices.open")
 
 
-def test_a_code_rotation_runs_its_chunks_here_whatever_the_runner(rotation_market) -> None:
-    """generate_weights runs in the sandbox's own processes: the sweep's chunks stay in this process (the runner
-    gets none) and give the rule rotation's rows (the same universe, without membership: the code does not see
-    it)."""
+def test_a_code_rotation_runs_its_chunks_here_and_refuses_a_chosen_pool(rotation_market) -> None:
+    """generate_weights runs in the sandbox's own processes: with the default runner (no --executor) the
+    sweep's chunks stay in this process (the runner gets none) and give the rule rotation's rows (the same
+    universe, without membership: the code does not see it); a pool the caller chose is D122, not a sweep
+    that quietly runs elsewhere than asked."""
     from dataclasses import replace
 
     market = replace(rotation_market, members=None)
     kw = {"market": market, "grid": {"n": [1, 2]}, "params": {"lookback": 20}, "chunk_size": 1}
-    with process_runner(workers=2, min_seconds=0) as runner:
-        code = sweep(str(ROOT / "rules" / "code_momentum_rotation.yaml"), runner=runner, **kw)
+    code_rotation = str(ROOT / "rules" / "code_momentum_rotation.yaml")
+    with make_runner(None) as runner:
+        assert isinstance(runner, ProcessRunner) and not runner.chosen
+        code = sweep(code_rotation, runner=runner, **kw)
         assert (runner.in_process, runner.in_pool) == (0, 0)
     rules = sweep(str(ROOT / "rules" / "momentum_rotation.yaml"), runner=thread_runner(1), **kw)
     assert_same(code.table, rules.table)
+    for chosen in (process_runner(workers=2, min_seconds=0), make_runner("local")):
+        with chosen as runner, pytest.raises(RuleEngineError) as err:
+            sweep(code_rotation, runner=runner, **kw)
+        d = err.value.diagnostics[0]
+        assert (d.code, d.path) == ("D122", "executor") and "worker processes on this machine" in d.message
+        assert "leave out --executor" in d.hint and runner.in_process == runner.in_pool == 0
+    # threads stay in this process: the code's chunks run there, one after the other
+    with make_runner("threads", workers=2) as runner:
+        assert_same(sweep(code_rotation, runner=runner, **kw).table, rules.table)
+
+
+def test_cli_sweep_of_a_code_strategy_on_a_chosen_executor_is_d122() -> None:
+    """``ruleengine sweep CODE --executor local --json``: one JSON error (code, path, hint), no traceback."""
+    res = cli.invoke(app, ["sweep", str(ROOT / "rules" / "code_momentum_rotation.yaml"), "--symbols", "SPY,QQQ",
+                           "--provider", "sample", "--json", "--executor", "local"])
+    assert res.exit_code == 1 and "Traceback" not in res.stdout, res.stdout
+    d = json.loads(res.stdout)["error"]["details"][0]
+    assert (d["code"], d["path"]) == ("D122", "executor") and "sandbox" in d["message"]
 
 
 # --------------------------------------------------------------------------------- errors

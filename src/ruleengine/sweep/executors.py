@@ -165,6 +165,12 @@ def assemble(results: Sequence[Sequence[np.ndarray]], ranges: Sequence[tuple[int
 class _Closing:
     """Context-manager plumbing shared by the runners."""
 
+    #: where the chunks run when they leave this process (None: they stay here), for a code strategy's refusal
+    elsewhere: str | None = None
+    #: whether the caller chose this runner (False: `make_runner`'s default for no --executor): a chosen
+    #: runner that runs chunks elsewhere cannot serve a code strategy's sweep (`refuse_elsewhere`)
+    chosen: bool = True
+
     def close(self) -> None:  # pragma: no cover - overridden
         pass
 
@@ -206,6 +212,8 @@ def _process_task(spec: Spec, chunk: list[dict[str, Any]], columns: list[int]) -
 
 class ProcessRunner(_Closing):
     """Chunks on a pool of worker processes; see `process_runner`."""
+
+    elsewhere = "worker processes on this machine (--executor local)"
 
     def __init__(self, workers: int | None = None, *, min_seconds: float = 2.0) -> None:
         self.workers = workers
@@ -340,6 +348,8 @@ def _import_distributed() -> Any:
 
 class DaskRunner(_Closing):
     """Chunks as tasks on a Dask cluster; see `dask_runner`."""
+
+    elsewhere = "a Dask cluster's workers (--executor dask)"
 
     def __init__(self, scheduler: str | None = None, client: Any = None, *, symbol_chunk: int | None = None,
                  timeout: float = 10.0) -> None:
@@ -542,12 +552,31 @@ def make_runner(executor: str | None = "local", scheduler: str | None = None,
     if scheduler and name != "dask":
         raise RuleEngineError([Diagnostic("D122", f"--scheduler {scheduler} needs the dask executor, not "
                                           f"'{name}'", path="scheduler", hint="add --executor dask")])
+    runner: ThreadRunner | ProcessRunner | DaskRunner
     if name == "threads":
-        return ThreadRunner(workers)
-    if name == "local":
-        return process_runner(workers)
-    return dask_runner(scheduler)
+        runner = ThreadRunner(workers)
+    elif name == "local":
+        runner = process_runner(workers)
+    else:
+        runner = dask_runner(scheduler)
+    runner.chosen = executor is not None or scheduler is not None
+    return runner
+
+
+def refuse_elsewhere(runner: Any) -> None:
+    """D122 when the caller chose a `runner` that runs chunks outside this process, for a strategy whose
+    signals come from the sandbox (a code strategy): its code runs only in this machine's sandbox, so its
+    chunks run here one after the other, and a request for processes or a cluster cannot be served."""
+    where = getattr(runner, "elsewhere", None)
+    if where is None or not getattr(runner, "chosen", True):
+        return
+    raise RuleEngineError([Diagnostic(
+        "D122", f"a code strategy's sweep cannot run on {where}: its signals come from the sandbox's own "
+        "processes on this machine and its code does not travel to other workers, so its chunks run in this "
+        "process, one after the other", path="executor",
+        hint="leave out --executor and --scheduler (in Python: runner=None); the sandbox runs the code")])
 
 
 __all__ = ["EXECUTORS", "DaskRunner", "ProcessRunner", "Runner", "Shared", "ThreadRunner", "assemble",
-           "dask_runner", "evaluate", "make_runner", "process_runner", "shared_of", "split_tasks"]
+           "dask_runner", "evaluate", "make_runner", "process_runner", "refuse_elsewhere", "shared_of",
+           "split_tasks"]

@@ -122,6 +122,10 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
     # thousands of small dicts (combinations, parameter sets) survive the call: no cycle scans meanwhile
     with gc_paused():
         compiled = _compile(strategy)
+        if not compiled.runs_in_process:
+            from .executors import refuse_elsewhere
+
+            refuse_elsewhere(runner)  # before any data is loaded
         strat = compiled.strategy
         rotation = is_rotation(strat)
         sides = trades_short(strat)
@@ -167,8 +171,8 @@ def sweep(strategy: Any, symbols: Any = None, start: Any = None, end: Any = None
         order = cplan.order
         if not compiled.runs_in_process:
             # e.g. a code strategy: its signals come from the sandbox's own processes (it does not travel to
-            # worker processes); chunks run here, one after the other, through the generic signals +
-            # fused-kernel path of evaluate_chunk
+            # worker processes; refused above when the caller chose them); chunks run here, one after the
+            # other, through the generic signals + fused-kernel path of evaluate_chunk
             runner = thread_runner(1)
         stats = _execute(job, PreparedChunks(cplan), order, len(combos), runner or thread_runner(threads), progress)
         if rotation:
