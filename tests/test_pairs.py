@@ -671,20 +671,16 @@ def test_backtest_of_a_pair_document_holds_both_legs(real_daily, tmp_path):
     assert '"legs"' not in one.to_json() and one.fill_contract == FILL_CONTRACT
 
 
-def test_runs_that_do_not_take_pairs_yet_say_so(real_daily):
+def test_runs_that_do_not_take_pairs_say_why(real_daily):
     import ruleengine
     from ruleengine.errors import RuleEngineError
 
-    calls = {
-        "vectorbt": lambda: ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END,
-                                                data=str(real_daily), engine="vectorbt"),
-    }
-    for what, call in calls.items():
-        with pytest.raises(RuleEngineError) as err:
-            call()
-        d = err.value.diagnostics[0]
-        assert (d.code, d.path) == ("D145", "pair"), what
-        assert d.hint
+    # the vectorbt engine is from_signals: per-column stops cannot act on a pair's value (a decision, not a gap)
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.backtest(PAIR_DOC, "asset_a=XLE,asset_b=XLF", START, END, data=str(real_daily), engine="vectorbt")
+    d = err.value.diagnostics[0]
+    assert (d.code, d.path) == ("D145", "pair") and "from_signals" in d.message and "combined value" in d.message
+    assert 'engine="numba"' in d.hint and "from_orders" in d.hint
     # live signals take a pair's named legs (tests/test_live_pairs.py), not a universe of single symbols
     with pytest.raises(RuleEngineError) as err:
         ruleengine.live_signals(PAIR_DOC, "XLE,XLF", data=str(real_daily))

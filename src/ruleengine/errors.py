@@ -148,7 +148,7 @@ CODES: dict[str, str] = {
     "D135": "entries skipped by a sizing rule or a portfolio cap (warning)",
     "D136": "entries cut down to the cash available (warning)",
     "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
-    "D145": "pairs are not supported by this kind of run yet (the vectorbt engine)",
+    "D145": "a pair strategy on the vectorbt engine (from_signals: one instrument per column, stops per column)",
     "D146": "a pair strategy given single symbols (a universe) instead of its two named legs",
     "D147": "live exit conditions on position variables without a held position for some symbols (warning)",
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",

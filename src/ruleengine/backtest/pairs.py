@@ -151,11 +151,11 @@ def hedge_levels(pair: Any, levels: Mapping[str, np.ndarray], shape: tuple[int, 
     return np.full(shape, pair.hedge_ratio, dtype=np.float64) if given is None else given
 
 
-def refuse_pairs(strategy: object, what: str, hint: str) -> None:
-    """Raise D145 when `strategy` (a `TradingStrategy`) has a pair block: `what` (a sweep, ...) does not take
-    pairs yet."""
+def refuse_pairs(strategy: object, what: str, why: str, hint: str) -> None:
+    """Raise D145 when `strategy` (a `TradingStrategy`) has a pair block: `what` (an engine, ...) cannot run a
+    pair, for the reason `why`."""
     if getattr(strategy, "pair", None) is not None:
-        raise RuleEngineError([Diagnostic("D145", f"a pair strategy does not run as {what} yet", path="pair",
+        raise RuleEngineError([Diagnostic("D145", f"a pair strategy does not run on {what}: {why}", path="pair",
                                           hint=hint)])
 
 

@@ -89,7 +89,11 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     if engine != "numba":
         from .pairs import refuse_pairs
 
-        refuse_pairs(strat, f"the {engine} engine", "run it on the default engine (engine=\"numba\")")
+        refuse_pairs(strat, f"the {engine} engine", "that engine is vectorbt's from_signals, one instrument per "
+                     "column with its own stops, while a pair's legs open and close together and its stops and "
+                     "position variables act on the pair's combined value",
+                     "run it on the default engine (engine=\"numba\"); tests/test_pairs.py checks that engine's "
+                     "pairs against vectorbt's from_orders (every leg in one cash-sharing group)")
     req = RunRequest(symbols, start, end, provider, data, init_cash, dict(params or {}))
     strat_params, risk_over = split_params(strat, params)
     sets = compiled.param_sets(strat_params or None)  # D103/D104 before any data is fetched
