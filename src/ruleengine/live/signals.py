@@ -22,7 +22,8 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   user holds (`ruleengine.live.positions`: the store's acted entries of the strategy, or ``positions`` given);
   for a ticker with one, the variables are computed on the bar as the fill step defines them, shown in the
   reasoning, and such a condition can fire the exit; for the others the condition has no value (its note says
-  why) and warning D147 lists them.
+  why) and warning D147 lists them. A pair strategy's are a held pair's (`ruleengine.live.held_pairs`: both
+  legs, the variables of the pair's combined value).
 - **Pairs** (a ``pair`` block): one signal per pair run (ticker ``XLE/XLF``) naming both legs with their
   orders, closes and the hedge ratio of the bar (`ruleengine.live.pairs`); an entry whose hedge ratio opens no
   pair is left out (D148); single symbols instead of the named legs are D146.
@@ -187,13 +188,14 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
               hit_rate: tuple[int, int] | None = None, store: Any = None,
               signal_types: Sequence[str] = ("entry", "exit"), near_misses: bool = True,
               max_near_misses: int = 20, now: datetime | None = None, no_cache: bool = False,
-              positions: Sequence[HeldPosition | str] = ()) -> LiveScan:
+              positions: Sequence[HeldPosition | HeldPair | str] = ()) -> LiveScan:
     """`live_signals` plus the near misses, the evaluated bar and the data warnings.
 
     `hit_rate` is (wins, trades) for the confidence; by default, with a `store` and a stored strategy, that of
     its newest stored backtest. `now` (UTC) replaces the clock for the partial-bar rule. `positions` are the
-    positions the user holds (`HeldPosition`, or ``"AAPL:long:140.5:2017-06-01"``), beside those of the store;
-    a given one replaces the store's for its ticker. Exit conditions on position variables read them.
+    positions the user holds (`HeldPosition`, or ``"AAPL:long:140.5:2017-06-01"``; a pair strategy's a
+    `HeldPair`, or ``"XLE/XLF:long:XLE=60.1,XLF=24.3:2017-06-01"``), beside those of the store; a given one
+    replaces the store's for its ticker. Exit conditions on position variables read them.
     """
     if not 0 <= float(min_confidence) <= 100:
         raise RuleEngineError([Diagnostic("T107", f"min_confidence must be within 0..100, got {min_confidence}",
