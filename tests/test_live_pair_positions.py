@@ -166,18 +166,23 @@ def test_a_held_pair_exits_live_on_the_bar_the_backtest_exited_and_not_before(do
     assert knowing >= 2, "the fixture must give exits by the position variables"
 
 
-def test_an_acted_pair_entry_in_the_store_is_the_held_pair_through_the_cli(tmp_path: Path,
+@pytest.mark.parametrize("price", ["close", "open"])
+def test_an_acted_pair_entry_in_the_store_is_the_held_pair_through_the_cli(tmp_path: Path, price: str,
                                                                         provider_env_cleared: Path) -> None:
     """Save the entry signal, act on it with both legs' fills (the backtest trade's), then the exit on the bar
-    the backtest exited by its position variables comes from the store's held pair."""
+    the backtest exited by its position variables comes from the store's held pair (its legs' fills, the
+    signal's hedge ratio: the backtest's units). A pair acted on with one price before both legs were recorded
+    (a row from before migration 0005) has no variables, and says why."""
+    import sqlite3
+
     doc = tmp_path / "pair.yaml"
     doc.write_text(yaml.safe_dump(DOC))
-    db = str(tmp_path / "live.db")
-    res = ruleengine.backtest(DOC, LEGS, data=SAMPLE, benchmark=None)
+    db = tmp_path / "live.db"
+    res = ruleengine.backtest(DOC, LEGS, data=SAMPLE, params={"execution_price": price}, benchmark=None)
     md = ruleengine.load_data(ruleengine.load_strategy(DOC), LEGS, data=SAMPLE)
     days = [str(d.date()) for d in md.index]
     trade = next(t for t in res.results[0].trades if t.exit_reason == "signal"
-                 and days.index(t.exit_time[:10]) - days.index(t.entry_time[:10]) >= 8)
+                 and days.index(t.exit_time[:10]) - days.index(t.entry_time[:10]) >= 8 + (price == "open"))
 
     def run(*args: str) -> dict[str, Any]:
         out = CliRunner().invoke(app, [*args, "--json"])
@@ -186,20 +191,28 @@ def test_an_acted_pair_entry_in_the_store_is_the_held_pair_through_the_cli(tmp_p
 
     def scan(asof: str, kind: str) -> dict[str, Any]:
         return run("signals", "run", str(doc), "--symbols", LEGS, "--data", SAMPLE, "--asof", asof, "--type", kind,
-                   "--save", "--db", db)
+                   "--param", f"execution_price={price}", "--save", "--db", str(db))
 
-    (entry,) = scan(trade.entry_time[:10], "entry")["signals"]
+    (entry,) = scan(_signal_bar(md, trade.entry_time, price), "entry")["signals"]
     a, b = trade.legs
     acted = run("signals", "act", str(entry["id"]), "--price", f"XLE={a.entry_price!r}", "--price",
-                f"XLF={b.entry_price!r}", "--date", trade.entry_time[:10], "--db", db)
+                f"XLF={b.entry_price!r}", "--date", trade.entry_time[:10], "--db", str(db))
     assert acted["success"] is True, acted
-    out = scan(trade.exit_time[:10], "exit")
+    exit_bar = _signal_bar(md, trade.exit_time, price)
+    out = scan(exit_bar, "exit")
     (sig,) = out["signals"]
     held = sig["data_snapshot"]["position"]
     assert held["source"] == f"store signal {entry['id']}" and held["variables"]["bars_held"] == 8.0
     assert [(x["symbol"], x["entry_price"]) for x in held["legs"]] == [("XLE", a.entry_price), ("XLF", b.entry_price)]
+    assert held["legs"][1]["units"] == pytest.approx(b.size / a.size, rel=1e-12)  # the backtest's split
+    assert held["variables"]["entry_price"] * a.size == pytest.approx(a.size * a.entry_price + b.size * b.entry_price)
     assert "[+] bars_held = 8 >= 8" in sig["reasoning"]["text"]
     assert not [w for w in out["warnings"] if w["code"] == "D147"]
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE strategy_signals SET acted_legs = NULL WHERE signal_id = ?", (entry["id"],))
+    (warning,) = scan(exit_bar, "exit")["warnings"]
+    assert warning["code"] == "D147" and f"XLE/XLF (store signal {entry['id']} was acted on with one price" \
+        in warning["message"]
 
 
 def test_the_users_fills_of_both_legs_are_the_held_pair(tmp_path: Path, provider_env_cleared: Path,
@@ -271,7 +284,8 @@ def test_positions_of_the_wrong_kind_or_without_values_say_why() -> None:
                        ("XLE/XLF:short:XLE=60.1,XLF=24.3:2012-04-02", "no open long pair known in XLE/XLF")):
         scan = live_scan(DOC, LEGS, data=SAMPLE, asof="2012-04-19", positions=[spec], signal_types=("exit",))
         [warning] = [w for w in scan.warnings if w["code"] == "D147"]
-        assert "pair(s): XLE/XLF" in warning["message"]
+        assert "pair(s): XLE/XLF" in warning["message"] and ("after the evaluated bar" in warning["message"]) == \
+            ("after" in note)
         (sig,) = scan.signals
         assert "needs a held pair: " in sig.reasoning.text and note in sig.reasoning.text
         assert "position" not in sig.data_snapshot

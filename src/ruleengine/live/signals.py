@@ -385,8 +385,9 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
         found: tuple[dict[str, float], str, dict[str, Any]] | str = f"no open {side} {what} known in {md.labels[j]}"
         if position is not None and position.side == side:
             found = _held_values(strat, position, md, j, r, exec_open, pair)
-        if isinstance(found, str):
-            unknown.append(str(md.labels[j]))
+        if isinstance(found, str):  # a position held without values says why in the warning too
+            unknown.append(str(md.labels[j]) + (f" ({found})" if position is not None and position.side == side
+                                                else ""))
             for c in dependent:
                 for node_id in on_position[id(c)]:
                     c.notes[(node_id, j)] = f"needs a held {what}: {found}"
@@ -406,8 +407,8 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
     if unknown:
         spelling = POSITION_FORMAT if pair is None else PAIR_POSITION_FORMAT
         warnings.append(Diagnostic(
-            "D147", f"exit conditions on position variables need a held {what}: none known for {len(unknown)} "
-            + ("symbol(s): " if pair is None else "pair(s): ") + ", ".join(unknown[:10])
+            "D147", f"exit conditions on position variables need a held {what}: none known (or valued on the "
+            f"bar) for {len(unknown)} " + ("symbol(s): " if pair is None else "pair(s): ") + ", ".join(unknown[:10])
             + (" ..." if len(unknown) > 10 else "") + "; their exits come from the other conditions only",
             severity="warning", path="exit",
             hint=f"give the {what} with --position {spelling}, or record the entry you took: "
