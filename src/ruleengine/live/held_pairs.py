@@ -131,12 +131,42 @@ def stored_pair(sig: Any, *, open_fills: bool) -> HeldPair:
     acted = sig.acted_legs or {}
     legs = tuple(PairLeg(str(leg["symbol"]), leg["side"], float(acted[leg["symbol"]]["price"])
                          if leg["symbol"] in acted else math.nan) for leg in pair["legs"])
-    missing = None if all(leg["symbol"] in acted for leg in pair["legs"]) else (
-        f"store signal {sig.id} was acted on with one price: a pair's variables need each leg's fill (close it "
-        f"and record the legs: ruleengine signals act ID --price LEG=P --price LEG=P, or give --position)")
+    a, b = (str(leg["symbol"]) for leg in pair["legs"])
+    missing = None if a in acted and b in acted else (
+        f"store signal {sig.id} was acted on with one price (before both legs were recorded): a pair's variables "
+        f"need each leg's fill; give them with --position {sig.ticker}:{sig.direction}:{a}=PRICE,{b}=PRICE:DATE")
     hedge = (float(pair["hedge_ratio"]), str(pair["sizing"]))
     return HeldPair(sig.ticker, sig.direction, legs, pd.Timestamp(sig.bar_time),  # type: ignore[arg-type]
                     f"store signal {sig.id}", after_bar=open_fills, hedge=hedge, missing=missing)
+
+
+@dataclass(frozen=True)
+class PairInputs:
+    """What a held pair's variables read beside its prices: every bar's hedge ratio, the sizing, the borrow
+    cost."""
+
+    hedge: np.ndarray  # (T, N)
+    sizing: str
+    borrow_cost_pct: float | None
+
+    @staticmethod
+    def of(strat: Any, levels: Mapping[str, np.ndarray], shape: tuple[int, ...],
+           params: Mapping[str, Any] | None) -> PairInputs:
+        """Those of a pair strategy's run (`levels`: its signal levels over bars of `shape`; `params`: the
+        run's, risk overrides included)."""
+        from ..backtest.pairs import hedge_levels
+        from ..backtest.risk import resolve_risk
+
+        return PairInputs(hedge_levels(strat.pair, levels, shape), strat.pair.sizing,
+                          resolve_risk(strat, params).borrow_cost_pct)
+
+
+def pair_runs(strat: Any, symbols: Any) -> list[tuple[str, str]]:
+    """The (leg a, leg b) symbols of each run of a pair strategy's `symbols`."""
+    from ..data.symbols import slot_runs
+
+    a, b = strat.pair.legs
+    return [(str(run[a]), str(run[b])) for run in slot_runs(symbols, strat.data)]
 
 
 def fill_pairs(positions: Sequence[HeldPosition], runs: Sequence[tuple[str, str]]) -> list[HeldPair]:
@@ -245,5 +275,5 @@ def pair_note(held: HeldPair, values: Mapping[str, float], units: tuple[float, f
     return f"pair held: {held.describe()}{scale}; " + ", ".join(f"{k} {fmt(v)}" for k, v in values.items())
 
 
-__all__ = ["PAIR_POSITION_FORMAT", "HeldPair", "PairLeg", "fill_pairs", "pair_note", "pair_values",
-           "parse_pair_position", "stored_pair"]
+__all__ = ["PAIR_POSITION_FORMAT", "HeldPair", "PairInputs", "PairLeg", "fill_pairs", "pair_note", "pair_runs",
+           "pair_values", "parse_pair_position", "stored_pair"]

@@ -51,7 +51,15 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side, group_side
 from .fills import holding_note, portfolio_fills
-from .held_pairs import PAIR_POSITION_FORMAT, HeldPair, fill_pairs, pair_note, pair_values
+from .held_pairs import (
+    PAIR_POSITION_FORMAT,
+    HeldPair,
+    PairInputs,
+    fill_pairs,
+    pair_note,
+    pair_runs,
+    pair_values,
+)
 from .models import LiveScan, NearMiss, StrategySignal
 from .pairs import both_legs_have_a_bar, drop_entries_without_hedge, pair_bars, refuse_universe
 from .positions import (
@@ -256,7 +264,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     held_now: dict[int, tuple[str, dict[str, Any]]] = {}
     if any(leg.group == "exit" for leg in legs):
         held_now = _exit_on_positions(target, inspected, fired, held, md, r, exec_open, has_bar, warnings,
-                                      _PairInputs.of(strat, sig.levels, seen.inputs[(base, "close")].shape, params)
+                                      PairInputs.of(strat, sig.levels, seen.inputs[(base, "close")].shape, params)
                                       if pairs is not None else None)
     from ..data.calendar import bar_close_times
 
@@ -312,7 +320,7 @@ def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | H
     pair = target.strategy.pair
     open_now = fill_positions(fills, until)
     from_fills: dict[str, HeldPosition | HeldPair] = by_ticker(
-        open_now if pair is None else fill_pairs(open_now, _pair_runs(target.strategy, symbols)) if open_now else [])
+        open_now if pair is None else fill_pairs(open_now, pair_runs(target.strategy, symbols)) if open_now else [])
     stored = by_ticker(stored_positions(store, target.strategy_id, open_fills=exec_open)) \
         if store is not None and target.strategy_id is not None else {}
     named = [parse_position(p) if isinstance(p, str) else p for p in given]
@@ -325,38 +333,9 @@ def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | H
     return from_fills | stored | by_ticker(named)
 
 
-def _pair_runs(strat: Any, symbols: Any) -> list[tuple[str, str]]:
-    """The (leg a, leg b) symbols of each run of a pair strategy's `symbols`."""
-    from ..data.symbols import slot_runs
-
-    a, b = strat.pair.legs
-    return [(str(run[a]), str(run[b])) for run in slot_runs(symbols, strat.data)]
-
-
-@dataclass(frozen=True)
-class _PairInputs:
-    """What a held pair's variables read beside its prices: every bar's hedge ratio, the sizing, the borrow
-    cost."""
-
-    hedge: np.ndarray  # (T, N)
-    sizing: str
-    borrow_cost_pct: float | None
-
-    @staticmethod
-    def of(strat: Any, levels: Mapping[str, np.ndarray], shape: tuple[int, ...],
-           params: Mapping[str, Any] | None) -> _PairInputs:
-        """Those of a pair strategy's run (`levels`: its signal levels over bars of `shape`; `params`: the
-        run's, risk overrides included)."""
-        from ..backtest.pairs import hedge_levels
-        from ..backtest.risk import resolve_risk
-
-        return _PairInputs(hedge_levels(strat.pair, levels, shape), strat.pair.sizing,
-                           resolve_risk(strat, params).borrow_cost_pct)
-
-
 def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np.ndarray],
                        held: Mapping[str, HeldPosition | HeldPair], md: Any, r: int, exec_open: bool,
-                       has_bar: np.ndarray, warnings: list[dict[str, Any]], pair: _PairInputs | None
+                       has_bar: np.ndarray, warnings: list[dict[str, Any]], pair: PairInputs | None
                        ) -> dict[int, tuple[str, dict[str, Any]]]:
     """The exit block's conditions on position variables on bar `r`: for each column whose ticker the user holds
     on the exit's side, the variables (`position_values`; a pair's, `pair_values`, with `pair`'s hedge ratio,
@@ -417,7 +396,7 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
 
 
 def _held_values(strat: Any, position: HeldPosition | HeldPair, md: Any, j: int, r: int, exec_open: bool,
-                 pair: _PairInputs | None) -> tuple[dict[str, float], str, dict[str, Any]] | str:
+                 pair: PairInputs | None) -> tuple[dict[str, float], str, dict[str, Any]] | str:
     """Column j's held position's variables on bar `r`, the reasoning's note and the data snapshot's
     ``position``; or why they have no value."""
     if pair is not None:
