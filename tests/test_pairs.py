@@ -687,16 +687,14 @@ def test_runs_that_do_not_take_pairs_say_why(real_daily):
     assert (err.value.diagnostics[0].code, err.value.diagnostics[0].path) == ("D146", "symbols")
 
 
-def test_live_signals_refuse_a_pairs_exit_on_position_variables(real_daily):
-    """Live, a held position records one entry price; a pair's position variables are its combined value (both
-    legs' entries and units): D149 rather than values of the first leg alone."""
+def test_live_signals_of_a_pairs_exit_on_position_variables_need_a_held_pair(real_daily):
+    """Live, a pair's position variables are its combined value: without a held pair (given, stored or from the
+    user's fills, tests/test_live_pair_positions.py) they have no value, and warning D147 says how to give one."""
     import ruleengine
-    from ruleengine.errors import RuleEngineError
 
-    with pytest.raises(RuleEngineError) as err:
-        ruleengine.live_signals(KNOWING_DOC, "asset_a=XLE,asset_b=XLF", data=str(real_daily))
-    d = err.value.diagnostics[0]
-    assert (d.code, d.path) == ("D149", "exit") and "stop_loss_pct" in d.hint
+    scan = ruleengine.live_scan(KNOWING_DOC, "asset_a=XLE,asset_b=XLF", data=str(real_daily), signal_types=("exit",))
+    (d,) = [w for w in scan.warnings if w["code"] == "D147"]
+    assert d["path"] == "exit" and "XLE/XLF" in d["message"] and "--position A/B:SIDE:A=PRICE,B=PRICE" in d["hint"]
 
 
 def test_the_hedge_ratio_history_is_fetched_and_a_code_pair_takes_a_number(real_daily):

@@ -150,9 +150,8 @@ CODES: dict[str, str] = {
     "D137": "live signals: a long and a short entry on one bar cancel, no entry signal (warning)",
     "D145": "a pair strategy on the vectorbt engine (from_signals: one instrument per column, stops per column)",
     "D146": "a pair strategy given single symbols (a universe) instead of its two named legs",
-    "D147": "live exit conditions on position variables without a held position for some symbols (warning)",
+    "D147": "live exit conditions on position variables without a held position (or pair) for some symbols (warning)",
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",
-    "D149": "live signals of a pair whose exit conditions use position variables (the pair's combined value)",
     "D158": "live signals on a point-in-time universe: symbols not members on the bar get no entry (warning)",
     "D165": "live signals on a point-in-time universe: a held symbol's prices ended before the bar (warning)",
     # sweeps, walk-forward folds and overfitting statistics

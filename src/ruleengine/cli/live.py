@@ -71,8 +71,9 @@ def signals_run(
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value; repeatable")] = None,
     position: Annotated[list[str] | None, typer.Option(
         "--position", help="a position you hold, TICKER:SIDE:PRICE:DATE (e.g. AAPL:long:140.5:2017-06-01); "
-        "exit conditions on position variables (bars_held, unrealized_pct, ...) read it; repeatable. A stored "
-        "strategy's acted entries count without it")] = None,
+        "exit conditions on position variables (bars_held, unrealized_pct, ...) read it; repeatable. A pair "
+        "strategy's: A/B:SIDE:A=PRICE,B=PRICE:DATE (units optional, A=UNITS@PRICE; e.g. "
+        "XLE/XLF:long:XLE=60.1,XLF=24.3:2017-06-01). A stored strategy's acted entries count without it")] = None,
     provider: str | None = typer.Option(None, "--provider", help=PROVIDER_HELP),
     data: str | None = typer.Option(None, "--data", help=DATA_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),

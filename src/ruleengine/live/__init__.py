@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 _LAZY = {
     "ConditionNode": "models", "LiveScan": "models", "NearMiss": "models", "Operand": "models",
     "Reasoning": "models", "StrategySignal": "models", "compare_strategies": "leaderboard", "scan": "scan",
-    "HeldPosition": "positions",
+    "HeldPair": "held_pairs", "HeldPosition": "positions",
     "live_scan": "signals", "live_signals": "signals", "track": "tracking",
 }
 

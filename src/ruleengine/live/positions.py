@@ -13,6 +13,8 @@ ticker, from one of three places (a later one replaces an earlier one for its ti
 - **given** (``--position AAPL:long:140.5:2017-06-01``): side, entry price and the date (or time) of the entry
   fill's bar.
 
+A pair strategy's held position is a pair (both legs, `ruleengine.live.held_pairs`), from the same three places.
+
 `position_values` computes the variables on the evaluated bar exactly as the fill step defines them
 (`ruleengine.lang.position.POSITION_VARIABLES`): the entry bar is the first bar at or after the entry time
 (after it for ``after_bar``); ``bars_held`` counts the bars with a price after the entry bar; the extremes start
@@ -23,15 +25,18 @@ filled at its open (a close fill has nothing after it on that bar).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side
+
+if TYPE_CHECKING:
+    from .held_pairs import HeldPair
 
 #: how a given position is written: TICKER:SIDE:PRICE:DATE
 POSITION_FORMAT = "TICKER:SIDE:PRICE:DATE, e.g. AAPL:long:140.5:2017-06-01"
@@ -47,6 +52,7 @@ class HeldPosition:
     entry_time: pd.Timestamp  # the entry fill's bar, or (``after_bar``) the bar its fill follows
     source: str  # "given" | "store signal N"
     after_bar: bool = False  # the fill is on the first bar after `entry_time` (an open fill of a stored signal)
+    units: float | None = None  # the shares held, when known (the user's own fills)
 
     def describe(self) -> str:
         when = self.entry_time.date() if self.entry_time == self.entry_time.normalize() else self.entry_time
@@ -54,39 +60,68 @@ class HeldPosition:
         return f"{self.side} from {rule}{when} at {self.entry_price:g} ({self.source})"
 
 
-def parse_position(spec: str) -> HeldPosition:
-    """A given position from ``TICKER:SIDE:PRICE:DATE``; T107 (path ``position``) when it is not one."""
+#: a held position of either kind (one symbol's, or a pair's)
+Held = TypeVar("Held", bound="HeldPosition | HeldPair")
+
+
+def parse_position(spec: str) -> HeldPosition | HeldPair:
+    """A given position from ``TICKER:SIDE:PRICE:DATE``, or a pair's (a run ``A/B`` as its ticker:
+    `ruleengine.live.held_pairs.parse_pair_position`); T107 (path ``position``) when it is not one."""
     parts = [p.strip() for p in spec.split(":", 3)]
+    if "/" in parts[0]:
+        from .held_pairs import parse_pair_position
 
-    def bad(why: str) -> RuleEngineError:
-        return RuleEngineError([Diagnostic("T107", f"--position '{spec}': {why}", path="position",
-                                           hint=f"write it as {POSITION_FORMAT}")])
+        return parse_pair_position(spec)
 
+    bad = position_error(spec, f"write it as {POSITION_FORMAT}")
     if len(parts) != 4 or not all(parts):
         raise bad("expected four parts separated by ':'")
     ticker, side, price, date = parts
     if side not in ("long", "short"):
         raise bad(f"the side is '{side}', not long or short")
+    entry = positive_number(price, "price", bad)
+    return HeldPosition(ticker.upper(), side, entry, entry_date(date, bad), "given")  # type: ignore[arg-type]
+
+
+def position_error(spec: str, hint: str) -> Callable[[str], RuleEngineError]:
+    """What a malformed ``--position`` `spec` raises: T107 (path ``position``) saying why, with `hint`."""
+
+    def bad(why: str) -> RuleEngineError:
+        return RuleEngineError([Diagnostic("T107", f"--position '{spec}': {why}", path="position", hint=hint)])
+
+    return bad
+
+
+def positive_number(text: str, what: str, bad: Callable[[str], RuleEngineError]) -> float:
+    """A ``--position``'s price or units: a finite number > 0, else `bad`'s error."""
     try:
-        entry = float(price)
+        x = float(text)
     except ValueError:
-        raise bad(f"the price '{price}' is not a number") from None
-    if not math.isfinite(entry) or entry <= 0:
-        raise bad(f"the price {price} is not a positive number")
+        raise bad(f"the {what} '{text.strip()}' is not a number") from None
+    if not math.isfinite(x) or x <= 0:
+        raise bad(f"the {what} {text.strip()} is not a positive number")
+    return x
+
+
+def entry_date(text: str, bad: Callable[[str], RuleEngineError]) -> pd.Timestamp:
+    """A ``--position``'s entry date or time (an aware time as New York's wall clock), else `bad`'s error."""
     try:
-        when = pd.Timestamp(date)
+        when = pd.Timestamp(text)
     except (ValueError, TypeError):
-        raise bad(f"the date '{date}' is not a date") from None
-    if when.tz is not None:
-        when = when.tz_convert("America/New_York").tz_localize(None)
-    return HeldPosition(ticker.upper(), side, entry, when, "given")  # type: ignore[arg-type]
+        raise bad(f"the date '{text}' is not a date") from None
+    return when.tz_convert("America/New_York").tz_localize(None) if when.tz is not None else when
 
 
-def stored_positions(store: Any, strategy_id: int, *, open_fills: bool) -> list[HeldPosition]:
-    """The strategy's open positions in the store: its acted entry signals without an outcome."""
-    held: list[HeldPosition] = []
+def stored_positions(store: Any, strategy_id: int, *, open_fills: bool) -> list[HeldPosition | HeldPair]:
+    """The strategy's open positions in the store: its acted entry signals without an outcome (a pair's signal:
+    its held pair, `ruleengine.live.held_pairs.stored_pair`)."""
+    from .held_pairs import stored_pair
+
+    held: list[HeldPosition | HeldPair] = []
     for sig in store.list_signals(strategy_id, signal_type="entry"):
-        if sig.user_acted and sig.outcome is None and sig.acted_price:
+        if sig.user_acted and sig.outcome is None and (sig.data_snapshot or {}).get("pair"):
+            held.append(stored_pair(sig, open_fills=open_fills))
+        elif sig.user_acted and sig.outcome is None and sig.acted_price:
             held.append(HeldPosition(sig.ticker, sig.direction, float(sig.acted_price), pd.Timestamp(sig.bar_time),
                                      f"store signal {sig.id}", after_bar=open_fills))
     return held
@@ -119,13 +154,14 @@ def fill_positions(fills: pd.DataFrame | None, until: Any) -> list[HeldPosition]
         if opened is not None and abs(qty) >= 1e-9:
             entry = opened.tz_convert("America/New_York").tz_localize(None)
             held.append(HeldPosition(str(ticker).upper(), "long" if qty > 0 else "short", cost, entry,
-                                     f"your fills: {abs(qty):g} shares"))
+                                     f"your fills: {abs(qty):g} shares", units=abs(qty)))
     return held
 
 
-def by_ticker(positions: Sequence[HeldPosition]) -> dict[str, HeldPosition]:
-    """One position per ticker; T107 when two are given for the same one (which would the exit close?)."""
-    out: dict[str, HeldPosition] = {}
+def by_ticker(positions: Sequence[Held]) -> dict[str, Held]:
+    """One position per ticker (a pair's: its run ``A/B``); T107 when two are given for the same one (which
+    would the exit close?)."""
+    out: dict[str, Held] = {}
     for p in positions:
         if p.ticker in out:
             raise RuleEngineError([Diagnostic(
@@ -140,15 +176,9 @@ def position_values(held: HeldPosition, index: pd.DatetimeIndex, high: np.ndarra
                     close: np.ndarray, r: int, exec_open: bool) -> dict[str, float] | str:
     """The position variables of `held` at bar `r` of one symbol's bars (see the module docstring), or why
     they have no value there (the entry comes after the bar, or is before the data loaded)."""
-    stamp = _naive(index)
-    when = held.entry_time.tz_localize(None) if held.entry_time.tz is not None else held.entry_time
-    if len(stamp) and bool((stamp == stamp.normalize()).all()):  # daily bars: a fill inside a session is its bar
-        when = when.normalize()
-    e = int(stamp.searchsorted(when, side="right" if held.after_bar else "left"))
-    if e > r:
-        return f"the position's entry ({held.describe()}) is after the evaluated bar"
-    if e == 0 and stamp[0] > when:
-        return f"no bars loaded from the position's entry ({held.describe()})"
+    e = entry_row(held, index, r)
+    if isinstance(e, str):
+        return e
     later = slice(e if exec_open else e + 1, r + 1)
     highs, lows = high[later], low[later]
     top = max(held.entry_price, float(np.nanmax(highs))) if np.isfinite(highs).any() else held.entry_price
@@ -158,6 +188,23 @@ def position_values(held: HeldPosition, index: pd.DatetimeIndex, high: np.ndarra
     unrealized = (c / held.entry_price - 1.0) * 100.0 if long else (1.0 - c / held.entry_price) * 100.0
     return {"entry_price": held.entry_price, "bars_held": float(np.isfinite(close[e + 1:r + 1]).sum()),
             "unrealized_pct": unrealized, "highest_since_entry": top, "lowest_since_entry": bottom}
+
+
+def entry_row(held: Any, index: pd.DatetimeIndex, r: int) -> int | str:
+    """The row of `index` on which `held` (a `HeldPosition` or a held pair: ``entry_time``, ``after_bar``,
+    ``describe()``) entered: the first bar at or after its entry time (after it for ``after_bar``; on daily bars
+    a fill inside a session is that session's bar); or why it has none up to bar `r` (the entry comes after the
+    bar, or before the data loaded)."""
+    stamp = _naive(index)
+    when = held.entry_time.tz_localize(None) if held.entry_time.tz is not None else held.entry_time
+    if len(stamp) and bool((stamp == stamp.normalize()).all()):
+        when = when.normalize()
+    e = int(stamp.searchsorted(when, side="right" if held.after_bar else "left"))
+    if e > r:
+        return f"the position's entry ({held.describe()}) is after the evaluated bar"
+    if e == 0 and stamp[0] > when:
+        return f"no bars loaded from the position's entry ({held.describe()})"
+    return e
 
 
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:

@@ -22,7 +22,8 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   user holds (`ruleengine.live.positions`: the store's acted entries of the strategy, or ``positions`` given);
   for a ticker with one, the variables are computed on the bar as the fill step defines them, shown in the
   reasoning, and such a condition can fire the exit; for the others the condition has no value (its note says
-  why) and warning D147 lists them.
+  why) and warning D147 lists them. A pair strategy's are a held pair's (`ruleengine.live.held_pairs`: both
+  legs, the variables of the pair's combined value).
 - **Pairs** (a ``pair`` block): one signal per pair run (ticker ``XLE/XLF``) naming both legs with their
   orders, closes and the hedge ratio of the bar (`ruleengine.live.pairs`); an entry whose hedge ratio opens no
   pair is left out (D148); single symbols instead of the named legs are D146.
@@ -50,6 +51,15 @@ import pandas as pd
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side, group_side
 from .fills import holding_note, portfolio_fills
+from .held_pairs import (
+    PAIR_POSITION_FORMAT,
+    HeldPair,
+    PairInputs,
+    fill_pairs,
+    pair_note,
+    pair_runs,
+    pair_values,
+)
 from .models import LiveScan, NearMiss, StrategySignal
 from .pairs import both_legs_have_a_bar, drop_entries_without_hedge, pair_bars, refuse_universe
 from .positions import (
@@ -186,13 +196,14 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
               hit_rate: tuple[int, int] | None = None, store: Any = None,
               signal_types: Sequence[str] = ("entry", "exit"), near_misses: bool = True,
               max_near_misses: int = 20, now: datetime | None = None, no_cache: bool = False,
-              positions: Sequence[HeldPosition | str] = ()) -> LiveScan:
+              positions: Sequence[HeldPosition | HeldPair | str] = ()) -> LiveScan:
     """`live_signals` plus the near misses, the evaluated bar and the data warnings.
 
     `hit_rate` is (wins, trades) for the confidence; by default, with a `store` and a stored strategy, that of
     its newest stored backtest. `now` (UTC) replaces the clock for the partial-bar rule. `positions` are the
-    positions the user holds (`HeldPosition`, or ``"AAPL:long:140.5:2017-06-01"``), beside those of the store;
-    a given one replaces the store's for its ticker. Exit conditions on position variables read them.
+    positions the user holds (`HeldPosition`, or ``"AAPL:long:140.5:2017-06-01"``; a pair strategy's a
+    `HeldPair`, or ``"XLE/XLF:long:XLE=60.1,XLF=24.3:2017-06-01"``), beside those of the store; a given one
+    replaces the store's for its ticker. Exit conditions on position variables read them.
     """
     if not 0 <= float(min_confidence) <= 100:
         raise RuleEngineError([Diagnostic("T107", f"min_confidence must be within 0..100, got {min_confidence}",
@@ -210,7 +221,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     values = strat.default_params() | strat_params
     exec_open = str(values.get("execution_price") or "close") == "open"
     fills = portfolio_fills()  # the user's own position (broker export / SnapTrade), named in each reasoning
-    held = _held_positions(target, store, positions, exec_open, fills, asof)
+    held = _held_positions(target, store, positions, exec_open, fills, asof, symbols)
     universe = live_universe(symbols, data)  # @sp500: membership on the bar, said aloud (live/universe.py)
     md = load_live_data(target, symbols, asof=asof, params=strat_params, provider=provider, data=data,
                         no_cache=no_cache, history_from=min((p.entry_time for p in held.values()), default=None),
@@ -252,7 +263,9 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
     held_now: dict[int, tuple[str, dict[str, Any]]] = {}
     if any(leg.group == "exit" for leg in legs):
-        held_now = _exit_on_positions(target, inspected, fired, held, md, r, exec_open, has_bar, warnings)
+        held_now = _exit_on_positions(target, inspected, fired, held, md, r, exec_open, has_bar, warnings,
+                                      PairInputs.of(strat, sig.levels, seen.inputs[(base, "close")].shape, params)
+                                      if pairs is not None else None)
     from ..data.calendar import bar_close_times
 
     bar_close = bar_close_times(md.index[r:r + 1], md.frequency)[0]
@@ -292,30 +305,44 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                     synthetic=bool(md.synthetic))
 
 
-def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | str], exec_open: bool,
-                    fills: pd.DataFrame | None, asof: Any) -> dict[str, HeldPosition]:
+def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | HeldPair | str], exec_open: bool,
+                    fills: pd.DataFrame | None, asof: Any, symbols: Any) -> dict[str, HeldPosition | HeldPair]:
     """The positions the user holds, by ticker: those their own fills leave open up to `asof` (the end of that
     day for a date; now without it), then the store's (a stored strategy's acted entries), then the given ones;
-    a later source replaces an earlier one for its ticker."""
+    a later source replaces an earlier one for its ticker. A pair strategy's are pairs, by run (``XLE/XLF``):
+    its fills' pairs are the runs of `symbols` whose legs are both held on opposite sides (`fill_pairs`); a
+    given position of the other kind than the strategy's is T107."""
     until = pd.Timestamp.now(tz="UTC") if asof is None else pd.Timestamp(asof)
     if asof is not None and until == until.normalize():
         until = until + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     if asof is not None and until.tzinfo is None:
         until = until.tz_localize("America/New_York")
-    from_fills = by_ticker(fill_positions(fills, until))
+    pair = target.strategy.pair
+    open_now = fill_positions(fills, until)
+    from_fills: dict[str, HeldPosition | HeldPair] = by_ticker(
+        open_now if pair is None else fill_pairs(open_now, pair_runs(target.strategy, symbols)) if open_now else [])
     stored = by_ticker(stored_positions(store, target.strategy_id, open_fills=exec_open)) \
         if store is not None and target.strategy_id is not None else {}
-    return from_fills | stored | by_ticker([parse_position(p) if isinstance(p, str) else p for p in given])
+    named = [parse_position(p) if isinstance(p, str) else p for p in given]
+    for p in named:
+        if isinstance(p, HeldPair) != (pair is not None):
+            raise RuleEngineError([Diagnostic(
+                "T107", f"--position {p.ticker}: a {'pair' if isinstance(p, HeldPair) else 'single symbol'}'s "
+                f"position for a strategy {'without' if pair is None else 'with'} a pair block", path="position",
+                hint=f"write it as {POSITION_FORMAT if pair is None else PAIR_POSITION_FORMAT}")])
+    return from_fills | stored | by_ticker(named)
 
 
 def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np.ndarray],
-                       held: Mapping[str, HeldPosition], md: Any, r: int, exec_open: bool, has_bar: np.ndarray,
-                       warnings: list[dict[str, Any]]) -> dict[int, tuple[str, dict[str, Any]]]:
+                       held: Mapping[str, HeldPosition | HeldPair], md: Any, r: int, exec_open: bool,
+                       has_bar: np.ndarray, warnings: list[dict[str, Any]], pair: PairInputs | None
+                       ) -> dict[int, tuple[str, dict[str, Any]]]:
     """The exit block's conditions on position variables on bar `r`: for each column whose ticker the user holds
-    on the exit's side, the variables (`position_values`) and every such node's value go into the inspected
-    conditions (the reasoning shows them) and the exit fires when the block holds, as in the fill step (its
-    program joins the signal); the others get a note on those nodes and warning D147. Returns column -> (the
-    exit reasoning's note, the position for the signal's data snapshot)."""
+    on the exit's side, the variables (`position_values`; a pair's, `pair_values`, with `pair`'s hedge ratio,
+    sizing and borrow cost) and every such node's value go into the inspected conditions (the reasoning shows
+    them) and the exit fires when the block holds, as in the fill step (its program joins the signal); the
+    others get a note on those nodes and warning D147. Returns column -> (the exit reasoning's note, the
+    position for the signal's data snapshot)."""
     from ..compile.exit_program import node_values
     from ..lang.position import position_dependent
 
@@ -324,15 +351,8 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
     if not dependent:
         return {}
     strat = target.strategy
-    if strat.pair is not None:  # its variables are the pair's value: a held position here records one price
-        raise RuleEngineError([Diagnostic(
-            "D149", "live signals cannot evaluate a pair's exit conditions on position variables yet: they read "
-            "the pair's combined value (both legs' entries and units), and a held position records one entry price",
-            path="exit", hint="backtest it (the simulation reads them), or exit live on conditions without "
-            "position variables and on the pair's stop_loss_pct / take_profit_pct")])
     side = group_side("exit", strat.direction)
-    base = strat.price_slot() or next(s for s, _ in md.inputs)
-    series = {col: md.inputs[(base, col)][: r + 1] for col in ("high", "low", "close")}
+    what = "position" if pair is None else "pair"
     in_program = dependent if strat.exit.logic == "any" else conds
     out: dict[int, tuple[str, dict[str, Any]]] = {}
     unknown: list[str] = []
@@ -341,20 +361,20 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
         if not has_bar[j]:
             continue
         position = held.get(str(md.labels[j]).upper())
-        found: dict[str, float] | str = f"no open {side} position known in {md.labels[j]}"
+        found: tuple[dict[str, float], str, dict[str, Any]] | str = f"no open {side} {what} known in {md.labels[j]}"
         if position is not None and position.side == side:
-            found = position_values(position, md.index[: r + 1], series["high"][:, j], series["low"][:, j],
-                                    series["close"][:, j], r, exec_open)
-        if isinstance(found, str):
-            unknown.append(str(md.labels[j]))
+            found = _held_values(strat, position, md, j, r, exec_open, pair)
+        if isinstance(found, str):  # a position held without values says why in the warning too
+            unknown.append(str(md.labels[j]) + (f" ({found})" if position is not None and position.side == side
+                                                else ""))
             for c in dependent:
                 for node_id in on_position[id(c)]:
-                    c.notes[(node_id, j)] = f"needs a held position: {found}"
+                    c.notes[(node_id, j)] = f"needs a held {what}: {found}"
             continue
-        assert position is not None
+        variables, note, snapshot = found
         truths = []
         for c in in_program:
-            got = node_values(c.tree, partial(_last, c, col=j), found)
+            got = node_values(c.tree, partial(_last, c, col=j), variables)
             for node_id, v in got.items():
                 column = c.values.setdefault(node_id, np.full((1, md.n_cols), np.nan))
                 column[-1, j] = v
@@ -362,17 +382,45 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
             truths.append(root is not None and bool(root == root) and bool(root))
         fires = any(truths) if strat.exit.logic == "any" else all(truths)
         fired["exit"][j] = bool(fired["exit"][j]) or fires
-        out[j] = (f"position held: {position.describe()}; " + ", ".join(f"{k} {fmt(v)}" for k, v in found.items()),
-                  {"side": position.side, "entry_price": position.entry_price,
-                   "entry_time": str(position.entry_time), "source": position.source, "variables": found})
+        out[j] = (note, snapshot)
     if unknown:
+        spelling = POSITION_FORMAT if pair is None else PAIR_POSITION_FORMAT
         warnings.append(Diagnostic(
-            "D147", f"exit conditions on position variables need a held position: none known for {len(unknown)} "
-            "symbol(s): " + ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "") + "; their exits "
-            "come from the other conditions only", severity="warning", path="exit",
-            hint=f"give the position with --position {POSITION_FORMAT}, or record the entry you took: "
-            "ruleengine signals act ID").to_dict())
+            "D147", f"exit conditions on position variables need a held {what}: none known (or valued on the "
+            f"bar) for {len(unknown)} " + ("symbol(s): " if pair is None else "pair(s): ") + ", ".join(unknown[:10])
+            + (" ..." if len(unknown) > 10 else "") + "; their exits come from the other conditions only",
+            severity="warning", path="exit",
+            hint=f"give the {what} with --position {spelling}, or record the entry you took: "
+            "ruleengine signals act ID" + (" --price LEG=P --price LEG=P" if pair is not None else "")).to_dict())
     return out
+
+
+def _held_values(strat: Any, position: HeldPosition | HeldPair, md: Any, j: int, r: int, exec_open: bool,
+                 pair: PairInputs | None) -> tuple[dict[str, float], str, dict[str, Any]] | str:
+    """Column j's held position's variables on bar `r`, the reasoning's note and the data snapshot's
+    ``position``; or why they have no value."""
+    if pair is not None:
+        if not isinstance(position, HeldPair):
+            return f"{position.describe()} records one price; a pair's variables need each leg's"
+        a, b = strat.pair.legs
+        prices = {f"{col}_{leg}": md.inputs[(slot, col)][: r + 1, j]
+                  for leg, slot in (("a", a), ("b", b)) for col in ("open", "close")}
+        got = pair_values(position, md.index[: r + 1], prices, pair.hedge[:, j], pair.sizing, r, exec_open,
+                          pair.borrow_cost_pct)
+        if isinstance(got, str):
+            return got
+        variables, units = got
+        return variables, pair_note(position, variables, units), position.snapshot(variables, units)
+    assert isinstance(position, HeldPosition)
+    base = strat.price_slot() or next(s for s, _ in md.inputs)
+    series = {col: md.inputs[(base, col)][: r + 1, j] for col in ("high", "low", "close")}
+    found = position_values(position, md.index[: r + 1], series["high"], series["low"], series["close"], r,
+                            exec_open)
+    if isinstance(found, str):
+        return found
+    return (found, f"position held: {position.describe()}; " + ", ".join(f"{k} {fmt(v)}" for k, v in found.items()),
+            {"side": position.side, "entry_price": position.entry_price, "entry_time": str(position.entry_time),
+             "source": position.source, "variables": found})
 
 
 def _last(cond: Any, node: Any, col: int) -> Any:
