@@ -34,6 +34,7 @@ from .simulate import (
     POS_ENTRY,
     POS_IN,
     POS_UNITS,
+    admit_nb,
     bar_nb,
     closes_nb,
     entry_side_nb,
@@ -233,11 +234,9 @@ def _enter_pairs_nb(rows_a, rows_b, t, open_a, high_a, low_a, close_a, open_b, h
         ea, eb, spent, note = enter_pair_nb(t, oa if at_open else ca, ob if at_open else cb, value, cash, True, hedge,
                                             vols[j], side, hedge_units, risk[j])
         exposure = ea[POS_UNITS] * ea[POS_ENTRY] + eb[POS_UNITS] * eb[POS_ENTRY]
-        if ea[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
-            ea, note = flat_nb(), SizeNote.max_gross_exposure
-        if note >= 0:
-            n_skip = note_nb(skip, n_skip, t, j, note)
-        if ea[POS_IN] == 0.0:
+        admitted, n_skip = admit_nb(ea[POS_IN], note, gross, exposure, risk[j].max_gross_exposure, value, skip,
+                                    n_skip, t, j)
+        if not admitted:
             continue
         store_nb(rows_a, j, ea)
         store_nb(rows_b, j, eb)

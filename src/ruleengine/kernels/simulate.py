@@ -958,6 +958,19 @@ def note_nb(skip, n_skip, t, j, note):
     return n_skip + 1
 
 
+@numba.njit(cache=True, inline="always")
+def admit_nb(entered_in, note, gross, exposure, cap, value, skip, n_skip, t, j):
+    """A portfolio's last word on column j's entry sized on bar t (`entered_in`: its POS_IN, 0 when sizing
+    refused it with `note`, -1 for none): refused too when its `exposure` (units x price) would take the gross
+    exposure past `cap` x the equity `value` (never when the cap is NaN); a refusal's note is recorded.
+    Returns (admitted, the new skip count)."""
+    if entered_in != 0.0 and gross + exposure > cap * value:  # False when NaN
+        entered_in, note = 0.0, SizeNote.max_gross_exposure
+    if note >= 0:
+        n_skip = note_nb(skip, n_skip, t, j, note)
+    return entered_in != 0.0, n_skip
+
+
 @numba.njit(cache=True)
 def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exits, levels, exit_ops, exit_args,
                times, start, j, risk, exec_open, long_short, orders, vbt_order, init_cash, records, n, equity,
@@ -1252,11 +1265,9 @@ def _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, fills
         fill = (o if at_open else c) if market else fills[j]
         entered, spent, note = sized_entry_nb(t, fill, side, value, cash, True, risk[j], lv)
         exposure = entered[POS_UNITS] * entered[POS_ENTRY]
-        if entered[POS_IN] != 0.0 and gross + exposure > risk[j].max_gross_exposure * value:  # False when NaN
-            entered, note = flat_nb(), SizeNote.max_gross_exposure
-        if note >= 0:
-            n_skip = note_nb(skip, n_skip, t, j, note)
-        if entered[POS_IN] == 0.0:
+        admitted, n_skip = admit_nb(entered[POS_IN], note, gross, exposure, risk[j].max_gross_exposure, value,
+                                    skip, n_skip, t, j)
+        if not admitted:
             continue
         store_nb(rows, j, entered)
         cash -= spent
