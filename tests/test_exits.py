@@ -398,6 +398,7 @@ def test_a_pair_refuses_distances_only():
             ruleengine.load_strategy({**PAIR_DOC, "risk": risk})
         assert [d.code for d in exc.value.diagnostics] == ["S140"]
         assert "stop_loss_pct" in exc.value.diagnostics[0].hint
+        assert exc.value.diagnostics[0].path == "risk." + next(iter(risk))  # the field, not the document
     compile_rules({**PAIR_DOC, "exit": ["a.close < b.close", "bars_held >= 5"],
                    "risk": {"trailing_stop_pct": 5, "trailing_stop_activation_pct": 3, "take_profit_by_bars": {0: 3}}})
     resolve_risk(ruleengine.load_strategy({**PAIR_DOC, "risk": {"trailing_stop_pct": 5}}),

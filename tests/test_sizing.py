@@ -272,6 +272,16 @@ def test_risk_per_trade_needs_a_stop_loss():
     assert codes({**DOC, "risk": {"risk_per_trade_pct": 1, "stop_loss_pct": 4}}) == []
 
 
+def test_risk_per_trade_without_a_stop_points_at_its_line():
+    """S131 is raised by a check of the whole document: it still names the field and its YAML position (not
+    the file's first line), so that the user sees which line to change."""
+    text = "name: x\ndata: {prices: {kind: ohlcv}}\nentry: [close > 1]\nrisk:\n  risk_per_trade_pct: 1\n"
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.load_strategy(text)
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path, d.span.line, d.span.col) == ("S131", "risk.risk_per_trade_pct", 5, 23)
+
+
 def test_run_overrides_keep_one_method_and_a_stop():
     strat = ruleengine.load_strategy({**DOC, "risk": {"position_size_pct": 50, "stop_loss_pct": 4}})
     r = resolve_risk(strat, {"risk_per_trade_pct": "1"})  # replaces the document's method
