@@ -529,3 +529,13 @@ def test_a_capped_portfolio_reports_its_skips_by_reason():
     (d135,) = [w for w in result.to_dict()["warnings"] if w["code"] == "D135"]
     assert "max_open_positions were open" in d135["message"] and "max_open_positions" in d135["hint"]
     assert result.fill_contract.endswith(SIZING_FILL_CONTRACT)
+
+
+def test_a_portfolio_short_of_cash_names_the_sizing_it_used():
+    """D130's hint names the sizing field that makes each entry smaller: risk_per_trade_pct for a risk-sized
+    portfolio, not position_size_pct, which it does not use (it said 'a smaller position_size_pct')."""
+    sized = {**DOC, "risk": {"stop_loss_pct": 2, "risk_per_trade_pct": 5}}  # each entry: 5 % / 2 % = all the equity
+    result = ruleengine.backtest(sized, "SPY,QQQ,IWM", "2012-01-01", "2016-12-31", provider="sample",
+                                 benchmark=None, portfolio=True)
+    (d130,) = [w for w in result.to_dict()["warnings"] if w["code"] == "D130"]
+    assert d130["path"] == "risk.risk_per_trade_pct" and "a smaller risk_per_trade_pct" in d130["hint"]

@@ -18,7 +18,7 @@ import pandas as pd
 from ..data.frames import INTRADAY
 from ..errors import Diagnostic
 from ..kernels.enums import PAIR_TRADE_COLUMNS
-from ..schema.strategy import TradingStrategy
+from ..schema.strategy import SIZING_METHODS, TradingStrategy
 from .metrics import compute_metrics_batch, side_metrics
 from .params import RunRequest
 from .result import (
@@ -357,13 +357,14 @@ def _skipped_warnings(label: str, skipped: SkippedEntries, risk: dict[str, Any])
     counts = skipped.by_reason or {"cash": skipped.count}
     out = []
     if counts.get("cash"):
+        # the sizing method the run used: the hint names the field that makes each entry smaller
+        method = next((m for m in SIZING_METHODS if risk.get(m) is not None), "position_size_pct")
         size = risk.get("position_size_pct")
         what = f"position_size_pct={size} of the equity" if size is not None else "the entry's size"
         n, first = _entries(skipped, {"cash"}, counts)
         out.append(Diagnostic("D130", f"{label}: {n} skipped: the cash left did not cover {what} ({first})",
-                              severity="warning", path="risk.position_size_pct",
-                              hint="a smaller position_size_pct (--param position_size_pct=...) leaves cash for "
-                                   "more positions"))
+                              severity="warning", path=f"risk.{method}",
+                              hint=f"a smaller {method} (--param {method}=...) leaves cash for more positions"))
     others = [r for r in _NOTE_TEXT if counts.get(r)]
     if others:
         n, first = _entries(skipped, set(others), counts)

@@ -92,6 +92,16 @@ def explain_idle(compiled: Any, md: Any, base: str, keep: Sequence[int], sets: S
                                        "entry_logic": entry.logic if entry else None, "conditions": []}
             if blocked:
                 details["warmup_bars"], details["available_bars"] = blocked[0]
+            # what else stands between an entry signal and a trade: a sizing rule or a cap that skipped the
+            # entry, a limit/stop order that never filled (each told in the message, not guessed as a cancel)
+            skipped = results[i].skipped_entries
+            n_skipped = sum(n for why, n in (skipped.by_reason or {"cash": skipped.count}).items()
+                            if why != "capped_by_cash") if skipped is not None else 0
+            if n_skipped:
+                details["skipped_entries"] = n_skipped
+            order = compiled.strategy.entry_order
+            if not order.is_market():
+                details["entry_order"], details["order_valid_bars"] = order.type, order.valid_bars
             if held:
                 details["conditions"] = [{"index": c["index"], "text": c["text"],
                                           "held_bars": int(c["held"][:, data_cols].any(axis=1).sum())}
@@ -123,8 +133,19 @@ def _idle_message(label: str, d: dict[str, Any], blocked: bool) -> str:
         return (f"{label}: no trades: the warm-up of {d['warmup_bars']:,} bars exceeds the "
                 f"{d['available_bars']:,} bars available, so no bar has a signal")
     if d["entry_signal_bars"]:
-        return (f"{label}: no trades although the entry signal held on {d['entry_signal_bars']:,} of {bars:,} "
-                "bars: each was cancelled (an exit signal on the same bar) or came on the last bar")
+        causes = []
+        if d.get("skipped_entries"):
+            n = d["skipped_entries"]
+            causes.append(f"{n:,} {'entry was' if n == 1 else 'entries were'} skipped by the sizing or a cap "
+                          "(the skipped-entries warning says why)")
+        if d.get("entry_order"):
+            causes.append(f"the {d['entry_order']} orders the signals placed were not filled within "
+                          f"{d['order_valid_bars']} bar(s) (the price never reached their level)")
+        held = f"{label}: no trades although the entry signal held on {d['entry_signal_bars']:,} of {bars:,} bars: "
+        if not causes:
+            return held + "each was cancelled (an exit signal on the same bar) or came on the last bar"
+        return held + "; ".join(causes) + "; any other was cancelled (an exit signal on the same bar) or came on " \
+            "the last bar"
     conds = d["conditions"]
     if not conds:
         return f"{label}: no trades: the entry signal never held on the {bars:,} tradable bars"
