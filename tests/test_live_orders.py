@@ -1,0 +1,38 @@
+"""A live entry signal of a limit or stop strategy says the order to place (type, side, level, lifetime): the
+level is the one the backtest's fill step works, so acting on it gives the backtest's entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import ruleengine
+from ruleengine.live import live_scan
+
+pytestmark = pytest.mark.realdata
+ROOT = Path(__file__).resolve().parents[1]
+ATR = ROOT / "rules" / "atr_breakout.yaml"
+
+
+def test_an_atr_breakout_entry_names_the_stop_order_the_backtest_fills(shared_data: Path) -> None:
+    """rules/atr_breakout.yaml on SPY: the signal of 2017-09-08 places a buy stop at the 20-bar highest high,
+    which the backtest fills on 2017-09-11 at that level (the open was below it). The signal used to read as a
+    buy at the close (217.31), 1.5 below the order."""
+    scan = live_scan(str(ATR), "SPY", asof="2017-09-08", data=str(shared_data))
+    (sig,) = [s for s in scan.signals if s.signal_type == "entry"]
+    order = sig.data_snapshot["order"]
+    trades = ruleengine.backtest(str(ATR), "SPY", "2017-01-01", "2017-12-29", data=str(shared_data),
+                                 benchmark=None).results[0].trades
+    (filled,) = [t for t in trades if t.entry_time.startswith("2017-09-11")]
+    assert (order["type"], order["side"], order["valid_bars"]) == ("stop", "long", 1)
+    assert order["price"] == pytest.approx(filled.entry_price, abs=1e-9)
+    assert sig.reasoning.text.startswith(f"entry; places a buy stop order at {order['price']:.6g} (fills when "
+                                         "the price trades up through it")
+    assert "worked for 1 bar from the next bar on" in sig.reasoning.text
+
+
+def test_a_market_strategy_signal_carries_no_order(shared_data: Path) -> None:
+    scan = live_scan(str(ROOT / "rules" / "sma_long_short.yaml"), "SPY", asof="2017-08-18", data=str(shared_data))
+    (sig,) = scan.signals
+    assert "order" not in sig.data_snapshot and "places" not in sig.reasoning.text
