@@ -36,3 +36,22 @@ def test_a_market_strategy_signal_carries_no_order(shared_data: Path) -> None:
     scan = live_scan(str(ROOT / "rules" / "sma_long_short.yaml"), "SPY", asof="2017-08-18", data=str(shared_data))
     (sig,) = scan.signals
     assert "order" not in sig.data_snapshot and "places" not in sig.reasoning.text
+
+
+def test_tracking_an_order_that_did_not_fill_says_so(shared_data: Path, tmp_path: Path) -> None:
+    """The 2017-09-07 signal places a buy stop at 218.842; 2017-09-08's high is 217.76: no fill. Tracking
+    says the order was not filled (it said an exit on the signal's bar cancelled the entry), and while its bar
+    is not in the data yet the order is pending."""
+    from ruleengine.live import track
+    from ruleengine.store import open_store
+
+    store = open_store(str(tmp_path / "t.db"))
+    rec = store.add_strategy(ATR.read_text(encoding="utf-8"))
+    (sig,) = live_scan(store.get_strategy(rec.id), "SPY", asof="2017-09-07", data=str(shared_data)).signals
+    (sid,) = store.save_signals([sig])
+    track(store, rec.id, asof="2017-09-07", data=str(shared_data))
+    h = store.get_signal(sid).hypothetical
+    assert h["status"] == "pending" and h["note"].startswith("the stop order is worked for 1 bar")
+    track(store, rec.id, asof="2017-09-29", data=str(shared_data))
+    h = store.get_signal(sid).hypothetical
+    assert h["status"] == "cancelled" and h["note"].startswith("the stop order was not filled within its 1 bar")
