@@ -516,6 +516,8 @@ def test_a_sized_backtest_states_the_sizing_contract_and_warns(tmp_path):
     notes = run.skipped_entries
     assert notes is not None and notes.by_reason == {"capped_by_cash": run.metrics.total_trades} and notes.count
     assert [w["code"] for w in result.to_dict()["warnings"] if w["code"].startswith("D13")] == ["D136"]
+    (d136,) = [w for w in result.to_dict()["warnings"] if w["code"] == "D136"]
+    assert (d136["path"], d136["hint"]) == ("risk.position_size_cash", "a smaller position_size_cash")  # its method
     plain = ruleengine.backtest(DOC, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
     assert plain.fill_contract == FILL_CONTRACT and plain.results[0].skipped_entries is None
 

@@ -356,9 +356,9 @@ def _skipped_warnings(label: str, skipped: SkippedEntries, risk: dict[str, Any])
     cut down to the cash): how many, the first few, per kind of note."""
     counts = skipped.by_reason or {"cash": skipped.count}
     out = []
+    # the sizing method the run used: the hints name the field that makes each entry smaller
+    method = next((m for m in SIZING_METHODS if risk.get(m) is not None), "position_size_pct")
     if counts.get("cash"):
-        # the sizing method the run used: the hint names the field that makes each entry smaller
-        method = next((m for m in SIZING_METHODS if risk.get(m) is not None), "position_size_pct")
         size = risk.get("position_size_pct")
         what = f"position_size_pct={size} of the equity" if size is not None else "the entry's size"
         n, first = _entries(skipped, {"cash"}, counts)
@@ -374,8 +374,9 @@ def _skipped_warnings(label: str, skipped: SkippedEntries, risk: dict[str, Any])
     if counts.get("capped_by_cash"):
         n, first = _entries(skipped, {"capped_by_cash"}, counts)
         out.append(Diagnostic("D136", f"{label}: {n} smaller than the sizing asked: they took all the cash, "
-                              f"never borrowing ({first})", severity="warning", path="risk",
-                              hint="a smaller size, or a wider stop with risk_per_trade_pct"))
+                              f"never borrowing ({first})", severity="warning", path=f"risk.{method}",
+                              hint=f"a smaller {method}" + (", or a wider stop" if method == "risk_per_trade_pct"
+                                                            else "")))
     return out
 
 
