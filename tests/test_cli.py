@@ -161,7 +161,6 @@ def test_explain_missing_file() -> None:
 # ------------------------------------------------------------------------------------------ functions, schema
 def test_functions_lists_every_function() -> None:
     from ruleengine.lang.functions import FUNCTIONS
-
     from ruleengine.lang.position import POSITION_VARIABLES
 
     proc = run("functions")
