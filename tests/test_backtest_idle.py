@@ -5,6 +5,7 @@ than the data (D172 with both numbers: an error when no run can have a signal, a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from ruleengine.errors import RuleEngineError
 
 pytestmark = pytest.mark.realdata
 START, END = "2015-01-01", "2016-12-30"
+ROOT = Path(__file__).resolve().parents[1]
 
 NEVER = """name: never together
 data: {prices: {kind: ohlcv}}
@@ -152,3 +154,15 @@ def test_no_trades_from_orders_never_filled_or_entries_skipped_says_so(shared_da
                              params={"risk_per_trade_pct": 0.0001, "whole_units": True}))
     n = skipped["details"]["skipped_entries"]
     assert n > 400 and f"{n:,} entries were skipped by the sizing or a cap" in skipped["message"]
+
+
+def test_a_long_short_run_without_trades_counts_both_sides(shared_data) -> None:
+    """A long_short strategy enters on either side: D119 counts the short_entry conditions too (it named the
+    long side's only, as if the short side did not exist)."""
+    rule = str(ROOT / "rules" / "sma_long_short.yaml")
+    d = _d119(backtest(rule, "SPY", START, END, data=str(shared_data), params={"fast": 30, "slow": 30}))
+    assert [(c.get("group", "entry"), c["held_bars"]) for c in d["details"]["conditions"]] == \
+        [("entry", 0), ("short_entry", 0)]
+    assert "no trades: entry condition 1, short_entry condition 1 never held" in d["message"]
+    assert "; short_entry [1] crosses_below(sma(prices.close, fast), sma(prices.close, slow)) never held" \
+        in d["message"]
