@@ -55,3 +55,19 @@ def test_tracking_an_order_that_did_not_fill_says_so(shared_data: Path, tmp_path
     track(store, rec.id, asof="2017-09-29", data=str(shared_data))
     h = store.get_signal(sid).hypothetical
     assert h["status"] == "cancelled" and h["note"].startswith("the stop order was not filled within its 1 bar")
+
+
+def test_a_long_short_short_entry_names_its_short_price_order(shared_data: Path) -> None:
+    """The short side's order is at short_price (the 20-bar lowest low), a sell-short stop."""
+    doc = {"name": "breakout both ways", "direction": "long_short",
+           "data": {"prices": {"kind": "ohlcv", "columns": ["high", "low", "close"]}},
+           "entry": ["close > sma(close, 50)"], "short_entry": ["close < sma(close, 50)"],
+           "entry_order": {"type": "stop", "price": "highest(high, 20)", "short_price": "lowest(low, 20)",
+                           "valid_bars": 2}}
+    (sig,) = live_scan(doc, "SPY", asof="2015-08-24", data=str(shared_data)).signals
+    md = ruleengine.load_data(doc, "SPY", "2015-07-01", "2015-08-24", data=str(shared_data))
+    lowest = float(md.frame("prices", "low")["SPY"].iloc[-20:].min())
+    assert sig.data_snapshot["order"] == {"type": "stop", "side": "short", "price": pytest.approx(lowest),
+                                          "valid_bars": 2}
+    assert f"places a sell-short stop order at {lowest:.6g} (fills when the price trades down through it" \
+        in sig.reasoning.text
