@@ -650,6 +650,17 @@ class PairSpec(_Closed):
                                       "hedge_ratio x the first's (1: equal dollars); hedge_ratio_units: units of "
                                       "the second leg = hedge_ratio x units of the first")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legs_given(cls, data: Any) -> Any:
+        """A pair block without legs (``pair: {hedge_ratio: 1.5}``, often on a strategy with one price slot)
+        gets S135 with what legs are, rather than a bare 'missing required field'."""
+        if isinstance(data, dict) and "legs" not in data:
+            raise _err("S135", "a pair names the two price slots it trades: legs is missing",
+                       "write legs: [asset_a, asset_b], two ohlcv data slots with their own symbols; a strategy "
+                       "with one price slot has no pair: add a second ohlcv slot, or remove the pair block")
+        return data
+
     @field_validator("legs")
     @classmethod
     def _two_legs(cls, v: list[str]) -> list[str]:
