@@ -71,3 +71,4 @@ def test_a_long_short_short_entry_names_its_short_price_order(shared_data: Path)
                                           "valid_bars": 2}
     assert f"places a sell-short stop order at {lowest:.6g} (fills when the price trades down through it" \
         in sig.reasoning.text
+    assert "a long held is sold at the order's fill (reversal)" in sig.reasoning.text  # not at once

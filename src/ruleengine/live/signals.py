@@ -275,7 +275,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     for leg in legs:
         logic = _group(strat, leg.group)
         conds = [c for c in inspected if c.group == leg.group]
-        reversal = (_REVERSAL if strat.pair is None else _PAIR_REVERSAL)[leg.side] \
+        reversal = (_PAIR_REVERSAL if strat.pair is not None else _REVERSAL if strat.entry_order.is_market()
+                    else _ORDER_REVERSAL)[leg.side] \
             if strat.direction == "long_short" and leg.kind == "entry" else ""
         for j in np.flatnonzero(fired[leg.group]):
             holding = held_now.get(int(j)) if leg.group == "exit" else None
@@ -441,6 +442,9 @@ def _last(cond: Any, node: Any, col: int) -> Any:
 #: what a long_short entry does to a position of the other side (the fill contract's reversal)
 _REVERSAL = {"long": "a short held is bought back first (reversal)",
              "short": "a long held is sold first (reversal)"}
+#: a limit/stop strategy's reversal happens when its order fills (the long/short orders addendum), not at once
+_ORDER_REVERSAL = {"long": "a short held is bought back at the order's fill (reversal)",
+                   "short": "a long held is sold at the order's fill (reversal)"}
 _PAIR_REVERSAL = {"long": "a short pair held is closed first, both legs (reversal)",
                   "short": "a long pair held is closed first, both legs (reversal)"}
 
