@@ -5,6 +5,7 @@ than the data (D172 with both numbers: an error when no run can have a signal, a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from ruleengine.errors import RuleEngineError
 
 pytestmark = pytest.mark.realdata
 START, END = "2015-01-01", "2016-12-30"
+ROOT = Path(__file__).resolve().parents[1]
 
 NEVER = """name: never together
 data: {prices: {kind: ohlcv}}
@@ -130,3 +132,37 @@ def test_a_code_strategy_without_trades_says_its_signal_never_held(shared_data) 
     w = _d119(res)
     assert w["message"] == "SPY: no trades: the entry signal never held on the 31 tradable bars"
     assert w["details"]["conditions"] == [] and w["details"]["entry_signal_bars"] == 0
+
+
+ORDERS = """name: unreachable breakout
+data: {prices: {kind: ohlcv, columns: [high, low, close]}}
+entry: ['close > 0']
+entry_order: {type: stop, price: 'highest(high, 20) * 3', valid_bars: 2}
+exit: ['close < 0']
+risk: {stop_loss_pct: 5, risk_per_trade_pct: 1}
+"""
+
+
+def test_no_trades_from_orders_never_filled_or_entries_skipped_says_so(shared_data) -> None:
+    """An entry signal that held but made no trade is not always a cancel: a stop order above every later price
+    never fills, and a sizing that rounds to 0 whole units skips each entry. D119 names the cause that applies
+    (it used to say 'each was cancelled (an exit signal on the same bar)' for both)."""
+    unfilled = _d119(backtest(ORDERS, "SPY", START, END, data=str(shared_data)))
+    assert "the stop orders the signals placed were not filled within 2 bar(s)" in unfilled["message"]
+    assert (unfilled["details"]["entry_order"], unfilled["details"]["order_valid_bars"]) == ("stop", 2)
+    skipped = _d119(backtest(ORDERS.replace("* 3", "* 0.5"), "SPY", START, END, data=str(shared_data),
+                             params={"risk_per_trade_pct": 0.0001, "whole_units": True}))
+    n = skipped["details"]["skipped_entries"]
+    assert n > 400 and f"{n:,} entries were skipped by the sizing or a cap" in skipped["message"]
+
+
+def test_a_long_short_run_without_trades_counts_both_sides(shared_data) -> None:
+    """A long_short strategy enters on either side: D119 counts the short_entry conditions too (it named the
+    long side's only, as if the short side did not exist)."""
+    rule = str(ROOT / "rules" / "sma_long_short.yaml")
+    d = _d119(backtest(rule, "SPY", START, END, data=str(shared_data), params={"fast": 30, "slow": 30}))
+    assert [(c.get("group", "entry"), c["held_bars"]) for c in d["details"]["conditions"]] == \
+        [("entry", 0), ("short_entry", 0)]
+    assert "no trades: entry condition 1, short_entry condition 1 never held" in d["message"]
+    assert "; short_entry [1] crosses_below(sma(prices.close, fast), sma(prices.close, slow)) never held" \
+        in d["message"]

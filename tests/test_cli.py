@@ -161,13 +161,18 @@ def test_explain_missing_file() -> None:
 # ------------------------------------------------------------------------------------------ functions, schema
 def test_functions_lists_every_function() -> None:
     from ruleengine.lang.functions import FUNCTIONS
+    from ruleengine.lang.position import POSITION_VARIABLES
 
     proc = run("functions")
     assert proc.returncode == 0
-    listed = {line.split("(")[0] for line in proc.stdout.splitlines() if line and not line.startswith(" ")}
+    functions, variables = proc.stdout.split("\nposition variables (exit conditions only")
+    listed = {line.split("(")[0] for line in functions.splitlines() if line and not line.startswith(" ")}
     assert listed == set(FUNCTIONS)
     for f in FUNCTIONS.values():
         assert f.signature in proc.stdout and f.example in proc.stdout
+    # then the position variables exit conditions read, with what each is
+    named = {line.split()[0]: line.split(None, 1)[1] for line in variables.splitlines()[1:] if line[:1].isalpha()}
+    assert named == POSITION_VARIABLES
 
 
 def test_functions_markdown() -> None:

@@ -379,6 +379,19 @@ def test_position_variables_are_refused_outside_exits_with_a_position():
     assert _codes({**DOC, "exit": ["bars_held[1] > 1"]}) == [("L122", "exit[0]")]
     assert _codes({**DOC, "risk": {"stop_loss_distance": "bars_held * 2"}}) == [("L120", "risk.stop_loss_distance")]
     assert _codes({**DOC, "risk": {"take_profit_distance": "close > 2"}}) == [("L121", "risk.take_profit_distance")]
+    # L120 names the place as the user wrote it (each of these used to say "in an entry condition")
+    places = {"short_exit[0]": "in a short_exit condition", "entry_order.price": "in the entry order's price",
+              "pair.hedge_ratio": "in the pair's hedge ratio"}
+    docs = {"short_exit[0]": {**DOC, "direction": "long_short", "short_entry": ["close < 1"],
+                              "short_exit": ["bars_held > 3"]},
+            "entry_order.price": {**DOC, "entry_order": {"type": "limit", "price": "entry_price * 0.99"}},
+            "pair.hedge_ratio": {**PAIR_DOC, "pair": {"legs": ["a", "b"], "hedge_ratio": "entry_price / 10"}}}
+    for path, doc in docs.items():
+        with pytest.raises(RuleEngineError) as exc:
+            compile_rules(doc)
+        (d,) = exc.value.diagnostics
+        assert (d.code, d.path) == ("L120", path) and places[path] in d.message, d.message
+        assert ("short_exit takes no position variables yet" in d.hint) == (path == "short_exit[0]")
     with pytest.raises(RuleEngineError) as exc:
         compile_rules("name: t\ndata: {prices: {kind: ohlcv}}\nentry: ['close > 0']\nexit:\n  - close > entry_pric\n")
     d = exc.value.diagnostics[0]
@@ -398,6 +411,7 @@ def test_a_pair_refuses_distances_only():
             ruleengine.load_strategy({**PAIR_DOC, "risk": risk})
         assert [d.code for d in exc.value.diagnostics] == ["S140"]
         assert "stop_loss_pct" in exc.value.diagnostics[0].hint
+        assert exc.value.diagnostics[0].path == "risk." + next(iter(risk))  # the field, not the document
     compile_rules({**PAIR_DOC, "exit": ["a.close < b.close", "bars_held >= 5"],
                    "risk": {"trailing_stop_pct": 5, "trailing_stop_activation_pct": 3, "take_profit_by_bars": {0: 3}}})
     resolve_risk(ruleengine.load_strategy({**PAIR_DOC, "risk": {"trailing_stop_pct": 5}}),

@@ -236,3 +236,16 @@ def test_importing_the_tools_stays_light() -> None:
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'pandas', 'openai', 'mcp', 'numba'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_list_capabilities_says_how_positions_trade() -> None:
+    """An agent learns from list_capabilities what a document may say about positions (issue 16): directions,
+    order types, sizing methods, a pair's sizings and the position variables exit conditions read."""
+    from ruleengine.lang.position import POSITION_VARIABLES
+
+    caps = tools.call("list_capabilities", None)
+    pos = caps["positions"]
+    assert set(pos["directions"]) == {"long", "short", "long_short"}
+    assert pos["entry_order_types"] == ["market", "limit", "stop"]
+    assert "risk_per_trade_pct" in pos["sizing_methods"] and "dollar_neutral" in pos["pair_sizings"]
+    assert pos["position_variables"] == POSITION_VARIABLES and "exit conditions" in pos["position_variables_where"]

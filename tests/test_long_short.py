@@ -477,3 +477,13 @@ def test_code_strategy_short_signals_are_checked_like_the_others():
                             benchmark=None)
     d = err.value.diagnostics[0]
     assert d.code == "X129" and "short_exits of AAPL" in d.message, d.message
+
+
+def test_explain_says_an_opposite_entry_closes_a_side_without_exits():
+    """rules/sma_long_short.yaml has no exit conditions: its positions close on the other side's entry, which
+    explain says (it said 'exits come from the risk rules only', and this example has no risk exits)."""
+    text = ruleengine.compile_strategy(RULE).explain_text()
+    assert "exit (sell): (none: exits come from the risk rules and from short_entry, which reverses the " \
+           "position)" in text
+    assert "short_exit (buy to cover): (none: exits come from the risk rules and from entry, which reverses " \
+           "the position)" in text

@@ -650,7 +650,7 @@ def test_long_short_sweep_equals_backtest():
         assert run.metrics.total_trades > 5
 
 
-def test_long_short_orders_backtest_with_their_addendum_and_explain_both_prices():
+def test_long_short_orders_backtest_with_their_addendum_and_explain_both_prices(tmp_path):
     from ruleengine.backtest.risk import LONG_SHORT_ORDER_FILL_CONTRACT, ORDER_FILL_CONTRACT
 
     result = ruleengine.backtest(BREAKOUT_LS, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
@@ -663,6 +663,22 @@ def test_long_short_orders_backtest_with_their_addendum_and_explain_both_prices(
     order = compiled.explain()["entry_order"]
     assert (order["price"], order["short_price"]) == ("highest(prices.high, n)", "lowest(prices.low, n)")
     assert "short side: stop at lowest(prices.low, n)" in compiled.explain_text()
+    # the report and the console say how the run traded: both sides, stop orders worked for valid_bars bars
+    html = tmp_path / "r.html"
+    result.write_report(str(html))
+    page = html.read_text(encoding="utf-8")
+    for field, value in (("direction", "long_short"), ("entry_order", "stop"), ("order_valid_bars", "2")):
+        assert f"<td>{field}</td><td>{value}</td>" in page.replace(" class='num'", "")
+    import yaml
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    rule = tmp_path / "ls.yaml"
+    rule.write_text(yaml.safe_dump(BREAKOUT_LS), encoding="utf-8")
+    out = CliRunner(env={"COLUMNS": "400"}).invoke(app, ["backtest", str(rule), "--symbols", "AAPL", "--start",
+                                                         "2012-01-01", "--end", "2016-12-31"])
+    assert out.exit_code == 0 and "direction=long_short, entry_order=stop, order_valid_bars=" in out.stdout
 
 
 def test_sweep_equals_backtest_with_a_swept_order_price():

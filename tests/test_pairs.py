@@ -600,6 +600,7 @@ def test_a_document_without_a_pair_hashes_as_before_and_a_pair_reloads_equal():
 
 @pytest.mark.parametrize(("pair", "data", "code", "where"), [
     ({"legs": ["asset_a"]}, None, "S135", "pair.legs"),
+    ({"hedge_ratio": 1.5}, None, "S135", "pair"),  # no legs: what they are (was a bare S102 without a hint)
     ({"legs": ["asset_a", "asset_a"]}, None, "S135", "pair.legs"),
     ({"legs": ["asset_a", "asset_b"], "hedge_ratio": 0}, None, "S135", "pair.hedge_ratio"),
     ({"legs": ["asset_a", "asset_b"], "sizing": "equal"}, None, "S104", "pair.sizing"),

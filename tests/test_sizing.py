@@ -272,6 +272,16 @@ def test_risk_per_trade_needs_a_stop_loss():
     assert codes({**DOC, "risk": {"risk_per_trade_pct": 1, "stop_loss_pct": 4}}) == []
 
 
+def test_risk_per_trade_without_a_stop_points_at_its_line():
+    """S131 is raised by a check of the whole document: it still names the field and its YAML position (not
+    the file's first line), so that the user sees which line to change."""
+    text = "name: x\ndata: {prices: {kind: ohlcv}}\nentry: [close > 1]\nrisk:\n  risk_per_trade_pct: 1\n"
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.load_strategy(text)
+    (d,) = err.value.diagnostics
+    assert (d.code, d.path, d.span.line, d.span.col) == ("S131", "risk.risk_per_trade_pct", 5, 23)
+
+
 def test_run_overrides_keep_one_method_and_a_stop():
     strat = ruleengine.load_strategy({**DOC, "risk": {"position_size_pct": 50, "stop_loss_pct": 4}})
     r = resolve_risk(strat, {"risk_per_trade_pct": "1"})  # replaces the document's method
@@ -506,6 +516,8 @@ def test_a_sized_backtest_states_the_sizing_contract_and_warns(tmp_path):
     notes = run.skipped_entries
     assert notes is not None and notes.by_reason == {"capped_by_cash": run.metrics.total_trades} and notes.count
     assert [w["code"] for w in result.to_dict()["warnings"] if w["code"].startswith("D13")] == ["D136"]
+    (d136,) = [w for w in result.to_dict()["warnings"] if w["code"] == "D136"]
+    assert (d136["path"], d136["hint"]) == ("risk.position_size_cash", "a smaller position_size_cash")  # its method
     plain = ruleengine.backtest(DOC, "AAPL", "2012-01-01", "2016-12-31", provider="sample", benchmark=None)
     assert plain.fill_contract == FILL_CONTRACT and plain.results[0].skipped_entries is None
 
@@ -519,3 +531,13 @@ def test_a_capped_portfolio_reports_its_skips_by_reason():
     (d135,) = [w for w in result.to_dict()["warnings"] if w["code"] == "D135"]
     assert "max_open_positions were open" in d135["message"] and "max_open_positions" in d135["hint"]
     assert result.fill_contract.endswith(SIZING_FILL_CONTRACT)
+
+
+def test_a_portfolio_short_of_cash_names_the_sizing_it_used():
+    """D130's hint names the sizing field that makes each entry smaller: risk_per_trade_pct for a risk-sized
+    portfolio, not position_size_pct, which it does not use (it said 'a smaller position_size_pct')."""
+    sized = {**DOC, "risk": {"stop_loss_pct": 2, "risk_per_trade_pct": 5}}  # each entry: 5 % / 2 % = all the equity
+    result = ruleengine.backtest(sized, "SPY,QQQ,IWM", "2012-01-01", "2016-12-31", provider="sample",
+                                 benchmark=None, portfolio=True)
+    (d130,) = [w for w in result.to_dict()["warnings"] if w["code"] == "D130"]
+    assert d130["path"] == "risk.risk_per_trade_pct" and "a smaller risk_per_trade_pct" in d130["hint"]

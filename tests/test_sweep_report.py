@@ -127,3 +127,12 @@ def test_the_browser_check_catches_empty_missing_charts_and_script_errors(wf, tm
                                                   (tmp_path / c[0]).resolve().as_uri(), cwd=tmp_path), cases))
     for (name, _, expected), dump in zip(cases, dumps, strict=True):
         assert report_status(dump.stdout).startswith(expected), (name, report_status(dump.stdout))
+
+
+def test_a_slow_search_rate_is_not_printed_as_zero():
+    """6 combinations in 30.5 s (a first kernel compile) read '0 combinations/s' on the console and in the
+    report; a rate under 10 keeps two significant digits."""
+    from ruleengine.sweep.report import rate_text
+
+    assert (rate_text(6, 30.53), rate_text(27, 3.7), rate_text(12_345, 1.0), rate_text(3, 0.0)) == \
+        ("0.2", "7.3", "12,345", "n/a")

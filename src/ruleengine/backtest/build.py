@@ -18,7 +18,7 @@ import pandas as pd
 from ..data.frames import INTRADAY
 from ..errors import Diagnostic
 from ..kernels.enums import PAIR_TRADE_COLUMNS
-from ..schema.strategy import TradingStrategy
+from ..schema.strategy import SIZING_METHODS, TradingStrategy
 from .metrics import compute_metrics_batch, side_metrics
 from .params import RunRequest
 from .result import (
@@ -356,14 +356,15 @@ def _skipped_warnings(label: str, skipped: SkippedEntries, risk: dict[str, Any])
     cut down to the cash): how many, the first few, per kind of note."""
     counts = skipped.by_reason or {"cash": skipped.count}
     out = []
+    # the sizing method the run used: the hints name the field that makes each entry smaller
+    method = next((m for m in SIZING_METHODS if risk.get(m) is not None), "position_size_pct")
     if counts.get("cash"):
         size = risk.get("position_size_pct")
         what = f"position_size_pct={size} of the equity" if size is not None else "the entry's size"
         n, first = _entries(skipped, {"cash"}, counts)
         out.append(Diagnostic("D130", f"{label}: {n} skipped: the cash left did not cover {what} ({first})",
-                              severity="warning", path="risk.position_size_pct",
-                              hint="a smaller position_size_pct (--param position_size_pct=...) leaves cash for "
-                                   "more positions"))
+                              severity="warning", path=f"risk.{method}",
+                              hint=f"a smaller {method} (--param {method}=...) leaves cash for more positions"))
     others = [r for r in _NOTE_TEXT if counts.get(r)]
     if others:
         n, first = _entries(skipped, set(others), counts)
@@ -373,8 +374,9 @@ def _skipped_warnings(label: str, skipped: SkippedEntries, risk: dict[str, Any])
     if counts.get("capped_by_cash"):
         n, first = _entries(skipped, {"capped_by_cash"}, counts)
         out.append(Diagnostic("D136", f"{label}: {n} smaller than the sizing asked: they took all the cash, "
-                              f"never borrowing ({first})", severity="warning", path="risk",
-                              hint="a smaller size, or a wider stop with risk_per_trade_pct"))
+                              f"never borrowing ({first})", severity="warning", path=f"risk.{method}",
+                              hint=f"a smaller {method}" + (", or a wider stop" if method == "risk_per_trade_pct"
+                                                            else "")))
     return out
 
 

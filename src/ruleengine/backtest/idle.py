@@ -92,10 +92,20 @@ def explain_idle(compiled: Any, md: Any, base: str, keep: Sequence[int], sets: S
                                        "entry_logic": entry.logic if entry else None, "conditions": []}
             if blocked:
                 details["warmup_bars"], details["available_bars"] = blocked[0]
+            # what else stands between an entry signal and a trade: a sizing rule or a cap that skipped the
+            # entry, a limit/stop order that never filled (each told in the message, not guessed as a cancel)
+            skipped = results[i].skipped_entries
+            n_skipped = sum(n for why, n in (skipped.by_reason or {"cash": skipped.count}).items()
+                            if why != "capped_by_cash") if skipped is not None else 0
+            if n_skipped:
+                details["skipped_entries"] = n_skipped
+            order = compiled.strategy.entry_order
+            if not order.is_market():
+                details["entry_order"], details["order_valid_bars"] = order.type, order.valid_bars
             if held:
                 details["conditions"] = [{"index": c["index"], "text": c["text"],
                                           "held_bars": int(c["held"][:, data_cols].any(axis=1).sum())}
-                                         for c in held]
+                                         | ({"group": c["group"]} if "group" in c else {}) for c in held]
             message = _idle_message(label, details, bool(blocked))
             for w in warnings:
                 if w["code"] == "D119":
@@ -107,12 +117,13 @@ def _condition_counts(compiled: Any, md: Any, values: dict[str, Any], s0: int) -
     found = compiled.inspect(md, values, tail=md.n_rows - s0)
     out = []
     for cond in found:
-        if cond.group != "entry":
+        if cond.group not in ("entry", "short_entry"):  # short_entry: a long_short strategy's other side
             continue
         v = cond.values_of(cond.tree)
         held = np.asarray(v, dtype=bool) if isinstance(v, np.ndarray) else np.full((md.n_rows - s0, md.n_cols),
                                                                                       bool(v))
-        out.append({"index": cond.index, "text": cond.text, "held": held})
+        out.append({"index": cond.index, "text": cond.text, "held": held}
+                   | ({"group": "short_entry"} if cond.group == "short_entry" else {}))
     return out
 
 
@@ -123,20 +134,38 @@ def _idle_message(label: str, d: dict[str, Any], blocked: bool) -> str:
         return (f"{label}: no trades: the warm-up of {d['warmup_bars']:,} bars exceeds the "
                 f"{d['available_bars']:,} bars available, so no bar has a signal")
     if d["entry_signal_bars"]:
-        return (f"{label}: no trades although the entry signal held on {d['entry_signal_bars']:,} of {bars:,} "
-                "bars: each was cancelled (an exit signal on the same bar) or came on the last bar")
+        causes = []
+        if d.get("skipped_entries"):
+            n = d["skipped_entries"]
+            causes.append(f"{n:,} {'entry was' if n == 1 else 'entries were'} skipped by the sizing or a cap "
+                          "(the skipped-entries warning says why)")
+        if d.get("entry_order"):
+            causes.append(f"the {d['entry_order']} orders the signals placed were not filled within "
+                          f"{d['order_valid_bars']} bar(s) (the price never reached their level)")
+        held = f"{label}: no trades although the entry signal held on {d['entry_signal_bars']:,} of {bars:,} bars: "
+        if not causes:
+            return held + "each was cancelled (an exit signal on the same bar) or came on the last bar"
+        return held + "; ".join(causes) + "; any other was cancelled (an exit signal on the same bar) or came on " \
+            "the last bar"
     conds = d["conditions"]
     if not conds:
         return f"{label}: no trades: the entry signal never held on the {bars:,} tradable bars"
-    counts = "; ".join(f"[{c['index'] + 1}] {c['text']} " + (f"held on {c['held_bars']:,}" if c["held_bars"]
-                                                              else "never held") for c in conds)
+    def tag(c: dict[str, Any]) -> str:  # a long_short strategy's short side is named (its own numbering)
+        return "short_entry " if c.get("group") == "short_entry" else ""
+
+    counts = "; ".join(f"{tag(c)}[{c['index'] + 1}] {c['text']} " + (f"held on {c['held_bars']:,}"
+                                                                    if c["held_bars"] else "never held")
+                       for c in conds)
     never = [c for c in conds if not c["held_bars"]]
-    if d["entry_logic"] == "all" and len(conds) > 1 and not never:
+    long_conds = [c for c in conds if not tag(c)]
+    if d["entry_logic"] == "all" and len(long_conds) > 1 and not never and len(long_conds) == len(conds):
         why = "every entry condition held on some bars, but never all on the same bar"
     elif len(never) == 1:
-        why = f"entry condition {never[0]['index'] + 1} never held"
-    elif never:
+        why = f"{tag(never[0]) or 'entry '}condition {never[0]['index'] + 1} never held"
+    elif never and not any(tag(c) for c in never):
         why = "entry conditions " + ", ".join(str(c["index"] + 1) for c in never) + " never held"
+    elif never:
+        why = ", ".join(f"{tag(c) or 'entry '}condition {c['index'] + 1}" for c in never) + " never held"
     else:
         why = "the entry never held"
     return f"{label}: no trades: {why}; of the {bars:,} tradable bars, {counts}"

@@ -153,6 +153,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
             sims = [simulate_portfolio(part(prices, p), index=md.index, risk=risks[p], init_cash=float(init_cash),
                                        start=md.start, **sig.columns(cols[p * k:(p + 1) * k])) for p in range(n_sets)]
         entries = _take_columns(sig.entries, cols)
+        if sig.short_entries is not None:  # long_short: a short entry signal is an entry signal too (D119)
+            entries = entries | _take_columns(sig.short_entries, cols)
     else:
         per_col = [risks[p] for p in range(n_sets) for _ in keep]
         signals = sig.columns(cols)
@@ -164,7 +166,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
         else:
             sims = [simulate(prices, index=md.index, risk=per_col, init_cash=float(init_cash), start=md.start,
                              engine=engine, **signals)]
-        entries = signals["entries"]
+        entries = signals["entries"] if signals["short_entries"] is None else \
+            signals["entries"] | signals["short_entries"]  # long_short: both sides' entry signals (D119)
     tick("benchmark")
     bench = _benchmark(benchmark, md, base, keep, req, no_cache, warnings, portfolio, strat.data[base].frequency)
     if universe:  # beside the index-like benchmark: the same universe, equal weight, point in time

@@ -89,7 +89,7 @@ def explain(file: str = typer.Argument(..., help="strategy file"),
 
 
 def functions(markdown: bool = typer.Option(False, "--markdown", help="print the README table")) -> None:
-    """List the functions of the expression language."""
+    """List the functions of the expression language, then the position variables of exit conditions."""
     from ruleengine import FUNCTIONS, functions_markdown
 
     if markdown:
@@ -97,6 +97,15 @@ def functions(markdown: bool = typer.Option(False, "--markdown", help="print the
         return
     for f in FUNCTIONS.values():
         sys.stdout.write(f"{f.signature:<45} {f.doc}\n{'':<45} e.g. {f.example}\n")
+    from ruleengine.lang.position import POSITION_VARIABLES
+
+    # names, not functions, but what a user looks for here: exit conditions read them (L120 elsewhere)
+    sys.stdout.write("\nposition variables (exit conditions only, not short_exit yet; not inside functions over "
+                     "past bars)\n")
+    for name, doc in POSITION_VARIABLES.items():
+        sys.stdout.write(f"{name:<45} {doc}\n")
+    sys.stdout.write(f"{'':<45} e.g. bars_held >= 20 or close < highest_since_entry - 3 * atr(high, low, close, "
+                     "14)\n")
 
 
 def schema() -> None:

@@ -154,8 +154,12 @@ def explain_text(compiled: CompiledStrategy) -> str:
         logic = d[f"{group}_logic"]
         order = "" if d["direction"] == "long" else f" ({group_order(group, d['direction'])})"  # long: as before
         if not conds:
-            lines.append(f"{group}{order}: (none: exits come from the risk rules only)" if group.endswith("exit")
-                         else f"{group}{order}: (none)")
+            # long_short: the other side's entry closes the position too (it reverses it at the same fill)
+            other = {"exit": "short_entry", "short_exit": "entry"}.get(group) if d["direction"] == "long_short" \
+                else None
+            none = f"exits come from the risk rules and from {other}, which reverses the position" if other \
+                else "exits come from the risk rules only"
+            lines.append(f"{group}{order}: (none: {none})" if group.endswith("exit") else f"{group}{order}: (none)")
             continue
         joiner = "all of (AND)" if logic == "all" else "any of (OR)"
         lines.append(f"{group}{order}: {joiner}")

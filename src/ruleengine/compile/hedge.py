@@ -39,7 +39,7 @@ def check_hedge_ratio(strategy: TradingStrategy, env: Env, doc: Loaded | None
         tree = parse(text)
     except RuleEngineError as exc:
         return None, [locate(d, src, doc) for d in exc.diagnostics]
-    ty, diags = check_expression(tree, env)
+    ty, diags = check_expression(tree, env, "hedge_ratio")
     if not diags and ty.is_bool:
         diags = [Diagnostic("S139", f"the hedge ratio is a {ty}, not a number", Span(1, 1, 1, len(text) + 1), None,
                             "write the ratio itself, e.g. hedge_ratio: \"sma(asset_a.close, 60) / "

@@ -46,7 +46,7 @@ def check_order_price(strategy: TradingStrategy, env: Env, doc: Loaded | None, f
         tree = parse(text)
     except RuleEngineError as exc:
         return None, [locate(d, src, doc) for d in exc.diagnostics]
-    ty, diags = check_expression(tree, env)
+    ty, diags = check_expression(tree, env, "entry_order")
     if not diags:
         if ty.is_bool:
             what = f"{order.type} {field.replace('_', ' ')}"

@@ -24,6 +24,8 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   reasoning, and such a condition can fire the exit; for the others the condition has no value (its note says
   why) and warning D147 lists them. A pair strategy's are a held pair's (`ruleengine.live.held_pairs`: both
   legs, the variables of the pair's combined value).
+- **Limit and stop entries** (``entry_order``): an entry signal says the order it places, its level on the
+  bar and how long it is worked (`ruleengine.live.orders`), instead of a buy at the close.
 - **Pairs** (a ``pair`` block): one signal per pair run (ticker ``XLE/XLF``) naming both legs with their
   orders, closes and the hedge ratio of the bar (`ruleengine.live.pairs`); an entry whose hedge ratio opens no
   pair is left out (D148); single symbols instead of the named legs are D146.
@@ -61,6 +63,7 @@ from .held_pairs import (
     pair_values,
 )
 from .models import LiveScan, NearMiss, StrategySignal
+from .orders import entry_order_note
 from .pairs import both_legs_have_a_bar, drop_entries_without_hedge, pair_bars, refuse_universe
 from .positions import (
     POSITION_FORMAT,
@@ -272,7 +275,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     for leg in legs:
         logic = _group(strat, leg.group)
         conds = [c for c in inspected if c.group == leg.group]
-        reversal = (_REVERSAL if strat.pair is None else _PAIR_REVERSAL)[leg.side] \
+        reversal = (_PAIR_REVERSAL if strat.pair is not None else _REVERSAL if strat.entry_order.is_market()
+                    else _ORDER_REVERSAL)[leg.side] \
             if strat.direction == "long_short" and leg.kind == "entry" else ""
         for j in np.flatnonzero(fired[leg.group]):
             holding = held_now.get(int(j)) if leg.group == "exit" else None
@@ -280,7 +284,9 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
             own = [holding_note(fills, md.labels[j], bar_close)] if pair is None else \
                 [f"{sym}: " + mine for sym in pair.symbols if (mine := holding_note(fills, sym, bar_close))]
             gone = outside.get(int(j)) if leg.kind == "exit" else None  # the backtest's left_universe exit
+            placed = entry_order_note(strat, sig.levels, r, int(j), leg.side) if leg.kind == "entry" else None
             note = "; ".join(n for n in (pair.note(leg.kind, leg.side) if pair is not None else "",
+                                         placed[0] if placed is not None else "",
                                          universe.exit_note(gone) if gone and universe is not None else "",
                                          reversal if holding is None else holding[0], *own) if n)
             why = reasoning(leg.kind, logic, conds, int(j), hit_rate, leg.side, note)
@@ -293,6 +299,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 price_at_signal=float(close[j]), confidence_score=round(why.confidence, 2), reasoning=why,
                 data_snapshot=_snapshot(md, seen.inputs, r, int(j), base, why, values)
                 | ({"position": holding[1]} if holding is not None else {})
+                | ({"order": placed[1]} if placed is not None else {})
                 | ({"pair": pair.snapshot(leg.kind, leg.side)} if pair is not None else {})
                 | ({"universe": universe.snapshot(int(j) not in outside, outside.get(int(j)))}
                    if universe is not None else {})
@@ -435,6 +442,9 @@ def _last(cond: Any, node: Any, col: int) -> Any:
 #: what a long_short entry does to a position of the other side (the fill contract's reversal)
 _REVERSAL = {"long": "a short held is bought back first (reversal)",
              "short": "a long held is sold first (reversal)"}
+#: a limit/stop strategy's reversal happens when its order fills (the long/short orders addendum), not at once
+_ORDER_REVERSAL = {"long": "a short held is bought back at the order's fill (reversal)",
+                   "short": "a long held is sold at the order's fill (reversal)"}
 _PAIR_REVERSAL = {"long": "a short pair held is closed first, both legs (reversal)",
                   "short": "a long pair held is closed first, both legs (reversal)"}
 

@@ -192,10 +192,7 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
                 mark["price_b"] = last_b[j]
                 mark |= _acted_pair_mark(s, mark, risk)
             if t is None:
-                out[s.id] = {"status": "pending", "note": "the entry fills at the next bar's open", "mark": mark} \
-                    if risk.execution_price == "open" and row == md.n_rows - 1 else \
-                    {"status": "cancelled", "note": "an exit on the signal's bar cancelled the entry (fill contract: "
-                     "an entry and an exit of one bar cancel)", "mark": mark}
+                out[s.id] = _no_trade(strat.entry_order, risk.execution_price, row, md.n_rows) | {"mark": mark}
                 continue
             open_ = t.exit_reason == "end_of_data"
             out[s.id] = {"status": "open" if open_ else "closed", "entry_time": _iso(t.entry_time),
@@ -210,6 +207,23 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         v["tracked_at"] = tracked_at
         v["data_until"] = _iso(md.index[-1]) if md.n_rows else None
     return out
+
+
+def _no_trade(order: Any, execution_price: str, row: int, n_rows: int) -> dict[str, str]:
+    """Status and note of an entry signal the simulation made no trade of (its bar is row `row` of `n_rows`): a
+    fill still to come (the next open; a limit/stop order worked on bars not in the data yet) is pending; else an
+    exit on the signal's bar cancelled it or, for an order, no bar of its valid_bars reached its level."""
+    if not order.is_market():
+        bars = f"{order.valid_bars} bar" + ("s" if order.valid_bars != 1 else "")
+        if row + order.valid_bars > n_rows - 1:
+            return {"status": "pending", "note": f"the {order.type} order is worked for {bars} after the signal's "
+                    f"bar, and {n_rows - 1 - row} of them are in the data"}
+        return {"status": "cancelled", "note": f"the {order.type} order was not filled within its {bars} (the "
+                "price never reached its level), or an exit signal cancelled it"}
+    if execution_price == "open" and row == n_rows - 1:
+        return {"status": "pending", "note": "the entry fills at the next bar's open"}
+    return {"status": "cancelled", "note": "an exit on the signal's bar cancelled the entry (fill contract: an entry "
+            "and an exit of one bar cancel)"}
 
 
 def same_data_registry(strat: Any, signals: list[Any], recorded: dict[str, str], provider: str | None,

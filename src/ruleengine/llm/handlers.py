@@ -318,6 +318,21 @@ def sweep_parameters(args: SweepArgs) -> dict[str, Any]:
             "strategy_id": getattr(record, "id", None)}
 
 
+def _positions() -> dict[str, Any]:
+    """How a strategy may trade (the document's keys with their meanings, from the places that define them): its
+    directions, entry order types, sizing methods, a pair's sizings, and the position variables of exit
+    conditions."""
+    from ..lang.position import POSITION_VARIABLES
+    from ..schema.orders import ORDER_TYPES
+    from ..schema.strategy import PAIR_SIZINGS, SIZING_METHODS
+    from ..sides import DIRECTIONS
+
+    return {"directions": dict(DIRECTIONS), "entry_order_types": list(ORDER_TYPES),
+            "sizing_methods": list(SIZING_METHODS), "pair_sizings": list(PAIR_SIZINGS),
+            "position_variables": dict(POSITION_VARIABLES),
+            "position_variables_where": "exit conditions only (not short_exit yet), outside functions over past bars"}
+
+
 def list_capabilities(args: NoArgs) -> dict[str, Any]:
     from typing import get_args
 
@@ -343,6 +358,7 @@ def list_capabilities(args: NoArgs) -> dict[str, Any]:
                       "structured": {op: OPERATOR_SYMBOLS.get(op, op) for op in get_args(Operator)}},
         "data_kinds": {k: list(v) for k, v in KIND_COLUMNS.items()},
         "frequencies": {"data": SOURCE_FREQUENCIES, "execution": EXECUTION_FREQUENCIES},
+        "positions": _positions(),
         "providers": _plain(default_registry().describe()),
         "tools": [{"name": t.name, "calls_model": t.model_call} for t in TOOLS.values()],
         "llm": {"model": settings.model, "configured": bool(settings.api_key or settings.base_url)},

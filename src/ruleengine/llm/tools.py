@@ -189,7 +189,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          "statistics (deflated Sharpe ratio). Does not call the language model.", SweepArgs),
     Tool("list_capabilities",
          "What strategies may use: the functions of the expression language, operators, data kinds and their "
-         "columns, frequencies and the data providers.", NoArgs, heavy=False),
+         "columns, frequencies, the data providers, and how positions trade (directions, entry order types, "
+         "sizing methods, a pair's sizings, the position variables of exit conditions).", NoArgs, heavy=False),
 ]}
 
 

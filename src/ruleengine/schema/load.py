@@ -85,10 +85,11 @@ def diagnostics_from_validation(exc: ValidationError, doc: Loaded) -> list[Diagn
     out: list[Diagnostic] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
-        path = _data_path(err["loc"], doc.value)
+        ctx = err.get("ctx") or {}
+        # a validator of the whole document names the field it is about (`at`): its own location is the root
+        path = _data_path(err["loc"], doc.value) or tuple(ctx.get("at") or ())
         etype = err["type"]
         code = etype if etype[:1] in "SRCD" and etype[1:].isdigit() else _TYPE_CODES.get(etype, "S103")
-        ctx = err.get("ctx") or {}
         hint = ctx.get("hint")
         message = err["msg"]
         if etype == "extra_forbidden":

@@ -49,8 +49,13 @@ _SYMBOL_KEYS = {"symbol", "symbols", "ticker", "tickers"}
 MAX_CONDITIONS = 1_000
 
 
-def _err(code: str, message: str, hint: str | None = None) -> PydanticCustomError:
-    return PydanticCustomError(code, message, {"hint": hint} if hint else {})
+def _err(code: str, message: str, hint: str | None = None, at: tuple[str, ...] = ()) -> PydanticCustomError:
+    """A schema error; `at` is the document path it is about when a validator of the whole document raises it
+    (its own location is the root: `diagnostics_from_validation` places it at `at` instead)."""
+    ctx: dict[str, Any] = {"hint": hint} if hint else {}
+    if at:
+        ctx["at"] = at
+    return PydanticCustomError(code, message, ctx)
 
 
 def _check_name(name: str, what: str) -> None:
@@ -645,6 +650,17 @@ class PairSpec(_Closed):
                                       "hedge_ratio x the first's (1: equal dollars); hedge_ratio_units: units of "
                                       "the second leg = hedge_ratio x units of the first")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legs_given(cls, data: Any) -> Any:
+        """A pair block without legs (``pair: {hedge_ratio: 1.5}``, often on a strategy with one price slot)
+        gets S135 with what legs are, rather than a bare 'missing required field'."""
+        if isinstance(data, dict) and "legs" not in data:
+            raise _err("S135", "a pair names the two price slots it trades: legs is missing",
+                       "write legs: [asset_a, asset_b], two ohlcv data slots with their own symbols; a strategy "
+                       "with one price slot has no pair: add a second ohlcv slot, or remove the pair block")
+        return data
+
     @field_validator("legs")
     @classmethod
     def _two_legs(cls, v: list[str]) -> list[str]:
@@ -789,16 +805,18 @@ class TradingStrategy(_Closed):
             raise _err("S133", "volatility needs rule conditions: code strategies return signals only (the "
                        "compiler computes the volatility series; a volatility nobody computes would skip every "
                        "entry)", "write the strategy as entry/exit conditions, or size it with position_size_pct, "
-                       "position_size_cash or risk_per_trade_pct")
+                       "position_size_cash or risk_per_trade_pct", at=("risk", "volatility"))
         if self.pair is not None and not self.entry_order.is_market():
             raise _err("S128", f"a {self.entry_order.type} entry order is for one instrument: a pair's legs open "
-                       "together at market orders", "remove entry_order, or remove the pair block")
+                       "together at market orders", "remove entry_order, or remove the pair block",
+                       at=("entry_order",))
         for slot in self.data:
             if slot in self.params:
                 raise _err("S111", f"'{slot}' is both a data slot and a parameter", "rename one of them")
         if self.code is not None and self.pair is not None and self.pair.hedge_expression() is not None:
             raise _err("S139", "a code strategy's pair takes a hedge ratio that is a number, not an expression",
-                       "write the number (e.g. hedge_ratio: 1.5), or express the strategy with conditions")
+                       "write the number (e.g. hedge_ratio: 1.5), or express the strategy with conditions",
+                       at=("pair", "hedge_ratio"))
         return self
 
     def _rotation_fits(self) -> None:
@@ -875,7 +893,7 @@ class TradingStrategy(_Closed):
             raise _err("S140", f"a pair strategy cannot use {', '.join(used)}: a distance is in one instrument's "
                        "price units, and a pair's stops act on the combined value of both legs",
                        "use stop_loss_pct / take_profit_pct (percent of the pair's value at entry), or remove the "
-                       "pair block")
+                       "pair block", at=("risk", used[0]))
         return self
 
     @model_validator(mode="after")
@@ -889,7 +907,7 @@ class TradingStrategy(_Closed):
         if risk.stop_loss_pct == OFF or (risk.stop_loss_pct is None and not from_timeframe):
             raise _err("S131", "risk_per_trade_pct sizes on the distance to the stop loss, and this strategy has "
                        "no stop loss", "add risk.stop_loss_pct (e.g. 5) or risk.stop_loss_distance, or size with "
-                       "position_size_pct")
+                       "position_size_pct", at=("risk", "risk_per_trade_pct"))
         return self
 
     # ------------------------------------------------------------------ helpers used by the compiler

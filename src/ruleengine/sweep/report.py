@@ -36,6 +36,15 @@ _ROTATION_METRICS = [*_TOP_METRICS[:4], ("turnover_pct_per_year", "turnover / ye
                      ("exposure_pct", "exposure", "%")]
 
 
+def rate_text(trials: int, seconds: float) -> str:
+    """Combinations per second as a reader wants it: ``1,234``, ``0.2`` for a slow search (a compile or a large
+    grid: "0 combinations/s" misled), ``n/a`` without a measured time."""
+    if seconds <= 0:
+        return "n/a"
+    rate = trials / seconds
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+
+
 def _top_metrics(sweep: Any) -> list[tuple[str, str, str]]:
     return _ROTATION_METRICS if getattr(sweep, "rotation", False) else _TOP_METRICS
 
@@ -280,7 +289,6 @@ def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, to
     figs: list[tuple[str, Any]] = []
     sections: list[str] = []
     synthetic = (wf.synthetic if wf is not None else False) or any(w.get("code") == "D120" for w in sweep.warnings)
-    rate = sweep.n_trials / sweep.elapsed if sweep.elapsed > 0 else float("nan")
     rows = ctx.get("rows")
     summary = (f"<p class='muted'>{html.escape(str(ctx.get('start')))} .. {html.escape(str(ctx.get('end')))} "
                f"({'' if rows is None else f'{rows[1] - rows[0]:,} '}{html.escape(sweep.frequency)} bars), "
@@ -291,7 +299,7 @@ def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, to
                f"{html.escape('; '.join(f'{k}: {len(v)} values' for k, v in sweep.grid.items()) or 'none')}"
                f"{' with ' + html.escape(' and '.join(sweep.constraints)) if sweep.constraints else ''}; "
                f"{sweep.n_trials:,} combinations evaluated in {sweep.elapsed:.2f} s "
-               f"({rate:,.0f} combinations/s). Best: <b>"
+               f"({rate_text(sweep.n_trials, sweep.elapsed)} combinations/s). Best: <b>"
                f"{html.escape(', '.join(f'{k}={_label(v)}' for k, v in sweep.best.items() if k in sweep.grid))}"
                "</b></p>")
     sections.append(summary)
@@ -363,4 +371,4 @@ def write_sweep_report(result: Any, path: str | Path, **kwargs: Any) -> str:
     return str(out)
 
 
-__all__ = ["heatmap_axes", "render_sweep_report", "write_sweep_report"]
+__all__ = ["heatmap_axes", "rate_text", "render_sweep_report", "write_sweep_report"]
