@@ -43,6 +43,12 @@ def test_schema_mismatches_are_d115_with_a_hint() -> None:
     assert _code("asset_a=GLD", ["asset_a", "asset_b"])[:2] == ("D115", "symbols")  # a pair needs both
     assert _code("GLD", ["asset_a", "asset_b"])[0] == "D115"  # one symbol cannot fill two price slots
     assert _code(["GLD", "SLV"], ["asset_a", "asset_b"])[0] == "D115"
+    # two bare tickers for two price slots: each is its own run; the hint names them slot by slot
+    with pytest.raises(RuleEngineError) as err:
+        parse_symbols("XLE,XLF", ["asset_a", "asset_b"])
+    d = err.value.diagnostics[0]
+    assert "the bare symbols XLE, XLF are one run each" in d.message
+    assert d.hint == "name a ticker per slot, e.g. asset_a=XLE,asset_b=XLF"
     with pytest.raises(RuleEngineError) as err:
         parse_symbols({"asset_a": "GLD", "asset_c": "SLV"}, ["asset_a", "asset_b"])
     codes = [(d.code, d.path) for d in err.value.diagnostics]

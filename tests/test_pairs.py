@@ -661,15 +661,19 @@ def test_backtest_of_a_pair_document_holds_both_legs(real_daily, tmp_path):
     # the equity curve is the pair's: initial cash + the closed trades' P&L at the end when flat
     if run.trades[-1].exit_reason != "end_of_data":
         assert run.equity.value[-1] == pytest.approx(CASH + sum(t.pnl for t in run.trades))
-    out = json.loads(result.to_json())["results"][0]["trades"][0]
-    assert [leg["symbol"] for leg in out["legs"]] == ["XLE", "XLF"]
+    out = json.loads(result.to_json())["results"][0]
+    assert [leg["symbol"] for leg in out["trades"][0]["legs"]] == ["XLE", "XLF"]
+    # the run says how it traded the legs: the hedge ratio as written (an expression here) and the sizing
+    assert out["pair"] == {"legs": ["asset_a", "asset_b"], "hedge_ratio": PAIR_DOC["pair"]["hedge_ratio"],
+                           "sizing": "dollar_neutral"}
     html = tmp_path / "pair.html"
     result.write_report(str(html))
-    assert "<th>legs</th>" in html.read_text(encoding="utf-8")
+    page = html.read_text(encoding="utf-8")
+    assert "<th>legs</th>" in page and "buy XLE (asset_a), sell short XLF (asset_b); hedge ratio sma(" in page
     # a one-leg trade has no legs key (results of one-instrument strategies read as before)
     one = ruleengine.backtest({k: v for k, v in doc.items() if k != "pair"}, "asset_a=XLE,asset_b=XLF", START, END,
                               data=str(real_daily), benchmark=None)
-    assert '"legs"' not in one.to_json() and one.fill_contract == FILL_CONTRACT
+    assert '"legs"' not in one.to_json() and '"pair"' not in one.to_json() and one.fill_contract == FILL_CONTRACT
 
 
 def test_runs_that_do_not_take_pairs_say_why(real_daily):
@@ -960,6 +964,8 @@ def test_the_shipped_spread_strategy_runs_through_the_cli_on_real_data(real_dail
     assert result.exit_code == 0, result.stdout
     assert "XLE long" in result.stdout and "XLE short" in result.stdout
     assert "+ XLF short" in result.stdout and "+ XLF long" in result.stdout
+    assert "pair: long the pair = buy XLE (asset_a), sell short XLF (asset_b); hedge ratio 1 (dollar_neutral" \
+        in " ".join(result.stdout.split())
     out = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
     trades = out["results"][0]["trades"]
     assert len(trades) > 10 and {t.get("direction", "long") for t in trades} == {"long", "short"}

@@ -27,6 +27,7 @@ from .result import (
     DataInfo,
     Deferred,
     Metrics,
+    PairInfo,
     Provenance,
     RunResult,
     SideMetrics,
@@ -273,9 +274,19 @@ class _Context:
                         start=self.times[lo], end=self.times[hi - 1], bars=hi - lo)
         run = RunResult(label=label, symbols=symbols, params=self.sets[p], metrics=metrics, benchmark=bench,
                         trades=trades, equity=equity_curve(self.times, lo, hi, equity[lo:hi]), risk=risk, data=data,
-                        warnings=[w.to_dict() for w in warnings], skipped_entries=skipped, sides=sides)
+                        warnings=[w.to_dict() for w in warnings], skipped_entries=skipped, sides=sides,
+                        pair=self._pair())
         run._chart = ChartSeries(close, bench_close, self.init_cash, universe)
         return run
+
+
+    def _pair(self) -> PairInfo | None:
+        """The run's `PairInfo` (None without a pair block)."""
+        pair = getattr(self.strategy, "pair", None)
+        if pair is None:
+            return None
+        ratio = pair.hedge_ratio if isinstance(pair.hedge_ratio, str) else float(pair.hedge_ratio)
+        return PairInfo(legs=list(pair.legs), hedge_ratio=ratio, sizing=pair.sizing)
 
 
 def _held(position: np.ndarray) -> np.ndarray:

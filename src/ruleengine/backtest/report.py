@@ -181,6 +181,8 @@ def _risk_table(run: RunResult) -> str:
 
     rows = [[html.escape(k), html.escape(risk_label(run.risk, k))] for k in shown_risk_fields(run.risk)]
     rows.append(["execution_price", html.escape(str(run.risk.get("execution_price")))])
+    if run.pair is not None:
+        rows.append(["pair", html.escape(run.pair.describe(run.symbols))])
     return html_table(["risk", "value"], rows)
 
 

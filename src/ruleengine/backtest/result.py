@@ -384,6 +384,24 @@ class DataInfo(BaseModel):
         return out
 
 
+class PairInfo(BaseModel):
+    """How a pair strategy's run traded its two legs: the legs' slots (first leg first), the hedge ratio as the
+    document gives it (a number, or the expression read at each entry's signal bar) and the sizing."""
+
+    legs: list[str]
+    hedge_ratio: float | str
+    sizing: Literal["dollar_neutral", "hedge_ratio_units"]
+
+    def describe(self, symbols: dict[str, str | list[str]]) -> str:
+        """``long the pair = buy XLE (asset_a), sell short XLF (asset_b); hedge ratio 1 (dollar_neutral: the
+        second leg's value = hedge ratio x the first's)``; a portfolio of pairs names the slots only."""
+        a, b = ((f"{symbols[s]} ({s})" if isinstance(symbols.get(s), str) else s) for s in self.legs)
+        ratio = f"{self.hedge_ratio:g}" if isinstance(self.hedge_ratio, float) else self.hedge_ratio
+        how = ("units of the second leg = hedge ratio x units of the first" if self.sizing == "hedge_ratio_units"
+               else "the second leg's value = hedge ratio x the first's")
+        return f"long the pair = buy {a}, sell short {b}; hedge ratio {ratio} ({self.sizing}: {how})"
+
+
 class RunResult(BaseModel):
     """One run: a symbol, a ``{slot: symbol}`` mapping, or a portfolio of symbols.
 
@@ -407,6 +425,9 @@ class RunResult(BaseModel):
         default=None, exclude_if=lambda v: v is None,
         description="the long/short split of the trade statistics, keyed long and short (strategies whose "
         "direction is short or long_short)")
+    #: left out of the JSON for a run of one instrument
+    pair: PairInfo | None = Field(default=None, exclude_if=lambda v: v is None,
+                                  description="a pair strategy's legs, hedge ratio and sizing")
     #: what the HTML report draws besides the equity (`ruleengine.backtest.build.ChartSeries`; not serialised)
     _chart: Any = PrivateAttr(default=None)
 
@@ -514,5 +535,5 @@ def _versions(vectorbt: bool) -> dict[str, str]:
 
 
 __all__ = ["SKIPPED_SHOWN", "BacktestResult", "Benchmark", "DataInfo", "Deferred", "EquityCurve", "Metrics",
-           "Provenance", "RunResult", "SideMetrics", "SkippedEntries", "SkippedEntry", "Trade", "TradeList",
+           "PairInfo", "Provenance", "RunResult", "SideMetrics", "SkippedEntries", "SkippedEntry", "Trade", "TradeList",
            "TradeTable", "equity_curve", "gc_paused", "package_versions"]

@@ -135,6 +135,8 @@ def print_backtest(result: Any, report: str | None) -> None:
     console.print("risk: " + escape(", ".join(f"{k}={risk_label(first.risk, k)}"
                                               for k in shown_risk_fields(first.risk))
                                     + f", execution_price={first.risk.get('execution_price')}"))
+    if first.pair is not None:
+        console.print("pair: " + escape(first.pair.describe(first.symbols)))
     console.print("fills: the fill contract (ruleengine contract) applies", style="dim", highlight=False)
     for w in result.warnings:
         hint = f" ({w['hint']})" if w.get("hint") else ""

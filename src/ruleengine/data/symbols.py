@@ -120,7 +120,7 @@ def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | No
             raise _bad("D117", "the list of symbols is empty")
         if all(isinstance(x, Mapping) for x in spec):
             return [_mapping_run({str(k): v for k, v in x.items()}, slots, prices) for x in spec]
-        _one_price_slot(prices)
+        _one_price_slot(prices, [str(x) for x in spec])
         return [dict.fromkeys(slots, _check_symbol(s, f"symbols[{i}]")) for i, s in enumerate(spec)]
     if not isinstance(spec, str) or not spec.strip():
         raise _bad("D117", f"symbols must be text, a list or a mapping, got {spec!r}",
@@ -139,7 +139,7 @@ def parse_symbols(spec: Any, slots: Sequence[str], kinds: Mapping[str, str] | No
         raise _bad("D117", f"'{text}' names no symbol", "e.g. --symbols SPY or --symbols SPY,QQQ")
     if any("=" in p for p in parts):
         return [_mapping_run(named_runs(text)[0], slots, prices)]
-    _one_price_slot(prices)
+    _one_price_slot(prices, list(dict.fromkeys(parts)))
     return [dict.fromkeys(slots, _check_symbol(s, "symbols")) for s in dict.fromkeys(parts)]
 
 
@@ -198,10 +198,16 @@ def _named_run(text: str, chunk: str, offset: int, where: str, several: bool) ->
     return pairs
 
 
-def _one_price_slot(prices: list[str]) -> None:
-    if len(prices) > 1:
-        raise _bad("D115", f"the strategy has {len(prices)} price slots ({', '.join(prices)}); one symbol "
-                   "cannot fill them", "give a ticker per slot, e.g. " + ",".join(f"{s}=..." for s in prices))
+def _one_price_slot(prices: list[str], given: Sequence[str] = ()) -> None:
+    """D115 when bare symbols (`given`, each its own run) meet a strategy with several price slots: a run
+    of one symbol cannot fill them, and the order of several does not say which is which slot."""
+    if len(prices) <= 1:
+        return
+    runs = f"the bare symbols {', '.join(given)} are one run each, and " if len(given) > 1 else ""
+    example = ",".join(f"{s}={sym}" for s, sym in zip(prices, given, strict=False)) \
+        if len(given) == len(prices) else ",".join(f"{s}=..." for s in prices)
+    raise _bad("D115", f"the strategy has {len(prices)} price slots ({', '.join(prices)}); {runs}one symbol "
+               "cannot fill them", f"name a ticker per slot, e.g. {example}")
 
 
 def _mapping_run(pairs: Mapping[str, Any], slots: list[str], prices: list[str]) -> Run:
