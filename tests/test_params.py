@@ -145,6 +145,16 @@ def test_bad_param_gives_the_same_diagnostic_in_backtest_sweep_and_signals(param
     assert back == swept == live
 
 
+def test_a_document_expression_given_as_a_run_parameter_says_where_it_lives() -> None:
+    """``--param stop_loss_distance=3``: the distance is compiled with the document, so D104 says to change it
+    there or to set a parameter inside it, and names the strategy's parameters (atr_multiple here)."""
+    atr = str(Path(__file__).resolve().parents[1] / "rules" / "atr_breakout.yaml")
+    d = _cli_error("backtest", atr, "--symbols", "SPY", "--param", "stop_loss_distance=3")[0]
+    assert (d["code"], d["path"]) == ("D104", "params.stop_loss_distance")
+    assert "part of the document" in d["message"] and "atr_multiple" in d["hint"]
+    assert "risk.stop_loss_distance" in d["hint"]
+
+
 def _library_error(call) -> list[dict]:
     with pytest.raises(RuleEngineError) as info:
         call()

@@ -132,7 +132,12 @@ def test_the_browser_check_catches_empty_missing_charts_and_script_errors(wf, tm
 def test_a_slow_search_rate_is_not_printed_as_zero():
     """6 combinations in 30.5 s (a first kernel compile) read '0 combinations/s' on the console and in the
     report; a rate under 10 keeps two significant digits."""
-    from ruleengine.sweep.report import rate_text
+    from ruleengine.sweep.result import SweepResult
+
+    def rate_text(trials: int, seconds: float) -> str:
+        result = SweepResult.__new__(SweepResult)  # only the two fields the rate reads
+        result.n_trials, result.elapsed = trials, seconds
+        return result.rate_text()
 
     assert (rate_text(6, 30.53), rate_text(27, 3.7), rate_text(12_345, 1.0), rate_text(3, 0.0)) == \
         ("0.2", "7.3", "12,345", "n/a")

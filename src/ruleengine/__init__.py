@@ -22,6 +22,7 @@ __all__ = [
     "CODE_DEFAULT_WARMUP_BARS",
     "CODE_MAX_BYTES",
     "CODE_WARMUP_NAME",
+    "DIRECTIONS",
     "EXECUTION_FREQUENCIES",
     "FILL_CONTRACT",
     "FILL_CONTRACT_PARTS",
@@ -30,6 +31,8 @@ __all__ = [
     "KIND_COLUMNS",
     "LONG_SHORT_FILL_CONTRACT",
     "OPERATOR_SYMBOLS",
+    "ORDER_TYPES",
+    "PAIR_SIZINGS",
     "POSITION_VARIABLES",
     "RISK_FIELDS",
     "RISK_PARAM_NAMES",
@@ -151,6 +154,9 @@ _LAZY = {
     "POSITION_VARIABLES": ("ruleengine.lang.position", "POSITION_VARIABLES"),
     "SWEEP_SIDE_COLUMNS": ("ruleengine.sweep.stats", "SIDE_COLUMNS"),
     "SIZING_METHODS": ("ruleengine.schema.strategy", "SIZING_METHODS"),
+    "PAIR_SIZINGS": ("ruleengine.schema.strategy", "PAIR_SIZINGS"),
+    "ORDER_TYPES": ("ruleengine.schema.orders", "ORDER_TYPES"),
+    "DIRECTIONS": ("ruleengine.sides", "DIRECTIONS"),
     "VOLATILITY_EXAMPLE": ("ruleengine.schema.strategy", "VOLATILITY_EXAMPLE"),
     "KIND_COLUMNS": ("ruleengine.schema.kinds", "KIND_COLUMNS"),
     "FUNCTIONS": ("ruleengine.lang.functions", "FUNCTIONS"),
@@ -236,11 +242,13 @@ if TYPE_CHECKING:
     from .sandbox.strategy import DEFAULT_WARMUP_BARS as CODE_DEFAULT_WARMUP_BARS
     from .schema.jsonschema import strict_json_schema
     from .schema.kinds import KIND_COLUMNS
+    from .schema.orders import ORDER_TYPES
     from .schema.params import expand as expand_params
     from .schema.strategy import (
         BUILTIN_PARAMS,
         EXECUTION_FREQUENCIES,
         OPERATOR_SYMBOLS,
+        PAIR_SIZINGS,
         RISK_FIELDS,
         SIZING_METHODS,
         SOURCE_FREQUENCIES,
@@ -249,6 +257,7 @@ if TYPE_CHECKING:
         Param,
         TradingStrategy,
     )
+    from .sides import DIRECTIONS
     from .signal_set import SignalSet
     from .source import SourceText
     from .store import Store, open_store, store_backtest

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, RuleEngineError, did_you_mean
-from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, RISK_FIELDS, TradingStrategy
+from ..schema.strategy import FLAG_RISK_FIELDS, INTEGER_RISK_FIELDS, RISK_FIELDS, RISK_RULE_FIELDS, TradingStrategy
 from .risk import RISK_PARAM_NAMES
 
 #: run-time overrides that go to the risk layer, not to the signals (``execution_price`` goes to both)
@@ -50,6 +50,13 @@ class RunRequest:
 
 def _unknown(strategy: TradingStrategy, name: str) -> Diagnostic:
     candidates = [*strategy.params, *RISK_KEYS]
+    if name in RISK_RULE_FIELDS:  # compiled with the document (an expression or a table), not a run-time value
+        inside = ", ".join(strategy.params) or "none yet"
+        return Diagnostic("D104", f"'{name}' is part of the document (compiled with it), not a run-time "
+                          "parameter", path=f"params.{name}",
+                          hint=f"change risk.{name} in the document, or write a parameter into it (e.g. "
+                          "'atr_multiple * atr(high, low, close, 14)' with a parameter atr_multiple) and set or "
+                          f"sweep that parameter; this strategy's parameters: {inside}")
     return Diagnostic("D104", f"unknown parameter '{name}'", path=f"params.{name}",
                       hint=did_you_mean(name, candidates) or "parameters: " + ", ".join(candidates))
 

@@ -90,14 +90,13 @@ def explain(file: str = typer.Argument(..., help="strategy file"),
 
 def functions(markdown: bool = typer.Option(False, "--markdown", help="print the README table")) -> None:
     """List the functions of the expression language, then the position variables of exit conditions."""
-    from ruleengine import FUNCTIONS, functions_markdown
+    from ruleengine import FUNCTIONS, POSITION_VARIABLES, functions_markdown
 
     if markdown:
         sys.stdout.write(functions_markdown())
         return
     for f in FUNCTIONS.values():
         sys.stdout.write(f"{f.signature:<45} {f.doc}\n{'':<45} e.g. {f.example}\n")
-    from ruleengine.lang.position import POSITION_VARIABLES
 
     # names, not functions, but what a user looks for here: exit conditions read them (L120 elsewhere)
     sys.stdout.write("\nposition variables (exit conditions only, not short_exit yet; not inside functions over "

@@ -160,11 +160,9 @@ def _print(wf: Any, report: str | None, samples: int | None = None, seed: int = 
     axes = "; ".join(f"{k} {_axis_text(v)}" for k, v in res.grid.items()) or "no axes (one combination)"
     out.print(f"grid: {escape(axes)}" + (f", constraints: {escape(' and '.join(res.constraints))}"
                                           if res.constraints else ""))
-    from ruleengine.sweep.report import rate_text
-
     out.print(f"grid size {wf.overfit.grid_size:,}, trials {res.n_trials:,}"
               + (f" (random search: {samples:,} samples, seed {seed})" if samples is not None else "")
-              + f"; search {res.elapsed:.2f} s ({rate_text(res.n_trials, res.elapsed)} combinations/s), "
+              + f"; search {res.elapsed:.2f} s ({res.rate_text()} combinations/s), "
               + f"total {wf.elapsed:.2f} s; "
               + f"results memory ~{res.memory_estimate_mb:,.0f} MB (limit {res.memory_limit_mb:,.0f} MB)")
     out.print(_top_table(res))

@@ -322,10 +322,7 @@ def _positions() -> dict[str, Any]:
     """How a strategy may trade (the document's keys with their meanings, from the places that define them): its
     directions, entry order types, sizing methods, a pair's sizings, and the position variables of exit
     conditions."""
-    from ..lang.position import POSITION_VARIABLES
-    from ..schema.orders import ORDER_TYPES
-    from ..schema.strategy import PAIR_SIZINGS, SIZING_METHODS
-    from ..sides import DIRECTIONS
+    from .. import DIRECTIONS, ORDER_TYPES, PAIR_SIZINGS, POSITION_VARIABLES, SIZING_METHODS
 
     return {"directions": dict(DIRECTIONS), "entry_order_types": list(ORDER_TYPES),
             "sizing_methods": list(SIZING_METHODS), "pair_sizings": list(PAIR_SIZINGS),

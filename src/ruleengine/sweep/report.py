@@ -36,15 +36,6 @@ _ROTATION_METRICS = [*_TOP_METRICS[:4], ("turnover_pct_per_year", "turnover / ye
                      ("exposure_pct", "exposure", "%")]
 
 
-def rate_text(trials: int, seconds: float) -> str:
-    """Combinations per second as a reader wants it: ``1,234``, ``0.2`` for a slow search (a compile or a large
-    grid: "0 combinations/s" misled), ``n/a`` without a measured time."""
-    if seconds <= 0:
-        return "n/a"
-    rate = trials / seconds
-    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
-
-
 def _top_metrics(sweep: Any) -> list[tuple[str, str, str]]:
     return _ROTATION_METRICS if getattr(sweep, "rotation", False) else _TOP_METRICS
 
@@ -299,7 +290,7 @@ def render_sweep_report(result: Any, *, heatmap: Sequence[str] | None = None, to
                f"{html.escape('; '.join(f'{k}: {len(v)} values' for k, v in sweep.grid.items()) or 'none')}"
                f"{' with ' + html.escape(' and '.join(sweep.constraints)) if sweep.constraints else ''}; "
                f"{sweep.n_trials:,} combinations evaluated in {sweep.elapsed:.2f} s "
-               f"({rate_text(sweep.n_trials, sweep.elapsed)} combinations/s). Best: <b>"
+               f"({sweep.rate_text()} combinations/s). Best: <b>"
                f"{html.escape(', '.join(f'{k}={_label(v)}' for k, v in sweep.best.items() if k in sweep.grid))}"
                "</b></p>")
     sections.append(summary)
@@ -371,4 +362,4 @@ def write_sweep_report(result: Any, path: str | Path, **kwargs: Any) -> str:
     return str(out)
 
 
-__all__ = ["heatmap_axes", "rate_text", "render_sweep_report", "write_sweep_report"]
+__all__ = ["heatmap_axes", "render_sweep_report", "write_sweep_report"]

@@ -82,6 +82,14 @@ class SweepResult:
     rotation: bool = False
 
     # ------------------------------------------------------------------------------------------ views
+    def rate_text(self) -> str:
+        """Combinations per second as a reader wants it: ``1,234``, ``0.2`` for a slow search (a compile or a
+        large grid: "0 combinations/s" misled), ``n/a`` without a measured time."""
+        if self.elapsed <= 0:
+            return "n/a"
+        rate = self.n_trials / self.elapsed
+        return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+
     @property
     def metric_columns(self) -> tuple[str, ...]:
         """The table's metric columns (`ruleengine.sweep.stats.metric_names`)."""
