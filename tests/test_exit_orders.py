@@ -454,7 +454,7 @@ exit_order:
 
 def test_a_live_scan_says_the_exit_order_to_place_for_the_next_bar(tmp_path):
     """The level of the evaluated bar's close, the one a backtest rests during the next bar, per symbol (the held
-    one named with its side) in warning D159, and in the data snapshot of the symbol's signals."""
+    one named with its side) in warning D166, and in the data snapshot of the symbol's signals."""
     import pandas as pd
     from support.prices import write_csvs
     from test_live_positions import _walk
@@ -466,7 +466,7 @@ def test_a_live_scan_says_the_exit_order_to_place_for_the_next_bar(tmp_path):
     asof = pd.read_csv(folder / "AAA.csv")["date"].tolist()[-1]
     held = HeldPosition("AAA", "long", 100.0, pd.Timestamp("2019-03-01"), "given")
     scan = live_scan(LIVE_DOC, "AAA,BBB", asof=asof, data=str(folder), positions=[held])
-    (said,) = [w for w in scan.warnings if w["code"] == "D159"]
+    (said,) = [w for w in scan.warnings if w["code"] == "D166"]
     compiled = ruleengine.compile_strategy(LIVE_DOC)
     md = ruleengine.load_data(compiled.strategy, "AAA,BBB", None, asof, data=str(folder))
     level = compiled.signals(md).levels["exit_order_price"][-1]

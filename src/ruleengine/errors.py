@@ -154,8 +154,8 @@ CODES: dict[str, str] = {
     "D147": "live exit conditions on position variables without a held position (or pair) for some symbols (warning)",
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",
     "D158": "live signals on a point-in-time universe: symbols not members on the bar get no entry (warning)",
-    "D159": "live signals of a strategy with an exit order: the level to place for the next bar (warning)",
     "D165": "live signals on a point-in-time universe: a held symbol's prices ended before the bar (warning)",
+    "D166": "live signals of a strategy with an exit order: the level to place for the next bar (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

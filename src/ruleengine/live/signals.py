@@ -35,7 +35,7 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   (`ruleengine.live.universe`); a held position in a symbol whose prices ended before the bar gets warning
   D165 with its last close and date (the backtest's ``delisted`` exit).
 - **Exit orders** (``exit_order: stop | limit``): the level of the evaluated bar's close is the order to place
-  for the next bar; warning D159 lists it per symbol (the held ones with their side) and each signal's data
+  for the next bar; warning D166 lists it per symbol (the held ones with their side) and each signal's data
   snapshot carries it (``exit_order``: `ruleengine.live.exit_orders`).
 - **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
   Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
