@@ -17,7 +17,7 @@ import pytest
 from support.sim_reference import reference_portfolio, reference_simulate
 from test_backtest_engine import assert_same_as_reference
 from test_backtest_stops import BASE, CASH, FLAT, brief, sig, table
-from test_orders import _level_column
+from test_orders import _level_column, assert_table_as_reference
 from test_short import assert_portfolio_as_reference
 
 import ruleengine
@@ -121,14 +121,7 @@ def run_exit(bars, entries, exits, levels, risk, short=None):
         lv["short_exit_order_price"] = ref_levels["short_exit_levels"] = _level_column(n, short[2])
     sim = simulate(prices, ent, ext, idx, risk, levels=lv, init_cash=CASH, **sides)
     ref_trades, ref_eq = reference_simulate(prices, ent, ext, idx, [risk], init_cash=CASH, **sides, **ref_levels)
-    got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
-    assert len(got) == len(ref_trades)
-    for g, r in zip(got, ref_trades, strict=True):
-        assert {k: g[k] for k in ("entry_bar", "exit_bar", "exit_reason")} == \
-            {k: r[k] for k in ("entry_bar", "exit_bar", "exit_reason")}
-        for k in ("entry_price", "exit_price", "size", "pnl", "fees"):
-            assert g[k] == pytest.approx(r[k], rel=1e-12)
-    np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-12)
+    got = assert_table_as_reference(sim, ref_trades, ref_eq)
     port = simulate_portfolio(prices, ent, ext, idx, risk, levels=lv, init_cash=CASH, **sides)
     assert_portfolio_as_reference(port, *reference_portfolio(prices, ent, ext, idx, [risk], init_cash=CASH, **sides,
                                                              **ref_levels))
