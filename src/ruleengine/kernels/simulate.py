@@ -567,12 +567,11 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
     First the stops and targets on the bar's range (`stop_fill_nb`) and the exit order resting at `xlevel`
     (NaN: none; `exit_order_fill_nb`, never on the entry bar: `exit_order_level_nb`), the stops also on the bar
     of an entry at this open (for a limit or stop order filled inside the bar, (o, h, lo) is the part of the bar
-    after its
-    fill: `order_fill_nb`); then the orders at the close: the signal exit (close fills, also on the bar of an
-    order's fill; its own exit or the opposite entry, `closes_nb`: the caller then reverses) and max hold
-    (not on the entry bar). A position
-    entered at the close has nothing after its fill on that bar (its entry comes after this step). The
-    trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars after the entry bar.
+    after its fill: `order_fill_nb`); then the orders at the close: the signal exit (close fills, also on the bar
+    of an order's fill; its own exit or the opposite entry, `closes_nb`: the caller then reverses) and max hold
+    (not on the entry bar). A position entered at the close has nothing after its fill on that bar (its entry
+    comes after this step). The trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars
+    after the entry bar.
     Max hold compares the time elapsed since the entry, ``now - entry_time`` (int64 ns; no overflow for
     any max_days). Only scalars and tuples cross this call (no array: no reference counting per bar).
     """
@@ -723,10 +722,10 @@ def reverse_order_nb(pos, order, o, h, lo, c, risk, xlevel):
     the bar it is one more exit level of `pos`: a stop order (a sell stop under a long, a buy stop over a short)
     on the loss side, a limit order on the profit side. The position's own stop or target (`stop_fill_nb` on
     the bar, as `after_open_nb` checks it, with its exit order at `xlevel`) comes first when it fills at the open,
-    when it is on the loss side
-    and the order on the profit side, or when both are on one side and its level is as near to the open as the
-    order's or nearer (a tie goes to the position's exit); then the order does not fill on this bar (NaN; the
-    bar counts to its validity, and no entry follows the exit on this bar)."""
+    when it is on the loss side and the order on the profit side, or when both are on one side and its level is
+    as near to the open as the order's or nearer (a tie goes to the position's exit: `first_exit_is_own_nb`);
+    then the order does not fill on this bar (NaN; the bar counts to its validity, and no entry follows the exit
+    on this bar)."""
     fill, ro, rh, rlo = order_fill_nb(o, h, lo, c, order[ORD_LEVEL], risk.order_kind, order[ORD_SIDE])
     if not np.isnan(fill) and fill != o:  # inside the bar: does the position's own exit come first?
         side = pos[POS_IN]
