@@ -467,3 +467,15 @@ def test_a_live_scan_says_the_exit_order_to_place_for_the_next_bar(tmp_path):
     assert f"BBB: long {level[1]:g}" in said["message"] and "next bar" in said["hint"]
     for s in scan.signals:
         assert s.data_snapshot["exit_order"]["levels"]["long"] == pytest.approx(level[list(md.labels).index(s.ticker)])
+
+
+def test_the_cli_backtest_names_the_exit_order_and_its_exits(provider_env_cleared):
+    from typer.testing import CliRunner
+
+    from ruleengine.cli import app
+
+    out = CliRunner().invoke(app, ["backtest", str(RULE), "--symbols", "AAPL", "--provider", "sample", "--start",
+                                   "2012-01-01", "--end", "2016-12-31"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "exit_order=stop" in text and "exit_order " in text.split("exits:")[1].split("\n")[0]
