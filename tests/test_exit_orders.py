@@ -9,6 +9,7 @@ maps a bar to the level the exit order's expression has at its close: the order 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,7 +64,7 @@ CODE = {"data": {"prices": {"kind": "ohlcv"}}, "entry": None, "exit": None,
      "long_short"),
     ({**LS, "exit_order": {"type": "stop", "price": CHANDELIER}}, "S125", "short_price"),
     ({**PAIR, "exit_order": {"type": "stop", "price": "asset_a.close"}}, "S128", "pair"),
-    ({**CODE, "exit_order": {"type": "stop"}}, "S144", "exit_order"),
+    ({**CODE, "exit_order": {"type": "stop", "price": "close"}}, "S144", "exit_price"),
     ({"rotation": {"rebalance": "1Month", "hold": "top(roc(close, 20), 2)"}, "entry": None, "exit": None,
       "exit_order": {"type": "stop", "price": "close"}}, "S143", "exit order"),
 ])
@@ -479,3 +480,35 @@ def test_the_cli_backtest_names_the_exit_order_and_its_exits(provider_env_cleare
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())
     assert "exit_order=stop" in text and "exit_order " in text.split("exits:")[1].split("\n")[0]
+
+
+# ------------------------------------------------------------------------------------------------ code strategies
+#: a trend entry with a Donchian trailing stop (a sell stop at the 10-bar low, moved every bar), as rules and as
+#: code: the code returns the exit order's levels last (``exit_price``)
+RULE_TWIN = {"name": "donchian stop twin", "data": {"prices": {"kind": "ohlcv", "frequency": "1Day"}},
+             "entry": ["close > sma(close, 50)"], "exit": ["close < sma(close, 200)"],
+             "exit_order": {"type": "stop", "price": "lowest(low, 10)"}}
+CODE_TWIN = """\
+WARMUP_BARS = 300
+def generate_signals(data, params):
+    p = data['prices']
+    c = p['close']
+    return c > c.rolling(50).mean(), c < c.rolling(200).mean(), LEVEL
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
+def test_a_code_strategy_returns_exit_order_levels_and_trades_like_its_rule_twin():
+    args = ("AAPL", "2012-01-01", "2016-12-31")
+    code = {"name": "donchian stop code", "data": RULE_TWIN["data"], "exit_order": {"type": "stop"},
+            "code": CODE_TWIN.replace("LEVEL", "p['low'].rolling(10).min()")}
+    r = ruleengine.backtest(RULE_TWIN, *args, provider="sample", benchmark=None).results[0]
+    c = ruleengine.backtest(code, *args, provider="sample", benchmark=None).results[0]
+    assert len(r.trades) > 10 and "exit_order" in {t.exit_reason for t in r.trades}
+    assert [(t.entry_time, t.exit_time, t.exit_reason) for t in c.trades] == \
+        [(t.entry_time, t.exit_time, t.exit_reason) for t in r.trades]
+    np.testing.assert_allclose([t.exit_price for t in c.trades], [t.exit_price for t in r.trades], rtol=1e-12)
+    bad = {**code, "code": CODE_TWIN.replace("LEVEL", "c * 0 - 1.0")}
+    with pytest.raises(RuleEngineError) as err:
+        ruleengine.backtest(bad, *args, provider="sample", benchmark=None)
+    assert err.value.diagnostics[0].code == "X126" and "exit_price is not a price" in err.value.diagnostics[0].message

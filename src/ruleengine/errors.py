@@ -79,7 +79,7 @@ CODES: dict[str, str] = {
     "S138": "pair on a strategy without two price slots",
     "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
     "S140": "a stop or target distance on a pair (price units of one instrument; a pair's stops act on its value)",
-    "S144": "a limit or stop exit order on a code strategy (its generate_signals returns no exit order levels)",
+    "S144": "a code strategy's limit or stop exit order with a price expression (its levels are the code's exit_price)",
     # rotation portfolios (S142-S143)
     "S142": "invalid rotation block (rebalance frequency or parameter, empty or missing selection, volatility "
             "without inverse_volatility)",

@@ -496,7 +496,8 @@ Exit orders (exit_order: stop | limit at an expression re-evaluated every bar; a
   it is one of the held position's own exits (a stop exit order on the loss side, a limit on the
   profit side).
 - Exit conditions keep working beside it (at market, by execution_price). engine="vectorbt" refuses
-  an exit order (D103); a pair, a rotation and a code strategy cannot have one.
+  an exit order (D103); a pair and a rotation cannot have one; a code strategy returns its levels
+  (exit_price, short_exit_price).
 """
 
 

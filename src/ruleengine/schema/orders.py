@@ -135,10 +135,14 @@ class ExitOrder(Closed):
                            "without an exit order the position exits by its exit conditions and stops; for an "
                            f"order at a price write type: stop or type: limit, or remove {' and '.join(given)}")
             return value
-        if from_code and kind in ("limit", "stop"):
-            raise _err("S144", f"a code strategy cannot have a {kind} exit order yet: generate_signals returns no "
-                       "exit order levels", "remove exit_order (exit by the code's exit signals), or write the "
-                       "strategy as entry/exit conditions")
+        if from_code:
+            given = [k for k in ("price", "short_price") if value.get(k) is not None]
+            if given:
+                raise _err("S144", f"a code strategy's {kind} exit order takes no {' or '.join(given)}: its levels "
+                           "are the exit_price series generate_signals returns",
+                           f"remove {' and '.join(given)}; return the signals, then (entry_price with a limit or "
+                           "stop entry order,) exit_price (long_short: exit_price and short_exit_price)")
+            return value
         _check_prices(value, kind, direction, "exit order", "short positions' exit order (price is the long "
                       "positions')", _EXIT_EXAMPLES, _SHORT_EXIT_EXAMPLES)
         _short_price_is_long_short(value, direction, "exit orders")
