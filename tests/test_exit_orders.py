@@ -18,7 +18,7 @@ import pytest
 from support.sim_reference import reference_portfolio, reference_simulate
 from test_backtest_engine import assert_same_as_reference
 from test_backtest_stops import BASE, CASH, FLAT, brief, sig, table
-from test_orders import _level_column, assert_table_as_reference
+from test_orders import _backtesting, _level_column, assert_table_as_reference
 from test_short import assert_portfolio_as_reference
 
 import ruleengine
@@ -343,31 +343,20 @@ def _backtesting_exit_order_trades(run, j, kind):
     stop) or ``tp`` (a limit) set to the level of that bar (None when NaN), so that it rests during the next
     bar, as ``trade.sl = level`` in a trailing-stop strategy. Returns (entry bar, exit bar, entry price, exit
     price) per trade."""
-    import pandas as pd
-    from backtesting import Backtest, Strategy
-
     live = np.arange(run.md.n_rows) >= run.md.start
     entries, exits = run.entries[:, j] & live, run.exits[:, j] & live
     level = run.levels["exit_order_price"][:, j]
-    frame = pd.DataFrame({k.capitalize(): run.prices[k][:, j] for k in ("open", "high", "low", "close")},
-                         index=run.md.index.tz_localize(None))
 
-    class Oracle(Strategy):
-        def init(self):
-            pass
+    def step(bt, i):
+        at = None if np.isnan(level[i]) else float(level[i])
+        for trade in bt.trades:
+            setattr(trade, "sl" if kind == "stop" else "tp", at)
+        if exits[i] and not entries[i] and bt.position:
+            bt.position.close()  # queued before the exit order: the exit at the open comes first
+        elif entries[i] and not exits[i] and not bt.position:
+            bt.buy(size=0.5)
 
-        def next(self):
-            i = len(self.data) - 1
-            at = None if np.isnan(level[i]) else float(level[i])
-            for trade in self.trades:
-                setattr(trade, "sl" if kind == "stop" else "tp", at)
-            if exits[i] and not entries[i] and self.position:
-                self.position.close()  # queued before the exit order: the exit at the open comes first
-            elif entries[i] and not exits[i] and not self.position:
-                self.buy(size=0.5)
-
-    t = Backtest(frame, Oracle, cash=1e12, commission=0.0, trade_on_close=False, exclusive_orders=False,
-                 finalize_trades=True).run()._trades
+    t = _backtesting(run, j, step, 1e12)
     return list(zip(t.EntryBar.astype(int), t.ExitBar.astype(int), t.EntryPrice, t.ExitPrice, strict=True))
 
 

@@ -58,7 +58,7 @@ def signal_names(direction: str, orders: bool = False, exit_orders: bool = False
     """What generate_signals returns for a strategy of this direction: its signals, then (`orders`: limit or stop
     entry orders) its order levels, then (`exit_orders`: a limit or stop exit order) its exit order levels."""
     both = direction == "long_short"
-    names = SIGNAL_NAMES if both else SIGNAL_NAMES[:2]
+    names: tuple[str, ...] = SIGNAL_NAMES if both else SIGNAL_NAMES[:2]
     names += (PRICE_NAMES if both else PRICE_NAMES[:1]) if orders else ()
     return names + ((EXIT_PRICE_NAMES if both else EXIT_PRICE_NAMES[:1]) if exit_orders else ())
 

@@ -70,11 +70,8 @@ class EntryOrder(Closed):
         from_code, direction, value = _in_document(value)
         kind = value.get("type", "market")
         if kind == "market":
-            given = [k for k in ("price", "short_price", "valid_bars") if value.get(k) is not None]
-            if given:
-                raise _err("S126", f"a market order has no {' or '.join(given)}",
-                           "a market order fills at execution_price; for a price write type: limit or "
-                           f"type: stop, or remove {' and '.join(given)}")
+            _market_takes_none(value, ("price", "short_price", "valid_bars"), "order",
+                               "a market order fills at execution_price; for a price write type: limit or type: stop")
         elif from_code and kind in ("limit", "stop"):
             given = [k for k in ("price", "short_price") if value.get(k) is not None]
             if given:
@@ -129,11 +126,9 @@ class ExitOrder(Closed):
         from_code, direction, value = _in_document(value)
         kind = value.get("type", "market")
         if kind == "market":
-            given = [k for k in ("price", "short_price") if value.get(k) is not None]
-            if given:
-                raise _err("S126", f"a market exit order has no {' or '.join(given)}",
-                           "without an exit order the position exits by its exit conditions and stops; for an "
-                           f"order at a price write type: stop or type: limit, or remove {' and '.join(given)}")
+            _market_takes_none(value, ("price", "short_price"), "exit order",
+                               "without an exit order the position exits by its exit conditions and stops; for an "
+                               "order at a price write type: stop or type: limit")
             return value
         if from_code:
             given = [k for k in ("price", "short_price") if value.get(k) is not None]
@@ -158,6 +153,13 @@ def _in_document(value: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
     document = value.get(DOCUMENT) or {}
     return (bool(document.get("code")), document.get("direction", "long"),
             {k: v for k, v in value.items() if k != DOCUMENT})
+
+
+def _market_takes_none(value: dict[str, Any], keys: tuple[str, ...], what: str, hint: str) -> None:
+    """S126 for a market `what` (an order, an exit order) given any of `keys`."""
+    given = [k for k in keys if value.get(k) is not None]
+    if given:
+        raise _err("S126", f"a market {what} has no {' or '.join(given)}", f"{hint}, or remove {' and '.join(given)}")
 
 
 def _check_prices(value: dict[str, Any], kind: str, direction: str, what: str, short_level: str,
