@@ -222,13 +222,13 @@ RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "no
 
 #: how the run trades beside its risk fields, listed by a report when they are not the default (a long run at
 #: market orders has none of them in `RiskSpec.to_dict`: it prints as before)
-SHOWN_TRADING_FIELDS = ("direction", "entry_order", "order_valid_bars")
+SHOWN_TRADING_FIELDS = ("direction", "entry_order", "order_valid_bars", "exit_order")
 
 
 def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
     """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): those it has (the fields of
     `LATER_RISK_FIELDS` and a long run's short-only fields are left out while unset: it prints as before), then
-    its direction and its limit or stop entry order (`SHOWN_TRADING_FIELDS`) when it has them."""
+    its direction, its limit or stop entry order and its exit order (`SHOWN_TRADING_FIELDS`) when it has them."""
     return [f for f in (*RISK_FIELDS, *RISK_RULE_FIELDS, *SHOWN_TRADING_FIELDS) if f in risk]
 
 
