@@ -147,7 +147,8 @@ def test_every_rule_matches_the_reference(runs, rule):
     for r in (risk, replace(risk, execution_price="open")):
         sim = simulate(*run.args(), r, levels=run.levels, init_cash=CASH, start=run.md.start, **run.short)
         ref = reference_simulate(*run.args(), [r] * run.md.n_cols, init_cash=CASH, start=run.md.start,
-                                 order_levels=run.order_levels(), distances=run.levels, **run.short)
+                                 order_levels=run.order_levels(), distances=run.levels,
+                                 exit_levels=run.levels.get("exit_order_price"), **run.short)
         assert_same_as_reference(sim, *ref, f"{rule} {r.execution_price}")
     if rule == "golden_cross":  # the rule file trades on these symbols: the check is not vacuous
         assert len(sim.trades) >= ENOUGH["golden_cross_trades"]

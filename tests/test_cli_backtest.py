@@ -101,9 +101,10 @@ def test_contract_command_prints_the_fill_contract_once_and_every_addendum() -> 
     result = runner.invoke(app, ["contract"])
     assert result.exit_code == 0
     parts = [value for name, value in vars(risk).items() if name.endswith("FILL_CONTRACT")]
-    assert len(parts) == 8 and set(parts) == set(risk.FILL_CONTRACT_PARTS)  # a new addendum is listed
+    assert len(parts) == 9 and set(parts) == set(risk.FILL_CONTRACT_PARTS)  # a new addendum is listed
     assert result.stdout == "\n".join(p.rstrip("\n") + "\n" for p in risk.FILL_CONTRACT_PARTS)
-    everything = risk.fill_contract(["long_short"], pair=True, sized=True, knows_the_trade=True, entry_orders=["stop"])
+    everything = risk.fill_contract(["long_short"], pair=True, sized=True, knows_the_trade=True, entry_orders=["stop"],
+                                    exit_orders=["stop"])
     assert everything == "".join(risk.FILL_CONTRACT_PARTS)  # the order results use
     assert result.stdout.count("Fill contract (ruleengine") == 1
 

@@ -162,8 +162,8 @@ def test_rules_keep_their_meaning() -> None:
     """Every example strategy has a timeframe, so its left-out exits still come from it (no rule changed);
     except rules/sma_long_short.yaml and rules/pairs_long_short.yaml, which issue 16 specifies without stops or
     targets (always in the market; the spread closes on its z-score), rules/atr_breakout.yaml, whose stop
-    is its own 2 x ATR distance (no timeframe), and rules/momentum_rotation.yaml and its code twin (rotations:
-    no stops)."""
+    is its own 2 x ATR distance (no timeframe), rules/chandelier_exit.yaml, whose stop is its exit order, and
+    rules/momentum_rotation.yaml and its code twin (rotations: no stops)."""
     for f in sorted(Path("rules").glob("*.yaml")):
         if f.name in ("sma_long_short.yaml", "pairs_long_short.yaml"):
             assert resolve_risk(load_strategy(str(f))).stop_loss_pct is None
@@ -173,6 +173,9 @@ def test_rules_keep_their_meaning() -> None:
             continue
         if f.name == "atr_breakout.yaml":
             assert resolve_risk(load_strategy(str(f))).stop_loss_distance is not None
+            continue
+        if f.name == "chandelier_exit.yaml":  # its stop is its chandelier exit order, moved every bar
+            assert load_strategy(str(f)).exit_order.type == "stop"
             continue
         s = load_strategy(str(f))
         assert s.timeframe is not None, f

@@ -66,7 +66,7 @@ def test_risk_fields_are_the_document_models() -> None:
     records = risk_arrays([risk])
     assert records.dtype == risk_dt
     assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open", "short", "long_short",
-                             "order_kind", "order_valid_bars", "fill_bar_stops",
+                             "order_kind", "order_valid_bars", "fill_bar_stops", "exit_order_kind",
                              *(f"{kind}_row" for kind in LEVEL_KINDS), "exit_program_row", "take_profit_rows",
                              "take_profit_row_bars", "take_profit_row_pct")
     assert all(r[f"{kind}_row"] == -1 for kind in LEVEL_KINDS for r in risk_arrays([risk]))  # no level: unread
@@ -79,9 +79,13 @@ def test_risk_fields_are_the_document_models() -> None:
 
 
 def test_risk_spec_fields_and_the_contract_follow_the_lists() -> None:
-    """`RiskSpec`'s risk fields are the document's; the fill contract names every `ExitReason`."""
+    """`RiskSpec`'s risk fields are the document's; the fill contract names every `ExitReason` (exit_order in its
+    own addendum: the base text of every result reads as before exit orders existed)."""
+    from ruleengine.backtest.risk import EXIT_ORDER_FILL_CONTRACT
+
     assert tuple(f.name for f in fields(RiskSpec))[:len(RISK_FIELDS)] == RISK_FIELDS
-    assert f"Exit reasons: {', '.join(ExitReason._fields)}." in " ".join(FILL_CONTRACT.split())
+    assert ExitReason._fields[-1] == "exit_order" and "Exit reason exit_order" in EXIT_ORDER_FILL_CONTRACT
+    assert f"Exit reasons: {', '.join(ExitReason._fields[:-1])}." in " ".join(FILL_CONTRACT.split())
 
 
 def test_stop_fill_reads_the_record_by_name() -> None:

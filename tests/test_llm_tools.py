@@ -246,6 +246,6 @@ def test_list_capabilities_says_how_positions_trade() -> None:
     caps = tools.call("list_capabilities", None)
     pos = caps["positions"]
     assert set(pos["directions"]) == {"long", "short", "long_short"}
-    assert pos["entry_order_types"] == ["market", "limit", "stop"]
+    assert pos["entry_order_types"] == ["market", "limit", "stop"] == pos["exit_order_types"]
     assert "risk_per_trade_pct" in pos["sizing_methods"] and "dollar_neutral" in pos["pair_sizings"]
     assert pos["position_variables"] == POSITION_VARIABLES and "exit conditions" in pos["position_variables_where"]

@@ -169,6 +169,13 @@ def run_orders(bars, entries, exits, levels, risk, short=None):
     sim = simulate(prices, ent, ext, idx, risk, levels={"entry_order_price": lv, **kw}, init_cash=CASH, **sides)
     ref_trades, ref_eq = reference_simulate(prices, ent, ext, idx, [risk], init_cash=CASH, order_levels=lv,
                                             short_order_levels=short_lv if short is not None else None, **sides)
+    got = assert_table_as_reference(sim, ref_trades, ref_eq)
+    return got, list(sim.equity[:, 0])
+
+
+def assert_table_as_reference(sim, ref_trades, ref_eq) -> list:
+    """A one-column bar table's simulation equals the reference's trades (exactly) and equity; returns its
+    trades as dicts."""
     got = sim.trades.drop(columns=["entry_time", "exit_time"]).to_dict("records")
     assert len(got) == len(ref_trades)
     for g, r in zip(got, ref_trades, strict=True):
@@ -177,7 +184,7 @@ def run_orders(bars, entries, exits, levels, risk, short=None):
         for k in ("entry_price", "exit_price", "size", "pnl", "fees"):
             assert g[k] == pytest.approx(r[k], rel=1e-12)
     np.testing.assert_allclose(sim.equity[:, 0], [row[0] for row in ref_eq], rtol=1e-12)
-    return got, list(sim.equity[:, 0])
+    return got
 
 
 def test_limit_never_touched_no_trade():

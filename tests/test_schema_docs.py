@@ -286,6 +286,7 @@ LLM_REPLY: dict[str, Any] = {
     },
     "direction": None,  # strict mode: every key is written, null for the default (long)
     "entry_order": None,  # null: the default market order
+    "exit_order": None,  # null: no exit order
     "code": None,
     "short_entry": None,  # direction long_short only
     "short_exit": None,

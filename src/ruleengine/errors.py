@@ -62,10 +62,10 @@ CODES: dict[str, str] = {
     "S124": "a distance that is neither a positive number nor an expression",
     "S118": "short_entry / short_exit on a strategy that is not long_short",
     "S119": "a long_short strategy without short_entry conditions",
-    "S125": "limit or stop entry order without a price (long_short: without short_price)",
-    "S126": "market entry order with a price or valid_bars",
+    "S125": "limit or stop entry or exit order without a price (long_short: without short_price)",
+    "S126": "market entry or exit order with a price (or valid_bars)",
     "S127": "a code strategy's limit or stop order with a price expression (its levels are the code's entry_price)",
-    "S128": "limit or stop entry order on a pair strategy, or short_price outside direction long_short",
+    "S128": "limit or stop entry or exit order on a pair strategy, or short_price outside direction long_short",
     # sizing (S130-S134)
     "S130": "more than one sizing method",
     "S131": "risk_per_trade_pct without a stop loss",
@@ -79,11 +79,12 @@ CODES: dict[str, str] = {
     "S138": "pair on a strategy without two price slots",
     "S139": "pair hedge ratio is not a number (a true/false expression, or an expression in a code strategy)",
     "S140": "a stop or target distance on a pair (price units of one instrument; a pair's stops act on its value)",
+    "S144": "a code strategy's limit or stop exit order with a price expression (its levels are the code's exit_price)",
     # rotation portfolios (S142-S143)
     "S142": "invalid rotation block (rebalance frequency or parameter, empty or missing selection, volatility "
             "without inverse_volatility)",
     "S143": "a rotation combined with what it cannot serve (a pair, code beside rule selections, a short side, an "
-            "entry order, exits of a trade, a swept stop or sizing field)",
+            "entry or exit order, exits of a trade, a swept stop or sizing field)",
     # parse (stage 2)
     "P101": "unexpected token",
     "P102": "unexpected end of expression",
@@ -154,6 +155,7 @@ CODES: dict[str, str] = {
     "D148": "live signals: a pair entry on a bar without a hedge ratio > 0 opens nothing, no entry signal (warning)",
     "D158": "live signals on a point-in-time universe: symbols not members on the bar get no entry (warning)",
     "D165": "live signals on a point-in-time universe: a held symbol's prices ended before the bar (warning)",
+    "D166": "live signals of a strategy with an exit order: the level to place for the next bar (warning)",
     # sweeps, walk-forward folds and overfitting statistics
     "D122": "invalid sweep/overfitting input",
     # real data required (live signals, scan, tracking)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold", "end_of_data")
+REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold", "end_of_data", "exit_order")
 _YEAR_NS = 365 * 86_400 * 10**9  # the borrow cost's year: 365 calendar days
 
 
@@ -182,13 +182,62 @@ def _max_hold_reached(r: Any, pos: dict[str, Any], now: Any) -> bool:
     return days_up or bars_up
 
 
+def _exit_level(r: Any, pos: dict[str, Any] | None, prev: int, j: int, exit_levels: Any,
+                short_exit_levels: Any) -> float:
+    """The exit order resting during the bar after `prev` (the symbol's previous bar) for `pos`, the position
+    held at the bar's open: the level its expression had at prev's close (a long_short strategy's shorts: the
+    short level); NaN without an exit order, when flat, or for a position entered after prev."""
+    if getattr(r, "exit_order", "market") == "market" or pos is None or prev < 0 or pos["bar"] > prev:
+        return math.nan
+    short = pos["side"] < 0 and getattr(r, "direction", "long") == "long_short"
+    return float((short_exit_levels if short else exit_levels)[prev][j])
+
+
+def _loss_side(reason: str, r: Any) -> bool:
+    """A stop, a trail or a stop exit order is on the loss side; a take profit or a limit exit order on the
+    profit side."""
+    return r.exit_order == "stop" if reason == "exit_order" else reason != "take_profit"
+
+
+def _own_first(o: float, fill: float, hit: tuple[float, str], r: Any, kind: str, side: int) -> bool:
+    """Whether the position's own exit `hit` comes before an order of `kind` filling inside the bar at `fill`:
+    when it fills at the open, when it is on the loss side and the order a limit, or when both are on one side
+    and its level is as near to the open or nearer (the rule of reversal and exit orders alike)."""
+    price, reason = hit
+    own_loss, order_loss = _loss_side(reason, r), kind == "stop"
+    if price == o or (own_loss and not order_loss):
+        return True
+    if own_loss == order_loss:
+        first = side * (fill - price) > 0 if order_loss else side * (price - fill) > 0
+        return not first
+    return False
+
+
+def _with_exit_order(bar: tuple[float, float, float, float], pos: dict[str, Any], r: Any, xlevel: float,
+                     hit: tuple[float, str] | None) -> tuple[float, str] | None:
+    """The position's exit on the rest of a bar with its exit order at `xlevel` beside its own stop or target
+    `hit`: a sell stop / limit (a short's buy back) fills by `_order_fill` with the opposite side; through the
+    open it comes first, inside the bar `_own_first` decides."""
+    if not math.isfinite(xlevel):
+        return hit
+    filled = _order_fill(bar, xlevel, r.exit_order, -pos["side"])
+    if filled is None:
+        return hit
+    if hit is not None and filled[0] != bar[0] and _own_first(bar[0], filled[0], hit, r, r.exit_order, pos["side"]):
+        return hit
+    return filled[0], "exit_order"
+
+
 def _after_open(bar: tuple[float, float, float, float], t: int, pos: dict[str, Any], r: Any, now: Any,
-                want_exit: bool, use_open: bool) -> tuple[float, str] | None:
+                want_exit: bool, use_open: bool, xlevel: float = math.nan) -> tuple[float, str] | None:
     """The rest of bar t for a position held after the open: the stops on the bar's range (also on the bar
-    of an entry at this open; for an order filled inside the bar, `bar` is what followed the fill), then the
-    orders at the close (the signal exit with close fills, max hold)."""
+    of an entry at this open; for an order filled inside the bar, `bar` is what followed the fill) and the
+    exit order at `xlevel` (not on the entry bar), then the orders at the close (the signal exit with close
+    fills, max hold)."""
     new = pos["bar"] == t  # entered at this bar's open or inside it (an order's fill): no max hold yet
     hit = _stop(bar, pos, r, pos["bars"] if new else pos["bars"] + 1)
+    if not new:
+        hit = _with_exit_order(bar, pos, r, xlevel, hit)
     _advance(pos, bar, new)
     if new:
         if hit is None and want_exit and not use_open:  # an order's fill, then an exit signal at the close
@@ -214,27 +263,20 @@ def _order_intents(kind: str, it: tuple[bool, bool, bool, bool]) -> tuple[bool, 
 
 
 def _reversal(bar: tuple[float, float, float, float], pos: dict[str, Any], r: Any, order: dict[str, Any],
-              kind: str) -> tuple[float, tuple[float, float, float, float]] | None:
+              kind: str, xlevel: float = math.nan) -> tuple[float, tuple[float, float, float, float]] | None:
     """A long_short order of the other side than the held `pos` on this bar: (fill, the part of the bar after
     it) when it reverses the position here, else None. At the open it comes first; inside the bar it is one
     more exit level of the position (a stop order on the loss side, a limit on the profit side), and the
     position's own stop or target comes first when it fills at the open, when it is on the loss side and the
-    order on the profit side, or when both are on one side and its level is as near to the open or nearer."""
+    order on the profit side, or when both are on one side and its level is as near to the open or nearer
+    (`_own_first`; the position's exit order at `xlevel` is one of its own exits)."""
     filled = _order_fill(bar, order["level"], kind, order["side"])
     if filled is None or filled[0] == bar[0]:
         return filled
-    hit = _stop(bar, pos, r, pos["bars"] + 1)
+    hit = _with_exit_order(bar, pos, r, xlevel, _stop(bar, pos, r, pos["bars"] + 1))
     if hit is None:
         return filled
-    price, reason = hit
-    own_loss, order_loss = reason != "take_profit", kind == "stop"
-    if price == bar[0] or (own_loss and not order_loss):
-        return None
-    if own_loss == order_loss:
-        side, fill = pos["side"], filled[0]
-        first = side * (fill - price) > 0 if order_loss else side * (price - fill) > 0
-        return filled if first else None
-    return filled
+    return None if _own_first(bar[0], filled[0], hit, r, kind, pos["side"]) else filled
 
 
 def _order_fill(bar: tuple[float, float, float, float], level: float, kind: str,
@@ -416,8 +458,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                        short_exits: Any = None, volatility: Any = None,
                        notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
                        exit_rule: Any = None, counts: dict[str, int] | None = None,
-                       order_levels: Any = None, short_order_levels: Any = None
-                       ) -> tuple[list[dict[str, Any]], list[list[float]]]:
+                       order_levels: Any = None, short_order_levels: Any = None, exit_levels: Any = None,
+                       short_exit_levels: Any = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
     Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
@@ -437,6 +479,11 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     fill on the levels of the bar that placed it, and that bar's stops see only what followed the fill.
     A long_short order column has a level per side (`short_order_levels` the short side's); an order of the
     side not held while a position is held reverses it at its fill (`_reversal`).
+
+    A risk with ``exit_order`` stop or limit (EXIT_ORDER_FILL_CONTRACT) has an exit order for the position held
+    at a bar's open at `exit_levels`[prev][j] (`short_exit_levels` for a long_short strategy's shorts), prev
+    the symbol's previous bar (`_exit_level`), worked on the rest of the bar beside its stops
+    (`_with_exit_order`).
     """
     counts = counts if counts is not None else {}
     counts.setdefault("bad_distances", 0)
@@ -487,6 +534,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                 equity[t][j] = cash + _worth(pos, last_close) - _borrow(pos, r, index[t])
                 continue
             o, _h, _lo, c = bar
+            xlevel = _exit_level(r, pos, last_t, j, exit_levels, short_exit_levels)
             if use_open:
                 sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar = last_t
@@ -509,7 +557,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                 if pos is None:
                     filled = _order_fill(bar, order["level"], kind, order["side"])
                 else:  # long_short: an order of the other side reverses the position at its fill
-                    filled = _reversal(bar, pos, r, order, kind)
+                    filled = _reversal(bar, pos, r, order, kind, xlevel)
                     if filled is not None:
                         close_out((filled[0], "signal"), t)
                 order["left"] -= 1
@@ -520,7 +568,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     order = None
             reversing = False
             if pos is not None:  # the rest of the bar
-                fill = _after_open(rest, t, pos, r, index[t], _closes(pos["side"], it), use_open)
+                fill = _after_open(rest, t, pos, r, index[t], _closes(pos["side"], it), use_open, xlevel)
                 if fill is not None:
                     reversing = fill[1] == "signal"
                     close_out(fill, t)
@@ -544,7 +592,8 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                         init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
                         short_exits: Any = None, volatility: Any = None,
                         notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
-                        exit_rule: Any = None, order_levels: Any = None, short_order_levels: Any = None
+                        exit_rule: Any = None, order_levels: Any = None, short_order_levels: Any = None,
+                        exit_levels: Any = None, short_exit_levels: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the limit and stop orders' fills (sized on the equity at
@@ -631,6 +680,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             equity[t] = cash
             continue
         bars = [_bar(prices, t, j) for j in range(N)]
+        xlevels = [_exit_level(risks[j], pos[j], last_t[j], j, exit_levels, short_exit_levels) for j in range(N)]
         its: list[tuple[bool, bool, bool, bool]] = [(False, False, False, False)] * N
         may_enter = [False] * N  # flat at the bar's start, or closed on it by the opposite entry (reversal)
         for j in range(N):  # the open: signals, orders pending at the open
@@ -662,7 +712,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             if p is None:
                 filled = _order_fill(bars[j], order["level"], kinds[j], order["side"])
             else:  # long_short: an order of the other side reverses the position at its fill
-                filled = _reversal(bars[j], p, risks[j], order, kinds[j])
+                filled = _reversal(bars[j], p, risks[j], order, kinds[j], xlevels[j])
                 if filled is not None:
                     close_out(j, (filled[0], "signal"), t)
             order["left"] -= 1
@@ -676,7 +726,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             if bars[j] is None or p is None:
                 continue
             bar = rests[j] if j in rests and p["bar"] == t else bars[j]
-            fill = _after_open(bar, t, p, risks[j], index[t], _closes(p["side"], its[j]), use_open)
+            fill = _after_open(bar, t, p, risks[j], index[t], _closes(p["side"], its[j]), use_open, xlevels[j])
             if fill is not None:
                 close_out(j, fill, t)
                 may_enter[j] = may_enter[j] or fill[1] == "signal"

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import annotated_types
 
 from ..errors import Diagnostic, RuleEngineError
-from ..kernels.enums import EXIT_REASON_NAMES
+from ..kernels.enums import EXIT_REASON_NAMES, ExitReason
 from ..schema.strategy import (
     EXIT_BOUNDS,
     EXIT_FIELDS,
@@ -152,6 +152,7 @@ class RiskSpec:
     direction: str = "long"  # "long" | "short" | "long_short"
     entry_order: str = "market"  # "market" | "limit" | "stop" (the document's entry_order.type)
     order_valid_bars: int = 1  # bars a limit or stop entry order is worked
+    exit_order: str = "market"  # "market" (none) | "limit" | "stop" (the document's exit_order.type)
     #: a distance from the entry price in price units: a number, or the expression the compiler turns into a
     #: per-bar series (the kernels read it as a row of their ``levels``); None: no such exit
     stop_loss_distance: float | str | None = None
@@ -167,7 +168,8 @@ class RiskSpec:
 
     if TYPE_CHECKING:  # the risk fields, to a type checker (the class gets them from `_with_risk_fields`)
         def __init__(self, *, execution_price: str, direction: str = "long", entry_order: str = "market",
-                     order_valid_bars: int = 1, defaults_used: tuple[str, ...] = (), timeframe: str | None = None,
+                     order_valid_bars: int = 1, exit_order: str = "market", defaults_used: tuple[str, ...] = (),
+                     timeframe: str | None = None,
                      from_timeframe: tuple[str, ...] = (),
                      stop_loss_distance: float | str | None = None, take_profit_distance: float | str | None = None,
                      take_profit_by_bars: tuple[tuple[int, float], ...] | None = None,
@@ -194,6 +196,8 @@ class RiskSpec:
                     del out[f]
         if self.entry_order == "market":  # the default: its risk reads as before entry orders existed
             del out["entry_order"], out["order_valid_bars"]
+        if self.exit_order == "market":  # the default: no exit order, its risk reads as before they existed
+            del out["exit_order"]
         for f in UNSET_RISK_FIELDS:  # not used: a run without them reads as before they existed
             if out[f] is None:
                 del out[f]
@@ -218,13 +222,13 @@ RISK_META_KEYS = ("defaults_used", "timeframe", "from_timeframe", "sources", "no
 
 #: how the run trades beside its risk fields, listed by a report when they are not the default (a long run at
 #: market orders has none of them in `RiskSpec.to_dict`: it prints as before)
-SHOWN_TRADING_FIELDS = ("direction", "entry_order", "order_valid_bars")
+SHOWN_TRADING_FIELDS = ("direction", "entry_order", "order_valid_bars", "exit_order")
 
 
 def shown_risk_fields(risk: Mapping[str, Any]) -> list[str]:
     """The risk fields a report lists for a run's risk (`RiskSpec.to_dict`): those it has (the fields of
     `LATER_RISK_FIELDS` and a long run's short-only fields are left out while unset: it prints as before), then
-    its direction and its limit or stop entry order (`SHOWN_TRADING_FIELDS`) when it has them."""
+    its direction, its limit or stop entry order and its exit order (`SHOWN_TRADING_FIELDS`) when it has them."""
     return [f for f in (*RISK_FIELDS, *RISK_RULE_FIELDS, *SHOWN_TRADING_FIELDS) if f in risk]
 
 
@@ -241,7 +245,8 @@ def risk_label(risk: Mapping[str, Any], field: str) -> str:
     return text
 
 
-#: the fill contract, printed in reports (its exit reasons are `ruleengine.kernels.enums.ExitReason`'s names)
+#: the fill contract, printed in reports (its exit reasons are `ruleengine.kernels.enums.ExitReason`'s names, up
+#: to exit_order, which `EXIT_ORDER_FILL_CONTRACT` adds: the base text of every result stays as it was)
 FILL_CONTRACT = f"""\
 Fill contract (ruleengine; a bar's events in time order, plus a time stop)
 - Signals are computed at the close of bar t. execution_price=close fills at close[t];
@@ -268,7 +273,7 @@ Fill contract (ruleengine; a bar's events in time order, plus a time stop)
 - Missing bars (NaN prices for a symbol): no fill, no stop check; pending open-fill orders wait for the
   symbol's next bar; max_hold_bars counts the bars that exist; equity marks the last known close.
 - A position still open at the end is marked at its last close (exit reason end_of_data, no exit fee or
-  slippage). Exit reasons: {", ".join(EXIT_REASON_NAMES)}.
+  slippage). Exit reasons: {", ".join(EXIT_REASON_NAMES[:ExitReason.exit_order])}.
 - Portfolio (--portfolio): one cash account; each step of a bar (open, rest, close) runs over all
   symbols in column order, exits before entries. An entry takes position_size_pct of the equity at its
   fill (cash + positions at that price or their last close, before the step's entries; 5 % when the
@@ -467,6 +472,35 @@ Long/short limit and stop orders (direction long_short with entry_order limit | 
 """
 
 
+#: what an exit order adds (appended by `fill_contract` when a run has one)
+EXIT_ORDER_FILL_CONTRACT = """\
+Exit orders (exit_order: stop | limit at an expression re-evaluated every bar; all else as above)
+- The level the price expression has at the close of a symbol's bar is the exit order resting during
+  its next bar, for the position held at that bar's open: a moving stop (e.g. a chandelier stop) or
+  limit re-placed every bar. A position's first exit order rests during the bar after its entry bar
+  (close fills: the bar after the entry close; open fills and limit/stop entries: the bar after the
+  fill bar), never on the bar it opened. A NaN or infinite level places no order for that bar.
+  direction short: price is the shorts' level; long_short: price for longs, short_price for shorts.
+- Long: a stop sells when the low reaches the level, at min(open, level) (an open already below it
+  fills at the open); a limit sells when the high reaches the level, at max(open, level). Short,
+  mirrored: a stop buys back at max(open, level) when the high reaches it, a limit at min(open, level)
+  when the low reaches it. Exit reason exit_order; slippage and fees as for any exit.
+- Order of a bar's events: an exit pending at the open (open fills: the exit signal) comes first, then
+  the exit order and the fixed stops and targets on the rest of the bar, then the close (the exit
+  signal with close fills, max hold). Against the position's fixed stop, trailing stop or target on one
+  bar, the rule of a reversal order applies: an exit order through the open fills at the open first;
+  inside the bar the position's own exit comes first when it fills at the open, when it is on the loss
+  side and the order is a limit (profit side), or when both are on one side (a stop order and a stop;
+  a limit order and the target) and its level is as near to the open as the order's or nearer (a tie
+  goes to the position's own exit); else the exit order fills. Against a long_short reversal order
+  it is one of the held position's own exits (a stop exit order on the loss side, a limit on the
+  profit side).
+- Exit conditions keep working beside it (at market, by execution_price). engine="vectorbt" refuses
+  an exit order (D103); a pair and a rotation cannot have one; a code strategy returns its levels
+  (exit_price, short_exit_price).
+"""
+
+
 def uses_sizing(risk: RiskSpec) -> bool:
     """Whether a run sizes by more than position_size_pct (another method, whole units or a cap)."""
     return any(getattr(risk, f) for f in (*UNSET_RISK_FIELDS, *FLAG_RISK_FIELDS))
@@ -475,17 +509,19 @@ def uses_sizing(risk: RiskSpec) -> bool:
 #: every part of the contract in the order `fill_contract` appends them (what ``ruleengine contract`` prints)
 FILL_CONTRACT_PARTS: tuple[str, ...] = (
     FILL_CONTRACT, SHORT_FILL_CONTRACT, LONG_SHORT_FILL_CONTRACT, PAIR_FILL_CONTRACT, SIZING_FILL_CONTRACT,
-    EXITS_FILL_CONTRACT, ORDER_FILL_CONTRACT, LONG_SHORT_ORDER_FILL_CONTRACT)
+    EXITS_FILL_CONTRACT, ORDER_FILL_CONTRACT, LONG_SHORT_ORDER_FILL_CONTRACT, EXIT_ORDER_FILL_CONTRACT)
 
 
 def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = False,
-                  knows_the_trade: bool = False, entry_orders: Iterable[str] = ()) -> str:
+                  knows_the_trade: bool = False, entry_orders: Iterable[str] = (),
+                  exit_orders: Iterable[str] = ()) -> str:
     """The fill contract a result followed: `FILL_CONTRACT`, plus `SHORT_FILL_CONTRACT` when a run sells short,
     plus `LONG_SHORT_FILL_CONTRACT` when it trades both sides, plus `PAIR_FILL_CONTRACT` for a pair (whose second
     leg sells short: the short addendum too), plus `SIZING_FILL_CONTRACT` when `sized` (`uses_sizing`), plus
     `EXITS_FILL_CONTRACT` when its exits know the trade (`uses_trade_exits`), plus `ORDER_FILL_CONTRACT` when its
-    entries are limit or stop orders (and `LONG_SHORT_ORDER_FILL_CONTRACT` when it trades both sides). A
-    long-only, position_size_pct, market-order result's text is unchanged."""
+    entries are limit or stop orders (and `LONG_SHORT_ORDER_FILL_CONTRACT` when it trades both sides), plus
+    `EXIT_ORDER_FILL_CONTRACT` when it has a limit or stop exit order. A long-only, position_size_pct,
+    market-order result's text is unchanged."""
     found = set(directions)
     text = FILL_CONTRACT
     if pair or found & {"short", "long_short"}:
@@ -502,6 +538,8 @@ def fill_contract(directions: Iterable[str], pair: bool = False, sized: bool = F
         text += ORDER_FILL_CONTRACT
         if "long_short" in found:
             text += LONG_SHORT_ORDER_FILL_CONTRACT
+    if set(exit_orders) - {"market"}:
+        text += EXIT_ORDER_FILL_CONTRACT
     return text
 
 
@@ -647,7 +685,8 @@ def resolve_risk(strategy: Any, params: Mapping[str, Any] | None = None) -> Risk
     table = rules["take_profit_by_bars"]
     order = strat.entry_order
     return RiskSpec(**fields, execution_price=str(execution_price), direction=strat.direction,
-                    entry_order=order.type, order_valid_bars=order.valid_bars, defaults_used=used,
+                    entry_order=order.type, order_valid_bars=order.valid_bars, exit_order=strat.exit_order.type,
+                    defaults_used=used,
                     timeframe=timeframe, from_timeframe=tuple(f for f in used if f in from_tf),
                     stop_loss_distance=rules["stop_loss_distance"], take_profit_distance=rules["take_profit_distance"],
                     take_profit_by_bars=None if table is None else tuple(table.items()),

@@ -194,7 +194,7 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
                           fill_contract=fill_contract([strat.direction], strat.pair is not None,
                                                       any(uses_sizing(r) for r in risks),
                                                       uses_trade_exits(risks, sig.exit_program),
-                                                      [strat.entry_order.type]))
+                                                      [strat.entry_order.type], [strat.exit_order.type]))
 
 
 def _distance_warnings(sig: Any, cols: list[int], close: np.ndarray, sims: list[Any], portfolio: bool, k: int,

@@ -247,12 +247,14 @@ def _kernel_type(field: str) -> type:
 #: numbers as int64 (0 = off), flags as bool; then ``exec_open`` (execution_price open), ``short``,
 #: ``long_short``, ``order_kind`` (the index of the entry order's type in `ORDER_TYPES`: 0 market, 1 limit,
 #: 2 stop), ``order_valid_bars``, ``fill_bar_stops`` (True; False for `simulate`'s fill_order="backtesting":
-#: no stop on the bar a limit or stop order filled), one ``<kind>_row`` per `LEVEL_KINDS` (the row of
+#: no stop on the bar a limit or stop order filled), ``exit_order_kind`` (the exit order's type, as
+#: ``order_kind``: 0 none), one ``<kind>_row`` per `LEVEL_KINDS` (the row of
 #: ``levels`` holding that series, -1 = not used) and ``exit_program_row`` (the exit program's first level
 #: row). A new risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), _kernel_type(f)) for f in RISK_FIELDS]
                    + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_),
-                      ("order_kind", np.int64), ("order_valid_bars", np.int64), ("fill_bar_stops", np.bool_)]
+                      ("order_kind", np.int64), ("order_valid_bars", np.int64), ("fill_bar_stops", np.bool_),
+                      ("exit_order_kind", np.int64)]
                    + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS] + [("exit_program_row", np.int64)]
                    # take_profit_by_bars: its rows (bars held, take profit as a fraction), sorted by bars
                    + [("take_profit_rows", np.int64), ("take_profit_row_bars", np.int64, (MAX_TAKE_PROFIT_ROWS,)),
@@ -285,6 +287,7 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     out["order_kind"] = [ORDER_TYPES.index(r.entry_order) for r in risks]
     out["order_valid_bars"] = [r.order_valid_bars for r in risks]
     out["fill_bar_stops"] = True
+    out["exit_order_kind"] = [ORDER_TYPES.index(r.exit_order) for r in risks]
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
     out["exit_program_row"] = -1
@@ -326,6 +329,11 @@ def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int],
         raise ValueError("levels of an exit program (exit_program:<k>) without the program")
     if exit_program is not None:
         risk["exit_program_row"] = len(given)
+    ordered = risk["exit_order_kind"] != 0  # an exit order needs its levels: never run without it, silently
+    if (ordered & (risk["exit_order_price_row"] < 0)).any() or \
+            (ordered & risk["long_short"] & (risk["short_exit_order_price_row"] < 0)).any():
+        raise ValueError("a risk with an exit_order needs its levels: exit_order_price (and short_exit_order_price "
+                         "for long_short)")
     return out
 
 

@@ -34,6 +34,7 @@ What ``from_signals`` cannot express (a D103 `RuleEngineError` pointing at the f
   besides the three stops above (`VECTORBT_EXITS`: a new exit kind is refused here until it is mapped);
 - a borrow cost (``borrow_cost_pct``), and a long/short column's position size below 100 %;
 - a limit or stop entry order (``entry_order``): from_signals enters at the close or the next open only;
+- a limit or stop exit order (``exit_order``): its stops are fixed fractions, not a level re-placed each bar;
 - a stop loss together with a wider trailing stop: vectorbt has ONE loss-side stop, fixed or trailing.
   When ``trailing_stop_pct <= stop_loss_pct`` the trailing level is never below the fixed one, so the
   trailing stop alone is passed and the runs are identical; otherwise both levels matter and it refuses.
@@ -75,12 +76,16 @@ def _unsupported(field: str, message: str) -> RuleEngineError:
 
 def refuse_unexpressible(risks: list[RiskSpec], exit_program: object = None) -> None:
     """Raise D103 for the first exit ``from_signals`` cannot express (an exit program on position variables,
-    a distance, the take-profit table, the trailing activation, a time stop, a wider trail)."""
+    a distance, the take-profit table, the trailing activation, a time stop, a wider trail, an exit order)."""
     if exit_program is not None:
         raise RuleEngineError([Diagnostic("D103", "vectorbt's from_signals has no exit on position variables",
                                           path="exit", hint="use the default engine (engine='numba'), which "
                                                             "implements it")])
     for r in risks:
+        if r.exit_order != "market":
+            raise RuleEngineError([Diagnostic(
+                "D103", f"vectorbt's from_signals has no {r.exit_order} exit order re-placed each bar at a price "
+                "series", path="exit_order.type", hint="use the default engine (engine='numba'), which implements it")])
         _loss_stop(r)
 
 

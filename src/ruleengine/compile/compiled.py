@@ -115,7 +115,8 @@ class CompiledStrategy:
         if found is None:
             found = {}
             a = self.analysis
-            order_price = [p for p in (a.order_price, a.short_order_price) if p is not None]
+            order_price = [p for p in (a.order_price, a.short_order_price, a.exit_order_price,
+                                       a.short_exit_order_price) if p is not None]
             hedge = [a.hedge_ratio] if a.hedge_ratio is not None else []
             for cond in [*a.entry, *a.exit, *a.short_entry, *a.short_exit, *a.risk.values(), *hedge, *order_price,
                          *a.rotation.values()]:

@@ -278,7 +278,8 @@ def level_trees(analysis: Analysis) -> tuple[ExitSplit, dict[str, ast.Node]]:
     """The exit block's split and every per-bar level the strategy hands the simulation, by kind
     (`ruleengine.kernels.enums.LEVEL_KINDS` names and ``exit_program:<k>``): its stop / take-profit distance
     expressions, a limit or stop entry order's price (``entry_order_price``; a long_short strategy's short side's
-    ``short_entry_order_price``), a rotation's selection and
+    ``short_entry_order_price``), a limit or stop exit order's price (``exit_order_price``,
+    ``short_exit_order_price``), a rotation's selection and
     weight (`compile.rotation.HOLD` / ``WEIGHT``) and the levels of its exit program. The planners lower these
     trees beside the signals."""
     from ..kernels.enums import EXIT_PROGRAM_LEVEL
@@ -289,6 +290,10 @@ def level_trees(analysis: Analysis) -> tuple[ExitSplit, dict[str, ast.Node]]:
         trees["entry_order_price"] = analysis.order_price.tree
     if analysis.short_order_price is not None:
         trees["short_entry_order_price"] = analysis.short_order_price.tree
+    if analysis.exit_order_price is not None:
+        trees["exit_order_price"] = analysis.exit_order_price.tree
+    if analysis.short_exit_order_price is not None:
+        trees["short_exit_order_price"] = analysis.short_exit_order_price.tree
     trees.update({kind: checked.tree for kind, checked in analysis.rotation.items()})
     if split.program is not None:
         trees.update({f"{EXIT_PROGRAM_LEVEL}{k}": tree for k, tree in enumerate(split.program.levels)})

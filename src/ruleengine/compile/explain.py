@@ -72,6 +72,7 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         # a pair strategy only: one-instrument explanations read as before
         **({"pair": s.pair.model_dump()} if s.pair is not None else {}),
         **_entry_order(compiled),
+        **_exit_order(compiled),
         **_rotation(compiled),
     }
 
@@ -106,6 +107,22 @@ def _entry_order(compiled: CompiledStrategy) -> dict[str, Any]:
         slb, scv = _warmup(short, params)
         out.update(short_price=to_text(short.tree), lookback=max(lb, slb), converge=max(cv, scv))
     return {"entry_order": out}
+
+
+def _exit_order(compiled: CompiledStrategy) -> dict[str, Any]:
+    """``{"exit_order": {type, price (canonical), short_price (long_short), lookback, converge}}`` for a limit or
+    stop exit order; nothing without one (its explanation reads as before exit orders existed)."""
+    a = compiled.analysis
+    if a.exit_order_price is None:
+        return {}
+    params = compiled.strategy.default_params()
+    lb, cv = _warmup(a.exit_order_price, params)
+    out: dict[str, Any] = {"type": compiled.strategy.exit_order.type, "price": to_text(a.exit_order_price.tree)}
+    if a.short_exit_order_price is not None:
+        slb, scv = _warmup(a.short_exit_order_price, params)
+        out["short_price"] = to_text(a.short_exit_order_price.tree)
+        lb, cv = max(lb, slb), max(cv, scv)
+    return {"exit_order": {**out, "lookback": lb, "converge": cv}}
 
 
 def _program_dict(program: Any) -> dict[str, Any] | None:
@@ -176,6 +193,15 @@ def explain_text(compiled: CompiledStrategy) -> str:
         if "short_price" in entry_order:
             lines.append(f"  short side: {entry_order['type']} at {entry_order['short_price']}; an order of the "
                          "side not held reverses the position at its fill")
+    exit_order = d.get("exit_order")
+    if exit_order:
+        what = "sell when the price trades down to" if exit_order["type"] == "stop" else \
+            "sell when the price trades up to"
+        lines.append(f"exit order: {exit_order['type']} ({what} it; mirrored for a short) at {exit_order['price']}, "
+                     "re-placed at every close for the next bar while a position is held; warm-up "
+                     f"{exit_order['lookback']} bars")
+        if "short_price" in exit_order:
+            lines.append(f"  short positions: {exit_order['type']} at {exit_order['short_price']}")
     if d["exit_program"]:
         p = d["exit_program"]
         of_pair = " of the pair's combined value (entry_price: its value at entry)" if "pair" in d else ""

@@ -76,6 +76,9 @@ class Analysis:
     #: the price of a limit or stop entry order (None: a market order); a long_short strategy's short side's
     order_price: CheckedCondition | None = None
     short_order_price: CheckedCondition | None = None
+    #: the price of a limit or stop exit order (None: none); a long_short strategy's short positions'
+    exit_order_price: CheckedCondition | None = None
+    short_exit_order_price: CheckedCondition | None = None
     #: risk field -> its checked expression (`RISK_EXPRESSIONS` the document sets)
     risk: dict[str, CheckedCondition] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -254,6 +257,12 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
     for d in diags:
         _add(out, seen, d)
     out.short_order_price, diags = check_order_price(strategy, env, doc, "short_price")
+    for d in diags:
+        _add(out, seen, d)
+    out.exit_order_price, diags = check_order_price(strategy, env, doc, "price", "exit_order")
+    for d in diags:
+        _add(out, seen, d)
+    out.short_exit_order_price, diags = check_order_price(strategy, env, doc, "short_price", "exit_order")
     for d in diags:
         _add(out, seen, d)
     out.hedge_ratio, diags = check_hedge_ratio(strategy, env, doc)

@@ -1,7 +1,8 @@
 """Stage 3 for an entry order's price: parse it, check it, and refuse what is not a price.
 
-The price of a limit or stop order (``entry_order.price``, and a long_short strategy's ``short_price``) is an
-expression evaluated at the close of the signal bar. It must be a number series or a number in the price units
+The price of a limit or stop order (``entry_order.price`` / ``exit_order.price``, and a long_short strategy's
+``short_price``) is an expression evaluated at the close of the signal bar (an exit order's: of every bar). It
+must be a number series or a number in the price units
 of the traded instrument (`ruleengine.lang.units`): a true/false expression is L125, anything else that is not
 a price level (an oscillator, volume, an ATR alone, another instrument's close) L126, each with its place in the
 document.
@@ -32,31 +33,34 @@ def price_columns(strategy: TradingStrategy) -> set[tuple[str, str]]:
             for col in _LEVEL_COLUMNS if col in slot.available_columns()}
 
 
-def check_order_price(strategy: TradingStrategy, env: Env, doc: Loaded | None, field: str = "price"
-                      ) -> tuple[CheckedCondition | None, list[Diagnostic]]:
-    """The checked price expression `field` (``price``, or ``short_price``) of a limit or stop entry order
-    (None for a market order, or a field not given) and its diagnostics, located in the document."""
-    order = strategy.entry_order
+def check_order_price(strategy: TradingStrategy, env: Env, doc: Loaded | None, field: str = "price",
+                      block: str = "entry_order") -> tuple[CheckedCondition | None, list[Diagnostic]]:
+    """The checked price expression `field` (``price``, or ``short_price``) of a limit or stop order of `block`
+    (``entry_order`` or ``exit_order``; None for a market order, or a field not given) and its diagnostics,
+    located in the document. An exit order's price takes no position variables either (L120): it is computed
+    per bar, like an entry order's."""
+    order = getattr(strategy, block)
     text = getattr(order, field)
     if order.is_market() or text is None:
         return None, []
-    src = ConditionSource("entry_order", 0, text, [Fragment(0, len(text), ("entry_order", field))], text)
+    src = ConditionSource(block, 0, text, [Fragment(0, len(text), (block, field))], text)
     whole = Span(1, 1, 1, len(text) + 1)
     try:
         tree = parse(text)
     except RuleEngineError as exc:
         return None, [locate(d, src, doc) for d in exc.diagnostics]
-    ty, diags = check_expression(tree, env, "entry_order")
+    ty, diags = check_expression(tree, env, "exit_order" if block == "exit_order" else "entry_order")
     if not diags:
         if ty.is_bool:
-            what = f"{order.type} {field.replace('_', ' ')}"
+            what = f"{order.type} {'exit order ' if block == 'exit_order' else ''}{field.replace('_', ' ')}"
             diags = [Diagnostic("L125", f"the {what} is a {ty}, not a price", whole, None,
                                 "write the price level itself, e.g. price: \"highest(high, 20)\"; the entry "
                                 "conditions say when to place the order", stage="check")]
         else:
             unit = price_unit(tree, price_columns(strategy))
             if not unit.is_level and not (unit.exponent == 0 and not ty.is_series):  # a fixed number is a price
-                diags = [_not_a_price(f"{order.type} {field.replace('_', ' ')}", unit, text, whole)]
+                what = f"{order.type} {'exit order ' if block == 'exit_order' else ''}{field.replace('_', ' ')}"
+                diags = [_not_a_price(what, unit, text, whole)]
     located = [locate(d, src, doc) for d in diags]
     if any(d.severity == "error" for d in located):
         return None, located

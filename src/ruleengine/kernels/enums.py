@@ -25,6 +25,7 @@ class ExitReasonT(NamedTuple):
     trailing_stop: int = 3
     max_hold: int = 4  # max_hold_days or max_hold_bars reached
     end_of_data: int = 5  # still open at the last bar: marked at its last close, no exit order
+    exit_order: int = 6  # the strategy's exit order (a stop or limit re-placed every bar at an expression)
 
 
 class ExitOpT(NamedTuple):
@@ -70,11 +71,15 @@ EXIT_OPCODES: dict[str, int] = {name.rstrip("_"): code for name, code in zip(Exi
 #: the kinds of per-bar numeric series ("levels") a strategy may hand the fill step beside its signals, each
 #: read at the bar of the signal it belongs to: a stop's and a target's distance from the entry price (price
 #: units), an entry order's price, the volatility that sizes a position, a pair's hedge ratio, and a long/short
-#: strategy's short entry order price (its long side's is ``entry_order_price``). The kernels
-#: take them as rows of one (L, Q, T) float64 array; the risk record's ``<kind>_row`` names a kind's row (-1: not used).
-#: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too).
-LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price", "volatility",
-                                "hedge_ratio", "short_entry_order_price")
+#: strategy's short entry order price (its long side's is ``entry_order_price``): `SIGNAL_LEVEL_KINDS`,
+#: `ruleengine.kernels.simulate.levels_nb` reads them in this order (a new kind is added there too). Then the
+#: exit order's level (a long_short strategy's short positions': ``short_exit_order_price``), read at the bar
+#: before each bar a position is held, not at a signal's (`ruleengine.kernels.simulate.exit_order_level_nb`).
+#: The kernels take them as rows of one (L, Q, T) float64 array; the risk record's ``<kind>_row`` names a
+#: kind's row (-1: not used).
+SIGNAL_LEVEL_KINDS: tuple[str, ...] = ("stop_loss_distance", "take_profit_distance", "entry_order_price",
+                                       "volatility", "hedge_ratio", "short_entry_order_price")
+LEVEL_KINDS: tuple[str, ...] = SIGNAL_LEVEL_KINDS + ("exit_order_price", "short_exit_order_price")
 #: the entry order kinds of the risk record's ``order_kind`` (`ruleengine.schema.orders.ORDER_TYPES`' order)
 ORDER_MARKET = 0
 ORDER_LIMIT = 1

@@ -65,7 +65,16 @@ from numba.extending import intrinsic
 
 from ._inline_compile import install as _fresh_ir_inlining
 from ._numba import numba  # numba with the kernel cache stamp installed
-from .enums import LEVEL_KINDS, ORDER_LIMIT, ORDER_MARKET, ORDER_STOP, ExitReason, SizeNote, skip_dt, trade_dt
+from .enums import (
+    ORDER_LIMIT,
+    ORDER_MARKET,
+    ORDER_STOP,
+    SIGNAL_LEVEL_KINDS,
+    ExitReason,
+    SizeNote,
+    skip_dt,
+    trade_dt,
+)
 from .exit_program import MAX_STACK, run_exit_program_nb
 from .modes import FillMode, columns_by_mode, in_column_order, per_mode
 from .sizing import NO_NOTE, size_nb
@@ -103,14 +112,15 @@ EXIT_PRICE = 1
 EXIT_GROSS = 2
 EXIT_FEE = 3
 EXIT_UNITS = 4
-# The levels of a bar (`levels_nb`): a tuple with one float64 per kind of `LEVEL_KINDS`, NaN where the
-# strategy does not use the kind; LV_<KIND> is the index of a kind in it.
-for _k, _kind in enumerate(LEVEL_KINDS):
+# The levels of a bar (`levels_nb`): a tuple with one float64 per kind of `SIGNAL_LEVEL_KINDS`, NaN where the
+# strategy does not use the kind; LV_<KIND> is the index of a kind in it. (The exit order's levels are read
+# per held bar instead: `exit_order_level_nb`.)
+for _k, _kind in enumerate(SIGNAL_LEVEL_KINDS):
     globals()["LV_" + _kind.upper()] = _k
-N_LEVELS = len(LEVEL_KINDS)
-LV_STOP_LOSS_DISTANCE = LEVEL_KINDS.index("stop_loss_distance")  # (the loop above, spelled for readers)
-LV_TAKE_PROFIT_DISTANCE = LEVEL_KINDS.index("take_profit_distance")
-LV_VOLATILITY = LEVEL_KINDS.index("volatility")
+N_LEVELS = len(SIGNAL_LEVEL_KINDS)
+LV_STOP_LOSS_DISTANCE = SIGNAL_LEVEL_KINDS.index("stop_loss_distance")  # (the loop above, spelled for readers)
+LV_TAKE_PROFIT_DISTANCE = SIGNAL_LEVEL_KINDS.index("take_profit_distance")
+LV_VOLATILITY = SIGNAL_LEVEL_KINDS.index("volatility")
 
 
 @numba.njit(cache=True, inline="always")
@@ -131,7 +141,7 @@ def level_nb(levels, row, q, t):
 
 @numba.njit(cache=True, inline="always")
 def levels_nb(levels, risk, q, t):
-    """The levels of signal column q at bar t, one per kind of `LEVEL_KINDS` (the tuple `lv` the fill step
+    """The levels of signal column q at bar t, one per kind of `SIGNAL_LEVEL_KINDS` (the tuple `lv` the fill step
     takes; LV_* index it). A kind's row is the risk record's field ``<kind>_row`` (-1: not used, NaN).
     With open fills the caller passes the bar of the pending signal: a level is what was known when the order
     was placed."""
@@ -141,6 +151,68 @@ def levels_nb(levels, risk, q, t):
             level_nb(levels, risk.volatility_row, q, t),
             level_nb(levels, risk.hedge_ratio_row, q, t),
             level_nb(levels, risk.short_entry_order_price_row, q, t))
+
+
+@numba.njit(cache=True, inline="always")
+def exit_order_level_nb(levels, risk, q, prev, pos, long_short):
+    """The level of the exit order resting during a bar for `pos` (`EXIT_ORDER_FILL_CONTRACT`): its price
+    expression at ``prev``, the column's previous bar with a price (the close before this bar), from row
+    ``exit_order_price_row`` (a long_short strategy's short position: ``short_exit_order_price_row``); NaN (no
+    order this bar) without an exit order, when flat, or for a position entered on this bar or later than
+    ``prev`` (its first exit order rests during the bar after its entry bar)."""
+    if risk.exit_order_kind == ORDER_MARKET or pos[POS_IN] == 0.0 or pos[POS_ENTRY_BAR] > prev:
+        return np.nan
+    if long_short and pos[POS_IN] < 0.0:
+        return level_nb(levels, risk.short_exit_order_price_row, q, prev)
+    return level_nb(levels, risk.exit_order_price_row, q, prev)
+
+
+@numba.njit(cache=True, inline="always")
+def exit_order_fill_nb(o, h, lo, c, price, reason, xlevel, risk, side):
+    """(fill price, reason) of the rest of a bar with the exit order at `xlevel` (NaN: none) resting beside the
+    position's own stop or target fill (`price`, `reason`; NaN, -1: none).
+
+    The order is a sell (buy back, short) stop or limit: a stop fills at min(open, level) when the low reaches
+    the level (a short's at max(open, level) when the high does), a limit at max(open, level) when the high
+    reaches it (`order_fill_nb` with the side it opens: the opposite). Against the position's own exit it
+    follows the rule of a reversal order (`first_exit_is_own_nb`): at the open the order comes first."""
+    if not np.isfinite(xlevel):  # NaN (or infinite): no order this bar
+        return price, reason
+    fill = order_fill_nb(o, h, lo, c, xlevel, risk.exit_order_kind, -side)[0]
+    if np.isnan(fill):
+        return price, reason
+    if not np.isnan(price) and fill != o and first_exit_is_own_nb(o, fill, price, loss_side_nb(reason, risk),
+                                                                   risk.exit_order_kind, side):
+        return price, reason
+    return fill, ExitReason.exit_order
+
+
+@numba.njit(cache=True, inline="always")
+def loss_side_nb(reason, risk):
+    """Whether a position's exit of `reason` is on the loss side (a stop, a trail, a stop exit order) rather than
+    the profit side (a take profit, a limit exit order)."""
+    if reason == ExitReason.exit_order:
+        return risk.exit_order_kind == ORDER_STOP
+    return reason != ExitReason.take_profit
+
+
+@numba.njit(cache=True, inline="always")
+def first_exit_is_own_nb(o, fill, price, own_loss, order_kind, side):
+    """Whether a position's own exit (fill `price`, on the loss side when `own_loss`) comes before an order of
+    `order_kind` filling inside the same bar at `fill` (not at the open) on a position of `side`: when its own
+    fills at the open, when its own is on the loss side and the order on the profit side (a limit), or when both
+    are on one side and its own level is as near to the open as the order's or nearer (a tie goes to the
+    position's exit). The one rule for a reversal order (`reverse_order_nb`) and an exit order
+    (`exit_order_fill_nb`)."""
+    order_loss = order_kind == ORDER_STOP
+    if price == o or (own_loss and not order_loss):
+        return True
+    if own_loss == order_loss:
+        # one side: the level nearer to the open is reached first (a loss side above a long's entry is
+        # the higher one, a profit side the lower one; mirrored for a short)
+        first = side * (fill - price) > 0 if order_loss else side * (price - fill) > 0
+        return not first
+    return False
 
 
 @numba.njit(cache=True, inline="always")
@@ -489,16 +561,17 @@ def max_hold_nb(held, now, entry_time, risk):
 
 
 @numba.njit(cache=True, inline="always")
-def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk):
+def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order, risk, xlevel):
     """The rest of bar t for a position held after the open: (position, exit).
 
-    First the stops and targets on the bar's range (`stop_fill_nb`), also on the bar of an entry at
-    this open (for a limit or stop order filled inside the bar, (o, h, lo) is the part of the bar after its
-    fill: `order_fill_nb`); then the orders at the close: the signal exit (close fills, also on the bar of an
-    order's fill; its own exit or the opposite entry, `closes_nb`: the caller then reverses) and max hold
-    (not on the entry bar). A position
-    entered at the close has nothing after its fill on that bar (its entry comes after this step). The
-    trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars after the entry bar.
+    First the stops and targets on the bar's range (`stop_fill_nb`) and the exit order resting at `xlevel`
+    (NaN: none; `exit_order_fill_nb`, never on the entry bar: `exit_order_level_nb`), the stops also on the bar
+    of an entry at this open (for a limit or stop order filled inside the bar, (o, h, lo) is the part of the bar
+    after its fill: `order_fill_nb`); then the orders at the close: the signal exit (close fills, also on the bar
+    of an order's fill; its own exit or the opposite entry, `closes_nb`: the caller then reverses) and max hold
+    (not on the entry bar). A position entered at the close has nothing after its fill on that bar (its entry
+    comes after this step). The trailing peak takes the bar's high after the check; ``POS_HELD`` counts the bars
+    after the entry bar.
     Max hold compares the time elapsed since the entry, ``now - entry_time`` (int64 ns; no overflow for
     any max_days). Only scalars and tuples cross this call (no array: no reference counting per bar).
     """
@@ -514,6 +587,7 @@ def after_open_nb(pos, t, o, h, lo, c, now, entry_time, it, exec_open, vbt_order
     else:
         price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], peak_before, pos[POS_IN], risk, pos[POS_STOP],
                                      pos[POS_TARGET], pos[POS_HELD])
+    price, reason = exit_order_fill_nb(o, h, lo, c, price, reason, xlevel, risk, pos[POS_IN])
     held = pos[POS_HELD]
     if np.isnan(price):
         # (a market entry at this open had no exit signal: only an order's fill bar can have one here)
@@ -639,7 +713,7 @@ def worked_nb(order, fill):
 
 
 @numba.njit(cache=True, inline="always")
-def reverse_order_nb(pos, order, o, h, lo, c, risk):
+def reverse_order_nb(pos, order, o, h, lo, c, risk, xlevel):
     """A pending order of the other side than the held `pos` (long_short: it closes `pos` and opens its own side
     at its fill, a reversal) worked on bar (o, h, lo, c): (fill price or NaN, the open, high and low after the
     fill, the order left).
@@ -647,28 +721,21 @@ def reverse_order_nb(pos, order, o, h, lo, c, risk):
     The order at the open (the open through its level) comes first, as every order pending at the open. Inside
     the bar it is one more exit level of `pos`: a stop order (a sell stop under a long, a buy stop over a short)
     on the loss side, a limit order on the profit side. The position's own stop or target (`stop_fill_nb` on
-    the bar, as `after_open_nb` checks it) comes first when it fills at the open, when it is on the loss side
-    and the order on the profit side, or when both are on one side and its level is as near to the open as the
-    order's or nearer (a tie goes to the position's exit); then the order does not fill on this bar (NaN; the
-    bar counts to its validity, and no entry follows the exit on this bar)."""
+    the bar, as `after_open_nb` checks it, with its exit order at `xlevel`) comes first when it fills at the open,
+    when it is on the loss side and the order on the profit side, or when both are on one side and its level is
+    as near to the open as the order's or nearer (a tie goes to the position's exit: `first_exit_is_own_nb`);
+    then the order does not fill on this bar (NaN; the bar counts to its validity, and no entry follows the exit
+    on this bar)."""
     fill, ro, rh, rlo = order_fill_nb(o, h, lo, c, order[ORD_LEVEL], risk.order_kind, order[ORD_SIDE])
     if not np.isnan(fill) and fill != o:  # inside the bar: does the position's own exit come first?
         side = pos[POS_IN]
         price, reason = stop_fill_nb(o, h, lo, pos[POS_ENTRY], pos[POS_PEAK], side, risk, pos[POS_STOP],
                                      pos[POS_TARGET], pos[POS_HELD] + 1.0)
-        if not np.isnan(price):
-            own_loss = reason != ExitReason.take_profit
-            order_loss = risk.order_kind == ORDER_STOP
-            if price == o or (own_loss and not order_loss):
-                fill = np.nan
-            elif own_loss == order_loss:
-                # one side: the level nearer to the open is reached first (a loss side above a long's entry is
-                # the higher one, a profit side the lower one; mirrored for a short)
-                first = side * (fill - price) > 0 if order_loss else side * (price - fill) > 0
-                if not first:
-                    fill = np.nan
-            if np.isnan(fill):  # the whole bar is the held position's
-                ro, rh, rlo = o, h, lo
+        price, reason = exit_order_fill_nb(o, h, lo, c, price, reason, xlevel, risk, side)  # its exit order too
+        if not np.isnan(price) and first_exit_is_own_nb(o, fill, price, loss_side_nb(reason, risk), risk.order_kind,
+                                                        side):
+            fill = np.nan
+            ro, rh, rlo = o, h, lo  # the whole bar is the held position's
     return fill, ro, rh, rlo, worked_nb(order, fill)
 
 
@@ -714,7 +781,7 @@ def placed_nb(price, side, t, risk):
 
 @numba.njit(cache=True, inline="always")
 def order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_prices, cash, exec_open, long_short,
-                  vbt_order, risk, lv):
+                  vbt_order, risk, lv, xlevel):
     """`bar_step_nb` of a column whose entries are limit or stop orders: (position, order, cash, closed, exit,
     closed2, exit2, note).
 
@@ -744,7 +811,7 @@ def order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_pr
         if pos[POS_IN] == 0.0:
             fill, ro, rh, rlo, order_after = work_order_nb(order, o, h, lo, c, risk)
         else:  # long_short: the other side is held
-            fill, ro, rh, rlo, order_after = reverse_order_nb(pos, order, o, h, lo, c, risk)
+            fill, ro, rh, rlo, order_after = reverse_order_nb(pos, order, o, h, lo, c, risk, xlevel)
             if not np.isnan(fill):
                 pos, ex = leave_nb(pos, fill, ExitReason.signal, risk.slippage, risk.fees,
                                    borrow_nb(pos, now, entry_time, risk))
@@ -755,7 +822,7 @@ def order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_pr
         order = order_after
     if pos[POS_IN] != 0.0:
         pos, ex_rest = after_open_nb(pos, t, ro, rh, rlo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time,
-                                     xit, exec_open, vbt_order, risk)
+                                     xit, exec_open, vbt_order, risk, xlevel if pos[POS_ENTRY_BAR] < t else np.nan)
         if ex_rest[EXIT_REASON] >= 0:
             cash += ex_rest[EXIT_GROSS] - ex_rest[EXIT_FEE]
             if ex[EXIT_REASON] >= 0:
@@ -782,7 +849,7 @@ def bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order):
 
 @numba.njit(cache=True, inline="always")
 def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_prices, cash, exec_open, long_short,
-                orders, vbt_order, risk, lv):
+                orders, vbt_order, risk, lv, xlevel):
     """Bar t of a column that trades its own cash, in time order: (position, order, cash, closed, exit,
     closed2, exit2, note).
 
@@ -797,11 +864,13 @@ def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_pric
     levels of the bar of the acting signals (`levels_nb`). A column whose entries are limit or stop orders
     (``orders``, a literal as ``exec_open`` and ``long_short``) enters through `order_step_nb` instead;
     ``order``, ``raw`` (this bar's own entry, exit, short entry and short exit signals) and ``order_prices``
-    are read there only.
+    are read there only. ``xlevel`` is the level of the exit order resting during the bar for the position held
+    at its start (`exit_order_level_nb`; NaN: none), for `after_open_nb`: a position that opened on this bar
+    (a reversal) has none yet.
     """
     if orders:
         return order_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_prices, cash, exec_open,
-                             long_short, vbt_order, risk, lv)
+                             long_short, vbt_order, risk, lv, xlevel)
     flat_before = pos[POS_IN] == 0.0
     side = entry_side_nb(it)
     closed, ex = pos, no_exit_nb()
@@ -821,7 +890,7 @@ def bar_step_nb(pos, order, t, o, h, lo, c, now, entry_time, it, raw, order_pric
                     return pos, order, cash, closed, ex, closed2, ex2, note
                 pos, cash, note = own_entry_nb(pos, t, o, side, cash, risk, lv)  # the reversal, at the same open
     pos, ex_rest = after_open_nb(pos, t, o, h, lo, c, now, now if pos[POS_ENTRY_BAR] == t else entry_time, it,
-                                 exec_open, vbt_order, risk)
+                                 exec_open, vbt_order, risk, xlevel if pos[POS_ENTRY_BAR] < t else np.nan)
     if ex_rest[EXIT_REASON] >= 0:
         cash += ex_rest[EXIT_GROSS] - ex_rest[EXIT_FEE]
         if ex[EXIT_REASON] >= 0:  # the position reversed at this open was stopped
@@ -1006,11 +1075,12 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
         it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
         lv, order_prices = bar_levels_nb(levels, risk, j, t, last_bar, exec_open, orders, it, order)
+        xlevel = exit_order_level_nb(levels, risk, j, last_bar, pos, long_short)
         pos, order, cash, closed, ex, closed2, ex2, note = bar_step_nb(pos, order, t, o, h, lo, c, times[t],
                                                                        entry_time_nb(pos, times, risk), it,
                                                                        (raw_e, raw_x, se_t, sx_t), order_prices,
                                                                        cash, exec_open, long_short, orders,
-                                                                       vbt_order, risk, lv)
+                                                                       vbt_order, risk, lv, xlevel)
         if ex[EXIT_REASON] >= 0:
             n = record_nb(records, n, j, closed, ex, t)
             if ex2[EXIT_REASON] >= 0:
@@ -1150,7 +1220,9 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                     f, rest[j, 0], rest[j, 1], rest[j, 2], after = work_order_nb(order, o, h, lo, c, risk[j])
                 else:  # long_short: a reversal order of the held position
                     pos = load_nb(rows, j)
-                    f, rest[j, 0], rest[j, 1], rest[j, 2], after = reverse_order_nb(pos, order, o, h, lo, c, risk[j])
+                    f, rest[j, 0], rest[j, 1], rest[j, 2], after = reverse_order_nb(
+                        pos, order, o, h, lo, c, risk[j], exit_order_level_nb(levels, risk[j], j, last_bar[j], pos,
+                                                                               long_short))
                     if not np.isnan(f):
                         pos, ex = leave_nb(pos, f, ExitReason.signal, risk[j].slippage, risk[j].fees,
                                            borrow_nb(pos, times[t], entry_time_nb(pos, times, risk[j]), risk[j]))
@@ -1172,8 +1244,9 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 o, h, lo = rest[j, 0], rest[j, 1], rest[j, 2]
             pos = load_nb(rows, j)
             it = (its[j, 0], its[j, 1], its[j, 2], its[j, 3])
+            xlevel = exit_order_level_nb(levels, risk[j], j, last_bar[j], pos, long_short)
             pos, ex = after_open_nb(pos, t, o, h, lo, c, times[t], entry_time_nb(pos, times, risk[j]), it, at_open,
-                                    vbt_order, risk[j])
+                                    vbt_order, risk[j], xlevel)
             if ex[EXIT_REASON] >= 0:
                 cash += ex[EXIT_GROSS] - ex[EXIT_FEE]
                 n = record_nb(records, n, j, pos, ex, t)

@@ -67,6 +67,7 @@ from .simulate import (
     bar_step_nb,
     borrow_nb,
     entry_time_nb,
+    exit_order_level_nb,
     exit_program_nb,
     exit_stack_nb,
     flat_nb,
@@ -186,9 +187,10 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
                                         stack)  # the exit program on the position at this close
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
             lv, order_prices = bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order)
+            xlevel = exit_order_level_nb(levels, risk, q, last_bar, pos, long_short)
             pos, order, cash, closed, ex, closed2, ex2, _note = bar_step_nb(  # notes: no metric
                 pos, order, t, o, h, lw, cl, times[t], entry_time_nb(pos, times, risk), it, (raw_e, raw_x, se_t, sx_t),
-                order_prices, cash, exec_open, long_short, orders, False, risk, lv)
+                order_prices, cash, exec_open, long_short, orders, False, risk, lv, xlevel)
             if ex[EXIT_REASON] >= 0:
                 _closed_nb(out, c, closed, ex, t, times, risk)
                 if ex2[EXIT_REASON] >= 0:

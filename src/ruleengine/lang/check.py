@@ -53,11 +53,11 @@ def _span(node: ast.Node, end: int | None = None) -> Span:
 
 
 #: where an expression stands: an entry or exit condition, or a risk expression (a stop distance)
-Context = Literal["entry", "exit", "risk", "rotation", "short_exit", "entry_order", "hedge_ratio"]
+Context = Literal["entry", "exit", "risk", "rotation", "short_exit", "entry_order", "hedge_ratio", "exit_order"]
 #: where an expression outside the exit conditions is, as L120 names it (the condition groups: "an entry condition")
 _PLACES = {"risk": "a risk expression", "rotation": "a rotation's selection or weight",
            "short_exit": "a short_exit condition", "entry_order": "the entry order's price",
-           "hedge_ratio": "the pair's hedge ratio"}
+           "hedge_ratio": "the pair's hedge ratio", "exit_order": "the exit order's price"}
 
 
 class Checker:
@@ -153,7 +153,10 @@ class Checker:
                     "but short_exit takes no position variables yet (only the long side's exit does): write the " \
                     "short side's exit on the bar's values, or use the risk exits, which act on both sides " \
                     "(stop_loss_pct, take_profit_pct, trailing_stop_pct, max_hold_bars)" \
-                    if self.context == "short_exit" else "so use it in exit conditions"
+                    if self.context == "short_exit" else \
+                    "an exit order's level is computed per bar from prices and indicators (e.g. highest(high, 22) - " \
+                    "3 * atr(high, low, close, 22)); a condition on the trade belongs in the exit conditions" \
+                    if self.context == "exit_order" else "so use it in exit conditions"
                 return self.error("L120", f"position variable '{name}' in {where}", node,
                                   f"'{name}' is {POSITION_VARIABLES[name]}: it exists only while a position is "
                                   f"held, {use}")

@@ -34,6 +34,9 @@ that bar (tested on real data with ``--asof`` cuts). The reasoning tree comes fr
   backtest's reason (``left_universe``), and a held position in a symbol that left is loaded to get that exit
   (`ruleengine.live.universe`); a held position in a symbol whose prices ended before the bar gets warning
   D165 with its last close and date (the backtest's ``delisted`` exit).
+- **Exit orders** (``exit_order: stop | limit``): the level of the evaluated bar's close is the order to place
+  for the next bar; warning D166 lists it per symbol (the held ones with their side) and each signal's data
+  snapshot carries it (``exit_order``: `ruleengine.live.exit_orders`).
 - **Real data only**: live signals are acted on and stored, so they are never computed on synthetic data.
   Without a data path, a provider or an FMP key the call stops with D160 saying how to give one; an explicit
   synthetic provider (``provider="sample"``) is D160 too.
@@ -52,6 +55,7 @@ import pandas as pd
 
 from ..errors import Diagnostic, RuleEngineError
 from ..sides import Side, group_side
+from .exit_orders import next_bar_exit_orders
 from .fills import holding_note, portfolio_fills
 from .held_pairs import (
     PAIR_POSITION_FORMAT,
@@ -263,6 +267,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
         warnings.append(universe.warning(outside, md.labels, entries_held(
             inspected, [(leg.group, _group(strat, leg.group)) for leg in signal_legs(strat) if leg.kind == "entry"],
             outside), bar))
+    exit_orders, said = next_bar_exit_orders(strat, sig.levels, r, md.labels, has_bar, held)
+    warnings += said  # the exit order to place for the next bar: never ignored silently
     legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
     held_now: dict[int, tuple[str, dict[str, Any]]] = {}
     if any(leg.group == "exit" for leg in legs):
@@ -303,7 +309,8 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                 | ({"pair": pair.snapshot(leg.kind, leg.side)} if pair is not None else {})
                 | ({"universe": universe.snapshot(int(j) not in outside, outside.get(int(j)))}
                    if universe is not None else {})
-                | ({"exit_reason": "left_universe"} if gone else {})))
+                | ({"exit_reason": "left_universe"} if gone else {})
+                | ({"exit_order": exit_orders[int(j)]} if int(j) in exit_orders else {})))
     misses = [m for leg in legs if leg.kind == "entry" and near_misses
               for m in _near_misses(strat, leg, inspected, leg_signals(sig, leg)[r, :md.n_cols], has_bar, md,
                                     bar_time, close, hit_rate, max_near_misses)]

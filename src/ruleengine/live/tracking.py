@@ -174,6 +174,10 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         # same columns, as a backtest reads them; the program is the exit block's: a long_short strategy's long
         # side only
         chosen = sig.columns(cols)
+        if strat.direction == "long_short" and side == "short" and "short_exit_order_price" in chosen["levels"]:
+            # simulated as a short strategy, whose exit order is at the exit_order_price row: the shorts' level
+            chosen = {**chosen, "levels": {**chosen["levels"],
+                                           "exit_order_price": chosen["levels"]["short_exit_order_price"]}}
         if strat.pair is not None:  # both legs as one position, as a backtest of the pair trades them
             a, b = strat.pair.legs
             sim = simulate_pair_run(strat.pair, _leg_prices(md, a, cols), _leg_prices(md, b, cols),

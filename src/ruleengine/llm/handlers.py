@@ -320,11 +320,12 @@ def sweep_parameters(args: SweepArgs) -> dict[str, Any]:
 
 def _positions() -> dict[str, Any]:
     """How a strategy may trade (the document's keys with their meanings, from the places that define them): its
-    directions, entry order types, sizing methods, a pair's sizings, and the position variables of exit
-    conditions."""
+    directions, entry and exit order types (an exit order: market is none), sizing methods, a pair's sizings, and
+    the position variables of exit conditions."""
     from .. import DIRECTIONS, ORDER_TYPES, PAIR_SIZINGS, POSITION_VARIABLES, SIZING_METHODS
 
     return {"directions": dict(DIRECTIONS), "entry_order_types": list(ORDER_TYPES),
+            "exit_order_types": list(ORDER_TYPES),
             "sizing_methods": list(SIZING_METHODS), "pair_sizings": list(PAIR_SIZINGS),
             "position_variables": dict(POSITION_VARIABLES),
             "position_variables_where": "exit conditions only (not short_exit yet), outside functions over past bars"}

@@ -114,7 +114,11 @@ def _code_contract() -> list[str]:
          "`(entries, exits, short_entries, short_exits)`; with an `entry_order` of type limit or stop (its "
          "`price` and `short_price` null) the order levels follow: `entry_price` (long_short: then "
          "`short_entry_price`), float Series of price levels, finite and > 0 on every bar of that side's entry "
-         "signal (NaN elsewhere: no order), e.g. `data['prices']['high'].rolling(20).max()` for a breakout;"),
+         "signal (NaN elsewhere: no order), e.g. `data['prices']['high'].rolling(20).max()` for a breakout; "
+         "with an `exit_order` of type stop or limit (its `price` and `short_price` null) its levels come last: "
+         "`exit_price` (long_short: then `short_exit_price`), float Series, the level at each close of the "
+         "order resting during the next bar for a held position (NaN: no order that bar), e.g. a chandelier "
+         "stop `high.rolling(22).max() - 3 * atr`;"),
         (f"- imports: only {modules}; top level: imports, functions and constants; no classes, generators, "
          "`global` or async; no names or attributes starting with `_`;"),
         ("- no eval/exec/open/compile/getattr and other reflective builtins, no file, network or system access "
@@ -217,6 +221,15 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "\"short_price\": null, except with direction long_short, where it is required: the short side's "
          "price (e.g. `lowest(low, 20)`; an order of the side not held reverses the position at its fill); no "
          "pair;"),
+        ("- `exit_order`: null (no exit order: exits by the exit conditions and the stops), or `{\"type\": "
+         "\"stop\" | \"limit\", \"price\": an expression in price units re-evaluated at every close}`: while a "
+         "position is held, the level at a bar's close is an order resting during the next bar, a stop that moves "
+         "with the trade (a chandelier stop `highest(high, 22) - 3 * atr(high, low, close, 22)`, a trailing "
+         "Donchian exit `lowest(low, 10)`) or a limit to take profit at a band (`bb_upper(close, 20, 2)`); no "
+         "position variables in it (write the level from prices and indicators); \"short_price\": null, except "
+         "with direction long_short, where it is required: the shorts' level (e.g. `lowest(low, 22) + 3 * "
+         "atr(high, low, close, 22)`); direction short uses price; no pair; with code only the type (the code "
+         "returns the levels, below);"),
         ("- `pair`: null unless the idea trades two instruments as one position (a spread): `legs` (two ohlcv "
          "slots, first leg first, e.g. [\"asset_a\", \"asset_b\"]), `hedge_ratio` (a number > 0 or an expression "
          "such as \"sma(asset_a.close, 60) / sma(asset_b.close, 60)\"; null: 1) and `sizing` (dollar_neutral: "
@@ -232,8 +245,8 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "inverse_volatility with `volatility` an expression, or a number expression normalised to 1) and "
          "`min_weight_change_pct` (0: always rebalance); entry/exit may then be null (given, they filter the "
          "held names); `rebalance` may name an enum parameter of those periods (to sweep it); risk only fees_pct / "
-         "slippage_pct; no timeframe, pair, direction or entry_order; code only with `hold` null (generate_weights,"
-         " below);"),
+         "slippage_pct; no timeframe, pair, direction, entry_order or exit_order; code only with `hold` null "
+         "(generate_weights, below);"),
         "- `code`: null for rules.",
         "Every key of the schema is present; use null for what is not given.",
         "",

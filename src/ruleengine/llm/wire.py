@@ -57,7 +57,7 @@ def wire_form(strategy: Any) -> dict[str, Any]:
     """A `TradingStrategy` as the strict schema describes it (lists with names, every key, nulls).
 
     The built-in parameters (execution_frequency, execution_price) are left out while they have their
-    defaults: the loader adds them back; the default (market) entry order is null.
+    defaults: the loader adds them back; the default (market) entry order and exit order are null.
     """
     from .. import BUILTIN_PARAMS, Param
 
@@ -71,6 +71,8 @@ def wire_form(strategy: Any) -> dict[str, Any]:
                 p[b] = int(p[b])
     if strategy.entry_order.is_market():  # the default, written as null like every default
         doc["entry_order"] = None
+    if strategy.exit_order.is_market():  # the default (no exit order), null too
+        doc["exit_order"] = None
     for block in strategy.signal_groups():  # entry, exit (and short_entry, short_exit for long_short)
         group = doc.get(block)
         if group:

@@ -44,23 +44,28 @@ SIGNAL_NAMES = ("entries", "exits", "short_entries", "short_exits")
 #: ``short_entry_order_price``
 PRICE_NAMES = ("entry_price", "short_entry_price")
 PRICE_OF = {"entry_price": "entries", "short_entry_price": "short_entries"}
+#: the exit order levels a strategy with a limit or stop exit order returns last (`exit_order`: the level at each
+#: close of the order resting during the next bar for a held position; long_short: then the shorts'); the level
+#: kinds ``exit_order_price`` and ``short_exit_order_price``
+EXIT_PRICE_NAMES = ("exit_price", "short_exit_price")
 
 
 class ContractError(ValueError):
     """The output of ``generate_signals`` breaks the contract (the message says how)."""
 
 
-def signal_names(direction: str, orders: bool = False) -> tuple[str, ...]:
+def signal_names(direction: str, orders: bool = False, exit_orders: bool = False) -> tuple[str, ...]:
     """What generate_signals returns for a strategy of this direction: its signals, then (`orders`: limit or stop
-    entry orders) its order levels."""
+    entry orders) its order levels, then (`exit_orders`: a limit or stop exit order) its exit order levels."""
     both = direction == "long_short"
-    names = SIGNAL_NAMES if both else SIGNAL_NAMES[:2]
-    return names + ((PRICE_NAMES if both else PRICE_NAMES[:1]) if orders else ())
+    names: tuple[str, ...] = SIGNAL_NAMES if both else SIGNAL_NAMES[:2]
+    names += (PRICE_NAMES if both else PRICE_NAMES[:1]) if orders else ()
+    return names + ((EXIT_PRICE_NAMES if both else EXIT_PRICE_NAMES[:1]) if exit_orders else ())
 
 
 def is_price(name: str) -> bool:
     """Whether a returned value is an order level (float) rather than a signal (bool)."""
-    return name in PRICE_NAMES
+    return name in PRICE_NAMES or name in EXIT_PRICE_NAMES
 
 
 def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAMES[:2]) -> tuple[np.ndarray, ...]:
@@ -76,8 +81,10 @@ def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAM
             why = " (entry_price is for a strategy whose entry_order is a limit or a stop)"
         elif "short_entries" in names:
             why = " (direction: long_short: the long side's entries and exits, then the short side's)"
-        if any(is_price(n) for n in names):
+        if any(n in PRICE_NAMES for n in names):
             why += " (entry_order limit or stop: the order levels after the signals, float Series of prices)"
+        if any(n in EXIT_PRICE_NAMES for n in names):
+            why += " (exit_order limit or stop: its levels last, float Series of prices, NaN for no order)"
         raise ContractError(f"generate_signals must return a tuple ({', '.join(names)}), got {got}{why}")
     out: list[np.ndarray] = []
     for name, value in zip(names, result, strict=True):
@@ -95,8 +102,8 @@ def check_output(result: Any, index: pd.Index, names: Sequence[str] = SIGNAL_NAM
         if not value.index.equals(index):
             raise ContractError(f"{name} is not aligned with the data index (same length, other labels); build it "
                                 "from the data's columns or reindex it to data[...].index")
-        if is_price(name):
-            out.append(_price(name, value, out[names.index(PRICE_OF[name])]))
+        if is_price(name):  # an exit order's level may be NaN on any bar (no order then)
+            out.append(_price(name, value, out[names.index(PRICE_OF[name])] if name in PRICE_OF else None))
             continue
         if value.isna().any():
             raise ContractError(f"{name} holds {int(value.isna().sum())} missing values; use .fillna(False)")
@@ -153,9 +160,10 @@ def check_weights(result: Any, index: pd.Index, symbols: Sequence[str]) -> np.nd
     return values
 
 
-def _price(name: str, value: pd.Series, entries: np.ndarray) -> np.ndarray:
+def _price(name: str, value: pd.Series, entries: np.ndarray | None) -> np.ndarray:
     """An order level series as float64, or `ContractError`: numbers (not true/false), finite and > 0 where
-    given, and given (not NaN) on every bar of its side's entry signal (`entries`)."""
+    given, and given (not NaN) on every bar of its side's entry signal (`entries`; None for an exit order's
+    levels, NaN anywhere: no order that bar)."""
     import numpy as np
     import pandas as pd
 
@@ -169,6 +177,8 @@ def _price(name: str, value: pd.Series, entries: np.ndarray) -> np.ndarray:
         t = int(np.flatnonzero(bad)[0])
         raise ContractError(f"{name} is not a price on {int(bad.sum())} bars (first {value.index[t]}: {a[t]}); "
                             "a price is finite and > 0 (NaN where no order is placed)")
+    if entries is None:  # an exit order's levels: NaN anywhere is no order that bar
+        return a
     missing = entries & ~given
     if missing.any():
         t = int(np.flatnonzero(missing)[0])
@@ -273,6 +283,7 @@ def _when(index: Any, row: int) -> str:
 
 __all__ = [
     "ACCEPT_COLUMNS",
+    "EXIT_PRICE_NAMES",
     "LOOKAHEAD_CUTS",
     "PRICE_NAMES",
     "SIGNAL_NAMES",

@@ -38,7 +38,8 @@ from ..source import Loaded
 from .checks import signal_names
 
 #: the order levels a code strategy returns -> their level kinds (`ruleengine.kernels.enums.LEVEL_KINDS`)
-ORDER_LEVEL_KINDS = {"entry_price": "entry_order_price", "short_entry_price": "short_entry_order_price"}
+ORDER_LEVEL_KINDS = {"entry_price": "entry_order_price", "short_entry_price": "short_entry_order_price",
+                     "exit_price": "exit_order_price", "short_exit_price": "short_exit_order_price"}
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,8 +165,9 @@ class CodeStrategy:
 
     def _returns(self) -> tuple[str, ...]:
         """What generate_signals returns: the signals of the strategy's direction, then the order levels of a
-        limit or stop entry order."""
-        return signal_names(self.strategy.direction, not self.strategy.entry_order.is_market())
+        limit or stop entry order, then those of a limit or stop exit order."""
+        return signal_names(self.strategy.direction, not self.strategy.entry_order.is_market(),
+                            not self.strategy.exit_order.is_market())
 
     def _check_sets(self, run: Any, market: Any, sets: Sequence[Mapping[str, Any]],
                     full: tuple[np.ndarray, ...], n_rows: int, labels: Sequence[Any], index: Any,

@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from .base import Closed as _Closed
 from .base import one_of
 from .kinds import BAR_FREQUENCIES, KIND_COLUMNS
-from .orders import DOCUMENT, EntryOrder
+from .orders import DOCUMENT, EntryOrder, ExitOrder
 from .rotation import REBALANCE_FREQUENCIES, Rotation, refuse_rotation
 
 EXECUTION_FREQUENCIES = list(BAR_FREQUENCIES)
@@ -701,6 +701,13 @@ class TradingStrategy(_Closed):
         description="how an entry signal is filled: a market order at execution_price (default), or a limit or "
                     "stop order at an expression price placed at the signal bar's close and worked from the "
                     "next bar on for valid_bars bars (direction long or short)")
+    #: left out of `to_dict` (and so of `strategy_hash`) when it is the default market (no exit order)
+    exit_order: ExitOrder = Field(
+        default_factory=ExitOrder,
+        description="an exit order re-placed on every bar while a position is held: a stop (e.g. a chandelier "
+                    "stop) or a limit at an expression price re-evaluated at each close, the previous close's "
+                    "level resting during the bar; market (default): none, exits by the exit conditions and "
+                    "stops only")
     code: str | None = Field(None, description="generate_signals(data, params) source, only when rules cannot say "
                                                "it; with a rotation block, generate_weights(data, params) returning "
                                                "the target weights of the universe instead (rotation.hold null)")
@@ -726,9 +733,10 @@ class TradingStrategy(_Closed):
         The entry order learns what it depends on in the document (`DOCUMENT`: code, direction)."""
         if isinstance(value, dict):
             value = dict(value)
-            if isinstance(value.get("entry_order"), dict):
-                value["entry_order"] = {**value["entry_order"], DOCUMENT: {
-                    "code": value.get("code") is not None, "direction": value.get("direction") or "long"}}
+            for key in ("entry_order", "exit_order"):
+                if isinstance(value.get(key), dict):
+                    value[key] = {**value[key], DOCUMENT: {
+                        "code": value.get("code") is not None, "direction": value.get("direction") or "long"}}
             for key, logic in SIGNAL_GROUPS.items():
                 v = value.get(key)
                 if isinstance(v, str):
@@ -810,6 +818,10 @@ class TradingStrategy(_Closed):
             raise _err("S128", f"a {self.entry_order.type} entry order is for one instrument: a pair's legs open "
                        "together at market orders", "remove entry_order, or remove the pair block",
                        at=("entry_order",))
+        if self.pair is not None and not self.exit_order.is_market():
+            raise _err("S128", f"a {self.exit_order.type} exit order is in the price units of one instrument: a "
+                       "pair's legs close together, by its exit conditions and the stops on its combined value",
+                       "remove exit_order, or remove the pair block", at=("exit_order",))
         for slot in self.data:
             if slot in self.params:
                 raise _err("S111", f"'{slot}' is both a data slot and a parameter", "rename one of them")
@@ -834,6 +846,8 @@ class TradingStrategy(_Closed):
              "a rotation holds long positions only: remove direction"),
             (not self.entry_order.is_market(), f"a {self.entry_order.type} entry order",
              "a rotation trades at market orders at execution_price: remove entry_order"),
+            (not self.exit_order.is_market(), f"a {self.exit_order.type} exit order",
+             "a rotation trades at market orders at execution_price: remove exit_order"),
         ]
         risk_used = [f for f in (*EXIT_FIELDS, *SIZING_METHODS, "stop_loss_distance", "take_profit_distance",
                                  "take_profit_by_bars", "volatility", "max_open_positions",
@@ -939,12 +953,14 @@ class TradingStrategy(_Closed):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for YAML/JSON: unset optional fields are left out, and the defaults direction (long) and
-        entry_order (market); reloads to an equal model."""
+        entry_order and exit_order (market); reloads to an equal model."""
         out = self.model_dump(mode="json", exclude_none=True)
         if out.get("direction") == "long":
             del out["direction"]
         if self.entry_order.is_market():
             del out["entry_order"]
+        if self.exit_order.is_market():
+            del out["exit_order"]
         for flag in FLAG_RISK_FIELDS:  # false is the default: a document hashes as before the flag existed
             if out.get("risk", {}).get(flag) is False:
                 del out["risk"][flag]
