@@ -434,9 +434,12 @@ if TYPE_CHECKING:  # to a type checker an exit is its value; pydantic reads the 
     Volatility: TypeAlias = float | str | None
     TakeProfitTable: TypeAlias = dict[int, float] | None
 else:
-    StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry")
-    TakeProfit = _exit_field("take_profit_pct", "exit when price rises this % above entry")
-    TrailingStop = _exit_field("trailing_stop_pct", "exit this % below the highest price since entry")
+    StopLoss = _exit_field("stop_loss_pct", "exit when price falls this % below entry (short: rises this % "
+                                            "above it)")
+    TakeProfit = _exit_field("take_profit_pct", "exit when price rises this % above entry (short: falls this % "
+                                                "below it)")
+    TrailingStop = _exit_field("trailing_stop_pct", "exit this % below the highest price since entry (short: this "
+                                                    "% above the lowest)")
     MaxHoldDays = _exit_field("max_hold_days", "exit after this many calendar days")
     MaxHoldBars = _exit_field("max_hold_bars", "exit after this many bars")
     TrailingActivation = _exit_field(
