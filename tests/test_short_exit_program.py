@@ -267,3 +267,17 @@ def test_a_short_pair_exits_on_short_exit_s_program_and_a_long_pair_on_exit_s(ri
     assert [(t["entry_bar"], t["exit_bar"], t["direction"]) for t in port.trades.to_dict("records")] == \
         [(t["entry_bar"], t["exit_bar"], t["direction"]) for t in pref]
     np.testing.assert_allclose(port.equity[:, 0], peq, rtol=1e-12)
+
+
+def test_explain_shows_each_side_s_program():
+    from ruleengine.compile.explain import explain_dict, explain_text
+
+    compiled = compile_rules({**DOC, "exit": ["bars_held >= 20"],
+                              "short_exit": ["close > 1", "bars_held >= 10 or close > lowest_since_entry * 1.05"]})
+    d = explain_dict(compiled)
+    assert d["exit_program"]["condition"] == "bars_held >= 20"
+    assert d["short_exit_program"]["position_variables"] == ["bars_held", "lowest_since_entry"]
+    text = explain_text(compiled)
+    assert "exit on a held long: bars_held >= 20" in text and "exit on a held short: bars_held >= 10 or" in text
+    assert "short_exit_program" not in explain_dict(compile_rules({**DOC, "direction": "long", "exit": ["close < 1"],
+                                                                   "short_entry": None}))
