@@ -327,3 +327,26 @@ def test_a_held_short_pair_of_a_long_short_strategy_exits_live_on_short_exit(pri
         if before > trade.entry_time[:10]:
             assert not _short_exit(before, price, _pair_spec(trade))[0], before
     assert len(shorts) >= 2 and knowing >= 1, "the fixture must give short exits by the position variables"
+
+
+def test_a_tracked_short_pair_of_a_long_short_strategy_exits_as_the_backtest(tmp_path: Path) -> None:
+    """A short pair entry saved and tracked: its hypothetical trade runs short_exit's program on the pair (as the
+    one-side simulation of a short strategy) and closes on the bar the backtest closed it."""
+    from ruleengine.live import track
+    from ruleengine.store import open_store
+
+    res = ruleengine.backtest(LONG_SHORT_DOC, LEGS, data=SAMPLE, benchmark=None)
+    trades = res.results[0].trades
+    reversed_at = {t.entry_time for t in trades if t.direction == "long"}
+    trade = next(t for t in trades if t.direction == "short" and t.exit_reason == "signal"
+                 and t.exit_time not in reversed_at)
+    store = open_store(str(tmp_path / "t.db"))
+    rec = store.add_strategy(yaml.safe_dump(LONG_SHORT_DOC))
+    scan = live_scan(store.get_strategy(rec.id), LEGS, asof=trade.entry_time[:10], data=SAMPLE,
+                     signal_types=("entry",))
+    assert [(s.signal_type, s.direction) for s in scan.signals] == [("entry", "short")]
+    store.save_signals(scan.signals)
+    track(store, rec.id, asof=trade.exit_time[:10], data=SAMPLE)
+    [saved] = store.list_signals(rec.id)
+    h = saved.hypothetical
+    assert (h["status"], h["exit_reason"], h["exit_time"][:10]) == ("closed", "signal", trade.exit_time[:10])

@@ -17,6 +17,7 @@ import pytest
 from support.sim_reference import reference_pairs, reference_pairs_portfolio, reference_portfolio, reference_simulate
 from test_backtest_engine import assert_same_as_reference
 from test_backtest_stops import BASE, CASH, FLAT, brief, sig, table
+from test_exits import _random_market as exits_market
 from test_sweep_engine import assert_same_metrics
 
 import ruleengine
@@ -128,17 +129,12 @@ def _rules(prices):
     return (lambda t, j, s: s["bars_held"] >= 9 or s["unrealized_pct"] > 3), short
 
 
-def _random_market(seed: int, T: int = 200, N: int = 3):
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.015, (T, N)), axis=0))
-    opn = close * np.exp(rng.normal(0, 0.006, (T, N)))
-    high = np.maximum(opn, close) * np.exp(np.abs(rng.normal(0, 0.006, (T, N))))
-    low = np.minimum(opn, close) * np.exp(-np.abs(rng.normal(0, 0.006, (T, N))))
-    for a in (opn, high, low, close):
-        a[rng.random((T, N)) < 0.02] = NAN  # missing bars
-    prices = {"open": opn, "high": high, "low": low, "close": close}
-    signals = [rng.random((T, N)) < p for p in (0.06, 0.03, 0.06, 0.03)]
-    return prices, signals, pd.date_range("2020-01-01", periods=T, freq="D", tz="UTC")
+def _random_market(seed: int):
+    """test_exits' random market (missing bars included) with four random signal arrays."""
+    prices, _, _, idx, _, _ = exits_market(seed, T=200)
+    rng = np.random.default_rng(seed + 100)
+    signals = [rng.random(prices["close"].shape) < p for p in (0.06, 0.03, 0.06, 0.03)]
+    return prices, signals, idx
 
 
 def _programs_on(prices, idx, with_exit: bool):

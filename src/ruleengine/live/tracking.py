@@ -177,13 +177,13 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             # simulated as a short strategy, whose exit order is at the exit_order_price row: the shorts' level
             chosen = {**chosen, "levels": {**chosen["levels"],
                                            "exit_order_price": chosen["levels"]["short_exit_order_price"]}}
+        levels, program = _side_program(chosen, side == "short" and strat.direction == "long_short")
         if strat.pair is not None:  # both legs as one position, as a backtest of the pair trades them
             a, b = strat.pair.legs
             sim = simulate_pair_run(strat.pair, _leg_prices(md, a, cols), _leg_prices(md, b, cols),
-                                    {"entries": ent, "exits": ext, "levels": chosen["levels"]}, index=md.index,
-                                    risk=side_risk, init_cash=float(req.init_cash), start=0)
+                                    {"entries": ent, "exits": ext, "levels": levels, "exit_program": program},
+                                    index=md.index, risk=side_risk, init_cash=float(req.init_cash), start=0)
         else:
-            levels, program = _side_program(chosen, side == "short" and strat.direction == "long_short")
             sim = simulate(_leg_prices(md, base, cols), ent, ext, md.index, side_risk, levels=levels,
                            exit_program=program, init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in _universe_reasons(sim.trades, md.members, cols,
