@@ -300,7 +300,7 @@ def test_the_program_is_inspectable_and_agrees_with_the_kernel():
         state = dict(zip(POSITION_VARIABLES, rng.choice([NAN, 0.0, 1.0, 3.0, -4.0, 100.0], size=5), strict=True))
         e = program.evaluate(list(lv), state)
         levels = np.array(lv, dtype=float).reshape(-1, 1, 1)
-        assert e.exit == run_exit_program_nb(ops, args, levels, 0, 0, 0, tuple(state.values()), stack)
+        assert e.exit == run_exit_program_nb(ops, args, 0, len(ops), levels, 0, 0, 0, tuple(state.values()), stack)
         assert set(e.variables) == set(program.variables) and list(e.levels) == list(program.levels_text)
 
 
@@ -326,8 +326,8 @@ def test_bar_by_bar_math_on_position_variables_agrees_with_the_kernel(condition)
         e = program.evaluate(list(lv), state)
         levels = np.array(lv, dtype=float).reshape(-1, 1, 1)
         with np.errstate(all="ignore"):
-            assert e.exit == run_exit_program_nb(ops, args, levels, 0, 0, 0, tuple(state.values()), stack), \
-                (condition, lv, state)
+            got = run_exit_program_nb(ops, args, 0, len(ops), levels, 0, 0, 0, tuple(state.values()), stack)
+            assert e.exit == got, (condition, lv, state)
 
 
 def test_bar_by_bar_values_of_the_exit_program_are_numpy_s():
@@ -380,10 +380,9 @@ def test_position_variables_are_refused_outside_exits_with_a_position():
     assert _codes({**DOC, "risk": {"stop_loss_distance": "bars_held * 2"}}) == [("L120", "risk.stop_loss_distance")]
     assert _codes({**DOC, "risk": {"take_profit_distance": "close > 2"}}) == [("L121", "risk.take_profit_distance")]
     # L120 names the place as the user wrote it (each of these used to say "in an entry condition")
-    places = {"short_exit[0]": "in a short_exit condition", "entry_order.price": "in the entry order's price",
+    places = {"short_entry[0]": "in a short_entry condition", "entry_order.price": "in the entry order's price",
               "pair.hedge_ratio": "in the pair's hedge ratio"}
-    docs = {"short_exit[0]": {**DOC, "direction": "long_short", "short_entry": ["close < 1"],
-                              "short_exit": ["bars_held > 3"]},
+    docs = {"short_entry[0]": {**DOC, "direction": "long_short", "short_entry": ["bars_held > 3"]},
             "entry_order.price": {**DOC, "entry_order": {"type": "limit", "price": "entry_price * 0.99"}},
             "pair.hedge_ratio": {**PAIR_DOC, "pair": {"legs": ["a", "b"], "hedge_ratio": "entry_price / 10"}}}
     for path, doc in docs.items():
@@ -391,7 +390,10 @@ def test_position_variables_are_refused_outside_exits_with_a_position():
             compile_rules(doc)
         (d,) = exc.value.diagnostics
         assert (d.code, d.path) == ("L120", path) and places[path] in d.message, d.message
-        assert ("short_exit takes no position variables yet" in d.hint) == (path == "short_exit[0]")
+    # a long_short strategy's short_exit takes them (its shorts' exit program)
+    compiled = compile_rules({**DOC, "direction": "long_short", "short_entry": ["close < 1"],
+                              "short_exit": ["bars_held > 3"]})
+    assert compiled.exit_program() is None and compiled.exit_program("short_exit").text == "bars_held > 3"
     with pytest.raises(RuleEngineError) as exc:
         compile_rules("name: t\ndata: {prices: {kind: ohlcv}}\nentry: ['close > 0']\nexit:\n  - close > entry_pric\n")
     d = exc.value.diagnostics[0]

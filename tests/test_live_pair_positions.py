@@ -289,3 +289,64 @@ def test_positions_of_the_wrong_kind_or_without_values_say_why() -> None:
         (sig,) = scan.signals
         assert "needs a held pair: " in sig.reasoning.text and note in sig.reasoning.text
         assert "position" not in sig.data_snapshot
+
+
+#: both sides: a long_short pair whose short_exit reads the short pair's position variables
+LONG_SHORT_DOC = {**DOC, "direction": "long_short", "short_entry": SHORT_DOC["entry"], "short_exit": DOC["exit"]}
+
+
+def _short_exit(asof: str, price: str, position: str) -> tuple[bool, Any]:
+    """Whether the fill step would act on the held short pair's exit on bar `asof` (a short exit without a short
+    entry on the bar: the two cancel; the exit block's signals are the long side's), and the short exit signal."""
+    scan = live_scan(LONG_SHORT_DOC, LEGS, asof=asof, data=SAMPLE, params={"execution_price": price},
+                     positions=[position])
+    short = {s.signal_type: s for s in scan.signals if s.direction == "short"}
+    return "exit" in short and "entry" not in short, short.get("exit")
+
+
+@pytest.mark.parametrize("price", ["close", "open"])
+def test_a_held_short_pair_of_a_long_short_strategy_exits_live_on_short_exit(price: str) -> None:
+    """Every short pair a long_short backtest closes by its short exit (not reversed by a long entry): a live scan
+    with it held fires the short exit on the backtest's exit bar with the pair's variables, and not before."""
+    res = ruleengine.backtest(LONG_SHORT_DOC, LEGS, data=SAMPLE, params={"execution_price": price}, benchmark=None)
+    md = ruleengine.load_data(ruleengine.load_strategy(LONG_SHORT_DOC), LEGS, data=SAMPLE)
+    trades = res.results[0].trades
+    reversed_at = {t.entry_time for t in trades if t.direction == "long"}
+    shorts = [t for t in trades if t.direction == "short" and t.exit_reason == "signal"
+              and t.exit_time not in reversed_at]
+    days = [str(d.date()) for d in md.index]
+    knowing = 0
+    for trade in shorts[:4]:
+        exit_bar = _signal_bar(md, trade.exit_time, price)
+        acts, sig = _short_exit(exit_bar, price, _pair_spec(trade))
+        assert acts and sig is not None, (trade.entry_time, trade.exit_time)
+        v = sig.data_snapshot["position"]["variables"]
+        assert "pair held: short" in sig.reasoning.text
+        knowing += v["bars_held"] >= 8 or v["unrealized_pct"] < -2
+        before = days[days.index(exit_bar) - 1]
+        if before > trade.entry_time[:10]:
+            assert not _short_exit(before, price, _pair_spec(trade))[0], before
+    assert len(shorts) >= 2 and knowing >= 1, "the fixture must give short exits by the position variables"
+
+
+def test_a_tracked_short_pair_of_a_long_short_strategy_exits_as_the_backtest(tmp_path: Path) -> None:
+    """A short pair entry saved and tracked: its hypothetical trade runs short_exit's program on the pair (as the
+    one-side simulation of a short strategy) and closes on the bar the backtest closed it."""
+    from ruleengine.live import track
+    from ruleengine.store import open_store
+
+    res = ruleengine.backtest(LONG_SHORT_DOC, LEGS, data=SAMPLE, benchmark=None)
+    trades = res.results[0].trades
+    reversed_at = {t.entry_time for t in trades if t.direction == "long"}
+    trade = next(t for t in trades if t.direction == "short" and t.exit_reason == "signal"
+                 and t.exit_time not in reversed_at)
+    store = open_store(str(tmp_path / "t.db"))
+    rec = store.add_strategy(yaml.safe_dump(LONG_SHORT_DOC))
+    scan = live_scan(store.get_strategy(rec.id), LEGS, asof=trade.entry_time[:10], data=SAMPLE,
+                     signal_types=("entry",))
+    assert [(s.signal_type, s.direction) for s in scan.signals] == [("entry", "short")]
+    store.save_signals(scan.signals)
+    track(store, rec.id, asof=trade.exit_time[:10], data=SAMPLE)
+    [saved] = store.list_signals(rec.id)
+    h = saved.hypothetical
+    assert (h["status"], h["exit_reason"], h["exit_time"][:10]) == ("closed", "signal", trade.exit_time[:10])

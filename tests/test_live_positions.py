@@ -45,6 +45,23 @@ exit:
     - close > lowest_since_entry * 1.04
 """
 
+LONG_SHORT = """
+name: long short position exits
+direction: long_short
+data: {prices: {kind: ohlcv}}
+entry:
+  - crosses_above(close, sma(close, 40))
+exit:
+  - close < sma(close, 30)
+short_entry:
+  - crosses_below(close, sma(close, 40))
+short_exit:
+  logic: any
+  conditions:
+    - bars_held >= 9 or unrealized_pct > 5
+    - close > lowest_since_entry * 1.04
+"""
+
 
 def _walk(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -100,6 +117,43 @@ def test_live_exit_fires_on_the_backtests_exit_bar_and_not_before(doc: str, pric
         snap = sigs[0].data_snapshot["position"]
         assert snap["entry_price"] == pytest.approx(float(t.entry_price))
         assert snap["variables"]["bars_held"] == float(dates.index(exit_bar) - dates.index(t.entry_time[:10]))
+
+
+@pytest.mark.parametrize("price", ["close", "open"])
+def test_a_held_short_of_a_long_short_strategy_exits_live_on_short_exit_s_position_variables(price: str,
+                                                                                             folder: Path) -> None:
+    """Every short a long_short backtest closes by its exit signal (short_exit's position variables, not a
+    reversal by a long entry): a live scan with that short held fires the short exit on the backtest's exit bar,
+    shows the variables, and not on the bar before."""
+    res = ruleengine.backtest(LONG_SHORT, "AAA,BBB", data=str(folder), params={"execution_price": price})
+    trades = [t for r in res.results for t in r.trades]
+    reversed_at = {(t.symbol, t.entry_time) for t in trades if t.direction == "long"}
+    shorts = [t for t in trades if t.exit_reason == "signal" and t.direction == "short"
+              and (t.symbol, t.exit_time) not in reversed_at]
+    checked = 0
+    for t in shorts[:6]:
+        held = HeldPosition(t.symbol, "short", float(t.entry_price), pd.Timestamp(t.entry_time[:10]), "given")
+        exit_bar = _signal_bar(t.exit_time, folder, t.symbol, price)
+        scan = live_scan(LONG_SHORT, t.symbol, asof=exit_bar, data=str(folder), positions=[held],
+                         params={"execution_price": price})
+        [sig] = [s for s in scan.signals if s.signal_type == "exit" and s.direction == "short"]
+        dates = pd.read_csv(folder / f"{t.symbol}.csv")["date"].tolist()
+        variables = sig.data_snapshot["position"]["variables"]
+        assert variables["bars_held"] == float(dates.index(exit_bar) - dates.index(t.entry_time[:10]))
+        assert "bars_held" in sig.reasoning.text and "position held: short from" in sig.reasoning.text
+        before = dates[dates.index(exit_bar) - 1]
+        if before > t.entry_time[:10]:
+            scan = live_scan(LONG_SHORT, t.symbol, asof=before, data=str(folder), positions=[held],
+                             params={"execution_price": price})
+            assert not [s for s in scan.signals if s.signal_type == "exit" and s.direction == "short"], before
+        checked += 1
+    assert checked >= 3
+    # without a held short: short_exit's D147 names the side; a held long is valued by the exit block, not listed
+    scan = live_scan(LONG_SHORT, "AAA,BBB", asof="2020-03-02", data=str(folder), signal_types=("exit",),
+                     positions=["AAA:long:90:2020-02-03"])
+    [warning] = [w for w in scan.warnings if w["code"] == "D147"]
+    assert warning["path"] == "short_exit" and "need a held short position" in warning["message"]
+    assert "BBB" in warning["message"] and "AAA" not in warning["message"]
 
 
 def test_variables_by_the_fill_steps_definitions() -> None:

@@ -261,7 +261,7 @@ def test_position_variables_of_a_pair_are_its_value():
     b = [B0, (51, 51, 49, 50), B0]
     assert brief(pair_run(a, b, [0], [], program=["lowest_since_entry < entry_price * 0.99"])[0]) == \
         [(0, 1, "signal", 100.0, 50.0)]
-    # a long_short pair: the exit block's program closes long pairs only (short_exit takes none)
+    # a long_short pair: the exit block's program closes long pairs only (short pairs run short_exit's: none here)
     a = [A0, A0, A0, A0, A0]
     b = [B0, B0, B0, B0, B0]
     trades, _ = pair_run(a, b, [0], [], short_entries=[2], short_exits=[], program=["bars_held >= 1"])

@@ -188,3 +188,38 @@ def test_the_users_own_fills_act_on_and_close_signals_and_name_the_position(setu
     scan = live_scan(store.get_strategy(sid), "TTT,VVV", asof=str(DAYS[ENTRY_ROW].date()), data=str(d))
     text = {s.ticker: s.reasoning.text for s in scan.signals}
     assert "you hold 10 shares" in text["VVV"] and "you hold no shares" in text["TTT"]
+
+
+LONG_SHORT = """
+name: spike fader
+direction: long_short
+data: {prices: {kind: ohlcv}}
+entry: ['close < 50']
+exit: ['bars_held >= 1']
+short_entry: ['close > 105']
+short_exit: ['bars_held >= 3 or unrealized_pct > 8']
+risk: {fees_pct: 0}
+"""
+
+
+def test_a_tracked_short_of_a_long_short_strategy_exits_on_short_exit_s_position_variables(tmp_path: Path) -> None:
+    """A short entry at 106 (bar 40); short_exit's bars_held >= 3 covers it at bar 43's close (100), as a
+    backtest does: the exit block's program (bars_held >= 1) is the long side's and does not act on it."""
+    close = np.full(len(DAYS), 100.0)
+    close[ENTRY_ROW] = 106.0
+    df = pd.DataFrame({"open": close, "high": close + 0.5, "low": close - 0.5, "close": close, "volume": 1000.0},
+                      index=DAYS)
+    d = write_csvs(tmp_path / "px", {"SSS": df})
+    store = open_store(str(tmp_path / "t.db"))
+    rec = store.add_strategy(LONG_SHORT)
+    scan = live_scan(store.get_strategy(rec.id), "SSS", asof=str(DAYS[ENTRY_ROW].date()), data=str(d))
+    assert [(s.signal_type, s.direction) for s in scan.signals] == [("entry", "short")]
+    store.save_signals(scan.signals)
+    track(store, rec.id, asof=str(DAYS[LAST_ROW].date()), data=str(d))
+    h = _by_ticker(store, rec.id)["SSS"].hypothetical  # type: ignore[attr-defined]
+    assert (h["status"], h["exit_reason"], h["exit_time"], h["bars_held"]) == (
+        "closed", "signal", DAYS[ENTRY_ROW + 3].isoformat(), 3)
+    res = ruleengine.backtest(LONG_SHORT, "SSS", str(DAYS[0].date()), str(DAYS[LAST_ROW].date()), data=str(d),
+                              benchmark=None)
+    [t] = res.results[0].trades
+    assert (t.direction, t.exit_reason, t.exit_time[:10]) == ("short", "signal", str(DAYS[ENTRY_ROW + 3].date()))

@@ -43,6 +43,8 @@ class SignalSet:
     #: the exit program on position variables (`ruleengine.compile.exit_program.ExitProgram`, one for every
     #: column; its levels are ``levels["exit_program:<k>"]``), None when the exits need no position
     exit_program: Any = None
+    #: a long_short strategy's ``short_exit`` program, run for its shorts (levels ``short_exit_program:<k>``)
+    short_exit_program: Any = None
 
     @property
     def n_sets(self) -> int:
@@ -55,14 +57,16 @@ class SignalSet:
     def columns(self, cols: Sequence[int], stop: int | None = None) -> dict[str, Any]:
         """The signal columns `cols` (rows before `stop`) as `ruleengine.backtest.simulation.simulate` takes
         them: ``entries``, ``exits``, ``short_entries``, ``short_exits``, ``levels`` (column-major copies,
-        what the kernels read; None / empty where the strategy has none) and ``exit_program``."""
+        what the kernels read; None / empty where the strategy has none), ``exit_program`` and
+        ``short_exit_program``."""
         def take(x: np.ndarray) -> np.ndarray:
             return x[:stop].T[list(cols)].T
 
         return {"entries": take(self.entries), "exits": take(self.exits),
                 "short_entries": None if self.short_entries is None else take(self.short_entries),
                 "short_exits": None if self.short_exits is None else take(self.short_exits),
-                "levels": {kind: take(v) for kind, v in self.levels.items()}, "exit_program": self.exit_program}
+                "levels": {kind: take(v) for kind, v in self.levels.items()}, "exit_program": self.exit_program,
+                "short_exit_program": self.short_exit_program}
 
     def to_pandas(self) -> PandasSignals:
         """The requested range as pandas (see the module doc)."""

@@ -11,7 +11,8 @@ list of dicts with the keys of `Simulation.trades` (times left out) and the equi
 Exits that know the trade (`EXITS_FILL_CONTRACT`): ``distances`` maps ``stop_loss_distance`` /
 ``take_profit_distance`` to (T, N) per-bar values, read at the entry signal's bar; ``exit_rule(t, j, state)``
 is the exit condition on position variables, written by each test in plain Python (``state`` holds
-entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry at bar t's close).
+entry_price, bars_held, unrealized_pct, highest_since_entry, lowest_since_entry at bar t's close);
+``short_exit_rule`` the same for a long_short strategy's shorts (its ``short_exit`` block), joining the short exit.
 
 Pairs (`PAIR_FILL_CONTRACT`): `reference_pairs` (each pair on its own cash) and `reference_pairs_portfolio`
 (pairs sharing one account) step each pair through `_Pair`: its sizing methods on the pair's value, whole
@@ -343,16 +344,23 @@ def _advance(pos: dict[str, Any], bar: tuple[float, float, float, float], new: b
         pos["bars"] += 1
 
 
-def _rule_at_close(exit_rule: Any, pos: dict[str, Any] | None, bar: tuple[float, float, float, float], t: int,
-                   j: int, r: Any, advance: bool) -> bool:
-    """The exit rule on a held position at bar t's close (false when flat; on a long_short strategy's longs
-    only): with close fills on the position as this bar leaves it (`advance`), with open fills after the bar."""
-    if exit_rule is None or pos is None or (getattr(r, "direction", "long") == "long_short" and pos["side"] < 0):
-        return False
+def _with_rule(sig: tuple[bool, bool, bool, bool], rules: tuple[Any, Any], pos: dict[str, Any] | None,
+               bar: tuple[float, float, float, float], t: int, j: int, r: Any, advance: bool
+               ) -> tuple[bool, bool, bool, bool]:
+    """`sig` (entry, exit, short entry, short exit) with the held side's exit rule on the position at bar t's
+    close joined to that side's exit: `rules` are (exit_rule, short_exit_rule); a long_short strategy's short
+    reads short_exit_rule into the short exit, any other position exit_rule into the exit. With close fills on
+    the position as this bar leaves it (`advance`), with open fills after the bar. Flat: `sig` unchanged."""
+    short_side = pos is not None and getattr(r, "direction", "long") == "long_short" and pos["side"] < 0
+    rule = rules[1] if short_side else rules[0]
+    if rule is None or pos is None:
+        return sig
     if advance:
         pos = dict(pos)
         _advance(pos, bar, False)
-    return bool(exit_rule(t, j, position_state(pos, bar[3])))
+    if not rule(t, j, position_state(pos, bar[3])):
+        return sig
+    return (sig[0], sig[1], sig[2], True) if short_side else (sig[0], True, sig[2], sig[3])
 
 
 def position_state(pos: dict[str, Any], close: float) -> dict[str, float]:
@@ -459,7 +467,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                        notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
                        exit_rule: Any = None, counts: dict[str, int] | None = None,
                        order_levels: Any = None, short_order_levels: Any = None, exit_levels: Any = None,
-                       short_exit_levels: Any = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
+                       short_exit_levels: Any = None, short_exit_rule: Any = None
+                       ) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Independent runs. Returns (trades, equity[t][j]).
 
     Each bar in time order: the open (an exit order pending since the previous close, or an entry, for
@@ -469,7 +478,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     `volatility[t][j]` read at its signal bar; `notes` (if given) collects (bar, column, note) of the entries
     skipped or cut to the cash. The exit rule's truth joins the bar's exit signal: with close fills on the
     position at this close, with open fills at each close of a held position (also on its entry bar), pending
-    for the next bar. ``counts["bad_distances"]`` counts the unusable distances of entries.
+    for the next bar; a long_short strategy's short reads `short_exit_rule` into its short exit (`_with_rule`).
+    ``counts["bad_distances"]`` counts the unusable distances of entries.
 
     A column whose risk has ``entry_order`` limit or stop (direction long or short) enters through orders
     instead (`order_levels`[t][j] the level computed at bar t's close): an entry signal at a close while flat
@@ -487,6 +497,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
     """
     counts = counts if counts is not None else {}
     counts.setdefault("bad_distances", 0)
+    rules = (exit_rule, short_exit_rule)
     T = len(index)
     N = len(risks)
     trades: list[dict[str, Any]] = []
@@ -541,8 +552,7 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar = t
-                if _rule_at_close(exit_rule, pos, bar, t, j, r, advance=True):
-                    sig = (sig[0], True, sig[2], sig[3])
+                sig = _with_rule(sig, rules, pos, bar, t, j, r, advance=True)
             it = _order_intents(kind, _intents(r, *sig))
             side = _entry_side(it)  # an order column enters by its order below
             flat_before = pos is None
@@ -574,8 +584,8 @@ def reference_simulate(prices: dict[str, Any], entries: Any, exits: Any, index: 
                     close_out(fill, t)
             if not use_open and (flat_before or reversing):  # the close
                 enter(c, side, t)
-            if use_open and _rule_at_close(exit_rule, pos, bar, t, j, r, advance=False):
-                pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
+            if use_open:  # an exit order for the next open
+                pending = _with_rule(pending, rules, pos, bar, t, j, r, advance=False)
             if kind != "market":  # the close: this bar's signals place, replace or cancel the order
                 order = _placed(order, 0 if pos is None else pos["side"], r,
                                 _signals(entries, exits, short_entries, short_exits, t, j),
@@ -593,7 +603,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                         short_exits: Any = None, volatility: Any = None,
                         notes: list[tuple[int, int, str]] | None = None, *, distances: dict[str, Any] | None = None,
                         exit_rule: Any = None, order_levels: Any = None, short_order_levels: Any = None,
-                        exit_levels: Any = None, short_exit_levels: Any = None
+                        exit_levels: Any = None, short_exit_levels: Any = None, short_exit_rule: Any = None
                         ) -> tuple[list[dict[str, Any]], list[float], list[tuple[int, int]]]:
     """One shared cash account. Each bar in time order, each phase over all columns in column order: exits
     at the open, entries at the open (open fills), the limit and stop orders' fills (sized on the equity at
@@ -604,6 +614,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
     of every position: the held ones at the phase's price, the phase's new ones at their entry price) would
     pass max_gross_exposure_pct of that equity. Returns (trades, equity[t], skipped entries for want of cash
     as (bar, column)); `notes` (if given) collects (bar, column, reason) of every skip."""
+    rules = (exit_rule, short_exit_rule)
     T = len(index)
     N = len(risks)
     use_open = risks[0].execution_price == "open"
@@ -692,8 +703,7 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
                 signal_bar[j] = t
-                if _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=True):
-                    sig = (sig[0], True, sig[2], sig[3])
+                sig = _with_rule(sig, rules, pos[j], bars[j], t, j, risks[j], advance=True)
             its[j] = _order_intents(kinds[j], _intents(risks[j], *sig))
             may_enter[j] = pos[j] is None
             p = pos[j]
@@ -740,8 +750,8 @@ def reference_portfolio(prices: dict[str, Any], entries: Any, exits: Any, index:
                                     _order_levels(order_levels, short_order_levels, t, j), t)
         for j in range(N):
             if bars[j] is not None:
-                if use_open and _rule_at_close(exit_rule, pos[j], bars[j], t, j, risks[j], advance=False):
-                    pending[j] = (pending[j][0], True, pending[j][2], pending[j][3])
+                if use_open:
+                    pending[j] = _with_rule(pending[j], rules, pos[j], bars[j], t, j, risks[j], advance=False)
                 last_close[j], last_t[j] = bars[j][3], t
         equity[t] = cash + sum(_worth(p, last_close[j]) - _borrow(p, risks[j], index[t])
                                for j, p in enumerate(pos) if p is not None)
@@ -824,12 +834,15 @@ class _Pair:
         assert self.pos is not None
         self.pos["high"], self.pos["low"] = max(self.pos["high"], value), min(self.pos["low"], value)
 
-    def rule(self, exit_rule: Any, t: int, ba: Any, bb: Any, ahead: bool) -> bool:
-        """The exit rule on the held pair at bar t's close: `ahead` (close fills, before the bar) on the pair as
-        it stands at that close, else as it is; on a long_short strategy's long pairs only."""
-        if exit_rule is None or self.pos is None or (getattr(self.r, "direction", "long") == "long_short"
-                                                     and self.side < 0):
-            return False
+    def rule(self, sig: tuple[bool, bool, bool, bool], rules: tuple[Any, Any], t: int, ba: Any, bb: Any,
+             ahead: bool) -> tuple[bool, bool, bool, bool]:
+        """`sig` with the held side's exit rule on the pair at bar t's close joined to that side's exit (`rules`:
+        (exit_rule, short_exit_rule), the latter for a long_short strategy's short pairs, as `_with_rule`):
+        `ahead` (close fills, before the bar) on the pair as it stands at that close, else as it is."""
+        short_side = self.pos is not None and getattr(self.r, "direction", "long") == "long_short" and self.side < 0
+        rule = rules[1] if short_side else rules[0]
+        if rule is None or self.pos is None:
+            return sig
         now = self.index[t]
         value = self.worth(ba[3], bb[3], now)
         state = self.pos
@@ -837,7 +850,9 @@ class _Pair:
             state = {**self.pos, "a": {**self.pos["a"], "bars": self.pos["a"]["bars"] + 1}}
             for v in (self.worth(ba[0], bb[0], now), value):
                 state["high"], state["low"] = max(state["high"], v), min(state["low"], v)
-        return bool(exit_rule(t, self.j, pair_state(state, value)))
+        if not rule(t, self.j, pair_state(state, value)):
+            return sig
+        return (sig[0], sig[1], sig[2], True) if short_side else (sig[0], True, sig[2], sig[3])
 
     def enter(self, px_a: float, px_b: float, side: int, hr: float, vol: float, t: int, equity: float, cash: float,
               portfolio: bool) -> tuple[float, str | None]:
@@ -939,8 +954,8 @@ def _pair_signals(r: Any, sig: tuple[bool, bool, bool, bool], side: int, hedge: 
 def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries: Any, exits: Any, index: Any,
                     risks: list[Any], hedge: Any, sizing: str = "dollar_neutral", init_cash: float = 10_000.0,
                     start: int = 0, short_entries: Any = None, short_exits: Any = None, *, volatility: Any = None,
-                    exit_rule: Any = None, notes: list[tuple[int, int, str]] | None = None
-                    ) -> tuple[list[dict[str, Any]], list[list[float]]]:
+                    exit_rule: Any = None, notes: list[tuple[int, int, str]] | None = None,
+                    short_exit_rule: Any = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Pair runs (PAIR_FILL_CONTRACT): column j trades leg a (prices_a) against leg b (prices_b) on its own
     cash; `hedge[t][j]` the hedge ratio and `volatility[t][j]` the pair's volatility read at the signal bar.
     Returns (trades, equity[t][j]); a trade has the keys of `Simulation.trades` for a pair (the first leg's
@@ -949,8 +964,10 @@ def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries:
     ``exit_rule(t, j, state)`` is the exit condition on the pair's position variables (`pair_state`): with
     close fills it joins bar t's exit signal on the pair as it stands at that close (a bar more held, its
     extremes through the values at this open and close), with open fills it is read on the pair after bar t
-    and exits at the next open; on a long_short strategy's long pairs only. `notes` collects (bar, column,
-    note) of the entries a sizing rule skipped or cut to the cash."""
+    and exits at the next open; on a long_short strategy's long pairs, its short pairs reading
+    ``short_exit_rule`` into their short exit (`_Pair.rule`). `notes` collects (bar, column, note) of the
+    entries a sizing rule skipped or cut to the cash."""
+    rules = (exit_rule, short_exit_rule)
     T, N = len(index), len(risks)
     trades: list[dict[str, Any]] = []
     equity = [[0.0] * N for _ in range(T)]
@@ -985,8 +1002,7 @@ def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries:
                 sig, pending = pending, _signals(entries, exits, short_entries, short_exits, t, j)
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
-                if pair.rule(exit_rule, t, ba, bb, ahead=True):
-                    sig = (sig[0], True, sig[2], sig[3])
+                sig = pair.rule(sig, rules, t, ba, bb, ahead=True)
             side = pair.side
             want, closes, hr, vol = _pair_signals(r, sig, side, hedge, volatility, last_both if use_open else t, j)
             can = want != 0 and (side == 0 or closes) and math.isfinite(hr) and hr > 0
@@ -1001,8 +1017,8 @@ def reference_pairs(prices_a: dict[str, Any], prices_b: dict[str, Any], entries:
                 cash += proceeds
             if not use_open and can and (side == 0 or reason == "signal"):
                 enter(ba[3], bb[3], want, hr, vol, t)
-            if use_open and not pending[1] and pair.rule(exit_rule, t, ba, bb, ahead=False):
-                pending = (pending[0], True, pending[2], pending[3])  # an exit order for the next open
+            if use_open:  # an exit order for the next open
+                pending = pair.rule(pending, rules, t, ba, bb, ahead=False)
             last_both = t
             equity[t][j] = cash + pair.worth(ba[3], bb[3], index[t])
         if pair.pos is not None:
@@ -1014,7 +1030,7 @@ def reference_pairs_portfolio(prices_a: dict[str, Any], prices_b: dict[str, Any]
                               index: Any, risks: list[Any], hedge: Any, sizing: str = "dollar_neutral",
                               init_cash: float = 10_000.0, start: int = 0, short_entries: Any = None,
                               short_exits: Any = None, *, volatility: Any = None, exit_rule: Any = None,
-                              notes: list[tuple[int, int, str]] | None = None
+                              notes: list[tuple[int, int, str]] | None = None, short_exit_rule: Any = None
                               ) -> tuple[list[dict[str, Any]], list[float]]:
     """The pair columns as one shared cash account: each bar, each phase over all pairs in column order (the
     open, the entries at the open, the close, the entries at the close), as `reference_portfolio` does for
@@ -1022,6 +1038,7 @@ def reference_pairs_portfolio(prices_a: dict[str, Any], prices_b: dict[str, Any]
     or close, at its legs' last closes without a bar), skipped when the cash left is short (never cut), when
     max_open_positions pairs are held, or when both legs' units x price of every pair (the new ones at their
     entry prices) would pass max_gross_exposure_pct of that equity. Returns (trades, equity[t])."""
+    rules = (exit_rule, short_exit_rule)
     T, N = len(index), len(risks)
     use_open = risks[0].execution_price == "open"
     trades: list[dict[str, Any]] = []
@@ -1086,8 +1103,7 @@ def reference_pairs_portfolio(prices_a: dict[str, Any], prices_b: dict[str, Any]
                 sig, pending[j] = pending[j], _signals(entries, exits, short_entries, short_exits, t, j)
             else:
                 sig = _signals(entries, exits, short_entries, short_exits, t, j)
-                if pair.rule(exit_rule, t, ba, bb, ahead=True):
-                    sig = (sig[0], True, sig[2], sig[3])
+                sig = pair.rule(sig, rules, t, ba, bb, ahead=True)
             side = pair.side
             want, closing[j], hr, vol = _pair_signals(r, sig, side, hedge, volatility,
                                                       last_both[j] if use_open else t, j)
@@ -1114,8 +1130,8 @@ def reference_pairs_portfolio(prices_a: dict[str, Any], prices_b: dict[str, Any]
                 if bar is not None:
                     last[j][k], last_t[j][k] = bar[3], t
             if ba is not None and bb is not None:
-                if use_open and not pending[j][1] and pair.rule(exit_rule, t, ba, bb, ahead=False):
-                    pending[j] = (pending[j][0], True, pending[j][2], pending[j][3])
+                if use_open:
+                    pending[j] = pair.rule(pending[j], rules, t, ba, bb, ahead=False)
                 last_both[j] = t
         equity[t] = cash + sum(pair.worth(*last[j], index[t]) for j, pair in enumerate(pairs))
     for j, pair in enumerate(pairs):

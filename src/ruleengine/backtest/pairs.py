@@ -36,7 +36,7 @@ def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np
                    hedge_ratio: float | np.ndarray = 1.0, sizing: str = "dollar_neutral",
                    short_entries: np.ndarray | None = None, short_exits: np.ndarray | None = None,
                    levels: Mapping[str, np.ndarray] | None = None, exit_program: Any = None,
-                   init_cash: float = 10_000.0, start: int = 0) -> Simulation:
+                   short_exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0) -> Simulation:
     """Simulate each pair column on its own `init_cash`: leg a is column j of `prices_a`, leg b of `prices_b`.
 
     Args:
@@ -48,8 +48,10 @@ def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np
             (units_b = hedge_ratio x units_a).
         short_entries, short_exits: (T, N) bool, the short side of a long/short pair strategy.
         levels: the strategy's other levels (kind -> (T, N) float64): ``volatility`` (volatility_target_pct),
-            and the exit program's (``exit_program:<k>``).
-        exit_program: the strategy's exit program on the pair's position variables, or None.
+            and the exit programs' (``exit_program:<k>``, ``short_exit_program:<k>``).
+        exit_program: the strategy's exit program on the pair's position variables, or None (the ``exit``
+            block's: a long_short strategy's long pairs, any pair of a long or short one).
+        short_exit_program: a long_short strategy's ``short_exit`` program, run for its short pairs, or None.
         index, risk, init_cash, start: as `ruleengine.backtest.simulation.simulate`.
 
     Returns:
@@ -59,7 +61,7 @@ def simulate_pairs(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np
         rule skipped or cut down to the cash.
     """
     return _simulate(False, prices_a, prices_b, entries, exits, index, risk, hedge_ratio, sizing, short_entries,
-                     short_exits, levels, exit_program, init_cash, start)
+                     short_exits, levels, exit_program, short_exit_program, init_cash, start)
 
 
 def simulate_pairs_portfolio(prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
@@ -67,20 +69,21 @@ def simulate_pairs_portfolio(prices_a: Mapping[str, np.ndarray], prices_b: Mappi
                              risk: RiskSpec | Sequence[RiskSpec], *, hedge_ratio: float | np.ndarray = 1.0,
                              sizing: str = "dollar_neutral", short_entries: np.ndarray | None = None,
                              short_exits: np.ndarray | None = None, levels: Mapping[str, np.ndarray] | None = None,
-                             exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0) -> Simulation:
+                             exit_program: Any = None, short_exit_program: Any = None, init_cash: float = 10_000.0,
+                             start: int = 0) -> Simulation:
     """The pair columns as one portfolio sharing `init_cash` (`ruleengine.kernels.pair_portfolio`): each entry
     sized on the portfolio's equity, never cut to the cash, and capped by ``max_open_positions`` (a pair is
     one position) and ``max_gross_exposure_pct`` (both legs' value). Arguments as `simulate_pairs`; the
     simulation's equity and cash are (T, 1), its trades in entry order."""
     return _simulate(True, prices_a, prices_b, entries, exits, index, risk, hedge_ratio, sizing, short_entries,
-                     short_exits, levels, exit_program, init_cash, start)
+                     short_exits, levels, exit_program, short_exit_program, init_cash, start)
 
 
 def _simulate(portfolio: bool, prices_a: Mapping[str, np.ndarray], prices_b: Mapping[str, np.ndarray],
               entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec],
               hedge_ratio: float | np.ndarray, sizing: str, short_entries: np.ndarray | None,
               short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None, exit_program: Any,
-              init_cash: float, start: int) -> Simulation:
+              short_exit_program: Any, init_cash: float, start: int) -> Simulation:
     """`simulate_pairs` (independent pairs) or `simulate_pairs_portfolio` (`portfolio`) through its kernel."""
     if sizing not in PAIR_SIZINGS:
         raise ValueError(f"sizing must be one of {PAIR_SIZINGS}, got {sizing!r}")
@@ -89,7 +92,7 @@ def _simulate(portfolio: bool, prices_a: Mapping[str, np.ndarray], prices_b: Map
     shape = (ent.shape[1], ent.shape[0])
     hedge = np.broadcast_to(np.asarray(hedge_ratio, dtype=np.float64), shape)
     args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits,
-                        {**(levels or {}), "hedge_ratio": hedge}, exit_program)
+                        {**(levels or {}), "hedge_ratio": hedge}, exit_program, short_exit_program)
     (open_a, high_a, low_a, close_a, ent_, ext_, short_e, short_x, lv, ops, op_args, times_, start_, risk_rec) = args
     n_trades = _max_trades(ent, start) + (0 if short_entries is None else int(np.sum(short_entries)))
     kernel = _kernel("simulate_pairs_portfolio_nb" if portfolio else "simulate_pairs_nb")

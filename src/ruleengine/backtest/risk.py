@@ -349,7 +349,9 @@ Exits that know the trade (distances, trailing activation, take-profit table, po
   condition that uses them is false while flat (it never cancels an entry); while a trade is held its
   truth is the exit signal of bar t: close fills exit at close[t] (after the bar's stops, before max
   hold), open fills at the next open, and an entry signal on bar t cancels it like any exit signal.
-  With logic any, the conditions without position variables stay ordinary exit signals.
+  With logic any, the conditions without position variables stay ordinary exit signals. A long_short
+  strategy's exit block acts on its longs and its short_exit block on its shorts: the held side's
+  conditions on position variables join that side's exit signal (short_exit's: the short exit).
 """
 
 

@@ -193,7 +193,8 @@ def backtest(strategy: Any, symbols: Any, start: Any = None, end: Any = None,
     return BacktestResult(results=results, warnings=records, provenance=provenance,
                           fill_contract=fill_contract([strat.direction], strat.pair is not None,
                                                       any(uses_sizing(r) for r in risks),
-                                                      uses_trade_exits(risks, sig.exit_program),
+                                                      uses_trade_exits(risks,
+                                                                       sig.exit_program or sig.short_exit_program),
                                                       [strat.entry_order.type], [strat.exit_order.type]))
 
 

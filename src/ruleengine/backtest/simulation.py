@@ -43,6 +43,7 @@ from ..kernels.enums import (
     EXIT_REASON_NAMES,
     LEVEL_KINDS,
     PAIR_TRADE_COLUMNS,
+    SHORT_EXIT_PROGRAM_LEVEL,
     SIZE_NOTE_NAMES,
     pair_trade_dt,
     trade_dt,
@@ -96,8 +97,8 @@ class Simulation:
 def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.ndarray, index: pd.DatetimeIndex,
              risk: RiskSpec | Sequence[RiskSpec], *, short_entries: np.ndarray | None = None,
              short_exits: np.ndarray | None = None, levels: Mapping[str, np.ndarray] | None = None,
-             exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0, engine: str = "numba",
-             fill_order: str = "time") -> Simulation:
+             exit_program: Any = None, short_exit_program: Any = None, init_cash: float = 10_000.0, start: int = 0,
+             engine: str = "numba", fill_order: str = "time") -> Simulation:
     """Simulate each column independently, each with `init_cash`.
 
     Args:
@@ -111,7 +112,10 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
             levels (e.g. an entry order's price), read at the bar of the signal they belong to; and the
             levels of the exit program (``exit_program:<k>``).
         exit_program: the strategy's exit program on position variables
-            (`ruleengine.compile.exit_program.ExitProgram`, its levels in `levels`), or None.
+            (`ruleengine.compile.exit_program.ExitProgram`, its levels in `levels`), or None: the ``exit`` block's,
+            run for a long_short strategy's longs and any position of a long or short one.
+        short_exit_program: a long_short strategy's ``short_exit`` program (its levels
+            ``short_exit_program:<k>``), run for its shorts, or None.
         init_cash: starting cash of every column.
         start: rows before it are history: never traded.
         engine: ``"numba"`` (default) or ``"vectorbt"`` (the oracle; see `ruleengine.backtest.vbt_engine`).
@@ -133,12 +137,13 @@ def simulate(prices: Mapping[str, np.ndarray], entries: np.ndarray, exits: np.nd
     if engine == "vectorbt":
         from .vbt_engine import refuse_unexpressible, simulate_vectorbt
 
-        refuse_unexpressible(risks, exit_program)  # D103 for the exits from_signals has not
+        refuse_unexpressible(risks, exit_program or short_exit_program)  # D103 for the exits from_signals has not
         if levels:
             raise ValueError("the vectorbt engine takes signals only, no levels")
         return simulate_vectorbt(prices, entries, exits, index, risks, init_cash=init_cash, start=start,
                                  short_entries=short_entries, short_exits=short_exits)
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program,
+                        short_exit_program)
     args[-1]["fill_bar_stops"] = fill_order != "backtesting"  # the risk records
     records, n, eq, cash, pos, notes, n_notes = _kernel("simulate_nb")(
         *args, fill_order == "vectorbt", float(init_cash), _max_trades(ent, start, short_entries))
@@ -150,7 +155,7 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
                        index: pd.DatetimeIndex, risk: RiskSpec | Sequence[RiskSpec], *,
                        short_entries: np.ndarray | None = None, short_exits: np.ndarray | None = None,
                        levels: Mapping[str, np.ndarray] | None = None, exit_program: Any = None,
-                       init_cash: float = 10_000.0,
+                       short_exit_program: Any = None, init_cash: float = 10_000.0,
                        start: int = 0) -> Simulation:
     """Simulate the N columns as one portfolio with shared cash (``--portfolio``).
 
@@ -160,15 +165,16 @@ def simulate_portfolio(prices: Mapping[str, np.ndarray], entries: np.ndarray, ex
     (open fills), the stops and the exits at the close, the entries at the close (close fills); so cash
     freed earlier in a bar can fund that bar's later entries and, when cash is short, lower columns are
     served first. ``equity`` and ``cash`` are (T, 1); trades are sorted by entry bar, then column. Every
-    column must use the same execution price. ``short_entries``, ``short_exits`` and ``levels`` as for
-    `simulate`.
+    column must use the same execution price. ``short_entries``, ``short_exits``, ``levels``, ``exit_program``
+    and ``short_exit_program`` as for `simulate`.
     """
     arrays, ent, ext, times, risks = _prepare(prices, entries, exits, index, risk, start)
     if len({r.execution_price for r in risks}) > 1:
         raise ValueError("a portfolio needs one execution_price for every column")
     if len({r.direction == "long_short" for r in risks}) > 1:
         raise ValueError("a portfolio's columns are all long_short or none is")
-    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program)
+    args = _kernel_args(arrays, ent, ext, times, risks, start, short_entries, short_exits, levels, exit_program,
+                        short_exit_program)
     records, n, eq, cash, pos, skip, n_skip = _kernel("simulate_portfolio_nb")(
         *args, False, float(init_cash), _max_trades(ent, start, short_entries))
     trades = trades_frame(records[:n], index, by_time=True)
@@ -249,13 +255,17 @@ def _kernel_type(field: str) -> type:
 #: 2 stop), ``order_valid_bars``, ``fill_bar_stops`` (True; False for `simulate`'s fill_order="backtesting":
 #: no stop on the bar a limit or stop order filled), ``exit_order_kind`` (the exit order's type, as
 #: ``order_kind``: 0 none), one ``<kind>_row`` per `LEVEL_KINDS` (the row of
-#: ``levels`` holding that series, -1 = not used) and ``exit_program_row`` (the exit program's first level
-#: row). A new risk field of the document is in it without a change here.
+#: ``levels`` holding that series, -1 = not used), ``exit_program_row`` (the ``exit`` block's program's first
+#: level row, -1 = no program), ``exit_program_end`` (where its ops end: a long_short strategy's ``short_exit``
+#: program follows) and ``short_exit_program_row`` (the ``short_exit`` program's first level row, -1 = none).
+#: A new risk field of the document is in it without a change here.
 risk_dt = np.dtype([(kernel_risk_name(f), _kernel_type(f)) for f in RISK_FIELDS]
                    + [("exec_open", np.bool_), ("short", np.bool_), ("long_short", np.bool_),
                       ("order_kind", np.int64), ("order_valid_bars", np.int64), ("fill_bar_stops", np.bool_),
                       ("exit_order_kind", np.int64)]
-                   + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS] + [("exit_program_row", np.int64)]
+                   + [(f"{kind}_row", np.int64) for kind in LEVEL_KINDS]
+                   + [("exit_program_row", np.int64), ("exit_program_end", np.int64),
+                      ("short_exit_program_row", np.int64)]
                    # take_profit_by_bars: its rows (bars held, take profit as a fraction), sorted by bars
                    + [("take_profit_rows", np.int64), ("take_profit_row_bars", np.int64, (MAX_TAKE_PROFIT_ROWS,)),
                       ("take_profit_row_pct", np.float64, (MAX_TAKE_PROFIT_ROWS,))], align=True)
@@ -291,6 +301,8 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
     for kind in LEVEL_KINDS:
         out[f"{kind}_row"] = -1  # set where the strategy hands the kind (`level_array`)
     out["exit_program_row"] = -1
+    out["exit_program_end"] = 0
+    out["short_exit_program_row"] = -1
     out["take_profit_row_bars"] = 0
     out["take_profit_row_pct"] = np.nan
     for i, r in enumerate(risks):
@@ -303,32 +315,41 @@ def risk_arrays(risks: Sequence[RiskSpec]) -> np.ndarray:
 
 
 def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int], risk: np.ndarray,
-                exit_program: Any = None) -> np.ndarray:
+                exit_program: Any = None, short_exit_program: Any = None) -> np.ndarray:
     """The kernels' (L, N, T) levels array of `levels` (kind -> (T, N) float64) in `LEVEL_KINDS` order, the
-    kinds given only, then the levels of `exit_program` (``exit_program:0``, ``exit_program:1``, ...); writes
-    each kind's row into the risk records ``risk`` (``<kind>_row``; ``exit_program_row``, the program's first
-    row, whenever there is a program: one of constants and position variables has no level)."""
+    kinds given only, then the levels of `exit_program` (``exit_program:0``, ``exit_program:1``, ...), then those
+    of a long_short strategy's `short_exit_program` (``short_exit_program:<k>``); writes each kind's row into the
+    risk records ``risk`` (``<kind>_row``; ``exit_program_row`` / ``short_exit_program_row``, a program's first
+    row, whenever there is the program: one of constants and position variables has no level; and
+    ``exit_program_end``, where the ``exit`` program's ops end in `exit_program_arrays`)."""
     levels = levels or {}
-    program = [f"{EXIT_PROGRAM_LEVEL}{k}" for k in range(sum(1 for kind in levels
-                                                             if kind.startswith(EXIT_PROGRAM_LEVEL)))]
-    if exit_program is not None and len(program) != len(exit_program.levels):
-        raise ValueError(f"the exit program reads {len(exit_program.levels)} levels, {len(program)} given")
-    unknown = sorted(set(levels) - set(LEVEL_KINDS) - set(program))
+    programs = [(EXIT_PROGRAM_LEVEL, exit_program), (SHORT_EXIT_PROGRAM_LEVEL, short_exit_program)]
+    rows: list[str] = []
+    for prefix, prog in programs:
+        kinds = [f"{prefix}{k}" for k in range(sum(1 for kind in levels if kind.startswith(prefix)))]
+        if prog is None and kinds:
+            raise ValueError(f"levels of an exit program ({prefix}<k>) without the program")
+        if prog is not None and len(kinds) != len(prog.levels):
+            raise ValueError(f"the exit program reads {len(prog.levels)} levels, {len(kinds)} given")
+        rows += kinds
+    unknown = sorted(set(levels) - set(LEVEL_KINDS) - set(rows))
     if unknown:
-        raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)} and {EXIT_PROGRAM_LEVEL}<k>")
+        raise ValueError(f"unknown level kinds {unknown}; known: {list(LEVEL_KINDS)}, {EXIT_PROGRAM_LEVEL}<k> and "
+                         f"{SHORT_EXIT_PROGRAM_LEVEL}<k>")
     given = [kind for kind in LEVEL_KINDS if kind in levels]
-    out = np.empty((len(given) + len(program), shape[1], shape[0]), dtype=np.float64)
-    for row, kind in enumerate(given + program):
+    out = np.empty((len(given) + len(rows), shape[1], shape[0]), dtype=np.float64)
+    for row, kind in enumerate(given + rows):
         a = np.asarray(levels[kind], dtype=np.float64)
         if a.shape != shape:
             raise ValueError(f"levels[{kind!r}] has shape {a.shape}, expected {shape}")
         out[row] = a.T
         if kind in LEVEL_KINDS:
             risk[f"{kind}_row"] = row
-    if exit_program is None and program:
-        raise ValueError("levels of an exit program (exit_program:<k>) without the program")
     if exit_program is not None:
         risk["exit_program_row"] = len(given)
+        risk["exit_program_end"] = len(exit_program.ops)
+    if short_exit_program is not None:
+        risk["short_exit_program_row"] = len(given) + (0 if exit_program is None else len(exit_program.levels))
     ordered = risk["exit_order_kind"] != 0  # an exit order needs its levels: never run without it, silently
     if (ordered & (risk["exit_order_price_row"] < 0)).any() or \
             (ordered & risk["long_short"] & (risk["short_exit_order_price_row"] < 0)).any():
@@ -337,13 +358,14 @@ def level_array(levels: Mapping[str, np.ndarray] | None, shape: tuple[int, int],
     return out
 
 
-def exit_program_arrays(program: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(ops, args) of an exit program (`ruleengine.compile.exit_program.ExitProgram`) as the kernels take
-    them; empty arrays without one."""
-    if program is None:
+def exit_program_arrays(program: Any, short_program: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ops, args) of the exit programs (`ruleengine.compile.exit_program.ExitProgram`) as the kernels take them:
+    the ``exit`` block's, then a long_short strategy's ``short_exit`` program (the risk record's
+    ``exit_program_end`` divides them, `level_array`); empty arrays without one."""
+    parts = [p.arrays() for p in (program, short_program) if p is not None]
+    if not parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    ops, args = program.arrays()
-    return ops, args
+    return np.concatenate([ops for ops, _ in parts]), np.concatenate([args for _, args in parts])
 
 
 def side_signals(x: np.ndarray | None, shape: tuple[int, int], what: str) -> np.ndarray:
@@ -359,7 +381,7 @@ def side_signals(x: np.ndarray | None, shape: tuple[int, int], what: str) -> np.
 def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray, times: np.ndarray,
                  risks: list[RiskSpec], start: int, short_entries: np.ndarray | None,
                  short_exits: np.ndarray | None, levels: Mapping[str, np.ndarray] | None,
-                 exit_program: Any) -> tuple:
+                 exit_program: Any, short_exit_program: Any = None) -> tuple:
     shape = (ent.shape[1], ent.shape[0])  # (T, N)
     if any(r.direction == "long_short" for r in risks):  # the kernels read the short side of such a column
         if short_entries is None:
@@ -367,10 +389,10 @@ def _kernel_args(arrays: dict[str, np.ndarray], ent: np.ndarray, ext: np.ndarray
         if short_exits is None:
             short_exits = np.zeros(shape, dtype=np.bool_)
     risk = risk_arrays(risks)
-    lv = level_array(levels, shape, risk, exit_program)
+    lv = level_array(levels, shape, risk, exit_program, short_exit_program)
     return (arrays["open"], arrays["high"], arrays["low"], arrays["close"], ent, ext,
             side_signals(short_entries, shape, "short_entries"), side_signals(short_exits, shape, "short_exits"),
-            lv, *exit_program_arrays(exit_program), times, int(start), risk)
+            lv, *exit_program_arrays(exit_program, short_exit_program), times, int(start), risk)
 
 
 #: the distance levels an entry reads: each gives its trade an exit only when > 0 at the entry signal's bar

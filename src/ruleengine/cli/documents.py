@@ -99,8 +99,8 @@ def functions(markdown: bool = typer.Option(False, "--markdown", help="print the
         sys.stdout.write(f"{f.signature:<45} {f.doc}\n{'':<45} e.g. {f.example}\n")
 
     # names, not functions, but what a user looks for here: exit conditions read them (L120 elsewhere)
-    sys.stdout.write("\nposition variables (exit conditions only, not short_exit yet; not inside functions over "
-                     "past bars)\n")
+    sys.stdout.write("\nposition variables (exit conditions only: exit, and short_exit on a long_short strategy's "
+                     "shorts; not inside functions over past bars)\n")
     for name, doc in POSITION_VARIABLES.items():
         sys.stdout.write(f"{name:<45} {doc}\n")
     sys.stdout.write(f"{'':<45} e.g. bars_held >= 20 or close < highest_since_entry - 3 * atr(high, low, close, "

@@ -52,7 +52,8 @@ class CompiledStrategy:
     _plans: dict[str, Plan | GridPlan] = field(default_factory=dict, init=False, repr=False, compare=False)
     _templates: Any = field(default=None, init=False, repr=False, compare=False)
     _required: dict[str, set[str]] | None = field(default=None, init=False, repr=False, compare=False)
-    _exit_program: tuple[ExitProgram | None] | None = field(default=None, init=False, repr=False, compare=False)
+    _exit_programs: dict[str, ExitProgram | None] = field(default_factory=dict, init=False, repr=False,
+                                                          compare=False)
 
     #: signals are computed in the calling process (sweeps may spread them over threads and processes)
     runs_in_process = True
@@ -160,7 +161,7 @@ class CompiledStrategy:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.strategy, self.analysis, self.document = state["strategy"], state["analysis"], state["document"]
-        self._plans, self._templates, self._required, self._exit_program = {}, None, None, None
+        self._plans, self._templates, self._required, self._exit_programs = {}, None, None, {}
 
     def data_request(self, params: ParamsInput = None) -> DataRequest:
         """What the data layer loads for these parameter values: the columns the conditions read plus the
@@ -239,14 +240,15 @@ class CompiledStrategy:
                           Span(1, call.start + 1, 1, call.end + 1), None, UNIVERSE_HINT)
         raise RuleEngineError([locate(diag, cond.source, self.document)])
 
-    def exit_program(self) -> ExitProgram | None:
-        """The exit program on position variables (`exit_program.ExitProgram`), None when the exit
-        conditions use none; the same object on every call."""
-        if self._exit_program is None:
+    def exit_program(self, group: str = "exit") -> ExitProgram | None:
+        """The exit program on position variables (`exit_program.ExitProgram`) of the exit group `group` (``exit``,
+        or a long_short strategy's ``short_exit``), None when its conditions use none; the same object on every
+        call."""
+        if group not in self._exit_programs:
             from .exit_program import split_exit
 
-            self._exit_program = (split_exit(self.analysis).program,)
-        return self._exit_program[0]
+            self._exit_programs[group] = split_exit(self.analysis, group).program
+        return self._exit_programs[group]
 
     def signals(self, market: MarketData | Any, params: ParamsInput = None,
                 threads: int | None = None) -> SignalSet:
@@ -298,7 +300,7 @@ class CompiledStrategy:
                                                        market.n_rows, market.n_cols)
         return SignalSet(groups[0], groups[1], plan.param_sets, market.index, market.labels, market.start,
                          market.unnamed, short_entries=short[0], short_exits=short[1], levels=levels,
-                         exit_program=self.exit_program())
+                         exit_program=self.exit_program(), short_exit_program=self.exit_program("short_exit"))
 
     def rotation_weights(self, market: MarketData, params: ParamsInput = None) -> tuple[np.ndarray, SignalSet]:
         """A rotation's (T, P*S) target weights (`compile.rotation.target_weights`: NaN off the rebalance bars

@@ -5,7 +5,8 @@ held, so an exit condition that uses one cannot be a precomputed signal. `split_
 
 - conditions without position variables stay in the exit signal, as before (with ``logic: any``; with
   ``logic: all`` every condition goes into the program as soon as one uses a position variable);
-- the others become one `ExitProgram`: their *maximal position-independent subexpressions* (``close``,
+- the others become one `ExitProgram` (one per exit group: ``exit``, and a long_short strategy's ``short_exit``,
+  run for its shorts): their *maximal position-independent subexpressions* (``close``,
   ``2 * atr(high, low, close, 14)``, a parameter) are *levels*, computed per bar like any other series
   (shared with the rest of the plan through the IR, sweep-safe because every parameter-dependent part is a
   level), and what combines them with the position variables is a postfix program over {level, position
@@ -111,10 +112,18 @@ class ExitSplit:
     program: ExitProgram | None
 
 
-def split_exit(analysis: Analysis) -> ExitSplit:
-    """Divide the checked exit conditions of `analysis` (see the module docstring)."""
-    logic = analysis.strategy.exit.logic if analysis.strategy.exit else "any"
-    conds = analysis.exit
+#: the condition groups that may use position variables: the ``exit`` block (a long_short strategy's longs, any
+#: position of a long or short one) and a long_short strategy's ``short_exit`` block (its shorts)
+EXIT_GROUPS = ("exit", "short_exit")
+
+
+def split_exit(analysis: Analysis, group: str = "exit") -> ExitSplit:
+    """Divide the checked conditions of the exit group `group` (`EXIT_GROUPS`) of `analysis` (see the module
+    docstring)."""
+    assert group in EXIT_GROUPS, group
+    block = getattr(analysis.strategy, group)
+    logic = block.logic if block else "any"
+    conds = getattr(analysis, group)
     dependent = [c for c in conds if position_dependent(c.tree)]
     if not dependent:
         return ExitSplit(list(conds), logic, None)
@@ -280,11 +289,13 @@ def level_trees(analysis: Analysis) -> tuple[ExitSplit, dict[str, ast.Node]]:
     expressions, a limit or stop entry order's price (``entry_order_price``; a long_short strategy's short side's
     ``short_entry_order_price``), a limit or stop exit order's price (``exit_order_price``,
     ``short_exit_order_price``), a rotation's selection and
-    weight (`compile.rotation.HOLD` / ``WEIGHT``) and the levels of its exit program. The planners lower these
+    weight (`compile.rotation.HOLD` / ``WEIGHT``) and the levels of its exit programs (``short_exit_program:<k>``
+    for a long_short strategy's ``short_exit`` block). The planners lower these
     trees beside the signals."""
-    from ..kernels.enums import EXIT_PROGRAM_LEVEL
+    from ..kernels.enums import EXIT_PROGRAM_LEVEL, SHORT_EXIT_PROGRAM_LEVEL
 
     split = split_exit(analysis)
+    short = split_exit(analysis, "short_exit")
     trees = {name: checked.tree for name, checked in analysis.risk.items()}
     if analysis.order_price is not None:
         trees["entry_order_price"] = analysis.order_price.tree
@@ -295,8 +306,9 @@ def level_trees(analysis: Analysis) -> tuple[ExitSplit, dict[str, ast.Node]]:
     if analysis.short_exit_order_price is not None:
         trees["short_exit_order_price"] = analysis.short_exit_order_price.tree
     trees.update({kind: checked.tree for kind, checked in analysis.rotation.items()})
-    if split.program is not None:
-        trees.update({f"{EXIT_PROGRAM_LEVEL}{k}": tree for k, tree in enumerate(split.program.levels)})
+    for prefix, program in ((EXIT_PROGRAM_LEVEL, split.program), (SHORT_EXIT_PROGRAM_LEVEL, short.program)):
+        if program is not None:
+            trees.update({f"{prefix}{k}": tree for k, tree in enumerate(program.levels)})
     return split, trees
 
 

@@ -69,6 +69,9 @@ def explain_dict(compiled: CompiledStrategy) -> dict[str, Any]:
         "converge_bars": plan.converge_bars(0),
         "risk": s.risk.model_dump(exclude_none=True),
         "exit_program": _program_dict(compiled.exit_program()),
+        # a long_short strategy only: short_exit's program, read on its shorts (the exit block's on its longs)
+        **({"short_exit_program": _program_dict(compiled.exit_program("short_exit"))}
+           if s.direction == "long_short" else {}),
         # a pair strategy only: one-instrument explanations read as before
         **({"pair": s.pair.model_dump()} if s.pair is not None else {}),
         **_entry_order(compiled),
@@ -202,12 +205,15 @@ def explain_text(compiled: CompiledStrategy) -> str:
                      f"{exit_order['lookback']} bars")
         if "short_price" in exit_order:
             lines.append(f"  short positions: {exit_order['type']} at {exit_order['short_price']}")
-    if d["exit_program"]:
-        p = d["exit_program"]
-        of_pair = " of the pair's combined value (entry_price: its value at entry)" if "pair" in d else ""
-        lines.append(f"exit on the held trade: {p['condition']}  (position variables "
-                     f"{', '.join(p['position_variables'])}{of_pair}: evaluated in the simulation at each bar's "
-                     "close)")
+    of_pair = " of the pair's combined value (entry_price: its value at entry)" if "pair" in d else ""
+    long_short = "short_exit_program" in d  # each side's program reads its own positions
+    for key, what in (("exit_program", "a held long" if long_short else "the held trade"),
+                      ("short_exit_program", "a held short")):
+        if d.get(key):
+            p = d[key]
+            lines.append(f"exit on {what}: {p['condition']}  (position variables "
+                         f"{', '.join(p['position_variables'])}{of_pair}: evaluated in the simulation at each "
+                         "bar's close)")
     lines.append(f"warm-up: the first {d['warmup_bars']} bars are never traded (default parameters)")
     if d["converge_bars"] != d["warmup_bars"]:
         lines.append(f"history: {d['converge_bars']} bars before the first trade make recursive indicators "

@@ -238,8 +238,8 @@ def analyze(strategy: TradingStrategy, doc: Loaded | None = None) -> Analysis:
             except RuleEngineError as exc:
                 diags = [_split_hint(d, src.text) for d in exc.diagnostics]
             if tree is not None:
-                ty, diags = check_expression(tree, env, "exit" if group == "exit" else
-                                              "short_exit" if group == "short_exit" else "entry")
+                ty, diags = check_expression(tree, env, "exit" if group in ("exit", "short_exit") else
+                                              "short_entry" if group == "short_entry" else "entry")
                 if not diags and not ty.is_bool:
                     diags = [Diagnostic("C108", f"this {group} condition is a {ty}, not true/false",
                                         Span(1, 1, 1, len(src.text) + 1), None,

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import Diagnostic, RuleEngineError
 from ..lang.functions import FUNCTIONS, ORDER_HINT
 from ..schema.strategy import SIGNAL_GROUPS
-from .exit_program import level_trees, split_exit
+from .exit_program import EXIT_GROUPS, level_trees, split_exit
 from .frontend import Analysis
 from .ir import Graph, Memo, Node, free_params, lower
 
@@ -81,10 +81,10 @@ def condition_groups(analysis: Analysis) -> list[tuple[list[Any], str]]:
     """(checked conditions, logic) of each signal group the strategy produces, in `signal_groups` order; a
     group without conditions (no exit block) is never true."""
     strategy = analysis.strategy
-    split = split_exit(analysis)  # the exit signal holds the conditions without position variables
     out = []
     for group in strategy.signal_groups():
-        if group == "exit":
+        if group in EXIT_GROUPS:  # the exit signals hold the conditions without position variables
+            split = split_exit(analysis, group)
             out.append((split.signal, split.logic))
             continue
         block = getattr(strategy, group)

@@ -87,6 +87,9 @@ ORDER_STOP = 2
 #: the levels of an exit program (`ruleengine.kernels.exit_program`) are kinds ``exit_program:0``,
 #: ``exit_program:1``, ... after those of `LEVEL_KINDS`; the risk record's ``exit_program_row`` names the first
 EXIT_PROGRAM_LEVEL = "exit_program:"
+#: the levels of a long_short strategy's ``short_exit`` program: kinds ``short_exit_program:0``, ... after those
+#: of the ``exit`` block's program; the risk record's ``short_exit_program_row`` names the first
+SHORT_EXIT_PROGRAM_LEVEL = "short_exit_program:"
 #: the user-visible names, indexed by code
 EXIT_REASON_NAMES: tuple[str, ...] = ExitReason._fields
 

@@ -5,7 +5,8 @@ level rows and a postfix program of `ExitOp` codes (``ops``, int64) with their o
 float64): the level's number (row ``first_row`` + number of the ``levels`` array), a position variable's
 index, or a constant. `run_exit_program_nb` evaluates it on a stack of float64 (true/false as 1.0/0.0) with
 the language's rules: a comparison involving NaN is false (``!=`` too), ``x / 0`` is inf or NaN, min / max
-of NaN is NaN. One program serves every column of a run.
+of NaN is NaN. One program per side serves every column of a run (a long_short strategy's ``short_exit``
+program follows the ``exit`` block's in the same ``ops`` / ``args``).
 
 Position variables (index order of `ruleengine.lang.position.POSITION_INDEX`): entry_price, bars_held,
 unrealized_pct, highest_since_entry, lowest_since_entry; `exit_program_nb` takes them from a position.
@@ -47,11 +48,13 @@ def _compare(op, a, b):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def run_exit_program_nb(ops, args, levels, first_row, q, t, variables, stack):
-    """The program's value at bar t of signal column q (`variables`: the position variables as a tuple of
-    float64; `stack`: a float64 scratch array of `MAX_STACK`). Same arithmetic as `ExitProgram.evaluate`."""
+def run_exit_program_nb(ops, args, begin, end, levels, first_row, q, t, variables, stack):
+    """The value at bar t of signal column q of the program ``ops[begin:end]`` (a run's ops hold a long_short
+    strategy's two programs one after the other: the ``exit`` block's, then the ``short_exit`` block's) whose
+    levels start at row `first_row` (`variables`: the position variables as a tuple of float64; `stack`: a
+    float64 scratch array of `MAX_STACK`). Same arithmetic as `ExitProgram.evaluate`."""
     top = 0
-    for i in range(ops.shape[0]):
+    for i in range(begin, end):
         op = ops[i]
         if op == ExitOp.level:
             stack[top] = levels[first_row + int(args[i]), q, t]

@@ -41,6 +41,7 @@ from .simulate import (
     entry_time_nb,
     exit_stack_nb,
     flat_nb,
+    has_exit_program_nb,
     held_units_nb,
     load_nb,
     note_nb,
@@ -120,11 +121,11 @@ def _pairs_portfolio_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, c
             ob, _h, _lo, cb = bar_nb(open_b, high_b, low_b, close_b, j, t)
             pa, pb = load_nb(rows_a, j), load_nb(rows_b, j)
             entry_time = entry_time_nb(pa, times, risk[j])
-            program_x = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time, risk[j].exit_program_row >= 0,
-                                               exec_open, exit_ops, exit_args, levels, risk[j], j, t, stack)
+            program = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time, has_exit_program_nb(risk[j]),
+                                             exec_open, exit_ops, exit_args, levels, risk[j], j, t, stack)
             it, hedge, vol, p = pair_signals_nb(entries, exits, short_entries, short_exits, levels, j, t,
                                                 (pend[j, 0], pend[j, 1], pend[j, 2], pend[j, 3]), exec_open,
-                                                last_bar[j], program_x, risk[j])
+                                                last_bar[j], program, risk[j])
             hedges[j] = hedge
             vols[j] = vol
             pend[j, 0], pend[j, 1], pend[j, 2], pend[j, 3] = p
@@ -172,9 +173,9 @@ def _pairs_portfolio_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, c
                 oa, _h, _lo, ca = bar_nb(open_a, high_a, low_a, close_a, j, t)
                 ob, _h, _lo, cb = bar_nb(open_b, high_b, low_b, close_b, j, t)
                 p = pair_program_after_nb((pend[j, 0], pend[j, 1], pend[j, 2], pend[j, 3]), pa, pb, oa, ob, ca, cb,
-                                          now, entry_time_nb(pa, times, risk[j]), risk[j].exit_program_row >= 0,
+                                          now, entry_time_nb(pa, times, risk[j]), has_exit_program_nb(risk[j]),
                                           exec_open, exit_ops, exit_args, levels, risk[j], j, t, stack)
-                pend[j, 1] = p[1]
+                pend[j, 1], pend[j, 3] = p[1], p[3]
                 last_bar[j] = t
             value += pair_value_nb(pa, pb, last_a[j], last_b[j], now, entry_time_nb(pa, times, risk[j]), risk[j])
             units_a[j, t] = held_units_nb(pa)

@@ -20,7 +20,8 @@ What is the pair's own (``PAIR_FILL_CONTRACT`` in ruleengine.backtest.risk says 
   They are checked at the open (a gap through a level fills both legs at their opens) and at the close (fills
   at the closes), never inside the bar: the legs' highs and lows are not simultaneous. Leg a's position tuple
   carries the pair's own state: POS_HELD its bars, POS_PEAK / POS_FAR its highest / lowest value since entry.
-- The exit program (`ruleengine.kernels.exit_program`) reads the pair's position variables
+- The exit program of the held side (`ruleengine.kernels.exit_program`; a long_short short pair: ``short_exit``'s)
+  reads the pair's position variables
   (`pair_variables_nb`: entry_price is the value at entry, unrealized_pct the value's change, the extremes the
   value's), joining the exit signal at the close (close fills) or pending for the next open (open fills), as
   the single position's column loops do (`pair_program_before_nb` / `pair_program_after_nb`).
@@ -58,6 +59,7 @@ from .simulate import (
     entry_time_nb,
     exit_stack_nb,
     flat_nb,
+    has_exit_program_nb,
     held_units_nb,
     intents_nb,
     leave_nb,
@@ -67,7 +69,6 @@ from .simulate import (
     no_exit_nb,
     note_nb,
     on_stack_nb,
-    program_applies_nb,
     record_nb,
     set_nb,
     short_signals_nb,
@@ -241,19 +242,21 @@ def leave_pair_nb(pa, pb, fill_a, fill_b, reason, cash, now, entry_time, risk):
 
 
 @numba.njit(cache=True, inline="always")
-def pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend, exec_open, last_bar, program_x,
+def pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend, exec_open, last_bar, program,
                     risk):
     """What acts on bar t of signal column q: (the intents, `intents_nb`; the hedge ratio and the volatility of
     their signal bar, NaN without an entry; the new pending signals). `pend` and the result's last item are the
     signals pending since the previous close (long entry, long exit, short entry, short exit; open fills);
-    `last_bar` is the previous bar both legs traded (an open fill's signal bar); `program_x` the exit program's
-    truth at this close (close fills: it joins this bar's exit signal, `pair_program_nb`)."""
+    `last_bar` is the previous bar both legs traded (an open fill's signal bar); `program` the exit program's
+    truth at this close for (the exit, the short exit) (close fills: it joins this bar's exit signals,
+    `pair_program_nb`)."""
     e, x, pend_e, pend_x = signals_nb(pend[0], pend[1], exec_open, entries[q, t], exits[q, t])
-    x = x or program_x
+    x = x or program[0]
     # long_short read at run time (the single-leg loops take it as a literal for long-only speed; a pair's bar
     # costs two legs anyway)
     se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, risk.long_short)
     se, sx, pend_se, pend_sx = signals_nb(pend[2], pend[3], exec_open, se_t, sx_t)
+    sx = sx or program[1]
     it = intents_nb(e, x, se, sx, risk, risk.long_short)
     hedge = volatility = np.nan
     if it[0] or it[2]:
@@ -275,17 +278,24 @@ def pair_variables_nb(pa, pb, value):
 
 @numba.njit(cache=True)
 def pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, ahead, ops, args, levels, risk, q, t, stack):
-    """The strategy's exit program (`ruleengine.kernels.exit_program`) on a held pair at the close of bar t
-    (signal column q), on its position variables (`pair_variables_nb`). With `ahead` (close fills, called
-    before the bar's step) the pair as it stands at this close if no stop acts first: a bar more held, its
-    extremes moved by its values at this open and close; else (open fills) the pair after the step, the truth
-    pending for the next open. Not inlined, behind the caller's guard (`exit_program_nb` says why)."""
+    """The exit program of the held pair's side (`ruleengine.kernels.exit_program`; a long_short strategy's short
+    pair runs ``short_exit``'s, any other the ``exit`` block's: `exit_program_nb` says where each is) at the close
+    of bar t (signal column q), on its position variables (`pair_variables_nb`): (its truth for the exit, for the
+    short exit), False for a side without a program. With `ahead` (close fills, called before the bar's step) the
+    pair as it stands at this close if no stop acts first: a bar more held, its extremes moved by its values at
+    this open and close; else (open fills) the pair after the step, the truth pending for the next open. Not
+    inlined, behind the caller's guard (`exit_program_nb` says why)."""
+    short_side = risk.long_short and pa[POS_IN] < 0.0
+    row = risk.short_exit_program_row if short_side else risk.exit_program_row
+    if row < 0:
+        return False, False
     value = pair_value_nb(pa, pb, ca, cb, now, entry_time, risk)
     if ahead:
         pa = set_nb(pa, POS_HELD, pa[POS_HELD] + 1.0)
         pa = pair_marked_nb(pair_marked_nb(pa, pair_value_nb(pa, pb, oa, ob, now, entry_time, risk)), value)
-    return run_exit_program_nb(ops, args, levels, risk.exit_program_row, q, t, pair_variables_nb(pa, pb, value),
-                               stack)
+    begin, end = (risk.exit_program_end, ops.shape[0]) if short_side else (0, risk.exit_program_end)
+    hit = run_exit_program_nb(ops, args, begin, end, levels, row, q, t, pair_variables_nb(pa, pb, value), stack)
+    return hit and not short_side, hit and short_side
 
 
 @numba.njit(cache=True, inline="always")
@@ -414,22 +424,22 @@ def simulate_pairs_entry(exec_open: bool):
 @numba.njit(cache=True, inline="always")
 def pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time, has_program, exec_open, ops, args, levels, risk,
                            q, t, stack):
-    """The exit program's truth that joins bar t's exit signal (close fills, a held pair the program applies to,
-    `program_applies_nb`); False otherwise. A column loop's call before `pair_signals_nb`."""
-    if has_program and not exec_open and program_applies_nb(pa, risk.long_short):
+    """The exit program's truth that joins bar t's exit signals (close fills, a held pair: `pair_program_nb`'s
+    (exit, short exit)); (False, False) otherwise. A column loop's call before `pair_signals_nb`."""
+    if has_program and not exec_open and pa[POS_IN] != 0.0:
         return pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, True, ops, args, levels, risk, q, t, stack)
-    return False
+    return False, False
 
 
 @numba.njit(cache=True, inline="always")
 def pair_program_after_nb(pend, pa, pb, oa, ob, ca, cb, now, entry_time, has_program, exec_open, ops, args, levels,
                           risk, q, t, stack):
     """The pending signals after bar t's step, the exit program's truth on the pair after the step pending for
-    the next open as its exit (open fills, a held pair the program applies to). A column loop's call after
+    the next open as the held side's exit (open fills, a held pair). A column loop's call after
     `pair_bar_step_nb`."""
-    if has_program and exec_open and not pend[1] and program_applies_nb(pa, risk.long_short):
-        x = pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, False, ops, args, levels, risk, q, t, stack)
-        return (pend[0], x, pend[2], pend[3])
+    if has_program and exec_open and pa[POS_IN] != 0.0:
+        x, sx = pair_program_nb(pa, pb, oa, ob, ca, cb, now, entry_time, False, ops, args, levels, risk, q, t, stack)
+        return (pend[0], pend[1] or x, pend[2], pend[3] or sx)
     return pend
 
 
@@ -442,7 +452,7 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
     T = close_a.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
     stack = exit_stack_nb()
-    has_program = risk.exit_program_row >= 0
+    has_program = has_exit_program_nb(risk)
     pa = flat_nb()
     pb = flat_nb()
     cash = init_cash
@@ -467,10 +477,10 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
         oa, _ha, _la, ca = bar_nb(open_a, high_a, low_a, close_a, q, t)
         ob, _hb, _lb, cb = bar_nb(open_b, high_b, low_b, close_b, q, t)
         now = times[t]
-        program_x = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), has_program,
+        program = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), has_program,
                                            exec_open, exit_ops, exit_args, levels, risk, q, t, stack)
         it, hedge, vol, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend,
-                                               exec_open, last_bar, program_x, risk)
+                                               exec_open, last_bar, program, risk)
         pa, pb, cash, at_open, at_close, note = pair_bar_step_nb(
             pa, pb, cash, t, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), it, hedge, vol, exec_open,
             hedge_units, risk)

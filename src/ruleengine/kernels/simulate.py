@@ -50,10 +50,12 @@ tuple ``lv``. A long/short strategy's short signals come as ``short_entries`` / 
 Exits that know the trade (`ruleengine.backtest.risk.EXITS_FILL_CONTRACT`): an entry fixes its distance stop
 and target from the levels of its signal's bar (`arm_nb`: POS_STOP, POS_TARGET); `stop_fill_nb` also applies
 the trailing activation and the take-profit table (the risk record's ``take_profit_row_*`` arrays); and a
-strategy's exit program on position variables (`exit_program_nb`, ``exit_ops`` / ``exit_args``, its levels
-from row ``risk.exit_program_row``) is evaluated by each column loop for a held position at a bar's close,
-its truth joining that bar's exit signal (close fills: before the step, on the position as it stands at the
-close, `advance_nb`; open fills: after the step, pending for the next open).
+strategy's exit programs on position variables (`exit_program_nb`, ``exit_ops`` / ``exit_args``: the ``exit``
+block's program, its levels from row ``risk.exit_program_row``, then a long_short strategy's ``short_exit``
+program from op ``risk.exit_program_end``, its levels from row ``risk.short_exit_program_row``) are evaluated by
+each column loop for a held position at a bar's close, the held side's truth joining that side's exit signal
+of the bar (close fills: before the step, on the position as it stands at the close, `advance_nb`; open fills:
+after the step, pending for the next open).
 
 Trades come back as an array of ``ruleengine.kernels.enums.trade_dt`` records plus the count of rows used;
 exit reasons are ``ExitReason`` codes (same module).
@@ -625,25 +627,36 @@ def position_variables_nb(pos, c):
 
 
 @numba.njit(cache=True)
-def exit_program_nb(pos, c, ops, args, levels, risk, q, t, stack):
-    """The strategy's exit program (`ruleengine.kernels.exit_program`) for `pos` at the close `c` of bar t
-    (signal column q): True when it says exit; False when flat or without a program. Its truth joins the exit
-    signal of bar t: with close fills the caller passes the position as it stands at this close
-    (`advance_nb`), with open fills the position after the bar, and the exit acts at the next open.
+def exit_program_nb(pos, c, ops, args, levels, risk, q, t, stack, exit_, short_exit):
+    """The exit signals (`exit_`, `short_exit`) of bar t (signal column q) with the exit program of the held side
+    (`ruleengine.kernels.exit_program`) for `pos` at the close `c` joined to that side's: a long_short strategy's
+    short runs ``short_exit``'s program (``ops[risk.exit_program_end:]``, levels from row
+    ``risk.short_exit_program_row``) into `short_exit`; any other held position the ``exit`` block's program
+    (``ops[:risk.exit_program_end]``, levels from ``risk.exit_program_row``) into `exit_`. Unchanged when flat,
+    when that side has no program or its signal is already true. With close fills the caller passes the position
+    as it stands at this close (`advance_nb`), with open fills the position after the bar (the signals pending
+    for the next open).
 
-    Not inlined, and called only behind a scalar guard (a program exists, a position is held): a call with
-    arrays inlined into a bar loop costs their reference counting on every bar (measured: 4x slower)."""
-    if risk.exit_program_row < 0 or pos[POS_IN] == 0.0:
-        return False
-    return run_exit_program_nb(ops, args, levels, risk.exit_program_row, q, t, position_variables_nb(pos, c),
-                               stack)
+    Not inlined, and called only behind a scalar guard (`has_exit_program_nb`): a call with arrays inlined into
+    a bar loop costs their reference counting on every bar (measured: 4x slower)."""
+    if pos[POS_IN] == 0.0:
+        return exit_, short_exit
+    if risk.long_short and pos[POS_IN] < 0.0:
+        if short_exit or risk.short_exit_program_row < 0:
+            return exit_, short_exit
+        return exit_, run_exit_program_nb(ops, args, risk.exit_program_end, ops.shape[0], levels,
+                                          risk.short_exit_program_row, q, t, position_variables_nb(pos, c), stack)
+    if exit_ or risk.exit_program_row < 0:
+        return exit_, short_exit
+    return run_exit_program_nb(ops, args, 0, risk.exit_program_end, levels, risk.exit_program_row, q, t,
+                               position_variables_nb(pos, c), stack), short_exit
 
 
 @numba.njit(cache=True, inline="always")
-def program_applies_nb(pos, long_short):
-    """The exit program (of the ``exit`` block) acts on a held position; in a long_short strategy on a long one
-    (``short_exit`` takes no position variables yet)."""
-    return pos[POS_IN] > 0.0 if long_short else pos[POS_IN] != 0.0
+def has_exit_program_nb(risk):
+    """The column has an exit program on position variables (its ``exit`` block's, its ``short_exit`` block's or
+    both): the scalar guard of `exit_program_nb`'s calls."""
+    return risk.exit_program_row >= 0 or risk.short_exit_program_row >= 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -1050,7 +1063,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
     T = close.shape[1]
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # numba passes the typing context
     stack = exit_stack_nb()
-    has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
+    has_program = has_exit_program_nb(risk)  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     order = no_order_nb()
     cash = init_cash
@@ -1071,8 +1084,9 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, raw_e, raw_x)
         se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
         sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
-        if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
-            sig_x = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t, stack)
+        if has_program and not exec_open and pos[POS_IN] != 0.0:
+            sig_x, sig_sx = exit_program_nb(advance_nb(pos, False, h, lo), c, exit_ops, exit_args, levels, risk, j, t,
+                                            stack, sig_x, sig_sx)
         it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
         lv, order_prices = bar_levels_nb(levels, risk, j, t, last_bar, exec_open, orders, it, order)
         xlevel = exit_order_level_nb(levels, risk, j, last_bar, pos, long_short)
@@ -1085,8 +1099,8 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             n = record_nb(records, n, j, closed, ex, t)
             if ex2[EXIT_REASON] >= 0:
                 n = record_nb(records, n, j, closed2, ex2, t)
-        if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):  # for the next open
-            pend_x = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk, j, t, stack)
+        if has_program and exec_open and pos[POS_IN] != 0.0:  # for the next open
+            pend_x, pend_sx = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk, j, t, stack, pend_x, pend_sx)
         if note >= 0:  # rare; guarded here, the store path kept out of the bar loop costs nothing (measured)
             n_skip = note_nb(skip, n_skip, t, j, note)
         last_close = c
@@ -1182,11 +1196,10 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                                                               exits[j, t])
             se_t, sx_t = short_signals_nb(short_entries, short_exits, j, t, long_short)
             sig_se, sig_sx, pend[j, 2], pend[j, 3] = signals_nb(pend[j, 2], pend[j, 3], at_open, se_t, sx_t)
-            if not at_open and not sig_x and risk[j].exit_program_row >= 0 and \
-                    program_applies_nb(load_nb(rows, j), long_short):  # the exit program on the position at the close
-                _o, h, lo, c = bar_nb(open_, high, low, close, j, t)
-                sig_x = exit_program_nb(advance_nb(load_nb(rows, j), False, h, lo), c, exit_ops, exit_args, levels,
-                                        risk[j], j, t, stack)
+            if not at_open and has_exit_program_nb(risk[j]) and load_nb(rows, j)[POS_IN] != 0.0:
+                _o, h, lo, c = bar_nb(open_, high, low, close, j, t)  # the exit program on the position at the close
+                sig_x, sig_sx = exit_program_nb(advance_nb(load_nb(rows, j), False, h, lo), c, exit_ops, exit_args,
+                                                levels, risk[j], j, t, stack, sig_x, sig_sx)
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk[j], long_short)
             if risk[j].order_kind != ORDER_MARKET:  # entries act through the orders (an opposite one reverses)
                 it = (False, it[1], False, it[3])
@@ -1252,8 +1265,9 @@ def _portfolio_nb(open_, high, low, close, entries, exits, short_entries, short_
                 n = record_nb(records, n, j, pos, ex, t)
                 if ex[EXIT_REASON] == ExitReason.signal:  # an opposite entry reverses at this close
                     may_enter[j] = True
-            elif at_open and not pend[j, 1] and risk[j].exit_program_row >= 0 and program_applies_nb(pos, long_short):
-                pend[j, 1] = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack)  # next open
+            elif at_open and has_exit_program_nb(risk[j]) and pos[POS_IN] != 0.0:  # pending for the next open
+                pend[j, 1], pend[j, 3] = exit_program_nb(pos, c, exit_ops, exit_args, levels, risk[j], j, t, stack,
+                                                         pend[j, 1], pend[j, 3])
             store_nb(rows, j, pos)
         if not at_open:
             cash, n_skip = _enter_all_nb(rows, t, open_, high, low, close, times, its, may_enter, market, order_bars,

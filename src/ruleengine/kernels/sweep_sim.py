@@ -71,11 +71,11 @@ from .simulate import (
     exit_program_nb,
     exit_stack_nb,
     flat_nb,
+    has_exit_program_nb,
     intents_nb,
     mark_out_nb,
     no_order_nb,
     on_stack_nb,
-    program_applies_nb,
     short_signals_nb,
     signals_nb,
     unarmed_nb,
@@ -150,7 +150,7 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
         out[c, k] = 0.0
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
     stack = exit_stack_nb()
-    has_program = risk.exit_program_row >= 0  # the guard keeps the program's call out of the loop's fast path
+    has_program = has_exit_program_nb(risk)  # the guard keeps the program's call out of the loop's fast path
     pos = flat_nb()
     order = no_order_nb()
     pend_e = pend_x = pend_se = pend_sx = False
@@ -182,9 +182,9 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
             sig_e, sig_x, pend_e, pend_x = signals_nb(pend_e, pend_x, exec_open, raw_e, raw_x)
             se_t, sx_t = short_signals_nb(short_entries, short_exits, q, t, long_short)
             sig_se, sig_sx, pend_se, pend_sx = signals_nb(pend_se, pend_sx, exec_open, se_t, sx_t)
-            if has_program and not exec_open and not sig_x and program_applies_nb(pos, long_short):
-                sig_x = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q, t,
-                                        stack)  # the exit program on the position at this close
+            if has_program and not exec_open and pos[POS_IN] != 0.0:  # the exit program on the position at this close
+                sig_x, sig_sx = exit_program_nb(advance_nb(pos, False, h, lw), cl, exit_ops, exit_args, levels, risk, q,
+                                                t, stack, sig_x, sig_sx)
             it = intents_nb(sig_e, sig_x, sig_se, sig_sx, risk, long_short)
             lv, order_prices = bar_levels_nb(levels, risk, q, t, last_bar, exec_open, orders, it, order)
             xlevel = exit_order_level_nb(levels, risk, q, last_bar, pos, long_short)
@@ -195,8 +195,9 @@ def _column_nb(open_, high, low, close, entries, exits, short_entries, short_exi
                 _closed_nb(out, c, closed, ex, t, times, risk)
                 if ex2[EXIT_REASON] >= 0:
                     _closed_nb(out, c, closed2, ex2, t, times, risk)
-            if has_program and exec_open and not pend_x and program_applies_nb(pos, long_short):
-                pend_x = exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack)  # the next open
+            if has_program and exec_open and pos[POS_IN] != 0.0:  # pending for the next open
+                pend_x, pend_sx = exit_program_nb(pos, cl, exit_ops, exit_args, levels, risk, q, t, stack, pend_x,
+                                                  pend_sx)
             last_close = cl
             last_bar = t
             eq = cash + worth_nb(pos, cl, times[t], entry_time_nb(pos, times, risk), risk)
@@ -346,7 +347,7 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
         out[c, k] = 0.0
     risk = on_stack_nb(risk)  # type: ignore[call-arg]  # (numba passes the typing context) fields in registers
     stack = exit_stack_nb()
-    has_program = risk.exit_program_row >= 0
+    has_program = has_exit_program_nb(risk)
     pa = flat_nb()
     pb = flat_nb()
     cash = init_cash
@@ -367,10 +368,10 @@ def _pair_column_nb(open_a, high_a, low_a, close_a, open_b, high_b, low_b, close
             oa, _ha, _la, ca = bar_nb(open_a, high_a, low_a, close_a, j, t)
             ob, _hb, _lb, cb = bar_nb(open_b, high_b, low_b, close_b, j, t)
             now = times[t]
-            program_x = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk),
+            program = pair_program_before_nb(pa, pb, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk),
                                                has_program, exec_open, exit_ops, exit_args, levels, risk, q, t, stack)
             it, hedge, vol, pend = pair_signals_nb(entries, exits, short_entries, short_exits, levels, q, t, pend,
-                                                   exec_open, last_bar, program_x, risk)
+                                                   exec_open, last_bar, program, risk)
             pa, pb, cash, at_open, at_close, _note = pair_bar_step_nb(  # notes: no metric
                 pa, pb, cash, t, oa, ob, ca, cb, now, entry_time_nb(pa, times, risk), it, hedge, vol, exec_open,
                 hedge_units, risk)

@@ -53,17 +53,18 @@ def _span(node: ast.Node, end: int | None = None) -> Span:
 
 
 #: where an expression stands: an entry or exit condition, or a risk expression (a stop distance)
-Context = Literal["entry", "exit", "risk", "rotation", "short_exit", "entry_order", "hedge_ratio", "exit_order"]
+Context = Literal["entry", "short_entry", "exit", "risk", "rotation", "entry_order", "hedge_ratio", "exit_order"]
 #: where an expression outside the exit conditions is, as L120 names it (the condition groups: "an entry condition")
 _PLACES = {"risk": "a risk expression", "rotation": "a rotation's selection or weight",
-           "short_exit": "a short_exit condition", "entry_order": "the entry order's price",
+           "short_entry": "a short_entry condition", "entry_order": "the entry order's price",
            "hedge_ratio": "the pair's hedge ratio", "exit_order": "the exit order's price"}
 
 
 class Checker:
     """Annotates `ty` on every node and `ref` on names; collects diagnostics.
 
-    Position variables (`ruleengine.lang.position`) resolve only in exit conditions (`context` "exit"), after
+    Position variables (`ruleengine.lang.position`) resolve only in exit conditions (`context` "exit": the
+    ``exit`` block and a long_short strategy's ``short_exit`` block), after
     parameters and columns (a document that named a parameter ``bars_held`` keeps its meaning); they may be
     combined by operators and the bar-by-bar functions (`ELEMENTWISE_FUNCTIONS`), never fed to a function over bars.
     """
@@ -150,10 +151,6 @@ class Checker:
                 where = _PLACES.get(self.context, f"an {self.context} condition")
                 use = "a rotation has no trades: select and weigh on values of the bar" \
                     if self.context == "rotation" else \
-                    "but short_exit takes no position variables yet (only the long side's exit does): write the " \
-                    "short side's exit on the bar's values, or use the risk exits, which act on both sides " \
-                    "(stop_loss_pct, take_profit_pct, trailing_stop_pct, max_hold_bars)" \
-                    if self.context == "short_exit" else \
                     "an exit order's level is computed per bar from prices and indicators (e.g. highest(high, 22) - " \
                     "3 * atr(high, low, close, 22)); a condition on the trade belongs in the exit conditions" \
                     if self.context == "exit_order" else "so use it in exit conditions"

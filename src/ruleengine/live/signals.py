@@ -270,9 +270,10 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
     exit_orders, said = next_bar_exit_orders(strat, sig.levels, r, md.labels, has_bar, held)
     warnings += said  # the exit order to place for the next bar: never ignored silently
     legs = [leg for leg in signal_legs(strat) if leg.kind in signal_types]
-    held_now: dict[int, tuple[str, dict[str, Any]]] = {}
-    if any(leg.group == "exit" for leg in legs):
-        held_now = _exit_on_positions(target, inspected, fired, held, md, r, exec_open, has_bar, warnings,
+    held_now: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+    exit_groups = [leg.group for leg in legs if leg.group in ("exit", "short_exit")]
+    if exit_groups:
+        held_now = _exit_on_positions(target, exit_groups, inspected, fired, held, md, r, exec_open, has_bar, warnings,
                                       PairInputs.of(strat, sig.levels, seen.inputs[(base, "close")].shape, params)
                                       if pairs is not None else None)
     from ..data.calendar import bar_close_times
@@ -285,7 +286,7 @@ def live_scan(strategy: Any, symbols: Any, *, asof: Any = None, min_confidence: 
                     else _ORDER_REVERSAL)[leg.side] \
             if strat.direction == "long_short" and leg.kind == "entry" else ""
         for j in np.flatnonzero(fired[leg.group]):
-            holding = held_now.get(int(j)) if leg.group == "exit" else None
+            holding = held_now.get((leg.group, int(j)))
             pair = pairs[int(j)] if pairs is not None else None
             own = [holding_note(fills, md.labels[j], bar_close)] if pair is None else \
                 [f"{sym}: " + mine for sym in pair.symbols if (mine := holding_note(fills, sym, bar_close))]
@@ -347,27 +348,44 @@ def _held_positions(target: Target, store: Any, given: Sequence[HeldPosition | H
     return from_fills | stored | by_ticker(named)
 
 
-def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np.ndarray],
+def _exit_on_positions(target: Target, groups: Sequence[str], inspected: list[Any], fired: dict[str, np.ndarray],
                        held: Mapping[str, HeldPosition | HeldPair], md: Any, r: int, exec_open: bool,
                        has_bar: np.ndarray, warnings: list[dict[str, Any]], pair: PairInputs | None
-                       ) -> dict[int, tuple[str, dict[str, Any]]]:
-    """The exit block's conditions on position variables on bar `r`: for each column whose ticker the user holds
-    on the exit's side, the variables (`position_values`; a pair's, `pair_values`, with `pair`'s hedge ratio,
-    sizing and borrow cost) and every such node's value go into the inspected conditions (the reasoning shows
-    them) and the exit fires when the block holds, as in the fill step (its program joins the signal); the
-    others get a note on those nodes and warning D147. Returns column -> (the exit reasoning's note, the
-    position for the signal's data snapshot)."""
+                       ) -> dict[tuple[str, int], tuple[str, dict[str, Any]]]:
+    """The exit groups' (`groups`: ``exit``, and a long_short strategy's ``short_exit``) conditions on position
+    variables on bar `r`: for each column whose ticker the user holds on the group's side, the variables
+    (`position_values`; a pair's, `pair_values`, with `pair`'s hedge ratio, sizing and borrow cost) and every
+    such node's value go into the inspected conditions (the reasoning shows them) and the group's exit fires when
+    the block holds, as in the fill step (its program joins the signal of the held side); the others get a note
+    on those nodes and warning D147. Returns (group, column) -> (the exit reasoning's note, the position for the
+    signal's data snapshot)."""
+    from ..lang.position import position_dependent
+
+    strat = target.strategy
+    dependent = {g: [c for c in inspected if c.group == g and position_dependent(c.tree)] for g in groups}
+    out: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+    for group in groups:
+        if dependent[group]:
+            out |= {(group, j): found for j, found in _group_on_positions(
+                strat, group, inspected, fired, held, md, r, exec_open, has_bar, warnings, pair).items()}
+    return out
+
+
+def _group_on_positions(strat: Any, group: str, inspected: list[Any], fired: dict[str, np.ndarray],
+                        held: Mapping[str, HeldPosition | HeldPair], md: Any, r: int, exec_open: bool,
+                        has_bar: np.ndarray, warnings: list[dict[str, Any]], pair: PairInputs | None
+                        ) -> dict[int, tuple[str, dict[str, Any]]]:
+    """`_exit_on_positions` for one exit group. A long_short strategy's position of the other side is not
+    missing (that side's exits act on it): D147 does not list it."""
     from ..compile.exit_program import node_values
     from ..lang.position import position_dependent
 
-    conds = [c for c in inspected if c.group == "exit"]
+    conds = [c for c in inspected if c.group == group]
     dependent = [c for c in conds if position_dependent(c.tree)]
-    if not dependent:
-        return {}
-    strat = target.strategy
-    side = group_side("exit", strat.direction)
+    side = group_side(group, strat.direction)
     what = "position" if pair is None else "pair"
-    in_program = dependent if strat.exit.logic == "any" else conds
+    logic = getattr(strat, group).logic
+    in_program = dependent if logic == "any" else conds
     out: dict[int, tuple[str, dict[str, Any]]] = {}
     unknown: list[str] = []
     on_position = {id(c): position_dependent(c.tree) for c in dependent}
@@ -379,8 +397,9 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
         if position is not None and position.side == side:
             found = _held_values(strat, position, md, j, r, exec_open, pair)
         if isinstance(found, str):  # a position held without values says why in the warning too
-            unknown.append(str(md.labels[j]) + (f" ({found})" if position is not None and position.side == side
-                                                else ""))
+            if not (strat.direction == "long_short" and position is not None and position.side != side):
+                unknown.append(str(md.labels[j]) + (f" ({found})" if position is not None
+                                                    and position.side == side else ""))
             for c in dependent:
                 for node_id in on_position[id(c)]:
                     c.notes[(node_id, j)] = f"needs a held {what}: {found}"
@@ -394,16 +413,17 @@ def _exit_on_positions(target: Target, inspected: list[Any], fired: dict[str, np
                 column[-1, j] = v
             root = got.get(id(c.tree), _last(c, c.tree, j))
             truths.append(root is not None and bool(root == root) and bool(root))
-        fires = any(truths) if strat.exit.logic == "any" else all(truths)
-        fired["exit"][j] = bool(fired["exit"][j]) or fires
+        fires = any(truths) if logic == "any" else all(truths)
+        fired[group][j] = bool(fired[group][j]) or fires
         out[j] = (note, snapshot)
     if unknown:
         spelling = POSITION_FORMAT if pair is None else PAIR_POSITION_FORMAT
         warnings.append(Diagnostic(
-            "D147", f"exit conditions on position variables need a held {what}: none known (or valued on the "
-            f"bar) for {len(unknown)} " + ("symbol(s): " if pair is None else "pair(s): ") + ", ".join(unknown[:10])
+            "D147", f"{group} conditions on position variables need a held "
+            f"{'short ' + what if group == 'short_exit' else what}: none known (or valued on the bar) for "
+            f"{len(unknown)} " + ("symbol(s): " if pair is None else "pair(s): ") + ", ".join(unknown[:10])
             + (" ..." if len(unknown) > 10 else "") + "; their exits come from the other conditions only",
-            severity="warning", path="exit",
+            severity="warning", path=group,
             hint=f"give the {what} with --position {spelling}, or record the entry you took: "
             "ruleengine signals act ID" + (" --price LEG=P --price LEG=P" if pair is not None else "")).to_dict())
     return out

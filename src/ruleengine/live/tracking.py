@@ -171,21 +171,20 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
             ent[row, k] = True
         ext = np.asfortranarray(exits[side][:, cols])
         # the strategy's per-bar levels (an order price, a stop distance, a hedge ratio) and exit program of the
-        # same columns, as a backtest reads them; the program is the exit block's: a long_short strategy's long
-        # side only
+        # same columns, as a backtest reads them; the program is the held side's (`_side_program`)
         chosen = sig.columns(cols)
         if strat.direction == "long_short" and side == "short" and "short_exit_order_price" in chosen["levels"]:
             # simulated as a short strategy, whose exit order is at the exit_order_price row: the shorts' level
             chosen = {**chosen, "levels": {**chosen["levels"],
                                            "exit_order_price": chosen["levels"]["short_exit_order_price"]}}
+        levels, program = _side_program(chosen, side == "short" and strat.direction == "long_short")
         if strat.pair is not None:  # both legs as one position, as a backtest of the pair trades them
             a, b = strat.pair.legs
             sim = simulate_pair_run(strat.pair, _leg_prices(md, a, cols), _leg_prices(md, b, cols),
-                                    {"entries": ent, "exits": ext, "levels": chosen["levels"]}, index=md.index,
-                                    risk=side_risk, init_cash=float(req.init_cash), start=0)
+                                    {"entries": ent, "exits": ext, "levels": levels, "exit_program": program},
+                                    index=md.index, risk=side_risk, init_cash=float(req.init_cash), start=0)
         else:
-            program = chosen["exit_program"] if side == "long" or strat.direction != "long_short" else None
-            sim = simulate(_leg_prices(md, base, cols), ent, ext, md.index, side_risk, levels=chosen["levels"],
+            sim = simulate(_leg_prices(md, base, cols), ent, ext, md.index, side_risk, levels=levels,
                            exit_program=program, init_cash=float(req.init_cash), start=0)
         trades = {int(t.column): t for t in _universe_reasons(sim.trades, md.members, cols,
                                                               risk.execution_price == "open").itertuples(index=False)}
@@ -211,6 +210,22 @@ def hypothetical_trades(record: Any, signals: list[Any], request: RunRequest | N
         v["tracked_at"] = tracked_at
         v["data_until"] = _iso(md.index[-1]) if md.n_rows else None
     return out
+
+
+def _side_program(chosen: dict[str, Any], long_short_short: bool) -> tuple[dict[str, np.ndarray], Any]:
+    """(levels, exit program) of a one-side simulation of tracked signals (`SignalSet.columns`' `chosen`): the
+    ``exit`` block's program; for the shorts of a long_short strategy (`long_short_short`, simulated as a short
+    strategy, whose kernels run the ``exit`` program on shorts) its ``short_exit`` program, its levels renamed
+    to the ``exit_program:<k>`` kinds that run reads."""
+    from ..kernels.enums import EXIT_PROGRAM_LEVEL, SHORT_EXIT_PROGRAM_LEVEL
+
+    levels = chosen["levels"]
+    if not long_short_short:
+        return {k: v for k, v in levels.items() if not k.startswith(SHORT_EXIT_PROGRAM_LEVEL)}, chosen["exit_program"]
+    kept = {k: v for k, v in levels.items() if not k.startswith((EXIT_PROGRAM_LEVEL, SHORT_EXIT_PROGRAM_LEVEL))}
+    kept |= {EXIT_PROGRAM_LEVEL + k[len(SHORT_EXIT_PROGRAM_LEVEL):]: v for k, v in levels.items()
+             if k.startswith(SHORT_EXIT_PROGRAM_LEVEL)}
+    return kept, chosen["short_exit_program"]
 
 
 def _no_trade(order: Any, execution_price: str, row: int, n_rows: int) -> dict[str, str]:

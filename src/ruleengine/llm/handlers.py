@@ -328,7 +328,8 @@ def _positions() -> dict[str, Any]:
             "exit_order_types": list(ORDER_TYPES),
             "sizing_methods": list(SIZING_METHODS), "pair_sizings": list(PAIR_SIZINGS),
             "position_variables": dict(POSITION_VARIABLES),
-            "position_variables_where": "exit conditions only (not short_exit yet), outside functions over past bars"}
+            "position_variables_where": "exit conditions only (exit, and short_exit on a long_short strategy's "
+                                        "shorts), outside functions over past bars"}
 
 
 def list_capabilities(args: NoArgs) -> dict[str, Any]:

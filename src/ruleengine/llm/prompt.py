@@ -203,7 +203,8 @@ def system_prompt(registry: Any = None, *, providers_text: str | None = None) ->
          "number or an expression fixed at the entry (\"2 * atr(high, low, close, 14)\"; instead of the _pct "
          "form, never both); `risk.take_profit_by_bars`: a list of {bars, take_profit_pct} (the row with the "
          "largest bars <= bars held applies; instead of take_profit_pct); exit conditions (only they) may use "
-         f"{', '.join(POSITION_VARIABLES)} (not inside functions over past bars; not in short_exit yet);"),
+         f"{', '.join(POSITION_VARIABLES)} (not inside functions over past bars; in `exit`, and in a long_short "
+         "strategy's `short_exit`, read on its shorts with unrealized_pct mirrored);"),
         ("- `direction`: long (null: buy on entry, sell on exit), short (sell short on entry, buy back on exit; "
          "stops above the entry, targets below: the same entry/exit conditions serve either side) or long_short "
          "(both sides: `entry`/`exit` buy and sell the long side, `short_entry`/`short_exit` sell short and buy "

@@ -350,12 +350,12 @@ def evaluate_chunk(compiled: Any, market: Any, combos: Sequence[Mapping[str, Any
     if pair is not None:
         given["hedge_ratio"] = hedge_levels(pair, given, shape)
     # before fill[rk]: writes the level rows into every record
-    levels = level_array(given, shape, fill, sig.exit_program)
+    levels = level_array(given, shape, fill, sig.exit_program, sig.short_exit_program)
     sides = (np.ascontiguousarray(sig.entries.T), np.ascontiguousarray(sig.exits.T),
              side_signals(sig.short_entries, shape, "short_entries"),
              side_signals(sig.short_exits, shape, "short_exits"), levels)
     rest = (times, lo, hi, sym, signal_cols, fill[rk])
-    program = exit_program_arrays(sig.exit_program)
+    program = exit_program_arrays(sig.exit_program, sig.short_exit_program)
     if pair is None:
         sweep_nb(*prices, *sides, *program, *rest, float(init_cash), out, 0, n * k)
     else:  # both legs as one position: the second leg's bars beside the first's
