@@ -67,7 +67,8 @@ def test_risk_fields_are_the_document_models() -> None:
     assert records.dtype == risk_dt
     assert risk_dt.names == (*(kernel_risk_name(f) for f in RISK_FIELDS), "exec_open", "short", "long_short",
                              "order_kind", "order_valid_bars", "fill_bar_stops", "exit_order_kind",
-                             *(f"{kind}_row" for kind in LEVEL_KINDS), "exit_program_row", "take_profit_rows",
+                             *(f"{kind}_row" for kind in LEVEL_KINDS), "exit_program_row", "exit_program_end",
+                             "short_exit_program_row", "take_profit_rows",
                              "take_profit_row_bars", "take_profit_row_pct")
     assert all(r[f"{kind}_row"] == -1 for kind in LEVEL_KINDS for r in risk_arrays([risk]))  # no level: unread
     r = records[0]
