@@ -73,8 +73,7 @@ class EntryOrder(Closed):
             _market_takes_none(value, ("price", "short_price", "valid_bars"), "order",
                                "a market order fills at execution_price; for a price write type: limit or type: stop")
         elif from_code and kind in ("limit", "stop"):
-            given = [k for k in ("price", "short_price") if value.get(k) is not None]
-            if given:
+            if given := _given(value, ("price", "short_price")):
                 raise _err("S127", f"a code strategy's {kind} order takes no {' or '.join(given)}: its levels are "
                            "the entry_price series generate_signals returns",
                            f"remove {' and '.join(given)}; return (entries, exits, entry_price) (long_short: "
@@ -131,8 +130,7 @@ class ExitOrder(Closed):
                                "order at a price write type: stop or type: limit")
             return value
         if from_code:
-            given = [k for k in ("price", "short_price") if value.get(k) is not None]
-            if given:
+            if given := _given(value, ("price", "short_price")):
                 raise _err("S144", f"a code strategy's {kind} exit order takes no {' or '.join(given)}: its levels "
                            "are the exit_price series generate_signals returns",
                            f"remove {' and '.join(given)}; return the signals, then (entry_price with a limit or "
@@ -155,10 +153,14 @@ def _in_document(value: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
             {k: v for k, v in value.items() if k != DOCUMENT})
 
 
+def _given(value: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """The `keys` an order block gives a value (not null)."""
+    return [k for k in keys if value.get(k) is not None]
+
+
 def _market_takes_none(value: dict[str, Any], keys: tuple[str, ...], what: str, hint: str) -> None:
     """S126 for a market `what` (an order, an exit order) given any of `keys`."""
-    given = [k for k in keys if value.get(k) is not None]
-    if given:
+    if given := _given(value, keys):
         raise _err("S126", f"a market {what} has no {' or '.join(given)}", f"{hint}, or remove {' and '.join(given)}")
 
 
